@@ -1,0 +1,68 @@
+package enkf
+
+import (
+	"fmt"
+	"math"
+)
+
+// Method names an analysis scheme.
+type Method string
+
+// The analysis schemes.
+const (
+	ETKF  Method = "etkf"  // ensemble transform KF, symmetric square root
+	EnKF  Method = "enkf"  // stochastic EnKF with perturbed observations
+	DEnKF Method = "denkf" // deterministic EnKF of Sakov and Oke (2008)
+	LETKF Method = "letkf" // local ETKF with Gaspari–Cohn tapering
+)
+
+// Methods lists the known schemes in a stable order.
+var Methods = []Method{ETKF, EnKF, DEnKF, LETKF}
+
+// Config selects and tunes an analysis scheme.
+type Config struct {
+	Method Method
+	// Inflation multiplies the analysis anomalies (1 = none).
+	Inflation float64
+	// Rotate applies a random mean-preserving orthogonal rotation to the
+	// analysis anomalies each cycle.
+	Rotate bool
+	// LocRadius is the LETKF localisation radius in grid units, with the
+	// DAPPER convention: the Gaspari–Cohn half-width is c = 1.82·LocRadius,
+	// so the taper is exp(-1/2)-ish at LocRadius and zero beyond 2c.
+	LocRadius float64
+	// BatchSize groups this many neighbouring grid points into one local
+	// analysis (LETKF only; default 1). Their distance to an observation is
+	// the mean over the batch.
+	BatchSize int
+	// BlowUp is the magnitude beyond which an analysis is declared diverged
+	// (default 1e8).
+	BlowUp float64
+}
+
+// DefaultBlowUp is the divergence threshold used when Config.BlowUp is 0.
+const DefaultBlowUp = 1e8
+
+// Validate reports the first invalid field of c.
+func (c Config) Validate() error {
+	switch c.Method {
+	case ETKF, EnKF, DEnKF, LETKF:
+	default:
+		return fmt.Errorf("enkf: unknown method %q (want one of %v)", c.Method, Methods)
+	}
+	if !(c.Inflation > 0) || math.IsInf(c.Inflation, 0) {
+		return fmt.Errorf("enkf: inflation must be a finite number > 0, got %v", c.Inflation)
+	}
+	if c.Method == LETKF {
+		if !(c.LocRadius > 0) || math.IsInf(c.LocRadius, 0) {
+			return fmt.Errorf("enkf: letkf needs a finite localisation radius > 0, got %v", c.LocRadius)
+		}
+		if c.BatchSize < 0 {
+			return fmt.Errorf("enkf: batch size must be >= 0, got %d", c.BatchSize)
+		}
+	}
+	if c.BlowUp < 0 || math.IsNaN(c.BlowUp) {
+		return fmt.Errorf("enkf: blow-up threshold must be >= 0, got %v", c.BlowUp)
+	}
+	return nil
+}

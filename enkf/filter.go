@@ -1,0 +1,330 @@
+package enkf
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Filter runs one analysis scheme on ensembles of a fixed size. It owns all
+// its work space, so Analyze does not allocate in steady state (the LETKF
+// fans out over goroutines when the local analyses are large enough to pay
+// for it). A Filter is not safe for concurrent use.
+type Filter struct {
+	cfg     Config
+	members int // N
+	dim     int // n
+	nobs    int // p
+	sqrtN1  float64
+
+	xm   []float64 // forecast mean
+	a    []float64 // anomalies A (N × n)
+	out  []float64 // W A (N × n)
+	ym   []float64 // mean of HE
+	rsi  []float64 // R^{-1/2}
+	s    []float64 // S (N × p)
+	d    []float64 // R^{-1/2}(y - ȳ)
+	dp   []float64 // perturbed innovations (EnKF, N × p)
+	eps  []float64 // observation perturbations (EnKF, N × p)
+	w    []float64 // W (N × N)
+	tmp  []float64 // N × N
+	vecN []float64
+	sd   []float64
+	sp   *space
+	rot  *rotator
+	loc  *localizer
+}
+
+// Innovation summarises the forecast innovation y - H(x̄) of one analysis.
+type Innovation struct {
+	// NIS is the normalised innovation squared dᵀ(HPHᵀ + R)⁻¹d with the
+	// ensemble covariance P; its expected value is Expected = p when the
+	// forecast spread and R are consistent with the actual errors.
+	NIS      float64
+	Expected float64
+}
+
+// New returns a Filter for ensembles of the given size and state dimension,
+// observed at obsPos (grid-index units, one per observation; used for LETKF
+// localisation on the periodic domain [0, stateDim)).
+func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if members < 2 {
+		return nil, fmt.Errorf("enkf: need at least 2 members, got %d", members)
+	}
+	if stateDim < 1 {
+		return nil, fmt.Errorf("enkf: state dimension must be >= 1, got %d", stateDim)
+	}
+	if len(obsPos) < 1 {
+		return nil, fmt.Errorf("enkf: need at least one observation")
+	}
+	if cfg.BlowUp == 0 {
+		cfg.BlowUp = DefaultBlowUp
+	}
+	N, n, p := members, stateDim, len(obsPos)
+	f := &Filter{
+		cfg: cfg, members: N, dim: n, nobs: p, sqrtN1: math.Sqrt(float64(N - 1)),
+		xm: make([]float64, n), a: make([]float64, N*n), out: make([]float64, N*n),
+		ym: make([]float64, p), rsi: make([]float64, p), s: make([]float64, N*p), d: make([]float64, p),
+		w: make([]float64, N*N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
+		sp: newSpace(N),
+	}
+	if cfg.Method == EnKF {
+		f.dp = make([]float64, N*p)
+		f.eps = make([]float64, N*p)
+	}
+	if cfg.Rotate {
+		f.rot = newRotator(N)
+	}
+	if cfg.Method == LETKF {
+		loc, err := newLocalizer(cfg, N, n, obsPos)
+		if err != nil {
+			return nil, err
+		}
+		f.loc = loc
+	}
+	return f, nil
+}
+
+// Config returns the filter's configuration.
+func (f *Filter) Config() Config { return f.cfg }
+
+// Analyze replaces the forecast ensemble E (N × n) by the analysis, given
+// HE (N × p) = H applied to each member, the observations y and the diagonal
+// of R. rng drives the observation perturbations (EnKF) and rotations; pass a
+// generator seeded from (run, cycle) for reproducible runs. E is left
+// unchanged when an error is returned.
+func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (Innovation, error) {
+	if err := f.checkInputs(E, HE, y, rVar); err != nil {
+		return Innovation{}, err
+	}
+	N, n, p := f.members, f.dim, f.nobs
+	e := E.RawMatrix()
+	he := HE.RawMatrix()
+
+	meanRows(f.xm, e)
+	for i := 0; i < N; i++ {
+		row := e.Data[i*e.Stride : i*e.Stride+n]
+		for j, x := range row {
+			f.a[i*n+j] = x - f.xm[j]
+		}
+	}
+	meanRows(f.ym, he)
+	for k := 0; k < p; k++ {
+		f.rsi[k] = 1 / math.Sqrt(rVar[k])
+		f.d[k] = (y[k] - f.ym[k]) * f.rsi[k]
+	}
+	for i := 0; i < N; i++ {
+		row := he.Data[i*he.Stride : i*he.Stride+p]
+		for k, v := range row {
+			f.s[i*p+k] = (v - f.ym[k]) * f.rsi[k] / f.sqrtN1
+		}
+	}
+	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
+	if !f.sp.factor(S, f.cfg.Method == ETKF) {
+		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
+	}
+	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
+
+	switch f.cfg.Method {
+	case ETKF:
+		transformETKF(f.w, f.sp.t, f.vecN, N, f.sqrtN1)
+		f.applyGlobal(e)
+	case DEnKF:
+		f.transformDEnKF(S)
+		f.applyGlobal(e)
+	case EnKF:
+		f.transformEnKF(S, he, y, rng)
+		f.applyGlobal(e)
+	case LETKF:
+		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
+	}
+	f.postProcess(rng)
+	if err := f.checkOutput(); err != nil {
+		return inno, err
+	}
+	for i := 0; i < N; i++ {
+		copy(e.Data[i*e.Stride:i*e.Stride+n], f.out[i*n:(i+1)*n])
+	}
+	return inno, nil
+}
+
+// innovation computes NIS = |d|² - (Sd)ᵀ G (Sd), which equals
+// dᵀ(SᵀS + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity.
+func (f *Filter) innovation(S blas64.General) Innovation {
+	N := f.members
+	sdv := blas64.Vector{N: N, Inc: 1, Data: f.sd}
+	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: f.nobs, Inc: 1, Data: f.d}, 0, sdv)
+	gsd := blas64.Vector{N: N, Inc: 1, Data: f.vecN}
+	blas64.Gemv(blas.NoTrans, 1, f.sp.general(f.sp.g), sdv, 0, gsd)
+	var dd float64
+	for _, v := range f.d {
+		dd += v * v
+	}
+	return Innovation{NIS: dd - blas64.Dot(sdv, gsd), Expected: float64(f.nobs)}
+}
+
+// transformETKF writes W = T + 1wᵀ/√(N-1).
+func transformETKF(W, T, w []float64, N int, sqrtN1 float64) {
+	for i := 0; i < N; i++ {
+		for j := 0; j < N; j++ {
+			W[i*N+j] = T[i*N+j] + w[j]/sqrtN1
+		}
+	}
+}
+
+// transformDEnKF writes W = I + 1(GSd)ᵀ/√(N-1) - ½ S Sᵀ G (f.vecN holds GSd).
+func (f *Filter) transformDEnKF(S blas64.General) {
+	N := f.members
+	tmp := f.sp.general(f.tmp)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, S, S, 0, tmp)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, -0.5, tmp, f.sp.general(f.sp.g), 0, f.sp.general(f.w))
+	for i := 0; i < N; i++ {
+		for j := 0; j < N; j++ {
+			f.w[i*N+j] += f.vecN[j] / f.sqrtN1
+		}
+		f.w[i*N+i]++
+	}
+}
+
+// transformEnKF writes W = I + D Sᵀ G/√(N-1), where row i of D is
+// R^{-1/2}(y - εᵢ - H(xᵢ)) and the perturbations εᵢ ~ N(0, R) are centred so
+// that they do not shift the analysis mean.
+func (f *Filter) transformEnKF(S blas64.General, he blas64.General, y []float64, rng *rand.Rand) {
+	N, p := f.members, f.nobs
+	for i := range f.eps {
+		f.eps[i] = rng.NormFloat64()
+	}
+	for k := 0; k < p; k++ {
+		var m float64
+		for i := 0; i < N; i++ {
+			m += f.eps[i*p+k]
+		}
+		m /= float64(N)
+		sd := 1 / f.rsi[k]
+		for i := 0; i < N; i++ {
+			eps := (f.eps[i*p+k] - m) * sd
+			f.dp[i*p+k] = (y[k] - eps - he.Data[i*he.Stride+k]) * f.rsi[k]
+		}
+	}
+	D := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.dp}
+	tmp := f.sp.general(f.tmp)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1/f.sqrtN1, D, S, 0, tmp)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, tmp, f.sp.general(f.sp.g), 0, f.sp.general(f.w))
+	for i := 0; i < N; i++ {
+		f.w[i*N+i]++
+	}
+}
+
+// applyGlobal writes out = 1x̄ᵀ + W A.
+func (f *Filter) applyGlobal(e blas64.General) {
+	N, n := f.members, f.dim
+	A := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}
+	out := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.out}
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, f.sp.general(f.w), A, 0, out)
+	for i := 0; i < N; i++ {
+		row := f.out[i*n : (i+1)*n]
+		for j := range row {
+			row[j] += f.xm[j]
+		}
+	}
+}
+
+// postProcess inflates and optionally rotates the analysis anomalies in
+// f.out, keeping the analysis mean: Eᵃ ← 1x̄ᵃᵀ + λ Q (Eᵃ - 1x̄ᵃᵀ).
+func (f *Filter) postProcess(rng *rand.Rand) {
+	if f.cfg.Inflation == 1 && f.rot == nil {
+		return
+	}
+	N, n := f.members, f.dim
+	out := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.out}
+	meanRows(f.xm, out)
+	for i := 0; i < N; i++ {
+		for j := 0; j < n; j++ {
+			f.a[i*n+j] = f.cfg.Inflation * (f.out[i*n+j] - f.xm[j])
+		}
+	}
+	if f.rot != nil {
+		Q := f.rot.draw(rng)
+		A := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, f.sp.general(Q), A, 0, out)
+	} else {
+		copy(f.out, f.a)
+	}
+	for i := 0; i < N; i++ {
+		for j := 0; j < n; j++ {
+			f.out[i*n+j] += f.xm[j]
+		}
+	}
+}
+
+func (f *Filter) checkInputs(E, HE *mat.Dense, y, rVar []float64) error {
+	N, n, p := f.members, f.dim, f.nobs
+	if r, c := E.Dims(); r != N || c != n {
+		return fmt.Errorf("enkf: ensemble is %d×%d, want %d×%d (members × state)", r, c, N, n)
+	}
+	if r, c := HE.Dims(); r != N || c != p {
+		return fmt.Errorf("enkf: observed ensemble is %d×%d, want %d×%d (members × observations)", r, c, N, p)
+	}
+	if len(y) != p || len(rVar) != p {
+		return fmt.Errorf("enkf: got %d observations and %d error variances, want %d", len(y), len(rVar), p)
+	}
+	for k := 0; k < p; k++ {
+		if math.IsNaN(y[k]) || math.IsInf(y[k], 0) {
+			return fmt.Errorf("enkf: observation %d is %v", k, y[k])
+		}
+		if !(rVar[k] > 0) || math.IsInf(rVar[k], 0) {
+			return fmt.Errorf("enkf: observation %d has error variance %v, want finite > 0", k, rVar[k])
+		}
+	}
+	if i, j, v, ok := firstBad(E.RawMatrix(), f.cfg.BlowUp); !ok {
+		return fmt.Errorf("enkf: forecast member %d variable %d is %v (diverged)", i, j, v)
+	}
+	if i, j, v, ok := firstBad(HE.RawMatrix(), math.Inf(1)); !ok {
+		return fmt.Errorf("enkf: observed forecast member %d observation %d is %v", i, j, v)
+	}
+	return nil
+}
+
+func (f *Filter) checkOutput() error {
+	out := blas64.General{Rows: f.members, Cols: f.dim, Stride: f.dim, Data: f.out}
+	if i, j, v, ok := firstBad(out, f.cfg.BlowUp); !ok {
+		return fmt.Errorf("enkf: analysis member %d variable %d is %v (diverged)", i, j, v)
+	}
+	return nil
+}
+
+// firstBad finds the first entry that is NaN or larger than limit in
+// magnitude.
+func firstBad(m blas64.General, limit float64) (i, j int, v float64, ok bool) {
+	for i := 0; i < m.Rows; i++ {
+		for j, v := range m.Data[i*m.Stride : i*m.Stride+m.Cols] {
+			if !(math.Abs(v) <= limit) {
+				return i, j, v, false
+			}
+		}
+	}
+	return 0, 0, 0, true
+}
+
+// meanRows writes the mean of the rows of m into dst.
+func meanRows(dst []float64, m blas64.General) {
+	for j := range dst {
+		dst[j] = 0
+	}
+	for i := 0; i < m.Rows; i++ {
+		for j, v := range m.Data[i*m.Stride : i*m.Stride+m.Cols] {
+			dst[j] += v
+		}
+	}
+	inv := 1 / float64(m.Rows)
+	for j := range dst {
+		dst[j] *= inv
+	}
+}

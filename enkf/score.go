@@ -1,0 +1,42 @@
+package enkf
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Scorer computes the error and spread of ensembles against a truth without
+// allocating. It is not safe for concurrent use.
+type Scorer struct {
+	mean []float64
+}
+
+// NewScorer returns a Scorer for states of dimension n.
+func NewScorer(n int) *Scorer { return &Scorer{mean: make([]float64, n)} }
+
+// Score returns the root-mean-square error of the ensemble mean against the
+// truth, √(Σⱼ(x̄ⱼ - xⱼ)²/n), and the spread √(Σⱼ varⱼ/n), with the unbiased
+// ensemble variance varⱼ = Σᵢ(Eᵢⱼ - x̄ⱼ)²/(N-1) (DAPPER's rmse and rmv). It
+// panics if the dimensions disagree (a programming error).
+func (s *Scorer) Score(E *mat.Dense, truth []float64) (rmse, spread float64) {
+	m := E.RawMatrix()
+	n := len(s.mean)
+	if m.Cols != n || len(truth) != n {
+		panic(fmt.Sprintf("enkf: score: ensemble has %d columns and truth %d values, want %d", m.Cols, len(truth), n))
+	}
+	meanRows(s.mean, m)
+	var se, v float64
+	for j := 0; j < n; j++ {
+		d := s.mean[j] - truth[j]
+		se += d * d
+	}
+	for i := 0; i < m.Rows; i++ {
+		for j, x := range m.Data[i*m.Stride : i*m.Stride+n] {
+			d := x - s.mean[j]
+			v += d * d
+		}
+	}
+	return math.Sqrt(se / float64(n)), math.Sqrt(v / float64(n*(m.Rows-1)))
+}
