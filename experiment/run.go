@@ -1,0 +1,39 @@
+package experiment
+
+import (
+	"context"
+)
+
+// Run executes the whole experiment in process (no Temporal, no files) and
+// returns the time-mean diagnostics. progress, if not nil, is called after
+// every cycle. Run stops with ctx's error when ctx is cancelled.
+func Run(ctx context.Context, cfg Config, progress func(CycleStats)) (Summary, error) {
+	s, err := Build(cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	truth, E := s.Initial()
+	y := make([]float64, s.Op.OutDim())
+	var sums Sums
+	for k := 1; k <= s.Config.Cycles; k++ {
+		if k%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return sums.Summary(), err
+			}
+		}
+		s.AdvanceTruth(truth)
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			return sums.Summary(), err
+		}
+		st, err := s.Analyze(E, y, truth, k)
+		if err != nil {
+			return sums.Summary(), err
+		}
+		sums.Add(st, s.Config.Scored(k))
+		if progress != nil {
+			progress(st)
+		}
+	}
+	return sums.Summary(), nil
+}

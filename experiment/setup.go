@@ -1,0 +1,204 @@
+package experiment
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/dynamics"
+	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/observations"
+)
+
+// Random streams. Every draw of a run comes from a PCG seeded by
+// (Stream(seed, stream), index), so any cycle can be recomputed on its own
+// and a re-run is bit-for-bit identical.
+const (
+	streamInit     = 1 // initial truth (index 0) and members (index 1+i)
+	streamForecast = 2 // model noise of cycle k (index k)
+	streamObs      = 3 // observation noise of cycle k
+	streamAnalysis = 4 // perturbed observations and rotations of cycle k
+)
+
+// Stream derives the seed of one random stream from the run seed
+// (SplitMix64 finaliser of seed + stream·golden ratio).
+func Stream(seed, stream uint64) uint64 {
+	z := seed + stream*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Setup holds the numerics an experiment names, with their work space. It
+// is not safe for concurrent use.
+type Setup struct {
+	Config     Config
+	Model      dynamics.Model
+	Op         observations.Operator
+	R          *observations.DiagR
+	Forecaster *dynamics.Forecaster
+	Filter     *enkf.Filter
+
+	truthStep dynamics.Stepper
+	scorer    *enkf.Scorer
+	he        *mat.Dense
+	pcg       *rand.PCG
+	rng       *rand.Rand
+}
+
+// Build validates cfg and constructs its model, observation operator, error
+// model, forecaster and filter.
+func Build(cfg Config) (*Setup, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	model, err := newModel(cfg.Model)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: model: %w", err)
+	}
+	op, err := newOperator(cfg.Observations, model.Dim())
+	if err != nil {
+		return nil, fmt.Errorf("experiment: observations: %w", err)
+	}
+	r, err := observations.NewScalarR(op.OutDim(), cfg.Observations.Variance)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: observations: %w", err)
+	}
+	fc, err := dynamics.NewForecaster(model, cfg.Filter.Members, dynamics.WithNoise(cfg.Model.Noise))
+	if err != nil {
+		return nil, fmt.Errorf("experiment: forecaster: %w", err)
+	}
+	filter, err := enkf.New(cfg.filterConfig(), cfg.Filter.Members, model.Dim(), op.Positions())
+	if err != nil {
+		return nil, fmt.Errorf("experiment: filter: %w", err)
+	}
+	pcg := rand.NewPCG(0, 0)
+	return &Setup{
+		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
+		truthStep: model.NewStepper(),
+		scorer:    enkf.NewScorer(model.Dim()),
+		he:        mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
+		pcg:       pcg, rng: rand.New(pcg),
+	}, nil
+}
+
+func newModel(m ModelConfig) (dynamics.Model, error) {
+	switch m.Name {
+	case "lorenz63":
+		return dynamics.NewLorenz63(m.Sigma, m.Rho, m.Beta, m.Dt)
+	case "lorenz96":
+		return dynamics.NewLorenz96(m.Nx, m.Forcing, m.Dt)
+	case "ks":
+		return dynamics.NewKS(m.Nx, m.Length, m.Dt)
+	}
+	return nil, fmt.Errorf("unknown model %q", m.Name)
+}
+
+func newOperator(o ObsConfig, n int) (observations.Operator, error) {
+	switch o.Operator {
+	case "identity":
+		return observations.NewIdentity(n)
+	case "every-k":
+		return observations.NewEveryKth(n, o.Every, o.Offset)
+	case "subset":
+		return observations.NewSubset(n, o.Indices)
+	case "square":
+		return observations.NewSquare(n, o.Indices)
+	case "abs":
+		return observations.NewAbs(n, o.Indices)
+	}
+	return nil, fmt.Errorf("unknown operator %q", o.Operator)
+}
+
+// referenceState is the model's reference state x₀ on its attractor (the
+// DAPPER choices: a fixed Lorenz-63 point, a spun-up perturbed Lorenz-96
+// rest state, the Kassam–Trefethen KS profile spun up 150 time units).
+func (s *Setup) referenceState() []float64 {
+	switch m := s.Model.(type) {
+	case *dynamics.Lorenz63:
+		return []float64{1.509, -1.531, 25.46}
+	case *dynamics.KS:
+		return m.InitialCondition()
+	}
+	x := make([]float64, s.Model.Dim())
+	for i := range x {
+		x[i] = s.Config.Model.Forcing
+	}
+	x[0] += 0.01
+	st := s.Model.NewStepper()
+	for range int(50 / s.Model.Dt()) {
+		st.Step(x)
+	}
+	return x
+}
+
+// Initial returns the cycle-0 truth and ensemble: both drawn from
+// N(x₀, Init.Variance·I) from the run seed.
+func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
+	x0 := s.referenceState()
+	n, N := len(x0), s.Config.Filter.Members
+	std := math.Sqrt(s.Config.Init.Variance)
+	draw := func(dst []float64, index uint64) {
+		s.pcg.Seed(Stream(s.Config.Seed, streamInit), index)
+		for j := range dst {
+			dst[j] = x0[j] + std*s.rng.NormFloat64()
+		}
+	}
+	truth = make([]float64, n)
+	draw(truth, 0)
+	E = mat.NewDense(N, n, nil)
+	for i := 0; i < N; i++ {
+		draw(E.RawRowView(i), uint64(1+i))
+	}
+	return truth, E
+}
+
+// AdvanceTruth moves the nature run one cycle (StepsBetween model steps).
+func (s *Setup) AdvanceTruth(truth []float64) {
+	for range s.Config.Observations.StepsBetween {
+		s.truthStep.Step(truth)
+	}
+}
+
+// Observe writes the synthetic observations of cycle k,
+// y = H(truth) + ε with ε ~ N(0, R) from the cycle's own stream.
+func (s *Setup) Observe(y, truth []float64, k int) {
+	s.Op.Apply(y, truth)
+	noise := make([]float64, len(y))
+	s.R.ObsNoise(noise, Stream(s.Config.Seed, streamObs), k)
+	for i := range y {
+		y[i] += noise[i]
+	}
+}
+
+// Forecast advances the ensemble from the analysis of cycle k-1 to cycle k.
+func (s *Setup) Forecast(E *mat.Dense, k int) error {
+	seed := Stream(Stream(s.Config.Seed, streamForecast), uint64(k))
+	if err := s.Forecaster.Forecast(E, s.Config.Observations.StepsBetween, seed); err != nil {
+		return fmt.Errorf("experiment: cycle %d: forecast: %w", k, err)
+	}
+	return nil
+}
+
+// Analyze assimilates y into the forecast ensemble E of cycle k and scores
+// forecast and analysis against the truth. On error (bad data, divergence)
+// E is unchanged and the error names the cycle.
+func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, error) {
+	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
+	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
+	N := s.Config.Filter.Members
+	for i := 0; i < N; i++ {
+		s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
+	}
+	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
+	inno, err := s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
+	if err != nil {
+		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
+	}
+	st.NIS, st.NISExpected = inno.NIS, inno.Expected
+	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
+	return st, nil
+}
