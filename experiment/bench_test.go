@@ -1,0 +1,61 @@
+package experiment
+
+import (
+	"testing"
+)
+
+var sinkStats CycleStats
+
+// benchCycle measures one full cycle (forecast + analysis, scoring
+// included) in steady state, after a spin-up of 50 cycles.
+func benchCycle(b *testing.B, c BenchCase) {
+	s, err := Build(c.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	truth, E := s.Initial()
+	y := make([]float64, s.Op.OutDim())
+	k := 0
+	cycle := func() {
+		k++
+		s.AdvanceTruth(truth)
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			b.Fatal(err)
+		}
+		st, err := s.Analyze(E, y, truth, k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkStats = st
+	}
+	for range 50 {
+		cycle()
+	}
+	// Observe sets up its noise generator per cycle; time the nature run,
+	// noise-free observations, the forecast and the analysis.
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		k++
+		s.AdvanceTruth(truth)
+		s.Op.Apply(y, truth)
+		if err := s.Forecast(E, k); err != nil {
+			b.Fatal(err)
+		}
+		st, err := s.Analyze(E, y, truth, k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkStats = st
+	}
+}
+
+// BenchmarkCycle: go test -run '^$' -bench Cycle ./experiment
+func BenchmarkCycle(b *testing.B) {
+	cases := DapperCases(0)
+	b.Run("L96-ETKF-N24", func(b *testing.B) { benchCycle(b, cases[2]) })
+	b.Run("L96-LETKF-N7", func(b *testing.B) { benchCycle(b, cases[5]) })
+	b.Run("KS-LETKF-N16", func(b *testing.B) { benchCycle(b, cases[6]) })
+	b.Run("KS-ETKF-N20", func(b *testing.B) { benchCycle(b, cases[7]) })
+}

@@ -1,0 +1,116 @@
+package experiment
+
+import (
+	"strings"
+	"testing"
+)
+
+const validYAML = `
+name: l96-etkf
+seed: 7
+cycles: 100
+burn_in: 1
+model: {name: lorenz96, nx: 40, forcing: 8, dt: 0.05}
+observations: {operator: every-k, every: 2, variance: 1}
+filter: {method: etkf, members: 20, inflation: 1.02, rotate: true}
+`
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Seed != 7 || cfg.Model.Nx != 40 || cfg.Observations.Every != 2 || cfg.Filter.Members != 20 {
+		t.Errorf("unexpected config %+v", cfg)
+	}
+	if cfg.Observations.StepsBetween != 1 || cfg.Init.Variance != 0.001 {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	// Marshal then Parse is the identity on a defaulted config.
+	data, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(data)
+	if err != nil {
+		t.Fatalf("re-parse: %v\n%s", err, data)
+	}
+	if again.Name != cfg.Name || again.Model != cfg.Model || again.Filter != cfg.Filter {
+		t.Errorf("round trip changed the config:\n%+v\n%+v", cfg, again)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"empty", "", "empty config"},
+		{"not yaml", "{{{", "invalid YAML"},
+		{"unknown field", validYAML + "colour: red\n", "field colour not found"},
+		{"misspelt nested field", replace("forcing: 8", "forcin: 8"), "field forcin not found"},
+		{"wrong type", replace("cycles: 100", "cycles: many"), "invalid YAML"},
+		{"no name", replace("name: l96-etkf", "name: ''"), "name: required"},
+		{"no cycles", replace("cycles: 100", "cycles: 0"), "cycles: must be >= 1"},
+		{"negative burn-in", replace("burn_in: 1", "burn_in: -1"), "burn_in: must be"},
+		{"burn-in too long", replace("burn_in: 1", "burn_in: 5"), "leaves none"},
+		{"no model", replace("name: lorenz96,", "name: '',"), "model.name: required"},
+		{"unknown model", replace("name: lorenz96,", "name: lorenz84,"), `unknown model "lorenz84"`},
+		{"l63 nx", replace("name: lorenz96, nx: 40", "name: lorenz63, nx: 40"), "lorenz63 has 3 variables"},
+		{"negative noise", replace("dt: 0.05}", "dt: 0.05, noise: -1}"), "model.noise"},
+		{"unknown operator", replace("every-k", "every-q"), `unknown operator "every-q"`},
+		{"zero obs variance", replace("variance: 1}", "variance: -2}"), "observations.variance"},
+		{"one member", replace("members: 20", "members: 1"), "filter.members: need at least 2"},
+		{"huge ensemble", replace("members: 20", "members: 100000"), "at most 10000"},
+		{"unknown method", replace("method: etkf", "method: 4dvar"), `unknown method "4dvar"`},
+		{"letkf without radius", replace("method: etkf", "method: letkf"), "localisation radius"},
+		{"zero inflation", replace("inflation: 1.02", "inflation: -1"), "inflation"},
+		{"NaN inflation", replace("inflation: 1.02", "inflation: .nan"), "inflation"},
+		{"negative init variance", validYAML + "init: {variance: -1}\n", "init.variance"},
+		{"steps_between", replace("variance: 1}", "variance: 1, steps_between: -3}"), "steps_between"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBuildRejects covers errors that only the numerics can see.
+func TestBuildRejects(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"every-k beyond state", strings.Replace(validYAML, "every: 2", "every: 2, offset: 99", 1), "observations"},
+		{"subset out of range", strings.Replace(validYAML, "operator: every-k, every: 2", "operator: subset, indices: [1, 40]", 1), "observations"},
+		{"l96 too small", strings.Replace(validYAML, "nx: 40", "nx: 3", 1), "model"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.yaml))
+			if err == nil {
+				_, err = Build(cfg)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParse checks that no input makes Parse panic and that an accepted
+// config builds or is rejected with an error.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(validYAML))
+	f.Add([]byte("name: x\ncycles: 3\nmodel: {name: lorenz63}\nfilter: {method: enkf, members: 3}\n"))
+	f.Add([]byte("name: x\ncycles: 3\nmodel: {name: ks, nx: 16}\nfilter: {method: letkf, members: 3, loc_radius: 2}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if cfg.Model.Nx > 4096 || cfg.Filter.Members > 64 {
+			return // valid but too big to build quickly
+		}
+		_, _ = Build(cfg)
+	})
+}
