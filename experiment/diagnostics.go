@@ -1,7 +1,5 @@
 package experiment
 
-import "math"
-
 // CycleStats are the diagnostics of one cycle.
 type CycleStats struct {
 	Cycle       int     `json:"cycle"`
@@ -70,16 +68,18 @@ type Summary struct {
 	NISRatio float64 `json:"nis_ratio"`
 }
 
-// Summary returns the time means (NaN when nothing was scored).
+// Summary returns the time means; they are zero while no cycle is scored
+// (JSON, and so Temporal payloads, cannot carry NaN).
 func (s Sums) Summary() Summary {
-	n := float64(s.Scored)
+	out := Summary{Cycles: s.Cycles, Scored: s.Scored}
 	if s.Scored == 0 {
-		n = math.NaN()
+		return out
 	}
-	return Summary{
-		Cycles: s.Cycles, Scored: s.Scored,
-		RMSEf: s.RMSEf / n, RMSEa: s.RMSEa / n,
-		SpreadF: s.SpreadF / n, SpreadA: s.SpreadA / n,
-		NISRatio: s.NIS / s.NISExp,
+	n := float64(s.Scored)
+	out.RMSEf, out.RMSEa = s.RMSEf/n, s.RMSEa/n
+	out.SpreadF, out.SpreadA = s.SpreadF/n, s.SpreadA/n
+	if s.NISExp > 0 {
+		out.NISRatio = s.NIS / s.NISExp
 	}
+	return out
 }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/worker"
+	"github.com/latentda/latentda/workflows"
+)
+
+// runOptions holds the flags of `latentda run`.
+type runOptions struct {
+	connOptions
+	ConfigPath  string
+	RunID       string
+	BatchCycles int
+	Activity    string
+	Output      string
+	InProcess   bool
+	NoWorker    bool
+
+	cfg experiment.Config
+}
+
+// runSummary is what `latentda run` prints at the end.
+type runSummary struct {
+	RunID       string  `json:"run_id"`
+	WorkflowID  string  `json:"workflow_id"`
+	Cycles      int     `json:"cycles"`
+	Scored      int     `json:"scored"`
+	RMSEa       float64 `json:"rmse_a"`
+	RMSEf       float64 `json:"rmse_f"`
+	SpreadA     float64 `json:"spread_a"`
+	SpreadF     float64 `json:"spread_f"`
+	NISRatio    float64 `json:"nis_ratio"`
+	Stopped     bool    `json:"stopped"`
+	RunDir      string  `json:"run_dir"`
+	Diagnostics string  `json:"diagnostics"`
+	Seconds     float64 `json:"seconds"`
+}
+
+func newRunCmd() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run -c CONFIG",
+		Short: "Run an assimilation experiment as a Temporal workflow",
+		Long: `Runs the experiment described by a YAML config as a durable Temporal workflow:
+cycles of forecast, synthetic observation and analysis, with the state in Arrow
+files under --state-dir/runs/RUN_ID.
+
+Without --address, an embedded Temporal dev server (SQLite under --state-dir)
+and its web UI start inside this process, with a worker. With --address (or
+TEMPORAL_ADDRESS) it uses an existing cluster and, unless --no-worker, also
+serves the run with an in-process worker.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.addFlags(cmd, true)
+	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required")
+	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
+	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", 50, "cycles per activity")
+	cmd.Flags().StringVar(&o.Activity, "activity", "local", "local (cheap models: ~0.3 ms orchestration per batch) or regular (heartbeats, retries on any worker)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
+	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same activities in this process without Temporal (for comparison)")
+	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
+	return cmd
+}
+
+func (o *runOptions) Complete() error {
+	if o.ConfigPath == "" {
+		return usageError{errors.New("--config is required")}
+	}
+	if err := checkOutput(o.Output); err != nil {
+		return err
+	}
+	if o.BatchCycles < 1 {
+		return usageError{fmt.Errorf("--batch-cycles must be >= 1, got %d", o.BatchCycles)}
+	}
+	if o.Activity != "local" && o.Activity != "regular" {
+		return usageError{fmt.Errorf("--activity must be local or regular, got %q", o.Activity)}
+	}
+	if o.NoWorker && o.Address == "" {
+		return usageError{errors.New("--no-worker needs --address: the embedded server has no other worker")}
+	}
+	cfg, err := experiment.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	o.cfg = cfg
+	if o.RunID == "" {
+		o.RunID = cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if strings.ContainsAny(o.RunID, `/\`) || o.RunID == "." || o.RunID == ".." {
+		return usageError{fmt.Errorf("--run-id %q must be a plain name", o.RunID)}
+	}
+	return o.complete()
+}
+
+func (o *runOptions) input() workflows.Input {
+	return workflows.Input{
+		RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg,
+		BatchCycles: o.BatchCycles, Local: o.Activity == "local",
+	}
+}
+
+func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
+	start := time.Now()
+	if o.InProcess {
+		res, err := runInProcess(ctx, o.StateDir, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
+		if err != nil {
+			return err
+		}
+		return printSummary(stdout, o.Output, summaryOf(res, "", start))
+	}
+	conn, err := o.connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if conn.Server == nil {
+		if err := registerSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
+			fmt.Fprintf(stderr, "warning: cannot register search attributes (%v); ask the cluster operator to add them (docs/deploy.md)\n", err)
+		}
+	}
+	if !o.NoWorker {
+		w := worker.New(conn.Client, o.TaskQueue, o.StateDir)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+	}
+	wfID := "latentda-" + o.RunID
+	in := o.input()
+	run, err := conn.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    wfID,
+		TaskQueue:             o.TaskQueue,
+		WorkflowTaskTimeout:   workflows.WorkflowTaskTimeout,
+		TypedSearchAttributes: searchAttributesAtStart(o.cfg),
+		StaticSummary:         staticSummary(o.cfg),
+		StaticDetails:         staticDetails(o.cfg),
+	}, workflows.Assimilation, in)
+	if err != nil {
+		return fmt.Errorf("start workflow %s: %w", wfID, err)
+	}
+	fmt.Fprintf(stderr, "run %s: workflow %s (run %s)\n", o.RunID, wfID, run.GetRunID())
+
+	done := make(chan error, 1)
+	var res workflows.Result
+	go func() { done <- run.Get(ctx, &res) }()
+	progress := progressPrinter(stderr, o.cfg.Cycles, start)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("run %s failed: %w", o.RunID, err)
+			}
+			return printSummary(stdout, o.Output, summaryOf(res, wfID, start))
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "interrupted: workflow %s keeps its state; `latentda dev --state-dir %s` resumes it\n", wfID, o.StateDir)
+			return ctx.Err()
+		case <-tick.C:
+			if st, err := queryStatus(ctx, conn.Client, wfID); err == nil {
+				progress(st.Cycle, st.Last.RMSEa)
+			}
+		}
+	}
+}
+
+// runInProcess runs the workflow's activities directly, in order, without
+// Temporal: the baseline that measures what Temporal adds.
+func runInProcess(ctx context.Context, stateRoot string, in workflows.Input, progress func(int, float64)) (workflows.Result, error) {
+	a := &activities.Activities{StateRoot: stateRoot}
+	init, err := a.Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
+	if err != nil {
+		return workflows.Result{}, err
+	}
+	var sums experiment.Sums
+	for from := 1; from <= in.Config.Cycles; from += in.BatchCycles {
+		to := min(from+in.BatchCycles-1, in.Config.Cycles)
+		out, err := a.RunCycles(ctx, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, From: from, To: to})
+		if err != nil {
+			return workflows.Result{}, err
+		}
+		sums.Merge(out.Sums)
+		progress(to, out.Last.RMSEa)
+	}
+	return workflows.Result{RunID: in.RunID, RunDir: init.RunDir, Diagnostics: init.Diagnostics, Summary: sums.Summary()}, nil
+}
+
+// progressPrinter returns a function that prints "cycle k/K" lines with the
+// latest RMSE, elapsed and estimated remaining time, when k changes.
+func progressPrinter(w io.Writer, total int, start time.Time) func(cycle int, rmse float64) {
+	last := -1
+	return func(cycle int, rmse float64) {
+		if cycle == last || cycle <= 0 {
+			return
+		}
+		last = cycle
+		el := time.Since(start)
+		rem := time.Duration(float64(el) * float64(total-cycle) / float64(cycle))
+		fmt.Fprintf(w, "cycle %d/%d  rmse_a %.4f  elapsed %s  remaining ~%s\n", cycle, total, rmse, el.Round(time.Second), rem.Round(time.Second))
+	}
+}
+
+func summaryOf(res workflows.Result, wfID string, start time.Time) runSummary {
+	s := res.Summary
+	return runSummary{
+		RunID: res.RunID, WorkflowID: wfID, Cycles: s.Cycles, Scored: s.Scored,
+		RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, SpreadF: s.SpreadF, NISRatio: s.NISRatio,
+		Stopped: res.Stopped, RunDir: res.RunDir, Diagnostics: res.Diagnostics,
+		Seconds: time.Since(start).Seconds(),
+	}
+}
+
+func printSummary(w io.Writer, format string, s runSummary) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	_, err := fmt.Fprintf(w, `run          %s
+workflow     %s
+cycles       %d (%d scored after burn-in)
+rmse_a       %.4f
+rmse_f       %.4f
+spread_a     %.4f
+nis ratio    %.3f
+run dir      %s
+diagnostics  %s
+time         %.1fs
+`, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.RunDir, s.Diagnostics, s.Seconds)
+	return err
+}
+
+func staticSummary(c experiment.Config) string {
+	return fmt.Sprintf("%s: %s %s N=%d, %d cycles", c.Name, c.Model.Name, strings.ToUpper(c.Filter.Method), c.Filter.Members, c.Cycles)
+}
+
+func staticDetails(c experiment.Config) string {
+	y, err := c.Marshal()
+	if err != nil {
+		return ""
+	}
+	return "```yaml\n" + string(y) + "```\n"
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latentda/latentda/worker"
+)
+
+func newDevCmd() *cobra.Command {
+	var o connOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the embedded Temporal server, its UI and a worker until interrupted",
+		Long: `Starts the embedded Temporal dev server (SQLite under --state-dir), the web UI
+and a latentda worker, and serves until Ctrl-C. Other latentda commands reach it
+with --address 127.0.0.1:7233. Runs interrupted earlier resume here.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Address = ""
+			if err := o.complete(); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			fmt.Fprintf(cmd.ErrOrStderr(), "Temporal frontend: %s (namespace %s)\n", conn.Server.FrontendAddress(), o.Namespace)
+			return serve(cmd, conn, o)
+		},
+	}
+	o.addFlags(cmd, true)
+	cmd.Flags().Lookup("address").Hidden = true
+	return cmd
+}
+
+func newWorkerCmd() *cobra.Command {
+	var o connOptions
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a latentda worker against a Temporal cluster until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			return serve(cmd, conn, o)
+		},
+	}
+	o.addFlags(cmd, false)
+	return cmd
+}
+
+// serve runs a worker until the command's context ends (Ctrl-C).
+func serve(cmd *cobra.Command, conn *connection, o connOptions) error {
+	w := worker.New(conn.Client, o.TaskQueue, o.StateDir)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	fmt.Fprintf(cmd.ErrOrStderr(), "worker serving task queue %q with state in %s; Ctrl-C stops\n", o.TaskQueue, o.StateDir)
+	<-cmd.Context().Done()
+	return nil
+}

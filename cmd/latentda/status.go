@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+func searchAttributesAtStart(c experiment.Config) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		workflows.AttrModel.ValueSet(c.Model.Name),
+		workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
+		workflows.AttrCycle.ValueSet(0),
+	)
+}
+
+// workflowID maps a run ID (or a workflow ID) to the workflow ID.
+func workflowID(run string) string {
+	if strings.HasPrefix(run, "latentda-") {
+		return run
+	}
+	return "latentda-" + run
+}
+
+func queryStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+func newStatusCmd() *cobra.Command {
+	var o connOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status RUN",
+		Short: "Show a run's cycle, phase and latest diagnostics (status query)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			st, err := queryStatus(cmd.Context(), conn.Client, workflowID(args[0]))
+			if err != nil {
+				return fmt.Errorf("status of %s: %w", args[0], err)
+			}
+			return printStatus(cmd.OutOrStdout(), output, st)
+		},
+	}
+	o.addFlags(cmd, false)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func printStatus(w io.Writer, format string, st workflows.Status) error {
+	if format == "json" {
+		return json.NewEncoder(w).Encode(st)
+	}
+	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\nrun dir   %s\n",
+		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA, st.RunDir)
+	return err
+}
+
+func newRunsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "runs", Short: "List assimilation runs"}
+	var o connOptions
+	var output string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List runs with their model, status, cycle and latest RMSE (search attributes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			resp, err := conn.Client.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: o.Namespace,
+				Query:     "WorkflowType = 'Assimilation'",
+			})
+			if err != nil {
+				return fmt.Errorf("list runs: %w", err)
+			}
+			type row struct {
+				WorkflowID string  `json:"workflow_id"`
+				Model      string  `json:"model"`
+				Status     string  `json:"status"`
+				Cycle      int64   `json:"cycle"`
+				RMSEa      float64 `json:"rmse_a"`
+				Started    string  `json:"started"`
+			}
+			var rows []row
+			for _, e := range resp.GetExecutions() {
+				r := row{WorkflowID: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z")}
+				fields := e.GetSearchAttributes().GetIndexedFields()
+				decode := func(name string, v any) {
+					if p, ok := fields[name]; ok {
+						_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+					}
+				}
+				decode(workflows.AttrModel.GetName(), &r.Model)
+				decode(workflows.AttrStatus.GetName(), &r.Status)
+				decode(workflows.AttrCycle.GetName(), &r.Cycle)
+				decode(workflows.AttrRMSEa.GetName(), &r.RMSEa)
+				rows = append(rows, r)
+			}
+			if output == "json" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "workflow\tmodel\tstatus\tcycle\trmse_a\tstarted")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.4f\t%s\n", r.WorkflowID, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
+			}
+			return tw.Flush()
+		},
+	}
+	o.addFlags(list, false)
+	list.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func newSignalCmd() *cobra.Command {
+	var o connOptions
+	cmd := &cobra.Command{
+		Use:       "signal RUN pause|resume|stop",
+		Short:     "Pause, resume, or stop a run after its current batch of cycles",
+		Args:      cobra.ExactArgs(2),
+		ValidArgs: []string{workflows.SignalPause, workflows.SignalResume, workflows.SignalStop},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sig := args[1]
+			if sig != workflows.SignalPause && sig != workflows.SignalResume && sig != workflows.SignalStop {
+				return usageError{fmt.Errorf("unknown signal %q (want pause, resume or stop)", sig)}
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if err := conn.Client.SignalWorkflow(cmd.Context(), workflowID(args[0]), "", sig, nil); err != nil {
+				return fmt.Errorf("signal %s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	o.addFlags(cmd, false)
+	return cmd
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/workflows"
+)
+
+// defaultStateDir is where runs keep their state unless --state-dir or
+// LATENTDA_STATE_DIR says otherwise.
+const defaultStateDir = "state"
+
+// connOptions are the flags shared by every command that talks to Temporal.
+type connOptions struct {
+	Address   string
+	Namespace string
+	StateDir  string
+	TaskQueue string
+	UIPort    int
+}
+
+func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
+	cmd.Flags().StringVar(&o.Address, "address", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port; empty starts an embedded dev server (env TEMPORAL_ADDRESS)")
+	ns := os.Getenv("TEMPORAL_NAMESPACE")
+	if ns == "" {
+		ns = "default"
+	}
+	cmd.Flags().StringVar(&o.Namespace, "namespace", ns, "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	sd := os.Getenv("LATENTDA_STATE_DIR")
+	if sd == "" {
+		sd = defaultStateDir
+	}
+	cmd.Flags().StringVar(&o.StateDir, "state-dir", sd, "directory holding run state (and the embedded server's database) (env LATENTDA_STATE_DIR)")
+	cmd.Flags().StringVar(&o.TaskQueue, "task-queue", workflows.TaskQueue, "Temporal task queue of the workers")
+	if withUI {
+		cmd.Flags().IntVar(&o.UIPort, "ui-port", 8233, "embedded Temporal UI port (a free one if busy; -1 disables the UI)")
+	}
+}
+
+func (o *connOptions) complete() error {
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	o.StateDir = abs
+	return os.MkdirAll(abs, 0o755)
+}
+
+// connection is a Temporal client, with the embedded server behind it if
+// one was started.
+type connection struct {
+	Client client.Client
+	Server *devserver.Server
+}
+
+func (c *connection) Close() {
+	c.Client.Close()
+	if c.Server != nil {
+		if err := c.Server.Stop(); err != nil {
+			slog.Warn("stopping the embedded Temporal server", "error", err)
+		}
+	}
+}
+
+// connect dials --address, or starts the embedded dev server (SQLite under
+// the state directory, so runs survive restarts) when no address is given
+// and embedded is allowed.
+func (o *connOptions) connect(ctx context.Context, embedded bool) (*connection, error) {
+	conn := &connection{}
+	addr := o.Address
+	if addr == "" {
+		if !embedded {
+			addr = "127.0.0.1:7233"
+		} else {
+			dbDir := filepath.Join(o.StateDir, "temporal")
+			if err := os.MkdirAll(dbDir, 0o755); err != nil {
+				return nil, err
+			}
+			slog.Info("starting the embedded Temporal server", "db", filepath.Join(dbDir, "dev.db"))
+			srv, err := devserver.Start(ctx, devserver.Options{
+				DBPath:           filepath.Join(dbDir, "dev.db"),
+				UIPort:           o.UIPort,
+				Namespace:        o.Namespace,
+				SearchAttributes: workflows.SearchAttributes(),
+				Logger:           slog.Default(),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("embedded Temporal server: %w", err)
+			}
+			conn.Server = srv
+			addr = srv.FrontendAddress()
+			if ui := srv.UIAddress(); ui != "" {
+				fmt.Fprintf(os.Stderr, "Temporal UI: %s/namespaces/%s/workflows\n", ui, o.Namespace)
+			}
+		}
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  addr,
+		Namespace: o.Namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(warnOnly{slog.Default().Handler()})),
+	})
+	if err != nil {
+		if conn.Server != nil {
+			_ = conn.Server.Stop()
+		}
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+	}
+	conn.Client = c
+	return conn, nil
+}
+
+// registerSearchAttributes adds latentda's search attributes to a
+// cluster's namespace (the embedded server has them already).
+func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        namespace,
+		SearchAttributes: workflows.SearchAttributes(),
+	})
+	if _, ok := err.(*serviceerror.AlreadyExists); ok {
+		return nil
+	}
+	return err
+}
+
+// warnOnly drops SDK client logs below WARN (it logs every poll at INFO).
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}

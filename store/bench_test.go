@@ -1,0 +1,59 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// The benchmarks write to and read from b.TempDir(), so the write numbers
+// include the two fsyncs of every atomic write.
+
+var benchSizes = []struct{ N, n int }{{24, 40}, {20, 1_000_000}}
+
+func benchEnsemble(N, n int) *mat.Dense {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]float64, N*n)
+	for i := range data {
+		data[i] = rng.NormFloat64()
+	}
+	return mat.NewDense(N, n, data)
+}
+
+func BenchmarkWriteEnsemble(b *testing.B) {
+	for _, s := range benchSizes {
+		b.Run(fmt.Sprintf("%dx%d", s.N, s.n), func(b *testing.B) {
+			E := benchEnsemble(s.N, s.n)
+			path := filepath.Join(b.TempDir(), "analysis.arrow")
+			meta := testMeta("")
+			b.SetBytes(int64(s.N * s.n * 8))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := WriteEnsemble(path, E, meta); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkReadEnsemble(b *testing.B) {
+	for _, s := range benchSizes {
+		b.Run(fmt.Sprintf("%dx%d", s.N, s.n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "analysis.arrow")
+			if err := WriteEnsemble(path, benchEnsemble(s.N, s.n), testMeta("")); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(s.N * s.n * 8))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := ReadEnsemble(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,26 @@
+// Package store reads and writes the files that hold the state of a
+// latentda run: ensembles, observations, true states and the diagnostics
+// table.
+//
+// Every file is a plain Arrow IPC file (the random-access "file" format,
+// magic "ARROW1", uncompressed) with simple column types and its metadata as
+// string key/values in the schema, so that pyarrow, polars, DuckDB or any
+// other Arrow implementation can read it with no custom code. The layout of a
+// run directory, the schema of each file and the versioning policy are
+// documented in docs/state-format.md; [RunDir] gives the paths.
+//
+// Writes are atomic: a file is written to a temporary file in the same
+// directory, fsynced and renamed onto its final name, so a file that exists
+// is complete, and a retried step can test [Exists] and reuse it. The same
+// data and metadata always give byte-identical files.
+//
+// Readers trust nothing in a file: they check its structure before the
+// Arrow library decodes it, then its kind, schema version, columns, types
+// and values, and report every problem as an error naming the file (one
+// matching [ErrInvalid], or [ErrNewerSchema] for a file from a newer
+// version); they do not panic on any input.
+//
+// Every function allocates its Arrow buffers from memory.DefaultAllocator,
+// or from the allocator given by [WithAllocator], and releases them all
+// before it returns.
+package store

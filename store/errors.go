@@ -1,0 +1,65 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// ErrInvalid is matched (with errors.Is) by every error that reports a file
+// that exists and could be read but is not a valid state file of the
+// expected kind: truncated or corrupt Arrow data, a wrong kind, missing or
+// mistyped columns, inconsistent metadata, or values that fail validation
+// (for example a NaN observation).
+var ErrInvalid = errors.New("store: invalid state file")
+
+// ErrNewerSchema is matched (with errors.Is) by the error a reader returns
+// for a file written with a schema version newer than [SchemaVersion]. Such a
+// file is probably fine; this build of latentda is too old to read it.
+var ErrNewerSchema = errors.New("store: state file written by a newer schema version")
+
+// fileError is the error type returned by every exported function of the
+// package. Its message is "store: <op> <path>: <detail>".
+type fileError struct {
+	op   string // "read" or "write"
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string { return "store: " + e.op + " " + e.path + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+func readErr(path string, err error) error  { return newFileError("read", path, err) }
+func writeErr(path string, err error) error { return newFileError("write", path, err) }
+
+func newFileError(op, path string, err error) error {
+	// "store: read /x/a.arrow: open: no such file or directory" rather
+	// than "...: open /x/a.arrow: no such file or directory".
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe == err && pe.Path == path {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return &fileError{op: op, path: path, err: err}
+}
+
+// invalidError marks err as describing an invalid file (see ErrInvalid)
+// without changing its message.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string        { return e.err.Error() }
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{err: fmt.Errorf(format, args...)}
+}
+
+// newerSchemaError reports a file written with a newer schema version.
+type newerSchemaError struct{ version int }
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("written with schema version %d, but this build of latentda reads schema versions up to %d: upgrade latentda to read it",
+		e.version, SchemaVersion)
+}
+
+func (e *newerSchemaError) Is(target error) bool { return target == ErrNewerSchema }

@@ -1,0 +1,362 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Option configures a reader or writer.
+type Option func(*options)
+
+type options struct {
+	mem memory.Allocator
+}
+
+// WithAllocator makes a reader or writer allocate its Arrow buffers from
+// mem (the default is memory.DefaultAllocator). Every buffer is released
+// before the function returns, so a memory.CheckedAllocator is back to zero
+// afterwards; tests use that to check for leaks.
+func WithAllocator(mem memory.Allocator) Option {
+	return func(o *options) {
+		if mem != nil {
+			o.mem = mem
+		}
+	}
+}
+
+func buildOptions(opts []Option) options {
+	o := options{mem: memory.DefaultAllocator}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// writeFile writes one record batch of cols as an Arrow IPC file, atomically.
+func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
+	rec := array.NewRecordBatch(schema, cols, int64(nrows))
+	defer rec.Release()
+	err := writeAtomic(path, func(w io.Writer) error {
+		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(o.mem))
+		if err != nil {
+			return err
+		}
+		if err := fw.Write(rec); err != nil {
+			_ = fw.Close()
+			return err
+		}
+		return fw.Close()
+	})
+	if err != nil {
+		return writeErr(path, err)
+	}
+	return nil
+}
+
+// fileSpec says what a reader expects of a file.
+type fileSpec struct {
+	kinds    []Kind   // accepted values of latentda.kind
+	dataKeys []string // required kind-specific metadata keys
+	// columns returns the expected columns, given the decoded metadata.
+	columns func(data map[string]string) ([]column, error)
+}
+
+// column is an expected column: its name and exact type.
+type column struct {
+	name string
+	typ  arrow.DataType
+}
+
+// table is a file's content as read: its metadata and record batches (a
+// file written by this package has one; one rewritten by another tool may
+// have several, or none if it has no rows). idx maps column names to their
+// index in the schema. Release it when done.
+type table struct {
+	meta Meta
+	data map[string]string
+	idx  map[string]int
+	recs []arrow.RecordBatch
+}
+
+func (t *table) Release() {
+	for _, r := range t.recs {
+		r.Release()
+	}
+	t.recs = nil
+}
+
+func (t *table) numRows() int64 {
+	var n int64
+	for _, r := range t.recs {
+		n += r.NumRows()
+	}
+	return n
+}
+
+// readPath opens the file at path and reads it with read, wrapping any error
+// with the path.
+func readPath[T any](path string, opts []Option, read func(r ipc.ReadAtSeeker, size int64, o options) (T, Meta, error)) (T, Meta, error) {
+	var zero T
+	o := buildOptions(opts)
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, Meta{}, readErr(path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return zero, Meta{}, readErr(path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return zero, Meta{}, readErr(path, fmt.Errorf("not a regular file (mode %v)", fi.Mode()))
+	}
+	v, meta, err := read(f, fi.Size(), o)
+	if err != nil {
+		return zero, Meta{}, readErr(path, err)
+	}
+	return v, meta, nil
+}
+
+// readTable verifies and reads the size bytes of a state file from f.
+func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table, error) {
+	// Check the structure before arrow-go reads it (see verify.go). The
+	// schema version is judged first: a file from a newer version is
+	// reported as such, whatever else is new in it.
+	v, err := verifyFooter(f, size)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{}
+	if t.meta, t.data, err = decodeMeta(v.metadata, spec.kinds, spec.dataKeys); err != nil {
+		return nil, err
+	}
+	if err := v.verifyColumns(); err != nil {
+		return nil, err
+	}
+	if err := v.verifyBatches(f); err != nil {
+		return nil, err
+	}
+
+	// Bodies are bounded by the file size, checked above; arrow-go's own
+	// default limit (256 MiB) would reject large ensembles.
+	r, err := ipc.NewFileReader(f, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+	if err != nil {
+		return nil, &invalidError{err: err}
+	}
+	defer r.Close()
+	want, err := spec.columns(t.data)
+	if err != nil {
+		return nil, err
+	}
+	if t.idx, err = checkColumns(r.Schema(), want); err != nil {
+		return nil, err
+	}
+	for i := range r.NumRecords() {
+		rec, err := r.RecordBatchAt(i)
+		if err != nil {
+			t.Release()
+			return nil, &invalidError{err: fmt.Errorf("record batch %d: %w", i, err)}
+		}
+		t.recs = append(t.recs, rec)
+		if err := array.ValidateRecordFull(rec); err != nil {
+			t.Release()
+			return nil, &invalidError{err: fmt.Errorf("record batch %d: %w", i, err)}
+		}
+		for c, col := range rec.Columns() {
+			if int64(col.Len()) != rec.NumRows() {
+				t.Release()
+				return nil, invalidf("column %q: %d rows in a batch of %d", rec.ColumnName(c), col.Len(), rec.NumRows())
+			}
+			if err := noNulls(col); err != nil {
+				t.Release()
+				return nil, invalidf("column %q: %v", rec.ColumnName(c), err)
+			}
+		}
+	}
+	return t, nil
+}
+
+// noNulls reports an error if arr or, for lists, its values hold a null.
+func noNulls(arr arrow.Array) error {
+	if arr.NullN() > 0 {
+		for i := range arr.Len() {
+			if arr.IsNull(i) {
+				return fmt.Errorf("null in row %d (nulls are not allowed)", i)
+			}
+		}
+	}
+	if l, ok := arr.(*array.FixedSizeList); ok {
+		if err := noNulls(l.ListValues()); err != nil {
+			return fmt.Errorf("list values: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkColumns checks that schema has exactly the wanted columns, in any
+// order, and returns their indices by name.
+func checkColumns(schema *arrow.Schema, want []column) (map[string]int, error) {
+	idx := make(map[string]int, len(want))
+	for i, f := range schema.Fields() {
+		if _, dup := idx[f.Name]; dup {
+			return nil, invalidf("column %q appears more than once", f.Name)
+		}
+		idx[f.Name] = i
+	}
+	for _, c := range want {
+		i, ok := idx[c.name]
+		if !ok {
+			return nil, invalidf("column %q is missing", c.name)
+		}
+		if got := schema.Field(i).Type; !sameType(c.typ, got) {
+			return nil, invalidf("column %q: want %s, got %s", c.name, typeString(c.typ), typeString(got))
+		}
+	}
+	if len(idx) != len(want) {
+	next:
+		for _, f := range schema.Fields() {
+			for _, c := range want {
+				if c.name == f.Name {
+					continue next
+				}
+			}
+			return nil, invalidf("unexpected column %q", f.Name)
+		}
+	}
+	return idx, nil
+}
+
+// sameType compares types ignoring field names and nullability flags (a
+// column without nulls reads the same either way).
+func sameType(want, got arrow.DataType) bool {
+	if want.ID() != got.ID() {
+		return false
+	}
+	if w, ok := want.(*arrow.FixedSizeListType); ok {
+		g, ok := got.(*arrow.FixedSizeListType)
+		return ok && w.Len() == g.Len() && sameType(w.Elem(), g.Elem())
+	}
+	return arrow.TypeEqual(want, got)
+}
+
+// typeString formats a type briefly: int32, float64, fixed_size_list<float64>[40].
+func typeString(t arrow.DataType) string {
+	if l, ok := t.(*arrow.FixedSizeListType); ok {
+		return fmt.Sprintf("fixed_size_list<%s>[%d]", typeString(l.Elem()), l.Len())
+	}
+	return t.String()
+}
+
+// stateType is the type of a "state" column: one float64 per grid point.
+func stateType(n int) *arrow.FixedSizeListType {
+	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
+}
+
+// Column builders. Buffers are allocated from mem and fully written
+// (allocators need not zero memory), so that the same values always give
+// the same bytes.
+
+func newBuffer(mem memory.Allocator, nbytes int) *memory.Buffer {
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(nbytes)
+	clear(b.Bytes())
+	return b
+}
+
+// newArray makes an array of type dt and length n from buffers (which it
+// takes over) and children.
+func newArray(dt arrow.DataType, n int, buffers []*memory.Buffer, children []arrow.ArrayData) arrow.Array {
+	d := array.NewData(dt, n, buffers, children, 0, 0)
+	for _, b := range buffers {
+		if b != nil {
+			b.Release()
+		}
+	}
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+func int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Array {
+	buf := newBuffer(mem, n*arrow.Int32SizeBytes)
+	vals := arrow.Int32Traits.CastFromBytes(buf.Bytes())
+	for i := range vals {
+		vals[i] = value(i)
+	}
+	return newArray(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{nil, buf}, nil)
+}
+
+func float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow.Array {
+	buf := newBuffer(mem, n*arrow.Float64SizeBytes)
+	vals := arrow.Float64Traits.CastFromBytes(buf.Bytes())
+	for i := range vals {
+		vals[i] = value(i)
+	}
+	return newArray(arrow.PrimitiveTypes.Float64, n, []*memory.Buffer{nil, buf}, nil)
+}
+
+func boolColumn(mem memory.Allocator, vals []bool) arrow.Array {
+	buf := newBuffer(mem, (len(vals)+7)/8)
+	b := buf.Bytes()
+	for i, v := range vals {
+		if v {
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return newArray(arrow.FixedWidthTypes.Boolean, len(vals), []*memory.Buffer{nil, buf}, nil)
+}
+
+// stringColumn builds a utf8 column; the caller has checked that the total
+// length fits in int32 offsets.
+func stringColumn(mem memory.Allocator, vals []string) arrow.Array {
+	total := 0
+	for _, s := range vals {
+		total += len(s)
+	}
+	offBuf := newBuffer(mem, (len(vals)+1)*arrow.Int32SizeBytes)
+	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
+	dataBuf := newBuffer(mem, total)
+	data := dataBuf.Bytes()
+	pos := 0
+	for i, s := range vals {
+		offs[i] = int32(pos)
+		pos += copy(data[pos:], s)
+	}
+	offs[len(vals)] = int32(pos)
+	return newArray(arrow.BinaryTypes.String, len(vals), []*memory.Buffer{nil, offBuf, dataBuf}, nil)
+}
+
+// stateColumn builds a fixed_size_list<float64>[n] column of rows rows over
+// values (rows*n float64s, which it takes over).
+func stateColumn(rows, n int, values *memory.Buffer) arrow.Array {
+	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, values}, nil, 0, 0)
+	values.Release()
+	defer child.Release()
+	return newArray(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child})
+}
+
+// releaseAll releases arrays.
+func releaseAll(arrs []arrow.Array) {
+	for _, a := range arrs {
+		if a != nil {
+			a.Release()
+		}
+	}
+}
+
+// columnAs returns column name of rec as type T. The column's type has been
+// checked by checkColumns; the check here only keeps a mistake in this
+// package from turning into a panic.
+func columnAs[T arrow.Array](t *table, rec arrow.RecordBatch, name string) (T, error) {
+	a, ok := rec.Column(t.idx[name]).(T)
+	if !ok {
+		var zero T
+		return zero, invalidf("column %q: unexpected array type %T", name, rec.Column(t.idx[name]))
+	}
+	return a, nil
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// RunDir gives the deterministic paths of a run's state files:
+//
+//	<Root>/config.yaml
+//	<Root>/diagnostics.arrow
+//	<Root>/cycles/000012/forecast.arrow
+//	<Root>/cycles/000012/analysis.arrow
+//	<Root>/cycles/000012/observations.arrow
+//	<Root>/cycles/000012/truth.arrow
+//
+// Cycle numbers are zero-padded to 6 digits so that the directories sort in
+// cycle order (cycles past 999999 get more digits). Cycle numbers must not
+// be negative.
+type RunDir struct {
+	Root string
+}
+
+// CycleDir is the directory of cycle k: Root/cycles/000012.
+func (d RunDir) CycleDir(k int) string {
+	return filepath.Join(d.Root, "cycles", fmt.Sprintf("%06d", k))
+}
+
+// Forecast is the forecast (prior) ensemble of cycle k.
+func (d RunDir) Forecast(k int) string { return filepath.Join(d.CycleDir(k), "forecast.arrow") }
+
+// Analysis is the analysis (posterior) ensemble of cycle k.
+func (d RunDir) Analysis(k int) string { return filepath.Join(d.CycleDir(k), "analysis.arrow") }
+
+// Observations is the observations file of cycle k.
+func (d RunDir) Observations(k int) string {
+	return filepath.Join(d.CycleDir(k), "observations.arrow")
+}
+
+// Truth is the true state of cycle k (twin experiments only).
+func (d RunDir) Truth(k int) string { return filepath.Join(d.CycleDir(k), "truth.arrow") }
+
+// Diagnostics is the run's diagnostics table, one row per cycle.
+func (d RunDir) Diagnostics() string { return filepath.Join(d.Root, "diagnostics.arrow") }
+
+// Config is the run's configuration file.
+func (d RunDir) Config() string { return filepath.Join(d.Root, "config.yaml") }
+
+// MkdirCycle creates the directory of cycle k (and Root and Root/cycles if
+// needed) and fsyncs its parents, so that files written into it survive a
+// crash. It is idempotent.
+func (d RunDir) MkdirCycle(k int) error {
+	dir := d.CycleDir(k)
+	if k < 0 {
+		return &fileError{op: "mkdir", path: dir, err: fmt.Errorf("negative cycle %d", k)}
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return &fileError{op: "mkdir", path: dir, err: err}
+	}
+	root := d.Root
+	if root == "" {
+		root = "."
+	}
+	for _, p := range []string{filepath.Join(root, "cycles"), root} {
+		if err := syncDir(p); err != nil {
+			return &fileError{op: "mkdir", path: dir, err: err}
+		}
+	}
+	return nil
+}

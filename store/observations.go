@@ -1,0 +1,208 @@
+package store
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+// Observations are one cycle's observations y with their error variances
+// (the diagonal of R), grid positions and quality-control flags. All slices
+// have one entry per observation, in the order of y.
+type Observations struct {
+	Values    []float64 // y; finite
+	Variances []float64 // diagonal of R; finite and > 0
+	Positions []float64 // location on the model grid; finite
+	// Flagged marks observations rejected by quality control. Writers
+	// accept nil for "none flagged"; readers always fill it in.
+	Flagged []bool
+	// Reasons says why each flagged observation was rejected; it must be
+	// empty for observations that are not flagged. Writers accept nil for
+	// "no reasons"; readers always fill it in.
+	Reasons []string
+}
+
+// Len is the number of observations.
+func (obs *Observations) Len() int { return len(obs.Values) }
+
+// Validate checks obs as WriteObservations and ReadObservations do: equal
+// lengths (Flagged and Reasons may be nil), finite values and positions,
+// finite variances > 0, valid UTF-8 reasons only on flagged observations.
+// Errors name the row and column.
+func (obs *Observations) Validate() error {
+	m := len(obs.Values)
+	if m > math.MaxInt32 {
+		return fmt.Errorf("%d observations are too many", m)
+	}
+	if n := len(obs.Variances); n != m {
+		return fmt.Errorf("observations: %d Values but %d Variances", m, n)
+	}
+	if n := len(obs.Positions); n != m {
+		return fmt.Errorf("observations: %d Values but %d Positions", m, n)
+	}
+	if obs.Flagged != nil && len(obs.Flagged) != m {
+		return fmt.Errorf("observations: %d Values but %d Flagged", m, len(obs.Flagged))
+	}
+	if obs.Reasons != nil && len(obs.Reasons) != m {
+		return fmt.Errorf("observations: %d Values but %d Reasons", m, len(obs.Reasons))
+	}
+	total := 0
+	for i := range m {
+		if v := obs.Values[i]; !finite(v) {
+			return fmt.Errorf("row %d: column \"value\": %v is not finite", i, v)
+		}
+		if v := obs.Positions[i]; !finite(v) {
+			return fmt.Errorf("row %d: column \"position\": %v is not finite", i, v)
+		}
+		if v := obs.Variances[i]; !finite(v) || !(v > 0) {
+			return fmt.Errorf("row %d: column \"variance\": %v is not a finite number > 0", i, v)
+		}
+		if obs.Reasons == nil {
+			continue
+		}
+		r := obs.Reasons[i]
+		if r != "" && (obs.Flagged == nil || !obs.Flagged[i]) {
+			return fmt.Errorf("row %d: column \"flag_reason\": %q given for an observation that is not flagged", i, r)
+		}
+		if !utf8.ValidString(r) {
+			return fmt.Errorf("row %d: column \"flag_reason\": not valid UTF-8", i)
+		}
+		total += len(r)
+		if total > math.MaxInt32 {
+			return fmt.Errorf("row %d: column \"flag_reason\": reasons longer than %d bytes in all", i, math.MaxInt32)
+		}
+	}
+	return nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+var obsColumns = []column{
+	{"index", arrow.PrimitiveTypes.Int32},
+	{"position", arrow.PrimitiveTypes.Float64},
+	{"value", arrow.PrimitiveTypes.Float64},
+	{"variance", arrow.PrimitiveTypes.Float64},
+	{"flagged", arrow.FixedWidthTypes.Boolean},
+	{"flag_reason", arrow.BinaryTypes.String},
+}
+
+// WriteObservations writes obs to path, atomically: one row per observation
+// with columns "index" (int32, position in y), "position", "value",
+// "variance" (float64), "flagged" (bool) and "flag_reason" (utf8, empty if
+// not flagged). meta.Kind must be "observations" or empty. obs must pass
+// Validate; zero observations are allowed.
+func WriteObservations(path string, obs Observations, meta Meta, opts ...Option) error {
+	o := buildOptions(opts)
+	if err := obs.Validate(); err != nil {
+		return writeErr(path, err)
+	}
+	md, err := encodeMeta(meta, KindObservations, nil)
+	if err != nil {
+		return writeErr(path, err)
+	}
+	m := obs.Len()
+	flagged := obs.Flagged
+	if flagged == nil {
+		flagged = make([]bool, m)
+	}
+	reasons := obs.Reasons
+	if reasons == nil {
+		reasons = make([]string, m)
+	}
+	cols := []arrow.Array{
+		int32Column(o.mem, m, func(i int) int32 { return int32(i) }),
+		float64Column(o.mem, m, func(i int) float64 { return obs.Positions[i] }),
+		float64Column(o.mem, m, func(i int) float64 { return obs.Values[i] }),
+		float64Column(o.mem, m, func(i int) float64 { return obs.Variances[i] }),
+		boolColumn(o.mem, flagged),
+		stringColumn(o.mem, reasons),
+	}
+	defer releaseAll(cols)
+	fields := make([]arrow.Field, len(obsColumns))
+	for i, c := range obsColumns {
+		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+	}
+	return writeFile(path, o, arrow.NewSchema(fields, &md), cols, m)
+}
+
+// ReadObservations reads an observations file written by
+// WriteObservations. Besides the kind, schema version and columns it
+// checks every row as Validate does and that "index" counts 0, 1, 2, ...;
+// errors name the file, row and column.
+func ReadObservations(path string, opts ...Option) (Observations, Meta, error) {
+	return readPath(path, opts, readObservationsFrom)
+}
+
+func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o options) (Observations, Meta, error) {
+	t, err := readTable(r, size, o, fileSpec{
+		kinds:   []Kind{KindObservations},
+		columns: func(map[string]string) ([]column, error) { return obsColumns, nil },
+	})
+	if err != nil {
+		return Observations{}, Meta{}, err
+	}
+	defer t.Release()
+	obs, err := readObservations(t)
+	if err != nil {
+		return Observations{}, Meta{}, err
+	}
+	return obs, t.meta, nil
+}
+
+func readObservations(t *table) (Observations, error) {
+	m := int(t.numRows())
+	obs := Observations{
+		Values:    make([]float64, 0, m),
+		Variances: make([]float64, 0, m),
+		Positions: make([]float64, 0, m),
+		Flagged:   make([]bool, 0, m),
+		Reasons:   make([]string, 0, m),
+	}
+	for _, rec := range t.recs {
+		index, err := columnAs[*array.Int32](t, rec, "index")
+		if err != nil {
+			return obs, err
+		}
+		position, err := columnAs[*array.Float64](t, rec, "position")
+		if err != nil {
+			return obs, err
+		}
+		value, err := columnAs[*array.Float64](t, rec, "value")
+		if err != nil {
+			return obs, err
+		}
+		variance, err := columnAs[*array.Float64](t, rec, "variance")
+		if err != nil {
+			return obs, err
+		}
+		flagged, err := columnAs[*array.Boolean](t, rec, "flagged")
+		if err != nil {
+			return obs, err
+		}
+		reason, err := columnAs[*array.String](t, rec, "flag_reason")
+		if err != nil {
+			return obs, err
+		}
+		for i := range int(rec.NumRows()) {
+			row := len(obs.Values)
+			if got := index.Value(i); int(got) != row {
+				return obs, invalidf("row %d: column \"index\": got %d, want %d (rows are stored in order)", row, got, row)
+			}
+			obs.Positions = append(obs.Positions, position.Value(i))
+			obs.Values = append(obs.Values, value.Value(i))
+			obs.Variances = append(obs.Variances, variance.Value(i))
+			obs.Flagged = append(obs.Flagged, flagged.Value(i))
+			// Value aliases the Arrow buffer, which is released on return.
+			obs.Reasons = append(obs.Reasons, strings.Clone(reason.Value(i)))
+		}
+	}
+	if err := obs.Validate(); err != nil {
+		return obs, &invalidError{err: err}
+	}
+	return obs, nil
+}

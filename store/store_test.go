@@ -1,0 +1,494 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gonum.org/v1/gonum/mat"
+)
+
+// specials are values whose bits must survive a round trip.
+var specials = []float64{
+	0, math.Copysign(0, -1), 1, -1,
+	math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, // denormal
+	0x1p-1022, // smallest normal
+	math.MaxFloat64, -math.MaxFloat64,
+	1e-300, 1e300, math.Pi, -math.E, 1.0 / 3,
+}
+
+// nonFinite may be stored in ensembles and diagnostics, not observations.
+var nonFinite = []float64{math.Inf(1), math.Inf(-1), math.NaN(), math.Float64frombits(0x7ff8dead0000beef)}
+
+func checkedOpts(t testing.TB) []Option {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return []Option{WithAllocator(mem)}
+}
+
+func testMeta(kind Kind) Meta {
+	return Meta{
+		Kind:   kind,
+		RunID:  "run-42",
+		Model:  "lorenz96",
+		Params: map[string]string{"nx": "40", "F": "8", "dt": "0.05", "unicode: Δt": "½"},
+		Cycle:  12,
+		Time:   0.6000000000000001,
+		Extra:  map[string]string{"filter": "letkf", "note": "a=b;c\nd"},
+	}
+}
+
+// wantMeta is what a reader returns for a file written with m.
+func wantMeta(m Meta, kind Kind) Meta {
+	m.SchemaVersion = SchemaVersion
+	m.Kind = kind
+	if len(m.Params) == 0 {
+		m.Params = nil
+	}
+	if len(m.Extra) == 0 {
+		m.Extra = nil
+	}
+	return m
+}
+
+func sameBits(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("%s[%d]: got %v (%#x), want %v (%#x)", what, i, got[i], math.Float64bits(got[i]), want[i], math.Float64bits(want[i]))
+		}
+	}
+}
+
+func testEnsemble(N, n int) *mat.Dense {
+	vals := append(append([]float64{}, specials...), nonFinite...)
+	E := mat.NewDense(N, n, nil)
+	for i := range N {
+		for j := range n {
+			k := i*n + j
+			v := vals[k%len(vals)]
+			if k >= len(vals) {
+				v = float64(k)*0.37 - 11
+			}
+			E.Set(i, j, v)
+		}
+	}
+	return E
+}
+
+func TestEnsembleRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		E    *mat.Dense
+	}{
+		{"1x1", mat.NewDense(1, 1, []float64{math.Copysign(0, -1)})},
+		{"24x40", testEnsemble(24, 40)},
+		{"3x7", testEnsemble(3, 7)},
+		// A view whose rows are not contiguous (stride 9 > 4 columns):
+		// written through a copy.
+		{"view", testEnsemble(5, 9).Slice(1, 4, 2, 6).(*mat.Dense)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := checkedOpts(t)
+			path := filepath.Join(dir, tc.name+".arrow")
+			meta := testMeta("")
+			if err := WriteEnsemble(path, tc.E, meta, opts...); err != nil {
+				t.Fatal(err)
+			}
+			got, gotMeta, err := ReadEnsemble(path, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, c := tc.E.Dims()
+			if gr, gc := got.Dims(); gr != r || gc != c {
+				t.Fatalf("dims %dx%d, want %dx%d", gr, gc, r, c)
+			}
+			for i := range r {
+				sameBits(t, "row", got.RawRowView(i), mat.Row(nil, i, tc.E))
+			}
+			if want := wantMeta(meta, KindEnsemble); !reflect.DeepEqual(gotMeta, want) {
+				t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
+			}
+		})
+	}
+}
+
+func TestWriteEnsembleDoesNotChangeInput(t *testing.T) {
+	E := testEnsemble(4, 5)
+	before := mat.DenseCopyOf(E)
+	if err := WriteEnsemble(filepath.Join(t.TempDir(), "e.arrow"), E, Meta{}, checkedOpts(t)...); err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "E after write", E.RawMatrix().Data, before.RawMatrix().Data)
+}
+
+func TestVectorRoundTrip(t *testing.T) {
+	opts := checkedOpts(t)
+	path := filepath.Join(t.TempDir(), "truth.arrow")
+	x := append(append([]float64{}, specials...), nonFinite...)
+	meta := Meta{RunID: "r", Model: "m", Cycle: 3, Time: -0.25}
+	if err := WriteVector(path, x, meta, opts...); err != nil {
+		t.Fatal(err)
+	}
+	got, gotMeta, err := ReadVector(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "x", got, x)
+	if want := wantMeta(meta, KindTruth); !reflect.DeepEqual(gotMeta, want) {
+		t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
+	}
+}
+
+func testObservations() Observations {
+	obs := Observations{}
+	for i, v := range specials {
+		obs.Values = append(obs.Values, v)
+		obs.Variances = append(obs.Variances, []float64{math.SmallestNonzeroFloat64, 0.25, 1e300, 1}[i%4])
+		obs.Positions = append(obs.Positions, float64(i)*2.5)
+		flagged := i%3 == 1
+		obs.Flagged = append(obs.Flagged, flagged)
+		reason := ""
+		if flagged {
+			reason = []string{"gross error: |d| > 5σ", "", "outside domain"}[(i/3)%3]
+		}
+		obs.Reasons = append(obs.Reasons, reason)
+	}
+	return obs
+}
+
+func TestObservationsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	full := testObservations()
+	for _, tc := range []struct {
+		name      string
+		obs, want Observations
+	}{
+		{"full", full, full},
+		{"empty", Observations{}, Observations{Values: []float64{}, Variances: []float64{}, Positions: []float64{}, Flagged: []bool{}, Reasons: []string{}}},
+		{"nil-flags", Observations{Values: []float64{1, -0.5}, Variances: []float64{1, 2}, Positions: []float64{0, 1}},
+			Observations{Values: []float64{1, -0.5}, Variances: []float64{1, 2}, Positions: []float64{0, 1}, Flagged: []bool{false, false}, Reasons: []string{"", ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := checkedOpts(t)
+			path := filepath.Join(dir, tc.name+".arrow")
+			meta := testMeta(KindObservations)
+			if err := WriteObservations(path, tc.obs, meta, opts...); err != nil {
+				t.Fatal(err)
+			}
+			got, gotMeta, err := ReadObservations(path, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameBits(t, "Values", got.Values, tc.want.Values)
+			sameBits(t, "Variances", got.Variances, tc.want.Variances)
+			sameBits(t, "Positions", got.Positions, tc.want.Positions)
+			if !reflect.DeepEqual(got.Flagged, tc.want.Flagged) || !reflect.DeepEqual(got.Reasons, tc.want.Reasons) {
+				t.Errorf("flags: got %v %q, want %v %q", got.Flagged, got.Reasons, tc.want.Flagged, tc.want.Reasons)
+			}
+			if want := wantMeta(meta, KindObservations); !reflect.DeepEqual(gotMeta, want) {
+				t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
+			}
+		})
+	}
+}
+
+func testDiag(n int) []DiagRow {
+	var rows []DiagRow
+	for k := range n {
+		v := specials[k%len(specials)]
+		rows = append(rows, DiagRow{
+			Cycle: 2*k + 1, Time: float64(k) * 0.05,
+			RMSEF: v, RMSEA: nonFinite[k%len(nonFinite)], SpreadF: 0.5, SpreadA: math.Copysign(0, -1),
+			Innovation: 38.5, InnovationExpected: 40,
+			NObs: 40, NFlagged: k % 41,
+		})
+	}
+	return rows
+}
+
+func sameDiag(t *testing.T, got, want []DiagRow) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].same(want[i]) {
+			t.Fatalf("row %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestDiagnosticsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 30} {
+		opts := checkedOpts(t)
+		path := filepath.Join(dir, "diag.arrow")
+		rows := testDiag(n)
+		meta := testMeta(KindDiagnostics)
+		if err := WriteDiagnostics(path, rows, meta, opts...); err != nil {
+			t.Fatal(err)
+		}
+		got, gotMeta, err := ReadDiagnostics(path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameDiag(t, got, rows)
+		if want := wantMeta(meta, KindDiagnostics); !reflect.DeepEqual(gotMeta, want) {
+			t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
+		}
+	}
+}
+
+func TestAppendDiagnostics(t *testing.T) {
+	opts := checkedOpts(t)
+	path := RunDir{Root: t.TempDir()}.Diagnostics()
+	meta := Meta{RunID: "r1", Model: "lorenz96"}
+	rows := testDiag(5)
+	for _, r := range rows {
+		if err := AppendDiagnostics(path, r, meta, opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, gotMeta, err := ReadDiagnostics(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDiag(t, got, rows)
+	if last := rows[len(rows)-1]; gotMeta.Cycle != last.Cycle || gotMeta.Time != last.Time {
+		t.Errorf("meta cycle/time %d/%v, want the last row's %d/%v", gotMeta.Cycle, gotMeta.Time, last.Cycle, last.Time)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A retry of a cycle already in the table is a no-op.
+	if err := AppendDiagnostics(path, rows[2], meta, opts...); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("retrying an existing row changed the file")
+	}
+
+	changed := rows[2]
+	changed.SpreadF += 1
+	for name, tc := range map[string]struct {
+		row  DiagRow
+		meta Meta
+		want string
+	}{
+		"different row": {changed, meta, "already has a different row"},
+		"earlier cycle": {DiagRow{Cycle: 4, NObs: 1}, meta, "comes before"},
+		"other run":     {DiagRow{Cycle: 100}, Meta{RunID: "r2", Model: "lorenz96"}, `belongs to run "r1"`},
+		"bad row":       {DiagRow{Cycle: 100, NObs: 1, NFlagged: 2}, meta, "n_flagged"},
+	} {
+		err := AppendDiagnostics(path, tc.row, tc.meta, opts...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: got error %v, want one naming the file and containing %q", name, err, tc.want)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a failed append changed the file")
+	}
+}
+
+// TestDeterministic: the same data and metadata give byte-identical files,
+// whatever the map iteration order or the allocator's previous contents.
+func TestDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	writers := map[string]func(path string) error{
+		"ensemble": func(p string) error { return WriteEnsemble(p, testEnsemble(24, 40), testMeta(""), checkedOpts(t)...) },
+		"view": func(p string) error {
+			return WriteEnsemble(p, testEnsemble(6, 50).Slice(0, 6, 10, 50).(*mat.Dense), testMeta(""), checkedOpts(t)...)
+		},
+		"vector":       func(p string) error { return WriteVector(p, specials, testMeta(""), checkedOpts(t)...) },
+		"observations": func(p string) error { return WriteObservations(p, testObservations(), testMeta(""), checkedOpts(t)...) },
+		"diagnostics":  func(p string) error { return WriteDiagnostics(p, testDiag(7), testMeta(""), checkedOpts(t)...) },
+	}
+	for name, write := range writers {
+		var first []byte
+		for i := range 3 {
+			path := filepath.Join(dir, name+".arrow")
+			if i == 1 {
+				path = filepath.Join(dir, name+"-again.arrow") // a different file name
+			}
+			if err := write(path); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = b
+			} else if !bytes.Equal(first, b) {
+				t.Errorf("%s: write %d differs from the first", name, i)
+			}
+		}
+	}
+}
+
+func TestRunDir(t *testing.T) {
+	d := RunDir{Root: "/runs/abc"}
+	for got, want := range map[string]string{
+		d.CycleDir(12):      "/runs/abc/cycles/000012",
+		d.CycleDir(1234567): "/runs/abc/cycles/1234567",
+		d.Forecast(0):       "/runs/abc/cycles/000000/forecast.arrow",
+		d.Analysis(12):      "/runs/abc/cycles/000012/analysis.arrow",
+		d.Observations(999): "/runs/abc/cycles/000999/observations.arrow",
+		d.Truth(7):          "/runs/abc/cycles/000007/truth.arrow",
+		d.Diagnostics():     "/runs/abc/diagnostics.arrow",
+		d.Config():          "/runs/abc/config.yaml",
+	} {
+		if got != filepath.FromSlash(want) {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+
+	run := RunDir{Root: filepath.Join(t.TempDir(), "run")}
+	for range 2 { // idempotent
+		if err := run.MkdirCycle(3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(run.CycleDir(3)); err != nil || !fi.IsDir() {
+		t.Fatalf("cycle dir: %v", err)
+	}
+	if err := WriteVector(run.Truth(3), []float64{1, 2}, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.MkdirCycle(-1); err == nil {
+		t.Error("MkdirCycle(-1) succeeded")
+	}
+}
+
+func TestExists(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.arrow")
+	if ok, err := Exists(path); ok || err != nil {
+		t.Fatalf("missing file: %v, %v", ok, err)
+	}
+	if err := WriteVector(path, []float64{1}, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Exists(path); !ok || err != nil {
+		t.Fatalf("written file: %v, %v", ok, err)
+	}
+	if ok, err := Exists(dir); ok || err == nil {
+		t.Fatalf("directory: %v, %v; want an error", ok, err)
+	}
+}
+
+// listDir returns the names in dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteAtomic(t *testing.T) {
+	t.Run("failing write", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "x.arrow")
+		boom := errors.New("boom")
+		err := writeAtomic(path, func(w io.Writer) error {
+			if _, err := w.Write(make([]byte, 1<<20)); err != nil { // more than the buffer: reaches the temp file
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("got %v, want boom", err)
+		}
+		if names := listDir(t, dir); len(names) != 0 {
+			t.Fatalf("left behind %v", names)
+		}
+	})
+	t.Run("panicking write", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "x.arrow")
+		func() {
+			defer func() { _ = recover() }() // the test's, not the package's
+			_ = writeAtomic(path, func(w io.Writer) error {
+				_, _ = w.Write([]byte("partial"))
+				panic("write panicked")
+			})
+		}()
+		if names := listDir(t, dir); len(names) != 0 {
+			t.Fatalf("left behind %v", names)
+		}
+	})
+	t.Run("failing write keeps the old file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "x.arrow")
+		if err := WriteVector(path, []float64{1, 2, 3}, Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := os.ReadFile(path)
+		if err := writeAtomic(path, func(w io.Writer) error { return errors.New("boom") }); err == nil {
+			t.Fatal("no error")
+		}
+		if now, _ := os.ReadFile(path); !bytes.Equal(old, now) {
+			t.Fatal("old file changed")
+		}
+		if names := listDir(t, dir); len(names) != 1 {
+			t.Fatalf("dir holds %v, want only x.arrow", names)
+		}
+	})
+	t.Run("invalid input leaves nothing", func(t *testing.T) {
+		dir := t.TempDir()
+		obs := Observations{Values: []float64{math.NaN()}, Variances: []float64{1}, Positions: []float64{0}}
+		err := WriteObservations(filepath.Join(dir, "obs.arrow"), obs, Meta{})
+		if err == nil || !strings.Contains(err.Error(), `row 0: column "value"`) {
+			t.Fatalf("got %v", err)
+		}
+		if names := listDir(t, dir); len(names) != 0 {
+			t.Fatalf("left behind %v", names)
+		}
+	})
+	t.Run("missing directory", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nope", "x.arrow")
+		err := WriteVector(path, []float64{1}, Meta{})
+		if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "store: write "+path+": ") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("read-only directory", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		path := filepath.Join(dir, "x.arrow")
+		err := WriteVector(path, []float64{1}, Meta{})
+		if err == nil {
+			t.Skip("writing into a read-only directory succeeded (running as root?)")
+		}
+		if !errors.Is(err, fs.ErrPermission) || !strings.HasPrefix(err.Error(), "store: write "+path+": ") {
+			t.Fatalf("got %v, want a permission error naming the file", err)
+		}
+		if names := listDir(t, dir); len(names) != 0 {
+			t.Fatalf("left behind %v", names)
+		}
+	})
+}

@@ -1,0 +1,24 @@
+// Package worker builds a Temporal worker that serves latentda's workflows
+// and activities.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/workflows"
+)
+
+// New returns a worker on taskQueue (workflows.TaskQueue if empty) with the
+// workflows and the activities registered; stateRoot is the directory the
+// run paths are relative to.
+func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
+	if taskQueue == "" {
+		taskQueue = workflows.TaskQueue
+	}
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.Assimilation)
+	w.RegisterActivity(&activities.Activities{StateRoot: stateRoot})
+	return w
+}

@@ -1,0 +1,223 @@
+// Package workflows holds latentda's deterministic orchestration: the cycled
+// assimilation loop. Workflows do no I/O and no numerics; they call
+// activities, keep a small state, and Continue-As-New when Temporal suggests.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+)
+
+// TaskQueue is the default task queue of latentda workers.
+const TaskQueue = "latentda"
+
+// WorkflowTaskTimeout is the workflow task timeout runs should start with.
+// Local activities run inside a workflow task, which blocks queries and
+// signals until it completes; the SDK heartbeats such a task at 80% of this
+// timeout, so a short timeout keeps `status` and `pause` responsive (within
+// ~1.6 s) at the cost of one cheap round trip per heartbeat.
+const WorkflowTaskTimeout = 2 * time.Second
+
+// Query and signal names.
+const (
+	QueryStatus  = "status"
+	SignalPause  = "pause"
+	SignalResume = "resume"
+	SignalStop   = "stop"
+)
+
+// Phases reported by the status query and the LatentdaStatus attribute.
+const (
+	PhaseInitializing = "initializing"
+	PhaseCycling      = "cycling"
+	PhasePaused       = "paused"
+	PhaseStopped      = "stopped"
+	PhaseCompleted    = "completed"
+	PhaseFailed       = "failed"
+)
+
+// maxBatchesPerRun bounds the history of one workflow run even on servers
+// that never suggest Continue-As-New.
+const maxBatchesPerRun = 200
+
+// Input starts (or continues) an assimilation run.
+type Input struct {
+	RunID   string
+	RunPath string // relative to the workers' state root
+	Config  experiment.Config
+	// BatchCycles is the number of cycles per activity (default 50).
+	BatchCycles int
+	// Local runs the batches as local activities: ~0.3 ms of orchestration
+	// instead of ~95 ms, for cheap models. Regular activities heartbeat
+	// every cycle and can run on any worker.
+	Local bool
+
+	// Carried across Continue-As-New.
+	Next   int // next cycle to run; 0 = not initialised
+	Sums   experiment.Sums
+	Last   experiment.CycleStats
+	RunDir string
+	Paused bool
+}
+
+// Status answers the status query.
+type Status struct {
+	RunID   string                `json:"run_id"`
+	Phase   string                `json:"phase"`
+	Cycle   int                   `json:"cycle"`
+	Cycles  int                   `json:"cycles"`
+	Last    experiment.CycleStats `json:"last"`
+	Summary experiment.Summary    `json:"summary"`
+	RunDir  string                `json:"run_dir"`
+}
+
+// Result is what a finished run returns.
+type Result struct {
+	RunID       string             `json:"run_id"`
+	RunDir      string             `json:"run_dir"`
+	Diagnostics string             `json:"diagnostics"`
+	Stopped     bool               `json:"stopped"`
+	Summary     experiment.Summary `json:"summary"`
+}
+
+// Assimilation runs the cycles of one experiment.
+func Assimilation(ctx workflow.Context, in Input) (Result, error) {
+	cfg := in.Config
+	if in.BatchCycles <= 0 {
+		in.BatchCycles = 50
+	}
+	phase := PhaseCycling
+	if in.Next == 0 {
+		phase = PhaseInitializing
+	}
+	paused, stop := in.Paused, false
+	status := func() Status {
+		p := phase
+		if paused && phase == PhaseCycling {
+			p = PhasePaused
+		}
+		return Status{RunID: in.RunID, Phase: p, Cycle: in.Next - 1, Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return status(), nil }); err != nil {
+		return Result{}, err
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		pause := workflow.GetSignalChannel(ctx, SignalPause)
+		resume := workflow.GetSignalChannel(ctx, SignalResume)
+		stopCh := workflow.GetSignalChannel(ctx, SignalStop)
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); paused = true })
+			sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); paused = false })
+			sel.AddReceive(stopCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); stop = true })
+			sel.Select(ctx)
+		}
+	})
+	upsert := func() {
+		st := status()
+		// Search attributes are informational; a failure to set them must
+		// not fail the run.
+		if err := workflow.UpsertTypedSearchAttributes(ctx,
+			AttrCycle.ValueSet(int64(st.Cycle)),
+			AttrRMSEa.ValueSet(st.Last.RMSEa),
+			AttrModel.ValueSet(cfg.Model.Name),
+			AttrStatus.ValueSet(st.Phase),
+		); err != nil {
+			workflow.GetLogger(ctx).Warn("cannot set search attributes", "error", err)
+		}
+	}
+
+	var a *activities.Activities
+	if in.Next == 0 {
+		upsert()
+		var out activities.InitOutput
+		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg}, &out); err != nil {
+			phase = PhaseFailed
+			upsert()
+			return Result{}, failure(fmt.Sprintf("run %s: initialise", in.RunID), err)
+		}
+		in.RunDir, in.Next, phase = out.RunDir, 1, PhaseCycling
+		upsert()
+	}
+
+	for batches := 0; in.Next <= cfg.Cycles; batches++ {
+		if err := workflow.Await(ctx, func() bool { return !paused || stop }); err != nil {
+			return Result{}, err
+		}
+		if stop {
+			phase = PhaseStopped
+			upsert()
+			return result(in, true), nil
+		}
+		if batches > 0 && (batches >= maxBatchesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			in.Paused = paused
+			return Result{}, workflow.NewContinueAsNewError(ctx, Assimilation, in)
+		}
+		to := min(in.Next+in.BatchCycles-1, cfg.Cycles)
+		var out activities.CyclesOutput
+		err := execute(ctx, in.Local, a.RunCycles, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, From: in.Next, To: to}, &out)
+		if err != nil {
+			phase = PhaseFailed
+			upsert()
+			return Result{}, failure(fmt.Sprintf("run %s: cycles %d..%d", in.RunID, in.Next, to), err)
+		}
+		in.Sums.Merge(out.Sums)
+		in.Last = out.Last
+		in.Next = to + 1
+		upsert()
+	}
+	phase = PhaseCompleted
+	upsert()
+	return result(in, false), nil
+}
+
+// failure fails the workflow with context, keeping the type of an
+// activity's application error (so clients can tell divergence from bad
+// input) and making it non-retryable: the activity already retried.
+func failure(context string, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return temporal.NewNonRetryableApplicationError(context+": "+appErr.Error(), appErr.Type(), err)
+	}
+	return fmt.Errorf("%s: %w", context, err)
+}
+
+func result(in Input, stopped bool) Result {
+	return Result{
+		RunID: in.RunID, RunDir: in.RunDir, Stopped: stopped, Summary: in.Sums.Summary(),
+		Diagnostics: in.RunDir + "/diagnostics.arrow",
+	}
+}
+
+// execute runs an activity as a local or a regular activity. Regular
+// activities heartbeat every cycle, so a stuck worker is detected within the
+// heartbeat timeout and the batch retried elsewhere.
+func execute(ctx workflow.Context, local bool, fn, arg, out any) error {
+	retry := &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        5,
+		NonRetryableErrorTypes: []string{activities.ErrInvalidConfig, activities.ErrDiverged, activities.ErrBadState},
+	}
+	if local {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 30 * time.Minute,
+			RetryPolicy:         retry,
+		})
+		return workflow.ExecuteLocalActivity(ctx, fn, arg).Get(ctx, out)
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 6 * time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         retry,
+	})
+	return workflow.ExecuteActivity(ctx, fn, arg).Get(ctx, out)
+}
