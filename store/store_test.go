@@ -492,3 +492,23 @@ func TestWriteAtomic(t *testing.T) {
 		}
 	})
 }
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := RunDir{Root: dir}.Config()
+	for _, content := range []string{"model: lorenz96\n", "model: ks\n"} { // create, then replace
+		if err := WriteFileAtomic(path, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != content {
+			t.Fatalf("got %q, %v; want %q", got, err, content)
+		}
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Fatalf("dir holds %v, want only config.yaml", names)
+	}
+	missing := filepath.Join(dir, "nope", "config.yaml")
+	if err := WriteFileAtomic(missing, nil); err == nil || !strings.HasPrefix(err.Error(), "store: write "+missing+": ") {
+		t.Fatalf("got %v", err)
+	}
+}
