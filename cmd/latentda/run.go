@@ -177,7 +177,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "interrupted: workflow %s keeps its state; `latentda dev --state-dir %s` resumes it\n", wfID, o.StateDir)
 			return ctx.Err()
 		case <-tick.C:
-			if st, err := queryStatus(ctx, conn.Client, wfID); err == nil {
+			if st, err := describeStatus(ctx, conn.Client, wfID); err == nil {
 				progress(st.Cycle, st.Last.RMSEa)
 			}
 		}

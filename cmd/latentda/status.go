@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
@@ -34,13 +35,42 @@ func workflowID(run string) string {
 	return "latentda-" + run
 }
 
+// queryStatus asks the workflow's status query, waiting at most 5 s: a
+// query is answered between workflow tasks, and a run that is busy in a long
+// local-activity task may not get to it.
 func queryStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	var st workflows.Status
 	v, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
 	if err != nil {
 		return st, err
 	}
 	return st, v.Get(&st)
+}
+
+// describeStatus reads what the server itself knows of a run, its search
+// attributes (updated after every batch): always available, even while the
+// workflow is busy.
+func describeStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
+	resp, err := c.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	var st workflows.Status
+	st.RunID = strings.TrimPrefix(wfID, "latentda-")
+	fields := resp.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	decode := func(name string, v any) {
+		if p, ok := fields[name]; ok {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+		}
+	}
+	var cycle int64
+	decode(workflows.AttrStatus.GetName(), &st.Phase)
+	decode(workflows.AttrCycle.GetName(), &cycle)
+	decode(workflows.AttrRMSEa.GetName(), &st.Last.RMSEa)
+	st.Cycle = int(cycle)
+	return st, nil
 }
 
 func newStatusCmd() *cobra.Command {
@@ -59,9 +89,14 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			st, err := queryStatus(cmd.Context(), conn.Client, workflowID(args[0]))
+			wfID := workflowID(args[0])
+			st, err := queryStatus(cmd.Context(), conn.Client, wfID)
 			if err != nil {
-				return fmt.Errorf("status of %s: %w", args[0], err)
+				// Busy or closed long ago: fall back to the search attributes.
+				fmt.Fprintf(cmd.ErrOrStderr(), "status query not answered (%v); showing the search attributes\n", err)
+				if st, err = describeStatus(cmd.Context(), conn.Client, wfID); err != nil {
+					return fmt.Errorf("status of %s: %w", args[0], err)
+				}
 			}
 			return printStatus(cmd.OutOrStdout(), output, st)
 		},
