@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -409,8 +410,10 @@ func TestInflationScalesSpread(t *testing.T) {
 
 func TestRotationIsMeanPreservingOrthogonal(t *testing.T) {
 	for _, n := range []int{2, 3, 10, 24} {
-		r := newRotator(n)
-		Q := mat.NewDense(n, n, r.draw(rand.New(rand.NewPCG(uint64(n), 0))))
+		// Applying the rotation to the identity forms Q.
+		r := newRotator(n, n)
+		Q := eye(n)
+		r.apply(blas64.General{Rows: n, Cols: n, Stride: n, Data: Q.RawMatrix().Data}, rand.New(rand.NewPCG(uint64(n), 0)))
 		var QtQ mat.Dense
 		QtQ.Mul(Q.T(), Q)
 		if d := maxAbsDiffMat(&QtQ, eye(n)); d > 1e-12 {

@@ -80,7 +80,7 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		f.eps = make([]float64, N*p)
 	}
 	if cfg.Rotate {
-		f.rot = newRotator(N)
+		f.rot = newRotator(N, n)
 	}
 	if cfg.Method == LETKF {
 		loc, err := newLocalizer(cfg, N, n, obsPos)
@@ -127,10 +127,16 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		}
 	}
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
-	if !f.sp.factor(S, f.cfg.Method == ETKF) {
+	if !f.sp.factor(S) {
 		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
 	}
 	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
+	switch f.cfg.Method {
+	case ETKF:
+		f.sp.formT()
+	case EnKF, DEnKF:
+		f.sp.formG()
+	}
 
 	switch f.cfg.Method {
 	case ETKF:
@@ -156,18 +162,16 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 }
 
 // innovation computes NIS = |d|² - (Sd)ᵀ G (Sd), which equals
-// dᵀ(SᵀS + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity.
+// dᵀ(SᵀS + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity. It
+// leaves Sd in f.sd and GSd in f.vecN.
 func (f *Filter) innovation(S blas64.General) Innovation {
-	N := f.members
-	sdv := blas64.Vector{N: N, Inc: 1, Data: f.sd}
-	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: f.nobs, Inc: 1, Data: f.d}, 0, sdv)
-	gsd := blas64.Vector{N: N, Inc: 1, Data: f.vecN}
-	blas64.Gemv(blas.NoTrans, 1, f.sp.general(f.sp.g), sdv, 0, gsd)
+	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: f.nobs, Inc: 1, Data: f.d}, 0, blas64.Vector{N: f.members, Inc: 1, Data: f.sd})
+	sgs := f.sp.solve(f.vecN, f.sd, f.tmp)
 	var dd float64
 	for _, v := range f.d {
 		dd += v * v
 	}
-	return Innovation{NIS: dd - blas64.Dot(sdv, gsd), Expected: float64(f.nobs)}
+	return Innovation{NIS: dd - sgs, Expected: float64(f.nobs)}
 }
 
 // transformETKF writes W = T + 1wᵀ/√(N-1).
@@ -251,12 +255,9 @@ func (f *Filter) postProcess(rng *rand.Rand) {
 		}
 	}
 	if f.rot != nil {
-		Q := f.rot.draw(rng)
-		A := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, f.sp.general(Q), A, 0, out)
-	} else {
-		copy(f.out, f.a)
+		f.rot.apply(blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}, rng)
 	}
+	copy(f.out, f.a)
 	for i := 0; i < N; i++ {
 		for j := 0; j < n; j++ {
 			f.out[i*n+j] += f.xm[j]

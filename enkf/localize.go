@@ -159,9 +159,10 @@ func (l *localizer) local(lw *localWork, b *batch, out, a, xm, s, d []float64) {
 		lw.d[k] = d[o] * b.sqrtW[k]
 	}
 	S := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: lw.s[:N*pl]}
-	lw.sp.factor(S, true)
+	lw.sp.factor(S)
+	lw.sp.formT()
 	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
-	blas64.Gemv(blas.NoTrans, 1, lw.sp.general(lw.sp.g), blas64.Vector{N: N, Inc: 1, Data: lw.sd}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.w})
+	lw.sp.solve(lw.w, lw.sd, lw.res)
 	transformETKF(lw.tw, lw.sp.t, lw.w, N, l.sqrtN1)
 	W := lw.sp.general(lw.tw)
 	for j := b.lo; j < b.hi; j++ {

@@ -9,45 +9,38 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
-// rotator draws random orthogonal N × N matrices Q with Q1 = 1, uniformly
-// (Haar) among them: Q = H diag(1, Q') H, where H is the Householder
-// reflection that maps e₁ to 1/√N and Q' is Haar on O(N-1), obtained from the
-// QR factorisation of a Gaussian matrix with the signs of diag(R) fixed.
+// rotator applies random orthogonal N × N matrices Q with Q1 = 1, uniformly
+// (Haar) distributed among them: Q = H diag(1, Q') H, where H = I - 2vvᵀ/vᵀv
+// is the Householder reflection that swaps e₁ and 1/√N, and Q' is Haar on
+// O(N-1), from the QR factorisation of a Gaussian matrix with the signs of
+// diag(R) fixed (Mezzadri 2007). Q is never formed: applying it to an N × n
+// matrix costs two rank-one updates and one (N-1)² n product.
 type rotator struct {
 	n    int
-	h    []float64 // Householder reflection, symmetric and orthogonal
-	b    []float64 // diag(1, Q')
-	q    []float64 // Gaussian matrix, then Q' (m × m, m = N-1)
+	v    []float64 // Householder vector e₁ - 1/√N
+	vv   float64   // vᵀv
+	q    []float64 // Gaussian matrix, then Q' ((N-1) × (N-1))
 	tau  []float64
 	diag []float64
 	work []float64
-	tmp  []float64
-	out  []float64 // Q
+	vA   []float64 // vᵀA (n)
+	tmp  []float64 // Q' A[1:] ((N-1) × n)
 }
 
-func newRotator(n int) *rotator {
+func newRotator(n, cols int) *rotator {
 	m := n - 1
 	r := &rotator{
-		n: n, h: make([]float64, n*n), b: make([]float64, n*n),
+		n: n, v: make([]float64, n),
 		q: make([]float64, m*m), tau: make([]float64, m), diag: make([]float64, m),
-		tmp: make([]float64, n*n), out: make([]float64, n*n),
+		vA: make([]float64, cols), tmp: make([]float64, m*cols),
 	}
-	// v = e₁ - u with u = 1/√N; H = I - 2vvᵀ/(vᵀv).
-	v := make([]float64, n)
 	u := 1 / math.Sqrt(float64(n))
-	for i := range v {
-		v[i] = -u
+	for i := range r.v {
+		r.v[i] = -u
 	}
-	v[0] += 1
-	var vv float64
-	for _, x := range v {
-		vv += x * x
-	}
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			r.h[i*n+j] = -2 * v[i] * v[j] / vv
-		}
-		r.h[i*n+i]++
+	r.v[0] += 1
+	for _, x := range r.v {
+		r.vv += x * x
 	}
 	if m > 0 {
 		query := make([]float64, 1)
@@ -60,13 +53,18 @@ func newRotator(n int) *rotator {
 	return r
 }
 
-// draw returns a fresh random mean-preserving rotation (owned by r).
-func (r *rotator) draw(rng *rand.Rand) []float64 {
-	n, m := r.n, r.n-1
-	for i := range r.b {
-		r.b[i] = 0
-	}
-	r.b[0] = 1
+// reflect applies H to the rows of A: A ← A - (2/vᵀv) v (vᵀA).
+func (r *rotator) reflect(A blas64.General) {
+	vA := blas64.Vector{N: A.Cols, Inc: 1, Data: r.vA}
+	v := blas64.Vector{N: r.n, Inc: 1, Data: r.v}
+	blas64.Gemv(blas.Trans, 1, A, v, 0, vA)
+	blas64.Ger(-2/r.vv, v, vA, A)
+}
+
+// apply replaces A (N × n) by Q A for a fresh random Q drawn from rng.
+func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
+	m := r.n - 1
+	r.reflect(A)
 	if m > 0 {
 		for i := range r.q {
 			r.q[i] = rng.NormFloat64()
@@ -79,12 +77,15 @@ func (r *rotator) draw(rng *rand.Rand) []float64 {
 		lapack64.Orgqr(g, r.tau, r.work, len(r.work))
 		for i := 0; i < m; i++ {
 			for j := 0; j < m; j++ {
-				r.b[(i+1)*n+j+1] = r.q[i*m+j] * r.diag[j]
+				r.q[i*m+j] *= r.diag[j]
 			}
 		}
+		lower := blas64.General{Rows: m, Cols: A.Cols, Stride: A.Stride, Data: A.Data[A.Stride:]}
+		tmp := blas64.General{Rows: m, Cols: A.Cols, Stride: A.Cols, Data: r.tmp}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, g, lower, 0, tmp)
+		for i := 0; i < m; i++ {
+			copy(lower.Data[i*lower.Stride:i*lower.Stride+A.Cols], r.tmp[i*A.Cols:(i+1)*A.Cols])
+		}
 	}
-	gen := func(d []float64) blas64.General { return blas64.General{Rows: n, Cols: n, Stride: n, Data: d} }
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, gen(r.h), gen(r.b), 0, gen(r.tmp))
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, gen(r.tmp), gen(r.h), 0, gen(r.out))
-	return r.out
+	r.reflect(A)
 }

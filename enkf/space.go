@@ -45,11 +45,10 @@ func (s *space) sym() blas64.Symmetric {
 	return blas64.Symmetric{N: s.n, Stride: s.n, Uplo: blas.Upper, Data: s.c}
 }
 
-// factor sets C = I + S Sᵀ for S (N × p) and computes G = C⁻¹ and, when
-// wantSqrt, T = C^{-1/2}. C is symmetric positive definite with eigenvalues
-// >= 1, so the factorisation cannot fail on finite input; it reports false
-// for non-finite input.
-func (s *space) factor(S blas64.General, wantSqrt bool) bool {
+// factor sets C = I + S Sᵀ for S (N × p) and diagonalises it, C = V Λ Vᵀ.
+// C is symmetric positive definite with eigenvalues >= 1, so this cannot
+// fail on finite input; it reports false otherwise.
+func (s *space) factor(S blas64.General) bool {
 	n := s.n
 	for i := range s.c {
 		s.c[i] = 0
@@ -69,10 +68,26 @@ func (s *space) factor(S blas64.General, wantSqrt bool) bool {
 			s.x[i*n+k] = s.c[i*n+k] / math.Sqrt(s.lam[k])
 		}
 	}
+	return true
+}
+
+// formG writes G = C⁻¹ = X Xᵀ into s.g.
+func (s *space) formG() {
 	X := s.general(s.x)
 	blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, X, 0, s.general(s.g))
-	if wantSqrt {
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, s.general(s.c), 0, s.general(s.t))
-	}
-	return true
+}
+
+// formT writes T = C^{-1/2} = X Vᵀ into s.t.
+func (s *space) formT() {
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, s.general(s.x), s.general(s.c), 0, s.general(s.t))
+}
+
+// solve writes w = C⁻¹ b = X (Xᵀ b) and returns bᵀC⁻¹b = |Xᵀb|²; tmp is
+// scratch of length N.
+func (s *space) solve(w, b, tmp []float64) float64 {
+	X := s.general(s.x)
+	t := blas64.Vector{N: s.n, Inc: 1, Data: tmp}
+	blas64.Gemv(blas.Trans, 1, X, blas64.Vector{N: s.n, Inc: 1, Data: b}, 0, t)
+	blas64.Gemv(blas.NoTrans, 1, X, t, 0, blas64.Vector{N: s.n, Inc: 1, Data: w})
+	return blas64.Dot(t, t)
 }
