@@ -169,6 +169,21 @@ func TestInMemoryServer(t *testing.T) {
 			t.Errorf("search attribute %s: got %v, want %v", name, got, want)
 		}
 	}
+	// Visibility is written asynchronously: poll a query on both attributes.
+	query := `LatentRunID = "run-1" AND LatentSkill > 0.5`
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatalf("visibility query %q: %v", query, err)
+		}
+		if n := len(resp.GetExecutions()); n == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == "wf-mem" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("visibility query %q returned %d executions", query, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	desc, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: srv.Namespace()})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,618 @@
+package activities_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+)
+
+// The activities are called directly with a plain context: both check
+// activity.IsActivity before touching the activity context, which is how
+// `latentda run --in-process` uses them too.
+
+// shortL63 is the DAPPER L63 ETKF set-up (Sakov 2012) with a given number
+// of cycles and a burn-in of 1 time unit (4 cycles of 0.25), so that short
+// runs still score most of their cycles and pass config validation.
+func shortL63(cycles int) experiment.Config {
+	cfg := experiment.DapperCases(cycles)[0].Config
+	cfg.BurnIn = 1
+	return cfg
+}
+
+const runID = "act-test"
+
+// runPath is where runID lives under a state root, as the CLI lays it out.
+var runPath = filepath.Join("runs", runID)
+
+func newActivities(t *testing.T) *activities.Activities {
+	t.Helper()
+	return &activities.Activities{StateRoot: t.TempDir()}
+}
+
+func runDir(a *activities.Activities) store.RunDir {
+	return store.RunDir{Root: filepath.Join(a.StateRoot, runPath)}
+}
+
+func initialize(t *testing.T, a *activities.Activities, cfg experiment.Config) activities.InitOutput {
+	t.Helper()
+	out, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: cfg})
+	if err != nil {
+		t.Fatalf("Initialize: %v", err)
+	}
+	return out
+}
+
+func runCycles(a *activities.Activities, cfg experiment.Config, from, to int) (activities.CyclesOutput, error) {
+	return a.RunCycles(context.Background(), activities.CyclesInput{RunID: runID, RunPath: runPath, Config: cfg, From: from, To: to})
+}
+
+// runBatches initialises a run and runs the given batches in order.
+func runBatches(t *testing.T, a *activities.Activities, cfg experiment.Config, batches [][2]int) []activities.CyclesOutput {
+	t.Helper()
+	initialize(t, a, cfg)
+	outs := make([]activities.CyclesOutput, 0, len(batches))
+	for _, b := range batches {
+		out, err := runCycles(a, cfg, b[0], b[1])
+		if err != nil {
+			t.Fatalf("RunCycles %d..%d: %v", b[0], b[1], err)
+		}
+		outs = append(outs, out)
+	}
+	return outs
+}
+
+// wantAppError checks that err is a non-retryable Temporal application error
+// of type typ whose message contains every string in contains, and returns it.
+func wantAppError(t *testing.T, err error, typ string, contains ...string) *temporal.ApplicationError {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("got error %v (%T), want a *temporal.ApplicationError of type %s", err, err, typ)
+	}
+	if appErr.Type() != typ {
+		t.Errorf("application error type %q, want %q (error: %v)", appErr.Type(), typ, err)
+	}
+	if !appErr.NonRetryable() {
+		t.Errorf("application error %v is retryable; retrying cannot fix a %s error", err, typ)
+	}
+	for _, s := range contains {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+	return appErr
+}
+
+// snapshot reads every file under root into memory, keyed by its path
+// relative to root. Left-over temporary files of an atomic write would show
+// up here too (and fail the comparisons).
+func snapshot(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		files[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return files
+}
+
+// diffSnapshots reports the files that are missing, extra or differ in b
+// compared with a.
+func diffSnapshots(a, b map[string][]byte) []string {
+	var diffs []string
+	for name, ab := range a {
+		bb, ok := b[name]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing in second: "+name)
+		case !bytes.Equal(ab, bb):
+			diffs = append(diffs, fmt.Sprintf("differs: %s (%d vs %d bytes)", name, len(ab), len(bb)))
+		}
+	}
+	for name := range b {
+		if _, ok := a[name]; !ok {
+			diffs = append(diffs, "extra in second: "+name)
+		}
+	}
+	slices.Sort(diffs)
+	return diffs
+}
+
+// fileInfos stats every file under root.
+func fileInfos(t *testing.T, root string) map[string]fs.FileInfo {
+	t.Helper()
+	m := map[string]fs.FileInfo{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := os.Stat(path)
+		m[path] = fi
+		return err
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return m
+}
+
+// checkUntouched reports files that were rewritten since before was taken.
+// Writes are atomic (a new file renamed over the old one, created while the
+// old one still holds its inode), so one rewrite gives a new inode even when
+// it lands within the file system's timestamp granularity; the modification
+// time catches repeated rewrites, which may recycle the inode number.
+func checkUntouched(t *testing.T, root string, before map[string]fs.FileInfo, what string) {
+	t.Helper()
+	after := fileInfos(t, root)
+	for path, fi := range after {
+		old, ok := before[path]
+		switch {
+		case !ok:
+			t.Errorf("%s created %s", what, path)
+		case !os.SameFile(old, fi) || !old.ModTime().Equal(fi.ModTime()):
+			t.Errorf("%s rewrote %s (mtime %v -> %v)", what, path, old.ModTime(), fi.ModTime())
+		}
+	}
+	for path := range before {
+		if _, ok := after[path]; !ok {
+			t.Errorf("%s removed %s", what, path)
+		}
+	}
+}
+
+// statsOf converts a diagnostics row back to the cycle statistics it was
+// written from.
+func statsOf(r store.DiagRow) experiment.CycleStats {
+	return experiment.CycleStats{
+		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
+		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
+		NIS: r.Innovation, NISExpected: r.InnovationExpected,
+		NObs: r.NObs, NFlagged: r.NFlagged,
+	}
+}
+
+func readDiag(t *testing.T, a *activities.Activities) []store.DiagRow {
+	t.Helper()
+	rows, meta, err := store.ReadDiagnostics(runDir(a).Diagnostics())
+	if err != nil {
+		t.Fatalf("read diagnostics: %v", err)
+	}
+	if meta.RunID != runID {
+		t.Errorf("diagnostics run ID %q, want %q", meta.RunID, runID)
+	}
+	return rows
+}
+
+func cyclesOf(rows []store.DiagRow) []int {
+	c := make([]int, len(rows))
+	for i, r := range rows {
+		c[i] = r.Cycle
+	}
+	return c
+}
+
+func seq(from, to int) []int {
+	var s []int
+	for k := from; k <= to; k++ {
+		s = append(s, k)
+	}
+	return s
+}
+
+// TestRunCyclesWritesEveryCycle runs 30 cycles in two batches and checks the
+// state on disk: every cycle's files, readable with the right shapes and
+// metadata, a diagnostics table with one row per cycle, batch sums that are
+// the sums of those rows, and rows bit-identical to the in-process runner's
+// (experiment.Run documents that both paths give the same numbers).
+func TestRunCyclesWritesEveryCycle(t *testing.T) {
+	const cycles = 30
+	cfg := shortL63(cycles)
+	a := newActivities(t)
+	init := initialize(t, a, cfg)
+	dir := runDir(a)
+	if init.RunDir != dir.Root || init.Diagnostics != dir.Diagnostics() {
+		t.Errorf("Initialize returned %+v, want run dir %s and diagnostics %s", init, dir.Root, dir.Diagnostics())
+	}
+	batches := [][2]int{{1, 10}, {11, 30}}
+	var outs []activities.CyclesOutput
+	for _, b := range batches {
+		out, err := runCycles(a, cfg, b[0], b[1])
+		if err != nil {
+			t.Fatalf("RunCycles %d..%d: %v", b[0], b[1], err)
+		}
+		outs = append(outs, out)
+	}
+
+	const members, nx = 10, 3 // the L63 ETKF case: N=10, 3 variables observed by identity
+	for k := 0; k <= cycles; k++ {
+		truth, m, err := store.ReadVector(dir.Truth(k))
+		if err != nil {
+			t.Fatalf("cycle %d truth: %v", k, err)
+		}
+		if len(truth) != nx || m.Cycle != k || m.RunID != runID || m.Model != "lorenz63" {
+			t.Errorf("cycle %d truth: %d values, meta %+v", k, len(truth), m)
+		}
+		kinds := map[string]string{"analysis": dir.Analysis(k)}
+		if k > 0 {
+			kinds["forecast"] = dir.Forecast(k)
+		}
+		for kind, path := range kinds {
+			E, m, err := store.ReadEnsemble(path)
+			if err != nil {
+				t.Fatalf("cycle %d %s: %v", k, kind, err)
+			}
+			if r, c := E.Dims(); r != members || c != nx || m.Cycle != k || m.RunID != runID {
+				t.Errorf("cycle %d %s: %d×%d ensemble, meta %+v; want %d×%d, cycle %d", k, kind, r, c, m, members, nx, k)
+			}
+		}
+		if k == 0 {
+			for _, path := range []string{dir.Forecast(0), dir.Observations(0)} {
+				if ok, _ := store.Exists(path); ok {
+					t.Errorf("cycle 0 has %s; only the initial truth and ensemble belong there", filepath.Base(path))
+				}
+			}
+			continue
+		}
+		obs, m, err := store.ReadObservations(dir.Observations(k))
+		if err != nil {
+			t.Fatalf("cycle %d observations: %v", k, err)
+		}
+		if obs.Len() != nx || m.Cycle != k {
+			t.Errorf("cycle %d observations: %d values, meta cycle %d", k, obs.Len(), m.Cycle)
+		}
+		for i, v := range obs.Variances {
+			if v != cfg.Observations.Variance {
+				t.Errorf("cycle %d observation %d: variance %v, config says %v", k, i, v, cfg.Observations.Variance)
+			}
+		}
+	}
+
+	rows := readDiag(t, a)
+	if got, want := cyclesOf(rows), seq(1, cycles); !slices.Equal(got, want) {
+		t.Fatalf("diagnostics cycles %v, want %v", got, want)
+	}
+	var total experiment.Sums
+	for i, b := range batches {
+		// The activity adds the cycles of a batch in cycle order, and the
+		// rows hold the same float64 values, so the sums agree exactly.
+		var want activities.CyclesOutput
+		for _, r := range rows[b[0]-1 : b[1]] {
+			want.Sums.Add(statsOf(r), cfg.Scored(r.Cycle))
+			want.Last = statsOf(r)
+		}
+		if outs[i] != want {
+			t.Errorf("batch %d..%d returned\n%+v\nbut its diagnostics rows sum to\n%+v", b[0], b[1], outs[i], want)
+		}
+		total.Merge(outs[i].Sums)
+	}
+	if total.Cycles != cycles || total.Scored != cycles-4 {
+		t.Errorf("sums count %d cycles, %d scored; want %d and %d (burn-in 1 = 4 cycles)", total.Cycles, total.Scored, cycles, cycles-4)
+	}
+
+	// The in-process runner computes the same cycles from the same
+	// building blocks; the Arrow round trip between batches is exact.
+	var inProcess []experiment.CycleStats
+	if _, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if got := statsOf(r); got != inProcess[i] {
+			t.Errorf("cycle %d: diagnostics %+v, in-process run %+v", r.Cycle, got, inProcess[i])
+		}
+	}
+}
+
+// TestRunsAreBitIdentical checks the reproducibility contract on disk: the
+// same config and run ID give byte-identical files in two fresh state
+// roots, whatever the batching.
+func TestRunsAreBitIdentical(t *testing.T) {
+	const cycles = 30
+	single := make([][2]int, cycles)
+	for k := range single {
+		single[k] = [2]int{k + 1, k + 1}
+	}
+	cases := []struct {
+		name   string
+		first  [][2]int
+		second [][2]int
+	}{
+		{"same batches", [][2]int{{1, 10}, {11, 30}}, [][2]int{{1, 10}, {11, 30}}},
+		{"one batch vs two", [][2]int{{1, 30}}, [][2]int{{1, 7}, {8, 30}}},
+		{"one batch vs one cycle per batch", [][2]int{{1, 30}}, single},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := shortL63(cycles)
+			a, b := newActivities(t), newActivities(t)
+			outA := runBatches(t, a, cfg, c.first)
+			outB := runBatches(t, b, cfg, c.second)
+			filesA := snapshot(t, runDir(a).Root)
+			filesB := snapshot(t, runDir(b).Root)
+			// config.yaml, diagnostics.arrow, and 4 files per cycle
+			// plus the initial truth and analysis.
+			if want := 2 + 4*cycles + 2; len(filesA) != want {
+				t.Errorf("first run has %d files, want %d", len(filesA), want)
+			}
+			// Every file, not only the analyses and the diagnostics: the
+			// truth, observations and forecasts come from per-cycle random
+			// streams and must not depend on the batching either.
+			if d := diffSnapshots(filesA, filesB); len(d) > 0 {
+				t.Errorf("runs differ in %d files:\n%s", len(d), strings.Join(d, "\n"))
+			}
+			if la, lb := outA[len(outA)-1].Last, outB[len(outB)-1].Last; la != lb {
+				t.Errorf("last cycle stats differ: %+v vs %+v", la, lb)
+			}
+		})
+	}
+}
+
+// TestRunCyclesReusesFinishedBatch: a retry of a batch that completed (the
+// worker died before Temporal recorded the result) returns the same output
+// from the diagnostics table without touching any file.
+func TestRunCyclesReusesFinishedBatch(t *testing.T) {
+	cfg := shortL63(20)
+	a := newActivities(t)
+	batches := [][2]int{{1, 10}, {11, 20}}
+	outs := runBatches(t, a, cfg, batches)
+	root := runDir(a).Root
+	before, beforeInfo := snapshot(t, root), fileInfos(t, root)
+
+	// Both the last batch and an earlier one (whose rows are followed by
+	// later ones in the table) are recognised as finished.
+	for i, b := range []([2]int){batches[1], batches[0]} {
+		want := outs[len(outs)-1-i]
+		got, err := runCycles(a, cfg, b[0], b[1])
+		if err != nil {
+			t.Fatalf("repeated RunCycles %d..%d: %v", b[0], b[1], err)
+		}
+		if got != want {
+			t.Errorf("repeated RunCycles %d..%d returned\n%+v\nfirst call returned\n%+v", b[0], b[1], got, want)
+		}
+	}
+	checkUntouched(t, root, beforeInfo, "repeating a finished batch")
+	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+		t.Errorf("repeating finished batches changed files:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// TestRunCyclesRecomputesUnfinishedBatch simulates a worker crash in the
+// middle of a batch: the batch's last analysis is missing, so a retry
+// recomputes it, giving the same bytes as the run that was not interrupted.
+func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
+	cases := []struct {
+		name   string
+		delete []int    // analyses to delete after the run (cycle numbers)
+		rerun  [][2]int // batches to run again
+	}{
+		{"last batch", []int{20}, [][2]int{{11, 20}}},
+		{"last batch, several cycles lost", []int{17, 18, 19, 20}, [][2]int{{11, 20}}},
+		// Re-running an earlier batch truncates the diagnostics to it;
+		// the workflow then runs the later batch again.
+		{"earlier batch, then the later one", []int{10}, [][2]int{{1, 10}, {11, 20}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := shortL63(20)
+			a := newActivities(t)
+			outs := runBatches(t, a, cfg, [][2]int{{1, 10}, {11, 20}})
+			dir := runDir(a)
+			want, wantInfo := snapshot(t, dir.Root), fileInfos(t, dir.Root)
+			// Let the clock move past the file system's timestamp
+			// granularity (a jiffy, at most 10 ms), so the rewrite check
+			// below can rely on modification times.
+			time.Sleep(20 * time.Millisecond)
+			for _, k := range c.delete {
+				if err := os.Remove(dir.Analysis(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var last activities.CyclesOutput
+			for _, b := range c.rerun {
+				var err error
+				if last, err = runCycles(a, cfg, b[0], b[1]); err != nil {
+					t.Fatalf("re-running %d..%d: %v", b[0], b[1], err)
+				}
+			}
+			if last != outs[1] {
+				t.Errorf("recomputed batch returned\n%+v\nthe first run returned\n%+v", last, outs[1])
+			}
+			if d := diffSnapshots(want, snapshot(t, dir.Root)); len(d) > 0 {
+				t.Errorf("recomputed state differs from the uninterrupted run:\n%s", strings.Join(d, "\n"))
+			}
+			// The same bytes, but written again: what checkUntouched
+			// must see when a batch is not reused. (Not by inode alone:
+			// after two rewrites the first inode number may be reused.)
+			old := wantInfo[dir.Diagnostics()]
+			if fi, err := os.Stat(dir.Diagnostics()); err != nil || (os.SameFile(fi, old) && fi.ModTime().Equal(old.ModTime())) {
+				t.Errorf("recomputing did not rewrite the diagnostics (err %v)", err)
+			}
+		})
+	}
+}
+
+func TestInitializeIsIdempotent(t *testing.T) {
+	cfg := shortL63(20)
+	a := newActivities(t)
+	first := initialize(t, a, cfg)
+	root := runDir(a).Root
+	before, beforeInfo := snapshot(t, root), fileInfos(t, root)
+	if second := initialize(t, a, cfg); second != first {
+		t.Errorf("second Initialize returned %+v, first %+v", second, first)
+	}
+	checkUntouched(t, root, beforeInfo, "a second Initialize")
+	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+		t.Errorf("second Initialize changed files:\n%s", strings.Join(d, "\n"))
+	}
+
+	// A different config in the same run directory is refused: the files
+	// there belong to another experiment.
+	other := cfg
+	other.Seed++
+	_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: other})
+	wantAppError(t, err, activities.ErrInvalidConfig, "different config")
+	checkUntouched(t, root, beforeInfo, "a refused Initialize")
+}
+
+// divergingConfig is the L96 ETKF case made to diverge, as in experiment's
+// TestDivergenceNamesTheCycle: observations it cannot trust (variance 1e12)
+// and an inflation of 2 per cycle blow the ensemble up within a few dozen
+// cycles (cycle 10 at the time of writing).
+func divergingConfig() experiment.Config {
+	cfg := experiment.DapperCases(500)[2].Config
+	cfg.Filter.Inflation = 2
+	cfg.Observations.Variance = 1e12
+	cfg.BurnIn = 0 // the run is cut short below; the default 400 cycles would not validate
+	return cfg
+}
+
+// divergenceCycle finds the cycle at which the in-process runner diverges.
+func divergenceCycle(t *testing.T, cfg experiment.Config) int {
+	t.Helper()
+	last := 0
+	_, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { last = st.Cycle })
+	if err == nil {
+		t.Fatalf("the diverging config ran all %d cycles without error", cfg.Cycles)
+	}
+	return last + 1
+}
+
+func TestDivergenceIsNonRetryable(t *testing.T) {
+	cfg := divergingConfig()
+	bad := divergenceCycle(t, cfg)
+	// A first batch finishes before the divergence, so the failing batch
+	// has earlier diagnostics rows to keep.
+	first := bad / 2
+	if first < 1 {
+		t.Fatalf("divergence at cycle %d; the test needs a finished batch before it", bad)
+	}
+	t.Logf("the in-process runner diverges at cycle %d", bad)
+	cfg.Cycles = bad + 10
+	a := newActivities(t)
+	initialize(t, a, cfg)
+	if _, err := runCycles(a, cfg, 1, first); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCycles(a, cfg, first+1, cfg.Cycles)
+	wantAppError(t, err, activities.ErrDiverged, fmt.Sprintf("cycle %d:", bad), "diverged")
+
+	dir := runDir(a)
+	for k := 0; k < bad; k++ {
+		if _, _, err := store.ReadEnsemble(dir.Analysis(k)); err != nil {
+			t.Errorf("analysis of cycle %d before the divergence: %v", k, err)
+		}
+	}
+	if ok, err := store.Exists(dir.Analysis(bad)); ok || err != nil {
+		t.Errorf("the diverged cycle %d has an analysis file (exists %v, err %v)", bad, ok, err)
+	}
+	rows := readDiag(t, a)
+	if got, want := cyclesOf(rows), seq(1, bad-1); !slices.Equal(got, want) {
+		t.Errorf("diagnostics after divergence hold cycles %v, want %v", got, want)
+	}
+	for _, r := range rows {
+		if math.IsNaN(r.RMSEA) || math.IsInf(r.RMSEA, 0) {
+			t.Errorf("cycle %d before the divergence has rmse_a %v", r.Cycle, r.RMSEA)
+		}
+	}
+}
+
+func TestBadRunPaths(t *testing.T) {
+	cfg := shortL63(20)
+	a := newActivities(t)
+	for _, path := range []string{"", "../x", "runs/../../x", "/abs", filepath.Join(a.StateRoot, "runs", "abs")} {
+		t.Run(fmt.Sprintf("%q", path), func(t *testing.T) {
+			_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: path, Config: cfg})
+			wantAppError(t, err, activities.ErrInvalidConfig, "run path")
+			_, err = a.RunCycles(context.Background(), activities.CyclesInput{RunID: runID, RunPath: path, Config: cfg, From: 1, To: 5})
+			wantAppError(t, err, activities.ErrInvalidConfig, "run path")
+		})
+	}
+	// Nothing may have been created outside (or inside) the state root.
+	if entries, err := os.ReadDir(a.StateRoot); err != nil || len(entries) != 0 {
+		t.Errorf("state root after refused paths: %v entries, err %v", len(entries), err)
+	}
+}
+
+func TestInvalidInputs(t *testing.T) {
+	a := newActivities(t)
+	cfg := shortL63(20)
+	initialize(t, a, cfg)
+	noCycles := cfg
+	noCycles.Cycles = 0
+	cases := []struct {
+		name     string
+		cfg      experiment.Config
+		from, to int
+		contains string
+	}{
+		{"cycle 0", cfg, 0, 5, "cycle range"},
+		{"reversed range", cfg, 5, 4, "cycle range"},
+		{"invalid config", noCycles, 1, 5, "cycles"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := runCycles(a, c.cfg, c.from, c.to)
+			wantAppError(t, err, activities.ErrInvalidConfig, c.contains)
+		})
+	}
+	_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: "runs/other", Config: noCycles})
+	wantAppError(t, err, activities.ErrInvalidConfig, "cycles")
+}
+
+// TestCorruptStateIsNonRetryable: a damaged input file of the next batch is
+// a BadState error naming the file; retrying would read the same bytes.
+func TestCorruptStateIsNonRetryable(t *testing.T) {
+	cases := []struct {
+		name string
+		file func(store.RunDir) string
+	}{
+		{"analysis of From-1", func(d store.RunDir) string { return d.Analysis(10) }},
+		{"truth of From-1", func(d store.RunDir) string { return d.Truth(10) }},
+		{"diagnostics", func(d store.RunDir) string { return d.Diagnostics() }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := shortL63(20)
+			a := newActivities(t)
+			runBatches(t, a, cfg, [][2]int{{1, 10}})
+			path := c.file(runDir(a))
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			_, err = runCycles(a, cfg, 11, 20)
+			wantAppError(t, err, activities.ErrBadState, path)
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("error %v does not wrap store.ErrInvalid", err)
+			}
+		})
+	}
+}
