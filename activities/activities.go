@@ -110,19 +110,22 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err != nil {
 		return InitOutput{}, fmt.Errorf("activities: encode config: %w", err)
 	}
-	if err := dir.MkdirCycle(0); err != nil {
-		return InitOutput{}, fmt.Errorf("activities: %w", err)
-	}
 	out := InitOutput{RunDir: dir.Root, Diagnostics: dir.Diagnostics()}
-	if old, err := os.ReadFile(dir.Config()); err == nil {
-		if !bytes.Equal(old, cfgYAML) {
-			return out, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
+	old, err := os.ReadFile(dir.Config())
+	switch {
+	case err == nil && !bytes.Equal(old, cfgYAML):
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return out, fmt.Errorf("activities: %w", err)
+	}
+	if err := dir.MkdirCycle(0); err != nil {
+		return out, fmt.Errorf("activities: %w", err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if err := store.WriteFileAtomic(dir.Config(), cfgYAML); err != nil {
+			return out, fmt.Errorf("activities: %w", err)
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return out, fmt.Errorf("activities: %w", err)
-	} else if err := store.WriteFileAtomic(dir.Config(), cfgYAML); err != nil {
-		return out, fmt.Errorf("activities: %w", err)
 	}
 	if done, err := store.Exists(dir.Analysis(0)); err != nil || done {
 		return out, err
@@ -169,11 +172,11 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 
 	E, _, err := store.ReadEnsemble(dir.Analysis(in.From - 1))
 	if err != nil {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		return CyclesOutput{}, stateError(err)
 	}
 	truth, _, err := store.ReadVector(dir.Truth(in.From - 1))
 	if err != nil {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		return CyclesOutput{}, stateError(err)
 	}
 	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
 		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
@@ -251,9 +254,20 @@ func previousRows(path string, from int) ([]store.DiagRow, error) {
 	}
 	rows, _, err := store.ReadDiagnostics(path)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		return nil, stateError(err)
 	}
 	return rows, nil
+}
+
+// stateError classifies a failure to read the run's state: a corrupt or
+// mismatched file cannot be fixed by retrying (non-retryable ErrBadState);
+// anything else, such as a missing file on a worker whose shared state
+// directory is not mounted yet, may be, so it stays retryable.
+func stateError(err error) error {
+	if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNewerSchema) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+	}
+	return fmt.Errorf("activities: %w", err)
 }
 
 // trimRows keeps the rows of cycles before from.
@@ -268,8 +282,9 @@ func trimRows(rows []store.DiagRow, from int) []store.DiagRow {
 
 // finishedBatch recognises a batch that an earlier attempt completed: the
 // diagnostics hold rows From..To and the analysis of To exists.
+// The analysis must read back: a damaged one is recomputed.
 func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow, in CyclesInput) (CyclesOutput, bool) {
-	if ok, err := store.Exists(dir.Analysis(in.To)); err != nil || !ok {
+	if _, _, err := store.ReadEnsemble(dir.Analysis(in.To)); err != nil {
 		return CyclesOutput{}, false
 	}
 	var out CyclesOutput

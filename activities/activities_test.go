@@ -616,3 +616,23 @@ func TestCorruptStateIsNonRetryable(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingStateIsRetryable: a missing input file (for example a shared
+// state directory not yet mounted on this worker) may appear on a retry or
+// on another worker, so it must not fail the run for good.
+func TestMissingStateIsRetryable(t *testing.T) {
+	cfg := shortL63(20)
+	a := newActivities(t)
+	runBatches(t, a, cfg, [][2]int{{1, 10}})
+	if err := os.Remove(runDir(a).Truth(10)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCycles(a, cfg, 11, 20)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("got %v, want an error wrapping os.ErrNotExist", err)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		t.Errorf("missing state is non-retryable: %v", err)
+	}
+}

@@ -103,7 +103,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		if paused && phase == PhaseCycling {
 			p = PhasePaused
 		}
-		return Status{RunID: in.RunID, Phase: p, Cycle: in.Next - 1, Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir}
+		return Status{RunID: in.RunID, Phase: p, Cycle: max(in.Next-1, 0), Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return status(), nil }); err != nil {
 		return Result{}, err
