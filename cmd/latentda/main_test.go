@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// execute runs the CLI with args and returns stdout, stderr and the error.
+func execute(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "--config is required"},
+		{[]string{"run", "-c", "x.yaml", "-o", "yaml"}, "--output must be text or json"},
+		{[]string{"run", "-c", "x.yaml", "--batch-cycles", "0"}, "--batch-cycles"},
+		{[]string{"run", "-c", "x.yaml", "--activity", "remote"}, "--activity"},
+		{[]string{"bench", "dapper", "--cycles", "-1"}, "--cycles"},
+		{[]string{"bench", "dapper", "--match", "("}, "--match"},
+		{[]string{"bench", "dapper", "--match", "nothing-matches"}, "selects no row"},
+		{[]string{"run", "--no-such-flag"}, "unknown flag"},
+		{[]string{"signal", "r1", "explode"}, "unknown signal"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, _, err := execute(t, tc.args...)
+			var ue usageError
+			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBadConfigIsRejectedBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(cfg, []byte("name: x\ncycles: 10\nmodel: {name: lorenz63}\nfilter: {method: etkf, members: 1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := execute(t, "run", "-c", cfg, "--state-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "filter.members: need at least 2 members") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "temporal")); !os.IsNotExist(err) {
+		t.Error("a server was started for an invalid config")
+	}
+}
+
+func TestBenchDapperJSON(t *testing.T) {
+	out, _, err := execute(t, "bench", "dapper", "--match", "L63 ETKF", "--cycles", "400", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(out), &row); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"case", "method", "rmse_a", "reference"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("JSON row has no %q: %s", k, out)
+		}
+	}
+	if row["case"] != "L63" || row["reference"] != 0.6 {
+		t.Errorf("unexpected row %v", row)
+	}
+}
+
+// TestRunInProcess runs the example L63 config for a few cycles through the
+// CLI without Temporal and checks the JSON summary and the files.
+func TestRunInProcess(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/l63-etkf.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "l63.yaml")
+	short := strings.Replace(string(src), "cycles: 4000", "cycles: 120", 1)
+	if err := os.WriteFile(cfg, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := execute(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "t1", "--in-process", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if s.RunID != "t1" || s.Cycles != 120 || s.Scored != 56 || !(s.RMSEa > 0 && s.RMSEa < 2) {
+		t.Errorf("unexpected summary %+v", s)
+	}
+	if _, err := os.Stat(s.Diagnostics); err != nil {
+		t.Errorf("diagnostics file: %v", err)
+	}
+	if s.RunDir != filepath.Join(dir, "runs", "t1") {
+		t.Errorf("run dir %q", s.RunDir)
+	}
+}
