@@ -71,6 +71,21 @@ func (a *Activities) runDir(runPath string) (store.RunDir, error) {
 	return store.RunDir{Root: filepath.Join(a.StateRoot, runPath)}, nil
 }
 
+// build constructs the experiment, reading a generator file named
+// relative to the state root.
+func (a *Activities) build(cfg experiment.Config) (*experiment.Setup, error) {
+	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
+		resolved := *l
+		resolved.Generator = filepath.Join(a.StateRoot, l.Generator)
+		cfg.Latent = &resolved
+	}
+	s, err := experiment.Build(cfg)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+	}
+	return s, nil
+}
+
 func meta(runID string, cfg experiment.Config, cycle int) store.Meta {
 	m := cfg.Model
 	params := map[string]string{
@@ -102,11 +117,11 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err != nil {
 		return InitOutput{}, err
 	}
-	s, err := experiment.Build(in.Config)
+	s, err := a.build(in.Config)
 	if err != nil {
-		return InitOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+		return InitOutput{}, err
 	}
-	cfgYAML, err := s.Config.Marshal()
+	cfgYAML, err := in.Config.WithDefaults().Marshal()
 	if err != nil {
 		return InitOutput{}, fmt.Errorf("activities: encode config: %w", err)
 	}
@@ -157,9 +172,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
 	}
-	s, err := experiment.Build(in.Config)
+	s, err := a.build(in.Config)
 	if err != nil {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+		return CyclesOutput{}, err
 	}
 	rows, err := previousRows(dir.Diagnostics(), in.From)
 	if err != nil {
@@ -236,6 +251,14 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	st, err := s.Analyze(E, y, truth, k)
 	if err != nil {
 		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+	}
+	if zf, za := s.LatentCodes(); zf != nil {
+		if err := store.WriteEnsemble(dir.LatentForecast(k), zf, m); err != nil {
+			return st, fmt.Errorf("activities: %w", err)
+		}
+		if err := store.WriteEnsemble(dir.LatentAnalysis(k), za, m); err != nil {
+			return st, fmt.Errorf("activities: %w", err)
+		}
 	}
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return st, fmt.Errorf("activities: %w", err)

@@ -35,6 +35,8 @@ type Config struct {
 	Observations ObsConfig    `yaml:"observations" json:"observations"`
 	Filter       FilterConfig `yaml:"filter" json:"filter"`
 	Init         InitConfig   `yaml:"init" json:"init"`
+	// Latent, if set, runs the filter on the codes of a generator.
+	Latent *LatentConfig `yaml:"latent,omitempty" json:"latent,omitempty"`
 }
 
 // ModelConfig selects the dynamical model.
@@ -172,6 +174,11 @@ func (c Config) WithDefaults() Config {
 	f := &c.Filter
 	f.Method = strings.ToLower(strings.TrimSpace(f.Method))
 	def(&f.Inflation, 1)
+	if c.Latent != nil {
+		l := *c.Latent
+		l.withDefaults()
+		c.Latent = &l
+	}
 	return c
 }
 
@@ -235,6 +242,11 @@ func (c Config) Validate() error {
 	if err := c.filterConfig().Validate(); err != nil {
 		return bad("filter", "%s", strings.TrimPrefix(err.Error(), "enkf: "))
 	}
+	if c.Latent != nil {
+		if err := c.Latent.validate(f.Method); err != nil {
+			return err
+		}
+	}
 	burnCycles := c.BurnIn / (float64(o.StepsBetween) * m.Dt)
 	if burnCycles >= float64(c.Cycles) {
 		return bad("burn_in", "%v time units is %.0f cycles, which leaves none of the %d cycles to score", c.BurnIn, burnCycles, c.Cycles)
@@ -252,6 +264,9 @@ func (c Config) filterConfig() enkf.Config {
 		BatchSize: c.Filter.BatchSize,
 	}
 }
+
+// WithDefaultsNx returns the state dimension of the model with defaults.
+func (m ModelConfig) WithDefaultsNx() int { return Config{Model: m}.WithDefaults().Model.Nx }
 
 // CycleTime is the model time of cycle k (cycle 0 is the initial state).
 func (c Config) CycleTime(k int) float64 {

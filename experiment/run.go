@@ -12,6 +12,11 @@ func Run(ctx context.Context, cfg Config, progress func(CycleStats)) (Summary, e
 	if err != nil {
 		return Summary{}, err
 	}
+	return runSetup(ctx, s, progress)
+}
+
+// runSetup runs the cycles of a built experiment.
+func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary, error) {
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
 	var sums Sums

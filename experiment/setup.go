@@ -9,6 +9,7 @@ import (
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/observations"
 )
 
@@ -41,6 +42,7 @@ type Setup struct {
 	Forecaster *dynamics.Forecaster
 	Filter     *enkf.Filter
 
+	latent    *latentStep // nil: the filter runs on the states
 	truthStep dynamics.Stepper
 	scorer    *enkf.Scorer
 	he        *mat.Dense
@@ -49,8 +51,27 @@ type Setup struct {
 }
 
 // Build validates cfg and constructs its model, observation operator, error
-// model, forecaster and filter.
+// model, forecaster, filter and, for a latent filter, loads its generator.
 func Build(cfg Config) (*Setup, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	var gen latent.Generator
+	if l := cfg.Latent; l != nil && l.Generator != "" {
+		g, err := loadGenerator(l.Generator, cfg.Model)
+		if err != nil {
+			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
+		}
+		gen = g
+	}
+	return BuildWithGenerator(cfg, gen)
+}
+
+// BuildWithGenerator is Build with the latent filter's generator given
+// (it must be nil unless cfg.Latent is set), for generators trained in
+// process.
+func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
@@ -71,13 +92,28 @@ func Build(cfg Config) (*Setup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("experiment: forecaster: %w", err)
 	}
-	filter, err := enkf.New(cfg.filterConfig(), cfg.Filter.Members, model.Dim(), op.Positions())
+	if (gen == nil) != (cfg.Latent == nil) {
+		return nil, fmt.Errorf("experiment: a generator is needed exactly when latent is configured")
+	}
+	filterDim := model.Dim()
+	var ls *latentStep
+	if gen != nil {
+		if gen.StateDim() != model.Dim() {
+			return nil, fmt.Errorf("experiment: latent.generator: generator maps to %d variables, the model has %d", gen.StateDim(), model.Dim())
+		}
+		if ls, err = newLatentStep(*cfg.Latent, gen, cfg.Filter.Members); err != nil {
+			return nil, fmt.Errorf("experiment: latent: %w", err)
+		}
+		filterDim = gen.LatentDim()
+	}
+	filter, err := enkf.New(cfg.filterConfig(), cfg.Filter.Members, filterDim, op.Positions())
 	if err != nil {
 		return nil, fmt.Errorf("experiment: filter: %w", err)
 	}
 	pcg := rand.NewPCG(0, 0)
 	return &Setup{
 		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
+		latent:    ls,
 		truthStep: model.NewStepper(),
 		scorer:    enkf.NewScorer(model.Dim()),
 		he:        mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
@@ -189,16 +225,43 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
-	N := s.Config.Filter.Members
-	for i := 0; i < N; i++ {
-		s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
-	}
 	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
-	inno, err := s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
+	var inno enkf.Innovation
+	var err error
+	if s.latent == nil {
+		for i := range s.Config.Filter.Members {
+			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
+		}
+		inno, err = s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
+	} else {
+		s.latent.encode(E, s.he, s.Op.Apply)
+		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, s.R.Variances(), s.rng)
+		if err == nil {
+			err = s.latent.decode(E)
+		}
+	}
 	if err != nil {
 		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 	}
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
 	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
 	return st, nil
+}
+
+// LatentCodes returns the forecast and analysis codes of the last analysis
+// (nil, nil for a filter on the states). They are owned by s.
+func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
+	if s.latent == nil {
+		return nil, nil
+	}
+	return s.latent.zf, s.latent.za
+}
+
+// loadGenerator returns the generator a config names.
+func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
+	if name == "identity" {
+		return latent.NewIdentity(m.Nx), nil
+	}
+	g, _, err := LoadGenerator(name)
+	return g, err
 }

@@ -1,0 +1,268 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/store"
+)
+
+// TrainPaths are the files of one generator training, relative to the
+// state root: generators/<name>.archive.arrow, .checkpoint.json, .arrow.
+type TrainPaths struct {
+	Archive    string
+	Checkpoint string
+	Generator  string
+}
+
+// TrainPathsFor returns the conventional paths for a generator name.
+func TrainPathsFor(name string) TrainPaths {
+	base := filepath.Join("generators", name)
+	return TrainPaths{Archive: base + ".archive.arrow", Checkpoint: base + ".checkpoint.json", Generator: base + ".arrow"}
+}
+
+// ArchiveInput asks for the simulation archive of a training config.
+type ArchiveInput struct {
+	Config experiment.TrainConfig
+	Paths  TrainPaths
+}
+
+// ArchiveOutput describes the archive written.
+type ArchiveOutput struct {
+	Path    string
+	Samples int
+}
+
+// TrainInput asks for a generator to be trained on an archive.
+type TrainInput struct {
+	Config experiment.TrainConfig
+	Paths  TrainPaths
+}
+
+// TrainOutput summarises a trained generator.
+type TrainOutput struct {
+	Path         string  `json:"path"`
+	Type         string  `json:"type"`
+	StateDim     int     `json:"state_dim"`
+	LatentDim    int     `json:"latent_dim"`
+	HeldOutMSE   float64 `json:"heldout_mse"`
+	Epochs       int     `json:"epochs"`
+	BestEpoch    int     `json:"best_epoch"`
+	EarlyStopped bool    `json:"early_stopped"`
+}
+
+// TrainProgress is the heartbeat of the training activities.
+type TrainProgress struct {
+	Phase     string  `json:"phase"` // archive or train
+	Done      int     `json:"done"`  // snapshots or epochs
+	Total     int     `json:"total"`
+	TrainLoss float64 `json:"train_loss,omitempty"`
+	ValidLoss float64 `json:"valid_loss,omitempty"`
+}
+
+func (a *Activities) path(rel string) (string, error) {
+	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: path %q must be relative to the state directory", rel), ErrInvalidConfig, nil)
+	}
+	return filepath.Join(a.StateRoot, rel), nil
+}
+
+func heartbeat(ctx context.Context, p TrainProgress) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, p)
+	}
+}
+
+func modelMeta(c experiment.TrainConfig) store.Meta {
+	m := meta("", experiment.Config{Model: c.Model}, 0)
+	delete(m.Params, "method")
+	delete(m.Params, "members")
+	delete(m.Params, "steps_between")
+	return m
+}
+
+// BuildArchive runs the model and writes the simulation archive, with the
+// last Validation fraction of snapshots marked for validation. A finished
+// archive is reused.
+func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (ArchiveOutput, error) {
+	cfg := in.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), ErrInvalidConfig, err)
+	}
+	path, err := a.path(in.Paths.Archive)
+	if err != nil {
+		return ArchiveOutput{}, err
+	}
+	if ar, _, err := store.ReadArchive(path); err == nil {
+		if r, _ := ar.X.Dims(); r == cfg.Archive.Samples {
+			return ArchiveOutput{Path: path, Samples: r}, nil
+		}
+	}
+	total := cfg.Archive.Samples
+	X, times, err := experiment.BuildArchive(ctx, experiment.Config{Model: cfg.Model}, cfg.Archive, func(done int) error {
+		heartbeat(ctx, TrainProgress{Phase: "archive", Done: done, Total: total})
+		return nil
+	})
+	if err != nil {
+		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+	}
+	valid := make([]bool, total)
+	_, v := cfg.SplitArchive(X)
+	nv, _ := v.Dims()
+	for i := total - nv; i < total; i++ {
+		valid[i] = true
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
+	}
+	m := modelMeta(cfg)
+	m.Kind = store.KindArchive
+	if err := store.WriteArchive(path, store.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
+		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
+	}
+	return ArchiveOutput{Path: path, Samples: total}, nil
+}
+
+// TrainGenerator fits the generator on the archive and writes it. The
+// autoencoder writes a checkpoint after every epoch and heartbeats its
+// progress; a retry (after a worker crash) resumes from the checkpoint and
+// gives the same weights as an uninterrupted run. A finished generator file
+// is reused.
+func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOutput, error) {
+	cfg := in.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return TrainOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), ErrInvalidConfig, err)
+	}
+	genPath, err := a.path(in.Paths.Generator)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	ckPath, err := a.path(in.Paths.Checkpoint)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	arPath, err := a.path(in.Paths.Archive)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	if g, info, err := experiment.LoadGenerator(genPath); err == nil {
+		return summarise(genPath, g, info), nil
+	}
+	ar, _, err := store.ReadArchive(arPath)
+	if err != nil {
+		return TrainOutput{}, stateError(err)
+	}
+	train, valid, err := splitByFlag(ar)
+	if err != nil {
+		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), ErrBadState, err)
+	}
+	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelMeta(cfg).Params}
+	var g latent.Generator
+	switch cfg.Generator.Type {
+	case "pca":
+		p, err := experiment.FitPCAGenerator(cfg, train)
+		if err != nil {
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+		}
+		g = p
+	case "autoencoder":
+		resume, err := readCheckpoint(ckPath)
+		if err != nil {
+			return TrainOutput{}, err
+		}
+		total := cfg.Generator.Epochs
+		res, err := experiment.TrainAutoencoder(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+			data, err := json.Marshal(st.Checkpoint())
+			if err != nil {
+				return err
+			}
+			if err := store.WriteFileAtomic(ckPath, data); err != nil {
+				return err
+			}
+			heartbeat(ctx, TrainProgress{Phase: "train", Done: st.Epoch, Total: total, TrainLoss: st.TrainLoss, ValidLoss: st.ValidLoss})
+			return nil
+		}, resume)
+		if err != nil {
+			return TrainOutput{}, fmt.Errorf("activities: train: %w", err)
+		}
+		g = res.Model
+		for _, e := range res.Curve {
+			info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
+			info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
+		}
+	}
+	info.HeldOutMSE = experiment.ReconstructionError(g, valid)
+	if err := experiment.SaveGenerator(genPath, g, info); err != nil {
+		return TrainOutput{}, fmt.Errorf("activities: %w", err)
+	}
+	return summarise(genPath, g, info), nil
+}
+
+func summarise(path string, g latent.Generator, info experiment.GeneratorInfo) TrainOutput {
+	out := TrainOutput{Path: path, Type: g.Name(), StateDim: g.StateDim(), LatentDim: g.LatentDim(), HeldOutMSE: info.HeldOutMSE, Epochs: len(info.ValidLoss)}
+	best := 0
+	for i, v := range info.ValidLoss {
+		if v < info.ValidLoss[best] {
+			best = i
+		}
+	}
+	if out.Epochs > 0 {
+		out.BestEpoch = best + 1
+	}
+	return out
+}
+
+// readCheckpoint loads a training checkpoint, or returns nil if there is
+// none. A damaged checkpoint is reported, not silently ignored.
+func readCheckpoint(path string) (*latent.Checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("activities: %w", err)
+	}
+	var ck latent.Checkpoint
+	if err := json.Unmarshal(data, &ck); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: checkpoint %s: %v (delete it to restart training)", path, err), ErrBadState, err)
+	}
+	return &ck, nil
+}
+
+// splitByFlag returns the training and validation rows of an archive.
+func splitByFlag(ar store.Archive) (train, valid *mat.Dense, err error) {
+	m, n := ar.X.Dims()
+	nv := 0
+	for _, v := range ar.Valid {
+		if v {
+			nv++
+		}
+	}
+	if nv == 0 || nv == m {
+		return nil, nil, fmt.Errorf("%d of %d snapshots are marked for validation; need some of each", nv, m)
+	}
+	train, valid = mat.NewDense(m-nv, n, nil), mat.NewDense(nv, n, nil)
+	it, iv := 0, 0
+	for i := 0; i < m; i++ {
+		if ar.Valid[i] {
+			valid.SetRow(iv, ar.X.RawRowView(i))
+			iv++
+		} else {
+			train.SetRow(it, ar.X.RawRowView(i))
+			it++
+		}
+	}
+	return train, valid, nil
+}

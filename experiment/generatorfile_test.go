@@ -1,0 +1,508 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/store"
+)
+
+// sameBits reports whether a and b hold the same float64 bit patterns.
+func sameBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSameGenerator checks that got decodes, encodes and differentiates
+// bit for bit as want, on random codes and on states near the archive X.
+func checkSameGenerator(t *testing.T, want, got latent.Generator, X *mat.Dense) {
+	t.Helper()
+	if got.Name() != want.Name() || got.StateDim() != want.StateDim() || got.LatentDim() != want.LatentDim() {
+		t.Fatalf("loaded %s %d → %d, saved %s %d → %d", got.Name(), got.LatentDim(), got.StateDim(),
+			want.Name(), want.LatentDim(), want.StateDim())
+	}
+	n, d := want.StateDim(), want.LatentDim()
+	rng := rand.New(rand.NewPCG(1, 2))
+	z := make([]float64, d)
+	x := make([]float64, n)
+	xw, xg := make([]float64, n), make([]float64, n)
+	zw, zg := make([]float64, d), make([]float64, d)
+	var Jw, Jg mat.Dense
+	for trial := range 25 {
+		for k := range z {
+			z[k] = 2 * rng.NormFloat64()
+		}
+		want.Decode(xw, z)
+		got.Decode(xg, z)
+		if !sameBits(xw, xg) {
+			t.Fatalf("trial %d: Decode differs after the round trip:\n%v\n%v", trial, xg, xw)
+		}
+		Jw.Reset()
+		Jg.Reset()
+		want.Jacobian(&Jw, z)
+		got.Jacobian(&Jg, z)
+		if !sameBits(Jw.RawMatrix().Data, Jg.RawMatrix().Data) {
+			t.Fatalf("trial %d: Jacobian differs after the round trip", trial)
+		}
+		row := X.RawRowView(rng.IntN(X.RawMatrix().Rows))
+		for j := range x {
+			x[j] = row[j] + rng.NormFloat64()
+		}
+		want.Encode(zw, x)
+		got.Encode(zg, x)
+		if !sameBits(zw, zg) {
+			t.Fatalf("trial %d: Encode differs after the round trip:\n%v\n%v", trial, zg, zw)
+		}
+	}
+}
+
+// checkSameInfo checks that a generator file's record round-tripped
+// exactly.
+func checkSameInfo(t *testing.T, want, got GeneratorInfo) {
+	t.Helper()
+	if !sameBits(got.TrainLoss, want.TrainLoss) || !sameBits(got.ValidLoss, want.ValidLoss) {
+		t.Errorf("training curve\n%v %v\nread back as\n%v %v", want.TrainLoss, want.ValidLoss, got.TrainLoss, got.ValidLoss)
+	}
+	if math.Float64bits(got.HeldOutMSE) != math.Float64bits(want.HeldOutMSE) {
+		t.Errorf("held-out error %v read back as %v", want.HeldOutMSE, got.HeldOutMSE)
+	}
+	if got.Model != want.Model || !maps.Equal(got.Params, want.Params) {
+		t.Errorf("model %s %v read back as %s %v", want.Model, want.Params, got.Model, got.Params)
+	}
+}
+
+// roundTrip saves g to a new file, loads it, checks the loaded generator
+// and record against the originals, and checks that saving the loaded one
+// gives the same bytes. It returns the file's path.
+func roundTrip(t *testing.T, g latent.Generator, info GeneratorInfo, X *mat.Dense) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, g.Name()+".arrow")
+	if err := SaveGenerator(path, g, info); err != nil {
+		t.Fatalf("SaveGenerator: %v", err)
+	}
+	got, gotInfo, err := LoadGenerator(path)
+	if err != nil {
+		t.Fatalf("LoadGenerator: %v", err)
+	}
+	checkSameGenerator(t, g, got, X)
+	checkSameInfo(t, info, gotInfo)
+
+	again := filepath.Join(dir, "again.arrow")
+	if err := SaveGenerator(again, got, gotInfo); err != nil {
+		t.Fatalf("SaveGenerator of the loaded generator: %v", err)
+	}
+	a, errA := os.ReadFile(path)
+	b, errB := os.ReadFile(again)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("saving the loaded generator gives other bytes (%d vs %d; %v %v)", len(a), len(b), errA, errB)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("%d files in the directory after two saves (temporary files left?)", len(entries))
+	}
+	return path
+}
+
+func l96Info(nx string) GeneratorInfo {
+	return GeneratorInfo{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
+}
+
+func TestGeneratorFileIdentity(t *testing.T) {
+	X := l96Archive(t, 8, 50, 1)
+	info := l96Info("8")
+	info.HeldOutMSE = 0
+	roundTrip(t, latent.NewIdentity(8), info, X)
+}
+
+// fitPCAFile fits the PCA generator of pcaTrainYAML (with latent_dim d) on
+// a Lorenz-96 archive of 40 variables and returns it with its record, the
+// archive and the config.
+func fitPCAFile(t *testing.T, d int) (*latent.PCA, GeneratorInfo, *mat.Dense) {
+	t.Helper()
+	cfg := mustParseTrain(t, pcaTrainYAML)
+	cfg.Generator.LatentDim = d
+	X := l96Archive(t, 40, 400, 2)
+	train, valid := cfg.SplitArchive(X)
+	p, err := FitPCAGenerator(cfg, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := l96Info("40")
+	info.HeldOutMSE = ReconstructionError(p, valid)
+	return p, info, X
+}
+
+func TestGeneratorFilePCA(t *testing.T) {
+	for _, d := range []int{1, 10, 40} {
+		p, info, X := fitPCAFile(t, d)
+		if d < 40 && !(info.HeldOutMSE > 0) {
+			t.Errorf("d = %d: held-out error %v", d, info.HeldOutMSE)
+		}
+		path := roundTrip(t, p, info, X)
+		got, _, err := LoadGenerator(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The stored parameters are scikit-learn's, exactly.
+		want, have := p.Params(), got.(*latent.PCA).Params()
+		if !sameBits(want.Mean, have.Mean) || !sameBits(want.Components, have.Components) ||
+			!sameBits(want.Scales, have.Scales) || want.TotalVariance != have.TotalVariance {
+			t.Errorf("d = %d: PCA parameters changed in the round trip", d)
+		}
+	}
+}
+
+// trainAE trains the autoencoder of aeTrainYAML on a Lorenz-96 archive
+// of 8 variables.
+func trainAE(t *testing.T) (*latent.Autoencoder, GeneratorInfo, *mat.Dense) {
+	t.Helper()
+	cfg := mustParseTrain(t, aeTrainYAML)
+	X, _, err := BuildArchive(context.Background(), Config{Model: cfg.Model}, cfg.Archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, valid := cfg.SplitArchive(X)
+	var epochs []int
+	res, err := TrainAutoencoder(context.Background(), cfg, train, valid, func(st latent.EpochStats) error {
+		epochs = append(epochs, st.Epoch)
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(epochs, []int{1, 2, 3}) || len(res.Curve) != 3 {
+		t.Fatalf("progress after epochs %v, curve of %d epochs; want 3", epochs, len(res.Curve))
+	}
+	info := l96Info("8")
+	for _, e := range res.Curve {
+		info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
+		info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
+	}
+	info.HeldOutMSE = ReconstructionError(res.Model, valid)
+	return res.Model, info, X
+}
+
+func TestGeneratorFileAutoencoder(t *testing.T) {
+	ae, info, X := trainAE(t)
+	if len(info.TrainLoss) != 3 || !(info.HeldOutMSE > 0) {
+		t.Fatalf("training record %+v", info)
+	}
+	path := roundTrip(t, ae, info, X)
+	got, _, err := LoadGenerator(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The layers (weights out × in, as torch) and the normalisation are
+	// stored exactly.
+	encW, decW := ae.Layers()
+	encG, decG := got.(*latent.Autoencoder).Layers()
+	for i, pair := range [][2][]latent.Layer{{encW, encG}, {decW, decG}} {
+		if len(pair[0]) != len(pair[1]) {
+			t.Fatalf("part %d: %d layers read back as %d", i, len(pair[0]), len(pair[1]))
+		}
+		for k := range pair[0] {
+			w, g := pair[0][k], pair[1][k]
+			if w.In != g.In || w.Out != g.Out || w.Activation != g.Activation || !sameBits(w.W, g.W) || !sameBits(w.B, g.B) {
+				t.Errorf("part %d layer %d changed in the round trip", i, k)
+			}
+		}
+	}
+	nw, ng := ae.Normalization(), got.(*latent.Autoencoder).Normalization()
+	if !sameBits(nw.Mean, ng.Mean) || !sameBits(nw.Std, ng.Std) {
+		t.Error("normalisation changed in the round trip")
+	}
+}
+
+// rewrite reads the generator file src, lets edit change its tensors and
+// metadata, and writes the result to a new file, whose path it returns.
+func rewrite(t *testing.T, src, name string, edit func(ts []store.Tensor, m *store.Meta) []store.Tensor) string {
+	t.Helper()
+	ts, m, err := store.ReadTensors(src, store.KindGenerator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Extra = maps.Clone(m.Extra)
+	ts = edit(slices.Clone(ts), &m)
+	path := filepath.Join(t.TempDir(), name+".arrow")
+	if err := store.WriteTensors(path, ts, m); err != nil {
+		t.Fatalf("%s: WriteTensors: %v", name, err)
+	}
+	return path
+}
+
+func dropTensor(name string) func([]store.Tensor, *store.Meta) []store.Tensor {
+	return func(ts []store.Tensor, _ *store.Meta) []store.Tensor {
+		return slices.DeleteFunc(ts, func(t store.Tensor) bool { return t.Name == name })
+	}
+}
+
+func setExtra(key, value string) func([]store.Tensor, *store.Meta) []store.Tensor {
+	return func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+		if value == "" {
+			delete(m.Extra, key)
+		} else {
+			m.Extra[key] = value
+		}
+		return ts
+	}
+}
+
+func editTensor(name string, f func(*store.Tensor)) func([]store.Tensor, *store.Meta) []store.Tensor {
+	return func(ts []store.Tensor, _ *store.Meta) []store.Tensor {
+		for i := range ts {
+			if ts[i].Name == name {
+				t := ts[i]
+				t.Shape = slices.Clone(t.Shape)
+				t.Data = slices.Clone(t.Data)
+				f(&t)
+				ts[i] = t
+			}
+		}
+		return ts
+	}
+}
+
+// TestLoadGeneratorErrors: damaged or foreign generator files are
+// refused with an error naming the file and what is wrong.
+func TestLoadGeneratorErrors(t *testing.T) {
+	dir := t.TempDir()
+	p, pinfo, _ := fitPCAFile(t, 10)
+	pcaPath := filepath.Join(dir, "pca.arrow")
+	if err := SaveGenerator(pcaPath, p, pinfo); err != nil {
+		t.Fatal(err)
+	}
+	ae, ainfo, _ := trainAE(t)
+	aePath := filepath.Join(dir, "ae.arrow")
+	if err := SaveGenerator(aePath, ae, ainfo); err != nil {
+		t.Fatal(err)
+	}
+	idPath := filepath.Join(dir, "identity.arrow")
+	if err := SaveGenerator(idPath, latent.NewIdentity(5), GeneratorInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	// Sanity: the originals load.
+	for _, f := range []string{pcaPath, aePath, idPath} {
+		if _, _, err := LoadGenerator(f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+
+	type edit = func([]store.Tensor, *store.Meta) []store.Tensor
+	cases := []struct {
+		name, src string
+		edit      edit
+		want      string
+	}{
+		{"pca without components", pcaPath, dropTensor("components"), `no tensor "components"`},
+		{"pca without mean", pcaPath, dropTensor("mean"), `no tensor "mean"`},
+		{"pca without total variance", pcaPath, dropTensor("total_variance"), `no tensor "total_variance"`},
+		{"pca mean too short", pcaPath, editTensor("mean", func(t *store.Tensor) { t.Shape, t.Data = []int{39}, t.Data[:39] }),
+			`tensor "mean" has shape [39], want [40]`},
+		{"pca components transposed", pcaPath, editTensor("components", func(t *store.Tensor) { t.Shape = []int{40, 10} }),
+			`tensor "components" has shape [40 10], want [10 40]`},
+		{"pca components flat", pcaPath, editTensor("components", func(t *store.Tensor) { t.Shape = []int{400} }),
+			`tensor "components" has shape [400], want [10 40]`},
+		{"pca components not orthonormal", pcaPath, editTensor("components", func(t *store.Tensor) {
+			for i := range t.Data {
+				t.Data[i] *= 2
+			}
+		}), "not orthonormal"},
+		{"pca zero scale", pcaPath, editTensor("scales", func(t *store.Tensor) { t.Data[3] = 0 }), "Scales[3]"},
+		{"pca state_dim mismatch", pcaPath, setExtra("state_dim", "41"), `tensor "mean" has shape [40], want [41]`},
+		{"pca latent_dim mismatch", pcaPath, setExtra("latent_dim", "9"), `tensor "components" has shape [10 40], want [9 40]`},
+		{"state_dim not a number", pcaPath, setExtra("state_dim", "forty"), `latentda.extra.state_dim = "forty", want a positive integer`},
+		{"state_dim missing", pcaPath, setExtra("state_dim", ""), `latentda.extra.state_dim = "", want a positive integer`},
+		{"latent_dim zero", pcaPath, setExtra("latent_dim", "0"), `latentda.extra.latent_dim = "0", want a positive integer`},
+		{"unknown type", pcaPath, setExtra("generator_type", "vae"), `unknown generator type "vae"`},
+		{"no type", pcaPath, setExtra("generator_type", ""), `unknown generator type ""`},
+		{"autoencoder state_dim mismatch", aePath, setExtra("state_dim", "9"), `tensor "norm.mean" has shape [8], want [9]`},
+		{"autoencoder latent_dim mismatch", aePath, setExtra("latent_dim", "3"), "weights give a 4 → 8 generator, metadata says 3 → 8"},
+		{"autoencoder without std", aePath, dropTensor("norm.std"), `no tensor "norm.std"`},
+		{"autoencoder without a bias", aePath, dropTensor("decoder.0.bias"), `no tensor "decoder.0.bias"`},
+		{"autoencoder bias too long", aePath, editTensor("encoder.0.bias", func(t *store.Tensor) { t.Shape, t.Data = []int{17}, append(t.Data, 0) }),
+			`tensor "encoder.0.bias" has shape [17], want [16]`},
+		{"autoencoder flat weight", aePath, editTensor("encoder.1.weight", func(t *store.Tensor) { t.Shape = []int{64} }),
+			`tensor "encoder.1.weight" has shape [64], want [out, in]`},
+		{"autoencoder without a layer", aePath, func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+			return slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "encoder.1.") })
+		}, "encoder maps 8 → 16 but decoder maps 4 → 8"},
+		{"autoencoder without a decoder", aePath, func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+			return slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "decoder.") })
+		}, "need at least one encoder and one decoder layer"},
+		{"autoencoder unknown activation", aePath, setExtra("encoder.0.activation", "swish"), `encoder layer 0: unknown activation "swish"`},
+		{"autoencoder zero std", aePath, editTensor("norm.std", func(t *store.Tensor) { t.Data[2] = 0 }), "normalisation of variable 2"},
+		{"identity with two dimensions", idPath, setExtra("latent_dim", "4"), "identity generator with state_dim 5 and latent_dim 4"},
+		{"identity labelled pca", idPath, setExtra("generator_type", "pca"), `no tensor "mean"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := rewrite(t, c.src, strings.ReplaceAll(c.name, " ", "-"), c.edit)
+			g, _, err := LoadGenerator(path)
+			if err == nil {
+				t.Fatalf("loaded a %s %d → %d generator", g.Name(), g.LatentDim(), g.StateDim())
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q, want one naming %s and containing %q", err, path, c.want)
+			}
+		})
+	}
+
+	// Files that are not generator files.
+	other := t.TempDir()
+	checkpoint := filepath.Join(other, "checkpoint.arrow")
+	ts, m, err := store.ReadTensors(pcaPath, store.KindGenerator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Kind = store.KindCheckpoint
+	if err := store.WriteTensors(checkpoint, ts, m); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(other, "archive.arrow")
+	X := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
+	if err := store.WriteArchive(archive, store.Archive{X: X, Times: []float64{1, 2, 3}}, store.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(other, "truncated.arrow")
+	data, err := os.ReadFile(pcaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notArrow := filepath.Join(other, "model.yaml")
+	if err := os.WriteFile(notArrow, []byte(pcaTrainYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(other, "missing.arrow")
+	for _, path := range []string{checkpoint, archive, truncated, notArrow, missing} {
+		_, _, err := LoadGenerator(path)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("LoadGenerator(%s): %v, want an error naming the file", path, err)
+		}
+		if path != missing && !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("LoadGenerator(%s): %v does not wrap store.ErrInvalid", path, err)
+		}
+	}
+	if _, _, err := LoadGenerator(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v does not wrap os.ErrNotExist", err)
+	}
+	// Saving is refused for generators without a file format.
+	if err := SaveGenerator(filepath.Join(other, "x.arrow"), fakeGenerator{latent.NewIdentity(2)}, GeneratorInfo{}); err == nil {
+		t.Error("saved a generator of an unknown kind")
+	}
+}
+
+// fakeGenerator is a generator SaveGenerator does not know.
+type fakeGenerator struct{ *latent.Identity }
+
+func (fakeGenerator) Name() string { return "fake" }
+
+// l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
+// on the codes of the generator file path.
+func l96LatentCase(cycles int, path string) Config {
+	cfg := DapperCases(cycles)[2].Config
+	cfg.BurnIn = 1 // 20 of the cycles
+	if path != "" {
+		cfg.Latent = &LatentConfig{Generator: path}
+	}
+	return cfg
+}
+
+// TestLatentExperimentFromFile runs the latent filter with a generator
+// read from a file: it is the in-memory generator's run bit for bit, and
+// with a full-rank PCA it tracks the full-space filter.
+func TestLatentExperimentFromFile(t *testing.T) {
+	const cycles = 60
+	p, info, _ := fitPCAFile(t, 40)
+	path := filepath.Join(t.TempDir(), "l96-pca40.arrow")
+	if err := SaveGenerator(path, p, info); err != nil {
+		t.Fatal(err)
+	}
+	cfg := l96LatentCase(cycles, path)
+	var seen []int
+	fromFile, err := Run(context.Background(), cfg, func(st CycleStats) { seen = append(seen, st.Cycle) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != cycles || fromFile.Cycles != cycles || fromFile.Scored == 0 {
+		t.Fatalf("ran cycles %v, summary %+v", seen, fromFile)
+	}
+	s, err := BuildWithGenerator(cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inMemory, err := runSetup(context.Background(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile != inMemory {
+		t.Errorf("latent run with the generator file\n%+v\ndiffers from the run with the fitted generator\n%+v", fromFile, inMemory)
+	}
+	full, err := Run(context.Background(), l96LatentCase(cycles, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d = n: the same filter up to round-off (see
+	// TestLatentFullRankPCAIsFullSpace), which the assimilation keeps
+	// from growing.
+	rel := math.Abs(fromFile.RMSEa-full.RMSEa) / full.RMSEa
+	t.Logf("rmse_a: full-rank PCA from file %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
+	if rel > 1e-6 {
+		t.Errorf("full-rank PCA rmse_a %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
+	}
+	if full.RMSEa > 0.5 {
+		t.Errorf("full-space rmse_a %v: the reference run does not track", full.RMSEa)
+	}
+
+	// A generator for another state dimension, or no file, is refused
+	// when the experiment is built.
+	ae, ainfo, _ := trainAE(t)
+	aePath := filepath.Join(t.TempDir(), "ae8.arrow")
+	if err := SaveGenerator(aePath, ae, ainfo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(l96LatentCase(cycles, aePath)); err == nil || !strings.Contains(err.Error(), "maps to 8 variables, the model has 40") {
+		t.Errorf("generator of the wrong dimension: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.arrow")
+	if _, err := Build(l96LatentCase(cycles, missing)); err == nil || !strings.Contains(err.Error(), "latent.generator") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing generator file: %v", err)
+	}
+
+	// The autoencoder file drives a Lorenz-96 run of its own size.
+	aeCfg := l96LatentCase(30, aePath)
+	aeCfg.Model.Nx = 8
+	aeCfg.Filter.Members = 10
+	for _, enc := range []string{"amortised", "projection"} {
+		aeCfg.Latent.Encoding = enc
+		sum, err := Run(context.Background(), aeCfg, nil)
+		if err != nil {
+			t.Fatalf("%s encoding: %v", enc, err)
+		}
+		if sum.Cycles != 30 || math.IsNaN(sum.RMSEa) {
+			t.Errorf("%s encoding: summary %+v", enc, sum)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+)
+
+// TrainConfig describes how to train a generator: the model whose
+// simulations make the archive, the archive, and the generator.
+type TrainConfig struct {
+	// Name labels the generator (and its file, generators/<name>.arrow).
+	Name    string         `yaml:"name" json:"name"`
+	Model   ModelConfig    `yaml:"model" json:"model"`
+	Archive ArchiveOptions `yaml:"archive" json:"archive"`
+	// Validation is the fraction of the archive, at its end in time, held
+	// out to stop training early and to report the reconstruction error
+	// (default 0.1).
+	Validation float64         `yaml:"validation" json:"validation"`
+	Generator  GeneratorConfig `yaml:"generator" json:"generator"`
+}
+
+// GeneratorConfig selects and tunes the generator.
+type GeneratorConfig struct {
+	// Type is pca or autoencoder.
+	Type string `yaml:"type" json:"type"`
+	// LatentDim is d. For pca, 0 picks the smallest d explaining Variance.
+	LatentDim int     `yaml:"latent_dim" json:"latent_dim"`
+	Variance  float64 `yaml:"variance" json:"variance"`
+	// Autoencoder: hidden widths, activation (tanh, relu, gelu, softplus,
+	// linear; default tanh), Adam settings,
+	// early stopping patience (epochs), weight decay and seed.
+	Hidden       []int   `yaml:"hidden" json:"hidden"`
+	Activation   string  `yaml:"activation" json:"activation"`
+	Epochs       int     `yaml:"epochs" json:"epochs"`
+	BatchSize    int     `yaml:"batch_size" json:"batch_size"`
+	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"`
+	Patience     int     `yaml:"patience" json:"patience"`
+	WeightDecay  float64 `yaml:"weight_decay" json:"weight_decay"`
+	Seed         uint64  `yaml:"seed" json:"seed"`
+}
+
+// LoadTrain reads and validates a training config file.
+func LoadTrain(path string) (TrainConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return TrainConfig{}, fmt.Errorf("experiment: %w", err)
+	}
+	cfg, err := ParseTrain(data)
+	if err != nil {
+		return TrainConfig{}, fmt.Errorf("experiment: %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseTrain decodes a training config strictly, applies the defaults and
+// validates it.
+func ParseTrain(data []byte) (TrainConfig, error) {
+	var cfg TrainConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return TrainConfig{}, errors.New("empty config")
+		}
+		return TrainConfig{}, fmt.Errorf("invalid YAML: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	return cfg, cfg.Validate()
+}
+
+// WithDefaults fills in the documented defaults.
+func (c TrainConfig) WithDefaults() TrainConfig {
+	c.Model = Config{Model: c.Model}.WithDefaults().Model
+	c.Archive.withDefaults()
+	if c.Validation == 0 {
+		c.Validation = 0.1
+	}
+	g := &c.Generator
+	g.Type = strings.ToLower(strings.TrimSpace(g.Type))
+	if g.Type == "autoencoder" {
+		if g.Activation == "" {
+			g.Activation = "tanh"
+		}
+		if g.Epochs == 0 {
+			g.Epochs = 100
+		}
+		if g.BatchSize == 0 {
+			g.BatchSize = 64
+		}
+		if g.LearningRate == 0 {
+			g.LearningRate = 1e-3
+		}
+		if g.Seed == 0 {
+			g.Seed = 1
+		}
+	}
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c TrainConfig) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if strings.TrimSpace(c.Name) == "" || strings.ContainsAny(c.Name, `/\`) {
+		return bad("name", "required, a plain name such as ks-ae32")
+	}
+	switch c.Model.Name {
+	case "lorenz63", "lorenz96", "ks":
+	default:
+		return bad("model.name", "unknown model %q (want lorenz63, lorenz96 or ks)", c.Model.Name)
+	}
+	a := c.Archive
+	if a.Samples < 10 {
+		return bad("archive.samples", "need at least 10 snapshots, got %d", a.Samples)
+	}
+	if a.Every < 1 {
+		return bad("archive.every", "must be >= 1 model steps, got %d", a.Every)
+	}
+	if !(a.SpinUp >= 0) || math.IsInf(a.SpinUp, 0) {
+		return bad("archive.spin_up", "must be a finite time >= 0, got %v", a.SpinUp)
+	}
+	if !(c.Validation > 0 && c.Validation < 1) {
+		return bad("validation", "must be a fraction in (0, 1), got %v", c.Validation)
+	}
+	g := c.Generator
+	switch g.Type {
+	case "pca":
+		if g.LatentDim < 0 || (g.LatentDim == 0 && !(g.Variance > 0 && g.Variance <= 1)) {
+			return bad("generator.latent_dim", "pca needs latent_dim >= 1 or variance in (0, 1]")
+		}
+	case "autoencoder":
+		if g.LatentDim < 1 {
+			return bad("generator.latent_dim", "must be >= 1, got %d", g.LatentDim)
+		}
+		for _, h := range g.Hidden {
+			if h < 1 {
+				return bad("generator.hidden", "widths must be >= 1, got %v", g.Hidden)
+			}
+		}
+		if !slices.Contains(latent.Activations, latent.Activation(g.Activation)) {
+			return bad("generator.activation", "want one of %v, got %q", latent.Activations, g.Activation)
+		}
+		if g.Epochs < 1 || g.BatchSize < 1 || !(g.LearningRate > 0) || g.Patience < 0 || !(g.WeightDecay >= 0) {
+			return bad("generator", "need epochs >= 1, batch_size >= 1, learning_rate > 0, patience >= 0, weight_decay >= 0")
+		}
+	default:
+		return bad("generator.type", "want pca or autoencoder, got %q", g.Type)
+	}
+	if g.LatentDim > c.Model.Nx {
+		return bad("generator.latent_dim", "%d exceeds the state dimension %d", g.LatentDim, c.Model.Nx)
+	}
+	return nil
+}
+
+// SplitArchive returns the training and validation parts of an archive:
+// the last Validation fraction of the snapshots (a held-out continuation in
+// time) is for validation.
+func (c TrainConfig) SplitArchive(X *mat.Dense) (train, valid *mat.Dense) {
+	m, _ := X.Dims()
+	nv := max(1, int(math.Round(c.Validation*float64(m))))
+	return X.Slice(0, m-nv, 0, X.RawMatrix().Cols).(*mat.Dense), X.Slice(m-nv, m, 0, X.RawMatrix().Cols).(*mat.Dense)
+}
+
+// ReconstructionError is the mean squared error ‖G(E(x)) − x‖²/n over the
+// rows of X, in the model's units.
+func ReconstructionError(g latent.Generator, X *mat.Dense) float64 {
+	m, n := X.Dims()
+	z := make([]float64, g.LatentDim())
+	x := make([]float64, n)
+	var se float64
+	for i := 0; i < m; i++ {
+		row := X.RawRowView(i)
+		g.Encode(z, row)
+		g.Decode(x, z)
+		for j := range x {
+			d := x[j] - row[j]
+			se += d * d
+		}
+	}
+	return se / float64(m*n)
+}
+
+// FitPCAGenerator fits the PCA generator a training config asks for.
+func FitPCAGenerator(c TrainConfig, train *mat.Dense) (*latent.PCA, error) {
+	if c.Generator.LatentDim > 0 {
+		return latent.FitPCA(train, latent.PCAOptions{Dim: c.Generator.LatentDim})
+	}
+	return latent.FitPCA(train, latent.PCAOptions{Variance: c.Generator.Variance})
+}
+
+// AutoencoderOptions converts the config to the trainer's options.
+func (c TrainConfig) AutoencoderOptions() latent.AEOptions {
+	g := c.Generator
+	return latent.AEOptions{
+		Hidden: g.Hidden, Latent: g.LatentDim, Activation: latent.Activation(g.Activation),
+		Epochs: g.Epochs, BatchSize: g.BatchSize, LearningRate: g.LearningRate,
+		Patience: g.Patience, WeightDecay: g.WeightDecay, Seed: g.Seed,
+	}
+}
+
+// TrainAutoencoder trains the autoencoder a training config asks for.
+func TrainAutoencoder(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (*latent.TrainResult, error) {
+	opts := c.AutoencoderOptions()
+	opts.Progress = progress
+	opts.Checkpoint = resume
+	return latent.TrainAutoencoder(ctx, train, valid, opts)
+}

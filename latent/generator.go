@@ -1,0 +1,131 @@
+package latent
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Generator maps latent codes to states and back.
+//
+// Decode, Encode and Jacobian panic if the lengths of their arguments do not
+// match LatentDim and StateDim; the destination must not alias the source.
+// A Generator need not be safe for concurrent use (it may own scratch
+// space); Clone returns a copy that is, with respect to the original, and
+// that shares the read-only parameters.
+type Generator interface {
+	// Name is "identity", "pca" or "autoencoder".
+	Name() string
+	// LatentDim is d, the length of a code z.
+	LatentDim() int
+	// StateDim is n, the length of a state x.
+	StateDim() int
+	// Decode sets x = G(z).
+	Decode(x, z []float64)
+	// Encode sets z = E(x), the amortised encoder.
+	Encode(z, x []float64)
+	// Jacobian sets J = ∂G/∂z at z, an n × d matrix: J[i][k] = ∂xᵢ/∂z_k.
+	// If J is empty it is resized to n × d, otherwise it must be n × d.
+	Jacobian(J *mat.Dense, z []float64)
+	// Clone returns a generator with the same parameters that can be used
+	// concurrently with the receiver.
+	Clone() Generator
+}
+
+// Identity is the generator of dimension d = n with G(z) = z, E(x) = x and
+// J = I. It has no state and is safe for concurrent use.
+type Identity struct {
+	n int
+}
+
+// NewIdentity returns the identity generator on ℝⁿ. It panics if n < 1.
+func NewIdentity(n int) *Identity {
+	if n < 1 {
+		panic(fmt.Sprintf("latent: identity dimension must be ≥ 1, got %d", n))
+	}
+	return &Identity{n: n}
+}
+
+// Name returns "identity".
+func (g *Identity) Name() string { return "identity" }
+
+// LatentDim returns n.
+func (g *Identity) LatentDim() int { return g.n }
+
+// StateDim returns n.
+func (g *Identity) StateDim() int { return g.n }
+
+// Decode sets x = z.
+func (g *Identity) Decode(x, z []float64) {
+	checkLen("Decode", "x", x, g.n)
+	checkLen("Decode", "z", z, g.n)
+	copy(x, z)
+}
+
+// Encode sets z = x.
+func (g *Identity) Encode(z, x []float64) {
+	checkLen("Encode", "z", z, g.n)
+	checkLen("Encode", "x", x, g.n)
+	copy(z, x)
+}
+
+// Jacobian sets J = I.
+func (g *Identity) Jacobian(J *mat.Dense, z []float64) {
+	checkLen("Jacobian", "z", z, g.n)
+	raw := jacobianDst(J, g.n, g.n)
+	for i := 0; i < g.n; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+g.n]
+		clear(row)
+		row[i] = 1
+	}
+}
+
+// Clone returns g, which has no mutable state.
+func (g *Identity) Clone() Generator { return g }
+
+// checkLen panics unless len(v) == want.
+func checkLen(method, name string, v []float64, want int) {
+	if len(v) != want {
+		panic(fmt.Sprintf("latent: %s: len(%s) = %d, want %d", method, name, len(v), want))
+	}
+}
+
+// jacobianDst resizes an empty J to n × d or checks its shape, and returns
+// its raw storage.
+func jacobianDst(J *mat.Dense, n, d int) blas64.General {
+	if J.IsEmpty() {
+		J.ReuseAs(n, d)
+	} else if r, c := J.Dims(); r != n || c != d {
+		panic(fmt.Sprintf("latent: Jacobian: J is %d×%d, want %d×%d", r, c, n, d))
+	}
+	return J.RawMatrix()
+}
+
+// checkData validates a data matrix of samples by row: it must be non-empty
+// with finite entries.
+func checkData(what string, X *mat.Dense) (m, n int, err error) {
+	if X == nil || X.IsEmpty() {
+		return 0, 0, fmt.Errorf("latent: %s: no data", what)
+	}
+	m, n = X.Dims()
+	raw := X.RawMatrix()
+	for i := 0; i < m; i++ {
+		for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, 0, fmt.Errorf("latent: %s: non-finite value %v at row %d, column %d", what, v, i, j)
+			}
+		}
+	}
+	return m, n, nil
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}

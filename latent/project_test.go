@@ -1,0 +1,165 @@
+package latent
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+)
+
+// On PCA the objective is quadratic, so the first (undamped) Gauss–Newton
+// step lands on the minimiser: the least-squares code E(x), its Tikhonov
+// shrinkage σₖ²eₖ/(σₖ² + λ), or the weighted least-squares code. The
+// normal equations have condition number (σ₁/σ₃)² ≈ 10 here, so the codes
+// agree to ~1e-14; 1e-10 relative is a wide margin.
+func TestProjectPCA(t *testing.T) {
+	X := subspaceData(80, 10, []float64{3, 2, 1}, 0.1, 21)
+	p, err := FitPCA(X, PCAOptions{Dim: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	var J mat.Dense
+	p.Jacobian(&J, make([]float64, 3))
+	sigma2 := p.ExplainedVariance()
+	for trial := 0; trial < 10; trial++ {
+		x := append([]float64(nil), X.RawRowView(trial)...)
+		for i := range x {
+			x[i] += rng.NormFloat64() // well off the subspace
+		}
+		z0 := randVec(3, rng)
+		e := make([]float64, 3)
+		p.Encode(e, x)
+
+		w := make([]float64, 10)
+		for i := range w {
+			w[i] = 0.5 + rng.Float64()
+		}
+		// Weighted least squares: (JᵀDJ) z = JᵀD(x − μ).
+		var jd mat.Dense
+		jd.Apply(func(i, _ int, v float64) float64 { return w[i] * v }, &J)
+		var A mat.Dense
+		A.Mul(J.T(), &jd)
+		r := mat.NewVecDense(10, nil)
+		r.SubVec(mat.NewVecDense(10, x), mat.NewVecDense(10, p.Params().Mean))
+		var b, zw mat.VecDense
+		b.MulVec(jd.T(), r)
+		if err := zw.SolveVec(&A, &b); err != nil {
+			t.Fatal(err)
+		}
+		ridge := make([]float64, 3)
+		for k := range ridge {
+			ridge[k] = sigma2[k] * e[k] / (sigma2[k] + 2)
+		}
+		for _, tc := range []struct {
+			name string
+			opts ProjectOptions
+			want []float64
+		}{
+			{"least squares", ProjectOptions{}, e},
+			{"ridge", ProjectOptions{Lambda: 2}, ridge},
+			{"weighted", ProjectOptions{Weights: w}, zw.RawVector().Data},
+		} {
+			z, st, err := Project(p, x, z0, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(z, tc.want); d > 1e-10*maxAbs(tc.want) {
+				t.Errorf("%s: z = %v, want %v", tc.name, z, tc.want)
+			}
+			if st.Iterations != 1 || !st.Converged || !(st.Residual < st.Initial) {
+				t.Errorf("%s: stats %+v, want one accepted step and convergence", tc.name, st)
+			}
+			// The residual of the least-squares code is the distance to the
+			// subspace.
+			if tc.name == "least squares" {
+				x2 := make([]float64, 10)
+				p.Decode(x2, z)
+				floats.Sub(x2, x)
+				if d := math.Abs(floats.Norm(x2, 2) - st.Residual); d > 1e-12*st.Residual {
+					t.Errorf("residual %v, ‖x − G(z)‖ = %v", st.Residual, floats.Norm(x2, 2))
+				}
+			}
+		}
+	}
+}
+
+// On the trained autoencoder, off-manifold states (noise variance 4e-2 on
+// top of the data's 1e-4) are encoded imperfectly by the amortised encoder;
+// Gauss–Newton from E(x) never increases the residual and, on average,
+// lowers the squared residual substantially.
+func TestProjectAutoencoder(t *testing.T) {
+	res, err := manifoldFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.Model
+	X := manifoldData(50, 0.2, 77)
+	proj, err := NewProjector(g.Clone(), ProjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z0 := make([]float64, 2)
+	z := make([]float64, 2)
+	var before, after float64
+	iters := 0
+	for i := 0; i < 50; i++ {
+		x := X.RawRowView(i)
+		g.Encode(z0, x)
+		st := proj.Project(z, x, z0)
+		if st.Residual > st.Initial {
+			t.Errorf("sample %d: residual went up from %v to %v", i, st.Initial, st.Residual)
+		}
+		before += st.Initial * st.Initial
+		after += st.Residual * st.Residual
+		iters += st.Iterations
+		// The residual reported is that of the returned code.
+		xz := make([]float64, 8)
+		g.Decode(xz, z)
+		floats.Sub(xz, x)
+		if d := math.Abs(floats.Norm(xz, 2) - st.Residual); d > 1e-12*st.Residual {
+			t.Errorf("sample %d: reported residual %v, actual %v", i, st.Residual, floats.Norm(xz, 2))
+		}
+	}
+	t.Logf("mean squared residual %.4g from the encoder, %.4g after projection (%.1f steps on average)", before/50, after/50, float64(iters)/50)
+	if !(after < 0.9*before) {
+		t.Errorf("projection lowered the squared residual only from %v to %v", before, after)
+	}
+}
+
+func TestProjectErrors(t *testing.T) {
+	g := NewIdentity(3)
+	x, z0 := []float64{1, 2, 3}, []float64{0, 0, 0}
+	for _, tc := range []struct {
+		name  string
+		x, z0 []float64
+		opts  ProjectOptions
+		want  string
+	}{
+		{"lambda", x, z0, ProjectOptions{Lambda: -1}, "Lambda"},
+		{"weights length", x, z0, ProjectOptions{Weights: []float64{1}}, "Weights"},
+		{"negative weight", x, z0, ProjectOptions{Weights: []float64{1, -1, 1}}, "Weights[1]"},
+		{"max iter", x, z0, ProjectOptions{MaxIter: -1}, "MaxIter"},
+		{"tol", x, z0, ProjectOptions{Tol: -1}, "Tol"},
+		{"x length", x[:2], z0, ProjectOptions{}, "len(x)"},
+		{"z0 length", x, z0[:1], ProjectOptions{}, "len(z0)"},
+	} {
+		_, _, err := Project(g, tc.x, tc.z0, tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	// Identity: the projection is x itself; a zero weight leaves a variable
+	// free, where it stays at z0. JᵀWJ is singular, so the steps are damped
+	// and converge linearly down to the step tolerance 1e-8.
+	z, st, err := Project(g, x, z0, ProjectOptions{Weights: []float64{1, 0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(z[0]-1) > 1e-8 || z[1] != 0 || math.Abs(z[2]-3) > 1e-8 || st.Residual > 1e-8 || !st.Converged {
+		t.Errorf("identity projection %v, %+v", z, st)
+	}
+}

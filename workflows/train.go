@@ -1,0 +1,53 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+)
+
+// TrainInput starts the training of a generator.
+type TrainInput struct {
+	Config experiment.TrainConfig
+}
+
+// TrainGenerator builds the simulation archive of a training config and
+// trains the generator on it, as two heartbeating regular activities: a
+// worker that dies during training is replaced and the training resumes
+// from its last checkpoint.
+func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput, error) {
+	paths := activities.TrainPathsFor(in.Config.Name)
+	retry := &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        10,
+		NonRetryableErrorTypes: []string{activities.ErrInvalidConfig, activities.ErrDiverged, activities.ErrBadState},
+	}
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 4 * time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         retry,
+	})
+	var ar activities.ArchiveOutput
+	if err := workflow.ExecuteActivity(actx, a.BuildArchive, activities.ArchiveInput{Config: in.Config, Paths: paths}).Get(ctx, &ar); err != nil {
+		return activities.TrainOutput{}, failure(fmt.Sprintf("generator %s: archive", in.Config.Name), err)
+	}
+	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 48 * time.Hour,
+		// One epoch must finish within this; training heartbeats per epoch.
+		HeartbeatTimeout: 15 * time.Minute,
+		RetryPolicy:      retry,
+	})
+	var out activities.TrainOutput
+	if err := workflow.ExecuteActivity(tctx, a.TrainGenerator, activities.TrainInput{Config: in.Config, Paths: paths}).Get(ctx, &out); err != nil {
+		return out, failure(fmt.Sprintf("generator %s: train", in.Config.Name), err)
+	}
+	return out, nil
+}
