@@ -1,6 +1,8 @@
 // Package store reads and writes the files that hold the state of a
 // latentda run: ensembles, observations, true states and the diagnostics
-// table.
+// table; and those of the latent-space work: simulation archives (the
+// training sets of generators, [WriteArchive]) and bundles of named tensors
+// (a generator's weights or a training checkpoint, [WriteTensors]).
 //
 // Every file is a plain Arrow IPC file (the random-access "file" format,
 // magic "ARROW1", uncompressed) with simple column types and its metadata as

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -40,19 +41,9 @@ func WriteEnsemble(path string, E *mat.Dense, meta Meta, opts ...Option) error {
 	if err != nil {
 		return writeErr(path, err)
 	}
-	var values *memory.Buffer
-	if raw.Stride == n {
-		values = memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(raw.Data[:N*n]))
-	} else {
-		values = newBuffer(o.mem, N*n*arrow.Float64SizeBytes)
-		dst := arrow.Float64Traits.CastFromBytes(values.Bytes())
-		for i := range N {
-			copy(dst[i*n:(i+1)*n], raw.Data[i*raw.Stride:i*raw.Stride+n])
-		}
-	}
 	cols := []arrow.Array{
 		int32Column(o.mem, N, func(i int) int32 { return int32(i) }),
-		stateColumn(N, n, values),
+		stateColumn(N, n, denseValues(o.mem, raw)),
 	}
 	defer releaseAll(cols)
 	schema := arrow.NewSchema([]arrow.Field{
@@ -77,7 +68,7 @@ func readEnsemble(r ipc.ReadAtSeeker, size int64, o options) (*mat.Dense, Meta, 
 		return nil, Meta{}, err
 	}
 	defer t.Release()
-	E, err := readStates(t, true)
+	E, err := readStates(t, "member")
 	if err != nil {
 		return nil, Meta{}, err
 	}
@@ -127,7 +118,7 @@ func readVector(r ipc.ReadAtSeeker, size int64, o options) ([]float64, Meta, err
 	if rows := t.numRows(); rows != 1 {
 		return nil, Meta{}, invalidf("vector file has %d rows, want 1", rows)
 	}
-	X, err := readStates(t, false)
+	X, err := readStates(t, "")
 	if err != nil {
 		return nil, Meta{}, err
 	}
@@ -153,9 +144,26 @@ func stateSpec(kinds []Kind, withMember bool) fileSpec {
 	}
 }
 
+// denseValues returns the values of the matrix raw, row after row, as a
+// buffer: raw's own backing array when its rows are contiguous (stride n),
+// else a copy allocated from mem.
+func denseValues(mem memory.Allocator, raw blas64.General) *memory.Buffer {
+	N, n := raw.Rows, raw.Cols
+	if raw.Stride == n {
+		return memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(raw.Data[:N*n]))
+	}
+	values := newBuffer(mem, N*n*arrow.Float64SizeBytes)
+	dst := arrow.Float64Traits.CastFromBytes(values.Bytes())
+	for i := range N {
+		copy(dst[i*n:(i+1)*n], raw.Data[i*raw.Stride:i*raw.Stride+n])
+	}
+	return values
+}
+
 // readStates copies the "state" column of t into a new rows×n matrix,
-// checking the "member" column if withMember.
-func readStates(t *table, withMember bool) (*mat.Dense, error) {
+// checking that the int32 column named index (unless index is "") numbers
+// the rows 0, 1, 2, ...
+func readStates(t *table, index string) (*mat.Dense, error) {
 	n, err := parseSize(t.data, keyStateSize)
 	if err != nil {
 		return nil, err
@@ -176,16 +184,16 @@ func readStates(t *table, withMember bool) (*mat.Dense, error) {
 		if !ok {
 			return nil, invalidf("column \"state\": unexpected values type %T", state.ListValues())
 		}
-		var member *array.Int32
-		if withMember {
-			if member, err = columnAs[*array.Int32](t, rec, "member"); err != nil {
+		var number *array.Int32
+		if index != "" {
+			if number, err = columnAs[*array.Int32](t, rec, index); err != nil {
 				return nil, err
 			}
 		}
 		raw := vals.Float64Values()
 		for i := range int(rec.NumRows()) {
-			if member != nil && member.Value(i) != int32(row) {
-				return nil, invalidf("column \"member\": row %d holds member %d, want %d (members are stored in order 0..N-1)", row, member.Value(i), row)
+			if number != nil && number.Value(i) != int32(row) {
+				return nil, invalidf("column %q: row %d holds %s %d, want %d (%ss are stored in order 0..N-1)", index, row, index, number.Value(i), row, index)
 			}
 			start, end := state.ValueOffsets(i)
 			if start < 0 || end-start != int64(n) || end > int64(len(raw)) {

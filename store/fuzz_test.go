@@ -185,3 +185,52 @@ func FuzzReadDiagnostics(f *testing.F) {
 		})
 	})
 }
+
+func FuzzReadArchive(f *testing.F) {
+	seedFiles(f, func(p string) error { return WriteArchive(p, testArchive(4, 3), testMeta(""), checkedOpts(f)...) })
+	seedFiles(f, func(p string) error {
+		return WriteArchive(p, Archive{X: mat.NewDense(1, 1, []float64{2}), Times: []float64{0}}, Meta{}, checkedOpts(f)...)
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		a, meta, err := readArchive(bytes.NewReader(data), int64(len(data)), options{mem: mem})
+		mem.AssertSize(t, 0)
+		if !checkErr(t, err) {
+			return
+		}
+		if err := a.validate(); err != nil {
+			t.Fatalf("reader returned an archive that fails validation: %v", err)
+		}
+		rewrite(t, a, meta, WriteArchive, ReadArchive, func(a, b Archive) bool {
+			ar, ac := a.X.Dims()
+			br, bc := b.X.Dims()
+			return ar == br && ac == bc && bitsEqual(a.X.RawMatrix().Data, b.X.RawMatrix().Data) &&
+				bitsEqual(a.Times, b.Times) && reflect.DeepEqual(a.Valid, b.Valid)
+		})
+	})
+}
+
+func FuzzReadTensors(f *testing.F) {
+	seedFiles(f, func(p string) error {
+		return WriteTensors(p, testTensors(), testMeta(KindGenerator), checkedOpts(f)...)
+	})
+	seedFiles(f, func(p string) error {
+		return WriteTensors(p, testTensors()[3:6], Meta{Kind: KindCheckpoint}, checkedOpts(f)...)
+	})
+	seedFiles(f, func(p string) error { return WriteTensors(p, nil, Meta{Kind: KindGenerator}, checkedOpts(f)...) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		ts, meta, err := readTensors(bytes.NewReader(data), int64(len(data)), options{mem: mem}, tensorKinds)
+		mem.AssertSize(t, 0)
+		if !checkErr(t, err) {
+			return
+		}
+		if _, err := validateTensors(ts); err != nil {
+			t.Fatalf("reader returned tensors that fail validation: %v", err)
+		}
+		read := func(path string, opts ...Option) ([]Tensor, Meta, error) {
+			return ReadTensors(path, meta.Kind, opts...)
+		}
+		rewrite(t, ts, meta, WriteTensors, read, sameTensors)
+	})
+}

@@ -191,7 +191,7 @@ func noNulls(arr arrow.Array) error {
 			}
 		}
 	}
-	if l, ok := arr.(*array.FixedSizeList); ok {
+	if l, ok := arr.(interface{ ListValues() arrow.Array }); ok { // list, fixed_size_list
 		if err := noNulls(l.ListValues()); err != nil {
 			return fmt.Errorf("list values: %w", err)
 		}
@@ -238,17 +238,27 @@ func sameType(want, got arrow.DataType) bool {
 	if want.ID() != got.ID() {
 		return false
 	}
-	if w, ok := want.(*arrow.FixedSizeListType); ok {
+	switch w := want.(type) {
+	case *arrow.FixedSizeListType:
 		g, ok := got.(*arrow.FixedSizeListType)
 		return ok && w.Len() == g.Len() && sameType(w.Elem(), g.Elem())
+	case *arrow.ListType:
+		// pyarrow names the element field "item" and makes it nullable,
+		// other writers call it "element": all read the same.
+		g, ok := got.(*arrow.ListType)
+		return ok && sameType(w.Elem(), g.Elem())
 	}
 	return arrow.TypeEqual(want, got)
 }
 
-// typeString formats a type briefly: int32, float64, fixed_size_list<float64>[40].
+// typeString formats a type briefly: int32, float64, list<int32>,
+// fixed_size_list<float64>[40].
 func typeString(t arrow.DataType) string {
-	if l, ok := t.(*arrow.FixedSizeListType); ok {
+	switch l := t.(type) {
+	case *arrow.FixedSizeListType:
 		return fmt.Sprintf("fixed_size_list<%s>[%d]", typeString(l.Elem()), l.Len())
+	case *arrow.ListType:
+		return fmt.Sprintf("list<%s>", typeString(l.Elem()))
 	}
 	return t.String()
 }
@@ -338,6 +348,16 @@ func stateColumn(rows, n int, values *memory.Buffer) arrow.Array {
 	values.Release()
 	defer child.Release()
 	return newArray(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child})
+}
+
+// listColumn builds a list<elem> column of rows rows from offsets (rows+1
+// int32s, 0 first and nvalues last) and values (nvalues values of the
+// fixed-width type elem), taking over both buffers.
+func listColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues int, values *memory.Buffer) arrow.Array {
+	child := array.NewData(elem, nvalues, []*memory.Buffer{nil, values}, nil, 0, 0)
+	values.Release()
+	defer child.Release()
+	return newArray(arrow.ListOfNonNullable(elem), rows, []*memory.Buffer{nil, offsets}, []arrow.ArrayData{child})
 }
 
 // releaseAll releases arrays.

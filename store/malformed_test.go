@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -31,6 +32,9 @@ type raw struct {
 	// stream format instead of the file format.
 	ipcOpts []ipc.Option
 	stream  bool
+	// patch, if set, replaces the one occurrence of the int32s patch[0] in
+	// the written file with patch[1], to make what arrow-go does not write.
+	patch [2][]int32
 }
 
 func baseMD(kind Kind, extra ...[2]string) [][2]string {
@@ -104,6 +108,19 @@ func (r raw) write(t *testing.T, path string) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if r.patch[0] != nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, new := arrow.Int32Traits.CastToBytes(r.patch[0]), arrow.Int32Traits.CastToBytes(r.patch[1])
+		if n := bytes.Count(b, old); n != 1 {
+			t.Fatalf("patch: %v occurs %d times in the file, want once", r.patch[0], n)
+		}
+		if err := os.WriteFile(path, bytes.Replace(b, old, new, 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -242,6 +259,12 @@ func readAny(kind Kind, path string, opts ...Option) error {
 		_, _, err = ReadObservations(path, opts...)
 	case KindDiagnostics:
 		_, _, err = ReadDiagnostics(path, opts...)
+	case KindArchive:
+		_, _, err = ReadArchive(path, opts...)
+	case KindGenerator, KindCheckpoint:
+		_, _, err = ReadTensors(path, kind, opts...)
+	default:
+		panic("readAny: no reader for kind " + kind)
 	}
 	return err
 }
@@ -440,6 +463,21 @@ func validFiles(t *testing.T, dir string) map[string]Kind {
 		t.Fatal(err)
 	}
 	files[p] = KindDiagnostics
+	p = filepath.Join(dir, "archive.arrow")
+	if err := WriteArchive(p, testArchive(6, 5), testMeta(""), checkedOpts(t)...); err != nil {
+		t.Fatal(err)
+	}
+	files[p] = KindArchive
+	p = filepath.Join(dir, "generator.arrow")
+	if err := WriteTensors(p, testTensors(), testMeta(KindGenerator), checkedOpts(t)...); err != nil {
+		t.Fatal(err)
+	}
+	files[p] = KindGenerator
+	p = filepath.Join(dir, "checkpoint.arrow")
+	if err := WriteTensors(p, testTensors()[:2], testMeta(KindCheckpoint), checkedOpts(t)...); err != nil {
+		t.Fatal(err)
+	}
+	files[p] = KindCheckpoint
 	return files
 }
 
@@ -517,7 +555,7 @@ func TestReadGarbage(t *testing.T) {
 
 func TestReadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.arrow")
-	for _, kind := range []Kind{KindEnsemble, KindTruth, KindObservations, KindDiagnostics} {
+	for _, kind := range []Kind{KindEnsemble, KindTruth, KindObservations, KindDiagnostics, KindArchive, KindGenerator, KindCheckpoint} {
 		err := readAny(kind, path)
 		if !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "store: read "+path) {
 			t.Errorf("%s: got %v", kind, err)

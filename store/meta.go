@@ -27,6 +27,9 @@ const (
 	KindObservations Kind = "observations" // one cycle's observations: WriteObservations
 	KindDiagnostics  Kind = "diagnostics"  // one row per cycle: WriteDiagnostics
 	KindTruth        Kind = "truth"        // one state vector: WriteVector
+	KindArchive      Kind = "archive"      // snapshots of a simulation, a training set: WriteArchive
+	KindGenerator    Kind = "generator"    // a generator's weights: WriteTensors
+	KindCheckpoint   Kind = "checkpoint"   // a training checkpoint (weights, optimiser state): WriteTensors
 )
 
 // Metadata keys. Every key this package writes starts with "latentda.".
@@ -40,8 +43,8 @@ const (
 	keyTime          = "latentda.time"
 	keyParamPrefix   = "latentda.param."
 	keyExtraPrefix   = "latentda.extra."
-	// keyStateSize holds the state dimension n of ensemble and vector
-	// files; it must match the list size of their "state" column.
+	// keyStateSize holds the state dimension n of ensemble, vector and
+	// archive files; it must match the list size of their "state" column.
 	keyStateSize = "latentda.state_size"
 )
 

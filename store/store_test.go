@@ -317,6 +317,19 @@ func TestDeterministic(t *testing.T) {
 		"vector":       func(p string) error { return WriteVector(p, specials, testMeta(""), checkedOpts(t)...) },
 		"observations": func(p string) error { return WriteObservations(p, testObservations(), testMeta(""), checkedOpts(t)...) },
 		"diagnostics":  func(p string) error { return WriteDiagnostics(p, testDiag(7), testMeta(""), checkedOpts(t)...) },
+		"archive":      func(p string) error { return WriteArchive(p, testArchive(9, 7), testMeta(""), checkedOpts(t)...) },
+		"archive view": func(p string) error {
+			a := testArchive(9, 20)
+			a.X = a.X.Slice(0, 9, 3, 17).(*mat.Dense)
+			return WriteArchive(p, a, testMeta(""), checkedOpts(t)...)
+		},
+		"generator": func(p string) error {
+			return WriteTensors(p, testTensors(), testMeta(KindGenerator), checkedOpts(t)...)
+		},
+		"checkpoint": func(p string) error {
+			return WriteTensors(p, testTensors(), testMeta(KindCheckpoint), checkedOpts(t)...)
+		},
+		"no tensors": func(p string) error { return WriteTensors(p, nil, testMeta(KindGenerator), checkedOpts(t)...) },
 	}
 	for name, write := range writers {
 		var first []byte

@@ -11,7 +11,7 @@ package store
 // and checks that the record batches' nodes and buffers fit the schema and
 // the message bodies. It accepts only what this package writes: little
 // endian, uncompressed, no dictionaries, and the column types int, float,
-// bool, utf8 and fixed_size_list of those.
+// bool, utf8, and list and fixed_size_list of those.
 //
 // The field slots below are the vtable offsets of the tables in Arrow's
 // Schema.fbs, File.fbs and Message.fbs (slot 4 is the first field, 6 the
@@ -30,12 +30,13 @@ import (
 const (
 	maxFooterSize  = 16 << 20 // our footers are a few hundred bytes
 	maxMessageSize = 16 << 20 // likewise record batch headers
-	maxNesting     = 4        // fixed_size_list nesting depth accepted
+	maxNesting     = 4        // list and fixed_size_list nesting depth accepted
 
 	fbTypeInt           = 2
 	fbTypeFloatingPoint = 3
 	fbTypeUtf8          = 5
 	fbTypeBool          = 6
+	fbTypeList          = 12
 	fbTypeFixedSizeList = 16
 
 	fbHeaderRecordBatch = 3
@@ -451,6 +452,11 @@ func verifyField(t fbTable, depth int) (colShape, error) {
 			return s, invalidf("column %q: unsupported floating point precision %d", name, p)
 		}
 	case fbTypeBool, fbTypeUtf8:
+	case fbTypeList: // List {} (int32 offsets; not LargeList)
+		if depth+1 >= maxNesting {
+			return s, invalidf("column %q: lists nested too deeply", name)
+		}
+		wantChildren = 1
 	case fbTypeFixedSizeList: // FixedSizeList { listSize: int }
 		n, err := typ.int32(4, "listSize")
 		if err != nil {
@@ -639,12 +645,13 @@ func (w *batchWalker) column(s *colShape) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	node := w.iNode - 1
 	_, validity, err := w.buffer()
 	if err != nil {
 		return 0, err
 	}
 	short := func(name string) error {
-		return corruptf("%s: field node %d: %s buffer too short for %d values", w.what, w.iNode-1, name, length)
+		return corruptf("%s: field node %d: %s buffer too short for %d values", w.what, node, name, length)
 	}
 	if nulls > 0 && validity < (length+7)/8 {
 		return 0, short("validity")
@@ -679,7 +686,24 @@ func (w *batchWalker) column(s *colShape) (int64, error) {
 			return 0, err
 		}
 		if length > 0 {
-			if err := w.checkOffsets(off, length, dataLen); err != nil {
+			if err := w.checkOffsets(node, "string", off, length, dataLen); err != nil {
+				return 0, err
+			}
+		}
+	case fbTypeList:
+		off, n, err := w.buffer()
+		if err != nil {
+			return 0, err
+		}
+		if length > 0 && length > n/4-1 {
+			return 0, short("offsets")
+		}
+		childLen, err := w.column(s.child)
+		if err != nil {
+			return 0, err
+		}
+		if length > 0 {
+			if err := w.checkOffsets(node, "list", off, length, childLen); err != nil {
 				return 0, err
 			}
 		}
@@ -695,11 +719,12 @@ func (w *batchWalker) column(s *colShape) (int64, error) {
 	return length, nil
 }
 
-// checkOffsets checks the length+1 int32 offsets of a utf8 column stored at
-// body offset off: arrow-go panics while loading offsets that point past
-// the data (recovering, but leaking the message body), and its ValidateFull
-// panics on offsets that are not monotonic.
-func (w *batchWalker) checkOffsets(off, length, dataLen int64) error {
+// checkOffsets checks the length+1 int32 offsets of the utf8 or list column
+// of field node node stored at body offset off, against the length of its
+// data (bytes, or list values): arrow-go panics while loading string offsets
+// that point past the data (recovering, but leaking the message body), and
+// its ValidateFull panics on string offsets that are not monotonic.
+func (w *batchWalker) checkOffsets(node int64, what string, off, length, dataLen int64) error {
 	buf, err := readAt(w.r, w.bodyStart+off, 4*(length+1))
 	if err != nil {
 		return err
@@ -708,7 +733,7 @@ func (w *batchWalker) checkOffsets(off, length, dataLen int64) error {
 	for i := range length + 1 {
 		o := int64(int32(binary.LittleEndian.Uint32(buf[4*i:])))
 		if o < prev || o > dataLen {
-			return corruptf("%s: field node %d: string offset %d is %d, outside [%d, %d]", w.what, w.iNode-1, i, o, prev, dataLen)
+			return corruptf("%s: field node %d: %s offset %d is %d, outside [%d, %d]", w.what, node, what, i, o, prev, dataLen)
 		}
 		prev = o
 	}
