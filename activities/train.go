@@ -104,10 +104,10 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 	if err != nil {
 		return ArchiveOutput{}, err
 	}
-	if ar, _, err := store.ReadArchive(path); err == nil {
-		if r, _ := ar.X.Dims(); r == cfg.Archive.Samples {
-			return ArchiveOutput{Path: path, Samples: r}, nil
-		}
+	key := archiveKey(cfg)
+	if ar, m, err := store.ReadArchive(path); err == nil && m.Extra[extraArchiveConfig] == key {
+		r, _ := ar.X.Dims()
+		return ArchiveOutput{Path: path, Samples: r}, nil
 	}
 	total := cfg.Archive.Samples
 	X, times, err := experiment.BuildArchive(ctx, experiment.Config{Model: cfg.Model}, cfg.Archive, func(done int) error {
@@ -115,6 +115,10 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 		return nil
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return ArchiveOutput{}, err
+		}
+		// The config was validated, so the model itself blew up.
 		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
 	}
 	valid := make([]bool, total)
@@ -128,6 +132,7 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 	}
 	m := modelMeta(cfg)
 	m.Kind = store.KindArchive
+	m.Extra = map[string]string{extraArchiveConfig: key}
 	if err := store.WriteArchive(path, store.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
@@ -156,8 +161,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	if g, info, err := experiment.LoadGenerator(genPath); err == nil {
-		return summarise(genPath, g, info), nil
+	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelMeta(cfg).Params, Config: configKey(cfg)}
+	if g, old, err := experiment.LoadGenerator(genPath); err == nil {
+		if old.Config != info.Config {
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("activities: %s was trained with another config; choose another name or delete it", genPath), ErrInvalidConfig, nil)
+		}
+		return summarise(genPath, g, old), nil
 	}
 	ar, _, err := store.ReadArchive(arPath)
 	if err != nil {
@@ -167,8 +177,8 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err != nil {
 		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), ErrBadState, err)
 	}
-	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelMeta(cfg).Params}
 	var g latent.Generator
+	earlyStopped := false
 	switch cfg.Generator.Type {
 	case "pca":
 		p, err := experiment.FitPCAGenerator(cfg, train)
@@ -194,9 +204,16 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			return nil
 		}, resume)
 		if err != nil {
-			return TrainOutput{}, fmt.Errorf("activities: train: %w", err)
+			if ctx.Err() != nil {
+				return TrainOutput{}, err // cancelled: a retry resumes from the checkpoint
+			}
+			// A checkpoint of another config, or a diverging loss: retrying
+			// cannot help.
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("activities: train %s (checkpoint %s; delete it to train from scratch): %v", genPath, ckPath, err), ErrBadState, err)
 		}
 		g = res.Model
+		earlyStopped = res.EarlyStopped
 		for _, e := range res.Curve {
 			info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
 			info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
@@ -206,7 +223,30 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err := experiment.SaveGenerator(genPath, g, info); err != nil {
 		return TrainOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	return summarise(genPath, g, info), nil
+	out := summarise(genPath, g, info)
+	out.EarlyStopped = earlyStopped
+	return out, nil
+}
+
+// extraArchiveConfig records, in an archive's metadata, the settings that
+// made it, so a changed config is not served a stale archive.
+const extraArchiveConfig = "archive_config"
+
+// archiveKey identifies what an archive depends on: the model, the archive
+// settings and the validation split.
+func archiveKey(c experiment.TrainConfig) string {
+	data, _ := json.Marshal(struct {
+		Model      experiment.ModelConfig
+		Archive    experiment.ArchiveOptions
+		Validation float64
+	}{c.Model, c.Archive, c.Validation})
+	return string(data)
+}
+
+// configKey identifies a whole training config.
+func configKey(c experiment.TrainConfig) string {
+	data, _ := json.Marshal(c)
+	return string(data)
 }
 
 func summarise(path string, g latent.Generator, info experiment.GeneratorInfo) TrainOutput {

@@ -164,10 +164,16 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 			}
 			for _, d := range dims {
 				start := time.Now()
-				row := GeneratorRow{Model: model, Type: typ, LatentDim: d, Variance: validVar}
+				row := GeneratorRow{Model: model, Type: typ, Variance: validVar}
 				var g latent.Generator
 				if typ == "pca" {
-					p, err := latent.FitPCA(train, latent.PCAOptions{Dim: d})
+					opts := latent.PCAOptions{Dim: d}
+					if d == n {
+						// Full rank: KS has rank n-2 (the mean and the
+						// Nyquist mode are conserved), so ask for all of it.
+						opts = latent.PCAOptions{Variance: 1}
+					}
+					p, err := latent.FitPCA(train, opts)
 					if err != nil {
 						return nil, nil, fmt.Errorf("bench latent: %s pca d=%d: %w", model, d, err)
 					}
@@ -191,6 +197,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					g = res.Model
 					row.Epochs = len(res.Curve)
 				}
+				row.LatentDim = g.LatentDim()
 				row.HeldOutMSE = ReconstructionError(g, valid)
 				row.Seconds = time.Since(start).Seconds()
 				gens = append(gens, row)
@@ -213,8 +220,9 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 						for _, upd := range o.Updates {
 							c := benchBase(model, "etkf", N, cycles)
 							c.Latent = &LatentConfig{Generator: typ, Encoding: enc, Update: upd}
-							jobs = append(jobs, job{cfg: c, gen: trained[fmt.Sprint(typ, d)], row: LatentBenchRow{
-								Model: model, Obs: "all", Filter: "latent-etkf", Generator: typ, D: d, N: N, Encoding: enc, Update: upd, Cycles: cycles}})
+							g := trained[fmt.Sprint(typ, d)]
+							jobs = append(jobs, job{cfg: c, gen: g, row: LatentBenchRow{
+								Model: model, Obs: "all", Filter: "latent-etkf", Generator: typ, D: g.LatentDim(), N: N, Encoding: enc, Update: upd, Cycles: cycles}})
 						}
 					}
 				}

@@ -19,6 +19,10 @@ type GeneratorInfo struct {
 	// Model is the model the archive came from; Params its parameters.
 	Model  string
 	Params map[string]string
+	// Config identifies the training config (stored as
+	// latentda.extra.train_config), so a changed config is not served a
+	// stale generator.
+	Config string
 }
 
 // Generator files are store tensor files (kind "generator") with these
@@ -38,6 +42,7 @@ const (
 	extraStateDim  = "state_dim"
 	extraLatentDim = "latent_dim"
 	extraHeldOut   = "heldout_mse"
+	extraConfig    = "train_config"
 )
 
 // SaveGenerator writes g and its training record to path, atomically.
@@ -47,6 +52,9 @@ func SaveGenerator(path string, g latent.Generator, info GeneratorInfo) error {
 		extraStateDim:  strconv.Itoa(g.StateDim()),
 		extraLatentDim: strconv.Itoa(g.LatentDim()),
 		extraHeldOut:   strconv.FormatFloat(info.HeldOutMSE, 'g', -1, 64),
+	}
+	if info.Config != "" {
+		extra[extraConfig] = info.Config
 	}
 	var ts []store.Tensor
 	vec := func(name string, v []float64) {
@@ -123,7 +131,7 @@ func LoadGenerator(path string) (latent.Generator, GeneratorInfo, error) {
 	if err != nil {
 		return nil, GeneratorInfo{}, err
 	}
-	info := GeneratorInfo{Model: meta.Model, Params: meta.Params}
+	info := GeneratorInfo{Model: meta.Model, Params: meta.Params, Config: meta.Extra[extraConfig]}
 	info.HeldOutMSE, _ = strconv.ParseFloat(meta.Extra[extraHeldOut], 64)
 	info.TrainLoss = byName["curve.train_loss"].Data
 	info.ValidLoss = byName["curve.valid_loss"].Data

@@ -122,6 +122,12 @@ func (c TrainConfig) Validate() error {
 	default:
 		return bad("model.name", "unknown model %q (want lorenz63, lorenz96 or ks)", c.Model.Name)
 	}
+	if c.Model.Name == "lorenz63" && c.Model.Nx != 3 {
+		return bad("model.nx", "lorenz63 has 3 variables, got %d", c.Model.Nx)
+	}
+	if _, err := newModel(c.Model); err != nil {
+		return bad("model", "%v", err)
+	}
 	a := c.Archive
 	if a.Samples < 10 {
 		return bad("archive.samples", "need at least 10 snapshots, got %d", a.Samples)
@@ -134,6 +140,9 @@ func (c TrainConfig) Validate() error {
 	}
 	if !(c.Validation > 0 && c.Validation < 1) {
 		return bad("validation", "must be a fraction in (0, 1), got %v", c.Validation)
+	}
+	if nv := max(1, int(math.Round(c.Validation*float64(a.Samples)))); a.Samples-nv < 2 {
+		return bad("validation", "%v of %d snapshots leaves %d to train on; need at least 2", c.Validation, a.Samples, a.Samples-nv)
 	}
 	g := c.Generator
 	switch g.Type {
