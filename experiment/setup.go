@@ -233,7 +233,7 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 		}
 		inno, err = s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
-	} else {
+	} else if err = checkFinite(E, "forecast"); err == nil {
 		s.latent.encode(E, s.he, s.Op.Apply)
 		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, s.R.Variances(), s.rng)
 		if err == nil {
@@ -264,4 +264,18 @@ func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
 	}
 	g, _, err := LoadGenerator(name)
 	return g, err
+}
+
+// checkFinite reports the first non-finite or blown-up (beyond
+// enkf.DefaultBlowUp) entry of an ensemble.
+func checkFinite(E *mat.Dense, what string) error {
+	r, c := E.Dims()
+	for i := 0; i < r; i++ {
+		for j, v := range E.RawRowView(i)[:c] {
+			if !(math.Abs(v) <= enkf.DefaultBlowUp) {
+				return fmt.Errorf("%s member %d variable %d is %v (diverged)", what, i, j, v)
+			}
+		}
+	}
+	return nil
 }

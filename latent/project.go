@@ -146,6 +146,12 @@ iterations:
 		if hmax == 0 {
 			hmax = 1
 		}
+		if math.IsNaN(hmax) || math.IsInf(hmax, 0) || !allFinite(p.grad) {
+			// A non-finite Jacobian or misfit (x far outside the
+			// generator's range): no step can be trusted, and the damping
+			// loop below would never end.
+			break iterations
+		}
 		for {
 			copy(p.a, p.h)
 			for k := 0; k < d; k++ {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -161,5 +162,43 @@ func TestProjectErrors(t *testing.T) {
 	}
 	if math.Abs(z[0]-1) > 1e-8 || z[1] != 0 || math.Abs(z[2]-3) > 1e-8 || st.Residual > 1e-8 || !st.Converged {
 		t.Errorf("identity projection %v, %+v", z, st)
+	}
+}
+
+// nanJacobian is a generator whose Jacobian is NaN, as an autoencoder's
+// becomes for codes that overflow.
+type nanJacobian struct{ Identity }
+
+func (g *nanJacobian) Jacobian(J *mat.Dense, z []float64) {
+	if J.IsEmpty() {
+		J.ReuseAs(g.StateDim(), g.LatentDim())
+	}
+	r, c := J.Dims()
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			J.Set(i, j, math.NaN())
+		}
+	}
+}
+
+// TestProjectNonFiniteTerminates: a non-finite Jacobian must end the
+// projection, not spin in the damping loop (whose exit test compares with
+// the NaN curvature and so never fires).
+func TestProjectNonFiniteTerminates(t *testing.T) {
+	g := &nanJacobian{*NewIdentity(2)}
+	pr, err := NewProjector(g, ProjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := make([]float64, 2)
+	done := make(chan struct{})
+	go func() {
+		pr.Project(z, []float64{1, 2}, []float64{0, 0})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Project did not return for a non-finite Jacobian")
 	}
 }
