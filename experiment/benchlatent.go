@@ -13,7 +13,7 @@ import (
 // LatentBenchOptions set the grid of `latentda bench latent`.
 type LatentBenchOptions struct {
 	Models     []string // lorenz96, ks
-	Dims       []int    // latent dimensions; the full state dimension is added for PCA
+	Dims       []int    // latent dimensions; the full state dimension is always added
 	Members    []int    // ensemble sizes
 	Generators []string // pca, autoencoder
 	Encodings  []string // amortised, projection
@@ -158,11 +158,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 		validVar := variance(valid)
 		trained := map[string]latent.Generator{}
 		for _, typ := range o.Generators {
-			dims := o.Dims
-			if typ == "pca" {
-				dims = append(append([]int(nil), dims...), n)
-			}
-			for _, d := range dims {
+			for _, d := range fullToo(o.Dims, n) {
 				start := time.Now()
 				row := GeneratorRow{Model: model, Type: typ, Variance: validVar}
 				var g latent.Generator
@@ -211,11 +207,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 				jobs = append(jobs, job{cfg: c, row: LatentBenchRow{Model: model, Obs: "all", Filter: method, N: N, Cycles: cycles}})
 			}
 			for _, typ := range o.Generators {
-				dims := o.Dims
-				if typ == "pca" {
-					dims = append(append([]int(nil), dims...), n)
-				}
-				for _, d := range dims {
+				for _, d := range fullToo(o.Dims, n) {
 					for _, enc := range o.Encodings {
 						for _, upd := range o.Updates {
 							c := benchBase(model, "etkf", N, cycles)
@@ -283,6 +275,13 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 	}
 	wg.Wait()
 	return gens, rows, ctx.Err()
+}
+
+// fullToo returns dims with the full state dimension n appended (for PCA
+// it becomes the rank of the data; for the autoencoder, a code as long as
+// the state).
+func fullToo(dims []int, n int) []int {
+	return append(append([]int(nil), dims...), n)
 }
 
 // timedRun runs a built experiment and also returns the mean wall time of

@@ -43,7 +43,7 @@ on 2 cores; narrow it with the flags.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Models, "models", nil, "models (default lorenz96,ks)")
-	f.IntSliceVar(&o.Dims, "dims", nil, "latent dimensions (default 8,16,24,32; PCA also runs full rank)")
+	f.IntSliceVar(&o.Dims, "dims", nil, "latent dimensions (default 8,16,24,32; the full dimension is always added)")
 	f.IntSliceVar(&o.Members, "members", nil, "ensemble sizes (default 8,16,24)")
 	f.StringSliceVar(&o.Generators, "generators", nil, "pca, autoencoder (default both)")
 	f.StringSliceVar(&o.Encodings, "encodings", nil, "amortised, projection (default both)")
