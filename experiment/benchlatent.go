@@ -3,7 +3,6 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -264,7 +263,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 			}
 			if err != nil {
 				r.Error = err.Error()
-				r.RMSEa = math.NaN()
+				r.RMSEa, r.SpreadA, r.AnalysisMicros = 0, 0, 0
 			}
 			rows[i] = r
 			mu.Lock()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -65,6 +64,11 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	if err != nil {
 		return fmt.Errorf("bench latent: %w", err)
 	}
+	var b strings.Builder
+	writeLatentReport(&b, cmdline, time.Since(start), gens, rows)
+	if err := store.WriteFileAtomic(o.Report, []byte(b.String())); err != nil {
+		return err
+	}
 	if o.JSON != "" {
 		data, err := json.MarshalIndent(struct {
 			Generators []experiment.GeneratorRow   `json:"generators"`
@@ -77,17 +81,12 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 			return err
 		}
 	}
-	var b strings.Builder
-	writeLatentReport(&b, cmdline, time.Since(start), gens, rows)
-	if err := store.WriteFileAtomic(o.Report, []byte(b.String())); err != nil {
-		return err
-	}
 	fmt.Fprintf(stderr, "wrote %s in %s\n", o.Report, time.Since(start).Round(time.Second))
 	return nil
 }
 
 func fmtRMSE(r experiment.LatentBenchRow) string {
-	if r.Error != "" || math.IsNaN(r.RMSEa) {
+	if r.Error != "" {
 		return "diverged"
 	}
 	return fmt.Sprintf("%.3f", r.RMSEa)
