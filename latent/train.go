@@ -265,25 +265,25 @@ func (o *AEOptions) setDefaults() error {
 	}
 	switch {
 	case o.Latent < 1:
-		return fmt.Errorf("Latent must be ≥ 1, got %d", o.Latent)
+		return fmt.Errorf("option Latent must be ≥ 1, got %d", o.Latent)
 	case o.Epochs < 1:
-		return fmt.Errorf("Epochs must be ≥ 1, got %d", o.Epochs)
+		return fmt.Errorf("option Epochs must be ≥ 1, got %d", o.Epochs)
 	case o.BatchSize < 1:
-		return fmt.Errorf("BatchSize must be ≥ 1, got %d", o.BatchSize)
+		return fmt.Errorf("option BatchSize must be ≥ 1, got %d", o.BatchSize)
 	case o.ShardSize < 1:
-		return fmt.Errorf("ShardSize must be ≥ 1, got %d", o.ShardSize)
+		return fmt.Errorf("option ShardSize must be ≥ 1, got %d", o.ShardSize)
 	case !(o.LearningRate > 0) || math.IsInf(o.LearningRate, 0):
-		return fmt.Errorf("LearningRate must be finite and > 0, got %v", o.LearningRate)
+		return fmt.Errorf("option LearningRate must be finite and > 0, got %v", o.LearningRate)
 	case !(o.WeightDecay >= 0) || math.IsInf(o.WeightDecay, 0):
-		return fmt.Errorf("WeightDecay must be finite and ≥ 0, got %v", o.WeightDecay)
+		return fmt.Errorf("option WeightDecay must be finite and ≥ 0, got %v", o.WeightDecay)
 	case o.Patience < 0:
-		return fmt.Errorf("Patience must be ≥ 0, got %d", o.Patience)
+		return fmt.Errorf("option Patience must be ≥ 0, got %d", o.Patience)
 	case o.Workers < 1:
-		return fmt.Errorf("Workers must be ≥ 1, got %d", o.Workers)
+		return fmt.Errorf("option Workers must be ≥ 1, got %d", o.Workers)
 	}
 	for k, h := range o.Hidden {
 		if h < 1 {
-			return fmt.Errorf("Hidden[%d] must be ≥ 1, got %d", k, h)
+			return fmt.Errorf("option Hidden[%d] must be ≥ 1, got %d", k, h)
 		}
 	}
 	return o.Activation.check()
