@@ -117,19 +117,27 @@ func Load(path string) (Config, error) {
 // defaults and validates the result.
 func Parse(data []byte) (Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Config{}, errors.New("empty config")
-		}
-		return Config{}, fmt.Errorf("invalid YAML: %w", err)
+	if err := decodeStrict(data, &cfg); err != nil {
+		return Config{}, err
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// decodeStrict decodes one YAML document into v, rejecting unknown fields.
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty config")
+		}
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	return nil
 }
 
 // WithDefaults returns c with the documented defaults filled in.

@@ -1,17 +1,13 @@
 package experiment
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/latent"
@@ -68,13 +64,8 @@ func LoadTrain(path string) (TrainConfig, error) {
 // validates it.
 func ParseTrain(data []byte) (TrainConfig, error) {
 	var cfg TrainConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return TrainConfig{}, errors.New("empty config")
-		}
-		return TrainConfig{}, fmt.Errorf("invalid YAML: %w", err)
+	if err := decodeStrict(data, &cfg); err != nil {
+		return TrainConfig{}, err
 	}
 	cfg = cfg.WithDefaults()
 	return cfg, cfg.Validate()
