@@ -87,25 +87,26 @@ func (a *Activities) build(cfg experiment.Config) (*experiment.Setup, error) {
 }
 
 func meta(runID string, cfg experiment.Config, cycle int) store.Meta {
-	m := cfg.Model
-	params := map[string]string{
-		"nx":            strconv.Itoa(m.Nx),
-		"dt":            strconv.FormatFloat(m.Dt, 'g', -1, 64),
-		"steps_between": strconv.Itoa(cfg.Observations.StepsBetween),
-		"method":        cfg.Filter.Method,
-		"members":       strconv.Itoa(cfg.Filter.Members),
-	}
+	params := modelParams(cfg.Model)
+	params["steps_between"] = strconv.Itoa(cfg.Observations.StepsBetween)
+	params["method"] = cfg.Filter.Method
+	params["members"] = strconv.Itoa(cfg.Filter.Members)
+	return store.Meta{RunID: runID, Model: cfg.Model.Name, Params: params, Cycle: cycle, Time: cfg.CycleTime(cycle)}
+}
+
+// modelParams are the model's parameters as file metadata.
+func modelParams(m experiment.ModelConfig) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	params := map[string]string{"nx": strconv.Itoa(m.Nx), "dt": f(m.Dt)}
 	switch m.Name {
 	case "lorenz96":
-		params["forcing"] = strconv.FormatFloat(m.Forcing, 'g', -1, 64)
+		params["forcing"] = f(m.Forcing)
 	case "ks":
-		params["length"] = strconv.FormatFloat(m.Length, 'g', -1, 64)
+		params["length"] = f(m.Length)
 	case "lorenz63":
-		params["sigma"] = strconv.FormatFloat(m.Sigma, 'g', -1, 64)
-		params["rho"] = strconv.FormatFloat(m.Rho, 'g', -1, 64)
-		params["beta"] = strconv.FormatFloat(m.Beta, 'g', -1, 64)
+		params["sigma"], params["rho"], params["beta"] = f(m.Sigma), f(m.Rho), f(m.Beta)
 	}
-	return store.Meta{RunID: runID, Model: m.Name, Params: params, Cycle: cycle, Time: cfg.CycleTime(cycle)}
+	return params
 }
 
 // Initialize validates the config, writes it into the run directory and

@@ -84,14 +84,6 @@ func heartbeat(ctx context.Context, p TrainProgress) {
 	}
 }
 
-func modelMeta(c experiment.TrainConfig) store.Meta {
-	m := meta("", experiment.Config{Model: c.Model}, 0)
-	delete(m.Params, "method")
-	delete(m.Params, "members")
-	delete(m.Params, "steps_between")
-	return m
-}
-
 // BuildArchive runs the model and writes the simulation archive, with the
 // last Validation fraction of snapshots marked for validation. A finished
 // archive is reused.
@@ -130,9 +122,8 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	m := modelMeta(cfg)
-	m.Kind = store.KindArchive
-	m.Extra = map[string]string{extraArchiveConfig: key}
+	m := store.Meta{Kind: store.KindArchive, Model: cfg.Model.Name, Params: modelParams(cfg.Model),
+		Extra: map[string]string{extraArchiveConfig: key}}
 	if err := store.WriteArchive(path, store.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
@@ -161,7 +152,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelMeta(cfg).Params, Config: configKey(cfg)}
+	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelParams(cfg.Model), Config: configKey(cfg)}
 	if g, old, err := experiment.LoadGenerator(genPath); err == nil {
 		if old.Config != info.Config {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
@@ -219,7 +210,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
 		}
 	}
-	info.HeldOutMSE = experiment.ReconstructionError(g, valid)
+	info.HeldOutMSE = latent.ReconstructionError(g, valid)
 	if err := experiment.SaveGenerator(genPath, g, info); err != nil {
 		return TrainOutput{}, fmt.Errorf("activities: %w", err)
 	}

@@ -137,7 +137,7 @@ func TestTrainPCA(t *testing.T) {
 	}
 	want := activities.TrainOutput{
 		Path: filepath.Join(a.StateRoot, paths.Generator), Type: "pca", StateDim: 40, LatentDim: 10,
-		HeldOutMSE: experiment.ReconstructionError(p, validRows),
+		HeldOutMSE: latent.ReconstructionError(p, validRows),
 	}
 	if out != want {
 		t.Errorf("TrainGenerator returned\n%+v\nwant\n%+v", out, want)
@@ -268,7 +268,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, validRows := cfg.SplitArchive(ar.X)
-	if e := experiment.ReconstructionError(g, validRows); e != want.HeldOutMSE {
+	if e := latent.ReconstructionError(g, validRows); e != want.HeldOutMSE {
 		t.Errorf("held-out error %v, recomputed %v", want.HeldOutMSE, e)
 	}
 	wantFiles := snapshot(t, full.StateRoot)

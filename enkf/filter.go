@@ -284,8 +284,8 @@ func (f *Filter) checkInputs(E, HE *mat.Dense, y, rVar []float64) error {
 			return fmt.Errorf("enkf: observation %d has error variance %v, want finite > 0", k, rVar[k])
 		}
 	}
-	if i, j, v, ok := firstBad(E.RawMatrix(), f.cfg.BlowUp); !ok {
-		return fmt.Errorf("enkf: forecast member %d variable %d is %v (diverged)", i, j, v)
+	if err := CheckEnsemble(E, "enkf: forecast", f.cfg.BlowUp); err != nil {
+		return err
 	}
 	if i, j, v, ok := firstBad(HE.RawMatrix(), math.Inf(1)); !ok {
 		return fmt.Errorf("enkf: observed forecast member %d observation %d is %v", i, j, v)
@@ -297,6 +297,16 @@ func (f *Filter) checkOutput() error {
 	out := blas64.General{Rows: f.members, Cols: f.dim, Stride: f.dim, Data: f.out}
 	if i, j, v, ok := firstBad(out, f.cfg.BlowUp); !ok {
 		return fmt.Errorf("enkf: analysis member %d variable %d is %v (diverged)", i, j, v)
+	}
+	return nil
+}
+
+// CheckEnsemble reports the first entry of E (members × variables) that is
+// NaN or larger than limit in magnitude, as "<what> member i variable j is
+// v (diverged)"; nil if there is none. It is the divergence guard.
+func CheckEnsemble(E *mat.Dense, what string, limit float64) error {
+	if i, j, v, ok := firstBad(E.RawMatrix(), limit); !ok {
+		return fmt.Errorf("%s member %d variable %d is %v (diverged)", what, i, j, v)
 	}
 	return nil
 }

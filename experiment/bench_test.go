@@ -6,8 +6,8 @@ import (
 
 var sinkStats CycleStats
 
-// benchCycle measures one full cycle (forecast + analysis, scoring
-// included) in steady state, after a spin-up of 50 cycles.
+// benchCycle measures one full cycle (nature run, observations, forecast,
+// analysis and scoring) in steady state, after a spin-up of 50 cycles.
 func benchCycle(b *testing.B, c BenchCase) {
 	s, err := Build(c.Config)
 	if err != nil {
@@ -32,14 +32,12 @@ func benchCycle(b *testing.B, c BenchCase) {
 	for range 50 {
 		cycle()
 	}
-	// Observe sets up its noise generator per cycle; time the nature run,
-	// noise-free observations, the forecast and the analysis.
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		k++
 		s.AdvanceTruth(truth)
-		s.Op.Apply(y, truth)
+		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			b.Fatal(err)
 		}

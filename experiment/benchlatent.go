@@ -193,7 +193,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					row.Epochs = len(res.Curve)
 				}
 				row.LatentDim = g.LatentDim()
-				row.HeldOutMSE = ReconstructionError(g, valid)
+				row.HeldOutMSE = latent.ReconstructionError(g, valid)
 				row.Seconds = time.Since(start).Seconds()
 				gens = append(gens, row)
 				trained[fmt.Sprint(typ, d)] = g

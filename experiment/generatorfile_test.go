@@ -148,7 +148,7 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, GeneratorInfo, *mat.Dense) {
 		t.Fatal(err)
 	}
 	info := l96Info("40")
-	info.HeldOutMSE = ReconstructionError(p, valid)
+	info.HeldOutMSE = latent.ReconstructionError(p, valid)
 	return p, info, X
 }
 
@@ -198,7 +198,7 @@ func trainAE(t *testing.T) (*latent.Autoencoder, GeneratorInfo, *mat.Dense) {
 		info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
 		info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
 	}
-	info.HeldOutMSE = ReconstructionError(res.Model, valid)
+	info.HeldOutMSE = latent.ReconstructionError(res.Model, valid)
 	return res.Model, info, X
 }
 

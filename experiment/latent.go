@@ -2,10 +2,10 @@ package experiment
 
 import (
 	"fmt"
-	"math"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/latent"
 )
 
@@ -110,20 +110,20 @@ func (l *latentStep) encode(E, HE *mat.Dense, apply func(y, x []float64)) {
 }
 
 // decode replaces E by the analysis decoded from the codes za; E is left
-// unchanged if a decoded value is not finite.
+// unchanged if the decoded analysis diverged.
 func (l *latentStep) decode(E *mat.Dense) error {
 	N, n := E.Dims()
 	for i := 0; i < N; i++ {
 		x := l.xa.RawRowView(i)
 		l.gen.Decode(x, l.za.RawRowView(i))
-		for j := 0; j < n; j++ {
-			if l.increment {
+		if l.increment {
+			for j := 0; j < n; j++ {
 				x[j] += E.At(i, j) - l.gzf.At(i, j)
 			}
-			if math.IsNaN(x[j]) || math.IsInf(x[j], 0) {
-				return fmt.Errorf("decoded analysis member %d variable %d is %v (diverged)", i, j, x[j])
-			}
 		}
+	}
+	if err := enkf.CheckEnsemble(l.xa, "decoded analysis", enkf.DefaultBlowUp); err != nil {
+		return err
 	}
 	E.Copy(l.xa)
 	return nil

@@ -46,6 +46,7 @@ type Setup struct {
 	truthStep dynamics.Stepper
 	scorer    *enkf.Scorer
 	he        *mat.Dense
+	noise     []float64
 	pcg       *rand.PCG
 	rng       *rand.Rand
 }
@@ -53,29 +54,41 @@ type Setup struct {
 // Build validates cfg and constructs its model, observation operator, error
 // model, forecaster, filter and, for a latent filter, loads its generator.
 func Build(cfg Config) (*Setup, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("experiment: %w", err)
+	cfg, err := checked(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var gen latent.Generator
 	if l := cfg.Latent; l != nil && l.Generator != "" {
-		g, err := loadGenerator(l.Generator, cfg.Model)
-		if err != nil {
+		if gen, err = loadGenerator(l.Generator, cfg.Model); err != nil {
 			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
 		}
-		gen = g
 	}
-	return BuildWithGenerator(cfg, gen)
+	return build(cfg, gen)
 }
 
 // BuildWithGenerator is Build with the latent filter's generator given
 // (it must be nil unless cfg.Latent is set), for generators trained in
 // process.
 func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
+	cfg, err := checked(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg, gen)
+}
+
+// checked returns cfg with its defaults, validated.
+func checked(cfg Config) (Config, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("experiment: %w", err)
+		return cfg, fmt.Errorf("experiment: %w", err)
 	}
+	return cfg, nil
+}
+
+// build constructs a Setup from a checked config.
+func build(cfg Config, gen latent.Generator) (*Setup, error) {
 	model, err := newModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -117,6 +130,7 @@ func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
 		truthStep: model.NewStepper(),
 		scorer:    enkf.NewScorer(model.Dim()),
 		he:        mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
+		noise:     make([]float64, op.OutDim()),
 		pcg:       pcg, rng: rand.New(pcg),
 	}, nil
 }
@@ -203,10 +217,12 @@ func (s *Setup) AdvanceTruth(truth []float64) {
 // y = H(truth) + ε with ε ~ N(0, R) from the cycle's own stream.
 func (s *Setup) Observe(y, truth []float64, k int) {
 	s.Op.Apply(y, truth)
-	noise := make([]float64, len(y))
-	s.R.ObsNoise(noise, Stream(s.Config.Seed, streamObs), k)
+	// The same stream as s.R.ObsNoise(·, Stream(seed, streamObs), k),
+	// without allocating a generator per cycle.
+	s.pcg.Seed(Stream(s.Config.Seed, streamObs), uint64(k))
+	s.R.Sample(s.noise, s.rng)
 	for i := range y {
-		y[i] += noise[i]
+		y[i] += s.noise[i]
 	}
 }
 
@@ -233,7 +249,7 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 		}
 		inno, err = s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
-	} else if err = checkFinite(E, "forecast"); err == nil {
+	} else if err = enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err == nil {
 		s.latent.encode(E, s.he, s.Op.Apply)
 		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, s.R.Variances(), s.rng)
 		if err == nil {
@@ -264,18 +280,4 @@ func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
 	}
 	g, _, err := LoadGenerator(name)
 	return g, err
-}
-
-// checkFinite reports the first non-finite or blown-up (beyond
-// enkf.DefaultBlowUp) entry of an ensemble.
-func checkFinite(E *mat.Dense, what string) error {
-	r, c := E.Dims()
-	for i := 0; i < r; i++ {
-		for j, v := range E.RawRowView(i)[:c] {
-			if !(math.Abs(v) <= enkf.DefaultBlowUp) {
-				return fmt.Errorf("%s member %d variable %d is %v (diverged)", what, i, j, v)
-			}
-		}
-	}
-	return nil
 }

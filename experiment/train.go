@@ -174,25 +174,6 @@ func (c TrainConfig) SplitArchive(X *mat.Dense) (train, valid *mat.Dense) {
 	return X.Slice(0, m-nv, 0, X.RawMatrix().Cols).(*mat.Dense), X.Slice(m-nv, m, 0, X.RawMatrix().Cols).(*mat.Dense)
 }
 
-// ReconstructionError is the mean squared error ‖G(E(x)) − x‖²/n over the
-// rows of X, in the model's units.
-func ReconstructionError(g latent.Generator, X *mat.Dense) float64 {
-	m, n := X.Dims()
-	z := make([]float64, g.LatentDim())
-	x := make([]float64, n)
-	var se float64
-	for i := 0; i < m; i++ {
-		row := X.RawRowView(i)
-		g.Encode(z, row)
-		g.Decode(x, z)
-		for j := range x {
-			d := x[j] - row[j]
-			se += d * d
-		}
-	}
-	return se / float64(m*n)
-}
-
 // FitPCAGenerator fits the PCA generator a training config asks for.
 func FitPCAGenerator(c TrainConfig, train *mat.Dense) (*latent.PCA, error) {
 	if c.Generator.LatentDim > 0 {

@@ -272,7 +272,7 @@ func l96Archive(t testing.TB, nx, samples int, seed uint64) *mat.Dense {
 func TestReconstructionError(t *testing.T) {
 	X := l96Archive(t, 40, 400, 1)
 	m, n := X.Dims()
-	if e := ReconstructionError(latent.NewIdentity(n), X); e != 0 {
+	if e := latent.ReconstructionError(latent.NewIdentity(n), X); e != 0 {
 		t.Errorf("identity reconstruction error %v, want 0", e)
 	}
 	var meanSquare float64
@@ -290,7 +290,7 @@ func TestReconstructionError(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string]*mat.Dense{"training": train, "held-out": valid} {
-		if e := ReconstructionError(full, data); !(e >= 0 && e < 1e-20*meanSquare) {
+		if e := latent.ReconstructionError(full, data); !(e >= 0 && e < 1e-20*meanSquare) {
 			t.Errorf("full-rank PCA reconstruction error on the %s data %v, want < 1e-20 × %v", name, e, meanSquare)
 		}
 	}
@@ -311,11 +311,11 @@ func TestReconstructionError(t *testing.T) {
 			kept += v
 		}
 		want := (p.Params().TotalVariance - kept) * float64(mt-1) / float64(mt*n)
-		got := ReconstructionError(p, train)
+		got := latent.ReconstructionError(p, train)
 		if math.Abs(got-want) > 1e-9*want {
 			t.Errorf("d = %d: training reconstruction error %v, want the discarded variance %v", d, got, want)
 		}
-		if held := ReconstructionError(p, valid); !(held < prev) {
+		if held := latent.ReconstructionError(p, valid); !(held < prev) {
 			t.Errorf("d = %d: held-out error %v not below %v of the smaller d", d, held, prev)
 		} else {
 			prev = held

@@ -129,3 +129,23 @@ func allFinite(v []float64) bool {
 	}
 	return true
 }
+
+// ReconstructionError is the mean squared error ‖G(E(x)) − x‖²/n over the
+// rows x of X, in the state's units: how much of the data the generator
+// cannot represent.
+func ReconstructionError(g Generator, X *mat.Dense) float64 {
+	m, n := X.Dims()
+	z := make([]float64, g.LatentDim())
+	x := make([]float64, n)
+	var se float64
+	for i := 0; i < m; i++ {
+		row := X.RawRowView(i)
+		g.Encode(z, row)
+		g.Decode(x, z)
+		for j := range x {
+			d := x[j] - row[j]
+			se += d * d
+		}
+	}
+	return se / float64(m*n)
+}

@@ -130,22 +130,3 @@ func maxAbs(a []float64) float64 {
 	}
 	return m
 }
-
-// reconstructionMSE returns the mean over samples and variables of
-// (x − G(E(x)))² on the rows of X, in state units.
-func reconstructionMSE(g Generator, X *mat.Dense) float64 {
-	m, n := X.Dims()
-	z := make([]float64, g.LatentDim())
-	x := make([]float64, n)
-	var s float64
-	for i := 0; i < m; i++ {
-		row := X.RawRowView(i)
-		g.Encode(z, row)
-		g.Decode(x, z)
-		for j := range x {
-			e := x[j] - row[j]
-			s += e * e
-		}
-	}
-	return s / float64(m*n)
-}

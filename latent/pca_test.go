@@ -153,7 +153,7 @@ func TestPCASubspace(t *testing.T) {
 				continue
 			}
 			big := maxAbs(X.RawMatrix().Data)
-			if mse := reconstructionMSE(p, X); math.Sqrt(mse) > 1e-12*big {
+			if mse := ReconstructionError(p, X); math.Sqrt(mse) > 1e-12*big {
 				t.Errorf("%d×%d %+v: rms reconstruction error %.3g (data up to %.3g)", tc.m, tc.n, opts, math.Sqrt(mse), big)
 			}
 		}

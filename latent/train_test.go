@@ -34,7 +34,7 @@ func TestTrainBeatsPCAOnManifold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ae, lin := reconstructionMSE(res.Model, valid), reconstructionMSE(pca, valid)
+	ae, lin := ReconstructionError(res.Model, valid), ReconstructionError(pca, valid)
 	t.Logf("validation MSE: autoencoder %.3g, PCA %.3g (best epoch %d of %d)", ae, lin, res.BestEpoch, len(res.Curve))
 	if !(ae < lin/10) {
 		t.Errorf("autoencoder MSE %.3g not 10× below PCA's %.3g", ae, lin)

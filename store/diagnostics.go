@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -28,18 +27,6 @@ type DiagRow struct {
 	InnovationExpected float64
 	NObs               int // column "n_obs" (int32): observations in the cycle
 	NFlagged           int // column "n_flagged" (int32): of those, rejected by quality control; <= NObs
-}
-
-// same reports whether r and s are bit for bit the same row.
-func (r DiagRow) same(s DiagRow) bool {
-	fr := []float64{r.Time, r.RMSEF, r.RMSEA, r.SpreadF, r.SpreadA, r.Innovation, r.InnovationExpected}
-	fs := []float64{s.Time, s.RMSEF, s.RMSEA, s.SpreadF, s.SpreadA, s.Innovation, s.InnovationExpected}
-	for i := range fr {
-		if math.Float64bits(fr[i]) != math.Float64bits(fs[i]) {
-			return false
-		}
-	}
-	return r.Cycle == s.Cycle && r.NObs == s.NObs && r.NFlagged == s.NFlagged
 }
 
 // validateDiag checks rows as the writer and reader do.
@@ -184,50 +171,4 @@ func readDiag(t *table) ([]DiagRow, error) {
 		return nil, &invalidError{err: err}
 	}
 	return rows, nil
-}
-
-// AppendDiagnostics adds row to the diagnostics table at path, creating it
-// if needed, and sets meta's Cycle and Time to the row's.
-//
-// The table is small (one row per cycle), so the whole file is read and
-// rewritten atomically with the new row rather than appended to in place:
-// that keeps the file a plain single-batch Arrow file that is never seen
-// half-written, at a cost that is negligible next to a forecast.
-//
-// It is idempotent: if the table already holds a row for row.Cycle that is
-// bit for bit the same, the file is left alone (a retried activity), and if
-// that row differs it is an error. A row for a cycle before the table's last
-// is an error, and so is a table of another run or model. Appends to one
-// file must not run concurrently.
-func AppendDiagnostics(path string, row DiagRow, meta Meta, opts ...Option) error {
-	if err := row.validate(); err != nil {
-		return writeErr(path, fmt.Errorf("new row: %w", err))
-	}
-	var rows []DiagRow
-	ok, err := Exists(path)
-	if err != nil {
-		return err
-	}
-	if ok {
-		old, oldMeta, err := ReadDiagnostics(path, opts...)
-		if err != nil {
-			return err
-		}
-		if oldMeta.RunID != meta.RunID || oldMeta.Model != meta.Model {
-			return writeErr(path, fmt.Errorf("table belongs to run %q (model %q), not %q (model %q)",
-				oldMeta.RunID, oldMeta.Model, meta.RunID, meta.Model))
-		}
-		if i := slices.IndexFunc(old, func(r DiagRow) bool { return r.Cycle == row.Cycle }); i >= 0 {
-			if old[i].same(row) {
-				return nil
-			}
-			return writeErr(path, fmt.Errorf("cycle %d already has a different row", row.Cycle))
-		}
-		if n := len(old); n > 0 && row.Cycle < old[n-1].Cycle {
-			return writeErr(path, fmt.Errorf("cycle %d comes before the last row's cycle %d", row.Cycle, old[n-1].Cycle))
-		}
-		rows = old
-	}
-	meta.Cycle, meta.Time = row.Cycle, row.Time
-	return WriteDiagnostics(path, append(rows, row), meta, opts...)
 }

@@ -54,17 +54,18 @@ type Input struct {
 	Config  experiment.Config
 	// BatchCycles is the number of cycles per activity (default 50).
 	BatchCycles int
-	// Local runs the batches as local activities: ~0.3 ms of orchestration
-	// instead of ~95 ms, for cheap models. Regular activities heartbeat
+	// Local runs the batches as local activities, without a server round
+	// trip per batch, for cheap models. Regular activities heartbeat
 	// every cycle and can run on any worker.
 	Local bool
 
 	// Carried across Continue-As-New.
-	Next   int // next cycle to run; 0 = not initialised
-	Sums   experiment.Sums
-	Last   experiment.CycleStats
-	RunDir string
-	Paused bool
+	Next        int // next cycle to run; 0 = not initialised
+	Sums        experiment.Sums
+	Last        experiment.CycleStats
+	RunDir      string
+	Diagnostics string
+	Paused      bool
 }
 
 // Status answers the status query.
@@ -143,7 +144,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 			upsert()
 			return Result{}, failure(fmt.Sprintf("run %s: initialise", in.RunID), err)
 		}
-		in.RunDir, in.Next, phase = out.RunDir, 1, PhaseCycling
+		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, 1, PhaseCycling
 		upsert()
 	}
 
@@ -191,8 +192,7 @@ func failure(context string, err error) error {
 
 func result(in Input, stopped bool) Result {
 	return Result{
-		RunID: in.RunID, RunDir: in.RunDir, Stopped: stopped, Summary: in.Sums.Summary(),
-		Diagnostics: in.RunDir + "/diagnostics.arrow",
+		RunID: in.RunID, RunDir: in.RunDir, Diagnostics: in.Diagnostics, Stopped: stopped, Summary: in.Sums.Summary(),
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -75,7 +74,7 @@ serves the run with an in-process worker.`,
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required")
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
 	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", 50, "cycles per activity")
-	cmd.Flags().StringVar(&o.Activity, "activity", "local", "local (cheap models: ~0.3 ms orchestration per batch) or regular (heartbeats, retries on any worker)")
+	cmd.Flags().StringVar(&o.Activity, "activity", "local", "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same activities in this process without Temporal (for comparison)")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
@@ -139,11 +138,9 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		}
 	}
 	if !o.NoWorker {
-		w := worker.New(conn.Client, o.TaskQueue, o.StateDir)
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
+		if err := conn.startWorker(o.connOptions); err != nil {
+			return err
 		}
-		defer w.Stop()
 	}
 	wfID := "latentda-" + o.RunID
 	in := o.input()

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/latentda/latentda/worker"
 )
 
 func newDevCmd() *cobra.Command {
@@ -60,11 +58,9 @@ func newWorkerCmd() *cobra.Command {
 
 // serve runs a worker until the command's context ends (Ctrl-C).
 func serve(cmd *cobra.Command, conn *connection, o connOptions) error {
-	w := worker.New(conn.Client, o.TaskQueue, o.StateDir)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	if err := conn.startWorker(o); err != nil {
+		return err
 	}
-	defer w.Stop()
 	fmt.Fprintf(cmd.ErrOrStderr(), "worker serving task queue %q with state in %s; Ctrl-C stops\n", o.TaskQueue, o.StateDir)
 	<-cmd.Context().Done()
 	return nil

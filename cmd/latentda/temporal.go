@@ -13,8 +13,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -63,9 +65,23 @@ func (o *connOptions) complete() error {
 type connection struct {
 	Client client.Client
 	Server *devserver.Server
+	worker sdkworker.Worker
+}
+
+// startWorker starts a latentda worker on this connection; Close stops it.
+func (c *connection) startWorker(o connOptions) error {
+	w := worker.New(c.Client, o.TaskQueue, o.StateDir)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	c.worker = w
+	return nil
 }
 
 func (c *connection) Close() {
+	if c.worker != nil {
+		c.worker.Stop()
+	}
 	c.Client.Close()
 	if c.Server != nil {
 		if err := c.Server.Stop(); err != nil {

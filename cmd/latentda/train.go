@@ -14,7 +14,6 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -78,11 +77,9 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	defer conn.Close()
 	if !o.NoWorker {
-		w := worker.New(conn.Client, o.TaskQueue, o.StateDir)
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
+		if err := conn.startWorker(o.connOptions); err != nil {
+			return err
 		}
-		defer w.Stop()
 	}
 	wfID := "latentda-train-" + o.cfg.Name
 	run, err := conn.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
