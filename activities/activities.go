@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +62,9 @@ type CyclesInput struct {
 type CyclesOutput struct {
 	Sums experiment.Sums
 	Last experiment.CycleStats
+	// PauseAt is the cycle after which the run must pause (ood.pause_on_batch
+	// and a flagged batch): the batch stops there. 0: no pause.
+	PauseAt int
 }
 
 func (a *Activities) runDir(runPath string) (store.RunDir, error) {
@@ -215,14 +219,18 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			}
 			return out, err
 		}
-		rows = append(rows, diagRow(st))
+		rows = append(rows, diagRow(st, s.QC()))
 		out.Sums.Add(st, s.Config.Scored(k))
 		out.Last = st
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}
+		if pauses(s.Config, st) {
+			out.PauseAt = k
+			break
+		}
 	}
-	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, in.To)); err != nil {
+	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, out.Last.Cycle)); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	return out, nil
@@ -234,13 +242,9 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	if err := dir.MkdirCycle(k); err != nil {
 		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
 	}
-	s.AdvanceTruth(truth)
+	s.AdvanceTruth(truth, k)
 	s.Observe(y, truth, k)
 	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
-	}
-	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
-	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
 		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
 	}
 	if err := s.Forecast(E, k); err != nil {
@@ -252,6 +256,15 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	st, err := s.Analyze(E, y, truth, k)
 	if err != nil {
 		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+	}
+	// The observations are stored whole, with the quality-control decision
+	// beside them: nothing flagged is dropped.
+	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
+	if qc := s.QC(); qc != nil {
+		obs.Flagged, obs.Reasons, obs.InnovationZ, obs.ProjectionZ = qc.Flagged, qc.Reasons, qc.InnovationZ, qc.ProjectionZ
+	}
+	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
+		return st, fmt.Errorf("activities: %w", err)
 	}
 	if zf, za := s.LatentCodes(); zf != nil {
 		if err := store.WriteEnsemble(dir.LatentForecast(k), zf, m); err != nil {
@@ -305,12 +318,10 @@ func trimRows(rows []store.DiagRow, from int) []store.DiagRow {
 }
 
 // finishedBatch recognises a batch that an earlier attempt completed: the
-// diagnostics hold rows From..To and the analysis of To exists.
-// The analysis must read back: a damaged one is recomputed.
+// diagnostics hold rows From..To, or From..K for a batch that paused at K,
+// and the analysis of the last cycle exists. The analysis must read back: a
+// damaged one is recomputed.
 func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow, in CyclesInput) (CyclesOutput, bool) {
-	if _, _, err := store.ReadEnsemble(dir.Analysis(in.To)); err != nil {
-		return CyclesOutput{}, false
-	}
 	var out CyclesOutput
 	next := in.From
 	for _, r := range rows {
@@ -324,17 +335,38 @@ func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow
 		out.Sums.Add(st, cfg.Scored(r.Cycle))
 		out.Last = st
 		next++
+		if pauses(cfg, st) {
+			out.PauseAt = st.Cycle
+			break
+		}
 	}
-	return out, next == in.To+1
+	if out.PauseAt == 0 && next != in.To+1 {
+		return CyclesOutput{}, false
+	}
+	if _, _, err := store.ReadEnsemble(dir.Analysis(next - 1)); err != nil {
+		return CyclesOutput{}, false
+	}
+	return out, true
 }
 
-func diagRow(st experiment.CycleStats) store.DiagRow {
-	return store.DiagRow{
+// pauses reports whether the run pauses after a cycle: ood.pause_on_batch
+// and a flagged batch.
+func pauses(cfg experiment.Config, st experiment.CycleStats) bool {
+	return cfg.OOD != nil && cfg.OOD.PauseOnBatch && st.BatchFlag != ""
+}
+
+func diagRow(st experiment.CycleStats, qc *experiment.QCResult) store.DiagRow {
+	r := store.DiagRow{
 		Cycle: st.Cycle, Time: st.Time, RMSEF: st.RMSEf, RMSEA: st.RMSEa,
 		SpreadF: st.SpreadF, SpreadA: st.SpreadA,
 		Innovation: st.NIS, InnovationExpected: st.NISExpected,
-		NObs: st.NObs, NFlagged: st.NFlagged,
+		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
+		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
 	}
+	if qc != nil {
+		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
+	}
+	return r
 }
 
 func cycleStats(r store.DiagRow) experiment.CycleStats {
@@ -342,6 +374,6 @@ func cycleStats(r store.DiagRow) experiment.CycleStats {
 		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
 		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
 		NIS: r.Innovation, NISExpected: r.InnovationExpected,
-		NObs: r.NObs, NFlagged: r.NFlagged,
+		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
 	}
 }

@@ -97,7 +97,8 @@ func (f *Filter) Config() Config { return f.cfg }
 
 // Analyze replaces the forecast ensemble E (N × n) by the analysis, given
 // HE (N × p) = H applied to each member, the observations y and the diagonal
-// of R. rng drives the observation perturbations (EnKF) and rotations; pass a
+// of R. An observation with error variance +Inf carries no information and
+// is ignored (quality control uses this to reject it). rng drives the observation perturbations (EnKF) and rotations; pass a
 // generator seeded from (run, cycle) for reproducible runs. E is left
 // unchanged when an error is returned.
 func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (Innovation, error) {
@@ -116,9 +117,13 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		}
 	}
 	meanRows(f.ym, he)
+	used := 0
 	for k := 0; k < p; k++ {
-		f.rsi[k] = 1 / math.Sqrt(rVar[k])
+		f.rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
 		f.d[k] = (y[k] - f.ym[k]) * f.rsi[k]
+		if f.rsi[k] > 0 {
+			used++
+		}
 	}
 	for i := 0; i < N; i++ {
 		row := he.Data[i*he.Stride : i*he.Stride+p]
@@ -131,6 +136,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
 	}
 	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
+	inno.Expected = float64(used)
 	switch f.cfg.Method {
 	case ETKF:
 		f.sp.formT()
@@ -161,7 +167,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	return inno, nil
 }
 
-// innovation computes NIS = |d|² - (Sd)ᵀ G (Sd), which equals
+// innovation computes NIS (its Expected is left to the caller) = |d|² - (Sd)ᵀ G (Sd), which equals
 // dᵀ(SᵀS + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity. It
 // leaves Sd in f.sd and GSd in f.vecN.
 func (f *Filter) innovation(S blas64.General) Innovation {
@@ -171,7 +177,7 @@ func (f *Filter) innovation(S blas64.General) Innovation {
 	for _, v := range f.d {
 		dd += v * v
 	}
-	return Innovation{NIS: dd - sgs, Expected: float64(f.nobs)}
+	return Innovation{NIS: dd - sgs}
 }
 
 // transformETKF writes W = T + 1wᵀ/√(N-1).
@@ -211,6 +217,12 @@ func (f *Filter) transformEnKF(S blas64.General, he blas64.General, y []float64,
 			m += f.eps[i*p+k]
 		}
 		m /= float64(N)
+		if f.rsi[k] == 0 { // rejected: no perturbation, no influence
+			for i := 0; i < N; i++ {
+				f.dp[i*p+k] = 0
+			}
+			continue
+		}
 		sd := 1 / f.rsi[k]
 		for i := 0; i < N; i++ {
 			eps := (f.eps[i*p+k] - m) * sd
@@ -280,8 +292,8 @@ func (f *Filter) checkInputs(E, HE *mat.Dense, y, rVar []float64) error {
 		if math.IsNaN(y[k]) || math.IsInf(y[k], 0) {
 			return fmt.Errorf("enkf: observation %d is %v", k, y[k])
 		}
-		if !(rVar[k] > 0) || math.IsInf(rVar[k], 0) {
-			return fmt.Errorf("enkf: observation %d has error variance %v, want finite > 0", k, rVar[k])
+		if !(rVar[k] > 0) {
+			return fmt.Errorf("enkf: observation %d has error variance %v, want > 0 (+Inf to ignore it)", k, rVar[k])
 		}
 	}
 	if err := CheckEnsemble(E, "enkf: forecast", f.cfg.BlowUp); err != nil {

@@ -18,7 +18,7 @@ func benchCycle(b *testing.B, c BenchCase) {
 	k := 0
 	cycle := func() {
 		k++
-		s.AdvanceTruth(truth)
+		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			b.Fatal(err)
@@ -36,7 +36,7 @@ func benchCycle(b *testing.B, c BenchCase) {
 	b.ResetTimer()
 	for b.Loop() {
 		k++
-		s.AdvanceTruth(truth)
+		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			b.Fatal(err)

@@ -294,7 +294,7 @@ func timedRun(ctx context.Context, s *Setup) (Summary, float64, error) {
 		if err := ctx.Err(); err != nil {
 			return sums.Summary(), 0, err
 		}
-		s.AdvanceTruth(truth)
+		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			return sums.Summary(), 0, err

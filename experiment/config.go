@@ -37,6 +37,10 @@ type Config struct {
 	Init         InitConfig   `yaml:"init" json:"init"`
 	// Latent, if set, runs the filter on the codes of a generator.
 	Latent *LatentConfig `yaml:"latent,omitempty" json:"latent,omitempty"`
+	// OOD, if set, tests the observations before each analysis.
+	OOD *OODConfig `yaml:"ood,omitempty" json:"ood,omitempty"`
+	// Anomaly, if set, perturbs the nature run or the observations.
+	Anomaly *AnomalyConfig `yaml:"anomaly,omitempty" json:"anomaly,omitempty"`
 }
 
 // ModelConfig selects the dynamical model.
@@ -187,6 +191,16 @@ func (c Config) WithDefaults() Config {
 		l.withDefaults()
 		c.Latent = &l
 	}
+	if c.OOD != nil {
+		o := *c.OOD
+		o.withDefaults()
+		c.OOD = &o
+	}
+	if c.Anomaly != nil {
+		a := *c.Anomaly
+		a.withDefaults(m.Nx)
+		c.Anomaly = &a
+	}
 	return c
 }
 
@@ -252,6 +266,16 @@ func (c Config) Validate() error {
 	}
 	if c.Latent != nil {
 		if err := c.Latent.validate(f.Method); err != nil {
+			return err
+		}
+	}
+	if c.OOD != nil {
+		if err := c.OOD.validate(c.Latent); err != nil {
+			return err
+		}
+	}
+	if c.Anomaly != nil {
+		if err := c.Anomaly.validate(c); err != nil {
 			return err
 		}
 	}

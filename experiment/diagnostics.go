@@ -12,6 +12,8 @@ type CycleStats struct {
 	NISExpected float64 `json:"innovation_expected"`
 	NObs        int     `json:"n_obs"`
 	NFlagged    int     `json:"n_flagged"`
+	// BatchFlag names the batch tests the observations failed ("" if none).
+	BatchFlag string `json:"batch_flag,omitempty"`
 }
 
 // Sums are running sums of the scored cycles' diagnostics: small, plain
@@ -25,11 +27,19 @@ type Sums struct {
 	SpreadA float64 `json:"spread_a"`
 	NIS     float64 `json:"nis"`
 	NISExp  float64 `json:"nis_expected"`
+	// Flagged counts flagged observations and FlaggedBatches cycles whose
+	// whole batch was flagged, over all cycles (scored or not).
+	Flagged        int `json:"flagged"`
+	FlaggedBatches int `json:"flagged_batches"`
 }
 
 // Add accumulates one cycle; scored says whether it is past the burn-in.
 func (s *Sums) Add(st CycleStats, scored bool) {
 	s.Cycles++
+	s.Flagged += st.NFlagged
+	if st.BatchFlag != "" {
+		s.FlaggedBatches++
+	}
 	if !scored {
 		return
 	}
@@ -52,6 +62,8 @@ func (s *Sums) Merge(o Sums) {
 	s.SpreadA += o.SpreadA
 	s.NIS += o.NIS
 	s.NISExp += o.NISExp
+	s.Flagged += o.Flagged
+	s.FlaggedBatches += o.FlaggedBatches
 }
 
 // Summary is the time mean over the scored cycles (DAPPER's rmse.a etc.:
@@ -66,12 +78,15 @@ type Summary struct {
 	// NISRatio is mean NIS / mean expected NIS (1 when the ensemble spread
 	// is consistent with the actual errors).
 	NISRatio float64 `json:"nis_ratio"`
+	// Flagged observations and flagged batches over all cycles.
+	Flagged        int `json:"flagged"`
+	FlaggedBatches int `json:"flagged_batches"`
 }
 
 // Summary returns the time means; they are zero while no cycle is scored
 // (JSON, and so Temporal payloads, cannot carry NaN).
 func (s Sums) Summary() Summary {
-	out := Summary{Cycles: s.Cycles, Scored: s.Scored}
+	out := Summary{Cycles: s.Cycles, Scored: s.Scored, Flagged: s.Flagged, FlaggedBatches: s.FlaggedBatches}
 	if s.Scored == 0 {
 		return out
 	}

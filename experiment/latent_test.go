@@ -76,7 +76,7 @@ func TestLatentFullRankPCAIsFullSpace(t *testing.T) {
 			y := make([]float64, full.Op.OutDim())
 			// Spin the filter up so the ensemble is a realistic forecast.
 			for k := 1; k <= 50; k++ {
-				full.AdvanceTruth(truth)
+				full.AdvanceTruth(truth, k)
 				full.Observe(y, truth, k)
 				if err := full.Forecast(E, k); err != nil {
 					t.Fatal(err)
@@ -85,7 +85,7 @@ func TestLatentFullRankPCAIsFullSpace(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			full.AdvanceTruth(truth)
+			full.AdvanceTruth(truth, 51)
 			full.Observe(y, truth, 51)
 			if err := full.Forecast(E, 51); err != nil {
 				t.Fatal(err)

@@ -26,7 +26,7 @@ func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary
 				return sums.Summary(), err
 			}
 		}
-		s.AdvanceTruth(truth)
+		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			return sums.Summary(), err

@@ -42,7 +42,9 @@ type Setup struct {
 	Forecaster *dynamics.Forecaster
 	Filter     *enkf.Filter
 
-	latent    *latentStep // nil: the filter runs on the states
+	latent    *latentStep     // nil: the filter runs on the states
+	qc        *qualityControl // nil: no quality control
+	anomaly   *anomaly        // nil: the nature run follows the model
 	truthStep dynamics.Stepper
 	scorer    *enkf.Scorer
 	he        *mat.Dense
@@ -65,6 +67,23 @@ func Build(cfg Config) (*Setup, error) {
 		}
 	}
 	return build(cfg, gen)
+}
+
+// oodGenerator returns the projection test's generator: the latent
+// filter's (gen) or the one in the file ood.generator names.
+func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
+	o := cfg.OOD
+	if o == nil || !o.has(TestProjection) {
+		return nil, nil
+	}
+	if o.Generator == "latent" {
+		return gen, nil
+	}
+	g, err := loadGenerator(o.Generator, cfg.Model)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: ood.generator: %w", err)
+	}
+	return g, nil
 }
 
 // BuildWithGenerator is Build with the latent filter's generator given
@@ -124,7 +143,7 @@ func build(cfg Config, gen latent.Generator) (*Setup, error) {
 		return nil, fmt.Errorf("experiment: filter: %w", err)
 	}
 	pcg := rand.NewPCG(0, 0)
-	return &Setup{
+	s := &Setup{
 		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
 		latent:    ls,
 		truthStep: model.NewStepper(),
@@ -132,7 +151,25 @@ func build(cfg Config, gen latent.Generator) (*Setup, error) {
 		he:        mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
 		noise:     make([]float64, op.OutDim()),
 		pcg:       pcg, rng: rand.New(pcg),
-	}, nil
+	}
+	if a := cfg.Anomaly; a != nil {
+		if a.BiasIndex < 0 || a.BiasIndex >= op.OutDim() {
+			return nil, fmt.Errorf("experiment: anomaly.bias_index: %d is not an observation index in [0, %d)", a.BiasIndex, op.OutDim())
+		}
+		if s.anomaly, err = newAnomaly(*a, cfg.Model, op.Positions()); err != nil {
+			return nil, fmt.Errorf("experiment: %w", err)
+		}
+	}
+	if cfg.OOD != nil {
+		og, err := oodGenerator(cfg, gen)
+		if err != nil {
+			return nil, err
+		}
+		if s.qc, err = newQualityControl(s, og); err != nil {
+			return nil, fmt.Errorf("experiment: %w", err)
+		}
+	}
+	return s, nil
 }
 
 func newModel(m ModelConfig) (dynamics.Model, error) {
@@ -206,23 +243,26 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 	return truth, E
 }
 
-// AdvanceTruth moves the nature run one cycle (StepsBetween model steps).
-func (s *Setup) AdvanceTruth(truth []float64) {
+// AdvanceTruth moves the nature run from cycle k-1 to cycle k
+// (StepsBetween model steps).
+func (s *Setup) AdvanceTruth(truth []float64, k int) {
+	st := s.anomaly.stepper(k, s.truthStep)
 	for range s.Config.Observations.StepsBetween {
-		s.truthStep.Step(truth)
+		st.Step(truth)
 	}
 }
 
 // Observe writes the synthetic observations of cycle k,
-// y = H(truth) + ε with ε ~ N(0, R) from the cycle's own stream.
+// y = H(truth) + ε with ε ~ N(0, R) from the cycle's own stream (plus the
+// configured anomaly, if any).
 func (s *Setup) Observe(y, truth []float64, k int) {
-	s.Op.Apply(y, truth)
+	s.Op.Apply(y, s.anomaly.seenState(truth, k))
 	// The same stream as s.R.ObsNoise(·, Stream(seed, streamObs), k),
 	// without allocating a generator per cycle.
 	s.pcg.Seed(Stream(s.Config.Seed, streamObs), uint64(k))
 	s.R.Sample(s.noise, s.rng)
 	for i := range y {
-		y[i] += s.noise[i]
+		y[i] += s.noise[i] + s.anomaly.bias(i, k)
 	}
 }
 
@@ -236,25 +276,46 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 }
 
 // Analyze assimilates y into the forecast ensemble E of cycle k and scores
-// forecast and analysis against the truth. On error (bad data, divergence)
-// E is unchanged and the error names the cycle.
+// forecast and analysis against the truth. With quality control the
+// observations are tested first and the policy decides which the analysis
+// uses (QC reports the decision). On error (bad data, divergence) E is
+// unchanged and the error names the cycle.
 func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
-	var inno enkf.Innovation
-	var err error
+	if s.latent != nil || s.qc != nil { // the filter checks its own input
+		if err := enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err != nil {
+			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
+		}
+	}
+	// The filter's ensemble: the states, or their codes.
+	X := E
 	if s.latent == nil {
 		for i := range s.Config.Filter.Members {
 			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 		}
-		inno, err = s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
-	} else if err = enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err == nil {
+	} else {
 		s.latent.encode(E, s.he, s.Op.Apply)
-		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, s.R.Variances(), s.rng)
-		if err == nil {
-			err = s.latent.decode(E)
+		X = s.latent.za
+	}
+	rVar := s.R.Variances()
+	if s.qc != nil {
+		qc, err := s.qc.check(E, s.he, y, rVar)
+		if err != nil {
+			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
+		st.NFlagged, st.BatchFlag = qc.NFlagged(), qc.BatchFlag
+		if qc.Skipped {
+			// The whole batch is rejected: the analysis is the forecast.
+			st.RMSEa, st.SpreadA = st.RMSEf, st.SpreadF
+			return st, nil
+		}
+		rVar = qc.Variances
+	}
+	inno, err := s.Filter.Analyze(X, s.he, y, rVar, s.rng)
+	if err == nil && s.latent != nil {
+		err = s.latent.decode(E)
 	}
 	if err != nil {
 		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
@@ -262,6 +323,15 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
 	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
 	return st, nil
+}
+
+// QC returns the quality control of the last analysis, or nil without
+// quality control. It is owned by s.
+func (s *Setup) QC() *QCResult {
+	if s.qc == nil {
+		return nil
+	}
+	return &s.qc.res
 }
 
 // LatentCodes returns the forecast and analysis codes of the last analysis

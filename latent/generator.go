@@ -8,6 +8,21 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// Decoder is a differentiable map z → x from codes to states, what a
+// projection needs: a generator, or a generator seen through an
+// observation operator (Observed).
+type Decoder interface {
+	// LatentDim is d, the length of a code z.
+	LatentDim() int
+	// StateDim is n, the length of a state x.
+	StateDim() int
+	// Decode sets x = G(z).
+	Decode(x, z []float64)
+	// Jacobian sets J = ∂G/∂z at z, an n × d matrix: J[i][k] = ∂xᵢ/∂z_k.
+	// If J is empty it is resized to n × d, otherwise it must be n × d.
+	Jacobian(J *mat.Dense, z []float64)
+}
+
 // Generator maps latent codes to states and back.
 //
 // Decode, Encode and Jacobian panic if the lengths of their arguments do not
@@ -16,19 +31,11 @@ import (
 // space); Clone returns a copy that is, with respect to the original, and
 // that shares the read-only parameters.
 type Generator interface {
+	Decoder
 	// Name is "identity", "pca" or "autoencoder".
 	Name() string
-	// LatentDim is d, the length of a code z.
-	LatentDim() int
-	// StateDim is n, the length of a state x.
-	StateDim() int
-	// Decode sets x = G(z).
-	Decode(x, z []float64)
 	// Encode sets z = E(x), the amortised encoder.
 	Encode(z, x []float64)
-	// Jacobian sets J = ∂G/∂z at z, an n × d matrix: J[i][k] = ∂xᵢ/∂z_k.
-	// If J is empty it is resized to n × d, otherwise it must be n × d.
-	Jacobian(J *mat.Dense, z []float64)
 	// Clone returns a generator with the same parameters that can be used
 	// concurrently with the receiver.
 	Clone() Generator

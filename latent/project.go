@@ -48,9 +48,10 @@ type ProjectStats struct {
 // generator such as PCA the first step lands on the least-squares code.
 //
 // A Projector owns scratch space and uses its generator, so it is not safe
-// for concurrent use; give each goroutine its own, on a Clone of g.
+// for concurrent use; give each goroutine its own, on a Clone of the
+// generator.
 type Projector struct {
-	g     Generator
+	g     Decoder
 	opts  ProjectOptions
 	n, d  int
 	sw    []float64 // √w
@@ -64,7 +65,7 @@ type Projector struct {
 }
 
 // NewProjector returns a projector onto the range of g.
-func NewProjector(g Generator, opts ProjectOptions) (*Projector, error) {
+func NewProjector(g Decoder, opts ProjectOptions) (*Projector, error) {
 	n, d := g.StateDim(), g.LatentDim()
 	if opts.MaxIter == 0 {
 		opts.MaxIter = 50

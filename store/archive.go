@@ -131,7 +131,7 @@ func readArchive(r ipc.ReadAtSeeker, size int64, o options) (Archive, Meta, erro
 	t, err := readTable(r, size, o, fileSpec{
 		kinds:    []Kind{KindArchive},
 		dataKeys: []string{keyStateSize},
-		columns: func(data map[string]string) ([]column, error) {
+		columns: func(_ int, data map[string]string) ([]column, error) {
 			n, err := parseSize(data, keyStateSize)
 			if err != nil {
 				return nil, err

@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -26,7 +28,16 @@ type DiagRow struct {
 	// the number of observations used (column "innovation_expected").
 	InnovationExpected float64
 	NObs               int // column "n_obs" (int32): observations in the cycle
-	NFlagged           int // column "n_flagged" (int32): of those, rejected by quality control; <= NObs
+	NFlagged           int // column "n_flagged" (int32): of those, flagged by quality control; <= NObs
+	// Quality control (schema version 2; NaN where not computed, and in
+	// files of version 1): the innovation test's NIS over all observations
+	// and its threshold (columns "qc_nis", "qc_nis_threshold"), the
+	// manifold test's J* and threshold ("projection",
+	// "projection_threshold"), and the batch tests that failed, "+"-joined
+	// ("batch_flag", utf8, empty if none).
+	QCNIS, QCNISThreshold           float64
+	Projection, ProjectionThreshold float64
+	BatchFlag                       string
 }
 
 // validateDiag checks rows as the writer and reader do.
@@ -55,6 +66,8 @@ func (r DiagRow) validate() error {
 		return fmt.Errorf("column \"n_obs\": %d out of range [0, %d]", r.NObs, math.MaxInt32)
 	case r.NFlagged < 0 || r.NFlagged > r.NObs:
 		return fmt.Errorf("column \"n_flagged\": %d out of range [0, n_obs = %d]", r.NFlagged, r.NObs)
+	case !utf8.ValidString(r.BatchFlag):
+		return fmt.Errorf("column \"batch_flag\": not valid UTF-8")
 	}
 	return nil
 }
@@ -70,6 +83,22 @@ var diagColumns = []column{
 	{"innovation_expected", arrow.PrimitiveTypes.Float64},
 	{"n_obs", arrow.PrimitiveTypes.Int32},
 	{"n_flagged", arrow.PrimitiveTypes.Int32},
+	{"qc_nis", arrow.PrimitiveTypes.Float64},
+	{"qc_nis_threshold", arrow.PrimitiveTypes.Float64},
+	{"projection", arrow.PrimitiveTypes.Float64},
+	{"projection_threshold", arrow.PrimitiveTypes.Float64},
+	{"batch_flag", arrow.BinaryTypes.String},
+}
+
+// diagColumnsV1 are the columns of schema version 1, without quality control.
+var diagColumnsV1 = diagColumns[:10]
+
+// diagQC are the float64 quality-control columns, in order.
+var diagQC = []func(r *DiagRow) *float64{
+	func(r *DiagRow) *float64 { return &r.QCNIS },
+	func(r *DiagRow) *float64 { return &r.QCNISThreshold },
+	func(r *DiagRow) *float64 { return &r.Projection },
+	func(r *DiagRow) *float64 { return &r.ProjectionThreshold },
 }
 
 // diagFloats are the float64 columns after "cycle", in order.
@@ -106,6 +135,14 @@ func WriteDiagnostics(path string, rows []DiagRow, meta Meta, opts ...Option) er
 		int32Column(o.mem, n, func(i int) int32 { return int32(rows[i].NObs) }),
 		int32Column(o.mem, n, func(i int) int32 { return int32(rows[i].NFlagged) }),
 	)
+	for _, field := range diagQC {
+		cols = append(cols, float64Column(o.mem, n, func(i int) float64 { return *field(&rows[i]) }))
+	}
+	flags := make([]string, n)
+	for i := range rows {
+		flags[i] = rows[i].BatchFlag
+	}
+	cols = append(cols, stringColumn(o.mem, flags))
 	fields := make([]arrow.Field, len(diagColumns))
 	for i, c := range diagColumns {
 		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
@@ -122,8 +159,13 @@ func ReadDiagnostics(path string, opts ...Option) ([]DiagRow, Meta, error) {
 
 func readDiagnostics(r ipc.ReadAtSeeker, size int64, o options) ([]DiagRow, Meta, error) {
 	t, err := readTable(r, size, o, fileSpec{
-		kinds:   []Kind{KindDiagnostics},
-		columns: func(map[string]string) ([]column, error) { return diagColumns, nil },
+		kinds: []Kind{KindDiagnostics},
+		columns: func(version int, _ map[string]string) ([]column, error) {
+			if version == 1 {
+				return diagColumnsV1, nil
+			}
+			return diagColumns, nil
+		},
 	})
 	if err != nil {
 		return nil, Meta{}, err
@@ -155,6 +197,22 @@ func readDiag(t *table) ([]DiagRow, error) {
 			}
 			floats[i] = a
 		}
+		var qc []*array.Float64
+		var flag *array.String
+		if _, ok := t.idx["batch_flag"]; ok { // absent in schema version 1
+			for i := range diagQC {
+				a, err := columnAs[*array.Float64](t, rec, diagColumns[10+i].name)
+				if err != nil {
+					return nil, err
+				}
+				qc = append(qc, a)
+			}
+			f, err := columnAs[*array.String](t, rec, "batch_flag")
+			if err != nil {
+				return nil, err
+			}
+			flag = f
+		}
 		for i := range int(rec.NumRows()) {
 			r := DiagRow{
 				Cycle:    int(ints[0].Value(i)),
@@ -163,6 +221,15 @@ func readDiag(t *table) ([]DiagRow, error) {
 			}
 			for j, field := range diagFloats {
 				*field(&r) = floats[j].Value(i)
+			}
+			for j, field := range diagQC {
+				*field(&r) = math.NaN()
+				if qc != nil {
+					*field(&r) = qc[j].Value(i)
+				}
+			}
+			if flag != nil {
+				r.BatchFlag = strings.Clone(flag.Value(i))
 			}
 			rows = append(rows, r)
 		}

@@ -130,7 +130,7 @@ func stateSpec(kinds []Kind, withMember bool) fileSpec {
 	return fileSpec{
 		kinds:    kinds,
 		dataKeys: []string{keyStateSize},
-		columns: func(data map[string]string) ([]column, error) {
+		columns: func(_ int, data map[string]string) ([]column, error) {
 			n, err := parseSize(data, keyStateSize)
 			if err != nil {
 				return nil, err

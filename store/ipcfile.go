@@ -63,8 +63,9 @@ func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array,
 type fileSpec struct {
 	kinds    []Kind   // accepted values of latentda.kind
 	dataKeys []string // required kind-specific metadata keys
-	// columns returns the expected columns, given the decoded metadata.
-	columns func(data map[string]string) ([]column, error)
+	// columns returns the expected columns, given the file's schema
+	// version and decoded metadata.
+	columns func(version int, data map[string]string) ([]column, error)
 }
 
 // column is an expected column: its name and exact type.
@@ -150,7 +151,7 @@ func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table
 		return nil, &invalidError{err: err}
 	}
 	defer r.Close()
-	want, err := spec.columns(t.data)
+	want, err := spec.columns(t.meta.SchemaVersion, t.data)
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func diagRaw(cycles []int32, nobs, nflagged []int32) raw {
 	var fields []arrow.Field
 	var cols []func(memory.Allocator) arrow.Array
 	n := len(cycles)
-	for _, c := range diagColumns {
+	for _, c := range diagColumnsV1 { // schema version 1, as baseMD says
 		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ})
 		switch c.name {
 		case "cycle":
@@ -309,8 +309,13 @@ func TestReadMalformed(t *testing.T) {
 		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want "truth"`, false},
 		{"ensemble read as observations", KindObservations, ens(), `file kind is "ensemble", want "observations"`, false},
 		{"ensemble read as diagnostics", KindDiagnostics, ens(), `file kind is "ensemble", want "diagnostics"`, false},
-		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "2") }),
-			"written with schema version 2, but this build of latentda reads schema versions up to 1", true},
+		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "3") }),
+			"written with schema version 3, but this build of latentda reads schema versions up to 2", true},
+		{"version 2 observations without scores", KindObservations, func() raw {
+			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
+			r.md = withMD(r.md, keySchemaVersion, "2")
+			return r
+		}(), `column "innovation_z" is missing`, false},
 		{"newer schema version, new columns", KindObservations, raw{
 			md:     withMD(baseMD(KindObservations), keySchemaVersion, "3"),
 			fields: []arrow.Field{{Name: "x", Type: arrow.ListOf(arrow.PrimitiveTypes.Int8)}},
@@ -575,7 +580,7 @@ func TestWriteRejects(t *testing.T) {
 		{"empty ensemble", WriteEnsemble(p, &mat0, Meta{}), "empty ensemble"},
 		{"nil ensemble", WriteEnsemble(p, nil, Meta{}), "empty ensemble"},
 		{"wrong kind", WriteEnsemble(p, testEnsemble(2, 2), Meta{Kind: KindTruth}), `Kind is "truth"`},
-		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 2}), "writes only schema version 1"},
+		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 3}), "writes only schema version 2"},
 		{"negative cycle", WriteVector(p, []float64{1}, Meta{Cycle: -1}), "Cycle -1 out of range"},
 		{"infinite time", WriteVector(p, []float64{1}, Meta{Time: math.Inf(1)}), "Time +Inf is not finite"},
 		{"empty param key", WriteVector(p, []float64{1}, Meta{Params: map[string]string{"": "x"}}), "Params has an empty key"},

@@ -16,7 +16,7 @@ import (
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Kind says what a state file holds; it is stored under "latentda.kind".
 type Kind string
@@ -153,7 +153,7 @@ type keyValue struct{ key, value string }
 // checkSchemaVersion looks only at latentda.schema_version, so that a file
 // from a newer version is reported as such before anything else about it
 // (its columns, say) is judged.
-func checkSchemaVersion(kvs []keyValue) error {
+func checkSchemaVersion(kvs []keyValue) (int, error) {
 	var (
 		found bool
 		value string
@@ -163,24 +163,24 @@ func checkSchemaVersion(kvs []keyValue) error {
 			continue
 		}
 		if found {
-			return invalidf("metadata key %q appears more than once", keySchemaVersion)
+			return 0, invalidf("metadata key %q appears more than once", keySchemaVersion)
 		}
 		found, value = true, kv.value
 	}
 	if !found {
-		return invalidf("metadata key %q is missing: not a latentda state file", keySchemaVersion)
+		return 0, invalidf("metadata key %q is missing: not a latentda state file", keySchemaVersion)
 	}
 	v, err := strconv.Atoi(value)
 	if err != nil {
-		return invalidf("metadata %s = %q is not an integer", keySchemaVersion, value)
+		return 0, invalidf("metadata %s = %q is not an integer", keySchemaVersion, value)
 	}
 	if v > SchemaVersion {
-		return &newerSchemaError{version: v}
+		return 0, &newerSchemaError{version: v}
 	}
 	if v < 1 {
-		return invalidf("metadata %s = %d is not a valid schema version", keySchemaVersion, v)
+		return 0, invalidf("metadata %s = %d is not a valid schema version", keySchemaVersion, v)
 	}
-	return nil
+	return v, nil
 }
 
 // decodeMeta parses the schema metadata of a file. kinds lists the kinds
@@ -189,10 +189,9 @@ func checkSchemaVersion(kvs []keyValue) error {
 // ignored (another tool may have added them); unknown "latentda." keys are
 // rejected, since a file of this schema version cannot contain them.
 func decodeMeta(kvs []keyValue, kinds []Kind, dataKeys []string) (m Meta, data map[string]string, err error) {
-	if err := checkSchemaVersion(kvs); err != nil {
+	if m.SchemaVersion, err = checkSchemaVersion(kvs); err != nil {
 		return Meta{}, nil, err
 	}
-	m.SchemaVersion = SchemaVersion
 	// The kind next: a file of another kind has other keys and columns.
 	for _, kv := range kvs {
 		if kv.key == keyKind {

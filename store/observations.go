@@ -25,6 +25,12 @@ type Observations struct {
 	// empty for observations that are not flagged. Writers accept nil for
 	// "no reasons"; readers always fill it in.
 	Reasons []string
+	// InnovationZ and ProjectionZ are the quality-control scores (the
+	// standardised innovation and manifold residual); NaN where not
+	// computed. Writers accept nil for "not computed"; readers always fill
+	// them in (NaN for schema version 1 files, which lack them).
+	InnovationZ []float64
+	ProjectionZ []float64
 }
 
 // Len is the number of observations.
@@ -50,6 +56,22 @@ func (obs *Observations) Validate() error {
 	}
 	if obs.Reasons != nil && len(obs.Reasons) != m {
 		return fmt.Errorf("observations: %d Values but %d Reasons", m, len(obs.Reasons))
+	}
+	for _, sc := range []struct {
+		name string
+		v    []float64
+	}{{"innovation_z", obs.InnovationZ}, {"projection_z", obs.ProjectionZ}} {
+		if sc.v == nil {
+			continue
+		}
+		if len(sc.v) != m {
+			return fmt.Errorf("observations: %d Values but %d %s scores", m, len(sc.v), sc.name)
+		}
+		for i, v := range sc.v {
+			if math.IsInf(v, 0) {
+				return fmt.Errorf("row %d: column %q: %v is infinite (NaN means not computed)", i, sc.name, v)
+			}
+		}
 	}
 	total := 0
 	for i := range m {
@@ -89,12 +111,18 @@ var obsColumns = []column{
 	{"variance", arrow.PrimitiveTypes.Float64},
 	{"flagged", arrow.FixedWidthTypes.Boolean},
 	{"flag_reason", arrow.BinaryTypes.String},
+	{"innovation_z", arrow.PrimitiveTypes.Float64},
+	{"projection_z", arrow.PrimitiveTypes.Float64},
 }
+
+// obsColumnsV1 are the columns of schema version 1, without the scores.
+var obsColumnsV1 = obsColumns[:6]
 
 // WriteObservations writes obs to path, atomically: one row per observation
 // with columns "index" (int32, position in y), "position", "value",
-// "variance" (float64), "flagged" (bool) and "flag_reason" (utf8, empty if
-// not flagged). meta.Kind must be "observations" or empty. obs must pass
+// "variance" (float64), "flagged" (bool), "flag_reason" (utf8, empty if
+// not flagged), "innovation_z" and "projection_z" (float64, NaN where not
+// computed). meta.Kind must be "observations" or empty. obs must pass
 // Validate; zero observations are allowed.
 func WriteObservations(path string, obs Observations, meta Meta, opts ...Option) error {
 	o := buildOptions(opts)
@@ -121,6 +149,8 @@ func WriteObservations(path string, obs Observations, meta Meta, opts ...Option)
 		float64Column(o.mem, m, func(i int) float64 { return obs.Variances[i] }),
 		boolColumn(o.mem, flagged),
 		stringColumn(o.mem, reasons),
+		float64Column(o.mem, m, scoreAt(obs.InnovationZ)),
+		float64Column(o.mem, m, scoreAt(obs.ProjectionZ)),
 	}
 	defer releaseAll(cols)
 	fields := make([]arrow.Field, len(obsColumns))
@@ -140,8 +170,13 @@ func ReadObservations(path string, opts ...Option) (Observations, Meta, error) {
 
 func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o options) (Observations, Meta, error) {
 	t, err := readTable(r, size, o, fileSpec{
-		kinds:   []Kind{KindObservations},
-		columns: func(map[string]string) ([]column, error) { return obsColumns, nil },
+		kinds: []Kind{KindObservations},
+		columns: func(version int, _ map[string]string) ([]column, error) {
+			if version == 1 {
+				return obsColumnsV1, nil
+			}
+			return obsColumns, nil
+		},
 	})
 	if err != nil {
 		return Observations{}, Meta{}, err
@@ -157,12 +192,15 @@ func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o options) (Observatio
 func readObservations(t *table) (Observations, error) {
 	m := int(t.numRows())
 	obs := Observations{
-		Values:    make([]float64, 0, m),
-		Variances: make([]float64, 0, m),
-		Positions: make([]float64, 0, m),
-		Flagged:   make([]bool, 0, m),
-		Reasons:   make([]string, 0, m),
+		Values:      make([]float64, 0, m),
+		Variances:   make([]float64, 0, m),
+		Positions:   make([]float64, 0, m),
+		Flagged:     make([]bool, 0, m),
+		Reasons:     make([]string, 0, m),
+		InnovationZ: make([]float64, 0, m),
+		ProjectionZ: make([]float64, 0, m),
 	}
+	_, scores := t.idx["innovation_z"] // absent in schema version 1
 	for _, rec := range t.recs {
 		index, err := columnAs[*array.Int32](t, rec, "index")
 		if err != nil {
@@ -188,6 +226,15 @@ func readObservations(t *table) (Observations, error) {
 		if err != nil {
 			return obs, err
 		}
+		var iz, pz *array.Float64
+		if scores {
+			if iz, err = columnAs[*array.Float64](t, rec, "innovation_z"); err != nil {
+				return obs, err
+			}
+			if pz, err = columnAs[*array.Float64](t, rec, "projection_z"); err != nil {
+				return obs, err
+			}
+		}
 		for i := range int(rec.NumRows()) {
 			row := len(obs.Values)
 			if got := index.Value(i); int(got) != row {
@@ -199,10 +246,25 @@ func readObservations(t *table) (Observations, error) {
 			obs.Flagged = append(obs.Flagged, flagged.Value(i))
 			// Value aliases the Arrow buffer, which is released on return.
 			obs.Reasons = append(obs.Reasons, strings.Clone(reason.Value(i)))
+			if scores {
+				obs.InnovationZ = append(obs.InnovationZ, iz.Value(i))
+				obs.ProjectionZ = append(obs.ProjectionZ, pz.Value(i))
+			} else {
+				obs.InnovationZ = append(obs.InnovationZ, math.NaN())
+				obs.ProjectionZ = append(obs.ProjectionZ, math.NaN())
+			}
 		}
 	}
 	if err := obs.Validate(); err != nil {
 		return obs, &invalidError{err: err}
 	}
 	return obs, nil
+}
+
+// scoreAt returns the accessor of a score column; nil scores are NaN.
+func scoreAt(v []float64) func(i int) float64 {
+	if v == nil {
+		return func(int) float64 { return math.NaN() }
+	}
+	return func(i int) float64 { return v[i] }
 }

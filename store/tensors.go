@@ -181,7 +181,7 @@ func ReadTensors(path string, kind Kind, opts ...Option) ([]Tensor, Meta, error)
 func readTensors(r ipc.ReadAtSeeker, size int64, o options, kinds []Kind) ([]Tensor, Meta, error) {
 	t, err := readTable(r, size, o, fileSpec{
 		kinds:   kinds,
-		columns: func(map[string]string) ([]column, error) { return tensorColumns, nil },
+		columns: func(int, map[string]string) ([]column, error) { return tensorColumns, nil },
 	})
 	if err != nil {
 		return nil, Meta{}, err

@@ -145,13 +145,14 @@ func runDirect(t *testing.T, in workflows.Input) (experiment.Summary, string) {
 		t.Fatalf("direct Initialize: %v", err)
 	}
 	var sums experiment.Sums
-	for from := 1; from <= in.Config.Cycles; from += in.BatchCycles {
+	for from := 1; from <= in.Config.Cycles; {
 		to := min(from+in.BatchCycles-1, in.Config.Cycles)
 		out, err := a.RunCycles(ctx, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, From: from, To: to})
 		if err != nil {
 			t.Fatalf("direct RunCycles %d..%d: %v", from, to, err)
 		}
 		sums.Merge(out.Sums)
+		from = out.Last.Cycle + 1
 	}
 	return sums.Summary(), init.RunDir
 }

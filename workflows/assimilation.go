@@ -66,6 +66,7 @@ type Input struct {
 	RunDir      string
 	Diagnostics string
 	Paused      bool
+	PauseReason string
 }
 
 // Status answers the status query.
@@ -77,6 +78,8 @@ type Status struct {
 	Last    experiment.CycleStats `json:"last"`
 	Summary experiment.Summary    `json:"summary"`
 	RunDir  string                `json:"run_dir"`
+	// PauseReason says why a run paused itself (a flagged batch).
+	PauseReason string `json:"pause_reason,omitempty"`
 }
 
 // Result is what a finished run returns.
@@ -104,7 +107,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		if paused && phase == PhaseCycling {
 			p = PhasePaused
 		}
-		return Status{RunID: in.RunID, Phase: p, Cycle: max(in.Next-1, 0), Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir}
+		return Status{RunID: in.RunID, Phase: p, Cycle: max(in.Next-1, 0), Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir, PauseReason: in.PauseReason}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return status(), nil }); err != nil {
 		return Result{}, err
@@ -116,7 +119,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		for {
 			sel := workflow.NewSelector(ctx)
 			sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); paused = true })
-			sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); paused = false })
+			sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); paused, in.PauseReason = false, "" })
 			sel.AddReceive(stopCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); stop = true })
 			sel.Select(ctx)
 		}
@@ -130,6 +133,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 			AttrRMSEa.ValueSet(st.Last.RMSEa),
 			AttrModel.ValueSet(cfg.Model.Name),
 			AttrStatus.ValueSet(st.Phase),
+			AttrFlagged.ValueSet(int64(in.Sums.Flagged)),
 		); err != nil {
 			workflow.GetLogger(ctx).Warn("cannot set search attributes", "error", err)
 		}
@@ -171,7 +175,12 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		}
 		in.Sums.Merge(out.Sums)
 		in.Last = out.Last
-		in.Next = to + 1
+		in.Next = out.Last.Cycle + 1
+		if out.PauseAt > 0 {
+			paused = true
+			in.PauseReason = fmt.Sprintf("cycle %d: observation batch flagged (%s); signal resume to go on or stop to end the run", out.PauseAt, out.Last.BatchFlag)
+			workflow.GetLogger(ctx).Warn("pausing on a flagged batch", "cycle", out.PauseAt, "tests", out.Last.BatchFlag)
+		}
 		upsert()
 	}
 	phase = PhaseCompleted

@@ -13,15 +13,18 @@ var (
 	AttrRMSEa  = temporal.NewSearchAttributeKeyFloat64("LatentdaRmseA")
 	AttrModel  = temporal.NewSearchAttributeKeyKeyword("LatentdaModel")
 	AttrStatus = temporal.NewSearchAttributeKeyKeyword("LatentdaStatus")
+	// AttrFlagged counts the observations quality control flagged so far.
+	AttrFlagged = temporal.NewSearchAttributeKeyInt64("LatentdaFlagged")
 )
 
 // SearchAttributes lists the attributes with their index types, for
 // registration.
 func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return map[string]enumspb.IndexedValueType{
-		AttrCycle.GetName():  enumspb.INDEXED_VALUE_TYPE_INT,
-		AttrRMSEa.GetName():  enumspb.INDEXED_VALUE_TYPE_DOUBLE,
-		AttrModel.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		AttrStatus.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrCycle.GetName():   enumspb.INDEXED_VALUE_TYPE_INT,
+		AttrRMSEa.GetName():   enumspb.INDEXED_VALUE_TYPE_DOUBLE,
+		AttrModel.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrStatus.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrFlagged.GetName(): enumspb.INDEXED_VALUE_TYPE_INT,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -190,14 +191,18 @@ func runInProcess(ctx context.Context, stateRoot string, in workflows.Input, pro
 		return workflows.Result{}, err
 	}
 	var sums experiment.Sums
-	for from := 1; from <= in.Config.Cycles; from += in.BatchCycles {
+	for from := 1; from <= in.Config.Cycles; {
 		to := min(from+in.BatchCycles-1, in.Config.Cycles)
 		out, err := a.RunCycles(ctx, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, From: from, To: to})
 		if err != nil {
 			return workflows.Result{}, err
 		}
+		if out.PauseAt > 0 {
+			slog.Warn("observation batch flagged; an in-process run has no one to signal, so it goes on", "cycle", out.PauseAt, "tests", out.Last.BatchFlag)
+		}
 		sums.Merge(out.Sums)
-		progress(to, out.Last.RMSEa)
+		from = out.Last.Cycle + 1
+		progress(out.Last.Cycle, out.Last.RMSEa)
 	}
 	return workflows.Result{RunID: in.RunID, RunDir: init.RunDir, Diagnostics: init.Diagnostics, Summary: sums.Summary()}, nil
 }

@@ -1,0 +1,335 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/observations"
+)
+
+// Quality-control tests and policies (OODConfig).
+const (
+	TestOutlier    = "outlier"    // per observation: |dᵢ| > k·√(σᵢ² + vᵢ)
+	TestInnovation = "innovation" // per batch: NIS > χ²(p) quantile
+	TestProjection = "projection" // per batch: generator-manifold residual J* > threshold
+
+	PolicyWarn    = "warn"    // record the flags, assimilate everything
+	PolicyReject  = "reject"  // ignore flagged observations; a flagged batch skips the analysis
+	PolicyInflate = "inflate" // raise the error variance of flagged observations
+
+	CalibrationChi2      = "chi2"      // χ²(p) quantile: exact for a linear generator with N(0, I/λ) codes
+	CalibrationEmpirical = "empirical" // quantile of J* on simulated in-distribution observations
+)
+
+// streamCalibration seeds the calibration archive and its observation noise.
+const streamCalibration = 6
+
+// OODConfig tests each cycle's observations before the analysis and says
+// what to do with those that fail (see docs/results-ood.md).
+type OODConfig struct {
+	// Tests to run: outlier, innovation, projection (default outlier and
+	// innovation, plus projection when Generator is set).
+	Tests []string `yaml:"tests" json:"tests"`
+	// Alpha is the false-alarm rate of each batch test (default 0.01).
+	Alpha float64 `yaml:"alpha" json:"alpha"`
+	// OutlierK is k of the per-observation test (default 3).
+	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
+	// Generator for the projection test: "latent" (the latent filter's) or
+	// the path of a generator file written by `latentda train`.
+	Generator string `yaml:"generator" json:"generator"`
+	// Lambda weighs the code prior λ‖z‖² of the projection (default 1, the
+	// N(0, I) prior of whitened codes).
+	Lambda float64 `yaml:"lambda" json:"lambda"`
+	// MaxIter bounds the Levenberg–Marquardt iterations (default 20).
+	MaxIter int `yaml:"max_iter" json:"max_iter"`
+	// Calibration of the projection threshold: empirical (default) or chi2.
+	Calibration string `yaml:"calibration" json:"calibration"`
+	// CalibrationSamples is the number of simulated in-distribution
+	// observation batches for the empirical threshold (default 2000).
+	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
+	// Policy is warn (default), reject or inflate.
+	Policy string `yaml:"policy" json:"policy"`
+	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
+	// was flagged, until it is resumed or stopped.
+	PauseOnBatch bool `yaml:"pause_on_batch" json:"pause_on_batch"`
+}
+
+func (o *OODConfig) withDefaults() {
+	if o.Tests == nil {
+		o.Tests = []string{TestOutlier, TestInnovation}
+		if o.Generator != "" {
+			o.Tests = append(o.Tests, TestProjection)
+		}
+	}
+	def(&o.Alpha, 0.01)
+	def(&o.OutlierK, 3)
+	def(&o.Lambda, 1)
+	if o.MaxIter == 0 {
+		o.MaxIter = 20
+	}
+	if o.Calibration == "" {
+		o.Calibration = CalibrationEmpirical
+	}
+	if o.CalibrationSamples == 0 {
+		o.CalibrationSamples = 2000
+	}
+	if o.Policy == "" {
+		o.Policy = PolicyWarn
+	}
+}
+
+func (o *OODConfig) validate(l *LatentConfig) error {
+	seen := map[string]bool{}
+	for _, t := range o.Tests {
+		switch t {
+		case TestOutlier, TestInnovation, TestProjection:
+		default:
+			return fmt.Errorf("ood.tests: unknown test %q (want outlier, innovation or projection)", t)
+		}
+		if seen[t] {
+			return fmt.Errorf("ood.tests: %q listed twice", t)
+		}
+		seen[t] = true
+	}
+	switch {
+	case len(o.Tests) == 0:
+		return fmt.Errorf("ood.tests: empty; list at least one of outlier, innovation, projection (or drop the ood section)")
+	case seen[TestProjection] && o.Generator == "":
+		return fmt.Errorf("ood.generator: the projection test needs a generator: latent or the path of a generator file")
+	case o.Generator == "latent" && l == nil:
+		return fmt.Errorf("ood.generator: latent names the latent filter's generator, but the run has no latent section")
+	case !(o.Alpha > 0 && o.Alpha < 0.5):
+		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
+	case !(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0):
+		return fmt.Errorf("ood.outlier_k: must be finite and > 0, got %v", o.OutlierK)
+	case !(o.Lambda >= 0) || math.IsInf(o.Lambda, 0):
+		return fmt.Errorf("ood.lambda: must be finite and >= 0, got %v", o.Lambda)
+	case o.MaxIter < 1:
+		return fmt.Errorf("ood.max_iter: must be >= 1, got %d", o.MaxIter)
+	case o.Calibration != CalibrationChi2 && o.Calibration != CalibrationEmpirical:
+		return fmt.Errorf("ood.calibration: want chi2 or empirical, got %q", o.Calibration)
+	case o.Calibration == CalibrationEmpirical && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
+		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
+	case o.Policy != PolicyWarn && o.Policy != PolicyReject && o.Policy != PolicyInflate:
+		return fmt.Errorf("ood.policy: want warn, reject or inflate, got %q", o.Policy)
+	}
+	return nil
+}
+
+func (o *OODConfig) has(test string) bool { return slices.Contains(o.Tests, test) }
+
+// QCResult is the quality control of one cycle. Statistics that were not
+// computed are NaN; the slices have one entry per observation and are owned
+// by the Setup (overwritten by the next cycle).
+type QCResult struct {
+	NIS, NISThreshold               float64 // innovation test
+	Projection, ProjectionThreshold float64 // manifold test (J*)
+	// BatchFlag names the batch tests that failed, "+"-separated, or "".
+	BatchFlag string
+	// Skipped says that the policy rejected the whole batch: the analysis
+	// is the forecast.
+	Skipped     bool
+	Flagged     []bool
+	Reasons     []string
+	InnovationZ []float64 // dᵢ/√(σᵢ² + vᵢ)
+	ProjectionZ []float64 // (yᵢ − H(G(z*))ᵢ)/σᵢ
+	Variances   []float64 // the error variances the analysis used (+Inf: rejected)
+}
+
+// NFlagged counts the flagged observations.
+func (r *QCResult) NFlagged() int {
+	n := 0
+	for _, f := range r.Flagged {
+		if f {
+			n++
+		}
+	}
+	return n
+}
+
+// qualityControl runs the tests of an OODConfig.
+type qualityControl struct {
+	cfg      OODConfig
+	inno     *observations.InnovationQC
+	manifold *latent.ManifoldTest // nil without the projection test
+	gen      latent.Generator     // the projection test's generator
+	z, zmean []float64
+	nisThr   float64
+	projThr  float64
+	res      QCResult
+}
+
+// newQualityControl builds the tests; the projection threshold is
+// calibrated here (empirically: on observations of the model's own
+// climatology, the in-distribution data by construction).
+func newQualityControl(s *Setup, gen latent.Generator) (*qualityControl, error) {
+	cfg := *s.Config.OOD
+	p := s.Op.OutDim()
+	inno, err := observations.NewInnovationQC(s.Config.Filter.Members, p)
+	if err != nil {
+		return nil, err
+	}
+	q := &qualityControl{cfg: cfg, inno: inno, nisThr: math.NaN(), projThr: math.NaN(),
+		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
+			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
+	if cfg.has(TestInnovation) {
+		q.nisThr = observations.ChiSquareThreshold(p, cfg.Alpha)
+	}
+	if !cfg.has(TestProjection) {
+		return q, nil
+	}
+	if gen.StateDim() != s.Model.Dim() {
+		return nil, fmt.Errorf("ood.generator: generator maps to %d variables, the model has %d", gen.StateDim(), s.Model.Dim())
+	}
+	q.gen = gen
+	q.z, q.zmean = make([]float64, gen.LatentDim()), make([]float64, gen.LatentDim())
+	if q.manifold, err = latent.NewManifoldTest(gen, s.Op, s.R.Variances(), cfg.Lambda, cfg.MaxIter); err != nil {
+		return nil, fmt.Errorf("ood: %w", err)
+	}
+	if cfg.Calibration == CalibrationChi2 {
+		q.projThr = observations.ChiSquareThreshold(p, cfg.Alpha)
+		return q, nil
+	}
+	stats, err := q.calibrationStats(s)
+	if err != nil {
+		return nil, err
+	}
+	if q.projThr, err = observations.EmpiricalThreshold(stats, cfg.Alpha); err != nil {
+		return nil, fmt.Errorf("ood: calibration: %w", err)
+	}
+	return q, nil
+}
+
+// calibrationStats returns J* for observations y = H(x) + ε of states x of
+// the model's climatology (a run of the configured model from a perturbed
+// reference state, independent of the twin's truth), projected from E(x).
+func (q *qualityControl) calibrationStats(s *Setup) ([]float64, error) {
+	n := q.cfg.CalibrationSamples
+	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Seed: Stream(s.Config.Seed, streamCalibration)}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ood: calibration: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(Stream(s.Config.Seed, streamCalibration), 1))
+	y := make([]float64, s.Op.OutDim())
+	noise := make([]float64, len(y))
+	stats := make([]float64, n)
+	for i := 0; i < n; i++ {
+		x := X.RawRowView(i)
+		s.Op.Apply(y, x)
+		s.R.Sample(noise, rng)
+		for j := range y {
+			y[j] += noise[j]
+		}
+		q.gen.Encode(q.z, x)
+		stats[i] = q.manifold.Test(y, q.z).Statistic
+	}
+	return stats, nil
+}
+
+// check tests y against the forecast (E its states, HE the observed
+// ensemble the filter will use) and applies the policy to a copy of rVar.
+func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, error) {
+	r := &q.res
+	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), q.nisThr, math.NaN(), q.projThr
+	r.BatchFlag, r.Skipped = "", false
+	copy(r.Variances, rVar)
+	for i := range r.Flagged {
+		r.Flagged[i], r.Reasons[i], r.ProjectionZ[i] = false, "", math.NaN()
+	}
+	rep, err := q.inno.Test(HE, y, rVar)
+	if err != nil {
+		return nil, fmt.Errorf("ood: %w", err)
+	}
+	copy(r.InnovationZ, rep.Scores)
+	var batch []string
+	factor := 1.0 // variance inflation of a flagged batch
+	if q.cfg.has(TestInnovation) {
+		r.NIS = rep.NIS
+		if rep.NIS > q.nisThr {
+			batch = append(batch, TestInnovation)
+			factor = max(factor, rep.NIS/q.nisThr)
+		}
+	}
+	if q.manifold != nil {
+		// Start from the ensemble mean code.
+		for k := range q.zmean {
+			q.zmean[k] = 0
+		}
+		N, _ := E.Dims()
+		for i := 0; i < N; i++ {
+			q.gen.Encode(q.z, E.RawRowView(i))
+			for k, v := range q.z {
+				q.zmean[k] += v / float64(N)
+			}
+		}
+		m := q.manifold.Test(y, q.zmean)
+		r.Projection = m.Statistic
+		copy(r.ProjectionZ, m.Scores)
+		if m.Statistic > q.projThr {
+			batch = append(batch, TestProjection)
+			factor = max(factor, m.Statistic/q.projThr)
+		}
+	}
+	batchReason := ""
+	if len(batch) > 0 {
+		r.BatchFlag = strings.Join(batch, "+")
+		batchReason = fmt.Sprintf("batch: %s", q.batchReason(batch))
+	}
+	for i := range y {
+		var why []string
+		if q.cfg.has(TestOutlier) && math.Abs(r.InnovationZ[i]) > q.cfg.OutlierK {
+			why = append(why, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), q.cfg.OutlierK))
+			if q.cfg.Policy == PolicyReject {
+				r.Variances[i] = math.Inf(1)
+			} else if q.cfg.Policy == PolicyInflate {
+				// Raise σᵢ² so that the observation sits on the threshold:
+				// dᵢ²/(σᵢ'² + vᵢ) = k².
+				v := rep.EnsVar[i]
+				d2 := r.InnovationZ[i] * r.InnovationZ[i] * (rVar[i] + v)
+				r.Variances[i] = max(rVar[i], d2/(q.cfg.OutlierK*q.cfg.OutlierK)-v)
+			}
+		}
+		if batchReason != "" {
+			why = append(why, batchReason)
+		}
+		if len(why) > 0 {
+			r.Flagged[i], r.Reasons[i] = true, strings.Join(why, "; ")
+		}
+	}
+	if r.BatchFlag != "" {
+		switch q.cfg.Policy {
+		case PolicyReject:
+			r.Skipped = true
+		case PolicyInflate:
+			for i := range r.Variances {
+				if !math.IsInf(r.Variances[i], 1) {
+					r.Variances[i] = max(r.Variances[i], rVar[i]*factor)
+				}
+			}
+		}
+	}
+	if !slices.ContainsFunc(r.Variances, func(v float64) bool { return !math.IsInf(v, 1) }) {
+		r.Skipped = true // nothing left to assimilate
+	}
+	return r, nil
+}
+
+func (q *qualityControl) batchReason(batch []string) string {
+	var parts []string
+	for _, b := range batch {
+		switch b {
+		case TestInnovation:
+			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.nisThr))
+		case TestProjection:
+			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.projThr))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

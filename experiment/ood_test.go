@@ -1,0 +1,193 @@
+package experiment
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/latentda/latentda/latent"
+)
+
+// oodBase is a short L96 ETKF twin observed at every second variable.
+func oodBase() Config {
+	return Config{
+		Name: "ood", Cycles: 300,
+		Model:        ModelConfig{Name: "lorenz96"},
+		Observations: ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &OODConfig{},
+	}
+}
+
+// pcaFile trains a PCA generator on the L96 climatology and saves it.
+func pcaFile(t *testing.T, dim int) string {
+	t.Helper()
+	X, _, err := BuildArchive(context.Background(), oodBase(), ArchiveOptions{Samples: 3000, Seed: 99}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: dim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pca.arrow")
+	if err := SaveGenerator(path, g, GeneratorInfo{Model: "lorenz96"}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runCycles runs cfg in process and returns every cycle's stats and the
+// quality control of each cycle (copied).
+func runCycles(t *testing.T, cfg Config) ([]CycleStats, []QCResult) {
+	t.Helper()
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats []CycleStats
+	var qcs []QCResult
+	truth, E := s.Initial()
+	y := make([]float64, s.Op.OutDim())
+	for k := 1; k <= s.Config.Cycles; k++ {
+		s.AdvanceTruth(truth, k)
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Analyze(E, y, truth, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats = append(stats, st)
+		qc := *s.QC()
+		qc.Flagged = append([]bool(nil), qc.Flagged...)
+		qc.ProjectionZ = append([]float64(nil), qc.ProjectionZ...)
+		qcs = append(qcs, qc)
+	}
+	return stats, qcs
+}
+
+// TestQCNISMatchesFilter cross-checks the two implementations of the NIS:
+// the quality control's (Cholesky in ensemble space, before the analysis)
+// and the filter's (eigendecomposition, inside it), to 1e-9 relative.
+func TestQCNISMatchesFilter(t *testing.T) {
+	cfg := oodBase()
+	cfg.Cycles = 40
+	stats, qcs := runCycles(t, cfg)
+	for i, st := range stats {
+		if d := math.Abs(st.NIS - qcs[i].NIS); d > 1e-9*st.NIS {
+			t.Fatalf("cycle %d: filter NIS %v, QC NIS %v", st.Cycle, st.NIS, qcs[i].NIS)
+		}
+	}
+}
+
+// TestNullSpaceAnomalyIsInvisible pins case (e) of the OOD evaluation: a
+// pattern confined to unobserved variables leaves every observation, and
+// so every test statistic, bit-for-bit unchanged, while it does change
+// the state the observations would see if H looked there.
+func TestNullSpaceAnomalyIsInvisible(t *testing.T) {
+	cfg := oodBase()
+	cfg.Cycles = 30
+	cfg.OOD = &OODConfig{Generator: pcaFile(t, 20), CalibrationSamples: 200}
+	_, clean := runCycles(t, cfg)
+	cfg.Anomaly = &AnomalyConfig{Pattern: "bump", Amplitude: 6, Center: 10, Width: 1, UnobservedOnly: true}
+	_, hidden := runCycles(t, cfg)
+	for i := range clean {
+		if clean[i].NIS != hidden[i].NIS || clean[i].Projection != hidden[i].Projection {
+			t.Fatalf("cycle %d: statistics changed: NIS %v → %v, J* %v → %v", i+1, clean[i].NIS, hidden[i].NIS, clean[i].Projection, hidden[i].Projection)
+		}
+	}
+	// The same pattern where H looks raises J*.
+	cfg.Anomaly.UnobservedOnly = false
+	_, seen := runCycles(t, cfg)
+	if seen[0].Projection < clean[0].Projection+20 {
+		t.Errorf("observed pattern: J* %v, clean %v", seen[0].Projection, clean[0].Projection)
+	}
+}
+
+// TestSensorFaultIsRejected: a +8σ bias on one channel is flagged by the
+// outlier test in (nearly) every cycle, and rejecting it gives a lower
+// analysis RMSE than assimilating it.
+func TestSensorFaultIsRejected(t *testing.T) {
+	cfg := oodBase()
+	cfg.Anomaly = &AnomalyConfig{Bias: 8, BiasIndex: 3}
+	cfg.OOD = &OODConfig{Tests: []string{TestOutlier}, Policy: PolicyReject}
+	rejected, qcs := runCycles(t, cfg)
+	hits := 0
+	for _, qc := range qcs {
+		if qc.Flagged[3] {
+			hits++
+		}
+	}
+	if hits < 95*len(qcs)/100 {
+		t.Errorf("faulty channel flagged in %d of %d cycles", hits, len(qcs))
+	}
+	cfg.OOD.Policy = PolicyWarn
+	warned, _ := runCycles(t, cfg)
+	if a, b := meanRMSEa(rejected), meanRMSEa(warned); a >= b {
+		t.Errorf("rmse_a with rejection %.3f, without %.3f", a, b)
+	}
+}
+
+// TestRejectedBatchSkipsAnalysis: with the reject policy a flagged batch
+// leaves the forecast as the analysis.
+func TestRejectedBatchSkipsAnalysis(t *testing.T) {
+	cfg := oodBase()
+	cfg.Cycles = 5
+	cfg.Anomaly = &AnomalyConfig{FromCycle: 3, Pattern: "wave", Amplitude: 4}
+	cfg.OOD = &OODConfig{Tests: []string{TestInnovation}, Policy: PolicyReject}
+	stats, qcs := runCycles(t, cfg)
+	for i, st := range stats {
+		flagged := st.BatchFlag != ""
+		if flagged != (st.Cycle >= 3) || flagged != qcs[i].Skipped {
+			t.Errorf("cycle %d: batch flag %q, skipped %v", st.Cycle, st.BatchFlag, qcs[i].Skipped)
+		}
+		if flagged && (st.RMSEa != st.RMSEf || st.NFlagged != st.NObs) {
+			t.Errorf("cycle %d: skipped analysis changed the ensemble or flagged %d of %d", st.Cycle, st.NFlagged, st.NObs)
+		}
+	}
+}
+
+func meanRMSEa(stats []CycleStats) float64 {
+	var s float64
+	for _, st := range stats[50:] {
+		s += st.RMSEa
+	}
+	return s / float64(len(stats)-50)
+}
+
+func TestOODConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"ood: {tests: [magic]}", "ood.tests: unknown test"},
+		{"ood: {tests: [outlier, outlier]}", "listed twice"},
+		{"ood: {tests: []}", "ood.tests: empty"},
+		{"ood: {tests: [projection]}", "ood.generator"},
+		{"ood: {generator: latent}", "no latent section"},
+		{"ood: {alpha: 0.7}", "ood.alpha"},
+		{"ood: {outlier_k: -1}", "ood.outlier_k"},
+		{"ood: {policy: drop}", "ood.policy: want warn, reject or inflate"},
+		{"ood: {calibration: bayes}", "ood.calibration"},
+		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
+		{"ood: {polcy: warn}", "field polcy not found"},
+		{"anomaly: {pattern: blob}", "anomaly.pattern"},
+		{"anomaly: {from_cycle: -2}", "anomaly.from_cycle"},
+		{"anomaly: {unobserved_only: true}", "needs a pattern"},
+		{"anomaly: {width: -1, pattern: bump}", "anomaly.width"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: {method: etkf, members: 10}\n" + tc.yaml + "\n"
+			_, err := Parse([]byte(doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	cfg := oodBase()
+	cfg.Anomaly = &AnomalyConfig{Bias: 1, BiasIndex: 20}
+	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), "anomaly.bias_index") {
+		t.Errorf("bias_index out of range: %v", err)
+	}
+}

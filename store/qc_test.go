@@ -1,0 +1,98 @@
+package store
+
+import (
+	"math"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// TestQualityControlRoundTrip writes and reads the schema version 2
+// quality-control fields: per-observation scores (NaN = not computed) and
+// the per-cycle statistics of the diagnostics table.
+func TestQualityControlRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	obs := Observations{
+		Values: []float64{1, 2, 3}, Variances: []float64{1, 1, 2}, Positions: []float64{0, 2, 4},
+		Flagged: []bool{false, true, false}, Reasons: []string{"", "outlier: |z| = 4.1 > 3", ""},
+		InnovationZ: []float64{0.5, 4.1, -1}, ProjectionZ: []float64{math.NaN(), 2, 0.1},
+	}
+	p := filepath.Join(dir, "obs.arrow")
+	if err := WriteObservations(p, obs, Meta{Cycle: 3}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := ReadObservations(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFloats(got.InnovationZ, obs.InnovationZ) || !sameFloats(got.ProjectionZ, obs.ProjectionZ) || !reflect.DeepEqual(got.Reasons, obs.Reasons) {
+		t.Errorf("read %+v, wrote %+v", got, obs)
+	}
+	obs.InnovationZ, obs.ProjectionZ = nil, nil // not computed
+	if err := WriteObservations(p, obs, Meta{Cycle: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err = ReadObservations(p); err != nil || !math.IsNaN(got.InnovationZ[2]) {
+		t.Errorf("nil scores read back as %v (%v), want NaN", got.InnovationZ, err)
+	}
+	obs.InnovationZ = []float64{0, math.Inf(1), 0}
+	if err := WriteObservations(p, obs, Meta{}); err == nil {
+		t.Error("infinite score accepted")
+	}
+
+	rows := []DiagRow{
+		{Cycle: 1, NObs: 3, QCNIS: 2.5, QCNISThreshold: 11.3, Projection: math.NaN(), ProjectionThreshold: math.NaN()},
+		{Cycle: 2, NObs: 3, NFlagged: 3, QCNIS: 40, QCNISThreshold: 11.3, Projection: 90, ProjectionThreshold: 30, BatchFlag: "innovation+projection"},
+	}
+	p = filepath.Join(dir, "diag.arrow")
+	if err := WriteDiagnostics(p, rows, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		a, b := rows[i], back[i]
+		if a.BatchFlag != b.BatchFlag || !sameFloats([]float64{a.QCNIS, a.QCNISThreshold, a.Projection, a.ProjectionThreshold},
+			[]float64{b.QCNIS, b.QCNISThreshold, b.Projection, b.ProjectionThreshold}) {
+			t.Errorf("row %d: read %+v, wrote %+v", i, b, a)
+		}
+	}
+}
+
+// TestReadSchemaVersion1 reads files in the version 1 layout (without the
+// quality-control columns): the new fields come back as NaN and "".
+func TestReadSchemaVersion1(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "obs.arrow")
+	obsRaw([]int32{0, 1}, []float64{1, 2}, []float64{1, 1}, []bool{false, true}, []string{"", "qc"}).write(t, p)
+	obs, m, err := ReadObservations(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != 1 || len(obs.InnovationZ) != 2 || !math.IsNaN(obs.InnovationZ[0]) || !math.IsNaN(obs.ProjectionZ[1]) {
+		t.Errorf("version %d, scores %v %v", m.SchemaVersion, obs.InnovationZ, obs.ProjectionZ)
+	}
+	p = filepath.Join(dir, "diag.arrow")
+	diagRaw([]int32{0, 1}, []int32{4, 4}, []int32{0, 4}).write(t, p)
+	rows, _, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(rows[1].QCNIS) || !math.IsNaN(rows[1].ProjectionThreshold) || rows[1].BatchFlag != "" {
+		t.Errorf("version 1 row read as %+v", rows[1])
+	}
+}
+
+func sameFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(math.IsNaN(a[i]) && math.IsNaN(b[i])) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,98 @@
+package worker_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/workflows"
+)
+
+// TestFlaggedBatchPausesRun injects an anomaly (a wave of amplitude 4σ added
+// to what the observations see, from cycle 6) into a run configured to
+// reject flagged observations and pause on a flagged batch, and checks the
+// flags end to end: the run pauses after cycle 6 and says why in the status
+// query and the LatentdaFlagged search attribute; the stored observations
+// of cycle 6 are all there, marked flagged with the reason; the
+// diagnostics row holds the test's statistic above its threshold; a stop
+// signal ends the run.
+func TestFlaggedBatchPausesRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	env := startEnv(t)
+	cfg := experiment.Config{
+		Name: "ood-e2e", Cycles: 12,
+		Model:        experiment.ModelConfig{Name: "lorenz96"},
+		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       experiment.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &experiment.OODConfig{Tests: []string{experiment.TestOutlier, experiment.TestInnovation}, Policy: experiment.PolicyReject, PauseOnBatch: true},
+		Anomaly:      &experiment.AnomalyConfig{FromCycle: 6, Pattern: "wave", Amplitude: 4, Wavenumber: 3},
+	}
+	in := input("ood-e2e", cfg, 4, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st workflows.Status
+	for st.Phase != workflows.PhasePaused {
+		if ctx.Err() != nil {
+			t.Fatalf("run did not pause; last status %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+		st = queryStatus(ctx, t, env.c, run.GetID())
+	}
+	if st.Cycle != 6 || st.Last.BatchFlag != experiment.TestInnovation || !strings.Contains(st.PauseReason, "cycle 6") ||
+		st.Summary.Flagged != st.Last.NObs || st.Summary.FlaggedBatches != 1 {
+		t.Errorf("paused status %+v", st)
+	}
+	desc, err := env.c.DescribeWorkflow(ctx, run.GetID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := desc.TypedSearchAttributes.GetInt64(workflows.AttrFlagged); v != int64(st.Summary.Flagged) {
+		t.Errorf("%s = %d, want %d", workflows.AttrFlagged.GetName(), v, st.Summary.Flagged)
+	}
+
+	dir := store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}
+	obs, _, err := store.ReadObservations(dir.Observations(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range obs.Values {
+		if !obs.Flagged[i] || !strings.Contains(obs.Reasons[i], "batch: NIS") || math.IsNaN(obs.InnovationZ[i]) {
+			t.Fatalf("observation %d of cycle 6: flagged %v, reason %q, z %v", i, obs.Flagged[i], obs.Reasons[i], obs.InnovationZ[i])
+		}
+	}
+	rows, _, err := store.ReadDiagnostics(dir.Diagnostics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 6 {
+		t.Fatalf("%d diagnostics rows, want 6", len(rows))
+	}
+	if r := rows[5]; r.BatchFlag != experiment.TestInnovation || !(r.QCNIS > r.QCNISThreshold) || r.NFlagged != r.NObs || r.RMSEA != r.RMSEF {
+		t.Errorf("cycle 6 diagnostics %+v", r)
+	}
+	if r := rows[4]; r.BatchFlag != "" || !(r.QCNIS < r.QCNISThreshold) {
+		t.Errorf("cycle 5 diagnostics %+v", r)
+	}
+
+	if err := env.c.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalStop, nil); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.Result
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stopped || res.Summary.Cycles != 6 {
+		t.Errorf("result %+v, want stopped after 6 cycles", res)
+	}
+}
