@@ -129,7 +129,9 @@ func (o *OODConfig) has(test string) bool { return slices.Contains(o.Tests, test
 // computed are NaN; the slices have one entry per observation and are owned
 // by the Setup (overwritten by the next cycle).
 type QCResult struct {
-	NIS, NISThreshold               float64 // innovation test
+	// NIS and its χ² threshold, over the observations the analysis would
+	// use after the per-observation decisions (all of them under warn).
+	NIS, NISThreshold               float64
 	Projection, ProjectionThreshold float64 // manifold test (J*)
 	// BatchFlag names the batch tests that failed, "+"-separated, or "".
 	BatchFlag string
@@ -237,7 +239,7 @@ func (q *qualityControl) calibrationStats(s *Setup) ([]float64, error) {
 // ensemble the filter will use) and applies the policy to a copy of rVar.
 func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, error) {
 	r := &q.res
-	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), q.nisThr, math.NaN(), q.projThr
+	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), q.projThr
 	r.BatchFlag, r.Skipped = "", false
 	copy(r.Variances, rVar)
 	for i := range r.Flagged {
@@ -248,13 +250,52 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		return nil, fmt.Errorf("ood: %w", err)
 	}
 	copy(r.InnovationZ, rep.Scores)
+
+	// Per observation first, as operational background checks do.
+	k := q.cfg.OutlierK
+	changed := false
+	for i := range y {
+		if !q.cfg.has(TestOutlier) || math.Abs(r.InnovationZ[i]) <= k {
+			continue
+		}
+		r.Flagged[i], r.Reasons[i] = true, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), k)
+		switch q.cfg.Policy {
+		case PolicyReject:
+			r.Variances[i], changed = math.Inf(1), true
+		case PolicyInflate:
+			// Raise σᵢ² so that the observation sits on the threshold:
+			// dᵢ²/(σᵢ'² + vᵢ) = k².
+			v := rep.EnsVar[i]
+			d2 := r.InnovationZ[i] * r.InnovationZ[i] * (rVar[i] + v)
+			r.Variances[i], changed = max(rVar[i], d2/(k*k)-v), true
+		}
+	}
+
+	// Then the batch, as the analysis would use it.
 	var batch []string
 	factor := 1.0 // variance inflation of a flagged batch
 	if q.cfg.has(TestInnovation) {
+		if changed {
+			if rep, err = q.inno.Test(HE, y, r.Variances); err != nil {
+				return nil, fmt.Errorf("ood: %w", err)
+			}
+		}
+		used := 0
+		for _, v := range r.Variances {
+			if !math.IsInf(v, 1) {
+				used++
+			}
+		}
 		r.NIS = rep.NIS
-		if rep.NIS > q.nisThr {
-			batch = append(batch, TestInnovation)
-			factor = max(factor, rep.NIS/q.nisThr)
+		if used > 0 {
+			r.NISThreshold = q.nisThr
+			if used != len(y) {
+				r.NISThreshold = observations.ChiSquareThreshold(used, q.cfg.Alpha)
+			}
+			if r.NIS > r.NISThreshold {
+				batch = append(batch, TestInnovation)
+				factor = max(factor, r.NIS/r.NISThreshold)
+			}
 		}
 	}
 	if q.manifold != nil {
@@ -277,33 +318,16 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 			factor = max(factor, m.Statistic/q.projThr)
 		}
 	}
-	batchReason := ""
 	if len(batch) > 0 {
 		r.BatchFlag = strings.Join(batch, "+")
-		batchReason = fmt.Sprintf("batch: %s", q.batchReason(batch))
-	}
-	for i := range y {
-		var why []string
-		if q.cfg.has(TestOutlier) && math.Abs(r.InnovationZ[i]) > q.cfg.OutlierK {
-			why = append(why, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), q.cfg.OutlierK))
-			if q.cfg.Policy == PolicyReject {
-				r.Variances[i] = math.Inf(1)
-			} else if q.cfg.Policy == PolicyInflate {
-				// Raise σᵢ² so that the observation sits on the threshold:
-				// dᵢ²/(σᵢ'² + vᵢ) = k².
-				v := rep.EnsVar[i]
-				d2 := r.InnovationZ[i] * r.InnovationZ[i] * (rVar[i] + v)
-				r.Variances[i] = max(rVar[i], d2/(q.cfg.OutlierK*q.cfg.OutlierK)-v)
+		why := "batch: " + q.batchReason(batch)
+		for i := range r.Flagged {
+			if r.Flagged[i] {
+				r.Reasons[i] += "; " + why
+			} else {
+				r.Flagged[i], r.Reasons[i] = true, why
 			}
 		}
-		if batchReason != "" {
-			why = append(why, batchReason)
-		}
-		if len(why) > 0 {
-			r.Flagged[i], r.Reasons[i] = true, strings.Join(why, "; ")
-		}
-	}
-	if r.BatchFlag != "" {
 		switch q.cfg.Policy {
 		case PolicyReject:
 			r.Skipped = true
@@ -326,7 +350,7 @@ func (q *qualityControl) batchReason(batch []string) string {
 	for _, b := range batch {
 		switch b {
 		case TestInnovation:
-			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.nisThr))
+			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.res.NISThreshold))
 		case TestProjection:
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.projThr))
 		}

@@ -191,3 +191,28 @@ func TestOODConfigErrors(t *testing.T) {
 		t.Errorf("bias_index out of range: %v", err)
 	}
 }
+
+// TestOODExample runs examples/l96-ood.yaml: before the sensor fault few
+// observations are flagged, after it the faulty channel is flagged in most
+// cycles (it is 4σ off; the test has k = 3).
+func TestOODExample(t *testing.T) {
+	cfg, err := Load("../examples/l96-ood.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cycles = 500
+	_, qcs := runCycles(t, cfg)
+	before, after := 0, 0
+	for k, qc := range qcs {
+		if qc.Flagged[10] {
+			if k+1 < cfg.Anomaly.FromCycle {
+				before++
+			} else {
+				after++
+			}
+		}
+	}
+	if before > 5 || after < 150 {
+		t.Errorf("channel 10 flagged in %d cycles before the fault and %d of 200 after", before, after)
+	}
+}

@@ -59,7 +59,8 @@ func NewInnovationQC(members, nobs int) (*InnovationQC, error) {
 // ensemble space by the Woodbury identity,
 // dᵀ(SᵀS + I)⁻¹d = |d̃|² − (Sd̃)ᵀ(I + SSᵀ)⁻¹(Sd̃) with d̃ = R^{-1/2}d,
 // which costs O(N²p + N³) instead of O(p³). Inputs must be finite with
-// rVar > 0 (the readers and the filter check this before).
+// rVar > 0 (the readers and the filter check this before); an observation
+// with rVar = +Inf (rejected) drops out of the NIS and scores 0.
 func (q *InnovationQC) Test(HE *mat.Dense, y, rVar []float64) (InnovationReport, error) {
 	N, p := q.members, q.nobs
 	if r, c := HE.Dims(); r != N || c != p || len(y) != p || len(rVar) != p {

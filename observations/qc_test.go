@@ -135,3 +135,18 @@ func TestEmpiricalThreshold(t *testing.T) {
 		})
 	}
 }
+
+// TestInnovationQCIgnoresRejected: an infinite error variance removes the
+// observation from the NIS exactly (the NIS of the reduced problem).
+func TestInnovationQCIgnoresRejected(t *testing.T) {
+	HE := mat.NewDense(4, 3, []float64{1, 2, 0, 2, 1, 1, 0, 3, 2, 1, 1, 5})
+	y, r := []float64{1, 2, 9}, []float64{1, 0.5, 2}
+	q, _ := NewInnovationQC(4, 3)
+	full, _ := q.Test(HE, y, []float64{1, 0.5, math.Inf(1)})
+	nis := full.NIS
+	q2, _ := NewInnovationQC(4, 2)
+	red, _ := q2.Test(mat.DenseCopyOf(HE.Slice(0, 4, 0, 2)), y[:2], r[:2])
+	if math.Abs(nis-red.NIS) > 1e-12*red.NIS {
+		t.Errorf("NIS with a rejected observation %v, reduced problem %v", nis, red.NIS)
+	}
+}
