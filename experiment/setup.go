@@ -239,6 +239,13 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 // forecast and analysis against the truth. On error (bad data, divergence)
 // E is unchanged and the error names the cycle.
 func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, error) {
+	return s.AnalyzeWith(E, y, s.R.Variances(), truth, k)
+}
+
+// AnalyzeWith is Analyze with the observation-error variances (the
+// diagonal of R, one per observation) given, as an observation file holds
+// them, instead of the config's.
+func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
@@ -248,10 +255,10 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 		for i := range s.Config.Filter.Members {
 			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 		}
-		inno, err = s.Filter.Analyze(E, s.he, y, s.R.Variances(), s.rng)
+		inno, err = s.Filter.Analyze(E, s.he, y, variances, s.rng)
 	} else if err = enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err == nil {
 		s.latent.encode(E, s.he, s.Op.Apply)
-		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, s.R.Variances(), s.rng)
+		inno, err = s.Filter.Analyze(s.latent.za, s.he, y, variances, s.rng)
 		if err == nil {
 			err = s.latent.decode(E)
 		}
