@@ -13,7 +13,7 @@ import (
 func TestObsCSVRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cycle-000001.csv")
 	want := Observations{
-		Values:    []float64{1.5, -0.1, math.SmallestNonzeroFloat64, -0.0, 1e300},
+		Values:    []float64{1.5, -0.1, math.SmallestNonzeroFloat64, math.Copysign(0, -1), 1e300},
 		Variances: []float64{0.5, 1, 0.1, math.MaxFloat64, 2},
 	}
 	if err := WriteObsCSV(path, want); err != nil {
