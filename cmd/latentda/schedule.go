@@ -352,7 +352,7 @@ func printScheduleView(w io.Writer, format string, v scheduleView) error {
 	fmt.Fprintf(tw, "schedule\t%s\nrun\t%s\nobservations\t%s\n", v.ID, v.RunID, v.ObsDir)
 	fmt.Fprintf(tw, "cycles\t1..%d, cycle k due at %s + k·%s; waits %s for observations\n", v.Cycles, v.Start.Format(time.RFC3339), v.Interval, v.Wait)
 	fmt.Fprintf(tw, "policy\toverlap %s, catch-up window %s, pause on failure %v\n", v.Overlap, v.CatchupWindow, v.PauseOnFailure)
-	fmt.Fprintf(tw, "paused\t%v %s\n", v.Paused, v.Note)
+	fmt.Fprintf(tw, "paused\t%v\nnote\t%s\n", v.Paused, v.Note)
 	fmt.Fprintf(tw, "actions\t%d started, %d missed the catch-up window, %d skipped by overlap\n", v.Actions, v.MissedCatchup, v.SkippedOverlap)
 	fmt.Fprintf(tw, "running\t%s\n", strings.Join(v.Running, " "))
 	for _, t := range v.Recent {
