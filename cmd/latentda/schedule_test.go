@@ -129,7 +129,7 @@ func liveEnv(t *testing.T, stateDir string) (client.Client, string) {
 
 // TestScheduleEndToEnd runs a live run on the embedded server: a schedule
 // with a 2 s interval fires 4 cycles while `latentda observe` writes their
-// observations, cycle 2's too late for its 1 s deadline, so it runs
+// observations, cycle 2's 6 s late, well past its 1 s deadline, so it runs
 // forecast-only; a backfill then assimilates them and re-runs cycles 2..4.
 // The run ends bit-identical to a `latentda run` of the same config.
 func TestScheduleEndToEnd(t *testing.T) {
@@ -155,7 +155,7 @@ func TestScheduleEndToEnd(t *testing.T) {
 		root.SetOut(&bytes.Buffer{})
 		root.SetErr(&bytes.Buffer{})
 		root.SetArgs([]string{"observe", "-c", cfgPath, "--dir", obsDir, "--every", "2s", "--start", startArg,
-			"--delay", "300ms", "--late", "2", "--late-by", "2s"})
+			"--delay", "300ms", "--late", "2", "--late-by", "6s"})
 		observed <- root.ExecuteContext(ctx)
 	}()
 
