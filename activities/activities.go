@@ -190,18 +190,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	}
 	rows = trimRows(rows, in.From)
 
-	E, _, err := store.ReadEnsemble(dir.Analysis(in.From - 1))
+	E, truth, err := readState(dir, s, in.From-1)
 	if err != nil {
-		return CyclesOutput{}, stateError(err)
-	}
-	truth, _, err := store.ReadVector(dir.Truth(in.From - 1))
-	if err != nil {
-		return CyclesOutput{}, stateError(err)
-	}
-	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
-				in.From-1, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+		return CyclesOutput{}, err
 	}
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.
@@ -278,6 +269,25 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 		return st, fmt.Errorf("activities: %w", err)
 	}
 	return st, nil
+}
+
+// readState reads the analysis ensemble and the truth of cycle k, the
+// start of cycle k+1, and checks their shapes against the config.
+func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
+	E, _, err := store.ReadEnsemble(dir.Analysis(k))
+	if err != nil {
+		return nil, nil, stateError(err)
+	}
+	truth, _, err := store.ReadVector(dir.Truth(k))
+	if err != nil {
+		return nil, nil, stateError(err)
+	}
+	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
+				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+	}
+	return E, truth, nil
 }
 
 // previousRows reads the diagnostics written so far (none before cycle 1).

@@ -281,6 +281,13 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 // uses (QC reports the decision). On error (bad data, divergence) E is
 // unchanged and the error names the cycle.
 func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, error) {
+	return s.AnalyzeWith(E, y, s.R.Variances(), truth, k)
+}
+
+// AnalyzeWith is Analyze with the observation-error variances (the
+// diagonal of R, one per observation) given, as an observation file holds
+// them, instead of the config's.
+func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
@@ -299,7 +306,7 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 		s.latent.encode(E, s.he, s.Op.Apply)
 		X = s.latent.za
 	}
-	rVar := s.R.Variances()
+	rVar := variances
 	if s.qc != nil {
 		qc, err := s.qc.check(E, s.he, y, rVar)
 		if err != nil {

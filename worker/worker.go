@@ -20,6 +20,7 @@ func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.Assimilation)
 	w.RegisterWorkflow(workflows.TrainGenerator)
+	w.RegisterWorkflow(workflows.Cycle)
 	w.RegisterActivity(&activities.Activities{StateRoot: stateRoot})
 	return w
 }

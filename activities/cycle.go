@@ -1,0 +1,337 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+)
+
+// Values of the analysis files' "latentda.extra.analysis" key in live runs.
+const (
+	AnalysisAssimilated  = "assimilated"
+	AnalysisForecastOnly = "forecast-only"
+)
+
+// LiveRun names a live (scheduled) run: its state and the directory its
+// observations arrive in.
+type LiveRun struct {
+	RunID   string
+	RunPath string // relative to the worker's state root
+	Config  experiment.Config
+	// ObsDir is the observation directory (store.ObsDir): absolute, or
+	// relative to the worker's state root.
+	ObsDir string
+}
+
+// PrepareInput asks for the state of a live run as seen by cycle Cycle.
+type PrepareInput struct {
+	LiveRun
+	Cycle int
+}
+
+// CycleState is what a cycle workflow needs to decide what to run.
+type CycleState struct {
+	RunDir      string
+	Diagnostics string
+	// Latest is the last committed cycle: the last row of the diagnostics
+	// table (0: only the initial state). The analysis of Latest is where
+	// the next cycle starts.
+	Latest int
+	// ForecastOnly says that Cycle <= Latest ran without observations.
+	ForecastOnly bool
+	// ObsFile is the file holding Cycle's observations, "" if none yet.
+	ObsFile string
+}
+
+// ObsInput asks whether cycle Cycle's observations have arrived.
+type ObsInput struct {
+	ObsDir string
+	Cycle  int
+}
+
+// AdvanceInput runs cycles From..To of a live run from the committed
+// analysis of From-1, superseding any earlier results of those cycles.
+type AdvanceInput struct {
+	LiveRun
+	From, To int
+	// ForecastOnlyTo runs cycle To without observations even if they are
+	// in the directory by now (its deadline passed before they came).
+	// The other cycles assimilate their observations if present.
+	ForecastOnlyTo bool
+}
+
+// CycleOutcome is one cycle's result. It carries no NaN (Temporal payloads
+// are JSON).
+type CycleOutcome struct {
+	Cycle       int     `json:"cycle"`
+	Assimilated bool    `json:"assimilated"`
+	ObsFile     string  `json:"obs_file,omitempty"`
+	RMSEf       float64 `json:"rmse_f"`
+	RMSEa       float64 `json:"rmse_a"`
+}
+
+// AdvanceOutput lists the cycles run.
+type AdvanceOutput struct {
+	Cycles []CycleOutcome `json:"cycles"`
+}
+
+func (a *Activities) obsDir(p string) (store.ObsDir, error) {
+	switch {
+	case p == "":
+		return store.ObsDir{}, temporal.NewNonRetryableApplicationError("activities: no observation directory given", ErrInvalidConfig, nil)
+	case filepath.IsAbs(p):
+		return store.ObsDir{Root: p}, nil
+	case !filepath.IsLocal(p):
+		return store.ObsDir{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: observation directory %q must be absolute or inside the state directory", p), ErrInvalidConfig, nil)
+	}
+	return store.ObsDir{Root: filepath.Join(a.StateRoot, p)}, nil
+}
+
+// PrepareCycle initialises the live run if needed (as Initialize does) and
+// reports its committed state and whether cycle Cycle's observations are
+// in the directory. The diagnostics table is the commit record: a cycle is
+// done when its row is there, which AdvanceCycles writes last.
+func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleState, error) {
+	init, err := a.Initialize(ctx, InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
+	if err != nil {
+		return CycleState{}, err
+	}
+	od, err := a.obsDir(in.ObsDir)
+	if err != nil {
+		return CycleState{}, err
+	}
+	rows, err := previousRows(init.Diagnostics, 1)
+	if err != nil {
+		return CycleState{}, err
+	}
+	st := CycleState{RunDir: init.RunDir, Diagnostics: init.Diagnostics}
+	if n := len(rows); n > 0 {
+		st.Latest = rows[n-1].Cycle
+	}
+	if in.Cycle <= st.Latest {
+		i := slices.IndexFunc(rows, func(r store.DiagRow) bool { return r.Cycle == in.Cycle })
+		if i < 0 {
+			return st, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("activities: %s has no row for cycle %d before its last cycle %d", init.Diagnostics, in.Cycle, st.Latest), ErrBadState, nil)
+		}
+		// An assimilated cycle uses every observation of the operator
+		// (observation files must hold them all), so n_obs = 0 marks a
+		// forecast-only cycle.
+		st.ForecastOnly = rows[i].NObs == 0
+	}
+	if st.ObsFile, err = od.Find(in.Cycle); err != nil {
+		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+	}
+	return st, nil
+}
+
+// FindObservations returns the file holding cycle Cycle's observations,
+// "" if there is none yet.
+func (a *Activities) FindObservations(ctx context.Context, in ObsInput) (string, error) {
+	od, err := a.obsDir(in.ObsDir)
+	if err != nil {
+		return "", err
+	}
+	p, err := od.Find(in.Cycle)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+	}
+	return p, nil
+}
+
+// AdvanceCycles runs cycles From..To of a live run: each advances the
+// nature run (twin experiment) and the ensemble from the analysis of the
+// cycle before, then assimilates the cycle's observation file if it is in
+// the directory, or keeps the forecast as the analysis (forecast-only).
+// Every file is written atomically and the diagnostics table, which holds
+// the rows of the cycles before From and then these, is written last: it
+// commits the cycles. A retry recomputes the same cycles from the same
+// committed analysis, so it writes the same files. Files of an earlier
+// run of these cycles are replaced (superseded), and those that the new
+// run does not write (observations and latent codes of a cycle that is now
+// forecast-only) are removed.
+func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (AdvanceOutput, error) {
+	dir, err := a.runDir(in.RunPath)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	od, err := a.obsDir(in.ObsDir)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	if in.From < 1 || in.To < in.From {
+		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
+	}
+	s, err := a.build(in.Config)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	rows, err := previousRows(dir.Diagnostics(), in.From)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	rows = trimRows(rows, in.From)
+	last := 0
+	if len(rows) > 0 {
+		last = rows[len(rows)-1].Cycle
+	}
+	if last != in.From-1 {
+		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: %s does not end at cycle %d, where cycle %d starts", dir.Diagnostics(), in.From-1, in.From), ErrBadState, nil)
+	}
+	E, truth, err := readState(dir, s, in.From-1)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
+	var out AdvanceOutput
+	for k := in.From; k <= in.To; k++ {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		obsFile := ""
+		if k != in.To || !in.ForecastOnlyTo {
+			if obsFile, err = od.Find(k); err != nil {
+				return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+			}
+		}
+		oc, row, err := a.liveCycle(s, dir, in.RunID, E, truth, obsFile, k)
+		if err != nil {
+			return out, err
+		}
+		rows = append(rows, row)
+		out.Cycles = append(out.Cycles, oc)
+		if heartbeat {
+			activity.RecordHeartbeat(ctx, k)
+		}
+	}
+	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, in.To)); err != nil {
+		return out, fmt.Errorf("activities: %w", err)
+	}
+	return out, nil
+}
+
+// liveCycle runs and stores cycle k of a live run, assimilating obsFile
+// unless it is "".
+func (a *Activities) liveCycle(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, obsFile string, k int) (CycleOutcome, store.DiagRow, error) {
+	m := meta(runID, s.Config, k)
+	if err := dir.MkdirCycle(k); err != nil {
+		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+	}
+	var obs store.Observations
+	if obsFile != "" {
+		var err error
+		if obs, err = loadObservations(obsFile, s, k); err != nil {
+			return CycleOutcome{}, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		}
+	}
+	s.AdvanceTruth(truth, k)
+	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
+		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+	}
+	if err := s.Forecast(E, k); err != nil {
+		return CycleOutcome{}, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+	}
+	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
+		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+	}
+	oc := CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile}
+	var st experiment.CycleStats
+	var qc *experiment.QCResult // nil for a forecast-only cycle
+	if obsFile == "" {
+		st = s.ForecastOnly(E, truth, k)
+		for _, p := range []string{dir.Observations(k), dir.LatentForecast(k), dir.LatentAnalysis(k)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return oc, store.DiagRow{}, fmt.Errorf("activities: remove superseded %s: %w", p, err)
+			}
+		}
+	} else {
+		var err error
+		if st, err = s.AnalyzeWith(E, obs.Values, obs.Variances, truth, k); err != nil {
+			return oc, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+		}
+		if qc = s.QC(); qc != nil {
+			obs.Flagged, obs.Reasons, obs.InnovationZ, obs.ProjectionZ = qc.Flagged, qc.Reasons, qc.InnovationZ, qc.ProjectionZ
+		}
+		if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
+			return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+		}
+		if zf, za := s.LatentCodes(); zf != nil {
+			if err := store.WriteEnsemble(dir.LatentForecast(k), zf, m); err != nil {
+				return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+			}
+			if err := store.WriteEnsemble(dir.LatentAnalysis(k), za, m); err != nil {
+				return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+			}
+		}
+	}
+	am := m
+	am.Extra = map[string]string{"analysis": AnalysisForecastOnly}
+	if obsFile != "" {
+		am.Extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
+	}
+	if err := store.WriteEnsemble(dir.Analysis(k), E, am); err != nil {
+		return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
+	}
+	row := diagRow(st, qc)
+	if obsFile == "" {
+		row.Innovation = math.NaN()
+	}
+	oc.RMSEf, oc.RMSEa = st.RMSEf, st.RMSEa
+	return oc, row, nil
+}
+
+// loadObservations reads cycle k's observation file and checks it against
+// the run's observing system: one value per observation of the operator,
+// the operator's positions (Arrow files), no quality-control flags, and for
+// Arrow files the cycle in the metadata. A CSV file's positions are the
+// operator's.
+func loadObservations(path string, s *experiment.Setup, k int) (store.Observations, error) {
+	var obs store.Observations
+	var err error
+	switch filepath.Ext(path) {
+	case ".arrow":
+		var m store.Meta
+		if obs, m, err = store.ReadObservations(path); err == nil && m.Cycle != k {
+			err = fmt.Errorf("observations %s: metadata latentda.cycle is %d, the file name says cycle %d", path, m.Cycle, k)
+		}
+	case ".csv":
+		obs, err = store.ReadObsCSV(path)
+	default:
+		err = fmt.Errorf("observations %s: unknown file type (want .arrow or .csv)", path)
+	}
+	if err != nil {
+		return obs, fmt.Errorf("activities: %w", err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("activities: observations %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if m := s.Op.OutDim(); obs.Len() != m {
+		return obs, bad("%d observations, the config's operator %q makes %d", obs.Len(), s.Config.Observations.Operator, m)
+	}
+	pos := s.Op.Positions()
+	if obs.Positions == nil {
+		obs.Positions = slices.Clone(pos)
+	} else if !slices.Equal(obs.Positions, pos) {
+		return obs, bad("column \"position\" differs from the config's operator (positions %v)", pos)
+	}
+	if i := slices.Index(obs.Flagged, true); i >= 0 {
+		return obs, bad("row %d: column \"flagged\": incoming observations must not be flagged (quality control runs in latentda)", i)
+	}
+	return obs, nil
+}

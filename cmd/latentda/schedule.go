@@ -1,0 +1,564 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+// overlapPolicies are the overlap policies `schedule create` offers. Those
+// that run two cycles of a run at once (allow-all) or kill a running one
+// (cancel-other, terminate-other) are left out: a run's cycles form a chain.
+var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
+	"skip":       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	"buffer-one": enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
+	"buffer-all": enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL,
+}
+
+func overlapName(p enumspb.ScheduleOverlapPolicy) string {
+	for name, v := range overlapPolicies {
+		if v == p {
+			return name
+		}
+	}
+	return strings.ToLower(strings.TrimPrefix(p.String(), "ScheduleOverlapPolicy"))
+}
+
+// cycleWorkflowID is the prefix of the IDs of a live run's cycle
+// workflows; the schedule appends each one's nominal time.
+func cycleWorkflowID(runID string) string { return "latentda-cycle-" + runID }
+
+// parseStart parses --start (RFC 3339, whole seconds), or returns now
+// truncated to every when it is empty.
+func parseStart(s string, every time.Duration) (time.Time, error) {
+	if s == "" {
+		return time.Now().UTC().Truncate(every), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2026-11-25T22:00:00Z", s)}
+	}
+	if t.Truncate(time.Second) != t {
+		return time.Time{}, usageError{fmt.Errorf("--start %q: must be whole seconds (schedules give nominal times in seconds)", s)}
+	}
+	return t.UTC(), nil
+}
+
+// checkInterval checks an interval flag: at least 1 s and whole seconds.
+func checkInterval(flag string, d time.Duration) error {
+	if d < time.Second || d%time.Second != 0 {
+		return usageError{fmt.Errorf("%s must be whole seconds >= 1s, got %v", flag, d)}
+	}
+	return nil
+}
+
+func newScheduleCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schedule",
+		Short: "Live runs: Temporal schedules that run one assimilation cycle per tick",
+		Long: `A live run assimilates observations as they arrive in an observation directory,
+one cycle per schedule tick. Cycle k is due at START + k·INTERVAL; it waits up to
+--wait for its observations, then runs forecast-only. A backfill of a cycle that
+ran forecast-only assimilates its late observations and re-runs the cycles after
+it. See docs/operations.md.
+
+These commands talk to a running server (latentda dev, or --address).`,
+	}
+	cmd.AddCommand(newScheduleCreateCmd(), newScheduleListCmd(), newScheduleDescribeCmd(),
+		newScheduleSimpleCmd("pause", "Pause a schedule (no new cycles start; running ones finish)"),
+		newScheduleSimpleCmd("unpause", "Unpause a schedule"),
+		newScheduleSimpleCmd("trigger", "Start the cycle due now at once (queued behind a running one)"),
+		newScheduleSimpleCmd("delete", "Delete a schedule (the run's state stays)"),
+		newScheduleBackfillCmd())
+	return cmd
+}
+
+// scheduleCreateOptions holds the flags of `schedule create`.
+type scheduleCreateOptions struct {
+	connOptions
+	ConfigPath     string
+	RunID          string
+	ObsDir         string
+	Start          string
+	Interval       time.Duration
+	Wait           time.Duration
+	Poll           time.Duration
+	Overlap        string
+	CatchupWindow  time.Duration
+	PauseOnFailure bool
+	Paused         bool
+
+	cfg   experiment.Config
+	start time.Time
+}
+
+func newScheduleCreateCmd() *cobra.Command {
+	o := &scheduleCreateOptions{}
+	cmd := &cobra.Command{
+		Use:   "create SCHEDULE_ID -c CONFIG --obs-dir DIR --interval D",
+		Short: "Create a live run's schedule",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args[0]); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), args[0], cmd.OutOrStdout())
+		},
+	}
+	o.addFlags(cmd, false)
+	f := cmd.Flags()
+	f.StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required; cycles: is the number of cycles the schedule runs")
+	f.StringVar(&o.RunID, "run-id", "", "run ID, its state under --state-dir/runs/RUN_ID (default: the schedule ID)")
+	f.StringVar(&o.ObsDir, "obs-dir", "", "observation directory (cycle-NNNNNN.arrow or .csv), required; workers must see it at the same path, or inside --state-dir")
+	f.StringVar(&o.Start, "start", "", "nominal time of cycle 0, RFC 3339 (default: now, truncated to the interval); cycle k is due at start + k·interval")
+	f.DurationVar(&o.Interval, "interval", 0, "time between cycles, whole seconds, required")
+	f.DurationVar(&o.Wait, "wait", 0, "how long after its nominal time a cycle waits for its observations before it runs forecast-only (default: half the interval); < interval")
+	f.DurationVar(&o.Poll, "poll", 0, "how often a waiting cycle looks for its observations (default: wait/10, at least 1s)")
+	f.StringVar(&o.Overlap, "overlap", "buffer-one", "when a tick comes while a cycle runs: skip (drop it; the next cycle also runs the missed one), buffer-one (run it after; further ticks are dropped) or buffer-all")
+	f.DurationVar(&o.CatchupWindow, "catchup-window", time.Minute, "after an outage, start ticks missed by at most this much (>= 10s); older ones are dropped, and the next cycle also runs them")
+	f.BoolVar(&o.PauseOnFailure, "pause-on-failure", true, "pause the schedule when a cycle fails (bad observation file, divergence)")
+	f.BoolVar(&o.Paused, "paused", false, "create the schedule paused")
+	return cmd
+}
+
+func (o *scheduleCreateOptions) Complete(id string) error {
+	if err := checkRunID("schedule ID", id); err != nil {
+		return err
+	}
+	if o.RunID == "" {
+		o.RunID = id
+	}
+	if err := checkRunID("--run-id", o.RunID); err != nil {
+		return err
+	}
+	if o.ConfigPath == "" || o.ObsDir == "" {
+		return usageError{errors.New("--config and --obs-dir are required")}
+	}
+	if err := checkInterval("--interval", o.Interval); err != nil {
+		return err
+	}
+	if o.Wait == 0 {
+		o.Wait = o.Interval / 2
+	}
+	if o.Wait < 0 || o.Wait >= o.Interval {
+		return usageError{fmt.Errorf("--wait must be >= 0 and less than --interval %v, got %v", o.Interval, o.Wait)}
+	}
+	if o.Poll < 0 {
+		return usageError{fmt.Errorf("--poll must be >= 0, got %v", o.Poll)}
+	}
+	if _, ok := overlapPolicies[o.Overlap]; !ok {
+		return usageError{fmt.Errorf("--overlap must be skip, buffer-one or buffer-all, got %q", o.Overlap)}
+	}
+	if o.CatchupWindow < 10*time.Second {
+		return usageError{fmt.Errorf("--catchup-window must be >= 10s (Temporal's minimum), got %v", o.CatchupWindow)}
+	}
+	var err error
+	if o.start, err = parseStart(o.Start, o.Interval); err != nil {
+		return err
+	}
+	if o.cfg, err = experiment.Load(o.ConfigPath); err != nil {
+		return err
+	}
+	if err := o.complete(); err != nil {
+		return err
+	}
+	// Inside the state directory: relative to it, so that workers that
+	// mount it elsewhere find it.
+	abs, err := filepath.Abs(o.ObsDir)
+	if err != nil {
+		return fmt.Errorf("--obs-dir: %w", err)
+	}
+	o.ObsDir = abs
+	if rel, err := filepath.Rel(o.StateDir, abs); err == nil && filepath.IsLocal(rel) {
+		o.ObsDir = rel
+	}
+	return nil
+}
+
+// checkRunID refuses names that are not plain file names.
+func checkRunID(what, id string) error {
+	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return usageError{fmt.Errorf("%s %q must be a plain name", what, id)}
+	}
+	return nil
+}
+
+// input is the cycle workflows' argument.
+func (o *scheduleCreateOptions) input() workflows.CycleInput {
+	return workflows.CycleInput{
+		LiveRun: activities.LiveRun{RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg, ObsDir: o.ObsDir},
+		Start:   o.start, Interval: o.Interval, Wait: o.Wait, Poll: o.Poll,
+	}
+}
+
+// scheduleOptions builds the schedule: an interval spec aligned on the
+// run's start, from cycle 1 to the config's last cycle.
+func scheduleOptions(id, taskQueue string, in workflows.CycleInput, overlap enumspb.ScheduleOverlapPolicy, catchup time.Duration, pauseOnFailure, paused bool) client.ScheduleOptions {
+	offset := time.Duration(in.Start.UnixNano() % int64(in.Interval))
+	if offset < 0 {
+		offset += in.Interval
+	}
+	cfg := in.Config
+	return client.ScheduleOptions{
+		ID: id,
+		Spec: client.ScheduleSpec{
+			Intervals: []client.ScheduleIntervalSpec{{Every: in.Interval, Offset: offset}},
+			StartAt:   in.Start.Add(in.Interval),
+			// Half an interval past the last cycle, so that it is inside
+			// whether or not the end is inclusive.
+			EndAt: in.Start.Add(time.Duration(cfg.Cycles)*in.Interval + in.Interval/2),
+		},
+		Action: &client.ScheduleWorkflowAction{
+			ID:                  cycleWorkflowID(in.RunID),
+			Workflow:            workflows.Cycle,
+			Args:                []any{in},
+			TaskQueue:           taskQueue,
+			WorkflowTaskTimeout: workflows.WorkflowTaskTimeout,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.AttrModel.ValueSet(cfg.Model.Name),
+				workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
+			),
+			StaticSummary: "live " + staticSummary(cfg),
+		},
+		Overlap:        overlap,
+		CatchupWindow:  catchup,
+		PauseOnFailure: pauseOnFailure,
+		Paused:         paused,
+		Note:           fmt.Sprintf("live run %s, observations from %s", in.RunID, in.ObsDir),
+	}
+}
+
+func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Writer) error {
+	conn, err := o.connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := registerSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
+		return fmt.Errorf("register search attributes: %w", err)
+	}
+	in := o.input()
+	_, err = conn.Client.ScheduleClient().Create(ctx, scheduleOptions(id, o.TaskQueue, in, overlapPolicies[o.Overlap], o.CatchupWindow, o.PauseOnFailure, o.Paused))
+	if err != nil {
+		return fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	_, err = fmt.Fprintf(stdout, "schedule %s: run %s, cycles 1..%d every %v from %s (cycle 1 at %s), waiting up to %v for observations in %s\n",
+		id, in.RunID, in.Config.Cycles, in.Interval, in.Start.Format(time.RFC3339), in.Start.Add(in.Interval).Format(time.RFC3339), in.Wait, in.ObsDir)
+	return err
+}
+
+// scheduleInput reads a schedule's cycle workflow argument back.
+func scheduleInput(desc *client.ScheduleDescription) (workflows.CycleInput, error) {
+	var in workflows.CycleInput
+	act, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+	if !ok || len(act.Args) != 1 {
+		return in, errors.New("not a latentda live-run schedule (no cycle workflow action)")
+	}
+	p, ok := act.Args[0].(*commonpb.Payload)
+	if !ok {
+		return in, fmt.Errorf("unexpected action argument %T", act.Args[0])
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &in); err != nil {
+		return in, fmt.Errorf("decode the cycle workflow's argument: %w", err)
+	}
+	return in, nil
+}
+
+// scheduleView is what `schedule describe` prints.
+type scheduleView struct {
+	ID             string          `json:"id"`
+	RunID          string          `json:"run_id"`
+	ObsDir         string          `json:"obs_dir"`
+	Start          time.Time       `json:"start"`
+	Interval       string          `json:"interval"`
+	Wait           string          `json:"wait"`
+	Cycles         int             `json:"cycles"`
+	Overlap        string          `json:"overlap"`
+	CatchupWindow  string          `json:"catchup_window"`
+	PauseOnFailure bool            `json:"pause_on_failure"`
+	Paused         bool            `json:"paused"`
+	Note           string          `json:"note"`
+	Actions        int             `json:"actions"`
+	MissedCatchup  int             `json:"missed_catchup_window"`
+	SkippedOverlap int             `json:"skipped_overlap"`
+	Running        []string        `json:"running"`
+	Recent         []scheduledTick `json:"recent"`
+	Next           []scheduledTick `json:"next"`
+}
+
+type scheduledTick struct {
+	Cycle      int       `json:"cycle"`
+	Nominal    time.Time `json:"nominal"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	RunID      string    `json:"run_id,omitempty"` // of the workflow's first run
+}
+
+func describeSchedule(id string, desc *client.ScheduleDescription) (scheduleView, error) {
+	in, err := scheduleInput(desc)
+	if err != nil {
+		return scheduleView{}, fmt.Errorf("schedule %s: %w", id, err)
+	}
+	v := scheduleView{
+		ID: id, RunID: in.RunID, ObsDir: in.ObsDir, Start: in.Start, Interval: in.Interval.String(), Wait: in.Wait.String(),
+		Cycles: in.Config.Cycles, Actions: desc.Info.NumActions, MissedCatchup: desc.Info.NumActionsMissedCatchupWindow,
+		SkippedOverlap: desc.Info.NumActionsSkippedOverlap, Running: []string{},
+	}
+	if p := desc.Schedule.Policy; p != nil {
+		v.Overlap, v.CatchupWindow, v.PauseOnFailure = overlapName(p.Overlap), p.CatchupWindow.String(), p.PauseOnFailure
+	}
+	if s := desc.Schedule.State; s != nil {
+		v.Paused, v.Note = s.Paused, s.Note
+	}
+	for _, r := range desc.Info.RunningWorkflows {
+		v.Running = append(v.Running, r.WorkflowID)
+	}
+	for _, a := range desc.Info.RecentActions {
+		tick := scheduledTick{Cycle: in.CycleAt(a.ScheduleTime), Nominal: a.ScheduleTime.UTC()}
+		if a.StartWorkflowResult != nil {
+			tick.WorkflowID, tick.RunID = a.StartWorkflowResult.WorkflowID, a.StartWorkflowResult.FirstExecutionRunID
+		}
+		v.Recent = append(v.Recent, tick)
+	}
+	for _, t := range desc.Info.NextActionTimes {
+		v.Next = append(v.Next, scheduledTick{Cycle: in.CycleAt(t), Nominal: t.UTC()})
+	}
+	return v, nil
+}
+
+func printScheduleView(w io.Writer, format string, v scheduleView) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "schedule\t%s\nrun\t%s\nobservations\t%s\n", v.ID, v.RunID, v.ObsDir)
+	fmt.Fprintf(tw, "cycles\t1..%d, cycle k due at %s + k·%s; waits %s for observations\n", v.Cycles, v.Start.Format(time.RFC3339), v.Interval, v.Wait)
+	fmt.Fprintf(tw, "policy\toverlap %s, catch-up window %s, pause on failure %v\n", v.Overlap, v.CatchupWindow, v.PauseOnFailure)
+	fmt.Fprintf(tw, "paused\t%v\nnote\t%s\n", v.Paused, v.Note)
+	fmt.Fprintf(tw, "actions\t%d started, %d missed the catch-up window, %d skipped by overlap\n", v.Actions, v.MissedCatchup, v.SkippedOverlap)
+	fmt.Fprintf(tw, "running\t%s\n", strings.Join(v.Running, " "))
+	for _, t := range v.Recent {
+		fmt.Fprintf(tw, "recent\tcycle %d\t%s\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339), t.WorkflowID)
+	}
+	for _, t := range v.Next {
+		fmt.Fprintf(tw, "next\tcycle %d\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func newScheduleDescribeCmd() *cobra.Command {
+	var o connOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "describe SCHEDULE_ID",
+		Short: "Show a live run's schedule: cycles, policies, recent and next cycles",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			desc, err := conn.Client.ScheduleClient().GetHandle(cmd.Context(), args[0]).Describe(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("describe schedule %s: %w", args[0], err)
+			}
+			v, err := describeSchedule(args[0], desc)
+			if err != nil {
+				return err
+			}
+			return printScheduleView(cmd.OutOrStdout(), output, v)
+		},
+	}
+	o.addFlags(cmd, false)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func newScheduleListCmd() *cobra.Command {
+	var o connOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List live runs' schedules",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			conn, err := o.connect(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			it, err := conn.Client.ScheduleClient().List(cmd.Context(), client.ScheduleListOptions{})
+			if err != nil {
+				return fmt.Errorf("list schedules: %w", err)
+			}
+			type row struct {
+				ID     string    `json:"id"`
+				Paused bool      `json:"paused"`
+				Next   time.Time `json:"next,omitzero"`
+				Last   time.Time `json:"last,omitzero"`
+				Note   string    `json:"note"`
+			}
+			rows := []row{}
+			for it.HasNext() {
+				e, err := it.Next()
+				if err != nil {
+					return fmt.Errorf("list schedules: %w", err)
+				}
+				if e.WorkflowType.Name != "Cycle" {
+					continue
+				}
+				r := row{ID: e.ID, Paused: e.Paused, Note: e.Note}
+				if len(e.NextActionTimes) > 0 {
+					r.Next = e.NextActionTimes[0].UTC()
+				}
+				if n := len(e.RecentActions); n > 0 {
+					r.Last = e.RecentActions[n-1].ScheduleTime.UTC()
+				}
+				rows = append(rows, r)
+			}
+			if output == "json" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "schedule\tpaused\tlast\tnext\tnote")
+			ts := func(t time.Time) string {
+				if t.IsZero() {
+					return "-"
+				}
+				return t.Format(time.RFC3339)
+			}
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\n", r.ID, r.Paused, ts(r.Last), ts(r.Next), r.Note)
+			}
+			return tw.Flush()
+		},
+	}
+	o.addFlags(cmd, false)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+// newScheduleSimpleCmd is pause, unpause, trigger or delete.
+func newScheduleSimpleCmd(verb, short string) *cobra.Command {
+	var o connOptions
+	var note string
+	cmd := &cobra.Command{
+		Use:   verb + " SCHEDULE_ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			conn, err := o.connect(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			h := conn.Client.ScheduleClient().GetHandle(ctx, args[0])
+			switch verb {
+			case "pause":
+				err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
+			case "unpause":
+				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
+			case "trigger":
+				// Queued behind a running cycle, never beside it.
+				err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL})
+			case "delete":
+				err = h.Delete(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("%s schedule %s: %w", verb, args[0], err)
+			}
+			return nil
+		},
+	}
+	o.addFlags(cmd, false)
+	if verb == "pause" || verb == "unpause" {
+		cmd.Flags().StringVar(&note, "note", "", "why (shown by describe)")
+	}
+	return cmd
+}
+
+// backfillRange is the schedule time range that holds exactly the nominal
+// times of cycles from..to.
+func backfillRange(in workflows.CycleInput, from, to int) client.ScheduleBackfill {
+	return client.ScheduleBackfill{
+		Start:   in.Start.Add(time.Duration(from)*in.Interval - in.Interval/2),
+		End:     in.Start.Add(time.Duration(to)*in.Interval + in.Interval/2),
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL,
+	}
+}
+
+func newScheduleBackfillCmd() *cobra.Command {
+	var o connOptions
+	var from, to int
+	cmd := &cobra.Command{
+		Use:   "backfill SCHEDULE_ID --from K [--to L]",
+		Short: "Run past cycles K..L again: forecast-only ones whose observations came late are assimilated",
+		Long: `Starts the cycle workflows of cycles K..L (queued, one after another, behind any
+running cycle). A cycle that ran forecast-only and whose observations are now in
+the observation directory is re-run from the analysis before it, and so are all
+the cycles after it, superseding their files; a cycle that assimilated, or whose
+observations are still missing, is left as it is. A cycle the schedule never ran
+runs now, from the latest analysis.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == 0 {
+				to = from
+			}
+			if from < 1 || to < from {
+				return usageError{fmt.Errorf("--from and --to must give cycles 1 <= from <= to, got %d..%d", from, to)}
+			}
+			ctx := cmd.Context()
+			conn, err := o.connect(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			h := conn.Client.ScheduleClient().GetHandle(ctx, args[0])
+			desc, err := h.Describe(ctx)
+			if err != nil {
+				return fmt.Errorf("describe schedule %s: %w", args[0], err)
+			}
+			in, err := scheduleInput(desc)
+			if err != nil {
+				return fmt.Errorf("schedule %s: %w", args[0], err)
+			}
+			if to > in.Config.Cycles {
+				return usageError{fmt.Errorf("--to %d is past the run's last cycle %d", to, in.Config.Cycles)}
+			}
+			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{backfillRange(in, from, to)}}); err != nil {
+				return fmt.Errorf("backfill schedule %s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	o.addFlags(cmd, false)
+	cmd.Flags().IntVar(&from, "from", 0, "first cycle to backfill, required")
+	cmd.Flags().IntVar(&to, "to", 0, "last cycle to backfill (default: --from)")
+	return cmd
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"gonum.org/v1/gonum/mat"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/worker"
+	"github.com/latentda/latentda/workflows"
+)
+
+// cycleHistoryFile is the recorded history of a forecast-only cycle that
+// workflows' replay test replays (relative to this package's directory).
+var cycleHistoryFile = filepath.Join("..", "..", "workflows", "testdata", "cycle-history.json")
+
+const liveYAML = `name: live
+seed: 5
+cycles: 4
+burn_in: 0.1
+model: {name: lorenz96, nx: 40}
+observations: {operator: every-k, every: 2, variance: 0.5}
+filter: {method: etkf, members: 10, inflation: 1.02}
+`
+
+func TestScheduleUsageErrors(t *testing.T) {
+	base := []string{"schedule", "create", "s1", "-c", "x.yaml", "--obs-dir", "obs"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"schedule", "create", "s1", "--interval", "1s"}, "--config and --obs-dir are required"},
+		{append(base, "--interval", "1500ms"), "--interval must be whole seconds"},
+		{append(base, "--interval", "10s", "--wait", "10s"), "--wait must be >= 0 and less than --interval"},
+		{append(base, "--interval", "10s", "--overlap", "allow-all"), "--overlap must be skip, buffer-one or buffer-all"},
+		{append(base, "--interval", "10s", "--catchup-window", "5s"), "--catchup-window must be >= 10s"},
+		{append(base, "--interval", "10s", "--start", "yesterday"), "want an RFC 3339 time"},
+		{append(base, "--interval", "10s", "--start", "2026-11-25T22:00:00.5Z"), "must be whole seconds"},
+		{[]string{"schedule", "create", "../x", "--interval", "10s"}, "must be a plain name"},
+		{[]string{"schedule", "backfill", "s1", "--from", "3", "--to", "2"}, "1 <= from <= to"},
+		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "0s"}, "--every must be whole seconds"},
+		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "1s", "--format", "json"}, "--format must be arrow or csv"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, _, err := execute(t, tc.args...)
+			var ue usageError
+			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestObserveLateFlag(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "live.yaml")
+	if err := os.WriteFile(cfg, []byte(liveYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A start an hour ago: every cycle is due, written at once, the late
+	// one last.
+	start := time.Now().UTC().Truncate(time.Second).Add(-time.Hour).Format(time.RFC3339)
+	out, _, err := execute(t, "observe", "-c", cfg, "--dir", filepath.Join(dir, "obs"), "--every", "1s", "--start", start,
+		"--format", "csv", "--late", "2", "--late-by", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(out)
+	var got []string
+	for _, l := range lines {
+		got = append(got, filepath.Base(l))
+	}
+	if want := "cycle-000001.csv cycle-000003.csv cycle-000004.csv cycle-000002.csv"; strings.Join(got, " ") != want {
+		t.Errorf("written %v, want %s", got, want)
+	}
+}
+
+// liveEnv is an in-memory dev server with a worker on stateDir.
+func liveEnv(t *testing.T, stateDir string) (client.Client, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{FrontendPort: port, UIPort: -1, SearchAttributes: workflows.SearchAttributes(), Logger: warn})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("stop dev server: %v", err)
+		}
+	})
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(), Logger: sdklog.NewStructuredLogger(warn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	w := worker.New(c, "", stateDir)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return c, srv.FrontendAddress()
+}
+
+// TestScheduleEndToEnd runs a live run on the embedded server: a schedule
+// with a 2 s interval fires 4 cycles while `latentda observe` writes their
+// observations, cycle 2's 6 s late, well past its 1 s deadline, so it runs
+// forecast-only; a backfill then assimilates them and re-runs cycles 2..4.
+// The run ends bit-identical to a `latentda run` of the same config.
+func TestScheduleEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and waits for schedule ticks")
+	}
+	stateDir := t.TempDir()
+	c, addr := liveEnv(t, stateDir)
+	cfgPath := filepath.Join(t.TempDir(), "live.yaml")
+	if err := os.WriteFile(cfgPath, []byte(liveYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obsDir := filepath.Join(stateDir, "obs")
+	conn := []string{"--address", addr, "--state-dir", stateDir}
+	start := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	startArg := start.Format(time.RFC3339)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	observed := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs([]string{"observe", "-c", cfgPath, "--dir", obsDir, "--every", "2s", "--start", startArg,
+			"--delay", "300ms", "--late", "2", "--late-by", "6s"})
+		observed <- root.ExecuteContext(ctx)
+	}()
+
+	out, _, err := execute(t, append([]string{"schedule", "create", "live", "-c", cfgPath, "--obs-dir", obsDir,
+		"--interval", "2s", "--wait", "1s", "--poll", "200ms", "--start", startArg, "--catchup-window", "10s"}, conn...)...)
+	if err != nil {
+		t.Fatalf("schedule create: %v", err)
+	}
+	t.Log(strings.TrimSpace(out))
+
+	describe := func() scheduleView {
+		t.Helper()
+		out, _, err := execute(t, append([]string{"schedule", "describe", "live", "-o", "json"}, conn...)...)
+		if err != nil {
+			t.Fatalf("schedule describe: %v", err)
+		}
+		var v scheduleView
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return v
+	}
+	// waitActions waits until n cycle workflows have started and none runs.
+	waitActions := func(n int) scheduleView {
+		t.Helper()
+		for {
+			v := describe()
+			if v.Actions >= n && len(v.Running) == 0 {
+				return v
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("waiting for %d cycles: %+v", n, v)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	result := func(wfID string) workflows.CycleResult {
+		t.Helper()
+		var res workflows.CycleResult
+		if err := c.GetWorkflow(ctx, wfID, "").Get(ctx, &res); err != nil {
+			t.Fatalf("cycle workflow %s: %v", wfID, err)
+		}
+		return res
+	}
+
+	v := waitActions(4)
+	if v.RunID != "live" || v.ObsDir != "obs" || v.Overlap != "buffer-one" || v.CatchupWindow != "10s" || !v.PauseOnFailure || v.Cycles != 4 {
+		t.Errorf("schedule %+v", v)
+	}
+	wantOutcome := map[int]string{1: workflows.OutcomeAssimilated, 2: workflows.OutcomeForecastOnly, 3: workflows.OutcomeAssimilated, 4: workflows.OutcomeAssimilated}
+	wfOf := map[int]scheduledTick{}
+	for _, tick := range v.Recent {
+		wfOf[tick.Cycle] = tick
+		res := result(tick.WorkflowID)
+		if res.Cycle != tick.Cycle || res.Outcome != wantOutcome[tick.Cycle] || !res.Nominal.Equal(start.Add(time.Duration(tick.Cycle)*2*time.Second)) {
+			t.Errorf("cycle %d (%s): result %+v, want outcome %q", tick.Cycle, tick.WorkflowID, res, wantOutcome[tick.Cycle])
+		}
+	}
+	if len(wfOf) != 4 {
+		t.Fatalf("recent actions %+v, want cycles 1..4", v.Recent)
+	}
+	run := store.RunDir{Root: filepath.Join(stateDir, "runs", "live")}
+	rows, _, err := store.ReadDiagnostics(run.Diagnostics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nobs []int
+	for _, r := range rows {
+		nobs = append(nobs, r.NObs)
+	}
+	if len(rows) != 4 || nobs[0] != 20 || nobs[1] != 0 || nobs[2] != 20 || nobs[3] != 20 {
+		t.Fatalf("n_obs per cycle %v, want 20 0 20 20 (cycle 2 forecast-only)", nobs)
+	}
+	if os.Getenv("LATENTDA_WRITE_HISTORY") == "1" {
+		writeHistory(ctx, t, c, wfOf[2].WorkflowID, wfOf[2].RunID)
+	}
+
+	// Cycle 2's observations arrive late; backfill it.
+	if err := <-observed; err != nil {
+		t.Fatalf("observe: %v", err)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "backfill", "live", "--from", "2"}, conn...)...); err != nil {
+		t.Fatalf("schedule backfill: %v", err)
+	}
+	waitActions(5)
+	res := result(wfOf[2].WorkflowID)
+	if res.Outcome != workflows.OutcomeSuperseded || len(res.Cycles) != 3 || !res.Cycles[0].Assimilated {
+		t.Fatalf("backfill of cycle 2: %+v", res)
+	}
+
+	// The run now equals a run of the same config, bit for bit.
+	cfg, err := experiment.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &activities.Activities{StateRoot: t.TempDir()}
+	refIn := activities.InitInput{RunID: "live", RunPath: "runs/live", Config: cfg}
+	if _, err := ref.Initialize(ctx, refIn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ref.RunCycles(ctx, activities.CyclesInput{RunID: "live", RunPath: "runs/live", Config: cfg, From: 1, To: 4}); err != nil {
+		t.Fatal(err)
+	}
+	refDir := store.RunDir{Root: filepath.Join(ref.StateRoot, "runs", "live")}
+	for k := 1; k <= 4; k++ {
+		want, _, err := store.ReadEnsemble(refDir.Analysis(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := store.ReadEnsemble(run.Analysis(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mat.Equal(want, got) {
+			t.Errorf("cycle %d: the live run's analysis differs from the run's", k)
+		}
+	}
+
+	// Pause, list, delete.
+	if _, _, err := execute(t, append([]string{"schedule", "pause", "live", "--note", "maintenance"}, conn...)...); err != nil {
+		t.Fatal(err)
+	}
+	if v := describe(); !v.Paused || v.Note != "maintenance" {
+		t.Errorf("after pause: paused %v, note %q", v.Paused, v.Note)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "unpause", "live"}, conn...)...); err != nil {
+		t.Fatal(err)
+	}
+	if v := describe(); v.Paused {
+		t.Error("still paused after unpause")
+	}
+	// The schedule's list is eventually consistent (visibility).
+	for {
+		out, _, err = execute(t, append([]string{"schedule", "list"}, conn...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "live") || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.Contains(out, "live") {
+		t.Errorf("schedule list:\n%s", out)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "delete", "live"}, conn...)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "describe", "live"}, conn...)...); err == nil {
+		t.Error("describe after delete succeeded")
+	}
+}
+
+// writeHistory records the history that workflows' replay test replays: a
+// cycle that waited for its observations, polling, and ran forecast-only.
+// Regenerate only after a deliberate, versioned change of the workflow:
+//
+//	LATENTDA_WRITE_HISTORY=1 go test ./cmd/latentda -run TestScheduleEndToEnd
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, wfID, runID string) {
+	t.Helper()
+	it := c.GetWorkflowHistory(ctx, wfID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", wfID, err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cycleHistoryFile, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s: %d events", cycleHistoryFile, len(h.Events))
+}
