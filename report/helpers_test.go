@@ -70,6 +70,25 @@ func newSynthRun() synthRun {
 	return s
 }
 
+// flagReasons are the reasons of the flagged observation of cycles 2, 4, 6.
+var flagReasons = map[int]string{2: "ood: residual 4.2 > 3", 4: "gross error", 6: "ood: residual 3.5 > 3"}
+
+// synthObs observes every grid point of cycle r; r.NFlagged of them
+// (at most one, at grid point cycle mod 5) are flagged.
+func synthObs(r store.DiagRow) store.Observations {
+	obs := store.Observations{Flagged: make([]bool, r.NObs), Reasons: make([]string, r.NObs)}
+	for i := range r.NObs {
+		obs.Values = append(obs.Values, float64(i))
+		obs.Variances = append(obs.Variances, 1)
+		obs.Positions = append(obs.Positions, float64(i))
+	}
+	if r.NFlagged > 0 {
+		i := r.Cycle % r.NObs
+		obs.Flagged[i], obs.Reasons[i] = true, flagReasons[r.Cycle]
+	}
+	return obs
+}
+
 // write lays the run out as <state>/runs/r1 and returns the run directory.
 func (s synthRun) write(t *testing.T, state string) string {
 	t.Helper()
@@ -86,6 +105,9 @@ func (s synthRun) write(t *testing.T, state string) string {
 			E.SetRow(j, row)
 		}
 		if err := store.WriteEnsemble(rd.Analysis(r.Cycle), E, m); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.WriteObservations(rd.Observations(r.Cycle), synthObs(r), m); err != nil {
 			t.Fatal(err)
 		}
 		if s.truth != nil {

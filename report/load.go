@@ -29,6 +29,8 @@ type Run struct {
 	// Curve is the generator's training curve; nil unless the run is a
 	// latent run whose generator recorded one.
 	Curve *Curve
+	// Flags are the run's flagged observations, in cycle order.
+	Flags []Flag
 	// Notes say what the report leaves out and why.
 	Notes []string
 }
@@ -40,6 +42,13 @@ type Field struct {
 	Mean   *mat.Dense // analysis ensemble mean
 	Truth  *mat.Dense // true state; nil when the run has no truth files
 	Error  *mat.Dense // Mean − Truth; nil without truth
+}
+
+// Flag is one flagged observation.
+type Flag struct {
+	Cycle    int
+	Position float64 // on the model grid
+	Reason   string  // the observation file's flag_reason
 }
 
 // Curve is a generator's loss per training epoch.
@@ -78,6 +87,9 @@ func Load(dir string, opts Options) (*Run, error) {
 		return nil, fmt.Errorf("report: %s has no cycles yet", rd.Diagnostics())
 	}
 	r := &Run{ID: meta.RunID, Dir: dir, Config: cfg, Diag: rows, Summary: summarise(cfg, rows)}
+	if r.Flags, err = loadFlags(rd, rows); err != nil {
+		return nil, err
+	}
 	if oneD[cfg.Model.Name] {
 		n := opts.FieldCycles
 		if n == 0 {
@@ -175,6 +187,33 @@ func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
 		f.Error.Sub(f.Mean, f.Truth)
 	}
 	return f, nil
+}
+
+// loadFlags reads the flagged observations of the cycles whose
+// diagnostics count some; the observation files must agree with the count.
+func loadFlags(rd store.RunDir, rows []store.DiagRow) ([]Flag, error) {
+	var flags []Flag
+	for _, d := range rows {
+		if d.NFlagged == 0 {
+			continue
+		}
+		path := rd.Observations(d.Cycle)
+		obs, _, err := store.ReadObservations(path)
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		n := 0
+		for i, f := range obs.Flagged {
+			if f {
+				flags = append(flags, Flag{Cycle: d.Cycle, Position: obs.Positions[i], Reason: obs.Reasons[i]})
+				n++
+			}
+		}
+		if n != d.NFlagged {
+			return nil, fmt.Errorf("report: %s flags %d observations, but the diagnostics of cycle %d count %d", path, n, d.Cycle, d.NFlagged)
+		}
+	}
+	return flags, nil
 }
 
 // loadCurve reads a generator's training curve from its file

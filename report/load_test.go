@@ -57,6 +57,15 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	}
+	wantFlags := []Flag{{2, 2, flagReasons[2]}, {4, 4, flagReasons[4]}, {6, 1, flagReasons[6]}}
+	if len(r.Flags) != len(wantFlags) {
+		t.Errorf("flags %v, want %v", r.Flags, wantFlags)
+	}
+	for i := range min(len(r.Flags), len(wantFlags)) {
+		if r.Flags[i] != wantFlags[i] {
+			t.Errorf("flag %d = %+v, want %+v", i, r.Flags[i], wantFlags[i])
+		}
+	}
 	if c := r.Curve; c == nil || !equalFloats(c.Train, []float64{4, 2, 1}) || !equalFloats(c.Valid, []float64{5, 3, 2.5}) {
 		t.Errorf("curve %+v: want train [4 2 1], valid [5 3 2.5]", c)
 	}
@@ -148,6 +157,13 @@ func TestLoadMalformed(t *testing.T) {
 			}
 		}, "no cycles yet", nil},
 		{"missing analysis", func(t *testing.T, _, dir string) { rm(t, store.RunDir{Root: dir}.Analysis(3)) }, "000003/analysis.arrow", fs.ErrNotExist},
+		{"observations disagree with n_flagged", func(t *testing.T, _, dir string) {
+			obs := synthObs(store.DiagRow{Cycle: 4, NObs: 5})
+			if err := store.WriteObservations(store.RunDir{Root: dir}.Observations(4), obs, store.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+		}, "flags 0 observations, but the diagnostics of cycle 4 count 1", nil},
+		{"missing observations", func(t *testing.T, _, dir string) { rm(t, store.RunDir{Root: dir}.Observations(2)) }, "000002/observations.arrow", fs.ErrNotExist},
 		{"truth missing mid-run", func(t *testing.T, _, dir string) { rm(t, store.RunDir{Root: dir}.Truth(4)) }, "000004/truth.arrow", fs.ErrNotExist},
 		{"truth from cycle 2 only", func(t *testing.T, _, dir string) { rm(t, store.RunDir{Root: dir}.Truth(1)) }, "cycle 1 has no truth file", nil},
 		{"truth of another size", func(t *testing.T, _, dir string) {

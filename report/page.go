@@ -52,8 +52,9 @@ type page struct {
 }
 
 // Figures renders the report's plots: RMSE and spread, observations and
-// flagged observations (when the run has observations), the Hovmöller
-// diagram (1-D models) and the generator's training curve (latent runs).
+// flagged observations per cycle (when the run has observations), where
+// observations were flagged (when some were), the Hovmöller diagram (1-D
+// models) and the generator's training curve (latent runs).
 func Figures(r *Run) ([]Figure, error) {
 	var figs []Figure
 	add := func(name, title, caption string, data []byte, err error) error {
@@ -79,6 +80,17 @@ func Figures(r *Run) ([]Figure, error) {
 		}
 		data, err := plotPNG(p, w, h)
 		if err := add("flagged.png", "Flagged observations", flaggedCaption(r.Diag), data, err); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Flags) > 0 {
+		p, err := FlagMapPlot(r.Flags, r.Diag)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		caption := fmt.Sprintf("Where and when the %d flagged observations were, by the kind of reason (the text before the first colon of flag_reason).", len(r.Flags))
+		if err := add("flag-map.png", "Where observations were flagged", caption, data, err); err != nil {
 			return nil, err
 		}
 	}

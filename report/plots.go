@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"strings"
 
 	"git.sr.ht/~sbinet/gg"
 	xdraw "golang.org/x/image/draw"
@@ -16,6 +17,7 @@ import (
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -132,6 +134,66 @@ func FlaggedPlot(rows []store.DiagRow) (*plot.Plot, error) {
 		}
 	}
 	p.Y.Min, p.Y.Max = 0, math.Max(1, 1.25*top)
+	return p, nil
+}
+
+// maxFlagGroups bounds the legend of the flag map; further reasons are
+// drawn as "other".
+const maxFlagGroups = 6
+
+// flagGroups groups flags by the kind of their reason, the text before the
+// first colon ("ood: residual 9.3 > 3" is "ood"), in order of first
+// appearance.
+func flagGroups(flags []Flag) (names []string, groups []plotter.XYs) {
+	index := map[string]int{}
+	for _, f := range flags {
+		kind, _, _ := strings.Cut(f.Reason, ":")
+		kind = strings.TrimSpace(kind)
+		if kind == "" {
+			kind = "no reason given"
+		}
+		i, ok := index[kind]
+		if !ok {
+			i = min(len(names), maxFlagGroups)
+			if i == len(names) {
+				if i == maxFlagGroups {
+					kind = "other"
+				}
+				names = append(names, kind)
+				groups = append(groups, nil)
+			}
+			index[kind] = i
+		}
+		groups[i] = append(groups[i], plotter.XY{X: float64(f.Cycle), Y: f.Position})
+	}
+	return names, groups
+}
+
+// FlagMapPlot shows where (grid position) and when (cycle) observations
+// were flagged, one colour and glyph per kind of reason; the x axis spans
+// the cycles of rows.
+func FlagMapPlot(flags []Flag, rows []store.DiagRow) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Flagged observations"
+	p.X.Label.Text = "cycle"
+	p.Y.Label.Text = "position (grid point)"
+	p.Add(plotter.NewGrid())
+	names, groups := flagGroups(flags)
+	for i, xys := range groups {
+		sc, err := plotter.NewScatter(xys)
+		if err != nil {
+			return nil, fmt.Errorf("report: flagged observations: %w", err)
+		}
+		sc.Color = plotutil.Color(i)
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(2)
+		p.Add(sc)
+		p.Legend.Add(names[i], sc)
+	}
+	if len(rows) > 0 {
+		p.X.Min, p.X.Max = float64(rows[0].Cycle), float64(rows[len(rows)-1].Cycle)
+	}
+	p.Legend.Top = true
 	return p, nil
 }
 

@@ -244,6 +244,34 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
+func TestFlagGroups(t *testing.T) {
+	var flags []Flag
+	for i, reason := range []string{"ood: r=4", "gross", "ood: r=5", "", " a : x", "b", "c", "d", "e:1", "ood"} {
+		flags = append(flags, Flag{Cycle: i, Position: float64(10 * i), Reason: reason})
+	}
+	names, groups := flagGroups(flags)
+	wantNames := []string{"ood", "gross", "no reason given", "a", "b", "c", "other"}
+	wantCycles := [][]float64{{0, 2, 9}, {1}, {3}, {4}, {5}, {6}, {7, 8}}
+	if !equalStrings(names, wantNames) || len(groups) != len(wantCycles) {
+		t.Fatalf("groups %q (%d), want %q", names, len(groups), wantNames)
+	}
+	for i, g := range groups {
+		var cycles []float64
+		for _, xy := range g {
+			cycles = append(cycles, xy.X)
+			if xy.Y != 10*xy.X {
+				t.Errorf("%s: point %v, want position 10 × cycle", names[i], xy)
+			}
+		}
+		if !equalFloats(cycles, wantCycles[i]) {
+			t.Errorf("%s: cycles %v, want %v", names[i], cycles, wantCycles[i])
+		}
+	}
+	if _, err := FlagMapPlot(flags, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTrainingPlotScale(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -293,6 +321,7 @@ func TestFiguresDeterministic(t *testing.T) {
 		"flagged.png":   {768, 384},
 		"hovmoller.png": {979, 518}, // 3 panels of 3.4 in × 5.4 in at 96 dpi
 		"training.png":  {768, 384},
+		"flag-map.png":  {768, 384},
 	}
 	if len(a) != len(wantSize) {
 		t.Fatalf("%d figures, want %d", len(a), len(wantSize))
