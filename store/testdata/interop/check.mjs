@@ -10,7 +10,7 @@
 //
 // Usage: node check.mjs FILE...   (run by store/interop_test.go)
 import { readFileSync } from 'node:fs';
-import { tableFromIPC, Type } from 'apache-arrow';
+import { Precision, tableFromIPC, Type } from 'apache-arrow';
 
 function floatBits(values, i) {
   const view = new DataView(values.buffer, values.byteOffset, values.byteLength);
@@ -22,7 +22,7 @@ function cells(data, begin, end) {
   const out = [];
   switch (data.typeId) {
     case Type.Float:
-      if (data.type.precision !== 2) throw new Error(`unexpected float precision ${data.type.precision}`);
+      if (data.type.precision !== Precision.DOUBLE) throw new Error(`unexpected float precision ${data.type.precision}`);
       for (let i = begin; i < end; i++) out.push(floatBits(data.values, i));
       return out;
     case Type.Int:
