@@ -37,6 +37,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "dapper", "--match", "nothing-matches"}, "selects no row"},
 		{[]string{"run", "--no-such-flag"}, "unknown flag"},
 		{[]string{"signal", "r1", "explode"}, "unknown signal"},
+		{[]string{"report"}, "one run directory or run ID"},
+		{[]string{"report", "r1", "--format", "pdf"}, "--format must be md or html"},
+		{[]string{"report", "r1", "--field-cycles", "0"}, "--field-cycles"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := execute(t, tc.args...)

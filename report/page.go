@@ -1,0 +1,313 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+
+	"gonum.org/v1/plot/vg"
+
+	"github.com/latentda/latentda/store"
+)
+
+// Format is the format of the report page.
+type Format string
+
+// The page formats.
+const (
+	Markdown Format = "md"
+	HTML     Format = "html"
+)
+
+// ParseFormat checks a format name.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case Markdown, HTML:
+		return f, nil
+	}
+	return "", fmt.Errorf("report: format must be md or html, got %q", s)
+}
+
+// Figure is one PNG of the report.
+type Figure struct {
+	File    string // file name in the report directory
+	Title   string
+	Caption string
+	png     []byte
+}
+
+// page is what the page templates show.
+type page struct {
+	Title   string
+	Setup   []string   // one line each: model, observations, filter, …
+	Summary [][]string // rows of the summary table: label, forecast, analysis
+	Figures []Figure
+	Notes   []string
+}
+
+// Figures renders the report's plots: RMSE and spread, observations and
+// flagged observations per cycle (when the run has observations), where
+// observations were flagged (when some were), the Hovmöller diagram (1-D
+// models) and the generator's training curve (latent runs).
+func Figures(r *Run) ([]Figure, error) {
+	var figs []Figure
+	add := func(name, title, caption string, data []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		figs = append(figs, Figure{File: name, Title: title, Caption: caption, png: data})
+		return nil
+	}
+	const w, h = 8 * vg.Inch, 4 * vg.Inch
+	p, err := RMSEPlot(r.Diag)
+	if err != nil {
+		return nil, err
+	}
+	data, err := plotPNG(p, w, h)
+	if err := add("rmse.png", "RMSE and spread", rmseCaption(r), data, err); err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(r.Diag, func(d store.DiagRow) bool { return d.NObs > 0 }) {
+		p, err := FlaggedPlot(r.Diag)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		if err := add("flagged.png", "Flagged observations", flaggedCaption(r.Diag), data, err); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Flags) > 0 {
+		p, err := FlagMapPlot(r.Flags, r.Diag)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		caption := fmt.Sprintf("Where and when the %d flagged observations were, by the kind of reason (the text before the first colon of flag_reason).", len(r.Flags))
+		if err := add("flag-map.png", "Where observations were flagged", caption, data, err); err != nil {
+			return nil, err
+		}
+	}
+	if f := r.Field; f != nil {
+		data, err := HovmollerPNG(f)
+		caption := fmt.Sprintf("Hovmöller diagram (grid point × cycle) of cycles %d–%d of %d; truth and analysis share one colour scale, the error is centred on 0.",
+			f.Cycles[0], f.Cycles[len(f.Cycles)-1], len(r.Diag))
+		if err := add("hovmoller.png", "Hovmöller diagram", caption, data, err); err != nil {
+			return nil, err
+		}
+	}
+	if c := r.Curve; c != nil {
+		p, err := TrainingPlot(c)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		if err := add("training.png", "Generator training", trainingCaption(c), data, err); err != nil {
+			return nil, err
+		}
+	}
+	return figs, nil
+}
+
+func rmseCaption(r *Run) string {
+	s := r.Summary
+	if s.Scored == 0 {
+		return fmt.Sprintf("Per cycle; no cycle is past the burn-in (model time %s) yet.", num(r.Config.BurnIn))
+	}
+	return fmt.Sprintf("Per cycle. Time means over the %d cycles after the burn-in (model time %s): analysis RMSE %s, spread %s; forecast RMSE %s, spread %s.",
+		s.Scored, num(r.Config.BurnIn), num(s.RMSEa), num(s.SpreadA), num(s.RMSEf), num(s.SpreadF))
+}
+
+func flaggedCaption(rows []store.DiagRow) string {
+	var obs, flagged int
+	for _, d := range rows {
+		obs += d.NObs
+		flagged += d.NFlagged
+	}
+	return fmt.Sprintf("Observations and flagged observations per cycle: %d of %d flagged over %d cycles.", flagged, obs, len(rows))
+}
+
+func trainingCaption(c *Curve) string {
+	s := fmt.Sprintf("Loss per epoch, %d epochs, read from %s.", max(len(c.Train), len(c.Valid)), filepath.Base(c.Source))
+	if i := argmin(c.Valid); i >= 0 {
+		s += fmt.Sprintf(" Lowest validation loss %s at epoch %d.", num(c.Valid[i]), i+1)
+	}
+	return s
+}
+
+// argmin is the index of the smallest finite value, or −1.
+func argmin(xs []float64) int {
+	best := -1
+	for i, x := range xs {
+		if finite(x) && (best < 0 || x < xs[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// plural is "1 model step", "2 model steps".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// num formats a statistic with 4 significant digits; "n/a" for NaN.
+func num(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4g", x)
+}
+
+func newPage(r *Run, figs []Figure) page {
+	c := r.Config
+	m := c.Model
+	model := fmt.Sprintf("model: %s, dt %s", m.Name, num(m.Dt))
+	switch m.Name {
+	case "lorenz96":
+		model += fmt.Sprintf(", %d variables, forcing %s", m.Nx, num(m.Forcing))
+	case "ks":
+		model += fmt.Sprintf(", %d grid points, domain length %s", m.Nx, num(m.Length))
+	}
+	o := c.Observations
+	setup := []string{
+		model,
+		fmt.Sprintf("observations: operator %s, error variance %s, %s per cycle", o.Operator, num(o.Variance), plural(o.StepsBetween, "model step")),
+		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, num(c.Filter.Inflation)),
+	}
+	if l := c.Latent; l != nil {
+		setup = append(setup, fmt.Sprintf("latent: generator %s, encoding %s, update %s", l.Generator, l.Encoding, l.Update))
+	}
+	s := r.Summary
+	setup = append(setup, fmt.Sprintf("cycles: %d run, %d after the burn-in (model time %s), seed %d", len(r.Diag), s.Scored, num(c.BurnIn), c.Seed))
+	return page{
+		Title: "latentda report: " + r.ID,
+		Setup: setup,
+		Summary: [][]string{
+			{"RMSE", num(s.RMSEf), num(s.RMSEa)},
+			{"spread", num(s.SpreadF), num(s.SpreadA)},
+		},
+		Figures: figs,
+		Notes:   r.Notes,
+	}
+}
+
+// mdEscape keeps text from being read as Markdown markup.
+var mdEscape = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "<", "&lt;", "|", `\|`)
+
+var mdPage = template.Must(template.New("md").Funcs(template.FuncMap{"md": mdEscape.Replace}).Parse(
+	`# {{md .Title}}
+
+{{range .Setup}}- {{md .}}
+{{end}}
+Time means after the burn-in, as ` + "`latentda run`" + ` reports them:
+
+| | forecast | analysis |
+| --- | --- | --- |
+{{range .Summary}}| {{index . 0}} | {{index . 1}} | {{index . 2}} |
+{{end}}{{range .Figures}}
+## {{md .Title}}
+
+![{{md .Title}}]({{.File}})
+
+{{md .Caption}}
+{{end}}{{if .Notes}}
+## Notes
+
+{{range .Notes}}- {{md .}}
+{{end}}{{end}}
+Written by ` + "`latentda report`" + ` from the run's Arrow files.
+`))
+
+var htmlPage = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{.Title}}</title>
+<style>
+body { font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+img { max-width: 100%; }
+</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+<ul>
+{{range .Setup}}<li>{{.}}</li>
+{{end}}</ul>
+<p>Time means after the burn-in, as <code>latentda run</code> reports them:</p>
+<table>
+<tr><th></th><th>forecast</th><th>analysis</th></tr>
+{{range .Summary}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>
+{{end}}</table>
+{{range .Figures}}
+<h2>{{.Title}}</h2>
+<figure>
+<img src="{{.File}}" alt="{{.Title}}">
+<figcaption>{{.Caption}}</figcaption>
+</figure>
+{{end}}{{if .Notes}}
+<h2>Notes</h2>
+<ul>
+{{range .Notes}}<li>{{.}}</li>
+{{end}}</ul>
+{{end}}
+<p>Written by <code>latentda report</code> from the run's Arrow files.</p>
+</body>
+</html>
+`))
+
+// Page renders the report page for the figures.
+func Page(r *Run, figs []Figure, format Format) ([]byte, error) {
+	var buf bytes.Buffer
+	var err error
+	switch format {
+	case Markdown:
+		err = mdPage.Execute(&buf, newPage(r, figs))
+	case HTML:
+		err = htmlPage.Execute(&buf, newPage(r, figs))
+	default:
+		return nil, fmt.Errorf("report: format must be md or html, got %q", format)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: page: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Write renders the report of r into dir: the figures as PNG files and
+// the page as index.md or index.html. It returns the page's path. Every
+// file is written atomically; the same run gives the same bytes.
+func Write(r *Run, dir string, format Format) (string, error) {
+	figs, err := Figures(r)
+	if err != nil {
+		return "", err
+	}
+	pg, err := Page(r, figs, format)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	for _, f := range figs {
+		if err := store.WriteFileAtomic(filepath.Join(dir, f.File), f.png); err != nil {
+			return "", fmt.Errorf("report: %w", err)
+		}
+	}
+	path := filepath.Join(dir, "index."+string(format))
+	if err := store.WriteFileAtomic(path, pg); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	return path, nil
+}

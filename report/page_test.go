@@ -1,0 +1,106 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden pages in testdata/")
+
+func loadSynth(t *testing.T) *Run {
+	t.Helper()
+	state := t.TempDir()
+	dir := newSynthRun().write(t, state)
+	writeGenerator(t, state, []float64{4, 2, 1}, []float64{5, 3, 2.5})
+	r, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Notes = append(r.Notes, "A note with *Markdown* <markup> & a | pipe.")
+	return r
+}
+
+// TestPageGolden compares the Markdown and HTML pages of a synthetic run
+// with testdata/page.golden.*; `go test ./report -run Golden -update`
+// rewrites them.
+func TestPageGolden(t *testing.T) {
+	r := loadSynth(t)
+	figs, err := Figures(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Format{Markdown, HTML} {
+		t.Run(string(f), func(t *testing.T) {
+			got, err := Page(r, figs, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "page.golden."+string(f))
+			if *update {
+				if err := os.WriteFile(golden, got, 0o666); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("page differs from %s (rerun with -update if the change is intended):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestWrite(t *testing.T) {
+	r := loadSynth(t)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, f := range []Format{Markdown, HTML} {
+		page, err := Write(r, out, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page != filepath.Join(out, "index."+string(f)) {
+			t.Errorf("page %s, want index.%s in %s", page, f, out)
+		}
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"rmse.png", "flagged.png", "flag-map.png", "hovmoller.png", "training.png"} {
+			if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			if !strings.Contains(string(text), name) {
+				t.Errorf("%s does not show %s", page, name)
+			}
+		}
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 7 {
+		t.Errorf("%d files in %s, want 5 figures and 2 pages", len(entries), out)
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, s := range []string{"md", "html"} {
+		if f, err := ParseFormat(s); err != nil || string(f) != s {
+			t.Errorf("ParseFormat(%q) = %q, %v", s, f, err)
+		}
+	}
+	for _, s := range []string{"", "MD", "pdf", "markdown"} {
+		if _, err := ParseFormat(s); err == nil || !strings.Contains(err.Error(), "md or html") {
+			t.Errorf("ParseFormat(%q): error %v, want one naming md or html", s, err)
+		}
+	}
+	if _, err := Page(&Run{}, nil, "pdf"); err == nil {
+		t.Error("Page with format pdf: no error")
+	}
+}
