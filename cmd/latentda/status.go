@@ -65,7 +65,9 @@ func describeStatus(ctx context.Context, c client.Client, wfID string) (workflow
 			_ = converter.GetDefaultDataConverter().FromPayload(p, v)
 		}
 	}
-	var cycle int64
+	var cycle, flagged int64
+	decode(workflows.AttrFlagged.GetName(), &flagged)
+	st.Summary.Flagged = int(flagged)
 	decode(workflows.AttrStatus.GetName(), &st.Phase)
 	decode(workflows.AttrCycle.GetName(), &cycle)
 	decode(workflows.AttrRMSEa.GetName(), &st.Last.RMSEa)
@@ -110,8 +112,12 @@ func printStatus(w io.Writer, format string, st workflows.Status) error {
 	if format == "json" {
 		return json.NewEncoder(w).Encode(st)
 	}
-	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\nrun dir   %s\n",
-		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA, st.RunDir)
+	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\nflagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
+		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA,
+		st.Summary.Flagged, st.Summary.FlaggedBatches, st.Last.NFlagged, st.Last.NObs, batchNote(st.Last.BatchFlag), st.RunDir)
+	if err == nil && st.PauseReason != "" {
+		_, err = fmt.Fprintf(w, "paused    %s\n", st.PauseReason)
+	}
 	return err
 }
 
@@ -204,4 +210,11 @@ func newSignalCmd() *cobra.Command {
 	}
 	o.addFlags(cmd, false)
 	return cmd
+}
+
+func batchNote(flag string) string {
+	if flag == "" {
+		return ""
+	}
+	return ", batch flagged by " + flag
 }
