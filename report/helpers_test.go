@@ -51,6 +51,7 @@ func newSynthRun() synthRun {
 			Cycle: k + 1, Time: t, RMSEF: 1 / float64(k+1), RMSEA: 0.5 / float64(k+1),
 			SpreadF: 0.9 / float64(k+1), SpreadA: 0.4 / float64(k+1),
 			Innovation: 5, InnovationExpected: 5, NObs: 5, NFlagged: k % 2,
+			QCNIS: 4 + float64(k%3), QCNISThreshold: 15.1, Projection: math.NaN(), ProjectionThreshold: math.NaN(),
 		})
 		x := make([]float64, n)
 		var E [][]float64

@@ -83,6 +83,17 @@ func Figures(r *Run) ([]Figure, error) {
 			return nil, err
 		}
 	}
+	if hasQC(r.Diag) {
+		p, err := QCPlot(r.Diag)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		caption := "The batch tests before each analysis: the NIS against its χ² quantile and the generator-manifold statistic J* against its calibrated threshold (docs/results-ood.md)."
+		if err := add("qc.png", "Quality-control statistics", caption, data, err); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.Flags) > 0 {
 		p, err := FlagMapPlot(r.Flags, r.Diag)
 		if err != nil {

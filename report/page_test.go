@@ -84,8 +84,8 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 7 {
-		t.Errorf("%d files in %s, want 5 figures and 2 pages", len(entries), out)
+	if len(entries) != 8 {
+		t.Errorf("%d files in %s, want 6 figures and 2 pages", len(entries), out)
 	}
 }
 

@@ -120,6 +120,26 @@ func RMSEPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, err
 }
 
+// qcSeries are the quality-control batch statistics and their thresholds.
+var qcSeries = []series{
+	{name: "NIS", value: func(r store.DiagRow) float64 { return r.QCNIS }, color: blue},
+	{name: "NIS threshold", value: func(r store.DiagRow) float64 { return r.QCNISThreshold }, color: blue, dash: true},
+	{name: "manifold J*", value: func(r store.DiagRow) float64 { return r.Projection }, color: red},
+	{name: "J* threshold", value: func(r store.DiagRow) float64 { return r.ProjectionThreshold }, color: red, dash: true},
+}
+
+// hasQC reports whether any cycle has a quality-control statistic.
+func hasQC(rows []store.DiagRow) bool {
+	return slices.ContainsFunc(rows, func(r store.DiagRow) bool { return finite(r.QCNIS) || finite(r.Projection) })
+}
+
+// QCPlot is the batch tests' statistics against their thresholds, over
+// cycles (a cycle above its dashed line had its batch flagged).
+func QCPlot(rows []store.DiagRow) (*plot.Plot, error) {
+	p, _, err := linePlot("Quality control: batch statistics", "statistic", rows, qcSeries)
+	return p, err
+}
+
 // FlaggedPlot is the number of observations and of flagged ones per cycle.
 func FlaggedPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	p, _, err := linePlot("Observations per cycle", "count", rows, countSeries)

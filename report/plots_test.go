@@ -182,12 +182,18 @@ func TestLinePlots(t *testing.T) {
 	for i := range noTruth {
 		noTruth[i].RMSEF, noTruth[i].RMSEA = math.NaN(), math.NaN()
 	}
+	qc := append([]store.DiagRow(nil), rows...)
+	for i := range qc {
+		qc[i].QCNIS, qc[i].QCNISThreshold = float64(30+i%7), 63.7
+		qc[i].Projection, qc[i].ProjectionThreshold = math.NaN(), math.NaN() // no projection test
+	}
 	for _, tc := range []struct {
 		name  string
 		rows  []store.DiagRow
 		ss    []series
 		names []string
 	}{
+		{"quality control without projection", qc, qcSeries, []string{"NIS", "NIS threshold"}},
 		{"rmse", rows, rmseSeries, []string{"RMSE forecast", "RMSE analysis", "spread forecast", "spread analysis"}},
 		{"rmse without truth", noTruth, rmseSeries, []string{"spread forecast", "spread analysis"}},
 		{"counts", rows, countSeries, []string{"observations", "flagged by quality control"}},
@@ -322,6 +328,7 @@ func TestFiguresDeterministic(t *testing.T) {
 		"hovmoller.png": {979, 518}, // 3 panels of 3.4 in × 5.4 in at 96 dpi
 		"training.png":  {768, 384},
 		"flag-map.png":  {768, 384},
+		"qc.png":        {768, 384},
 	}
 	if len(a) != len(wantSize) {
 		t.Fatalf("%d figures, want %d", len(a), len(wantSize))
