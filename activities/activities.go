@@ -186,18 +186,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	}
 	rows = trimRows(rows, in.From)
 
-	E, _, err := store.ReadEnsemble(dir.Analysis(in.From - 1))
+	E, truth, err := readState(dir, s, in.From-1)
 	if err != nil {
-		return CyclesOutput{}, stateError(err)
-	}
-	truth, _, err := store.ReadVector(dir.Truth(in.From - 1))
-	if err != nil {
-		return CyclesOutput{}, stateError(err)
-	}
-	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
-				in.From-1, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+		return CyclesOutput{}, err
 	}
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.
@@ -231,17 +222,8 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 // cycle runs and stores one cycle.
 func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
 	m := meta(runID, s.Config, k)
-	if err := dir.MkdirCycle(k); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
-	}
-	s.AdvanceTruth(truth)
-	s.Observe(y, truth, k)
-	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
-	}
-	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
-	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
+	if err := observe(s, dir, m, truth, y, k); err != nil {
+		return experiment.CycleStats{}, err
 	}
 	if err := s.Forecast(E, k); err != nil {
 		return experiment.CycleStats{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
@@ -249,6 +231,30 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
 		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
 	}
+	return analyze(s, dir, m, E, truth, y, k)
+}
+
+// observe advances the truth from cycle k-1 to k, draws the observations
+// of cycle k into y and writes both.
+func observe(s *experiment.Setup, dir store.RunDir, m store.Meta, truth, y []float64, k int) error {
+	if err := dir.MkdirCycle(k); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	s.AdvanceTruth(truth)
+	s.Observe(y, truth, k)
+	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
+	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	return nil
+}
+
+// analyze assimilates y into the forecast E of cycle k and writes the
+// latent codes (for a latent filter) and the analysis.
+func analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
 	st, err := s.Analyze(E, y, truth, k)
 	if err != nil {
 		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
@@ -265,6 +271,25 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 		return st, fmt.Errorf("activities: %w", err)
 	}
 	return st, nil
+}
+
+// readState reads the analysis and the truth of cycle k and checks their
+// shape against the config.
+func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
+	E, _, err := store.ReadEnsemble(dir.Analysis(k))
+	if err != nil {
+		return nil, nil, stateError(err)
+	}
+	truth, _, err := store.ReadVector(dir.Truth(k))
+	if err != nil {
+		return nil, nil, stateError(err)
+	}
+	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
+				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+	}
+	return E, truth, nil
 }
 
 // previousRows reads the diagnostics written so far (none before cycle 1).

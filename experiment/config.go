@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -37,6 +38,40 @@ type Config struct {
 	Init         InitConfig   `yaml:"init" json:"init"`
 	// Latent, if set, runs the filter on the codes of a generator.
 	Latent *LatentConfig `yaml:"latent,omitempty" json:"latent,omitempty"`
+	// Forecast, if set, spreads the forecast step over workers.
+	Forecast *ForecastConfig `yaml:"forecast,omitempty" json:"forecast,omitempty"`
+}
+
+// ForecastConfig says how the forecast step is distributed.
+type ForecastConfig struct {
+	// Fanout, if set, forecasts the members of every cycle in batches,
+	// one heartbeating activity per batch, on any worker of the task
+	// queue: for models whose forecast is expensive. Without it the cycles
+	// run in batches inside one activity (local for cheap models).
+	Fanout *FanoutConfig `yaml:"fanout,omitempty" json:"fanout,omitempty"`
+}
+
+// FanoutConfig sizes the forecast activities of a fanned-out forecast.
+type FanoutConfig struct {
+	// MembersPerTask is the number of members per forecast activity,
+	// 1..filter.members. Required.
+	MembersPerTask int `yaml:"members_per_task" json:"members_per_task"`
+	// HeartbeatTimeout is how long a forecast or analysis activity may
+	// go without a heartbeat before Temporal gives it to another worker:
+	// the time to detect a dead worker (default 1m, at least 1s).
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+}
+
+// DefaultFanoutHeartbeat is FanoutConfig.HeartbeatTimeout's default.
+const DefaultFanoutHeartbeat = time.Minute
+
+// Fanout returns the fan-out settings, or nil if the forecast is not
+// fanned out.
+func (c Config) Fanout() *FanoutConfig {
+	if c.Forecast == nil {
+		return nil
+	}
+	return c.Forecast.Fanout
 }
 
 // ModelConfig selects the dynamical model.
@@ -187,6 +222,17 @@ func (c Config) WithDefaults() Config {
 		l.withDefaults()
 		c.Latent = &l
 	}
+	if c.Forecast != nil {
+		fc := *c.Forecast
+		if fc.Fanout != nil {
+			fo := *fc.Fanout
+			if fo.HeartbeatTimeout == 0 {
+				fo.HeartbeatTimeout = DefaultFanoutHeartbeat
+			}
+			fc.Fanout = &fo
+		}
+		c.Forecast = &fc
+	}
 	return c
 }
 
@@ -253,6 +299,14 @@ func (c Config) Validate() error {
 	if c.Latent != nil {
 		if err := c.Latent.validate(f.Method); err != nil {
 			return err
+		}
+	}
+	if fo := c.Fanout(); fo != nil {
+		if fo.MembersPerTask < 1 || fo.MembersPerTask > f.Members {
+			return bad("forecast.fanout.members_per_task", "must be 1..%d (filter.members), got %d", f.Members, fo.MembersPerTask)
+		}
+		if fo.HeartbeatTimeout < time.Second {
+			return bad("forecast.fanout.heartbeat_timeout", "must be a duration of at least 1s (such as 30s or 2m), got %v", fo.HeartbeatTimeout)
 		}
 	}
 	burnCycles := c.BurnIn / (float64(o.StepsBetween) * m.Dt)
