@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -25,11 +24,11 @@ import (
 //
 // The files are those of a run without fan-out, bit for bit.
 
-// Extra metadata keys of a forecast part.
-const (
-	extraPartLo = "members_lo"
-	extraPartHi = "members_hi"
-)
+// extraPartMembers is the metadata key of a forecast part's member range
+// ("7..13").
+const extraPartMembers = "members"
+
+func memberRange(lo, hi int) string { return fmt.Sprintf("%d..%d", lo, hi-1) }
 
 // MembersInput asks for the forecast of members Lo..Hi-1 of cycle Cycle.
 type MembersInput struct {
@@ -131,7 +130,7 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 	}
 	part := E.Slice(in.Lo, in.Hi, 0, s.Model.Dim()).(*mat.Dense)
 	m := meta(in.RunID, s.Config, in.Cycle)
-	m.Extra = map[string]string{extraPartLo: strconv.Itoa(in.Lo), extraPartHi: strconv.Itoa(in.Hi)}
+	m.Extra = map[string]string{extraPartMembers: memberRange(in.Lo, in.Hi)}
 	if err := store.WriteEnsemble(path, mat.DenseCopyOf(part), m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
@@ -144,10 +143,10 @@ func readPart(path string, s *experiment.Setup, runID string, k, lo, hi int) (*m
 	if err != nil {
 		return nil, err
 	}
-	if r, c := P.Dims(); r != hi-lo || c != s.Model.Dim() || m.RunID != runID || m.Cycle != k ||
-		m.Extra[extraPartLo] != strconv.Itoa(lo) || m.Extra[extraPartHi] != strconv.Itoa(hi) {
-		return nil, fmt.Errorf("%w: %s holds %d×%d members %s..%s of run %q cycle %d, want %d×%d members %d..%d of run %q cycle %d",
-			store.ErrInvalid, path, r, c, m.Extra[extraPartLo], m.Extra[extraPartHi], m.RunID, m.Cycle, hi-lo, s.Model.Dim(), lo, hi, runID, k)
+	want := memberRange(lo, hi)
+	if r, c := P.Dims(); r != hi-lo || c != s.Model.Dim() || m.RunID != runID || m.Cycle != k || m.Extra[extraPartMembers] != want {
+		return nil, fmt.Errorf("%w: %s holds %d×%d members %q of run %q cycle %d, want %d×%d members %s of run %q cycle %d",
+			store.ErrInvalid, path, r, c, m.Extra[extraPartMembers], m.RunID, m.Cycle, hi-lo, s.Model.Dim(), want, runID, k)
 	}
 	return P, nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -162,8 +163,20 @@ func Parse(data []byte) (Config, error) {
 	return cfg, nil
 }
 
-// decodeStrict decodes one YAML document into v, rejecting unknown fields.
+// decodeStrict decodes one YAML document into v (a pointer to a config
+// struct), rejecting unknown keys and values of the wrong type with errors
+// that name the key and what it accepts (checkNode).
 func decodeStrict(data []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return errors.New("empty config")
+	}
+	if err := checkNode(doc.Content[0], reflect.TypeOf(v).Elem(), ""); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
