@@ -59,6 +59,9 @@ type Input struct {
 	// trip per batch, for cheap models. Regular activities heartbeat
 	// every cycle and can run on any worker.
 	Local bool
+	// WarmStart, if set, starts from another run's stored analysis
+	// (latentda rerun) instead of an initial ensemble.
+	WarmStart *activities.WarmStart `json:",omitempty"`
 
 	// Carried across Continue-As-New.
 	Next        int // next cycle to run; 0 = not initialised
@@ -140,12 +143,12 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 	if in.Next == 0 {
 		upsert()
 		var out activities.InitOutput
-		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg}, &out); err != nil {
+		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, WarmStart: in.WarmStart}, &out); err != nil {
 			phase = PhaseFailed
 			upsert()
 			return Result{}, failure(fmt.Sprintf("run %s: initialise", in.RunID), err)
 		}
-		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, 1, PhaseCycling
+		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, max(out.Next, 1), PhaseCycling
 		upsert()
 	}
 

@@ -14,12 +14,17 @@ import (
 // execute runs the CLI with args and returns stdout, stderr and the error.
 func execute(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	return runCLI(context.Background(), args...)
+}
+
+// runCLI runs the CLI with args until it returns or ctx ends.
+func runCLI(ctx context.Context, args ...string) (string, string, error) {
 	root := newRootCmd()
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
 }
 
