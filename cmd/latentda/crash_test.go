@@ -22,7 +22,7 @@ import (
 // crashL96 is a Lorenz-96 run long enough to be killed several times.
 const crashL96 = `name: l96-crash
 seed: 11
-cycles: 400
+cycles: 240
 burn_in: 1
 model: {name: lorenz96, nx: 40}
 filter: {method: etkf, members: 16, inflation: 1.02, rotate: true}
@@ -80,7 +80,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 		extra      []string
 	}{
 		{"local batches", crashL96, []string{"--batch-cycles", "20"}},
-		{"fan-out", strings.Replace(crashL96, "cycles: 400", "cycles: 12", 1) + "forecast: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
+		{"fan-out", strings.NewReplacer("cycles: 240", "cycles: 12", "burn_in: 1", "burn_in: 0.2").Replace(crashL96) + "forecast: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()
