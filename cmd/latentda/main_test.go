@@ -42,6 +42,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "dapper", "--match", "nothing-matches"}, "selects no row"},
 		{[]string{"run", "--no-such-flag"}, "unknown flag"},
 		{[]string{"signal", "r1", "explode"}, "unknown signal"},
+		{[]string{"compare", "../a", "b"}, "must be a plain name"},
+		{[]string{"compare", "a", "/etc"}, "must be a plain name"},
+		{[]string{"compare", "a", ".."}, "must be a plain name"},
+		{[]string{"compare", "a", "b", "-o", "csv"}, "--output must be text or json"},
+		{[]string{"rerun", "a/../../b", "--from-cycle", "1"}, "must be a plain name"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := execute(t, tc.args...)

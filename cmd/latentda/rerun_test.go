@@ -151,3 +151,21 @@ func TestRerunRejects(t *testing.T) {
 		t.Errorf("rejected reruns left run directories: %v", entries)
 	}
 }
+
+// TestRunIDsStayInTheStateDir: run IDs that are paths are refused before
+// anything is written.
+func TestRunIDsStayInTheStateDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	state := filepath.Join(dir, "state")
+	for _, id := range []string{"../escape", "..", ".", "a/b", `a\b`, "/abs", "x/../../y"} {
+		_, _, err := execute(t, "run", "-c", cfg, "--state-dir", state, "--run-id", id, "--in-process")
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "must be a plain name") {
+			t.Errorf("--run-id %q: %v, want a usage error", id, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 { // l63.yaml
+		t.Errorf("refused runs wrote %v", entries)
+	}
+}
