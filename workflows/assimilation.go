@@ -217,6 +217,9 @@ func fanoutCycle(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k i
 		StartToCloseTimeout: 6 * time.Hour,
 		HeartbeatTimeout:    fo.HeartbeatTimeout,
 		RetryPolicy:         retryPolicy(),
+		// Eager execution would hand the batches to the worker that ran
+		// the workflow task, rather than spreading them over the queue.
+		DisableEagerExecution: true,
 	})
 	var futures []workflow.Future
 	for lo := 0; lo < in.Config.Filter.Members; lo += fo.MembersPerTask {

@@ -105,6 +105,17 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 	}
 	t.Logf("forecast batches by worker pid: %v", used)
 
+	// The fanned-out history replays against this build, fetched from the
+	// server and from the file --save writes.
+	saved := filepath.Join(tmp, "fan-history.json")
+	out, _, err = execute(t, "replay", "--workflow-id", "fan", "--address", addr, "--save", saved)
+	if err != nil || !strings.Contains(out, "workflow Assimilation latentda-fan") {
+		t.Errorf("replay --workflow-id: %v\n%s", err, out)
+	}
+	if out, _, err = execute(t, "replay", "--history", saved); err != nil || !strings.Contains(out, "replay deterministically") {
+		t.Errorf("replay --history of the saved history: %v\n%s", err, out)
+	}
+
 	ref := referenceRun(t, filepath.Join(tmp, "ref"), "fan", cfg, 50)
 	if temps := sameFiles(t, ref, s.RunDir, func(rel string) bool { return rel == "config.yaml" }); len(temps) > 0 {
 		t.Errorf("temporary files left: %v", temps)
