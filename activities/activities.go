@@ -42,13 +42,32 @@ type InitInput struct {
 	RunID   string
 	RunPath string // relative to the worker's state root
 	Config  experiment.Config
+	// WarmStart, if set, starts the run from another run's analysis
+	// instead of drawing an initial ensemble.
+	WarmStart *WarmStart `json:",omitempty"`
+}
+
+// WarmStart names the stored analysis a run starts from: cycle Cycle of
+// the run at RunPath (relative to the state root). The new run continues
+// with cycle Cycle+1, with its own config.
+type WarmStart struct {
+	RunPath string
+	Cycle   int
 }
 
 // InitOutput says where the run's state lives on this worker.
 type InitOutput struct {
 	RunDir      string
 	Diagnostics string
+	// Next is the first cycle to run: 1, or the warm start's cycle + 1.
+	// Histories recorded before warm starts existed decode it as 0,
+	// which means 1.
+	Next int `json:",omitempty"`
 }
+
+// extraWarmStart is the analysis metadata key naming where a warm-started
+// run's first analysis came from ("runs/<run>@<cycle>").
+const extraWarmStart = "warm_start"
 
 // CyclesInput asks for cycles From..To (inclusive) of a run.
 type CyclesInput struct {
@@ -114,9 +133,11 @@ func modelParams(m experiment.ModelConfig) map[string]string {
 }
 
 // Initialize validates the config, writes it into the run directory and
-// writes cycle 0: the initial truth and ensemble. A run directory that
-// already holds the same config is reused; one with a different config is
-// refused.
+// writes the run's starting state: cycle 0's initial truth and ensemble,
+// or, for a warm start, the truth and analysis of the warm start's cycle
+// copied from the other run (with this run's metadata). A run directory
+// that already holds the same config is reused; one with a different
+// config is refused.
 func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, error) {
 	dir, err := a.runDir(in.RunPath)
 	if err != nil {
@@ -126,11 +147,20 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err != nil {
 		return InitOutput{}, err
 	}
+	out := InitOutput{RunDir: dir.Root, Diagnostics: dir.Diagnostics(), Next: 1}
+	var warmE *mat.Dense
+	var warmTruth []float64
+	k := 0
+	if w := in.WarmStart; w != nil {
+		k, out.Next = w.Cycle, w.Cycle+1
+		if warmE, warmTruth, err = a.warmState(s, *w); err != nil {
+			return out, err
+		}
+	}
 	cfgYAML, err := in.Config.WithDefaults().Marshal()
 	if err != nil {
-		return InitOutput{}, fmt.Errorf("activities: encode config: %w", err)
+		return out, fmt.Errorf("activities: encode config: %w", err)
 	}
-	out := InitOutput{RunDir: dir.Root, Diagnostics: dir.Diagnostics()}
 	old, err := os.ReadFile(dir.Config())
 	switch {
 	case err == nil && !bytes.Equal(old, cfgYAML):
@@ -139,7 +169,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return out, fmt.Errorf("activities: %w", err)
 	}
-	if err := dir.MkdirCycle(0); err != nil {
+	if err := dir.MkdirCycle(k); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	if errors.Is(err, os.ErrNotExist) {
@@ -147,18 +177,43 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 			return out, fmt.Errorf("activities: %w", err)
 		}
 	}
-	if done, err := store.Exists(dir.Analysis(0)); err != nil || done {
+	if done, err := store.Exists(dir.Analysis(k)); err != nil || done {
 		return out, err
 	}
-	truth, E := s.Initial()
-	m := meta(in.RunID, s.Config, 0)
-	if err := store.WriteVector(dir.Truth(0), truth, m); err != nil {
+	m := meta(in.RunID, s.Config, k)
+	truth, E := warmTruth, warmE
+	if in.WarmStart == nil {
+		truth, E = s.Initial()
+	} else {
+		m.Extra = map[string]string{extraWarmStart: fmt.Sprintf("%s@%d", filepath.ToSlash(in.WarmStart.RunPath), k)}
+	}
+	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
-	if err := store.WriteEnsemble(dir.Analysis(0), E, m); err != nil {
+	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	return out, nil
+}
+
+// warmState reads the analysis and truth a warm start names and checks
+// them against the new run's config.
+func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []float64, error) {
+	src, err := a.runDir(w.RunPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.Cycle < 0 || w.Cycle >= s.Config.Cycles {
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: warm start from cycle %d: the run has cycles 1..%d, so the cycle must be 0..%d", w.Cycle, s.Config.Cycles, s.Config.Cycles-1), ErrInvalidConfig, nil)
+	}
+	E, truth, err := readState(src, s, w.Cycle)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrBadState {
+		// The files are fine; the new config does not fit them.
+		return nil, nil, temporal.NewNonRetryableApplicationError("activities: warm start from "+w.RunPath+": "+appErr.Error(), ErrInvalidConfig, err)
+	}
+	return E, truth, err
 }
 
 // RunCycles runs cycles From..To: for each, it advances the nature run,
@@ -230,13 +285,8 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 // cycle runs and stores one cycle.
 func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
 	m := meta(runID, s.Config, k)
-	if err := dir.MkdirCycle(k); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
-	}
-	s.AdvanceTruth(truth, k)
-	s.Observe(y, truth, k)
-	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
+	if err := observe(s, dir, m, truth, y, k); err != nil {
+		return experiment.CycleStats{}, err
 	}
 	if err := s.Forecast(E, k); err != nil {
 		return experiment.CycleStats{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
@@ -244,6 +294,27 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
 		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
 	}
+	return analyze(s, dir, m, E, truth, y, k)
+}
+
+// observe advances the truth from cycle k-1 to k, draws the observations
+// of cycle k into y and writes the truth (analyze writes the observations,
+// with their quality-control decision).
+func observe(s *experiment.Setup, dir store.RunDir, m store.Meta, truth, y []float64, k int) error {
+	if err := dir.MkdirCycle(k); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	s.AdvanceTruth(truth, k)
+	s.Observe(y, truth, k)
+	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	return nil
+}
+
+// analyze assimilates y into the forecast E of cycle k and writes the
+// latent codes (for a latent filter) and the analysis.
+func analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
 	st, err := s.Analyze(E, y, truth, k)
 	if err != nil {
 		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
@@ -271,8 +342,8 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	return st, nil
 }
 
-// readState reads the analysis ensemble and the truth of cycle k, the
-// start of cycle k+1, and checks their shapes against the config.
+// readState reads the analysis and the truth of cycle k and checks their
+// shape against the config.
 func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
 	E, _, err := store.ReadEnsemble(dir.Analysis(k))
 	if err != nil {
@@ -341,7 +412,7 @@ func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow
 		if r.Cycle != next {
 			return CyclesOutput{}, false
 		}
-		st := cycleStats(r)
+		st := StatsOfRow(r)
 		out.Sums.Add(st, cfg.Scored(r.Cycle))
 		out.Last = st
 		next++
@@ -379,7 +450,8 @@ func diagRow(st experiment.CycleStats, qc *experiment.QCResult) store.DiagRow {
 	return r
 }
 
-func cycleStats(r store.DiagRow) experiment.CycleStats {
+// StatsOfRow converts a diagnostics row back to the statistics it holds.
+func StatsOfRow(r store.DiagRow) experiment.CycleStats {
 	return experiment.CycleStats{
 		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
 		SpreadF: r.SpreadF, SpreadA: r.SpreadA,

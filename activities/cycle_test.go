@@ -3,7 +3,6 @@ package activities_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -103,7 +102,7 @@ func sameAsReference(t *testing.T, ref, live *activities.Activities, to int) {
 		t.Fatalf("live diagnostics have %d rows, want %d", len(gotRows), to)
 	}
 	for i := range gotRows {
-		if fmt.Sprintf("%+v", gotRows[i]) != fmt.Sprintf("%+v", wantRows[i]) { // NaN-aware: %v round-trips floats
+		if !gotRows[i].Same(wantRows[i]) {
 			t.Errorf("diagnostics row %d: live %+v, run %+v", i, gotRows[i], wantRows[i])
 		}
 	}

@@ -151,6 +151,14 @@ func (f *Forecaster) SetNoise(std float64) error {
 // Small problems (see SerialWorkThreshold) run on the calling goroutine and
 // make no allocations.
 func (f *Forecaster) Forecast(E *mat.Dense, steps int, seed uint64) error {
+	return f.ForecastMembers(E, 0, f.members, steps, seed)
+}
+
+// ForecastMembers advances rows lo..hi−1 of E (members × Dim) as Forecast
+// does and leaves the other rows alone. Member i's noise depends only on
+// (seed, i), so forecasting an ensemble in slices of members, in any order
+// and on any machine, gives the bytes of one Forecast call.
+func (f *Forecaster) ForecastMembers(E *mat.Dense, lo, hi, steps int, seed uint64) error {
 	if E == nil {
 		return errors.New("dynamics: forecaster: nil ensemble")
 	}
@@ -164,22 +172,26 @@ func (f *Forecaster) Forecast(E *mat.Dense, steps int, seed uint64) error {
 	if r != f.members {
 		return fmt.Errorf("dynamics: forecaster: ensemble has %d rows, want %d members", r, f.members)
 	}
-	if steps == 0 {
+	if lo < 0 || hi > f.members || lo > hi {
+		return fmt.Errorf("dynamics: forecaster: members %d..%d outside 0..%d", lo, hi-1, f.members-1)
+	}
+	n := hi - lo
+	if steps == 0 || n == 0 {
 		return nil
 	}
-	work := float64(f.dim) * float64(f.members) * float64(steps) * f.weight
-	nw := f.workers
+	work := float64(f.dim) * float64(n) * float64(steps) * f.weight
+	nw := min(f.workers, n)
 	if nw == 1 || work < f.threshold {
-		f.run(f.steppers[0], E, 0, f.members, steps, seed)
+		f.run(f.steppers[0], E, lo, hi, steps, seed)
 		return nil
 	}
 	var wg sync.WaitGroup
 	for w := 1; w < nw; w++ {
-		lo, hi := w*f.members/nw, (w+1)*f.members/nw
+		a, b := lo+w*n/nw, lo+(w+1)*n/nw
 		st := f.steppers[w]
-		wg.Go(func() { f.run(st, E, lo, hi, steps, seed) })
+		wg.Go(func() { f.run(st, E, a, b, steps, seed) })
 	}
-	f.run(f.steppers[0], E, 0, f.members/nw, steps, seed)
+	f.run(f.steppers[0], E, lo, lo+n/nw, steps, seed)
 	wg.Wait()
 	return nil
 }

@@ -318,3 +318,43 @@ func TestLorenz96Climatology(t *testing.T) {
 		t.Errorf("max |x| = %v: not bounded", mx)
 	}
 }
+
+// TestForecastMembersSlices checks that forecasting an ensemble in slices
+// of members (as fan-out activities do), in any order, reproduces one
+// Forecast call bit for bit, noise included, and leaves other rows alone.
+func TestForecastMembersSlices(t *testing.T) {
+	const members, nx, steps = 10, 40, 20
+	m := mustL96(t, nx)
+	f := mustForecaster(t, m, members, WithWorkers(3), WithNoise(0.05))
+	f.threshold = 0 // the parallel path inside each slice
+	want := l96Ensemble(members, nx)
+	if err := f.Forecast(want, steps, 99); err != nil {
+		t.Fatal(err)
+	}
+	for _, slices := range [][][2]int{
+		{{0, 10}},
+		{{0, 3}, {3, 6}, {6, 9}, {9, 10}},
+		{{8, 10}, {0, 1}, {1, 8}},
+	} {
+		E := l96Ensemble(members, nx)
+		for _, sl := range slices {
+			before := mat.DenseCopyOf(E)
+			if err := f.ForecastMembers(E, sl[0], sl[1], steps, 99); err != nil {
+				t.Fatal(err)
+			}
+			for i := range members {
+				if (i < sl[0] || i >= sl[1]) && !mat.Equal(before.RowView(i), E.RowView(i)) {
+					t.Fatalf("slices %v: member %d outside %v changed", slices, i, sl)
+				}
+			}
+		}
+		if !equalDense(E, want) {
+			t.Errorf("slices %v differ from one Forecast call", slices)
+		}
+	}
+	for _, sl := range [][2]int{{-1, 2}, {3, 2}, {0, 11}} {
+		if err := f.ForecastMembers(l96Ensemble(members, nx), sl[0], sl[1], steps, 99); err == nil || !strings.Contains(err.Error(), "outside 0..9") {
+			t.Errorf("members %v: %v", sl, err)
+		}
+	}
+}

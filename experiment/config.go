@@ -12,7 +12,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -41,6 +43,40 @@ type Config struct {
 	OOD *OODConfig `yaml:"ood,omitempty" json:"ood,omitempty"`
 	// Anomaly, if set, perturbs the nature run or the observations.
 	Anomaly *AnomalyConfig `yaml:"anomaly,omitempty" json:"anomaly,omitempty"`
+	// Forecast, if set, spreads the forecast step over workers.
+	Forecast *ForecastConfig `yaml:"forecast,omitempty" json:"forecast,omitempty"`
+}
+
+// ForecastConfig says how the forecast step is distributed.
+type ForecastConfig struct {
+	// Fanout, if set, forecasts the members of every cycle in batches,
+	// one heartbeating activity per batch, on any worker of the task
+	// queue: for models whose forecast is expensive. Without it the cycles
+	// run in batches inside one activity (local for cheap models).
+	Fanout *FanoutConfig `yaml:"fanout,omitempty" json:"fanout,omitempty"`
+}
+
+// FanoutConfig sizes the forecast activities of a fanned-out forecast.
+type FanoutConfig struct {
+	// MembersPerTask is the number of members per forecast activity,
+	// 1..filter.members. Required.
+	MembersPerTask int `yaml:"members_per_task" json:"members_per_task"`
+	// HeartbeatTimeout is how long a forecast or analysis activity may
+	// go without a heartbeat before Temporal gives it to another worker:
+	// the time to detect a dead worker (default 1m, at least 1s).
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+}
+
+// DefaultFanoutHeartbeat is FanoutConfig.HeartbeatTimeout's default.
+const DefaultFanoutHeartbeat = time.Minute
+
+// Fanout returns the fan-out settings, or nil if the forecast is not
+// fanned out.
+func (c Config) Fanout() *FanoutConfig {
+	if c.Forecast == nil {
+		return nil
+	}
+	return c.Forecast.Fanout
 }
 
 // ModelConfig selects the dynamical model.
@@ -131,8 +167,20 @@ func Parse(data []byte) (Config, error) {
 	return cfg, nil
 }
 
-// decodeStrict decodes one YAML document into v, rejecting unknown fields.
+// decodeStrict decodes one YAML document into v (a pointer to a config
+// struct), rejecting unknown keys and values of the wrong type with errors
+// that name the key and what it accepts (checkNode).
 func decodeStrict(data []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return errors.New("empty config")
+	}
+	if err := checkNode(doc.Content[0], reflect.TypeOf(v).Elem(), ""); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
@@ -200,6 +248,17 @@ func (c Config) WithDefaults() Config {
 		a := *c.Anomaly
 		a.withDefaults(m.Nx)
 		c.Anomaly = &a
+	}
+	if c.Forecast != nil {
+		fc := *c.Forecast
+		if fc.Fanout != nil {
+			fo := *fc.Fanout
+			if fo.HeartbeatTimeout == 0 {
+				fo.HeartbeatTimeout = DefaultFanoutHeartbeat
+			}
+			fc.Fanout = &fo
+		}
+		c.Forecast = &fc
 	}
 	return c
 }
@@ -277,6 +336,14 @@ func (c Config) Validate() error {
 	if c.Anomaly != nil {
 		if err := c.Anomaly.validate(c); err != nil {
 			return err
+		}
+	}
+	if fo := c.Fanout(); fo != nil {
+		if fo.MembersPerTask < 1 || fo.MembersPerTask > f.Members {
+			return bad("forecast.fanout.members_per_task", "must be 1..%d (filter.members), got %d", f.Members, fo.MembersPerTask)
+		}
+		if fo.HeartbeatTimeout < time.Second {
+			return bad("forecast.fanout.heartbeat_timeout", "must be a duration of at least 1s (such as 30s or 2m), got %v", fo.HeartbeatTimeout)
 		}
 	}
 	burnCycles := c.BurnIn / (float64(o.StepsBetween) * m.Dt)

@@ -171,7 +171,7 @@ func TestOODConfigErrors(t *testing.T) {
 		{"ood: {policy: drop}", "ood.policy: want warn, reject or inflate"},
 		{"ood: {calibration: bayes}", "ood.calibration"},
 		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
-		{"ood: {polcy: warn}", "field polcy not found"},
+		{"ood: {polcy: warn}", "ood.polcy: line 5: unknown key"},
 		{"anomaly: {pattern: blob}", "anomaly.pattern"},
 		{"anomaly: {from_cycle: -2}", "anomaly.from_cycle"},
 		{"anomaly: {unobserved_only: true}", "needs a pattern"},

@@ -275,6 +275,17 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 	return nil
 }
 
+// ForecastMembers advances members lo..hi−1 of E as Forecast does; the
+// rows are bit-identical to Forecast's, so a forecast fanned out over
+// several workers equals one run in a single activity.
+func (s *Setup) ForecastMembers(E *mat.Dense, lo, hi, k int) error {
+	seed := Stream(Stream(s.Config.Seed, streamForecast), uint64(k))
+	if err := s.Forecaster.ForecastMembers(E, lo, hi, s.Config.Observations.StepsBetween, seed); err != nil {
+		return fmt.Errorf("experiment: cycle %d: forecast of members %d..%d: %w", k, lo, hi-1, err)
+	}
+	return nil
+}
+
 // Analyze assimilates y into the forecast ensemble E of cycle k and scores
 // forecast and analysis against the truth. With quality control the
 // observations are tested first and the policy decides which the analysis

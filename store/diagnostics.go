@@ -239,3 +239,20 @@ func readDiag(t *table) ([]DiagRow, error) {
 	}
 	return rows, nil
 }
+
+// Same reports whether r and o hold the same values, bit for bit (so a NaN
+// equals a NaN, which == does not give).
+func (r DiagRow) Same(o DiagRow) bool {
+	bits := func(v float64) uint64 { return math.Float64bits(v) }
+	for i := range diagFloats {
+		if bits(*diagFloats[i](&r)) != bits(*diagFloats[i](&o)) {
+			return false
+		}
+	}
+	for i := range diagQC {
+		if bits(*diagQC[i](&r)) != bits(*diagQC[i](&o)) {
+			return false
+		}
+	}
+	return r.Cycle == o.Cycle && r.NObs == o.NObs && r.NFlagged == o.NFlagged && r.BatchFlag == o.BatchFlag
+}

@@ -14,6 +14,7 @@ import (
 //	<Root>/cycles/000012/analysis.arrow
 //	<Root>/cycles/000012/observations.arrow
 //	<Root>/cycles/000012/truth.arrow
+//	<Root>/cycles/000012/forecast-parts/members-000000-000007.arrow (fan-out, transient)
 //
 // Cycle numbers are zero-padded to 6 digits so that the directories sort in
 // cycle order (cycles past 999999 get more digits). Cycle numbers must not
@@ -29,6 +30,16 @@ func (d RunDir) CycleDir(k int) string {
 
 // Forecast is the forecast (prior) ensemble of cycle k.
 func (d RunDir) Forecast(k int) string { return filepath.Join(d.CycleDir(k), "forecast.arrow") }
+
+// ForecastParts is the directory of cycle k's fanned-out forecast batches;
+// it is removed once the cycle's analysis is written.
+func (d RunDir) ForecastParts(k int) string { return filepath.Join(d.CycleDir(k), "forecast-parts") }
+
+// ForecastPart is the forecast of members lo..hi−1 of cycle k, written by
+// one fan-out activity: forecast-parts/members-000008-000015.arrow.
+func (d RunDir) ForecastPart(k, lo, hi int) string {
+	return filepath.Join(d.ForecastParts(k), fmt.Sprintf("members-%06d-%06d.arrow", lo, hi-1))
+}
 
 // Analysis is the analysis (posterior) ensemble of cycle k.
 func (d RunDir) Analysis(k int) string { return filepath.Join(d.CycleDir(k), "analysis.arrow") }

@@ -96,3 +96,24 @@ func sameFloats(a, b []float64) bool {
 	}
 	return true
 }
+
+func TestDiagRowSame(t *testing.T) {
+	a := DiagRow{Cycle: 1, RMSEF: math.NaN(), QCNIS: math.NaN(), BatchFlag: "x"}
+	b := a
+	if !a.Same(b) {
+		t.Error("a row with NaNs differs from its copy")
+	}
+	for _, mod := range []func(r *DiagRow){
+		func(r *DiagRow) { r.RMSEF = 1 },
+		func(r *DiagRow) { r.QCNIS = 0 },
+		func(r *DiagRow) { r.BatchFlag = "" },
+		func(r *DiagRow) { r.NFlagged = 1 },
+		func(r *DiagRow) { r.Time = math.Copysign(0, -1) },
+	} {
+		c := a
+		mod(&c)
+		if a.Same(c) {
+			t.Errorf("%+v reported the same as %+v", c, a)
+		}
+	}
+}

@@ -18,9 +18,7 @@ func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
 		taskQueue = workflows.TaskQueue
 	}
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
-	w.RegisterWorkflow(workflows.Assimilation)
-	w.RegisterWorkflow(workflows.TrainGenerator)
-	w.RegisterWorkflow(workflows.Cycle)
+	registerWorkflows(w)
 	w.RegisterActivity(&activities.Activities{StateRoot: stateRoot})
 	return w
 }

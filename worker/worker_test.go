@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
-	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/activities"
@@ -473,89 +472,121 @@ func TestAssimilationEndToEnd(t *testing.T) {
 	})
 }
 
-// TestWriteReplayHistory records the history that workflows' replay test
-// replays: a short run with local activities, paused at the start and
-// resumed, queried while paused and after completion. It runs only with
-// LATENTDA_WRITE_HISTORY=1 (the file is checked in; regenerate it after a
-// deliberate, versioned change of the workflow):
+// TestWriteReplayHistory records the histories that the replay tests
+// replay (workflows/testdata/*-history.json, one per workflow type): a
+// short assimilation run with local activities, paused at the start and
+// resumed, queried while paused and after completion; and a small PCA
+// training. It runs only with LATENTDA_WRITE_HISTORY=1 (the files are
+// checked in; regenerate them after a deliberate, versioned change of a
+// workflow):
 //
 //	LATENTDA_WRITE_HISTORY=1 go test ./worker -run TestWriteReplayHistory
+//
+// (-run TestWriteReplayHistory/train writes only the training's history).
+// `latentda replay --workflow-id ID --save FILE` records the history of any
+// other run the same way.
 func TestWriteReplayHistory(t *testing.T) {
 	if os.Getenv("LATENTDA_WRITE_HISTORY") != "1" {
-		t.Skip("set LATENTDA_WRITE_HISTORY=1 to regenerate " + historyFile)
+		t.Skip("set LATENTDA_WRITE_HISTORY=1 to regenerate " + historyFile + " and " + trainHistoryFile)
 	}
 	env := startEnv(t)
-	cfg := experiment.DapperCases(40)[0].Config
-	cfg.BurnIn = 1 // 4 of the 40 cycles; the default 16 (64 cycles) leaves none to score
-	in := input("replay", cfg, 10, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	// Start with a pause signal already in the history, so the run pauses
-	// deterministically right after initialising.
-	run, err := env.c.SignalWithStartWorkflow(ctx, "latentda-"+in.RunID, workflows.SignalPause, nil,
-		startOptions(in), workflows.Assimilation, in)
-	if err != nil {
-		t.Fatalf("signal-with-start: %v", err)
-	}
-	var st workflows.Status
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase == workflows.PhasePaused {
-			break
+	t.Run("train", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		_, run, err := executeTrain(ctx, t, env.c, parseTrain(t, historyPCATrain))
+		if err != nil {
+			t.Fatalf("training failed: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run did not pause: status %+v", st)
-		}
-	}
-	// Longer than a workflow task timeout: the pause holds.
-	time.Sleep(workflows.WorkflowTaskTimeout + 500*time.Millisecond)
-	if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase != workflows.PhasePaused || st.Cycle != 0 {
-		t.Fatalf("status while paused %+v, want phase paused at cycle 0", st)
-	}
-	if err := env.c.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalResume, nil); err != nil {
-		t.Fatal(err)
-	}
-	var res workflows.Result
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatalf("workflow failed: %v", err)
-	}
-	if res.Summary.Cycles != cfg.Cycles {
-		t.Fatalf("result %+v, want %d cycles", res, cfg.Cycles)
-	}
-	if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase != workflows.PhaseCompleted || st.Cycle != cfg.Cycles {
-		t.Fatalf("status after completion %+v", st)
-	}
+		writeHistory(t, history(ctx, t, env.c, run.GetID(), run.GetRunID()), trainHistoryFile)
+	})
+	t.Run("assimilation", func(t *testing.T) {
+		cfg := experiment.DapperCases(40)[0].Config
+		cfg.BurnIn = 1 // 4 of the 40 cycles; the default 16 (64 cycles) leaves none to score
+		in := input("replay", cfg, 10, true)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 
-	h := history(ctx, t, env.c, run.GetID(), run.GetRunID())
+		// Start with a pause signal already in the history, so the run pauses
+		// deterministically right after initialising.
+		run, err := env.c.SignalWithStartWorkflow(ctx, "latentda-"+in.RunID, workflows.SignalPause, nil,
+			startOptions(in), workflows.Assimilation, in)
+		if err != nil {
+			t.Fatalf("signal-with-start: %v", err)
+		}
+		var st workflows.Status
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase == workflows.PhasePaused {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run did not pause: status %+v", st)
+			}
+		}
+		// Longer than a workflow task timeout: the pause holds.
+		time.Sleep(workflows.WorkflowTaskTimeout + 500*time.Millisecond)
+		if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase != workflows.PhasePaused || st.Cycle != 0 {
+			t.Fatalf("status while paused %+v, want phase paused at cycle 0", st)
+		}
+		if err := env.c.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalResume, nil); err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.Result
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("workflow failed: %v", err)
+		}
+		if res.Summary.Cycles != cfg.Cycles {
+			t.Fatalf("result %+v, want %d cycles", res, cfg.Cycles)
+		}
+		if st = queryStatus(ctx, t, env.c, run.GetID()); st.Phase != workflows.PhaseCompleted || st.Cycle != cfg.Cycles {
+			t.Fatalf("status after completion %+v", st)
+		}
+
+		writeHistory(t, history(ctx, t, env.c, run.GetID(), run.GetRunID()), historyFile)
+	})
+}
+
+// historyPCATrain is the training recorded in trainHistoryFile.
+const historyPCATrain = `
+name: l96-pca-history
+model: {name: lorenz96, nx: 8}
+archive: {samples: 200, every: 5, spin_up: 10, seed: 7}
+validation: 0.1
+generator: {type: pca, latent_dim: 4}
+`
+
+// trainHistoryFile is the recorded TrainGenerator history.
+var trainHistoryFile = filepath.Join("..", "workflows", "testdata", "train-history.json")
+
+// writeHistory writes h as JSON to path, checks that it reads back and
+// replays against the current workflows.
+func writeHistory(t *testing.T, h *historypb.History, path string) {
+	t.Helper()
 	// The replayer reads this with client.HistoryFromJSON (temporalproto's
 	// JSON unmarshaler), which accepts standard protojson.
 	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(historyFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(historyFile, append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s: %d events, %d bytes", historyFile, len(h.Events), len(data))
+	t.Logf("wrote %s: %d events, %d bytes", path, len(h.Events), len(data))
 
-	// The file must replay against the current workflow.
-	r := sdkworker.NewWorkflowReplayer()
-	r.RegisterWorkflow(workflows.Assimilation)
-	if err := r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(warnLogger()), historyFile); err != nil {
-		t.Fatalf("replay of the new history: %v", err)
-	}
-	parsed, err := os.ReadFile(historyFile)
+	parsed, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	back, err := client.HistoryFromJSON(bytes.NewReader(parsed), client.HistoryJSONOptions{})
 	if err != nil {
-		t.Fatalf("reading the file back: %v", err)
+		t.Fatalf("reading %s back: %v", path, err)
 	}
 	if len(back.Events) != len(h.Events) {
 		t.Fatalf("read back %d events, wrote %d", len(back.Events), len(h.Events))
+	}
+	if err := worker.Replay(worker.NewReplayer(), sdklog.NewStructuredLogger(warnLogger()), back, ""); err != nil {
+		t.Fatalf("replay of the new history: %v", err)
 	}
 }

@@ -53,11 +53,15 @@ type Input struct {
 	RunPath string // relative to the workers' state root
 	Config  experiment.Config
 	// BatchCycles is the number of cycles per activity (default 50).
+	// A config with forecast.fanout runs one cycle per step instead.
 	BatchCycles int
 	// Local runs the batches as local activities, without a server round
 	// trip per batch, for cheap models. Regular activities heartbeat
 	// every cycle and can run on any worker.
 	Local bool
+	// WarmStart, if set, starts from another run's stored analysis
+	// (latentda rerun) instead of an initial ensemble.
+	WarmStart *activities.WarmStart `json:",omitempty"`
 
 	// Carried across Continue-As-New.
 	Next        int // next cycle to run; 0 = not initialised
@@ -143,12 +147,12 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 	if in.Next == 0 {
 		upsert()
 		var out activities.InitOutput
-		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg}, &out); err != nil {
+		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, WarmStart: in.WarmStart}, &out); err != nil {
 			phase = PhaseFailed
 			upsert()
 			return Result{}, failure(fmt.Sprintf("run %s: initialise", in.RunID), err)
 		}
-		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, 1, PhaseCycling
+		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, max(out.Next, 1), PhaseCycling
 		upsert()
 	}
 
@@ -167,7 +171,13 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		}
 		to := min(in.Next+in.BatchCycles-1, cfg.Cycles)
 		var out activities.CyclesOutput
-		err := execute(ctx, in.Local, a.RunCycles, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, From: in.Next, To: to}, &out)
+		var err error
+		if fo := cfg.Fanout(); fo != nil {
+			to = in.Next
+			err = fanoutCycle(ctx, in, *fo, to, &out)
+		} else {
+			err = execute(ctx, in.Local, a.RunCycles, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, From: in.Next, To: to}, &out)
+		}
 		if err != nil {
 			phase = PhaseFailed
 			upsert()
@@ -205,17 +215,57 @@ func result(in Input, stopped bool) Result {
 	}
 }
 
-// execute runs an activity as a local or a regular activity. Regular
-// activities heartbeat every cycle, so a stuck worker is detected within the
-// heartbeat timeout and the batch retried elsewhere.
-func execute(ctx workflow.Context, local bool, fn, arg, out any) error {
-	retry := &temporal.RetryPolicy{
+// fanoutCycle runs cycle k with its forecast fanned out: one
+// ForecastMembers activity per batch of fo.MembersPerTask members, all in
+// flight at once on any workers of the task queue, then AnalyzeCycle.
+// Every activity heartbeats within fo.HeartbeatTimeout, so the work of a
+// dead worker moves to another one after that long.
+func fanoutCycle(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k int, out *activities.CyclesOutput) error {
+	var a *activities.Activities
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 6 * time.Hour,
+		HeartbeatTimeout:    fo.HeartbeatTimeout,
+		RetryPolicy:         retryPolicy(),
+		// Eager execution would hand the batches to the worker that ran
+		// the workflow task, rather than spreading them over the queue.
+		DisableEagerExecution: true,
+	})
+	var futures []workflow.Future
+	for lo := 0; lo < in.Config.Filter.Members; lo += fo.MembersPerTask {
+		hi := min(lo+fo.MembersPerTask, in.Config.Filter.Members)
+		futures = append(futures, workflow.ExecuteActivity(ctx, a.ForecastMembers,
+			activities.MembersInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k, Lo: lo, Hi: hi}))
+	}
+	// Wait for every batch (none is left running), then report the first
+	// failure.
+	var first error
+	for _, f := range futures {
+		if err := f.Get(ctx, nil); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return workflow.ExecuteActivity(ctx, a.AnalyzeCycle,
+		activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}).Get(ctx, out)
+}
+
+func retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
 		MaximumAttempts:        5,
 		NonRetryableErrorTypes: []string{activities.ErrInvalidConfig, activities.ErrDiverged, activities.ErrBadState},
 	}
+}
+
+// execute runs an activity as a local or a regular activity. Regular
+// activities heartbeat every cycle, so a stuck worker is detected within the
+// heartbeat timeout and the batch retried elsewhere.
+func execute(ctx workflow.Context, local bool, fn, arg, out any) error {
+	retry := retryPolicy()
 	if local {
 		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 30 * time.Minute,

@@ -14,12 +14,17 @@ import (
 // execute runs the CLI with args and returns stdout, stderr and the error.
 func execute(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	return runCLI(context.Background(), args...)
+}
+
+// runCLI runs the CLI with args until it returns or ctx ends.
+func runCLI(ctx context.Context, args ...string) (string, string, error) {
 	root := newRootCmd()
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
 }
 
@@ -40,6 +45,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report"}, "one run directory or run ID"},
 		{[]string{"report", "r1", "--format", "pdf"}, "--format must be md or html"},
 		{[]string{"report", "r1", "--field-cycles", "0"}, "--field-cycles"},
+		{[]string{"compare", "../a", "b"}, "must be a plain name"},
+		{[]string{"compare", "a", "/etc"}, "must be a plain name"},
+		{[]string{"compare", "a", ".."}, "must be a plain name"},
+		{[]string{"compare", "a", "b", "-o", "csv"}, "--output must be text or json"},
+		{[]string{"rerun", "a/../../b", "--from-cycle", "1"}, "must be a plain name"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := execute(t, tc.args...)

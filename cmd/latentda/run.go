@@ -30,7 +30,8 @@ type runOptions struct {
 	InProcess   bool
 	NoWorker    bool
 
-	cfg experiment.Config
+	cfg  experiment.Config
+	warm *activities.WarmStart // latentda rerun
 }
 
 // runSummary is what `latentda run` prints at the end.
@@ -73,19 +74,37 @@ serves the run with an in-process worker.`,
 	}
 	o.addFlags(cmd, true)
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required")
+	o.addRunFlags(cmd)
+	return cmd
+}
+
+// addRunFlags adds the flags that run and rerun share.
+func (o *runOptions) addRunFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
 	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", 50, "cycles per activity")
 	cmd.Flags().StringVar(&o.Activity, "activity", "local", "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same activities in this process without Temporal (for comparison)")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
-	return cmd
 }
 
 func (o *runOptions) Complete() error {
 	if o.ConfigPath == "" {
 		return usageError{errors.New("--config is required")}
 	}
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	cfg, err := experiment.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	o.cfg = cfg
+	return o.completeRun()
+}
+
+// validateFlags checks the flags addRunFlags adds.
+func (o *runOptions) validateFlags() error {
 	if err := checkOutput(o.Output); err != nil {
 		return err
 	}
@@ -98,24 +117,35 @@ func (o *runOptions) Complete() error {
 	if o.NoWorker && o.Address == "" {
 		return usageError{errors.New("--no-worker needs --address: the embedded server has no other worker")}
 	}
-	cfg, err := experiment.Load(o.ConfigPath)
-	if err != nil {
+	return nil
+}
+
+// completeRun names the run (default: config name + UTC time) once the
+// config is known, and prepares the state directory.
+func (o *runOptions) completeRun() error {
+	if o.RunID == "" {
+		o.RunID = o.cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if err := checkRunName("--run-id", o.RunID); err != nil {
 		return err
 	}
-	o.cfg = cfg
-	if o.RunID == "" {
-		o.RunID = cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
-	}
-	if strings.ContainsAny(o.RunID, `/\`) || o.RunID == "." || o.RunID == ".." {
-		return usageError{fmt.Errorf("--run-id %q must be a plain name", o.RunID)}
-	}
 	return o.complete()
+}
+
+// checkRunName refuses run names that are not a single plain path
+// element: a run's files live in <state-dir>/runs/<name>, and a name must
+// not reach outside it.
+func checkRunName(what, name string) error {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || !filepath.IsLocal(name) || strings.ContainsRune(name, 0) {
+		return usageError{fmt.Errorf("%s %q must be a plain name (letters, digits, '-', '_', '.'), not a path", what, name)}
+	}
+	return nil
 }
 
 func (o *runOptions) input() workflows.Input {
 	return workflows.Input{
 		RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg,
-		BatchCycles: o.BatchCycles, Local: o.Activity == "local",
+		BatchCycles: o.BatchCycles, Local: o.Activity == "local", WarmStart: o.warm,
 	}
 }
 
@@ -186,12 +216,12 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 // Temporal: the baseline that measures what Temporal adds.
 func runInProcess(ctx context.Context, stateRoot string, in workflows.Input, progress func(int, float64)) (workflows.Result, error) {
 	a := &activities.Activities{StateRoot: stateRoot}
-	init, err := a.Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
+	init, err := a.Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, WarmStart: in.WarmStart})
 	if err != nil {
 		return workflows.Result{}, err
 	}
 	var sums experiment.Sums
-	for from := 1; from <= in.Config.Cycles; {
+	for from := init.Next; from <= in.Config.Cycles; {
 		to := min(from+in.BatchCycles-1, in.Config.Cycles)
 		out, err := a.RunCycles(ctx, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, From: from, To: to})
 		if err != nil {

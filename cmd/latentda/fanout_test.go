@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+// fanoutConfig is a Lorenz-96 run whose forecast fans out in batches of 5
+// of its 20 members.
+const fanoutConfig = `name: l96-fanout
+seed: 5
+cycles: 6
+burn_in: 0.1
+model: {name: lorenz96, nx: 40}
+observations: {variance: 1}
+filter: {method: etkf, members: 20, inflation: 1.02, rotate: true}
+forecast: {fanout: {members_per_task: 5, heartbeat_timeout: 5s}}
+`
+
+func writeConfig(t *testing.T, dir, name, yaml string) (string, experiment.Config) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := experiment.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, cfg
+}
+
+// referenceRun runs cfg without fan-out in process (runInProcess, as
+// `latentda run --in-process`) under stateRoot/runs/runID.
+func referenceRun(t *testing.T, stateRoot, runID string, cfg experiment.Config, batch int) string {
+	t.Helper()
+	cfg.Forecast = nil
+	in := workflows.Input{RunID: runID, RunPath: filepath.Join("runs", runID), Config: cfg, BatchCycles: batch}
+	res, err := runInProcess(context.Background(), stateRoot, in, func(int, float64) {})
+	if err != nil {
+		t.Fatalf("reference run: %v", err)
+	}
+	return res.RunDir
+}
+
+// TestFanoutAcrossTwoWorkerProcesses starts two `latentda worker`
+// processes on one state directory against an embedded server and runs a
+// fanned-out experiment with `latentda run --no-worker`: the forecast
+// batches run on both workers, and the files are those of a run without
+// fan-out, bit for bit.
+func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and two worker processes")
+	}
+	tmp := t.TempDir()
+	stateDir := filepath.Join(tmp, "state")
+	cfgPath, cfg := writeConfig(t, tmp, "fanout.yaml", fanoutConfig)
+	srv, c := startServer(t, "", 0)
+	addr := srv.FrontendAddress()
+	var workers []*proc
+	for range 2 {
+		workers = append(workers, startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir))
+	}
+
+	out, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--no-worker",
+		"--state-dir", stateDir, "--run-id", "fan", "-o", "json")
+	if err != nil {
+		for _, w := range workers {
+			t.Logf("worker %d:\n%s", w.pid(), w.output())
+		}
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Cycles != cfg.Cycles {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	byType := activityWorkers(workflowHistory(ctx, t, c, "latentda-fan"))
+	if n := len(byType["ForecastMembers"]); n != 4*cfg.Cycles {
+		t.Errorf("%d ForecastMembers attempts, want 4 batches × %d cycles", n, cfg.Cycles)
+	}
+	if n := len(byType["AnalyzeCycle"]); n != cfg.Cycles {
+		t.Errorf("%d AnalyzeCycle attempts, want %d", n, cfg.Cycles)
+	}
+	used := map[int]int{}
+	for _, id := range byType["ForecastMembers"] {
+		pid, _ := strconv.Atoi(strings.SplitN(id, "@", 2)[0])
+		used[pid]++
+	}
+	for _, w := range workers {
+		if used[w.pid()] == 0 {
+			t.Errorf("worker process %d ran no forecast batch (batches by worker pid: %v)", w.pid(), used)
+		}
+	}
+	t.Logf("forecast batches by worker pid: %v", used)
+
+	// The fanned-out history replays against this build, fetched from the
+	// server and from the file --save writes.
+	saved := filepath.Join(tmp, "fan-history.json")
+	out, _, err = execute(t, "replay", "--workflow-id", "fan", "--address", addr, "--save", saved)
+	if err != nil || !strings.Contains(out, "workflow Assimilation latentda-fan") {
+		t.Errorf("replay --workflow-id: %v\n%s", err, out)
+	}
+	if out, _, err = execute(t, "replay", "--history", saved); err != nil || !strings.Contains(out, "replay deterministically") {
+		t.Errorf("replay --history of the saved history: %v\n%s", err, out)
+	}
+
+	ref := referenceRun(t, filepath.Join(tmp, "ref"), "fan", cfg, 50)
+	if temps := sameFiles(t, ref, s.RunDir, func(rel string) bool { return rel == "config.yaml" }); len(temps) > 0 {
+		t.Errorf("temporary files left: %v", temps)
+	}
+}

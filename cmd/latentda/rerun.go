@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+)
+
+// rerunOptions holds the flags of `latentda rerun`.
+type rerunOptions struct {
+	runOptions
+	FromCycle int
+	Set       []string
+}
+
+func newRerunCmd() *cobra.Command {
+	o := &rerunOptions{}
+	cmd := &cobra.Command{
+		Use:   "rerun RUN --from-cycle K [--set key=value ...]",
+		Short: "Start a new run from a stored analysis of a past run, with changed settings",
+		Long: `Starts a new run whose first analysis is the stored analysis (and truth) of
+cycle K of RUN (under --state-dir/runs), with RUN's config changed by --set:
+the reanalysis and what-if case. The new run computes cycles K+1..cycles; the
+earlier cycles stay with RUN. Keys are the YAML paths of the config
+(filter.inflation=1.05, observations.variance=0.5, cycles=2000,
+forecast.fanout.members_per_task=8); unknown keys and bad values are refused
+before anything starts, and the settings must keep the ensemble shape
+(filter.members, model.nx) of the stored analysis.
+
+The new run is named RUN-rerunK-<UTC time> unless --run-id is given; compare
+it with 'latentda compare RUN NEW'. The other flags are those of 'latentda run'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args[0]); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.addFlags(cmd, true)
+	o.addRunFlags(cmd)
+	cmd.Flags().IntVar(&o.FromCycle, "from-cycle", -1, "cycle of RUN whose analysis the new run starts from (0 = RUN's initial ensemble), required")
+	cmd.Flags().StringArrayVar(&o.Set, "set", nil, "change a config setting, key=value (repeatable)")
+	return cmd
+}
+
+func (o *rerunOptions) Complete(src string) error {
+	if err := checkRunName("run", src); err != nil {
+		return err
+	}
+	if o.FromCycle < 0 {
+		return usageError{errors.New("--from-cycle K (>= 0) is required")}
+	}
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if err := o.connOptions.complete(); err != nil {
+		return err
+	}
+	srcPath := filepath.Join("runs", src)
+	dir := store.RunDir{Root: filepath.Join(o.StateDir, srcPath)}
+	cfg, err := experiment.Load(dir.Config())
+	if err != nil {
+		return fmt.Errorf("rerun: run %s: %w", src, err)
+	}
+	if cfg, err = cfg.Override(o.Set); err != nil {
+		return usageError{fmt.Errorf("rerun: --set: %w", err)}
+	}
+	if o.FromCycle >= cfg.Cycles {
+		return usageError{fmt.Errorf("rerun: --from-cycle %d: the new run has cycles 1..%d (cycles), so K must be 0..%d; raise cycles with --set cycles=N", o.FromCycle, cfg.Cycles, cfg.Cycles-1)}
+	}
+	// Check the warm start now, before a server starts: the activity
+	// checks it again where it runs.
+	E, _, err := store.ReadEnsemble(dir.Analysis(o.FromCycle))
+	if err != nil {
+		return fmt.Errorf("rerun: run %s has no readable analysis of cycle %d: %w", src, o.FromCycle, err)
+	}
+	nx := cfg.Model.WithDefaultsNx()
+	if r, c := E.Dims(); r != cfg.Filter.Members || c != nx {
+		return usageError{fmt.Errorf("rerun: the analysis of cycle %d of %s is %d members × %d variables; the new config wants filter.members=%d, model.nx=%d (the ensemble shape cannot change)",
+			o.FromCycle, src, r, c, cfg.Filter.Members, nx)}
+	}
+	o.cfg = cfg
+	o.warm = &activities.WarmStart{RunPath: srcPath, Cycle: o.FromCycle}
+	if o.RunID == "" {
+		o.RunID = fmt.Sprintf("%s-rerun%d-%s", src, o.FromCycle, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	return o.completeRun()
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/store"
+)
+
+// l63Config is the example L63 ETKF config cut to 40 cycles.
+func l63Config(t *testing.T, dir string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../examples/l63-etkf.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "l63.yaml")
+	short := strings.Replace(strings.Replace(string(src), "cycles: 4000", "cycles: 40", 1), "burn_in: 16", "burn_in: 1", 1)
+	if err := os.WriteFile(p, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runJSON(t *testing.T, args ...string) runSummary {
+	t.Helper()
+	out, _, err := execute(t, args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return s
+}
+
+// TestRerunAndCompare reruns a stored run from cycle 20, once unchanged
+// (which must reproduce the original's cycles 21..40 exactly: every random
+// draw is indexed by cycle) and once with more inflation, and compares.
+func TestRerunAndCompare(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	orig := runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json")
+	same := runJSON(t, "rerun", "orig", "--from-cycle", "20", "--state-dir", dir, "--run-id", "same", "--in-process", "-o", "json")
+	infl := runJSON(t, "rerun", "orig", "--from-cycle", "20", "--set", "filter.inflation=1.3", "--set", "cycles=50",
+		"--state-dir", dir, "--run-id", "infl", "--in-process", "-o", "json")
+	if orig.Cycles != 40 || same.Cycles != 20 || infl.Cycles != 30 {
+		t.Fatalf("cycles run: orig %d, same %d, infl %d; want 40, 20, 30", orig.Cycles, same.Cycles, infl.Cycles)
+	}
+
+	rows := func(run string) []store.DiagRow {
+		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	o, s := rows("orig"), rows("same")
+	if len(s) != 20 || s[0].Cycle != 21 {
+		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
+	}
+	for i, r := range s {
+		if !r.Same(o[20+i]) {
+			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
+		}
+	}
+	// The warm start is the original's analysis, with the rerun's
+	// metadata and its origin.
+	E0, _, err := store.ReadEnsemble(filepath.Join(dir, "runs", "orig", "cycles", "000020", "analysis.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	E1, m, err := store.ReadEnsemble(filepath.Join(dir, "runs", "infl", "cycles", "000020", "analysis.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(E0, E1) || m.RunID != "infl" || m.Cycle != 20 || m.Extra["warm_start"] != "runs/orig@20" {
+		t.Errorf("warm-start analysis: meta %+v", m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runs", "infl", "cycles", "000000")); !os.IsNotExist(err) {
+		t.Errorf("the rerun wrote cycle 0: %v", err)
+	}
+
+	out, _, err := execute(t, "compare", "orig", "infl", "--state-dir", dir, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c comparison
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Cycles) != 50 || c.Cycles[0].Runs[1] != nil || c.Cycles[45].Runs[0] != nil || c.Cycles[25].Runs[0] == nil || c.Cycles[25].Runs[1] == nil {
+		t.Errorf("aligned cycles: %d rows, %+v", len(c.Cycles), c.Cycles[0])
+	}
+	if c.Summary.Cycles != 20 || c.Summary.Runs[0].Scored != 20 || c.Summary.Runs[0].RMSEa == c.Summary.Runs[1].RMSEa {
+		t.Errorf("summary %+v", c.Summary)
+	}
+	if got := c.Cycles[30].Runs[0].RMSEa; got != o[30].RMSEA {
+		t.Errorf("cycle 31 of orig: %v, diagnostics %v", got, o[30].RMSEA)
+	}
+	out, _, err = execute(t, "compare", "orig", "same", "--state-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"A = orig", "B = same", "over the 20 cycles", "rmse_a A"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compare text output lacks %q:\n%s", want, out)
+		}
+	}
+	var sc comparison
+	if sc, err = compareRuns(filepath.Join(dir, "runs"), "orig", "same"); err != nil || sc.Summary.Runs[0] != sc.Summary.Runs[1] {
+		t.Errorf("unchanged rerun: summaries %+v, %v", sc.Summary, err)
+	}
+}
+
+func TestRerunRejects(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json")
+	for _, tc := range []struct {
+		args  []string
+		want  string
+		usage bool
+	}{
+		{[]string{"orig"}, "--from-cycle K (>= 0) is required", true},
+		{[]string{"orig", "--from-cycle", "10", "--set", "filter.inflaton=2"}, "filter.inflaton: unknown key; the keys under filter are method, members", true},
+		{[]string{"orig", "--from-cycle", "10", "--set", "filter.members=three"}, "filter.members: line 1: want an integer", true},
+		{[]string{"orig", "--from-cycle", "10", "--set", "filter.members=30"}, "is 10 members × 3 variables; the new config wants filter.members=30", true},
+		{[]string{"orig", "--from-cycle", "40"}, "K must be 0..39", true},
+		{[]string{"orig", "--from-cycle", "10", "--set", "cycles=5"}, "K must be 0..4", true},
+		{[]string{"nope", "--from-cycle", "10"}, "run nope", false},
+		{[]string{"../orig", "--from-cycle", "10"}, "must be a plain name", true},
+		{[]string{"orig", "--from-cycle", "10", "--run-id", "../../escape"}, "must be a plain name", true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, _, err := execute(t, append(append([]string{"rerun"}, tc.args...), "--state-dir", dir, "--in-process")...)
+			var ue usageError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &ue) != tc.usage {
+				t.Errorf("got %v (usage error: %v), want one containing %q (usage error: %v)", err, errors.As(err, &ue), tc.want, tc.usage)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "runs")); len(entries) != 1 {
+		t.Errorf("rejected reruns left run directories: %v", entries)
+	}
+}
+
+// TestRunIDsStayInTheStateDir: run IDs that are paths are refused before
+// anything is written.
+func TestRunIDsStayInTheStateDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	state := filepath.Join(dir, "state")
+	for _, id := range []string{"../escape", "..", ".", "a/b", `a\b`, "/abs", "x/../../y"} {
+		_, _, err := execute(t, "run", "-c", cfg, "--state-dir", state, "--run-id", id, "--in-process")
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "must be a plain name") {
+			t.Errorf("--run-id %q: %v, want a usage error", id, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 { // l63.yaml
+		t.Errorf("refused runs wrote %v", entries)
+	}
+}

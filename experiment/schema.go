@@ -1,0 +1,227 @@
+package experiment
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The config schema is the Go type of a config: its yaml tags are the
+// keys. checkNode walks a YAML document against it before decoding, so
+// that an unknown key or a value of the wrong type is reported by its key
+// path with what would be right, rather than by a Go type name.
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// yamlKeys returns the YAML keys of struct type t and their fields' types.
+func yamlKeys(t reflect.Type) (names []string, types map[string]reflect.Type) {
+	types = map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		names = append(names, name)
+		types[name] = f.Type
+	}
+	return names, types
+}
+
+// describe says what a value of type t looks like in YAML.
+func describe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		return "a duration such as 30s or 2m"
+	case t.Kind() == reflect.Struct:
+		names, _ := yamlKeys(t)
+		return "a mapping with keys " + strings.Join(names, ", ")
+	case t.Kind() == reflect.Slice:
+		return "a list of " + strings.TrimPrefix(describe(t.Elem()), "a ")
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "an integer"
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		return "an integer >= 0"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// checkNode checks YAML node n, found at key path, against type t.
+func checkNode(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	bad := func() error {
+		what := n.Value
+		if n.Kind != yaml.ScalarNode {
+			what = map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}[n.Kind]
+		}
+		return fmt.Errorf("%s: line %d: want %s, got %s", path, n.Line, describe(t), what)
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // the zero value: the default
+	}
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType:
+		if n.Kind != yaml.MappingNode {
+			return bad()
+		}
+		names, types := yamlKeys(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			ft, ok := types[k]
+			if !ok {
+				where := "at the top level"
+				if path != "" {
+					where = "under " + path
+				}
+				return fmt.Errorf("%s: line %d: unknown key; the keys %s are %s", join(path, k), n.Content[i].Line, where, strings.Join(names, ", "))
+			}
+			if err := checkNode(n.Content[i+1], ft, join(path, k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return bad()
+		}
+		for i, e := range n.Content {
+			if err := checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return bad()
+	}
+	// The YAML decoder truncates a float into an integer field (1.5 → 1).
+	isInt := t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && t != durationType
+	if isInt && n.ShortTag() == "!!float" {
+		return bad()
+	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		return bad()
+	}
+	return nil
+}
+
+// keyType returns the type of the value at a dotted key path of type t,
+// or an error naming the first unknown part and the keys allowed there.
+func keyType(t reflect.Type, key string) (reflect.Type, error) {
+	path := ""
+	for part := range strings.SplitSeq(key, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == durationType {
+			return nil, fmt.Errorf("%s: %s holds %s, not keys", key, path, describe(t))
+		}
+		names, types := yamlKeys(t)
+		ft, ok := types[part]
+		if !ok {
+			where := "at the top level"
+			if path != "" {
+				where = "under " + path
+			}
+			return nil, fmt.Errorf("%s: unknown key; the keys %s are %s", join(path, part), where, strings.Join(names, ", "))
+		}
+		t, path = ft, join(path, part)
+	}
+	return t, nil
+}
+
+// setKey sets the dotted key of mapping node n to value, creating the
+// mappings on the way.
+func setKey(n *yaml.Node, key string, value *yaml.Node) {
+	part, rest, nested := strings.Cut(key, ".")
+	i := -1 // index of part's value in n.Content
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == part {
+			i = j + 1
+		}
+	}
+	if i < 0 {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: part}, nil)
+		i = len(n.Content) - 1
+	}
+	if !nested {
+		n.Content[i] = value
+		return
+	}
+	if n.Content[i] == nil || n.Content[i].Kind != yaml.MappingNode {
+		n.Content[i] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	setKey(n.Content[i], rest, value)
+}
+
+// Override returns c with settings "key=value" applied, where key is a
+// dotted path of the YAML config (filter.inflation) and value is YAML
+// (1.05, etkf, [0, 2, 4], {members_per_task: 8}). Unknown keys and values
+// of the wrong type are errors naming the key and what it accepts; the
+// result is validated as a config file is.
+func (c Config) Override(settings []string) (Config, error) {
+	data, err := c.Marshal()
+	if err != nil {
+		return Config{}, fmt.Errorf("experiment: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Config{}, fmt.Errorf("experiment: %w", err)
+	}
+	root := doc.Content[0]
+	for _, s := range settings {
+		key, val, ok := strings.Cut(s, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return Config{}, fmt.Errorf("experiment: setting %q: want key=value, such as filter.inflation=1.05", s)
+		}
+		t, err := keyType(reflect.TypeFor[Config](), key)
+		if err != nil {
+			return Config{}, fmt.Errorf("experiment: setting %s", err)
+		}
+		var v yaml.Node
+		if err := yaml.Unmarshal([]byte(val), &v); err != nil {
+			return Config{}, fmt.Errorf("experiment: setting %s: value %q is not YAML: %w", key, val, err)
+		}
+		vn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
+		if len(v.Content) > 0 {
+			vn = v.Content[0]
+		}
+		if err := checkNode(vn, t, key); err != nil {
+			return Config{}, fmt.Errorf("experiment: setting %w", err)
+		}
+		setKey(root, key, vn)
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return Config{}, fmt.Errorf("experiment: %w", err)
+	}
+	cfg, err := Parse(out)
+	if err != nil {
+		return Config{}, fmt.Errorf("experiment: after %s: %w", strings.Join(settings, " "), err)
+	}
+	return cfg, nil
+}
