@@ -131,11 +131,11 @@ func symTestMatrices() map[string]*mat.SymDense {
 // TestSymEigen checks the decomposition of every test matrix by backward
 // error and orthogonality, and its eigenvalues against gonum's Dsyev:
 //
-//	max|A V - V Λ| <= 4 n ε ‖A‖_F,  max|Vᵀ V - I| <= 4 n ε,
-//	max|λ - λ_gonum| <= 4 n ε ‖A‖_F,
+//	max|A V - V Λ| <= 4 n ε ‖A‖₂,  max|Vᵀ V - I| <= 4 n ε,
+//	max|λ - λ_gonum| <= 4 n ε ‖A‖₂,
 //
 // the normwise-backward-stable bounds of a Householder + QL solver (the
-// observed residuals are 10-100× below them).
+// largest observed |AV - VΛ| on these matrices is 8× below its bound).
 func TestSymEigen(t *testing.T) {
 	const eps = 0x1p-52
 	for name, a := range symTestMatrices() {
