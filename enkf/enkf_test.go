@@ -1,6 +1,7 @@
 package enkf
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -428,6 +429,104 @@ func TestRotationIsMeanPreservingOrthogonal(t *testing.T) {
 		if d := maxAbsDiff(q1.RawVector().Data, ones); d > 1e-12 {
 			t.Errorf("n=%d: Q1 differs from 1 by %g", n, d)
 		}
+	}
+}
+
+// TestRotationIsHaar checks the distribution of the rotation. Q = H
+// diag(1, Q') H with Q' Haar on O(m), m = N-1, so tr Q - 1 = tr Q' has the
+// moments of a standard normal up to order m-1 (Diaconis and Shahshahani
+// 1994): mean 0, E t² = 1, E t⁴ = 3; det Q = det Q' is ±1 with probability
+// ½ each; and E Q = 11ᵀ/N. K = 20000 draws; each tolerance is 5 standard
+// errors (Var t² = 2, Var t⁴ = 96, Var Qᵢⱼ = (N-1)/N²). A sampler without
+// the sign correction of Mezzadri (2007) fails the mean and det checks.
+func TestRotationIsHaar(t *testing.T) {
+	const N, K = 10, 20000
+	r := newRotator(N, N)
+	rng := rand.New(rand.NewPCG(5, 5))
+	var m1, m2, m4, neg float64
+	mean := mat.NewDense(N, N, nil)
+	for range K {
+		Q := eye(N)
+		r.apply(blas64.General{Rows: N, Cols: N, Stride: N, Data: Q.RawMatrix().Data}, rng)
+		tr := mat.Trace(Q) - 1
+		m1 += tr / K
+		m2 += tr * tr / K
+		m4 += tr * tr * tr * tr / K
+		if mat.Det(Q) < 0 {
+			neg += 1.0 / K
+		}
+		mean.Add(mean, Q)
+	}
+	mean.Scale(1.0/K, mean)
+	se := func(v float64) float64 { return 5 * math.Sqrt(v/K) }
+	if math.Abs(m1) > se(1) {
+		t.Errorf("E tr Q' = %.4f, want 0 ± %.4f", m1, se(1))
+	}
+	if math.Abs(m2-1) > se(2) {
+		t.Errorf("E (tr Q')² = %.4f, want 1 ± %.4f", m2, se(2))
+	}
+	if math.Abs(m4-3) > se(96) {
+		t.Errorf("E (tr Q')⁴ = %.4f, want 3 ± %.4f", m4, se(96))
+	}
+	if math.Abs(neg-0.5) > se(0.25) {
+		t.Errorf("P(det Q = -1) = %.4f, want 0.5 ± %.4f", neg, se(0.25))
+	}
+	for i := 0; i < N; i++ {
+		for j := 0; j < N; j++ {
+			if d := math.Abs(mean.At(i, j) - 1.0/N); d > se(float64(N-1)/(N*N)) {
+				t.Errorf("E Q[%d][%d] = %.4f, want %.4f ± %.4f", i, j, mean.At(i, j), 1.0/N, se(float64(N-1)/(N*N)))
+			}
+		}
+	}
+}
+
+// TestRotationKeepsMeanAndCovariance runs each scheme with and without the
+// random rotation on the same forecast: the rotation (folded into the N × N
+// transform for the global schemes) must leave the analysis mean and
+// covariance unchanged, to round-off (1e-10 here, entries O(1)).
+func TestRotationKeepsMeanAndCovariance(t *testing.T) {
+	for _, c := range []struct {
+		method    Method
+		N, n      int
+		inflation float64
+	}{
+		{ETKF, 20, 64, 1.03}, {ETKF, 24, 10, 1}, {EnKF, 12, 30, 1.05}, {DEnKF, 30, 8, 1.01}, {LETKF, 8, 40, 1.04},
+	} {
+		t.Run(fmt.Sprintf("%s-N%d-n%d", c.method, c.N, c.n), func(t *testing.T) {
+			pos := make([]float64, c.n)
+			for i := range pos {
+				pos[i] = float64(i)
+			}
+			rng := rand.New(rand.NewPCG(11, 11))
+			E0 := mat.NewDense(c.N, c.n, nil)
+			y, r := make([]float64, c.n), make([]float64, c.n)
+			for i := range E0.RawMatrix().Data {
+				E0.RawMatrix().Data[i] = rng.NormFloat64()
+			}
+			for i := range y {
+				y[i], r[i] = rng.NormFloat64(), 0.5+rng.Float64()
+			}
+			var moments [2][]float64
+			var covs [2]*mat.SymDense
+			for k, rot := range []bool{false, true} {
+				f, err := New(Config{Method: c.method, Inflation: c.inflation, Rotate: rot, LocRadius: 3}, c.N, c.n, pos)
+				if err != nil {
+					t.Fatal(err)
+				}
+				E := mat.DenseCopyOf(E0)
+				// The same stream for both, so the EnKF perturbations agree.
+				if _, err := f.Analyze(E, E0, y, r, rand.New(rand.NewPCG(1, 2))); err != nil {
+					t.Fatal(err)
+				}
+				moments[k], covs[k] = sampleMoments(E)
+			}
+			if d := maxAbsDiff(moments[0], moments[1]); d > 1e-10 {
+				t.Errorf("rotation moved the mean by %g", d)
+			}
+			if d := maxAbsDiffMat(covs[0], covs[1]); d > 1e-10 {
+				t.Errorf("rotation changed the covariance by %g", d)
+			}
+		})
 	}
 }
 

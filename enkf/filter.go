@@ -31,6 +31,7 @@ type Filter struct {
 	dp   []float64 // perturbed innovations (EnKF, N × p)
 	eps  []float64 // observation perturbations (EnKF, N × p)
 	w    []float64 // W (N × N)
+	wm   []float64 // column means of W
 	tmp  []float64 // N × N
 	vecN []float64
 	sd   []float64
@@ -72,7 +73,7 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		cfg: cfg, members: N, dim: n, nobs: p, sqrtN1: math.Sqrt(float64(N - 1)),
 		xm: make([]float64, n), a: make([]float64, N*n), out: make([]float64, N*n),
 		ym: make([]float64, p), rsi: make([]float64, p), s: make([]float64, N*p), d: make([]float64, p),
-		w: make([]float64, N*N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
+		w: make([]float64, N*N), wm: make([]float64, N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
 		sp: newSpace(N),
 	}
 	if cfg.Method == EnKF {
@@ -80,7 +81,13 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		f.eps = make([]float64, N*p)
 	}
 	if cfg.Rotate {
-		f.rot = newRotator(N, n)
+		// The global schemes rotate the N × N transform, the LETKF the
+		// N × n analysis anomalies.
+		cols := N
+		if cfg.Method == LETKF {
+			cols = n
+		}
+		f.rot = newRotator(N, cols)
 	}
 	if cfg.Method == LETKF {
 		loc, err := newLocalizer(cfg, N, n, obsPos)
@@ -147,17 +154,18 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	switch f.cfg.Method {
 	case ETKF:
 		transformETKF(f.w, f.sp.t, f.vecN, N, f.sqrtN1)
-		f.applyGlobal(e)
 	case DEnKF:
 		f.transformDEnKF(S)
-		f.applyGlobal(e)
 	case EnKF:
 		f.transformEnKF(S, he, y, rng)
-		f.applyGlobal(e)
-	case LETKF:
-		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
 	}
-	f.postProcess(rng)
+	if f.cfg.Method == LETKF {
+		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
+		f.postProcess(rng)
+	} else {
+		f.postTransform(rng)
+		f.applyGlobal(e)
+	}
 	if err := f.checkOutput(); err != nil {
 		return inno, err
 	}
@@ -252,8 +260,36 @@ func (f *Filter) applyGlobal(e blas64.General) {
 	}
 }
 
-// postProcess inflates and optionally rotates the analysis anomalies in
-// f.out, keeping the analysis mean: Eᵃ ← 1x̄ᵃᵀ + λ Q (Eᵃ - 1x̄ᵃᵀ).
+// postTransform folds inflation and rotation into the transform of a
+// global scheme. With c = Wᵀ1/N the analysis mean is x̄ + Aᵀc and the
+// analysis anomalies are B A with B = W - 1cᵀ, so inflating and rotating
+// them, Eᵃ ← 1x̄ᵃᵀ + λ Q (Eᵃ - 1x̄ᵃᵀ), is W ← 1cᵀ + λ Q B: an N × N
+// operation instead of an N × n one.
+func (f *Filter) postTransform(rng *rand.Rand) {
+	if f.cfg.Inflation == 1 && f.rot == nil {
+		return
+	}
+	N := f.members
+	meanRows(f.wm, f.sp.general(f.w))
+	for i := 0; i < N; i++ {
+		row := f.w[i*N : (i+1)*N]
+		for j, c := range f.wm {
+			row[j] -= c
+		}
+	}
+	if f.rot != nil {
+		f.rot.apply(f.sp.general(f.w), rng)
+	}
+	for i := 0; i < N; i++ {
+		row := f.w[i*N : (i+1)*N]
+		for j, c := range f.wm {
+			row[j] = f.cfg.Inflation*row[j] + c
+		}
+	}
+}
+
+// postProcess inflates and optionally rotates the LETKF analysis anomalies
+// in f.out, keeping the analysis mean: Eᵃ ← 1x̄ᵃᵀ + λ Q (Eᵃ - 1x̄ᵃᵀ).
 func (f *Filter) postProcess(rng *rand.Rand) {
 	if f.cfg.Inflation == 1 && f.rot == nil {
 		return

@@ -12,27 +12,26 @@ import (
 // rotator applies random orthogonal N × N matrices Q with Q1 = 1, uniformly
 // (Haar) distributed among them: Q = H diag(1, Q') H, where H = I - 2vvᵀ/vᵀv
 // is the Householder reflection that swaps e₁ and 1/√N, and Q' is Haar on
-// O(N-1), from the QR factorisation of a Gaussian matrix with the signs of
-// diag(R) fixed (Mezzadri 2007). Q is never formed: applying it to an N × n
-// matrix costs two rank-one updates and one (N-1)² n product.
+// O(N-1): Q' = Q_G D for the QR factorisation G = Q_G R of a Gaussian matrix
+// and D = diag(sign Rᵢᵢ) (Mezzadri 2007). Neither Q nor Q' is formed: Q_G
+// stays as the Householder reflectors of Geqrf, applied by Ormqr, so the
+// rotation of an N × c matrix costs two rank-one updates, an (N-1)² QR
+// factorisation and about 2(N-1)²c flops.
 type rotator struct {
 	n    int
 	v    []float64 // Householder vector e₁ - 1/√N
 	vv   float64   // vᵀv
-	q    []float64 // Gaussian matrix, then Q' ((N-1) × (N-1))
+	q    []float64 // Gaussian matrix, then R and the reflectors ((N-1) × (N-1))
 	tau  []float64
-	diag []float64
 	work []float64
-	vA   []float64 // vᵀA (n)
-	tmp  []float64 // Q' A[1:] ((N-1) × n)
+	vA   []float64 // vᵀA (cols)
 }
 
 func newRotator(n, cols int) *rotator {
 	m := n - 1
 	r := &rotator{
 		n: n, v: make([]float64, n),
-		q: make([]float64, m*m), tau: make([]float64, m), diag: make([]float64, m),
-		vA: make([]float64, cols), tmp: make([]float64, m*cols),
+		q: make([]float64, m*m), tau: make([]float64, m), vA: make([]float64, cols),
 	}
 	u := 1 / math.Sqrt(float64(n))
 	for i := range r.v {
@@ -47,7 +46,8 @@ func newRotator(n, cols int) *rotator {
 		g := blas64.General{Rows: m, Cols: m, Stride: m, Data: r.q}
 		lapack64.Geqrf(g, r.tau, query, -1)
 		lw := int(query[0])
-		lapack64.Orgqr(g, r.tau, query, -1)
+		c := blas64.General{Rows: m, Cols: cols, Stride: cols, Data: make([]float64, m*cols)}
+		lapack64.Ormqr(blas.Left, blas.NoTrans, g, r.tau, c, query, -1)
 		r.work = make([]float64, max(lw, int(query[0]), 1))
 	}
 	return r
@@ -61,7 +61,7 @@ func (r *rotator) reflect(A blas64.General) {
 	blas64.Ger(-2/r.vv, v, vA, A)
 }
 
-// apply replaces A (N × n) by Q A for a fresh random Q drawn from rng.
+// apply replaces A (N × cols) by Q A for a fresh random Q drawn from rng.
 func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
 	m := r.n - 1
 	r.reflect(A)
@@ -71,21 +71,17 @@ func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
 		}
 		g := blas64.General{Rows: m, Cols: m, Stride: m, Data: r.q}
 		lapack64.Geqrf(g, r.tau, r.work, len(r.work))
+		// Q' A[1:] = Q_G (D A[1:]).
+		lower := blas64.General{Rows: m, Cols: A.Cols, Stride: A.Stride, Data: A.Data[A.Stride:]}
 		for i := 0; i < m; i++ {
-			r.diag[i] = math.Copysign(1, r.q[i*m+i])
-		}
-		lapack64.Orgqr(g, r.tau, r.work, len(r.work))
-		for i := 0; i < m; i++ {
-			for j := 0; j < m; j++ {
-				r.q[i*m+j] *= r.diag[j]
+			if r.q[i*m+i] < 0 {
+				row := lower.Data[i*lower.Stride : i*lower.Stride+A.Cols]
+				for j := range row {
+					row[j] = -row[j]
+				}
 			}
 		}
-		lower := blas64.General{Rows: m, Cols: A.Cols, Stride: A.Stride, Data: A.Data[A.Stride:]}
-		tmp := blas64.General{Rows: m, Cols: A.Cols, Stride: A.Cols, Data: r.tmp}
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, g, lower, 0, tmp)
-		for i := 0; i < m; i++ {
-			copy(lower.Data[i*lower.Stride:i*lower.Stride+A.Cols], r.tmp[i*A.Cols:(i+1)*A.Cols])
-		}
+		lapack64.Ormqr(blas.Left, blas.NoTrans, g, r.tau, lower, r.work, len(r.work))
 	}
 	r.reflect(A)
 }
