@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,7 @@ func serve(cmd *cobra.Command, conn *connection, o connOptions) error {
 	if err := conn.startWorker(o); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "worker serving task queue %q with state in %s; Ctrl-C stops\n", o.TaskQueue, o.StateDir)
+	slog.Info("worker serving; Ctrl-C stops", "task_queue", o.TaskQueue, "namespace", o.Namespace, "state_dir", o.StateDir)
 	<-cmd.Context().Done()
 	return nil
 }
