@@ -71,6 +71,7 @@ serves the run with an in-process worker.`,
 		},
 	}
 	o.addFlags(cmd, true)
+	o.addMetricsFlag(cmd)
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required")
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
 	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", 50, "cycles per activity")

@@ -31,6 +31,7 @@ with --address 127.0.0.1:7233. Runs interrupted earlier resume here.`,
 		},
 	}
 	o.addFlags(cmd, true)
+	o.addMetricsFlag(cmd)
 	cmd.Flags().Lookup("address").Hidden = true
 	return cmd
 }
@@ -54,6 +55,7 @@ func newWorkerCmd() *cobra.Command {
 		},
 	}
 	o.addFlags(cmd, false)
+	o.addMetricsFlag(cmd)
 	return cmd
 }
 

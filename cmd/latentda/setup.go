@@ -52,6 +52,10 @@ one-shot container or Kubernetes Job next to a new cluster.`,
 }
 
 func (o *setupOptions) Run(ctx context.Context) error {
+	// Bad certificate files do not get better by waiting.
+	if _, err := o.TLS.config(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Wait+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(o.Wait)

@@ -63,11 +63,15 @@ func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
 	}
 	cmd.Flags().StringVar(&o.StateDir, "state-dir", sd, "directory holding run state (and the embedded server's database) (env LATENTDA_STATE_DIR)")
 	cmd.Flags().StringVar(&o.TaskQueue, "task-queue", workflows.TaskQueue, "Temporal task queue of the workers")
-	cmd.Flags().StringVar(&o.MetricsAddr, "metrics-addr", os.Getenv("LATENTDA_METRICS_ADDR"), "serve Prometheus metrics of the worker at http://ADDR/metrics, e.g. :9090 (env LATENTDA_METRICS_ADDR)")
 	o.TLS.addFlags(cmd)
 	if withUI {
 		cmd.Flags().IntVar(&o.UIPort, "ui-port", 8233, "embedded Temporal UI port (a free one if busy; -1 disables the UI)")
 	}
+}
+
+// addMetricsFlag adds --metrics-addr, for the commands that run a worker.
+func (o *connOptions) addMetricsFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.MetricsAddr, "metrics-addr", os.Getenv("LATENTDA_METRICS_ADDR"), "serve Prometheus metrics of the worker at http://ADDR/metrics, e.g. :9090 (env LATENTDA_METRICS_ADDR)")
 }
 
 func (o *connOptions) complete() error {
