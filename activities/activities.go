@@ -10,10 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +37,43 @@ const (
 // shared state directory at different places.
 type Activities struct {
 	StateRoot string
+	// Metrics receives per-cycle measurements; nil records nothing.
+	Metrics Recorder
+	// Logger gets a line per batch (INFO) and per cycle (DEBUG), with the
+	// run ID and cycle as attributes; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Recorder receives what the activities measure (metrics.Metrics
+// implements it for Prometheus).
+type Recorder interface {
+	// CycleDone records a finished cycle: wall time, analysis RMSE and spread.
+	CycleDone(runID string, d time.Duration, rmseA, spreadA float64)
+	// ObservationsFlagged adds observations left out by quality control.
+	ObservationsFlagged(n int)
+	// BytesWritten adds bytes of state written.
+	BytesWritten(n int64)
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// wrote reports the sizes of files just written to the recorder.
+func (a *Activities) wrote(paths ...string) {
+	if a.Metrics == nil {
+		return
+	}
+	var n int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	a.Metrics.BytesWritten(n)
 }
 
 // InitInput starts a run.
@@ -253,18 +292,26 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	// context; local activities cannot heartbeat.
 	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
 	var out CyclesOutput
+	log := a.logger().With("run_id", in.RunID)
 	y := make([]float64, s.Op.OutDim())
 	for k := in.From; k <= in.To; k++ {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
+		t0 := time.Now()
 		st, err := a.cycle(s, dir, in.RunID, E, truth, y, k)
 		if err != nil {
 			if werr := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, k-1)); werr != nil {
 				err = errors.Join(err, werr)
 			}
+			log.Error("cycle failed", "cycle", k, "error", err)
 			return out, err
 		}
+		if a.Metrics != nil {
+			a.Metrics.CycleDone(in.RunID, time.Since(t0), st.RMSEa, st.SpreadA)
+			a.Metrics.ObservationsFlagged(st.NFlagged)
+		}
+		log.Debug("cycle done", "cycle", k, "rmse_a", st.RMSEa, "spread_a", st.SpreadA, "flagged", st.NFlagged)
 		rows = append(rows, diagRow(st, s.QC()))
 		out.Sums.Add(st, s.Config.Scored(k))
 		out.Last = st
@@ -279,6 +326,8 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, out.Last.Cycle)); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
+	a.wrote(dir.Diagnostics())
+	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", out.Last.RMSEa, "spread_a", out.Last.SpreadA)
 	return out, nil
 }
 
@@ -294,7 +343,7 @@ func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, 
 	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
 		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
 	}
-	return analyze(s, dir, m, E, truth, y, k)
+	return a.analyze(s, dir, m, E, truth, y, k)
 }
 
 // observe advances the truth from cycle k-1 to k, draws the observations
@@ -314,7 +363,7 @@ func observe(s *experiment.Setup, dir store.RunDir, m store.Meta, truth, y []flo
 
 // analyze assimilates y into the forecast E of cycle k and writes the
 // latent codes (for a latent filter) and the analysis.
-func analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
+func (a *Activities) analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
 	st, err := s.Analyze(E, y, truth, k)
 	if err != nil {
 		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
@@ -338,6 +387,10 @@ func analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, 
 	}
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return st, fmt.Errorf("activities: %w", err)
+	}
+	a.wrote(dir.Truth(k), dir.Observations(k), dir.Forecast(k), dir.Analysis(k))
+	if zf, _ := s.LatentCodes(); zf != nil {
+		a.wrote(dir.LatentForecast(k), dir.LatentAnalysis(k))
 	}
 	return st, nil
 }

@@ -198,7 +198,7 @@ func (a *Activities) AnalyzeCycle(ctx context.Context, in CycleInput) (CyclesOut
 	if err != nil {
 		return CyclesOutput{}, err
 	}
-	st, err := analyze(s, dir, m, E, truth, y, k)
+	st, err := a.analyze(s, dir, m, E, truth, y, k)
 	if err != nil {
 		if werr := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, k-1)); werr != nil {
 			err = errors.Join(err, werr)

@@ -14,11 +14,17 @@ import (
 // workflows and the activities registered; stateRoot is the directory the
 // run paths are relative to.
 func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
+	return NewWith(c, taskQueue, &activities.Activities{StateRoot: stateRoot})
+}
+
+// NewWith is New with the activities' dependencies (state root, metrics
+// recorder, logger) given by the caller.
+func NewWith(c client.Client, taskQueue string, a *activities.Activities) sdkworker.Worker {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
 	registerWorkflows(w)
-	w.RegisterActivity(&activities.Activities{StateRoot: stateRoot})
+	w.RegisterActivity(a)
 	return w
 }

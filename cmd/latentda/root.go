@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -38,24 +39,46 @@ func Execute() int {
 
 func newRootCmd() *cobra.Command {
 	var verbose bool
+	logFormat := os.Getenv("LATENTDA_LOG_FORMAT")
+	if logFormat == "" {
+		logFormat = "text"
+	}
 	root := &cobra.Command{
 		Use:           "latentda",
 		Short:         "Cycled ensemble data assimilation, orchestrated by Temporal",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
+			h, err := logHandler(cmd.ErrOrStderr(), logFormat, level)
+			if err != nil {
+				return err
+			}
+			slog.SetDefault(slog.New(h))
+			return nil
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging on stderr")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", logFormat, "log format on stderr: text or json (env LATENTDA_LOG_FORMAT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(), newTrainCmd(), newDevCmd(), newWorkerCmd(), newStatusCmd(), newRunsCmd(), newSignalCmd(), newBenchCmd(),
-		newScheduleCmd(), newObserveCmd(), newReportCmd(), newReplayCmd(), newRerunCmd(), newCompareCmd())
+		newScheduleCmd(), newObserveCmd(), newReportCmd(), newReplayCmd(), newRerunCmd(), newCompareCmd(), newSetupCmd())
 	return root
+}
+
+// logHandler returns the slog handler for --log-format.
+func logHandler(w io.Writer, format string, level slog.Level) (slog.Handler, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format must be text or json, got %q", format)}
 }
 
 // outputFlag validates -o/--output.

@@ -73,6 +73,7 @@ serves the run with an in-process worker.`,
 		},
 	}
 	o.addFlags(cmd, true)
+	o.addMetricsFlag(cmd)
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "experiment config (YAML), required")
 	o.addRunFlags(cmd)
 	return cmd

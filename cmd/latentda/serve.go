@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 )
@@ -30,6 +31,7 @@ with --address 127.0.0.1:7233. Runs interrupted earlier resume here.`,
 		},
 	}
 	o.addFlags(cmd, true)
+	o.addMetricsFlag(cmd)
 	cmd.Flags().Lookup("address").Hidden = true
 	return cmd
 }
@@ -53,6 +55,7 @@ func newWorkerCmd() *cobra.Command {
 		},
 	}
 	o.addFlags(cmd, false)
+	o.addMetricsFlag(cmd)
 	return cmd
 }
 
@@ -61,7 +64,7 @@ func serve(cmd *cobra.Command, conn *connection, o connOptions) error {
 	if err := conn.startWorker(o); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "worker serving task queue %q with state in %s; Ctrl-C stops\n", o.TaskQueue, o.StateDir)
+	slog.Info("worker serving; Ctrl-C stops", "task_queue", o.TaskQueue, "namespace", o.Namespace, "state_dir", o.StateDir)
 	<-cmd.Context().Done()
 	return nil
 }

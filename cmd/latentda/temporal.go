@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +16,9 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/metrics"
 	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
@@ -31,6 +34,20 @@ type connOptions struct {
 	StateDir  string
 	TaskQueue string
 	UIPort    int
+	// MetricsAddr, if set, serves Prometheus metrics of the in-process
+	// worker and client at http://MetricsAddr/metrics.
+	MetricsAddr string
+	TLS         tlsOptions
+}
+
+// envFirst returns the first non-empty of the named environment variables.
+func envFirst(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
@@ -46,9 +63,15 @@ func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
 	}
 	cmd.Flags().StringVar(&o.StateDir, "state-dir", sd, "directory holding run state (and the embedded server's database) (env LATENTDA_STATE_DIR)")
 	cmd.Flags().StringVar(&o.TaskQueue, "task-queue", workflows.TaskQueue, "Temporal task queue of the workers")
+	o.TLS.addFlags(cmd)
 	if withUI {
 		cmd.Flags().IntVar(&o.UIPort, "ui-port", 8233, "embedded Temporal UI port (a free one if busy; -1 disables the UI)")
 	}
+}
+
+// addMetricsFlag adds --metrics-addr, for the commands that run a worker.
+func (o *connOptions) addMetricsFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.MetricsAddr, "metrics-addr", os.Getenv("LATENTDA_METRICS_ADDR"), "serve Prometheus metrics of the worker at http://ADDR/metrics, e.g. :9090 (env LATENTDA_METRICS_ADDR)")
 }
 
 func (o *connOptions) complete() error {
@@ -63,14 +86,20 @@ func (o *connOptions) complete() error {
 // connection is a Temporal client, with the embedded server behind it if
 // one was started.
 type connection struct {
-	Client client.Client
-	Server *devserver.Server
-	worker sdkworker.Worker
+	Client     client.Client
+	Server     *devserver.Server
+	worker     sdkworker.Worker
+	metrics    *metrics.Metrics
+	metricsSrv *metrics.Server
 }
 
 // startWorker starts a latentda worker on this connection; Close stops it.
 func (c *connection) startWorker(o connOptions) error {
-	w := worker.New(c.Client, o.TaskQueue, o.StateDir)
+	a := &activities.Activities{StateRoot: o.StateDir, Logger: slog.Default()}
+	if c.metrics != nil {
+		a.Metrics = c.metrics
+	}
+	w := worker.NewWith(c.Client, o.TaskQueue, a)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -82,7 +111,14 @@ func (c *connection) Close() {
 	if c.worker != nil {
 		c.worker.Stop()
 	}
-	c.Client.Close()
+	if c.Client != nil {
+		c.Client.Close()
+	}
+	if c.metricsSrv != nil {
+		if err := c.metricsSrv.Close(); err != nil {
+			slog.Warn("stopping the metrics server", "error", err)
+		}
+	}
 	if c.Server != nil {
 		if err := c.Server.Stop(); err != nil {
 			slog.Warn("stopping the embedded Temporal server", "error", err)
@@ -99,6 +135,8 @@ func (o *connOptions) connect(ctx context.Context, embedded bool) (*connection, 
 	if addr == "" {
 		if !embedded {
 			addr = "127.0.0.1:7233"
+		} else if o.TLS.configured() {
+			return nil, usageError{errors.New("TLS and API key options need --address: the embedded server listens without TLS on 127.0.0.1")}
 		} else {
 			dbDir := filepath.Join(o.StateDir, "temporal")
 			if err := os.MkdirAll(dbDir, 0o755); err != nil {
@@ -122,15 +160,34 @@ func (o *connOptions) connect(ctx context.Context, embedded bool) (*connection, 
 			}
 		}
 	}
-	c, err := client.DialContext(ctx, client.Options{
+	copts := client.Options{
 		HostPort:  addr,
 		Namespace: o.Namespace,
 		Logger:    sdklog.NewStructuredLogger(slog.New(warnOnly{slog.Default().Handler()})),
-	})
-	if err != nil {
-		if conn.Server != nil {
-			_ = conn.Server.Stop()
+	}
+	if conn.Server == nil {
+		if err := o.TLS.apply(&copts); err != nil {
+			return nil, err
 		}
+	}
+	if o.MetricsAddr != "" {
+		m, err := metrics.New()
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		srv, err := metrics.Serve(o.MetricsAddr, m)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		slog.Info("serving Prometheus metrics", "url", "http://"+srv.Addr()+"/metrics")
+		conn.metrics, conn.metricsSrv = m, srv
+		copts.MetricsHandler = m.SDKHandler()
+	}
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
 	}
 	conn.Client = c
