@@ -263,19 +263,7 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 // files. Divergence is a non-retryable error naming the cycle; the last
 // good analysis stays on disk.
 func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutput, error) {
-	dir, err := a.runDir(in.RunPath)
-	if err != nil {
-		return CyclesOutput{}, err
-	}
-	if in.From < 1 || in.To < in.From {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
-	}
-	s, err := a.build(in.Config)
-	if err != nil {
-		return CyclesOutput{}, err
-	}
-	rows, err := previousRows(dir.Diagnostics(), in.From)
+	dir, s, rows, err := a.openBatch(in.RunPath, in.Config, in.From, in.To)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
@@ -412,6 +400,25 @@ func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []floa
 				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
 	}
 	return E, truth, nil
+}
+
+// openBatch checks a batch of cycles from..to of the run at runPath,
+// builds its experiment and reads the diagnostics rows written so far.
+func (a *Activities) openBatch(runPath string, cfg experiment.Config, from, to int) (store.RunDir, *experiment.Setup, []store.DiagRow, error) {
+	dir, err := a.runDir(runPath)
+	if err != nil {
+		return dir, nil, nil, err
+	}
+	if from < 1 || to < from {
+		return dir, nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: bad cycle range %d..%d", from, to), ErrInvalidConfig, nil)
+	}
+	s, err := a.build(cfg)
+	if err != nil {
+		return dir, nil, nil, err
+	}
+	rows, err := previousRows(dir.Diagnostics(), from)
+	return dir, s, rows, err
 }
 
 // previousRows reads the diagnostics written so far (none before cycle 1).

@@ -165,23 +165,11 @@ func (a *Activities) FindObservations(ctx context.Context, in ObsInput) (string,
 // run does not write (observations and latent codes of a cycle that is now
 // forecast-only) are removed.
 func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (AdvanceOutput, error) {
-	dir, err := a.runDir(in.RunPath)
-	if err != nil {
-		return AdvanceOutput{}, err
-	}
 	od, err := a.obsDir(in.ObsDir)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	if in.From < 1 || in.To < in.From {
-		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
-	}
-	s, err := a.build(in.Config)
-	if err != nil {
-		return AdvanceOutput{}, err
-	}
-	rows, err := previousRows(dir.Diagnostics(), in.From)
+	dir, s, rows, err := a.openBatch(in.RunPath, in.Config, in.From, in.To)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
