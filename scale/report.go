@@ -1,6 +1,10 @@
 package scale
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/latentda/latentda/experiment"
+)
 
 // Report gathers the cycles of `latentda bench scale` and what follows
 // from them.
@@ -14,16 +18,47 @@ type Report struct {
 	SpeedUp *SpeedUp `json:"speedup,omitempty"`
 	// Disk is the raw speed of the directory the files went to.
 	Disk *DiskSpeed `json:"disk,omitempty"`
-	// Latent compares latent and full-space analysis cost on KS.
-	Latent []LatentCost `json:"latent,omitempty"`
+	// Latent compares latent and full-space analysis cost on KS with the
+	// autoencoder LatentGenerator, on LatentNx points.
+	LatentNx        int                         `json:"latent_nx,omitempty"`
+	Latent          []experiment.LatentBenchRow `json:"latent,omitempty"`
+	LatentGenerator *experiment.GeneratorRow    `json:"latent_generator,omitempty"`
 	// Orchestration is the measured cost of one Temporal activity.
 	Orchestration *Orchestration `json:"orchestration,omitempty"`
+	// Model is the block fan-out model with the constants measured here,
+	// and Predictions its cycle times at some worker counts.
+	Model       *FanOutModel `json:"model,omitempty"`
+	Predictions []Prediction `json:"predictions,omitempty"`
+	BestWorkers int          `json:"best_workers,omitempty"`
+}
+
+// ModelNx and ModelWorkers are the cycle the report models: 10⁷ variables
+// on 8, 32 and 128 workers (1: the serial baseline).
+var (
+	ModelNx      = 10_000_000
+	ModelWorkers = []int{1, 8, 32, 128}
+)
+
+// AddModel sets Model, Predictions and BestWorkers (up to 4096) from the
+// measurements in r.
+func (r *Report) AddModel() error {
+	m, err := ModelFrom(*r, ModelNx)
+	if err != nil {
+		return err
+	}
+	r.Model, r.Predictions = &m, nil
+	for _, w := range ModelWorkers {
+		r.Predictions = append(r.Predictions, m.Predict(w))
+	}
+	r.BestWorkers = m.BestWorkers(4096)
+	return nil
 }
 
 // SpeedUp is the wall-time ratio of one core to two.
 type SpeedUp struct {
 	Nx       int         `json:"nx"`
-	One, Two CycleResult `json:"-"`
+	One      CycleResult `json:"one_core"`
+	Two      CycleResult `json:"two_cores"`
 	Forecast float64     `json:"forecast"`
 	Analysis float64     `json:"analysis"`
 }
@@ -48,29 +83,4 @@ func (r *Report) FitAnalysis() error {
 	s, err := LogLogSlope(x, y)
 	r.AnalysisSlope = s
 	return err
-}
-
-// LatentCost is the mean analysis cost of one filter on one model.
-type LatentCost struct {
-	Model  string `json:"model"`
-	Nx     int    `json:"nx"`
-	N      int    `json:"n"`
-	Filter string `json:"filter"` // letkf, or latent-etkf
-	// LatentDim is the code size of the latent filter's autoencoder.
-	LatentDim int `json:"d,omitempty"`
-	// AnalysisMicros is the mean wall time of one analysis (for the latent
-	// filter: encoding, the ETKF on the codes and decoding) in µs.
-	AnalysisMicros float64 `json:"analysis_us"`
-	Cycles         int     `json:"cycles"`
-	RMSEa          float64 `json:"rmse_a"`
-}
-
-// Orchestration is the measured cost of Temporal activities on the
-// embedded dev server.
-type Orchestration struct {
-	Activities int `json:"activities"`
-	// PerActivityMillis is the mean wall time per regular activity that
-	// does nothing, run back to back from one workflow, and per local one.
-	PerActivityMillis      float64 `json:"per_activity_ms"`
-	PerLocalActivityMillis float64 `json:"per_local_activity_ms"`
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/scale"
 )
 
@@ -26,6 +27,9 @@ type benchScaleOptions struct {
 	BatchSize   int
 	Dir         string
 	Output      string
+	LatentNx    int
+	Activities  int
+	From        string
 	One         int // run only this size in this process (used by the parent)
 }
 
@@ -60,6 +64,9 @@ for comparison with the Arrow writer and reader.`,
 	f.Float64Var(&o.Radius, "radius", 10, "LETKF localisation radius in grid points")
 	f.IntVar(&o.BatchSize, "batch-size", 0, "grid points per local analysis (0: one)")
 	f.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the ensemble files and the disk-speed test")
+	f.IntVar(&o.LatentNx, "latent-nx", 1024, "KS size of the latent versus LETKF analysis cost (0: skip)")
+	f.IntVar(&o.Activities, "activities", 50, "no-op Temporal activities per timed workflow on the embedded dev server (0: skip)")
+	f.StringVar(&o.From, "from", "", "print the report saved with -o json in this file (and its model) instead of measuring")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.IntVar(&o.One, "one", 0, "run one cycle of this size here and print it as JSON (internal)")
 	_ = f.MarkHidden("one")
@@ -73,10 +80,23 @@ func (o *benchScaleOptions) Validate() error {
 	if len(o.Sizes) < 2 && o.One == 0 {
 		return usageError{fmt.Errorf("--sizes needs at least two sizes for the slope, got %v", o.Sizes)}
 	}
-	for _, n := range append([]int{o.SpeedUpSize}, o.Sizes...) {
-		if err := o.cycle(max(n, 4)).Validate(); err != nil {
+	sizes := o.Sizes
+	if o.SpeedUpSize > 0 {
+		sizes = append([]int{o.SpeedUpSize}, sizes...)
+	}
+	if o.One > 0 {
+		sizes = []int{o.One}
+	}
+	for _, n := range sizes {
+		if err := o.cycle(n).Validate(); err != nil {
 			return usageError{err}
 		}
+	}
+	if o.LatentNx != 0 && o.LatentNx < 16 {
+		return usageError{fmt.Errorf("--latent-nx must be 0 or >= 16, got %d", o.LatentNx)}
+	}
+	if o.Activities < 0 {
+		return usageError{fmt.Errorf("--activities must be >= 0, got %d", o.Activities)}
 	}
 	if o.SpeedUpSize < 0 {
 		return usageError{fmt.Errorf("--speedup-size must be >= 0, got %d", o.SpeedUpSize)}
@@ -129,6 +149,21 @@ func (o *benchScaleOptions) child(ctx context.Context, n, procs int, stderr io.W
 
 func (o *benchScaleOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	var rep scale.Report
+	if o.From != "" {
+		data, err := os.ReadFile(o.From)
+		if err != nil {
+			return fmt.Errorf("bench scale: %w", err)
+		}
+		if err := json.Unmarshal(data, &rep); err != nil {
+			return fmt.Errorf("bench scale: %s: %w", o.From, err)
+		}
+		if rep.Orchestration != nil && rep.Disk != nil && len(rep.Cycles) > 0 {
+			if err := rep.AddModel(); err != nil {
+				return fmt.Errorf("bench scale: %s: %w", o.From, err)
+			}
+		}
+		return o.print(stdout, rep)
+	}
 	for _, n := range o.Sizes {
 		res, err := o.child(ctx, n, 0, stderr)
 		if err != nil {
@@ -158,6 +193,29 @@ func (o *benchScaleOptions) Run(ctx context.Context, stdout, stderr io.Writer) e
 		return err
 	}
 	rep.Disk = &disk
+	if o.LatentNx > 0 {
+		fmt.Fprintf(stderr, "latent cost: KS nx=%d, training the autoencoder\n", o.LatentNx)
+		gen, rows, err := experiment.RunLatentCost(ctx, experiment.LatentCostOptions{Nx: o.LatentNx, Members: o.Members})
+		if err != nil {
+			return fmt.Errorf("bench scale: %w", err)
+		}
+		rep.Latent, rep.LatentGenerator, rep.LatentNx = rows, &gen, o.LatentNx
+	}
+	if o.Activities > 0 {
+		fmt.Fprintf(stderr, "orchestration: %d activities per workflow on the embedded dev server\n", o.Activities)
+		orch, err := scale.MeasureOrchestration(ctx, o.Activities, 3)
+		if err != nil {
+			return fmt.Errorf("bench scale: %w", err)
+		}
+		rep.Orchestration = &orch
+		if err := rep.AddModel(); err != nil {
+			return fmt.Errorf("bench scale: %w", err)
+		}
+	}
+	return o.print(stdout, rep)
+}
+
+func (o *benchScaleOptions) print(stdout io.Writer, rep scale.Report) error {
 	if o.Output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
@@ -187,6 +245,34 @@ func writeScaleReport(w io.Writer, rep scale.Report) error {
 	if d := rep.Disk; d != nil {
 		fmt.Fprintf(w, "disk, %d MiB: Go write+fsync %.0f MB/s, read %.0f MB/s; dd write (conv=fsync) %.0f MB/s, read %.0f MB/s\n",
 			d.Bytes>>20, d.GoWriteMBps, d.GoReadMBps, d.DDWriteMBps, d.DDReadMBps)
+	}
+	if c := rep.Orchestration; c != nil {
+		fmt.Fprintf(w, "\nTemporal dev server, per no-op activity (%d per workflow, best of 3): sequential %.2f ms, local %.3f ms, fan-out %.2f ms\n",
+			c.Activities, c.SequentialMillis, c.LocalMillis, c.FanOutMillis)
+	}
+	if m := rep.Model; m != nil {
+		fmt.Fprintf(w, "\nmodel, nx=%d N=%d: forecast %.3g s per element, analysis %.3g s per point (CPU), disk %.0f MB/s, activity latency %.1f ms, dispatch %.2f ms per block\n",
+			m.Nx, m.Members, m.F, m.A, m.DiskBps/1e6, m.L*1e3, m.D*1e3)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "workers\tcompute s\tI/O s\torchestration s\tcycle s\tspeed-up\tefficiency")
+		for _, p := range rep.Predictions {
+			fmt.Fprintf(tw, "%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.0f%%\n", p.Workers, p.Compute, p.IO, p.Orchestration, p.Total, p.SpeedUp, 100*p.Efficiency)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "shortest cycle at %d workers\n", rep.BestWorkers)
+	}
+	if g := rep.LatentGenerator; g != nil {
+		fmt.Fprintf(w, "\nKS nx=%d, N=%d: autoencoder d=%d (%d epochs, held-out MSE %.3g of variance %.3g, %.0fs to build and train)\n",
+			rep.LatentNx, rep.Latent[0].N, g.LatentDim, g.Epochs, g.HeldOutMSE, g.Variance, g.Seconds)
+		for _, r := range rep.Latent {
+			status := fmt.Sprintf("rmse_a %.3f", r.RMSEa)
+			if r.Error != "" {
+				status = "error: " + r.Error
+			}
+			fmt.Fprintf(w, "  %-12s analysis %8.0f µs  (%s)\n", r.Filter, r.AnalysisMicros, status)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/latentda/latentda/scale"
+)
+
+// TestMain lets the test binary stand in for latentda when `bench scale`
+// re-executes itself for each size: every process it starts is the CLI,
+// never another test run.
+func TestMain(m *testing.M) {
+	if os.Getenv("LATENTDA_TEST_AS_CLI") == "1" {
+		os.Exit(Execute())
+	}
+	if err := os.Setenv("LATENTDA_TEST_AS_CLI", "1"); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+func TestBenchScaleUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sizes", "1000"}, "two sizes"},
+		{[]string{"--sizes", "1000,2"}, "nx must be >= 4"},
+		{[]string{"--speedup-size", "3"}, "nx must be >= 4"},
+		{[]string{"--radius", "0"}, "radius"},
+		{[]string{"--latent-nx", "5"}, "--latent-nx"},
+		{[]string{"--activities", "-1"}, "--activities"},
+		{[]string{"-o", "yaml"}, "--output"},
+	} {
+		_, _, err := execute(t, append([]string{"bench", "scale"}, tc.args...)...)
+		var ue usageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+			t.Errorf("%v: got %v, want a usage error about %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestBenchScaleSmall(t *testing.T) {
+	out, _, err := execute(t, "bench", "scale", "--sizes", "200,800", "--speedup-size", "400", "--latent-nx", "0",
+		"--activities", "0", "--dir", t.TempDir(), "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep scale.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(rep.Cycles) != 2 || rep.Cycles[0].Nx != 200 || rep.Cycles[1].Nx != 800 {
+		t.Fatalf("cycles %+v", rep.Cycles)
+	}
+	if math.IsNaN(rep.AnalysisSlope) || rep.AnalysisSlope <= 0 {
+		t.Errorf("slope %v", rep.AnalysisSlope)
+	}
+	if s := rep.SpeedUp; s == nil || s.One.GOMAXPROCS != 1 || s.Two.GOMAXPROCS != 2 || !(s.Analysis > 0) {
+		t.Errorf("speed-up %+v", s)
+	}
+	if rep.Disk == nil || !(rep.Disk.GoWriteMBps > 0) {
+		t.Errorf("disk %+v", rep.Disk)
+	}
+}
