@@ -13,6 +13,9 @@ type Report struct {
 	// AnalysisSlope is the least-squares slope of log(analysis wall time)
 	// against log(nx) over Cycles (1: linear cost).
 	AnalysisSlope float64 `json:"analysis_slope"`
+	// AnalysisCPUSlope is the same for the analysis CPU time, which other
+	// load on the machine disturbs less.
+	AnalysisCPUSlope float64 `json:"analysis_cpu_slope"`
 	// SpeedUp compares one cycle at one size run with GOMAXPROCS = 1 and
 	// 2: wall-time ratios of the forecast and the analysis.
 	SpeedUp *SpeedUp `json:"speedup,omitempty"`
@@ -73,14 +76,18 @@ func NewSpeedUp(one, two CycleResult) (*SpeedUp, error) {
 	return &SpeedUp{Nx: one.Nx, One: one, Two: two, Forecast: ratio("forecast"), Analysis: ratio("analysis")}, nil
 }
 
-// FitAnalysis sets AnalysisSlope from the cycles.
+// FitAnalysis sets AnalysisSlope and AnalysisCPUSlope from the cycles.
 func (r *Report) FitAnalysis() error {
-	var x, y []float64
+	var x, wall, cpu []float64
 	for _, c := range r.Cycles {
 		x = append(x, float64(c.Nx))
-		y = append(y, c.Stage("analysis").Wall)
+		wall = append(wall, c.Stage("analysis").Wall)
+		cpu = append(cpu, c.Stage("analysis").CPU)
 	}
-	s, err := LogLogSlope(x, y)
-	r.AnalysisSlope = s
+	var err error
+	if r.AnalysisSlope, err = LogLogSlope(x, wall); err != nil {
+		return err
+	}
+	r.AnalysisCPUSlope, err = LogLogSlope(x, cpu)
 	return err
 }

@@ -157,6 +157,9 @@ func (o *benchScaleOptions) Run(ctx context.Context, stdout, stderr io.Writer) e
 		if err := json.Unmarshal(data, &rep); err != nil {
 			return fmt.Errorf("bench scale: %s: %w", o.From, err)
 		}
+		if err := rep.FitAnalysis(); err != nil {
+			return fmt.Errorf("bench scale: %s: %w", o.From, err)
+		}
 		if rep.Orchestration != nil && rep.Disk != nil && len(rep.Cycles) > 0 {
 			if err := rep.AddModel(); err != nil {
 				return fmt.Errorf("bench scale: %s: %w", o.From, err)
@@ -236,7 +239,7 @@ func writeScaleReport(w io.Writer, rep scale.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nanalysis time ∝ nx^%.3f (least squares over %d sizes)\n", rep.AnalysisSlope, len(rep.Cycles))
+	fmt.Fprintf(w, "\nanalysis time ∝ nx^%.3f, CPU time ∝ nx^%.3f (least squares over %d sizes)\n", rep.AnalysisSlope, rep.AnalysisCPUSlope, len(rep.Cycles))
 	if s := rep.SpeedUp; s != nil {
 		fmt.Fprintf(w, "speed-up 1 → 2 cores at nx=%d: forecast %.2f× (%.3fs → %.3fs), analysis %.2f× (%.3fs → %.3fs)\n",
 			s.Nx, s.Forecast, s.One.Stage("forecast").Wall, s.Two.Stage("forecast").Wall,
