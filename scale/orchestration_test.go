@@ -12,13 +12,14 @@ func TestMeasureOrchestration(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	o, err := MeasureOrchestration(ctx, 5, 1)
+	o, err := MeasureOrchestration(ctx, 20, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A regular activity is a round trip through the server: well above
-	// the microseconds of a function call.
-	if o.Activities != 5 || !(o.SequentialMillis > 0.1) {
+	// A regular activity is a round trip through the server (tens of ms
+	// here), a local one a function call in the worker: 20 of them apart
+	// is far beyond the noise of starting a workflow.
+	if o.Activities != 20 || !(o.SequentialMillis > o.LocalMillis) {
 		t.Errorf("%+v", o)
 	}
 	if _, err := MeasureOrchestration(ctx, 0, 1); err == nil {
