@@ -70,6 +70,13 @@ func BenchmarkForecastLorenz96Nx1e6M1(b *testing.B) {
 	benchForecast(b, m, 1, nil)
 }
 
+// One RK4 step of 20 members of Lorenz-96 with nx = 100,000, the forecast
+// of `latentda bench scale`; run with -cpu 1,2 for the two-core speed-up.
+func BenchmarkForecastLorenz96Nx1e5M20(b *testing.B) {
+	m, _ := NewLorenz96(100_000, 8, 0.05)
+	benchForecast(b, m, 20, nil)
+}
+
 // Raw right-hand side cost of Lorenz-96 (no integrator).
 func BenchmarkLorenz96Deriv(b *testing.B) {
 	for _, n := range []int{40, 1_000_000} {

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
+	"sort"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -39,27 +42,40 @@ func periodicDist(a, b, l float64) float64 {
 	return math.Min(d, l-d)
 }
 
-// batch is one local analysis: grid points [lo, hi) and the nearby
-// observations with the square roots of their taper weights.
-type batch struct {
-	lo, hi int
-	obs    []int
-	sqrtW  []float64
-}
-
-// localizer runs the LETKF local analyses, in parallel over batches when
-// they are large enough to pay for goroutines.
+// localizer runs the LETKF local analyses. Batch b covers the grid points
+// [b·bs, min((b+1)·bs, n)); its observations are those whose Gaspari–Cohn
+// weight at the mean distance over the batch exceeds gcCutoff, in
+// ascending index order.
+//
+// The observations are indexed by position on the periodic domain, so a
+// batch finds its candidates by binary search in a window of half-width
+// reach around its centre and the whole analysis costs O(n·p_loc), not
+// O(n·p). The window is exact: the mean distance over a batch is within
+// (bs-1)/2 of the distance to its centre, and the taper is zero beyond 2c.
+// Local analyses run in parallel over contiguous chunks of batches, each
+// goroutine with its own workspace sized for the largest window, so the
+// analysis allocates nothing per grid point.
 type localizer struct {
 	members, dim, nobs int
 	sqrtN1             float64
-	batches            []batch
+	bs, nbatch         int
+	c, reach           float64
+	all                bool      // every window covers the domain
+	pos                []float64 // observation positions as given
+	sorted             []float64 // positions wrapped into [0, n), ascending
+	order              []int     // observation index of each sorted position
 	workers            []*localWork
 	parallel           bool
+	chunk              int          // batches taken at a time by a goroutine
+	next               atomic.Int64 // first batch not yet taken (parallel analyze)
+	wg                 sync.WaitGroup
 }
 
 // localWork is one goroutine's scratch.
 type localWork struct {
 	sp    *space
+	obs   []int     // the batch's observations
+	sqrtW []float64 // and the square roots of their weights
 	s, d  []float64 // local S (N × p_loc) and d
 	w, sd []float64
 	tw    []float64 // W (N × N)
@@ -72,6 +88,11 @@ type localWork struct {
 // them would dominate.
 const parallelFlops = 1 << 18
 
+// chunksPerWorker is how many chunks of batches each goroutine takes on
+// average: enough to even out the load when another process takes a core,
+// few enough that the shared counter is not contended.
+const chunksPerWorker = 64
+
 func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	for k, x := range obsPos {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -80,33 +101,43 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	}
 	bs := max(cfg.BatchSize, 1)
 	c := GCFactor * cfg.LocRadius
-	l := &localizer{members: N, dim: n, nobs: len(obsPos), sqrtN1: math.Sqrt(float64(N - 1))}
-	maxObs, flops := 0, 0
-	for lo := 0; lo < n; lo += bs {
-		hi := min(lo+bs, n)
-		b := batch{lo: lo, hi: hi}
-		for k, pos := range obsPos {
-			var dist float64
-			for j := lo; j < hi; j++ {
-				dist += periodicDist(float64(j), pos, float64(n))
-			}
-			if w := GaspariCohn(dist/float64(hi-lo), c); w > gcCutoff {
-				b.obs = append(b.obs, k)
-				b.sqrtW = append(b.sqrtW, math.Sqrt(w))
-			}
+	l := &localizer{
+		members: N, dim: n, nobs: len(obsPos), sqrtN1: math.Sqrt(float64(N - 1)),
+		bs: bs, nbatch: (n + bs - 1) / bs, c: c, pos: obsPos,
+		// One grid unit beyond the exact bound absorbs rounding in the
+		// wrapped positions; the weights decide membership.
+		reach: 2*c + float64(bs-1)/2 + 1,
+	}
+	l.all = 2*l.reach >= float64(n)
+	if !l.all {
+		l.order = make([]int, len(obsPos))
+		wrapped := make([]float64, len(obsPos))
+		for k, x := range obsPos {
+			l.order[k] = k
+			wrapped[k] = wrap(x, float64(n))
 		}
-		maxObs = max(maxObs, len(b.obs))
-		flops += N*N*len(b.obs) + 4*N*N*N
-		l.batches = append(l.batches, b)
+		sort.SliceStable(l.order, func(a, b int) bool { return wrapped[l.order[a]] < wrapped[l.order[b]] })
+		l.sorted = make([]float64, len(obsPos))
+		for i, k := range l.order {
+			l.sorted[i] = wrapped[k]
+		}
+	}
+	maxObs, flops := 0, 0
+	for b := range l.nbatch {
+		k := l.candidates(nil, b)
+		maxObs = max(maxObs, k)
+		flops += N*N*k + 4*N*N*N
 	}
 	nw := 1
 	if flops >= parallelFlops {
-		nw = min(runtime.GOMAXPROCS(0), len(l.batches))
+		nw = min(runtime.GOMAXPROCS(0), l.nbatch)
 		l.parallel = nw > 1
 	}
+	l.chunk = max(1, l.nbatch/(nw*chunksPerWorker))
 	for range nw {
 		l.workers = append(l.workers, &localWork{
-			sp: newSpace(N), s: make([]float64, N*maxObs), d: make([]float64, maxObs),
+			sp: newSpace(N), obs: make([]int, maxObs), sqrtW: make([]float64, maxObs),
+			s: make([]float64, N*maxObs), d: make([]float64, maxObs),
 			w: make([]float64, N), sd: make([]float64, N), tw: make([]float64, N*N),
 			col: make([]float64, N), res: make([]float64, N),
 		})
@@ -114,49 +145,141 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	return l, nil
 }
 
+// wrap maps x into [0, l).
+func wrap(x, l float64) float64 {
+	x = math.Mod(x, l)
+	if x < 0 {
+		x += l
+	}
+	if x >= l { // -tiny + l rounds to l
+		x = 0
+	}
+	return x
+}
+
+// span returns the grid points [lo, hi) of batch b.
+func (l *localizer) span(b int) (lo, hi int) {
+	lo = b * l.bs
+	return lo, min(lo+l.bs, l.dim)
+}
+
+// candidates writes the indices of the observations in batch b's window
+// into dst, in ascending order, and returns their number; with dst nil it
+// only counts them.
+func (l *localizer) candidates(dst []int, b int) int {
+	if l.all {
+		if dst != nil {
+			for k := range l.nobs {
+				dst[k] = k
+			}
+		}
+		return l.nobs
+	}
+	lo, hi := l.span(b)
+	centre := float64(lo+hi-1) / 2
+	from, to := centre-l.reach, centre+l.reach
+	n := float64(l.dim)
+	count := 0
+	add := func(a, b float64) { // observations with a <= position <= b
+		i := sort.SearchFloat64s(l.sorted, a)
+		j := i
+		for j < len(l.sorted) && l.sorted[j] <= b {
+			j++
+		}
+		if dst != nil {
+			for _, k := range l.order[i:j] {
+				dst[count] = k
+				count++
+			}
+		} else {
+			count += j - i
+		}
+	}
+	switch {
+	case from < 0:
+		add(from+n, n)
+		add(0, to)
+	case to >= n:
+		add(from, n)
+		add(0, to-n)
+	default:
+		add(from, to)
+	}
+	if dst != nil {
+		slices.Sort(dst[:count])
+	}
+	return count
+}
+
+// selectObs fills lw.obs and lw.sqrtW with batch b's observations and
+// returns their number.
+func (l *localizer) selectObs(lw *localWork, b int) int {
+	lo, hi := l.span(b)
+	nc := l.candidates(lw.obs, b)
+	pl := 0
+	for _, k := range lw.obs[:nc] {
+		pos := l.pos[k]
+		var dist float64
+		for j := lo; j < hi; j++ {
+			dist += periodicDist(float64(j), pos, float64(l.dim))
+		}
+		if w := GaspariCohn(dist/float64(hi-lo), l.c); w > gcCutoff {
+			lw.obs[pl] = k
+			lw.sqrtW[pl] = math.Sqrt(w)
+			pl++
+		}
+	}
+	return pl
+}
+
 // analyze writes the analysis 1x̄ᵀ + W_b A into out, batch by batch, given
 // the anomalies a (N × n), the mean xm, the global normalised S (N × p) and d.
 func (l *localizer) analyze(out, a, xm, s, d []float64) {
 	if !l.parallel {
-		for i := range l.batches {
-			l.local(l.workers[0], &l.batches[i], out, a, xm, s, d)
+		for b := range l.nbatch {
+			l.local(l.workers[0], b, out, a, xm, s, d)
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	nw := len(l.workers)
-	for w := range nw {
-		wg.Add(1)
-		go func(lw *localWork, first int) {
-			defer wg.Done()
-			for i := first; i < len(l.batches); i += nw {
-				l.local(lw, &l.batches[i], out, a, xm, s, d)
+	l.next.Store(0)
+	for _, lw := range l.workers {
+		l.wg.Go(func() {
+			for {
+				first := int(l.next.Add(int64(l.chunk))) - l.chunk
+				if first >= l.nbatch {
+					return
+				}
+				for b := first; b < min(first+l.chunk, l.nbatch); b++ {
+					l.local(lw, b, out, a, xm, s, d)
+				}
 			}
-		}(l.workers[w], w)
+		})
 	}
-	wg.Wait()
+	l.wg.Wait()
 }
 
-// local runs the ETKF on one batch with the tapered local observations.
+// local runs the ETKF on batch b with its tapered local observations.
 // Batches write disjoint columns of out, so they may run concurrently.
-func (l *localizer) local(lw *localWork, b *batch, out, a, xm, s, d []float64) {
+func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 	N, n, p := l.members, l.dim, l.nobs
-	pl := len(b.obs)
+	lo, hi := l.span(b)
+	pl := l.selectObs(lw, b)
 	if pl == 0 {
 		for i := 0; i < N; i++ {
-			for j := b.lo; j < b.hi; j++ {
+			for j := lo; j < hi; j++ {
 				out[i*n+j] = xm[j] + a[i*n+j]
 			}
 		}
 		return
 	}
+	obs, sqrtW := lw.obs[:pl], lw.sqrtW[:pl]
 	for i := 0; i < N; i++ {
-		for k, o := range b.obs {
-			lw.s[i*pl+k] = s[i*p+o] * b.sqrtW[k]
+		for k, o := range obs {
+			lw.s[i*pl+k] = s[i*p+o] * sqrtW[k]
 		}
 	}
-	for k, o := range b.obs {
-		lw.d[k] = d[o] * b.sqrtW[k]
+	for k, o := range obs {
+		lw.d[k] = d[o] * sqrtW[k]
 	}
 	S := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: lw.s[:N*pl]}
 	lw.sp.factor(S)
@@ -165,7 +288,7 @@ func (l *localizer) local(lw *localWork, b *batch, out, a, xm, s, d []float64) {
 	lw.sp.solve(lw.w, lw.sd, lw.res)
 	transformETKF(lw.tw, lw.sp.t, lw.w, N, l.sqrtN1)
 	W := lw.sp.general(lw.tw)
-	for j := b.lo; j < b.hi; j++ {
+	for j := lo; j < hi; j++ {
 		for i := 0; i < N; i++ {
 			lw.col[i] = a[i*n+j]
 		}

@@ -19,7 +19,7 @@ type GeneratorInfo struct {
 	// Model is the model the archive came from; Params its parameters.
 	Model  string
 	Params map[string]string
-	// Config identifies the training config (stored as
+	// Config identifies the training config but for its heartbeat timeout (stored as
 	// latentda.extra.train_config), so a changed config is not served a
 	// stale generator.
 	Config string

@@ -124,7 +124,7 @@ func WriteArchive(path string, a Archive, meta Meta, opts ...Option) error {
 // is finite and that every split is "train" or "valid"; errors name the
 // file, row and column.
 func ReadArchive(path string, opts ...Option) (Archive, Meta, error) {
-	return readPath(path, opts, readArchive)
+	return readMappedPath(path, opts, readArchive)
 }
 
 func readArchive(r ipc.ReadAtSeeker, size int64, o options) (Archive, Meta, error) {

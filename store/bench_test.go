@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -116,5 +117,49 @@ func BenchmarkReadTensors(b *testing.B) {
 		if _, _, err := ReadTensors(path, KindGenerator); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRawDisk is the yardstick for the two above: the same bytes
+// written with one os.File.Write and fsync, and read with one ReadAt, in
+// the same directory.
+func BenchmarkRawDisk(b *testing.B) {
+	for _, s := range benchSizes {
+		data := make([]byte, s.N*s.n*8)
+		for i := range data {
+			data[i] = byte(i)
+		}
+		path := filepath.Join(b.TempDir(), "raw.bin")
+		b.Run(fmt.Sprintf("write-fsync/%dx%d", s.N, s.n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				f, err := os.Create(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Write(data); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("read/%dx%d", s.N, s.n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.ReadAt(data, 0); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		})
 	}
 }

@@ -59,7 +59,7 @@ func WriteEnsemble(path string, E *mat.Dense, meta Meta, opts ...Option) error {
 // latentda.state_size), that members are numbered 0..N-1 in order, and that
 // there is at least one member and no null.
 func ReadEnsemble(path string, opts ...Option) (*mat.Dense, Meta, error) {
-	return readPath(path, opts, readEnsemble)
+	return readMappedPath(path, opts, readEnsemble)
 }
 
 func readEnsemble(r ipc.ReadAtSeeker, size int64, o options) (*mat.Dense, Meta, error) {
@@ -106,7 +106,7 @@ func WriteVector(path string, x []float64, meta Meta, opts ...Option) error {
 // the schema version, the column type (list size latentda.state_size) and
 // that there is exactly one row.
 func ReadVector(path string, opts ...Option) ([]float64, Meta, error) {
-	return readPath(path, opts, readVector)
+	return readMappedPath(path, opts, readVector)
 }
 
 func readVector(r ipc.ReadAtSeeker, size int64, o options) ([]float64, Meta, error) {

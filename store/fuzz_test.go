@@ -115,6 +115,13 @@ func FuzzReadEnsemble(f *testing.F) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		E, meta, err := readEnsemble(bytes.NewReader(data), int64(len(data)), options{mem: mem})
 		mem.AssertSize(t, 0)
+		// The mapped path (ReadEnsemble on a file) must judge the bytes
+		// the same way and read the same values.
+		Em, metaM, errM := readEnsemble(newMemFile(data), int64(len(data)), options{mem: mem})
+		mem.AssertSize(t, 0)
+		if (err == nil) != (errM == nil) || (err == nil && (!reflect.DeepEqual(meta, metaM) || !bitsEqual(E.RawMatrix().Data, Em.RawMatrix().Data))) {
+			t.Fatalf("read from a reader: %v; from memory: %v (or different values)", err, errM)
+		}
 		if !checkErr(t, err) {
 			return
 		}

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -100,29 +102,99 @@ func (t *table) numRows() int64 {
 	return n
 }
 
+// reader reads one kind of file from r, which holds size bytes.
+type reader[T any] func(r ipc.ReadAtSeeker, size int64, o options) (T, Meta, error)
+
 // readPath opens the file at path and reads it with read, wrapping any error
 // with the path.
-func readPath[T any](path string, opts []Option, read func(r ipc.ReadAtSeeker, size int64, o options) (T, Meta, error)) (T, Meta, error) {
+func readPath[T any](path string, opts []Option, read reader[T]) (T, Meta, error) {
 	var zero T
-	o := buildOptions(opts)
-	f, err := os.Open(path)
+	f, size, err := openRegular(path)
 	if err != nil {
 		return zero, Meta{}, readErr(path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return zero, Meta{}, readErr(path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return zero, Meta{}, readErr(path, fmt.Errorf("not a regular file (mode %v)", fi.Mode()))
-	}
-	v, meta, err := read(f, fi.Size(), o)
+	v, meta, err := read(f, size, buildOptions(opts))
 	if err != nil {
 		return zero, Meta{}, readErr(path, err)
 	}
 	return v, meta, nil
 }
+
+// readMappedPath is readPath for readers that copy everything they return
+// out of the table (ensembles, vectors, archives): it maps the file into
+// memory and arrow-go's record batches point into the mapping, so the data
+// is copied once, into the result, rather than read into Arrow buffers
+// first. Where mapping is not available it reads the file like readPath.
+//
+// Files are replaced by rename, never rewritten in place, so a mapping
+// stays valid; should a file be truncated under the reader anyway, the
+// access fault becomes an error rather than a crash.
+func readMappedPath[T any](path string, opts []Option, read reader[T]) (v T, meta Meta, err error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return v, Meta{}, readErr(path, err)
+	}
+	defer f.Close()
+	data, unmap, err := mapFile(f, size)
+	if err != nil {
+		// Not mappable here (or empty): read it.
+		v, meta, err = read(f, size, buildOptions(opts))
+	} else {
+		defer unmap()
+		v, meta, err = readGuarded(newMemFile(data), size, buildOptions(opts), read)
+	}
+	if err != nil {
+		var zero T
+		return zero, Meta{}, readErr(path, err)
+	}
+	return v, meta, nil
+}
+
+// readGuarded runs read, turning a memory access fault (a mapped file that
+// shrank) into an error.
+func readGuarded[T any](r ipc.ReadAtSeeker, size int64, o options, read reader[T]) (v T, meta Meta, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if _, fault := p.(interface{ Addr() uintptr }); !fault {
+				panic(p)
+			}
+			var zero T
+			v, meta, err = zero, Meta{}, fmt.Errorf("the file changed while it was read: %v", p)
+		}
+	}()
+	return read(r, size, o)
+}
+
+// openRegular opens path for reading and returns its size; it must be a
+// regular file.
+func openRegular(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("not a regular file (mode %v)", fi.Mode())
+	}
+	return f, fi.Size(), nil
+}
+
+// memFile is a whole file held in memory: a read-only mapping of it, or a
+// byte slice in tests. readTable gives its bytes to arrow-go's mapped
+// reader, whose buffers then point into them instead of being copies.
+type memFile struct {
+	*bytes.Reader
+	data []byte
+}
+
+func newMemFile(data []byte) *memFile { return &memFile{Reader: bytes.NewReader(data), data: data} }
 
 // readTable verifies and reads the size bytes of a state file from f.
 func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table, error) {
@@ -146,7 +218,12 @@ func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table
 
 	// Bodies are bounded by the file size, checked above; arrow-go's own
 	// default limit (256 MiB) would reject large ensembles.
-	r, err := ipc.NewFileReader(f, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+	var r *ipc.FileReader
+	if m, ok := f.(*memFile); ok && int64(len(m.data)) == size {
+		r, err = ipc.NewMappedFileReader(m.data, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+	} else {
+		r, err = ipc.NewFileReader(f, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+	}
 	if err != nil {
 		return nil, &invalidError{err: err}
 	}

@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Reproducible benchmarks (run in process, no Temporal needed)",
 	}
-	cmd.AddCommand(newBenchDapperCmd(), newBenchLatentCmd(), newBenchOODCmd())
+	cmd.AddCommand(newBenchDapperCmd(), newBenchLatentCmd(), newBenchOODCmd(), newBenchScaleCmd())
 	return cmd
 }
 

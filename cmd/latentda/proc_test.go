@@ -33,6 +33,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(reexecEnv) == "1" {
 		os.Exit(Execute())
 	}
+	// Children that re-execute this binary (bench scale's per-size
+	// processes) inherit it and act as the CLI.
+	if err := os.Setenv(reexecEnv, "1"); err != nil {
+		panic(err)
+	}
 	os.Exit(m.Run())
 }
 

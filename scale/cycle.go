@@ -1,0 +1,241 @@
+package scale
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/dynamics"
+	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/observations"
+	"github.com/latentda/latentda/store"
+)
+
+// CycleOptions set up one Lorenz-96 LETKF cycle.
+type CycleOptions struct {
+	Nx      int     // state size (>= 4)
+	Members int     // ensemble size N (>= 2)
+	Every   int     // observe every Every-th variable (>= 1)
+	Radius  float64 // LETKF localisation radius in grid points (> 0)
+	// BatchSize groups this many neighbouring grid points into one local
+	// analysis (see enkf.Config.BatchSize; 0 or 1: one per grid point).
+	BatchSize int
+	Dir       string // directory the analysis file is written to
+	Seed      uint64
+}
+
+// DefaultCycle is the issue's set-up: N = 20, every 2nd variable observed,
+// radius 10 grid points.
+func DefaultCycle(nx int, dir string) CycleOptions {
+	return CycleOptions{Nx: nx, Members: 20, Every: 2, Radius: 10, Dir: dir, Seed: 1}
+}
+
+// Validate reports the first bad option.
+func (o CycleOptions) Validate() error {
+	switch {
+	case o.Nx < 4:
+		return fmt.Errorf("scale: nx must be >= 4, got %d", o.Nx)
+	case o.Members < 2:
+		return fmt.Errorf("scale: members must be >= 2, got %d", o.Members)
+	case o.Every < 1 || o.Every > o.Nx:
+		return fmt.Errorf("scale: every must be in [1, nx=%d], got %d", o.Nx, o.Every)
+	case !(o.Radius > 0) || math.IsInf(o.Radius, 0):
+		return fmt.Errorf("scale: radius must be finite and > 0, got %v", o.Radius)
+	case o.BatchSize < 0:
+		return fmt.Errorf("scale: batch size must be >= 0, got %d", o.BatchSize)
+	case o.Dir == "":
+		return errors.New("scale: no output directory")
+	}
+	return nil
+}
+
+// Stage is the cost of one step of a cycle.
+type Stage struct {
+	Name string  `json:"name"`
+	Wall float64 `json:"wall_s"`
+	// CPU is the process's user + system CPU time over the stage; CPU/Wall
+	// is the number of cores kept busy.
+	CPU float64 `json:"cpu_s"`
+}
+
+// CycleResult is what one cycle cost.
+type CycleResult struct {
+	Nx         int     `json:"nx"`
+	Members    int     `json:"members"`
+	Obs        int     `json:"obs"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	Stages     []Stage `json:"stages"` // forecast, obs_operator, analysis, write
+	// CycleWall is the sum of the stages' wall times.
+	CycleWall float64 `json:"cycle_wall_s"`
+	// PeakBytes is the process's peak resident memory at the end of the
+	// cycle (including the set-up: truth spin-up, initial ensemble).
+	PeakBytes int64 `json:"peak_bytes"`
+	// FileBytes is the size of the analysis file; WriteMBps and ReadMBps
+	// are its ensemble bytes (N·nx·8) over the write and read-back times.
+	FileBytes int64   `json:"file_bytes"`
+	WriteMBps float64 `json:"write_mb_s"`
+	ReadMBps  float64 `json:"read_mb_s"`
+	// RMSE of the ensemble mean against the truth before and after the
+	// analysis: a check that the cycle did assimilate.
+	RMSEf float64 `json:"rmse_f"`
+	RMSEa float64 `json:"rmse_a"`
+}
+
+// Stage returns the stage called name (zero if there is none).
+func (r CycleResult) Stage(name string) Stage {
+	for _, s := range r.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return Stage{}
+}
+
+// ringSize is the Lorenz-96 ring that is spun up onto the attractor and
+// tiled to make the initial truth (spinning up 10⁶ sites would cost more
+// than the cycle).
+const ringSize = 1000
+
+// RunCycle builds the set-up of o, then times one cycle: the ensemble
+// forecast (one RK4 step, dt = 0.05), H applied to every member, the LETKF
+// analysis and writing the analysis with store.WriteEnsemble; then reads
+// the file back with store.ReadEnsemble (timed, not part of the cycle).
+func RunCycle(o CycleOptions) (CycleResult, error) {
+	if err := o.Validate(); err != nil {
+		return CycleResult{}, err
+	}
+	n, N := o.Nx, o.Members
+	model, err := dynamics.NewLorenz96(n, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
+	if err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
+	op, err := observations.NewEveryKth(n, o.Every, 0)
+	if err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
+	p := op.OutDim()
+	r, err := observations.NewScalarR(p, 1)
+	if err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
+	fc, err := dynamics.NewForecaster(model, N)
+	if err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
+	filter, err := enkf.New(enkf.Config{Method: enkf.LETKF, Inflation: 1.02, LocRadius: o.Radius, BatchSize: o.BatchSize}, N, n, op.Positions())
+	if err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
+
+	// The truth and the members are draws from N(x₀, I), so the forecast
+	// spread matches the error of the ensemble mean.
+	rng := rand.New(rand.NewPCG(o.Seed, 1))
+	x0 := initialState(n, rng)
+	truth := make([]float64, n)
+	E := mat.NewDense(N, n, nil)
+	for _, row := range append([][]float64{truth}, E.RawMatrix().Data) {
+		for j := range row {
+			row[j] = x0[j%n] + rng.NormFloat64()
+		}
+	}
+	x0 = nil
+	st := model.NewStepper()
+	st.Step(truth)
+	y := make([]float64, p)
+	op.Apply(y, truth)
+	for k := range y {
+		y[k] += r.Std(k) * rng.NormFloat64()
+	}
+	HE := mat.NewDense(N, p, nil)
+	scorer := enkf.NewScorer(n)
+	path := filepath.Join(o.Dir, fmt.Sprintf("analysis-%d.arrow", n))
+	meta := store.Meta{Kind: store.KindEnsemble, RunID: "bench-scale", Model: model.Name(), Cycle: 1, Time: model.Dt(),
+		Params: map[string]string{"nx": strconv.Itoa(n), "F": fmt.Sprint(model.Forcing()), "dt": fmt.Sprint(model.Dt())}}
+
+	res := CycleResult{Nx: n, Members: N, Obs: p, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	runtime.GC()
+	stages := []struct {
+		name string
+		run  func() error
+	}{
+		{"forecast", func() error { return fc.Forecast(E, 1, 0) }},
+		{"obs_operator", func() error {
+			for i := range N {
+				op.Apply(HE.RawRowView(i), E.RawRowView(i))
+			}
+			res.RMSEf, _ = scorer.Score(E, truth)
+			return nil
+		}},
+		{"analysis", func() error {
+			_, err := filter.Analyze(E, HE, y, r.Variances(), rng)
+			return err
+		}},
+		{"write", func() error { return store.WriteEnsemble(path, E, meta) }},
+	}
+	for _, s := range stages {
+		w0, c0 := time.Now(), cpuTime()
+		if err := s.run(); err != nil {
+			return res, fmt.Errorf("scale: nx=%d: %s: %w", n, s.name, err)
+		}
+		stage := Stage{Name: s.name, Wall: time.Since(w0).Seconds(), CPU: (cpuTime() - c0).Seconds()}
+		res.Stages = append(res.Stages, stage)
+		res.CycleWall += stage.Wall
+	}
+	res.PeakBytes = peakRSS()
+	res.RMSEa, _ = scorer.Score(E, truth)
+	ensembleBytes := float64(N) * float64(n) * 8
+	res.WriteMBps = ensembleBytes / 1e6 / res.Stage("write").Wall
+	fi, err := os.Stat(path)
+	if err != nil {
+		return res, fmt.Errorf("scale: %w", err)
+	}
+	res.FileBytes = fi.Size()
+
+	E = nil // the read-back gets its own ensemble
+	runtime.GC()
+	t0 := time.Now()
+	back, _, err := store.ReadEnsemble(path)
+	if err != nil {
+		return res, fmt.Errorf("scale: read back: %w", err)
+	}
+	res.ReadMBps = ensembleBytes / 1e6 / time.Since(t0).Seconds()
+	if rows, cols := back.Dims(); rows != N || cols != n {
+		return res, fmt.Errorf("scale: read back %d×%d, wrote %d×%d", rows, cols, N, n)
+	}
+	if err := os.Remove(path); err != nil {
+		return res, fmt.Errorf("scale: %w", err)
+	}
+	return res, nil
+}
+
+// initialState spins a ringSize-site Lorenz-96 up from a perturbed rest
+// state for 20 time units, tiles it to n sites and perturbs the copies
+// (σ = 0.01) so that they evolve apart.
+func initialState(n int, rng *rand.Rand) []float64 {
+	m := min(n, ringSize)
+	ring, err := dynamics.NewLorenz96(m, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
+	if err != nil {
+		panic(err) // m >= 4 by Validate
+	}
+	x := make([]float64, m)
+	for j := range x {
+		x[j] = dynamics.Lorenz96Forcing + rng.NormFloat64()
+	}
+	st := ring.NewStepper()
+	for range int(20 / dynamics.Lorenz96Dt) {
+		st.Step(x)
+	}
+	x0 := make([]float64, n)
+	for j := range x0 {
+		x0[j] = x[j%m] + 0.01*rng.NormFloat64()
+	}
+	return x0
+}

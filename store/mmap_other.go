@@ -1,0 +1,13 @@
+//go:build !(linux || darwin || freebsd)
+
+package store
+
+import (
+	"errors"
+	"os"
+)
+
+// mapFile is not implemented here: readers read the file instead.
+func mapFile(*os.File, int64) ([]byte, func(), error) {
+	return nil, nil, errors.New("memory maps are not supported on this platform")
+}
