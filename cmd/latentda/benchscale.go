@@ -15,6 +15,7 @@ import (
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/scale"
+	"github.com/latentda/latentda/store"
 )
 
 // benchScaleOptions holds the flags of `latentda bench scale`.
@@ -30,7 +31,8 @@ type benchScaleOptions struct {
 	LatentNx    int
 	Activities  int
 	From        string
-	One         int // run only this size in this process (used by the parent)
+	Plot        string // write the log-log figure of the analysis cost here
+	One         int    // run only this size in this process (used by the parent)
 }
 
 func newBenchScaleCmd() *cobra.Command {
@@ -66,6 +68,7 @@ for comparison with the Arrow writer and reader.`,
 	f.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the ensemble files and the disk-speed test")
 	f.IntVar(&o.LatentNx, "latent-nx", 1024, "KS size of the latent versus LETKF analysis cost (0: skip)")
 	f.IntVar(&o.Activities, "activities", 50, "no-op Temporal activities per timed workflow on the embedded dev server (0: skip)")
+	f.StringVar(&o.Plot, "plot", "", "also write the log-log figure of analysis time against nx to this PNG file")
 	f.StringVar(&o.From, "from", "", "print the report saved with -o json in this file (and its model) instead of measuring")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.IntVar(&o.One, "one", 0, "run one cycle of this size here and print it as JSON (internal)")
@@ -219,6 +222,15 @@ func (o *benchScaleOptions) Run(ctx context.Context, stdout, stderr io.Writer) e
 }
 
 func (o *benchScaleOptions) print(stdout io.Writer, rep scale.Report) error {
+	if o.Plot != "" {
+		png, err := rep.AnalysisPlot()
+		if err != nil {
+			return err
+		}
+		if err := store.WriteFileAtomic(o.Plot, png); err != nil {
+			return err
+		}
+	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
