@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -59,6 +60,10 @@ type TrainOutput struct {
 	Epochs       int     `json:"epochs"`
 	BestEpoch    int     `json:"best_epoch"`
 	EarlyStopped bool    `json:"early_stopped"`
+	// ResumedFrom is the number of epochs the finishing attempt took from
+	// a checkpoint instead of training them: all epochs but those it
+	// trained (0: it trained from scratch, or reused the file).
+	ResumedFrom int `json:"resumed_from,omitempty"`
 }
 
 // TrainProgress is the heartbeat of the training activities.
@@ -133,13 +138,19 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 // TrainGenerator fits the generator on the archive and writes it. The
 // autoencoder writes a checkpoint after every epoch and heartbeats its
 // progress; a retry (after a worker crash) resumes from the checkpoint and
-// gives the same weights as an uninterrupted run. A finished generator file
-// is reused.
+// gives the same weights as an uninterrupted run. Between epochs (and
+// during a PCA fit) the activity heartbeats every third of its heartbeat
+// timeout, so the timeout bounds the time to detect a dead worker, not the
+// length of an epoch. A finished generator file is reused.
 func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	cfg := in.Config.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return TrainOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), ErrInvalidConfig, err)
 	}
+	var progress atomic.Value
+	progress.Store(TrainProgress{Phase: "train", Total: cfg.Generator.Epochs})
+	stop := keepAlive(ctx, &progress)
+	defer stop()
 	genPath, err := a.path(in.Paths.Generator)
 	if err != nil {
 		return TrainOutput{}, err
@@ -169,7 +180,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), ErrBadState, err)
 	}
 	var g latent.Generator
-	earlyStopped := false
+	earlyStopped, resumedFrom := false, 0
 	switch cfg.Generator.Type {
 	case "pca":
 		p, err := experiment.FitPCAGenerator(cfg, train)
@@ -182,8 +193,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		if err != nil {
 			return TrainOutput{}, err
 		}
-		total := cfg.Generator.Epochs
+		if resume != nil {
+			progress.Store(TrainProgress{Phase: "train", Done: resume.Epoch, Total: cfg.Generator.Epochs})
+			a.logger().Info("training resumes from its checkpoint", "generator", cfg.Name, "checkpoint", ckPath, "epoch", resume.Epoch)
+		}
+		total, trained := cfg.Generator.Epochs, 0
 		res, err := experiment.TrainAutoencoder(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+			trained++
 			data, err := json.Marshal(st.Checkpoint())
 			if err != nil {
 				return err
@@ -191,7 +207,9 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			if err := store.WriteFileAtomic(ckPath, data); err != nil {
 				return err
 			}
-			heartbeat(ctx, TrainProgress{Phase: "train", Done: st.Epoch, Total: total, TrainLoss: st.TrainLoss, ValidLoss: st.ValidLoss})
+			p := TrainProgress{Phase: "train", Done: st.Epoch, Total: total, TrainLoss: st.TrainLoss, ValidLoss: st.ValidLoss}
+			progress.Store(p)
+			heartbeat(ctx, p)
 			return nil
 		}, resume)
 		if err != nil {
@@ -204,7 +222,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 				fmt.Sprintf("activities: train %s (checkpoint %s; delete it to train from scratch): %v", genPath, ckPath, err), ErrBadState, err)
 		}
 		g = res.Model
-		earlyStopped = res.EarlyStopped
+		earlyStopped, resumedFrom = res.EarlyStopped, len(res.Curve)-trained
 		for _, e := range res.Curve {
 			info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
 			info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
@@ -215,7 +233,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		return TrainOutput{}, fmt.Errorf("activities: %w", err)
 	}
 	out := summarise(genPath, g, info)
-	out.EarlyStopped = earlyStopped
+	out.EarlyStopped, out.ResumedFrom = earlyStopped, resumedFrom
 	return out, nil
 }
 
@@ -234,8 +252,11 @@ func archiveKey(c experiment.TrainConfig) string {
 	return string(data)
 }
 
-// configKey identifies a whole training config.
+// configKey identifies a whole training config, but for the heartbeat
+// timeout.
 func configKey(c experiment.TrainConfig) string {
+	// How fast a dead worker is noticed does not change the generator.
+	c.Generator.HeartbeatTimeout = 0
 	data, _ := json.Marshal(c)
 	return string(data)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
@@ -301,6 +302,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		}
 		want := want
 		want.Path = filepath.Join(a.StateRoot, paths.Generator)
+		want.ResumedFrom = 3
 		if out != want {
 			t.Errorf("resumed training returned\n%+v\nthe uninterrupted one\n%+v", out, want)
 		}
@@ -331,8 +333,8 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if n := more.calls.Load(); 2*n != perRun {
 			t.Errorf("epochs 4-6 checked the context %d times, 6 epochs %d", n, perRun)
 		}
-		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE || out.BestEpoch != want.BestEpoch {
-			t.Errorf("continued training returned %+v, want %+v", out, want)
+		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE || out.BestEpoch != want.BestEpoch || out.ResumedFrom != 3 {
+			t.Errorf("continued training returned %+v, want %+v resumed from 3", out, want)
 		}
 		if d := diffSnapshots(wantFiles, snapshot(t, a.StateRoot)); len(d) > 0 {
 			t.Errorf("3+3 epochs differ from 6:\n%s", strings.Join(d, "\n"))
@@ -360,8 +362,8 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if n := ctx.calls.Load(); n != 0 {
 			t.Errorf("trained %d batches after the last epoch", n)
 		}
-		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE {
-			t.Errorf("returned %+v, want %+v", out, want)
+		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE || out.ResumedFrom != 6 {
+			t.Errorf("returned %+v, want %+v resumed from 6", out, want)
 		}
 		if d := diffSnapshots(wantFiles, snapshot(t, a.StateRoot)); len(d) > 0 {
 			t.Errorf("files differ from the uninterrupted run:\n%s", strings.Join(d, "\n"))
@@ -374,6 +376,14 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		_, out := mustTrain(t, ctx, full, cfg)
 		if out != want || ctx.calls.Load() != 0 {
 			t.Errorf("second run returned %+v after %d batches, want %+v without training", out, ctx.calls.Load(), want)
+		}
+		// The heartbeat timeout does not change the generator: a config
+		// that differs only in it is served the same file.
+		other := cfg
+		other.Generator.HeartbeatTimeout = 3 * time.Second
+		ctx = newTrainCtx(t, full, other, 0)
+		if _, out := mustTrain(t, ctx, full, other); out != want || ctx.calls.Load() != 0 {
+			t.Errorf("with another heartbeat timeout: %+v after %d batches, want %+v without training", out, ctx.calls.Load(), want)
 		}
 		checkUntouched(t, full.StateRoot, before, "second BuildArchive and TrainGenerator")
 	})

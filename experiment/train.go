@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -45,7 +46,16 @@ type GeneratorConfig struct {
 	Patience     int     `yaml:"patience" json:"patience"`
 	WeightDecay  float64 `yaml:"weight_decay" json:"weight_decay"`
 	Seed         uint64  `yaml:"seed" json:"seed"`
+	// HeartbeatTimeout is how long the training activity may go without a
+	// heartbeat before Temporal retries it on another worker: the time to
+	// detect a dead worker (default 15m, at least 1s). It does not change
+	// the generator, so it is not part of the config the generator file
+	// records.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout,omitempty"`
 }
+
+// DefaultTrainHeartbeat is GeneratorConfig.HeartbeatTimeout's default.
+const DefaultTrainHeartbeat = 15 * time.Minute
 
 // LoadTrain reads and validates a training config file.
 func LoadTrain(path string) (TrainConfig, error) {
@@ -80,6 +90,9 @@ func (c TrainConfig) WithDefaults() TrainConfig {
 	}
 	g := &c.Generator
 	g.Type = strings.ToLower(strings.TrimSpace(g.Type))
+	if g.HeartbeatTimeout == 0 {
+		g.HeartbeatTimeout = DefaultTrainHeartbeat
+	}
 	if g.Type == "autoencoder" {
 		if g.Activation == "" {
 			g.Activation = "tanh"
@@ -158,6 +171,9 @@ func (c TrainConfig) Validate() error {
 		}
 	default:
 		return bad("generator.type", "want pca or autoencoder, got %q", g.Type)
+	}
+	if g.HeartbeatTimeout < time.Second {
+		return bad("generator.heartbeat_timeout", "must be a duration of at least 1s (such as 30s or 15m), got %v", g.HeartbeatTimeout)
 	}
 	if g.LatentDim > c.Model.Nx {
 		return bad("generator.latent_dim", "%d exceeds the state dimension %d", g.LatentDim, c.Model.Nx)

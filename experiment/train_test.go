@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -70,8 +71,16 @@ generator: {type: " AutoEncoder ", latent_dim: 3}
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 	if g.Type != "autoencoder" || g.Activation != "tanh" || g.Epochs != 100 || g.BatchSize != 64 ||
-		g.LearningRate != 1e-3 || g.Seed != 1 || g.Patience != 0 || g.WeightDecay != 0 || len(g.Hidden) != 0 {
+		g.LearningRate != 1e-3 || g.Seed != 1 || g.Patience != 0 || g.WeightDecay != 0 || len(g.Hidden) != 0 ||
+		g.HeartbeatTimeout != 15*time.Minute {
 		t.Errorf("autoencoder defaults not applied: %+v", g)
+	}
+	// The heartbeat timeout of the training activity, for both types.
+	if g := mustParseTrain(t, pcaTrainYAML).Generator; g.HeartbeatTimeout != DefaultTrainHeartbeat {
+		t.Errorf("pca heartbeat timeout %v, want the default %v", g.HeartbeatTimeout, DefaultTrainHeartbeat)
+	}
+	if g := mustParseTrain(t, strings.Replace(aeTrainYAML, "epochs: 3", "epochs: 3, heartbeat_timeout: 2s", 1)).Generator; g.HeartbeatTimeout != 2*time.Second {
+		t.Errorf("heartbeat_timeout: 2s parsed as %v", g.HeartbeatTimeout)
 	}
 	// PCA by explained variance, without latent_dim.
 	cfg = mustParseTrain(t, strings.Replace(pcaTrainYAML, "latent_dim: 10", "variance: 0.9", 1))
@@ -140,6 +149,9 @@ func TestParseTrainRejects(t *testing.T) {
 		{"NaN learning rate", ae("learning_rate: 0.003", "learning_rate: .nan"), "learning_rate > 0"},
 		{"negative patience", ae("epochs: 3", "epochs: 3, patience: -1"), "patience >= 0"},
 		{"negative weight decay", ae("epochs: 3", "epochs: 3, weight_decay: -1e-4"), "weight_decay >= 0"},
+		{"heartbeat timeout short", ae("epochs: 3", "epochs: 3, heartbeat_timeout: 500ms"), "generator.heartbeat_timeout: must be a duration of at least 1s (such as 30s or 15m), got 500ms"},
+		{"negative heartbeat timeout", pca("latent_dim: 10", "latent_dim: 10, heartbeat_timeout: -1m"), "generator.heartbeat_timeout: must be a duration of at least 1s"},
+		{"heartbeat timeout without unit", ae("epochs: 3", "epochs: 3, heartbeat_timeout: 30"), "generator.heartbeat_timeout: line 5: want a duration such as 30s or 2m, got 30"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := ParseTrain([]byte(tc.yaml))
@@ -180,6 +192,7 @@ func TestLoadTrain(t *testing.T) {
 func FuzzParseTrain(f *testing.F) {
 	f.Add([]byte(pcaTrainYAML))
 	f.Add([]byte(aeTrainYAML))
+	f.Add([]byte(strings.Replace(aeTrainYAML, "epochs: 3", "epochs: 3, heartbeat_timeout: 2s", 1)))
 	f.Add([]byte(strings.Replace(pcaTrainYAML, "latent_dim: 10", "variance: 0.99", 1)))
 	f.Add([]byte("name: x\nmodel: {name: lorenz63}\narchive: {samples: 10}\ngenerator: {type: pca, latent_dim: 3}\n"))
 	f.Add([]byte("name: x\nmodel: {name: ks, nx: 16}\narchive: {samples: 10, every: 1, spin_up: 0}\nvalidation: 0.5\ngenerator: {type: autoencoder, latent_dim: 16, hidden: [], activation: linear}\n"))
@@ -210,6 +223,8 @@ func FuzzParseTrain(f *testing.F) {
 			t.Fatalf("accepted validation %v", cfg.Validation)
 		case cfg.Archive.Samples < 10 || cfg.Archive.Every < 1:
 			t.Fatalf("accepted archive %+v", cfg.Archive)
+		case g.HeartbeatTimeout < time.Second:
+			t.Fatalf("accepted heartbeat_timeout %v", g.HeartbeatTimeout)
 		}
 		if g.Type == "autoencoder" {
 			if !slices.Contains(latent.Activations, latent.Activation(g.Activation)) {

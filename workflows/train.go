@@ -18,8 +18,9 @@ type TrainInput struct {
 
 // TrainGenerator builds the simulation archive of a training config and
 // trains the generator on it, as two heartbeating regular activities: a
-// worker that dies during training is replaced and the training resumes
-// from its last checkpoint.
+// worker that dies during training is noticed within the config's
+// generator.heartbeat_timeout, and the retry resumes from the last
+// checkpoint.
 func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput, error) {
 	paths := activities.TrainPathsFor(in.Config.Name)
 	retry := &temporal.RetryPolicy{
@@ -41,8 +42,9 @@ func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput
 	}
 	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 48 * time.Hour,
-		// One epoch must finish within this; training heartbeats per epoch.
-		HeartbeatTimeout: 15 * time.Minute,
+		// The time to detect a dead worker (generator.heartbeat_timeout;
+		// inputs recorded before it existed get its default).
+		HeartbeatTimeout: in.Config.WithDefaults().Generator.HeartbeatTimeout,
 		RetryPolicy:      retry,
 	})
 	var out activities.TrainOutput

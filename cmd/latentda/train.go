@@ -36,7 +36,9 @@ func newTrainCmd() *cobra.Command {
 steps, the last part held out for validation) and trains the generator on it.
 The result is --state-dir/generators/NAME.arrow, which an experiment config
 names as latent.generator: generators/NAME.arrow. Training heartbeats every
-epoch and writes a checkpoint, so a crashed worker resumes where it stopped.`,
+epoch and writes a checkpoint, so the training of a crashed worker resumes
+where it stopped, on another worker, after generator.heartbeat_timeout
+(default 15m).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -141,7 +143,13 @@ func printTrainSummary(w io.Writer, format string, out activities.TrainOutput) e
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	_, err := fmt.Fprintf(w, "generator    %s\ntype         %s (%d → %d)\nheld-out MSE %.6g\nepochs       %d (best %d)\n",
-		out.Path, out.Type, out.LatentDim, out.StateDim, out.HeldOutMSE, out.Epochs, out.BestEpoch)
-	return err
+	if _, err := fmt.Fprintf(w, "generator    %s\ntype         %s (%d → %d)\nheld-out MSE %.6g\nepochs       %d (best %d)\n",
+		out.Path, out.Type, out.LatentDim, out.StateDim, out.HeldOutMSE, out.Epochs, out.BestEpoch); err != nil {
+		return err
+	}
+	if out.ResumedFrom > 0 {
+		_, err := fmt.Fprintf(w, "resumed      from the checkpoint of epoch %d\n", out.ResumedFrom)
+		return err
+	}
+	return nil
 }
