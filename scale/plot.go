@@ -63,4 +63,3 @@ func (r Report) AnalysisPlot() ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
