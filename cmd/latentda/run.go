@@ -36,19 +36,22 @@ type runOptions struct {
 
 // runSummary is what `latentda run` prints at the end.
 type runSummary struct {
-	RunID       string  `json:"run_id"`
-	WorkflowID  string  `json:"workflow_id"`
-	Cycles      int     `json:"cycles"`
-	Scored      int     `json:"scored"`
-	RMSEa       float64 `json:"rmse_a"`
-	RMSEf       float64 `json:"rmse_f"`
-	SpreadA     float64 `json:"spread_a"`
-	SpreadF     float64 `json:"spread_f"`
-	NISRatio    float64 `json:"nis_ratio"`
-	Stopped     bool    `json:"stopped"`
-	RunDir      string  `json:"run_dir"`
-	Diagnostics string  `json:"diagnostics"`
-	Seconds     float64 `json:"seconds"`
+	RunID      string  `json:"run_id"`
+	WorkflowID string  `json:"workflow_id"`
+	Cycles     int     `json:"cycles"`
+	Scored     int     `json:"scored"`
+	RMSEa      float64 `json:"rmse_a"`
+	RMSEf      float64 `json:"rmse_f"`
+	SpreadA    float64 `json:"spread_a"`
+	SpreadF    float64 `json:"spread_f"`
+	NISRatio   float64 `json:"nis_ratio"`
+	// Flagged observations and flagged batches (quality control).
+	Flagged        int     `json:"flagged"`
+	FlaggedBatches int     `json:"flagged_batches"`
+	Stopped        bool    `json:"stopped"`
+	RunDir         string  `json:"run_dir"`
+	Diagnostics    string  `json:"diagnostics"`
+	Seconds        float64 `json:"seconds"`
 }
 
 func newRunCmd() *cobra.Command {
@@ -258,6 +261,7 @@ func summaryOf(res workflows.Result, wfID string, start time.Time) runSummary {
 	return runSummary{
 		RunID: res.RunID, WorkflowID: wfID, Cycles: s.Cycles, Scored: s.Scored,
 		RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, SpreadF: s.SpreadF, NISRatio: s.NISRatio,
+		Flagged: s.Flagged, FlaggedBatches: s.FlaggedBatches,
 		Stopped: res.Stopped, RunDir: res.RunDir, Diagnostics: res.Diagnostics,
 		Seconds: time.Since(start).Seconds(),
 	}
@@ -276,10 +280,11 @@ rmse_a       %.4f
 rmse_f       %.4f
 spread_a     %.4f
 nis ratio    %.3f
+flagged      %d observations, %d batches
 run dir      %s
 diagnostics  %s
 time         %.1fs
-`, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.RunDir, s.Diagnostics, s.Seconds)
+`, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
 	return err
 }
 
