@@ -1,13 +1,11 @@
 package workflows
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -27,15 +25,7 @@ const cycleReplayHistory = "testdata/cycle-history.json"
 // TestCycleReplayHistoryIsRepresentative guards the recorded history: a
 // schedule-started Cycle that waited, polled and ran forecast-only.
 func TestCycleReplayHistoryIsRepresentative(t *testing.T) {
-	f, err := os.Open(cycleReplayHistory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatalf("parse %s: %v", cycleReplayHistory, err)
-	}
+	h := readHistory(t, cycleReplayHistory)
 	var acts []string
 	counts := map[enumspb.EventType]int{}
 	for _, ev := range h.Events {

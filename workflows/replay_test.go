@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	historypb "go.temporal.io/api/history/v1"
 	"io"
 	"log/slog"
 	"os"
@@ -33,6 +34,21 @@ const replayHistory = "testdata/assimilation-history.json"
 // replayActs is the nil receiver whose method values name the activities.
 var replayActs *activities.Activities
 
+// readHistory reads a recorded history file.
+func readHistory(t *testing.T, path string) *historypb.History {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	return h
+}
+
 func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
@@ -41,15 +57,7 @@ func quietLogger() sdklog.Logger {
 // being regenerated into something trivial: it must hold the signals and
 // the local activity batches the replay is meant to exercise.
 func TestReplayHistoryIsRepresentative(t *testing.T) {
-	f, err := os.Open(replayHistory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatalf("parse %s: %v", replayHistory, err)
-	}
+	h := readHistory(t, replayHistory)
 	var signals []string
 	counts := map[enumspb.EventType]int{}
 	for _, ev := range h.Events {
