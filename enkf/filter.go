@@ -109,37 +109,16 @@ func (f *Filter) Config() Config { return f.cfg }
 // generator seeded from (run, cycle) for reproducible runs. E is left
 // unchanged when an error is returned.
 func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (Innovation, error) {
-	if err := f.checkInputs(E, HE, y, rVar); err != nil {
+	used, err := f.prepare(E, HE, y, rVar)
+	if err != nil {
 		return Innovation{}, err
 	}
 	N, n, p := f.members, f.dim, f.nobs
 	e := E.RawMatrix()
 	he := HE.RawMatrix()
-
-	meanRows(f.xm, e)
-	for i := 0; i < N; i++ {
-		row := e.Data[i*e.Stride : i*e.Stride+n]
-		for j, x := range row {
-			f.a[i*n+j] = x - f.xm[j]
-		}
-	}
-	meanRows(f.ym, he)
-	used := 0
-	for k := 0; k < p; k++ {
-		f.rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
-		f.d[k] = (y[k] - f.ym[k]) * f.rsi[k]
-		if f.rsi[k] > 0 {
-			used++
-		}
-	}
-	for i := 0; i < N; i++ {
-		row := he.Data[i*he.Stride : i*he.Stride+p]
-		for k, v := range row {
-			f.s[i*p+k] = (v - f.ym[k]) * f.rsi[k] / f.sqrtN1
-		}
-	}
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
 	if !f.sp.factor(S) {
+
 		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
 	}
 	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
@@ -173,6 +152,87 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		copy(e.Data[i*e.Stride:i*e.Stride+n], f.out[i*n:(i+1)*n])
 	}
 	return inno, nil
+}
+
+// prepare checks the inputs and computes the forecast mean x̄ (f.xm), the
+// anomalies A (f.a), and the normalised innovations d = R^{-1/2}(y − ȳ)
+// (f.d) and observed anomalies S = R^{-1/2}(HE − 1ȳᵀ)/√(N−1) (f.s). It
+// returns the number of observations used (finite variance).
+func (f *Filter) prepare(E, HE *mat.Dense, y, rVar []float64) (used int, err error) {
+	if err := f.checkInputs(E, HE, y, rVar); err != nil {
+		return 0, err
+	}
+	N, n, p := f.members, f.dim, f.nobs
+	e := E.RawMatrix()
+	he := HE.RawMatrix()
+	meanRows(f.xm, e)
+	for i := 0; i < N; i++ {
+		row := e.Data[i*e.Stride : i*e.Stride+n]
+		for j, x := range row {
+			f.a[i*n+j] = x - f.xm[j]
+		}
+	}
+	meanRows(f.ym, he)
+	for k := 0; k < p; k++ {
+		f.rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
+		f.d[k] = (y[k] - f.ym[k]) * f.rsi[k]
+		if f.rsi[k] > 0 {
+			used++
+		}
+	}
+	for i := 0; i < N; i++ {
+		row := he.Data[i*he.Stride : i*he.Stride+p]
+		for k, v := range row {
+			f.s[i*p+k] = (v - f.ym[k]) * f.rsi[k] / f.sqrtN1
+		}
+	}
+	return used, nil
+}
+
+// AnalyzeBlock is the LETKF analysis of the grid points [lo, hi) alone: it
+// writes into dst (N × (hi−lo)) the columns lo..hi−1 of the analysis that
+// Analyze would give, bit for bit, and leaves E unchanged. The local
+// analyses are independent, so blocks of the domain can be analysed by
+// different workers and put together. lo and hi must fall on batch
+// boundaries (multiples of BatchSize, or hi = n). It needs the LETKF
+// without rotation (a rotation mixes all columns with one random matrix).
+func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi int) error {
+	if f.loc == nil || f.rot != nil {
+		return fmt.Errorf("enkf: block analysis needs the LETKF without rotation")
+	}
+	bs := f.loc.bs
+	if lo < 0 || hi > f.dim || lo >= hi || lo%bs != 0 || (hi%bs != 0 && hi != f.dim) {
+		return fmt.Errorf("enkf: block [%d, %d) is not a range of whole batches of %d in [0, %d)", lo, hi, bs, f.dim)
+	}
+	N, n := f.members, f.dim
+	if r, c := dst.Dims(); r != N || c != hi-lo {
+		return fmt.Errorf("enkf: block destination is %d×%d, want %d×%d", r, c, N, hi-lo)
+	}
+	if _, err := f.prepare(E, HE, y, rVar); err != nil {
+		return err
+	}
+	f.loc.analyzeRange(f.out, f.a, f.xm, f.s, f.d, lo/bs, (hi+bs-1)/bs)
+	// Inflation as postProcess does it, column by column.
+	for j := lo; j < hi; j++ {
+		var m float64
+		if f.cfg.Inflation != 1 {
+			for i := 0; i < N; i++ {
+				m += f.out[i*n+j]
+			}
+			m *= 1 / float64(N)
+		}
+		for i := 0; i < N; i++ {
+			v := f.out[i*n+j]
+			if f.cfg.Inflation != 1 {
+				v = f.cfg.Inflation*(v-m) + m
+			}
+			if !(math.Abs(v) <= f.cfg.BlowUp) {
+				return fmt.Errorf("enkf: analysis member %d variable %d is %v (diverged)", i, j, v)
+			}
+			dst.Set(i, j-lo, v)
+		}
+	}
+	return nil
 }
 
 // innovation computes NIS (its Expected is left to the caller) = |d|² - (Sd)ᵀ G (Sd), which equals

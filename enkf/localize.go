@@ -235,21 +235,26 @@ func (l *localizer) selectObs(lw *localWork, b int) int {
 // analyze writes the analysis 1x̄ᵀ + W_b A into out, batch by batch, given
 // the anomalies a (N × n), the mean xm, the global normalised S (N × p) and d.
 func (l *localizer) analyze(out, a, xm, s, d []float64) {
+	l.analyzeRange(out, a, xm, s, d, 0, l.nbatch)
+}
+
+// analyzeRange is analyze for the batches b0..b1-1 only.
+func (l *localizer) analyzeRange(out, a, xm, s, d []float64, b0, b1 int) {
 	if !l.parallel {
-		for b := range l.nbatch {
+		for b := b0; b < b1; b++ {
 			l.local(l.workers[0], b, out, a, xm, s, d)
 		}
 		return
 	}
-	l.next.Store(0)
+	l.next.Store(int64(b0))
 	for _, lw := range l.workers {
 		l.wg.Go(func() {
 			for {
 				first := int(l.next.Add(int64(l.chunk))) - l.chunk
-				if first >= l.nbatch {
+				if first >= b1 {
 					return
 				}
-				for b := first; b < min(first+l.chunk, l.nbatch); b++ {
+				for b := first; b < min(first+l.chunk, b1); b++ {
 					l.local(lw, b, out, a, xm, s, d)
 				}
 			}
