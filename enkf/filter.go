@@ -109,7 +109,7 @@ func (f *Filter) Config() Config { return f.cfg }
 // generator seeded from (run, cycle) for reproducible runs. E is left
 // unchanged when an error is returned.
 func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (Innovation, error) {
-	used, err := f.prepare(E, HE, y, rVar)
+	inno, err := f.Innovation(E, HE, y, rVar) // leaves S, its factorisation, Sd and GSd
 	if err != nil {
 		return Innovation{}, err
 	}
@@ -117,12 +117,6 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	e := E.RawMatrix()
 	he := HE.RawMatrix()
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
-	if !f.sp.factor(S) {
-
-		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
-	}
-	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
-	inno.Expected = float64(used)
 	switch f.cfg.Method {
 	case ETKF:
 		f.sp.formT()
@@ -151,6 +145,23 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	for i := 0; i < N; i++ {
 		copy(e.Data[i*e.Stride:i*e.Stride+n], f.out[i*n:(i+1)*n])
 	}
+	return inno, nil
+}
+
+// Innovation is the innovation statistic of the analysis of E, without the
+// analysis (Analyze returns the same, bit for bit). A block-wise LETKF
+// (AnalyzeBlock) uses it for the cycle's diagnostics.
+func (f *Filter) Innovation(E, HE *mat.Dense, y, rVar []float64) (Innovation, error) {
+	used, err := f.prepare(E, HE, y, rVar)
+	if err != nil {
+		return Innovation{}, err
+	}
+	S := blas64.General{Rows: f.members, Cols: f.nobs, Stride: f.nobs, Data: f.s}
+	if !f.sp.factor(S) {
+		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
+	}
+	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
+	inno.Expected = float64(used)
 	return inno, nil
 }
 
