@@ -130,6 +130,10 @@ type FilterConfig struct {
 	LocRadius float64 `yaml:"loc_radius" json:"loc_radius"`
 	// BatchSize groups grid points per LETKF local analysis (default 1).
 	BatchSize int `yaml:"batch_size" json:"batch_size"`
+	// Blocks, for the LETKF, splits the domain into this many blocks of
+	// whole batches, each analysed by its own activity on any worker of
+	// the task queue (0: the whole analysis in one activity).
+	Blocks int `yaml:"blocks" json:"blocks"`
 }
 
 // InitConfig sets up the twin experiment's start: the truth and the members
@@ -328,6 +332,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateBlocks(); err != nil {
+		return err
+	}
 	if c.OOD != nil {
 		if err := c.OOD.validate(c.Latent); err != nil {
 			return err
@@ -378,3 +385,44 @@ func (c Config) Scored(k int) bool { return c.CycleTime(k) > c.BurnIn+1e-9 }
 
 // Marshal returns the config as YAML (with defaults filled in).
 func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// validateBlocks checks filter.blocks.
+func (c Config) validateBlocks() error {
+	b := c.Filter.Blocks
+	switch {
+	case b == 0:
+		return nil
+	case b < 0:
+		return fmt.Errorf("filter.blocks: must be >= 0, got %d", b)
+	case c.Filter.Method != "letkf" || c.Filter.Rotate:
+		return fmt.Errorf("filter.blocks: only the LETKF without rotation splits into blocks (method %s, rotate %v)", c.Filter.Method, c.Filter.Rotate)
+	case c.OOD != nil:
+		return fmt.Errorf("filter.blocks: quality control (ood) needs the whole batch of observations before the analysis; it is not available with blocks yet")
+	}
+	if nb := c.batches(); b > nb {
+		return fmt.Errorf("filter.blocks: %d blocks for %d batches of grid points; at most %d", b, nb, nb)
+	}
+	return nil
+}
+
+// batches is the number of LETKF batches of grid points.
+func (c Config) batches() int {
+	bs := max(c.Filter.BatchSize, 1)
+	return (c.Model.Nx + bs - 1) / bs
+}
+
+// AnalysisBlocks returns the grid-point ranges [lo, hi) of the analysis
+// blocks (filter.blocks of them, each of whole batches, sizes differing by
+// at most one batch), or nil without blocks.
+func (c Config) AnalysisBlocks() [][2]int {
+	k := c.Filter.Blocks
+	if k <= 0 {
+		return nil
+	}
+	bs, nb := max(c.Filter.BatchSize, 1), c.batches()
+	out := make([][2]int, k)
+	for i := range out {
+		out[i] = [2]int{i * nb / k * bs, min((i+1)*nb/k*bs, c.Model.Nx)}
+	}
+	return out
+}

@@ -41,6 +41,15 @@ func (d RunDir) ForecastPart(k, lo, hi int) string {
 	return filepath.Join(d.ForecastParts(k), fmt.Sprintf("members-%06d-%06d.arrow", lo, hi-1))
 }
 
+// AnalysisParts is the directory of the block analyses of cycle k.
+func (d RunDir) AnalysisParts(k int) string { return filepath.Join(d.CycleDir(k), "analysis-parts") }
+
+// AnalysisPart is the analysis of grid points lo..hi−1 of cycle k, written
+// by one block activity: analysis-parts/points-000000-000249.arrow.
+func (d RunDir) AnalysisPart(k, lo, hi int) string {
+	return filepath.Join(d.AnalysisParts(k), fmt.Sprintf("points-%06d-%06d.arrow", lo, hi-1))
+}
+
 // Analysis is the analysis (posterior) ensemble of cycle k.
 func (d RunDir) Analysis(k int) string { return filepath.Join(d.CycleDir(k), "analysis.arrow") }
 

@@ -172,7 +172,10 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		to := min(in.Next+in.BatchCycles-1, cfg.Cycles)
 		var out activities.CyclesOutput
 		var err error
-		if fo := cfg.Fanout(); fo != nil {
+		if cfg.Filter.Blocks > 0 {
+			to = in.Next
+			err = blockCycle(ctx, in, to, &out)
+		} else if fo := cfg.Fanout(); fo != nil {
 			to = in.Next
 			err = fanoutCycle(ctx, in, *fo, to, &out)
 		} else {
@@ -222,33 +225,80 @@ func result(in Input, stopped bool) Result {
 // dead worker moves to another one after that long.
 func fanoutCycle(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k int, out *activities.CyclesOutput) error {
 	var a *activities.Activities
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	ctx = spreadOptions(ctx, fo.HeartbeatTimeout)
+	if err := forecastParts(ctx, in, fo, k); err != nil {
+		return err
+	}
+	return workflow.ExecuteActivity(ctx, a.AnalyzeCycle,
+		activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}).Get(ctx, out)
+}
+
+// spreadOptions are the options of activities meant to spread over the
+// workers of the task queue.
+func spreadOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    fo.HeartbeatTimeout,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy:         retryPolicy(),
 		// Eager execution would hand the batches to the worker that ran
 		// the workflow task, rather than spreading them over the queue.
 		DisableEagerExecution: true,
 	})
+}
+
+// forecastParts runs the ForecastMembers activities of cycle k.
+func forecastParts(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k int) error {
+	var a *activities.Activities
 	var futures []workflow.Future
 	for lo := 0; lo < in.Config.Filter.Members; lo += fo.MembersPerTask {
 		hi := min(lo+fo.MembersPerTask, in.Config.Filter.Members)
 		futures = append(futures, workflow.ExecuteActivity(ctx, a.ForecastMembers,
 			activities.MembersInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k, Lo: lo, Hi: hi}))
 	}
-	// Wait for every batch (none is left running), then report the first
-	// failure.
+	return waitAll(ctx, futures)
+}
+
+// waitAll waits for every future (none is left running), then reports the
+// first failure.
+func waitAll(ctx workflow.Context, futures []workflow.Future) error {
 	var first error
 	for _, f := range futures {
 		if err := f.Get(ctx, nil); err != nil && first == nil {
 			first = err
 		}
 	}
-	if first != nil {
-		return first
+	return first
+}
+
+// blockCycle runs cycle k with a block-wise LETKF: the forecast (fanned
+// out if configured), then one AnalyzeBlock activity per block of the
+// domain on any workers, then FinishBlocks.
+func blockCycle(ctx workflow.Context, in Input, k int, out *activities.CyclesOutput) error {
+	var a *activities.Activities
+	heartbeat := experiment.DefaultFanoutHeartbeat
+	fo := in.Config.Fanout()
+	if fo != nil {
+		heartbeat = fo.HeartbeatTimeout
 	}
-	return workflow.ExecuteActivity(ctx, a.AnalyzeCycle,
-		activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}).Get(ctx, out)
+	ctx = spreadOptions(ctx, heartbeat)
+	if fo != nil {
+		if err := forecastParts(ctx, in, *fo, k); err != nil {
+			return err
+		}
+	}
+	cycle := activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}
+	if err := workflow.ExecuteActivity(ctx, a.PrepareBlocks, cycle).Get(ctx, nil); err != nil {
+		return err
+	}
+	var futures []workflow.Future
+	for _, b := range in.Config.AnalysisBlocks() {
+		futures = append(futures, workflow.ExecuteActivity(ctx, a.AnalyzeBlock,
+			activities.BlockInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k, Lo: b[0], Hi: b[1]}))
+	}
+	if err := waitAll(ctx, futures); err != nil {
+		return err
+	}
+	return workflow.ExecuteActivity(ctx, a.FinishBlocks, cycle).Get(ctx, out)
 }
 
 func retryPolicy() *temporal.RetryPolicy {
