@@ -109,7 +109,7 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 	}
 	k := in.Cycle
 	path := dir.AnalysisPart(k, in.Lo, in.Hi)
-	if _, err := readPoints(path, s, in.RunID, k, in.Lo, in.Hi); err == nil {
+	if _, err := readPart(path, extraPartPoints, in.RunID, k, in.Lo, in.Hi, s.Config.Filter.Members, in.Hi-in.Lo); err == nil {
 		return nil
 	}
 	E, HE, obs, _, err := cycleInputs(dir, s, k)
@@ -127,26 +127,12 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 		return fmt.Errorf("activities: %w", err)
 	}
 	m := meta(in.RunID, s.Config, k)
-	m.Extra = map[string]string{extraPartPoints: fmt.Sprintf("%d..%d", in.Lo, in.Hi-1)}
+	m.Extra = map[string]string{extraPartPoints: partRange(in.Lo, in.Hi)}
 	if err := store.WriteEnsemble(path, part, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
 	a.wrote(path)
 	return nil
-}
-
-// readPoints reads an analysis part and checks that it is the one asked for.
-func readPoints(path string, s *experiment.Setup, runID string, k, lo, hi int) (*mat.Dense, error) {
-	P, m, err := store.ReadEnsemble(path)
-	if err != nil {
-		return nil, err
-	}
-	want := fmt.Sprintf("%d..%d", lo, hi-1)
-	if r, c := P.Dims(); r != s.Config.Filter.Members || c != hi-lo || m.RunID != runID || m.Cycle != k || m.Extra[extraPartPoints] != want {
-		return nil, fmt.Errorf("%w: %s holds %d×%d points %q of run %q cycle %d, want %d×%d points %s of run %q cycle %d",
-			store.ErrInvalid, path, r, c, m.Extra[extraPartPoints], m.RunID, m.Cycle, s.Config.Filter.Members, hi-lo, want, runID, k)
-	}
-	return P, nil
 }
 
 // FinishBlocks puts the block analyses of cycle k together into its
@@ -176,7 +162,7 @@ func (a *Activities) FinishBlocks(ctx context.Context, in CycleInput) (CyclesOut
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
 	N := s.Config.Filter.Members
 	for _, b := range s.Config.AnalysisBlocks() {
-		P, err := readPoints(dir.AnalysisPart(k, b[0], b[1]), s, in.RunID, k, b[0], b[1])
+		P, err := readPart(dir.AnalysisPart(k, b[0], b[1]), extraPartPoints, in.RunID, k, b[0], b[1], N, b[1]-b[0])
 		if err != nil {
 			return CyclesOutput{}, stateError(err) // a missing part may not be visible here yet: retryable
 		}

@@ -28,7 +28,8 @@ import (
 // ("7..13").
 const extraPartMembers = "members"
 
-func memberRange(lo, hi int) string { return fmt.Sprintf("%d..%d", lo, hi-1) }
+// partRange is the metadata value of a part's index range lo..hi−1 ("7..13").
+func partRange(lo, hi int) string { return fmt.Sprintf("%d..%d", lo, hi-1) }
 
 // MembersInput asks for the forecast of members Lo..Hi-1 of cycle Cycle.
 type MembersInput struct {
@@ -102,7 +103,7 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 	}
 	path := dir.ForecastPart(in.Cycle, in.Lo, in.Hi)
 	out := MembersOutput{Path: path}
-	if _, err := readPart(path, s, in.RunID, in.Cycle, in.Lo, in.Hi); err == nil {
+	if _, err := readPart(path, extraPartMembers, in.RunID, in.Cycle, in.Lo, in.Hi, in.Hi-in.Lo, s.Model.Dim()); err == nil {
 		return out, nil
 	}
 	E, _, err := readState(dir, s, in.Cycle-1)
@@ -130,23 +131,25 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 	}
 	part := E.Slice(in.Lo, in.Hi, 0, s.Model.Dim()).(*mat.Dense)
 	m := meta(in.RunID, s.Config, in.Cycle)
-	m.Extra = map[string]string{extraPartMembers: memberRange(in.Lo, in.Hi)}
+	m.Extra = map[string]string{extraPartMembers: partRange(in.Lo, in.Hi)}
 	if err := store.WriteEnsemble(path, mat.DenseCopyOf(part), m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	return out, nil
 }
 
-// readPart reads a forecast part and checks that it is the one asked for.
-func readPart(path string, s *experiment.Setup, runID string, k, lo, hi int) (*mat.Dense, error) {
+// readPart reads a part of cycle k written by a fanned-out activity (a
+// rows × cols ensemble file whose extra metadata key holds its range
+// lo..hi−1) and checks that it is the one asked for.
+func readPart(path, key, runID string, k, lo, hi, rows, cols int) (*mat.Dense, error) {
 	P, m, err := store.ReadEnsemble(path)
 	if err != nil {
 		return nil, err
 	}
-	want := memberRange(lo, hi)
-	if r, c := P.Dims(); r != hi-lo || c != s.Model.Dim() || m.RunID != runID || m.Cycle != k || m.Extra[extraPartMembers] != want {
-		return nil, fmt.Errorf("%w: %s holds %d×%d members %q of run %q cycle %d, want %d×%d members %s of run %q cycle %d",
-			store.ErrInvalid, path, r, c, m.Extra[extraPartMembers], m.RunID, m.Cycle, hi-lo, s.Model.Dim(), want, runID, k)
+	want := partRange(lo, hi)
+	if r, c := P.Dims(); r != rows || c != cols || m.RunID != runID || m.Cycle != k || m.Extra[key] != want {
+		return nil, fmt.Errorf("%w: %s holds %d×%d %s %q of run %q cycle %d, want %d×%d %s %s of run %q cycle %d",
+			store.ErrInvalid, path, r, c, key, m.Extra[key], m.RunID, m.Cycle, rows, cols, key, want, runID, k)
 	}
 	return P, nil
 }
@@ -235,7 +238,7 @@ func assemble(dir store.RunDir, s *experiment.Setup, m store.Meta, runID string,
 	E := mat.NewDense(N, n, nil)
 	for lo := 0; lo < N; lo += per {
 		hi := min(lo+per, N)
-		P, err := readPart(dir.ForecastPart(k, lo, hi), s, runID, k, lo, hi)
+		P, err := readPart(dir.ForecastPart(k, lo, hi), extraPartMembers, runID, k, lo, hi, hi-lo, n)
 		if err != nil {
 			return nil, stateError(err)
 		}

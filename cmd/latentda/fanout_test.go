@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/workflows"
 )
@@ -62,42 +64,14 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 		t.Skip("starts a Temporal server and two worker processes")
 	}
 	tmp := t.TempDir()
-	stateDir := filepath.Join(tmp, "state")
-	cfgPath, cfg := writeConfig(t, tmp, "fanout.yaml", fanoutConfig)
-	srv, c := startServer(t, "", 0)
-	addr := srv.FrontendAddress()
-	var workers []*proc
-	for range 2 {
-		workers = append(workers, startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir))
-	}
-
-	out, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--no-worker",
-		"--state-dir", stateDir, "--run-id", "fan", "-o", "json")
-	if err != nil {
-		for _, w := range workers {
-			t.Logf("worker %d:\n%s", w.pid(), w.output())
-		}
-		t.Fatalf("run: %v\n%s", err, stderr)
-	}
-	var s runSummary
-	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Cycles != cfg.Cycles {
-		t.Fatalf("summary %q: %v", out, err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	byType := activityWorkers(workflowHistory(ctx, t, c, "latentda-fan"))
+	cfg, s, _, addr, byType, workers := runOnTwoWorkers(t, tmp, fanoutConfig, "fan")
 	if n := len(byType["ForecastMembers"]); n != 4*cfg.Cycles {
 		t.Errorf("%d ForecastMembers attempts, want 4 batches × %d cycles", n, cfg.Cycles)
 	}
 	if n := len(byType["AnalyzeCycle"]); n != cfg.Cycles {
 		t.Errorf("%d AnalyzeCycle attempts, want %d", n, cfg.Cycles)
 	}
-	used := map[int]int{}
-	for _, id := range byType["ForecastMembers"] {
-		pid, _ := strconv.Atoi(strings.SplitN(id, "@", 2)[0])
-		used[pid]++
-	}
+	used := byPID(byType["ForecastMembers"])
 	for _, w := range workers {
 		if used[w.pid()] == 0 {
 			t.Errorf("worker process %d ran no forecast batch (batches by worker pid: %v)", w.pid(), used)
@@ -108,7 +82,7 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 	// The fanned-out history replays against this build, fetched from the
 	// server and from the file --save writes.
 	saved := filepath.Join(tmp, "fan-history.json")
-	out, _, err = execute(t, "replay", "--workflow-id", "fan", "--address", addr, "--save", saved)
+	out, _, err := execute(t, "replay", "--workflow-id", "fan", "--address", addr, "--save", saved)
 	if err != nil || !strings.Contains(out, "workflow Assimilation latentda-fan") {
 		t.Errorf("replay --workflow-id: %v\n%s", err, out)
 	}
@@ -120,4 +94,46 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 	if temps := sameFiles(t, ref, s.RunDir, func(rel string) bool { return rel == "config.yaml" }); len(temps) > 0 {
 		t.Errorf("temporary files left: %v", temps)
 	}
+}
+
+// runOnTwoWorkers starts an embedded server and two `latentda worker`
+// processes on one state directory under tmp, runs the config yaml with
+// `latentda run --no-worker` as runID, and returns the config, the run's
+// summary, a client, the server address and the worker identities of each
+// activity type's attempts.
+func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (experiment.Config, runSummary, client.Client, string, map[string][]string, []*proc) {
+	t.Helper()
+	stateDir := filepath.Join(tmp, "state")
+	cfgPath, cfg := writeConfig(t, tmp, runID+".yaml", yaml)
+	srv, c := startServer(t, "", 0)
+	addr := srv.FrontendAddress()
+	var workers []*proc
+	for range 2 {
+		workers = append(workers, startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir))
+	}
+	out, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--no-worker",
+		"--state-dir", stateDir, "--run-id", runID, "-o", "json")
+	if err != nil {
+		for _, w := range workers {
+			t.Logf("worker %d:\n%s", w.pid(), w.output())
+		}
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Cycles != cfg.Cycles {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return cfg, s, c, addr, activityWorkers(workflowHistory(ctx, t, c, "latentda-"+runID)), workers
+}
+
+// byPID counts worker identities (pid@host@) by process id.
+func byPID(ids []string) map[int]int {
+	used := map[int]int{}
+	for _, id := range ids {
+		pid, _ := strconv.Atoi(strings.SplitN(id, "@", 2)[0])
+		used[pid]++
+	}
+	return used
 }
