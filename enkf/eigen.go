@@ -3,6 +3,7 @@ package enkf
 import (
 	"math"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -48,10 +49,14 @@ func (s *symEigen) decompose() bool {
 	var anrm float64
 	for i := 0; i < n; i++ {
 		for _, v := range s.a[i*n+i : i*n+n] {
-			anrm = math.Max(anrm, math.Abs(v))
+			if a := math.Abs(v); a > anrm {
+				anrm = a
+			} else if a != a {
+				return false // NaN
+			}
 		}
 	}
-	if math.IsNaN(anrm) || math.IsInf(anrm, 0) {
+	if math.IsInf(anrm, 0) {
 		return false
 	}
 	scale := 1.0
@@ -213,14 +218,7 @@ func (s *symEigen) ql() bool {
 				d[i+1] = g + p
 				g = cs*r - b
 				// (x, y) ← (c x - s y, s x + c y) on rows i, i+1 of vt.
-				ri := vt[i*n : i*n+n]
-				rj := vt[(i+1)*n : (i+2)*n]
-				rj = rj[:len(ri)]
-				for k, x := range ri {
-					y := rj[k]
-					rj[k] = sn*x + cs*y
-					ri[k] = cs*x - sn*y
-				}
+				vec.Rot(vt[i*n:i*n+n], vt[(i+1)*n:(i+2)*n], cs, sn)
 			}
 			if restart {
 				continue

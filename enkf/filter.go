@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -320,14 +321,11 @@ func (f *Filter) transformEnKF(S blas64.General, he blas64.General, y []float64,
 // applyGlobal writes out = 1x̄ᵀ + W A.
 func (f *Filter) applyGlobal(e blas64.General) {
 	N, n := f.members, f.dim
-	A := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}
-	out := blas64.General{Rows: N, Cols: n, Stride: n, Data: f.out}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, f.sp.general(f.w), A, 0, out)
 	for i := 0; i < N; i++ {
 		row := f.out[i*n : (i+1)*n]
-		for j := range row {
-			row[j] += f.xm[j]
-		}
+		clear(row)
+		vec.GemvT(row, f.w[i*N:(i+1)*N], f.a, n)
+		vec.Axpy(1, f.xm, row)
 	}
 }
 
@@ -434,7 +432,11 @@ func CheckEnsemble(E *mat.Dense, what string, limit float64) error {
 // magnitude.
 func firstBad(m blas64.General, limit float64) (i, j int, v float64, ok bool) {
 	for i := 0; i < m.Rows; i++ {
-		for j, v := range m.Data[i*m.Stride : i*m.Stride+m.Cols] {
+		row := m.Data[i*m.Stride : i*m.Stride+m.Cols]
+		if vec.AllWithin(row, limit) {
+			continue
+		}
+		for j, v := range row {
 			if !(math.Abs(v) <= limit) {
 				return i, j, v, false
 			}
@@ -449,9 +451,7 @@ func meanRows(dst []float64, m blas64.General) {
 		dst[j] = 0
 	}
 	for i := 0; i < m.Rows; i++ {
-		for j, v := range m.Data[i*m.Stride : i*m.Stride+m.Cols] {
-			dst[j] += v
-		}
+		vec.Axpy(1, m.Data[i*m.Stride:i*m.Stride+m.Cols], dst) // 1·v = v exactly
 	}
 	inv := 1 / float64(m.Rows)
 	for j := range dst {

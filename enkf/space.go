@@ -3,6 +3,7 @@ package enkf
 import (
 	"math"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -14,6 +15,7 @@ type space struct {
 	n   int
 	eig *symEigen // C in, then Vᵀ (eig.vt) and Λ (eig.d)
 	xt  []float64 // Xᵀ = Λ^{-1/2} Vᵀ: row k is vₖ/√λₖ
+	x   []float64 // X, for symProduct
 	g   []float64 // C⁻¹
 	t   []float64 // C^{-1/2}
 }
@@ -23,6 +25,7 @@ func newSpace(n int) *space {
 		n:   n,
 		eig: newSymEigen(n),
 		xt:  make([]float64, n*n),
+		x:   make([]float64, n*n),
 		g:   make([]float64, n*n),
 		t:   make([]float64, n*n),
 	}
@@ -37,11 +40,8 @@ func (s *space) general(data []float64) blas64.General {
 // fail on finite input; it reports false otherwise.
 func (s *space) factor(S blas64.General) bool {
 	n, c := s.n, s.eig.a
-	clear(c)
-	if S.Cols > 0 {
-		blas64.Syrk(blas.NoTrans, 1, S, 0, blas64.Symmetric{N: n, Stride: n, Uplo: blas.Upper, Data: c})
-	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < n; i++ { // the upper triangle of S Sᵀ, then + I
+		vec.DotRows(c[i*n+i:i*n+n], S.Data[i*S.Stride:i*S.Stride+S.Cols], S.Data[i*S.Stride:], S.Stride)
 		c[i*n+i]++
 	}
 	if !s.eig.decompose() {
@@ -69,22 +69,18 @@ func (s *space) formG() { s.symProduct(s.g, s.xt) }
 func (s *space) formT() { s.symProduct(s.t, s.eig.vt) }
 
 // symProduct writes dst = Σₖ xₖ bₖᵀ over the rows xₖ of Xᵀ and bₖ of b,
-// known to be symmetric: the upper triangle is accumulated row by row and
-// mirrored.
+// known to be symmetric: row i of the upper triangle is Σₖ X[i][k] bₖ[i:],
+// summed in k order, and is mirrored.
 func (s *space) symProduct(dst, b []float64) {
 	n := s.n
-	clear(dst)
 	for k := 0; k < n; k++ {
-		xk := s.xt[k*n : k*n+n]
-		bk := b[k*n : k*n+n]
-		for i, xi := range xk {
-			row := dst[i*n+i : i*n+n]
-			bi := bk[i:]
-			bi = bi[:len(row)]
-			for j, v := range bi {
-				row[j] += xi * v
-			}
+		for i := 0; i < n; i++ {
+			s.x[i*n+k] = s.xt[k*n+i]
 		}
+	}
+	clear(dst)
+	for i := 0; i < n; i++ {
+		vec.GemvT(dst[i*n+i:i*n+n], s.x[i*n:i*n+n], b[i:], n)
 	}
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {

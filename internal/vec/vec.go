@@ -1,0 +1,115 @@
+package vec
+
+// Rot applies the plane rotation (x, y) ← (c·x − s·y, s·x + c·y) to the
+// pairs (x[k], y[k]). x and y must have the same length.
+func Rot(x, y []float64, c, s float64) {
+	if len(x) != len(y) {
+		panic("vec: Rot of slices of different lengths")
+	}
+	rot(x, y, c, s)
+}
+
+// Axpy sets y ← y + a·x. x and y must have the same length.
+func Axpy(a float64, x, y []float64) {
+	if len(x) != len(y) {
+		panic("vec: Axpy of slices of different lengths")
+	}
+	axpy(a, x, y)
+}
+
+// AllWithin reports whether |x[k]| <= limit for every k; a NaN is never
+// within.
+func AllWithin(x []float64, limit float64) bool {
+	return allWithin(x, limit)
+}
+
+// GemvT sets dst ← dst + Aᵀw for the len(w) × len(dst) matrix A stored by
+// rows, row l at a[l·stride:]: each dst[j] gets w[l]·A[l][j] added for
+// l = 0, 1, … in turn, which is the order of len(w) calls of Axpy and gives
+// their bits.
+func GemvT(dst, w, a []float64, stride int) {
+	if len(w) == 0 || len(dst) == 0 {
+		return
+	}
+	if stride < len(dst) || len(a) < (len(w)-1)*stride+len(dst) {
+		panic("vec: GemvT matrix too short for its rows and stride")
+	}
+	gemvT(dst, w, a, stride)
+}
+
+// DotRows sets dst[r] ← x·A[r] for the len(dst) rows of A, row r at
+// a[r·stride:] and len(x) long. The sums run in the order of gonum's
+// blas64.Dot on amd64 (four partial sums over x[4t+q], the tail added to
+// the first, then (s₀+s₂)+(s₁+s₃)), so the results equal its bits and those
+// of the gonum Syrk this replaces.
+func DotRows(dst, x, a []float64, stride int) {
+	if len(dst) == 0 {
+		return
+	}
+	if stride < len(x) || len(a) < (len(dst)-1)*stride+len(x) {
+		panic("vec: DotRows matrix too short for its rows and stride")
+	}
+	k4 := len(x) &^ 3
+	var lanes [4 * 16]float64
+	for r0 := 0; r0 < len(dst); r0 += 16 {
+		rows := min(16, len(dst)-r0)
+		ar := a[r0*stride:]
+		dotLanes(lanes[:4*rows], x[:k4], ar, stride)
+		for r := 0; r < rows; r++ {
+			l := lanes[4*r : 4*r+4]
+			row := ar[r*stride : r*stride+len(x)]
+			s0 := l[0]
+			for t := k4; t < len(x); t++ {
+				s0 += float64(x[t] * row[t])
+			}
+			dst[r0+r] = (s0 + l[2]) + (l[1] + l[3])
+		}
+	}
+}
+
+func rotGo(x, y []float64, c, s float64) {
+	y = y[:len(x)]
+	for k, xk := range x {
+		yk := y[k]
+		x[k] = float64(c*xk) - float64(s*yk)
+		y[k] = float64(s*xk) + float64(c*yk)
+	}
+}
+
+func axpyGo(a float64, x, y []float64) {
+	y = y[:len(x)]
+	for k, xk := range x {
+		y[k] += float64(a * xk)
+	}
+}
+
+func allWithinGo(x []float64, limit float64) bool {
+	for _, v := range x {
+		if !(v <= limit && v >= -limit) {
+			return false
+		}
+	}
+	return true
+}
+
+func gemvTGo(dst, w, a []float64, stride int) {
+	for l, wl := range w {
+		row := a[l*stride : l*stride+len(dst)]
+		for j, v := range row {
+			dst[j] += float64(wl * v)
+		}
+	}
+}
+
+func dotLanesGo(lanes, x, a []float64, stride int) {
+	for r := 0; r < len(lanes)/4; r++ {
+		row := a[r*stride : r*stride+len(x)]
+		var l [4]float64
+		for t := 0; t < len(x); t += 4 {
+			for q := range l {
+				l[q] += float64(x[t+q] * row[t+q])
+			}
+		}
+		copy(lanes[4*r:], l[:])
+	}
+}
