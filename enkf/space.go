@@ -69,8 +69,9 @@ func (s *space) formG() { s.symProduct(s.g, s.xt) }
 func (s *space) formT() { s.symProduct(s.t, s.eig.vt) }
 
 // symProduct writes dst = Σₖ xₖ bₖᵀ over the rows xₖ of Xᵀ and bₖ of b,
-// known to be symmetric: row i of the upper triangle is Σₖ X[i][k] bₖ[i:],
-// summed in k order, and is mirrored.
+// known to be symmetric: row i is Σₖ X[i][k] bₖ, summed in k order (whole
+// rows vectorise better than the triangle), and the upper triangle is
+// mirrored so that dst is exactly symmetric.
 func (s *space) symProduct(dst, b []float64) {
 	n := s.n
 	for k := 0; k < n; k++ {
@@ -80,7 +81,7 @@ func (s *space) symProduct(dst, b []float64) {
 	}
 	clear(dst)
 	for i := 0; i < n; i++ {
-		vec.GemvT(dst[i*n+i:i*n+n], s.x[i*n:i*n+n], b[i:], n)
+		vec.GemvT(dst[i*n:i*n+n], s.x[i*n:i*n+n], b, n)
 	}
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {

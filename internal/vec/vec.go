@@ -37,6 +37,19 @@ func GemvT(dst, w, a []float64, stride int) {
 	gemvT(dst, w, a, stride)
 }
 
+// Ger sets A ← A + α x yᵀ for the len(x) × len(y) matrix A stored by rows,
+// row r at a[r·stride:]: row r gets Axpy(α·x[r], y, ·), as blas64.Ger does
+// it, bit for bit.
+func Ger(a []float64, stride int, alpha float64, x, y []float64) {
+	if len(x) == 0 || len(y) == 0 {
+		return
+	}
+	if stride < len(y) || len(a) < (len(x)-1)*stride+len(y) {
+		panic("vec: Ger matrix too short for its rows and stride")
+	}
+	ger(a, stride, alpha, x, y)
+}
+
 // DotRows sets dst[r] ← x·A[r] for the len(dst) rows of A, row r at
 // a[r·stride:] and len(x) long. The sums run in the order of gonum's
 // blas64.Dot on amd64 (four partial sums over x[4t+q], the tail added to
@@ -98,6 +111,12 @@ func gemvTGo(dst, w, a []float64, stride int) {
 		for j, v := range row {
 			dst[j] += float64(wl * v)
 		}
+	}
+}
+
+func gerGo(a []float64, stride int, alpha float64, x, y []float64) {
+	for r, xr := range x {
+		axpyGo(alpha*xr, y, a[r*stride:r*stride+len(y)])
 	}
 }
 

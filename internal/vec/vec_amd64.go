@@ -6,8 +6,9 @@ import "golang.org/x/sys/cpu"
 
 var useAVX2 = cpu.X86.HasAVX2
 
-// The assembly kernels (vec_amd64.s) take slices whose length is a
-// multiple of 4; the callers below do the rest in Go.
+// The vector kernels (vec_amd64.s) take slices whose length is a multiple
+// of 4, and the callers below do the rest in Go, except gemvTAVX2 and
+// gerAVX2, which finish their rows themselves.
 
 //go:noescape
 func rotAVX2(x, y []float64, c, s float64)
@@ -54,12 +55,11 @@ func gemvTAVX2(dst, w, a []float64, stride int)
 func dotLanesAVX2(lanes, x, a []float64, stride int)
 
 func gemvT(dst, w, a []float64, stride int) {
-	k := 0
 	if useAVX2 {
-		k = len(dst) &^ 3
-		gemvTAVX2(dst[:k], w, a, stride)
+		gemvTAVX2(dst, w, a, stride)
+		return
 	}
-	gemvTGo(dst[k:], w, a[k:], stride)
+	gemvTGo(dst, w, a, stride)
 }
 
 func dotLanes(lanes, x, a []float64, stride int) {
@@ -68,4 +68,15 @@ func dotLanes(lanes, x, a []float64, stride int) {
 		return
 	}
 	dotLanesGo(lanes, x, a, stride)
+}
+
+//go:noescape
+func gerAVX2(a []float64, stride int, alpha float64, x, y []float64)
+
+func ger(a []float64, stride int, alpha float64, x, y []float64) {
+	if useAVX2 {
+		gerAVX2(a, stride, alpha, x, y)
+		return
+	}
+	gerGo(a, stride, alpha, x, y)
 }

@@ -83,8 +83,8 @@ withindone:
 	RET
 
 // func gemvTAVX2(dst, w, a []float64, stride int)
-// dst[j] += w[l]·a[l·stride+j] for l = 0, 1, … in turn; len(dst) is a
-// multiple of 4. Columns go 16 at a time (four independent sums), then 4.
+// dst[j] += w[l]·a[l·stride+j] for l = 0, 1, … in turn. Columns go 16 at a
+// time (four independent sums), then 4, then 1.
 TEXT ·gemvTAVX2(SB), NOSPLIT, $0-80
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), CX
@@ -132,8 +132,10 @@ gemv16store:
 	JMP     gemv16
 
 gemv4:
-	CMPQ    AX, CX
-	JGE     gemvdone
+	MOVQ    CX, DX
+	SUBQ    AX, DX
+	CMPQ    DX, $4
+	JLT     gemv1
 	VMOVUPD (DI)(AX*8), Y0
 	LEAQ    (R8)(AX*8), R10
 	XORQ    R11, R11
@@ -152,6 +154,28 @@ gemv4store:
 	VMOVUPD Y0, (DI)(AX*8)
 	ADDQ    $4, AX
 	JMP     gemv4
+
+gemv1:
+	CMPQ  AX, CX
+	JGE   gemvdone
+	MOVSD (DI)(AX*8), X0
+	LEAQ  (R8)(AX*8), R10
+	XORQ  R11, R11
+
+gemv1row:
+	CMPQ  R11, BX
+	JGE   gemv1store
+	MOVSD (SI)(R11*8), X5
+	MULSD (R10), X5
+	ADDSD X5, X0
+	ADDQ  R9, R10
+	INCQ  R11
+	JMP   gemv1row
+
+gemv1store:
+	MOVSD X0, (DI)(AX*8)
+	INCQ  AX
+	JMP   gemv1
 
 gemvdone:
 	VZEROUPPER
@@ -234,5 +258,55 @@ dot1store:
 	JMP     dot1
 
 dotdone:
+	VZEROUPPER
+	RET
+
+// func gerAVX2(a []float64, stride int, alpha float64, x, y []float64)
+// a[r·stride+c] += (alpha·x[r])·y[c] for r < len(x), c < len(y).
+TEXT ·gerAVX2(SB), NOSPLIT, $0-88
+	MOVQ  a_base+0(FP), DI
+	MOVQ  stride+24(FP), R9
+	SHLQ  $3, R9
+	MOVSD alpha+32(FP), X0
+	MOVQ  x_base+40(FP), SI
+	MOVQ  x_len+48(FP), BX
+	MOVQ  y_base+64(FP), DX
+	MOVQ  y_len+72(FP), CX
+	MOVQ  CX, R12
+	ANDQ  $-4, R12                   // columns done four at a time
+	XORQ  R11, R11
+
+gerrow:
+	CMPQ         R11, BX
+	JGE          gerdone
+	VMULSD       (SI)(R11*8), X0, X1 // alpha·x[r]
+	VBROADCASTSD X1, Y1
+	XORQ         AX, AX
+
+gercol:
+	CMPQ    AX, R12
+	JGE     gertail
+	VMULPD  (DX)(AX*8), Y1, Y2
+	VADDPD  (DI)(AX*8), Y2, Y2
+	VMOVUPD Y2, (DI)(AX*8)
+	ADDQ    $4, AX
+	JMP     gercol
+
+gertail:
+	CMPQ  AX, CX
+	JGE   gernext
+	MOVSD (DX)(AX*8), X2
+	MULSD X1, X2
+	ADDSD (DI)(AX*8), X2
+	MOVSD X2, (DI)(AX*8)
+	INCQ  AX
+	JMP   gertail
+
+gernext:
+	ADDQ R9, DI
+	INCQ R11
+	JMP  gerrow
+
+gerdone:
 	VZEROUPPER
 	RET

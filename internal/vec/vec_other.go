@@ -9,3 +9,5 @@ func axpy(a float64, x, y []float64)             { axpyGo(a, x, y) }
 func allWithin(x []float64, limit float64) bool  { return allWithinGo(x, limit) }
 func gemvT(dst, w, a []float64, stride int)      { gemvTGo(dst, w, a, stride) }
 func dotLanes(lanes, x, a []float64, stride int) { dotLanesGo(lanes, x, a, stride) }
+
+func ger(a []float64, stride int, alpha float64, x, y []float64) { gerGo(a, stride, alpha, x, y) }

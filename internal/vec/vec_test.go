@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
@@ -57,8 +58,9 @@ func TestKernelsMatchGo(t *testing.T) {
 	}
 }
 
-// TestMatrixKernels checks GemvT against len(w) calls of Axpy and DotRows
-// against gonum's blas64.Dot, bit for bit, for every shape up to 19 × 37 and
+// TestMatrixKernels checks GemvT against len(w) calls of Axpy and against
+// blas64.Gemv, Ger against blas64.Ger and DotRows against blas64.Dot, bit
+// for bit, for every shape up to 19 × 37 and
 // strides with padding (so that rows do not start on 4-element boundaries).
 func TestMatrixKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -82,6 +84,31 @@ func TestMatrixKernels(t *testing.T) {
 				gemvTGo(gotGo, w, a, stride)
 				if !sameBits(gotGo, want) {
 					t.Fatalf("gemvTGo %d×%d stride %d: %v, Axpy calls give %v", rows, cols, stride, gotGo, want)
+				}
+
+				// The contracts with gonum: GemvT is blas64.Gemv(Trans) with
+				// α = 1, β = 0, and Ger is blas64.Ger.
+				if rows > 0 && cols > 0 {
+					A := blas64.General{Rows: rows, Cols: cols, Stride: stride, Data: a}
+					z, zg := make([]float64, cols), make([]float64, cols)
+					GemvT(z, w, a, stride)
+					blas64.Gemv(blas.Trans, 1, A, blas64.Vector{N: rows, Inc: 1, Data: w}, 0, blas64.Vector{N: cols, Inc: 1, Data: zg})
+					if !sameBits(z, zg) {
+						t.Fatalf("GemvT %d×%d stride %d: %v, blas64.Gemv gives %v", rows, cols, stride, z, zg)
+					}
+					alpha := rng.NormFloat64()
+					a1, a2 := slices.Clone(a), slices.Clone(a)
+					Ger(a1, stride, alpha, w, x)
+					blas64.Ger(alpha, blas64.Vector{N: rows, Inc: 1, Data: w}, blas64.Vector{N: cols, Inc: 1, Data: x},
+						blas64.General{Rows: rows, Cols: cols, Stride: stride, Data: a2})
+					if !sameBits(a1, a2) {
+						t.Fatalf("Ger %d×%d stride %d differs from blas64.Ger", rows, cols, stride)
+					}
+					a3 := slices.Clone(a)
+					gerGo(a3, stride, alpha, w, x)
+					if !sameBits(a3, a2) {
+						t.Fatalf("gerGo %d×%d stride %d differs from blas64.Ger", rows, cols, stride)
+					}
 				}
 
 				dots := make([]float64, rows)
@@ -170,6 +197,7 @@ func TestLengthMismatchPanics(t *testing.T) {
 		"Axpy":    func() { Axpy(1, make([]float64, 4), make([]float64, 3)) },
 		"GemvT":   func() { GemvT(make([]float64, 4), make([]float64, 2), make([]float64, 7), 4) },
 		"stride":  func() { GemvT(make([]float64, 4), make([]float64, 2), make([]float64, 8), 3) },
+		"Ger":     func() { Ger(make([]float64, 7), 4, 1, make([]float64, 2), make([]float64, 4)) },
 		"DotRows": func() { DotRows(make([]float64, 3), make([]float64, 4), make([]float64, 11), 4) },
 	} {
 		func() {
