@@ -4,8 +4,6 @@ import (
 	"math"
 
 	"github.com/latentda/latentda/internal/vec"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // symEigen diagonalises small dense symmetric matrices, A = V Λ Vᵀ, by
@@ -63,11 +61,11 @@ func (s *symEigen) decompose() bool {
 	if anrm > 0 {
 		_, exp := math.Frexp(anrm)
 		scale = math.Ldexp(1, -exp)
-		for i := 0; i < n; i++ {
-			row := s.a[i*n+i : i*n+n]
-			for j := range row {
-				row[j] *= scale
-			}
+	}
+	for i := 0; i < n; i++ { // scale the upper triangle and mirror it
+		for j := i; j < n; j++ {
+			v := s.a[i*n+j] * scale
+			s.a[i*n+j], s.a[j*n+i] = v, v
 		}
 	}
 	s.tridiagonalize()
@@ -81,19 +79,18 @@ func (s *symEigen) decompose() bool {
 	return true
 }
 
-// tridiagonalize reduces the upper triangle of a to T = Qᵀ A Q with
-// Q = H₀ H₁ ⋯ H_{n-3}, Hₖ = I - τₖ uₖ uₖᵀ acting on indices k+1…n-1. uₖ
-// (with uₖ[0] = 1 implied) is left in row k of a, right of the diagonal.
+// tridiagonalize reduces the symmetric a (both triangles) to T = Qᵀ A Q
+// with Q = H₀ H₁ ⋯ H_{n-3}, Hₖ = I - τₖ uₖ uₖᵀ acting on indices k+1…n-1.
+// uₖ (with uₖ[0] = 1 implied) is left in row k of a, right of the
+// diagonal. The trailing block is kept whole (both triangles) so that each
+// step is two vector kernels over whole rows.
 func (s *symEigen) tridiagonalize() {
 	n, a := s.n, s.a
 	for k := 0; k < n-2; k++ {
 		m := n - k - 1
 		x := a[k*n+k+1 : k*n+n] // column k below the diagonal, by symmetry
 		alpha := x[0]
-		var xn2 float64
-		for _, v := range x[1:] {
-			xn2 += v * v
-		}
+		xn2 := vec.Dot(x[1:], x[1:])
 		if xn2 == 0 {
 			s.tau[k], s.e[k] = 0, alpha
 			continue
@@ -106,43 +103,17 @@ func (s *symEigen) tridiagonalize() {
 			x[j] *= inv
 		}
 		s.tau[k], s.e[k] = tau, beta
-		// p = τ A₂₂ u from the upper triangle of A₂₂ = a[k+1:, k+1:].
+		// With A₂₂ = a[k+1:, k+1:] and p = A₂₂u: w = τp - (τ²/2)(pᵀu) u and
+		// A₂₂ ← A₂₂ - u wᵀ - w uᵀ, which is Hₖ A₂₂ Hₖ.
+		a22 := a[(k+1)*n+k+1:]
 		p := s.w[:m]
 		clear(p)
-		for i := 0; i < m; i++ {
-			row := a[(k+1+i)*n+k+1+i : (k+2+i)*n]
-			ui := x[i]
-			ur := x[i:]
-			ur = ur[:len(row)]
-			pr := p[i:]
-			pr = pr[:len(row)]
-			acc := row[0] * ui
-			for j := 1; j < len(row); j++ {
-				acc += row[j] * ur[j]
-				pr[j] += row[j] * ui
-			}
-			pr[0] += acc
-		}
-		// w = p - (τ/2)(pᵀu) u, then A₂₂ ← A₂₂ - u wᵀ - w uᵀ.
-		var pu float64
-		for i, v := range p {
-			pu += v * x[i]
-		}
-		c := -0.5 * tau * tau * pu
+		vec.GemvT(p, x, a22, n)
+		c := -0.5 * tau * tau * vec.Dot(p, x)
 		for i := range p {
 			p[i] = tau*p[i] + c*x[i]
 		}
-		for i := 0; i < m; i++ {
-			row := a[(k+1+i)*n+k+1+i : (k+2+i)*n]
-			ui, wi := x[i], p[i]
-			ur := x[i:]
-			ur = ur[:len(row)]
-			wr := p[i:]
-			wr = wr[:len(row)]
-			for j := range row {
-				row[j] -= ui*wr[j] + wi*ur[j]
-			}
-		}
+		vec.Syr2(a22, n, x, p)
 	}
 	for i := 0; i < n; i++ {
 		s.d[i] = a[i*n+i]
@@ -153,8 +124,9 @@ func (s *symEigen) tridiagonalize() {
 	s.e[n-1] = 0
 }
 
-// formQT writes Qᵀ = H_{n-3} ⋯ H₀ into vt, as I·H_{n-3}⋯H₀ from the
-// right: Hₖ changes only columns k+1…, and rows ≤ k are still eᵢᵀ there.
+// formQT writes Qᵀ into vt. Q = H₀ ⋯ H_{n-3} is accumulated from its right
+// end, Q ← Hₖ Q for k = n-3 … 0: Hₖ changes rows k+1…, and there Q is
+// still the identity left of column k+1. Then vt is transposed in place.
 func (s *symEigen) formQT() {
 	n, vt := s.n, s.vt
 	clear(vt)
@@ -166,11 +138,17 @@ func (s *symEigen) formQT() {
 			continue
 		}
 		m := n - k - 1
-		u := blas64.Vector{N: m, Inc: 1, Data: s.a[k*n+k+1 : k*n+n]}
-		w := blas64.Vector{N: m, Inc: 1, Data: s.w}
-		sub := blas64.General{Rows: m, Cols: m, Stride: n, Data: vt[(k+1)*n+k+1:]}
-		blas64.Gemv(blas.NoTrans, 1, sub, u, 0, w)
-		blas64.Ger(-s.tau[k], w, u, sub)
+		u := s.a[k*n+k+1 : k*n+n]
+		sub := vt[(k+1)*n+k+1:]
+		w := s.w[:m]
+		clear(w)
+		vec.GemvT(w, u, sub, n)          // w = Q₂₂ᵀu
+		vec.Ger(sub, n, -s.tau[k], u, w) // Q₂₂ ← Q₂₂ - τ u wᵀ
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			vt[i*n+j], vt[j*n+i] = vt[j*n+i], vt[i*n+j]
+		}
 	}
 }
 
@@ -202,7 +180,12 @@ func (s *symEigen) ql() bool {
 			restart := false
 			for i := m - 1; i >= l; i-- {
 				f, b := sn*e[i], cs*e[i]
-				r = math.Sqrt(f*f + g*g)
+				// 1/r = r·(1/r²): the division runs beside the square
+				// root instead of after it, which shortens the chain of
+				// dependent operations that bounds the whole sweep.
+				q := f*f + g*g
+				iq := 1 / q
+				r = math.Sqrt(q)
 				e[i+1] = r
 				if r == 0 { // underflow: deflate at i+1 and start again
 					d[i+1] -= p
@@ -210,7 +193,10 @@ func (s *symEigen) ql() bool {
 					restart = true
 					break
 				}
-				inv := 1 / r
+				inv := r * iq
+				if q < 0x1p-1000 { // 1/r² may have overflowed
+					inv = 1 / r
+				}
 				sn, cs = f*inv, g*inv
 				g = d[i+1] - p
 				r = (d[i]-g)*sn + 2*cs*b

@@ -260,11 +260,15 @@ func (f *Filter) innovation(S blas64.General) Innovation {
 	return Innovation{NIS: dd - sgs}
 }
 
-// transformETKF writes W = T + 1wᵀ/√(N-1).
+// transformETKF writes W = T + 1wᵀ/√(N-1); w is overwritten by w/√(N-1).
 func transformETKF(W, T, w []float64, N int, sqrtN1 float64) {
+	for j := range w {
+		w[j] /= sqrtN1
+	}
 	for i := 0; i < N; i++ {
-		for j := 0; j < N; j++ {
-			W[i*N+j] = T[i*N+j] + w[j]/sqrtN1
+		row, t := W[i*N:(i+1)*N], T[i*N:(i+1)*N]
+		for j, c := range w {
+			row[j] = t[j] + c
 		}
 	}
 }
@@ -321,11 +325,10 @@ func (f *Filter) transformEnKF(S blas64.General, he blas64.General, y []float64,
 // applyGlobal writes out = 1x̄ᵀ + W A.
 func (f *Filter) applyGlobal(e blas64.General) {
 	N, n := f.members, f.dim
+	clear(f.out)
+	vec.Gemm(N, n, N, f.w, N, f.a, n, f.out, n)
 	for i := 0; i < N; i++ {
-		row := f.out[i*n : (i+1)*n]
-		clear(row)
-		vec.GemvT(row, f.w[i*N:(i+1)*N], f.a, n)
-		vec.Axpy(1, f.xm, row)
+		vec.Axpy(1, f.xm, f.out[i*n:(i+1)*n])
 	}
 }
 

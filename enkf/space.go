@@ -16,6 +16,7 @@ type space struct {
 	eig *symEigen // C in, then Vᵀ (eig.vt) and Λ (eig.d)
 	xt  []float64 // Xᵀ = Λ^{-1/2} Vᵀ: row k is vₖ/√λₖ
 	x   []float64 // X, for symProduct
+	st  []float64 // Sᵀ, for factor
 	g   []float64 // C⁻¹
 	t   []float64 // C^{-1/2}
 }
@@ -39,9 +40,19 @@ func (s *space) general(data []float64) blas64.General {
 // C is symmetric positive definite with eigenvalues >= 1, so this cannot
 // fail on finite input; it reports false otherwise.
 func (s *space) factor(S blas64.General) bool {
-	n, c := s.n, s.eig.a
-	for i := 0; i < n; i++ { // the upper triangle of S Sᵀ, then + I
-		vec.DotRows(c[i*n+i:i*n+n], S.Data[i*S.Stride:i*S.Stride+S.Cols], S.Data[i*S.Stride:], S.Stride)
+	n, p, c := s.n, S.Cols, s.eig.a
+	if len(s.st) < n*p {
+		s.st = make([]float64, n*p) // grows to the largest p seen, then stays
+	}
+	st := s.st[:n*p]
+	for i := 0; i < n; i++ {
+		for k, v := range S.Data[i*S.Stride : i*S.Stride+p] {
+			st[k*n+i] = v
+		}
+	}
+	clear(c)
+	vec.Gemm(n, n, p, S.Data, S.Stride, st, n, c, n)
+	for i := 0; i < n; i++ {
 		c[i*n+i]++
 	}
 	if !s.eig.decompose() {
@@ -80,9 +91,7 @@ func (s *space) symProduct(dst, b []float64) {
 		}
 	}
 	clear(dst)
-	for i := 0; i < n; i++ {
-		vec.GemvT(dst[i*n:i*n+n], s.x[i*n:i*n+n], b, n)
-	}
+	vec.Gemm(n, n, n, s.x, n, b, n, dst, n)
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {
 			dst[j*n+i] = dst[i*n+j]
@@ -96,6 +105,7 @@ func (s *space) solve(w, b, tmp []float64) float64 {
 	Xt := s.general(s.xt)
 	t := blas64.Vector{N: s.n, Inc: 1, Data: tmp}
 	blas64.Gemv(blas.NoTrans, 1, Xt, blas64.Vector{N: s.n, Inc: 1, Data: b}, 0, t)
-	blas64.Gemv(blas.Trans, 1, Xt, t, 0, blas64.Vector{N: s.n, Inc: 1, Data: w})
+	clear(w[:s.n])
+	vec.GemvT(w[:s.n], tmp[:s.n], s.xt, s.n) // = blas64.Gemv(blas.Trans, 1, Xt, t, 0, w)
 	return blas64.Dot(t, t)
 }

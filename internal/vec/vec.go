@@ -37,6 +37,31 @@ func GemvT(dst, w, a []float64, stride int) {
 	gemvT(dst, w, a, stride)
 }
 
+// Gemm sets C ← C + A·B for the m × k matrix A, the k × n matrix B and the
+// m × n matrix C, stored by rows with strides lda, ldb and ldc. Each C[i][j]
+// gets A[i][l]·B[l][j] added for l = 0, 1, … in turn, as GemvT adds them,
+// so the bits do not depend on how the product is tiled: 4 × 8 tiles in
+// assembly, the edges by GemvT.
+func Gemm(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if m < 0 || n < 0 || k < 0 || lda < k || ldb < n || ldc < n ||
+		len(a) < (m-1)*lda+k || len(b) < (k-1)*ldb+n || len(c) < (m-1)*ldc+n {
+		panic("vec: Gemm matrices too short for their shapes and strides")
+	}
+	m4, n8 := gemmTiles(m, n, k, a, lda, b, ldb, c, ldc)
+	for i := 0; i < m; i++ {
+		lo := 0
+		if i < m4 {
+			lo = n8
+		}
+		if lo < n {
+			gemvT(c[i*ldc+lo:i*ldc+n], a[i*lda:i*lda+k], b[lo:], ldb)
+		}
+	}
+}
+
 // Ger sets A ← A + α x yᵀ for the len(x) × len(y) matrix A stored by rows,
 // row r at a[r·stride:]: row r gets Axpy(α·x[r], y, ·), as blas64.Ger does
 // it, bit for bit.
@@ -48,6 +73,31 @@ func Ger(a []float64, stride int, alpha float64, x, y []float64) {
 		panic("vec: Ger matrix too short for its rows and stride")
 	}
 	ger(a, stride, alpha, x, y)
+}
+
+// Syr2 sets A ← A − x yᵀ − y xᵀ for the n × n matrix A stored by rows, row
+// r at a[r·stride:], n = len(x) = len(y): the symmetric rank-two update of a
+// Householder tridiagonalisation. Entry (r, c) loses x[r]·y[c] + y[r]·x[c],
+// the same two products as (c, r) in the other order, so a symmetric A
+// stays exactly symmetric.
+func Syr2(a []float64, stride int, x, y []float64) {
+	if len(x) != len(y) {
+		panic("vec: Syr2 of vectors of different lengths")
+	}
+	if len(x) == 0 {
+		return
+	}
+	if stride < len(x) || len(a) < (len(x)-1)*stride+len(x) {
+		panic("vec: Syr2 matrix too short for its rows and stride")
+	}
+	syr2(a, stride, x, y)
+}
+
+// Dot returns x·y, summed as DotRows sums. len(y) must be at least len(x).
+func Dot(x, y []float64) float64 {
+	var d [1]float64
+	DotRows(d[:], x, y, len(x))
+	return d[0]
 }
 
 // DotRows sets dst[r] ← x·A[r] for the len(dst) rows of A, row r at
@@ -117,6 +167,16 @@ func gemvTGo(dst, w, a []float64, stride int) {
 func gerGo(a []float64, stride int, alpha float64, x, y []float64) {
 	for r, xr := range x {
 		axpyGo(alpha*xr, y, a[r*stride:r*stride+len(y)])
+	}
+}
+
+func syr2Go(a []float64, stride int, x, y []float64) {
+	for r := range x {
+		row := a[r*stride : r*stride+len(x)]
+		xr, yr := x[r], y[r]
+		for c := range row {
+			row[c] -= float64(xr*y[c]) + float64(yr*x[c])
+		}
 	}
 }
 

@@ -7,8 +7,8 @@ import "golang.org/x/sys/cpu"
 var useAVX2 = cpu.X86.HasAVX2
 
 // The vector kernels (vec_amd64.s) take slices whose length is a multiple
-// of 4, and the callers below do the rest in Go, except gemvTAVX2 and
-// gerAVX2, which finish their rows themselves.
+// of 4, and the callers below do the rest in Go, except rotAVX2,
+// gemvTAVX2, gerAVX2 and syr2AVX2, which finish their rows themselves.
 
 //go:noescape
 func rotAVX2(x, y []float64, c, s float64)
@@ -20,12 +20,11 @@ func axpyAVX2(a float64, x, y []float64)
 func allWithinAVX2(x []float64, limit float64) bool
 
 func rot(x, y []float64, c, s float64) {
-	k := 0
 	if useAVX2 {
-		k = len(x) &^ 3
-		rotAVX2(x[:k], y[:k], c, s)
+		rotAVX2(x, y, c, s)
+		return
 	}
-	rotGo(x[k:], y[k:], c, s)
+	rotGo(x, y, c, s)
 }
 
 func axpy(a float64, x, y []float64) {
@@ -79,4 +78,29 @@ func ger(a []float64, stride int, alpha float64, x, y []float64) {
 		return
 	}
 	gerGo(a, stride, alpha, x, y)
+}
+
+//go:noescape
+func syr2AVX2(a []float64, stride int, x, y []float64)
+
+func syr2(a []float64, stride int, x, y []float64) {
+	if useAVX2 {
+		syr2AVX2(a, stride, x, y)
+		return
+	}
+	syr2Go(a, stride, x, y)
+}
+
+//go:noescape
+func gemm4x8AVX2(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int)
+
+// gemmTiles does the whole 4 × 8 tiles of C in assembly and returns how
+// many rows and columns they cover.
+func gemmTiles(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) (m4, n8 int) {
+	m4, n8 = m&^3, n&^7
+	if !useAVX2 || m4 == 0 || n8 == 0 {
+		return 0, 0
+	}
+	gemm4x8AVX2(m4, n8, k, a, lda, b, ldb, c, ldc)
+	return m4, n8
 }

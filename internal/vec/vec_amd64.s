@@ -3,18 +3,20 @@
 #include "textflag.h"
 
 // func rotAVX2(x, y []float64, c, s float64)
-// (x, y) ← (c·x − s·y, s·x + c·y); len(x) is a multiple of 4.
+// (x, y) ← (c·x − s·y, s·x + c·y).
 TEXT ·rotAVX2(SB), NOSPLIT, $0-64
 	MOVQ         x_base+0(FP), SI
 	MOVQ         x_len+8(FP), CX
 	MOVQ         y_base+24(FP), DI
 	VBROADCASTSD c+48(FP), Y0
 	VBROADCASTSD s+56(FP), Y1
+	MOVQ         CX, DX
+	ANDQ         $-4, DX               // elements done four at a time
 	XORQ         AX, AX
 
 rotloop:
-	CMPQ    AX, CX
-	JGE     rotdone
+	CMPQ    AX, DX
+	JGE     rottail
 	VMOVUPD (SI)(AX*8), Y2
 	VMOVUPD (DI)(AX*8), Y3
 	VMULPD  Y2, Y0, Y4     // c·x
@@ -27,6 +29,24 @@ rotloop:
 	VMOVUPD Y6, (DI)(AX*8)
 	ADDQ    $4, AX
 	JMP     rotloop
+
+rottail:
+	CMPQ  AX, CX
+	JGE   rotdone
+	MOVSD (SI)(AX*8), X2
+	MOVSD (DI)(AX*8), X3
+	MOVAPD X2, X4
+	MULSD X0, X4                      // c·x
+	MOVAPD X3, X5
+	MULSD X1, X5                      // s·y
+	SUBSD X5, X4
+	MULSD X1, X2                      // s·x
+	MULSD X0, X3                      // c·y
+	ADDSD X3, X2
+	MOVSD X4, (SI)(AX*8)
+	MOVSD X2, (DI)(AX*8)
+	INCQ  AX
+	JMP   rottail
 
 rotdone:
 	VZEROUPPER
@@ -308,5 +328,159 @@ gernext:
 	JMP  gerrow
 
 gerdone:
+	VZEROUPPER
+	RET
+
+// func syr2AVX2(a []float64, stride int, x, y []float64)
+// a[r·stride+c] −= x[r]·y[c] + y[r]·x[c] for r, c < len(x).
+TEXT ·syr2AVX2(SB), NOSPLIT, $0-80
+	MOVQ a_base+0(FP), DI
+	MOVQ stride+24(FP), R9
+	SHLQ $3, R9
+	MOVQ x_base+32(FP), SI
+	MOVQ x_len+40(FP), CX
+	MOVQ y_base+56(FP), DX
+	MOVQ CX, R12
+	ANDQ $-4, R12            // columns done four at a time
+	XORQ R11, R11
+
+syr2row:
+	CMPQ         R11, CX
+	JGE          syr2done
+	VBROADCASTSD (SI)(R11*8), Y0 // x[r]
+	VBROADCASTSD (DX)(R11*8), Y1 // y[r]
+	XORQ         AX, AX
+
+syr2col:
+	CMPQ    AX, R12
+	JGE     syr2tail
+	VMULPD  (DX)(AX*8), Y0, Y2   // x[r]·y[c]
+	VMULPD  (SI)(AX*8), Y1, Y3   // y[r]·x[c]
+	VADDPD  Y3, Y2, Y2
+	VMOVUPD (DI)(AX*8), Y4
+	VSUBPD  Y2, Y4, Y4
+	VMOVUPD Y4, (DI)(AX*8)
+	ADDQ    $4, AX
+	JMP     syr2col
+
+syr2tail:
+	CMPQ  AX, CX
+	JGE   syr2next
+	MOVSD (DX)(AX*8), X2
+	MULSD X0, X2
+	MOVSD (SI)(AX*8), X3
+	MULSD X1, X3
+	ADDSD X3, X2
+	MOVSD (DI)(AX*8), X4
+	SUBSD X2, X4
+	MOVSD X4, (DI)(AX*8)
+	INCQ  AX
+	JMP   syr2tail
+
+syr2next:
+	ADDQ R9, DI
+	INCQ R11
+	JMP  syr2row
+
+syr2done:
+	VZEROUPPER
+	RET
+
+// func gemm4x8AVX2(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int)
+// C[i:i+4, j:j+8] += A[i:i+4, :k]·B[:k, j:j+8] for i = 0, 4, … < m and
+// j = 0, 8, … < n (m a multiple of 4, n of 8), each sum in l order. The
+// 4 × 8 block of C stays in eight registers through the l loop.
+TEXT ·gemm4x8AVX2(SB), NOSPLIT, $0-120
+	MOVQ lda+48(FP), R9
+	SHLQ $3, R9
+	MOVQ ldb+80(FP), R10
+	SHLQ $3, R10
+	MOVQ ldc+112(FP), R8
+	SHLQ $3, R8
+	MOVQ k+16(FP), R13
+	XORQ R11, R11             // i
+
+gemmrows:
+	CMPQ R11, m+0(FP)
+	JGE  gemmdone
+	XORQ R12, R12             // j
+
+gemmcols:
+	CMPQ    R12, n+8(FP)
+	JGE     gemmnextrows
+	MOVQ    R11, DI
+	IMULQ   R8, DI
+	ADDQ    c_base+88(FP), DI
+	LEAQ    (DI)(R12*8), DI   // &C[i][j]
+	LEAQ    (DI)(R8*2), BX    // &C[i+2][j]
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD (DI)(R8*1), Y2
+	VMOVUPD 32(DI)(R8*1), Y3
+	VMOVUPD (BX), Y4
+	VMOVUPD 32(BX), Y5
+	VMOVUPD (BX)(R8*1), Y6
+	VMOVUPD 32(BX)(R8*1), Y7
+	MOVQ    R11, SI
+	IMULQ   R9, SI
+	ADDQ    a_base+24(FP), SI // &A[i][0]
+	LEAQ    (SI)(R9*1), BX    // &A[i+1][0]
+	LEAQ    (SI)(R9*2), CX    // &A[i+2][0]
+	LEAQ    (CX)(R9*1), DI    // &A[i+3][0]
+	MOVQ    b_base+56(FP), DX
+	LEAQ    (DX)(R12*8), DX   // &B[0][j]
+	XORQ    AX, AX            // l
+
+gemmk:
+	CMPQ         AX, R13
+	JGE          gemmstore
+	VMOVUPD      (DX), Y8
+	VMOVUPD      32(DX), Y9
+	VBROADCASTSD (SI)(AX*8), Y10
+	VMULPD       Y8, Y10, Y11
+	VADDPD       Y11, Y0, Y0
+	VMULPD       Y9, Y10, Y12
+	VADDPD       Y12, Y1, Y1
+	VBROADCASTSD (BX)(AX*8), Y10
+	VMULPD       Y8, Y10, Y11
+	VADDPD       Y11, Y2, Y2
+	VMULPD       Y9, Y10, Y12
+	VADDPD       Y12, Y3, Y3
+	VBROADCASTSD (CX)(AX*8), Y10
+	VMULPD       Y8, Y10, Y11
+	VADDPD       Y11, Y4, Y4
+	VMULPD       Y9, Y10, Y12
+	VADDPD       Y12, Y5, Y5
+	VBROADCASTSD (DI)(AX*8), Y10
+	VMULPD       Y8, Y10, Y11
+	VADDPD       Y11, Y6, Y6
+	VMULPD       Y9, Y10, Y12
+	VADDPD       Y12, Y7, Y7
+	ADDQ         R10, DX
+	INCQ         AX
+	JMP          gemmk
+
+gemmstore:
+	MOVQ    R11, DI
+	IMULQ   R8, DI
+	ADDQ    c_base+88(FP), DI
+	LEAQ    (DI)(R12*8), DI
+	LEAQ    (DI)(R8*2), BX
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, (DI)(R8*1)
+	VMOVUPD Y3, 32(DI)(R8*1)
+	VMOVUPD Y4, (BX)
+	VMOVUPD Y5, 32(BX)
+	VMOVUPD Y6, (BX)(R8*1)
+	VMOVUPD Y7, 32(BX)(R8*1)
+	ADDQ    $8, R12
+	JMP     gemmcols
+
+gemmnextrows:
+	ADDQ $4, R11
+	JMP  gemmrows
+
+gemmdone:
 	VZEROUPPER
 	RET

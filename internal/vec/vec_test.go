@@ -111,6 +111,16 @@ func TestMatrixKernels(t *testing.T) {
 					}
 				}
 
+				if rows <= cols { // Syr2 on the leading rows × rows block
+					x1, y1 := w, randomSlice(rng, rows)
+					a1, a2 := slices.Clone(a), slices.Clone(a)
+					Syr2(a1, stride, x1, y1)
+					syr2Go(a2, stride, x1, y1)
+					if !sameBits(a1, a2) {
+						t.Fatalf("Syr2 %d×%d stride %d differs from the Go loop", rows, rows, stride)
+					}
+				}
+
 				dots := make([]float64, rows)
 				DotRows(dots, x, a, stride)
 				for r := range dots {
@@ -125,6 +135,34 @@ func TestMatrixKernels(t *testing.T) {
 				dotLanesGo(lanesGo, x[:cols&^3], a, stride)
 				if !sameBits(lanes, lanesGo) {
 					t.Fatalf("dotLanes %d×%d stride %d: %v, Go gives %v", rows, cols, stride, lanes, lanesGo)
+				}
+			}
+		}
+	}
+}
+
+// TestGemm checks Gemm against the plain triple loop in l order, bit for
+// bit, for all shapes up to 13 × 19 × 6 and padded strides.
+func TestGemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for m := 0; m < 14; m++ {
+		for n := 0; n < 20; n++ {
+			for k := 0; k < 7; k++ {
+				lda, ldb, ldc := k+1, n+3, n+2
+				a := randomSlice(rng, max(m*lda, 1))
+				b := randomSlice(rng, max(k*ldb, 1))
+				c := randomSlice(rng, max(m*ldc, 1))
+				want := slices.Clone(c)
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						for l := 0; l < k; l++ {
+							want[i*ldc+j] += float64(a[i*lda+l] * b[l*ldb+j])
+						}
+					}
+				}
+				Gemm(m, n, k, a, lda, b, ldb, c, ldc)
+				if !sameBits(c, want) {
+					t.Fatalf("Gemm %d×%d×%d differs from the triple loop", m, n, k)
 				}
 			}
 		}
@@ -198,6 +236,10 @@ func TestLengthMismatchPanics(t *testing.T) {
 		"GemvT":   func() { GemvT(make([]float64, 4), make([]float64, 2), make([]float64, 7), 4) },
 		"stride":  func() { GemvT(make([]float64, 4), make([]float64, 2), make([]float64, 8), 3) },
 		"Ger":     func() { Ger(make([]float64, 7), 4, 1, make([]float64, 2), make([]float64, 4)) },
+		"Syr2":    func() { Syr2(make([]float64, 15), 4, make([]float64, 4), make([]float64, 4)) },
+		"Syr2xy":  func() { Syr2(make([]float64, 16), 4, make([]float64, 4), make([]float64, 3)) },
+		"Gemm":    func() { Gemm(2, 2, 2, make([]float64, 3), 2, make([]float64, 4), 2, make([]float64, 4), 2) },
+		"Gemm ld": func() { Gemm(2, 3, 2, make([]float64, 4), 2, make([]float64, 6), 3, make([]float64, 6), 2) },
 		"DotRows": func() { DotRows(make([]float64, 3), make([]float64, 4), make([]float64, 11), 4) },
 	} {
 		func() {
