@@ -27,6 +27,7 @@ type Filter struct {
 	out  []float64 // W A (N × n)
 	ym   []float64 // mean of HE
 	rsi  []float64 // R^{-1/2}
+	rss  []float64 // R^{-1/2}/√(N-1)
 	s    []float64 // S (N × p)
 	d    []float64 // R^{-1/2}(y - ȳ)
 	dp   []float64 // perturbed innovations (EnKF, N × p)
@@ -73,7 +74,7 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 	f := &Filter{
 		cfg: cfg, members: N, dim: n, nobs: p, sqrtN1: math.Sqrt(float64(N - 1)),
 		xm: make([]float64, n), a: make([]float64, N*n), out: make([]float64, N*n),
-		ym: make([]float64, p), rsi: make([]float64, p), s: make([]float64, N*p), d: make([]float64, p),
+		ym: make([]float64, p), rsi: make([]float64, p), rss: make([]float64, p), s: make([]float64, N*p), d: make([]float64, p),
 		w: make([]float64, N*N), wm: make([]float64, N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
 		sp: newSpace(N),
 	}
@@ -179,23 +180,25 @@ func (f *Filter) prepare(E, HE *mat.Dense, y, rVar []float64) (used int, err err
 	he := HE.RawMatrix()
 	meanRows(f.xm, e)
 	for i := 0; i < N; i++ {
-		row := e.Data[i*e.Stride : i*e.Stride+n]
+		row, a := e.Data[i*e.Stride:i*e.Stride+n], f.a[i*n:(i+1)*n]
 		for j, x := range row {
-			f.a[i*n+j] = x - f.xm[j]
+			a[j] = x - f.xm[j]
 		}
 	}
 	meanRows(f.ym, he)
-	for k := 0; k < p; k++ {
-		f.rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
-		f.d[k] = (y[k] - f.ym[k]) * f.rsi[k]
-		if f.rsi[k] > 0 {
+	ym, rsi, scale := f.ym[:p], f.rsi[:p], f.rss[:p]
+	for k := range rsi {
+		rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
+		scale[k] = rsi[k] / f.sqrtN1
+		f.d[k] = (y[k] - ym[k]) * rsi[k]
+		if rsi[k] > 0 {
 			used++
 		}
 	}
 	for i := 0; i < N; i++ {
-		row := he.Data[i*he.Stride : i*he.Stride+p]
+		row, s := he.Data[i*he.Stride:i*he.Stride+p], f.s[i*p:(i+1)*p]
 		for k, v := range row {
-			f.s[i*p+k] = (v - f.ym[k]) * f.rsi[k] / f.sqrtN1
+			s[k] = (v - ym[k]) * scale[k]
 		}
 	}
 	return used, nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/gonum"
 )
 
 // rotator applies random orthogonal N × N matrices Q with Q1 = 1, uniformly
@@ -17,17 +16,13 @@ import (
 // stays as the Householder reflectors of the QR factorisation, so the
 // rotation of an N × c matrix costs two rank-one updates, an (N-1)² QR
 // factorisation and about 2(N-1)²c flops.
-//
-// The factorisation and the reflections are LAPACK's Dgeqr2 and Dorm2r
-// (Dlarfg from gonum) on the vec kernels, which give gonum's bits: the
-// random rotations are those of the gonum calls they replace.
 type rotator struct {
 	n    int
 	v    []float64 // Householder vector e₁ - 1/√N
 	vv   float64   // vᵀv
-	q    []float64 // Gaussian matrix, then R and the reflectors ((N-1) × (N-1))
-	tau  []float64
-	u    []float64 // one reflector, gathered from its column of q
+	gt   []float64 // Gᵀ ((N-1) × (N-1)), then row i holds the i-th reflector from column i
+	tau  []float64 // reflector scalars
+	rd   []float64 // the diagonal of R
 	work []float64 // max(N-1, cols)
 }
 
@@ -35,7 +30,7 @@ func newRotator(n, cols int) *rotator {
 	m := n - 1
 	r := &rotator{
 		n: n, v: make([]float64, n),
-		q: make([]float64, m*m), tau: make([]float64, m), u: make([]float64, m), work: make([]float64, max(m, cols)),
+		gt: make([]float64, m*m), tau: make([]float64, m), rd: make([]float64, m), work: make([]float64, max(m, cols)),
 	}
 	u := 1 / math.Sqrt(float64(n))
 	for i := range r.v {
@@ -61,55 +56,66 @@ func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
 	m := r.n - 1
 	r.reflect(A)
 	if m > 0 {
-		for i := range r.q {
-			r.q[i] = rng.NormFloat64()
+		// G is drawn by rows and stored by columns, so that the QR
+		// factorisation works on contiguous memory.
+		for i := 0; i < m; i++ {
+			for j := 0; j < m; j++ {
+				r.gt[j*m+i] = rng.NormFloat64()
+			}
 		}
 		r.factor()
-		// Q' A[1:] = Q_G (D A[1:]).
+		// Q' A[1:] = Q_G (D A[1:]), Q_G = H₀ H₁ ⋯ H_{m-1}: the last reflector first.
 		lower := A.Data[A.Stride:]
 		for i := 0; i < m; i++ {
-			if r.q[i*m+i] < 0 {
+			if r.rd[i] < 0 {
 				row := lower[i*A.Stride : i*A.Stride+A.Cols]
 				for j := range row {
 					row[j] = -row[j]
 				}
 			}
 		}
-		// Q_G C = H₀ H₁ ⋯ H_{m-1} C, the last reflector first.
+		w := r.work[:A.Cols]
 		for i := m - 1; i >= 0; i-- {
-			r.reflector(lower[i*A.Stride:], A.Stride, A.Cols, i)
+			if r.tau[i] == 0 {
+				continue
+			}
+			u, c := r.gt[i*m+i:i*m+m], lower[i*A.Stride:]
+			clear(w)
+			vec.GemvT(w, u, c, A.Stride)          // w = Cᵀu
+			vec.Ger(c, A.Stride, -r.tau[i], u, w) // C ← C - τ u wᵀ
 		}
 	}
 	r.reflect(A)
 }
 
-// factor overwrites the Gaussian matrix in q with its QR factorisation:
-// R on and above the diagonal, the Householder vectors below it.
+// factor computes the Householder QR factorisation G = H₀ ⋯ H_{m-1} R of the
+// matrix whose columns are the rows of gt, with LAPACK's conventions
+// (Hᵢ = I - τᵢ uuᵀ, u[0] = 1): row i of gt is left holding u from column i
+// on, and the diagonal of R goes to rd.
 func (r *rotator) factor() {
-	m, q := r.n-1, r.q
+	m, gt := r.n-1, r.gt
 	for i := 0; i < m; i++ {
-		q[i*m+i], r.tau[i] = gonum.Implementation{}.Dlarfg(m-i, q[i*m+i], q[min(i+1, m-1)*m+i:], m)
-		if i < m-1 {
-			r.reflector(q[i*m+i+1:], m, m-i-1, i)
+		x := gt[i*m+i : i*m+m] // column i of G from the diagonal down
+		alpha := x[0]
+		xn2 := vec.Dot(x[1:], x[1:])
+		if xn2 == 0 {
+			r.tau[i], r.rd[i] = 0, alpha
+			continue
+		}
+		beta := -math.Copysign(math.Sqrt(alpha*alpha+xn2), alpha)
+		r.tau[i], r.rd[i] = (beta-alpha)/beta, beta
+		inv := 1 / (alpha - beta)
+		x[0] = 1
+		for k := 1; k < len(x); k++ {
+			x[k] *= inv
+		}
+		// Hᵢ on the later columns of G (rows of gt), from entry i on:
+		// wⱼ = u·gⱼ, gⱼ ← gⱼ - τ wⱼ u.
+		if rest := m - i - 1; rest > 0 {
+			w := r.work[:rest]
+			trail := gt[(i+1)*m+i:]
+			vec.DotRows(w, x, trail, m)
+			vec.Ger(trail, m, -r.tau[i], w, x)
 		}
 	}
-}
-
-// reflector applies Hᵢ = I - τᵢ uuᵀ from the left to the (m-i) × cols block
-// c (row stride), where u = (1, q[i+1:m][i]) is the i-th Householder vector:
-// w = Cᵀu, C ← C - τᵢ u wᵀ.
-func (r *rotator) reflector(c []float64, stride, cols, i int) {
-	m, tau := r.n-1, r.tau[i]
-	if tau == 0 {
-		return
-	}
-	u := r.u[:m-i]
-	u[0] = 1
-	for k := 1; k < len(u); k++ {
-		u[k] = r.q[(i+k)*m+i]
-	}
-	w := r.work[:cols]
-	clear(w)
-	vec.GemvT(w, u, c, stride)
-	vec.Ger(c, stride, -tau, u, w)
 }

@@ -33,10 +33,27 @@ func (s *Scorer) Score(E *mat.Dense, truth []float64) (rmse, spread float64) {
 		se += d * d
 	}
 	for i := 0; i < m.Rows; i++ {
-		for j, x := range m.Data[i*m.Stride : i*m.Stride+n] {
-			d := x - s.mean[j]
-			v += d * d
-		}
+		v += sumSquaredDiff(m.Data[i*m.Stride:i*m.Stride+n], s.mean)
 	}
 	return math.Sqrt(se / float64(n)), math.Sqrt(v / float64(n*(m.Rows-1)))
+}
+
+// sumSquaredDiff returns Σⱼ(xⱼ - yⱼ)² with four partial sums, which run in
+// parallel where one would wait on each addition.
+func sumSquaredDiff(x, y []float64) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		d0, d1, d2, d3 := x[j]-y[j], x[j+1]-y[j+1], x[j+2]-y[j+2], x[j+3]-y[j+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; j < len(x); j++ {
+		d := x[j] - y[j]
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
 }

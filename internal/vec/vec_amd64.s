@@ -293,7 +293,9 @@ TEXT ·gerAVX2(SB), NOSPLIT, $0-88
 	MOVQ  y_base+64(FP), DX
 	MOVQ  y_len+72(FP), CX
 	MOVQ  CX, R12
-	ANDQ  $-4, R12                   // columns done four at a time
+	ANDQ  $-8, R12                   // columns done eight at a time
+	MOVQ  CX, R13
+	ANDQ  $-4, R13                   // then four
 	XORQ  R11, R11
 
 gerrow:
@@ -302,15 +304,27 @@ gerrow:
 	VMULSD       (SI)(R11*8), X0, X1 // alpha·x[r]
 	VBROADCASTSD X1, Y1
 	XORQ         AX, AX
+	CMPQ         AX, R12
+	JGE          ger4
 
-gercol:
+ger8:
+	VMULPD  (DX)(AX*8), Y1, Y2
+	VMULPD  32(DX)(AX*8), Y1, Y3
+	VADDPD  (DI)(AX*8), Y2, Y2
+	VADDPD  32(DI)(AX*8), Y3, Y3
+	VMOVUPD Y2, (DI)(AX*8)
+	VMOVUPD Y3, 32(DI)(AX*8)
+	ADDQ    $8, AX
 	CMPQ    AX, R12
+	JLT     ger8
+
+ger4:
+	CMPQ    AX, R13
 	JGE     gertail
 	VMULPD  (DX)(AX*8), Y1, Y2
 	VADDPD  (DI)(AX*8), Y2, Y2
 	VMOVUPD Y2, (DI)(AX*8)
 	ADDQ    $4, AX
-	JMP     gercol
 
 gertail:
 	CMPQ  AX, CX
