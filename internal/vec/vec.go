@@ -101,10 +101,9 @@ func Dot(x, y []float64) float64 {
 }
 
 // DotRows sets dst[r] ← x·A[r] for the len(dst) rows of A, row r at
-// a[r·stride:] and len(x) long. The sums run in the order of gonum's
-// blas64.Dot on amd64 (four partial sums over x[4t+q], the tail added to
-// the first, then (s₀+s₂)+(s₁+s₃)), so the results equal its bits and those
-// of the gonum Syrk this replaces.
+// a[r·stride:] and len(x) long. Each sum runs in four parts over x[4t+q],
+// the tail added to the first, then (s₀+s₂)+(s₁+s₃): the order of gonum's
+// blas64.Dot on amd64, whose bits it gives.
 func DotRows(dst, x, a []float64, stride int) {
 	if len(dst) == 0 {
 		return

@@ -229,6 +229,33 @@ func TestKernelValues(t *testing.T) {
 	}
 }
 
+// TestSyr2KeepsSymmetry: a symmetric matrix stays exactly symmetric, which
+// the tridiagonalisation relies on (it reads columns as rows).
+func TestSyr2KeepsSymmetry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{1, 3, 4, 7, 8, 13, 24} {
+		a := make([]float64, n*n)
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				v := rng.NormFloat64()
+				a[i*n+j], a[j*n+i] = v, v
+			}
+		}
+		x, y := make([]float64, n), make([]float64, n)
+		for i := range x {
+			x[i], y[i] = rng.NormFloat64(), rng.NormFloat64()
+		}
+		Syr2(a, n, x, y)
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				if a[i*n+j] != a[j*n+i] {
+					t.Fatalf("n=%d: A[%d][%d] = %v, A[%d][%d] = %v", n, i, j, a[i*n+j], j, i, a[j*n+i])
+				}
+			}
+		}
+	}
+}
+
 func TestLengthMismatchPanics(t *testing.T) {
 	for name, f := range map[string]func(){
 		"Rot":     func() { Rot(make([]float64, 4), make([]float64, 5), 1, 0) },
