@@ -268,7 +268,11 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 			rows[i] = r
 			mu.Lock()
 			done++
-			o.Log(fmt.Sprintf("[%d/%d] %s %s %s %s d=%d N=%d %s %s: rmse_a %.4f", done, len(jobs), r.Model, r.Obs, r.Filter, r.Generator, r.D, r.N, r.Encoding, r.Update, r.RMSEa))
+			outcome := fmt.Sprintf("rmse_a %.4f", r.RMSEa)
+			if r.Error != "" {
+				outcome = "failed: " + r.Error
+			}
+			o.Log(fmt.Sprintf("[%d/%d] %s %s %s %s d=%d N=%d %s %s: %s", done, len(jobs), r.Model, r.Obs, r.Filter, r.Generator, r.D, r.N, r.Encoding, r.Update, outcome))
 			mu.Unlock()
 		}()
 	}
