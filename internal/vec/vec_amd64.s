@@ -2,6 +2,18 @@
 
 #include "textflag.h"
 
+// tailmask: four all-ones quadwords, then four zeros. The four quadwords
+// from tailmask+32−8r select the first r lanes of a vector.
+DATA tailmask<>+0(SB)/8, $-1
+DATA tailmask<>+8(SB)/8, $-1
+DATA tailmask<>+16(SB)/8, $-1
+DATA tailmask<>+24(SB)/8, $-1
+DATA tailmask<>+32(SB)/8, $0
+DATA tailmask<>+40(SB)/8, $0
+DATA tailmask<>+48(SB)/8, $0
+DATA tailmask<>+56(SB)/8, $0
+GLOBL tailmask<>(SB), RODATA|NOPTR, $64
+
 // func rotAVX2(x, y []float64, c, s float64)
 // (x, y) ← (c·x − s·y, s·x + c·y).
 TEXT ·rotAVX2(SB), NOSPLIT, $0-64
@@ -104,7 +116,7 @@ withindone:
 
 // func gemvTAVX2(dst, w, a []float64, stride int)
 // dst[j] += w[l]·a[l·stride+j] for l = 0, 1, … in turn. Columns go 16 at a
-// time (four independent sums), then 4, then 1.
+// time (four independent sums), then 4, then the last 1–3 under a mask.
 TEXT ·gemvTAVX2(SB), NOSPLIT, $0-80
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), CX
@@ -176,26 +188,31 @@ gemv4store:
 	JMP     gemv4
 
 gemv1:
-	CMPQ  AX, CX
-	JGE   gemvdone
-	MOVSD (DI)(AX*8), X0
-	LEAQ  (R8)(AX*8), R10
-	XORQ  R11, R11
+	// The last 1–3 columns: one masked vector, the rest of its lanes
+	// neither read nor written.
+	MOVQ       CX, DX
+	SUBQ       AX, DX
+	JLE        gemvdone
+	LEAQ       tailmask<>+32(SB), R11
+	NEGQ       DX
+	VMOVUPD    (R11)(DX*8), Y15
+	VMASKMOVPD (DI)(AX*8), Y15, Y0
+	LEAQ       (R8)(AX*8), R10
+	XORQ       R11, R11
 
 gemv1row:
-	CMPQ  R11, BX
-	JGE   gemv1store
-	MOVSD (SI)(R11*8), X5
-	MULSD (R10), X5
-	ADDSD X5, X0
-	ADDQ  R9, R10
-	INCQ  R11
-	JMP   gemv1row
+	CMPQ         R11, BX
+	JGE          gemv1store
+	VBROADCASTSD (SI)(R11*8), Y4
+	VMASKMOVPD   (R10), Y15, Y5
+	VMULPD       Y5, Y4, Y5
+	VADDPD       Y5, Y0, Y0
+	ADDQ         R9, R10
+	INCQ         R11
+	JMP          gemv1row
 
 gemv1store:
-	MOVSD X0, (DI)(AX*8)
-	INCQ  AX
-	JMP   gemv1
+	VMASKMOVPD Y0, Y15, (DI)(AX*8)
 
 gemvdone:
 	VZEROUPPER
