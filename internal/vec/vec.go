@@ -43,10 +43,13 @@ func GemvT(dst, w, a []float64, stride int) {
 // so the bits do not depend on how the product is tiled: 4 × 8 tiles in
 // assembly, the edges by GemvT.
 func Gemm(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("vec: Gemm of a negative dimension")
+	}
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	if m < 0 || n < 0 || k < 0 || lda < k || ldb < n || ldc < n ||
+	if lda < k || ldb < n || ldc < n ||
 		len(a) < (m-1)*lda+k || len(b) < (k-1)*ldb+n || len(c) < (m-1)*ldc+n {
 		panic("vec: Gemm matrices too short for their shapes and strides")
 	}

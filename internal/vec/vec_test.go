@@ -266,6 +266,7 @@ func TestLengthMismatchPanics(t *testing.T) {
 		"Syr2":    func() { Syr2(make([]float64, 15), 4, make([]float64, 4), make([]float64, 4)) },
 		"Syr2xy":  func() { Syr2(make([]float64, 16), 4, make([]float64, 4), make([]float64, 3)) },
 		"Gemm":    func() { Gemm(2, 2, 2, make([]float64, 3), 2, make([]float64, 4), 2, make([]float64, 4), 2) },
+		"Gemm -1": func() { Gemm(-1, 2, 0, nil, 0, nil, 2, nil, 2) },
 		"Gemm ld": func() { Gemm(2, 3, 2, make([]float64, 4), 2, make([]float64, 6), 3, make([]float64, 6), 2) },
 		"DotRows": func() { DotRows(make([]float64, 3), make([]float64, 4), make([]float64, 11), 4) },
 	} {
