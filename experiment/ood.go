@@ -50,6 +50,10 @@ type OODConfig struct {
 	// MaxIter bounds the Levenberg–Marquardt iterations (default 20).
 	MaxIter int `yaml:"max_iter" json:"max_iter"`
 	// Calibration of the projection threshold: empirical (default) or chi2.
+	// The empirical threshold is calibrated with the config's R and all p
+	// observations; a cycle whose observations carry other variances, or
+	// leave some out (infinite variance), is tested against it as it is
+	// (conservative when fewer are given). chi2 follows the number given.
 	Calibration string `yaml:"calibration" json:"calibration"`
 	// CalibrationSamples is the number of simulated in-distribution
 	// observation batches for the empirical threshold (default 2000).
@@ -298,7 +302,25 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 			}
 		}
 	}
-	if q.manifold != nil {
+	// The manifold test asks whether the generator explains the
+	// observations as they came, so it weighs them by the cycle's own
+	// variances (an observation file may give them) before the
+	// per-observation policy: an outlier the policy rejected still counts
+	// against the batch. Only observations given with infinite variance
+	// drop out.
+	given := 0
+	for _, v := range rVar {
+		if !math.IsInf(v, 1) {
+			given++
+		}
+	}
+	if q.manifold != nil && given > 0 {
+		if err := q.manifold.SetVariances(rVar); err != nil {
+			return nil, fmt.Errorf("ood: %w", err)
+		}
+		if q.cfg.Calibration == CalibrationChi2 && given != len(y) {
+			r.ProjectionThreshold = observations.ChiSquareThreshold(given, q.cfg.Alpha)
+		}
 		// Start from the ensemble mean code.
 		for k := range q.zmean {
 			q.zmean[k] = 0
@@ -313,9 +335,9 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		m := q.manifold.Test(y, q.zmean)
 		r.Projection = m.Statistic
 		copy(r.ProjectionZ, m.Scores)
-		if m.Statistic > q.projThr {
+		if m.Statistic > r.ProjectionThreshold {
 			batch = append(batch, TestProjection)
-			factor = max(factor, m.Statistic/q.projThr)
+			factor = max(factor, m.Statistic/r.ProjectionThreshold)
 		}
 	}
 	if len(batch) > 0 {
@@ -352,7 +374,7 @@ func (q *qualityControl) batchReason(batch []string) string {
 		case TestInnovation:
 			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.res.NISThreshold))
 		case TestProjection:
-			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.projThr))
+			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/latentda/latentda/latent"
 )
 
@@ -148,6 +150,63 @@ func TestRejectedBatchSkipsAnalysis(t *testing.T) {
 		if flagged && (st.RMSEa != st.RMSEf || st.NFlagged != st.NObs) {
 			t.Errorf("cycle %d: skipped analysis changed the ensemble or flagged %d of %d", st.Cycle, st.NFlagged, st.NObs)
 		}
+	}
+}
+
+// TestProjectionUsesCycleVariances: the manifold test weighs the misfit by
+// the error variances the cycle's observations carry (an observation
+// file's), not by the config's R; J* equals that of a test built with them
+// from the forecast's mean code, and differs from the config-R value.
+func TestProjectionUsesCycleVariances(t *testing.T) {
+	cfg := oodBase()
+	cfg.Cycles = 1
+	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(t, 20), Calibration: CalibrationChi2}
+	jstar := func(variances func(s *Setup) []float64) (got, want float64) {
+		s, err := Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth, E := s.Initial()
+		y := make([]float64, s.Op.OutDim())
+		s.AdvanceTruth(truth, 1)
+		s.Observe(y, truth, 1)
+		if err := s.Forecast(E, 1); err != nil {
+			t.Fatal(err)
+		}
+		forecast := mat.DenseCopyOf(E)
+		v := variances(s)
+		if _, err := s.AnalyzeWith(E, y, v, truth, 1); err != nil {
+			t.Fatal(err)
+		}
+		o := s.Config.OOD
+		mt, err := latent.NewManifoldTest(s.qc.gen, s.Op, v, o.Lambda, o.MaxIter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.qc.gen.LatentDim()
+		z, zmean := make([]float64, d), make([]float64, d)
+		N, _ := forecast.Dims()
+		for i := 0; i < N; i++ {
+			s.qc.gen.Encode(z, forecast.RawRowView(i))
+			for k, c := range z {
+				zmean[k] += c / float64(N)
+			}
+		}
+		return s.QC().Projection, mt.Test(y, zmean).Statistic
+	}
+	own := func(s *Setup) []float64 {
+		v := append([]float64(nil), s.R.Variances()...)
+		for i := range v {
+			v[i] *= 1 + float64(i%3) // 1, 2 and 3 times the config's
+		}
+		return v
+	}
+	got, want := jstar(own)
+	if got != want {
+		t.Errorf("J* with the cycle's variances %v, a test built with them gives %v", got, want)
+	}
+	if plain, _ := jstar(func(s *Setup) []float64 { return s.R.Variances() }); plain == got {
+		t.Errorf("J* %v is the same with the config's R and with the cycle's variances", got)
 	}
 }
 

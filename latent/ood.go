@@ -72,7 +72,8 @@ type ManifoldTest struct {
 	obs    *Observed
 	proj   *Projector
 	lambda float64
-	std    []float64
+	std    []float64 // σᵢ
+	w      []float64 // 1/σᵢ²
 	fit    []float64 // H(G(z*))
 	z      []float64
 	scores []float64
@@ -88,7 +89,8 @@ type ManifoldResult struct {
 }
 
 // NewManifoldTest returns the test of observations made through op with
-// error variances rVar (all finite and > 0), for the generator g, with code
+// error variances rVar (all finite and > 0; SetVariances changes them), for
+// the generator g, with code
 // prior weight lambda ≥ 0 and at most maxIter Jacobian evaluations per test.
 func NewManifoldTest(g Decoder, op observations.Operator, rVar []float64, lambda float64, maxIter int) (*ManifoldTest, error) {
 	obs, err := NewObserved(g, op)
@@ -96,23 +98,44 @@ func NewManifoldTest(g Decoder, op observations.Operator, rVar []float64, lambda
 		return nil, err
 	}
 	p := op.OutDim()
-	if len(rVar) != p {
-		return nil, fmt.Errorf("latent: manifold test: %d error variances for %d observations", len(rVar), p)
-	}
-	w := make([]float64, p)
-	std := make([]float64, p)
 	for i, v := range rVar {
-		if !(v > 0) || math.IsInf(v, 0) {
+		if math.IsInf(v, 1) {
 			return nil, fmt.Errorf("latent: manifold test: error variance %d is %v, want finite > 0", i, v)
 		}
-		w[i], std[i] = 1/v, math.Sqrt(v)
 	}
-	proj, err := NewProjector(obs, ProjectOptions{Lambda: lambda, Weights: w, MaxIter: maxIter})
+	proj, err := NewProjector(obs, ProjectOptions{Lambda: lambda, MaxIter: maxIter})
 	if err != nil {
 		return nil, fmt.Errorf("latent: manifold test: %w", err)
 	}
-	return &ManifoldTest{obs: obs, proj: proj, lambda: lambda, std: std,
-		fit: make([]float64, p), z: make([]float64, g.LatentDim()), scores: make([]float64, p)}, nil
+	m := &ManifoldTest{obs: obs, proj: proj, lambda: lambda, std: make([]float64, p), w: make([]float64, p),
+		fit: make([]float64, p), z: make([]float64, g.LatentDim()), scores: make([]float64, p)}
+	if err := m.SetVariances(rVar); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// SetVariances replaces the observation error variances for the next
+// tests, as a cycle's observations may carry their own. A variance of +Inf
+// takes the observation out of J* (its score is NaN), as it takes it out
+// of the analysis. On an error the old variances stay.
+func (m *ManifoldTest) SetVariances(rVar []float64) error {
+	if len(rVar) != len(m.std) {
+		return fmt.Errorf("latent: manifold test: %d error variances for %d observations", len(rVar), len(m.std))
+	}
+	for i, v := range rVar {
+		if !(v > 0) {
+			return fmt.Errorf("latent: manifold test: error variance %d is %v, want > 0 (+Inf to leave it out)", i, v)
+		}
+		m.w[i] = 1 / v // 0 for +Inf
+	}
+	if err := m.proj.SetWeights(m.w); err != nil {
+		return fmt.Errorf("latent: manifold test: %w", err)
+	}
+	for i, v := range rVar {
+		m.std[i] = math.Sqrt(v)
+	}
+	return nil
 }
 
 // Test projects y on the observed manifold starting from the code z0 (the
@@ -123,6 +146,9 @@ func (m *ManifoldTest) Test(y, z0 []float64) ManifoldResult {
 	m.obs.Decode(m.fit, m.z)
 	for i, v := range y {
 		m.scores[i] = (v - m.fit[i]) / m.std[i]
+		if math.IsInf(m.std[i], 1) {
+			m.scores[i] = math.NaN()
+		}
 	}
 	res := st.Residual * st.Residual
 	return ManifoldResult{Statistic: st.Cost, Residual: res, Scores: m.scores, Code: m.z, Iterations: st.Iterations}

@@ -206,3 +206,70 @@ func TestManifoldTestRejectsBadInput(t *testing.T) {
 		t.Error("operator of the wrong size accepted")
 	}
 }
+
+// TestManifoldSetVariances: changing the variances of a test gives exactly
+// the test built with them, and a variance of +Inf takes the observation
+// out of J* (moving it changes nothing) with a NaN score.
+func TestManifoldSetVariances(t *testing.T) {
+	const n, d = 12, 3
+	g, op, rVar := linearProblem(t, n, d)
+	p := op.OutDim()
+	rng := rand.New(rand.NewPCG(11, 12))
+	y := make([]float64, p)
+	for i := range y {
+		y[i] = 2 * rng.NormFloat64()
+	}
+	z0 := make([]float64, d)
+
+	other := make([]float64, p)
+	for i := range other {
+		other[i] = rVar[i] * (1 + float64(i))
+	}
+	fresh, err := NewManifoldTest(g, op, other, 1, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fresh.Test(y, z0).Statistic
+	m, err := NewManifoldTest(g, op, rVar, 1, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.Test(y, z0).Statistic
+	if err := m.SetVariances(other); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Test(y, z0).Statistic; got != want || got == before {
+		t.Errorf("J* after SetVariances %v, built with them %v (before %v)", got, want, before)
+	}
+
+	other[2] = math.Inf(1)
+	if err := m.SetVariances(other); err != nil {
+		t.Fatal(err)
+	}
+	res := m.Test(y, z0)
+	out, scores := res.Statistic, append([]float64(nil), res.Scores...)
+	y[2] += 1000
+	if moved := m.Test(y, z0).Statistic; math.Abs(moved-out) > 1e-9*out {
+		t.Errorf("moving an observation of infinite variance changed J* from %v to %v", out, moved)
+	}
+	if !math.IsNaN(scores[2]) || math.IsNaN(scores[1]) {
+		t.Errorf("scores %v: want NaN for the observation left out only", scores)
+	}
+
+	for _, bad := range [][]float64{other[:p-1], {math.NaN()}, {0}, {-1}} {
+		v := bad
+		if len(bad) == 1 {
+			v = append([]float64(nil), rVar...)
+			v[0] = bad[0]
+		}
+		if err := m.SetVariances(v); err == nil {
+			t.Errorf("variances %v accepted", v)
+		}
+	}
+	if got := m.Test(y, z0).Statistic; math.Abs(got-out) > 1e-9*out {
+		t.Errorf("after refused variances J* is %v, want the old %v", got, out)
+	}
+	if _, err := NewManifoldTest(g, op, other, 1, 50); err == nil {
+		t.Error("NewManifoldTest accepted an infinite variance")
+	}
+}

@@ -80,25 +80,37 @@ func NewProjector(g Decoder, opts ProjectOptions) (*Projector, error) {
 		return nil, fmt.Errorf("latent: Project: MaxIter must be ≥ 1, got %d", opts.MaxIter)
 	case !(opts.Tol > 0):
 		return nil, fmt.Errorf("latent: Project: Tol must be > 0, got %v", opts.Tol)
-	case opts.Weights != nil && len(opts.Weights) != n:
-		return nil, fmt.Errorf("latent: Project: len(Weights) = %d, want %d", len(opts.Weights), n)
 	}
 	p := &Projector{g: g, opts: opts, n: n, d: d,
 		sw: make([]float64, n), h: make([]float64, d*d), a: make([]float64, d*d),
 		grad: make([]float64, d), delta: make([]float64, d), zt: make([]float64, d),
 		r: make([]float64, n), rt: make([]float64, n), xt: make([]float64, n)}
-	for i := range p.sw {
-		w := 1.0
-		if opts.Weights != nil {
-			w = opts.Weights[i]
-			if !(w >= 0) || math.IsInf(w, 0) {
-				return nil, fmt.Errorf("latent: Project: Weights[%d] = %v, want finite and ≥ 0", i, w)
-			}
+	if opts.Weights == nil {
+		for i := range p.sw {
+			p.sw[i] = 1
 		}
-		p.sw[i] = math.Sqrt(w)
+	} else if err := p.SetWeights(opts.Weights); err != nil {
+		return nil, err
 	}
 	p.J.ReuseAs(n, d)
 	return p, nil
+}
+
+// SetWeights replaces the misfit weights wᵢ (length n, finite and ≥ 0) for
+// the next projections; on an error the old weights stay.
+func (p *Projector) SetWeights(w []float64) error {
+	if len(w) != p.n {
+		return fmt.Errorf("latent: Project: len(Weights) = %d, want %d", len(w), p.n)
+	}
+	for i, v := range w {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("latent: Project: Weights[%d] = %v, want finite and ≥ 0", i, v)
+		}
+	}
+	for i, v := range w {
+		p.sw[i] = math.Sqrt(v)
+	}
+	return nil
 }
 
 // misfit sets r = √w ⊙ (x − G(z)) using xt, and returns ‖r‖².
