@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // tempMarker separates a final file name from the random suffix of the
@@ -122,4 +124,70 @@ func Exists(path string) (bool, error) {
 		return false, &fileError{op: "stat", path: path, err: fmt.Errorf("exists but is not a regular file (mode %v)", fi.Mode())}
 	}
 	return true, nil
+}
+
+// StaleTempAge is how long a temporary file of an atomic write must have
+// gone unmodified before RemoveStaleTemps takes it for abandoned: a write
+// in progress touches its file continuously and renames it within seconds
+// of the last byte, so an hour leaves room for clock skew between machines
+// sharing the state directory.
+const StaleTempAge = time.Hour
+
+// RemoveStaleTemps deletes, under root, the temporary files that atomic
+// writes leave behind when their process dies between creating and
+// renaming them (".<name>.tmp-<16 hex digits>"), if they were last
+// modified before now − maxAge. It returns the paths it removed. Files
+// that vanish meanwhile (another worker cleaning up) are not errors; other
+// errors stop the walk.
+func RemoveStaleTemps(root string, maxAge time.Duration, now time.Time) ([]string, error) {
+	var removed []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || !isTempName(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if now.Sub(fi.ModTime()) < maxAge {
+			return nil
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed = append(removed, path)
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("store: removing stale temporary files under %s: %w", root, err)
+	}
+	return removed, nil
+}
+
+// isTempName reports whether name is that of a temporary file made by
+// createTemp: "." + a non-empty base + tempMarker + 16 hex digits.
+func isTempName(name string) bool {
+	i := strings.LastIndex(name, tempMarker)
+	if !strings.HasPrefix(name, ".") || i < 2 {
+		return false
+	}
+	suffix := name[i+len(tempMarker):]
+	if len(suffix) != 16 {
+		return false
+	}
+	for _, c := range suffix {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

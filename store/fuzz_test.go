@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -239,5 +241,27 @@ func FuzzReadTensors(f *testing.F) {
 			return ReadTensors(path, meta.Kind, opts...)
 		}
 		rewrite(t, ts, meta, WriteTensors, read, sameTensors)
+	})
+}
+
+// FuzzIsTempName: a name is taken for a temporary file exactly when it is
+// "." + base + ".tmp-" + 16 lower-case hex digits with a non-empty base, so
+// RemoveStaleTemps can never match a final file name.
+func FuzzIsTempName(f *testing.F) {
+	f.Add("analysis.arrow", uint64(0x3f9c0a1b2c3d4e5f))
+	f.Add("", uint64(0))
+	f.Add(".tmp-", uint64(1))
+	f.Fuzz(func(t *testing.T, base string, suffix uint64) {
+		made := fmt.Sprintf(".%s%s%016x", base, tempMarker, suffix)
+		if got := isTempName(made); got != (base != "") {
+			t.Errorf("isTempName(%q) = %v", made, got)
+		}
+		if isTempName(base) {
+			rest, ok := strings.CutPrefix(base, ".")
+			i := strings.LastIndex(rest, tempMarker)
+			if !ok || i < 1 || len(rest)-i-len(tempMarker) != 16 {
+				t.Errorf("isTempName(%q) = true for a name not of the form", base)
+			}
+		}
 	})
 }

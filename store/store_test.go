@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gonum.org/v1/gonum/mat"
@@ -481,4 +483,86 @@ func (r DiagRow) same(s DiagRow) bool {
 		}
 	}
 	return r.Cycle == s.Cycle && r.NObs == s.NObs && r.NFlagged == s.NFlagged
+}
+
+func TestIsTempName(t *testing.T) {
+	for name, want := range map[string]bool{
+		".analysis.arrow.tmp-3f9c0a1b2c3d4e5f":  true,
+		".x.tmp-0000000000000000":               true,
+		"analysis.arrow.tmp-3f9c0a1b2c3d4e5f":   false, // no leading dot
+		"..tmp-3f9c0a1b2c3d4e5f":                false, // empty base
+		".tmp-3f9c0a1b2c3d4e5f":                 false,
+		".analysis.arrow.tmp-3f9c0a1b2c3d4e5":   false, // 15 digits
+		".analysis.arrow.tmp-3f9c0a1b2c3d4e5f0": false,
+		".analysis.arrow.tmp-3F9C0A1B2C3D4E5F":  false, // createTemp writes lower case
+		".analysis.arrow.tmp-3f9c0a1b2c3d4e5g":  false,
+		".analysis.arrow":                       false,
+		"analysis.arrow":                        false,
+	} {
+		if got := isTempName(name); got != want {
+			t.Errorf("isTempName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	// What createTemp makes is recognised.
+	f, name, err := createTemp(t.TempDir(), "forecast.arrow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !isTempName(filepath.Base(name)) {
+		t.Errorf("createTemp's %q is not recognised", name)
+	}
+}
+
+// TestRemoveStaleTemps: only temporary files older than the age go, in
+// every subdirectory; final files, young temporary files and look-alikes
+// stay.
+func TestRemoveStaleTemps(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now()
+	old := now.Add(-2 * StaleTempAge)
+	mk := func(rel string, mtime time.Time) string {
+		path := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	stale := []string{
+		mk("runs/a/cycles/000001/.analysis.arrow.tmp-0123456789abcdef", old),
+		mk("runs/b/.diagnostics.arrow.tmp-fedcba9876543210", old),
+	}
+	kept := []string{
+		mk("runs/a/cycles/000001/.forecast.arrow.tmp-00000000000000aa", now.Add(-time.Minute)), // a write in progress
+		mk("runs/a/cycles/000001/analysis.arrow", old),
+		mk("runs/a/.notes.tmp-old", old),
+	}
+	got, err := RemoveStaleTemps(root, StaleTempAge, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	slices.Sort(stale)
+	if !slices.Equal(got, stale) {
+		t.Errorf("removed %v, want %v", got, stale)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there (%v)", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if got, err := RemoveStaleTemps(filepath.Join(root, "missing"), StaleTempAge, now); err != nil || len(got) != 0 {
+		t.Errorf("missing root: %v, %v", got, err)
+	}
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // execute runs the CLI with args and returns stdout, stderr and the error.
@@ -108,9 +110,31 @@ func TestRunInProcess(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(short), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// What a writer killed mid-write an hour ago left behind goes; a write
+	// in progress (a young temporary file) stays.
+	stale := filepath.Join(dir, "runs", "old", ".analysis.arrow.tmp-0123456789abcdef")
+	young := filepath.Join(dir, "runs", "old", ".forecast.arrow.tmp-fedcba9876543210")
+	for _, p := range []string{stale, young} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, then, then); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := execute(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "t1", "--in-process", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file: %v, want it removed", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("young temporary file: %v, want it kept", err)
 	}
 	var s runSummary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {

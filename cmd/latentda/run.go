@@ -156,6 +156,7 @@ func (o *runOptions) input() workflows.Input {
 func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
+		removeStaleTemps(o.StateDir)
 		res, err := runInProcess(ctx, o.StateDir, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/operatorservice/v1"
@@ -19,6 +20,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/devserver"
 	"github.com/latentda/latentda/metrics"
+	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
@@ -95,6 +97,7 @@ type connection struct {
 
 // startWorker starts a latentda worker on this connection; Close stops it.
 func (c *connection) startWorker(o connOptions) error {
+	removeStaleTemps(o.StateDir)
 	a := &activities.Activities{StateRoot: o.StateDir, Logger: slog.Default()}
 	if c.metrics != nil {
 		a.Metrics = c.metrics
@@ -105,6 +108,19 @@ func (c *connection) startWorker(o connOptions) error {
 	}
 	c.worker = w
 	return nil
+}
+
+// removeStaleTemps deletes the temporary files that writers killed
+// mid-write left in the state directory (older than store.StaleTempAge),
+// so that crashes do not fill the disk. Failing to is only worth a warning.
+func removeStaleTemps(stateDir string) {
+	removed, err := store.RemoveStaleTemps(stateDir, store.StaleTempAge, time.Now())
+	if len(removed) > 0 {
+		slog.Info("removed temporary files left by interrupted writes", "count", len(removed), "first", removed[0])
+	}
+	if err != nil {
+		slog.Warn("cleaning up temporary files", "error", err)
+	}
 }
 
 func (c *connection) Close() {
