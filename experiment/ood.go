@@ -2,11 +2,17 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -175,7 +181,7 @@ type qualityControl struct {
 // newQualityControl builds the tests; the projection threshold is
 // calibrated here (empirically: on observations of the model's own
 // climatology, the in-distribution data by construction).
-func newQualityControl(s *Setup, gen latent.Generator) (*qualityControl, error) {
+func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*qualityControl, error) {
 	cfg := *s.Config.OOD
 	p := s.Op.OutDim()
 	inno, err := observations.NewInnovationQC(s.Config.Filter.Members, p)
@@ -203,6 +209,11 @@ func newQualityControl(s *Setup, gen latent.Generator) (*qualityControl, error) 
 		q.projThr = observations.ChiSquareThreshold(p, cfg.Alpha)
 		return q, nil
 	}
+	key, cacheable := calibrationKey(s.Config, genFile)
+	if thr, ok := calibrations.Load(key); cacheable && ok {
+		q.projThr = thr.(float64)
+		return q, nil
+	}
 	stats, err := q.calibrationStats(s)
 	if err != nil {
 		return nil, err
@@ -210,7 +221,45 @@ func newQualityControl(s *Setup, gen latent.Generator) (*qualityControl, error) 
 	if q.projThr, err = observations.EmpiricalThreshold(stats, cfg.Alpha); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
+	if cacheable {
+		calibrations.Store(key, q.projThr)
+	}
 	return q, nil
+}
+
+// calibrations holds this process's empirical projection thresholds by
+// calibrationKey. Every batch of cycles builds its Setup again, and the
+// calibration (simulating CalibrationSamples states and projecting each)
+// would otherwise be repeated for each; a worker keeps one float per
+// config it has served.
+var calibrations sync.Map
+
+// calibrationKey identifies an empirical calibration: the whole config
+// (which fixes the model, the observations, R, the seed and the test) and
+// the bytes of the generator's file (a retrained generator may keep the
+// name, the size and, to the file system's resolution, the time). A
+// generator handed over in memory (genFile "", from BuildWithGenerator)
+// has no such identity, so its calibrations are not cached.
+func calibrationKey(cfg Config, genFile string) (string, bool) {
+	if genFile == "" {
+		return "", false
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return "", false
+	}
+	f, err := os.Open(genFile)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	h := sha256.New()
+	h.Write(js)
+	h.Write([]byte{0})
+	if _, err := io.Copy(h, f); err != nil {
+		return "", false
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
 }
 
 // calibrationStats returns J* for observations y = H(x) + ε of states x of

@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -275,5 +276,48 @@ func TestOODExample(t *testing.T) {
 	}
 	if before > 5 || after < 100 {
 		t.Errorf("channel 10 flagged in %d cycles before the fault and %d of 200 after", before, after)
+	}
+}
+
+// TestCalibrationIsCached: a second Build of the same config with the same
+// generator file reuses the empirical threshold (a planted value comes
+// back), and a generator file with other bytes calibrates again.
+func TestCalibrationIsCached(t *testing.T) {
+	cfg := oodBase()
+	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 200}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thr := s.qc.projThr
+	key, ok := calibrationKey(s.Config, cfg.OOD.Generator)
+	if cached, found := calibrations.Load(key); !ok || !found || cached.(float64) != thr {
+		t.Fatalf("cache holds %v (%v, %v), the setup %v", cached, ok, found, thr)
+	}
+	calibrations.Store(key, 123.0)
+	if s, err = Build(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s.qc.projThr != 123 {
+		t.Errorf("second Build calibrated again: threshold %v", s.qc.projThr)
+	}
+	other := s.Config
+	other.Seed++
+	if k, _ := calibrationKey(other, cfg.OOD.Generator); k == key {
+		t.Error("another seed has the same key")
+	}
+	// The same name, another generator (fewer components).
+	retrained := pcaFile(t, 10)
+	if err := os.Rename(retrained, cfg.OOD.Generator); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Build(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s.qc.projThr == 123 || s.qc.projThr == thr {
+		t.Errorf("after the generator file changed: threshold %v, want a new calibration (not %v)", s.qc.projThr, thr)
+	}
+	if _, ok := calibrationKey(s.Config, ""); ok {
+		t.Error("a generator without a file is cacheable")
 	}
 }

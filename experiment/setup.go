@@ -61,12 +61,14 @@ func Build(cfg Config) (*Setup, error) {
 		return nil, err
 	}
 	var gen latent.Generator
+	genFile := ""
 	if l := cfg.Latent; l != nil && l.Generator != "" {
 		if gen, err = loadGenerator(l.Generator, cfg.Model); err != nil {
 			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
 		}
+		genFile = l.Generator
 	}
-	return build(cfg, gen)
+	return build(cfg, gen, genFile)
 }
 
 // oodGenerator returns the projection test's generator: the latent
@@ -94,7 +96,7 @@ func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, gen)
+	return build(cfg, gen, "")
 }
 
 // checked returns cfg with its defaults, validated.
@@ -107,7 +109,7 @@ func checked(cfg Config) (Config, error) {
 }
 
 // build constructs a Setup from a checked config.
-func build(cfg Config, gen latent.Generator) (*Setup, error) {
+func build(cfg Config, gen latent.Generator, genFile string) (*Setup, error) {
 	model, err := newModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -165,7 +167,11 @@ func build(cfg Config, gen latent.Generator) (*Setup, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.qc, err = newQualityControl(s, og); err != nil {
+		ogFile := cfg.OOD.Generator
+		if ogFile == "latent" {
+			ogFile = genFile
+		}
+		if s.qc, err = newQualityControl(s, og, ogFile); err != nil {
 			return nil, fmt.Errorf("experiment: %w", err)
 		}
 	}
