@@ -1,7 +1,11 @@
 package experiment
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
+
+	"github.com/latentda/latentda/latent"
 )
 
 var sinkStats CycleStats
@@ -56,4 +60,42 @@ func BenchmarkCycle(b *testing.B) {
 	b.Run("L96-LETKF-N7", func(b *testing.B) { benchCycle(b, cases[5]) })
 	b.Run("KS-LETKF-N16", func(b *testing.B) { benchCycle(b, cases[6]) })
 	b.Run("KS-ETKF-N20", func(b *testing.B) { benchCycle(b, cases[7]) })
+}
+
+// BenchmarkBuildWithCalibration times Build of a config with the manifold
+// test's empirical calibration (2000 samples, PCA generator d = 20), the
+// first time in a process and then from the worker's cache:
+// go test -run '^$' -bench BuildWithCalibration ./experiment
+func BenchmarkBuildWithCalibration(b *testing.B) {
+	X, _, err := BuildArchive(context.Background(), oodBase(), ArchiveOptions{Samples: 3000, Seed: 99}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "pca.arrow")
+	if err := SaveGenerator(path, g, GeneratorInfo{Model: "lorenz96"}); err != nil {
+		b.Fatal(err)
+	}
+	cfg := oodBase()
+	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: path}
+	build := func(b *testing.B) {
+		if _, err := Build(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("calibrating", func(b *testing.B) {
+		for b.Loop() {
+			calibrations.Clear()
+			build(b)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		build(b)
+		for b.Loop() {
+			build(b)
+		}
+	})
 }
