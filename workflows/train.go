@@ -31,9 +31,13 @@ func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput
 		NonRetryableErrorTypes: []string{activities.ErrInvalidConfig, activities.ErrDiverged, activities.ErrBadState},
 	}
 	var a *activities.Activities
+	// The time to detect a dead worker (generator.heartbeat_timeout;
+	// inputs recorded before it existed get its default). The archive
+	// heartbeats at every snapshot, so it takes at most 2 minutes.
+	hb := in.Config.WithDefaults().Generator.HeartbeatTimeout
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 4 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    min(hb, 2*time.Minute),
 		RetryPolicy:         retry,
 	})
 	var ar activities.ArchiveOutput
@@ -42,10 +46,8 @@ func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput
 	}
 	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 48 * time.Hour,
-		// The time to detect a dead worker (generator.heartbeat_timeout;
-		// inputs recorded before it existed get its default).
-		HeartbeatTimeout: in.Config.WithDefaults().Generator.HeartbeatTimeout,
-		RetryPolicy:      retry,
+		HeartbeatTimeout:    hb,
+		RetryPolicy:         retry,
 	})
 	var out activities.TrainOutput
 	if err := workflow.ExecuteActivity(tctx, a.TrainGenerator, activities.TrainInput{Config: in.Config, Paths: paths}).Get(ctx, &out); err != nil {
