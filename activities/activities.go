@@ -133,13 +133,18 @@ func (a *Activities) runDir(runPath string) (store.RunDir, error) {
 	return store.RunDir{Root: filepath.Join(a.StateRoot, runPath)}, nil
 }
 
-// build constructs the experiment, reading a generator file named
-// relative to the state root.
+// build constructs the experiment, reading the generator files that
+// latent.generator and ood.generator name relative to the state root.
 func (a *Activities) build(cfg experiment.Config) (*experiment.Setup, error) {
 	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
 		resolved := *l
 		resolved.Generator = filepath.Join(a.StateRoot, l.Generator)
 		cfg.Latent = &resolved
+	}
+	if o := cfg.OOD; o != nil && o.Generator != "latent" && o.Generator != "" && !filepath.IsAbs(o.Generator) {
+		resolved := *o
+		resolved.Generator = filepath.Join(a.StateRoot, o.Generator)
+		cfg.OOD = &resolved
 	}
 	s, err := experiment.Build(cfg)
 	if err != nil {

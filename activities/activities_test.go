@@ -18,6 +18,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/store"
 )
 
@@ -634,5 +635,45 @@ func TestMissingStateIsRetryable(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NonRetryable() {
 		t.Errorf("missing state is non-retryable: %v", err)
+	}
+}
+
+// TestOODGeneratorRelativeToStateRoot: ood.generator names its file
+// relative to the state directory, as latent.generator does, whatever the
+// worker's working directory.
+func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
+	a := newActivities(t)
+	cfg := experiment.Config{
+		Name: "ood-rel", Cycles: 3,
+		Model:        experiment.ModelConfig{Name: "lorenz96"},
+		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       experiment.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
+	}
+	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 300, Seed: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(a.StateRoot, "generators"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := experiment.SaveGenerator(filepath.Join(a.StateRoot, "generators", "pca.arrow"), g, experiment.GeneratorInfo{Model: "lorenz96"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.OOD = &experiment.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Calibration: experiment.CalibrationChi2}
+	initialize(t, a, cfg)
+	out, err := runCycles(a, cfg, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := store.ReadDiagnostics(runDir(a).Diagnostics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Last.Cycle != 3 || len(rows) != 3 || math.IsNaN(rows[2].Projection) {
+		t.Errorf("cycle %d, %d rows, last J* %v: want 3 cycles with the projection test", out.Last.Cycle, len(rows), rows[len(rows)-1].Projection)
 	}
 }

@@ -58,22 +58,48 @@ func (a *Activities) PrepareBlocks(ctx context.Context, in CycleInput) error {
 	if err := observe(s, dir, m, truth, y, k); err != nil {
 		return err
 	}
-	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
-	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
-		return fmt.Errorf("activities: %w", err)
-	}
 	if fo := s.Config.Fanout(); fo != nil {
-		_, err := assemble(dir, s, m, in.RunID, k, fo.MembersPerTask)
+		if E, err = assemble(dir, s, m, in.RunID, k, fo.MembersPerTask); err != nil {
+			return err
+		}
+	} else {
+		if err := s.Forecast(E, k); err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+		}
+		if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+	}
+	// The observations are stored with the quality-control decision beside
+	// them, as in a whole cycle.
+	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
+	qc, _, err := checkObservations(s, E, obs, k)
+	if err != nil {
 		return err
 	}
-	if err := s.Forecast(E, k); err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+	if qc != nil {
+		obs.Flagged, obs.Reasons, obs.InnovationZ, obs.ProjectionZ = qc.Flagged, qc.Reasons, qc.InnovationZ, qc.ProjectionZ
 	}
-	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
+	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
 	a.wrote(dir.Truth(k), dir.Observations(k), dir.Forecast(k))
 	return nil
+}
+
+// checkObservations runs the quality control of cycle k's observations
+// against its forecast E (none without an ood section) and returns it with
+// the error variances the analysis uses. It is deterministic: every
+// activity of a block-wise cycle that needs the decision runs it again.
+func checkObservations(s *experiment.Setup, E *mat.Dense, obs store.Observations, k int) (*experiment.QCResult, []float64, error) {
+	qc, err := s.CheckObservations(E, obs.Values, obs.Variances)
+	if err != nil {
+		return nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: cycle %d: %v", k, err), ErrDiverged, err)
+	}
+	if qc == nil {
+		return nil, obs.Variances, nil
+	}
+	return qc, qc.Variances, nil
 }
 
 // cycleInputs reads the forecast, observations and truth of cycle k and
@@ -119,8 +145,15 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 	var progress atomic.Value
 	progress.Store(k)
 	defer keepAlive(ctx, &progress)()
+	qc, rVar, err := checkObservations(s, E, obs, k)
+	if err != nil {
+		return err
+	}
 	part := mat.NewDense(s.Config.Filter.Members, max(in.Hi-in.Lo, 1), nil)
-	if err := s.Filter.AnalyzeBlock(part, E, HE, obs.Values, obs.Variances, in.Lo, in.Hi); err != nil {
+	if qc != nil && qc.Skipped {
+		// The whole batch is rejected: the analysis is the forecast.
+		part.Copy(E.Slice(0, s.Config.Filter.Members, in.Lo, in.Hi))
+	} else if err := s.Filter.AnalyzeBlock(part, E, HE, obs.Values, rVar, in.Lo, in.Hi); err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: cycle %d: %v", k, err), ErrDiverged, err)
 	}
 	if err := os.MkdirAll(dir.AnalysisParts(k), 0o777); err != nil {
@@ -155,11 +188,20 @@ func (a *Activities) FinishBlocks(ctx context.Context, in CycleInput) (CyclesOut
 	st := experiment.CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: obs.Len()}
 	scorer := enkf.NewScorer(s.Model.Dim())
 	st.RMSEf, st.SpreadF = scorer.Score(E, truth)
-	inno, err := s.Filter.Innovation(E, HE, obs.Values, obs.Variances)
+	qc, rVar, err := checkObservations(s, E, obs, k)
 	if err != nil {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: cycle %d: %v", k, err), ErrDiverged, err)
+		return CyclesOutput{}, err
 	}
-	st.NIS, st.NISExpected = inno.NIS, inno.Expected
+	if qc != nil {
+		st.NFlagged, st.BatchFlag = qc.NFlagged(), qc.BatchFlag
+	}
+	if qc == nil || !qc.Skipped { // a skipped analysis has no innovation statistic, as in Setup.AnalyzeWith
+		inno, err := s.Filter.Innovation(E, HE, obs.Values, rVar)
+		if err != nil {
+			return CyclesOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: cycle %d: %v", k, err), ErrDiverged, err)
+		}
+		st.NIS, st.NISExpected = inno.NIS, inno.Expected
+	}
 	N := s.Config.Filter.Members
 	for _, b := range s.Config.AnalysisBlocks() {
 		P, err := readPart(dir.AnalysisPart(k, b[0], b[1]), extraPartPoints, in.RunID, k, b[0], b[1], N, b[1]-b[0])
@@ -173,7 +215,7 @@ func (a *Activities) FinishBlocks(ctx context.Context, in CycleInput) (CyclesOut
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	rows = append(rows, diagRow(st, nil))
+	rows = append(rows, diagRow(st, qc))
 	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, m); err != nil {
 		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
 	}
@@ -181,6 +223,9 @@ func (a *Activities) FinishBlocks(ctx context.Context, in CycleInput) (CyclesOut
 	var out CyclesOutput
 	out.Sums.Add(st, s.Config.Scored(k))
 	out.Last = st
+	if pauses(s.Config, st) {
+		out.PauseAt = k
+	}
 	return out, removeParts(dir, k)
 }
 

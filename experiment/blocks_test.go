@@ -30,7 +30,6 @@ func TestBlocksConfigErrors(t *testing.T) {
 		{"{method: etkf, members: 10, blocks: 2}", "", "only the LETKF without rotation"},
 		{"{method: letkf, members: 10, loc_radius: 4, rotate: true, blocks: 2}", "", "only the LETKF without rotation"},
 		{"{method: letkf, members: 10, loc_radius: 4, blocks: 41}", "", "41 blocks for 40 batches"},
-		{"{method: letkf, members: 10, loc_radius: 4, blocks: 2}", "ood: {}\n", "quality control (ood)"},
 	} {
 		doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: " + tc.filter + "\n" + tc.extra
 		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), tc.want) {

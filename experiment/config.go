@@ -396,8 +396,6 @@ func (c Config) validateBlocks() error {
 		return fmt.Errorf("filter.blocks: must be >= 0, got %d", b)
 	case c.Filter.Method != "letkf" || c.Filter.Rotate:
 		return fmt.Errorf("filter.blocks: only the LETKF without rotation splits into blocks (method %s, rotate %v)", c.Filter.Method, c.Filter.Rotate)
-	case c.OOD != nil:
-		return fmt.Errorf("filter.blocks: quality control (ood) needs the whole batch of observations before the analysis; it is not available with blocks yet")
 	}
 	if nb := c.batches(); b > nb {
 		return fmt.Errorf("filter.blocks: %d blocks for %d batches of grid points; at most %d", b, nb, nb)

@@ -48,7 +48,8 @@ type OODConfig struct {
 	// OutlierK is k of the per-observation test (default 3).
 	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
 	// Generator for the projection test: "latent" (the latent filter's) or
-	// the path of a generator file written by `latentda train`.
+	// the path of a generator file written by `latentda train`, relative
+	// to the state directory as latent.generator is (generators/NAME.arrow).
 	Generator string `yaml:"generator" json:"generator"`
 	// Lambda weighs the code prior λ‖z‖² of the projection (default 1, the
 	// N(0, I) prior of whitened codes).

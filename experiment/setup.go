@@ -316,9 +316,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	// The filter's ensemble: the states, or their codes.
 	X := E
 	if s.latent == nil {
-		for i := range s.Config.Filter.Members {
-			s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
-		}
+		s.observeEnsemble(E)
 	} else {
 		s.latent.encode(E, s.he, s.Op.Apply)
 		X = s.latent.za
@@ -347,6 +345,37 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
 	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
 	return st, nil
+}
+
+// observeEnsemble sets s.he to H applied to every member of E.
+func (s *Setup) observeEnsemble(E *mat.Dense) {
+	for i := range s.Config.Filter.Members {
+		s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
+	}
+}
+
+// CheckObservations runs the quality control of observations y with error
+// variances variances against the forecast E, as AnalyzeWith does before
+// its analysis, and returns the decision (owned by s, as QC's result), or
+// nil without quality control. It is deterministic, so the activities of a
+// block-wise analysis each run it instead of passing the decision on. It
+// is for filters on the states, not on latent codes.
+func (s *Setup) CheckObservations(E *mat.Dense, y, variances []float64) (*QCResult, error) {
+	if s.qc == nil {
+		return nil, nil
+	}
+	if s.latent != nil {
+		return nil, fmt.Errorf("experiment: CheckObservations: the latent filter checks its observations in AnalyzeWith")
+	}
+	if err := enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	s.observeEnsemble(E)
+	qc, err := s.qc.check(E, s.he, y, variances)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	return qc, nil
 }
 
 // QC returns the quality control of the last analysis, or nil without

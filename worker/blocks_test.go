@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -46,6 +48,79 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 				t.Errorf("summary %+v, whole-cycle run %+v", res.Summary, want)
 			}
 			compareDirs(t, wantDir, filepath.Join(env.stateRoot, in.RunPath))
+		})
+	}
+}
+
+// TestBlockAnalysisWithQualityControl: with an ood section the block-wise
+// cycle runs the same quality control as a whole cycle (every activity
+// runs it again; it is deterministic), so flagged observations, inflated
+// variances and rejected batches give the whole-cycle files bit for bit:
+// a sensor bias under the inflate policy with the projection test, and a
+// wave that makes the innovation test reject whole batches.
+func TestBlockAnalysisWithQualityControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	env := startEnv(t)
+	base := experiment.Config{
+		Name: "blocks-ood", Cycles: 8,
+		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 40},
+		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2, Blocks: 3},
+	}
+	X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 500, Seed: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genPath := filepath.Join(t.TempDir(), "pca.arrow")
+	if err := experiment.SaveGenerator(genPath, g, experiment.GeneratorInfo{Model: "lorenz96"}); err != nil {
+		t.Fatal(err)
+	}
+	inflate := base
+	inflate.Name = "blocks-ood-inflate"
+	inflate.OOD = &experiment.OODConfig{Generator: genPath, CalibrationSamples: 200, Policy: experiment.PolicyInflate}
+	inflate.Anomaly = &experiment.AnomalyConfig{FromCycle: 2, Bias: 6, BiasIndex: 5}
+	reject := base
+	reject.Name = "blocks-ood-reject"
+	reject.OOD = &experiment.OODConfig{Tests: []string{experiment.TestOutlier, experiment.TestInnovation}, Policy: experiment.PolicyReject}
+	reject.Anomaly = &experiment.AnomalyConfig{FromCycle: 4, Pattern: "wave", Amplitude: 4}
+	for _, cfg := range []experiment.Config{inflate, reject} {
+		t.Run(cfg.Name, func(t *testing.T) {
+			in := input(cfg.Name, cfg, 50, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res workflows.Result
+			if err := run.Get(ctx, &res); err != nil {
+				t.Fatal(err)
+			}
+			want, wantDir := runDirect(t, in)
+			if res.Summary != want {
+				t.Errorf("summary %+v, whole-cycle run %+v", res.Summary, want)
+			}
+			compareDirs(t, wantDir, filepath.Join(env.stateRoot, in.RunPath))
+			rows, _, err := store.ReadDiagnostics(filepath.Join(wantDir, "diagnostics.arrow"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			flagged, batches := 0, 0
+			for _, r := range rows {
+				flagged += r.NFlagged
+				if r.BatchFlag != "" {
+					batches++
+				}
+			}
+			if flagged == 0 || cfg.OOD.Policy == experiment.PolicyReject && batches == 0 {
+				t.Errorf("the anomaly flagged %d observations and %d batches: the test exercises nothing", flagged, batches)
+			}
 		})
 	}
 }
