@@ -37,9 +37,10 @@ type BlockInput struct {
 	Lo, Hi  int
 }
 
-// PrepareBlocks advances the truth to cycle k, draws and writes its
-// observations, and writes the forecast: assembled from the forecast parts
-// of a fanned-out forecast, or forecast here. A retry reuses the forecast.
+// PrepareBlocks advances the truth to cycle k, draws its observations,
+// writes the forecast (assembled from the forecast parts of a fanned-out
+// forecast, or forecast here), and writes the observations with the
+// quality-control flags. A retry reuses the forecast.
 func (a *Activities) PrepareBlocks(ctx context.Context, in CycleInput) error {
 	dir, s, _, err := a.openBatch(in.RunPath, in.Config, in.Cycle, in.Cycle)
 	if err != nil {
