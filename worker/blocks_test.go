@@ -31,25 +31,32 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 	fanned.Name = "blocks-fanout"
 	fanned.Forecast = &experiment.ForecastConfig{Fanout: &experiment.FanoutConfig{MembersPerTask: 4}}
 	for _, cfg := range []experiment.Config{base, fanned} {
-		t.Run(cfg.Name, func(t *testing.T) {
-			in := input(cfg.Name, cfg, 50, false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res workflows.Result
-			if err := run.Get(ctx, &res); err != nil {
-				t.Fatal(err)
-			}
-			want, wantDir := runDirect(t, in)
-			if res.Summary != want {
-				t.Errorf("summary %+v, whole-cycle run %+v", res.Summary, want)
-			}
-			compareDirs(t, wantDir, filepath.Join(env.stateRoot, in.RunPath))
-		})
+		t.Run(cfg.Name, func(t *testing.T) { matchesWholeCycles(t, env, cfg) })
 	}
+}
+
+// matchesWholeCycles runs cfg on the worker and checks its summary and
+// files against the same experiment run as whole cycles in process; it
+// returns the latter's run directory.
+func matchesWholeCycles(t *testing.T, env testEnv, cfg experiment.Config) string {
+	t.Helper()
+	in := input(cfg.Name, cfg, 50, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.Result
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	want, wantDir := runDirect(t, in)
+	if res.Summary != want {
+		t.Errorf("summary %+v, whole-cycle run %+v", res.Summary, want)
+	}
+	compareDirs(t, wantDir, filepath.Join(env.stateRoot, in.RunPath))
+	return wantDir
 }
 
 // TestBlockAnalysisWithQualityControl: with an ood section the block-wise
@@ -91,22 +98,7 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 	reject.Anomaly = &experiment.AnomalyConfig{FromCycle: 4, Pattern: "wave", Amplitude: 4}
 	for _, cfg := range []experiment.Config{inflate, reject} {
 		t.Run(cfg.Name, func(t *testing.T) {
-			in := input(cfg.Name, cfg, 50, false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res workflows.Result
-			if err := run.Get(ctx, &res); err != nil {
-				t.Fatal(err)
-			}
-			want, wantDir := runDirect(t, in)
-			if res.Summary != want {
-				t.Errorf("summary %+v, whole-cycle run %+v", res.Summary, want)
-			}
-			compareDirs(t, wantDir, filepath.Join(env.stateRoot, in.RunPath))
+			wantDir := matchesWholeCycles(t, env, cfg)
 			rows, _, err := store.ReadDiagnostics(filepath.Join(wantDir, "diagnostics.arrow"))
 			if err != nil {
 				t.Fatal(err)
