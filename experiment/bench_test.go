@@ -1,11 +1,7 @@
 package experiment
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
-
-	"github.com/latentda/latentda/latent"
 )
 
 var sinkStats CycleStats
@@ -67,20 +63,8 @@ func BenchmarkCycle(b *testing.B) {
 // first time in a process and then from the worker's cache:
 // go test -run '^$' -bench BuildWithCalibration ./experiment
 func BenchmarkBuildWithCalibration(b *testing.B) {
-	X, _, err := BuildArchive(context.Background(), oodBase(), ArchiveOptions{Samples: 3000, Seed: 99}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(b.TempDir(), "pca.arrow")
-	if err := SaveGenerator(path, g, GeneratorInfo{Model: "lorenz96"}); err != nil {
-		b.Fatal(err)
-	}
 	cfg := oodBase()
-	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: path}
+	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(b, 20)}
 	build := func(b *testing.B) {
 		if _, err := Build(cfg); err != nil {
 			b.Fatal(err)

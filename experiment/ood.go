@@ -334,12 +334,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 				return nil, fmt.Errorf("ood: %w", err)
 			}
 		}
-		used := 0
-		for _, v := range r.Variances {
-			if !math.IsInf(v, 1) {
-				used++
-			}
-		}
+		used := countUsed(r.Variances)
 		r.NIS = rep.NIS
 		if used > 0 {
 			r.NISThreshold = q.nisThr
@@ -358,12 +353,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	// per-observation policy: an outlier the policy rejected still counts
 	// against the batch. Only observations given with infinite variance
 	// drop out.
-	given := 0
-	for _, v := range rVar {
-		if !math.IsInf(v, 1) {
-			given++
-		}
-	}
+	given := countUsed(rVar)
 	if q.manifold != nil && given > 0 {
 		if err := q.manifold.SetVariances(rVar); err != nil {
 			return nil, fmt.Errorf("ood: %w", err)
@@ -411,10 +401,22 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 			}
 		}
 	}
-	if !slices.ContainsFunc(r.Variances, func(v float64) bool { return !math.IsInf(v, 1) }) {
+	if countUsed(r.Variances) == 0 {
 		r.Skipped = true // nothing left to assimilate
 	}
 	return r, nil
+}
+
+// countUsed counts the observations whose error variance is finite: those
+// an analysis uses (+Inf leaves one out).
+func countUsed(rVar []float64) int {
+	n := 0
+	for _, v := range rVar {
+		if !math.IsInf(v, 1) {
+			n++
+		}
+	}
+	return n
 }
 
 func (q *qualityControl) batchReason(batch []string) string {

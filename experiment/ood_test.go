@@ -25,7 +25,7 @@ func oodBase() Config {
 }
 
 // pcaFile trains a PCA generator on the L96 climatology and saves it.
-func pcaFile(t *testing.T, dim int) string {
+func pcaFile(t testing.TB, dim int) string {
 	t.Helper()
 	X, _, err := BuildArchive(context.Background(), oodBase(), ArchiveOptions{Samples: 3000, Seed: 99}, nil)
 	if err != nil {
