@@ -19,6 +19,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 )
 
@@ -660,7 +661,7 @@ func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(a.StateRoot, "generators"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := experiment.SaveGenerator(filepath.Join(a.StateRoot, "generators", "pca.arrow"), g, experiment.GeneratorInfo{Model: "lorenz96"}); err != nil {
+	if err := genfile.Save(filepath.Join(a.StateRoot, "generators", "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.OOD = &experiment.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Calibration: experiment.CalibrationChi2}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 )
 
@@ -163,8 +164,8 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	info := experiment.GeneratorInfo{Model: cfg.Model.Name, Params: modelParams(cfg.Model), Config: configKey(cfg)}
-	if g, old, err := experiment.LoadGenerator(genPath); err == nil {
+	info := genfile.Info{Model: cfg.Model.Name, Params: modelParams(cfg.Model), Config: configKey(cfg)}
+	if g, old, err := genfile.Load(genPath); err == nil {
 		if old.Config != info.Config {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("activities: %s was trained with another config; choose another name or delete it", genPath), ErrInvalidConfig, nil)
@@ -198,7 +199,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			a.logger().Info("training resumes from its checkpoint", "generator", cfg.Name, "checkpoint", ckPath, "epoch", resume.Epoch)
 		}
 		total, trained := cfg.Generator.Epochs, 0
-		res, err := experiment.TrainAutoencoder(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+		res, err := experiment.TrainAutoencoderGenerator(ctx, cfg, train, valid, func(st latent.EpochStats) error {
 			trained++
 			data, err := json.Marshal(st.Checkpoint())
 			if err != nil {
@@ -229,7 +230,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		}
 	}
 	info.HeldOutMSE = latent.ReconstructionError(g, valid)
-	if err := experiment.SaveGenerator(genPath, g, info); err != nil {
+	if err := genfile.Save(genPath, g, info); err != nil {
 		return TrainOutput{}, fmt.Errorf("activities: %w", err)
 	}
 	out := summarise(genPath, g, info)
@@ -261,7 +262,7 @@ func configKey(c experiment.TrainConfig) string {
 	return string(data)
 }
 
-func summarise(path string, g latent.Generator, info experiment.GeneratorInfo) TrainOutput {
+func summarise(path string, g latent.Generator, info genfile.Info) TrainOutput {
 	out := TrainOutput{Path: path, Type: g.Name(), StateDim: g.StateDim(), LatentDim: g.LatentDim(), HeldOutMSE: info.HeldOutMSE, Epochs: len(info.ValidLoss)}
 	best := 0
 	for i, v := range info.ValidLoss {

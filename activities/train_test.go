@@ -19,6 +19,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 )
 
@@ -143,7 +144,7 @@ func TestTrainPCA(t *testing.T) {
 	if out != want {
 		t.Errorf("TrainGenerator returned\n%+v\nwant\n%+v", out, want)
 	}
-	g, info, err := experiment.LoadGenerator(out.Path)
+	g, info, err := genfile.Load(out.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		want.Path != filepath.Join(full.StateRoot, paths.Generator) {
 		t.Errorf("TrainGenerator returned %+v", want)
 	}
-	g, info, err := experiment.LoadGenerator(want.Path)
+	g, info, err := genfile.Load(want.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

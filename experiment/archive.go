@@ -48,7 +48,7 @@ func BuildArchive(ctx context.Context, cfg Config, opts ArchiveOptions, progress
 	}
 	s := &Setup{Config: cfg, Model: model}
 	x := s.referenceState()
-	rng := rand.New(rand.NewPCG(Stream(opts.Seed, streamArchive), 0))
+	rng := rand.New(rand.NewPCG(StreamSeed(opts.Seed, streamArchive), 0))
 	for i := range x {
 		x[i] += 1e-3 * rng.NormFloat64()
 	}

@@ -180,7 +180,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					}
 					tc.Generator = GeneratorConfig{Type: "autoencoder", LatentDim: d, Hidden: hidden, Activation: "tanh",
 						Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: 6, Seed: 1}
-					res, err := TrainAutoencoder(ctx, tc, train, valid, func(st latent.EpochStats) error {
+					res, err := TrainAutoencoderGenerator(ctx, tc, train, valid, func(st latent.EpochStats) error {
 						if st.Epoch%10 == 0 {
 							o.Log(fmt.Sprintf("  %s autoencoder d=%d epoch %d valid %.4g", model, d, st.Epoch, st.ValidLoss))
 						}

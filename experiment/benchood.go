@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 )
 
 // OODBenchOptions set up `latentda bench ood`.
@@ -117,7 +118,7 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 	}
 	defer os.RemoveAll(dir)
 	genPath := filepath.Join(dir, "pca.arrow")
-	if err := SaveGenerator(genPath, gen, GeneratorInfo{Model: "lorenz96"}); err != nil {
+	if err := genfile.Save(genPath, gen, genfile.Info{Model: "lorenz96"}); err != nil {
 		return OODBenchResult{}, err
 	}
 	logf("PCA generator: d = %d (%.0f%% of the variance)", gen.LatentDim(), 100*o.Variance)

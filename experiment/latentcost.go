@@ -64,7 +64,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		return GeneratorRow{}, nil, err
 	}
 	train, valid := tc.SplitArchive(X)
-	res, err := TrainAutoencoder(ctx, tc, train, valid, nil, nil)
+	res, err := TrainAutoencoderGenerator(ctx, tc, train, valid, nil, nil)
 	if err != nil {
 		return GeneratorRow{}, nil, err
 	}

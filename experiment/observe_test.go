@@ -2,13 +2,14 @@ package experiment
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
-// TestObserveMatchesObsNoise pins Observe to the documented per-cycle
-// stream of observations.DiagR.ObsNoise, bit for bit, and checks that it
-// does not allocate.
-func TestObserveMatchesObsNoise(t *testing.T) {
+// TestObserveStream pins Observe's noise to the documented per-cycle
+// stream, σ_i · NormFloat64 of a PCG seeded (StreamSeed(seed, streamObs),
+// k), bit for bit, and checks that it does not allocate.
+func TestObserveStream(t *testing.T) {
 	s, err := Build(DapperCases(1000)[2].Config)
 	if err != nil {
 		t.Fatal(err)
@@ -18,7 +19,10 @@ func TestObserveMatchesObsNoise(t *testing.T) {
 	want := make([]float64, len(y))
 	for _, k := range []int{1, 2, 77} {
 		s.Observe(y, truth, k)
-		s.R.ObsNoise(want, Stream(s.Config.Seed, streamObs), k)
+		rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamObs), uint64(k)))
+		for i := range want {
+			want[i] = s.R.Std(i) * rng.NormFloat64()
+		}
 		for i := range want {
 			if math.Float64bits(y[i]) != math.Float64bits(truth[i]+want[i]) {
 				t.Fatalf("cycle %d obs %d: %v, want %v", k, i, y[i], truth[i]+want[i])

@@ -268,11 +268,11 @@ func calibrationKey(cfg Config, genFile string) (string, bool) {
 // reference state, independent of the twin's truth), projected from E(x).
 func (q *qualityControl) calibrationStats(s *Setup) ([]float64, error) {
 	n := q.cfg.CalibrationSamples
-	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Seed: Stream(s.Config.Seed, streamCalibration)}, nil)
+	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Seed: StreamSeed(s.Config.Seed, streamCalibration)}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
-	rng := rand.New(rand.NewPCG(Stream(s.Config.Seed, streamCalibration), 1))
+	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 1))
 	y := make([]float64, s.Op.OutDim())
 	noise := make([]float64, len(y))
 	stats := make([]float64, n)

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 )
 
 // oodBase is a short L96 ETKF twin observed at every second variable.
@@ -36,7 +37,7 @@ func pcaFile(t testing.TB, dim int) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "pca.arrow")
-	if err := SaveGenerator(path, g, GeneratorInfo{Model: "lorenz96"}); err != nil {
+	if err := genfile.Save(path, g, genfile.Info{Model: "lorenz96"}); err != nil {
 		t.Fatal(err)
 	}
 	return path

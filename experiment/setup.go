@@ -10,11 +10,12 @@ import (
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/observations"
 )
 
 // Random streams. Every draw of a run comes from a PCG seeded by
-// (Stream(seed, stream), index), so any cycle can be recomputed on its own
+// (StreamSeed(seed, stream), index), so any cycle can be recomputed on its own
 // and a re-run is bit-for-bit identical.
 const (
 	streamInit     = 1 // initial truth (index 0) and members (index 1+i)
@@ -23,9 +24,9 @@ const (
 	streamAnalysis = 4 // perturbed observations and rotations of cycle k
 )
 
-// Stream derives the seed of one random stream from the run seed
+// StreamSeed derives the seed of one random stream from the run seed
 // (SplitMix64 finaliser of seed + stream·golden ratio).
-func Stream(seed, stream uint64) uint64 {
+func StreamSeed(seed, stream uint64) uint64 {
 	z := seed + stream*0x9e3779b97f4a7c15
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
@@ -235,7 +236,7 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 	n, N := len(x0), s.Config.Filter.Members
 	std := math.Sqrt(s.Config.Init.Variance)
 	draw := func(dst []float64, index uint64) {
-		s.pcg.Seed(Stream(s.Config.Seed, streamInit), index)
+		s.pcg.Seed(StreamSeed(s.Config.Seed, streamInit), index)
 		for j := range dst {
 			dst[j] = x0[j] + std*s.rng.NormFloat64()
 		}
@@ -263,9 +264,9 @@ func (s *Setup) AdvanceTruth(truth []float64, k int) {
 // configured anomaly, if any).
 func (s *Setup) Observe(y, truth []float64, k int) {
 	s.Op.Apply(y, s.anomaly.seenState(truth, k))
-	// The same stream as s.R.ObsNoise(·, Stream(seed, streamObs), k),
-	// without allocating a generator per cycle.
-	s.pcg.Seed(Stream(s.Config.Seed, streamObs), uint64(k))
+	// ε_i = σ_i · NormFloat64 of a PCG seeded (StreamSeed(seed, streamObs), k),
+	// re-seeding one generator rather than allocating one per cycle.
+	s.pcg.Seed(StreamSeed(s.Config.Seed, streamObs), uint64(k))
 	s.R.Sample(s.noise, s.rng)
 	for i := range y {
 		y[i] += s.noise[i] + s.anomaly.bias(i, k)
@@ -274,7 +275,7 @@ func (s *Setup) Observe(y, truth []float64, k int) {
 
 // Forecast advances the ensemble from the analysis of cycle k-1 to cycle k.
 func (s *Setup) Forecast(E *mat.Dense, k int) error {
-	seed := Stream(Stream(s.Config.Seed, streamForecast), uint64(k))
+	seed := StreamSeed(StreamSeed(s.Config.Seed, streamForecast), uint64(k))
 	if err := s.Forecaster.Forecast(E, s.Config.Observations.StepsBetween, seed); err != nil {
 		return fmt.Errorf("experiment: cycle %d: forecast: %w", k, err)
 	}
@@ -285,7 +286,7 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 // rows are bit-identical to Forecast's, so a forecast fanned out over
 // several workers equals one run in a single activity.
 func (s *Setup) ForecastMembers(E *mat.Dense, lo, hi, k int) error {
-	seed := Stream(Stream(s.Config.Seed, streamForecast), uint64(k))
+	seed := StreamSeed(StreamSeed(s.Config.Seed, streamForecast), uint64(k))
 	if err := s.Forecaster.ForecastMembers(E, lo, hi, s.Config.Observations.StepsBetween, seed); err != nil {
 		return fmt.Errorf("experiment: cycle %d: forecast of members %d..%d: %w", k, lo, hi-1, err)
 	}
@@ -307,7 +308,7 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
-	s.pcg.Seed(Stream(s.Config.Seed, streamAnalysis), uint64(k))
+	s.pcg.Seed(StreamSeed(s.Config.Seed, streamAnalysis), uint64(k))
 	if s.latent != nil || s.qc != nil { // the filter checks its own input
 		if err := enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err != nil {
 			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
@@ -401,6 +402,6 @@ func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
 	if name == "identity" {
 		return latent.NewIdentity(m.Nx), nil
 	}
-	g, _, err := LoadGenerator(name)
+	g, _, err := genfile.Load(name)
 	return g, err
 }

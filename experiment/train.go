@@ -208,8 +208,10 @@ func (c TrainConfig) AutoencoderOptions() latent.AEOptions {
 	}
 }
 
-// TrainAutoencoder trains the autoencoder a training config asks for.
-func TrainAutoencoder(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (*latent.TrainResult, error) {
+// TrainAutoencoderGenerator trains the autoencoder a training config asks
+// for (with [latent.TrainAutoencoder]), reporting each epoch to progress
+// and resuming from resume if not nil.
+func TrainAutoencoderGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (*latent.TrainResult, error) {
 	opts := c.AutoencoderOptions()
 	opts.Progress = progress
 	opts.Checkpoint = resume

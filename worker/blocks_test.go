@@ -8,6 +8,7 @@ import (
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
@@ -85,7 +86,7 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	genPath := filepath.Join(t.TempDir(), "pca.arrow")
-	if err := experiment.SaveGenerator(genPath, g, experiment.GeneratorInfo{Model: "lorenz96"}); err != nil {
+	if err := genfile.Save(genPath, g, genfile.Info{Model: "lorenz96"}); err != nil {
 		t.Fatal(err)
 	}
 	inflate := base

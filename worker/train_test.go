@@ -18,6 +18,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
@@ -291,7 +292,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		}
 
 		// The latent ensembles are stored beside the states.
-		g, _, err := experiment.LoadGenerator(pcaOut.Path)
+		g, _, err := genfile.Load(pcaOut.Path)
 		if err != nil {
 			t.Fatal(err)
 		}

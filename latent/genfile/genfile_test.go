@@ -1,4 +1,4 @@
-package experiment
+package genfile_test
 
 import (
 	"bytes"
@@ -15,7 +15,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 )
 
@@ -77,7 +79,7 @@ func checkSameGenerator(t *testing.T, want, got latent.Generator, X *mat.Dense) 
 
 // checkSameInfo checks that a generator file's record round-tripped
 // exactly.
-func checkSameInfo(t *testing.T, want, got GeneratorInfo) {
+func checkSameInfo(t *testing.T, want, got genfile.Info) {
 	t.Helper()
 	if !sameBits(got.TrainLoss, want.TrainLoss) || !sameBits(got.ValidLoss, want.ValidLoss) {
 		t.Errorf("training curve\n%v %v\nread back as\n%v %v", want.TrainLoss, want.ValidLoss, got.TrainLoss, got.ValidLoss)
@@ -93,14 +95,14 @@ func checkSameInfo(t *testing.T, want, got GeneratorInfo) {
 // roundTrip saves g to a new file, loads it, checks the loaded generator
 // and record against the originals, and checks that saving the loaded one
 // gives the same bytes. It returns the file's path.
-func roundTrip(t *testing.T, g latent.Generator, info GeneratorInfo, X *mat.Dense) string {
+func roundTrip(t *testing.T, g latent.Generator, info genfile.Info, X *mat.Dense) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, g.Name()+".arrow")
-	if err := SaveGenerator(path, g, info); err != nil {
+	if err := genfile.Save(path, g, info); err != nil {
 		t.Fatalf("SaveGenerator: %v", err)
 	}
-	got, gotInfo, err := LoadGenerator(path)
+	got, gotInfo, err := genfile.Load(path)
 	if err != nil {
 		t.Fatalf("LoadGenerator: %v", err)
 	}
@@ -108,7 +110,7 @@ func roundTrip(t *testing.T, g latent.Generator, info GeneratorInfo, X *mat.Dens
 	checkSameInfo(t, info, gotInfo)
 
 	again := filepath.Join(dir, "again.arrow")
-	if err := SaveGenerator(again, got, gotInfo); err != nil {
+	if err := genfile.Save(again, got, gotInfo); err != nil {
 		t.Fatalf("SaveGenerator of the loaded generator: %v", err)
 	}
 	a, errA := os.ReadFile(path)
@@ -123,8 +125,43 @@ func roundTrip(t *testing.T, g latent.Generator, info GeneratorInfo, X *mat.Dens
 	return path
 }
 
-func l96Info(nx string) GeneratorInfo {
-	return GeneratorInfo{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
+func l96Info(nx string) genfile.Info {
+	return genfile.Info{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
+}
+
+// l96Archive returns samples Lorenz-96 states of nx variables, every 5
+// steps of 0.05 after a spin-up of 10 time units from a seeded
+// perturbation of the rest state x = F.
+func l96Archive(t testing.TB, nx, samples int, seed uint64) *mat.Dense {
+	t.Helper()
+	m, err := dynamics.NewLorenz96(nx, 8, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	x := make([]float64, nx)
+	for i := range x {
+		x[i] = 8 + 1e-3*rng.NormFloat64()
+	}
+	st := m.NewStepper()
+	for range 200 {
+		st.Step(x)
+	}
+	X := mat.NewDense(samples, nx, nil)
+	for k := range samples {
+		for range 5 {
+			st.Step(x)
+		}
+		X.SetRow(k, x)
+	}
+	return X
+}
+
+// split returns the first rows of X for training and the last nv rows
+// for validation.
+func split(X *mat.Dense, nv int) (train, valid *mat.Dense) {
+	m, n := X.Dims()
+	return X.Slice(0, m-nv, 0, n).(*mat.Dense), X.Slice(m-nv, m, 0, n).(*mat.Dense)
 }
 
 func TestGeneratorFileIdentity(t *testing.T) {
@@ -134,16 +171,14 @@ func TestGeneratorFileIdentity(t *testing.T) {
 	roundTrip(t, latent.NewIdentity(8), info, X)
 }
 
-// fitPCAFile fits the PCA generator of pcaTrainYAML (with latent_dim d) on
-// a Lorenz-96 archive of 40 variables and returns it with its record, the
-// archive and the config.
-func fitPCAFile(t *testing.T, d int) (*latent.PCA, GeneratorInfo, *mat.Dense) {
+// fitPCAFile fits a PCA generator with latent_dim d on a Lorenz-96
+// archive of 40 variables (400 snapshots, the last 80 held out) and
+// returns it with its record and the archive.
+func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 	t.Helper()
-	cfg := mustParseTrain(t, pcaTrainYAML)
-	cfg.Generator.LatentDim = d
 	X := l96Archive(t, 40, 400, 2)
-	train, valid := cfg.SplitArchive(X)
-	p, err := FitPCAGenerator(cfg, train)
+	train, valid := split(X, 80)
+	p, err := latent.FitPCA(train, latent.PCAOptions{Dim: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +194,7 @@ func TestGeneratorFilePCA(t *testing.T) {
 			t.Errorf("d = %d: held-out error %v", d, info.HeldOutMSE)
 		}
 		path := roundTrip(t, p, info, X)
-		got, _, err := LoadGenerator(path)
+		got, _, err := genfile.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,21 +207,21 @@ func TestGeneratorFilePCA(t *testing.T) {
 	}
 }
 
-// trainAE trains the autoencoder of aeTrainYAML on a Lorenz-96 archive
-// of 8 variables.
-func trainAE(t *testing.T) (*latent.Autoencoder, GeneratorInfo, *mat.Dense) {
+// trainAE trains a tiny autoencoder 8 → 16 → 4 (tanh, 3 epochs) on a
+// Lorenz-96 archive of 8 variables (300 snapshots, the last 30 held out).
+func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
-	cfg := mustParseTrain(t, aeTrainYAML)
-	X, _, err := BuildArchive(context.Background(), Config{Model: cfg.Model}, cfg.Archive, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, valid := cfg.SplitArchive(X)
+	X := l96Archive(t, 8, 300, 3)
+	train, valid := split(X, 30)
 	var epochs []int
-	res, err := TrainAutoencoder(context.Background(), cfg, train, valid, func(st latent.EpochStats) error {
-		epochs = append(epochs, st.Epoch)
-		return nil
-	}, nil)
+	res, err := latent.TrainAutoencoder(context.Background(), train, valid, latent.AEOptions{
+		Hidden: []int{16}, Latent: 4, Activation: latent.Tanh,
+		Epochs: 3, BatchSize: 32, LearningRate: 0.003, Seed: 1,
+		Progress: func(st latent.EpochStats) error {
+			epochs = append(epochs, st.Epoch)
+			return nil
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +243,7 @@ func TestGeneratorFileAutoencoder(t *testing.T) {
 		t.Fatalf("training record %+v", info)
 	}
 	path := roundTrip(t, ae, info, X)
-	got, _, err := LoadGenerator(path)
+	got, _, err := genfile.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,27 +317,27 @@ func editTensor(name string, f func(*store.Tensor)) func([]store.Tensor, *store.
 	}
 }
 
-// TestLoadGeneratorErrors: damaged or foreign generator files are
+// TestLoadErrors: damaged or foreign generator files are
 // refused with an error naming the file and what is wrong.
-func TestLoadGeneratorErrors(t *testing.T) {
+func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	p, pinfo, _ := fitPCAFile(t, 10)
 	pcaPath := filepath.Join(dir, "pca.arrow")
-	if err := SaveGenerator(pcaPath, p, pinfo); err != nil {
+	if err := genfile.Save(pcaPath, p, pinfo); err != nil {
 		t.Fatal(err)
 	}
 	ae, ainfo, _ := trainAE(t)
 	aePath := filepath.Join(dir, "ae.arrow")
-	if err := SaveGenerator(aePath, ae, ainfo); err != nil {
+	if err := genfile.Save(aePath, ae, ainfo); err != nil {
 		t.Fatal(err)
 	}
 	idPath := filepath.Join(dir, "identity.arrow")
-	if err := SaveGenerator(idPath, latent.NewIdentity(5), GeneratorInfo{}); err != nil {
+	if err := genfile.Save(idPath, latent.NewIdentity(5), genfile.Info{}); err != nil {
 		t.Fatal(err)
 	}
 	// Sanity: the originals load.
 	for _, f := range []string{pcaPath, aePath, idPath} {
-		if _, _, err := LoadGenerator(f); err != nil {
+		if _, _, err := genfile.Load(f); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
@@ -357,7 +392,7 @@ func TestLoadGeneratorErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := rewrite(t, c.src, strings.ReplaceAll(c.name, " ", "-"), c.edit)
-			g, _, err := LoadGenerator(path)
+			g, _, err := genfile.Load(path)
 			if err == nil {
 				t.Fatalf("loaded a %s %d → %d generator", g.Name(), g.LatentDim(), g.StateDim())
 			}
@@ -392,25 +427,29 @@ func TestLoadGeneratorErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	notArrow := filepath.Join(other, "model.yaml")
-	if err := os.WriteFile(notArrow, []byte(pcaTrainYAML), 0o644); err != nil {
+	if err := os.WriteFile(notArrow, []byte("name: l96-pca\nmodel: {name: lorenz96, nx: 40}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(other, "missing.arrow")
 	for _, path := range []string{checkpoint, archive, truncated, notArrow, missing} {
-		_, _, err := LoadGenerator(path)
+		_, _, err := genfile.Load(path)
 		if err == nil || !strings.Contains(err.Error(), path) {
-			t.Errorf("LoadGenerator(%s): %v, want an error naming the file", path, err)
+			t.Errorf("genfile.Load(%s): %v, want an error naming the file", path, err)
 		}
 		if path != missing && !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("LoadGenerator(%s): %v does not wrap store.ErrInvalid", path, err)
+			t.Errorf("genfile.Load(%s): %v does not wrap store.ErrInvalid", path, err)
 		}
 	}
-	if _, _, err := LoadGenerator(missing); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := genfile.Load(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v does not wrap os.ErrNotExist", err)
 	}
 	// Saving is refused for generators without a file format.
-	if err := SaveGenerator(filepath.Join(other, "x.arrow"), fakeGenerator{latent.NewIdentity(2)}, GeneratorInfo{}); err == nil {
+	if err := genfile.Save(filepath.Join(other, "x.arrow"), fakeGenerator{latent.NewIdentity(2)}, genfile.Info{}); err == nil {
 		t.Error("saved a generator of an unknown kind")
+	}
+	// and for a generator that takes a kind's name but is not its type.
+	if err := genfile.Save(filepath.Join(other, "y.arrow"), namedPCA{latent.NewIdentity(2)}, genfile.Info{}); err == nil || !strings.Contains(err.Error(), "want *latent.PCA") {
+		t.Errorf("saving an identity named pca: %v", err)
 	}
 }
 
@@ -419,90 +458,47 @@ type fakeGenerator struct{ *latent.Identity }
 
 func (fakeGenerator) Name() string { return "fake" }
 
-// l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
-// on the codes of the generator file path.
-func l96LatentCase(cycles int, path string) Config {
-	cfg := DapperCases(cycles)[2].Config
-	cfg.BurnIn = 1 // 20 of the cycles
-	if path != "" {
-		cfg.Latent = &LatentConfig{Generator: path}
-	}
-	return cfg
-}
+// namedPCA is an identity generator that calls itself pca.
+type namedPCA struct{ *latent.Identity }
 
-// TestLatentExperimentFromFile runs the latent filter with a generator
-// read from a file: it is the in-memory generator's run bit for bit, and
-// with a full-rank PCA it tracks the full-space filter.
-func TestLatentExperimentFromFile(t *testing.T) {
-	const cycles = 60
-	p, info, _ := fitPCAFile(t, 40)
-	path := filepath.Join(t.TempDir(), "l96-pca40.arrow")
-	if err := SaveGenerator(path, p, info); err != nil {
-		t.Fatal(err)
-	}
-	cfg := l96LatentCase(cycles, path)
-	var seen []int
-	fromFile, err := Run(context.Background(), cfg, func(st CycleStats) { seen = append(seen, st.Cycle) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != cycles || fromFile.Cycles != cycles || fromFile.Scored == 0 {
-		t.Fatalf("ran cycles %v, summary %+v", seen, fromFile)
-	}
-	s, err := BuildWithGenerator(cfg, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inMemory, err := runSetup(context.Background(), s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fromFile != inMemory {
-		t.Errorf("latent run with the generator file\n%+v\ndiffers from the run with the fitted generator\n%+v", fromFile, inMemory)
-	}
-	full, err := Run(context.Background(), l96LatentCase(cycles, ""), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// d = n: the same filter up to round-off (see
-	// TestLatentFullRankPCAIsFullSpace), which the assimilation keeps
-	// from growing.
-	rel := math.Abs(fromFile.RMSEa-full.RMSEa) / full.RMSEa
-	t.Logf("rmse_a: full-rank PCA from file %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
-	if rel > 1e-6 {
-		t.Errorf("full-rank PCA rmse_a %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
-	}
-	if full.RMSEa > 0.5 {
-		t.Errorf("full-space rmse_a %v: the reference run does not track", full.RMSEa)
-	}
+func (namedPCA) Name() string { return "pca" }
 
-	// A generator for another state dimension, or no file, is refused
-	// when the experiment is built.
-	ae, ainfo, _ := trainAE(t)
-	aePath := filepath.Join(t.TempDir(), "ae8.arrow")
-	if err := SaveGenerator(aePath, ae, ainfo); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Build(l96LatentCase(cycles, aePath)); err == nil || !strings.Contains(err.Error(), "maps to 8 variables, the model has 40") {
-		t.Errorf("generator of the wrong dimension: %v", err)
-	}
-	missing := filepath.Join(t.TempDir(), "missing.arrow")
-	if _, err := Build(l96LatentCase(cycles, missing)); err == nil || !strings.Contains(err.Error(), "latent.generator") || !strings.Contains(err.Error(), missing) {
-		t.Errorf("missing generator file: %v", err)
-	}
-
-	// The autoencoder file drives a Lorenz-96 run of its own size.
-	aeCfg := l96LatentCase(30, aePath)
-	aeCfg.Model.Nx = 8
-	aeCfg.Filter.Members = 10
-	for _, enc := range []string{"amortised", "projection"} {
-		aeCfg.Latent.Encoding = enc
-		sum, err := Run(context.Background(), aeCfg, nil)
-		if err != nil {
-			t.Fatalf("%s encoding: %v", enc, err)
-		}
-		if sum.Cycles != 30 || math.IsNaN(sum.RMSEa) {
-			t.Errorf("%s encoding: summary %+v", enc, sum)
-		}
+// TestFilesOfEarlierVersions: the files in testdata were written by the
+// format's first home (experiment.SaveGenerator, before the move to this
+// package); they load, and saving what was loaded gives the same bytes.
+func TestFilesOfEarlierVersions(t *testing.T) {
+	for _, c := range []struct {
+		file       string
+		name       string
+		n, d       int
+		config     string
+		epochs     int
+		heldOutPos bool
+	}{
+		{"identity.arrow", "identity", 6, 6, "", 0, false},
+		{"pca.arrow", "pca", 6, 2, "abc123", 0, true},
+		{"autoencoder.arrow", "autoencoder", 6, 3, "", 2, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join("testdata", c.file)
+			g, info, err := genfile.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Name() != c.name || g.StateDim() != c.n || g.LatentDim() != c.d || info.Model != "lorenz96" ||
+				info.Config != c.config || len(info.TrainLoss) != c.epochs || len(info.ValidLoss) != c.epochs ||
+				(info.HeldOutMSE > 0) != c.heldOutPos {
+				t.Errorf("loaded a %s %d → %d generator with record %+v", g.Name(), g.LatentDim(), g.StateDim(), info)
+			}
+			again := filepath.Join(t.TempDir(), c.file)
+			if err := genfile.Save(again, g, info); err != nil {
+				t.Fatal(err)
+			}
+			a, errA := os.ReadFile(path)
+			b, errB := os.ReadFile(again)
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				t.Errorf("saving the loaded generator gives other bytes (%d vs %d; %v %v)", len(a), len(b), errA, errB)
+			}
+		})
 	}
 }

@@ -1,0 +1,155 @@
+package experiment
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
+)
+
+func l96Info(nx string) genfile.Info {
+	return genfile.Info{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
+}
+
+// fitPCAFile fits the PCA generator of pcaTrainYAML (with latent_dim d) on
+// a Lorenz-96 archive of 40 variables and returns it with its record, the
+// archive and the config.
+func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
+	t.Helper()
+	cfg := mustParseTrain(t, pcaTrainYAML)
+	cfg.Generator.LatentDim = d
+	X := l96Archive(t, 40, 400, 2)
+	train, valid := cfg.SplitArchive(X)
+	p, err := FitPCAGenerator(cfg, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := l96Info("40")
+	info.HeldOutMSE = latent.ReconstructionError(p, valid)
+	return p, info, X
+}
+
+// trainAE trains the autoencoder of aeTrainYAML on a Lorenz-96 archive
+// of 8 variables.
+func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
+	t.Helper()
+	cfg := mustParseTrain(t, aeTrainYAML)
+	X, _, err := BuildArchive(context.Background(), Config{Model: cfg.Model}, cfg.Archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, valid := cfg.SplitArchive(X)
+	var epochs []int
+	res, err := TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st latent.EpochStats) error {
+		epochs = append(epochs, st.Epoch)
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(epochs, []int{1, 2, 3}) || len(res.Curve) != 3 {
+		t.Fatalf("progress after epochs %v, curve of %d epochs; want 3", epochs, len(res.Curve))
+	}
+	info := l96Info("8")
+	for _, e := range res.Curve {
+		info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
+		info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
+	}
+	info.HeldOutMSE = latent.ReconstructionError(res.Model, valid)
+	return res.Model, info, X
+}
+
+// l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
+// on the codes of the generator file path.
+func l96LatentCase(cycles int, path string) Config {
+	cfg := DapperCases(cycles)[2].Config
+	cfg.BurnIn = 1 // 20 of the cycles
+	if path != "" {
+		cfg.Latent = &LatentConfig{Generator: path}
+	}
+	return cfg
+}
+
+// TestLatentExperimentFromFile runs the latent filter with a generator
+// read from a file: it is the in-memory generator's run bit for bit, and
+// with a full-rank PCA it tracks the full-space filter.
+func TestLatentExperimentFromFile(t *testing.T) {
+	const cycles = 60
+	p, info, _ := fitPCAFile(t, 40)
+	path := filepath.Join(t.TempDir(), "l96-pca40.arrow")
+	if err := genfile.Save(path, p, info); err != nil {
+		t.Fatal(err)
+	}
+	cfg := l96LatentCase(cycles, path)
+	var seen []int
+	fromFile, err := Run(context.Background(), cfg, func(st CycleStats) { seen = append(seen, st.Cycle) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != cycles || fromFile.Cycles != cycles || fromFile.Scored == 0 {
+		t.Fatalf("ran cycles %v, summary %+v", seen, fromFile)
+	}
+	s, err := BuildWithGenerator(cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inMemory, err := runSetup(context.Background(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile != inMemory {
+		t.Errorf("latent run with the generator file\n%+v\ndiffers from the run with the fitted generator\n%+v", fromFile, inMemory)
+	}
+	full, err := Run(context.Background(), l96LatentCase(cycles, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d = n: the same filter up to round-off (see
+	// TestLatentFullRankPCAIsFullSpace), which the assimilation keeps
+	// from growing.
+	rel := math.Abs(fromFile.RMSEa-full.RMSEa) / full.RMSEa
+	t.Logf("rmse_a: full-rank PCA from file %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
+	if rel > 1e-6 {
+		t.Errorf("full-rank PCA rmse_a %v, full space %v (relative difference %.2g)", fromFile.RMSEa, full.RMSEa, rel)
+	}
+	if full.RMSEa > 0.5 {
+		t.Errorf("full-space rmse_a %v: the reference run does not track", full.RMSEa)
+	}
+
+	// A generator for another state dimension, or no file, is refused
+	// when the experiment is built.
+	ae, ainfo, _ := trainAE(t)
+	aePath := filepath.Join(t.TempDir(), "ae8.arrow")
+	if err := genfile.Save(aePath, ae, ainfo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(l96LatentCase(cycles, aePath)); err == nil || !strings.Contains(err.Error(), "maps to 8 variables, the model has 40") {
+		t.Errorf("generator of the wrong dimension: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.arrow")
+	if _, err := Build(l96LatentCase(cycles, missing)); err == nil || !strings.Contains(err.Error(), "latent.generator") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing generator file: %v", err)
+	}
+
+	// The autoencoder file drives a Lorenz-96 run of its own size.
+	aeCfg := l96LatentCase(30, aePath)
+	aeCfg.Model.Nx = 8
+	aeCfg.Filter.Members = 10
+	for _, enc := range []string{"amortised", "projection"} {
+		aeCfg.Latent.Encoding = enc
+		sum, err := Run(context.Background(), aeCfg, nil)
+		if err != nil {
+			t.Fatalf("%s encoding: %v", enc, err)
+		}
+		if sum.Cycles != 30 || math.IsNaN(sum.RMSEa) {
+			t.Errorf("%s encoding: summary %+v", enc, sum)
+		}
+	}
+}
