@@ -61,7 +61,7 @@ func BenchmarkForecastKSNx128M16(b *testing.B) {
 // Same, forced onto one worker (serial reference for the parallel speed-up).
 func BenchmarkForecastKSNx128M16Serial(b *testing.B) {
 	m, _ := NewKS(KSNx, KSLength, KSDt)
-	benchForecast(b, m, 16, m.InitialCondition(), WithWorkers(1))
+	benchForecast(b, m, 16, m.InitialCondition(), withWorkers(1))
 }
 
 // One RK4 step of a single Lorenz-96 state with nx = 1,000,000.

@@ -32,7 +32,8 @@ type stepWeighter interface {
 // N × Dim *mat.Dense) forward in time, in parallel over members, optionally
 // adding Gaussian model noise after every step.
 //
-// Members are split into contiguous blocks, one block per worker goroutine;
+// Members are split into contiguous blocks, one block per worker goroutine
+// (runtime.GOMAXPROCS(0) of them, at most one per member);
 // each worker owns a Stepper created once by NewForecaster. Each member's
 // noise comes from its own PCG stream seeded from (seed, member index) at the
 // start of every Forecast call, so results are bit-identical whatever the
@@ -56,19 +57,6 @@ type Forecaster struct {
 
 // ForecasterOption configures a Forecaster.
 type ForecasterOption func(*Forecaster) error
-
-// WithWorkers sets the number of worker goroutines (default
-// runtime.GOMAXPROCS(0)); it is capped at the number of members. n must be
-// >= 1.
-func WithWorkers(n int) ForecasterOption {
-	return func(f *Forecaster) error {
-		if n < 1 {
-			return fmt.Errorf("dynamics: forecaster: workers must be >= 1, got %d", n)
-		}
-		f.workers = n
-		return nil
-	}
-}
 
 // WithNoise sets the additive model-noise standard deviation; see SetNoise.
 func WithNoise(std float64) ForecasterOption {

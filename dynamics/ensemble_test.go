@@ -38,6 +38,15 @@ func mustForecaster(t testing.TB, m Model, members int, opts ...ForecasterOption
 	return f
 }
 
+// withWorkers sets the number of worker goroutines (before capping at
+// the members), so that tests can check the result does not depend on it.
+func withWorkers(n int) ForecasterOption {
+	return func(f *Forecaster) error {
+		f.workers = n
+		return nil
+	}
+}
+
 // l96Ensemble returns members distinct states near the L96 attractor.
 func l96Ensemble(members, nx int) *mat.Dense {
 	E := mat.NewDense(members, nx, nil)
@@ -72,7 +81,6 @@ func TestForecasterValidation(t *testing.T) {
 	}{
 		{"nil model", func() error { _, err := NewForecaster(nil, 3); return err }, "nil model"},
 		{"members=0", func() error { _, err := NewForecaster(m, 0); return err }, "members must be >= 1, got 0"},
-		{"workers=0", func() error { _, err := NewForecaster(m, 3, WithWorkers(0)); return err }, "workers must be >= 1, got 0"},
 		{"bad noise option", func() error { _, err := NewForecaster(m, 3, WithNoise(-1)); return err }, "noise std"},
 		{"noise NaN", func() error { return f.SetNoise(math.NaN()) }, "noise std must be finite and >= 0, got NaN"},
 		{"noise Inf", func() error { return f.SetNoise(math.Inf(1)) }, "noise std"},
@@ -160,7 +168,7 @@ func TestForecasterParallelDeterminism(t *testing.T) {
 			t.Run(mc.m.Name()+map[bool]string{false: "/no-noise", true: "/noise"}[noise > 0], func(t *testing.T) {
 				var ref *mat.Dense
 				for _, w := range []int{1, 2, 3, 7} {
-					f := mustForecaster(t, mc.m, members, WithWorkers(w), WithNoise(noise))
+					f := mustForecaster(t, mc.m, members, withWorkers(w), WithNoise(noise))
 					f.threshold = 0 // force the parallel path
 					E := mc.init(members)
 					if err := f.Forecast(E, steps, 12345); err != nil {
@@ -325,7 +333,7 @@ func TestLorenz96Climatology(t *testing.T) {
 func TestForecastMembersSlices(t *testing.T) {
 	const members, nx, steps = 10, 40, 20
 	m := mustL96(t, nx)
-	f := mustForecaster(t, m, members, WithWorkers(3), WithNoise(0.05))
+	f := mustForecaster(t, m, members, withWorkers(3), WithNoise(0.05))
 	f.threshold = 0 // the parallel path inside each slice
 	want := l96Ensemble(members, nx)
 	if err := f.Forecast(want, steps, 99); err != nil {

@@ -12,7 +12,7 @@ import (
 //
 // i.e. the errors ε_i of y = H(x) + ε are independent, ε_i ~ N(0, σ_i²).
 // A DiagR is immutable after construction and safe for concurrent use
-// (Sample and ObsNoise use only the generator they are given or create).
+// (Sample uses only the generator it is given).
 type DiagR struct {
 	v []float64 // variances σ_i²
 	s []float64 // standard deviations σ_i
@@ -24,40 +24,14 @@ func NewScalarR(p int, variance float64) (*DiagR, error) {
 	if p <= 0 {
 		return nil, fmt.Errorf("observations: scalar R: dimension p = %d, must be > 0", p)
 	}
-	if err := checkVariance("scalar R", -1, variance); err != nil {
-		return nil, err
+	if math.IsNaN(variance) || math.IsInf(variance, 0) || variance <= 0 {
+		return nil, fmt.Errorf("observations: scalar R: variance %v, must be finite and > 0", variance)
 	}
 	v := make([]float64, p)
 	for i := range v {
 		v[i] = variance
 	}
 	return newDiagR(v), nil
-}
-
-// NewDiagR returns R = diag(variances). variances must be non-empty and
-// every entry finite and > 0. The slice is copied.
-func NewDiagR(variances []float64) (*DiagR, error) {
-	if len(variances) == 0 {
-		return nil, fmt.Errorf("observations: diagonal R: empty variance list")
-	}
-	for i, v := range variances {
-		if err := checkVariance("diagonal R", i, v); err != nil {
-			return nil, err
-		}
-	}
-	v := make([]float64, len(variances))
-	copy(v, variances)
-	return newDiagR(v), nil
-}
-
-func checkVariance(name string, i int, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
-		if i < 0 {
-			return fmt.Errorf("observations: %s: variance %v, must be finite and > 0", name, v)
-		}
-		return fmt.Errorf("observations: %s: variance[%d] = %v, must be finite and > 0", name, i, v)
-	}
-	return nil
 }
 
 // newDiagR takes ownership of v, which must already be validated.
@@ -87,9 +61,9 @@ func (r *DiagR) Variances() []float64 { return r.v }
 //
 //	dst_i = σ_i · z_i,   z_i = rng.NormFloat64(),
 //
-// drawing exactly one standard normal per component, in order i = 0…p−1.
-// This draw order is part of the reproducibility contract of
-// [DiagR.ObsNoise] and [Nature]. Sample does not allocate.
+// drawing exactly one standard normal per component, in order i = 0…p−1,
+// so that a generator seeded per cycle reproduces that cycle's noise on
+// its own. Sample does not allocate.
 func (r *DiagR) Sample(dst []float64, rng *rand.Rand) {
 	if len(dst) != len(r.v) {
 		panic(fmt.Sprintf("observations: DiagR.Sample: len(dst) = %d, want Dim = %d", len(dst), len(r.v)))
@@ -114,25 +88,4 @@ func (r *DiagR) Mahalanobis2(d []float64) float64 {
 		sum += di * di / r.v[i]
 	}
 	return sum
-}
-
-// ObsNoise writes into dst (len Dim) the observation noise of cycle `cycle`
-// of the stream identified by seed. The seeding scheme is a reproducibility
-// contract shared with [Nature]:
-//
-//	rng := rand.New(rand.NewPCG(seed, uint64(cycle)))   // math/rand/v2
-//	r.Sample(dst, rng)                                  // dst_i = σ_i · rng.NormFloat64(), i = 0…p−1
-//
-// so the noise of any cycle can be regenerated independently of all other
-// cycles. cycle must be ≥ 0 (Nature numbers its cycles from 1). The values
-// are identical across runs and platforms for a given Go release (they rely
-// on math/rand/v2's PCG-DXSM source and NormFloat64).
-//
-// ObsNoise allocates a small generator per call; [Nature.Next] reuses one
-// and does not allocate.
-func (r *DiagR) ObsNoise(dst []float64, seed uint64, cycle int) {
-	if cycle < 0 {
-		panic(fmt.Sprintf("observations: DiagR.ObsNoise: cycle = %d, must be >= 0", cycle))
-	}
-	r.Sample(dst, rand.New(rand.NewPCG(seed, uint64(cycle))))
 }

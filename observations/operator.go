@@ -1,6 +1,6 @@
 // Package observations holds observation operators H with their Jacobians,
-// diagonal observation-error models R, and synthetic twin experiments
-// (a nature run plus noisy observations).
+// diagonal observation-error models R, and the innovation tests of quality
+// control.
 //
 // # Observation model
 //
@@ -9,17 +9,16 @@
 //	y = H(x) + ε,   ε ~ N(0, R),
 //
 // where H: ℝ^n → ℝ^p is an [Operator] and R is the p×p observation-error
-// covariance. Only diagonal R is provided ([DiagR]): observation errors are
-// independent with variances R_ii = σ_i².
+// covariance. Only diagonal R is provided ([DiagR], built by [NewScalarR]):
+// observation errors are independent with variances R_ii = σ_i².
 //
-// Linearised filters (EKF, ensemble filters with a tangent-linear update,
-// 4D-Var) need the Jacobian
+// Every Operator also provides its Jacobian
 //
-//	H_ij = ∂H_i/∂x_j   (p × n),
+//	H_ij = ∂H_i/∂x_j   (p × n).
 //
-// which every Operator provides. For a linear operator H(x) = H x and the
-// Jacobian is constant; [Linear] reports whether an operator declares itself
-// linear.
+// For a linear operator H(x) = H x and the Jacobian is constant; [Linear]
+// reports whether an operator declares itself linear. The ensemble filters
+// of latentda apply H to each member and need neither.
 //
 // # Operators
 //
@@ -35,11 +34,12 @@
 // programmer errors such as buffers of the wrong size. Constructors validate
 // their input and return errors naming the bad value.
 //
-// # Twin experiments
+// # Quality control
 //
-// [Nature] runs a [dynamics.Model] from a given initial state (the "truth")
-// and produces noisy observations y = H(x_true) + ε on a fixed schedule, with
-// a per-cycle reproducible noise stream (see [Nature] and [DiagR.ObsNoise]).
+// [InnovationQC] scores one cycle's observations against the forecast
+// ensemble (outlier scores and the normalised innovation squared), and
+// [ChiSquareThreshold] and [EmpiricalThreshold] give the thresholds the
+// experiment's quality-control policy compares them with.
 package observations
 
 import (
