@@ -1,8 +1,12 @@
 // Package experiment describes a twin assimilation experiment (model,
-// observations, filter, schedule) as a YAML file, builds the numerics it
-// names, and runs its cycles in process. The Temporal activities call the
-// same building blocks, so a run under Temporal and a run in process are
-// bit-identical.
+// observations, filter, latent space, quality control, schedule) as a YAML
+// file ([Config]), validates it, builds the numerics it names ([Build]) with
+// every random stream derived from the run seed ([StreamSeed]), and runs
+// its cycles in process ([Run]). It also describes the training of a
+// generator ([TrainConfig]): the simulation archive and the PCA or
+// autoencoder fitted to it; generator files are read and written by
+// package latent/genfile. The Temporal activities call the same building
+// blocks, so a run under Temporal and a run in process are bit-identical.
 package experiment
 
 import (
@@ -22,7 +26,7 @@ import (
 )
 
 // Config is one experiment, as written in its YAML file. Zero values take
-// the defaults documented on each field (see Defaults).
+// the defaults documented on each field (see [Config.WithDefaults]).
 type Config struct {
 	// Name labels the run (workflow IDs, file metadata). Required.
 	Name string `yaml:"name" json:"name"`

@@ -21,7 +21,8 @@
 // The package is pure numerics on gonum: it reads no files and knows nothing
 // of the workflow engine. Everything a caller may need to store (PCA
 // parameters, autoencoder layers and normalisation, training checkpoints) is
-// exposed as structs of plain slices and numbers.
+// exposed as structs of plain slices and numbers; package latent/genfile
+// stores generators in files.
 //
 // # Conventions
 //

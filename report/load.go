@@ -13,6 +13,7 @@ import (
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 )
 
@@ -217,25 +218,16 @@ func loadFlags(rd store.RunDir, rows []store.DiagRow) ([]Flag, error) {
 }
 
 // loadCurve reads a generator's training curve from its file
-// (curve.train_loss and curve.valid_loss) or, while it is still training,
-// from its checkpoint (<name>.checkpoint.json beside <name>.arrow). It
-// returns nil when neither exists or they hold no epochs.
+// ([genfile.ReadCurve]) or, while it is still training, from its checkpoint
+// (<name>.checkpoint.json beside <name>.arrow). It returns nil when
+// neither exists or they hold no epochs.
 func loadCurve(genPath string) (*Curve, error) {
-	ts, _, err := store.ReadTensors(genPath, store.KindGenerator)
+	train, valid, err := genfile.ReadCurve(genPath)
 	if err == nil {
-		c := &Curve{Source: genPath}
-		for _, t := range ts {
-			switch t.Name {
-			case "curve.train_loss":
-				c.Train = t.Data
-			case "curve.valid_loss":
-				c.Valid = t.Data
-			}
-		}
-		if len(c.Train) == 0 && len(c.Valid) == 0 {
+		if len(train) == 0 && len(valid) == 0 {
 			return nil, nil
 		}
-		return c, nil
+		return &Curve{Source: genPath, Train: train, Valid: valid}, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("report: %w", err)

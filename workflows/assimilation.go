@@ -1,6 +1,8 @@
 // Package workflows holds latentda's deterministic orchestration: the cycled
-// assimilation loop. Workflows do no I/O and no numerics; they call
-// activities, keep a small state, and Continue-As-New when Temporal suggests.
+// assimilation loop ([Assimilation]), one scheduled cycle of a live run
+// ([Cycle]) and the training of a generator ([TrainGenerator]). Workflows
+// do no I/O and no numerics; they call activities, keep a small state, and
+// Continue-As-New when Temporal suggests.
 package workflows
 
 import (

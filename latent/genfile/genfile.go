@@ -141,6 +141,30 @@ func (r *reader) positive(key string) (int, error) {
 	return v, nil
 }
 
+// Curve tensor names.
+const (
+	curveTrain = "curve.train_loss"
+	curveValid = "curve.valid_loss"
+)
+
+// ReadCurve reads only the training curve of a generator file (train and
+// valid losses per epoch), without checking or building the generator.
+func ReadCurve(path string) (train, valid []float64, err error) {
+	ts, _, err := store.ReadTensors(path, store.KindGenerator)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range ts {
+		switch t.Name {
+		case curveTrain:
+			train = t.Data
+		case curveValid:
+			valid = t.Data
+		}
+	}
+	return train, valid, nil
+}
+
 // Save writes g and its training record to path, atomically. g's Name
 // selects its kind; Save refuses a generator of a kind the format does not
 // know.
@@ -161,8 +185,8 @@ func Save(path string, g latent.Generator, info Info) error {
 	if err := k.encode(w, g); err != nil {
 		return fmt.Errorf("genfile: cannot save a %s generator: %w", g.Name(), err)
 	}
-	w.vec("curve.train_loss", info.TrainLoss)
-	w.vec("curve.valid_loss", info.ValidLoss)
+	w.vec(curveTrain, info.TrainLoss)
+	w.vec(curveValid, info.ValidLoss)
 	meta := store.Meta{Kind: store.KindGenerator, Model: info.Model, Params: info.Params, Extra: w.extra}
 	return store.WriteTensors(path, w.ts, meta)
 }
@@ -189,8 +213,8 @@ func Load(path string) (latent.Generator, Info, error) {
 	}
 	info := Info{Model: meta.Model, Params: meta.Params, Config: meta.Extra[extraConfig]}
 	info.HeldOutMSE, _ = strconv.ParseFloat(meta.Extra[extraHeldOut], 64)
-	info.TrainLoss = r.byName["curve.train_loss"].Data
-	info.ValidLoss = r.byName["curve.valid_loss"].Data
+	info.TrainLoss = r.byName[curveTrain].Data
+	info.ValidLoss = r.byName[curveValid].Data
 
 	typ := meta.Extra[extraType]
 	k, ok := kindOf(typ)

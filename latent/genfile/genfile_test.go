@@ -502,3 +502,26 @@ func TestFilesOfEarlierVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCurve reads the training curve that Load reads, also from a file
+// whose generator is damaged.
+func TestReadCurve(t *testing.T) {
+	train, valid, err := genfile.ReadCurve(filepath.Join("testdata", "autoencoder.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, info, err := genfile.Load(filepath.Join("testdata", "autoencoder.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(train) != 2 || !sameBits(train, info.TrainLoss) || !sameBits(valid, info.ValidLoss) {
+		t.Errorf("ReadCurve gives %v %v, Load %v %v", train, valid, info.TrainLoss, info.ValidLoss)
+	}
+	damaged := rewrite(t, filepath.Join("testdata", "autoencoder.arrow"), "damaged", dropTensor("norm.std"))
+	if train, _, err := genfile.ReadCurve(damaged); err != nil || !sameBits(train, info.TrainLoss) {
+		t.Errorf("damaged generator: curve %v, %v", train, err)
+	}
+	if _, _, err := genfile.ReadCurve(filepath.Join(t.TempDir(), "missing.arrow")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v does not wrap os.ErrNotExist", err)
+	}
+}
