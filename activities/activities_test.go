@@ -31,7 +31,7 @@ import (
 // of cycles and a burn-in of 1 time unit (4 cycles of 0.25), so that short
 // runs still score most of their cycles and pass config validation.
 func shortL63(cycles int) experiment.Config {
-	cfg := experiment.DapperCases(cycles)[0].Config
+	cfg := experiment.DapperConfigs(cycles)["l63-etkf"]
 	cfg.BurnIn = 1
 	return cfg
 }
@@ -486,7 +486,7 @@ func TestInitializeIsIdempotent(t *testing.T) {
 // and an inflation of 2 per cycle blow the ensemble up within a few dozen
 // cycles (cycle 10 at the time of writing).
 func divergingConfig() experiment.Config {
-	cfg := experiment.DapperCases(500)[2].Config
+	cfg := experiment.DapperConfigs(500)["l96-etkf"]
 	cfg.Filter.Inflation = 2
 	cfg.Observations.Variance = 1e12
 	cfg.BurnIn = 0 // the run is cut short below; the default 400 cycles would not validate

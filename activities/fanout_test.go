@@ -17,8 +17,8 @@ import (
 // fanoutL96 is a small Lorenz-96 run with model noise (so every member's
 // random stream matters) and a fanned-out forecast of 7 members per task (the last task 3).
 func fanoutL96(cycles int) experiment.Config {
-	cfg := experiment.DapperCases(cycles)[2].Config // L96 ETKF N=24
-	cfg.BurnIn = 0.05                               // one cycle
+	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
+	cfg.BurnIn = 0.05 // one cycle
 	cfg.Model.Noise = 0.01
 	cfg.Forecast = &experiment.ForecastConfig{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
 	return cfg.WithDefaults()

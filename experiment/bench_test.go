@@ -8,8 +8,8 @@ var sinkStats CycleStats
 
 // benchCycle measures one full cycle (nature run, observations, forecast,
 // analysis and scoring) in steady state, after a spin-up of 50 cycles.
-func benchCycle(b *testing.B, c BenchCase) {
-	s, err := Build(c.Config)
+func benchCycle(b *testing.B, cfg Config) {
+	s, err := Build(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func benchCycle(b *testing.B, c BenchCase) {
 
 // BenchmarkCycle: go test -run '^$' -bench Cycle ./experiment
 func BenchmarkCycle(b *testing.B) {
-	cases := DapperCases(0)
-	b.Run("L96-ETKF-N24", func(b *testing.B) { benchCycle(b, cases[2]) })
-	b.Run("L96-LETKF-N7", func(b *testing.B) { benchCycle(b, cases[5]) })
-	b.Run("KS-LETKF-N16", func(b *testing.B) { benchCycle(b, cases[6]) })
-	b.Run("KS-ETKF-N20", func(b *testing.B) { benchCycle(b, cases[7]) })
+	cfgs := DapperConfigs(0)
+	b.Run("L96-ETKF-N24", func(b *testing.B) { benchCycle(b, cfgs["l96-etkf"]) })
+	b.Run("L96-LETKF-N7", func(b *testing.B) { benchCycle(b, cfgs["l96-letkf"]) })
+	b.Run("KS-LETKF-N16", func(b *testing.B) { benchCycle(b, cfgs["ks-letkf"]) })
+	b.Run("KS-ETKF-N20", func(b *testing.B) { benchCycle(b, cfgs["ks-etkf"]) })
 }
 
 // BenchmarkBuildWithCalibration times Build of a config with the manifold

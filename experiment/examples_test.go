@@ -7,12 +7,12 @@ import (
 )
 
 // TestExamplesMatchBenchmarkTable checks that every shipped example config
-// parses, builds, and sets up the same experiment as its row of the DAPPER
-// table (only the number of cycles and the burn-in may differ).
+// parses, builds, and sets up the same experiment as its DAPPER set-up in
+// DapperConfigs (only the number of cycles and the burn-in may differ).
 func TestExamplesMatchBenchmarkTable(t *testing.T) {
 	rows := map[string]Config{}
-	for _, c := range DapperCases(0) {
-		rows[c.Config.Name] = c.Config.WithDefaults()
+	for name, c := range DapperConfigs(0) {
+		rows[name] = c.WithDefaults()
 	}
 	files, err := filepath.Glob("../examples/*.yaml")
 	if err != nil {

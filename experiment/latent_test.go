@@ -20,8 +20,8 @@ func latentCfg(base Config, gen string) Config {
 // filter is the full-space filter, bit for bit (encode and decode are
 // copies, and the filter sees the same numbers).
 func TestLatentIdentityIsFullSpace(t *testing.T) {
-	for _, idx := range []int{0, 1, 2, 3, 4} { // L63 ETKF/EnKF, L96 ETKF/EnKF/DEnKF
-		base := DapperCases(600)[idx].Config
+	for _, name := range []string{"l63-etkf", "l63-enkf", "l96-etkf", "l96-enkf", "l96-denkf"} {
+		base := DapperConfigs(600)[name]
 		t.Run(base.Name, func(t *testing.T) {
 			full, err := Run(context.Background(), base, nil)
 			if err != nil {
@@ -60,8 +60,8 @@ func pcaFor(t testing.TB, cfg Config, d int) *latent.PCA {
 // must agree to round-off: 1e-9 absolute on states of magnitude ~10, which
 // allows for the conditioning of the whitening (σ ranges over ~1e2).
 func TestLatentFullRankPCAIsFullSpace(t *testing.T) {
-	for _, idx := range []int{2, 3, 4} { // L96 ETKF, EnKF, DEnKF
-		base := DapperCases(500)[idx].Config
+	for _, name := range []string{"l96-etkf", "l96-enkf", "l96-denkf"} {
+		base := DapperConfigs(500)[name]
 		t.Run(base.Name, func(t *testing.T) {
 			pca := pcaFor(t, base, 40)
 			full, err := Build(base)
@@ -125,7 +125,7 @@ func TestLatentPCAIncrement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1000 KS cycles")
 	}
-	base := DapperCases(1000)[7].Config // KS ETKF N=20
+	base := DapperConfigs(1000)["ks-etkf"]
 	pca := pcaFor(t, base, 48)
 	cfg := latentCfg(base, "pca")
 	cfg.Latent.Update = "increment"

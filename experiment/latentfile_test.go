@@ -69,7 +69,7 @@ func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
 // l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
 // on the codes of the generator file path.
 func l96LatentCase(cycles int, path string) Config {
-	cfg := DapperCases(cycles)[2].Config
+	cfg := DapperConfigs(cycles)["l96-etkf"]
 	cfg.BurnIn = 1 // 20 of the cycles
 	if path != "" {
 		cfg.Latent = &LatentConfig{Generator: path}

@@ -10,7 +10,7 @@ import (
 // stream, σ_i · NormFloat64 of a PCG seeded (StreamSeed(seed, streamObs),
 // k), bit for bit, and checks that it does not allocate.
 func TestObserveStream(t *testing.T) {
-	s, err := Build(DapperCases(1000)[2].Config)
+	s, err := Build(DapperConfigs(1000)["l96-etkf"])
 	if err != nil {
 		t.Fatal(err)
 	}

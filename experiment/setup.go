@@ -317,7 +317,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	// The filter's ensemble: the states, or their codes.
 	X := E
 	if s.latent == nil {
-		s.observeEnsemble(E)
+		s.ObserveEnsemble(E)
 	} else {
 		s.latent.encode(E, s.he, s.Op.Apply)
 		X = s.latent.za
@@ -348,11 +348,14 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	return st, nil
 }
 
-// observeEnsemble sets s.he to H applied to every member of E.
-func (s *Setup) observeEnsemble(E *mat.Dense) {
+// ObserveEnsemble applies H to every member of E and returns the N×p
+// result, the Setup's work space (owned by s, overwritten by the next call
+// or analysis).
+func (s *Setup) ObserveEnsemble(E *mat.Dense) *mat.Dense {
 	for i := range s.Config.Filter.Members {
 		s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 	}
+	return s.he
 }
 
 // CheckObservations runs the quality control of observations y with error
@@ -371,7 +374,7 @@ func (s *Setup) CheckObservations(E *mat.Dense, y, variances []float64) (*QCResu
 	if err := enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
-	s.observeEnsemble(E)
+	s.ObserveEnsemble(E)
 	qc, err := s.qc.check(E, s.he, y, variances)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)

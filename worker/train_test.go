@@ -235,8 +235,8 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 	t.Run("latent PCA", func(t *testing.T) {
 		t.Parallel()
 		const cycles = 50
-		full := experiment.DapperCases(cycles)[2].Config // L96 ETKF N=24
-		full.BurnIn = 1                                  // 20 cycles
+		full := experiment.DapperConfigs(cycles)["l96-etkf"]
+		full.BurnIn = 1 // 20 cycles
 		cfg := full
 		cfg.Name = "l96-latent-pca40"
 		cfg.Latent = &experiment.LatentConfig{Generator: filepath.ToSlash(activities.TrainPathsFor("l96-pca40").Generator)}
@@ -305,7 +305,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 	t.Run("latent autoencoder", func(t *testing.T) {
 		t.Parallel()
 		const cycles = 20
-		cfg := experiment.DapperCases(cycles)[2].Config
+		cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
 		cfg.Name = "l96-latent-ae4"
 		cfg.BurnIn = 0.5
 		cfg.Model.Nx = 8
@@ -337,7 +337,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 
 	t.Run("missing generator", func(t *testing.T) {
 		t.Parallel()
-		cfg := experiment.DapperCases(10)[2].Config
+		cfg := experiment.DapperConfigs(10)["l96-etkf"]
 		cfg.Name = "l96-latent-missing"
 		cfg.BurnIn = 0.1
 		cfg.Latent = &experiment.LatentConfig{Generator: "generators/none.arrow"}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latentda/latentda/scale"
+	"github.com/latentda/latentda/bench/scale"
 )
 
 func TestBenchScaleUsage(t *testing.T) {

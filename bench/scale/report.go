@@ -3,7 +3,7 @@ package scale
 import (
 	"fmt"
 
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/bench"
 )
 
 // Report gathers the cycles of `latentda bench scale` and what follows
@@ -23,9 +23,9 @@ type Report struct {
 	Disk *DiskSpeed `json:"disk,omitempty"`
 	// Latent compares latent and full-space analysis cost on KS with the
 	// autoencoder LatentGenerator, on LatentNx points.
-	LatentNx        int                         `json:"latent_nx,omitempty"`
-	Latent          []experiment.LatentBenchRow `json:"latent,omitempty"`
-	LatentGenerator *experiment.GeneratorRow    `json:"latent_generator,omitempty"`
+	LatentNx        int                    `json:"latent_nx,omitempty"`
+	Latent          []bench.LatentBenchRow `json:"latent,omitempty"`
+	LatentGenerator *bench.GeneratorRow    `json:"latent_generator,omitempty"`
 	// Orchestration is the measured cost of one Temporal activity.
 	Orchestration *Orchestration `json:"orchestration,omitempty"`
 	// Model is the block fan-out model with the constants measured here,

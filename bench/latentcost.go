@@ -1,4 +1,4 @@
-package experiment
+package bench
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 )
 
@@ -45,26 +46,26 @@ func (o *LatentCostOptions) withDefaults() {
 func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []LatentBenchRow, error) {
 	o.withDefaults()
 	if o.Nx < 16 || o.Members < 2 || o.LatentDim < 1 || o.Samples < 10 || o.Epochs < 1 || o.Cycles < 1 {
-		return GeneratorRow{}, nil, fmt.Errorf("experiment: latent cost: need nx >= 16, members >= 2, latent dim, samples >= 10, epochs and cycles >= 1; got %+v", o)
+		return GeneratorRow{}, nil, fmt.Errorf("bench: latent cost: need nx >= 16, members >= 2, latent dim, samples >= 10, epochs and cycles >= 1; got %+v", o)
 	}
-	base := DapperCases(o.Cycles)[6].Config // KS LETKF: loc 28, batches of 4
+	base := experiment.DapperConfigs(o.Cycles)["ks-letkf"] // loc 28, batches of 4
 	base.Model.Nx = o.Nx
 	base.Model.Length = 32 * math.Pi * float64(o.Nx) / 128
 	base.Filter.Members = o.Members
 	base.BurnIn = 0
-	tc := TrainConfig{
+	tc := experiment.TrainConfig{
 		Name: "ks-scale", Model: base.Model, Validation: 0.1,
-		Archive: ArchiveOptions{Samples: o.Samples, Every: 2, SpinUp: 100, Seed: 11},
-		Generator: GeneratorConfig{Type: "autoencoder", LatentDim: o.LatentDim, Hidden: []int{256, 128}, Activation: "tanh",
+		Archive: experiment.ArchiveOptions{Samples: o.Samples, Every: 2, SpinUp: 100, Seed: 11},
+		Generator: experiment.GeneratorConfig{Type: "autoencoder", LatentDim: o.LatentDim, Hidden: []int{256, 128}, Activation: "tanh",
 			Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: o.Epochs, Seed: 1},
 	}
 	start := time.Now()
-	X, _, err := BuildArchive(ctx, Config{Model: tc.Model}, tc.Archive, nil)
+	X, _, err := experiment.BuildArchive(ctx, experiment.Config{Model: tc.Model}, tc.Archive, nil)
 	if err != nil {
 		return GeneratorRow{}, nil, err
 	}
 	train, valid := tc.SplitArchive(X)
-	res, err := TrainAutoencoderGenerator(ctx, tc, train, valid, nil, nil)
+	res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, nil, nil)
 	if err != nil {
 		return GeneratorRow{}, nil, err
 	}
@@ -74,10 +75,10 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 
 	latentCfg := base
 	latentCfg.Filter.Method, latentCfg.Filter.LocRadius, latentCfg.Filter.BatchSize = "etkf", 0, 0
-	latentCfg.Latent = &LatentConfig{Generator: "autoencoder", Encoding: "amortised", Update: "increment"}
+	latentCfg.Latent = &experiment.LatentConfig{Generator: "autoencoder", Encoding: "amortised", Update: "increment"}
 	var rows []LatentBenchRow
 	for _, run := range []struct {
-		cfg Config
+		cfg experiment.Config
 		row LatentBenchRow
 	}{
 		{base, LatentBenchRow{Model: "ks", Obs: "all", Filter: "letkf", N: o.Members, Cycles: o.Cycles}},
@@ -88,7 +89,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		if run.cfg.Latent != nil {
 			g = res.Model.Clone()
 		}
-		s, err := BuildWithGenerator(run.cfg, g)
+		s, err := experiment.BuildWithGenerator(run.cfg, g)
 		if err != nil {
 			return gen, nil, err
 		}

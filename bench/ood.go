@@ -1,4 +1,4 @@
-package experiment
+package bench
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/latentda/latentda/dynamics"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 )
@@ -48,7 +50,7 @@ type OODBenchResult struct {
 type oodCase struct {
 	name, desc string
 	every      int // observe every k-th variable
-	anomaly    *AnomalyConfig
+	anomaly    *experiment.AnomalyConfig
 	channel    int // sensor-fault channel (-1: none)
 	spikes     int // spike period (0: every cycle anomalous)
 }
@@ -65,14 +67,14 @@ func OODCases() [][2]string {
 func oodCases(onset int) []oodCase {
 	return []oodCase{
 		{name: "a: in distribution", desc: "L96 F = 8 truth, all 40 variables observed", every: 1, channel: -1},
-		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, channel: -1, anomaly: &AnomalyConfig{FromCycle: onset, Forcing: 12}},
-		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, channel: -1, anomaly: &AnomalyConfig{FromCycle: onset, Forcing: 5}},
-		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: 10, anomaly: &AnomalyConfig{FromCycle: onset, Bias: 4, BiasIndex: 10}},
-		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: 10, spikes: 10, anomaly: &AnomalyConfig{FromCycle: onset, Bias: 8, BiasIndex: 10, SpikeEvery: 10}},
-		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, channel: -1, anomaly: &AnomalyConfig{FromCycle: onset, Pattern: "bump", Amplitude: 3, Width: 1, Center: 20}},
-		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, channel: -1, anomaly: &AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 1.5, Wavenumber: 17}},
+		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Forcing: 12}},
+		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Forcing: 5}},
+		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: 10, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Bias: 4, BiasIndex: 10}},
+		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: 10, spikes: 10, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Bias: 8, BiasIndex: 10, SpikeEvery: 10}},
+		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "bump", Amplitude: 3, Width: 1, Center: 20}},
+		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 1.5, Wavenumber: 17}},
 		{name: "a': in distribution, every 2nd observed", desc: "as a, observing the even variables", every: 2, channel: -1},
-		{name: "e: unobserved anomaly", desc: "wave of amplitude 3, wavenumber 5, on the odd (unobserved) variables only", every: 2, channel: -1, anomaly: &AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true}},
+		{name: "e: unobserved anomaly", desc: "wave of amplitude 3, wavenumber 5, on the odd (unobserved) variables only", every: 2, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true}},
 	}
 }
 
@@ -83,13 +85,36 @@ type cycleRecord struct {
 	chanFlag, positive      bool
 }
 
+// oodBurn is the number of cycles (10 time units) before the onset of each
+// case's anomaly, and oodMembers the ensemble size.
+const (
+	oodBurn    = 200
+	oodMembers = 20
+)
+
+// oodBase is the configuration every case starts from: Lorenz-96 with the
+// defaults (40 variables, F = 8, dt 0.05), oodBurn cycles of burn-in and
+// cycles after it, and the LETKF of the DAPPER Lorenz-96 set-up (its
+// inflation and localisation radius) with oodMembers members, one grid
+// point per local analysis and no rotation.
+func oodBase(cycles int) experiment.Config {
+	ref := experiment.DapperConfigs(0)["l96-letkf"].Filter
+	return experiment.Config{
+		Name: "ood-bench", Cycles: oodBurn + cycles, BurnIn: float64(oodBurn) * dynamics.Lorenz96Dt,
+		Model:  experiment.ModelConfig{Name: "lorenz96"},
+		Filter: experiment.FilterConfig{Method: "letkf", Members: oodMembers, Inflation: ref.Inflation, LocRadius: ref.LocRadius},
+	}
+}
+
 // RunOODBench trains a PCA generator on the L96 F = 8 climatology and runs
 // each case with each policy.
 func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error) {
 	if o.Cycles == 0 {
 		o.Cycles = 1000
 	}
-	def(&o.Variance, 0.99)
+	if o.Variance == 0 {
+		o.Variance = 0.99
+	}
 	if o.Samples == 0 {
 		o.Samples = 5000
 	}
@@ -98,13 +123,8 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 			o.Log(fmt.Sprintf(format, args...))
 		}
 	}
-	const burn = 200 // cycles (10 time units) before the onset
-	base := Config{
-		Name: "ood-bench", Cycles: burn + o.Cycles, BurnIn: float64(burn) * 0.05,
-		Model:  ModelConfig{Name: "lorenz96"},
-		Filter: FilterConfig{Method: "letkf", Members: 20, Inflation: 1.04, LocRadius: 4},
-	}
-	X, _, err := BuildArchive(ctx, base, ArchiveOptions{Samples: o.Samples, Seed: 11}, nil)
+	base := oodBase(o.Cycles)
+	X, _, err := experiment.BuildArchive(ctx, base, experiment.ArchiveOptions{Samples: o.Samples, Seed: 11}, nil)
 	if err != nil {
 		return OODBenchResult{}, err
 	}
@@ -125,21 +145,21 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 	res := OODBenchResult{GeneratorDim: gen.LatentDim()}
 
 	records := map[string][]cycleRecord{}
-	for _, c := range oodCases(burn + 1) {
-		for _, policy := range []string{PolicyWarn, PolicyReject, PolicyInflate} {
+	for _, c := range oodCases(oodBurn + 1) {
+		for _, policy := range []string{experiment.PolicyWarn, experiment.PolicyReject, experiment.PolicyInflate} {
 			cfg := base
 			cfg.Name = c.name
-			cfg.Observations = ObsConfig{Operator: "every-k", Every: c.every}
-			cfg.OOD = &OODConfig{Generator: genPath, Policy: policy}
+			cfg.Observations = experiment.ObsConfig{Operator: "every-k", Every: c.every}
+			cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy}
 			cfg.Anomaly = c.anomaly
-			recs, rmse, err := runOODCase(ctx, cfg, c, burn)
+			recs, rmse, err := runOODCase(ctx, cfg, c, oodBurn)
 			row := OODRMSE{Case: c.name, Policy: policy, RMSEa: rmse}
 			if err != nil {
 				row.Error = err.Error()
 				logf("%s, %s: %v", c.name, policy, err)
 			}
 			res.RMSE = append(res.RMSE, row)
-			if policy == PolicyWarn {
+			if policy == experiment.PolicyWarn {
 				if err != nil {
 					return res, fmt.Errorf("bench ood: %s: %w", c.name, err)
 				}
@@ -148,7 +168,7 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 			logf("%s, policy %s: rmse_a %.3f", c.name, policy, rmse)
 		}
 	}
-	for _, c := range oodCases(burn + 1) {
+	for _, c := range oodCases(oodBurn + 1) {
 		ref := "a: in distribution"
 		if c.every == 2 {
 			ref = "a': in distribution, every 2nd observed"
@@ -163,8 +183,8 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 
 // runOODCase runs one case and returns the records of the cycles from the
 // onset and the mean analysis RMSE over them.
-func runOODCase(ctx context.Context, cfg Config, c oodCase, burn int) ([]cycleRecord, float64, error) {
-	s, err := Build(cfg)
+func runOODCase(ctx context.Context, cfg experiment.Config, c oodCase, burn int) ([]cycleRecord, float64, error) {
+	s, err := experiment.Build(cfg)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,4 +1,4 @@
-package experiment
+package bench
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 )
 
@@ -97,24 +98,28 @@ type LatentBenchRow struct {
 	Error          string  `json:"error,omitempty"`
 }
 
+// latentBaseline names, for each model and full-space method, the DAPPER
+// set-up (experiment.DapperConfigs) the latent benchmark starts from, and
+// the burn-in (model time) of its shorter runs.
+var latentBaseline = map[string]struct {
+	etkf, letkf string
+	burnIn      float64
+}{
+	"lorenz96": {"l96-etkf", "l96-letkf", 10},
+	"ks":       {"ks-etkf", "ks-letkf", 100},
+}
+
 // benchBase returns the full-space config of a model's benchmark row at
-// ensemble size N.
-func benchBase(model string, method string, N, cycles int) Config {
-	var c Config
-	switch model {
-	case "lorenz96":
-		c = DapperCases(cycles)[2].Config
-		if method == "letkf" {
-			c = DapperCases(cycles)[5].Config
-		}
-		c.BurnIn = 10
-	default:
-		c = DapperCases(cycles)[7].Config
-		if method == "letkf" {
-			c = DapperCases(cycles)[6].Config
-		}
-		c.BurnIn = 100
+// ensemble size N: the DAPPER set-up of method (the ETKF's for any other
+// method) with N members. model is a key of latentBaseline.
+func benchBase(model string, method string, N, cycles int) experiment.Config {
+	b := latentBaseline[model]
+	name := b.etkf
+	if method == "letkf" {
+		name = b.letkf
 	}
+	c := experiment.DapperConfigs(cycles)[name]
+	c.BurnIn = b.burnIn
 	c.Filter.Members = N
 	c.Filter.Method = method
 	// One inflation per model for every N and scheme, the benchmark's
@@ -127,9 +132,14 @@ func benchBase(model string, method string, N, cycles int) Config {
 // diverge are reported with their error, not dropped.
 func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, []LatentBenchRow, error) {
 	o.withDefaults()
+	for _, m := range o.Models {
+		if _, ok := latentBaseline[m]; !ok {
+			return nil, nil, fmt.Errorf("bench latent: unknown model %q (want lorenz96 or ks)", m)
+		}
+	}
 	var gens []GeneratorRow
 	type job struct {
-		cfg Config
+		cfg experiment.Config
 		gen latent.Generator
 		row LatentBenchRow
 	}
@@ -139,16 +149,16 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 		if model == "ks" {
 			cycles = o.CyclesKS
 		}
-		tc := TrainConfig{
+		tc := experiment.TrainConfig{
 			Name:       model + "-bench",
 			Model:      benchBase(model, "etkf", 8, cycles).Model,
-			Archive:    ArchiveOptions{Samples: o.Samples, Every: 5, SpinUp: 100, Seed: 11},
+			Archive:    experiment.ArchiveOptions{Samples: o.Samples, Every: 5, SpinUp: 100, Seed: 11},
 			Validation: 0.1,
 		}
 		if model == "ks" {
 			tc.Archive.Every = 2
 		}
-		X, _, err := BuildArchive(ctx, Config{Model: tc.Model}, tc.Archive, nil)
+		X, _, err := experiment.BuildArchive(ctx, experiment.Config{Model: tc.Model}, tc.Archive, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -178,9 +188,9 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					if model == "ks" {
 						hidden = []int{256, 128}
 					}
-					tc.Generator = GeneratorConfig{Type: "autoencoder", LatentDim: d, Hidden: hidden, Activation: "tanh",
+					tc.Generator = experiment.GeneratorConfig{Type: "autoencoder", LatentDim: d, Hidden: hidden, Activation: "tanh",
 						Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: 6, Seed: 1}
-					res, err := TrainAutoencoderGenerator(ctx, tc, train, valid, func(st latent.EpochStats) error {
+					res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, func(st latent.EpochStats) error {
 						if st.Epoch%10 == 0 {
 							o.Log(fmt.Sprintf("  %s autoencoder d=%d epoch %d valid %.4g", model, d, st.Epoch, st.ValidLoss))
 						}
@@ -210,7 +220,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					for _, enc := range o.Encodings {
 						for _, upd := range o.Updates {
 							c := benchBase(model, "etkf", N, cycles)
-							c.Latent = &LatentConfig{Generator: typ, Encoding: enc, Update: upd}
+							c.Latent = &experiment.LatentConfig{Generator: typ, Encoding: enc, Update: upd}
 							g := trained[fmt.Sprint(typ, d)]
 							jobs = append(jobs, job{cfg: c, gen: g, row: LatentBenchRow{
 								Model: model, Obs: "all", Filter: "latent-etkf", Generator: typ, D: g.LatentDim(), N: N, Encoding: enc, Update: upd, Cycles: cycles}})
@@ -231,7 +241,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 				d := o.Dims[len(o.Dims)-1]
 				c := benchBase(model, "etkf", 16, cycles)
 				c.Observations.Operator, c.Observations.Every = "every-k", 4
-				c.Latent = &LatentConfig{Generator: typ, Encoding: "amortised", Update: upd}
+				c.Latent = &experiment.LatentConfig{Generator: typ, Encoding: "amortised", Update: upd}
 				jobs = append(jobs, job{cfg: c, gen: trained[fmt.Sprint(typ, d)], row: LatentBenchRow{
 					Model: model, Obs: "every-4", Filter: "latent-etkf", Generator: typ, D: d, N: 16, Encoding: "amortised", Update: upd, Cycles: cycles}})
 			}
@@ -254,9 +264,9 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 				gen = gen.Clone()
 			}
 			r := j.row
-			s, err := BuildWithGenerator(j.cfg, gen)
+			s, err := experiment.BuildWithGenerator(j.cfg, gen)
 			if err == nil {
-				var sum Summary
+				var sum experiment.Summary
 				var us float64
 				sum, us, err = timedRun(ctx, s)
 				r.RMSEa, r.SpreadA, r.AnalysisMicros = sum.RMSEa, sum.SpreadA, us
@@ -289,10 +299,10 @@ func fullToo(dims []int, n int) []int {
 
 // timedRun runs a built experiment and also returns the mean wall time of
 // the analysis step in µs.
-func timedRun(ctx context.Context, s *Setup) (Summary, float64, error) {
+func timedRun(ctx context.Context, s *experiment.Setup) (experiment.Summary, float64, error) {
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
-	var sums Sums
+	var sums experiment.Sums
 	var analysis time.Duration
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if err := ctx.Err(); err != nil {

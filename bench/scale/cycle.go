@@ -15,7 +15,7 @@ import (
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
-	"github.com/latentda/latentda/observations"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
 
@@ -104,36 +104,38 @@ func (r CycleResult) Stage(name string) Stage {
 // than the cycle).
 const ringSize = 1000
 
-// RunCycle builds the set-up of o, then times one cycle: the ensemble
-// forecast (one RK4 step, dt = 0.05), H applied to every member, the LETKF
-// analysis and writing the analysis with store.WriteEnsemble; then reads
-// the file back with store.ReadEnsemble (timed, not part of the cycle).
+// Inflation is the LETKF's multiplicative inflation in every scale cycle.
+const Inflation = 1.02
+
+// Config is the experiment of o: Lorenz-96 with nx = o.Nx (F = 8,
+// dt = 0.05, one step per cycle), every o.Every-th variable observed with
+// error variance 1, and the LETKF with o.Members members, Inflation,
+// o.Radius and o.BatchSize.
+func (o CycleOptions) Config() experiment.Config {
+	return experiment.Config{
+		Name: "bench-scale", Seed: o.Seed, Cycles: 1,
+		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: o.Nx, Forcing: dynamics.Lorenz96Forcing, Dt: dynamics.Lorenz96Dt},
+		Observations: experiment.ObsConfig{Operator: "every-k", Every: o.Every, Variance: 1, StepsBetween: 1},
+		Filter:       experiment.FilterConfig{Method: "letkf", Members: o.Members, Inflation: Inflation, LocRadius: o.Radius, BatchSize: o.BatchSize},
+	}
+}
+
+// RunCycle builds the experiment of o (o.Config, with experiment.Build),
+// then times one cycle: the ensemble forecast (one RK4 step), H applied to
+// every member, the LETKF analysis and writing the analysis with
+// store.WriteEnsemble; then reads the file back with store.ReadEnsemble
+// (timed, not part of the cycle). The initial truth and members, and the
+// observation noise, are drawn from o.Seed here (the experiment's own
+// initial state would spin up the whole state).
 func RunCycle(o CycleOptions) (CycleResult, error) {
 	if err := o.Validate(); err != nil {
 		return CycleResult{}, err
 	}
-	n, N := o.Nx, o.Members
-	model, err := dynamics.NewLorenz96(n, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
+	s, err := experiment.Build(o.Config())
 	if err != nil {
 		return CycleResult{}, fmt.Errorf("scale: %w", err)
 	}
-	op, err := observations.NewEveryKth(n, o.Every, 0)
-	if err != nil {
-		return CycleResult{}, fmt.Errorf("scale: %w", err)
-	}
-	p := op.OutDim()
-	r, err := observations.NewScalarR(p, 1)
-	if err != nil {
-		return CycleResult{}, fmt.Errorf("scale: %w", err)
-	}
-	fc, err := dynamics.NewForecaster(model, N)
-	if err != nil {
-		return CycleResult{}, fmt.Errorf("scale: %w", err)
-	}
-	filter, err := enkf.New(enkf.Config{Method: enkf.LETKF, Inflation: 1.02, LocRadius: o.Radius, BatchSize: o.BatchSize}, N, n, op.Positions())
-	if err != nil {
-		return CycleResult{}, fmt.Errorf("scale: %w", err)
-	}
+	n, N, p := o.Nx, o.Members, s.Op.OutDim()
 
 	// The truth and the members are draws from N(x₀, I), so the forecast
 	// spread matches the error of the ensemble mean.
@@ -147,18 +149,18 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 		}
 	}
 	x0 = nil
-	st := model.NewStepper()
-	st.Step(truth)
+	s.AdvanceTruth(truth, 1)
 	y := make([]float64, p)
-	op.Apply(y, truth)
+	s.Op.Apply(y, truth)
 	for k := range y {
-		y[k] += r.Std(k) * rng.NormFloat64()
+		y[k] += s.R.Std(k) * rng.NormFloat64()
 	}
-	HE := mat.NewDense(N, p, nil)
+	var HE *mat.Dense
 	scorer := enkf.NewScorer(n)
 	path := filepath.Join(o.Dir, fmt.Sprintf("analysis-%d.arrow", n))
-	meta := store.Meta{Kind: store.KindEnsemble, RunID: "bench-scale", Model: model.Name(), Cycle: 1, Time: model.Dt(),
-		Params: map[string]string{"nx": strconv.Itoa(n), "F": fmt.Sprint(model.Forcing()), "dt": fmt.Sprint(model.Dt())}}
+	cfg := s.Config.Model
+	meta := store.Meta{Kind: store.KindEnsemble, RunID: "bench-scale", Model: s.Model.Name(), Cycle: 1, Time: cfg.Dt,
+		Params: map[string]string{"nx": strconv.Itoa(n), "F": fmt.Sprint(cfg.Forcing), "dt": fmt.Sprint(cfg.Dt)}}
 
 	res := CycleResult{Nx: n, Members: N, Obs: p, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	runtime.GC()
@@ -166,26 +168,24 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 		name string
 		run  func() error
 	}{
-		{"forecast", func() error { return fc.Forecast(E, 1, 0) }},
+		{"forecast", func() error { return s.Forecast(E, 1) }},
 		{"obs_operator", func() error {
-			for i := range N {
-				op.Apply(HE.RawRowView(i), E.RawRowView(i))
-			}
+			HE = s.ObserveEnsemble(E)
 			res.RMSEf, _ = scorer.Score(E, truth)
 			return nil
 		}},
 		{"analysis", func() error {
-			_, err := filter.Analyze(E, HE, y, r.Variances(), rng)
+			_, err := s.Filter.Analyze(E, HE, y, s.R.Variances(), rng)
 			return err
 		}},
 		{"write", func() error { return store.WriteEnsemble(path, E, meta) }},
 	}
-	for _, s := range stages {
+	for _, st := range stages {
 		w0, c0 := time.Now(), cpuTime()
-		if err := s.run(); err != nil {
-			return res, fmt.Errorf("scale: nx=%d: %s: %w", n, s.name, err)
+		if err := st.run(); err != nil {
+			return res, fmt.Errorf("scale: nx=%d: %s: %w", n, st.name, err)
 		}
-		stage := Stage{Name: s.name, Wall: time.Since(w0).Seconds(), CPU: (cpuTime() - c0).Seconds()}
+		stage := Stage{Name: st.name, Wall: time.Since(w0).Seconds(), CPU: (cpuTime() - c0).Seconds()}
 		res.Stages = append(res.Stages, stage)
 		res.CycleWall += stage.Wall
 	}

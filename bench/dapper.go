@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latentda/latentda/experiment"
+)
+
+// Case is one row of the DAPPER reference table: a published time-mean
+// analysis RMSE for a set-up and a filter.
+type Case struct {
+	Case      string            `json:"case"`
+	Source    string            `json:"source"`
+	Method    string            `json:"method"`
+	Reference float64           `json:"reference"`
+	Config    experiment.Config `json:"-"`
+}
+
+// dapperTable is the reference table: each row names its set-up in
+// experiment.DapperConfigs.
+var dapperTable = []struct {
+	config               string
+	kase, source, method string
+	reference            float64
+}{
+	{"l63-etkf", "L63", "Sakov 2012", "ETKF N=10 infl=1.02 rot", 0.60},
+	{"l63-enkf", "L63", "Sakov 2012", "EnKF N=10 infl=1.04", 0.65},
+	{"l96-etkf", "L96", "Sakov 2008", "ETKF N=24 infl=1.013 rot", 0.18},
+	{"l96-enkf", "L96", "Sakov 2008", "EnKF N=40 infl=1.06", 0.22},
+	{"l96-denkf", "L96", "Sakov 2008", "DEnKF N=40 infl=1.01", 0.18},
+	{"l96-letkf", "L96", "Sakov 2008", "LETKF N=7 infl=1.04 rot loc=4", 0.22},
+	{"ks-letkf", "KS", "Bocquet 2019", "LETKF N=16 infl=1.02 rot loc=28", 0.11},
+	{"ks-etkf", "KS", "Bocquet 2019", "ETKF N=20 infl=1.03 rot", 0.115},
+}
+
+// DapperCases returns the rows of the DAPPER reference table in order, each
+// with its set-up from experiment.DapperConfigs at cycles analysis cycles
+// (0: the defaults).
+func DapperCases(cycles int) []Case {
+	cfgs := experiment.DapperConfigs(cycles)
+	out := make([]Case, len(dapperTable))
+	for i, r := range dapperTable {
+		out[i] = Case{Case: r.kase, Source: r.source, Method: r.method, Reference: r.reference, Config: cfgs[r.config]}
+	}
+	return out
+}
+
+// DapperRow is the outcome of one case.
+type DapperRow struct {
+	Case      string  `json:"case"`
+	Source    string  `json:"source"`
+	Method    string  `json:"method"`
+	Cycles    int     `json:"cycles"`
+	Seed      uint64  `json:"seed"`
+	RMSEa     float64 `json:"rmse_a"`
+	RMSEf     float64 `json:"rmse_f"`
+	SpreadA   float64 `json:"spread_a"`
+	NISRatio  float64 `json:"nis_ratio"`
+	Reference float64 `json:"reference"`
+	RelError  float64 `json:"rel_error"`
+	Within10  bool    `json:"within_10pct"`
+	Seconds   float64 `json:"seconds"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// DapperOptions select and run rows of the table.
+type DapperOptions struct {
+	Cycles   int            // per row (0: the table's defaults)
+	Match    *regexp.Regexp // rows whose "case method" matches (nil: all)
+	Parallel int            // rows run at once (>= 1)
+	Seed     uint64         // run seed (0: the table's)
+	// Done, if not nil, is called after each row (one call at a time).
+	Done func(DapperRow)
+}
+
+// SelectDapper returns the rows o selects, with o's seed.
+func SelectDapper(o DapperOptions) []Case {
+	var cases []Case
+	for _, c := range DapperCases(o.Cycles) {
+		if o.Match == nil || o.Match.MatchString(c.Case+" "+c.Method) {
+			if o.Seed != 0 {
+				c.Config.Seed = o.Seed
+			}
+			cases = append(cases, c)
+		}
+	}
+	return cases
+}
+
+// RunDapper runs cases in process, o.Parallel at a time, and returns one
+// row per case in their order. A case that fails has its error in its row;
+// the error returned is ctx's.
+func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow, error) {
+	rows := make([]DapperRow, len(cases))
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(o.Parallel, 1))
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			s, err := experiment.Run(ctx, c.Config, nil)
+			r := DapperRow{
+				Case: c.Case, Source: c.Source, Method: c.Method, Cycles: c.Config.Cycles, Seed: c.Config.Seed,
+				RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, NISRatio: s.NISRatio,
+				Reference: c.Reference, RelError: (s.RMSEa - c.Reference) / c.Reference,
+				Seconds: time.Since(start).Seconds(),
+			}
+			r.Within10 = math.Abs(r.RelError) <= 0.10
+			if err != nil {
+				r.Error = err.Error()
+			}
+			rows[i] = r
+			if o.Done != nil {
+				mu.Lock()
+				o.Done(r)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return rows, ctx.Err()
+}
+
+// WriteDapperTable prints rows as an aligned text table, or as JSON (one
+// object per line) if asJSON.
+func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tmethod\tcycles\treference\trmse_a\trel.err\tspread_a\tnis_ratio\tok")
+	for _, r := range rows {
+		ok := "yes"
+		if !r.Within10 {
+			ok = "NO"
+		}
+		if r.Error != "" {
+			ok = "error: " + r.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.4f\t%+.1f%%\t%.4f\t%.3f\t%s\n",
+			r.Case, r.Method, r.Cycles, r.Reference, r.RMSEa, 100*r.RelError, r.SpreadA, r.NISRatio, ok)
+	}
+	return tw.Flush()
+}
+
+// DapperError is the first failed row's error, or nil.
+func DapperError(rows []DapperRow) error {
+	for _, r := range rows {
+		if r.Error != "" {
+			return fmt.Errorf("bench dapper: %s %s: %s", r.Case, r.Method, r.Error)
+		}
+	}
+	return nil
+}
