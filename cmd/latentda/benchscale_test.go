@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,37 +52,5 @@ func TestBenchScaleSmall(t *testing.T) {
 	}
 	if rep.Disk == nil || !(rep.Disk.GoWriteMBps > 0) {
 		t.Errorf("disk %+v", rep.Disk)
-	}
-}
-
-// TestBenchScaleFrom re-prints a saved report with its model.
-func TestBenchScaleFrom(t *testing.T) {
-	rep := scale.Report{
-		Cycles: []scale.CycleResult{
-			{Nx: 1000, Members: 20, WriteMBps: 500, Stages: []scale.Stage{{Name: "forecast", Wall: 1e-4, CPU: 1e-4}, {Name: "analysis", Wall: 0.04, CPU: 0.04}}},
-			{Nx: 10000, Members: 20, WriteMBps: 500, Stages: []scale.Stage{{Name: "forecast", Wall: 1e-3, CPU: 1e-3}, {Name: "analysis", Wall: 0.4, CPU: 0.4}}},
-		},
-		Disk:          &scale.DiskSpeed{GoWriteMBps: 1000},
-		Orchestration: &scale.Orchestration{SequentialMillis: 30, FanOutMillis: 5},
-	}
-	data, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "report.json")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := execute(t, "bench", "scale", "--from", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"nx^1.000", "128 ", "shortest cycle at", "sequential 30.00 ms"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	if _, _, err := execute(t, "bench", "scale", "--from", filepath.Join(t.TempDir(), "missing.json")); err == nil {
-		t.Error("missing report accepted")
 	}
 }
