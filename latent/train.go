@@ -28,6 +28,35 @@ const (
 	DefaultLearningRate = 1e-3
 )
 
+// Schedule names a learning-rate schedule of TrainAutoencoder. The rate of
+// Adam's steps in epoch e (from 0) is
+//
+//	constant: lr
+//	cosine:   lr_min + (lr − lr_min)(1 + cos(π e/E))/2,   E = Epochs
+//	plateau:  lr, multiplied by PlateauFactor (not below lr_min) whenever
+//	          PlateauPatience epochs in a row have not lowered the best
+//	          validation loss (the count restarts after each reduction),
+//	          as torch.optim.lr_scheduler.ReduceLROnPlateau with
+//	          threshold 0 and patience PlateauPatience − 1.
+type Schedule string
+
+// The schedules.
+const (
+	Constant Schedule = "constant"
+	Cosine   Schedule = "cosine"
+	Plateau  Schedule = "plateau"
+)
+
+// Schedules lists the schedules in a stable order.
+var Schedules = []Schedule{Constant, Cosine, Plateau}
+
+// Defaults of the schedule options.
+const (
+	DefaultMinLearningRateRatio = 0.01 // MinLearningRate = 0.01·LearningRate
+	DefaultPlateauFactor        = 0.5
+	DefaultPlateauPatience      = 5
+)
+
 // CheckpointVersion is the version of the Checkpoint layout written by this
 // package.
 const CheckpointVersion = 1
@@ -54,8 +83,18 @@ type AEOptions struct {
 	// gradients are computed independently and summed in shard order, so
 	// the result depends on ShardSize but not on Workers.
 	ShardSize int
-	// LearningRate of Adam (default 1e-3).
+	// LearningRate of Adam (default 1e-3), the initial one under a
+	// schedule.
 	LearningRate float64
+	// Schedule of the learning rate (default Constant).
+	Schedule Schedule
+	// MinLearningRate is lr_min of the cosine and plateau schedules, in
+	// (0, LearningRate] (default DefaultMinLearningRateRatio·LearningRate).
+	MinLearningRate float64
+	// PlateauFactor in (0, 1) and PlateauPatience ≥ 1 tune the plateau
+	// schedule (defaults DefaultPlateauFactor, DefaultPlateauPatience).
+	PlateauFactor   float64
+	PlateauPatience int
 	// WeightDecay μ ≥ 0 adds (μ/2)‖W‖² over all weight matrices (not the
 	// biases) to the minimised loss. The reported losses exclude it.
 	WeightDecay float64
@@ -73,8 +112,9 @@ type AEOptions struct {
 	Progress func(EpochStats) error
 	// Checkpoint, if not nil, resumes training from the state it holds. The
 	// options fixing the trajectory (Hidden, Latent, Activation, BatchSize,
-	// ShardSize, LearningRate, WeightDecay, Seed) and the data must be those
-	// of the run that wrote it.
+	// ShardSize, LearningRate, WeightDecay, Seed, the schedule's options and,
+	// for the cosine schedule, Epochs) and the data must be those of the run
+	// that wrote it.
 	Checkpoint *Checkpoint
 }
 
@@ -123,6 +163,16 @@ type Checkpoint struct {
 	Seed         uint64     `json:"seed"`
 	DataHash     uint64     `json:"data_hash"` // of the training and validation data
 
+	// Conv is the architecture of a convolutional autoencoder (then Hidden
+	// is empty); nil for the MLP.
+	Conv *ConvSpec `json:"conv,omitempty"`
+	// The schedule and its options; empty for the constant schedule.
+	Schedule        Schedule `json:"schedule,omitempty"`
+	MinLearningRate float64  `json:"min_learning_rate,omitempty"`
+	PlateauFactor   float64  `json:"plateau_factor,omitempty"`
+	PlateauPatience int      `json:"plateau_patience,omitempty"`
+	CosineEpochs    int      `json:"cosine_epochs,omitempty"`
+
 	// Normalisation computed from the training data.
 	Mean []float64 `json:"mean"`
 	Std  []float64 `json:"std"`
@@ -138,11 +188,18 @@ type Checkpoint struct {
 	BadEpochs  int       `json:"bad_epochs"` // consecutive epochs without improvement
 	TrainLoss  []float64 `json:"train_loss"` // per completed epoch
 	ValidLoss  []float64 `json:"valid_loss"`
+	// The plateau schedule's learning rate for the next epoch and its
+	// count of epochs without improvement since the last reduction.
+	LR         float64 `json:"lr,omitempty"`
+	PlateauBad int     `json:"plateau_bad,omitempty"`
 }
 
 // Model returns the autoencoder with the best parameters of c, without the
 // training data.
 func (c *Checkpoint) Model() (*Autoencoder, error) {
+	if c.Conv != nil {
+		return nil, errors.New("latent: Checkpoint.Model: a convolutional autoencoder's checkpoint; use ConvModel")
+	}
 	if c.StateDim < 1 || c.Latent < 1 || slices.ContainsFunc(c.Hidden, func(h int) bool { return h < 1 }) {
 		return nil, fmt.Errorf("latent: Checkpoint.Model: bad architecture %d → %v → %d", c.StateDim, c.Hidden, c.Latent)
 	}
@@ -159,7 +216,12 @@ func (c *Checkpoint) Model() (*Autoencoder, error) {
 
 // TrainResult is the outcome of TrainAutoencoder.
 type TrainResult struct {
-	Model        *Autoencoder // with the weights of BestEpoch
+	Model *Autoencoder // with the weights of BestEpoch
+	TrainRecord
+}
+
+// TrainRecord is the course of a training run.
+type TrainRecord struct {
 	Curve        []EpochStats // one entry per completed epoch, including resumed ones
 	BestEpoch    int
 	BestLoss     float64
@@ -175,7 +237,8 @@ type TrainResult struct {
 //
 // with e and g the encoder and decoder networks (see Autoencoder) and B the
 // batch size, by Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, bias-corrected) on mini-batches
-// of a fresh permutation each epoch. The normalisation uses the per-variable
+// of a fresh permutation each epoch, with the learning rate of
+// opts.Schedule. The normalisation uses the per-variable
 // mean and population standard deviation of train (a standard deviation
 // below 1e-12·|mean|, or zero, is replaced by 1).
 //
@@ -198,7 +261,17 @@ func TrainAutoencoder(ctx context.Context, train, valid *mat.Dense, opts AEOptio
 	if err != nil {
 		return nil, err
 	}
-	return t.run(ctx)
+	err = t.run(ctx)
+	if t.epoch == 0 {
+		return nil, err
+	}
+	enc, dec := t.shape.toLayers(t.best)
+	model, merr := NewAutoencoder(enc, dec, Normalization{Mean: t.mean, Std: t.std})
+	if merr != nil {
+		// The best parameters have a finite loss, so they are finite.
+		panic("latent: internal error: " + merr.Error())
+	}
+	return &TrainResult{Model: model, TrainRecord: t.record()}, err
 }
 
 // job asks a worker for shard number shard of the current batch (or of the
@@ -210,6 +283,7 @@ type job struct {
 
 type trainer struct {
 	opts   AEOptions
+	conv   *ConvSpec // nil for the MLP
 	shape  netShape
 	n      int
 	train  []float64 // normalised, m × n row-major
@@ -228,6 +302,8 @@ type trainer struct {
 	bad                        int
 	trainLoss, validLoss       []float64
 	earlyStopped               bool
+	lr                         float64 // of the plateau schedule, for the next epoch
+	plateauBad                 int
 
 	// backup of the state at the start of the epoch
 	bParams, bAdamM, bAdamV []float64
@@ -263,6 +339,20 @@ func (o *AEOptions) setDefaults() error {
 	if o.Workers == 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if o.Schedule == "" {
+		o.Schedule = Constant
+	}
+	if o.Schedule != Constant {
+		if o.MinLearningRate == 0 {
+			o.MinLearningRate = DefaultMinLearningRateRatio * o.LearningRate
+		}
+		if o.PlateauFactor == 0 {
+			o.PlateauFactor = DefaultPlateauFactor
+		}
+		if o.PlateauPatience == 0 {
+			o.PlateauPatience = DefaultPlateauPatience
+		}
+	}
 	switch {
 	case o.Latent < 1:
 		return fmt.Errorf("option Latent must be ≥ 1, got %d", o.Latent)
@@ -280,6 +370,16 @@ func (o *AEOptions) setDefaults() error {
 		return fmt.Errorf("option Patience must be ≥ 0, got %d", o.Patience)
 	case o.Workers < 1:
 		return fmt.Errorf("option Workers must be ≥ 1, got %d", o.Workers)
+	case !slices.Contains(Schedules, o.Schedule):
+		return fmt.Errorf("option Schedule must be one of %v, got %q", Schedules, o.Schedule)
+	case o.Schedule == Constant && (o.MinLearningRate != 0 || o.PlateauFactor != 0 || o.PlateauPatience != 0):
+		return errors.New("options MinLearningRate, PlateauFactor and PlateauPatience need a cosine or plateau Schedule")
+	case o.Schedule != Constant && !(o.MinLearningRate > 0 && o.MinLearningRate <= o.LearningRate):
+		return fmt.Errorf("option MinLearningRate must be in (0, LearningRate = %v], got %v", o.LearningRate, o.MinLearningRate)
+	case o.Schedule != Constant && !(o.PlateauFactor > 0 && o.PlateauFactor < 1):
+		return fmt.Errorf("option PlateauFactor must be in (0, 1), got %v", o.PlateauFactor)
+	case o.PlateauPatience < 0:
+		return fmt.Errorf("option PlateauPatience must be ≥ 1, got %d", o.PlateauPatience)
 	}
 	for k, h := range o.Hidden {
 		if h < 1 {
@@ -289,7 +389,14 @@ func (o *AEOptions) setDefaults() error {
 	return o.Activation.check()
 }
 
+// newTrainer returns the trainer of the MLP autoencoder of opts.
 func newTrainer(train, valid *mat.Dense, opts AEOptions) (*trainer, error) {
+	return newNetTrainer(train, valid, opts, nil)
+}
+
+// newNetTrainer returns the trainer of the convolutional autoencoder of conv,
+// or of the MLP of opts if conv is nil.
+func newNetTrainer(train, valid *mat.Dense, opts AEOptions, conv *ConvSpec) (*trainer, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("latent: TrainAutoencoder: %w", err)
 	}
@@ -297,7 +404,7 @@ func newTrainer(train, valid *mat.Dense, opts AEOptions) (*trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &trainer{opts: opts, n: n, mTrain: m}
+	t := &trainer{opts: opts, n: n, mTrain: m, lr: opts.LearningRate}
 	if valid != nil && !valid.IsEmpty() {
 		mv, nv, err := checkData("TrainAutoencoder: validation data", valid)
 		if err != nil {
@@ -308,7 +415,16 @@ func newTrainer(train, valid *mat.Dense, opts AEOptions) (*trainer, error) {
 		}
 		t.mValid = mv
 	}
-	t.shape = newShape(n, opts.Hidden, opts.Latent, opts.Activation)
+	if conv != nil {
+		if err := conv.Validate(n); err != nil {
+			return nil, fmt.Errorf("latent: TrainConvAutoencoder: %w", err)
+		}
+		c := ConvSpec{Channels: slices.Clone(conv.Channels), Strides: slices.Clone(conv.Strides), Kernel: conv.Kernel}
+		t.conv = &c
+		t.shape = convShape(n, c, opts.Latent, opts.Activation)
+	} else {
+		t.shape = newShape(n, opts.Hidden, opts.Latent, opts.Activation)
+	}
 	t.hash = hashData(train, valid)
 
 	// Normalisation.
@@ -427,6 +543,13 @@ func (t *trainer) restore(c *Checkpoint) error {
 	case c.BatchSize != o.BatchSize || c.ShardSize != o.ShardSize || c.LearningRate != o.LearningRate ||
 		c.WeightDecay != o.WeightDecay || c.Seed != o.Seed:
 		return errors.New("BatchSize, ShardSize, LearningRate, WeightDecay or Seed differ from the options")
+	case (c.Conv == nil) != (t.conv == nil) || c.Conv != nil && (!slices.Equal(c.Conv.Channels, t.conv.Channels) ||
+		!slices.Equal(c.Conv.Strides, t.conv.Strides) || c.Conv.Kernel != t.conv.Kernel):
+		return errors.New("the convolutional architecture differs from the options'")
+	case t.scheduleFields() != c.scheduleFields():
+		return errors.New("the learning-rate schedule differs from the options'")
+	case o.Schedule == Plateau && !(c.LR >= o.MinLearningRate && c.LR <= o.LearningRate && c.PlateauBad >= 0):
+		return fmt.Errorf("plateau learning rate %v or count %d out of range", c.LR, c.PlateauBad)
 	case c.DataHash != t.hash:
 		return errors.New("written for different training or validation data")
 	case len(c.Mean) != t.n || len(c.Std) != t.n:
@@ -450,15 +573,45 @@ func (t *trainer) restore(c *Checkpoint) error {
 	t.bestEpoch, t.bestLoss, t.bad = c.BestEpoch, c.BestLoss, c.BadEpochs
 	t.trainLoss = slices.Clone(c.TrainLoss)
 	t.validLoss = slices.Clone(c.ValidLoss)
+	if o.Schedule == Plateau {
+		t.lr, t.plateauBad = c.LR, c.PlateauBad
+	}
 	// The stored normalisation is the one the parameters were trained with.
 	copy(t.mean, c.Mean)
 	copy(t.std, c.Std)
 	return nil
 }
 
+// scheduleFields returns the schedule options as a checkpoint stores them.
+func (t *trainer) scheduleFields() scheduleFields {
+	o := t.opts
+	var c scheduleFields
+	if o.Schedule != Constant {
+		c.schedule, c.minLR = o.Schedule, o.MinLearningRate
+	}
+	if o.Schedule == Plateau {
+		c.factor, c.patience = o.PlateauFactor, o.PlateauPatience
+	}
+	if o.Schedule == Cosine {
+		c.epochs = o.Epochs
+	}
+	return c
+}
+
+type scheduleFields struct {
+	schedule         Schedule
+	minLR, factor    float64
+	patience, epochs int
+}
+
+func (c *Checkpoint) scheduleFields() scheduleFields {
+	return scheduleFields{c.Schedule, c.MinLearningRate, c.PlateauFactor, c.PlateauPatience, c.CosineEpochs}
+}
+
 func (t *trainer) checkpoint() *Checkpoint {
 	o := t.opts
-	return &Checkpoint{
+	sf := t.scheduleFields()
+	c := &Checkpoint{
 		Version:      CheckpointVersion,
 		StateDim:     t.n,
 		Latent:       o.Latent,
@@ -483,7 +636,21 @@ func (t *trainer) checkpoint() *Checkpoint {
 		BadEpochs:    t.bad,
 		TrainLoss:    slices.Clone(t.trainLoss),
 		ValidLoss:    slices.Clone(t.validLoss),
+
+		Schedule:        sf.schedule,
+		MinLearningRate: sf.minLR,
+		PlateauFactor:   sf.factor,
+		PlateauPatience: sf.patience,
+		CosineEpochs:    sf.epochs,
 	}
+	if t.conv != nil {
+		cs := *t.conv
+		c.Conv = &cs
+	}
+	if o.Schedule == Plateau {
+		c.LR, c.PlateauBad = t.lr, t.plateauBad
+	}
+	return c
 }
 
 // curve rebuilds the per-epoch statistics from the losses.
@@ -499,24 +666,27 @@ func (t *trainer) curve() []EpochStats {
 	return c
 }
 
-func (t *trainer) result() *TrainResult {
-	if t.epoch == 0 {
-		return nil
-	}
-	enc, dec := t.shape.toLayers(t.best)
-	model, err := NewAutoencoder(enc, dec, Normalization{Mean: t.mean, Std: t.std})
-	if err != nil {
-		// The best parameters have a finite loss, so they are finite.
-		panic("latent: internal error: " + err.Error())
-	}
-	return &TrainResult{
-		Model:        model,
+// record returns the course of training so far.
+func (t *trainer) record() TrainRecord {
+	return TrainRecord{
 		Curve:        t.curve(),
 		BestEpoch:    t.bestEpoch,
 		BestLoss:     t.bestLoss,
 		EarlyStopped: t.earlyStopped,
 		Checkpoint:   t.checkpoint(),
 	}
+}
+
+// epochRate returns the learning rate of the epoch about to run.
+func (t *trainer) epochRate() float64 {
+	o := t.opts
+	switch o.Schedule {
+	case Cosine:
+		return o.MinLearningRate + (o.LearningRate-o.MinLearningRate)*(1+math.Cos(math.Pi*float64(t.epoch)/float64(o.Epochs)))/2
+	case Plateau:
+		return t.lr
+	}
+	return o.LearningRate
 }
 
 func (t *trainer) startWorkers() (stop func()) {
@@ -629,13 +799,14 @@ func (t *trainer) evaluate(data []float64, rows int) float64 {
 	return loss / float64(rows*t.n)
 }
 
-// adamStep applies one bias-corrected Adam update with t.grad.
-func (t *trainer) adamStep() {
+// adamStep applies one bias-corrected Adam update with t.grad and learning
+// rate lr.
+func (t *trainer) adamStep(lr float64) {
 	t.step++
 	// As torch.optim.Adam: θ −= (lr/c₁)·m / (√v/√c₂ + ε), cₖ = 1 − βₖᵗ.
 	c1 := 1 - math.Pow(adamBeta1, float64(t.step))
 	c2 := 1 - math.Pow(adamBeta2, float64(t.step))
-	step := t.opts.LearningRate / c1
+	step := lr / c1
 	isc2 := 1 / math.Sqrt(c2)
 	p, m, v := t.params, t.adamM[:len(t.params)], t.adamV[:len(t.params)]
 	for i, g := range t.grad[:len(p)] {
@@ -660,11 +831,13 @@ func (t *trainer) restoreBackup() {
 	t.step = t.bStep
 }
 
-func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
+// run trains from the current state until Epochs, early stopping or an
+// error; the epochs completed are kept.
+func (t *trainer) run(ctx context.Context) error {
 	o := t.opts
 	if o.Patience > 0 && t.bad >= o.Patience {
 		t.earlyStopped = true
-		return t.result(), nil
+		return nil
 	}
 	stop := t.startWorkers()
 	defer stop()
@@ -680,14 +853,15 @@ func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
 		pcg.Seed(o.Seed, uint64(t.epoch))
 		rng.Shuffle(m, func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
 
+		lr := t.epochRate()
 		var sum float64
 		for lo := 0; lo < m; lo += o.BatchSize {
 			if err := ctx.Err(); err != nil {
 				t.restoreBackup()
-				return t.result(), err
+				return err
 			}
 			sum += t.gradient(t.perm[lo:min(lo+o.BatchSize, m)])
-			t.adamStep()
+			t.adamStep(lr)
 		}
 		trainLoss := sum / float64(m*n)
 		validLoss := trainLoss
@@ -696,7 +870,7 @@ func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
 		}
 		if math.IsNaN(trainLoss) || math.IsInf(trainLoss, 0) || math.IsNaN(validLoss) || math.IsInf(validLoss, 0) {
 			t.restoreBackup()
-			return t.result(), fmt.Errorf("latent: TrainAutoencoder: loss diverged in epoch %d (train %v, valid %v); lower LearningRate", t.epoch+1, trainLoss, validLoss)
+			return fmt.Errorf("latent: TrainAutoencoder: loss diverged in epoch %d (train %v, valid %v); lower LearningRate", t.epoch+1, trainLoss, validLoss)
 		}
 		t.epoch++
 		t.trainLoss = append(t.trainLoss, trainLoss)
@@ -704,14 +878,22 @@ func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
 		if validLoss < t.bestLoss {
 			t.bestLoss, t.bestEpoch, t.bad = validLoss, t.epoch, 0
 			copy(t.best, t.params)
+			t.plateauBad = 0
 		} else {
 			t.bad++
+			if o.Schedule == Plateau {
+				t.plateauBad++
+				if t.plateauBad >= o.PlateauPatience {
+					t.lr = max(o.MinLearningRate, t.lr*o.PlateauFactor)
+					t.plateauBad = 0
+				}
+			}
 		}
 		if o.Progress != nil {
 			st := EpochStats{Epoch: t.epoch, TrainLoss: trainLoss, ValidLoss: validLoss,
 				BestEpoch: t.bestEpoch, BestLoss: t.bestLoss, snapshot: snapshot}
 			if err := o.Progress(st); err != nil {
-				return t.result(), fmt.Errorf("latent: TrainAutoencoder: stopped by Progress after epoch %d: %w", t.epoch, err)
+				return fmt.Errorf("latent: TrainAutoencoder: stopped by Progress after epoch %d: %w", t.epoch, err)
 			}
 		}
 		if o.Patience > 0 && t.bad >= o.Patience {
@@ -719,5 +901,5 @@ func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
 			break
 		}
 	}
-	return t.result(), nil
+	return nil
 }
