@@ -4,7 +4,7 @@
 // Jacobian J = ∂G/∂z (n × d) linearises the generator for Gauss–Newton
 // projection and for diagnostics.
 //
-// Three generators implement [Generator]:
+// Five generators implement [Generator]:
 //
 //   - [Identity]: d = n, G(z) = z, E(x) = x, J = I. The latent filter is
 //     then the ordinary filter.
@@ -13,6 +13,16 @@
 //   - [Autoencoder]: a multilayer perceptron encoder and decoder trained on
 //     the archive by [TrainAutoencoder], or loaded from stored layers with
 //     [NewAutoencoder] (for example from a PyTorch export).
+//   - [Quadratic]: a quadratic manifold G(z) = μ + V z + W(q(z) − q̄) over
+//     the whitened PCA codes, W fitted by regularised least squares
+//     ([FitQuadratic]), with a Gauss–Newton encoder.
+//   - [ConvAutoencoder]: circular convolutions for periodic 1-D grids,
+//     strided down to a dense bottleneck and transposed back, trained by
+//     [TrainConvAutoencoder] with the same loop as the MLP.
+//
+// Training uses Adam with a constant, cosine or plateau learning-rate
+// [Schedule] and early stopping on the validation loss; [ReconstructionCurve]
+// compares the generators' held-out reconstruction errors against d.
 //
 // [Project] (or a reusable [Projector]) refines a code by minimising
 // ‖x − G(z)‖² (+ λ‖z‖²) with Levenberg–Marquardt-damped Gauss–Newton steps,

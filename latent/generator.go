@@ -32,7 +32,7 @@ type Decoder interface {
 // that shares the read-only parameters.
 type Generator interface {
 	Decoder
-	// Name is "identity", "pca" or "autoencoder".
+	// Name is "identity", "pca", "autoencoder", "quadratic" or "conv".
 	Name() string
 	// Encode sets z = E(x), the amortised encoder.
 	Encode(z, x []float64)
