@@ -4,8 +4,8 @@
 // that names its file.
 //
 // A file holds the tensors of its generator kind (see the kind files
-// identity.go, pca.go, autoencoder.go), then the training curve
-// curve.train_loss [epochs] and curve.valid_loss [epochs]. Weights are
+// identity.go, pca.go, autoencoder.go, quadratic.go, conv.go), then the
+// training curve curve.train_loss [epochs] and curve.valid_loss [epochs]. Weights are
 // stored out × in, row-major, as torch.nn.Linear.weight. The metadata
 // latentda.extra.generator_type names the kind (the generator's Name),
 // .state_dim and .latent_dim its dimensions, .heldout_mse its held-out
@@ -68,7 +68,7 @@ type kind struct {
 }
 
 // kinds are the generator kinds a file can hold; add a new kind here.
-var kinds = []kind{identityKind, pcaKind, autoencoderKind}
+var kinds = []kind{identityKind, pcaKind, autoencoderKind, quadraticKind, convKind}
 
 // kindOf returns the kind called name.
 func kindOf(name string) (kind, bool) {
