@@ -137,10 +137,10 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 }
 
 // TrainGenerator fits the generator on the archive and writes it. The
-// autoencoder writes a checkpoint after every epoch and heartbeats its
-// progress; a retry (after a worker crash) resumes from the checkpoint and
-// gives the same weights as an uninterrupted run. Between epochs (and
-// during a PCA fit) the activity heartbeats every third of its heartbeat
+// autoencoders (MLP and conv) write a checkpoint after every epoch and
+// heartbeat their progress; a retry (after a worker crash) resumes from the
+// checkpoint and gives the same weights as an uninterrupted run. Between
+// epochs (and during a PCA or quadratic fit) the activity heartbeats every third of its heartbeat
 // timeout, so the timeout bounds the time to detect a dead worker, not the
 // length of an epoch. A finished generator file is reused.
 func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOutput, error) {
@@ -189,7 +189,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 		}
 		g = p
-	case "autoencoder":
+	case "quadratic":
+		q, err := experiment.FitQuadraticGenerator(cfg, train, valid)
+		if err != nil {
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+		}
+		g = q
+	case "autoencoder", "conv":
 		resume, err := readCheckpoint(ckPath)
 		if err != nil {
 			return TrainOutput{}, err
@@ -199,7 +205,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			a.logger().Info("training resumes from its checkpoint", "generator", cfg.Name, "checkpoint", ckPath, "epoch", resume.Epoch)
 		}
 		total, trained := cfg.Generator.Epochs, 0
-		res, err := experiment.TrainAutoencoderGenerator(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+		model, rec, err := experiment.TrainNetworkGenerator(ctx, cfg, train, valid, func(st latent.EpochStats) error {
 			trained++
 			data, err := json.Marshal(st.Checkpoint())
 			if err != nil {
@@ -222,9 +228,9 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("activities: train %s (checkpoint %s; delete it to train from scratch): %v", genPath, ckPath, err), ErrBadState, err)
 		}
-		g = res.Model
-		earlyStopped, resumedFrom = res.EarlyStopped, len(res.Curve)-trained
-		for _, e := range res.Curve {
+		g = model
+		earlyStopped, resumedFrom = rec.EarlyStopped, len(rec.Curve)-trained
+		for _, e := range rec.Curve {
 			info.TrainLoss = append(info.TrainLoss, e.TrainLoss)
 			info.ValidLoss = append(info.ValidLoss, e.ValidLoss)
 		}

@@ -30,7 +30,7 @@ type TrainConfig struct {
 
 // GeneratorConfig selects and tunes the generator.
 type GeneratorConfig struct {
-	// Type is pca or autoencoder.
+	// Type is pca, quadratic, autoencoder or conv.
 	Type string `yaml:"type" json:"type"`
 	// LatentDim is d. For pca, 0 picks the smallest d explaining Variance.
 	LatentDim int     `yaml:"latent_dim" json:"latent_dim"`
@@ -46,6 +46,25 @@ type GeneratorConfig struct {
 	Patience     int     `yaml:"patience" json:"patience"`
 	WeightDecay  float64 `yaml:"weight_decay" json:"weight_decay"`
 	Seed         uint64  `yaml:"seed" json:"seed"`
+	// Autoencoder and conv: the learning-rate schedule (constant, cosine
+	// or plateau; default constant) and its options (see latent.Schedule).
+	// The new fields are left out of the recorded config when unset, so
+	// generator files trained before them keep their config key.
+	Schedule        string  `yaml:"schedule" json:"schedule,omitempty"`
+	MinLearningRate float64 `yaml:"min_learning_rate" json:"min_learning_rate,omitempty"`
+	PlateauFactor   float64 `yaml:"plateau_factor" json:"plateau_factor,omitempty"`
+	PlateauPatience int     `yaml:"plateau_patience" json:"plateau_patience,omitempty"`
+	// Conv: the channels and strides of the convolution stages and the odd
+	// kernel width (defaults [8, 16, 16], [2, 2, 2] and 5); the Adam
+	// settings, activation and seed are the autoencoder's.
+	Channels []int `yaml:"channels" json:"channels,omitempty"`
+	Strides  []int `yaml:"strides" json:"strides,omitempty"`
+	Kernel   int   `yaml:"kernel" json:"kernel,omitempty"`
+	// Quadratic: the candidate relative regularisation weights (default
+	// latent.DefaultQuadraticLambdas; the held-out split picks one) and
+	// the encoder's Gauss–Newton iterations (default 5).
+	Lambdas     []float64 `yaml:"lambdas" json:"lambdas,omitempty"`
+	EncoderIter int       `yaml:"encoder_iter" json:"encoder_iter,omitempty"`
 	// HeartbeatTimeout is how long the training activity may go without a
 	// heartbeat before Temporal retries it on another worker: the time to
 	// detect a dead worker (default 15m, at least 1s). It does not change
@@ -93,7 +112,16 @@ func (c TrainConfig) WithDefaults() TrainConfig {
 	if g.HeartbeatTimeout == 0 {
 		g.HeartbeatTimeout = DefaultTrainHeartbeat
 	}
-	if g.Type == "autoencoder" {
+	if g.Type == "conv" && g.Channels == nil && g.Strides == nil {
+		g.Channels, g.Strides = []int{8, 16, 16}, []int{2, 2, 2}
+	}
+	if g.Type == "conv" && g.Kernel == 0 {
+		g.Kernel = 5
+	}
+	if g.Type == "quadratic" && g.EncoderIter == 0 {
+		g.EncoderIter = latent.DefaultQuadraticEncoderIter
+	}
+	if g.Type == "autoencoder" || g.Type == "conv" {
 		if g.Activation == "" {
 			g.Activation = "tanh"
 		}
@@ -154,9 +182,29 @@ func (c TrainConfig) Validate() error {
 		if g.LatentDim < 0 || (g.LatentDim == 0 && !(g.Variance > 0 && g.Variance <= 1)) {
 			return bad("generator.latent_dim", "pca needs latent_dim >= 1 or variance in (0, 1]")
 		}
-	case "autoencoder":
+	case "quadratic":
 		if g.LatentDim < 1 {
 			return bad("generator.latent_dim", "must be >= 1, got %d", g.LatentDim)
+		}
+		for _, l := range g.Lambdas {
+			if !(l >= 0) || math.IsInf(l, 0) {
+				return bad("generator.lambdas", "must be finite and >= 0, got %v", g.Lambdas)
+			}
+		}
+		if g.EncoderIter < 1 {
+			return bad("generator.encoder_iter", "must be >= 1, got %d", g.EncoderIter)
+		}
+	case "autoencoder", "conv":
+		if g.LatentDim < 1 {
+			return bad("generator.latent_dim", "must be >= 1, got %d", g.LatentDim)
+		}
+		if g.Type == "conv" {
+			if len(g.Hidden) > 0 {
+				return bad("generator.hidden", "is for the autoencoder; conv takes channels, strides and kernel")
+			}
+			if err := g.convSpec().Validate(c.Model.Nx); err != nil {
+				return bad("generator.channels", "%v (strides %v, kernel %d, %d grid points)", err, g.Strides, g.Kernel, c.Model.Nx)
+			}
 		}
 		for _, h := range g.Hidden {
 			if h < 1 {
@@ -169,8 +217,20 @@ func (c TrainConfig) Validate() error {
 		if g.Epochs < 1 || g.BatchSize < 1 || !(g.LearningRate > 0) || g.Patience < 0 || !(g.WeightDecay >= 0) {
 			return bad("generator", "need epochs >= 1, batch_size >= 1, learning_rate > 0, patience >= 0, weight_decay >= 0")
 		}
+		if err := c.AutoencoderOptions().Check(); err != nil {
+			return bad("generator", "%v", err)
+		}
 	default:
-		return bad("generator.type", "want pca or autoencoder, got %q", g.Type)
+		return bad("generator.type", "want pca, quadratic, autoencoder or conv, got %q", g.Type)
+	}
+	if g.Type != "conv" && (g.Channels != nil || g.Strides != nil || g.Kernel != 0) {
+		return bad("generator.channels", "channels, strides and kernel are for conv, not %s", g.Type)
+	}
+	if g.Type != "quadratic" && (g.Lambdas != nil || g.EncoderIter != 0) {
+		return bad("generator.lambdas", "lambdas and encoder_iter are for quadratic, not %s", g.Type)
+	}
+	if g.Type != "autoencoder" && g.Type != "conv" && (g.Schedule != "" || g.MinLearningRate != 0 || g.PlateauFactor != 0 || g.PlateauPatience != 0) {
+		return bad("generator.schedule", "the learning-rate schedule is for autoencoder and conv, not %s", g.Type)
 	}
 	if g.HeartbeatTimeout < time.Second {
 		return bad("generator.heartbeat_timeout", "must be a duration of at least 1s (such as 30s or 15m), got %v", g.HeartbeatTimeout)
@@ -205,7 +265,41 @@ func (c TrainConfig) AutoencoderOptions() latent.AEOptions {
 		Hidden: g.Hidden, Latent: g.LatentDim, Activation: latent.Activation(g.Activation),
 		Epochs: g.Epochs, BatchSize: g.BatchSize, LearningRate: g.LearningRate,
 		Patience: g.Patience, WeightDecay: g.WeightDecay, Seed: g.Seed,
+		Schedule: latent.Schedule(g.Schedule), MinLearningRate: g.MinLearningRate,
+		PlateauFactor: g.PlateauFactor, PlateauPatience: g.PlateauPatience,
 	}
+}
+
+func (g GeneratorConfig) convSpec() latent.ConvSpec {
+	return latent.ConvSpec{Channels: g.Channels, Strides: g.Strides, Kernel: g.Kernel}
+}
+
+// FitQuadraticGenerator fits the quadratic generator a training config
+// asks for, choosing its regularisation on valid.
+func FitQuadraticGenerator(c TrainConfig, train, valid *mat.Dense) (*latent.Quadratic, error) {
+	g := c.Generator
+	return latent.FitQuadratic(train, valid, latent.QuadraticOptions{Dim: g.LatentDim, Lambdas: g.Lambdas, EncoderIter: g.EncoderIter})
+}
+
+// TrainNetworkGenerator trains the autoencoder or convolutional
+// autoencoder a training config asks for, reporting each epoch to progress
+// and resuming from resume if not nil.
+func TrainNetworkGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (latent.Generator, latent.TrainRecord, error) {
+	if c.Generator.Type != "conv" {
+		res, err := TrainAutoencoderGenerator(ctx, c, train, valid, progress, resume)
+		if res == nil {
+			return nil, latent.TrainRecord{}, err
+		}
+		return res.Model, res.TrainRecord, err
+	}
+	opts := c.AutoencoderOptions()
+	opts.Progress = progress
+	opts.Checkpoint = resume
+	res, err := latent.TrainConvAutoencoder(ctx, train, valid, c.Generator.convSpec(), opts)
+	if res == nil {
+		return nil, latent.TrainRecord{}, err
+	}
+	return res.Model, res.TrainRecord, err
 }
 
 // TrainAutoencoderGenerator trains the autoencoder a training config asks

@@ -323,6 +323,10 @@ type trainer struct {
 	wg       sync.WaitGroup
 }
 
+// Check reports the first invalid option, as TrainAutoencoder would, after
+// the defaults; o is not changed.
+func (o AEOptions) Check() error { return o.setDefaults() }
+
 func (o *AEOptions) setDefaults() error {
 	if o.Activation == "" {
 		o.Activation = Tanh
