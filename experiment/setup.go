@@ -69,7 +69,7 @@ func Build(cfg Config) (*Setup, error) {
 		}
 		genFile = l.Generator
 	}
-	return build(cfg, gen, genFile)
+	return build(cfg, gen, latent.Stats{}, genFile)
 }
 
 // oodGenerator returns the projection test's generator: the latent
@@ -93,11 +93,18 @@ func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 // (it must be nil unless cfg.Latent is set), for generators trained in
 // process.
 func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
+	return BuildWithGeneratorStats(cfg, gen, latent.Stats{})
+}
+
+// BuildWithGeneratorStats is BuildWithGenerator with the generator's
+// statistics (latent.EstimateStats), which latent.alpha < 1 (for a
+// generator other than a PCA) and latent.representation_error need.
+func BuildWithGeneratorStats(cfg Config, gen latent.Generator, stats latent.Stats) (*Setup, error) {
 	cfg, err := checked(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, gen, "")
+	return build(cfg, gen, stats, "")
 }
 
 // checked returns cfg with its defaults, validated.
@@ -110,7 +117,7 @@ func checked(cfg Config) (Config, error) {
 }
 
 // build constructs a Setup from a checked config.
-func build(cfg Config, gen latent.Generator, genFile string) (*Setup, error) {
+func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
 	model, err := newModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -136,7 +143,7 @@ func build(cfg Config, gen latent.Generator, genFile string) (*Setup, error) {
 		if gen.StateDim() != model.Dim() {
 			return nil, fmt.Errorf("experiment: latent.generator: generator maps to %d variables, the model has %d", gen.StateDim(), model.Dim())
 		}
-		if ls, err = newLatentStep(*cfg.Latent, gen, cfg.Filter.Members); err != nil {
+		if ls, err = newLatentStep(*cfg.Latent, gen, stats, op, cfg.Filter.Members); err != nil {
 			return nil, fmt.Errorf("experiment: latent: %w", err)
 		}
 		filterDim = gen.LatentDim()
@@ -314,13 +321,11 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
 	}
-	// The filter's ensemble: the states, or their codes.
-	X := E
+	// The filter's ensemble: the states, or their codes (s.latent.za).
 	if s.latent == nil {
 		s.ObserveEnsemble(E)
 	} else {
 		s.latent.encode(E, s.he, s.Op.Apply)
-		X = s.latent.za
 	}
 	rVar := variances
 	if s.qc != nil {
@@ -336,8 +341,11 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		}
 		rVar = qc.Variances
 	}
-	inno, err := s.Filter.Analyze(X, s.he, y, rVar, s.rng)
-	if err == nil && s.latent != nil {
+	var inno enkf.Innovation
+	var err error
+	if s.latent == nil {
+		inno, err = s.Filter.Analyze(E, s.he, y, rVar, s.rng)
+	} else if inno, err = s.latent.analyze(s.Filter, E, s.he, y, rVar, s.rng); err == nil {
 		err = s.latent.decode(E)
 	}
 	if err != nil {

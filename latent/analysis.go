@@ -24,8 +24,9 @@ import (
 //     (ObservedVariance: its diagonal, for a diagonal Σ_rep).
 type Stats struct {
 	// CodeCov is Σ_clim (d × d, row-major), the sample covariance of the
-	// codes E(x) of the training states; nil means the identity, which it
-	// is by construction for the whitened codes of PCA.
+	// codes E(x) of the training states. It is nil for a PCA, whose
+	// whitened codes have Σ_clim = I by construction (ClimatologicalRoot),
+	// and when unknown.
 	CodeCov []float64
 	// RepVar (length n) is the diagonal of Σ_rep: the mean over held-out
 	// states of (xⱼ − Gⱼ(E(x)))², the second moment, which counts a
@@ -168,4 +169,18 @@ func ObservedVariance(dst []float64, H *mat.Dense, v []float64) {
 		}
 		dst[k] = s
 	}
+}
+
+// ClimatologicalRoot returns the square root B (BᵀB = Σ_clim) of the
+// climatological code covariance of g: the identity for a PCA (whitened
+// codes), StaticRoot of s.CodeCov for other generators. It fails for a
+// generator other than a PCA whose statistics have no code covariance.
+func ClimatologicalRoot(g Generator, s Stats) (*mat.Dense, error) {
+	if _, ok := g.(*PCA); ok {
+		return StaticRoot(nil, g.LatentDim())
+	}
+	if s.CodeCov == nil {
+		return nil, fmt.Errorf("latent: the %s generator has no climatological code covariance (train it again)", g.Name())
+	}
+	return StaticRoot(s.CodeCov, g.LatentDim())
 }
