@@ -300,37 +300,34 @@ func (f *Filter) innovation(a *augSpace) Innovation {
 	return Innovation{NIS: dd - sgs}
 }
 
-// transformETKF writes into W (N × M) the transform of the ETKF in an
-// ensemble space of M = N + m dimensions, from T = C̃^{-1/2} (M × M) and the
-// weights w = C̃⁻¹S̃d (length M), so that Eᵃ = 1x̄ᵀ + W X with X = [A; B].
-// With c = √α/√(N−1) and the blocks T₁₁ (N × N) and T₁₂ (N × m) of T,
+// transformETKF writes into W (N × M) the transform of the ETKF whose mean
+// update has the weights w = C̃⁻¹S̃d in an ensemble space of M = N + m
+// dimensions (the members and the m static rows of a hybrid covariance,
+// hybrid.go) and whose anomalies follow the members' square root T
+// (N × N), so that Eᵃ = 1x̄ᵀ + W X with X = [A; B]:
 //
-//	W = [T₁₁ + c 1w₁ᵀ,  √((N−1)(1−α)/α) T₁₂ + √(1−α) 1w₂ᵀ]
+//	W = [T + (√α/√(N−1)) 1w₁ᵀ,  √(1−α) 1w₂ᵀ];
 //
-// (hybrid.go derives it); for the plain ETKF (m = 0, α = 1) that is
-// W = T + 1wᵀ/√(N-1). w is overwritten by the scaled weights.
+// for the plain ETKF (m = 0, α = 1) that is W = T + 1wᵀ/√(N-1). w is
+// overwritten by the scaled weights.
 func transformETKF(W, T, w []float64, N, M int, sqrtN1, alpha float64) {
 	w = w[:M]
 	sa := math.Sqrt(alpha)
 	for j := range w[:N] {
 		w[j] = w[j] * sa / sqrtN1 // exactly w/√(N−1) when α = 1
 	}
-	cb := 0.0
 	if M > N {
-		cb = math.Sqrt(float64(N-1) * (1 - alpha) / alpha)
 		sb := math.Sqrt(1 - alpha)
 		for j := N; j < M; j++ {
 			w[j] *= sb
 		}
 	}
 	for i := 0; i < N; i++ {
-		row, t := W[i*M:(i+1)*M], T[i*M:(i+1)*M]
+		row, t := W[i*M:(i+1)*M], T[i*N:(i+1)*N]
 		for j, c := range w[:N] {
 			row[j] = t[j] + c
 		}
-		for j := N; j < M; j++ {
-			row[j] = cb*t[j] + w[j]
-		}
+		copy(row[N:], w[N:])
 	}
 }
 
