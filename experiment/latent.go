@@ -186,7 +186,7 @@ type representation struct {
 
 func newRepresentation(op observations.Operator, v []float64) (*representation, error) {
 	if v == nil {
-		return nil, fmt.Errorf("latent.representation_error: the generator has no representation-error estimate (train it again with latentda train)")
+		return nil, fmt.Errorf("latent.representation_error: the generator has no representation-error estimate (run latentda train on its config again: it adds the estimate to the file)")
 	}
 	if len(v) != op.InDim() {
 		return nil, fmt.Errorf("latent.representation_error: %d variances for %d state variables", len(v), op.InDim())

@@ -3,12 +3,15 @@ package experiment
 import (
 	"context"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 )
 
 func latentCfg(base Config, gen string) Config {
@@ -291,6 +294,20 @@ func TestLatentRepresentationError(t *testing.T) {
 		}
 	}
 	half := 0.5
+	// The same from a generator file that stores the statistics.
+	path := filepath.Join(t.TempDir(), "pca.arrow")
+	if err := genfile.Save(path, pca, genfile.Info{Stats: stats}); err != nil {
+		t.Fatal(err)
+	}
+	fromFile := base
+	fromFile.Latent = &LatentConfig{Generator: path, Analysis: "iterative", Alpha: &half, RepresentationError: true}
+	sf, err := Build(fromFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sf.latent.rep.v, stats.RepVar) || sf.latent.hyb.B == nil {
+		t.Error("Build from the generator file does not use its statistics")
+	}
 	for _, l := range []LatentConfig{
 		{Update: "increment", Alpha: &half},
 		{Update: "increment", Analysis: "iterative", Alpha: &half, RepresentationError: true},

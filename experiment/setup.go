@@ -62,14 +62,15 @@ func Build(cfg Config) (*Setup, error) {
 		return nil, err
 	}
 	var gen latent.Generator
+	var stats latent.Stats
 	genFile := ""
 	if l := cfg.Latent; l != nil && l.Generator != "" {
-		if gen, err = loadGenerator(l.Generator, cfg.Model); err != nil {
+		if gen, stats, err = loadGenerator(l.Generator, cfg.Model); err != nil {
 			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
 		}
 		genFile = l.Generator
 	}
-	return build(cfg, gen, latent.Stats{}, genFile)
+	return build(cfg, gen, stats, genFile)
 }
 
 // oodGenerator returns the projection test's generator: the latent
@@ -82,7 +83,7 @@ func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 	if o.Generator == "latent" {
 		return gen, nil
 	}
-	g, err := loadGenerator(o.Generator, cfg.Model)
+	g, _, err := loadGenerator(o.Generator, cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: ood.generator: %w", err)
 	}
@@ -408,11 +409,12 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 	return s.latent.zf, s.latent.za
 }
 
-// loadGenerator returns the generator a config names.
-func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
+// loadGenerator returns the generator a config names, with the statistics
+// its file stores (none for identity).
+func loadGenerator(name string, m ModelConfig) (latent.Generator, latent.Stats, error) {
 	if name == "identity" {
-		return latent.NewIdentity(m.Nx), nil
+		return latent.NewIdentity(m.Nx), latent.Stats{}, nil
 	}
-	g, _, err := genfile.Load(name)
-	return g, err
+	g, info, err := genfile.Load(name)
+	return g, info.Stats, err
 }

@@ -180,7 +180,7 @@ func ClimatologicalRoot(g Generator, s Stats) (*mat.Dense, error) {
 		return StaticRoot(nil, g.LatentDim())
 	}
 	if s.CodeCov == nil {
-		return nil, fmt.Errorf("latent: the %s generator has no climatological code covariance (train it again)", g.Name())
+		return nil, fmt.Errorf("latent: the %s generator has no climatological code covariance (run latentda train on its config again: it adds it to the file)", g.Name())
 	}
 	return StaticRoot(s.CodeCov, g.LatentDim())
 }
