@@ -186,7 +186,7 @@ func spunUpForecast(t *testing.T, s *Setup, k int) (truth, y []float64, E *mat.D
 // TestLatentAlphaOneIsLatentETKF: latent.alpha written as 1 is the latent
 // ETKF, bit for bit (the hybrid with α = 1 is the ETKF code).
 func TestLatentAlphaOneIsLatentETKF(t *testing.T) {
-	base := DapperCases(300)[2].Config // L96 ETKF N=24, rotations
+	base := DapperConfigs(300)["l96-etkf"] // L96 ETKF N=24, rotations
 	base.BurnIn = 5
 	_, _, pca := latentArchive(t, base, 20)
 	var sums [2]Summary
@@ -216,7 +216,7 @@ func TestLatentAlphaOneIsLatentETKF(t *testing.T) {
 // linearisation) is the latent ETKF up to round-off: 1e-9 on states of
 // magnitude ~10, as the full-rank PCA test allows. The NIS agrees too.
 func TestLatentIterativeLinearIsETKF(t *testing.T) {
-	base := DapperCases(300)[2].Config
+	base := DapperConfigs(300)["l96-etkf"]
 	base.BurnIn = 5
 	_, _, pca := latentArchive(t, base, 20)
 	cfg := latentCfg(base, "pca")
@@ -263,7 +263,7 @@ func TestLatentIterativeLinearIsETKF(t *testing.T) {
 // latent ETKF (2.05) at this untuned inflation; one seed, so only the
 // large margins are asserted.
 func TestLatentRepresentationError(t *testing.T) {
-	base := DapperCases(400)[2].Config
+	base := DapperConfigs(400)["l96-etkf"]
 	base.BurnIn = 5
 	train, valid, pca := latentArchive(t, base, 20)
 	stats := latent.EstimateStats(pca, train, valid)
