@@ -165,12 +165,16 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		return TrainOutput{}, err
 	}
 	info := genfile.Info{Model: cfg.Model.Name, Params: modelParams(cfg.Model), Config: configKey(cfg)}
-	if g, old, err := genfile.Load(genPath); err == nil {
+	trained, old, err := genfile.Load(genPath)
+	if err == nil {
 		if old.Config != info.Config {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("activities: %s was trained with another config; choose another name or delete it", genPath), ErrInvalidConfig, nil)
 		}
-		return summarise(genPath, g, old), nil
+		if old.Stats.RepVar != nil {
+			return summarise(genPath, trained, old), nil
+		}
+		// A file written before the statistics: add them below.
 	}
 	ar, _, err := store.ReadArchive(arPath)
 	if err != nil {
@@ -179,6 +183,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	train, valid, err := splitByFlag(ar)
 	if err != nil {
 		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), ErrBadState, err)
+	}
+	if trained != nil {
+		old.Stats = latent.EstimateStats(trained, train, valid)
+		if err := genfile.Save(genPath, trained, old); err != nil {
+			return TrainOutput{}, fmt.Errorf("activities: %w", err)
+		}
+		return summarise(genPath, trained, old), nil
 	}
 	var g latent.Generator
 	earlyStopped, resumedFrom := false, 0
@@ -236,6 +247,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		}
 	}
 	info.HeldOutMSE = latent.ReconstructionError(g, valid)
+	info.Stats = latent.EstimateStats(g, train, valid)
 	if err := genfile.Save(genPath, g, info); err != nil {
 		return TrainOutput{}, fmt.Errorf("activities: %w", err)
 	}

@@ -161,6 +161,12 @@ func TestTrainPCA(t *testing.T) {
 	if info.HeldOutMSE != out.HeldOutMSE || info.Model != "lorenz96" || info.Params["nx"] != "40" || len(info.TrainLoss) != 0 {
 		t.Errorf("generator record %+v", info)
 	}
+	// The statistics of the latent analyses: the representation error of
+	// the validation rows (a PCA's code covariance is the identity, not
+	// stored).
+	if st := latent.EstimateStats(p, trainRows, validRows); info.Stats.CodeCov != nil || !slices.Equal(info.Stats.RepVar, st.RepVar) {
+		t.Errorf("generator statistics %+v, want %+v", info.Stats, st)
+	}
 	if _, err := os.Stat(filepath.Join(a.StateRoot, paths.Checkpoint)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("PCA left a checkpoint: %v", err)
 	}
@@ -184,6 +190,23 @@ func TestTrainPCA(t *testing.T) {
 	}
 	if outVar.LatentDim != pv.LatentDim() || outVar.LatentDim < 2 || outVar.LatentDim >= 40 {
 		t.Errorf("variance 0.9: latent dimension %d, the fit gives %d", outVar.LatentDim, pv.LatentDim())
+	}
+
+	// A generator file written before the statistics gets them from the
+	// next training call, without being fitted again.
+	ts, meta, err := store.ReadTensors(out.Path, store.KindGenerator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts = slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "stats.") })
+	if err := store.WriteTensors(out.Path, ts, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, out3 := mustTrain(t, ctx, a, cfg); out3 != out {
+		t.Errorf("training over a file without statistics returned %+v, want %+v", out3, out)
+	}
+	if _, info3, err := genfile.Load(out.Path); err != nil || !slices.Equal(info3.Stats.RepVar, info.Stats.RepVar) {
+		t.Errorf("statistics added to an earlier file: %+v, %v; want %+v", info3.Stats, err, info.Stats)
 	}
 }
 

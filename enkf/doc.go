@@ -1,6 +1,7 @@
 // Package enkf holds the ensemble Kalman filter analyses used by latentda:
 // the stochastic EnKF with perturbed observations, the ETKF (symmetric square
-// root, optional random mean-preserving rotation), the DEnKF, and the LETKF
+// root, optional random mean-preserving rotation) with its hybrid-covariance
+// and iterative variants, the DEnKF, and the LETKF
 // with Gaspari–Cohn localisation on a periodic 1-D domain, followed by
 // multiplicative inflation of the analysis anomalies.
 //
@@ -32,6 +33,14 @@
 // The LETKF applies the ETKF transform column by column (or by batches of
 // neighbouring grid points), with S and d restricted to nearby observations
 // and tapered by √ρ, ρ the Gaspari–Cohn weight of the distance.
+//
+// Two ETKF variants take a differentiable observation map h (ObservationMap)
+// besides HE: AnalyzeHybrid uses the hybrid covariance P = αPₑ + (1 − α)BᵀB
+// with a static square root B, in an ensemble space augmented by B's rows,
+// and AnalyzeIterative finds the MAP by Gauss–Newton iterations in that
+// space with the exact Jacobian of h, as the iterative ensemble Kalman
+// filter does (hybrid.go has the algebra). Both end with the ETKF transform
+// above, and with α = 1 the hybrid is the ETKF, bit for bit.
 //
 // After the transform the anomalies are multiplied by the inflation factor
 // and, optionally, rotated by a random orthogonal matrix Q with Q1 = 1, which

@@ -40,6 +40,11 @@ type Filter struct {
 	sp   *space
 	rot  *rotator
 	loc  *localizer
+
+	base augSpace  // the N-dimensional ensemble space, on the buffers above
+	aug  *augSpace // the augmented space of a hybrid analysis, made on demand
+	iter *iterWork // the work space of AnalyzeIterative, made on demand
+	jac  mat.Dense // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
 }
 
 // Innovation summarises the forecast innovation y - H(x̄) of one analysis.
@@ -78,6 +83,7 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		w: make([]float64, N*N), wm: make([]float64, N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
 		sp: newSpace(N),
 	}
+	f.base = augSpace{sp: f.sp, s: f.s, x: f.a, w: f.w, wt: f.vecN, wm: f.wm, sd: f.sd, tmp: f.tmp}
 	if cfg.Method == EnKF {
 		f.dp = make([]float64, N*p)
 		f.eps = make([]float64, N*p)
@@ -115,7 +121,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	if err != nil {
 		return Innovation{}, err
 	}
-	N, n, p := f.members, f.dim, f.nobs
+	N, p := f.members, f.nobs
 	e := E.RawMatrix()
 	he := HE.RawMatrix()
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
@@ -128,7 +134,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 
 	switch f.cfg.Method {
 	case ETKF:
-		transformETKF(f.w, f.sp.t, f.vecN, N, f.sqrtN1)
+		transformETKF(f.w, f.sp.t, f.vecN, N, N, f.sqrtN1, 1)
 	case DEnKF:
 		f.transformDEnKF(S)
 	case EnKF:
@@ -138,16 +144,25 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
 		f.postProcess(rng)
 	} else {
-		f.postTransform(rng)
-		f.applyGlobal(e)
+		f.postTransform(&f.base, rng)
+		f.applyGlobal(&f.base)
 	}
-	if err := f.checkOutput(); err != nil {
+	if err := f.store(e); err != nil {
 		return inno, err
 	}
-	for i := 0; i < N; i++ {
+	return inno, nil
+}
+
+// store checks the analysis in f.out and copies it into e.
+func (f *Filter) store(e blas64.General) error {
+	if err := f.checkOutput(); err != nil {
+		return err
+	}
+	n := f.dim
+	for i := 0; i < f.members; i++ {
 		copy(e.Data[i*e.Stride:i*e.Stride+n], f.out[i*n:(i+1)*n])
 	}
-	return inno, nil
+	return nil
 }
 
 // Innovation is the innovation statistic of the analysis of E, without the
@@ -158,11 +173,16 @@ func (f *Filter) Innovation(E, HE *mat.Dense, y, rVar []float64) (Innovation, er
 	if err != nil {
 		return Innovation{}, err
 	}
-	S := blas64.General{Rows: f.members, Cols: f.nobs, Stride: f.nobs, Data: f.s}
-	if !f.sp.factor(S) {
+	return f.factorInnovation(&f.base, used)
+}
+
+// factorInnovation factors the ensemble-space matrix I + S̃S̃ᵀ of a and
+// returns the innovation statistic with d = f.d, used observations.
+func (f *Filter) factorInnovation(a *augSpace, used int) (Innovation, error) {
+	if !a.sp.factor(a.general(a.s, f.nobs)) {
 		return Innovation{}, fmt.Errorf("enkf: eigendecomposition of the ensemble-space matrix failed")
 	}
-	inno := f.innovation(S) // leaves Sd in f.sd and GSd in f.vecN
+	inno := f.innovation(a) // leaves S̃d in a.sd and GS̃d in a.wt
 	inno.Expected = float64(used)
 	return inno, nil
 }
@@ -175,26 +195,15 @@ func (f *Filter) prepare(E, HE *mat.Dense, y, rVar []float64) (used int, err err
 	if err := f.checkInputs(E, HE, y, rVar); err != nil {
 		return 0, err
 	}
-	N, n, p := f.members, f.dim, f.nobs
-	e := E.RawMatrix()
+	N, p := f.members, f.nobs
 	he := HE.RawMatrix()
-	meanRows(f.xm, e)
-	for i := 0; i < N; i++ {
-		row, a := e.Data[i*e.Stride:i*e.Stride+n], f.a[i*n:(i+1)*n]
-		for j, x := range row {
-			a[j] = x - f.xm[j]
-		}
-	}
+	f.anomalies(E.RawMatrix())
 	meanRows(f.ym, he)
-	ym, rsi, scale := f.ym[:p], f.rsi[:p], f.rss[:p]
-	for k := range rsi {
-		rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
-		scale[k] = rsi[k] / f.sqrtN1
-		f.d[k] = (y[k] - ym[k]) * rsi[k]
-		if rsi[k] > 0 {
-			used++
-		}
+	used = f.scales(rVar)
+	for k, v := range f.ym[:p] {
+		f.d[k] = (y[k] - v) * f.rsi[k]
 	}
+	ym, scale := f.ym[:p], f.rss[:p]
 	for i := 0; i < N; i++ {
 		row, s := he.Data[i*he.Stride:i*he.Stride+p], f.s[i*p:(i+1)*p]
 		for k, v := range row {
@@ -202,6 +211,32 @@ func (f *Filter) prepare(E, HE *mat.Dense, y, rVar []float64) (used int, err err
 		}
 	}
 	return used, nil
+}
+
+// anomalies sets the mean x̄ (f.xm) and the anomalies A (f.a) of e.
+func (f *Filter) anomalies(e blas64.General) {
+	n := f.dim
+	meanRows(f.xm, e)
+	for i := 0; i < f.members; i++ {
+		row, a := e.Data[i*e.Stride:i*e.Stride+n], f.a[i*n:(i+1)*n]
+		for j, x := range row {
+			a[j] = x - f.xm[j]
+		}
+	}
+}
+
+// scales sets R^{-1/2} (f.rsi) and R^{-1/2}/√(N−1) (f.rss) and returns the
+// number of observations used (finite variance).
+func (f *Filter) scales(rVar []float64) (used int) {
+	rsi, scale := f.rsi[:f.nobs], f.rss[:f.nobs]
+	for k := range rsi {
+		rsi[k] = 1 / math.Sqrt(rVar[k]) // 0 for a rejected observation
+		scale[k] = rsi[k] / f.sqrtN1
+		if rsi[k] > 0 {
+			used++
+		}
+	}
+	return used
 }
 
 // AnalyzeBlock is the LETKF analysis of the grid points [lo, hi) alone: it
@@ -250,12 +285,14 @@ func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi i
 	return nil
 }
 
-// innovation computes NIS (its Expected is left to the caller) = |d|² - (Sd)ᵀ G (Sd), which equals
-// dᵀ(SᵀS + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity. It
-// leaves Sd in f.sd and GSd in f.vecN.
-func (f *Filter) innovation(S blas64.General) Innovation {
-	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: f.nobs, Inc: 1, Data: f.d}, 0, blas64.Vector{N: f.members, Inc: 1, Data: f.sd})
-	sgs := f.sp.solve(f.vecN, f.sd, f.tmp)
+// innovation computes NIS (its Expected is left to the caller) = |d|² - (S̃d)ᵀ G (S̃d), which equals
+// dᵀ(S̃ᵀS̃ + I)⁻¹d = (y-ȳ)ᵀ(HPHᵀ + R)⁻¹(y-ȳ) by the Woodbury identity, for
+// the covariance P = X̃ᵀX̃ of the space a (the ensemble's, or a hybrid). It
+// leaves S̃d in a.sd and GS̃d in a.wt.
+func (f *Filter) innovation(a *augSpace) Innovation {
+	M := f.members + a.m
+	blas64.Gemv(blas.NoTrans, 1, a.general(a.s, f.nobs), blas64.Vector{N: f.nobs, Inc: 1, Data: f.d}, 0, blas64.Vector{N: M, Inc: 1, Data: a.sd})
+	sgs := a.sp.solve(a.wt, a.sd, a.tmp)
 	var dd float64
 	for _, v := range f.d {
 		dd += v * v
@@ -263,16 +300,34 @@ func (f *Filter) innovation(S blas64.General) Innovation {
 	return Innovation{NIS: dd - sgs}
 }
 
-// transformETKF writes W = T + 1wᵀ/√(N-1); w is overwritten by w/√(N-1).
-func transformETKF(W, T, w []float64, N int, sqrtN1 float64) {
-	for j := range w {
-		w[j] /= sqrtN1
+// transformETKF writes into W (N × M) the transform of the ETKF whose mean
+// update has the weights w = C̃⁻¹S̃d in an ensemble space of M = N + m
+// dimensions (the members and the m static rows of a hybrid covariance,
+// hybrid.go) and whose anomalies follow the members' square root T
+// (N × N), so that Eᵃ = 1x̄ᵀ + W X with X = [A; B]:
+//
+//	W = [T + (√α/√(N−1)) 1w₁ᵀ,  √(1−α) 1w₂ᵀ];
+//
+// for the plain ETKF (m = 0, α = 1) that is W = T + 1wᵀ/√(N-1). w is
+// overwritten by the scaled weights.
+func transformETKF(W, T, w []float64, N, M int, sqrtN1, alpha float64) {
+	w = w[:M]
+	sa := math.Sqrt(alpha)
+	for j := range w[:N] {
+		w[j] = w[j] * sa / sqrtN1 // exactly w/√(N−1) when α = 1
+	}
+	if M > N {
+		sb := math.Sqrt(1 - alpha)
+		for j := N; j < M; j++ {
+			w[j] *= sb
+		}
 	}
 	for i := 0; i < N; i++ {
-		row, t := W[i*N:(i+1)*N], T[i*N:(i+1)*N]
-		for j, c := range w {
+		row, t := W[i*M:(i+1)*M], T[i*N:(i+1)*N]
+		for j, c := range w[:N] {
 			row[j] = t[j] + c
 		}
+		copy(row[N:], w[N:])
 	}
 }
 
@@ -325,11 +380,12 @@ func (f *Filter) transformEnKF(S blas64.General, he blas64.General, y []float64,
 	}
 }
 
-// applyGlobal writes out = 1x̄ᵀ + W A.
-func (f *Filter) applyGlobal(e blas64.General) {
-	N, n := f.members, f.dim
+// applyGlobal writes out = 1x̄ᵀ + W X for the N × M transform W of the
+// space a and X = [A; B] (M = N + m; X = A for the ensemble's own space).
+func (f *Filter) applyGlobal(a *augSpace) {
+	N, n, M := f.members, f.dim, f.members+a.m
 	clear(f.out)
-	vec.Gemm(N, n, N, f.w, N, f.a, n, f.out, n)
+	vec.Gemm(N, n, M, a.w, M, a.x, n, f.out, n)
 	for i := 0; i < N; i++ {
 		vec.Axpy(1, f.xm, f.out[i*n:(i+1)*n])
 	}
@@ -339,25 +395,28 @@ func (f *Filter) applyGlobal(e blas64.General) {
 // global scheme. With c = Wᵀ1/N the analysis mean is x̄ + Aᵀc and the
 // analysis anomalies are B A with B = W - 1cᵀ, so inflating and rotating
 // them, Eᵃ ← 1x̄ᵃᵀ + λ Q (Eᵃ - 1x̄ᵃᵀ), is W ← 1cᵀ + λ Q B: an N × N
-// operation instead of an N × n one.
-func (f *Filter) postTransform(rng *rand.Rand) {
+// operation instead of an N × n one. The same holds for the N × M
+// transform of an augmented space (hybrid.go), with c of length M.
+func (f *Filter) postTransform(a *augSpace, rng *rand.Rand) {
 	if f.cfg.Inflation == 1 && f.rot == nil {
 		return
 	}
-	N := f.members
-	meanRows(f.wm, f.sp.general(f.w))
+	N, M := f.members, f.members+a.m
+	W := blas64.General{Rows: N, Cols: M, Stride: M, Data: a.w[:N*M]}
+	wm := a.wm[:M]
+	meanRows(wm, W)
 	for i := 0; i < N; i++ {
-		row := f.w[i*N : (i+1)*N]
-		for j, c := range f.wm {
+		row := a.w[i*M : (i+1)*M]
+		for j, c := range wm {
 			row[j] -= c
 		}
 	}
 	if f.rot != nil {
-		f.rot.apply(f.sp.general(f.w), rng)
+		f.rot.apply(W, rng)
 	}
 	for i := 0; i < N; i++ {
-		row := f.w[i*N : (i+1)*N]
-		for j, c := range f.wm {
+		row := a.w[i*M : (i+1)*M]
+		for j, c := range wm {
 			row[j] = f.cfg.Inflation*row[j] + c
 		}
 	}
@@ -396,6 +455,21 @@ func (f *Filter) checkInputs(E, HE *mat.Dense, y, rVar []float64) error {
 	if r, c := HE.Dims(); r != N || c != p {
 		return fmt.Errorf("enkf: observed ensemble is %d×%d, want %d×%d (members × observations)", r, c, N, p)
 	}
+	if err := f.checkObs(y, rVar); err != nil {
+		return err
+	}
+	if err := CheckEnsemble(E, "enkf: forecast", f.cfg.BlowUp); err != nil {
+		return err
+	}
+	if i, j, v, ok := firstBad(HE.RawMatrix(), math.Inf(1)); !ok {
+		return fmt.Errorf("enkf: observed forecast member %d observation %d is %v", i, j, v)
+	}
+	return nil
+}
+
+// checkObs checks the observations and their error variances.
+func (f *Filter) checkObs(y, rVar []float64) error {
+	p := f.nobs
 	if len(y) != p || len(rVar) != p {
 		return fmt.Errorf("enkf: got %d observations and %d error variances, want %d", len(y), len(rVar), p)
 	}
@@ -406,12 +480,6 @@ func (f *Filter) checkInputs(E, HE *mat.Dense, y, rVar []float64) error {
 		if !(rVar[k] > 0) {
 			return fmt.Errorf("enkf: observation %d has error variance %v, want > 0 (+Inf to ignore it)", k, rVar[k])
 		}
-	}
-	if err := CheckEnsemble(E, "enkf: forecast", f.cfg.BlowUp); err != nil {
-		return err
-	}
-	if i, j, v, ok := firstBad(HE.RawMatrix(), math.Inf(1)); !ok {
-		return fmt.Errorf("enkf: observed forecast member %d observation %d is %v", i, j, v)
 	}
 	return nil
 }

@@ -291,7 +291,7 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 	lw.sp.formT()
 	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
 	lw.sp.solve(lw.w, lw.sd, lw.res)
-	transformETKF(lw.tw, lw.sp.t, lw.w, N, l.sqrtN1)
+	transformETKF(lw.tw, lw.sp.t, lw.w, N, N, l.sqrtN1, 1)
 	W := lw.sp.general(lw.tw)
 	for j := lo; j < hi; j++ {
 		for i := 0; i < N; i++ {

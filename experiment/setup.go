@@ -62,14 +62,15 @@ func Build(cfg Config) (*Setup, error) {
 		return nil, err
 	}
 	var gen latent.Generator
+	var stats latent.Stats
 	genFile := ""
 	if l := cfg.Latent; l != nil && l.Generator != "" {
-		if gen, err = loadGenerator(l.Generator, cfg.Model); err != nil {
+		if gen, stats, err = loadGenerator(l.Generator, cfg.Model); err != nil {
 			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
 		}
 		genFile = l.Generator
 	}
-	return build(cfg, gen, genFile)
+	return build(cfg, gen, stats, genFile)
 }
 
 // oodGenerator returns the projection test's generator: the latent
@@ -82,7 +83,7 @@ func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 	if o.Generator == "latent" {
 		return gen, nil
 	}
-	g, err := loadGenerator(o.Generator, cfg.Model)
+	g, _, err := loadGenerator(o.Generator, cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: ood.generator: %w", err)
 	}
@@ -93,11 +94,18 @@ func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 // (it must be nil unless cfg.Latent is set), for generators trained in
 // process.
 func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
+	return BuildWithGeneratorStats(cfg, gen, latent.Stats{})
+}
+
+// BuildWithGeneratorStats is BuildWithGenerator with the generator's
+// statistics (latent.EstimateStats), which latent.alpha < 1 (for a
+// generator other than a PCA) and latent.representation_error need.
+func BuildWithGeneratorStats(cfg Config, gen latent.Generator, stats latent.Stats) (*Setup, error) {
 	cfg, err := checked(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, gen, "")
+	return build(cfg, gen, stats, "")
 }
 
 // checked returns cfg with its defaults, validated.
@@ -110,7 +118,7 @@ func checked(cfg Config) (Config, error) {
 }
 
 // build constructs a Setup from a checked config.
-func build(cfg Config, gen latent.Generator, genFile string) (*Setup, error) {
+func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
 	model, err := newModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -136,7 +144,7 @@ func build(cfg Config, gen latent.Generator, genFile string) (*Setup, error) {
 		if gen.StateDim() != model.Dim() {
 			return nil, fmt.Errorf("experiment: latent.generator: generator maps to %d variables, the model has %d", gen.StateDim(), model.Dim())
 		}
-		if ls, err = newLatentStep(*cfg.Latent, gen, cfg.Filter.Members); err != nil {
+		if ls, err = newLatentStep(*cfg.Latent, gen, stats, op, cfg.Filter.Members); err != nil {
 			return nil, fmt.Errorf("experiment: latent: %w", err)
 		}
 		filterDim = gen.LatentDim()
@@ -314,13 +322,11 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
 	}
-	// The filter's ensemble: the states, or their codes.
-	X := E
+	// The filter's ensemble: the states, or their codes (s.latent.za).
 	if s.latent == nil {
 		s.ObserveEnsemble(E)
 	} else {
 		s.latent.encode(E, s.he, s.Op.Apply)
-		X = s.latent.za
 	}
 	rVar := variances
 	if s.qc != nil {
@@ -336,8 +342,11 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		}
 		rVar = qc.Variances
 	}
-	inno, err := s.Filter.Analyze(X, s.he, y, rVar, s.rng)
-	if err == nil && s.latent != nil {
+	var inno enkf.Innovation
+	var err error
+	if s.latent == nil {
+		inno, err = s.Filter.Analyze(E, s.he, y, rVar, s.rng)
+	} else if inno, err = s.latent.analyze(s.Filter, E, s.he, y, rVar, s.rng); err == nil {
 		err = s.latent.decode(E)
 	}
 	if err != nil {
@@ -400,11 +409,12 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 	return s.latent.zf, s.latent.za
 }
 
-// loadGenerator returns the generator a config names.
-func loadGenerator(name string, m ModelConfig) (latent.Generator, error) {
+// loadGenerator returns the generator a config names, with the statistics
+// its file stores (none for identity).
+func loadGenerator(name string, m ModelConfig) (latent.Generator, latent.Stats, error) {
 	if name == "identity" {
-		return latent.NewIdentity(m.Nx), nil
+		return latent.NewIdentity(m.Nx), latent.Stats{}, nil
 	}
-	g, _, err := genfile.Load(name)
-	return g, err
+	g, info, err := genfile.Load(name)
+	return g, info.Stats, err
 }

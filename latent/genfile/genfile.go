@@ -5,8 +5,10 @@
 //
 // A file holds the tensors of its generator kind (see the kind files
 // identity.go, pca.go, autoencoder.go, quadratic.go, conv.go), then the
-// training curve curve.train_loss [epochs] and curve.valid_loss [epochs]. Weights are
-// stored out × in, row-major, as torch.nn.Linear.weight. The metadata
+// training curve curve.train_loss [epochs] and curve.valid_loss [epochs], and
+// optionally the statistics stats.code_cov [d, d] and stats.rep_var [n]
+// (Info.Stats). Weights are stored out × in, row-major, as
+// torch.nn.Linear.weight. The metadata
 // latentda.extra.generator_type names the kind (the generator's Name),
 // .state_dim and .latent_dim its dimensions, .heldout_mse its held-out
 // reconstruction error and .train_config the training config it came from;
@@ -43,6 +45,10 @@ type Info struct {
 	// latentda.extra.train_config), so a changed config is not served a
 	// stale generator.
 	Config string
+	// Stats are the generator's statistics for the latent analyses
+	// (latent.EstimateStats), stored as stats.code_cov [d, d] and
+	// stats.rep_var [n] when set; files written before them have neither.
+	Stats latent.Stats
 }
 
 // Metadata keys (latentda.extra.<key>) every generator file has.
@@ -141,10 +147,12 @@ func (r *reader) positive(key string) (int, error) {
 	return v, nil
 }
 
-// Curve tensor names.
+// Curve and statistics tensor names.
 const (
 	curveTrain = "curve.train_loss"
 	curveValid = "curve.valid_loss"
+	statsCode  = "stats.code_cov"
+	statsRep   = "stats.rep_var"
 )
 
 // ReadCurve reads only the training curve of a generator file (train and
@@ -187,6 +195,18 @@ func Save(path string, g latent.Generator, info Info) error {
 	}
 	w.vec(curveTrain, info.TrainLoss)
 	w.vec(curveValid, info.ValidLoss)
+	if c := info.Stats.CodeCov; c != nil {
+		if d := g.LatentDim(); len(c) != d*d {
+			return fmt.Errorf("genfile: code covariance has %d entries for latent dimension %d", len(c), d)
+		}
+		w.tensor(statsCode, c, g.LatentDim(), g.LatentDim())
+	}
+	if v := info.Stats.RepVar; v != nil {
+		if len(v) != g.StateDim() {
+			return fmt.Errorf("genfile: %d representation variances for state dimension %d", len(v), g.StateDim())
+		}
+		w.vec(statsRep, v)
+	}
 	meta := store.Meta{Kind: store.KindGenerator, Model: info.Model, Params: info.Params, Extra: w.extra}
 	return store.WriteTensors(path, w.ts, meta)
 }
@@ -215,6 +235,16 @@ func Load(path string) (latent.Generator, Info, error) {
 	info.HeldOutMSE, _ = strconv.ParseFloat(meta.Extra[extraHeldOut], 64)
 	info.TrainLoss = r.byName[curveTrain].Data
 	info.ValidLoss = r.byName[curveValid].Data
+	if _, ok := r.lookup(statsCode); ok {
+		if info.Stats.CodeCov, err = r.get(statsCode, d, d); err != nil {
+			return nil, info, err
+		}
+	}
+	if _, ok := r.lookup(statsRep); ok {
+		if info.Stats.RepVar, err = r.get(statsRep, n); err != nil {
+			return nil, info, err
+		}
+	}
 
 	typ := meta.Extra[extraType]
 	k, ok := kindOf(typ)

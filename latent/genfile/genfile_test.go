@@ -525,3 +525,35 @@ func TestReadCurve(t *testing.T) {
 		t.Errorf("missing file: %v does not wrap os.ErrNotExist", err)
 	}
 }
+
+// TestGeneratorFileStats: the statistics of the latent analyses round-trip
+// bit for bit, a file without them loads with none, and sizes that do not
+// fit the generator are refused on saving and on loading.
+func TestGeneratorFileStats(t *testing.T) {
+	ae, info, X := trainAE(t)
+	info.Stats = latent.EstimateStats(ae, X, X)
+	path := roundTrip(t, ae, info, X)
+	_, got, err := genfile.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(got.Stats.CodeCov, info.Stats.CodeCov) || !sameBits(got.Stats.RepVar, info.Stats.RepVar) || len(got.Stats.CodeCov) != 16 {
+		t.Errorf("statistics changed in the round trip: %+v, want %+v", got.Stats, info.Stats)
+	}
+	if _, plain, err := genfile.Load(rewrite(t, path, "nostats", func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+		return dropTensor("stats.rep_var")(dropTensor("stats.code_cov")(ts, m), m)
+	})); err != nil || plain.Stats.CodeCov != nil || plain.Stats.RepVar != nil {
+		t.Errorf("file without statistics: %+v, %v", plain.Stats, err)
+	}
+	bad := rewrite(t, path, "badstats", editTensor("stats.rep_var", func(ts *store.Tensor) { ts.Shape, ts.Data = []int{3}, ts.Data[:3] }))
+	if _, _, err := genfile.Load(bad); err == nil || !strings.Contains(err.Error(), "stats.rep_var") {
+		t.Errorf("representation variances of the wrong length: got %v", err)
+	}
+	for _, s := range []latent.Stats{{CodeCov: []float64{1}}, {RepVar: []float64{1, 2}}} {
+		in := info
+		in.Stats = s
+		if err := genfile.Save(filepath.Join(t.TempDir(), "x.arrow"), ae, in); err == nil {
+			t.Errorf("statistics %+v of the wrong size saved", s)
+		}
+	}
+}
