@@ -24,8 +24,8 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 	env := startEnv(t)
 	base := experiment.Config{
 		Name: "blocks", Cycles: 6,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 60},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 60},
+		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
 		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
 		Orchestration: &experiment.Orchestration{Blocks: 4},
 	}
@@ -74,8 +74,8 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 	env := startEnv(t)
 	base := experiment.Config{
 		Name: "blocks-ood", Cycles: 8,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 40},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 40},
+		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
 		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
 		Orchestration: &experiment.Orchestration{Blocks: 3},
 	}
