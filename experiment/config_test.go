@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -127,4 +128,34 @@ func FuzzParse(f *testing.F) {
 		}
 		_, _ = Build(cfg)
 	})
+}
+
+// TestParseOrchestration: the orchestration section takes its defaults and
+// is written back with them; a config.yaml written before the analysis
+// blocks moved (it holds filter.blocks: 0) reads as the same config.
+func TestParseOrchestration(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML + "orchestration: {fanout: {members_per_task: 4}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Orchestration{Activity: ActivityLocal, BatchCycles: DefaultBatchCycles, Fanout: &FanoutConfig{MembersPerTask: 4, HeartbeatTimeout: DefaultFanoutHeartbeat}}
+	if o := cfg.Orchestrated(); o.Activity != want.Activity || o.BatchCycles != want.BatchCycles || o.Blocks != 0 || *o.Fanout != *want.Fanout {
+		t.Errorf("orchestration %+v (fan-out %+v), want %+v (fan-out %+v)", o, o.Fanout, want, want.Fanout)
+	}
+	if o := (Config{}).Orchestrated(); o.Activity != ActivityLocal || o.BatchCycles != DefaultBatchCycles || o.Fanout != nil || o.Blocks != 0 {
+		t.Errorf("no section: orchestration %+v, want the defaults", o)
+	}
+	plain, err := Parse([]byte(validYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := Parse([]byte(strings.Replace(validYAML, "rotate: true}", "rotate: true, blocks: 0}", 1)))
+	if err != nil {
+		t.Fatalf("filter.blocks: 0 of an old config.yaml: %v", err)
+	}
+	a, _ := plain.Marshal()
+	b, _ := legacy.Marshal()
+	if !bytes.Equal(a, b) {
+		t.Errorf("old config.yaml reads as\n%s\nwant\n%s", b, a)
+	}
 }
