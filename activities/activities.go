@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,8 +179,8 @@ func modelParams(m experiment.ModelConfig) map[string]string {
 // writes the run's starting state: cycle 0's initial truth and ensemble,
 // or, for a warm start, the truth and analysis of the warm start's cycle
 // copied from the other run (with this run's metadata). A run directory
-// that already holds the same config is reused; one with a different
-// config is refused.
+// that already holds the same config is reused (sameConfig); one with a
+// different config is refused.
 func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, error) {
 	dir, err := a.runDir(in.RunPath)
 	if err != nil {
@@ -207,7 +206,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	}
 	old, err := os.ReadFile(dir.Config())
 	switch {
-	case err == nil && !bytes.Equal(old, cfgYAML):
+	case err == nil && !sameConfig(old, cfgYAML):
 		return out, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
@@ -240,6 +239,22 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	return out, nil
 }
 
+// sameConfig reports whether a run directory's config.yaml, old, holds
+// the config whose YAML is cfgYAML: the same bytes, or a file written
+// before the orchestration settings left the science sections (it holds
+// filter.blocks: 0) that reads back as the same config.
+func sameConfig(old, cfgYAML []byte) bool {
+	if bytes.Equal(old, cfgYAML) {
+		return true
+	}
+	cfg, err := experiment.Parse(old)
+	if err != nil {
+		return false
+	}
+	y, err := cfg.Marshal()
+	return err == nil && bytes.Equal(y, cfgYAML)
+}
+
 // warmState reads the analysis and truth a warm start names and checks
 // them against the new run's config.
 func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []float64, error) {
@@ -268,124 +283,46 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 // files. Divergence is a non-retryable error naming the cycle; the last
 // good analysis stays on disk.
 func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutput, error) {
-	dir, s, rows, err := a.openBatch(in.RunPath, in.Config, in.From, in.To)
-	if err != nil {
-		return CyclesOutput{}, err
+	b, done, err := a.openBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
+	if err != nil || done {
+		return b.out, err
 	}
-	if out, ok := finishedBatch(dir, s.Config, rows, in); ok {
-		return out, nil
-	}
-	rows = trimRows(rows, in.From)
-
-	E, truth, err := readState(dir, s, in.From-1)
+	E, truth, err := readState(b.dir, b.s, in.From-1)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.
 	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
-	var out CyclesOutput
 	log := a.logger().With("run_id", in.RunID)
-	y := make([]float64, s.Op.OutDim())
 	for k := in.From; k <= in.To; k++ {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return b.out, err
 		}
 		t0 := time.Now()
-		st, err := a.cycle(s, dir, in.RunID, E, truth, y, k)
+		c, err := a.step(b.s, b.dir, in.RunID, E, truth, k, twin, 0, nil)
 		if err != nil {
-			if werr := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, k-1)); werr != nil {
-				err = errors.Join(err, werr)
-			}
 			log.Error("cycle failed", "cycle", k, "error", err)
-			return out, err
+			return b.out, b.fail(k, err)
 		}
 		if a.Metrics != nil {
-			a.Metrics.CycleDone(in.RunID, time.Since(t0), st.RMSEa, st.SpreadA)
-			a.Metrics.ObservationsFlagged(st.NFlagged)
+			a.Metrics.CycleDone(in.RunID, time.Since(t0), c.Stats.RMSEa, c.Stats.SpreadA)
+			a.Metrics.ObservationsFlagged(c.Stats.NFlagged)
 		}
-		log.Debug("cycle done", "cycle", k, "rmse_a", st.RMSEa, "spread_a", st.SpreadA, "flagged", st.NFlagged)
-		rows = append(rows, diagRow(st, s.QC()))
-		out.Sums.Add(st, s.Config.Scored(k))
-		out.Last = st
+		log.Debug("cycle done", "cycle", k, "rmse_a", c.Stats.RMSEa, "spread_a", c.Stats.SpreadA, "flagged", c.Stats.NFlagged)
+		pause := b.add(c)
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}
-		if pauses(s.Config, st) {
-			out.PauseAt = k
+		if pause {
 			break
 		}
 	}
-	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, out.Last.Cycle)); err != nil {
-		return out, fmt.Errorf("activities: %w", err)
+	if err := b.commit(); err != nil {
+		return b.out, err
 	}
-	a.wrote(dir.Diagnostics())
-	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", out.Last.RMSEa, "spread_a", out.Last.SpreadA)
-	return out, nil
-}
-
-// cycle runs and stores one cycle.
-func (a *Activities) cycle(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
-	m := meta(runID, s.Config, k)
-	if err := observe(s, dir, m, truth, y, k); err != nil {
-		return experiment.CycleStats{}, err
-	}
-	if err := s.Forecast(E, k); err != nil {
-		return experiment.CycleStats{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
-	}
-	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
-		return experiment.CycleStats{}, fmt.Errorf("activities: %w", err)
-	}
-	return a.analyze(s, dir, m, E, truth, y, k)
-}
-
-// observe advances the truth from cycle k-1 to k, draws the observations
-// of cycle k into y and writes the truth (analyze writes the observations,
-// with their quality-control decision).
-func observe(s *experiment.Setup, dir store.RunDir, m store.Meta, truth, y []float64, k int) error {
-	if err := dir.MkdirCycle(k); err != nil {
-		return fmt.Errorf("activities: %w", err)
-	}
-	s.AdvanceTruth(truth, k)
-	s.Observe(y, truth, k)
-	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
-		return fmt.Errorf("activities: %w", err)
-	}
-	return nil
-}
-
-// analyze assimilates y into the forecast E of cycle k and writes the
-// latent codes (for a latent filter) and the analysis.
-func (a *Activities) analyze(s *experiment.Setup, dir store.RunDir, m store.Meta, E *mat.Dense, truth, y []float64, k int) (experiment.CycleStats, error) {
-	st, err := s.Analyze(E, y, truth, k)
-	if err != nil {
-		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
-	}
-	// The observations are stored whole, with the quality-control decision
-	// beside them: nothing flagged is dropped.
-	obs := store.Observations{Values: y, Variances: s.R.Variances(), Positions: s.Op.Positions()}
-	if qc := s.QC(); qc != nil {
-		obs.Flagged, obs.Reasons, obs.InnovationZ, obs.ProjectionZ = qc.Flagged, qc.Reasons, qc.InnovationZ, qc.ProjectionZ
-	}
-	if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
-		return st, fmt.Errorf("activities: %w", err)
-	}
-	if zf, za := s.LatentCodes(); zf != nil {
-		if err := store.WriteEnsemble(dir.LatentForecast(k), zf, m); err != nil {
-			return st, fmt.Errorf("activities: %w", err)
-		}
-		if err := store.WriteEnsemble(dir.LatentAnalysis(k), za, m); err != nil {
-			return st, fmt.Errorf("activities: %w", err)
-		}
-	}
-	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
-		return st, fmt.Errorf("activities: %w", err)
-	}
-	a.wrote(dir.Truth(k), dir.Observations(k), dir.Forecast(k), dir.Analysis(k))
-	if zf, _ := s.LatentCodes(); zf != nil {
-		a.wrote(dir.LatentForecast(k), dir.LatentAnalysis(k))
-	}
-	return st, nil
+	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", b.out.Last.RMSEa, "spread_a", b.out.Last.SpreadA)
+	return b.out, nil
 }
 
 // readState reads the analysis and the truth of cycle k and checks their
@@ -405,25 +342,6 @@ func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []floa
 				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
 	}
 	return E, truth, nil
-}
-
-// openBatch checks a batch of cycles from..to of the run at runPath,
-// builds its experiment and reads the diagnostics rows written so far.
-func (a *Activities) openBatch(runPath string, cfg experiment.Config, from, to int) (store.RunDir, *experiment.Setup, []store.DiagRow, error) {
-	dir, err := a.runDir(runPath)
-	if err != nil {
-		return dir, nil, nil, err
-	}
-	if from < 1 || to < from {
-		return dir, nil, nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: bad cycle range %d..%d", from, to), ErrInvalidConfig, nil)
-	}
-	s, err := a.build(cfg)
-	if err != nil {
-		return dir, nil, nil, err
-	}
-	rows, err := previousRows(dir.Diagnostics(), from)
-	return dir, s, rows, err
 }
 
 // previousRows reads the diagnostics written so far (none before cycle 1).
@@ -451,76 +369,4 @@ func stateError(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
 	}
 	return fmt.Errorf("activities: %w", err)
-}
-
-// trimRows keeps the rows of cycles before from.
-func trimRows(rows []store.DiagRow, from int) []store.DiagRow {
-	for i, r := range rows {
-		if r.Cycle >= from {
-			return rows[:i]
-		}
-	}
-	return rows
-}
-
-// finishedBatch recognises a batch that an earlier attempt completed: the
-// diagnostics hold rows From..To, or From..K for a batch that paused at K,
-// and the analysis of the last cycle exists. The analysis must read back: a
-// damaged one is recomputed.
-func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow, in CyclesInput) (CyclesOutput, bool) {
-	var out CyclesOutput
-	next := in.From
-	for _, r := range rows {
-		if r.Cycle < in.From || r.Cycle > in.To {
-			continue
-		}
-		if r.Cycle != next {
-			return CyclesOutput{}, false
-		}
-		st := StatsOfRow(r)
-		out.Sums.Add(st, cfg.Scored(r.Cycle))
-		out.Last = st
-		next++
-		if pauses(cfg, st) {
-			out.PauseAt = st.Cycle
-			break
-		}
-	}
-	if out.PauseAt == 0 && next != in.To+1 {
-		return CyclesOutput{}, false
-	}
-	if _, _, err := store.ReadEnsemble(dir.Analysis(next - 1)); err != nil {
-		return CyclesOutput{}, false
-	}
-	return out, true
-}
-
-// pauses reports whether the run pauses after a cycle: ood.pause_on_batch
-// and a flagged batch.
-func pauses(cfg experiment.Config, st experiment.CycleStats) bool {
-	return cfg.OOD != nil && cfg.OOD.PauseOnBatch && st.BatchFlag != ""
-}
-
-func diagRow(st experiment.CycleStats, qc *experiment.QCResult) store.DiagRow {
-	r := store.DiagRow{
-		Cycle: st.Cycle, Time: st.Time, RMSEF: st.RMSEf, RMSEA: st.RMSEa,
-		SpreadF: st.SpreadF, SpreadA: st.SpreadA,
-		Innovation: st.NIS, InnovationExpected: st.NISExpected,
-		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
-		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
-	}
-	if qc != nil {
-		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
-	}
-	return r
-}
-
-// StatsOfRow converts a diagnostics row back to the statistics it holds.
-func StatsOfRow(r store.DiagRow) experiment.CycleStats {
-	return experiment.CycleStats{
-		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
-		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
-		NIS: r.Innovation, NISExpected: r.InnovationExpected,
-		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
-	}
 }

@@ -2,18 +2,12 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"math"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
@@ -169,14 +163,26 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	dir, s, rows, err := a.openBatch(in.RunPath, in.Config, in.From, in.To)
+	dir, err := a.runDir(in.RunPath)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	rows = trimRows(rows, in.From)
+	if in.From < 1 || in.To < in.From {
+		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
+	}
+	s, err := a.build(in.Config)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	rows, err := previousRows(dir.Diagnostics(), in.From)
+	if err != nil {
+		return AdvanceOutput{}, err
+	}
+	b := &batch{a: a, runID: in.RunID, dir: dir, s: s, rows: trimRows(rows, in.From)}
 	last := 0
-	if len(rows) > 0 {
-		last = rows[len(rows)-1].Cycle
+	if len(b.rows) > 0 {
+		last = b.rows[len(b.rows)-1].Cycle
 	}
 	if last != in.From-1 {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
@@ -198,90 +204,38 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 				return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
 			}
 		}
-		oc, row, err := a.liveCycle(s, dir, in.RunID, E, truth, obsFile, k)
+		extra := map[string]string{"analysis": AnalysisForecastOnly}
+		if obsFile != "" {
+			extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
+		}
+		c, err := a.step(s, dir, in.RunID, E, truth, k, observed(obsFile), 0, extra)
 		if err != nil {
 			return out, err
 		}
-		rows = append(rows, row)
-		out.Cycles = append(out.Cycles, oc)
+		b.add(c)
+		out.Cycles = append(out.Cycles, CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile, RMSEf: c.Stats.RMSEf, RMSEa: c.Stats.RMSEa})
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}
 	}
-	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, in.To)); err != nil {
-		return out, fmt.Errorf("activities: %w", err)
-	}
-	return out, nil
+	return out, b.commit()
 }
 
-// liveCycle runs and stores cycle k of a live run, assimilating obsFile
-// unless it is "".
-func (a *Activities) liveCycle(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, obsFile string, k int) (CycleOutcome, store.DiagRow, error) {
-	m := meta(runID, s.Config, k)
-	if err := dir.MkdirCycle(k); err != nil {
-		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-	}
-	var obs store.Observations
-	if obsFile != "" {
-		var err error
-		if obs, err = loadObservations(obsFile, s, k); err != nil {
-			return CycleOutcome{}, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
-		}
-	}
-	s.AdvanceTruth(truth, k)
-	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
-		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-	}
-	if err := s.Forecast(E, k); err != nil {
-		return CycleOutcome{}, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
-	}
-	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
-		return CycleOutcome{}, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-	}
-	oc := CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile}
-	var st experiment.CycleStats
-	var qc *experiment.QCResult // nil for a forecast-only cycle
-	if obsFile == "" {
-		st = s.ForecastOnly(E, truth, k)
-		for _, p := range []string{dir.Observations(k), dir.LatentForecast(k), dir.LatentAnalysis(k)} {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return oc, store.DiagRow{}, fmt.Errorf("activities: remove superseded %s: %w", p, err)
+// observed returns the observer of a live run's cycle whose observations
+// are in obsFile ("": none, a forecast-only cycle): it reads and checks
+// the file, then advances the nature run.
+func observed(obsFile string) observer {
+	return func(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error) {
+		c := &experiment.Cycle{K: k, Truth: truth}
+		if obsFile != "" {
+			var err error
+			if c.Obs, err = loadObservations(obsFile, s, k); err != nil {
+				return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
 			}
 		}
-	} else {
-		var err error
-		if st, err = s.AnalyzeWith(E, obs.Values, obs.Variances, truth, k); err != nil {
-			return oc, store.DiagRow{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
-		}
-		if qc = s.QC(); qc != nil {
-			obs.Flagged, obs.Reasons, obs.InnovationZ, obs.ProjectionZ = qc.Flagged, qc.Reasons, qc.InnovationZ, qc.ProjectionZ
-		}
-		if err := store.WriteObservations(dir.Observations(k), obs, m); err != nil {
-			return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-		}
-		if zf, za := s.LatentCodes(); zf != nil {
-			if err := store.WriteEnsemble(dir.LatentForecast(k), zf, m); err != nil {
-				return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-			}
-			if err := store.WriteEnsemble(dir.LatentAnalysis(k), za, m); err != nil {
-				return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-			}
-		}
+		s.AdvanceTruth(truth, k)
+		return c, nil
 	}
-	am := m
-	am.Extra = map[string]string{"analysis": AnalysisForecastOnly}
-	if obsFile != "" {
-		am.Extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
-	}
-	if err := store.WriteEnsemble(dir.Analysis(k), E, am); err != nil {
-		return oc, store.DiagRow{}, fmt.Errorf("activities: %w", err)
-	}
-	row := diagRow(st, qc)
-	if obsFile == "" {
-		row.Innovation = math.NaN()
-	}
-	oc.RMSEf, oc.RMSEa = st.RMSEf, st.RMSEa
-	return oc, row, nil
 }
 
 // loadObservations reads cycle k's observation file and checks it against

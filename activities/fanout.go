@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -16,7 +15,7 @@ import (
 	"github.com/latentda/latentda/store"
 )
 
-// A fanned-out cycle k (config forecast.fanout) runs as one ForecastMembers
+// A fanned-out cycle k (orchestration.fanout) runs as one ForecastMembers
 // activity per batch of members, on any workers, then one AnalyzeCycle:
 //
 //	analysis(k-1) --ForecastMembers[lo,hi) x B--> forecast-parts/members-lo-hi.arrow
@@ -52,8 +51,9 @@ type MembersProgress struct {
 	Total int `json:"total"`
 }
 
-// CycleInput asks for the analysis of one fanned-out cycle.
-type CycleInput struct {
+// SplitCycleInput names one cycle that runs as several activities: the
+// analysis of a fanned-out cycle, or a step of a block-wise one.
+type SplitCycleInput struct {
 	RunID   string
 	RunPath string
 	Config  experiment.Config
@@ -122,7 +122,7 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 		}
 		hi := min(lo+chunk, in.Hi)
 		if err := s.ForecastMembers(E, lo, hi, in.Cycle); err != nil {
-			return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+			return out, diverged(err)
 		}
 		progress.Store(MembersProgress{Cycle: in.Cycle, Done: hi - in.Lo, Total: in.Hi - in.Lo})
 	}
@@ -160,75 +160,43 @@ func readPart(path, key, runID string, k, lo, hi, rows, cols int) (*mat.Dense, e
 // analyses, writes the cycle's files and the diagnostics row, and removes
 // the parts. Cycles must be analysed in order; a retry after the cycle
 // finished reuses it.
-func (a *Activities) AnalyzeCycle(ctx context.Context, in CycleInput) (CyclesOutput, error) {
-	dir, err := a.runDir(in.RunPath)
-	if err != nil {
-		return CyclesOutput{}, err
-	}
-	s, err := a.build(in.Config)
-	if err != nil {
-		return CyclesOutput{}, err
-	}
-	fo := s.Config.Fanout()
-	if in.Cycle < 1 || fo == nil {
-		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: AnalyzeCycle needs a cycle >= 1 (got %d) and a config with forecast.fanout", in.Cycle), ErrInvalidConfig, nil)
-	}
+func (a *Activities) AnalyzeCycle(ctx context.Context, in SplitCycleInput) (CyclesOutput, error) {
 	k := in.Cycle
-	rows, err := previousRows(dir.Diagnostics(), k)
+	b, done, err := a.openBatch(in.RunID, in.RunPath, in.Config, k, k)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
-	batch := CyclesInput{From: k, To: k}
-	if out, ok := finishedBatch(dir, s.Config, rows, batch); ok {
-		return out, os.RemoveAll(dir.ForecastParts(k))
+	fo := b.s.Config.Fanout()
+	if fo == nil {
+		return CyclesOutput{}, temporal.NewNonRetryableApplicationError(
+			"activities: AnalyzeCycle needs a config with orchestration.fanout", ErrInvalidConfig, nil)
 	}
-	rows = trimRows(rows, k)
-	_, truth, err := readState(dir, s, k-1)
+	if done {
+		return b.out, removeParts(b.dir, k)
+	}
+	_, truth, err := readState(b.dir, b.s, k-1)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
 	var progress atomic.Value
 	progress.Store(k)
 	defer keepAlive(ctx, &progress)()
-
-	m := meta(in.RunID, s.Config, k)
-	y := make([]float64, s.Op.OutDim())
-	if err := observe(s, dir, m, truth, y, k); err != nil {
-		return CyclesOutput{}, err
-	}
-	E, err := assemble(dir, s, m, in.RunID, k, fo.MembersPerTask)
+	c, err := a.step(b.s, b.dir, in.RunID, nil, truth, k, twin, fo.MembersPerTask, nil)
 	if err != nil {
-		return CyclesOutput{}, err
+		return CyclesOutput{}, b.fail(k, err)
 	}
-	st, err := a.analyze(s, dir, m, E, truth, y, k)
-	if err != nil {
-		if werr := store.WriteDiagnostics(dir.Diagnostics(), rows, meta(in.RunID, s.Config, k-1)); werr != nil {
-			err = errors.Join(err, werr)
-		}
-		return CyclesOutput{}, err
+	b.add(c)
+	if err := b.commit(); err != nil {
+		return b.out, err
 	}
-	rows = append(rows, diagRow(st, s.QC()))
-	if err := store.WriteDiagnostics(dir.Diagnostics(), rows, m); err != nil {
-		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
-	}
-	var out CyclesOutput
-	out.Sums.Add(st, s.Config.Scored(k))
-	out.Last = st
-	if pauses(s.Config, st) {
-		out.PauseAt = k
-	}
-	if err := os.RemoveAll(dir.ForecastParts(k)); err != nil {
-		return out, fmt.Errorf("activities: %w", err)
-	}
-	return out, nil
+	return b.out, removeParts(b.dir, k)
 }
 
 // assemble returns the forecast ensemble of cycle k: the forecast file if
-// an earlier attempt wrote it, else the parts, copied into one ensemble
-// and written as the forecast file. A missing part is a retryable error
-// (its activity may not be visible on this worker's file system yet).
-func assemble(dir store.RunDir, s *experiment.Setup, m store.Meta, runID string, k, per int) (*mat.Dense, error) {
+// an earlier attempt wrote it, else the parts of per members each, copied
+// into one ensemble. A missing part is a retryable error (its activity may
+// not be visible on this worker's file system yet).
+func assemble(dir store.RunDir, s *experiment.Setup, runID string, k, per int) (*mat.Dense, error) {
 	if E, fm, err := store.ReadEnsemble(dir.Forecast(k)); err == nil {
 		if r, c := E.Dims(); r == s.Config.Filter.Members && c == s.Model.Dim() && fm.RunID == runID && fm.Cycle == k {
 			return E, nil
@@ -243,9 +211,6 @@ func assemble(dir store.RunDir, s *experiment.Setup, m store.Meta, runID string,
 			return nil, stateError(err)
 		}
 		E.Slice(lo, hi, 0, n).(*mat.Dense).Copy(P)
-	}
-	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
-		return nil, fmt.Errorf("activities: %w", err)
 	}
 	return E, nil
 }

@@ -20,7 +20,7 @@ func fanoutL96(cycles int) experiment.Config {
 	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
 	cfg.BurnIn = 0.05 // one cycle
 	cfg.Model.Noise = 0.01
-	cfg.Forecast = &experiment.ForecastConfig{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
+	cfg.Orchestration = &experiment.Orchestration{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
 	return cfg.WithDefaults()
 }
 
@@ -30,7 +30,7 @@ func forecastMembers(a *activities.Activities, cfg experiment.Config, k, lo, hi 
 }
 
 func analyzeCycle(a *activities.Activities, cfg experiment.Config, k int) (activities.CyclesOutput, error) {
-	return a.AnalyzeCycle(context.Background(), activities.CycleInput{RunID: runID, RunPath: runPath, Config: cfg, Cycle: k})
+	return a.AnalyzeCycle(context.Background(), activities.SplitCycleInput{RunID: runID, RunPath: runPath, Config: cfg, Cycle: k})
 }
 
 // fanoutRun runs cycles 1..cycles as the workflow's fan-out does, the
@@ -64,7 +64,7 @@ func TestFanoutMatchesRunCycles(t *testing.T) {
 	outs := fanoutRun(t, fan, cfg)
 
 	plain := cfg
-	plain.Forecast = nil
+	plain.Orchestration = nil
 	one := newActivities(t)
 	ref := runBatches(t, one, plain, [][2]int{{1, 5}})[0]
 
@@ -129,9 +129,9 @@ func TestFanoutBadInput(t *testing.T) {
 		})
 	}
 	plain := cfg
-	plain.Forecast = nil
+	plain.Orchestration = nil
 	_, err := analyzeCycle(a, plain, 1)
-	wantAppError(t, err, activities.ErrInvalidConfig, "forecast.fanout")
+	wantAppError(t, err, activities.ErrInvalidConfig, "orchestration.fanout")
 
 	// A missing part is retryable (another worker may not have written it
 	// yet, or the shared file system lags); a wrong one is not.

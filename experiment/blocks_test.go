@@ -17,7 +17,7 @@ func TestAnalysisBlocks(t *testing.T) {
 		{41, 4, 3, [][2]int{{0, 12}, {12, 28}, {28, 41}}}, // 11 batches of 4 (the last one short): 3, 4 and 4 batches
 		{40, 4, 10, [][2]int{{0, 4}, {4, 8}, {8, 12}, {12, 16}, {16, 20}, {20, 24}, {24, 28}, {28, 32}, {32, 36}, {36, 40}}},
 	} {
-		c := Config{Model: ModelConfig{Nx: tc.nx}, Filter: FilterConfig{BatchSize: tc.batch, Blocks: tc.blocks}}
+		c := Config{Model: ModelConfig{Nx: tc.nx}, Filter: FilterConfig{BatchSize: tc.batch}, Orchestration: &Orchestration{Blocks: tc.blocks}}
 		if got := c.AnalysisBlocks(); !slices.Equal(got, tc.want) {
 			t.Errorf("nx %d, batch %d, %d blocks: %v, want %v", tc.nx, tc.batch, tc.blocks, got, tc.want)
 		}
@@ -26,10 +26,12 @@ func TestAnalysisBlocks(t *testing.T) {
 
 func TestBlocksConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ filter, extra, want string }{
-		{"{method: letkf, members: 10, loc_radius: 4, blocks: -1}", "", "filter.blocks: must be >= 0"},
-		{"{method: etkf, members: 10, blocks: 2}", "", "only the LETKF without rotation"},
-		{"{method: letkf, members: 10, loc_radius: 4, rotate: true, blocks: 2}", "", "only the LETKF without rotation"},
-		{"{method: letkf, members: 10, loc_radius: 4, blocks: 41}", "", "41 blocks for 40 batches"},
+		{"{method: letkf, members: 10, loc_radius: 4}", "orchestration: {blocks: -1}", "orchestration.blocks: must be >= 0"},
+		{"{method: etkf, members: 10}", "orchestration: {blocks: 2}", "orchestration.blocks: only the LETKF without rotation"},
+		{"{method: letkf, members: 10, loc_radius: 4, rotate: true}", "orchestration: {blocks: 2}", "only the LETKF without rotation"},
+		{"{method: letkf, members: 10, loc_radius: 4}", "orchestration: {blocks: 41}", "41 blocks for 40 batches"},
+		{"{method: letkf, members: 10, loc_radius: 4, blocks: 2}", "", "filter.blocks: line 4: moved to orchestration.blocks"},
+		{"{method: letkf, members: 10, loc_radius: 4}", "forecast: {fanout: {members_per_task: 2}}", "forecast.fanout: line 5: moved to orchestration.fanout"},
 	} {
 		doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: " + tc.filter + "\n" + tc.extra
 		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -18,7 +18,6 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -47,40 +46,9 @@ type Config struct {
 	OOD *OODConfig `yaml:"ood,omitempty" json:"ood,omitempty"`
 	// Anomaly, if set, perturbs the nature run or the observations.
 	Anomaly *AnomalyConfig `yaml:"anomaly,omitempty" json:"anomaly,omitempty"`
-	// Forecast, if set, spreads the forecast step over workers.
-	Forecast *ForecastConfig `yaml:"forecast,omitempty" json:"forecast,omitempty"`
-}
-
-// ForecastConfig says how the forecast step is distributed.
-type ForecastConfig struct {
-	// Fanout, if set, forecasts the members of every cycle in batches,
-	// one heartbeating activity per batch, on any worker of the task
-	// queue: for models whose forecast is expensive. Without it the cycles
-	// run in batches inside one activity (local for cheap models).
-	Fanout *FanoutConfig `yaml:"fanout,omitempty" json:"fanout,omitempty"`
-}
-
-// FanoutConfig sizes the forecast activities of a fanned-out forecast.
-type FanoutConfig struct {
-	// MembersPerTask is the number of members per forecast activity,
-	// 1..filter.members. Required.
-	MembersPerTask int `yaml:"members_per_task" json:"members_per_task"`
-	// HeartbeatTimeout is how long a forecast or analysis activity may
-	// go without a heartbeat before Temporal gives it to another worker:
-	// the time to detect a dead worker (default 1m, at least 1s).
-	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
-}
-
-// DefaultFanoutHeartbeat is FanoutConfig.HeartbeatTimeout's default.
-const DefaultFanoutHeartbeat = time.Minute
-
-// Fanout returns the fan-out settings, or nil if the forecast is not
-// fanned out.
-func (c Config) Fanout() *FanoutConfig {
-	if c.Forecast == nil {
-		return nil
-	}
-	return c.Forecast.Fanout
+	// Orchestration, if set, says how the cycles are spread over
+	// activities and workers (not science: the files are the same).
+	Orchestration *Orchestration `yaml:"orchestration,omitempty" json:"orchestration,omitempty"`
 }
 
 // ModelConfig selects the dynamical model.
@@ -134,10 +102,6 @@ type FilterConfig struct {
 	LocRadius float64 `yaml:"loc_radius" json:"loc_radius"`
 	// BatchSize groups grid points per LETKF local analysis (default 1).
 	BatchSize int `yaml:"batch_size" json:"batch_size"`
-	// Blocks, for the LETKF, splits the domain into this many blocks of
-	// whole batches, each analysed by its own activity on any worker of
-	// the task queue (0: the whole analysis in one activity).
-	Blocks int `yaml:"blocks" json:"blocks"`
 }
 
 // InitConfig sets up the twin experiment's start: the truth and the members
@@ -185,6 +149,12 @@ func decodeStrict(data []byte, v any) error {
 	}
 	if len(doc.Content) == 0 {
 		return errors.New("empty config")
+	}
+	if _, isConfig := v.(*Config); isConfig && pruneLegacy(doc.Content[0]) {
+		var err error
+		if data, err = yaml.Marshal(&doc); err != nil {
+			return fmt.Errorf("invalid YAML: %w", err)
+		}
 	}
 	if err := checkNode(doc.Content[0], reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
@@ -257,16 +227,10 @@ func (c Config) WithDefaults() Config {
 		a.withDefaults(m.Nx)
 		c.Anomaly = &a
 	}
-	if c.Forecast != nil {
-		fc := *c.Forecast
-		if fc.Fanout != nil {
-			fo := *fc.Fanout
-			if fo.HeartbeatTimeout == 0 {
-				fo.HeartbeatTimeout = DefaultFanoutHeartbeat
-			}
-			fc.Fanout = &fo
-		}
-		c.Forecast = &fc
+	if c.Orchestration != nil {
+		o := *c.Orchestration
+		o.withDefaults()
+		c.Orchestration = &o
 	}
 	return c
 }
@@ -336,9 +300,6 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if err := c.validateBlocks(); err != nil {
-		return err
-	}
 	if c.OOD != nil {
 		if err := c.OOD.validate(c.Latent); err != nil {
 			return err
@@ -349,13 +310,8 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if fo := c.Fanout(); fo != nil {
-		if fo.MembersPerTask < 1 || fo.MembersPerTask > f.Members {
-			return bad("forecast.fanout.members_per_task", "must be 1..%d (filter.members), got %d", f.Members, fo.MembersPerTask)
-		}
-		if fo.HeartbeatTimeout < time.Second {
-			return bad("forecast.fanout.heartbeat_timeout", "must be a duration of at least 1s (such as 30s or 2m), got %v", fo.HeartbeatTimeout)
-		}
+	if err := c.validateOrchestration(); err != nil {
+		return err
 	}
 	burnCycles := c.BurnIn / (float64(o.StepsBetween) * m.Dt)
 	if burnCycles >= float64(c.Cycles) {
@@ -389,42 +345,3 @@ func (c Config) Scored(k int) bool { return c.CycleTime(k) > c.BurnIn+1e-9 }
 
 // Marshal returns the config as YAML (with defaults filled in).
 func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
-
-// validateBlocks checks filter.blocks.
-func (c Config) validateBlocks() error {
-	b := c.Filter.Blocks
-	switch {
-	case b == 0:
-		return nil
-	case b < 0:
-		return fmt.Errorf("filter.blocks: must be >= 0, got %d", b)
-	case c.Filter.Method != "letkf" || c.Filter.Rotate:
-		return fmt.Errorf("filter.blocks: only the LETKF without rotation splits into blocks (method %s, rotate %v)", c.Filter.Method, c.Filter.Rotate)
-	}
-	if nb := c.batches(); b > nb {
-		return fmt.Errorf("filter.blocks: %d blocks for %d batches of grid points; at most %d", b, nb, nb)
-	}
-	return nil
-}
-
-// batches is the number of LETKF batches of grid points.
-func (c Config) batches() int {
-	bs := max(c.Filter.BatchSize, 1)
-	return (c.Model.Nx + bs - 1) / bs
-}
-
-// AnalysisBlocks returns the grid-point ranges [lo, hi) of the analysis
-// blocks (filter.blocks of them, each of whole batches, sizes differing by
-// at most one batch), or nil without blocks.
-func (c Config) AnalysisBlocks() [][2]int {
-	k := c.Filter.Blocks
-	if k <= 0 {
-		return nil
-	}
-	bs, nb := max(c.Filter.BatchSize, 1), c.batches()
-	out := make([][2]int, k)
-	for i := range out {
-		out[i] = [2]int{i * nb / k * bs, min((i+1)*nb/k*bs, c.Model.Nx)}
-	}
-	return out
-}

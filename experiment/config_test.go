@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -55,11 +56,15 @@ func TestParseRejects(t *testing.T) {
 		{"scalar for a mapping", validYAML + "init: 3\n", "init: line 9: want a mapping with keys variance, got 3"},
 		{"list element", replace("variance: 1}", "variance: 1, indices: [1, x]}"), "observations.indices[1]: line 7: want an integer, got x"},
 		{"bool", replace("rotate: true", "rotate: yes please"), "filter.rotate: line 8: want true or false"},
-		{"unknown fan-out key", validYAML + "forecast: {fanout: {members: 3}}\n", "forecast.fanout.members: line 9: unknown key; the keys under forecast.fanout are members_per_task, heartbeat_timeout"},
-		{"fan-out batch too large", validYAML + "forecast: {fanout: {members_per_task: 21}}\n", "forecast.fanout.members_per_task: must be 1..20 (filter.members), got 21"},
-		{"fan-out batch missing", validYAML + "forecast: {fanout: {heartbeat_timeout: 10s}}\n", "forecast.fanout.members_per_task: must be 1..20"},
-		{"fan-out heartbeat type", validYAML + "forecast: {fanout: {members_per_task: 2, heartbeat_timeout: 10}}\n", "forecast.fanout.heartbeat_timeout: line 9: want a duration such as 30s or 2m, got 10"},
-		{"fan-out heartbeat short", validYAML + "forecast: {fanout: {members_per_task: 2, heartbeat_timeout: 10ms}}\n", "forecast.fanout.heartbeat_timeout: must be a duration of at least 1s"},
+		{"unknown fan-out key", validYAML + "orchestration: {fanout: {members: 3}}\n", "orchestration.fanout.members: line 9: unknown key; the keys under orchestration.fanout are members_per_task, heartbeat_timeout"},
+		{"fan-out batch too large", validYAML + "orchestration: {fanout: {members_per_task: 21}}\n", "orchestration.fanout.members_per_task: must be 1..20 (filter.members), got 21"},
+		{"fan-out batch missing", validYAML + "orchestration: {fanout: {heartbeat_timeout: 10s}}\n", "orchestration.fanout.members_per_task: must be 1..20"},
+		{"fan-out heartbeat type", validYAML + "orchestration: {fanout: {members_per_task: 2, heartbeat_timeout: 10}}\n", "orchestration.fanout.heartbeat_timeout: line 9: want a duration such as 30s or 2m, got 10"},
+		{"fan-out heartbeat short", validYAML + "orchestration: {fanout: {members_per_task: 2, heartbeat_timeout: 10ms}}\n", "orchestration.fanout.heartbeat_timeout: must be a duration of at least 1s"},
+		{"fan-out moved", validYAML + "forecast: {fanout: {members_per_task: 2}}\n", "forecast.fanout: line 9: moved to orchestration.fanout"},
+		{"blocks moved", replace("rotate: true", "rotate: true, blocks: 2"), "filter.blocks: line 8: moved to orchestration.blocks"},
+		{"unknown activity", validYAML + "orchestration: {activity: remote}\n", `orchestration.activity: want local or regular, got "remote"`},
+		{"negative batch", validYAML + "orchestration: {batch_cycles: -1}\n", "orchestration.batch_cycles: must be >= 1"},
 		{"no name", replace("name: l96-etkf", "name: ''"), "name: required"},
 		{"no cycles", replace("cycles: 100", "cycles: 0"), "cycles: must be >= 1"},
 		{"negative burn-in", replace("burn_in: 1", "burn_in: -1"), "burn_in: must be"},
@@ -123,4 +128,34 @@ func FuzzParse(f *testing.F) {
 		}
 		_, _ = Build(cfg)
 	})
+}
+
+// TestParseOrchestration: the orchestration section takes its defaults and
+// is written back with them; a config.yaml written before the analysis
+// blocks moved (it holds filter.blocks: 0) reads as the same config.
+func TestParseOrchestration(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML + "orchestration: {fanout: {members_per_task: 4}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Orchestration{Activity: ActivityLocal, BatchCycles: DefaultBatchCycles, Fanout: &FanoutConfig{MembersPerTask: 4, HeartbeatTimeout: DefaultFanoutHeartbeat}}
+	if o := cfg.Orchestrated(); o.Activity != want.Activity || o.BatchCycles != want.BatchCycles || o.Blocks != 0 || *o.Fanout != *want.Fanout {
+		t.Errorf("orchestration %+v (fan-out %+v), want %+v (fan-out %+v)", o, o.Fanout, want, want.Fanout)
+	}
+	if o := (Config{}).Orchestrated(); o.Activity != ActivityLocal || o.BatchCycles != DefaultBatchCycles || o.Fanout != nil || o.Blocks != 0 {
+		t.Errorf("no section: orchestration %+v, want the defaults", o)
+	}
+	plain, err := Parse([]byte(validYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := Parse([]byte(strings.Replace(validYAML, "rotate: true}", "rotate: true, blocks: 0}", 1)))
+	if err != nil {
+		t.Fatalf("filter.blocks: 0 of an old config.yaml: %v", err)
+	}
+	a, _ := plain.Marshal()
+	b, _ := legacy.Marshal()
+	if !bytes.Equal(a, b) {
+		t.Errorf("old config.yaml reads as\n%s\nwant\n%s", b, a)
+	}
 }

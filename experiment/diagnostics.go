@@ -1,5 +1,11 @@
 package experiment
 
+import (
+	"math"
+
+	"github.com/latentda/latentda/store"
+)
+
 // CycleStats are the diagnostics of one cycle.
 type CycleStats struct {
 	Cycle       int     `json:"cycle"`
@@ -14,6 +20,33 @@ type CycleStats struct {
 	NFlagged    int     `json:"n_flagged"`
 	// BatchFlag names the batch tests the observations failed ("" if none).
 	BatchFlag string `json:"batch_flag,omitempty"`
+}
+
+// Row returns the diagnostics-table row of a cycle with statistics st and
+// quality control qc; without quality control (qc nil) its columns are NaN.
+func (st CycleStats) Row(qc *QCResult) store.DiagRow {
+	r := store.DiagRow{
+		Cycle: st.Cycle, Time: st.Time, RMSEF: st.RMSEf, RMSEA: st.RMSEa,
+		SpreadF: st.SpreadF, SpreadA: st.SpreadA,
+		Innovation: st.NIS, InnovationExpected: st.NISExpected,
+		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
+		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
+	}
+	if qc != nil {
+		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
+	}
+	return r
+}
+
+// StatsOfRow returns the statistics a diagnostics row holds (Row's inverse
+// but for the quality-control columns).
+func StatsOfRow(r store.DiagRow) CycleStats {
+	return CycleStats{
+		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
+		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
+		NIS: r.Innovation, NISExpected: r.InnovationExpected,
+		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
+	}
 }
 
 // Sums are running sums of the scored cycles' diagnostics: small, plain

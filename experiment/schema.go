@@ -92,6 +92,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 			k := n.Content[i].Value
 			ft, ok := types[k]
 			if !ok {
+				if err := movedError(join(path, k), n.Content[i], n.Content[i+1]); err != nil {
+					return err
+				}
 				where := "at the top level"
 				if path != "" {
 					where = "under " + path
@@ -128,9 +131,56 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	return nil
 }
 
+// movedError returns the error for key k at path key, with value v, if
+// the key moved to the orchestration section (movedKeys), else nil.
+func movedError(key string, k, v *yaml.Node) error {
+	to, moved := movedKeys[key]
+	if !moved {
+		return nil
+	}
+	line := k.Line
+	if key == "forecast" && v.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if v.Content[i].Value == "fanout" {
+				key, line, to = "forecast.fanout", v.Content[i].Line, movedKeys["forecast.fanout"]
+			}
+		}
+	}
+	return fmt.Errorf("%s: line %d: moved to %s", key, line, to)
+}
+
+// pruneLegacy removes "blocks: 0" from the filter mapping of config
+// document root and reports whether it did. Every config.yaml written
+// before the analysis blocks moved to orchestration.blocks holds it (the
+// field was always written); 0, no blocks, means there what it always
+// meant. Any other value is refused as moved (movedError).
+func pruneLegacy(root *yaml.Node) bool {
+	if root.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		f := root.Content[i+1]
+		if root.Content[i].Value != "filter" || f.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(f.Content); j += 2 {
+			if v := f.Content[j+1]; f.Content[j].Value == "blocks" && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" && v.Value == "0" {
+				f.Content = append(f.Content[:j], f.Content[j+2:]...)
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // keyType returns the type of the value at a dotted key path of type t,
 // or an error naming the first unknown part and the keys allowed there.
 func keyType(t reflect.Type, key string) (reflect.Type, error) {
+	for p := key; p != ""; p, _, _ = cutLast(p) {
+		if to, moved := movedKeys[p]; moved {
+			return nil, fmt.Errorf("%s: moved to %s", p, to)
+		}
+	}
 	path := ""
 	for part := range strings.SplitSeq(key, ".") {
 		for t.Kind() == reflect.Pointer {
@@ -151,6 +201,15 @@ func keyType(t reflect.Type, key string) (reflect.Type, error) {
 		t, path = ft, join(path, part)
 	}
 	return t, nil
+}
+
+// cutLast cuts a dotted key path at its last dot ("" for a single key).
+func cutLast(key string) (parent, last string, found bool) {
+	i := strings.LastIndex(key, ".")
+	if i < 0 {
+		return "", key, false
+	}
+	return key[:i], key[i+1:], true
 }
 
 // setKey sets the dotted key of mapping node n to value, creating the

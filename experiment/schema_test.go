@@ -13,7 +13,7 @@ func TestOverride(t *testing.T) {
 	}
 	cfg, err := base.Override([]string{
 		"filter.inflation=1.05", "seed=9", "observations.indices=[0, 2]", "observations.operator=subset",
-		"forecast.fanout.members_per_task=4", "forecast.fanout.heartbeat_timeout=20s", "cycles = 200",
+		"orchestration.fanout.members_per_task=4", "orchestration.fanout.heartbeat_timeout=20s", "cycles = 200",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -29,8 +29,8 @@ func TestOverride(t *testing.T) {
 		t.Error("override changed its receiver")
 	}
 	// Setting a whole mapping, and removing one with null.
-	cfg, err = cfg.Override([]string{"forecast=null", "model={name: lorenz96, nx: 20}"})
-	if err != nil || cfg.Forecast != nil || cfg.Model.Nx != 20 || cfg.Model.Forcing != 8 {
+	cfg, err = cfg.Override([]string{"orchestration=null", "model={name: lorenz96, nx: 20}"})
+	if err != nil || cfg.Orchestration != nil || cfg.Model.Nx != 20 || cfg.Model.Forcing != 8 {
 		t.Errorf("mapping override: %+v, %v", cfg, err)
 	}
 
@@ -42,7 +42,9 @@ func TestOverride(t *testing.T) {
 		{"filter.members=2.5", "filter.members: line 1: want an integer, got 2.5"},
 		{"filter.members=1", "filter.members: need at least 2 members, got 1"},
 		{"filter.rotate=[1]", "filter.rotate: line 1: want true or false, got a list"},
-		{"forecast.fanout.members_per_task=0", "forecast.fanout.members_per_task: must be 1..20"},
+		{"orchestration.fanout.members_per_task=0", "orchestration.fanout.members_per_task: must be 1..20"},
+		{"forecast.fanout.members_per_task=4", "forecast.fanout: moved to orchestration.fanout"},
+		{"filter.blocks=4", "filter.blocks: moved to orchestration.blocks"},
 		{"filter.inflation", "want key=value"},
 		{"=3", "want key=value"},
 		{"seed={", "value \"{\" is not YAML"},
@@ -63,7 +65,7 @@ func FuzzOverride(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{"filter.inflation=1.05", "forecast.fanout={members_per_task: 3}", "model=null", "observations.indices=[1, 2]", "a.b.c=&x", "seed=*y"} {
+	for _, s := range []string{"filter.inflation=1.05", "orchestration.fanout={members_per_task: 3}", "model=null", "observations.indices=[1, 2]", "a.b.c=&x", "seed=*y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

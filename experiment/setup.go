@@ -367,30 +367,6 @@ func (s *Setup) ObserveEnsemble(E *mat.Dense) *mat.Dense {
 	return s.he
 }
 
-// CheckObservations runs the quality control of observations y with error
-// variances variances against the forecast E, as AnalyzeWith does before
-// its analysis, and returns the decision (owned by s, as QC's result), or
-// nil without quality control. It is deterministic, so the activities of a
-// block-wise analysis each run it instead of passing the decision on. It
-// is for filters on the states, not on latent codes.
-func (s *Setup) CheckObservations(E *mat.Dense, y, variances []float64) (*QCResult, error) {
-	if s.qc == nil {
-		return nil, nil
-	}
-	if s.latent != nil {
-		return nil, fmt.Errorf("experiment: CheckObservations: the latent filter checks its observations in AnalyzeWith")
-	}
-	if err := enkf.CheckEnsemble(E, "forecast", enkf.DefaultBlowUp); err != nil {
-		return nil, fmt.Errorf("experiment: %w", err)
-	}
-	s.ObserveEnsemble(E)
-	qc, err := s.qc.check(E, s.he, y, variances)
-	if err != nil {
-		return nil, fmt.Errorf("experiment: %w", err)
-	}
-	return qc, nil
-}
-
 // QC returns the quality control of the last analysis, or nil without
 // quality control. It is owned by s.
 func (s *Setup) QC() *QCResult {

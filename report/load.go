@@ -76,14 +76,11 @@ var oneD = map[string]bool{"lorenz96": true, "ks": true}
 // Load reads what the report shows from the run directory dir.
 func Load(dir string, opts Options) (*Run, error) {
 	rd := store.RunDir{Root: dir}
-	cfg, err := experiment.Load(rd.Config())
+	d, err := LoadDiagnostics(dir)
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, err
 	}
-	rows, meta, err := store.ReadDiagnostics(rd.Diagnostics())
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
+	cfg, rows, meta := d.Config, d.Rows, d.Meta
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("report: %s has no cycles yet", rd.Diagnostics())
 	}
@@ -128,15 +125,34 @@ func Load(dir string, opts Options) (*Run, error) {
 	return r, nil
 }
 
+// Diagnostics are a run's config and diagnostics table.
+type Diagnostics struct {
+	Config experiment.Config
+	Rows   []store.DiagRow // one row per completed cycle
+	Meta   store.Meta
+}
+
+// LoadDiagnostics reads the config and the diagnostics table of the run
+// directory dir.
+func LoadDiagnostics(dir string) (Diagnostics, error) {
+	rd := store.RunDir{Root: dir}
+	cfg, err := experiment.Load(rd.Config())
+	if err != nil {
+		return Diagnostics{}, fmt.Errorf("report: %w", err)
+	}
+	rows, meta, err := store.ReadDiagnostics(rd.Diagnostics())
+	if err != nil {
+		return Diagnostics{}, fmt.Errorf("report: %w", err)
+	}
+	return Diagnostics{Config: cfg, Rows: rows, Meta: meta}, nil
+}
+
 // summarise returns the time means after the burn-in, as `latentda run`
 // reports them.
 func summarise(cfg experiment.Config, rows []store.DiagRow) experiment.Summary {
 	var s experiment.Sums
 	for _, d := range rows {
-		s.Add(experiment.CycleStats{
-			Cycle: d.Cycle, Time: d.Time, RMSEf: d.RMSEF, RMSEa: d.RMSEA, SpreadF: d.SpreadF, SpreadA: d.SpreadA,
-			NIS: d.Innovation, NISExpected: d.InnovationExpected, NObs: d.NObs, NFlagged: d.NFlagged,
-		}, cfg.Scored(d.Cycle))
+		s.Add(experiment.StatsOfRow(d), cfg.Scored(d.Cycle))
 	}
 	return s.Summary()
 }

@@ -24,13 +24,14 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 	env := startEnv(t)
 	base := experiment.Config{
 		Name: "blocks", Cycles: 6,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 60},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2, Blocks: 4},
+		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 60},
+		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
+		Orchestration: &experiment.Orchestration{Blocks: 4},
 	}
 	fanned := base
 	fanned.Name = "blocks-fanout"
-	fanned.Forecast = &experiment.ForecastConfig{Fanout: &experiment.FanoutConfig{MembersPerTask: 4}}
+	fanned.Orchestration = &experiment.Orchestration{Blocks: 4, Fanout: &experiment.FanoutConfig{MembersPerTask: 4}}
 	for _, cfg := range []experiment.Config{base, fanned} {
 		t.Run(cfg.Name, func(t *testing.T) { matchesWholeCycles(t, env, cfg) })
 	}
@@ -73,9 +74,10 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 	env := startEnv(t)
 	base := experiment.Config{
 		Name: "blocks-ood", Cycles: 8,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 40},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2, Blocks: 3},
+		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 40},
+		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
+		Orchestration: &experiment.Orchestration{Blocks: 3},
 	}
 	X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 500, Seed: 5}, nil)
 	if err != nil {

@@ -54,12 +54,13 @@ type Input struct {
 	RunID   string
 	RunPath string // relative to the workers' state root
 	Config  experiment.Config
-	// BatchCycles is the number of cycles per activity (default 50).
-	// A config with forecast.fanout runs one cycle per step instead.
+	// BatchCycles is the number of cycles per activity (default 50;
+	// orchestration.batch_cycles). A config with orchestration.fanout or
+	// orchestration.blocks runs one cycle per step instead.
 	BatchCycles int
 	// Local runs the batches as local activities, without a server round
-	// trip per batch, for cheap models. Regular activities heartbeat
-	// every cycle and can run on any worker.
+	// trip per batch, for cheap models (orchestration.activity local).
+	// Regular activities heartbeat every cycle and can run on any worker.
 	Local bool
 	// WarmStart, if set, starts from another run's stored analysis
 	// (latentda rerun) instead of an initial ensemble.
@@ -145,58 +146,51 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		}
 	}
 
-	var a *activities.Activities
+	d := newTemporalDriver(ctx, in)
 	if in.Next == 0 {
 		upsert()
-		var out activities.InitOutput
-		if err := execute(ctx, in.Local, a.Initialize, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, WarmStart: in.WarmStart}, &out); err != nil {
+		if err := initialize(d, &in); err != nil {
 			phase = PhaseFailed
 			upsert()
-			return Result{}, failure(fmt.Sprintf("run %s: initialise", in.RunID), err)
+			return Result{}, err
 		}
-		in.RunDir, in.Diagnostics, in.Next, phase = out.RunDir, out.Diagnostics, max(out.Next, 1), PhaseCycling
+		phase = PhaseCycling
 		upsert()
 	}
 
-	for batches := 0; in.Next <= cfg.Cycles; batches++ {
+	stopped, err := cycleLoop(d, &in, func(batches int) (bool, error) {
 		if err := workflow.Await(ctx, func() bool { return !paused || stop }); err != nil {
-			return Result{}, err
+			return false, err
 		}
 		if stop {
-			phase = PhaseStopped
-			upsert()
-			return result(in, true), nil
+			return true, nil
 		}
 		if batches > 0 && (batches >= maxBatchesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
 			in.Paused = paused
-			return Result{}, workflow.NewContinueAsNewError(ctx, Assimilation, in)
+			return false, workflow.NewContinueAsNewError(ctx, Assimilation, in)
 		}
-		to := min(in.Next+in.BatchCycles-1, cfg.Cycles)
-		var out activities.CyclesOutput
-		var err error
-		if cfg.Filter.Blocks > 0 {
-			to = in.Next
-			err = blockCycle(ctx, in, to, &out)
-		} else if fo := cfg.Fanout(); fo != nil {
-			to = in.Next
-			err = fanoutCycle(ctx, in, *fo, to, &out)
-		} else {
-			err = execute(ctx, in.Local, a.RunCycles, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: cfg, From: in.Next, To: to}, &out)
-		}
+		return false, nil
+	}, func(out activities.CyclesOutput, err error) error {
 		if err != nil {
 			phase = PhaseFailed
 			upsert()
-			return Result{}, failure(fmt.Sprintf("run %s: cycles %d..%d", in.RunID, in.Next, to), err)
+			return err
 		}
-		in.Sums.Merge(out.Sums)
-		in.Last = out.Last
-		in.Next = out.Last.Cycle + 1
 		if out.PauseAt > 0 {
 			paused = true
 			in.PauseReason = fmt.Sprintf("cycle %d: observation batch flagged (%s); signal resume to go on or stop to end the run", out.PauseAt, out.Last.BatchFlag)
 			workflow.GetLogger(ctx).Warn("pausing on a flagged batch", "cycle", out.PauseAt, "tests", out.Last.BatchFlag)
 		}
 		upsert()
+		return nil
+	})
+	switch {
+	case err != nil:
+		return Result{}, err
+	case stopped:
+		phase = PhaseStopped
+		upsert()
+		return result(in, true), nil
 	}
 	phase = PhaseCompleted
 	upsert()
@@ -220,21 +214,6 @@ func result(in Input, stopped bool) Result {
 	}
 }
 
-// fanoutCycle runs cycle k with its forecast fanned out: one
-// ForecastMembers activity per batch of fo.MembersPerTask members, all in
-// flight at once on any workers of the task queue, then AnalyzeCycle.
-// Every activity heartbeats within fo.HeartbeatTimeout, so the work of a
-// dead worker moves to another one after that long.
-func fanoutCycle(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k int, out *activities.CyclesOutput) error {
-	var a *activities.Activities
-	ctx = spreadOptions(ctx, fo.HeartbeatTimeout)
-	if err := forecastParts(ctx, in, fo, k); err != nil {
-		return err
-	}
-	return workflow.ExecuteActivity(ctx, a.AnalyzeCycle,
-		activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}).Get(ctx, out)
-}
-
 // spreadOptions are the options of activities meant to spread over the
 // workers of the task queue.
 func spreadOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Context {
@@ -246,61 +225,6 @@ func spreadOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Conte
 		// the workflow task, rather than spreading them over the queue.
 		DisableEagerExecution: true,
 	})
-}
-
-// forecastParts runs the ForecastMembers activities of cycle k.
-func forecastParts(ctx workflow.Context, in Input, fo experiment.FanoutConfig, k int) error {
-	var a *activities.Activities
-	var futures []workflow.Future
-	for lo := 0; lo < in.Config.Filter.Members; lo += fo.MembersPerTask {
-		hi := min(lo+fo.MembersPerTask, in.Config.Filter.Members)
-		futures = append(futures, workflow.ExecuteActivity(ctx, a.ForecastMembers,
-			activities.MembersInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k, Lo: lo, Hi: hi}))
-	}
-	return waitAll(ctx, futures)
-}
-
-// waitAll waits for every future (none is left running), then reports the
-// first failure.
-func waitAll(ctx workflow.Context, futures []workflow.Future) error {
-	var first error
-	for _, f := range futures {
-		if err := f.Get(ctx, nil); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-// blockCycle runs cycle k with a block-wise LETKF: the forecast (fanned
-// out if configured), then one AnalyzeBlock activity per block of the
-// domain on any workers, then FinishBlocks.
-func blockCycle(ctx workflow.Context, in Input, k int, out *activities.CyclesOutput) error {
-	var a *activities.Activities
-	heartbeat := experiment.DefaultFanoutHeartbeat
-	fo := in.Config.Fanout()
-	if fo != nil {
-		heartbeat = fo.HeartbeatTimeout
-	}
-	ctx = spreadOptions(ctx, heartbeat)
-	if fo != nil {
-		if err := forecastParts(ctx, in, *fo, k); err != nil {
-			return err
-		}
-	}
-	cycle := activities.CycleInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k}
-	if err := workflow.ExecuteActivity(ctx, a.PrepareBlocks, cycle).Get(ctx, nil); err != nil {
-		return err
-	}
-	var futures []workflow.Future
-	for _, b := range in.Config.AnalysisBlocks() {
-		futures = append(futures, workflow.ExecuteActivity(ctx, a.AnalyzeBlock,
-			activities.BlockInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, Cycle: k, Lo: b[0], Hi: b[1]}))
-	}
-	if err := waitAll(ctx, futures); err != nil {
-		return err
-	}
-	return workflow.ExecuteActivity(ctx, a.FinishBlocks, cycle).Get(ctx, out)
 }
 
 func retryPolicy() *temporal.RetryPolicy {

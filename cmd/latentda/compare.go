@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
 )
 
@@ -88,15 +88,11 @@ func compareRuns(runsDir, a, b string) (comparison, error) {
 	var cycles []int
 	seen := map[int]bool{}
 	for i, run := range c.Runs {
-		dir := store.RunDir{Root: filepath.Join(runsDir, run)}
-		cfg, err := experiment.Load(dir.Config())
+		d, err := report.LoadDiagnostics(filepath.Join(runsDir, run))
 		if err != nil {
 			return c, fmt.Errorf("compare: run %s: %w", run, err)
 		}
-		rs, _, err := store.ReadDiagnostics(dir.Diagnostics())
-		if err != nil {
-			return c, fmt.Errorf("compare: run %s: %w", run, err)
-		}
+		cfg, rs := d.Config, d.Rows
 		cfgs[i], rows[i] = cfg, map[int]store.DiagRow{}
 		for _, r := range rs {
 			rows[i][r.Cycle] = r
@@ -122,7 +118,7 @@ func compareRuns(runsDir, a, b string) (comparison, error) {
 		c.Cycles = append(c.Cycles, row)
 		if both && cfgs[0].Scored(k) && cfgs[1].Scored(k) {
 			for i := range 2 {
-				sums[i].Add(activities.StatsOfRow(rows[i][k]), true)
+				sums[i].Add(experiment.StatsOfRow(rows[i][k]), true)
 			}
 		}
 	}

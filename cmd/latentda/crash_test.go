@@ -84,7 +84,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 		extra      []string
 	}{
 		{"local batches", crashL96, []string{"--batch-cycles", "20"}},
-		{"fan-out", strings.NewReplacer("cycles: 800", "cycles: 12", "burn_in: 1", "burn_in: 0.2").Replace(crashL96) + "forecast: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
+		{"fan-out", strings.NewReplacer("cycles: 800", "cycles: 12", "burn_in: 1", "burn_in: 0.2").Replace(crashL96) + "orchestration: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()

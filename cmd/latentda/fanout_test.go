@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/workflows"
 )
@@ -25,7 +26,7 @@ burn_in: 0.1
 model: {name: lorenz96, nx: 40}
 observations: {variance: 1}
 filter: {method: etkf, members: 20, inflation: 1.02, rotate: true}
-forecast: {fanout: {members_per_task: 5, heartbeat_timeout: 5s}}
+orchestration: {fanout: {members_per_task: 5, heartbeat_timeout: 5s}}
 `
 
 func writeConfig(t *testing.T, dir, name, yaml string) (string, experiment.Config) {
@@ -41,13 +42,14 @@ func writeConfig(t *testing.T, dir, name, yaml string) (string, experiment.Confi
 	return p, cfg
 }
 
-// referenceRun runs cfg without fan-out in process (runInProcess, as
-// `latentda run --in-process`) under stateRoot/runs/runID.
+// referenceRun runs cfg without orchestration (no fan-out, no blocks) in
+// process (workflows.RunInProcess, as `latentda run --in-process`) under
+// stateRoot/runs/runID.
 func referenceRun(t *testing.T, stateRoot, runID string, cfg experiment.Config, batch int) string {
 	t.Helper()
-	cfg.Forecast = nil
+	cfg.Orchestration = nil
 	in := workflows.Input{RunID: runID, RunPath: filepath.Join("runs", runID), Config: cfg, BatchCycles: batch}
-	res, err := runInProcess(context.Background(), stateRoot, in, func(int, float64) {})
+	res, err := workflows.RunInProcess(context.Background(), &activities.Activities{StateRoot: stateRoot}, in, nil)
 	if err != nil {
 		t.Fatalf("reference run: %v", err)
 	}

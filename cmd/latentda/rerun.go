@@ -30,7 +30,7 @@ cycle K of RUN (under --state-dir/runs), with RUN's config changed by --set:
 the reanalysis and what-if case. The new run computes cycles K+1..cycles; the
 earlier cycles stay with RUN. Keys are the YAML paths of the config
 (filter.inflation=1.05, observations.variance=0.5, cycles=2000,
-forecast.fanout.members_per_task=8); unknown keys and bad values are refused
+orchestration.fanout.members_per_task=8); unknown keys and bad values are refused
 before anything starts, and the settings must keep the ensemble shape
 (filter.members, model.nx) of the stored analysis.
 

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities"
@@ -30,8 +30,9 @@ type runOptions struct {
 	InProcess   bool
 	NoWorker    bool
 
-	cfg  experiment.Config
-	warm *activities.WarmStart // latentda rerun
+	cfg   experiment.Config
+	warm  *activities.WarmStart // latentda rerun
+	flags *pflag.FlagSet        // to tell flags given from defaults
 }
 
 // runSummary is what `latentda run` prints at the end.
@@ -85,11 +86,12 @@ serves the run with an in-process worker.`,
 // addRunFlags adds the flags that run and rerun share.
 func (o *runOptions) addRunFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
-	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", 50, "cycles per activity")
-	cmd.Flags().StringVar(&o.Activity, "activity", "local", "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker)")
+	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", experiment.DefaultBatchCycles, "cycles per activity (overrides the config's orchestration.batch_cycles)")
+	cmd.Flags().StringVar(&o.Activity, "activity", experiment.ActivityLocal, "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker); overrides the config's orchestration.activity")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
-	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same activities in this process without Temporal (for comparison)")
+	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same loop and activities in this process without Temporal (for comparison)")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
+	o.flags = cmd.Flags()
 }
 
 func (o *runOptions) Complete() error {
@@ -115,7 +117,7 @@ func (o *runOptions) validateFlags() error {
 	if o.BatchCycles < 1 {
 		return usageError{fmt.Errorf("--batch-cycles must be >= 1, got %d", o.BatchCycles)}
 	}
-	if o.Activity != "local" && o.Activity != "regular" {
+	if o.Activity != experiment.ActivityLocal && o.Activity != experiment.ActivityRegular {
 		return usageError{fmt.Errorf("--activity must be local or regular, got %q", o.Activity)}
 	}
 	if o.NoWorker && o.Address == "" {
@@ -124,9 +126,19 @@ func (o *runOptions) validateFlags() error {
 	return nil
 }
 
-// completeRun names the run (default: config name + UTC time) once the
-// config is known, and prepares the state directory.
+// completeRun takes the batch size and activity kind from the config's
+// orchestration section unless their flags were given (flags override the
+// section for this run; the stored config.yaml holds the file's section),
+// names the run (default: config name + UTC time) once the config is
+// known, and prepares the state directory.
 func (o *runOptions) completeRun() error {
+	orch := o.cfg.Orchestrated()
+	if o.flags == nil || !o.flags.Changed("batch-cycles") {
+		o.BatchCycles = orch.BatchCycles
+	}
+	if o.flags == nil || !o.flags.Changed("activity") {
+		o.Activity = orch.Activity
+	}
 	if o.RunID == "" {
 		o.RunID = o.cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
 	}
@@ -149,7 +161,7 @@ func checkRunName(what, name string) error {
 func (o *runOptions) input() workflows.Input {
 	return workflows.Input{
 		RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg,
-		BatchCycles: o.BatchCycles, Local: o.Activity == "local", WarmStart: o.warm,
+		BatchCycles: o.BatchCycles, Local: o.Activity == experiment.ActivityLocal, WarmStart: o.warm,
 	}
 }
 
@@ -157,7 +169,8 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
 		removeStaleTemps(o.StateDir)
-		res, err := runInProcess(ctx, o.StateDir, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
+		a := &activities.Activities{StateRoot: o.StateDir}
+		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
 		if err != nil {
 			return err
 		}
@@ -215,31 +228,6 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-}
-
-// runInProcess runs the workflow's activities directly, in order, without
-// Temporal: the baseline that measures what Temporal adds.
-func runInProcess(ctx context.Context, stateRoot string, in workflows.Input, progress func(int, float64)) (workflows.Result, error) {
-	a := &activities.Activities{StateRoot: stateRoot}
-	init, err := a.Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, WarmStart: in.WarmStart})
-	if err != nil {
-		return workflows.Result{}, err
-	}
-	var sums experiment.Sums
-	for from := init.Next; from <= in.Config.Cycles; {
-		to := min(from+in.BatchCycles-1, in.Config.Cycles)
-		out, err := a.RunCycles(ctx, activities.CyclesInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config, From: from, To: to})
-		if err != nil {
-			return workflows.Result{}, err
-		}
-		if out.PauseAt > 0 {
-			slog.Warn("observation batch flagged; an in-process run has no one to signal, so it goes on", "cycle", out.PauseAt, "tests", out.Last.BatchFlag)
-		}
-		sums.Merge(out.Sums)
-		from = out.Last.Cycle + 1
-		progress(out.Last.Cycle, out.Last.RMSEa)
-	}
-	return workflows.Result{RunID: in.RunID, RunDir: init.RunDir, Diagnostics: init.Diagnostics, Summary: sums.Summary()}, nil
 }
 
 // progressPrinter returns a function that prints "cycle k/K" lines with the

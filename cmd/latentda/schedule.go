@@ -176,6 +176,9 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if o.cfg, err = experiment.Load(o.ConfigPath); err != nil {
 		return err
 	}
+	if o.cfg.Orchestration != nil {
+		return usageError{fmt.Errorf("%s: a live run takes no orchestration section: each of its cycles runs as one regular activity", o.ConfigPath)}
+	}
 	if err := o.complete(); err != nil {
 		return err
 	}
