@@ -16,6 +16,7 @@ import (
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -216,7 +217,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			a.logger().Info("training resumes from its checkpoint", "generator", cfg.Name, "checkpoint", ckPath, "epoch", resume.Epoch)
 		}
 		total, trained := cfg.Generator.Epochs, 0
-		model, rec, err := experiment.TrainNetworkGenerator(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+		model, rec, err := experiment.TrainNetworkGenerator(ctx, cfg, train, valid, func(st neural.EpochStats) error {
 			trained++
 			data, err := json.Marshal(st.Checkpoint())
 			if err != nil {
@@ -296,7 +297,7 @@ func summarise(path string, g latent.Generator, info genfile.Info) TrainOutput {
 
 // readCheckpoint loads a training checkpoint, or returns nil if there is
 // none. A damaged checkpoint is reported, not silently ignored.
-func readCheckpoint(path string) (*latent.Checkpoint, error) {
+func readCheckpoint(path string) (*neural.Checkpoint, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -304,7 +305,7 @@ func readCheckpoint(path string) (*latent.Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("activities: %w", err)
 	}
-	var ck latent.Checkpoint
+	var ck neural.Checkpoint
 	if err := json.Unmarshal(data, &ck); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: checkpoint %s: %v (delete it to restart training)", path, err), ErrBadState, err)

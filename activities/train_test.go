@@ -20,6 +20,7 @@ import (
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -245,7 +246,7 @@ func checkpointEpoch(path string) int {
 	if err != nil {
 		return 0
 	}
-	var ck latent.Checkpoint
+	var ck neural.Checkpoint
 	if json.Unmarshal(data, &ck) != nil {
 		return 0
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 // LatentBenchOptions set the grid of `latentda bench latent`.
@@ -190,7 +191,7 @@ func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, 
 					}
 					tc.Generator = experiment.GeneratorConfig{Type: "autoencoder", LatentDim: d, Hidden: hidden, Activation: "tanh",
 						Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: 6, Seed: 1}
-					res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, func(st latent.EpochStats) error {
+					res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, func(st neural.EpochStats) error {
 						if st.Epoch%10 == 0 {
 							o.Log(fmt.Sprintf("  %s autoencoder d=%d epoch %d valid %.4g", model, d, st.Epoch, st.ValidLoss))
 						}

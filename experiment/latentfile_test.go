@@ -12,6 +12,7 @@ import (
 
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 func l96Info(nx string) genfile.Info {
@@ -38,7 +39,7 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 
 // trainAE trains the autoencoder of aeTrainYAML on a Lorenz-96 archive
 // of 8 variables.
-func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
+func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
 	cfg := mustParseTrain(t, aeTrainYAML)
 	X, _, err := BuildArchive(context.Background(), Config{Model: cfg.Model}, cfg.Archive, nil)
@@ -47,7 +48,7 @@ func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
 	}
 	train, valid := cfg.SplitArchive(X)
 	var epochs []int
-	res, err := TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st latent.EpochStats) error {
+	res, err := TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st neural.EpochStats) error {
 		epochs = append(epochs, st.Epoch)
 		return nil
 	}, nil)

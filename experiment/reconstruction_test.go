@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 // TestReconstructionCurve measures the held-out reconstruction RMSE against
@@ -30,7 +30,7 @@ func TestReconstructionCurve(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kinds := latent.ReconstructionKinds
+	kinds := neural.ReconstructionKinds
 	if v := os.Getenv("LATENTDA_RECON_KINDS"); v != "" {
 		kinds = strings.Split(v, ",")
 	}
@@ -54,20 +54,20 @@ func TestReconstructionCurve(t *testing.T) {
 	l96.Archive = ArchiveOptions{Samples: ks.Archive.Samples, Every: 5, SpinUp: 100, Seed: 11}
 	for _, m := range strings.Split(models, ",") {
 		tc := map[string]TrainConfig{"ks": ks, "l96": l96}[m]
-		conv := latent.ConvSpec{Channels: []int{8, 16, 16}, Strides: []int{2, 2, 2}, Kernel: 5}
+		conv := neural.ConvSpec{Channels: []int{8, 16, 16}, Strides: []int{2, 2, 2}, Kernel: 5}
 		if m == "l96" {
-			conv = latent.ConvSpec{Channels: []int{8, 16}, Strides: []int{2, 2}, Kernel: 5}
+			conv = neural.ConvSpec{Channels: []int{8, 16}, Strides: []int{2, 2}, Kernel: 5}
 		}
 		X, _, err := BuildArchive(context.Background(), Config{Model: tc.Model}, tc.Archive, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		train, valid := tc.SplitArchive(X)
-		rows, err := latent.ReconstructionCurve(context.Background(), train, valid, latent.ReconstructionOptions{
+		rows, err := neural.ReconstructionCurve(context.Background(), train, valid, neural.ReconstructionOptions{
 			Dims: dims, Kinds: kinds, Conv: conv,
-			AE: latent.AEOptions{Hidden: []int{256, 128}, Epochs: epochs, LearningRate: 2e-3,
-				Schedule: latent.Cosine, Patience: 10, Seed: 1},
-			Progress: func(r latent.ReconstructionRow) {
+			AE: neural.AEOptions{Hidden: []int{256, 128}, Epochs: epochs, LearningRate: 2e-3,
+				Schedule: neural.Cosine, Patience: 10, Seed: 1},
+			Progress: func(r neural.ReconstructionRow) {
 				t.Logf("%s %-11s d=%2d rmse %.4f rel_mse %.4f epochs %d (best %d) %.0fs",
 					m, r.Kind, r.Dim, r.RMSE, r.RelMSE, r.Epochs, r.BestEpoch, r.Seconds)
 			},

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 // TrainConfig describes how to train a generator: the model whose
@@ -47,7 +48,7 @@ type GeneratorConfig struct {
 	WeightDecay  float64 `yaml:"weight_decay" json:"weight_decay"`
 	Seed         uint64  `yaml:"seed" json:"seed"`
 	// Autoencoder and conv: the learning-rate schedule (constant, cosine
-	// or plateau; default constant) and its options (see latent.Schedule).
+	// or plateau; default constant) and its options (see neural.Schedule).
 	// The new fields are left out of the recorded config when unset, so
 	// generator files trained before them keep their config key.
 	Schedule        string  `yaml:"schedule" json:"schedule,omitempty"`
@@ -211,8 +212,8 @@ func (c TrainConfig) Validate() error {
 				return bad("generator.hidden", "widths must be >= 1, got %v", g.Hidden)
 			}
 		}
-		if !slices.Contains(latent.Activations, latent.Activation(g.Activation)) {
-			return bad("generator.activation", "want one of %v, got %q", latent.Activations, g.Activation)
+		if !slices.Contains(neural.Activations, neural.Activation(g.Activation)) {
+			return bad("generator.activation", "want one of %v, got %q", neural.Activations, g.Activation)
 		}
 		if g.Epochs < 1 || g.BatchSize < 1 || !(g.LearningRate > 0) || g.Patience < 0 || !(g.WeightDecay >= 0) {
 			return bad("generator", "need epochs >= 1, batch_size >= 1, learning_rate > 0, patience >= 0, weight_decay >= 0")
@@ -259,19 +260,19 @@ func FitPCAGenerator(c TrainConfig, train *mat.Dense) (*latent.PCA, error) {
 }
 
 // AutoencoderOptions converts the config to the trainer's options.
-func (c TrainConfig) AutoencoderOptions() latent.AEOptions {
+func (c TrainConfig) AutoencoderOptions() neural.AEOptions {
 	g := c.Generator
-	return latent.AEOptions{
-		Hidden: g.Hidden, Latent: g.LatentDim, Activation: latent.Activation(g.Activation),
+	return neural.AEOptions{
+		Hidden: g.Hidden, Latent: g.LatentDim, Activation: neural.Activation(g.Activation),
 		Epochs: g.Epochs, BatchSize: g.BatchSize, LearningRate: g.LearningRate,
 		Patience: g.Patience, WeightDecay: g.WeightDecay, Seed: g.Seed,
-		Schedule: latent.Schedule(g.Schedule), MinLearningRate: g.MinLearningRate,
+		Schedule: neural.Schedule(g.Schedule), MinLearningRate: g.MinLearningRate,
 		PlateauFactor: g.PlateauFactor, PlateauPatience: g.PlateauPatience,
 	}
 }
 
-func (g GeneratorConfig) convSpec() latent.ConvSpec {
-	return latent.ConvSpec{Channels: g.Channels, Strides: g.Strides, Kernel: g.Kernel}
+func (g GeneratorConfig) convSpec() neural.ConvSpec {
+	return neural.ConvSpec{Channels: g.Channels, Strides: g.Strides, Kernel: g.Kernel}
 }
 
 // FitQuadraticGenerator fits the quadratic generator a training config
@@ -284,30 +285,30 @@ func FitQuadraticGenerator(c TrainConfig, train, valid *mat.Dense) (*latent.Quad
 // TrainNetworkGenerator trains the autoencoder or convolutional
 // autoencoder a training config asks for, reporting each epoch to progress
 // and resuming from resume if not nil.
-func TrainNetworkGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (latent.Generator, latent.TrainRecord, error) {
+func TrainNetworkGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(neural.EpochStats) error, resume *neural.Checkpoint) (latent.Generator, neural.TrainRecord, error) {
 	if c.Generator.Type != "conv" {
 		res, err := TrainAutoencoderGenerator(ctx, c, train, valid, progress, resume)
 		if res == nil {
-			return nil, latent.TrainRecord{}, err
+			return nil, neural.TrainRecord{}, err
 		}
 		return res.Model, res.TrainRecord, err
 	}
 	opts := c.AutoencoderOptions()
 	opts.Progress = progress
 	opts.Checkpoint = resume
-	res, err := latent.TrainConvAutoencoder(ctx, train, valid, c.Generator.convSpec(), opts)
+	res, err := neural.TrainConvAutoencoder(ctx, train, valid, c.Generator.convSpec(), opts)
 	if res == nil {
-		return nil, latent.TrainRecord{}, err
+		return nil, neural.TrainRecord{}, err
 	}
 	return res.Model, res.TrainRecord, err
 }
 
 // TrainAutoencoderGenerator trains the autoencoder a training config asks
-// for (with [latent.TrainAutoencoder]), reporting each epoch to progress
+// for (with [neural.TrainAutoencoder]), reporting each epoch to progress
 // and resuming from resume if not nil.
-func TrainAutoencoderGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(latent.EpochStats) error, resume *latent.Checkpoint) (*latent.TrainResult, error) {
+func TrainAutoencoderGenerator(ctx context.Context, c TrainConfig, train, valid *mat.Dense, progress func(neural.EpochStats) error, resume *neural.Checkpoint) (*neural.TrainResult, error) {
 	opts := c.AutoencoderOptions()
 	opts.Progress = progress
 	opts.Checkpoint = resume
-	return latent.TrainAutoencoder(ctx, train, valid, opts)
+	return neural.TrainAutoencoder(ctx, train, valid, opts)
 }

@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 // pcaTrainYAML is a valid PCA training config for Lorenz-96.
@@ -89,7 +90,7 @@ generator: {type: " AutoEncoder ", latent_dim: 3}
 	}
 	// The autoencoder options are the config's.
 	opts := mustParseTrain(t, aeTrainYAML).AutoencoderOptions()
-	if opts.Latent != 4 || !slices.Equal(opts.Hidden, []int{16}) || opts.Activation != latent.Tanh || opts.Epochs != 3 ||
+	if opts.Latent != 4 || !slices.Equal(opts.Hidden, []int{16}) || opts.Activation != neural.Tanh || opts.Epochs != 3 ||
 		opts.BatchSize != 32 || opts.LearningRate != 0.003 || opts.Seed != 1 {
 		t.Errorf("AutoencoderOptions %+v", opts)
 	}
@@ -227,7 +228,7 @@ func FuzzParseTrain(f *testing.F) {
 			t.Fatalf("accepted heartbeat_timeout %v", g.HeartbeatTimeout)
 		}
 		if g.Type == "autoencoder" {
-			if !slices.Contains(latent.Activations, latent.Activation(g.Activation)) {
+			if !slices.Contains(neural.Activations, neural.Activation(g.Activation)) {
 				t.Fatalf("accepted activation %q", g.Activation)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 )
 
 // quadTrainYAML and convTrainYAML are valid (tiny) configs of the
@@ -37,8 +38,8 @@ func TestTrainConfigNewGenerators(t *testing.T) {
 	}
 	c := mustParseTrain(t, convTrainYAML)
 	opts := c.AutoencoderOptions()
-	if opts.Schedule != latent.Plateau || opts.PlateauPatience != 1 || opts.PlateauFactor != 0.5 || opts.MinLearningRate != 1e-4 ||
-		opts.Activation != latent.GELU || opts.Epochs != 4 {
+	if opts.Schedule != neural.Plateau || opts.PlateauPatience != 1 || opts.PlateauFactor != 0.5 || opts.MinLearningRate != 1e-4 ||
+		opts.Activation != neural.GELU || opts.Epochs != 4 {
 		t.Errorf("conv options %+v", opts)
 	}
 	if s := c.Generator.convSpec(); !slices.Equal(s.Channels, []int{3, 4}) || !slices.Equal(s.Strides, []int{2, 2}) || s.Kernel != 3 {
@@ -133,8 +134,8 @@ func TestTrainNewGenerators(t *testing.T) {
 			}
 			g = q
 		} else {
-			var mid *latent.Checkpoint
-			model, rec, err := TrainNetworkGenerator(ctx, cfg, train, valid, func(st latent.EpochStats) error {
+			var mid *neural.Checkpoint
+			model, rec, err := TrainNetworkGenerator(ctx, cfg, train, valid, func(st neural.EpochStats) error {
 				if st.Epoch == 2 {
 					mid = st.Checkpoint()
 				}

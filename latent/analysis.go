@@ -2,6 +2,7 @@ package latent
 
 import (
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/mat"
@@ -109,7 +110,7 @@ func StaticRoot(sigma []float64, d int) (*mat.Dense, error) {
 	if len(sigma) != d*d {
 		return nil, fmt.Errorf("latent: code covariance has %d entries, want %d×%d", len(sigma), d, d)
 	}
-	if !allFinite(sigma) {
+	if !check.Finite(sigma) {
 		return nil, fmt.Errorf("latent: code covariance is not finite")
 	}
 	S := mat.NewSymDense(d, nil)
@@ -159,8 +160,8 @@ func StaticRoot(sigma []float64, d int) (*mat.Dense, error) {
 // the off-diagonal covariances are left out.
 func ObservedVariance(dst []float64, H *mat.Dense, v []float64) {
 	p, n := H.Dims()
-	checkLen("ObservedVariance", "dst", dst, p)
-	checkLen("ObservedVariance", "v", v, n)
+	check.Len("latent: ObservedVariance", "dst", dst, p)
+	check.Len("latent: ObservedVariance", "v", v, n)
 	raw := H.RawMatrix()
 	for k := range dst {
 		var s float64

@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -98,7 +99,7 @@ func TestObservedVariance(t *testing.T) {
 // round-off), and the mean of the representation variances is the
 // reconstruction error.
 func TestEstimateStats(t *testing.T) {
-	X := subspaceData(400, 10, []float64{3, 2, 1}, 0.2, 1)
+	X := fixture.SubspaceData(400, 10, []float64{3, 2, 1}, 0.2, 1)
 	train := X.Slice(0, 300, 0, 10).(*mat.Dense)
 	valid := X.Slice(300, 400, 0, 10).(*mat.Dense)
 	p, err := FitPCA(train, PCAOptions{Dim: 3})
@@ -143,7 +144,7 @@ func TestEstimateStats(t *testing.T) {
 func TestRepresentationErrorCalibratesNIS(t *testing.T) {
 	const n, d, N, r = 20, 5, 10, 0.1
 	rng := rand.New(rand.NewPCG(11, 12))
-	q := randOrthogonal(10, rng)
+	q := fixture.RandOrthogonal(10, rng)
 	scales := []float64{3, 2.5, 2, 1.5, 1.2}
 	draw := func(m int) *mat.Dense {
 		X := mat.NewDense(m, n, nil)

@@ -2,9 +2,8 @@ package latent
 
 import (
 	"fmt"
-	"math"
+	"github.com/latentda/latentda/latent/internal/check"
 
-	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -66,22 +65,22 @@ func (g *Identity) StateDim() int { return g.n }
 
 // Decode sets x = z.
 func (g *Identity) Decode(x, z []float64) {
-	checkLen("Decode", "x", x, g.n)
-	checkLen("Decode", "z", z, g.n)
+	check.Len("latent: Decode", "x", x, g.n)
+	check.Len("latent: Decode", "z", z, g.n)
 	copy(x, z)
 }
 
 // Encode sets z = x.
 func (g *Identity) Encode(z, x []float64) {
-	checkLen("Encode", "z", z, g.n)
-	checkLen("Encode", "x", x, g.n)
+	check.Len("latent: Encode", "z", z, g.n)
+	check.Len("latent: Encode", "x", x, g.n)
 	copy(z, x)
 }
 
 // Jacobian sets J = I.
 func (g *Identity) Jacobian(J *mat.Dense, z []float64) {
-	checkLen("Jacobian", "z", z, g.n)
-	raw := jacobianDst(J, g.n, g.n)
+	check.Len("latent: Jacobian", "z", z, g.n)
+	raw := check.JacobianDst("latent: Jacobian", J, g.n, g.n)
 	for i := 0; i < g.n; i++ {
 		row := raw.Data[i*raw.Stride : i*raw.Stride+g.n]
 		clear(row)
@@ -91,51 +90,6 @@ func (g *Identity) Jacobian(J *mat.Dense, z []float64) {
 
 // Clone returns g, which has no mutable state.
 func (g *Identity) Clone() Generator { return g }
-
-// checkLen panics unless len(v) == want.
-func checkLen(method, name string, v []float64, want int) {
-	if len(v) != want {
-		panic(fmt.Sprintf("latent: %s: len(%s) = %d, want %d", method, name, len(v), want))
-	}
-}
-
-// jacobianDst resizes an empty J to n × d or checks its shape, and returns
-// its raw storage.
-func jacobianDst(J *mat.Dense, n, d int) blas64.General {
-	if J.IsEmpty() {
-		J.ReuseAs(n, d)
-	} else if r, c := J.Dims(); r != n || c != d {
-		panic(fmt.Sprintf("latent: Jacobian: J is %d×%d, want %d×%d", r, c, n, d))
-	}
-	return J.RawMatrix()
-}
-
-// checkData validates a data matrix of samples by row: it must be non-empty
-// with finite entries.
-func checkData(what string, X *mat.Dense) (m, n int, err error) {
-	if X == nil || X.IsEmpty() {
-		return 0, 0, fmt.Errorf("latent: %s: no data", what)
-	}
-	m, n = X.Dims()
-	raw := X.RawMatrix()
-	for i := 0; i < m; i++ {
-		for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return 0, 0, fmt.Errorf("latent: %s: non-finite value %v at row %d, column %d", what, v, i, j)
-			}
-		}
-	}
-	return m, n, nil
-}
-
-func allFinite(v []float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
-}
 
 // ReconstructionError is the mean squared error ‖G(E(x)) − x‖²/n over the
 // rows x of X, in the state's units: how much of the data the generator

@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -16,7 +17,7 @@ import (
 func linearProblem(t *testing.T, n, d int) (*PCA, observations.Operator, []float64) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(5, 6))
-	q := randOrthogonal(n, rng)
+	q := fixture.RandOrthogonal(n, rng)
 	p := PCAParams{Mean: make([]float64, n), Components: make([]float64, d*n), Scales: make([]float64, d), TotalVariance: 1}
 	for j := range p.Mean {
 		p.Mean[j] = rng.NormFloat64()
@@ -151,43 +152,6 @@ func TestManifoldTestSeesOffManifoldStructure(t *testing.T) {
 	}
 	if big < p/2 {
 		t.Errorf("only %d of %d scores exceed 1 under a ±3 pattern", big, p)
-	}
-}
-
-// TestObservedJacobian compares the chain-rule Jacobian of H∘G with central
-// differences for a nonlinear operator (x²) on a nonlinear generator (a
-// small autoencoder); tolerance 1e-6 relative to the largest entry
-// (differences with h = 1e-6 have O(h²) truncation and O(ε/h) round-off).
-func TestObservedJacobian(t *testing.T) {
-	ae := randomAutoencoder(t, 6, []int{8}, 2, "tanh", 3)
-	op, err := observations.NewSquare(ae.StateDim(), []int{0, 2, 3, 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := NewObserved(ae, op)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := []float64{0.3, -0.7}
-	var J mat.Dense
-	o.Jacobian(&J, z)
-	p, d := J.Dims()
-	const h = 1e-6
-	yp, ym := make([]float64, p), make([]float64, p)
-	zz := append([]float64(nil), z...)
-	scale := mat.Norm(&J, math.Inf(1))
-	for k := 0; k < d; k++ {
-		zz[k] = z[k] + h
-		o.Decode(yp, zz)
-		zz[k] = z[k] - h
-		o.Decode(ym, zz)
-		zz[k] = z[k]
-		for i := 0; i < p; i++ {
-			fd := (yp[i] - ym[i]) / (2 * h)
-			if math.Abs(fd-J.At(i, k)) > 1e-6*scale {
-				t.Errorf("J[%d][%d] = %v, finite difference %v", i, k, J.At(i, k), fd)
-			}
-		}
 	}
 }
 

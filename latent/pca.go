@@ -3,6 +3,7 @@ package latent
 import (
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -66,7 +67,7 @@ type PCAParams struct {
 // constant, or if d exceeds the numerical rank of the centred data (singular
 // values above max(m, n)·ε·s₁).
 func FitPCA(X *mat.Dense, opts PCAOptions) (*PCA, error) {
-	m, n, err := checkData("FitPCA", X)
+	m, n, err := check.Data("latent: FitPCA", X)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func NewPCA(p PCAParams) (*PCA, error) {
 		return nil, fmt.Errorf("latent: NewPCA: %d components for %d variables", d, n)
 	case len(p.Components) != d*n:
 		return nil, fmt.Errorf("latent: NewPCA: len(Components) = %d, want d·n = %d", len(p.Components), d*n)
-	case !allFinite(p.Mean) || !allFinite(p.Components) || !allFinite(p.Scales):
+	case !check.Finite(p.Mean) || !check.Finite(p.Components) || !check.Finite(p.Scales):
 		return nil, errors.New("latent: NewPCA: non-finite parameter")
 	case !(p.TotalVariance > 0) || math.IsInf(p.TotalVariance, 0):
 		return nil, fmt.Errorf("latent: NewPCA: TotalVariance must be finite and > 0, got %v", p.TotalVariance)
@@ -256,8 +257,8 @@ func (p *PCA) ExplainedVarianceRatio() []float64 {
 
 // Decode sets x = μ + W z.
 func (p *PCA) Decode(x, z []float64) {
-	checkLen("Decode", "x", x, p.n)
-	checkLen("Decode", "z", z, p.d)
+	check.Len("latent: Decode", "x", x, p.n)
+	check.Len("latent: Decode", "z", z, p.d)
 	copy(x, p.mean)
 	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: p.n, Cols: p.d, Stride: p.d, Data: p.w},
 		blas64.Vector{N: p.d, Inc: 1, Data: z}, 1, blas64.Vector{N: p.n, Inc: 1, Data: x})
@@ -265,8 +266,8 @@ func (p *PCA) Decode(x, z []float64) {
 
 // Encode sets z = W⁺(x − μ), the least-squares code of x.
 func (p *PCA) Encode(z, x []float64) {
-	checkLen("Encode", "z", z, p.d)
-	checkLen("Encode", "x", x, p.n)
+	check.Len("latent: Encode", "z", z, p.d)
+	check.Len("latent: Encode", "x", x, p.n)
 	mean := p.mean[:len(x)]
 	for k := range z {
 		row := p.winv[k*p.n : (k+1)*p.n]
@@ -286,8 +287,8 @@ func (p *PCA) Encode(z, x []float64) {
 
 // Jacobian sets J = W, independent of z.
 func (p *PCA) Jacobian(J *mat.Dense, z []float64) {
-	checkLen("Jacobian", "z", z, p.d)
-	raw := jacobianDst(J, p.n, p.d)
+	check.Len("latent: Jacobian", "z", z, p.d)
+	raw := check.JacobianDst("latent: Jacobian", J, p.n, p.d)
 	for i := 0; i < p.n; i++ {
 		copy(raw.Data[i*raw.Stride:i*raw.Stride+p.d], p.w[i*p.d:(i+1)*p.d])
 	}

@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -16,7 +17,7 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("bad identity %s %d %d", g.Name(), g.LatentDim(), g.StateDim())
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	z := randVec(5, rng)
+	z := fixture.RandVec(5, rng)
 	x := make([]float64, 5)
 	z2 := make([]float64, 5)
 	g.Decode(x, z)
@@ -73,7 +74,7 @@ func TestPCAFullRankInvertible(t *testing.T) {
 			for k := range scales {
 				scales[k] = math.Pow(100, -float64(k)/float64(tc.n-1)) // 1 … 0.01
 			}
-			X := subspaceData(tc.m, tc.n, scales, 0, 3)
+			X := fixture.SubspaceData(tc.m, tc.n, scales, 0, 3)
 			p, err := FitPCA(X, PCAOptions{Dim: tc.n})
 			if err != nil {
 				t.Fatal(err)
@@ -83,16 +84,16 @@ func TestPCAFullRankInvertible(t *testing.T) {
 			z2 := make([]float64, tc.n)
 			x2 := make([]float64, tc.n)
 			for trial := 0; trial < 20; trial++ {
-				z := randVec(tc.n, rng)
+				z := fixture.RandVec(tc.n, rng)
 				p.Decode(x, z)
 				p.Encode(z2, x)
-				if e := maxAbsDiff(z, z2); e > 1e-10*maxAbs(z) {
+				if e := fixture.MaxAbsDiff(z, z2); e > 1e-10*fixture.MaxAbs(z) {
 					t.Errorf("E(G(z)) − z = %.3g", e)
 				}
 				row := X.RawRowView(trial % tc.m)
 				p.Encode(z2, row)
 				p.Decode(x2, z2)
-				if e := maxAbsDiff(x2, row); e > 1e-10*maxAbs(row) {
+				if e := fixture.MaxAbsDiff(x2, row); e > 1e-10*fixture.MaxAbs(row) {
 					t.Errorf("G(E(x)) − x = %.3g", e)
 				}
 			}
@@ -141,7 +142,7 @@ func TestPCASubspace(t *testing.T) {
 		{50, 30, []float64{5, 2, 1, 0.5}},
 		{400, 10, []float64{1, 1, 1, 1, 1, 1, 1}},
 	} {
-		X := subspaceData(tc.m, tc.n, tc.scales, 0, uint64(tc.n))
+		X := fixture.SubspaceData(tc.m, tc.n, tc.scales, 0, uint64(tc.n))
 		k := len(tc.scales)
 		for _, opts := range []PCAOptions{{Dim: k}, {Variance: 0.999999}, {Variance: 1}} {
 			p, err := FitPCA(X, opts)
@@ -152,7 +153,7 @@ func TestPCASubspace(t *testing.T) {
 				t.Errorf("%d×%d %+v: dims %d, %d, want %d, %d", tc.m, tc.n, opts, p.LatentDim(), p.StateDim(), k, tc.n)
 				continue
 			}
-			big := maxAbs(X.RawMatrix().Data)
+			big := fixture.MaxAbs(X.RawMatrix().Data)
 			if mse := ReconstructionError(p, X); math.Sqrt(mse) > 1e-12*big {
 				t.Errorf("%d×%d %+v: rms reconstruction error %.3g (data up to %.3g)", tc.m, tc.n, opts, math.Sqrt(mse), big)
 			}
@@ -167,7 +168,7 @@ func TestPCASubspace(t *testing.T) {
 // The variance criterion picks the smallest d whose cumulative ratio reaches
 // the target.
 func TestPCAVarianceSelection(t *testing.T) {
-	X := subspaceData(500, 8, []float64{4, 3, 2, 1, 0.5, 0.25, 0.1, 0.05}, 0, 5)
+	X := fixture.SubspaceData(500, 8, []float64{4, 3, 2, 1, 0.5, 0.25, 0.1, 0.05}, 0, 5)
 	full, err := FitPCA(X, PCAOptions{Dim: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func TestPCAVarianceSelection(t *testing.T) {
 }
 
 func TestPCAParamsAndJacobian(t *testing.T) {
-	X := subspaceData(60, 9, []float64{3, 2, 1}, 0.1, 11)
+	X := fixture.SubspaceData(60, 9, []float64{3, 2, 1}, 0.1, 11)
 	p, err := FitPCA(X, PCAOptions{Dim: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestPCAParamsAndJacobian(t *testing.T) {
 		t.Error("bad name or clone")
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
-	z := randVec(3, rng)
+	z := fixture.RandVec(3, rng)
 	x1, x2 := make([]float64, 9), make([]float64, 9)
 	p.Decode(x1, z)
 	q.Decode(x2, z)
@@ -239,7 +240,7 @@ func TestPCAParamsAndJacobian(t *testing.T) {
 		p.Decode(x2, z)
 		z[k]--
 		for i := range x1 {
-			if e := math.Abs(x2[i] - x1[i] - J.At(i, k)); e > 1e-12*maxAbs(x1) {
+			if e := math.Abs(x2[i] - x1[i] - J.At(i, k)); e > 1e-12*fixture.MaxAbs(x1) {
 				t.Errorf("J[%d][%d] = %v, difference %v", i, k, J.At(i, k), x2[i]-x1[i])
 			}
 		}
@@ -258,7 +259,7 @@ func TestPCAParamsAndJacobian(t *testing.T) {
 }
 
 func TestPCAErrors(t *testing.T) {
-	good := subspaceData(10, 4, []float64{1, 1}, 0.1, 1)
+	good := fixture.SubspaceData(10, 4, []float64{1, 1}, 0.1, 1)
 	withNaN := mat.DenseCopyOf(good)
 	withNaN.Set(3, 2, math.NaN())
 	withInf := mat.DenseCopyOf(good)
@@ -277,7 +278,7 @@ func TestPCAErrors(t *testing.T) {
 		{"Inf", withInf, PCAOptions{Dim: 1}, "non-finite"},
 		{"constant", constant, PCAOptions{Dim: 1}, "constant"},
 		{"Dim > rank", good, PCAOptions{Dim: 5}, "rank"},
-		{"Dim > m-1", subspaceData(3, 5, []float64{1, 1, 1}, 0.1, 1), PCAOptions{Dim: 3}, "rank"},
+		{"Dim > m-1", fixture.SubspaceData(3, 5, []float64{1, 1, 1}, 0.1, 1), PCAOptions{Dim: 3}, "rank"},
 		{"negative Dim", good, PCAOptions{Dim: -1}, "Dim"},
 		{"both", good, PCAOptions{Dim: 1, Variance: 0.5}, "not both"},
 		{"neither", good, PCAOptions{}, "Variance"},

@@ -2,6 +2,7 @@ package latent
 
 import (
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -125,9 +126,9 @@ func (p *Projector) misfit(r, x, z []float64) float64 {
 // Project sets dst to the minimiser of f reached from z0 (dst may be z0).
 // It panics if the lengths do not match the generator.
 func (p *Projector) Project(dst, x, z0 []float64) ProjectStats {
-	checkLen("Project", "dst", dst, p.d)
-	checkLen("Project", "x", x, p.n)
-	checkLen("Project", "z0", z0, p.d)
+	check.Len("latent: Project", "dst", dst, p.d)
+	check.Len("latent: Project", "x", x, p.n)
+	check.Len("latent: Project", "z0", z0, p.d)
 	lambda := p.opts.Lambda
 	z := dst
 	copy(z, z0)
@@ -159,7 +160,7 @@ iterations:
 		if hmax == 0 {
 			hmax = 1
 		}
-		if math.IsNaN(hmax) || math.IsInf(hmax, 0) || !allFinite(p.grad) {
+		if math.IsNaN(hmax) || math.IsInf(hmax, 0) || !check.Finite(p.grad) {
 			// A non-finite Jacobian or misfit (x far outside the
 			// generator's range): no step can be trusted, and the damping
 			// loop below would never end.
@@ -174,7 +175,7 @@ iterations:
 			if ok {
 				copy(p.delta, p.grad)
 				lapack64.Potrs(t, rhs)
-				ok = allFinite(p.delta)
+				ok = check.Finite(p.delta)
 			}
 			if ok {
 				if floats.Norm(p.delta, 2) <= p.opts.Tol*(p.opts.Tol+floats.Norm(z, 2)) {

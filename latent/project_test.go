@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // normal equations have condition number (σ₁/σ₃)² ≈ 10 here, so the codes
 // agree to ~1e-14; 1e-10 relative is a wide margin.
 func TestProjectPCA(t *testing.T) {
-	X := subspaceData(80, 10, []float64{3, 2, 1}, 0.1, 21)
+	X := fixture.SubspaceData(80, 10, []float64{3, 2, 1}, 0.1, 21)
 	p, err := FitPCA(X, PCAOptions{Dim: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestProjectPCA(t *testing.T) {
 		for i := range x {
 			x[i] += rng.NormFloat64() // well off the subspace
 		}
-		z0 := randVec(3, rng)
+		z0 := fixture.RandVec(3, rng)
 		e := make([]float64, 3)
 		p.Encode(e, x)
 
@@ -68,7 +69,7 @@ func TestProjectPCA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := maxAbsDiff(z, tc.want); d > 1e-10*maxAbs(tc.want) {
+			if d := fixture.MaxAbsDiff(z, tc.want); d > 1e-10*fixture.MaxAbs(tc.want) {
 				t.Errorf("%s: z = %v, want %v", tc.name, z, tc.want)
 			}
 			if st.Iterations != 1 || !st.Converged || !(st.Residual < st.Initial) {
@@ -85,49 +86,6 @@ func TestProjectPCA(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// On the trained autoencoder, off-manifold states (noise variance 4e-2 on
-// top of the data's 1e-4) are encoded imperfectly by the amortised encoder;
-// Gauss–Newton from E(x) never increases the residual and, on average,
-// lowers the squared residual substantially.
-func TestProjectAutoencoder(t *testing.T) {
-	res, err := manifoldFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := res.Model
-	X := manifoldData(50, 0.2, 77)
-	proj, err := NewProjector(g.Clone(), ProjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	z0 := make([]float64, 2)
-	z := make([]float64, 2)
-	var before, after float64
-	iters := 0
-	for i := 0; i < 50; i++ {
-		x := X.RawRowView(i)
-		g.Encode(z0, x)
-		st := proj.Project(z, x, z0)
-		if st.Residual > st.Initial {
-			t.Errorf("sample %d: residual went up from %v to %v", i, st.Initial, st.Residual)
-		}
-		before += st.Initial * st.Initial
-		after += st.Residual * st.Residual
-		iters += st.Iterations
-		// The residual reported is that of the returned code.
-		xz := make([]float64, 8)
-		g.Decode(xz, z)
-		floats.Sub(xz, x)
-		if d := math.Abs(floats.Norm(xz, 2) - st.Residual); d > 1e-12*st.Residual {
-			t.Errorf("sample %d: reported residual %v, actual %v", i, st.Residual, floats.Norm(xz, 2))
-		}
-	}
-	t.Logf("mean squared residual %.4g from the encoder, %.4g after projection (%.1f steps on average)", before/50, after/50, float64(iters)/50)
-	if !(after < 0.9*before) {
-		t.Errorf("projection lowered the squared residual only from %v to %v", before, after)
 	}
 }
 

@@ -3,6 +3,7 @@ package latent
 import (
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -126,7 +127,7 @@ func FitQuadratic(train, valid *mat.Dense, opts QuadraticOptions) (*Quadratic, e
 	}
 	n, d := pca.n, pca.d
 	if hasValid {
-		_, nv, err := checkData("FitQuadratic: validation data", valid)
+		_, nv, err := check.Data("latent: FitQuadratic: validation data", valid)
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +274,7 @@ func NewQuadratic(p QuadraticParams) (*Quadratic, error) {
 		return nil, fmt.Errorf("latent: NewQuadratic: len(Quadratic) = %d, want n·d(d+1)/2 = %d", len(p.Quadratic), n*np)
 	case len(p.QuadMean) != np:
 		return nil, fmt.Errorf("latent: NewQuadratic: len(QuadMean) = %d, want d(d+1)/2 = %d", len(p.QuadMean), np)
-	case !allFinite(p.Quadratic) || !allFinite(p.QuadMean):
+	case !check.Finite(p.Quadratic) || !check.Finite(p.QuadMean):
 		return nil, errors.New("latent: NewQuadratic: non-finite parameter")
 	case !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0):
 		return nil, fmt.Errorf("latent: NewQuadratic: Lambda must be finite and ≥ 0, got %v", p.Lambda)
@@ -334,7 +335,7 @@ func (g *Quadratic) Decode(x, z []float64) {
 	for k, v := range g.qmean {
 		g.q[k] -= v
 	}
-	blas64.Gemv(blas.NoTrans, 1, general(g.pca.n, g.p, g.w),
+	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: g.pca.n, Cols: g.p, Stride: g.p, Data: g.w},
 		blas64.Vector{N: g.p, Inc: 1, Data: g.q}, 1, blas64.Vector{N: g.pca.n, Inc: 1, Data: x})
 }
 

@@ -1,6 +1,7 @@
 package latent
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -21,9 +22,9 @@ type quadraticManifold struct {
 
 func newQuadraticManifold(n, d int, scales []float64, curv float64, seed uint64) *quadraticManifold {
 	rng := rand.New(rand.NewPCG(seed, 17))
-	U := randOrthogonal(n, rng)
+	U := fixture.RandOrthogonal(n, rng)
 	p := d * (d + 1) / 2
-	qm := &quadraticManifold{n: n, d: d, mu: randVec(n, rng), A: mat.NewDense(n, d, nil), C: mat.NewDense(n, p, nil)}
+	qm := &quadraticManifold{n: n, d: d, mu: fixture.RandVec(n, rng), A: mat.NewDense(n, d, nil), C: mat.NewDense(n, p, nil)}
 	for k := 0; k < d; k++ {
 		for i := 0; i < n; i++ {
 			qm.A.Set(i, k, scales[k]*U.At(i, k))
@@ -56,7 +57,7 @@ func (qm *quadraticManifold) samples(m int, seed uint64) *mat.Dense {
 	rng := rand.New(rand.NewPCG(seed, 18))
 	X := mat.NewDense(m, qm.n, nil)
 	for i := 0; i < m; i += 2 {
-		z := randVec(qm.d, rng)
+		z := fixture.RandVec(qm.d, rng)
 		qm.point(X.RawRowView(i), z)
 		for k := range z {
 			z[k] = -z[k]
@@ -106,10 +107,10 @@ func TestFitQuadraticExact(t *testing.T) {
 			x := make([]float64, tc.n)
 			z2 := make([]float64, tc.d)
 			for range 10 {
-				z := randVec(tc.d, rng)
+				z := fixture.RandVec(tc.d, rng)
 				g.Decode(x, z)
 				g.Encode(z2, x)
-				if e := maxAbsDiff(z, z2); e > 1e-10 {
+				if e := fixture.MaxAbsDiff(z, z2); e > 1e-10 {
 					t.Errorf("|E(G(z)) − z| = %g", e)
 				}
 			}
@@ -154,33 +155,9 @@ func TestQuadraticJacobian(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for range 5 {
-		z := randVec(4, rng)
+		z := fixture.RandVec(4, rng)
 		// Central differences are exact for a quadratic up to round-off.
-		checkJacobianFD(t, g, z, 1e-3, 1e-9)
-	}
-}
-
-// checkJacobianFD compares g.Jacobian at z with central differences of step
-// h, to tolerance tol relative to max(1, |J|).
-func checkJacobianFD(t *testing.T, g Decoder, z []float64, h, tol float64) {
-	t.Helper()
-	n, d := g.StateDim(), g.LatentDim()
-	var J mat.Dense
-	g.Jacobian(&J, z)
-	xp, xm := make([]float64, n), make([]float64, n)
-	zp := append([]float64(nil), z...)
-	for k := 0; k < d; k++ {
-		zp[k] = z[k] + h
-		g.Decode(xp, zp)
-		zp[k] = z[k] - h
-		g.Decode(xm, zp)
-		zp[k] = z[k]
-		for i := 0; i < n; i++ {
-			fd := (xp[i] - xm[i]) / (2 * h)
-			if e := math.Abs(fd - J.At(i, k)); e > tol*math.Max(1, math.Abs(fd)) {
-				t.Fatalf("J[%d][%d] = %v, central difference %v", i, k, J.At(i, k), fd)
-			}
-		}
+		fixture.CheckJacobianFD(t, g, z, 1e-3, 1e-9)
 	}
 }
 
@@ -196,12 +173,12 @@ func TestQuadraticParamsRoundTrip(t *testing.T) {
 	}
 	c := g.Clone()
 	rng := rand.New(rand.NewPCG(1, 1))
-	x := randVec(12, rng)
+	x := fixture.RandVec(12, rng)
 	z1, z2, z3 := make([]float64, 3), make([]float64, 3), make([]float64, 3)
 	g.Encode(z1, x)
 	h.Encode(z2, x)
 	c.Encode(z3, x)
-	if maxAbsDiff(z1, z2) != 0 || maxAbsDiff(z1, z3) != 0 {
+	if fixture.MaxAbsDiff(z1, z2) != 0 || fixture.MaxAbsDiff(z1, z3) != 0 {
 		t.Errorf("codes differ: %v, restored %v, clone %v", z1, z2, z3)
 	}
 	for _, tc := range []struct {
@@ -224,7 +201,7 @@ func TestQuadraticParamsRoundTrip(t *testing.T) {
 }
 
 func TestFitQuadraticOptions(t *testing.T) {
-	X := subspaceData(50, 6, []float64{3, 2, 1}, 0.1, 1)
+	X := fixture.SubspaceData(50, 6, []float64{3, 2, 1}, 0.1, 1)
 	for _, tc := range []struct {
 		name  string
 		valid *mat.Dense

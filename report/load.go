@@ -12,8 +12,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -256,7 +256,7 @@ func loadCurve(genPath string) (*Curve, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	var ck latent.Checkpoint
+	var ck neural.Checkpoint
 	if err := json.Unmarshal(data, &ck); err != nil {
 		return nil, fmt.Errorf("report: checkpoint %s: %w", ckPath, err)
 	}

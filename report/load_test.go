@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -110,7 +110,7 @@ func TestLoadWithoutTruthOrCurve(t *testing.T) {
 func TestLoadCurveFromCheckpoint(t *testing.T) {
 	state := t.TempDir()
 	dir := newSynthRun().write(t, state)
-	ck := latent.Checkpoint{Version: 1, Epoch: 2, TrainLoss: []float64{3, 1}, ValidLoss: []float64{4, 2}}
+	ck := neural.Checkpoint{Version: 1, Epoch: 2, TrainLoss: []float64{3, 1}, ValidLoss: []float64{4, 2}}
 	data, err := json.Marshal(ck)
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,10 @@ import (
 	"strconv"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
-// autoencoderKind stores a [latent.Autoencoder]'s normalisation and layers:
+// autoencoderKind stores a [neural.Autoencoder]'s normalisation and layers:
 //
 //	norm.mean [n], norm.std [n],
 //	encoder.<i>.weight [out, in], encoder.<i>.bias [out], i = 0, 1, ...
@@ -17,9 +18,9 @@ import (
 var autoencoderKind = kind{
 	name: "autoencoder",
 	encode: func(w *writer, g latent.Generator) error {
-		ae, ok := g.(*latent.Autoencoder)
+		ae, ok := g.(*neural.Autoencoder)
 		if !ok {
-			return errNotKind(g, "*latent.Autoencoder")
+			return errNotKind(g, "*neural.Autoencoder")
 		}
 		norm := ae.Normalization()
 		w.vec("norm.mean", norm.Mean)
@@ -27,7 +28,7 @@ var autoencoderKind = kind{
 		enc, dec := ae.Layers()
 		for _, part := range []struct {
 			name   string
-			layers []latent.Layer
+			layers []neural.Layer
 		}{{"encoder", enc}, {"decoder", dec}} {
 			for i, l := range part.layers {
 				key := part.name + "." + strconv.Itoa(i)
@@ -39,7 +40,7 @@ var autoencoderKind = kind{
 		return nil
 	},
 	decode: func(r *reader, n, _ int) (latent.Generator, error) {
-		var norm latent.Normalization
+		var norm neural.Normalization
 		var err error
 		if norm.Mean, err = r.get("norm.mean", n); err != nil {
 			return nil, err
@@ -55,7 +56,7 @@ var autoencoderKind = kind{
 		if err != nil {
 			return nil, err
 		}
-		ae, err := latent.NewAutoencoder(enc, dec, norm)
+		ae, err := neural.NewAutoencoder(enc, dec, norm)
 		if err != nil {
 			return nil, r.bad("%v", err)
 		}
@@ -65,8 +66,8 @@ var autoencoderKind = kind{
 
 // layers reads the layers part.0, part.1, ... up to the first missing
 // weight.
-func layers(r *reader, part string) ([]latent.Layer, error) {
-	var ls []latent.Layer
+func layers(r *reader, part string) ([]neural.Layer, error) {
+	var ls []neural.Layer
 	for i := 0; ; i++ {
 		key := part + "." + strconv.Itoa(i)
 		w, ok := r.lookup(key + ".weight")
@@ -80,6 +81,6 @@ func layers(r *reader, part string) ([]latent.Layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, latent.Layer{In: w.Shape[1], Out: w.Shape[0], W: w.Data, B: b, Activation: latent.Activation(r.extra[key+".activation"])})
+		ls = append(ls, neural.Layer{In: w.Shape[1], Out: w.Shape[0], W: w.Data, B: b, Activation: neural.Activation(r.extra[key+".activation"])})
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"strings"
 
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/neural"
 )
 
-// convKind stores a [latent.ConvAutoencoder]:
+// convKind stores a [neural.ConvAutoencoder]:
 //
 //	norm.mean [n], norm.std [n], params [P]
 //
@@ -18,9 +19,9 @@ import (
 var convKind = kind{
 	name: "conv",
 	encode: func(w *writer, g latent.Generator) error {
-		c, ok := g.(*latent.ConvAutoencoder)
+		c, ok := g.(*neural.ConvAutoencoder)
 		if !ok {
-			return errNotKind(g, "*latent.ConvAutoencoder")
+			return errNotKind(g, "*neural.ConvAutoencoder")
 		}
 		p := c.Params()
 		w.vec("norm.mean", p.Norm.Mean)
@@ -33,7 +34,7 @@ var convKind = kind{
 		return nil
 	},
 	decode: func(r *reader, n, d int) (latent.Generator, error) {
-		p := latent.ConvParams{StateDim: n, Latent: d, Activation: latent.Activation(r.extra[extraActivation])}
+		p := neural.ConvParams{StateDim: n, Latent: d, Activation: neural.Activation(r.extra[extraActivation])}
 		var err error
 		if p.Norm.Mean, err = r.get("norm.mean", n); err != nil {
 			return nil, err
@@ -55,7 +56,7 @@ var convKind = kind{
 		if p.Spec.Kernel, err = r.positive(extraConvKernel); err != nil {
 			return nil, err
 		}
-		g, err := latent.NewConvAutoencoder(p)
+		g, err := neural.NewConvAutoencoder(p)
 		if err != nil {
 			return nil, r.bad("%v", err)
 		}

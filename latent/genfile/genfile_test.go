@@ -18,6 +18,7 @@ import (
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -209,15 +210,15 @@ func TestGeneratorFilePCA(t *testing.T) {
 
 // trainAE trains a tiny autoencoder 8 → 16 → 4 (tanh, 3 epochs) on a
 // Lorenz-96 archive of 8 variables (300 snapshots, the last 30 held out).
-func trainAE(t *testing.T) (*latent.Autoencoder, genfile.Info, *mat.Dense) {
+func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
 	X := l96Archive(t, 8, 300, 3)
 	train, valid := split(X, 30)
 	var epochs []int
-	res, err := latent.TrainAutoencoder(context.Background(), train, valid, latent.AEOptions{
-		Hidden: []int{16}, Latent: 4, Activation: latent.Tanh,
+	res, err := neural.TrainAutoencoder(context.Background(), train, valid, neural.AEOptions{
+		Hidden: []int{16}, Latent: 4, Activation: neural.Tanh,
 		Epochs: 3, BatchSize: 32, LearningRate: 0.003, Seed: 1,
-		Progress: func(st latent.EpochStats) error {
+		Progress: func(st neural.EpochStats) error {
 			epochs = append(epochs, st.Epoch)
 			return nil
 		},
@@ -250,8 +251,8 @@ func TestGeneratorFileAutoencoder(t *testing.T) {
 	// The layers (weights out × in, as torch) and the normalisation are
 	// stored exactly.
 	encW, decW := ae.Layers()
-	encG, decG := got.(*latent.Autoencoder).Layers()
-	for i, pair := range [][2][]latent.Layer{{encW, encG}, {decW, decG}} {
+	encG, decG := got.(*neural.Autoencoder).Layers()
+	for i, pair := range [][2][]neural.Layer{{encW, encG}, {decW, decG}} {
 		if len(pair[0]) != len(pair[1]) {
 			t.Fatalf("part %d: %d layers read back as %d", i, len(pair[0]), len(pair[1]))
 		}
@@ -262,7 +263,7 @@ func TestGeneratorFileAutoencoder(t *testing.T) {
 			}
 		}
 	}
-	nw, ng := ae.Normalization(), got.(*latent.Autoencoder).Normalization()
+	nw, ng := ae.Normalization(), got.(*neural.Autoencoder).Normalization()
 	if !sameBits(nw.Mean, ng.Mean) || !sameBits(nw.Std, ng.Std) {
 		t.Error("normalisation changed in the round trip")
 	}

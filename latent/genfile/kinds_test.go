@@ -11,6 +11,7 @@ import (
 
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
 
@@ -31,13 +32,13 @@ func fitQuadraticFile(t *testing.T) (*latent.Quadratic, genfile.Info, *mat.Dense
 
 // trainConv trains a small convolutional autoencoder 16 → 4 (two stages,
 // 2 epochs) on a Lorenz-96 archive of 16 variables.
-func trainConv(t *testing.T) (*latent.ConvAutoencoder, genfile.Info, *mat.Dense) {
+func trainConv(t *testing.T) (*neural.ConvAutoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
 	X := l96Archive(t, 16, 300, 5)
 	train, valid := split(X, 30)
-	res, err := latent.TrainConvAutoencoder(context.Background(), train, valid,
-		latent.ConvSpec{Channels: []int{3, 4}, Strides: []int{2, 2}, Kernel: 3},
-		latent.AEOptions{Latent: 4, Activation: latent.GELU, Epochs: 2, BatchSize: 32, Seed: 1})
+	res, err := neural.TrainConvAutoencoder(context.Background(), train, valid,
+		neural.ConvSpec{Channels: []int{3, 4}, Strides: []int{2, 2}, Kernel: 3},
+		neural.AEOptions{Latent: 4, Activation: neural.GELU, Epochs: 2, BatchSize: 32, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestGeneratorFileConv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.(*latent.ConvAutoencoder).Params(), c.Params()) {
+	if !reflect.DeepEqual(got.(*neural.ConvAutoencoder).Params(), c.Params()) {
 		t.Error("convolutional parameters changed in the round trip")
 	}
 }

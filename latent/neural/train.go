@@ -1,9 +1,10 @@
-package latent
+package neural
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -198,17 +199,17 @@ type Checkpoint struct {
 // training data.
 func (c *Checkpoint) Model() (*Autoencoder, error) {
 	if c.Conv != nil {
-		return nil, errors.New("latent: Checkpoint.Model: a convolutional autoencoder's checkpoint; use ConvModel")
+		return nil, errors.New("neural: Checkpoint.Model: a convolutional autoencoder's checkpoint; use ConvModel")
 	}
 	if c.StateDim < 1 || c.Latent < 1 || slices.ContainsFunc(c.Hidden, func(h int) bool { return h < 1 }) {
-		return nil, fmt.Errorf("latent: Checkpoint.Model: bad architecture %d → %v → %d", c.StateDim, c.Hidden, c.Latent)
+		return nil, fmt.Errorf("neural: Checkpoint.Model: bad architecture %d → %v → %d", c.StateDim, c.Hidden, c.Latent)
 	}
 	if err := c.Activation.check(); err != nil {
-		return nil, fmt.Errorf("latent: Checkpoint.Model: %w", err)
+		return nil, fmt.Errorf("neural: Checkpoint.Model: %w", err)
 	}
 	shape := newShape(c.StateDim, c.Hidden, c.Latent, c.Activation)
 	if len(c.BestParams) != shape.size {
-		return nil, fmt.Errorf("latent: Checkpoint.Model: %d parameters, want %d", len(c.BestParams), shape.size)
+		return nil, fmt.Errorf("neural: Checkpoint.Model: %d parameters, want %d", len(c.BestParams), shape.size)
 	}
 	enc, dec := shape.toLayers(c.BestParams)
 	return NewAutoencoder(enc, dec, Normalization{Mean: c.Mean, Std: c.Std})
@@ -269,7 +270,7 @@ func TrainAutoencoder(ctx context.Context, train, valid *mat.Dense, opts AEOptio
 	model, merr := NewAutoencoder(enc, dec, Normalization{Mean: t.mean, Std: t.std})
 	if merr != nil {
 		// The best parameters have a finite loss, so they are finite.
-		panic("latent: internal error: " + merr.Error())
+		panic("neural: internal error: " + merr.Error())
 	}
 	return &TrainResult{Model: model, TrainRecord: t.record()}, err
 }
@@ -402,26 +403,26 @@ func newTrainer(train, valid *mat.Dense, opts AEOptions) (*trainer, error) {
 // or of the MLP of opts if conv is nil.
 func newNetTrainer(train, valid *mat.Dense, opts AEOptions, conv *ConvSpec) (*trainer, error) {
 	if err := opts.setDefaults(); err != nil {
-		return nil, fmt.Errorf("latent: TrainAutoencoder: %w", err)
+		return nil, fmt.Errorf("neural: TrainAutoencoder: %w", err)
 	}
-	m, n, err := checkData("TrainAutoencoder: training data", train)
+	m, n, err := check.Data("neural: TrainAutoencoder: training data", train)
 	if err != nil {
 		return nil, err
 	}
 	t := &trainer{opts: opts, n: n, mTrain: m, lr: opts.LearningRate}
 	if valid != nil && !valid.IsEmpty() {
-		mv, nv, err := checkData("TrainAutoencoder: validation data", valid)
+		mv, nv, err := check.Data("neural: TrainAutoencoder: validation data", valid)
 		if err != nil {
 			return nil, err
 		}
 		if nv != n {
-			return nil, fmt.Errorf("latent: TrainAutoencoder: validation data have %d columns, training data %d", nv, n)
+			return nil, fmt.Errorf("neural: TrainAutoencoder: validation data have %d columns, training data %d", nv, n)
 		}
 		t.mValid = mv
 	}
 	if conv != nil {
 		if err := conv.Validate(n); err != nil {
-			return nil, fmt.Errorf("latent: TrainConvAutoencoder: %w", err)
+			return nil, fmt.Errorf("neural: TrainConvAutoencoder: %w", err)
 		}
 		c := ConvSpec{Channels: slices.Clone(conv.Channels), Strides: slices.Clone(conv.Strides), Kernel: conv.Kernel}
 		t.conv = &c
@@ -465,7 +466,7 @@ func newNetTrainer(train, valid *mat.Dense, opts AEOptions, conv *ConvSpec) (*tr
 
 	if c := opts.Checkpoint; c != nil {
 		if err := t.restore(c); err != nil {
-			return nil, fmt.Errorf("latent: TrainAutoencoder: checkpoint: %w", err)
+			return nil, fmt.Errorf("neural: TrainAutoencoder: checkpoint: %w", err)
 		}
 	} else {
 		rng := rand.New(rand.NewPCG(opts.Seed, 1<<63+1))
@@ -565,8 +566,8 @@ func (t *trainer) restore(c *Checkpoint) error {
 	case c.Step < 0 || c.BestEpoch < 1 || c.BestEpoch > c.Epoch || c.BadEpochs != c.Epoch-c.BestEpoch:
 		return errors.New("inconsistent step, best epoch or bad-epoch count")
 	}
-	if !allFinite(c.Params) || !allFinite(c.AdamM) || !allFinite(c.AdamV) || !allFinite(c.BestParams) ||
-		!allFinite(c.TrainLoss) || !allFinite(c.ValidLoss) || math.IsNaN(c.BestLoss) || math.IsInf(c.BestLoss, 0) {
+	if !check.Finite(c.Params) || !check.Finite(c.AdamM) || !check.Finite(c.AdamV) || !check.Finite(c.BestParams) ||
+		!check.Finite(c.TrainLoss) || !check.Finite(c.ValidLoss) || math.IsNaN(c.BestLoss) || math.IsInf(c.BestLoss, 0) {
 		return errors.New("non-finite values")
 	}
 	copy(t.params, c.Params)
@@ -874,7 +875,7 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 		if math.IsNaN(trainLoss) || math.IsInf(trainLoss, 0) || math.IsNaN(validLoss) || math.IsInf(validLoss, 0) {
 			t.restoreBackup()
-			return fmt.Errorf("latent: TrainAutoencoder: loss diverged in epoch %d (train %v, valid %v); lower LearningRate", t.epoch+1, trainLoss, validLoss)
+			return fmt.Errorf("neural: TrainAutoencoder: loss diverged in epoch %d (train %v, valid %v); lower LearningRate", t.epoch+1, trainLoss, validLoss)
 		}
 		t.epoch++
 		t.trainLoss = append(t.trainLoss, trainLoss)
@@ -897,7 +898,7 @@ func (t *trainer) run(ctx context.Context) error {
 			st := EpochStats{Epoch: t.epoch, TrainLoss: trainLoss, ValidLoss: validLoss,
 				BestEpoch: t.bestEpoch, BestLoss: t.bestLoss, snapshot: snapshot}
 			if err := o.Progress(st); err != nil {
-				return fmt.Errorf("latent: TrainAutoencoder: stopped by Progress after epoch %d: %w", t.epoch, err)
+				return fmt.Errorf("neural: TrainAutoencoder: stopped by Progress after epoch %d: %w", t.epoch, err)
 			}
 		}
 		if o.Patience > 0 && t.bad >= o.Patience {

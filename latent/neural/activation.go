@@ -1,4 +1,4 @@
-package latent
+package neural
 
 import (
 	"fmt"
@@ -55,7 +55,7 @@ func (a Activation) apply(dst, pre []float64) {
 			dst[i] = softplus(v)
 		}
 	default:
-		panic("latent: unknown activation " + string(a))
+		panic("neural: unknown activation " + string(a))
 	}
 }
 
@@ -84,7 +84,7 @@ func (a Activation) mulDeriv(g, pre, post []float64) {
 			g[i] *= sigmoid(v)
 		}
 	default:
-		panic("latent: unknown activation " + string(a))
+		panic("neural: unknown activation " + string(a))
 	}
 }
 

@@ -1,9 +1,11 @@
-package latent
+package neural
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
@@ -282,17 +284,17 @@ type ConvAutoencoder struct {
 // standard deviations > 0. The parameters are copied.
 func NewConvAutoencoder(p ConvParams) (*ConvAutoencoder, error) {
 	if p.StateDim < 1 || p.Latent < 1 {
-		return nil, fmt.Errorf("latent: NewConvAutoencoder: need state_dim and latent ≥ 1, got %d and %d", p.StateDim, p.Latent)
+		return nil, fmt.Errorf("neural: NewConvAutoencoder: need state_dim and latent ≥ 1, got %d and %d", p.StateDim, p.Latent)
 	}
 	if err := p.Spec.Validate(p.StateDim); err != nil {
-		return nil, fmt.Errorf("latent: NewConvAutoencoder: %w", err)
+		return nil, fmt.Errorf("neural: NewConvAutoencoder: %w", err)
 	}
 	if err := p.Activation.check(); err != nil {
-		return nil, fmt.Errorf("latent: NewConvAutoencoder: %w", err)
+		return nil, fmt.Errorf("neural: NewConvAutoencoder: %w", err)
 	}
 	shape := convShape(p.StateDim, p.Spec, p.Latent, p.Activation)
-	if len(p.Params) != shape.size || !allFinite(p.Params) {
-		return nil, fmt.Errorf("latent: NewConvAutoencoder: need %d finite parameters, got %d", shape.size, len(p.Params))
+	if len(p.Params) != shape.size || !check.Finite(p.Params) {
+		return nil, fmt.Errorf("neural: NewConvAutoencoder: need %d finite parameters, got %d", shape.size, len(p.Params))
 	}
 	n := p.StateDim
 	g := &ConvAutoencoder{shape: shape, mean: make([]float64, n), std: make([]float64, n)}
@@ -300,9 +302,9 @@ func NewConvAutoencoder(p ConvParams) (*ConvAutoencoder, error) {
 		g.std[i] = 1
 	}
 	if len(p.Norm.Mean) != 0 || len(p.Norm.Std) != 0 {
-		if len(p.Norm.Mean) != n || len(p.Norm.Std) != n || !allFinite(p.Norm.Mean) || !allFinite(p.Norm.Std) ||
+		if len(p.Norm.Mean) != n || len(p.Norm.Std) != n || !check.Finite(p.Norm.Mean) || !check.Finite(p.Norm.Std) ||
 			slices.ContainsFunc(p.Norm.Std, func(s float64) bool { return !(s > 0) }) {
-			return nil, fmt.Errorf("latent: NewConvAutoencoder: normalisation must have %d finite means and stds > 0", n)
+			return nil, fmt.Errorf("neural: NewConvAutoencoder: normalisation must have %d finite means and stds > 0", n)
 		}
 		copy(g.mean, p.Norm.Mean)
 		copy(g.std, p.Norm.Std)
@@ -347,7 +349,7 @@ func (g *ConvAutoencoder) StateDim() int { return g.p.StateDim }
 
 // Clone returns an autoencoder sharing the parameters of g with its own
 // scratch space.
-func (g *ConvAutoencoder) Clone() Generator {
+func (g *ConvAutoencoder) Clone() latent.Generator {
 	c := &ConvAutoencoder{p: g.p, shape: g.shape, mean: g.mean, std: g.std}
 	c.allocScratch()
 	return c
@@ -355,8 +357,8 @@ func (g *ConvAutoencoder) Clone() Generator {
 
 // Decode sets x = G(z).
 func (g *ConvAutoencoder) Decode(x, z []float64) {
-	checkLen("Decode", "x", x, g.p.StateDim)
-	checkLen("Decode", "z", z, g.p.Latent)
+	check.Len("neural: Decode", "x", x, g.p.StateDim)
+	check.Len("neural: Decode", "z", z, g.p.Latent)
 	u := g.shape.forwardRange(g.ws, g.p.Params, z, 1, g.shape.nEnc, g.shape.layers())
 	for i, v := range u {
 		x[i] = g.mean[i] + g.std[i]*v
@@ -365,8 +367,8 @@ func (g *ConvAutoencoder) Decode(x, z []float64) {
 
 // Encode sets z = E(x).
 func (g *ConvAutoencoder) Encode(z, x []float64) {
-	checkLen("Encode", "z", z, g.p.Latent)
-	checkLen("Encode", "x", x, g.p.StateDim)
+	check.Len("neural: Encode", "z", z, g.p.Latent)
+	check.Len("neural: Encode", "x", x, g.p.StateDim)
 	for i, v := range x {
 		g.u[i] = (v - g.mean[i]) / g.std[i]
 	}
@@ -377,9 +379,9 @@ func (g *ConvAutoencoder) Encode(z, x []float64) {
 // tangents e_k go through the decoder's linear maps (without biases) and
 // are scaled by φ' at z after each layer, J = diag(σ) T_L.
 func (g *ConvAutoencoder) Jacobian(J *mat.Dense, z []float64) {
-	checkLen("Jacobian", "z", z, g.p.Latent)
+	check.Len("neural: Jacobian", "z", z, g.p.Latent)
 	n, d := g.p.StateDim, g.p.Latent
-	raw := jacobianDst(J, n, d)
+	raw := check.JacobianDst("neural: Jacobian", J, n, d)
 	s := &g.shape
 	s.forwardRange(g.ws, g.p.Params, z, 1, s.nEnc, s.layers())
 	t, other := g.t0[:d*d], g.t1
@@ -422,7 +424,7 @@ func (g *ConvAutoencoder) Jacobian(J *mat.Dense, z []float64) {
 // TrainAutoencoder. The data's n columns are one periodic grid.
 func TrainConvAutoencoder(ctx context.Context, train, valid *mat.Dense, spec ConvSpec, opts AEOptions) (*ConvTrainResult, error) {
 	if len(opts.Hidden) != 0 {
-		return nil, errors.New("latent: TrainConvAutoencoder: Hidden is for the MLP; leave it empty")
+		return nil, errors.New("neural: TrainConvAutoencoder: Hidden is for the MLP; leave it empty")
 	}
 	t, err := newNetTrainer(train, valid, opts, &spec)
 	if err != nil {
@@ -436,7 +438,7 @@ func TrainConvAutoencoder(ctx context.Context, train, valid *mat.Dense, spec Con
 		Params: t.best, Norm: Normalization{Mean: t.mean, Std: t.std}})
 	if merr != nil {
 		// The best parameters have a finite loss, so they are finite.
-		panic("latent: internal error: " + merr.Error())
+		panic("neural: internal error: " + merr.Error())
 	}
 	return &ConvTrainResult{Model: model, TrainRecord: t.record()}, err
 }
@@ -451,12 +453,12 @@ type ConvTrainResult struct {
 // of a checkpoint written by TrainConvAutoencoder.
 func (c *Checkpoint) ConvModel() (*ConvAutoencoder, error) {
 	if c.Conv == nil {
-		return nil, errors.New("latent: Checkpoint.ConvModel: not a convolutional autoencoder's checkpoint")
+		return nil, errors.New("neural: Checkpoint.ConvModel: not a convolutional autoencoder's checkpoint")
 	}
 	g, err := NewConvAutoencoder(ConvParams{StateDim: c.StateDim, Latent: c.Latent, Spec: *c.Conv, Activation: c.Activation,
 		Params: c.BestParams, Norm: Normalization{Mean: c.Mean, Std: c.Std}})
 	if err != nil {
-		return nil, fmt.Errorf("latent: Checkpoint.ConvModel: %w", err)
+		return nil, fmt.Errorf("neural: Checkpoint.ConvModel: %w", err)
 	}
 	return g, nil
 }

@@ -1,8 +1,10 @@
-package latent
+package neural
 
 import (
 	"context"
 	"fmt"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math/rand/v2"
 	"testing"
 
@@ -11,20 +13,20 @@ import (
 
 var benchSizes = []struct{ n, d int }{{40, 8}, {128, 16}}
 
-func benchGenerators(b *testing.B, n, d int) []Generator {
-	X := subspaceData(4*n, n, []float64{5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1, 1)
-	p, err := FitPCA(X, PCAOptions{Dim: d})
+func benchGenerators(b *testing.B, n, d int) []latent.Generator {
+	X := fixture.SubspaceData(4*n, n, []float64{5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1, 1)
+	p, err := latent.FitPCA(X, latent.PCAOptions{Dim: d})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return []Generator{p, randomAutoencoder(b, n, []int{64, 64}, d, Tanh, 1)}
+	return []latent.Generator{p, randomAutoencoder(b, n, []int{64, 64}, d, Tanh, 1)}
 }
 
 func BenchmarkDecode(b *testing.B) {
 	for _, s := range benchSizes {
 		for _, g := range benchGenerators(b, s.n, s.d) {
 			b.Run(fmt.Sprintf("%s/n=%d,d=%d", g.Name(), s.n, s.d), func(b *testing.B) {
-				z := randVec(s.d, rand.New(rand.NewPCG(1, 1)))
+				z := fixture.RandVec(s.d, rand.New(rand.NewPCG(1, 1)))
 				x := make([]float64, s.n)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -39,7 +41,7 @@ func BenchmarkEncode(b *testing.B) {
 	for _, s := range benchSizes {
 		for _, g := range benchGenerators(b, s.n, s.d) {
 			b.Run(fmt.Sprintf("%s/n=%d,d=%d", g.Name(), s.n, s.d), func(b *testing.B) {
-				x := randVec(s.n, rand.New(rand.NewPCG(1, 1)))
+				x := fixture.RandVec(s.n, rand.New(rand.NewPCG(1, 1)))
 				z := make([]float64, s.d)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -54,7 +56,7 @@ func BenchmarkJacobian(b *testing.B) {
 	for _, s := range benchSizes {
 		for _, g := range benchGenerators(b, s.n, s.d) {
 			b.Run(fmt.Sprintf("%s/n=%d,d=%d", g.Name(), s.n, s.d), func(b *testing.B) {
-				z := randVec(s.d, rand.New(rand.NewPCG(1, 1)))
+				z := fixture.RandVec(s.d, rand.New(rand.NewPCG(1, 1)))
 				J := mat.NewDense(s.n, s.d, nil)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -73,14 +75,14 @@ func BenchmarkProject(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d,d=%d", s.n, s.d), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			x := make([]float64, s.n)
-			g.Decode(x, randVec(s.d, rng))
+			g.Decode(x, fixture.RandVec(s.d, rng))
 			for i := range x {
 				x[i] += 0.1 * rng.NormFloat64()
 			}
 			z0 := make([]float64, s.d)
 			g.Encode(z0, x)
 			z := make([]float64, s.d)
-			p, err := NewProjector(g, ProjectOptions{MaxIter: 10})
+			p, err := latent.NewProjector(g, latent.ProjectOptions{MaxIter: 10})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func BenchmarkProject(b *testing.B) {
 // variables: encoder 40 → 64 → 64 → 8, mirrored decoder, tanh, batches of 64
 // in shards of 32.
 func BenchmarkTrainEpoch(b *testing.B) {
-	X := subspaceData(4000, 40, []float64{5, 4, 3, 2, 1, 1, 1, 1, 1, 1}, 0.1, 1)
+	X := fixture.SubspaceData(4000, 40, []float64{5, 4, 3, 2, 1, 1, 1, 1, 1, 1}, 0.1, 1)
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			opts := AEOptions{Hidden: []int{64, 64}, Latent: 8, Epochs: 1, Workers: workers, Seed: 1}

@@ -1,4 +1,4 @@
-package latent
+package neural
 
 import (
 	"math"

@@ -1,7 +1,8 @@
-package latent
+package neural
 
 import (
 	"context"
+	"github.com/latentda/latentda/latent"
 	"math"
 	"testing"
 )
@@ -52,7 +53,7 @@ func TestReconstructionCurve(t *testing.T) {
 		{Dims: []int{2}},
 		{Dims: []int{2}, Kinds: []string{"vae"}},
 		{Dims: []int{2}, Kinds: []string{"pca"}, AE: AEOptions{Latent: 3}},
-		{Dims: []int{2}, Kinds: []string{"pca"}, Quadratic: QuadraticOptions{Dim: 3}},
+		{Dims: []int{2}, Kinds: []string{"pca"}, Quadratic: latent.QuadraticOptions{Dim: 3}},
 	} {
 		if _, err := ReconstructionCurve(context.Background(), X, V, bad); err == nil {
 			t.Errorf("%+v: no error", bad)

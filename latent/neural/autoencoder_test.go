@@ -1,6 +1,7 @@
-package latent
+package neural
 
 import (
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -26,9 +27,9 @@ func TestAutoencoderJacobian(t *testing.T) {
 		}{{7, []int{6, 5}, 3}, {4, nil, 2}, {12, []int{10}, 1}} {
 			ae := randomAutoencoder(t, dims.n, dims.hidden, dims.d, act, 5)
 			rng := rand.New(rand.NewPCG(6, 6))
-			z := randVec(dims.d, rng)
+			z := fixture.RandVec(dims.d, rng)
 			for act == ReLU && minAbsPre(ae, z) < 1e-2 {
-				z = randVec(dims.d, rng)
+				z = fixture.RandVec(dims.d, rng)
 			}
 			var J mat.Dense
 			ae.Jacobian(&J, z)
@@ -96,7 +97,7 @@ func TestAutoencoderGradient(t *testing.T) {
 		for _, wd := range []float64{0, 0.03} {
 			var tr *trainer
 			for seed := uint64(1); ; seed++ {
-				X := subspaceData(7, 5, []float64{2, 1, 0.5}, 0.3, seed)
+				X := fixture.SubspaceData(7, 5, []float64{2, 1, 0.5}, 0.3, seed)
 				var err error
 				tr, err = newTrainer(X, nil, AEOptions{Hidden: []int{4}, Latent: 2, Activation: act,
 					Epochs: 1, ShardSize: 3, Workers: 2, WeightDecay: wd, Seed: seed})
@@ -118,7 +119,7 @@ func TestAutoencoderGradient(t *testing.T) {
 			}
 			obj()
 			g := append([]float64(nil), tr.grad...)
-			scale := maxAbs(g)
+			scale := fixture.MaxAbs(g)
 			var worst float64
 			for i := range tr.params {
 				p := tr.params[i]
@@ -213,7 +214,7 @@ func TestAutoencoderClone(t *testing.T) {
 	c := ae.Clone()
 	rng := rand.New(rand.NewPCG(1, 2))
 	done := make(chan []float64)
-	z := randVec(3, rng)
+	z := fixture.RandVec(3, rng)
 	go func() {
 		x := make([]float64, 10)
 		for range 1000 {
@@ -222,7 +223,7 @@ func TestAutoencoderClone(t *testing.T) {
 		done <- x
 	}()
 	x := make([]float64, 10)
-	z2 := randVec(3, rng)
+	z2 := fixture.RandVec(3, rng)
 	for range 1000 {
 		ae.Decode(x, z2)
 	}

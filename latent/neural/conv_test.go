@@ -1,9 +1,10 @@
-package latent
+package neural
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -37,7 +38,7 @@ func TestOpGradients(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			in, out := tc.op.sizes()
 			nw, nb := tc.op.params()
-			w, b, a, delta := randVec(nw, rng), randVec(nb, rng), randVec(r*in, rng), randVec(r*out, rng)
+			w, b, a, delta := fixture.RandVec(nw, rng), fixture.RandVec(nb, rng), fixture.RandVec(r*in, rng), fixture.RandVec(r*out, rng)
 			pre := make([]float64, r*out)
 			f := func() float64 {
 				tc.op.forward(pre, a, w, b, r)
@@ -86,7 +87,7 @@ func TestCircConvEquivariant(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 3))
 		in, out := o.sizes()
 		nw, nb := o.params()
-		w, b, a := randVec(nw, rng), randVec(nb, rng), randVec(in, rng)
+		w, b, a := fixture.RandVec(nw, rng), fixture.RandVec(nb, rng), fixture.RandVec(in, rng)
 		// shift rotates each channel of v (channels of length L) by k.
 		shift := func(v []float64, L, k int) []float64 {
 			s := make([]float64, len(v))
@@ -104,7 +105,7 @@ func TestCircConvEquivariant(t *testing.T) {
 		y, ys := make([]float64, out), make([]float64, out)
 		o.forward(y, a, w, b, 1)
 		o.forward(ys, shift(a, inL, inK), w, b, 1)
-		if e := maxAbsDiff(ys, shift(y, outL, outK)); e > 1e-14 {
+		if e := fixture.MaxAbsDiff(ys, shift(y, outL, outK)); e > 1e-14 {
 			t.Errorf("transposed %v: op(shift a) − shift op(a) = %g", transposed, e)
 		}
 	}
@@ -137,7 +138,7 @@ func TestConvNetworkGradient(t *testing.T) {
 					s.b(p, l)[i] = 0.3 * rng.NormFloat64()
 				}
 			}
-			in := randVec(r*tc.n, rng)
+			in := fixture.RandVec(r*tc.n, rng)
 			ws := newWorkspace(&s, r)
 			g := make([]float64, s.size)
 			s.forward(ws, p, in, r)
@@ -173,7 +174,7 @@ func randomConvAutoencoder(t testing.TB, n, d int, spec ConvSpec, act Activation
 			s.b(p, l)[i] = 0.3 * rng.NormFloat64()
 		}
 	}
-	norm := Normalization{Mean: randVec(n, rng), Std: make([]float64, n)}
+	norm := Normalization{Mean: fixture.RandVec(n, rng), Std: make([]float64, n)}
 	for i := range norm.Std {
 		norm.Std[i] = 0.5 + rng.Float64()
 	}
@@ -191,10 +192,10 @@ func TestConvAutoencoderJacobian(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 7))
 			for range 3 {
 				// Central differences of step 1e-5 err by about 1e-10.
-				checkJacobianFD(t, g, randVec(tc.d, rng), 1e-5, 1e-7)
+				fixture.CheckJacobianFD(t, g, fixture.RandVec(tc.d, rng), 1e-5, 1e-7)
 			}
 			// A second call on a sized J gives the same bits.
-			z := randVec(tc.d, rng)
+			z := fixture.RandVec(tc.d, rng)
 			var J1, J2 mat.Dense
 			g.Jacobian(&J1, z)
 			g.Jacobian(&J2, z)
@@ -211,7 +212,7 @@ func TestConvAutoencoderMatchesNetwork(t *testing.T) {
 	tc := convSpecs[1]
 	g := randomConvAutoencoder(t, tc.n, tc.d, tc.spec, tc.act, 2)
 	rng := rand.New(rand.NewPCG(8, 8))
-	x := randVec(tc.n, rng)
+	x := fixture.RandVec(tc.n, rng)
 	u := make([]float64, tc.n)
 	for i := range u {
 		u[i] = (x[i] - g.mean[i]) / g.std[i]
@@ -229,7 +230,7 @@ func TestConvAutoencoderMatchesNetwork(t *testing.T) {
 	c := g.Clone()
 	z2 := make([]float64, tc.d)
 	c.Encode(z2, x)
-	if maxAbsDiff(z, z2) != 0 {
+	if fixture.MaxAbsDiff(z, z2) != 0 {
 		t.Error("clone encodes differently")
 	}
 }
@@ -369,7 +370,7 @@ func TestTrainConvAutoencoder(t *testing.T) {
 // the checkpoint records; the cosine schedule and the constant one differ
 // from the second epoch on, not in the first.
 func TestSchedules(t *testing.T) {
-	X := subspaceData(64, 6, []float64{3, 2, 1}, 0.1, 1)
+	X := fixture.SubspaceData(64, 6, []float64{3, 2, 1}, 0.1, 1)
 	base := AEOptions{Hidden: []int{5}, Latent: 2, Epochs: 3, BatchSize: 16, LearningRate: 1e-2, Seed: 2, Workers: 1}
 	run := func(o AEOptions) *TrainResult {
 		res, err := TrainAutoencoder(context.Background(), X, nil, o)

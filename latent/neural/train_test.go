@@ -1,9 +1,12 @@
-package latent
+package neural
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"reflect"
 	"strings"
@@ -15,7 +18,7 @@ import (
 
 // manifoldFixture trains, once, the d = 2 autoencoder of the manifold test.
 var manifoldFixture = sync.OnceValues(func() (*TrainResult, error) {
-	return TrainAutoencoder(context.Background(), manifoldData(2000, 0.01, 1), manifoldData(500, 0.01, 2),
+	return TrainAutoencoder(context.Background(), fixture.ManifoldData(2000, 0.01, 1), fixture.ManifoldData(500, 0.01, 2),
 		AEOptions{Hidden: []int{32, 32}, Latent: 2, Epochs: 60, LearningRate: 3e-3, Seed: 1})
 })
 
@@ -29,12 +32,12 @@ func TestTrainBeatsPCAOnManifold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := manifoldData(500, 0.01, 2)
-	pca, err := FitPCA(manifoldData(2000, 0.01, 1), PCAOptions{Dim: 2})
+	valid := fixture.ManifoldData(500, 0.01, 2)
+	pca, err := latent.FitPCA(fixture.ManifoldData(2000, 0.01, 1), latent.PCAOptions{Dim: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ae, lin := ReconstructionError(res.Model, valid), ReconstructionError(pca, valid)
+	ae, lin := latent.ReconstructionError(res.Model, valid), latent.ReconstructionError(pca, valid)
 	t.Logf("validation MSE: autoencoder %.3g, PCA %.3g (best epoch %d of %d)", ae, lin, res.BestEpoch, len(res.Curve))
 	if !(ae < lin/10) {
 		t.Errorf("autoencoder MSE %.3g not 10× below PCA's %.3g", ae, lin)
@@ -56,7 +59,7 @@ func TestTrainBeatsPCAOnManifold(t *testing.T) {
 // smallRun is a fast configuration for the determinism tests: 300 samples
 // in batches of 50 cut into shards of 16 (4 shards, the last ragged).
 func smallRun() (train, valid *mat.Dense, opts AEOptions) {
-	return manifoldData(300, 0.05, 3), manifoldData(100, 0.05, 4), AEOptions{
+	return fixture.ManifoldData(300, 0.05, 3), fixture.ManifoldData(100, 0.05, 4), AEOptions{
 		Hidden: []int{16, 12}, Latent: 2, Activation: GELU, Epochs: 6, BatchSize: 50, ShardSize: 16,
 		LearningRate: 3e-3, WeightDecay: 1e-4, Patience: 20, Seed: 7, Workers: 2}
 }
@@ -204,7 +207,7 @@ func TestTrainResume(t *testing.T) {
 // loss stops improving and Patience ends the run, returning the weights of
 // the best epoch.
 func TestTrainEarlyStopping(t *testing.T) {
-	train, valid := manifoldData(40, 0.3, 5), manifoldData(400, 0.3, 6)
+	train, valid := fixture.ManifoldData(40, 0.3, 5), fixture.ManifoldData(400, 0.3, 6)
 	const patience = 5
 	res := mustTrain(t, train, valid, AEOptions{Hidden: []int{64, 64}, Latent: 4, Epochs: 1000,
 		BatchSize: 8, LearningRate: 1e-2, Patience: patience, Seed: 2})
@@ -302,7 +305,7 @@ func TestTrainDiverges(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("error %v, want divergence", err)
 	}
-	if res != nil && !allFinite(res.Checkpoint.Params) {
+	if res != nil && !check.Finite(res.Checkpoint.Params) {
 		t.Errorf("non-finite parameters in the returned checkpoint")
 	}
 }

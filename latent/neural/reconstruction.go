@@ -1,9 +1,10 @@
-package latent
+package neural
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent"
 	"math"
 	"slices"
 	"time"
@@ -28,7 +29,7 @@ type ReconstructionOptions struct {
 	Conv ConvSpec
 	// Quadratic fits the quadratic generator. Dim must be 0: it is set to
 	// each d.
-	Quadratic QuadraticOptions
+	Quadratic latent.QuadraticOptions
 	// Progress, if not nil, receives each row as it is measured.
 	Progress func(ReconstructionRow)
 }
@@ -57,15 +58,15 @@ type ReconstructionRow struct {
 func ReconstructionCurve(ctx context.Context, train, valid *mat.Dense, opts ReconstructionOptions) ([]ReconstructionRow, error) {
 	switch {
 	case len(opts.Dims) == 0 || len(opts.Kinds) == 0:
-		return nil, errors.New("latent: ReconstructionCurve: need dimensions and kinds")
+		return nil, errors.New("neural: ReconstructionCurve: need dimensions and kinds")
 	case opts.AE.Latent != 0 || opts.Quadratic.Dim != 0:
-		return nil, errors.New("latent: ReconstructionCurve: leave AE.Latent and Quadratic.Dim at 0; Dims sets them")
+		return nil, errors.New("neural: ReconstructionCurve: leave AE.Latent and Quadratic.Dim at 0; Dims sets them")
 	case valid == nil || valid.IsEmpty():
-		return nil, errors.New("latent: ReconstructionCurve: need held-out data")
+		return nil, errors.New("neural: ReconstructionCurve: need held-out data")
 	}
 	for _, k := range opts.Kinds {
 		if !slices.Contains(ReconstructionKinds, k) {
-			return nil, fmt.Errorf("latent: ReconstructionCurve: unknown kind %q (want one of %v)", k, ReconstructionKinds)
+			return nil, fmt.Errorf("neural: ReconstructionCurve: unknown kind %q (want one of %v)", k, ReconstructionKinds)
 		}
 	}
 	m, n := valid.Dims()
@@ -89,15 +90,15 @@ func ReconstructionCurve(ctx context.Context, train, valid *mat.Dense, opts Reco
 		for _, d := range opts.Dims {
 			start := time.Now()
 			row := ReconstructionRow{Kind: kind, Dim: d}
-			var g Generator
+			var g latent.Generator
 			var err error
 			switch kind {
 			case "pca":
-				g, err = FitPCA(train, PCAOptions{Dim: d})
+				g, err = latent.FitPCA(train, latent.PCAOptions{Dim: d})
 			case "quadratic":
 				o := opts.Quadratic
 				o.Dim = d
-				g, err = FitQuadratic(train, valid, o)
+				g, err = latent.FitQuadratic(train, valid, o)
 			case "autoencoder":
 				o := opts.AE
 				o.Latent = d
@@ -114,10 +115,10 @@ func ReconstructionCurve(ctx context.Context, train, valid *mat.Dense, opts Reco
 				}
 			}
 			if err != nil {
-				return rows, fmt.Errorf("latent: ReconstructionCurve: %s d=%d: %w", kind, d, err)
+				return rows, fmt.Errorf("neural: ReconstructionCurve: %s d=%d: %w", kind, d, err)
 			}
 			row.Seconds = time.Since(start).Seconds()
-			mse := ReconstructionError(g, valid)
+			mse := latent.ReconstructionError(g, valid)
 			row.RMSE, row.RelMSE = math.Sqrt(mse), mse/variance
 			rows = append(rows, row)
 			if opts.Progress != nil {

@@ -1,8 +1,10 @@
-package latent
+package neural
 
 import (
 	"errors"
 	"fmt"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -71,7 +73,7 @@ type Autoencoder struct {
 // Std > 0. The parameters are copied.
 func NewAutoencoder(encoder, decoder []Layer, norm Normalization) (*Autoencoder, error) {
 	if len(encoder) == 0 || len(decoder) == 0 {
-		return nil, errors.New("latent: NewAutoencoder: need at least one encoder and one decoder layer")
+		return nil, errors.New("neural: NewAutoencoder: need at least one encoder and one decoder layer")
 	}
 	if err := checkChain("encoder", encoder); err != nil {
 		return nil, err
@@ -81,7 +83,7 @@ func NewAutoencoder(encoder, decoder []Layer, norm Normalization) (*Autoencoder,
 	}
 	n, d := encoder[0].In, encoder[len(encoder)-1].Out
 	if decoder[0].In != d || decoder[len(decoder)-1].Out != n {
-		return nil, fmt.Errorf("latent: NewAutoencoder: encoder maps %d → %d but decoder maps %d → %d",
+		return nil, fmt.Errorf("neural: NewAutoencoder: encoder maps %d → %d but decoder maps %d → %d",
 			n, d, decoder[0].In, decoder[len(decoder)-1].Out)
 	}
 	mean := make([]float64, n)
@@ -91,11 +93,11 @@ func NewAutoencoder(encoder, decoder []Layer, norm Normalization) (*Autoencoder,
 	}
 	if len(norm.Mean) != 0 || len(norm.Std) != 0 {
 		if len(norm.Mean) != n || len(norm.Std) != n {
-			return nil, fmt.Errorf("latent: NewAutoencoder: normalisation has %d means and %d stds, want %d", len(norm.Mean), len(norm.Std), n)
+			return nil, fmt.Errorf("neural: NewAutoencoder: normalisation has %d means and %d stds, want %d", len(norm.Mean), len(norm.Std), n)
 		}
 		for i := range n {
 			if !(norm.Std[i] > 0) || math.IsInf(norm.Std[i], 0) || math.IsNaN(norm.Mean[i]) || math.IsInf(norm.Mean[i], 0) {
-				return nil, fmt.Errorf("latent: NewAutoencoder: bad normalisation of variable %d: mean %v, std %v", i, norm.Mean[i], norm.Std[i])
+				return nil, fmt.Errorf("neural: NewAutoencoder: bad normalisation of variable %d: mean %v, std %v", i, norm.Mean[i], norm.Std[i])
 			}
 		}
 		copy(mean, norm.Mean)
@@ -123,18 +125,18 @@ func checkChain(which string, layers []Layer) error {
 	for k, l := range layers {
 		switch {
 		case l.In < 1 || l.Out < 1:
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d is %d → %d", which, k, l.In, l.Out)
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d is %d → %d", which, k, l.In, l.Out)
 		case k > 0 && l.In != layers[k-1].Out:
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d takes %d inputs but layer %d has %d outputs", which, k, l.In, k-1, layers[k-1].Out)
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d takes %d inputs but layer %d has %d outputs", which, k, l.In, k-1, layers[k-1].Out)
 		case len(l.W) != l.In*l.Out:
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d: len(W) = %d, want Out·In = %d", which, k, len(l.W), l.In*l.Out)
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d: len(W) = %d, want Out·In = %d", which, k, len(l.W), l.In*l.Out)
 		case len(l.B) != l.Out:
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d: len(B) = %d, want Out = %d", which, k, len(l.B), l.Out)
-		case !allFinite(l.W) || !allFinite(l.B):
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d has non-finite parameters", which, k)
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d: len(B) = %d, want Out = %d", which, k, len(l.B), l.Out)
+		case !check.Finite(l.W) || !check.Finite(l.B):
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d has non-finite parameters", which, k)
 		}
 		if err := l.Activation.check(); err != nil {
-			return fmt.Errorf("latent: NewAutoencoder: %s layer %d: %v", which, k, err)
+			return fmt.Errorf("neural: NewAutoencoder: %s layer %d: %v", which, k, err)
 		}
 	}
 	return nil
@@ -183,7 +185,7 @@ func (ae *Autoencoder) Normalization() Normalization {
 
 // Clone returns an autoencoder sharing the parameters of ae with its own
 // scratch space.
-func (ae *Autoencoder) Clone() Generator {
+func (ae *Autoencoder) Clone() latent.Generator {
 	c := &Autoencoder{n: ae.n, d: ae.d, enc: ae.enc, dec: ae.dec, mean: ae.mean, std: ae.std, maxWidth: ae.maxWidth}
 	c.allocScratch()
 	return c
@@ -218,8 +220,8 @@ func (ae *Autoencoder) run(out, in []float64, layers []Layer) {
 
 // Decode sets x = G(z).
 func (ae *Autoencoder) Decode(x, z []float64) {
-	checkLen("Decode", "x", x, ae.n)
-	checkLen("Decode", "z", z, ae.d)
+	check.Len("neural: Decode", "x", x, ae.n)
+	check.Len("neural: Decode", "z", z, ae.d)
 	ae.run(x, z, ae.dec)
 	for i, v := range x {
 		x[i] = ae.mean[i] + ae.std[i]*v
@@ -228,8 +230,8 @@ func (ae *Autoencoder) Decode(x, z []float64) {
 
 // Encode sets z = E(x).
 func (ae *Autoencoder) Encode(z, x []float64) {
-	checkLen("Encode", "z", z, ae.d)
-	checkLen("Encode", "x", x, ae.n)
+	check.Len("neural: Encode", "z", z, ae.d)
+	check.Len("neural: Encode", "x", x, ae.n)
 	u := ae.u[:ae.n]
 	for i, v := range x {
 		u[i] = (v - ae.mean[i]) / ae.std[i]
@@ -242,8 +244,8 @@ func (ae *Autoencoder) Encode(z, x []float64) {
 // J = diag(σ) T_L. (Stored d × width, the products are dot products along
 // the layer widths rather than short updates of length d.)
 func (ae *Autoencoder) Jacobian(J *mat.Dense, z []float64) {
-	checkLen("Jacobian", "z", z, ae.d)
-	raw := jacobianDst(J, ae.n, ae.d)
+	check.Len("neural: Jacobian", "z", z, ae.d)
+	raw := check.JacobianDst("neural: Jacobian", J, ae.n, ae.d)
 	d := ae.d
 	a := z
 	for k := range ae.dec {
