@@ -3,6 +3,12 @@
 // paths and small summaries. They are idempotent: output paths are functions
 // of (run, cycle, kind), files are written atomically, and a retry that finds
 // finished work reuses it.
+//
+// This package holds the activities of a run (Initialize, RunCycles, the
+// fanned-out forecast and the block-wise analysis); package activities/live
+// holds those of a live (scheduled) run and activities/training those of
+// generator training. The cycle step they store, and the rest they share,
+// is in activities/internal/core.
 package activities
 
 import (
@@ -13,22 +19,22 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/activities/internal/core"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
 
 // Non-retryable error types: retrying cannot fix them.
 const (
-	ErrInvalidConfig = "InvalidConfig"
-	ErrDiverged      = "Diverged"
-	ErrBadState      = "BadState"
+	ErrInvalidConfig = core.ErrInvalidConfig
+	ErrDiverged      = core.ErrDiverged
+	ErrBadState      = core.ErrBadState
 )
 
 // Activities carries the worker's dependencies. Run paths in activity inputs
@@ -54,25 +60,16 @@ type Recorder interface {
 	BytesWritten(n int64)
 }
 
+// env is the activities' part of the shared machinery's dependencies.
+func (a *Activities) env() core.Env {
+	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics}
+}
+
 func (a *Activities) logger() *slog.Logger {
 	if a.Logger != nil {
 		return a.Logger
 	}
 	return slog.Default()
-}
-
-// wrote reports the sizes of files just written to the recorder.
-func (a *Activities) wrote(paths ...string) {
-	if a.Metrics == nil {
-		return
-	}
-	var n int64
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			n += fi.Size()
-		}
-	}
-	a.Metrics.BytesWritten(n)
 }
 
 // InitInput starts a run.
@@ -115,64 +112,13 @@ type CyclesInput struct {
 	From, To int
 }
 
-// CyclesOutput summarises a batch of cycles.
+// CyclesOutput summarises a batch of cycles (a core.Summary).
 type CyclesOutput struct {
 	Sums experiment.Sums
 	Last experiment.CycleStats
 	// PauseAt is the cycle after which the run must pause (ood.pause_on_batch
 	// and a flagged batch): the batch stops there. 0: no pause.
 	PauseAt int
-}
-
-func (a *Activities) runDir(runPath string) (store.RunDir, error) {
-	if runPath == "" || filepath.IsAbs(runPath) || !filepath.IsLocal(runPath) {
-		return store.RunDir{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: run path %q must be relative to the state directory", runPath), ErrInvalidConfig, nil)
-	}
-	return store.RunDir{Root: filepath.Join(a.StateRoot, runPath)}, nil
-}
-
-// build constructs the experiment, reading the generator files that
-// latent.generator and ood.generator name relative to the state root.
-func (a *Activities) build(cfg experiment.Config) (*experiment.Setup, error) {
-	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
-		resolved := *l
-		resolved.Generator = filepath.Join(a.StateRoot, l.Generator)
-		cfg.Latent = &resolved
-	}
-	if o := cfg.OOD; o != nil && o.Generator != "latent" && o.Generator != "" && !filepath.IsAbs(o.Generator) {
-		resolved := *o
-		resolved.Generator = filepath.Join(a.StateRoot, o.Generator)
-		cfg.OOD = &resolved
-	}
-	s, err := experiment.Build(cfg)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
-	}
-	return s, nil
-}
-
-func meta(runID string, cfg experiment.Config, cycle int) store.Meta {
-	params := modelParams(cfg.Model)
-	params["steps_between"] = strconv.Itoa(cfg.Observations.StepsBetween)
-	params["method"] = cfg.Filter.Method
-	params["members"] = strconv.Itoa(cfg.Filter.Members)
-	return store.Meta{RunID: runID, Model: cfg.Model.Name, Params: params, Cycle: cycle, Time: cfg.CycleTime(cycle)}
-}
-
-// modelParams are the model's parameters as file metadata.
-func modelParams(m experiment.ModelConfig) map[string]string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	params := map[string]string{"nx": strconv.Itoa(m.Nx), "dt": f(m.Dt)}
-	switch m.Name {
-	case "lorenz96":
-		params["forcing"] = f(m.Forcing)
-	case "ks":
-		params["length"] = f(m.Length)
-	case "lorenz63":
-		params["sigma"], params["rho"], params["beta"] = f(m.Sigma), f(m.Rho), f(m.Beta)
-	}
-	return params
 }
 
 // Initialize validates the config, writes it into the run directory and
@@ -182,11 +128,11 @@ func modelParams(m experiment.ModelConfig) map[string]string {
 // that already holds the same config is reused (sameConfig); one with a
 // different config is refused.
 func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, error) {
-	dir, err := a.runDir(in.RunPath)
+	dir, err := a.env().RunDir(in.RunPath)
 	if err != nil {
 		return InitOutput{}, err
 	}
-	s, err := a.build(in.Config)
+	s, err := a.env().Build(in.Config)
 	if err != nil {
 		return InitOutput{}, err
 	}
@@ -223,7 +169,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if done, err := store.Exists(dir.Analysis(k)); err != nil || done {
 		return out, err
 	}
-	m := meta(in.RunID, s.Config, k)
+	m := core.Meta(in.RunID, s.Config, k)
 	truth, E := warmTruth, warmE
 	if in.WarmStart == nil {
 		truth, E = s.Initial()
@@ -258,7 +204,7 @@ func sameConfig(old, cfgYAML []byte) bool {
 // warmState reads the analysis and truth a warm start names and checks
 // them against the new run's config.
 func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []float64, error) {
-	src, err := a.runDir(w.RunPath)
+	src, err := a.env().RunDir(w.RunPath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -266,7 +212,7 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 		return nil, nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: warm start from cycle %d: the run has cycles 1..%d, so the cycle must be 0..%d", w.Cycle, s.Config.Cycles, s.Config.Cycles-1), ErrInvalidConfig, nil)
 	}
-	E, truth, err := readState(src, s, w.Cycle)
+	E, truth, err := core.ReadState(src, s, w.Cycle)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrBadState {
 		// The files are fine; the new config does not fit them.
@@ -283,11 +229,11 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 // files. Divergence is a non-retryable error naming the cycle; the last
 // good analysis stays on disk.
 func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutput, error) {
-	b, done, err := a.openBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
+	b, done, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
 	if err != nil || done {
-		return b.out, err
+		return CyclesOutput(b.Summary), err
 	}
-	E, truth, err := readState(b.dir, b.s, in.From-1)
+	E, truth, err := core.ReadState(b.Dir, b.Setup, in.From-1)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
@@ -297,20 +243,20 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	log := a.logger().With("run_id", in.RunID)
 	for k := in.From; k <= in.To; k++ {
 		if err := ctx.Err(); err != nil {
-			return b.out, err
+			return CyclesOutput(b.Summary), err
 		}
 		t0 := time.Now()
-		c, err := a.step(b.s, b.dir, in.RunID, E, truth, k, twin, 0, nil)
+		c, err := a.env().Step(b.Setup, b.Dir, in.RunID, E, truth, k, core.Twin, 0, nil)
 		if err != nil {
 			log.Error("cycle failed", "cycle", k, "error", err)
-			return b.out, b.fail(k, err)
+			return CyclesOutput(b.Summary), b.Fail(k, err)
 		}
 		if a.Metrics != nil {
 			a.Metrics.CycleDone(in.RunID, time.Since(t0), c.Stats.RMSEa, c.Stats.SpreadA)
 			a.Metrics.ObservationsFlagged(c.Stats.NFlagged)
 		}
 		log.Debug("cycle done", "cycle", k, "rmse_a", c.Stats.RMSEa, "spread_a", c.Stats.SpreadA, "flagged", c.Stats.NFlagged)
-		pause := b.add(c)
+		pause := b.Add(c)
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}
@@ -318,55 +264,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			break
 		}
 	}
-	if err := b.commit(); err != nil {
-		return b.out, err
+	if err := b.Commit(); err != nil {
+		return CyclesOutput(b.Summary), err
 	}
-	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", b.out.Last.RMSEa, "spread_a", b.out.Last.SpreadA)
-	return b.out, nil
-}
-
-// readState reads the analysis and the truth of cycle k and checks their
-// shape against the config.
-func readState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
-	E, _, err := store.ReadEnsemble(dir.Analysis(k))
-	if err != nil {
-		return nil, nil, stateError(err)
-	}
-	truth, _, err := store.ReadVector(dir.Truth(k))
-	if err != nil {
-		return nil, nil, stateError(err)
-	}
-	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
-		return nil, nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
-				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
-	}
-	return E, truth, nil
-}
-
-// previousRows reads the diagnostics written so far (none before cycle 1).
-func previousRows(path string, from int) ([]store.DiagRow, error) {
-	ok, err := store.Exists(path)
-	if err != nil || !ok {
-		if err != nil {
-			err = fmt.Errorf("activities: %w", err)
-		}
-		return nil, err
-	}
-	rows, _, err := store.ReadDiagnostics(path)
-	if err != nil {
-		return nil, stateError(err)
-	}
-	return rows, nil
-}
-
-// stateError classifies a failure to read the run's state: a corrupt or
-// mismatched file cannot be fixed by retrying (non-retryable ErrBadState);
-// anything else, such as a missing file on a worker whose shared state
-// directory is not mounted yet, may be, so it stays retryable.
-func stateError(err error) error {
-	if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNewerSchema) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
-	}
-	return fmt.Errorf("activities: %w", err)
+	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", CyclesOutput(b.Summary).Last.RMSEa, "spread_a", CyclesOutput(b.Summary).Last.SpreadA)
+	return CyclesOutput(b.Summary), nil
 }

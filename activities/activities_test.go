@@ -1,11 +1,9 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -76,116 +75,6 @@ func runBatches(t *testing.T, a *activities.Activities, cfg experiment.Config, b
 		outs = append(outs, out)
 	}
 	return outs
-}
-
-// wantAppError checks that err is a non-retryable Temporal application error
-// of type typ whose message contains every string in contains, and returns it.
-func wantAppError(t *testing.T, err error, typ string, contains ...string) *temporal.ApplicationError {
-	t.Helper()
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) {
-		t.Fatalf("got error %v (%T), want a *temporal.ApplicationError of type %s", err, err, typ)
-	}
-	if appErr.Type() != typ {
-		t.Errorf("application error type %q, want %q (error: %v)", appErr.Type(), typ, err)
-	}
-	if !appErr.NonRetryable() {
-		t.Errorf("application error %v is retryable; retrying cannot fix a %s error", err, typ)
-	}
-	for _, s := range contains {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q does not mention %q", err, s)
-		}
-	}
-	return appErr
-}
-
-// snapshot reads every file under root into memory, keyed by its path
-// relative to root. Left-over temporary files of an atomic write would show
-// up here too (and fail the comparisons).
-func snapshot(t *testing.T, root string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		files[rel] = b
-		return err
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", root, err)
-	}
-	return files
-}
-
-// diffSnapshots reports the files that are missing, extra or differ in b
-// compared with a.
-func diffSnapshots(a, b map[string][]byte) []string {
-	var diffs []string
-	for name, ab := range a {
-		bb, ok := b[name]
-		switch {
-		case !ok:
-			diffs = append(diffs, "missing in second: "+name)
-		case !bytes.Equal(ab, bb):
-			diffs = append(diffs, fmt.Sprintf("differs: %s (%d vs %d bytes)", name, len(ab), len(bb)))
-		}
-	}
-	for name := range b {
-		if _, ok := a[name]; !ok {
-			diffs = append(diffs, "extra in second: "+name)
-		}
-	}
-	slices.Sort(diffs)
-	return diffs
-}
-
-// fileInfos stats every file under root.
-func fileInfos(t *testing.T, root string) map[string]fs.FileInfo {
-	t.Helper()
-	m := map[string]fs.FileInfo{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := os.Stat(path)
-		m[path] = fi
-		return err
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", root, err)
-	}
-	return m
-}
-
-// checkUntouched reports files that were rewritten since before was taken.
-// Writes are atomic (a new file renamed over the old one, created while the
-// old one still holds its inode), so one rewrite gives a new inode even when
-// it lands within the file system's timestamp granularity; the modification
-// time catches repeated rewrites, which may recycle the inode number.
-func checkUntouched(t *testing.T, root string, before map[string]fs.FileInfo, what string) {
-	t.Helper()
-	after := fileInfos(t, root)
-	for path, fi := range after {
-		old, ok := before[path]
-		switch {
-		case !ok:
-			t.Errorf("%s created %s", what, path)
-		case !os.SameFile(old, fi) || !old.ModTime().Equal(fi.ModTime()):
-			t.Errorf("%s rewrote %s (mtime %v -> %v)", what, path, old.ModTime(), fi.ModTime())
-		}
-	}
-	for path := range before {
-		if _, ok := after[path]; !ok {
-			t.Errorf("%s removed %s", what, path)
-		}
-	}
 }
 
 // statsOf converts a diagnostics row back to the cycle statistics it was
@@ -354,8 +243,8 @@ func TestRunsAreBitIdentical(t *testing.T) {
 			a, b := newActivities(t), newActivities(t)
 			outA := runBatches(t, a, cfg, c.first)
 			outB := runBatches(t, b, cfg, c.second)
-			filesA := snapshot(t, runDir(a).Root)
-			filesB := snapshot(t, runDir(b).Root)
+			filesA := statetest.Snapshot(t, runDir(a).Root)
+			filesB := statetest.Snapshot(t, runDir(b).Root)
 			// config.yaml, diagnostics.arrow, and 4 files per cycle
 			// plus the initial truth and analysis.
 			if want := 2 + 4*cycles + 2; len(filesA) != want {
@@ -364,7 +253,7 @@ func TestRunsAreBitIdentical(t *testing.T) {
 			// Every file, not only the analyses and the diagnostics: the
 			// truth, observations and forecasts come from per-cycle random
 			// streams and must not depend on the batching either.
-			if d := diffSnapshots(filesA, filesB); len(d) > 0 {
+			if d := statetest.DiffSnapshots(filesA, filesB); len(d) > 0 {
 				t.Errorf("runs differ in %d files:\n%s", len(d), strings.Join(d, "\n"))
 			}
 			if la, lb := outA[len(outA)-1].Last, outB[len(outB)-1].Last; la != lb {
@@ -383,7 +272,7 @@ func TestRunCyclesReusesFinishedBatch(t *testing.T) {
 	batches := [][2]int{{1, 10}, {11, 20}}
 	outs := runBatches(t, a, cfg, batches)
 	root := runDir(a).Root
-	before, beforeInfo := snapshot(t, root), fileInfos(t, root)
+	before, beforeInfo := statetest.Snapshot(t, root), statetest.FileInfos(t, root)
 
 	// Both the last batch and an earlier one (whose rows are followed by
 	// later ones in the table) are recognised as finished.
@@ -397,8 +286,8 @@ func TestRunCyclesReusesFinishedBatch(t *testing.T) {
 			t.Errorf("repeated RunCycles %d..%d returned\n%+v\nfirst call returned\n%+v", b[0], b[1], got, want)
 		}
 	}
-	checkUntouched(t, root, beforeInfo, "repeating a finished batch")
-	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+	statetest.CheckUntouched(t, root, beforeInfo, "repeating a finished batch")
+	if d := statetest.DiffSnapshots(before, statetest.Snapshot(t, root)); len(d) > 0 {
 		t.Errorf("repeating finished batches changed files:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -424,7 +313,7 @@ func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
 			a := newActivities(t)
 			outs := runBatches(t, a, cfg, [][2]int{{1, 10}, {11, 20}})
 			dir := runDir(a)
-			want, wantInfo := snapshot(t, dir.Root), fileInfos(t, dir.Root)
+			want, wantInfo := statetest.Snapshot(t, dir.Root), statetest.FileInfos(t, dir.Root)
 			// Let the clock move past the file system's timestamp
 			// granularity (a jiffy, at most 10 ms), so the rewrite check
 			// below can rely on modification times.
@@ -444,7 +333,7 @@ func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
 			if last != outs[1] {
 				t.Errorf("recomputed batch returned\n%+v\nthe first run returned\n%+v", last, outs[1])
 			}
-			if d := diffSnapshots(want, snapshot(t, dir.Root)); len(d) > 0 {
+			if d := statetest.DiffSnapshots(want, statetest.Snapshot(t, dir.Root)); len(d) > 0 {
 				t.Errorf("recomputed state differs from the uninterrupted run:\n%s", strings.Join(d, "\n"))
 			}
 			// The same bytes, but written again: what checkUntouched
@@ -463,12 +352,12 @@ func TestInitializeIsIdempotent(t *testing.T) {
 	a := newActivities(t)
 	first := initialize(t, a, cfg)
 	root := runDir(a).Root
-	before, beforeInfo := snapshot(t, root), fileInfos(t, root)
+	before, beforeInfo := statetest.Snapshot(t, root), statetest.FileInfos(t, root)
 	if second := initialize(t, a, cfg); second != first {
 		t.Errorf("second Initialize returned %+v, first %+v", second, first)
 	}
-	checkUntouched(t, root, beforeInfo, "a second Initialize")
-	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+	statetest.CheckUntouched(t, root, beforeInfo, "a second Initialize")
+	if d := statetest.DiffSnapshots(before, statetest.Snapshot(t, root)); len(d) > 0 {
 		t.Errorf("second Initialize changed files:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -477,8 +366,8 @@ func TestInitializeIsIdempotent(t *testing.T) {
 	other := cfg
 	other.Seed++
 	_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: other})
-	wantAppError(t, err, activities.ErrInvalidConfig, "different config")
-	checkUntouched(t, root, beforeInfo, "a refused Initialize")
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "different config")
+	statetest.CheckUntouched(t, root, beforeInfo, "a refused Initialize")
 }
 
 // divergingConfig is the L96 ETKF case made to diverge, as in experiment's
@@ -521,7 +410,7 @@ func TestDivergenceIsNonRetryable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := runCycles(a, cfg, first+1, cfg.Cycles)
-	wantAppError(t, err, activities.ErrDiverged, fmt.Sprintf("cycle %d:", bad), "diverged")
+	statetest.WantAppError(t, err, activities.ErrDiverged, fmt.Sprintf("cycle %d:", bad), "diverged")
 
 	dir := runDir(a)
 	for k := 0; k < bad; k++ {
@@ -549,9 +438,9 @@ func TestBadRunPaths(t *testing.T) {
 	for _, path := range []string{"", "../x", "runs/../../x", "/abs", filepath.Join(a.StateRoot, "runs", "abs")} {
 		t.Run(fmt.Sprintf("%q", path), func(t *testing.T) {
 			_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: path, Config: cfg})
-			wantAppError(t, err, activities.ErrInvalidConfig, "run path")
+			statetest.WantAppError(t, err, activities.ErrInvalidConfig, "run path")
 			_, err = a.RunCycles(context.Background(), activities.CyclesInput{RunID: runID, RunPath: path, Config: cfg, From: 1, To: 5})
-			wantAppError(t, err, activities.ErrInvalidConfig, "run path")
+			statetest.WantAppError(t, err, activities.ErrInvalidConfig, "run path")
 		})
 	}
 	// Nothing may have been created outside (or inside) the state root.
@@ -579,11 +468,11 @@ func TestInvalidInputs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := runCycles(a, c.cfg, c.from, c.to)
-			wantAppError(t, err, activities.ErrInvalidConfig, c.contains)
+			statetest.WantAppError(t, err, activities.ErrInvalidConfig, c.contains)
 		})
 	}
 	_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: "runs/other", Config: noCycles})
-	wantAppError(t, err, activities.ErrInvalidConfig, "cycles")
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "cycles")
 }
 
 // TestCorruptStateIsNonRetryable: a damaged input file of the next batch is
@@ -611,7 +500,7 @@ func TestCorruptStateIsNonRetryable(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = runCycles(a, cfg, 11, 20)
-			wantAppError(t, err, activities.ErrBadState, path)
+			statetest.WantAppError(t, err, activities.ErrBadState, path)
 			if !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("error %v does not wrap store.ErrInvalid", err)
 			}

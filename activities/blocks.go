@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/activities/internal/core"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -22,9 +23,6 @@ import (
 // each block on any worker; FinishBlocks removes the parts. The files are
 // those of a run without blocks, bit for bit (enkf.Filter.AnalyzeBlock is the whole analysis restricted to
 // the block's grid points).
-
-// extraPartPoints is the metadata key of an analysis part's grid range.
-const extraPartPoints = "points"
 
 // BlockInput asks for the analysis of grid points Lo..Hi-1 of cycle Cycle.
 type BlockInput struct {
@@ -40,35 +38,35 @@ type BlockInput struct {
 // forecast, or forecast here), and writes the observations with the
 // quality-control flags. A retry reuses the forecast.
 func (a *Activities) PrepareBlocks(ctx context.Context, in SplitCycleInput) error {
-	b, _, err := a.openBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
+	b, _, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
 	if err != nil {
 		return err
 	}
 	k := in.Cycle
-	E, truth, err := readState(b.dir, b.s, k-1)
+	E, truth, err := core.ReadState(b.Dir, b.Setup, k-1)
 	if err != nil {
 		return err
 	}
 	var progress atomic.Value
 	progress.Store(k)
-	defer keepAlive(ctx, &progress)()
+	defer core.KeepAlive(ctx, &progress)()
 	parts := 0
-	if fo := b.s.Config.Fanout(); fo != nil {
+	if fo := b.Setup.Config.Fanout(); fo != nil {
 		parts = fo.MembersPerTask
 	}
-	c, E, err := a.prepare(b.s, b.dir, in.RunID, E, truth, k, twin, parts)
+	c, E, err := a.env().Prepare(b.Setup, b.Dir, in.RunID, E, truth, k, core.Twin, parts)
 	if err != nil {
 		return err
 	}
 	// The observations are stored with the quality-control decision beside
 	// them, as in a whole cycle.
-	if _, err := b.s.Screen(c, E); err != nil {
-		return diverged(err)
+	if _, err := b.Setup.Screen(c, E); err != nil {
+		return core.Diverged(err)
 	}
-	if err := store.WriteObservations(b.dir.Observations(k), c.Obs, meta(in.RunID, b.s.Config, k)); err != nil {
+	if err := store.WriteObservations(b.Dir.Observations(k), c.Obs, core.Meta(in.RunID, b.Setup.Config, k)); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	a.wrote(b.dir.Truth(k), b.dir.Observations(k), b.dir.Forecast(k))
+	a.env().Wrote(b.Dir.Truth(k), b.Dir.Observations(k), b.Dir.Forecast(k))
 	return nil
 }
 
@@ -78,13 +76,13 @@ func readCycle(dir store.RunDir, s *experiment.Setup, k int) (*experiment.Cycle,
 	c := &experiment.Cycle{K: k}
 	E, _, err := store.ReadEnsemble(dir.Forecast(k))
 	if err != nil {
-		return nil, nil, stateError(err)
+		return nil, nil, core.StateError(err)
 	}
 	if c.Obs, _, err = store.ReadObservations(dir.Observations(k)); err != nil {
-		return nil, nil, stateError(err)
+		return nil, nil, core.StateError(err)
 	}
 	if c.Truth, _, err = store.ReadVector(dir.Truth(k)); err != nil {
-		return nil, nil, stateError(err)
+		return nil, nil, core.StateError(err)
 	}
 	N, n, p := s.Config.Filter.Members, s.Model.Dim(), s.Op.OutDim()
 	if r, cols := E.Dims(); r != N || cols != n || c.Obs.Len() != p || len(c.Truth) != n {
@@ -97,35 +95,35 @@ func readCycle(dir store.RunDir, s *experiment.Setup, k int) (*experiment.Cycle,
 // AnalyzeBlock runs the LETKF local analyses of grid points Lo..Hi-1 of
 // cycle Cycle and writes them as a part. A retry reuses a finished part.
 func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
-	b, _, err := a.openBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
+	b, _, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
 	if err != nil {
 		return err
 	}
-	k, N := in.Cycle, b.s.Config.Filter.Members
-	path := b.dir.AnalysisPart(k, in.Lo, in.Hi)
-	if _, err := readPart(path, extraPartPoints, in.RunID, k, in.Lo, in.Hi, N, in.Hi-in.Lo); err == nil {
+	k, N := in.Cycle, b.Setup.Config.Filter.Members
+	path := b.Dir.AnalysisPart(k, in.Lo, in.Hi)
+	if _, err := core.ReadPart(path, core.ExtraPartPoints, in.RunID, k, in.Lo, in.Hi, N, in.Hi-in.Lo); err == nil {
 		return nil
 	}
-	c, E, err := readCycle(b.dir, b.s, k)
+	c, E, err := readCycle(b.Dir, b.Setup, k)
 	if err != nil {
 		return err
 	}
 	var progress atomic.Value
 	progress.Store(k)
-	defer keepAlive(ctx, &progress)()
+	defer core.KeepAlive(ctx, &progress)()
 	part := mat.NewDense(N, max(in.Hi-in.Lo, 1), nil)
-	if err := b.s.AnalyzeBlock(part, c, E, in.Lo, in.Hi); err != nil {
-		return diverged(err)
+	if err := b.Setup.AnalyzeBlock(part, c, E, in.Lo, in.Hi); err != nil {
+		return core.Diverged(err)
 	}
-	if err := os.MkdirAll(b.dir.AnalysisParts(k), 0o777); err != nil {
+	if err := os.MkdirAll(b.Dir.AnalysisParts(k), 0o777); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	m := meta(in.RunID, b.s.Config, k)
-	m.Extra = map[string]string{extraPartPoints: partRange(in.Lo, in.Hi)}
+	m := core.Meta(in.RunID, b.Setup.Config, k)
+	m.Extra = map[string]string{core.ExtraPartPoints: core.PartRange(in.Lo, in.Hi)}
 	if err := store.WriteEnsemble(path, part, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	a.wrote(path)
+	a.env().Wrote(path)
 	return nil
 }
 
@@ -135,24 +133,24 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 // the parts. A retry after it finished reuses the cycle.
 func (a *Activities) FinishBlocks(ctx context.Context, in SplitCycleInput) (CyclesOutput, error) {
 	k := in.Cycle
-	b, done, err := a.openBatch(in.RunID, in.RunPath, in.Config, k, k)
+	b, done, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, k, k)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
 	if done {
-		return b.out, removeParts(b.dir, k)
+		return CyclesOutput(b.Summary), removeParts(b.Dir, k)
 	}
-	c, E, err := readCycle(b.dir, b.s, k)
+	c, E, err := readCycle(b.Dir, b.Setup, k)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
-	N := b.s.Config.Filter.Members
+	N := b.Setup.Config.Filter.Members
 	var partErr error // reading the parts: retryable or not, as stateError says
-	err = b.s.ScoreBlocks(c, E, func(E *mat.Dense) error {
-		for _, bl := range b.s.Config.AnalysisBlocks() {
-			P, err := readPart(b.dir.AnalysisPart(k, bl[0], bl[1]), extraPartPoints, in.RunID, k, bl[0], bl[1], N, bl[1]-bl[0])
+	err = b.Setup.ScoreBlocks(c, E, func(E *mat.Dense) error {
+		for _, bl := range b.Setup.Config.AnalysisBlocks() {
+			P, err := core.ReadPart(b.Dir.AnalysisPart(k, bl[0], bl[1]), core.ExtraPartPoints, in.RunID, k, bl[0], bl[1], N, bl[1]-bl[0])
 			if err != nil {
-				partErr = stateError(err) // a missing part may not be visible here yet: retryable
+				partErr = core.StateError(err) // a missing part may not be visible here yet: retryable
 				return partErr
 			}
 			E.Slice(0, N, bl[0], bl[1]).(*mat.Dense).Copy(P)
@@ -163,17 +161,17 @@ func (a *Activities) FinishBlocks(ctx context.Context, in SplitCycleInput) (Cycl
 	case partErr != nil:
 		return CyclesOutput{}, partErr
 	case err != nil:
-		return CyclesOutput{}, diverged(err)
+		return CyclesOutput{}, core.Diverged(err)
 	}
-	if err := store.WriteEnsemble(b.dir.Analysis(k), E, meta(in.RunID, b.s.Config, k)); err != nil {
+	if err := store.WriteEnsemble(b.Dir.Analysis(k), E, core.Meta(in.RunID, b.Setup.Config, k)); err != nil {
 		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	a.wrote(b.dir.Analysis(k))
-	b.add(c)
-	if err := b.commit(); err != nil {
-		return b.out, err
+	a.env().Wrote(b.Dir.Analysis(k))
+	b.Add(c)
+	if err := b.Commit(); err != nil {
+		return CyclesOutput(b.Summary), err
 	}
-	return b.out, removeParts(b.dir, k)
+	return CyclesOutput(b.Summary), removeParts(b.Dir, k)
 }
 
 // removeParts removes the forecast and analysis parts of a finished cycle.

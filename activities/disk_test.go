@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/store"
 )
 
@@ -66,12 +67,12 @@ func TestFullDiskAndReadOnlyStateDir(t *testing.T) {
 	checkFinalFiles(t, root)
 
 	remount(t, root, "ro")
-	before := snapshot(t, runDir(a).Root)
+	before := statetest.Snapshot(t, runDir(a).Root)
 	_, err := runCycles(a, cfg, failed, failed+9)
 	if !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), root) {
 		t.Fatalf("cycles on a read-only state directory: %v, want EROFS naming a file", err)
 	}
-	if d := diffSnapshots(before, snapshot(t, runDir(a).Root)); len(d) > 0 {
+	if d := statetest.DiffSnapshots(before, statetest.Snapshot(t, runDir(a).Root)); len(d) > 0 {
 		t.Errorf("a failed batch on a read-only state directory changed it:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -83,7 +84,7 @@ func TestFullDiskAndReadOnlyStateDir(t *testing.T) {
 	}
 	ref := newActivities(t)
 	runBatches(t, ref, cfg, [][2]int{{1, 200}})
-	if d := diffSnapshots(snapshot(t, runDir(ref).Root), snapshot(t, runDir(a).Root)); len(d) > 0 {
+	if d := statetest.DiffSnapshots(statetest.Snapshot(t, runDir(ref).Root), statetest.Snapshot(t, runDir(a).Root)); len(d) > 0 {
 		t.Errorf("the run that ran out of space differs from one that did not:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -92,7 +93,7 @@ func TestFullDiskAndReadOnlyStateDir(t *testing.T) {
 // that no temporary file is left.
 func checkFinalFiles(t *testing.T, root string) {
 	t.Helper()
-	for rel := range snapshot(t, root) {
+	for rel := range statetest.Snapshot(t, root) {
 		name := filepath.Base(rel)
 		switch {
 		case strings.Contains(name, ".tmp-"):

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -68,10 +69,10 @@ func TestFanoutMatchesRunCycles(t *testing.T) {
 	one := newActivities(t)
 	ref := runBatches(t, one, plain, [][2]int{{1, 5}})[0]
 
-	a, b := snapshot(t, runDir(one).Root), snapshot(t, runDir(fan).Root)
+	a, b := statetest.Snapshot(t, runDir(one).Root), statetest.Snapshot(t, runDir(fan).Root)
 	delete(a, "config.yaml")
 	delete(b, "config.yaml")
-	if d := diffSnapshots(a, b); len(d) > 0 {
+	if d := statetest.DiffSnapshots(a, b); len(d) > 0 {
 		t.Errorf("fan-out run differs from RunCycles:\n%s", strings.Join(d, "\n"))
 	}
 	var sums experiment.Sums
@@ -90,7 +91,7 @@ func TestFanoutIsIdempotent(t *testing.T) {
 	cfg := fanoutL96(2)
 	a := newActivities(t)
 	fanoutRun(t, a, cfg)
-	before := snapshot(t, runDir(a).Root)
+	before := statetest.Snapshot(t, runDir(a).Root)
 	out, err := analyzeCycle(a, cfg, 2)
 	if err != nil || out.Last.Cycle != 2 {
 		t.Fatalf("repeated AnalyzeCycle: %+v, %v", out, err)
@@ -104,7 +105,7 @@ func TestFanoutIsIdempotent(t *testing.T) {
 	if _, err := analyzeCycle(a, cfg, 2); err != nil {
 		t.Fatalf("AnalyzeCycle without parts: %v", err)
 	}
-	if d := diffSnapshots(before, snapshot(t, dir.Root)); len(d) > 0 {
+	if d := statetest.DiffSnapshots(before, statetest.Snapshot(t, dir.Root)); len(d) > 0 {
 		t.Errorf("retries changed the run:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -125,13 +126,13 @@ func TestFanoutBadInput(t *testing.T) {
 		{"past the ensemble", 1, 21, 28, activities.ErrInvalidConfig, "members 21..27 of 24"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			wantAppError(t, forecastMembers(a, cfg, c.k, c.lo, c.hi), c.typ, c.substr)
+			statetest.WantAppError(t, forecastMembers(a, cfg, c.k, c.lo, c.hi), c.typ, c.substr)
 		})
 	}
 	plain := cfg
 	plain.Orchestration = nil
 	_, err := analyzeCycle(a, plain, 1)
-	wantAppError(t, err, activities.ErrInvalidConfig, "orchestration.fanout")
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "orchestration.fanout")
 
 	// A missing part is retryable (another worker may not have written it
 	// yet, or the shared file system lags); a wrong one is not.
@@ -157,5 +158,5 @@ func TestFanoutBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = analyzeCycle(a, cfg, 1)
-	wantAppError(t, err, activities.ErrBadState, "members-000007-000013.arrow", "want 7×40 members 7..13")
+	statetest.WantAppError(t, err, activities.ErrBadState, "members-000007-000013.arrow", "want 7×40 members 7..13")
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
 )
@@ -82,6 +83,7 @@ func TestTrainHistoryIsRepresentative(t *testing.T) {
 // whose commands differ.
 func TestReplayReportsWhereCodeDiffers(t *testing.T) {
 	var acts *activities.Activities
+	var trainActs *training.Activities
 	regular := func(ctx workflow.Context) workflow.Context {
 		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: workflow.GetInfo(ctx).WorkflowRunTimeout + 1})
 	}
@@ -95,10 +97,10 @@ func TestReplayReportsWhereCodeDiffers(t *testing.T) {
 		{
 			// The recorded training schedules BuildArchive first (event 5).
 			name: "training skips the archive", file: trainHistoryFile, wfType: "TrainGenerator",
-			wf: func(ctx workflow.Context, in workflows.TrainInput) (activities.TrainOutput, error) {
-				var out activities.TrainOutput
-				err := workflow.ExecuteActivity(regular(ctx), acts.TrainGenerator,
-					activities.TrainInput{Config: in.Config, Paths: activities.TrainPathsFor(in.Config.Name)}).Get(ctx, &out)
+			wf: func(ctx workflow.Context, in workflows.TrainInput) (training.TrainOutput, error) {
+				var out training.TrainOutput
+				err := workflow.ExecuteActivity(regular(ctx), trainActs.TrainGenerator,
+					training.TrainInput{Config: in.Config, Paths: training.TrainPathsFor(in.Config.Name)}).Get(ctx, &out)
 				return out, err
 			},
 			first: 4, last: 9, sdkSays: "TMPRL1100",
@@ -107,11 +109,11 @@ func TestReplayReportsWhereCodeDiffers(t *testing.T) {
 			// The recorded training's second task schedules TrainGenerator
 			// after the archive; the change stops there.
 			name: "training stops after the archive", file: trainHistoryFile, wfType: "TrainGenerator",
-			wf: func(ctx workflow.Context, in workflows.TrainInput) (activities.TrainOutput, error) {
-				var ar activities.ArchiveOutput
-				err := workflow.ExecuteActivity(regular(ctx), acts.BuildArchive,
-					activities.ArchiveInput{Config: in.Config, Paths: activities.TrainPathsFor(in.Config.Name)}).Get(ctx, &ar)
-				return activities.TrainOutput{Path: ar.Path}, err
+			wf: func(ctx workflow.Context, in workflows.TrainInput) (training.TrainOutput, error) {
+				var ar training.ArchiveOutput
+				err := workflow.ExecuteActivity(regular(ctx), trainActs.BuildArchive,
+					training.ArchiveInput{Config: in.Config, Paths: training.TrainPathsFor(in.Config.Name)}).Get(ctx, &ar)
+				return training.TrainOutput{Path: ar.Path}, err
 			},
 			first: 10, last: 15, sdkSays: "TMPRL1100",
 		},

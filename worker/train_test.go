@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -45,7 +46,7 @@ generator: {type: autoencoder, latent_dim: 4, hidden: [16], epochs: 6, batch_siz
 
 // executeTrain runs the TrainGenerator workflow as `latentda train` starts
 // it and returns its result.
-func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg experiment.TrainConfig) (activities.TrainOutput, client.WorkflowRun, error) {
+func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg experiment.TrainConfig) (training.TrainOutput, client.WorkflowRun, error) {
 	t.Helper()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        "latentda-train-" + cfg.Name,
@@ -54,21 +55,21 @@ func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg experi
 	if err != nil {
 		t.Fatalf("start training %s: %v", cfg.Name, err)
 	}
-	var out activities.TrainOutput
+	var out training.TrainOutput
 	err = run.Get(ctx, &out)
 	return out, run, err
 }
 
 // trainDirect runs the two training activities in this process in a fresh
 // state root, as the workflow schedules them.
-func trainDirect(t *testing.T, cfg experiment.TrainConfig) (activities.TrainOutput, string) {
+func trainDirect(t *testing.T, cfg experiment.TrainConfig) (training.TrainOutput, string) {
 	t.Helper()
-	a := &activities.Activities{StateRoot: t.TempDir()}
-	paths := activities.TrainPathsFor(cfg.Name)
-	if _, err := a.BuildArchive(context.Background(), activities.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	a := &training.Activities{StateRoot: t.TempDir()}
+	paths := training.TrainPathsFor(cfg.Name)
+	if _, err := a.BuildArchive(context.Background(), training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := a.TrainGenerator(context.Background(), activities.TrainInput{Config: cfg, Paths: paths})
+	out, err := a.TrainGenerator(context.Background(), training.TrainInput{Config: cfg, Paths: paths})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func trainDirect(t *testing.T, cfg experiment.TrainConfig) (activities.TrainOutp
 // Temporal's payloads exactly.
 func checkTrainFiles(t *testing.T, name, wantRoot, gotRoot string) {
 	t.Helper()
-	p := activities.TrainPathsFor(name)
+	p := training.TrainPathsFor(name)
 	for _, rel := range []string{p.Archive, p.Generator} {
 		compareFile(t, filepath.Join(wantRoot, rel), filepath.Join(gotRoot, rel))
 	}
@@ -177,11 +178,11 @@ func TestTrainEndToEnd(t *testing.T) {
 	// The workflow's results and files are the activities', run directly.
 	for _, c := range []struct {
 		cfg experiment.TrainConfig
-		out activities.TrainOutput
+		out training.TrainOutput
 		run client.WorkflowRun
 	}{{pcaCfg, pcaOut, pcaRun}, {aeCfg, aeOut, aeRun}} {
 		direct, root := trainDirect(t, c.cfg)
-		direct.Path = filepath.Join(env.stateRoot, activities.TrainPathsFor(c.cfg.Name).Generator)
+		direct.Path = filepath.Join(env.stateRoot, training.TrainPathsFor(c.cfg.Name).Generator)
 		if c.out != direct {
 			t.Errorf("%s: workflow returned\n%+v\nthe direct run\n%+v", c.cfg.Name, c.out, direct)
 		}
@@ -231,7 +232,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	t.Run("assimilate", func(t *testing.T) { assimilateWithGenerators(ctx, t, env, pcaOut) })
 }
 
-func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pcaOut activities.TrainOutput) {
+func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pcaOut training.TrainOutput) {
 	t.Run("latent PCA", func(t *testing.T) {
 		t.Parallel()
 		const cycles = 50
@@ -239,7 +240,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		full.BurnIn = 1 // 20 cycles
 		cfg := full
 		cfg.Name = "l96-latent-pca40"
-		cfg.Latent = &experiment.LatentConfig{Generator: filepath.ToSlash(activities.TrainPathsFor("l96-pca40").Generator)}
+		cfg.Latent = &experiment.LatentConfig{Generator: filepath.ToSlash(training.TrainPathsFor("l96-pca40").Generator)}
 		if cfg.Latent.Generator != "generators/l96-pca40.arrow" {
 			t.Fatalf("generator path %q", cfg.Latent.Generator)
 		}

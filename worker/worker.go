@@ -7,6 +7,8 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -18,13 +20,23 @@ func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
 }
 
 // NewWith is New with the activities' dependencies (state root, metrics
-// recorder, logger) given by the caller.
+// recorder, logger) given by the caller; the live and training activities
+// get the same.
 func NewWith(c client.Client, taskQueue string, a *activities.Activities) sdkworker.Worker {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
 	registerWorkflows(w)
-	w.RegisterActivity(a)
+	registerActivities(w, a)
 	return w
+}
+
+// registerActivities registers the activities of the three activity
+// packages, with a's dependencies. Their names, as Temporal sees them, are
+// their method names, whichever package holds them.
+func registerActivities(w sdkworker.Worker, a *activities.Activities) {
+	w.RegisterActivity(a)
+	w.RegisterActivity(&live.Activities{StateRoot: a.StateRoot, Metrics: a.Metrics, Logger: a.Logger})
+	w.RegisterActivity(&training.Activities{StateRoot: a.StateRoot, Logger: a.Logger})
 }

@@ -13,11 +13,18 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 )
 
-// acts is the nil receiver whose method values name the activities.
-var acts *activities.Activities
+// acts, liveActs and trainActs are the nil receivers whose method values
+// name the activities.
+var (
+	acts      *activities.Activities
+	liveActs  *live.Activities
+	trainActs *training.Activities
+)
 
 func testInput(cycles, batch int) Input {
 	return Input{

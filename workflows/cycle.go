@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
 )
 
 // AttrScheduledStart is the search attribute in which a Temporal schedule
@@ -44,7 +45,7 @@ const PhaseWaiting = "waiting"
 // Config.CycleTime(k) = k·steps_between·dt; cycle 0 is the initial state.
 // A trigger at any time t runs the latest cycle due by t.
 type CycleInput struct {
-	activities.LiveRun
+	live.LiveRun
 	Start    time.Time     // nominal time of cycle 0
 	Interval time.Duration // wall-clock time between cycles
 	// Wait is the cut-off: how long after its nominal time a cycle waits
@@ -76,7 +77,7 @@ type CycleResult struct {
 	// Cycles are the cycles this workflow ran: the cycle itself, any
 	// cycles missed before it (gap fill), or a backfill's re-run of the
 	// cycles after it.
-	Cycles []activities.CycleOutcome `json:"cycles"`
+	Cycles []live.CycleOutcome `json:"cycles"`
 }
 
 // Cycle runs one cycle of a live run, per schedule tick:
@@ -139,12 +140,12 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 		return res, failure(fmt.Sprintf("run %s: cycle %d: %s", in.RunID, k, what), err)
 	}
 
-	var a *activities.Activities
-	var st activities.CycleState
-	if err := execute(ctx, false, a.PrepareCycle, activities.PrepareInput{LiveRun: in.LiveRun, Cycle: k}, &st); err != nil {
+	var a *live.Activities
+	var st live.CycleState
+	if err := execute(ctx, false, a.PrepareCycle, live.PrepareInput{LiveRun: in.LiveRun, Cycle: k}, &st); err != nil {
 		return fail("prepare", err)
 	}
-	adv := activities.AdvanceInput{LiveRun: in.LiveRun, From: st.Latest + 1, To: k}
+	adv := live.AdvanceInput{LiveRun: in.LiveRun, From: st.Latest + 1, To: k}
 	switch {
 	case k <= st.Latest && (!st.ForecastOnly || st.ObsFile == ""):
 		res.Outcome = OutcomeUnchanged
@@ -172,7 +173,7 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 				return res, err
 			}
 			var file string
-			if err := execute(ctx, false, a.FindObservations, activities.ObsInput{ObsDir: in.ObsDir, Cycle: k}, &file); err != nil {
+			if err := execute(ctx, false, a.FindObservations, live.ObsInput{ObsDir: in.ObsDir, Cycle: k}, &file); err != nil {
 				return fail("look for observations", err)
 			}
 			found = file != ""
@@ -183,7 +184,7 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 			res.Outcome = OutcomeForecastOnly
 		}
 	}
-	var out activities.AdvanceOutput
+	var out live.AdvanceOutput
 	if err := execute(ctx, false, a.AdvanceCycles, adv, &out); err != nil {
 		return fail(fmt.Sprintf("cycles %d..%d", adv.From, adv.To), err)
 	}

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -18,7 +18,7 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func cycleInput() CycleInput {
 	return CycleInput{
-		LiveRun: activities.LiveRun{
+		LiveRun: live.LiveRun{
 			RunID: "live", RunPath: "runs/live", ObsDir: "obs",
 			Config: experiment.Config{Name: "live", Cycles: 10, Model: experiment.ModelConfig{Name: "lorenz63"}},
 		},
@@ -53,7 +53,7 @@ func cycleEnv(t *testing.T, k int) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Cycle)
-	env.RegisterActivity(&activities.Activities{})
+	env.RegisterActivity(&live.Activities{})
 	nominal := t0.Add(time.Duration(k) * time.Hour)
 	env.SetStartTime(nominal)
 	if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(AttrScheduledStart.ValueSet(nominal))); err != nil {
@@ -66,16 +66,16 @@ func cycleEnv(t *testing.T, k int) *testsuite.TestWorkflowEnvironment {
 // workflow time of each call.
 type advanceRecorder struct {
 	env   *testsuite.TestWorkflowEnvironment
-	calls []activities.AdvanceInput
+	calls []live.AdvanceInput
 	at    []time.Time
 }
 
-func (r *advanceRecorder) fn(_ context.Context, in activities.AdvanceInput) (activities.AdvanceOutput, error) {
+func (r *advanceRecorder) fn(_ context.Context, in live.AdvanceInput) (live.AdvanceOutput, error) {
 	r.calls = append(r.calls, in)
 	r.at = append(r.at, r.env.Now())
-	var out activities.AdvanceOutput
+	var out live.AdvanceOutput
 	for k := in.From; k <= in.To; k++ {
-		out.Cycles = append(out.Cycles, activities.CycleOutcome{Cycle: k, Assimilated: k != in.To || !in.ForecastOnlyTo, RMSEa: float64(k)})
+		out.Cycles = append(out.Cycles, live.CycleOutcome{Cycle: k, Assimilated: k != in.To || !in.ForecastOnlyTo, RMSEa: float64(k)})
 	}
 	return out, nil
 }
@@ -95,16 +95,16 @@ func runCycle(t *testing.T, env *testsuite.TestWorkflowEnvironment, in CycleInpu
 
 func TestCycleObservationsPresent(t *testing.T) {
 	env := cycleEnv(t, 4)
-	env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PrepareInput) (activities.CycleState, error) {
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in live.PrepareInput) (live.CycleState, error) {
 			if in.Cycle != 4 || in.RunID != "live" {
 				t.Errorf("PrepareCycle asked for %+v", in)
 			}
-			return activities.CycleState{Latest: 3, ObsFile: "/obs/cycle-000004.csv"}, nil
+			return live.CycleState{Latest: 3, ObsFile: "/obs/cycle-000004.csv"}, nil
 		})
-	env.OnActivity(acts.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
+	env.OnActivity(liveActs.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
 	rec := &advanceRecorder{env: env}
-	env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
 	res := runCycle(t, env, cycleInput())
 	env.AssertNotCalled(t, "FindObservations", mock.Anything, mock.Anything)
 	if len(rec.calls) != 1 || rec.calls[0].From != 4 || rec.calls[0].To != 4 || rec.calls[0].ForecastOnlyTo {
@@ -122,10 +122,10 @@ func TestCycleObservationsPresent(t *testing.T) {
 // deadline are assimilated as soon as a poll sees them.
 func TestCycleWaitsThenAssimilates(t *testing.T) {
 	env := cycleEnv(t, 2)
-	env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(activities.CycleState{Latest: 1}, nil)
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 1}, nil)
 	polls := 0
-	env.OnActivity(acts.FindObservations, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ObsInput) (string, error) {
+	env.OnActivity(liveActs.FindObservations, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in live.ObsInput) (string, error) {
 			polls++
 			if in.Cycle != 2 || in.ObsDir != "obs" {
 				t.Errorf("FindObservations asked for %+v", in)
@@ -136,7 +136,7 @@ func TestCycleWaitsThenAssimilates(t *testing.T) {
 			return "", nil
 		})
 	rec := &advanceRecorder{env: env}
-	env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
 	res := runCycle(t, env, cycleInput())
 	if polls != 3 || len(rec.calls) != 1 || rec.calls[0].ForecastOnlyTo {
 		t.Fatalf("%d polls, AdvanceCycles %+v", polls, rec.calls)
@@ -153,12 +153,12 @@ func TestCycleWaitsThenAssimilates(t *testing.T) {
 // cycle runs forecast-only at the deadline, and says so.
 func TestCycleLateObservationsForecastOnly(t *testing.T) {
 	env := cycleEnv(t, 2)
-	env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(activities.CycleState{Latest: 1}, nil)
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 1}, nil)
 	polls := 0
-	env.OnActivity(acts.FindObservations, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.ObsInput) (string, error) { polls++; return "", nil })
+	env.OnActivity(liveActs.FindObservations, mock.Anything, mock.Anything).Return(
+		func(context.Context, live.ObsInput) (string, error) { polls++; return "", nil })
 	rec := &advanceRecorder{env: env}
-	env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
 	in := cycleInput()
 	in.Poll = 3 * time.Minute // 10 min wait: polls at 3, 6, 9, 10
 	res := runCycle(t, env, in)
@@ -180,9 +180,9 @@ func TestCycleLateObservationsForecastOnly(t *testing.T) {
 // from the latest committed analysis.
 func TestCycleGapFill(t *testing.T) {
 	env := cycleEnv(t, 7)
-	env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(activities.CycleState{Latest: 4, ObsFile: "/obs/cycle-000007.csv"}, nil)
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 4, ObsFile: "/obs/cycle-000007.csv"}, nil)
 	rec := &advanceRecorder{env: env}
-	env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
 	res := runCycle(t, env, cycleInput())
 	if len(rec.calls) != 1 || rec.calls[0].From != 5 || rec.calls[0].To != 7 || rec.calls[0].ForecastOnlyTo {
 		t.Fatalf("AdvanceCycles %+v, want 5..7", rec.calls)
@@ -198,23 +198,23 @@ func TestCycleGapFill(t *testing.T) {
 func TestCycleBackfill(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		state   activities.CycleState
+		state   live.CycleState
 		outcome string
 		from    int
 	}{
-		{"forecast-only, observations now there", activities.CycleState{Latest: 5, ForecastOnly: true, ObsFile: "/obs/cycle-000003.csv"}, OutcomeSuperseded, 3},
-		{"forecast-only, observations still missing", activities.CycleState{Latest: 5, ForecastOnly: true}, OutcomeUnchanged, 0},
-		{"already assimilated", activities.CycleState{Latest: 5, ObsFile: "/obs/cycle-000003.csv"}, OutcomeUnchanged, 0},
-		{"last cycle, forecast-only", activities.CycleState{Latest: 3, ForecastOnly: true, ObsFile: "/obs/cycle-000003.arrow"}, OutcomeSuperseded, 3},
+		{"forecast-only, observations now there", live.CycleState{Latest: 5, ForecastOnly: true, ObsFile: "/obs/cycle-000003.csv"}, OutcomeSuperseded, 3},
+		{"forecast-only, observations still missing", live.CycleState{Latest: 5, ForecastOnly: true}, OutcomeUnchanged, 0},
+		{"already assimilated", live.CycleState{Latest: 5, ObsFile: "/obs/cycle-000003.csv"}, OutcomeUnchanged, 0},
+		{"last cycle, forecast-only", live.CycleState{Latest: 3, ForecastOnly: true, ObsFile: "/obs/cycle-000003.arrow"}, OutcomeSuperseded, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// Backfilled a day later: the deadline is long past.
 			env := cycleEnv(t, 3)
 			env.SetStartTime(t0.Add(27 * time.Hour))
-			env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(c.state, nil)
-			env.OnActivity(acts.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
+			env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(c.state, nil)
+			env.OnActivity(liveActs.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
 			rec := &advanceRecorder{env: env}
-			env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn).Maybe()
+			env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn).Maybe()
 			res := runCycle(t, env, cycleInput())
 			env.AssertNotCalled(t, "FindObservations", mock.Anything, mock.Anything)
 			if res.Outcome != c.outcome || res.Cycle != 3 {
@@ -238,10 +238,10 @@ func TestCycleBackfill(t *testing.T) {
 func TestCycleStartsLateWithoutWaiting(t *testing.T) {
 	env := cycleEnv(t, 2)
 	env.SetStartTime(t0.Add(5 * time.Hour))
-	env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(activities.CycleState{Latest: 1}, nil)
-	env.OnActivity(acts.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 1}, nil)
+	env.OnActivity(liveActs.FindObservations, mock.Anything, mock.Anything).Return("", nil).Maybe()
 	rec := &advanceRecorder{env: env}
-	env.OnActivity(acts.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
 	res := runCycle(t, env, cycleInput())
 	env.AssertNotCalled(t, "FindObservations", mock.Anything, mock.Anything)
 	if res.Outcome != OutcomeForecastOnly || !rec.at[0].Equal(t0.Add(5*time.Hour)) {
@@ -259,7 +259,7 @@ func TestCycleNominalTime(t *testing.T) {
 	})
 	t.Run("Nominal overrides", func(t *testing.T) {
 		env := cycleEnv(t, 2)
-		env.OnActivity(acts.PrepareCycle, mock.Anything, mock.Anything).Return(activities.CycleState{Latest: 5}, nil)
+		env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 5}, nil)
 		in := cycleInput()
 		in.Nominal = t0.Add(5*time.Hour + 30*time.Minute)
 		if res := runCycle(t, env, in); res.Cycle != 5 {
@@ -280,7 +280,7 @@ func TestCycleNominalTime(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			env.RegisterWorkflow(Cycle)
-			env.RegisterActivity(&activities.Activities{})
+			env.RegisterActivity(&live.Activities{})
 			if !c.noAttrs {
 				_ = env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(AttrScheduledStart.ValueSet(t0.Add(time.Hour))))
 			}

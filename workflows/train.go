@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -21,8 +22,8 @@ type TrainInput struct {
 // worker that dies during training is noticed within the config's
 // generator.heartbeat_timeout, and the retry resumes from the last
 // checkpoint.
-func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput, error) {
-	paths := activities.TrainPathsFor(in.Config.Name)
+func TrainGenerator(ctx workflow.Context, in TrainInput) (training.TrainOutput, error) {
+	paths := training.TrainPathsFor(in.Config.Name)
 	retry := &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
@@ -30,7 +31,7 @@ func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput
 		MaximumAttempts:        10,
 		NonRetryableErrorTypes: []string{activities.ErrInvalidConfig, activities.ErrDiverged, activities.ErrBadState},
 	}
-	var a *activities.Activities
+	var a *training.Activities
 	// The time to detect a dead worker (generator.heartbeat_timeout;
 	// inputs recorded before it existed get its default). The archive
 	// heartbeats at every snapshot, so it takes at most 2 minutes.
@@ -40,17 +41,17 @@ func TrainGenerator(ctx workflow.Context, in TrainInput) (activities.TrainOutput
 		HeartbeatTimeout:    min(hb, 2*time.Minute),
 		RetryPolicy:         retry,
 	})
-	var ar activities.ArchiveOutput
-	if err := workflow.ExecuteActivity(actx, a.BuildArchive, activities.ArchiveInput{Config: in.Config, Paths: paths}).Get(ctx, &ar); err != nil {
-		return activities.TrainOutput{}, failure(fmt.Sprintf("generator %s: archive", in.Config.Name), err)
+	var ar training.ArchiveOutput
+	if err := workflow.ExecuteActivity(actx, a.BuildArchive, training.ArchiveInput{Config: in.Config, Paths: paths}).Get(ctx, &ar); err != nil {
+		return training.TrainOutput{}, failure(fmt.Sprintf("generator %s: archive", in.Config.Name), err)
 	}
 	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 48 * time.Hour,
 		HeartbeatTimeout:    hb,
 		RetryPolicy:         retry,
 	})
-	var out activities.TrainOutput
-	if err := workflow.ExecuteActivity(tctx, a.TrainGenerator, activities.TrainInput{Config: in.Config, Paths: paths}).Get(ctx, &out); err != nil {
+	var out training.TrainOutput
+	if err := workflow.ExecuteActivity(tctx, a.TrainGenerator, training.TrainInput{Config: in.Config, Paths: paths}).Get(ctx, &out); err != nil {
 		return out, failure(fmt.Sprintf("generator %s: train", in.Config.Name), err)
 	}
 	return out, nil

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -28,9 +28,9 @@ func TestTrainHeartbeatTimeouts(t *testing.T) {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
 		env.RegisterWorkflow(TrainGenerator)
-		env.RegisterActivity(&activities.Activities{})
-		env.OnActivity(acts.BuildArchive, mock.Anything, mock.Anything).Return(activities.ArchiveOutput{Path: "a", Samples: 2}, nil)
-		env.OnActivity(acts.TrainGenerator, mock.Anything, mock.Anything).Return(activities.TrainOutput{}, nil)
+		env.RegisterActivity(&training.Activities{})
+		env.OnActivity(trainActs.BuildArchive, mock.Anything, mock.Anything).Return(training.ArchiveOutput{Path: "a", Samples: 2}, nil)
+		env.OnActivity(trainActs.TrainGenerator, mock.Anything, mock.Anything).Return(training.TrainOutput{}, nil)
 		got := map[string]time.Duration{}
 		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 			got[info.ActivityType.Name] = info.HeartbeatTimeout

@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/workflows"
 )
@@ -206,7 +206,7 @@ func checkRunID(what, id string) error {
 // input is the cycle workflows' argument.
 func (o *scheduleCreateOptions) input() workflows.CycleInput {
 	return workflows.CycleInput{
-		LiveRun: activities.LiveRun{RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg, ObsDir: o.ObsDir},
+		LiveRun: live.LiveRun{RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg, ObsDir: o.ObsDir},
 		Start:   o.start, Interval: o.Interval, Wait: o.Wait, Poll: o.Poll,
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/workflows"
 )
@@ -94,7 +94,7 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stderr, "training %s: workflow %s\n", o.cfg.Name, wfID)
 	done := make(chan error, 1)
-	var out activities.TrainOutput
+	var out training.TrainOutput
 	go func() { done <- run.Get(ctx, &out) }()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -125,7 +125,7 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 		return ""
 	}
 	for _, pa := range resp.GetPendingActivities() {
-		var p activities.TrainProgress
+		var p training.TrainProgress
 		if pa.GetHeartbeatDetails() == nil || converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) != nil {
 			continue
 		}
@@ -137,7 +137,7 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 	return ""
 }
 
-func printTrainSummary(w io.Writer, format string, out activities.TrainOutput) error {
+func printTrainSummary(w io.Writer, format string, out training.TrainOutput) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -1,14 +1,23 @@
-package activities
+// Package live holds the activities of a live (scheduled) run, which the
+// Cycle workflow calls once per nominal cycle time: PrepareCycle,
+// FindObservations and AdvanceCycles. Observations arrive as files in an
+// observation directory (store.ObsDir) instead of being drawn; a cycle
+// whose observations are missing at its deadline runs forecast-only. The
+// cycle step and its files are those of package activities.
+package live
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/internal/core"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -82,15 +91,37 @@ type AdvanceOutput struct {
 	Cycles []CycleOutcome `json:"cycles"`
 }
 
+// Activities carries the live activities' dependencies, as
+// activities.Activities does.
+type Activities struct {
+	StateRoot string
+	// Metrics receives the bytes written; nil records nothing.
+	Metrics activities.Recorder
+	// Logger is passed on to Initialize, which sets up the run; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// env is the live activities' part of the shared machinery's dependencies.
+func (a *Activities) env() core.Env {
+	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics}
+}
+
+// run returns the activities of package activities with the same
+// dependencies, for setting up the run.
+func (a *Activities) run() *activities.Activities {
+	return &activities.Activities{StateRoot: a.StateRoot, Metrics: a.Metrics, Logger: a.Logger}
+}
+
 func (a *Activities) obsDir(p string) (store.ObsDir, error) {
 	switch {
 	case p == "":
-		return store.ObsDir{}, temporal.NewNonRetryableApplicationError("activities: no observation directory given", ErrInvalidConfig, nil)
+		return store.ObsDir{}, temporal.NewNonRetryableApplicationError("activities: no observation directory given", core.ErrInvalidConfig, nil)
 	case filepath.IsAbs(p):
 		return store.ObsDir{Root: p}, nil
 	case !filepath.IsLocal(p):
 		return store.ObsDir{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: observation directory %q must be absolute or inside the state directory", p), ErrInvalidConfig, nil)
+			fmt.Sprintf("activities: observation directory %q must be absolute or inside the state directory", p), core.ErrInvalidConfig, nil)
 	}
 	return store.ObsDir{Root: filepath.Join(a.StateRoot, p)}, nil
 }
@@ -100,7 +131,7 @@ func (a *Activities) obsDir(p string) (store.ObsDir, error) {
 // in the directory. The diagnostics table is the commit record: a cycle is
 // done when its row is there, which AdvanceCycles writes last.
 func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleState, error) {
-	init, err := a.Initialize(ctx, InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
+	init, err := a.run().Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
 	if err != nil {
 		return CycleState{}, err
 	}
@@ -108,7 +139,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 	if err != nil {
 		return CycleState{}, err
 	}
-	rows, err := previousRows(init.Diagnostics, 1)
+	rows, err := core.PreviousRows(init.Diagnostics, 1)
 	if err != nil {
 		return CycleState{}, err
 	}
@@ -120,7 +151,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 		i := slices.IndexFunc(rows, func(r store.DiagRow) bool { return r.Cycle == in.Cycle })
 		if i < 0 {
 			return st, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("activities: %s has no row for cycle %d before its last cycle %d", init.Diagnostics, in.Cycle, st.Latest), ErrBadState, nil)
+				fmt.Sprintf("activities: %s has no row for cycle %d before its last cycle %d", init.Diagnostics, in.Cycle, st.Latest), core.ErrBadState, nil)
 		}
 		// An assimilated cycle uses every observation of the operator
 		// (observation files must hold them all), so n_obs = 0 marks a
@@ -128,7 +159,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 		st.ForecastOnly = rows[i].NObs == 0
 	}
 	if st.ObsFile, err = od.Find(in.Cycle); err != nil {
-		return st, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		return st, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrBadState, err)
 	}
 	return st, nil
 }
@@ -142,7 +173,7 @@ func (a *Activities) FindObservations(ctx context.Context, in ObsInput) (string,
 	}
 	p, err := od.Find(in.Cycle)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), core.ErrBadState, err)
 	}
 	return p, nil
 }
@@ -163,32 +194,32 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	dir, err := a.runDir(in.RunPath)
+	dir, err := a.env().RunDir(in.RunPath)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
 	if in.From < 1 || in.To < in.From {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), ErrInvalidConfig, nil)
+			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), core.ErrInvalidConfig, nil)
 	}
-	s, err := a.build(in.Config)
+	s, err := a.env().Build(in.Config)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	rows, err := previousRows(dir.Diagnostics(), in.From)
+	rows, err := core.PreviousRows(dir.Diagnostics(), in.From)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	b := &batch{a: a, runID: in.RunID, dir: dir, s: s, rows: trimRows(rows, in.From)}
+	b := a.env().NewBatch(in.RunID, dir, s, core.TrimRows(rows, in.From))
 	last := 0
-	if len(b.rows) > 0 {
-		last = b.rows[len(b.rows)-1].Cycle
+	if len(b.Rows) > 0 {
+		last = b.Rows[len(b.Rows)-1].Cycle
 	}
 	if last != in.From-1 {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: %s does not end at cycle %d, where cycle %d starts", dir.Diagnostics(), in.From-1, in.From), ErrBadState, nil)
+			fmt.Sprintf("activities: %s does not end at cycle %d, where cycle %d starts", dir.Diagnostics(), in.From-1, in.From), core.ErrBadState, nil)
 	}
-	E, truth, err := readState(dir, s, in.From-1)
+	E, truth, err := core.ReadState(dir, s, in.From-1)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
@@ -201,36 +232,36 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		obsFile := ""
 		if k != in.To || !in.ForecastOnlyTo {
 			if obsFile, err = od.Find(k); err != nil {
-				return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+				return out, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrBadState, err)
 			}
 		}
 		extra := map[string]string{"analysis": AnalysisForecastOnly}
 		if obsFile != "" {
 			extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
 		}
-		c, err := a.step(s, dir, in.RunID, E, truth, k, observed(obsFile), 0, extra)
+		c, err := a.env().Step(s, dir, in.RunID, E, truth, k, observed(obsFile), 0, extra)
 		if err != nil {
 			return out, err
 		}
-		b.add(c)
+		b.Add(c)
 		out.Cycles = append(out.Cycles, CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile, RMSEf: c.Stats.RMSEf, RMSEa: c.Stats.RMSEa})
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}
 	}
-	return out, b.commit()
+	return out, b.Commit()
 }
 
-// observed returns the observer of a live run's cycle whose observations
+// observed returns the core.Observer of a live run's cycle whose observations
 // are in obsFile ("": none, a forecast-only cycle): it reads and checks
 // the file, then advances the nature run.
-func observed(obsFile string) observer {
+func observed(obsFile string) core.Observer {
 	return func(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error) {
 		c := &experiment.Cycle{K: k, Truth: truth}
 		if obsFile != "" {
 			var err error
 			if c.Obs, err = loadObservations(obsFile, s, k); err != nil {
-				return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+				return nil, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrBadState, err)
 			}
 		}
 		s.AdvanceTruth(truth, k)

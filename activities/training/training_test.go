@@ -1,4 +1,4 @@
-package activities_test
+package training_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/internal/statetest"
+	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -42,6 +44,11 @@ archive: {samples: 600, every: 5, spin_up: 10, seed: 3}
 generator: {type: autoencoder, latent_dim: 4, hidden: [16], epochs: 6, batch_size: 32, learning_rate: 0.003}
 `
 
+func newActivities(t *testing.T) *training.Activities {
+	t.Helper()
+	return &training.Activities{StateRoot: t.TempDir()}
+}
+
 func trainConfig(t *testing.T, yaml string) experiment.TrainConfig {
 	t.Helper()
 	cfg, err := experiment.ParseTrain([]byte(yaml))
@@ -53,23 +60,23 @@ func trainConfig(t *testing.T, yaml string) experiment.TrainConfig {
 
 // train runs BuildArchive and TrainGenerator with the conventional paths.
 // With a *trainCtx, the count of context checks is that of TrainGenerator.
-func train(ctx context.Context, a *activities.Activities, cfg experiment.TrainConfig) (activities.ArchiveOutput, activities.TrainOutput, error) {
-	paths := activities.TrainPathsFor(cfg.Name)
-	ar, err := a.BuildArchive(ctx, activities.ArchiveInput{Config: cfg, Paths: paths})
+func train(ctx context.Context, a *training.Activities, cfg experiment.TrainConfig) (training.ArchiveOutput, training.TrainOutput, error) {
+	paths := training.TrainPathsFor(cfg.Name)
+	ar, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths})
 	if err != nil {
-		return ar, activities.TrainOutput{}, fmt.Errorf("BuildArchive: %w", err)
+		return ar, training.TrainOutput{}, fmt.Errorf("BuildArchive: %w", err)
 	}
 	if c, ok := ctx.(*trainCtx); ok {
 		c.calls.Store(0) // count the training's checks only
 	}
-	out, err := a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths})
+	out, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
 	if err != nil {
 		return ar, out, fmt.Errorf("TrainGenerator: %w", err)
 	}
 	return ar, out, nil
 }
 
-func mustTrain(t *testing.T, ctx context.Context, a *activities.Activities, cfg experiment.TrainConfig) (activities.ArchiveOutput, activities.TrainOutput) {
+func mustTrain(t *testing.T, ctx context.Context, a *training.Activities, cfg experiment.TrainConfig) (training.ArchiveOutput, training.TrainOutput) {
 	t.Helper()
 	ar, out, err := train(ctx, a, cfg)
 	if err != nil {
@@ -79,8 +86,8 @@ func mustTrain(t *testing.T, ctx context.Context, a *activities.Activities, cfg 
 }
 
 func TestTrainPathsFor(t *testing.T) {
-	p := activities.TrainPathsFor("ks-ae32")
-	want := activities.TrainPaths{
+	p := training.TrainPathsFor("ks-ae32")
+	want := training.TrainPaths{
 		Archive:    filepath.Join("generators", "ks-ae32.archive.arrow"),
 		Checkpoint: filepath.Join("generators", "ks-ae32.checkpoint.json"),
 		Generator:  filepath.Join("generators", "ks-ae32.arrow"),
@@ -98,7 +105,7 @@ func TestTrainPCA(t *testing.T) {
 	cfg := trainConfig(t, pcaTrain)
 	a := newActivities(t)
 	ar, out := mustTrain(t, ctx, a, cfg)
-	paths := activities.TrainPathsFor(cfg.Name)
+	paths := training.TrainPathsFor(cfg.Name)
 
 	// The archive: 500 snapshots of 40 variables, the last 20% flagged
 	// for validation, the same numbers as experiment.BuildArchive.
@@ -138,7 +145,7 @@ func TestTrainPCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := activities.TrainOutput{
+	want := training.TrainOutput{
 		Path: filepath.Join(a.StateRoot, paths.Generator), Type: "pca", StateDim: 40, LatentDim: 10,
 		HeldOutMSE: latent.ReconstructionError(p, validRows),
 	}
@@ -173,12 +180,12 @@ func TestTrainPCA(t *testing.T) {
 	}
 
 	// Again: the same outputs, and no file is rewritten.
-	before := fileInfos(t, a.StateRoot)
+	before := statetest.FileInfos(t, a.StateRoot)
 	ar2, out2 := mustTrain(t, ctx, a, cfg)
 	if ar2 != ar || out2 != out {
 		t.Errorf("second run returned %+v %+v, first %+v %+v", ar2, out2, ar, out)
 	}
-	checkUntouched(t, a.StateRoot, before, "second BuildArchive and TrainGenerator")
+	statetest.CheckUntouched(t, a.StateRoot, before, "second BuildArchive and TrainGenerator")
 
 	// PCA by explained variance reports the dimension it chose.
 	byVar := cfg
@@ -224,11 +231,11 @@ type trainCtx struct {
 	calls     atomic.Int64
 }
 
-func newTrainCtx(t *testing.T, a *activities.Activities, cfg experiment.TrainConfig, stopAfter int) *trainCtx {
+func newTrainCtx(t *testing.T, a *training.Activities, cfg experiment.TrainConfig, stopAfter int) *trainCtx {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return &trainCtx{Context: ctx, cancel: cancel, stopAfter: stopAfter,
-		ckPath: filepath.Join(a.StateRoot, activities.TrainPathsFor(cfg.Name).Checkpoint)}
+		ckPath: filepath.Join(a.StateRoot, training.TrainPathsFor(cfg.Name).Checkpoint)}
 }
 
 func (c *trainCtx) Err() error {
@@ -259,7 +266,7 @@ func checkpointEpoch(path string) int {
 // byte for byte, and train only the missing epochs.
 func TestTrainAutoencoderResumes(t *testing.T) {
 	cfg := trainConfig(t, aeTrain)
-	paths := activities.TrainPathsFor(cfg.Name)
+	paths := training.TrainPathsFor(cfg.Name)
 
 	// Uninterrupted: six epochs.
 	full := newActivities(t)
@@ -297,7 +304,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 	if e := latent.ReconstructionError(g, validRows); e != want.HeldOutMSE {
 		t.Errorf("held-out error %v, recomputed %v", want.HeldOutMSE, e)
 	}
-	wantFiles := snapshot(t, full.StateRoot)
+	wantFiles := statetest.Snapshot(t, full.StateRoot)
 	if len(wantFiles) != 3 {
 		t.Errorf("state root holds %d files, want archive, checkpoint and generator", len(wantFiles))
 	}
@@ -331,7 +338,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if out != want {
 			t.Errorf("resumed training returned\n%+v\nthe uninterrupted one\n%+v", out, want)
 		}
-		if d := diffSnapshots(wantFiles, snapshot(t, a.StateRoot)); len(d) > 0 {
+		if d := statetest.DiffSnapshots(wantFiles, statetest.Snapshot(t, a.StateRoot)); len(d) > 0 {
 			t.Errorf("resumed training differs from the uninterrupted one:\n%s", strings.Join(d, "\n"))
 		}
 	})
@@ -346,8 +353,8 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		}
 		// A finished generator of another config is not served for this
 		// one: the name must change or the file go.
-		_, err := a.TrainGenerator(context.Background(), activities.TrainInput{Config: cfg, Paths: activities.TrainPathsFor(cfg.Name)})
-		wantAppError(t, err, activities.ErrInvalidConfig, "another config")
+		_, err := a.TrainGenerator(context.Background(), training.TrainInput{Config: cfg, Paths: training.TrainPathsFor(cfg.Name)})
+		statetest.WantAppError(t, err, activities.ErrInvalidConfig, "another config")
 		// Without it, Epochs counts the three in the checkpoint: three
 		// more give the 6-epoch run.
 		if err := os.Remove(out3.Path); err != nil {
@@ -361,7 +368,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE || out.BestEpoch != want.BestEpoch || out.ResumedFrom != 3 {
 			t.Errorf("continued training returned %+v, want %+v resumed from 3", out, want)
 		}
-		if d := diffSnapshots(wantFiles, snapshot(t, a.StateRoot)); len(d) > 0 {
+		if d := statetest.DiffSnapshots(wantFiles, statetest.Snapshot(t, a.StateRoot)); len(d) > 0 {
 			t.Errorf("3+3 epochs differ from 6:\n%s", strings.Join(d, "\n"))
 		}
 	})
@@ -369,7 +376,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 	t.Run("crash after the last checkpoint", func(t *testing.T) {
 		// The worker died between the last checkpoint and the generator
 		// file: the retry writes the file without training.
-		a := &activities.Activities{StateRoot: t.TempDir()}
+		a := &training.Activities{StateRoot: t.TempDir()}
 		for rel, data := range wantFiles {
 			if rel == paths.Generator {
 				continue
@@ -390,13 +397,13 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if out.Epochs != 6 || out.HeldOutMSE != want.HeldOutMSE || out.ResumedFrom != 6 {
 			t.Errorf("returned %+v, want %+v resumed from 6", out, want)
 		}
-		if d := diffSnapshots(wantFiles, snapshot(t, a.StateRoot)); len(d) > 0 {
+		if d := statetest.DiffSnapshots(wantFiles, statetest.Snapshot(t, a.StateRoot)); len(d) > 0 {
 			t.Errorf("files differ from the uninterrupted run:\n%s", strings.Join(d, "\n"))
 		}
 	})
 
 	t.Run("reuse", func(t *testing.T) {
-		before := fileInfos(t, full.StateRoot)
+		before := statetest.FileInfos(t, full.StateRoot)
 		ctx := newTrainCtx(t, full, cfg, 0)
 		_, out := mustTrain(t, ctx, full, cfg)
 		if out != want || ctx.calls.Load() != 0 {
@@ -410,7 +417,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		if _, out := mustTrain(t, ctx, full, other); out != want || ctx.calls.Load() != 0 {
 			t.Errorf("with another heartbeat timeout: %+v after %d batches, want %+v without training", out, ctx.calls.Load(), want)
 		}
-		checkUntouched(t, full.StateRoot, before, "second BuildArchive and TrainGenerator")
+		statetest.CheckUntouched(t, full.StateRoot, before, "second BuildArchive and TrainGenerator")
 	})
 }
 
@@ -420,9 +427,9 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 func TestTrainBadState(t *testing.T) {
 	ctx := context.Background()
 	cfg := trainConfig(t, aeTrain)
-	paths := activities.TrainPathsFor(cfg.Name)
+	paths := training.TrainPathsFor(cfg.Name)
 	a := newActivities(t)
-	if _, err := a.BuildArchive(ctx, activities.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	if _, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
 	ckPath := filepath.Join(a.StateRoot, paths.Checkpoint)
@@ -435,8 +442,8 @@ func TestTrainBadState(t *testing.T) {
 			if err := os.WriteFile(ckPath, []byte(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths})
-			wantAppError(t, err, activities.ErrBadState, ckPath, "checkpoint")
+			_, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+			statetest.WantAppError(t, err, activities.ErrBadState, ckPath, "checkpoint")
 		})
 	}
 
@@ -454,7 +461,7 @@ func TestTrainBadState(t *testing.T) {
 	if err := os.WriteFile(ckPath, foreign, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths}); err == nil || !strings.Contains(err.Error(), "checkpoint") {
+	if _, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths}); err == nil || !strings.Contains(err.Error(), "checkpoint") {
 		t.Errorf("checkpoint of another training: %v", err)
 	}
 	if data, _ := os.ReadFile(ckPath); string(data) != string(foreign) {
@@ -473,13 +480,13 @@ func TestTrainBadState(t *testing.T) {
 	if err := os.Truncate(arPath, fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths})
-	wantAppError(t, err, activities.ErrBadState, arPath)
+	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	statetest.WantAppError(t, err, activities.ErrBadState, arPath)
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("error %v does not wrap store.ErrInvalid", err)
 	}
 	// BuildArchive replaces it.
-	if _, err := a.BuildArchive(ctx, activities.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	if _, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatalf("BuildArchive over a damaged archive: %v", err)
 	}
 	if _, _, err := store.ReadArchive(arPath); err != nil {
@@ -495,14 +502,14 @@ func TestTrainBadState(t *testing.T) {
 	if err := store.WriteArchive(arPath, ar, m); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths})
-	wantAppError(t, err, activities.ErrBadState, arPath, "0 of 600 snapshots are marked for validation")
+	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	statetest.WantAppError(t, err, activities.ErrBadState, arPath, "0 of 600 snapshots are marked for validation")
 
 	// A missing archive.
 	if err := os.Remove(arPath); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: paths})
+	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing archive: %v, want an error wrapping os.ErrNotExist", err)
 	}
@@ -516,22 +523,22 @@ func TestTrainBadPaths(t *testing.T) {
 	ctx := context.Background()
 	cfg := trainConfig(t, pcaTrain)
 	a := newActivities(t)
-	good := activities.TrainPathsFor(cfg.Name)
+	good := training.TrainPathsFor(cfg.Name)
 	for _, bad := range []string{"", "../x.arrow", "generators/../../x.arrow", "/abs.arrow", filepath.Join(a.StateRoot, "generators", "abs.arrow")} {
 		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
 			p := good
 			p.Archive = bad
-			_, err := a.BuildArchive(ctx, activities.ArchiveInput{Config: cfg, Paths: p})
-			wantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
-			for _, set := range []func(*activities.TrainPaths){
-				func(p *activities.TrainPaths) { p.Archive = bad },
-				func(p *activities.TrainPaths) { p.Checkpoint = bad },
-				func(p *activities.TrainPaths) { p.Generator = bad },
+			_, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: p})
+			statetest.WantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
+			for _, set := range []func(*training.TrainPaths){
+				func(p *training.TrainPaths) { p.Archive = bad },
+				func(p *training.TrainPaths) { p.Checkpoint = bad },
+				func(p *training.TrainPaths) { p.Generator = bad },
 			} {
 				p := good
 				set(&p)
-				_, err := a.TrainGenerator(ctx, activities.TrainInput{Config: cfg, Paths: p})
-				wantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
+				_, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: p})
+				statetest.WantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
 			}
 		})
 	}
@@ -544,18 +551,18 @@ func TestTrainInvalidConfig(t *testing.T) {
 	ctx := context.Background()
 	a := newActivities(t)
 	cfg := trainConfig(t, pcaTrain)
-	paths := activities.TrainPathsFor(cfg.Name)
+	paths := training.TrainPathsFor(cfg.Name)
 
 	few := cfg
 	few.Archive.Samples = 5
-	_, err := a.BuildArchive(ctx, activities.ArchiveInput{Config: few, Paths: paths})
-	wantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
-	_, err = a.TrainGenerator(ctx, activities.TrainInput{Config: few, Paths: paths})
-	wantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
+	_, err := a.BuildArchive(ctx, training.ArchiveInput{Config: few, Paths: paths})
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
+	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: few, Paths: paths})
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
 	noType := cfg
 	noType.Generator.Type = ""
-	_, err = a.TrainGenerator(ctx, activities.TrainInput{Config: noType, Paths: paths})
-	wantAppError(t, err, activities.ErrInvalidConfig, "generator.type")
+	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: noType, Paths: paths})
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "generator.type")
 	if entries, _ := os.ReadDir(a.StateRoot); len(entries) != 0 {
 		t.Errorf("invalid configs created %d entries", len(entries))
 	}
@@ -568,8 +575,8 @@ func TestTrainInvalidConfig(t *testing.T) {
 	small.Validation = 0.1
 	small.Generator.LatentDim = 30
 	_, _, err = train(ctx, a, small)
-	wantAppError(t, err, activities.ErrInvalidConfig, "exceeds the rank")
-	if _, err := os.Stat(filepath.Join(a.StateRoot, activities.TrainPathsFor("small").Generator)); !errors.Is(err, os.ErrNotExist) {
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "exceeds the rank")
+	if _, err := os.Stat(filepath.Join(a.StateRoot, training.TrainPathsFor("small").Generator)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("failed fit left a generator file: %v", err)
 	}
 }
@@ -589,7 +596,7 @@ func TestTrainAutoencoderDiverges(t *testing.T) {
 	if !strings.Contains(err.Error(), "diverged") {
 		t.Errorf("error %v does not say the loss diverged", err)
 	}
-	if _, err := os.Stat(filepath.Join(a.StateRoot, activities.TrainPathsFor(cfg.Name).Generator)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(a.StateRoot, training.TrainPathsFor(cfg.Name).Generator)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("diverged training wrote a generator: %v", err)
 	}
 }

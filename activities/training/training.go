@@ -1,10 +1,17 @@
-package activities
+// Package training holds the activities of generator training, which the
+// TrainGenerator workflow calls: BuildArchive runs the model into a
+// simulation archive, TrainGenerator fits the generator on it (PCA,
+// quadratic, or an autoencoder that checkpoints every epoch and resumes
+// after a crash) and writes the generator file. Both are idempotent: a
+// finished archive or generator is reused.
+package training
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -13,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/activities/internal/core"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -77,10 +85,26 @@ type TrainProgress struct {
 	ValidLoss float64 `json:"valid_loss,omitempty"`
 }
 
+// Activities carries the training activities' dependencies. Paths in
+// their inputs are relative to StateRoot.
+type Activities struct {
+	StateRoot string
+	// Logger gets a line when training resumes from a checkpoint; nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
 func (a *Activities) path(rel string) (string, error) {
 	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: path %q must be relative to the state directory", rel), ErrInvalidConfig, nil)
+			fmt.Sprintf("activities: path %q must be relative to the state directory", rel), core.ErrInvalidConfig, nil)
 	}
 	return filepath.Join(a.StateRoot, rel), nil
 }
@@ -97,7 +121,7 @@ func heartbeat(ctx context.Context, p TrainProgress) {
 func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (ArchiveOutput, error) {
 	cfg := in.Config.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), ErrInvalidConfig, err)
+		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), core.ErrInvalidConfig, err)
 	}
 	path, err := a.path(in.Paths.Archive)
 	if err != nil {
@@ -118,7 +142,7 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 			return ArchiveOutput{}, err
 		}
 		// The config was validated, so the model itself blew up.
-		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrDiverged, err)
 	}
 	valid := make([]bool, total)
 	_, v := cfg.SplitArchive(X)
@@ -129,7 +153,7 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	m := store.Meta{Kind: store.KindArchive, Model: cfg.Model.Name, Params: modelParams(cfg.Model),
+	m := store.Meta{Kind: store.KindArchive, Model: cfg.Model.Name, Params: core.ModelParams(cfg.Model),
 		Extra: map[string]string{extraArchiveConfig: key}}
 	if err := store.WriteArchive(path, store.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
@@ -147,11 +171,11 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	cfg := in.Config.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return TrainOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), ErrInvalidConfig, err)
+		return TrainOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), core.ErrInvalidConfig, err)
 	}
 	var progress atomic.Value
 	progress.Store(TrainProgress{Phase: "train", Total: cfg.Generator.Epochs})
-	stop := keepAlive(ctx, &progress)
+	stop := core.KeepAlive(ctx, &progress)
 	defer stop()
 	genPath, err := a.path(in.Paths.Generator)
 	if err != nil {
@@ -165,12 +189,12 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	info := genfile.Info{Model: cfg.Model.Name, Params: modelParams(cfg.Model), Config: configKey(cfg)}
+	info := genfile.Info{Model: cfg.Model.Name, Params: core.ModelParams(cfg.Model), Config: configKey(cfg)}
 	trained, old, err := genfile.Load(genPath)
 	if err == nil {
 		if old.Config != info.Config {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("activities: %s was trained with another config; choose another name or delete it", genPath), ErrInvalidConfig, nil)
+				fmt.Sprintf("activities: %s was trained with another config; choose another name or delete it", genPath), core.ErrInvalidConfig, nil)
 		}
 		if old.Stats.RepVar != nil {
 			return summarise(genPath, trained, old), nil
@@ -179,11 +203,11 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	}
 	ar, _, err := store.ReadArchive(arPath)
 	if err != nil {
-		return TrainOutput{}, stateError(err)
+		return TrainOutput{}, core.StateError(err)
 	}
 	train, valid, err := splitByFlag(ar)
 	if err != nil {
-		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), ErrBadState, err)
+		return TrainOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: archive %s: %v", arPath, err), core.ErrBadState, err)
 	}
 	if trained != nil {
 		old.Stats = latent.EstimateStats(trained, train, valid)
@@ -198,13 +222,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	case "pca":
 		p, err := experiment.FitPCAGenerator(cfg, train)
 		if err != nil {
-			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrInvalidConfig, err)
 		}
 		g = p
 	case "quadratic":
 		q, err := experiment.FitQuadraticGenerator(cfg, train, valid)
 		if err != nil {
-			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrInvalidConfig, err)
 		}
 		g = q
 	case "autoencoder", "conv":
@@ -238,7 +262,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			// A checkpoint of another config, or a diverging loss: retrying
 			// cannot help.
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("activities: train %s (checkpoint %s; delete it to train from scratch): %v", genPath, ckPath, err), ErrBadState, err)
+				fmt.Sprintf("activities: train %s (checkpoint %s; delete it to train from scratch): %v", genPath, ckPath, err), core.ErrBadState, err)
 		}
 		g = model
 		earlyStopped, resumedFrom = rec.EarlyStopped, len(rec.Curve)-trained
@@ -308,7 +332,7 @@ func readCheckpoint(path string) (*neural.Checkpoint, error) {
 	var ck neural.Checkpoint
 	if err := json.Unmarshal(data, &ck); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: checkpoint %s: %v (delete it to restart training)", path, err), ErrBadState, err)
+			fmt.Sprintf("activities: checkpoint %s: %v (delete it to restart training)", path, err), core.ErrBadState, err)
 	}
 	return &ck, nil
 }

@@ -1,4 +1,4 @@
-package activities_test
+package live_test
 
 import (
 	"context"
@@ -14,9 +14,33 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
+
+const runID = "act-test"
+
+// runPath is where runID lives under a state root, as the CLI lays it out.
+var runPath = filepath.Join("runs", runID)
+
+func newActivities(t *testing.T) *live.Activities {
+	t.Helper()
+	return &live.Activities{StateRoot: t.TempDir()}
+}
+
+func runDir(stateRoot string) store.RunDir {
+	return store.RunDir{Root: filepath.Join(stateRoot, runPath)}
+}
+
+// initialize sets up the run under stateRoot with activities.Initialize.
+func initialize(t *testing.T, stateRoot string, cfg experiment.Config) {
+	t.Helper()
+	a := &activities.Activities{StateRoot: stateRoot}
+	if _, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: cfg}); err != nil {
+		t.Fatalf("Initialize: %v", err)
+	}
+}
 
 // liveConfig is a small L96 ETKF observing every other variable with a
 // variance that is not 1, so that the observation files' positions and
@@ -30,13 +54,13 @@ func liveConfig() experiment.Config {
 	}
 }
 
-func liveRun(cfg experiment.Config) activities.LiveRun {
-	return activities.LiveRun{RunID: runID, RunPath: runPath, Config: cfg, ObsDir: "obs"}
+func liveRun(cfg experiment.Config) live.LiveRun {
+	return live.LiveRun{RunID: runID, RunPath: runPath, Config: cfg, ObsDir: "obs"}
 }
 
 // writeObs writes cycles from..to of cfg's nature run into a's observation
 // directory at once, in format.
-func writeObs(t *testing.T, a *activities.Activities, cfg experiment.Config, format string, from, to int) {
+func writeObs(t *testing.T, a *live.Activities, cfg experiment.Config, format string, from, to int) {
 	t.Helper()
 	dir := filepath.Join(a.StateRoot, "obs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -48,13 +72,13 @@ func writeObs(t *testing.T, a *activities.Activities, cfg experiment.Config, for
 	}
 }
 
-func advance(a *activities.Activities, cfg experiment.Config, from, to int, forecastOnlyTo bool) (activities.AdvanceOutput, error) {
-	return a.AdvanceCycles(context.Background(), activities.AdvanceInput{LiveRun: liveRun(cfg), From: from, To: to, ForecastOnlyTo: forecastOnlyTo})
+func advance(a *live.Activities, cfg experiment.Config, from, to int, forecastOnlyTo bool) (live.AdvanceOutput, error) {
+	return a.AdvanceCycles(context.Background(), live.AdvanceInput{LiveRun: liveRun(cfg), From: from, To: to, ForecastOnlyTo: forecastOnlyTo})
 }
 
-func prepare(t *testing.T, a *activities.Activities, cfg experiment.Config, k int) activities.CycleState {
+func prepare(t *testing.T, a *live.Activities, cfg experiment.Config, k int) live.CycleState {
 	t.Helper()
-	st, err := a.PrepareCycle(context.Background(), activities.PrepareInput{LiveRun: liveRun(cfg), Cycle: k})
+	st, err := a.PrepareCycle(context.Background(), live.PrepareInput{LiveRun: liveRun(cfg), Cycle: k})
 	if err != nil {
 		t.Fatalf("PrepareCycle(%d): %v", k, err)
 	}
@@ -65,9 +89,9 @@ func prepare(t *testing.T, a *activities.Activities, cfg experiment.Config, k in
 // the activity) in its own state root.
 func referenceRun(t *testing.T, cfg experiment.Config) *activities.Activities {
 	t.Helper()
-	ref := newActivities(t)
-	initialize(t, ref, cfg)
-	if _, err := runCycles(ref, cfg, 1, cfg.Cycles); err != nil {
+	ref := &activities.Activities{StateRoot: t.TempDir()}
+	initialize(t, ref.StateRoot, cfg)
+	if _, err := ref.RunCycles(context.Background(), activities.CyclesInput{RunID: runID, RunPath: runPath, Config: cfg, From: 1, To: cfg.Cycles}); err != nil {
 		t.Fatal(err)
 	}
 	return ref
@@ -75,14 +99,14 @@ func referenceRun(t *testing.T, cfg experiment.Config) *activities.Activities {
 
 // sameAsReference checks that the live run's analyses and diagnostics of
 // cycles 1..to equal those of the reference run bit for bit.
-func sameAsReference(t *testing.T, ref, live *activities.Activities, to int) {
+func sameAsReference(t *testing.T, ref *activities.Activities, got *live.Activities, to int) {
 	t.Helper()
 	for k := 1; k <= to; k++ {
-		want, _, err := store.ReadEnsemble(runDir(ref).Analysis(k))
+		want, _, err := store.ReadEnsemble(runDir(ref.StateRoot).Analysis(k))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := store.ReadEnsemble(runDir(live).Analysis(k))
+		got, _, err := store.ReadEnsemble(runDir(got.StateRoot).Analysis(k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,11 +114,11 @@ func sameAsReference(t *testing.T, ref, live *activities.Activities, to int) {
 			t.Errorf("cycle %d: the live run's analysis differs from the run's", k)
 		}
 	}
-	wantRows, _, err := store.ReadDiagnostics(runDir(ref).Diagnostics())
+	wantRows, _, err := store.ReadDiagnostics(runDir(ref.StateRoot).Diagnostics())
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotRows, _, err := store.ReadDiagnostics(runDir(live).Diagnostics())
+	gotRows, _, err := store.ReadDiagnostics(runDir(got.StateRoot).Diagnostics())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +180,7 @@ func TestLiveForecastOnlyThenBackfill(t *testing.T) {
 	if out.Cycles[0].Assimilated || out.Cycles[0].RMSEa != out.Cycles[0].RMSEf {
 		t.Fatalf("cycle 3: %+v, want forecast-only", out.Cycles)
 	}
-	dir := runDir(a)
+	dir := runDir(a.StateRoot)
 	fc, _, err := store.ReadEnsemble(dir.Forecast(3))
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +189,7 @@ func TestLiveForecastOnlyThenBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mat.Equal(fc, an) || m.Extra["analysis"] != activities.AnalysisForecastOnly {
+	if !mat.Equal(fc, an) || m.Extra["analysis"] != live.AnalysisForecastOnly {
 		t.Errorf("forecast-only analysis: equal to the forecast %v, extra %v", mat.Equal(fc, an), m.Extra)
 	}
 	if _, err := os.Stat(dir.Observations(3)); !errors.Is(err, os.ErrNotExist) {
@@ -200,7 +224,7 @@ func TestLiveForecastOnlyThenBackfill(t *testing.T) {
 		t.Fatalf("backfill ran %+v", out.Cycles)
 	}
 	sameAsReference(t, ref, a, cfg.Cycles)
-	if _, m, err := store.ReadEnsemble(dir.Analysis(3)); err != nil || m.Extra["analysis"] != activities.AnalysisAssimilated || m.Extra["observations"] != "cycle-000003.arrow" {
+	if _, m, err := store.ReadEnsemble(dir.Analysis(3)); err != nil || m.Extra["analysis"] != live.AnalysisAssimilated || m.Extra["observations"] != "cycle-000003.arrow" {
 		t.Errorf("superseded analysis metadata %v (%v)", m.Extra, err)
 	}
 	if st := prepare(t, a, cfg, 3); st.ForecastOnly {
@@ -279,7 +303,7 @@ func TestLiveBadObservations(t *testing.T) {
 			if err := c.write(d); err != nil {
 				t.Fatal(err)
 			}
-			initialize(t, a, cfg)
+			initialize(t, a.StateRoot, cfg)
 			_, err := advance(a, cfg, 1, 1, false)
 			var appErr *temporal.ApplicationError
 			if err == nil || !errors.As(err, &appErr) || !appErr.NonRetryable() {
@@ -288,7 +312,7 @@ func TestLiveBadObservations(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), d.Root) {
 				t.Errorf("error %q does not name the file or contain %q", err, c.want)
 			}
-			if ok, _ := store.Exists(runDir(a).Diagnostics()); ok {
+			if ok, _ := store.Exists(runDir(a.StateRoot).Diagnostics()); ok {
 				t.Error("a failed cycle committed diagnostics")
 			}
 		})
@@ -300,12 +324,12 @@ func TestLiveBadObservations(t *testing.T) {
 func TestLiveAdvanceChecksChain(t *testing.T) {
 	cfg := liveConfig()
 	a := newActivities(t)
-	initialize(t, a, cfg)
+	initialize(t, a.StateRoot, cfg)
 	_, err := advance(a, cfg, 3, 3, true)
 	if err == nil || !strings.Contains(err.Error(), "does not end at cycle 2") {
 		t.Fatalf("error %v", err)
 	}
-	if _, err := a.AdvanceCycles(context.Background(), activities.AdvanceInput{LiveRun: activities.LiveRun{RunID: runID, RunPath: runPath, Config: cfg, ObsDir: "../elsewhere"}, From: 1, To: 1}); err == nil ||
+	if _, err := a.AdvanceCycles(context.Background(), live.AdvanceInput{LiveRun: live.LiveRun{RunID: runID, RunPath: runPath, Config: cfg, ObsDir: "../elsewhere"}, From: 1, To: 1}); err == nil ||
 		!strings.Contains(err.Error(), "must be absolute or inside the state directory") {
 		t.Errorf("escaping observation directory: %v", err)
 	}

@@ -1,0 +1,465 @@
+// Package core is what the activity packages (activities, activities/live,
+// activities/training) share: the non-retryable error types, heartbeats,
+// resolving run paths under the state root, reading a run's state, and the
+// stored cycle step with the batch that commits it.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/store"
+)
+
+// Non-retryable error types: retrying cannot fix them.
+const (
+	ErrInvalidConfig = "InvalidConfig"
+	ErrDiverged      = "Diverged"
+	ErrBadState      = "BadState"
+)
+
+// Env is what the shared machinery needs of an activity package's
+// dependencies: the state root that run paths are relative to, and where
+// to report the bytes written (nil: nowhere).
+type Env struct {
+	StateRoot string
+	Metrics   interface{ BytesWritten(n int64) }
+}
+
+// Wrote reports the sizes of files just written to the recorder.
+func (e Env) Wrote(paths ...string) {
+	if e.Metrics == nil {
+		return
+	}
+	var n int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	e.Metrics.BytesWritten(n)
+}
+
+func (e Env) RunDir(runPath string) (store.RunDir, error) {
+	if runPath == "" || filepath.IsAbs(runPath) || !filepath.IsLocal(runPath) {
+		return store.RunDir{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: run path %q must be relative to the state directory", runPath), ErrInvalidConfig, nil)
+	}
+	return store.RunDir{Root: filepath.Join(e.StateRoot, runPath)}, nil
+}
+
+// Build constructs the experiment, reading the generator files that
+// latent.generator and ood.generator name relative to the state root.
+func (e Env) Build(cfg experiment.Config) (*experiment.Setup, error) {
+	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
+		resolved := *l
+		resolved.Generator = filepath.Join(e.StateRoot, l.Generator)
+		cfg.Latent = &resolved
+	}
+	if o := cfg.OOD; o != nil && o.Generator != "latent" && o.Generator != "" && !filepath.IsAbs(o.Generator) {
+		resolved := *o
+		resolved.Generator = filepath.Join(e.StateRoot, o.Generator)
+		cfg.OOD = &resolved
+	}
+	s, err := experiment.Build(cfg)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+	}
+	return s, nil
+}
+
+func Meta(runID string, cfg experiment.Config, cycle int) store.Meta {
+	params := ModelParams(cfg.Model)
+	params["steps_between"] = strconv.Itoa(cfg.Observations.StepsBetween)
+	params["method"] = cfg.Filter.Method
+	params["members"] = strconv.Itoa(cfg.Filter.Members)
+	return store.Meta{RunID: runID, Model: cfg.Model.Name, Params: params, Cycle: cycle, Time: cfg.CycleTime(cycle)}
+}
+
+// modelParams are the model's parameters as file metadata.
+func ModelParams(m experiment.ModelConfig) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	params := map[string]string{"nx": strconv.Itoa(m.Nx), "dt": f(m.Dt)}
+	switch m.Name {
+	case "lorenz96":
+		params["forcing"] = f(m.Forcing)
+	case "ks":
+		params["length"] = f(m.Length)
+	case "lorenz63":
+		params["sigma"], params["rho"], params["beta"] = f(m.Sigma), f(m.Rho), f(m.Beta)
+	}
+	return params
+}
+
+// ReadState reads the analysis and the truth of cycle k and checks their
+// shape against the config.
+func ReadState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
+	E, _, err := store.ReadEnsemble(dir.Analysis(k))
+	if err != nil {
+		return nil, nil, StateError(err)
+	}
+	truth, _, err := store.ReadVector(dir.Truth(k))
+	if err != nil {
+		return nil, nil, StateError(err)
+	}
+	if r, c := E.Dims(); r != s.Config.Filter.Members || c != s.Model.Dim() || len(truth) != c {
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
+				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+	}
+	return E, truth, nil
+}
+
+// PreviousRows reads the diagnostics written so far (none before cycle 1).
+func PreviousRows(path string, from int) ([]store.DiagRow, error) {
+	ok, err := store.Exists(path)
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("activities: %w", err)
+		}
+		return nil, err
+	}
+	rows, _, err := store.ReadDiagnostics(path)
+	if err != nil {
+		return nil, StateError(err)
+	}
+	return rows, nil
+}
+
+// StateError classifies a failure to read the run's state: a corrupt or
+// mismatched file cannot be fixed by retrying (non-retryable ErrBadState);
+// anything else, such as a missing file on a worker whose shared state
+// directory is not mounted yet, may be, so it stays retryable.
+func StateError(err error) error {
+	if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNewerSchema) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadState, err)
+	}
+	return fmt.Errorf("activities: %w", err)
+}
+
+// KeepAlive heartbeats the latest progress every third of the activity's
+// heartbeat timeout until stop is called, so a long step (a slow member, a
+// large analysis) is not mistaken for a dead worker while a dead worker is
+// still detected within the timeout. Outside an activity it does nothing.
+func KeepAlive(ctx context.Context, progress *atomic.Value) (stop func()) {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).HeartbeatTimeout <= 0 {
+		return func() {}
+	}
+	period := activity.GetInfo(ctx).HeartbeatTimeout / 3
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx, progress.Load())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Every activity that computes cycles runs the cycle step of package
+// experiment (observe → forecast → quality control → analyse → score) and
+// stores it here, in two halves:
+//
+//	Prepare: truth(k), forecast(k)   (the forecast run here, or put together from fanned-out parts)
+//	Finish:  observations(k) with the quality-control decision, latent codes, analysis(k)
+//
+// then commits the cycles by writing the diagnostics table (Batch).
+
+// Observer advances the truth to cycle k and returns the cycle with its
+// observations: the twin experiment's draw, or a live run's file.
+type Observer func(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error)
+
+// Twin draws the synthetic observations of a twin experiment.
+func Twin(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error) {
+	return s.ObserveCycle(truth, k), nil
+}
+
+// Step runs and stores cycle k from the analysis E of cycle k-1 and the
+// truth, both advanced in place: Prepare, then Finish. The analysis file's
+// metadata gets extra.
+func (e Env) Step(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int, extra map[string]string) (*experiment.Cycle, error) {
+	c, E, err := e.Prepare(s, dir, runID, E, truth, k, obs, parts)
+	if err != nil {
+		return nil, err
+	}
+	return c, e.Finish(s, dir, runID, c, E, extra)
+}
+
+// Prepare runs the first half of cycle k's step: it observes, writes the
+// truth, forecasts E (or, with parts > 0, puts the forecast together from
+// the fanned-out parts of parts members each) and writes the forecast. It
+// returns the cycle and the forecast.
+func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int) (*experiment.Cycle, *mat.Dense, error) {
+	m := Meta(runID, s.Config, k)
+	if err := dir.MkdirCycle(k); err != nil {
+		return nil, nil, fmt.Errorf("activities: %w", err)
+	}
+	c, err := obs(s, truth, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
+		return nil, nil, fmt.Errorf("activities: %w", err)
+	}
+	if parts > 0 {
+		if E, err = Assemble(dir, s, runID, k, parts); err != nil {
+			return nil, nil, err
+		}
+	} else if err := s.Forecast(E, k); err != nil {
+		return nil, nil, Diverged(err)
+	}
+	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
+		return nil, nil, fmt.Errorf("activities: %w", err)
+	}
+	return c, E, nil
+}
+
+// Finish runs the second half of cycle c's step: it assimilates c's
+// observations into the forecast E (a cycle without observations keeps
+// the forecast) and writes the observations with the quality-control
+// decision beside them, the latent codes of a latent filter, and the
+// analysis, whose metadata gets extra. Files of an earlier run of the
+// cycle that this one does not write are removed.
+func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *experiment.Cycle, E *mat.Dense, extra map[string]string) error {
+	k := c.K
+	m := Meta(runID, s.Config, k)
+	written := []string{dir.Truth(k), dir.Forecast(k), dir.Analysis(k)}
+	if c.Obs.Values == nil {
+		s.ForecastOnlyCycle(c, E)
+		for _, p := range []string{dir.Observations(k), dir.LatentForecast(k), dir.LatentAnalysis(k)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("activities: remove superseded %s: %w", p, err)
+			}
+		}
+	} else {
+		if err := s.Assimilate(c, E); err != nil {
+			return Diverged(err)
+		}
+		if err := store.WriteObservations(dir.Observations(k), c.Obs, m); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		written = append(written, dir.Observations(k))
+		if c.LatentForecast != nil {
+			if err := store.WriteEnsemble(dir.LatentForecast(k), c.LatentForecast, m); err != nil {
+				return fmt.Errorf("activities: %w", err)
+			}
+			if err := store.WriteEnsemble(dir.LatentAnalysis(k), c.LatentAnalysis, m); err != nil {
+				return fmt.Errorf("activities: %w", err)
+			}
+			written = append(written, dir.LatentForecast(k), dir.LatentAnalysis(k))
+		}
+	}
+	m.Extra = extra
+	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	e.Wrote(written...)
+	return nil
+}
+
+// Diverged marks a failure of the numerics (divergence, bad data) as
+// non-retryable.
+func Diverged(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+}
+
+// Summary summarises a batch of cycles (the activities' CyclesOutput).
+type Summary struct {
+	Sums experiment.Sums
+	Last experiment.CycleStats
+	// PauseAt is the cycle after which the run must pause (ood.pause_on_batch
+	// and a flagged batch): the batch stops there. 0: no pause.
+	PauseAt int
+}
+
+// Batch is a batch of cycles of a run being computed: the diagnostics
+// rows of the cycles before it and of those done, and the batch's summary.
+type Batch struct {
+	Dir     store.RunDir
+	Setup   *experiment.Setup
+	Rows    []store.DiagRow
+	Summary Summary
+
+	env   Env
+	runID string
+}
+
+// NewBatch starts a batch of cycles of run runID in dir after the
+// diagnostics rows of the cycles before it.
+func (e Env) NewBatch(runID string, dir store.RunDir, s *experiment.Setup, rows []store.DiagRow) *Batch {
+	return &Batch{Dir: dir, Setup: s, Rows: rows, env: e, runID: runID}
+}
+
+// OpenBatch checks a batch of cycles from..to of the run at runPath,
+// builds its experiment and reads the diagnostics rows of the cycles
+// before it. done says that an earlier attempt finished the batch; its
+// summary is then b.Summary.
+func (e Env) OpenBatch(runID, runPath string, cfg experiment.Config, from, to int) (b *Batch, done bool, err error) {
+	b = &Batch{env: e, runID: runID}
+	if b.Dir, err = e.RunDir(runPath); err != nil {
+		return b, false, err
+	}
+	if from < 1 || to < from {
+		return b, false, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: bad cycle range %d..%d", from, to), ErrInvalidConfig, nil)
+	}
+	if b.Setup, err = e.Build(cfg); err != nil {
+		return b, false, err
+	}
+	if b.Rows, err = PreviousRows(b.Dir.Diagnostics(), from); err != nil {
+		return b, false, err
+	}
+	if sum, ok := finishedBatch(b.Dir, b.Setup.Config, b.Rows, from, to); ok {
+		b.Summary = sum
+		return b, true, nil
+	}
+	b.Rows = TrimRows(b.Rows, from)
+	return b, false, nil
+}
+
+// Add records cycle c in the batch and reports whether the run pauses
+// after it (ood.pause_on_batch and a flagged batch).
+func (b *Batch) Add(c *experiment.Cycle) (pause bool) {
+	b.Rows = append(b.Rows, c.Row())
+	b.Summary.Sums.Add(c.Stats, b.Setup.Config.Scored(c.K))
+	b.Summary.Last = c.Stats
+	if pauses(b.Setup.Config, c.Stats) {
+		b.Summary.PauseAt = c.K
+		return true
+	}
+	return false
+}
+
+// Commit writes the diagnostics table with the batch's rows: the batch's
+// cycles are done.
+func (b *Batch) Commit() error {
+	if err := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, b.Summary.Last.Cycle)); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	b.env.Wrote(b.Dir.Diagnostics())
+	return nil
+}
+
+// Fail writes the diagnostics table up to the cycle before k, which
+// failed with err, and returns err.
+func (b *Batch) Fail(k int, err error) error {
+	if werr := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, k-1)); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	return err
+}
+
+// TrimRows keeps the rows of cycles before from.
+func TrimRows(rows []store.DiagRow, from int) []store.DiagRow {
+	for i, r := range rows {
+		if r.Cycle >= from {
+			return rows[:i]
+		}
+	}
+	return rows
+}
+
+// finishedBatch recognises a batch that an earlier attempt completed: the
+// diagnostics hold rows from..to, or from..K for a batch that paused at K,
+// and the analysis of the last cycle exists. The analysis must read back: a
+// damaged one is recomputed.
+func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow, from, to int) (Summary, bool) {
+	var out Summary
+	next := from
+	for _, r := range rows {
+		if r.Cycle < from || r.Cycle > to {
+			continue
+		}
+		if r.Cycle != next {
+			return Summary{}, false
+		}
+		st := experiment.StatsOfRow(r)
+		out.Sums.Add(st, cfg.Scored(r.Cycle))
+		out.Last = st
+		next++
+		if pauses(cfg, st) {
+			out.PauseAt = st.Cycle
+			break
+		}
+	}
+	if out.PauseAt == 0 && next != to+1 {
+		return Summary{}, false
+	}
+	if _, _, err := store.ReadEnsemble(dir.Analysis(next - 1)); err != nil {
+		return Summary{}, false
+	}
+	return out, true
+}
+
+// pauses reports whether the run pauses after a cycle: ood.pause_on_batch
+// and a flagged batch.
+func pauses(cfg experiment.Config, st experiment.CycleStats) bool {
+	return cfg.OOD != nil && cfg.OOD.PauseOnBatch && st.BatchFlag != ""
+}
+
+// ExtraPartMembers is the metadata key of a forecast part's member range
+// ("7..13").
+const ExtraPartMembers = "members"
+
+// PartRange is the metadata value of a part's index range lo..hi−1 ("7..13").
+func PartRange(lo, hi int) string { return fmt.Sprintf("%d..%d", lo, hi-1) }
+
+// ExtraPartPoints is the metadata key of an analysis part's grid range.
+const ExtraPartPoints = "points"
+
+// ReadPart reads a part of cycle k written by a fanned-out activity (a
+// rows × cols ensemble file whose extra metadata key holds its range
+// lo..hi−1) and checks that it is the one asked for.
+func ReadPart(path, key, runID string, k, lo, hi, rows, cols int) (*mat.Dense, error) {
+	P, m, err := store.ReadEnsemble(path)
+	if err != nil {
+		return nil, err
+	}
+	want := PartRange(lo, hi)
+	if r, c := P.Dims(); r != rows || c != cols || m.RunID != runID || m.Cycle != k || m.Extra[key] != want {
+		return nil, fmt.Errorf("%w: %s holds %d×%d %s %q of run %q cycle %d, want %d×%d %s %s of run %q cycle %d",
+			store.ErrInvalid, path, r, c, key, m.Extra[key], m.RunID, m.Cycle, rows, cols, key, want, runID, k)
+	}
+	return P, nil
+}
+
+// Assemble returns the forecast ensemble of cycle k: the forecast file if
+// an earlier attempt wrote it, else the parts of per members each, copied
+// into one ensemble. A missing part is a retryable error (its activity may
+// not be visible on this worker's file system yet).
+func Assemble(dir store.RunDir, s *experiment.Setup, runID string, k, per int) (*mat.Dense, error) {
+	if E, fm, err := store.ReadEnsemble(dir.Forecast(k)); err == nil {
+		if r, c := E.Dims(); r == s.Config.Filter.Members && c == s.Model.Dim() && fm.RunID == runID && fm.Cycle == k {
+			return E, nil
+		}
+	}
+	N, n := s.Config.Filter.Members, s.Model.Dim()
+	E := mat.NewDense(N, n, nil)
+	for lo := 0; lo < N; lo += per {
+		hi := min(lo+per, N)
+		P, err := ReadPart(dir.ForecastPart(k, lo, hi), ExtraPartMembers, runID, k, lo, hi, hi-lo, n)
+		if err != nil {
+			return nil, StateError(err)
+		}
+		E.Slice(lo, hi, 0, n).(*mat.Dense).Copy(P)
+	}
+	return E, nil
+}

@@ -1,0 +1,129 @@
+// Package statetest holds what the tests of the activity packages share:
+// checks of Temporal application errors, and snapshots of a state
+// directory to compare runs bit for bit or to check that a retry left
+// finished files alone.
+package statetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// WantAppError checks that err is a non-retryable Temporal application error
+// of type typ whose message contains every string in contains, and returns it.
+func WantAppError(t testing.TB, err error, typ string, contains ...string) *temporal.ApplicationError {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("got error %v (%T), want a *temporal.ApplicationError of type %s", err, err, typ)
+	}
+	if appErr.Type() != typ {
+		t.Errorf("application error type %q, want %q (error: %v)", appErr.Type(), typ, err)
+	}
+	if !appErr.NonRetryable() {
+		t.Errorf("application error %v is retryable; retrying cannot fix a %s error", err, typ)
+	}
+	for _, s := range contains {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+	return appErr
+}
+
+// Snapshot reads every file under root into memory, keyed by its path
+// relative to root. Left-over temporary files of an atomic write would show
+// up here too (and fail the comparisons).
+func Snapshot(t testing.TB, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		files[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return files
+}
+
+// DiffSnapshots reports the files that are missing, extra or differ in b
+// compared with a.
+func DiffSnapshots(a, b map[string][]byte) []string {
+	var diffs []string
+	for name, ab := range a {
+		bb, ok := b[name]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing in second: "+name)
+		case !bytes.Equal(ab, bb):
+			diffs = append(diffs, fmt.Sprintf("differs: %s (%d vs %d bytes)", name, len(ab), len(bb)))
+		}
+	}
+	for name := range b {
+		if _, ok := a[name]; !ok {
+			diffs = append(diffs, "extra in second: "+name)
+		}
+	}
+	slices.Sort(diffs)
+	return diffs
+}
+
+// FileInfos stats every file under root.
+func FileInfos(t testing.TB, root string) map[string]fs.FileInfo {
+	t.Helper()
+	m := map[string]fs.FileInfo{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := os.Stat(path)
+		m[path] = fi
+		return err
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return m
+}
+
+// CheckUntouched reports files that were rewritten since before was taken.
+// Writes are atomic (a new file renamed over the old one, created while the
+// old one still holds its inode), so one rewrite gives a new inode even when
+// it lands within the file system's timestamp granularity; the modification
+// time catches repeated rewrites, which may recycle the inode number.
+func CheckUntouched(t testing.TB, root string, before map[string]fs.FileInfo, what string) {
+	t.Helper()
+	after := FileInfos(t, root)
+	for path, fi := range after {
+		old, ok := before[path]
+		switch {
+		case !ok:
+			t.Errorf("%s created %s", what, path)
+		case !os.SameFile(old, fi) || !old.ModTime().Equal(fi.ModTime()):
+			t.Errorf("%s rewrote %s (mtime %v -> %v)", what, path, old.ModTime(), fi.ModTime())
+		}
+	}
+	for path := range before {
+		if _, ok := after[path]; !ok {
+			t.Errorf("%s removed %s", what, path)
+		}
+	}
+}
