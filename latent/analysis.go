@@ -2,11 +2,12 @@ package latent
 
 import (
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
+
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // Stats are what the latent analyses need to know about a generator beyond

@@ -1,7 +1,6 @@
 package latent
 
 import (
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 // randSPD returns a random d × d covariance (row-major) of rank r.

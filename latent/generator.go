@@ -2,9 +2,10 @@ package latent
 
 import (
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/check"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // Decoder is a differentiable map z → x from codes to states, what a

@@ -1,13 +1,13 @@
 package latent
 
 import (
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/latent/internal/fixture"
 	"github.com/latentda/latentda/observations"
 )
 

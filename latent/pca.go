@@ -3,12 +3,13 @@ package latent
 import (
 	"errors"
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // PCAOptions selects the number of retained components. Exactly one of the

@@ -1,7 +1,6 @@
 package latent
 
 import (
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -9,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 func TestIdentity(t *testing.T) {

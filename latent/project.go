@@ -2,7 +2,6 @@ package latent
 
 import (
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -10,6 +9,8 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // ProjectOptions configures Project.

@@ -1,7 +1,6 @@
 package latent
 
 import (
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +9,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 // On PCA the objective is quadratic, so the first (undamped) Gauss–Newton

@@ -1,12 +1,13 @@
 package latent
 
 import (
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 // quadraticManifold returns a generator-free description of a quadratic

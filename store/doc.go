@@ -17,8 +17,8 @@
 // data and metadata always give byte-identical files.
 //
 // Readers trust nothing in a file: they check its structure before the
-// Arrow library decodes it, then its kind, schema version, columns, types
-// and values, and report every problem as an error naming the file (one
+// Arrow library decodes it (package store/internal/ipcverify), then its
+// kind, schema version, columns, types and values, and report every problem as an error naming the file (one
 // matching [ErrInvalid], or [ErrNewerSchema] for a file from a newer
 // version); they do not panic on any input.
 //

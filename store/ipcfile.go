@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/latentda/latentda/store/internal/ipcverify"
 )
 
 // Option configures a reader or writer.
@@ -198,22 +201,22 @@ func newMemFile(data []byte) *memFile { return &memFile{Reader: bytes.NewReader(
 
 // readTable verifies and reads the size bytes of a state file from f.
 func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table, error) {
-	// Check the structure before arrow-go reads it (see verify.go). The
+	// Check the structure before arrow-go reads it (package store/internal/ipcverify). The
 	// schema version is judged first: a file from a newer version is
 	// reported as such, whatever else is new in it.
-	v, err := verifyFooter(f, size)
+	v, err := ipcverify.Footer(f, size)
 	if err != nil {
-		return nil, err
+		return nil, verified(err)
 	}
 	t := &table{}
-	if t.meta, t.data, err = decodeMeta(v.metadata, spec.kinds, spec.dataKeys); err != nil {
+	if t.meta, t.data, err = decodeMeta(v.Metadata, spec.kinds, spec.dataKeys); err != nil {
 		return nil, err
 	}
-	if err := v.verifyColumns(); err != nil {
-		return nil, err
+	if err := v.Columns(); err != nil {
+		return nil, verified(err)
 	}
-	if err := v.verifyBatches(f); err != nil {
-		return nil, err
+	if err := v.Batches(f); err != nil {
+		return nil, verified(err)
 	}
 
 	// Bodies are bounded by the file size, checked above; arrow-go's own
@@ -258,6 +261,16 @@ func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table
 		}
 	}
 	return t, nil
+}
+
+// verified marks a structural problem that package ipcverify found as an
+// invalid file (ErrInvalid), with its message; a failure to read the file
+// stays as it is.
+func verified(err error) error {
+	if errors.Is(err, ipcverify.ErrInvalid) {
+		return &invalidError{err: err}
+	}
+	return err
 }
 
 // noNulls reports an error if arr or, for lists, its values hold a null.

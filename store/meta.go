@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/latentda/latentda/store/internal/ipcverify"
 )
 
 // SchemaVersion is the version of the on-disk format this package writes,
@@ -147,25 +149,22 @@ func (e *metaEncoder) addMap(field, prefix string, m map[string]string) error {
 // (for finite x, including -0).
 func formatFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
-// keyValue is one schema metadata entry as stored in the file.
-type keyValue struct{ key, value string }
-
 // checkSchemaVersion looks only at latentda.schema_version, so that a file
 // from a newer version is reported as such before anything else about it
 // (its columns, say) is judged.
-func checkSchemaVersion(kvs []keyValue) (int, error) {
+func checkSchemaVersion(kvs []ipcverify.KeyValue) (int, error) {
 	var (
 		found bool
 		value string
 	)
 	for _, kv := range kvs {
-		if kv.key != keySchemaVersion {
+		if kv.Key != keySchemaVersion {
 			continue
 		}
 		if found {
 			return 0, invalidf("metadata key %q appears more than once", keySchemaVersion)
 		}
-		found, value = true, kv.value
+		found, value = true, kv.Value
 	}
 	if !found {
 		return 0, invalidf("metadata key %q is missing: not a latentda state file", keySchemaVersion)
@@ -188,14 +187,14 @@ func checkSchemaVersion(kvs []keyValue) (int, error) {
 // values are returned in data. Keys outside the "latentda." namespace are
 // ignored (another tool may have added them); unknown "latentda." keys are
 // rejected, since a file of this schema version cannot contain them.
-func decodeMeta(kvs []keyValue, kinds []Kind, dataKeys []string) (m Meta, data map[string]string, err error) {
+func decodeMeta(kvs []ipcverify.KeyValue, kinds []Kind, dataKeys []string) (m Meta, data map[string]string, err error) {
 	if m.SchemaVersion, err = checkSchemaVersion(kvs); err != nil {
 		return Meta{}, nil, err
 	}
 	// The kind next: a file of another kind has other keys and columns.
 	for _, kv := range kvs {
-		if kv.key == keyKind {
-			m.Kind = Kind(kv.value)
+		if kv.Key == keyKind {
+			m.Kind = Kind(kv.Value)
 			break
 		}
 	}
@@ -212,7 +211,7 @@ func decodeMeta(kvs []keyValue, kinds []Kind, dataKeys []string) (m Meta, data m
 	var cycle, tm string
 	data = make(map[string]string, len(dataKeys))
 	for _, kv := range kvs {
-		k, v := kv.key, kv.value
+		k, v := kv.Key, kv.Value
 		if !strings.HasPrefix(k, keyPrefix) {
 			continue
 		}

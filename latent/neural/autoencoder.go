@@ -3,13 +3,14 @@ package neural
 import (
 	"errors"
 	"fmt"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // Layer is one fully connected layer, y = φ(W a + b), with the convention of

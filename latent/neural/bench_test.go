@@ -3,12 +3,13 @@ package neural
 import (
 	"context"
 	"fmt"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 var benchSizes = []struct{ n, d int }{{40, 8}, {128, 16}}

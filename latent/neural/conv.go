@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/internal/check"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // circConv is the circular (periodic) 1-D convolution op with cin input

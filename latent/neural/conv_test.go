@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 // opCases are the layer kinds of the convolutional autoencoder.

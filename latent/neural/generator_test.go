@@ -5,11 +5,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/internal/fixture"
 	"github.com/latentda/latentda/observations"
-	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/mat"
 )
 
 // randomAutoencoder returns an autoencoder n → hidden → d → reversed → n

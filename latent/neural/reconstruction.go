@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/latentda/latentda/latent"
 	"math"
 	"slices"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
 )
 
 // ReconstructionKinds are the generators ReconstructionCurve fits.

@@ -2,9 +2,10 @@ package neural
 
 import (
 	"context"
-	"github.com/latentda/latentda/latent"
 	"math"
 	"testing"
+
+	"github.com/latentda/latentda/latent"
 )
 
 func TestReconstructionCurve(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/latentda/latentda/latent/internal/check"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -13,6 +12,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent/internal/check"
 )
 
 // Adam hyper-parameters other than the learning rate (Kingma and Ba 2015).

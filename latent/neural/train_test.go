@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/internal/check"
-	"github.com/latentda/latentda/latent/internal/fixture"
 	"math"
 	"reflect"
 	"strings"
@@ -14,6 +11,10 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/internal/check"
+	"github.com/latentda/latentda/latent/internal/fixture"
 )
 
 // manifoldFixture trains, once, the d = 2 autoencoder of the manifold test.

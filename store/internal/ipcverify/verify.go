@@ -1,26 +1,29 @@
-package store
-
-// Structural verification of an Arrow IPC file before arrow-go decodes it.
+// Package ipcverify checks the structure of an untrusted Arrow IPC file
+// before arrow-go decodes it.
 //
 // arrow-go (v18) decodes the flatbuffers of an IPC file without bounds
 // checks: a truncated or corrupt footer, schema or message header makes it
-// index past the end of a slice. Our readers must report such files as
-// errors, never panic, and must not rely on recover. So before a file is
-// handed to ipc.NewFileReader, the code below walks every flatbuffer table,
-// vector and string that arrow-go will read, with explicit bounds checks,
-// and checks that the record batches' nodes and buffers fit the schema and
-// the message bodies. It accepts only what this package writes: little
-// endian, uncompressed, no dictionaries, and the column types int, float,
-// bool, utf8, and list and fixed_size_list of those.
+// index past the end of a slice. Package store's readers must report such
+// files as errors, never panic, and must not rely on recover. So before a
+// file is handed to ipc.NewFileReader, [Footer], [File.Columns] and
+// [File.Batches] walk every flatbuffer table, vector and string that
+// arrow-go will read, with explicit bounds checks, and check that the
+// record batches' nodes and buffers fit the schema and the message bodies.
+// They accept only what package store writes: little endian, uncompressed,
+// no dictionaries, and the column types int, float, bool, utf8, and list
+// and fixed_size_list of those. Every problem found is an error matching
+// [ErrInvalid]; a failure to read the bytes is returned as it is.
 //
 // The field slots below are the vtable offsets of the tables in Arrow's
 // Schema.fbs, File.fbs and Message.fbs (slot 4 is the first field, 6 the
 // second, and so on).
+package ipcverify
 
 import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -50,7 +53,26 @@ const (
 
 var arrowMagic = []byte("ARROW1")
 
-// corruptf reports corrupt Arrow metadata; the error matches ErrInvalid.
+// ErrInvalid is matched (with errors.Is) by every error that reports a
+// malformed or unsupported file.
+var ErrInvalid = errors.New("ipcverify: invalid Arrow IPC file")
+
+// invalidError marks err as describing an invalid file without changing
+// its message.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string        { return e.err.Error() }
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{err: fmt.Errorf(format, args...)}
+}
+
+// KeyValue is one custom metadata entry of a schema.
+type KeyValue struct{ Key, Value string }
+
+// corruptf reports corrupt Arrow metadata.
 func corruptf(format string, args ...any) error {
 	return invalidf("corrupt Arrow IPC file: "+format, args...)
 }
@@ -247,17 +269,17 @@ func (t fbTable) tables(slot int64, name string) ([]fbTable, error) {
 }
 
 // keyValues reads a vector of KeyValue tables { key: string; value: string }.
-func (t fbTable) keyValues(slot int64) ([]keyValue, error) {
+func (t fbTable) keyValues(slot int64) ([]KeyValue, error) {
 	kvs, err := t.tables(slot, "custom_metadata")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]keyValue, len(kvs))
+	out := make([]KeyValue, len(kvs))
 	for i, kv := range kvs {
-		if out[i].key, err = kv.str(4, "key"); err != nil {
+		if out[i].Key, err = kv.str(4, "key"); err != nil {
 			return nil, err
 		}
-		if out[i].value, err = kv.str(6, "value"); err != nil {
+		if out[i].Value, err = kv.str(6, "value"); err != nil {
 			return nil, err
 		}
 	}
@@ -277,12 +299,12 @@ type ipcBlock struct {
 	offset, meta, body int64
 }
 
-// ipcFile is the verified structure of an Arrow IPC file.
-type ipcFile struct {
+// File is the verified structure of an Arrow IPC file.
+type File struct {
 	size        int64
 	footerStart int64
 	schema      fbTable
-	metadata    []keyValue // schema-level custom metadata
+	Metadata    []KeyValue // schema-level custom metadata
 	blocks      []ipcBlock
 	columns     []colShape
 }
@@ -296,9 +318,9 @@ func readAt(r io.ReaderAt, off, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-// verifyFooter checks the magic numbers and the footer, and reads the
-// schema-level metadata. Call verifyColumns and verifyBatches next.
-func verifyFooter(r io.ReaderAt, size int64) (*ipcFile, error) {
+// Footer checks the magic numbers and the footer, and reads the
+// schema-level metadata. Call Columns and Batches next.
+func Footer(r io.ReaderAt, size int64) (*File, error) {
 	const minSize = leadingMagicLen + 4 + trailerLen
 	if size < minSize {
 		return nil, invalidf("not an Arrow IPC file: %d bytes is too small (empty or truncated file?)", size)
@@ -324,7 +346,7 @@ func verifyFooter(r io.ReaderAt, size int64) (*ipcFile, error) {
 	if flen > maxFooterSize {
 		return nil, invalidf("Arrow IPC footer of %d bytes is larger than the limit %d", flen, maxFooterSize)
 	}
-	f := &ipcFile{size: size, footerStart: size - trailerLen - flen}
+	f := &File{size: size, footerStart: size - trailerLen - flen}
 	buf, err := readAt(r, f.footerStart, flen)
 	if err != nil {
 		return nil, err
@@ -365,14 +387,14 @@ func verifyFooter(r io.ReaderAt, size int64) (*ipcFile, error) {
 	} else if e != 0 {
 		return nil, invalidf("big-endian Arrow files are not supported")
 	}
-	if f.metadata, err = schema.keyValues(8); err != nil {
+	if f.Metadata, err = schema.keyValues(8); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// verifyColumns checks the schema's fields and their types.
-func (f *ipcFile) verifyColumns() error {
+// Columns checks the schema's fields and their types.
+func (f *File) Columns() error {
 	fields, err := f.schema.tables(6, "fields")
 	if err != nil {
 		return err
@@ -422,7 +444,7 @@ func verifyField(t fbTable, depth int) (colShape, error) {
 		return s, err
 	}
 	for _, kv := range kvs {
-		if strings.HasPrefix(kv.key, "ARROW:extension:") {
+		if strings.HasPrefix(kv.Key, "ARROW:extension:") {
 			return s, invalidf("column %q: extension types are not supported", name)
 		}
 	}
@@ -486,8 +508,8 @@ func verifyField(t fbTable, depth int) (colShape, error) {
 	return s, nil
 }
 
-// verifyBatches checks every record batch block and message header.
-func (f *ipcFile) verifyBatches(r io.ReaderAt) error {
+// Batches checks every record batch block and message header.
+func (f *File) Batches(r io.ReaderAt) error {
 	blocks := slices.Clone(f.blocks)
 	for i, b := range blocks {
 		switch {
@@ -517,7 +539,7 @@ func (f *ipcFile) verifyBatches(r io.ReaderAt) error {
 	return nil
 }
 
-func (f *ipcFile) verifyBatch(r io.ReaderAt, i int, b ipcBlock) error {
+func (f *File) verifyBatch(r io.ReaderAt, i int, b ipcBlock) error {
 	buf, err := readAt(r, b.offset, b.meta)
 	if err != nil {
 		return err
