@@ -15,6 +15,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
 )
@@ -85,7 +86,7 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 			return err
 		}
 		defer conn.Close()
-		id = workflowID(id)
+		id = temporalclient.WorkflowID(id)
 		if h, err = fetchHistory(ctx, conn.Client, id, o.RunID); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -168,7 +169,7 @@ func (o *runOptions) input() workflows.Input {
 func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
-		removeStaleTemps(o.StateDir)
+		temporalclient.RemoveStaleTemps(o.StateDir)
 		a := &activities.Activities{StateRoot: o.StateDir}
 		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
 		if err != nil {
@@ -182,12 +183,12 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	defer conn.Close()
 	if conn.Server == nil {
-		if err := registerSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
+		if err := temporalclient.RegisterSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
 			fmt.Fprintf(stderr, "warning: cannot register search attributes (%v); ask the cluster operator to add them (docs/deploy.md)\n", err)
 		}
 	}
 	if !o.NoWorker {
-		if err := conn.startWorker(o.connOptions); err != nil {
+		if err := conn.StartWorker(o.StateDir, o.TaskQueue); err != nil {
 			return err
 		}
 	}
@@ -197,9 +198,9 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		ID:                    wfID,
 		TaskQueue:             o.TaskQueue,
 		WorkflowTaskTimeout:   workflows.WorkflowTaskTimeout,
-		TypedSearchAttributes: searchAttributesAtStart(o.cfg),
-		StaticSummary:         staticSummary(o.cfg),
-		StaticDetails:         staticDetails(o.cfg),
+		TypedSearchAttributes: temporalclient.SearchAttributesAtStart(o.cfg),
+		StaticSummary:         temporalclient.StaticSummary(o.cfg),
+		StaticDetails:         temporalclient.StaticDetails(o.cfg),
 	}, workflows.Assimilation, in)
 	if err != nil {
 		return fmt.Errorf("start workflow %s: %w", wfID, err)
@@ -223,7 +224,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "interrupted: workflow %s keeps its state; `latentda dev --state-dir %s` resumes it\n", wfID, o.StateDir)
 			return ctx.Err()
 		case <-tick.C:
-			if st, err := describeStatus(ctx, conn.Client, wfID); err == nil {
+			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
 				progress(st.Cycle, st.Last.RMSEa)
 			}
 		}
@@ -275,16 +276,4 @@ diagnostics  %s
 time         %.1fs
 `, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
 	return err
-}
-
-func staticSummary(c experiment.Config) string {
-	return fmt.Sprintf("%s: %s %s N=%d, %d cycles", c.Name, c.Model.Name, strings.ToUpper(c.Filter.Method), c.Filter.Members, c.Cycles)
-}
-
-func staticDetails(c experiment.Config) string {
-	y, err := c.Marshal()
-	if err != nil {
-		return ""
-	}
-	return "```yaml\n" + string(y) + "```\n"
 }

@@ -12,38 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
-
-// overlapPolicies are the overlap policies `schedule create` offers. Those
-// that run two cycles of a run at once (allow-all) or kill a running one
-// (cancel-other, terminate-other) are left out: a run's cycles form a chain.
-var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
-	"skip":       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-	"buffer-one": enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
-	"buffer-all": enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL,
-}
-
-func overlapName(p enumspb.ScheduleOverlapPolicy) string {
-	for name, v := range overlapPolicies {
-		if v == p {
-			return name
-		}
-	}
-	return strings.ToLower(strings.TrimPrefix(p.String(), "ScheduleOverlapPolicy"))
-}
-
-// cycleWorkflowID is the prefix of the IDs of a live run's cycle
-// workflows; the schedule appends each one's nominal time.
-func cycleWorkflowID(runID string) string { return "latentda-cycle-" + runID }
 
 // parseStart parses --start (RFC 3339, whole seconds), or returns now
 // truncated to every when it is empty.
@@ -163,7 +139,7 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if o.Poll < 0 {
 		return usageError{fmt.Errorf("--poll must be >= 0, got %v", o.Poll)}
 	}
-	if _, ok := overlapPolicies[o.Overlap]; !ok {
+	if _, ok := temporalclient.OverlapPolicies[o.Overlap]; !ok {
 		return usageError{fmt.Errorf("--overlap must be skip, buffer-one or buffer-all, got %q", o.Overlap)}
 	}
 	if o.CatchupWindow < 10*time.Second {
@@ -211,54 +187,17 @@ func (o *scheduleCreateOptions) input() workflows.CycleInput {
 	}
 }
 
-// scheduleOptions builds the schedule: an interval spec aligned on the
-// run's start, from cycle 1 to the config's last cycle.
-func scheduleOptions(id, taskQueue string, in workflows.CycleInput, overlap enumspb.ScheduleOverlapPolicy, catchup time.Duration, pauseOnFailure, paused bool) client.ScheduleOptions {
-	offset := time.Duration(in.Start.UnixNano() % int64(in.Interval))
-	if offset < 0 {
-		offset += in.Interval
-	}
-	cfg := in.Config
-	return client.ScheduleOptions{
-		ID: id,
-		Spec: client.ScheduleSpec{
-			Intervals: []client.ScheduleIntervalSpec{{Every: in.Interval, Offset: offset}},
-			StartAt:   in.Start.Add(in.Interval),
-			// Half an interval past the last cycle, so that it is inside
-			// whether or not the end is inclusive.
-			EndAt: in.Start.Add(time.Duration(cfg.Cycles)*in.Interval + in.Interval/2),
-		},
-		Action: &client.ScheduleWorkflowAction{
-			ID:                  cycleWorkflowID(in.RunID),
-			Workflow:            workflows.Cycle,
-			Args:                []any{in},
-			TaskQueue:           taskQueue,
-			WorkflowTaskTimeout: workflows.WorkflowTaskTimeout,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				workflows.AttrModel.ValueSet(cfg.Model.Name),
-				workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
-			),
-			StaticSummary: "live " + staticSummary(cfg),
-		},
-		Overlap:        overlap,
-		CatchupWindow:  catchup,
-		PauseOnFailure: pauseOnFailure,
-		Paused:         paused,
-		Note:           fmt.Sprintf("live run %s, observations from %s", in.RunID, in.ObsDir),
-	}
-}
-
 func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Writer) error {
 	conn, err := o.connect(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := registerSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, conn.Client, o.Namespace); err != nil {
 		return fmt.Errorf("register search attributes: %w", err)
 	}
 	in := o.input()
-	_, err = conn.Client.ScheduleClient().Create(ctx, scheduleOptions(id, o.TaskQueue, in, overlapPolicies[o.Overlap], o.CatchupWindow, o.PauseOnFailure, o.Paused))
+	_, err = conn.Client.ScheduleClient().Create(ctx, temporalclient.ScheduleOptions(id, o.TaskQueue, in, temporalclient.OverlapPolicies[o.Overlap], o.CatchupWindow, o.PauseOnFailure, o.Paused))
 	if err != nil {
 		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
@@ -267,85 +206,7 @@ func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Wr
 	return err
 }
 
-// scheduleInput reads a schedule's cycle workflow argument back.
-func scheduleInput(desc *client.ScheduleDescription) (workflows.CycleInput, error) {
-	var in workflows.CycleInput
-	act, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || len(act.Args) != 1 {
-		return in, errors.New("not a latentda live-run schedule (no cycle workflow action)")
-	}
-	p, ok := act.Args[0].(*commonpb.Payload)
-	if !ok {
-		return in, fmt.Errorf("unexpected action argument %T", act.Args[0])
-	}
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &in); err != nil {
-		return in, fmt.Errorf("decode the cycle workflow's argument: %w", err)
-	}
-	return in, nil
-}
-
-// scheduleView is what `schedule describe` prints.
-type scheduleView struct {
-	ID             string          `json:"id"`
-	RunID          string          `json:"run_id"`
-	ObsDir         string          `json:"obs_dir"`
-	Start          time.Time       `json:"start"`
-	Interval       string          `json:"interval"`
-	Wait           string          `json:"wait"`
-	Cycles         int             `json:"cycles"`
-	Overlap        string          `json:"overlap"`
-	CatchupWindow  string          `json:"catchup_window"`
-	PauseOnFailure bool            `json:"pause_on_failure"`
-	Paused         bool            `json:"paused"`
-	Note           string          `json:"note"`
-	Actions        int             `json:"actions"`
-	MissedCatchup  int             `json:"missed_catchup_window"`
-	SkippedOverlap int             `json:"skipped_overlap"`
-	Running        []string        `json:"running"`
-	Recent         []scheduledTick `json:"recent"`
-	Next           []scheduledTick `json:"next"`
-}
-
-type scheduledTick struct {
-	Cycle      int       `json:"cycle"`
-	Nominal    time.Time `json:"nominal"`
-	WorkflowID string    `json:"workflow_id,omitempty"`
-	RunID      string    `json:"run_id,omitempty"` // of the workflow's first run
-}
-
-func describeSchedule(id string, desc *client.ScheduleDescription) (scheduleView, error) {
-	in, err := scheduleInput(desc)
-	if err != nil {
-		return scheduleView{}, fmt.Errorf("schedule %s: %w", id, err)
-	}
-	v := scheduleView{
-		ID: id, RunID: in.RunID, ObsDir: in.ObsDir, Start: in.Start, Interval: in.Interval.String(), Wait: in.Wait.String(),
-		Cycles: in.Config.Cycles, Actions: desc.Info.NumActions, MissedCatchup: desc.Info.NumActionsMissedCatchupWindow,
-		SkippedOverlap: desc.Info.NumActionsSkippedOverlap, Running: []string{},
-	}
-	if p := desc.Schedule.Policy; p != nil {
-		v.Overlap, v.CatchupWindow, v.PauseOnFailure = overlapName(p.Overlap), p.CatchupWindow.String(), p.PauseOnFailure
-	}
-	if s := desc.Schedule.State; s != nil {
-		v.Paused, v.Note = s.Paused, s.Note
-	}
-	for _, r := range desc.Info.RunningWorkflows {
-		v.Running = append(v.Running, r.WorkflowID)
-	}
-	for _, a := range desc.Info.RecentActions {
-		tick := scheduledTick{Cycle: in.CycleAt(a.ScheduleTime), Nominal: a.ScheduleTime.UTC()}
-		if a.StartWorkflowResult != nil {
-			tick.WorkflowID, tick.RunID = a.StartWorkflowResult.WorkflowID, a.StartWorkflowResult.FirstExecutionRunID
-		}
-		v.Recent = append(v.Recent, tick)
-	}
-	for _, t := range desc.Info.NextActionTimes {
-		v.Next = append(v.Next, scheduledTick{Cycle: in.CycleAt(t), Nominal: t.UTC()})
-	}
-	return v, nil
-}
-
-func printScheduleView(w io.Writer, format string, v scheduleView) error {
+func printScheduleView(w io.Writer, format string, v temporalclient.ScheduleView) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -387,7 +248,7 @@ func newScheduleDescribeCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("describe schedule %s: %w", args[0], err)
 			}
-			v, err := describeSchedule(args[0], desc)
+			v, err := temporalclient.DescribeSchedule(args[0], desc)
 			if err != nil {
 				return err
 			}
@@ -506,16 +367,6 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 	return cmd
 }
 
-// backfillRange is the schedule time range that holds exactly the nominal
-// times of cycles from..to.
-func backfillRange(in workflows.CycleInput, from, to int) client.ScheduleBackfill {
-	return client.ScheduleBackfill{
-		Start:   in.Start.Add(time.Duration(from)*in.Interval - in.Interval/2),
-		End:     in.Start.Add(time.Duration(to)*in.Interval + in.Interval/2),
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL,
-	}
-}
-
 func newScheduleBackfillCmd() *cobra.Command {
 	var o connOptions
 	var from, to int
@@ -547,14 +398,14 @@ runs now, from the latest analysis.`,
 			if err != nil {
 				return fmt.Errorf("describe schedule %s: %w", args[0], err)
 			}
-			in, err := scheduleInput(desc)
+			in, err := temporalclient.ScheduleInput(desc)
 			if err != nil {
 				return fmt.Errorf("schedule %s: %w", args[0], err)
 			}
 			if to > in.Config.Cycles {
 				return usageError{fmt.Errorf("--to %d is past the run's last cycle %d", to, in.Config.Cycles)}
 			}
-			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{backfillRange(in, from, to)}}); err != nil {
+			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{temporalclient.BackfillRange(in, from, to)}}); err != nil {
 				return fmt.Errorf("backfill schedule %s: %w", args[0], err)
 			}
 			return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/devserver"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
@@ -166,20 +167,20 @@ func TestScheduleEndToEnd(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(out))
 
-	describe := func() scheduleView {
+	describe := func() temporalclient.ScheduleView {
 		t.Helper()
 		out, _, err := execute(t, append([]string{"schedule", "describe", "live", "-o", "json"}, conn...)...)
 		if err != nil {
 			t.Fatalf("schedule describe: %v", err)
 		}
-		var v scheduleView
+		var v temporalclient.ScheduleView
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		return v
 	}
 	// waitActions waits until n cycle workflows have started and none runs.
-	waitActions := func(n int) scheduleView {
+	waitActions := func(n int) temporalclient.ScheduleView {
 		t.Helper()
 		for {
 			v := describe()
@@ -206,7 +207,7 @@ func TestScheduleEndToEnd(t *testing.T) {
 		t.Errorf("schedule %+v", v)
 	}
 	wantOutcome := map[int]string{1: workflows.OutcomeAssimilated, 2: workflows.OutcomeForecastOnly, 3: workflows.OutcomeAssimilated, 4: workflows.OutcomeAssimilated}
-	wfOf := map[int]scheduledTick{}
+	wfOf := map[int]temporalclient.ScheduledTick{}
 	for _, tick := range v.Recent {
 		wfOf[tick.Cycle] = tick
 		res := result(tick.WorkflowID)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 func newDevCmd() *cobra.Command {
@@ -60,8 +62,8 @@ func newWorkerCmd() *cobra.Command {
 }
 
 // serve runs a worker until the command's context ends (Ctrl-C).
-func serve(cmd *cobra.Command, conn *connection, o connOptions) error {
-	if err := conn.startWorker(o); err != nil {
+func serve(cmd *cobra.Command, conn *temporalclient.Connection, o connOptions) error {
+	if err := conn.StartWorker(o.StateDir, o.TaskQueue); err != nil {
 		return err
 	}
 	slog.Info("worker serving; Ctrl-C stops", "task_queue", o.TaskQueue, "namespace", o.Namespace, "state_dir", o.StateDir)

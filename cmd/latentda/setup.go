@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -59,7 +60,7 @@ func (o *setupOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Wait+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(o.Wait)
-	var conn *connection
+	var conn *temporalclient.Connection
 	var err error
 	// retry runs step until it succeeds, the wait is over, or the error
 	// is one that waiting cannot fix.
@@ -111,7 +112,7 @@ func (o *setupOptions) Run(ctx context.Context) error {
 	}
 	// A new namespace reaches the other services' caches within seconds.
 	if err := retry("add search attributes", func() error {
-		return registerSearchAttributes(ctx, conn.Client, o.Namespace)
+		return temporalclient.RegisterSearchAttributes(ctx, conn.Client, o.Namespace)
 	}); err != nil {
 		return err
 	}

@@ -1,79 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
-
-func searchAttributesAtStart(c experiment.Config) temporal.SearchAttributes {
-	return temporal.NewSearchAttributes(
-		workflows.AttrModel.ValueSet(c.Model.Name),
-		workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
-		workflows.AttrCycle.ValueSet(0),
-	)
-}
-
-// workflowID maps a run ID (or a workflow ID) to the workflow ID.
-func workflowID(run string) string {
-	if strings.HasPrefix(run, "latentda-") {
-		return run
-	}
-	return "latentda-" + run
-}
-
-// queryStatus asks the workflow's status query, waiting at most 5 s: a
-// query is answered between workflow tasks, and a run that is busy in a long
-// local-activity task may not get to it.
-func queryStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var st workflows.Status
-	v, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
-	if err != nil {
-		return st, err
-	}
-	return st, v.Get(&st)
-}
-
-// describeStatus reads what the server itself knows of a run, its search
-// attributes (updated after every batch): always available, even while the
-// workflow is busy.
-func describeStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
-	resp, err := c.DescribeWorkflowExecution(ctx, wfID, "")
-	if err != nil {
-		return workflows.Status{}, err
-	}
-	var st workflows.Status
-	st.RunID = strings.TrimPrefix(wfID, "latentda-")
-	fields := resp.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
-	decode := func(name string, v any) {
-		if p, ok := fields[name]; ok {
-			_ = converter.GetDefaultDataConverter().FromPayload(p, v)
-		}
-	}
-	var cycle, flagged int64
-	decode(workflows.AttrFlagged.GetName(), &flagged)
-	st.Summary.Flagged = int(flagged)
-	decode(workflows.AttrStatus.GetName(), &st.Phase)
-	decode(workflows.AttrCycle.GetName(), &cycle)
-	decode(workflows.AttrRMSEa.GetName(), &st.Last.RMSEa)
-	st.Cycle = int(cycle)
-	return st, nil
-}
 
 func newStatusCmd() *cobra.Command {
 	var o connOptions
@@ -91,12 +30,12 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			wfID := workflowID(args[0])
-			st, err := queryStatus(cmd.Context(), conn.Client, wfID)
+			wfID := temporalclient.WorkflowID(args[0])
+			st, err := temporalclient.QueryStatus(cmd.Context(), conn.Client, wfID)
 			if err != nil {
 				// Busy or closed long ago: fall back to the search attributes.
 				fmt.Fprintf(cmd.ErrOrStderr(), "status query not answered (%v); showing the search attributes\n", err)
-				if st, err = describeStatus(cmd.Context(), conn.Client, wfID); err != nil {
+				if st, err = temporalclient.DescribeStatus(cmd.Context(), conn.Client, wfID); err != nil {
 					return fmt.Errorf("status of %s: %w", args[0], err)
 				}
 			}
@@ -202,7 +141,7 @@ func newSignalCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			if err := conn.Client.SignalWorkflow(cmd.Context(), workflowID(args[0]), "", sig, nil); err != nil {
+			if err := conn.Client.SignalWorkflow(cmd.Context(), temporalclient.WorkflowID(args[0]), "", sig, nil); err != nil {
 				return fmt.Errorf("signal %s: %w", args[0], err)
 			}
 			return nil

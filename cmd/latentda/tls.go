@@ -2,14 +2,13 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 // tlsOptions are the flags for TLS, mutual TLS and API keys, named like the
@@ -65,67 +64,33 @@ func (t *tlsOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&t.APIKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key sent as a bearer token with every request, e.g. for Temporal Cloud (env TEMPORAL_API_KEY)")
 }
 
-// configured reports whether any TLS or API key option is given.
-func (t *tlsOptions) configured() bool {
-	return t.Enable.val || t.CertPath != "" || t.KeyPath != "" || t.CAPath != "" ||
-		t.ServerName != "" || t.DisableHostVerification || t.APIKey != ""
+// envError is the error of a bad TEMPORAL_TLS value, unless --tls
+// overrides it.
+func (t *tlsOptions) envError() error {
+	if t.envErr != nil && !t.Enable.set {
+		return t.envErr
+	}
+	return nil
+}
+
+// options are the TLS options of package temporalclient.
+func (t *tlsOptions) options() temporalclient.TLS {
+	o := temporalclient.TLS{
+		CertPath: t.CertPath, KeyPath: t.KeyPath, CAPath: t.CAPath, ServerName: t.ServerName,
+		DisableHostVerification: t.DisableHostVerification, APIKey: t.APIKey,
+	}
+	if t.Enable.set {
+		o.Enable = &t.Enable.val
+	}
+	return o
 }
 
 // config builds the client's TLS configuration, nil for a plaintext
-// connection. Files that cannot be read or parsed are errors naming the
-// flag and the file.
+// connection (see temporalclient.TLS.Config).
 func (t *tlsOptions) config() (*tls.Config, error) {
-	if t.envErr != nil && !t.Enable.set {
-		return nil, t.envErr
+	if err := t.envError(); err != nil {
+		return nil, err
 	}
-	on := t.configured()
-	if t.Enable.set {
-		on = t.Enable.val
-	}
-	if !on {
-		if t.CertPath != "" || t.KeyPath != "" || t.CAPath != "" {
-			return nil, usageError{errors.New("--tls=false contradicts the --tls-*-path options")}
-		}
-		return nil, nil
-	}
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.DisableHostVerification,
-	}
-	if (t.CertPath == "") != (t.KeyPath == "") {
-		return nil, usageError{errors.New("--tls-cert-path and --tls-key-path go together (mutual TLS needs both)")}
-	}
-	if t.CertPath != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertPath, t.KeyPath)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert-path %s / --tls-key-path %s: %w", t.CertPath, t.KeyPath, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	if t.CAPath != "" {
-		pem, err := os.ReadFile(t.CAPath)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-ca-path: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca-path %s: no PEM certificate in the file", t.CAPath)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
-}
-
-// apply sets the TLS configuration and the API key credentials on opts.
-func (t *tlsOptions) apply(opts *client.Options) error {
-	cfg, err := t.config()
-	if err != nil {
-		return err
-	}
-	opts.ConnectionOptions.TLS = cfg
-	if t.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
-	}
-	return nil
+	cfg, err := t.options().Config()
+	return cfg, asUsage(err)
 }

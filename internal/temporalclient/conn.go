@@ -1,0 +1,212 @@
+// Package temporalclient is what latentda's commands ask of Temporal. It
+// connects: dials a cluster (with TLS, mutual TLS or an API key) or starts
+// the embedded dev server, serves the Prometheus metrics of the client and
+// worker, starts a latentda worker on the connection, and registers
+// latentda's search attributes on a namespace. It names a run's workflow
+// and reads its status (runs.go), and maps a live run onto a Temporal
+// schedule and back (schedules.go).
+package temporalclient
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/metrics"
+	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/worker"
+	"github.com/latentda/latentda/workflows"
+)
+
+// Options say where Temporal is and how to reach it.
+type Options struct {
+	// Address is the frontend's host:port; "" starts the embedded dev
+	// server, or dials 127.0.0.1:7233 where that is not allowed.
+	Address   string
+	Namespace string
+	// StateDir is the state directory, absolute; the embedded server keeps
+	// its database under StateDir/temporal.
+	StateDir string
+	// UIPort is the embedded server's UI port (see devserver.Options).
+	UIPort int
+	// MetricsAddr, if set, serves Prometheus metrics of the client and of
+	// a worker started on the connection at http://MetricsAddr/metrics.
+	MetricsAddr string
+	TLS         TLS
+}
+
+// Connection is a Temporal client, with the embedded server behind it if
+// one was started.
+type Connection struct {
+	Client     client.Client
+	Server     *devserver.Server
+	worker     sdkworker.Worker
+	metrics    *metrics.Metrics
+	metricsSrv *metrics.Server
+}
+
+// Connect dials o.Address, or starts the embedded dev server (SQLite under
+// the state directory, so runs survive restarts) when no address is given
+// and embedded is allowed.
+func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error) {
+	conn := &Connection{}
+	addr := o.Address
+	if addr == "" {
+		if !embedded {
+			addr = "127.0.0.1:7233"
+		} else if o.TLS.Configured() {
+			return nil, usagef("TLS and API key options need --address: the embedded server listens without TLS on 127.0.0.1")
+		} else {
+			dbDir := filepath.Join(o.StateDir, "temporal")
+			if err := os.MkdirAll(dbDir, 0o755); err != nil {
+				return nil, err
+			}
+			slog.Info("starting the embedded Temporal server", "db", filepath.Join(dbDir, "dev.db"))
+			srv, err := devserver.Start(ctx, devserver.Options{
+				DBPath:           filepath.Join(dbDir, "dev.db"),
+				UIPort:           o.UIPort,
+				Namespace:        o.Namespace,
+				SearchAttributes: workflows.SearchAttributes(),
+				Logger:           slog.Default(),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("embedded Temporal server: %w", err)
+			}
+			conn.Server = srv
+			addr = srv.FrontendAddress()
+			if ui := srv.UIAddress(); ui != "" {
+				fmt.Fprintf(os.Stderr, "Temporal UI: %s/namespaces/%s/workflows\n", ui, o.Namespace)
+			}
+		}
+	}
+	copts := client.Options{
+		HostPort:  addr,
+		Namespace: o.Namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(warnOnly{slog.Default().Handler()})),
+	}
+	if conn.Server == nil {
+		if err := o.TLS.apply(&copts); err != nil {
+			return nil, err
+		}
+	}
+	if o.MetricsAddr != "" {
+		m, err := metrics.New()
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		srv, err := metrics.Serve(o.MetricsAddr, m)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		slog.Info("serving Prometheus metrics", "url", "http://"+srv.Addr()+"/metrics")
+		conn.metrics, conn.metricsSrv = m, srv
+		copts.MetricsHandler = m.SDKHandler()
+	}
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+	}
+	conn.Client = c
+	return conn, nil
+}
+
+// StartWorker starts a latentda worker on taskQueue on this connection,
+// with run state under stateDir; Close stops it.
+func (c *Connection) StartWorker(stateDir, taskQueue string) error {
+	RemoveStaleTemps(stateDir)
+	a := &activities.Activities{StateRoot: stateDir, Logger: slog.Default()}
+	if c.metrics != nil {
+		a.Metrics = c.metrics
+	}
+	w := worker.NewWith(c.Client, taskQueue, a)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	c.worker = w
+	return nil
+}
+
+// RemoveStaleTemps deletes the temporary files that writers killed
+// mid-write left in the state directory (older than store.StaleTempAge),
+// so that crashes do not fill the disk. Failing to is only worth a warning.
+func RemoveStaleTemps(stateDir string) {
+	removed, err := store.RemoveStaleTemps(stateDir, store.StaleTempAge, time.Now())
+	if len(removed) > 0 {
+		slog.Info("removed temporary files left by interrupted writes", "count", len(removed), "first", removed[0])
+	}
+	if err != nil {
+		slog.Warn("cleaning up temporary files", "error", err)
+	}
+}
+
+// Close stops the worker, the client, the metrics server and the embedded
+// server, whichever were started.
+func (c *Connection) Close() {
+	if c.worker != nil {
+		c.worker.Stop()
+	}
+	if c.Client != nil {
+		c.Client.Close()
+	}
+	if c.metricsSrv != nil {
+		if err := c.metricsSrv.Close(); err != nil {
+			slog.Warn("stopping the metrics server", "error", err)
+		}
+	}
+	if c.Server != nil {
+		if err := c.Server.Stop(); err != nil {
+			slog.Warn("stopping the embedded Temporal server", "error", err)
+		}
+	}
+}
+
+// RegisterSearchAttributes adds latentda's search attributes to a
+// cluster's namespace (the embedded server has them already).
+func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        namespace,
+		SearchAttributes: workflows.SearchAttributes(),
+	})
+	if _, ok := err.(*serviceerror.AlreadyExists); ok {
+		return nil
+	}
+	return err
+}
+
+// warnOnly drops SDK client logs below WARN (it logs every poll at INFO),
+// and the SDK's TMPRL1104 warning ("workflow task duration exceeded 5
+// seconds"), which every run of local-activity batches longer than 5 s
+// triggers by design: the batches run inside one heartbeating workflow task.
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnOnly) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "TMPRL1104") {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h warnOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warnOnly{h.Handler.WithAttrs(attrs)}
+}
+
+func (h warnOnly) WithGroup(name string) slog.Handler { return warnOnly{h.Handler.WithGroup(name)} }

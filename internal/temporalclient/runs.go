@@ -1,0 +1,89 @@
+package temporalclient
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+// SearchAttributesAtStart are the search attributes a run's workflow
+// starts with.
+func SearchAttributesAtStart(c experiment.Config) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		workflows.AttrModel.ValueSet(c.Model.Name),
+		workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
+		workflows.AttrCycle.ValueSet(0),
+	)
+}
+
+// WorkflowID maps a run ID (or a workflow ID) to the workflow ID.
+func WorkflowID(run string) string {
+	if strings.HasPrefix(run, "latentda-") {
+		return run
+	}
+	return "latentda-" + run
+}
+
+// QueryStatus asks the workflow's status query, waiting at most 5 s: a
+// query is answered between workflow tasks, and a run that is busy in a long
+// local-activity task may not get to it.
+func QueryStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var st workflows.Status
+	v, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+// DescribeStatus reads what the server itself knows of a run, its search
+// attributes (updated after every batch): always available, even while the
+// workflow is busy.
+func DescribeStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
+	resp, err := c.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	var st workflows.Status
+	st.RunID = strings.TrimPrefix(wfID, "latentda-")
+	fields := resp.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	decode := func(name string, v any) {
+		if p, ok := fields[name]; ok {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+		}
+	}
+	var cycle, flagged int64
+	decode(workflows.AttrFlagged.GetName(), &flagged)
+	st.Summary.Flagged = int(flagged)
+	decode(workflows.AttrStatus.GetName(), &st.Phase)
+	decode(workflows.AttrCycle.GetName(), &cycle)
+	decode(workflows.AttrRMSEa.GetName(), &st.Last.RMSEa)
+	st.Cycle = int(cycle)
+	return st, nil
+}
+
+// StaticSummary is the one-line summary of a run's workflow in the
+// Temporal UI.
+func StaticSummary(c experiment.Config) string {
+	return fmt.Sprintf("%s: %s %s N=%d, %d cycles", c.Name, c.Model.Name, strings.ToUpper(c.Filter.Method), c.Filter.Members, c.Cycles)
+}
+
+// StaticDetails is the config of a run as the workflow's details in the
+// Temporal UI.
+func StaticDetails(c experiment.Config) string {
+	y, err := c.Marshal()
+	if err != nil {
+		return ""
+	}
+	return "```yaml\n" + string(y) + "```\n"
+}
