@@ -18,7 +18,8 @@ import (
 // stores it here, in two halves:
 //
 //	prepare: truth(k), forecast(k)   (the forecast run here, or put together from fanned-out parts)
-//	finish:  observations(k) with the quality-control decision, latent codes, analysis(k)
+//	finish:  observations(k) with the quality-control decision, latent codes, analysis(k),
+//	         the estimates carried to cycle k+1 (observations.variance_estimate)
 //
 // then commits the cycles by writing the diagnostics table (batch).
 
@@ -42,12 +43,16 @@ func (a *Activities) step(s *experiment.Setup, dir store.RunDir, runID string, E
 	return c, a.finish(s, dir, runID, c, E, extra)
 }
 
-// prepare runs the first half of cycle k's step: it observes, writes the
-// truth, forecasts E (or, with parts > 0, puts the forecast together from
-// the fanned-out parts of parts members each) and writes the forecast. It
-// returns the cycle and the forecast.
+// prepare runs the first half of cycle k's step: it reads the estimates
+// stored after cycle k-1 into s, observes, writes the truth, forecasts E
+// (or, with parts > 0, puts the forecast together from the fanned-out
+// parts of parts members each) and writes the forecast. It returns the
+// cycle and the forecast.
 func (a *Activities) prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs observer, parts int) (*experiment.Cycle, *mat.Dense, error) {
 	m := meta(runID, s.Config, k)
+	if err := s.ReadEstimates(dir, k-1); err != nil {
+		return nil, nil, stateError(err)
+	}
 	if err := dir.MkdirCycle(k); err != nil {
 		return nil, nil, fmt.Errorf("activities: %w", err)
 	}
@@ -74,9 +79,10 @@ func (a *Activities) prepare(s *experiment.Setup, dir store.RunDir, runID string
 // finish runs the second half of cycle c's step: it assimilates c's
 // observations into the forecast E (a cycle without observations keeps
 // the forecast) and writes the observations with the quality-control
-// decision beside them, the latent codes of a latent filter, and the
-// analysis, whose metadata gets extra. Files of an earlier run of the
-// cycle that this one does not write are removed.
+// decision beside them, the latent codes of a latent filter, the
+// analysis, whose metadata gets extra, and the estimates carried to the
+// next cycle. Files of an earlier run of the cycle that this one does not
+// write are removed.
 func (a *Activities) finish(s *experiment.Setup, dir store.RunDir, runID string, c *experiment.Cycle, E *mat.Dense, extra map[string]string) error {
 	k := c.K
 	m := meta(runID, s.Config, k)
@@ -105,6 +111,12 @@ func (a *Activities) finish(s *experiment.Setup, dir store.RunDir, runID string,
 			}
 			written = append(written, dir.LatentForecast(k), dir.LatentAnalysis(k))
 		}
+	}
+	if err := s.WriteEstimates(dir, k, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	if s.VarianceScales() != nil {
+		written = append(written, dir.VarianceScales(k))
 	}
 	m.Extra = extra
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {

@@ -20,6 +20,14 @@ type CycleStats struct {
 	NFlagged    int     `json:"n_flagged"`
 	// BatchFlag names the batch tests the observations failed ("" if none).
 	BatchFlag string `json:"batch_flag,omitempty"`
+	// Inflation is the analysis's inflation: the fixed factor, or the
+	// EnKF-N's inflation of the forecast anomalies (for the LETKF the mean
+	// over the local analyses); 0 without an analysis.
+	Inflation float64 `json:"inflation"`
+	// ObsVariance is the mean over the observations used of the estimated
+	// observation-error variance after the cycle (observations.variance_estimate),
+	// 0 without an estimate.
+	ObsVariance float64 `json:"obs_variance"`
 }
 
 // Row returns the diagnostics-table row of a cycle with statistics st and
@@ -60,6 +68,9 @@ type Sums struct {
 	SpreadA float64 `json:"spread_a"`
 	NIS     float64 `json:"nis"`
 	NISExp  float64 `json:"nis_expected"`
+	// Inflation and ObsVariance sum CycleStats' over the scored cycles.
+	Inflation   float64 `json:"inflation"`
+	ObsVariance float64 `json:"obs_variance"`
 	// Flagged counts flagged observations and FlaggedBatches cycles whose
 	// whole batch was flagged, over all cycles (scored or not).
 	Flagged        int `json:"flagged"`
@@ -83,6 +94,8 @@ func (s *Sums) Add(st CycleStats, scored bool) {
 	s.SpreadA += st.SpreadA
 	s.NIS += st.NIS
 	s.NISExp += st.NISExpected
+	s.Inflation += st.Inflation
+	s.ObsVariance += st.ObsVariance
 }
 
 // Merge adds the sums of a later batch of cycles.
@@ -95,6 +108,8 @@ func (s *Sums) Merge(o Sums) {
 	s.SpreadA += o.SpreadA
 	s.NIS += o.NIS
 	s.NISExp += o.NISExp
+	s.Inflation += o.Inflation
+	s.ObsVariance += o.ObsVariance
 	s.Flagged += o.Flagged
 	s.FlaggedBatches += o.FlaggedBatches
 }
@@ -111,6 +126,9 @@ type Summary struct {
 	// NISRatio is mean NIS / mean expected NIS (1 when the ensemble spread
 	// is consistent with the actual errors).
 	NISRatio float64 `json:"nis_ratio"`
+	// Inflation and ObsVariance are the time means of CycleStats'.
+	Inflation   float64 `json:"inflation"`
+	ObsVariance float64 `json:"obs_variance"`
 	// Flagged observations and flagged batches over all cycles.
 	Flagged        int `json:"flagged"`
 	FlaggedBatches int `json:"flagged_batches"`
@@ -126,6 +144,7 @@ func (s Sums) Summary() Summary {
 	n := float64(s.Scored)
 	out.RMSEf, out.RMSEa = s.RMSEf/n, s.RMSEa/n
 	out.SpreadF, out.SpreadA = s.SpreadF/n, s.SpreadA/n
+	out.Inflation, out.ObsVariance = s.Inflation/n, s.ObsVariance/n
 	if s.NISExp > 0 {
 		out.NISRatio = s.NIS / s.NISExp
 	}

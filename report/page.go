@@ -193,7 +193,7 @@ func newPage(r *Run, figs []Figure) page {
 	setup := []string{
 		model,
 		fmt.Sprintf("observations: operator %s, error variance %s, %s per cycle", o.Operator, num(o.Variance), plural(o.StepsBetween, "model step")),
-		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, num(c.Filter.Inflation)),
+		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, c.Filter.Inflation.String()),
 	}
 	if l := c.Latent; l != nil {
 		setup = append(setup, fmt.Sprintf("latent: generator %s, encoding %s, update %s", l.Generator, l.Encoding, l.Update))

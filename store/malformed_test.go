@@ -306,7 +306,7 @@ func TestReadMalformed(t *testing.T) {
 	}{
 		{"valid ensemble (control)", KindEnsemble, ens(), "", false},
 		{"wrong kind", KindEnsemble, obsRaw([]int32{0, 1}, []float64{1, 2}, []float64{1, 1}, ok, none), `file kind is "observations", want "ensemble"`, false},
-		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want "truth"`, false},
+		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want one of ["truth" "estimate"]`, false},
 		{"ensemble read as observations", KindObservations, ens(), `file kind is "ensemble", want "observations"`, false},
 		{"ensemble read as diagnostics", KindDiagnostics, ens(), `file kind is "ensemble", want "diagnostics"`, false},
 		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "3") }),

@@ -27,6 +27,7 @@ const (
 	KindObservations Kind = "observations" // one cycle's observations: WriteObservations
 	KindDiagnostics  Kind = "diagnostics"  // one row per cycle: WriteDiagnostics
 	KindTruth        Kind = "truth"        // one state vector: WriteVector
+	KindEstimate     Kind = "estimate"     // estimates carried from one cycle to the next: WriteVector
 	KindArchive      Kind = "archive"      // snapshots of a simulation, a training set: WriteArchive
 	KindGenerator    Kind = "generator"    // a generator's weights: WriteTensors
 	KindCheckpoint   Kind = "checkpoint"   // a training checkpoint (weights, optimiser state): WriteTensors
