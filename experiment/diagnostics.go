@@ -20,9 +20,9 @@ type CycleStats struct {
 	NFlagged    int     `json:"n_flagged"`
 	// BatchFlag names the batch tests the observations failed ("" if none).
 	BatchFlag string `json:"batch_flag,omitempty"`
-	// Inflation is the analysis's inflation: the fixed factor, or the
-	// EnKF-N's inflation of the forecast anomalies (for the LETKF the mean
-	// over the local analyses); 0 without an analysis.
+	// Inflation is the adaptive inflation of the analysis, the EnKF-N's
+	// inflation of the forecast anomalies (for the LETKF the mean over the
+	// local analyses); 0 with a fixed inflation or without an analysis.
 	Inflation float64 `json:"inflation"`
 	// ObsVariance is the mean over the observations used of the estimated
 	// observation-error variance after the cycle (observations.variance_estimate),

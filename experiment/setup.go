@@ -370,9 +370,8 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 	}
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
-	st.Inflation = inno.Inflation
-	if !s.Config.Filter.Inflation.Adaptive() {
-		st.Inflation = float64(s.Config.Filter.Inflation)
+	if s.Config.Filter.Inflation.Adaptive() {
+		st.Inflation = inno.Inflation
 	}
 	if s.varEst != nil {
 		meanH(s.varEst.am, s.varEst.row, E, s.Op.Apply)
