@@ -68,9 +68,6 @@ type Sums struct {
 	SpreadA float64 `json:"spread_a"`
 	NIS     float64 `json:"nis"`
 	NISExp  float64 `json:"nis_expected"`
-	// Inflation and ObsVariance sum CycleStats' over the scored cycles.
-	Inflation   float64 `json:"inflation"`
-	ObsVariance float64 `json:"obs_variance"`
 	// Flagged counts flagged observations and FlaggedBatches cycles whose
 	// whole batch was flagged, over all cycles (scored or not).
 	Flagged        int `json:"flagged"`
@@ -94,8 +91,6 @@ func (s *Sums) Add(st CycleStats, scored bool) {
 	s.SpreadA += st.SpreadA
 	s.NIS += st.NIS
 	s.NISExp += st.NISExpected
-	s.Inflation += st.Inflation
-	s.ObsVariance += st.ObsVariance
 }
 
 // Merge adds the sums of a later batch of cycles.
@@ -108,8 +103,6 @@ func (s *Sums) Merge(o Sums) {
 	s.SpreadA += o.SpreadA
 	s.NIS += o.NIS
 	s.NISExp += o.NISExp
-	s.Inflation += o.Inflation
-	s.ObsVariance += o.ObsVariance
 	s.Flagged += o.Flagged
 	s.FlaggedBatches += o.FlaggedBatches
 }
@@ -126,7 +119,9 @@ type Summary struct {
 	// NISRatio is mean NIS / mean expected NIS (1 when the ensemble spread
 	// is consistent with the actual errors).
 	NISRatio float64 `json:"nis_ratio"`
-	// Inflation and ObsVariance are the time means of CycleStats'.
+	// Inflation and ObsVariance are the time means of CycleStats' over
+	// the scored cycles, for runs in process (Run); 0 in sums carried by
+	// the workflows, whose diagnostics rows do not hold them yet.
 	Inflation   float64 `json:"inflation"`
 	ObsVariance float64 `json:"obs_variance"`
 	// Flagged observations and flagged batches over all cycles.
@@ -144,7 +139,6 @@ func (s Sums) Summary() Summary {
 	n := float64(s.Scored)
 	out.RMSEf, out.RMSEa = s.RMSEf/n, s.RMSEa/n
 	out.SpreadF, out.SpreadA = s.SpreadF/n, s.SpreadA/n
-	out.Inflation, out.ObsVariance = s.Inflation/n, s.ObsVariance/n
 	if s.NISExp > 0 {
 		out.NISRatio = s.NIS / s.NISExp
 	}
