@@ -17,7 +17,9 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 	const cycles = 40
 	xn := 2.0
 	for _, perChannel := range []bool{false, true} {
-		cfg := experiment.DapperCases(cycles)[2].WithAdaptiveInflation(&xn).Config
+		cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
+		cfg.Filter.Inflation = experiment.AdaptiveInflation
+		cfg.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
 		cfg.BurnIn = 0.5
 		cfg.Anomaly = &experiment.AnomalyConfig{NoiseVariance: 2}
 		cfg.Observations.VarianceEstimate = &experiment.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}

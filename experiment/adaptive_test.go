@@ -179,7 +179,9 @@ func TestVarianceEstimateLorenz96(t *testing.T) {
 		t.Skip("two runs of 3000 cycles")
 	}
 	xn := 2.0
-	base := DapperCases(3000)[2].WithAdaptiveInflation(&xn).Config
+	base := DapperConfigs(3000)["l96-etkf"]
+	base.Filter.Inflation = AdaptiveInflation
+	base.Filter.Adaptive = &AdaptiveConfig{XN: &xn}
 	right := base
 	right.Observations.Variance = 2
 	want, err := Run(context.Background(), right, nil)
