@@ -1,6 +1,7 @@
 package enkf
 
 import (
+	"errors"
 	"math"
 
 	"github.com/latentda/latentda/internal/vec"
@@ -47,6 +48,10 @@ type EnKFN struct {
 	// linear and deterministic ones). It must be finite and >= 0.
 	XN float64
 }
+
+// errAdaptiveHybrid: the EnKF-N is not derived for the hybrid and
+// iterative analyses.
+var errAdaptiveHybrid = errors.New("enkf: adaptive inflation (EnKF-N) is for Analyze, not the hybrid or iterative analyses")
 
 // xn returns XN with its default.
 func (e EnKFN) xn() float64 {

@@ -28,6 +28,7 @@ func TestParseAdaptive(t *testing.T) {
 		{"infinite", replace("inflation: 1.02", "inflation: .inf"), 0, 0, "want a number > 0 or adaptive, got .inf"},
 		{"xn without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {xn: 2}"), 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive (it is 1.02)"},
 		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
+		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
 		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are xn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

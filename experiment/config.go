@@ -368,6 +368,9 @@ func (c Config) validateAdaptive() error {
 	if !f.Inflation.Adaptive() && (!(f.Inflation > 0) || math.IsInf(float64(f.Inflation), 0)) {
 		return fmt.Errorf("filter.inflation: want a finite number > 0 or %s, got %v", inflationWord, float64(f.Inflation))
 	}
+	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.analysis() == latentIterative || l.alpha() < 1) {
+		return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis")
+	}
 	if f.Adaptive == nil {
 		return nil
 	}
