@@ -2,17 +2,22 @@ package activities_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
 
 // TestAdaptiveRunsAreBitIdentical: with adaptive inflation and the
 // observation-error variance estimated online (carried from cycle to cycle
-// in variance-scales.arrow), a run's files do not depend on its batching,
-// and its statistics are the in-process runner's.
+// in variance-scales.arrow), a run's files do not depend on its batching
+// nor on a fanned-out forecast, its statistics are the in-process
+// runner's, and a live run assimilating the same observations from files
+// gives the same analyses, diagnostics and estimates.
 func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 	const cycles = 40
 	xn := 2.0
@@ -32,6 +37,7 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 			single[k] = [2]int{k + 1, k + 1}
 		}
 		var first map[string][]byte
+		var ref *activities.Activities
 		for i, batches := range [][][2]int{{{1, cycles}}, {{1, 13}, {14, cycles}}, single} {
 			a := newActivities(t)
 			outs := runBatches(t, a, cfg, batches)
@@ -40,7 +46,7 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 			}
 			files := snapshot(t, runDir(a).Root)
 			if i == 0 {
-				first = files
+				first, ref = files, a
 				phi, _, err := store.ReadVector(runDir(a).VarianceScales(cycles))
 				if err != nil {
 					t.Fatal(err)
@@ -52,6 +58,41 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 			}
 			if d := diffSnapshots(first, files); len(d) > 0 {
 				t.Errorf("per channel %v, batches %v: runs differ in %d files:\n%s", perChannel, batches, len(d), strings.Join(d, "\n"))
+			}
+		}
+
+		fcfg := cfg
+		fcfg.Orchestration = &experiment.Orchestration{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
+		fan := newActivities(t)
+		fanoutRun(t, fan, fcfg.WithDefaults())
+		files := snapshot(t, runDir(fan).Root)
+		want := maps.Clone(first)
+		delete(want, "config.yaml") // holds the fan-out settings
+		delete(files, "config.yaml")
+		if d := diffSnapshots(want, files); len(d) > 0 {
+			t.Errorf("per channel %v: the fanned-out run differs in %d files:\n%s", perChannel, len(d), strings.Join(d, "\n"))
+		}
+
+		live := newActivities(t)
+		writeObs(t, live, cfg, "arrow", 1, cycles)
+		prepare(t, live, cfg, 1)
+		for _, r := range [][2]int{{1, 13}, {14, cycles}} {
+			if _, err := advance(live, cfg, r[0], r[1], false); err != nil {
+				t.Fatalf("per channel %v: live cycles %d..%d: %v", perChannel, r[0], r[1], err)
+			}
+		}
+		sameAsReference(t, ref, live, cycles)
+		for k := 1; k <= cycles; k++ {
+			want, _, err := store.ReadVector(runDir(ref).VarianceScales(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := store.ReadVector(runDir(live).VarianceScales(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("per channel %v, cycle %d: live variance scales %v, run's %v", perChannel, k, got, want)
 			}
 		}
 	}

@@ -91,7 +91,7 @@ func TestParseVarianceEstimate(t *testing.T) {
 		{with("{method: em}"), `want desroziers, got "em"`},
 		{with("{method: desroziers, memory: -1}"), "observations.variance_estimate.memory: must be >= 1 cycle, got -1"},
 		{with("{method: desroziers, warmup: 100}"), "observations.variance_estimate.warmup: must be in [0, 100) (cycles), got 100"},
-		{strings.Replace(with("{method: desroziers}"), "method: etkf", "method: letkf, loc_radius: 4, blocks: 2", 1), "not available with filter.blocks"},
+		{strings.Replace(with("{method: desroziers}"), "method: etkf", "method: letkf, loc_radius: 4", 1) + "orchestration: {blocks: 2}\n", "not available with orchestration.blocks"},
 	} {
 		if _, err := Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("got %v, want an error containing %q", err, tc.err)
