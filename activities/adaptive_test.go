@@ -54,6 +54,21 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 				if want := map[bool]int{false: 1, true: 40}[perChannel]; len(phi) != want || phi[0] == 1 {
 					t.Errorf("per channel %v: variance scales after the last cycle %v, want %d values moved from 1", perChannel, phi, want)
 				}
+				// The diagnostics hold the inflation of every cycle and
+				// the estimate after it.
+				rows := readDiag(t, a)
+				var mean float64
+				for _, v := range phi {
+					mean += v
+				}
+				if last := rows[cycles-1]; last.VarianceScale != mean/float64(len(phi)) || !(last.ObsVariance > 0) {
+					t.Errorf("per channel %v: last row's variance scale %v, obs variance %v; the file's mean scale is %v", perChannel, last.VarianceScale, last.ObsVariance, mean/float64(len(phi)))
+				}
+				for _, r := range rows {
+					if !(r.Inflation > 0) || r.Inflation == rows[0].Inflation && r.Cycle > 1 {
+						t.Errorf("per channel %v, cycle %d: inflation %v, want an adaptive value > 0 that moves", perChannel, r.Cycle, r.Inflation)
+					}
+				}
 				continue
 			}
 			if d := diffSnapshots(first, files); len(d) > 0 {

@@ -144,9 +144,12 @@ func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow,
 			s, err := experiment.Run(ctx, c.Config, nil)
 			r := DapperRow{
 				Case: c.Case, Source: c.Source, Method: c.Method, Cycles: c.Config.Cycles, Seed: c.Config.Seed,
-				RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, NISRatio: s.NISRatio, Inflation: s.Inflation,
+				RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, NISRatio: s.NISRatio,
 				Reference: c.Reference, RelError: (s.RMSEa - c.Reference) / c.Reference,
 				Seconds: time.Since(start).Seconds(),
+			}
+			if c.Config.Filter.Inflation.Adaptive() {
+				r.Inflation = s.Inflation
 			}
 			r.Within10 = math.Abs(r.RelError) <= 0.10
 			if err != nil {

@@ -29,6 +29,7 @@ func TestParseAdaptive(t *testing.T) {
 		{"xn without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {xn: 2}"), 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive (it is 1.02)"},
 		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
 		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
+		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
 		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are xn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,3 +205,71 @@ func TestVarianceEstimateLorenz96(t *testing.T) {
 	}
 	t.Logf("estimate %.4f, rmse_a %.4f vs %.4f", got.ObsVariance, got.RMSEa, want.RMSEa)
 }
+
+// TestDiagnosticsOfHyperparameters: every cycle's statistics hold the
+// inflation the analysis used (the fixed factor, or the EnKF-N's) and the
+// variance estimate after the cycle; the diagnostics row holds them with
+// NaN for "none", and StatsOfRow gives the statistics back.
+func TestDiagnosticsOfHyperparameters(t *testing.T) {
+	fixed := DapperConfigs(8)["l96-etkf"]
+	fixed.BurnIn = 0
+	adaptive := fixed
+	adaptive.Filter.Inflation = AdaptiveInflation
+	adaptive.Observations.VarianceEstimate = &VarianceEstimateConfig{Method: "desroziers", Memory: 4}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"fixed", fixed}, {"adaptive", adaptive}} {
+		s, err := Build(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth, E := s.Initial()
+		for k := 1; k <= tc.cfg.Cycles; k++ {
+			c := s.ObserveCycle(truth, k)
+			if err := s.Forecast(E, k); err != nil {
+				t.Fatal(err)
+			}
+			if k == tc.cfg.Cycles { // forecast-only: no inflation, the estimate carried over
+				c.Obs.Values = nil
+				s.ForecastOnlyCycle(c, E)
+			} else if err := s.Assimilate(c, E); err != nil {
+				t.Fatal(err)
+			}
+			st, row := c.Stats, c.Row()
+			got := StatsOfRow(row)
+			if c.Obs.Values == nil {
+				got.NIS = 0 // NaN in the row of a cycle without observations
+			}
+			if got != st {
+				t.Errorf("%s, cycle %d: StatsOfRow(Row) = %+v, want %+v", tc.name, k, got, st)
+			}
+			wantScale := math.NaN()
+			if phi := s.VarianceScales(); phi != nil {
+				wantScale = phi[0]
+			}
+			if !same(row.VarianceScale, wantScale) {
+				t.Errorf("%s, cycle %d: variance_scale %v, want %v", tc.name, k, row.VarianceScale, wantScale)
+			}
+			switch {
+			case k == tc.cfg.Cycles:
+				if !math.IsNaN(row.Inflation) || !math.IsNaN(row.ObsVariance) {
+					t.Errorf("%s: forecast-only row has inflation %v, obs variance %v, want NaN", tc.name, row.Inflation, row.ObsVariance)
+				}
+			case tc.name == "fixed":
+				if row.Inflation != float64(fixed.Filter.Inflation) || !math.IsNaN(row.ObsVariance) {
+					t.Errorf("fixed, cycle %d: inflation %v, obs variance %v, want %v and NaN", k, row.Inflation, row.ObsVariance, float64(fixed.Filter.Inflation))
+				}
+			default:
+				// One factor for all observations of variance 1: their
+				// mean is the factor but for rounding.
+				if !(row.Inflation > 0) || math.Abs(row.ObsVariance-wantScale) > 1e-14*wantScale {
+					t.Errorf("adaptive, cycle %d: inflation %v, obs variance %v, want > 0 and %v", k, row.Inflation, row.ObsVariance, wantScale)
+				}
+			}
+		}
+	}
+}
+
+// same reports whether a and b are equal or both NaN.
+func same(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }

@@ -371,6 +371,9 @@ func (c Config) validateAdaptive() error {
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.analysis() == latentIterative || l.alpha() < 1) {
 		return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis")
 	}
+	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {
+		return fmt.Errorf("filter.inflation: %s is not available with orchestration.blocks (the block-wise analysis does not gather the local inflations)", inflationWord)
+	}
 	if f.Adaptive == nil {
 		return nil
 	}

@@ -328,6 +328,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	if s.varEst != nil {
 		variances = s.varEst.variances(nominal)
 		st.ObsVariance = s.varEst.mean(nominal, variances)
+		st.VarianceScale = s.varEst.meanScale()
 	}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	s.pcg.Seed(StreamSeed(s.Config.Seed, streamAnalysis), uint64(k))
@@ -370,6 +371,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 	}
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
+	st.Inflation = float64(s.Config.Filter.Inflation)
 	if s.Config.Filter.Inflation.Adaptive() {
 		st.Inflation = inno.Inflation
 	}
@@ -377,6 +379,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		meanH(s.varEst.am, s.varEst.row, E, s.Op.Apply)
 		s.varEst.update(k, y, nominal, rVar)
 		st.ObsVariance = s.varEst.mean(nominal, rVar)
+		st.VarianceScale = s.varEst.meanScale()
 	}
 	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
 	return st, nil

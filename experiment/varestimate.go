@@ -176,6 +176,15 @@ func (e *varianceEstimator) mean(nominal, used []float64) float64 {
 	return sum / float64(count)
 }
 
+// meanScale returns the mean of the factors φ (φ itself for one factor).
+func (e *varianceEstimator) meanScale() float64 {
+	var sum float64
+	for _, v := range e.scale {
+		sum += v
+	}
+	return sum / float64(len(e.scale))
+}
+
 // VarianceScales returns the factors φ on the observation-error variances
 // that the next analysis uses (observations.variance_estimate), or nil
 // without an estimate. They are owned by s.
