@@ -170,7 +170,12 @@ func hasHyper(rows []store.DiagRow) bool {
 // on the observation-error variances after each cycle.
 func HyperPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	p, _, err := linePlot("Inflation and observation-error variance scale", "factor", rows, hyperSeries)
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	// Room above the lines for the legend.
+	p.Y.Max += 0.25 * (p.Y.Max - p.Y.Min)
+	return p, nil
 }
 
 // FlaggedPlot is the number of observations and of flagged ones per cycle.
