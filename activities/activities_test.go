@@ -77,17 +77,6 @@ func runBatches(t *testing.T, a *activities.Activities, cfg experiment.Config, b
 	return outs
 }
 
-// statsOf converts a diagnostics row back to the cycle statistics it was
-// written from.
-func statsOf(r store.DiagRow) experiment.CycleStats {
-	return experiment.CycleStats{
-		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
-		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
-		NIS: r.Innovation, NISExpected: r.InnovationExpected,
-		NObs: r.NObs, NFlagged: r.NFlagged,
-	}
-}
-
 func readDiag(t *testing.T, a *activities.Activities) []store.DiagRow {
 	t.Helper()
 	rows, meta, err := store.ReadDiagnostics(runDir(a).Diagnostics())
@@ -194,8 +183,8 @@ func TestRunCyclesWritesEveryCycle(t *testing.T) {
 		// rows hold the same float64 values, so the sums agree exactly.
 		var want activities.CyclesOutput
 		for _, r := range rows[b[0]-1 : b[1]] {
-			want.Sums.Add(statsOf(r), cfg.Scored(r.Cycle))
-			want.Last = statsOf(r)
+			want.Sums.Add(experiment.StatsOfRow(r), cfg.Scored(r.Cycle))
+			want.Last = experiment.StatsOfRow(r)
 		}
 		if outs[i] != want {
 			t.Errorf("batch %d..%d returned\n%+v\nbut its diagnostics rows sum to\n%+v", b[0], b[1], outs[i], want)
@@ -213,7 +202,7 @@ func TestRunCyclesWritesEveryCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range rows {
-		if got := statsOf(r); got != inProcess[i] {
+		if got := experiment.StatsOfRow(r); got != inProcess[i] {
 			t.Errorf("cycle %d: diagnostics %+v, in-process run %+v", r.Cycle, got, inProcess[i])
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -55,15 +57,18 @@ func DapperCases(cycles int) []Case {
 
 // DapperRow is the outcome of one case.
 type DapperRow struct {
-	Case      string  `json:"case"`
-	Source    string  `json:"source"`
-	Method    string  `json:"method"`
-	Cycles    int     `json:"cycles"`
-	Seed      uint64  `json:"seed"`
-	RMSEa     float64 `json:"rmse_a"`
-	RMSEf     float64 `json:"rmse_f"`
-	SpreadA   float64 `json:"spread_a"`
-	NISRatio  float64 `json:"nis_ratio"`
+	Case     string  `json:"case"`
+	Source   string  `json:"source"`
+	Method   string  `json:"method"`
+	Cycles   int     `json:"cycles"`
+	Seed     uint64  `json:"seed"`
+	RMSEa    float64 `json:"rmse_a"`
+	RMSEf    float64 `json:"rmse_f"`
+	SpreadA  float64 `json:"spread_a"`
+	NISRatio float64 `json:"nis_ratio"`
+	// Inflation is the time mean of the adaptive inflation (0 for the
+	// table's fixed inflations).
+	Inflation float64 `json:"inflation"`
 	Reference float64 `json:"reference"`
 	RelError  float64 `json:"rel_error"`
 	Within10  bool    `json:"within_10pct"`
@@ -77,6 +82,11 @@ type DapperOptions struct {
 	Match    *regexp.Regexp // rows whose "case method" matches (nil: all)
 	Parallel int            // rows run at once (>= 1)
 	Seed     uint64         // run seed (0: the table's)
+	// Adaptive replaces every row's hand-set inflation by the adaptive one
+	// (filter.inflation: adaptive), with hyperprior weight XN
+	// (filter.adaptive.xn; 0: the default).
+	Adaptive bool
+	XN       float64
 	// Done, if not nil, is called after each row (one call at a time).
 	Done func(DapperRow)
 }
@@ -89,10 +99,31 @@ func SelectDapper(o DapperOptions) []Case {
 			if o.Seed != 0 {
 				c.Config.Seed = o.Seed
 			}
+			if o.Adaptive {
+				c = c.withAdaptiveInflation(o.XN)
+			}
 			cases = append(cases, c)
 		}
 	}
 	return cases
+}
+
+// inflationLabel is the hand-set inflation in a row's method label.
+var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
+
+// withAdaptiveInflation returns the case with its hand-set inflation
+// replaced by the adaptive one with hyperprior weight xn (0: the
+// default), relabelled.
+func (c Case) withAdaptiveInflation(xn float64) Case {
+	label := "infl=adaptive"
+	c.Config.Filter.Inflation = experiment.AdaptiveInflation
+	c.Config.Filter.Adaptive = nil
+	if xn != 0 {
+		label += fmt.Sprintf(" xN=%g", xn)
+		c.Config.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
+	}
+	c.Method = inflationLabel.ReplaceAllLiteralString(c.Method, label)
+	return c
 }
 
 // RunDapper runs cases in process, o.Parallel at a time, and returns one
@@ -116,6 +147,9 @@ func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow,
 				RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, NISRatio: s.NISRatio,
 				Reference: c.Reference, RelError: (s.RMSEa - c.Reference) / c.Reference,
 				Seconds: time.Since(start).Seconds(),
+			}
+			if c.Config.Filter.Inflation.Adaptive() {
+				r.Inflation = s.Inflation
 			}
 			r.Within10 = math.Abs(r.RelError) <= 0.10
 			if err != nil {
@@ -146,7 +180,12 @@ func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "case\tmethod\tcycles\treference\trmse_a\trel.err\tspread_a\tnis_ratio\tok")
+	adaptive := slices.ContainsFunc(rows, func(r DapperRow) bool { return r.Inflation != 0 })
+	header := "case\tmethod\tcycles\treference\trmse_a\trel.err\tspread_a\tnis_ratio\tok"
+	if adaptive {
+		header = strings.Replace(header, "\tok", "\tinflation\tok", 1)
+	}
+	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		ok := "yes"
 		if !r.Within10 {
@@ -155,8 +194,12 @@ func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
 		if r.Error != "" {
 			ok = "error: " + r.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.4f\t%+.1f%%\t%.4f\t%.3f\t%s\n",
-			r.Case, r.Method, r.Cycles, r.Reference, r.RMSEa, 100*r.RelError, r.SpreadA, r.NISRatio, ok)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.4f\t%+.1f%%\t%.4f\t%.3f\t",
+			r.Case, r.Method, r.Cycles, r.Reference, r.RMSEa, 100*r.RelError, r.SpreadA, r.NISRatio)
+		if adaptive {
+			fmt.Fprintf(tw, "%.4f\t", r.Inflation)
+		}
+		fmt.Fprintln(tw, ok)
 	}
 	return tw.Flush()
 }

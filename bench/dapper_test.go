@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,5 +110,31 @@ func TestRunDapper(t *testing.T) {
 	rows[1].Error = "diverged"
 	if err := DapperError(rows); err == nil || !strings.Contains(err.Error(), "EnKF N=10 infl=1.04: diverged") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestSelectDapperAdaptive: --inflation adaptive replaces every row's
+// hand-set inflation, in the config and in the label, and nothing else.
+func TestSelectDapperAdaptive(t *testing.T) {
+	plain := SelectDapper(DapperOptions{})
+	for _, xn := range []float64{0, 2} {
+		cases := SelectDapper(DapperOptions{Adaptive: true, XN: xn})
+		if len(cases) != len(plain) {
+			t.Fatalf("%d rows, want %d", len(cases), len(plain))
+		}
+		for i, c := range cases {
+			f := c.Config.Filter
+			if !f.Inflation.Adaptive() || (xn == 0) != (f.Adaptive == nil) || (xn != 0 && *f.Adaptive.XN != xn) {
+				t.Errorf("xn %v, %s: filter %+v", xn, c.Method, f)
+			}
+			if strings.Contains(c.Method, "infl=1") || !strings.Contains(c.Method, "infl=adaptive") {
+				t.Errorf("label %q", c.Method)
+			}
+			want := plain[i].Config
+			want.Filter.Inflation, want.Filter.Adaptive = f.Inflation, f.Adaptive
+			if !reflect.DeepEqual(c.Config, want) {
+				t.Errorf("%s: config changed beyond the inflation:\n%+v\n%+v", c.Method, c.Config, want)
+			}
+		}
 	}
 }

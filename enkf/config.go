@@ -24,6 +24,10 @@ type Config struct {
 	Method Method
 	// Inflation multiplies the analysis anomalies (1 = none).
 	Inflation float64
+	// Adaptive, if set, inflates the forecast anomalies of every analysis
+	// by the finite-size EnKF-N's estimate (see EnKFN); Inflation still
+	// multiplies the analysis anomalies afterwards (1 for none).
+	Adaptive *EnKFN
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
 	Rotate bool
@@ -52,6 +56,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.Inflation > 0) || math.IsInf(c.Inflation, 0) {
 		return fmt.Errorf("enkf: inflation must be a finite number > 0, got %v", c.Inflation)
+	}
+	if a := c.Adaptive; a != nil && (!(a.XN >= 0) || math.IsInf(a.XN, 0)) {
+		return fmt.Errorf("enkf: the EnKF-N hyperprior weight xN must be finite and >= 0, got %v", a.XN)
 	}
 	if c.Method == LETKF {
 		if !(c.LocRadius > 0) || math.IsInf(c.LocRadius, 0) {

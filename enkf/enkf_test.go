@@ -670,6 +670,11 @@ func TestAnalyzeDoesNotAllocate(t *testing.T) {
 		{Method: EnKF, Inflation: 1.06},
 		{Method: DEnKF, Inflation: 1.01},
 		{Method: LETKF, Inflation: 1.04, LocRadius: 4, Rotate: true},
+		// Adaptive inflation (the EnKF-N) reuses its work space too.
+		{Method: ETKF, Inflation: 1, Adaptive: &EnKFN{}, Rotate: true},
+		{Method: EnKF, Inflation: 1, Adaptive: &EnKFN{}},
+		{Method: DEnKF, Inflation: 1, Adaptive: &EnKFN{}},
+		{Method: LETKF, Inflation: 1, Adaptive: &EnKFN{}, LocRadius: 4},
 	} {
 		t.Run(string(cfg.Method), func(t *testing.T) {
 			f, err := New(cfg, N, n, pos)

@@ -41,10 +41,12 @@ type Filter struct {
 	rot  *rotator
 	loc  *localizer
 
-	base augSpace  // the N-dimensional ensemble space, on the buffers above
-	aug  *augSpace // the augmented space of a hybrid analysis, made on demand
-	iter *iterWork // the work space of AnalyzeIterative, made on demand
-	jac  mat.Dense // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
+	base augSpace   // the N-dimensional ensemble space, on the buffers above
+	aug  *augSpace  // the augmented space of a hybrid analysis, made on demand
+	iter *iterWork  // the work space of AnalyzeIterative, made on demand
+	jac  mat.Dense  // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
+	en   *enkfnWork // adaptive inflation (nil: fixed)
+	heI  []float64  // the inflated HE (adaptive EnKF, N × p)
 }
 
 // Innovation summarises the forecast innovation y - H(x̄) of one analysis.
@@ -54,6 +56,10 @@ type Innovation struct {
 	// forecast spread and R are consistent with the actual errors.
 	NIS      float64
 	Expected float64
+	// Inflation is the EnKF-N's inflation of the forecast anomalies
+	// (Config.Adaptive; for the LETKF, the mean over the local analyses),
+	// or 1 without adaptive inflation.
+	Inflation float64
 }
 
 // New returns a Filter for ensembles of the given size and state dimension,
@@ -87,6 +93,12 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 	if cfg.Method == EnKF {
 		f.dp = make([]float64, N*p)
 		f.eps = make([]float64, N*p)
+		if cfg.Adaptive != nil {
+			f.heI = make([]float64, N*p)
+		}
+	}
+	if cfg.Method != LETKF {
+		f.en = newENKFNWork(cfg.Adaptive, N)
 	}
 	if cfg.Rotate {
 		// The global schemes rotate the N × N transform, the LETKF the
@@ -125,23 +137,39 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	e := E.RawMatrix()
 	he := HE.RawMatrix()
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
-	switch f.cfg.Method {
-	case ETKF:
+	T, lambda := f.sp.t, 1.0
+	if f.en != nil {
+		var err error
+		if T, he, lambda, err = f.adapt(S, he); err != nil {
+			return inno, err
+		}
+	}
+	inno.Inflation = lambda
+	switch {
+	case f.cfg.Method == ETKF && f.en == nil:
 		f.sp.formT()
-	case EnKF, DEnKF:
+	case f.cfg.Method == EnKF, f.cfg.Method == DEnKF:
 		f.sp.formG()
 	}
 
 	switch f.cfg.Method {
 	case ETKF:
-		transformETKF(f.w, f.sp.t, f.vecN, N, N, f.sqrtN1, 1)
+		transformETKF(f.w, T, f.vecN, N, N, f.sqrtN1, 1)
 	case DEnKF:
 		f.transformDEnKF(S)
 	case EnKF:
 		f.transformEnKF(S, he, y, rng)
 	}
+	if lambda != 1 {
+		scale(lambda, f.w) // W acts on the inflated anomalies λA
+	}
 	if f.cfg.Method == LETKF {
 		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
+		if f.loc.en != nil {
+			if inno.Inflation, err = f.loc.meanInflation(0, f.loc.nbatch); err != nil {
+				return inno, err
+			}
+		}
 		f.postProcess(rng)
 	} else {
 		f.postTransform(&f.base, rng)
@@ -262,6 +290,11 @@ func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi i
 		return err
 	}
 	f.loc.analyzeRange(f.out, f.a, f.xm, f.s, f.d, lo/bs, (hi+bs-1)/bs)
+	if f.loc.en != nil {
+		if _, err := f.loc.meanInflation(lo/bs, (hi+bs-1)/bs); err != nil {
+			return err
+		}
+	}
 	// Inflation as postProcess does it, column by column.
 	for j := lo; j < hi; j++ {
 		var m float64
@@ -283,6 +316,39 @@ func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi i
 		}
 	}
 	return nil
+}
+
+// adapt runs the EnKF-N of a global scheme on the factored forecast
+// (Innovation's state): it solves the dual for the inflation λ, inflates S
+// in place and HE (EnKF, into f.heI), factors I + λ²SSᵀ and leaves λSd in
+// f.sd and (I + λ²SSᵀ)⁻¹λSd in f.vecN. For the ETKF it returns the
+// Hessian-based transform T; the caller scales the final W by λ, which
+// inflates the anomalies.
+func (f *Filter) adapt(S, he blas64.General) (T []float64, heI blas64.General, lambda float64, err error) {
+	N, p := f.members, f.nobs
+	lambda, eN := f.en.inflation(f.sp, f.sd)
+	scale(lambda, f.s)
+	if !f.sp.factor(S) {
+		return nil, he, 0, fmt.Errorf("enkf: EnKF-N: eigendecomposition of the inflated ensemble-space matrix failed")
+	}
+	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: p, Inc: 1, Data: f.d}, 0, blas64.Vector{N: N, Inc: 1, Data: f.sd})
+	f.sp.solve(f.vecN, f.sd, f.tmp)
+	switch f.cfg.Method {
+	case ETKF:
+		if !f.en.hessianRoot(f.sp, S, f.vecN, eN) {
+			return nil, he, 0, fmt.Errorf("enkf: EnKF-N: the Hessian of the primal cost is not positive definite (inflation %v)", lambda)
+		}
+		T = f.en.hs.t
+	case EnKF: // the members seen through H, inflated about their mean
+		for i := 0; i < N; i++ {
+			row, out := he.Data[i*he.Stride:i*he.Stride+p], f.heI[i*p:(i+1)*p]
+			for k, v := range row {
+				out[k] = f.ym[k] + lambda*(v-f.ym[k])
+			}
+		}
+		he = blas64.General{Rows: N, Cols: p, Stride: p, Data: f.heI}
+	}
+	return T, he, lambda, nil
 }
 
 // innovation computes NIS (its Expected is left to the caller) = |d|² - (S̃d)ᵀ G (S̃d), which equals

@@ -247,6 +247,9 @@ func (f *Filter) jacobian() {
 // of P. With Alpha = 1 it is Analyze, bit for bit (h is not used). It
 // needs the ETKF; E is left unchanged when an error is returned.
 func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, rng *rand.Rand) (Innovation, error) {
+	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
+		return Innovation{}, errAdaptiveHybrid
+	}
 	m, err := f.staticRows(hyb)
 	if err != nil {
 		return Innovation{}, err
@@ -316,6 +319,9 @@ func (f *Filter) AnalyzeIterative(E *mat.Dense, h ObservationMap, y, rVar []floa
 	}
 	if opts.Tol == 0 {
 		opts.Tol = DefaultIterTol
+	}
+	if f.cfg.Adaptive != nil {
+		return Innovation{}, IterStats{}, errAdaptiveHybrid
 	}
 	if opts.MaxIter < 1 || !(opts.Tol > 0) {
 		return Innovation{}, IterStats{}, fmt.Errorf("enkf: iterative analysis needs MaxIter >= 1 and Tol > 0, got %d and %v", opts.MaxIter, opts.Tol)

@@ -69,6 +69,8 @@ type localizer struct {
 	chunk              int          // batches taken at a time by a goroutine
 	next               atomic.Int64 // first batch not yet taken (parallel analyze)
 	wg                 sync.WaitGroup
+	en                 *EnKFN    // the local EnKF-N (nil: no adaptive inflation)
+	infl               []float64 // its inflation in each batch (NaN: failed)
 }
 
 // localWork is one goroutine's scratch.
@@ -81,6 +83,7 @@ type localWork struct {
 	tw    []float64 // W (N × N)
 	col   []float64
 	res   []float64
+	en    *enkfnWork // nil without adaptive inflation
 }
 
 // parallelFlops is the work (in multiply-adds per analysis) above which the
@@ -103,7 +106,7 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	c := GCFactor * cfg.LocRadius
 	l := &localizer{
 		members: N, dim: n, nobs: len(obsPos), sqrtN1: math.Sqrt(float64(N - 1)),
-		bs: bs, nbatch: (n + bs - 1) / bs, c: c, pos: obsPos,
+		bs: bs, nbatch: (n + bs - 1) / bs, c: c, pos: obsPos, en: cfg.Adaptive,
 		// One grid unit beyond the exact bound absorbs rounding in the
 		// wrapped positions; the weights decide membership.
 		reach: 2*c + float64(bs-1)/2 + 1,
@@ -140,7 +143,11 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 			s: make([]float64, N*maxObs), d: make([]float64, maxObs),
 			w: make([]float64, N), sd: make([]float64, N), tw: make([]float64, N*N),
 			col: make([]float64, N), res: make([]float64, N),
+			en: newENKFNWork(cfg.Adaptive, N),
 		})
+	}
+	if l.en != nil {
+		l.infl = make([]float64, l.nbatch)
 	}
 	return l, nil
 }
@@ -275,6 +282,9 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 				out[i*n+j] = xm[j] + a[i*n+j]
 			}
 		}
+		if l.en != nil {
+			l.infl[b] = 1 // the EnKF-N's inflation without observations
+		}
 		return
 	}
 	obs, sqrtW := lw.obs[:pl], lw.sqrtW[:pl]
@@ -287,11 +297,34 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 		lw.d[k] = d[o] * sqrtW[k]
 	}
 	S := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: lw.s[:N*pl]}
+	sd := func() {
+		blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
+	}
 	lw.sp.factor(S)
-	lw.sp.formT()
-	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
-	lw.sp.solve(lw.w, lw.sd, lw.res)
-	transformETKF(lw.tw, lw.sp.t, lw.w, N, N, l.sqrtN1, 1)
+	T, lambda := lw.sp.t, 1.0
+	if lw.en == nil {
+		lw.sp.formT()
+		sd()
+		lw.sp.solve(lw.w, lw.sd, lw.res)
+	} else {
+		// The local EnKF-N: the dual with the tapered local observations.
+		sd()
+		var eN float64
+		lambda, eN = lw.en.inflation(lw.sp, lw.sd)
+		scale(lambda, S.Data)
+		lw.sp.factor(S)
+		sd()
+		lw.sp.solve(lw.w, lw.sd, lw.res)
+		l.infl[b] = lambda
+		if !lw.en.hessianRoot(lw.sp, S, lw.w, eN) {
+			l.infl[b] = math.NaN()
+		}
+		T = lw.en.hs.t
+	}
+	transformETKF(lw.tw, T, lw.w, N, N, l.sqrtN1, 1)
+	if lambda != 1 {
+		scale(lambda, lw.tw) // W acts on the inflated anomalies λA
+	}
 	W := lw.sp.general(lw.tw)
 	for j := lo; j < hi; j++ {
 		for i := 0; i < N; i++ {
@@ -302,4 +335,19 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 			out[i*n+j] = xm[j] + lw.res[i]
 		}
 	}
+}
+
+// meanInflation returns the mean of the local EnKF-N's inflations over the
+// batches b0..b1-1, or an error naming a batch whose Hessian was not
+// positive definite.
+func (l *localizer) meanInflation(b0, b1 int) (float64, error) {
+	var sum float64
+	for b, v := range l.infl[b0:b1] {
+		if math.IsNaN(v) {
+			lo, hi := l.span(b0 + b)
+			return 0, fmt.Errorf("enkf: local EnKF-N at grid points %d..%d: the Hessian of the primal cost is not positive definite", lo, hi-1)
+		}
+		sum += v
+	}
+	return sum / float64(b1-b0), nil
 }

@@ -40,7 +40,13 @@ func (s *space) general(data []float64) blas64.General {
 // C is symmetric positive definite with eigenvalues >= 1, so this cannot
 // fail on finite input; it reports false otherwise.
 func (s *space) factor(S blas64.General) bool {
-	n, p, c := s.n, S.Cols, s.eig.a
+	s.gram(s.eig.a, S)
+	return s.decompose()
+}
+
+// gram writes dst = I + S Sᵀ (N × N) for S (N × p).
+func (s *space) gram(dst []float64, S blas64.General) {
+	n, p, c := s.n, S.Cols, dst
 	if len(s.st) < n*p {
 		s.st = make([]float64, n*p) // grows to the largest p seen, then stays
 	}
@@ -55,6 +61,13 @@ func (s *space) factor(S blas64.General) bool {
 	for i := 0; i < n; i++ {
 		c[i*n+i]++
 	}
+}
+
+// decompose diagonalises the symmetric matrix in s.eig.a (upper triangle)
+// and forms Xᵀ = Λ^{-1/2} Vᵀ. It reports false unless the matrix is
+// positive definite.
+func (s *space) decompose() bool {
+	n := s.n
 	if !s.eig.decompose() {
 		return false
 	}

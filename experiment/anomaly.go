@@ -33,6 +33,10 @@ type AnomalyConfig struct {
 	// UnobservedOnly zeroes the pattern on observed variables: the anomaly
 	// lives in the null space of H, where no observation can see it.
 	UnobservedOnly bool `yaml:"unobserved_only" json:"unobserved_only"`
+	// NoiseVariance, if > 0, is the variance of the observations' noise
+	// instead of observations.variance: a misspecified R (the filter
+	// still assumes observations.variance).
+	NoiseVariance float64 `yaml:"noise_variance" json:"noise_variance"`
 }
 
 func (a *AnomalyConfig) withDefaults(nx int) {
@@ -54,6 +58,8 @@ func (a *AnomalyConfig) validate(c Config) error {
 		return fmt.Errorf("anomaly.forcing: only lorenz96 has a forcing (model is %s)", c.Model.Name)
 	case !finite(a.Forcing) || !finite(a.Bias) || !finite(a.Amplitude) || !finite(a.Center):
 		return fmt.Errorf("anomaly: forcing, bias, amplitude and center must be finite")
+	case !finite(a.NoiseVariance) || a.NoiseVariance < 0:
+		return fmt.Errorf("anomaly.noise_variance: must be finite and >= 0 (0: observations.variance), got %v", a.NoiseVariance)
 	case a.SpikeEvery < 0:
 		return fmt.Errorf("anomaly.spike_every: must be >= 0, got %d", a.SpikeEvery)
 	case !(a.Width > 0) || !finite(a.Width):
@@ -72,10 +78,11 @@ type anomaly struct {
 	nature  dynamics.Stepper // nil: the nature run uses the model
 	pattern []float64        // nil: none
 	seen    []float64        // truth + pattern
+	noise   float64          // standard deviation of the observation noise over R's (1: R's)
 }
 
 func newAnomaly(cfg AnomalyConfig, m ModelConfig, observed []float64) (*anomaly, error) {
-	a := &anomaly{cfg: cfg}
+	a := &anomaly{cfg: cfg, noise: 1}
 	if cfg.Forcing != 0 {
 		model, err := dynamics.NewLorenz96(m.Nx, cfg.Forcing, m.Dt)
 		if err != nil {
@@ -125,6 +132,14 @@ func (a *anomaly) seenState(truth []float64, k int) []float64 {
 		a.seen[j] = v + a.pattern[j]
 	}
 	return a.seen
+}
+
+// noiseScale returns the factor on the observation noise of cycle k.
+func (a *anomaly) noiseScale(k int) float64 {
+	if !a.active(k) {
+		return 1
+	}
+	return a.noise
 }
 
 // bias returns the sensor fault's offset of observation i in cycle k.

@@ -82,8 +82,11 @@ type ObsConfig struct {
 	// Indices are the observed variables for subset, square and abs.
 	Indices []int `yaml:"indices" json:"indices"`
 	// Variance is the observation-error variance, the diagonal of R
-	// (default 1).
+	// (default 1); with VarianceEstimate, the starting guess.
 	Variance float64 `yaml:"variance" json:"variance"`
+	// VarianceEstimate, if set, learns the observation-error variances
+	// online from the innovations (Desroziers et al. 2005).
+	VarianceEstimate *VarianceEstimateConfig `yaml:"variance_estimate,omitempty" json:"variance_estimate,omitempty"`
 	// StepsBetween is the number of model steps per cycle (default 1).
 	StepsBetween int `yaml:"steps_between" json:"steps_between"`
 }
@@ -94,8 +97,13 @@ type FilterConfig struct {
 	Method string `yaml:"method" json:"method"`
 	// Members is the ensemble size N (>= 2).
 	Members int `yaml:"members" json:"members"`
-	// Inflation multiplies the analysis anomalies (default 1).
-	Inflation float64 `yaml:"inflation" json:"inflation"`
+	// Inflation multiplies the analysis anomalies (default 1), or is
+	// adaptive: the finite-size EnKF-N's inflation of the forecast
+	// anomalies, estimated every analysis (for the LETKF, in every local
+	// analysis).
+	Inflation Inflation `yaml:"inflation" json:"inflation"`
+	// Adaptive tunes the adaptive inflation (only with inflation: adaptive).
+	Adaptive *AdaptiveConfig `yaml:"adaptive,omitempty" json:"adaptive,omitempty"`
 	// Rotate applies random mean-preserving rotations.
 	Rotate bool `yaml:"rotate" json:"rotate"`
 	// LocRadius is the LETKF localisation radius in grid points.
@@ -211,7 +219,14 @@ func (c Config) WithDefaults() Config {
 	}
 	f := &c.Filter
 	f.Method = strings.ToLower(strings.TrimSpace(f.Method))
-	def(&f.Inflation, 1)
+	if f.Inflation == 0 {
+		f.Inflation = 1
+	}
+	if o.VarianceEstimate != nil {
+		v := *o.VarianceEstimate
+		v.withDefaults()
+		o.VarianceEstimate = &v
+	}
 	if c.Latent != nil {
 		l := *c.Latent
 		l.withDefaults()
@@ -292,6 +307,14 @@ func (c Config) Validate() error {
 	if f.Members > 10000 {
 		return bad("filter.members", "at most 10000 members are supported (the analysis is O(N³)), got %d", f.Members)
 	}
+	if err := c.validateAdaptive(); err != nil {
+		return err
+	}
+	if v := o.VarianceEstimate; v != nil {
+		if err := v.validate(c); err != nil {
+			return err
+		}
+	}
 	if err := c.filterConfig().Validate(); err != nil {
 		return bad("filter", "%s", strings.TrimPrefix(err.Error(), "enkf: "))
 	}
@@ -322,13 +345,45 @@ func (c Config) Validate() error {
 
 // filterConfig converts to the enkf package's configuration.
 func (c Config) filterConfig() enkf.Config {
-	return enkf.Config{
+	ec := enkf.Config{
 		Method:    enkf.Method(c.Filter.Method),
-		Inflation: c.Filter.Inflation,
+		Inflation: float64(c.Filter.Inflation),
 		Rotate:    c.Filter.Rotate,
 		LocRadius: c.Filter.LocRadius,
 		BatchSize: c.Filter.BatchSize,
 	}
+	if c.Filter.Inflation.Adaptive() {
+		ec.Inflation = 1
+		ec.Adaptive = &enkf.EnKFN{}
+		if a := c.Filter.Adaptive; a != nil && a.XN != nil {
+			ec.Adaptive.XN = *a.XN
+		}
+	}
+	return ec
+}
+
+// validateAdaptive checks filter.inflation and filter.adaptive.
+func (c Config) validateAdaptive() error {
+	f := c.Filter
+	if !f.Inflation.Adaptive() && (!(f.Inflation > 0) || math.IsInf(float64(f.Inflation), 0)) {
+		return fmt.Errorf("filter.inflation: want a finite number > 0 or %s, got %v", inflationWord, float64(f.Inflation))
+	}
+	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.analysis() == latentIterative || l.alpha() < 1) {
+		return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis")
+	}
+	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {
+		return fmt.Errorf("filter.inflation: %s is not available with orchestration.blocks (the block-wise analysis does not gather the local inflations)", inflationWord)
+	}
+	if f.Adaptive == nil {
+		return nil
+	}
+	if !f.Inflation.Adaptive() {
+		return fmt.Errorf("filter.adaptive: tunes the adaptive inflation; set filter.inflation: %s (it is %v)", inflationWord, f.Inflation)
+	}
+	if x := f.Adaptive.XN; x != nil && (!(*x > 0) || math.IsInf(*x, 0)) {
+		return fmt.Errorf("filter.adaptive.xn: must be a finite number > 0, got %v", *x)
+	}
+	return nil
 }
 
 // WithDefaultsNx returns the state dimension of the model with defaults.

@@ -14,7 +14,7 @@ func DapperConfigs(cycles int) map[string]Config {
 		}
 		return def
 	}
-	l63 := func(name, method string, members int, infl float64, rot bool) Config {
+	l63 := func(name, method string, members int, infl Inflation, rot bool) Config {
 		return Config{
 			Name: name, Seed: 3, Cycles: n(20000), BurnIn: 16,
 			Model:        ModelConfig{Name: "lorenz63", Dt: 0.01},
@@ -23,7 +23,7 @@ func DapperConfigs(cycles int) map[string]Config {
 			Init:         InitConfig{Variance: 2},
 		}
 	}
-	l96 := func(name, method string, members int, infl float64, rot bool, loc float64, batch int) Config {
+	l96 := func(name, method string, members int, infl Inflation, rot bool, loc float64, batch int) Config {
 		return Config{
 			Name: name, Seed: 3, Cycles: n(10000), BurnIn: 20,
 			Model:        ModelConfig{Name: "lorenz96", Nx: 40, Forcing: 8, Dt: 0.05},
@@ -32,7 +32,7 @@ func DapperConfigs(cycles int) map[string]Config {
 			Init:         InitConfig{Variance: 0.001},
 		}
 	}
-	ks := func(name, method string, members int, infl float64, loc float64, batch int) Config {
+	ks := func(name, method string, members int, infl Inflation, loc float64, batch int) Config {
 		return Config{
 			Name: name, Seed: 3, Cycles: n(5000), BurnIn: 200,
 			Model:        ModelConfig{Name: "ks", Nx: 128, Dt: 0.5},

@@ -20,6 +20,37 @@ type CycleStats struct {
 	NFlagged    int     `json:"n_flagged"`
 	// BatchFlag names the batch tests the observations failed ("" if none).
 	BatchFlag string `json:"batch_flag,omitempty"`
+	// Inflation is the inflation the analysis used: filter.inflation's
+	// factor on the analysis anomalies, or with filter.inflation adaptive
+	// the EnKF-N's inflation of the forecast anomalies (for the LETKF the
+	// mean over the local analyses); 0 without an analysis (a
+	// forecast-only cycle, a batch that quality control rejected).
+	Inflation float64 `json:"inflation"`
+	// ObsVariance is the mean over the observations used of the estimated
+	// observation-error variance after the cycle (observations.variance_estimate),
+	// 0 without an estimate or without observations.
+	ObsVariance float64 `json:"obs_variance"`
+	// VarianceScale is the mean of the estimated factors on the given
+	// observation-error variances after the cycle (the factor itself for
+	// one factor for all observations), 0 without an estimate.
+	VarianceScale float64 `json:"variance_scale"`
+}
+
+// nanIfZero maps CycleStats' "none" (0; JSON payloads cannot carry NaN) to
+// the diagnostics table's (NaN).
+func nanIfZero(x float64) float64 {
+	if x == 0 {
+		return math.NaN()
+	}
+	return x
+}
+
+// zeroIfNaN is nanIfZero's inverse.
+func zeroIfNaN(x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return x
 }
 
 // Row returns the diagnostics-table row of a cycle with statistics st and
@@ -31,6 +62,7 @@ func (st CycleStats) Row(qc *QCResult) store.DiagRow {
 		Innovation: st.NIS, InnovationExpected: st.NISExpected,
 		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
 		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
+		Inflation: nanIfZero(st.Inflation), ObsVariance: nanIfZero(st.ObsVariance), VarianceScale: nanIfZero(st.VarianceScale),
 	}
 	if qc != nil {
 		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
@@ -46,6 +78,7 @@ func StatsOfRow(r store.DiagRow) CycleStats {
 		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
 		NIS: r.Innovation, NISExpected: r.InnovationExpected,
 		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
+		Inflation: zeroIfNaN(r.Inflation), ObsVariance: zeroIfNaN(r.ObsVariance), VarianceScale: zeroIfNaN(r.VarianceScale),
 	}
 }
 
@@ -111,6 +144,11 @@ type Summary struct {
 	// NISRatio is mean NIS / mean expected NIS (1 when the ensemble spread
 	// is consistent with the actual errors).
 	NISRatio float64 `json:"nis_ratio"`
+	// Inflation and ObsVariance are the time means of CycleStats' over
+	// the scored cycles, for runs in process (Run); 0 in the sums the
+	// workflows carry (the diagnostics table has them per cycle).
+	Inflation   float64 `json:"inflation"`
+	ObsVariance float64 `json:"obs_variance"`
 	// Flagged observations and flagged batches over all cycles.
 	Flagged        int `json:"flagged"`
 	FlaggedBatches int `json:"flagged_batches"`

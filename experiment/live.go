@@ -7,11 +7,15 @@ import (
 // ForecastOnly scores the forecast ensemble E of cycle k against the truth
 // when no observations are assimilated: the analysis is the forecast, so
 // rmse_a = rmse_f and spread_a = spread_f, with no observations and no
-// innovation statistic.
+// innovation statistic and no inflation; an estimate of the
+// observation-error variances is carried over unchanged.
 func (s *Setup) ForecastOnly(E *mat.Dense, truth []float64, k int) CycleStats {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k)}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	st.RMSEa, st.SpreadA = st.RMSEf, st.SpreadF
+	if s.varEst != nil {
+		st.VarianceScale = s.varEst.meanScale()
+	}
 	return st
 }
 

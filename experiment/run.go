@@ -20,6 +20,7 @@ func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
 	var sums Sums
+	var infl, obsVar float64
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if k%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -36,9 +37,17 @@ func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary
 			return sums.Summary(), err
 		}
 		sums.Add(st, s.Config.Scored(k))
+		if s.Config.Scored(k) {
+			infl += st.Inflation
+			obsVar += st.ObsVariance
+		}
 		if progress != nil {
 			progress(st)
 		}
 	}
-	return sums.Summary(), nil
+	out := sums.Summary()
+	if out.Scored > 0 {
+		out.Inflation, out.ObsVariance = infl/float64(out.Scored), obsVar/float64(out.Scored)
+	}
+	return out, nil
 }

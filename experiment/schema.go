@@ -38,6 +38,8 @@ func describe(t reflect.Type) string {
 	switch {
 	case t == durationType:
 		return "a duration such as 30s or 2m"
+	case t == reflect.TypeFor[Inflation]():
+		return "a number > 0 or " + inflationWord
 	case t.Kind() == reflect.Struct:
 		names, _ := yamlKeys(t)
 		return "a mapping with keys " + strings.Join(names, ", ")

@@ -37,7 +37,7 @@ func TestOverride(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{
 		{"filter.inflaton=1.05", "filter.inflaton: unknown key; the keys under filter are method, members, inflation,"},
 		{"colour=red", "colour: unknown key; the keys at the top level are name, seed, cycles,"},
-		{"filter.inflation.x=1", "filter.inflation.x: filter.inflation holds a number, not keys"},
+		{"filter.inflation.x=1", "filter.inflation.x: filter.inflation holds a number > 0 or adaptive, not keys"},
 		{"filter.members=many", "filter.members: line 1: want an integer, got many"},
 		{"filter.members=2.5", "filter.members: line 1: want an integer, got 2.5"},
 		{"filter.members=1", "filter.members: need at least 2 members, got 1"},

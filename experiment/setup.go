@@ -43,9 +43,10 @@ type Setup struct {
 	Forecaster *dynamics.Forecaster
 	Filter     *enkf.Filter
 
-	latent    *latentStep     // nil: the filter runs on the states
-	qc        *qualityControl // nil: no quality control
-	anomaly   *anomaly        // nil: the nature run follows the model
+	latent    *latentStep        // nil: the filter runs on the states
+	varEst    *varianceEstimator // nil: R as given
+	qc        *qualityControl    // nil: no quality control
+	anomaly   *anomaly           // nil: the nature run follows the model
 	truthStep dynamics.Stepper
 	scorer    *enkf.Scorer
 	he        *mat.Dense
@@ -163,12 +164,18 @@ func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string)
 		noise:     make([]float64, op.OutDim()),
 		pcg:       pcg, rng: rand.New(pcg),
 	}
+	if v := cfg.Observations.VarianceEstimate; v != nil {
+		s.varEst = newVarianceEstimator(*v, op.OutDim())
+	}
 	if a := cfg.Anomaly; a != nil {
 		if a.BiasIndex < 0 || a.BiasIndex >= op.OutDim() {
 			return nil, fmt.Errorf("experiment: anomaly.bias_index: %d is not an observation index in [0, %d)", a.BiasIndex, op.OutDim())
 		}
 		if s.anomaly, err = newAnomaly(*a, cfg.Model, op.Positions()); err != nil {
 			return nil, fmt.Errorf("experiment: %w", err)
+		}
+		if a.NoiseVariance > 0 {
+			s.anomaly.noise = math.Sqrt(a.NoiseVariance / cfg.Observations.Variance)
 		}
 	}
 	if cfg.OOD != nil {
@@ -276,8 +283,9 @@ func (s *Setup) Observe(y, truth []float64, k int) {
 	// re-seeding one generator rather than allocating one per cycle.
 	s.pcg.Seed(StreamSeed(s.Config.Seed, streamObs), uint64(k))
 	s.R.Sample(s.noise, s.rng)
+	sd := s.anomaly.noiseScale(k)
 	for i := range y {
-		y[i] += s.noise[i] + s.anomaly.bias(i, k)
+		y[i] += s.noise[i]*sd + s.anomaly.bias(i, k)
 	}
 }
 
@@ -312,9 +320,16 @@ func (s *Setup) Analyze(E *mat.Dense, y, truth []float64, k int) (CycleStats, er
 
 // AnalyzeWith is Analyze with the observation-error variances (the
 // diagonal of R, one per observation) given, as an observation file holds
-// them, instead of the config's.
+// them, instead of the config's. With observations.variance_estimate the
+// analysis uses them times the current estimate, and updates the estimate.
 func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) (CycleStats, error) {
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
+	nominal := variances
+	if s.varEst != nil {
+		variances = s.varEst.variances(nominal)
+		st.ObsVariance = s.varEst.mean(nominal, variances)
+		st.VarianceScale = s.varEst.meanScale()
+	}
 	st.RMSEf, st.SpreadF = s.scorer.Score(E, truth)
 	s.pcg.Seed(StreamSeed(s.Config.Seed, streamAnalysis), uint64(k))
 	if s.latent != nil || s.qc != nil { // the filter checks its own input
@@ -342,6 +357,9 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		}
 		rVar = qc.Variances
 	}
+	if s.varEst != nil {
+		meanH(s.varEst.fm, s.varEst.row, s.he, func(dst, x []float64) { copy(dst, x) })
+	}
 	var inno enkf.Innovation
 	var err error
 	if s.latent == nil {
@@ -353,6 +371,16 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 		return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 	}
 	st.NIS, st.NISExpected = inno.NIS, inno.Expected
+	st.Inflation = float64(s.Config.Filter.Inflation)
+	if s.Config.Filter.Inflation.Adaptive() {
+		st.Inflation = inno.Inflation
+	}
+	if s.varEst != nil {
+		meanH(s.varEst.am, s.varEst.row, E, s.Op.Apply)
+		s.varEst.update(k, y, nominal, rVar)
+		st.ObsVariance = s.varEst.mean(nominal, rVar)
+		st.VarianceScale = s.varEst.meanScale()
+	}
 	st.RMSEa, st.SpreadA = s.scorer.Score(E, truth)
 	return st, nil
 }

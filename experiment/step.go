@@ -153,6 +153,7 @@ func (s *Setup) ScoreBlocks(c *Cycle, E *mat.Dense, analysis func(E *mat.Dense) 
 			return fmt.Errorf("experiment: cycle %d: %w", c.K, err)
 		}
 		c.Stats.NIS, c.Stats.NISExpected = inno.NIS, inno.Expected
+		c.Stats.Inflation = float64(s.Config.Filter.Inflation) // adaptive inflation has no blocks (validateAdaptive)
 	}
 	if err := analysis(E); err != nil {
 		return err

@@ -52,9 +52,12 @@ type page struct {
 }
 
 // Figures renders the report's plots: RMSE and spread, observations and
-// flagged observations per cycle (when the run has observations), where
-// observations were flagged (when some were), the Hovmöller diagram (1-D
-// models) and the generator's training curve (latent runs).
+// flagged observations per cycle (when the run has observations), the
+// quality-control statistics (when computed), the inflation and
+// observation-error variance scale (when learned: adaptive inflation, an
+// online variance estimate), where observations were flagged (when some
+// were), the Hovmöller diagram (1-D models) and the generator's training
+// curve (latent runs).
 func Figures(r *Run) ([]Figure, error) {
 	var figs []Figure
 	add := func(name, title, caption string, data []byte, err error) error {
@@ -91,6 +94,16 @@ func Figures(r *Run) ([]Figure, error) {
 		data, err := plotPNG(p, w, h)
 		caption := "The batch tests before each analysis: the NIS against its χ² quantile and the generator-manifold statistic J* against its calibrated threshold (docs/results-ood.md)."
 		if err := add("qc.png", "Quality-control statistics", caption, data, err); err != nil {
+			return nil, err
+		}
+	}
+	if hasHyper(r.Diag) {
+		p, err := HyperPlot(r.Diag)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		if err := add("hyperparameters.png", "Inflation and observation-error variance scale", hyperCaption(r), data, err); err != nil {
 			return nil, err
 		}
 	}
@@ -133,6 +146,33 @@ func rmseCaption(r *Run) string {
 	}
 	return fmt.Sprintf("Per cycle. Time means over the %d cycles after the burn-in (model time %s): analysis RMSE %s, spread %s; forecast RMSE %s, spread %s.",
 		s.Scored, num(r.Config.BurnIn), num(s.RMSEa), num(s.SpreadA), num(s.RMSEf), num(s.SpreadF))
+}
+
+func hyperCaption(r *Run) string {
+	s := fmt.Sprintf("Per cycle: the inflation the analysis used (filter.inflation: %s) and the estimated factor on the given observation-error variances after the cycle (observations.variance_estimate; its mean over the observations when estimated per channel).",
+		r.Config.Filter.Inflation.String())
+	var infl, scale float64
+	var nInfl, nScale int
+	for _, d := range r.Diag {
+		if !r.Config.Scored(d.Cycle) {
+			continue
+		}
+		if finite(d.Inflation) {
+			infl += d.Inflation
+			nInfl++
+		}
+		if finite(d.VarianceScale) {
+			scale += d.VarianceScale
+			nScale++
+		}
+	}
+	if nInfl > 0 {
+		s += fmt.Sprintf(" Mean inflation after the burn-in: %s over %s.", num(infl/float64(nInfl)), plural(nInfl, "cycle"))
+	}
+	if nScale > 0 {
+		s += fmt.Sprintf(" Mean variance scale after the burn-in: %s over %s.", num(scale/float64(nScale)), plural(nScale, "cycle"))
+	}
+	return s
 }
 
 func flaggedCaption(rows []store.DiagRow) string {
@@ -190,10 +230,18 @@ func newPage(r *Run, figs []Figure) page {
 		model += fmt.Sprintf(", %d grid points, domain length %s", m.Nx, num(m.Length))
 	}
 	o := c.Observations
+	variance := "error variance " + num(o.Variance)
+	if v := o.VarianceEstimate; v != nil {
+		what := "one factor"
+		if v.PerChannel {
+			what = "per channel"
+		}
+		variance += fmt.Sprintf(" (the starting guess; estimated online by %s, %s)", v.Method, what)
+	}
 	setup := []string{
 		model,
-		fmt.Sprintf("observations: operator %s, error variance %s, %s per cycle", o.Operator, num(o.Variance), plural(o.StepsBetween, "model step")),
-		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, num(c.Filter.Inflation)),
+		fmt.Sprintf("observations: operator %s, %s, %s per cycle", o.Operator, variance, plural(o.StepsBetween, "model step")),
+		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, c.Filter.Inflation.String()),
 	}
 	if l := c.Latent; l != nil {
 		setup = append(setup, fmt.Sprintf("latent: generator %s, encoding %s, update %s", l.Generator, l.Encoding, l.Update))

@@ -140,6 +140,44 @@ func QCPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, err
 }
 
+// hyperSeries are the filter's hyperparameters per cycle: both factors,
+// on one axis.
+var hyperSeries = []series{
+	{name: "inflation", value: func(r store.DiagRow) float64 { return r.Inflation }, color: blue},
+	{name: "observation-error variance scale", value: func(r store.DiagRow) float64 { return r.VarianceScale }, color: red},
+}
+
+// hasHyper reports whether the rows have hyperparameters that were
+// learned: an estimated variance scale, or an inflation that changes from
+// cycle to cycle (a fixed one is in the page's header).
+func hasHyper(rows []store.DiagRow) bool {
+	first := math.NaN()
+	for _, r := range rows {
+		switch {
+		case finite(r.VarianceScale):
+			return true
+		case !finite(r.Inflation):
+		case math.IsNaN(first):
+			first = r.Inflation
+		case r.Inflation != first:
+			return true
+		}
+	}
+	return false
+}
+
+// HyperPlot is the inflation each analysis used and the estimated factor
+// on the observation-error variances after each cycle.
+func HyperPlot(rows []store.DiagRow) (*plot.Plot, error) {
+	p, _, err := linePlot("Inflation and observation-error variance scale", "factor", rows, hyperSeries)
+	if err != nil {
+		return nil, err
+	}
+	// Room above the lines for the legend.
+	p.Y.Max += 0.25 * (p.Y.Max - p.Y.Min)
+	return p, nil
+}
+
 // FlaggedPlot is the number of observations and of flagged ones per cycle.
 func FlaggedPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	p, _, err := linePlot("Observations per cycle", "count", rows, countSeries)

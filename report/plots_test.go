@@ -187,6 +187,10 @@ func TestLinePlots(t *testing.T) {
 		qc[i].QCNIS, qc[i].QCNISThreshold = float64(30+i%7), 63.7
 		qc[i].Projection, qc[i].ProjectionThreshold = math.NaN(), math.NaN() // no projection test
 	}
+	fixed := append([]store.DiagRow(nil), rows...)
+	for i := range fixed {
+		fixed[i].Inflation, fixed[i].ObsVariance, fixed[i].VarianceScale = 1.02, math.NaN(), math.NaN()
+	}
 	for _, tc := range []struct {
 		name  string
 		rows  []store.DiagRow
@@ -197,6 +201,8 @@ func TestLinePlots(t *testing.T) {
 		{"rmse", rows, rmseSeries, []string{"RMSE forecast", "RMSE analysis", "spread forecast", "spread analysis"}},
 		{"rmse without truth", noTruth, rmseSeries, []string{"spread forecast", "spread analysis"}},
 		{"counts", rows, countSeries, []string{"observations", "flagged by quality control"}},
+		{"hyperparameters", rows, hyperSeries, []string{"inflation", "observation-error variance scale"}},
+		{"fixed inflation", fixed, hyperSeries, []string{"inflation"}},
 		{"no rows", nil, rmseSeries, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,6 +232,29 @@ func TestLinePlots(t *testing.T) {
 				t.Errorf("%d legend entries, want %d", legend, len(tc.names))
 			}
 		})
+	}
+}
+
+// TestHasHyper: the hyperparameter figure is drawn for learned
+// hyperparameters only, not for a fixed inflation nor for files without
+// the columns (schema versions 1 and 2, read as NaN).
+func TestHasHyper(t *testing.T) {
+	nan := math.NaN()
+	row := func(infl, scale float64) store.DiagRow { return store.DiagRow{Inflation: infl, VarianceScale: scale} }
+	for _, tc := range []struct {
+		name string
+		rows []store.DiagRow
+		want bool
+	}{
+		{"no rows", nil, false},
+		{"old file", []store.DiagRow{row(nan, nan), row(nan, nan)}, false},
+		{"fixed inflation", []store.DiagRow{row(1.02, nan), row(nan, nan), row(1.02, nan)}, false},
+		{"adaptive inflation", []store.DiagRow{row(nan, nan), row(1.02, nan), row(1.03, nan)}, true},
+		{"variance estimate", []store.DiagRow{row(1.02, nan), row(1.02, 1)}, true},
+	} {
+		if got := hasHyper(tc.rows); got != tc.want {
+			t.Errorf("%s: hasHyper = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -323,12 +352,13 @@ func TestFiguresDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSize := map[string]image.Point{
-		"rmse.png":      {768, 384},
-		"flagged.png":   {768, 384},
-		"hovmoller.png": {979, 518}, // 3 panels of 3.4 in × 5.4 in at 96 dpi
-		"training.png":  {768, 384},
-		"flag-map.png":  {768, 384},
-		"qc.png":        {768, 384},
+		"rmse.png":            {768, 384},
+		"flagged.png":         {768, 384},
+		"hovmoller.png":       {979, 518}, // 3 panels of 3.4 in × 5.4 in at 96 dpi
+		"training.png":        {768, 384},
+		"flag-map.png":        {768, 384},
+		"qc.png":              {768, 384},
+		"hyperparameters.png": {768, 384},
 	}
 	if len(a) != len(wantSize) {
 		t.Fatalf("%d figures, want %d", len(a), len(wantSize))

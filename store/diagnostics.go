@@ -38,6 +38,13 @@ type DiagRow struct {
 	QCNIS, QCNISThreshold           float64
 	Projection, ProjectionThreshold float64
 	BatchFlag                       string
+	// The filter's hyperparameters (schema version 3; NaN where there are
+	// none, and in files of versions 1 and 2): the inflation the analysis
+	// used, fixed or adaptive (column "inflation"), and, with an online
+	// estimate of the observation-error variances, their mean over the
+	// observations used ("obs_variance") and the mean factor on the given
+	// variances ("variance_scale"), both after the cycle's update.
+	Inflation, ObsVariance, VarianceScale float64
 }
 
 // validateDiag checks rows as the writer and reader do.
@@ -88,10 +95,17 @@ var diagColumns = []column{
 	{"projection", arrow.PrimitiveTypes.Float64},
 	{"projection_threshold", arrow.PrimitiveTypes.Float64},
 	{"batch_flag", arrow.BinaryTypes.String},
+	{"inflation", arrow.PrimitiveTypes.Float64},
+	{"obs_variance", arrow.PrimitiveTypes.Float64},
+	{"variance_scale", arrow.PrimitiveTypes.Float64},
 }
 
 // diagColumnsV1 are the columns of schema version 1, without quality control.
 var diagColumnsV1 = diagColumns[:10]
+
+// diagColumnsV2 are the columns of schema version 2, without the filter's
+// hyperparameters.
+var diagColumnsV2 = diagColumns[:15]
 
 // diagQC are the float64 quality-control columns, in order.
 var diagQC = []func(r *DiagRow) *float64{
@@ -99,6 +113,14 @@ var diagQC = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.QCNISThreshold },
 	func(r *DiagRow) *float64 { return &r.Projection },
 	func(r *DiagRow) *float64 { return &r.ProjectionThreshold },
+}
+
+// diagHyper are the float64 columns of the filter's hyperparameters, in
+// order, after "batch_flag".
+var diagHyper = []func(r *DiagRow) *float64{
+	func(r *DiagRow) *float64 { return &r.Inflation },
+	func(r *DiagRow) *float64 { return &r.ObsVariance },
+	func(r *DiagRow) *float64 { return &r.VarianceScale },
 }
 
 // diagFloats are the float64 columns after "cycle", in order.
@@ -143,6 +165,9 @@ func WriteDiagnostics(path string, rows []DiagRow, meta Meta, opts ...Option) er
 		flags[i] = rows[i].BatchFlag
 	}
 	cols = append(cols, stringColumn(o.mem, flags))
+	for _, field := range diagHyper {
+		cols = append(cols, float64Column(o.mem, n, func(i int) float64 { return *field(&rows[i]) }))
+	}
 	fields := make([]arrow.Field, len(diagColumns))
 	for i, c := range diagColumns {
 		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
@@ -161,8 +186,11 @@ func readDiagnostics(r ipc.ReadAtSeeker, size int64, o options) ([]DiagRow, Meta
 	t, err := readTable(r, size, o, fileSpec{
 		kinds: []Kind{KindDiagnostics},
 		columns: func(version int, _ map[string]string) ([]column, error) {
-			if version == 1 {
+			switch version {
+			case 1:
 				return diagColumnsV1, nil
+			case 2:
+				return diagColumnsV2, nil
 			}
 			return diagColumns, nil
 		},
@@ -213,6 +241,16 @@ func readDiag(t *table) ([]DiagRow, error) {
 			}
 			flag = f
 		}
+		var hyper []*array.Float64
+		if _, ok := t.idx["inflation"]; ok { // absent in schema versions 1 and 2
+			for i := range diagHyper {
+				a, err := columnAs[*array.Float64](t, rec, diagColumns[15+i].name)
+				if err != nil {
+					return nil, err
+				}
+				hyper = append(hyper, a)
+			}
+		}
 		for i := range int(rec.NumRows()) {
 			r := DiagRow{
 				Cycle:    int(ints[0].Value(i)),
@@ -230,6 +268,12 @@ func readDiag(t *table) ([]DiagRow, error) {
 			}
 			if flag != nil {
 				r.BatchFlag = strings.Clone(flag.Value(i))
+			}
+			for j, field := range diagHyper {
+				*field(&r) = math.NaN()
+				if hyper != nil {
+					*field(&r) = hyper[j].Value(i)
+				}
 			}
 			rows = append(rows, r)
 		}
@@ -249,9 +293,11 @@ func (r DiagRow) Same(o DiagRow) bool {
 			return false
 		}
 	}
-	for i := range diagQC {
-		if bits(*diagQC[i](&r)) != bits(*diagQC[i](&o)) {
-			return false
+	for _, fields := range [][]func(*DiagRow) *float64{diagQC, diagHyper} {
+		for _, field := range fields {
+			if bits(*field(&r)) != bits(*field(&o)) {
+				return false
+			}
 		}
 	}
 	return r.Cycle == o.Cycle && r.NObs == o.NObs && r.NFlagged == o.NFlagged && r.BatchFlag == o.BatchFlag

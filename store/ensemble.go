@@ -16,7 +16,7 @@ import (
 )
 
 // vectorKinds are the kinds WriteVector and ReadVector accept.
-var vectorKinds = []Kind{KindTruth}
+var vectorKinds = []Kind{KindTruth, KindEstimate}
 
 // WriteEnsemble writes the ensemble E (N×n: N members, one per row, of state
 // dimension n) to path, atomically: one row per member with columns

@@ -157,6 +157,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 	}
 	for i := range diag {
 		diag[i].QCNIS, diag[i].QCNISThreshold, diag[i].Projection, diag[i].ProjectionThreshold = math.NaN(), 63.7, float64(i)*40, 91.5
+		diag[i].Inflation, diag[i].ObsVariance, diag[i].VarianceScale = 1+float64(i)/64, math.NaN(), 1.0/3
 	}
 	diag[2].BatchFlag = "innovation+projection (ü)"
 	ar := Archive{
@@ -302,6 +303,9 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		}
 		for j, get := range diagQC {
 			floatCols[diagColumns[10+j].name] = get
+		}
+		for j, get := range diagHyper {
+			floatCols[diagColumns[15+j].name] = get
 		}
 		for name, get := range floatCols {
 			var got []string

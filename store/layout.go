@@ -14,6 +14,7 @@ import (
 //	<Root>/cycles/000012/analysis.arrow
 //	<Root>/cycles/000012/observations.arrow
 //	<Root>/cycles/000012/truth.arrow
+//	<Root>/cycles/000012/variance-scales.arrow (observations.variance_estimate)
 //	<Root>/cycles/000012/forecast-parts/members-000000-000007.arrow (fan-out, transient)
 //
 // Cycle numbers are zero-padded to 6 digits so that the directories sort in
@@ -60,6 +61,12 @@ func (d RunDir) Observations(k int) string {
 
 // Truth is the true state of cycle k (twin experiments only).
 func (d RunDir) Truth(k int) string { return filepath.Join(d.CycleDir(k), "truth.arrow") }
+
+// VarianceScales is the estimate of the observation-error variances
+// after cycle k (factors on the given variances), which cycle k+1 uses.
+func (d RunDir) VarianceScales(k int) string {
+	return filepath.Join(d.CycleDir(k), "variance-scales.arrow")
+}
 
 // Diagnostics is the run's diagnostics table, one row per cycle.
 func (d RunDir) Diagnostics() string { return filepath.Join(d.Root, "diagnostics.arrow") }

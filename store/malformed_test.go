@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -228,10 +229,16 @@ func obsRaw(index []int32, value, variance []float64, flagged []bool, reasons []
 }
 
 func diagRaw(cycles []int32, nobs, nflagged []int32) raw {
+	return diagRawVersion(1, cycles, nobs, nflagged)
+}
+
+// diagRawVersion is a diagnostics table in the layout of schema version
+// 1 or 2, with zero statistics and empty flags.
+func diagRawVersion(version int, cycles []int32, nobs, nflagged []int32) raw {
 	var fields []arrow.Field
 	var cols []func(memory.Allocator) arrow.Array
 	n := len(cycles)
-	for _, c := range diagColumnsV1 { // schema version 1, as baseMD says
+	for _, c := range map[int][]column{1: diagColumnsV1, 2: diagColumnsV2}[version] {
 		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ})
 		switch c.name {
 		case "cycle":
@@ -240,11 +247,14 @@ func diagRaw(cycles []int32, nobs, nflagged []int32) raw {
 			cols = append(cols, i32s(nobs...))
 		case "n_flagged":
 			cols = append(cols, i32s(nflagged...))
+		case "batch_flag":
+			cols = append(cols, strs(make([]string, n)...))
 		default:
 			cols = append(cols, f64s(make([]float64, n), nil))
 		}
 	}
-	return raw{md: baseMD(KindDiagnostics), fields: fields, cols: cols, nrows: n}
+	md := withMD(baseMD(KindDiagnostics), keySchemaVersion, strconv.Itoa(version))
+	return raw{md: md, fields: fields, cols: cols, nrows: n}
 }
 
 // readAny reads path with the reader for kind and returns its error.
@@ -306,18 +316,18 @@ func TestReadMalformed(t *testing.T) {
 	}{
 		{"valid ensemble (control)", KindEnsemble, ens(), "", false},
 		{"wrong kind", KindEnsemble, obsRaw([]int32{0, 1}, []float64{1, 2}, []float64{1, 1}, ok, none), `file kind is "observations", want "ensemble"`, false},
-		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want "truth"`, false},
+		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want one of ["truth" "estimate"]`, false},
 		{"ensemble read as observations", KindObservations, ens(), `file kind is "ensemble", want "observations"`, false},
 		{"ensemble read as diagnostics", KindDiagnostics, ens(), `file kind is "ensemble", want "diagnostics"`, false},
-		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "3") }),
-			"written with schema version 3, but this build of latentda reads schema versions up to 2", true},
+		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "4") }),
+			"written with schema version 4, but this build of latentda reads schema versions up to 3", true},
 		{"version 2 observations without scores", KindObservations, func() raw {
 			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
 			r.md = withMD(r.md, keySchemaVersion, "2")
 			return r
 		}(), `column "innovation_z" is missing`, false},
 		{"newer schema version, new columns", KindObservations, raw{
-			md:     withMD(baseMD(KindObservations), keySchemaVersion, "3"),
+			md:     withMD(baseMD(KindObservations), keySchemaVersion, "4"),
 			fields: []arrow.Field{{Name: "x", Type: arrow.ListOf(arrow.PrimitiveTypes.Int8)}},
 			cols: []func(memory.Allocator) arrow.Array{func(mem memory.Allocator) arrow.Array {
 				b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int8)
@@ -326,7 +336,7 @@ func TestReadMalformed(t *testing.T) {
 				return b.NewArray()
 			}},
 			nrows: 1,
-		}, "schema version 3", true},
+		}, "schema version 4", true},
 		{"schema version 0", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "0") }), "not a valid schema version", false},
 		{"schema version text", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "one") }), "is not an integer", false},
 		{"no schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "<delete>") }), "not a latentda state file", false},
@@ -580,7 +590,7 @@ func TestWriteRejects(t *testing.T) {
 		{"empty ensemble", WriteEnsemble(p, &mat0, Meta{}), "empty ensemble"},
 		{"nil ensemble", WriteEnsemble(p, nil, Meta{}), "empty ensemble"},
 		{"wrong kind", WriteEnsemble(p, testEnsemble(2, 2), Meta{Kind: KindTruth}), `Kind is "truth"`},
-		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 3}), "writes only schema version 2"},
+		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 4}), "writes only schema version 3"},
 		{"negative cycle", WriteVector(p, []float64{1}, Meta{Cycle: -1}), "Cycle -1 out of range"},
 		{"infinite time", WriteVector(p, []float64{1}, Meta{Time: math.Inf(1)}), "Time +Inf is not finite"},
 		{"empty param key", WriteVector(p, []float64{1}, Meta{Params: map[string]string{"": "x"}}), "Params has an empty key"},

@@ -18,7 +18,7 @@ import (
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Kind says what a state file holds; it is stored under "latentda.kind".
 type Kind string
@@ -29,6 +29,7 @@ const (
 	KindObservations Kind = "observations" // one cycle's observations: WriteObservations
 	KindDiagnostics  Kind = "diagnostics"  // one row per cycle: WriteDiagnostics
 	KindTruth        Kind = "truth"        // one state vector: WriteVector
+	KindEstimate     Kind = "estimate"     // estimates carried from one cycle to the next: WriteVector
 	KindArchive      Kind = "archive"      // snapshots of a simulation, a training set: WriteArchive
 	KindGenerator    Kind = "generator"    // a generator's weights: WriteTensors
 	KindCheckpoint   Kind = "checkpoint"   // a training checkpoint (weights, optimiser state): WriteTensors

@@ -4,6 +4,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -82,6 +83,59 @@ func TestReadSchemaVersion1(t *testing.T) {
 	}
 	if !math.IsNaN(rows[1].QCNIS) || !math.IsNaN(rows[1].ProjectionThreshold) || rows[1].BatchFlag != "" {
 		t.Errorf("version 1 row read as %+v", rows[1])
+	}
+}
+
+// TestDiagnosticsHyperparameters writes and reads the schema version 3
+// columns of the filter's hyperparameters (NaN = none), and reads a
+// version 2 table, which lacks them, as NaN.
+func TestDiagnosticsHyperparameters(t *testing.T) {
+	dir := t.TempDir()
+	rows := []DiagRow{
+		{Cycle: 1, NObs: 3, Inflation: 1.02, ObsVariance: math.NaN(), VarianceScale: math.NaN()},
+		{Cycle: 2, NObs: 3, Inflation: 1.0731, ObsVariance: 1.9375, VarianceScale: 0.96875},
+		{Cycle: 3, Inflation: math.NaN(), ObsVariance: math.NaN(), VarianceScale: 0.96875},
+	}
+	for i := range rows {
+		rows[i].QCNIS, rows[i].QCNISThreshold, rows[i].Projection, rows[i].ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	}
+	p := filepath.Join(dir, "diag.arrow")
+	if err := WriteDiagnostics(p, rows, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	back, m, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != SchemaVersion || len(back) != len(rows) {
+		t.Fatalf("version %d, %d rows", m.SchemaVersion, len(back))
+	}
+	for i := range rows {
+		if !back[i].Same(rows[i]) {
+			t.Errorf("row %d: read %+v, wrote %+v", i, back[i], rows[i])
+		}
+	}
+	other := rows[1]
+	other.VarianceScale = 1
+	if other.Same(rows[1]) {
+		t.Error("Same ignores variance_scale")
+	}
+
+	p = filepath.Join(dir, "diag-v2.arrow")
+	diagRawVersion(2, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).write(t, p)
+	old, m, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != 2 || len(old) != 2 || !math.IsNaN(old[1].Inflation) || !math.IsNaN(old[1].ObsVariance) || !math.IsNaN(old[1].VarianceScale) || old[1].QCNIS != 0 {
+		t.Errorf("version %d row read as %+v", m.SchemaVersion, old[1])
+	}
+	// A version 3 table without the new columns is damaged, not old.
+	r := diagRawVersion(2, []int32{0}, []int32{4}, []int32{0})
+	r.md = withMD(r.md, keySchemaVersion, "3")
+	r.write(t, p)
+	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"inflation"`) {
+		t.Errorf("version 3 table without inflation: got %v", err)
 	}
 }
 

@@ -281,7 +281,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		}
 		k := 0
 		if _, err := experiment.Run(ctx, inProcess, func(st experiment.CycleStats) {
-			if k >= len(rows) || statsOf(rows[k]) != st {
+			if k >= len(rows) || experiment.StatsOfRow(rows[k]) != st {
 				t.Errorf("cycle %d: in-process %+v, workflow diagnostics %+v", st.Cycle, st, rows[min(k, len(rows)-1)])
 			}
 			k++

@@ -246,16 +246,6 @@ func checkSearchAttributes(ctx context.Context, t *testing.T, c client.Client, w
 	}
 }
 
-// statsOf converts a diagnostics row back to the statistics it holds.
-func statsOf(r store.DiagRow) experiment.CycleStats {
-	return experiment.CycleStats{
-		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
-		SpreadF: r.SpreadF, SpreadA: r.SpreadA,
-		NIS: r.Innovation, NISExpected: r.InnovationExpected,
-		NObs: r.NObs, NFlagged: r.NFlagged,
-	}
-}
-
 // history fetches a workflow's full event history.
 func history(ctx context.Context, t *testing.T, c client.Client, wfID, runID string) *historypb.History {
 	t.Helper()
@@ -360,7 +350,7 @@ func TestAssimilationEndToEnd(t *testing.T) {
 		var batched, batch experiment.Sums
 		k := 0
 		inProcess, err := experiment.Run(ctx, cfg, func(st experiment.CycleStats) {
-			if k < len(rows) && statsOf(rows[k]) != st {
+			if k < len(rows) && experiment.StatsOfRow(rows[k]) != st {
 				t.Errorf("cycle %d: in-process %+v, workflow diagnostics %+v", st.Cycle, st, rows[k])
 			}
 			k++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 
 	"github.com/spf13/cobra"
@@ -23,8 +24,9 @@ func newBenchCmd() *cobra.Command {
 // benchDapperOptions holds the flags of `latentda bench dapper`.
 type benchDapperOptions struct {
 	bench.DapperOptions
-	Output  string
-	Pattern string // --match
+	Output    string
+	Pattern   string // --match
+	Inflation string
 }
 
 func newBenchDapperCmd() *cobra.Command {
@@ -48,6 +50,8 @@ analysis RMSE beside the published value. Rows run concurrently (--parallel).`,
 	cmd.Flags().StringVar(&o.Pattern, "match", "", "only rows whose \"case method\" matches this regular expression")
 	cmd.Flags().IntVar(&o.Parallel, "parallel", 2, "rows run at once")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "run seed (0: the table's fixed seed)")
+	cmd.Flags().StringVar(&o.Inflation, "inflation", "", "adaptive: replace every row's hand-set inflation by the EnKF-N's adaptive inflation")
+	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn (0: the default, 1)")
 	return cmd
 }
 
@@ -60,6 +64,16 @@ func (o *benchDapperOptions) Validate() error {
 	}
 	if o.Parallel < 1 {
 		return usageError{fmt.Errorf("--parallel must be >= 1, got %d", o.Parallel)}
+	}
+	switch o.Inflation {
+	case "":
+	case "adaptive":
+		o.Adaptive = true
+	default:
+		return usageError{fmt.Errorf("--inflation: want adaptive (or nothing, for the table's), got %q", o.Inflation)}
+	}
+	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || (o.XN != 0 && !o.Adaptive) {
+		return usageError{fmt.Errorf("--xn: a finite number > 0, with --inflation adaptive (got %v)", o.XN)}
 	}
 	re, err := regexp.Compile(o.Pattern)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
@@ -51,13 +53,35 @@ func printStatus(w io.Writer, format string, st workflows.Status) error {
 	if format == "json" {
 		return json.NewEncoder(w).Encode(st)
 	}
-	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\nflagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
-		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA,
+	var b strings.Builder
+	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\n",
+		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA)
+	b.WriteString(hyperparameters(st.Last))
+	fmt.Fprintf(&b, "flagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
 		st.Summary.Flagged, st.Summary.FlaggedBatches, st.Last.NFlagged, st.Last.NObs, batchNote(st.Last.BatchFlag), st.RunDir)
+	_, err := io.WriteString(w, b.String())
 	if err == nil && st.PauseReason != "" {
 		_, err = fmt.Fprintf(w, "paused    %s\n", st.PauseReason)
 	}
 	return err
+}
+
+// hyperparameters are the status lines of the latest cycle's inflation
+// and estimated observation-error variances, each left out when the cycle
+// has none (a forecast-only cycle, no observations.variance_estimate).
+func hyperparameters(st experiment.CycleStats) string {
+	var b strings.Builder
+	if st.Inflation != 0 {
+		fmt.Fprintf(&b, "inflation %.4f (latest cycle)\n", st.Inflation)
+	}
+	if st.VarianceScale != 0 {
+		fmt.Fprintf(&b, "R scale   %.4f (estimated factor on the observation-error variances, latest cycle", st.VarianceScale)
+		if st.ObsVariance != 0 {
+			fmt.Fprintf(&b, "; mean variance %.4f", st.ObsVariance)
+		}
+		b.WriteString(")\n")
+	}
+	return b.String()
 }
 
 func newRunsCmd() *cobra.Command {

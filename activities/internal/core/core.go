@@ -179,7 +179,8 @@ func KeepAlive(ctx context.Context, progress *atomic.Value) (stop func()) {
 // stores it here, in two halves:
 //
 //	Prepare: truth(k), forecast(k)   (the forecast run here, or put together from fanned-out parts)
-//	Finish:  observations(k) with the quality-control decision, latent codes, analysis(k)
+//	Finish:  observations(k) with the quality-control decision, latent codes, analysis(k),
+//	         the estimates carried to cycle k+1 (observations.variance_estimate)
 //
 // then commits the cycles by writing the diagnostics table (Batch).
 
@@ -203,12 +204,16 @@ func (e Env) Step(s *experiment.Setup, dir store.RunDir, runID string, E *mat.De
 	return c, e.Finish(s, dir, runID, c, E, extra)
 }
 
-// Prepare runs the first half of cycle k's step: it observes, writes the
-// truth, forecasts E (or, with parts > 0, puts the forecast together from
-// the fanned-out parts of parts members each) and writes the forecast. It
-// returns the cycle and the forecast.
+// Prepare runs the first half of cycle k's step: it reads the estimates
+// stored after cycle k-1 into s, observes, writes the truth, forecasts E
+// (or, with parts > 0, puts the forecast together from the fanned-out
+// parts of parts members each) and writes the forecast. It returns the
+// cycle and the forecast.
 func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int) (*experiment.Cycle, *mat.Dense, error) {
 	m := Meta(runID, s.Config, k)
+	if err := s.ReadEstimates(dir, k-1); err != nil {
+		return nil, nil, StateError(err)
+	}
 	if err := dir.MkdirCycle(k); err != nil {
 		return nil, nil, fmt.Errorf("activities: %w", err)
 	}
@@ -235,9 +240,10 @@ func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat
 // Finish runs the second half of cycle c's step: it assimilates c's
 // observations into the forecast E (a cycle without observations keeps
 // the forecast) and writes the observations with the quality-control
-// decision beside them, the latent codes of a latent filter, and the
-// analysis, whose metadata gets extra. Files of an earlier run of the
-// cycle that this one does not write are removed.
+// decision beside them, the latent codes of a latent filter, the
+// analysis, whose metadata gets extra, and the estimates carried to the
+// next cycle. Files of an earlier run of the cycle that this one does not
+// write are removed.
 func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *experiment.Cycle, E *mat.Dense, extra map[string]string) error {
 	k := c.K
 	m := Meta(runID, s.Config, k)
@@ -266,6 +272,12 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *expe
 			}
 			written = append(written, dir.LatentForecast(k), dir.LatentAnalysis(k))
 		}
+	}
+	if err := s.WriteEstimates(dir, k, m); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	if s.VarianceScales() != nil {
+		written = append(written, dir.VarianceScales(k))
 	}
 	m.Extra = extra
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {

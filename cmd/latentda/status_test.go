@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+// TestPrintStatusHyperparameters: the status shows the latest cycle's
+// inflation and estimated observation-error variances when it has them.
+func TestPrintStatusHyperparameters(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		last    experiment.CycleStats
+		want    []string
+		notWant []string
+	}{
+		{"fixed", experiment.CycleStats{Inflation: 1.02},
+			[]string{"inflation 1.0200 (latest cycle)\n"}, []string{"R scale"}},
+		{"adaptive with estimate", experiment.CycleStats{Inflation: 1.0731, VarianceScale: 1.9375, ObsVariance: 0.96875},
+			[]string{"inflation 1.0731", "R scale   1.9375 (estimated factor on the observation-error variances, latest cycle; mean variance 0.9688)\n"}, nil},
+		{"forecast-only", experiment.CycleStats{VarianceScale: 2},
+			[]string{"R scale   2.0000 (estimated factor on the observation-error variances, latest cycle)\n"}, []string{"inflation", "mean variance"}},
+	} {
+		var b strings.Builder
+		if err := printStatus(&b, "text", workflows.Status{RunID: "r", Last: tc.last}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: status lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: status has %q:\n%s", tc.name, w, out)
+			}
+		}
+		if !strings.Contains(out, "spread_a  0.0000\n") || !strings.HasSuffix(out, "run dir   \n") {
+			t.Errorf("%s: the other lines changed:\n%s", tc.name, out)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package experiment
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/store"
+)
+
+// VarianceEstimateConfig is observations.variance_estimate: the diagonal of
+// R learned online from the innovations, by the diagnostic of Desroziers,
+// Berre, Chapnik and Poli (2005, eq. 3),
+//
+//	E[(y − H(xᵃ)) ∘ (y − H(xᶠ))] = diag(R)
+//
+// for a filter whose gain uses the true R and forecast error covariance;
+// used as a fixed-point iteration (the estimate enters the next cycle's
+// analysis) it converges to R from a wrong starting guess (their sec. 3).
+// The estimate is a factor φ on the given variances (observations.variance,
+// or an observation file's), one for all observations or one per
+// observation (per_channel), updated after every analysis from cycle
+// warmup+1 on by
+//
+//	φ ← (1 − α) φ + α D,  D = (y − ȳᵃ) ∘ (y − ȳᶠ) / ν,
+//
+// with ν the given variances, ȳᶠ and ȳᵃ the means of H over the forecast
+// and analysis members, D averaged over the observations for a single
+// factor, and α = max(1/(m+1), 1/memory) at the m-th update: the mean of
+// the starting guess and the m diagnostics while m < memory, then an
+// exponential moving average over about memory cycles. φ never goes below
+// 1e-3 (a single product can be negative). Observations that quality
+// control rejects do not update it; forecast-only cycles and rejected
+// batches leave it unchanged. The factor after cycle k is a function of
+// the stored state, kept in the cycle's variance-scales.arrow, so that a
+// run resumes from any cycle bit for bit.
+type VarianceEstimateConfig struct {
+	// Method is desroziers (required: the only method so far).
+	Method string `yaml:"method" json:"method"`
+	// PerChannel estimates one variance per observation instead of one
+	// factor for all of them.
+	PerChannel bool `yaml:"per_channel" json:"per_channel"`
+	// Memory is the time scale of the moving average, in cycles
+	// (0: 100).
+	Memory int `yaml:"memory" json:"memory"`
+	// Warmup is the number of cycles before the first update (the spin-up
+	// of the filter from its initial ensemble); default 0.
+	Warmup int `yaml:"warmup" json:"warmup"`
+}
+
+// DefaultVarianceMemory is VarianceEstimateConfig.Memory's default.
+const DefaultVarianceMemory = 100
+
+// minVarianceScale is the floor of the estimated factors.
+const minVarianceScale = 1e-3
+
+func (v *VarianceEstimateConfig) withDefaults() {
+	if v.Memory == 0 {
+		v.Memory = DefaultVarianceMemory
+	}
+}
+
+func (v *VarianceEstimateConfig) validate(c Config) error {
+	switch {
+	case v.Method != "desroziers":
+		return fmt.Errorf("observations.variance_estimate.method: want desroziers, got %q", v.Method)
+	case v.Memory < 1:
+		return fmt.Errorf("observations.variance_estimate.memory: must be >= 1 cycle, got %d", v.Memory)
+	case v.Warmup < 0 || v.Warmup >= c.Cycles:
+		return fmt.Errorf("observations.variance_estimate.warmup: must be in [0, %d) (cycles), got %d", c.Cycles, v.Warmup)
+	case c.AnalysisBlocks() != nil:
+		return fmt.Errorf("observations.variance_estimate: not available with orchestration.blocks (the block-wise analysis does not update the estimate)")
+	}
+	return nil
+}
+
+// varianceEstimator carries the estimated factors φ between cycles.
+type varianceEstimator struct {
+	cfg   VarianceEstimateConfig
+	scale []float64 // φ: one, or one per observation
+	used  []float64 // the variances of the current analysis
+	fm    []float64 // ȳᶠ
+	am    []float64 // ȳᵃ
+	row   []float64
+}
+
+func newVarianceEstimator(cfg VarianceEstimateConfig, p int) *varianceEstimator {
+	k := 1
+	if cfg.PerChannel {
+		k = p
+	}
+	e := &varianceEstimator{cfg: cfg, scale: make([]float64, k),
+		used: make([]float64, p), fm: make([]float64, p), am: make([]float64, p), row: make([]float64, p)}
+	for i := range e.scale {
+		e.scale[i] = 1
+	}
+	return e
+}
+
+// variances returns the variances to use, φ ∘ nominal (owned by e).
+func (e *varianceEstimator) variances(nominal []float64) []float64 {
+	for k, v := range nominal {
+		e.used[k] = e.factor(k) * v // +Inf stays +Inf
+	}
+	return e.used
+}
+
+func (e *varianceEstimator) factor(k int) float64 {
+	if len(e.scale) == 1 {
+		return e.scale[0]
+	}
+	return e.scale[k]
+}
+
+// meanH writes the mean over the members of E of H into dst.
+func meanH(dst, row []float64, E *mat.Dense, apply func(dst, x []float64)) {
+	clear(dst)
+	N, _ := E.Dims()
+	for i := range N {
+		apply(row, E.RawRowView(i))
+		for k, v := range row {
+			dst[k] += v
+		}
+	}
+	for k := range dst {
+		dst[k] /= float64(N)
+	}
+}
+
+// update applies cycle k's Desroziers diagnostic, given the observations
+// y, their given variances nominal, the variances used (+Inf: rejected),
+// and ȳᶠ, ȳᵃ in e.fm, e.am.
+func (e *varianceEstimator) update(k int, y, nominal, used []float64) {
+	m := k - e.cfg.Warmup
+	if m < 1 {
+		return
+	}
+	alpha := math.Max(1/float64(m+1), 1/float64(e.cfg.Memory))
+	step := func(i int, d float64) {
+		e.scale[i] = math.Max((1-alpha)*e.scale[i]+alpha*d, minVarianceScale)
+	}
+	var sum float64
+	var count int
+	for j, yj := range y {
+		if math.IsInf(used[j], 1) {
+			continue
+		}
+		d := (yj - e.am[j]) * (yj - e.fm[j]) / nominal[j]
+		if len(e.scale) > 1 {
+			step(j, d)
+		} else {
+			sum += d
+			count++
+		}
+	}
+	if len(e.scale) == 1 && count > 0 {
+		step(0, sum/float64(count))
+	}
+}
+
+// mean returns the mean estimated variance φ ∘ nominal over the
+// observations used.
+func (e *varianceEstimator) mean(nominal, used []float64) float64 {
+	var sum float64
+	var count int
+	for k, v := range nominal {
+		if !math.IsInf(used[k], 1) {
+			sum += e.factor(k) * v
+			count++
+		}
+	}
+	if count == 0 {
+		return 0 // JSON payloads cannot carry NaN
+	}
+	return sum / float64(count)
+}
+
+// meanScale returns the mean of the factors φ (φ itself for one factor).
+func (e *varianceEstimator) meanScale() float64 {
+	var sum float64
+	for _, v := range e.scale {
+		sum += v
+	}
+	return sum / float64(len(e.scale))
+}
+
+// VarianceScales returns the factors φ on the observation-error variances
+// that the next analysis uses (observations.variance_estimate), or nil
+// without an estimate. They are owned by s.
+func (s *Setup) VarianceScales() []float64 {
+	if s.varEst == nil {
+		return nil
+	}
+	return s.varEst.scale
+}
+
+// SetVarianceScales sets the factors φ, as VarianceScales returned them
+// after the cycle a run resumes from.
+func (s *Setup) SetVarianceScales(phi []float64) error {
+	if s.varEst == nil {
+		return fmt.Errorf("experiment: the config has no observations.variance_estimate")
+	}
+	if len(phi) != len(s.varEst.scale) {
+		return fmt.Errorf("experiment: %d variance scales, the estimate has %d", len(phi), len(s.varEst.scale))
+	}
+	for i, v := range phi {
+		if !(v >= minVarianceScale) || math.IsInf(v, 0) {
+			return fmt.Errorf("experiment: variance scale %d is %v, want finite and >= %v", i, v, minVarianceScale)
+		}
+	}
+	copy(s.varEst.scale, phi)
+	return nil
+}
+
+// WriteEstimates stores the estimates carried from cycle k to k+1 (the
+// variance scales) in the cycle's directory; without estimates it does
+// nothing.
+func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
+	if s.varEst == nil {
+		return nil
+	}
+	m.Kind = store.KindEstimate
+	if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
+		return fmt.Errorf("experiment: %w", err)
+	}
+	return nil
+}
+
+// ReadEstimates loads the estimates stored after cycle k (WriteEstimates);
+// cycle 0 has none: the starting guesses.
+func (s *Setup) ReadEstimates(dir store.RunDir, k int) error {
+	if s.varEst == nil {
+		return nil
+	}
+	if k == 0 {
+		for i := range s.varEst.scale {
+			s.varEst.scale[i] = 1
+		}
+		return nil
+	}
+	phi, _, err := store.ReadVector(dir.VarianceScales(k))
+	if err != nil {
+		return fmt.Errorf("experiment: %w", err)
+	}
+	return s.SetVarianceScales(phi)
+}
