@@ -1,6 +1,7 @@
 package live_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -11,7 +12,10 @@ import (
 // TestLiveAdaptiveMatchesRun: with adaptive inflation and the
 // observation-error variance estimated online (carried from cycle to cycle
 // in variance-scales.arrow), a live run assimilating a run's observations
-// from files gives the same analyses, diagnostics and estimates bit for bit.
+// from files gives the same analyses, diagnostics and estimates bit for bit,
+// and the in-process runner's statistics (which a step that failed to
+// carry the estimate from cycle to cycle would not give: the batched
+// reference runs the same step).
 func TestLiveAdaptiveMatchesRun(t *testing.T) {
 	const cycles = 40
 	xn := 2.0
@@ -33,6 +37,19 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 			}
 		}
 		sameAsReference(t, ref, l, cycles)
+		var inProcess []experiment.CycleStats
+		if _, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
+			t.Fatal(err)
+		}
+		rows, _, err := store.ReadDiagnostics(runDir(l.StateRoot).Diagnostics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rows {
+			if got := experiment.StatsOfRow(r); got != inProcess[i] {
+				t.Errorf("per channel %v, cycle %d: live %+v, in process %+v", perChannel, r.Cycle, got, inProcess[i])
+			}
+		}
 		for k := 1; k <= cycles; k++ {
 			want, _, err := store.ReadVector(runDir(ref.StateRoot).VarianceScales(k))
 			if err != nil {
@@ -44,6 +61,9 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("per channel %v, cycle %d: live variance scales %v, run's %v", perChannel, k, got, want)
+			}
+			if k == cycles && want[0] == 1 {
+				t.Errorf("per channel %v: the estimate did not move from 1", perChannel)
 			}
 		}
 	}
