@@ -1,0 +1,230 @@
+package external
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// ProtocolVersion is the version of the protocol this package speaks; both
+// sides put it in every message (key "protocol").
+const ProtocolVersion = 1
+
+// Schema metadata keys of a message (docs/external-models.md).
+const (
+	keyProtocol  = "protocol"   // "1"
+	keyKind      = "kind"       // kindHello, kindAdvance, kindState or kindError
+	keyStateSize = "state_size" // n, in hello requests and replies
+	keyDt        = "dt"         // the model time step, in hello requests and replies
+	keySteps     = "steps"      // model steps to advance, in advance requests
+	keyMessage   = "message"    // what went wrong, in error replies
+	keyRetryable = "retryable"  // "true": a fresh process may succeed (error replies)
+)
+
+// Message kinds.
+const (
+	kindHello   = "hello"   // latentda → model: state size and dt; model → latentda: the same and x₀
+	kindAdvance = "advance" // latentda → model: rows of states to advance by steps
+	kindState   = "state"   // model → latentda: the advanced states
+	kindError   = "error"   // model → latentda: a request failed
+)
+
+// stateColumn is the name of the column holding the states.
+const stateColumn = "x"
+
+// metadataLimit bounds a message's metadata (an error message is the
+// longest legitimate one).
+const metadataLimit = 1 << 20
+
+// message is one protocol message: its schema metadata and at most one
+// record batch of states.
+type message struct {
+	meta map[string]string
+	rec  arrow.RecordBatch // nil: no batch
+}
+
+func (m message) kind() string { return m.meta[keyKind] }
+
+func (m message) release() {
+	if m.rec != nil {
+		m.rec.Release()
+	}
+}
+
+// intMeta parses the integer metadata value under key.
+func (m message) intMeta(key string) (int, error) {
+	v, ok := m.meta[key]
+	if !ok {
+		return 0, fmt.Errorf("%s message has no %q metadata", m.kind(), key)
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s message: %q is %q, not an integer", m.kind(), key, v)
+	}
+	return i, nil
+}
+
+// floatMeta parses the float64 metadata value under key.
+func (m message) floatMeta(key string) (float64, error) {
+	v, ok := m.meta[key]
+	if !ok {
+		return 0, fmt.Errorf("%s message has no %q metadata", m.kind(), key)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s message: %q is %q, not a number", m.kind(), key, v)
+	}
+	return f, nil
+}
+
+// formatFloat writes v so that ParseFloat gives back the same float64.
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// stateType is the type of the state column: one float64 per variable.
+func stateType(n int) *arrow.FixedSizeListType {
+	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
+}
+
+// writeMessage writes one message to w: an Arrow IPC stream whose schema
+// carries meta (plus the protocol version) and, if rows >= 0, one record
+// batch of rows states of n variables, column "x" of type
+// fixed_size_list<float64>[n] over values (rows·n, row after row, not
+// copied).
+func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n int) error {
+	keys := slices.Sorted(maps.Keys(meta))
+	vals := make([]string, 0, len(keys)+1)
+	for _, k := range keys {
+		vals = append(vals, meta[k])
+	}
+	keys, vals = append(keys, keyProtocol), append(vals, strconv.Itoa(ProtocolVersion))
+	md := arrow.NewMetadata(keys, vals)
+	var fields []arrow.Field
+	if rows >= 0 {
+		if len(values) != rows*n {
+			return fmt.Errorf("external: %d values for %d rows of %d", len(values), rows, n)
+		}
+		fields = []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
+	}
+	schema := arrow.NewSchema(fields, &md)
+	wr := ipc.NewWriter(w, ipc.WithSchema(schema))
+	if rows >= 0 {
+		rec := stateBatch(schema, values, rows, n)
+		err := wr.Write(rec)
+		rec.Release()
+		if err != nil {
+			wr.Close()
+			return err
+		}
+	}
+	return wr.Close()
+}
+
+// stateBatch wraps values (rows·n float64s) as a record batch of schema.
+func stateBatch(schema *arrow.Schema, values []float64, rows, n int) arrow.RecordBatch {
+	buf := memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(values))
+	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, buf}, nil, 0, 0)
+	data := array.NewData(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+	child.Release()
+	col := array.MakeFromData(data)
+	data.Release()
+	defer col.Release()
+	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
+}
+
+// readMessage reads one message from r: an Arrow IPC stream of a schema,
+// at most one record batch and the end-of-stream marker. bodyLimit, if > 0,
+// bounds the size of the batch in bytes. Whatever the bytes, it returns an
+// error rather than panicking; a message it returns must be released.
+func readMessage(r io.Reader, bodyLimit int64) (msg message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg.release()
+			msg, err = message{}, fmt.Errorf("malformed Arrow IPC stream: %v", p)
+		}
+	}()
+	opts := []ipc.Option{ipc.WithMetadataSizeLimit(metadataLimit)}
+	if bodyLimit > 0 {
+		opts = append(opts, ipc.WithBodySizeLimit(bodyLimit))
+	}
+	rd, err := ipc.NewReader(r, opts...)
+	if err != nil {
+		return message{}, err
+	}
+	defer rd.Release()
+	md := rd.Schema().Metadata()
+	msg.meta = make(map[string]string, md.Len())
+	for i, k := range md.Keys() {
+		msg.meta[k] = md.Values()[i]
+	}
+	for rd.Next() {
+		if msg.rec != nil {
+			msg.release()
+			return message{}, errors.New("more than one record batch in a message")
+		}
+		msg.rec = rd.RecordBatch()
+		msg.rec.Retain()
+	}
+	if err := rd.Err(); err != nil {
+		msg.release()
+		return message{}, err
+	}
+	if v := msg.meta[keyProtocol]; v != strconv.Itoa(ProtocolVersion) {
+		msg.release()
+		return message{}, fmt.Errorf("protocol version %q, want %d (schema metadata %q)", v, ProtocolVersion, keyProtocol)
+	}
+	if msg.kind() == "" {
+		msg.release()
+		return message{}, fmt.Errorf("message without %q metadata", keyKind)
+	}
+	return msg, nil
+}
+
+// states returns the values of msg's states, row after row, checking that
+// there are rows of them (any number if rows < 0) with n variables each,
+// all finite. The slice belongs to msg (valid until its release).
+func (m message) states(rows, n int) ([]float64, error) {
+	if m.rec == nil {
+		return nil, fmt.Errorf("%s message without a record batch of states", m.kind())
+	}
+	schema := m.rec.Schema()
+	if schema.NumFields() != 1 || schema.Field(0).Name != stateColumn {
+		return nil, fmt.Errorf("%s message: want one column %q of type %s, got schema %s", m.kind(), stateColumn, stateType(n), schema)
+	}
+	col, ok := m.rec.Column(0).(*array.FixedSizeList)
+	if !ok {
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, m.rec.Column(0).DataType(), stateType(n))
+	}
+	size := int(col.DataType().(*arrow.FixedSizeListType).Len())
+	child, ok := col.ListValues().(*array.Float64)
+	if !ok {
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, col.DataType(), stateType(n))
+	}
+	got := int(m.rec.NumRows())
+	if size != n || (rows >= 0 && got != rows) {
+		return nil, fmt.Errorf("%w: %s message holds %d states of %d variables, want %d of %d", ErrState, m.kind(), got, size, max(rows, got), n)
+	}
+	if col.NullN() != 0 || child.NullN() != 0 {
+		return nil, fmt.Errorf("%w: %s message: column %q has nulls", ErrState, m.kind(), stateColumn)
+	}
+	all := child.Float64Values()
+	off := col.Data().Offset() * n
+	if off < 0 || off+got*n > len(all) || col.Len() != got {
+		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), stateColumn, len(all)-off, got*n)
+	}
+	vals := all[off : off+got*n]
+	for i, v := range vals {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, v)
+		}
+	}
+	return vals, nil
+}
