@@ -155,7 +155,8 @@ func readMessage(r io.Reader, bodyLimit int64) (msg message, err error) {
 	if bodyLimit > 0 {
 		opts = append(opts, ipc.WithBodySizeLimit(bodyLimit))
 	}
-	rd, err := ipc.NewReader(r, opts...)
+	// ipc.NewReader does not pass the limits on to its message reader.
+	rd, err := ipc.NewReaderFromMessageReader(ipc.NewMessageReader(r, opts...), opts...)
 	if err != nil {
 		return message{}, err
 	}
