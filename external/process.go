@@ -59,7 +59,7 @@ func (p *proc) start() error {
 	cmd.Dir = cfg.Workdir
 	cmd.Env = append(os.Environ(), cfg.Env...)
 	cmd.Stdin, cmd.Stdout = inR, outW
-	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, 1<<16), stderr: newTail(stderrTail), done: make(chan struct{})}
+	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, readBuffer), stderr: newTail(stderrTail), done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	cmd.WaitDelay = time.Second // a grandchild holding stderr open does not block Wait
 	ownGroup(cmd)

@@ -1,6 +1,8 @@
 package external
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/latentda/latentda/store"
 )
 
 // ProtocolVersion is the version of the protocol this package speaks; both
@@ -43,7 +47,11 @@ const stateColumn = "x"
 
 // metadataLimit bounds a message's metadata (an error message is the
 // longest legitimate one).
-const metadataLimit = 1 << 20
+const metadataLimit = 1 << 16
+
+// readBuffer is the size of the buffered readers that readMessage reads
+// from: enough to look at a whole schema message before decoding it.
+const readBuffer = 1 << 17
 
 // message is one protocol message: its schema metadata and at most one
 // record batch of states.
@@ -140,11 +148,15 @@ func stateBatch(schema *arrow.Schema, values []float64, rows, n int) arrow.Recor
 	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
 }
 
-// readMessage reads one message from r: an Arrow IPC stream of a schema,
-// at most one record batch and the end-of-stream marker. bodyLimit, if > 0,
-// bounds the size of the batch in bytes. Whatever the bytes, it returns an
-// error rather than panicking; a message it returns must be released.
-func readMessage(r io.Reader, bodyLimit int64) (msg message, err error) {
+// readMessage reads one message from r (a reader of readBuffer bytes): an
+// Arrow IPC stream of a schema, at most one record batch and the
+// end-of-stream marker. bodyLimit, if > 0, bounds the size of the batch in
+// bytes. Whatever the bytes, it returns an error rather than panicking or
+// running out of memory; a message it returns must be released.
+func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
+	if err := verifySchema(r); err != nil {
+		return message{}, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			msg.release()
@@ -228,4 +240,26 @@ func (m message) states(rows, n int) ([]float64, error) {
 		}
 	}
 	return vals, nil
+}
+
+// verifySchema checks the schema message at the head of r without
+// consuming it (store.VerifyStreamSchema): arrow-go decodes its
+// flatbuffer without bounds checks and sizes allocations by its counts.
+func verifySchema(r *bufio.Reader) error {
+	head, err := r.Peek(8)
+	if err != nil {
+		return fmt.Errorf("reading a message: %w", err)
+	}
+	if binary.LittleEndian.Uint32(head) != 0xFFFFFFFF {
+		return fmt.Errorf("not an Arrow IPC stream: it starts with % x, not the continuation marker ff ff ff ff", head[:4])
+	}
+	n := int32(binary.LittleEndian.Uint32(head[4:]))
+	if n < 4 || n > metadataLimit {
+		return fmt.Errorf("schema message metadata length %d outside [4, %d]", n, metadataLimit)
+	}
+	b, err := r.Peek(8 + int(n))
+	if err != nil {
+		return fmt.Errorf("reading a message: %w", err)
+	}
+	return store.VerifyStreamSchema(b[8:])
 }

@@ -26,7 +26,7 @@ type Handler interface {
 // sent back as an error message and serving goes on; a request that is not
 // a protocol message, or a failure to write, ends Serve with an error.
 func Serve(r io.Reader, w io.Writer, h Handler) error {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br := bufio.NewReaderSize(r, readBuffer)
 	bw := bufio.NewWriterSize(w, 1<<16)
 	n := 0 // state size, from the handshake
 	for {
