@@ -102,11 +102,11 @@ func stateType(n int) *arrow.FixedSizeListType {
 	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
 }
 
-// writeMessage writes one message to w: an Arrow IPC stream whose schema
-// carries meta (plus the protocol version) and, if rows >= 0, one record
-// batch of rows states of n variables, column "x" of type
-// fixed_size_list<float64>[n] over values (rows·n, row after row, not
-// copied).
+// writeMessage writes one message to w: the 8-byte little-endian length of
+// an Arrow IPC stream, then the stream, whose schema carries meta (plus the
+// protocol version) and which holds, if rows >= 0, one record batch of rows
+// states of n variables: column "x" of type fixed_size_list<float64>[n]
+// over values (rows·n, row after row, not copied).
 func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n int) error {
 	keys := slices.Sorted(maps.Keys(meta))
 	vals := make([]string, 0, len(keys)+1)
@@ -116,6 +116,7 @@ func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n
 	keys, vals = append(keys, keyProtocol), append(vals, strconv.Itoa(ProtocolVersion))
 	md := arrow.NewMetadata(keys, vals)
 	var fields []arrow.Field
+	var rec arrow.RecordBatch
 	if rows >= 0 {
 		if len(values) != rows*n {
 			return fmt.Errorf("external: %d values for %d rows of %d", len(values), rows, n)
@@ -123,17 +124,42 @@ func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n
 		fields = []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
 	}
 	schema := arrow.NewSchema(fields, &md)
-	wr := ipc.NewWriter(w, ipc.WithSchema(schema))
 	if rows >= 0 {
-		rec := stateBatch(schema, values, rows, n)
-		err := wr.Write(rec)
-		rec.Release()
-		if err != nil {
+		rec = stateBatch(schema, values, rows, n)
+		defer rec.Release()
+	}
+	// The stream is written twice: first to count its bytes (the values
+	// are not copied), then after its length.
+	var count counter
+	if err := writeStream(&count, schema, rec); err != nil {
+		return err
+	}
+	var prefix [8]byte
+	binary.LittleEndian.PutUint64(prefix[:], uint64(count))
+	if _, err := w.Write(prefix[:]); err != nil {
+		return err
+	}
+	return writeStream(w, schema, rec)
+}
+
+// writeStream writes an Arrow IPC stream of schema and rec (if not nil).
+func writeStream(w io.Writer, schema *arrow.Schema, rec arrow.RecordBatch) error {
+	wr := ipc.NewWriter(w, ipc.WithSchema(schema))
+	if rec != nil {
+		if err := wr.Write(rec); err != nil {
 			wr.Close()
 			return err
 		}
 	}
 	return wr.Close()
+}
+
+// counter is an io.Writer that counts the bytes written to it.
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) {
+	*c += counter(len(p))
+	return len(p), nil
 }
 
 // stateBatch wraps values (rows·n float64s) as a record batch of schema.
@@ -148,12 +174,21 @@ func stateBatch(schema *arrow.Schema, values []float64, rows, n int) arrow.Recor
 	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
 }
 
-// readMessage reads one message from r (a reader of readBuffer bytes): an
-// Arrow IPC stream of a schema, at most one record batch and the
-// end-of-stream marker. bodyLimit, if > 0, bounds the size of the batch in
-// bytes. Whatever the bytes, it returns an error rather than panicking or
-// running out of memory; a message it returns must be released.
+// readMessage reads one message from r (a reader of readBuffer bytes): the
+// 8-byte little-endian length of an Arrow IPC stream, then the stream: a
+// schema, at most one record batch, and the end-of-stream marker. bodyLimit,
+// if > 0, bounds the size of the batch in bytes. Whatever the bytes, it
+// returns an error rather than panicking or running out of memory; a
+// message it returns must be released.
 func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
+	var prefix [8]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return message{}, fmt.Errorf("reading a message length: %w", err)
+	}
+	size := binary.LittleEndian.Uint64(prefix[:])
+	if bodyLimit > 0 && size > uint64(bodyLimit)+metadataLimit+1<<10 {
+		return message{}, fmt.Errorf("message length %d (bytes % x) exceeds the limit %d", size, prefix, bodyLimit+metadataLimit+1<<10)
+	}
 	if err := verifySchema(r); err != nil {
 		return message{}, err
 	}
@@ -167,12 +202,19 @@ func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
 	if bodyLimit > 0 {
 		opts = append(opts, ipc.WithBodySizeLimit(bodyLimit))
 	}
+	stream := &io.LimitedReader{R: r, N: int64(min(size, math.MaxInt64))}
 	// ipc.NewReader does not pass the limits on to its message reader.
-	rd, err := ipc.NewReaderFromMessageReader(ipc.NewMessageReader(r, opts...), opts...)
+	rd, err := ipc.NewReaderFromMessageReader(ipc.NewMessageReader(stream, opts...), opts...)
 	if err != nil {
 		return message{}, err
 	}
 	defer rd.Release()
+	defer func() {
+		if err == nil && stream.N != 0 {
+			msg.release()
+			msg, err = message{}, fmt.Errorf("the message length is %d bytes, but its Arrow IPC stream ends after %d", size, int64(size)-stream.N)
+		}
+	}()
 	md := rd.Schema().Metadata()
 	msg.meta = make(map[string]string, md.Len())
 	for i, k := range md.Keys() {

@@ -3,6 +3,7 @@ package external
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -52,7 +53,7 @@ func encodeColumns(t testing.TB, meta map[string]string, batches int, cols ...ar
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return append(binary.LittleEndian.AppendUint64(nil, uint64(b.Len())), b.Bytes()...)
 }
 
 // listColumn builds a fixed_size_list<elem>[n] column over a child array.
@@ -99,7 +100,8 @@ func TestReadMessage(t *testing.T) {
 		{"no batch", encode(t, state, nil, -1, 3), 2, "without a record batch", false},
 		{"other protocol version", encodeColumns(t, map[string]string{keyProtocol: "2", keyKind: kindState}, 1, listColumn(3, float64s(v, nil))), 2, "protocol version", false},
 		{"no kind", encodeColumns(t, map[string]string{keyProtocol: "1"}, 1, listColumn(3, float64s(v, nil))), 2, "without \"kind\"", false},
-		{"text", []byte("Traceback (most recent call last):\n"), 2, "not an Arrow IPC stream", false},
+		{"text", []byte("Traceback (most recent call last):\n"), 2, "exceeds the limit", false},
+		{"stream shorter than its length", append(binary.LittleEndian.AppendUint64(nil, 1000), encode(t, state, v, 2, 3)[8:]...), 2, "length is 1000 bytes, but its Arrow IPC stream ends after 512", false},
 		{"empty", nil, 2, "EOF", false},
 		{"truncated", encode(t, state, v, 2, 3)[:100], 2, "EOF", false},
 	} {

@@ -3,10 +3,11 @@
 // apache-arrow package (pinned in package.json; `npm ci` here installs it).
 //
 // latentda writes requests on stdin and reads the replies on stdout; every
-// message is one Arrow IPC stream whose schema metadata says what it is
-// (protocol, kind, ...) and which holds at most one record batch of states,
-// a column "x" of type fixed_size_list<float64>[n], one row per state.
-// Logs go to stderr. The program exits when stdin ends.
+// message is the 8-byte little-endian length of an Arrow IPC stream, then
+// the stream, whose schema metadata says what the message is (protocol,
+// kind, ...) and which holds at most one record batch of states: a column
+// "x" of type fixed_size_list<float64>[n], one row per state. Logs go to
+// stderr. The program exits when stdin ends.
 //
 // The model is Lorenz (1996) on a ring of n sites,
 //   dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F,
@@ -14,8 +15,8 @@
 //
 // Usage: node l96.mjs [F]   (the forcing, default 8)
 import {
-  Field, FixedSizeList, Float64, RecordBatch, RecordBatchReader, RecordBatchStreamWriter,
-  Schema, Struct, makeData,
+  Field, FixedSizeList, Float64, RecordBatch, RecordBatchStreamWriter, Schema, Struct,
+  makeData, tableFromIPC,
 } from 'apache-arrow';
 
 const F = process.argv.length > 2 ? Number(process.argv[2]) : 8;
@@ -59,7 +60,33 @@ function message(meta, values) {
     writer.write(new RecordBatch(schema, data));
   }
   writer.finish();
-  return writer.toUint8Array(true);
+  const stream = writer.toUint8Array(true);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(stream.length));
+  return Buffer.concat([prefix, stream]);
+}
+
+// messages yields the Arrow IPC stream of every message read from input.
+async function* messages(input) {
+  let chunks = [], have = 0, want = 8, size = -1;
+  for await (const chunk of input) {
+    chunks.push(chunk);
+    have += chunk.length;
+    while (have >= want) {
+      const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      if (size < 0) {
+        size = Number(buf.readBigUInt64LE(0));
+        want = 8 + size;
+        chunks = [buf];
+        continue;
+      }
+      yield buf.subarray(8, want);
+      chunks = [buf.subarray(want)];
+      have = chunks[0].length;
+      want = 8;
+      size = -1;
+    }
+  }
 }
 
 // states returns a copy of the states in a batch, row after row.
@@ -99,12 +126,11 @@ function answer(meta, batches) {
   throw new Error(`unknown request kind ${meta.get('kind')}`);
 }
 
-for await (const reader of RecordBatchReader.readAll(process.stdin)) {
-  const batches = [];
-  for await (const batch of reader) batches.push(batch);
+for await (const stream of messages(process.stdin)) {
+  const table = tableFromIPC(stream);
   let reply;
   try {
-    reply = answer(reader.schema.metadata, batches);
+    reply = answer(table.schema.metadata, table.batches);
   } catch (err) {
     reply = message({ kind: 'error', message: String(err.message ?? err) });
   }
