@@ -24,7 +24,7 @@ var (
 )
 
 // l96go builds examples/external/l96go once and returns its path.
-func l96go(t *testing.T) string {
+func l96go(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "l96go")
