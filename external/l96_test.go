@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
@@ -135,4 +138,24 @@ func skipOrFail(t *testing.T, why string) {
 		t.Fatalf("CI is set but %s", why)
 	}
 	t.Skipf("skipping the JavaScript example model: %s", why)
+}
+
+// A simulation archive (latentda train) from the Go program equals the
+// built-in model's.
+func TestL96GoArchive(t *testing.T) {
+	opts := experiment.ArchiveOptions{Samples: 30, Every: 3, SpinUp: 5, Seed: 2}
+	want, wantTimes, err := experiment.BuildArchive(context.Background(), load(t, "../examples/l96-etkf.yaml", 1), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAll(t)
+	cfg := load(t, "../examples/external/l96go-etkf.yaml", 1)
+	cfg.Model.Command[0] = l96go(t)
+	got, gotTimes, err := experiment.BuildArchive(context.Background(), cfg, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(got, want) || !slices.Equal(gotTimes, wantTimes) {
+		t.Error("the archive differs from the built-in model's")
+	}
 }
