@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -36,7 +35,12 @@ func l96go(t testing.TB) string {
 			return
 		}
 		l96goPath = filepath.Join(dir, "l96go")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", l96goPath, "./examples/external/l96go")
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		cmd := exec.Command(goCmd, "build", "-o", l96goPath, "./examples/external/l96go")
 		cmd.Dir = ".."
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("%w\n%s", err, out)
