@@ -22,6 +22,7 @@ import (
 //	go test -run XXX -bench Forecast -benchtime 2s ./external/
 func BenchmarkForecast(b *testing.B) {
 	const members = 24
+	l96goPath := l96go(b)
 	for _, n := range []int{40, 100_000} {
 		builtin, err := dynamics.NewLorenz96(n, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
 		if err != nil {
@@ -33,7 +34,7 @@ func BenchmarkForecast(b *testing.B) {
 		for _, program := range []string{"l96go", "fake"} {
 			for _, processes := range []int{1, 2} {
 				b.Run(fmt.Sprintf("n=%d/%s/processes=%d", n, program, processes), func(b *testing.B) {
-					cfg := external.Config{Command: []string{l96go(b)}, StateSize: n, Dt: dynamics.Lorenz96Dt,
+					cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
 						Processes: processes, Timeout: time.Minute}
 					if program == "fake" {
 						cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok"}

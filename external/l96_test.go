@@ -2,13 +2,11 @@ package external_test
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -19,37 +17,21 @@ import (
 
 // The example models of examples/external against the built-in Lorenz-96.
 
-var (
-	buildOnce sync.Once
-	l96goPath string
-	buildErr  error
-)
-
-// l96go builds examples/external/l96go once and returns its path.
+// l96go builds examples/external/l96go into a temporary directory of the
+// test and returns its path (the go command's cache keeps that quick).
 func l96go(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "l96go")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		l96goPath = filepath.Join(dir, "l96go")
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		cmd := exec.Command(goCmd, "build", "-o", l96goPath, "./examples/external/l96go")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("%w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build ./examples/external/l96go: %v", buildErr)
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return l96goPath
+	path := filepath.Join(t.TempDir(), "l96go")
+	cmd := exec.Command(goCmd, "build", "-o", path, "./examples/external/l96go")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/external/l96go: %v\n%s", err, out)
+	}
+	return path
 }
 
 // load reads an example config, with cycles cycles.
@@ -93,9 +75,10 @@ func TestL96GoBitIdentical(t *testing.T) {
 	}
 	want, _ := run(t, load(t, "../examples/l96-etkf.yaml", cycles))
 	closeAll(t)
+	program := l96go(t)
 	for _, processes := range []int{1, 3} {
 		cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
-		cfg.Model.Command[0] = l96go(t)
+		cfg.Model.Command[0] = program
 		cfg.Model.Processes = processes
 		got, _ := run(t, cfg)
 		for k := range want {
