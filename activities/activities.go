@@ -37,6 +37,10 @@ const (
 	ErrBadState      = core.ErrBadState
 )
 
+// ErrExternalModel is the type of an external model's failures (package
+// external): retryable when a fresh process may succeed.
+const ErrExternalModel = core.ErrExternalModel
+
 // Activities carries the worker's dependencies. Run paths in activity inputs
 // are relative to StateRoot, so workers on different machines can mount the
 // shared state directory at different places.

@@ -309,7 +309,9 @@ func timedRun(ctx context.Context, s *experiment.Setup) (experiment.Summary, flo
 		if err := ctx.Err(); err != nil {
 			return sums.Summary(), 0, err
 		}
-		s.AdvanceTruth(truth, k)
+		if err := s.AdvanceTruth(truth, k); err != nil {
+			return sums.Summary(), 0, err
+		}
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			return sums.Summary(), 0, err

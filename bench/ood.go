@@ -196,7 +196,9 @@ func runOODCase(ctx context.Context, cfg experiment.Config, c oodCase, burn int)
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		s.AdvanceTruth(truth, k)
+		if err := s.AdvanceTruth(truth, k); err != nil {
+			return nil, 0, err
+		}
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			return nil, 0, err

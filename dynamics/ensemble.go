@@ -28,6 +28,17 @@ type stepWeighter interface {
 	stepWeight() int
 }
 
+// EnsembleAdvancer is an optional interface for Models that advance many
+// states in one call, such as a model running in another process, where
+// stepping one state at a time would cost a round trip per member and
+// step. A Forecaster hands such a model all the members of a call at once
+// instead of stepping them with Steppers, and adds model noise itself.
+type EnsembleAdvancer interface {
+	// AdvanceEnsemble advances every row of X (rows × Dim) by steps model
+	// steps, in place. On error X is unchanged.
+	AdvanceEnsemble(X *mat.Dense, steps int) error
+}
+
 // Forecaster steps every member of an ensemble (one member per row of an
 // N × Dim *mat.Dense) forward in time, in parallel over members, optionally
 // adding Gaussian model noise after every step.
@@ -40,9 +51,14 @@ type stepWeighter interface {
 // number of workers, and a given (E, steps, seed) always gives the same
 // answer.
 //
+// A model that implements EnsembleAdvancer is advanced by one AdvanceEnsemble
+// call per Forecast (one per step with model noise, added after each step
+// from the same per-member streams), and its NewStepper is not used.
+//
 // A Forecaster is not safe for concurrent use (its steppers hold scratch).
 type Forecaster struct {
 	model     Model
+	adv       EnsembleAdvancer // non-nil: the model advances whole ensembles
 	dim       int
 	members   int
 	workers   int
@@ -92,10 +108,14 @@ func NewForecaster(m Model, members int, opts ...ForecasterOption) (*Forecaster,
 			return nil, err
 		}
 	}
-	f.workers = min(f.workers, members)
-	f.steppers = make([]Stepper, f.workers)
-	for i := range f.steppers {
-		f.steppers[i] = m.NewStepper()
+	if adv, ok := m.(EnsembleAdvancer); ok {
+		f.adv, f.workers = adv, members
+	} else {
+		f.workers = min(f.workers, members)
+		f.steppers = make([]Stepper, f.workers)
+		for i := range f.steppers {
+			f.steppers[i] = m.NewStepper()
+		}
 	}
 	f.srcs = make([]rand.PCG, members)
 	f.rngs = make([]*rand.Rand, members)
@@ -111,7 +131,9 @@ func (f *Forecaster) Model() Model { return f.model }
 // Members is the required number of ensemble rows.
 func (f *Forecaster) Members() int { return f.members }
 
-// Workers is the number of worker goroutines (after capping at Members).
+// Workers is the number of members advanced at once: the number of worker
+// goroutines (after capping at Members), or Members for an
+// EnsembleAdvancer, which gets them all in one call.
 func (f *Forecaster) Workers() int { return f.workers }
 
 // Noise is the additive model-noise standard deviation (0 = deterministic).
@@ -167,6 +189,9 @@ func (f *Forecaster) ForecastMembers(E *mat.Dense, lo, hi, steps int, seed uint6
 	if steps == 0 || n == 0 {
 		return nil
 	}
+	if f.adv != nil {
+		return f.advance(E, lo, hi, steps, seed)
+	}
 	work := float64(f.dim) * float64(n) * float64(steps) * f.weight
 	nw := min(f.workers, n)
 	if nw == 1 || work < f.threshold {
@@ -206,6 +231,33 @@ func (f *Forecaster) run(st Stepper, E *mat.Dense, lo, hi, steps int, seed uint6
 			}
 		}
 	}
+}
+
+// advance is ForecastMembers for an EnsembleAdvancer: one call for all
+// steps, or one call per step followed by each member's noise, drawn as run
+// draws it.
+func (f *Forecaster) advance(E *mat.Dense, lo, hi, steps int, seed uint64) error {
+	X := E.Slice(lo, hi, 0, f.dim).(*mat.Dense)
+	if f.noise == 0 {
+		return f.adv.AdvanceEnsemble(X, steps)
+	}
+	for i := lo; i < hi; i++ {
+		s1, s2 := noiseSeed(seed, uint64(i))
+		f.srcs[i].Seed(s1, s2)
+	}
+	q := f.noise
+	for range steps {
+		if err := f.adv.AdvanceEnsemble(X, 1); err != nil {
+			return err
+		}
+		for i := lo; i < hi; i++ {
+			x, rng := E.RawRowView(i), f.rngs[i]
+			for j := range x {
+				x[j] += q * rng.NormFloat64()
+			}
+		}
+	}
+	return nil
 }
 
 // noiseSeed maps (seed, member) injectively to a 128-bit PCG state, passing

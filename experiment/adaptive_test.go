@@ -226,7 +226,10 @@ func TestDiagnosticsOfHyperparameters(t *testing.T) {
 		}
 		truth, E := s.Initial()
 		for k := 1; k <= tc.cfg.Cycles; k++ {
-			c := s.ObserveCycle(truth, k)
+			c, err := s.ObserveCycle(truth, k)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := s.Forecast(E, k); err != nil {
 				t.Fatal(err)
 			}

@@ -75,7 +75,7 @@ func (a *AnomalyConfig) validate(c Config) error {
 // anomaly is an AnomalyConfig made concrete for a Setup.
 type anomaly struct {
 	cfg     AnomalyConfig
-	nature  dynamics.Stepper // nil: the nature run uses the model
+	nature  dynamics.Stepper // nil: the nature run follows the model
 	pattern []float64        // nil: none
 	seen    []float64        // truth + pattern
 	noise   float64          // standard deviation of the observation noise over R's (1: R's)
@@ -115,12 +115,13 @@ func newAnomaly(cfg AnomalyConfig, m ModelConfig, observed []float64) (*anomaly,
 
 func (a *anomaly) active(k int) bool { return a != nil && k >= a.cfg.FromCycle }
 
-// stepper returns the nature run's stepper for cycle k.
-func (a *anomaly) stepper(k int, model dynamics.Stepper) dynamics.Stepper {
-	if a.active(k) && a.nature != nil {
+// natureStepper returns the nature run's stepper for cycle k, or nil if the
+// nature run follows the model.
+func (a *anomaly) natureStepper(k int) dynamics.Stepper {
+	if a.active(k) {
 		return a.nature
 	}
-	return model
+	return nil
 }
 
 // seenState returns the state the observations of cycle k see.

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/dynamics"
 )
 
 // streamArchive seeds the archive's starting perturbation.
@@ -52,17 +54,23 @@ func BuildArchive(ctx context.Context, cfg Config, opts ArchiveOptions, progress
 	for i := range x {
 		x[i] += 1e-3 * rng.NormFloat64()
 	}
-	st := model.NewStepper()
+	// One member, no noise: an external model advances it in one request
+	// per snapshot.
+	fc, err := dynamics.NewForecaster(model, 1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("experiment: archive: %w", err)
+	}
+	state := mat.NewDense(1, len(x), x)
 	dt := model.Dt()
 	spin := int(math.Round(opts.SpinUp / dt))
-	for range spin {
-		st.Step(x)
+	if err := fc.Forecast(state, spin, 0); err != nil {
+		return nil, nil, fmt.Errorf("experiment: archive: spin-up: %w", err)
 	}
 	X := mat.NewDense(opts.Samples, len(x), nil)
 	times := make([]float64, opts.Samples)
 	for k := 0; k < opts.Samples; k++ {
-		for range opts.Every {
-			st.Step(x)
+		if err := fc.Forecast(state, opts.Every, 0); err != nil {
+			return nil, nil, fmt.Errorf("experiment: archive: snapshot %d: %w", k, err)
 		}
 		for _, v := range x {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -53,11 +54,14 @@ type Config struct {
 
 // ModelConfig selects the dynamical model.
 type ModelConfig struct {
-	// Name is lorenz63, lorenz96 or ks.
+	// Name is lorenz63, lorenz96, ks or external (a program speaking the
+	// protocol of docs/external-models.md).
 	Name string `yaml:"name" json:"name"`
-	// Dt is the model time step (defaults: 0.01, 0.05, 0.5).
+	// Dt is the model time step (defaults: 0.01, 0.05, 0.5; required for
+	// external).
 	Dt float64 `yaml:"dt" json:"dt"`
-	// Nx is the state dimension (lorenz96 default 40, ks default 128).
+	// Nx is the state dimension (lorenz96 default 40, ks default 128;
+	// external: state_size).
 	Nx int `yaml:"nx" json:"nx"`
 	// Forcing is the Lorenz-96 F (default 8).
 	Forcing float64 `yaml:"forcing" json:"forcing"`
@@ -70,6 +74,22 @@ type ModelConfig struct {
 	// Noise is the standard deviation of additive model noise per step in
 	// the ensemble forecast (default 0: perfect model).
 	Noise float64 `yaml:"noise" json:"noise"`
+
+	// The external model (name external only):
+	// Command is the program and its arguments (required; a relative
+	// program path is relative to Workdir).
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+	// Env holds KEY=VALUE entries added to the worker's environment.
+	Env []string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Workdir is the program's working directory (default: the worker's).
+	Workdir string `yaml:"workdir,omitempty" json:"workdir,omitempty"`
+	// StateSize is the number of variables (required).
+	StateSize int `yaml:"state_size,omitempty" json:"state_size,omitempty"`
+	// Processes is the number of model processes per worker that advance
+	// slices of the members in parallel (default 1).
+	Processes int `yaml:"processes,omitempty" json:"processes,omitempty"`
+	// Timeout bounds each request to the program (default 10m).
+	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
 // ObsConfig describes the observing system.
@@ -207,6 +227,8 @@ func (c Config) WithDefaults() Config {
 		if m.Nx == 0 {
 			m.Nx = 128
 		}
+	case "external":
+		m.externalDefaults()
 	}
 	def(&c.Init.Variance, 0.001)
 	o := &c.Observations
@@ -274,10 +296,14 @@ func (c Config) Validate() error {
 	m := c.Model
 	switch m.Name {
 	case "lorenz63", "lorenz96", "ks":
+	case "external":
 	case "":
-		return bad("model.name", "required: lorenz63, lorenz96 or ks")
+		return bad("model.name", "required: lorenz63, lorenz96, ks or external")
 	default:
-		return bad("model.name", "unknown model %q (want lorenz63, lorenz96 or ks)", m.Name)
+		return bad("model.name", "unknown model %q (want lorenz63, lorenz96, ks or external)", m.Name)
+	}
+	if err := m.validateExternal(); err != nil {
+		return err
 	}
 	if m.Name == "lorenz63" && m.Nx != 3 {
 		return bad("model.nx", "lorenz63 has 3 variables, got %d", m.Nx)

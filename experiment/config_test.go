@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,7 +37,7 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-parse: %v\n%s", err, data)
 	}
-	if again.Name != cfg.Name || again.Model != cfg.Model || again.Filter != cfg.Filter {
+	if again.Name != cfg.Name || !reflect.DeepEqual(again.Model, cfg.Model) || again.Filter != cfg.Filter {
 		t.Errorf("round trip changed the config:\n%+v\n%+v", cfg, again)
 	}
 }

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -42,7 +43,7 @@ func TestExamplesMatchBenchmarkTable(t *testing.T) {
 			if !ok {
 				t.Fatalf("no benchmark row named %q", cfg.Name)
 			}
-			if cfg.Model != want.Model || cfg.Filter != want.Filter || cfg.Init != want.Init ||
+			if !reflect.DeepEqual(cfg.Model, want.Model) || cfg.Filter != want.Filter || cfg.Init != want.Init ||
 				cfg.Observations.Operator != want.Observations.Operator || cfg.Observations.Variance != want.Observations.Variance ||
 				cfg.Observations.StepsBetween != want.Observations.StepsBetween || cfg.Seed != want.Seed {
 				t.Errorf("example differs from the benchmark row:\n got %+v\nwant %+v", cfg, want)

@@ -48,9 +48,12 @@ func (n *Nature) Cycle() int { return n.k }
 
 // Next advances the nature run one cycle and writes that cycle's
 // observations into y (len Op.OutDim()); it returns the cycle number.
-func (n *Nature) Next(y []float64) int {
+// Only an external model can fail.
+func (n *Nature) Next(y []float64) (int, error) {
+	if err := n.s.AdvanceTruth(n.truth, n.k+1); err != nil {
+		return n.k, err
+	}
 	n.k++
-	n.s.AdvanceTruth(n.truth, n.k)
 	n.s.Observe(y, n.truth, n.k)
-	return n.k
+	return n.k, nil
 }

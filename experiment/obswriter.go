@@ -50,7 +50,11 @@ func (w ObsWriter) Run(ctx context.Context, cfg Config, written func(k int, path
 	ys := make(map[int][]float64, w.To-w.From+1)
 	for n.Cycle() < w.To {
 		y := make([]float64, s.Op.OutDim())
-		if k := n.Next(y); k >= w.From {
+		k, err := n.Next(y)
+		if err != nil {
+			return err
+		}
+		if k >= w.From {
 			ys[k] = y
 		}
 	}

@@ -27,7 +27,9 @@ func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary
 				return sums.Summary(), err
 			}
 		}
-		s.AdvanceTruth(truth, k)
+		if err := s.AdvanceTruth(truth, k); err != nil {
+			return sums.Summary(), err
+		}
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
 			return sums.Summary(), err

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestOverride(t *testing.T) {
 		cfg.Fanout() == nil || cfg.Fanout().MembersPerTask != 4 || cfg.Fanout().HeartbeatTimeout != 20*time.Second {
 		t.Errorf("override gave %+v (fan-out %+v)", cfg, cfg.Fanout())
 	}
-	if cfg.Filter.Members != base.Filter.Members || cfg.Model != base.Model {
+	if cfg.Filter.Members != base.Filter.Members || !reflect.DeepEqual(cfg.Model, base.Model) {
 		t.Errorf("override changed other settings: %+v", cfg)
 	}
 	if base.Filter.Inflation != 1.02 {

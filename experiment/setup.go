@@ -9,6 +9,7 @@ import (
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/observations"
@@ -43,16 +44,16 @@ type Setup struct {
 	Forecaster *dynamics.Forecaster
 	Filter     *enkf.Filter
 
-	latent    *latentStep        // nil: the filter runs on the states
-	varEst    *varianceEstimator // nil: R as given
-	qc        *qualityControl    // nil: no quality control
-	anomaly   *anomaly           // nil: the nature run follows the model
-	truthStep dynamics.Stepper
-	scorer    *enkf.Scorer
-	he        *mat.Dense
-	noise     []float64
-	pcg       *rand.PCG
-	rng       *rand.Rand
+	latent  *latentStep          // nil: the filter runs on the states
+	varEst  *varianceEstimator   // nil: R as given
+	qc      *qualityControl      // nil: no quality control
+	anomaly *anomaly             // nil: the nature run follows the model
+	truth   *dynamics.Forecaster // the nature run: one member, no noise
+	scorer  *enkf.Scorer
+	he      *mat.Dense
+	noise   []float64
+	pcg     *rand.PCG
+	rng     *rand.Rand
 }
 
 // Build validates cfg and constructs its model, observation operator, error
@@ -154,15 +155,19 @@ func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: filter: %w", err)
 	}
+	truthFc, err := dynamics.NewForecaster(model, 1)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: nature run: %w", err)
+	}
 	pcg := rand.NewPCG(0, 0)
 	s := &Setup{
 		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
-		latent:    ls,
-		truthStep: model.NewStepper(),
-		scorer:    enkf.NewScorer(model.Dim()),
-		he:        mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
-		noise:     make([]float64, op.OutDim()),
-		pcg:       pcg, rng: rand.New(pcg),
+		latent: ls,
+		truth:  truthFc,
+		scorer: enkf.NewScorer(model.Dim()),
+		he:     mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
+		noise:  make([]float64, op.OutDim()),
+		pcg:    pcg, rng: rand.New(pcg),
 	}
 	if v := cfg.Observations.VarianceEstimate; v != nil {
 		s.varEst = newVarianceEstimator(*v, op.OutDim())
@@ -202,6 +207,8 @@ func newModel(m ModelConfig) (dynamics.Model, error) {
 		return dynamics.NewLorenz96(m.Nx, m.Forcing, m.Dt)
 	case "ks":
 		return dynamics.NewKS(m.Nx, m.Length, m.Dt)
+	case "external":
+		return external.Open(m.external())
 	}
 	return nil, fmt.Errorf("unknown model %q", m.Name)
 }
@@ -224,13 +231,16 @@ func newOperator(o ObsConfig, n int) (observations.Operator, error) {
 
 // referenceState is the model's reference state x₀ on its attractor (the
 // DAPPER choices: a fixed Lorenz-63 point, a spun-up perturbed Lorenz-96
-// rest state, the Kassam–Trefethen KS profile spun up 150 time units).
+// rest state, the Kassam–Trefethen KS profile spun up 150 time units; an
+// external model's from its handshake).
 func (s *Setup) referenceState() []float64 {
 	switch m := s.Model.(type) {
 	case *dynamics.Lorenz63:
 		return []float64{1.509, -1.531, 25.46}
 	case *dynamics.KS:
 		return m.InitialCondition()
+	case *external.Model:
+		return m.Reference()
 	}
 	x := make([]float64, s.Model.Dim())
 	for i := range x {
@@ -266,12 +276,18 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 }
 
 // AdvanceTruth moves the nature run from cycle k-1 to cycle k
-// (StepsBetween model steps).
-func (s *Setup) AdvanceTruth(truth []float64, k int) {
-	st := s.anomaly.stepper(k, s.truthStep)
-	for range s.Config.Observations.StepsBetween {
-		st.Step(truth)
+// (StepsBetween model steps). Only an external model can fail.
+func (s *Setup) AdvanceTruth(truth []float64, k int) error {
+	if st := s.anomaly.natureStepper(k); st != nil {
+		for range s.Config.Observations.StepsBetween {
+			st.Step(truth)
+		}
+		return nil
 	}
+	if err := s.truth.Forecast(mat.NewDense(1, len(truth), truth), s.Config.Observations.StepsBetween, 0); err != nil {
+		return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
+	}
+	return nil
 }
 
 // Observe writes the synthetic observations of cycle k,

@@ -13,9 +13,9 @@ import (
 // The cycle step: observe → forecast → quality control → analyse → score.
 // A whole cycle runs
 //
-//	c := s.ObserveCycle(truth, k)   // or observations from a file (a live run)
-//	s.Forecast(E, k)                // or its members in parts (fan-out)
-//	s.Assimilate(c, E)              // or s.ForecastOnlyCycle(c, E)
+//	c, err := s.ObserveCycle(truth, k) // or observations from a file (a live run)
+//	err = s.Forecast(E, k)             // or its members in parts (fan-out)
+//	err = s.Assimilate(c, E)           // or s.ForecastOnlyCycle(c, E)
 //
 // and stores c's truth, observations (with the quality-control decision
 // beside them), latent codes and diagnostics row, and E as the analysis.
@@ -52,12 +52,14 @@ func (c *Cycle) Row() store.DiagRow {
 
 // ObserveCycle advances the nature run truth from cycle k-1 to k and
 // draws cycle k's synthetic observations (a twin experiment).
-func (s *Setup) ObserveCycle(truth []float64, k int) *Cycle {
+func (s *Setup) ObserveCycle(truth []float64, k int) (*Cycle, error) {
 	c := &Cycle{K: k, Truth: truth}
 	c.Obs = store.Observations{Values: make([]float64, s.Op.OutDim()), Variances: s.R.Variances(), Positions: s.Op.Positions()}
-	s.AdvanceTruth(truth, k)
+	if err := s.AdvanceTruth(truth, k); err != nil {
+		return nil, err
+	}
 	s.Observe(c.Obs.Values, truth, k)
-	return c
+	return c, nil
 }
 
 // Assimilate analyses cycle c's observations into its forecast E (the

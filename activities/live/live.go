@@ -264,7 +264,9 @@ func observed(obsFile string) core.Observer {
 				return nil, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrBadState, err)
 			}
 		}
-		s.AdvanceTruth(truth, k)
+		if err := s.AdvanceTruth(truth, k); err != nil {
+			return nil, core.Diverged(err)
+		}
 		return c, nil
 	}
 }

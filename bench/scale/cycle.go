@@ -149,7 +149,9 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 		}
 	}
 	x0 = nil
-	s.AdvanceTruth(truth, 1)
+	if err := s.AdvanceTruth(truth, 1); err != nil {
+		return CycleResult{}, fmt.Errorf("scale: %w", err)
+	}
 	y := make([]float64, p)
 	s.Op.Apply(y, truth)
 	for k := range y {

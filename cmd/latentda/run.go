@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
@@ -171,6 +173,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	if o.InProcess {
 		temporalclient.RemoveStaleTemps(o.StateDir)
 		a := &activities.Activities{StateRoot: o.StateDir}
+		defer closeExternal()
 		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
 		if err != nil {
 			return err
@@ -276,4 +279,12 @@ diagnostics  %s
 time         %.1fs
 `, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
 	return err
+}
+
+// closeExternal stops the external model processes that an in-process
+// run's activities started (package external).
+func closeExternal() {
+	if err := external.CloseAll(); err != nil {
+		slog.Warn("stopping external model processes", "error", err)
+	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/metrics"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
@@ -159,6 +160,10 @@ func RemoveStaleTemps(stateDir string) {
 func (c *Connection) Close() {
 	if c.worker != nil {
 		c.worker.Stop()
+		// The worker's external model processes (package external).
+		if err := external.CloseAll(); err != nil {
+			slog.Warn("stopping external model processes", "error", err)
+		}
 	}
 	if c.Client != nil {
 		c.Client.Close()

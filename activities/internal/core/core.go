@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/store"
 )
 
@@ -29,6 +30,11 @@ const (
 	ErrDiverged      = "Diverged"
 	ErrBadState      = "BadState"
 )
+
+// ErrExternalModel is the type of an external model's failures (package
+// external), retryable when a fresh process may succeed: the process
+// exited or timed out (Temporal's retry then starts a fresh one).
+const ErrExternalModel = "ExternalModel"
 
 // Env is what the shared machinery needs of an activity package's
 // dependencies: the state root that run paths are relative to, and where
@@ -75,6 +81,9 @@ func (e Env) Build(cfg experiment.Config) (*experiment.Setup, error) {
 	}
 	s, err := experiment.Build(cfg)
 	if err != nil {
+		if isExternal(err) {
+			return nil, externalFailed(err)
+		}
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
 	return s, nil
@@ -190,7 +199,11 @@ type Observer func(s *experiment.Setup, truth []float64, k int) (*experiment.Cyc
 
 // Twin draws the synthetic observations of a twin experiment.
 func Twin(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error) {
-	return s.ObserveCycle(truth, k), nil
+	c, err := s.ObserveCycle(truth, k)
+	if err != nil {
+		return nil, Diverged(err)
+	}
+	return c, nil
 }
 
 // Step runs and stores cycle k from the analysis E of cycle k-1 and the
@@ -288,9 +301,27 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *expe
 }
 
 // Diverged marks a failure of the numerics (divergence, bad data) as
-// non-retryable.
+// non-retryable; an external model's failure is left to externalFailed.
 func Diverged(err error) error {
+	if isExternal(err) {
+		return externalFailed(err)
+	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrDiverged, err)
+}
+
+// isExternal reports whether err is an external model's failure.
+func isExternal(err error) bool {
+	var e *external.Error
+	return errors.As(err, &e)
+}
+
+// externalFailed is an external model's failure as an ErrExternalModel
+// error, retryable as external.IsRetryable says.
+func externalFailed(err error) error {
+	if external.IsRetryable(err) {
+		return temporal.NewApplicationError(err.Error(), ErrExternalModel, err)
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrExternalModel, err)
 }
 
 // Summary summarises a batch of cycles (the activities' CyclesOutput).

@@ -395,17 +395,24 @@ func Footer(r io.ReaderAt, size int64) (*File, error) {
 
 // Columns checks the schema's fields and their types.
 func (f *File) Columns() error {
-	fields, err := f.schema.tables(6, "fields")
+	var err error
+	f.columns, err = schemaColumns(f.schema)
+	return err
+}
+
+// schemaColumns checks the fields of a Schema table and their types.
+func schemaColumns(schema fbTable) ([]colShape, error) {
+	fields, err := schema.tables(6, "fields")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	f.columns = make([]colShape, len(fields))
+	columns := make([]colShape, len(fields))
 	for i, fld := range fields {
-		if f.columns[i], err = verifyField(fld, 0); err != nil {
-			return err
+		if columns[i], err = verifyField(fld, 0); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return columns, nil
 }
 
 // verifyField checks a Field table { name: string; nullable: bool;

@@ -1,0 +1,148 @@
+package external_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/external"
+)
+
+// The example models of examples/external against the built-in Lorenz-96.
+
+// l96go builds examples/external/l96go into a temporary directory of the
+// test and returns its path (the go command's cache keeps that quick).
+func l96go(t testing.TB) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "l96go")
+	cmd := exec.Command(goCmd, "build", "-o", path, "./examples/external/l96go")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/external/l96go: %v\n%s", err, out)
+	}
+	return path
+}
+
+// load reads an example config, with cycles cycles.
+func load(t *testing.T, path string, cycles int) experiment.Config {
+	t.Helper()
+	cfg, err := experiment.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cycles = cycles
+	cfg.BurnIn = min(cfg.BurnIn, cfg.Model.Dt*float64(cycles)/2)
+	return cfg
+}
+
+// run runs cfg in process and returns every cycle's statistics.
+func run(t *testing.T, cfg experiment.Config) ([]experiment.CycleStats, experiment.Summary) {
+	t.Helper()
+	var stats []experiment.CycleStats
+	sum, err := experiment.Run(context.Background(), cfg, func(s experiment.CycleStats) { stats = append(stats, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats, sum
+}
+
+// closeAll stops the example processes after a test.
+func closeAll(t *testing.T) {
+	t.Cleanup(func() {
+		if err := external.CloseAll(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// The L96 ETKF through the Go program gives the built-in model's numbers
+// bit for bit, every cycle, with one process or three.
+func TestL96GoBitIdentical(t *testing.T) {
+	cycles := 1000
+	if testing.Short() {
+		cycles = 200
+	}
+	want, _ := run(t, load(t, "../examples/l96-etkf.yaml", cycles))
+	closeAll(t)
+	program := l96go(t)
+	for _, processes := range []int{1, 3} {
+		cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
+		cfg.Model.Command[0] = program
+		cfg.Model.Processes = processes
+		got, _ := run(t, cfg)
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("%d processes: cycle %d differs from the built-in model:\n%+v\n%+v", processes, k+1, got[k], want[k])
+			}
+		}
+	}
+}
+
+// The L96 LETKF through the JavaScript program: time-mean analysis RMSE
+// within 2% of the built-in model's over 1000 cycles. (JavaScript's
+// doubles follow the same IEEE arithmetic, so the numbers agree far more
+// closely; 2% is what a model in another language is promised.)
+func TestL96JavaScript(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "node is not installed (apt-get install -y nodejs npm; then npm ci in examples/external/l96js)")
+	}
+	if _, err := os.Stat("../examples/external/l96js/node_modules/apache-arrow/package.json"); err != nil {
+		skipOrFail(t, "apache-arrow for node is not installed: run `npm ci` in examples/external/l96js")
+	}
+	script, err := filepath.Abs("../examples/external/l96js/l96.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cycles = 1000
+	_, want := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
+	closeAll(t)
+	cfg := load(t, "../examples/external/l96js-letkf.yaml", cycles)
+	cfg.Model.Command = []string{node, script, "8"}
+	_, got := run(t, cfg)
+	if rel := math.Abs(got.RMSEa-want.RMSEa) / want.RMSEa; !(rel <= 0.02) {
+		t.Errorf("time-mean rmse_a %v through JavaScript, %v built in: %.2g%% apart, want <= 2%%", got.RMSEa, want.RMSEa, 100*rel)
+	}
+	t.Logf("time-mean rmse_a: JavaScript %v, built in %v", got.RMSEa, want.RMSEa)
+}
+
+// skipOrFail skips the test when an optional tool is missing, unless CI
+// is set (as store's interop test does).
+func skipOrFail(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI is set but %s", why)
+	}
+	t.Skipf("skipping the JavaScript example model: %s", why)
+}
+
+// A simulation archive (latentda train) from the Go program equals the
+// built-in model's.
+func TestL96GoArchive(t *testing.T) {
+	opts := experiment.ArchiveOptions{Samples: 30, Every: 3, SpinUp: 5, Seed: 2}
+	want, wantTimes, err := experiment.BuildArchive(context.Background(), load(t, "../examples/l96-etkf.yaml", 1), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAll(t)
+	cfg := load(t, "../examples/external/l96go-etkf.yaml", 1)
+	cfg.Model.Command[0] = l96go(t)
+	got, gotTimes, err := experiment.BuildArchive(context.Background(), cfg, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(got, want) || !slices.Equal(gotTimes, wantTimes) {
+		t.Error("the archive differs from the built-in model's")
+	}
+}

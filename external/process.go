@@ -1,0 +1,284 @@
+package external
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// closeGrace is how long a process may take to exit after its stdin is
+// closed before it is killed.
+const closeGrace = 5 * time.Second
+
+// exitGrace is how long a process that closed its stdout may take to
+// exit before it is treated as a protocol violation.
+const exitGrace = 2 * time.Second
+
+// proc is one of a Model's processes, started on first use and again
+// after a failure. Its mutex serialises requests.
+type proc struct {
+	m     *Model
+	index int
+	mu    sync.Mutex
+	run   *running // nil: not running
+}
+
+// running is a started process and its pipes.
+type running struct {
+	cmd     *exec.Cmd
+	stdin   *os.File
+	stdout  *bufio.Reader
+	out     *os.File
+	stderr  *tail
+	done    chan struct{} // closed when the process has exited
+	waitErr error         // cmd.Wait's result, set before done closes
+}
+
+// start starts the process and reads its handshake.
+func (p *proc) start() error {
+	cfg := p.m.cfg
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return p.fail(false, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return p.fail(false, err)
+	}
+	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
+	cmd.Dir = cfg.Workdir
+	cmd.Env = append(os.Environ(), cfg.Env...)
+	cmd.Stdin, cmd.Stdout = inR, outW
+	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, readBuffer), stderr: newTail(stderrTail), done: make(chan struct{})}
+	cmd.Stderr = r.stderr
+	cmd.WaitDelay = time.Second // a grandchild holding stderr open does not block Wait
+	ownGroup(cmd)
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return p.fail(false, fmt.Errorf("start: %w", err))
+	}
+	growPipe(inW)
+	growPipe(outR)
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.done)
+	}()
+	p.run = r
+	if err := p.hello(); err != nil {
+		p.discard()
+		return err
+	}
+	return nil
+}
+
+// hello performs the handshake of a fresh process: it checks the model's
+// state size and time step, and that its reference state x₀ equals the
+// first process's (else the model is not deterministic).
+func (p *proc) hello() error {
+	cfg := p.m.cfg
+	meta := map[string]string{keyKind: kindHello, keyStateSize: strconv.Itoa(cfg.StateSize), keyDt: formatFloat(cfg.Dt)}
+	msg, err := p.roundTrip(meta, nil, -1, 1)
+	if err != nil {
+		return err
+	}
+	defer msg.release()
+	if err := p.checkKind(msg, kindHello); err != nil {
+		return err
+	}
+	if n, err := msg.intMeta(keyStateSize); err != nil || n != cfg.StateSize {
+		return p.fail(false, fmt.Errorf("%w: the model's handshake says state_size %q, the config %d", ErrState, msg.meta[keyStateSize], cfg.StateSize))
+	}
+	if dt, err := msg.floatMeta(keyDt); err != nil || dt != cfg.Dt {
+		return p.fail(false, fmt.Errorf("%w: the model's handshake says dt %q, the config %v", ErrState, msg.meta[keyDt], cfg.Dt))
+	}
+	x0, err := msg.states(1, cfg.StateSize)
+	if err != nil {
+		return p.fail(false, fmt.Errorf("handshake: the reference state: %w", protocolUnlessState(err)))
+	}
+	if !p.m.setReference(x0) {
+		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state than the first process did", ErrNondeterministic, p.index))
+	}
+	return nil
+}
+
+// advance sends rows states (values, row after row) to be advanced by
+// steps steps and returns the reply, whose states are checked
+// (message.states gives them).
+func (p *proc) advance(values []float64, rows, steps int) (message, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.run == nil {
+		if err := p.start(); err != nil {
+			return message{}, err
+		}
+	}
+	meta := map[string]string{keyKind: kindAdvance, keySteps: strconv.Itoa(steps)}
+	msg, err := p.roundTrip(meta, values, rows, rows)
+	if err != nil {
+		return message{}, err
+	}
+	if err := p.checkKind(msg, kindState); err != nil {
+		msg.release()
+		return message{}, err
+	}
+	if _, err := msg.states(rows, p.m.cfg.StateSize); err != nil {
+		err = p.fail(false, protocolUnlessState(err))
+		msg.release()
+		return message{}, err
+	}
+	return msg, nil
+}
+
+// protocolUnlessState marks err as a protocol violation unless it is
+// already an ErrState.
+func protocolUnlessState(err error) error {
+	if errors.Is(err, ErrState) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}
+
+// checkKind turns a reply of another kind than want into an error: the
+// model's own error message, or a protocol violation.
+func (p *proc) checkKind(msg message, want string) error {
+	switch msg.kind() {
+	case want:
+		return nil
+	case kindError:
+		text := msg.meta[keyMessage]
+		if text == "" {
+			text = "(no message)"
+		}
+		e := &Error{Command: p.m.cfg.Command[0], Process: p.index, Retryable: msg.meta[keyRetryable] == "true",
+			Stderr: p.run.stderr.String(), Err: fmt.Errorf("%w: %s", ErrModel, text)}
+		return e
+	}
+	return p.fail(false, fmt.Errorf("%w: a %q message where a %q reply was due", ErrProtocol, msg.kind(), want))
+}
+
+// roundTrip writes a request and reads the reply (whose batch may hold up
+// to maxRows states), killing the process if no reply comes within the
+// timeout. On error the process is gone.
+func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxRows int) (message, error) {
+	r := p.run
+	n := p.m.cfg.StateSize
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(p.m.cfg.Timeout, func() {
+		timedOut.Store(true)
+		r.kill()
+	})
+	defer timer.Stop()
+	written := make(chan error, 1)
+	go func() { written <- writeMessage(r.stdin, meta, values, rows, n) }()
+	// The batch: maxRows·n float64s, plus room for validity bitmaps and
+	// padding.
+	limit := int64(maxRows)*int64(n)*9 + 1<<16
+	msg, err := readMessage(r.stdout, limit)
+	if err != nil {
+		r.kill()
+		<-written
+		return message{}, p.failRead(err, timedOut.Load())
+	}
+	if werr := <-written; werr != nil {
+		msg.release()
+		r.kill()
+		return message{}, p.failRead(werr, timedOut.Load())
+	}
+	return msg, nil
+}
+
+// failRead classifies a failed read or write: a timeout, the process
+// exiting, or garbage on the stream.
+func (p *proc) failRead(err error, timedOut bool) error {
+	r := p.run
+	switch {
+	case timedOut:
+		return p.fail(true, fmt.Errorf("%w (timeout %v): killed", ErrTimeout, p.m.cfg.Timeout))
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed):
+		select {
+		case <-r.done:
+		case <-time.After(exitGrace):
+		}
+		return p.fail(true, fmt.Errorf("%w (%s)", ErrExited, r.exitStatus()))
+	}
+	return p.fail(false, fmt.Errorf("%w: %w", ErrProtocol, err))
+}
+
+// fail stops the process (it cannot be trusted after a failure) and
+// returns err as an *Error with its stderr.
+func (p *proc) fail(retryable bool, err error) error {
+	return &Error{Command: p.m.cfg.Command[0], Process: p.index, Retryable: retryable, Stderr: p.discard(), Err: err}
+}
+
+// discard kills the process, if running, and returns the tail of its
+// stderr.
+func (p *proc) discard() string {
+	r := p.run
+	if r == nil {
+		return ""
+	}
+	r.kill()
+	<-r.done
+	r.closePipes()
+	p.run = nil
+	return r.stderr.String()
+}
+
+// stop closes the process's stdin, which asks it to exit, and kills it
+// if it has not exited after closeGrace.
+func (p *proc) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.run
+	if r == nil {
+		return nil
+	}
+	p.run = nil
+	r.stdin.Close()
+	var err error
+	select {
+	case <-r.done:
+	case <-time.After(closeGrace):
+		err = fmt.Errorf("external: %s (process %d) did not exit within %v of its stdin closing: killed", p.m.cfg.Command[0], p.index, closeGrace)
+		r.kill()
+		<-r.done
+	}
+	r.closePipes()
+	return err
+}
+
+func (r *running) closePipes() {
+	r.stdin.Close()
+	r.out.Close()
+}
+
+// exitStatus describes how the process ended, once done is closed.
+func (r *running) exitStatus() string {
+	select {
+	case <-r.done:
+	default:
+		return "it closed its stdout but is still running"
+	}
+	var ee *exec.ExitError
+	if errors.As(r.waitErr, &ee) {
+		return ee.ProcessState.String()
+	}
+	if r.waitErr != nil {
+		return r.waitErr.Error()
+	}
+	return "exit status 0"
+}

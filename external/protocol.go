@@ -1,0 +1,307 @@
+package external
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/latentda/latentda/store"
+)
+
+// ProtocolVersion is the version of the protocol this package speaks; both
+// sides put it in every message (key "protocol").
+const ProtocolVersion = 1
+
+// Schema metadata keys of a message (docs/external-models.md).
+const (
+	keyProtocol  = "protocol"   // "1"
+	keyKind      = "kind"       // kindHello, kindAdvance, kindState or kindError
+	keyStateSize = "state_size" // n, in hello requests and replies
+	keyDt        = "dt"         // the model time step, in hello requests and replies
+	keySteps     = "steps"      // model steps to advance, in advance requests
+	keyMessage   = "message"    // what went wrong, in error replies
+	keyRetryable = "retryable"  // "true": a fresh process may succeed (error replies)
+)
+
+// Message kinds.
+const (
+	kindHello   = "hello"   // latentda → model: state size and dt; model → latentda: the same and x₀
+	kindAdvance = "advance" // latentda → model: rows of states to advance by steps
+	kindState   = "state"   // model → latentda: the advanced states
+	kindError   = "error"   // model → latentda: a request failed
+)
+
+// stateColumn is the name of the column holding the states.
+const stateColumn = "x"
+
+// metadataLimit bounds a message's metadata (an error message is the
+// longest legitimate one).
+const metadataLimit = 1 << 16
+
+// readBuffer is the size of the buffered readers that readMessage reads
+// from: enough to look at a whole schema message before decoding it.
+const readBuffer = 1 << 17
+
+// message is one protocol message: its schema metadata and at most one
+// record batch of states.
+type message struct {
+	meta map[string]string
+	rec  arrow.RecordBatch // nil: no batch
+}
+
+func (m message) kind() string { return m.meta[keyKind] }
+
+func (m message) release() {
+	if m.rec != nil {
+		m.rec.Release()
+	}
+}
+
+// intMeta parses the integer metadata value under key.
+func (m message) intMeta(key string) (int, error) {
+	v, ok := m.meta[key]
+	if !ok {
+		return 0, fmt.Errorf("%s message has no %q metadata", m.kind(), key)
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s message: %q is %q, not an integer", m.kind(), key, v)
+	}
+	return i, nil
+}
+
+// floatMeta parses the float64 metadata value under key.
+func (m message) floatMeta(key string) (float64, error) {
+	v, ok := m.meta[key]
+	if !ok {
+		return 0, fmt.Errorf("%s message has no %q metadata", m.kind(), key)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s message: %q is %q, not a number", m.kind(), key, v)
+	}
+	return f, nil
+}
+
+// formatFloat writes v so that ParseFloat gives back the same float64.
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// stateType is the type of the state column: one float64 per variable.
+func stateType(n int) *arrow.FixedSizeListType {
+	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
+}
+
+// writeMessage writes one message to w: the 8-byte little-endian length of
+// an Arrow IPC stream, then the stream, whose schema carries meta (plus the
+// protocol version) and which holds, if rows >= 0, one record batch of rows
+// states of n variables: column "x" of type fixed_size_list<float64>[n]
+// over values (rows·n, row after row, not copied).
+func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n int) error {
+	keys := slices.Sorted(maps.Keys(meta))
+	vals := make([]string, 0, len(keys)+1)
+	for _, k := range keys {
+		vals = append(vals, meta[k])
+	}
+	keys, vals = append(keys, keyProtocol), append(vals, strconv.Itoa(ProtocolVersion))
+	md := arrow.NewMetadata(keys, vals)
+	var fields []arrow.Field
+	var rec arrow.RecordBatch
+	if rows >= 0 {
+		if len(values) != rows*n {
+			return fmt.Errorf("external: %d values for %d rows of %d", len(values), rows, n)
+		}
+		fields = []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
+	}
+	schema := arrow.NewSchema(fields, &md)
+	if rows >= 0 {
+		rec = stateBatch(schema, values, rows, n)
+		defer rec.Release()
+	}
+	// The stream is written twice: first to count its bytes (the values
+	// are not copied), then after its length.
+	var count counter
+	if err := writeStream(&count, schema, rec); err != nil {
+		return err
+	}
+	var prefix [8]byte
+	binary.LittleEndian.PutUint64(prefix[:], uint64(count))
+	if _, err := w.Write(prefix[:]); err != nil {
+		return err
+	}
+	return writeStream(w, schema, rec)
+}
+
+// writeStream writes an Arrow IPC stream of schema and rec (if not nil).
+func writeStream(w io.Writer, schema *arrow.Schema, rec arrow.RecordBatch) error {
+	wr := ipc.NewWriter(w, ipc.WithSchema(schema))
+	if rec != nil {
+		if err := wr.Write(rec); err != nil {
+			wr.Close()
+			return err
+		}
+	}
+	return wr.Close()
+}
+
+// counter is an io.Writer that counts the bytes written to it.
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) {
+	*c += counter(len(p))
+	return len(p), nil
+}
+
+// stateBatch wraps values (rows·n float64s) as a record batch of schema.
+func stateBatch(schema *arrow.Schema, values []float64, rows, n int) arrow.RecordBatch {
+	buf := memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(values))
+	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, buf}, nil, 0, 0)
+	data := array.NewData(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+	child.Release()
+	col := array.MakeFromData(data)
+	data.Release()
+	defer col.Release()
+	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
+}
+
+// readMessage reads one message from r (a reader of readBuffer bytes): the
+// 8-byte little-endian length of an Arrow IPC stream, then the stream: a
+// schema, at most one record batch, and the end-of-stream marker. bodyLimit,
+// if > 0, bounds the size of the batch in bytes. Whatever the bytes, it
+// returns an error rather than panicking or running out of memory; a
+// message it returns must be released.
+func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
+	var prefix [8]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return message{}, fmt.Errorf("reading a message length: %w", err)
+	}
+	size := binary.LittleEndian.Uint64(prefix[:])
+	if bodyLimit > 0 && size > uint64(bodyLimit)+metadataLimit+1<<10 {
+		return message{}, fmt.Errorf("message length %d (bytes % x) exceeds the limit %d", size, prefix, bodyLimit+metadataLimit+1<<10)
+	}
+	if err := verifySchema(r); err != nil {
+		return message{}, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			msg.release()
+			msg, err = message{}, fmt.Errorf("malformed Arrow IPC stream: %v", p)
+		}
+	}()
+	opts := []ipc.Option{ipc.WithMetadataSizeLimit(metadataLimit)}
+	if bodyLimit > 0 {
+		opts = append(opts, ipc.WithBodySizeLimit(bodyLimit))
+	}
+	stream := &io.LimitedReader{R: r, N: int64(min(size, math.MaxInt64))}
+	// ipc.NewReader does not pass the limits on to its message reader.
+	rd, err := ipc.NewReaderFromMessageReader(ipc.NewMessageReader(stream, opts...), opts...)
+	if err != nil {
+		return message{}, err
+	}
+	defer rd.Release()
+	defer func() {
+		if err == nil && stream.N != 0 {
+			msg.release()
+			msg, err = message{}, fmt.Errorf("the message length is %d bytes, but its Arrow IPC stream ends after %d", size, int64(size)-stream.N)
+		}
+	}()
+	md := rd.Schema().Metadata()
+	msg.meta = make(map[string]string, md.Len())
+	for i, k := range md.Keys() {
+		msg.meta[k] = md.Values()[i]
+	}
+	for rd.Next() {
+		if msg.rec != nil {
+			msg.release()
+			return message{}, errors.New("more than one record batch in a message")
+		}
+		msg.rec = rd.RecordBatch()
+		msg.rec.Retain()
+	}
+	if err := rd.Err(); err != nil {
+		msg.release()
+		return message{}, err
+	}
+	if v := msg.meta[keyProtocol]; v != strconv.Itoa(ProtocolVersion) {
+		msg.release()
+		return message{}, fmt.Errorf("protocol version %q, want %d (schema metadata %q)", v, ProtocolVersion, keyProtocol)
+	}
+	if msg.kind() == "" {
+		msg.release()
+		return message{}, fmt.Errorf("message without %q metadata", keyKind)
+	}
+	return msg, nil
+}
+
+// states returns the values of msg's states, row after row, checking that
+// there are rows of them (any number if rows < 0) with n variables each,
+// all finite. The slice belongs to msg (valid until its release).
+func (m message) states(rows, n int) ([]float64, error) {
+	if m.rec == nil {
+		return nil, fmt.Errorf("%s message without a record batch of states", m.kind())
+	}
+	schema := m.rec.Schema()
+	if schema.NumFields() != 1 || schema.Field(0).Name != stateColumn {
+		return nil, fmt.Errorf("%s message: want one column %q of type %s, got schema %s", m.kind(), stateColumn, stateType(n), schema)
+	}
+	col, ok := m.rec.Column(0).(*array.FixedSizeList)
+	if !ok {
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, m.rec.Column(0).DataType(), stateType(n))
+	}
+	size := int(col.DataType().(*arrow.FixedSizeListType).Len())
+	child, ok := col.ListValues().(*array.Float64)
+	if !ok {
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, col.DataType(), stateType(n))
+	}
+	got := int(m.rec.NumRows())
+	if size != n || (rows >= 0 && got != rows) {
+		return nil, fmt.Errorf("%w: %s message holds %d states of %d variables, want %d of %d", ErrState, m.kind(), got, size, max(rows, got), n)
+	}
+	if col.NullN() != 0 || child.NullN() != 0 {
+		return nil, fmt.Errorf("%w: %s message: column %q has nulls", ErrState, m.kind(), stateColumn)
+	}
+	all := child.Float64Values()
+	off := col.Data().Offset() * n
+	if off < 0 || off+got*n > len(all) || col.Len() != got {
+		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), stateColumn, len(all)-off, got*n)
+	}
+	vals := all[off : off+got*n]
+	for i, v := range vals {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, v)
+		}
+	}
+	return vals, nil
+}
+
+// verifySchema checks the schema message at the head of r without
+// consuming it (store.VerifyStreamSchema): arrow-go decodes its
+// flatbuffer without bounds checks and sizes allocations by its counts.
+func verifySchema(r *bufio.Reader) error {
+	head, err := r.Peek(8)
+	if err != nil {
+		return fmt.Errorf("reading a message: %w", err)
+	}
+	if binary.LittleEndian.Uint32(head) != 0xFFFFFFFF {
+		return fmt.Errorf("not an Arrow IPC stream: it starts with % x, not the continuation marker ff ff ff ff", head[:4])
+	}
+	n := int32(binary.LittleEndian.Uint32(head[4:]))
+	if n < 4 || n > metadataLimit {
+		return fmt.Errorf("schema message metadata length %d outside [4, %d]", n, metadataLimit)
+	}
+	b, err := r.Peek(8 + int(n))
+	if err != nil {
+		return fmt.Errorf("reading a message: %w", err)
+	}
+	return store.VerifyStreamSchema(b[8:])
+}
