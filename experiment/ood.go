@@ -45,8 +45,18 @@ type OODConfig struct {
 	Tests []string `yaml:"tests" json:"tests"`
 	// Alpha is the false-alarm rate of each batch test (default 0.01).
 	Alpha float64 `yaml:"alpha" json:"alpha"`
-	// OutlierK is k of the per-observation test (default 3).
+	// OutlierK is k of the per-observation test |zᵢ| > k (default 3, when
+	// OutlierControl is none). Each observation is tested on its own, so
+	// an in-distribution batch of p has some flag far more often than
+	// alpha (10% for k = 3, p = 40).
 	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
+	// OutlierControl gives the per-observation test family-wise control
+	// at level Alpha: none (default: |zᵢ| > OutlierK), bonferroni (flag
+	// pᵢ ≤ α/m, pᵢ = 2Φ(−|zᵢ|) over the m observations given) or bh
+	// (Benjamini–Hochberg at α). Under either, an in-distribution batch has
+	// some flag with probability ≤ α; see observations.FamilywiseOutliers.
+	// With a control, Alpha sets the threshold and outlier_k must be unset.
+	OutlierControl string `yaml:"outlier_control,omitempty" json:"outlier_control,omitempty"`
 	// Generator for the projection test: "latent" (the latent filter's) or
 	// the path of a generator file written by `latentda train`, relative
 	// to the state directory as latent.generator is (generators/NAME.arrow).
@@ -80,7 +90,9 @@ func (o *OODConfig) withDefaults() {
 		}
 	}
 	def(&o.Alpha, 0.01)
-	def(&o.OutlierK, 3)
+	if o.OutlierControl == "" || o.OutlierControl == observations.ControlNone {
+		def(&o.OutlierK, 3)
+	}
 	def(&o.Lambda, 1)
 	if o.MaxIter == 0 {
 		o.MaxIter = 20
@@ -118,7 +130,11 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.generator: latent names the latent filter's generator, but the run has no latent section")
 	case !(o.Alpha > 0 && o.Alpha < 0.5):
 		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
-	case !(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0):
+	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
+		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
+	case o.familywise() && o.OutlierK != 0:
+		return fmt.Errorf("ood.outlier_k: %v is unused with outlier_control %s (alpha sets the threshold); drop one of them", o.OutlierK, o.OutlierControl)
+	case !o.familywise() && (!(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0)):
 		return fmt.Errorf("ood.outlier_k: must be finite and > 0, got %v", o.OutlierK)
 	case !(o.Lambda >= 0) || math.IsInf(o.Lambda, 0):
 		return fmt.Errorf("ood.lambda: must be finite and >= 0, got %v", o.Lambda)
@@ -135,6 +151,11 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 }
 
 func (o *OODConfig) has(test string) bool { return slices.Contains(o.Tests, test) }
+
+// familywise says whether the per-observation test has family-wise control.
+func (o *OODConfig) familywise() bool {
+	return o.OutlierControl == observations.ControlBonferroni || o.OutlierControl == observations.ControlBH
+}
 
 // QCResult is the quality control of one cycle. Statistics that were not
 // computed are NaN; the slices have one entry per observation and are owned
@@ -174,6 +195,10 @@ type qualityControl struct {
 	manifold *latent.ManifoldTest // nil without the projection test
 	gen      latent.Generator     // the projection test's generator
 	z, zmean []float64
+	// zGiven and outFlags are the scores and flags of the family-wise
+	// per-observation test.
+	zGiven   []float64
+	outFlags []bool
 	nisThr   float64
 	projThr  float64
 	res      QCResult
@@ -190,6 +215,7 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		return nil, err
 	}
 	q := &qualityControl{cfg: cfg, inno: inno, nisThr: math.NaN(), projThr: math.NaN(),
+		zGiven: make([]float64, p), outFlags: make([]bool, p),
 		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
 			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
 	if cfg.has(TestInnovation) {
@@ -307,12 +333,27 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 
 	// Per observation first, as operational background checks do.
 	k := q.cfg.OutlierK
+	if q.cfg.has(TestOutlier) && q.cfg.familywise() {
+		// Observations given with infinite variance are not tested.
+		for i, v := range rVar {
+			q.zGiven[i] = r.InnovationZ[i]
+			if math.IsInf(v, 1) {
+				q.zGiven[i] = math.NaN()
+			}
+		}
+		if _, k, err = observations.FamilywiseOutliers(q.outFlags, q.zGiven, q.cfg.Alpha, q.cfg.OutlierControl); err != nil {
+			return nil, fmt.Errorf("ood: %w", err)
+		}
+	}
 	changed := false
 	for i := range y {
-		if !q.cfg.has(TestOutlier) || math.Abs(r.InnovationZ[i]) <= k {
+		if !q.cfg.has(TestOutlier) || !q.outlier(i, k) {
 			continue
 		}
 		r.Flagged[i], r.Reasons[i] = true, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), k)
+		if q.cfg.familywise() {
+			r.Reasons[i] = fmt.Sprintf("outlier: |z| = %.3g >= %.3g (%s at %g)", math.Abs(r.InnovationZ[i]), k, q.cfg.OutlierControl, q.cfg.Alpha)
+		}
 		switch q.cfg.Policy {
 		case PolicyReject:
 			r.Variances[i], changed = math.Inf(1), true
@@ -405,6 +446,15 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		r.Skipped = true // nothing left to assimilate
 	}
 	return r, nil
+}
+
+// outlier says whether observation i fails the per-observation test, whose
+// threshold on |z| is k.
+func (q *qualityControl) outlier(i int, k float64) bool {
+	if q.cfg.familywise() {
+		return q.outFlags[i]
+	}
+	return math.Abs(q.res.InnovationZ[i]) > k
 }
 
 // countUsed counts the observations whose error variance is finite: those

@@ -230,6 +230,8 @@ func TestOODConfigErrors(t *testing.T) {
 		{"ood: {alpha: 0.7}", "ood.alpha"},
 		{"ood: {outlier_k: -1}", "ood.outlier_k"},
 		{"ood: {policy: drop}", "ood.policy: want warn, reject or inflate"},
+		{"ood: {outlier_control: holm}", "ood.outlier_control: want none, bonferroni or bh"},
+		{"ood: {outlier_control: bh, outlier_k: 3}", "ood.outlier_k: 3 is unused with outlier_control bh"},
 		{"ood: {calibration: bayes}", "ood.calibration"},
 		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
 		{"ood: {polcy: warn}", "ood.polcy: line 5: unknown key"},
@@ -320,5 +322,47 @@ func TestCalibrationIsCached(t *testing.T) {
 	}
 	if _, ok := calibrationKey(s.Config, ""); ok {
 		t.Error("a generator without a file is cacheable")
+	}
+}
+
+// TestFamilywiseOutlierControl: with Bonferroni control the faulty
+// channel of an 8σ sensor bias is still caught (86% of cycles under
+// inflate, which assimilates it with a larger error), an in-distribution run has
+// a batch-level false-alarm rate far below the 10% of |z| > 3 (the count
+// is compared with the 99.9% binomial bound of α = 1% over 300 cycles),
+// and inflate raises a flagged observation's variance until it sits on the
+// Bonferroni cut.
+func TestFamilywiseOutlierControl(t *testing.T) {
+	cfg := oodBase()
+	cfg.OOD = &OODConfig{Tests: []string{TestOutlier}, OutlierControl: "bonferroni", Policy: PolicyInflate}
+	_, qcs := runCycles(t, cfg)
+	alarms := 0
+	for _, qc := range qcs[50:] {
+		if qc.NFlagged() > 0 {
+			alarms++
+		}
+	}
+	if n := len(qcs) - 50; alarms > 10 {
+		t.Errorf("in distribution: %d of %d batches had a flag at α = 1%%", alarms, n)
+	}
+	cfg.Anomaly = &AnomalyConfig{Bias: 8, BiasIndex: 3}
+	_, qcs = runCycles(t, cfg)
+	cut := math.Sqrt2 * math.Erfcinv(0.01/20)
+	hits := 0
+	for _, qc := range qcs {
+		if qc.Flagged[3] {
+			hits++
+			z := qc.InnovationZ[3]
+			// Inflated: z²(σ² + v)/(σ'² + v) = cut², σ² = 1.
+			if qc.Variances[3] < 1 {
+				t.Fatalf("variance lowered to %v", qc.Variances[3])
+			}
+			if !strings.Contains(qc.Reasons[3], "bonferroni at 0.01") || math.Abs(z) < cut {
+				t.Fatalf("flagged with |z| = %v, cut %v: %q", z, cut, qc.Reasons[3])
+			}
+		}
+	}
+	if hits < 80*len(qcs)/100 { // inflate still assimilates it: the forecast drifts part of the way
+		t.Errorf("faulty channel flagged in %d of %d cycles", hits, len(qcs))
 	}
 }
