@@ -366,3 +366,47 @@ func TestFamilywiseOutlierControl(t *testing.T) {
 		t.Errorf("faulty channel flagged in %d of %d cycles", hits, len(qcs))
 	}
 }
+
+// TestManifoldTestSeesBothRegimeShifts: with every variable observed and a
+// PCA of d = 20, the two-sided manifold test flags at least 90% of the
+// cycles from 50 after the nature run's forcing drops to 5 (a lower-energy
+// regime, which the one-sided J* scores as more typical than the
+// climatology: it flags none) and after it rises to 12, and few in
+// distribution (the
+// bound, 8 of 250, is above the 99.9% binomial bound of α = 1%, 7, as the
+// cycles are autocorrelated).
+func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
+	cfg := oodBase()
+	cfg.Observations = ObsConfig{Operator: "identity"}
+	cfg.OOD = &OODConfig{Tests: []string{TestManifold, TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 1000}
+	_, clean := runCycles(t, cfg)
+	alarms := 0
+	for _, qc := range clean[50:] {
+		if strings.Contains(qc.BatchFlag, TestManifold) {
+			alarms++
+		}
+		if !(qc.ManifoldThreshold > 0) || math.IsNaN(qc.Manifold) {
+			t.Fatalf("manifold score %v, threshold %v", qc.Manifold, qc.ManifoldThreshold)
+		}
+	}
+	if alarms > 8 {
+		t.Errorf("in distribution: %d of 250 cycles flagged", alarms)
+	}
+	for _, f := range []float64{5, 12} {
+		cfg.Anomaly = &AnomalyConfig{FromCycle: 100, Forcing: f}
+		_, qcs := runCycles(t, cfg)
+		hits, proj := 0, 0
+		for _, qc := range qcs[150:] {
+			if strings.Contains(qc.BatchFlag, TestManifold) {
+				hits++
+			}
+			if strings.Contains(qc.BatchFlag, TestProjection) {
+				proj++
+			}
+		}
+		t.Logf("F = %v: manifold flags %d, projection %d of %d", f, hits, proj, len(qcs)-150)
+		if hits < 90*(len(qcs)-150)/100 {
+			t.Errorf("F = %v: manifold test flagged %d of %d cycles", f, hits, len(qcs)-150)
+		}
+	}
+}

@@ -80,25 +80,25 @@ type ManifoldTest struct {
 	codeChol *mat.Cholesky
 	dz       []float64
 	dzv      *mat.VecDense
-	proj   *Projector
-	lambda float64
-	std    []float64 // σᵢ
-	w      []float64 // 1/σᵢ²
-	fit    []float64 // H(G(z*))
-	z      []float64
-	scores []float64
+	proj     *Projector
+	lambda   float64
+	std      []float64 // σᵢ
+	w        []float64 // 1/σᵢ²
+	fit      []float64 // H(G(z*))
+	z        []float64
+	scores   []float64
 }
 
 // ManifoldResult is one test.
 type ManifoldResult struct {
-	Statistic  float64   // J* = Residual + λ‖z*‖²
-	Residual   float64   // ‖R^{-1/2}(y − H(G(z*)))‖²
+	Statistic float64 // J* = Residual + λ‖z*‖²
+	Residual  float64 // ‖R^{-1/2}(y − H(G(z*)))‖²
 	// CodeDistance is the Mahalanobis distance (z* − μ)ᵀΣ_clim⁻¹(z* − μ)
 	// of the code under the code climatology (SetCodeClimatology).
 	CodeDistance float64
-	Scores     []float64 // (yᵢ − H(G(z*))ᵢ)/σᵢ; owned by the test, overwritten by the next call
-	Code       []float64 // z*; owned by the test
-	Iterations int       // accepted Levenberg–Marquardt steps
+	Scores       []float64 // (yᵢ − H(G(z*))ᵢ)/σᵢ; owned by the test, overwritten by the next call
+	Code         []float64 // z*; owned by the test
+	Iterations   int       // accepted Levenberg–Marquardt steps
 }
 
 // NewManifoldTest returns the test of observations made through op with
