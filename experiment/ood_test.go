@@ -239,6 +239,8 @@ func TestOODConfigErrors(t *testing.T) {
 		{"anomaly: {from_cycle: -2}", "anomaly.from_cycle"},
 		{"anomaly: {unobserved_only: true}", "needs a pattern"},
 		{"anomaly: {width: -1, pattern: bump}", "anomaly.width"},
+		{"anomaly: {length: 80}", "anomaly.length: only ks"},
+		{"anomaly: {dynamical: true}", "anomaly.dynamical: needs a pattern"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: {method: etkf, members: 10}\n" + tc.yaml + "\n"
@@ -408,5 +410,72 @@ func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
 		if hits < 90*(len(qcs)-150)/100 {
 			t.Errorf("F = %v: manifold test flagged %d of %d cycles", f, hits, len(qcs)-150)
 		}
+	}
+}
+
+// TestDynamicalNullSpaceAnomalyMoves: a forcing on the unobserved
+// variables leaves the first cycle's observations bit-identical (it enters
+// after the model step, where H does not look), and the dynamics carry it
+// into the observed variables within a few cycles.
+func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
+	cfg := oodBase()
+	cfg.OOD = nil
+	obs := func(cfg Config) [][]float64 {
+		s, err := Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth, _ := s.Initial()
+		var ys [][]float64
+		for k := 1; k <= 5; k++ {
+			s.AdvanceTruth(truth, k)
+			y := make([]float64, s.Op.OutDim())
+			s.Observe(y, truth, k)
+			ys = append(ys, y)
+		}
+		return ys
+	}
+	clean := obs(cfg)
+	cfg.Anomaly = &AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true}
+	moved := obs(cfg)
+	for i := range clean[0] {
+		if clean[0][i] != moved[0][i] {
+			t.Fatalf("cycle 1: observation %d changed, %v → %v", i, clean[0][i], moved[0][i])
+		}
+	}
+	var diff float64
+	for i := range clean[4] {
+		diff = math.Max(diff, math.Abs(clean[4][i]-moved[4][i]))
+	}
+	if diff < 1e-3 {
+		t.Errorf("cycle 5: observations changed by at most %v", diff)
+	}
+}
+
+// TestKSLengthAnomaly: a KS nature run on a longer domain drifts away from
+// the model's.
+func TestKSLengthAnomaly(t *testing.T) {
+	cfg := Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10},
+		Anomaly: &AnomalyConfig{Length: 40 * math.Pi}}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Build(Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Initial()
+	b, _ := ref.Initial()
+	for k := 1; k <= 20; k++ {
+		s.AdvanceTruth(a, k)
+		ref.AdvanceTruth(b, k)
+	}
+	var d float64
+	for j := range a {
+		d = math.Max(d, math.Abs(a[j]-b[j]))
+	}
+	if d < 0.1 {
+		t.Errorf("after 20 cycles the nature runs differ by %v", d)
 	}
 }

@@ -271,6 +271,7 @@ func (s *Setup) AdvanceTruth(truth []float64, k int) {
 	st := s.anomaly.stepper(k, s.truthStep)
 	for range s.Config.Observations.StepsBetween {
 		st.Step(truth)
+		s.anomaly.force(truth, k)
 	}
 }
 
