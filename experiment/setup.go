@@ -396,6 +396,16 @@ func (s *Setup) ObserveEnsemble(E *mat.Dense) *mat.Dense {
 	return s.he
 }
 
+// ManifoldDegreesOfFreedom returns the calibrated χ² degrees of freedom of
+// the manifold test's residual and code-distance parts
+// (latent.TwoSided.DegreesOfFreedom), NaN without the test.
+func (s *Setup) ManifoldDegreesOfFreedom() (res, code float64) {
+	if s.qc == nil || s.qc.twoSided == nil {
+		return math.NaN(), math.NaN()
+	}
+	return s.qc.twoSided.DegreesOfFreedom()
+}
+
 // QC returns the quality control of the last analysis, or nil without
 // quality control. It is owned by s.
 func (s *Setup) QC() *QCResult {
