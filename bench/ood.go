@@ -240,9 +240,9 @@ func OODCases(model string) [][2]string {
 
 // cycleRecord is what one cycle tells the detectors.
 type cycleRecord struct {
-	nis, proj, man, maxZ, chanZ             float64
+	nis, proj, man, maxZ, chanZ              float64
 	nisFlag, projFlag, manFlag, anyZ, chanZ3 bool
-	chanFlag, positive                      bool
+	chanFlag, positive                       bool
 }
 
 // newRecord reads one cycle's quality control. Every record scores the
