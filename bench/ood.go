@@ -240,9 +240,9 @@ func OODCases(model string) [][2]string {
 
 // cycleRecord is what one cycle tells the detectors.
 type cycleRecord struct {
-	nis, proj, man, maxZ, chanZ              float64
-	nisFlag, projFlag, manFlag, anyZ, chanZ3 bool
-	chanFlag, positive                       bool
+	nis, proj, man, maxZ, chanZ      float64
+	nisFlag, projFlag, manFlag, anyZ bool
+	chanFlag, positive               bool
 }
 
 // newRecord reads one cycle's quality control. Every record scores the
@@ -263,7 +263,6 @@ func newRecord(qc *experiment.QCResult, alpha float64, positive bool, flags []bo
 	r.anyZ = batchP <= alpha
 	r.chanZ = math.Abs(qc.InnovationZ[oodChannel])
 	r.chanFlag = flags[oodChannel]
-	r.chanZ3 = r.chanZ > 3
 	return r
 }
 

@@ -78,7 +78,7 @@ func Build(cfg Config) (*Setup, error) {
 // filter's (gen) or the one in the file ood.generator names.
 func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 	o := cfg.OOD
-	if o == nil || !o.has(TestProjection) {
+	if o == nil || !o.has(TestProjection) && !o.has(TestManifold) {
 		return nil, nil
 	}
 	if o.Generator == "latent" {
