@@ -324,13 +324,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 	logf("%s: PCA generator d = %d of %d (%.1f%% of the variance)", m.name, g.Dim, g.StateDim, 100*g.Variance)
 
 	config := func(c oodCase, seed uint64, policy string) experiment.Config {
-		cfg := base
-		cfg.Name, cfg.Seed = c.name, seed
-		cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
-		cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni,
-			Tests: []string{experiment.TestOutlier, experiment.TestInnovation, experiment.TestProjection, experiment.TestManifold}}
-		cfg.Anomaly = c.anomaly
-		return cfg
+		return oodConfig(base, c, genPath, seed, policy)
 	}
 	cases := m.cases(oodBurn + 1)
 	runs := make(map[string][]oodRun, len(cases))
@@ -410,6 +404,18 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 		}
 	}
 	return nil
+}
+
+// oodConfig is the config of one case with one seed and policy: every test
+// at the 1% setting, the per-observation one with Bonferroni control.
+func oodConfig(base experiment.Config, c oodCase, genPath string, seed uint64, policy string) experiment.Config {
+	cfg := base
+	cfg.Name, cfg.Seed = c.name, seed
+	cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
+	cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
+		Tests: []string{experiment.TestOutlier, experiment.TestInnovation, experiment.TestProjection, experiment.TestManifold}}
+	cfg.Anomaly = c.anomaly
+	return cfg
 }
 
 // runOODCase runs one case and returns the records of the cycles from the
