@@ -470,9 +470,15 @@ type oodDetector struct {
 	flag func(cycleRecord) bool
 }
 
+// uncontrolled is the name of the per-observation test without family-wise
+// control, |zᵢ| > 3 on its own, reported on the in-distribution cases only,
+// for its false-alarm rate.
+const uncontrolled = "outlier, |z| > 3 uncontrolled"
+
 // oodDetectors are the batch detectors, with the sensor channel's own when
-// channel is set.
-func oodDetectors(channel bool) []oodDetector {
+// channel is set, and the uncontrolled per-observation test on an
+// in-distribution case (inDist).
+func oodDetectors(channel, inDist bool) []oodDetector {
 	ds := []oodDetector{
 		{"innovation", func(r cycleRecord) float64 { return r.nis }, func(r cycleRecord) bool { return r.nisFlag }},
 		{"projection", func(r cycleRecord) float64 { return r.proj }, func(r cycleRecord) bool { return r.projFlag }},
@@ -482,6 +488,9 @@ func oodDetectors(channel bool) []oodDetector {
 	if channel {
 		ds = append(ds, oodDetector{fmt.Sprintf("outlier channel %d", oodChannel), func(r cycleRecord) float64 { return r.chanZ }, func(r cycleRecord) bool { return r.chanFlag }})
 	}
+	if inDist {
+		ds = append(ds, oodDetector{uncontrolled, func(r cycleRecord) float64 { return r.maxZ }, func(r cycleRecord) bool { return r.maxZ > 3 }})
+	}
 	return ds
 }
 
@@ -490,7 +499,7 @@ func oodDetectors(channel bool) []oodDetector {
 // in-distribution case only the false-alarm rate.
 func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []OODRow {
 	var out []OODRow
-	for _, d := range oodDetectors(c.channel) {
+	for _, d := range oodDetectors(c.channel, c.anomaly == nil) {
 		var refFlags [][]bool
 		var neg []float64
 		for _, run := range ref {
