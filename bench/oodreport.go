@@ -21,7 +21,12 @@ func WriteOODReport(w io.Writer, cmdline string, took time.Duration, res OODBenc
 	p("## Set-up\n\n")
 	p("- **Lorenz-96**: 40 variables, F = 8, dt 0.05, one step per cycle; LETKF with N = %d, inflation %g, radius %g.\n", l96.Filter.Members, l96.Filter.Inflation, l96.Filter.LocRadius)
 	p("- **Kuramoto–Sivashinsky**: 128 points on [0, 32π), dt 0.5, %d steps per cycle; LETKF with N = %d, inflation %g, radius %.3g (the DAPPER set-up).\n", ks.Observations.StepsBetween, ks.Filter.Members, ks.Filter.Inflation, ks.Filter.LocRadius)
-	p("- Observation error variance 1. Each run has %d burn-in cycles, then the anomaly starts; every case runs **%d seeds × %d cycles** after the onset.\n", oodBurn, res.Seeds, res.Cycles)
+	p("- Observation error variance 1. Each run has %d burn-in cycles, then the anomaly starts; every in-distribution case runs **%d seeds × %d cycles** after the burn-in.\n", oodBurn, res.Seeds, res.Cycles)
+	for _, g := range res.Generators {
+		if g.AnomalyCycles != res.Cycles {
+			p("- The anomalous cases of %s run %d seeds × **%d cycles** after the onset (to fit the machine's time; their false-alarm rates come from the in-distribution cases' full runs).\n", g.Model, res.Seeds, g.AnomalyCycles)
+		}
+	}
 	for _, g := range res.Generators {
 		p("- Generator for %s: a PCA fitted on the climatology, **d = %d of %d** (%.1f%% of the variance); the manifold score's calibrated χ² degrees of freedom are %.1f (residual) and %.1f (code distance).\n", g.Model, g.Dim, g.StateDim, 100*g.Variance, g.ResidualDoF, g.CodeDoF)
 	}

@@ -43,6 +43,7 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 	f := cmd.Flags()
 	f.IntVar(&o.Cycles, "cycles", 0, "cycles per run after the onset (default 2000)")
 	f.IntVar(&o.Seeds, "seeds", 0, "seeds per case (default 5)")
+	f.StringToIntVar(&o.AnomalyCycles, "anomaly-cycles", nil, "shorter runs for the anomalous cases, by model, e.g. ks=500 (default --cycles)")
 	f.StringSliceVar(&o.Models, "models", nil, "models to run: lorenz96, ks (default both)")
 	f.Float64Var(&o.Variance, "variance", 0, "explained variance of the Lorenz-96 PCA generator (default 0.90)")
 	f.IntVar(&o.KSDim, "ks-dim", 0, "latent dimension of the KS PCA generator (default 32)")
