@@ -58,6 +58,8 @@ func WriteOODReport(w io.Writer, cmdline string, took time.Duration, res OODBenc
 	}
 	p("## Against the targets\n\n")
 	writeOODGoal(p, res.Rows)
+	p("\n## What each detector can see\n\n")
+	p("The manifold score asks whether one batch of observations looks like a snapshot of the climatology through the generator: its residual, what the generator cannot represent, and its code, where on the manifold the snapshot lies. It needs no forecast, so it keeps working when the filter has drifted, and it sees what no climatological snapshot contains: structure off the manifold (the KS wavenumber-40 wave), energy too high or too low (the regime shifts that change the variance). It cannot see an anomaly that a climatological snapshot could also show: a pattern inside the generator's span and of climatological size (on Lorenz-96, whose climatology spans nearly every wavenumber with comparable variance, the bump and the wavenumber-17 wave), or a regime whose snapshots look climatological (a modest change of the KS domain length shifts the cell size by a fraction of the climatological spread). Below observation-noise level, a pattern off the manifold adds little to a residual of p − d noise degrees of freedom. The innovation test compares the batch with the forecast instead, so it sees whatever the model did not predict, including anomalies on the manifold, until the filter has absorbed them.\n")
 }
 
 func optPct(v *float64) string {
