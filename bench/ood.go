@@ -4,46 +4,128 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/observations"
 )
 
 // OODBenchOptions set up `latentda bench ood`.
 type OODBenchOptions struct {
-	Cycles   int     // cycles per run after the onset (default 1000)
-	Variance float64 // PCA generator: explained variance fraction (default 0.99)
-	Samples  int     // archive snapshots for the generator (default 5000)
+	Cycles   int      // cycles per run after the onset (default 2000)
+	Seeds    int      // twin seeds per case (default 5)
+	// AnomalyCycles, by model, shortens the anomalous cases' runs to this
+	// many cycles after the onset (default Cycles): their detection rates,
+	// AUCs and latencies need fewer cycles than the false-alarm rates of
+	// the in-distribution cases, which always run Cycles.
+	AnomalyCycles map[string]int
+	Models   []string // lorenz96 and/or ks (default both)
+	Variance float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
+	KSDim    int      // KS PCA: latent dimension (default 32)
+	Samples  int      // archive snapshots for each generator (default 5000)
+	// Policies also runs the reject and inflate policies on the first
+	// seed, for the analysis-RMSE table.
+	Policies bool
 	Log      func(string)
 }
 
-// OODDetection is one detector on one case.
-type OODDetection struct {
-	Case       string  `json:"case"`
-	Detector   string  `json:"detector"`
-	FalseAlarm float64 `json:"false_alarm"` // on the in-distribution case with the same observing system
-	Detection  float64 `json:"detection"`   // fraction of anomalous cycles flagged
-	AUC        float64 `json:"auc"`         // ROC area against the in-distribution case
+func (o *OODBenchOptions) withDefaults() {
+	if o.Cycles == 0 {
+		o.Cycles = 2000
+	}
+	if o.Seeds == 0 {
+		o.Seeds = 5
+	}
+	if len(o.Models) == 0 {
+		o.Models = []string{"lorenz96", "ks"}
+	}
+	if o.Variance == 0 {
+		o.Variance = 0.90
+	}
+	if o.KSDim == 0 {
+		o.KSDim = 32
+	}
+	if o.Samples == 0 {
+		o.Samples = 5000
+	}
 }
 
-// OODRMSE is the analysis RMSE of one case under one policy.
+// OODRow is one detector on one case of one model. FAR is measured on the
+// in-distribution case with the same observing system; Detection, AUC and
+// Latency are nil on the in-distribution cases themselves (and Latency when
+// the detector flagged no cycle after the onset in most seeds).
+type OODRow struct {
+	Model    string     `json:"model"`
+	Case     string     `json:"case"`
+	Detector string     `json:"detector"`
+	FAR      float64    `json:"far"`
+	FARCI    [2]float64 `json:"far_ci95"`
+	// Detection is the fraction of anomalous cycles flagged, over all seeds.
+	Detection *float64 `json:"detection"`
+	// AUC is the ROC area of the detector's statistic on the anomalous
+	// cycles against the in-distribution ones, over all seeds.
+	AUC *float64 `json:"auc"`
+	// Latency is the median over seeds of the number of cycles from the
+	// onset to the first flag (1: flagged at the onset).
+	Latency *float64 `json:"latency_cycles"`
+	Seeds   int      `json:"seeds"`
+}
+
+// OODChannel is the per-observation false-alarm rate of one channel on an
+// in-distribution run: with the Bonferroni control the bench runs, and with
+// |z| > 3 alone.
+type OODChannel struct {
+	Model      string     `json:"model"`
+	Case       string     `json:"case"`
+	Channel    int        `json:"channel"`
+	FAR        float64    `json:"far_bonferroni"`
+	FARCI      [2]float64 `json:"far_bonferroni_ci95"`
+	FARK3      float64    `json:"far_k3"`
+	FARK3CI    [2]float64 `json:"far_k3_ci95"`
+	CycleCount int        `json:"cycles"`
+}
+
+// OODRMSE is the analysis RMSE of one case under one policy (first seed).
 type OODRMSE struct {
+	Model  string  `json:"model"`
 	Case   string  `json:"case"`
 	Policy string  `json:"policy"`
 	RMSEa  float64 `json:"rmse_a"`
 	Error  string  `json:"error,omitempty"`
 }
 
+// OODGenerator describes a model's generator.
+type OODGenerator struct {
+	Model    string  `json:"model"`
+	Dim      int     `json:"d"`
+	StateDim int     `json:"n"`
+	Variance float64 `json:"explained_variance"`
+	// ResidualDoF and CodeDoF are the calibrated χ² degrees of freedom of
+	// the manifold score's two parts on the all-observed system (first
+	// seed).
+	ResidualDoF float64 `json:"residual_dof"`
+	CodeDoF     float64 `json:"code_dof"`
+	// AnomalyCycles is the anomalous cases' cycles after the onset.
+	AnomalyCycles int `json:"anomaly_cycles"`
+}
+
 // OODBenchResult is the whole evaluation.
 type OODBenchResult struct {
-	GeneratorDim int            `json:"generator_dim"`
-	Detections   []OODDetection `json:"detections"`
-	RMSE         []OODRMSE      `json:"rmse"`
+	Cycles     int            `json:"cycles"`
+	Seeds      int            `json:"seeds_per_case"`
+	Generators []OODGenerator `json:"generators"`
+	Rows       []OODRow       `json:"rows"`
+	Channels   []OODChannel   `json:"channels"`
+	RMSE       []OODRMSE      `json:"rmse,omitempty"`
 }
 
 // oodCase is one scenario of the evaluation.
@@ -51,53 +133,52 @@ type oodCase struct {
 	name, desc string
 	every      int // observe every k-th variable
 	anomaly    *experiment.AnomalyConfig
-	channel    int // sensor-fault channel (-1: none)
-	spikes     int // spike period (0: every cycle anomalous)
+	spikes     int  // spike period (0: every cycle after the onset is anomalous)
+	channel    bool // a sensor fault on oodChannel: score that channel too
 }
 
-// OODCases describes the scenarios, for the report.
-func OODCases() [][2]string {
-	var out [][2]string
-	for _, c := range oodCases(0) {
-		out = append(out, [2]string{c.name, c.desc})
-	}
-	return out
+// oodModel is one model of the evaluation.
+type oodModel struct {
+	name, title string
+	base        func(cycles int) experiment.Config
+	cases       func(onset int) []oodCase
 }
 
-func oodCases(onset int) []oodCase {
-	return []oodCase{
-		{name: "a: in distribution", desc: "L96 F = 8 truth, all 40 variables observed", every: 1, channel: -1},
-		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Forcing: 12}},
-		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Forcing: 5}},
-		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: 10, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Bias: 4, BiasIndex: 10}},
-		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: 10, spikes: 10, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Bias: 8, BiasIndex: 10, SpikeEvery: 10}},
-		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "bump", Amplitude: 3, Width: 1, Center: 20}},
-		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 1.5, Wavenumber: 17}},
-		{name: "a': in distribution, every 2nd observed", desc: "as a, observing the even variables", every: 2, channel: -1},
-		{name: "e: unobserved anomaly", desc: "wave of amplitude 3, wavenumber 5, on the odd (unobserved) variables only", every: 2, channel: -1, anomaly: &experiment.AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true}},
-	}
-}
-
-// cycleRecord is what one cycle tells the detectors.
-type cycleRecord struct {
-	nis, proj, maxZ, chanZ  float64
-	nisFlag, projFlag, anyZ bool
-	chanFlag, positive      bool
-}
-
-// oodBurn is the number of cycles (10 time units) before the onset of each
-// case's anomaly, and oodMembers the ensemble size.
 const (
+	// oodBurn is the number of cycles before the onset of each case's
+	// anomaly, oodMembers the Lorenz-96 ensemble size.
 	oodBurn    = 200
 	oodMembers = 20
+	// oodChannel is the observation of the sensor-fault cases.
+	oodChannel = 10
+	// oodBlock is the block length, in cycles, of the bootstrap of the
+	// false-alarm rates' confidence intervals.
+	oodBlock = 50
+	// oodBoot is the number of bootstrap resamples.
+	oodBoot = 2000
+	// oodAlpha is the 1% setting of every test.
+	oodAlpha = 0.01
 )
 
-// oodBase is the configuration every case starts from: Lorenz-96 with the
-// defaults (40 variables, F = 8, dt 0.05), oodBurn cycles of burn-in and
-// cycles after it, and the LETKF of the DAPPER Lorenz-96 set-up (its
-// inflation and localisation radius) with oodMembers members, one grid
-// point per local analysis and no rotation.
-func oodBase(cycles int) experiment.Config {
+// Reference cases: the in-distribution runs of each observing system.
+const (
+	caseIn      = "a: in distribution"
+	caseInEvery = "a': in distribution, every 2nd observed"
+)
+
+// oodModels are the models of the evaluation.
+func oodModels() []oodModel {
+	return []oodModel{
+		{name: "lorenz96", title: "Lorenz-96", base: l96Base, cases: l96Cases},
+		{name: "ks", title: "Kuramoto–Sivashinsky", base: ksBase, cases: ksCases},
+	}
+}
+
+// l96Base is Lorenz-96 with the defaults (40 variables, F = 8, dt 0.05),
+// oodBurn cycles of burn-in and cycles after it, and the LETKF of the
+// DAPPER Lorenz-96 set-up (its inflation and localisation radius) with
+// oodMembers members.
+func l96Base(cycles int) experiment.Config {
 	ref := experiment.DapperConfigs(0)["l96-letkf"].Filter
 	return experiment.Config{
 		Name: "ood-bench", Cycles: oodBurn + cycles, BurnIn: float64(oodBurn) * dynamics.Lorenz96Dt,
@@ -106,167 +187,476 @@ func oodBase(cycles int) experiment.Config {
 	}
 }
 
-// RunOODBench trains a PCA generator on the L96 F = 8 climatology and runs
-// each case with each policy.
+// ksBase is the DAPPER Kuramoto–Sivashinsky LETKF set-up (128 points on
+// [0, 32π), dt 0.5, observed every 2 steps, N = 16), with oodBurn cycles
+// of burn-in.
+func ksBase(cycles int) experiment.Config {
+	cfg := experiment.DapperConfigs(0)["ks-letkf"]
+	cfg.Name, cfg.Cycles = "ood-bench-ks", oodBurn+cycles
+	cfg.BurnIn = float64(oodBurn*cfg.Observations.StepsBetween) * cfg.Model.Dt
+	return cfg
+}
+
+func l96Cases(onset int) []oodCase {
+	an := func(a experiment.AnomalyConfig) *experiment.AnomalyConfig { a.FromCycle = onset; return &a }
+	return []oodCase{
+		{name: caseIn, desc: "F = 8 truth, all 40 variables observed", every: 1},
+		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Forcing: 12})},
+		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Forcing: 5})},
+		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
+		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(experiment.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
+		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 20})},
+		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 17})},
+		{name: caseInEvery, desc: "as a, observing the even variables", every: 2},
+		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) variables the observations see", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
+		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) variables of the nature run: Fⱼ = 8 + 3 cos(2π 5j/40)", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
+	}
+}
+
+func ksCases(onset int) []oodCase {
+	an := func(a experiment.AnomalyConfig) *experiment.AnomalyConfig { a.FromCycle = onset; return &a }
+	return []oodCase{
+		{name: caseIn, desc: "L = 32π truth, all 128 points observed", every: 1},
+		{name: "b: regime shift L = 40π", desc: "nature run on a domain 1.25× longer (same 128 points) from the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 40 * math.Pi})},
+		{name: "b: regime shift L = 24π", desc: "nature run on a domain 0.75× as long from the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 24 * math.Pi})},
+		{name: "b: regime shift L = 64π", desc: "nature run on a domain twice as long: its cells are half as wide on the grid", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 64 * math.Pi})},
+		{name: "b: regime shift L = 16π", desc: "nature run on a domain half as long: its cells are twice as wide on the grid", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 16 * math.Pi})},
+		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
+		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(experiment.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
+		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at point 64", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 64})},
+		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 40 (the attractor has almost no energy above 16)", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 40})},
+		{name: caseInEvery, desc: "as a, observing the even points", every: 2},
+		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) points the observations see", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
+		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) points of the nature run", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
+	}
+}
+
+// OODCases describes a model's scenarios, for the report.
+func OODCases(model string) [][2]string {
+	var out [][2]string
+	for _, m := range oodModels() {
+		if m.name != model {
+			continue
+		}
+		for _, c := range m.cases(0) {
+			out = append(out, [2]string{c.name, c.desc})
+		}
+	}
+	return out
+}
+
+// cycleRecord is what one cycle tells the detectors.
+type cycleRecord struct {
+	nis, proj, man, maxZ, chanZ      float64
+	nisFlag, projFlag, manFlag, anyZ bool
+	chanFlag, positive               bool
+}
+
+// newRecord reads one cycle's quality control. Every record scores the
+// sensor-fault channel oodChannel, whatever the case, so that a sensor
+// detector's false alarms are counted on the in-distribution runs as on
+// the faulty ones. flags is scratch of one entry per observation, left
+// holding the Bonferroni flags at level alpha.
+func newRecord(qc *experiment.QCResult, alpha float64, positive bool, flags []bool) cycleRecord {
+	r := cycleRecord{nis: qc.NIS, proj: qc.Projection, man: qc.Manifold, positive: positive,
+		nisFlag: qc.NIS > qc.NISThreshold, projFlag: qc.Projection > qc.ProjectionThreshold, manFlag: qc.Manifold > qc.ManifoldThreshold}
+	batchP, _, err := observations.FamilywiseOutliers(flags, qc.InnovationZ, alpha, observations.ControlBonferroni)
+	if err != nil {
+		panic(err) // alpha is the bench's constant
+	}
+	for _, z := range qc.InnovationZ {
+		r.maxZ = math.Max(r.maxZ, math.Abs(z))
+	}
+	r.anyZ = batchP <= alpha
+	r.chanZ = math.Abs(qc.InnovationZ[oodChannel])
+	r.chanFlag = flags[oodChannel]
+	return r
+}
+
+// oodRun is one seed of one case.
+type oodRun struct {
+	recs []cycleRecord
+	// chanFlags and chanK3 count, per observation, the cycles flagged by
+	// the Bonferroni control and by |z| > 3; nil unless counted.
+	chanFlags, chanK3 []int
+	rmse              float64
+}
+
+// RunOODBench fits a generator per model and runs each case with each
+// seed (and, with Policies, each policy on the first seed).
 func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error) {
-	if o.Cycles == 0 {
-		o.Cycles = 1000
-	}
-	if o.Variance == 0 {
-		o.Variance = 0.99
-	}
-	if o.Samples == 0 {
-		o.Samples = 5000
-	}
+	o.withDefaults()
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
 			o.Log(fmt.Sprintf(format, args...))
 		}
-	}
-	base := oodBase(o.Cycles)
-	X, _, err := experiment.BuildArchive(ctx, base, experiment.ArchiveOptions{Samples: o.Samples, Seed: 11}, nil)
-	if err != nil {
-		return OODBenchResult{}, err
-	}
-	gen, err := latent.FitPCA(X, latent.PCAOptions{Variance: o.Variance})
-	if err != nil {
-		return OODBenchResult{}, err
 	}
 	dir, err := os.MkdirTemp("", "latentda-bench-ood")
 	if err != nil {
 		return OODBenchResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	genPath := filepath.Join(dir, "pca.arrow")
-	if err := genfile.Save(genPath, gen, genfile.Info{Model: "lorenz96"}); err != nil {
-		return OODBenchResult{}, err
-	}
-	logf("PCA generator: d = %d (%.0f%% of the variance)", gen.LatentDim(), 100*o.Variance)
-	res := OODBenchResult{GeneratorDim: gen.LatentDim()}
-
-	records := map[string][]cycleRecord{}
-	for _, c := range oodCases(oodBurn + 1) {
-		for _, policy := range []string{experiment.PolicyWarn, experiment.PolicyReject, experiment.PolicyInflate} {
-			cfg := base
-			cfg.Name = c.name
-			cfg.Observations = experiment.ObsConfig{Operator: "every-k", Every: c.every}
-			cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy}
-			cfg.Anomaly = c.anomaly
-			recs, rmse, err := runOODCase(ctx, cfg, c, oodBurn)
-			row := OODRMSE{Case: c.name, Policy: policy, RMSEa: rmse}
-			if err != nil {
-				row.Error = err.Error()
-				logf("%s, %s: %v", c.name, policy, err)
-			}
-			res.RMSE = append(res.RMSE, row)
-			if policy == experiment.PolicyWarn {
-				if err != nil {
-					return res, fmt.Errorf("bench ood: %s: %w", c.name, err)
-				}
-				records[c.name] = recs
-			}
-			logf("%s, policy %s: rmse_a %.3f", c.name, policy, rmse)
-		}
-	}
-	for _, c := range oodCases(oodBurn + 1) {
-		ref := "a: in distribution"
-		if c.every == 2 {
-			ref = "a': in distribution, every 2nd observed"
-		}
-		if c.anomaly == nil {
+	res := OODBenchResult{Cycles: o.Cycles, Seeds: o.Seeds}
+	for _, m := range oodModels() {
+		if !slices.Contains(o.Models, m.name) {
 			continue
 		}
-		res.Detections = append(res.Detections, detections(c, records[ref], records[c.name])...)
+		if err := runOODModel(ctx, o, m, dir, &res, logf); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
 
+// runOODModel evaluates one model.
+func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string, res *OODBenchResult, logf func(string, ...any)) error {
+	base := m.base(o.Cycles)
+	X, _, err := experiment.BuildArchive(ctx, base, experiment.ArchiveOptions{Samples: o.Samples, Seed: 11}, nil)
+	if err != nil {
+		return err
+	}
+	popts := latent.PCAOptions{Variance: o.Variance}
+	if m.name == "ks" {
+		popts = latent.PCAOptions{Dim: o.KSDim}
+	}
+	gen, err := latent.FitPCA(X, popts)
+	if err != nil {
+		return err
+	}
+	genPath := filepath.Join(dir, m.name+"-pca.arrow")
+	if err := genfile.Save(genPath, gen, genfile.Info{Model: m.name}); err != nil {
+		return err
+	}
+	g := OODGenerator{Model: m.name, Dim: gen.LatentDim(), StateDim: gen.StateDim(), Variance: floats.Sum(gen.ExplainedVarianceRatio())}
+	logf("%s: PCA generator d = %d of %d (%.1f%% of the variance)", m.name, g.Dim, g.StateDim, 100*g.Variance)
+
+	anomCycles := o.Cycles
+	if n, ok := o.AnomalyCycles[m.name]; ok && n > 0 {
+		anomCycles = n
+	}
+	g.AnomalyCycles = anomCycles
+	config := func(c oodCase, seed uint64, policy string) experiment.Config {
+		cfg := oodConfig(base, c, genPath, seed, policy)
+		if c.anomaly != nil {
+			cfg.Cycles = oodBurn + anomCycles
+		}
+		return cfg
+	}
+	cases := m.cases(oodBurn + 1)
+	runs := make(map[string][]oodRun, len(cases))
+	type job struct {
+		c    oodCase
+		seed int
+	}
+	var jobs []job
+	for _, c := range cases {
+		runs[c.name] = make([]oodRun, o.Seeds)
+		for s := range o.Seeds {
+			jobs = append(jobs, job{c, s})
+		}
+	}
+	// Two workers: the machine's cores.
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan job)
+	)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				r, err := runOODCase(ctx, config(j.c, uint64(j.seed+1), experiment.PolicyWarn), j.c)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, j.seed+1, err)
+				}
+				runs[j.c.name][j.seed] = r
+				mu.Unlock()
+				logf("%s, %s, seed %d: rmse_a %.3f", m.name, j.c.name, j.seed+1, r.rmse)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	// The calibrated dof of the manifold score on the first seed.
+	if s, err := experiment.Build(config(cases[0], 1, experiment.PolicyWarn)); err == nil {
+		g.ResidualDoF, g.CodeDoF = s.ManifoldDegreesOfFreedom()
+	}
+	res.Generators = append(res.Generators, g)
+
+	rng := rand.New(rand.NewPCG(17, uint64(len(res.Rows))))
+	for _, c := range cases {
+		ref := caseIn
+		if c.every == 2 {
+			ref = caseInEvery
+		}
+		res.Rows = append(res.Rows, oodRows(m.name, c, runs[ref], runs[c.name], rng)...)
+	}
+	for _, name := range []string{caseIn, caseInEvery} {
+		res.Channels = append(res.Channels, channelRates(m.name, name, runs[name])...)
+	}
+	if o.Policies {
+		for _, c := range cases {
+			for _, policy := range []string{experiment.PolicyWarn, experiment.PolicyReject, experiment.PolicyInflate} {
+				row := OODRMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
+				if policy != experiment.PolicyWarn {
+					r, err := runOODCase(ctx, config(c, 1, policy), c)
+					row.RMSEa = r.rmse
+					if err != nil {
+						row.Error = err.Error()
+					}
+				}
+				res.RMSE = append(res.RMSE, row)
+				logf("%s, %s, policy %s: rmse_a %.3f", m.name, c.name, policy, row.RMSEa)
+			}
+		}
+	}
+	return nil
+}
+
+// oodConfig is the config of one case with one seed and policy: every test
+// at the 1% setting, the per-observation one with Bonferroni control.
+func oodConfig(base experiment.Config, c oodCase, genPath string, seed uint64, policy string) experiment.Config {
+	cfg := base
+	cfg.Name, cfg.Seed = c.name, seed
+	cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
+	cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
+		Tests: []string{experiment.TestOutlier, experiment.TestInnovation, experiment.TestProjection, experiment.TestManifold}}
+	cfg.Anomaly = c.anomaly
+	return cfg
+}
+
 // runOODCase runs one case and returns the records of the cycles from the
-// onset and the mean analysis RMSE over them.
-func runOODCase(ctx context.Context, cfg experiment.Config, c oodCase, burn int) ([]cycleRecord, float64, error) {
+// onset, the per-channel flag counts and the mean analysis RMSE over them.
+func runOODCase(ctx context.Context, cfg experiment.Config, c oodCase) (oodRun, error) {
 	s, err := experiment.Build(cfg)
 	if err != nil {
-		return nil, 0, err
+		return oodRun{}, err
 	}
 	truth, E := s.Initial()
-	y := make([]float64, s.Op.OutDim())
-	var recs []cycleRecord
-	var rmse float64
+	p := s.Op.OutDim()
+	y := make([]float64, p)
+	flags := make([]bool, p)
+	run := oodRun{chanFlags: make([]int, p), chanK3: make([]int, p)}
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return oodRun{}, err
 		}
 		if err := s.AdvanceTruth(truth, k); err != nil {
-			return nil, 0, err
+			return run, err
 		}
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
-			return nil, 0, err
+			return run, err
 		}
 		st, err := s.Analyze(E, y, truth, k)
 		if err != nil {
-			return nil, 0, err
+			return run, err
 		}
-		if k <= burn {
+		if k <= oodBurn {
 			continue
 		}
 		qc := s.QC()
-		r := cycleRecord{nis: qc.NIS, proj: qc.Projection,
-			nisFlag: qc.NIS > qc.NISThreshold, projFlag: qc.Projection > qc.ProjectionThreshold,
-			positive: c.spikes == 0 || (k-burn-1)%c.spikes == 0}
-		for _, z := range qc.InnovationZ {
-			r.maxZ = math.Max(r.maxZ, math.Abs(z))
+		r := newRecord(qc, oodAlpha, c.spikes == 0 || (k-oodBurn-1)%c.spikes == 0, flags)
+		for i, f := range flags {
+			if f {
+				run.chanFlags[i]++
+			}
+			if math.Abs(qc.InnovationZ[i]) > 3 {
+				run.chanK3[i]++
+			}
 		}
-		r.anyZ = r.maxZ > s.Config.OOD.OutlierK
-		if c.channel >= 0 {
-			r.chanZ = math.Abs(qc.InnovationZ[c.channel])
-			r.chanFlag = r.chanZ > s.Config.OOD.OutlierK
-		}
-		recs = append(recs, r)
-		rmse += st.RMSEa
+		run.recs = append(run.recs, r)
+		run.rmse += st.RMSEa
 	}
-	return recs, rmse / float64(len(recs)), nil
+	run.rmse /= float64(len(run.recs))
+	return run, nil
 }
 
-// detections scores each detector on a case against its reference.
-func detections(c oodCase, ref, got []cycleRecord) []OODDetection {
-	type detector struct {
-		name string
-		stat func(cycleRecord) float64
-		flag func(cycleRecord) bool
+// oodDetector is one detector's statistic and decision.
+type oodDetector struct {
+	name string
+	stat func(cycleRecord) float64
+	flag func(cycleRecord) bool
+}
+
+// uncontrolled is the name of the per-observation test without family-wise
+// control, |zᵢ| > 3 on its own, reported on the in-distribution cases only,
+// for its false-alarm rate.
+const uncontrolled = "outlier, |z| > 3 uncontrolled"
+
+// oodDetectors are the batch detectors, with the sensor channel's own when
+// channel is set, and the uncontrolled per-observation test on an
+// in-distribution case (inDist).
+func oodDetectors(channel, inDist bool) []oodDetector {
+	ds := []oodDetector{
+		{"innovation", func(r cycleRecord) float64 { return r.nis }, func(r cycleRecord) bool { return r.nisFlag }},
+		{"projection", func(r cycleRecord) float64 { return r.proj }, func(r cycleRecord) bool { return r.projFlag }},
+		{"manifold", func(r cycleRecord) float64 { return r.man }, func(r cycleRecord) bool { return r.manFlag }},
+		{"outlier", func(r cycleRecord) float64 { return r.maxZ }, func(r cycleRecord) bool { return r.anyZ }},
 	}
-	ds := []detector{
-		{"innovation (NIS)", func(r cycleRecord) float64 { return r.nis }, func(r cycleRecord) bool { return r.nisFlag }},
-		{"projection (J*)", func(r cycleRecord) float64 { return r.proj }, func(r cycleRecord) bool { return r.projFlag }},
-		{"outlier (any |z| > 3)", func(r cycleRecord) float64 { return r.maxZ }, func(r cycleRecord) bool { return r.anyZ }},
+	if channel {
+		ds = append(ds, oodDetector{fmt.Sprintf("outlier channel %d", oodChannel), func(r cycleRecord) float64 { return r.chanZ }, func(r cycleRecord) bool { return r.chanFlag }})
 	}
-	if c.channel >= 0 {
-		ds = append(ds, detector{fmt.Sprintf("outlier on channel %d", c.channel), func(r cycleRecord) float64 { return r.chanZ }, func(r cycleRecord) bool { return r.chanFlag }})
+	if inDist {
+		ds = append(ds, oodDetector{uncontrolled, func(r cycleRecord) float64 { return r.maxZ }, func(r cycleRecord) bool { return r.maxZ > 3 }})
 	}
-	var out []OODDetection
-	for _, d := range ds {
-		var neg, pos []float64
-		fa, det, npos := 0, 0, 0
-		for _, r := range ref {
-			neg = append(neg, d.stat(r))
-			if d.flag(r) {
-				fa++
+	return ds
+}
+
+// oodRows scores each detector on a case against its reference runs (the
+// in-distribution runs of the same observing system): on an
+// in-distribution case only the false-alarm rate.
+func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []OODRow {
+	var out []OODRow
+	for _, d := range oodDetectors(c.channel, c.anomaly == nil) {
+		var refFlags [][]bool
+		var neg []float64
+		for _, run := range ref {
+			fl := make([]bool, len(run.recs))
+			for i, r := range run.recs {
+				fl[i] = d.flag(r)
+				neg = append(neg, d.stat(r))
+			}
+			refFlags = append(refFlags, fl)
+		}
+		far, lo, hi := blockBootstrapRate(refFlags, oodBlock, oodBoot, rng)
+		row := OODRow{Model: model, Case: c.name, Detector: d.name, FAR: far, FARCI: [2]float64{lo, hi}, Seeds: len(ref)}
+		if c.anomaly != nil {
+			var pos []float64
+			det, npos := 0, 0
+			var lat []float64
+			for _, run := range got {
+				first := math.Inf(1)
+				for i, r := range run.recs {
+					if !r.positive {
+						continue
+					}
+					npos++
+					pos = append(pos, d.stat(r))
+					if d.flag(r) {
+						det++
+						first = math.Min(first, float64(i+1))
+					}
+				}
+				lat = append(lat, first)
+			}
+			detection, auc := float64(det)/float64(npos), rocAUC(neg, pos)
+			row.Detection, row.AUC = &detection, &auc
+			if l := medianOf(lat); !math.IsInf(l, 1) {
+				row.Latency = &l
 			}
 		}
-		for _, r := range got {
-			if !r.positive {
-				continue
-			}
-			npos++
-			pos = append(pos, d.stat(r))
-			if d.flag(r) {
-				det++
-			}
-		}
-		out = append(out, OODDetection{Case: c.name, Detector: d.name,
-			FalseAlarm: float64(fa) / float64(len(ref)), Detection: float64(det) / float64(npos), AUC: rocAUC(neg, pos)})
+		out = append(out, row)
 	}
 	return out
+}
+
+// channelRates returns the per-observation false-alarm rates of the runs
+// of an in-distribution case, pooled over seeds. The runs keep counts, not
+// per-cycle flags, per channel, so the intervals are Wilson intervals,
+// which treat the cycles as independent: a single channel's false alarms
+// are rare and isolated, unlike the batch statistics' runs of alarms.
+func channelRates(model, name string, runs []oodRun) []OODChannel {
+	if len(runs) == 0 {
+		return nil
+	}
+	var out []OODChannel
+	n := 0
+	for _, r := range runs {
+		n += len(r.recs)
+	}
+	for ch := range runs[0].chanFlags {
+		var bf, k3 int
+		for _, r := range runs {
+			bf += r.chanFlags[ch]
+			k3 += r.chanK3[ch]
+		}
+		c := OODChannel{Model: model, Case: name, Channel: ch, CycleCount: n,
+			FAR: float64(bf) / float64(n), FARK3: float64(k3) / float64(n)}
+		c.FARCI[0], c.FARCI[1] = wilson(bf, n)
+		c.FARK3CI[0], c.FARK3CI[1] = wilson(k3, n)
+		out = append(out, c)
+	}
+	return out
+}
+
+// wilson is the 95% Wilson score interval of k successes in n trials.
+func wilson(k, n int) (lo, hi float64) {
+	const z = 1.959963984540054
+	p, nf := float64(k)/float64(n), float64(n)
+	den := 1 + z*z/nf
+	mid := (p + z*z/(2*nf)) / den
+	half := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / den
+	return math.Max(0, mid-half), math.Min(1, mid+half)
+}
+
+// blockBootstrapRate returns the rate of true flags over all runs and its
+// 95% percentile interval from a block bootstrap: each run's cycles are
+// cut into consecutive blocks of block cycles (the last one shorter), and
+// boot resamples draw as many blocks, with replacement, from all runs'
+// blocks. Blocks much longer than the cycles' correlation time keep the
+// autocorrelation of the flags inside them, which the binomial interval
+// would ignore.
+func blockBootstrapRate(flags [][]bool, block, boot int, rng *rand.Rand) (rate, lo, hi float64) {
+	type blk struct{ hits, n int }
+	var blocks []blk
+	hits, n := 0, 0
+	for _, fl := range flags {
+		for s := 0; s < len(fl); s += block {
+			b := blk{}
+			for _, f := range fl[s:min(s+block, len(fl))] {
+				b.n++
+				if f {
+					b.hits++
+				}
+			}
+			blocks = append(blocks, b)
+			hits, n = hits+b.hits, n+b.n
+		}
+	}
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	rates := make([]float64, boot)
+	for i := range rates {
+		h, m := 0, 0
+		for range blocks {
+			b := blocks[rng.IntN(len(blocks))]
+			h, m = h+b.hits, m+b.n
+		}
+		rates[i] = float64(h) / float64(m)
+	}
+	slices.Sort(rates)
+	return float64(hits) / float64(n), quantileSorted(rates, 0.025), quantileSorted(rates, 0.975)
+}
+
+// quantileSorted is the type 7 quantile of sorted values.
+func quantileSorted(s []float64, q float64) float64 {
+	h := q * float64(len(s)-1)
+	lo := int(math.Floor(h))
+	if lo+1 >= len(s) {
+		return s[lo]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// medianOf is the median of xs (+Inf entries count as larger than all).
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // rocAUC is the area under the ROC curve of a detector whose statistic is

@@ -3,9 +3,15 @@ package bench
 import (
 	"context"
 	"math"
+	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 )
 
 func TestROCAUC(t *testing.T) {
@@ -25,40 +31,176 @@ func TestROCAUC(t *testing.T) {
 	}
 }
 
-// TestOODBenchShort runs the evaluation with few cycles: every case and
-// policy completes, rates are probabilities, and the sensor spike, an 8σ
-// error, is caught on its channel every time.
-func TestOODBenchShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs 27 short twin experiments")
+// TestChannelFalseAlarmsCounted: the sensor channel's detector counts its
+// false alarms on the in-distribution runs. The reference records must
+// score channel 10 like the faulty runs do: records that left it at 0
+// because the in-distribution case has no faulty channel reported 0% false
+// alarms and an AUC of 1 beside a detection of 55%.
+func TestChannelFalseAlarmsCounted(t *testing.T) {
+	const p = 40
+	qc := func(z10 float64) *experiment.QCResult {
+		z := make([]float64, p)
+		z[oodChannel] = z10
+		return &experiment.QCResult{NIS: 30, NISThreshold: 63.7, Projection: 1, ProjectionThreshold: 2, Manifold: 1, ManifoldThreshold: 2, InnovationZ: z}
 	}
-	res, err := RunOODBench(context.Background(), OODBenchOptions{Cycles: 100, Samples: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.RMSE) != 3*len(OODCases()) {
-		t.Errorf("%d RMSE rows", len(res.RMSE))
-	}
-	for _, d := range res.Detections {
-		if d.FalseAlarm < 0 || d.FalseAlarm > 1 || d.Detection < 0 || d.Detection > 1 || d.AUC < 0 || d.AUC > 1 {
-			t.Errorf("%+v", d)
+	flags := make([]bool, p)
+	// In distribution: channel 10 is 5σ off in one cycle of four (beyond
+	// the Bonferroni cut 3.66 at α = 1%, p = 40).
+	ref := oodRun{}
+	for i := range 4 {
+		z := 0.5
+		if i == 0 {
+			z = 5
 		}
-		if d.Case == "c: sensor spikes" && d.Detector == "outlier on channel 10" && d.Detection != 1 {
-			t.Errorf("spikes caught in %.0f%% of spiked cycles", 100*d.Detection)
+		ref.recs = append(ref.recs, newRecord(qc(z), oodAlpha, true, flags))
+	}
+	got := oodRun{recs: []cycleRecord{newRecord(qc(6), oodAlpha, true, flags), newRecord(qc(0.2), oodAlpha, true, flags)}}
+	c := oodCase{name: "c: sensor bias", channel: true, anomaly: &experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows := oodRows("lorenz96", c, []oodRun{ref}, []oodRun{got}, rng)
+	found := false
+	for _, r := range rows {
+		switch r.Detector {
+		case "outlier channel 10", "outlier":
+			found = found || r.Detector == "outlier channel 10"
+			if r.FAR != 0.25 || *r.Detection != 0.5 {
+				t.Errorf("%s: false alarms %v, detection %v; want 0.25 and 0.5", r.Detector, r.FAR, *r.Detection)
+			}
+			// AUC: the faulty 6 beats all four; 0.2 beats none: (4 + 0)/8.
+			if *r.AUC != 0.5 {
+				t.Errorf("%s: AUC %v, want 0.5", r.Detector, *r.AUC)
+			}
+			if r.Latency == nil || *r.Latency != 1 {
+				t.Errorf("%s: latency %v, want 1", r.Detector, r.Latency)
+			}
+		}
+	}
+	if !found {
+		t.Error("no channel detector on a sensor case")
+	}
+	if rows := oodRows("lorenz96", oodCase{name: caseIn}, []oodRun{ref}, []oodRun{ref}, rng); rows[0].Detection != nil || rows[0].AUC != nil {
+		t.Errorf("in-distribution row has detection %v, AUC %v", rows[0].Detection, rows[0].AUC)
+	}
+}
+
+// TestBlockBootstrapRate: the rate is the pooled fraction; flags constant
+// within blocks give an interval as wide as the blocks' spread, and
+// all-false flags an interval of [0, 0].
+func TestBlockBootstrapRate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	// 40 blocks of 50: every 10th block all flagged, the rest clean.
+	fl := make([]bool, 2000)
+	for b := 0; b < 40; b += 10 {
+		for i := b * 50; i < (b+1)*50; i++ {
+			fl[i] = true
+		}
+	}
+	rate, lo, hi := blockBootstrapRate([][]bool{fl}, 50, 2000, rng)
+	// 4 of 40 blocks: the bootstrap count is Binomial(40, 0.1), whose 95%
+	// range is about 1..8 blocks: [2.5%, 20%].
+	if rate != 0.1 || lo > 0.05 || lo < 0.0125 || hi < 0.15 || hi > 0.225 {
+		t.Errorf("rate %v [%v, %v], want 0.1 in about [0.025, 0.2]", rate, lo, hi)
+	}
+	if rate, lo, hi := blockBootstrapRate([][]bool{make([]bool, 100)}, 50, 100, rng); rate != 0 || lo != 0 || hi != 0 {
+		t.Errorf("no flags: %v [%v, %v]", rate, lo, hi)
+	}
+}
+
+// TestWilson checks the interval against a hand computation: 10 of 1000
+// gives [0.5441%, 1.8309%] (mid (p + z²/2n)/(1 + z²/n) = 1.1875%, half-width
+// z√(p(1−p)/n + z²/4n²)/(1 + z²/n) = 0.6434%).
+func TestWilson(t *testing.T) {
+	lo, hi := wilson(10, 1000)
+	if math.Abs(lo-0.0054408) > 1e-6 || math.Abs(hi-0.0183095) > 1e-6 {
+		t.Errorf("Wilson(10, 1000) = [%v, %v]", lo, hi)
+	}
+}
+
+// TestStaticNullSpaceAUC pins the static null-space case at AUC 0.5 on
+// both models: the pattern is added only where H does not look and never
+// enters the dynamics, so every detector's statistics are bit-identical to
+// the in-distribution run's, its AUC is exactly 0.5 and its detection rate
+// is the in-distribution false-alarm rate. (A short run with a small
+// generator: what is pinned holds for any.)
+func TestStaticNullSpaceAUC(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, m := range oodModels() {
+		base := m.base(40)
+		X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 300, Seed: 11}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		genPath := filepath.Join(t.TempDir(), "pca.arrow")
+		if err := genfile.Save(genPath, g, genfile.Info{Model: m.name}); err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]oodCase{}
+		for _, c := range m.cases(oodBurn + 1) {
+			byName[c.name] = c
+		}
+		runs := map[string][]oodRun{}
+		for _, name := range []string{caseInEvery, "e(i): null space, static"} {
+			cfg := oodConfig(base, byName[name], genPath, 1, experiment.PolicyWarn)
+			cfg.OOD.CalibrationSamples = 200
+			r, err := runOODCase(context.Background(), cfg, byName[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs[name] = []oodRun{r}
+		}
+		rows := oodRows(m.name, byName["e(i): null space, static"], runs[caseInEvery], runs["e(i): null space, static"], rng)
+		for _, r := range rows {
+			if *r.AUC != 0.5 || *r.Detection != r.FAR {
+				t.Errorf("%s, %s: AUC %v, detection %v, false alarms %v", m.name, r.Detector, *r.AUC, *r.Detection, r.FAR)
+			}
+		}
+		if len(rows) != 4 {
+			t.Errorf("%s: %d rows", m.name, len(rows))
 		}
 	}
 }
 
-// TestOODReportSetUp: the report states the set-up the bench runs, which
-// docs/results-ood.md shows (the L96 LETKF of the DAPPER table at N = 20).
+// TestOODBenchShort runs the evaluation on Lorenz-96 with one seed and few
+// cycles: rates are probabilities and the 8σ sensor spike is caught on its
+// channel every time.
+func TestOODBenchShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 10 short twin experiments")
+	}
+	res, err := RunOODBench(context.Background(), OODBenchOptions{Cycles: 100, Seeds: 1, Samples: 2000, Models: []string{"lorenz96"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Rows {
+		if r.FAR < 0 || r.FAR > 1 || r.FARCI[0] > r.FAR || r.FARCI[1] < r.FAR {
+			t.Errorf("%+v", r)
+		}
+		if r.Case == "c: sensor spikes" && r.Detector == "outlier channel 10" && *r.Detection != 1 {
+			t.Errorf("spikes caught in %.0f%% of spiked cycles", 100**r.Detection)
+		}
+	}
+	if len(res.Channels) != 40+20 {
+		t.Errorf("%d channel rows", len(res.Channels))
+	}
+}
+
+// TestOODReportSetUp: the report states the set-up the bench runs.
 func TestOODReportSetUp(t *testing.T) {
 	var b strings.Builder
-	WriteOODReport(&b, "bench ood", time.Second, OODBenchResult{GeneratorDim: 7})
+	WriteOODReport(&b, "bench ood", time.Second, OODBenchResult{Cycles: 2000, Seeds: 5, Generators: []OODGenerator{
+		{Model: "lorenz96", Dim: 7, StateDim: 40, Variance: 0.9, AnomalyCycles: 2000}, {Model: "ks", Dim: 32, StateDim: 128, Variance: 0.9, AnomalyCycles: 500}}})
 	for _, want := range []string{
 		"Generated by `latentda bench ood` (1s on",
-		"LETKF with N = 20, inflation 1.04, radius 4. ",
-		"a PCA generator (d = 7)",
+		"LETKF with N = 20, inflation 1.04, radius 4.",
+		"LETKF with N = 16, inflation 1.02",
+		"**d = 7 of 40** (90.0% of the variance)",
 		"Each run has 200 burn-in cycles",
+		"**5 seeds × 2000 cycles**",
+		"The anomalous cases of ks run 5 seeds × **500 cycles** after the onset",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())

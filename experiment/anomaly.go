@@ -17,6 +17,10 @@ type AnomalyConfig struct {
 	// Forcing, for lorenz96, is the nature run's forcing F (a regime shift);
 	// 0 keeps the model's.
 	Forcing float64 `yaml:"forcing" json:"forcing"`
+	// Length, for ks, is the nature run's domain length L on the same grid
+	// of Nx points (a regime shift: the unstable band q < 1 holds more or
+	// fewer modes); 0 keeps the model's.
+	Length float64 `yaml:"length,omitempty" json:"length,omitempty"`
 	// Bias is added to observation BiasIndex (a sensor fault): every cycle,
 	// or every SpikeEvery-th cycle (spikes) when SpikeEvery > 0.
 	Bias       float64 `yaml:"bias" json:"bias"`
@@ -37,6 +41,13 @@ type AnomalyConfig struct {
 	// instead of observations.variance: a misspecified R (the filter
 	// still assumes observations.variance).
 	NoiseVariance float64 `yaml:"noise_variance" json:"noise_variance"`
+	// Dynamical makes the pattern a forcing of the nature run instead of
+	// an offset of what the observations see: after each model step of
+	// length dt the nature state gets dt·pattern (for lorenz96, the
+	// forcing Fⱼ + patternⱼ to first order). With UnobservedOnly the
+	// anomaly enters at unobserved variables and the dynamics carry it to
+	// observed ones.
+	Dynamical bool `yaml:"dynamical,omitempty" json:"dynamical,omitempty"`
 }
 
 func (a *AnomalyConfig) withDefaults(nx int) {
@@ -56,6 +67,12 @@ func (a *AnomalyConfig) validate(c Config) error {
 		return fmt.Errorf("anomaly.from_cycle: must be >= 1, got %d", a.FromCycle)
 	case a.Forcing != 0 && c.Model.Name != "lorenz96":
 		return fmt.Errorf("anomaly.forcing: only lorenz96 has a forcing (model is %s)", c.Model.Name)
+	case a.Length != 0 && c.Model.Name != "ks":
+		return fmt.Errorf("anomaly.length: only ks has a domain length (model is %s)", c.Model.Name)
+	case !(a.Length >= 0) || math.IsInf(a.Length, 0):
+		return fmt.Errorf("anomaly.length: must be finite and > 0 (0 keeps the model's), got %v", a.Length)
+	case a.Dynamical && a.Pattern == "":
+		return fmt.Errorf("anomaly.dynamical: needs a pattern")
 	case !finite(a.Forcing) || !finite(a.Bias) || !finite(a.Amplitude) || !finite(a.Center):
 		return fmt.Errorf("anomaly: forcing, bias, amplitude and center must be finite")
 	case !finite(a.NoiseVariance) || a.NoiseVariance < 0:
@@ -79,14 +96,22 @@ type anomaly struct {
 	pattern []float64        // nil: none
 	seen    []float64        // truth + pattern
 	noise   float64          // standard deviation of the observation noise over R's (1: R's)
+	dt      float64          // model step, for a dynamical pattern
 }
 
 func newAnomaly(cfg AnomalyConfig, m ModelConfig, observed []float64) (*anomaly, error) {
-	a := &anomaly{cfg: cfg, noise: 1}
+	a := &anomaly{cfg: cfg, noise: 1, dt: m.Dt}
 	if cfg.Forcing != 0 {
 		model, err := dynamics.NewLorenz96(m.Nx, cfg.Forcing, m.Dt)
 		if err != nil {
 			return nil, fmt.Errorf("anomaly.forcing: %w", err)
+		}
+		a.nature = model.NewStepper()
+	}
+	if cfg.Length != 0 {
+		model, err := dynamics.NewKS(m.Nx, cfg.Length, m.Dt)
+		if err != nil {
+			return nil, fmt.Errorf("anomaly.length: %w", err)
 		}
 		a.nature = model.NewStepper()
 	}
@@ -115,6 +140,9 @@ func newAnomaly(cfg AnomalyConfig, m ModelConfig, observed []float64) (*anomaly,
 
 func (a *anomaly) active(k int) bool { return a != nil && k >= a.cfg.FromCycle }
 
+// forces reports whether a dynamical anomaly forces the nature run at cycle k.
+func (a *anomaly) forces(k int) bool { return a.active(k) && a.pattern != nil && a.cfg.Dynamical }
+
 // natureStepper returns the nature run's stepper for cycle k, or nil if the
 // nature run follows the model.
 func (a *anomaly) natureStepper(k int) dynamics.Stepper {
@@ -124,9 +152,20 @@ func (a *anomaly) natureStepper(k int) dynamics.Stepper {
 	return nil
 }
 
+// force adds a dynamical pattern's dt·pattern to the nature state after a
+// model step of cycle k.
+func (a *anomaly) force(truth []float64, k int) {
+	if !a.forces(k) {
+		return
+	}
+	for j, p := range a.pattern {
+		truth[j] += a.dt * p
+	}
+}
+
 // seenState returns the state the observations of cycle k see.
 func (a *anomaly) seenState(truth []float64, k int) []float64 {
-	if !a.active(k) || a.pattern == nil {
+	if !a.active(k) || a.pattern == nil || a.cfg.Dynamical {
 		return truth
 	}
 	for j, v := range truth {

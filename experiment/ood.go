@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/observations"
@@ -25,6 +26,7 @@ const (
 	TestOutlier    = "outlier"    // per observation: |dᵢ| > k·√(σᵢ² + vᵢ)
 	TestInnovation = "innovation" // per batch: NIS > χ²(p) quantile
 	TestProjection = "projection" // per batch: generator-manifold residual J* > threshold
+	TestManifold   = "manifold"   // per batch: two-sided residual-plus-code score T > threshold
 
 	PolicyWarn    = "warn"    // record the flags, assimilate everything
 	PolicyReject  = "reject"  // ignore flagged observations; a flagged batch skips the analysis
@@ -40,13 +42,28 @@ const streamCalibration = 6
 // OODConfig tests each cycle's observations before the analysis and says
 // what to do with those that fail (see docs/results-ood.md).
 type OODConfig struct {
-	// Tests to run: outlier, innovation, projection (default outlier and
-	// innovation, plus projection when Generator is set).
+	// Tests to run: outlier, innovation, projection, manifold (default
+	// outlier and innovation, plus projection when Generator is set).
+	// projection is one-sided on J*; manifold is the two-sided score of
+	// latent.TwoSided on the same projection: the off-manifold residual
+	// and the code's Mahalanobis distance under the code climatology, each
+	// flagged when too small as well as too large, calibrated empirically
+	// (always) on projections started from forecast-like codes.
 	Tests []string `yaml:"tests" json:"tests"`
 	// Alpha is the false-alarm rate of each batch test (default 0.01).
 	Alpha float64 `yaml:"alpha" json:"alpha"`
-	// OutlierK is k of the per-observation test (default 3).
+	// OutlierK is k of the per-observation test |zᵢ| > k (default 3, when
+	// OutlierControl is none). Each observation is tested on its own, so
+	// an in-distribution batch of p has some flag far more often than
+	// alpha (10% for k = 3, p = 40).
 	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
+	// OutlierControl gives the per-observation test family-wise control
+	// at level Alpha: none (default: |zᵢ| > OutlierK), bonferroni (flag
+	// pᵢ ≤ α/m, pᵢ = 2Φ(−|zᵢ|) over the m observations given) or bh
+	// (Benjamini–Hochberg at α). Under either, an in-distribution batch has
+	// some flag with probability ≤ α; see observations.FamilywiseOutliers.
+	// With a control, Alpha sets the threshold and outlier_k must be unset.
+	OutlierControl string `yaml:"outlier_control,omitempty" json:"outlier_control,omitempty"`
 	// Generator for the projection test: "latent" (the latent filter's) or
 	// the path of a generator file written by `latentda train`, relative
 	// to the state directory as latent.generator is (generators/NAME.arrow).
@@ -63,7 +80,7 @@ type OODConfig struct {
 	// (conservative when fewer are given). chi2 follows the number given.
 	Calibration string `yaml:"calibration" json:"calibration"`
 	// CalibrationSamples is the number of simulated in-distribution
-	// observation batches for the empirical threshold (default 2000).
+	// observation batches for the empirical thresholds (default 2000).
 	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
 	// Policy is warn (default), reject or inflate.
 	Policy string `yaml:"policy" json:"policy"`
@@ -80,7 +97,9 @@ func (o *OODConfig) withDefaults() {
 		}
 	}
 	def(&o.Alpha, 0.01)
-	def(&o.OutlierK, 3)
+	if o.OutlierControl == "" || o.OutlierControl == observations.ControlNone {
+		def(&o.OutlierK, 3)
+	}
 	def(&o.Lambda, 1)
 	if o.MaxIter == 0 {
 		o.MaxIter = 20
@@ -100,9 +119,9 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 	seen := map[string]bool{}
 	for _, t := range o.Tests {
 		switch t {
-		case TestOutlier, TestInnovation, TestProjection:
+		case TestOutlier, TestInnovation, TestProjection, TestManifold:
 		default:
-			return fmt.Errorf("ood.tests: unknown test %q (want outlier, innovation or projection)", t)
+			return fmt.Errorf("ood.tests: unknown test %q (want outlier, innovation, projection or manifold)", t)
 		}
 		if seen[t] {
 			return fmt.Errorf("ood.tests: %q listed twice", t)
@@ -111,14 +130,20 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 	}
 	switch {
 	case len(o.Tests) == 0:
-		return fmt.Errorf("ood.tests: empty; list at least one of outlier, innovation, projection (or drop the ood section)")
-	case seen[TestProjection] && o.Generator == "":
-		return fmt.Errorf("ood.generator: the projection test needs a generator: latent or the path of a generator file")
+		return fmt.Errorf("ood.tests: empty; list at least one of outlier, innovation, projection, manifold (or drop the ood section)")
+	case (seen[TestProjection] || seen[TestManifold]) && o.Generator == "":
+		return fmt.Errorf("ood.generator: the projection and manifold tests need a generator: latent or the path of a generator file")
+	case seen[TestManifold] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
+		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
 	case o.Generator == "latent" && l == nil:
 		return fmt.Errorf("ood.generator: latent names the latent filter's generator, but the run has no latent section")
 	case !(o.Alpha > 0 && o.Alpha < 0.5):
 		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
-	case !(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0):
+	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
+		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
+	case o.familywise() && o.OutlierK != 0:
+		return fmt.Errorf("ood.outlier_k: %v is unused with outlier_control %s (alpha sets the threshold); drop one of them", o.OutlierK, o.OutlierControl)
+	case !o.familywise() && (!(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0)):
 		return fmt.Errorf("ood.outlier_k: must be finite and > 0, got %v", o.OutlierK)
 	case !(o.Lambda >= 0) || math.IsInf(o.Lambda, 0):
 		return fmt.Errorf("ood.lambda: must be finite and >= 0, got %v", o.Lambda)
@@ -136,6 +161,11 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 
 func (o *OODConfig) has(test string) bool { return slices.Contains(o.Tests, test) }
 
+// familywise says whether the per-observation test has family-wise control.
+func (o *OODConfig) familywise() bool {
+	return o.OutlierControl == observations.ControlBonferroni || o.OutlierControl == observations.ControlBH
+}
+
 // QCResult is the quality control of one cycle. Statistics that were not
 // computed are NaN; the slices have one entry per observation and are owned
 // by the Setup (overwritten by the next cycle).
@@ -143,7 +173,11 @@ type QCResult struct {
 	// NIS and its χ² threshold, over the observations the analysis would
 	// use after the per-observation decisions (all of them under warn).
 	NIS, NISThreshold               float64
-	Projection, ProjectionThreshold float64 // manifold test (J*)
+	Projection, ProjectionThreshold float64 // projection test (J*)
+	// Manifold is the two-sided score T of the manifold test, with the
+	// two-sided p-values of its residual and code-distance parts.
+	Manifold, ManifoldThreshold      float64
+	ManifoldResidualP, ManifoldCodeP float64
 	// BatchFlag names the batch tests that failed, "+"-separated, or "".
 	BatchFlag string
 	// Skipped says that the policy rejected the whole batch: the analysis
@@ -171,9 +205,14 @@ func (r *QCResult) NFlagged() int {
 type qualityControl struct {
 	cfg      OODConfig
 	inno     *observations.InnovationQC
-	manifold *latent.ManifoldTest // nil without the projection test
+	manifold *latent.ManifoldTest // nil without the projection and manifold tests
+	twoSided *latent.TwoSided     // nil without the manifold test
 	gen      latent.Generator     // the projection test's generator
 	z, zmean []float64
+	// zGiven and outFlags are the scores and flags of the family-wise
+	// per-observation test.
+	zGiven   []float64
+	outFlags []bool
 	nisThr   float64
 	projThr  float64
 	res      QCResult
@@ -190,12 +229,13 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		return nil, err
 	}
 	q := &qualityControl{cfg: cfg, inno: inno, nisThr: math.NaN(), projThr: math.NaN(),
+		zGiven: make([]float64, p), outFlags: make([]bool, p),
 		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
 			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
 	if cfg.has(TestInnovation) {
 		q.nisThr = observations.ChiSquareThreshold(p, cfg.Alpha)
 	}
-	if !cfg.has(TestProjection) {
+	if !cfg.has(TestProjection) && !cfg.has(TestManifold) {
 		return q, nil
 	}
 	if gen.StateDim() != s.Model.Dim() {
@@ -206,16 +246,49 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 	if q.manifold, err = latent.NewManifoldTest(gen, s.Op, s.R.Variances(), cfg.Lambda, cfg.MaxIter); err != nil {
 		return nil, fmt.Errorf("ood: %w", err)
 	}
+	key, cacheable := calibrationKey(s.Config, genFile)
+	var X *mat.Dense // the calibration archive, built once for both tests
+	archive := func() (*mat.Dense, error) {
+		if X != nil {
+			return X, nil
+		}
+		var err error
+		X, _, err = BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: cfg.CalibrationSamples, Seed: StreamSeed(s.Config.Seed, streamCalibration)}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("ood: calibration: %w", err)
+		}
+		return X, nil
+	}
+	if cfg.has(TestManifold) {
+		if c, ok := calibrations.Load(key + "/manifold"); cacheable && ok {
+			mc := c.(*manifoldCalibration)
+			q.twoSided = mc.test
+			err = q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov)
+		} else {
+			var mc *manifoldCalibration
+			if mc, err = q.calibrateManifold(s, archive); err == nil && cacheable {
+				calibrations.Store(key+"/manifold", mc)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.has(TestProjection) {
+		return q, nil
+	}
 	if cfg.Calibration == CalibrationChi2 {
 		q.projThr = observations.ChiSquareThreshold(p, cfg.Alpha)
 		return q, nil
 	}
-	key, cacheable := calibrationKey(s.Config, genFile)
 	if thr, ok := calibrations.Load(key); cacheable && ok {
 		q.projThr = thr.(float64)
 		return q, nil
 	}
-	stats, err := q.calibrationStats(s)
+	if _, err := archive(); err != nil {
+		return nil, err
+	}
+	stats, err := q.calibrationStats(s, X)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +302,7 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 }
 
 // calibrations holds this process's empirical projection thresholds by
-// calibrationKey. Every batch of cycles builds its Setup again, and the
+// calibrationKey, and its manifold calibrations by the key + "/manifold". Every batch of cycles builds its Setup again, and the
 // calibration (simulating CalibrationSamples states and projecting each)
 // would otherwise be repeated for each; a worker keeps one float per
 // config it has served.
@@ -241,9 +314,19 @@ var calibrations sync.Map
 // name, the size and, to the file system's resolution, the time). A
 // generator handed over in memory (genFile "", from BuildWithGenerator)
 // has no such identity, so its calibrations are not cached.
+//
+// The parts of the config that the calibrations do not read are left out
+// of the key (the name, the cycles, the anomaly, the policy and pausing),
+// so that the twins of a benchmark share them.
 func calibrationKey(cfg Config, genFile string) (string, bool) {
 	if genFile == "" {
 		return "", false
+	}
+	cfg.Name, cfg.Cycles, cfg.BurnIn, cfg.Anomaly = "", 0, 0, nil
+	if cfg.OOD != nil {
+		o := *cfg.OOD
+		o.Policy, o.PauseOnBatch = "", false
+		cfg.OOD = &o
 	}
 	js, err := json.Marshal(cfg)
 	if err != nil {
@@ -263,15 +346,12 @@ func calibrationKey(cfg Config, genFile string) (string, bool) {
 	return hex.EncodeToString(h.Sum(nil)), true
 }
 
-// calibrationStats returns J* for observations y = H(x) + ε of states x of
-// the model's climatology (a run of the configured model from a perturbed
-// reference state, independent of the twin's truth), projected from E(x).
-func (q *qualityControl) calibrationStats(s *Setup) ([]float64, error) {
+// calibrationStats returns J* for observations y = H(x) + ε of the states
+// x of the calibration archive X (a run of the configured model from a
+// perturbed reference state, independent of the twin's truth), projected
+// from E(x).
+func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) ([]float64, error) {
 	n := q.cfg.CalibrationSamples
-	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Seed: StreamSeed(s.Config.Seed, streamCalibration)}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("ood: calibration: %w", err)
-	}
 	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 1))
 	y := make([]float64, s.Op.OutDim())
 	noise := make([]float64, len(y))
@@ -289,11 +369,124 @@ func (q *qualityControl) calibrationStats(s *Setup) ([]float64, error) {
 	return stats, nil
 }
 
+// manifoldCalibration is what the manifold test learns before the run: the
+// code climatology and the calibrated two-sided test.
+type manifoldCalibration struct {
+	codeMean, codeCov []float64
+	test              *latent.TwoSided
+}
+
+// spreadCycles and spreadBurn are the cycles of the in-distribution twin
+// that measures the forecast spread for the manifold calibration, and how
+// many of them are left out as the ensemble settles.
+const (
+	spreadCycles = 300
+	spreadBurn   = 100
+)
+
+// calibrateManifold calibrates the manifold test on what it sees in
+// cycling. The code climatology (mean μ and Σ_clim) is that of the codes
+// E(x) of the calibration archive's states x. Each calibration batch is
+// y = H(x) + ε projected, as check does, from the code of a forecast:
+// E(x + e), e with the variance per variable of the forecast ensemble's
+// spread, measured on a short twin of the same config without the
+// anomaly (spreadCycles cycles from a seed of the calibration stream).
+func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error)) (*manifoldCalibration, error) {
+	X, err := archive()
+	if err != nil {
+		return nil, err
+	}
+	n, nx := X.Dims()
+	d := q.gen.LatentDim()
+	Z := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		q.gen.Encode(Z.RawRowView(i), X.RawRowView(i))
+	}
+	mc := &manifoldCalibration{codeMean: make([]float64, d), codeCov: make([]float64, d*d)}
+	for k := range mc.codeMean {
+		mc.codeMean[k] = stat.Mean(mat.Col(nil, k, Z), nil)
+	}
+	var cov mat.SymDense
+	stat.CovarianceMatrix(&cov, Z, nil)
+	for a := 0; a < d; a++ {
+		for b := 0; b < d; b++ {
+			mc.codeCov[a*d+b] = cov.At(a, b)
+		}
+	}
+	if err := q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov); err != nil {
+		return nil, fmt.Errorf("ood: calibration: %w", err)
+	}
+	spread, err := forecastSpread(s.Config)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2))
+	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, nx)
+	res, code := make([]float64, n), make([]float64, n)
+	for i := 0; i < n; i++ {
+		x := X.RawRowView(i)
+		s.Op.Apply(y, x)
+		s.R.Sample(noise, rng)
+		for j := range y {
+			y[j] += noise[j]
+		}
+		for j, v := range x {
+			xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
+		}
+		q.gen.Encode(q.z, xf)
+		m := q.manifold.Test(y, q.z)
+		res[i], code[i] = m.Residual, m.CodeDistance
+	}
+	if mc.test, err = latent.CalibrateTwoSided(res, code, q.cfg.Alpha); err != nil {
+		return nil, fmt.Errorf("ood: calibration: %w", err)
+	}
+	q.twoSided = mc.test
+	return mc, nil
+}
+
+// forecastSpread returns the time mean, over cycles spreadBurn+1 to
+// spreadCycles of an in-distribution twin of cfg (no anomaly, no quality
+// control, its own seed), of the forecast ensemble's variance of each
+// variable.
+func forecastSpread(cfg Config) ([]float64, error) {
+	cfg.Name, cfg.Cycles, cfg.Anomaly, cfg.OOD = cfg.Name+"-spread", spreadCycles, nil, nil
+	cfg.Seed = StreamSeed(cfg.Seed, streamCalibration)
+	s, err := Build(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+	}
+	truth, E := s.Initial()
+	_, nx := E.Dims()
+	y := make([]float64, s.Op.OutDim())
+	spread := make([]float64, nx)
+	for k := 1; k <= spreadCycles; k++ {
+		s.AdvanceTruth(truth, k)
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+		}
+		if k > spreadBurn {
+			for j := 0; j < nx; j++ {
+				col := mat.Col(nil, j, E)
+				spread[j] += stat.Variance(col, nil) / float64(spreadCycles-spreadBurn)
+			}
+		}
+		if _, err := s.Analyze(E, y, truth, k); err != nil {
+			return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+		}
+	}
+	return spread, nil
+}
+
 // check tests y against the forecast (E its states, HE the observed
 // ensemble the filter will use) and applies the policy to a copy of rVar.
 func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, error) {
 	r := &q.res
 	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), q.projThr
+	r.Manifold, r.ManifoldThreshold, r.ManifoldResidualP, r.ManifoldCodeP = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	if q.twoSided != nil {
+		r.ManifoldThreshold = q.twoSided.Threshold()
+	}
 	r.BatchFlag, r.Skipped = "", false
 	copy(r.Variances, rVar)
 	for i := range r.Flagged {
@@ -307,12 +500,27 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 
 	// Per observation first, as operational background checks do.
 	k := q.cfg.OutlierK
+	if q.cfg.has(TestOutlier) && q.cfg.familywise() {
+		// Observations given with infinite variance are not tested.
+		for i, v := range rVar {
+			q.zGiven[i] = r.InnovationZ[i]
+			if math.IsInf(v, 1) {
+				q.zGiven[i] = math.NaN()
+			}
+		}
+		if _, k, err = observations.FamilywiseOutliers(q.outFlags, q.zGiven, q.cfg.Alpha, q.cfg.OutlierControl); err != nil {
+			return nil, fmt.Errorf("ood: %w", err)
+		}
+	}
 	changed := false
 	for i := range y {
-		if !q.cfg.has(TestOutlier) || math.Abs(r.InnovationZ[i]) <= k {
+		if !q.cfg.has(TestOutlier) || !q.outlier(i, k) {
 			continue
 		}
 		r.Flagged[i], r.Reasons[i] = true, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), k)
+		if q.cfg.familywise() {
+			r.Reasons[i] = fmt.Sprintf("outlier: |z| = %.3g >= %.3g (%s at %g)", math.Abs(r.InnovationZ[i]), k, q.cfg.OutlierControl, q.cfg.Alpha)
+		}
 		switch q.cfg.Policy {
 		case PolicyReject:
 			r.Variances[i], changed = math.Inf(1), true
@@ -373,11 +581,23 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 			}
 		}
 		m := q.manifold.Test(y, q.zmean)
-		r.Projection = m.Statistic
 		copy(r.ProjectionZ, m.Scores)
-		if m.Statistic > r.ProjectionThreshold {
-			batch = append(batch, TestProjection)
-			factor = max(factor, m.Statistic/r.ProjectionThreshold)
+		if q.cfg.has(TestProjection) {
+			r.Projection = m.Statistic
+			if m.Statistic > r.ProjectionThreshold {
+				batch = append(batch, TestProjection)
+				factor = max(factor, m.Statistic/r.ProjectionThreshold)
+			}
+		}
+		// The manifold test's calibration holds for all p observations
+		// with the config's R: a cycle that leaves some out is not tested
+		// (its residual would look too small).
+		if q.twoSided != nil && given == len(y) {
+			r.Manifold, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
+			if r.Manifold > r.ManifoldThreshold {
+				batch = append(batch, TestManifold)
+				factor = max(factor, r.Manifold/r.ManifoldThreshold)
+			}
 		}
 	}
 	if len(batch) > 0 {
@@ -407,6 +627,15 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	return r, nil
 }
 
+// outlier says whether observation i fails the per-observation test, whose
+// threshold on |z| is k.
+func (q *qualityControl) outlier(i int, k float64) bool {
+	if q.cfg.familywise() {
+		return q.outFlags[i]
+	}
+	return math.Abs(q.res.InnovationZ[i]) > k
+}
+
 // countUsed counts the observations whose error variance is finite: those
 // an analysis uses (+Inf leaves one out).
 func countUsed(rVar []float64) int {
@@ -427,6 +656,8 @@ func (q *qualityControl) batchReason(batch []string) string {
 			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.res.NISThreshold))
 		case TestProjection:
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
+		case TestManifold:
+			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 		}
 	}
 	return strings.Join(parts, ", ")

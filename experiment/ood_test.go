@@ -230,6 +230,8 @@ func TestOODConfigErrors(t *testing.T) {
 		{"ood: {alpha: 0.7}", "ood.alpha"},
 		{"ood: {outlier_k: -1}", "ood.outlier_k"},
 		{"ood: {policy: drop}", "ood.policy: want warn, reject or inflate"},
+		{"ood: {outlier_control: holm}", "ood.outlier_control: want none, bonferroni or bh"},
+		{"ood: {outlier_control: bh, outlier_k: 3}", "ood.outlier_k: 3 is unused with outlier_control bh"},
 		{"ood: {calibration: bayes}", "ood.calibration"},
 		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
 		{"ood: {polcy: warn}", "ood.polcy: line 5: unknown key"},
@@ -237,6 +239,8 @@ func TestOODConfigErrors(t *testing.T) {
 		{"anomaly: {from_cycle: -2}", "anomaly.from_cycle"},
 		{"anomaly: {unobserved_only: true}", "needs a pattern"},
 		{"anomaly: {width: -1, pattern: bump}", "anomaly.width"},
+		{"anomaly: {length: 80}", "anomaly.length: only ks"},
+		{"anomaly: {dynamical: true}", "anomaly.dynamical: needs a pattern"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: {method: etkf, members: 10}\n" + tc.yaml + "\n"
@@ -320,5 +324,158 @@ func TestCalibrationIsCached(t *testing.T) {
 	}
 	if _, ok := calibrationKey(s.Config, ""); ok {
 		t.Error("a generator without a file is cacheable")
+	}
+}
+
+// TestFamilywiseOutlierControl: with Bonferroni control the faulty
+// channel of an 8σ sensor bias is still caught (86% of cycles under
+// inflate, which assimilates it with a larger error), an in-distribution run has
+// a batch-level false-alarm rate far below the 10% of |z| > 3 (the count
+// is compared with the 99.9% binomial bound of α = 1% over 300 cycles),
+// and inflate raises a flagged observation's variance until it sits on the
+// Bonferroni cut.
+func TestFamilywiseOutlierControl(t *testing.T) {
+	cfg := oodBase()
+	cfg.OOD = &OODConfig{Tests: []string{TestOutlier}, OutlierControl: "bonferroni", Policy: PolicyInflate}
+	_, qcs := runCycles(t, cfg)
+	alarms := 0
+	for _, qc := range qcs[50:] {
+		if qc.NFlagged() > 0 {
+			alarms++
+		}
+	}
+	if n := len(qcs) - 50; alarms > 10 {
+		t.Errorf("in distribution: %d of %d batches had a flag at α = 1%%", alarms, n)
+	}
+	cfg.Anomaly = &AnomalyConfig{Bias: 8, BiasIndex: 3}
+	_, qcs = runCycles(t, cfg)
+	cut := math.Sqrt2 * math.Erfcinv(0.01/20)
+	hits := 0
+	for _, qc := range qcs {
+		if qc.Flagged[3] {
+			hits++
+			z := qc.InnovationZ[3]
+			// Inflated: z²(σ² + v)/(σ'² + v) = cut², σ² = 1.
+			if qc.Variances[3] < 1 {
+				t.Fatalf("variance lowered to %v", qc.Variances[3])
+			}
+			if !strings.Contains(qc.Reasons[3], "bonferroni at 0.01") || math.Abs(z) < cut {
+				t.Fatalf("flagged with |z| = %v, cut %v: %q", z, cut, qc.Reasons[3])
+			}
+		}
+	}
+	if hits < 80*len(qcs)/100 { // inflate still assimilates it: the forecast drifts part of the way
+		t.Errorf("faulty channel flagged in %d of %d cycles", hits, len(qcs))
+	}
+}
+
+// TestManifoldTestSeesBothRegimeShifts: with every variable observed and a
+// PCA of d = 20, the two-sided manifold test flags at least 90% of the
+// cycles from 50 after the nature run's forcing drops to 5 (a lower-energy
+// regime, which the one-sided J* scores as more typical than the
+// climatology: it flags none) and after it rises to 12, and few in
+// distribution (the
+// bound, 8 of 250, is above the 99.9% binomial bound of α = 1%, 7, as the
+// cycles are autocorrelated).
+func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
+	cfg := oodBase()
+	cfg.Observations = ObsConfig{Operator: "identity"}
+	cfg.OOD = &OODConfig{Tests: []string{TestManifold, TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 1000}
+	_, clean := runCycles(t, cfg)
+	alarms := 0
+	for _, qc := range clean[50:] {
+		if strings.Contains(qc.BatchFlag, TestManifold) {
+			alarms++
+		}
+		if !(qc.ManifoldThreshold > 0) || math.IsNaN(qc.Manifold) {
+			t.Fatalf("manifold score %v, threshold %v", qc.Manifold, qc.ManifoldThreshold)
+		}
+	}
+	if alarms > 8 {
+		t.Errorf("in distribution: %d of 250 cycles flagged", alarms)
+	}
+	for _, f := range []float64{5, 12} {
+		cfg.Anomaly = &AnomalyConfig{FromCycle: 100, Forcing: f}
+		_, qcs := runCycles(t, cfg)
+		hits, proj := 0, 0
+		for _, qc := range qcs[150:] {
+			if strings.Contains(qc.BatchFlag, TestManifold) {
+				hits++
+			}
+			if strings.Contains(qc.BatchFlag, TestProjection) {
+				proj++
+			}
+		}
+		t.Logf("F = %v: manifold flags %d, projection %d of %d", f, hits, proj, len(qcs)-150)
+		if hits < 90*(len(qcs)-150)/100 {
+			t.Errorf("F = %v: manifold test flagged %d of %d cycles", f, hits, len(qcs)-150)
+		}
+	}
+}
+
+// TestDynamicalNullSpaceAnomalyMoves: a forcing on the unobserved
+// variables leaves the first cycle's observations bit-identical (it enters
+// after the model step, where H does not look), and the dynamics carry it
+// into the observed variables within a few cycles.
+func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
+	cfg := oodBase()
+	cfg.OOD = nil
+	obs := func(cfg Config) [][]float64 {
+		s, err := Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth, _ := s.Initial()
+		var ys [][]float64
+		for k := 1; k <= 5; k++ {
+			s.AdvanceTruth(truth, k)
+			y := make([]float64, s.Op.OutDim())
+			s.Observe(y, truth, k)
+			ys = append(ys, y)
+		}
+		return ys
+	}
+	clean := obs(cfg)
+	cfg.Anomaly = &AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true}
+	moved := obs(cfg)
+	for i := range clean[0] {
+		if clean[0][i] != moved[0][i] {
+			t.Fatalf("cycle 1: observation %d changed, %v → %v", i, clean[0][i], moved[0][i])
+		}
+	}
+	var diff float64
+	for i := range clean[4] {
+		diff = math.Max(diff, math.Abs(clean[4][i]-moved[4][i]))
+	}
+	if diff < 1e-3 {
+		t.Errorf("cycle 5: observations changed by at most %v", diff)
+	}
+}
+
+// TestKSLengthAnomaly: a KS nature run on a longer domain drifts away from
+// the model's.
+func TestKSLengthAnomaly(t *testing.T) {
+	cfg := Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10},
+		Anomaly: &AnomalyConfig{Length: 40 * math.Pi}}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Build(Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Initial()
+	b, _ := ref.Initial()
+	for k := 1; k <= 20; k++ {
+		s.AdvanceTruth(a, k)
+		ref.AdvanceTruth(b, k)
+	}
+	var d float64
+	for j := range a {
+		d = math.Max(d, math.Abs(a[j]-b[j]))
+	}
+	if d < 0.1 {
+		t.Errorf("after 20 cycles the nature runs differ by %v", d)
 	}
 }

@@ -79,7 +79,7 @@ func Build(cfg Config) (*Setup, error) {
 // filter's (gen) or the one in the file ood.generator names.
 func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 	o := cfg.OOD
-	if o == nil || !o.has(TestProjection) {
+	if o == nil || !o.has(TestProjection) && !o.has(TestManifold) {
 		return nil, nil
 	}
 	if o.Generator == "latent" {
@@ -276,16 +276,29 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 }
 
 // AdvanceTruth moves the nature run from cycle k-1 to cycle k
-// (StepsBetween model steps). Only an external model can fail.
+// (StepsBetween model steps), adding a dynamical anomaly's forcing after
+// every step. Only an external model can fail.
 func (s *Setup) AdvanceTruth(truth []float64, k int) error {
+	steps := s.Config.Observations.StepsBetween
 	if st := s.anomaly.natureStepper(k); st != nil {
-		for range s.Config.Observations.StepsBetween {
+		for range steps {
 			st.Step(truth)
+			s.anomaly.force(truth, k)
 		}
 		return nil
 	}
-	if err := s.truth.Forecast(mat.NewDense(1, len(truth), truth), s.Config.Observations.StepsBetween, 0); err != nil {
-		return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
+	x := mat.NewDense(1, len(truth), truth)
+	if !s.anomaly.forces(k) {
+		if err := s.truth.Forecast(x, steps, 0); err != nil {
+			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
+		}
+		return nil
+	}
+	for range steps {
+		if err := s.truth.Forecast(x, 1, 0); err != nil {
+			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
+		}
+		s.anomaly.force(truth, k)
 	}
 	return nil
 }
@@ -409,6 +422,16 @@ func (s *Setup) ObserveEnsemble(E *mat.Dense) *mat.Dense {
 		s.Op.Apply(s.he.RawRowView(i), E.RawRowView(i))
 	}
 	return s.he
+}
+
+// ManifoldDegreesOfFreedom returns the calibrated χ² degrees of freedom of
+// the manifold test's residual and code-distance parts
+// (latent.TwoSided.DegreesOfFreedom), NaN without the test.
+func (s *Setup) ManifoldDegreesOfFreedom() (res, code float64) {
+	if s.qc == nil || s.qc.twoSided == nil {
+		return math.NaN(), math.NaN()
+	}
+	return s.qc.twoSided.DegreesOfFreedom()
 }
 
 // QC returns the quality control of the last analysis, or nil without

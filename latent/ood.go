@@ -3,8 +3,12 @@ package latent
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/latentda/latentda/observations"
 )
@@ -69,23 +73,32 @@ func (o *Observed) Jacobian(J *mat.Dense, z []float64) {
 // Anything that changes y only where H does not look (the null space of H)
 // leaves J* unchanged: no observation-space test can see it.
 type ManifoldTest struct {
-	obs    *Observed
-	proj   *Projector
-	lambda float64
-	std    []float64 // σᵢ
-	w      []float64 // 1/σᵢ²
-	fit    []float64 // H(G(z*))
-	z      []float64
-	scores []float64
+	obs *Observed
+	// The code climatology of CodeDistance: mean μ and the Cholesky factor
+	// of Σ_clim (nil: μ = 0, Σ_clim = I, a PCA's whitened codes).
+	codeMean []float64
+	codeChol *mat.Cholesky
+	dz       []float64
+	dzv      *mat.VecDense
+	proj     *Projector
+	lambda   float64
+	std      []float64 // σᵢ
+	w        []float64 // 1/σᵢ²
+	fit      []float64 // H(G(z*))
+	z        []float64
+	scores   []float64
 }
 
 // ManifoldResult is one test.
 type ManifoldResult struct {
-	Statistic  float64   // J* = Residual + λ‖z*‖²
-	Residual   float64   // ‖R^{-1/2}(y − H(G(z*)))‖²
-	Scores     []float64 // (yᵢ − H(G(z*))ᵢ)/σᵢ; owned by the test, overwritten by the next call
-	Code       []float64 // z*; owned by the test
-	Iterations int       // accepted Levenberg–Marquardt steps
+	Statistic float64 // J* = Residual + λ‖z*‖²
+	Residual  float64 // ‖R^{-1/2}(y − H(G(z*)))‖²
+	// CodeDistance is the Mahalanobis distance (z* − μ)ᵀΣ_clim⁻¹(z* − μ)
+	// of the code under the code climatology (SetCodeClimatology).
+	CodeDistance float64
+	Scores       []float64 // (yᵢ − H(G(z*))ᵢ)/σᵢ; owned by the test, overwritten by the next call
+	Code         []float64 // z*; owned by the test
+	Iterations   int       // accepted Levenberg–Marquardt steps
 }
 
 // NewManifoldTest returns the test of observations made through op with
@@ -107,12 +120,41 @@ func NewManifoldTest(g Decoder, op observations.Operator, rVar []float64, lambda
 	if err != nil {
 		return nil, fmt.Errorf("latent: manifold test: %w", err)
 	}
+	d := g.LatentDim()
 	m := &ManifoldTest{obs: obs, proj: proj, lambda: lambda, std: make([]float64, p), w: make([]float64, p),
+		dz: make([]float64, d), dzv: mat.NewVecDense(d, nil),
 		fit: make([]float64, p), z: make([]float64, g.LatentDim()), scores: make([]float64, p)}
 	if err := m.SetVariances(rVar); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// SetCodeClimatology sets the mean μ (length d) and covariance Σ_clim
+// (d × d, row-major, symmetric positive definite) of CodeDistance.
+func (m *ManifoldTest) SetCodeClimatology(mean, cov []float64) error {
+	d := len(m.dz)
+	if len(mean) != d || len(cov) != d*d {
+		return fmt.Errorf("latent: manifold test: code climatology of %d and %d values for d = %d", len(mean), len(cov), d)
+	}
+	var c mat.Cholesky
+	if !c.Factorize(mat.NewSymDense(d, slices.Clone(cov))) {
+		return fmt.Errorf("latent: manifold test: code covariance is not positive definite")
+	}
+	m.codeMean, m.codeChol = slices.Clone(mean), &c
+	return nil
+}
+
+// codeDistance returns (z − μ)ᵀΣ_clim⁻¹(z − μ).
+func (m *ManifoldTest) codeDistance(z []float64) float64 {
+	if m.codeChol == nil {
+		return floats.Dot(z, z)
+	}
+	floats.SubTo(m.dz, z, m.codeMean)
+	if err := m.codeChol.SolveVecTo(m.dzv, mat.NewVecDense(len(m.dz), m.dz)); err != nil {
+		return math.NaN()
+	}
+	return floats.Dot(m.dz, m.dzv.RawVector().Data)
 }
 
 // SetVariances replaces the observation error variances for the next
@@ -151,5 +193,101 @@ func (m *ManifoldTest) Test(y, z0 []float64) ManifoldResult {
 		}
 	}
 	res := st.Residual * st.Residual
-	return ManifoldResult{Statistic: st.Cost, Residual: res, Scores: m.scores, Code: m.z, Iterations: st.Iterations}
+	return ManifoldResult{Statistic: st.Cost, Residual: res, CodeDistance: m.codeDistance(m.z), Scores: m.scores, Code: m.z, Iterations: st.Iterations}
+}
+
+// TwoSided is the calibrated two-sided manifold score: it asks whether the
+// off-manifold residual r = ‖R^{-1/2}(y − H(G(z*)))‖² and the code's
+// Mahalanobis distance c = (z* − μ)ᵀΣ_clim⁻¹(z* − μ) are typical of
+// in-distribution observations, flagging values that are too small as well
+// as too large. In p dimensions a typical residual lies on a shell, not
+// near 0, and a lower-energy regime (L96 with a smaller forcing) projects
+// to codes nearer μ than the climatology's: a one-sided test of J* scores
+// it as more normal than normal.
+//
+// Each part is a sum of many squared, roughly Gaussian terms, so each gets
+// a scaled χ² law — a Gamma(k, θ) with k = m²/s², θ = s²/m from its
+// calibration mean m and variance s², χ² with calibrated degrees of
+// freedom 2k — and its two-sided p-value p = 2 min(F(x), 1 − F(x)). The
+// parametric tails keep p meaningful beyond the calibration sample's range,
+// where rank p-values stop at 2/(n + 1). The two are combined by Fisher's
+// method, T = −2(ln p_r + ln p_c): a small p-value in either part
+// dominates T, so a batch that is atypical only off the manifold or only
+// on it is flagged. T would be χ²(4) for independent parts with exact
+// laws, but r and c are dependent (both grow with the observations'
+// distance from the climatological mean) and only approximately Gamma,
+// so the threshold is the empirical (1 − α) quantile of T over the
+// calibration sample: the false-alarm rate is α whatever the dependence
+// and the misfit.
+type TwoSided struct {
+	res, code distuv.Gamma
+	threshold float64
+}
+
+// CalibrateTwoSided returns the test at false-alarm rate alpha from the
+// residuals and code distances of n in-distribution batches (n ≥ ⌈1/α⌉,
+// all finite, each part with positive variance).
+func CalibrateTwoSided(residual, code []float64, alpha float64) (*TwoSided, error) {
+	n := len(residual)
+	switch {
+	case len(code) != n:
+		return nil, fmt.Errorf("latent: two-sided calibration: %d residuals, %d code distances", n, len(code))
+	case !(alpha > 0 && alpha < 1):
+		return nil, fmt.Errorf("latent: two-sided calibration: false-alarm rate %v must be in (0, 1)", alpha)
+	case float64(n) < math.Ceil(1/alpha):
+		return nil, fmt.Errorf("latent: two-sided calibration: %d values are too few for a false-alarm rate of %v (need >= %.0f)", n, alpha, math.Ceil(1/alpha))
+	}
+	for i := range residual {
+		if !(residual[i] >= 0) || math.IsInf(residual[i], 0) || !(code[i] >= 0) || math.IsInf(code[i], 0) {
+			return nil, fmt.Errorf("latent: two-sided calibration: value %d is not finite and >= 0 (residual %v, code distance %v)", i, residual[i], code[i])
+		}
+	}
+	var t TwoSided
+	for _, part := range []struct {
+		name string
+		x    []float64
+		dst  *distuv.Gamma
+	}{{"residual", residual, &t.res}, {"code distance", code, &t.code}} {
+		m, s2 := stat.MeanVariance(part.x, nil)
+		if !(s2 > 0) || !(m > 0) {
+			return nil, fmt.Errorf("latent: two-sided calibration: %s has mean %v and variance %v, want both > 0", part.name, m, s2)
+		}
+		*part.dst = distuv.Gamma{Alpha: m * m / s2, Beta: m / s2}
+	}
+	stats := make([]float64, n)
+	for i := range residual {
+		stats[i], _, _ = t.Score(residual[i], code[i])
+	}
+	slices.Sort(stats)
+	// Type 7 quantile, as observations.EmpiricalThreshold.
+	h := (1 - alpha) * float64(n-1)
+	lo := int(h)
+	t.threshold = stats[lo]
+	if lo+1 < n {
+		t.threshold += (h - float64(lo)) * (stats[lo+1] - stats[lo])
+	}
+	return &t, nil
+}
+
+// Threshold is the (1 − α) calibration quantile of T.
+func (t *TwoSided) Threshold() float64 { return t.threshold }
+
+// DegreesOfFreedom returns the calibrated χ² degrees of freedom 2k of the
+// residual's and the code distance's laws.
+func (t *TwoSided) DegreesOfFreedom() (res, code float64) { return 2 * t.res.Alpha, 2 * t.code.Alpha }
+
+// Score returns T = −2(ln p_r + ln p_c) and the two p-values of a batch's
+// residual and code distance; the batch is flagged when T exceeds
+// Threshold. A NaN part has p = 0 (T = +Inf).
+func (t *TwoSided) Score(residual, code float64) (stat, pRes, pCode float64) {
+	pRes, pCode = twoSidedP(t.res, residual), twoSidedP(t.code, code)
+	return -2 * (math.Log(pRes) + math.Log(pCode)), pRes, pCode
+}
+
+// twoSidedP is 2 min(F(x), 1 − F(x)) under g.
+func twoSidedP(g distuv.Gamma, x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return math.Min(1, 2*math.Min(g.CDF(x), g.Survival(x)))
 }

@@ -16,6 +16,12 @@ import (
 // unequal error variances.
 func linearProblem(t *testing.T, n, d int) (*PCA, observations.Operator, []float64) {
 	t.Helper()
+	return linearProblemScaled(t, n, d, func(k int) float64 { return 3 / float64(k+1) })
+}
+
+// linearProblemScaled is linearProblem with the scale of code k given.
+func linearProblemScaled(t *testing.T, n, d int, scale func(k int) float64) (*PCA, observations.Operator, []float64) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(5, 6))
 	q := fixture.RandOrthogonal(n, rng)
 	p := PCAParams{Mean: make([]float64, n), Components: make([]float64, d*n), Scales: make([]float64, d), TotalVariance: 1}
@@ -26,7 +32,7 @@ func linearProblem(t *testing.T, n, d int) (*PCA, observations.Operator, []float
 		for j := 0; j < n; j++ {
 			p.Components[k*n+j] = q.At(j, k)
 		}
-		p.Scales[k] = 3 / float64(k+1)
+		p.Scales[k] = scale(k)
 	}
 	g, err := NewPCA(p)
 	if err != nil {

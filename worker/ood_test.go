@@ -3,12 +3,15 @@ package worker_test
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
@@ -94,5 +97,61 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 	}
 	if !res.Stopped || res.Summary.Cycles != 6 {
 		t.Errorf("result %+v, want stopped after 6 cycles", res)
+	}
+}
+
+// TestKSManifoldExampleOnTemporal runs examples/ks-ood.yaml on the
+// embedded server, shortened to 8 cycles with the anomaly from cycle 4 and
+// its generator (generators/ks-pca32.arrow, as `latentda train -c
+// examples/ks-pca32.train.yaml` writes it) fitted on a smaller archive: the
+// wave off the generator's manifold is flagged by the manifold test from
+// its first cycle, which the status query (what `latentda status` prints)
+// and the stored observations show.
+func TestKSManifoldExampleOnTemporal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	cfg, err := experiment.Load("../examples/ks-ood.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cycles, cfg.BurnIn, cfg.Anomaly.FromCycle, cfg.OOD.CalibrationSamples = 8, 0, 4, 500
+	env := startEnv(t)
+	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 2000, Every: 2, Seed: 11}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(env.stateRoot, "generators"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := genfile.Save(filepath.Join(env.stateRoot, cfg.OOD.Generator), g, genfile.Info{Model: "ks"}); err != nil {
+		t.Fatal(err)
+	}
+	in := input("ks-ood", cfg, 4, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.Result
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	st := queryStatus(ctx, t, env.c, run.GetID())
+	if !strings.Contains(st.Last.BatchFlag, experiment.TestManifold) || st.Summary.FlaggedBatches < 5 {
+		t.Errorf("status %+v: want the last batch flagged by manifold and the 5 anomalous batches counted", st)
+	}
+	dir := store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}
+	obs, _, err := store.ReadObservations(dir.Observations(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !obs.Flagged[0] || !strings.Contains(obs.Reasons[0], "two-sided manifold score") {
+		t.Errorf("cycle 4, observation 0: flagged %v, reason %q", obs.Flagged[0], obs.Reasons[0])
 	}
 }
