@@ -21,17 +21,17 @@ import (
 
 // OODBenchOptions set up `latentda bench ood`.
 type OODBenchOptions struct {
-	Cycles   int      // cycles per run after the onset (default 2000)
-	Seeds    int      // twin seeds per case (default 5)
+	Cycles int // cycles per run after the onset (default 2000)
+	Seeds  int // twin seeds per case (default 5)
 	// AnomalyCycles, by model, shortens the anomalous cases' runs to this
 	// many cycles after the onset (default Cycles): their detection rates,
 	// AUCs and latencies need fewer cycles than the false-alarm rates of
 	// the in-distribution cases, which always run Cycles.
 	AnomalyCycles map[string]int
-	Models   []string // lorenz96 and/or ks (default both)
-	Variance float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
-	KSDim    int      // KS PCA: latent dimension (default 32)
-	Samples  int      // archive snapshots for each generator (default 5000)
+	Models        []string // lorenz96 and/or ks (default both)
+	Variance      float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
+	KSDim         int      // KS PCA: latent dimension (default 32)
+	Samples       int      // archive snapshots for each generator (default 5000)
 	// Policies also runs the reject and inflate policies on the first
 	// seed, for the analysis-RMSE table.
 	Policies bool
