@@ -70,7 +70,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		return GeneratorRow{}, nil, err
 	}
 	gen := GeneratorRow{Model: "ks", Type: "autoencoder", LatentDim: res.Model.LatentDim(), Epochs: len(res.Curve),
-		Variance: variance(valid), Seconds: time.Since(start).Seconds()}
+		Variance: meanVariance(valid), Seconds: time.Since(start).Seconds()}
 	gen.HeldOutMSE = latent.ReconstructionError(res.Model, valid)
 
 	latentCfg := base
@@ -103,4 +103,61 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		rows = append(rows, run.row)
 	}
 	return gen, rows, nil
+}
+
+// GeneratorRow describes the generator of the latent cost comparison.
+type GeneratorRow struct {
+	Model      string  `json:"model"`
+	Type       string  `json:"generator"`
+	LatentDim  int     `json:"d"`
+	HeldOutMSE float64 `json:"heldout_mse"`
+	Variance   float64 `json:"variance"` // of the held-out states, for scale
+	Epochs     int     `json:"epochs"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// LatentBenchRow is one filter run of the latent cost comparison.
+type LatentBenchRow struct {
+	Model     string  `json:"model"`
+	Obs       string  `json:"obs"` // all, or every-4
+	Filter    string  `json:"filter"`
+	Generator string  `json:"generator,omitempty"`
+	D         int     `json:"d,omitempty"`
+	N         int     `json:"n"`
+	Encoding  string  `json:"encoding,omitempty"`
+	Update    string  `json:"update,omitempty"`
+	Cycles    int     `json:"cycles"`
+	RMSEa     float64 `json:"rmse_a"`
+	SpreadA   float64 `json:"spread_a"`
+	// AnalysisMicros is the mean wall time of one analysis (encoding,
+	// filter, decoding) in µs.
+	AnalysisMicros float64 `json:"analysis_us"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// timedRun runs a built experiment and also returns the mean wall time of
+// the analysis step in µs.
+func timedRun(ctx context.Context, s *experiment.Setup) (experiment.Summary, float64, error) {
+	truth, E := s.Initial()
+	y := make([]float64, s.Op.OutDim())
+	var sums experiment.Sums
+	var analysis time.Duration
+	for k := 1; k <= s.Config.Cycles; k++ {
+		if err := ctx.Err(); err != nil {
+			return sums.Summary(), 0, err
+		}
+		s.AdvanceTruth(truth, k)
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			return sums.Summary(), 0, err
+		}
+		t0 := time.Now()
+		st, err := s.Analyze(E, y, truth, k)
+		analysis += time.Since(t0)
+		if err != nil {
+			return sums.Summary(), 0, err
+		}
+		sums.Add(st, s.Config.Scored(k))
+	}
+	return sums.Summary(), float64(analysis.Microseconds()) / float64(s.Config.Cycles), nil
 }
