@@ -271,6 +271,7 @@ type latentBench struct {
 	opts        LatentOptions
 	tune, eval  []uint64
 	run         runner
+	clim        func(context.Context, *benchModel) (float64, error) // the climatological RMSE
 	gens        *generatorCache
 	sem         chan struct{} // bounds the runs at once
 	mu          sync.Mutex    // guards Log and RowDone
@@ -288,7 +289,7 @@ func RunLatent(ctx context.Context, o LatentOptions) ([]LatentRow, []GeneratorIn
 		return nil, nil, err
 	}
 	b := &latentBench{opts: o, gens: newGeneratorCache(o.Log)}
-	b.run = b.gens.runBuilt
+	b.run, b.clim = b.gens.runBuilt, b.gens.climatology
 	rows, err := b.runRows(ctx, b.plan())
 	return rows, b.gens.infos(), err
 }
@@ -384,7 +385,7 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	if spec.method.gen != "" {
 		row.Generator = spec.method.gen
 	}
-	clim, err := b.gens.climatology(ctx, m)
+	clim, err := b.clim(ctx, m)
 	if err != nil {
 		row.Error = err.Error()
 		return row

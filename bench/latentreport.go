@@ -248,7 +248,7 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 		}
 		rel := "—"
 		if l.RMSEMean != nil {
-			rel = fmt.Sprintf("%+.0f%%", 100*(*b.RMSEMean / *l.RMSEMean-1))
+			rel = fmt.Sprintf("%+.0f%%", 100*(*b.RMSEMean / *l.RMSEMean - 1))
 		}
 		desc := fmt.Sprintf("best latent %s (%s d=%d, generator reconstruction RMSE %s) %s against the LETKF's %s (%s)",
 			b.Filter, b.Generator, b.D, genRMSE(b), rowRMSE(b), rowRMSE(l), rel)
