@@ -143,12 +143,15 @@ func generatorConfig(m *benchModel, kind string, d int) experiment.TrainConfig {
 	tc := m.train
 	tc.Name = fmt.Sprintf("%s-%s-%d", m.name, kind, d)
 	g := experiment.GeneratorConfig{Type: kind, LatentDim: d}
-	if kind == "autoencoder" {
-		g.Hidden = []int{128, 128}
-		if m.name == "ks" {
-			g.Hidden = []int{256, 128}
+	switch kind {
+	case "autoencoder", "conv":
+		// Adam with a cosine schedule, stopped early on the held-out part.
+		g.Activation, g.Epochs, g.BatchSize, g.LearningRate, g.Schedule, g.Patience, g.Seed = "tanh", m.epochs, 64, 2e-3, "cosine", 8, 1
+		if kind == "autoencoder" {
+			g.Hidden = m.hidden
+		} else {
+			g.Channels, g.Strides, g.Kernel = m.channels, m.strides, 5
 		}
-		g.Activation, g.Epochs, g.BatchSize, g.LearningRate, g.Patience, g.Seed = "tanh", 40, 64, 1e-3, 8, 1
 	}
 	tc.Generator = g
 	return tc.WithDefaults()
@@ -169,12 +172,23 @@ func (c *generatorCache) train(ctx context.Context, m *benchModel, a archive, ki
 			return nil, fmt.Errorf("bench latent: %s: %w", tc.Name, err)
 		}
 		out.gen = p
-	case "autoencoder":
-		res, err := experiment.TrainAutoencoderGenerator(ctx, tc, a.train, a.valid, nil, nil)
+	case "quadratic":
+		q, err := experiment.FitQuadraticGenerator(tc, a.train, a.valid)
 		if err != nil {
 			return nil, fmt.Errorf("bench latent: %s: %w", tc.Name, err)
 		}
-		out.gen, out.info.Epochs = res.Model, len(res.Curve)
+		out.gen = q
+	case "autoencoder", "conv":
+		g, rec, err := experiment.TrainNetworkGenerator(ctx, tc, a.train, a.valid, func(st latent.EpochStats) error {
+			if st.Epoch%10 == 0 {
+				c.log(fmt.Sprintf("  %s epoch %d: held-out loss %.4g", tc.Name, st.Epoch, st.ValidLoss))
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("bench latent: %s: %w", tc.Name, err)
+		}
+		out.gen, out.info.Epochs = g, len(rec.Curve)
 	default:
 		return nil, fmt.Errorf("bench latent: unknown generator kind %q", kind)
 	}
@@ -230,7 +244,7 @@ func (c *generatorCache) infos() []GeneratorInfo {
 }
 
 // generatorKinds are the generator kinds in report order.
-var generatorKinds = []string{"pca", "autoencoder"}
+var generatorKinds = []string{"pca", "quadratic", "autoencoder", "conv"}
 
 func kindOrder(k string) int {
 	for i, g := range generatorKinds {

@@ -30,6 +30,10 @@ type benchModel struct {
 	// the dimension of the other generators.
 	pcaDims   []float64
 	latentDim int
+	// The networks: the MLP autoencoder's hidden widths, the
+	// convolutional one's channels and strides, and their epochs at most.
+	hidden, channels, strides []int
+	epochs                    int
 }
 
 // cycleTime is the model time of one cycle.
@@ -53,6 +57,7 @@ var benchModels = map[string]*benchModel{
 		radii:     []float64{8, 16, 32},
 		pcaDims:   []float64{32, 48, 64},
 		latentDim: 32,
+		hidden:    []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
 	},
 	"lorenz96": {
 		name: "lorenz96", model: experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
@@ -66,6 +71,7 @@ var benchModels = map[string]*benchModel{
 		radii:     []float64{2, 4, 8},
 		pcaDims:   []float64{24, 32, 36},
 		latentDim: 32,
+		hidden:    []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 20,
 	},
 }
 
@@ -196,6 +202,16 @@ var latentMethods = []latentMethod{
 		name: "latent-etkf-autoencoder", gen: "autoencoder", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
 		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
 		doc:    "latent ETKF on the codes of an MLP autoencoder, increment update",
+	},
+	{
+		name: "latent-etkf-quadratic", gen: "quadratic", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
+		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
+		doc:    "latent ETKF on the codes of a quadratic manifold x = μ + Vz + W(q(z) − q̄), increment update",
+	},
+	{
+		name: "latent-etkf-conv", gen: "conv", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
+		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
+		doc:    "latent ETKF on the codes of a circular-convolution autoencoder, increment update",
 	},
 }
 
