@@ -194,17 +194,51 @@ type LatentRow struct {
 	Cycles     int          `json:"cycles"`
 	TuneCycles int          `json:"tuning_cycles"`
 	Tuning     []TuneResult `json:"tuning"`
+	// TuningLost is set when every configuration lost a tuning seed (the
+	// choice is then the one that lost the fewest).
+	TuningLost bool         `json:"tuning_lost,omitempty"`
 	Evaluation []SeedResult `json:"evaluation"`
 	// Error is set when the row could not run (a generator failed to
-	// train, or no configuration survived tuning).
+	// train, or the archive to build).
 	Error string `json:"error,omitempty"`
 }
 
 // TuneResult is one configuration of a tuning grid: its objective (the
-// mean RMSE over the tuning seeds, nil if a tuning seed diverged).
+// mean RMSE over the tuning seeds, nil, for +∞, if a tuning seed
+// diverged), the tuning seeds it lost and the mean RMSE over the others.
 type TuneResult struct {
 	Hyperparameters Hyper    `json:"hyperparameters"`
 	Objective       *float64 `json:"objective"`
+	Lost            int      `json:"lost"`
+	SurvivorMean    *float64 `json:"survivor_mean,omitempty"`
+}
+
+// choose returns the configuration with the lowest objective. When every
+// configuration lost a tuning seed it falls back to the one that lost the
+// fewest, then had the lowest mean over the others, so the row still
+// reports how its best attempt fares on the evaluation seeds; fallback
+// says so.
+func choose(tuning []TuneResult) (h Hyper, fallback bool) {
+	best := math.Inf(1)
+	for _, t := range tuning {
+		if t.Objective != nil && *t.Objective < best {
+			best, h = *t.Objective, t.Hyperparameters
+		}
+	}
+	if h != nil {
+		return h, false
+	}
+	lost, mean := math.MaxInt, math.Inf(1)
+	for _, t := range tuning {
+		m := math.Inf(1)
+		if t.SurvivorMean != nil {
+			m = *t.SurvivorMean
+		}
+		if t.Lost < lost || (t.Lost == lost && m < mean) {
+			lost, mean, h = t.Lost, m, t.Hyperparameters
+		}
+	}
+	return h, true
 }
 
 // SeedResult is one evaluation run.
@@ -312,9 +346,6 @@ func (b *latentBench) plan() []rowSpec {
 					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) {
 						continue
 					}
-					if !meth.on(mname) {
-						continue
-					}
 					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})
 				}
 			}
@@ -395,16 +426,7 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
 		row.Tuning = b.tuneRow(ctx, spec, grid, clim)
-		best := math.Inf(1)
-		for _, t := range row.Tuning {
-			if t.Objective != nil && *t.Objective < best {
-				best, chosen = *t.Objective, t.Hyperparameters
-			}
-		}
-		if chosen == nil {
-			row.Error = "every configuration of the grid diverged on a tuning seed"
-			return row
-		}
+		chosen, row.TuningLost = choose(row.Tuning)
 	}
 	row.Hyperparameters = chosen
 	if spec.method.gen != "" {
@@ -443,12 +465,18 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 			var sum float64
 			for _, r := range results {
 				if r.diverged(clim) {
-					return // objective +Inf: nil
+					out[i].Lost++
+					continue
 				}
 				sum += r.sum.RMSEa
 			}
-			obj := sum / float64(len(results))
-			out[i].Objective = &obj
+			if n := len(results) - out[i].Lost; n > 0 {
+				mean := sum / float64(n)
+				out[i].SurvivorMean = &mean
+				if out[i].Lost == 0 {
+					out[i].Objective = &mean
+				}
+			}
 		}()
 	}
 	wg.Wait()

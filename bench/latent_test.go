@@ -94,9 +94,6 @@ func TestDiverged(t *testing.T) {
 func TestGridsHaveEqualBudget(t *testing.T) {
 	for _, meth := range latentMethods {
 		for name, m := range benchModels {
-			if !meth.on(name) {
-				continue
-			}
 			grid := meth.grid(m)
 			if len(grid) != tuneBudget {
 				t.Errorf("%s on %s: %d configurations, want %d", meth.name, name, len(grid), tuneBudget)
@@ -301,6 +298,25 @@ func TestRunLatentSmoke(t *testing.T) {
 	for _, want := range []string{"## standard", "| lorenz96 | 16 | etkf | none | 40 |", "latent-etkf-pca | pca |", "No KS rows"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+func TestChoose(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	h := func(v float64) Hyper { return Hyper{"inflation": v} }
+	for _, tc := range []struct {
+		name     string
+		tuning   []TuneResult
+		want     float64
+		fallback bool
+	}{
+		{"lowest objective", []TuneResult{{h(1), f(0.3), 0, f(0.3)}, {h(2), f(0.2), 0, f(0.2)}, {h(3), nil, 1, f(0.1)}}, 2, false},
+		{"all lost: fewest lost first", []TuneResult{{h(1), nil, 2, nil}, {h(2), nil, 1, f(0.9)}, {h(3), nil, 1, f(0.5)}}, 3, true},
+	} {
+		got, fb := choose(tc.tuning)
+		if got["inflation"] != tc.want || fb != tc.fallback {
+			t.Errorf("%s: chose %v (fallback %v), want %v (%v)", tc.name, got, fb, tc.want, tc.fallback)
 		}
 	}
 }

@@ -34,8 +34,9 @@ type GeneratorInfo struct {
 
 // benchGenerator is a trained generator; filters run on clones of it.
 type benchGenerator struct {
-	gen  latent.Generator
-	info GeneratorInfo
+	gen   latent.Generator
+	stats latent.Stats // Σ_clim and Σ_rep, estimated on the archive
+	info  GeneratorInfo
 }
 
 // archive is a model's simulation archive, split for training.
@@ -192,6 +193,7 @@ func (c *generatorCache) train(ctx context.Context, m *benchModel, a archive, ki
 	default:
 		return nil, fmt.Errorf("bench latent: unknown generator kind %q", kind)
 	}
+	out.stats = latent.EstimateStats(out.gen, a.train, a.valid)
 	out.info.Seconds = time.Since(start).Seconds()
 	mse := latent.ReconstructionError(out.gen, a.valid)
 	out.info.RMSE, out.info.RelMSE = math.Sqrt(mse), mse/a.variance
@@ -259,10 +261,11 @@ func kindOrder(k string) int {
 // full-space filter) and runs it.
 func (c *generatorCache) runBuilt(ctx context.Context, cfg experiment.Config, gen *benchGenerator) runResult {
 	var g latent.Generator
+	var stats latent.Stats
 	if gen != nil {
-		g = gen.gen.Clone()
+		g, stats = gen.gen.Clone(), gen.stats
 	}
-	s, err := experiment.BuildWithGenerator(cfg, g)
+	s, err := experiment.BuildWithGeneratorStats(cfg, g, stats)
 	if err != nil {
 		return runResult{err: err}
 	}

@@ -30,6 +30,8 @@ type benchModel struct {
 	// the dimension of the other generators.
 	pcaDims   []float64
 	latentDim int
+	// hybridDim is the PCA dimension of the hybrid and iterative filters.
+	hybridDim int
 	// The networks: the MLP autoencoder's hidden widths, the
 	// convolutional one's channels and strides, and their epochs at most.
 	hidden, channels, strides []int
@@ -56,8 +58,8 @@ var benchModels = map[string]*benchModel{
 		},
 		radii:     []float64{8, 16, 32},
 		pcaDims:   []float64{32, 48, 64},
-		latentDim: 32,
-		hidden:    []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
+		latentDim: 32, hybridDim: 64,
+		hidden: []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
 	},
 	"lorenz96": {
 		name: "lorenz96", model: experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
@@ -70,8 +72,8 @@ var benchModels = map[string]*benchModel{
 		},
 		radii:     []float64{2, 4, 8},
 		pcaDims:   []float64{24, 32, 36},
-		latentDim: 32,
-		hidden:    []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 20,
+		latentDim: 32, hybridDim: 36,
+		hidden: []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 20,
 	},
 }
 
@@ -142,22 +144,17 @@ type latentMethod struct {
 	// one) and d its dimension when the grid does not set "d".
 	gen string
 	d   func(m *benchModel) int
-	// models the method runs on (nil: all).
-	models []string
 	// knobs are the grid's hyperparameter names; grid returns the
 	// tuneBudget configurations for a model.
 	knobs []string
 	grid  func(m *benchModel) []Hyper
-	// latent, for a latent filter, returns its latent section.
-	latent func() *experiment.LatentConfig
 	// letkf localises (knob loc_radius).
 	letkf bool
-	doc   string
-}
-
-// on reports whether the method runs on model.
-func (m *latentMethod) on(model string) bool {
-	return m.models == nil || slices.Contains(m.models, model)
+	// A latent filter's analysis (etkf or iterative), and whether it adds
+	// the representation error to R; the knob alpha makes it a hybrid.
+	analysis string
+	rep      bool
+	doc      string
 }
 
 // cross returns the configurations a × b of two knobs.
@@ -179,40 +176,48 @@ func inflationOnly(*benchModel) []Hyper {
 	return out
 }
 
+func inflationDim(m *benchModel) []Hyper { return cross("inflation", inflations4, "d", m.pcaDims) }
+
+func inflationAlpha(*benchModel) []Hyper { return cross("inflation", inflations4, "alpha", alphas) }
+
 func latentDim(m *benchModel) int { return m.latentDim }
+
+func hybridDim(m *benchModel) int { return m.hybridDim }
+
+// Descriptions of the latent methods' parts.
+const (
+	docIncrement = "amortised encoding, increment update"
+	docRep       = "; R + diag(HΣ_repHᵀ) (representation error)"
+	docHybrid    = "hybrid code covariance αPₑ + (1 − α)Σ_clim"
+)
 
 // latentMethods are the benchmark's filters, in report order.
 var latentMethods = []latentMethod{
-	{
-		name: "etkf", knobs: []string{"inflation"}, grid: inflationOnly,
-		doc: "full-space ETKF with rotations",
-	},
-	{
-		name: "letkf", letkf: true, knobs: []string{"inflation", "loc_radius"},
+	{name: "etkf", knobs: []string{"inflation"}, grid: inflationOnly,
+		doc: "full-space ETKF with rotations"},
+	{name: "letkf", letkf: true, knobs: []string{"inflation", "loc_radius"},
 		grid: func(m *benchModel) []Hyper { return cross("inflation", inflations4, "loc_radius", m.radii) },
-		doc:  "full-space LETKF with rotations, Gaspari–Cohn localisation of radius loc_radius grid points, batches of 4 (KS) or 2 (L96) points",
-	},
-	{
-		name: "latent-etkf-pca", gen: "pca", knobs: []string{"inflation", "d"},
-		grid:   func(m *benchModel) []Hyper { return cross("inflation", inflations4, "d", m.pcaDims) },
-		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
-		doc:    "latent ETKF on the whitened codes of a PCA of dimension d, increment update",
-	},
-	{
-		name: "latent-etkf-autoencoder", gen: "autoencoder", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
-		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
-		doc:    "latent ETKF on the codes of an MLP autoencoder, increment update",
-	},
-	{
-		name: "latent-etkf-quadratic", gen: "quadratic", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
-		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
-		doc:    "latent ETKF on the codes of a quadratic manifold x = μ + Vz + W(q(z) − q̄), increment update",
-	},
-	{
-		name: "latent-etkf-conv", gen: "conv", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly,
-		latent: func() *experiment.LatentConfig { return &experiment.LatentConfig{Update: "increment"} },
-		doc:    "latent ETKF on the codes of a circular-convolution autoencoder, increment update",
-	},
+		doc:  "full-space LETKF with rotations, Gaspari–Cohn localisation of radius loc_radius grid points, batches of 4 (KS) or 2 (L96) points"},
+	{name: "latent-etkf-pca", gen: "pca", knobs: []string{"inflation", "d"}, grid: inflationDim, analysis: "etkf",
+		doc: "latent ETKF on the whitened codes of a PCA of dimension d; " + docIncrement},
+	{name: "latent-etkf-pca-rep", gen: "pca", knobs: []string{"inflation", "d"}, grid: inflationDim, analysis: "etkf", rep: true,
+		doc: "latent ETKF on the whitened codes of a PCA of dimension d; " + docIncrement + docRep},
+	{name: "latent-etkf-quadratic", gen: "quadratic", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		doc: "latent ETKF on the codes of a quadratic manifold x = μ + Vz + W(q(z) − q̄); " + docIncrement},
+	{name: "latent-etkf-autoencoder", gen: "autoencoder", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		doc: "latent ETKF on the codes of an MLP autoencoder; " + docIncrement},
+	{name: "latent-etkf-conv", gen: "conv", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		doc: "latent ETKF on the codes of a circular-convolution autoencoder; " + docIncrement},
+	{name: "latent-hybrid-pca", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf",
+		doc: "latent ETKF with a " + docHybrid + " (Σ_clim = I for whitened PCA codes); " + docIncrement},
+	{name: "latent-hybrid-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf", rep: true,
+		doc: "latent ETKF with a " + docHybrid + " (Σ_clim = I for whitened PCA codes); " + docIncrement + docRep},
+	{name: "latent-hybrid-conv-rep", gen: "conv", d: latentDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf", rep: true,
+		doc: "latent ETKF on convolutional-autoencoder codes with a " + docHybrid + " (Σ_clim estimated on the archive); " + docIncrement + docRep},
+	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
+		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
+	{name: "latent-iterative-quadratic-rep", gen: "quadratic", d: latentDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
+		doc: "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
 }
 
 // genDim is the dimension of the method's generator in configuration h.
@@ -264,9 +269,11 @@ func (meth *latentMethod) apply(c *experiment.Config, h Hyper, m *benchModel) er
 			c.Filter.BatchSize = 2
 		}
 	}
-	if meth.latent != nil {
-		c.Latent = meth.latent()
-		c.Latent.Generator = meth.gen
+	if meth.gen != "" {
+		c.Latent = &experiment.LatentConfig{Generator: meth.gen, Update: "increment", Analysis: meth.analysis, RepresentationError: meth.rep}
+		if a, ok := h["alpha"]; ok {
+			c.Latent.Alpha = &a
+		}
 	}
 	return nil
 }
