@@ -530,11 +530,11 @@ func (b *latentBench) cycles(m *benchModel, tuning bool) int {
 	return m.cycles
 }
 
-// timedCycles runs a built experiment's cycles in process and returns the
-// time-mean diagnostics with the total wall time of the analyses.
+// timedCycles runs a built experiment's cycles in process with the
+// experiment's cycle step and returns the time-mean diagnostics with the
+// total wall time of the analyses.
 func timedCycles(ctx context.Context, s *experiment.Setup) runResult {
 	truth, E := s.Initial()
-	y := make([]float64, s.Op.OutDim())
 	var sums experiment.Sums
 	var r runResult
 	for k := 1; k <= s.Config.Cycles; k++ {
@@ -543,19 +543,18 @@ func timedCycles(ctx context.Context, s *experiment.Setup) runResult {
 				break
 			}
 		}
-		s.AdvanceTruth(truth, k)
-		s.Observe(y, truth, k)
+		c := s.ObserveCycle(truth, k)
 		if r.err = s.Forecast(E, k); r.err != nil {
 			break
 		}
 		t0 := time.Now()
-		st, err := s.Analyze(E, y, truth, k)
+		r.err = s.Assimilate(c, E)
 		r.analysis += time.Since(t0)
 		r.cycles++
-		if r.err = err; err != nil {
+		if r.err != nil {
 			break
 		}
-		sums.Add(st, s.Config.Scored(k))
+		sums.Add(c.Stats, s.Config.Scored(k))
 	}
 	r.sum = sums.Summary()
 	return r

@@ -93,7 +93,11 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		if err != nil {
 			return gen, nil, err
 		}
-		sum, us, err := timedRun(ctx, s)
+		r := timedCycles(ctx, s)
+		sum, us, err := r.sum, 0.0, r.err
+		if r.cycles > 0 {
+			us = float64(r.analysis.Microseconds()) / float64(r.cycles)
+		}
 		if err != nil {
 			// A short training may not track the truth; the cost is what
 			// is measured, so a divergence is reported in the row.
@@ -133,31 +137,4 @@ type LatentBenchRow struct {
 	// filter, decoding) in µs.
 	AnalysisMicros float64 `json:"analysis_us"`
 	Error          string  `json:"error,omitempty"`
-}
-
-// timedRun runs a built experiment and also returns the mean wall time of
-// the analysis step in µs.
-func timedRun(ctx context.Context, s *experiment.Setup) (experiment.Summary, float64, error) {
-	truth, E := s.Initial()
-	y := make([]float64, s.Op.OutDim())
-	var sums experiment.Sums
-	var analysis time.Duration
-	for k := 1; k <= s.Config.Cycles; k++ {
-		if err := ctx.Err(); err != nil {
-			return sums.Summary(), 0, err
-		}
-		s.AdvanceTruth(truth, k)
-		s.Observe(y, truth, k)
-		if err := s.Forecast(E, k); err != nil {
-			return sums.Summary(), 0, err
-		}
-		t0 := time.Now()
-		st, err := s.Analyze(E, y, truth, k)
-		analysis += time.Since(t0)
-		if err != nil {
-			return sums.Summary(), 0, err
-		}
-		sums.Add(st, s.Config.Scored(k))
-	}
-	return sums.Summary(), float64(analysis.Microseconds()) / float64(s.Config.Cycles), nil
 }
