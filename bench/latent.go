@@ -363,6 +363,7 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 	}
 	b.sem = make(chan struct{}, b.opts.Parallel)
 	b.rowsPlanned = len(specs)
+	b.opts.Log(fmt.Sprintf("%d rows; tuning seeds %v, evaluation seeds %v, %d run(s) at once", len(specs), b.tune, b.eval, b.opts.Parallel))
 	rows := make([]LatentRow, len(specs))
 	next := make(chan int)
 	var wg sync.WaitGroup
