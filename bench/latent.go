@@ -73,10 +73,10 @@ type LatentOptions struct {
 	Tuned Hyper
 	// Parallel is the number of runs at once (default 2).
 	Parallel int
-	// Log receives progress lines; RowDone each finished row (from one
-	// goroutine at a time).
+	// Log receives progress lines; RowDone each finished row with the
+	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
-	RowDone func(LatentRow)
+	RowDone func(LatentRow, []GeneratorInfo)
 }
 
 // Seed sets of the protocol: tuning seeds start at tuneSeed0, evaluation
@@ -107,7 +107,7 @@ func (o *LatentOptions) withDefaults() {
 		o.Log = func(string) {}
 	}
 	if o.RowDone == nil {
-		o.RowDone = func(LatentRow) {}
+		o.RowDone = func(LatentRow, []GeneratorInfo) {}
 	}
 }
 
@@ -325,7 +325,7 @@ func RunLatent(ctx context.Context, o LatentOptions) ([]LatentRow, []GeneratorIn
 	b := &latentBench{opts: o, gens: newGeneratorCache(o.Log)}
 	b.run, b.clim = b.gens.runBuilt, b.gens.climatology
 	rows, err := b.runRows(ctx, b.plan())
-	return rows, b.gens.infos(), err
+	return rows, b.gens.infos(true), err
 }
 
 // plan lists the rows the options select, model by model (KS first),
@@ -343,7 +343,7 @@ func (b *latentBench) plan() []rowSpec {
 			for _, N := range rg.members {
 				for i := range latentMethods {
 					meth := &latentMethods[i]
-					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) {
+					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) {
 						continue
 					}
 					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})
@@ -376,7 +376,11 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 				b.mu.Lock()
 				b.rowsDone++
 				b.opts.Log(fmt.Sprintf("[row %d/%d] %s: %s", b.rowsDone, b.rowsPlanned, specs[i], rowOutcome(rows[i])))
-				b.opts.RowDone(rows[i])
+				var gens []GeneratorInfo
+				if b.gens != nil {
+					gens = b.gens.infos(false)
+				}
+				b.opts.RowDone(rows[i], gens)
 				b.mu.Unlock()
 			}
 		}()

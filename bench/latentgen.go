@@ -204,9 +204,10 @@ func (c *generatorCache) train(ctx context.Context, m *benchModel, a archive, ki
 // generators table.
 var pcaCurveDims = []int{8, 16, 24, 32, 48, 64}
 
-// infos returns the trained generators, with the PCA reference curve of
-// every model whose archive was built, by model, kind and dimension.
-func (c *generatorCache) infos() []GeneratorInfo {
+// infos returns the trained generators, with (if curve) the PCA
+// reference curve of every model whose archive was built, by model, kind
+// and dimension.
+func (c *generatorCache) infos(curve bool) []GeneratorInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []GeneratorInfo
@@ -218,7 +219,7 @@ func (c *generatorCache) infos() []GeneratorInfo {
 		}
 	}
 	for name, e := range c.archives {
-		if e.a.err != nil || e.a.train == nil {
+		if !curve || e.a.err != nil || e.a.train == nil {
 			continue
 		}
 		m := benchModels[name]

@@ -91,9 +91,9 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		}
 		return store.WriteFileAtomic(o.JSON, js.Bytes())
 	}
-	o.RowDone = func(r bench.LatentRow) {
+	o.RowDone = func(r bench.LatentRow, gens []bench.GeneratorInfo) {
 		done = append(done, r)
-		if err := write(done, nil, fmt.Sprintf("partial, %d rows finished so far", len(done))); err != nil {
+		if err := write(done, gens, fmt.Sprintf("partial, %d rows finished so far", len(done))); err != nil {
 			o.Log("writing the partial report: " + err.Error())
 		}
 	}
