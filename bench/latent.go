@@ -131,6 +131,12 @@ func (o *LatentOptions) seeds() (tune, eval []uint64, err error) {
 	return tune, eval, nil
 }
 
+// Validate reports the first invalid option (after the defaults).
+func (o LatentOptions) Validate() error {
+	o.withDefaults()
+	return o.validate()
+}
+
 func (o *LatentOptions) validate() error {
 	if o.Seeds < 1 || o.TuneSeeds < 1 || o.Parallel < 1 || o.Cycles < 0 || o.TuneCycles < 0 {
 		return fmt.Errorf("bench latent: need seeds, tuning seeds and parallel >= 1 and cycles >= 0; got %d, %d, %d, %d, %d",

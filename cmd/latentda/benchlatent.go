@@ -62,12 +62,23 @@ and without tuning:
 }
 
 func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--seeds", o.Seeds}, {"--tune-seeds", o.TuneSeeds}, {"--parallel", o.Parallel}} {
+		if f.v < 1 {
+			return usageError{fmt.Errorf("%s must be >= 1, got %d", f.name, f.v)}
+		}
+	}
 	if o.Tuned != "" {
 		h, err := bench.ParseHyper(o.Tuned)
 		if err != nil {
 			return usageError{fmt.Errorf("--tuned: %w", err)}
 		}
 		o.LatentOptions.Tuned = h
+	}
+	if err := o.LatentOptions.Validate(); err != nil {
+		return usageError{err}
 	}
 	start := time.Now()
 	var mu sync.Mutex
