@@ -71,7 +71,7 @@ type LatentOptions struct {
 	// Tuned, if set, skips tuning: the rows are evaluated with these
 	// hyperparameters.
 	Tuned Hyper
-	// Parallel is the number of runs at once (default 2).
+	// Parallel is the number of runs at once (default 4).
 	Parallel int
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
@@ -101,7 +101,7 @@ func (o *LatentOptions) withDefaults() {
 		o.TuneSeeds = 2
 	}
 	if o.Parallel == 0 {
-		o.Parallel = 2
+		o.Parallel = 4
 	}
 	if o.Log == nil {
 		o.Log = func(string) {}

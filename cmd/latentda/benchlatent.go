@@ -52,10 +52,10 @@ and without tuning:
 	f.StringSliceVar(&o.Filters, "filter", nil, "filters: "+strings.Join(bench.MethodNames(), ", ")+" (default all)")
 	f.IntVar(&o.Seeds, "seeds", 5, "evaluation seeds (1, 2, ...)")
 	f.IntVar(&o.TuneSeeds, "tune-seeds", 2, "tuning seeds (101, 102, ...)")
-	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 600, L96 1200)")
-	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 300, L96 600)")
+	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 400, L96 800)")
+	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 200, L96 400)")
 	f.StringVar(&o.Tuned, "tuned", "", "skip tuning and evaluate these hyperparameters, as name=value,... (such as inflation=1.05,loc_radius=16)")
-	f.IntVar(&o.Parallel, "parallel", 2, "runs at once")
+	f.IntVar(&o.Parallel, "parallel", 4, "runs at once (more than the cores gives the benchmark a larger share of a machine shared with other work)")
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
 	return cmd
