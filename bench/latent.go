@@ -370,6 +370,7 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 	b.sem = make(chan struct{}, b.opts.Parallel)
 	b.rowsPlanned = len(specs)
 	b.opts.Log(fmt.Sprintf("%d rows; tuning seeds %v, evaluation seeds %v, %d run(s) at once", len(specs), b.tune, b.eval, b.opts.Parallel))
+	b.pretrain(ctx, specs)
 	rows := make([]LatentRow, len(specs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -400,6 +401,28 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 	close(next)
 	wg.Wait()
 	return rows, ctx.Err()
+}
+
+// pretrain starts training every generator the rows need, in the
+// background, so that the rows before the first latent one run meanwhile
+// instead of every row worker waiting in turn on a training.
+func (b *latentBench) pretrain(ctx context.Context, specs []rowSpec) {
+	if b.gens == nil {
+		return
+	}
+	seen := map[genKey]bool{}
+	for _, spec := range specs {
+		if spec.method.gen == "" {
+			continue
+		}
+		for _, h := range spec.method.grid(spec.model) {
+			k := genKey{spec.model.name, spec.method.gen, spec.method.genDim(spec.model, h)}
+			if !seen[k] {
+				seen[k] = true
+				go b.gens.get(ctx, spec.model, k.kind, k.d) // a failure is reported by the rows that need it
+			}
+		}
+	}
 }
 
 func rowOutcome(r LatentRow) string {
