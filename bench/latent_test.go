@@ -320,3 +320,48 @@ func TestChoose(t *testing.T) {
 		}
 	}
 }
+
+// TestLatentVerdicts: one line per KS (regime, N), the standard target at
+// 25%, a hard regime met only with non-overlapping intervals, and the
+// count of hard regimes met.
+func TestLatentVerdicts(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	row := func(regime string, n int, filter string, mean, ci float64, lost int) LatentRow {
+		return LatentRow{Model: "ks", Regime: regime, N: n, Filter: filter, Generator: "pca", D: 64, Seeds: 5, RMSEMean: f(mean), RMSECI95: f(ci), Diverged: lost}
+	}
+	rows := []LatentRow{
+		row("standard", 16, "latent-etkf-pca", 0.14, 0.01, 0), row("standard", 16, "letkf", 0.12, 0.01, 0),
+		row("sparse", 16, "latent-x", 0.5, 0.1, 3), row("sparse", 16, "latent-y", 0.3, 0.02, 0), row("sparse", 16, "letkf", 0.5, 0.05, 0),
+		row("very-sparse", 16, "latent-y", 0.9, 0.2, 0), row("very-sparse", 16, "letkf", 1.0, 0.05, 0),
+		row("small", 8, "latent-y", 0.3, 0.01, 0), row("small", 8, "letkf", 0.2, 0.01, 0),
+	}
+	got := latentVerdicts(rows, []GeneratorInfo{{Model: "ks", Kind: "pca", D: 64, RMSE: 0.032}})
+	want := []string{
+		"KS standard, N = 16: best latent latent-etkf-pca (pca d=64, generator reconstruction RMSE 0.032) 0.140 ± 0.010 against the LETKF's 0.120 ± 0.010 (+17%); target within 25% (DAPPER's LETKF reference 0.11): **met**.",
+		"KS sparse, N = 16: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.300 ± 0.020 against the LETKF's 0.500 ± 0.050 (-40%); the intervals are 0.130 apart: **met**.",
+		"KS very-sparse, N = 16: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.900 ± 0.200 against the LETKF's 1.000 ± 0.050 (-10%); lower, but the intervals overlap by 0.150: **not met**.",
+		"KS small, N = 8: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.300 ± 0.010 against the LETKF's 0.200 ± 0.010 (+50%); the latent mean is 0.100 above the LETKF's: **not met**.",
+		"Hard regimes where the best latent filter beats the tuned LETKF with non-overlapping CIs: 1 of 3 run (sparse); target at least 2 of 4: **not met**.",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i, got[i], want[i])
+		}
+	}
+}
+
+func TestReadLatentReport(t *testing.T) {
+	m := 0.2
+	rep := LatentReport{Command: "latentda bench latent", Rows: []LatentRow{{Model: "ks", Regime: "standard", Filter: "letkf", RMSEMean: &m, Hyperparameters: Hyper{"inflation": 1.05}}}}
+	var buf strings.Builder
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadLatentReport(strings.NewReader(buf.String()))
+	if err != nil || back.Command != rep.Command || len(back.Rows) != 1 || *back.Rows[0].RMSEMean != m || back.Rows[0].Hyperparameters["inflation"] != 1.05 {
+		t.Errorf("read back %+v, %v", back, err)
+	}
+}

@@ -22,6 +22,7 @@ type benchLatentOptions struct {
 	Tuned  string
 	Report string
 	JSON   string
+	Render bool
 }
 
 func newBenchLatentCmd() *cobra.Command {
@@ -58,10 +59,14 @@ and without tuning:
 	f.IntVar(&o.Parallel, "parallel", 4, "runs at once (more than the cores gives the benchmark a larger share of a machine shared with other work)")
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
+	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
 	return cmd
 }
 
 func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
+	if o.Render {
+		return o.render()
+	}
 	for _, f := range []struct {
 		name string
 		v    int
@@ -127,4 +132,20 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		return fmt.Errorf("bench latent: %w", err)
 	}
 	return nil
+}
+
+// render writes the Markdown report of the JSON report o.JSON.
+func (o *benchLatentOptions) render() error {
+	f, err := os.Open(o.JSON)
+	if err != nil {
+		return fmt.Errorf("bench latent: %w", err)
+	}
+	defer f.Close()
+	rep, err := bench.ReadLatentReport(f)
+	if err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md)
+	return store.WriteFileAtomic(o.Report, md.Bytes())
 }
