@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -105,6 +106,9 @@ func (r LatentReport) writeProtocol(p func(string, ...any)) {
 func gridDoc(m *latentMethod) string {
 	var parts []string
 	for _, name := range []string{"ks", "lorenz96"} {
+		if !slices.ContainsFunc(benchModels[name].regimes, func(r string) bool { return m.runsIn(name, r) }) {
+			continue
+		}
 		values := map[string][]float64{}
 		for _, h := range m.grid(benchModels[name]) {
 			for k, v := range h {
