@@ -3,346 +3,596 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/neural"
 )
 
-// LatentBenchOptions set the grid of `latentda bench latent`.
-type LatentBenchOptions struct {
-	Models     []string // lorenz96, ks
-	Dims       []int    // latent dimensions; the full state dimension is always added
-	Members    []int    // ensemble sizes
-	Generators []string // pca, autoencoder
-	Encodings  []string // amortised, projection
-	Updates    []string // decode, increment
-	// Cycles per run for L96 and KS (0: 1000 and 600).
-	CyclesL96, CyclesKS int
-	// Archive size and autoencoder training for each model.
-	Samples int // default 10000
-	Epochs  int // default 40
-	// Parallel runs at once (default 2).
-	Parallel int
-	// Log receives progress lines.
-	Log func(string)
+// The fair latent benchmark (`latentda bench latent`, issue 14): every
+// method is tuned on the tuning seeds with the same number of
+// configurations, the configuration with the lowest mean analysis RMSE over
+// them is kept, and it is scored on the evaluation seeds, which tuning
+// never sees. Every run is built with experiment.BuildWithGenerator (the
+// builder of real runs) and cycled in process.
+
+// Hyper is one configuration of a method's knobs, by name: inflation,
+// loc_radius, alpha, d.
+type Hyper map[string]float64
+
+// String lists the knobs in name order, as name=value.
+func (h Hyper) String() string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%g", k, h[k])
+	}
+	return strings.Join(parts, ",")
 }
 
-func (o *LatentBenchOptions) withDefaults() {
+// ParseHyper reads name=value pairs separated by commas (the --tuned flag).
+func ParseHyper(s string) (Hyper, error) {
+	h := Hyper{}
+	for _, f := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(f), "=")
+		var v float64
+		if _, err := fmt.Sscan(val, &v); !ok || err != nil || name == "" {
+			return nil, fmt.Errorf("bench: %q is not name=number", f)
+		}
+		if _, dup := h[name]; dup {
+			return nil, fmt.Errorf("bench: %s given twice", name)
+		}
+		h[name] = v
+	}
+	return h, nil
+}
+
+// LatentOptions select and size `latentda bench latent`. Zero values take
+// the defaults (latentDefaults).
+type LatentOptions struct {
+	Models  []string // ks, lorenz96 (default both; lorenz96 only where its regime is meaningful)
+	Regimes []string // standard, small, sparse, very-sparse, nonlinear (default all)
+	// Filters are method names (latentMethods; default all of them).
+	Filters []string
+	// Seeds is the number of evaluation seeds (1, 2, ...; default 5);
+	// TuneSeeds the number of tuning seeds (101, 102, ...; default 2).
+	Seeds, TuneSeeds int
+	// Cycles and TuneCycles override the models' run lengths (cycles
+	// after the burn-in).
+	Cycles, TuneCycles int
+	// Tuned, if set, skips tuning: the rows are evaluated with these
+	// hyperparameters.
+	Tuned Hyper
+	// Parallel is the number of runs at once (default 4).
+	Parallel int
+	// Log receives progress lines; RowDone each finished row with the
+	// generators trained so far (from one goroutine at a time).
+	Log     func(string)
+	RowDone func(LatentRow, []GeneratorInfo)
+}
+
+// Seed sets of the protocol: tuning seeds start at tuneSeed0, evaluation
+// seeds at 1, and the generators' archive runs from archiveSeed; the three
+// are disjoint (checked by LatentOptions.seeds).
+const (
+	tuneSeed0   = 101
+	archiveSeed = 1001
+)
+
+func (o *LatentOptions) withDefaults() {
 	if len(o.Models) == 0 {
-		o.Models = []string{"lorenz96", "ks"}
+		o.Models = []string{"ks", "lorenz96"}
 	}
-	if len(o.Dims) == 0 {
-		o.Dims = []int{8, 16, 24, 32}
+	if len(o.Regimes) == 0 {
+		o.Regimes = RegimeNames()
 	}
-	if len(o.Members) == 0 {
-		o.Members = []int{8, 16, 24}
+	if o.Seeds == 0 {
+		o.Seeds = 5
 	}
-	if len(o.Generators) == 0 {
-		o.Generators = []string{"pca", "autoencoder"}
-	}
-	if len(o.Encodings) == 0 {
-		o.Encodings = []string{"amortised", "projection"}
-	}
-	if len(o.Updates) == 0 {
-		o.Updates = []string{"decode", "increment"}
-	}
-	if o.CyclesL96 == 0 {
-		o.CyclesL96 = 1000
-	}
-	if o.CyclesKS == 0 {
-		o.CyclesKS = 600
-	}
-	if o.Samples == 0 {
-		o.Samples = 10000
-	}
-	if o.Epochs == 0 {
-		o.Epochs = 40
+	if o.TuneSeeds == 0 {
+		o.TuneSeeds = 2
 	}
 	if o.Parallel == 0 {
-		o.Parallel = 2
+		o.Parallel = 4
 	}
 	if o.Log == nil {
 		o.Log = func(string) {}
 	}
-}
-
-// GeneratorRow describes one generator trained for the benchmark.
-type GeneratorRow struct {
-	Model      string  `json:"model"`
-	Type       string  `json:"generator"`
-	LatentDim  int     `json:"d"`
-	HeldOutMSE float64 `json:"heldout_mse"`
-	Variance   float64 `json:"variance"` // of the held-out states, for scale
-	Epochs     int     `json:"epochs"`
-	Seconds    float64 `json:"seconds"`
-}
-
-// LatentBenchRow is one filter run of the benchmark.
-type LatentBenchRow struct {
-	Model     string  `json:"model"`
-	Obs       string  `json:"obs"` // all, or every-4
-	Filter    string  `json:"filter"`
-	Generator string  `json:"generator,omitempty"`
-	D         int     `json:"d,omitempty"`
-	N         int     `json:"n"`
-	Encoding  string  `json:"encoding,omitempty"`
-	Update    string  `json:"update,omitempty"`
-	Cycles    int     `json:"cycles"`
-	RMSEa     float64 `json:"rmse_a"`
-	SpreadA   float64 `json:"spread_a"`
-	// AnalysisMicros is the mean wall time of one analysis (encoding,
-	// filter, decoding) in µs.
-	AnalysisMicros float64 `json:"analysis_us"`
-	Error          string  `json:"error,omitempty"`
-}
-
-// latentBaseline names, for each model and full-space method, the DAPPER
-// set-up (experiment.DapperConfigs) the latent benchmark starts from, and
-// the burn-in (model time) of its shorter runs.
-var latentBaseline = map[string]struct {
-	etkf, letkf string
-	burnIn      float64
-}{
-	"lorenz96": {"l96-etkf", "l96-letkf", 10},
-	"ks":       {"ks-etkf", "ks-letkf", 100},
-}
-
-// benchBase returns the full-space config of a model's benchmark row at
-// ensemble size N: the DAPPER set-up of method (the ETKF's for any other
-// method) with N members. model is a key of latentBaseline.
-func benchBase(model string, method string, N, cycles int) experiment.Config {
-	b := latentBaseline[model]
-	name := b.etkf
-	if method == "letkf" {
-		name = b.letkf
+	if o.RowDone == nil {
+		o.RowDone = func(LatentRow, []GeneratorInfo) {}
 	}
-	c := experiment.DapperConfigs(cycles)[name]
-	c.BurnIn = b.burnIn
-	c.Filter.Members = N
-	c.Filter.Method = method
-	// One inflation per model for every N and scheme, the benchmark's
-	// tuned values for the ETKF.
-	c.Name = fmt.Sprintf("%s-%s-N%d", model, method, N)
-	return c
 }
 
-// RunLatentBench trains the generators and runs the grid. Runs that
-// diverge are reported with their error, not dropped.
-func RunLatentBench(ctx context.Context, o LatentBenchOptions) ([]GeneratorRow, []LatentBenchRow, error) {
+// seeds returns the tuning and evaluation seeds; they are disjoint from
+// each other and from the archive's.
+func (o *LatentOptions) seeds() (tune, eval []uint64, err error) {
+	for i := range o.TuneSeeds {
+		tune = append(tune, tuneSeed0+uint64(i))
+	}
+	for i := range o.Seeds {
+		eval = append(eval, 1+uint64(i))
+	}
+	for _, s := range eval {
+		if slices.Contains(tune, s) || s == archiveSeed {
+			return nil, nil, fmt.Errorf("bench latent: evaluation seed %d is also a tuning or archive seed (at most %d evaluation seeds)", s, tuneSeed0-1)
+		}
+	}
+	if slices.Contains(tune, archiveSeed) {
+		return nil, nil, fmt.Errorf("bench latent: tuning seed %d is the archive's", archiveSeed)
+	}
+	return tune, eval, nil
+}
+
+// Validate reports the first invalid option (after the defaults).
+func (o LatentOptions) Validate() error {
 	o.withDefaults()
-	for _, m := range o.Models {
-		if _, ok := latentBaseline[m]; !ok {
-			return nil, nil, fmt.Errorf("bench latent: unknown model %q (want lorenz96 or ks)", m)
-		}
-	}
-	var gens []GeneratorRow
-	type job struct {
-		cfg experiment.Config
-		gen latent.Generator
-		row LatentBenchRow
-	}
-	var jobs []job
-	for _, model := range o.Models {
-		cycles := o.CyclesL96
-		if model == "ks" {
-			cycles = o.CyclesKS
-		}
-		tc := experiment.TrainConfig{
-			Name:       model + "-bench",
-			Model:      benchBase(model, "etkf", 8, cycles).Model,
-			Archive:    experiment.ArchiveOptions{Samples: o.Samples, Every: 5, SpinUp: 100, Seed: 11},
-			Validation: 0.1,
-		}
-		if model == "ks" {
-			tc.Archive.Every = 2
-		}
-		X, _, err := experiment.BuildArchive(ctx, experiment.Config{Model: tc.Model}, tc.Archive, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		train, valid := tc.SplitArchive(X)
-		n := tc.Model.WithDefaultsNx()
-		validVar := variance(valid)
-		trained := map[string]latent.Generator{}
-		for _, typ := range o.Generators {
-			for _, d := range fullToo(o.Dims, n) {
-				start := time.Now()
-				row := GeneratorRow{Model: model, Type: typ, Variance: validVar}
-				var g latent.Generator
-				if typ == "pca" {
-					opts := latent.PCAOptions{Dim: d}
-					if d == n {
-						// Full rank: KS has rank n-2 (the mean and the
-						// Nyquist mode are conserved), so ask for all of it.
-						opts = latent.PCAOptions{Variance: 1}
-					}
-					p, err := latent.FitPCA(train, opts)
-					if err != nil {
-						return nil, nil, fmt.Errorf("bench latent: %s pca d=%d: %w", model, d, err)
-					}
-					g = p
-				} else {
-					hidden := []int{128, 128}
-					if model == "ks" {
-						hidden = []int{256, 128}
-					}
-					tc.Generator = experiment.GeneratorConfig{Type: "autoencoder", LatentDim: d, Hidden: hidden, Activation: "tanh",
-						Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: 6, Seed: 1}
-					res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, func(st neural.EpochStats) error {
-						if st.Epoch%10 == 0 {
-							o.Log(fmt.Sprintf("  %s autoencoder d=%d epoch %d valid %.4g", model, d, st.Epoch, st.ValidLoss))
-						}
-						return nil
-					}, nil)
-					if err != nil {
-						return nil, nil, fmt.Errorf("bench latent: %s autoencoder d=%d: %w", model, d, err)
-					}
-					g = res.Model
-					row.Epochs = len(res.Curve)
-				}
-				row.LatentDim = g.LatentDim()
-				row.HeldOutMSE = latent.ReconstructionError(g, valid)
-				row.Seconds = time.Since(start).Seconds()
-				gens = append(gens, row)
-				trained[fmt.Sprint(typ, d)] = g
-				o.Log(fmt.Sprintf("trained %s %s d=%d: held-out MSE %.4g (state variance %.3g) in %.0fs", model, typ, d, row.HeldOutMSE, validVar, row.Seconds))
-			}
-		}
-		for _, N := range o.Members {
-			for _, method := range []string{"etkf", "letkf"} {
-				c := benchBase(model, method, N, cycles)
-				jobs = append(jobs, job{cfg: c, row: LatentBenchRow{Model: model, Obs: "all", Filter: method, N: N, Cycles: cycles}})
-			}
-			for _, typ := range o.Generators {
-				for _, d := range fullToo(o.Dims, n) {
-					for _, enc := range o.Encodings {
-						for _, upd := range o.Updates {
-							c := benchBase(model, "etkf", N, cycles)
-							c.Latent = &experiment.LatentConfig{Generator: typ, Encoding: enc, Update: upd}
-							g := trained[fmt.Sprint(typ, d)]
-							jobs = append(jobs, job{cfg: c, gen: g, row: LatentBenchRow{
-								Model: model, Obs: "all", Filter: "latent-etkf", Generator: typ, D: g.LatentDim(), N: N, Encoding: enc, Update: upd, Cycles: cycles}})
-						}
-					}
-				}
-			}
-		}
-		// Brittleness: generators trained on the full state, used when only
-		// every 4th variable is observed.
-		for _, method := range []string{"etkf", "letkf"} {
-			c := benchBase(model, method, 16, cycles)
-			c.Observations.Operator, c.Observations.Every = "every-k", 4
-			jobs = append(jobs, job{cfg: c, row: LatentBenchRow{Model: model, Obs: "every-4", Filter: method, N: 16, Cycles: cycles}})
-		}
-		for _, typ := range o.Generators {
-			for _, upd := range o.Updates {
-				d := o.Dims[len(o.Dims)-1]
-				c := benchBase(model, "etkf", 16, cycles)
-				c.Observations.Operator, c.Observations.Every = "every-k", 4
-				c.Latent = &experiment.LatentConfig{Generator: typ, Encoding: "amortised", Update: upd}
-				jobs = append(jobs, job{cfg: c, gen: trained[fmt.Sprint(typ, d)], row: LatentBenchRow{
-					Model: model, Obs: "every-4", Filter: "latent-etkf", Generator: typ, D: d, N: 16, Encoding: "amortised", Update: upd, Cycles: cycles}})
-			}
-		}
-	}
+	return o.validate()
+}
 
-	rows := make([]LatentBenchRow, len(jobs))
-	sem := make(chan struct{}, o.Parallel)
+func (o *LatentOptions) validate() error {
+	if o.Seeds < 1 || o.TuneSeeds < 1 || o.Parallel < 1 || o.Cycles < 0 || o.TuneCycles < 0 {
+		return fmt.Errorf("bench latent: need seeds, tuning seeds and parallel >= 1 and cycles >= 0; got %d, %d, %d, %d, %d",
+			o.Seeds, o.TuneSeeds, o.Parallel, o.Cycles, o.TuneCycles)
+	}
+	for _, m := range o.Models {
+		if _, ok := benchModels[m]; !ok {
+			return fmt.Errorf("bench latent: unknown model %q (want ks or lorenz96)", m)
+		}
+	}
+	for _, r := range o.Regimes {
+		if !slices.Contains(RegimeNames(), r) {
+			return fmt.Errorf("bench latent: unknown regime %q (want one of %s)", r, strings.Join(RegimeNames(), ", "))
+		}
+	}
+	for _, f := range o.Filters {
+		if methodByName(f) == nil {
+			return fmt.Errorf("bench latent: unknown filter %q (want one of %s)", f, strings.Join(MethodNames(), ", "))
+		}
+	}
+	_, _, err := o.seeds()
+	return err
+}
+
+// LatentRow is one row of the benchmark: a method in a regime, tuned on
+// the tuning seeds and scored on the evaluation seeds. The statistics are
+// over the evaluation seeds that did not diverge (nil when fewer than
+// needed: one for a mean, two for a confidence interval).
+type LatentRow struct {
+	Model  string `json:"model"`
+	Regime string `json:"regime"`
+	Filter string `json:"filter"`
+	// Generator is the latent filter's generator kind, "none" for a
+	// full-space filter; D the dimension the filter works in (the
+	// state's for a full-space filter).
+	Generator string `json:"generator"`
+	D         int    `json:"d"`
+	N         int    `json:"N"`
+	// Seeds is the number of evaluation seeds.
+	Seeds int `json:"seeds"`
+	// RMSEMean is the mean over the evaluation seeds of the time-mean
+	// analysis RMSE, RMSECI95 the half-width of its 95% Student-t
+	// confidence interval; SpreadMean the mean analysis spread; NISRatio
+	// the mean over seeds of mean NIS / its expectation (1 when the spread
+	// is consistent with the errors).
+	RMSEMean   *float64 `json:"rmse_mean"`
+	RMSECI95   *float64 `json:"rmse_ci95"`
+	SpreadMean *float64 `json:"spread_mean"`
+	NISRatio   *float64 `json:"nis_ratio"`
+	// Diverged counts the evaluation seeds lost: stopped by the divergence
+	// guard, or with an RMSE above climatology.
+	Diverged int `json:"diverged"`
+	// AnalysisMicros is the mean wall time of one analysis (encoding,
+	// filter, decoding) over the evaluation runs, in µs.
+	AnalysisMicros float64 `json:"analysis_us"`
+	// Hyperparameters are the chosen configuration.
+	Hyperparameters Hyper `json:"hyperparameters"`
+
+	EvalSeeds  []uint64     `json:"eval_seeds"`
+	TuneSeeds  []uint64     `json:"tuning_seeds"`
+	Cycles     int          `json:"cycles"`
+	TuneCycles int          `json:"tuning_cycles"`
+	Tuning     []TuneResult `json:"tuning"`
+	// TuningLost is set when every configuration lost a tuning seed (the
+	// choice is then the one that lost the fewest).
+	TuningLost bool         `json:"tuning_lost,omitempty"`
+	Evaluation []SeedResult `json:"evaluation"`
+	// Error is set when the row could not run (a generator failed to
+	// train, or the archive to build).
+	Error string `json:"error,omitempty"`
+}
+
+// TuneResult is one configuration of a tuning grid: its objective (the
+// mean RMSE over the tuning seeds, nil, for +∞, if a tuning seed
+// diverged), the tuning seeds it lost and the mean RMSE over the others.
+type TuneResult struct {
+	Hyperparameters Hyper    `json:"hyperparameters"`
+	Objective       *float64 `json:"objective"`
+	Lost            int      `json:"lost"`
+	SurvivorMean    *float64 `json:"survivor_mean,omitempty"`
+}
+
+// choose returns the configuration with the lowest objective. When every
+// configuration lost a tuning seed it falls back to the one that lost the
+// fewest, then had the lowest mean over the others, so the row still
+// reports how its best attempt fares on the evaluation seeds; fallback
+// says so.
+func choose(tuning []TuneResult) (h Hyper, fallback bool) {
+	best := math.Inf(1)
+	for _, t := range tuning {
+		if t.Objective != nil && *t.Objective < best {
+			best, h = *t.Objective, t.Hyperparameters
+		}
+	}
+	if h != nil {
+		return h, false
+	}
+	lost, mean := math.MaxInt, math.Inf(1)
+	for _, t := range tuning {
+		m := math.Inf(1)
+		if t.SurvivorMean != nil {
+			m = *t.SurvivorMean
+		}
+		if t.Lost < lost || (t.Lost == lost && m < mean) {
+			lost, mean, h = t.Lost, m, t.Hyperparameters
+		}
+	}
+	return h, true
+}
+
+// SeedResult is one evaluation run.
+type SeedResult struct {
+	Seed     uint64  `json:"seed"`
+	RMSE     float64 `json:"rmse"`
+	Spread   float64 `json:"spread"`
+	NISRatio float64 `json:"nis_ratio"`
+	Diverged bool    `json:"diverged"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// runResult is the outcome of one run.
+type runResult struct {
+	sum experiment.Summary
+	// analysis is the total wall time of the analyses, over cycles of them.
+	analysis time.Duration
+	cycles   int
+	err      error
+}
+
+// runner runs one built configuration; gen is the latent filter's
+// generator (nil for a full-space filter).
+type runner func(ctx context.Context, cfg experiment.Config, gen *benchGenerator) runResult
+
+// diverged reports whether a run is lost: an error (the divergence
+// guard), a non-finite RMSE, or one above climatology.
+func (r runResult) diverged(clim float64) bool {
+	return r.err != nil || !(r.sum.RMSEa <= clim)
+}
+
+// rowSpec is one row to run.
+type rowSpec struct {
+	model  *benchModel
+	regime regime
+	N      int
+	method *latentMethod
+}
+
+func (r rowSpec) String() string {
+	return fmt.Sprintf("%s %s N=%d %s", r.model.name, r.regime.name, r.N, r.method.name)
+}
+
+// config returns the row's configuration h on one seed, for a run of
+// cycles scored cycles after the model's burn-in.
+func (r rowSpec) config(h Hyper, seed uint64, cycles int) (experiment.Config, error) {
+	m := r.model
+	c := experiment.Config{
+		Name: fmt.Sprintf("bench-%s-%s-N%d-%s", m.name, r.regime.name, r.N, r.method.name), Seed: seed,
+		Cycles: m.burnInCycles + cycles, BurnIn: float64(m.burnInCycles) * m.cycleTime(),
+		Model:        m.model,
+		Observations: r.regime.obs(m.model.Nx),
+		Filter:       experiment.FilterConfig{Method: "etkf", Members: r.N, Rotate: true},
+	}
+	c.Observations.Variance, c.Observations.StepsBetween = 1, m.stepsBetween
+	if err := r.method.apply(&c, h, m); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// latentBench runs rows.
+type latentBench struct {
+	opts        LatentOptions
+	tune, eval  []uint64
+	run         runner
+	clim        func(context.Context, *benchModel) (float64, error) // the climatological RMSE
+	gens        *generatorCache
+	sem         chan struct{} // bounds the runs at once
+	mu          sync.Mutex    // guards Log and RowDone
+	rowsDone    int
+	rowsPlanned int
+}
+
+// RunLatent runs the benchmark rows the options select and returns them
+// with the generators' held-out reconstruction errors. A row that cannot
+// run is returned with its error; the run as a whole fails only on bad
+// options or cancellation.
+func RunLatent(ctx context.Context, o LatentOptions) ([]LatentRow, []GeneratorInfo, error) {
+	o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, nil, err
+	}
+	b := &latentBench{opts: o, gens: newGeneratorCache(o.Log)}
+	b.run, b.clim = b.gens.runBuilt, b.gens.climatology
+	rows, err := b.runRows(ctx, b.plan())
+	return rows, b.gens.infos(true), err
+}
+
+// plan lists the rows the options select, model by model (KS first),
+// regime by regime.
+func (b *latentBench) plan() []rowSpec {
+	var specs []rowSpec
+	for _, mname := range b.opts.Models {
+		m := benchModels[mname]
+		for _, rname := range b.opts.Regimes {
+			rg := regimeByName(rname)
+			if !slices.Contains(m.regimes, rname) {
+				b.opts.Log(fmt.Sprintf("skipping %s %s: not a meaningful regime for this model", mname, rname))
+				continue
+			}
+			for _, N := range rg.members {
+				for i := range latentMethods {
+					meth := &latentMethods[i]
+					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) {
+						continue
+					}
+					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})
+				}
+			}
+		}
+	}
+	return specs
+}
+
+// runRows runs specs, Parallel rows at a time in order, each row's runs
+// sharing the Parallel run slots, and returns the rows in order.
+func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow, error) {
+	var err error
+	if b.tune, b.eval, err = b.opts.seeds(); err != nil {
+		return nil, err
+	}
+	b.sem = make(chan struct{}, b.opts.Parallel)
+	b.rowsPlanned = len(specs)
+	b.opts.Log(fmt.Sprintf("%d rows; tuning seeds %v, evaluation seeds %v, %d run(s) at once", len(specs), b.tune, b.eval, b.opts.Parallel))
+	b.pretrain(ctx, specs)
+	rows := make([]LatentRow, len(specs))
+	next := make(chan int)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	for i, j := range jobs {
+	for range b.opts.Parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			gen := j.gen
-			if gen != nil {
-				gen = gen.Clone()
+			for i := range next {
+				rows[i] = b.runRow(ctx, specs[i])
+				b.mu.Lock()
+				b.rowsDone++
+				b.opts.Log(fmt.Sprintf("[row %d/%d] %s: %s", b.rowsDone, b.rowsPlanned, specs[i], rowOutcome(rows[i])))
+				var gens []GeneratorInfo
+				if b.gens != nil {
+					gens = b.gens.infos(false)
+				}
+				b.opts.RowDone(rows[i], gens)
+				b.mu.Unlock()
 			}
-			r := j.row
-			s, err := experiment.BuildWithGenerator(j.cfg, gen)
-			if err == nil {
-				var sum experiment.Summary
-				var us float64
-				sum, us, err = timedRun(ctx, s)
-				r.RMSEa, r.SpreadA, r.AnalysisMicros = sum.RMSEa, sum.SpreadA, us
+		}()
+	}
+	for i := range specs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return rows, ctx.Err()
+}
+
+// pretrain starts training every generator the rows need, in the
+// background, so that the rows before the first latent one run meanwhile
+// instead of every row worker waiting in turn on a training.
+func (b *latentBench) pretrain(ctx context.Context, specs []rowSpec) {
+	if b.gens == nil {
+		return
+	}
+	seen := map[genKey]bool{}
+	for _, spec := range specs {
+		if spec.method.gen == "" {
+			continue
+		}
+		for _, h := range spec.method.grid(spec.model) {
+			k := genKey{spec.model.name, spec.method.gen, spec.method.genDim(spec.model, h)}
+			if !seen[k] {
+				seen[k] = true
+				go b.gens.get(ctx, spec.model, k.kind, k.d) // a failure is reported by the rows that need it
 			}
-			if err != nil {
-				r.Error = err.Error()
-				r.RMSEa, r.SpreadA, r.AnalysisMicros = 0, 0, 0
+		}
+	}
+}
+
+func rowOutcome(r LatentRow) string {
+	if r.Error != "" {
+		return "error: " + r.Error
+	}
+	if r.RMSEMean == nil {
+		return fmt.Sprintf("all %d seeds diverged (%s)", r.Seeds, r.Hyperparameters)
+	}
+	ci := "—"
+	if r.RMSECI95 != nil {
+		ci = fmt.Sprintf("%.3f", *r.RMSECI95)
+	}
+	return fmt.Sprintf("rmse %.3f ± %s, %d of %d diverged (%s)", *r.RMSEMean, ci, r.Diverged, r.Seeds, r.Hyperparameters)
+}
+
+// runRow tunes the row's method on the tuning seeds (unless the options
+// give the hyperparameters) and scores the choice on the evaluation seeds.
+func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
+	m := spec.model
+	row := LatentRow{
+		Model: m.name, Regime: spec.regime.name, Filter: spec.method.name, Generator: "none", D: m.model.Nx, N: spec.N,
+		Seeds: len(b.eval), EvalSeeds: b.eval, Cycles: b.cycles(m, false),
+	}
+	if spec.method.gen != "" {
+		row.Generator = spec.method.gen
+	}
+	clim, err := b.clim(ctx, m)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	grid := spec.method.grid(m)
+	chosen := b.opts.Tuned
+	if chosen == nil {
+		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
+		row.Tuning = b.tuneRow(ctx, spec, grid, clim)
+		chosen, row.TuningLost = choose(row.Tuning)
+	}
+	row.Hyperparameters = chosen
+	if spec.method.gen != "" {
+		row.D = spec.method.genDim(m, chosen)
+	}
+	results := b.runSeeds(ctx, spec, chosen, b.eval, row.Cycles)
+	var total time.Duration
+	var cycles int
+	for i, r := range results {
+		sr := SeedResult{Seed: b.eval[i], RMSE: r.sum.RMSEa, Spread: r.sum.SpreadA, NISRatio: r.sum.NISRatio, Diverged: r.diverged(clim)}
+		if r.err != nil {
+			sr.Error = r.err.Error()
+		}
+		row.Evaluation = append(row.Evaluation, sr)
+		total += r.analysis
+		cycles += r.cycles
+	}
+	if cycles > 0 {
+		row.AnalysisMicros = float64(total.Microseconds()) / float64(cycles)
+	}
+	row.setStats()
+	return row
+}
+
+// tuneRow runs every configuration of grid on the tuning seeds (and only
+// those) and returns the objectives.
+func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, clim float64) []TuneResult {
+	out := make([]TuneResult, len(grid))
+	var wg sync.WaitGroup
+	for i, h := range grid {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = TuneResult{Hyperparameters: h}
+			results := b.runSeeds(ctx, spec, h, b.tune, b.cycles(spec.model, true))
+			var sum float64
+			for _, r := range results {
+				if r.diverged(clim) {
+					out[i].Lost++
+					continue
+				}
+				sum += r.sum.RMSEa
 			}
-			rows[i] = r
-			mu.Lock()
-			done++
-			outcome := fmt.Sprintf("rmse_a %.4f", r.RMSEa)
-			if r.Error != "" {
-				outcome = "failed: " + r.Error
+			if n := len(results) - out[i].Lost; n > 0 {
+				mean := sum / float64(n)
+				out[i].SurvivorMean = &mean
+				if out[i].Lost == 0 {
+					out[i].Objective = &mean
+				}
 			}
-			o.Log(fmt.Sprintf("[%d/%d] %s %s %s %s d=%d N=%d %s %s: %s", done, len(jobs), r.Model, r.Obs, r.Filter, r.Generator, r.D, r.N, r.Encoding, r.Update, outcome))
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return gens, rows, ctx.Err()
+	return out
 }
 
-// fullToo returns dims with the full state dimension n appended (for PCA
-// it becomes the rank of the data; for the autoencoder, a code as long as
-// the state).
-func fullToo(dims []int, n int) []int {
-	return append(append([]int(nil), dims...), n)
+// runSeeds runs configuration h of the row on each seed (in parallel,
+// within the run slots) with cycles scored cycles.
+func (b *latentBench) runSeeds(ctx context.Context, spec rowSpec, h Hyper, seeds []uint64, cycles int) []runResult {
+	out := make([]runResult, len(seeds))
+	var wg sync.WaitGroup
+	for i, seed := range seeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg, err := spec.config(h, seed, cycles)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			var gen *benchGenerator
+			if spec.method.gen != "" {
+				if gen, err = b.gens.get(ctx, spec.model, spec.method.gen, spec.method.genDim(spec.model, h)); err != nil {
+					out[i].err = err
+					return
+				}
+			}
+			b.sem <- struct{}{}
+			defer func() { <-b.sem }()
+			if ctx.Err() != nil {
+				out[i].err = ctx.Err()
+				return
+			}
+			out[i] = b.run(ctx, cfg, gen)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
-// timedRun runs a built experiment and also returns the mean wall time of
-// the analysis step in µs.
-func timedRun(ctx context.Context, s *experiment.Setup) (experiment.Summary, float64, error) {
+// cycles returns the scored cycles of a tuning or evaluation run of m.
+func (b *latentBench) cycles(m *benchModel, tuning bool) int {
+	switch {
+	case tuning && b.opts.TuneCycles > 0:
+		return b.opts.TuneCycles
+	case tuning:
+		return m.tuneCycles
+	case b.opts.Cycles > 0:
+		return b.opts.Cycles
+	}
+	return m.cycles
+}
+
+// timedCycles runs a built experiment's cycles in process with the
+// experiment's cycle step and returns the time-mean diagnostics with the
+// total wall time of the analyses.
+func timedCycles(ctx context.Context, s *experiment.Setup) runResult {
 	truth, E := s.Initial()
-	y := make([]float64, s.Op.OutDim())
 	var sums experiment.Sums
-	var analysis time.Duration
+	var r runResult
 	for k := 1; k <= s.Config.Cycles; k++ {
-		if err := ctx.Err(); err != nil {
-			return sums.Summary(), 0, err
+		if k%32 == 0 {
+			if r.err = ctx.Err(); r.err != nil {
+				break
+			}
 		}
-		if err := s.AdvanceTruth(truth, k); err != nil {
-			return sums.Summary(), 0, err
+		var c *experiment.Cycle
+		if c, r.err = s.ObserveCycle(truth, k); r.err != nil {
+			break
 		}
-		s.Observe(y, truth, k)
-		if err := s.Forecast(E, k); err != nil {
-			return sums.Summary(), 0, err
+		if r.err = s.Forecast(E, k); r.err != nil {
+			break
 		}
 		t0 := time.Now()
-		st, err := s.Analyze(E, y, truth, k)
-		analysis += time.Since(t0)
-		if err != nil {
-			return sums.Summary(), 0, err
+		r.err = s.Assimilate(c, E)
+		r.analysis += time.Since(t0)
+		r.cycles++
+		if r.err != nil {
+			break
 		}
-		sums.Add(st, s.Config.Scored(k))
+		sums.Add(c.Stats, s.Config.Scored(k))
 	}
-	return sums.Summary(), float64(analysis.Microseconds()) / float64(s.Config.Cycles), nil
-}
-
-// variance is the mean per-variable variance of the rows of X.
-func variance(X interface {
-	Dims() (int, int)
-	At(int, int) float64
-}) float64 {
-	m, n := X.Dims()
-	var v float64
-	for j := 0; j < n; j++ {
-		var s, s2 float64
-		for i := 0; i < m; i++ {
-			x := X.At(i, j)
-			s += x
-			s2 += x * x
-		}
-		mean := s / float64(m)
-		v += s2/float64(m) - mean*mean
-	}
-	return v / float64(n)
+	r.sum = sums.Summary()
+	return r
 }

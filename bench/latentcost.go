@@ -70,7 +70,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		return GeneratorRow{}, nil, err
 	}
 	gen := GeneratorRow{Model: "ks", Type: "autoencoder", LatentDim: res.Model.LatentDim(), Epochs: len(res.Curve),
-		Variance: variance(valid), Seconds: time.Since(start).Seconds()}
+		Variance: meanVariance(valid), Seconds: time.Since(start).Seconds()}
 	gen.HeldOutMSE = latent.ReconstructionError(res.Model, valid)
 
 	latentCfg := base
@@ -93,7 +93,11 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		if err != nil {
 			return gen, nil, err
 		}
-		sum, us, err := timedRun(ctx, s)
+		r := timedCycles(ctx, s)
+		sum, us, err := r.sum, 0.0, r.err
+		if r.cycles > 0 {
+			us = float64(r.analysis.Microseconds()) / float64(r.cycles)
+		}
 		if err != nil {
 			// A short training may not track the truth; the cost is what
 			// is measured, so a divergence is reported in the row.
@@ -103,4 +107,34 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		rows = append(rows, run.row)
 	}
 	return gen, rows, nil
+}
+
+// GeneratorRow describes the generator of the latent cost comparison.
+type GeneratorRow struct {
+	Model      string  `json:"model"`
+	Type       string  `json:"generator"`
+	LatentDim  int     `json:"d"`
+	HeldOutMSE float64 `json:"heldout_mse"`
+	Variance   float64 `json:"variance"` // of the held-out states, for scale
+	Epochs     int     `json:"epochs"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// LatentBenchRow is one filter run of the latent cost comparison.
+type LatentBenchRow struct {
+	Model     string  `json:"model"`
+	Obs       string  `json:"obs"` // all, or every-4
+	Filter    string  `json:"filter"`
+	Generator string  `json:"generator,omitempty"`
+	D         int     `json:"d,omitempty"`
+	N         int     `json:"n"`
+	Encoding  string  `json:"encoding,omitempty"`
+	Update    string  `json:"update,omitempty"`
+	Cycles    int     `json:"cycles"`
+	RMSEa     float64 `json:"rmse_a"`
+	SpreadA   float64 `json:"spread_a"`
+	// AnalysisMicros is the mean wall time of one analysis (encoding,
+	// filter, decoding) in µs.
+	AnalysisMicros float64 `json:"analysis_us"`
+	Error          string  `json:"error,omitempty"`
 }

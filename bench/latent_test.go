@@ -1,0 +1,367 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latentda/latentda/experiment"
+)
+
+func TestMeanCI95(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		xs           []float64
+		mean, half   float64
+		okMean, okCI bool
+	}{
+		{"none", nil, 0, 0, false, false},
+		{"one seed: no interval", []float64{0.3}, 0.3, 0, true, false},
+		// s = 1, t₀.₉₇₅(2) = 4.302653: 4.302653/√3.
+		{"three", []float64{1, 2, 3}, 2, 2.484138, true, true},
+		// s = √2.5, t₀.₉₇₅(4) = 2.776445: 2.776445·√(2.5/5).
+		{"five", []float64{1, 2, 3, 4, 5}, 3, 1.963243, true, true},
+		{"equal values: zero width", []float64{0.2, 0.2, 0.2}, 0.2, 0, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mean, half, okM, okH := meanCI95(tc.xs)
+			if okM != tc.okMean || okH != tc.okCI {
+				t.Fatalf("ok = %v, %v; want %v, %v", okM, okH, tc.okMean, tc.okCI)
+			}
+			// Tolerance: the quantiles above are quoted to 7 digits.
+			if math.Abs(mean-tc.mean) > 1e-12 || math.Abs(half-tc.half) > 1e-6 {
+				t.Errorf("mean %v ± %v, want %v ± %v", mean, half, tc.mean, tc.half)
+			}
+		})
+	}
+}
+
+// TestSetStats: diverged seeds are counted and left out of every
+// statistic; the NIS ratio is the mean of the surviving seeds'.
+func TestSetStats(t *testing.T) {
+	r := LatentRow{Seeds: 4, Evaluation: []SeedResult{
+		{Seed: 1, RMSE: 0.2, Spread: 0.1, NISRatio: 1.5},
+		{Seed: 2, RMSE: 5, Spread: 0.01, NISRatio: 900, Diverged: true},
+		{Seed: 3, RMSE: 0.4, Spread: 0.3, NISRatio: 0.5},
+		{Seed: 4, Diverged: true, Error: "blew up"},
+	}}
+	r.setStats()
+	if r.Diverged != 2 {
+		t.Errorf("diverged %d, want 2", r.Diverged)
+	}
+	// Two seeds: t₀.₉₇₅(1) = 12.7062, s = 0.141421: 12.7062·0.1.
+	want := map[string]float64{"rmse": 0.3, "ci": 1.270620, "spread": 0.2, "nis": 1}
+	got := map[string]*float64{"rmse": r.RMSEMean, "ci": r.RMSECI95, "spread": r.SpreadMean, "nis": r.NISRatio}
+	for k, w := range want {
+		if got[k] == nil || math.Abs(*got[k]-w) > 1e-5 {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+	all := LatentRow{Seeds: 1, Evaluation: []SeedResult{{Seed: 1, Diverged: true}}}
+	all.setStats()
+	if all.Diverged != 1 || all.RMSEMean != nil || all.RMSECI95 != nil || all.NISRatio != nil {
+		t.Errorf("all diverged: %+v", all)
+	}
+}
+
+func TestDiverged(t *testing.T) {
+	const clim = 1.3
+	for _, tc := range []struct {
+		name string
+		r    runResult
+		want bool
+	}{
+		{"tracking", runResult{sum: experiment.Summary{RMSEa: 0.2}}, false},
+		{"at climatology", runResult{sum: experiment.Summary{RMSEa: clim}}, false},
+		{"above climatology", runResult{sum: experiment.Summary{RMSEa: 1.31}}, true},
+		{"divergence guard", runResult{sum: experiment.Summary{RMSEa: 0.2}, err: errors.New("blew up")}, true},
+		{"NaN", runResult{sum: experiment.Summary{RMSEa: math.NaN()}}, true},
+	} {
+		if got := tc.r.diverged(clim); got != tc.want {
+			t.Errorf("%s: diverged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestGridsHaveEqualBudget: every method is tuned over tuneBudget distinct
+// configurations of exactly its knobs, on every model.
+func TestGridsHaveEqualBudget(t *testing.T) {
+	for _, meth := range latentMethods {
+		for name, m := range benchModels {
+			grid := meth.grid(m)
+			if len(grid) != tuneBudget {
+				t.Errorf("%s on %s: %d configurations, want %d", meth.name, name, len(grid), tuneBudget)
+			}
+			seen := map[string]bool{}
+			for _, h := range grid {
+				if seen[h.String()] {
+					t.Errorf("%s on %s: %s twice", meth.name, name, h)
+				}
+				seen[h.String()] = true
+				var c experiment.Config
+				if err := meth.apply(&c, h, m); err != nil {
+					t.Errorf("%s on %s: %v", meth.name, name, err)
+				}
+			}
+		}
+	}
+}
+
+func TestApplyRejectsOtherKnobs(t *testing.T) {
+	m := benchModels["ks"]
+	for _, tc := range []struct {
+		method string
+		h      Hyper
+		want   string
+	}{
+		{"letkf", Hyper{"inflation": 1.05}, "takes the hyperparameters"},
+		{"etkf", Hyper{"inflation": 1.05, "loc_radius": 8}, "takes the hyperparameters"},
+		{"latent-etkf-pca", Hyper{"inflation": 1.05, "d": 32.5}, "whole number"},
+		{"latent-etkf-pca", Hyper{"inflation": 1.05, "d": 129}, "whole number"},
+	} {
+		var c experiment.Config
+		err := methodByName(tc.method).apply(&c, tc.h, m)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: error %v, want %q", tc.method, tc.h, err, tc.want)
+		}
+	}
+}
+
+func TestParseHyper(t *testing.T) {
+	h, err := ParseHyper("inflation=1.05, loc_radius=16")
+	if err != nil || h.String() != "inflation=1.05,loc_radius=16" {
+		t.Errorf("got %v, %v", h, err)
+	}
+	for _, bad := range []string{"inflation", "inflation=x", "=1", "inflation=1,inflation=2"} {
+		if _, err := ParseHyper(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestSeedSetsDisjoint: more evaluation seeds than fit below the tuning
+// seeds are refused rather than shared.
+func TestSeedSetsDisjoint(t *testing.T) {
+	o := LatentOptions{Seeds: tuneSeed0, TuneSeeds: 2}
+	o.withDefaults()
+	if _, _, err := o.seeds(); err == nil {
+		t.Error("overlapping evaluation and tuning seeds accepted")
+	}
+}
+
+// TestTuningNeverTouchesEvaluationSeeds runs the harness with a fake
+// runner whose best inflation is 1.05 on the tuning seeds and 1.5 on every
+// other seed: the chosen configuration is 1.05 only if tuning ran on the
+// tuning seeds alone, and every run is checked to use the seeds of its
+// phase.
+func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
+	o := LatentOptions{Seeds: 5, TuneSeeds: 2, Cycles: 20, TuneCycles: 10, Parallel: 3}
+	o.withDefaults()
+	tune, eval, err := o.seeds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := benchModels["lorenz96"]
+	var mu sync.Mutex
+	ran := map[int][]uint64{} // scored cycles → seeds
+	b := &latentBench{opts: o,
+		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
+		run: func(_ context.Context, cfg experiment.Config, _ *benchGenerator) runResult {
+			mu.Lock()
+			ran[cfg.Cycles-m.burnInCycles] = append(ran[cfg.Cycles-m.burnInCycles], cfg.Seed)
+			mu.Unlock()
+			best := 1.5
+			if slices.Contains(tune, cfg.Seed) {
+				best = 1.05
+			}
+			rmse := 0.2 + math.Abs(float64(cfg.Filter.Inflation)-best)
+			if cfg.Filter.Inflation == 1 && cfg.Seed == tune[1] {
+				return runResult{err: errors.New("diverged"), cycles: 3}
+			}
+			return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
+		}}
+	rows, err := b.runRows(context.Background(), []rowSpec{{model: m, regime: regimeByName("standard"), N: 16, method: methodByName("etkf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if got := r.Hyperparameters["inflation"]; got != 1.05 {
+		t.Errorf("chose inflation %v, want 1.05 (the tuning seeds' best)", got)
+	}
+	if r.Tuning[0].Objective != nil {
+		t.Errorf("inflation 1 diverged on a tuning seed but scored %v", *r.Tuning[0].Objective)
+	}
+	for cycles, seeds := range ran {
+		sort.Slice(seeds, func(i, j int) bool { return seeds[i] < seeds[j] })
+		switch cycles {
+		case 10: // tuning: each of the 12 configurations on each tuning seed
+			if len(seeds) != tuneBudget*len(tune) || !sub(seeds, tune) {
+				t.Errorf("tuning ran on seeds %v, want each of %v %d times", seeds, tune, tuneBudget)
+			}
+		case 20:
+			if !slices.Equal(seeds, eval) {
+				t.Errorf("evaluation ran on seeds %v, want %v", seeds, eval)
+			}
+		default:
+			t.Errorf("a run of %d scored cycles", cycles)
+		}
+	}
+	if r.Seeds != 5 || r.Diverged != 0 || r.RMSEMean == nil || math.Abs(*r.RMSEMean-(0.2+0.45)) > 1e-12 {
+		t.Errorf("row %+v", r)
+	}
+}
+
+func sub(xs, set []uint64) bool {
+	for _, x := range xs {
+		if !slices.Contains(set, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLatentRowJSON: the rows carry the keys issue 14 names, under
+// {"rows": [...]}, with null for undefined statistics.
+func TestLatentRowJSON(t *testing.T) {
+	m := 0.2
+	rep := LatentReport{Rows: []LatentRow{{Model: "ks", Regime: "sparse", Filter: "letkf", Generator: "none", D: 128, N: 16, Seeds: 1,
+		RMSEMean: &m, Hyperparameters: Hyper{"inflation": 1.05, "loc_radius": 8}}}}
+	var buf strings.Builder
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &doc); err != nil || len(doc.Rows) != 1 {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	row := doc.Rows[0]
+	for _, k := range []string{"model", "regime", "filter", "generator", "d", "N", "seeds", "rmse_mean", "rmse_ci95",
+		"spread_mean", "nis_ratio", "diverged", "analysis_us", "hyperparameters"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("row has no %q: %v", k, row)
+		}
+	}
+	if row["rmse_ci95"] != nil || row["rmse_mean"] != 0.2 || row["N"] != 16.0 {
+		t.Errorf("row values %v", row)
+	}
+	if h, ok := row["hyperparameters"].(map[string]any); !ok || h["loc_radius"] != 8.0 {
+		t.Errorf("hyperparameters %v", row["hyperparameters"])
+	}
+	for _, r := range RegimeNames() {
+		if !slices.Contains([]string{"standard", "small", "sparse", "very-sparse", "nonlinear"}, r) {
+			t.Errorf("regime %q is not one of issue 14's", r)
+		}
+	}
+	for _, f := range MethodNames() {
+		if f != "etkf" && f != "letkf" && !strings.HasPrefix(f, "latent") {
+			t.Errorf("filter %q: a latent filter's name starts with latent", f)
+		}
+	}
+}
+
+// TestRunLatentSmoke runs two tiny rows end to end (real builds, a PCA
+// generator, a few cycles) and renders them.
+func TestRunLatentSmoke(t *testing.T) {
+	o := LatentOptions{Models: []string{"lorenz96"}, Regimes: []string{"standard"}, Filters: []string{"etkf", "latent-etkf-pca"},
+		Seeds: 2, TuneSeeds: 1, Cycles: 10, TuneCycles: 5}
+	rows, gens, err := RunLatent(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for _, r := range rows {
+		if r.Error != "" || len(r.Tuning) != tuneBudget || len(r.Evaluation) != 2 || r.Hyperparameters == nil {
+			t.Errorf("row %+v", r)
+		}
+		if r.Diverged == 0 && (r.RMSEMean == nil || r.RMSECI95 == nil || r.NISRatio == nil) {
+			t.Errorf("%s: statistics missing: %+v", r.Filter, r)
+		}
+	}
+	if rows[1].Generator != "pca" || rows[1].D != int(rows[1].Hyperparameters["d"]) {
+		t.Errorf("latent row %+v", rows[1])
+	}
+	if len(gens) == 0 {
+		t.Error("no generators reported")
+	}
+	var md strings.Builder
+	NewLatentReport(o, rows, gens, "latentda bench latent", 0).WriteMarkdown(&md)
+	for _, want := range []string{"## standard", "| lorenz96 | 16 | etkf | none | 40 |", "latent-etkf-pca | pca |", "No KS rows"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+func TestChoose(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	h := func(v float64) Hyper { return Hyper{"inflation": v} }
+	for _, tc := range []struct {
+		name     string
+		tuning   []TuneResult
+		want     float64
+		fallback bool
+	}{
+		{"lowest objective", []TuneResult{{h(1), f(0.3), 0, f(0.3)}, {h(2), f(0.2), 0, f(0.2)}, {h(3), nil, 1, f(0.1)}}, 2, false},
+		{"all lost: fewest lost first", []TuneResult{{h(1), nil, 2, nil}, {h(2), nil, 1, f(0.9)}, {h(3), nil, 1, f(0.5)}}, 3, true},
+	} {
+		got, fb := choose(tc.tuning)
+		if got["inflation"] != tc.want || fb != tc.fallback {
+			t.Errorf("%s: chose %v (fallback %v), want %v (%v)", tc.name, got, fb, tc.want, tc.fallback)
+		}
+	}
+}
+
+// TestLatentVerdicts: one line per KS (regime, N), the standard target at
+// 25%, a hard regime met only with non-overlapping intervals, and the
+// count of hard regimes met.
+func TestLatentVerdicts(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	row := func(regime string, n int, filter string, mean, ci float64, lost int) LatentRow {
+		return LatentRow{Model: "ks", Regime: regime, N: n, Filter: filter, Generator: "pca", D: 64, Seeds: 5, RMSEMean: f(mean), RMSECI95: f(ci), Diverged: lost}
+	}
+	rows := []LatentRow{
+		row("standard", 16, "latent-etkf-pca", 0.14, 0.01, 0), row("standard", 16, "letkf", 0.12, 0.01, 0),
+		row("sparse", 16, "latent-x", 0.5, 0.1, 3), row("sparse", 16, "latent-y", 0.3, 0.02, 0), row("sparse", 16, "letkf", 0.5, 0.05, 0),
+		row("very-sparse", 16, "latent-y", 0.9, 0.2, 0), row("very-sparse", 16, "letkf", 1.0, 0.05, 0),
+		row("small", 8, "latent-y", 0.3, 0.01, 0), row("small", 8, "letkf", 0.2, 0.01, 0),
+	}
+	got := latentVerdicts(rows, []GeneratorInfo{{Model: "ks", Kind: "pca", D: 64, RMSE: 0.032}})
+	want := []string{
+		"KS standard, N = 16: best latent latent-etkf-pca (pca d=64, generator reconstruction RMSE 0.032) 0.140 ± 0.010 against the LETKF's 0.120 ± 0.010 (+17%); target within 25% (DAPPER's LETKF reference 0.11): **met**.",
+		"KS sparse, N = 16: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.300 ± 0.020 against the LETKF's 0.500 ± 0.050 (-40%); the intervals are 0.130 apart: **met**.",
+		"KS very-sparse, N = 16: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.900 ± 0.200 against the LETKF's 1.000 ± 0.050 (-10%); lower, but the intervals overlap by 0.150: **not met**.",
+		"KS small, N = 8: best latent latent-y (pca d=64, generator reconstruction RMSE 0.032) 0.300 ± 0.010 against the LETKF's 0.200 ± 0.010 (+50%); the latent mean is 0.100 above the LETKF's: **not met**.",
+		"Hard regimes where the best latent filter beats the tuned LETKF with non-overlapping CIs: 1 of 3 run (sparse); target at least 2 of 4: **not met**.",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i, got[i], want[i])
+		}
+	}
+}
+
+func TestReadLatentReport(t *testing.T) {
+	m := 0.2
+	rep := LatentReport{Command: "latentda bench latent", Rows: []LatentRow{{Model: "ks", Regime: "standard", Filter: "letkf", RMSEMean: &m, Hyperparameters: Hyper{"inflation": 1.05}}}}
+	var buf strings.Builder
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadLatentReport(strings.NewReader(buf.String()))
+	if err != nil || back.Command != rep.Command || len(back.Rows) != 1 || *back.Rows[0].RMSEMean != m || back.Rows[0].Hyperparameters["inflation"] != 1.05 {
+		t.Errorf("read back %+v, %v", back, err)
+	}
+}

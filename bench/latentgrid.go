@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/latentda/latentda/experiment"
+)
+
+// The benchmark's models, regimes, methods and tuning grids: the data the
+// protocol is run on, in one place.
+
+// benchModel is one model of the benchmark with its run lengths (in
+// cycles) and the regimes meaningful for it.
+type benchModel struct {
+	name         string
+	model        experiment.ModelConfig
+	stepsBetween int
+	// burnInCycles precede the scored cycles of every run; tuning runs
+	// score tuneCycles, evaluation runs cycles.
+	burnInCycles, tuneCycles, cycles int
+	regimes                          []string
+	// train is the generators' training set-up (archive and split); the
+	// generator part is set per kind and dimension (generatorConfig).
+	train experiment.TrainConfig
+	// radii are the LETKF localisation radii of the tuning grid.
+	radii []float64
+	// pcaDims are the PCA dimensions of the latent ETKF's grid; latentDim
+	// the dimension of the other generators.
+	pcaDims   []float64
+	latentDim int
+	// hybridDim is the PCA dimension of the hybrid and iterative filters.
+	hybridDim int
+	// The networks: the MLP autoencoder's hidden widths, the
+	// convolutional one's channels and strides, and their epochs at most.
+	hidden, channels, strides []int
+	epochs                    int
+}
+
+// cycleTime is the model time of one cycle.
+func (m *benchModel) cycleTime() float64 { return m.model.Dt * float64(m.stepsBetween) }
+
+// benchModels are KS (nx = 128, dt = 0.5, 2 steps per cycle, DAPPER's
+// bocquet2019 set-up) and Lorenz-96 (nx = 40, dt = 0.05, every step;
+// sakov2008). Lorenz-96 has no low-dimensional manifold (a PCA needs d =
+// 32 of 40 to leave 9% of the variance), so it runs the regimes where the
+// comparison says something: standard, small and sparse.
+var benchModels = map[string]*benchModel{
+	"ks": {
+		name: "ks", model: experiment.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5}, stepsBetween: 2,
+		burnInCycles: 100, tuneCycles: 200, cycles: 400,
+		regimes: []string{"standard", "small", "sparse", "very-sparse", "nonlinear"},
+		train: experiment.TrainConfig{
+			Model:      experiment.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5},
+			Archive:    experiment.ArchiveOptions{Samples: 20000, Every: 2, SpinUp: 500, Seed: archiveSeed},
+			Validation: 0.1,
+		},
+		radii:     []float64{8, 16, 32},
+		pcaDims:   []float64{32, 48, 64},
+		latentDim: 32, hybridDim: 64,
+		hidden: []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
+	},
+	"lorenz96": {
+		name: "lorenz96", model: experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
+		burnInCycles: 200, tuneCycles: 400, cycles: 800,
+		regimes: []string{"standard", "small", "sparse"},
+		train: experiment.TrainConfig{
+			Model:      experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8},
+			Archive:    experiment.ArchiveOptions{Samples: 10000, Every: 5, SpinUp: 100, Seed: archiveSeed},
+			Validation: 0.1,
+		},
+		radii:     []float64{2, 4, 8},
+		pcaDims:   []float64{24, 32, 36},
+		latentDim: 32, hybridDim: 36,
+		hidden: []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 20,
+	},
+}
+
+// regime is an observing system and the ensemble sizes run with it.
+type regime struct {
+	name    string
+	members []int
+	obs     func(nx int) experiment.ObsConfig
+	doc     string
+}
+
+// regimes of issue 14, in report order.
+var regimes = []regime{
+	{"standard", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "identity"} },
+		"every grid point observed, N = 16"},
+	{"small", []int{8, 4}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "identity"} },
+		"every grid point observed, N = 8 and N = 4"},
+	{"sparse", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "every-k", Every: 4} },
+		"every 4th grid point observed, N = 16"},
+	{"very-sparse", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "every-k", Every: 8} },
+		"every 8th grid point observed, N = 16"},
+	{"nonlinear", []int{16}, func(nx int) experiment.ObsConfig {
+		var idx []int
+		for i := 0; i < nx; i += 2 {
+			idx = append(idx, i)
+		}
+		return experiment.ObsConfig{Operator: "square", Indices: idx}
+	}, "y = x² at every 2nd grid point, N = 16"},
+}
+
+// RegimeNames lists the regimes in report order.
+func RegimeNames() []string {
+	out := make([]string, len(regimes))
+	for i, r := range regimes {
+		out[i] = r.name
+	}
+	return out
+}
+
+func regimeByName(name string) regime {
+	for _, r := range regimes {
+		if r.name == name {
+			return r
+		}
+	}
+	panic("bench: unknown regime " + name)
+}
+
+// The tuning budget: every method is tuned over exactly tuneBudget
+// configurations, each run on every tuning seed. A method with one knob
+// (the ETKF's inflation) gets a fine grid of it; a method with two gets 4
+// inflations × 3 values of its own knob (the LETKF's radius, the latent
+// ETKF's PCA dimension, the hybrid's α).
+const tuneBudget = 12
+
+var (
+	inflations12 = []float64{1, 1.01, 1.02, 1.03, 1.04, 1.05, 1.07, 1.1, 1.15, 1.2, 1.3, 1.5}
+	inflations4  = []float64{1.02, 1.05, 1.1, 1.2}
+	// alphas are the ensemble's weights in the hybrid code covariance.
+	// Σ_clim is the climatological covariance, an order of magnitude
+	// wider than the errors of the day, so the useful weights are high
+	// (measured on KS sparse: 0.8–0.9 best, 0.97 and above worse).
+	alphas = []float64{0.5, 0.8, 0.95}
+)
+
+// latentMethod is a filter of the benchmark and how its knobs enter the
+// experiment's config.
+type latentMethod struct {
+	name string
+	// gen is the generator kind of a latent filter ("" for a full-space
+	// one) and d its dimension when the grid does not set "d".
+	gen string
+	d   func(m *benchModel) int
+	// knobs are the grid's hyperparameter names; grid returns the
+	// tuneBudget configurations for a model.
+	knobs []string
+	grid  func(m *benchModel) []Hyper
+	// letkf localises (knob loc_radius).
+	letkf bool
+	// A latent filter's analysis (etkf or iterative), and whether it adds
+	// the representation error to R; the knob alpha makes it a hybrid.
+	analysis string
+	rep      bool
+	// where, if set, limits the method to these model/regime pairs (for
+	// a method too costly to run everywhere).
+	where []string
+	doc   string
+}
+
+// runsIn reports whether the method runs in a model's regime.
+func (meth *latentMethod) runsIn(model, regime string) bool {
+	return meth.where == nil || slices.Contains(meth.where, model+"/"+regime)
+}
+
+// cross returns the configurations a × b of two knobs.
+func cross(ka string, a []float64, kb string, b []float64) []Hyper {
+	var out []Hyper
+	for _, x := range a {
+		for _, y := range b {
+			out = append(out, Hyper{ka: x, kb: y})
+		}
+	}
+	return out
+}
+
+func inflationOnly(*benchModel) []Hyper {
+	out := make([]Hyper, len(inflations12))
+	for i, v := range inflations12 {
+		out[i] = Hyper{"inflation": v}
+	}
+	return out
+}
+
+func inflationDim(m *benchModel) []Hyper { return cross("inflation", inflations4, "d", m.pcaDims) }
+
+func inflationAlpha(*benchModel) []Hyper { return cross("inflation", inflations4, "alpha", alphas) }
+
+func latentDim(m *benchModel) int { return m.latentDim }
+
+func hybridDim(m *benchModel) int { return m.hybridDim }
+
+// Descriptions of the latent methods' parts.
+const (
+	docIncrement = "amortised encoding, increment update"
+	docRep       = "; R + diag(HΣ_repHᵀ) (representation error)"
+	docHybrid    = "hybrid code covariance αPₑ + (1 − α)Σ_clim"
+)
+
+// latentMethods are the benchmark's filters, in report order.
+var latentMethods = []latentMethod{
+	{name: "etkf", knobs: []string{"inflation"}, grid: inflationOnly,
+		doc: "full-space ETKF with rotations"},
+	{name: "letkf", letkf: true, knobs: []string{"inflation", "loc_radius"},
+		grid: func(m *benchModel) []Hyper { return cross("inflation", inflations4, "loc_radius", m.radii) },
+		doc:  "full-space LETKF with rotations, Gaspari–Cohn localisation of radius loc_radius grid points, batches of 4 (KS) or 2 (L96) points"},
+	{name: "latent-etkf-pca", gen: "pca", knobs: []string{"inflation", "d"}, grid: inflationDim, analysis: "etkf",
+		doc: "latent ETKF on the whitened codes of a PCA of dimension d; " + docIncrement},
+	{name: "latent-etkf-pca-rep", gen: "pca", knobs: []string{"inflation", "d"}, grid: inflationDim, analysis: "etkf", rep: true,
+		doc: "latent ETKF on the whitened codes of a PCA of dimension d; " + docIncrement + docRep},
+	// The quadratic manifold's encoder is a Gauss–Newton solve per member
+	// (~10 ms a cycle on KS), so it runs on KS only.
+	{name: "latent-etkf-quadratic", gen: "quadratic", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
+		doc:   "latent ETKF on the codes of a quadratic manifold x = μ + Vz + W(q(z) − q̄); " + docIncrement + "; KS only"},
+	{name: "latent-etkf-autoencoder", gen: "autoencoder", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		doc: "latent ETKF on the codes of an MLP autoencoder; " + docIncrement},
+	{name: "latent-etkf-conv", gen: "conv", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
+		doc: "latent ETKF on the codes of a circular-convolution autoencoder; " + docIncrement},
+	{name: "latent-hybrid-pca", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf",
+		doc: "latent ETKF with a " + docHybrid + " (Σ_clim = I for whitened PCA codes); " + docIncrement},
+	{name: "latent-hybrid-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf", rep: true,
+		doc: "latent ETKF with a " + docHybrid + " (Σ_clim = I for whitened PCA codes); " + docIncrement + docRep},
+	{name: "latent-hybrid-conv-rep", gen: "conv", d: latentDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "etkf", rep: true,
+		doc: "latent ETKF on convolutional-autoencoder codes with a " + docHybrid + " (Σ_clim estimated on the archive); " + docIncrement + docRep},
+	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
+		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
+	// Each Gauss–Newton step of the quadratic manifold costs ~35 ms on KS
+	// (40 times the PCA's), so it runs where the nonlinearity is the
+	// question: the nonlinear observations.
+	{name: "latent-iterative-quadratic-rep", gen: "quadratic", d: latentDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
+		where: []string{"ks/nonlinear"},
+		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only (each analysis costs ~35 ms)"},
+}
+
+// genDim is the dimension of the method's generator in configuration h.
+func (meth *latentMethod) genDim(m *benchModel, h Hyper) int {
+	if d, ok := h["d"]; ok {
+		return int(d)
+	}
+	return meth.d(m)
+}
+
+// MethodNames lists the filters of the benchmark.
+func MethodNames() []string {
+	out := make([]string, len(latentMethods))
+	for i, m := range latentMethods {
+		out[i] = m.name
+	}
+	return out
+}
+
+func methodByName(name string) *latentMethod {
+	for i := range latentMethods {
+		if latentMethods[i].name == name {
+			return &latentMethods[i]
+		}
+	}
+	return nil
+}
+
+// apply sets configuration h of the method in c. Every knob of the method
+// must be given, and no other.
+func (meth *latentMethod) apply(c *experiment.Config, h Hyper, m *benchModel) error {
+	var keys []string
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := slices.Clone(meth.knobs)
+	sort.Strings(want)
+	if !slices.Equal(keys, want) {
+		return fmt.Errorf("bench latent: %s takes the hyperparameters %v, got %v", meth.name, want, keys)
+	}
+	if d, ok := h["d"]; ok && (d != float64(int(d)) || d < 1 || int(d) > m.model.Nx) {
+		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
+	}
+	c.Filter.Inflation = experiment.Inflation(h["inflation"])
+	if meth.letkf {
+		c.Filter.Method, c.Filter.LocRadius, c.Filter.BatchSize = "letkf", h["loc_radius"], 4
+		if m.name == "lorenz96" {
+			c.Filter.BatchSize = 2
+		}
+	}
+	if meth.gen != "" {
+		c.Latent = &experiment.LatentConfig{Generator: meth.gen, Update: "increment", Analysis: meth.analysis, RepresentationError: meth.rep}
+		if a, ok := h["alpha"]; ok {
+			c.Latent.Alpha = &a
+		}
+	}
+	return nil
+}
