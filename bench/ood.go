@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/floats"
@@ -21,17 +22,17 @@ import (
 
 // OODBenchOptions set up `latentda bench ood`.
 type OODBenchOptions struct {
-	Cycles   int      // cycles per run after the onset (default 2000)
-	Seeds    int      // twin seeds per case (default 5)
+	Cycles int // cycles per run after the onset (default 2000)
+	Seeds  int // twin seeds per case (default 5)
 	// AnomalyCycles, by model, shortens the anomalous cases' runs to this
 	// many cycles after the onset (default Cycles): their detection rates,
 	// AUCs and latencies need fewer cycles than the false-alarm rates of
 	// the in-distribution cases, which always run Cycles.
 	AnomalyCycles map[string]int
-	Models   []string // lorenz96 and/or ks (default both)
-	Variance float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
-	KSDim    int      // KS PCA: latent dimension (default 32)
-	Samples  int      // archive snapshots for each generator (default 5000)
+	Models        []string // lorenz96 and/or ks (default both)
+	Variance      float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
+	KSDim         int      // KS PCA: latent dimension (default 32)
+	Samples       int      // archive snapshots for each generator (default 5000)
 	// Policies also runs the reject and inflate policies on the first
 	// seed, for the analysis-RMSE table.
 	Policies bool
@@ -120,6 +121,10 @@ type OODGenerator struct {
 
 // OODBenchResult is the whole evaluation.
 type OODBenchResult struct {
+	// Command is the command line that ran it (after the program name),
+	// Seconds its wall time; MergeOODResults joins them.
+	Command    string         `json:"command"`
+	Seconds    float64        `json:"seconds"`
 	Cycles     int            `json:"cycles"`
 	Seeds      int            `json:"seeds_per_case"`
 	Generators []OODGenerator `json:"generators"`
@@ -306,6 +311,34 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 		}
 	}
 	return res, nil
+}
+
+// MergeOODResults joins the results of runs on different models with the
+// same seeds and cycles, as if one run had made them.
+func MergeOODResults(parts []OODBenchResult) (OODBenchResult, error) {
+	if len(parts) == 0 {
+		return OODBenchResult{}, fmt.Errorf("bench ood: nothing to merge")
+	}
+	out := OODBenchResult{Cycles: parts[0].Cycles, Seeds: parts[0].Seeds}
+	var cmds []string
+	for i, p := range parts {
+		if p.Cycles != out.Cycles || p.Seeds != out.Seeds {
+			return out, fmt.Errorf("bench ood: merge: result %d has %d seeds × %d cycles, the first %d × %d", i+1, p.Seeds, p.Cycles, out.Seeds, out.Cycles)
+		}
+		for _, g := range p.Generators {
+			if slices.ContainsFunc(out.Generators, func(o OODGenerator) bool { return o.Model == g.Model }) {
+				return out, fmt.Errorf("bench ood: merge: model %s is in more than one result", g.Model)
+			}
+		}
+		cmds = append(cmds, p.Command)
+		out.Seconds += p.Seconds
+		out.Generators = append(out.Generators, p.Generators...)
+		out.Rows = append(out.Rows, p.Rows...)
+		out.Channels = append(out.Channels, p.Channels...)
+		out.RMSE = append(out.RMSE, p.RMSE...)
+	}
+	out.Command = strings.Join(cmds, "` and `latentda ")
+	return out, nil
 }
 
 // runOODModel evaluates one model.
