@@ -23,7 +23,7 @@ import (
 
 // Quality-control tests and policies (OODConfig).
 const (
-	TestOutlier    = "outlier"    // per observation: |dᵢ| > k·√(σᵢ² + vᵢ)
+	TestOutlier    = "outlier"    // per observation: |dᵢ| > k·√(σᵢ² + vᵢ), or by p-value under OutlierControl
 	TestInnovation = "innovation" // per batch: NIS > χ²(p) quantile
 	TestProjection = "projection" // per batch: generator-manifold residual J* > threshold
 	TestManifold   = "manifold"   // per batch: two-sided residual-plus-code score T > threshold
@@ -64,7 +64,7 @@ type OODConfig struct {
 	// some flag with probability ≤ α; see observations.FamilywiseOutliers.
 	// With a control, Alpha sets the threshold and outlier_k must be unset.
 	OutlierControl string `yaml:"outlier_control,omitempty" json:"outlier_control,omitempty"`
-	// Generator for the projection test: "latent" (the latent filter's) or
+	// Generator for the projection and manifold tests: "latent" (the latent filter's) or
 	// the path of a generator file written by `latentda train`, relative
 	// to the state directory as latent.generator is (generators/NAME.arrow).
 	Generator string `yaml:"generator" json:"generator"`
@@ -133,12 +133,12 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.tests: empty; list at least one of outlier, innovation, projection, manifold (or drop the ood section)")
 	case (seen[TestProjection] || seen[TestManifold]) && o.Generator == "":
 		return fmt.Errorf("ood.generator: the projection and manifold tests need a generator: latent or the path of a generator file")
-	case seen[TestManifold] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
-		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
 	case o.Generator == "latent" && l == nil:
 		return fmt.Errorf("ood.generator: latent names the latent filter's generator, but the run has no latent section")
 	case !(o.Alpha > 0 && o.Alpha < 0.5):
 		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
+	case seen[TestManifold] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
+		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
 	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
 		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
 	case o.familywise() && o.OutlierK != 0:
@@ -207,7 +207,7 @@ type qualityControl struct {
 	inno     *observations.InnovationQC
 	manifold *latent.ManifoldTest // nil without the projection and manifold tests
 	twoSided *latent.TwoSided     // nil without the manifold test
-	gen      latent.Generator     // the projection test's generator
+	gen      latent.Generator     // the projection and manifold tests' generator
 	z, zmean []float64
 	// zGiven and outFlags are the scores and flags of the family-wise
 	// per-observation test.
@@ -302,14 +302,15 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 }
 
 // calibrations holds this process's empirical projection thresholds by
-// calibrationKey, and its manifold calibrations by the key + "/manifold". Every batch of cycles builds its Setup again, and the
-// calibration (simulating CalibrationSamples states and projecting each)
-// would otherwise be repeated for each; a worker keeps one float per
+// calibrationKey, and its manifold calibrations by the key + "/manifold".
+// Every batch of cycles builds its Setup again, and the calibration
+// (simulating CalibrationSamples states and projecting each) would
+// otherwise be repeated for each; a worker keeps one calibration per
 // config it has served.
 var calibrations sync.Map
 
-// calibrationKey identifies an empirical calibration: the whole config
-// (which fixes the model, the observations, R, the seed and the test) and
+// calibrationKey identifies an empirical calibration: the config (which
+// fixes the model, the observations, R, the seed and the test) and
 // the bytes of the generator's file (a retrained generator may keep the
 // name, the size and, to the file system's resolution, the time). A
 // generator handed over in memory (genFile "", from BuildWithGenerator)

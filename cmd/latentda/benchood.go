@@ -20,6 +20,7 @@ type benchOODOptions struct {
 	bench.OODBenchOptions
 	Report string
 	JSON   string
+	Merge  []string
 }
 
 func newBenchOODCmd() *cobra.Command {
@@ -50,19 +51,41 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 	f.IntVar(&o.Samples, "samples", 0, "archive snapshots for each generator (default 5000)")
 	f.BoolVar(&o.Policies, "policies", false, "also run the reject and inflate policies on the first seed (analysis RMSE table)")
 	f.StringVar(&o.Report, "report", "docs/results-ood.md", "Markdown report to write")
+	f.StringSliceVar(&o.Merge, "merge", nil, "run nothing: join the JSON results of earlier runs on other models and write the report and JSON from them")
 	f.StringVar(&o.JSON, "json", "docs/results-ood.json", "JSON results to write ({\"rows\": [...]}); empty: none")
 	return cmd
 }
 
 func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
 	start := time.Now()
-	o.Log = func(s string) { fmt.Fprintln(stderr, s) }
-	res, err := bench.RunOODBench(ctx, o.OODBenchOptions)
-	if err != nil {
-		return fmt.Errorf("bench ood: %w", err)
+	var res bench.OODBenchResult
+	if len(o.Merge) > 0 {
+		var parts []bench.OODBenchResult
+		for _, path := range o.Merge {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("bench ood: merge: %w", err)
+			}
+			var r bench.OODBenchResult
+			if err := json.Unmarshal(data, &r); err != nil {
+				return fmt.Errorf("bench ood: merge: %s: %w", path, err)
+			}
+			parts = append(parts, r)
+		}
+		var err error
+		if res, err = bench.MergeOODResults(parts); err != nil {
+			return err
+		}
+	} else {
+		o.Log = func(s string) { fmt.Fprintln(stderr, s) }
+		var err error
+		if res, err = bench.RunOODBench(ctx, o.OODBenchOptions); err != nil {
+			return fmt.Errorf("bench ood: %w", err)
+		}
+		res.Command, res.Seconds = cmdline, time.Since(start).Seconds()
 	}
 	var b strings.Builder
-	bench.WriteOODReport(&b, cmdline, time.Since(start), res)
+	bench.WriteOODReport(&b, res)
 	if err := store.WriteFileAtomic(o.Report, []byte(b.String())); err != nil {
 		return err
 	}
