@@ -359,11 +359,7 @@ func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) ([]float64, er
 	stats := make([]float64, n)
 	for i := 0; i < n; i++ {
 		x := X.RawRowView(i)
-		s.Op.Apply(y, x)
-		s.R.Sample(noise, rng)
-		for j := range y {
-			y[j] += noise[j]
-		}
+		s.observeWithNoise(y, noise, x, rng)
 		q.gen.Encode(q.z, x)
 		stats[i] = q.manifold.Test(y, q.z).Statistic
 	}
@@ -426,11 +422,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	res, code := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
 		x := X.RawRowView(i)
-		s.Op.Apply(y, x)
-		s.R.Sample(noise, rng)
-		for j := range y {
-			y[j] += noise[j]
-		}
+		s.observeWithNoise(y, noise, x, rng)
 		for j, v := range x {
 			xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
 		}
@@ -662,4 +654,15 @@ func (q *qualityControl) batchReason(batch []string) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// observeWithNoise writes y = H(x) + ε, ε ~ N(0, R) drawn from rng into
+// noise: a synthetic observation of a climatological state for the
+// calibrations.
+func (s *Setup) observeWithNoise(y, noise, x []float64, rng *rand.Rand) {
+	s.Op.Apply(y, x)
+	s.R.Sample(noise, rng)
+	for j := range y {
+		y[j] += noise[j]
+	}
 }
