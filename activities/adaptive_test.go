@@ -18,14 +18,8 @@ import (
 // runner's (the live path: live.TestLiveAdaptiveMatchesRun).
 func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 	const cycles = 40
-	xn := 2.0
 	for _, perChannel := range []bool{false, true} {
-		cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
-		cfg.Filter.Inflation = experiment.AdaptiveInflation
-		cfg.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
-		cfg.BurnIn = 0.5
-		cfg.Anomaly = &experiment.AnomalyConfig{NoiseVariance: 2}
-		cfg.Observations.VarianceEstimate = &experiment.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
+		cfg := statetest.AdaptiveConfig(cycles, perChannel)
 		var inProcess []experiment.CycleStats
 		if _, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -18,14 +19,8 @@ import (
 // reference runs the same step).
 func TestLiveAdaptiveMatchesRun(t *testing.T) {
 	const cycles = 40
-	xn := 2.0
 	for _, perChannel := range []bool{false, true} {
-		cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
-		cfg.Filter.Inflation = experiment.AdaptiveInflation
-		cfg.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
-		cfg.BurnIn = 0.5
-		cfg.Anomaly = &experiment.AnomalyConfig{NoiseVariance: 2}
-		cfg.Observations.VarianceEstimate = &experiment.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
+		cfg := statetest.AdaptiveConfig(cycles, perChannel)
 		ref := referenceRun(t, cfg)
 
 		l := newActivities(t)

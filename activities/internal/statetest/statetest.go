@@ -1,5 +1,5 @@
 // Package statetest holds what the tests of the activity packages share:
-// checks of Temporal application errors, and snapshots of a state
+// checks of Temporal application errors, the adaptive run set-up, and snapshots of a state
 // directory to compare runs bit for bit or to check that a retry left
 // finished files alone.
 package statetest
@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/latentda/latentda/experiment"
 )
 
 // WantAppError checks that err is a non-retryable Temporal application error
@@ -126,4 +128,19 @@ func CheckUntouched(t testing.TB, root string, before map[string]fs.FileInfo, wh
 			t.Errorf("%s removed %s", what, path)
 		}
 	}
+}
+
+// AdaptiveConfig is the L96 ETKF of the DAPPER table over the given cycles
+// with adaptive inflation (xn 2) and the observation-error variance
+// estimated online, globally or per channel, from observations whose true
+// noise variance (2) is not the configured one (1).
+func AdaptiveConfig(cycles int, perChannel bool) experiment.Config {
+	xn := 2.0
+	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
+	cfg.Filter.Inflation = experiment.AdaptiveInflation
+	cfg.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
+	cfg.BurnIn = 0.5
+	cfg.Anomaly = &experiment.AnomalyConfig{NoiseVariance: 2}
+	cfg.Observations.VarianceEstimate = &experiment.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
+	return cfg
 }
