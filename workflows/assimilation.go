@@ -239,20 +239,15 @@ func retryPolicy() *temporal.RetryPolicy {
 
 // execute runs an activity as a local or a regular activity. Regular
 // activities heartbeat every cycle, so a stuck worker is detected within the
-// heartbeat timeout and the batch retried elsewhere.
+// heartbeat timeout and the batch retried elsewhere, and they go through the
+// task queue (no eager execution), so concurrent runs spread over the workers.
 func execute(ctx workflow.Context, local bool, fn, arg, out any) error {
-	retry := retryPolicy()
 	if local {
 		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 30 * time.Minute,
-			RetryPolicy:         retry,
+			RetryPolicy:         retryPolicy(),
 		})
 		return workflow.ExecuteLocalActivity(ctx, fn, arg).Get(ctx, out)
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy:         retry,
-	})
-	return workflow.ExecuteActivity(ctx, fn, arg).Get(ctx, out)
+	return workflow.ExecuteActivity(spreadOptions(ctx, 2*time.Minute), fn, arg).Get(ctx, out)
 }

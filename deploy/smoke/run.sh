@@ -177,9 +177,9 @@ for i in 1 2; do
 done
 
 sed "s/^cycles: .*/cycles: $cycles/" examples/l96-etkf.yaml >"$work/l96.yaml"
-# Two runs at once: the server hands each run's activities to the worker
-# that ran its workflow task (eager activity execution), so one run tends to
-# stay on one worker, and two runs show both workers serving.
+# Two runs at once, with regular activities that go through the task queue
+# (the workflow disables eager execution, which would keep a run's batches
+# on the worker that ran its workflow task): both workers must serve.
 log "running two experiments of $cycles cycles of L96 ETKF on the two workers"
 t_run=$(date +%s)
 runs=(smoke-a smoke-b)
@@ -213,6 +213,7 @@ for i in 1 2; do
   n=$(curl -fsS "http://127.0.0.1:$((base + 20 + i))/metrics" | sed -n 's/^latentda_cycles_total \(.*\)$/\1/p')
   batches=$(grep -c '"msg":"cycles done"' "$work/worker$i.log" || true)
   log "worker $i: ${n:-0} cycles in $batches batches"
+  [ "$batches" -gt 0 ] || fail "worker $i ran no batch: the work did not spread over the workers"
   total=$(awk -v a="$total" -v b="${n:-0}" 'BEGIN { print a + b }')
 done
 [ "$total" = $((2 * cycles)) ] || fail "the workers' latentda_cycles_total add up to $total, want $((2 * cycles))"
