@@ -26,6 +26,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities/internal/core"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -80,7 +81,7 @@ func (a *Activities) logger() *slog.Logger {
 type InitInput struct {
 	RunID   string
 	RunPath string // relative to the worker's state root
-	Config  experiment.Config
+	Config  config.Config
 	// WarmStart, if set, starts the run from another run's analysis
 	// instead of drawing an initial ensemble.
 	WarmStart *WarmStart `json:",omitempty"`
@@ -112,7 +113,7 @@ const extraWarmStart = "warm_start"
 type CyclesInput struct {
 	RunID    string
 	RunPath  string
-	Config   experiment.Config
+	Config   config.Config
 	From, To int
 }
 
@@ -197,7 +198,7 @@ func sameConfig(old, cfgYAML []byte) bool {
 	if bytes.Equal(old, cfgYAML) {
 		return true
 	}
-	cfg, err := experiment.Parse(old)
+	cfg, err := config.Parse(old)
 	if err != nil {
 		return false
 	}

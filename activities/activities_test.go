@@ -16,6 +16,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/statetest"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -29,7 +30,7 @@ import (
 // shortL63 is the DAPPER L63 ETKF set-up (Sakov 2012) with a given number
 // of cycles and a burn-in of 1 time unit (4 cycles of 0.25), so that short
 // runs still score most of their cycles and pass config validation.
-func shortL63(cycles int) experiment.Config {
+func shortL63(cycles int) config.Config {
 	cfg := experiment.DapperConfigs(cycles)["l63-etkf"]
 	cfg.BurnIn = 1
 	return cfg
@@ -49,7 +50,7 @@ func runDir(a *activities.Activities) store.RunDir {
 	return store.RunDir{Root: filepath.Join(a.StateRoot, runPath)}
 }
 
-func initialize(t *testing.T, a *activities.Activities, cfg experiment.Config) activities.InitOutput {
+func initialize(t *testing.T, a *activities.Activities, cfg config.Config) activities.InitOutput {
 	t.Helper()
 	out, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: cfg})
 	if err != nil {
@@ -58,12 +59,12 @@ func initialize(t *testing.T, a *activities.Activities, cfg experiment.Config) a
 	return out
 }
 
-func runCycles(a *activities.Activities, cfg experiment.Config, from, to int) (activities.CyclesOutput, error) {
+func runCycles(a *activities.Activities, cfg config.Config, from, to int) (activities.CyclesOutput, error) {
 	return a.RunCycles(context.Background(), activities.CyclesInput{RunID: runID, RunPath: runPath, Config: cfg, From: from, To: to})
 }
 
 // runBatches initialises a run and runs the given batches in order.
-func runBatches(t *testing.T, a *activities.Activities, cfg experiment.Config, batches [][2]int) []activities.CyclesOutput {
+func runBatches(t *testing.T, a *activities.Activities, cfg config.Config, batches [][2]int) []activities.CyclesOutput {
 	t.Helper()
 	initialize(t, a, cfg)
 	outs := make([]activities.CyclesOutput, 0, len(batches))
@@ -363,7 +364,7 @@ func TestInitializeIsIdempotent(t *testing.T) {
 // TestDivergenceNamesTheCycle: observations it cannot trust (variance 1e12)
 // and an inflation of 2 per cycle blow the ensemble up within a few dozen
 // cycles (cycle 10 at the time of writing).
-func divergingConfig() experiment.Config {
+func divergingConfig() config.Config {
 	cfg := experiment.DapperConfigs(500)["l96-etkf"]
 	cfg.Filter.Inflation = 2
 	cfg.Observations.Variance = 1e12
@@ -372,7 +373,7 @@ func divergingConfig() experiment.Config {
 }
 
 // divergenceCycle finds the cycle at which the in-process runner diverges.
-func divergenceCycle(t *testing.T, cfg experiment.Config) int {
+func divergenceCycle(t *testing.T, cfg config.Config) int {
 	t.Helper()
 	last := 0
 	_, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { last = st.Cycle })
@@ -446,7 +447,7 @@ func TestInvalidInputs(t *testing.T) {
 	noCycles.Cycles = 0
 	cases := []struct {
 		name     string
-		cfg      experiment.Config
+		cfg      config.Config
 		from, to int
 		contains string
 	}{
@@ -522,11 +523,11 @@ func TestMissingStateIsRetryable(t *testing.T) {
 // worker's working directory.
 func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
 	a := newActivities(t)
-	cfg := experiment.Config{
+	cfg := config.Config{
 		Name: "ood-rel", Cycles: 3,
-		Model:        experiment.ModelConfig{Name: "lorenz96"},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       experiment.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
 	}
 	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 300, Seed: 2}, nil)
 	if err != nil {
@@ -542,7 +543,7 @@ func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
 	if err := genfile.Save(filepath.Join(a.StateRoot, "generators", "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg.OOD = &experiment.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Calibration: experiment.CalibrationChi2}
+	cfg.OOD = &config.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Calibration: config.CalibrationChi2}
 	initialize(t, a, cfg)
 	out, err := runCycles(a, cfg, 1, 3)
 	if err != nil {

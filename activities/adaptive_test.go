@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/activities/internal/statetest"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -68,7 +69,7 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 		}
 
 		fcfg := cfg
-		fcfg.Orchestration = &experiment.Orchestration{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
+		fcfg.Orchestration = &config.Orchestration{Fanout: &config.FanoutConfig{MembersPerTask: 7}}
 		fan := newActivities(t)
 		fanoutRun(t, fan, fcfg.WithDefaults())
 		files := statetest.Snapshot(t, runDir(fan).Root)

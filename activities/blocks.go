@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities/internal/core"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -28,7 +29,7 @@ import (
 type BlockInput struct {
 	RunID   string
 	RunPath string
-	Config  experiment.Config
+	Config  config.Config
 	Cycle   int
 	Lo, Hi  int
 }

@@ -10,7 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities/internal/core"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/store"
 )
 
@@ -26,7 +26,7 @@ import (
 type MembersInput struct {
 	RunID   string
 	RunPath string
-	Config  experiment.Config
+	Config  config.Config
 	Cycle   int
 	Lo, Hi  int
 }
@@ -48,7 +48,7 @@ type MembersProgress struct {
 type SplitCycleInput struct {
 	RunID   string
 	RunPath string
-	Config  experiment.Config
+	Config  config.Config
 	Cycle   int
 }
 

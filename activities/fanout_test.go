@@ -11,32 +11,33 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/statetest"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
 
 // fanoutL96 is a small Lorenz-96 run with model noise (so every member's
 // random stream matters) and a fanned-out forecast of 7 members per task (the last task 3).
-func fanoutL96(cycles int) experiment.Config {
+func fanoutL96(cycles int) config.Config {
 	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
 	cfg.BurnIn = 0.05 // one cycle
 	cfg.Model.Noise = 0.01
-	cfg.Orchestration = &experiment.Orchestration{Fanout: &experiment.FanoutConfig{MembersPerTask: 7}}
+	cfg.Orchestration = &config.Orchestration{Fanout: &config.FanoutConfig{MembersPerTask: 7}}
 	return cfg.WithDefaults()
 }
 
-func forecastMembers(a *activities.Activities, cfg experiment.Config, k, lo, hi int) error {
+func forecastMembers(a *activities.Activities, cfg config.Config, k, lo, hi int) error {
 	_, err := a.ForecastMembers(context.Background(), activities.MembersInput{RunID: runID, RunPath: runPath, Config: cfg, Cycle: k, Lo: lo, Hi: hi})
 	return err
 }
 
-func analyzeCycle(a *activities.Activities, cfg experiment.Config, k int) (activities.CyclesOutput, error) {
+func analyzeCycle(a *activities.Activities, cfg config.Config, k int) (activities.CyclesOutput, error) {
 	return a.AnalyzeCycle(context.Background(), activities.SplitCycleInput{RunID: runID, RunPath: runPath, Config: cfg, Cycle: k})
 }
 
 // fanoutRun runs cycles 1..cycles as the workflow's fan-out does, the
 // batches of each cycle in reverse order.
-func fanoutRun(t *testing.T, a *activities.Activities, cfg experiment.Config) []activities.CyclesOutput {
+func fanoutRun(t *testing.T, a *activities.Activities, cfg config.Config) []activities.CyclesOutput {
 	t.Helper()
 	initialize(t, a, cfg)
 	per, N := cfg.Fanout().MembersPerTask, cfg.Filter.Members

@@ -13,17 +13,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
 // Case is one row of the DAPPER reference table: a published time-mean
 // analysis RMSE for a set-up and a filter.
 type Case struct {
-	Case      string            `json:"case"`
-	Source    string            `json:"source"`
-	Method    string            `json:"method"`
-	Reference float64           `json:"reference"`
-	Config    experiment.Config `json:"-"`
+	Case      string        `json:"case"`
+	Source    string        `json:"source"`
+	Method    string        `json:"method"`
+	Reference float64       `json:"reference"`
+	Config    config.Config `json:"-"`
 }
 
 // dapperTable is the reference table: each row names its set-up in
@@ -116,11 +117,11 @@ var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
 // default), relabelled.
 func (c Case) withAdaptiveInflation(xn float64) Case {
 	label := "infl=adaptive"
-	c.Config.Filter.Inflation = experiment.AdaptiveInflation
+	c.Config.Filter.Inflation = config.AdaptiveInflation
 	c.Config.Filter.Adaptive = nil
 	if xn != 0 {
 		label += fmt.Sprintf(" xN=%g", xn)
-		c.Config.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
+		c.Config.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 	}
 	c.Method = inflationLabel.ReplaceAllLiteralString(c.Method, label)
 	return c

@@ -3,7 +3,7 @@
 // (latent), the out-of-distribution detectors (ood) and the cost of the
 // latent analysis at large KS sizes (latent cost, used by bench/scale).
 // Every experiment is built with experiment.Build or BuildWithGenerator
-// from an experiment.Config, so a benchmark runs the same numerics as a
+// from an config.Config, so a benchmark runs the same numerics as a
 // run; the drivers add the grids, the timing and the Markdown reports.
 //
 // Subpackage scale times one large Lorenz-96 LETKF cycle per process and

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -268,7 +269,7 @@ type runResult struct {
 
 // runner runs one built configuration; gen is the latent filter's
 // generator (nil for a full-space filter).
-type runner func(ctx context.Context, cfg experiment.Config, gen *benchGenerator) runResult
+type runner func(ctx context.Context, cfg config.Config, gen *benchGenerator) runResult
 
 // diverged reports whether a run is lost: an error (the divergence
 // guard), a non-finite RMSE, or one above climatology.
@@ -290,14 +291,14 @@ func (r rowSpec) String() string {
 
 // config returns the row's configuration h on one seed, for a run of
 // cycles scored cycles after the model's burn-in.
-func (r rowSpec) config(h Hyper, seed uint64, cycles int) (experiment.Config, error) {
+func (r rowSpec) config(h Hyper, seed uint64, cycles int) (config.Config, error) {
 	m := r.model
-	c := experiment.Config{
+	c := config.Config{
 		Name: fmt.Sprintf("bench-%s-%s-N%d-%s", m.name, r.regime.name, r.N, r.method.name), Seed: seed,
 		Cycles: m.burnInCycles + cycles, BurnIn: float64(m.burnInCycles) * m.cycleTime(),
 		Model:        m.model,
 		Observations: r.regime.obs(m.model.Nx),
-		Filter:       experiment.FilterConfig{Method: "etkf", Members: r.N, Rotate: true},
+		Filter:       config.FilterConfig{Method: "etkf", Members: r.N, Rotate: true},
 	}
 	c.Observations.Variance, c.Observations.StepsBetween = 1, m.stepsBetween
 	if err := r.method.apply(&c, h, m); err != nil {

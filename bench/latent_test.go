@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -104,7 +105,7 @@ func TestGridsHaveEqualBudget(t *testing.T) {
 					t.Errorf("%s on %s: %s twice", meth.name, name, h)
 				}
 				seen[h.String()] = true
-				var c experiment.Config
+				var c config.Config
 				if err := meth.apply(&c, h, m); err != nil {
 					t.Errorf("%s on %s: %v", meth.name, name, err)
 				}
@@ -125,7 +126,7 @@ func TestApplyRejectsOtherKnobs(t *testing.T) {
 		{"latent-etkf-pca", Hyper{"inflation": 1.05, "d": 32.5}, "whole number"},
 		{"latent-etkf-pca", Hyper{"inflation": 1.05, "d": 129}, "whole number"},
 	} {
-		var c experiment.Config
+		var c config.Config
 		err := methodByName(tc.method).apply(&c, tc.h, m)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: error %v, want %q", tc.method, tc.h, err, tc.want)
@@ -172,7 +173,7 @@ func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
 	ran := map[int][]uint64{} // scored cycles → seeds
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(_ context.Context, cfg experiment.Config, _ *benchGenerator) runResult {
+		run: func(_ context.Context, cfg config.Config, _ *benchGenerator) runResult {
 			mu.Lock()
 			ran[cfg.Cycles-m.burnInCycles] = append(ran[cfg.Cycles-m.burnInCycles], cfg.Seed)
 			mu.Unlock()

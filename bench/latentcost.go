@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 )
@@ -60,7 +61,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 			Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: o.Epochs, Seed: 1},
 	}
 	start := time.Now()
-	X, _, err := experiment.BuildArchive(ctx, experiment.Config{Model: tc.Model}, tc.Archive, nil)
+	X, _, err := experiment.BuildArchive(ctx, config.Config{Model: tc.Model}, tc.Archive, nil)
 	if err != nil {
 		return GeneratorRow{}, nil, err
 	}
@@ -75,10 +76,10 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 
 	latentCfg := base
 	latentCfg.Filter.Method, latentCfg.Filter.LocRadius, latentCfg.Filter.BatchSize = "etkf", 0, 0
-	latentCfg.Latent = &experiment.LatentConfig{Generator: "autoencoder", Encoding: "amortised", Update: "increment"}
+	latentCfg.Latent = &config.LatentConfig{Generator: "autoencoder", Encoding: "amortised", Update: "increment"}
 	var rows []LatentBenchRow
 	for _, run := range []struct {
-		cfg experiment.Config
+		cfg config.Config
 		row LatentBenchRow
 	}{
 		{base, LatentBenchRow{Model: "ks", Obs: "all", Filter: "letkf", N: o.Members, Cycles: o.Cycles}},

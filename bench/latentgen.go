@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/neural"
@@ -92,7 +93,7 @@ func (c *generatorCache) archive(ctx context.Context, m *benchModel) archive {
 	e.once.Do(func() {
 		start := time.Now()
 		tc := m.train.WithDefaults()
-		X, _, err := experiment.BuildArchive(ctx, experiment.Config{Model: tc.Model}, tc.Archive, nil)
+		X, _, err := experiment.BuildArchive(ctx, config.Config{Model: tc.Model}, tc.Archive, nil)
 		if err != nil {
 			e.a.err = fmt.Errorf("bench latent: %s archive: %w", m.name, err)
 			return
@@ -261,7 +262,7 @@ func kindOrder(k string) int {
 
 // runBuilt builds cfg with a clone of gen's generator (none for a
 // full-space filter) and runs it.
-func (c *generatorCache) runBuilt(ctx context.Context, cfg experiment.Config, gen *benchGenerator) runResult {
+func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen *benchGenerator) runResult {
 	var g latent.Generator
 	var stats latent.Stats
 	if gen != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -15,7 +16,7 @@ import (
 // cycles) and the regimes meaningful for it.
 type benchModel struct {
 	name         string
-	model        experiment.ModelConfig
+	model        config.ModelConfig
 	stepsBetween int
 	// burnInCycles precede the scored cycles of every run; tuning runs
 	// score tuneCycles, evaluation runs cycles.
@@ -48,11 +49,11 @@ func (m *benchModel) cycleTime() float64 { return m.model.Dt * float64(m.stepsBe
 // comparison says something: standard, small and sparse.
 var benchModels = map[string]*benchModel{
 	"ks": {
-		name: "ks", model: experiment.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5}, stepsBetween: 2,
+		name: "ks", model: config.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5}, stepsBetween: 2,
 		burnInCycles: 100, tuneCycles: 200, cycles: 400,
 		regimes: []string{"standard", "small", "sparse", "very-sparse", "nonlinear"},
 		train: experiment.TrainConfig{
-			Model:      experiment.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5},
+			Model:      config.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5},
 			Archive:    experiment.ArchiveOptions{Samples: 20000, Every: 2, SpinUp: 500, Seed: archiveSeed},
 			Validation: 0.1,
 		},
@@ -62,11 +63,11 @@ var benchModels = map[string]*benchModel{
 		hidden: []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
 	},
 	"lorenz96": {
-		name: "lorenz96", model: experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
+		name: "lorenz96", model: config.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
 		burnInCycles: 200, tuneCycles: 400, cycles: 800,
 		regimes: []string{"standard", "small", "sparse"},
 		train: experiment.TrainConfig{
-			Model:      experiment.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8},
+			Model:      config.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8},
 			Archive:    experiment.ArchiveOptions{Samples: 10000, Every: 5, SpinUp: 100, Seed: archiveSeed},
 			Validation: 0.1,
 		},
@@ -81,26 +82,26 @@ var benchModels = map[string]*benchModel{
 type regime struct {
 	name    string
 	members []int
-	obs     func(nx int) experiment.ObsConfig
+	obs     func(nx int) config.ObsConfig
 	doc     string
 }
 
 // regimes of issue 14, in report order.
 var regimes = []regime{
-	{"standard", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "identity"} },
+	{"standard", []int{16}, func(int) config.ObsConfig { return config.ObsConfig{Operator: "identity"} },
 		"every grid point observed, N = 16"},
-	{"small", []int{8, 4}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "identity"} },
+	{"small", []int{8, 4}, func(int) config.ObsConfig { return config.ObsConfig{Operator: "identity"} },
 		"every grid point observed, N = 8 and N = 4"},
-	{"sparse", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "every-k", Every: 4} },
+	{"sparse", []int{16}, func(int) config.ObsConfig { return config.ObsConfig{Operator: "every-k", Every: 4} },
 		"every 4th grid point observed, N = 16"},
-	{"very-sparse", []int{16}, func(int) experiment.ObsConfig { return experiment.ObsConfig{Operator: "every-k", Every: 8} },
+	{"very-sparse", []int{16}, func(int) config.ObsConfig { return config.ObsConfig{Operator: "every-k", Every: 8} },
 		"every 8th grid point observed, N = 16"},
-	{"nonlinear", []int{16}, func(nx int) experiment.ObsConfig {
+	{"nonlinear", []int{16}, func(nx int) config.ObsConfig {
 		var idx []int
 		for i := 0; i < nx; i += 2 {
 			idx = append(idx, i)
 		}
-		return experiment.ObsConfig{Operator: "square", Indices: idx}
+		return config.ObsConfig{Operator: "square", Indices: idx}
 	}, "y = x² at every 2nd grid point, N = 16"},
 }
 
@@ -266,7 +267,7 @@ func methodByName(name string) *latentMethod {
 
 // apply sets configuration h of the method in c. Every knob of the method
 // must be given, and no other.
-func (meth *latentMethod) apply(c *experiment.Config, h Hyper, m *benchModel) error {
+func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error {
 	var keys []string
 	for k := range h {
 		keys = append(keys, k)
@@ -280,7 +281,7 @@ func (meth *latentMethod) apply(c *experiment.Config, h Hyper, m *benchModel) er
 	if d, ok := h["d"]; ok && (d != float64(int(d)) || d < 1 || int(d) > m.model.Nx) {
 		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
 	}
-	c.Filter.Inflation = experiment.Inflation(h["inflation"])
+	c.Filter.Inflation = config.Inflation(h["inflation"])
 	if meth.letkf {
 		c.Filter.Method, c.Filter.LocRadius, c.Filter.BatchSize = "letkf", h["loc_radius"], 4
 		if m.name == "lorenz96" {
@@ -288,7 +289,7 @@ func (meth *latentMethod) apply(c *experiment.Config, h Hyper, m *benchModel) er
 		}
 	}
 	if meth.gen != "" {
-		c.Latent = &experiment.LatentConfig{Generator: meth.gen, Update: "increment", Analysis: meth.analysis, RepresentationError: meth.rep}
+		c.Latent = &config.LatentConfig{Generator: meth.gen, Update: "increment", Analysis: meth.analysis, RepresentationError: meth.rep}
 		if a, ok := h["alpha"]; ok {
 			c.Latent.Alpha = &a
 		}

@@ -13,6 +13,7 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
@@ -137,7 +138,7 @@ type OODBenchResult struct {
 type oodCase struct {
 	name, desc string
 	every      int // observe every k-th variable
-	anomaly    *experiment.AnomalyConfig
+	anomaly    *config.AnomalyConfig
 	spikes     int  // spike period (0: every cycle after the onset is anomalous)
 	channel    bool // a sensor fault on oodChannel: score that channel too
 	// inflation, if > 0, replaces the base filter's: an observing system
@@ -148,7 +149,7 @@ type oodCase struct {
 // oodModel is one model of the evaluation.
 type oodModel struct {
 	name, title string
-	base        func(cycles int) experiment.Config
+	base        func(cycles int) config.Config
 	cases       func(onset int) []oodCase
 }
 
@@ -186,19 +187,19 @@ func oodModels() []oodModel {
 // oodBurn cycles of burn-in and cycles after it, and the LETKF of the
 // DAPPER Lorenz-96 set-up (its inflation and localisation radius) with
 // oodMembers members.
-func l96Base(cycles int) experiment.Config {
+func l96Base(cycles int) config.Config {
 	ref := experiment.DapperConfigs(0)["l96-letkf"].Filter
-	return experiment.Config{
+	return config.Config{
 		Name: "ood-bench", Cycles: oodBurn + cycles, BurnIn: float64(oodBurn) * dynamics.Lorenz96Dt,
-		Model:  experiment.ModelConfig{Name: "lorenz96"},
-		Filter: experiment.FilterConfig{Method: "letkf", Members: oodMembers, Inflation: ref.Inflation, LocRadius: ref.LocRadius},
+		Model:  config.ModelConfig{Name: "lorenz96"},
+		Filter: config.FilterConfig{Method: "letkf", Members: oodMembers, Inflation: ref.Inflation, LocRadius: ref.LocRadius},
 	}
 }
 
 // ksBase is the DAPPER Kuramoto–Sivashinsky LETKF set-up (128 points on
 // [0, 32π), dt 0.5, observed every 2 steps, N = 16), with oodBurn cycles
 // of burn-in.
-func ksBase(cycles int) experiment.Config {
+func ksBase(cycles int) config.Config {
 	cfg := experiment.DapperConfigs(0)["ks-letkf"]
 	cfg.Name, cfg.Cycles = "ood-bench-ks", oodBurn+cycles
 	cfg.BurnIn = float64(oodBurn*cfg.Observations.StepsBetween) * cfg.Model.Dt
@@ -206,18 +207,18 @@ func ksBase(cycles int) experiment.Config {
 }
 
 func l96Cases(onset int) []oodCase {
-	an := func(a experiment.AnomalyConfig) *experiment.AnomalyConfig { a.FromCycle = onset; return &a }
+	an := func(a config.AnomalyConfig) *config.AnomalyConfig { a.FromCycle = onset; return &a }
 	return []oodCase{
 		{name: caseIn, desc: "F = 8 truth, all 40 variables observed", every: 1},
-		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Forcing: 12})},
-		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Forcing: 5})},
-		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
-		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(experiment.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
-		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 20})},
-		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 17})},
+		{name: "b: regime shift F = 12", desc: "nature run switches to F = 12 at the onset", every: 1, anomaly: an(config.AnomalyConfig{Forcing: 12})},
+		{name: "b: regime shift F = 5", desc: "nature run switches to F = 5 at the onset", every: 1, anomaly: an(config.AnomalyConfig{Forcing: 5})},
+		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(config.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
+		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(config.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
+		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at variable 20", every: 1, anomaly: an(config.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 20})},
+		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 17", every: 1, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 17})},
 		{name: caseInEvery, desc: "as a, observing the even variables", every: 2},
-		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) variables the observations see", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
-		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) variables of the nature run: Fⱼ = 8 + 3 cos(2π 5j/40)", every: 2, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
+		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) variables the observations see", every: 2, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
+		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) variables of the nature run: Fⱼ = 8 + 3 cos(2π 5j/40)", every: 2, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
 	}
 }
 
@@ -226,20 +227,20 @@ func l96Cases(onset int) []oodCase {
 const ksEvery2Inflation = 1.1
 
 func ksCases(onset int) []oodCase {
-	an := func(a experiment.AnomalyConfig) *experiment.AnomalyConfig { a.FromCycle = onset; return &a }
+	an := func(a config.AnomalyConfig) *config.AnomalyConfig { a.FromCycle = onset; return &a }
 	return []oodCase{
 		{name: caseIn, desc: "L = 32π truth, all 128 points observed", every: 1},
-		{name: "b: regime shift L = 40π", desc: "nature run on a domain 1.25× longer (same 128 points) from the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 40 * math.Pi})},
-		{name: "b: regime shift L = 24π", desc: "nature run on a domain 0.75× as long from the onset", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 24 * math.Pi})},
-		{name: "b: regime shift L = 64π", desc: "nature run on a domain twice as long: its cells are half as wide on the grid", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 64 * math.Pi})},
-		{name: "b: regime shift L = 16π", desc: "nature run on a domain half as long: its cells are twice as wide on the grid", every: 1, anomaly: an(experiment.AnomalyConfig{Length: 16 * math.Pi})},
-		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
-		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(experiment.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
-		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at point 64", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 64})},
-		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 40 (the attractor has almost no energy above 16)", every: 1, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 40})},
+		{name: "b: regime shift L = 40π", desc: "nature run on a domain 1.25× longer (same 128 points) from the onset", every: 1, anomaly: an(config.AnomalyConfig{Length: 40 * math.Pi})},
+		{name: "b: regime shift L = 24π", desc: "nature run on a domain 0.75× as long from the onset", every: 1, anomaly: an(config.AnomalyConfig{Length: 24 * math.Pi})},
+		{name: "b: regime shift L = 64π", desc: "nature run on a domain twice as long: its cells are half as wide on the grid", every: 1, anomaly: an(config.AnomalyConfig{Length: 64 * math.Pi})},
+		{name: "b: regime shift L = 16π", desc: "nature run on a domain half as long: its cells are twice as wide on the grid", every: 1, anomaly: an(config.AnomalyConfig{Length: 16 * math.Pi})},
+		{name: "c: sensor bias", desc: "+4σ bias on observation 10", every: 1, channel: true, anomaly: an(config.AnomalyConfig{Bias: 4, BiasIndex: oodChannel})},
+		{name: "c: sensor spikes", desc: "+8σ spike on observation 10 every 10th cycle", every: 1, channel: true, spikes: 10, anomaly: an(config.AnomalyConfig{Bias: 8, BiasIndex: oodChannel, SpikeEvery: 10})},
+		{name: "d: localised bump", desc: "bump of amplitude 3, width 1 grid point, at point 64", every: 1, anomaly: an(config.AnomalyConfig{Pattern: "bump", Amplitude: 3, Width: 1, Center: 64})},
+		{name: "d: high-wavenumber wave", desc: "wave of amplitude 1.5, wavenumber 40 (the attractor has almost no energy above 16)", every: 1, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 1.5, Wavenumber: 40})},
 		{name: caseInEvery, desc: "as a, observing the even points, with inflation " + fmt.Sprint(ksEvery2Inflation) + " (at 1.02, tuned for every point observed, the filter loses track for long stretches: 42% of its NIS flagged over 5 × 2000 cycles)", every: 2, inflation: ksEvery2Inflation},
-		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) points the observations see", every: 2, inflation: ksEvery2Inflation, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
-		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) points of the nature run", every: 2, inflation: ksEvery2Inflation, anomaly: an(experiment.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
+		{name: "e(i): null space, static", desc: "wave of amplitude 3, wavenumber 5, added to the odd (unobserved) points the observations see", every: 2, inflation: ksEvery2Inflation, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true})},
+		{name: "e(ii): null space, dynamical", desc: "forcing of amplitude 3, wavenumber 5, on the odd (unobserved) points of the nature run", every: 2, inflation: ksEvery2Inflation, anomaly: an(config.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true})},
 	}
 }
 
@@ -375,7 +376,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 		anomCycles = n
 	}
 	g.AnomalyCycles = anomCycles
-	config := func(c oodCase, seed uint64, policy string) experiment.Config {
+	caseConfig := func(c oodCase, seed uint64, policy string) config.Config {
 		cfg := oodConfig(base, c, genPath, seed, policy)
 		if c.anomaly != nil {
 			cfg.Cycles = oodBurn + anomCycles
@@ -407,7 +408,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				r, err := runOODCase(ctx, config(j.c, uint64(j.seed+1), experiment.PolicyWarn), j.c)
+				r, err := runOODCase(ctx, caseConfig(j.c, uint64(j.seed+1), config.PolicyWarn), j.c)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, j.seed+1, err)
@@ -427,7 +428,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 		return firstErr
 	}
 	// The calibrated dof of the manifold score on the first seed.
-	if s, err := experiment.Build(config(cases[0], 1, experiment.PolicyWarn)); err == nil {
+	if s, err := experiment.Build(caseConfig(cases[0], 1, config.PolicyWarn)); err == nil {
 		g.ResidualDoF, g.CodeDoF = s.ManifoldDegreesOfFreedom()
 	}
 	res.Generators = append(res.Generators, g)
@@ -445,10 +446,10 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 	}
 	if o.Policies {
 		for _, c := range cases {
-			for _, policy := range []string{experiment.PolicyWarn, experiment.PolicyReject, experiment.PolicyInflate} {
+			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
 				row := OODRMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
-				if policy != experiment.PolicyWarn {
-					r, err := runOODCase(ctx, config(c, 1, policy), c)
+				if policy != config.PolicyWarn {
+					r, err := runOODCase(ctx, caseConfig(c, 1, policy), c)
 					row.RMSEa = r.rmse
 					if err != nil {
 						row.Error = err.Error()
@@ -464,22 +465,22 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 
 // oodConfig is the config of one case with one seed and policy: every test
 // at the 1% setting, the per-observation one with Bonferroni control.
-func oodConfig(base experiment.Config, c oodCase, genPath string, seed uint64, policy string) experiment.Config {
+func oodConfig(base config.Config, c oodCase, genPath string, seed uint64, policy string) config.Config {
 	cfg := base
 	cfg.Name, cfg.Seed = c.name, seed
 	cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
-	cfg.OOD = &experiment.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
-		Tests: []string{experiment.TestOutlier, experiment.TestInnovation, experiment.TestProjection, experiment.TestManifold}}
+	cfg.OOD = &config.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
+		Tests: []string{config.TestOutlier, config.TestInnovation, config.TestProjection, config.TestManifold}}
 	cfg.Anomaly = c.anomaly
 	if c.inflation > 0 {
-		cfg.Filter.Inflation = experiment.Inflation(c.inflation)
+		cfg.Filter.Inflation = config.Inflation(c.inflation)
 	}
 	return cfg
 }
 
 // runOODCase runs one case and returns the records of the cycles from the
 // onset, the per-channel flag counts and the mean analysis RMSE over them.
-func runOODCase(ctx context.Context, cfg experiment.Config, c oodCase) (oodRun, error) {
+func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, error) {
 	s, err := experiment.Build(cfg)
 	if err != nil {
 		return oodRun{}, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -54,7 +55,7 @@ func TestChannelFalseAlarmsCounted(t *testing.T) {
 		ref.recs = append(ref.recs, newRecord(qc(z), oodAlpha, true, flags))
 	}
 	got := oodRun{recs: []cycleRecord{newRecord(qc(6), oodAlpha, true, flags), newRecord(qc(0.2), oodAlpha, true, flags)}}
-	c := oodCase{name: "c: sensor bias", channel: true, anomaly: &experiment.AnomalyConfig{Bias: 4, BiasIndex: oodChannel}}
+	c := oodCase{name: "c: sensor bias", channel: true, anomaly: &config.AnomalyConfig{Bias: 4, BiasIndex: oodChannel}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	rows := oodRows("lorenz96", c, []oodRun{ref}, []oodRun{got}, rng)
 	found := false
@@ -145,7 +146,7 @@ func TestStaticNullSpaceAUC(t *testing.T) {
 		}
 		runs := map[string][]oodRun{}
 		for _, name := range []string{caseInEvery, "e(i): null space, static"} {
-			cfg := oodConfig(base, byName[name], genPath, 1, experiment.PolicyWarn)
+			cfg := oodConfig(base, byName[name], genPath, 1, config.PolicyWarn)
 			cfg.OOD.CalibrationSamples = 200
 			r, err := runOODCase(context.Background(), cfg, byName[name])
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 )
 
 // WriteOODReport renders the evaluation as Markdown, with the command and
@@ -136,7 +136,7 @@ func writeRMSE(p func(string, ...any), rmse []OODRMSE) {
 	for _, k := range order {
 		p("| %s | %s |", k.model, k.c)
 		best, bestRMSE := "", math.Inf(1)
-		for _, pol := range []string{experiment.PolicyWarn, experiment.PolicyReject, experiment.PolicyInflate} {
+		for _, pol := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
 			r := by[k][pol]
 			if r.Error != "" {
 				p(" diverged |")

@@ -7,21 +7,23 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/config"
 )
 
 func TestParseAdaptive(t *testing.T) {
 	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
 	for _, tc := range []struct {
 		name, yaml string
-		want       Inflation
+		want       config.Inflation
 		xn         float64 // 0: unset
 		err        string
 	}{
 		{"number", validYAML, 1.02, 0, ""},
 		{"unset", replace("inflation: 1.02, ", ""), 1, 0, ""},
 		{"null", replace("inflation: 1.02", "inflation: null"), 1, 0, ""},
-		{"adaptive", replace("inflation: 1.02", "inflation: adaptive"), AdaptiveInflation, 0, ""},
-		{"adaptive with xn", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), AdaptiveInflation, 2, ""},
+		{"adaptive", replace("inflation: 1.02", "inflation: adaptive"), config.AdaptiveInflation, 0, ""},
+		{"adaptive with xn", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), config.AdaptiveInflation, 2, ""},
 		{"zero", replace("inflation: 1.02", "inflation: 0"), 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
 		{"negative", replace("inflation: 1.02", "inflation: -1"), 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got -1"},
 		{"misspelt", replace("inflation: 1.02", "inflation: adaptiv"), 0, 0, "want a number > 0 or adaptive, got adaptiv"},
@@ -33,7 +35,7 @@ func TestParseAdaptive(t *testing.T) {
 		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are xn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.yaml))
+			cfg, err := config.Parse([]byte(tc.yaml))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.err)
@@ -46,7 +48,7 @@ func TestParseAdaptive(t *testing.T) {
 			if cfg.Filter.Inflation != tc.want {
 				t.Errorf("inflation %v, want %v", cfg.Filter.Inflation, tc.want)
 			}
-			ec := cfg.filterConfig()
+			ec := cfg.Filter.EnKF()
 			if tc.want.Adaptive() != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) {
 				t.Errorf("filter config %+v (adaptive %+v)", ec, ec.Adaptive)
 			}
@@ -55,7 +57,7 @@ func TestParseAdaptive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := Parse(data)
+			again, err := config.Parse(data)
 			if err != nil {
 				t.Fatalf("re-parse: %v\n%s", err, data)
 			}
@@ -63,11 +65,11 @@ func TestParseAdaptive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var fromJSON Config
+			var fromJSON config.Config
 			if err := json.Unmarshal(js, &fromJSON); err != nil {
 				t.Fatalf("%v\n%s", err, js)
 			}
-			for _, c := range []Config{again, fromJSON} {
+			for _, c := range []config.Config{again, fromJSON} {
 				if c.Filter.Inflation != cfg.Filter.Inflation || (c.Filter.Adaptive == nil) != (cfg.Filter.Adaptive == nil) {
 					t.Errorf("round trip gave %+v, want %+v", c.Filter, cfg.Filter)
 				}
@@ -80,11 +82,11 @@ func TestParseVarianceEstimate(t *testing.T) {
 	with := func(s string) string {
 		return strings.Replace(validYAML, "variance: 1}", "variance: 1, variance_estimate: "+s+"}", 1)
 	}
-	cfg, err := Parse([]byte(with("{method: desroziers, per_channel: true, warmup: 5}")))
+	cfg, err := config.Parse([]byte(with("{method: desroziers, per_channel: true, warmup: 5}")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := cfg.Observations.VarianceEstimate; v == nil || !v.PerChannel || v.Memory != DefaultVarianceMemory || v.Warmup != 5 {
+	if v := cfg.Observations.VarianceEstimate; v == nil || !v.PerChannel || v.Memory != config.DefaultVarianceMemory || v.Warmup != 5 {
 		t.Errorf("variance estimate %+v", v)
 	}
 	for _, tc := range []struct{ yaml, err string }{
@@ -94,7 +96,7 @@ func TestParseVarianceEstimate(t *testing.T) {
 		{with("{method: desroziers, warmup: 100}"), "observations.variance_estimate.warmup: must be in [0, 100) (cycles), got 100"},
 		{strings.Replace(with("{method: desroziers}"), "method: etkf", "method: letkf, loc_radius: 4", 1) + "orchestration: {blocks: 2}\n", "not available with orchestration.blocks"},
 	} {
-		if _, err := Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.err) {
+		if _, err := config.Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("got %v, want an error containing %q", err, tc.err)
 		}
 	}
@@ -102,7 +104,7 @@ func TestParseVarianceEstimate(t *testing.T) {
 
 // TestOverrideAdaptive: the key=value overrides of the CLI take the word.
 func TestOverrideAdaptive(t *testing.T) {
-	cfg, err := Parse([]byte(validYAML))
+	cfg, err := config.Parse([]byte(validYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestDesroziersFixedPoint(t *testing.T) {
 	const b, r, p, memory, cycles = 0.5, 2.0, 50, 100, 3000
 	alpha := 1.0 / memory
 	for _, perChannel := range []bool{false, true} {
-		e := newVarianceEstimator(VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: memory}, p)
+		e := newVarianceEstimator(config.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: memory}, p)
 		rng := rand.New(rand.NewPCG(5, 8))
 		nominal := make([]float64, p)
 		y := make([]float64, p)
@@ -182,8 +184,8 @@ func TestVarianceEstimateLorenz96(t *testing.T) {
 	}
 	xn := 2.0
 	base := DapperConfigs(3000)["l96-etkf"]
-	base.Filter.Inflation = AdaptiveInflation
-	base.Filter.Adaptive = &AdaptiveConfig{XN: &xn}
+	base.Filter.Inflation = config.AdaptiveInflation
+	base.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 	right := base
 	right.Observations.Variance = 2
 	want, err := Run(context.Background(), right, nil)
@@ -191,8 +193,8 @@ func TestVarianceEstimateLorenz96(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrong := base
-	wrong.Anomaly = &AnomalyConfig{NoiseVariance: 2}
-	wrong.Observations.VarianceEstimate = &VarianceEstimateConfig{Method: "desroziers"}
+	wrong.Anomaly = &config.AnomalyConfig{NoiseVariance: 2}
+	wrong.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers"}
 	got, err := Run(context.Background(), wrong, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -214,11 +216,11 @@ func TestDiagnosticsOfHyperparameters(t *testing.T) {
 	fixed := DapperConfigs(8)["l96-etkf"]
 	fixed.BurnIn = 0
 	adaptive := fixed
-	adaptive.Filter.Inflation = AdaptiveInflation
-	adaptive.Observations.VarianceEstimate = &VarianceEstimateConfig{Method: "desroziers", Memory: 4}
+	adaptive.Filter.Inflation = config.AdaptiveInflation
+	adaptive.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers", Memory: 4}
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  config.Config
 	}{{"fixed", fixed}, {"adaptive", adaptive}} {
 		s, err := Build(tc.cfg)
 		if err != nil {

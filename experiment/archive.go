@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 )
 
@@ -38,7 +39,7 @@ func (o *ArchiveOptions) withDefaults() {
 // n, one per row) and their model times. progress, if not nil, is called
 // with the number of snapshots taken, and may stop the run by returning an
 // error.
-func BuildArchive(ctx context.Context, cfg Config, opts ArchiveOptions, progress func(done int) error) (*mat.Dense, []float64, error) {
+func BuildArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, progress func(done int) error) (*mat.Dense, []float64, error) {
 	opts.withDefaults()
 	if opts.Samples < 2 || opts.Every < 1 || !(opts.SpinUp >= 0) || math.IsInf(opts.SpinUp, 0) {
 		return nil, nil, fmt.Errorf("experiment: archive: need samples >= 2, every >= 1, finite spin_up >= 0; got %+v", opts)

@@ -2,13 +2,15 @@ package experiment
 
 import (
 	"testing"
+
+	"github.com/latentda/latentda/config"
 )
 
 var sinkStats CycleStats
 
 // benchCycle measures one full cycle (nature run, observations, forecast,
 // analysis and scoring) in steady state, after a spin-up of 50 cycles.
-func benchCycle(b *testing.B, cfg Config) {
+func benchCycle(b *testing.B, cfg config.Config) {
 	s, err := Build(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -64,7 +66,7 @@ func BenchmarkCycle(b *testing.B) {
 // go test -run '^$' -bench BuildWithCalibration ./experiment
 func BenchmarkBuildWithCalibration(b *testing.B) {
 	cfg := oodBase()
-	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(b, 20)}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestProjection}, Generator: pcaFile(b, 20)}
 	build := func(b *testing.B) {
 		if _, err := Build(cfg); err != nil {
 			b.Fatal(err)

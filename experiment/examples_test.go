@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 )
 
@@ -14,7 +15,7 @@ import (
 // parses, builds, and sets up the same experiment as its DAPPER set-up in
 // DapperConfigs (only the number of cycles and the burn-in may differ).
 func TestExamplesMatchBenchmarkTable(t *testing.T) {
-	rows := map[string]Config{}
+	rows := map[string]config.Config{}
 	for name, c := range DapperConfigs(0) {
 		rows[name] = c.WithDefaults()
 	}
@@ -28,7 +29,7 @@ func TestExamplesMatchBenchmarkTable(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(f)
+			cfg, err := config.Load(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +75,7 @@ func TestTrainExamplesParse(t *testing.T) {
 // examples/ks-latent.train.yaml trains, on the same model, and runs on it
 // (fitted here to a shorter archive, for 60 cycles).
 func TestLatentExample(t *testing.T) {
-	cfg, err := Load("../examples/ks-latent.yaml")
+	cfg, err := config.Load("../examples/ks-latent.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestLatentExample(t *testing.T) {
 		t.Fatalf("the test fits PCA generators, the example trains %s", tc.Generator.Type)
 	}
 	tc.Archive.Samples = 2000
-	X, _, err := BuildArchive(context.Background(), Config{Model: tc.Model}, tc.Archive, nil)
+	X, _, err := BuildArchive(context.Background(), config.Config{Model: tc.Model}, tc.Archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,13 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 )
 
-func latentCfg(base Config, gen string) Config {
-	base.Latent = &LatentConfig{Generator: gen}
+func latentCfg(base config.Config, gen string) config.Config {
+	base.Latent = &config.LatentConfig{Generator: gen}
 	return base
 }
 
@@ -43,7 +44,7 @@ func TestLatentIdentityIsFullSpace(t *testing.T) {
 
 // pcaFor fits a PCA generator of dimension d to an archive of the config's
 // model.
-func pcaFor(t testing.TB, cfg Config, d int) *latent.PCA {
+func pcaFor(t testing.TB, cfg config.Config, d int) *latent.PCA {
 	t.Helper()
 	X, _, err := BuildArchive(context.Background(), cfg, ArchiveOptions{Samples: 2000, Every: 5, Seed: 9}, nil)
 	if err != nil {
@@ -148,7 +149,7 @@ func TestLatentPCAIncrement(t *testing.T) {
 // latentArchive returns the training and held-out parts of an archive of the
 // config's model (as pcaFor builds it) and the PCA of dimension d fitted
 // to the training part.
-func latentArchive(t testing.TB, cfg Config, d int) (train, valid *mat.Dense, pca *latent.PCA) {
+func latentArchive(t testing.TB, cfg config.Config, d int) (train, valid *mat.Dense, pca *latent.PCA) {
 	t.Helper()
 	X, _, err := BuildArchive(context.Background(), cfg, ArchiveOptions{Samples: 2000, Every: 5, Seed: 9}, nil)
 	if err != nil {
@@ -267,7 +268,7 @@ func TestLatentRepresentationError(t *testing.T) {
 	base.BurnIn = 5
 	train, valid, pca := latentArchive(t, base, 20)
 	stats := latent.EstimateStats(pca, train, valid)
-	run := func(l LatentConfig) (Summary, *Setup) {
+	run := func(l config.LatentConfig) (Summary, *Setup) {
 		cfg := base
 		l.Generator = "pca"
 		cfg.Latent = &l
@@ -281,8 +282,8 @@ func TestLatentRepresentationError(t *testing.T) {
 		}
 		return sum, s
 	}
-	plain, _ := run(LatentConfig{Update: "increment"})
-	withRep, s := run(LatentConfig{Update: "increment", RepresentationError: true})
+	plain, _ := run(config.LatentConfig{Update: "increment"})
+	withRep, s := run(config.LatentConfig{Update: "increment", RepresentationError: true})
 	t.Logf("NIS ratio %.3f without, %.3f with the representation error (rmse_a %.3f, %.3f)", plain.NISRatio, withRep.NISRatio, plain.RMSEa, withRep.RMSEa)
 	if !(withRep.NISRatio < plain.NISRatio) || withRep.NISRatio > 1.6 {
 		t.Errorf("NIS ratio %.3f with the representation error, %.3f without", withRep.NISRatio, plain.NISRatio)
@@ -300,7 +301,7 @@ func TestLatentRepresentationError(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromFile := base
-	fromFile.Latent = &LatentConfig{Generator: path, Analysis: "iterative", Alpha: &half, RepresentationError: true}
+	fromFile.Latent = &config.LatentConfig{Generator: path, Analysis: "iterative", Alpha: &half, RepresentationError: true}
 	sf, err := Build(fromFile)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +309,7 @@ func TestLatentRepresentationError(t *testing.T) {
 	if !slices.Equal(sf.latent.rep.v, stats.RepVar) || sf.latent.hyb.B == nil {
 		t.Error("Build from the generator file does not use its statistics")
 	}
-	for _, l := range []LatentConfig{
+	for _, l := range []config.LatentConfig{
 		{Update: "increment", Alpha: &half},
 		{Update: "increment", Analysis: "iterative", Alpha: &half, RepresentationError: true},
 	} {
@@ -337,7 +338,7 @@ func TestLatentConfigErrors(t *testing.T) {
 		{strings.Replace(validYAML, "method: etkf", "method: letkf, loc_radius: 4", 1) + "latent: {generator: identity}\n", "latent codes have no grid"},
 		{validYAML + "latent: {generator: /no/such/file.arrow}\n", "latent.generator"},
 	} {
-		cfg, err := Parse([]byte(tc.yaml))
+		cfg, err := config.Parse([]byte(tc.yaml))
 		if err == nil {
 			_, err = Build(cfg)
 		}

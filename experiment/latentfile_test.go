@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
@@ -42,7 +43,7 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
 	cfg := mustParseTrain(t, aeTrainYAML)
-	X, _, err := BuildArchive(context.Background(), Config{Model: cfg.Model}, cfg.Archive, nil)
+	X, _, err := BuildArchive(context.Background(), config.Config{Model: cfg.Model}, cfg.Archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +70,11 @@ func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 
 // l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
 // on the codes of the generator file path.
-func l96LatentCase(cycles int, path string) Config {
+func l96LatentCase(cycles int, path string) config.Config {
 	cfg := DapperConfigs(cycles)["l96-etkf"]
 	cfg.BurnIn = 1 // 20 of the cycles
 	if path != "" {
-		cfg.Latent = &LatentConfig{Generator: path}
+		cfg.Latent = &config.LatentConfig{Generator: path}
 	}
 	return cfg
 }

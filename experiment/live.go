@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"github.com/latentda/latentda/config"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -31,7 +32,7 @@ type Nature struct {
 
 // NewNature builds the config's numerics and starts its nature run at
 // cycle 0.
-func NewNature(cfg Config) (*Nature, error) {
+func NewNature(cfg config.Config) (*Nature, error) {
 	s, err := Build(cfg)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/store"
 )
 
@@ -35,7 +36,7 @@ func (w ObsWriter) Due(k int) time.Time {
 // once if that is past), in order of due time, calling written after each
 // file. Files are written atomically. It returns when all are written or
 // ctx is done.
-func (w ObsWriter) Run(ctx context.Context, cfg Config, written func(k int, path string)) error {
+func (w ObsWriter) Run(ctx context.Context, cfg config.Config, written func(k int, path string)) error {
 	if !slices.Contains(store.ObsFormats, w.Format) {
 		return fmt.Errorf("experiment: observation format %q (want one of %v)", w.Format, store.ObsFormats)
 	}

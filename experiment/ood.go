@@ -10,161 +10,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/observations"
 )
 
-// Quality-control tests and policies (OODConfig).
-const (
-	TestOutlier    = "outlier"    // per observation: |dᵢ| > k·√(σᵢ² + vᵢ), or by p-value under OutlierControl
-	TestInnovation = "innovation" // per batch: NIS > χ²(p) quantile
-	TestProjection = "projection" // per batch: generator-manifold residual J* > threshold
-	TestManifold   = "manifold"   // per batch: two-sided residual-plus-code score T > threshold
-
-	PolicyWarn    = "warn"    // record the flags, assimilate everything
-	PolicyReject  = "reject"  // ignore flagged observations; a flagged batch skips the analysis
-	PolicyInflate = "inflate" // raise the error variance of flagged observations
-
-	CalibrationChi2      = "chi2"      // χ²(p) quantile: exact for a linear generator with N(0, I/λ) codes
-	CalibrationEmpirical = "empirical" // quantile of J* on simulated in-distribution observations
-)
-
 // streamCalibration seeds the calibration archive and its observation noise.
 const streamCalibration = 6
-
-// OODConfig tests each cycle's observations before the analysis and says
-// what to do with those that fail (see docs/results-ood.md).
-type OODConfig struct {
-	// Tests to run: outlier, innovation, projection, manifold (default
-	// outlier and innovation, plus projection when Generator is set).
-	// projection is one-sided on J*; manifold is the two-sided score of
-	// latent.TwoSided on the same projection: the off-manifold residual
-	// and the code's Mahalanobis distance under the code climatology, each
-	// flagged when too small as well as too large, calibrated empirically
-	// (always) on projections started from forecast-like codes.
-	Tests []string `yaml:"tests" json:"tests"`
-	// Alpha is the false-alarm rate of each batch test (default 0.01).
-	Alpha float64 `yaml:"alpha" json:"alpha"`
-	// OutlierK is k of the per-observation test |zᵢ| > k (default 3, when
-	// OutlierControl is none). Each observation is tested on its own, so
-	// an in-distribution batch of p has some flag far more often than
-	// alpha (10% for k = 3, p = 40).
-	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
-	// OutlierControl gives the per-observation test family-wise control
-	// at level Alpha: none (default: |zᵢ| > OutlierK), bonferroni (flag
-	// pᵢ ≤ α/m, pᵢ = 2Φ(−|zᵢ|) over the m observations given) or bh
-	// (Benjamini–Hochberg at α). Under either, an in-distribution batch has
-	// some flag with probability ≤ α; see observations.FamilywiseOutliers.
-	// With a control, Alpha sets the threshold and outlier_k must be unset.
-	OutlierControl string `yaml:"outlier_control,omitempty" json:"outlier_control,omitempty"`
-	// Generator for the projection and manifold tests: "latent" (the latent filter's) or
-	// the path of a generator file written by `latentda train`, relative
-	// to the state directory as latent.generator is (generators/NAME.arrow).
-	Generator string `yaml:"generator" json:"generator"`
-	// Lambda weighs the code prior λ‖z‖² of the projection (default 1, the
-	// N(0, I) prior of whitened codes).
-	Lambda float64 `yaml:"lambda" json:"lambda"`
-	// MaxIter bounds the Levenberg–Marquardt iterations (default 20).
-	MaxIter int `yaml:"max_iter" json:"max_iter"`
-	// Calibration of the projection threshold: empirical (default) or chi2.
-	// The empirical threshold is calibrated with the config's R and all p
-	// observations; a cycle whose observations carry other variances, or
-	// leave some out (infinite variance), is tested against it as it is
-	// (conservative when fewer are given). chi2 follows the number given.
-	Calibration string `yaml:"calibration" json:"calibration"`
-	// CalibrationSamples is the number of simulated in-distribution
-	// observation batches for the empirical thresholds (default 2000).
-	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
-	// Policy is warn (default), reject or inflate.
-	Policy string `yaml:"policy" json:"policy"`
-	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
-	// was flagged, until it is resumed or stopped.
-	PauseOnBatch bool `yaml:"pause_on_batch" json:"pause_on_batch"`
-}
-
-func (o *OODConfig) withDefaults() {
-	if o.Tests == nil {
-		o.Tests = []string{TestOutlier, TestInnovation}
-		if o.Generator != "" {
-			o.Tests = append(o.Tests, TestProjection)
-		}
-	}
-	def(&o.Alpha, 0.01)
-	if o.OutlierControl == "" || o.OutlierControl == observations.ControlNone {
-		def(&o.OutlierK, 3)
-	}
-	def(&o.Lambda, 1)
-	if o.MaxIter == 0 {
-		o.MaxIter = 20
-	}
-	if o.Calibration == "" {
-		o.Calibration = CalibrationEmpirical
-	}
-	if o.CalibrationSamples == 0 {
-		o.CalibrationSamples = 2000
-	}
-	if o.Policy == "" {
-		o.Policy = PolicyWarn
-	}
-}
-
-func (o *OODConfig) validate(l *LatentConfig) error {
-	seen := map[string]bool{}
-	for _, t := range o.Tests {
-		switch t {
-		case TestOutlier, TestInnovation, TestProjection, TestManifold:
-		default:
-			return fmt.Errorf("ood.tests: unknown test %q (want outlier, innovation, projection or manifold)", t)
-		}
-		if seen[t] {
-			return fmt.Errorf("ood.tests: %q listed twice", t)
-		}
-		seen[t] = true
-	}
-	switch {
-	case len(o.Tests) == 0:
-		return fmt.Errorf("ood.tests: empty; list at least one of outlier, innovation, projection, manifold (or drop the ood section)")
-	case (seen[TestProjection] || seen[TestManifold]) && o.Generator == "":
-		return fmt.Errorf("ood.generator: the projection and manifold tests need a generator: latent or the path of a generator file")
-	case o.Generator == "latent" && l == nil:
-		return fmt.Errorf("ood.generator: latent names the latent filter's generator, but the run has no latent section")
-	case !(o.Alpha > 0 && o.Alpha < 0.5):
-		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
-	case seen[TestManifold] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
-		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
-	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
-		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
-	case o.familywise() && o.OutlierK != 0:
-		return fmt.Errorf("ood.outlier_k: %v is unused with outlier_control %s (alpha sets the threshold); drop one of them", o.OutlierK, o.OutlierControl)
-	case !o.familywise() && (!(o.OutlierK > 0) || math.IsInf(o.OutlierK, 0)):
-		return fmt.Errorf("ood.outlier_k: must be finite and > 0, got %v", o.OutlierK)
-	case !(o.Lambda >= 0) || math.IsInf(o.Lambda, 0):
-		return fmt.Errorf("ood.lambda: must be finite and >= 0, got %v", o.Lambda)
-	case o.MaxIter < 1:
-		return fmt.Errorf("ood.max_iter: must be >= 1, got %d", o.MaxIter)
-	case o.Calibration != CalibrationChi2 && o.Calibration != CalibrationEmpirical:
-		return fmt.Errorf("ood.calibration: want chi2 or empirical, got %q", o.Calibration)
-	case o.Calibration == CalibrationEmpirical && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
-		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
-	case o.Policy != PolicyWarn && o.Policy != PolicyReject && o.Policy != PolicyInflate:
-		return fmt.Errorf("ood.policy: want warn, reject or inflate, got %q", o.Policy)
-	}
-	return nil
-}
-
-func (o *OODConfig) has(test string) bool { return slices.Contains(o.Tests, test) }
-
-// familywise says whether the per-observation test has family-wise control.
-func (o *OODConfig) familywise() bool {
-	return o.OutlierControl == observations.ControlBonferroni || o.OutlierControl == observations.ControlBH
-}
 
 // QCResult is the quality control of one cycle. Statistics that were not
 // computed are NaN; the slices have one entry per observation and are owned
@@ -201,9 +59,9 @@ func (r *QCResult) NFlagged() int {
 	return n
 }
 
-// qualityControl runs the tests of an OODConfig.
+// qualityControl runs the tests of a [config.OODConfig].
 type qualityControl struct {
-	cfg      OODConfig
+	cfg      config.OODConfig
 	inno     *observations.InnovationQC
 	manifold *latent.ManifoldTest // nil without the projection and manifold tests
 	twoSided *latent.TwoSided     // nil without the manifold test
@@ -232,10 +90,10 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		zGiven: make([]float64, p), outFlags: make([]bool, p),
 		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
 			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
-	if cfg.has(TestInnovation) {
+	if cfg.Has(config.TestInnovation) {
 		q.nisThr = observations.ChiSquareThreshold(p, cfg.Alpha)
 	}
-	if !cfg.has(TestProjection) && !cfg.has(TestManifold) {
+	if !cfg.Has(config.TestProjection) && !cfg.Has(config.TestManifold) {
 		return q, nil
 	}
 	if gen.StateDim() != s.Model.Dim() {
@@ -259,7 +117,7 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		}
 		return X, nil
 	}
-	if cfg.has(TestManifold) {
+	if cfg.Has(config.TestManifold) {
 		if c, ok := calibrations.Load(key + "/manifold"); cacheable && ok {
 			mc := c.(*manifoldCalibration)
 			q.twoSided = mc.test
@@ -274,10 +132,10 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 			return nil, err
 		}
 	}
-	if !cfg.has(TestProjection) {
+	if !cfg.Has(config.TestProjection) {
 		return q, nil
 	}
-	if cfg.Calibration == CalibrationChi2 {
+	if cfg.Calibration == config.CalibrationChi2 {
 		q.projThr = observations.ChiSquareThreshold(p, cfg.Alpha)
 		return q, nil
 	}
@@ -319,7 +177,7 @@ var calibrations sync.Map
 // The parts of the config that the calibrations do not read are left out
 // of the key (the name, the cycles, the anomaly, the policy and pausing),
 // so that the twins of a benchmark share them.
-func calibrationKey(cfg Config, genFile string) (string, bool) {
+func calibrationKey(cfg config.Config, genFile string) (string, bool) {
 	if genFile == "" {
 		return "", false
 	}
@@ -441,7 +299,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 // spreadCycles of an in-distribution twin of cfg (no anomaly, no quality
 // control, its own seed), of the forecast ensemble's variance of each
 // variable.
-func forecastSpread(cfg Config) ([]float64, error) {
+func forecastSpread(cfg config.Config) ([]float64, error) {
 	cfg.Name, cfg.Cycles, cfg.Anomaly, cfg.OOD = cfg.Name+"-spread", spreadCycles, nil, nil
 	cfg.Seed = StreamSeed(cfg.Seed, streamCalibration)
 	s, err := Build(cfg)
@@ -493,7 +351,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 
 	// Per observation first, as operational background checks do.
 	k := q.cfg.OutlierK
-	if q.cfg.has(TestOutlier) && q.cfg.familywise() {
+	if q.cfg.Has(config.TestOutlier) && q.cfg.Familywise() {
 		// Observations given with infinite variance are not tested.
 		for i, v := range rVar {
 			q.zGiven[i] = r.InnovationZ[i]
@@ -507,17 +365,17 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	}
 	changed := false
 	for i := range y {
-		if !q.cfg.has(TestOutlier) || !q.outlier(i, k) {
+		if !q.cfg.Has(config.TestOutlier) || !q.outlier(i, k) {
 			continue
 		}
 		r.Flagged[i], r.Reasons[i] = true, fmt.Sprintf("outlier: |z| = %.3g > %g", math.Abs(r.InnovationZ[i]), k)
-		if q.cfg.familywise() {
+		if q.cfg.Familywise() {
 			r.Reasons[i] = fmt.Sprintf("outlier: |z| = %.3g >= %.3g (%s at %g)", math.Abs(r.InnovationZ[i]), k, q.cfg.OutlierControl, q.cfg.Alpha)
 		}
 		switch q.cfg.Policy {
-		case PolicyReject:
+		case config.PolicyReject:
 			r.Variances[i], changed = math.Inf(1), true
-		case PolicyInflate:
+		case config.PolicyInflate:
 			// Raise σᵢ² so that the observation sits on the threshold:
 			// dᵢ²/(σᵢ'² + vᵢ) = k².
 			v := rep.EnsVar[i]
@@ -529,7 +387,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	// Then the batch, as the analysis would use it.
 	var batch []string
 	factor := 1.0 // variance inflation of a flagged batch
-	if q.cfg.has(TestInnovation) {
+	if q.cfg.Has(config.TestInnovation) {
 		if changed {
 			if rep, err = q.inno.Test(HE, y, r.Variances); err != nil {
 				return nil, fmt.Errorf("ood: %w", err)
@@ -543,7 +401,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 				r.NISThreshold = observations.ChiSquareThreshold(used, q.cfg.Alpha)
 			}
 			if r.NIS > r.NISThreshold {
-				batch = append(batch, TestInnovation)
+				batch = append(batch, config.TestInnovation)
 				factor = max(factor, r.NIS/r.NISThreshold)
 			}
 		}
@@ -559,7 +417,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		if err := q.manifold.SetVariances(rVar); err != nil {
 			return nil, fmt.Errorf("ood: %w", err)
 		}
-		if q.cfg.Calibration == CalibrationChi2 && given != len(y) {
+		if q.cfg.Calibration == config.CalibrationChi2 && given != len(y) {
 			r.ProjectionThreshold = observations.ChiSquareThreshold(given, q.cfg.Alpha)
 		}
 		// Start from the ensemble mean code.
@@ -575,10 +433,10 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		}
 		m := q.manifold.Test(y, q.zmean)
 		copy(r.ProjectionZ, m.Scores)
-		if q.cfg.has(TestProjection) {
+		if q.cfg.Has(config.TestProjection) {
 			r.Projection = m.Statistic
 			if m.Statistic > r.ProjectionThreshold {
-				batch = append(batch, TestProjection)
+				batch = append(batch, config.TestProjection)
 				factor = max(factor, m.Statistic/r.ProjectionThreshold)
 			}
 		}
@@ -588,7 +446,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		if q.twoSided != nil && given == len(y) {
 			r.Manifold, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
 			if r.Manifold > r.ManifoldThreshold {
-				batch = append(batch, TestManifold)
+				batch = append(batch, config.TestManifold)
 				factor = max(factor, r.Manifold/r.ManifoldThreshold)
 			}
 		}
@@ -604,9 +462,9 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 			}
 		}
 		switch q.cfg.Policy {
-		case PolicyReject:
+		case config.PolicyReject:
 			r.Skipped = true
-		case PolicyInflate:
+		case config.PolicyInflate:
 			for i := range r.Variances {
 				if !math.IsInf(r.Variances[i], 1) {
 					r.Variances[i] = max(r.Variances[i], rVar[i]*factor)
@@ -623,7 +481,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 // outlier says whether observation i fails the per-observation test, whose
 // threshold on |z| is k.
 func (q *qualityControl) outlier(i int, k float64) bool {
-	if q.cfg.familywise() {
+	if q.cfg.Familywise() {
 		return q.outFlags[i]
 	}
 	return math.Abs(q.res.InnovationZ[i]) > k
@@ -645,11 +503,11 @@ func (q *qualityControl) batchReason(batch []string) string {
 	var parts []string
 	for _, b := range batch {
 		switch b {
-		case TestInnovation:
+		case config.TestInnovation:
 			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.res.NISThreshold))
-		case TestProjection:
+		case config.TestProjection:
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
-		case TestManifold:
+		case config.TestManifold:
 			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 		}
 	}

@@ -10,18 +10,19 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 )
 
 // oodBase is a short L96 ETKF twin observed at every second variable.
-func oodBase() Config {
-	return Config{
+func oodBase() config.Config {
+	return config.Config{
 		Name: "ood", Cycles: 300,
-		Model:        ModelConfig{Name: "lorenz96"},
-		Observations: ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
-		OOD:          &OODConfig{},
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &config.OODConfig{},
 	}
 }
 
@@ -45,7 +46,7 @@ func pcaFile(t testing.TB, dim int) string {
 
 // runCycles runs cfg in process and returns every cycle's stats and the
 // quality control of each cycle (copied).
-func runCycles(t *testing.T, cfg Config) ([]CycleStats, []QCResult) {
+func runCycles(t *testing.T, cfg config.Config) ([]CycleStats, []QCResult) {
 	t.Helper()
 	s, err := Build(cfg)
 	if err != nil {
@@ -95,9 +96,9 @@ func TestQCNISMatchesFilter(t *testing.T) {
 func TestNullSpaceAnomalyIsInvisible(t *testing.T) {
 	cfg := oodBase()
 	cfg.Cycles = 30
-	cfg.OOD = &OODConfig{Generator: pcaFile(t, 20), CalibrationSamples: 200}
+	cfg.OOD = &config.OODConfig{Generator: pcaFile(t, 20), CalibrationSamples: 200}
 	_, clean := runCycles(t, cfg)
-	cfg.Anomaly = &AnomalyConfig{Pattern: "bump", Amplitude: 6, Center: 10, Width: 1, UnobservedOnly: true}
+	cfg.Anomaly = &config.AnomalyConfig{Pattern: "bump", Amplitude: 6, Center: 10, Width: 1, UnobservedOnly: true}
 	_, hidden := runCycles(t, cfg)
 	for i := range clean {
 		if clean[i].NIS != hidden[i].NIS || clean[i].Projection != hidden[i].Projection {
@@ -117,8 +118,8 @@ func TestNullSpaceAnomalyIsInvisible(t *testing.T) {
 // analysis RMSE than assimilating it.
 func TestSensorFaultIsRejected(t *testing.T) {
 	cfg := oodBase()
-	cfg.Anomaly = &AnomalyConfig{Bias: 8, BiasIndex: 3}
-	cfg.OOD = &OODConfig{Tests: []string{TestOutlier}, Policy: PolicyReject}
+	cfg.Anomaly = &config.AnomalyConfig{Bias: 8, BiasIndex: 3}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestOutlier}, Policy: config.PolicyReject}
 	rejected, qcs := runCycles(t, cfg)
 	hits := 0
 	for _, qc := range qcs {
@@ -129,7 +130,7 @@ func TestSensorFaultIsRejected(t *testing.T) {
 	if hits < 95*len(qcs)/100 {
 		t.Errorf("faulty channel flagged in %d of %d cycles", hits, len(qcs))
 	}
-	cfg.OOD.Policy = PolicyWarn
+	cfg.OOD.Policy = config.PolicyWarn
 	warned, _ := runCycles(t, cfg)
 	if a, b := meanRMSEa(rejected), meanRMSEa(warned); a >= b {
 		t.Errorf("rmse_a with rejection %.3f, without %.3f", a, b)
@@ -141,8 +142,8 @@ func TestSensorFaultIsRejected(t *testing.T) {
 func TestRejectedBatchSkipsAnalysis(t *testing.T) {
 	cfg := oodBase()
 	cfg.Cycles = 5
-	cfg.Anomaly = &AnomalyConfig{FromCycle: 3, Pattern: "wave", Amplitude: 4}
-	cfg.OOD = &OODConfig{Tests: []string{TestInnovation}, Policy: PolicyReject}
+	cfg.Anomaly = &config.AnomalyConfig{FromCycle: 3, Pattern: "wave", Amplitude: 4}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}, Policy: config.PolicyReject}
 	stats, qcs := runCycles(t, cfg)
 	for i, st := range stats {
 		flagged := st.BatchFlag != ""
@@ -162,7 +163,7 @@ func TestRejectedBatchSkipsAnalysis(t *testing.T) {
 func TestProjectionUsesCycleVariances(t *testing.T) {
 	cfg := oodBase()
 	cfg.Cycles = 1
-	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(t, 20), Calibration: CalibrationChi2}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestProjection}, Generator: pcaFile(t, 20), Calibration: config.CalibrationChi2}
 	jstar := func(variances func(s *Setup) []float64) (got, want float64) {
 		s, err := Build(cfg)
 		if err != nil {
@@ -244,14 +245,14 @@ func TestOODConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			doc := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: {method: etkf, members: 10}\n" + tc.yaml + "\n"
-			_, err := Parse([]byte(doc))
+			_, err := config.Parse([]byte(doc))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
 	}
 	cfg := oodBase()
-	cfg.Anomaly = &AnomalyConfig{Bias: 1, BiasIndex: 20}
+	cfg.Anomaly = &config.AnomalyConfig{Bias: 1, BiasIndex: 20}
 	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), "anomaly.bias_index") {
 		t.Errorf("bias_index out of range: %v", err)
 	}
@@ -263,7 +264,7 @@ func TestOODConfigErrors(t *testing.T) {
 // assimilates it, with a larger error, so the forecast drifts part of the
 // way towards the bias; docs/results-ood.md measures 55% under warn).
 func TestOODExample(t *testing.T) {
-	cfg, err := Load("../examples/l96-ood.yaml")
+	cfg, err := config.Load("../examples/l96-ood.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestOODExample(t *testing.T) {
 // back), and a generator file with other bytes calibrates again.
 func TestCalibrationIsCached(t *testing.T) {
 	cfg := oodBase()
-	cfg.OOD = &OODConfig{Tests: []string{TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 200}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 200}
 	s, err := Build(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +337,7 @@ func TestCalibrationIsCached(t *testing.T) {
 // Bonferroni cut.
 func TestFamilywiseOutlierControl(t *testing.T) {
 	cfg := oodBase()
-	cfg.OOD = &OODConfig{Tests: []string{TestOutlier}, OutlierControl: "bonferroni", Policy: PolicyInflate}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestOutlier}, OutlierControl: "bonferroni", Policy: config.PolicyInflate}
 	_, qcs := runCycles(t, cfg)
 	alarms := 0
 	for _, qc := range qcs[50:] {
@@ -347,7 +348,7 @@ func TestFamilywiseOutlierControl(t *testing.T) {
 	if n := len(qcs) - 50; alarms > 10 {
 		t.Errorf("in distribution: %d of %d batches had a flag at α = 1%%", alarms, n)
 	}
-	cfg.Anomaly = &AnomalyConfig{Bias: 8, BiasIndex: 3}
+	cfg.Anomaly = &config.AnomalyConfig{Bias: 8, BiasIndex: 3}
 	_, qcs = runCycles(t, cfg)
 	cut := math.Sqrt2 * math.Erfcinv(0.01/20)
 	hits := 0
@@ -379,12 +380,12 @@ func TestFamilywiseOutlierControl(t *testing.T) {
 // cycles are autocorrelated).
 func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
 	cfg := oodBase()
-	cfg.Observations = ObsConfig{Operator: "identity"}
-	cfg.OOD = &OODConfig{Tests: []string{TestManifold, TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 1000}
+	cfg.Observations = config.ObsConfig{Operator: "identity"}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestManifold, config.TestProjection}, Generator: pcaFile(t, 20), CalibrationSamples: 1000}
 	_, clean := runCycles(t, cfg)
 	alarms := 0
 	for _, qc := range clean[50:] {
-		if strings.Contains(qc.BatchFlag, TestManifold) {
+		if strings.Contains(qc.BatchFlag, config.TestManifold) {
 			alarms++
 		}
 		if !(qc.ManifoldThreshold > 0) || math.IsNaN(qc.Manifold) {
@@ -395,14 +396,14 @@ func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
 		t.Errorf("in distribution: %d of 250 cycles flagged", alarms)
 	}
 	for _, f := range []float64{5, 12} {
-		cfg.Anomaly = &AnomalyConfig{FromCycle: 100, Forcing: f}
+		cfg.Anomaly = &config.AnomalyConfig{FromCycle: 100, Forcing: f}
 		_, qcs := runCycles(t, cfg)
 		hits, proj := 0, 0
 		for _, qc := range qcs[150:] {
-			if strings.Contains(qc.BatchFlag, TestManifold) {
+			if strings.Contains(qc.BatchFlag, config.TestManifold) {
 				hits++
 			}
-			if strings.Contains(qc.BatchFlag, TestProjection) {
+			if strings.Contains(qc.BatchFlag, config.TestProjection) {
 				proj++
 			}
 		}
@@ -420,7 +421,7 @@ func TestManifoldTestSeesBothRegimeShifts(t *testing.T) {
 func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
 	cfg := oodBase()
 	cfg.OOD = nil
-	obs := func(cfg Config) [][]float64 {
+	obs := func(cfg config.Config) [][]float64 {
 		s, err := Build(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -436,7 +437,7 @@ func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
 		return ys
 	}
 	clean := obs(cfg)
-	cfg.Anomaly = &AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true}
+	cfg.Anomaly = &config.AnomalyConfig{Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true}
 	moved := obs(cfg)
 	for i := range clean[0] {
 		if clean[0][i] != moved[0][i] {
@@ -455,13 +456,13 @@ func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
 // TestKSLengthAnomaly: a KS nature run on a longer domain drifts away from
 // the model's.
 func TestKSLengthAnomaly(t *testing.T) {
-	cfg := Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10},
-		Anomaly: &AnomalyConfig{Length: 40 * math.Pi}}
+	cfg := config.Config{Name: "ks", Cycles: 20, Model: config.ModelConfig{Name: "ks"}, Filter: config.FilterConfig{Method: "etkf", Members: 10},
+		Anomaly: &config.AnomalyConfig{Length: 40 * math.Pi}}
 	s, err := Build(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := Build(Config{Name: "ks", Cycles: 20, Model: ModelConfig{Name: "ks"}, Filter: FilterConfig{Method: "etkf", Members: 10}})
+	ref, err := Build(config.Config{Name: "ks", Cycles: 20, Model: config.ModelConfig{Name: "ks"}, Filter: config.FilterConfig{Method: "etkf", Members: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +485,7 @@ func TestKSLengthAnomaly(t *testing.T) {
 // manifold test on the generator examples/ks-pca32.train.yaml trains, with
 // Bonferroni control (worker's TestKSManifoldExampleOnTemporal runs it).
 func TestKSOODExampleParses(t *testing.T) {
-	cfg, err := Load("../examples/ks-ood.yaml")
+	cfg, err := config.Load("../examples/ks-ood.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +493,7 @@ func TestKSOODExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.OOD.has(TestManifold) || cfg.OOD.Generator != "generators/"+tr.Name+".arrow" || cfg.OOD.OutlierControl != "bonferroni" || tr.Generator.LatentDim != 32 {
+	if !cfg.OOD.Has(config.TestManifold) || cfg.OOD.Generator != "generators/"+tr.Name+".arrow" || cfg.OOD.OutlierControl != "bonferroni" || tr.Generator.LatentDim != 32 {
 		t.Errorf("ood %+v, training %s with d = %d", cfg.OOD, tr.Name, tr.Generator.LatentDim)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent/neural"
 )
 
@@ -50,7 +51,7 @@ func TestReconstructionCurve(t *testing.T) {
 		t.Fatal(err)
 	}
 	l96 := ks
-	l96.Model = Config{Model: ModelConfig{Name: "lorenz96", Nx: 40}}.WithDefaults().Model
+	l96.Model = config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: 40}}.WithDefaults().Model
 	l96.Archive = ArchiveOptions{Samples: ks.Archive.Samples, Every: 5, SpinUp: 100, Seed: 11}
 	for _, m := range strings.Split(models, ",") {
 		tc := map[string]TrainConfig{"ks": ks, "l96": l96}[m]
@@ -58,7 +59,7 @@ func TestReconstructionCurve(t *testing.T) {
 		if m == "l96" {
 			conv = neural.ConvSpec{Channels: []int{8, 16}, Strides: []int{2, 2}, Kernel: 5}
 		}
-		X, _, err := BuildArchive(context.Background(), Config{Model: tc.Model}, tc.Archive, nil)
+		X, _, err := BuildArchive(context.Background(), config.Config{Model: tc.Model}, tc.Archive, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,12 +2,14 @@ package experiment
 
 import (
 	"context"
+
+	"github.com/latentda/latentda/config"
 )
 
 // Run executes the whole experiment in process (no Temporal, no files) and
 // returns the time-mean diagnostics. progress, if not nil, is called after
 // every cycle. Run stops with ctx's error when ctx is cancelled.
-func Run(ctx context.Context, cfg Config, progress func(CycleStats)) (Summary, error) {
+func Run(ctx context.Context, cfg config.Config, progress func(CycleStats)) (Summary, error) {
 	s, err := Build(cfg)
 	if err != nil {
 		return Summary{}, err

@@ -1,3 +1,13 @@
+// Package experiment builds the numerics that a twin assimilation
+// experiment's [config.Config] names ([Build]): the model, the observing
+// system, the filter, the latent space and the quality control, with every
+// random stream derived from the run seed ([StreamSeed]). It holds the
+// cycle step (observe, forecast, quality control, analyse, score), runs the
+// cycles in process ([Run]), and builds the simulation archives generators
+// are trained on ([BuildArchive]); package training fits the generators and
+// package latent/genfile reads and writes their files. The Temporal
+// activities call the same building blocks, so a run under Temporal and a
+// run in process are bit-identical.
 package experiment
 
 import (
@@ -7,6 +17,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/external"
@@ -37,7 +48,7 @@ func StreamSeed(seed, stream uint64) uint64 {
 // Setup holds the numerics an experiment names, with their work space. It
 // is not safe for concurrent use.
 type Setup struct {
-	Config     Config
+	Config     config.Config
 	Model      dynamics.Model
 	Op         observations.Operator
 	R          *observations.DiagR
@@ -58,7 +69,7 @@ type Setup struct {
 
 // Build validates cfg and constructs its model, observation operator, error
 // model, forecaster, filter and, for a latent filter, loads its generator.
-func Build(cfg Config) (*Setup, error) {
+func Build(cfg config.Config) (*Setup, error) {
 	cfg, err := checked(cfg)
 	if err != nil {
 		return nil, err
@@ -77,9 +88,9 @@ func Build(cfg Config) (*Setup, error) {
 
 // oodGenerator returns the projection test's generator: the latent
 // filter's (gen) or the one in the file ood.generator names.
-func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
+func oodGenerator(cfg config.Config, gen latent.Generator) (latent.Generator, error) {
 	o := cfg.OOD
-	if o == nil || !o.has(TestProjection) && !o.has(TestManifold) {
+	if o == nil || !o.Has(config.TestProjection) && !o.Has(config.TestManifold) {
 		return nil, nil
 	}
 	if o.Generator == "latent" {
@@ -95,14 +106,14 @@ func oodGenerator(cfg Config, gen latent.Generator) (latent.Generator, error) {
 // BuildWithGenerator is Build with the latent filter's generator given
 // (it must be nil unless cfg.Latent is set), for generators trained in
 // process.
-func BuildWithGenerator(cfg Config, gen latent.Generator) (*Setup, error) {
+func BuildWithGenerator(cfg config.Config, gen latent.Generator) (*Setup, error) {
 	return BuildWithGeneratorStats(cfg, gen, latent.Stats{})
 }
 
 // BuildWithGeneratorStats is BuildWithGenerator with the generator's
 // statistics (latent.EstimateStats), which latent.alpha < 1 (for a
 // generator other than a PCA) and latent.representation_error need.
-func BuildWithGeneratorStats(cfg Config, gen latent.Generator, stats latent.Stats) (*Setup, error) {
+func BuildWithGeneratorStats(cfg config.Config, gen latent.Generator, stats latent.Stats) (*Setup, error) {
 	cfg, err := checked(cfg)
 	if err != nil {
 		return nil, err
@@ -111,7 +122,7 @@ func BuildWithGeneratorStats(cfg Config, gen latent.Generator, stats latent.Stat
 }
 
 // checked returns cfg with its defaults, validated.
-func checked(cfg Config) (Config, error) {
+func checked(cfg config.Config) (config.Config, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("experiment: %w", err)
@@ -120,7 +131,7 @@ func checked(cfg Config) (Config, error) {
 }
 
 // build constructs a Setup from a checked config.
-func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
+func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
 	model, err := newModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -151,7 +162,7 @@ func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string)
 		}
 		filterDim = gen.LatentDim()
 	}
-	filter, err := enkf.New(cfg.filterConfig(), cfg.Filter.Members, filterDim, op.Positions())
+	filter, err := enkf.New(cfg.Filter.EnKF(), cfg.Filter.Members, filterDim, op.Positions())
 	if err != nil {
 		return nil, fmt.Errorf("experiment: filter: %w", err)
 	}
@@ -199,7 +210,7 @@ func build(cfg Config, gen latent.Generator, stats latent.Stats, genFile string)
 	return s, nil
 }
 
-func newModel(m ModelConfig) (dynamics.Model, error) {
+func newModel(m config.ModelConfig) (dynamics.Model, error) {
 	switch m.Name {
 	case "lorenz63":
 		return dynamics.NewLorenz63(m.Sigma, m.Rho, m.Beta, m.Dt)
@@ -208,12 +219,12 @@ func newModel(m ModelConfig) (dynamics.Model, error) {
 	case "ks":
 		return dynamics.NewKS(m.Nx, m.Length, m.Dt)
 	case "external":
-		return external.Open(m.external())
+		return external.Open(m.External())
 	}
 	return nil, fmt.Errorf("unknown model %q", m.Name)
 }
 
-func newOperator(o ObsConfig, n int) (observations.Operator, error) {
+func newOperator(o config.ObsConfig, n int) (observations.Operator, error) {
 	switch o.Operator {
 	case "identity":
 		return observations.NewIdentity(n)
@@ -454,7 +465,7 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 
 // loadGenerator returns the generator a config names, with the statistics
 // its file stores (none for identity).
-func loadGenerator(name string, m ModelConfig) (latent.Generator, latent.Stats, error) {
+func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, error) {
 	if name == "identity" {
 		return latent.NewIdentity(m.Nx), latent.Stats{}, nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/neural"
 )
@@ -19,9 +20,9 @@ import (
 // simulations make the archive, the archive, and the generator.
 type TrainConfig struct {
 	// Name labels the generator (and its file, generators/<name>.arrow).
-	Name    string         `yaml:"name" json:"name"`
-	Model   ModelConfig    `yaml:"model" json:"model"`
-	Archive ArchiveOptions `yaml:"archive" json:"archive"`
+	Name    string             `yaml:"name" json:"name"`
+	Model   config.ModelConfig `yaml:"model" json:"model"`
+	Archive ArchiveOptions     `yaml:"archive" json:"archive"`
 	// Validation is the fraction of the archive, at its end in time, held
 	// out to stop training early and to report the reconstruction error
 	// (default 0.1).
@@ -94,7 +95,7 @@ func LoadTrain(path string) (TrainConfig, error) {
 // validates it.
 func ParseTrain(data []byte) (TrainConfig, error) {
 	var cfg TrainConfig
-	if err := decodeStrict(data, &cfg); err != nil {
+	if err := config.DecodeStrict(data, &cfg); err != nil {
 		return TrainConfig{}, err
 	}
 	cfg = cfg.WithDefaults()
@@ -103,7 +104,7 @@ func ParseTrain(data []byte) (TrainConfig, error) {
 
 // WithDefaults fills in the documented defaults.
 func (c TrainConfig) WithDefaults() TrainConfig {
-	c.Model = Config{Model: c.Model}.WithDefaults().Model
+	c.Model = config.Config{Model: c.Model}.WithDefaults().Model
 	c.Archive.withDefaults()
 	if c.Validation == 0 {
 		c.Validation = 0.1

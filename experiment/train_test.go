@@ -14,6 +14,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/neural"
 )
@@ -277,7 +278,7 @@ func TestSplitArchive(t *testing.T) {
 // l96Archive builds an archive of Lorenz-96 with nx variables.
 func l96Archive(t testing.TB, nx, samples int, seed uint64) *mat.Dense {
 	t.Helper()
-	X, _, err := BuildArchive(context.Background(), Config{Model: ModelConfig{Name: "lorenz96", Nx: nx}},
+	X, _, err := BuildArchive(context.Background(), config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: nx}},
 		ArchiveOptions{Samples: samples, Every: 5, SpinUp: 10, Seed: seed}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +356,7 @@ func TestReconstructionError(t *testing.T) {
 }
 
 func TestBuildArchive(t *testing.T) {
-	cfg := Config{Model: ModelConfig{Name: "lorenz96", Nx: 12}}
+	cfg := config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: 12}}
 	opts := ArchiveOptions{Samples: 600, Every: 3, SpinUp: 5, Seed: 4}
 	var calls []int
 	X, times, err := BuildArchive(context.Background(), cfg, opts, func(done int) error {
@@ -442,7 +443,7 @@ func TestBuildArchive(t *testing.T) {
 			t.Errorf("options %+v: error %v", o, err)
 		}
 	}
-	if _, _, err := BuildArchive(context.Background(), Config{Model: ModelConfig{Name: "lorenz84"}}, opts, nil); err == nil {
+	if _, _, err := BuildArchive(context.Background(), config.Config{Model: config.ModelConfig{Name: "lorenz84"}}, opts, nil); err == nil {
 		t.Error("unknown model accepted")
 	}
 }

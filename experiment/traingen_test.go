@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
@@ -120,7 +121,7 @@ func TestTrainNewGenerators(t *testing.T) {
 	ctx := context.Background()
 	for _, yaml := range []string{quadTrainYAML, convTrainYAML} {
 		cfg := mustParseTrain(t, yaml)
-		X, _, err := BuildArchive(ctx, Config{Model: cfg.Model}, cfg.Archive, nil)
+		X, _, err := BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

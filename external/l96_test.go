@@ -11,6 +11,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
 )
@@ -35,9 +36,9 @@ func l96go(t testing.TB) string {
 }
 
 // load reads an example config, with cycles cycles.
-func load(t *testing.T, path string, cycles int) experiment.Config {
+func load(t *testing.T, path string, cycles int) config.Config {
 	t.Helper()
-	cfg, err := experiment.Load(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func load(t *testing.T, path string, cycles int) experiment.Config {
 }
 
 // run runs cfg in process and returns every cycle's statistics.
-func run(t *testing.T, cfg experiment.Config) ([]experiment.CycleStats, experiment.Summary) {
+func run(t *testing.T, cfg config.Config) ([]experiment.CycleStats, experiment.Summary) {
 	t.Helper()
 	var stats []experiment.CycleStats
 	sum, err := experiment.Run(context.Background(), cfg, func(s experiment.CycleStats) { stats = append(stats, s) })

@@ -11,6 +11,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
@@ -19,10 +20,10 @@ import (
 
 // Run is what a report shows of one run directory.
 type Run struct {
-	ID      string            // run ID, from the diagnostics' metadata
-	Dir     string            // the run directory
-	Config  experiment.Config // the run's config.yaml
-	Diag    []store.DiagRow   // one row per completed cycle
+	ID      string          // run ID, from the diagnostics' metadata
+	Dir     string          // the run directory
+	Config  config.Config   // the run's config.yaml
+	Diag    []store.DiagRow // one row per completed cycle
 	Summary experiment.Summary
 	// Field holds the 1-D fields of the Hovmöller diagram; nil for models
 	// that are not 1-D (Lorenz-63).
@@ -127,7 +128,7 @@ func Load(dir string, opts Options) (*Run, error) {
 
 // Diagnostics are a run's config and diagnostics table.
 type Diagnostics struct {
-	Config experiment.Config
+	Config config.Config
 	Rows   []store.DiagRow // one row per completed cycle
 	Meta   store.Meta
 }
@@ -136,7 +137,7 @@ type Diagnostics struct {
 // directory dir.
 func LoadDiagnostics(dir string) (Diagnostics, error) {
 	rd := store.RunDir{Root: dir}
-	cfg, err := experiment.Load(rd.Config())
+	cfg, err := config.Load(rd.Config())
 	if err != nil {
 		return Diagnostics{}, fmt.Errorf("report: %w", err)
 	}
@@ -149,7 +150,7 @@ func LoadDiagnostics(dir string) (Diagnostics, error) {
 
 // summarise returns the time means after the burn-in, as `latentda run`
 // reports them.
-func summarise(cfg experiment.Config, rows []store.DiagRow) experiment.Summary {
+func summarise(cfg config.Config, rows []store.DiagRow) experiment.Summary {
 	var s experiment.Sums
 	for _, d := range rows {
 		s.Add(experiment.StatsOfRow(d), cfg.Scored(d.Cycle))

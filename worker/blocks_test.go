@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -22,17 +23,17 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 		t.Skip("starts a Temporal server")
 	}
 	env := startEnv(t)
-	base := experiment.Config{
+	base := config.Config{
 		Name: "blocks", Cycles: 6,
-		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 60},
-		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
-		Orchestration: &experiment.Orchestration{Blocks: 4},
+		Model:         config.ModelConfig{Name: "lorenz96", Nx: 60},
+		Observations:  config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:        config.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
+		Orchestration: &config.Orchestration{Blocks: 4},
 	}
 	fanned := base
 	fanned.Name = "blocks-fanout"
-	fanned.Orchestration = &experiment.Orchestration{Blocks: 4, Fanout: &experiment.FanoutConfig{MembersPerTask: 4}}
-	for _, cfg := range []experiment.Config{base, fanned} {
+	fanned.Orchestration = &config.Orchestration{Blocks: 4, Fanout: &config.FanoutConfig{MembersPerTask: 4}}
+	for _, cfg := range []config.Config{base, fanned} {
 		t.Run(cfg.Name, func(t *testing.T) { matchesWholeCycles(t, env, cfg) })
 	}
 }
@@ -40,7 +41,7 @@ func TestBlockAnalysisEndToEnd(t *testing.T) {
 // matchesWholeCycles runs cfg on the worker and checks its summary and
 // files against the same experiment run as whole cycles in process; it
 // returns the latter's run directory.
-func matchesWholeCycles(t *testing.T, env testEnv, cfg experiment.Config) string {
+func matchesWholeCycles(t *testing.T, env testEnv, cfg config.Config) string {
 	t.Helper()
 	in := input(cfg.Name, cfg, 50, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -72,12 +73,12 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 		t.Skip("starts a Temporal server")
 	}
 	env := startEnv(t)
-	base := experiment.Config{
+	base := config.Config{
 		Name: "blocks-ood", Cycles: 8,
-		Model:         experiment.ModelConfig{Name: "lorenz96", Nx: 40},
-		Observations:  experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:        experiment.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
-		Orchestration: &experiment.Orchestration{Blocks: 3},
+		Model:         config.ModelConfig{Name: "lorenz96", Nx: 40},
+		Observations:  config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:        config.FilterConfig{Method: "letkf", Members: 10, Inflation: 1.04, LocRadius: 4, BatchSize: 2},
+		Orchestration: &config.Orchestration{Blocks: 3},
 	}
 	X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 500, Seed: 5}, nil)
 	if err != nil {
@@ -93,13 +94,13 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 	}
 	inflate := base
 	inflate.Name = "blocks-ood-inflate"
-	inflate.OOD = &experiment.OODConfig{Generator: genPath, CalibrationSamples: 200, Policy: experiment.PolicyInflate}
-	inflate.Anomaly = &experiment.AnomalyConfig{FromCycle: 2, Bias: 6, BiasIndex: 5}
+	inflate.OOD = &config.OODConfig{Generator: genPath, CalibrationSamples: 200, Policy: config.PolicyInflate}
+	inflate.Anomaly = &config.AnomalyConfig{FromCycle: 2, Bias: 6, BiasIndex: 5}
 	reject := base
 	reject.Name = "blocks-ood-reject"
-	reject.OOD = &experiment.OODConfig{Tests: []string{experiment.TestOutlier, experiment.TestInnovation}, Policy: experiment.PolicyReject}
-	reject.Anomaly = &experiment.AnomalyConfig{FromCycle: 4, Pattern: "wave", Amplitude: 4}
-	for _, cfg := range []experiment.Config{inflate, reject} {
+	reject.OOD = &config.OODConfig{Tests: []string{config.TestOutlier, config.TestInnovation}, Policy: config.PolicyReject}
+	reject.Anomaly = &config.AnomalyConfig{FromCycle: 4, Pattern: "wave", Amplitude: 4}
+	for _, cfg := range []config.Config{inflate, reject} {
 		t.Run(cfg.Name, func(t *testing.T) {
 			wantDir := matchesWholeCycles(t, env, cfg)
 			rows, _, err := store.ReadDiagnostics(filepath.Join(wantDir, "diagnostics.arrow"))
@@ -113,7 +114,7 @@ func TestBlockAnalysisWithQualityControl(t *testing.T) {
 					batches++
 				}
 			}
-			if flagged == 0 || cfg.OOD.Policy == experiment.PolicyReject && batches == 0 {
+			if flagged == 0 || cfg.OOD.Policy == config.PolicyReject && batches == 0 {
 				t.Errorf("the anomaly flagged %d observations and %d batches: the test exercises nothing", flagged, batches)
 			}
 		})

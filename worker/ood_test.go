@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -29,13 +30,13 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 		t.Skip("starts a Temporal server")
 	}
 	env := startEnv(t)
-	cfg := experiment.Config{
+	cfg := config.Config{
 		Name: "ood-e2e", Cycles: 12,
-		Model:        experiment.ModelConfig{Name: "lorenz96"},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       experiment.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
-		OOD:          &experiment.OODConfig{Tests: []string{experiment.TestOutlier, experiment.TestInnovation}, Policy: experiment.PolicyReject, PauseOnBatch: true},
-		Anomaly:      &experiment.AnomalyConfig{FromCycle: 6, Pattern: "wave", Amplitude: 4, Wavenumber: 3},
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &config.OODConfig{Tests: []string{config.TestOutlier, config.TestInnovation}, Policy: config.PolicyReject, PauseOnBatch: true},
+		Anomaly:      &config.AnomalyConfig{FromCycle: 6, Pattern: "wave", Amplitude: 4, Wavenumber: 3},
 	}
 	in := input("ood-e2e", cfg, 4, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -52,7 +53,7 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		st = queryStatus(ctx, t, env.c, run.GetID())
 	}
-	if st.Cycle != 6 || st.Last.BatchFlag != experiment.TestInnovation || !strings.Contains(st.PauseReason, "cycle 6") ||
+	if st.Cycle != 6 || st.Last.BatchFlag != config.TestInnovation || !strings.Contains(st.PauseReason, "cycle 6") ||
 		st.Summary.Flagged != st.Last.NObs || st.Summary.FlaggedBatches != 1 {
 		t.Errorf("paused status %+v", st)
 	}
@@ -81,7 +82,7 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 	if len(rows) != 6 {
 		t.Fatalf("%d diagnostics rows, want 6", len(rows))
 	}
-	if r := rows[5]; r.BatchFlag != experiment.TestInnovation || !(r.QCNIS > r.QCNISThreshold) || r.NFlagged != r.NObs || r.RMSEA != r.RMSEF {
+	if r := rows[5]; r.BatchFlag != config.TestInnovation || !(r.QCNIS > r.QCNISThreshold) || r.NFlagged != r.NObs || r.RMSEA != r.RMSEF {
 		t.Errorf("cycle 6 diagnostics %+v", r)
 	}
 	if r := rows[4]; r.BatchFlag != "" || !(r.QCNIS < r.QCNISThreshold) {
@@ -111,7 +112,7 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal server")
 	}
-	cfg, err := experiment.Load("../examples/ks-ood.yaml")
+	cfg, err := config.Load("../examples/ks-ood.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := queryStatus(ctx, t, env.c, run.GetID())
-	if !strings.Contains(st.Last.BatchFlag, experiment.TestManifold) || st.Summary.FlaggedBatches < 5 {
+	if !strings.Contains(st.Last.BatchFlag, config.TestManifold) || st.Summary.FlaggedBatches < 5 {
 		t.Errorf("status %+v: want the last batch flagged by manifold and the 5 anomalous batches counted", st)
 	}
 	dir := store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}

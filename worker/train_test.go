@@ -17,6 +17,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -240,7 +241,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		full.BurnIn = 1 // 20 cycles
 		cfg := full
 		cfg.Name = "l96-latent-pca40"
-		cfg.Latent = &experiment.LatentConfig{Generator: filepath.ToSlash(training.TrainPathsFor("l96-pca40").Generator)}
+		cfg.Latent = &config.LatentConfig{Generator: filepath.ToSlash(training.TrainPathsFor("l96-pca40").Generator)}
 		if cfg.Latent.Generator != "generators/l96-pca40.arrow" {
 			t.Fatalf("generator path %q", cfg.Latent.Generator)
 		}
@@ -274,7 +275,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		// Every cycle's statistics are the in-process latent run's, with
 		// the generator named by its absolute path.
 		inProcess := cfg
-		inProcess.Latent = &experiment.LatentConfig{Generator: filepath.Join(env.stateRoot, cfg.Latent.Generator)}
+		inProcess.Latent = &config.LatentConfig{Generator: filepath.Join(env.stateRoot, cfg.Latent.Generator)}
 		rows, _, err := store.ReadDiagnostics(res.Diagnostics)
 		if err != nil {
 			t.Fatal(err)
@@ -311,7 +312,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		cfg.BurnIn = 0.5
 		cfg.Model.Nx = 8
 		cfg.Filter.Members = 10
-		cfg.Latent = &experiment.LatentConfig{Generator: "generators/l96-ae4.arrow", Update: "increment"}
+		cfg.Latent = &config.LatentConfig{Generator: "generators/l96-ae4.arrow", Update: "increment"}
 		in := input("e2e-latent-ae", cfg, 10, false)
 		run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
 		if err != nil {
@@ -341,7 +342,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		cfg := experiment.DapperConfigs(10)["l96-etkf"]
 		cfg.Name = "l96-latent-missing"
 		cfg.BurnIn = 0.1
-		cfg.Latent = &experiment.LatentConfig{Generator: "generators/none.arrow"}
+		cfg.Latent = &config.LatentConfig{Generator: "generators/none.arrow"}
 		in := input("e2e-latent-missing", cfg, 10, true)
 		run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/devserver"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
@@ -99,7 +100,7 @@ func startEnv(t *testing.T) testEnv {
 }
 
 // input is a run as `latentda run` starts it: run path runs/<id>.
-func input(runID string, cfg experiment.Config, batch int, local bool) workflows.Input {
+func input(runID string, cfg config.Config, batch int, local bool) workflows.Input {
 	return workflows.Input{
 		RunID: runID, RunPath: filepath.Join("runs", runID), Config: cfg,
 		BatchCycles: batch, Local: local,
@@ -201,7 +202,7 @@ func compareDirs(t *testing.T, want, got string) {
 
 // checkRunDir checks the files of a finished run: a diagnostics row per
 // cycle and a readable last analysis of the configured shape.
-func checkRunDir(t *testing.T, runDir string, cfg experiment.Config) {
+func checkRunDir(t *testing.T, runDir string, cfg config.Config) {
 	t.Helper()
 	dir := store.RunDir{Root: runDir}
 	rows, _, err := store.ReadDiagnostics(dir.Diagnostics())

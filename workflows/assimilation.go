@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -53,7 +54,7 @@ const maxBatchesPerRun = 200
 type Input struct {
 	RunID   string
 	RunPath string // relative to the workers' state root
-	Config  experiment.Config
+	Config  config.Config
 	// BatchCycles is the number of cycles per activity (default 50;
 	// orchestration.batch_cycles). A config with orchestration.fanout or
 	// orchestration.blocks runs one cycle per step instead.

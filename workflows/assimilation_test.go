@@ -15,6 +15,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -29,7 +30,7 @@ var (
 func testInput(cycles, batch int) Input {
 	return Input{
 		RunID: "r1", RunPath: "runs/r1", BatchCycles: batch, Local: true,
-		Config: experiment.Config{Name: "t", Cycles: cycles, Model: experiment.ModelConfig{Name: "lorenz63"}},
+		Config: config.Config{Name: "t", Cycles: cycles, Model: config.ModelConfig{Name: "lorenz63"}},
 	}
 }
 

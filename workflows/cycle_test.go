@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/latentda/latentda/activities/live"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -20,7 +20,7 @@ func cycleInput() CycleInput {
 	return CycleInput{
 		LiveRun: live.LiveRun{
 			RunID: "live", RunPath: "runs/live", ObsDir: "obs",
-			Config: experiment.Config{Name: "live", Cycles: 10, Model: experiment.ModelConfig{Name: "lorenz63"}},
+			Config: config.Config{Name: "live", Cycles: 10, Model: config.ModelConfig{Name: "lorenz63"}},
 		},
 		Start: t0, Interval: time.Hour, Wait: 10 * time.Minute, Poll: time.Minute,
 	}

@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/latentda/latentda/activities"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 )
 
 // The loop of an assimilation run, written once: initialise, then run the
@@ -119,7 +119,7 @@ type temporalDriver struct {
 }
 
 func newTemporalDriver(ctx workflow.Context, in Input) *temporalDriver {
-	heartbeat := experiment.DefaultFanoutHeartbeat
+	heartbeat := config.DefaultFanoutHeartbeat
 	if fo := in.Config.Fanout(); fo != nil {
 		heartbeat = fo.HeartbeatTimeout
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -70,22 +71,22 @@ func (r *recorder) finishBlocks(in activities.SplitCycleInput) (activities.Cycle
 // TestCycleLoopFollowsOrchestration: the loop runs the batches the
 // orchestration section asks for, whatever the driver.
 func TestCycleLoopFollowsOrchestration(t *testing.T) {
-	cfg := experiment.Config{Name: "t", Cycles: 2, Model: experiment.ModelConfig{Name: "lorenz96", Nx: 8},
-		Filter: experiment.FilterConfig{Method: "letkf", Members: 5, LocRadius: 2}}
-	fanout := &experiment.FanoutConfig{MembersPerTask: 2}
+	cfg := config.Config{Name: "t", Cycles: 2, Model: config.ModelConfig{Name: "lorenz96", Nx: 8},
+		Filter: config.FilterConfig{Method: "letkf", Members: 5, LocRadius: 2}}
+	fanout := &config.FanoutConfig{MembersPerTask: 2}
 	for _, tc := range []struct {
 		name string
-		orch *experiment.Orchestration
+		orch *config.Orchestration
 		want []string
 	}{
 		{"whole cycles", nil, []string{"Initialize", "RunCycles 1..2"}},
-		{"fan-out", &experiment.Orchestration{Fanout: fanout}, []string{"Initialize",
+		{"fan-out", &config.Orchestration{Fanout: fanout}, []string{"Initialize",
 			"ForecastMembers 1 0..2", "ForecastMembers 1 2..4", "ForecastMembers 1 4..5", "AnalyzeCycle 1",
 			"ForecastMembers 2 0..2", "ForecastMembers 2 2..4", "ForecastMembers 2 4..5", "AnalyzeCycle 2"}},
-		{"blocks", &experiment.Orchestration{Blocks: 2}, []string{"Initialize",
+		{"blocks", &config.Orchestration{Blocks: 2}, []string{"Initialize",
 			"PrepareBlocks 1", "AnalyzeBlock 1 0..4", "AnalyzeBlock 1 4..8", "FinishBlocks 1",
 			"PrepareBlocks 2", "AnalyzeBlock 2 0..4", "AnalyzeBlock 2 4..8", "FinishBlocks 2"}},
-		{"blocks with fan-out", &experiment.Orchestration{Blocks: 2, Fanout: fanout}, []string{"Initialize",
+		{"blocks with fan-out", &config.Orchestration{Blocks: 2, Fanout: fanout}, []string{"Initialize",
 			"ForecastMembers 1 0..2", "ForecastMembers 1 2..4", "ForecastMembers 1 4..5", "PrepareBlocks 1", "AnalyzeBlock 1 0..4", "AnalyzeBlock 1 4..8", "FinishBlocks 1",
 			"ForecastMembers 2 0..2", "ForecastMembers 2 2..4", "ForecastMembers 2 4..5", "PrepareBlocks 2", "AnalyzeBlock 2 0..4", "AnalyzeBlock 2 4..8", "FinishBlocks 2"}},
 	} {
@@ -116,12 +117,12 @@ func TestCycleLoopFollowsOrchestration(t *testing.T) {
 // a run of whole cycles, bit for bit (config.yaml aside: it records the
 // orchestration).
 func TestRunInProcessHonoursOrchestration(t *testing.T) {
-	cfg := experiment.Config{Name: "t", Cycles: 4, Seed: 3,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 20, Noise: 0.01},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       experiment.FilterConfig{Method: "letkf", Members: 7, Inflation: 1.04, LocRadius: 3, BatchSize: 2},
+	cfg := config.Config{Name: "t", Cycles: 4, Seed: 3,
+		Model:        config.ModelConfig{Name: "lorenz96", Nx: 20, Noise: 0.01},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "letkf", Members: 7, Inflation: 1.04, LocRadius: 3, BatchSize: 2},
 	}
-	run := func(orch *experiment.Orchestration) (Result, string) {
+	run := func(orch *config.Orchestration) (Result, string) {
 		t.Helper()
 		c := cfg
 		c.Orchestration = orch
@@ -134,10 +135,10 @@ func TestRunInProcessHonoursOrchestration(t *testing.T) {
 		return res, filepath.Join(root, "runs", "r")
 	}
 	want, wantDir := run(nil)
-	for _, orch := range []*experiment.Orchestration{
-		{Fanout: &experiment.FanoutConfig{MembersPerTask: 3}},
+	for _, orch := range []*config.Orchestration{
+		{Fanout: &config.FanoutConfig{MembersPerTask: 3}},
 		{Blocks: 3},
-		{Blocks: 2, Fanout: &experiment.FanoutConfig{MembersPerTask: 4}},
+		{Blocks: 2, Fanout: &config.FanoutConfig{MembersPerTask: 4}},
 	} {
 		t.Run(fmt.Sprintf("blocks %d, fan-out %v", orch.Blocks, orch.Fanout != nil), func(t *testing.T) {
 			got, dir := run(orch)

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -35,7 +36,7 @@ func TestTrainHeartbeatTimeouts(t *testing.T) {
 		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 			got[info.ActivityType.Name] = info.HeartbeatTimeout
 		})
-		cfg := experiment.TrainConfig{Name: "g", Model: experiment.ModelConfig{Name: "lorenz96"}}
+		cfg := experiment.TrainConfig{Name: "g", Model: config.ModelConfig{Name: "lorenz96"}}
 		cfg.Generator.HeartbeatTimeout = tc.config
 		env.ExecuteWorkflow(TrainGenerator, TrainInput{Config: cfg})
 		if err := env.GetWorkflowError(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/core"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -33,7 +34,7 @@ const (
 type LiveRun struct {
 	RunID   string
 	RunPath string // relative to the worker's state root
-	Config  experiment.Config
+	Config  config.Config
 	// ObsDir is the observation directory (store.ObsDir): absolute, or
 	// relative to the worker's state root.
 	ObsDir string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/live"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -34,7 +35,7 @@ func runDir(stateRoot string) store.RunDir {
 }
 
 // initialize sets up the run under stateRoot with activities.Initialize.
-func initialize(t *testing.T, stateRoot string, cfg experiment.Config) {
+func initialize(t *testing.T, stateRoot string, cfg config.Config) {
 	t.Helper()
 	a := &activities.Activities{StateRoot: stateRoot}
 	if _, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: cfg}); err != nil {
@@ -45,22 +46,22 @@ func initialize(t *testing.T, stateRoot string, cfg experiment.Config) {
 // liveConfig is a small L96 ETKF observing every other variable with a
 // variance that is not 1, so that the observation files' positions and
 // variances are checked against the run's.
-func liveConfig() experiment.Config {
-	return experiment.Config{
+func liveConfig() config.Config {
+	return config.Config{
 		Name: "live", Seed: 5, Cycles: 6, BurnIn: 0.1,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: 40},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: 2, Variance: 0.5},
-		Filter:       experiment.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.02},
+		Model:        config.ModelConfig{Name: "lorenz96", Nx: 40},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2, Variance: 0.5},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.02},
 	}
 }
 
-func liveRun(cfg experiment.Config) live.LiveRun {
+func liveRun(cfg config.Config) live.LiveRun {
 	return live.LiveRun{RunID: runID, RunPath: runPath, Config: cfg, ObsDir: "obs"}
 }
 
 // writeObs writes cycles from..to of cfg's nature run into a's observation
 // directory at once, in format.
-func writeObs(t *testing.T, a *live.Activities, cfg experiment.Config, format string, from, to int) {
+func writeObs(t *testing.T, a *live.Activities, cfg config.Config, format string, from, to int) {
 	t.Helper()
 	dir := filepath.Join(a.StateRoot, "obs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -72,11 +73,11 @@ func writeObs(t *testing.T, a *live.Activities, cfg experiment.Config, format st
 	}
 }
 
-func advance(a *live.Activities, cfg experiment.Config, from, to int, forecastOnlyTo bool) (live.AdvanceOutput, error) {
+func advance(a *live.Activities, cfg config.Config, from, to int, forecastOnlyTo bool) (live.AdvanceOutput, error) {
 	return a.AdvanceCycles(context.Background(), live.AdvanceInput{LiveRun: liveRun(cfg), From: from, To: to, ForecastOnlyTo: forecastOnlyTo})
 }
 
-func prepare(t *testing.T, a *live.Activities, cfg experiment.Config, k int) live.CycleState {
+func prepare(t *testing.T, a *live.Activities, cfg config.Config, k int) live.CycleState {
 	t.Helper()
 	st, err := a.PrepareCycle(context.Background(), live.PrepareInput{LiveRun: liveRun(cfg), Cycle: k})
 	if err != nil {
@@ -87,7 +88,7 @@ func prepare(t *testing.T, a *live.Activities, cfg experiment.Config, k int) liv
 
 // referenceRun runs cfg with RunCycles (synthetic observations drawn in
 // the activity) in its own state root.
-func referenceRun(t *testing.T, cfg experiment.Config) *activities.Activities {
+func referenceRun(t *testing.T, cfg config.Config) *activities.Activities {
 	t.Helper()
 	ref := &activities.Activities{StateRoot: t.TempDir()}
 	initialize(t, ref.StateRoot, cfg)

@@ -21,6 +21,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities/internal/core"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -133,7 +134,7 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 		return ArchiveOutput{Path: path, Samples: r}, nil
 	}
 	total := cfg.Archive.Samples
-	X, times, err := experiment.BuildArchive(ctx, experiment.Config{Model: cfg.Model}, cfg.Archive, func(done int) error {
+	X, times, err := experiment.BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, func(done int) error {
 		heartbeat(ctx, TrainProgress{Phase: "archive", Done: done, Total: total})
 		return nil
 	})
@@ -289,7 +290,7 @@ const extraArchiveConfig = "archive_config"
 // settings and the validation split.
 func archiveKey(c experiment.TrainConfig) string {
 	data, _ := json.Marshal(struct {
-		Model      experiment.ModelConfig
+		Model      config.ModelConfig
 		Archive    experiment.ArchiveOptions
 		Validation float64
 	}{c.Model, c.Archive, c.Validation})

@@ -19,6 +19,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -130,7 +131,7 @@ func TestTrainPCA(t *testing.T) {
 	if meta.Kind != store.KindArchive || meta.Model != "lorenz96" || meta.Params["nx"] != "40" || meta.Params["forcing"] != "8" {
 		t.Errorf("archive metadata %+v", meta)
 	}
-	X, times, err := experiment.BuildArchive(ctx, experiment.Config{Model: cfg.Model}, cfg.Archive, nil)
+	X, times, err := experiment.BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
@@ -111,12 +112,12 @@ const Inflation = 1.02
 // dt = 0.05, one step per cycle), every o.Every-th variable observed with
 // error variance 1, and the LETKF with o.Members members, Inflation,
 // o.Radius and o.BatchSize.
-func (o CycleOptions) Config() experiment.Config {
-	return experiment.Config{
+func (o CycleOptions) Config() config.Config {
+	return config.Config{
 		Name: "bench-scale", Seed: o.Seed, Cycles: 1,
-		Model:        experiment.ModelConfig{Name: "lorenz96", Nx: o.Nx, Forcing: dynamics.Lorenz96Forcing, Dt: dynamics.Lorenz96Dt},
-		Observations: experiment.ObsConfig{Operator: "every-k", Every: o.Every, Variance: 1, StepsBetween: 1},
-		Filter:       experiment.FilterConfig{Method: "letkf", Members: o.Members, Inflation: Inflation, LocRadius: o.Radius, BatchSize: o.BatchSize},
+		Model:        config.ModelConfig{Name: "lorenz96", Nx: o.Nx, Forcing: dynamics.Lorenz96Forcing, Dt: dynamics.Lorenz96Dt},
+		Observations: config.ObsConfig{Operator: "every-k", Every: o.Every, Variance: 1, StepsBetween: 1},
+		Filter:       config.FilterConfig{Method: "letkf", Members: o.Members, Inflation: Inflation, LocRadius: o.Radius, BatchSize: o.BatchSize},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
@@ -84,7 +85,7 @@ func compareRuns(runsDir, a, b string) (comparison, error) {
 	var c comparison
 	c.Runs = [2]string{a, b}
 	var rows [2]map[int]store.DiagRow
-	var cfgs [2]experiment.Config
+	var cfgs [2]config.Config
 	var cycles []int
 	seen := map[int]bool{}
 	for i, run := range c.Runs {

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -29,13 +29,13 @@ filter: {method: etkf, members: 20, inflation: 1.02, rotate: true}
 orchestration: {fanout: {members_per_task: 5, heartbeat_timeout: 5s}}
 `
 
-func writeConfig(t *testing.T, dir, name, yaml string) (string, experiment.Config) {
+func writeConfig(t *testing.T, dir, name, yaml string) (string, config.Config) {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := experiment.Load(p)
+	cfg, err := config.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func writeConfig(t *testing.T, dir, name, yaml string) (string, experiment.Confi
 // referenceRun runs cfg without orchestration (no fan-out, no blocks) in
 // process (workflows.RunInProcess, as `latentda run --in-process`) under
 // stateRoot/runs/runID.
-func referenceRun(t *testing.T, stateRoot, runID string, cfg experiment.Config, batch int) string {
+func referenceRun(t *testing.T, stateRoot, runID string, cfg config.Config, batch int) string {
 	t.Helper()
 	cfg.Orchestration = nil
 	in := workflows.Input{RunID: runID, RunPath: filepath.Join("runs", runID), Config: cfg, BatchCycles: batch}
@@ -103,7 +103,7 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 // `latentda run --no-worker` as runID, and returns the config, the run's
 // summary, a client, the server address and the worker identities of each
 // activity type's attempts.
-func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (experiment.Config, runSummary, client.Client, string, map[string][]string, []*proc) {
+func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (config.Config, runSummary, client.Client, string, map[string][]string, []*proc) {
 	t.Helper()
 	stateDir := filepath.Join(tmp, "state")
 	cfgPath, cfg := writeConfig(t, tmp, runID+".yaml", yaml)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/store"
 )
@@ -28,7 +29,7 @@ type observeOptions struct {
 	From, To   int
 
 	w   experiment.ObsWriter
-	cfg experiment.Config
+	cfg config.Config
 }
 
 func newObserveCmd() *cobra.Command {
@@ -85,7 +86,7 @@ func (o *observeOptions) Complete() error {
 	if err != nil {
 		return err
 	}
-	if o.cfg, err = experiment.Load(o.ConfigPath); err != nil {
+	if o.cfg, err = config.Load(o.ConfigPath); err != nil {
 		return err
 	}
 	if o.To == 0 {

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latentda/latentda/activities"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/store"
 )
 
@@ -66,7 +66,7 @@ func (o *rerunOptions) Complete(src string) error {
 	}
 	srcPath := filepath.Join("runs", src)
 	dir := store.RunDir{Root: filepath.Join(o.StateDir, srcPath)}
-	cfg, err := experiment.Load(dir.Config())
+	cfg, err := config.Load(dir.Config())
 	if err != nil {
 		return fmt.Errorf("rerun: run %s: %w", src, err)
 	}

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
@@ -33,7 +33,7 @@ type runOptions struct {
 	InProcess   bool
 	NoWorker    bool
 
-	cfg   experiment.Config
+	cfg   config.Config
 	warm  *activities.WarmStart // latentda rerun
 	flags *pflag.FlagSet        // to tell flags given from defaults
 }
@@ -89,8 +89,8 @@ serves the run with an in-process worker.`,
 // addRunFlags adds the flags that run and rerun share.
 func (o *runOptions) addRunFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
-	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", experiment.DefaultBatchCycles, "cycles per activity (overrides the config's orchestration.batch_cycles)")
-	cmd.Flags().StringVar(&o.Activity, "activity", experiment.ActivityLocal, "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker); overrides the config's orchestration.activity")
+	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", config.DefaultBatchCycles, "cycles per activity (overrides the config's orchestration.batch_cycles)")
+	cmd.Flags().StringVar(&o.Activity, "activity", config.ActivityLocal, "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker); overrides the config's orchestration.activity")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same loop and activities in this process without Temporal (for comparison)")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
@@ -104,7 +104,7 @@ func (o *runOptions) Complete() error {
 	if err := o.validateFlags(); err != nil {
 		return err
 	}
-	cfg, err := experiment.Load(o.ConfigPath)
+	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (o *runOptions) validateFlags() error {
 	if o.BatchCycles < 1 {
 		return usageError{fmt.Errorf("--batch-cycles must be >= 1, got %d", o.BatchCycles)}
 	}
-	if o.Activity != experiment.ActivityLocal && o.Activity != experiment.ActivityRegular {
+	if o.Activity != config.ActivityLocal && o.Activity != config.ActivityRegular {
 		return usageError{fmt.Errorf("--activity must be local or regular, got %q", o.Activity)}
 	}
 	if o.NoWorker && o.Address == "" {
@@ -164,7 +164,7 @@ func checkRunName(what, name string) error {
 func (o *runOptions) input() workflows.Input {
 	return workflows.Input{
 		RunID: o.RunID, RunPath: filepath.Join("runs", o.RunID), Config: o.cfg,
-		BatchCycles: o.BatchCycles, Local: o.Activity == experiment.ActivityLocal, WarmStart: o.warm,
+		BatchCycles: o.BatchCycles, Local: o.Activity == config.ActivityLocal, WarmStart: o.warm,
 	}
 }
 

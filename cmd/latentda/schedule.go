@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities/live"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
@@ -81,7 +81,7 @@ type scheduleCreateOptions struct {
 	PauseOnFailure bool
 	Paused         bool
 
-	cfg   experiment.Config
+	cfg   config.Config
 	start time.Time
 }
 
@@ -149,7 +149,7 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if o.start, err = parseStart(o.Start, o.Interval); err != nil {
 		return err
 	}
-	if o.cfg, err = experiment.Load(o.ConfigPath); err != nil {
+	if o.cfg, err = config.Load(o.ConfigPath); err != nil {
 		return err
 	}
 	if o.cfg.Orchestration != nil {

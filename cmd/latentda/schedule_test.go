@@ -21,8 +21,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/activities"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/devserver"
-	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
@@ -248,7 +248,7 @@ func TestScheduleEndToEnd(t *testing.T) {
 	}
 
 	// The run now equals a run of the same config, bit for bit.
-	cfg, err := experiment.Load(cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,13 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/workflows"
 )
 
 // SearchAttributesAtStart are the search attributes a run's workflow
 // starts with.
-func SearchAttributesAtStart(c experiment.Config) temporal.SearchAttributes {
+func SearchAttributesAtStart(c config.Config) temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(
 		workflows.AttrModel.ValueSet(c.Model.Name),
 		workflows.AttrStatus.ValueSet(workflows.PhaseInitializing),
@@ -74,13 +74,13 @@ func DescribeStatus(ctx context.Context, c client.Client, wfID string) (workflow
 
 // StaticSummary is the one-line summary of a run's workflow in the
 // Temporal UI.
-func StaticSummary(c experiment.Config) string {
+func StaticSummary(c config.Config) string {
 	return fmt.Sprintf("%s: %s %s N=%d, %d cycles", c.Name, c.Model.Name, strings.ToUpper(c.Filter.Method), c.Filter.Members, c.Cycles)
 }
 
 // StaticDetails is the config of a run as the workflow's details in the
 // Temporal UI.
-func StaticDetails(c experiment.Config) string {
+func StaticDetails(c config.Config) string {
 	y, err := c.Marshal()
 	if err != nil {
 		return ""

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/store"
@@ -68,7 +69,7 @@ func (e Env) RunDir(runPath string) (store.RunDir, error) {
 
 // Build constructs the experiment, reading the generator files that
 // latent.generator and ood.generator name relative to the state root.
-func (e Env) Build(cfg experiment.Config) (*experiment.Setup, error) {
+func (e Env) Build(cfg config.Config) (*experiment.Setup, error) {
 	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
 		resolved := *l
 		resolved.Generator = filepath.Join(e.StateRoot, l.Generator)
@@ -89,7 +90,7 @@ func (e Env) Build(cfg experiment.Config) (*experiment.Setup, error) {
 	return s, nil
 }
 
-func Meta(runID string, cfg experiment.Config, cycle int) store.Meta {
+func Meta(runID string, cfg config.Config, cycle int) store.Meta {
 	params := ModelParams(cfg.Model)
 	params["steps_between"] = strconv.Itoa(cfg.Observations.StepsBetween)
 	params["method"] = cfg.Filter.Method
@@ -98,7 +99,7 @@ func Meta(runID string, cfg experiment.Config, cycle int) store.Meta {
 }
 
 // modelParams are the model's parameters as file metadata.
-func ModelParams(m experiment.ModelConfig) map[string]string {
+func ModelParams(m config.ModelConfig) map[string]string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	params := map[string]string{"nx": strconv.Itoa(m.Nx), "dt": f(m.Dt)}
 	switch m.Name {
@@ -355,7 +356,7 @@ func (e Env) NewBatch(runID string, dir store.RunDir, s *experiment.Setup, rows 
 // builds its experiment and reads the diagnostics rows of the cycles
 // before it. done says that an earlier attempt finished the batch; its
 // summary is then b.Summary.
-func (e Env) OpenBatch(runID, runPath string, cfg experiment.Config, from, to int) (b *Batch, done bool, err error) {
+func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (b *Batch, done bool, err error) {
 	b = &Batch{env: e, runID: runID}
 	if b.Dir, err = e.RunDir(runPath); err != nil {
 		return b, false, err
@@ -424,7 +425,7 @@ func TrimRows(rows []store.DiagRow, from int) []store.DiagRow {
 // diagnostics hold rows from..to, or from..K for a batch that paused at K,
 // and the analysis of the last cycle exists. The analysis must read back: a
 // damaged one is recomputed.
-func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow, from, to int) (Summary, bool) {
+func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, from, to int) (Summary, bool) {
 	var out Summary
 	next := from
 	for _, r := range rows {
@@ -454,7 +455,7 @@ func finishedBatch(dir store.RunDir, cfg experiment.Config, rows []store.DiagRow
 
 // pauses reports whether the run pauses after a cycle: ood.pause_on_batch
 // and a flagged batch.
-func pauses(cfg experiment.Config, st experiment.CycleStats) bool {
+func pauses(cfg config.Config, st experiment.CycleStats) bool {
 	return cfg.OOD != nil && cfg.OOD.PauseOnBatch && st.BatchFlag != ""
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 )
 
@@ -134,13 +135,13 @@ func CheckUntouched(t testing.TB, root string, before map[string]fs.FileInfo, wh
 // with adaptive inflation (xn 2) and the observation-error variance
 // estimated online, globally or per channel, from observations whose true
 // noise variance (2) is not the configured one (1).
-func AdaptiveConfig(cycles int, perChannel bool) experiment.Config {
+func AdaptiveConfig(cycles int, perChannel bool) config.Config {
 	xn := 2.0
 	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
-	cfg.Filter.Inflation = experiment.AdaptiveInflation
-	cfg.Filter.Adaptive = &experiment.AdaptiveConfig{XN: &xn}
+	cfg.Filter.Inflation = config.AdaptiveInflation
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 	cfg.BurnIn = 0.5
-	cfg.Anomaly = &experiment.AnomalyConfig{NoiseVariance: 2}
-	cfg.Observations.VarianceEstimate = &experiment.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
+	cfg.Anomaly = &config.AnomalyConfig{NoiseVariance: 2}
+	cfg.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
 	return cfg
 }

@@ -1,4 +1,4 @@
-package experiment
+package config
 
 import (
 	"fmt"
@@ -246,43 +246,43 @@ func setKey(n *yaml.Node, key string, value *yaml.Node) {
 func (c Config) Override(settings []string) (Config, error) {
 	data, err := c.Marshal()
 	if err != nil {
-		return Config{}, fmt.Errorf("experiment: %w", err)
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Config{}, fmt.Errorf("experiment: %w", err)
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	root := doc.Content[0]
 	for _, s := range settings {
 		key, val, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
 		if !ok || key == "" {
-			return Config{}, fmt.Errorf("experiment: setting %q: want key=value, such as filter.inflation=1.05", s)
+			return Config{}, fmt.Errorf("config: setting %q: want key=value, such as filter.inflation=1.05", s)
 		}
 		t, err := keyType(reflect.TypeFor[Config](), key)
 		if err != nil {
-			return Config{}, fmt.Errorf("experiment: setting %s", err)
+			return Config{}, fmt.Errorf("config: setting %s", err)
 		}
 		var v yaml.Node
 		if err := yaml.Unmarshal([]byte(val), &v); err != nil {
-			return Config{}, fmt.Errorf("experiment: setting %s: value %q is not YAML: %w", key, val, err)
+			return Config{}, fmt.Errorf("config: setting %s: value %q is not YAML: %w", key, val, err)
 		}
 		vn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
 		if len(v.Content) > 0 {
 			vn = v.Content[0]
 		}
 		if err := checkNode(vn, t, key); err != nil {
-			return Config{}, fmt.Errorf("experiment: setting %w", err)
+			return Config{}, fmt.Errorf("config: setting %w", err)
 		}
 		setKey(root, key, vn)
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
-		return Config{}, fmt.Errorf("experiment: %w", err)
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := Parse(out)
 	if err != nil {
-		return Config{}, fmt.Errorf("experiment: after %s: %w", strings.Join(settings, " "), err)
+		return Config{}, fmt.Errorf("config: after %s: %w", strings.Join(settings, " "), err)
 	}
 	return cfg, nil
 }

@@ -1,4 +1,4 @@
-package experiment
+package config
 
 import (
 	"bytes"
@@ -92,43 +92,6 @@ func TestParseRejects(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestBuildRejects covers errors that only the numerics can see.
-func TestBuildRejects(t *testing.T) {
-	for _, tc := range []struct{ name, yaml, want string }{
-		{"every-k beyond state", strings.Replace(validYAML, "every: 2", "every: 2, offset: 99", 1), "observations"},
-		{"subset out of range", strings.Replace(validYAML, "operator: every-k, every: 2", "operator: subset, indices: [1, 40]", 1), "observations"},
-		{"l96 too small", strings.Replace(validYAML, "nx: 40", "nx: 3", 1), "model"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.yaml))
-			if err == nil {
-				_, err = Build(cfg)
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got error %v, want one containing %q", err, tc.want)
-			}
-		})
-	}
-}
-
-// FuzzParse checks that no input makes Parse panic and that an accepted
-// config builds or is rejected with an error.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(validYAML))
-	f.Add([]byte("name: x\ncycles: 3\nmodel: {name: lorenz63}\nfilter: {method: enkf, members: 3}\n"))
-	f.Add([]byte("name: x\ncycles: 3\nmodel: {name: ks, nx: 16}\nfilter: {method: letkf, members: 3, loc_radius: 2}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse(data)
-		if err != nil {
-			return
-		}
-		if cfg.Model.Nx > 4096 || cfg.Filter.Members > 64 {
-			return // valid but too big to build quickly
-		}
-		_, _ = Build(cfg)
-	})
 }
 
 // TestParseOrchestration: the orchestration section takes its defaults and

@@ -1,13 +1,12 @@
-// Package experiment describes a twin assimilation experiment (model,
-// observations, filter, latent space, quality control, schedule) as a YAML
-// file ([Config]), validates it, builds the numerics it names ([Build]) with
-// every random stream derived from the run seed ([StreamSeed]), and runs
-// its cycles in process ([Run]). It also describes the training of a
-// generator ([TrainConfig]): the simulation archive and the PCA or
-// autoencoder fitted to it; generator files are read and written by
-// package latent/genfile. The Temporal activities call the same building
-// blocks, so a run under Temporal and a run in process are bit-identical.
-package experiment
+// Package config is what the user writes for a twin assimilation
+// experiment: the YAML file ([Config]) with its sections (model,
+// observations, filter, init, latent, ood, anomaly, orchestration), their
+// documented defaults ([Config.WithDefaults]) and their validation
+// ([Config.Validate]), the strict key checking that names a wrong key and
+// what it accepts, the errors for keys that moved, and overrides of single
+// keys ([Config.Override]). Package experiment builds the numerics a
+// Config names.
+package config
 
 import (
 	"bytes"
@@ -144,11 +143,11 @@ type InitConfig struct {
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("experiment: %w", err)
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := Parse(data)
 	if err != nil {
-		return Config{}, fmt.Errorf("experiment: %s: %w", path, err)
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return cfg, nil
 }
@@ -157,7 +156,7 @@ func Load(path string) (Config, error) {
 // defaults and validates the result.
 func Parse(data []byte) (Config, error) {
 	var cfg Config
-	if err := decodeStrict(data, &cfg); err != nil {
+	if err := DecodeStrict(data, &cfg); err != nil {
 		return Config{}, err
 	}
 	cfg = cfg.WithDefaults()
@@ -167,10 +166,11 @@ func Parse(data []byte) (Config, error) {
 	return cfg, nil
 }
 
-// decodeStrict decodes one YAML document into v (a pointer to a config
-// struct), rejecting unknown keys and values of the wrong type with errors
-// that name the key and what it accepts (checkNode).
-func decodeStrict(data []byte, v any) error {
+// DecodeStrict decodes one YAML document into v (a pointer to a config
+// struct, such as a [Config] or a training config), rejecting unknown keys
+// and values of the wrong type with errors that name the key and what it
+// accepts.
+func DecodeStrict(data []byte, v any) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("invalid YAML: %w", err)
@@ -341,7 +341,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if err := c.filterConfig().Validate(); err != nil {
+	if err := c.Filter.EnKF().Validate(); err != nil {
 		return bad("filter", "%s", strings.TrimPrefix(err.Error(), "enkf: "))
 	}
 	if c.Latent != nil {
@@ -369,19 +369,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// filterConfig converts to the enkf package's configuration.
-func (c Config) filterConfig() enkf.Config {
+// EnKF converts to the enkf package's configuration (Validate checks it
+// with enkf.Config.Validate).
+func (f FilterConfig) EnKF() enkf.Config {
 	ec := enkf.Config{
-		Method:    enkf.Method(c.Filter.Method),
-		Inflation: float64(c.Filter.Inflation),
-		Rotate:    c.Filter.Rotate,
-		LocRadius: c.Filter.LocRadius,
-		BatchSize: c.Filter.BatchSize,
+		Method:    enkf.Method(f.Method),
+		Inflation: float64(f.Inflation),
+		Rotate:    f.Rotate,
+		LocRadius: f.LocRadius,
+		BatchSize: f.BatchSize,
 	}
-	if c.Filter.Inflation.Adaptive() {
+	if f.Inflation.Adaptive() {
 		ec.Inflation = 1
 		ec.Adaptive = &enkf.EnKFN{}
-		if a := c.Filter.Adaptive; a != nil && a.XN != nil {
+		if a := f.Adaptive; a != nil && a.XN != nil {
 			ec.Adaptive.XN = *a.XN
 		}
 	}
@@ -394,7 +395,7 @@ func (c Config) validateAdaptive() error {
 	if !f.Inflation.Adaptive() && (!(f.Inflation > 0) || math.IsInf(float64(f.Inflation), 0)) {
 		return fmt.Errorf("filter.inflation: want a finite number > 0 or %s, got %v", inflationWord, float64(f.Inflation))
 	}
-	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.analysis() == latentIterative || l.alpha() < 1) {
+	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
 		return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis")
 	}
 	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {

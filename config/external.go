@@ -1,4 +1,4 @@
-package experiment
+package config
 
 import (
 	"fmt"
@@ -39,14 +39,14 @@ func (m ModelConfig) validateExternal() error {
 	if m.Nx != m.StateSize {
 		return fmt.Errorf("model.nx: %d differs from model.state_size %d (leave nx out)", m.Nx, m.StateSize)
 	}
-	if err := m.external().Validate(); err != nil {
+	if err := m.External().Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	return nil
 }
 
-// external is the external model's configuration.
-func (m ModelConfig) external() external.Config {
+// External is the external model's configuration (model name external).
+func (m ModelConfig) External() external.Config {
 	return external.Config{Command: m.Command, Env: m.Env, Workdir: m.Workdir, StateSize: m.StateSize,
 		Dt: m.Dt, Processes: m.Processes, Timeout: m.Timeout}
 }
