@@ -9,6 +9,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/training"
 )
 
 // LatentCostOptions set up the cost comparison of `latentda bench scale`:
@@ -54,10 +55,10 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 	base.Model.Length = 32 * math.Pi * float64(o.Nx) / 128
 	base.Filter.Members = o.Members
 	base.BurnIn = 0
-	tc := experiment.TrainConfig{
+	tc := training.TrainConfig{
 		Name: "ks-scale", Model: base.Model, Validation: 0.1,
 		Archive: experiment.ArchiveOptions{Samples: o.Samples, Every: 2, SpinUp: 100, Seed: 11},
-		Generator: experiment.GeneratorConfig{Type: "autoencoder", LatentDim: o.LatentDim, Hidden: []int{256, 128}, Activation: "tanh",
+		Generator: training.GeneratorConfig{Type: "autoencoder", LatentDim: o.LatentDim, Hidden: []int{256, 128}, Activation: "tanh",
 			Epochs: o.Epochs, BatchSize: 64, LearningRate: 1e-3, Patience: o.Epochs, Seed: 1},
 	}
 	start := time.Now()
@@ -66,7 +67,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		return GeneratorRow{}, nil, err
 	}
 	train, valid := tc.SplitArchive(X)
-	res, err := experiment.TrainAutoencoderGenerator(ctx, tc, train, valid, nil, nil)
+	res, err := training.TrainAutoencoderGenerator(ctx, tc, train, valid, nil, nil)
 	if err != nil {
 		return GeneratorRow{}, nil, err
 	}

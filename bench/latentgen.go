@@ -14,6 +14,7 @@ import (
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/neural"
+	"github.com/latentda/latentda/training"
 )
 
 // GeneratorInfo is one generator of the benchmark with its held-out
@@ -142,10 +143,10 @@ func (c *generatorCache) get(ctx context.Context, m *benchModel, kind string, d 
 
 // generatorConfig is the training set-up of a generator of the benchmark:
 // the model's archive and the kind's settings at dimension d.
-func generatorConfig(m *benchModel, kind string, d int) experiment.TrainConfig {
+func generatorConfig(m *benchModel, kind string, d int) training.TrainConfig {
 	tc := m.train
 	tc.Name = fmt.Sprintf("%s-%s-%d", m.name, kind, d)
-	g := experiment.GeneratorConfig{Type: kind, LatentDim: d}
+	g := training.GeneratorConfig{Type: kind, LatentDim: d}
 	switch kind {
 	case "autoencoder", "conv":
 		// Adam with a cosine schedule, stopped early on the held-out part.
@@ -170,19 +171,19 @@ func (c *generatorCache) train(ctx context.Context, m *benchModel, a archive, ki
 	out := &benchGenerator{info: GeneratorInfo{Model: m.name, Kind: kind, D: d}}
 	switch kind {
 	case "pca":
-		p, err := experiment.FitPCAGenerator(tc, a.train)
+		p, err := training.FitPCAGenerator(tc, a.train)
 		if err != nil {
 			return nil, fmt.Errorf("bench latent: %s: %w", tc.Name, err)
 		}
 		out.gen = p
 	case "quadratic":
-		q, err := experiment.FitQuadraticGenerator(tc, a.train, a.valid)
+		q, err := training.FitQuadraticGenerator(tc, a.train, a.valid)
 		if err != nil {
 			return nil, fmt.Errorf("bench latent: %s: %w", tc.Name, err)
 		}
 		out.gen = q
 	case "autoencoder", "conv":
-		g, rec, err := experiment.TrainNetworkGenerator(ctx, tc, a.train, a.valid, func(st neural.EpochStats) error {
+		g, rec, err := training.TrainNetworkGenerator(ctx, tc, a.train, a.valid, func(st neural.EpochStats) error {
 			if st.Epoch%10 == 0 {
 				c.log(fmt.Sprintf("  %s epoch %d: held-out loss %.4g", tc.Name, st.Epoch, st.ValidLoss))
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/training"
 )
 
 // The benchmark's models, regimes, methods and tuning grids: the data the
@@ -24,7 +25,7 @@ type benchModel struct {
 	regimes                          []string
 	// train is the generators' training set-up (archive and split); the
 	// generator part is set per kind and dimension (generatorConfig).
-	train experiment.TrainConfig
+	train training.TrainConfig
 	// radii are the LETKF localisation radii of the tuning grid.
 	radii []float64
 	// pcaDims are the PCA dimensions of the latent ETKF's grid; latentDim
@@ -52,7 +53,7 @@ var benchModels = map[string]*benchModel{
 		name: "ks", model: config.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5}, stepsBetween: 2,
 		burnInCycles: 100, tuneCycles: 200, cycles: 400,
 		regimes: []string{"standard", "small", "sparse", "very-sparse", "nonlinear"},
-		train: experiment.TrainConfig{
+		train: training.TrainConfig{
 			Model:      config.ModelConfig{Name: "ks", Nx: 128, Dt: 0.5},
 			Archive:    experiment.ArchiveOptions{Samples: 20000, Every: 2, SpinUp: 500, Seed: archiveSeed},
 			Validation: 0.1,
@@ -66,7 +67,7 @@ var benchModels = map[string]*benchModel{
 		name: "lorenz96", model: config.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
 		burnInCycles: 200, tuneCycles: 400, cycles: 800,
 		regimes: []string{"standard", "small", "sparse"},
-		train: experiment.TrainConfig{
+		train: training.TrainConfig{
 			Model:      config.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8},
 			Archive:    experiment.ArchiveOptions{Samples: 10000, Every: 5, SpinUp: 100, Seed: archiveSeed},
 			Validation: 0.1,

@@ -26,7 +26,8 @@ type ArchiveOptions struct {
 	Seed uint64 `yaml:"seed" json:"seed"`
 }
 
-func (o *ArchiveOptions) withDefaults() {
+// WithDefaults fills in the documented defaults.
+func (o *ArchiveOptions) WithDefaults() {
 	if o.Every == 0 {
 		o.Every = 10
 	}
@@ -40,12 +41,12 @@ func (o *ArchiveOptions) withDefaults() {
 // with the number of snapshots taken, and may stop the run by returning an
 // error.
 func BuildArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, progress func(done int) error) (*mat.Dense, []float64, error) {
-	opts.withDefaults()
+	opts.WithDefaults()
 	if opts.Samples < 2 || opts.Every < 1 || !(opts.SpinUp >= 0) || math.IsInf(opts.SpinUp, 0) {
 		return nil, nil, fmt.Errorf("experiment: archive: need samples >= 2, every >= 1, finite spin_up >= 0; got %+v", opts)
 	}
 	cfg = cfg.WithDefaults()
-	model, err := newModel(cfg.Model)
+	model, err := NewModel(cfg.Model)
 	if err != nil {
 		return nil, nil, fmt.Errorf("experiment: archive: %w", err)
 	}

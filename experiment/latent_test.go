@@ -155,7 +155,10 @@ func latentArchive(t testing.TB, cfg config.Config, d int) (train, valid *mat.De
 	if err != nil {
 		t.Fatal(err)
 	}
-	train, valid = TrainConfig{Validation: 0.2}.SplitArchive(X)
+	// The last 400 snapshots are held out, as training.TrainConfig's
+	// SplitArchive does with validation 0.2.
+	_, n := X.Dims()
+	train, valid = X.Slice(0, 1600, 0, n).(*mat.Dense), X.Slice(1600, 2000, 0, n).(*mat.Dense)
 	pca, err = latent.FitPCA(train, latent.PCAOptions{Dim: d})
 	if err != nil {
 		t.Fatal(err)

@@ -1,20 +1,62 @@
-package experiment
+package experiment_test
 
 import (
 	"context"
 	"math"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
+	"github.com/latentda/latentda/training"
+	"gonum.org/v1/gonum/mat"
 )
+
+// pcaTrainYAML, aeTrainYAML, mustParseTrain and l96Archive are those of
+// package training's tests.
+
+// pcaTrainYAML is a valid PCA training config for Lorenz-96.
+const pcaTrainYAML = `
+name: l96-pca
+model: {name: lorenz96, nx: 40}
+archive: {samples: 200, every: 5, spin_up: 10, seed: 3}
+validation: 0.2
+generator: {type: pca, latent_dim: 10}
+`
+
+// aeTrainYAML is a valid (tiny) autoencoder training config.
+const aeTrainYAML = `
+name: l96-ae
+model: {name: lorenz96, nx: 8}
+archive: {samples: 300, every: 5, spin_up: 10, seed: 3}
+generator: {type: autoencoder, latent_dim: 4, hidden: [16], activation: tanh, epochs: 3, batch_size: 32, learning_rate: 0.003}
+`
+
+func mustParseTrain(t testing.TB, yaml string) training.TrainConfig {
+	t.Helper()
+	cfg, err := training.ParseTrain([]byte(yaml))
+	if err != nil {
+		t.Fatalf("ParseTrain: %v\n%s", err, yaml)
+	}
+	return cfg
+}
+
+// l96Archive builds an archive of Lorenz-96 with nx variables.
+func l96Archive(t testing.TB, nx, samples int, seed uint64) *mat.Dense {
+	t.Helper()
+	X, _, err := experiment.BuildArchive(context.Background(), config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: nx}},
+		experiment.ArchiveOptions{Samples: samples, Every: 5, SpinUp: 10, Seed: seed}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return X
+}
 
 func l96Info(nx string) genfile.Info {
 	return genfile.Info{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
@@ -29,7 +71,7 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 	cfg.Generator.LatentDim = d
 	X := l96Archive(t, 40, 400, 2)
 	train, valid := cfg.SplitArchive(X)
-	p, err := FitPCAGenerator(cfg, train)
+	p, err := training.FitPCAGenerator(cfg, train)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +85,13 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 	t.Helper()
 	cfg := mustParseTrain(t, aeTrainYAML)
-	X, _, err := BuildArchive(context.Background(), config.Config{Model: cfg.Model}, cfg.Archive, nil)
+	X, _, err := experiment.BuildArchive(context.Background(), config.Config{Model: cfg.Model}, cfg.Archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	train, valid := cfg.SplitArchive(X)
 	var epochs []int
-	res, err := TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st neural.EpochStats) error {
+	res, err := training.TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st neural.EpochStats) error {
 		epochs = append(epochs, st.Epoch)
 		return nil
 	}, nil)
@@ -71,7 +113,7 @@ func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 // l96LatentCase is the DAPPER L96 ETKF set-up, shortened, with the filter
 // on the codes of the generator file path.
 func l96LatentCase(cycles int, path string) config.Config {
-	cfg := DapperConfigs(cycles)["l96-etkf"]
+	cfg := experiment.DapperConfigs(cycles)["l96-etkf"]
 	cfg.BurnIn = 1 // 20 of the cycles
 	if path != "" {
 		cfg.Latent = &config.LatentConfig{Generator: path}
@@ -91,25 +133,25 @@ func TestLatentExperimentFromFile(t *testing.T) {
 	}
 	cfg := l96LatentCase(cycles, path)
 	var seen []int
-	fromFile, err := Run(context.Background(), cfg, func(st CycleStats) { seen = append(seen, st.Cycle) })
+	fromFile, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { seen = append(seen, st.Cycle) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != cycles || fromFile.Cycles != cycles || fromFile.Scored == 0 {
 		t.Fatalf("ran cycles %v, summary %+v", seen, fromFile)
 	}
-	s, err := BuildWithGenerator(cfg, p)
+	s, err := experiment.BuildWithGenerator(cfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMemory, err := runSetup(context.Background(), s, nil)
+	inMemory, err := experiment.RunSetup(context.Background(), s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fromFile != inMemory {
 		t.Errorf("latent run with the generator file\n%+v\ndiffers from the run with the fitted generator\n%+v", fromFile, inMemory)
 	}
-	full, err := Run(context.Background(), l96LatentCase(cycles, ""), nil)
+	full, err := experiment.Run(context.Background(), l96LatentCase(cycles, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +174,11 @@ func TestLatentExperimentFromFile(t *testing.T) {
 	if err := genfile.Save(aePath, ae, ainfo); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(l96LatentCase(cycles, aePath)); err == nil || !strings.Contains(err.Error(), "maps to 8 variables, the model has 40") {
+	if _, err := experiment.Build(l96LatentCase(cycles, aePath)); err == nil || !strings.Contains(err.Error(), "maps to 8 variables, the model has 40") {
 		t.Errorf("generator of the wrong dimension: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.arrow")
-	if _, err := Build(l96LatentCase(cycles, missing)); err == nil || !strings.Contains(err.Error(), "latent.generator") || !strings.Contains(err.Error(), missing) {
+	if _, err := experiment.Build(l96LatentCase(cycles, missing)); err == nil || !strings.Contains(err.Error(), "latent.generator") || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing generator file: %v", err)
 	}
 
@@ -146,12 +188,81 @@ func TestLatentExperimentFromFile(t *testing.T) {
 	aeCfg.Filter.Members = 10
 	for _, enc := range []string{"amortised", "projection"} {
 		aeCfg.Latent.Encoding = enc
-		sum, err := Run(context.Background(), aeCfg, nil)
+		sum, err := experiment.Run(context.Background(), aeCfg, nil)
 		if err != nil {
 			t.Fatalf("%s encoding: %v", enc, err)
 		}
 		if sum.Cycles != 30 || math.IsNaN(sum.RMSEa) {
 			t.Errorf("%s encoding: summary %+v", enc, sum)
 		}
+	}
+}
+
+// TestLatentExample: examples/ks-latent.yaml names the generator that
+// examples/ks-latent.train.yaml trains, on the same model, and runs on it
+// (fitted here to a shorter archive, for 60 cycles).
+func TestLatentExample(t *testing.T) {
+	cfg, err := config.Load("../examples/ks-latent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := training.LoadTrain("../examples/ks-latent.train.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "generators/" + tc.Name + ".arrow"; cfg.Latent == nil || cfg.Latent.Generator != want {
+		t.Fatalf("latent section %+v, want the generator %s", cfg.Latent, want)
+	}
+	if !reflect.DeepEqual(cfg.Model, tc.Model) {
+		t.Errorf("the run's model %+v differs from the generator's %+v", cfg.Model, tc.Model)
+	}
+	if cfg.Seed == tc.Archive.Seed {
+		t.Errorf("the truth and the archive share the seed %d", cfg.Seed)
+	}
+	if tc.Generator.Type != "pca" {
+		t.Fatalf("the test fits PCA generators, the example trains %s", tc.Generator.Type)
+	}
+	tc.Archive.Samples = 2000
+	X, _, err := experiment.BuildArchive(context.Background(), config.Config{Model: tc.Model}, tc.Archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, valid := tc.SplitArchive(X)
+	g, err := training.FitPCAGenerator(tc, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cycles, cfg.BurnIn = 60, 20
+	s, err := experiment.BuildWithGeneratorStats(cfg, g, latent.EstimateStats(g, train, valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := experiment.RunSetup(context.Background(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The benchmark's evaluation RMSE is about 0.2; 60 cycles from a
+	// perturbed start on a generator fitted to a tenth of the archive
+	// must at least track the truth (climatology is 1.3).
+	t.Logf("rmse_a %.3f, spread %.3f, NIS ratio %.2f", sum.RMSEa, sum.SpreadA, sum.NISRatio)
+	if !(sum.RMSEa < 0.6) {
+		t.Errorf("rmse_a %v: the example does not track the truth", sum.RMSEa)
+	}
+}
+
+// TestKSOODExampleParses: examples/ks-ood.yaml validates and asks for the
+// manifold test on the generator examples/ks-pca32.train.yaml trains, with
+// Bonferroni control (worker's TestKSManifoldExampleOnTemporal runs it).
+func TestKSOODExampleParses(t *testing.T) {
+	cfg, err := config.Load("../examples/ks-ood.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := training.LoadTrain("../examples/ks-pca32.train.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.OOD.Has(config.TestManifold) || cfg.OOD.Generator != "generators/"+tr.Name+".arrow" || cfg.OOD.OutlierControl != "bonferroni" || tr.Generator.LatentDim != 32 {
+		t.Errorf("ood %+v, training %s with d = %d", cfg.OOD, tr.Name, tr.Generator.LatentDim)
 	}
 }

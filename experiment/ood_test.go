@@ -480,20 +480,3 @@ func TestKSLengthAnomaly(t *testing.T) {
 		t.Errorf("after 20 cycles the nature runs differ by %v", d)
 	}
 }
-
-// TestKSOODExampleParses: examples/ks-ood.yaml validates and asks for the
-// manifold test on the generator examples/ks-pca32.train.yaml trains, with
-// Bonferroni control (worker's TestKSManifoldExampleOnTemporal runs it).
-func TestKSOODExampleParses(t *testing.T) {
-	cfg, err := config.Load("../examples/ks-ood.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := LoadTrain("../examples/ks-pca32.train.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cfg.OOD.Has(config.TestManifold) || cfg.OOD.Generator != "generators/"+tr.Name+".arrow" || cfg.OOD.OutlierControl != "bonferroni" || tr.Generator.LatentDim != 32 {
-		t.Errorf("ood %+v, training %s with d = %d", cfg.OOD, tr.Name, tr.Generator.LatentDim)
-	}
-}

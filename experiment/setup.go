@@ -132,7 +132,7 @@ func checked(cfg config.Config) (config.Config, error) {
 
 // build constructs a Setup from a checked config.
 func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
-	model, err := newModel(cfg.Model)
+	model, err := NewModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
 	}
@@ -210,7 +210,8 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 	return s, nil
 }
 
-func newModel(m config.ModelConfig) (dynamics.Model, error) {
+// NewModel builds the dynamical model a model section names.
+func NewModel(m config.ModelConfig) (dynamics.Model, error) {
 	switch m.Name {
 	case "lorenz63":
 		return dynamics.NewLorenz63(m.Sigma, m.Rho, m.Beta, m.Dt)

@@ -16,12 +16,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
-	"github.com/latentda/latentda/activities/training"
+	trainacts "github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/training"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -47,7 +48,7 @@ generator: {type: autoencoder, latent_dim: 4, hidden: [16], epochs: 6, batch_siz
 
 // executeTrain runs the TrainGenerator workflow as `latentda train` starts
 // it and returns its result.
-func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg experiment.TrainConfig) (training.TrainOutput, client.WorkflowRun, error) {
+func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg training.TrainConfig) (trainacts.TrainOutput, client.WorkflowRun, error) {
 	t.Helper()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        "latentda-train-" + cfg.Name,
@@ -56,21 +57,21 @@ func executeTrain(ctx context.Context, t *testing.T, c client.Client, cfg experi
 	if err != nil {
 		t.Fatalf("start training %s: %v", cfg.Name, err)
 	}
-	var out training.TrainOutput
+	var out trainacts.TrainOutput
 	err = run.Get(ctx, &out)
 	return out, run, err
 }
 
 // trainDirect runs the two training activities in this process in a fresh
 // state root, as the workflow schedules them.
-func trainDirect(t *testing.T, cfg experiment.TrainConfig) (training.TrainOutput, string) {
+func trainDirect(t *testing.T, cfg training.TrainConfig) (trainacts.TrainOutput, string) {
 	t.Helper()
-	a := &training.Activities{StateRoot: t.TempDir()}
-	paths := training.TrainPathsFor(cfg.Name)
-	if _, err := a.BuildArchive(context.Background(), training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	a := &trainacts.Activities{StateRoot: t.TempDir()}
+	paths := trainacts.TrainPathsFor(cfg.Name)
+	if _, err := a.BuildArchive(context.Background(), trainacts.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := a.TrainGenerator(context.Background(), training.TrainInput{Config: cfg, Paths: paths})
+	out, err := a.TrainGenerator(context.Background(), trainacts.TrainInput{Config: cfg, Paths: paths})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func trainDirect(t *testing.T, cfg experiment.TrainConfig) (training.TrainOutput
 // Temporal's payloads exactly.
 func checkTrainFiles(t *testing.T, name, wantRoot, gotRoot string) {
 	t.Helper()
-	p := training.TrainPathsFor(name)
+	p := trainacts.TrainPathsFor(name)
 	for _, rel := range []string{p.Archive, p.Generator} {
 		compareFile(t, filepath.Join(wantRoot, rel), filepath.Join(gotRoot, rel))
 	}
@@ -142,9 +143,9 @@ func checkDecodes(t *testing.T, dir store.RunDir, k int, g latent.Generator, mem
 	}
 }
 
-func parseTrain(t *testing.T, yaml string) experiment.TrainConfig {
+func parseTrain(t *testing.T, yaml string) training.TrainConfig {
 	t.Helper()
-	cfg, err := experiment.ParseTrain([]byte(yaml))
+	cfg, err := training.ParseTrain([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +179,12 @@ func TestTrainEndToEnd(t *testing.T) {
 
 	// The workflow's results and files are the activities', run directly.
 	for _, c := range []struct {
-		cfg experiment.TrainConfig
-		out training.TrainOutput
+		cfg training.TrainConfig
+		out trainacts.TrainOutput
 		run client.WorkflowRun
 	}{{pcaCfg, pcaOut, pcaRun}, {aeCfg, aeOut, aeRun}} {
 		direct, root := trainDirect(t, c.cfg)
-		direct.Path = filepath.Join(env.stateRoot, training.TrainPathsFor(c.cfg.Name).Generator)
+		direct.Path = filepath.Join(env.stateRoot, trainacts.TrainPathsFor(c.cfg.Name).Generator)
 		if c.out != direct {
 			t.Errorf("%s: workflow returned\n%+v\nthe direct run\n%+v", c.cfg.Name, c.out, direct)
 		}
@@ -233,7 +234,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	t.Run("assimilate", func(t *testing.T) { assimilateWithGenerators(ctx, t, env, pcaOut) })
 }
 
-func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pcaOut training.TrainOutput) {
+func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pcaOut trainacts.TrainOutput) {
 	t.Run("latent PCA", func(t *testing.T) {
 		t.Parallel()
 		const cycles = 50
@@ -241,7 +242,7 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		full.BurnIn = 1 // 20 cycles
 		cfg := full
 		cfg.Name = "l96-latent-pca40"
-		cfg.Latent = &config.LatentConfig{Generator: filepath.ToSlash(training.TrainPathsFor("l96-pca40").Generator)}
+		cfg.Latent = &config.LatentConfig{Generator: filepath.ToSlash(trainacts.TrainPathsFor("l96-pca40").Generator)}
 		if cfg.Latent.Generator != "generators/l96-pca40.arrow" {
 			t.Fatalf("generator path %q", cfg.Latent.Generator)
 		}

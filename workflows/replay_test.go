@@ -1,13 +1,14 @@
 package workflows
 
 import (
-	historypb "go.temporal.io/api/history/v1"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	historypb "go.temporal.io/api/history/v1"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"

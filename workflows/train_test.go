@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/latentda/latentda/activities/training"
+	trainacts "github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/config"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/training"
 )
 
 // TestTrainHeartbeatTimeouts: the training activity's heartbeat timeout is
@@ -22,21 +22,21 @@ func TestTrainHeartbeatTimeouts(t *testing.T) {
 	for _, tc := range []struct {
 		config, archive, train time.Duration
 	}{
-		{0, 2 * time.Minute, experiment.DefaultTrainHeartbeat},
+		{0, 2 * time.Minute, training.DefaultTrainHeartbeat},
 		{10 * time.Second, 10 * time.Second, 10 * time.Second},
 		{time.Hour, 2 * time.Minute, time.Hour},
 	} {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
 		env.RegisterWorkflow(TrainGenerator)
-		env.RegisterActivity(&training.Activities{})
-		env.OnActivity(trainActs.BuildArchive, mock.Anything, mock.Anything).Return(training.ArchiveOutput{Path: "a", Samples: 2}, nil)
-		env.OnActivity(trainActs.TrainGenerator, mock.Anything, mock.Anything).Return(training.TrainOutput{}, nil)
+		env.RegisterActivity(&trainacts.Activities{})
+		env.OnActivity(trainActs.BuildArchive, mock.Anything, mock.Anything).Return(trainacts.ArchiveOutput{Path: "a", Samples: 2}, nil)
+		env.OnActivity(trainActs.TrainGenerator, mock.Anything, mock.Anything).Return(trainacts.TrainOutput{}, nil)
 		got := map[string]time.Duration{}
 		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 			got[info.ActivityType.Name] = info.HeartbeatTimeout
 		})
-		cfg := experiment.TrainConfig{Name: "g", Model: config.ModelConfig{Name: "lorenz96"}}
+		cfg := training.TrainConfig{Name: "g", Model: config.ModelConfig{Name: "lorenz96"}}
 		cfg.Generator.HeartbeatTimeout = tc.config
 		env.ExecuteWorkflow(TrainGenerator, TrainInput{Config: cfg})
 		if err := env.GetWorkflowError(); err != nil {

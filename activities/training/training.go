@@ -27,6 +27,7 @@ import (
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/training"
 )
 
 // TrainPaths are the files of one generator training, relative to the
@@ -45,7 +46,7 @@ func TrainPathsFor(name string) TrainPaths {
 
 // ArchiveInput asks for the simulation archive of a training config.
 type ArchiveInput struct {
-	Config experiment.TrainConfig
+	Config training.TrainConfig
 	Paths  TrainPaths
 }
 
@@ -57,7 +58,7 @@ type ArchiveOutput struct {
 
 // TrainInput asks for a generator to be trained on an archive.
 type TrainInput struct {
-	Config experiment.TrainConfig
+	Config training.TrainConfig
 	Paths  TrainPaths
 }
 
@@ -221,13 +222,13 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 	earlyStopped, resumedFrom := false, 0
 	switch cfg.Generator.Type {
 	case "pca":
-		p, err := experiment.FitPCAGenerator(cfg, train)
+		p, err := training.FitPCAGenerator(cfg, train)
 		if err != nil {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrInvalidConfig, err)
 		}
 		g = p
 	case "quadratic":
-		q, err := experiment.FitQuadraticGenerator(cfg, train, valid)
+		q, err := training.FitQuadraticGenerator(cfg, train, valid)
 		if err != nil {
 			return TrainOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrInvalidConfig, err)
 		}
@@ -242,7 +243,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 			a.logger().Info("training resumes from its checkpoint", "generator", cfg.Name, "checkpoint", ckPath, "epoch", resume.Epoch)
 		}
 		total, trained := cfg.Generator.Epochs, 0
-		model, rec, err := experiment.TrainNetworkGenerator(ctx, cfg, train, valid, func(st neural.EpochStats) error {
+		model, rec, err := training.TrainNetworkGenerator(ctx, cfg, train, valid, func(st neural.EpochStats) error {
 			trained++
 			data, err := json.Marshal(st.Checkpoint())
 			if err != nil {
@@ -288,7 +289,7 @@ const extraArchiveConfig = "archive_config"
 
 // archiveKey identifies what an archive depends on: the model, the archive
 // settings and the validation split.
-func archiveKey(c experiment.TrainConfig) string {
+func archiveKey(c training.TrainConfig) string {
 	data, _ := json.Marshal(struct {
 		Model      config.ModelConfig
 		Archive    experiment.ArchiveOptions
@@ -299,7 +300,7 @@ func archiveKey(c experiment.TrainConfig) string {
 
 // configKey identifies a whole training config, but for the heartbeat
 // timeout.
-func configKey(c experiment.TrainConfig) string {
+func configKey(c training.TrainConfig) string {
 	// How fast a dead worker is noticed does not change the generator.
 	c.Generator.HeartbeatTimeout = 0
 	data, _ := json.Marshal(c)

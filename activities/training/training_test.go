@@ -18,13 +18,14 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/statetest"
-	"github.com/latentda/latentda/activities/training"
+	trainacts "github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/training"
 )
 
 // pcaTrain is a PCA generator for Lorenz-96 (fitted in milliseconds).
@@ -45,14 +46,14 @@ archive: {samples: 600, every: 5, spin_up: 10, seed: 3}
 generator: {type: autoencoder, latent_dim: 4, hidden: [16], epochs: 6, batch_size: 32, learning_rate: 0.003}
 `
 
-func newActivities(t *testing.T) *training.Activities {
+func newActivities(t *testing.T) *trainacts.Activities {
 	t.Helper()
-	return &training.Activities{StateRoot: t.TempDir()}
+	return &trainacts.Activities{StateRoot: t.TempDir()}
 }
 
-func trainConfig(t *testing.T, yaml string) experiment.TrainConfig {
+func trainConfig(t *testing.T, yaml string) training.TrainConfig {
 	t.Helper()
-	cfg, err := experiment.ParseTrain([]byte(yaml))
+	cfg, err := training.ParseTrain([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,23 +62,23 @@ func trainConfig(t *testing.T, yaml string) experiment.TrainConfig {
 
 // train runs BuildArchive and TrainGenerator with the conventional paths.
 // With a *trainCtx, the count of context checks is that of TrainGenerator.
-func train(ctx context.Context, a *training.Activities, cfg experiment.TrainConfig) (training.ArchiveOutput, training.TrainOutput, error) {
-	paths := training.TrainPathsFor(cfg.Name)
-	ar, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths})
+func train(ctx context.Context, a *trainacts.Activities, cfg training.TrainConfig) (trainacts.ArchiveOutput, trainacts.TrainOutput, error) {
+	paths := trainacts.TrainPathsFor(cfg.Name)
+	ar, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths})
 	if err != nil {
-		return ar, training.TrainOutput{}, fmt.Errorf("BuildArchive: %w", err)
+		return ar, trainacts.TrainOutput{}, fmt.Errorf("BuildArchive: %w", err)
 	}
 	if c, ok := ctx.(*trainCtx); ok {
 		c.calls.Store(0) // count the training's checks only
 	}
-	out, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	out, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 	if err != nil {
 		return ar, out, fmt.Errorf("TrainGenerator: %w", err)
 	}
 	return ar, out, nil
 }
 
-func mustTrain(t *testing.T, ctx context.Context, a *training.Activities, cfg experiment.TrainConfig) (training.ArchiveOutput, training.TrainOutput) {
+func mustTrain(t *testing.T, ctx context.Context, a *trainacts.Activities, cfg training.TrainConfig) (trainacts.ArchiveOutput, trainacts.TrainOutput) {
 	t.Helper()
 	ar, out, err := train(ctx, a, cfg)
 	if err != nil {
@@ -87,8 +88,8 @@ func mustTrain(t *testing.T, ctx context.Context, a *training.Activities, cfg ex
 }
 
 func TestTrainPathsFor(t *testing.T) {
-	p := training.TrainPathsFor("ks-ae32")
-	want := training.TrainPaths{
+	p := trainacts.TrainPathsFor("ks-ae32")
+	want := trainacts.TrainPaths{
 		Archive:    filepath.Join("generators", "ks-ae32.archive.arrow"),
 		Checkpoint: filepath.Join("generators", "ks-ae32.checkpoint.json"),
 		Generator:  filepath.Join("generators", "ks-ae32.arrow"),
@@ -106,7 +107,7 @@ func TestTrainPCA(t *testing.T) {
 	cfg := trainConfig(t, pcaTrain)
 	a := newActivities(t)
 	ar, out := mustTrain(t, ctx, a, cfg)
-	paths := training.TrainPathsFor(cfg.Name)
+	paths := trainacts.TrainPathsFor(cfg.Name)
 
 	// The archive: 500 snapshots of 40 variables, the last 20% flagged
 	// for validation, the same numbers as experiment.BuildArchive.
@@ -142,11 +143,11 @@ func TestTrainPCA(t *testing.T) {
 	// The generator: the PCA fitted on the training rows, with the
 	// held-out error on the validation rows.
 	trainRows, validRows := cfg.SplitArchive(X)
-	p, err := experiment.FitPCAGenerator(cfg, trainRows)
+	p, err := training.FitPCAGenerator(cfg, trainRows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := training.TrainOutput{
+	want := trainacts.TrainOutput{
 		Path: filepath.Join(a.StateRoot, paths.Generator), Type: "pca", StateDim: 40, LatentDim: 10,
 		HeldOutMSE: latent.ReconstructionError(p, validRows),
 	}
@@ -193,7 +194,7 @@ func TestTrainPCA(t *testing.T) {
 	byVar.Name = "l96-pca90"
 	byVar.Generator.LatentDim, byVar.Generator.Variance = 0, 0.9
 	_, outVar := mustTrain(t, ctx, a, byVar)
-	pv, err := experiment.FitPCAGenerator(byVar, trainRows)
+	pv, err := training.FitPCAGenerator(byVar, trainRows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,11 +233,11 @@ type trainCtx struct {
 	calls     atomic.Int64
 }
 
-func newTrainCtx(t *testing.T, a *training.Activities, cfg experiment.TrainConfig, stopAfter int) *trainCtx {
+func newTrainCtx(t *testing.T, a *trainacts.Activities, cfg training.TrainConfig, stopAfter int) *trainCtx {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return &trainCtx{Context: ctx, cancel: cancel, stopAfter: stopAfter,
-		ckPath: filepath.Join(a.StateRoot, training.TrainPathsFor(cfg.Name).Checkpoint)}
+		ckPath: filepath.Join(a.StateRoot, trainacts.TrainPathsFor(cfg.Name).Checkpoint)}
 }
 
 func (c *trainCtx) Err() error {
@@ -267,7 +268,7 @@ func checkpointEpoch(path string) int {
 // byte for byte, and train only the missing epochs.
 func TestTrainAutoencoderResumes(t *testing.T) {
 	cfg := trainConfig(t, aeTrain)
-	paths := training.TrainPathsFor(cfg.Name)
+	paths := trainacts.TrainPathsFor(cfg.Name)
 
 	// Uninterrupted: six epochs.
 	full := newActivities(t)
@@ -354,7 +355,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 		}
 		// A finished generator of another config is not served for this
 		// one: the name must change or the file go.
-		_, err := a.TrainGenerator(context.Background(), training.TrainInput{Config: cfg, Paths: training.TrainPathsFor(cfg.Name)})
+		_, err := a.TrainGenerator(context.Background(), trainacts.TrainInput{Config: cfg, Paths: trainacts.TrainPathsFor(cfg.Name)})
 		statetest.WantAppError(t, err, activities.ErrInvalidConfig, "another config")
 		// Without it, Epochs counts the three in the checkpoint: three
 		// more give the 6-epoch run.
@@ -376,8 +377,8 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 
 	t.Run("crash after the last checkpoint", func(t *testing.T) {
 		// The worker died between the last checkpoint and the generator
-		// file: the retry writes the file without training.
-		a := &training.Activities{StateRoot: t.TempDir()}
+		// file: the retry writes the file without trainacts.
+		a := &trainacts.Activities{StateRoot: t.TempDir()}
 		for rel, data := range wantFiles {
 			if rel == paths.Generator {
 				continue
@@ -428,9 +429,9 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 func TestTrainBadState(t *testing.T) {
 	ctx := context.Background()
 	cfg := trainConfig(t, aeTrain)
-	paths := training.TrainPathsFor(cfg.Name)
+	paths := trainacts.TrainPathsFor(cfg.Name)
 	a := newActivities(t)
-	if _, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	if _, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
 	ckPath := filepath.Join(a.StateRoot, paths.Checkpoint)
@@ -443,7 +444,7 @@ func TestTrainBadState(t *testing.T) {
 			if err := os.WriteFile(ckPath, []byte(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+			_, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 			statetest.WantAppError(t, err, activities.ErrBadState, ckPath, "checkpoint")
 		})
 	}
@@ -462,7 +463,7 @@ func TestTrainBadState(t *testing.T) {
 	if err := os.WriteFile(ckPath, foreign, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths}); err == nil || !strings.Contains(err.Error(), "checkpoint") {
+	if _, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths}); err == nil || !strings.Contains(err.Error(), "checkpoint") {
 		t.Errorf("checkpoint of another training: %v", err)
 	}
 	if data, _ := os.ReadFile(ckPath); string(data) != string(foreign) {
@@ -481,13 +482,13 @@ func TestTrainBadState(t *testing.T) {
 	if err := os.Truncate(arPath, fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 	statetest.WantAppError(t, err, activities.ErrBadState, arPath)
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("error %v does not wrap store.ErrInvalid", err)
 	}
 	// BuildArchive replaces it.
-	if _, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	if _, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatalf("BuildArchive over a damaged archive: %v", err)
 	}
 	if _, _, err := store.ReadArchive(arPath); err != nil {
@@ -503,14 +504,14 @@ func TestTrainBadState(t *testing.T) {
 	if err := store.WriteArchive(arPath, ar, m); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 	statetest.WantAppError(t, err, activities.ErrBadState, arPath, "0 of 600 snapshots are marked for validation")
 
 	// A missing archive.
 	if err := os.Remove(arPath); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing archive: %v, want an error wrapping os.ErrNotExist", err)
 	}
@@ -524,21 +525,21 @@ func TestTrainBadPaths(t *testing.T) {
 	ctx := context.Background()
 	cfg := trainConfig(t, pcaTrain)
 	a := newActivities(t)
-	good := training.TrainPathsFor(cfg.Name)
+	good := trainacts.TrainPathsFor(cfg.Name)
 	for _, bad := range []string{"", "../x.arrow", "generators/../../x.arrow", "/abs.arrow", filepath.Join(a.StateRoot, "generators", "abs.arrow")} {
 		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
 			p := good
 			p.Archive = bad
-			_, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: p})
+			_, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: p})
 			statetest.WantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
-			for _, set := range []func(*training.TrainPaths){
-				func(p *training.TrainPaths) { p.Archive = bad },
-				func(p *training.TrainPaths) { p.Checkpoint = bad },
-				func(p *training.TrainPaths) { p.Generator = bad },
+			for _, set := range []func(*trainacts.TrainPaths){
+				func(p *trainacts.TrainPaths) { p.Archive = bad },
+				func(p *trainacts.TrainPaths) { p.Checkpoint = bad },
+				func(p *trainacts.TrainPaths) { p.Generator = bad },
 			} {
 				p := good
 				set(&p)
-				_, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: p})
+				_, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: p})
 				statetest.WantAppError(t, err, activities.ErrInvalidConfig, "must be relative to the state directory")
 			}
 		})
@@ -552,17 +553,17 @@ func TestTrainInvalidConfig(t *testing.T) {
 	ctx := context.Background()
 	a := newActivities(t)
 	cfg := trainConfig(t, pcaTrain)
-	paths := training.TrainPathsFor(cfg.Name)
+	paths := trainacts.TrainPathsFor(cfg.Name)
 
 	few := cfg
 	few.Archive.Samples = 5
-	_, err := a.BuildArchive(ctx, training.ArchiveInput{Config: few, Paths: paths})
+	_, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: few, Paths: paths})
 	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
-	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: few, Paths: paths})
+	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: few, Paths: paths})
 	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "archive.samples")
 	noType := cfg
 	noType.Generator.Type = ""
-	_, err = a.TrainGenerator(ctx, training.TrainInput{Config: noType, Paths: paths})
+	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: noType, Paths: paths})
 	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "generator.type")
 	if entries, _ := os.ReadDir(a.StateRoot); len(entries) != 0 {
 		t.Errorf("invalid configs created %d entries", len(entries))
@@ -577,7 +578,7 @@ func TestTrainInvalidConfig(t *testing.T) {
 	small.Generator.LatentDim = 30
 	_, _, err = train(ctx, a, small)
 	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "exceeds the rank")
-	if _, err := os.Stat(filepath.Join(a.StateRoot, training.TrainPathsFor("small").Generator)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(a.StateRoot, trainacts.TrainPathsFor("small").Generator)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("failed fit left a generator file: %v", err)
 	}
 }
@@ -597,7 +598,7 @@ func TestTrainAutoencoderDiverges(t *testing.T) {
 	if !strings.Contains(err.Error(), "diverged") {
 		t.Errorf("error %v does not say the loss diverged", err)
 	}
-	if _, err := os.Stat(filepath.Join(a.StateRoot, training.TrainPathsFor(cfg.Name).Generator)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(a.StateRoot, trainacts.TrainPathsFor(cfg.Name).Generator)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("diverged training wrote a generator: %v", err)
 	}
 }

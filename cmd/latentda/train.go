@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/latentda/latentda/activities/training"
-	"github.com/latentda/latentda/experiment"
+	trainacts "github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/training"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -24,7 +24,7 @@ type trainOptions struct {
 	Output     string
 	NoWorker   bool
 
-	cfg experiment.TrainConfig
+	cfg training.TrainConfig
 }
 
 func newTrainCmd() *cobra.Command {
@@ -64,7 +64,7 @@ func (o *trainOptions) Complete() error {
 	if o.NoWorker && o.Address == "" {
 		return usageError{errors.New("--no-worker needs --address: the embedded server has no other worker")}
 	}
-	cfg, err := experiment.LoadTrain(o.ConfigPath)
+	cfg, err := training.LoadTrain(o.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stderr, "training %s: workflow %s\n", o.cfg.Name, wfID)
 	done := make(chan error, 1)
-	var out training.TrainOutput
+	var out trainacts.TrainOutput
 	go func() { done <- run.Get(ctx, &out) }()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -125,7 +125,7 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 		return ""
 	}
 	for _, pa := range resp.GetPendingActivities() {
-		var p training.TrainProgress
+		var p trainacts.TrainProgress
 		if pa.GetHeartbeatDetails() == nil || converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) != nil {
 			continue
 		}
@@ -137,7 +137,7 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 	return ""
 }
 
-func printTrainSummary(w io.Writer, format string, out training.TrainOutput) error {
+func printTrainSummary(w io.Writer, format string, out trainacts.TrainOutput) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

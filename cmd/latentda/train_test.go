@@ -12,8 +12,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/latentda/latentda/activities/training"
-	"github.com/latentda/latentda/experiment"
+	trainacts "github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/training"
 )
 
 // crashTrain is an autoencoder training of many short epochs, with a 2 s
@@ -62,11 +62,11 @@ func TestKillWorkerMidTraining(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(crashTrain), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := experiment.LoadTrain(cfgPath)
+	cfg, err := training.LoadTrain(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths := training.TrainPathsFor(cfg.Name)
+	paths := trainacts.TrainPathsFor(cfg.Name)
 	ckPath := filepath.Join(stateDir, paths.Checkpoint)
 	srv, c := startServer(t, "", 0)
 	addr := srv.FrontendAddress()
@@ -117,7 +117,7 @@ func TestKillWorkerMidTraining(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("training after the kill: %v\nworker log:\n%s", r.err, w2.output())
 	}
-	var out training.TrainOutput
+	var out trainacts.TrainOutput
 	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
 		t.Fatalf("train output %q: %v", r.out, err)
 	}
@@ -153,12 +153,12 @@ func TestKillWorkerMidTraining(t *testing.T) {
 
 	// An uninterrupted training, in this process.
 	ref := filepath.Join(tmp, "ref")
-	a := &training.Activities{StateRoot: ref}
-	if _, err := a.BuildArchive(ctx, training.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
+	a := &trainacts.Activities{StateRoot: ref}
+	if _, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	refOut, err := a.TrainGenerator(ctx, training.TrainInput{Config: cfg, Paths: paths})
+	refOut, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestKillWorkerMidTraining(t *testing.T) {
 }
 
 func TestPrintTrainSummary(t *testing.T) {
-	out := training.TrainOutput{Path: "state/generators/g.arrow", Type: "autoencoder", StateDim: 40, LatentDim: 8,
+	out := trainacts.TrainOutput{Path: "state/generators/g.arrow", Type: "autoencoder", StateDim: 40, LatentDim: 8,
 		HeldOutMSE: 0.25, Epochs: 20, BestEpoch: 18}
 	for _, tc := range []struct {
 		resumed int

@@ -1,4 +1,10 @@
-package experiment
+// Package training describes the training of a generator, the
+// *.train.yaml side of latentda ([TrainConfig]): the model whose
+// simulations make the archive (built by experiment.BuildArchive), the
+// held-out split, and the PCA, quadratic or (convolutional) autoencoder
+// generator fitted to it. Generator files are read and written by package
+// latent/genfile.
+package training
 
 import (
 	"context"
@@ -12,6 +18,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/neural"
 )
@@ -20,9 +27,9 @@ import (
 // simulations make the archive, the archive, and the generator.
 type TrainConfig struct {
 	// Name labels the generator (and its file, generators/<name>.arrow).
-	Name    string             `yaml:"name" json:"name"`
-	Model   config.ModelConfig `yaml:"model" json:"model"`
-	Archive ArchiveOptions     `yaml:"archive" json:"archive"`
+	Name    string                    `yaml:"name" json:"name"`
+	Model   config.ModelConfig        `yaml:"model" json:"model"`
+	Archive experiment.ArchiveOptions `yaml:"archive" json:"archive"`
 	// Validation is the fraction of the archive, at its end in time, held
 	// out to stop training early and to report the reconstruction error
 	// (default 0.1).
@@ -82,11 +89,11 @@ const DefaultTrainHeartbeat = 15 * time.Minute
 func LoadTrain(path string) (TrainConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return TrainConfig{}, fmt.Errorf("experiment: %w", err)
+		return TrainConfig{}, fmt.Errorf("training: %w", err)
 	}
 	cfg, err := ParseTrain(data)
 	if err != nil {
-		return TrainConfig{}, fmt.Errorf("experiment: %s: %w", path, err)
+		return TrainConfig{}, fmt.Errorf("training: %s: %w", path, err)
 	}
 	return cfg, nil
 }
@@ -105,7 +112,7 @@ func ParseTrain(data []byte) (TrainConfig, error) {
 // WithDefaults fills in the documented defaults.
 func (c TrainConfig) WithDefaults() TrainConfig {
 	c.Model = config.Config{Model: c.Model}.WithDefaults().Model
-	c.Archive.withDefaults()
+	c.Archive.WithDefaults()
 	if c.Validation == 0 {
 		c.Validation = 0.1
 	}
@@ -159,7 +166,7 @@ func (c TrainConfig) Validate() error {
 	if c.Model.Name == "lorenz63" && c.Model.Nx != 3 {
 		return bad("model.nx", "lorenz63 has 3 variables, got %d", c.Model.Nx)
 	}
-	if _, err := newModel(c.Model); err != nil {
+	if _, err := experiment.NewModel(c.Model); err != nil {
 		return bad("model", "%v", err)
 	}
 	a := c.Archive

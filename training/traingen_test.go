@@ -1,4 +1,4 @@
-package experiment
+package training
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
@@ -121,7 +122,7 @@ func TestTrainNewGenerators(t *testing.T) {
 	ctx := context.Background()
 	for _, yaml := range []string{quadTrainYAML, convTrainYAML} {
 		cfg := mustParseTrain(t, yaml)
-		X, _, err := BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, nil)
+		X, _, err := experiment.BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

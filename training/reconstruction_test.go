@@ -1,4 +1,4 @@
-package experiment
+package training
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent/neural"
 )
 
@@ -52,14 +53,14 @@ func TestReconstructionCurve(t *testing.T) {
 	}
 	l96 := ks
 	l96.Model = config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: 40}}.WithDefaults().Model
-	l96.Archive = ArchiveOptions{Samples: ks.Archive.Samples, Every: 5, SpinUp: 100, Seed: 11}
+	l96.Archive = experiment.ArchiveOptions{Samples: ks.Archive.Samples, Every: 5, SpinUp: 100, Seed: 11}
 	for _, m := range strings.Split(models, ",") {
 		tc := map[string]TrainConfig{"ks": ks, "l96": l96}[m]
 		conv := neural.ConvSpec{Channels: []int{8, 16, 16}, Strides: []int{2, 2, 2}, Kernel: 5}
 		if m == "l96" {
 			conv = neural.ConvSpec{Channels: []int{8, 16}, Strides: []int{2, 2}, Kernel: 5}
 		}
-		X, _, err := BuildArchive(context.Background(), config.Config{Model: tc.Model}, tc.Archive, nil)
+		X, _, err := experiment.BuildArchive(context.Background(), config.Config{Model: tc.Model}, tc.Archive, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
