@@ -17,7 +17,7 @@ import (
 // on a Lorenz-96 archive of the same size. It takes tens of minutes, so it
 // runs only when asked:
 //
-//	LATENTDA_RECON=ks,l96 LATENTDA_RECON_EPOCHS=40 go test ./experiment -run ReconstructionCurve -v -timeout 4h
+//	LATENTDA_RECON=ks,l96 LATENTDA_RECON_EPOCHS=40 go test ./training -run ReconstructionCurve -v -timeout 4h
 //
 // LATENTDA_RECON_KINDS and LATENTDA_RECON_DIMS (comma-separated) narrow it.
 func TestReconstructionCurve(t *testing.T) {
