@@ -1,12 +1,13 @@
 // Package bench holds the benchmark drivers of `latentda bench`: the DAPPER
 // reference table (dapper), the latent filters against the full-space ones
-// (latent), the out-of-distribution detectors (ood) and the cost of the
-// latent analysis at large KS sizes (latent cost, used by bench/scale).
-// Every experiment is built with experiment.Build or BuildWithGenerator
-// from an config.Config, so a benchmark runs the same numerics as a
-// run; the drivers add the grids, the timing and the Markdown reports.
+// (latent) and the cost of the latent analysis at large KS sizes (latent
+// cost, used by bench/scale). Every experiment is built with
+// experiment.Build or BuildWithGenerator from a config.Config, so a
+// benchmark runs the same numerics as a run; the drivers add the grids, the
+// timing and the Markdown reports.
 //
-// Subpackage scale times one large Lorenz-96 LETKF cycle per process and
-// models a cycle split over many workers. bench imports experiment, the
+// Subpackage ood scores the out-of-distribution detectors (`latentda bench
+// ood`); subpackage scale times one large Lorenz-96 LETKF cycle per process
+// and models a cycle split over many workers. bench imports experiment, the
 // numerics, store and devserver; only cmd/latentda imports bench.
 package bench

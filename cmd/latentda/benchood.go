@@ -11,13 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latentda/latentda/bench"
+	"github.com/latentda/latentda/bench/ood"
 	"github.com/latentda/latentda/store"
 )
 
 // benchOODOptions holds the flags of `latentda bench ood`.
 type benchOODOptions struct {
-	bench.OODBenchOptions
+	ood.Options
 	Report string
 	JSON   string
 	Merge  []string
@@ -58,34 +58,34 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 
 func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
 	start := time.Now()
-	var res bench.OODBenchResult
+	var res ood.Result
 	if len(o.Merge) > 0 {
-		var parts []bench.OODBenchResult
+		var parts []ood.Result
 		for _, path := range o.Merge {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return fmt.Errorf("bench ood: merge: %w", err)
 			}
-			var r bench.OODBenchResult
+			var r ood.Result
 			if err := json.Unmarshal(data, &r); err != nil {
 				return fmt.Errorf("bench ood: merge: %s: %w", path, err)
 			}
 			parts = append(parts, r)
 		}
 		var err error
-		if res, err = bench.MergeOODResults(parts); err != nil {
+		if res, err = ood.Merge(parts); err != nil {
 			return err
 		}
 	} else {
 		o.Log = func(s string) { fmt.Fprintln(stderr, s) }
 		var err error
-		if res, err = bench.RunOODBench(ctx, o.OODBenchOptions); err != nil {
+		if res, err = ood.Run(ctx, o.Options); err != nil {
 			return fmt.Errorf("bench ood: %w", err)
 		}
 		res.Command, res.Seconds = cmdline, time.Since(start).Seconds()
 	}
 	var b strings.Builder
-	bench.WriteOODReport(&b, res)
+	ood.WriteReport(&b, res)
 	if err := store.WriteFileAtomic(o.Report, []byte(b.String())); err != nil {
 		return err
 	}

@@ -1,4 +1,9 @@
-package bench
+// Package ood holds `latentda bench ood`: false-alarm rates, detection
+// rates, AUCs and latencies of the out-of-distribution tests of
+// experiment (innovation outliers and the manifold test) on Lorenz-96 and
+// Kuramoto–Sivashinsky twins with injected anomalies, and their Markdown
+// report (docs/results-ood.md).
+package ood
 
 import (
 	"context"
@@ -21,8 +26,8 @@ import (
 	"github.com/latentda/latentda/observations"
 )
 
-// OODBenchOptions set up `latentda bench ood`.
-type OODBenchOptions struct {
+// Options set up `latentda bench ood`.
+type Options struct {
 	Cycles int // cycles per run after the onset (default 2000)
 	Seeds  int // twin seeds per case (default 5)
 	// AnomalyCycles, by model, shortens the anomalous cases' runs to this
@@ -40,7 +45,7 @@ type OODBenchOptions struct {
 	Log      func(string)
 }
 
-func (o *OODBenchOptions) withDefaults() {
+func (o *Options) withDefaults() {
 	if o.Cycles == 0 {
 		o.Cycles = 2000
 	}
@@ -61,11 +66,11 @@ func (o *OODBenchOptions) withDefaults() {
 	}
 }
 
-// OODRow is one detector on one case of one model. FAR is measured on the
+// Row is one detector on one case of one model. FAR is measured on the
 // in-distribution case with the same observing system; Detection, AUC and
 // Latency are nil on the in-distribution cases themselves (and Latency when
 // the detector flagged no cycle after the onset in most seeds).
-type OODRow struct {
+type Row struct {
 	Model    string     `json:"model"`
 	Case     string     `json:"case"`
 	Detector string     `json:"detector"`
@@ -82,10 +87,10 @@ type OODRow struct {
 	Seeds   int      `json:"seeds"`
 }
 
-// OODChannel is the per-observation false-alarm rate of one channel on an
+// Channel is the per-observation false-alarm rate of one channel on an
 // in-distribution run: with the Bonferroni control the bench runs, and with
 // |z| > 3 alone.
-type OODChannel struct {
+type Channel struct {
 	Model      string     `json:"model"`
 	Case       string     `json:"case"`
 	Channel    int        `json:"channel"`
@@ -96,8 +101,8 @@ type OODChannel struct {
 	CycleCount int        `json:"cycles"`
 }
 
-// OODRMSE is the analysis RMSE of one case under one policy (first seed).
-type OODRMSE struct {
+// RMSE is the analysis RMSE of one case under one policy (first seed).
+type RMSE struct {
 	Model  string  `json:"model"`
 	Case   string  `json:"case"`
 	Policy string  `json:"policy"`
@@ -105,8 +110,8 @@ type OODRMSE struct {
 	Error  string  `json:"error,omitempty"`
 }
 
-// OODGenerator describes a model's generator.
-type OODGenerator struct {
+// Generator describes a model's generator.
+type Generator struct {
 	Model    string  `json:"model"`
 	Dim      int     `json:"d"`
 	StateDim int     `json:"n"`
@@ -120,18 +125,18 @@ type OODGenerator struct {
 	AnomalyCycles int `json:"anomaly_cycles"`
 }
 
-// OODBenchResult is the whole evaluation.
-type OODBenchResult struct {
+// Result is the whole evaluation.
+type Result struct {
 	// Command is the command line that ran it (after the program name),
-	// Seconds its wall time; MergeOODResults joins them.
-	Command    string         `json:"command"`
-	Seconds    float64        `json:"seconds"`
-	Cycles     int            `json:"cycles"`
-	Seeds      int            `json:"seeds_per_case"`
-	Generators []OODGenerator `json:"generators"`
-	Rows       []OODRow       `json:"rows"`
-	Channels   []OODChannel   `json:"channels"`
-	RMSE       []OODRMSE      `json:"rmse,omitempty"`
+	// Seconds its wall time; Merge joins them.
+	Command    string      `json:"command"`
+	Seconds    float64     `json:"seconds"`
+	Cycles     int         `json:"cycles"`
+	Seeds      int         `json:"seeds_per_case"`
+	Generators []Generator `json:"generators"`
+	Rows       []Row       `json:"rows"`
+	Channels   []Channel   `json:"channels"`
+	RMSE       []RMSE      `json:"rmse,omitempty"`
 }
 
 // oodCase is one scenario of the evaluation.
@@ -244,8 +249,8 @@ func ksCases(onset int) []oodCase {
 	}
 }
 
-// OODCases describes a model's scenarios, for the report.
-func OODCases(model string) [][2]string {
+// Cases describes a model's scenarios, for the report.
+func Cases(model string) [][2]string {
 	var out [][2]string
 	for _, m := range oodModels() {
 		if m.name != model {
@@ -295,9 +300,9 @@ type oodRun struct {
 	rmse              float64
 }
 
-// RunOODBench fits a generator per model and runs each case with each
+// Run fits a generator per model and runs each case with each
 // seed (and, with Policies, each policy on the first seed).
-func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error) {
+func Run(ctx context.Context, o Options) (Result, error) {
 	o.withDefaults()
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
@@ -306,10 +311,10 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 	}
 	dir, err := os.MkdirTemp("", "latentda-bench-ood")
 	if err != nil {
-		return OODBenchResult{}, err
+		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	res := OODBenchResult{Cycles: o.Cycles, Seeds: o.Seeds}
+	res := Result{Cycles: o.Cycles, Seeds: o.Seeds}
 	for _, m := range oodModels() {
 		if !slices.Contains(o.Models, m.name) {
 			continue
@@ -321,20 +326,20 @@ func RunOODBench(ctx context.Context, o OODBenchOptions) (OODBenchResult, error)
 	return res, nil
 }
 
-// MergeOODResults joins the results of runs on different models with the
+// Merge joins the results of runs on different models with the
 // same seeds and cycles, as if one run had made them.
-func MergeOODResults(parts []OODBenchResult) (OODBenchResult, error) {
+func Merge(parts []Result) (Result, error) {
 	if len(parts) == 0 {
-		return OODBenchResult{}, fmt.Errorf("bench ood: nothing to merge")
+		return Result{}, fmt.Errorf("bench ood: nothing to merge")
 	}
-	out := OODBenchResult{Cycles: parts[0].Cycles, Seeds: parts[0].Seeds}
+	out := Result{Cycles: parts[0].Cycles, Seeds: parts[0].Seeds}
 	var cmds []string
 	for i, p := range parts {
 		if p.Cycles != out.Cycles || p.Seeds != out.Seeds {
 			return out, fmt.Errorf("bench ood: merge: result %d has %d seeds × %d cycles, the first %d × %d", i+1, p.Seeds, p.Cycles, out.Seeds, out.Cycles)
 		}
 		for _, g := range p.Generators {
-			if slices.ContainsFunc(out.Generators, func(o OODGenerator) bool { return o.Model == g.Model }) {
+			if slices.ContainsFunc(out.Generators, func(o Generator) bool { return o.Model == g.Model }) {
 				return out, fmt.Errorf("bench ood: merge: model %s is in more than one result", g.Model)
 			}
 		}
@@ -350,7 +355,7 @@ func MergeOODResults(parts []OODBenchResult) (OODBenchResult, error) {
 }
 
 // runOODModel evaluates one model.
-func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string, res *OODBenchResult, logf func(string, ...any)) error {
+func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Result, logf func(string, ...any)) error {
 	base := m.base(o.Cycles)
 	X, _, err := experiment.BuildArchive(ctx, base, experiment.ArchiveOptions{Samples: o.Samples, Seed: 11}, nil)
 	if err != nil {
@@ -368,7 +373,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 	if err := genfile.Save(genPath, gen, genfile.Info{Model: m.name}); err != nil {
 		return err
 	}
-	g := OODGenerator{Model: m.name, Dim: gen.LatentDim(), StateDim: gen.StateDim(), Variance: floats.Sum(gen.ExplainedVarianceRatio())}
+	g := Generator{Model: m.name, Dim: gen.LatentDim(), StateDim: gen.StateDim(), Variance: floats.Sum(gen.ExplainedVarianceRatio())}
 	logf("%s: PCA generator d = %d of %d (%.1f%% of the variance)", m.name, g.Dim, g.StateDim, 100*g.Variance)
 
 	anomCycles := o.Cycles
@@ -447,7 +452,7 @@ func runOODModel(ctx context.Context, o OODBenchOptions, m oodModel, dir string,
 	if o.Policies {
 		for _, c := range cases {
 			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
-				row := OODRMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
+				row := RMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
 				if policy != config.PolicyWarn {
 					r, err := runOODCase(ctx, caseConfig(c, 1, policy), c)
 					row.RMSEa = r.rmse
@@ -559,8 +564,8 @@ func oodDetectors(channel, inDist bool) []oodDetector {
 // oodRows scores each detector on a case against its reference runs (the
 // in-distribution runs of the same observing system): on an
 // in-distribution case only the false-alarm rate.
-func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []OODRow {
-	var out []OODRow
+func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []Row {
+	var out []Row
 	for _, d := range oodDetectors(c.channel, c.anomaly == nil) {
 		var refFlags [][]bool
 		var neg []float64
@@ -573,7 +578,7 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []OODRo
 			refFlags = append(refFlags, fl)
 		}
 		far, lo, hi := blockBootstrapRate(refFlags, oodBlock, oodBoot, rng)
-		row := OODRow{Model: model, Case: c.name, Detector: d.name, FAR: far, FARCI: [2]float64{lo, hi}, Seeds: len(ref)}
+		row := Row{Model: model, Case: c.name, Detector: d.name, FAR: far, FARCI: [2]float64{lo, hi}, Seeds: len(ref)}
 		if c.anomaly != nil {
 			var pos []float64
 			det, npos := 0, 0
@@ -609,11 +614,11 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []OODRo
 // per-cycle flags, per channel, so the intervals are Wilson intervals,
 // which treat the cycles as independent: a single channel's false alarms
 // are rare and isolated, unlike the batch statistics' runs of alarms.
-func channelRates(model, name string, runs []oodRun) []OODChannel {
+func channelRates(model, name string, runs []oodRun) []Channel {
 	if len(runs) == 0 {
 		return nil
 	}
-	var out []OODChannel
+	var out []Channel
 	n := 0
 	for _, r := range runs {
 		n += len(r.recs)
@@ -624,7 +629,7 @@ func channelRates(model, name string, runs []oodRun) []OODChannel {
 			bf += r.chanFlags[ch]
 			k3 += r.chanK3[ch]
 		}
-		c := OODChannel{Model: model, Case: name, Channel: ch, CycleCount: n,
+		c := Channel{Model: model, Case: name, Channel: ch, CycleCount: n,
 			FAR: float64(bf) / float64(n), FARK3: float64(k3) / float64(n)}
 		c.FARCI[0], c.FARCI[1] = wilson(bf, n)
 		c.FARK3CI[0], c.FARK3CI[1] = wilson(k3, n)

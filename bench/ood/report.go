@@ -1,4 +1,4 @@
-package bench
+package ood
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 	"github.com/latentda/latentda/config"
 )
 
-// WriteOODReport renders the evaluation as Markdown, with the command and
+// WriteReport renders the evaluation as Markdown, with the command and
 // wall time res records.
-func WriteOODReport(w io.Writer, res OODBenchResult) {
+func WriteReport(w io.Writer, res Result) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	took := time.Duration(res.Seconds * float64(time.Second))
 	p("# Out-of-distribution observations: results\n\n")
@@ -38,12 +38,12 @@ func WriteOODReport(w io.Writer, res OODBenchResult) {
 	p("- `outlier`: the per-observation test |dᵢ|/√(σᵢ² + vᵢ) with Bonferroni control (`ood.outlier_control: bonferroni`): a batch is flagged when some pᵢ = 2Φ(−|zᵢ|) ≤ α/p. The in-distribution rows also show `%s`, the test without control, for comparison (it is not a 1%% test, and is left out of the targets). `outlier channel 10` is its decision on the faulty channel of the sensor cases, counted on the in-distribution runs for its false alarms like every detector.\n\n", uncontrolled)
 	p("Columns: *far* is the fraction of in-distribution cycles flagged (the in-distribution case of the same observing system, pooled over seeds), with a 95%% **block-bootstrap** interval: each run's cycles are cut into blocks of %d consecutive cycles and %d resamples draw blocks with replacement from all seeds, because cycles are autocorrelated and a binomial (Wilson) interval would be too narrow; where the Wilson interval is wider (few flags, for which the bootstrap degenerates to [0, 0]), its end is taken. *detection* is the fraction of anomalous cycles flagged (for spikes, the spiked cycles), *AUC* the ROC area of the statistic against the in-distribution cycles, both pooled over seeds; *latency* is the median over seeds of the cycles from the onset to the first flag (1 = at the onset; — when most seeds never flag; a detector with a 1%% false-alarm rate and no anomaly to see would first flag after a median of about 69 cycles). The policy is warn throughout: detection does not change the analysis.\n\n", oodBlock, oodBoot)
 	for _, m := range oodModels() {
-		rows := slices.DeleteFunc(slices.Clone(res.Rows), func(r OODRow) bool { return r.Model != m.name })
+		rows := slices.DeleteFunc(slices.Clone(res.Rows), func(r Row) bool { return r.Model != m.name })
 		if len(rows) == 0 {
 			continue
 		}
 		p("## %s\n\n| case | what changes |\n|---|---|\n", m.title)
-		for _, c := range OODCases(m.name) {
+		for _, c := range Cases(m.name) {
 			p("| %s | %s |\n", c[0], c[1])
 		}
 		p("\n| case | detector | far | far 95%% CI | detection | AUC | latency |\n|---|---|---|---|---|---|---|\n")
@@ -79,8 +79,8 @@ func optF(v *float64, format string) string {
 
 // writeChannels summarises the per-channel false-alarm rates of a model's
 // in-distribution runs.
-func writeChannels(p func(string, ...any), chans []OODChannel, model string) {
-	byCase := map[string][]OODChannel{}
+func writeChannels(p func(string, ...any), chans []Channel, model string) {
+	byCase := map[string][]Channel{}
 	var order []string
 	for _, c := range chans {
 		if c.Model != model {
@@ -120,15 +120,15 @@ func writeChannels(p func(string, ...any), chans []OODChannel, model string) {
 }
 
 // writeRMSE is the analysis-RMSE table by policy.
-func writeRMSE(p func(string, ...any), rmse []OODRMSE) {
+func writeRMSE(p func(string, ...any), rmse []RMSE) {
 	p("## Analysis RMSE by policy\n\nTime-mean analysis RMSE after the onset (first seed), against the nature run's state. *reject* ignores flagged observations and skips the analysis of a flagged batch; *inflate* raises the error variance of a flagged observation until it sits on the threshold, and of a flagged batch by statistic/threshold.\n\n| model | case | warn | reject | inflate | best |\n|---|---|---|---|---|---|\n")
 	type key struct{ model, c string }
-	by := map[key]map[string]OODRMSE{}
+	by := map[key]map[string]RMSE{}
 	var order []key
 	for _, r := range rmse {
 		k := key{r.Model, r.Case}
 		if by[k] == nil {
-			by[k] = map[string]OODRMSE{}
+			by[k] = map[string]RMSE{}
 			order = append(order, k)
 		}
 		by[k][r.Policy] = r
@@ -153,7 +153,7 @@ func writeRMSE(p func(string, ...any), rmse []OODRMSE) {
 }
 
 // writeOODGoal checks the issue's targets from the rows.
-func writeOODGoal(p func(string, ...any), rows []OODRow) {
+func writeOODGoal(p func(string, ...any), rows []Row) {
 	met := func(ok bool) string {
 		if ok {
 			return "met"
