@@ -129,6 +129,15 @@ type FilterConfig struct {
 	LocRadius float64 `yaml:"loc_radius" json:"loc_radius"`
 	// BatchSize groups grid points per LETKF local analysis (default 1).
 	BatchSize int `yaml:"batch_size" json:"batch_size"`
+	// WeightStride (LETKF only; default 1) runs the local analyses of every
+	// weight_stride-th batch only and interpolates their transforms linearly
+	// to the batches in between (weight interpolation, Yang et al. 2009):
+	// about weight_stride times less work for a small loss of accuracy
+	// (docs/benchmarks.md, "Scale"). It counts batches, so the analysed
+	// grid points are batch_size·weight_stride apart, and it must be below
+	// the number of batches. Omitted, 0 or 1: every batch its own analysis,
+	// bit for bit as without the key.
+	WeightStride int `yaml:"weight_stride,omitempty" json:"weight_stride,omitempty"`
 }
 
 // InitConfig sets up the twin experiment's start: the truth and the members
@@ -341,6 +350,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateWeightStride(); err != nil {
+		return err
+	}
 	if err := c.Filter.EnKF().Validate(); err != nil {
 		return bad("filter", "%s", strings.TrimPrefix(err.Error(), "enkf: "))
 	}
@@ -373,11 +385,12 @@ func (c Config) Validate() error {
 // with enkf.Config.Validate).
 func (f FilterConfig) EnKF() enkf.Config {
 	ec := enkf.Config{
-		Method:    enkf.Method(f.Method),
-		Inflation: float64(f.Inflation),
-		Rotate:    f.Rotate,
-		LocRadius: f.LocRadius,
-		BatchSize: f.BatchSize,
+		Method:       enkf.Method(f.Method),
+		Inflation:    float64(f.Inflation),
+		Rotate:       f.Rotate,
+		LocRadius:    f.LocRadius,
+		BatchSize:    f.BatchSize,
+		WeightStride: f.WeightStride,
 	}
 	if f.Inflation.Adaptive() {
 		ec.Inflation = 1
@@ -387,6 +400,20 @@ func (f FilterConfig) EnKF() enkf.Config {
 		}
 	}
 	return ec
+}
+
+// validateWeightStride checks filter.weight_stride.
+func (c Config) validateWeightStride() error {
+	switch ws := c.Filter.WeightStride; {
+	case ws < 0:
+		return fmt.Errorf("filter.weight_stride: must be >= 1, got %d", ws)
+	case ws > 1 && c.Filter.Method != "letkf":
+		return fmt.Errorf("filter.weight_stride: %d is for the letkf, not %s", ws, c.Filter.Method)
+	case ws > 1 && c.Model.Nx > 0 && ws >= c.batches():
+		return fmt.Errorf("filter.weight_stride: %d must be below the number of batches of grid points, %d (model.nx %d, filter.batch_size %d)",
+			ws, c.batches(), c.Model.Nx, max(c.Filter.BatchSize, 1))
+	}
+	return nil
 }
 
 // validateAdaptive checks filter.inflation and filter.adaptive.

@@ -96,39 +96,42 @@ func BenchmarkRotate(b *testing.B) {
 }
 
 // BenchmarkLETKFScale times one LETKF analysis of N = 20 members, every
-// second grid point observed, radius 10, for growing state sizes; the time
-// per grid point (ns/point) should not grow with n:
+// second grid point observed, radius 10, for growing state sizes and weight
+// strides (Config.WeightStride; 1: a local analysis per grid point); the
+// time per grid point (ns/point) should not grow with n:
 // go test -run '^$' -bench LETKFScale ./enkf
 func BenchmarkLETKFScale(b *testing.B) {
 	const N = 20
 	for _, n := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			pos := make([]float64, n/2)
-			for k := range pos {
-				pos[k] = float64(2 * k)
-			}
-			f, err := New(Config{Method: LETKF, Inflation: 1.02, LocRadius: 10}, N, n, pos)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 1))
-			E0 := randomDense(rng, N, n)
-			HE := randomDense(rng, N, len(pos))
-			y, r := make([]float64, len(pos)), make([]float64, len(pos))
-			for k := range r {
-				r[k] = 1
-			}
-			E := mat.NewDense(N, n, nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				E.Copy(E0)
-				inno, err := f.Analyze(E, HE, y, r, rng)
+		for _, stride := range []int{1, 4, 8} {
+			b.Run(fmt.Sprintf("n=%d/stride=%d", n, stride), func(b *testing.B) {
+				pos := make([]float64, n/2)
+				for k := range pos {
+					pos[k] = float64(2 * k)
+				}
+				f, err := New(Config{Method: LETKF, Inflation: 1.02, LocRadius: 10, WeightStride: stride}, N, n, pos)
 				if err != nil {
 					b.Fatal(err)
 				}
-				sinkInno = inno
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
-		})
+				rng := rand.New(rand.NewPCG(1, 1))
+				E0 := randomDense(rng, N, n)
+				HE := randomDense(rng, N, len(pos))
+				y, r := make([]float64, len(pos)), make([]float64, len(pos))
+				for k := range r {
+					r[k] = 1
+				}
+				E := mat.NewDense(N, n, nil)
+				b.ReportAllocs()
+				for b.Loop() {
+					E.Copy(E0)
+					inno, err := f.Analyze(E, HE, y, r, rng)
+					if err != nil {
+						b.Fatal(err)
+					}
+					sinkInno = inno
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+			})
+		}
 	}
 }

@@ -11,7 +11,9 @@ import (
 
 // TestAnalyzeBlocksMatchAnalyze: the LETKF analysis put together from
 // blocks of the domain is the whole-domain analysis bit for bit, for
-// several block sizes, batch sizes and inflations.
+// several block sizes, batch sizes, inflations and weight strides (a block
+// computes the transforms at the ends of its segments itself, also those
+// outside it).
 func TestAnalyzeBlocksMatchAnalyze(t *testing.T) {
 	for _, n := range []int{96, 4000} { // at 4000 the local analyses surely run in parallel
 		testBlocks(t, n)
@@ -40,14 +42,22 @@ func testBlocks(t *testing.T, n int) {
 	for _, tc := range []struct {
 		infl       float64
 		batch      int
+		stride     int
+		adaptive   bool
 		blockSizes []int
 	}{
-		{1, 1, []int{96, 32, 7, 1}},
-		{1.05, 1, []int{48, 10}},
-		{1.05, 4, []int{48, 16, 4}},
-		{1.02, 1, []int{1000, 333}},
+		{1, 1, 1, false, []int{96, 32, 7, 1}},
+		{1.05, 1, 1, false, []int{48, 10}},
+		{1.05, 4, 1, false, []int{48, 16, 4}},
+		{1.02, 1, 1, false, []int{1000, 333}},
+		{1, 1, 4, false, []int{96, 32, 7, 1}},
+		{1.05, 4, 3, false, []int{48, 16, 4}},
+		{1, 1, 5, true, []int{1000, 333, 13}},
 	} {
-		cfg := Config{Method: LETKF, Inflation: tc.infl, LocRadius: 3, BatchSize: tc.batch}
+		cfg := Config{Method: LETKF, Inflation: tc.infl, LocRadius: 3, BatchSize: tc.batch, WeightStride: tc.stride}
+		if tc.adaptive {
+			cfg.Adaptive = &EnKFN{XN: 1}
+		}
 		f, err := New(cfg, N, n, pos)
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +81,7 @@ func testBlocks(t *testing.T, n int) {
 				got.Slice(0, N, lo, hi).(*mat.Dense).Copy(dst)
 			}
 			if !sameBits(got, want) {
-				t.Errorf("inflation %v, batch %d, blocks of %d: differs from the whole analysis", tc.infl, tc.batch, bsz)
+				t.Errorf("inflation %v, batch %d, stride %d, adaptive %v, blocks of %d: differs from the whole analysis", tc.infl, tc.batch, tc.stride, tc.adaptive, bsz)
 			}
 			if !sameBits(E, E0) {
 				t.Error("AnalyzeBlock changed the forecast")

@@ -39,6 +39,14 @@ type Config struct {
 	// analysis (LETKF only; default 1). Their distance to an observation is
 	// the mean over the batch.
 	BatchSize int
+	// WeightStride, if above 1, runs the local analyses of every
+	// WeightStride-th batch only (batches 0, s, 2s, …) and gives each batch
+	// between two of them the linear interpolation of their transforms, in
+	// batch index around the periodic domain (weight interpolation, Yang,
+	// Kalnay, Hunt and Bowler 2009); it must be below the number of
+	// batches (LETKF only; default 1: every batch its own local analysis).
+	// With BatchSize b the analysed points are b·WeightStride apart.
+	WeightStride int
 	// BlowUp is the magnitude beyond which an analysis is declared diverged
 	// (default 1e8).
 	BlowUp float64
@@ -67,6 +75,11 @@ func (c Config) Validate() error {
 		if c.BatchSize < 0 {
 			return fmt.Errorf("enkf: batch size must be >= 0, got %d", c.BatchSize)
 		}
+		if c.WeightStride < 0 {
+			return fmt.Errorf("enkf: weight stride must be >= 0, got %d", c.WeightStride)
+		}
+	} else if c.WeightStride > 1 {
+		return fmt.Errorf("enkf: weight stride %d is for the letkf, not %s", c.WeightStride, c.Method)
 	}
 	if c.BlowUp < 0 || math.IsNaN(c.BlowUp) {
 		return fmt.Errorf("enkf: blow-up threshold must be >= 0, got %v", c.BlowUp)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -55,10 +56,21 @@ func periodicDist(a, b, l float64) float64 {
 // Local analyses run in parallel over contiguous chunks of batches, each
 // goroutine with its own workspace sized for the largest window, so the
 // analysis allocates nothing per grid point.
+//
+// With a weight stride s > 1 (Yang, Kalnay, Hunt and Bowler 2009) only the
+// batches k = 0, s, 2s, … are analysed; segment g is the batches
+// [gs, min((g+1)s, nbatch)), and a batch b in it gets the transform
+//
+//	W_b = (1 − t) W_{k₀} + t W_{k₁},  t = (b − k₀)/(k₁ − k₀),
+//
+// between its ends k₀ = gs and k₁ = min((g+1)s, nbatch), where batch nbatch
+// is batch 0 again (the domain is periodic). W = T + 1w̄ᵀ/√(N−1) is linear
+// in the square root T and the mean weights w̄, so this interpolates both.
 type localizer struct {
 	members, dim, nobs int
 	sqrtN1             float64
 	bs, nbatch         int
+	stride, nseg       int // weight stride and number of segments (nseg = nbatch when stride = 1)
 	c, reach           float64
 	all                bool      // every window covers the domain
 	pos                []float64 // observation positions as given
@@ -66,8 +78,8 @@ type localizer struct {
 	order              []int     // observation index of each sorted position
 	workers            []*localWork
 	parallel           bool
-	chunk              int          // batches taken at a time by a goroutine
-	next               atomic.Int64 // first batch not yet taken (parallel analyze)
+	chunk              int          // batches (stride 1) or segments taken at a time by a goroutine
+	next               atomic.Int64 // first batch or segment not yet taken (parallel analyze)
 	wg                 sync.WaitGroup
 	en                 *EnKFN    // the local EnKF-N (nil: no adaptive inflation)
 	infl               []float64 // its inflation in each batch (NaN: failed)
@@ -81,6 +93,9 @@ type localWork struct {
 	s, d  []float64 // local S (N × p_loc) and d
 	w, sd []float64
 	tw    []float64 // W (N × N)
+	tw1   []float64 // with a weight stride: W at the far end of a segment
+	dw    []float64 // and W₁ − W₀
+	ts    []float64 // with a weight stride: the anomalies of a segment times t (N × s·bs)
 	col   []float64
 	res   []float64
 	en    *enkfnWork // nil without adaptive inflation
@@ -102,11 +117,16 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 			return nil, fmt.Errorf("enkf: letkf: observation %d has position %v", k, x)
 		}
 	}
-	bs := max(cfg.BatchSize, 1)
+	bs, stride := max(cfg.BatchSize, 1), max(cfg.WeightStride, 1)
 	c := GCFactor * cfg.LocRadius
+	nbatch := (n + bs - 1) / bs
+	if stride > 1 && stride >= nbatch {
+		return nil, fmt.Errorf("enkf: letkf: weight stride %d needs more than %d batches of grid points, got %d", stride, stride, nbatch)
+	}
 	l := &localizer{
 		members: N, dim: n, nobs: len(obsPos), sqrtN1: math.Sqrt(float64(N - 1)),
-		bs: bs, nbatch: (n + bs - 1) / bs, c: c, pos: obsPos, en: cfg.Adaptive,
+		bs: bs, nbatch: nbatch, stride: stride, nseg: (nbatch + stride - 1) / stride,
+		c: c, pos: obsPos, en: cfg.Adaptive,
 		// One grid unit beyond the exact bound absorbs rounding in the
 		// wrapped positions; the weights decide membership.
 		reach: 2*c + float64(bs-1)/2 + 1,
@@ -129,22 +149,31 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	for b := range l.nbatch {
 		k := l.candidates(nil, b)
 		maxObs = max(maxObs, k)
-		flops += N*N*k + 4*N*N*N
+		if b%stride == 0 {
+			flops += N*N*k + 4*N*N*N
+		}
+	}
+	if stride > 1 {
+		flops += 2 * N * N * n // the interpolated transforms applied
 	}
 	nw := 1
 	if flops >= parallelFlops {
-		nw = min(runtime.GOMAXPROCS(0), l.nbatch)
+		nw = min(runtime.GOMAXPROCS(0), l.nseg)
 		l.parallel = nw > 1
 	}
-	l.chunk = max(1, l.nbatch/(nw*chunksPerWorker))
+	l.chunk = max(1, l.nseg/(nw*chunksPerWorker))
 	for range nw {
-		l.workers = append(l.workers, &localWork{
+		lw := &localWork{
 			sp: newSpace(N), obs: make([]int, maxObs), sqrtW: make([]float64, maxObs),
 			s: make([]float64, N*maxObs), d: make([]float64, maxObs),
 			w: make([]float64, N), sd: make([]float64, N), tw: make([]float64, N*N),
 			col: make([]float64, N), res: make([]float64, N),
 			en: newENKFNWork(cfg.Adaptive, N),
-		})
+		}
+		if stride > 1 {
+			lw.tw1, lw.dw, lw.ts = make([]float64, N*N), make([]float64, N*N), make([]float64, N*min(stride*bs, n))
+		}
+		l.workers = append(l.workers, lw)
 	}
 	if l.en != nil {
 		l.infl = make([]float64, l.nbatch)
@@ -245,47 +274,91 @@ func (l *localizer) analyze(out, a, xm, s, d []float64) {
 	l.analyzeRange(out, a, xm, s, d, 0, l.nbatch)
 }
 
-// analyzeRange is analyze for the batches b0..b1-1 only.
+// analyzeRange is analyze for the batches b0..b1-1 only. With a weight
+// stride it also analyses the batches at the ends of the segments that
+// b0..b1-1 touch, inside the range or not, so that any range gives the
+// columns of the whole analysis bit for bit.
 func (l *localizer) analyzeRange(out, a, xm, s, d []float64, b0, b1 int) {
+	// The work items: batches, or with a stride the segments b0..b1-1 touch.
+	i0, i1 := b0, b1
+	if l.stride > 1 {
+		i0, i1 = b0/l.stride, (b1+l.stride-1)/l.stride
+	}
 	if !l.parallel {
-		for b := b0; b < b1; b++ {
-			l.local(l.workers[0], b, out, a, xm, s, d)
-		}
+		l.run(l.workers[0], i0, i1, b0, b1, out, a, xm, s, d)
 		return
 	}
-	l.next.Store(int64(b0))
+	l.next.Store(int64(i0))
 	for _, lw := range l.workers {
 		l.wg.Go(func() {
 			for {
 				first := int(l.next.Add(int64(l.chunk))) - l.chunk
-				if first >= b1 {
+				if first >= i1 {
 					return
 				}
-				for b := first; b < min(first+l.chunk, b1); b++ {
-					l.local(lw, b, out, a, xm, s, d)
-				}
+				l.run(lw, first, min(first+l.chunk, i1), b0, b1, out, a, xm, s, d)
 			}
 		})
 	}
 	l.wg.Wait()
 }
 
-// local runs the ETKF on batch b with its tapered local observations.
-// Batches write disjoint columns of out, so they may run concurrently.
+// run does the work items first..last-1 of analyzeRange(b0, b1): batches,
+// or with a weight stride segments.
+func (l *localizer) run(lw *localWork, first, last, b0, b1 int, out, a, xm, s, d []float64) {
+	if l.stride == 1 {
+		for b := first; b < last; b++ {
+			l.local(lw, b, out, a, xm, s, d)
+		}
+		return
+	}
+	l.segments(lw, first, last, b0, b1, out, a, xm, s, d)
+}
+
+// local runs the ETKF on batch b with its tapered local observations and
+// applies it. Batches write disjoint columns of out, so they may run
+// concurrently.
 func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
-	N, n, p := l.members, l.dim, l.nobs
+	N, n := l.members, l.dim
 	lo, hi := l.span(b)
-	pl := l.selectObs(lw, b)
+	infl, pl := l.transform(lw, lw.tw, b, s, d)
+	if l.en != nil {
+		l.infl[b] = infl
+	}
 	if pl == 0 {
 		for i := 0; i < N; i++ {
 			for j := lo; j < hi; j++ {
 				out[i*n+j] = xm[j] + a[i*n+j]
 			}
 		}
-		if l.en != nil {
-			l.infl[b] = 1 // the EnKF-N's inflation without observations
-		}
 		return
+	}
+	W := lw.sp.general(lw.tw)
+	for j := lo; j < hi; j++ {
+		for i := 0; i < N; i++ {
+			lw.col[i] = a[i*n+j]
+		}
+		blas64.Gemv(blas.NoTrans, 1, W, blas64.Vector{N: N, Inc: 1, Data: lw.col}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.res})
+		for i := 0; i < N; i++ {
+			out[i*n+j] = xm[j] + lw.res[i]
+		}
+	}
+}
+
+// transform writes into dst (N × N) the transform W of the ETKF on batch b
+// with its tapered local observations, Eᵃ = 1x̄ᵀ + W A on the batch, and
+// returns the local EnKF-N's inflation of the batch (1 without adaptive
+// inflation or observations, NaN if its Hessian was not positive definite)
+// and the number of local observations; with none, W = I.
+func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float64) (infl float64, pl int) {
+	N, p := l.members, l.nobs
+	pl = l.selectObs(lw, b)
+	if pl == 0 {
+		clear(dst)
+		for i := 0; i < N; i++ {
+			dst[i*N+i] = 1
+		}
+		return 1, 0 // 1: the EnKF-N's inflation without observations
 	}
 	obs, sqrtW := lw.obs[:pl], lw.sqrtW[:pl]
 	for i := 0; i < N; i++ {
@@ -302,6 +375,7 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 	}
 	lw.sp.factor(S)
 	T, lambda := lw.sp.t, 1.0
+	infl = 1
 	if lw.en == nil {
 		lw.sp.formT()
 		sd()
@@ -315,26 +389,75 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 		lw.sp.factor(S)
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
-		l.infl[b] = lambda
+		infl = lambda
 		if !lw.en.hessianRoot(lw.sp, S, lw.w, eN) {
-			l.infl[b] = math.NaN()
+			infl = math.NaN()
 		}
 		T = lw.en.hs.t
 	}
-	transformETKF(lw.tw, T, lw.w, N, N, l.sqrtN1, 1)
+	transformETKF(dst, T, lw.w, N, N, l.sqrtN1, 1)
 	if lambda != 1 {
-		scale(lambda, lw.tw) // W acts on the inflated anomalies λA
+		scale(lambda, dst) // W acts on the inflated anomalies λA
 	}
-	W := lw.sp.general(lw.tw)
-	for j := lo; j < hi; j++ {
-		for i := 0; i < N; i++ {
-			lw.col[i] = a[i*n+j]
+	return infl, pl
+}
+
+// segments runs the segments g0..g1-1 of a weight-strided analysis,
+// writing the columns of the batches b0..b1-1 among them: the transforms
+// at both ends of each segment, and in between their interpolation
+// (localizer). Each end is computed once per call (the far end of one
+// segment is the near end of the next) and the inflation of an analysed
+// batch is written by the call whose segment it starts, so that concurrent
+// calls on disjoint segments write disjoint entries.
+func (l *localizer) segments(lw *localWork, g0, g1, b0, b1 int, out, a, xm, s, d []float64) {
+	w0, w1 := lw.tw, lw.tw1
+	infl0, _ := l.transform(lw, w0, g0*l.stride, s, d)
+	for g := g0; g < g1; g++ {
+		k0 := g * l.stride
+		k1 := min(k0+l.stride, l.nbatch)
+		infl1, _ := l.transform(lw, w1, k1%l.nbatch, s, d)
+		c0, c1 := max(k0, b0), min(k1, b1)
+		if l.en != nil {
+			for b := c0; b < c1; b++ {
+				t := float64(b-k0) / float64(k1-k0)
+				l.infl[b] = (1-t)*infl0 + t*infl1
+			}
 		}
-		blas64.Gemv(blas.NoTrans, 1, W, blas64.Vector{N: N, Inc: 1, Data: lw.col}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.res})
+		l.interpolate(lw, w0, w1, k0, k1, c0, c1, out, a, xm)
+		w0, w1, infl0 = w1, w0, infl1
+	}
+}
+
+// interpolate writes the columns of the batches c0..c1-1 of the segment
+// from batch k0 to k1 whose end transforms are W₀ (w0) and W₁ (w1):
+//
+//	Eᵃ = 1x̄ᵀ + W₀ A + (W₁ − W₀) A diag(t),
+//
+// with t the interpolation weight of each column's batch.
+func (l *localizer) interpolate(lw *localWork, w0, w1 []float64, k0, k1, c0, c1 int, out, a, xm []float64) {
+	N, n := l.members, l.dim
+	lo, _ := l.span(c0)
+	_, hi := l.span(c1 - 1)
+	m := hi - lo
+	for i, v := range w1 {
+		lw.dw[i] = v - w0[i]
+	}
+	ts := lw.ts[:N*m]
+	for b := c0; b < c1; b++ {
+		t := float64(b-k0) / float64(k1-k0)
+		blo, bhi := l.span(b)
 		for i := 0; i < N; i++ {
-			out[i*n+j] = xm[j] + lw.res[i]
+			row, arow := ts[i*m+blo-lo:i*m+bhi-lo], a[i*n+blo:i*n+bhi]
+			for j, v := range arow {
+				row[j] = t * v
+			}
 		}
 	}
+	for i := 0; i < N; i++ {
+		copy(out[i*n+lo:i*n+hi], xm[lo:hi])
+	}
+	vec.Gemm(N, m, N, w0, N, a[lo:], n, out[lo:], n)
+	vec.Gemm(N, m, N, lw.dw, N, ts, m, out[lo:], n)
 }
 
 // meanInflation returns the mean of the local EnKF-N's inflations over the
