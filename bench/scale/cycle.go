@@ -29,8 +29,12 @@ type CycleOptions struct {
 	// BatchSize groups this many neighbouring grid points into one local
 	// analysis (see enkf.Config.BatchSize; 0 or 1: one per grid point).
 	BatchSize int
-	Dir       string // directory the analysis file is written to
-	Seed      uint64
+	// WeightStride runs the local analyses of every WeightStride-th batch
+	// only and interpolates the rest (see enkf.Config.WeightStride; 0 or 1:
+	// every batch).
+	WeightStride int
+	Dir          string // directory the analysis file is written to
+	Seed         uint64
 }
 
 // DefaultCycle is the issue's set-up: N = 20, every 2nd variable observed,
@@ -52,6 +56,8 @@ func (o CycleOptions) Validate() error {
 		return fmt.Errorf("scale: radius must be finite and > 0, got %v", o.Radius)
 	case o.BatchSize < 0:
 		return fmt.Errorf("scale: batch size must be >= 0, got %d", o.BatchSize)
+	case o.WeightStride < 0:
+		return fmt.Errorf("scale: weight stride must be >= 0, got %d", o.WeightStride)
 	case o.Dir == "":
 		return errors.New("scale: no output directory")
 	}
@@ -69,11 +75,14 @@ type Stage struct {
 
 // CycleResult is what one cycle cost.
 type CycleResult struct {
-	Nx         int     `json:"nx"`
-	Members    int     `json:"members"`
-	Obs        int     `json:"obs"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
-	Stages     []Stage `json:"stages"` // forecast, obs_operator, analysis, write
+	Nx      int `json:"nx"`
+	Members int `json:"members"`
+	// WeightStride is the LETKF's weight stride (0: a local analysis per
+	// grid point).
+	WeightStride int     `json:"weight_stride,omitempty"`
+	Obs          int     `json:"obs"`
+	GOMAXPROCS   int     `json:"gomaxprocs"`
+	Stages       []Stage `json:"stages"` // forecast, obs_operator, analysis, write
 	// CycleWall is the sum of the stages' wall times.
 	CycleWall float64 `json:"cycle_wall_s"`
 	// PeakBytes is the process's peak resident memory at the end of the
@@ -111,13 +120,13 @@ const Inflation = 1.02
 // Config is the experiment of o: Lorenz-96 with nx = o.Nx (F = 8,
 // dt = 0.05, one step per cycle), every o.Every-th variable observed with
 // error variance 1, and the LETKF with o.Members members, Inflation,
-// o.Radius and o.BatchSize.
+// o.Radius, o.BatchSize and o.WeightStride.
 func (o CycleOptions) Config() config.Config {
 	return config.Config{
 		Name: "bench-scale", Seed: o.Seed, Cycles: 1,
 		Model:        config.ModelConfig{Name: "lorenz96", Nx: o.Nx, Forcing: dynamics.Lorenz96Forcing, Dt: dynamics.Lorenz96Dt},
 		Observations: config.ObsConfig{Operator: "every-k", Every: o.Every, Variance: 1, StepsBetween: 1},
-		Filter:       config.FilterConfig{Method: "letkf", Members: o.Members, Inflation: Inflation, LocRadius: o.Radius, BatchSize: o.BatchSize},
+		Filter:       config.FilterConfig{Method: "letkf", Members: o.Members, Inflation: Inflation, LocRadius: o.Radius, BatchSize: o.BatchSize, WeightStride: o.WeightStride},
 	}
 }
 
@@ -165,7 +174,7 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 	meta := store.Meta{Kind: store.KindEnsemble, RunID: "bench-scale", Model: s.Model.Name(), Cycle: 1, Time: cfg.Dt,
 		Params: map[string]string{"nx": strconv.Itoa(n), "F": fmt.Sprint(cfg.Forcing), "dt": fmt.Sprint(cfg.Dt)}}
 
-	res := CycleResult{Nx: n, Members: N, Obs: p, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res := CycleResult{Nx: n, Members: N, WeightStride: o.WeightStride, Obs: p, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	runtime.GC()
 	stages := []struct {
 		name string

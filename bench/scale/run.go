@@ -161,12 +161,16 @@ func LoadReport(path string) (Report, error) {
 
 // WriteText prints the report as text tables.
 func (rep Report) WriteText(w io.Writer) error {
+	if len(rep.Cycles) > 0 && rep.Cycles[0].WeightStride > 1 {
+		fmt.Fprintf(w, "LETKF weight stride %d: local analyses on every %d-th batch, the transforms interpolated between\n\n",
+			rep.Cycles[0].WeightStride, rep.Cycles[0].WeightStride)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "nx\tN\tobs\tforecast s\tobs_operator s\tanalysis s (cpu)\twrite s\tcycle s\tpeak MiB\twrite MB/s\tread MB/s\trmse_f\trmse_a")
+	fmt.Fprintln(tw, "nx\tN\tobs\tforecast s\tobs_operator s\tanalysis s (cpu)\tcpu µs/point\twrite s\tcycle s\tpeak MiB\twrite MB/s\tread MB/s\trmse_f\trmse_a")
 	for _, c := range rep.Cycles {
 		a := c.Stage("analysis")
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%.3f\t%.3f\t%.3f (%.3f)\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\n",
-			c.Nx, c.Members, c.Obs, c.Stage("forecast").Wall, c.Stage("obs_operator").Wall, a.Wall, a.CPU,
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.3f\t%.3f\t%.3f (%.3f)\t%.2f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\n",
+			c.Nx, c.Members, c.Obs, c.Stage("forecast").Wall, c.Stage("obs_operator").Wall, a.Wall, a.CPU, a.CPU/float64(c.Nx)*1e6,
 			c.Stage("write").Wall, c.CycleWall, float64(c.PeakBytes)/(1<<20), c.WriteMBps, c.ReadMBps, c.RMSEf, c.RMSEa)
 	}
 	if err := tw.Flush(); err != nil {

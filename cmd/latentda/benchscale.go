@@ -21,6 +21,7 @@ type benchScaleOptions struct {
 	Every     int
 	Radius    float64
 	BatchSize int
+	Stride    int
 	Dir       string
 	Output    string
 	From      string
@@ -58,6 +59,7 @@ for comparison with the Arrow writer and reader.`,
 	f.IntVar(&o.Every, "every", 2, "observe every k-th variable")
 	f.Float64Var(&o.Radius, "radius", 10, "LETKF localisation radius in grid points")
 	f.IntVar(&o.BatchSize, "batch-size", 0, "grid points per local analysis (0: one)")
+	f.IntVar(&o.Stride, "weight-stride", 0, "local analyses on every k-th batch only, the transforms interpolated between (0: every batch)")
 	f.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the ensemble files and the disk-speed test")
 	f.IntVar(&o.LatentNx, "latent-nx", 1024, "KS size of the latent versus LETKF analysis cost (0: skip)")
 	f.IntVar(&o.Activities, "activities", 50, "no-op Temporal activities per timed workflow on the embedded dev server (0: skip)")
@@ -79,6 +81,7 @@ func (o *benchScaleOptions) Validate() error {
 	}
 	o.Cycle = scale.DefaultCycle(0, o.Dir)
 	o.Cycle.Members, o.Cycle.Every, o.Cycle.Radius, o.Cycle.BatchSize = o.Members, o.Every, o.Radius, o.BatchSize
+	o.Cycle.WeightStride = o.Stride
 	sizes := o.Sizes
 	if o.SpeedUpSize > 0 {
 		sizes = append([]int{o.SpeedUpSize}, sizes...)
@@ -116,7 +119,8 @@ func (o *benchScaleOptions) runOne(stdout io.Writer) error {
 func (o *benchScaleOptions) childArgs(n int) []string {
 	return []string{"bench", "scale", "--one", strconv.Itoa(n), "--dir", o.Dir,
 		"--members", strconv.Itoa(o.Members), "--every", strconv.Itoa(o.Every),
-		"--radius", strconv.FormatFloat(o.Radius, 'g', -1, 64), "--batch-size", strconv.Itoa(o.BatchSize)}
+		"--radius", strconv.FormatFloat(o.Radius, 'g', -1, 64), "--batch-size", strconv.Itoa(o.BatchSize),
+		"--weight-stride", strconv.Itoa(o.Stride)}
 }
 
 func (o *benchScaleOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {

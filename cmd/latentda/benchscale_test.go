@@ -19,6 +19,7 @@ func TestBenchScaleUsage(t *testing.T) {
 		{[]string{"--sizes", "1000,2"}, "nx must be >= 4"},
 		{[]string{"--speedup-size", "3"}, "nx must be >= 4"},
 		{[]string{"--radius", "0"}, "radius"},
+		{[]string{"--weight-stride", "-2"}, "weight stride"},
 		{[]string{"--latent-nx", "5"}, "--latent-nx"},
 		{[]string{"--activities", "-1"}, "--activities"},
 		{[]string{"-o", "yaml"}, "--output"},
