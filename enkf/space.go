@@ -16,7 +16,7 @@ type space struct {
 	eig *symEigen // C in, then Vᵀ (eig.vt) and Λ (eig.d)
 	xt  []float64 // Xᵀ = Λ^{-1/2} Vᵀ: row k is vₖ/√λₖ
 	x   []float64 // X, for symProduct
-	st  []float64 // Sᵀ, for factor
+	st  []float64 // a block of columns of S, transposed, for gram
 	g   []float64 // C⁻¹
 	t   []float64 // C^{-1/2}
 }
@@ -44,20 +44,31 @@ func (s *space) factor(S blas64.General) bool {
 	return s.decompose()
 }
 
-// gram writes dst = I + S Sᵀ (N × N) for S (N × p).
+// gramBlock is the number of columns of S that gram transposes and
+// multiplies at a time: their transpose stays in the L1 cache, and a
+// global S of 10⁶ columns needs no transposed copy.
+const gramBlock = 256
+
+// gram writes dst = I + S Sᵀ (N × N) for S (N × p). It sums over the
+// columns of S in blocks of gramBlock; vec.Gemm adds the products to C in
+// column order, so the bits are those of one product over all of them.
 func (s *space) gram(dst []float64, S blas64.General) {
 	n, p, c := s.n, S.Cols, dst
-	if len(s.st) < n*p {
-		s.st = make([]float64, n*p) // grows to the largest p seen, then stays
-	}
-	st := s.st[:n*p]
-	for i := 0; i < n; i++ {
-		for k, v := range S.Data[i*S.Stride : i*S.Stride+p] {
-			st[k*n+i] = v
-		}
+	kb := min(p, gramBlock)
+	if len(s.st) < n*kb {
+		s.st = make([]float64, n*kb) // grows to the largest block seen, then stays
 	}
 	clear(c)
-	vec.Gemm(n, n, p, S.Data, S.Stride, st, n, c, n)
+	for k0 := 0; k0 < p; k0 += kb {
+		m := min(kb, p-k0)
+		st := s.st[:n*m]
+		for i := 0; i < n; i++ {
+			for k, v := range S.Data[i*S.Stride+k0 : i*S.Stride+k0+m] {
+				st[k*n+i] = v
+			}
+		}
+		vec.Gemm(n, n, m, S.Data[k0:], S.Stride, st, n, c, n)
+	}
 	for i := 0; i < n; i++ {
 		c[i*n+i]++
 	}
