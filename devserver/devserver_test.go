@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latentda/latentda/internal/cputime"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -222,9 +223,9 @@ func TestInMemoryServer(t *testing.T) {
 	// Nothing keeps spinning: over one idle second the process uses little
 	// CPU and the goroutine count does not grow.
 	time.Sleep(500 * time.Millisecond)
-	g0, cpu0 := runtime.NumGoroutine(), cpuTime()
+	g0, cpu0 := runtime.NumGoroutine(), cputime.Process()
 	time.Sleep(time.Second)
-	g1, cpu1 := runtime.NumGoroutine(), cpuTime()
+	g1, cpu1 := runtime.NumGoroutine(), cputime.Process()
 	t.Logf("after Stop: goroutines %d (before Start %d), idle CPU %v/s", g1, goroutinesBefore, (cpu1 - cpu0).Round(time.Millisecond))
 	if g1 > g0+5 {
 		t.Errorf("goroutines grow after Stop: %d -> %d", g0, g1)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/latentda/latentda/internal/cputime"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -123,7 +124,7 @@ func BenchmarkLETKFScale(b *testing.B) {
 				}
 				E := mat.NewDense(N, n, nil)
 				b.ReportAllocs()
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				for b.Loop() {
 					E.Copy(E0)
 					inno, err := f.Analyze(E, HE, y, r, rng)
@@ -133,7 +134,7 @@ func BenchmarkLETKFScale(b *testing.B) {
 					sinkInno = inno
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
-				b.ReportMetric(float64(cpuTime()-c0)/float64(b.N)/float64(n), "cpu-ns/point")
+				b.ReportMetric(float64(cputime.Process()-c0)/float64(b.N)/float64(n), "cpu-ns/point")
 			})
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/cputime"
 	"github.com/latentda/latentda/store"
 )
 
@@ -193,11 +194,11 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 		{"write", func() error { return store.WriteEnsemble(path, E, meta) }},
 	}
 	for _, st := range stages {
-		w0, c0 := time.Now(), cpuTime()
+		w0, c0 := time.Now(), cputime.Process()
 		if err := st.run(); err != nil {
 			return res, fmt.Errorf("scale: nx=%d: %s: %w", n, st.name, err)
 		}
-		stage := Stage{Name: st.name, Wall: time.Since(w0).Seconds(), CPU: (cpuTime() - c0).Seconds()}
+		stage := Stage{Name: st.name, Wall: time.Since(w0).Seconds(), CPU: (cputime.Process() - c0).Seconds()}
 		res.Stages = append(res.Stages, stage)
 		res.CycleWall += stage.Wall
 	}

@@ -5,17 +5,7 @@ package scale
 import (
 	"runtime"
 	"syscall"
-	"time"
 )
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // peakRSS is the process's peak resident set size in bytes (Linux's
 // VmHWM; ru_maxrss is in KiB on Linux, bytes on Darwin).

@@ -1,14 +1,15 @@
 //go:build unix
 
-package enkf
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
+// Process is the process's user + system CPU time so far (0 if getrusage
+// fails).
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
