@@ -6,7 +6,8 @@ import (
 )
 
 // TestParseWeightStride: filter.weight_stride round-trips through the
-// recorded config, and a config without it records no such key.
+// recorded config, a config without it records no such key, and rerun's
+// --set adds it.
 func TestParseWeightStride(t *testing.T) {
 	letkf := strings.Replace(validYAML, "method: etkf", "method: letkf, loc_radius: 4", 1)
 	for _, tc := range []struct {
@@ -37,5 +38,13 @@ func TestParseWeightStride(t *testing.T) {
 		if again.Filter != cfg.Filter {
 			t.Errorf("round trip: %+v, want %+v", again.Filter, cfg.Filter)
 		}
+	}
+	cfg, err := Parse([]byte(letkf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := cfg.Override([]string{"filter.weight_stride=4"})
+	if err != nil || set.Filter.WeightStride != 4 {
+		t.Errorf("--set filter.weight_stride=4: stride %d, error %v", set.Filter.WeightStride, err)
 	}
 }
