@@ -242,6 +242,10 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	if err != nil {
 		return CyclesOutput{}, err
 	}
+	if err := b.StoreInBatch(); err != nil {
+		return CyclesOutput{}, err
+	}
+	defer b.Out.Abort()
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.
 	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
@@ -251,7 +255,7 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			return CyclesOutput(b.Summary), err
 		}
 		t0 := time.Now()
-		c, err := a.env().Step(b.Setup, b.Dir, in.RunID, E, truth, k, core.Twin, 0, nil)
+		c, err := a.env().Step(b.Setup, b.Dir, b.Out, in.RunID, E, truth, k, core.Twin, 0, nil)
 		if err != nil {
 			log.Error("cycle failed", "cycle", k, "error", err)
 			return CyclesOutput(b.Summary), b.Fail(k, err)

@@ -55,7 +55,7 @@ func (a *Activities) PrepareBlocks(ctx context.Context, in SplitCycleInput) erro
 	if fo := b.Setup.Config.Fanout(); fo != nil {
 		parts = fo.MembersPerTask
 	}
-	c, E, err := a.env().Prepare(b.Setup, b.Dir, in.RunID, E, truth, k, core.Twin, parts)
+	c, E, err := a.env().Prepare(b.Setup, b.Dir, nil, in.RunID, E, truth, k, core.Twin, parts)
 	if err != nil {
 		return err
 	}

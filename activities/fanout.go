@@ -132,7 +132,7 @@ func (a *Activities) AnalyzeCycle(ctx context.Context, in SplitCycleInput) (Cycl
 	var progress atomic.Value
 	progress.Store(k)
 	defer core.KeepAlive(ctx, &progress)()
-	c, err := a.env().Step(b.Setup, b.Dir, in.RunID, nil, truth, k, core.Twin, fo.MembersPerTask, nil)
+	c, err := a.env().Step(b.Setup, b.Dir, nil, in.RunID, nil, truth, k, core.Twin, fo.MembersPerTask, nil)
 	if err != nil {
 		return CyclesOutput{}, b.Fail(k, err)
 	}

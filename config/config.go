@@ -49,6 +49,8 @@ type Config struct {
 	// Orchestration, if set, says how the cycles are spread over
 	// activities and workers (not science: the files are the same).
 	Orchestration *Orchestration `yaml:"orchestration,omitempty" json:"orchestration,omitempty"`
+	// Store, if set, says which ensembles the run keeps (default: all).
+	Store *StoreConfig `yaml:"store,omitempty" json:"store,omitempty"`
 }
 
 // ModelConfig selects the dynamical model.
@@ -278,6 +280,11 @@ func (c Config) WithDefaults() Config {
 		o.withDefaults()
 		c.Orchestration = &o
 	}
+	if c.Store != nil {
+		s := *c.Store
+		s.withDefaults()
+		c.Store = &s
+	}
 	return c
 }
 
@@ -372,6 +379,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.validateOrchestration(); err != nil {
+		return err
+	}
+	if err := c.Store.validate(); err != nil {
 		return err
 	}
 	burnCycles := c.BurnIn / (float64(o.StepsBetween) * m.Dt)

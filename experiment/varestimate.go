@@ -177,7 +177,9 @@ func (s *Setup) ReadEstimates(dir store.RunDir, k int) error {
 		}
 		return nil
 	}
-	phi, _, err := store.ReadVector(dir.VarianceScales(k))
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
+	phi, _, err := rs.Vector(store.FieldVarianceScales, k)
 	if err != nil {
 		return fmt.Errorf("experiment: %w", err)
 	}

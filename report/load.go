@@ -162,39 +162,33 @@ func summarise(cfg config.Config, rows []store.DiagRow) experiment.Summary {
 // of the given cycles and returns their means.
 func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
 	f := &Field{Cycles: make([]int, len(rows))}
+	rs := store.OpenRunState(rd)
+	defer rs.Close()
 	for i, d := range rows {
 		f.Cycles[i] = d.Cycle
-		E, _, err := store.ReadEnsemble(rd.Analysis(d.Cycle))
+		mean, err := rs.Mean(store.FieldAnalysis, d.Cycle)
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		N, n := E.Dims()
+		n := len(mean)
 		if f.Mean == nil {
 			f.Mean = mat.NewDense(len(rows), n, nil)
 		} else if _, c := f.Mean.Dims(); c != n {
-			return nil, fmt.Errorf("report: %s: state size %d, but earlier cycles have %d", rd.Analysis(d.Cycle), n, c)
+			return nil, fmt.Errorf("report: %s: cycle %d: state size %d, but earlier cycles have %d", rd.Root, d.Cycle, n, c)
 		}
-		row := f.Mean.RawRowView(i)
-		for m := range N {
-			for j, v := range E.RawRowView(m) {
-				row[j] += v
-			}
-		}
-		for j := range row {
-			row[j] /= float64(N)
-		}
-		x, _, err := store.ReadVector(rd.Truth(d.Cycle))
+		f.Mean.SetRow(i, mean)
+		x, _, err := rs.Vector(store.FieldTruth, d.Cycle)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && f.Truth == nil:
 			continue // no truth in this run
 		case err != nil:
 			return nil, fmt.Errorf("report: %w", err)
 		case len(x) != n:
-			return nil, fmt.Errorf("report: %s: state size %d, want %d as in the analysis", rd.Truth(d.Cycle), len(x), n)
+			return nil, fmt.Errorf("report: %s: cycle %d: truth of size %d, want %d as in the analysis", rd.Root, d.Cycle, len(x), n)
 		}
 		if f.Truth == nil {
 			if i > 0 {
-				return nil, fmt.Errorf("report: %s exists, but cycle %d has no truth file", rd.Truth(d.Cycle), rows[0].Cycle)
+				return nil, fmt.Errorf("report: %s: cycle %d has a truth, but cycle %d has none", rd.Root, d.Cycle, rows[0].Cycle)
 			}
 			f.Truth = mat.NewDense(len(rows), n, nil)
 		}
@@ -211,12 +205,13 @@ func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
 // diagnostics count some; the observation files must agree with the count.
 func loadFlags(rd store.RunDir, rows []store.DiagRow) ([]Flag, error) {
 	var flags []Flag
+	rs := store.OpenRunState(rd)
+	defer rs.Close()
 	for _, d := range rows {
 		if d.NFlagged == 0 {
 			continue
 		}
-		path := rd.Observations(d.Cycle)
-		obs, _, err := store.ReadObservations(path)
+		obs, _, err := rs.Observations(d.Cycle)
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
@@ -228,7 +223,7 @@ func loadFlags(rd store.RunDir, rows []store.DiagRow) ([]Flag, error) {
 			}
 		}
 		if n != d.NFlagged {
-			return nil, fmt.Errorf("report: %s flags %d observations, but the diagnostics of cycle %d count %d", path, n, d.Cycle, d.NFlagged)
+			return nil, fmt.Errorf("report: %s: the observations of cycle %d flag %d, but its diagnostics count %d", rd.Root, d.Cycle, n, d.NFlagged)
 		}
 	}
 	return flags, nil

@@ -18,59 +18,95 @@ import (
 const tempMarker = ".tmp-"
 
 // writeAtomic writes a file with write and puts it under path in one atomic
-// step, so that path never names a partial file:
-//
-//  1. create a new temporary file in path's directory (a leading dot, path's
-//     base name and a random suffix: the rename below needs the same file
-//     system, and the name says what it was for if it is left behind by a
-//     crash);
-//  2. write it through a buffer, flush, fsync and close it;
-//  3. rename it onto path (atomic on POSIX file systems, replacing any old
-//     file), then fsync the directory so that the rename is durable.
-//
-// If any step before the rename fails (or write panics) the temporary file is
-// removed and path is left as it was. The directory must exist.
+// step, so that path never names a partial file (see atomicFile). If write
+// fails or panics, the temporary file is removed and path is left as it
+// was. The directory must exist.
 func writeAtomic(path string, write func(w io.Writer) error) (err error) {
+	f, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.abort()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.sync(); err != nil {
+		return err
+	}
+	if err := f.rename(path); err != nil {
+		return err
+	}
+	return syncDir(f.dir)
+}
+
+// atomicFile is a file being written for an atomic replace of a file in
+// dir:
+//
+//  1. createAtomic creates a new temporary file in the directory (a leading
+//     dot, the final base name and a random suffix: the rename below needs
+//     the same file system, and the name says what it was for if a crash
+//     leaves it behind);
+//  2. the caller writes it through a buffer (Write); sync flushes, fsyncs
+//     and closes it;
+//  3. rename puts it under its final name (atomic on POSIX file systems,
+//     replacing any old file); fsyncing the directory (syncDir, once for
+//     all the files renamed into it) makes the rename durable.
+//
+// abort removes the temporary file unless it was renamed; it is safe to
+// call at any time, and again.
+type atomicFile struct {
+	*bufio.Writer
+	f        *os.File
+	dir, tmp string
+	closed   bool
+	renamed  bool
+}
+
+func createAtomic(path string) (*atomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	if base == "" {
-		return errors.New("empty file name")
+		return nil, errors.New("empty file name")
 	}
 	f, tmp, err := createTemp(dir, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	closed, renamed := false, false
-	defer func() {
-		if !closed {
-			_ = f.Close()
-		}
-		if !renamed {
-			_ = os.Remove(tmp)
-		}
-	}()
+	return &atomicFile{Writer: bufio.NewWriterSize(f, 1<<16), f: f, dir: dir, tmp: tmp}, nil
+}
 
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := write(bw); err != nil {
+// sync flushes, fsyncs and closes the temporary file.
+func (a *atomicFile) sync() error {
+	if err := a.Flush(); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", a.tmp, err)
+	}
+	a.closed = true
+	return a.f.Close()
+}
+
+// rename puts the synced temporary file under path, in the same directory.
+func (a *atomicFile) rename(path string) error {
+	if err := os.Rename(a.tmp, path); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+	a.renamed = true
+	return nil
+}
+
+func (a *atomicFile) abort() {
+	if !a.closed {
+		a.closed = true
+		_ = a.f.Close()
 	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return err
+	if !a.renamed {
+		a.renamed = true
+		_ = os.Remove(a.tmp)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	renamed = true
-	return syncDir(dir)
 }
 
 // createTemp creates a new file for writing in dir named after base, with

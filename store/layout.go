@@ -24,9 +24,12 @@ type RunDir struct {
 	Root string
 }
 
+// cyclesDir holds the cycle directories.
+func (d RunDir) cyclesDir() string { return filepath.Join(d.Root, "cycles") }
+
 // CycleDir is the directory of cycle k: Root/cycles/000012.
 func (d RunDir) CycleDir(k int) string {
-	return filepath.Join(d.Root, "cycles", fmt.Sprintf("%06d", k))
+	return filepath.Join(d.cyclesDir(), fmt.Sprintf("%06d", k))
 }
 
 // Forecast is the forecast (prior) ensemble of cycle k.

@@ -18,7 +18,7 @@ import (
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Kind says what a state file holds; it is stored under "latentda.kind".
 type Kind string
@@ -33,6 +33,12 @@ const (
 	KindArchive      Kind = "archive"      // snapshots of a simulation, a training set: WriteArchive
 	KindGenerator    Kind = "generator"    // a generator's weights: WriteTensors
 	KindCheckpoint   Kind = "checkpoint"   // a training checkpoint (weights, optimiser state): WriteTensors
+	// KindStateBatch holds the states of a batch of cycles (truths,
+	// ensembles or their means and spreads, estimates): CycleBatch.
+	KindStateBatch Kind = "state_batch"
+	// KindObservationBatch holds the observations of a batch of cycles:
+	// CycleBatch.
+	KindObservationBatch Kind = "observation_batch"
 )
 
 // Metadata keys. Every key this package writes starts with "latentda.".

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Observations are one cycle's observations y with their error variances
@@ -134,24 +135,7 @@ func WriteObservations(path string, obs Observations, meta Meta, opts ...Option)
 		return writeErr(path, err)
 	}
 	m := obs.Len()
-	flagged := obs.Flagged
-	if flagged == nil {
-		flagged = make([]bool, m)
-	}
-	reasons := obs.Reasons
-	if reasons == nil {
-		reasons = make([]string, m)
-	}
-	cols := []arrow.Array{
-		int32Column(o.mem, m, func(i int) int32 { return int32(i) }),
-		float64Column(o.mem, m, func(i int) float64 { return obs.Positions[i] }),
-		float64Column(o.mem, m, func(i int) float64 { return obs.Values[i] }),
-		float64Column(o.mem, m, func(i int) float64 { return obs.Variances[i] }),
-		boolColumn(o.mem, flagged),
-		stringColumn(o.mem, reasons),
-		float64Column(o.mem, m, scoreAt(obs.InnovationZ)),
-		float64Column(o.mem, m, scoreAt(obs.ProjectionZ)),
-	}
+	cols := obsArrays(o.mem, obs)
 	defer releaseAll(cols)
 	fields := make([]arrow.Field, len(obsColumns))
 	for i, c := range obsColumns {
@@ -259,6 +243,29 @@ func readObservations(t *table) (Observations, error) {
 		return obs, &invalidError{err: err}
 	}
 	return obs, nil
+}
+
+// obsArrays builds the columns of obs, in the order of obsColumns.
+func obsArrays(mem memory.Allocator, obs Observations) []arrow.Array {
+	m := obs.Len()
+	flagged := obs.Flagged
+	if flagged == nil {
+		flagged = make([]bool, m)
+	}
+	reasons := obs.Reasons
+	if reasons == nil {
+		reasons = make([]string, m)
+	}
+	return []arrow.Array{
+		int32Column(mem, m, func(i int) int32 { return int32(i) }),
+		float64Column(mem, m, func(i int) float64 { return obs.Positions[i] }),
+		float64Column(mem, m, func(i int) float64 { return obs.Values[i] }),
+		float64Column(mem, m, func(i int) float64 { return obs.Variances[i] }),
+		boolColumn(mem, flagged),
+		stringColumn(mem, reasons),
+		float64Column(mem, m, scoreAt(obs.InnovationZ)),
+		float64Column(mem, m, scoreAt(obs.ProjectionZ)),
+	}
 }
 
 // scoreAt returns the accessor of a score column; nil scores are NaN.

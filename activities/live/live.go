@@ -240,7 +240,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		if obsFile != "" {
 			extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
 		}
-		c, err := a.env().Step(s, dir, in.RunID, E, truth, k, observed(obsFile), 0, extra)
+		c, err := a.env().Step(s, dir, nil, in.RunID, E, truth, k, observed(obsFile), 0, extra)
 		if err != nil {
 			return out, err
 		}

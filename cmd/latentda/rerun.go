@@ -78,7 +78,12 @@ func (o *rerunOptions) Complete(src string) error {
 	}
 	// Check the warm start now, before a server starts: the activity
 	// checks it again where it runs.
-	E, _, err := store.ReadEnsemble(dir.Analysis(o.FromCycle))
+	rs := store.OpenRunState(dir)
+	E, _, err := rs.Ensemble(store.FieldAnalysis, o.FromCycle)
+	rs.Close()
+	if nk := (*store.NotKeptError)(nil); errors.As(err, &nk) {
+		return usageError{fmt.Errorf("rerun: run %s: %w%s", src, err, rerunFrom(nk))}
+	}
 	if err != nil {
 		return fmt.Errorf("rerun: run %s has no readable analysis of cycle %d: %w", src, o.FromCycle, err)
 	}
@@ -93,4 +98,18 @@ func (o *rerunOptions) Complete(src string) error {
 		o.RunID = fmt.Sprintf("%s-rerun%d-%s", src, o.FromCycle, time.Now().UTC().Format("20060102T150405Z"))
 	}
 	return o.completeRun()
+}
+
+// rerunFrom suggests the cycles a rerun can start from instead of one
+// whose analysis was not kept.
+func rerunFrom(nk *store.NotKeptError) string {
+	switch {
+	case nk.Before >= 0 && nk.After >= 0:
+		return fmt.Sprintf("; rerun from cycle %d or %d", nk.Before, nk.After)
+	case nk.Before >= 0:
+		return fmt.Sprintf("; rerun from cycle %d", nk.Before)
+	case nk.After >= 0:
+		return fmt.Sprintf("; rerun from cycle %d", nk.After)
+	}
+	return ""
 }

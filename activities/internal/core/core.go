@@ -116,11 +116,13 @@ func ModelParams(m config.ModelConfig) map[string]string {
 // ReadState reads the analysis and the truth of cycle k and checks their
 // shape against the config.
 func ReadState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []float64, error) {
-	E, _, err := store.ReadEnsemble(dir.Analysis(k))
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
+	E, _, err := rs.Ensemble(store.FieldAnalysis, k)
 	if err != nil {
 		return nil, nil, StateError(err)
 	}
-	truth, _, err := store.ReadVector(dir.Truth(k))
+	truth, _, err := rs.Vector(store.FieldTruth, k)
 	if err != nil {
 		return nil, nil, StateError(err)
 	}
@@ -209,33 +211,39 @@ func Twin(s *experiment.Setup, truth []float64, k int) (*experiment.Cycle, error
 
 // Step runs and stores cycle k from the analysis E of cycle k-1 and the
 // truth, both advanced in place: Prepare, then Finish. The analysis file's
-// metadata gets extra.
-func (e Env) Step(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int, extra map[string]string) (*experiment.Cycle, error) {
-	c, E, err := e.Prepare(s, dir, runID, E, truth, k, obs, parts)
+// metadata gets extra. The cycle is stored in out, a batch of cycles, or
+// with out nil in the cycle's directory.
+func (e Env) Step(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int, extra map[string]string) (*experiment.Cycle, error) {
+	c, E, err := e.Prepare(s, dir, out, runID, E, truth, k, obs, parts)
 	if err != nil {
 		return nil, err
 	}
-	return c, e.Finish(s, dir, runID, c, E, extra)
+	return c, e.Finish(s, dir, out, runID, c, E, extra)
 }
 
 // Prepare runs the first half of cycle k's step: it reads the estimates
 // stored after cycle k-1 into s, observes, writes the truth, forecasts E
 // (or, with parts > 0, puts the forecast together from the fanned-out
 // parts of parts members each) and writes the forecast. It returns the
-// cycle and the forecast.
-func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int) (*experiment.Cycle, *mat.Dense, error) {
+// cycle and the forecast. Within a batch of cycles (out) the estimates of
+// cycle k-1 are those s holds: only the batch's first cycle reads them.
+func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch, runID string, E *mat.Dense, truth []float64, k int, obs Observer, parts int) (*experiment.Cycle, *mat.Dense, error) {
 	m := Meta(runID, s.Config, k)
-	if err := s.ReadEstimates(dir, k-1); err != nil {
-		return nil, nil, StateError(err)
+	if out == nil || !out.Holds(k-1) {
+		if err := s.ReadEstimates(dir, k-1); err != nil {
+			return nil, nil, StateError(err)
+		}
 	}
-	if err := dir.MkdirCycle(k); err != nil {
-		return nil, nil, fmt.Errorf("activities: %w", err)
+	if out == nil {
+		if err := dir.MkdirCycle(k); err != nil {
+			return nil, nil, fmt.Errorf("activities: %w", err)
+		}
 	}
 	c, err := obs(s, truth, k)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
+	if err := writeTruth(dir, out, truth, m); err != nil {
 		return nil, nil, fmt.Errorf("activities: %w", err)
 	}
 	if parts > 0 {
@@ -245,10 +253,35 @@ func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat
 	} else if err := s.Forecast(E, k); err != nil {
 		return nil, nil, Diverged(err)
 	}
-	if err := store.WriteEnsemble(dir.Forecast(k), E, m); err != nil {
+	if err := writeEnsemble(dir, out, store.FieldForecast, E, m); err != nil {
 		return nil, nil, fmt.Errorf("activities: %w", err)
 	}
 	return c, E, nil
+}
+
+// writeTruth stores the truth of cycle m.Cycle in out or, with out nil,
+// the cycle's directory.
+func writeTruth(dir store.RunDir, out *store.CycleBatch, x []float64, m store.Meta) error {
+	if out != nil {
+		return out.Truth(m, x)
+	}
+	return store.WriteVector(dir.Truth(m.Cycle), x, m)
+}
+
+// writeEnsemble stores the ensemble f of cycle m.Cycle in out or, with out
+// nil, the cycle's directory.
+func writeEnsemble(dir store.RunDir, out *store.CycleBatch, f store.Field, E *mat.Dense, m store.Meta) error {
+	if out != nil {
+		if f == store.FieldForecast {
+			return out.Forecast(m, E)
+		}
+		return out.Analysis(m, E)
+	}
+	path := dir.Analysis(m.Cycle)
+	if f == store.FieldForecast {
+		path = dir.Forecast(m.Cycle)
+	}
+	return store.WriteEnsemble(path, E, m)
 }
 
 // Finish runs the second half of cycle c's step: it assimilates c's
@@ -257,8 +290,12 @@ func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, runID string, E *mat
 // decision beside them, the latent codes of a latent filter, the
 // analysis, whose metadata gets extra, and the estimates carried to the
 // next cycle. Files of an earlier run of the cycle that this one does not
-// write are removed.
-func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *experiment.Cycle, E *mat.Dense, extra map[string]string) error {
+// write are removed. In a batch of cycles (out) the cycle ends here, and
+// the batch's Commit writes it.
+func (e Env) Finish(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch, runID string, c *experiment.Cycle, E *mat.Dense, extra map[string]string) error {
+	if out != nil {
+		return finishInBatch(s, out, runID, c, E)
+	}
 	k := c.K
 	m := Meta(runID, s.Config, k)
 	written := []string{dir.Truth(k), dir.Forecast(k), dir.Analysis(k)}
@@ -301,6 +338,35 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, runID string, c *expe
 	return nil
 }
 
+// finishInBatch is Finish for a cycle of a batch.
+func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *experiment.Cycle, E *mat.Dense) error {
+	m := Meta(runID, s.Config, c.K)
+	if c.Obs.Values == nil {
+		s.ForecastOnlyCycle(c, E)
+	} else {
+		if err := s.Assimilate(c, E); err != nil {
+			return Diverged(err)
+		}
+		if err := out.Observations(m, c.Obs); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		if c.LatentForecast != nil {
+			if err := out.Latent(m, c.LatentForecast, c.LatentAnalysis); err != nil {
+				return fmt.Errorf("activities: %w", err)
+			}
+		}
+	}
+	if phi := s.VarianceScales(); phi != nil {
+		if err := out.VarianceScales(m, phi); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+	}
+	if err := out.Analysis(m, E); err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	return out.EndCycle()
+}
+
 // Diverged marks a failure of the numerics (divergence, bad data) as
 // non-retryable; an external model's failure is left to externalFailed.
 func Diverged(err error) error {
@@ -341,6 +407,9 @@ type Batch struct {
 	Setup   *experiment.Setup
 	Rows    []store.DiagRow
 	Summary Summary
+	// Out, if not nil, stores the batch's cycles in batch files (see
+	// StoreInBatch); else each cycle is stored in its directory.
+	Out *store.CycleBatch
 
 	env   Env
 	runID string
@@ -392,9 +461,24 @@ func (b *Batch) Add(c *experiment.Cycle) (pause bool) {
 	return false
 }
 
-// Commit writes the diagnostics table with the batch's rows: the batch's
-// cycles are done.
+// StoreInBatch makes the batch store its cycles in batch files (b.Out),
+// keeping the ensembles the config's store section says.
+func (b *Batch) StoreInBatch() error {
+	keep, err := b.Setup.Config.Store.Retention()
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+	}
+	b.Out = b.Dir.NewCycleBatch(keep)
+	return nil
+}
+
+// Commit writes the batch files of the batch's cycles (if it has b.Out)
+// and the diagnostics table with the batch's rows: the batch's cycles are
+// done.
 func (b *Batch) Commit() error {
+	if err := b.commitOut(); err != nil {
+		return err
+	}
 	if err := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, b.Summary.Last.Cycle)); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
@@ -405,10 +489,26 @@ func (b *Batch) Commit() error {
 // Fail writes the diagnostics table up to the cycle before k, which
 // failed with err, and returns err.
 func (b *Batch) Fail(k int, err error) error {
+	if werr := b.commitOut(); werr != nil {
+		return errors.Join(err, werr)
+	}
 	if werr := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, k-1)); werr != nil {
 		err = errors.Join(err, werr)
 	}
 	return err
+}
+
+// commitOut writes the batch files of the cycles that ended.
+func (b *Batch) commitOut() error {
+	if b.Out == nil {
+		return nil
+	}
+	paths, err := b.Out.Commit()
+	if err != nil {
+		return fmt.Errorf("activities: %w", err)
+	}
+	b.env.Wrote(paths...)
+	return nil
 }
 
 // TrimRows keeps the rows of cycles before from.
@@ -447,7 +547,9 @@ func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, fr
 	if out.PauseAt == 0 && next != to+1 {
 		return Summary{}, false
 	}
-	if _, _, err := store.ReadEnsemble(dir.Analysis(next - 1)); err != nil {
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
+	if _, _, err := rs.Ensemble(store.FieldAnalysis, next-1); err != nil {
 		return Summary{}, false
 	}
 	return out, true

@@ -1,0 +1,537 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Field names the rows of a state batch file (its "field" column): a true
+// state, an ensemble, or an estimate carried to the next cycle. The mean
+// and spread of an ensemble whose members are not kept are the fields
+// "<field>_mean" and "<field>_spread".
+type Field string
+
+// The fields of state batch files.
+const (
+	FieldTruth          Field = "truth"
+	FieldForecast       Field = "forecast"
+	FieldAnalysis       Field = "analysis"
+	FieldLatentForecast Field = "latent_forecast"
+	FieldLatentAnalysis Field = "latent_analysis"
+	FieldVarianceScales Field = "variance_scales"
+)
+
+const (
+	suffixMean   = "_mean"
+	suffixSpread = "_spread"
+	// keyRetention holds the retention settings of a state batch file's
+	// ensembles: "forecast: all; analysis: every 10".
+	keyRetention = "latentda.retention"
+)
+
+// The batch files of a batch of cycles, by the prefix of their names
+// (batches/<prefix>-<first>-<last>.arrow), and the fields each holds.
+const (
+	batchStates       = "states"       // truth, forecast, analysis (state size n)
+	batchLatent       = "latent"       // latent codes (latent dimension d)
+	batchEstimates    = "estimates"    // variance scales (m)
+	batchObservations = "observations" // kind observation_batch
+)
+
+var batchFields = map[string][]Field{
+	batchStates:    {FieldTruth, FieldForecast, FieldAnalysis},
+	batchLatent:    {FieldLatentForecast, FieldLatentAnalysis},
+	batchEstimates: {FieldVarianceScales},
+}
+
+// batchOf is the batch file holding a field.
+func batchOf(f Field) string {
+	for prefix, fields := range batchFields {
+		if slices.Contains(fields, f) {
+			return prefix
+		}
+	}
+	return ""
+}
+
+// CycleBatch writes the state of a batch of consecutive cycles into one
+// Arrow IPC file per kind of state (RunDir.Batch), instead of a directory
+// of files per cycle: the states file (truths, forecast and analysis
+// ensembles), the observations file, and the latent codes' and the
+// estimates' files of the runs that have them. Each cycle is one record
+// batch of each file, appended as the cycle ends, so a batch holds at most
+// one cycle in memory; Commit writes the files' footers, fsyncs each once
+// and renames them onto their final names, which name the batch's first
+// and last cycles. Until then nothing is visible: a crash mid-batch leaves
+// the previous batches as they were, and temporary files that
+// RemoveStaleTemps deletes. The same cycles give byte-identical files.
+//
+// The methods for one cycle may come in any order, then EndCycle ends the
+// cycle; cycles must increase. A cycle that has not ended when the batch
+// commits (a failed step) is not written. The data is copied; the caller
+// may change it afterwards.
+type CycleBatch struct {
+	dir  RunDir
+	keep Retention
+	o    options
+	from int // the first cycle; -1 before one ends
+	// cur is the cycle being stored, ended the last cycle ended: it is
+	// written once the next cycle ends (not the last: the retention
+	// policy applies to its analysis) or the batch commits (the last).
+	cur, ended *cycleData
+	files      map[string]*batchWriter
+	err        error // the first error: the batch is lost
+}
+
+// cycleData is one cycle's state, held until the cycle ends.
+type cycleData struct {
+	meta               Meta
+	truth, scales      []float64
+	forecast, analysis *mat.Dense
+	latentF, latentA   *mat.Dense
+	obs                *Observations
+}
+
+// batchWriter is one batch file being written.
+type batchWriter struct {
+	af     *atomicFile
+	fw     *ipc.FileWriter
+	schema *arrow.Schema
+	n      int // state size of a state batch
+}
+
+// NewCycleBatch starts a batch of cycles of the run in d, keeping the
+// ensembles that keep says.
+func (d RunDir) NewCycleBatch(keep Retention, opts ...Option) *CycleBatch {
+	return &CycleBatch{dir: d, keep: keep, o: buildOptions(opts), from: -1, files: map[string]*batchWriter{}}
+}
+
+// Holds reports whether cycle k has ended in the batch.
+func (b *CycleBatch) Holds(k int) bool {
+	return b.from >= 0 && k >= b.from && b.ended != nil && k <= b.ended.meta.Cycle
+}
+
+// EndCycle ends the cycle being stored.
+func (b *CycleBatch) EndCycle() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.cur == nil {
+		b.err = errors.New("store: batch of cycles: EndCycle without a cycle")
+		return b.err
+	}
+	if b.ended != nil {
+		if err := b.flush(b.ended, false); err != nil {
+			return err
+		}
+	} else {
+		b.from = b.cur.meta.Cycle
+	}
+	b.ended, b.cur = b.cur, nil
+	return nil
+}
+
+// at returns the data of the cycle of m, ending the cycle before it.
+func (b *CycleBatch) at(m Meta) (*cycleData, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.cur != nil && b.cur.meta.Cycle == m.Cycle {
+		return b.cur, nil
+	}
+	if b.cur != nil || b.ended != nil && m.Cycle <= b.ended.meta.Cycle {
+		b.err = fmt.Errorf("store: batch of cycles: cycle %d before the previous cycle ended, or not after it", m.Cycle)
+		return nil, b.err
+	}
+	m.Extra = nil
+	b.cur = &cycleData{meta: m}
+	return b.cur, nil
+}
+
+// Truth records the true state of cycle m.Cycle.
+func (b *CycleBatch) Truth(m Meta, x []float64) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.truth = slices.Clone(x)
+	}
+	return err
+}
+
+// Forecast records the forecast ensemble of cycle m.Cycle.
+func (b *CycleBatch) Forecast(m Meta, E *mat.Dense) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.forecast = mat.DenseCopyOf(E)
+	}
+	return err
+}
+
+// Analysis records the analysis ensemble of cycle m.Cycle.
+func (b *CycleBatch) Analysis(m Meta, E *mat.Dense) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.analysis = mat.DenseCopyOf(E)
+	}
+	return err
+}
+
+// Latent records the forecast and analysis latent codes of cycle m.Cycle.
+func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.latentF, c.latentA = mat.DenseCopyOf(forecast), mat.DenseCopyOf(analysis)
+	}
+	return err
+}
+
+// VarianceScales records the estimates carried from cycle m.Cycle to the
+// next.
+func (b *CycleBatch) VarianceScales(m Meta, phi []float64) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.scales = slices.Clone(phi)
+	}
+	return err
+}
+
+// Observations records the observations of cycle m.Cycle.
+func (b *CycleBatch) Observations(m Meta, obs Observations) error {
+	c, err := b.at(m)
+	if err != nil {
+		return err
+	}
+	if err := obs.Validate(); err != nil {
+		b.err = writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %w", m.Cycle, err))
+		return b.err
+	}
+	c.obs = &obs
+	return nil
+}
+
+// Commit writes the batch's files, the last cycle ended keeping its
+// analysis ensemble whatever the retention policy, and returns their
+// paths. A batch without an ended cycle writes nothing. Files of an earlier run of cycles within the batch's
+// (a retried batch that had ended early) are removed. After Commit, or an
+// error, the batch is done.
+func (b *CycleBatch) Commit() ([]string, error) {
+	defer b.Abort()
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.ended == nil {
+		return nil, nil
+	}
+	last := b.ended.meta.Cycle
+	if err := b.flush(b.ended, true); err != nil {
+		return nil, err
+	}
+	prefixes := slices.Sorted(func(yield func(string) bool) {
+		for p := range b.files {
+			if !yield(p) {
+				return
+			}
+		}
+	})
+	var paths []string
+	for _, p := range prefixes {
+		w, path := b.files[p], b.dir.Batch(p, b.from, last)
+		err := w.fw.Close()
+		if err == nil {
+			err = w.af.sync()
+		}
+		if err == nil {
+			err = w.af.rename(path)
+		}
+		if err != nil {
+			return nil, writeErr(path, err)
+		}
+		paths = append(paths, path)
+	}
+	if err := syncDir(b.dir.Batches()); err != nil {
+		return nil, writeErr(b.dir.Batches(), err)
+	}
+	if err := b.removeSuperseded(paths, last); err != nil {
+		return paths, writeErr(b.dir.Batches(), err)
+	}
+	return paths, nil
+}
+
+// Abort drops the batch: its temporary files are removed.
+func (b *CycleBatch) Abort() {
+	for _, w := range b.files {
+		w.af.abort()
+	}
+	b.files = map[string]*batchWriter{}
+	b.cur, b.ended = nil, nil
+	if b.err == nil {
+		b.err = errors.New("store: batch of cycles already committed or aborted")
+	}
+}
+
+// removeSuperseded removes the batch files of cycles within b.from..last
+// other than those just written.
+func (b *CycleBatch) removeSuperseded(written []string, last int) error {
+	names, err := listBatches(b.dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, n := range names {
+		if n.from >= b.from && n.to <= last && !slices.Contains(written, n.path) {
+			if err := os.Remove(n.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		return syncDir(b.dir.Batches())
+	}
+	return nil
+}
+
+// flush appends cycle c to the batch files.
+func (b *CycleBatch) flush(c *cycleData, last bool) error {
+	k := c.meta.Cycle
+	type rows struct {
+		prefix string
+		fields []Field
+		data   []*mat.Dense
+	}
+	var vec = func(x []float64) *mat.Dense { return mat.NewDense(1, len(x), x) }
+	var all []rows
+	if c.truth != nil || c.forecast != nil || c.analysis != nil {
+		r := rows{prefix: batchStates}
+		if c.truth != nil {
+			r.fields, r.data = append(r.fields, FieldTruth), append(r.data, vec(c.truth))
+		}
+		if c.forecast != nil {
+			r.fields, r.data = append(r.fields, FieldForecast), append(r.data, c.forecast)
+		}
+		if c.analysis != nil {
+			r.fields, r.data = append(r.fields, FieldAnalysis), append(r.data, c.analysis)
+		}
+		all = append(all, r)
+	}
+	if c.latentF != nil {
+		all = append(all, rows{batchLatent, []Field{FieldLatentForecast, FieldLatentAnalysis}, []*mat.Dense{c.latentF, c.latentA}})
+	}
+	if c.scales != nil {
+		all = append(all, rows{batchEstimates, []Field{FieldVarianceScales}, []*mat.Dense{vec(c.scales)}})
+	}
+	for _, r := range all {
+		var set stateRows
+		for i, f := range r.fields {
+			keep, ensemble := b.keep.of(f)
+			set.add(f, r.data[i], !ensemble || keep.keeps(k) || last && f == FieldAnalysis)
+		}
+		if err := b.appendStates(r.prefix, c.meta, set); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	if c.obs != nil {
+		if err := b.appendObservations(c.meta, *c.obs); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// stateRows are the rows of one cycle in a state batch file.
+type stateRows struct {
+	fields  []string
+	members []int32
+	values  [][]float64
+}
+
+// add adds the members of E as field f, or with members false its mean
+// and spread.
+func (s *stateRows) add(f Field, E *mat.Dense, members bool) {
+	N, n := E.Dims()
+	if members {
+		for i := range N {
+			s.fields, s.members, s.values = append(s.fields, string(f)), append(s.members, int32(i)), append(s.values, E.RawRowView(i))
+		}
+		return
+	}
+	mean := EnsembleMean(E)
+	spread := make([]float64, n)
+	if N > 1 {
+		for i := range N {
+			for j, v := range E.RawRowView(i) {
+				d := v - mean[j]
+				spread[j] += d * d
+			}
+		}
+		for j := range spread {
+			spread[j] = math.Sqrt(spread[j] / float64(N-1))
+		}
+	}
+	s.fields = append(s.fields, string(f)+suffixMean, string(f)+suffixSpread)
+	s.members = append(s.members, 0, 0)
+	s.values = append(s.values, mean, spread)
+}
+
+// EnsembleMean returns the mean of the members (rows) of E, x̄ = Σᵢ Eᵢ / N,
+// summed in member order: the mean a state batch file stores for an
+// ensemble whose members it does not keep.
+func EnsembleMean(E *mat.Dense) []float64 {
+	N, n := E.Dims()
+	mean := make([]float64, n)
+	for i := range N {
+		for j, v := range E.RawRowView(i) {
+			mean[j] += v
+		}
+	}
+	for j := range mean {
+		mean[j] /= float64(N)
+	}
+	return mean
+}
+
+// stateBatchColumns are the columns of a state batch file.
+func stateBatchColumns(n int) []column {
+	return []column{
+		{"cycle", arrow.PrimitiveTypes.Int32},
+		{"time", arrow.PrimitiveTypes.Float64},
+		{"field", arrow.BinaryTypes.String},
+		{"member", arrow.PrimitiveTypes.Int32},
+		{"state", stateType(n)},
+	}
+}
+
+// obsBatchColumns are the columns of an observation batch file.
+var obsBatchColumns = append([]column{{"cycle", arrow.PrimitiveTypes.Int32}}, obsColumns...)
+
+// appendStates appends one cycle's rows to the state batch file prefix.
+func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
+	n := len(set.values[0])
+	w, err := b.writer(prefix, func() ([]column, Kind, map[string]string) {
+		return stateBatchColumns(n), KindStateBatch, map[string]string{
+			keyStateSize: strconv.Itoa(n),
+			keyRetention: formatRetention(batchFields[prefix], b.keep),
+		}
+	}, m)
+	if err != nil {
+		return err
+	}
+	if w.n != n {
+		return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s state size %d, but the batch's earlier cycles have %d", m.Cycle, prefix, n, w.n))
+	}
+	rows := len(set.values)
+	values := newBuffer(b.o.mem, rows*n*arrow.Float64SizeBytes)
+	dst := arrow.Float64Traits.CastFromBytes(values.Bytes())
+	for i, v := range set.values {
+		if len(v) != n {
+			values.Release()
+			return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s has length %d, want %d", m.Cycle, set.fields[i], len(v), n))
+		}
+		copy(dst[i*n:], v)
+	}
+	cols := []arrow.Array{
+		int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) }),
+		float64Column(b.o.mem, rows, func(int) float64 { return m.Time }),
+		stringColumn(b.o.mem, set.fields),
+		int32Column(b.o.mem, rows, func(i int) int32 { return set.members[i] }),
+		stateColumn(rows, n, values),
+	}
+	return b.write(w, cols, rows)
+}
+
+// appendObservations appends one cycle's observations to the observation
+// batch file.
+func (b *CycleBatch) appendObservations(m Meta, obs Observations) error {
+	w, err := b.writer(batchObservations, func() ([]column, Kind, map[string]string) {
+		return obsBatchColumns, KindObservationBatch, nil
+	}, m)
+	if err != nil {
+		return err
+	}
+	rows := obs.Len()
+	cols := append([]arrow.Array{int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) })}, obsArrays(b.o.mem, obs)...)
+	return b.write(w, cols, rows)
+}
+
+func (b *CycleBatch) write(w *batchWriter, cols []arrow.Array, rows int) error {
+	defer releaseAll(cols)
+	rec := array.NewRecordBatch(w.schema, cols, int64(rows))
+	defer rec.Release()
+	if err := w.fw.Write(rec); err != nil {
+		return writeErr(w.af.tmp, err)
+	}
+	return nil
+}
+
+// writer returns the writer of the batch file prefix, creating it (and
+// the batches directory) with the schema that spec gives and the metadata
+// m of the batch's first cycle.
+func (b *CycleBatch) writer(prefix string, spec func() ([]column, Kind, map[string]string), m Meta) (*batchWriter, error) {
+	if w, ok := b.files[prefix]; ok {
+		return w, nil
+	}
+	cols, kind, data := spec()
+	md, err := encodeMeta(m, kind, data)
+	if err != nil {
+		return nil, writeErr(b.dir.Batches(), err)
+	}
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+	}
+	schema := arrow.NewSchema(fields, &md)
+	if err := b.dir.mkdirBatches(); err != nil {
+		return nil, writeErr(b.dir.Batches(), err)
+	}
+	af, err := createAtomic(b.dir.Batch(prefix, b.from, b.from))
+	if err != nil {
+		return nil, writeErr(b.dir.Batches(), err)
+	}
+	fw, err := ipc.NewFileWriter(af, ipc.WithSchema(schema), ipc.WithAllocator(b.o.mem))
+	if err != nil {
+		af.abort()
+		return nil, writeErr(af.tmp, err)
+	}
+	w := &batchWriter{af: af, fw: fw, schema: schema}
+	if data != nil {
+		w.n, _ = strconv.Atoi(data[keyStateSize])
+	}
+	b.files[prefix] = w
+	return w, nil
+}
+
+// Batches is the directory of the run's batch files.
+func (d RunDir) Batches() string { return filepath.Join(d.Root, "batches") }
+
+// Batch is the batch file prefix ("states", "observations", "latent",
+// "estimates") of cycles first..last: batches/states-000001-000050.arrow.
+func (d RunDir) Batch(prefix string, first, last int) string {
+	return filepath.Join(d.Batches(), fmt.Sprintf("%s-%06d-%06d.arrow", prefix, first, last))
+}
+
+// mkdirBatches creates the batches directory durably if it does not exist.
+func (d RunDir) mkdirBatches() error {
+	if _, err := os.Stat(d.Batches()); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(d.Batches(), 0o777); err != nil {
+		return err
+	}
+	root := d.Root
+	if root == "" {
+		root = "."
+	}
+	return syncDir(root)
+}
