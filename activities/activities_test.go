@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -131,20 +132,22 @@ func TestRunCyclesWritesEveryCycle(t *testing.T) {
 	}
 
 	const members, nx = 10, 3 // the L63 ETKF case: N=10, 3 variables observed by identity
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
 	for k := 0; k <= cycles; k++ {
-		truth, m, err := store.ReadVector(dir.Truth(k))
+		truth, m, err := rs.Vector(store.FieldTruth, k)
 		if err != nil {
 			t.Fatalf("cycle %d truth: %v", k, err)
 		}
 		if len(truth) != nx || m.Cycle != k || m.RunID != runID || m.Model != "lorenz63" {
 			t.Errorf("cycle %d truth: %d values, meta %+v", k, len(truth), m)
 		}
-		kinds := map[string]string{"analysis": dir.Analysis(k)}
+		kinds := []store.Field{store.FieldAnalysis}
 		if k > 0 {
-			kinds["forecast"] = dir.Forecast(k)
+			kinds = append(kinds, store.FieldForecast)
 		}
-		for kind, path := range kinds {
-			E, m, err := store.ReadEnsemble(path)
+		for _, kind := range kinds {
+			E, m, err := rs.Ensemble(kind, k)
 			if err != nil {
 				t.Fatalf("cycle %d %s: %v", k, kind, err)
 			}
@@ -153,14 +156,14 @@ func TestRunCyclesWritesEveryCycle(t *testing.T) {
 			}
 		}
 		if k == 0 {
-			for _, path := range []string{dir.Forecast(0), dir.Observations(0)} {
-				if ok, _ := store.Exists(path); ok {
-					t.Errorf("cycle 0 has %s; only the initial truth and ensemble belong there", filepath.Base(path))
-				}
+			_, _, errF := rs.Ensemble(store.FieldForecast, 0)
+			_, _, errO := rs.Observations(0)
+			if !errors.Is(errF, fs.ErrNotExist) || !errors.Is(errO, fs.ErrNotExist) {
+				t.Errorf("cycle 0 has a forecast (%v) or observations (%v); only the initial truth and ensemble belong there", errF, errO)
 			}
 			continue
 		}
-		obs, m, err := store.ReadObservations(dir.Observations(k))
+		obs, m, err := rs.Observations(k)
 		if err != nil {
 			t.Fatalf("cycle %d observations: %v", k, err)
 		}
@@ -210,8 +213,9 @@ func TestRunCyclesWritesEveryCycle(t *testing.T) {
 }
 
 // TestRunsAreBitIdentical checks the reproducibility contract on disk: the
-// same config and run ID give byte-identical files in two fresh state
-// roots, whatever the batching.
+// same config and run ID give the same state, bit for bit, in two fresh
+// state roots, whatever the batching (which decides only how the cycles
+// are grouped into batch files).
 func TestRunsAreBitIdentical(t *testing.T) {
 	const cycles = 30
 	single := make([][2]int, cycles)
@@ -233,18 +237,23 @@ func TestRunsAreBitIdentical(t *testing.T) {
 			a, b := newActivities(t), newActivities(t)
 			outA := runBatches(t, a, cfg, c.first)
 			outB := runBatches(t, b, cfg, c.second)
-			filesA := statetest.Snapshot(t, runDir(a).Root)
-			filesB := statetest.Snapshot(t, runDir(b).Root)
-			// config.yaml, diagnostics.arrow, and 4 files per cycle
+			filesA := statetest.Contents(t, runDir(a).Root)
+			filesB := statetest.Contents(t, runDir(b).Root)
+			// config.yaml, diagnostics.arrow, and 4 fields per cycle
 			// plus the initial truth and analysis.
 			if want := 2 + 4*cycles + 2; len(filesA) != want {
-				t.Errorf("first run has %d files, want %d", len(filesA), want)
+				t.Errorf("first run has %d entries, want %d", len(filesA), want)
 			}
-			// Every file, not only the analyses and the diagnostics: the
+			// Every field, not only the analyses and the diagnostics: the
 			// truth, observations and forecasts come from per-cycle random
 			// streams and must not depend on the batching either.
 			if d := statetest.DiffSnapshots(filesA, filesB); len(d) > 0 {
-				t.Errorf("runs differ in %d files:\n%s", len(d), strings.Join(d, "\n"))
+				t.Errorf("runs differ in %d entries:\n%s", len(d), strings.Join(d, "\n"))
+			}
+			if c.name == "same batches" {
+				if d := statetest.DiffSnapshots(statetest.Snapshot(t, runDir(a).Root), statetest.Snapshot(t, runDir(b).Root)); len(d) > 0 {
+					t.Errorf("the same batches gave different files:\n%s", strings.Join(d, "\n"))
+				}
 			}
 			if la, lb := outA[len(outA)-1].Last, outB[len(outB)-1].Last; la != lb {
 				t.Errorf("last cycle stats differ: %+v vs %+v", la, lb)
@@ -283,16 +292,15 @@ func TestRunCyclesReusesFinishedBatch(t *testing.T) {
 }
 
 // TestRunCyclesRecomputesUnfinishedBatch simulates a worker crash in the
-// middle of a batch: the batch's last analysis is missing, so a retry
+// middle of a batch: the batch's files were not written, so a retry
 // recomputes it, giving the same bytes as the run that was not interrupted.
 func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
 	cases := []struct {
 		name   string
-		delete []int    // analyses to delete after the run (cycle numbers)
+		delete []int    // cycles whose batch files are deleted after the run
 		rerun  [][2]int // batches to run again
 	}{
 		{"last batch", []int{20}, [][2]int{{11, 20}}},
-		{"last batch, several cycles lost", []int{17, 18, 19, 20}, [][2]int{{11, 20}}},
 		// Re-running an earlier batch truncates the diagnostics to it;
 		// the workflow then runs the later batch again.
 		{"earlier batch, then the later one", []int{10}, [][2]int{{1, 10}, {11, 20}}},
@@ -309,9 +317,7 @@ func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
 			// below can rely on modification times.
 			time.Sleep(20 * time.Millisecond)
 			for _, k := range c.delete {
-				if err := os.Remove(dir.Analysis(k)); err != nil {
-					t.Fatal(err)
-				}
+				removeBatchFiles(t, dir, k)
 			}
 			var last activities.CyclesOutput
 			for _, b := range c.rerun {
@@ -335,6 +341,34 @@ func TestRunCyclesRecomputesUnfinishedBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// removeBatchFiles removes the batch files (states and observations) that
+// hold cycle k, as if the batch had not been committed.
+func removeBatchFiles(t *testing.T, dir store.RunDir, k int) {
+	t.Helper()
+	for _, prefix := range []string{"states", "observations"} {
+		if err := os.Remove(batchFile(t, dir, prefix, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// batchFile is the path of the batch file prefix that holds cycle k.
+func batchFile(t *testing.T, dir store.RunDir, prefix string, k int) string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir.Batches(), prefix+"-*.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		var from, to int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(filepath.Base(p), prefix), "-%d-%d.arrow", &from, &to); err == nil && from <= k && k <= to {
+			return p
+		}
+	}
+	t.Fatalf("no %s batch file holds cycle %d", prefix, k)
+	return ""
 }
 
 func TestInitializeIsIdempotent(t *testing.T) {
@@ -402,14 +436,15 @@ func TestDivergenceIsNonRetryable(t *testing.T) {
 	_, err := runCycles(a, cfg, first+1, cfg.Cycles)
 	statetest.WantAppError(t, err, activities.ErrDiverged, fmt.Sprintf("cycle %d:", bad), "diverged")
 
-	dir := runDir(a)
+	rs := store.OpenRunState(runDir(a))
+	defer rs.Close()
 	for k := 0; k < bad; k++ {
-		if _, _, err := store.ReadEnsemble(dir.Analysis(k)); err != nil {
+		if _, _, err := rs.Ensemble(store.FieldAnalysis, k); err != nil {
 			t.Errorf("analysis of cycle %d before the divergence: %v", k, err)
 		}
 	}
-	if ok, err := store.Exists(dir.Analysis(bad)); ok || err != nil {
-		t.Errorf("the diverged cycle %d has an analysis file (exists %v, err %v)", bad, ok, err)
+	if _, _, err := rs.Ensemble(store.FieldAnalysis, bad); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the diverged cycle %d: reading its analysis gave %v, want fs.ErrNotExist", bad, err)
 	}
 	rows := readDiag(t, a)
 	if got, want := cyclesOf(rows), seq(1, bad-1); !slices.Equal(got, want) {
@@ -472,8 +507,7 @@ func TestCorruptStateIsNonRetryable(t *testing.T) {
 		name string
 		file func(store.RunDir) string
 	}{
-		{"analysis of From-1", func(d store.RunDir) string { return d.Analysis(10) }},
-		{"truth of From-1", func(d store.RunDir) string { return d.Truth(10) }},
+		{"states of From-1", func(d store.RunDir) string { return batchFile(t, d, "states", 10) }},
 		{"diagnostics", func(d store.RunDir) string { return d.Diagnostics() }},
 	}
 	for _, c := range cases {
@@ -505,9 +539,7 @@ func TestMissingStateIsRetryable(t *testing.T) {
 	cfg := shortL63(20)
 	a := newActivities(t)
 	runBatches(t, a, cfg, [][2]int{{1, 10}})
-	if err := os.Remove(runDir(a).Truth(10)); err != nil {
-		t.Fatal(err)
-	}
+	removeBatchFiles(t, runDir(a), 10)
 	_, err := runCycles(a, cfg, 11, 20)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want an error wrapping os.ErrNotExist", err)

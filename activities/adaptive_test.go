@@ -36,10 +36,12 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 			if last := outs[len(outs)-1].Last; last != inProcess[cycles-1] {
 				t.Errorf("per channel %v, batches %v: last cycle %+v, in process %+v", perChannel, batches, last, inProcess[cycles-1])
 			}
-			files := statetest.Snapshot(t, runDir(a).Root)
+			files := statetest.Contents(t, runDir(a).Root)
 			if i == 0 {
 				first = files
-				phi, _, err := store.ReadVector(runDir(a).VarianceScales(cycles))
+				rs := store.OpenRunState(runDir(a))
+				phi, _, err := rs.Vector(store.FieldVarianceScales, cycles)
+				rs.Close()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,7 +74,7 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 		fcfg.Orchestration = &config.Orchestration{Fanout: &config.FanoutConfig{MembersPerTask: 7}}
 		fan := newActivities(t)
 		fanoutRun(t, fan, fcfg.WithDefaults())
-		files := statetest.Snapshot(t, runDir(fan).Root)
+		files := statetest.Contents(t, runDir(fan).Root)
 		want := maps.Clone(first)
 		delete(want, "config.yaml") // holds the fan-out settings
 		delete(files, "config.yaml")

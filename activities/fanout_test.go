@@ -70,7 +70,7 @@ func TestFanoutMatchesRunCycles(t *testing.T) {
 	one := newActivities(t)
 	ref := runBatches(t, one, plain, [][2]int{{1, 5}})[0]
 
-	a, b := statetest.Snapshot(t, runDir(one).Root), statetest.Snapshot(t, runDir(fan).Root)
+	a, b := statetest.Contents(t, runDir(one).Root), statetest.Contents(t, runDir(fan).Root)
 	delete(a, "config.yaml")
 	delete(b, "config.yaml")
 	if d := statetest.DiffSnapshots(a, b); len(d) > 0 {

@@ -184,11 +184,11 @@ func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
 		case err != nil:
 			return nil, fmt.Errorf("report: %w", err)
 		case len(x) != n:
-			return nil, fmt.Errorf("report: %s: cycle %d: truth of size %d, want %d as in the analysis", rd.Root, d.Cycle, len(x), n)
+			return nil, fmt.Errorf("report: %s: cycle %d: truth of state size %d, want %d as in the analysis", rd.Root, d.Cycle, len(x), n)
 		}
 		if f.Truth == nil {
 			if i > 0 {
-				return nil, fmt.Errorf("report: %s: cycle %d has a truth, but cycle %d has none", rd.Root, d.Cycle, rows[0].Cycle)
+				return nil, fmt.Errorf("report: %s: cycle %d has a truth, but cycle %d has no truth file", rd.Root, d.Cycle, rows[0].Cycle)
 			}
 			f.Truth = mat.NewDense(len(rows), n, nil)
 		}
@@ -223,7 +223,7 @@ func loadFlags(rd store.RunDir, rows []store.DiagRow) ([]Flag, error) {
 			}
 		}
 		if n != d.NFlagged {
-			return nil, fmt.Errorf("report: %s: the observations of cycle %d flag %d, but its diagnostics count %d", rd.Root, d.Cycle, n, d.NFlagged)
+			return nil, fmt.Errorf("report: %s: the observations of cycle %d: the file flags %d observations, but the diagnostics of cycle %d count %d", rd.Root, d.Cycle, n, d.Cycle, d.NFlagged)
 		}
 	}
 	return flags, nil

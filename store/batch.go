@@ -414,7 +414,7 @@ func stateBatchColumns(n int) []column {
 }
 
 // obsBatchColumns are the columns of an observation batch file.
-var obsBatchColumns = append([]column{{"cycle", arrow.PrimitiveTypes.Int32}}, obsColumns...)
+var obsBatchColumns = append([]column{{"cycle", arrow.PrimitiveTypes.Int32}, {"time", arrow.PrimitiveTypes.Float64}}, obsColumns...)
 
 // appendStates appends one cycle's rows to the state batch file prefix.
 func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
@@ -461,7 +461,10 @@ func (b *CycleBatch) appendObservations(m Meta, obs Observations) error {
 		return err
 	}
 	rows := obs.Len()
-	cols := append([]arrow.Array{int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) })}, obsArrays(b.o.mem, obs)...)
+	cols := append([]arrow.Array{
+		int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) }),
+		float64Column(b.o.mem, rows, func(int) float64 { return m.Time }),
+	}, obsArrays(b.o.mem, obs)...)
 	return b.write(w, cols, rows)
 }
 

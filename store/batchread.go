@@ -136,10 +136,17 @@ func (r *RunState) Observations(k int) (Observations, Meta, error) {
 		return ReadObservations(r.dir.Observations(k), WithAllocator(r.o.mem))
 	}
 	t := &table{meta: b.t.meta, data: b.t.data, idx: b.t.idx}
-	m := b.t.meta
-	m.Cycle = k
+	var m Meta
 	if rec != nil {
 		t.recs = []arrow.RecordBatch{rec}
+		m = b.meta(rec)
+	} else {
+		// No observations: the cycle's time is in the states file.
+		sb, srec, err := r.cycle(batchStates, k)
+		if err != nil || sb == nil {
+			return Observations{}, Meta{}, readErr(b.name.path, fmt.Errorf("cycle %d has no observations and no states: %w", k, errors.Join(err, fs.ErrNotExist)))
+		}
+		m = sb.meta(srec)
 	}
 	obs, err := readObservations(t)
 	if err != nil {

@@ -319,15 +319,15 @@ func TestReadMalformed(t *testing.T) {
 		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want one of ["truth" "estimate"]`, false},
 		{"ensemble read as observations", KindObservations, ens(), `file kind is "ensemble", want "observations"`, false},
 		{"ensemble read as diagnostics", KindDiagnostics, ens(), `file kind is "ensemble", want "diagnostics"`, false},
-		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "4") }),
-			"written with schema version 4, but this build of latentda reads schema versions up to 3", true},
+		{"newer schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "5") }),
+			"written with schema version 5, but this build of latentda reads schema versions up to 4", true},
 		{"version 2 observations without scores", KindObservations, func() raw {
 			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
 			r.md = withMD(r.md, keySchemaVersion, "2")
 			return r
 		}(), `column "innovation_z" is missing`, false},
 		{"newer schema version, new columns", KindObservations, raw{
-			md:     withMD(baseMD(KindObservations), keySchemaVersion, "4"),
+			md:     withMD(baseMD(KindObservations), keySchemaVersion, "5"),
 			fields: []arrow.Field{{Name: "x", Type: arrow.ListOf(arrow.PrimitiveTypes.Int8)}},
 			cols: []func(memory.Allocator) arrow.Array{func(mem memory.Allocator) arrow.Array {
 				b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int8)
@@ -336,7 +336,7 @@ func TestReadMalformed(t *testing.T) {
 				return b.NewArray()
 			}},
 			nrows: 1,
-		}, "schema version 4", true},
+		}, "schema version 5", true},
 		{"schema version 0", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "0") }), "not a valid schema version", false},
 		{"schema version text", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "one") }), "is not an integer", false},
 		{"no schema version", KindEnsemble, withEns(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "<delete>") }), "not a latentda state file", false},
@@ -590,7 +590,7 @@ func TestWriteRejects(t *testing.T) {
 		{"empty ensemble", WriteEnsemble(p, &mat0, Meta{}), "empty ensemble"},
 		{"nil ensemble", WriteEnsemble(p, nil, Meta{}), "empty ensemble"},
 		{"wrong kind", WriteEnsemble(p, testEnsemble(2, 2), Meta{Kind: KindTruth}), `Kind is "truth"`},
-		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 4}), "writes only schema version 3"},
+		{"newer version", WriteEnsemble(p, testEnsemble(2, 2), Meta{SchemaVersion: 5}), "writes only schema version 4"},
 		{"negative cycle", WriteVector(p, []float64{1}, Meta{Cycle: -1}), "Cycle -1 out of range"},
 		{"infinite time", WriteVector(p, []float64{1}, Meta{Time: math.Inf(1)}), "Time +Inf is not finite"},
 		{"empty param key", WriteVector(p, []float64{1}, Meta{Params: map[string]string{"": "x"}}), "Params has an empty key"},

@@ -234,7 +234,7 @@ func TestReadMalformedTensors(t *testing.T) {
 		{"ensemble read as generator", KindGenerator, ensembleRaw(), `file kind is "ensemble", want "generator"`},
 		{"generator read as ensemble", KindEnsemble, goodTensorRaw(), `file kind is "generator", want "ensemble"`},
 		{"generator read as archive", KindArchive, goodTensorRaw(), `file kind is "generator", want "archive"`},
-		{"newer schema version", KindGenerator, with(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "4") }), "written with schema version 4"},
+		{"newer schema version", KindGenerator, with(func(r *raw) { r.md = withMD(r.md, keySchemaVersion, "5") }), "written with schema version 5"},
 
 		{"duplicate names", KindGenerator, tensorRaw(KindGenerator, []string{"w", "b", "w"}, [][]int32{{1}, {1}, {1}}, [][]float64{{1}, {2}, {3}}),
 			`row 2: column "name": "w" is also the name of row 0 (names must be unique)`},

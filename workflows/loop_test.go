@@ -1,11 +1,8 @@
 package workflows
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,6 +10,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/statecmp"
 )
 
 // recorder is a driver that records the calls it gets and reports every
@@ -151,39 +149,19 @@ func TestRunInProcessHonoursOrchestration(t *testing.T) {
 }
 
 // sameRunFiles checks that run directories want and got hold the same
-// files, config.yaml aside, with the same bytes.
+// state, config.yaml aside, bit for bit, whatever the layout of the files
+// (batch files, or a directory per cycle for fanned-out and block-wise
+// cycles).
 func sameRunFiles(t *testing.T, want, got string) {
 	t.Helper()
-	list := func(root string) map[string][]byte {
-		files := map[string][]byte{}
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(root, path)
-			if rel == "config.yaml" {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			files[rel] = b
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return files
+	w, wtemps := statecmp.Contents(t, want)
+	g, gtemps := statecmp.Contents(t, got)
+	delete(w, "config.yaml")
+	delete(g, "config.yaml")
+	for _, d := range statecmp.Diff(w, g) {
+		t.Error(d)
 	}
-	w, g := list(want), list(got)
-	for rel, b := range w {
-		if gb, ok := g[rel]; !ok {
-			t.Errorf("%s: missing", rel)
-		} else if !bytes.Equal(b, gb) {
-			t.Errorf("%s: bytes differ", rel)
-		}
-	}
-	for rel := range g {
-		if _, ok := w[rel]; !ok {
-			t.Errorf("%s: not in the whole-cycle run", rel)
-		}
+	if len(wtemps)+len(gtemps) > 0 {
+		t.Errorf("temporary files left: %v %v", wtemps, gtemps)
 	}
 }

@@ -45,8 +45,9 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 				t.Errorf("per channel %v, cycle %d: live %+v, in process %+v", perChannel, r.Cycle, got, inProcess[i])
 			}
 		}
+		rs := store.OpenRunState(runDir(ref.StateRoot))
 		for k := 1; k <= cycles; k++ {
-			want, _, err := store.ReadVector(runDir(ref.StateRoot).VarianceScales(k))
+			want, _, err := rs.Vector(store.FieldVarianceScales, k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,5 +62,6 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 				t.Errorf("per channel %v: the estimate did not move from 1", perChannel)
 			}
 		}
+		rs.Close()
 	}
 }

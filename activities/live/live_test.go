@@ -102,8 +102,10 @@ func referenceRun(t *testing.T, cfg config.Config) *activities.Activities {
 // cycles 1..to equal those of the reference run bit for bit.
 func sameAsReference(t *testing.T, ref *activities.Activities, got *live.Activities, to int) {
 	t.Helper()
+	rs := store.OpenRunState(runDir(ref.StateRoot))
+	defer rs.Close()
 	for k := 1; k <= to; k++ {
-		want, _, err := store.ReadEnsemble(runDir(ref.StateRoot).Analysis(k))
+		want, _, err := rs.Ensemble(store.FieldAnalysis, k)
 		if err != nil {
 			t.Fatal(err)
 		}

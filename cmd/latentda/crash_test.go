@@ -51,9 +51,11 @@ func startRun(ctx context.Context, addr, stateDir, cfgPath, runID string, extra 
 // hundreds of cycles, enough for the run to end before a kill lands.
 func waitCycle(ctx context.Context, t *testing.T, runDir string, cycle int, done <-chan error) {
 	t.Helper()
-	path := store.RunDir{Root: runDir}.Analysis(cycle)
 	for {
-		if _, err := os.Stat(path); err == nil {
+		rs := store.OpenRunState(store.RunDir{Root: runDir})
+		_, _, err := rs.Ensemble(store.FieldAnalysis, cycle)
+		rs.Close()
+		if err == nil {
 			return
 		}
 		select {

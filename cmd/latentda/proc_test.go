@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/internal/statecmp"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -159,35 +158,19 @@ func activityWorkers(h *historypb.History) map[string][]string {
 	return out
 }
 
-// isTemp reports whether a file name is a temporary file of an atomic
-// write (".name.tmp-<random>"), which a killed process may leave behind.
-func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") }
-
 // sameFiles checks that the run directories want and got hold the same
-// files (temporary files and names for which skip is true left out) with
-// the same bytes, and returns the temporary files found in got.
+// state (statecmp.Contents: cycle by cycle, whatever the files' layout;
+// temporary files and names for which skip is true left out), bit for
+// bit, and returns the temporary files found in got.
 func sameFiles(t *testing.T, want, got string, skip func(rel string) bool) (temps []string) {
 	t.Helper()
 	list := func(root string) map[string][]byte {
-		files := map[string][]byte{}
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(root, path)
-			if isTemp(d.Name()) {
-				temps = append(temps, rel)
-				return nil
-			}
+		files, tmp := statecmp.Contents(t, root)
+		temps = tmp
+		for rel := range files {
 			if skip != nil && skip(rel) {
-				return nil
+				delete(files, rel)
 			}
-			b, err := os.ReadFile(path)
-			files[rel] = b
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 		return files
 	}

@@ -261,8 +261,10 @@ func TestScheduleEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	refDir := store.RunDir{Root: filepath.Join(ref.StateRoot, "runs", "live")}
+	rs := store.OpenRunState(refDir)
+	defer rs.Close()
 	for k := 1; k <= 4; k++ {
-		want, _, err := store.ReadEnsemble(refDir.Analysis(k))
+		want, _, err := rs.Ensemble(store.FieldAnalysis, k)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,13 +5,10 @@
 package statetest
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +16,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/statecmp"
 )
 
 // WantAppError checks that err is a non-retryable Temporal application error
@@ -69,24 +67,19 @@ func Snapshot(t testing.TB, root string) map[string][]byte {
 
 // DiffSnapshots reports the files that are missing, extra or differ in b
 // compared with a.
-func DiffSnapshots(a, b map[string][]byte) []string {
-	var diffs []string
-	for name, ab := range a {
-		bb, ok := b[name]
-		switch {
-		case !ok:
-			diffs = append(diffs, "missing in second: "+name)
-		case !bytes.Equal(ab, bb):
-			diffs = append(diffs, fmt.Sprintf("differs: %s (%d vs %d bytes)", name, len(ab), len(bb)))
-		}
+func DiffSnapshots(a, b map[string][]byte) []string { return statecmp.Diff(a, b) }
+
+// Contents is the state of the run in root cycle by cycle, whatever the
+// layout of its files (statecmp.Contents), with the temporary files of
+// atomic writes as entries "temporary file: <path>", so that they fail
+// the comparisons.
+func Contents(t testing.TB, root string) map[string][]byte {
+	t.Helper()
+	files, temps := statecmp.Contents(t, root)
+	for _, p := range temps {
+		files["temporary file: "+p] = nil
 	}
-	for name := range b {
-		if _, ok := a[name]; !ok {
-			diffs = append(diffs, "extra in second: "+name)
-		}
-	}
-	slices.Sort(diffs)
-	return diffs
+	return files
 }
 
 // FileInfos stats every file under root.
