@@ -73,7 +73,9 @@ func TestRerunAndCompare(t *testing.T) {
 	}
 	// The warm start is the original's analysis, with the rerun's
 	// metadata and its origin.
-	E0, _, err := store.ReadEnsemble(filepath.Join(dir, "runs", "orig", "cycles", "000020", "analysis.arrow"))
+	rs := store.OpenRunState(store.RunDir{Root: filepath.Join(dir, "runs", "orig")})
+	E0, _, err := rs.Ensemble(store.FieldAnalysis, 20)
+	rs.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
