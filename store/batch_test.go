@@ -232,7 +232,7 @@ func TestRetention(t *testing.T) {
 	dir := RunDir{Root: t.TempDir()}
 	keep := Retention{Forecast: Keep{MeanOnly: true}, Analysis: Keep{Every: 10}, Latent: Keep{Every: 4}}
 	cycles := testCycles(21, 45)
-	writeBatch(t, dir, keep, cycles[:10], true)  // 21..30
+	writeBatch(t, dir, keep, cycles[:10], true) // 21..30
 	writeBatch(t, dir, keep, cycles[10:], true) // 31..45
 	rs := OpenRunState(dir)
 	defer rs.Close()
