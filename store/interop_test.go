@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -356,4 +358,84 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 			equal(t, "values "+ts.Name, values[i], hexAll(ts.Data))
 		}
 	})
+}
+
+// TestArrowJSReadsBatchFiles writes a batch of two cycles, the forecast
+// kept as mean and spread only, and reads its states and observations
+// files with the JavaScript Arrow implementation: one record batch per
+// cycle, the documented columns and metadata, every value bit for bit.
+func TestArrowJSReadsBatchFiles(t *testing.T) {
+	dir := RunDir{Root: t.TempDir()}
+	meta := testMeta("")
+	m13 := meta
+	m13.Cycle, m13.Time = 13, 0.65
+	F := mat.NewDense(2, 3, []float64{1, 2, 3, 3, math.Inf(-1), math.Copysign(0, -1)})
+	A := mat.NewDense(2, 3, []float64{0.5, math.NaN(), 1e-310, -1, 2, 4})
+	x := []float64{1, 2, 3}
+	obs := Observations{Values: []float64{0.25, -2}, Variances: []float64{1, 2}, Positions: []float64{0, 2},
+		Flagged: []bool{false, true}, Reasons: []string{"", "outlier"}}
+	b := dir.NewCycleBatch(Retention{Forecast: Keep{MeanOnly: true}})
+	for _, m := range []Meta{meta, m13} {
+		if err := errors.Join(b.Truth(m, x), b.Forecast(m, F), b.Observations(m, obs), b.Analysis(m, A), b.EndCycle()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	files := readWithNode(t, dir.Batch("states", 12, 13), dir.Batch("observations", 12, 13))
+	states, observations := files[0], files[1]
+	fields := func(f jsFile) [][2]string {
+		var out [][2]string
+		for _, fl := range f.Fields {
+			out = append(out, [2]string{fl.Name, fl.Type})
+		}
+		return out
+	}
+	equal(t, "states batches", states.Batches, 2)
+	equal(t, "states fields", fields(states), [][2]string{{"cycle", "Int32"}, {"time", "Float64"}, {"field", "Utf8"}, {"member", "Int32"}, {"state", "FixedSizeList[3]<Float64>"}})
+	// A batch file's metadata is that of its first cycle, without the
+	// free extra keys (those of one cycle's files).
+	noExtra := func(md map[string]string) map[string]string {
+		delete(md, "latentda.extra.filter")
+		delete(md, "latentda.extra.note")
+		return md
+	}
+	equal(t, "states metadata", states.Metadata, noExtra(wantMetadata(KindStateBatch, map[string]string{
+		"latentda.state_size": "3", "latentda.retention": "forecast: mean; analysis: all"})))
+	var cycle, member []int32
+	var times []string
+	var field []string
+	var state [][]string
+	jsColumn(t, states, "cycle", &cycle)
+	jsColumn(t, states, "time", &times)
+	jsColumn(t, states, "field", &field)
+	jsColumn(t, states, "member", &member)
+	jsColumn(t, states, "state", &state)
+	equal(t, "cycle", cycle, []int32{12, 12, 12, 12, 12, 13, 13, 13, 13, 13})
+	equal(t, "time", times[4:6], []string{hexBits(meta.Time), hexBits(0.65)})
+	rowFields := []string{"truth", "forecast_mean", "forecast_spread", "analysis", "analysis"}
+	equal(t, "field", field, append(slices.Clone(rowFields), rowFields...))
+	equal(t, "member", member, []int32{0, 0, 0, 0, 1, 0, 0, 0, 0, 1})
+	mean := EnsembleMean(F) // 2, −Inf, 1.5
+	spread := make([]float64, 3)
+	for j := range spread {
+		d0, d1 := F.At(0, j)-mean[j], F.At(1, j)-mean[j]
+		spread[j] = math.Sqrt(d0*d0 + d1*d1) // N − 1 = 1
+	}
+	wantState := [][]string{hexAll(x), hexAll(mean), hexAll(spread), hexAll(A.RawRowView(0)), hexAll(A.RawRowView(1))}
+	equal(t, "state", state[:5], wantState)
+	equal(t, "state of cycle 13", state[5:], wantState)
+
+	equal(t, "observations batches", observations.Batches, 2)
+	equal(t, "observations metadata", observations.Metadata, noExtra(wantMetadata(KindObservationBatch, nil)))
+	var obsCycle []int32
+	var value []string
+	var reason []string
+	jsColumn(t, observations, "cycle", &obsCycle)
+	jsColumn(t, observations, "value", &value)
+	jsColumn(t, observations, "flag_reason", &reason)
+	equal(t, "observations cycle", obsCycle, []int32{12, 12, 13, 13})
+	equal(t, "observations value", value, hexAll(append(slices.Clone(obs.Values), obs.Values...)))
+	equal(t, "observations flag_reason", reason, []string{"", "outlier", "", "outlier"})
 }
