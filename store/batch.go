@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -220,52 +222,83 @@ func (b *CycleBatch) Observations(m Meta, obs Observations) error {
 }
 
 // Commit writes the batch's files, the last cycle ended keeping its
-// analysis ensemble whatever the retention policy, and returns their
-// paths. A batch without an ended cycle writes nothing. Files of an earlier run of cycles within the batch's
-// (a retried batch that had ended early) are removed. After Commit, or an
-// error, the batch is done.
-func (b *CycleBatch) Commit() ([]string, error) {
+// analysis ensemble whatever the retention policy, and then the run's
+// diagnostics table with rows (WriteDiagnostics with meta), the commit
+// record of the cycles; it returns the paths written. The files are
+// fsynced together, in parallel (the file system can commit them in one
+// journal transaction), then the batch files are renamed and their
+// directory fsynced, then the diagnostics. A batch without an ended cycle
+// writes only the diagnostics. Files of an earlier run of cycles within
+// the batch's (a retried batch that had ended early) are removed. After
+// Commit, or an error, the batch is done.
+func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 	defer b.Abort()
 	if b.err != nil {
 		return nil, b.err
 	}
-	if b.ended == nil {
-		return nil, nil
-	}
-	last := b.ended.meta.Cycle
-	if err := b.flush(b.ended, true); err != nil {
+	var diag []stagedFile
+	defer func() {
+		for _, s := range diag {
+			s.af.abort()
+		}
+	}()
+	if err := WriteDiagnostics(b.dir.Diagnostics(), rows, meta, withStage(&diag), WithAllocator(b.o.mem)); err != nil {
 		return nil, err
 	}
-	prefixes := slices.Sorted(func(yield func(string) bool) {
-		for p := range b.files {
-			if !yield(p) {
-				return
+	var files []stagedFile
+	if b.ended != nil {
+		last := b.ended.meta.Cycle
+		if err := b.flush(b.ended, true); err != nil {
+			return nil, err
+		}
+		for _, p := range slices.Sorted(maps.Keys(b.files)) {
+			w := b.files[p]
+			if err := w.fw.Close(); err != nil {
+				return nil, writeErr(w.af.tmp, err)
 			}
+			files = append(files, stagedFile{af: w.af, path: b.dir.Batch(p, b.from, last)})
 		}
-	})
+	}
+	if err := syncAll(append(slices.Clone(files), diag...)); err != nil {
+		return nil, writeErr(b.dir.Root, err)
+	}
 	var paths []string
-	for _, p := range prefixes {
-		w, path := b.files[p], b.dir.Batch(p, b.from, last)
-		err := w.fw.Close()
-		if err == nil {
-			err = w.af.sync()
+	for _, f := range files {
+		if err := f.af.rename(f.path); err != nil {
+			return nil, writeErr(f.path, err)
 		}
-		if err == nil {
-			err = w.af.rename(path)
+		paths = append(paths, f.path)
+	}
+	if len(files) > 0 {
+		if err := syncDir(b.dir.Batches()); err != nil {
+			return nil, writeErr(b.dir.Batches(), err)
 		}
-		if err != nil {
-			return nil, writeErr(path, err)
+		if err := b.removeSuperseded(paths, b.ended.meta.Cycle); err != nil {
+			return nil, writeErr(b.dir.Batches(), err)
 		}
-		paths = append(paths, path)
 	}
-	if err := syncDir(b.dir.Batches()); err != nil {
-		return nil, writeErr(b.dir.Batches(), err)
+	d := diag[0]
+	if err := d.af.rename(d.path); err != nil {
+		return nil, writeErr(d.path, err)
 	}
-	if err := b.removeSuperseded(paths, last); err != nil {
-		return paths, writeErr(b.dir.Batches(), err)
+	if err := syncDir(d.af.dir); err != nil {
+		return nil, writeErr(d.path, err)
 	}
-	return paths, nil
+	return append(paths, d.path), nil
 }
+
+// syncAll flushes, fsyncs and closes the files, in parallel.
+func syncAll(files []stagedFile) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { errs[i] = f.af.sync() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func withStage(staged *[]stagedFile) Option { return func(o *options) { o.stage = staged } }
 
 // Abort drops the batch: its temporary files are removed.
 func (b *CycleBatch) Abort() {

@@ -70,7 +70,7 @@ func writeBatch(t *testing.T, dir RunDir, keep Retention, cycles []batchCycle, c
 	if !commit {
 		return nil
 	}
-	paths, err := b.Commit()
+	paths, err := b.Commit(nil, Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	for _, p := range paths {
 		names = append(names, filepath.Base(p))
 	}
-	if want := []string{"estimates-000001-000004.arrow", "latent-000001-000004.arrow", "observations-000001-000004.arrow", "states-000001-000004.arrow"}; !slices.Equal(names, want) {
+	if want := []string{"estimates-000001-000004.arrow", "latent-000001-000004.arrow", "observations-000001-000004.arrow", "states-000001-000004.arrow", "diagnostics.arrow"}; !slices.Equal(names, want) {
 		t.Fatalf("batch files %q, want %q", names, want)
 	}
 	rs := OpenRunState(dir)
@@ -145,14 +145,15 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	writeBatch(t, dir, Retention{}, cycles, true)
 	writeBatch(t, other, Retention{}, cycles, true)
 	for p, want := range first {
-		for _, got := range []string{p, filepath.Join(other.Batches(), filepath.Base(p))} {
+		rel, _ := filepath.Rel(dir.Root, p)
+		for _, got := range []string{p, filepath.Join(other.Root, rel)} {
 			if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, want) {
 				t.Errorf("%s: rewritten batch differs from the first write (%v)", got, err)
 			}
 		}
 	}
-	if entries, _ := os.ReadDir(dir.Batches()); len(entries) != len(paths) {
-		t.Errorf("%d entries in %s after the retry, want %d (no temporary files)", len(entries), dir.Batches(), len(paths))
+	if entries, _ := os.ReadDir(dir.Batches()); len(entries) != len(paths)-1 {
+		t.Errorf("%d entries in %s after the retry, want %d (no temporary files)", len(entries), dir.Batches(), len(paths)-1)
 	}
 }
 
@@ -208,8 +209,8 @@ func TestCycleBatchCrash(t *testing.T) {
 	if err := b.Truth(cycles[5].meta, cycles[5].truth); err != nil {
 		t.Fatal(err)
 	}
-	paths, err := b.Commit()
-	if err != nil || len(paths) != 1 || filepath.Base(paths[0]) != "states-000004-000005.arrow" {
+	paths, err := b.Commit(nil, Meta{})
+	if err != nil || len(paths) != 2 || filepath.Base(paths[0]) != "states-000004-000005.arrow" {
 		t.Fatalf("commit after a failed cycle: %q, %v", paths, err)
 	}
 	rs = OpenRunState(dir)

@@ -380,7 +380,7 @@ func TestArrowJSReadsBatchFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.Commit(); err != nil {
+	if _, err := b.Commit(nil, Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	files := readWithNode(t, dir.Batch("states", 12, 13), dir.Batch("observations", 12, 13))

@@ -21,6 +21,16 @@ type Option func(*options)
 
 type options struct {
 	mem memory.Allocator
+	// stage, if set, makes writeFile leave its file written but not
+	// synced or renamed, here, for a caller that commits several files
+	// together (CycleBatch.Commit).
+	stage *[]stagedFile
+}
+
+// stagedFile is a file written to its temporary file, to be put under path.
+type stagedFile struct {
+	af   *atomicFile
+	path string
 }
 
 // WithAllocator makes a reader or writer allocate its Arrow buffers from
@@ -43,11 +53,12 @@ func buildOptions(opts []Option) options {
 	return o
 }
 
-// writeFile writes one record batch of cols as an Arrow IPC file, atomically.
+// writeFile writes one record batch of cols as an Arrow IPC file, atomically
+// (or, with o.stage, leaves it staged).
 func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
 	rec := array.NewRecordBatch(schema, cols, int64(nrows))
 	defer rec.Release()
-	err := writeAtomic(path, func(w io.Writer) error {
+	encode := func(w io.Writer) error {
 		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(o.mem))
 		if err != nil {
 			return err
@@ -57,10 +68,31 @@ func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array,
 			return err
 		}
 		return fw.Close()
-	})
+	}
+	var err error
+	if o.stage == nil {
+		err = writeAtomic(path, encode)
+	} else {
+		err = stage(path, o.stage, encode)
+	}
 	if err != nil {
 		return writeErr(path, err)
 	}
+	return nil
+}
+
+// stage writes a file with write to its temporary file and adds it to
+// staged.
+func stage(path string, staged *[]stagedFile, write func(w io.Writer) error) error {
+	af, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	if err := write(af); err != nil {
+		af.abort()
+		return err
+	}
+	*staged = append(*staged, stagedFile{af: af, path: path})
 	return nil
 }
 

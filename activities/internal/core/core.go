@@ -476,8 +476,8 @@ func (b *Batch) StoreInBatch() error {
 // and the diagnostics table with the batch's rows: the batch's cycles are
 // done.
 func (b *Batch) Commit() error {
-	if err := b.commitOut(); err != nil {
-		return err
+	if b.Out != nil {
+		return b.commitOut(b.Summary.Last.Cycle)
 	}
 	if err := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, b.Summary.Last.Cycle)); err != nil {
 		return fmt.Errorf("activities: %w", err)
@@ -489,8 +489,8 @@ func (b *Batch) Commit() error {
 // Fail writes the diagnostics table up to the cycle before k, which
 // failed with err, and returns err.
 func (b *Batch) Fail(k int, err error) error {
-	if werr := b.commitOut(); werr != nil {
-		return errors.Join(err, werr)
+	if b.Out != nil {
+		return errors.Join(err, b.commitOut(k-1))
 	}
 	if werr := store.WriteDiagnostics(b.Dir.Diagnostics(), b.Rows, Meta(b.runID, b.Setup.Config, k-1)); werr != nil {
 		err = errors.Join(err, werr)
@@ -498,12 +498,10 @@ func (b *Batch) Fail(k int, err error) error {
 	return err
 }
 
-// commitOut writes the batch files of the cycles that ended.
-func (b *Batch) commitOut() error {
-	if b.Out == nil {
-		return nil
-	}
-	paths, err := b.Out.Commit()
+// commitOut writes the batch files of the cycles that ended and the
+// diagnostics table, whose metadata holds cycle last.
+func (b *Batch) commitOut(last int) error {
+	paths, err := b.Out.Commit(b.Rows, Meta(b.runID, b.Setup.Config, last))
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
