@@ -107,10 +107,11 @@ type cycleData struct {
 
 // batchWriter is one batch file being written.
 type batchWriter struct {
-	af     *atomicFile
-	fw     *ipc.FileWriter
-	schema *arrow.Schema
-	n      int // state size of a state batch
+	af      *atomicFile
+	fw      *ipc.FileWriter
+	schema  *arrow.Schema
+	n       int // state size of a state batch
+	pending pendingRows
 }
 
 // NewCycleBatch starts a batch of cycles of the run in d, keeping the
@@ -253,6 +254,9 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 		}
 		for _, p := range slices.Sorted(maps.Keys(b.files)) {
 			w := b.files[p]
+			if err := b.writePending(w); err != nil {
+				return nil, err
+			}
 			if err := w.fw.Close(); err != nil {
 				return nil, writeErr(w.af.tmp, err)
 			}
@@ -449,6 +453,26 @@ func stateBatchColumns(n int) []column {
 // obsBatchColumns are the columns of an observation batch file.
 var obsBatchColumns = append([]column{{"cycle", arrow.PrimitiveTypes.Int32}, {"time", arrow.PrimitiveTypes.Float64}}, obsColumns...)
 
+// recordBytes is the size of state a record batch of a batch file holds
+// before it is written: the cycles of a small model share record batches
+// (each costs a message header, and arrow-go's encoding of it), while
+// each cycle of a large model, whose state alone is larger, is a record
+// batch of its own, so that a batch holds at most about one cycle in
+// memory. A cycle is never split across record batches.
+const recordBytes = 1 << 20
+
+// pendingRows are the rows of a batch file not yet written.
+type pendingRows struct {
+	cycles  []int32
+	times   []float64
+	fields  []string  // state batch files
+	members []int32   // state batch files
+	values  []float64 // state batch files: the states, row after row
+	obs     Observations
+	index   []int32 // observation batch files: the position in the cycle's y
+	bytes   int
+}
+
 // appendStates appends one cycle's rows to the state batch file prefix.
 func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
 	n := len(set.values[0])
@@ -461,27 +485,17 @@ func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
 	if err != nil {
 		return err
 	}
-	if w.n != n {
-		return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s state size %d, but the batch's earlier cycles have %d", m.Cycle, prefix, n, w.n))
-	}
-	rows := len(set.values)
-	values := newBuffer(b.o.mem, rows*n*arrow.Float64SizeBytes)
-	dst := arrow.Float64Traits.CastFromBytes(values.Bytes())
+	p := &w.pending
 	for i, v := range set.values {
-		if len(v) != n {
-			values.Release()
-			return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s has length %d, want %d", m.Cycle, set.fields[i], len(v), n))
+		if len(v) != w.n {
+			return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s has length %d, but the batch's %s have %d", m.Cycle, set.fields[i], len(v), prefix, w.n))
 		}
-		copy(dst[i*n:], v)
+		p.cycles, p.times = append(p.cycles, int32(m.Cycle)), append(p.times, m.Time)
+		p.values = append(p.values, v...)
 	}
-	cols := []arrow.Array{
-		int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) }),
-		float64Column(b.o.mem, rows, func(int) float64 { return m.Time }),
-		stringColumn(b.o.mem, set.fields),
-		int32Column(b.o.mem, rows, func(i int) int32 { return set.members[i] }),
-		stateColumn(rows, n, values),
-	}
-	return b.write(w, cols, rows)
+	p.fields, p.members = append(p.fields, set.fields...), append(p.members, set.members...)
+	p.bytes += len(set.values) * w.n * arrow.Float64SizeBytes
+	return b.writeFull(w)
 }
 
 // appendObservations appends one cycle's observations to the observation
@@ -493,20 +507,71 @@ func (b *CycleBatch) appendObservations(m Meta, obs Observations) error {
 	if err != nil {
 		return err
 	}
+	p := &w.pending
 	rows := obs.Len()
-	cols := append([]arrow.Array{
-		int32Column(b.o.mem, rows, func(int) int32 { return int32(m.Cycle) }),
-		float64Column(b.o.mem, rows, func(int) float64 { return m.Time }),
-	}, obsArrays(b.o.mem, obs)...)
-	return b.write(w, cols, rows)
+	flagged, reasons := obs.Flagged, obs.Reasons
+	if flagged == nil {
+		flagged = make([]bool, rows)
+	}
+	if reasons == nil {
+		reasons = make([]string, rows)
+	}
+	for i := range rows {
+		p.cycles, p.times, p.index = append(p.cycles, int32(m.Cycle)), append(p.times, m.Time), append(p.index, int32(i))
+		p.obs.InnovationZ = append(p.obs.InnovationZ, scoreAt(obs.InnovationZ)(i))
+		p.obs.ProjectionZ = append(p.obs.ProjectionZ, scoreAt(obs.ProjectionZ)(i))
+	}
+	p.obs.Values = append(p.obs.Values, obs.Values...)
+	p.obs.Variances = append(p.obs.Variances, obs.Variances...)
+	p.obs.Positions = append(p.obs.Positions, obs.Positions...)
+	p.obs.Flagged = append(p.obs.Flagged, flagged...)
+	p.obs.Reasons = append(p.obs.Reasons, reasons...)
+	p.bytes += rows * 64
+	return b.writeFull(w)
 }
 
-func (b *CycleBatch) write(w *batchWriter, cols []arrow.Array, rows int) error {
+// writeFull writes the pending rows of w once they reach recordBytes.
+func (b *CycleBatch) writeFull(w *batchWriter) error {
+	if w.pending.bytes < recordBytes {
+		return nil
+	}
+	return b.writePending(w)
+}
+
+// writePending writes the pending rows of w as a record batch.
+func (b *CycleBatch) writePending(w *batchWriter) error {
+	p := &w.pending
+	rows := len(p.cycles)
+	if rows == 0 {
+		return nil
+	}
+	mem := b.o.mem
+	cols := []arrow.Array{
+		int32Column(mem, rows, func(i int) int32 { return p.cycles[i] }),
+		float64Column(mem, rows, func(i int) float64 { return p.times[i] }),
+	}
+	if p.index != nil {
+		cols = append(cols, obsArrays(mem, p.obs, p.index)...)
+	} else {
+		values := newBuffer(mem, len(p.values)*arrow.Float64SizeBytes)
+		copy(arrow.Float64Traits.CastFromBytes(values.Bytes()), p.values)
+		cols = append(cols, stringColumn(mem, p.fields),
+			int32Column(mem, rows, func(i int) int32 { return p.members[i] }),
+			stateColumn(rows, w.n, values))
+	}
 	defer releaseAll(cols)
 	rec := array.NewRecordBatch(w.schema, cols, int64(rows))
 	defer rec.Release()
 	if err := w.fw.Write(rec); err != nil {
 		return writeErr(w.af.tmp, err)
+	}
+	*p = pendingRows{
+		cycles: p.cycles[:0], times: p.times[:0], fields: p.fields[:0], members: p.members[:0], values: p.values[:0],
+		obs: Observations{Values: p.obs.Values[:0], Variances: p.obs.Variances[:0], Positions: p.obs.Positions[:0],
+			Flagged: p.obs.Flagged[:0], Reasons: p.obs.Reasons[:0], InnovationZ: p.obs.InnovationZ[:0], ProjectionZ: p.obs.ProjectionZ[:0]},
+	}
+	if p.index != nil {
+		p.index = p.index[:0]
 	}
 	return nil
 }
@@ -543,6 +608,8 @@ func (b *CycleBatch) writer(prefix string, spec func() ([]column, Kind, map[stri
 	w := &batchWriter{af: af, fw: fw, schema: schema}
 	if data != nil {
 		w.n, _ = strconv.Atoi(data[keyStateSize])
+	} else {
+		w.pending.index = []int32{}
 	}
 	b.files[prefix] = w
 	return w, nil

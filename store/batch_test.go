@@ -157,6 +157,42 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCycleBatchLargeStates: the cycles of a large model are record
+// batches of their own (recordBytes), and read back bit for bit.
+func TestCycleBatchLargeStates(t *testing.T) {
+	dir := RunDir{Root: t.TempDir()}
+	const n = recordBytes / 16 // 3 rows of n values: 1.5 × recordBytes per cycle
+	b := dir.NewCycleBatch(Retention{})
+	var cycles []*mat.Dense
+	for k := 1; k <= 3; k++ {
+		m := testMeta("")
+		m.Cycle = k
+		A := mat.NewDense(2, n, nil)
+		for i := range A.RawMatrix().Data {
+			A.RawMatrix().Data[i] = float64(k*i) / 7
+		}
+		cycles = append(cycles, A)
+		if err := errors.Join(b.Truth(m, A.RawRowView(1)), b.Analysis(m, A), b.EndCycle()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Commit(nil, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	rs := OpenRunState(dir)
+	defer rs.Close()
+	for k, want := range cycles {
+		A, _, err := rs.Ensemble(FieldAnalysis, k+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBits(t, "analysis", A.RawMatrix().Data, want.RawMatrix().Data)
+	}
+	if recs := len(rs.open[batchStates].t.recs); recs != 3 {
+		t.Errorf("%d record batches, want one per cycle", recs)
+	}
+}
+
 // TestCycleBatchCrash: a batch that dies before it commits leaves the
 // previous batches intact and readable, and its own cycles absent; its
 // temporary files are never read and are removed as stale. A failed cycle

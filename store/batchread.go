@@ -60,6 +60,9 @@ func (r *RunState) Close() {
 }
 
 func (b *openBatch) close() {
+	for _, r := range b.byCycle {
+		r.Release()
+	}
 	b.t.Release()
 	b.release()
 }
@@ -227,40 +230,49 @@ func (r *RunState) load(n batchName) (*openBatch, error) {
 	}
 	b := &openBatch{name: n, t: t, release: release}
 	if b.byCycle, err = indexCycles(t, n); err != nil {
-		b.close()
+		t.Release()
+		release()
 		return nil, readErr(n.path, err)
 	}
 	r.open[n.prefix] = b
 	return b, nil
 }
 
-// indexCycles maps cycles to the record batches of t, checking that each
-// record batch holds one cycle, that cycles increase within the file
-// name's range, and, in a state batch file, that every cycle of the range
-// has its record batch.
+// indexCycles maps the cycles of t to their rows, as slices of its record
+// batches (release them with the table), checking that the cycles
+// increase within the file name's range, that no cycle is split across
+// record batches, and, in a state batch file, that every cycle of the
+// range has its rows.
 func indexCycles(t *table, n batchName) (map[int]arrow.RecordBatch, error) {
-	byCycle := make(map[int]arrow.RecordBatch, len(t.recs))
+	byCycle := map[int]arrow.RecordBatch{}
+	release := func() {
+		for _, r := range byCycle {
+			r.Release()
+		}
+	}
 	prev := -1
 	for i, rec := range t.recs {
-		if rec.NumRows() == 0 {
-			continue
-		}
 		cycle, err := columnAs[*array.Int32](t, rec, "cycle")
 		if err != nil {
+			release()
 			return nil, err
 		}
-		c := int(cycle.Value(0))
-		for j := range cycle.Len() {
-			if int(cycle.Value(j)) != c {
-				return nil, invalidf("record batch %d holds cycles %d and %d (one cycle per record batch)", i, c, cycle.Value(j))
+		for lo := 0; lo < cycle.Len(); {
+			c := int(cycle.Value(lo))
+			if c <= prev || c < n.from || c > n.to {
+				release()
+				return nil, invalidf("record batch %d, row %d: cycle %d after cycle %d in a file of cycles %d..%d (cycles increase, each in one record batch)", i, lo, c, prev, n.from, n.to)
 			}
+			hi := lo + 1
+			for hi < cycle.Len() && int(cycle.Value(hi)) == c {
+				hi++
+			}
+			byCycle[c], prev = rec.NewSlice(int64(lo), int64(hi)), c
+			lo = hi
 		}
-		if c <= prev || c < n.from || c > n.to {
-			return nil, invalidf("record batch %d holds cycle %d, after cycle %d in a file of cycles %d..%d", i, c, prev, n.from, n.to)
-		}
-		byCycle[c], prev = rec, c
 	}
 	if n.prefix != batchObservations && len(byCycle) != n.to-n.from+1 {
+		release()
 		return nil, invalidf("%d cycles in a file of cycles %d..%d", len(byCycle), n.from, n.to)
 	}
 	return byCycle, nil

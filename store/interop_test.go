@@ -362,8 +362,9 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 
 // TestArrowJSReadsBatchFiles writes a batch of two cycles, the forecast
 // kept as mean and spread only, and reads its states and observations
-// files with the JavaScript Arrow implementation: one record batch per
-// cycle, the documented columns and metadata, every value bit for bit.
+// files with the JavaScript Arrow implementation: the cycles of a small
+// model in one record batch, the documented columns and metadata, every
+// value bit for bit.
 func TestArrowJSReadsBatchFiles(t *testing.T) {
 	dir := RunDir{Root: t.TempDir()}
 	meta := testMeta("")
@@ -392,7 +393,7 @@ func TestArrowJSReadsBatchFiles(t *testing.T) {
 		}
 		return out
 	}
-	equal(t, "states batches", states.Batches, 2)
+	equal(t, "states batches", states.Batches, 1)
 	equal(t, "states fields", fields(states), [][2]string{{"cycle", "Int32"}, {"time", "Float64"}, {"field", "Utf8"}, {"member", "Int32"}, {"state", "FixedSizeList[3]<Float64>"}})
 	// A batch file's metadata is that of its first cycle, without the
 	// free extra keys (those of one cycle's files).
@@ -427,7 +428,7 @@ func TestArrowJSReadsBatchFiles(t *testing.T) {
 	equal(t, "state", state[:5], wantState)
 	equal(t, "state of cycle 13", state[5:], wantState)
 
-	equal(t, "observations batches", observations.Batches, 2)
+	equal(t, "observations batches", observations.Batches, 1)
 	equal(t, "observations metadata", observations.Metadata, noExtra(wantMetadata(KindObservationBatch, nil)))
 	var obsCycle []int32
 	var value []string

@@ -135,7 +135,7 @@ func WriteObservations(path string, obs Observations, meta Meta, opts ...Option)
 		return writeErr(path, err)
 	}
 	m := obs.Len()
-	cols := obsArrays(o.mem, obs)
+	cols := obsArrays(o.mem, obs, nil)
 	defer releaseAll(cols)
 	fields := make([]arrow.Field, len(obsColumns))
 	for i, c := range obsColumns {
@@ -245,8 +245,9 @@ func readObservations(t *table) (Observations, error) {
 	return obs, nil
 }
 
-// obsArrays builds the columns of obs, in the order of obsColumns.
-func obsArrays(mem memory.Allocator, obs Observations) []arrow.Array {
+// obsArrays builds the columns of obs, in the order of obsColumns; index
+// holds the "index" column (nil: 0, 1, 2, ...).
+func obsArrays(mem memory.Allocator, obs Observations, index []int32) []arrow.Array {
 	m := obs.Len()
 	flagged := obs.Flagged
 	if flagged == nil {
@@ -257,7 +258,12 @@ func obsArrays(mem memory.Allocator, obs Observations) []arrow.Array {
 		reasons = make([]string, m)
 	}
 	return []arrow.Array{
-		int32Column(mem, m, func(i int) int32 { return int32(i) }),
+		int32Column(mem, m, func(i int) int32 {
+			if index != nil {
+				return index[i]
+			}
+			return int32(i)
+		}),
 		float64Column(mem, m, func(i int) float64 { return obs.Positions[i] }),
 		float64Column(mem, m, func(i int) float64 { return obs.Values[i] }),
 		float64Column(mem, m, func(i int) float64 { return obs.Variances[i] }),
