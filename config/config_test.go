@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/store"
 )
 
 const validYAML = `
@@ -42,6 +44,28 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
+// TestStoreSection: the store section's settings become the retention
+// policy; the settings left out keep everything, and a config without
+// the section keeps everything.
+func TestStoreSection(t *testing.T) {
+	cfg, err := Parse([]byte(validYAML + "store: {forecast: mean, analysis: every 10}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := cfg.Store.Retention()
+	want := store.Retention{Forecast: store.Keep{MeanOnly: true}, Analysis: store.Keep{Every: 10}}
+	if err != nil || keep != want || cfg.Store.Latent != StoreAll {
+		t.Errorf("store section %+v gives %+v (%v), want %+v", cfg.Store, keep, err, want)
+	}
+	plain, err := Parse([]byte(validYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keep, err := plain.Store.Retention(); plain.Store != nil || keep != (store.Retention{}) || err != nil {
+		t.Errorf("no store section: %+v gives %+v (%v), want everything kept", plain.Store, keep, err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
 	for _, tc := range []struct {
@@ -65,6 +89,10 @@ func TestParseRejects(t *testing.T) {
 		{"fan-out moved", validYAML + "forecast: {fanout: {members_per_task: 2}}\n", "forecast.fanout: line 9: moved to orchestration.fanout"},
 		{"blocks moved", replace("rotate: true", "rotate: true, blocks: 2"), "filter.blocks: line 8: moved to orchestration.blocks"},
 		{"unknown activity", validYAML + "orchestration: {activity: remote}\n", `orchestration.activity: want local or regular, got "remote"`},
+		{"unknown store key", validYAML + "store: {truth: mean}\n", "store.truth: line 9: unknown key; the keys under store are forecast, analysis, latent"},
+		{"store setting", validYAML + "store: {analysis: every 0}\n", `store.analysis: "every 0": want all, mean (mean and spread only) or every K`},
+		{"store setting case", validYAML + "store: {forecast: Mean}\n", `store.forecast: "Mean": want all, mean`},
+		{"store setting type", validYAML + "store: {latent: 3}\n", `store.latent: "3": want all, mean`},
 		{"negative batch", validYAML + "orchestration: {batch_cycles: -1}\n", "orchestration.batch_cycles: must be >= 1"},
 		{"no name", replace("name: l96-etkf", "name: ''"), "name: required"},
 		{"no cycles", replace("cycles: 100", "cycles: 0"), "cycles: must be >= 1"},

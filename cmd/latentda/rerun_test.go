@@ -154,6 +154,35 @@ func TestRerunRejects(t *testing.T) {
 	}
 }
 
+// TestRerunFromCycleNotKept: a run that kept every 10th analysis ensemble
+// reruns from those, refuses the others naming the setting and the cycles
+// to use instead, and still gives its report (from the stored means).
+func TestRerunFromCycleNotKept(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(src, "store: {analysis: every 10, forecast: mean}\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "sparse", "--in-process", "-o", "json", "--batch-cycles", "15")
+	_, _, err = execute(t, "rerun", "sparse", "--from-cycle", "25", "--state-dir", dir, "--in-process")
+	want := "rerun: run sparse: store: cycle 25 analysis ensemble not kept (store.analysis: every 10); the nearest cycles kept are 20 and 30; rerun from cycle 20 or 30"
+	var ue usageError
+	if err == nil || err.Error() != want || !errors.As(err, &ue) {
+		t.Errorf("rerun from cycle 25: %v, want the usage error %q", err, want)
+	}
+	// Cycle 15 ends a batch of 15 cycles: its analysis is kept.
+	for _, k := range []string{"20", "15"} {
+		runJSON(t, "rerun", "sparse", "--from-cycle", k, "--state-dir", dir, "--run-id", "from"+k, "--in-process", "-o", "json")
+	}
+	if _, _, err := execute(t, "report", "sparse", "--state-dir", dir, "-o", filepath.Join(dir, "report")); err != nil {
+		t.Errorf("report of a run that kept means only: %v", err)
+	}
+}
+
 // TestRunIDsStayInTheStateDir: run IDs that are paths are refused before
 // anything is written.
 func TestRunIDsStayInTheStateDir(t *testing.T) {
