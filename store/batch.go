@@ -218,7 +218,11 @@ func (b *CycleBatch) Observations(m Meta, obs Observations) error {
 		b.err = writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %w", m.Cycle, err))
 		return b.err
 	}
-	c.obs = &obs
+	c.obs = &Observations{
+		Values: slices.Clone(obs.Values), Variances: slices.Clone(obs.Variances), Positions: slices.Clone(obs.Positions),
+		Flagged: slices.Clone(obs.Flagged), Reasons: slices.Clone(obs.Reasons),
+		InnovationZ: slices.Clone(obs.InnovationZ), ProjectionZ: slices.Clone(obs.ProjectionZ),
+	}
 	return nil
 }
 

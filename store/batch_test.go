@@ -387,3 +387,42 @@ func TestOldRunsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestCycleBatchCopies: the data given for a cycle is copied, so that the
+// caller may reuse its buffers for the next cycle (the rows of a cycle are
+// written one cycle later).
+func TestCycleBatchCopies(t *testing.T) {
+	dir := RunDir{Root: t.TempDir()}
+	b := dir.NewCycleBatch(Retention{})
+	obs := testObservations()
+	x := []float64{1, 2, 3}
+	E := mat.NewDense(2, 3, []float64{1, 2, 3, 4, 5, 6})
+	want := []float64{obs.Values[0], x[0], E.At(0, 0), obs.Variances[0]}
+	for k := 1; k <= 2; k++ {
+		m := testMeta("")
+		m.Cycle = k
+		if err := errors.Join(b.Truth(m, x), b.Observations(m, obs), b.Analysis(m, E), b.EndCycle()); err != nil {
+			t.Fatal(err)
+		}
+		obs.Values[0], obs.Variances[0], x[0] = -7, 9, -7
+		E.Set(0, 0, -7)
+	}
+	if _, err := b.Commit(nil, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	rs := OpenRunState(dir)
+	defer rs.Close()
+	got, _, err := rs.Observations(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, _, err := rs.Vector(FieldTruth, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	A, _, err := rs.Ensemble(FieldAnalysis, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "cycle 1 as given", []float64{got.Values[0], truth[0], A.At(0, 0), got.Variances[0]}, want)
+}

@@ -66,7 +66,9 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 	}
 
 	dir := store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}
-	obs, _, err := store.ReadObservations(dir.Observations(6))
+	rs := store.OpenRunState(dir)
+	obs, _, err := rs.Observations(6)
+	rs.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,9 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 		t.Errorf("status %+v: want the last batch flagged by manifold and the 5 anomalous batches counted", st)
 	}
 	dir := store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}
-	obs, _, err := store.ReadObservations(dir.Observations(4))
+	rs := store.OpenRunState(dir)
+	obs, _, err := rs.Observations(4)
+	rs.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,14 +109,16 @@ func compareFile(t *testing.T, want, got string) {
 // decoded analysis codes, bit for bit.
 func checkDecodes(t *testing.T, dir store.RunDir, k int, g latent.Generator, members int) {
 	t.Helper()
-	read := func(path string, cols int) [][]float64 {
-		E, meta, err := store.ReadEnsemble(path)
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
+	read := func(f store.Field, cols int) [][]float64 {
+		E, meta, err := rs.Ensemble(f, k)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", k, err)
 		}
 		r, c := E.Dims()
 		if r != members || c != cols || meta.Cycle != k {
-			t.Fatalf("%s is %d×%d for cycle %d, want %d×%d for cycle %d", path, r, c, meta.Cycle, members, cols, k)
+			t.Fatalf("%s is %d×%d for cycle %d, want %d×%d for cycle %d", f, r, c, meta.Cycle, members, cols, k)
 		}
 		rows := make([][]float64, r)
 		for i := range rows {
@@ -125,8 +127,8 @@ func checkDecodes(t *testing.T, dir store.RunDir, k int, g latent.Generator, mem
 		return rows
 	}
 	n, d := g.StateDim(), g.LatentDim()
-	xf, xa := read(dir.Forecast(k), n), read(dir.Analysis(k), n)
-	zf, za := read(dir.LatentForecast(k), d), read(dir.LatentAnalysis(k), d)
+	xf, xa := read(store.FieldForecast, n), read(store.FieldAnalysis, n)
+	zf, za := read(store.FieldLatentForecast, d), read(store.FieldLatentAnalysis, d)
 	z, x := make([]float64, d), make([]float64, n)
 	for i := range members {
 		g.Encode(z, xf[i])
@@ -326,9 +328,10 @@ func assimilateWithGenerators(ctx context.Context, t *testing.T, env testEnv, pc
 		if res.Summary.Cycles != cycles || math.IsNaN(res.Summary.RMSEa) {
 			t.Fatalf("result %+v", res)
 		}
-		dir := store.RunDir{Root: res.RunDir}
+		rs := store.OpenRunState(store.RunDir{Root: res.RunDir})
+		defer rs.Close()
 		for _, k := range []int{1, cycles} {
-			E, _, err := store.ReadEnsemble(dir.LatentAnalysis(k))
+			E, _, err := rs.Ensemble(store.FieldLatentAnalysis, k)
 			if err != nil {
 				t.Fatalf("cycle %d: %v", k, err)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/devserver"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/statecmp"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
 	"github.com/latentda/latentda/workflows"
@@ -157,41 +157,17 @@ func runDirect(t *testing.T, in workflows.Input) (experiment.Summary, string) {
 	return sums.Summary(), init.RunDir
 }
 
-// compareDirs checks that two run directories hold the same files with the
-// same bytes.
+// compareDirs checks that two run directories hold the same state, bit
+// for bit, cycle by cycle whatever the layout of their files
+// (statecmp.Contents), and no temporary files.
 func compareDirs(t *testing.T, want, got string) {
 	t.Helper()
-	files := map[string]bool{}
-	var diffs []string
-	err := filepath.WalkDir(want, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(want, path)
-		files[rel] = true
-		a, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(filepath.Join(got, rel))
-		if err != nil {
-			diffs = append(diffs, fmt.Sprintf("%s: %v", rel, err))
-		} else if !bytes.Equal(a, b) {
-			diffs = append(diffs, rel+": bytes differ")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	w, wtemps := statecmp.Contents(t, want)
+	g, gtemps := statecmp.Contents(t, got)
+	diffs := statecmp.Diff(w, g)
+	if len(wtemps)+len(gtemps) > 0 {
+		diffs = append(diffs, fmt.Sprintf("temporary files: %v %v", wtemps, gtemps))
 	}
-	_ = filepath.WalkDir(got, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if rel, _ := filepath.Rel(got, path); !files[rel] {
-				diffs = append(diffs, rel+": not in the direct run")
-			}
-		}
-		return err
-	})
 	if len(diffs) > 0 {
 		if len(diffs) > 20 {
 			diffs = append(diffs[:20], fmt.Sprintf("... and %d more", len(diffs)-20))
@@ -213,7 +189,9 @@ func checkRunDir(t *testing.T, runDir string, cfg config.Config) {
 		t.Errorf("diagnostics has %d rows (cycles %d..%d), want %d rows for cycles 1..%d",
 			len(rows), rows[0].Cycle, rows[len(rows)-1].Cycle, cfg.Cycles, cfg.Cycles)
 	}
-	E, meta, err := store.ReadEnsemble(dir.Analysis(cfg.Cycles))
+	rs := store.OpenRunState(dir)
+	defer rs.Close()
+	E, meta, err := rs.Ensemble(store.FieldAnalysis, cfg.Cycles)
 	if err != nil {
 		t.Fatalf("last analysis: %v", err)
 	}
