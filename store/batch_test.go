@@ -39,7 +39,7 @@ func testCycles(from, to int) []batchCycle {
 		base := testEnsemble(5, 6)
 		cs = append(cs, batchCycle{
 			meta:     m,
-			truth:    []float64{float64(k), -0.0, 1e-310, 3, 4, 5},
+			truth:    []float64{float64(k), math.Copysign(0, -1), 1e-310, 3, 4, 5},
 			scales:   []float64{1, 1.5, float64(k)},
 			forecast: shift(base, float64(k)),
 			analysis: shift(base, float64(k)+0.5),
