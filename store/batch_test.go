@@ -53,7 +53,7 @@ func testCycles(from, to int) []batchCycle {
 
 // writeBatch stores cycles in a batch of dir; with commit false it leaves
 // the batch as a killed process would.
-func writeBatch(t *testing.T, dir RunDir, keep Retention, cycles []batchCycle, commit bool) []string {
+func writeBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle, commit bool) []string {
 	t.Helper()
 	b := dir.NewCycleBatch(keep)
 	for _, c := range cycles {
@@ -425,4 +425,48 @@ func TestCycleBatchCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameBits(t, "cycle 1 as given", []float64{got.Values[0], truth[0], A.At(0, 0), got.Variances[0]}, want)
+}
+
+// FuzzRunState feeds arbitrary bytes to the batch file readers, as the
+// states and the observations file of cycles 1..2: RunState must not
+// panic or leak Arrow memory, and every error is classified (ErrInvalid,
+// ErrNewerSchema, ErrNotKept, or a cycle the file does not hold).
+func FuzzRunState(f *testing.F) {
+	seed := RunDir{Root: f.TempDir()}
+	cycles := testCycles(1, 2)
+	writeBatch(f, seed, Retention{Forecast: Keep{MeanOnly: true}}, cycles, true)
+	for _, prefix := range []string{"states", "observations"} {
+		b, err := os.ReadFile(seed.Batch(prefix, 1, 2))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(prefix == "states", b)
+		f.Add(prefix == "states", b[:len(b)/2])
+	}
+	f.Fuzz(func(t *testing.T, states bool, data []byte) {
+		dir := RunDir{Root: fastTempDir(t)}
+		if err := os.MkdirAll(dir.Batches(), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		prefix := "observations"
+		if states {
+			prefix = "states"
+		}
+		if err := os.WriteFile(dir.Batch(prefix, 1, 2), data, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		rs := OpenRunState(dir, checkedOpts(t)...)
+		defer rs.Close()
+		for k := 1; k <= 2; k++ {
+			_, _, err1 := rs.Ensemble(FieldAnalysis, k)
+			_, err2 := rs.Mean(FieldForecast, k)
+			_, _, err3 := rs.Vector(FieldTruth, k)
+			_, _, err4 := rs.Observations(k)
+			for _, err := range []error{err1, err2, err3, err4} {
+				if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrNewerSchema) && !errors.Is(err, ErrNotKept) && !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("unclassified error: %v", err)
+				}
+			}
+		}
+	})
 }
