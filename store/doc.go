@@ -11,6 +11,13 @@
 // run directory, the schema of each file and the versioning policy are
 // documented in docs/state-format.md; [RunDir] gives the paths.
 //
+// The cycles a run computes in batches are stored in batch files, one per
+// kind of state per batch ([CycleBatch]: truths, ensembles or, as the
+// run's [Retention] says, their means and spreads, observations), with
+// one fsync per file; cycles stored one at a time, and every cycle of runs
+// written before schema version 4, have a directory of files each.
+// [RunState] reads a cycle's state from either.
+//
 // Writes are atomic: a file is written to a temporary file in the same
 // directory, fsynced and renamed onto its final name, so a file that exists
 // is complete, and a retried step can test [Exists] and reuse it. The same
