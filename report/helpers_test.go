@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 )
 
 // testConfig is a small latent Lorenz-96 run whose generator is
@@ -138,12 +139,12 @@ func writeGenerator(t *testing.T, state string, train, valid []float64) string {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	ts := []store.Tensor{
+	ts := []trainfile.Tensor{
 		{Name: "mean", Shape: []int{5}, Data: make([]float64, 5)},
 		{Name: "curve.train_loss", Shape: []int{len(train)}, Data: train},
 		{Name: "curve.valid_loss", Shape: []int{len(valid)}, Data: valid},
 	}
-	if err := store.WriteTensors(path, ts, store.Meta{Kind: store.KindGenerator, Model: "lorenz96"}); err != nil {
+	if err := trainfile.WriteTensors(path, ts, store.Meta{Kind: trainfile.KindGenerator, Model: "lorenz96"}); err != nil {
 		t.Fatal(err)
 	}
 	return path

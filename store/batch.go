@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -86,7 +87,7 @@ func batchOf(f Field) string {
 type CycleBatch struct {
 	dir  RunDir
 	keep Retention
-	o    options
+	o    arrowfile.Options
 	from int // the first cycle; -1 before one ends
 	// cur is the cycle being stored, ended the last cycle ended: it is
 	// written once the next cycle ends (not the last: the retention
@@ -107,7 +108,7 @@ type cycleData struct {
 
 // batchWriter is one batch file being written.
 type batchWriter struct {
-	af      *atomicFile
+	af      *arrowfile.AtomicFile
 	fw      *ipc.FileWriter
 	schema  *arrow.Schema
 	n       int // state size of a state batch
@@ -117,7 +118,7 @@ type batchWriter struct {
 // NewCycleBatch starts a batch of cycles of the run in d, keeping the
 // ensembles that keep says.
 func (d RunDir) NewCycleBatch(keep Retention, opts ...Option) *CycleBatch {
-	return &CycleBatch{dir: d, keep: keep, o: buildOptions(opts), from: -1, files: map[string]*batchWriter{}}
+	return &CycleBatch{dir: d, keep: keep, o: arrowfile.BuildOptions(opts), from: -1, files: map[string]*batchWriter{}}
 }
 
 // Holds reports whether cycle k has ended in the batch.
@@ -215,7 +216,7 @@ func (b *CycleBatch) Observations(m Meta, obs Observations) error {
 		return err
 	}
 	if err := obs.Validate(); err != nil {
-		b.err = writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %w", m.Cycle, err))
+		b.err = arrowfile.WriteErr(b.dir.Batches(), fmt.Errorf("cycle %d: %w", m.Cycle, err))
 		return b.err
 	}
 	c.obs = &Observations{
@@ -241,16 +242,16 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	var diag []stagedFile
+	var diag []arrowfile.StagedFile
 	defer func() {
 		for _, s := range diag {
-			s.af.abort()
+			s.File.Abort()
 		}
 	}()
-	if err := WriteDiagnostics(b.dir.Diagnostics(), rows, meta, withStage(&diag), WithAllocator(b.o.mem)); err != nil {
+	if err := WriteDiagnostics(b.dir.Diagnostics(), rows, meta, withStage(&diag), WithAllocator(b.o.Mem)); err != nil {
 		return nil, err
 	}
-	var files []stagedFile
+	var files []arrowfile.StagedFile
 	if b.ended != nil {
 		last := b.ended.meta.Cycle
 		if err := b.flush(b.ended, true); err != nil {
@@ -262,56 +263,58 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 				return nil, err
 			}
 			if err := w.fw.Close(); err != nil {
-				return nil, writeErr(w.af.tmp, err)
+				return nil, arrowfile.WriteErr(w.af.Tmp, err)
 			}
-			files = append(files, stagedFile{af: w.af, path: b.dir.Batch(p, b.from, last)})
+			files = append(files, arrowfile.StagedFile{File: w.af, Path: b.dir.Batch(p, b.from, last)})
 		}
 	}
 	if err := syncAll(append(slices.Clone(files), diag...)); err != nil {
-		return nil, writeErr(b.dir.Root, err)
+		return nil, arrowfile.WriteErr(b.dir.Root, err)
 	}
 	var paths []string
 	for _, f := range files {
-		if err := f.af.rename(f.path); err != nil {
-			return nil, writeErr(f.path, err)
+		if err := f.File.Rename(f.Path); err != nil {
+			return nil, arrowfile.WriteErr(f.Path, err)
 		}
-		paths = append(paths, f.path)
+		paths = append(paths, f.Path)
 	}
 	if len(files) > 0 {
-		if err := syncDir(b.dir.Batches()); err != nil {
-			return nil, writeErr(b.dir.Batches(), err)
+		if err := arrowfile.SyncDir(b.dir.Batches()); err != nil {
+			return nil, arrowfile.WriteErr(b.dir.Batches(), err)
 		}
 		if err := b.removeSuperseded(paths, b.ended.meta.Cycle); err != nil {
-			return nil, writeErr(b.dir.Batches(), err)
+			return nil, arrowfile.WriteErr(b.dir.Batches(), err)
 		}
 	}
 	d := diag[0]
-	if err := d.af.rename(d.path); err != nil {
-		return nil, writeErr(d.path, err)
+	if err := d.File.Rename(d.Path); err != nil {
+		return nil, arrowfile.WriteErr(d.Path, err)
 	}
-	if err := syncDir(d.af.dir); err != nil {
-		return nil, writeErr(d.path, err)
+	if err := arrowfile.SyncDir(d.File.Dir); err != nil {
+		return nil, arrowfile.WriteErr(d.Path, err)
 	}
-	return append(paths, d.path), nil
+	return append(paths, d.Path), nil
 }
 
 // syncAll flushes, fsyncs and closes the files, in parallel.
-func syncAll(files []stagedFile) error {
+func syncAll(files []arrowfile.StagedFile) error {
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {
-		wg.Go(func() { errs[i] = f.af.sync() })
+		wg.Go(func() { errs[i] = f.File.Sync() })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func withStage(staged *[]stagedFile) Option { return func(o *options) { o.stage = staged } }
+func withStage(staged *[]arrowfile.StagedFile) Option {
+	return func(o *arrowfile.Options) { o.Stage = staged }
+}
 
 // Abort drops the batch: its temporary files are removed.
 func (b *CycleBatch) Abort() {
 	for _, w := range b.files {
-		w.af.abort()
+		w.af.Abort()
 	}
 	b.files = map[string]*batchWriter{}
 	b.cur, b.ended = nil, nil
@@ -337,7 +340,7 @@ func (b *CycleBatch) removeSuperseded(written []string, last int) error {
 		}
 	}
 	if removed {
-		return syncDir(b.dir.Batches())
+		return arrowfile.SyncDir(b.dir.Batches())
 	}
 	return nil
 }
@@ -444,18 +447,18 @@ func EnsembleMean(E *mat.Dense) []float64 {
 }
 
 // stateBatchColumns are the columns of a state batch file.
-func stateBatchColumns(n int) []column {
-	return []column{
-		{"cycle", arrow.PrimitiveTypes.Int32},
-		{"time", arrow.PrimitiveTypes.Float64},
-		{"field", arrow.BinaryTypes.String},
-		{"member", arrow.PrimitiveTypes.Int32},
-		{"state", stateType(n)},
+func stateBatchColumns(n int) []arrowfile.Column {
+	return []arrowfile.Column{
+		{Name: "cycle", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "time", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "field", Type: arrow.BinaryTypes.String},
+		{Name: "member", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "state", Type: arrowfile.StateType(n)},
 	}
 }
 
 // obsBatchColumns are the columns of an observation batch file.
-var obsBatchColumns = append([]column{{"cycle", arrow.PrimitiveTypes.Int32}, {"time", arrow.PrimitiveTypes.Float64}}, obsColumns...)
+var obsBatchColumns = append([]arrowfile.Column{{Name: "cycle", Type: arrow.PrimitiveTypes.Int32}, {Name: "time", Type: arrow.PrimitiveTypes.Float64}}, obsColumns...)
 
 // recordBytes is the size of state a record batch of a batch file holds
 // before it is written: the cycles of a small model share record batches
@@ -480,10 +483,10 @@ type pendingRows struct {
 // appendStates appends one cycle's rows to the state batch file prefix.
 func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
 	n := len(set.values[0])
-	w, err := b.writer(prefix, func() ([]column, Kind, map[string]string) {
+	w, err := b.writer(prefix, func() ([]arrowfile.Column, Kind, map[string]string) {
 		return stateBatchColumns(n), KindStateBatch, map[string]string{
-			keyStateSize: strconv.Itoa(n),
-			keyRetention: formatRetention(batchFields[prefix], b.keep),
+			arrowfile.KeyStateSize: strconv.Itoa(n),
+			keyRetention:           formatRetention(batchFields[prefix], b.keep),
 		}
 	}, m)
 	if err != nil {
@@ -492,7 +495,7 @@ func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
 	p := &w.pending
 	for i, v := range set.values {
 		if len(v) != w.n {
-			return writeErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s has length %d, but the batch's %s have %d", m.Cycle, set.fields[i], len(v), prefix, w.n))
+			return arrowfile.WriteErr(b.dir.Batches(), fmt.Errorf("cycle %d: %s has length %d, but the batch's %s have %d", m.Cycle, set.fields[i], len(v), prefix, w.n))
 		}
 		p.cycles, p.times = append(p.cycles, int32(m.Cycle)), append(p.times, m.Time)
 		p.values = append(p.values, v...)
@@ -505,7 +508,7 @@ func (b *CycleBatch) appendStates(prefix string, m Meta, set stateRows) error {
 // appendObservations appends one cycle's observations to the observation
 // batch file.
 func (b *CycleBatch) appendObservations(m Meta, obs Observations) error {
-	w, err := b.writer(batchObservations, func() ([]column, Kind, map[string]string) {
+	w, err := b.writer(batchObservations, func() ([]arrowfile.Column, Kind, map[string]string) {
 		return obsBatchColumns, KindObservationBatch, nil
 	}, m)
 	if err != nil {
@@ -549,25 +552,25 @@ func (b *CycleBatch) writePending(w *batchWriter) error {
 	if rows == 0 {
 		return nil
 	}
-	mem := b.o.mem
+	mem := b.o.Mem
 	cols := []arrow.Array{
-		int32Column(mem, rows, func(i int) int32 { return p.cycles[i] }),
-		float64Column(mem, rows, func(i int) float64 { return p.times[i] }),
+		arrowfile.Int32Column(mem, rows, func(i int) int32 { return p.cycles[i] }),
+		arrowfile.Float64Column(mem, rows, func(i int) float64 { return p.times[i] }),
 	}
 	if p.index != nil {
 		cols = append(cols, obsArrays(mem, p.obs, p.index)...)
 	} else {
-		values := newBuffer(mem, len(p.values)*arrow.Float64SizeBytes)
+		values := arrowfile.NewBuffer(mem, len(p.values)*arrow.Float64SizeBytes)
 		copy(arrow.Float64Traits.CastFromBytes(values.Bytes()), p.values)
-		cols = append(cols, stringColumn(mem, p.fields),
-			int32Column(mem, rows, func(i int) int32 { return p.members[i] }),
-			stateColumn(rows, w.n, values))
+		cols = append(cols, arrowfile.StringColumn(mem, p.fields),
+			arrowfile.Int32Column(mem, rows, func(i int) int32 { return p.members[i] }),
+			arrowfile.StateColumn(rows, w.n, values))
 	}
-	defer releaseAll(cols)
+	defer arrowfile.ReleaseAll(cols)
 	rec := array.NewRecordBatch(w.schema, cols, int64(rows))
 	defer rec.Release()
 	if err := w.fw.Write(rec); err != nil {
-		return writeErr(w.af.tmp, err)
+		return arrowfile.WriteErr(w.af.Tmp, err)
 	}
 	*p = pendingRows{
 		cycles: p.cycles[:0], times: p.times[:0], fields: p.fields[:0], members: p.members[:0], values: p.values[:0],
@@ -583,35 +586,35 @@ func (b *CycleBatch) writePending(w *batchWriter) error {
 // writer returns the writer of the batch file prefix, creating it (and
 // the batches directory) with the schema that spec gives and the metadata
 // m of the batch's first cycle.
-func (b *CycleBatch) writer(prefix string, spec func() ([]column, Kind, map[string]string), m Meta) (*batchWriter, error) {
+func (b *CycleBatch) writer(prefix string, spec func() ([]arrowfile.Column, Kind, map[string]string), m Meta) (*batchWriter, error) {
 	if w, ok := b.files[prefix]; ok {
 		return w, nil
 	}
 	cols, kind, data := spec()
-	md, err := encodeMeta(m, kind, data)
+	md, err := arrowfile.EncodeMeta(m, kind, data)
 	if err != nil {
-		return nil, writeErr(b.dir.Batches(), err)
+		return nil, arrowfile.WriteErr(b.dir.Batches(), err)
 	}
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type}
 	}
 	schema := arrow.NewSchema(fields, &md)
 	if err := b.dir.mkdirBatches(); err != nil {
-		return nil, writeErr(b.dir.Batches(), err)
+		return nil, arrowfile.WriteErr(b.dir.Batches(), err)
 	}
-	af, err := createAtomic(b.dir.Batch(prefix, b.from, b.from))
+	af, err := arrowfile.CreateAtomic(b.dir.Batch(prefix, b.from, b.from))
 	if err != nil {
-		return nil, writeErr(b.dir.Batches(), err)
+		return nil, arrowfile.WriteErr(b.dir.Batches(), err)
 	}
-	fw, err := ipc.NewFileWriter(af, ipc.WithSchema(schema), ipc.WithAllocator(b.o.mem))
+	fw, err := ipc.NewFileWriter(af, ipc.WithSchema(schema), ipc.WithAllocator(b.o.Mem))
 	if err != nil {
-		af.abort()
-		return nil, writeErr(af.tmp, err)
+		af.Abort()
+		return nil, arrowfile.WriteErr(af.Tmp, err)
 	}
 	w := &batchWriter{af: af, fw: fw, schema: schema}
 	if data != nil {
-		w.n, _ = strconv.Atoi(data[keyStateSize])
+		w.n, _ = strconv.Atoi(data[arrowfile.KeyStateSize])
 	} else {
 		w.pending.index = []int32{}
 	}
@@ -640,5 +643,5 @@ func (d RunDir) mkdirBatches() error {
 	if root == "" {
 		root = "."
 	}
-	return syncDir(root)
+	return arrowfile.SyncDir(root)
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latentda/latentda/store/internal/arrowfile"
+	"github.com/latentda/latentda/store/internal/filetest"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -29,14 +31,14 @@ type batchCycle struct {
 func testCycles(from, to int) []batchCycle {
 	var cs []batchCycle
 	for k := from; k <= to; k++ {
-		m := testMeta("")
+		m := filetest.TestMeta("")
 		m.Cycle, m.Time, m.Extra = k, 0.05*float64(k), nil
 		shift := func(E *mat.Dense, by float64) *mat.Dense {
 			var S mat.Dense
 			S.Apply(func(_, _ int, v float64) float64 { return v + by }, E)
 			return &S
 		}
-		base := testEnsemble(5, 6)
+		base := filetest.TestEnsemble(5, 6)
 		cs = append(cs, batchCycle{
 			meta:     m,
 			truth:    []float64{float64(k), math.Copysign(0, -1), 1e-310, 3, 4, 5},
@@ -89,7 +91,7 @@ func checkCycle(t *testing.T, rs *RunState, c batchCycle) {
 		if err != nil {
 			t.Fatalf("cycle %d %s: %v", k, e.f, err)
 		}
-		sameBits(t, string(e.f), E.RawMatrix().Data, e.want.RawMatrix().Data)
+		filetest.SameBits(t, string(e.f), E.RawMatrix().Data, e.want.RawMatrix().Data)
 		if m.Cycle != k || m.Time != c.meta.Time || m.RunID != c.meta.RunID || m.Kind != KindStateBatch {
 			t.Errorf("cycle %d %s: meta %+v", k, e.f, m)
 		}
@@ -102,13 +104,13 @@ func checkCycle(t *testing.T, rs *RunState, c batchCycle) {
 		if err != nil {
 			t.Fatalf("cycle %d %s: %v", k, v.f, err)
 		}
-		sameBits(t, string(v.f), x, v.want)
+		filetest.SameBits(t, string(v.f), x, v.want)
 	}
 	obs, m, err := rs.Observations(k)
 	if err != nil {
 		t.Fatalf("cycle %d observations: %v", k, err)
 	}
-	sameBits(t, "observations", obs.Values, c.obs.Values)
+	filetest.SameBits(t, "observations", obs.Values, c.obs.Values)
 	if !slices.Equal(obs.Reasons, c.obs.Reasons) || m.Cycle != k || m.Time != c.meta.Time {
 		t.Errorf("cycle %d observations: reasons %q, meta %+v", k, obs.Reasons, m)
 	}
@@ -165,7 +167,7 @@ func TestCycleBatchLargeStates(t *testing.T) {
 	b := dir.NewCycleBatch(Retention{})
 	var cycles []*mat.Dense
 	for k := 1; k <= 3; k++ {
-		m := testMeta("")
+		m := filetest.TestMeta("")
 		m.Cycle = k
 		A := mat.NewDense(2, n, nil)
 		for i := range A.RawMatrix().Data {
@@ -186,9 +188,9 @@ func TestCycleBatchLargeStates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameBits(t, "analysis", A.RawMatrix().Data, want.RawMatrix().Data)
+		filetest.SameBits(t, "analysis", A.RawMatrix().Data, want.RawMatrix().Data)
 	}
-	if recs := len(rs.open[batchStates].t.recs); recs != 3 {
+	if recs := len(rs.open[batchStates].t.Recs); recs != 3 {
 		t.Errorf("%d record batches, want one per cycle", recs)
 	}
 }
@@ -210,7 +212,7 @@ func TestCycleBatchCrash(t *testing.T) {
 	entries, _ = os.ReadDir(dir.Batches())
 	temps := 0
 	for _, e := range entries {
-		if isTempName(e.Name()) {
+		if arrowfile.IsTempName(e.Name()) {
 			temps++
 			continue
 		}
@@ -292,7 +294,7 @@ func TestRetention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameBits(t, "forecast mean", mean, EnsembleMean(c.forecast))
+		filetest.SameBits(t, "forecast mean", mean, EnsembleMean(c.forecast))
 		if _, _, err := rs.Vector(FieldTruth, k); err != nil {
 			t.Errorf("cycle %d truth: %v", k, err)
 		}
@@ -399,7 +401,7 @@ func TestCycleBatchCopies(t *testing.T) {
 	E := mat.NewDense(2, 3, []float64{1, 2, 3, 4, 5, 6})
 	want := []float64{obs.Values[0], x[0], E.At(0, 0), obs.Variances[0]}
 	for k := 1; k <= 2; k++ {
-		m := testMeta("")
+		m := filetest.TestMeta("")
 		m.Cycle = k
 		if err := errors.Join(b.Truth(m, x), b.Observations(m, obs), b.Analysis(m, E), b.EndCycle()); err != nil {
 			t.Fatal(err)
@@ -424,7 +426,7 @@ func TestCycleBatchCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameBits(t, "cycle 1 as given", []float64{got.Values[0], truth[0], A.At(0, 0), got.Variances[0]}, want)
+	filetest.SameBits(t, "cycle 1 as given", []float64{got.Values[0], truth[0], A.At(0, 0), got.Variances[0]}, want)
 }
 
 // FuzzRunState feeds arbitrary bytes to the batch file readers, as the
@@ -444,7 +446,7 @@ func FuzzRunState(f *testing.F) {
 		f.Add(prefix == "states", b[:len(b)/2])
 	}
 	f.Fuzz(func(t *testing.T, states bool, data []byte) {
-		dir := RunDir{Root: fastTempDir(t)}
+		dir := RunDir{Root: filetest.FastTempDir(t)}
 		if err := os.MkdirAll(dir.Batches(), 0o777); err != nil {
 			t.Fatal(err)
 		}
@@ -455,7 +457,7 @@ func FuzzRunState(f *testing.F) {
 		if err := os.WriteFile(dir.Batch(prefix, 1, 2), data, 0o666); err != nil {
 			t.Fatal(err)
 		}
-		rs := OpenRunState(dir, checkedOpts(t)...)
+		rs := OpenRunState(dir, filetest.CheckedOpts(t)...)
 		defer rs.Close()
 		for k := 1; k <= 2; k++ {
 			_, _, err1 := rs.Ensemble(FieldAnalysis, k)

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -25,7 +26,7 @@ import (
 // file once. Close it when done; it is not safe for concurrent use.
 type RunState struct {
 	dir    RunDir
-	o      options
+	o      arrowfile.Options
 	names  []batchName
 	listed bool
 	open   map[string]*openBatch
@@ -41,14 +42,14 @@ type batchName struct {
 // openBatch is a batch file read into memory (mapped where possible).
 type openBatch struct {
 	name    batchName
-	t       *table
+	t       *arrowfile.Table
 	release func()
 	byCycle map[int]arrow.RecordBatch
 }
 
 // OpenRunState returns a reader of the state of the run in d.
 func OpenRunState(d RunDir, opts ...Option) *RunState {
-	return &RunState{dir: d, o: buildOptions(opts), open: map[string]*openBatch{}}
+	return &RunState{dir: d, o: arrowfile.BuildOptions(opts), open: map[string]*openBatch{}}
 }
 
 // Close releases the open batch files.
@@ -78,14 +79,14 @@ func (r *RunState) Ensemble(f Field, k int) (*mat.Dense, Meta, error) {
 		return nil, Meta{}, err
 	}
 	if b == nil {
-		return ReadEnsemble(r.dir.perCycle(f, k), WithAllocator(r.o.mem))
+		return ReadEnsemble(r.dir.perCycle(f, k), WithAllocator(r.o.Mem))
 	}
 	E, err := b.rows(rec, f, true)
 	if errors.Is(err, errMeanOnly) {
 		return nil, Meta{}, r.notKept(b, f, k)
 	}
 	if err != nil {
-		return nil, Meta{}, readErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
+		return nil, Meta{}, arrowfile.ReadErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
 	}
 	return E, b.meta(rec), nil
 }
@@ -97,11 +98,11 @@ func (r *RunState) Vector(f Field, k int) ([]float64, Meta, error) {
 		return nil, Meta{}, err
 	}
 	if b == nil {
-		return ReadVector(r.dir.perCycle(f, k), WithAllocator(r.o.mem))
+		return ReadVector(r.dir.perCycle(f, k), WithAllocator(r.o.Mem))
 	}
 	X, err := b.rows(rec, f, false)
 	if err != nil {
-		return nil, Meta{}, readErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
+		return nil, Meta{}, arrowfile.ReadErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
 	}
 	return X.RawRowView(0), b.meta(rec), nil
 }
@@ -123,7 +124,7 @@ func (r *RunState) Mean(f Field, k int) ([]float64, error) {
 	}
 	M, err := b.rows(rec, f+suffixMean, false)
 	if err != nil {
-		return nil, readErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
+		return nil, arrowfile.ReadErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
 	}
 	return M.RawRowView(0), nil
 }
@@ -136,24 +137,24 @@ func (r *RunState) Observations(k int) (Observations, Meta, error) {
 		return Observations{}, Meta{}, err
 	}
 	if b == nil {
-		return ReadObservations(r.dir.Observations(k), WithAllocator(r.o.mem))
+		return ReadObservations(r.dir.Observations(k), WithAllocator(r.o.Mem))
 	}
-	t := &table{meta: b.t.meta, data: b.t.data, idx: b.t.idx}
+	t := &arrowfile.Table{Meta: b.t.Meta, Data: b.t.Data, Idx: b.t.Idx}
 	var m Meta
 	if rec != nil {
-		t.recs = []arrow.RecordBatch{rec}
+		t.Recs = []arrow.RecordBatch{rec}
 		m = b.meta(rec)
 	} else {
 		// No observations: the cycle's time is in the states file.
 		sb, srec, err := r.cycle(batchStates, k)
 		if err != nil || sb == nil {
-			return Observations{}, Meta{}, readErr(b.name.path, fmt.Errorf("cycle %d has no observations and no states: %w", k, errors.Join(err, fs.ErrNotExist)))
+			return Observations{}, Meta{}, arrowfile.ReadErr(b.name.path, fmt.Errorf("cycle %d has no observations and no states: %w", k, errors.Join(err, fs.ErrNotExist)))
 		}
 		m = sb.meta(srec)
 	}
 	obs, err := readObservations(t)
 	if err != nil {
-		return Observations{}, Meta{}, readErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
+		return Observations{}, Meta{}, arrowfile.ReadErr(b.name.path, fmt.Errorf("cycle %d: %w", k, err))
 	}
 	return obs, m, nil
 }
@@ -163,7 +164,7 @@ func (r *RunState) Observations(k int) (Observations, Meta, error) {
 func (r *RunState) cycle(prefix string, k int) (b *openBatch, rec arrow.RecordBatch, err error) {
 	if !r.listed {
 		if r.names, err = listBatches(r.dir); err != nil {
-			return nil, nil, readErr(r.dir.Batches(), err)
+			return nil, nil, arrowfile.ReadErr(r.dir.Batches(), err)
 		}
 		r.listed = true
 	}
@@ -184,7 +185,7 @@ func (r *RunState) cycle(prefix string, k int) (b *openBatch, rec arrow.RecordBa
 	}
 	rec, ok := b.byCycle[k]
 	if !ok && prefix != batchObservations {
-		return nil, nil, readErr(b.name.path, fmt.Errorf("%w: no record batch of cycle %d", ErrInvalid, k))
+		return nil, nil, arrowfile.ReadErr(b.name.path, fmt.Errorf("%w: no record batch of cycle %d", ErrInvalid, k))
 	}
 	return b, rec, nil
 }
@@ -198,41 +199,41 @@ func (r *RunState) load(n batchName) (*openBatch, error) {
 		b.close()
 		delete(r.open, n.prefix)
 	}
-	spec := fileSpec{kinds: []Kind{KindStateBatch}, dataKeys: []string{keyStateSize, keyRetention},
-		columns: func(_ int, data map[string]string) ([]column, error) {
-			n, err := parseSize(data, keyStateSize)
+	spec := arrowfile.FileSpec{Kinds: []Kind{KindStateBatch}, DataKeys: []string{arrowfile.KeyStateSize, keyRetention},
+		Columns: func(_ int, data map[string]string) ([]arrowfile.Column, error) {
+			n, err := arrowfile.ParseSize(data, arrowfile.KeyStateSize)
 			return stateBatchColumns(n), err
 		}}
 	if n.prefix == batchObservations {
-		spec = fileSpec{kinds: []Kind{KindObservationBatch},
-			columns: func(int, map[string]string) ([]column, error) { return obsBatchColumns, nil }}
+		spec = arrowfile.FileSpec{Kinds: []Kind{KindObservationBatch},
+			Columns: func(int, map[string]string) ([]arrowfile.Column, error) { return obsBatchColumns, nil }}
 	}
-	f, size, err := openRegular(n.path)
+	f, size, err := arrowfile.OpenRegular(n.path)
 	if err != nil {
-		return nil, readErr(n.path, err)
+		return nil, arrowfile.ReadErr(n.path, err)
 	}
 	defer f.Close()
 	release := func() {}
 	var src ipc.ReadAtSeeker = f
-	if data, unmap, err := mapFile(f, size); err == nil {
-		src, release = newMemFile(data), unmap
+	if data, unmap, err := arrowfile.MapFile(f, size); err == nil {
+		src, release = arrowfile.NewMemFile(data), unmap
 	}
-	t, _, err := readGuarded(src, size, r.o, func(src ipc.ReadAtSeeker, size int64, o options) (*table, Meta, error) {
-		t, err := readTable(src, size, o, spec)
+	t, _, err := arrowfile.ReadGuarded(src, size, r.o, func(src ipc.ReadAtSeeker, size int64, o arrowfile.Options) (*arrowfile.Table, Meta, error) {
+		t, err := arrowfile.ReadTable(src, size, o, spec)
 		if err != nil {
 			return nil, Meta{}, err
 		}
-		return t, t.meta, nil
+		return t, t.Meta, nil
 	})
 	if err != nil {
 		release()
-		return nil, readErr(n.path, err)
+		return nil, arrowfile.ReadErr(n.path, err)
 	}
 	b := &openBatch{name: n, t: t, release: release}
 	if b.byCycle, err = indexCycles(t, n); err != nil {
 		t.Release()
 		release()
-		return nil, readErr(n.path, err)
+		return nil, arrowfile.ReadErr(n.path, err)
 	}
 	r.open[n.prefix] = b
 	return b, nil
@@ -243,7 +244,7 @@ func (r *RunState) load(n batchName) (*openBatch, error) {
 // increase within the file name's range, that no cycle is split across
 // record batches, and, in a state batch file, that every cycle of the
 // range has its rows.
-func indexCycles(t *table, n batchName) (map[int]arrow.RecordBatch, error) {
+func indexCycles(t *arrowfile.Table, n batchName) (map[int]arrow.RecordBatch, error) {
 	byCycle := map[int]arrow.RecordBatch{}
 	release := func() {
 		for _, r := range byCycle {
@@ -251,8 +252,8 @@ func indexCycles(t *table, n batchName) (map[int]arrow.RecordBatch, error) {
 		}
 	}
 	prev := -1
-	for i, rec := range t.recs {
-		cycle, err := columnAs[*array.Int32](t, rec, "cycle")
+	for i, rec := range t.Recs {
+		cycle, err := arrowfile.ColumnAs[*array.Int32](t, rec, "cycle")
 		if err != nil {
 			release()
 			return nil, err
@@ -261,7 +262,7 @@ func indexCycles(t *table, n batchName) (map[int]arrow.RecordBatch, error) {
 			c := int(cycle.Value(lo))
 			if c <= prev || c < n.from || c > n.to {
 				release()
-				return nil, invalidf("record batch %d, row %d: cycle %d after cycle %d in a file of cycles %d..%d (cycles increase, each in one record batch)", i, lo, c, prev, n.from, n.to)
+				return nil, arrowfile.Invalidf("record batch %d, row %d: cycle %d after cycle %d in a file of cycles %d..%d (cycles increase, each in one record batch)", i, lo, c, prev, n.from, n.to)
 			}
 			hi := lo + 1
 			for hi < cycle.Len() && int(cycle.Value(hi)) == c {
@@ -273,7 +274,7 @@ func indexCycles(t *table, n batchName) (map[int]arrow.RecordBatch, error) {
 	}
 	if n.prefix != batchObservations && len(byCycle) != n.to-n.from+1 {
 		release()
-		return nil, invalidf("%d cycles in a file of cycles %d..%d", len(byCycle), n.from, n.to)
+		return nil, arrowfile.Invalidf("%d cycles in a file of cycles %d..%d", len(byCycle), n.from, n.to)
 	}
 	return byCycle, nil
 }
@@ -286,11 +287,11 @@ var errMeanOnly = errors.New("members not kept")
 // members 0..N−1 in order if ensemble, else exactly one row.
 func (b *openBatch) rows(rec arrow.RecordBatch, f Field, ensemble bool) (*mat.Dense, error) {
 	t := b.t
-	field, err := columnAs[*array.String](t, rec, "field")
+	field, err := arrowfile.ColumnAs[*array.String](t, rec, "field")
 	if err != nil {
 		return nil, err
 	}
-	member, err := columnAs[*array.Int32](t, rec, "member")
+	member, err := arrowfile.ColumnAs[*array.Int32](t, rec, "member")
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func (b *openBatch) rows(rec arrow.RecordBatch, f Field, ensemble bool) (*mat.De
 		switch field.Value(i) {
 		case string(f):
 			if want := len(idx); !ensemble && want > 0 || ensemble && int(member.Value(i)) != want || !ensemble && member.Value(i) != 0 {
-				return nil, invalidf("row %d: %s member %d out of order", i, f, member.Value(i))
+				return nil, arrowfile.Invalidf("row %d: %s member %d out of order", i, f, member.Value(i))
 			}
 			idx = append(idx, i)
 		case string(f) + suffixMean:
@@ -313,24 +314,24 @@ func (b *openBatch) rows(rec arrow.RecordBatch, f Field, ensemble bool) (*mat.De
 		}
 		return nil, fmt.Errorf("no %s: %w", f, fs.ErrNotExist)
 	}
-	n, err := parseSize(t.data, keyStateSize)
+	n, err := arrowfile.ParseSize(t.Data, arrowfile.KeyStateSize)
 	if err != nil {
 		return nil, err
 	}
-	state, err := columnAs[*array.FixedSizeList](t, rec, "state")
+	state, err := arrowfile.ColumnAs[*array.FixedSizeList](t, rec, "state")
 	if err != nil {
 		return nil, err
 	}
 	vals, ok := state.ListValues().(*array.Float64)
 	if !ok {
-		return nil, invalidf("column \"state\": unexpected values type %T", state.ListValues())
+		return nil, arrowfile.Invalidf("column \"state\": unexpected values type %T", state.ListValues())
 	}
 	raw := vals.Float64Values()
 	X := mat.NewDense(len(idx), n, nil)
 	for r, i := range idx {
 		start, end := state.ValueOffsets(i)
 		if start < 0 || end-start != int64(n) || end > int64(len(raw)) {
-			return nil, invalidf("column \"state\": row %d: values [%d, %d) out of range", i, start, end)
+			return nil, arrowfile.Invalidf("column \"state\": row %d: values [%d, %d) out of range", i, start, end)
 		}
 		copy(X.RawRowView(r), raw[start:end])
 	}
@@ -339,11 +340,11 @@ func (b *openBatch) rows(rec arrow.RecordBatch, f Field, ensemble bool) (*mat.De
 
 // meta is the file's metadata for the cycle of rec.
 func (b *openBatch) meta(rec arrow.RecordBatch) Meta {
-	m := b.t.meta
-	if c, ok := rec.Column(b.t.idx["cycle"]).(*array.Int32); ok && c.Len() > 0 {
+	m := b.t.Meta
+	if c, ok := rec.Column(b.t.Idx["cycle"]).(*array.Int32); ok && c.Len() > 0 {
 		m.Cycle = int(c.Value(0))
 	}
-	if tm, ok := rec.Column(b.t.idx["time"]).(*array.Float64); ok && tm.Len() > 0 {
+	if tm, ok := rec.Column(b.t.Idx["time"]).(*array.Float64); ok && tm.Len() > 0 {
 		m.Time = tm.Value(0)
 	}
 	return m
@@ -352,7 +353,7 @@ func (b *openBatch) meta(rec arrow.RecordBatch) Meta {
 // notKept is the error for the ensemble f of cycle k, which b holds the
 // mean and spread of, with the nearest cycles whose members are kept.
 func (r *RunState) notKept(b *openBatch, f Field, k int) error {
-	e := &NotKeptError{Cycle: k, Field: f, Setting: retentionSetting(b.t.data[keyRetention], f), Before: -1, After: -1}
+	e := &NotKeptError{Cycle: k, Field: f, Setting: retentionSetting(b.t.Data[keyRetention], f), Before: -1, After: -1}
 	note := func(c int) {
 		if c < k && c > e.Before {
 			e.Before = c

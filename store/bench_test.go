@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/latentda/latentda/store/internal/filetest"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkWriteEnsemble(b *testing.B) {
 		b.Run(fmt.Sprintf("%dx%d", s.N, s.n), func(b *testing.B) {
 			E := benchEnsemble(s.N, s.n)
 			path := filepath.Join(b.TempDir(), "analysis.arrow")
-			meta := testMeta("")
+			meta := filetest.TestMeta("")
 			b.SetBytes(int64(s.N * s.n * 8))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -45,7 +46,7 @@ func BenchmarkReadEnsemble(b *testing.B) {
 	for _, s := range benchSizes {
 		b.Run(fmt.Sprintf("%dx%d", s.N, s.n), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "analysis.arrow")
-			if err := WriteEnsemble(path, benchEnsemble(s.N, s.n), testMeta("")); err != nil {
+			if err := WriteEnsemble(path, benchEnsemble(s.N, s.n), filetest.TestMeta("")); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(int64(s.N * s.n * 8))
@@ -56,67 +57,6 @@ func BenchmarkReadEnsemble(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// benchTensors are the weights of a dense autoencoder 1000 → 500 → 1000,
-// 1 001 500 parameters.
-func benchTensors() []Tensor {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var ts []Tensor
-	for _, l := range []struct {
-		name  string
-		shape []int
-	}{
-		{"encoder.0.weight", []int{500, 1000}}, {"encoder.0.bias", []int{500}},
-		{"decoder.0.weight", []int{1000, 500}}, {"decoder.0.bias", []int{1000}},
-	} {
-		n := 1
-		for _, d := range l.shape {
-			n *= d
-		}
-		data := make([]float64, n)
-		for i := range data {
-			data[i] = rng.NormFloat64() * 0.05
-		}
-		ts = append(ts, Tensor{Name: l.name, Shape: l.shape, Data: data})
-	}
-	return ts
-}
-
-func tensorBytes(ts []Tensor) int64 {
-	var n int64
-	for _, t := range ts {
-		n += int64(len(t.Data)) * 8
-	}
-	return n
-}
-
-func BenchmarkWriteTensors(b *testing.B) {
-	ts := benchTensors()
-	path := filepath.Join(b.TempDir(), "generator.arrow")
-	meta := testMeta(KindGenerator)
-	b.SetBytes(tensorBytes(ts))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := WriteTensors(path, ts, meta); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkReadTensors(b *testing.B) {
-	ts := benchTensors()
-	path := filepath.Join(b.TempDir(), "generator.arrow")
-	if err := WriteTensors(path, ts, testMeta(KindGenerator)); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(tensorBytes(ts))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := ReadTensors(path, KindGenerator); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/store/internal/arrowfile"
+	"github.com/latentda/latentda/store/internal/filetest"
 )
 
 // heapAllocated runs f and returns the bytes it allocated on the Go heap.
@@ -25,11 +28,11 @@ func heapAllocated(f func()) uint64 {
 // mapped, not read into Arrow buffers and copied again).
 func TestEnsembleIOHoldsOneCopy(t *testing.T) {
 	N, n := 20, 50_000
-	E := testEnsemble(N, n)
+	E := filetest.TestEnsemble(N, n)
 	size := uint64(N * n * 8)
 	path := filepath.Join(t.TempDir(), "analysis.arrow")
 	var err error
-	if got := heapAllocated(func() { err = WriteEnsemble(path, E, testMeta("")) }); err != nil {
+	if got := heapAllocated(func() { err = WriteEnsemble(path, E, filetest.TestMeta("")) }); err != nil {
 		t.Fatal(err)
 	} else if got > size/10 {
 		t.Errorf("WriteEnsemble allocated %d bytes for a %d-byte ensemble, want < 10%%", got, size)
@@ -49,15 +52,15 @@ func TestEnsembleIOHoldsOneCopy(t *testing.T) {
 // reader gives an error, not a crash.
 func TestMappedFileShrinking(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "analysis.arrow")
-	if err := WriteEnsemble(path, testEnsemble(4, 10_000), testMeta("")); err != nil {
+	if err := WriteEnsemble(path, filetest.TestEnsemble(4, 10_000), filetest.TestMeta("")); err != nil {
 		t.Fatal(err)
 	}
-	f, size, err := openRegular(path)
+	f, size, err := arrowfile.OpenRegular(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data, unmap, err := mapFile(f, size)
+	data, unmap, err := arrowfile.MapFile(f, size)
 	if err != nil {
 		t.Skipf("no memory maps here: %v", err)
 	}
@@ -65,7 +68,7 @@ func TestMappedFileShrinking(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = readGuarded(newMemFile(data), size, buildOptions(nil), readEnsemble)
+	_, _, err = arrowfile.ReadGuarded(arrowfile.NewMemFile(data), size, arrowfile.BuildOptions(nil), readEnsemble)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was read") {
 		t.Fatalf("got %v, want a changed-file error", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // DiagRow holds one cycle's diagnostics, one row of the diagnostics table.
@@ -67,7 +68,7 @@ func (r DiagRow) validate() error {
 	switch {
 	case r.Cycle < 0 || r.Cycle > math.MaxInt32:
 		return fmt.Errorf("column \"cycle\": %d out of range [0, %d]", r.Cycle, math.MaxInt32)
-	case !finite(r.Time):
+	case !arrowfile.Finite(r.Time):
 		return fmt.Errorf("column \"time\": %v is not finite", r.Time)
 	case r.NObs < 0 || r.NObs > math.MaxInt32:
 		return fmt.Errorf("column \"n_obs\": %d out of range [0, %d]", r.NObs, math.MaxInt32)
@@ -79,25 +80,25 @@ func (r DiagRow) validate() error {
 	return nil
 }
 
-var diagColumns = []column{
-	{"cycle", arrow.PrimitiveTypes.Int32},
-	{"time", arrow.PrimitiveTypes.Float64},
-	{"rmse_f", arrow.PrimitiveTypes.Float64},
-	{"rmse_a", arrow.PrimitiveTypes.Float64},
-	{"spread_f", arrow.PrimitiveTypes.Float64},
-	{"spread_a", arrow.PrimitiveTypes.Float64},
-	{"innovation", arrow.PrimitiveTypes.Float64},
-	{"innovation_expected", arrow.PrimitiveTypes.Float64},
-	{"n_obs", arrow.PrimitiveTypes.Int32},
-	{"n_flagged", arrow.PrimitiveTypes.Int32},
-	{"qc_nis", arrow.PrimitiveTypes.Float64},
-	{"qc_nis_threshold", arrow.PrimitiveTypes.Float64},
-	{"projection", arrow.PrimitiveTypes.Float64},
-	{"projection_threshold", arrow.PrimitiveTypes.Float64},
-	{"batch_flag", arrow.BinaryTypes.String},
-	{"inflation", arrow.PrimitiveTypes.Float64},
-	{"obs_variance", arrow.PrimitiveTypes.Float64},
-	{"variance_scale", arrow.PrimitiveTypes.Float64},
+var diagColumns = []arrowfile.Column{
+	{Name: "cycle", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "time", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "rmse_f", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "rmse_a", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "spread_f", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "spread_a", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "innovation", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "innovation_expected", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "n_obs", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "n_flagged", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "qc_nis", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "qc_nis_threshold", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "projection", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "projection_threshold", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "batch_flag", Type: arrow.BinaryTypes.String},
+	{Name: "inflation", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "obs_variance", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "variance_scale", Type: arrow.PrimitiveTypes.Float64},
 }
 
 // diagColumnsV1 are the columns of schema version 1, without quality control.
@@ -138,54 +139,54 @@ var diagFloats = []func(r *DiagRow) *float64{
 // replacing any previous file. meta.Kind must be "diagnostics" or empty.
 // Cycles must increase down the table; zero rows are allowed.
 func WriteDiagnostics(path string, rows []DiagRow, meta Meta, opts ...Option) error {
-	o := buildOptions(opts)
+	o := arrowfile.BuildOptions(opts)
 	if err := validateDiag(rows); err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
-	md, err := encodeMeta(meta, KindDiagnostics, nil)
+	md, err := arrowfile.EncodeMeta(meta, KindDiagnostics, nil)
 	if err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	n := len(rows)
 	cols := make([]arrow.Array, 0, len(diagColumns))
-	defer func() { releaseAll(cols) }()
-	cols = append(cols, int32Column(o.mem, n, func(i int) int32 { return int32(rows[i].Cycle) }))
+	defer func() { arrowfile.ReleaseAll(cols) }()
+	cols = append(cols, arrowfile.Int32Column(o.Mem, n, func(i int) int32 { return int32(rows[i].Cycle) }))
 	for _, field := range diagFloats {
-		cols = append(cols, float64Column(o.mem, n, func(i int) float64 { return *field(&rows[i]) }))
+		cols = append(cols, arrowfile.Float64Column(o.Mem, n, func(i int) float64 { return *field(&rows[i]) }))
 	}
 	cols = append(cols,
-		int32Column(o.mem, n, func(i int) int32 { return int32(rows[i].NObs) }),
-		int32Column(o.mem, n, func(i int) int32 { return int32(rows[i].NFlagged) }),
+		arrowfile.Int32Column(o.Mem, n, func(i int) int32 { return int32(rows[i].NObs) }),
+		arrowfile.Int32Column(o.Mem, n, func(i int) int32 { return int32(rows[i].NFlagged) }),
 	)
 	for _, field := range diagQC {
-		cols = append(cols, float64Column(o.mem, n, func(i int) float64 { return *field(&rows[i]) }))
+		cols = append(cols, arrowfile.Float64Column(o.Mem, n, func(i int) float64 { return *field(&rows[i]) }))
 	}
 	flags := make([]string, n)
 	for i := range rows {
 		flags[i] = rows[i].BatchFlag
 	}
-	cols = append(cols, stringColumn(o.mem, flags))
+	cols = append(cols, arrowfile.StringColumn(o.Mem, flags))
 	for _, field := range diagHyper {
-		cols = append(cols, float64Column(o.mem, n, func(i int) float64 { return *field(&rows[i]) }))
+		cols = append(cols, arrowfile.Float64Column(o.Mem, n, func(i int) float64 { return *field(&rows[i]) }))
 	}
 	fields := make([]arrow.Field, len(diagColumns))
 	for i, c := range diagColumns {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type}
 	}
-	return writeFile(path, o, arrow.NewSchema(fields, &md), cols, n)
+	return arrowfile.WriteFile(path, o, arrow.NewSchema(fields, &md), cols, n)
 }
 
 // ReadDiagnostics reads a diagnostics table written by WriteDiagnostics,
 // checking the kind, schema version, columns and every row as the writer
 // does.
 func ReadDiagnostics(path string, opts ...Option) ([]DiagRow, Meta, error) {
-	return readPath(path, opts, readDiagnostics)
+	return arrowfile.ReadPath(path, opts, readDiagnostics)
 }
 
-func readDiagnostics(r ipc.ReadAtSeeker, size int64, o options) ([]DiagRow, Meta, error) {
-	t, err := readTable(r, size, o, fileSpec{
-		kinds: []Kind{KindDiagnostics},
-		columns: func(version int, _ map[string]string) ([]column, error) {
+func readDiagnostics(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) ([]DiagRow, Meta, error) {
+	t, err := arrowfile.ReadTable(r, size, o, arrowfile.FileSpec{
+		Kinds: []Kind{KindDiagnostics},
+		Columns: func(version int, _ map[string]string) ([]arrowfile.Column, error) {
 			switch version {
 			case 1:
 				return diagColumnsV1, nil
@@ -203,15 +204,15 @@ func readDiagnostics(r ipc.ReadAtSeeker, size int64, o options) ([]DiagRow, Meta
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	return rows, t.meta, nil
+	return rows, t.Meta, nil
 }
 
-func readDiag(t *table) ([]DiagRow, error) {
-	rows := make([]DiagRow, 0, t.numRows())
-	for _, rec := range t.recs {
+func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
+	rows := make([]DiagRow, 0, t.NumRows())
+	for _, rec := range t.Recs {
 		var ints [3]*array.Int32
 		for i, name := range []string{"cycle", "n_obs", "n_flagged"} {
-			a, err := columnAs[*array.Int32](t, rec, name)
+			a, err := arrowfile.ColumnAs[*array.Int32](t, rec, name)
 			if err != nil {
 				return nil, err
 			}
@@ -219,7 +220,7 @@ func readDiag(t *table) ([]DiagRow, error) {
 		}
 		floats := make([]*array.Float64, len(diagFloats))
 		for i := range diagFloats {
-			a, err := columnAs[*array.Float64](t, rec, diagColumns[1+i].name)
+			a, err := arrowfile.ColumnAs[*array.Float64](t, rec, diagColumns[1+i].Name)
 			if err != nil {
 				return nil, err
 			}
@@ -227,24 +228,24 @@ func readDiag(t *table) ([]DiagRow, error) {
 		}
 		var qc []*array.Float64
 		var flag *array.String
-		if _, ok := t.idx["batch_flag"]; ok { // absent in schema version 1
+		if _, ok := t.Idx["batch_flag"]; ok { // absent in schema version 1
 			for i := range diagQC {
-				a, err := columnAs[*array.Float64](t, rec, diagColumns[10+i].name)
+				a, err := arrowfile.ColumnAs[*array.Float64](t, rec, diagColumns[10+i].Name)
 				if err != nil {
 					return nil, err
 				}
 				qc = append(qc, a)
 			}
-			f, err := columnAs[*array.String](t, rec, "batch_flag")
+			f, err := arrowfile.ColumnAs[*array.String](t, rec, "batch_flag")
 			if err != nil {
 				return nil, err
 			}
 			flag = f
 		}
 		var hyper []*array.Float64
-		if _, ok := t.idx["inflation"]; ok { // absent in schema versions 1 and 2
+		if _, ok := t.Idx["inflation"]; ok { // absent in schema versions 1 and 2
 			for i := range diagHyper {
-				a, err := columnAs[*array.Float64](t, rec, diagColumns[15+i].name)
+				a, err := arrowfile.ColumnAs[*array.Float64](t, rec, diagColumns[15+i].Name)
 				if err != nil {
 					return nil, err
 				}
@@ -279,7 +280,7 @@ func readDiag(t *table) ([]DiagRow, error) {
 		}
 	}
 	if err := validateDiag(rows); err != nil {
-		return nil, &invalidError{err: err}
+		return nil, &arrowfile.InvalidError{Err: err}
 	}
 	return rows, nil
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/latentda/latentda/store/internal/filetest"
+	"github.com/latentda/latentda/store/trainfile"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -138,10 +140,10 @@ func equal(t *testing.T, what string, got, want any) {
 // must be what was written.
 func TestArrowJSReadsOurFiles(t *testing.T) {
 	dir := t.TempDir()
-	meta := testMeta("")
+	meta := filetest.TestMeta("")
 	path := func(name string) string { return filepath.Join(dir, name+".arrow") }
 
-	E := testEnsemble(5, 7) // specials, ±Inf, NaN (with a payload)
+	E := filetest.TestEnsemble(5, 7) // specials, ±Inf, NaN (with a payload)
 	x := []float64{math.Copysign(0, -1), math.Inf(1), math.NaN(), math.SmallestNonzeroFloat64, 1.0 / 3}
 	obs := Observations{
 		Values:      []float64{1.5, -0.25, math.MaxFloat64, 0},
@@ -162,12 +164,12 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		diag[i].Inflation, diag[i].ObsVariance, diag[i].VarianceScale = 1+float64(i)/64, math.NaN(), 1.0/3
 	}
 	diag[2].BatchFlag = "innovation+projection (ü)"
-	ar := Archive{
+	ar := trainfile.Archive{
 		X:     mat.NewDense(3, 2, []float64{1, 2, 3, 4, math.Pi, -math.E}),
 		Times: []float64{0, 0.5, 1e-300},
 		Valid: []bool{false, true, false},
 	}
-	tensors := []Tensor{
+	tensors := []trainfile.Tensor{
 		{Name: "encoder.0.weight", Shape: []int{2, 3}, Data: []float64{1, 2, 3, 4, 5, math.Copysign(0, -1)}},
 		{Name: "scalar", Shape: []int{1}, Data: []float64{0.1}},
 		{Name: "empty", Shape: []int{0, 4}, Data: nil},
@@ -177,8 +179,8 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		WriteVector(path("truth"), x, meta),
 		WriteObservations(path("observations"), obs, meta),
 		WriteDiagnostics(path("diagnostics"), diag, meta),
-		WriteArchive(path("archive"), ar, meta),
-		WriteTensors(path("generator"), tensors, Meta{Kind: KindGenerator, RunID: "run-42", Model: "lorenz96", Params: meta.Params, Cycle: 12, Time: meta.Time, Extra: meta.Extra}),
+		trainfile.WriteArchive(path("archive"), ar, meta),
+		trainfile.WriteTensors(path("generator"), tensors, Meta{Kind: trainfile.KindGenerator, RunID: "run-42", Model: "lorenz96", Params: meta.Params, Cycle: 12, Time: meta.Time, Extra: meta.Extra}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -275,13 +277,13 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		var want [][2]string
 		for _, c := range diagColumns {
 			typ := "Float64"
-			switch c.name {
+			switch c.Name {
 			case "cycle", "n_obs", "n_flagged":
 				typ = "Int32"
 			case "batch_flag":
 				typ = "Utf8"
 			}
-			want = append(want, [2]string{c.name, typ})
+			want = append(want, [2]string{c.Name, typ})
 		}
 		equal(t, "fields", fields(f), want)
 		equal(t, "metadata", f.Metadata, wantMetadata(KindDiagnostics, nil))
@@ -301,13 +303,13 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		}
 		floatCols := map[string]func(*DiagRow) *float64{}
 		for j, get := range diagFloats {
-			floatCols[diagColumns[1+j].name] = get
+			floatCols[diagColumns[1+j].Name] = get
 		}
 		for j, get := range diagQC {
-			floatCols[diagColumns[10+j].name] = get
+			floatCols[diagColumns[10+j].Name] = get
 		}
 		for j, get := range diagHyper {
-			floatCols[diagColumns[15+j].name] = get
+			floatCols[diagColumns[15+j].Name] = get
 		}
 		for name, get := range floatCols {
 			var got []string
@@ -325,7 +327,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 	t.Run("archive", func(t *testing.T) {
 		f := byName["archive"]
 		equal(t, "fields", fields(f), [][2]string{{"sample", "Int32"}, {"time", "Float64"}, {"split", "Utf8"}, {"state", "FixedSizeList[2]<Float64>"}})
-		equal(t, "metadata", f.Metadata, wantMetadata(KindArchive, map[string]string{"latentda.state_size": "2"}))
+		equal(t, "metadata", f.Metadata, wantMetadata(trainfile.KindArchive, map[string]string{"latentda.state_size": "2"}))
 		var sample []int32
 		var times []string
 		var split []string
@@ -342,7 +344,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 	t.Run("generator", func(t *testing.T) {
 		f := byName["generator"]
 		equal(t, "fields", fields(f), [][2]string{{"name", "Utf8"}, {"shape", "List<Int32>"}, {"values", "List<Float64>"}})
-		equal(t, "metadata", f.Metadata, wantMetadata(KindGenerator, nil))
+		equal(t, "metadata", f.Metadata, wantMetadata(trainfile.KindGenerator, nil))
 		var name []string
 		var shape [][]int
 		var values [][]string
@@ -367,7 +369,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 // value bit for bit.
 func TestArrowJSReadsBatchFiles(t *testing.T) {
 	dir := RunDir{Root: t.TempDir()}
-	meta := testMeta("")
+	meta := filetest.TestMeta("")
 	m13 := meta
 	m13.Cycle, m13.Time = 13, 0.65
 	F := mat.NewDense(2, 3, []float64{1, 2, 3, 3, math.Inf(-1), math.Copysign(0, -1)})

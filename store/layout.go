@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // RunDir gives the deterministic paths of a run's state files:
@@ -83,18 +85,18 @@ func (d RunDir) Config() string { return filepath.Join(d.Root, "config.yaml") }
 func (d RunDir) MkdirCycle(k int) error {
 	dir := d.CycleDir(k)
 	if k < 0 {
-		return &fileError{op: "mkdir", path: dir, err: fmt.Errorf("negative cycle %d", k)}
+		return &arrowfile.FileError{Op: "mkdir", Path: dir, Err: fmt.Errorf("negative cycle %d", k)}
 	}
 	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return &fileError{op: "mkdir", path: dir, err: err}
+		return &arrowfile.FileError{Op: "mkdir", Path: dir, Err: err}
 	}
 	root := d.Root
 	if root == "" {
 		root = "."
 	}
 	for _, p := range []string{filepath.Join(root, "cycles"), root} {
-		if err := syncDir(p); err != nil {
-			return &fileError{op: "mkdir", path: dir, err: err}
+		if err := arrowfile.SyncDir(p); err != nil {
+			return &arrowfile.FileError{Op: "mkdir", Path: dir, Err: err}
 		}
 	}
 	return nil

@@ -1,27 +1,24 @@
 package store
 
 import (
-	"fmt"
-	"maps"
-	"math"
-	"slices"
-	"strconv"
-	"strings"
-	"unicode/utf8"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/latentda/latentda/store/internal/ipcverify"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
+
+// The file format shared by every kind of file (metadata, errors, options)
+// is implemented in store/internal/arrowfile, which store and store/trainfile
+// both build on; these are its names for users of the package.
 
 // SchemaVersion is the version of the on-disk format this package writes,
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
-const SchemaVersion = 4
+const SchemaVersion = arrowfile.SchemaVersion
 
 // Kind says what a state file holds; it is stored under "latentda.kind".
-type Kind string
+// The kinds of the generator and training files are in store/trainfile.
+type Kind = arrowfile.Kind
 
 // The kinds of state file.
 const (
@@ -30,9 +27,6 @@ const (
 	KindDiagnostics  Kind = "diagnostics"  // one row per cycle: WriteDiagnostics
 	KindTruth        Kind = "truth"        // one state vector: WriteVector
 	KindEstimate     Kind = "estimate"     // estimates carried from one cycle to the next: WriteVector
-	KindArchive      Kind = "archive"      // snapshots of a simulation, a training set: WriteArchive
-	KindGenerator    Kind = "generator"    // a generator's weights: WriteTensors
-	KindCheckpoint   Kind = "checkpoint"   // a training checkpoint (weights, optimiser state): WriteTensors
 	// KindStateBatch holds the states of a batch of cycles (truths,
 	// ensembles or their means and spreads, estimates): CycleBatch.
 	KindStateBatch Kind = "state_batch"
@@ -41,250 +35,32 @@ const (
 	KindObservationBatch Kind = "observation_batch"
 )
 
-// Metadata keys. Every key this package writes starts with "latentda.".
-const (
-	keyPrefix        = "latentda."
-	keySchemaVersion = "latentda.schema_version"
-	keyKind          = "latentda.kind"
-	keyRunID         = "latentda.run_id"
-	keyModel         = "latentda.model"
-	keyCycle         = "latentda.cycle"
-	keyTime          = "latentda.time"
-	keyParamPrefix   = "latentda.param."
-	keyExtraPrefix   = "latentda.extra."
-	// keyStateSize holds the state dimension n of ensemble, vector and
-	// archive files; it must match the list size of their "state" column.
-	keyStateSize = "latentda.state_size"
-)
-
-// Meta is the schema-level metadata common to all state files. It is stored
-// as string key/values in the Arrow schema metadata, so that any Arrow
-// implementation can read it.
+// Meta is the schema-level metadata common to all state files: SchemaVersion,
+// Kind, RunID, Model, Params, Cycle, Time and Extra (each field is documented
+// at its declaration). It is stored as string key/values in the Arrow schema
+// metadata, so that any Arrow implementation can read it.
 //
 // Readers return Params and Extra as nil when a file has none; writers treat
 // nil and empty maps alike.
-type Meta struct {
-	// SchemaVersion is the format version of the file. Readers set it;
-	// writers always write [SchemaVersion] and accept 0 or SchemaVersion.
-	SchemaVersion int
-	// Kind is what the file holds. Writers fill it in when empty and reject
-	// a Kind that does not match the file they write.
-	Kind Kind
-	// RunID identifies the assimilation run.
-	RunID string
-	// Model names the forecast model, e.g. "lorenz96".
-	Model string
-	// Params are the model parameters, e.g. {"nx": "40", "F": "8"}.
-	// Stored as "latentda.param.<name>".
-	Params map[string]string
-	// Cycle is the assimilation cycle, 0 <= Cycle <= math.MaxInt32.
-	Cycle int
-	// Time is the model time of the cycle; it must be finite.
-	Time float64
-	// Extra holds free key/values, stored as "latentda.extra.<key>".
-	Extra map[string]string
-}
+type Meta = arrowfile.Meta
 
-// metaEncoder collects key/values and turns them into sorted arrow.Metadata.
-type metaEncoder struct {
-	kv map[string]string
-}
+// Option configures a reader or writer.
+type Option = arrowfile.Option
 
-// encodeMeta validates m for a file of the given kind and returns the Arrow
-// schema metadata, including the kind-specific data keys in data. Keys are
-// sorted so that the same Meta always gives the same bytes.
-func encodeMeta(m Meta, kind Kind, data map[string]string) (arrow.Metadata, error) {
-	if m.SchemaVersion != 0 && m.SchemaVersion != SchemaVersion {
-		return arrow.Metadata{}, fmt.Errorf("meta: SchemaVersion is %d, but this build writes only schema version %d", m.SchemaVersion, SchemaVersion)
-	}
-	if m.Kind != "" && m.Kind != kind {
-		return arrow.Metadata{}, fmt.Errorf("meta: Kind is %q, but this writer writes %q files", m.Kind, kind)
-	}
-	if m.Cycle < 0 || m.Cycle > math.MaxInt32 {
-		return arrow.Metadata{}, fmt.Errorf("meta: Cycle %d out of range [0, %d]", m.Cycle, math.MaxInt32)
-	}
-	if math.IsNaN(m.Time) || math.IsInf(m.Time, 0) {
-		return arrow.Metadata{}, fmt.Errorf("meta: Time %v is not finite", m.Time)
-	}
-	if !utf8.ValidString(m.RunID) || !utf8.ValidString(m.Model) {
-		return arrow.Metadata{}, fmt.Errorf("meta: RunID or Model is not valid UTF-8")
-	}
-	e := metaEncoder{kv: map[string]string{
-		keySchemaVersion: strconv.Itoa(SchemaVersion),
-		keyKind:          string(kind),
-		keyRunID:         m.RunID,
-		keyModel:         m.Model,
-		keyCycle:         strconv.Itoa(m.Cycle),
-		keyTime:          formatFloat(m.Time),
-	}}
-	if err := e.addMap("Params", keyParamPrefix, m.Params); err != nil {
-		return arrow.Metadata{}, err
-	}
-	if err := e.addMap("Extra", keyExtraPrefix, m.Extra); err != nil {
-		return arrow.Metadata{}, err
-	}
-	for k, v := range data {
-		e.kv[k] = v
-	}
-	keys := make([]string, 0, len(e.kv))
-	for k := range e.kv {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	vals := make([]string, len(keys))
-	for i, k := range keys {
-		vals[i] = e.kv[k]
-	}
-	return arrow.NewMetadata(keys, vals), nil
-}
+// WithAllocator makes a reader or writer allocate its Arrow buffers from
+// mem (the default is memory.DefaultAllocator). Every buffer is released
+// before the function returns, so a memory.CheckedAllocator is back to zero
+// afterwards; tests use that to check for leaks.
+func WithAllocator(mem memory.Allocator) Option { return arrowfile.WithAllocator(mem) }
 
-func (e *metaEncoder) addMap(field, prefix string, m map[string]string) error {
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		v := m[k]
-		if k == "" {
-			return fmt.Errorf("meta: %s has an empty key", field)
-		}
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("meta: %s[%q] is not valid UTF-8", field, k)
-		}
-		e.kv[prefix+k] = v
-	}
-	return nil
-}
+// ErrInvalid is matched (with errors.Is) by every error that reports a file
+// that exists and could be read but is not a valid state file of the
+// expected kind: truncated or corrupt Arrow data, a wrong kind, missing or
+// mistyped columns, inconsistent metadata, or values that fail validation
+// (for example a NaN observation).
+var ErrInvalid = arrowfile.ErrInvalid
 
-// formatFloat formats x so that strconv.ParseFloat gives back the same bits
-// (for finite x, including -0).
-func formatFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-
-// checkSchemaVersion looks only at latentda.schema_version, so that a file
-// from a newer version is reported as such before anything else about it
-// (its columns, say) is judged.
-func checkSchemaVersion(kvs []ipcverify.KeyValue) (int, error) {
-	var (
-		found bool
-		value string
-	)
-	for _, kv := range kvs {
-		if kv.Key != keySchemaVersion {
-			continue
-		}
-		if found {
-			return 0, invalidf("metadata key %q appears more than once", keySchemaVersion)
-		}
-		found, value = true, kv.Value
-	}
-	if !found {
-		return 0, invalidf("metadata key %q is missing: not a latentda state file", keySchemaVersion)
-	}
-	v, err := strconv.Atoi(value)
-	if err != nil {
-		return 0, invalidf("metadata %s = %q is not an integer", keySchemaVersion, value)
-	}
-	if v > SchemaVersion {
-		return 0, &newerSchemaError{version: v}
-	}
-	if v < 1 {
-		return 0, invalidf("metadata %s = %d is not a valid schema version", keySchemaVersion, v)
-	}
-	return v, nil
-}
-
-// decodeMeta parses the schema metadata of a file. kinds lists the kinds
-// the caller accepts; dataKeys the kind-specific keys it requires, whose
-// values are returned in data. Keys outside the "latentda." namespace are
-// ignored (another tool may have added them); unknown "latentda." keys are
-// rejected, since a file of this schema version cannot contain them.
-func decodeMeta(kvs []ipcverify.KeyValue, kinds []Kind, dataKeys []string) (m Meta, data map[string]string, err error) {
-	if m.SchemaVersion, err = checkSchemaVersion(kvs); err != nil {
-		return Meta{}, nil, err
-	}
-	// The kind next: a file of another kind has other keys and columns.
-	for _, kv := range kvs {
-		if kv.Key == keyKind {
-			m.Kind = Kind(kv.Value)
-			break
-		}
-	}
-	if !slices.Contains(kinds, m.Kind) {
-		if m.Kind == "" {
-			return Meta{}, nil, invalidf("metadata key %q is missing or empty", keyKind)
-		}
-		if len(kinds) == 1 {
-			return Meta{}, nil, invalidf("file kind is %q, want %q", m.Kind, kinds[0])
-		}
-		return Meta{}, nil, invalidf("file kind is %q, want one of %q", m.Kind, kinds)
-	}
-	seen := make(map[string]bool, len(kvs))
-	var cycle, tm string
-	data = make(map[string]string, len(dataKeys))
-	for _, kv := range kvs {
-		k, v := kv.Key, kv.Value
-		if !strings.HasPrefix(k, keyPrefix) {
-			continue
-		}
-		if seen[k] {
-			return Meta{}, nil, invalidf("metadata key %q appears more than once", k)
-		}
-		seen[k] = true
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return Meta{}, nil, invalidf("metadata key %q: not valid UTF-8", k)
-		}
-		switch {
-		case k == keySchemaVersion:
-		case k == keyKind:
-		case k == keyRunID:
-			m.RunID = v
-		case k == keyModel:
-			m.Model = v
-		case k == keyCycle:
-			cycle = v
-		case k == keyTime:
-			tm = v
-		case strings.HasPrefix(k, keyParamPrefix) && len(k) > len(keyParamPrefix):
-			if m.Params == nil {
-				m.Params = make(map[string]string)
-			}
-			m.Params[k[len(keyParamPrefix):]] = v
-		case strings.HasPrefix(k, keyExtraPrefix) && len(k) > len(keyExtraPrefix):
-			if m.Extra == nil {
-				m.Extra = make(map[string]string)
-			}
-			m.Extra[k[len(keyExtraPrefix):]] = v
-		case slices.Contains(dataKeys, k):
-			data[k] = v
-		default:
-			return Meta{}, nil, invalidf("unknown metadata key %q for schema version %d", k, SchemaVersion)
-		}
-	}
-	for _, k := range []string{keyKind, keyRunID, keyModel, keyCycle, keyTime} {
-		if !seen[k] {
-			return Meta{}, nil, invalidf("metadata key %q is missing", k)
-		}
-	}
-	for _, k := range dataKeys {
-		if !seen[k] {
-			return Meta{}, nil, invalidf("metadata key %q is missing", k)
-		}
-	}
-	c, err := strconv.Atoi(cycle)
-	if err != nil || c < 0 || c > math.MaxInt32 {
-		return Meta{}, nil, invalidf("metadata %s = %q is not a cycle number in [0, %d]", keyCycle, cycle, math.MaxInt32)
-	}
-	m.Cycle = c
-	t, err := strconv.ParseFloat(tm, 64)
-	if err != nil || math.IsNaN(t) || math.IsInf(t, 0) {
-		return Meta{}, nil, invalidf("metadata %s = %q is not a finite number", keyTime, tm)
-	}
-	m.Time = t
-	return m, data, nil
-}
-
-// parseSize parses a positive int32-sized dimension stored under key.
-func parseSize(data map[string]string, key string) (int, error) {
-	s := data[key]
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > math.MaxInt32 {
-		return 0, invalidf("metadata %s = %q is not a size in [1, %d]", key, s, math.MaxInt32)
-	}
-	return n, nil
-}
+// ErrNewerSchema is matched (with errors.Is) by the error a reader returns
+// for a file written with a schema version newer than [SchemaVersion]. Such a
+// file is probably fine; this build of latentda is too old to read it.
+var ErrNewerSchema = arrowfile.ErrNewerSchema

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // ObsDir is a directory of incoming observations for a live (scheduled)
@@ -44,7 +46,7 @@ func (d ObsDir) Find(k int) (string, error) {
 			continue
 		}
 		if found != "" {
-			return "", &fileError{op: "read", path: p, err: fmt.Errorf("cycle %d also has %s: keep one file per cycle", k, filepath.Base(found))}
+			return "", &arrowfile.FileError{Op: "read", Path: p, Err: fmt.Errorf("cycle %d also has %s: keep one file per cycle", k, filepath.Base(found))}
 		}
 		found = p
 	}
@@ -60,12 +62,12 @@ const csvHeader = "index,value,variance"
 // that parses back to the same float64, each line ending in "\n".
 func WriteObsCSV(path string, obs Observations) error {
 	if err := checkValuesVariances(obs.Values, obs.Variances); err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	var b bytes.Buffer
 	b.WriteString(csvHeader + "\n")
 	for i, v := range obs.Values {
-		fmt.Fprintf(&b, "%d,%s,%s\n", i, formatFloat(v), formatFloat(obs.Variances[i]))
+		fmt.Fprintf(&b, "%d,%s,%s\n", i, arrowfile.FormatFloat(v), arrowfile.FormatFloat(obs.Variances[i]))
 	}
 	return WriteFileAtomic(path, b.Bytes())
 }
@@ -79,11 +81,11 @@ func WriteObsCSV(path string, obs Observations) error {
 func ReadObsCSV(path string) (Observations, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Observations{}, readErr(path, err)
+		return Observations{}, arrowfile.ReadErr(path, err)
 	}
 	obs, err := parseObsCSV(data)
 	if err != nil {
-		return Observations{}, readErr(path, err)
+		return Observations{}, arrowfile.ReadErr(path, err)
 	}
 	return obs, nil
 }
@@ -91,35 +93,35 @@ func ReadObsCSV(path string) (Observations, error) {
 func parseObsCSV(data []byte) (Observations, error) {
 	var obs Observations
 	if len(data) == 0 {
-		return obs, invalidf("empty file (want the header %q)", csvHeader)
+		return obs, arrowfile.Invalidf("empty file (want the header %q)", csvHeader)
 	}
 	if data[len(data)-1] != '\n' {
-		return obs, invalidf("does not end with a newline (truncated file?)")
+		return obs, arrowfile.Invalidf("does not end with a newline (truncated file?)")
 	}
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if h := strings.TrimSuffix(lines[0], "\r"); h != csvHeader {
-		return obs, invalidf("line 1: header is %.80q, want %q", h, csvHeader)
+		return obs, arrowfile.Invalidf("line 1: header is %.80q, want %q", h, csvHeader)
 	}
 	for n, line := range lines[1:] {
 		lineNo := n + 2
 		fields := strings.Split(strings.TrimSuffix(line, "\r"), ",")
 		if len(fields) != 3 {
-			return obs, invalidf("line %d: %d fields, want 3 (index,value,variance)", lineNo, len(fields))
+			return obs, arrowfile.Invalidf("line %d: %d fields, want 3 (index,value,variance)", lineNo, len(fields))
 		}
 		idx, err := strconv.Atoi(fields[0])
 		if err != nil || idx != n {
-			return obs, invalidf("line %d: column \"index\": %.40q, want %d (rows in order from 0)", lineNo, fields[0], n)
+			return obs, arrowfile.Invalidf("line %d: column \"index\": %.40q, want %d (rows in order from 0)", lineNo, fields[0], n)
 		}
 		var v [2]float64
 		for j, name := range []string{"value", "variance"} {
 			x, err := strconv.ParseFloat(fields[1+j], 64)
 			if err != nil {
-				return obs, invalidf("line %d: column %q: %.40q is not a number", lineNo, name, fields[1+j])
+				return obs, arrowfile.Invalidf("line %d: column %q: %.40q is not a number", lineNo, name, fields[1+j])
 			}
 			v[j] = x
 		}
 		if err := checkValueVariance(v[0], v[1]); err != nil {
-			return obs, invalidf("line %d: %v", lineNo, err)
+			return obs, arrowfile.Invalidf("line %d: %v", lineNo, err)
 		}
 		obs.Values = append(obs.Values, v[0])
 		obs.Variances = append(obs.Variances, v[1])
@@ -140,10 +142,10 @@ func checkValuesVariances(values, variances []float64) error {
 }
 
 func checkValueVariance(v, r float64) error {
-	if !finite(v) {
+	if !arrowfile.Finite(v) {
 		return fmt.Errorf("column \"value\": %v is not finite", v)
 	}
-	if !finite(r) || !(r > 0) {
+	if !arrowfile.Finite(r) || !(r > 0) {
 		return fmt.Errorf("column \"variance\": %v is not a finite number > 0", r)
 	}
 	return nil

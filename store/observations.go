@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // Observations are one cycle's observations y with their error variances
@@ -76,13 +77,13 @@ func (obs *Observations) Validate() error {
 	}
 	total := 0
 	for i := range m {
-		if v := obs.Values[i]; !finite(v) {
+		if v := obs.Values[i]; !arrowfile.Finite(v) {
 			return fmt.Errorf("row %d: column \"value\": %v is not finite", i, v)
 		}
-		if v := obs.Positions[i]; !finite(v) {
+		if v := obs.Positions[i]; !arrowfile.Finite(v) {
 			return fmt.Errorf("row %d: column \"position\": %v is not finite", i, v)
 		}
-		if v := obs.Variances[i]; !finite(v) || !(v > 0) {
+		if v := obs.Variances[i]; !arrowfile.Finite(v) || !(v > 0) {
 			return fmt.Errorf("row %d: column \"variance\": %v is not a finite number > 0", i, v)
 		}
 		if obs.Reasons == nil {
@@ -103,17 +104,15 @@ func (obs *Observations) Validate() error {
 	return nil
 }
 
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
-var obsColumns = []column{
-	{"index", arrow.PrimitiveTypes.Int32},
-	{"position", arrow.PrimitiveTypes.Float64},
-	{"value", arrow.PrimitiveTypes.Float64},
-	{"variance", arrow.PrimitiveTypes.Float64},
-	{"flagged", arrow.FixedWidthTypes.Boolean},
-	{"flag_reason", arrow.BinaryTypes.String},
-	{"innovation_z", arrow.PrimitiveTypes.Float64},
-	{"projection_z", arrow.PrimitiveTypes.Float64},
+var obsColumns = []arrowfile.Column{
+	{Name: "index", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "position", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "value", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "variance", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "flagged", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "flag_reason", Type: arrow.BinaryTypes.String},
+	{Name: "innovation_z", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "projection_z", Type: arrow.PrimitiveTypes.Float64},
 }
 
 // obsColumnsV1 are the columns of schema version 1, without the scores.
@@ -126,22 +125,22 @@ var obsColumnsV1 = obsColumns[:6]
 // computed). meta.Kind must be "observations" or empty. obs must pass
 // Validate; zero observations are allowed.
 func WriteObservations(path string, obs Observations, meta Meta, opts ...Option) error {
-	o := buildOptions(opts)
+	o := arrowfile.BuildOptions(opts)
 	if err := obs.Validate(); err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
-	md, err := encodeMeta(meta, KindObservations, nil)
+	md, err := arrowfile.EncodeMeta(meta, KindObservations, nil)
 	if err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	m := obs.Len()
-	cols := obsArrays(o.mem, obs, nil)
-	defer releaseAll(cols)
+	cols := obsArrays(o.Mem, obs, nil)
+	defer arrowfile.ReleaseAll(cols)
 	fields := make([]arrow.Field, len(obsColumns))
 	for i, c := range obsColumns {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type}
 	}
-	return writeFile(path, o, arrow.NewSchema(fields, &md), cols, m)
+	return arrowfile.WriteFile(path, o, arrow.NewSchema(fields, &md), cols, m)
 }
 
 // ReadObservations reads an observations file written by
@@ -149,13 +148,13 @@ func WriteObservations(path string, obs Observations, meta Meta, opts ...Option)
 // checks every row as Validate does and that "index" counts 0, 1, 2, ...;
 // errors name the file, row and column.
 func ReadObservations(path string, opts ...Option) (Observations, Meta, error) {
-	return readPath(path, opts, readObservationsFrom)
+	return arrowfile.ReadPath(path, opts, readObservationsFrom)
 }
 
-func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o options) (Observations, Meta, error) {
-	t, err := readTable(r, size, o, fileSpec{
-		kinds: []Kind{KindObservations},
-		columns: func(version int, _ map[string]string) ([]column, error) {
+func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) (Observations, Meta, error) {
+	t, err := arrowfile.ReadTable(r, size, o, arrowfile.FileSpec{
+		Kinds: []Kind{KindObservations},
+		Columns: func(version int, _ map[string]string) ([]arrowfile.Column, error) {
 			if version == 1 {
 				return obsColumnsV1, nil
 			}
@@ -170,11 +169,11 @@ func readObservationsFrom(r ipc.ReadAtSeeker, size int64, o options) (Observatio
 	if err != nil {
 		return Observations{}, Meta{}, err
 	}
-	return obs, t.meta, nil
+	return obs, t.Meta, nil
 }
 
-func readObservations(t *table) (Observations, error) {
-	m := int(t.numRows())
+func readObservations(t *arrowfile.Table) (Observations, error) {
+	m := int(t.NumRows())
 	obs := Observations{
 		Values:      make([]float64, 0, m),
 		Variances:   make([]float64, 0, m),
@@ -184,45 +183,45 @@ func readObservations(t *table) (Observations, error) {
 		InnovationZ: make([]float64, 0, m),
 		ProjectionZ: make([]float64, 0, m),
 	}
-	_, scores := t.idx["innovation_z"] // absent in schema version 1
-	for _, rec := range t.recs {
-		index, err := columnAs[*array.Int32](t, rec, "index")
+	_, scores := t.Idx["innovation_z"] // absent in schema version 1
+	for _, rec := range t.Recs {
+		index, err := arrowfile.ColumnAs[*array.Int32](t, rec, "index")
 		if err != nil {
 			return obs, err
 		}
-		position, err := columnAs[*array.Float64](t, rec, "position")
+		position, err := arrowfile.ColumnAs[*array.Float64](t, rec, "position")
 		if err != nil {
 			return obs, err
 		}
-		value, err := columnAs[*array.Float64](t, rec, "value")
+		value, err := arrowfile.ColumnAs[*array.Float64](t, rec, "value")
 		if err != nil {
 			return obs, err
 		}
-		variance, err := columnAs[*array.Float64](t, rec, "variance")
+		variance, err := arrowfile.ColumnAs[*array.Float64](t, rec, "variance")
 		if err != nil {
 			return obs, err
 		}
-		flagged, err := columnAs[*array.Boolean](t, rec, "flagged")
+		flagged, err := arrowfile.ColumnAs[*array.Boolean](t, rec, "flagged")
 		if err != nil {
 			return obs, err
 		}
-		reason, err := columnAs[*array.String](t, rec, "flag_reason")
+		reason, err := arrowfile.ColumnAs[*array.String](t, rec, "flag_reason")
 		if err != nil {
 			return obs, err
 		}
 		var iz, pz *array.Float64
 		if scores {
-			if iz, err = columnAs[*array.Float64](t, rec, "innovation_z"); err != nil {
+			if iz, err = arrowfile.ColumnAs[*array.Float64](t, rec, "innovation_z"); err != nil {
 				return obs, err
 			}
-			if pz, err = columnAs[*array.Float64](t, rec, "projection_z"); err != nil {
+			if pz, err = arrowfile.ColumnAs[*array.Float64](t, rec, "projection_z"); err != nil {
 				return obs, err
 			}
 		}
 		for i := range int(rec.NumRows()) {
 			row := len(obs.Values)
 			if got := index.Value(i); int(got) != row {
-				return obs, invalidf("row %d: column \"index\": got %d, want %d (rows are stored in order)", row, got, row)
+				return obs, arrowfile.Invalidf("row %d: column \"index\": got %d, want %d (rows are stored in order)", row, got, row)
 			}
 			obs.Positions = append(obs.Positions, position.Value(i))
 			obs.Values = append(obs.Values, value.Value(i))
@@ -240,7 +239,7 @@ func readObservations(t *table) (Observations, error) {
 		}
 	}
 	if err := obs.Validate(); err != nil {
-		return obs, &invalidError{err: err}
+		return obs, &arrowfile.InvalidError{Err: err}
 	}
 	return obs, nil
 }
@@ -258,19 +257,19 @@ func obsArrays(mem memory.Allocator, obs Observations, index []int32) []arrow.Ar
 		reasons = make([]string, m)
 	}
 	return []arrow.Array{
-		int32Column(mem, m, func(i int) int32 {
+		arrowfile.Int32Column(mem, m, func(i int) int32 {
 			if index != nil {
 				return index[i]
 			}
 			return int32(i)
 		}),
-		float64Column(mem, m, func(i int) float64 { return obs.Positions[i] }),
-		float64Column(mem, m, func(i int) float64 { return obs.Values[i] }),
-		float64Column(mem, m, func(i int) float64 { return obs.Variances[i] }),
-		boolColumn(mem, flagged),
-		stringColumn(mem, reasons),
-		float64Column(mem, m, scoreAt(obs.InnovationZ)),
-		float64Column(mem, m, scoreAt(obs.ProjectionZ)),
+		arrowfile.Float64Column(mem, m, func(i int) float64 { return obs.Positions[i] }),
+		arrowfile.Float64Column(mem, m, func(i int) float64 { return obs.Values[i] }),
+		arrowfile.Float64Column(mem, m, func(i int) float64 { return obs.Variances[i] }),
+		arrowfile.BoolColumn(mem, flagged),
+		arrowfile.StringColumn(mem, reasons),
+		arrowfile.Float64Column(mem, m, scoreAt(obs.InnovationZ)),
+		arrowfile.Float64Column(mem, m, scoreAt(obs.ProjectionZ)),
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/store/internal/arrowfile"
+	"github.com/latentda/latentda/store/internal/filetest"
 )
 
 // TestQualityControlRoundTrip writes and reads the schema version 2
@@ -67,7 +70,7 @@ func TestQualityControlRoundTrip(t *testing.T) {
 func TestReadSchemaVersion1(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "obs.arrow")
-	obsRaw([]int32{0, 1}, []float64{1, 2}, []float64{1, 1}, []bool{false, true}, []string{"", "qc"}).write(t, p)
+	obsRaw([]int32{0, 1}, []float64{1, 2}, []float64{1, 1}, []bool{false, true}, []string{"", "qc"}).Write(t, p)
 	obs, m, err := ReadObservations(p)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +79,7 @@ func TestReadSchemaVersion1(t *testing.T) {
 		t.Errorf("version %d, scores %v %v", m.SchemaVersion, obs.InnovationZ, obs.ProjectionZ)
 	}
 	p = filepath.Join(dir, "diag.arrow")
-	diagRaw([]int32{0, 1}, []int32{4, 4}, []int32{0, 4}).write(t, p)
+	diagRaw([]int32{0, 1}, []int32{4, 4}, []int32{0, 4}).Write(t, p)
 	rows, _, err := ReadDiagnostics(p)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +125,7 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 	}
 
 	p = filepath.Join(dir, "diag-v2.arrow")
-	diagRawVersion(2, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).write(t, p)
+	diagRawVersion(2, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).Write(t, p)
 	old, m, err := ReadDiagnostics(p)
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +135,8 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 	}
 	// A version 3 table without the new columns is damaged, not old.
 	r := diagRawVersion(2, []int32{0}, []int32{4}, []int32{0})
-	r.md = withMD(r.md, keySchemaVersion, "3")
-	r.write(t, p)
+	r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "3")
+	r.Write(t, p)
 	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"inflation"`) {
 		t.Errorf("version 3 table without inflation: got %v", err)
 	}

@@ -14,80 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/latentda/latentda/store/internal/arrowfile"
+	"github.com/latentda/latentda/store/internal/filetest"
 	"gonum.org/v1/gonum/mat"
 )
-
-// specials are values whose bits must survive a round trip.
-var specials = []float64{
-	0, math.Copysign(0, -1), 1, -1,
-	math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, // denormal
-	0x1p-1022, // smallest normal
-	math.MaxFloat64, -math.MaxFloat64,
-	1e-300, 1e300, math.Pi, -math.E, 1.0 / 3,
-}
-
-// nonFinite may be stored in ensembles and diagnostics, not observations.
-var nonFinite = []float64{math.Inf(1), math.Inf(-1), math.NaN(), math.Float64frombits(0x7ff8dead0000beef)}
-
-func checkedOpts(t testing.TB) []Option {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	return []Option{WithAllocator(mem)}
-}
-
-func testMeta(kind Kind) Meta {
-	return Meta{
-		Kind:   kind,
-		RunID:  "run-42",
-		Model:  "lorenz96",
-		Params: map[string]string{"nx": "40", "F": "8", "dt": "0.05", "unicode: Δt": "½"},
-		Cycle:  12,
-		Time:   0.6000000000000001,
-		Extra:  map[string]string{"filter": "letkf", "note": "a=b;c\nd"},
-	}
-}
-
-// wantMeta is what a reader returns for a file written with m.
-func wantMeta(m Meta, kind Kind) Meta {
-	m.SchemaVersion = SchemaVersion
-	m.Kind = kind
-	if len(m.Params) == 0 {
-		m.Params = nil
-	}
-	if len(m.Extra) == 0 {
-		m.Extra = nil
-	}
-	return m
-}
-
-func sameBits(t *testing.T, what string, got, want []float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-			t.Fatalf("%s[%d]: got %v (%#x), want %v (%#x)", what, i, got[i], math.Float64bits(got[i]), want[i], math.Float64bits(want[i]))
-		}
-	}
-}
-
-func testEnsemble(N, n int) *mat.Dense {
-	vals := append(append([]float64{}, specials...), nonFinite...)
-	E := mat.NewDense(N, n, nil)
-	for i := range N {
-		for j := range n {
-			k := i*n + j
-			v := vals[k%len(vals)]
-			if k >= len(vals) {
-				v = float64(k)*0.37 - 11
-			}
-			E.Set(i, j, v)
-		}
-	}
-	return E
-}
 
 func TestEnsembleRoundTrip(t *testing.T) {
 	dir := t.TempDir()
@@ -96,16 +26,16 @@ func TestEnsembleRoundTrip(t *testing.T) {
 		E    *mat.Dense
 	}{
 		{"1x1", mat.NewDense(1, 1, []float64{math.Copysign(0, -1)})},
-		{"24x40", testEnsemble(24, 40)},
-		{"3x7", testEnsemble(3, 7)},
+		{"24x40", filetest.TestEnsemble(24, 40)},
+		{"3x7", filetest.TestEnsemble(3, 7)},
 		// A view whose rows are not contiguous (stride 9 > 4 columns):
 		// written through a copy.
-		{"view", testEnsemble(5, 9).Slice(1, 4, 2, 6).(*mat.Dense)},
+		{"view", filetest.TestEnsemble(5, 9).Slice(1, 4, 2, 6).(*mat.Dense)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := checkedOpts(t)
+			opts := filetest.CheckedOpts(t)
 			path := filepath.Join(dir, tc.name+".arrow")
-			meta := testMeta("")
+			meta := filetest.TestMeta("")
 			if err := WriteEnsemble(path, tc.E, meta, opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -118,9 +48,9 @@ func TestEnsembleRoundTrip(t *testing.T) {
 				t.Fatalf("dims %dx%d, want %dx%d", gr, gc, r, c)
 			}
 			for i := range r {
-				sameBits(t, "row", got.RawRowView(i), mat.Row(nil, i, tc.E))
+				filetest.SameBits(t, "row", got.RawRowView(i), mat.Row(nil, i, tc.E))
 			}
-			if want := wantMeta(meta, KindEnsemble); !reflect.DeepEqual(gotMeta, want) {
+			if want := filetest.WantMeta(meta, KindEnsemble); !reflect.DeepEqual(gotMeta, want) {
 				t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
 			}
 		})
@@ -128,18 +58,18 @@ func TestEnsembleRoundTrip(t *testing.T) {
 }
 
 func TestWriteEnsembleDoesNotChangeInput(t *testing.T) {
-	E := testEnsemble(4, 5)
+	E := filetest.TestEnsemble(4, 5)
 	before := mat.DenseCopyOf(E)
-	if err := WriteEnsemble(filepath.Join(t.TempDir(), "e.arrow"), E, Meta{}, checkedOpts(t)...); err != nil {
+	if err := WriteEnsemble(filepath.Join(t.TempDir(), "e.arrow"), E, Meta{}, filetest.CheckedOpts(t)...); err != nil {
 		t.Fatal(err)
 	}
-	sameBits(t, "E after write", E.RawMatrix().Data, before.RawMatrix().Data)
+	filetest.SameBits(t, "E after write", E.RawMatrix().Data, before.RawMatrix().Data)
 }
 
 func TestVectorRoundTrip(t *testing.T) {
-	opts := checkedOpts(t)
+	opts := filetest.CheckedOpts(t)
 	path := filepath.Join(t.TempDir(), "truth.arrow")
-	x := append(append([]float64{}, specials...), nonFinite...)
+	x := append(append([]float64{}, filetest.Specials...), filetest.NonFinite...)
 	meta := Meta{RunID: "r", Model: "m", Cycle: 3, Time: -0.25}
 	if err := WriteVector(path, x, meta, opts...); err != nil {
 		t.Fatal(err)
@@ -148,15 +78,15 @@ func TestVectorRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameBits(t, "x", got, x)
-	if want := wantMeta(meta, KindTruth); !reflect.DeepEqual(gotMeta, want) {
+	filetest.SameBits(t, "x", got, x)
+	if want := filetest.WantMeta(meta, KindTruth); !reflect.DeepEqual(gotMeta, want) {
 		t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
 	}
 }
 
 func testObservations() Observations {
 	obs := Observations{}
-	for i, v := range specials {
+	for i, v := range filetest.Specials {
 		obs.Values = append(obs.Values, v)
 		obs.Variances = append(obs.Variances, []float64{math.SmallestNonzeroFloat64, 0.25, 1e300, 1}[i%4])
 		obs.Positions = append(obs.Positions, float64(i)*2.5)
@@ -184,9 +114,9 @@ func TestObservationsRoundTrip(t *testing.T) {
 			Observations{Values: []float64{1, -0.5}, Variances: []float64{1, 2}, Positions: []float64{0, 1}, Flagged: []bool{false, false}, Reasons: []string{"", ""}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := checkedOpts(t)
+			opts := filetest.CheckedOpts(t)
 			path := filepath.Join(dir, tc.name+".arrow")
-			meta := testMeta(KindObservations)
+			meta := filetest.TestMeta(KindObservations)
 			if err := WriteObservations(path, tc.obs, meta, opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -194,13 +124,13 @@ func TestObservationsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameBits(t, "Values", got.Values, tc.want.Values)
-			sameBits(t, "Variances", got.Variances, tc.want.Variances)
-			sameBits(t, "Positions", got.Positions, tc.want.Positions)
+			filetest.SameBits(t, "Values", got.Values, tc.want.Values)
+			filetest.SameBits(t, "Variances", got.Variances, tc.want.Variances)
+			filetest.SameBits(t, "Positions", got.Positions, tc.want.Positions)
 			if !reflect.DeepEqual(got.Flagged, tc.want.Flagged) || !reflect.DeepEqual(got.Reasons, tc.want.Reasons) {
 				t.Errorf("flags: got %v %q, want %v %q", got.Flagged, got.Reasons, tc.want.Flagged, tc.want.Reasons)
 			}
-			if want := wantMeta(meta, KindObservations); !reflect.DeepEqual(gotMeta, want) {
+			if want := filetest.WantMeta(meta, KindObservations); !reflect.DeepEqual(gotMeta, want) {
 				t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
 			}
 		})
@@ -210,10 +140,10 @@ func TestObservationsRoundTrip(t *testing.T) {
 func testDiag(n int) []DiagRow {
 	var rows []DiagRow
 	for k := range n {
-		v := specials[k%len(specials)]
+		v := filetest.Specials[k%len(filetest.Specials)]
 		rows = append(rows, DiagRow{
 			Cycle: 2*k + 1, Time: float64(k) * 0.05,
-			RMSEF: v, RMSEA: nonFinite[k%len(nonFinite)], SpreadF: 0.5, SpreadA: math.Copysign(0, -1),
+			RMSEF: v, RMSEA: filetest.NonFinite[k%len(filetest.NonFinite)], SpreadF: 0.5, SpreadA: math.Copysign(0, -1),
 			Innovation: 38.5, InnovationExpected: 40,
 			NObs: 40, NFlagged: k % 41,
 		})
@@ -236,10 +166,10 @@ func sameDiag(t *testing.T, got, want []DiagRow) {
 func TestDiagnosticsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []int{0, 1, 30} {
-		opts := checkedOpts(t)
+		opts := filetest.CheckedOpts(t)
 		path := filepath.Join(dir, "diag.arrow")
 		rows := testDiag(n)
-		meta := testMeta(KindDiagnostics)
+		meta := filetest.TestMeta(KindDiagnostics)
 		if err := WriteDiagnostics(path, rows, meta, opts...); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +178,7 @@ func TestDiagnosticsRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameDiag(t, got, rows)
-		if want := wantMeta(meta, KindDiagnostics); !reflect.DeepEqual(gotMeta, want) {
+		if want := filetest.WantMeta(meta, KindDiagnostics); !reflect.DeepEqual(gotMeta, want) {
 			t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
 		}
 	}
@@ -257,48 +187,23 @@ func TestDiagnosticsRoundTrip(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	writers := map[string]func(path string) error{
-		"ensemble": func(p string) error { return WriteEnsemble(p, testEnsemble(24, 40), testMeta(""), checkedOpts(t)...) },
+		"ensemble": func(p string) error {
+			return WriteEnsemble(p, filetest.TestEnsemble(24, 40), filetest.TestMeta(""), filetest.CheckedOpts(t)...)
+		},
 		"view": func(p string) error {
-			return WriteEnsemble(p, testEnsemble(6, 50).Slice(0, 6, 10, 50).(*mat.Dense), testMeta(""), checkedOpts(t)...)
+			return WriteEnsemble(p, filetest.TestEnsemble(6, 50).Slice(0, 6, 10, 50).(*mat.Dense), filetest.TestMeta(""), filetest.CheckedOpts(t)...)
 		},
-		"vector":       func(p string) error { return WriteVector(p, specials, testMeta(""), checkedOpts(t)...) },
-		"observations": func(p string) error { return WriteObservations(p, testObservations(), testMeta(""), checkedOpts(t)...) },
-		"diagnostics":  func(p string) error { return WriteDiagnostics(p, testDiag(7), testMeta(""), checkedOpts(t)...) },
-		"archive":      func(p string) error { return WriteArchive(p, testArchive(9, 7), testMeta(""), checkedOpts(t)...) },
-		"archive view": func(p string) error {
-			a := testArchive(9, 20)
-			a.X = a.X.Slice(0, 9, 3, 17).(*mat.Dense)
-			return WriteArchive(p, a, testMeta(""), checkedOpts(t)...)
+		"vector": func(p string) error {
+			return WriteVector(p, filetest.Specials, filetest.TestMeta(""), filetest.CheckedOpts(t)...)
 		},
-		"generator": func(p string) error {
-			return WriteTensors(p, testTensors(), testMeta(KindGenerator), checkedOpts(t)...)
+		"observations": func(p string) error {
+			return WriteObservations(p, testObservations(), filetest.TestMeta(""), filetest.CheckedOpts(t)...)
 		},
-		"checkpoint": func(p string) error {
-			return WriteTensors(p, testTensors(), testMeta(KindCheckpoint), checkedOpts(t)...)
+		"diagnostics": func(p string) error {
+			return WriteDiagnostics(p, testDiag(7), filetest.TestMeta(""), filetest.CheckedOpts(t)...)
 		},
-		"no tensors": func(p string) error { return WriteTensors(p, nil, testMeta(KindGenerator), checkedOpts(t)...) },
 	}
-	for name, write := range writers {
-		var first []byte
-		for i := range 3 {
-			path := filepath.Join(dir, name+".arrow")
-			if i == 1 {
-				path = filepath.Join(dir, name+"-again.arrow") // a different file name
-			}
-			if err := write(path); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if i == 0 {
-				first = b
-			} else if !bytes.Equal(first, b) {
-				t.Errorf("%s: write %d differs from the first", name, i)
-			}
-		}
-	}
+	filetest.CheckDeterministic(t, dir, writers)
 }
 
 func TestRunDir(t *testing.T) {
@@ -352,26 +257,12 @@ func TestExists(t *testing.T) {
 	}
 }
 
-// listDir returns the names in dir.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestWriteAtomic(t *testing.T) {
 	t.Run("failing write", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "x.arrow")
 		boom := errors.New("boom")
-		err := writeAtomic(path, func(w io.Writer) error {
+		err := arrowfile.WriteAtomic(path, func(w io.Writer) error {
 			if _, err := w.Write(make([]byte, 1<<20)); err != nil { // more than the buffer: reaches the temp file
 				return err
 			}
@@ -380,7 +271,7 @@ func TestWriteAtomic(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("got %v, want boom", err)
 		}
-		if names := listDir(t, dir); len(names) != 0 {
+		if names := filetest.ListDir(t, dir); len(names) != 0 {
 			t.Fatalf("left behind %v", names)
 		}
 	})
@@ -389,12 +280,12 @@ func TestWriteAtomic(t *testing.T) {
 		path := filepath.Join(dir, "x.arrow")
 		func() {
 			defer func() { _ = recover() }() // the test's, not the package's
-			_ = writeAtomic(path, func(w io.Writer) error {
+			_ = arrowfile.WriteAtomic(path, func(w io.Writer) error {
 				_, _ = w.Write([]byte("partial"))
 				panic("write panicked")
 			})
 		}()
-		if names := listDir(t, dir); len(names) != 0 {
+		if names := filetest.ListDir(t, dir); len(names) != 0 {
 			t.Fatalf("left behind %v", names)
 		}
 	})
@@ -405,13 +296,13 @@ func TestWriteAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 		old, _ := os.ReadFile(path)
-		if err := writeAtomic(path, func(w io.Writer) error { return errors.New("boom") }); err == nil {
+		if err := arrowfile.WriteAtomic(path, func(w io.Writer) error { return errors.New("boom") }); err == nil {
 			t.Fatal("no error")
 		}
 		if now, _ := os.ReadFile(path); !bytes.Equal(old, now) {
 			t.Fatal("old file changed")
 		}
-		if names := listDir(t, dir); len(names) != 1 {
+		if names := filetest.ListDir(t, dir); len(names) != 1 {
 			t.Fatalf("dir holds %v, want only x.arrow", names)
 		}
 	})
@@ -422,7 +313,7 @@ func TestWriteAtomic(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `row 0: column "value"`) {
 			t.Fatalf("got %v", err)
 		}
-		if names := listDir(t, dir); len(names) != 0 {
+		if names := filetest.ListDir(t, dir); len(names) != 0 {
 			t.Fatalf("left behind %v", names)
 		}
 	})
@@ -447,7 +338,7 @@ func TestWriteAtomic(t *testing.T) {
 		if !errors.Is(err, fs.ErrPermission) || !strings.HasPrefix(err.Error(), "store: write "+path+": ") {
 			t.Fatalf("got %v, want a permission error naming the file", err)
 		}
-		if names := listDir(t, dir); len(names) != 0 {
+		if names := filetest.ListDir(t, dir); len(names) != 0 {
 			t.Fatalf("left behind %v", names)
 		}
 	})
@@ -464,7 +355,7 @@ func TestWriteFileAtomic(t *testing.T) {
 			t.Fatalf("got %q, %v; want %q", got, err, content)
 		}
 	}
-	if names := listDir(t, dir); len(names) != 1 {
+	if names := filetest.ListDir(t, dir); len(names) != 1 {
 		t.Fatalf("dir holds %v, want only config.yaml", names)
 	}
 	missing := filepath.Join(dir, "nope", "config.yaml")
@@ -499,17 +390,17 @@ func TestIsTempName(t *testing.T) {
 		".analysis.arrow":                       false,
 		"analysis.arrow":                        false,
 	} {
-		if got := isTempName(name); got != want {
+		if got := arrowfile.IsTempName(name); got != want {
 			t.Errorf("isTempName(%q) = %v, want %v", name, got, want)
 		}
 	}
 	// What createTemp makes is recognised.
-	f, name, err := createTemp(t.TempDir(), "forecast.arrow")
+	f, name, err := arrowfile.CreateTemp(t.TempDir(), "forecast.arrow")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if !isTempName(filepath.Base(name)) {
+	if !arrowfile.IsTempName(filepath.Base(name)) {
 		t.Errorf("createTemp's %q is not recognised", name)
 	}
 }

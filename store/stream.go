@@ -1,6 +1,9 @@
 package store
 
-import "github.com/latentda/latentda/store/internal/ipcverify"
+import (
+	"github.com/latentda/latentda/store/internal/arrowfile"
+	"github.com/latentda/latentda/store/internal/ipcverify"
+)
 
 // VerifyStreamSchema checks the metadata of the schema message that starts
 // an Arrow IPC stream (the flatbuffer Message after the continuation marker
@@ -10,5 +13,5 @@ import "github.com/latentda/latentda/store/internal/ipcverify"
 // types this package writes, without dictionaries. Errors match
 // ErrInvalid.
 func VerifyStreamSchema(meta []byte) error {
-	return verified(ipcverify.StreamSchema(meta))
+	return arrowfile.Verified(ipcverify.StreamSchema(meta))
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 	"github.com/latentda/latentda/training"
 )
 
@@ -130,7 +131,7 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 		return ArchiveOutput{}, err
 	}
 	key := archiveKey(cfg)
-	if ar, m, err := store.ReadArchive(path); err == nil && m.Extra[extraArchiveConfig] == key {
+	if ar, m, err := trainfile.ReadArchive(path); err == nil && m.Extra[extraArchiveConfig] == key {
 		r, _ := ar.X.Dims()
 		return ArchiveOutput{Path: path, Samples: r}, nil
 	}
@@ -155,9 +156,9 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	m := store.Meta{Kind: store.KindArchive, Model: cfg.Model.Name, Params: core.ModelParams(cfg.Model),
+	m := store.Meta{Kind: trainfile.KindArchive, Model: cfg.Model.Name, Params: core.ModelParams(cfg.Model),
 		Extra: map[string]string{extraArchiveConfig: key}}
-	if err := store.WriteArchive(path, store.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
+	if err := trainfile.WriteArchive(path, trainfile.Archive{X: X, Times: times, Valid: valid}, m); err != nil {
 		return ArchiveOutput{}, fmt.Errorf("activities: %w", err)
 	}
 	return ArchiveOutput{Path: path, Samples: total}, nil
@@ -203,7 +204,7 @@ func (a *Activities) TrainGenerator(ctx context.Context, in TrainInput) (TrainOu
 		}
 		// A file written before the statistics: add them below.
 	}
-	ar, _, err := store.ReadArchive(arPath)
+	ar, _, err := trainfile.ReadArchive(arPath)
 	if err != nil {
 		return TrainOutput{}, core.StateError(err)
 	}
@@ -340,7 +341,7 @@ func readCheckpoint(path string) (*neural.Checkpoint, error) {
 }
 
 // splitByFlag returns the training and validation rows of an archive.
-func splitByFlag(ar store.Archive) (train, valid *mat.Dense, err error) {
+func splitByFlag(ar trainfile.Archive) (train, valid *mat.Dense, err error) {
 	m, n := ar.X.Dims()
 	nv := 0
 	for _, v := range ar.Valid {

@@ -25,6 +25,7 @@ import (
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 	"github.com/latentda/latentda/training"
 )
 
@@ -114,7 +115,7 @@ func TestTrainPCA(t *testing.T) {
 	if want := filepath.Join(a.StateRoot, paths.Archive); ar.Path != want || ar.Samples != 500 {
 		t.Errorf("BuildArchive returned %+v, want %s with 500 samples", ar, want)
 	}
-	archive, meta, err := store.ReadArchive(ar.Path)
+	archive, meta, err := trainfile.ReadArchive(ar.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestTrainPCA(t *testing.T) {
 	if !slices.IsSorted(archive.Times) || archive.Times[0] <= cfg.Archive.SpinUp {
 		t.Errorf("snapshot times %v ... not increasing after the spin-up", archive.Times[:3])
 	}
-	if meta.Kind != store.KindArchive || meta.Model != "lorenz96" || meta.Params["nx"] != "40" || meta.Params["forcing"] != "8" {
+	if meta.Kind != trainfile.KindArchive || meta.Model != "lorenz96" || meta.Params["nx"] != "40" || meta.Params["forcing"] != "8" {
 		t.Errorf("archive metadata %+v", meta)
 	}
 	X, times, err := experiment.BuildArchive(ctx, config.Config{Model: cfg.Model}, cfg.Archive, nil)
@@ -204,12 +205,12 @@ func TestTrainPCA(t *testing.T) {
 
 	// A generator file written before the statistics gets them from the
 	// next training call, without being fitted again.
-	ts, meta, err := store.ReadTensors(out.Path, store.KindGenerator)
+	ts, meta, err := trainfile.ReadTensors(out.Path, trainfile.KindGenerator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts = slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "stats.") })
-	if err := store.WriteTensors(out.Path, ts, meta); err != nil {
+	ts = slices.DeleteFunc(ts, func(t trainfile.Tensor) bool { return strings.HasPrefix(t.Name, "stats.") })
+	if err := trainfile.WriteTensors(out.Path, ts, meta); err != nil {
 		t.Fatal(err)
 	}
 	if _, out3 := mustTrain(t, ctx, a, cfg); out3 != out {
@@ -298,7 +299,7 @@ func TestTrainAutoencoderResumes(t *testing.T) {
 	}
 	// The held-out error is in model units: the archive's validation rows
 	// through the generator.
-	ar, _, err := store.ReadArchive(filepath.Join(full.StateRoot, paths.Archive))
+	ar, _, err := trainfile.ReadArchive(filepath.Join(full.StateRoot, paths.Archive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,17 +492,17 @@ func TestTrainBadState(t *testing.T) {
 	if _, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths}); err != nil {
 		t.Fatalf("BuildArchive over a damaged archive: %v", err)
 	}
-	if _, _, err := store.ReadArchive(arPath); err != nil {
+	if _, _, err := trainfile.ReadArchive(arPath); err != nil {
 		t.Errorf("rebuilt archive: %v", err)
 	}
 
 	// An archive without validation snapshots cannot be split.
-	ar, m, err := store.ReadArchive(arPath)
+	ar, m, err := trainfile.ReadArchive(arPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ar.Valid = nil
-	if err := store.WriteArchive(arPath, ar, m); err != nil {
+	if err := trainfile.WriteArchive(arPath, ar, m); err != nil {
 		t.Fatal(err)
 	}
 	_, err = a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})

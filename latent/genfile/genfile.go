@@ -28,6 +28,7 @@ import (
 
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 )
 
 // Info is what a generator file records beside the weights.
@@ -94,13 +95,13 @@ func errNotKind(g latent.Generator, want string) error {
 
 // writer collects the tensors and metadata of a file being written.
 type writer struct {
-	ts    []store.Tensor
+	ts    []trainfile.Tensor
 	extra map[string]string
 }
 
 // tensor appends the tensor name of the given shape.
 func (w *writer) tensor(name string, data []float64, shape ...int) {
-	w.ts = append(w.ts, store.Tensor{Name: name, Shape: shape, Data: data})
+	w.ts = append(w.ts, trainfile.Tensor{Name: name, Shape: shape, Data: data})
 }
 
 // vec appends the vector v as the tensor name of shape [len(v)].
@@ -110,7 +111,7 @@ func (w *writer) vec(name string, v []float64) { w.tensor(name, v, len(v)) }
 // errors name the file.
 type reader struct {
 	path   string
-	byName map[string]store.Tensor
+	byName map[string]trainfile.Tensor
 	extra  map[string]string
 }
 
@@ -120,7 +121,7 @@ func (r *reader) bad(format string, args ...any) error {
 }
 
 // lookup returns the tensor name, if the file has it.
-func (r *reader) lookup(name string) (store.Tensor, bool) {
+func (r *reader) lookup(name string) (trainfile.Tensor, bool) {
 	t, ok := r.byName[name]
 	return t, ok
 }
@@ -158,7 +159,7 @@ const (
 // ReadCurve reads only the training curve of a generator file (train and
 // valid losses per epoch), without checking or building the generator.
 func ReadCurve(path string) (train, valid []float64, err error) {
-	ts, _, err := store.ReadTensors(path, store.KindGenerator)
+	ts, _, err := trainfile.ReadTensors(path, trainfile.KindGenerator)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,19 +208,19 @@ func Save(path string, g latent.Generator, info Info) error {
 		}
 		w.vec(statsRep, v)
 	}
-	meta := store.Meta{Kind: store.KindGenerator, Model: info.Model, Params: info.Params, Extra: w.extra}
-	return store.WriteTensors(path, w.ts, meta)
+	meta := store.Meta{Kind: trainfile.KindGenerator, Model: info.Model, Params: info.Params, Extra: w.extra}
+	return trainfile.WriteTensors(path, w.ts, meta)
 }
 
 // Load reads a generator file. Errors name the file; a file that is not a
 // valid generator file gives an error wrapping store.ErrInvalid or
 // describing what is wrong.
 func Load(path string) (latent.Generator, Info, error) {
-	ts, meta, err := store.ReadTensors(path, store.KindGenerator)
+	ts, meta, err := trainfile.ReadTensors(path, trainfile.KindGenerator)
 	if err != nil {
 		return nil, Info{}, err
 	}
-	r := &reader{path: path, byName: make(map[string]store.Tensor, len(ts)), extra: meta.Extra}
+	r := &reader{path: path, byName: make(map[string]trainfile.Tensor, len(ts)), extra: meta.Extra}
 	for _, t := range ts {
 		r.byName[t.Name] = t
 	}

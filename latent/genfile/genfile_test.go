@@ -20,6 +20,7 @@ import (
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 )
 
 // sameBits reports whether a and b hold the same float64 bit patterns.
@@ -271,9 +272,9 @@ func TestGeneratorFileAutoencoder(t *testing.T) {
 
 // rewrite reads the generator file src, lets edit change its tensors and
 // metadata, and writes the result to a new file, whose path it returns.
-func rewrite(t *testing.T, src, name string, edit func(ts []store.Tensor, m *store.Meta) []store.Tensor) string {
+func rewrite(t *testing.T, src, name string, edit func(ts []trainfile.Tensor, m *store.Meta) []trainfile.Tensor) string {
 	t.Helper()
-	ts, m, err := store.ReadTensors(src, store.KindGenerator)
+	ts, m, err := trainfile.ReadTensors(src, trainfile.KindGenerator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,20 +282,20 @@ func rewrite(t *testing.T, src, name string, edit func(ts []store.Tensor, m *sto
 	m.SchemaVersion = 0 // the rewritten file is of the current version
 	ts = edit(slices.Clone(ts), &m)
 	path := filepath.Join(t.TempDir(), name+".arrow")
-	if err := store.WriteTensors(path, ts, m); err != nil {
+	if err := trainfile.WriteTensors(path, ts, m); err != nil {
 		t.Fatalf("%s: WriteTensors: %v", name, err)
 	}
 	return path
 }
 
-func dropTensor(name string) func([]store.Tensor, *store.Meta) []store.Tensor {
-	return func(ts []store.Tensor, _ *store.Meta) []store.Tensor {
-		return slices.DeleteFunc(ts, func(t store.Tensor) bool { return t.Name == name })
+func dropTensor(name string) func([]trainfile.Tensor, *store.Meta) []trainfile.Tensor {
+	return func(ts []trainfile.Tensor, _ *store.Meta) []trainfile.Tensor {
+		return slices.DeleteFunc(ts, func(t trainfile.Tensor) bool { return t.Name == name })
 	}
 }
 
-func setExtra(key, value string) func([]store.Tensor, *store.Meta) []store.Tensor {
-	return func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+func setExtra(key, value string) func([]trainfile.Tensor, *store.Meta) []trainfile.Tensor {
+	return func(ts []trainfile.Tensor, m *store.Meta) []trainfile.Tensor {
 		if value == "" {
 			delete(m.Extra, key)
 		} else {
@@ -304,8 +305,8 @@ func setExtra(key, value string) func([]store.Tensor, *store.Meta) []store.Tenso
 	}
 }
 
-func editTensor(name string, f func(*store.Tensor)) func([]store.Tensor, *store.Meta) []store.Tensor {
-	return func(ts []store.Tensor, _ *store.Meta) []store.Tensor {
+func editTensor(name string, f func(*trainfile.Tensor)) func([]trainfile.Tensor, *store.Meta) []trainfile.Tensor {
+	return func(ts []trainfile.Tensor, _ *store.Meta) []trainfile.Tensor {
 		for i := range ts {
 			if ts[i].Name == name {
 				t := ts[i]
@@ -344,7 +345,7 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 
-	type edit = func([]store.Tensor, *store.Meta) []store.Tensor
+	type edit = func([]trainfile.Tensor, *store.Meta) []trainfile.Tensor
 	cases := []struct {
 		name, src string
 		edit      edit
@@ -353,18 +354,18 @@ func TestLoadErrors(t *testing.T) {
 		{"pca without components", pcaPath, dropTensor("components"), `no tensor "components"`},
 		{"pca without mean", pcaPath, dropTensor("mean"), `no tensor "mean"`},
 		{"pca without total variance", pcaPath, dropTensor("total_variance"), `no tensor "total_variance"`},
-		{"pca mean too short", pcaPath, editTensor("mean", func(t *store.Tensor) { t.Shape, t.Data = []int{39}, t.Data[:39] }),
+		{"pca mean too short", pcaPath, editTensor("mean", func(t *trainfile.Tensor) { t.Shape, t.Data = []int{39}, t.Data[:39] }),
 			`tensor "mean" has shape [39], want [40]`},
-		{"pca components transposed", pcaPath, editTensor("components", func(t *store.Tensor) { t.Shape = []int{40, 10} }),
+		{"pca components transposed", pcaPath, editTensor("components", func(t *trainfile.Tensor) { t.Shape = []int{40, 10} }),
 			`tensor "components" has shape [40 10], want [10 40]`},
-		{"pca components flat", pcaPath, editTensor("components", func(t *store.Tensor) { t.Shape = []int{400} }),
+		{"pca components flat", pcaPath, editTensor("components", func(t *trainfile.Tensor) { t.Shape = []int{400} }),
 			`tensor "components" has shape [400], want [10 40]`},
-		{"pca components not orthonormal", pcaPath, editTensor("components", func(t *store.Tensor) {
+		{"pca components not orthonormal", pcaPath, editTensor("components", func(t *trainfile.Tensor) {
 			for i := range t.Data {
 				t.Data[i] *= 2
 			}
 		}), "not orthonormal"},
-		{"pca zero scale", pcaPath, editTensor("scales", func(t *store.Tensor) { t.Data[3] = 0 }), "Scales[3]"},
+		{"pca zero scale", pcaPath, editTensor("scales", func(t *trainfile.Tensor) { t.Data[3] = 0 }), "Scales[3]"},
 		{"pca state_dim mismatch", pcaPath, setExtra("state_dim", "41"), `tensor "mean" has shape [40], want [41]`},
 		{"pca latent_dim mismatch", pcaPath, setExtra("latent_dim", "9"), `tensor "components" has shape [10 40], want [9 40]`},
 		{"state_dim not a number", pcaPath, setExtra("state_dim", "forty"), `latentda.extra.state_dim = "forty", want a positive integer`},
@@ -376,18 +377,18 @@ func TestLoadErrors(t *testing.T) {
 		{"autoencoder latent_dim mismatch", aePath, setExtra("latent_dim", "3"), "weights give a 4 → 8 generator, metadata says 3 → 8"},
 		{"autoencoder without std", aePath, dropTensor("norm.std"), `no tensor "norm.std"`},
 		{"autoencoder without a bias", aePath, dropTensor("decoder.0.bias"), `no tensor "decoder.0.bias"`},
-		{"autoencoder bias too long", aePath, editTensor("encoder.0.bias", func(t *store.Tensor) { t.Shape, t.Data = []int{17}, append(t.Data, 0) }),
+		{"autoencoder bias too long", aePath, editTensor("encoder.0.bias", func(t *trainfile.Tensor) { t.Shape, t.Data = []int{17}, append(t.Data, 0) }),
 			`tensor "encoder.0.bias" has shape [17], want [16]`},
-		{"autoencoder flat weight", aePath, editTensor("encoder.1.weight", func(t *store.Tensor) { t.Shape = []int{64} }),
+		{"autoencoder flat weight", aePath, editTensor("encoder.1.weight", func(t *trainfile.Tensor) { t.Shape = []int{64} }),
 			`tensor "encoder.1.weight" has shape [64], want [out, in]`},
-		{"autoencoder without a layer", aePath, func(ts []store.Tensor, m *store.Meta) []store.Tensor {
-			return slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "encoder.1.") })
+		{"autoencoder without a layer", aePath, func(ts []trainfile.Tensor, m *store.Meta) []trainfile.Tensor {
+			return slices.DeleteFunc(ts, func(t trainfile.Tensor) bool { return strings.HasPrefix(t.Name, "encoder.1.") })
 		}, "encoder maps 8 → 16 but decoder maps 4 → 8"},
-		{"autoencoder without a decoder", aePath, func(ts []store.Tensor, m *store.Meta) []store.Tensor {
-			return slices.DeleteFunc(ts, func(t store.Tensor) bool { return strings.HasPrefix(t.Name, "decoder.") })
+		{"autoencoder without a decoder", aePath, func(ts []trainfile.Tensor, m *store.Meta) []trainfile.Tensor {
+			return slices.DeleteFunc(ts, func(t trainfile.Tensor) bool { return strings.HasPrefix(t.Name, "decoder.") })
 		}, "need at least one encoder and one decoder layer"},
 		{"autoencoder unknown activation", aePath, setExtra("encoder.0.activation", "swish"), `encoder layer 0: unknown activation "swish"`},
-		{"autoencoder zero std", aePath, editTensor("norm.std", func(t *store.Tensor) { t.Data[2] = 0 }), "normalisation of variable 2"},
+		{"autoencoder zero std", aePath, editTensor("norm.std", func(t *trainfile.Tensor) { t.Data[2] = 0 }), "normalisation of variable 2"},
 		{"identity with two dimensions", idPath, setExtra("latent_dim", "4"), "identity generator with state_dim 5 and latent_dim 4"},
 		{"identity labelled pca", idPath, setExtra("generator_type", "pca"), `no tensor "mean"`},
 	}
@@ -407,17 +408,17 @@ func TestLoadErrors(t *testing.T) {
 	// Files that are not generator files.
 	other := t.TempDir()
 	checkpoint := filepath.Join(other, "checkpoint.arrow")
-	ts, m, err := store.ReadTensors(pcaPath, store.KindGenerator)
+	ts, m, err := trainfile.ReadTensors(pcaPath, trainfile.KindGenerator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Kind = store.KindCheckpoint
-	if err := store.WriteTensors(checkpoint, ts, m); err != nil {
+	m.Kind = trainfile.KindCheckpoint
+	if err := trainfile.WriteTensors(checkpoint, ts, m); err != nil {
 		t.Fatal(err)
 	}
 	archive := filepath.Join(other, "archive.arrow")
 	X := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
-	if err := store.WriteArchive(archive, store.Archive{X: X, Times: []float64{1, 2, 3}}, store.Meta{}); err != nil {
+	if err := trainfile.WriteArchive(archive, trainfile.Archive{X: X, Times: []float64{1, 2, 3}}, store.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(other, "truncated.arrow")
@@ -558,12 +559,12 @@ func TestGeneratorFileStats(t *testing.T) {
 	if !sameBits(got.Stats.CodeCov, info.Stats.CodeCov) || !sameBits(got.Stats.RepVar, info.Stats.RepVar) || len(got.Stats.CodeCov) != 16 {
 		t.Errorf("statistics changed in the round trip: %+v, want %+v", got.Stats, info.Stats)
 	}
-	if _, plain, err := genfile.Load(rewrite(t, path, "nostats", func(ts []store.Tensor, m *store.Meta) []store.Tensor {
+	if _, plain, err := genfile.Load(rewrite(t, path, "nostats", func(ts []trainfile.Tensor, m *store.Meta) []trainfile.Tensor {
 		return dropTensor("stats.rep_var")(dropTensor("stats.code_cov")(ts, m), m)
 	})); err != nil || plain.Stats.CodeCov != nil || plain.Stats.RepVar != nil {
 		t.Errorf("file without statistics: %+v, %v", plain.Stats, err)
 	}
-	bad := rewrite(t, path, "badstats", editTensor("stats.rep_var", func(ts *store.Tensor) { ts.Shape, ts.Data = []int{3}, ts.Data[:3] }))
+	bad := rewrite(t, path, "badstats", editTensor("stats.rep_var", func(ts *trainfile.Tensor) { ts.Shape, ts.Data = []int{3}, ts.Data[:3] }))
 	if _, _, err := genfile.Load(bad); err == nil || !strings.Contains(err.Error(), "stats.rep_var") {
 		t.Errorf("representation variances of the wrong length: got %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
 )
 
 // fitQuadraticFile fits a quadratic generator of dimension 6 to a
@@ -94,19 +95,19 @@ func TestLoadErrorsNewKinds(t *testing.T) {
 	}
 	cases := []struct {
 		name, src string
-		edit      func([]store.Tensor, *store.Meta) []store.Tensor
+		edit      func([]trainfile.Tensor, *store.Meta) []trainfile.Tensor
 		want      string
 	}{
 		{"quadratic without W", qPath, dropTensor("quadratic"), `no tensor "quadratic"`},
 		{"quadratic without lambda", qPath, dropTensor("lambda"), `no tensor "lambda"`},
 		{"quadratic without PCA mean", qPath, dropTensor("mean"), `no tensor "mean"`},
-		{"quadratic W transposed", qPath, editTensor("quadratic", func(t *store.Tensor) { t.Shape = []int{21, 16} }),
+		{"quadratic W transposed", qPath, editTensor("quadratic", func(t *trainfile.Tensor) { t.Shape = []int{21, 16} }),
 			`tensor "quadratic" has shape [21 16], want [16 21]`},
-		{"quadratic negative lambda", qPath, editTensor("lambda", func(t *store.Tensor) { t.Data[0] = -1 }), "Lambda must be finite and ≥ 0"},
+		{"quadratic negative lambda", qPath, editTensor("lambda", func(t *trainfile.Tensor) { t.Data[0] = -1 }), "Lambda must be finite and ≥ 0"},
 		{"quadratic no encoder iterations", qPath, setExtra("encoder_iter", "0"), `latentda.extra.encoder_iter = "0"`},
 		{"quadratic latent_dim mismatch", qPath, setExtra("latent_dim", "5"), `tensor "components" has shape [6 16], want [5 16]`},
 		{"conv without params", cPath, dropTensor("params"), `no tensor "params"`},
-		{"conv short params", cPath, editTensor("params", func(t *store.Tensor) { t.Shape, t.Data = []int{len(t.Data) - 1}, t.Data[1:] }),
+		{"conv short params", cPath, editTensor("params", func(t *trainfile.Tensor) { t.Shape, t.Data = []int{len(t.Data) - 1}, t.Data[1:] }),
 			"finite parameters"},
 		{"conv strides not numbers", cPath, setExtra("conv.strides", "2,x"), `latentda.extra.conv.strides = "2,x"`},
 		{"conv stride does not divide", cPath, setExtra("conv.strides", "3,2"), "does not divide"},

@@ -1,4 +1,4 @@
-package store
+package arrowfile
 
 import (
 	"errors"
@@ -20,38 +20,38 @@ var ErrNewerSchema = errors.New("store: state file written by a newer schema ver
 
 // fileError is the error type returned by every exported function of the
 // package. Its message is "store: <op> <path>: <detail>".
-type fileError struct {
-	op   string // "read" or "write"
-	path string
-	err  error
+type FileError struct {
+	Op   string // "read" or "write"
+	Path string
+	Err  error
 }
 
-func (e *fileError) Error() string { return "store: " + e.op + " " + e.path + ": " + e.err.Error() }
-func (e *fileError) Unwrap() error { return e.err }
+func (e *FileError) Error() string { return "store: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
 
-func readErr(path string, err error) error  { return newFileError("read", path, err) }
-func writeErr(path string, err error) error { return newFileError("write", path, err) }
+func ReadErr(path string, err error) error  { return NewFileError("read", path, err) }
+func WriteErr(path string, err error) error { return NewFileError("write", path, err) }
 
-func newFileError(op, path string, err error) error {
+func NewFileError(op, path string, err error) error {
 	// "store: read /x/a.arrow: open: no such file or directory" rather
 	// than "...: open /x/a.arrow: no such file or directory".
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe == err && pe.Path == path {
 		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
-	return &fileError{op: op, path: path, err: err}
+	return &FileError{Op: op, Path: path, Err: err}
 }
 
 // invalidError marks err as describing an invalid file (see ErrInvalid)
 // without changing its message.
-type invalidError struct{ err error }
+type InvalidError struct{ Err error }
 
-func (e *invalidError) Error() string        { return e.err.Error() }
-func (e *invalidError) Unwrap() error        { return e.err }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *InvalidError) Error() string        { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error        { return e.Err }
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
-func invalidf(format string, args ...any) error {
-	return &invalidError{err: fmt.Errorf(format, args...)}
+func Invalidf(format string, args ...any) error {
+	return &InvalidError{Err: fmt.Errorf(format, args...)}
 }
 
 // newerSchemaError reports a file written with a newer schema version.

@@ -1,4 +1,4 @@
-package store
+package trainfile
 
 import (
 	"fmt"
@@ -10,10 +10,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // tensorKinds are the kinds WriteTensors and ReadTensors accept.
-var tensorKinds = []Kind{KindGenerator, KindCheckpoint}
+var tensorKinds = []arrowfile.Kind{KindGenerator, KindCheckpoint}
 
 // Tensor is a named float64 array, e.g. one weight matrix of a generator.
 // Data holds its values in row-major (C) order, as PyTorch and NumPy store
@@ -31,10 +32,10 @@ type Tensor struct {
 	Data []float64
 }
 
-var tensorColumns = []column{
-	{"name", arrow.BinaryTypes.String},
-	{"shape", arrow.ListOfNonNullable(arrow.PrimitiveTypes.Int32)},
-	{"values", arrow.ListOfNonNullable(arrow.PrimitiveTypes.Float64)},
+var tensorColumns = []arrowfile.Column{
+	{Name: "name", Type: arrow.BinaryTypes.String},
+	{Name: "shape", Type: arrow.ListOfNonNullable(arrow.PrimitiveTypes.Int32)},
+	{Name: "values", Type: arrow.ListOfNonNullable(arrow.PrimitiveTypes.Float64)},
 }
 
 // tensorTotals are the sizes of the columns of a tensor file.
@@ -81,7 +82,7 @@ func validateTensors(ts []Tensor) (tensorTotals, error) {
 			return tot, fmt.Errorf("row %d: column \"values\": tensor %q has %d values, which does not match its shape %v", i, t.Name, len(t.Data), t.Shape)
 		}
 		for k, v := range t.Data {
-			if !finite(v) {
+			if !arrowfile.Finite(v) {
 				return tot, fmt.Errorf("row %d: column \"values\": tensor %q: value %d is %v, not finite", i, t.Name, k, v)
 			}
 		}
@@ -112,25 +113,25 @@ func shapeMatches(shape []int, n int) bool {
 // Every tensor must have a unique non-empty name, at least one dimension,
 // as many values as its shape says and only finite values; zero tensors
 // are allowed.
-func WriteTensors(path string, tensors []Tensor, meta Meta, opts ...Option) error {
-	o := buildOptions(opts)
+func WriteTensors(path string, tensors []Tensor, meta arrowfile.Meta, opts ...arrowfile.Option) error {
+	o := arrowfile.BuildOptions(opts)
 	if !slices.Contains(tensorKinds, meta.Kind) {
-		return writeErr(path, fmt.Errorf("meta: Kind %q is not a tensor kind (want one of %q)", meta.Kind, tensorKinds))
+		return arrowfile.WriteErr(path, fmt.Errorf("meta: Kind %q is not a tensor kind (want one of %q)", meta.Kind, tensorKinds))
 	}
 	tot, err := validateTensors(tensors)
 	if err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
-	md, err := encodeMeta(meta, meta.Kind, nil)
+	md, err := arrowfile.EncodeMeta(meta, meta.Kind, nil)
 	if err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	rows := len(tensors)
 	names := make([]string, rows)
-	shapeOffsets := newBuffer(o.mem, (rows+1)*arrow.Int32SizeBytes)
-	valueOffsets := newBuffer(o.mem, (rows+1)*arrow.Int32SizeBytes)
-	dims := newBuffer(o.mem, tot.dims*arrow.Int32SizeBytes)
-	values := newBuffer(o.mem, tot.values*arrow.Float64SizeBytes)
+	shapeOffsets := arrowfile.NewBuffer(o.Mem, (rows+1)*arrow.Int32SizeBytes)
+	valueOffsets := arrowfile.NewBuffer(o.Mem, (rows+1)*arrow.Int32SizeBytes)
+	dims := arrowfile.NewBuffer(o.Mem, tot.dims*arrow.Int32SizeBytes)
+	values := arrowfile.NewBuffer(o.Mem, tot.values*arrow.Float64SizeBytes)
 	soffs := arrow.Int32Traits.CastFromBytes(shapeOffsets.Bytes())
 	voffs := arrow.Int32Traits.CastFromBytes(valueOffsets.Bytes())
 	d := arrow.Int32Traits.CastFromBytes(dims.Bytes())
@@ -147,16 +148,16 @@ func WriteTensors(path string, tensors []Tensor, meta Meta, opts ...Option) erro
 	}
 	soffs[rows], voffs[rows] = int32(nd), int32(nv)
 	cols := []arrow.Array{
-		stringColumn(o.mem, names),
-		listColumn(arrow.PrimitiveTypes.Int32, rows, shapeOffsets, nd, dims),
-		listColumn(arrow.PrimitiveTypes.Float64, rows, valueOffsets, nv, values),
+		arrowfile.StringColumn(o.Mem, names),
+		arrowfile.ListColumn(arrow.PrimitiveTypes.Int32, rows, shapeOffsets, nd, dims),
+		arrowfile.ListColumn(arrow.PrimitiveTypes.Float64, rows, valueOffsets, nv, values),
 	}
-	defer releaseAll(cols)
+	defer arrowfile.ReleaseAll(cols)
 	fields := make([]arrow.Field, len(tensorColumns))
 	for i, c := range tensorColumns {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type}
 	}
-	return writeFile(path, o, arrow.NewSchema(fields, &md), cols, rows)
+	return arrowfile.WriteFile(path, o, arrow.NewSchema(fields, &md), cols, rows)
 }
 
 // ReadTensors reads a file written by WriteTensors (or by another tool
@@ -169,29 +170,29 @@ func WriteTensors(path string, tensors []Tensor, meta Meta, opts ...Option) erro
 // and one for all the shapes (each slice capped at its own length), so
 // that reading a few million parameters costs a few allocations, not one
 // per value.
-func ReadTensors(path string, kind Kind, opts ...Option) ([]Tensor, Meta, error) {
+func ReadTensors(path string, kind arrowfile.Kind, opts ...arrowfile.Option) ([]Tensor, arrowfile.Meta, error) {
 	if !slices.Contains(tensorKinds, kind) {
-		return nil, Meta{}, readErr(path, fmt.Errorf("kind %q is not a tensor kind (want one of %q)", kind, tensorKinds))
+		return nil, arrowfile.Meta{}, arrowfile.ReadErr(path, fmt.Errorf("kind %q is not a tensor kind (want one of %q)", kind, tensorKinds))
 	}
-	return readPath(path, opts, func(r ipc.ReadAtSeeker, size int64, o options) ([]Tensor, Meta, error) {
-		return readTensors(r, size, o, []Kind{kind})
+	return arrowfile.ReadPath(path, opts, func(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) ([]Tensor, arrowfile.Meta, error) {
+		return readTensors(r, size, o, []arrowfile.Kind{kind})
 	})
 }
 
-func readTensors(r ipc.ReadAtSeeker, size int64, o options, kinds []Kind) ([]Tensor, Meta, error) {
-	t, err := readTable(r, size, o, fileSpec{
-		kinds:   kinds,
-		columns: func(int, map[string]string) ([]column, error) { return tensorColumns, nil },
+func readTensors(r ipc.ReadAtSeeker, size int64, o arrowfile.Options, kinds []arrowfile.Kind) ([]Tensor, arrowfile.Meta, error) {
+	t, err := arrowfile.ReadTable(r, size, o, arrowfile.FileSpec{
+		Kinds:   kinds,
+		Columns: func(int, map[string]string) ([]arrowfile.Column, error) { return tensorColumns, nil },
 	})
 	if err != nil {
-		return nil, Meta{}, err
+		return nil, arrowfile.Meta{}, err
 	}
 	defer t.Release()
 	ts, err := readTensorRows(t)
 	if err != nil {
-		return nil, Meta{}, err
+		return nil, arrowfile.Meta{}, err
 	}
-	return ts, t.meta, nil
+	return ts, t.Meta, nil
 }
 
 // tensorBatch is the columns of one record batch of a tensor file.
@@ -202,25 +203,25 @@ type tensorBatch struct {
 	vals          []float64
 }
 
-func tensorColumnsOf(t *table, rec arrow.RecordBatch) (tensorBatch, error) {
+func tensorColumnsOf(t *arrowfile.Table, rec arrow.RecordBatch) (tensorBatch, error) {
 	var b tensorBatch
 	var err error
-	if b.name, err = columnAs[*array.String](t, rec, "name"); err != nil {
+	if b.name, err = arrowfile.ColumnAs[*array.String](t, rec, "name"); err != nil {
 		return b, err
 	}
-	if b.shape, err = columnAs[*array.List](t, rec, "shape"); err != nil {
+	if b.shape, err = arrowfile.ColumnAs[*array.List](t, rec, "shape"); err != nil {
 		return b, err
 	}
-	if b.values, err = columnAs[*array.List](t, rec, "values"); err != nil {
+	if b.values, err = arrowfile.ColumnAs[*array.List](t, rec, "values"); err != nil {
 		return b, err
 	}
 	dims, ok := b.shape.ListValues().(*array.Int32)
 	if !ok {
-		return b, invalidf("column \"shape\": unexpected values type %T", b.shape.ListValues())
+		return b, arrowfile.Invalidf("column \"shape\": unexpected values type %T", b.shape.ListValues())
 	}
 	vals, ok := b.values.ListValues().(*array.Float64)
 	if !ok {
-		return b, invalidf("column \"values\": unexpected values type %T", b.values.ListValues())
+		return b, arrowfile.Invalidf("column \"values\": unexpected values type %T", b.values.ListValues())
 	}
 	b.dims, b.vals = dims.Int32Values(), vals.Float64Values()
 	return b, nil
@@ -231,18 +232,18 @@ func tensorColumnsOf(t *table, rec arrow.RecordBatch) (tensorBatch, error) {
 func listRange(l *array.List, i, n int, column string, row int) (start, end int, err error) {
 	s, e := l.ValueOffsets(i)
 	if s < 0 || e < s || e > int64(n) {
-		return 0, 0, invalidf("row %d: column %q: values [%d, %d) out of range", row, column, s, e)
+		return 0, 0, arrowfile.Invalidf("row %d: column %q: values [%d, %d) out of range", row, column, s, e)
 	}
 	return int(s), int(e), nil
 }
 
-func readTensorRows(t *table) ([]Tensor, error) {
+func readTensorRows(t *arrowfile.Table) ([]Tensor, error) {
 	// First the sizes, so that all values and all dimensions are copied
 	// into one array each.
 	var nd, nv int64
-	batches := make([]tensorBatch, len(t.recs))
+	batches := make([]tensorBatch, len(t.Recs))
 	row := 0 // in the file, across batches
-	for k, rec := range t.recs {
+	for k, rec := range t.Recs {
 		b, err := tensorColumnsOf(t, rec)
 		if err != nil {
 			return nil, err
@@ -265,7 +266,7 @@ func readTensorRows(t *table) ([]Tensor, error) {
 	// checks the int32 limits of the totals.
 	dims := make([]int, nd)
 	vals := make([]float64, nv)
-	ts := make([]Tensor, 0, t.numRows())
+	ts := make([]Tensor, 0, t.NumRows())
 	nd, nv, row = 0, 0, 0
 	for _, b := range batches {
 		for i := range b.name.Len() {
@@ -290,7 +291,7 @@ func readTensorRows(t *table) ([]Tensor, error) {
 		}
 	}
 	if _, err := validateTensors(ts); err != nil {
-		return nil, &invalidError{err: err}
+		return nil, &arrowfile.InvalidError{Err: err}
 	}
 	return ts, nil
 }

@@ -1,4 +1,4 @@
-package store
+package arrowfile
 
 import (
 	"bytes"
@@ -17,20 +17,20 @@ import (
 )
 
 // Option configures a reader or writer.
-type Option func(*options)
+type Option func(*Options)
 
-type options struct {
-	mem memory.Allocator
+type Options struct {
+	Mem memory.Allocator
 	// stage, if set, makes writeFile leave its file written but not
 	// synced or renamed, here, for a caller that commits several files
 	// together (CycleBatch.Commit).
-	stage *[]stagedFile
+	Stage *[]StagedFile
 }
 
 // stagedFile is a file written to its temporary file, to be put under path.
-type stagedFile struct {
-	af   *atomicFile
-	path string
+type StagedFile struct {
+	File *AtomicFile
+	Path string
 }
 
 // WithAllocator makes a reader or writer allocate its Arrow buffers from
@@ -38,15 +38,15 @@ type stagedFile struct {
 // before the function returns, so a memory.CheckedAllocator is back to zero
 // afterwards; tests use that to check for leaks.
 func WithAllocator(mem memory.Allocator) Option {
-	return func(o *options) {
+	return func(o *Options) {
 		if mem != nil {
-			o.mem = mem
+			o.Mem = mem
 		}
 	}
 }
 
-func buildOptions(opts []Option) options {
-	o := options{mem: memory.DefaultAllocator}
+func BuildOptions(opts []Option) Options {
+	o := Options{Mem: memory.DefaultAllocator}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -55,11 +55,11 @@ func buildOptions(opts []Option) options {
 
 // writeFile writes one record batch of cols as an Arrow IPC file, atomically
 // (or, with o.stage, leaves it staged).
-func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
+func WriteFile(path string, o Options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
 	rec := array.NewRecordBatch(schema, cols, int64(nrows))
 	defer rec.Release()
 	encode := func(w io.Writer) error {
-		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(o.mem))
+		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(o.Mem))
 		if err != nil {
 			return err
 		}
@@ -70,88 +70,88 @@ func writeFile(path string, o options, schema *arrow.Schema, cols []arrow.Array,
 		return fw.Close()
 	}
 	var err error
-	if o.stage == nil {
-		err = writeAtomic(path, encode)
+	if o.Stage == nil {
+		err = WriteAtomic(path, encode)
 	} else {
-		err = stage(path, o.stage, encode)
+		err = Stage(path, o.Stage, encode)
 	}
 	if err != nil {
-		return writeErr(path, err)
+		return WriteErr(path, err)
 	}
 	return nil
 }
 
 // stage writes a file with write to its temporary file and adds it to
 // staged.
-func stage(path string, staged *[]stagedFile, write func(w io.Writer) error) error {
-	af, err := createAtomic(path)
+func Stage(path string, staged *[]StagedFile, write func(w io.Writer) error) error {
+	af, err := CreateAtomic(path)
 	if err != nil {
 		return err
 	}
 	if err := write(af); err != nil {
-		af.abort()
+		af.Abort()
 		return err
 	}
-	*staged = append(*staged, stagedFile{af: af, path: path})
+	*staged = append(*staged, StagedFile{File: af, Path: path})
 	return nil
 }
 
 // fileSpec says what a reader expects of a file.
-type fileSpec struct {
-	kinds    []Kind   // accepted values of latentda.kind
-	dataKeys []string // required kind-specific metadata keys
+type FileSpec struct {
+	Kinds    []Kind   // accepted values of latentda.kind
+	DataKeys []string // required kind-specific metadata keys
 	// columns returns the expected columns, given the file's schema
 	// version and decoded metadata.
-	columns func(version int, data map[string]string) ([]column, error)
+	Columns func(version int, data map[string]string) ([]Column, error)
 }
 
 // column is an expected column: its name and exact type.
-type column struct {
-	name string
-	typ  arrow.DataType
+type Column struct {
+	Name string
+	Type arrow.DataType
 }
 
 // table is a file's content as read: its metadata and record batches (a
 // file written by this package has one; one rewritten by another tool may
 // have several, or none if it has no rows). idx maps column names to their
 // index in the schema. Release it when done.
-type table struct {
-	meta Meta
-	data map[string]string
-	idx  map[string]int
-	recs []arrow.RecordBatch
+type Table struct {
+	Meta Meta
+	Data map[string]string
+	Idx  map[string]int
+	Recs []arrow.RecordBatch
 }
 
-func (t *table) Release() {
-	for _, r := range t.recs {
+func (t *Table) Release() {
+	for _, r := range t.Recs {
 		r.Release()
 	}
-	t.recs = nil
+	t.Recs = nil
 }
 
-func (t *table) numRows() int64 {
+func (t *Table) NumRows() int64 {
 	var n int64
-	for _, r := range t.recs {
+	for _, r := range t.Recs {
 		n += r.NumRows()
 	}
 	return n
 }
 
 // reader reads one kind of file from r, which holds size bytes.
-type reader[T any] func(r ipc.ReadAtSeeker, size int64, o options) (T, Meta, error)
+type Reader[T any] func(r ipc.ReadAtSeeker, size int64, o Options) (T, Meta, error)
 
 // readPath opens the file at path and reads it with read, wrapping any error
 // with the path.
-func readPath[T any](path string, opts []Option, read reader[T]) (T, Meta, error) {
+func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error) {
 	var zero T
-	f, size, err := openRegular(path)
+	f, size, err := OpenRegular(path)
 	if err != nil {
-		return zero, Meta{}, readErr(path, err)
+		return zero, Meta{}, ReadErr(path, err)
 	}
 	defer f.Close()
-	v, meta, err := read(f, size, buildOptions(opts))
+	v, meta, err := read(f, size, BuildOptions(opts))
 	if err != nil {
-		return zero, Meta{}, readErr(path, err)
+		return zero, Meta{}, ReadErr(path, err)
 	}
 	return v, meta, nil
 }
@@ -165,30 +165,30 @@ func readPath[T any](path string, opts []Option, read reader[T]) (T, Meta, error
 // Files are replaced by rename, never rewritten in place, so a mapping
 // stays valid; should a file be truncated under the reader anyway, the
 // access fault becomes an error rather than a crash.
-func readMappedPath[T any](path string, opts []Option, read reader[T]) (v T, meta Meta, err error) {
-	f, size, err := openRegular(path)
+func ReadMappedPath[T any](path string, opts []Option, read Reader[T]) (v T, meta Meta, err error) {
+	f, size, err := OpenRegular(path)
 	if err != nil {
-		return v, Meta{}, readErr(path, err)
+		return v, Meta{}, ReadErr(path, err)
 	}
 	defer f.Close()
-	data, unmap, err := mapFile(f, size)
+	data, unmap, err := MapFile(f, size)
 	if err != nil {
 		// Not mappable here (or empty): read it.
-		v, meta, err = read(f, size, buildOptions(opts))
+		v, meta, err = read(f, size, BuildOptions(opts))
 	} else {
 		defer unmap()
-		v, meta, err = readGuarded(newMemFile(data), size, buildOptions(opts), read)
+		v, meta, err = ReadGuarded(NewMemFile(data), size, BuildOptions(opts), read)
 	}
 	if err != nil {
 		var zero T
-		return zero, Meta{}, readErr(path, err)
+		return zero, Meta{}, ReadErr(path, err)
 	}
 	return v, meta, nil
 }
 
 // readGuarded runs read, turning a memory access fault (a mapped file that
 // shrank) into an error.
-func readGuarded[T any](r ipc.ReadAtSeeker, size int64, o options, read reader[T]) (v T, meta Meta, err error) {
+func ReadGuarded[T any](r ipc.ReadAtSeeker, size int64, o Options, read Reader[T]) (v T, meta Meta, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
@@ -204,7 +204,7 @@ func readGuarded[T any](r ipc.ReadAtSeeker, size int64, o options, read reader[T
 
 // openRegular opens path for reading and returns its size; it must be a
 // regular file.
-func openRegular(path string) (*os.File, int64, error) {
+func OpenRegular(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -224,71 +224,71 @@ func openRegular(path string) (*os.File, int64, error) {
 // memFile is a whole file held in memory: a read-only mapping of it, or a
 // byte slice in tests. readTable gives its bytes to arrow-go's mapped
 // reader, whose buffers then point into them instead of being copies.
-type memFile struct {
+type MemFile struct {
 	*bytes.Reader
 	data []byte
 }
 
-func newMemFile(data []byte) *memFile { return &memFile{Reader: bytes.NewReader(data), data: data} }
+func NewMemFile(data []byte) *MemFile { return &MemFile{Reader: bytes.NewReader(data), data: data} }
 
 // readTable verifies and reads the size bytes of a state file from f.
-func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table, error) {
+func ReadTable(f ipc.ReadAtSeeker, size int64, o Options, spec FileSpec) (*Table, error) {
 	// Check the structure before arrow-go reads it (package store/internal/ipcverify). The
 	// schema version is judged first: a file from a newer version is
 	// reported as such, whatever else is new in it.
 	v, err := ipcverify.Footer(f, size)
 	if err != nil {
-		return nil, verified(err)
+		return nil, Verified(err)
 	}
-	t := &table{}
-	if t.meta, t.data, err = decodeMeta(v.Metadata, spec.kinds, spec.dataKeys); err != nil {
+	t := &Table{}
+	if t.Meta, t.Data, err = DecodeMeta(v.Metadata, spec.Kinds, spec.DataKeys); err != nil {
 		return nil, err
 	}
 	if err := v.Columns(); err != nil {
-		return nil, verified(err)
+		return nil, Verified(err)
 	}
 	if err := v.Batches(f); err != nil {
-		return nil, verified(err)
+		return nil, Verified(err)
 	}
 
 	// Bodies are bounded by the file size, checked above; arrow-go's own
 	// default limit (256 MiB) would reject large ensembles.
 	var r *ipc.FileReader
-	if m, ok := f.(*memFile); ok && int64(len(m.data)) == size {
-		r, err = ipc.NewMappedFileReader(m.data, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+	if m, ok := f.(*MemFile); ok && int64(len(m.data)) == size {
+		r, err = ipc.NewMappedFileReader(m.data, ipc.WithAllocator(o.Mem), ipc.WithBodySizeLimit(0))
 	} else {
-		r, err = ipc.NewFileReader(f, ipc.WithAllocator(o.mem), ipc.WithBodySizeLimit(0))
+		r, err = ipc.NewFileReader(f, ipc.WithAllocator(o.Mem), ipc.WithBodySizeLimit(0))
 	}
 	if err != nil {
-		return nil, &invalidError{err: err}
+		return nil, &InvalidError{Err: err}
 	}
 	defer r.Close()
-	want, err := spec.columns(t.meta.SchemaVersion, t.data)
+	want, err := spec.Columns(t.Meta.SchemaVersion, t.Data)
 	if err != nil {
 		return nil, err
 	}
-	if t.idx, err = checkColumns(r.Schema(), want); err != nil {
+	if t.Idx, err = checkColumns(r.Schema(), want); err != nil {
 		return nil, err
 	}
 	for i := range r.NumRecords() {
 		rec, err := r.RecordBatchAt(i)
 		if err != nil {
 			t.Release()
-			return nil, &invalidError{err: fmt.Errorf("record batch %d: %w", i, err)}
+			return nil, &InvalidError{Err: fmt.Errorf("record batch %d: %w", i, err)}
 		}
-		t.recs = append(t.recs, rec)
+		t.Recs = append(t.Recs, rec)
 		if err := array.ValidateRecordFull(rec); err != nil {
 			t.Release()
-			return nil, &invalidError{err: fmt.Errorf("record batch %d: %w", i, err)}
+			return nil, &InvalidError{Err: fmt.Errorf("record batch %d: %w", i, err)}
 		}
 		for c, col := range rec.Columns() {
 			if int64(col.Len()) != rec.NumRows() {
 				t.Release()
-				return nil, invalidf("column %q: %d rows in a batch of %d", rec.ColumnName(c), col.Len(), rec.NumRows())
+				return nil, Invalidf("column %q: %d rows in a batch of %d", rec.ColumnName(c), col.Len(), rec.NumRows())
 			}
 			if err := noNulls(col); err != nil {
 				t.Release()
-				return nil, invalidf("column %q: %v", rec.ColumnName(c), err)
+				return nil, Invalidf("column %q: %v", rec.ColumnName(c), err)
 			}
 		}
 	}
@@ -298,9 +298,9 @@ func readTable(f ipc.ReadAtSeeker, size int64, o options, spec fileSpec) (*table
 // verified marks a structural problem that package ipcverify found as an
 // invalid file (ErrInvalid), with its message; a failure to read the file
 // stays as it is.
-func verified(err error) error {
+func Verified(err error) error {
 	if errors.Is(err, ipcverify.ErrInvalid) {
-		return &invalidError{err: err}
+		return &InvalidError{Err: err}
 	}
 	return err
 }
@@ -324,32 +324,32 @@ func noNulls(arr arrow.Array) error {
 
 // checkColumns checks that schema has exactly the wanted columns, in any
 // order, and returns their indices by name.
-func checkColumns(schema *arrow.Schema, want []column) (map[string]int, error) {
+func checkColumns(schema *arrow.Schema, want []Column) (map[string]int, error) {
 	idx := make(map[string]int, len(want))
 	for i, f := range schema.Fields() {
 		if _, dup := idx[f.Name]; dup {
-			return nil, invalidf("column %q appears more than once", f.Name)
+			return nil, Invalidf("column %q appears more than once", f.Name)
 		}
 		idx[f.Name] = i
 	}
 	for _, c := range want {
-		i, ok := idx[c.name]
+		i, ok := idx[c.Name]
 		if !ok {
-			return nil, invalidf("column %q is missing", c.name)
+			return nil, Invalidf("column %q is missing", c.Name)
 		}
-		if got := schema.Field(i).Type; !sameType(c.typ, got) {
-			return nil, invalidf("column %q: want %s, got %s", c.name, typeString(c.typ), typeString(got))
+		if got := schema.Field(i).Type; !sameType(c.Type, got) {
+			return nil, Invalidf("column %q: want %s, got %s", c.Name, typeString(c.Type), typeString(got))
 		}
 	}
 	if len(idx) != len(want) {
 	next:
 		for _, f := range schema.Fields() {
 			for _, c := range want {
-				if c.name == f.Name {
+				if c.Name == f.Name {
 					continue next
 				}
 			}
-			return nil, invalidf("unexpected column %q", f.Name)
+			return nil, Invalidf("unexpected column %q", f.Name)
 		}
 	}
 	return idx, nil
@@ -387,7 +387,7 @@ func typeString(t arrow.DataType) string {
 }
 
 // stateType is the type of a "state" column: one float64 per grid point.
-func stateType(n int) *arrow.FixedSizeListType {
+func StateType(n int) *arrow.FixedSizeListType {
 	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
 }
 
@@ -395,7 +395,7 @@ func stateType(n int) *arrow.FixedSizeListType {
 // (allocators need not zero memory), so that the same values always give
 // the same bytes.
 
-func newBuffer(mem memory.Allocator, nbytes int) *memory.Buffer {
+func NewBuffer(mem memory.Allocator, nbytes int) *memory.Buffer {
 	b := memory.NewResizableBuffer(mem)
 	b.Resize(nbytes)
 	clear(b.Bytes())
@@ -415,8 +415,8 @@ func newArray(dt arrow.DataType, n int, buffers []*memory.Buffer, children []arr
 	return array.MakeFromData(d)
 }
 
-func int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Array {
-	buf := newBuffer(mem, n*arrow.Int32SizeBytes)
+func Int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Array {
+	buf := NewBuffer(mem, n*arrow.Int32SizeBytes)
 	vals := arrow.Int32Traits.CastFromBytes(buf.Bytes())
 	for i := range vals {
 		vals[i] = value(i)
@@ -424,8 +424,8 @@ func int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Arr
 	return newArray(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{nil, buf}, nil)
 }
 
-func float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow.Array {
-	buf := newBuffer(mem, n*arrow.Float64SizeBytes)
+func Float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow.Array {
+	buf := NewBuffer(mem, n*arrow.Float64SizeBytes)
 	vals := arrow.Float64Traits.CastFromBytes(buf.Bytes())
 	for i := range vals {
 		vals[i] = value(i)
@@ -433,8 +433,8 @@ func float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow
 	return newArray(arrow.PrimitiveTypes.Float64, n, []*memory.Buffer{nil, buf}, nil)
 }
 
-func boolColumn(mem memory.Allocator, vals []bool) arrow.Array {
-	buf := newBuffer(mem, (len(vals)+7)/8)
+func BoolColumn(mem memory.Allocator, vals []bool) arrow.Array {
+	buf := NewBuffer(mem, (len(vals)+7)/8)
 	b := buf.Bytes()
 	for i, v := range vals {
 		if v {
@@ -446,14 +446,14 @@ func boolColumn(mem memory.Allocator, vals []bool) arrow.Array {
 
 // stringColumn builds a utf8 column; the caller has checked that the total
 // length fits in int32 offsets.
-func stringColumn(mem memory.Allocator, vals []string) arrow.Array {
+func StringColumn(mem memory.Allocator, vals []string) arrow.Array {
 	total := 0
 	for _, s := range vals {
 		total += len(s)
 	}
-	offBuf := newBuffer(mem, (len(vals)+1)*arrow.Int32SizeBytes)
+	offBuf := NewBuffer(mem, (len(vals)+1)*arrow.Int32SizeBytes)
 	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
-	dataBuf := newBuffer(mem, total)
+	dataBuf := NewBuffer(mem, total)
 	data := dataBuf.Bytes()
 	pos := 0
 	for i, s := range vals {
@@ -466,17 +466,17 @@ func stringColumn(mem memory.Allocator, vals []string) arrow.Array {
 
 // stateColumn builds a fixed_size_list<float64>[n] column of rows rows over
 // values (rows*n float64s, which it takes over).
-func stateColumn(rows, n int, values *memory.Buffer) arrow.Array {
+func StateColumn(rows, n int, values *memory.Buffer) arrow.Array {
 	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, values}, nil, 0, 0)
 	values.Release()
 	defer child.Release()
-	return newArray(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child})
+	return newArray(StateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child})
 }
 
 // listColumn builds a list<elem> column of rows rows from offsets (rows+1
 // int32s, 0 first and nvalues last) and values (nvalues values of the
 // fixed-width type elem), taking over both buffers.
-func listColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues int, values *memory.Buffer) arrow.Array {
+func ListColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues int, values *memory.Buffer) arrow.Array {
 	child := array.NewData(elem, nvalues, []*memory.Buffer{nil, values}, nil, 0, 0)
 	values.Release()
 	defer child.Release()
@@ -484,7 +484,7 @@ func listColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues i
 }
 
 // releaseAll releases arrays.
-func releaseAll(arrs []arrow.Array) {
+func ReleaseAll(arrs []arrow.Array) {
 	for _, a := range arrs {
 		if a != nil {
 			a.Release()
@@ -495,11 +495,11 @@ func releaseAll(arrs []arrow.Array) {
 // columnAs returns column name of rec as type T. The column's type has been
 // checked by checkColumns; the check here only keeps a mistake in this
 // package from turning into a panic.
-func columnAs[T arrow.Array](t *table, rec arrow.RecordBatch, name string) (T, error) {
-	a, ok := rec.Column(t.idx[name]).(T)
+func ColumnAs[T arrow.Array](t *Table, rec arrow.RecordBatch, name string) (T, error) {
+	a, ok := rec.Column(t.Idx[name]).(T)
 	if !ok {
 		var zero T
-		return zero, invalidf("column %q: unexpected array type %T", name, rec.Column(t.idx[name]))
+		return zero, Invalidf("column %q: unexpected array type %T", name, rec.Column(t.Idx[name]))
 	}
 	return a, nil
 }

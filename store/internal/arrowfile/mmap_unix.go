@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd
 
-package store
+package arrowfile
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 // mapFile maps the size bytes of f read-only; unmap releases the mapping.
-func mapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
+func MapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, nil, errors.New("cannot map an empty or huge file")
 	}

@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd)
 
-package store
+package arrowfile
 
 import (
 	"errors"
@@ -8,6 +8,6 @@ import (
 )
 
 // mapFile is not implemented here: readers read the file instead.
-func mapFile(*os.File, int64) ([]byte, func(), error) {
+func MapFile(*os.File, int64) ([]byte, func(), error) {
 	return nil, nil, errors.New("memory maps are not supported on this platform")
 }

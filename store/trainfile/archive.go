@@ -1,4 +1,4 @@
-package store
+package trainfile
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -52,11 +53,11 @@ func (a *Archive) validate() error {
 		return fmt.Errorf("archive: %d snapshots but %d Valid", m, len(a.Valid))
 	}
 	for i := range m {
-		if v := a.Times[i]; !finite(v) {
+		if v := a.Times[i]; !arrowfile.Finite(v) {
 			return fmt.Errorf("row %d: column \"time\": %v is not finite", i, v)
 		}
 		for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
-			if !finite(v) {
+			if !arrowfile.Finite(v) {
 				return fmt.Errorf("row %d: column \"state\": element %d is %v, not finite", i, j, v)
 			}
 		}
@@ -65,12 +66,12 @@ func (a *Archive) validate() error {
 }
 
 // archiveColumns are the columns of an archive of state dimension n.
-func archiveColumns(n int) []column {
-	return []column{
-		{"sample", arrow.PrimitiveTypes.Int32},
-		{"time", arrow.PrimitiveTypes.Float64},
-		{"split", arrow.BinaryTypes.String},
-		{"state", stateType(n)},
+func archiveColumns(n int) []arrowfile.Column {
+	return []arrowfile.Column{
+		{Name: "sample", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "time", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "split", Type: arrow.BinaryTypes.String},
+		{Name: "state", Type: arrowfile.StateType(n)},
 	}
 }
 
@@ -84,16 +85,16 @@ func archiveColumns(n int) []column {
 // When the rows of a.X are contiguous (stride n) the file is written
 // straight from its backing array without copying it; a.X must not change
 // during the call.
-func WriteArchive(path string, a Archive, meta Meta, opts ...Option) error {
-	o := buildOptions(opts)
+func WriteArchive(path string, a Archive, meta arrowfile.Meta, opts ...arrowfile.Option) error {
+	o := arrowfile.BuildOptions(opts)
 	if err := a.validate(); err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	raw := a.X.RawMatrix()
 	m, n := raw.Rows, raw.Cols
-	md, err := encodeMeta(meta, KindArchive, map[string]string{keyStateSize: strconv.Itoa(n)})
+	md, err := arrowfile.EncodeMeta(meta, KindArchive, map[string]string{arrowfile.KeyStateSize: strconv.Itoa(n)})
 	if err != nil {
-		return writeErr(path, err)
+		return arrowfile.WriteErr(path, err)
 	}
 	splits := make([]string, m)
 	for i := range splits {
@@ -103,18 +104,18 @@ func WriteArchive(path string, a Archive, meta Meta, opts ...Option) error {
 		}
 	}
 	cols := []arrow.Array{
-		int32Column(o.mem, m, func(i int) int32 { return int32(i) }),
-		float64Column(o.mem, m, func(i int) float64 { return a.Times[i] }),
-		stringColumn(o.mem, splits),
-		stateColumn(m, n, denseValues(o.mem, raw)),
+		arrowfile.Int32Column(o.Mem, m, func(i int) int32 { return int32(i) }),
+		arrowfile.Float64Column(o.Mem, m, func(i int) float64 { return a.Times[i] }),
+		arrowfile.StringColumn(o.Mem, splits),
+		arrowfile.StateColumn(m, n, arrowfile.DenseValues(o.Mem, raw)),
 	}
-	defer releaseAll(cols)
+	defer arrowfile.ReleaseAll(cols)
 	want := archiveColumns(n)
 	fields := make([]arrow.Field, len(want))
 	for i, c := range want {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type}
 	}
-	return writeFile(path, o, arrow.NewSchema(fields, &md), cols, m)
+	return arrowfile.WriteFile(path, o, arrow.NewSchema(fields, &md), cols, m)
 }
 
 // ReadArchive reads an archive file written by WriteArchive. It checks the
@@ -123,16 +124,16 @@ func WriteArchive(path string, a Archive, meta Meta, opts ...Option) error {
 // that "sample" numbers the rows 0..m-1 in order, that every value and time
 // is finite and that every split is "train" or "valid"; errors name the
 // file, row and column.
-func ReadArchive(path string, opts ...Option) (Archive, Meta, error) {
-	return readMappedPath(path, opts, readArchive)
+func ReadArchive(path string, opts ...arrowfile.Option) (Archive, arrowfile.Meta, error) {
+	return arrowfile.ReadMappedPath(path, opts, readArchive)
 }
 
-func readArchive(r ipc.ReadAtSeeker, size int64, o options) (Archive, Meta, error) {
-	t, err := readTable(r, size, o, fileSpec{
-		kinds:    []Kind{KindArchive},
-		dataKeys: []string{keyStateSize},
-		columns: func(_ int, data map[string]string) ([]column, error) {
-			n, err := parseSize(data, keyStateSize)
+func readArchive(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) (Archive, arrowfile.Meta, error) {
+	t, err := arrowfile.ReadTable(r, size, o, arrowfile.FileSpec{
+		Kinds:    []arrowfile.Kind{KindArchive},
+		DataKeys: []string{arrowfile.KeyStateSize},
+		Columns: func(_ int, data map[string]string) ([]arrowfile.Column, error) {
+			n, err := arrowfile.ParseSize(data, arrowfile.KeyStateSize)
 			if err != nil {
 				return nil, err
 			}
@@ -140,29 +141,29 @@ func readArchive(r ipc.ReadAtSeeker, size int64, o options) (Archive, Meta, erro
 		},
 	})
 	if err != nil {
-		return Archive{}, Meta{}, err
+		return Archive{}, arrowfile.Meta{}, err
 	}
 	defer t.Release()
 	a, err := readArchiveRows(t)
 	if err != nil {
-		return Archive{}, Meta{}, err
+		return Archive{}, arrowfile.Meta{}, err
 	}
-	return a, t.meta, nil
+	return a, t.Meta, nil
 }
 
-func readArchiveRows(t *table) (Archive, error) {
-	X, err := readStates(t, "sample")
+func readArchiveRows(t *arrowfile.Table) (Archive, error) {
+	X, err := arrowfile.ReadStates(t, "sample")
 	if err != nil {
 		return Archive{}, err
 	}
 	m, _ := X.Dims()
 	a := Archive{X: X, Times: make([]float64, 0, m), Valid: make([]bool, 0, m)}
-	for _, rec := range t.recs {
-		tm, err := columnAs[*array.Float64](t, rec, "time")
+	for _, rec := range t.Recs {
+		tm, err := arrowfile.ColumnAs[*array.Float64](t, rec, "time")
 		if err != nil {
 			return Archive{}, err
 		}
-		split, err := columnAs[*array.String](t, rec, "split")
+		split, err := arrowfile.ColumnAs[*array.String](t, rec, "split")
 		if err != nil {
 			return Archive{}, err
 		}
@@ -171,13 +172,13 @@ func readArchiveRows(t *table) (Archive, error) {
 			case splitTrain, splitValid:
 				a.Valid = append(a.Valid, s == splitValid)
 			default:
-				return Archive{}, invalidf("row %d: column \"split\": %q is neither %q nor %q", len(a.Times), s, splitTrain, splitValid)
+				return Archive{}, arrowfile.Invalidf("row %d: column \"split\": %q is neither %q nor %q", len(a.Times), s, splitTrain, splitValid)
 			}
 			a.Times = append(a.Times, tm.Value(i))
 		}
 	}
 	if err := a.validate(); err != nil {
-		return Archive{}, &invalidError{err: err}
+		return Archive{}, &arrowfile.InvalidError{Err: err}
 	}
 	return a, nil
 }
