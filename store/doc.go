@@ -1,8 +1,10 @@
 // Package store reads and writes the files that hold the state of a
 // latentda run: ensembles, observations, true states and the diagnostics
-// table; and those of the latent-space work: simulation archives (the
-// training sets of generators, [WriteArchive]) and bundles of named tensors
-// (a generator's weights or a training checkpoint, [WriteTensors]).
+// table. Those of the latent-space work, simulation archives (the training
+// sets of generators) and bundles of named tensors (a generator's weights or
+// a training checkpoint), are in package store/trainfile; both build on
+// store/internal/arrowfile, which holds what every kind of file shares
+// (metadata, errors, atomic writes, checked reads).
 //
 // Every file is a plain Arrow IPC file (the random-access "file" format,
 // magic "ARROW1", uncompressed) with simple column types and its metadata as
@@ -25,15 +27,16 @@
 //
 // Readers trust nothing in a file: they check its structure before the
 // Arrow library decodes it (package store/internal/ipcverify), then its
-// kind, schema version, columns, types and values, and report every problem as an error naming the file (one
-// matching [ErrInvalid], or [ErrNewerSchema] for a file from a newer
-// version); they do not panic on any input.
+// kind, schema version, columns, types and values, and report every
+// problem as an error naming the file (one matching [ErrInvalid], or
+// [ErrNewerSchema] for a file from a newer version); they do not panic on
+// any input.
 //
-// Large state files are moved once: [WriteEnsemble] (and the archive and
-// vector writers) hand the matrix's own memory to the Arrow writer, and
-// [ReadEnsemble], [ReadVector] and [ReadArchive] map the file into memory
-// and copy its values straight into the result, so neither side holds a
-// second copy of an ensemble (`go test -bench Ensemble ./store` compares
+// Large state files are moved once: [WriteEnsemble] (and the vector and
+// archive writers) hand the matrix's own memory to the Arrow writer, and
+// [ReadEnsemble], [ReadVector] and trainfile.ReadArchive map the file into
+// memory and copy its values straight into the result, so neither side holds
+// a second copy of an ensemble (`go test -bench Ensemble ./store` compares
 // them with a plain write and read of the same bytes).
 //
 // Every function allocates its Arrow buffers from memory.DefaultAllocator,

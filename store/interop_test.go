@@ -95,7 +95,7 @@ func hexAll(xs []float64) []string {
 }
 
 // wantMetadata spells out, key by key, the schema metadata documented in
-// docs/state-format.md for a file written with testMeta.
+// docs/state-format.md for a file written with filetest.TestMeta.
 func wantMetadata(kind Kind, extra map[string]string) map[string]string {
 	md := map[string]string{
 		"latentda.schema_version":    strconv.Itoa(SchemaVersion),

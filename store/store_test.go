@@ -385,7 +385,7 @@ func TestIsTempName(t *testing.T) {
 		".tmp-3f9c0a1b2c3d4e5f":                 false,
 		".analysis.arrow.tmp-3f9c0a1b2c3d4e5":   false, // 15 digits
 		".analysis.arrow.tmp-3f9c0a1b2c3d4e5f0": false,
-		".analysis.arrow.tmp-3F9C0A1B2C3D4E5F":  false, // createTemp writes lower case
+		".analysis.arrow.tmp-3F9C0A1B2C3D4E5F":  false, // arrowfile.CreateTemp writes lower case
 		".analysis.arrow.tmp-3f9c0a1b2c3d4e5g":  false,
 		".analysis.arrow":                       false,
 		"analysis.arrow":                        false,
@@ -394,7 +394,7 @@ func TestIsTempName(t *testing.T) {
 			t.Errorf("isTempName(%q) = %v, want %v", name, got, want)
 		}
 	}
-	// What createTemp makes is recognised.
+	// What arrowfile.CreateTemp makes is recognised.
 	f, name, err := arrowfile.CreateTemp(t.TempDir(), "forecast.arrow")
 	if err != nil {
 		t.Fatal(err)

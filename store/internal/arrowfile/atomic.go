@@ -12,12 +12,12 @@ import (
 	"strings"
 )
 
-// tempMarker separates a final file name from the random suffix of the
+// TempMarker separates a final file name from the random suffix of the
 // temporary file it is written to: ".analysis.arrow.tmp-1a2b3c4d5e6f7a8b".
 const TempMarker = ".tmp-"
 
-// writeAtomic writes a file with write and puts it under path in one atomic
-// step, so that path never names a partial file (see atomicFile). If write
+// WriteAtomic writes a file with write and puts it under path in one atomic
+// step, so that path never names a partial file (see AtomicFile). If write
 // fails or panics, the temporary file is removed and path is left as it
 // was. The directory must exist.
 func WriteAtomic(path string, write func(w io.Writer) error) (err error) {
@@ -38,29 +38,31 @@ func WriteAtomic(path string, write func(w io.Writer) error) (err error) {
 	return SyncDir(f.Dir)
 }
 
-// atomicFile is a file being written for an atomic replace of a file in
+// AtomicFile is a file being written for an atomic replace of a file in
 // dir:
 //
-//  1. createAtomic creates a new temporary file in the directory (a leading
+//  1. CreateAtomic creates a new temporary file in the directory (a leading
 //     dot, the final base name and a random suffix: the rename below needs
 //     the same file system, and the name says what it was for if a crash
 //     leaves it behind);
-//  2. the caller writes it through a buffer (Write); sync flushes, fsyncs
+//  2. the caller writes it through a buffer (Write); Sync flushes, fsyncs
 //     and closes it;
-//  3. rename puts it under its final name (atomic on POSIX file systems,
-//     replacing any old file); fsyncing the directory (syncDir, once for
+//  3. Rename puts it under its final name (atomic on POSIX file systems,
+//     replacing any old file); fsyncing the directory (SyncDir, once for
 //     all the files renamed into it) makes the rename durable.
 //
-// abort removes the temporary file unless it was renamed; it is safe to
+// Abort removes the temporary file unless it was renamed; it is safe to
 // call at any time, and again.
 type AtomicFile struct {
 	*bufio.Writer
-	f        *os.File
+	f *os.File
+	// Dir is the directory of the file, Tmp the temporary file's path.
 	Dir, Tmp string
 	closed   bool
 	renamed  bool
 }
 
+// CreateAtomic creates the temporary file for path (see AtomicFile).
 func CreateAtomic(path string) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -76,7 +78,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 	return &AtomicFile{Writer: bufio.NewWriterSize(f, 1<<16), f: f, Dir: dir, Tmp: tmp}, nil
 }
 
-// sync flushes, fsyncs and closes the temporary file.
+// Sync flushes, fsyncs and closes the temporary file.
 func (a *AtomicFile) Sync() error {
 	if err := a.Flush(); err != nil {
 		return err
@@ -88,7 +90,7 @@ func (a *AtomicFile) Sync() error {
 	return a.f.Close()
 }
 
-// rename puts the synced temporary file under path, in the same directory.
+// Rename puts the synced temporary file under path, in the same directory.
 func (a *AtomicFile) Rename(path string) error {
 	if err := os.Rename(a.Tmp, path); err != nil {
 		return err
@@ -97,6 +99,7 @@ func (a *AtomicFile) Rename(path string) error {
 	return nil
 }
 
+// Abort removes the temporary file unless it was renamed (see AtomicFile).
 func (a *AtomicFile) Abort() {
 	if !a.closed {
 		a.closed = true
@@ -108,7 +111,7 @@ func (a *AtomicFile) Abort() {
 	}
 }
 
-// createTemp creates a new file for writing in dir named after base, with
+// CreateTemp creates a new file for writing in dir named after base, with
 // permissions 0o666 less the umask, as the final file would get from
 // os.Create (os.CreateTemp would use 0o600).
 func CreateTemp(dir, base string) (*os.File, string, error) {
@@ -126,7 +129,7 @@ func CreateTemp(dir, base string) (*os.File, string, error) {
 	return nil, "", fmt.Errorf("could not create a temporary file in %s", dir)
 }
 
-// syncDir fsyncs a directory, making renames and new entries in it durable.
+// SyncDir fsyncs a directory, making renames and new entries in it durable.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -142,8 +145,8 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// isTempName reports whether name is that of a temporary file made by
-// createTemp: "." + a non-empty base + tempMarker + 16 hex digits.
+// IsTempName reports whether name is that of a temporary file made by
+// CreateTemp: "." + a non-empty base + TempMarker + 16 hex digits.
 func IsTempName(name string) bool {
 	i := strings.LastIndex(name, TempMarker)
 	if !strings.HasPrefix(name, ".") || i < 2 {

@@ -18,8 +18,8 @@ var ErrInvalid = errors.New("store: invalid state file")
 // file is probably fine; this build of latentda is too old to read it.
 var ErrNewerSchema = errors.New("store: state file written by a newer schema version")
 
-// fileError is the error type returned by every exported function of the
-// package. Its message is "store: <op> <path>: <detail>".
+// FileError is the error type returned by every exported function of store
+// and store/trainfile. Its message is "store: <op> <path>: <detail>".
 type FileError struct {
 	Op   string // "read" or "write"
 	Path string
@@ -29,9 +29,11 @@ type FileError struct {
 func (e *FileError) Error() string { return "store: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
+// ReadErr and WriteErr wrap err as the failure to read or write path.
 func ReadErr(path string, err error) error  { return NewFileError("read", path, err) }
 func WriteErr(path string, err error) error { return NewFileError("write", path, err) }
 
+// NewFileError wraps err as the failure of op on path.
 func NewFileError(op, path string, err error) error {
 	// "store: read /x/a.arrow: open: no such file or directory" rather
 	// than "...: open /x/a.arrow: no such file or directory".
@@ -42,7 +44,7 @@ func NewFileError(op, path string, err error) error {
 	return &FileError{Op: op, Path: path, Err: err}
 }
 
-// invalidError marks err as describing an invalid file (see ErrInvalid)
+// InvalidError marks err as describing an invalid file (see ErrInvalid)
 // without changing its message.
 type InvalidError struct{ Err error }
 
@@ -50,6 +52,7 @@ func (e *InvalidError) Error() string        { return e.Err.Error() }
 func (e *InvalidError) Unwrap() error        { return e.Err }
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
+// Invalidf formats an error matching ErrInvalid.
 func Invalidf(format string, args ...any) error {
 	return &InvalidError{Err: fmt.Errorf(format, args...)}
 }

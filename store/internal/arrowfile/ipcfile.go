@@ -19,15 +19,16 @@ import (
 // Option configures a reader or writer.
 type Option func(*Options)
 
+// Options are the settings an [Option] changes.
 type Options struct {
 	Mem memory.Allocator
-	// stage, if set, makes writeFile leave its file written but not
+	// Stage, if set, makes WriteFile leave its file written but not
 	// synced or renamed, here, for a caller that commits several files
 	// together (CycleBatch.Commit).
 	Stage *[]StagedFile
 }
 
-// stagedFile is a file written to its temporary file, to be put under path.
+// StagedFile is a file written to its temporary file, to be put under path.
 type StagedFile struct {
 	File *AtomicFile
 	Path string
@@ -45,6 +46,7 @@ func WithAllocator(mem memory.Allocator) Option {
 	}
 }
 
+// BuildOptions applies opts to the defaults.
 func BuildOptions(opts []Option) Options {
 	o := Options{Mem: memory.DefaultAllocator}
 	for _, opt := range opts {
@@ -53,7 +55,7 @@ func BuildOptions(opts []Option) Options {
 	return o
 }
 
-// writeFile writes one record batch of cols as an Arrow IPC file, atomically
+// WriteFile writes one record batch of cols as an Arrow IPC file, atomically
 // (or, with o.stage, leaves it staged).
 func WriteFile(path string, o Options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
 	rec := array.NewRecordBatch(schema, cols, int64(nrows))
@@ -81,7 +83,7 @@ func WriteFile(path string, o Options, schema *arrow.Schema, cols []arrow.Array,
 	return nil
 }
 
-// stage writes a file with write to its temporary file and adds it to
+// Stage writes a file with write to its temporary file and adds it to
 // staged.
 func Stage(path string, staged *[]StagedFile, write func(w io.Writer) error) error {
 	af, err := CreateAtomic(path)
@@ -96,7 +98,7 @@ func Stage(path string, staged *[]StagedFile, write func(w io.Writer) error) err
 	return nil
 }
 
-// fileSpec says what a reader expects of a file.
+// FileSpec says what a reader expects of a file.
 type FileSpec struct {
 	Kinds    []Kind   // accepted values of latentda.kind
 	DataKeys []string // required kind-specific metadata keys
@@ -105,14 +107,14 @@ type FileSpec struct {
 	Columns func(version int, data map[string]string) ([]Column, error)
 }
 
-// column is an expected column: its name and exact type.
+// Column is an expected column: its name and exact type.
 type Column struct {
 	Name string
 	Type arrow.DataType
 }
 
-// table is a file's content as read: its metadata and record batches (a
-// file written by this package has one; one rewritten by another tool may
+// Table is a file's content as read: its metadata and record batches (a
+// file written by latentda has one; one rewritten by another tool may
 // have several, or none if it has no rows). idx maps column names to their
 // index in the schema. Release it when done.
 type Table struct {
@@ -122,6 +124,7 @@ type Table struct {
 	Recs []arrow.RecordBatch
 }
 
+// Release releases the record batches.
 func (t *Table) Release() {
 	for _, r := range t.Recs {
 		r.Release()
@@ -129,6 +132,7 @@ func (t *Table) Release() {
 	t.Recs = nil
 }
 
+// NumRows is the number of rows in all the record batches.
 func (t *Table) NumRows() int64 {
 	var n int64
 	for _, r := range t.Recs {
@@ -137,10 +141,10 @@ func (t *Table) NumRows() int64 {
 	return n
 }
 
-// reader reads one kind of file from r, which holds size bytes.
+// Reader reads one kind of file from r, which holds size bytes.
 type Reader[T any] func(r ipc.ReadAtSeeker, size int64, o Options) (T, Meta, error)
 
-// readPath opens the file at path and reads it with read, wrapping any error
+// ReadPath opens the file at path and reads it with read, wrapping any error
 // with the path.
 func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error) {
 	var zero T
@@ -156,11 +160,11 @@ func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error
 	return v, meta, nil
 }
 
-// readMappedPath is readPath for readers that copy everything they return
+// ReadMappedPath is ReadPath for readers that copy everything they return
 // out of the table (ensembles, vectors, archives): it maps the file into
 // memory and arrow-go's record batches point into the mapping, so the data
 // is copied once, into the result, rather than read into Arrow buffers
-// first. Where mapping is not available it reads the file like readPath.
+// first. Where mapping is not available it reads the file like ReadPath.
 //
 // Files are replaced by rename, never rewritten in place, so a mapping
 // stays valid; should a file be truncated under the reader anyway, the
@@ -186,7 +190,7 @@ func ReadMappedPath[T any](path string, opts []Option, read Reader[T]) (v T, met
 	return v, meta, nil
 }
 
-// readGuarded runs read, turning a memory access fault (a mapped file that
+// ReadGuarded runs read, turning a memory access fault (a mapped file that
 // shrank) into an error.
 func ReadGuarded[T any](r ipc.ReadAtSeeker, size int64, o Options, read Reader[T]) (v T, meta Meta, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -202,7 +206,7 @@ func ReadGuarded[T any](r ipc.ReadAtSeeker, size int64, o Options, read Reader[T
 	return read(r, size, o)
 }
 
-// openRegular opens path for reading and returns its size; it must be a
+// OpenRegular opens path for reading and returns its size; it must be a
 // regular file.
 func OpenRegular(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
@@ -221,17 +225,18 @@ func OpenRegular(path string) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// memFile is a whole file held in memory: a read-only mapping of it, or a
-// byte slice in tests. readTable gives its bytes to arrow-go's mapped
+// MemFile is a whole file held in memory: a read-only mapping of it, or a
+// byte slice in tests. ReadTable gives its bytes to arrow-go's mapped
 // reader, whose buffers then point into them instead of being copies.
 type MemFile struct {
 	*bytes.Reader
 	data []byte
 }
 
+// NewMemFile reads data as a file held in memory.
 func NewMemFile(data []byte) *MemFile { return &MemFile{Reader: bytes.NewReader(data), data: data} }
 
-// readTable verifies and reads the size bytes of a state file from f.
+// ReadTable verifies and reads the size bytes of a state file from f.
 func ReadTable(f ipc.ReadAtSeeker, size int64, o Options, spec FileSpec) (*Table, error) {
 	// Check the structure before arrow-go reads it (package store/internal/ipcverify). The
 	// schema version is judged first: a file from a newer version is
@@ -295,7 +300,7 @@ func ReadTable(f ipc.ReadAtSeeker, size int64, o Options, spec FileSpec) (*Table
 	return t, nil
 }
 
-// verified marks a structural problem that package ipcverify found as an
+// Verified marks a structural problem that package ipcverify found as an
 // invalid file (ErrInvalid), with its message; a failure to read the file
 // stays as it is.
 func Verified(err error) error {
@@ -386,7 +391,7 @@ func typeString(t arrow.DataType) string {
 	return t.String()
 }
 
-// stateType is the type of a "state" column: one float64 per grid point.
+// StateType is the type of a "state" column: one float64 per grid point.
 func StateType(n int) *arrow.FixedSizeListType {
 	return arrow.FixedSizeListOfNonNullable(int32(n), arrow.PrimitiveTypes.Float64)
 }
@@ -395,6 +400,7 @@ func StateType(n int) *arrow.FixedSizeListType {
 // (allocators need not zero memory), so that the same values always give
 // the same bytes.
 
+// NewBuffer allocates a zeroed buffer of nbytes from mem.
 func NewBuffer(mem memory.Allocator, nbytes int) *memory.Buffer {
 	b := memory.NewResizableBuffer(mem)
 	b.Resize(nbytes)
@@ -415,6 +421,7 @@ func newArray(dt arrow.DataType, n int, buffers []*memory.Buffer, children []arr
 	return array.MakeFromData(d)
 }
 
+// Int32Column builds an int32 column of n values value(i).
 func Int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Array {
 	buf := NewBuffer(mem, n*arrow.Int32SizeBytes)
 	vals := arrow.Int32Traits.CastFromBytes(buf.Bytes())
@@ -424,6 +431,7 @@ func Int32Column(mem memory.Allocator, n int, value func(i int) int32) arrow.Arr
 	return newArray(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{nil, buf}, nil)
 }
 
+// Float64Column builds a float64 column of n values value(i).
 func Float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow.Array {
 	buf := NewBuffer(mem, n*arrow.Float64SizeBytes)
 	vals := arrow.Float64Traits.CastFromBytes(buf.Bytes())
@@ -433,6 +441,7 @@ func Float64Column(mem memory.Allocator, n int, value func(i int) float64) arrow
 	return newArray(arrow.PrimitiveTypes.Float64, n, []*memory.Buffer{nil, buf}, nil)
 }
 
+// BoolColumn builds a boolean column of vals.
 func BoolColumn(mem memory.Allocator, vals []bool) arrow.Array {
 	buf := NewBuffer(mem, (len(vals)+7)/8)
 	b := buf.Bytes()
@@ -444,7 +453,7 @@ func BoolColumn(mem memory.Allocator, vals []bool) arrow.Array {
 	return newArray(arrow.FixedWidthTypes.Boolean, len(vals), []*memory.Buffer{nil, buf}, nil)
 }
 
-// stringColumn builds a utf8 column; the caller has checked that the total
+// StringColumn builds a utf8 column; the caller has checked that the total
 // length fits in int32 offsets.
 func StringColumn(mem memory.Allocator, vals []string) arrow.Array {
 	total := 0
@@ -464,7 +473,7 @@ func StringColumn(mem memory.Allocator, vals []string) arrow.Array {
 	return newArray(arrow.BinaryTypes.String, len(vals), []*memory.Buffer{nil, offBuf, dataBuf}, nil)
 }
 
-// stateColumn builds a fixed_size_list<float64>[n] column of rows rows over
+// StateColumn builds a fixed_size_list<float64>[n] column of rows rows over
 // values (rows*n float64s, which it takes over).
 func StateColumn(rows, n int, values *memory.Buffer) arrow.Array {
 	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, values}, nil, 0, 0)
@@ -473,7 +482,7 @@ func StateColumn(rows, n int, values *memory.Buffer) arrow.Array {
 	return newArray(StateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child})
 }
 
-// listColumn builds a list<elem> column of rows rows from offsets (rows+1
+// ListColumn builds a list<elem> column of rows rows from offsets (rows+1
 // int32s, 0 first and nvalues last) and values (nvalues values of the
 // fixed-width type elem), taking over both buffers.
 func ListColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues int, values *memory.Buffer) arrow.Array {
@@ -483,7 +492,7 @@ func ListColumn(elem arrow.DataType, rows int, offsets *memory.Buffer, nvalues i
 	return newArray(arrow.ListOfNonNullable(elem), rows, []*memory.Buffer{nil, offsets}, []arrow.ArrayData{child})
 }
 
-// releaseAll releases arrays.
+// ReleaseAll releases arrays.
 func ReleaseAll(arrs []arrow.Array) {
 	for _, a := range arrs {
 		if a != nil {
@@ -492,9 +501,9 @@ func ReleaseAll(arrs []arrow.Array) {
 	}
 }
 
-// columnAs returns column name of rec as type T. The column's type has been
-// checked by checkColumns; the check here only keeps a mistake in this
-// package from turning into a panic.
+// ColumnAs returns column name of rec as type T. The column's type has been
+// checked by checkColumns; the check here only keeps a mistake in a
+// reader from turning into a panic.
 func ColumnAs[T arrow.Array](t *Table, rec arrow.RecordBatch, name string) (T, error) {
 	a, ok := rec.Column(t.Idx[name]).(T)
 	if !ok {

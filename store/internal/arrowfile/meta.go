@@ -14,7 +14,7 @@ import (
 	"github.com/latentda/latentda/store/internal/ipcverify"
 )
 
-// SchemaVersion is the version of the on-disk format this package writes,
+// SchemaVersion is the version of the on-disk format latentda writes,
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
@@ -23,7 +23,7 @@ const SchemaVersion = 4
 // Kind says what a state file holds; it is stored under "latentda.kind".
 type Kind string
 
-// Metadata keys. Every key this package writes starts with "latentda.".
+// Metadata keys. Every key latentda writes starts with "latentda.".
 const (
 	KeyPrefix        = "latentda."
 	KeySchemaVersion = "latentda.schema_version"
@@ -72,7 +72,7 @@ type metaEncoder struct {
 	kv map[string]string
 }
 
-// encodeMeta validates m for a file of the given kind and returns the Arrow
+// EncodeMeta validates m for a file of the given kind and returns the Arrow
 // schema metadata, including the kind-specific data keys in data. Keys are
 // sorted so that the same Meta always gives the same bytes.
 func EncodeMeta(m Meta, kind Kind, data map[string]string) (arrow.Metadata, error) {
@@ -134,7 +134,7 @@ func (e *metaEncoder) addMap(field, prefix string, m map[string]string) error {
 	return nil
 }
 
-// formatFloat formats x so that strconv.ParseFloat gives back the same bits
+// FormatFloat formats x so that strconv.ParseFloat gives back the same bits
 // (for finite x, including -0).
 func FormatFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
@@ -171,7 +171,7 @@ func checkSchemaVersion(kvs []ipcverify.KeyValue) (int, error) {
 	return v, nil
 }
 
-// decodeMeta parses the schema metadata of a file. kinds lists the kinds
+// DecodeMeta parses the schema metadata of a file. kinds lists the kinds
 // the caller accepts; dataKeys the kind-specific keys it requires, whose
 // values are returned in data. Keys outside the "latentda." namespace are
 // ignored (another tool may have added them); unknown "latentda." keys are
@@ -261,7 +261,7 @@ func DecodeMeta(kvs []ipcverify.KeyValue, kinds []Kind, dataKeys []string) (m Me
 	return m, data, nil
 }
 
-// parseSize parses a positive int32-sized dimension stored under key.
+// ParseSize parses a positive int32-sized dimension stored under key.
 func ParseSize(data map[string]string, key string) (int, error) {
 	s := data[key]
 	n, err := strconv.Atoi(s)

@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// mapFile maps the size bytes of f read-only; unmap releases the mapping.
+// MapFile maps the size bytes of f read-only; unmap releases the mapping.
 func MapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, nil, errors.New("cannot map an empty or huge file")

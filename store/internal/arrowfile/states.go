@@ -10,7 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// denseValues returns the values of the matrix raw, row after row, as a
+// DenseValues returns the values of the matrix raw, row after row, as a
 // buffer: raw's own backing array when its rows are contiguous (stride n),
 // else a copy allocated from mem.
 func DenseValues(mem memory.Allocator, raw blas64.General) *memory.Buffer {
@@ -26,7 +26,7 @@ func DenseValues(mem memory.Allocator, raw blas64.General) *memory.Buffer {
 	return values
 }
 
-// readStates copies the "state" column of t into a new rows×n matrix,
+// ReadStates copies the "state" column of t into a new rows×n matrix,
 // checking that the int32 column named index (unless index is "") numbers
 // the rows 0, 1, 2, ...
 func ReadStates(t *Table, index string) (*mat.Dense, error) {

@@ -25,20 +25,20 @@ import (
 // Mat0 is an empty matrix.
 var Mat0 mat.Dense
 
-// Raw describes a file written straight with arrow-go, bypassing this
-// package's checks, to make malformed files.
+// Raw describes a file written straight with arrow-go, bypassing the
+// writers' checks, to make malformed files.
 type Raw struct {
 	MD     [][2]string // schema metadata, in order
 	Fields []arrow.Field
 	// Cols builds the columns; nil entries are left out with their field.
 	Cols  []func(mem memory.Allocator) arrow.Array
 	NRows int
-	// ipcOpts are extra options of the ipc writer; stream writes the IPC
+	// IPCOpts are extra options of the ipc writer; Stream writes the IPC
 	// stream format instead of the file format.
 	IPCOpts []ipc.Option
 	Stream  bool
-	// patch, if set, replaces the one occurrence of the int32s patch[0] in
-	// the written file with patch[1], to make what arrow-go does not write.
+	// Patch, if set, replaces the one occurrence of the int32s Patch[0] in
+	// the written file with Patch[1], to make what arrow-go does not write.
 	Patch [2][]int32
 }
 
