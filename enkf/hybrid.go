@@ -150,11 +150,14 @@ func (f *Filter) ensembleSpace(m int) *augSpace {
 	return f.aug
 }
 
-// staticRows validates h and returns the number m of static rows it adds
-// (0 when Alpha is 1).
-func (f *Filter) staticRows(h Hybrid) (int, error) {
-	if f.cfg.Method != ETKF {
+// staticRows validates h for an analysis that needs the given method and
+// returns the number m of static rows it adds (0 when Alpha is 1).
+func (f *Filter) staticRows(h Hybrid, method Method) (int, error) {
+	switch {
+	case method == ETKF && f.cfg.Method != ETKF:
 		return 0, fmt.Errorf("enkf: hybrid and iterative analyses use the ETKF transform, not %s", f.cfg.Method)
+	case f.cfg.Method != method:
+		return 0, fmt.Errorf("enkf: the localised hybrid analysis needs the LETKF, not %s", f.cfg.Method)
 	}
 	if !(h.Alpha > 0 && h.Alpha <= 1) {
 		return 0, fmt.Errorf("enkf: hybrid weight alpha must be in (0, 1], got %v", h.Alpha)
@@ -187,11 +190,17 @@ func (f *Filter) fill(a *augSpace, h Hybrid, coef []float64) {
 			copy(a.x[(N+k)*n:(N+k+1)*n], b.Data[k*b.Stride:k*b.Stride+n])
 		}
 	}
+	f.rowScales(coef, h.Alpha)
+}
+
+// rowScales sets coef to the row scales of X̃: √α/√(N−1) for the members,
+// √(1−α) for the static rows.
+func (f *Filter) rowScales(coef []float64, alpha float64) {
 	for j := range coef {
-		if j < N {
-			coef[j] = math.Sqrt(h.Alpha) / f.sqrtN1
+		if j < f.members {
+			coef[j] = math.Sqrt(alpha) / f.sqrtN1
 		} else {
-			coef[j] = math.Sqrt(1 - h.Alpha)
+			coef[j] = math.Sqrt(1 - alpha)
 		}
 	}
 }
@@ -250,7 +259,7 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
 		return Innovation{}, errAdaptiveHybrid
 	}
-	m, err := f.staticRows(hyb)
+	m, err := f.staticRows(hyb, ETKF)
 	if err != nil {
 		return Innovation{}, err
 	}
@@ -326,7 +335,7 @@ func (f *Filter) AnalyzeIterative(E *mat.Dense, h ObservationMap, y, rVar []floa
 	if opts.MaxIter < 1 || !(opts.Tol > 0) {
 		return Innovation{}, IterStats{}, fmt.Errorf("enkf: iterative analysis needs MaxIter >= 1 and Tol > 0, got %d and %v", opts.MaxIter, opts.Tol)
 	}
-	m, err := f.staticRows(hyb)
+	m, err := f.staticRows(hyb, ETKF)
 	if err != nil {
 		return Innovation{}, IterStats{}, err
 	}
