@@ -136,9 +136,11 @@ var (
 	inflations4  = []float64{1.02, 1.05, 1.1, 1.2}
 	// alphas are the ensemble's weights in the hybrid code covariance.
 	// Σ_clim is the climatological covariance, an order of magnitude
-	// wider than the errors of the day, so the useful weights are high
-	// (measured on KS sparse: 0.8–0.9 best, 0.97 and above worse).
-	alphas = []float64{0.5, 0.8, 0.95}
+	// wider than the errors of the day, so the useful weights are high:
+	// with the earlier grid [0.5 0.8 0.95] the tuning chose 0.95, its top,
+	// in 36 of 41 rows and 0.5 in none that kept its tuning seeds, so the
+	// grid moved up by one value (same budget).
+	alphas = []float64{0.8, 0.95, 0.99}
 )
 
 // latentMethod is a filter of the benchmark and how its knobs enter the
