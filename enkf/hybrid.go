@@ -256,19 +256,33 @@ func (f *Filter) jacobian() {
 // of P. With Alpha = 1 it is Analyze, bit for bit (h is not used). It
 // needs the ETKF; E is left unchanged when an error is returned.
 func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, rng *rand.Rand) (Innovation, error) {
-	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
-		return Innovation{}, errAdaptiveHybrid
-	}
-	m, err := f.staticRows(hyb, ETKF)
-	if err != nil {
+	a, inno, err := f.augmented(E, HE, h, y, rVar, hyb, ETKF)
+	switch {
+	case err != nil:
 		return Innovation{}, err
-	}
-	if m == 0 {
+	case a == nil:
 		return f.Analyze(E, HE, y, rVar, rng)
+	}
+	return inno, f.finish(a, hyb.Alpha, E.RawMatrix(), rng)
+}
+
+// augmented sets up the hybrid analysis of E that AnalyzeHybrid and
+// AnalyzeHybridLocal share, for a filter of the given method: the forecast
+// mean, anomalies and innovations, the augmented rows X̃ (a.x, unscaled)
+// and their observed rows S̃ (a.s), and the factorisation of C̃ with the
+// NIS of P (leaving C̃⁻¹S̃d in a.wt). It returns a nil space when Alpha is
+// 1: the analysis is then Analyze's.
+func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, method Method) (*augSpace, Innovation, error) {
+	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
+		return nil, Innovation{}, errAdaptiveHybrid
+	}
+	m, err := f.staticRows(hyb, method)
+	if err != nil || m == 0 {
+		return nil, Innovation{}, err
 	}
 	used, err := f.prepare(E, HE, y, rVar)
 	if err != nil {
-		return Innovation{}, err
+		return nil, Innovation{}, err
 	}
 	N, p := f.members, f.nobs
 	a := f.ensembleSpace(m)
@@ -281,14 +295,14 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 	f.jacobian()
 	h.Jacobian(&f.jac, f.xm)
 	if _, _, v, ok := firstBad(f.jac.RawMatrix(), math.Inf(1)); !ok {
-		return Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
+		return nil, Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
 	}
 	f.linearRows(a, coef, N, N+m)
 	inno, err := f.factorInnovation(a, used) // leaves C̃⁻¹S̃d in a.wt
 	if err != nil {
-		return Innovation{}, err
+		return nil, Innovation{}, err
 	}
-	return inno, f.finish(a, hyb.Alpha, E.RawMatrix(), rng)
+	return a, inno, nil
 }
 
 // iterWork is the work space of AnalyzeIterative.

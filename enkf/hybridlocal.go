@@ -2,7 +2,6 @@ package enkf
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/blas"
@@ -82,37 +81,12 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 // used). It needs the LETKF; E is left unchanged when an error is
 // returned.
 func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, rng *rand.Rand) (Innovation, error) {
-	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
-		return Innovation{}, errAdaptiveHybrid
-	}
-	m, err := f.staticRows(hyb, LETKF)
-	if err != nil {
+	a, inno, err := f.augmented(E, HE, h, y, rVar, hyb, LETKF)
+	switch {
+	case err != nil:
 		return Innovation{}, err
-	}
-	if m == 0 {
+	case a == nil:
 		return f.Analyze(E, HE, y, rVar, rng)
-	}
-	used, err := f.prepare(E, HE, y, rVar)
-	if err != nil {
-		return Innovation{}, err
-	}
-	N, p := f.members, f.nobs
-	a := f.ensembleSpace(m)
-	coef := a.tmp[:N+m]
-	f.fill(a, hyb, coef)
-	sa := math.Sqrt(hyb.Alpha)
-	for i, v := range f.s[:N*p] {
-		a.s[i] = sa * v
-	}
-	f.jacobian()
-	h.Jacobian(&f.jac, f.xm)
-	if _, _, v, ok := firstBad(f.jac.RawMatrix(), math.Inf(1)); !ok {
-		return Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
-	}
-	f.linearRows(a, coef, N, N+m)
-	inno, err := f.factorInnovation(a, used)
-	if err != nil {
-		return Innovation{}, err
 	}
 	f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
 	if err := f.recentre(a, hyb.Alpha); err != nil {

@@ -359,33 +359,39 @@ func TestLatentConfigErrors(t *testing.T) {
 	}
 }
 
-// TestLatentHybridLocalAlphaOneIsLETKF: the hybrid-local analysis with
-// α = 1 is the LETKF on the states, bit for bit: the generator only
-// records the codes.
-func TestLatentHybridLocalAlphaOneIsLETKF(t *testing.T) {
-	base := DapperConfigs(200)["l96-letkf"]
-	base.BurnIn = 5
+// hybridLocalAgainstLETKF runs the LETKF config base and its hybrid-local
+// twin with a PCA of d = 20 and weight alpha, and returns both summaries
+// with the twin's Setup.
+func hybridLocalAgainstLETKF(t *testing.T, base config.Config, alpha float64) (full, lat Summary, s *Setup) {
+	t.Helper()
 	_, _, pca := latentArchive(t, base, 20)
 	full, err := Run(context.Background(), base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := latentCfg(base, "pca")
-	one := 1.0
-	cfg.Latent.Update, cfg.Latent.Analysis, cfg.Latent.Alpha = "increment", "hybrid-local", &one
-	s, err := BuildWithGenerator(cfg, pca)
-	if err != nil {
+	cfg.Latent.Update, cfg.Latent.Analysis, cfg.Latent.Alpha = "increment", "hybrid-local", &alpha
+	if s, err = BuildWithGenerator(cfg, pca); err != nil {
 		t.Fatal(err)
 	}
-	lat, err := runSetup(context.Background(), s, nil)
-	if err != nil {
+	if lat, err = runSetup(context.Background(), s, nil); err != nil {
 		t.Fatal(err)
 	}
+	return full, lat, s
+}
+
+// TestLatentHybridLocalAlphaOneIsLETKF: the hybrid-local analysis with
+// α = 1 is the LETKF on the states, bit for bit: the generator only
+// records the codes.
+func TestLatentHybridLocalAlphaOneIsLETKF(t *testing.T) {
+	base := DapperConfigs(200)["l96-letkf"]
+	base.BurnIn = 5
+	full, lat, s := hybridLocalAgainstLETKF(t, base, 1)
 	if full != lat {
 		t.Errorf("hybrid-local with alpha 1 differs from the LETKF:\n%+v\n%+v", lat, full)
 	}
 	zf, za := s.LatentCodes()
-	if r, c := za.Dims(); r != cfg.Filter.Members || c != 20 || mat.Equal(zf, za) {
+	if r, c := za.Dims(); r != base.Filter.Members || c != 20 || mat.Equal(zf, za) {
 		t.Errorf("analysis codes %d×%d, equal to the forecast's: %v", r, c, mat.Equal(zf, za))
 	}
 }
@@ -400,22 +406,7 @@ func TestLatentHybridLocalSmallEnsemble(t *testing.T) {
 	base.BurnIn = 10
 	base.Filter.Members, base.Filter.LocRadius, base.Filter.Inflation = 8, 8, 1.05
 	base.Observations.Operator, base.Observations.Every = "every-k", 2
-	_, _, pca := latentArchive(t, base, 20)
-	full, err := Run(context.Background(), base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := latentCfg(base, "pca")
-	alpha := 0.99
-	cfg.Latent.Update, cfg.Latent.Analysis, cfg.Latent.Alpha = "increment", "hybrid-local", &alpha
-	s, err := BuildWithGenerator(cfg, pca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lat, err := runSetup(context.Background(), s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, lat, _ := hybridLocalAgainstLETKF(t, base, 0.99)
 	t.Logf("rmse_a: LETKF %.3f, hybrid-local %.3f (NIS ratio %.2f)", full.RMSEa, lat.RMSEa, lat.NISRatio)
 	if !(lat.RMSEa < 0.3*full.RMSEa) {
 		t.Errorf("hybrid-local rmse_a %.3f, LETKF %.3f: the static part does not help", lat.RMSEa, full.RMSEa)
