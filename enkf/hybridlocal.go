@@ -44,8 +44,10 @@ import (
 // collapses the ensemble). The symmetric square root keeps the anomalies
 // centred, since Sₑ's columns sum to zero, so the recentring only moves
 // each column by the difference between the hybrid and the ensemble mean
-// increments. Inflation and rotation follow as for the LETKF. With α = 1
-// it is the LETKF, bit for bit: it is the same code.
+// increments. Inflation and rotation follow as for the LETKF. With
+// Config.WeightStride above 1 the anomalies' transforms are interpolated
+// as the LETKF's are, but every batch solves for its own hybrid mean. With
+// α = 1 it is the LETKF, bit for bit: it is the same code.
 
 // hybridLocal is the work space of AnalyzeHybridLocal's mean pass.
 type hybridLocal struct {
