@@ -99,7 +99,7 @@ func (r LatentReport) writeProtocol(p func(string, ...any)) {
 	for _, m := range latentMethods {
 		p("| %s | %s | %s |\n", m.name, m.doc, gridDoc(&m))
 	}
-	p("\nThe inflation multiplies the analysis anomalies (for a latent filter, those of the codes). The full-space filters rotate their anomalies (DAPPER's set-up); the latent filters update the codes E(x) of the members (amortised encoding) and add the decoded increment G(zᵃ) − G(zᶠ) to each member (increment update), which keeps what the generator cannot represent.\n\n")
+	p("\nThe inflation multiplies the analysis anomalies (for a latent filter, those of the codes). The full-space filters rotate their anomalies (DAPPER's set-up); the latent filters update the codes E(x) of the members (amortised encoding) and add the decoded increment G(zᵃ) − G(zᶠ) to each member (increment update), which keeps what the generator cannot represent. The hybrid-local filters analyse the states, not the codes: the generator only supplies the static part of the covariance.\n\n")
 }
 
 // gridDoc describes a method's grid on each model.

@@ -30,14 +30,23 @@ type LatentConfig struct {
 	// ½‖z − z̄ᶠ‖²(P_z⁻¹) + ½‖y − H(G(z))‖²(R⁻¹), then the ETKF square-root
 	// transform of the last linearisation (enkf.Filter.AnalyzeIterative;
 	// Sakov et al. 2012, Bocquet and Sakov 2014). iterative needs
-	// filter.method etkf.
+	// filter.method etkf. hybrid-local is the LETKF on the states with the
+	// background covariance α L∘Pₑ + (1 − α) B_G, where B_G = J Σ_clim Jᵀ is
+	// the generator's climatological code covariance seen through its
+	// Jacobian J at the mean of the forecast codes (for a PCA, the
+	// climatological covariance of the d retained modes; flow-dependent
+	// for a nonlinear generator), localised by the LETKF's R-localisation
+	// (enkf.Filter.AnalyzeHybridLocal). It needs filter.method letkf and
+	// update increment (the analysis adds an increment to the forecast
+	// states, nothing is decoded); the codes are only recorded.
 	Analysis string `yaml:"analysis,omitempty" json:"analysis,omitempty"`
 	// Alpha is the weight of the ensemble in the hybrid code covariance
 	// P_z = α P_ens + (1 − α) Σ_clim, in (0, 1]; Σ_clim is the generator's
 	// climatological code covariance (the identity for the whitened codes
 	// of a PCA, estimated on the archive for the others). Unset: 1, the
 	// ensemble's covariance alone. Below 1 it needs filter.method etkf
-	// (enkf.Filter.AnalyzeHybrid, or the iterative analysis).
+	// (enkf.Filter.AnalyzeHybrid, or the iterative analysis), or letkf
+	// with analysis hybrid-local.
 	Alpha *float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
 	// Iterations bounds the Gauss–Newton linearisations of the iterative
 	// analysis per cycle (unset: 10, at least 1; 1 linearises once, at the
@@ -84,8 +93,9 @@ func (l *LatentConfig) IterationsOrDefault() int {
 
 // The latent analyses (LatentConfig.Analysis).
 const (
-	LatentETKF      = "etkf"
-	LatentIterative = "iterative"
+	LatentETKF        = "etkf"
+	LatentIterative   = "iterative"
+	LatentHybridLocal = "hybrid-local"
 )
 
 func (l *LatentConfig) withDefaults() {
@@ -113,14 +123,16 @@ func (l *LatentConfig) validate(method string) error {
 	if l.ProjectionIters < 1 {
 		return fmt.Errorf("latent.projection_iters: must be >= 1, got %d", l.ProjectionIters)
 	}
-	if method == "letkf" {
-		return fmt.Errorf("filter.method: letkf localises on the model grid and latent codes have no grid; use etkf, enkf or denkf with latent")
-	}
 	analysis := l.AnalysisOrDefault()
 	switch analysis {
 	case LatentETKF, LatentIterative:
+	case LatentHybridLocal:
+		return l.validateLocal(method)
 	default:
-		return fmt.Errorf("latent.analysis: want etkf or iterative, got %q", l.Analysis)
+		return fmt.Errorf("latent.analysis: want etkf, iterative or hybrid-local, got %q", l.Analysis)
+	}
+	if method == "letkf" {
+		return fmt.Errorf("filter.method: letkf localises on the model grid and latent codes have no grid; use etkf, enkf or denkf with latent (or latent.analysis hybrid-local, the LETKF on the states with the generator's prior)")
 	}
 	if analysis == LatentIterative && method != "etkf" {
 		return fmt.Errorf("latent.analysis: iterative uses the ETKF transform; set filter.method etkf, not %s", method)
@@ -138,6 +150,24 @@ func (l *LatentConfig) validate(method string) error {
 		if *l.Iterations < 1 {
 			return fmt.Errorf("latent.iterations: must be >= 1, got %d", *l.Iterations)
 		}
+	}
+	return nil
+}
+
+// validateLocal checks the settings of analysis hybrid-local.
+func (l *LatentConfig) validateLocal(method string) error {
+	switch {
+	case method != "letkf":
+		return fmt.Errorf("latent.analysis: hybrid-local localises on the model grid; set filter.method letkf, not %s", method)
+	case l.Update != "increment":
+		return fmt.Errorf("latent.update: hybrid-local analyses the states and adds the increment to the forecast; set update increment, not %s", l.Update)
+	case l.RepresentationError:
+		return fmt.Errorf("latent.representation_error: hybrid-local analyses the states, which need no representation error")
+	case l.Iterations != nil:
+		return fmt.Errorf("latent.iterations: only for analysis iterative (analysis is %s)", LatentHybridLocal)
+	}
+	if a := l.AlphaOrDefault(); !(a > 0 && a <= 1) {
+		return fmt.Errorf("latent.alpha: the ensemble's weight in the hybrid covariance must be in (0, 1], got %v", a)
 	}
 	return nil
 }

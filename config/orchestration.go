@@ -128,6 +128,8 @@ func (c Config) validateOrchestration() error {
 		return nil
 	case b < 0:
 		return fmt.Errorf("orchestration.blocks: must be >= 0, got %d", b)
+	case c.Latent != nil:
+		return fmt.Errorf("orchestration.blocks: the latent filters analyse the whole ensemble in one activity; not with latent")
 	case c.Filter.Method != "letkf" || c.Filter.Rotate:
 		return fmt.Errorf("orchestration.blocks: only the LETKF without rotation splits into blocks (method %s, rotate %v)", c.Filter.Method, c.Filter.Rotate)
 	}

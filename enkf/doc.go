@@ -41,6 +41,10 @@
 // space with the exact Jacobian of h, as the iterative ensemble Kalman
 // filter does (hybrid.go has the algebra). Both end with the ETKF transform
 // above, and with α = 1 the hybrid is the ETKF, bit for bit.
+// AnalyzeHybridLocal is the LETKF's counterpart of AnalyzeHybrid: each local
+// analysis solves for the weights of the members and B's rows with its
+// tapered observations, and the LETKF's anomalies are recentred on that
+// mean (hybridlocal.go); with α = 1 it is the LETKF, bit for bit.
 //
 // After the transform the anomalies are multiplied by the inflation factor
 // and, optionally, rotated by a random orthogonal matrix Q with Q1 = 1, which

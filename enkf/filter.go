@@ -41,12 +41,13 @@ type Filter struct {
 	rot  *rotator
 	loc  *localizer
 
-	base augSpace   // the N-dimensional ensemble space, on the buffers above
-	aug  *augSpace  // the augmented space of a hybrid analysis, made on demand
-	iter *iterWork  // the work space of AnalyzeIterative, made on demand
-	jac  mat.Dense  // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
-	en   *enkfnWork // adaptive inflation (nil: fixed)
-	heI  []float64  // the inflated HE (adaptive EnKF, N × p)
+	base augSpace     // the N-dimensional ensemble space, on the buffers above
+	aug  *augSpace    // the augmented space of a hybrid analysis, made on demand
+	iter *iterWork    // the work space of AnalyzeIterative, made on demand
+	hloc *hybridLocal // the work space of AnalyzeHybridLocal, made on demand
+	jac  mat.Dense    // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
+	en   *enkfnWork   // adaptive inflation (nil: fixed)
+	heI  []float64    // the inflated HE (adaptive EnKF, N × p)
 }
 
 // Innovation summarises the forecast innovation y - H(x̄) of one analysis.

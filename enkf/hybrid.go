@@ -150,11 +150,14 @@ func (f *Filter) ensembleSpace(m int) *augSpace {
 	return f.aug
 }
 
-// staticRows validates h and returns the number m of static rows it adds
-// (0 when Alpha is 1).
-func (f *Filter) staticRows(h Hybrid) (int, error) {
-	if f.cfg.Method != ETKF {
+// staticRows validates h for an analysis that needs the given method and
+// returns the number m of static rows it adds (0 when Alpha is 1).
+func (f *Filter) staticRows(h Hybrid, method Method) (int, error) {
+	switch {
+	case method == ETKF && f.cfg.Method != ETKF:
 		return 0, fmt.Errorf("enkf: hybrid and iterative analyses use the ETKF transform, not %s", f.cfg.Method)
+	case f.cfg.Method != method:
+		return 0, fmt.Errorf("enkf: the localised hybrid analysis needs the LETKF, not %s", f.cfg.Method)
 	}
 	if !(h.Alpha > 0 && h.Alpha <= 1) {
 		return 0, fmt.Errorf("enkf: hybrid weight alpha must be in (0, 1], got %v", h.Alpha)
@@ -187,11 +190,17 @@ func (f *Filter) fill(a *augSpace, h Hybrid, coef []float64) {
 			copy(a.x[(N+k)*n:(N+k+1)*n], b.Data[k*b.Stride:k*b.Stride+n])
 		}
 	}
+	f.rowScales(coef, h.Alpha)
+}
+
+// rowScales sets coef to the row scales of X̃: √α/√(N−1) for the members,
+// √(1−α) for the static rows.
+func (f *Filter) rowScales(coef []float64, alpha float64) {
 	for j := range coef {
-		if j < N {
-			coef[j] = math.Sqrt(h.Alpha) / f.sqrtN1
+		if j < f.members {
+			coef[j] = math.Sqrt(alpha) / f.sqrtN1
 		} else {
-			coef[j] = math.Sqrt(1 - h.Alpha)
+			coef[j] = math.Sqrt(1 - alpha)
 		}
 	}
 }
@@ -247,19 +256,33 @@ func (f *Filter) jacobian() {
 // of P. With Alpha = 1 it is Analyze, bit for bit (h is not used). It
 // needs the ETKF; E is left unchanged when an error is returned.
 func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, rng *rand.Rand) (Innovation, error) {
-	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
-		return Innovation{}, errAdaptiveHybrid
-	}
-	m, err := f.staticRows(hyb)
-	if err != nil {
+	a, inno, err := f.augmented(E, HE, h, y, rVar, hyb, ETKF)
+	switch {
+	case err != nil:
 		return Innovation{}, err
-	}
-	if m == 0 {
+	case a == nil:
 		return f.Analyze(E, HE, y, rVar, rng)
+	}
+	return inno, f.finish(a, hyb.Alpha, E.RawMatrix(), rng)
+}
+
+// augmented sets up the hybrid analysis of E that AnalyzeHybrid and
+// AnalyzeHybridLocal share, for a filter of the given method: the forecast
+// mean, anomalies and innovations, the augmented rows X̃ (a.x, unscaled)
+// and their observed rows S̃ (a.s), and the factorisation of C̃ with the
+// NIS of P (leaving C̃⁻¹S̃d in a.wt). It returns a nil space when Alpha is
+// 1: the analysis is then Analyze's.
+func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, method Method) (*augSpace, Innovation, error) {
+	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
+		return nil, Innovation{}, errAdaptiveHybrid
+	}
+	m, err := f.staticRows(hyb, method)
+	if err != nil || m == 0 {
+		return nil, Innovation{}, err
 	}
 	used, err := f.prepare(E, HE, y, rVar)
 	if err != nil {
-		return Innovation{}, err
+		return nil, Innovation{}, err
 	}
 	N, p := f.members, f.nobs
 	a := f.ensembleSpace(m)
@@ -272,14 +295,14 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 	f.jacobian()
 	h.Jacobian(&f.jac, f.xm)
 	if _, _, v, ok := firstBad(f.jac.RawMatrix(), math.Inf(1)); !ok {
-		return Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
+		return nil, Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
 	}
 	f.linearRows(a, coef, N, N+m)
 	inno, err := f.factorInnovation(a, used) // leaves C̃⁻¹S̃d in a.wt
 	if err != nil {
-		return Innovation{}, err
+		return nil, Innovation{}, err
 	}
-	return inno, f.finish(a, hyb.Alpha, E.RawMatrix(), rng)
+	return a, inno, nil
 }
 
 // iterWork is the work space of AnalyzeIterative.
@@ -326,7 +349,7 @@ func (f *Filter) AnalyzeIterative(E *mat.Dense, h ObservationMap, y, rVar []floa
 	if opts.MaxIter < 1 || !(opts.Tol > 0) {
 		return Innovation{}, IterStats{}, fmt.Errorf("enkf: iterative analysis needs MaxIter >= 1 and Tol > 0, got %d and %v", opts.MaxIter, opts.Tol)
 	}
-	m, err := f.staticRows(hyb)
+	m, err := f.staticRows(hyb, ETKF)
 	if err != nil {
 		return Innovation{}, IterStats{}, err
 	}

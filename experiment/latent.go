@@ -30,6 +30,15 @@ type latentStep struct {
 	iter      enkf.IterOptions
 	obs       observedMap
 	rep       *representation // nil: R alone
+
+	// The hybrid-local analysis (local): the states are analysed with the
+	// static root hyb.B = bz Jᵀ (m × n), J the generator's Jacobian at the
+	// mean code zm and bz (m × d) the root of Σ_clim; op is H.
+	local bool
+	op    observations.Operator
+	bz    *mat.Dense
+	jac   *mat.Dense
+	zm    []float64
 }
 
 // observedMap is H∘G as the enkf package's observation map.
@@ -102,6 +111,8 @@ func newLatentStep(cfg config.LatentConfig, gen latent.Generator, stats latent.S
 		z0:        make([]float64, gen.LatentDim()),
 		iterative: cfg.AnalysisOrDefault() == config.LatentIterative,
 		hyb:       enkf.Hybrid{Alpha: cfg.AlphaOrDefault()},
+		local:     cfg.AnalysisOrDefault() == config.LatentHybridLocal,
+		op:        op,
 	}
 	if cfg.Encoding == "projection" {
 		p, err := latent.NewProjector(gen, latent.ProjectOptions{MaxIter: cfg.ProjectionIters})
@@ -110,7 +121,7 @@ func newLatentStep(cfg config.LatentConfig, gen latent.Generator, stats latent.S
 		}
 		l.proj = p
 	}
-	if l.iterative || l.hyb.Alpha < 1 {
+	if !l.local && (l.iterative || l.hyb.Alpha < 1) {
 		o, err := latent.NewObserved(gen.Clone(), op)
 		if err != nil {
 			return nil, err
@@ -126,6 +137,11 @@ func newLatentStep(cfg config.LatentConfig, gen latent.Generator, stats latent.S
 			return nil, fmt.Errorf("latent.alpha: %w", err)
 		}
 		l.hyb.B = B
+		if l.local {
+			m, _ := B.Dims()
+			l.bz, l.jac, l.zm = B, mat.NewDense(gen.StateDim(), gen.LatentDim(), nil), make([]float64, gen.LatentDim())
+			l.hyb.B = mat.NewDense(m, gen.StateDim(), nil)
+		}
 	}
 	if cfg.RepresentationError {
 		r, err := newRepresentation(op, stats.RepVar)
@@ -145,6 +161,11 @@ func (l *latentStep) analyze(f *enkf.Filter, E, HE *mat.Dense, y, rVar []float64
 		rVar = l.rep.variances(E, rVar)
 	}
 	switch {
+	case l.local:
+		if l.hyb.Alpha < 1 {
+			l.staticRoot()
+		}
+		return f.AnalyzeHybridLocal(E, HE, l.op, y, rVar, l.hyb, rng)
 	case l.iterative:
 		inno, _, err := f.AnalyzeIterative(l.za, l.obs, y, rVar, l.hyb, l.iter, rng)
 		return inno, err
@@ -154,16 +175,30 @@ func (l *latentStep) analyze(f *enkf.Filter, E, HE *mat.Dense, y, rVar []float64
 	return f.Analyze(l.za, HE, y, rVar, rng)
 }
 
-// encode writes the codes of the members of E into zf, their decoded
-// states into gzf, and H(G(zᶠᵢ)) into HE.
+// staticRoot sets hyb.B = bz Jᵀ with J the generator's Jacobian at the
+// mean of the forecast codes zf: B_G = J Σ_clim Jᵀ = hyb.Bᵀhyb.B.
+func (l *latentStep) staticRoot() {
+	N, _ := l.zf.Dims()
+	clear(l.zm)
+	for i := 0; i < N; i++ {
+		floats.Add(l.zm, l.zf.RawRowView(i))
+	}
+	floats.Scale(1/float64(N), l.zm)
+	l.gen.Jacobian(l.jac, l.zm)
+	l.hyb.B.Mul(l.bz, l.jac.T())
+}
+
+// encode writes the codes of the members of E into zf and, for a filter
+// on the codes, their decoded states into gzf and H(G(zᶠᵢ)) into HE; for
+// the hybrid-local analysis of the states, H(xᶠᵢ) into HE.
 func (l *latentStep) encode(E, HE *mat.Dense, apply func(y, x []float64)) {
 	N, _ := E.Dims()
 	for i := 0; i < N; i++ {
 		z := l.zf.RawRowView(i)
-		l.gen.Encode(z, E.RawRowView(i))
-		if l.proj != nil {
-			copy(l.z0, z)
-			l.proj.Project(z, E.RawRowView(i), l.z0)
+		l.code(z, E.RawRowView(i))
+		if l.local {
+			apply(HE.RawRowView(i), E.RawRowView(i))
+			continue
 		}
 		l.gen.Decode(l.gzf.RawRowView(i), z)
 		apply(HE.RawRowView(i), l.gzf.RawRowView(i))
@@ -171,10 +206,26 @@ func (l *latentStep) encode(E, HE *mat.Dense, apply func(y, x []float64)) {
 	l.za.Copy(l.zf)
 }
 
+// code sets z to the code of the state x.
+func (l *latentStep) code(z, x []float64) {
+	l.gen.Encode(z, x)
+	if l.proj != nil {
+		copy(l.z0, z)
+		l.proj.Project(z, x, l.z0)
+	}
+}
+
 // decode replaces E by the analysis decoded from the codes za; E is left
-// unchanged if the decoded analysis diverged.
+// unchanged if the decoded analysis diverged. After a hybrid-local
+// analysis E is the analysis already, and decode records its codes in za.
 func (l *latentStep) decode(E *mat.Dense) error {
 	N, n := E.Dims()
+	if l.local {
+		for i := 0; i < N; i++ {
+			l.code(l.za.RawRowView(i), E.RawRowView(i))
+		}
+		return nil
+	}
 	for i := 0; i < N; i++ {
 		x := l.xa.RawRowView(i)
 		l.gen.Decode(x, l.za.RawRowView(i))

@@ -241,7 +241,7 @@ func TestLatentExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The benchmark's evaluation RMSE is about 0.2; 60 cycles from a
+	// The benchmark's evaluation RMSE is about 0.13; 60 cycles from a
 	// perturbed start on a generator fitted to a tenth of the archive
 	// must at least track the truth (climatology is 1.3).
 	t.Logf("rmse_a %.3f, spread %.3f, NIS ratio %.2f", sum.RMSEa, sum.SpreadA, sum.NISRatio)

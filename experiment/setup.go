@@ -160,7 +160,9 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		if ls, err = newLatentStep(*cfg.Latent, gen, stats, op, cfg.Filter.Members); err != nil {
 			return nil, fmt.Errorf("experiment: latent: %w", err)
 		}
-		filterDim = gen.LatentDim()
+		if !ls.local {
+			filterDim = gen.LatentDim()
+		}
 	}
 	filter, err := enkf.New(cfg.Filter.EnKF(), cfg.Filter.Members, filterDim, op.Positions())
 	if err != nil {
