@@ -24,8 +24,10 @@ import (
 	"github.com/latentda/latentda/enkf"
 )
 
-// Config is one experiment, as written in its YAML file. Zero values take
-// the defaults documented on each field (see [Config.WithDefaults]).
+// Config is one experiment, as written in its YAML file. Keys left out
+// (zero values) take the defaults documented on each field (see
+// [Config.WithDefaults]); [Parse] rejects a key written with a zero value
+// that a default would replace.
 type Config struct {
 	// Name labels the run (workflow IDs, file metadata). Required.
 	Name string `yaml:"name" json:"name"`
@@ -164,34 +166,37 @@ func Load(path string) (Config, error) {
 }
 
 // Parse decodes YAML strictly (unknown fields are errors), applies the
-// defaults and validates the result.
+// defaults and validates the result. A key written with a zero value that
+// a default would replace is an error (see [Replaced]).
 func Parse(data []byte) (Config, error) {
 	var cfg Config
 	if err := DecodeStrict(data, &cfg); err != nil {
 		return Config{}, err
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	full := cfg.WithDefaults()
+	if err := Replaced(data, cfg, full); err != nil {
 		return Config{}, err
 	}
-	return cfg, nil
+	if err := full.Validate(); err != nil {
+		return Config{}, err
+	}
+	return full, nil
 }
 
 // DecodeStrict decodes one YAML document into v (a pointer to a config
-// struct, such as a [Config] or a training config), rejecting unknown keys
-// and values of the wrong type with errors that name the key and what it
-// accepts.
+// struct, such as a [Config] or a training config), rejecting unknown keys,
+// values of the wrong type (with errors that name the key and what it
+// accepts) and a second document.
 func DecodeStrict(data []byte, v any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("invalid YAML: %w", err)
+	doc, err := oneDocument(data)
+	if err != nil {
+		return err
 	}
 	if len(doc.Content) == 0 {
 		return errors.New("empty config")
 	}
 	if _, isConfig := v.(*Config); isConfig && pruneLegacy(doc.Content[0]) {
-		var err error
-		if data, err = yaml.Marshal(&doc); err != nil {
+		if data, err = yaml.Marshal(doc); err != nil {
 			return fmt.Errorf("invalid YAML: %w", err)
 		}
 	}

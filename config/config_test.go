@@ -155,3 +155,57 @@ func TestParseOrchestration(t *testing.T) {
 		t.Errorf("old config.yaml reads as\n%s\nwant\n%s", b, a)
 	}
 }
+
+// TestParseWrittenZero: a key written with a zero value that a default
+// would replace is rejected, naming the key and its default; the same key
+// left out or written null takes the default, and a zero that is the
+// user's value (no default replaces it) is used.
+func TestParseWrittenZero(t *testing.T) {
+	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"observations.variance", replace("variance: 1}", "variance: 0}"), "observations.variance: line 7: 0 means unset here, which takes the default 1;"},
+		{"model.dt", replace("dt: 0.05", "dt: 0"), "model.dt: line 6: 0 means unset here, which takes the default 0.05;"},
+		{"model.dt as 0.0", replace("dt: 0.05", "dt: 0.0"), "model.dt: line 6: 0 means unset"},
+		{"model.nx", replace("nx: 40", "nx: 0"), "model.nx: line 6: 0 means unset here, which takes the default 40;"},
+		{"model.forcing", replace("forcing: 8", "forcing: 0"), "model.forcing: line 6: 0 means unset here, which takes the default 8;"},
+		{"seed", replace("seed: 7", "seed: 0"), "seed: line 3: 0 means unset here, which takes the default 1;"},
+		{"steps_between", replace("variance: 1}", "variance: 1, steps_between: 0}"), "observations.steps_between: line 7: 0 means unset"},
+		{"operator empty string", replace("operator: every-k, every: 2", `operator: ""`), `observations.operator: line 7: "" means unset here, which takes the default "identity";`},
+		{"init.variance", validYAML + "init: {variance: 0}\n", "init.variance: line 9: 0 means unset here, which takes the default 0.001;"},
+		{"l63 rho", "name: a\ncycles: 10\nmodel: {name: lorenz63, rho: 0}\nfilter: {method: etkf, members: 3}\n", "model.rho: line 3: 0 means unset here, which takes the default 28;"},
+		{"ood.alpha", validYAML + "ood: {alpha: 0}\n", "ood.alpha: line 9: 0 means unset here, which takes the default 0.01;"},
+		{"latent.projection_iters", validYAML + "latent: {generator: identity, projection_iters: 0}\n", "latent.projection_iters: line 9: 0 means unset"},
+		{"orchestration.batch_cycles", validYAML + "orchestration: {batch_cycles: 0}\n", "orchestration.batch_cycles: line 9: 0 means unset here, which takes the default 50;"},
+		{"fan-out heartbeat", validYAML + "orchestration: {fanout: {members_per_task: 2, heartbeat_timeout: 0s}}\n", "orchestration.fanout.heartbeat_timeout: line 9: 0s means unset here, which takes the default 1m0s;"},
+		{"filter.inflation", replace("inflation: 1.02", "inflation: 0"), "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
+		{"second document", validYAML + "---\nname: other\n", "line 10: a second YAML document; a config file holds one document"},
+		{"second empty-mapping document", validYAML + "---\n{}\n", "a second YAML document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		ok         func(Config) bool
+	}{
+		{"dt left out takes the default", replace(", dt: 0.05", ""), func(c Config) bool { return c.Model.Dt == 0.05 }},
+		{"dt null takes the default", replace("dt: 0.05", "dt: null"), func(c Config) bool { return c.Model.Dt == 0.05 }},
+		{"noise 0 is used (no default replaces it)", replace("dt: 0.05}", "dt: 0.05, noise: 0}"), func(c Config) bool { return c.Model.Noise == 0 }},
+		{"offset 0 is used", replace("every: 2", "every: 2, offset: 0"), func(c Config) bool { return c.Observations.Offset == 0 }},
+		{"burn_in 0 is used", replace("burn_in: 1", "burn_in: 0"), func(c Config) bool { return c.BurnIn == 0 }},
+		{"document start marker alone", "---\n" + validYAML, func(c Config) bool { return c.Name == "l96-etkf" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.yaml))
+			if err != nil || !tc.ok(cfg) {
+				t.Fatalf("got %+v, %v", cfg, err)
+			}
+		})
+	}
+}

@@ -105,8 +105,11 @@ func ParseTrain(data []byte) (TrainConfig, error) {
 	if err := config.DecodeStrict(data, &cfg); err != nil {
 		return TrainConfig{}, err
 	}
-	cfg = cfg.WithDefaults()
-	return cfg, cfg.Validate()
+	full := cfg.WithDefaults()
+	if err := config.Replaced(data, cfg, full); err != nil {
+		return TrainConfig{}, err
+	}
+	return full, full.Validate()
 }
 
 // WithDefaults fills in the documented defaults.

@@ -59,14 +59,13 @@ func TestParseTrainValid(t *testing.T) {
 	}
 
 	// Documented defaults: archive every 10 and spin-up 100, validation
-	// 0.1 (0 means "default", as everywhere in the configs), the model's
+	// 0.1 (when left out: a written 0 is rejected, see below), the model's
 	// nx, and for the autoencoder tanh, 100 epochs, batches of 64, Adam
 	// at 1e-3 and seed 1. The type is case- and space-insensitive.
 	cfg = mustParseTrain(t, `
 name: ae
 model: {name: lorenz96}
 archive: {samples: 50}
-validation: 0
 generator: {type: " AutoEncoder ", latent_dim: 3}
 `)
 	g := cfg.Generator
@@ -132,6 +131,8 @@ func TestParseTrainRejects(t *testing.T) {
 		{"validation > 1", pca("validation: 0.2", "validation: 1.5"), "validation: must be a fraction"},
 		{"negative validation", pca("validation: 0.2", "validation: -0.1"), "validation: must be a fraction"},
 		{"NaN validation", pca("validation: 0.2", "validation: .nan"), "validation: must be a fraction"},
+		{"validation 0 written", pca("validation: 0.2", "validation: 0"), "validation: line 5: 0 means unset here, which takes the default 0.1"},
+		{"second document", pcaTrainYAML + "---\nname: other\n", "a second YAML document; a config file holds one document"},
 		{"no generator type", pca("type: pca, ", ""), `generator.type: want pca, quadratic, autoencoder or conv, got ""`},
 		{"unknown generator type", pca("type: pca", "type: vae"), `generator.type: want pca, quadratic, autoencoder or conv, got "vae"`},
 		{"pca without latent_dim or variance", pca("latent_dim: 10", "seed: 0"), "generator.latent_dim: pca needs latent_dim >= 1 or variance in (0, 1]"},
