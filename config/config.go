@@ -152,9 +152,9 @@ type InitConfig struct {
 	Variance float64 `yaml:"variance" json:"variance"`
 }
 
-// Load reads and validates a config file.
+// Load reads and validates a config file (at most [MaxConfigBytes]).
 func Load(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -163,6 +163,24 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// ReadFile reads a config file of at most [MaxConfigBytes], without
+// reading more of a larger one.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("%s: larger than %s, the limit of a config file", path, ByteSize(MaxConfigBytes))
+	}
+	return data, nil
 }
 
 // Parse decodes YAML strictly (unknown fields are errors), applies the
@@ -186,8 +204,12 @@ func Parse(data []byte) (Config, error) {
 // DecodeStrict decodes one YAML document into v (a pointer to a config
 // struct, such as a [Config] or a training config), rejecting unknown keys,
 // values of the wrong type (with errors that name the key and what it
-// accepts) and a second document.
+// accepts), lists longer than [MaxListLength], a second document and data
+// larger than [MaxConfigBytes].
 func DecodeStrict(data []byte, v any) error {
+	if len(data) > MaxConfigBytes {
+		return fmt.Errorf("%s of YAML, larger than %s, the limit of a config", ByteSize(len(data)), ByteSize(MaxConfigBytes))
+	}
 	doc, err := oneDocument(data)
 	if err != nil {
 		return err

@@ -112,6 +112,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.SequenceNode {
 			return bad()
 		}
+		if len(n.Content) > MaxListLength {
+			return fmt.Errorf("%s: line %d: %d entries, over the limit of %d for a list in a config", path, n.Line, len(n.Content), MaxListLength)
+		}
 		for i, e := range n.Content {
 			if err := checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err

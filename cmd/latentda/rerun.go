@@ -73,6 +73,9 @@ func (o *rerunOptions) Complete(src string) error {
 	if cfg, err = cfg.Override(o.Set); err != nil {
 		return usageError{fmt.Errorf("rerun: --set: %w", err)}
 	}
+	if err := checkLimits(dir.Config(), cfg, o.Limits); err != nil {
+		return fmt.Errorf("rerun: %w", err)
+	}
 	if o.FromCycle >= cfg.Cycles {
 		return usageError{fmt.Errorf("rerun: --from-cycle %d: the new run has cycles 1..%d (cycles), so K must be 0..%d; raise cycles with --set cycles=N", o.FromCycle, cfg.Cycles, cfg.Cycles-1)}
 	}

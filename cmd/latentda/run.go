@@ -32,6 +32,7 @@ type runOptions struct {
 	Output      string
 	InProcess   bool
 	NoWorker    bool
+	Limits      config.Limits
 
 	cfg   config.Config
 	warm  *activities.WarmStart // latentda rerun
@@ -94,7 +95,25 @@ func (o *runOptions) addRunFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&o.InProcess, "in-process", false, "run the same loop and activities in this process without Temporal (for comparison)")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
+	addLimitFlags(cmd, &o.Limits)
 	o.flags = cmd.Flags()
+}
+
+// addLimitFlags adds --max-memory, --max-disk and --max-time, the limits
+// on what a run's config may need (config.Limits).
+func addLimitFlags(cmd *cobra.Command, l *config.Limits) {
+	*l = config.DefaultLimits
+	cmd.Flags().Var(&l.Memory, "max-memory", "refuse a run whose config needs more memory than this (estimated; 0: no limit)")
+	cmd.Flags().Var(&l.Disk, "max-disk", "refuse a run whose config needs more disk than this (estimated; 0: no limit)")
+	cmd.Flags().DurationVar(&l.Time, "max-time", l.Time, "refuse a run whose config needs more compute time than this (estimated for one core; 0: no limit)")
+}
+
+// checkLimits refuses a config from path whose estimated needs exceed l.
+func checkLimits(path string, cfg config.Config, l config.Limits) error {
+	if err := l.Check(cfg); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
 }
 
 func (o *runOptions) Complete() error {
@@ -106,6 +125,9 @@ func (o *runOptions) Complete() error {
 	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
+		return err
+	}
+	if err := checkLimits(o.ConfigPath, cfg, o.Limits); err != nil {
 		return err
 	}
 	o.cfg = cfg

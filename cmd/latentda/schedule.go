@@ -80,6 +80,7 @@ type scheduleCreateOptions struct {
 	CatchupWindow  time.Duration
 	PauseOnFailure bool
 	Paused         bool
+	Limits         config.Limits
 
 	cfg   config.Config
 	start time.Time
@@ -111,6 +112,7 @@ func newScheduleCreateCmd() *cobra.Command {
 	f.DurationVar(&o.CatchupWindow, "catchup-window", time.Minute, "after an outage, start ticks missed by at most this much (>= 10s); older ones are dropped, and the next cycle also runs them")
 	f.BoolVar(&o.PauseOnFailure, "pause-on-failure", true, "pause the schedule when a cycle fails (bad observation file, divergence)")
 	f.BoolVar(&o.Paused, "paused", false, "create the schedule paused")
+	addLimitFlags(cmd, &o.Limits)
 	return cmd
 }
 
@@ -150,6 +152,9 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 		return err
 	}
 	if o.cfg, err = config.Load(o.ConfigPath); err != nil {
+		return err
+	}
+	if err := checkLimits(o.ConfigPath, o.cfg, o.Limits); err != nil {
 		return err
 	}
 	if o.cfg.Orchestration != nil {
