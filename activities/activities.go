@@ -66,8 +66,8 @@ type Recorder interface {
 }
 
 // env is the activities' part of the shared machinery's dependencies.
-func (a *Activities) env() core.Env {
-	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics}
+func (a *Activities) env(ctx context.Context) core.Env {
+	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics, Ctx: ctx}
 }
 
 func (a *Activities) logger() *slog.Logger {
@@ -133,11 +133,11 @@ type CyclesOutput struct {
 // that already holds the same config is reused (sameConfig); one with a
 // different config is refused.
 func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, error) {
-	dir, err := a.env().RunDir(in.RunPath)
+	dir, err := a.env(ctx).RunDir(in.RunPath)
 	if err != nil {
 		return InitOutput{}, err
 	}
-	s, err := a.env().Build(in.Config)
+	s, err := a.env(ctx).Build(in.Config)
 	if err != nil {
 		return InitOutput{}, err
 	}
@@ -209,7 +209,7 @@ func sameConfig(old, cfgYAML []byte) bool {
 // warmState reads the analysis and truth a warm start names and checks
 // them against the new run's config.
 func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []float64, error) {
-	src, err := a.env().RunDir(w.RunPath)
+	src, err := a.env(context.Background()).RunDir(w.RunPath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,7 +234,7 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 // files. Divergence is a non-retryable error naming the cycle; the last
 // good analysis stays on disk.
 func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutput, error) {
-	b, done, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
+	b, done, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
 	if err != nil || done {
 		return CyclesOutput(b.Summary), err
 	}
@@ -255,7 +255,11 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			return CyclesOutput(b.Summary), err
 		}
 		t0 := time.Now()
-		c, err := a.env().Step(b.Setup, b.Dir, b.Out, in.RunID, E, truth, k, core.Twin, 0, nil)
+		c, err := a.env(ctx).Step(b.Setup, b.Dir, b.Out, in.RunID, E, truth, k, core.Twin, 0, nil)
+		if err != nil && ctx.Err() != nil {
+			log.Info("cycle stopped", "cycle", k, "reason", ctx.Err())
+			return CyclesOutput(b.Summary), b.Fail(k, err)
+		}
 		if err != nil {
 			log.Error("cycle failed", "cycle", k, "error", err)
 			return CyclesOutput(b.Summary), b.Fail(k, err)

@@ -39,7 +39,7 @@ type BlockInput struct {
 // forecast, or forecast here), and writes the observations with the
 // quality-control flags. A retry reuses the forecast.
 func (a *Activities) PrepareBlocks(ctx context.Context, in SplitCycleInput) error {
-	b, _, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
+	b, _, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (a *Activities) PrepareBlocks(ctx context.Context, in SplitCycleInput) erro
 	if fo := b.Setup.Config.Fanout(); fo != nil {
 		parts = fo.MembersPerTask
 	}
-	c, E, err := a.env().Prepare(b.Setup, b.Dir, nil, in.RunID, E, truth, k, core.Twin, parts)
+	c, E, err := a.env(ctx).Prepare(b.Setup, b.Dir, nil, in.RunID, E, truth, k, core.Twin, parts)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (a *Activities) PrepareBlocks(ctx context.Context, in SplitCycleInput) erro
 	if err := store.WriteObservations(b.Dir.Observations(k), c.Obs, core.Meta(in.RunID, b.Setup.Config, k)); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	a.env().Wrote(b.Dir.Truth(k), b.Dir.Observations(k), b.Dir.Forecast(k))
+	a.env(ctx).Wrote(b.Dir.Truth(k), b.Dir.Observations(k), b.Dir.Forecast(k))
 	return nil
 }
 
@@ -96,7 +96,7 @@ func readCycle(dir store.RunDir, s *experiment.Setup, k int) (*experiment.Cycle,
 // AnalyzeBlock runs the LETKF local analyses of grid points Lo..Hi-1 of
 // cycle Cycle and writes them as a part. A retry reuses a finished part.
 func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
-	b, _, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
+	b, _, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, in.Cycle, in.Cycle)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 	if err := store.WriteEnsemble(path, part, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	a.env().Wrote(path)
+	a.env(ctx).Wrote(path)
 	return nil
 }
 
@@ -134,7 +134,7 @@ func (a *Activities) AnalyzeBlock(ctx context.Context, in BlockInput) error {
 // the parts. A retry after it finished reuses the cycle.
 func (a *Activities) FinishBlocks(ctx context.Context, in SplitCycleInput) (CyclesOutput, error) {
 	k := in.Cycle
-	b, done, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, k, k)
+	b, done, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, k, k)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
@@ -167,7 +167,7 @@ func (a *Activities) FinishBlocks(ctx context.Context, in SplitCycleInput) (Cycl
 	if err := store.WriteEnsemble(b.Dir.Analysis(k), E, core.Meta(in.RunID, b.Setup.Config, k)); err != nil {
 		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
 	}
-	a.env().Wrote(b.Dir.Analysis(k))
+	a.env(ctx).Wrote(b.Dir.Analysis(k))
 	b.Add(c)
 	if err := b.Commit(); err != nil {
 		return CyclesOutput(b.Summary), err

@@ -56,11 +56,11 @@ type SplitCycleInput struct {
 // analysis of cycle Cycle-1 and writes them to the cycle's forecast part
 // file. A part that an earlier attempt finished is reused.
 func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (MembersOutput, error) {
-	dir, err := a.env().RunDir(in.RunPath)
+	dir, err := a.env(ctx).RunDir(in.RunPath)
 	if err != nil {
 		return MembersOutput{}, err
 	}
-	s, err := a.env().Build(in.Config)
+	s, err := a.env(ctx).Build(in.Config)
 	if err != nil {
 		return MembersOutput{}, err
 	}
@@ -113,7 +113,7 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 // finished reuses it.
 func (a *Activities) AnalyzeCycle(ctx context.Context, in SplitCycleInput) (CyclesOutput, error) {
 	k := in.Cycle
-	b, done, err := a.env().OpenBatch(in.RunID, in.RunPath, in.Config, k, k)
+	b, done, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, k, k)
 	if err != nil {
 		return CyclesOutput{}, err
 	}
@@ -132,7 +132,7 @@ func (a *Activities) AnalyzeCycle(ctx context.Context, in SplitCycleInput) (Cycl
 	var progress atomic.Value
 	progress.Store(k)
 	defer core.KeepAlive(ctx, &progress)()
-	c, err := a.env().Step(b.Setup, b.Dir, nil, in.RunID, nil, truth, k, core.Twin, fo.MembersPerTask, nil)
+	c, err := a.env(ctx).Step(b.Setup, b.Dir, nil, in.RunID, nil, truth, k, core.Twin, fo.MembersPerTask, nil)
 	if err != nil {
 		return CyclesOutput{}, b.Fail(k, err)
 	}

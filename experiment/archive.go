@@ -65,13 +65,13 @@ func BuildArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, p
 	state := mat.NewDense(1, len(x), x)
 	dt := model.Dt()
 	spin := int(math.Round(opts.SpinUp / dt))
-	if err := fc.Forecast(state, spin, 0); err != nil {
+	if err := fc.ForecastContext(ctx, state, spin, 0); err != nil {
 		return nil, nil, fmt.Errorf("experiment: archive: spin-up: %w", err)
 	}
 	X := mat.NewDense(opts.Samples, len(x), nil)
 	times := make([]float64, opts.Samples)
 	for k := 0; k < opts.Samples; k++ {
-		if err := fc.Forecast(state, opts.Every, 0); err != nil {
+		if err := fc.ForecastContext(ctx, state, opts.Every, 0); err != nil {
 			return nil, nil, fmt.Errorf("experiment: archive: snapshot %d: %w", k, err)
 		}
 		for _, v := range x {

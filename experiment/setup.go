@@ -11,6 +11,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -65,6 +66,22 @@ type Setup struct {
 	noise   []float64
 	pcg     *rand.PCG
 	rng     *rand.Rand
+	ctx     context.Context // nil: the loops run to the end
+}
+
+// SetContext makes the long loops of s (the ensemble forecast and the
+// nature run) stop with ctx's error once ctx ends, so that a cancelled
+// activity or an interrupted command stops within milliseconds even
+// inside a long forecast; the stored files of the cycles before stay as
+// they are. Without it the loops run to the end.
+func (s *Setup) SetContext(ctx context.Context) { s.ctx = ctx }
+
+// context returns the context of SetContext, or the background.
+func (s *Setup) context() context.Context {
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
 }
 
 // Build validates cfg and constructs its model, observation operator, error
@@ -294,8 +311,12 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 // every step. Only an external model can fail.
 func (s *Setup) AdvanceTruth(truth []float64, k int) error {
 	steps := s.Config.Observations.StepsBetween
+	ctx := s.context()
 	if st := s.anomaly.natureStepper(k); st != nil {
-		for range steps {
+		for i := range steps {
+			if i%dynamics.CancelCheckWork == 0 && ctx.Err() != nil {
+				return fmt.Errorf("experiment: cycle %d: nature run stopped: %w", k, ctx.Err())
+			}
 			st.Step(truth)
 			s.anomaly.force(truth, k)
 		}
@@ -303,13 +324,13 @@ func (s *Setup) AdvanceTruth(truth []float64, k int) error {
 	}
 	x := mat.NewDense(1, len(truth), truth)
 	if !s.anomaly.forces(k) {
-		if err := s.truth.Forecast(x, steps, 0); err != nil {
+		if err := s.truth.ForecastContext(ctx, x, steps, 0); err != nil {
 			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
 		}
 		return nil
 	}
 	for range steps {
-		if err := s.truth.Forecast(x, 1, 0); err != nil {
+		if err := s.truth.ForecastContext(ctx, x, 1, 0); err != nil {
 			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
 		}
 		s.anomaly.force(truth, k)
@@ -335,7 +356,7 @@ func (s *Setup) Observe(y, truth []float64, k int) {
 // Forecast advances the ensemble from the analysis of cycle k-1 to cycle k.
 func (s *Setup) Forecast(E *mat.Dense, k int) error {
 	seed := StreamSeed(StreamSeed(s.Config.Seed, streamForecast), uint64(k))
-	if err := s.Forecaster.Forecast(E, s.Config.Observations.StepsBetween, seed); err != nil {
+	if err := s.Forecaster.ForecastContext(s.context(), E, s.Config.Observations.StepsBetween, seed); err != nil {
 		return fmt.Errorf("experiment: cycle %d: forecast: %w", k, err)
 	}
 	return nil
@@ -346,7 +367,7 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 // several workers equals one run in a single activity.
 func (s *Setup) ForecastMembers(E *mat.Dense, lo, hi, k int) error {
 	seed := StreamSeed(StreamSeed(s.Config.Seed, streamForecast), uint64(k))
-	if err := s.Forecaster.ForecastMembers(E, lo, hi, s.Config.Observations.StepsBetween, seed); err != nil {
+	if err := s.Forecaster.ForecastMembersContext(s.context(), E, lo, hi, s.Config.Observations.StepsBetween, seed); err != nil {
 		return fmt.Errorf("experiment: cycle %d: forecast of members %d..%d: %w", k, lo, hi-1, err)
 	}
 	return nil

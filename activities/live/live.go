@@ -104,8 +104,8 @@ type Activities struct {
 }
 
 // env is the live activities' part of the shared machinery's dependencies.
-func (a *Activities) env() core.Env {
-	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics}
+func (a *Activities) env(ctx context.Context) core.Env {
+	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics, Ctx: ctx}
 }
 
 // run returns the activities of package activities with the same
@@ -195,7 +195,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	dir, err := a.env().RunDir(in.RunPath)
+	dir, err := a.env(ctx).RunDir(in.RunPath)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
@@ -203,7 +203,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), core.ErrInvalidConfig, nil)
 	}
-	s, err := a.env().Build(in.Config)
+	s, err := a.env(ctx).Build(in.Config)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
@@ -211,7 +211,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	b := a.env().NewBatch(in.RunID, dir, s, core.TrimRows(rows, in.From))
+	b := a.env(ctx).NewBatch(in.RunID, dir, s, core.TrimRows(rows, in.From))
 	last := 0
 	if len(b.Rows) > 0 {
 		last = b.Rows[len(b.Rows)-1].Cycle
@@ -240,7 +240,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		if obsFile != "" {
 			extra = map[string]string{"analysis": AnalysisAssimilated, "observations": filepath.Base(obsFile)}
 		}
-		c, err := a.env().Step(s, dir, nil, in.RunID, E, truth, k, observed(obsFile), 0, extra)
+		c, err := a.env(ctx).Step(s, dir, nil, in.RunID, E, truth, k, observed(obsFile), 0, extra)
 		if err != nil {
 			return out, err
 		}

@@ -197,6 +197,9 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		a := &activities.Activities{StateRoot: o.StateDir}
 		defer closeExternal()
 		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("run %s: interrupted; the cycles committed before stay in %s, and the same command with --run-id %s continues from them", o.RunID, filepath.Join(o.StateDir, "runs", o.RunID), o.RunID)
+		}
 		if err != nil {
 			return err
 		}
@@ -246,8 +249,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			}
 			return printSummary(stdout, o.Output, summaryOf(res, wfID, start))
 		case <-ctx.Done():
-			fmt.Fprintf(stderr, "interrupted: workflow %s keeps its state; `latentda dev --state-dir %s` resumes it\n", wfID, o.StateDir)
-			return ctx.Err()
+			return fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
 		case <-tick.C:
 			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
 				progress(st.Cycle, st.Last.RMSEa)

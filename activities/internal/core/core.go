@@ -43,6 +43,9 @@ const ErrExternalModel = "ExternalModel"
 type Env struct {
 	StateRoot string
 	Metrics   interface{ BytesWritten(n int64) }
+	// Ctx, if set, is the activity's context: the setups Build returns
+	// stop their forecasts when it ends (experiment.Setup.SetContext).
+	Ctx context.Context
 }
 
 // Wrote reports the sizes of files just written to the recorder.
@@ -86,6 +89,9 @@ func (e Env) Build(cfg config.Config) (*experiment.Setup, error) {
 			return nil, externalFailed(err)
 		}
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
+	}
+	if e.Ctx != nil {
+		s.SetContext(e.Ctx)
 	}
 	return s, nil
 }
@@ -370,6 +376,9 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 // Diverged marks a failure of the numerics (divergence, bad data) as
 // non-retryable; an external model's failure is left to externalFailed.
 func Diverged(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // stopped, not diverged: retryable, the cycle runs again
+	}
 	if isExternal(err) {
 		return externalFailed(err)
 	}
