@@ -47,6 +47,10 @@ const ErrExternalModel = core.ErrExternalModel
 // shared state directory at different places.
 type Activities struct {
 	StateRoot string
+	// AllowPaths are directories outside StateRoot whose files a config
+	// may name (config.Config.Confine); the state directory is always
+	// allowed.
+	AllowPaths []string
 	// Metrics receives per-cycle measurements; nil records nothing.
 	Metrics Recorder
 	// Logger gets a line per batch (INFO) and per cycle (DEBUG), with the
@@ -67,7 +71,7 @@ type Recorder interface {
 
 // env is the activities' part of the shared machinery's dependencies.
 func (a *Activities) env(ctx context.Context) core.Env {
-	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics, Ctx: ctx}
+	return core.Env{StateRoot: a.StateRoot, AllowPaths: a.AllowPaths, Metrics: a.Metrics, Ctx: ctx}
 }
 
 func (a *Activities) logger() *slog.Logger {

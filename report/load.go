@@ -109,9 +109,9 @@ func Load(dir string, opts Options) (*Run, error) {
 		if root == "" {
 			root = filepath.Dir(filepath.Dir(filepath.Clean(dir)))
 		}
-		gen := l.Generator
-		if !filepath.IsAbs(gen) {
-			gen = filepath.Join(root, gen)
+		gen, err := config.ConfinePath("latent.generator", l.Generator, root, nil)
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
 		}
 		c, err := loadCurve(gen)
 		switch {

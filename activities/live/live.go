@@ -96,6 +96,8 @@ type AdvanceOutput struct {
 // activities.Activities does.
 type Activities struct {
 	StateRoot string
+	// AllowPaths are as activities.Activities' AllowPaths.
+	AllowPaths []string
 	// Metrics receives the bytes written; nil records nothing.
 	Metrics activities.Recorder
 	// Logger is passed on to Initialize, which sets up the run; nil means
@@ -105,13 +107,13 @@ type Activities struct {
 
 // env is the live activities' part of the shared machinery's dependencies.
 func (a *Activities) env(ctx context.Context) core.Env {
-	return core.Env{StateRoot: a.StateRoot, Metrics: a.Metrics, Ctx: ctx}
+	return core.Env{StateRoot: a.StateRoot, AllowPaths: a.AllowPaths, Metrics: a.Metrics, Ctx: ctx}
 }
 
 // run returns the activities of package activities with the same
 // dependencies, for setting up the run.
 func (a *Activities) run() *activities.Activities {
-	return &activities.Activities{StateRoot: a.StateRoot, Metrics: a.Metrics, Logger: a.Logger}
+	return &activities.Activities{StateRoot: a.StateRoot, AllowPaths: a.AllowPaths, Metrics: a.Metrics, Logger: a.Logger}
 }
 
 func (a *Activities) obsDir(p string) (store.ObsDir, error) {

@@ -59,8 +59,11 @@ with changed settings compares with the original.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			if _, err := stateDirAbs(o.StateDir); err != nil {
+				return err
+			}
 			for _, r := range args {
-				if err := checkRunName("run", r); err != nil {
+				if err := checkRunID("run", r); err != nil {
 					return err
 				}
 			}

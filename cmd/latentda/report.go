@@ -75,6 +75,9 @@ func (o *reportOptions) Complete(run string) error {
 	if o.FieldCycles == 0 || o.FieldCycles < -1 {
 		return usageError{fmt.Errorf("--field-cycles must be >= 1 or -1 (all), got %d", o.FieldCycles)}
 	}
+	if _, err := stateDirAbs(o.StateDir); err != nil {
+		return err
+	}
 	o.stateRoot = o.StateDir
 	if st, err := os.Stat(run); err == nil && st.IsDir() {
 		o.runDir = run
@@ -84,8 +87,11 @@ func (o *reportOptions) Complete(run string) error {
 			o.stateRoot = ""
 		}
 	} else {
-		if strings.ContainsAny(run, `/\`) || run == "." || run == ".." {
+		if strings.ContainsAny(run, `/\`) {
 			return fmt.Errorf("run directory %s does not exist", run)
+		}
+		if err := checkRunID("run", run); err != nil {
+			return err
 		}
 		o.runDir = filepath.Join(o.StateDir, "runs", run)
 		if _, err := os.Stat(o.runDir); err != nil {

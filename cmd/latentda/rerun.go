@@ -46,13 +46,14 @@ it with 'latentda compare RUN NEW'. The other flags are those of 'latentda run'.
 	}
 	o.addFlags(cmd, true)
 	o.addRunFlags(cmd)
+	o.addAllowFlag(cmd)
 	cmd.Flags().IntVar(&o.FromCycle, "from-cycle", -1, "cycle of RUN whose analysis the new run starts from (0 = RUN's initial ensemble), required")
 	cmd.Flags().StringArrayVar(&o.Set, "set", nil, "change a config setting, key=value (repeatable)")
 	return cmd
 }
 
 func (o *rerunOptions) Complete(src string) error {
-	if err := checkRunName("run", src); err != nil {
+	if err := checkRunID("run", src); err != nil {
 		return err
 	}
 	if o.FromCycle < 0 {
@@ -70,6 +71,7 @@ func (o *rerunOptions) Complete(src string) error {
 	if err != nil {
 		return fmt.Errorf("rerun: run %s: %w", src, err)
 	}
+	o.ConfigPath = dir.Config()
 	if cfg, err = cfg.Override(o.Set); err != nil {
 		return usageError{fmt.Errorf("rerun: --set: %w", err)}
 	}

@@ -183,17 +183,24 @@ func TestRerunFromCycleNotKept(t *testing.T) {
 	}
 }
 
-// TestRunIDsStayInTheStateDir: run IDs that are paths are refused before
-// anything is written.
+// TestRunIDsStayInTheStateDir: run IDs that are paths, or outside the
+// portable set, are refused before anything is written, with at most 40
+// of their characters quoted.
 func TestRunIDsStayInTheStateDir(t *testing.T) {
 	dir := t.TempDir()
 	cfg := l63Config(t, dir)
 	state := filepath.Join(dir, "state")
-	for _, id := range []string{"../escape", "..", ".", "a/b", `a\b`, "/abs", "x/../../y"} {
-		_, _, err := execute(t, "run", "-c", cfg, "--state-dir", state, "--run-id", id, "--in-process")
+	for _, id := range []string{"../escape", "..", ".", "a/b", `a\b`, "/abs", "x/../../y",
+		"with space", "naïve", "-leading-dash", ".hidden", strings.Repeat("x", 10000), "a\x00b", "tab\there"} {
+		_, _, err := execute(t, "run", "-c", cfg, "--state-dir", state, "--run-id="+id, "--in-process")
 		var ue usageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "must be a plain name") {
-			t.Errorf("--run-id %q: %v, want a usage error", id, err)
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "must be a plain name") || len(err.Error()) > 250 {
+			t.Errorf("--run-id %q: %v, want a short usage error", id, err)
+		}
+	}
+	for _, id := range []string{"a", "l96-etkf-20261202T022758Z", "A.b_c-9", strings.Repeat("x", 128)} {
+		if err := checkRunID("--run-id", id); err != nil {
+			t.Errorf("%q: %v", id, err)
 		}
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 { // l63.yaml

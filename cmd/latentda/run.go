@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -164,23 +164,45 @@ func (o *runOptions) completeRun() error {
 	if o.flags == nil || !o.flags.Changed("activity") {
 		o.Activity = orch.Activity
 	}
+	what := "--run-id"
 	if o.RunID == "" {
 		o.RunID = o.cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
+		what = "the run ID made of the config's name (give --run-id)"
 	}
-	if err := checkRunName("--run-id", o.RunID); err != nil {
+	if err := checkRunID(what, o.RunID); err != nil {
 		return err
 	}
-	return o.complete()
+	if err := o.complete(); err != nil {
+		return err
+	}
+	return o.confine(o.ConfigPath, o.cfg)
 }
 
-// checkRunName refuses run names that are not a single plain path
-// element: a run's files live in <state-dir>/runs/<name>, and a name must
-// not reach outside it.
-func checkRunName(what, name string) error {
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || !filepath.IsLocal(name) || strings.ContainsRune(name, 0) {
-		return usageError{fmt.Errorf("%s %q must be a plain name (letters, digits, '-', '_', '.'), not a path", what, name)}
+// confine refuses a config naming files outside the state directory and
+// --allow-path before anything starts (the activities check again).
+func (o *connOptions) confine(path string, cfg config.Config) error {
+	if _, err := cfg.Confine(o.StateDir, o.AllowPaths); err != nil {
+		return usageError{fmt.Errorf("config: %s: %w", path, err)}
 	}
 	return nil
+}
+
+// runIDPattern is the portable set of run and schedule IDs: a run's
+// files live in <state-dir>/runs/<ID>, and its workflow is latentda-<ID>.
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// checkRunID refuses run and schedule IDs outside runIDPattern (paths,
+// spaces, a leading '-' or '.', non-ASCII letters, more than 128
+// characters), quoting at most 40 characters of a bad one.
+func checkRunID(what, id string) error {
+	if runIDPattern.MatchString(id) {
+		return nil
+	}
+	shown := id
+	if r := []rune(id); len(r) > 40 {
+		shown = string(r[:40]) + "…"
+	}
+	return usageError{fmt.Errorf("%s %q must be a plain name, not a path: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit", what, shown)}
 }
 
 func (o *runOptions) input() workflows.Input {
@@ -194,7 +216,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
 		temporalclient.RemoveStaleTemps(o.StateDir)
-		a := &activities.Activities{StateRoot: o.StateDir}
+		a := &activities.Activities{StateRoot: o.StateDir, AllowPaths: o.AllowPaths}
 		defer closeExternal()
 		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
 		if err != nil && ctx.Err() != nil {
@@ -216,7 +238,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		}
 	}
 	if !o.NoWorker {
-		if err := conn.StartWorker(o.StateDir, o.TaskQueue); err != nil {
+		if err := conn.StartWorker(o.StateDir, o.TaskQueue, o.AllowPaths); err != nil {
 			return err
 		}
 	}

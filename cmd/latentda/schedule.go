@@ -113,6 +113,7 @@ func newScheduleCreateCmd() *cobra.Command {
 	f.BoolVar(&o.PauseOnFailure, "pause-on-failure", true, "pause the schedule when a cycle fails (bad observation file, divergence)")
 	f.BoolVar(&o.Paused, "paused", false, "create the schedule paused")
 	addLimitFlags(cmd, &o.Limits)
+	o.addAllowFlag(cmd)
 	return cmd
 }
 
@@ -163,6 +164,9 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if err := o.complete(); err != nil {
 		return err
 	}
+	if err := o.confine(o.ConfigPath, o.cfg); err != nil {
+		return err
+	}
 	// Inside the state directory: relative to it, so that workers that
 	// mount it elsewhere find it.
 	abs, err := filepath.Abs(o.ObsDir)
@@ -172,14 +176,6 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	o.ObsDir = abs
 	if rel, err := filepath.Rel(o.StateDir, abs); err == nil && filepath.IsLocal(rel) {
 		o.ObsDir = rel
-	}
-	return nil
-}
-
-// checkRunID refuses names that are not plain file names.
-func checkRunID(what, id string) error {
-	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-		return usageError{fmt.Errorf("%s %q must be a plain name", what, id)}
 	}
 	return nil
 }
@@ -241,6 +237,9 @@ func newScheduleDescribeCmd() *cobra.Command {
 		Short: "Show a live run's schedule: cycles, policies, recent and next cycles",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRunID("schedule ID", args[0]); err != nil {
+				return err
+			}
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -341,6 +340,9 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRunID("schedule ID", args[0]); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			conn, err := o.connect(ctx, false)
 			if err != nil {
@@ -386,6 +388,9 @@ observations are still missing, is left as it is. A cycle the schedule never ran
 runs now, from the latest analysis.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRunID("schedule ID", args[0]); err != nil {
+				return err
+			}
 			if to == 0 {
 				to = from
 			}

@@ -63,7 +63,7 @@ func newWorkerCmd() *cobra.Command {
 
 // serve runs a worker until the command's context ends (Ctrl-C).
 func serve(cmd *cobra.Command, conn *temporalclient.Connection, o connOptions) error {
-	if err := conn.StartWorker(o.StateDir, o.TaskQueue); err != nil {
+	if err := conn.StartWorker(o.StateDir, o.TaskQueue, o.AllowPaths); err != nil {
 		return err
 	}
 	slog.Info("worker serving; Ctrl-C stops", "task_queue", o.TaskQueue, "namespace", o.Namespace, "state_dir", o.StateDir)

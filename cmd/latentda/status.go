@@ -24,6 +24,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show a run's cycle, phase and latest diagnostics (status query)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRunID("run", args[0]); err != nil {
+				return err
+			}
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -156,6 +159,9 @@ func newSignalCmd() *cobra.Command {
 		Args:      cobra.ExactArgs(2),
 		ValidArgs: []string{workflows.SignalPause, workflows.SignalResume, workflows.SignalStop},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkRunID("run", args[0]); err != nil {
+				return err
+			}
 			sig := args[1]
 			if sig != workflows.SignalPause && sig != workflows.SignalResume && sig != workflows.SignalStop {
 				return usageError{fmt.Errorf("unknown signal %q (want pause, resume or stop)", sig)}

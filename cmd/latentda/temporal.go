@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +28,10 @@ type connOptions struct {
 	// MetricsAddr, if set, serves Prometheus metrics of the in-process
 	// worker and client at http://MetricsAddr/metrics.
 	MetricsAddr string
-	TLS         tlsOptions
+	// AllowPaths are directories outside StateDir whose files configs may
+	// name (--allow-path; config.Config.Confine).
+	AllowPaths []string
+	TLS        tlsOptions
 }
 
 // envFirst returns the first non-empty of the named environment variables.
@@ -59,18 +63,48 @@ func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
 	}
 }
 
-// addMetricsFlag adds --metrics-addr, for the commands that run a worker.
+// addMetricsFlag adds --metrics-addr and --allow-path, for the commands
+// that run a worker.
 func (o *connOptions) addMetricsFlag(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.MetricsAddr, "metrics-addr", os.Getenv("LATENTDA_METRICS_ADDR"), "serve Prometheus metrics of the worker at http://ADDR/metrics, e.g. :9090 (env LATENTDA_METRICS_ADDR)")
+	o.addAllowFlag(cmd)
 }
 
+// addAllowFlag adds --allow-path.
+func (o *connOptions) addAllowFlag(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&o.AllowPaths, "allow-path", nil, "a directory outside --state-dir whose files configs may name (latent.generator, ood.generator); repeatable")
+}
+
+// complete makes the state directory (owner-only when new) and the
+// allowed directories absolute; an empty --state-dir is an error.
 func (o *connOptions) complete() error {
-	abs, err := filepath.Abs(o.StateDir)
+	abs, err := stateDirAbs(o.StateDir)
 	if err != nil {
-		return fmt.Errorf("--state-dir: %w", err)
+		return err
 	}
 	o.StateDir = abs
+	for i, p := range o.AllowPaths {
+		if strings.TrimSpace(p) == "" {
+			return usageError{errors.New("--allow-path: empty; give a directory")}
+		}
+		if o.AllowPaths[i], err = filepath.Abs(p); err != nil {
+			return fmt.Errorf("--allow-path: %w", err)
+		}
+	}
 	return os.MkdirAll(abs, 0o755)
+}
+
+// stateDirAbs returns the absolute path of --state-dir, refusing an empty
+// one (which would mean the current directory).
+func stateDirAbs(dir string) (string, error) {
+	if strings.TrimSpace(dir) == "" {
+		return "", usageError{errors.New("--state-dir: empty; give a directory (default state, or env LATENTDA_STATE_DIR)")}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--state-dir: %w", err)
+	}
+	return abs, nil
 }
 
 // connect connects as o says (see temporalclient.Connect). Errors in the

@@ -79,7 +79,7 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	defer conn.Close()
 	if !o.NoWorker {
-		if err := conn.StartWorker(o.StateDir, o.TaskQueue); err != nil {
+		if err := conn.StartWorker(o.StateDir, o.TaskQueue, o.AllowPaths); err != nil {
 			return err
 		}
 	}

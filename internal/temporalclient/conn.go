@@ -127,10 +127,11 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 }
 
 // StartWorker starts a latentda worker on taskQueue on this connection,
-// with run state under stateDir; Close stops it.
-func (c *Connection) StartWorker(stateDir, taskQueue string) error {
+// with run state under stateDir and config files allowed there and in the
+// directories allow; Close stops it.
+func (c *Connection) StartWorker(stateDir, taskQueue string, allow []string) error {
 	RemoveStaleTemps(stateDir)
-	a := &activities.Activities{StateRoot: stateDir, Logger: slog.Default()}
+	a := &activities.Activities{StateRoot: stateDir, AllowPaths: allow, Logger: slog.Default()}
 	if c.metrics != nil {
 		a.Metrics = c.metrics
 	}
@@ -143,10 +144,12 @@ func (c *Connection) StartWorker(stateDir, taskQueue string) error {
 }
 
 // RemoveStaleTemps deletes the temporary files that writers killed
-// mid-write left in the state directory (older than store.StaleTempAge),
-// so that crashes do not fill the disk. Failing to is only worth a warning.
+// mid-write left in the run directories of the state directory
+// (stateDir/runs, older than store.StaleTempAge), so that crashes do not
+// fill the disk; files elsewhere are never touched. Failing to is only
+// worth a warning.
 func RemoveStaleTemps(stateDir string) {
-	removed, err := store.RemoveStaleTemps(stateDir, store.StaleTempAge, time.Now())
+	removed, err := store.RemoveStaleTemps(filepath.Join(stateDir, "runs"), store.StaleTempAge, time.Now())
 	if len(removed) > 0 {
 		slog.Info("removed temporary files left by interrupted writes", "count", len(removed), "first", removed[0])
 	}

@@ -42,6 +42,9 @@ const ErrExternalModel = "ExternalModel"
 // to report the bytes written (nil: nowhere).
 type Env struct {
 	StateRoot string
+	// AllowPaths are the directories outside StateRoot whose files a
+	// config may name (config.Config.Confine).
+	AllowPaths []string
 	Metrics   interface{ BytesWritten(n int64) }
 	// Ctx, if set, is the activity's context: the setups Build returns
 	// stop their forecasts when it ends (experiment.Setup.SetContext).
@@ -73,15 +76,9 @@ func (e Env) RunDir(runPath string) (store.RunDir, error) {
 // Build constructs the experiment, reading the generator files that
 // latent.generator and ood.generator name relative to the state root.
 func (e Env) Build(cfg config.Config) (*experiment.Setup, error) {
-	if l := cfg.Latent; l != nil && l.Generator != "identity" && l.Generator != "" && !filepath.IsAbs(l.Generator) {
-		resolved := *l
-		resolved.Generator = filepath.Join(e.StateRoot, l.Generator)
-		cfg.Latent = &resolved
-	}
-	if o := cfg.OOD; o != nil && o.Generator != "latent" && o.Generator != "" && !filepath.IsAbs(o.Generator) {
-		resolved := *o
-		resolved.Generator = filepath.Join(e.StateRoot, o.Generator)
-		cfg.OOD = &resolved
+	cfg, err := cfg.Confine(e.StateRoot, e.AllowPaths)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
 	s, err := experiment.Build(cfg)
 	if err != nil {
