@@ -45,7 +45,7 @@ type Env struct {
 	// AllowPaths are the directories outside StateRoot whose files a
 	// config may name (config.Config.Confine).
 	AllowPaths []string
-	Metrics   interface{ BytesWritten(n int64) }
+	Metrics    interface{ BytesWritten(n int64) }
 	// Ctx, if set, is the activity's context: the setups Build returns
 	// stop their forecasts when it ends (experiment.Setup.SetContext).
 	Ctx context.Context
