@@ -20,6 +20,7 @@ import (
 
 	"github.com/latentda/latentda/devserver"
 	"github.com/latentda/latentda/internal/statecmp"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -133,7 +134,7 @@ func startServer(t *testing.T, dbPath string, port int) (*devserver.Server, clie
 // workflowHistory fetches a workflow's history.
 func workflowHistory(ctx context.Context, t *testing.T, c client.Client, wfID string) *historypb.History {
 	t.Helper()
-	h, err := fetchHistory(ctx, c, wfID, "")
+	h, err := temporalclient.FetchHistory(ctx, c, wfID, "")
 	if err != nil {
 		t.Fatal(err)
 	}

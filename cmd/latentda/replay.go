@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/internal/temporalclient"
-	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/worker"
 )
 
@@ -77,7 +72,7 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 	id := o.WorkflowID
 	if o.HistoryFile != "" {
 		var err error
-		if h, err = readHistory(o.HistoryFile); err != nil {
+		if h, err = temporalclient.ReadHistory(o.HistoryFile); err != nil {
 			return err
 		}
 	} else {
@@ -87,11 +82,11 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 		}
 		defer conn.Close()
 		id = temporalclient.WorkflowID(id)
-		if h, err = fetchHistory(ctx, conn.Client, id, o.RunID); err != nil {
+		if h, err = temporalclient.FetchHistory(ctx, conn.Client, id, o.RunID); err != nil {
 			return err
 		}
 		if o.Save != "" {
-			if err := saveHistory(o.Save, h); err != nil {
+			if err := temporalclient.SaveHistory(o.Save, h); err != nil {
 				return err
 			}
 		}
@@ -103,55 +98,4 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 	typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 	_, err := fmt.Fprintf(stdout, "workflow %s %s: %d events replay deterministically against this build\n", typ, id, len(h.Events))
 	return err
-}
-
-// readHistory reads a JSON history file.
-func readHistory(path string) (*historypb.History, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("replay: %w", err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("replay: %s: not a Temporal JSON history: %w", path, err)
-	}
-	if len(h.GetEvents()) == 0 {
-		return nil, fmt.Errorf("replay: %s: the history has no events", path)
-	}
-	if h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName() == "" {
-		return nil, fmt.Errorf("replay: %s: event %d is %v, want a WorkflowExecutionStarted event with the workflow type",
-			path, h.Events[0].GetEventId(), h.Events[0].GetEventType())
-	}
-	return h, nil
-}
-
-// fetchHistory reads a workflow execution's full history from Temporal.
-func fetchHistory(ctx context.Context, c client.Client, wfID, runID string) (*historypb.History, error) {
-	it := c.GetWorkflowHistory(ctx, wfID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return nil, fmt.Errorf("replay: history of %s: %w", wfID, err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	if len(h.Events) == 0 {
-		return nil, fmt.Errorf("replay: workflow %s has no history", wfID)
-	}
-	return h, nil
-}
-
-// saveHistory writes h as indented protojson, which client.HistoryFromJSON
-// reads back.
-func saveHistory(path string, h *historypb.History) error {
-	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
-	if err != nil {
-		return fmt.Errorf("replay: encode history: %w", err)
-	}
-	if err := store.WriteFileAtomic(path, append(data, '\n')); err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 func TestReplayCommand(t *testing.T) {
@@ -68,13 +70,13 @@ func TestReadHistoryMalformed(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := readHistory(p)
+			_, err := temporalclient.ReadHistory(p)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
 				t.Errorf("got %v, want an error naming %s and saying %q", err, p, tc.want)
 			}
 		})
 	}
-	if _, err := readHistory(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := temporalclient.ReadHistory(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -93,7 +95,7 @@ func FuzzReadHistory(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		h, err := readHistory(p)
+		h, err := temporalclient.ReadHistory(p)
 		if err == nil && len(h.Events) == 0 {
 			t.Fatal("no error and no events")
 		}

@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
 )
 
@@ -94,7 +95,7 @@ func TestRerunAndCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c comparison
+	var c report.Comparison
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +117,8 @@ func TestRerunAndCompare(t *testing.T) {
 			t.Errorf("compare text output lacks %q:\n%s", want, out)
 		}
 	}
-	var sc comparison
-	if sc, err = compareRuns(filepath.Join(dir, "runs"), "orig", "same"); err != nil || sc.Summary.Runs[0] != sc.Summary.Runs[1] {
+	var sc report.Comparison
+	if sc, err = report.CompareRuns(filepath.Join(dir, "runs"), "orig", "same"); err != nil || sc.Summary.Runs[0] != sc.Summary.Runs[1] {
 		t.Errorf("unchanged rerun: summaries %+v, %v", sc.Summary, err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -213,20 +212,7 @@ func printScheduleView(w io.Writer, format string, v temporalclient.ScheduleView
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "schedule\t%s\nrun\t%s\nobservations\t%s\n", v.ID, v.RunID, v.ObsDir)
-	fmt.Fprintf(tw, "cycles\t1..%d, cycle k due at %s + k·%s; waits %s for observations\n", v.Cycles, v.Start.Format(time.RFC3339), v.Interval, v.Wait)
-	fmt.Fprintf(tw, "policy\toverlap %s, catch-up window %s, pause on failure %v\n", v.Overlap, v.CatchupWindow, v.PauseOnFailure)
-	fmt.Fprintf(tw, "paused\t%v\nnote\t%s\n", v.Paused, v.Note)
-	fmt.Fprintf(tw, "actions\t%d started, %d missed the catch-up window, %d skipped by overlap\n", v.Actions, v.MissedCatchup, v.SkippedOverlap)
-	fmt.Fprintf(tw, "running\t%s\n", strings.Join(v.Running, " "))
-	for _, t := range v.Recent {
-		fmt.Fprintf(tw, "recent\tcycle %d\t%s\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339), t.WorkflowID)
-	}
-	for _, t := range v.Next {
-		fmt.Fprintf(tw, "next\tcycle %d\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return v.WriteText(w)
 }
 
 func newScheduleDescribeCmd() *cobra.Command {
@@ -280,34 +266,9 @@ func newScheduleListCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			it, err := conn.Client.ScheduleClient().List(cmd.Context(), client.ScheduleListOptions{})
+			rows, err := temporalclient.ListSchedules(cmd.Context(), conn.Client)
 			if err != nil {
-				return fmt.Errorf("list schedules: %w", err)
-			}
-			type row struct {
-				ID     string    `json:"id"`
-				Paused bool      `json:"paused"`
-				Next   time.Time `json:"next,omitzero"`
-				Last   time.Time `json:"last,omitzero"`
-				Note   string    `json:"note"`
-			}
-			rows := []row{}
-			for it.HasNext() {
-				e, err := it.Next()
-				if err != nil {
-					return fmt.Errorf("list schedules: %w", err)
-				}
-				if e.WorkflowType.Name != "Cycle" {
-					continue
-				}
-				r := row{ID: e.ID, Paused: e.Paused, Note: e.Note}
-				if len(e.NextActionTimes) > 0 {
-					r.Next = e.NextActionTimes[0].UTC()
-				}
-				if n := len(e.RecentActions); n > 0 {
-					r.Last = e.RecentActions[n-1].ScheduleTime.UTC()
-				}
-				rows = append(rows, r)
+				return err
 			}
 			if output == "json" {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 func TestSetupBadInput(t *testing.T) {
@@ -37,7 +39,7 @@ func TestSetupBadInput(t *testing.T) {
 
 func TestSearchAttributeProbe(t *testing.T) {
 	want := "LatentdaCycle = 0 AND LatentdaFlagged = 0 AND LatentdaModel = 'probe' AND LatentdaRmseA = 0 AND LatentdaStatus = 'probe'"
-	if got := searchAttributeProbe(); got != want {
+	if got := temporalclient.SearchAttributeProbe(); got != want {
 		t.Errorf("probe %q, want %q", got, want)
 	}
 }

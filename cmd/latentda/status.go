@@ -4,14 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 
-	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
@@ -56,35 +52,7 @@ func printStatus(w io.Writer, format string, st workflows.Status) error {
 	if format == "json" {
 		return json.NewEncoder(w).Encode(st)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\n",
-		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA)
-	b.WriteString(hyperparameters(st.Last))
-	fmt.Fprintf(&b, "flagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
-		st.Summary.Flagged, st.Summary.FlaggedBatches, st.Last.NFlagged, st.Last.NObs, batchNote(st.Last.BatchFlag), st.RunDir)
-	_, err := io.WriteString(w, b.String())
-	if err == nil && st.PauseReason != "" {
-		_, err = fmt.Fprintf(w, "paused    %s\n", st.PauseReason)
-	}
-	return err
-}
-
-// hyperparameters are the status lines of the latest cycle's inflation
-// and estimated observation-error variances, each left out when the cycle
-// has none (a forecast-only cycle, no observations.variance_estimate).
-func hyperparameters(st experiment.CycleStats) string {
-	var b strings.Builder
-	if st.Inflation != 0 {
-		fmt.Fprintf(&b, "inflation %.4f (latest cycle)\n", st.Inflation)
-	}
-	if st.VarianceScale != 0 {
-		fmt.Fprintf(&b, "R scale   %.4f (estimated factor on the observation-error variances, latest cycle", st.VarianceScale)
-		if st.ObsVariance != 0 {
-			fmt.Fprintf(&b, "; mean variance %.4f", st.ObsVariance)
-		}
-		b.WriteString(")\n")
-	}
-	return b.String()
+	return temporalclient.WriteStatus(w, st)
 }
 
 func newRunsCmd() *cobra.Command {
@@ -93,7 +61,7 @@ func newRunsCmd() *cobra.Command {
 	var output string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List runs with their model, status, cycle and latest RMSE (search attributes)",
+		Short: "List runs with their model, status, cycle and latest RMSE (search attributes), and live runs (schedules)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -104,43 +72,17 @@ func newRunsCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			resp, err := conn.Client.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
-				Namespace: o.Namespace,
-				Query:     "WorkflowType = 'Assimilation'",
-			})
+			rows, err := temporalclient.ListRuns(cmd.Context(), conn.Client, o.Namespace)
 			if err != nil {
-				return fmt.Errorf("list runs: %w", err)
-			}
-			type row struct {
-				WorkflowID string  `json:"workflow_id"`
-				Model      string  `json:"model"`
-				Status     string  `json:"status"`
-				Cycle      int64   `json:"cycle"`
-				RMSEa      float64 `json:"rmse_a"`
-				Started    string  `json:"started"`
-			}
-			var rows []row
-			for _, e := range resp.GetExecutions() {
-				r := row{WorkflowID: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z")}
-				fields := e.GetSearchAttributes().GetIndexedFields()
-				decode := func(name string, v any) {
-					if p, ok := fields[name]; ok {
-						_ = converter.GetDefaultDataConverter().FromPayload(p, v)
-					}
-				}
-				decode(workflows.AttrModel.GetName(), &r.Model)
-				decode(workflows.AttrStatus.GetName(), &r.Status)
-				decode(workflows.AttrCycle.GetName(), &r.Cycle)
-				decode(workflows.AttrRMSEa.GetName(), &r.RMSEa)
-				rows = append(rows, r)
+				return err
 			}
 			if output == "json" {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "workflow\tmodel\tstatus\tcycle\trmse_a\tstarted")
+			fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a\tstarted")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.4f\t%s\n", r.WorkflowID, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.4f\t%s\n", r.ID, r.Kind, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
 			}
 			return tw.Flush()
 		},
@@ -179,11 +121,4 @@ func newSignalCmd() *cobra.Command {
 	}
 	o.addFlags(cmd, false)
 	return cmd
-}
-
-func batchNote(flag string) string {
-	if flag == "" {
-		return ""
-	}
-	return ", batch flagged by " + flag
 }

@@ -74,7 +74,8 @@ func (e Env) RunDir(runPath string) (store.RunDir, error) {
 }
 
 // Build constructs the experiment, reading the generator files that
-// latent.generator and ood.generator name relative to the state root.
+// latent.generator and ood.generator name relative to the state root
+// (refusing, as invalid config, files outside it and AllowPaths).
 func (e Env) Build(cfg config.Config) (*experiment.Setup, error) {
 	cfg, err := cfg.Confine(e.StateRoot, e.AllowPaths)
 	if err != nil {

@@ -1,0 +1,105 @@
+package temporalclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/latentda/latentda/workflows"
+)
+
+// RunRow is one run of `latentda runs list`: an assimilation workflow,
+// described by its search attributes, or a live run, by its schedule.
+type RunRow struct {
+	// ID is the workflow ID of a run, or the schedule ID of a live run.
+	ID      string  `json:"id"`
+	Kind    string  `json:"kind"` // run or live
+	Model   string  `json:"model"`
+	Status  string  `json:"status"`
+	Cycle   int64   `json:"cycle"`
+	RMSEa   float64 `json:"rmse_a"`
+	Started string  `json:"started"`
+}
+
+// ListRuns lists the assimilation runs of namespace, then the live runs
+// (schedules of cycle workflows), whose status is active or paused and
+// whose Started is their last cycle's nominal time.
+func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow, error) {
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: namespace,
+		Query:     "WorkflowType = 'Assimilation'",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	rows := []RunRow{}
+	for _, e := range resp.GetExecutions() {
+		r := RunRow{ID: e.GetExecution().GetWorkflowId(), Kind: "run", Started: e.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z")}
+		fields := e.GetSearchAttributes().GetIndexedFields()
+		decode := func(name string, v any) {
+			if p, ok := fields[name]; ok {
+				_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+			}
+		}
+		decode(workflows.AttrModel.GetName(), &r.Model)
+		decode(workflows.AttrStatus.GetName(), &r.Status)
+		decode(workflows.AttrCycle.GetName(), &r.Cycle)
+		decode(workflows.AttrRMSEa.GetName(), &r.RMSEa)
+		rows = append(rows, r)
+	}
+	live, err := ListSchedules(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range live {
+		r := RunRow{ID: s.ID, Kind: "live", Status: "active", Model: "-"}
+		if s.Paused {
+			r.Status = "paused"
+		}
+		if !s.Last.IsZero() {
+			r.Started = s.Last.Format("2006-01-02 15:04:05Z")
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// ScheduleRow is one live run's schedule in `latentda schedule list`.
+type ScheduleRow struct {
+	ID     string    `json:"id"`
+	Paused bool      `json:"paused"`
+	Next   time.Time `json:"next,omitzero"`
+	Last   time.Time `json:"last,omitzero"`
+	Note   string    `json:"note"`
+}
+
+// ListSchedules lists the schedules of cycle workflows: the live runs.
+func ListSchedules(ctx context.Context, c client.Client) ([]ScheduleRow, error) {
+	it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list schedules: %w", err)
+	}
+	rows := []ScheduleRow{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("list schedules: %w", err)
+		}
+		if e.WorkflowType.Name != "Cycle" {
+			continue
+		}
+		r := ScheduleRow{ID: e.ID, Paused: e.Paused, Note: e.Note}
+		if len(e.NextActionTimes) > 0 {
+			r.Next = e.NextActionTimes[0].UTC()
+		}
+		if n := len(e.RecentActions); n > 0 {
+			r.Last = e.RecentActions[n-1].ScheduleTime.UTC()
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}

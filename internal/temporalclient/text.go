@@ -1,0 +1,72 @@
+package temporalclient
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/workflows"
+)
+
+// The text forms of what the status and schedule commands print.
+
+// WriteStatus writes a run's status as `latentda status` prints it.
+func WriteStatus(w io.Writer, st workflows.Status) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\n",
+		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA)
+	b.WriteString(hyperparameters(st.Last))
+	fmt.Fprintf(&b, "flagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
+		st.Summary.Flagged, st.Summary.FlaggedBatches, st.Last.NFlagged, st.Last.NObs, batchNote(st.Last.BatchFlag), st.RunDir)
+	_, err := io.WriteString(w, b.String())
+	if err == nil && st.PauseReason != "" {
+		_, err = fmt.Fprintf(w, "paused    %s\n", st.PauseReason)
+	}
+	return err
+}
+
+// hyperparameters are the status lines of the latest cycle's inflation
+// and estimated observation-error variances, each left out when the cycle
+// has none (a forecast-only cycle, no observations.variance_estimate).
+func hyperparameters(st experiment.CycleStats) string {
+	var b strings.Builder
+	if st.Inflation != 0 {
+		fmt.Fprintf(&b, "inflation %.4f (latest cycle)\n", st.Inflation)
+	}
+	if st.VarianceScale != 0 {
+		fmt.Fprintf(&b, "R scale   %.4f (estimated factor on the observation-error variances, latest cycle", st.VarianceScale)
+		if st.ObsVariance != 0 {
+			fmt.Fprintf(&b, "; mean variance %.4f", st.ObsVariance)
+		}
+		b.WriteString(")\n")
+	}
+	return b.String()
+}
+
+func batchNote(flag string) string {
+	if flag == "" {
+		return ""
+	}
+	return ", batch flagged by " + flag
+}
+
+// WriteText writes v as `latentda schedule describe` prints it.
+func (v ScheduleView) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "schedule\t%s\nrun\t%s\nobservations\t%s\n", v.ID, v.RunID, v.ObsDir)
+	fmt.Fprintf(tw, "cycles\t1..%d, cycle k due at %s + k·%s; waits %s for observations\n", v.Cycles, v.Start.Format(time.RFC3339), v.Interval, v.Wait)
+	fmt.Fprintf(tw, "policy\toverlap %s, catch-up window %s, pause on failure %v\n", v.Overlap, v.CatchupWindow, v.PauseOnFailure)
+	fmt.Fprintf(tw, "paused\t%v\nnote\t%s\n", v.Paused, v.Note)
+	fmt.Fprintf(tw, "actions\t%d started, %d missed the catch-up window, %d skipped by overlap\n", v.Actions, v.MissedCatchup, v.SkippedOverlap)
+	fmt.Fprintf(tw, "running\t%s\n", strings.Join(v.Running, " "))
+	for _, t := range v.Recent {
+		fmt.Fprintf(tw, "recent\tcycle %d\t%s\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339), t.WorkflowID)
+	}
+	for _, t := range v.Next {
+		fmt.Fprintf(tw, "next\tcycle %d\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
