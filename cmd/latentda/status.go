@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ func newStatusCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status RUN",
-		Short: "Show a run's cycle, phase and latest diagnostics (status query)",
+		Short: "Show a run's cycle, phase and latest diagnostics (status query), or a live run's schedule",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkRunID("run", args[0]); err != nil {
@@ -31,14 +32,23 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			wfID := temporalclient.WorkflowID(args[0])
-			st, err := temporalclient.QueryStatus(cmd.Context(), conn.Client, wfID)
-			if err != nil {
-				// Busy or closed long ago: fall back to the search attributes.
-				fmt.Fprintf(cmd.ErrOrStderr(), "status query not answered (%v); showing the search attributes\n", err)
-				if st, err = temporalclient.DescribeStatus(cmd.Context(), conn.Client, wfID); err != nil {
-					return fmt.Errorf("status of %s: %w", args[0], err)
+			ctx, wfID := cmd.Context(), temporalclient.WorkflowID(args[0])
+			st, err := temporalclient.QueryStatus(ctx, conn.Client, wfID)
+			if err == nil {
+				return printStatus(cmd.OutOrStdout(), output, st)
+			}
+			// A live run is a schedule of cycle workflows.
+			if desc, serr := conn.Client.ScheduleClient().GetHandle(ctx, args[0]).Describe(ctx); serr == nil {
+				v, err := temporalclient.DescribeSchedule(args[0], desc)
+				if err != nil {
+					return err
 				}
+				return printScheduleView(cmd.OutOrStdout(), output, v)
+			}
+			// Busy or closed long ago: fall back to the search attributes.
+			slog.Debug("status query not answered; showing the search attributes", "error", err)
+			if st, err = temporalclient.DescribeStatus(ctx, conn.Client, wfID); err != nil {
+				return fmt.Errorf("status of %s: no run or live run of that ID: %w", args[0], err)
 			}
 			return printStatus(cmd.OutOrStdout(), output, st)
 		},
