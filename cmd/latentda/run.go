@@ -145,8 +145,33 @@ func (o *runOptions) validateFlags() error {
 	if o.Activity != config.ActivityLocal && o.Activity != config.ActivityRegular {
 		return usageError{fmt.Errorf("--activity must be local or regular, got %q", o.Activity)}
 	}
+	if err := o.checkInProcess(); err != nil {
+		return err
+	}
 	if o.NoWorker && o.Address == "" {
 		return usageError{errors.New("--no-worker needs --address: the embedded server has no other worker")}
+	}
+	return nil
+}
+
+// inProcessIgnores are the flags about Temporal, its server and workers,
+// which a run without Temporal (--in-process) cannot honour.
+var inProcessIgnores = []string{"address", "namespace", "task-queue", "no-worker", "ui-port", "metrics-addr",
+	"tls", "tls-cert-path", "tls-key-path", "tls-ca-path", "tls-server-name", "tls-disable-host-verification", "api-key"}
+
+// checkInProcess refuses, with --in-process, the flags it cannot honour,
+// and --activity regular (no task queue to spread batches over).
+func (o *runOptions) checkInProcess() error {
+	if !o.InProcess || o.flags == nil {
+		return nil
+	}
+	for _, name := range inProcessIgnores {
+		if o.flags.Changed(name) {
+			return usageError{fmt.Errorf("--in-process runs without Temporal, so --%s cannot apply; leave one of them out", name)}
+		}
+	}
+	if o.flags.Changed("activity") && o.Activity == config.ActivityRegular {
+		return usageError{errors.New("--in-process runs every batch in this process, so --activity regular cannot apply; leave one of them out")}
 	}
 	return nil
 }
