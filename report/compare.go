@@ -51,7 +51,7 @@ func CompareRuns(runsDir, a, b string) (Comparison, error) {
 	for i, run := range c.Runs {
 		d, err := LoadDiagnostics(filepath.Join(runsDir, run))
 		if err != nil {
-			return c, fmt.Errorf("report: compare: run %s: %w", run, err)
+			return c, fmt.Errorf("compare run %s: %w", run, err)
 		}
 		cfg, rs := d.Config, d.Rows
 		cfgs[i], rows[i] = cfg, map[int]store.DiagRow{}

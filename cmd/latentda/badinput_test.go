@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latentda/latentda/store"
+)
+
+// The bad-input suite runs the CLI (this test binary re-executed as
+// latentda, see TestMain) in a temporary directory on configs, flags,
+// paths and corrupted or swapped files a hostile but realistic user might
+// give it, and requires of each: a non-zero exit, one error line
+// ("latentda: ...") that names the field, flag or file, no panic or stack
+// trace, and nothing written outside the state directory.
+
+// goodL63 is a small valid config; the cases edit it.
+const goodL63 = `name: l63
+seed: 3
+cycles: 6
+model: {name: lorenz63}
+observations: {operator: identity, variance: 2, steps_between: 5}
+filter: {method: etkf, members: 6, inflation: 1.02}
+`
+
+// badCase is one bad input: files to write into the working directory
+// (name → content), a function that damages the finished run "good" of a
+// copy of the fixture state, the arguments, and what the error names.
+type badCase struct {
+	name   string
+	files  map[string]string
+	damage func(t *testing.T, run store.RunDir)
+	args   []string
+	want   string
+}
+
+func with(old, new string) string { return strings.Replace(goodL63, old, new, 1) }
+
+func badCases() []badCase {
+	cfg := func(name, yaml, want string) badCase {
+		return badCase{name: "config/" + name, files: map[string]string{"c.yaml": yaml},
+			args: []string{"run", "--in-process", "-c", "c.yaml", "--state-dir", "state"}, want: want}
+	}
+	flags := func(name, want string, args ...string) badCase {
+		return badCase{name: "flags/" + name, files: map[string]string{"c.yaml": goodL63}, args: args, want: want}
+	}
+	run := func(extra ...string) []string {
+		return append([]string{"run", "--in-process", "-c", "c.yaml", "--state-dir", "state"}, extra...)
+	}
+	damaged := func(name string, damage func(t *testing.T, run store.RunDir), want string, args ...string) badCase {
+		return badCase{name: "files/" + name, damage: damage, args: args, want: want}
+	}
+	rerun := func(extra ...string) []string {
+		return append([]string{"rerun", "good", "--in-process", "--state-dir", "state"}, extra...)
+	}
+	big := goodL63 + "# " + strings.Repeat("x", 2<<20) + "\n"
+	long := "[" + strings.Repeat("0,", 100_000) + "0]"
+	return []badCase{
+		// Configs.
+		cfg("not YAML", "{{{", "invalid YAML"),
+		cfg("empty", "", "empty config"),
+		cfg("only a comment", "# nothing\n", "empty config"),
+		cfg("binary", "\x00\x01\x02\xff\xfe", "c.yaml"),
+		cfg("unknown key", goodL63+"colour: red\n", "colour: line 7: unknown key"),
+		cfg("misspelt nested key", with("variance: 2", "varaince: 2"), "observations.varaince: line 5: unknown key"),
+		cfg("wrong type", with("cycles: 6", "cycles: many"), "cycles: line 3: want an integer, got many"),
+		cfg("float for an integer", with("cycles: 6", "cycles: 6.5"), "cycles: line 3: want an integer"),
+		cfg("a list for a section", with("filter: {", "filter: [1]\nx: {"), "filter: line 6: want a mapping"),
+		cfg("second document", goodL63+"---\nname: other\n", "a second YAML document"),
+		cfg("observations.variance 0", with("variance: 2", "variance: 0"), "observations.variance: line 5: 0 means unset"),
+		cfg("model.dt 0", with("name: lorenz63}", "name: lorenz63, dt: 0}"), "model.dt: line 4: 0 means unset"),
+		cfg("seed 0", with("seed: 3", "seed: 0"), "seed: line 2: 0 means unset"),
+		cfg("steps_between 0", with("steps_between: 5", "steps_between: 0"), "observations.steps_between: line 5: 0 means unset"),
+		cfg("init.variance 0", goodL63+"init: {variance: 0}\n", "init.variance: line 7: 0 means unset"),
+		cfg("nx 10^12", "name: big\ncycles: 5\nmodel: {name: lorenz96, nx: 1000000000000}\nfilter: {method: etkf, members: 20}\n", "model.nx × filter.members: 1000000000000 variables × 20 members need about"),
+		cfg("nx 10^8", "name: big\ncycles: 5\nmodel: {name: lorenz96, nx: 100000000}\nfilter: {method: etkf, members: 20}\n", "--max-memory"),
+		cfg("cycles 10^12", with("cycles: 6", "cycles: 1000000000000"), "cycles: 1000000000000 cycles of 3 variables × 6 members need about"),
+		cfg("steps_between 10^9", "name: l96\ncycles: 20\nmodel: {name: lorenz96}\nobservations: {steps_between: 1000000000}\nfilter: {method: etkf, members: 20}\n", "cycles × observations.steps_between: 20 cycles of 1000000000 model steps"),
+		cfg("file over 1 MiB", big, "c.yaml: larger than 1MiB"),
+		cfg("list over 100000 entries", with("operator: identity", "operator: subset, indices: "+long), "observations.indices: line 5: 100001 entries"),
+		cfg("no name", with("name: l63", "name: ''"), "name: required"),
+		cfg("zero cycles", with("cycles: 6", "cycles: 0"), "cycles: must be >= 1, got 0"),
+		cfg("negative cycles", with("cycles: 6", "cycles: -4"), "cycles: must be >= 1"),
+		cfg("one member", with("members: 6", "members: 1"), "filter.members: need at least 2"),
+		cfg("huge ensemble", with("members: 6", "members: 100000"), "filter.members: at most 10000"),
+		cfg("unknown model", with("name: lorenz63}", "name: lorenz84}"), `model.name: unknown model "lorenz84"`),
+		cfg("lorenz63 with nx", with("name: lorenz63}", "name: lorenz63, nx: 40}"), "model.nx: lorenz63 has 3 variables"),
+		cfg("unknown operator", with("operator: identity", "operator: every-q"), `observations.operator: unknown operator "every-q"`),
+		cfg("unknown method", with("method: etkf", "method: 4dvar"), `unknown method "4dvar"`),
+		cfg("inflation 0", with("inflation: 1.02", "inflation: 0"), "filter.inflation: line 6"),
+		cfg("NaN inflation", with("inflation: 1.02", "inflation: .nan"), "filter.inflation"),
+		cfg("negative noise", with("name: lorenz63}", "name: lorenz63, noise: -1}"), "model.noise"),
+		cfg("infinite burn-in", goodL63+"burn_in: .inf\n", "burn_in: must be a finite time"),
+		cfg("burn-in leaves no cycles", goodL63+"burn_in: 100\n", "burn_in: 100 time units"),
+		cfg("fan-out over the members", goodL63+"orchestration: {fanout: {members_per_task: 7}}\n", "orchestration.fanout.members_per_task: must be 1..6"),
+		cfg("unknown activity kind", goodL63+"orchestration: {activity: remote}\n", `orchestration.activity: want local or regular, got "remote"`),
+		cfg("generator climbing out", goodL63+"latent: {generator: ../../../etc/passwd}\n", "latent.generator: ../../../etc/passwd is outside the state directory"),
+		cfg("generator in another state directory", goodL63+"latent: {generator: /abs/path/into/another/state/g.arrow}\n", "latent.generator: /abs/path/into/another/state/g.arrow is outside"),
+		cfg("ood generator elsewhere", goodL63+"ood: {generator: /etc/passwd}\n", "ood.generator: /etc/passwd is outside"),
+		cfg("name unfit for a run ID", with("name: l63", "name: my run"), `the run ID made of the config's name (give --run-id) "my run-`),
+		{name: "config/missing file", args: []string{"run", "--in-process", "-c", "nope.yaml", "--state-dir", "state"}, want: "nope.yaml: no such file"},
+		{name: "config/a directory", files: map[string]string{"d/x": ""}, args: []string{"run", "--in-process", "-c", "d", "--state-dir", "state"}, want: "d: is a directory"},
+		cfg("moved key", with("inflation: 1.02", "inflation: 1.02, blocks: 2"), "filter.blocks: line 6: moved to orchestration.blocks"),
+
+		// Flags.
+		flags("run ID with a space", "--run-id \"a b\" must be a plain name", run("--run-id", "a b")...),
+		flags("run ID with non-ASCII letters", `--run-id "naïve" must be a plain name`, run("--run-id", "naïve")...),
+		flags("run ID with a leading dash", `--run-id "-x" must be a plain name`, run("--run-id=-x")...),
+		flags("run ID of 10000 characters", `--run-id "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…" must be a plain name`, run("--run-id", strings.Repeat("x", 10000))...),
+		flags("run ID that is a path", `--run-id "../x" must be a plain name`, run("--run-id", "../x")...),
+		flags("empty state directory", "--state-dir: empty", "run", "--in-process", "-c", "c.yaml", "--state-dir", ""),
+		flags("no config", "--config is required", "run", "--in-process", "--state-dir", "state"),
+		flags("batch cycles 0", "--batch-cycles must be >= 1", run("--batch-cycles", "0")...),
+		flags("unknown activity", "--activity must be local or regular", run("--activity", "remote")...),
+		flags("unknown output", "--output must be text or json", run("-o", "yaml")...),
+		flags("bad --max-memory", `invalid argument "lots" for "--max-memory"`, run("--max-memory", "lots")...),
+		flags("negative --max-disk", `invalid argument "-1GiB" for "--max-disk"`, run("--max-disk=-1GiB")...),
+		flags("bad --max-time", `invalid argument "soon" for "--max-time"`, run("--max-time", "soon")...),
+		flags("unknown log format", "--log-format must be text or json", run("--log-format", "xml")...),
+		flags("unknown flag", "unknown flag: --colour", run("--colour")...),
+		flags("in-process with --address", "--in-process runs without Temporal, so --address cannot apply", run("--address", "localhost:7233")...),
+		flags("in-process with --no-worker", "--in-process runs without Temporal, so --no-worker cannot apply", run("--no-worker")...),
+		flags("in-process with --activity regular", "--activity regular cannot apply", run("--activity", "regular")...),
+		flags("in-process with --tls", "--in-process runs without Temporal, so --tls cannot apply", run("--tls")...),
+		flags("in-process with --metrics-addr", "--metrics-addr cannot apply", run("--metrics-addr", ":0")...),
+		flags("allow-path empty", "--allow-path: empty", run("--allow-path", "")...),
+		flags("report of a bad run ID", `run "a b" must be a plain name`, "report", "a b", "--state-dir", "state"),
+		flags("report of a missing run", `run "nope": no run directory`, "report", "nope", "--state-dir", "state"),
+		flags("compare with a path", `run "../b" must be a plain name`, "compare", "a", "../b", "--state-dir", "state"),
+		flags("status of a bad run ID", `run "-x" must be a plain name`, "status", "--", "-x"),
+		flags("signal to a bad run ID", `run "a/b" must be a plain name`, "signal", "a/b", "stop"),
+		flags("schedule with a bad ID", `schedule ID "a b" must be a plain name`, "schedule", "create", "a b", "-c", "c.yaml", "--obs-dir", "obs", "--interval", "10s", "--state-dir", "state"),
+		flags("schedule describe with a bad ID", `schedule ID ".." must be a plain name`, "schedule", "describe", ".."),
+		flags("rerun without --from-cycle", "--from-cycle K (>= 0) is required", "rerun", "good", "--state-dir", "state"),
+		flags("rerun of a missing run", "rerun: run nope", "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
+		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
+
+		// Corrupted and swapped files of a finished run.
+		damaged("rerun from a cycle past the end", nil, "--from-cycle 9: the new run has cycles 1..6", rerun("--from-cycle", "9")...),
+		damaged("rerun --set an unknown key", nil, "filter.inflaton: unknown key", rerun("--from-cycle", "2", "--set", "filter.inflaton=1.1")...),
+		damaged("rerun --set variance 0", nil, "observations.variance: line", rerun("--from-cycle", "2", "--set", "observations.variance=0")...),
+		damaged("rerun --set members", nil, "the ensemble shape cannot change", rerun("--from-cycle", "2", "--set", "filter.members=7")...),
+		damaged("truncated analysis", func(t *testing.T, r store.RunDir) { truncate(t, r.Analysis(2)) }, "analysis.arrow", rerun("--from-cycle", "2")...),
+		damaged("analysis replaced by text", func(t *testing.T, r store.RunDir) { write(t, r.Analysis(2), "not arrow") }, "analysis.arrow", rerun("--from-cycle", "2")...),
+		damaged("missing analysis", func(t *testing.T, r store.RunDir) { remove(t, r.Analysis(2)) }, "no readable analysis of cycle 2", rerun("--from-cycle", "2")...),
+		damaged("stored config broken", func(t *testing.T, r store.RunDir) { write(t, r.Config(), "{{{") }, "config.yaml: invalid YAML", rerun("--from-cycle", "2")...),
+		damaged("stored config with a second document", func(t *testing.T, r store.RunDir) { appendTo(t, r.Config(), "---\nname: x\n") }, "config.yaml: line", rerun("--from-cycle", "2")...),
+		damaged("truncated diagnostics, report", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
+		damaged("truncated diagnostics, compare", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "compare", "good", "good", "--state-dir", "state"),
+		damaged("diagnostics swapped for an analysis", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(1), r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cases := badCases()
+	if len(cases) < 60 {
+		t.Fatalf("%d cases, want at least 60", len(cases))
+	}
+	// The finished run the file cases damage (a copy each).
+	fixture := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fixture, "c.yaml"), []byte(goodL63), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := execute(t, "run", "--in-process", "-c", filepath.Join(fixture, "c.yaml"), "--state-dir", filepath.Join(fixture, "state"), "--run-id", "good", "--batch-cycles", "2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				write(t, filepath.Join(dir, name), content)
+			}
+			write(t, filepath.Join(dir, "t.yaml"), "name: t\nmodel: {name: lorenz96}\narchive: {samples: 50}\nvalidation: 0\ngenerator: {type: pca, latent_dim: 3}\n")
+			if err := os.CopyFS(filepath.Join(dir, "state"), os.DirFS(filepath.Join(fixture, "state"))); err != nil {
+				t.Fatal(err)
+			}
+			if tc.damage != nil {
+				tc.damage(t, store.RunDir{Root: filepath.Join(dir, "state", "runs", "good")})
+			}
+			before := snapshot(t, dir)
+			cmd := exec.Command(os.Args[0], tc.args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), reexecEnv+"=1", "LATENTDA_STATE_DIR=", "TEMPORAL_ADDRESS=127.0.0.1:1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("%v: still running after 30 s", tc.args)
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() <= 0 {
+				t.Fatalf("%v: exit %v, want a non-zero status\nstderr:\n%s", tc.args, err, stderr.String())
+			}
+			out := stderr.String()
+			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
+				t.Fatalf("a panic or stack trace:\n%s", out)
+			}
+			var msgs []string
+			for line := range strings.Lines(out) {
+				if strings.HasPrefix(line, "latentda: ") {
+					msgs = append(msgs, line)
+				}
+			}
+			if len(msgs) != 1 || !strings.Contains(msgs[0], tc.want) {
+				t.Fatalf("want one error line containing %q, got:\n%s", tc.want, out)
+			}
+			t.Logf("%s", out)
+			if n := strings.Count(out, tc.want); n != 1 {
+				t.Errorf("the message appears %d times:\n%s", n, out)
+			}
+			for path, fi := range snapshot(t, dir) {
+				if strings.HasPrefix(path, "state"+string(filepath.Separator)) || path == "state" {
+					continue
+				}
+				if old, ok := before[path]; !ok || old != fi {
+					t.Errorf("wrote %s outside the state directory", path)
+				}
+			}
+		})
+	}
+}
+
+// fileSig is what snapshot records of a file.
+type fileSig struct {
+	size int64
+	mod  time.Time
+	dir  bool
+}
+
+// snapshot lists the files under dir (relative paths).
+func snapshot(t *testing.T, dir string) map[string]fileSig {
+	t.Helper()
+	m := map[string]fileSig{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		m[rel] = fileSig{size: fi.Size(), mod: fi.ModTime(), dir: d.IsDir()}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(m, ".")
+	for k, v := range m {
+		if v.dir {
+			m[k] = fileSig{dir: true}
+		}
+	}
+	return m
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendTo(t *testing.T, path, content string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, string(data)+content)
+}
+
+func truncate(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func remove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dst, string(data))
+}
