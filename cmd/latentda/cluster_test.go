@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latentda/latentda/devserver"
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 // syncBuffer is a bytes.Buffer safe for the worker's goroutines to write
@@ -141,7 +142,7 @@ func TestClusterWorkerMetricsAndLogs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut)
 	}
-	var sum runSummary
+	var sum temporalclient.RunSummary
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -103,7 +104,7 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 // `latentda run --no-worker` as runID, and returns the config, the run's
 // summary, a client, the server address and the worker identities of each
 // activity type's attempts.
-func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (config.Config, runSummary, client.Client, string, map[string][]string, []*proc) {
+func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (config.Config, temporalclient.RunSummary, client.Client, string, map[string][]string, []*proc) {
 	t.Helper()
 	stateDir := filepath.Join(tmp, "state")
 	cfgPath, cfg := writeConfig(t, tmp, runID+".yaml", yaml)
@@ -121,7 +122,7 @@ func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (config.Config, runS
 		}
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}
-	var s runSummary
+	var s temporalclient.RunSummary
 	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Cycles != cfg.Cycles {
 		t.Fatalf("summary %q: %v", out, err)
 	}

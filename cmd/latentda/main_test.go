@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 // execute runs the CLI with args and returns stdout, stderr and the error.
@@ -141,7 +143,7 @@ func TestRunInProcess(t *testing.T) {
 	if _, err := os.Stat(young); err != nil {
 		t.Errorf("young temporary file: %v, want it kept", err)
 	}
-	var s runSummary
+	var s temporalclient.RunSummary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

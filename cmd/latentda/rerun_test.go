@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
 )
@@ -29,13 +30,13 @@ func l63Config(t *testing.T, dir string) string {
 	return p
 }
 
-func runJSON(t *testing.T, args ...string) runSummary {
+func runJSON(t *testing.T, args ...string) temporalclient.RunSummary {
 	t.Helper()
 	out, _, err := execute(t, args...)
 	if err != nil {
 		t.Fatalf("%v: %v", args, err)
 	}
-	var s runSummary
+	var s temporalclient.RunSummary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v: %v\n%s", args, err, out)
 	}

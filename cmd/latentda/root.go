@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/latentda/latentda/internal/temporalclient"
 )
 
 // usageError marks errors in how the command was called (exit status 2).
@@ -29,7 +31,12 @@ func Execute() int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "latentda:", err)
+	// Each cause once, without Temporal's tags; -v prints the full chain.
+	msg := temporalclient.Display(err)
+	if v, _ := root.PersistentFlags().GetBool("verbose"); v {
+		msg = err.Error()
+	}
+	fmt.Fprintln(os.Stderr, "latentda:", msg)
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -61,7 +68,7 @@ func newRootCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging on stderr")
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging on stderr, and errors with their full chain")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", logFormat, "log format on stderr: text or json (env LATENTDA_LOG_FORMAT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(), newTrainCmd(), newDevCmd(), newWorkerCmd(), newStatusCmd(), newRunsCmd(), newSignalCmd(), newBenchCmd(),

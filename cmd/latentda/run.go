@@ -39,26 +39,6 @@ type runOptions struct {
 	flags *pflag.FlagSet        // to tell flags given from defaults
 }
 
-// runSummary is what `latentda run` prints at the end.
-type runSummary struct {
-	RunID      string  `json:"run_id"`
-	WorkflowID string  `json:"workflow_id"`
-	Cycles     int     `json:"cycles"`
-	Scored     int     `json:"scored"`
-	RMSEa      float64 `json:"rmse_a"`
-	RMSEf      float64 `json:"rmse_f"`
-	SpreadA    float64 `json:"spread_a"`
-	SpreadF    float64 `json:"spread_f"`
-	NISRatio   float64 `json:"nis_ratio"`
-	// Flagged observations and flagged batches (quality control).
-	Flagged        int     `json:"flagged"`
-	FlaggedBatches int     `json:"flagged_batches"`
-	Stopped        bool    `json:"stopped"`
-	RunDir         string  `json:"run_dir"`
-	Diagnostics    string  `json:"diagnostics"`
-	Seconds        float64 `json:"seconds"`
-}
-
 func newRunCmd() *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
@@ -243,14 +223,16 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		temporalclient.RemoveStaleTemps(o.StateDir)
 		a := &activities.Activities{StateRoot: o.StateDir, AllowPaths: o.AllowPaths}
 		defer closeExternal()
-		res, err := workflows.RunInProcess(ctx, a, o.input(), progressPrinter(stderr, o.cfg.Cycles, start))
+		progress := temporalclient.NewProgress(stderr, o.cfg.Cycles, start)
+		res, err := workflows.RunInProcess(ctx, a, o.input(), progress.Update)
+		progress.Done()
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("run %s: interrupted; the cycles committed before stay in %s, and the same command with --run-id %s continues from them", o.RunID, filepath.Join(o.StateDir, "runs", o.RunID), o.RunID)
 		}
 		if err != nil {
 			return err
 		}
-		return printSummary(stdout, o.Output, summaryOf(res, "", start))
+		return printSummary(stdout, o.Output, temporalclient.SummaryOf(res, "", start))
 	}
 	conn, err := o.connect(ctx, true)
 	if err != nil {
@@ -285,7 +267,8 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	done := make(chan error, 1)
 	var res workflows.Result
 	go func() { done <- run.Get(ctx, &res) }()
-	progress := progressPrinter(stderr, o.cfg.Cycles, start)
+	progress := temporalclient.NewProgress(stderr, o.cfg.Cycles, start)
+	defer progress.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -294,62 +277,24 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("run %s failed: %w", o.RunID, err)
 			}
-			return printSummary(stdout, o.Output, summaryOf(res, wfID, start))
+			return printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
 		case <-ctx.Done():
 			return fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
 		case <-tick.C:
 			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
-				progress(st.Cycle, st.Last.RMSEa)
+				progress.Update(st.Cycle, st.Last.RMSEa)
 			}
 		}
 	}
 }
 
-// progressPrinter returns a function that prints "cycle k/K" lines with the
-// latest RMSE, elapsed and estimated remaining time, when k changes.
-func progressPrinter(w io.Writer, total int, start time.Time) func(cycle int, rmse float64) {
-	last := -1
-	return func(cycle int, rmse float64) {
-		if cycle == last || cycle <= 0 {
-			return
-		}
-		last = cycle
-		el := time.Since(start)
-		rem := time.Duration(float64(el) * float64(total-cycle) / float64(cycle))
-		fmt.Fprintf(w, "cycle %d/%d  rmse_a %.4f  elapsed %s  remaining ~%s\n", cycle, total, rmse, el.Round(time.Second), rem.Round(time.Second))
-	}
-}
-
-func summaryOf(res workflows.Result, wfID string, start time.Time) runSummary {
-	s := res.Summary
-	return runSummary{
-		RunID: res.RunID, WorkflowID: wfID, Cycles: s.Cycles, Scored: s.Scored,
-		RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, SpreadF: s.SpreadF, NISRatio: s.NISRatio,
-		Flagged: s.Flagged, FlaggedBatches: s.FlaggedBatches,
-		Stopped: res.Stopped, RunDir: res.RunDir, Diagnostics: res.Diagnostics,
-		Seconds: time.Since(start).Seconds(),
-	}
-}
-
-func printSummary(w io.Writer, format string, s runSummary) error {
+func printSummary(w io.Writer, format string, s temporalclient.RunSummary) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	_, err := fmt.Fprintf(w, `run          %s
-workflow     %s
-cycles       %d (%d scored after burn-in)
-rmse_a       %.4f
-rmse_f       %.4f
-spread_a     %.4f
-nis ratio    %.3f
-flagged      %d observations, %d batches
-run dir      %s
-diagnostics  %s
-time         %.1fs
-`, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
-	return err
+	return s.WriteText(w)
 }
 
 // closeExternal stops the external model processes that an in-process
