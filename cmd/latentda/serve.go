@@ -34,6 +34,8 @@ with --address 127.0.0.1:7233. Runs interrupted earlier resume here.`,
 	}
 	o.addFlags(cmd, true)
 	o.addMetricsFlag(cmd)
+	cmd.Flags().StringVar(&o.IP, "ip", "127.0.0.1", "interface the frontend and UI listen on (beyond loopback, anyone who reaches the machine can use them: a warning is printed)")
+	cmd.Flags().IntVar(&o.Port, "port", 0, "frontend port (default 7233, or a free port when busy)")
 	cmd.Flags().Lookup("address").Hidden = true
 	return cmd
 }

@@ -25,6 +25,9 @@ type connOptions struct {
 	StateDir  string
 	TaskQueue string
 	UIPort    int
+	// IP and Port are where `dev`'s embedded server listens.
+	IP   string
+	Port int
 	// MetricsAddr, if set, serves Prometheus metrics of the in-process
 	// worker and client at http://MetricsAddr/metrics.
 	MetricsAddr string
@@ -91,7 +94,9 @@ func (o *connOptions) complete() error {
 			return fmt.Errorf("--allow-path: %w", err)
 		}
 	}
-	return os.MkdirAll(abs, 0o755)
+	// Owner-only when new (an existing directory keeps its mode): run
+	// files and the server database are the operator's.
+	return os.MkdirAll(abs, 0o700)
 }
 
 // stateDirAbs returns the absolute path of --state-dir, refusing an empty
@@ -117,7 +122,7 @@ func (o *connOptions) connect(ctx context.Context, embedded bool) (*temporalclie
 	}
 	conn, err := temporalclient.Connect(ctx, temporalclient.Options{
 		Address: o.Address, Namespace: o.Namespace, StateDir: o.StateDir,
-		UIPort: o.UIPort, MetricsAddr: o.MetricsAddr, TLS: o.TLS.options(),
+		UIPort: o.UIPort, IP: o.IP, Port: o.Port, MetricsAddr: o.MetricsAddr, TLS: o.TLS.options(),
 	}, embedded)
 	return conn, asUsage(err)
 }

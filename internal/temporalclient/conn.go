@@ -9,8 +9,12 @@ package temporalclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +46,11 @@ type Options struct {
 	StateDir string
 	// UIPort is the embedded server's UI port (see devserver.Options).
 	UIPort int
+	// IP and Port are where the embedded server's frontend (and UI)
+	// listen: default 127.0.0.1 and 7233 (or a free port). An IP beyond
+	// loopback is warned about on stderr.
+	IP   string
+	Port int
 	// MetricsAddr, if set, serves Prometheus metrics of the client and of
 	// a worker started on the connection at http://MetricsAddr/metrics.
 	MetricsAddr string
@@ -64,6 +73,11 @@ type Connection struct {
 func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error) {
 	conn := &Connection{}
 	addr := o.Address
+	if addr != "" {
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
+			return nil, usagef("--address %q: want host:port, such as localhost:7233", addr)
+		}
+	}
 	if addr == "" {
 		if !embedded {
 			addr = "127.0.0.1:7233"
@@ -71,12 +85,18 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 			return nil, usagef("TLS and API key options need --address: the embedded server listens without TLS on 127.0.0.1")
 		} else {
 			dbDir := filepath.Join(o.StateDir, "temporal")
-			if err := os.MkdirAll(dbDir, 0o755); err != nil {
+			ownerOnly, err := ownerOnlyDB(dbDir)
+			if err != nil {
 				return nil, err
+			}
+			if o.IP != "" {
+				warnExposed("--ip", o.IP, o.IP)
 			}
 			slog.Info("starting the embedded Temporal server", "db", filepath.Join(dbDir, "dev.db"))
 			srv, err := devserver.Start(ctx, devserver.Options{
 				DBPath:           filepath.Join(dbDir, "dev.db"),
+				Host:             o.IP,
+				FrontendPort:     o.Port,
 				UIPort:           o.UIPort,
 				Namespace:        o.Namespace,
 				SearchAttributes: workflows.SearchAttributes(),
@@ -85,6 +105,7 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 			if err != nil {
 				return nil, fmt.Errorf("embedded Temporal server: %w", err)
 			}
+			ownerOnly()
 			conn.Server = srv
 			addr = srv.FrontendAddress()
 			if ui := srv.UIAddress(); ui != "" {
@@ -108,6 +129,9 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 			conn.Close()
 			return nil, err
 		}
+		if host, _, err := net.SplitHostPort(o.MetricsAddr); err == nil {
+			warnExposed("--metrics-addr", o.MetricsAddr, host)
+		}
 		srv, err := metrics.Serve(o.MetricsAddr, m)
 		if err != nil {
 			conn.Close()
@@ -120,7 +144,10 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+		if o.Address == "" && conn.Server == nil {
+			return nil, fmt.Errorf("no Temporal server at %s: start one with `latentda dev --state-dir DIR` (the embedded server `latentda run` starts), or give --address host:port (env TEMPORAL_ADDRESS): %w", addr, err)
+		}
+		return nil, fmt.Errorf("connect to Temporal at %s (is the server running, and --address right?): %w", addr, err)
 	}
 	conn.Client = c
 	return conn, nil
@@ -141,6 +168,47 @@ func (c *Connection) StartWorker(stateDir, taskQueue string, allow []string) err
 	}
 	c.worker = w
 	return nil
+}
+
+// ownerOnlyDB makes the embedded server's database directory owner-only
+// (0700) whatever the umask, when it does not exist yet (an existing one
+// keeps the operator's mode): the database holds every run's history. It
+// returns a function that, after the server has created them, makes the
+// database files of a new directory owner-only (0600) too.
+func ownerOnlyDB(dir string) (func(), error) {
+	_, err := os.Stat(dir)
+	fresh := errors.Is(err, fs.ErrNotExist)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("temporalclient: %w", err)
+	}
+	return func() {
+		if !fresh {
+			return
+		}
+		matches, _ := filepath.Glob(filepath.Join(dir, "dev.db*"))
+		for _, m := range matches {
+			if err := os.Chmod(m, 0o600); err != nil {
+				slog.Warn("making the server database owner-only", "error", err)
+			}
+		}
+	}, nil
+}
+
+// warnings is where warnExposed writes (a test's buffer).
+var warnings io.Writer = os.Stderr
+
+// warnExposed warns on stderr, whatever the log level, when a listener
+// that flag (value) sets binds to host, beyond loopback: anyone who
+// reaches the machine reaches it.
+func warnExposed(flag, value, host string) {
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	where := host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		where = "every interface"
+	}
+	fmt.Fprintf(warnings, "WARNING: %s %s listens on %s, beyond this machine's loopback: anyone who can reach it can use it. Use 127.0.0.1 to keep it local.\n", flag, value, where)
 }
 
 // RemoveStaleTemps deletes the temporary files that writers killed
