@@ -56,9 +56,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// Structured log lines with -v, --log-format json, or when
+			// stderr is not a terminal; a terminal gets the progress line
+			// and the error alone.
 			level := slog.LevelInfo
-			if verbose {
+			switch {
+			case verbose:
 				level = slog.LevelDebug
+			case logFormat == "text" && temporalclient.IsTerminal(cmd.ErrOrStderr()):
+				level = slog.LevelError + 1
 			}
 			h, err := logHandler(cmd.ErrOrStderr(), logFormat, level)
 			if err != nil {

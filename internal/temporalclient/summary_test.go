@@ -1,0 +1,33 @@
+package temporalclient
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProgress: one line per new cycle, or one line rewritten in place
+// (on a terminal) and ended by Done; a cycle already shown is not shown
+// again.
+func TestProgress(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		var buf bytes.Buffer
+		p := &Progress{w: &buf, total: 10, start: time.Now(), inPlace: inPlace, last: -1}
+		p.Update(0, 1) // no cycle yet
+		p.Update(2, 0.5)
+		p.Update(2, 0.5)
+		p.Update(5, 0.25)
+		p.Done()
+		out := buf.String()
+		if n := strings.Count(out, "cycle "); n != 2 || !strings.Contains(out, "cycle 2/10  rmse_a 0.5000") || !strings.Contains(out, "cycle 5/10  rmse_a 0.2500") {
+			t.Errorf("in place %v: got %q", inPlace, out)
+		}
+		if inPlace != (strings.Count(out, "\r\033[K") == 2) || strings.Count(out, "\n") != map[bool]int{false: 2, true: 1}[inPlace] {
+			t.Errorf("in place %v: got %q", inPlace, out)
+		}
+	}
+	if IsTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer is not a terminal")
+	}
+}
