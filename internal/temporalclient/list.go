@@ -2,6 +2,7 @@ package temporalclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,7 +93,9 @@ func ListSchedules(ctx context.Context, c client.Client) ([]ScheduleRow, error) 
 		if e.WorkflowType.Name != "Cycle" {
 			continue
 		}
-		r := ScheduleRow{ID: e.ID, Paused: e.Paused, Note: e.Note}
+		// A schedule paused on a failure has the failure's chain as its
+		// note: each cause once.
+		r := ScheduleRow{ID: e.ID, Paused: e.Paused, Note: Display(errors.New(e.Note))}
 		if len(e.NextActionTimes) > 0 {
 			r.Next = e.NextActionTimes[0].UTC()
 		}

@@ -140,7 +140,7 @@ func DescribeSchedule(id string, desc *client.ScheduleDescription) (ScheduleView
 		v.Overlap, v.CatchupWindow, v.PauseOnFailure = OverlapName(p.Overlap), p.CatchupWindow.String(), p.PauseOnFailure
 	}
 	if s := desc.Schedule.State; s != nil {
-		v.Paused, v.Note = s.Paused, s.Note
+		v.Paused, v.Note = s.Paused, Display(errors.New(s.Note))
 	}
 	for _, r := range desc.Info.RunningWorkflows {
 		v.Running = append(v.Running, r.WorkflowID)
