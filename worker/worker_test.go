@@ -91,7 +91,8 @@ func startEnv(t *testing.T) testEnv {
 	}
 	t.Cleanup(c.Close)
 	stateRoot := t.TempDir()
-	w := worker.New(c, "", stateRoot)
+	// The tests' generator files live in other temporary directories.
+	w := worker.NewWith(c, "", &activities.Activities{StateRoot: stateRoot, AllowPaths: []string{os.TempDir()}})
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
@@ -138,7 +139,7 @@ func queryStatus(ctx context.Context, t *testing.T, c client.Client, wfID string
 // reproduce exactly (cmd/latentda's --in-process does the same).
 func runDirect(t *testing.T, in workflows.Input) (experiment.Summary, string) {
 	t.Helper()
-	a := &activities.Activities{StateRoot: t.TempDir()}
+	a := &activities.Activities{StateRoot: t.TempDir(), AllowPaths: []string{os.TempDir()}}
 	ctx := context.Background()
 	init, err := a.Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
 	if err != nil {
