@@ -154,6 +154,10 @@ func badCases() []badCase {
 		damaged("missing analysis", func(t *testing.T, r store.RunDir) { remove(t, r.Analysis(2)) }, "no readable analysis of cycle 2", rerun("--from-cycle", "2")...),
 		damaged("stored config broken", func(t *testing.T, r store.RunDir) { write(t, r.Config(), "{{{") }, "config.yaml: invalid YAML", rerun("--from-cycle", "2")...),
 		damaged("stored config with a second document", func(t *testing.T, r store.RunDir) { appendTo(t, r.Config(), "---\nname: x\n") }, "config.yaml: line", rerun("--from-cycle", "2")...),
+		damaged("analysis swapped for another cycle's", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(3), r.Analysis(2)) }, "holds run good's cycle 3, not run good's cycle 2", rerun("--from-cycle", "2")...),
+		damaged("analysis copied from another run", func(t *testing.T, r store.RunDir) {
+			copyFile(t, filepath.Join(r.Root, "..", "..", "..", "other-analysis.arrow"), r.Analysis(2))
+		}, "holds run other's cycle 2, not run good's cycle 2", rerun("--from-cycle", "2")...),
 		damaged("truncated diagnostics, report", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
 		damaged("truncated diagnostics, compare", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "compare", "good", "good", "--state-dir", "state"),
 		damaged("diagnostics swapped for an analysis", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(1), r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
@@ -173,6 +177,13 @@ func TestBadInput(t *testing.T) {
 	if _, _, err := execute(t, "run", "--in-process", "-c", filepath.Join(fixture, "c.yaml"), "--state-dir", filepath.Join(fixture, "state"), "--run-id", "good", "--batch-cycles", "2"); err != nil {
 		t.Fatal(err)
 	}
+	// A second run whose analysis the swapped-file cases copy; it lives
+	// outside the copied state.
+	other := t.TempDir()
+	if _, _, err := execute(t, "run", "--in-process", "-c", filepath.Join(fixture, "c.yaml"), "--state-dir", other, "--run-id", "other"); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, store.RunDir{Root: filepath.Join(other, "runs", "other")}.Analysis(2), filepath.Join(fixture, "other-analysis.arrow"))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -183,6 +194,7 @@ func TestBadInput(t *testing.T) {
 			if err := os.CopyFS(filepath.Join(dir, "state"), os.DirFS(filepath.Join(fixture, "state"))); err != nil {
 				t.Fatal(err)
 			}
+			copyFile(t, filepath.Join(fixture, "other-analysis.arrow"), filepath.Join(dir, "other-analysis.arrow"))
 			if tc.damage != nil {
 				tc.damage(t, store.RunDir{Root: filepath.Join(dir, "state", "runs", "good")})
 			}

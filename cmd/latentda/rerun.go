@@ -84,13 +84,18 @@ func (o *rerunOptions) Complete(src string) error {
 	// Check the warm start now, before a server starts: the activity
 	// checks it again where it runs.
 	rs := store.OpenRunState(dir)
-	E, _, err := rs.Ensemble(store.FieldAnalysis, o.FromCycle)
+	E, meta, err := rs.Ensemble(store.FieldAnalysis, o.FromCycle)
 	rs.Close()
 	if nk := (*store.NotKeptError)(nil); errors.As(err, &nk) {
 		return usageError{fmt.Errorf("rerun: run %s: %w%s", src, err, rerunFrom(nk))}
 	}
 	if err != nil {
 		return fmt.Errorf("rerun: run %s has no readable analysis of cycle %d: %w", src, o.FromCycle, err)
+	}
+	// Provenance: a file copied from another run or cycle has the same
+	// shape but is not this run's state.
+	if meta.RunID != src || meta.Cycle != o.FromCycle {
+		return fmt.Errorf("rerun: the stored analysis of cycle %d of run %s holds run %s's cycle %d (copied from elsewhere?)", o.FromCycle, src, meta.RunID, meta.Cycle)
 	}
 	nx := cfg.Model.WithDefaultsNx()
 	if r, c := E.Dims(); r != cfg.Filter.Members || c != nx {
