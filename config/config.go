@@ -4,8 +4,11 @@
 // documented defaults ([Config.WithDefaults]) and their validation
 // ([Config.Validate]), the strict key checking that names a wrong key and
 // what it accepts, the errors for keys that moved, and overrides of single
-// keys ([Config.Override]). Package experiment builds the numerics a
-// Config names.
+// keys ([Config.Override]). A key written with a zero value that a default
+// would replace is an error ([Replaced]); [Config.Estimate] and [Limits]
+// say what a run needs and refuse too much before it starts; and
+// [Config.Confine] keeps the files a config names inside the state
+// directory. Package experiment builds the numerics a Config names.
 package config
 
 import (

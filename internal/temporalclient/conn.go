@@ -2,9 +2,13 @@
 // connects: dials a cluster (with TLS, mutual TLS or an API key) or starts
 // the embedded dev server, serves the Prometheus metrics of the client and
 // worker, starts a latentda worker on the connection, and registers
-// latentda's search attributes on a namespace. It names a run's workflow
-// and reads its status (runs.go), and maps a live run onto a Temporal
-// schedule and back (schedules.go).
+// latentda's search attributes on a namespace (setup.go: a new cluster's
+// namespace). It names a run's workflow and reads its status (runs.go),
+// lists runs and live runs (list.go), maps a live run onto a Temporal
+// schedule and back (schedules.go), reads and saves histories for replay
+// (history.go), and prints for the commands: a run's progress and
+// summary (summary.go), status and schedule text (text.go), and errors
+// with each cause once (display.go).
 package temporalclient
 
 import (
