@@ -209,3 +209,27 @@ func TestParseWrittenZero(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParse: any bytes parse to a valid config or an error, without a
+// panic; a parsed config's estimates are finite or +Inf, never negative.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(validYAML))
+	f.Add([]byte(validYAML + "---\nname: b\n"))
+	f.Add([]byte(strings.Replace(validYAML, "variance: 1}", "variance: 0}", 1)))
+	f.Add([]byte(validYAML + "latent: {generator: identity, projection_iters: 0}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Parse accepted an invalid config: %v", err)
+		}
+		e := cfg.Estimate()
+		for _, v := range []float64{e.MemoryBytes, e.DiskBytes, e.Seconds} {
+			if !(v >= 0) {
+				t.Fatalf("estimate %+v of %s", e, data)
+			}
+		}
+	})
+}

@@ -161,3 +161,28 @@ func TestConfigSizeLimits(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+// FuzzParseByteSize: any input parses to a size >= 0 or is refused, and a
+// parsed size printed and parsed again stays within the rounding of its
+// printed form (one decimal of its unit).
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"0", "8GiB", "500MB", "1.5TiB", "12B", "-1", "1e30", "NaN", " 2 KiB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseByteSize(s)
+		if err != nil {
+			return
+		}
+		if b < 0 {
+			t.Fatalf("%q parsed to %d", s, b)
+		}
+		again, err := ParseByteSize(b.String())
+		if err != nil {
+			t.Fatalf("%q → %d → %q: %v", s, b, b.String(), err)
+		}
+		if d := math.Abs(float64(again - b)); d > 0.051*float64(b)+1 {
+			t.Fatalf("%q → %d → %q → %d", s, b, b.String(), again)
+		}
+	})
+}

@@ -142,6 +142,7 @@ func badCases() []badCase {
 		flags("rerun of a missing run", "rerun: run nope", "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),
+		flags("replay of a bad workflow ID", `--workflow-id "a b" must be a plain name`, "replay", "--workflow-id", "a b"),
 		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
 
 		// Corrupted and swapped files of a finished run.

@@ -63,6 +63,13 @@ func (o *replayOptions) Validate() error {
 		return usageError{errors.New("--run-id needs --workflow-id")}
 	case o.Save != "" && o.WorkflowID == "":
 		return usageError{errors.New("--save needs --workflow-id")}
+	case o.WorkflowID != "":
+		if err := checkRunID("--workflow-id", o.WorkflowID); err != nil {
+			return err
+		}
+	}
+	if o.RunID != "" {
+		return checkRunID("--run-id", o.RunID)
 	}
 	return nil
 }
