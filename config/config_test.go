@@ -233,3 +233,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestOverrideWrittenZero: --set of a zero that a default would replace
+// is refused like the same key in a file, without the line number of the
+// YAML written internally.
+func TestOverrideWrittenZero(t *testing.T) {
+	cfg := mustParse(t, validYAML)
+	_, err := cfg.Override([]string{"observations.variance=0"})
+	want := "config: after observations.variance=0: observations.variance: 0 means unset here, which takes the default 1;"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -241,6 +242,9 @@ func setKey(n *yaml.Node, key string, value *yaml.Node) {
 	setKey(n.Content[i], rest, value)
 }
 
+// lineRef is the "line N: " of an error about a YAML document.
+var lineRef = regexp.MustCompile(`line \d+: `)
+
 // Override returns c with settings "key=value" applied, where key is a
 // dotted path of the YAML config (filter.inflation) and value is YAML
 // (1.05, etkf, [0, 2, 4], {members_per_task: 8}). Unknown keys and values
@@ -285,7 +289,9 @@ func (c Config) Override(settings []string) (Config, error) {
 	}
 	cfg, err := Parse(out)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: after %s: %w", strings.Join(settings, " "), err)
+		// Line numbers would point into the YAML written here, not a file.
+		msg := lineRef.ReplaceAllString(err.Error(), "")
+		return Config{}, fmt.Errorf("config: after %s: %s", strings.Join(settings, " "), msg)
 	}
 	return cfg, nil
 }

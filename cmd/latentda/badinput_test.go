@@ -148,7 +148,7 @@ func badCases() []badCase {
 		// Corrupted and swapped files of a finished run.
 		damaged("rerun from a cycle past the end", nil, "--from-cycle 9: the new run has cycles 1..6", rerun("--from-cycle", "9")...),
 		damaged("rerun --set an unknown key", nil, "filter.inflaton: unknown key", rerun("--from-cycle", "2", "--set", "filter.inflaton=1.1")...),
-		damaged("rerun --set variance 0", nil, "observations.variance: line", rerun("--from-cycle", "2", "--set", "observations.variance=0")...),
+		damaged("rerun --set variance 0", nil, "after observations.variance=0: observations.variance: 0 means unset", rerun("--from-cycle", "2", "--set", "observations.variance=0")...),
 		damaged("rerun --set members", nil, "the ensemble shape cannot change", rerun("--from-cycle", "2", "--set", "filter.members=7")...),
 		damaged("truncated analysis", func(t *testing.T, r store.RunDir) { truncate(t, r.Analysis(2)) }, "analysis.arrow", rerun("--from-cycle", "2")...),
 		damaged("analysis replaced by text", func(t *testing.T, r store.RunDir) { write(t, r.Analysis(2), "not arrow") }, "analysis.arrow", rerun("--from-cycle", "2")...),
