@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -150,18 +151,19 @@ func badCases() []badCase {
 		damaged("rerun --set an unknown key", nil, "filter.inflaton: unknown key", rerun("--from-cycle", "2", "--set", "filter.inflaton=1.1")...),
 		damaged("rerun --set variance 0", nil, "after observations.variance=0: observations.variance: 0 means unset", rerun("--from-cycle", "2", "--set", "observations.variance=0")...),
 		damaged("rerun --set members", nil, "the ensemble shape cannot change", rerun("--from-cycle", "2", "--set", "filter.members=7")...),
-		damaged("truncated analysis", func(t *testing.T, r store.RunDir) { truncate(t, r.Analysis(2)) }, "analysis.arrow", rerun("--from-cycle", "2")...),
-		damaged("analysis replaced by text", func(t *testing.T, r store.RunDir) { write(t, r.Analysis(2), "not arrow") }, "analysis.arrow", rerun("--from-cycle", "2")...),
-		damaged("missing analysis", func(t *testing.T, r store.RunDir) { remove(t, r.Analysis(2)) }, "no readable analysis of cycle 2", rerun("--from-cycle", "2")...),
+		damaged("truncated states", func(t *testing.T, r store.RunDir) { truncate(t, states(r, 1)) }, "states-000001-000002.arrow", rerun("--from-cycle", "2")...),
+		damaged("states replaced by text", func(t *testing.T, r store.RunDir) { write(t, states(r, 1), "not arrow") }, "states-000001-000002.arrow", rerun("--from-cycle", "2")...),
+		damaged("missing states", func(t *testing.T, r store.RunDir) { remove(t, states(r, 1)) }, "no readable analysis of cycle 2", rerun("--from-cycle", "2")...),
+		damaged("truncated initial analysis", func(t *testing.T, r store.RunDir) { truncate(t, r.Analysis(0)) }, "000000/analysis.arrow", rerun("--from-cycle", "0")...),
 		damaged("stored config broken", func(t *testing.T, r store.RunDir) { write(t, r.Config(), "{{{") }, "config.yaml: invalid YAML", rerun("--from-cycle", "2")...),
 		damaged("stored config with a second document", func(t *testing.T, r store.RunDir) { appendTo(t, r.Config(), "---\nname: x\n") }, "config.yaml: line", rerun("--from-cycle", "2")...),
-		damaged("analysis swapped for another cycle's", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(3), r.Analysis(2)) }, "holds run good's cycle 3, not run good's cycle 2", rerun("--from-cycle", "2")...),
-		damaged("analysis copied from another run", func(t *testing.T, r store.RunDir) {
-			copyFile(t, filepath.Join(r.Root, "..", "..", "..", "other-analysis.arrow"), r.Analysis(2))
-		}, "holds run other's cycle 2, not run good's cycle 2", rerun("--from-cycle", "2")...),
+		damaged("states swapped for other cycles'", func(t *testing.T, r store.RunDir) { copyFile(t, states(r, 3), states(r, 1)) }, "states-000001-000002.arrow: record batch 0, row 0: cycle 3", rerun("--from-cycle", "2")...),
+		damaged("states copied from another run", func(t *testing.T, r store.RunDir) {
+			copyFile(t, filepath.Join(r.Root, "..", "..", "..", "other-states.arrow"), states(r, 1))
+		}, "holds run other's cycle 2", rerun("--from-cycle", "2")...),
 		damaged("truncated diagnostics, report", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
 		damaged("truncated diagnostics, compare", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "compare", "good", "good", "--state-dir", "state"),
-		damaged("diagnostics swapped for an analysis", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(1), r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
+		damaged("diagnostics swapped for an analysis", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(0), r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
 	}
 }
 
@@ -181,10 +183,10 @@ func TestBadInput(t *testing.T) {
 	// A second run whose analysis the swapped-file cases copy; it lives
 	// outside the copied state.
 	other := t.TempDir()
-	if _, _, err := execute(t, "run", "--in-process", "-c", filepath.Join(fixture, "c.yaml"), "--state-dir", other, "--run-id", "other"); err != nil {
+	if _, _, err := execute(t, "run", "--in-process", "-c", filepath.Join(fixture, "c.yaml"), "--state-dir", other, "--run-id", "other", "--batch-cycles", "2"); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, store.RunDir{Root: filepath.Join(other, "runs", "other")}.Analysis(2), filepath.Join(fixture, "other-analysis.arrow"))
+	copyFile(t, states(store.RunDir{Root: filepath.Join(other, "runs", "other")}, 1), filepath.Join(fixture, "other-states.arrow"))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -195,7 +197,7 @@ func TestBadInput(t *testing.T) {
 			if err := os.CopyFS(filepath.Join(dir, "state"), os.DirFS(filepath.Join(fixture, "state"))); err != nil {
 				t.Fatal(err)
 			}
-			copyFile(t, filepath.Join(fixture, "other-analysis.arrow"), filepath.Join(dir, "other-analysis.arrow"))
+			copyFile(t, filepath.Join(fixture, "other-states.arrow"), filepath.Join(dir, "other-states.arrow"))
 			if tc.damage != nil {
 				tc.damage(t, store.RunDir{Root: filepath.Join(dir, "state", "runs", "good")})
 			}
@@ -329,4 +331,11 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	write(t, dst, string(data))
+}
+
+// states is the batch file of a run's states (forecasts, analyses,
+// truths) of the two cycles from, from+1 (the fixture runs batches of
+// two cycles).
+func states(r store.RunDir, from int) string {
+	return filepath.Join(r.Root, "batches", fmt.Sprintf("states-%06d-%06d.arrow", from, from+1))
 }

@@ -45,13 +45,13 @@ orchestration: {batch_cycles: 1}
 			run := store.RunDir{Root: filepath.Join(state, "runs", "long")}
 			waitFor(t, 60*time.Second, func() bool {
 				if tc.committed == 0 {
-					_, err := os.Stat(run.CycleDir(1))
+					_, err := os.Stat(run.Config()) // initialised: cycle 1 runs
 					return err == nil
 				}
 				rows, _, err := store.ReadDiagnostics(run.Diagnostics())
 				return err == nil && len(rows) >= tc.committed
 			})
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +81,9 @@ orchestration: {batch_cycles: 1}
 				t.Fatalf("diagnostics after the interruption: %d rows, %v", len(rows), err)
 			}
 			last := rows[len(rows)-1].Cycle
-			if _, _, err := store.ReadEnsemble(run.Analysis(last)); err != nil {
+			rs := store.OpenRunState(run)
+			defer rs.Close()
+			if _, _, err := rs.Ensemble(store.FieldAnalysis, last); err != nil {
 				t.Errorf("analysis of the last committed cycle %d: %v", last, err)
 			}
 		})
