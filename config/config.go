@@ -91,6 +91,9 @@ type ModelConfig struct {
 	Processes int `yaml:"processes,omitempty" json:"processes,omitempty"`
 	// Timeout bounds each request to the program (default 10m).
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Transport is how the states travel: auto (the default: shared
+	// memory if the program accepts it, else the pipes), shm or pipe.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
 }
 
 // ObsConfig describes the observing system.

@@ -16,8 +16,8 @@ import (
 // BenchmarkForecast is one cycle's ensemble forecast (24 members, one
 // Lorenz-96 step) with the built-in model, through the Go example program,
 // and through the test binary's fake model (x ← x/2 + 1, next to free: the
-// protocol's own cost), at L96 size and at 10⁵ variables
-// (docs/external-models.md):
+// protocol's own cost), over the pipes and over shared memory, at L96 size
+// and at 10⁵ variables (docs/external-models.md):
 //
 //	go test -run XXX -bench Forecast -benchtime 2s ./external/
 func BenchmarkForecast(b *testing.B) {
@@ -33,19 +33,21 @@ func BenchmarkForecast(b *testing.B) {
 		})
 		for _, program := range []string{"l96go", "fake"} {
 			for _, processes := range []int{1, 2} {
-				b.Run(fmt.Sprintf("n=%d/%s/processes=%d", n, program, processes), func(b *testing.B) {
-					cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
-						Processes: processes, Timeout: time.Minute}
-					if program == "fake" {
-						cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok"}
-					}
-					m, err := external.Open(cfg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer m.Close()
-					benchForecast(b, m, members)
-				})
+				for _, transport := range []string{external.TransportPipe, external.TransportShm} {
+					b.Run(fmt.Sprintf("n=%d/%s/processes=%d/%s", n, program, processes, transport), func(b *testing.B) {
+						cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
+							Processes: processes, Timeout: time.Minute, Transport: transport}
+						if program == "fake" {
+							cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=" + transport}
+						}
+						m, err := external.Open(cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer m.Close()
+						benchForecast(b, m, members)
+					})
+				}
 			}
 		}
 	}

@@ -68,7 +68,8 @@ func closeAll(t *testing.T) {
 }
 
 // The L96 ETKF through the Go program gives the built-in model's numbers
-// bit for bit, every cycle, with one process or three.
+// bit for bit, every cycle, with one process or three, over the pipes and
+// over shared memory.
 func TestL96GoBitIdentical(t *testing.T) {
 	cycles := 1000
 	if testing.Short() {
@@ -77,14 +78,17 @@ func TestL96GoBitIdentical(t *testing.T) {
 	want, _ := run(t, load(t, "../examples/l96-etkf.yaml", cycles))
 	closeAll(t)
 	program := l96go(t)
-	for _, processes := range []int{1, 3} {
-		cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
-		cfg.Model.Command[0] = program
-		cfg.Model.Processes = processes
-		got, _ := run(t, cfg)
-		for k := range want {
-			if got[k] != want[k] {
-				t.Fatalf("%d processes: cycle %d differs from the built-in model:\n%+v\n%+v", processes, k+1, got[k], want[k])
+	for _, transport := range []string{external.TransportPipe, external.TransportShm} {
+		for _, processes := range []int{1, 3} {
+			cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
+			cfg.Model.Command[0] = program
+			cfg.Model.Processes = processes
+			cfg.Model.Transport = transport
+			got, _ := run(t, cfg)
+			for k := range want {
+				if got[k] != want[k] {
+					t.Fatalf("%s, %d processes: cycle %d differs from the built-in model:\n%+v\n%+v", transport, processes, k+1, got[k], want[k])
+				}
 			}
 		}
 	}

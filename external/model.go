@@ -45,6 +45,10 @@ type Config struct {
 	Processes int
 	// Timeout bounds each request (handshake or advance).
 	Timeout time.Duration
+	// Transport is how the states travel: TransportAuto ("" too: shared
+	// memory if the model accepts it, else the pipes), TransportShm or
+	// TransportPipe.
+	Transport string
 }
 
 // Validate reports the first invalid field.
@@ -60,6 +64,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("external: processes: must be >= 1, got %d", c.Processes)
 	case c.Timeout <= 0:
 		return fmt.Errorf("external: timeout: must be > 0, got %v", c.Timeout)
+	case c.Transport != "" && c.Transport != TransportAuto && c.Transport != TransportShm && c.Transport != TransportPipe:
+		return fmt.Errorf("external: transport: must be auto, shm or pipe, got %q", c.Transport)
 	}
 	for _, kv := range c.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -215,17 +221,31 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 		}
 	}
 	parts := min(len(m.procs), rows)
-	replies := make([]message, parts)
+	// The processes stay locked until their replies are copied into X
+	// (a reply over shared memory lives in its process's buffer).
+	procs := m.procs[:parts]
+	for _, p := range procs {
+		p.mu.Lock()
+	}
+	defer func() {
+		for _, p := range procs {
+			p.mu.Unlock()
+		}
+	}()
+	replies := make([][]float64, parts)
+	releases := make([]func(), parts)
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
-	for i := range parts {
+	for i, p := range procs {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		wg.Go(func() { replies[i], errs[i] = m.procs[i].advance(values[lo*n:hi*n], hi-lo, steps) })
+		wg.Go(func() { replies[i], releases[i], errs[i] = p.advance(values[lo*n:hi*n], hi-lo, steps) })
 	}
 	wg.Wait()
 	defer func() {
-		for _, r := range replies {
-			r.release()
+		for _, release := range releases {
+			if release != nil {
+				release()
+			}
 		}
 	}()
 	for _, err := range errs {
@@ -233,9 +253,8 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 			return err
 		}
 	}
-	for i, r := range replies {
+	for i, vals := range replies {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		vals, _ := r.states(hi-lo, n) // checked by advance
 		for j := lo; j < hi; j++ {
 			copy(X.RawRowView(j), vals[(j-lo)*n:(j-lo+1)*n])
 		}
