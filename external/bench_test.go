@@ -11,6 +11,7 @@ import (
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/internal/cputime"
 )
 
 // BenchmarkForecast is one cycle's ensemble forecast (24 members, one
@@ -69,9 +70,21 @@ func benchForecast(b *testing.B, m dynamics.Model, members int) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(8 * members * n))
+	c0 := cpu(m)
 	for b.Loop() {
 		if err := f.Forecast(E, 1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpu(m)-c0)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// cpu is the CPU time used so far by the benchmark binary and, for an
+// external model, by its processes.
+func cpu(m dynamics.Model) time.Duration {
+	c := cputime.Process()
+	if e, ok := m.(*external.Model); ok {
+		c += external.ProcessCPU(e)
+	}
+	return c
 }

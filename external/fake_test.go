@@ -41,7 +41,11 @@ func TestMain(m *testing.M) {
 			stdin = withoutShmOffer(os.Stdin)
 		}
 		f := &fakeModel{behaviour: b, shm: os.Getenv(fakeTransportEnv) != TransportPipe}
-		if err := Serve(stdin, os.Stdout, f); err != nil {
+		var h Handler = f
+		if strings.HasPrefix(b, "coords") {
+			h = fakeCoords{f}
+		}
+		if err := Serve(stdin, os.Stdout, h); err != nil {
 			fmt.Fprintln(os.Stderr, "fake:", err)
 			os.Exit(1)
 		}
@@ -57,6 +61,27 @@ type fakeModel struct {
 	shm       bool // over shared memory (when latentda offers it)
 	n         int
 	calls     int
+}
+
+// fakeCoords is the fake model with coordinates: 2j on a ring of length
+// 2n ("coords"), on a line ("coords-line"), or invalid ("coords-outside":
+// the last one at the period; "coords-nan").
+type fakeCoords struct{ *fakeModel }
+
+func (f fakeCoords) Coordinates(n int) ([]float64, float64) {
+	c := make([]float64, n)
+	for j := range c {
+		c[j] = 2 * float64(j)
+	}
+	switch f.behaviour {
+	case "coords-line":
+		return c, 0
+	case "coords-outside":
+		c[n-1] = 2 * float64(n)
+	case "coords-nan":
+		c[0] = math.NaN()
+	}
+	return c, 2 * float64(n)
 }
 
 // withoutShmOffer returns the requests on r with the handshake's offer of

@@ -94,6 +94,32 @@ func TestL96GoBitIdentical(t *testing.T) {
 	}
 }
 
+// The L96 LETKF through the Go program sending coordinates 2i on a ring
+// of length 2n, with the localisation radius doubled, gives the built-in
+// model's numbers bit for bit (doubling is exact): the LETKF localises by
+// the model's coordinates.
+func TestL96GoCoordinates(t *testing.T) {
+	cycles := 300
+	if testing.Short() {
+		cycles = 60
+	}
+	want, _ := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
+	closeAll(t)
+	cfg := load(t, "../examples/l96-letkf.yaml", cycles)
+	cfg.Model = config.ModelConfig{Name: "external", Command: []string{l96go(t), "-spacing", "2"}, StateSize: cfg.Model.Nx, Dt: cfg.Model.Dt}
+	cfg.Filter.LocRadius *= 2
+	got, _ := run(t, cfg)
+	for k := range want {
+		if got[k] != want[k] {
+			t.Fatalf("cycle %d differs from the built-in model:\n%+v\n%+v", k+1, got[k], want[k])
+		}
+	}
+	cfg.Filter.LocRadius /= 2 // the same radius in the doubled coordinates: another analysis
+	if got, _ = run(t, cfg); got[len(got)-1] == want[len(want)-1] {
+		t.Error("halving the radius in the model's coordinates changed nothing: they are not used")
+	}
+}
+
 // The L96 LETKF through the JavaScript program: time-mean analysis RMSE
 // within 2% of the built-in model's over 1000 cycles. (JavaScript's
 // doubles follow the same IEEE arithmetic, so the numbers agree far more

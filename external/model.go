@@ -83,8 +83,10 @@ type Model struct {
 	key   string
 	procs []*proc
 
-	mu  sync.Mutex
-	ref []float64 // x₀ from the first handshake
+	mu     sync.Mutex
+	ref    []float64 // x₀ from the first handshake
+	coords []float64 // and the coordinates (nil: none)
+	period float64   // their periodic domain's length (0: a line)
 }
 
 var (
@@ -180,21 +182,32 @@ func (m *Model) Reference() []float64 {
 	return slices.Clone(m.ref)
 }
 
-// setReference records x₀ from a process's handshake, or reports whether
-// it equals the one recorded, bit for bit.
-func (m *Model) setReference(x0 []float64) bool {
+// Coordinates returns a copy of the coordinates of the state variables
+// from the model's handshake (nil if it sent none), and the length of
+// their periodic domain (0: not periodic).
+func (m *Model) Coordinates() (coords []float64, period float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.coords), m.period
+}
+
+// setReference records x₀, the coordinates and their period from a
+// process's handshake, or reports whether they equal those recorded, bit
+// for bit.
+func (m *Model) setReference(x0, coords []float64, period float64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ref == nil {
-		m.ref = slices.Clone(x0)
+		m.ref, m.coords, m.period = slices.Clone(x0), slices.Clone(coords), period
 		return true
 	}
-	for i, v := range x0 {
-		if math.Float64bits(v) != math.Float64bits(m.ref[i]) {
-			return false
-		}
-	}
-	return true
+	return sameBits(x0, m.ref) && sameBits(coords, m.coords) && (coords == nil) == (m.coords == nil) &&
+		math.Float64bits(period) == math.Float64bits(m.period)
+}
+
+// sameBits reports whether a and b hold the same float64s, bit for bit.
+func sameBits(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
 
 // AdvanceEnsemble advances every row of X (rows × StateSize) by steps

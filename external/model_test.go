@@ -376,3 +376,37 @@ func crashWorker() {
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
 }
+
+// The coordinates of the handshake: kept when valid, a non-retryable
+// ErrState when not.
+func TestCoordinates(t *testing.T) {
+	for _, tc := range []struct {
+		behaviour string
+		coords    []float64
+		period    float64
+		err       string
+	}{
+		{"ok", nil, 0, ""},
+		{"coords", []float64{0, 2, 4, 6, 8}, 10, ""},
+		{"coords-line", []float64{0, 2, 4, 6, 8}, 0, ""},
+		{"coords-outside", nil, 0, "coordinate 4 is 10, outside the periodic domain [0, 10)"},
+		{"coords-nan", nil, 0, "state 0, variable 0 is NaN"},
+	} {
+		t.Run(tc.behaviour, func(t *testing.T) {
+			m, err := Open(fakeConfig(tc.behaviour, 1, ""))
+			if tc.err != "" {
+				if !errors.Is(err, ErrState) || IsRetryable(err) || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("Open: %v, want a non-retryable ErrState containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if coords, period := m.Coordinates(); !slices.Equal(coords, tc.coords) || period != tc.period {
+				t.Errorf("Coordinates() = %v, %v; want %v, %v", coords, period, tc.coords, tc.period)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -138,12 +139,16 @@ func (p *proc) hello() error {
 	if dt, err := msg.floatMeta(keyDt); err != nil || dt != cfg.Dt {
 		return p.fail(false, fmt.Errorf("%w: the model's handshake says dt %q, the config %v", ErrState, msg.meta[keyDt], cfg.Dt))
 	}
-	x0, err := msg.states(1, cfg.StateSize)
+	x0, coords, err := msg.helloStates(cfg.StateSize)
 	if err != nil {
 		return p.fail(false, fmt.Errorf("handshake: the reference state: %w", protocolUnlessState(err)))
 	}
-	if !p.m.setReference(x0) {
-		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state than the first process did", ErrNondeterministic, p.index))
+	period, err := checkCoords(msg, coords)
+	if err != nil {
+		return p.fail(false, fmt.Errorf("handshake: %w", err))
+	}
+	if !p.m.setReference(x0, coords, period) {
+		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state or other coordinates than the first process did", ErrNondeterministic, p.index))
 	}
 	switch t, ok := msg.meta[keyTransport]; {
 	case t == TransportShm && p.run.shm != nil:
@@ -157,6 +162,30 @@ func (p *proc) hello() error {
 		return p.fail(false, fmt.Errorf("%w: the model's handshake says %s %q, and %q was offered", ErrProtocol, keyTransport, t, meta[keyShmPath]))
 	}
 	return nil
+}
+
+// checkCoords returns the period of a hello reply's coordinates (0 without
+// one, or without coordinates) and checks them: finite (helloStates saw
+// to that), and in [0, period) if periodic.
+func checkCoords(msg message, coords []float64) (float64, error) {
+	if _, ok := msg.meta[keyPeriod]; !ok {
+		return 0, nil
+	}
+	period, err := msg.floatMeta(keyPeriod)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%w: %w", ErrProtocol, err)
+	case coords == nil:
+		return 0, fmt.Errorf("%w: %q without a %q column", ErrProtocol, keyPeriod, coordColumn)
+	case !(period > 0) || math.IsInf(period, 0):
+		return 0, fmt.Errorf("%w: %q is %v, want a finite length > 0", ErrState, keyPeriod, period)
+	}
+	for j, c := range coords {
+		if !(c >= 0 && c < period) {
+			return 0, fmt.Errorf("%w: coordinate %d is %v, outside the periodic domain [0, %v)", ErrState, j, c, period)
+		}
+	}
+	return period, nil
 }
 
 // advance sends rows states (values, row after row) to be advanced by

@@ -22,6 +22,16 @@ type Handler interface {
 	Advance(X []float64, rows, steps int) error
 }
 
+// Coordinator is a Handler whose state variables have coordinates, for
+// the LETKF's localisation (docs/external-models.md); Serve sends them in
+// the handshake.
+type Coordinator interface {
+	// Coordinates returns the coordinate of each of the n state variables
+	// (called after Hello) and the length of the periodic domain they lie
+	// on (all in [0, period)), or 0 if it is not periodic.
+	Coordinates(n int) (coords []float64, period float64)
+}
+
 // Serve answers the requests that latentda writes on r (the model's stdin)
 // on w (its stdout), until r ends, and then returns nil. A Handler error is
 // sent back as an error message and serving goes on; a request that is not
@@ -92,6 +102,16 @@ func (s *server) answer(w io.Writer, msg message) error {
 		}
 		s.n = size
 		meta := map[string]string{keyKind: kindHello, keyStateSize: strconv.Itoa(size), keyDt: formatFloat(dt)}
+		var coords []float64
+		if c, ok := s.h.(Coordinator); ok {
+			var period float64
+			if coords, period = c.Coordinates(size); len(coords) != size {
+				return fail(fmt.Errorf("%d coordinates, want %d", len(coords), size))
+			}
+			if period != 0 {
+				meta[keyPeriod] = formatFloat(period)
+			}
+		}
 		s.close()
 		if path := msg.meta[keyShmPath]; path != "" && littleEndian {
 			// A file that cannot be opened leaves the pipes.
@@ -100,7 +120,7 @@ func (s *server) answer(w io.Writer, msg message) error {
 				meta[keyTransport] = TransportShm
 			}
 		}
-		return writeMessage(w, meta, x0, 1, size)
+		return writeMessage(w, meta, x0, 1, size, coords...)
 	case kindAdvance:
 		if s.n == 0 {
 			return fail(errors.New("advance before hello"))
