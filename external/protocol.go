@@ -320,10 +320,8 @@ func (m message) column(i, rows, n int) ([]float64, error) {
 		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), name, len(all)-off, got*n)
 	}
 	vals := all[off : off+got*n]
-	for i, v := range vals {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, v)
-		}
+	if i := firstNonFinite(vals); i >= 0 {
+		return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, vals[i])
 	}
 	return vals, nil
 }
