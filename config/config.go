@@ -130,7 +130,9 @@ type FilterConfig struct {
 	Adaptive *AdaptiveConfig `yaml:"adaptive,omitempty" json:"adaptive,omitempty"`
 	// Rotate applies random mean-preserving rotations.
 	Rotate bool `yaml:"rotate" json:"rotate"`
-	// LocRadius is the LETKF localisation radius in grid points.
+	// LocRadius is the LETKF localisation radius in grid points, or in the
+	// units of an external model's coordinates if it sends them
+	// (docs/external-models.md).
 	LocRadius float64 `yaml:"loc_radius" json:"loc_radius"`
 	// BatchSize groups grid points per LETKF local analysis (default 1).
 	BatchSize int `yaml:"batch_size" json:"batch_size"`

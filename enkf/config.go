@@ -31,9 +31,10 @@ type Config struct {
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
 	Rotate bool
-	// LocRadius is the LETKF localisation radius in grid units, with the
-	// DAPPER convention: the Gaspari–Cohn half-width is c = 1.82·LocRadius,
-	// so the taper is exp(-1/2)-ish at LocRadius and zero beyond 2c.
+	// LocRadius is the LETKF localisation radius in grid units (in the
+	// units of Coords if set), with the DAPPER convention: the
+	// Gaspari–Cohn half-width is c = 1.82·LocRadius, so the taper is
+	// exp(-1/2)-ish at LocRadius and zero beyond 2c.
 	LocRadius float64
 	// BatchSize groups this many neighbouring grid points into one local
 	// analysis (LETKF only; default 1). Their distance to an observation is

@@ -7,13 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/report"
+	"github.com/latentda/latentda/workflows"
 )
 
 // The example models of examples/external against the built-in Lorenz-96.
@@ -125,6 +129,23 @@ func TestL96GoCoordinates(t *testing.T) {
 // doubles follow the same IEEE arithmetic, so the numbers agree far more
 // closely; 2% is what a model in another language is promised.)
 func TestL96JavaScript(t *testing.T) {
+	command := nodeModel(t)
+	const cycles = 1000
+	_, want := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
+	closeAll(t)
+	cfg := load(t, "../examples/external/l96js-letkf.yaml", cycles)
+	cfg.Model.Command = command
+	_, got := run(t, cfg)
+	if rel := math.Abs(got.RMSEa-want.RMSEa) / want.RMSEa; !(rel <= 0.02) {
+		t.Errorf("time-mean rmse_a %v through JavaScript, %v built in: %.2g%% apart, want <= 2%%", got.RMSEa, want.RMSEa, 100*rel)
+	}
+	t.Logf("time-mean rmse_a: JavaScript %v, built in %v", got.RMSEa, want.RMSEa)
+}
+
+// nodeModel returns the command that runs the JavaScript program, or
+// skips the test if node or apache-arrow is missing.
+func nodeModel(t *testing.T) []string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		skipOrFail(t, "node is not installed (apt-get install -y nodejs npm; then npm ci in examples/external/l96js)")
@@ -136,16 +157,7 @@ func TestL96JavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const cycles = 1000
-	_, want := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
-	closeAll(t)
-	cfg := load(t, "../examples/external/l96js-letkf.yaml", cycles)
-	cfg.Model.Command = []string{node, script, "8"}
-	_, got := run(t, cfg)
-	if rel := math.Abs(got.RMSEa-want.RMSEa) / want.RMSEa; !(rel <= 0.02) {
-		t.Errorf("time-mean rmse_a %v through JavaScript, %v built in: %.2g%% apart, want <= 2%%", got.RMSEa, want.RMSEa, 100*rel)
-	}
-	t.Logf("time-mean rmse_a: JavaScript %v, built in %v", got.RMSEa, want.RMSEa)
+	return []string{node, script, "8"}
 }
 
 // skipOrFail skips the test when an optional tool is missing, unless CI
@@ -175,5 +187,39 @@ func TestL96GoArchive(t *testing.T) {
 	}
 	if !mat.Equal(got, want) || !slices.Equal(gotTimes, wantTimes) {
 		t.Error("the archive differs from the built-in model's")
+	}
+}
+
+// The path of docs/external-models.md: the JavaScript program cycled with
+// the ETKF and the LETKF through the workflow loop and its activities (in
+// process; the Temporal path is covered by cmd/latentda's tests), then a
+// report of each run.
+func TestL96JavaScriptReport(t *testing.T) {
+	node := nodeModel(t)
+	root := t.TempDir()
+	closeAll(t)
+	for _, name := range []string{"l96js-etkf", "l96js-letkf"} {
+		cfg := load(t, "../examples/external/"+name+".yaml", 30)
+		cfg.Model.Command = node
+		in := workflows.Input{RunID: name, RunPath: filepath.Join("runs", name), Config: cfg, BatchCycles: 10}
+		res, err := workflows.RunInProcess(context.Background(), &activities.Activities{StateRoot: root}, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Summary.Cycles != 30 || !(res.Summary.RMSEa > 0 && res.Summary.RMSEa < 1) {
+			t.Errorf("%s: summary %+v, want 30 cycles with an analysis RMSE in (0, 1)", name, res.Summary)
+		}
+		dir := filepath.Join(root, "runs", name)
+		r, err := report.Load(dir, report.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := report.Write(r, filepath.Join(dir, "report"), report.Markdown)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(page); err != nil || !strings.Contains(string(b), ".png") {
+			t.Errorf("%s: report page %s: %v, no figures in\n%s", name, page, err, b)
+		}
 	}
 }

@@ -111,7 +111,9 @@ func offerShm(transport string) (*shmFile, error) {
 	if transport == TransportShm {
 		return nil, fmt.Errorf("transport shm: %w", err)
 	}
-	slog.Warn("external: shared memory not available: the states go over the pipes", "err", err)
+	if !errors.Is(err, errNoShm) { // not just the platform: worth a word
+		slog.Warn("external: shared memory not available: the states go over the pipes", "err", err)
+	}
 	return nil, nil
 }
 
