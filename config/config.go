@@ -96,6 +96,9 @@ type ModelConfig struct {
 	Processes int `yaml:"processes,omitempty" json:"processes,omitempty"`
 	// Timeout bounds each request to the program (default 10m).
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Transport is how the states travel: auto (the default: shared
+	// memory if the program accepts it, else the pipes), shm or pipe.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
 }
 
 // ObsConfig describes the observing system.
@@ -132,7 +135,9 @@ type FilterConfig struct {
 	Adaptive *AdaptiveConfig `yaml:"adaptive,omitempty" json:"adaptive,omitempty"`
 	// Rotate applies random mean-preserving rotations.
 	Rotate bool `yaml:"rotate" json:"rotate"`
-	// LocRadius is the LETKF localisation radius in grid points.
+	// LocRadius is the LETKF localisation radius in grid points, or in the
+	// units of an external model's coordinates if it sends them
+	// (docs/external-models.md).
 	LocRadius float64 `yaml:"loc_radius" json:"loc_radius"`
 	// BatchSize groups grid points per LETKF local analysis (default 1).
 	BatchSize int `yaml:"batch_size" json:"batch_size"`

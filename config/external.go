@@ -28,8 +28,8 @@ func (m *ModelConfig) externalDefaults() {
 // other models do not set them.
 func (m ModelConfig) validateExternal() error {
 	if m.Name != "external" {
-		if len(m.Command) > 0 || len(m.Env) > 0 || m.Workdir != "" || m.StateSize != 0 || m.Processes != 0 || m.Timeout != 0 {
-			return fmt.Errorf("model: command, env, workdir, state_size, processes and timeout are for model external, not %s", m.Name)
+		if len(m.Command) > 0 || len(m.Env) > 0 || m.Workdir != "" || m.StateSize != 0 || m.Processes != 0 || m.Timeout != 0 || m.Transport != "" {
+			return fmt.Errorf("model: command, env, workdir, state_size, processes, timeout and transport are for model external, not %s", m.Name)
 		}
 		return nil
 	}
@@ -48,5 +48,5 @@ func (m ModelConfig) validateExternal() error {
 // External is the external model's configuration (model name external).
 func (m ModelConfig) External() external.Config {
 	return external.Config{Command: m.Command, Env: m.Env, Workdir: m.Workdir, StateSize: m.StateSize,
-		Dt: m.Dt, Processes: m.Processes, Timeout: m.Timeout}
+		Dt: m.Dt, Processes: m.Processes, Timeout: m.Timeout, Transport: m.Transport}
 }

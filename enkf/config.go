@@ -31,9 +31,10 @@ type Config struct {
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
 	Rotate bool
-	// LocRadius is the LETKF localisation radius in grid units, with the
-	// DAPPER convention: the Gaspari–Cohn half-width is c = 1.82·LocRadius,
-	// so the taper is exp(-1/2)-ish at LocRadius and zero beyond 2c.
+	// LocRadius is the LETKF localisation radius in grid units (in the
+	// units of Coords if set), with the DAPPER convention: the
+	// Gaspari–Cohn half-width is c = 1.82·LocRadius, so the taper is
+	// exp(-1/2)-ish at LocRadius and zero beyond 2c.
 	LocRadius float64
 	// BatchSize groups this many neighbouring grid points into one local
 	// analysis (LETKF only; default 1). Their distance to an observation is
@@ -50,6 +51,37 @@ type Config struct {
 	// BlowUp is the magnitude beyond which an analysis is declared diverged
 	// (default 1e8).
 	BlowUp float64
+	// Coords places the state variables for the LETKF's localisation (nil:
+	// variable j at j, on a ring of length n). With Coords, the observation
+	// positions given to New are coordinates too, and LocRadius is in
+	// their units.
+	Coords *Coordinates
+}
+
+// Coordinates are the positions of the state variables on a line, or on
+// a circle if Period > 0.
+type Coordinates struct {
+	// Of holds the coordinate of each state variable.
+	Of []float64
+	// Period is the length of a periodic domain (distances wrap around
+	// it), or 0 for a line.
+	Period float64
+}
+
+// validate checks the coordinates of n state variables.
+func (c *Coordinates) validate(n int) error {
+	if len(c.Of) != n {
+		return fmt.Errorf("enkf: letkf: %d coordinates for %d state variables", len(c.Of), n)
+	}
+	if !(c.Period >= 0) || math.IsInf(c.Period, 0) {
+		return fmt.Errorf("enkf: letkf: the period of the coordinates must be finite and >= 0, got %v", c.Period)
+	}
+	for j, x := range c.Of {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("enkf: letkf: state variable %d has coordinate %v", j, x)
+		}
+	}
+	return nil
 }
 
 // DefaultBlowUp is the divergence threshold used when Config.BlowUp is 0.
@@ -77,6 +109,9 @@ func (c Config) Validate() error {
 		}
 		if c.WeightStride < 0 {
 			return fmt.Errorf("enkf: weight stride must be >= 0, got %d", c.WeightStride)
+		}
+		if c.Coords != nil && c.Coords.Period == 0 && c.WeightStride > 1 {
+			return fmt.Errorf("enkf: weight stride %d needs a periodic domain (it interpolates from the last batch to the first), and the coordinates are not periodic", c.WeightStride)
 		}
 	} else if c.WeightStride > 1 {
 		return fmt.Errorf("enkf: weight stride %d is for the letkf, not %s", c.WeightStride, c.Method)

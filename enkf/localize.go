@@ -72,9 +72,12 @@ type localizer struct {
 	bs, nbatch         int
 	stride, nseg       int // weight stride and number of segments (nseg = nbatch when stride = 1)
 	c, reach           float64
+	coord              []float64 // state coordinates (nil: the index)
+	period             float64   // domain length (0: a line)
+	centre, reachOf    []float64 // with coord: each batch's window
 	all                bool      // every window covers the domain
 	pos                []float64 // observation positions as given
-	sorted             []float64 // positions wrapped into [0, n), ascending
+	sorted             []float64 // positions wrapped into [0, period), ascending
 	order              []int     // observation index of each sorted position
 	workers            []*localWork
 	parallel           bool
@@ -126,18 +129,27 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	l := &localizer{
 		members: N, dim: n, nobs: len(obsPos), sqrtN1: math.Sqrt(float64(N - 1)),
 		bs: bs, nbatch: nbatch, stride: stride, nseg: (nbatch + stride - 1) / stride,
-		c: c, pos: obsPos, en: cfg.Adaptive,
+		c: c, pos: obsPos, en: cfg.Adaptive, period: float64(n),
 		// One grid unit beyond the exact bound absorbs rounding in the
 		// wrapped positions; the weights decide membership.
 		reach: 2*c + float64(bs-1)/2 + 1,
 	}
 	l.all = 2*l.reach >= float64(n)
+	if cfg.Coords != nil {
+		if err := cfg.Coords.validate(n); err != nil {
+			return nil, err
+		}
+		l.coordWindows(cfg.Coords)
+	}
 	if !l.all {
 		l.order = make([]int, len(obsPos))
 		wrapped := make([]float64, len(obsPos))
 		for k, x := range obsPos {
 			l.order[k] = k
-			wrapped[k] = wrap(x, float64(n))
+			wrapped[k] = x
+			if l.period > 0 {
+				wrapped[k] = wrap(x, l.period)
+			}
 		}
 		sort.SliceStable(l.order, func(a, b int) bool { return wrapped[l.order[a]] < wrapped[l.order[b]] })
 		l.sorted = make([]float64, len(obsPos))
@@ -181,6 +193,44 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	return l, nil
 }
 
+// coordWindows places the state variables at co and sets each batch's
+// window: its centre is the middle of the batch's coordinates (wrapped
+// into [0, period) on a periodic domain), and its reach 2c beyond half
+// their spread. The window is exact by the triangle inequality: the mean
+// distance over the batch is at least the distance to the centre minus
+// half the spread, and the taper is zero beyond 2c.
+func (l *localizer) coordWindows(co *Coordinates) {
+	l.coord, l.period = co.Of, co.Period
+	if l.period > 0 {
+		l.coord = make([]float64, len(co.Of))
+		for j, x := range co.Of {
+			l.coord[j] = wrap(x, l.period)
+		}
+	}
+	l.centre, l.reachOf = make([]float64, l.nbatch), make([]float64, l.nbatch)
+	l.all = l.period > 0
+	for b := range l.nbatch {
+		lo, hi := l.span(b)
+		a, z := slices.Min(l.coord[lo:hi]), slices.Max(l.coord[lo:hi])
+		l.centre[b] = (a + z) / 2
+		// Rounding in the wrapped positions is absorbed by a relative
+		// margin; the weights decide membership.
+		l.reachOf[b] = (2*l.c + (z-a)/2) * (1 + 1e-9)
+		l.all = l.all && 2*l.reachOf[b] >= l.period
+	}
+}
+
+// dist is the distance between state variable j and position pos.
+func (l *localizer) dist(j int, pos float64) float64 {
+	if l.coord == nil {
+		return periodicDist(float64(j), pos, float64(l.dim))
+	}
+	if l.period == 0 {
+		return math.Abs(l.coord[j] - pos)
+	}
+	return periodicDist(l.coord[j], pos, l.period)
+}
+
 // wrap maps x into [0, l).
 func wrap(x, l float64) float64 {
 	x = math.Mod(x, l)
@@ -212,9 +262,12 @@ func (l *localizer) candidates(dst []int, b int) int {
 		return l.nobs
 	}
 	lo, hi := l.span(b)
-	centre := float64(lo+hi-1) / 2
-	from, to := centre-l.reach, centre+l.reach
-	n := float64(l.dim)
+	centre, reach := float64(lo+hi-1)/2, l.reach
+	if l.coord != nil {
+		centre, reach = l.centre[b], l.reachOf[b]
+	}
+	from, to := centre-reach, centre+reach
+	n := l.period
 	count := 0
 	add := func(a, b float64) { // observations with a <= position <= b
 		i := sort.SearchFloat64s(l.sorted, a)
@@ -232,6 +285,8 @@ func (l *localizer) candidates(dst []int, b int) int {
 		}
 	}
 	switch {
+	case n == 0: // a line
+		add(from, to)
 	case from < 0:
 		add(from+n, n)
 		add(0, to)
@@ -257,7 +312,7 @@ func (l *localizer) selectObs(lw *localWork, b int) int {
 		pos := l.pos[k]
 		var dist float64
 		for j := lo; j < hi; j++ {
-			dist += periodicDist(float64(j), pos, float64(l.dim))
+			dist += l.dist(j, pos)
 		}
 		if w := GaspariCohn(dist/float64(hi-lo), l.c); w > gcCutoff {
 			lw.obs[pl] = k

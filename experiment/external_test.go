@@ -32,6 +32,10 @@ func TestExternalModelConfig(t *testing.T) {
 		{"nx differs", func(c *config.Config) { c.Model.Nx = 41 }, "model.nx"},
 		{"forcing", func(c *config.Config) { c.Model.Forcing = 8 }, "not parameters of model external"},
 		{"negative timeout", func(c *config.Config) { c.Model.Timeout = -time.Second }, "timeout"},
+		{"unknown transport", func(c *config.Config) { c.Model.Transport = "mmap" }, "transport"},
+		{"transport for lorenz96", func(c *config.Config) {
+			c.Model = config.ModelConfig{Name: "lorenz96", Nx: 40, Forcing: 8, Dt: 0.05, Transport: "shm"}
+		}, "for model external, not lorenz96"},
 		{"command for lorenz96", func(c *config.Config) {
 			c.Model = config.ModelConfig{Name: "lorenz96", Command: []string{"x"}}
 		}, "for model external, not lorenz96"},

@@ -181,7 +181,8 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 			filterDim = gen.LatentDim()
 		}
 	}
-	filter, err := enkf.New(cfg.Filter.EnKF(), cfg.Filter.Members, filterDim, op.Positions())
+	fcfg, obsPos := localisation(cfg.Filter.EnKF(), model, op, gen != nil)
+	filter, err := enkf.New(fcfg, cfg.Filter.Members, filterDim, obsPos)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: filter: %w", err)
 	}
@@ -227,6 +228,29 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		}
 	}
 	return s, nil
+}
+
+// localisation returns the filter's config and the observation positions
+// for its localisation: the grid index, or, for an external model that
+// sent coordinates in its handshake (and no latent filter, whose variables
+// have no place), the coordinates of the state variables and of the
+// observed ones.
+func localisation(fcfg enkf.Config, model dynamics.Model, op observations.Operator, latent bool) (enkf.Config, []float64) {
+	pos := op.Positions()
+	m, ok := model.(*external.Model)
+	if !ok || latent {
+		return fcfg, pos
+	}
+	coords, period := m.Coordinates()
+	if coords == nil {
+		return fcfg, pos
+	}
+	fcfg.Coords = &enkf.Coordinates{Of: coords, Period: period}
+	at := make([]float64, len(pos))
+	for k, x := range pos {
+		at[k] = coords[int(x)] // the operators observe state variables: x is an index
+	}
+	return fcfg, at
 }
 
 // NewModel builds the dynamical model a model section names.

@@ -11,13 +11,14 @@ import (
 
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/internal/cputime"
 )
 
 // BenchmarkForecast is one cycle's ensemble forecast (24 members, one
 // Lorenz-96 step) with the built-in model, through the Go example program,
 // and through the test binary's fake model (x ← x/2 + 1, next to free: the
-// protocol's own cost), at L96 size and at 10⁵ variables
-// (docs/external-models.md):
+// protocol's own cost), over the pipes and over shared memory, at L96 size
+// and at 10⁵ variables (docs/external-models.md):
 //
 //	go test -run XXX -bench Forecast -benchtime 2s ./external/
 func BenchmarkForecast(b *testing.B) {
@@ -33,19 +34,21 @@ func BenchmarkForecast(b *testing.B) {
 		})
 		for _, program := range []string{"l96go", "fake"} {
 			for _, processes := range []int{1, 2} {
-				b.Run(fmt.Sprintf("n=%d/%s/processes=%d", n, program, processes), func(b *testing.B) {
-					cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
-						Processes: processes, Timeout: time.Minute}
-					if program == "fake" {
-						cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok"}
-					}
-					m, err := external.Open(cfg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer m.Close()
-					benchForecast(b, m, members)
-				})
+				for _, transport := range []string{external.TransportPipe, external.TransportShm} {
+					b.Run(fmt.Sprintf("n=%d/%s/processes=%d/%s", n, program, processes, transport), func(b *testing.B) {
+						cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
+							Processes: processes, Timeout: time.Minute, Transport: transport}
+						if program == "fake" {
+							cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=" + transport}
+						}
+						m, err := external.Open(cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer m.Close()
+						benchForecast(b, m, members)
+					})
+				}
 			}
 		}
 	}
@@ -67,9 +70,21 @@ func benchForecast(b *testing.B, m dynamics.Model, members int) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(8 * members * n))
+	c0 := cpu(m)
 	for b.Loop() {
 		if err := f.Forecast(E, 1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpu(m)-c0)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// cpu is the CPU time used so far by the benchmark binary and, for an
+// external model, by its processes.
+func cpu(m dynamics.Model) time.Duration {
+	c := cputime.Process()
+	if e, ok := m.(*external.Model); ok {
+		c += external.ProcessCPU(e)
+	}
+	return c
 }

@@ -1,10 +1,15 @@
 package external
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,13 +19,33 @@ import (
 // (or misbehaves as told) instead of running the tests.
 const fakeEnv = "LATENTDA_FAKE_MODEL"
 
+// fakeTransportEnv tells the fake model the transport latentda was
+// configured with ("pipe-only": a model that ignores the offer of shared
+// memory).
+const fakeTransportEnv = "LATENTDA_FAKE_TRANSPORT"
+
+// crashEnv runs the test binary as a worker that crashes (crashWorker).
+const crashEnv = "LATENTDA_FAKE_CRASH"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(crashEnv) != "" {
+		crashWorker()
+	}
 	if b := os.Getenv(fakeEnv); b != "" {
 		if b == "exit-at-once" {
 			fmt.Fprintln(os.Stderr, "fake: cannot open the mesh file")
 			os.Exit(3)
 		}
-		if err := Serve(os.Stdin, os.Stdout, &fakeModel{behaviour: b}); err != nil {
+		var stdin io.Reader = os.Stdin
+		if b == "pipe-only" {
+			stdin = withoutShmOffer(os.Stdin)
+		}
+		f := &fakeModel{behaviour: b, shm: os.Getenv(fakeTransportEnv) != TransportPipe}
+		var h Handler = f
+		if strings.HasPrefix(b, "coords") {
+			h = fakeCoords{f}
+		}
+		if err := Serve(stdin, os.Stdout, h); err != nil {
 			fmt.Fprintln(os.Stderr, "fake:", err)
 			os.Exit(1)
 		}
@@ -33,8 +58,64 @@ func TestMain(m *testing.M) {
 // misbehaves on its second advance request as behaviour says.
 type fakeModel struct {
 	behaviour string
+	shm       bool // over shared memory (when latentda offers it)
 	n         int
 	calls     int
+}
+
+// fakeCoords is the fake model with coordinates: 2j on a ring of length
+// 2n ("coords"), on a line ("coords-line"), or invalid ("coords-outside":
+// the last one at the period; "coords-nan").
+type fakeCoords struct{ *fakeModel }
+
+func (f fakeCoords) Coordinates(n int) ([]float64, float64) {
+	c := make([]float64, n)
+	for j := range c {
+		c[j] = 2 * float64(j)
+	}
+	switch f.behaviour {
+	case "coords-line":
+		return c, 0
+	case "coords-outside":
+		c[n-1] = 2 * float64(n)
+	case "coords-nan":
+		c[0] = math.NaN()
+	}
+	return c, 2 * float64(n)
+}
+
+// withoutShmOffer returns the requests on r with the handshake's offer of
+// shared memory taken out: what a model that does not know the transport
+// sees.
+func withoutShmOffer(r io.Reader) io.Reader {
+	br := bufio.NewReaderSize(r, readBuffer)
+	msg, err := readMessage(br, 0)
+	if err != nil {
+		return br
+	}
+	defer msg.release()
+	delete(msg.meta, keyShmPath)
+	delete(msg.meta, keyProtocol)
+	var b bytes.Buffer
+	if err := writeMessage(&b, msg.meta, nil, -1, 0); err != nil {
+		return br
+	}
+	return io.MultiReader(&b, br)
+}
+
+// truncateShm truncates the process's shared-memory file (found among its
+// open files) to nothing.
+func truncateShm() error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, fd := range fds {
+		if path, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(path, shmPrefix) {
+			return os.Truncate(path, 0)
+		}
+	}
+	return errors.New("fake: no shared-memory file open")
 }
 
 func (f *fakeModel) Hello(n int, dt float64) ([]float64, error) {
@@ -66,7 +147,13 @@ func (f *fakeModel) Advance(X []float64, rows, steps int) error {
 			time.Sleep(time.Hour)
 		case "wrong-size":
 			// A reply one state short, written past Serve.
-			if err := writeMessage(os.Stdout, map[string]string{keyKind: kindState}, X[f.n:], rows-1, f.n); err != nil {
+			var err error
+			if f.shm {
+				err = writeMessage(os.Stdout, map[string]string{keyKind: kindState, keyRows: strconv.Itoa(rows - 1)}, nil, -1, 0)
+			} else {
+				err = writeMessage(os.Stdout, map[string]string{keyKind: kindState}, X[f.n:], rows-1, f.n)
+			}
+			if err != nil {
 				return err
 			}
 			time.Sleep(time.Hour)
@@ -81,6 +168,9 @@ func (f *fakeModel) Advance(X []float64, rows, steps int) error {
 	}
 	if f.calls == 2 && f.behaviour == "nan" {
 		X[len(X)-1] = math.NaN()
+	}
+	if f.calls == 2 && f.behaviour == "truncate" {
+		return truncateShm()
 	}
 	return nil
 }

@@ -7,13 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/report"
+	"github.com/latentda/latentda/workflows"
 )
 
 // The example models of examples/external against the built-in Lorenz-96.
@@ -68,7 +72,8 @@ func closeAll(t *testing.T) {
 }
 
 // The L96 ETKF through the Go program gives the built-in model's numbers
-// bit for bit, every cycle, with one process or three.
+// bit for bit, every cycle, with one process or three, over the pipes and
+// over shared memory.
 func TestL96GoBitIdentical(t *testing.T) {
 	cycles := 1000
 	if testing.Short() {
@@ -77,16 +82,45 @@ func TestL96GoBitIdentical(t *testing.T) {
 	want, _ := run(t, load(t, "../examples/l96-etkf.yaml", cycles))
 	closeAll(t)
 	program := l96go(t)
-	for _, processes := range []int{1, 3} {
-		cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
-		cfg.Model.Command[0] = program
-		cfg.Model.Processes = processes
-		got, _ := run(t, cfg)
-		for k := range want {
-			if got[k] != want[k] {
-				t.Fatalf("%d processes: cycle %d differs from the built-in model:\n%+v\n%+v", processes, k+1, got[k], want[k])
+	for _, transport := range []string{external.TransportPipe, external.TransportShm} {
+		for _, processes := range []int{1, 3} {
+			cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
+			cfg.Model.Command[0] = program
+			cfg.Model.Processes = processes
+			cfg.Model.Transport = transport
+			got, _ := run(t, cfg)
+			for k := range want {
+				if got[k] != want[k] {
+					t.Fatalf("%s, %d processes: cycle %d differs from the built-in model:\n%+v\n%+v", transport, processes, k+1, got[k], want[k])
+				}
 			}
 		}
+	}
+}
+
+// The L96 LETKF through the Go program sending coordinates 2i on a ring
+// of length 2n, with the localisation radius doubled, gives the built-in
+// model's numbers bit for bit (doubling is exact): the LETKF localises by
+// the model's coordinates.
+func TestL96GoCoordinates(t *testing.T) {
+	cycles := 300
+	if testing.Short() {
+		cycles = 60
+	}
+	want, _ := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
+	closeAll(t)
+	cfg := load(t, "../examples/l96-letkf.yaml", cycles)
+	cfg.Model = config.ModelConfig{Name: "external", Command: []string{l96go(t), "-spacing", "2"}, StateSize: cfg.Model.Nx, Dt: cfg.Model.Dt}
+	cfg.Filter.LocRadius *= 2
+	got, _ := run(t, cfg)
+	for k := range want {
+		if got[k] != want[k] {
+			t.Fatalf("cycle %d differs from the built-in model:\n%+v\n%+v", k+1, got[k], want[k])
+		}
+	}
+	cfg.Filter.LocRadius /= 2 // the same radius in the doubled coordinates: another analysis
+	if got, _ = run(t, cfg); got[len(got)-1] == want[len(want)-1] {
+		t.Error("halving the radius in the model's coordinates changed nothing: they are not used")
 	}
 }
 
@@ -95,6 +129,23 @@ func TestL96GoBitIdentical(t *testing.T) {
 // doubles follow the same IEEE arithmetic, so the numbers agree far more
 // closely; 2% is what a model in another language is promised.)
 func TestL96JavaScript(t *testing.T) {
+	command := nodeModel(t)
+	const cycles = 1000
+	_, want := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
+	closeAll(t)
+	cfg := load(t, "../examples/external/l96js-letkf.yaml", cycles)
+	cfg.Model.Command = command
+	_, got := run(t, cfg)
+	if rel := math.Abs(got.RMSEa-want.RMSEa) / want.RMSEa; !(rel <= 0.02) {
+		t.Errorf("time-mean rmse_a %v through JavaScript, %v built in: %.2g%% apart, want <= 2%%", got.RMSEa, want.RMSEa, 100*rel)
+	}
+	t.Logf("time-mean rmse_a: JavaScript %v, built in %v", got.RMSEa, want.RMSEa)
+}
+
+// nodeModel returns the command that runs the JavaScript program, or
+// skips the test if node or apache-arrow is missing.
+func nodeModel(t *testing.T) []string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		skipOrFail(t, "node is not installed (apt-get install -y nodejs npm; then npm ci in examples/external/l96js)")
@@ -106,16 +157,7 @@ func TestL96JavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const cycles = 1000
-	_, want := run(t, load(t, "../examples/l96-letkf.yaml", cycles))
-	closeAll(t)
-	cfg := load(t, "../examples/external/l96js-letkf.yaml", cycles)
-	cfg.Model.Command = []string{node, script, "8"}
-	_, got := run(t, cfg)
-	if rel := math.Abs(got.RMSEa-want.RMSEa) / want.RMSEa; !(rel <= 0.02) {
-		t.Errorf("time-mean rmse_a %v through JavaScript, %v built in: %.2g%% apart, want <= 2%%", got.RMSEa, want.RMSEa, 100*rel)
-	}
-	t.Logf("time-mean rmse_a: JavaScript %v, built in %v", got.RMSEa, want.RMSEa)
+	return []string{node, script, "8"}
 }
 
 // skipOrFail skips the test when an optional tool is missing, unless CI
@@ -145,5 +187,39 @@ func TestL96GoArchive(t *testing.T) {
 	}
 	if !mat.Equal(got, want) || !slices.Equal(gotTimes, wantTimes) {
 		t.Error("the archive differs from the built-in model's")
+	}
+}
+
+// The path of docs/external-models.md: the JavaScript program cycled with
+// the ETKF and the LETKF through the workflow loop and its activities (in
+// process; the Temporal path is covered by cmd/latentda's tests), then a
+// report of each run.
+func TestL96JavaScriptReport(t *testing.T) {
+	node := nodeModel(t)
+	root := t.TempDir()
+	closeAll(t)
+	for _, name := range []string{"l96js-etkf", "l96js-letkf"} {
+		cfg := load(t, "../examples/external/"+name+".yaml", 30)
+		cfg.Model.Command = node
+		in := workflows.Input{RunID: name, RunPath: filepath.Join("runs", name), Config: cfg, BatchCycles: 10}
+		res, err := workflows.RunInProcess(context.Background(), &activities.Activities{StateRoot: root}, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Summary.Cycles != 30 || !(res.Summary.RMSEa > 0 && res.Summary.RMSEa < 1) {
+			t.Errorf("%s: summary %+v, want 30 cycles with an analysis RMSE in (0, 1)", name, res.Summary)
+		}
+		dir := filepath.Join(root, "runs", name)
+		r, err := report.Load(dir, report.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := report.Write(r, filepath.Join(dir, "report"), report.Markdown)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(page); err != nil || !strings.Contains(string(b), ".png") {
+			t.Errorf("%s: report page %s: %v, no figures in\n%s", name, page, err, b)
+		}
 	}
 }

@@ -45,6 +45,10 @@ type Config struct {
 	Processes int
 	// Timeout bounds each request (handshake or advance).
 	Timeout time.Duration
+	// Transport is how the states travel: TransportAuto ("" too: shared
+	// memory if the model accepts it, else the pipes), TransportShm or
+	// TransportPipe.
+	Transport string
 }
 
 // Validate reports the first invalid field.
@@ -60,6 +64,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("external: processes: must be >= 1, got %d", c.Processes)
 	case c.Timeout <= 0:
 		return fmt.Errorf("external: timeout: must be > 0, got %v", c.Timeout)
+	case c.Transport != "" && c.Transport != TransportAuto && c.Transport != TransportShm && c.Transport != TransportPipe:
+		return fmt.Errorf("external: transport: must be auto, shm or pipe, got %q", c.Transport)
 	}
 	for _, kv := range c.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -77,8 +83,10 @@ type Model struct {
 	key   string
 	procs []*proc
 
-	mu  sync.Mutex
-	ref []float64 // x₀ from the first handshake
+	mu     sync.Mutex
+	ref    []float64 // x₀ from the first handshake
+	coords []float64 // and the coordinates (nil: none)
+	period float64   // their periodic domain's length (0: a line)
 }
 
 var (
@@ -174,21 +182,32 @@ func (m *Model) Reference() []float64 {
 	return slices.Clone(m.ref)
 }
 
-// setReference records x₀ from a process's handshake, or reports whether
-// it equals the one recorded, bit for bit.
-func (m *Model) setReference(x0 []float64) bool {
+// Coordinates returns a copy of the coordinates of the state variables
+// from the model's handshake (nil if it sent none), and the length of
+// their periodic domain (0: not periodic).
+func (m *Model) Coordinates() (coords []float64, period float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.coords), m.period
+}
+
+// setReference records x₀, the coordinates and their period from a
+// process's handshake, or reports whether they equal those recorded, bit
+// for bit.
+func (m *Model) setReference(x0, coords []float64, period float64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ref == nil {
-		m.ref = slices.Clone(x0)
+		m.ref, m.coords, m.period = slices.Clone(x0), slices.Clone(coords), period
 		return true
 	}
-	for i, v := range x0 {
-		if math.Float64bits(v) != math.Float64bits(m.ref[i]) {
-			return false
-		}
-	}
-	return true
+	return sameBits(x0, m.ref) && sameBits(coords, m.coords) && (coords == nil) == (m.coords == nil) &&
+		math.Float64bits(period) == math.Float64bits(m.period)
+}
+
+// sameBits reports whether a and b hold the same float64s, bit for bit.
+func sameBits(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
 
 // AdvanceEnsemble advances every row of X (rows × StateSize) by steps
@@ -215,17 +234,31 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 		}
 	}
 	parts := min(len(m.procs), rows)
-	replies := make([]message, parts)
+	// The processes stay locked until their replies are copied into X
+	// (a reply over shared memory lives in its process's buffer).
+	procs := m.procs[:parts]
+	for _, p := range procs {
+		p.mu.Lock()
+	}
+	defer func() {
+		for _, p := range procs {
+			p.mu.Unlock()
+		}
+	}()
+	replies := make([][]float64, parts)
+	releases := make([]func(), parts)
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
-	for i := range parts {
+	for i, p := range procs {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		wg.Go(func() { replies[i], errs[i] = m.procs[i].advance(values[lo*n:hi*n], hi-lo, steps) })
+		wg.Go(func() { replies[i], releases[i], errs[i] = p.advance(values[lo*n:hi*n], hi-lo, steps) })
 	}
 	wg.Wait()
 	defer func() {
-		for _, r := range replies {
-			r.release()
+		for _, release := range releases {
+			if release != nil {
+				release()
+			}
 		}
 	}()
 	for _, err := range errs {
@@ -233,9 +266,8 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 			return err
 		}
 	}
-	for i, r := range replies {
+	for i, vals := range replies {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		vals, _ := r.states(hi-lo, n) // checked by advance
 		for j := lo; j < hi; j++ {
 			copy(X.RawRowView(j), vals[(j-lo)*n:(j-lo+1)*n])
 		}

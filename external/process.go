@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -38,6 +40,7 @@ type running struct {
 	stdout  *bufio.Reader
 	out     *os.File
 	stderr  *tail
+	shm     *shmFile      // the shared-memory transport (nil: the pipes)
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // cmd.Wait's result, set before done closes
 }
@@ -45,12 +48,18 @@ type running struct {
 // start starts the process and reads its handshake.
 func (p *proc) start() error {
 	cfg := p.m.cfg
+	shm, err := offerShm(cfg.Transport)
+	if err != nil {
+		return p.fail(false, err)
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
+		shm.close()
 		return p.fail(false, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
+		shm.close()
 		inR.Close()
 		inW.Close()
 		return p.fail(false, err)
@@ -59,7 +68,8 @@ func (p *proc) start() error {
 	cmd.Dir = cfg.Workdir
 	cmd.Env = append(os.Environ(), cfg.Env...)
 	cmd.Stdin, cmd.Stdout = inR, outW
-	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, readBuffer), stderr: newTail(stderrTail), done: make(chan struct{})}
+	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, readBuffer), stderr: newTail(stderrTail),
+		shm: shm, done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	cmd.WaitDelay = time.Second // a grandchild holding stderr open does not block Wait
 	ownGroup(cmd)
@@ -67,8 +77,7 @@ func (p *proc) start() error {
 	inR.Close()
 	outW.Close()
 	if err != nil {
-		inW.Close()
-		outR.Close()
+		r.closePipes()
 		return p.fail(false, fmt.Errorf("start: %w", err))
 	}
 	growPipe(inW)
@@ -85,12 +94,39 @@ func (p *proc) start() error {
 	return nil
 }
 
+// offerShm returns the shared-memory file to offer a new process, or nil
+// for the pipes: with transport pipe, or with auto where shared memory is
+// not available.
+func offerShm(transport string) (*shmFile, error) {
+	if transport == TransportPipe {
+		return nil, nil
+	}
+	err := errNoShm
+	var s *shmFile
+	if littleEndian {
+		if s, err = newShmFile(shmDir()); err == nil {
+			return s, nil
+		}
+	}
+	if transport == TransportShm {
+		return nil, fmt.Errorf("transport shm: %w", err)
+	}
+	if !errors.Is(err, errNoShm) { // not just the platform: worth a word
+		slog.Warn("external: shared memory not available: the states go over the pipes", "err", err)
+	}
+	return nil, nil
+}
+
 // hello performs the handshake of a fresh process: it checks the model's
-// state size and time step, and that its reference state x₀ equals the
-// first process's (else the model is not deterministic).
+// state size and time step, that its reference state x₀ equals the first
+// process's (else the model is not deterministic), and whether it takes
+// the shared-memory file offered.
 func (p *proc) hello() error {
 	cfg := p.m.cfg
 	meta := map[string]string{keyKind: kindHello, keyStateSize: strconv.Itoa(cfg.StateSize), keyDt: formatFloat(cfg.Dt)}
+	if p.run.shm != nil {
+		meta[keyShmPath] = p.run.shm.path()
+	}
 	msg, err := p.roundTrip(meta, nil, -1, 1)
 	if err != nil {
 		return err
@@ -105,42 +141,111 @@ func (p *proc) hello() error {
 	if dt, err := msg.floatMeta(keyDt); err != nil || dt != cfg.Dt {
 		return p.fail(false, fmt.Errorf("%w: the model's handshake says dt %q, the config %v", ErrState, msg.meta[keyDt], cfg.Dt))
 	}
-	x0, err := msg.states(1, cfg.StateSize)
+	x0, coords, err := msg.helloStates(cfg.StateSize)
 	if err != nil {
 		return p.fail(false, fmt.Errorf("handshake: the reference state: %w", protocolUnlessState(err)))
 	}
-	if !p.m.setReference(x0) {
-		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state than the first process did", ErrNondeterministic, p.index))
+	period, err := checkCoords(msg, coords)
+	if err != nil {
+		return p.fail(false, fmt.Errorf("handshake: %w", err))
+	}
+	if !p.m.setReference(x0, coords, period) {
+		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state or other coordinates than the first process did", ErrNondeterministic, p.index))
+	}
+	switch t, ok := msg.meta[keyTransport]; {
+	case t == TransportShm && p.run.shm != nil:
+	case !ok || t == TransportPipe:
+		if cfg.Transport == TransportShm {
+			return p.fail(false, fmt.Errorf("%w: the model did not accept the shared-memory file (the config says transport: shm)", ErrProtocol))
+		}
+		p.run.shm.close()
+		p.run.shm = nil
+	default:
+		return p.fail(false, fmt.Errorf("%w: the model's handshake says %s %q, and %q was offered", ErrProtocol, keyTransport, t, meta[keyShmPath]))
 	}
 	return nil
 }
 
+// checkCoords returns the period of a hello reply's coordinates (0 without
+// one, or without coordinates) and checks them: finite (helloStates saw
+// to that), and in [0, period) if periodic.
+func checkCoords(msg message, coords []float64) (float64, error) {
+	if _, ok := msg.meta[keyPeriod]; !ok {
+		return 0, nil
+	}
+	period, err := msg.floatMeta(keyPeriod)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%w: %w", ErrProtocol, err)
+	case coords == nil:
+		return 0, fmt.Errorf("%w: %q without a %q column", ErrProtocol, keyPeriod, coordColumn)
+	case !(period > 0) || math.IsInf(period, 0):
+		return 0, fmt.Errorf("%w: %q is %v, want a finite length > 0", ErrState, keyPeriod, period)
+	}
+	for j, c := range coords {
+		if !(c >= 0 && c < period) {
+			return 0, fmt.Errorf("%w: coordinate %d is %v, outside the periodic domain [0, %v)", ErrState, j, c, period)
+		}
+	}
+	return period, nil
+}
+
 // advance sends rows states (values, row after row) to be advanced by
-// steps steps and returns the reply, whose states are checked
-// (message.states gives them).
-func (p *proc) advance(values []float64, rows, steps int) (message, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// steps steps and returns the advanced states, checked, and a function
+// that releases them; they stay valid until then, and while the caller
+// holds p.mu, which it must hold during the call.
+func (p *proc) advance(values []float64, rows, steps int) ([]float64, func(), error) {
 	if p.run == nil {
 		if err := p.start(); err != nil {
-			return message{}, err
+			return nil, nil, err
 		}
 	}
 	meta := map[string]string{keyKind: kindAdvance, keySteps: strconv.Itoa(steps)}
+	if s := p.run.shm; s != nil {
+		vals, err := p.advanceShared(s, meta, values, rows)
+		return vals, func() {}, err
+	}
 	msg, err := p.roundTrip(meta, values, rows, rows)
 	if err != nil {
-		return message{}, err
+		return nil, nil, err
 	}
 	if err := p.checkKind(msg, kindState); err != nil {
 		msg.release()
-		return message{}, err
+		return nil, nil, err
 	}
-	if _, err := msg.states(rows, p.m.cfg.StateSize); err != nil {
+	vals, err := msg.states(rows, p.m.cfg.StateSize)
+	if err != nil {
 		err = p.fail(false, protocolUnlessState(err))
 		msg.release()
-		return message{}, err
+		return nil, nil, err
 	}
-	return msg, nil
+	return vals, msg.release, nil
+}
+
+// advanceShared is advance over shared memory: the states go into the
+// file, the request (with their number) over the pipe, and the reply's
+// states are copied out of the file into s.out as they are checked.
+func (p *proc) advanceShared(s *shmFile, meta map[string]string, values []float64, rows int) ([]float64, error) {
+	n := p.m.cfg.StateSize
+	if err := s.ensure(rows * n); err != nil {
+		return nil, p.fail(false, err)
+	}
+	if err := guardFault(func() error { copy(s.vals, values); return nil }); err != nil {
+		return nil, p.fail(false, err)
+	}
+	meta[keyRows] = strconv.Itoa(rows)
+	msg, err := p.roundTrip(meta, nil, -1, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer msg.release()
+	if err := p.checkKind(msg, kindState); err != nil {
+		return nil, err
+	}
+	if err := sharedReply(s.out, msg, s.vals, rows, n); err != nil {
+		return nil, p.fail(false, err)
+	}
+	return s.out[:rows*n], nil
 }
 
 // protocolUnlessState marks err as a protocol violation unless it is
@@ -261,9 +366,12 @@ func (p *proc) stop() error {
 	return err
 }
 
+// closePipes closes latentda's ends of the pipes and removes the
+// shared-memory file.
 func (r *running) closePipes() {
 	r.stdin.Close()
 	r.out.Close()
+	r.shm.close()
 }
 
 // exitStatus describes how the process ended, once done is closed.

@@ -25,13 +25,14 @@ const ProtocolVersion = 1
 
 // Schema metadata keys of a message (docs/external-models.md).
 const (
-	keyProtocol  = "protocol"   // "1"
-	keyKind      = "kind"       // kindHello, kindAdvance, kindState or kindError
-	keyStateSize = "state_size" // n, in hello requests and replies
-	keyDt        = "dt"         // the model time step, in hello requests and replies
-	keySteps     = "steps"      // model steps to advance, in advance requests
-	keyMessage   = "message"    // what went wrong, in error replies
-	keyRetryable = "retryable"  // "true": a fresh process may succeed (error replies)
+	keyProtocol  = "protocol"     // "1"
+	keyKind      = "kind"         // kindHello, kindAdvance, kindState or kindError
+	keyStateSize = "state_size"   // n, in hello requests and replies
+	keyDt        = "dt"           // the model time step, in hello requests and replies
+	keySteps     = "steps"        // model steps to advance, in advance requests
+	keyMessage   = "message"      // what went wrong, in error replies
+	keyRetryable = "retryable"    // "true": a fresh process may succeed (error replies)
+	keyPeriod    = "coord_period" // hello reply with coordinates: the periodic domain's length
 )
 
 // Message kinds.
@@ -44,6 +45,10 @@ const (
 
 // stateColumn is the name of the column holding the states.
 const stateColumn = "x"
+
+// coordColumn is the name of the hello reply's optional column of the
+// state variables' coordinates.
+const coordColumn = "coord"
 
 // metadataLimit bounds a message's metadata (an error message is the
 // longest legitimate one).
@@ -106,8 +111,9 @@ func stateType(n int) *arrow.FixedSizeListType {
 // an Arrow IPC stream, then the stream, whose schema carries meta (plus the
 // protocol version) and which holds, if rows >= 0, one record batch of rows
 // states of n variables: column "x" of type fixed_size_list<float64>[n]
-// over values (rows·n, row after row, not copied).
-func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n int) error {
+// over values (rows·n, row after row, not copied), and, if coords is not
+// nil, a column "coord" of the same type over coords (rows·n values).
+func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n int, coords ...float64) error {
 	keys := slices.Sorted(maps.Keys(meta))
 	vals := make([]string, 0, len(keys)+1)
 	for _, k := range keys {
@@ -118,14 +124,17 @@ func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n
 	var fields []arrow.Field
 	var rec arrow.RecordBatch
 	if rows >= 0 {
-		if len(values) != rows*n {
-			return fmt.Errorf("external: %d values for %d rows of %d", len(values), rows, n)
+		if len(values) != rows*n || (coords != nil && len(coords) != rows*n) {
+			return fmt.Errorf("external: %d values and %d coordinates for %d rows of %d", len(values), len(coords), rows, n)
 		}
 		fields = []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
+		if coords != nil {
+			fields = append(fields, arrow.Field{Name: coordColumn, Type: stateType(n)})
+		}
 	}
 	schema := arrow.NewSchema(fields, &md)
 	if rows >= 0 {
-		rec = stateBatch(schema, values, rows, n)
+		rec = stateBatch(schema, rows, n, values, coords)
 		defer rec.Release()
 	}
 	// The stream is written twice: first to count its bytes (the values
@@ -162,16 +171,24 @@ func (c *counter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stateBatch wraps values (rows·n float64s) as a record batch of schema.
-func stateBatch(schema *arrow.Schema, values []float64, rows, n int) arrow.RecordBatch {
-	buf := memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(values))
-	child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, buf}, nil, 0, 0)
-	data := array.NewData(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
-	child.Release()
-	col := array.MakeFromData(data)
-	data.Release()
-	defer col.Release()
-	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
+// stateBatch wraps each of columns (rows·n float64s, nil for none) as a
+// column of a record batch of schema.
+func stateBatch(schema *arrow.Schema, rows, n int, columns ...[]float64) arrow.RecordBatch {
+	var cols []arrow.Array
+	for _, values := range columns {
+		if values == nil {
+			continue
+		}
+		buf := memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(values))
+		child := array.NewData(arrow.PrimitiveTypes.Float64, rows*n, []*memory.Buffer{nil, buf}, nil, 0, 0)
+		data := array.NewData(stateType(n), rows, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+		child.Release()
+		col := array.MakeFromData(data)
+		data.Release()
+		defer col.Release()
+		cols = append(cols, col)
+	}
+	return array.NewRecordBatch(schema, cols, int64(rows))
 }
 
 // readMessage reads one message from r (a reader of readBuffer bytes): the
@@ -254,32 +271,57 @@ func (m message) states(rows, n int) ([]float64, error) {
 	if schema.NumFields() != 1 || schema.Field(0).Name != stateColumn {
 		return nil, fmt.Errorf("%s message: want one column %q of type %s, got schema %s", m.kind(), stateColumn, stateType(n), schema)
 	}
-	col, ok := m.rec.Column(0).(*array.FixedSizeList)
+	return m.column(0, rows, n)
+}
+
+// helloStates returns the reference state x₀ of a hello reply and, if it
+// has them, the coordinates of the state variables (nil if not), checked
+// as states checks its states.
+func (m message) helloStates(n int) (x0, coords []float64, err error) {
+	if m.rec == nil {
+		return nil, nil, fmt.Errorf("%s message without a record batch of states", m.kind())
+	}
+	schema := m.rec.Schema()
+	if schema.NumFields() == 2 && schema.Field(0).Name == stateColumn && schema.Field(1).Name == coordColumn {
+		if coords, err = m.column(1, 1, n); err != nil {
+			return nil, nil, fmt.Errorf("the coordinates: %w", err)
+		}
+	} else if schema.NumFields() != 1 || schema.Field(0).Name != stateColumn {
+		return nil, nil, fmt.Errorf("%s message: want a column %q of type %s and optionally %q of the same type, got schema %s", m.kind(), stateColumn, stateType(n), coordColumn, schema)
+	}
+	x0, err = m.column(0, 1, n)
+	return x0, coords, err
+}
+
+// column returns the values of column i, row after row, checking that
+// there are rows of them (any number if rows < 0) with n variables each,
+// all finite. The slice belongs to msg (valid until its release).
+func (m message) column(i, rows, n int) ([]float64, error) {
+	name := m.rec.Schema().Field(i).Name
+	col, ok := m.rec.Column(i).(*array.FixedSizeList)
 	if !ok {
-		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, m.rec.Column(0).DataType(), stateType(n))
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), name, m.rec.Column(i).DataType(), stateType(n))
 	}
 	size := int(col.DataType().(*arrow.FixedSizeListType).Len())
 	child, ok := col.ListValues().(*array.Float64)
 	if !ok {
-		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), stateColumn, col.DataType(), stateType(n))
+		return nil, fmt.Errorf("%s message: column %q has type %s, want %s", m.kind(), name, col.DataType(), stateType(n))
 	}
 	got := int(m.rec.NumRows())
 	if size != n || (rows >= 0 && got != rows) {
 		return nil, fmt.Errorf("%w: %s message holds %d states of %d variables, want %d of %d", ErrState, m.kind(), got, size, max(rows, got), n)
 	}
 	if col.NullN() != 0 || child.NullN() != 0 {
-		return nil, fmt.Errorf("%w: %s message: column %q has nulls", ErrState, m.kind(), stateColumn)
+		return nil, fmt.Errorf("%w: %s message: column %q has nulls", ErrState, m.kind(), name)
 	}
 	all := child.Float64Values()
 	off := col.Data().Offset() * n
 	if off < 0 || off+got*n > len(all) || col.Len() != got {
-		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), stateColumn, len(all)-off, got*n)
+		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), name, len(all)-off, got*n)
 	}
 	vals := all[off : off+got*n]
-	for i, v := range vals {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, v)
-		}
+	if i := firstNonFinite(vals); i >= 0 {
+		return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, vals[i])
 	}
 	return vals, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,10 +18,10 @@ import (
 )
 
 // encode returns writeMessage's bytes.
-func encode(t testing.TB, meta map[string]string, values []float64, rows, n int) []byte {
+func encode(t testing.TB, meta map[string]string, values []float64, rows, n int, coords ...float64) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := writeMessage(&b, meta, values, rows, n); err != nil {
+	if err := writeMessage(&b, meta, values, rows, n, coords...); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -126,6 +127,65 @@ func TestReadMessage(t *testing.T) {
 	}
 }
 
+// A hello reply holds x₀ and, optionally, coordinates (with a period).
+func TestHelloStates(t *testing.T) {
+	x0 := []float64{1, 2, 3}
+	hello := func(meta map[string]string, coords ...float64) []byte {
+		m := map[string]string{keyKind: kindHello}
+		for k, v := range meta {
+			m[k] = v
+		}
+		return encode(t, m, x0, 1, 3, coords...)
+	}
+	proto := map[string]string{keyProtocol: "1", keyKind: kindHello}
+	coordThenX := func() []byte { // the columns in the other order, both named "x"
+		return encodeColumns(t, proto, 1, listColumn(3, float64s([]float64{0, 1, 2}, nil)), listColumn(3, float64s(x0, nil)))
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		coords []float64
+		period float64
+		want   string
+		state  bool
+	}{
+		{"x₀ only", hello(nil), nil, 0, "", false},
+		{"coordinates on a line", hello(nil, 0, 1, 5), []float64{0, 1, 5}, 0, "", false},
+		{"coordinates on a ring", hello(map[string]string{keyPeriod: "6"}, 0, 2, 4), []float64{0, 2, 4}, 6, "", false},
+		{"NaN coordinate", hello(nil, 0, math.NaN(), 4), nil, 0, "the coordinates: invalid state from the model: hello message: state 0, variable 1 is NaN", true},
+		{"coordinate at the period", hello(map[string]string{keyPeriod: "4"}, 0, 2, 4), nil, 0, "coordinate 2 is 4, outside", true},
+		{"negative coordinate", hello(map[string]string{keyPeriod: "4"}, -1, 2, 3), nil, 0, "coordinate 0 is -1, outside", true},
+		{"zero period", hello(map[string]string{keyPeriod: "0"}, 0, 1, 2), nil, 0, "want a finite length > 0", true},
+		{"infinite period", hello(map[string]string{keyPeriod: "+Inf"}, 0, 1, 2), nil, 0, "want a finite length > 0", true},
+		{"period not a number", hello(map[string]string{keyPeriod: "ring"}, 0, 1, 2), nil, 0, "not a number", false},
+		{"period without coordinates", hello(map[string]string{keyPeriod: "6"}), nil, 0, "without a \"coord\" column", false},
+		{"columns swapped", coordThenX(), nil, 0, "want a column \"x\"", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := readMessage(bufio.NewReaderSize(bytes.NewReader(tc.data), readBuffer), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer msg.release()
+			var period float64
+			x, coords, err := msg.helloStates(3)
+			if err == nil {
+				period, err = checkCoords(msg, coords)
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want == "" && (!equal(x, x0) || !slices.Equal(coords, tc.coords) || period != tc.period):
+				t.Errorf("x₀ %v, coordinates %v, period %v; want %v, %v, %v", x, coords, period, x0, tc.coords, tc.period)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			case tc.want != "" && errors.Is(err, ErrState) != tc.state:
+				t.Errorf("errors.Is(%v, ErrState) = %v, want %v", err, !tc.state, tc.state)
+			}
+		})
+	}
+}
+
 // The reader returns the messages of a stream one after the other.
 func TestReadMessageSequence(t *testing.T) {
 	var b bytes.Buffer
@@ -159,12 +219,27 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add(encode(f, map[string]string{keyKind: kindError, keyMessage: "boom"}, nil, -1, 0))
 	f.Add([]byte("Traceback (most recent call last):\n"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
+	f.Add(encode(f, map[string]string{keyKind: kindHello, keyPeriod: "6"}, []float64{1, 2, 3}, 1, 3, 0, 2, 4))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msg, err := readMessage(bufio.NewReaderSize(bytes.NewReader(data), readBuffer), 1<<20)
 		if err != nil {
 			return
 		}
 		defer msg.release()
+		if x0, coords, err := msg.helloStates(3); err == nil {
+			for _, v := range append(slices.Clone(x0), coords...) {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Fatalf("hello accepted %v", v)
+				}
+			}
+			if period, err := checkCoords(msg, coords); err == nil && period > 0 {
+				for _, c := range coords {
+					if !(c >= 0 && c < period) {
+						t.Fatalf("accepted coordinate %v on a ring of length %v", c, period)
+					}
+				}
+			}
+		}
 		vals, err := msg.states(-1, 3)
 		if err != nil {
 			return

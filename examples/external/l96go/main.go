@@ -11,7 +11,12 @@
 // point operations, in the same order, as latentda's built-in lorenz96
 // model, so a run through this program gives the built-in run's bytes.
 //
-// Usage: l96go [-forcing F]
+// With -spacing h > 0 the handshake also gives the sites' coordinates,
+// h·i on a ring of length h·n, which the LETKF then localises by (its
+// loc_radius in the same units); the default, 0, leaves latentda to use the
+// site index.
+//
+// Usage: l96go [-forcing F] [-spacing h]
 package main
 
 import (
@@ -26,11 +31,31 @@ import (
 
 func main() {
 	forcing := flag.Float64("forcing", 8, "the forcing F")
+	spacing := flag.Float64("spacing", 0, "if > 0, send the coordinates of the sites, this far apart")
 	flag.Parse()
 	log.SetPrefix("l96go: ")
-	if err := external.Serve(os.Stdin, os.Stdout, &model{forcing: *forcing}); err != nil {
+	var h external.Handler = &model{forcing: *forcing}
+	if *spacing > 0 {
+		h = &withCoords{model: h.(*model), spacing: *spacing}
+	}
+	if err := external.Serve(os.Stdin, os.Stdout, h); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// withCoords is the model with the coordinates of its sites.
+type withCoords struct {
+	*model
+	spacing float64
+}
+
+// Coordinates places site i at spacing·i on a ring of length spacing·n.
+func (m *withCoords) Coordinates(n int) ([]float64, float64) {
+	c := make([]float64, n)
+	for i := range c {
+		c[i] = m.spacing * float64(i)
+	}
+	return c, m.spacing * float64(n)
 }
 
 // model is Lorenz-96 with RK4 scratch space.
