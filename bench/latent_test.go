@@ -366,3 +366,28 @@ func TestReadLatentReport(t *testing.T) {
 		t.Errorf("read back %+v, %v", back, err)
 	}
 }
+
+func TestGridEdgeWithdrawsAWin(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tuning := func(radii ...float64) []TuneResult {
+		var out []TuneResult
+		for _, r := range radii {
+			out = append(out, TuneResult{Hyperparameters: Hyper{"inflation": 1.1, "loc_radius": r}, Objective: f(r)})
+		}
+		return out
+	}
+	letkf := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: "letkf", Seeds: 5, RMSEMean: f(0.19), RMSECI95: f(0.01),
+		Hyperparameters: Hyper{"inflation": 1.1, "loc_radius": 8}, Tuning: tuning(8, 16, 32)}
+	latentRow := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: "latent-y", Generator: "pca", D: 32, Seeds: 5, RMSEMean: f(0.15), RMSECI95: f(0.01)}
+	if got := gridEdges(&letkf); !slices.Equal(got, []string{"loc_radius"}) {
+		t.Fatalf("gridEdges = %v, want [loc_radius] (inflation had one value)", got)
+	}
+	got := latentVerdicts([]LatentRow{latentRow, letkf}, nil)
+	if !strings.Contains(got[0], "loc_radius lies at the edge of its grid") || !strings.HasSuffix(got[0], "**not met**. Measured floor (lowest RMSE of a method that lost no seed) 0.150 (latent-y).") {
+		t.Errorf("edge optimum: %s", got[0])
+	}
+	letkf.Tuning = tuning(4, 8, 16)
+	if got := latentVerdicts([]LatentRow{latentRow, letkf}, nil); !strings.Contains(got[0], "**met**") {
+		t.Errorf("interior optimum: %s", got[0])
+	}
+}
