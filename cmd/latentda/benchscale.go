@@ -107,6 +107,9 @@ func (o *benchScaleOptions) Validate() error {
 }
 
 func (o *benchScaleOptions) runOne(stdout io.Writer) error {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return err
+	}
 	res, err := scale.RunCycle(o.Sized(o.One))
 	if err != nil {
 		return err
