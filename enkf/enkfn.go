@@ -158,10 +158,10 @@ func newENKFNWork(cfg *EnKFN, N int) *enkfnWork {
 func (w *enkfnWork) inflation(sp *space, sd []float64) (lambda, eN float64) {
 	N := sp.n
 	var trG float64
-	for k, lam := range sp.eig.d {
+	for k, lam := range sp.eig.D {
 		trG += 1 / lam
 		w.sig2[k] = math.Max(lam-1, 0)
-		w.b[k] = vec.Dot(sp.eig.vt[k*N:(k+1)*N], sd[:N])
+		w.b[k] = vec.Dot(sp.eig.VT[k*N:(k+1)*N], sd[:N])
 	}
 	eN, cL := hyperprior(N, trG, w.xN)
 	return math.Sqrt(dualU(w.sig2, w.b, float64(N-1), eN, cL)), eN
@@ -173,7 +173,7 @@ func (w *enkfnWork) inflation(sp *space, sd []float64) (lambda, eN float64) {
 // for Sᵀ. It reports false if H is not positive definite.
 func (w *enkfnWork) hessianRoot(sp *space, S blas64.General, wt []float64, eN float64) bool {
 	N := sp.n
-	h := w.hs.eig.a
+	h := w.hs.eig.A
 	sp.gram(h, S)
 	c := 2 / (float64(N-1)*eN + vec.Dot(wt[:N], wt[:N]))
 	vec.Ger(h, N, -c, wt[:N], wt[:N])

@@ -3,6 +3,7 @@ package enkf
 import (
 	"math"
 
+	"github.com/latentda/latentda/internal/symeig"
 	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -13,18 +14,18 @@ import (
 // all its buffers, so a factorisation does not allocate.
 type space struct {
 	n   int
-	eig *symEigen // C in, then Vᵀ (eig.vt) and Λ (eig.d)
-	xt  []float64 // Xᵀ = Λ^{-1/2} Vᵀ: row k is vₖ/√λₖ
-	x   []float64 // X, for symProduct
-	st  []float64 // a block of columns of S, transposed, for gram
-	g   []float64 // C⁻¹
-	t   []float64 // C^{-1/2}
+	eig *symeig.Eigen // C in, then Vᵀ (eig.VT) and Λ (eig.D)
+	xt  []float64     // Xᵀ = Λ^{-1/2} Vᵀ: row k is vₖ/√λₖ
+	x   []float64     // X, for symProduct
+	st  []float64     // a block of columns of S, transposed, for gram
+	g   []float64     // C⁻¹
+	t   []float64     // C^{-1/2}
 }
 
 func newSpace(n int) *space {
 	return &space{
 		n:   n,
-		eig: newSymEigen(n),
+		eig: symeig.New(n),
 		xt:  make([]float64, n*n),
 		x:   make([]float64, n*n),
 		g:   make([]float64, n*n),
@@ -40,7 +41,7 @@ func (s *space) general(data []float64) blas64.General {
 // C is symmetric positive definite with eigenvalues >= 1, so this cannot
 // fail on finite input; it reports false otherwise.
 func (s *space) factor(S blas64.General) bool {
-	s.gram(s.eig.a, S)
+	s.gram(s.eig.A, S)
 	return s.decompose()
 }
 
@@ -74,20 +75,20 @@ func (s *space) gram(dst []float64, S blas64.General) {
 	}
 }
 
-// decompose diagonalises the symmetric matrix in s.eig.a (upper triangle)
+// decompose diagonalises the symmetric matrix in s.eig.A (upper triangle)
 // and forms Xᵀ = Λ^{-1/2} Vᵀ. It reports false unless the matrix is
 // positive definite.
 func (s *space) decompose() bool {
 	n := s.n
-	if !s.eig.decompose() {
+	if !s.eig.Decompose() {
 		return false
 	}
-	for k, lam := range s.eig.d {
+	for k, lam := range s.eig.D {
 		if !(lam > 0) {
 			return false
 		}
 		f := 1 / math.Sqrt(lam)
-		v := s.eig.vt[k*n : k*n+n]
+		v := s.eig.VT[k*n : k*n+n]
 		x := s.xt[k*n : k*n+n]
 		x = x[:len(v)]
 		for j, vj := range v {
@@ -101,7 +102,7 @@ func (s *space) decompose() bool {
 func (s *space) formG() { s.symProduct(s.g, s.xt) }
 
 // formT writes T = C^{-1/2} = X Vᵀ into s.t.
-func (s *space) formT() { s.symProduct(s.t, s.eig.vt) }
+func (s *space) formT() { s.symProduct(s.t, s.eig.VT) }
 
 // symProduct writes dst = Σₖ xₖ bₖᵀ over the rows xₖ of Xᵀ and bₖ of b,
 // known to be symmetric: row i is Σₖ X[i][k] bₖ, summed in k order (whole

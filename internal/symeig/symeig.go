@@ -1,4 +1,7 @@
-package enkf
+// Package symeig diagonalises the small dense symmetric matrices of the
+// ensemble-space analyses (N ≈ 10–100) without allocating: the
+// eigensolver under enkf.
+package symeig
 
 import (
 	"math"
@@ -6,7 +9,7 @@ import (
 	"github.com/latentda/latentda/internal/vec"
 )
 
-// symEigen diagonalises small dense symmetric matrices, A = V Λ Vᵀ, by
+// Eigen diagonalises small dense symmetric matrices, A = V Λ Vᵀ, by
 // Householder tridiagonalisation Qᵀ A Q = T followed by the implicit-shift QL
 // algorithm with Wilkinson shifts on T, accumulating the plane rotations into
 // Vᵀ = Zᵀ Qᵀ. Everything is row-major with the eigenvectors as the rows of
@@ -16,20 +19,20 @@ import (
 // It replaces gonum's Dsyev for the ensemble-space matrices, whose QL sweeps
 // update columns of row-major storage and pay per-call overheads that
 // dominate at N ≈ 10–100 (BenchmarkSymEigen compares the two).
-type symEigen struct {
+type Eigen struct {
 	n   int
-	a   []float64 // n × n; upper triangle in, then the Householder vectors
-	vt  []float64 // n × n; row k is the unit eigenvector of d[k]
-	d   []float64 // eigenvalues, in no particular order
+	A   []float64 // n × n; upper triangle in, then the Householder vectors
+	VT  []float64 // n × n; row k is the unit eigenvector of D[k]
+	D   []float64 // eigenvalues, in no particular order
 	e   []float64 // off-diagonal of T, e[i] = T[i][i+1]; e[n-1] = 0
 	tau []float64 // Householder scalars
 	w   []float64 // work (n)
 }
 
-func newSymEigen(n int) *symEigen {
-	return &symEigen{
-		n: n, a: make([]float64, n*n), vt: make([]float64, n*n),
-		d: make([]float64, n), e: make([]float64, n), tau: make([]float64, n), w: make([]float64, n),
+func New(n int) *Eigen {
+	return &Eigen{
+		n: n, A: make([]float64, n*n), VT: make([]float64, n*n),
+		D: make([]float64, n), e: make([]float64, n), tau: make([]float64, n), w: make([]float64, n),
 	}
 }
 
@@ -38,15 +41,15 @@ func newSymEigen(n int) *symEigen {
 const maxQLIter = 60
 
 // decompose diagonalises the symmetric matrix whose upper triangle is in
-// s.a (the strict lower triangle is ignored and s.a is overwritten). It
+// s.A (the strict lower triangle is ignored and s.A is overwritten). It
 // reports false for non-finite input or if QL fails to converge.
-func (s *symEigen) decompose() bool {
+func (s *Eigen) Decompose() bool {
 	n := s.n
 	// Scale by a power of two so that max|aᵢⱼ| ∈ [½, 1): exact, and it
 	// keeps the squares in the rotations away from overflow and underflow.
 	var anrm float64
 	for i := 0; i < n; i++ {
-		for _, v := range s.a[i*n+i : i*n+n] {
+		for _, v := range s.A[i*n+i : i*n+n] {
 			if a := math.Abs(v); a > anrm {
 				anrm = a
 			} else if a != a {
@@ -64,8 +67,8 @@ func (s *symEigen) decompose() bool {
 	}
 	for i := 0; i < n; i++ { // scale the upper triangle and mirror it
 		for j := i; j < n; j++ {
-			v := s.a[i*n+j] * scale
-			s.a[i*n+j], s.a[j*n+i] = v, v
+			v := s.A[i*n+j] * scale
+			s.A[i*n+j], s.A[j*n+i] = v, v
 		}
 	}
 	s.tridiagonalize()
@@ -73,8 +76,8 @@ func (s *symEigen) decompose() bool {
 	if !s.ql() {
 		return false
 	}
-	for k := range s.d {
-		s.d[k] /= scale
+	for k := range s.D {
+		s.D[k] /= scale
 	}
 	return true
 }
@@ -84,8 +87,8 @@ func (s *symEigen) decompose() bool {
 // uₖ (with uₖ[0] = 1 implied) is left in row k of a, right of the
 // diagonal. The trailing block is kept whole (both triangles) so that each
 // step is two vector kernels over whole rows.
-func (s *symEigen) tridiagonalize() {
-	n, a := s.n, s.a
+func (s *Eigen) tridiagonalize() {
+	n, a := s.n, s.A
 	for k := 0; k < n-2; k++ {
 		m := n - k - 1
 		x := a[k*n+k+1 : k*n+n] // column k below the diagonal, by symmetry
@@ -116,7 +119,7 @@ func (s *symEigen) tridiagonalize() {
 		vec.Syr2(a22, n, x, p)
 	}
 	for i := 0; i < n; i++ {
-		s.d[i] = a[i*n+i]
+		s.D[i] = a[i*n+i]
 	}
 	if n >= 2 {
 		s.e[n-2] = a[(n-2)*n+n-1]
@@ -127,8 +130,8 @@ func (s *symEigen) tridiagonalize() {
 // formQT writes Qᵀ into vt. Q = H₀ ⋯ H_{n-3} is accumulated from its right
 // end, Q ← Hₖ Q for k = n-3 … 0: Hₖ changes rows k+1…, and there Q is
 // still the identity left of column k+1. Then vt is transposed in place.
-func (s *symEigen) formQT() {
-	n, vt := s.n, s.vt
+func (s *Eigen) formQT() {
+	n, vt := s.n, s.VT
 	clear(vt)
 	for i := 0; i < n; i++ {
 		vt[i*n+i] = 1
@@ -138,7 +141,7 @@ func (s *symEigen) formQT() {
 			continue
 		}
 		m := n - k - 1
-		u := s.a[k*n+k+1 : k*n+n]
+		u := s.A[k*n+k+1 : k*n+n]
 		sub := vt[(k+1)*n+k+1:]
 		w := s.w[:m]
 		clear(w)
@@ -154,8 +157,8 @@ func (s *symEigen) formQT() {
 
 // ql diagonalises T (d, e) by implicit QL sweeps with Wilkinson shifts; each
 // plane rotation of rows i, i+1 of T is applied to the same rows of vt.
-func (s *symEigen) ql() bool {
-	n, d, e, vt := s.n, s.d, s.e, s.vt
+func (s *Eigen) ql() bool {
+	n, d, e, vt := s.n, s.D, s.e, s.VT
 	const eps = 0x1p-52
 	for l := 0; l < n; l++ {
 		for iter := 0; ; iter++ {
