@@ -85,8 +85,10 @@ func TestKillWorkerMidRun(t *testing.T) {
 		name, yaml string
 		extra      []string
 	}{
-		{"local batches", crashL96, []string{"--batch-cycles", "20"}},
-		{"fan-out", strings.NewReplacer("cycles: 800", "cycles: 12", "burn_in: 1", "burn_in: 0.2").Replace(crashL96) + "orchestration: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
+		// Batches of 4 cycles: 200 batches, each with its disk waits, so
+		// that the run is still going when the kills land.
+		{"local batches", crashL96, []string{"--batch-cycles", "4"}},
+		{"fan-out", strings.NewReplacer("cycles: 800", "cycles: 40", "burn_in: 1", "burn_in: 0.2").Replace(crashL96) + "orchestration: {fanout: {members_per_task: 4, heartbeat_timeout: 2s}}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()
@@ -106,6 +108,11 @@ func TestKillWorkerMidRun(t *testing.T) {
 				waitCycle(ctx, t, filepath.Join(stateDir, "runs", "crash"), at, done)
 				time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 				w.kill(t)
+				select {
+				case err := <-done:
+					t.Fatalf("the run ended (%v) before kill %d landed: the kills test nothing; make the run longer", err, i+1)
+				default:
+				}
 				t.Logf("kill %d: worker %d killed after the analysis of cycle %d was written", i+1, w.pid(), at)
 			}
 			startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir)
@@ -190,7 +197,7 @@ func TestRestartEmbeddedServerMidRun(t *testing.T) {
 	// waits for the result through a client of the restarted server.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	done := startRun(runCtx, addr, stateDir, cfgPath, "restart", "--batch-cycles", "20")
+	done := startRun(runCtx, addr, stateDir, cfgPath, "restart", "--batch-cycles", "4")
 	for i, stop := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		// After the first stop the run's client may have given up (it can
 		// be told "workflow execution not found" by a server still
@@ -204,6 +211,12 @@ func TestRestartEmbeddedServerMidRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = dev.cmd.Wait()
+		rs := store.OpenRunState(store.RunDir{Root: filepath.Join(stateDir, "runs", "restart")})
+		_, _, err := rs.Ensemble(store.FieldAnalysis, cfg.Cycles)
+		rs.Close()
+		if err == nil {
+			t.Fatalf("the run had ended before the %v landed: the stop tests nothing; make the run longer", stop)
+		}
 		t.Logf("stopped latentda dev with %v", stop)
 		dev, addr = startDev(t, tmp, stateDir)
 		c = dial(addr)
