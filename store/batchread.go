@@ -107,6 +107,19 @@ func (r *RunState) Vector(f Field, k int) ([]float64, Meta, error) {
 	return X.RawRowView(0), b.meta(rec), nil
 }
 
+// Where returns the path of the file that holds f of cycle k: its batch
+// file, or its file in the cycle's directory (which may not exist).
+func (r *RunState) Where(f Field, k int) (string, error) {
+	b, _, err := r.cycle(batchOf(f), k)
+	if err != nil {
+		return "", err
+	}
+	if b == nil {
+		return r.dir.perCycle(f, k), nil
+	}
+	return b.name.path, nil
+}
+
 // Mean reads the mean of the ensemble f of cycle k: the mean of its
 // members (EnsembleMean) where they are kept, else the stored mean.
 func (r *RunState) Mean(f Field, k int) ([]float64, error) {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -134,6 +136,26 @@ func ReadState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []floa
 		return nil, nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: cycle %d state is %d×%d (truth %d), config wants %d×%d",
 				k, r, c, len(truth), s.Config.Filter.Members, s.Model.Dim()), ErrBadState, nil)
+	}
+	_, n := E.Dims()
+	for _, st := range []struct {
+		f    store.Field
+		vals []float64
+	}{{store.FieldAnalysis, E.RawMatrix().Data}, {store.FieldTruth, truth}} {
+		i := slices.IndexFunc(st.vals, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
+		if i < 0 {
+			continue
+		}
+		// Runs store only finite states (a diverging cycle stops before
+		// its files are written), so this is a damaged file, not a
+		// divergence.
+		path, err := rs.Where(st.f, k)
+		if err != nil {
+			path = fmt.Sprintf("the %s of cycle %d", st.f, k)
+		}
+		return nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: %s: cycle %d %s, row %d variable %d is %v: the stored state is corrupt",
+				path, k, st.f, i/n, i%n, st.vals[i]), ErrBadState, nil)
 	}
 	return E, truth, nil
 }
