@@ -137,7 +137,7 @@ func TestLatentPCAIncrement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := runSetup(context.Background(), s, nil)
+	sum, err := s.Run(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestLatentAlphaOneIsLatentETKF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sums[i], err = runSetup(context.Background(), s, nil); err != nil {
+		if sums[i], err = s.Run(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,7 +279,7 @@ func TestLatentRepresentationError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, err := runSetup(context.Background(), s, nil)
+		sum, err := s.Run(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +374,7 @@ func hybridLocalAgainstLETKF(t *testing.T, base config.Config, alpha float64) (f
 	if s, err = BuildWithGenerator(cfg, pca); err != nil {
 		t.Fatal(err)
 	}
-	if lat, err = runSetup(context.Background(), s, nil); err != nil {
+	if lat, err = s.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	return full, lat, s

@@ -14,11 +14,12 @@ func Run(ctx context.Context, cfg config.Config, progress func(CycleStats)) (Sum
 	if err != nil {
 		return Summary{}, err
 	}
-	return runSetup(ctx, s, progress)
+	return s.Run(ctx, progress)
 }
 
-// runSetup runs the cycles of a built experiment.
-func runSetup(ctx context.Context, s *Setup, progress func(CycleStats)) (Summary, error) {
+// Run runs the cycles of a built experiment in process, as the package
+// function Run does for a config.
+func (s *Setup) Run(ctx context.Context, progress func(CycleStats)) (Summary, error) {
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
 	var sums Sums

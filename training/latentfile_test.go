@@ -1,4 +1,4 @@
-package experiment_test
+package training
 
 import (
 	"context"
@@ -14,49 +14,8 @@ import (
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
-	"github.com/latentda/latentda/training"
 	"gonum.org/v1/gonum/mat"
 )
-
-// pcaTrainYAML, aeTrainYAML, mustParseTrain and l96Archive are those of
-// package training's tests.
-
-// pcaTrainYAML is a valid PCA training config for Lorenz-96.
-const pcaTrainYAML = `
-name: l96-pca
-model: {name: lorenz96, nx: 40}
-archive: {samples: 200, every: 5, spin_up: 10, seed: 3}
-validation: 0.2
-generator: {type: pca, latent_dim: 10}
-`
-
-// aeTrainYAML is a valid (tiny) autoencoder training config.
-const aeTrainYAML = `
-name: l96-ae
-model: {name: lorenz96, nx: 8}
-archive: {samples: 300, every: 5, spin_up: 10, seed: 3}
-generator: {type: autoencoder, latent_dim: 4, hidden: [16], activation: tanh, epochs: 3, batch_size: 32, learning_rate: 0.003}
-`
-
-func mustParseTrain(t testing.TB, yaml string) training.TrainConfig {
-	t.Helper()
-	cfg, err := training.ParseTrain([]byte(yaml))
-	if err != nil {
-		t.Fatalf("ParseTrain: %v\n%s", err, yaml)
-	}
-	return cfg
-}
-
-// l96Archive builds an archive of Lorenz-96 with nx variables.
-func l96Archive(t testing.TB, nx, samples int, seed uint64) *mat.Dense {
-	t.Helper()
-	X, _, err := experiment.BuildArchive(context.Background(), config.Config{Model: config.ModelConfig{Name: "lorenz96", Nx: nx}},
-		experiment.ArchiveOptions{Samples: samples, Every: 5, SpinUp: 10, Seed: seed}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return X
-}
 
 func l96Info(nx string) genfile.Info {
 	return genfile.Info{Model: "lorenz96", Params: map[string]string{"nx": nx, "forcing": "8", "dt": "0.05"}}
@@ -71,7 +30,7 @@ func fitPCAFile(t *testing.T, d int) (*latent.PCA, genfile.Info, *mat.Dense) {
 	cfg.Generator.LatentDim = d
 	X := l96Archive(t, 40, 400, 2)
 	train, valid := cfg.SplitArchive(X)
-	p, err := training.FitPCAGenerator(cfg, train)
+	p, err := FitPCAGenerator(cfg, train)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +50,7 @@ func trainAE(t *testing.T) (*neural.Autoencoder, genfile.Info, *mat.Dense) {
 	}
 	train, valid := cfg.SplitArchive(X)
 	var epochs []int
-	res, err := training.TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st neural.EpochStats) error {
+	res, err := TrainAutoencoderGenerator(context.Background(), cfg, train, valid, func(st neural.EpochStats) error {
 		epochs = append(epochs, st.Epoch)
 		return nil
 	}, nil)
@@ -144,7 +103,7 @@ func TestLatentExperimentFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMemory, err := experiment.RunSetup(context.Background(), s, nil)
+	inMemory, err := s.Run(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +165,7 @@ func TestLatentExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := training.LoadTrain("../examples/ks-latent.train.yaml")
+	tc, err := LoadTrain("../examples/ks-latent.train.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +187,7 @@ func TestLatentExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	train, valid := tc.SplitArchive(X)
-	g, err := training.FitPCAGenerator(tc, train)
+	g, err := FitPCAGenerator(tc, train)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +196,7 @@ func TestLatentExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := experiment.RunSetup(context.Background(), s, nil)
+	sum, err := s.Run(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +217,7 @@ func TestKSOODExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := training.LoadTrain("../examples/ks-pca32.train.yaml")
+	tr, err := LoadTrain("../examples/ks-pca32.train.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

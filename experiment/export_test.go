@@ -1,4 +1,0 @@
-package experiment
-
-// RunSetup lets the external tests run a built experiment.
-var RunSetup = runSetup
