@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/latentda/latentda/internal/vec"
 	"github.com/latentda/latentda/store"
 )
 
@@ -320,7 +321,7 @@ func (m message) column(i, rows, n int) ([]float64, error) {
 		return nil, fmt.Errorf("%s message: column %q holds %d values, want %d", m.kind(), name, len(all)-off, got*n)
 	}
 	vals := all[off : off+got*n]
-	if i := firstNonFinite(vals); i >= 0 {
+	if i := vec.FirstNonFinite(vals); i >= 0 {
 		return nil, fmt.Errorf("%w: %s message: state %d, variable %d is %v", ErrState, m.kind(), i/n, i%n, vals[i])
 	}
 	return vals, nil

@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"runtime/debug"
-	"slices"
 	"strconv"
+
+	"github.com/latentda/latentda/internal/vec"
 )
 
 // The transports of states between latentda and a model process
@@ -67,7 +67,7 @@ func sharedReply(dst []float64, msg message, src []float64, rows, n int) (err er
 		for lo := 0; lo < rows*n; lo += checkBlock {
 			hi := min(lo+checkBlock, rows*n)
 			copy(dst[lo:hi], src[lo:hi])
-			if i := firstNonFinite(dst[lo:hi]); i >= 0 {
+			if i := vec.FirstNonFinite(dst[lo:hi]); i >= 0 {
 				return fmt.Errorf("%w: %s reply: state %d, variable %d is %v", ErrState, msg.kind(), (lo+i)/n, (lo+i)%n, dst[lo+i])
 			}
 		}
@@ -77,28 +77,6 @@ func sharedReply(dst []float64, msg message, src []float64, rows, n int) (err er
 
 // checkBlock is how many values sharedReply copies before checking them.
 const checkBlock = 4096
-
-// firstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
-// x·0 is ±0 for finite x and NaN for NaN and ±Inf, so the sum of the x·0
-// is NaN exactly when a value is not finite: one branch-free pass (four
-// sums, to overlap the additions), then a search only on failure.
-func firstNonFinite(v []float64) int {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		a0 += v[i] * 0
-		a1 += v[i+1] * 0
-		a2 += v[i+2] * 0
-		a3 += v[i+3] * 0
-	}
-	for ; i < len(v); i++ {
-		a0 += v[i] * 0
-	}
-	if a0+a1+a2+a3 == 0 {
-		return -1
-	}
-	return slices.IndexFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
-}
 
 // guardFault runs f, turning a memory fault in it (the mapped file
 // truncated under it: SIGBUS) into an error.

@@ -93,21 +93,3 @@ func FuzzSharedReply(f *testing.F) {
 		}
 	})
 }
-
-func TestFirstNonFinite(t *testing.T) {
-	for _, tc := range []struct {
-		v    []float64
-		want int
-	}{
-		{nil, -1},
-		{[]float64{0, math.Copysign(0, -1), -1e308, 1e308, math.SmallestNonzeroFloat64}, -1},
-		{[]float64{1, 2, 3, 4, 5, 6, 7, 8, math.NaN()}, 8}, // in the tail after the groups of four
-		{[]float64{1, math.Inf(-1), 3, math.NaN()}, 1},
-		{[]float64{math.MaxFloat64, math.MaxFloat64, math.MaxFloat64, math.MaxFloat64, math.MaxFloat64}, -1}, // no overflow: x·0
-		{[]float64{1, 2, 3, 4, 5, math.Inf(1)}, 5},
-	} {
-		if got := firstNonFinite(tc.v); got != tc.want {
-			t.Errorf("firstNonFinite(%v) = %d, want %d", tc.v, got, tc.want)
-		}
-	}
-}

@@ -1,5 +1,10 @@
 package vec
 
+import (
+	"math"
+	"slices"
+)
+
 // Rot applies the plane rotation (x, y) ← (c·x − s·y, s·x + c·y) to the
 // pairs (x[k], y[k]). x and y must have the same length.
 func Rot(x, y []float64, c, s float64) {
@@ -193,4 +198,26 @@ func dotLanesGo(lanes, x, a []float64, stride int) {
 		}
 		copy(lanes[4*r:], l[:])
 	}
+}
+
+// FirstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
+// x·0 is ±0 for finite x and NaN for NaN and ±Inf, so the sum of the x·0
+// is NaN exactly when a value is not finite: one branch-free pass (four
+// sums, to overlap the additions), then a search only on failure.
+func FirstNonFinite(v []float64) int {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a0 += v[i] * 0
+		a1 += v[i+1] * 0
+		a2 += v[i+2] * 0
+		a3 += v[i+3] * 0
+	}
+	for ; i < len(v); i++ {
+		a0 += v[i] * 0
+	}
+	if a0+a1+a2+a3 == 0 {
+		return -1
+	}
+	return slices.IndexFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
 }

@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/internal/vec"
 	"github.com/latentda/latentda/store"
 )
 
@@ -142,7 +141,7 @@ func ReadState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []floa
 		f    store.Field
 		vals []float64
 	}{{store.FieldAnalysis, E.RawMatrix().Data}, {store.FieldTruth, truth}} {
-		i := slices.IndexFunc(st.vals, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
+		i := vec.FirstNonFinite(st.vals)
 		if i < 0 {
 			continue
 		}

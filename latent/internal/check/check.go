@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -49,11 +50,4 @@ func Data(where string, X *mat.Dense) (m, n int, err error) {
 }
 
 // Finite reports whether every entry of v is finite.
-func Finite(v []float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
-}
+func Finite(v []float64) bool { return vec.FirstNonFinite(v) < 0 }
