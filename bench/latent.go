@@ -218,6 +218,9 @@ type TuneResult struct {
 	Objective       *float64 `json:"objective"`
 	Lost            int      `json:"lost"`
 	SurvivorMean    *float64 `json:"survivor_mean,omitempty"`
+	// Round is the bracketing round that added the configuration (0 for
+	// the grid).
+	Round int `json:"round,omitempty"`
 }
 
 // choose returns the configuration with the lowest objective. When every
@@ -460,7 +463,7 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	chosen := b.opts.Tuned
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
-		row.Tuning = b.tuneRow(ctx, spec, grid, clim)
+		row.Tuning = b.bracket(ctx, spec, b.tuneRow(ctx, spec, grid, clim), clim)
 		chosen, row.TuningLost = choose(row.Tuning)
 	}
 	row.Hyperparameters = chosen
@@ -516,6 +519,32 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 	}
 	wg.Wait()
 	return out
+}
+
+// bracket runs the bracketing rounds (bracketRounds) after the grid of a
+// row's tuning and returns the whole tuning record. It stops when a round
+// does not move the choice, when no knob of the choice is at an edge, or
+// when every configuration lost a tuning seed.
+func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) []TuneResult {
+	for round := 1; round <= bracketRounds; round++ {
+		h, fallback := choose(tuning)
+		if fallback {
+			break
+		}
+		next := bracketProposals(spec.method, spec.model, tuning, h)
+		if len(next) == 0 {
+			break
+		}
+		res := b.tuneRow(ctx, spec, next, clim)
+		for i := range res {
+			res[i].Round = round
+		}
+		tuning = append(tuning, res...)
+		if now, _ := choose(tuning); now.String() == h.String() {
+			break
+		}
+	}
+	return tuning
 }
 
 // runSeeds runs configuration h of the row on each seed (in parallel,

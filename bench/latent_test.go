@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -281,7 +282,7 @@ func TestRunLatentSmoke(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 	for _, r := range rows {
-		if r.Error != "" || len(r.Tuning) != tuneBudget || len(r.Evaluation) != 2 || r.Hyperparameters == nil {
+		if r.Error != "" || len(r.Tuning) < tuneBudget || len(r.Tuning) > tuneBudget+bracketRounds*len(methodByName(r.Filter).knobs) || len(r.Evaluation) != 2 || r.Hyperparameters == nil {
 			t.Errorf("row %+v", r)
 		}
 		if r.Diverged == 0 && (r.RMSEMean == nil || r.RMSECI95 == nil || r.NISRatio == nil) {
@@ -312,8 +313,8 @@ func TestChoose(t *testing.T) {
 		want     float64
 		fallback bool
 	}{
-		{"lowest objective", []TuneResult{{h(1), f(0.3), 0, f(0.3)}, {h(2), f(0.2), 0, f(0.2)}, {h(3), nil, 1, f(0.1)}}, 2, false},
-		{"all lost: fewest lost first", []TuneResult{{h(1), nil, 2, nil}, {h(2), nil, 1, f(0.9)}, {h(3), nil, 1, f(0.5)}}, 3, true},
+		{"lowest objective", []TuneResult{{h(1), f(0.3), 0, f(0.3), 0}, {h(2), f(0.2), 0, f(0.2), 0}, {h(3), nil, 1, f(0.1), 1}}, 2, false},
+		{"all lost: fewest lost first", []TuneResult{{h(1), nil, 2, nil, 0}, {h(2), nil, 1, f(0.9), 0}, {h(3), nil, 1, f(0.5), 0}}, 3, true},
 	} {
 		got, fb := choose(tc.tuning)
 		if got["inflation"] != tc.want || fb != tc.fallback {
@@ -389,5 +390,62 @@ func TestGridEdgeWithdrawsAWin(t *testing.T) {
 	letkf.Tuning = tuning(4, 8, 16)
 	if got := latentVerdicts([]LatentRow{latentRow, letkf}, nil); !strings.Contains(got[0], "**met**") {
 		t.Errorf("interior optimum: %s", got[0])
+	}
+}
+
+// TestBracketing: a fake LETKF whose optimum (inflation 1.3) lies above
+// the grid's inflations and whose radius term prefers 1, below the grid's
+// radii. The first round moves both knobs outward; the inflation's move
+// wins, the second round's 1.45 loses, and the choice is interior in every
+// knob, with the added configurations marked by their round.
+func TestBracketing(t *testing.T) {
+	o := LatentOptions{Seeds: 1, TuneSeeds: 1, Cycles: 2, TuneCycles: 1, Parallel: 2}
+	o.withDefaults()
+	b := &latentBench{opts: o,
+		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
+		run: func(_ context.Context, cfg config.Config, _ *benchGenerator) runResult {
+			rmse := math.Abs(float64(cfg.Filter.Inflation)-1.3) + 0.01*math.Abs(cfg.Filter.LocRadius-1)
+			return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
+		}}
+	rows, err := b.runRows(context.Background(), []rowSpec{{model: benchModels["lorenz96"], regime: regimeByName("standard"), N: 16, method: methodByName("letkf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if got := r.Hyperparameters.String(); got != "inflation=1.3,loc_radius=2" {
+		t.Errorf("chose %s, want inflation=1.3,loc_radius=2", got)
+	}
+	var rounds []string
+	for _, tr := range r.Tuning[tuneBudget:] {
+		rounds = append(rounds, fmt.Sprintf("%d:%s", tr.Round, tr.Hyperparameters))
+	}
+	want := []string{"1:inflation=1.3,loc_radius=2", "1:inflation=1.2,loc_radius=1", "2:inflation=1.45,loc_radius=2"}
+	if !slices.Equal(rounds, want) {
+		t.Errorf("bracketing rounds %v, want %v", rounds, want)
+	}
+	if e := gridEdges(&r); len(e) != 0 {
+		t.Errorf("chosen values at an edge after bracketing: %v", e)
+	}
+}
+
+func TestOutward(t *testing.T) {
+	m := benchModels["ks"]
+	for _, tc := range []struct {
+		knob string
+		v    float64
+		up   bool
+		want float64
+		ok   bool
+	}{
+		{"inflation", 1.2, true, 1.3, true}, {"inflation", 1.02, false, 1.01, true}, {"inflation", 1.01, false, 1, true},
+		{"inflation", 1, false, 0, false}, {"inflation", 1, true, 1.01, true},
+		{"loc_radius", 8, false, 4, true}, {"loc_radius", 128, true, 0, false}, {"loc_radius", 1, false, 0, false},
+		{"alpha", 0.99, true, 0.998, true}, {"alpha", 0.8, false, 0.2, true}, {"alpha", 0.7, false, 0, false}, {"alpha", 1, true, 0, false},
+		{"d", 64, true, 85, true}, {"d", 32, false, 24, true}, {"d", 128, true, 0, false},
+	} {
+		got, ok := outward(m, tc.knob, tc.v, tc.up)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("outward(%s, %v, up=%v) = %v, %v; want %v, %v", tc.knob, tc.v, tc.up, got, ok, tc.want, tc.ok)
+		}
 	}
 }

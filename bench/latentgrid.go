@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 
@@ -330,4 +332,109 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		}
 	}
 	return nil
+}
+
+// Bracketing. A grid's argmin at the grid's edge says the optimum may lie
+// outside it, so after the grid the tuning moves every knob whose chosen
+// value is the smallest or the largest value tried one step outward
+// (outward), keeping the other knobs at their chosen values, and repeats
+// while that improves the objective, for at most bracketRounds rounds.
+// Every method gets the same rule on top of the same grid budget, so the
+// budgets stay equal: tuneBudget configurations, then at most
+// bracketRounds × (number of knobs) more.
+const bracketRounds = 3
+
+// outward returns the value of knob one step beyond v, upwards if up, and
+// false if the knob has no value there:
+//   - inflation: the excess v − 1 times 1.5 upwards, halved downwards (to
+//     1 below 1.01), never below 1;
+//   - loc_radius: doubled or halved, within [1, nx];
+//   - alpha: 1 − α divided by 5 upwards (towards the ensemble alone),
+//     multiplied by 4 downwards while α stays positive;
+//   - d: times 4/3 or 3/4, rounded, within [1, nx].
+func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
+	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+	nx := float64(m.model.Nx)
+	var w float64
+	switch knob {
+	case "inflation":
+		switch {
+		case up && v <= 1:
+			w = 1.01
+		case up:
+			w = round(1 + 1.5*(v-1))
+		case v <= 1:
+			return 0, false
+		case v <= 1.01:
+			w = 1
+		default:
+			w = round(1 + (v-1)/2)
+		}
+	case "loc_radius":
+		w = v / 2
+		if up {
+			w = v * 2
+		}
+		w = math.Min(math.Max(w, 1), nx)
+	case "alpha":
+		w = round(1 - 4*(1-v))
+		if up {
+			w = round(1 - (1-v)/5)
+		}
+		if !(w > 0 && w <= 1) {
+			return 0, false
+		}
+	case "d":
+		w = math.Round(v * 3 / 4)
+		if up {
+			w = math.Round(v * 4 / 3)
+		}
+		w = math.Min(math.Max(w, 1), nx)
+	default:
+		panic("bench: no outward step for the knob " + knob)
+	}
+	return w, w != v
+}
+
+// bracketProposals returns the configurations of the next bracketing
+// round around the chosen configuration h: for each knob (in the method's
+// order) whose value in h is the smallest or largest of the two or more
+// values tried, h with that knob moved outward, unless tried already.
+func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h Hyper) []Hyper {
+	tried := map[string]bool{}
+	for _, t := range tuning {
+		tried[t.Hyperparameters.String()] = true
+	}
+	var out []Hyper
+	for _, knob := range meth.knobs {
+		vals := knobValues(tuning, knob)
+		if len(vals) < 2 {
+			continue
+		}
+		v := h[knob]
+		if v != slices.Min(vals) && v != slices.Max(vals) {
+			continue
+		}
+		w, ok := outward(m, knob, v, v == slices.Max(vals))
+		if !ok {
+			continue
+		}
+		next := maps.Clone(h)
+		next[knob] = w
+		if !tried[next.String()] {
+			out = append(out, next)
+		}
+	}
+	return out
+}
+
+// knobValues returns the distinct values of knob in a tuning record.
+func knobValues(tuning []TuneResult, knob string) []float64 {
+	var vals []float64
+	for _, t := range tuning {
+		if v, ok := t.Hyperparameters[knob]; ok && !slices.Contains(vals, v) {
+			vals = append(vals, v)
+		}
+	}
+	return vals
 }

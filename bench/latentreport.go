@@ -74,7 +74,7 @@ func (r LatentReport) WriteMarkdown(w io.Writer) {
 func (r LatentReport) writeProtocol(p func(string, ...any)) {
 	p("## Protocol\n\n")
 	p("Every run is a twin experiment built by `experiment.BuildWithGenerator` (the builder of real runs) and cycled in process: the truth and its observations (error variance 1) come from the model, truth and members start from N(x₀, 0.001 I) around the model's reference state, and a run's RMSE is the time mean of the analysis RMSE after the burn-in.\n\n")
-	p("- **Tuning.** Every method gets the same budget: %d configurations of its knobs (below), each run on the tuning seeds %v. The objective is the mean analysis RMSE over the tuning seeds; a configuration that diverges on any tuning seed scores +∞. The argmin is kept; if every configuration lost a tuning seed, the one that lost the fewest (then with the lowest mean over the others) is evaluated, and the table says so. A chosen value that is the smallest or largest of three or more values of its grid is marked \"at the grid's edge\": the optimum may lie outside the grid, and a target that the latent filter meets against an LETKF tuned at its grid's edge is not counted as met.\n", r.TuneBudget, r.TuneSeeds)
+	p("- **Tuning.** Every method gets the same budget: %d configurations of its knobs (below), each run on the tuning seeds %v. The objective is the mean analysis RMSE over the tuning seeds; a configuration that diverges on any tuning seed scores +∞. Then the same bracketing rule for every method: each knob whose best value so far is the smallest or largest value tried moves one step outward (inflation excess ×1.5 or ÷2, radius ×2 or ÷2, 1 − α ÷5 or ×4, d ×4/3 or ×3/4) with the other knobs at their best values, in rounds, while a round improves the objective, at most %d rounds. The argmin of all configurations tried is kept; if every configuration lost a tuning seed, the one that lost the fewest (then with the lowest mean over the others) is evaluated, and the table says so. A chosen value that is still the smallest or largest of two or more values tried is marked \"at the grid's edge\": the optimum may lie outside what was tried, and a target that the latent filter meets against an LETKF tuned at an edge is not counted as met.\n", r.TuneBudget, r.TuneSeeds, bracketRounds)
 	p("- **Evaluation.** The chosen configuration runs on the evaluation seeds %v, which tuning never sees. `rmse` is the mean over the seeds that did not diverge, ± the half-width of its 95%% Student-t confidence interval; `spread` the mean analysis spread; `NIS` the mean over seeds of (mean innovation statistic / its expectation), 1 when the spread is consistent with the errors; `lost` the evaluation seeds diverged (stopped by the divergence guard, or with an RMSE above the climatological RMSE, √ of the archive's mean variance); `µs` the mean wall time of one analysis (encoding, filter, decoding).\n", r.EvalSeeds)
 	p("- **Generators** are fitted to a simulation archive of the model started from its own seed (%d), disjoint from every truth trajectory; the last 10%% of it (in time) is held out for early stopping and for the reconstruction errors.\n", archiveSeed)
 	p("- **Run lengths** (cycles after a burn-in, evaluation / tuning):")
@@ -177,6 +177,9 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 		chosen := row.Hyperparameters.String()
 		if row.TuningLost {
 			chosen += " (every configuration lost a tuning seed)"
+		}
+		if extra := len(row.Tuning) - tuneBudget; extra > 0 {
+			chosen += fmt.Sprintf(" (+%d bracketing)", extra)
 		}
 		if e := gridEdges(&row); len(e) > 0 {
 			chosen += " (at the grid's edge: " + strings.Join(e, ", ") + ")"
@@ -313,18 +316,14 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 }
 
 // gridEdges returns the knobs whose chosen value is the smallest or the
-// largest of the three or more values the tuning grid tried: the optimum
-// may lie outside the grid, so the method may be under-tuned.
+// largest of the two or more values the tuning tried (grid and bracketing
+// rounds): the optimum may lie outside what was tried, so the method may
+// be under-tuned.
 func gridEdges(r *LatentRow) []string {
 	var out []string
 	for _, knob := range slices.Sorted(maps.Keys(r.Hyperparameters)) {
-		var vals []float64
-		for _, t := range r.Tuning {
-			if v, ok := t.Hyperparameters[knob]; ok && !slices.Contains(vals, v) {
-				vals = append(vals, v)
-			}
-		}
-		if len(vals) < 3 {
+		vals := knobValues(r.Tuning, knob)
+		if len(vals) < 2 {
 			continue
 		}
 		if v := r.Hyperparameters[knob]; v == slices.Min(vals) || v == slices.Max(vals) {
