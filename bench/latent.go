@@ -74,6 +74,12 @@ type LatentOptions struct {
 	Tuned Hyper
 	// Parallel is the number of runs at once (default 4).
 	Parallel int
+	// Adaptive replaces every method's inflation knob by the EnKF-N's
+	// adaptive inflation with hyperprior weight XN (0: its default);
+	// methods for which it is not derived (the hybrid and iterative
+	// analyses) are left out.
+	Adaptive bool
+	XN       float64
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -356,6 +362,11 @@ func (b *latentBench) plan() []rowSpec {
 					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) {
 						continue
 					}
+					if b.opts.Adaptive {
+						if meth = meth.adaptiveVariant(b.opts.XN); meth == nil {
+							continue
+						}
+					}
 					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})
 				}
 			}
@@ -461,6 +472,9 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	}
 	grid := spec.method.grid(m)
 	chosen := b.opts.Tuned
+	if chosen == nil && len(grid) == 1 {
+		chosen = grid[0] // nothing to tune
+	}
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
 		row.Tuning = b.bracket(ctx, spec, b.tuneRow(ctx, spec, grid, clim), clim)

@@ -449,3 +449,53 @@ func TestOutward(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptiveVariant: the inflation knob gives way to the EnKF-N, the
+// other knobs keep their values, and the hybrid and iterative analyses,
+// for which the EnKF-N is not derived, are left out.
+func TestAdaptiveVariant(t *testing.T) {
+	m := benchModels["ks"]
+	for _, tc := range []struct {
+		name  string
+		knobs []string
+		grid  int
+	}{{"etkf", nil, 1}, {"letkf", []string{"loc_radius"}, len(m.radii)}, {"latent-etkf-pca", []string{"d"}, len(m.pcaDims)}, {"latent-etkf-conv", nil, 1}} {
+		v := methodByName(tc.name).adaptiveVariant(2)
+		if v == nil || !slices.Equal(v.knobs, tc.knobs) || len(v.grid(m)) != tc.grid {
+			t.Errorf("%s: adaptive variant %+v", tc.name, v)
+			continue
+		}
+		var c config.Config
+		if err := v.apply(&c, v.grid(m)[0], m); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !c.Filter.Inflation.Adaptive() || c.Filter.Adaptive == nil || *c.Filter.Adaptive.XN != 2 {
+			t.Errorf("%s: filter %+v", tc.name, c.Filter)
+		}
+	}
+	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
+		if v := methodByName(name).adaptiveVariant(0); v != nil {
+			t.Errorf("%s has an adaptive variant", name)
+		}
+	}
+}
+
+// TestAdaptiveReport: a row within 5% of its tuned counterpart, one above
+// it, and one that lost a seed the tuned row kept.
+func TestAdaptiveReport(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	row := func(filter string, mean float64, lost int) LatentRow {
+		return LatentRow{Model: "ks", Regime: "standard", N: 16, Filter: filter, Seeds: 5, RMSEMean: f(mean), RMSECI95: f(0.01), Diverged: lost}
+	}
+	rep := LatentReport{Adaptive: true, XN: 2, ComparedWith: "tuned.json",
+		Rows:  []LatentRow{row("etkf", 0.104, 0), row("letkf", 0.2, 0), row("latent-etkf-pca", 0.3, 1)},
+		Tuned: []LatentRow{row("etkf", 0.1, 0), row("letkf", 0.1, 0), row("latent-etkf-pca", 0.3, 0)}}
+	var md strings.Builder
+	rep.WriteMarkdown(&md)
+	for _, want := range []string{"| etkf | 0.100 ± 0.010 () | 0.104 ± 0.010 |", "| +4.0% | yes |", "| +100.0% | no |", "| no (lost seeds) |",
+		"Within 5% of the tuned inflation (or better): 1 of 3 rows with a tuned counterpart; target all: **not met**."} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}

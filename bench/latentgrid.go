@@ -163,6 +163,10 @@ type latentMethod struct {
 	// the representation error to R; the knob alpha makes it a hybrid.
 	analysis string
 	rep      bool
+	// adaptive, if set, replaces the inflation knob by the EnKF-N's
+	// adaptive inflation with hyperprior weight xn (adaptiveVariant).
+	adaptive bool
+	xn       float64
 	// where, if set, limits the method to these model/regime pairs (for
 	// a method too costly to run everywhere).
 	where []string
@@ -276,6 +280,34 @@ var latentMethods = []latentMethod{
 		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only (each analysis costs ~35 ms)"},
 }
 
+// adaptiveVariant returns the method with its inflation knob replaced by
+// the EnKF-N's adaptive inflation (hyperprior weight xn, 0 for the
+// default), its grid the distinct values of its other knobs, or nil if the
+// EnKF-N is not derived for its analysis (a hybrid covariance, α < 1, or
+// the iterative analysis: config.Config.Validate refuses them).
+func (meth *latentMethod) adaptiveVariant(xn float64) *latentMethod {
+	if slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative {
+		return nil
+	}
+	v := *meth
+	v.adaptive, v.xn = true, xn
+	v.knobs = slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })
+	v.grid = func(m *benchModel) []Hyper {
+		var out []Hyper
+		seen := map[string]bool{}
+		for _, h := range meth.grid(m) {
+			h = maps.Clone(h)
+			delete(h, "inflation")
+			if !seen[h.String()] {
+				seen[h.String()] = true
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	return &v
+}
+
 // genDim is the dimension of the method's generator in configuration h.
 func (meth *latentMethod) genDim(m *benchModel, h Hyper) int {
 	if d, ok := h["d"]; ok {
@@ -319,6 +351,12 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
 	}
 	c.Filter.Inflation = config.Inflation(h["inflation"])
+	if meth.adaptive {
+		c.Filter.Inflation = config.AdaptiveInflation
+		if meth.xn != 0 {
+			c.Filter.Adaptive = &config.AdaptiveConfig{XN: &meth.xn}
+		}
+	}
 	if meth.letkf {
 		c.Filter.Method, c.Filter.LocRadius, c.Filter.BatchSize = "letkf", h["loc_radius"], 4
 		if m.name == "lorenz96" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -19,10 +20,12 @@ import (
 // benchLatentOptions holds the flags of `latentda bench latent`.
 type benchLatentOptions struct {
 	bench.LatentOptions
-	Tuned  string
-	Report string
-	JSON   string
-	Render bool
+	Tuned     string
+	Report    string
+	JSON      string
+	Render    bool
+	Inflation string
+	Compare   string
 }
 
 func newBenchLatentCmd() *cobra.Command {
@@ -41,7 +44,12 @@ interrupted run leaves the rows it finished (marked as a subset).
 One row, tuning included, in minutes:
   latentda bench latent --model ks --regime sparse --filter letkf --seeds 1 --report /tmp/r.md --json /tmp/r.json
 and without tuning:
-  latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8`,
+  latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8
+
+With --inflation adaptive, every method for which the EnKF-N is derived runs
+with the adaptive inflation in place of its inflation knob, and the report
+sets each row against the tuned row of --compare:
+  latentda bench latent --inflation adaptive --xn 2 --report docs/results-latent-adaptive.md --json docs/results-latent-adaptive.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.Run(cmd.Context(), cmd.ErrOrStderr(), "latentda "+strings.Join(os.Args[1:], " "))
@@ -60,6 +68,9 @@ and without tuning:
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
 	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
+	f.StringVar(&o.Inflation, "inflation", "", "adaptive: the EnKF-N's adaptive inflation in place of every method's inflation knob (the hybrid and iterative analyses are left out)")
+	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn (0: the default, 1)")
+	f.StringVar(&o.Compare, "compare", "docs/results-latent.json", "with --inflation adaptive, the JSON report of tuned rows to set the adaptive rows against")
 	return cmd
 }
 
@@ -74,6 +85,27 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		if f.v < 1 {
 			return usageError{fmt.Errorf("%s must be >= 1, got %d", f.name, f.v)}
 		}
+	}
+	switch o.Inflation {
+	case "":
+		if o.XN != 0 {
+			return usageError{fmt.Errorf("--xn: only with --inflation adaptive")}
+		}
+	case "adaptive":
+		if !(o.XN >= 0) || math.IsInf(o.XN, 0) {
+			return usageError{fmt.Errorf("--xn: a finite number > 0, got %v", o.XN)}
+		}
+		o.Adaptive = true
+	default:
+		return usageError{fmt.Errorf("--inflation: want adaptive (or nothing, for the grid-tuned inflation), got %q", o.Inflation)}
+	}
+	var tuned []bench.LatentRow
+	if o.Adaptive {
+		rep, err := readLatentReport(o.Compare)
+		if err != nil {
+			return fmt.Errorf("--compare: %w", err)
+		}
+		tuned = rep.Rows
 	}
 	if o.Tuned != "" {
 		h, err := bench.ParseHyper(o.Tuned)
@@ -97,6 +129,9 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	write := func(rows []bench.LatentRow, gens []bench.GeneratorInfo, subset string) error {
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
 		rep.Subset = subset
+		if o.Adaptive {
+			rep.ComparedWith, rep.Tuned = o.Compare, tuned
+		}
 		var md, js bytes.Buffer
 		rep.WriteMarkdown(&md)
 		if err := rep.WriteJSON(&js); err != nil {
@@ -134,18 +169,34 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	return nil
 }
 
-// render writes the Markdown report of the JSON report o.JSON.
+// render writes the Markdown report of the JSON report o.JSON (with the
+// tuned rows it was compared with, for an adaptive report).
 func (o *benchLatentOptions) render() error {
-	f, err := os.Open(o.JSON)
-	if err != nil {
-		return fmt.Errorf("bench latent: %w", err)
-	}
-	defer f.Close()
-	rep, err := bench.ReadLatentReport(f)
+	rep, err := readLatentReport(o.JSON)
 	if err != nil {
 		return err
+	}
+	if rep.Adaptive {
+		tuned, err := readLatentReport(rep.ComparedWith)
+		if err != nil {
+			return fmt.Errorf("the adaptive report's compared_with: %w", err)
+		}
+		rep.Tuned = tuned.Rows
 	}
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md)
 	return store.WriteFileAtomic(o.Report, md.Bytes())
+}
+
+func readLatentReport(path string) (bench.LatentReport, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return bench.LatentReport{}, fmt.Errorf("bench latent: %w", err)
+	}
+	defer f.Close()
+	rep, err := bench.ReadLatentReport(f)
+	if err != nil {
+		return bench.LatentReport{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
 }
