@@ -36,6 +36,9 @@ const (
 	ErrInvalidConfig = core.ErrInvalidConfig
 	ErrDiverged      = core.ErrDiverged
 	ErrBadState      = core.ErrBadState
+	// ErrNondeterministic: a retried batch computed other values for a
+	// cycle than its first attempt stored.
+	ErrNondeterministic = core.ErrNondeterministic
 )
 
 // ErrExternalModel is the type of an external model's failures (package
@@ -273,7 +276,10 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			a.Metrics.ObservationsFlagged(c.Stats.NFlagged)
 		}
 		log.Debug("cycle done", "cycle", k, "rmse_a", c.Stats.RMSEa, "spread_a", c.Stats.SpreadA, "flagged", c.Stats.NFlagged)
-		pause := b.Add(c)
+		pause, err := b.Add(c)
+		if err != nil { // nothing is committed: the first attempt's files stay
+			return CyclesOutput(b.Summary), err
+		}
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)
 		}

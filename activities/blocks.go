@@ -164,11 +164,13 @@ func (a *Activities) FinishBlocks(ctx context.Context, in SplitCycleInput) (Cycl
 	case err != nil:
 		return CyclesOutput{}, core.Diverged(err)
 	}
+	if _, err := b.Add(c); err != nil {
+		return CyclesOutput{}, err
+	}
 	if err := store.WriteEnsemble(b.Dir.Analysis(k), E, core.Meta(in.RunID, b.Setup.Config, k)); err != nil {
 		return CyclesOutput{}, fmt.Errorf("activities: %w", err)
 	}
 	a.env(ctx).Wrote(b.Dir.Analysis(k))
-	b.Add(c)
 	if err := b.Commit(); err != nil {
 		return CyclesOutput(b.Summary), err
 	}

@@ -136,7 +136,9 @@ func (a *Activities) AnalyzeCycle(ctx context.Context, in SplitCycleInput) (Cycl
 	if err != nil {
 		return CyclesOutput{}, b.Fail(k, err)
 	}
-	b.Add(c)
+	if _, err := b.Add(c); err != nil {
+		return CyclesOutput{}, err
+	}
 	if err := b.Commit(); err != nil {
 		return CyclesOutput(b.Summary), err
 	}

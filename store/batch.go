@@ -273,6 +273,11 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 	}
 	var paths []string
 	for _, f := range files {
+		if same, err := arrowfile.SameContents(f.File.Tmp, f.Path); err != nil {
+			return nil, arrowfile.WriteErr(f.Path, err)
+		} else if !same {
+			return nil, fmt.Errorf("%w: %s", ErrRetryDiffers, f.Path)
+		}
 		if err := f.File.Rename(f.Path); err != nil {
 			return nil, arrowfile.WriteErr(f.Path, err)
 		}

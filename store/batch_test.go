@@ -472,3 +472,41 @@ func FuzzRunState(f *testing.F) {
 		}
 	})
 }
+
+// TestRetriedBatchDiffers: a retry that computes the same cycles again
+// commits (same bytes); one whose analysis differs in one value is
+// ErrRetryDiffers, naming the file, and leaves the first attempt's files
+// as they were.
+func TestRetriedBatchDiffers(t *testing.T) {
+	dir := RunDir{Root: t.TempDir()}
+	cycles := testCycles(1, 3)
+	writeBatch(t, dir, Retention{}, cycles, true)
+	states := dir.Batch(batchStates, 1, 3)
+	first, err := os.ReadFile(states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBatch(t, dir, Retention{}, testCycles(1, 3), true)
+	changed := testCycles(1, 3)
+	changed[1].analysis.Set(2, 3, 99) // was -Inf
+	b := dir.NewCycleBatch(Retention{})
+	for _, c := range changed {
+		if err := errors.Join(b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
+			b.Latent(c.meta, c.latentF, c.latentA), b.VarianceScales(c.meta, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = b.Commit(nil, Meta{})
+	if !errors.Is(err, ErrRetryDiffers) || !strings.Contains(err.Error(), states) {
+		t.Fatalf("retry with another analysis: %v, want ErrRetryDiffers naming %s", err, states)
+	}
+	if now, err := os.ReadFile(states); err != nil || !bytes.Equal(now, first) {
+		t.Errorf("the first attempt's %s changed (%v)", states, err)
+	}
+	entries, _ := os.ReadDir(dir.Batches())
+	for _, e := range entries {
+		if arrowfile.IsTempName(e.Name()) {
+			t.Errorf("temporary file %s left", e.Name())
+		}
+	}
+}

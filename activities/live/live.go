@@ -246,7 +246,9 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		if err != nil {
 			return out, err
 		}
-		b.Add(c)
+		if _, err := b.Add(c); err != nil {
+			return out, err
+		}
 		out.Cycles = append(out.Cycles, CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile, RMSEf: c.Stats.RMSEf, RMSEa: c.Stats.RMSEa})
 		if heartbeat {
 			activity.RecordHeartbeat(ctx, k)

@@ -31,6 +31,9 @@ const (
 	ErrInvalidConfig = "InvalidConfig"
 	ErrDiverged      = "Diverged"
 	ErrBadState      = "BadState"
+	// ErrNondeterministic: a retried batch computed other values than its
+	// first attempt committed (store.ErrRetryDiffers).
+	ErrNondeterministic = "Nondeterministic"
 )
 
 // ErrExternalModel is the type of an external model's failures (package
@@ -441,6 +444,10 @@ type Batch struct {
 
 	env   Env
 	runID string
+	// first holds the rows an earlier attempt of this batch stored for
+	// the cycles it finished before it failed: a retry must compute them
+	// again bit for bit (Add).
+	first map[int]store.DiagRow
 }
 
 // NewBatch starts a batch of cycles of run runID in dir after the
@@ -472,21 +479,38 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 		b.Summary = sum
 		return b, true, nil
 	}
+	for _, r := range b.Rows {
+		if r.Cycle >= from && r.Cycle <= to {
+			if b.first == nil {
+				b.first = map[int]store.DiagRow{}
+			}
+			b.first[r.Cycle] = r
+		}
+	}
 	b.Rows = TrimRows(b.Rows, from)
 	return b, false, nil
 }
 
 // Add records cycle c in the batch and reports whether the run pauses
-// after it (ood.pause_on_batch and a flagged batch).
-func (b *Batch) Add(c *experiment.Cycle) (pause bool) {
-	b.Rows = append(b.Rows, c.Row())
+// after it (ood.pause_on_batch and a flagged batch). A cycle that an
+// earlier attempt of the batch stored with other diagnostics is a
+// non-retryable ErrNondeterministic error: the model, or an input that
+// changed between the attempts, broke the bit-for-bit retries.
+func (b *Batch) Add(c *experiment.Cycle) (pause bool, err error) {
+	row := c.Row()
+	if first, ok := b.first[c.K]; ok && !first.Same(row) {
+		err := fmt.Errorf("activities: cycle %d: a retry of the batch computed rmse_f %v, rmse_a %v where the first attempt stored %v, %v: the model, or an input that changed between the attempts, is not deterministic (see docs/external-models.md, Determinism)",
+			c.K, row.RMSEF, row.RMSEA, first.RMSEF, first.RMSEA)
+		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
+	}
+	b.Rows = append(b.Rows, row)
 	b.Summary.Sums.Add(c.Stats, b.Setup.Config.Scored(c.K))
 	b.Summary.Last = c.Stats
 	if pauses(b.Setup.Config, c.Stats) {
 		b.Summary.PauseAt = c.K
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
 // StoreInBatch makes the batch store its cycles in batch files (b.Out),
@@ -530,6 +554,9 @@ func (b *Batch) Fail(k int, err error) error {
 // diagnostics table, whose metadata holds cycle last.
 func (b *Batch) commitOut(last int) error {
 	paths, err := b.Out.Commit(b.Rows, Meta(b.runID, b.Setup.Config, last))
+	if errors.Is(err, store.ErrRetryDiffers) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
+	}
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
