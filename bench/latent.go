@@ -225,7 +225,7 @@ type TuneResult struct {
 	Lost            int      `json:"lost"`
 	SurvivorMean    *float64 `json:"survivor_mean,omitempty"`
 	// Round is the bracketing round that added the configuration (0 for
-	// the grid).
+	// the grid, refineRound for the refinement).
 	Round int `json:"round,omitempty"`
 }
 
@@ -535,31 +535,42 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 	return out
 }
 
-// bracket runs the bracketing rounds (bracketRounds) after the grid of a
-// row's tuning and returns the whole tuning record. It stops when a round
-// does not move the choice, when no knob of the choice is at an edge, or
-// when every configuration lost a tuning seed.
+// bracket runs the bracketing rounds (bracketRounds) and the refinement
+// round after the grid of a row's tuning and returns the whole tuning
+// record. Bracketing stops when a round does not move the choice or no
+// knob of the choice is at an edge; neither runs when every configuration
+// lost a tuning seed.
 func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) []TuneResult {
-	for round := 1; round <= bracketRounds; round++ {
-		h, fallback := choose(tuning)
-		if fallback {
-			break
-		}
-		next := bracketProposals(spec.method, spec.model, tuning, h)
-		if len(next) == 0 {
-			break
-		}
+	add := func(next []Hyper, round int) {
 		res := b.tuneRow(ctx, spec, next, clim)
 		for i := range res {
 			res[i].Round = round
 		}
 		tuning = append(tuning, res...)
+	}
+	for round := 1; round <= bracketRounds; round++ {
+		h, fallback := choose(tuning)
+		if fallback {
+			return tuning
+		}
+		next := bracketProposals(spec.method, spec.model, tuning, h)
+		if len(next) == 0 {
+			break
+		}
+		add(next, round)
 		if now, _ := choose(tuning); now.String() == h.String() {
 			break
 		}
 	}
+	h, _ := choose(tuning)
+	if next := refineProposals(spec.method, tuning, h); len(next) > 0 {
+		add(next, refineRound)
+	}
 	return tuning
 }
+
+// refineRound marks the configurations of the refinement round.
+const refineRound = bracketRounds + 1
 
 // runSeeds runs configuration h of the row on each seed (in parallel,
 // within the run slots) with cycles scored cycles.

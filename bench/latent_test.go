@@ -202,9 +202,9 @@ func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
 	for cycles, seeds := range ran {
 		sort.Slice(seeds, func(i, j int) bool { return seeds[i] < seeds[j] })
 		switch cycles {
-		case 10: // tuning: each of the 12 configurations on each tuning seed
-			if len(seeds) != tuneBudget*len(tune) || !sub(seeds, tune) {
-				t.Errorf("tuning ran on seeds %v, want each of %v %d times", seeds, tune, tuneBudget)
+		case 10: // tuning: each configuration tried (grid and refinement) on each tuning seed
+			if len(seeds) != len(r.Tuning)*len(tune) || len(r.Tuning) <= tuneBudget || !sub(seeds, tune) {
+				t.Errorf("tuning ran on seeds %v, want each of %v %d times", seeds, tune, len(r.Tuning))
 			}
 		case 20:
 			if !slices.Equal(seeds, eval) {
@@ -282,7 +282,7 @@ func TestRunLatentSmoke(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 	for _, r := range rows {
-		if r.Error != "" || len(r.Tuning) < tuneBudget || len(r.Tuning) > tuneBudget+bracketRounds*len(methodByName(r.Filter).knobs) || len(r.Evaluation) != 2 || r.Hyperparameters == nil {
+		if r.Error != "" || len(r.Tuning) < tuneBudget || len(r.Tuning) > tuneBudget+(bracketRounds+2)*len(methodByName(r.Filter).knobs) || len(r.Evaluation) != 2 || r.Hyperparameters == nil {
 			t.Errorf("row %+v", r)
 		}
 		if r.Diverged == 0 && (r.RMSEMean == nil || r.RMSECI95 == nil || r.NISRatio == nil) {
@@ -393,11 +393,12 @@ func TestGridEdgeWithdrawsAWin(t *testing.T) {
 	}
 }
 
-// TestBracketing: a fake LETKF whose optimum (inflation 1.3) lies above
-// the grid's inflations and whose radius term prefers 1, below the grid's
-// radii. The first round moves both knobs outward; the inflation's move
-// wins, the second round's 1.45 loses, and the choice is interior in every
-// knob, with the added configurations marked by their round.
+// TestBracketing: a fake LETKF whose optimum (inflation 1.3, radius 1)
+// lies above the grid's inflations and below its radii. The first round
+// moves both knobs outward; the inflation's move wins, the second round's
+// 1.45 loses, and the refinement halfway to the neighbours finds radius
+// √2, closer to 1. The choice is interior in every knob, and the added
+// configurations are marked by their round.
 func TestBracketing(t *testing.T) {
 	o := LatentOptions{Seeds: 1, TuneSeeds: 1, Cycles: 2, TuneCycles: 1, Parallel: 2}
 	o.withDefaults()
@@ -412,19 +413,37 @@ func TestBracketing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rows[0]
-	if got := r.Hyperparameters.String(); got != "inflation=1.3,loc_radius=2" {
-		t.Errorf("chose %s, want inflation=1.3,loc_radius=2", got)
+	if got := r.Hyperparameters.String(); got != "inflation=1.3,loc_radius=1.4142" {
+		t.Errorf("chose %s, want inflation=1.3,loc_radius=1.4142", got)
 	}
 	var rounds []string
 	for _, tr := range r.Tuning[tuneBudget:] {
 		rounds = append(rounds, fmt.Sprintf("%d:%s", tr.Round, tr.Hyperparameters))
 	}
-	want := []string{"1:inflation=1.3,loc_radius=2", "1:inflation=1.2,loc_radius=1", "2:inflation=1.45,loc_radius=2"}
+	want := []string{"1:inflation=1.3,loc_radius=2", "1:inflation=1.2,loc_radius=1", "2:inflation=1.45,loc_radius=2",
+		"4:inflation=1.25,loc_radius=2", "4:inflation=1.375,loc_radius=2", "4:inflation=1.3,loc_radius=1.4142", "4:inflation=1.3,loc_radius=2.8284"}
 	if !slices.Equal(rounds, want) {
-		t.Errorf("bracketing rounds %v, want %v", rounds, want)
+		t.Errorf("rounds after the grid %v, want %v", rounds, want)
 	}
 	if e := gridEdges(&r); len(e) != 0 {
 		t.Errorf("chosen values at an edge after bracketing: %v", e)
+	}
+}
+
+func TestBetween(t *testing.T) {
+	for _, tc := range []struct {
+		knob string
+		a, b float64
+		want float64
+		ok   bool
+	}{
+		{"inflation", 1.05, 1.1, 1.075, true}, {"loc_radius", 4, 16, 8, true}, {"d", 32, 48, 39, true},
+		{"alpha", 0.99, 0.9999, 0.999, true}, {"d", 32, 33, 0, false},
+	} {
+		got, ok := between(tc.knob, tc.a, tc.b)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("between(%s, %v, %v) = %v, %v; want %v, %v", tc.knob, tc.a, tc.b, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 

@@ -372,14 +372,16 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 	return nil
 }
 
-// Bracketing. A grid's argmin at the grid's edge says the optimum may lie
-// outside it, so after the grid the tuning moves every knob whose chosen
-// value is the smallest or the largest value tried one step outward
-// (outward), keeping the other knobs at their chosen values, and repeats
-// while that improves the objective, for at most bracketRounds rounds.
-// Every method gets the same rule on top of the same grid budget, so the
-// budgets stay equal: tuneBudget configurations, then at most
-// bracketRounds × (number of knobs) more.
+// Bracketing and refinement. A grid's argmin at the grid's edge says the
+// optimum may lie outside it, so after the grid the tuning moves every
+// knob whose chosen value is the smallest or the largest value tried one
+// step outward (outward), keeping the other knobs at their chosen values,
+// and repeats while that improves the objective, for at most
+// bracketRounds rounds. A coarse grid may also straddle the optimum, so a
+// last round tries each knob halfway to its nearest tried neighbours
+// (refineProposals). Every method gets the same rules on top of the same
+// grid budget, so the budgets stay equal: tuneBudget configurations, then
+// at most bracketRounds × k + 2k more for a method of k knobs.
 const bracketRounds = 3
 
 // outward returns the value of knob one step beyond v, upwards if up, and
@@ -461,6 +463,63 @@ func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h 
 		next[knob] = w
 		if !tried[next.String()] {
 			out = append(out, next)
+		}
+	}
+	return out
+}
+
+// between returns the value of knob halfway between a and b on the scale
+// the knob's steps use (outward): the inflation excess arithmetically,
+// the radius and d geometrically (d rounded), 1 − α geometrically; false
+// if there is no new value between them.
+func between(knob string, a, b float64) (float64, bool) {
+	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+	var w float64
+	switch knob {
+	case "inflation":
+		w = round((a + b) / 2)
+	case "loc_radius":
+		w = round(math.Sqrt(a * b))
+	case "d":
+		w = math.Round(math.Sqrt(a * b))
+	case "alpha":
+		w = round(1 - math.Sqrt((1-a)*(1-b)))
+	default:
+		panic("bench: no midpoint for the knob " + knob)
+	}
+	return w, w != a && w != b
+}
+
+// refineProposals returns the configurations of the refinement round
+// around the chosen configuration h: for each knob (in the method's
+// order), h with that knob halfway (between) to its nearest tried value
+// below and above, unless tried already.
+func refineProposals(meth *latentMethod, tuning []TuneResult, h Hyper) []Hyper {
+	tried := map[string]bool{}
+	for _, t := range tuning {
+		tried[t.Hyperparameters.String()] = true
+	}
+	var out []Hyper
+	for _, knob := range meth.knobs {
+		v := h[knob]
+		lo, hi := math.Inf(-1), math.Inf(1)
+		for _, x := range knobValues(tuning, knob) {
+			if x < v {
+				lo = math.Max(lo, x)
+			} else if x > v {
+				hi = math.Min(hi, x)
+			}
+		}
+		for _, nb := range []float64{lo, hi} {
+			if math.IsInf(nb, 0) {
+				continue
+			}
+			w, ok := between(knob, v, nb)
+			next := maps.Clone(h)
+			next[knob] = w
+			if ok && !tried[next.String()] {
+				out = append(out, next)
+			}
 		}
 	}
 	return out
