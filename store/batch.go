@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/latentda/latentda/store/internal/arrowfile"
 	"gonum.org/v1/gonum/mat"
@@ -572,7 +571,10 @@ func (b *CycleBatch) writePending(w *batchWriter) error {
 			arrowfile.StateColumn(rows, w.n, values))
 	}
 	defer arrowfile.ReleaseAll(cols)
-	rec := array.NewRecordBatch(w.schema, cols, int64(rows))
+	rec, err := arrowfile.NewRecord(w.schema, cols, rows)
+	if err != nil {
+		return arrowfile.WriteErr(w.af.Tmp, err)
+	}
 	defer rec.Release()
 	if err := w.fw.Write(rec); err != nil {
 		return arrowfile.WriteErr(w.af.Tmp, err)

@@ -55,11 +55,20 @@ func BuildOptions(opts []Option) Options {
 	return o
 }
 
-// WriteFile writes one record batch of cols as an Arrow IPC file, atomically
-// (or, with o.stage, leaves it staged).
+// WriteFile writes one record batch of cols, carrying their checksum
+// (NewRecord), as an Arrow IPC file, atomically (or, with o.stage, leaves
+// it staged).
 func WriteFile(path string, o Options, schema *arrow.Schema, cols []arrow.Array, nrows int) error {
-	rec := array.NewRecordBatch(schema, cols, int64(nrows))
+	rec, err := NewRecord(schema, cols, nrows)
+	if err != nil {
+		return WriteErr(path, err)
+	}
 	defer rec.Release()
+	return writeRecord(path, o, schema, rec)
+}
+
+// writeRecord writes rec as an Arrow IPC file, atomically (or staged).
+func writeRecord(path string, o Options, schema *arrow.Schema, rec arrow.RecordBatch) error {
 	encode := func(w io.Writer) error {
 		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(o.Mem))
 		if err != nil {
@@ -236,7 +245,9 @@ type MemFile struct {
 // NewMemFile reads data as a file held in memory.
 func NewMemFile(data []byte) *MemFile { return &MemFile{Reader: bytes.NewReader(data), data: data} }
 
-// ReadTable verifies and reads the size bytes of a state file from f.
+// ReadTable verifies and reads the size bytes of a state file from f: its
+// structure, metadata, columns, and the checksums of its record batches
+// (see KeyChecksum).
 func ReadTable(f ipc.ReadAtSeeker, size int64, o Options, spec FileSpec) (*Table, error) {
 	// Check the structure before arrow-go reads it (package store/internal/ipcverify). The
 	// schema version is judged first: a file from a newer version is
@@ -296,6 +307,10 @@ func ReadTable(f ipc.ReadAtSeeker, size int64, o Options, spec FileSpec) (*Table
 				return nil, Invalidf("column %q: %v", rec.ColumnName(c), err)
 			}
 		}
+	}
+	if err := verifyChecksums(t); err != nil {
+		t.Release()
+		return nil, err
 	}
 	return t, nil
 }

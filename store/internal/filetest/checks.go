@@ -2,7 +2,9 @@ package filetest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -132,5 +134,24 @@ func CheckMissing(t *testing.T, kinds []arrowfile.Kind, readAny ReadFunc) {
 		if !errors.Is(err, os.ErrNotExist) || errors.Is(err, arrowfile.ErrInvalid) || !strings.HasPrefix(err.Error(), "store: read "+path) {
 			t.Errorf("%s: got %v", kind, err)
 		}
+	}
+}
+
+// FlipBit flips the lowest mantissa bit of the one float64 equal to marker
+// in the file at path, as a disk or memory error might: the value stays
+// finite and only its checksum tells.
+func FlipBit(t testing.TB, path string, marker float64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := binary.LittleEndian.AppendUint64(nil, math.Float64bits(marker))
+	if n := bytes.Count(b, pattern); n != 1 {
+		t.Fatalf("%v occurs %d times in %s, want once", marker, n, path)
+	}
+	b[bytes.Index(b, pattern)] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -40,7 +40,15 @@ type Raw struct {
 	// Patch, if set, replaces the one occurrence of the int32s Patch[0] in
 	// the written file with Patch[1], to make what arrow-go does not write.
 	Patch [2][]int32
+	// RecMD, if set, writes the columns as len(RecMD) record batches
+	// with these custom metadata (the value Computed stands for the
+	// columns' checksum); otherwise as one record batch without.
+	RecMD [][][2]string
 }
+
+// Computed, as a value in Raw.RecMD, is replaced by the checksum of the
+// columns.
+const Computed = "<computed>"
 
 func BaseMD(kind arrowfile.Kind, extra ...[2]string) [][2]string {
 	md := [][2]string{
@@ -86,8 +94,30 @@ func (r Raw) Write(t *testing.T, path string) {
 		cols[i] = c(mem)
 	}
 	defer arrowfile.ReleaseAll(cols)
-	rec := array.NewRecordBatch(schema, cols, int64(r.NRows))
-	defer rec.Release()
+	recs := []arrow.RecordBatch{array.NewRecordBatch(schema, cols, int64(r.NRows))}
+	if r.RecMD != nil {
+		recs[0].Release()
+		recs = recs[:0]
+		sum, err := arrowfile.Checksum(cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, md := range r.RecMD {
+			var keys, vals []string
+			for _, kv := range md {
+				if kv[1] == Computed {
+					kv[1] = arrowfile.FormatChecksum(sum)
+				}
+				keys, vals = append(keys, kv[0]), append(vals, kv[1])
+			}
+			recs = append(recs, array.NewRecordBatchWithMetadata(schema, cols, int64(r.NRows), arrow.NewMetadata(keys, vals)))
+		}
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +126,10 @@ func (r Raw) Write(t *testing.T, path string) {
 	opts := append([]ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(mem)}, r.IPCOpts...)
 	if r.Stream {
 		w := ipc.NewWriter(f, opts...)
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
+		for _, rec := range recs {
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -108,8 +140,10 @@ func (r Raw) Write(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
+	for _, rec := range recs {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
