@@ -173,6 +173,9 @@ func TestCycleBatchLargeStates(t *testing.T) {
 		for i := range A.RawMatrix().Data {
 			A.RawMatrix().Data[i] = float64(k*i) / 7
 		}
+		if k == 3 {
+			A.Set(0, 5, marker)
+		}
 		cycles = append(cycles, A)
 		if err := errors.Join(b.Truth(m, A.RawRowView(1)), b.Analysis(m, A), b.EndCycle()); err != nil {
 			t.Fatal(err)
@@ -193,6 +196,14 @@ func TestCycleBatchLargeStates(t *testing.T) {
 	if recs := len(rs.open[batchStates].t.Recs); recs != 3 {
 		t.Errorf("%d record batches, want one per cycle", recs)
 	}
+	// Each record batch has its checksum: a flipped bit in the last
+	// makes the file unreadable, whichever cycle is asked for.
+	path := dir.Batch(batchStates, 1, 3)
+	filetest.FlipBit(t, path, marker)
+	rs2 := OpenRunState(dir)
+	defer rs2.Close()
+	_, _, err := rs2.Ensemble(FieldAnalysis, 1)
+	filetest.CheckReadError(t, err, path, "record batch 2: checksum mismatch", false)
 }
 
 // TestCycleBatchCrash: a batch that dies before it commits leaves the

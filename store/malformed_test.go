@@ -176,6 +176,29 @@ func TestReadMalformed(t *testing.T) {
 				return b.NewArray()
 			}
 		}), `column "member": null in row 1`, false},
+		{"checksum (control)", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, filetest.Computed}}} }), "", false},
+		{"checksum of other values", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, "crc32c:0badc0de"}}} }),
+			"record batch 0: checksum mismatch: stored crc32c:0badc0de, computed crc32c:", false},
+		{"checksum in capitals", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, "crc32c:0BADC0DE"}}} }),
+			`record batch 0: metadata latentda.checksum = "crc32c:0BADC0DE" is not crc32c: and 8 lowercase hex digits`, false},
+		{"checksum of another kind", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, "sha256:0badc0de"}}} }),
+			"is not crc32c: and 8 lowercase hex digits", false},
+		{"checksum twice", KindEnsemble, withEns(func(r *filetest.Raw) {
+			r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, filetest.Computed}, {arrowfile.KeyChecksum, filetest.Computed}}}
+		}), `record batch 0: metadata key "latentda.checksum" appears more than once`, false},
+		{"unknown record batch key", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{"latentda.sha256", "x"}}} }),
+			`record batch 0: unknown metadata key "latentda.sha256"`, false},
+		{"foreign record batch key is ignored", KindEnsemble, withEns(func(r *filetest.Raw) { r.RecMD = [][][2]string{{{"pandas", "{}"}}} }), "", false},
+		{"checksum dropped from a batch", KindObservations, func() filetest.Raw {
+			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
+			r.RecMD = [][][2]string{{{arrowfile.KeyChecksum, filetest.Computed}}, {}}
+			return r
+		}(), "record batch 1 has no checksum, but record batch 0 has one", false},
+		{"checksum added to a batch", KindObservations, func() filetest.Raw {
+			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
+			r.RecMD = [][][2]string{{}, {{arrowfile.KeyChecksum, filetest.Computed}}}
+			return r
+		}(), "record batch 1 has a checksum, but record batch 0 has none", false},
 		{"stream format", KindEnsemble, withEns(func(r *filetest.Raw) { r.Stream = true }), "not an Arrow IPC file", false},
 		{"compressed", KindEnsemble, withEns(func(r *filetest.Raw) { r.IPCOpts = []ipc.Option{ipc.WithZstd()} }), "compressed Arrow files are not supported", false},
 		{"unsupported type", KindEnsemble, withEns(func(r *filetest.Raw) {

@@ -88,3 +88,42 @@ func TestReadGarbage(t *testing.T) {
 func TestReadMissingFile(t *testing.T) {
 	filetest.CheckMissing(t, []arrowfile.Kind{KindArchive, KindGenerator, KindCheckpoint}, readAny)
 }
+
+// TestChecksumDetectsFlippedBit: a bit flipped in one stored value (left
+// finite) of an archive, a generator or a checkpoint makes the read fail,
+// naming the file.
+func TestChecksumDetectsFlippedBit(t *testing.T) {
+	const marker = 1.2345678901234567
+	for _, tc := range []struct {
+		kind  arrowfile.Kind
+		write func(path string) error
+	}{
+		{KindArchive, func(p string) error {
+			a := testArchive(6, 5)
+			a.X.Set(4, 3, marker)
+			return WriteArchive(p, a, filetest.TestMeta(""))
+		}},
+		{KindGenerator, func(p string) error {
+			ts := testTensors()
+			ts[1].Data[0] = marker
+			return WriteTensors(p, ts, filetest.TestMeta(KindGenerator))
+		}},
+		{KindCheckpoint, func(p string) error {
+			ts := testTensors()
+			ts[0].Data[len(ts[0].Data)-1] = marker
+			return WriteTensors(p, ts, filetest.TestMeta(KindCheckpoint))
+		}},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), string(tc.kind)+".arrow")
+			if err := tc.write(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := readAny(tc.kind, path, filetest.CheckedOpts(t)...); err != nil {
+				t.Fatalf("intact file: %v", err)
+			}
+			filetest.FlipBit(t, path, marker)
+			filetest.CheckReadError(t, readAny(tc.kind, path, filetest.CheckedOpts(t)...), path, "record batch 0: checksum mismatch", false)
+		})
+	}
+}

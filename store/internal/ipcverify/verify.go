@@ -538,10 +538,56 @@ func (f *File) Batches(r io.ReaderAt) error {
 			return corruptf("record batches at offsets %d and %d overlap", prev.offset, blocks[i].offset)
 		}
 	}
+	if err := f.contiguous(r, blocks); err != nil {
+		return err
+	}
 	for i, b := range f.blocks {
 		if err := f.verifyBatch(r, i, b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// contiguous checks that the schema message, the record batches (blocks,
+// sorted by offset) and an end-of-stream marker fill the file between its
+// leading magic and its footer, as every Arrow writer lays them out, so
+// that no record batch in the file is missing from the footer (a damaged
+// footer would otherwise drop rows without an error).
+func (f *File) contiguous(r io.ReaderAt, blocks []ipcBlock) error {
+	if f.footerStart < leadingMagicLen+8 {
+		return corruptf("no room for the schema message before the footer at %d", f.footerStart)
+	}
+	head, err := readAt(r, leadingMagicLen, 8)
+	if err != nil {
+		return err
+	}
+	prefix, n := int64(4), int64(int32(binary.LittleEndian.Uint32(head)))
+	if uint32(n) == 0xFFFFFFFF {
+		prefix, n = 8, int64(int32(binary.LittleEndian.Uint32(head[4:])))
+	}
+	end := leadingMagicLen + prefix + n // the schema message has no body
+	if n <= 0 || end > f.footerStart {
+		return corruptf("schema message of %d bytes at offset %d does not fit before the footer at %d", n, leadingMagicLen, f.footerStart)
+	}
+	for _, b := range blocks {
+		if b.offset != end {
+			return corruptf("%d bytes at offset %d belong to no record batch the footer lists", b.offset-end, end)
+		}
+		end = b.offset + b.meta + b.body
+	}
+	gap := f.footerStart - end
+	if gap == 0 {
+		return nil
+	}
+	tail, err := readAt(r, end, min(gap, 9))
+	if err != nil {
+		return err
+	}
+	// The end-of-stream marker: a continuation and a zero length, or
+	// (before Arrow 0.15) a zero length alone.
+	if !bytes.Equal(tail, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}) && !bytes.Equal(tail, []byte{0, 0, 0, 0}) {
+		return corruptf("%d bytes at offset %d belong to no record batch the footer lists", gap, end)
 	}
 	return nil
 }
