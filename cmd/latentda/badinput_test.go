@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +163,29 @@ func badCases() []badCase {
 		damaged("states copied from another run", func(t *testing.T, r store.RunDir) {
 			copyFile(t, filepath.Join(r.Root, "..", "..", "..", "other-states.arrow"), states(r, 1))
 		}, "holds run other's cycle 2", rerun("--from-cycle", "2")...),
+		damaged("bit flipped in states", func(t *testing.T, r store.RunDir) {
+			rs := store.OpenRunState(r)
+			defer rs.Close()
+			E, _, err := rs.Ensemble(store.FieldAnalysis, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipBit(t, states(r, 1), E.At(3, 1))
+		}, "states-000001-000002.arrow: record batch 0: checksum mismatch", rerun("--from-cycle", "2")...),
+		damaged("bit flipped in the initial analysis", func(t *testing.T, r store.RunDir) {
+			E, _, err := store.ReadEnsemble(r.Analysis(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipBit(t, r.Analysis(0), E.At(5, 2))
+		}, "000000/analysis.arrow: record batch 0: checksum mismatch", rerun("--from-cycle", "0")...),
+		damaged("bit flipped in diagnostics, report", func(t *testing.T, r store.RunDir) {
+			rows, _, err := store.ReadDiagnostics(r.Diagnostics())
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipBit(t, r.Diagnostics(), rows[3].RMSEA)
+		}, "diagnostics.arrow: record batch 0: checksum mismatch", "report", "good", "--state-dir", "state"),
 		damaged("truncated diagnostics, report", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
 		damaged("truncated diagnostics, compare", func(t *testing.T, r store.RunDir) { truncate(t, r.Diagnostics()) }, "diagnostics.arrow", "compare", "good", "good", "--state-dir", "state"),
 		damaged("diagnostics swapped for an analysis", func(t *testing.T, r store.RunDir) { copyFile(t, r.Analysis(0), r.Diagnostics()) }, "diagnostics.arrow", "report", "good", "--state-dir", "state"),
@@ -338,4 +363,20 @@ func copyFile(t *testing.T, src, dst string) {
 // two cycles).
 func states(r store.RunDir, from int) string {
 	return filepath.Join(r.Root, "batches", fmt.Sprintf("states-%06d-%06d.arrow", from, from+1))
+}
+
+// flipBit flips the lowest mantissa bit of the first float64 in the file
+// at path that equals v, as a disk error might: the value stays finite.
+func flipBit(t *testing.T, path string, v float64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
+	if i < 0 {
+		t.Fatalf("%v is not in %s", v, path)
+	}
+	data[i] ^= 1
+	write(t, path, string(data))
 }

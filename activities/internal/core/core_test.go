@@ -1,8 +1,11 @@
 package core
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,9 +18,13 @@ import (
 	"github.com/latentda/latentda/store"
 )
 
+// flipped is a value stored once and then damaged by a flipped bit.
+const flipped = 1.2345678901234567
+
 // TestReadStateNamesACorruptFile: a non-finite value in a stored analysis
-// or truth is a damaged file, reported as ErrBadState with the file's path,
-// not left for the filter to call a divergence.
+// or truth is a damaged file, and so is a finite value whose checksum
+// does not match, reported as ErrBadState with the file's path, not left
+// for the filter to call a divergence or to use.
 func TestReadStateNamesACorruptFile(t *testing.T) {
 	cfg, err := config.Parse([]byte("name: nan\nseed: 1\ncycles: 4\nmodel: {name: lorenz96, nx: 8}\nfilter: {method: etkf, members: 4, inflation: 1.02}\n"))
 	if err != nil {
@@ -35,6 +42,9 @@ func TestReadStateNamesACorruptFile(t *testing.T) {
 	}{
 		{"nan analysis", store.FieldAnalysis, math.NaN(), "row 2 variable 5 is NaN"},
 		{"inf truth", store.FieldTruth, math.Inf(-1), "row 0 variable 5 is -Inf"},
+		// A flipped bit that leaves the value finite: the checksum.
+		{"bit flipped in the analysis", store.FieldAnalysis, flipped, "record batch 0: checksum mismatch"},
+		{"bit flipped in the truth", store.FieldTruth, flipped, "record batch 0: checksum mismatch"},
 		{"finite", "", 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +65,18 @@ func TestReadStateNamesACorruptFile(t *testing.T) {
 			}
 			if err := store.WriteVector(dir.Truth(3), truth, store.Meta{RunID: "nan", Cycle: 3}); err != nil {
 				t.Fatal(err)
+			}
+			if tc.value == flipped {
+				path := map[store.Field]string{store.FieldAnalysis: dir.Analysis(3), store.FieldTruth: dir.Truth(3)}[tc.bad]
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := bytes.Index(data, binary.LittleEndian.AppendUint64(nil, math.Float64bits(flipped)))
+				data[i] ^= 1
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, _, err := ReadState(dir, s, 3)
 			if tc.bad == "" {

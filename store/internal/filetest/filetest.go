@@ -351,6 +351,9 @@ func SeedFiles(f *testing.F, write func(path string) error) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	flipped := bytes.Clone(b) // one bit of the data: its checksum tells
+	flipped[len(b)/2] ^= 1
+	f.Add(flipped)
 	f.Add(b[:len(b)/2])
 	f.Add(b[:len(b)-1])
 	f.Add([]byte{})
