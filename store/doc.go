@@ -25,9 +25,15 @@
 // is complete, and a retried step can test [Exists] and reuse it. The same
 // data and metadata always give byte-identical files.
 //
+// Every record batch carries the CRC-32C of its values in its message's
+// metadata ("latentda.checksum"; docs/state-format.md defines it), and
+// readers verify it, so a flipped bit that leaves a value finite is found;
+// files written before checksums, or rewritten by other Arrow tools, have
+// none and are read unverified.
+//
 // Readers trust nothing in a file: they check its structure before the
 // Arrow library decodes it (package store/internal/ipcverify), then its
-// kind, schema version, columns, types and values, and report every
+// kind, schema version, columns, types, checksums and values, and report every
 // problem as an error naming the file (one matching [ErrInvalid], or
 // [ErrNewerSchema] for a file from a newer version); they do not panic on
 // any input.

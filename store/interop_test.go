@@ -25,13 +25,19 @@ const interopDir = "testdata/interop"
 
 // jsFile is what check.mjs reports for one file.
 type jsFile struct {
-	Path     string                     `json:"path"`
-	Rows     int                        `json:"rows"`
-	Batches  int                        `json:"batches"`
-	Nulls    int                        `json:"nulls"`
-	Fields   []jsField                  `json:"fields"`
-	Metadata map[string]string          `json:"metadata"`
-	Columns  map[string]json.RawMessage `json:"columns"`
+	Path     string            `json:"path"`
+	Rows     int               `json:"rows"`
+	Batches  int               `json:"batches"`
+	Nulls    int               `json:"nulls"`
+	Fields   []jsField         `json:"fields"`
+	Metadata map[string]string `json:"metadata"`
+	// Checksums are, per record batch, the latentda.checksum it carries
+	// and the one check.mjs computes by docs/state-format.md.
+	Checksums []struct {
+		Stored   string `json:"stored"`
+		Computed string `json:"computed"`
+	} `json:"checksums"`
+	Columns map[string]json.RawMessage `json:"columns"`
 }
 
 type jsField struct {
@@ -64,6 +70,18 @@ func readWithNode(t *testing.T, paths ...string) []jsFile {
 	}
 	if len(files) != len(paths) {
 		t.Fatalf("check.mjs reported %d files, want %d", len(files), len(paths))
+	}
+	// Every record batch carries its checksum, and another
+	// implementation of the documented definition gets the same.
+	for _, f := range files {
+		if len(f.Checksums) != f.Batches {
+			t.Errorf("%s: %d checksums for %d record batches", f.Path, len(f.Checksums), f.Batches)
+		}
+		for i, c := range f.Checksums {
+			if c.Stored == "" || c.Stored != c.Computed {
+				t.Errorf("%s: record batch %d: stored checksum %q, Arrow JS computes %q", f.Path, i, c.Stored, c.Computed)
+			}
+		}
 	}
 	return files
 }

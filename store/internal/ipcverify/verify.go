@@ -8,7 +8,9 @@
 // file is handed to ipc.NewFileReader, [Footer], [File.Columns] and
 // [File.Batches] walk every flatbuffer table, vector and string that
 // arrow-go will read, with explicit bounds checks, and check that the
-// record batches' nodes and buffers fit the schema and the message bodies.
+// record batches' nodes and buffers fit the schema and the message bodies,
+// and that the record batches fill the file (none is left out of the
+// footer).
 // They accept only what package store writes: little endian, uncompressed,
 // no dictionaries, and the column types int, float, bool, utf8, and list
 // and fixed_size_list of those. Every problem found is an error matching

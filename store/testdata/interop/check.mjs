@@ -8,6 +8,10 @@
 // compared exactly; int32 values as numbers, bools as booleans, utf8 as
 // strings, and list and fixed-size-list cells as arrays of their elements.
 //
+// For each record batch it also prints the checksum stored in the batch's
+// metadata (latentda.checksum) and the one it computes itself, following
+// docs/state-format.md ("Checksums"), independently of the Go code.
+//
 // Usage: node check.mjs FILE...   (run by store/interop_test.go)
 import { readFileSync } from 'node:fs';
 import { Precision, tableFromIPC, Type } from 'apache-arrow';
@@ -68,6 +72,70 @@ function nulls(data) {
   return n;
 }
 
+// CRC-32C: the reflected Castagnoli polynomial 0x82F63B78, a byte at a
+// time through a table; crc32c(crc, bytes) continues crc over bytes.
+const crcTable = new Uint32Array(256).map((_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c >>> 0;
+});
+function crc32c(crc, bytes) {
+  crc = ~crc >>> 0;
+  for (const b of bytes) crc = (crcTable[(crc ^ b) & 0xff] ^ (crc >>> 8)) >>> 0;
+  return ~crc >>> 0;
+}
+
+function u32(n) {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
+
+// checksum continues crc over rows [begin, end) of one Data chunk, each
+// value encoded as docs/state-format.md defines.
+function checksum(crc, data, begin, end) {
+  switch (data.typeId) {
+    case Type.Float:
+    case Type.Int: {
+      const v = data.values;
+      const w = v.BYTES_PER_ELEMENT;
+      return crc32c(crc, new Uint8Array(v.buffer, v.byteOffset + w * begin, w * (end - begin)));
+    }
+    case Type.Bool: {
+      const bytes = [];
+      for (let i = begin; i < end; i++) bytes.push(scalar(data, i) ? 1 : 0);
+      return crc32c(crc, bytes);
+    }
+    case Type.Utf8:
+      for (let i = begin; i < end; i++) {
+        const bytes = data.values.subarray(data.valueOffsets[i], data.valueOffsets[i + 1]);
+        crc = crc32c(crc32c(crc, u32(bytes.length)), bytes);
+      }
+      return crc;
+    case Type.FixedSizeList: {
+      const size = data.type.listSize;
+      return checksum(crc, data.children[0], begin * size, end * size);
+    }
+    case Type.List:
+      for (let i = begin; i < end; i++) {
+        const from = Number(data.valueOffsets[i]);
+        const to = Number(data.valueOffsets[i + 1]);
+        crc = checksum(crc32c(crc, u32(to - from)), data.children[0], from, to);
+      }
+      return crc;
+    default:
+      throw new Error(`unexpected column type ${data.type}`);
+  }
+}
+
+function checksums(table) {
+  return table.batches.map((batch) => {
+    let crc = 0;
+    for (const data of batch.data.children) crc = checksum(crc, data, 0, data.length);
+    return { stored: batch.metadata.get('latentda.checksum') ?? '', computed: 'crc32c:' + crc.toString(16).padStart(8, '0') };
+  });
+}
+
 const result = [];
 for (const path of process.argv.slice(2)) {
   const table = tableFromIPC(readFileSync(path));
@@ -89,6 +157,7 @@ for (const path of process.argv.slice(2)) {
     nulls: nullCount,
     fields: table.schema.fields.map((f) => ({ name: f.name, type: String(f.type), nullable: f.nullable })),
     metadata: Object.fromEntries(table.schema.metadata),
+    checksums: checksums(table),
     columns,
   });
 }
