@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,57 @@ func TestConfine(t *testing.T) {
 				t.Error("Confine changed its receiver's section")
 			}
 		})
+	}
+}
+
+func TestConfineProgram(t *testing.T) {
+	const state = "/srv/state"
+	allow := []string{"/data/models"}
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	for _, tc := range []struct {
+		name, prog, workdir string
+		state               string // "" means state
+		want                string // "" or the error
+	}{
+		{"a name on PATH", "python3", "", "", ""},
+		{"a name with a workdir elsewhere", "node", "/opt", "", ""},
+		{"absolute inside", "/srv/state/bin/model", "", "", ""},
+		{"absolute in an allowed directory", "/data/models/l96/model", "", "", ""},
+		{"absolute elsewhere", "/usr/bin/python3", "", "", "model.command: /usr/bin/python3 (/usr/bin/python3) is outside the state directory /srv/state; put the program under it or allow its directory with --allow-path DIR (a program name without a separator, such as python3, is looked up on PATH)"},
+		{"absolute climbing out", "/srv/state/../bin/model", "", "", "(/srv/bin/model) is outside"},
+		{"relative to a workdir inside", "./model", "/srv/state/models", "", ""},
+		{"relative to a workdir elsewhere", "./model", "/opt/models", "", "model.command: ./model (/opt/models/model) is outside"},
+		{"climbing out of the workdir", "../../model", "/srv/state/models", "", "(/srv/model) is outside"},
+		{"relative to the working directory, inside", "./bin/model", "", cwd, ""},
+		{"relative to the working directory, outside", "./model", "", filepath.Join(cwd, "state"), "model.command: ./model (" + filepath.Join(cwd, "model") + ") is outside"},
+		{"a relative workdir", "bin/model", "state", filepath.Join(cwd, "state"), ""},
+		{"NUL byte", "/srv/state/m\x00", "", "", "is outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.state
+			if st == "" {
+				st = state
+			}
+			c := Config{Model: ModelConfig{Name: "external", Command: []string{tc.prog, "--grid", "/etc/passwd"}, Workdir: tc.workdir}}
+			got, err := c.Confine(st, allow)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got.Model.Command, c.Model.Command) {
+					t.Errorf("command %q changed to %q", c.Model.Command, got.Model.Command)
+				}
+				return
+			}
+			var pe *PathError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Built-in models have no program.
+	if err := ConfineProgram(ModelConfig{Name: "lorenz96"}, state, nil); err != nil {
+		t.Errorf("lorenz96: %v", err)
 	}
 }

@@ -46,6 +46,12 @@ type badCase struct {
 
 func with(old, new string) string { return strings.Replace(goodL63, old, new, 1) }
 
+// ext is a config of an external model with the given command (and what
+// follows it in the model's mapping).
+func ext(command string) string {
+	return "name: ext\ncycles: 2\nmodel: {name: external, command: " + command + ", state_size: 3, dt: 0.01}\nfilter: {method: etkf, members: 4}\n"
+}
+
 func badCases() []badCase {
 	cfg := func(name, yaml, want string) badCase {
 		return badCase{name: "config/" + name, files: map[string]string{"c.yaml": yaml},
@@ -111,6 +117,9 @@ func badCases() []badCase {
 		{name: "config/missing file", args: []string{"run", "--in-process", "-c", "nope.yaml", "--state-dir", "state"}, want: "nope.yaml: no such file"},
 		{name: "config/a directory", files: map[string]string{"d/x": ""}, args: []string{"run", "--in-process", "-c", "d", "--state-dir", "state"}, want: "d: is a directory"},
 		cfg("moved key", with("inflation: 1.02", "inflation: 1.02, blocks: 2"), "filter.blocks: line 6: moved to orchestration.blocks"),
+		cfg("external program elsewhere", ext("[/usr/bin/env, node, model.mjs]"), "model.command: /usr/bin/env (/usr/bin/env) is outside the state directory"),
+		cfg("external program climbing out", ext("[../../model]"), "model.command: ../../model ("),
+		cfg("external program in another workdir", ext("[./model], workdir: /opt/models"), "model.command: ./model (/opt/models/model) is outside the state directory"),
 
 		// Flags.
 		flags("run ID with a space", "--run-id \"a b\" must be a plain name", run("--run-id", "a b")...),

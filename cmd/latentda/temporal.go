@@ -75,7 +75,7 @@ func (o *connOptions) addMetricsFlag(cmd *cobra.Command) {
 
 // addAllowFlag adds --allow-path.
 func (o *connOptions) addAllowFlag(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&o.AllowPaths, "allow-path", nil, "a directory outside --state-dir whose files configs may name (latent.generator, ood.generator); repeatable")
+	cmd.Flags().StringArrayVar(&o.AllowPaths, "allow-path", nil, "a directory outside --state-dir whose files configs may name (latent.generator, ood.generator, an external model's program); repeatable")
 }
 
 // complete makes the state directory (owner-only when new) and the
