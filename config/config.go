@@ -83,7 +83,9 @@ type ModelConfig struct {
 
 	// The external model (name external only):
 	// Command is the program and its arguments (required; a relative
-	// program path is relative to Workdir).
+	// program path is relative to Workdir). A program given as a path
+	// must lie in the state directory or an allowed one (Confine); a
+	// bare name is looked up on PATH.
 	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
 	// Env holds KEY=VALUE entries added to the worker's environment.
 	Env []string `yaml:"env,omitempty" json:"env,omitempty"`
