@@ -107,7 +107,7 @@ func (c *checksum) values(a arrow.Array, from, to int) error {
 		w := a.DataType().(arrow.FixedWidthDataType).BitWidth() / 8
 		off := a.Data().Offset()
 		b := a.Data().Buffers()[1].Bytes()[(off+from)*w : (off+to)*w]
-		if endian.IsBigEndian {
+		if endian.IsBigEndian { // arrow-go holds values in the host's byte order
 			for i := 0; i < len(b); i += w {
 				for j := i + w - 1; j >= i; j-- {
 					c.buf = append(c.buf, b[j])
