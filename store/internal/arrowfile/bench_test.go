@@ -1,6 +1,7 @@
 package arrowfile
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -13,15 +14,13 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// The cost of the checksums: writing and reading an ensemble of 24
-// members of 10⁵ variables (19.2 MB) with them ("checksum") and without
-// ("none": a record batch without metadata, which readers take
-// unverified). Writes include the two fsyncs of an atomic write. Run with
-// -count to alternate the two:
+// The cost of the checksums: writing and reading ensembles of 24 members
+// of 10⁵ variables (19.2 MB) and of 20 members of 10⁶ (160 MB) with them
+// ("checksum") and without ("none": a record batch without metadata,
+// which readers take unverified). Writes include the two fsyncs of an
+// atomic write. Run with -count to alternate the two:
 //
-//	go test -run '^$' -bench Checksums -count 10 ./store/internal/arrowfile
-
-const benchN, benchVars = 24, 100_000
+//	go test -run '^$' -bench Checksums/24x -count 10 ./store/internal/arrowfile
 
 // benchFile writes the benchmark ensemble to path, with or without the
 // checksum.
@@ -73,12 +72,18 @@ func benchRead(path string) (*mat.Dense, error) {
 }
 
 func BenchmarkChecksums(b *testing.B) {
+	for _, size := range []struct{ N, n int }{{24, 100_000}, {20, 1_000_000}} {
+		b.Run(fmt.Sprintf("%dx%d", size.N, size.n), func(b *testing.B) { benchChecksums(b, size.N, size.n) })
+	}
+}
+
+func benchChecksums(b *testing.B, N, n int) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	data := make([]float64, benchN*benchVars)
+	data := make([]float64, N*n)
 	for i := range data {
 		data[i] = rng.NormFloat64()
 	}
-	E := mat.NewDense(benchN, benchVars, data)
+	E := mat.NewDense(N, n, data)
 	dir := b.TempDir()
 	for _, checksum := range []bool{false, true} {
 		name := map[bool]string{false: "none", true: "checksum"}[checksum]
@@ -105,7 +110,7 @@ func BenchmarkChecksums(b *testing.B) {
 		})
 	}
 	b.Run("checksum-only", func(b *testing.B) {
-		cols := []arrow.Array{StateColumn(benchN, benchVars, DenseValues(BuildOptions(nil).Mem, blas64.General(E.RawMatrix())))}
+		cols := []arrow.Array{StateColumn(N, n, DenseValues(BuildOptions(nil).Mem, blas64.General(E.RawMatrix())))}
 		defer ReleaseAll(cols)
 		b.SetBytes(int64(len(data) * 8))
 		for b.Loop() {
