@@ -18,9 +18,13 @@ import (
 // of 10⁵ variables (19.2 MB) and of 20 members of 10⁶ (160 MB) with them
 // ("checksum") and without ("none": a record batch without metadata,
 // which readers take unverified). Writes include the two fsyncs of an
-// atomic write. Run with -count to alternate the two:
+// atomic write. -count repeats each case in a row; to alternate them, run
+// the test binary several times:
 //
-//	go test -run '^$' -bench Checksums/24x -count 10 ./store/internal/arrowfile
+//	go test -c -o /tmp/arrowfile.test ./store/internal/arrowfile
+//	cd store/internal/arrowfile && for i in 1 2 3 4 5 6 7 8; do
+//	  /tmp/arrowfile.test -test.run '^$' -test.bench Checksums/24x -test.benchtime 20x
+//	done
 
 // benchFile writes the benchmark ensemble to path, with or without the
 // checksum.
