@@ -149,6 +149,9 @@ func (o *LatentOptions) validate() error {
 		return fmt.Errorf("bench latent: need seeds, tuning seeds and parallel >= 1 and cycles >= 0; got %d, %d, %d, %d, %d",
 			o.Seeds, o.TuneSeeds, o.Parallel, o.Cycles, o.TuneCycles)
 	}
+	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && !o.Adaptive {
+		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive; got %v", o.XN)
+	}
 	for _, m := range o.Models {
 		if _, ok := benchModels[m]; !ok {
 			return fmt.Errorf("bench latent: unknown model %q (want ks or lorenz96)", m)

@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/latentda/latentda/store"
 )
 
 // LatentReport is the benchmark's output: docs/results-latent.json is its
@@ -371,6 +375,53 @@ func rowRMSE(r *LatentRow) string {
 		s += fmt.Sprintf(", lost %d/%d", r.Diverged, r.Seeds)
 	}
 	return s
+}
+
+// WriteFiles writes the report's Markdown to md and its JSON to js, each
+// atomically.
+func (r LatentReport) WriteFiles(md, js string) error {
+	var mb, jb bytes.Buffer
+	r.WriteMarkdown(&mb)
+	if err := r.WriteJSON(&jb); err != nil {
+		return err
+	}
+	if err := store.WriteFileAtomic(md, mb.Bytes()); err != nil {
+		return err
+	}
+	return store.WriteFileAtomic(js, jb.Bytes())
+}
+
+// RenderLatentReport writes the Markdown of the JSON report at js to md,
+// with the tuned rows that an adaptive report's compared_with names.
+func RenderLatentReport(js, md string) error {
+	rep, err := ReadLatentReportFile(js)
+	if err != nil {
+		return err
+	}
+	if rep.Adaptive {
+		tuned, err := ReadLatentReportFile(rep.ComparedWith)
+		if err != nil {
+			return fmt.Errorf("the adaptive report's compared_with: %w", err)
+		}
+		rep.Tuned = tuned.Rows
+	}
+	var mb bytes.Buffer
+	rep.WriteMarkdown(&mb)
+	return store.WriteFileAtomic(md, mb.Bytes())
+}
+
+// ReadLatentReportFile reads the JSON report at path.
+func ReadLatentReportFile(path string) (LatentReport, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return LatentReport{}, fmt.Errorf("bench latent: %w", err)
+	}
+	defer f.Close()
+	rep, err := ReadLatentReport(f)
+	if err != nil {
+		return LatentReport{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
 }
 
 // ReadLatentReport reads a report written by WriteJSON (to render its

@@ -155,6 +155,9 @@ func badCases() []badCase {
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),
 		flags("replay of a bad workflow ID", `--workflow-id "a b" must be a plain name`, "replay", "--workflow-id", "a b"),
+		flags("bench latent with 0 seeds", "--seeds, --tune-seeds and --parallel must be >= 1, got 0, 2, 4", "bench", "latent", "--seeds", "0", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent --xn without adaptive", "--xn must be a finite number >= 0, and only with --inflation adaptive; got 2", "bench", "latent", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent --inflation unknown", `--inflation: want adaptive (or nothing, for the grid-tuned inflation), got "1.05"`, "bench", "latent", "--inflation", "1.05", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
 
 		// Corrupted and swapped files of a finished run.

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -14,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latentda/latentda/bench"
-	"github.com/latentda/latentda/store"
 )
 
 // benchLatentOptions holds the flags of `latentda bench latent`.
@@ -76,32 +73,21 @@ sets each row against the tuned row of --compare:
 
 func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
 	if o.Render {
-		return o.render()
+		return bench.RenderLatentReport(o.JSON, o.Report)
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"--seeds", o.Seeds}, {"--tune-seeds", o.TuneSeeds}, {"--parallel", o.Parallel}} {
-		if f.v < 1 {
-			return usageError{fmt.Errorf("%s must be >= 1, got %d", f.name, f.v)}
-		}
+	if o.Seeds < 1 || o.TuneSeeds < 1 || o.Parallel < 1 {
+		return usageError{fmt.Errorf("--seeds, --tune-seeds and --parallel must be >= 1, got %d, %d, %d", o.Seeds, o.TuneSeeds, o.Parallel)}
 	}
 	switch o.Inflation {
-	case "":
-		if o.XN != 0 {
-			return usageError{fmt.Errorf("--xn: only with --inflation adaptive")}
-		}
 	case "adaptive":
-		if !(o.XN >= 0) || math.IsInf(o.XN, 0) {
-			return usageError{fmt.Errorf("--xn: a finite number > 0, got %v", o.XN)}
-		}
 		o.Adaptive = true
+	case "":
 	default:
 		return usageError{fmt.Errorf("--inflation: want adaptive (or nothing, for the grid-tuned inflation), got %q", o.Inflation)}
 	}
 	var tuned []bench.LatentRow
 	if o.Adaptive {
-		rep, err := readLatentReport(o.Compare)
+		rep, err := bench.ReadLatentReportFile(o.Compare)
 		if err != nil {
 			return fmt.Errorf("--compare: %w", err)
 		}
@@ -132,15 +118,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		if o.Adaptive {
 			rep.ComparedWith, rep.Tuned = o.Compare, tuned
 		}
-		var md, js bytes.Buffer
-		rep.WriteMarkdown(&md)
-		if err := rep.WriteJSON(&js); err != nil {
-			return err
-		}
-		if err := store.WriteFileAtomic(o.Report, md.Bytes()); err != nil {
-			return err
-		}
-		return store.WriteFileAtomic(o.JSON, js.Bytes())
+		return rep.WriteFiles(o.Report, o.JSON)
 	}
 	o.RowDone = func(r bench.LatentRow, gens []bench.GeneratorInfo) {
 		done = append(done, r)
@@ -167,36 +145,4 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		return fmt.Errorf("bench latent: %w", err)
 	}
 	return nil
-}
-
-// render writes the Markdown report of the JSON report o.JSON (with the
-// tuned rows it was compared with, for an adaptive report).
-func (o *benchLatentOptions) render() error {
-	rep, err := readLatentReport(o.JSON)
-	if err != nil {
-		return err
-	}
-	if rep.Adaptive {
-		tuned, err := readLatentReport(rep.ComparedWith)
-		if err != nil {
-			return fmt.Errorf("the adaptive report's compared_with: %w", err)
-		}
-		rep.Tuned = tuned.Rows
-	}
-	var md bytes.Buffer
-	rep.WriteMarkdown(&md)
-	return store.WriteFileAtomic(o.Report, md.Bytes())
-}
-
-func readLatentReport(path string) (bench.LatentReport, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return bench.LatentReport{}, fmt.Errorf("bench latent: %w", err)
-	}
-	defer f.Close()
-	rep, err := bench.ReadLatentReport(f)
-	if err != nil {
-		return bench.LatentReport{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return rep, nil
 }
