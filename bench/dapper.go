@@ -84,8 +84,9 @@ type DapperOptions struct {
 	Parallel int            // rows run at once (>= 1)
 	Seed     uint64         // run seed (0: the table's)
 	// Adaptive replaces every row's hand-set inflation by the adaptive one
-	// (filter.inflation: adaptive), with hyperprior weight XN
-	// (filter.adaptive.xn; 0: the default).
+	// of the method's default scheme (filter.inflation: adaptive), with
+	// hyperprior weight XN for the EnKF-N rows (filter.adaptive.xn; 0: the
+	// default).
 	Adaptive bool
 	XN       float64
 	// Done, if not nil, is called after each row (one call at a time).
@@ -113,13 +114,18 @@ func SelectDapper(o DapperOptions) []Case {
 var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
 
 // withAdaptiveInflation returns the case with its hand-set inflation
-// replaced by the adaptive one with hyperprior weight xn (0: the
-// default), relabelled.
+// replaced by the adaptive one of the method's default scheme
+// (config.FilterConfig.AdaptiveScheme), relabelled; xn (0: the default)
+// is the hyperprior weight of the rows whose scheme is the EnKF-N, and the
+// rows of the innovation scheme are labelled with its name.
 func (c Case) withAdaptiveInflation(xn float64) Case {
 	label := "infl=adaptive"
 	c.Config.Filter.Inflation = config.AdaptiveInflation
 	c.Config.Filter.Adaptive = nil
-	if xn != 0 {
+	switch scheme := c.Config.Filter.AdaptiveScheme(); {
+	case scheme != config.SchemeEnKFN:
+		label += " " + scheme
+	case xn != 0:
 		label += fmt.Sprintf(" xN=%g", xn)
 		c.Config.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 	}

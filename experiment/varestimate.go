@@ -151,16 +151,25 @@ func (s *Setup) SetVarianceScales(phi []float64) error {
 	return nil
 }
 
+// InflationEstimate returns the adaptive inflation Λ of the forecast
+// covariance that the next analysis starts from (filter.adaptive.scheme
+// innovation: enkf.InnovationInflation), 0 without it.
+func (s *Setup) InflationEstimate() float64 { return s.Filter.InflationEstimate() }
+
 // WriteEstimates stores the estimates carried from cycle k to k+1 (the
-// variance scales) in the cycle's directory; without estimates it does
-// nothing.
+// variance scales, the adaptive inflation) in the cycle's directory;
+// without estimates it does nothing.
 func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
-	if s.varEst == nil {
-		return nil
-	}
 	m.Kind = store.KindEstimate
-	if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
-		return fmt.Errorf("experiment: %w", err)
+	if s.varEst != nil {
+		if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+	}
+	if lam := s.InflationEstimate(); lam != 0 {
+		if err := store.WriteVector(dir.Inflation(k), []float64{lam}, m); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
 	}
 	return nil
 }
@@ -168,20 +177,43 @@ func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 // ReadEstimates loads the estimates stored after cycle k (WriteEstimates);
 // cycle 0 has none: the starting guesses.
 func (s *Setup) ReadEstimates(dir store.RunDir, k int) error {
-	if s.varEst == nil {
+	hasInflation := s.InflationEstimate() != 0
+	if s.varEst == nil && !hasInflation {
 		return nil
 	}
 	if k == 0 {
-		for i := range s.varEst.scale {
-			s.varEst.scale[i] = 1
+		if s.varEst != nil {
+			for i := range s.varEst.scale {
+				s.varEst.scale[i] = 1
+			}
+		}
+		if hasInflation {
+			return s.Filter.SetInflationEstimate(1)
 		}
 		return nil
 	}
 	rs := store.OpenRunState(dir)
 	defer rs.Close()
-	phi, _, err := rs.Vector(store.FieldVarianceScales, k)
-	if err != nil {
-		return fmt.Errorf("experiment: %w", err)
+	if s.varEst != nil {
+		phi, _, err := rs.Vector(store.FieldVarianceScales, k)
+		if err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+		if err := s.SetVarianceScales(phi); err != nil {
+			return err
+		}
 	}
-	return s.SetVarianceScales(phi)
+	if hasInflation {
+		lam, _, err := rs.Vector(store.FieldInflation, k)
+		if err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+		if len(lam) != 1 {
+			return fmt.Errorf("experiment: cycle %d: %d inflation estimates, want 1", k, len(lam))
+		}
+		if err := s.Filter.SetInflationEstimate(lam[0]); err != nil {
+			return fmt.Errorf("experiment: cycle %d: %w", k, err)
+		}
+	}
+	return nil
 }

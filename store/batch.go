@@ -32,6 +32,7 @@ const (
 	FieldLatentForecast Field = "latent_forecast"
 	FieldLatentAnalysis Field = "latent_analysis"
 	FieldVarianceScales Field = "variance_scales"
+	FieldInflation      Field = "inflation" // the carried adaptive inflation (1)
 )
 
 const (
@@ -48,6 +49,7 @@ const (
 	batchStates       = "states"       // truth, forecast, analysis (state size n)
 	batchLatent       = "latent"       // latent codes (latent dimension d)
 	batchEstimates    = "estimates"    // variance scales (m)
+	batchInflation    = "inflation"    // adaptive inflation (1)
 	batchObservations = "observations" // kind observation_batch
 )
 
@@ -55,6 +57,7 @@ var batchFields = map[string][]Field{
 	batchStates:    {FieldTruth, FieldForecast, FieldAnalysis},
 	batchLatent:    {FieldLatentForecast, FieldLatentAnalysis},
 	batchEstimates: {FieldVarianceScales},
+	batchInflation: {FieldInflation},
 }
 
 // batchOf is the batch file holding a field.
@@ -99,7 +102,7 @@ type CycleBatch struct {
 // cycleData is one cycle's state, held until the cycle ends.
 type cycleData struct {
 	meta               Meta
-	truth, scales      []float64
+	truth, scales, inf []float64
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -204,6 +207,16 @@ func (b *CycleBatch) VarianceScales(m Meta, phi []float64) error {
 	c, err := b.at(m)
 	if err == nil {
 		c.scales = slices.Clone(phi)
+	}
+	return err
+}
+
+// Inflation records the adaptive inflation carried from cycle m.Cycle to
+// the next.
+func (b *CycleBatch) Inflation(m Meta, lambda float64) error {
+	c, err := b.at(m)
+	if err == nil {
+		c.inf = []float64{lambda}
 	}
 	return err
 }
@@ -377,6 +390,9 @@ func (b *CycleBatch) flush(c *cycleData, last bool) error {
 	}
 	if c.scales != nil {
 		all = append(all, rows{batchEstimates, []Field{FieldVarianceScales}, []*mat.Dense{vec(c.scales)}})
+	}
+	if c.inf != nil {
+		all = append(all, rows{batchInflation, []Field{FieldInflation}, []*mat.Dense{vec(c.inf)}})
 	}
 	for _, r := range all {
 		var set stateRows

@@ -51,7 +51,7 @@ analysis RMSE beside the published value. Rows run concurrently (--parallel).`,
 	cmd.Flags().IntVar(&o.Parallel, "parallel", 2, "rows run at once")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "run seed (0: the table's fixed seed)")
 	cmd.Flags().StringVar(&o.Inflation, "inflation", "", "adaptive: replace every row's hand-set inflation by the EnKF-N's adaptive inflation")
-	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn (0: the default, 1)")
+	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn of the EnKF-N rows (0: the default, 1)")
 	return cmd
 }
 
