@@ -114,7 +114,7 @@ type AdaptiveConfig struct {
 	// enkf-n only.
 	XN *float64 `yaml:"xn" json:"xn,omitempty"`
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
-	// inflation of the forecast covariance (default 0.04,
+	// inflation of the forecast covariance (default 0.08,
 	// enkf.DefaultInflationPriorSD): the larger, the faster and noisier the
 	// estimate. Must be finite and > 0; innovation only.
 	PriorSD *float64 `yaml:"prior_sd,omitempty" json:"prior_sd,omitempty"`
