@@ -52,7 +52,7 @@ type InnovationInflation struct {
 // pools all p of them, and the gain σ²_b/(σ²_b + σ²ₒ) sets its memory, about
 // σ²ₒ/σ²_b cycles. On the Lorenz-96 benchmark (p = 40 observations,
 // tr(SᵀS)/p ≈ 0.05, so σ²ₒ ≈ 17) σ_b = 0.04 remembers about 10,000 cycles:
-// the estimate is still coming down from its spin-up overshoot (Λ ≈ 1.6
+// the estimate is still coming down from its spin-up overshoot (Λ up to 1.7
 // after 300 cycles) at the end of a 10,000-cycle run, and the stochastic
 // EnKF's rmse_a over seeds 1–10 is 0.227 on average. σ_b = 0.08 remembers
 // about 2,700 cycles, with fluctuations of about σ_b/√2 on longer times;
