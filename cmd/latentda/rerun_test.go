@@ -30,6 +30,29 @@ func l63Config(t *testing.T, dir string) string {
 	return p
 }
 
+// sameRerun checks that the diagnostics of rerun, an unchanged rerun of
+// orig from cycle 20 of 40, are orig's bit for bit, and returns orig's.
+func sameRerun(t *testing.T, dir, orig, rerun string) []store.DiagRow {
+	t.Helper()
+	rows := func(run string) []store.DiagRow {
+		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	o, s := rows(orig), rows(rerun)
+	if len(s) != 20 || s[0].Cycle != 21 {
+		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
+	}
+	for i, r := range s {
+		if !r.Same(o[20+i]) {
+			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
+		}
+	}
+	return o
+}
+
 func runJSON(t *testing.T, args ...string) temporalclient.RunSummary {
 	t.Helper()
 	out, _, err := execute(t, args...)
@@ -57,22 +80,7 @@ func TestRerunAndCompare(t *testing.T) {
 		t.Fatalf("cycles run: orig %d, same %d, infl %d; want 40, 20, 30", orig.Cycles, same.Cycles, infl.Cycles)
 	}
 
-	rows := func(run string) []store.DiagRow {
-		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	o, s := rows("orig"), rows("same")
-	if len(s) != 20 || s[0].Cycle != 21 {
-		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
-	}
-	for i, r := range s {
-		if !r.Same(o[20+i]) {
-			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
-		}
-	}
+	o := sameRerun(t, dir, "orig", "same")
 	// The warm start is the original's analysis, with the rerun's
 	// metadata and its origin.
 	rs := store.OpenRunState(store.RunDir{Root: filepath.Join(dir, "runs", "orig")})
@@ -235,22 +243,7 @@ func TestRerunCarriesEstimates(t *testing.T) {
 	}
 	runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json", "--batch-cycles", "15")
 	runJSON(t, "rerun", "orig", "--from-cycle", "20", "--state-dir", dir, "--run-id", "same", "--in-process", "-o", "json")
-	rows := func(run string) []store.DiagRow {
-		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	o, s := rows("orig"), rows("same")
-	if len(s) != 20 || s[0].Cycle != 21 {
-		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
-	}
-	for i, r := range s {
-		if !r.Same(o[20+i]) {
-			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
-		}
-	}
+	o := sameRerun(t, dir, "orig", "same")
 	if o[20].Inflation == o[0].Inflation || o[20].VarianceScale == 1 {
 		t.Errorf("the estimates did not move: inflation %v, variance scale %v", o[20].Inflation, o[20].VarianceScale)
 	}
