@@ -286,10 +286,14 @@ func (f *Filter) scales(rVar []float64) (used int) {
 // analyses are independent, so blocks of the domain can be analysed by
 // different workers and put together. lo and hi must fall on batch
 // boundaries (multiples of BatchSize, or hi = n). It needs the LETKF
-// without rotation (a rotation mixes all columns with one random matrix).
+// without rotation (a rotation mixes all columns with one random matrix)
+// and without the innovation inflation.
 func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi int) error {
 	if f.loc == nil || f.rot != nil {
 		return fmt.Errorf("enkf: block analysis needs the LETKF without rotation")
+	}
+	if f.cfg.Innovation != nil {
+		return fmt.Errorf("enkf: block analysis cannot carry the innovation inflation (one global estimate from all observations)")
 	}
 	bs := f.loc.bs
 	if lo < 0 || hi > f.dim || lo >= hi || lo%bs != 0 || (hi%bs != 0 && hi != f.dim) {

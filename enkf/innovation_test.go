@@ -217,4 +217,14 @@ func TestInnovationInflationCarried(t *testing.T) {
 	if _, err := New(Config{Method: EnKF, Inflation: 1, Innovation: &InnovationInflation{PriorSD: -1}}, N, n, pos); err == nil {
 		t.Errorf("negative prior sd accepted")
 	}
+	l, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{}}, N, n, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	E := mat.NewDense(N, n, nil)
+	E.Apply(func(i, j int, _ float64) float64 { return float64(i*j%7) / 7 }, E)
+	dst := mat.NewDense(N, 4, nil)
+	if err := l.AnalyzeBlock(dst, E, E, make([]float64, n), make([]float64, n), 0, 4); err == nil || !strings.Contains(err.Error(), "innovation inflation") {
+		t.Errorf("block analysis with the innovation inflation: %v", err)
+	}
 }
