@@ -14,20 +14,21 @@ import (
 // With d = R^{-1/2}(y − ȳ) and S = R^{-1/2}(HE − 1ȳᵀ)/√(N−1) as in the
 // package notation (p the number of observations used), the innovation
 // statistic E[dᵀd] = Λ tr(SᵀS) + p of a filter whose forecast error
-// covariance is ΛPᶠ gives the cycle's estimate (Li et al. 2009, eq. 3 in
-// the form normalised by R)
+// covariance is ΛPᶠ gives the cycle's estimate (Li et al. 2009, in the
+// form normalised by R)
 //
 //	Λᵒ = (dᵀd − p) / tr(SᵀS).
 //
 // For Gaussian d its variance is 2 tr((ΛSᵀS + I)²)/tr(SᵀS)², which with the
-// eigenvalues of SᵀS replaced by their mean is (Miyoshi 2011, eq. 11,
-// evaluated at the prior Λᵇ)
+// eigenvalues of SᵀS replaced by their mean is Miyoshi's (2011), evaluated
+// at the prior Λᵇ,
 //
 //	σ²ₒ = (2/p) ((Λᵇ tr(SᵀS) + p) / tr(SᵀS))².
 //
 // The prior N(Λᵇ, σ²_b), Λᵇ the estimate of the previous analysis
-// (persistence; 1 before the first) and σ_b = PriorSD fixed (Miyoshi 2011,
-// sec. 2b: a fixed σ_b keeps the estimate from freezing), and the estimate
+// (persistence; 1 before the first) and σ_b = PriorSD fixed, as Miyoshi
+// (2011) has it (a posterior variance carried over would shrink and freeze
+// the estimate), and the estimate
 // N(Λᵒ, σ²ₒ) combine into the posterior mean
 //
 //	Λᵃ = (σ²ₒ Λᵇ + σ²_b Λᵒ) / (σ²ₒ + σ²_b),
@@ -36,7 +37,8 @@ import (
 // (the observed anomalies S and HE with them) before the update, and is
 // the prior of the next. The gain σ²_b/(σ²_b + σ²ₒ) makes it an
 // exponential moving average of the Λᵒ over about σ²ₒ/σ²_b cycles, whose
-// fluctuations have a standard deviation of about σ_b/√2. Λᵃ is kept at
+// fluctuations on longer times have a standard deviation of about σ_b/√2
+// (for σ²ₒ ≫ σ²_b). Λᵃ is kept at
 // or above MinInflationEstimate; one analysis moves it down by at most
 // σ_b √(p/8), so the floor binds only for a prior far wider than the
 // default. An analysis without used observations or without ensemble
