@@ -60,6 +60,9 @@ var batchFields = map[string][]Field{
 	batchInflation: {FieldInflation},
 }
 
+// estimateFields are the estimates carried between cycles, in stored order.
+var estimateFields = []Field{FieldVarianceScales, FieldInflation}
+
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
 	for prefix, fields := range batchFields {
@@ -102,7 +105,8 @@ type CycleBatch struct {
 // cycleData is one cycle's state, held until the cycle ends.
 type cycleData struct {
 	meta               Meta
-	truth, scales, inf []float64
+	truth              []float64
+	est                [2][]float64 // by estimateFields
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -201,22 +205,15 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 	return err
 }
 
-// VarianceScales records the estimates carried from cycle m.Cycle to the
-// next.
-func (b *CycleBatch) VarianceScales(m Meta, phi []float64) error {
+// Estimate records the estimate f (FieldVarianceScales, FieldInflation)
+// carried from cycle m.Cycle to the next.
+func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
+	i := slices.Index(estimateFields, f)
 	c, err := b.at(m)
-	if err == nil {
-		c.scales = slices.Clone(phi)
-	}
-	return err
-}
-
-// Inflation records the adaptive inflation carried from cycle m.Cycle to
-// the next.
-func (b *CycleBatch) Inflation(m Meta, lambda float64) error {
-	c, err := b.at(m)
-	if err == nil {
-		c.inf = []float64{lambda}
+	if err == nil && i < 0 {
+		err = fmt.Errorf("store: %s is not an estimate carried between cycles", f)
+	} else if err == nil {
+		c.est[i] = slices.Clone(v)
 	}
 	return err
 }
@@ -388,11 +385,10 @@ func (b *CycleBatch) flush(c *cycleData, last bool) error {
 	if c.latentF != nil {
 		all = append(all, rows{batchLatent, []Field{FieldLatentForecast, FieldLatentAnalysis}, []*mat.Dense{c.latentF, c.latentA}})
 	}
-	if c.scales != nil {
-		all = append(all, rows{batchEstimates, []Field{FieldVarianceScales}, []*mat.Dense{vec(c.scales)}})
-	}
-	if c.inf != nil {
-		all = append(all, rows{batchInflation, []Field{FieldInflation}, []*mat.Dense{vec(c.inf)}})
+	for i, f := range estimateFields {
+		if v := c.est[i]; v != nil {
+			all = append(all, rows{batchOf(f), []Field{f}, []*mat.Dense{vec(v)}})
+		}
 	}
 	for _, r := range all {
 		var set stateRows

@@ -64,8 +64,8 @@ func writeBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle, c
 	for _, c := range cycles {
 		for _, err := range []error{
 			b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
-			b.Latent(c.meta, c.latentF, c.latentA), b.VarianceScales(c.meta, c.scales),
-			b.Inflation(c.meta, c.inflation),
+			b.Latent(c.meta, c.latentF, c.latentA), b.Estimate(c.meta, FieldVarianceScales, c.scales),
+			b.Estimate(c.meta, FieldInflation, []float64{c.inflation}),
 			b.Analysis(c.meta, c.analysis), b.EndCycle(),
 		} {
 			if err != nil {
@@ -138,6 +138,11 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	for _, c := range cycles {
 		checkCycle(t, rs, c)
 	}
+	b := dir.NewCycleBatch(Retention{})
+	if err := b.Estimate(cycles[0].meta, FieldTruth, cycles[0].truth); err == nil || !strings.Contains(err.Error(), "truth is not an estimate") {
+		t.Errorf("the truth as an estimate: %v", err)
+	}
+	b.Abort()
 	if _, _, err := rs.Ensemble(FieldAnalysis, 5); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("cycle 5, after the batch: %v, want fs.ErrNotExist", err)
 	}
@@ -507,7 +512,7 @@ func TestRetriedBatchDiffers(t *testing.T) {
 	b := dir.NewCycleBatch(Retention{})
 	for _, c := range changed {
 		if err := errors.Join(b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
-			b.Latent(c.meta, c.latentF, c.latentA), b.VarianceScales(c.meta, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
+			b.Latent(c.meta, c.latentF, c.latentA), b.Estimate(c.meta, FieldVarianceScales, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -91,8 +91,7 @@ func (r *RunState) Ensemble(f Field, k int) (*mat.Dense, Meta, error) {
 	return E, b.meta(rec), nil
 }
 
-// Vector reads the vector f (FieldTruth, FieldVarianceScales,
-// FieldInflation) of cycle k.
+// Vector reads the vector f (FieldTruth, or an estimate) of cycle k.
 func (r *RunState) Vector(f Field, k int) ([]float64, Meta, error) {
 	b, rec, err := r.cycle(batchOf(f), k)
 	if err != nil {

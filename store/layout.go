@@ -74,8 +74,7 @@ func (d RunDir) VarianceScales(k int) string {
 	return filepath.Join(d.CycleDir(k), "variance-scales.arrow")
 }
 
-// Inflation is the adaptive inflation after cycle k, which cycle k+1
-// starts from.
+// Inflation is the adaptive inflation after cycle k (cycle k+1's start).
 func (d RunDir) Inflation(k int) string { return filepath.Join(d.CycleDir(k), "inflation.arrow") }
 
 // Diagnostics is the run's diagnostics table, one row per cycle.

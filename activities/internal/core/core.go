@@ -388,12 +388,12 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 		}
 	}
 	if phi := s.VarianceScales(); phi != nil {
-		if err := out.VarianceScales(m, phi); err != nil {
+		if err := out.Estimate(m, store.FieldVarianceScales, phi); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}
 	if lam := s.InflationEstimate(); lam != 0 {
-		if err := out.Inflation(m, lam); err != nil {
+		if err := out.Estimate(m, store.FieldInflation, []float64{lam}); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}
