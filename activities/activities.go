@@ -191,6 +191,15 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err := store.WriteVector(dir.Truth(k), truth, m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
+	if w := in.WarmStart; w != nil {
+		src, err := a.env(ctx).RunDir(w.RunPath)
+		if err != nil {
+			return out, err
+		}
+		if err := s.CarryEstimates(src, dir, k, m); err != nil {
+			return out, core.StateError(err)
+		}
+	}
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}

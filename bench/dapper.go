@@ -84,10 +84,12 @@ type DapperOptions struct {
 	Parallel int            // rows run at once (>= 1)
 	Seed     uint64         // run seed (0: the table's)
 	// Adaptive replaces every row's hand-set inflation by the adaptive one
-	// (filter.inflation: adaptive), with hyperprior weight XN
-	// (filter.adaptive.xn; 0: the default).
-	Adaptive bool
-	XN       float64
+	// of the method's default scheme (filter.inflation: adaptive), with
+	// hyperprior weight XN for the EnKF-N rows (filter.adaptive.xn) and
+	// prior standard deviation PriorSD for the innovation scheme's
+	// (filter.adaptive.prior_sd; 0: the defaults).
+	Adaptive    bool
+	XN, PriorSD float64
 	// Done, if not nil, is called after each row (one call at a time).
 	Done func(DapperRow)
 }
@@ -101,7 +103,7 @@ func SelectDapper(o DapperOptions) []Case {
 				c.Config.Seed = o.Seed
 			}
 			if o.Adaptive {
-				c = c.withAdaptiveInflation(o.XN)
+				c = c.withAdaptiveInflation(o.XN, o.PriorSD)
 			}
 			cases = append(cases, c)
 		}
@@ -113,13 +115,22 @@ func SelectDapper(o DapperOptions) []Case {
 var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
 
 // withAdaptiveInflation returns the case with its hand-set inflation
-// replaced by the adaptive one with hyperprior weight xn (0: the
-// default), relabelled.
-func (c Case) withAdaptiveInflation(xn float64) Case {
+// replaced by the adaptive one of the method's default scheme
+// (config.FilterConfig.AdaptiveScheme), relabelled; xn is the hyperprior
+// weight of the rows whose scheme is the EnKF-N, sd the prior standard
+// deviation of the innovation scheme's rows, which are labelled with its
+// name (0: the defaults).
+func (c Case) withAdaptiveInflation(xn, sd float64) Case {
 	label := "infl=adaptive"
 	c.Config.Filter.Inflation = config.AdaptiveInflation
 	c.Config.Filter.Adaptive = nil
-	if xn != 0 {
+	switch scheme := c.Config.Filter.AdaptiveScheme(); {
+	case scheme == config.SchemeInnovation && sd != 0:
+		label += fmt.Sprintf(" %s sd=%g", scheme, sd)
+		c.Config.Filter.Adaptive = &config.AdaptiveConfig{PriorSD: &sd}
+	case scheme == config.SchemeInnovation:
+		label += " " + scheme
+	case xn != 0:
 		label += fmt.Sprintf(" xN=%g", xn)
 		c.Config.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 	}

@@ -114,18 +114,28 @@ func TestRunDapper(t *testing.T) {
 }
 
 // TestSelectDapperAdaptive: --inflation adaptive replaces every row's
-// hand-set inflation, in the config and in the label, and nothing else.
+// hand-set inflation, in the config and in the label, and nothing else;
+// --xn tunes the EnKF-N rows, --prior-sd the stochastic EnKF's innovation
+// scheme.
 func TestSelectDapperAdaptive(t *testing.T) {
 	plain := SelectDapper(DapperOptions{})
 	for _, xn := range []float64{0, 2} {
-		cases := SelectDapper(DapperOptions{Adaptive: true, XN: xn})
+		sd := xn / 10 // the innovation scheme's prior_sd: 0 (the default) or 0.2
+		cases := SelectDapper(DapperOptions{Adaptive: true, XN: xn, PriorSD: sd})
 		if len(cases) != len(plain) {
 			t.Fatalf("%d rows, want %d", len(cases), len(plain))
 		}
 		for i, c := range cases {
 			f := c.Config.Filter
-			if !f.Inflation.Adaptive() || (xn == 0) != (f.Adaptive == nil) || (xn != 0 && *f.Adaptive.XN != xn) {
+			enkfN := f.Method != "enkf" // the stochastic EnKF's default is the innovation scheme
+			if wantXN := enkfN && xn != 0; !f.Inflation.Adaptive() || (xn != 0) != (f.Adaptive != nil) || (wantXN && *f.Adaptive.XN != xn) {
 				t.Errorf("xn %v, %s: filter %+v", xn, c.Method, f)
+			}
+			if wantSD := !enkfN && sd != 0; wantSD != (f.Adaptive != nil && f.Adaptive.PriorSD != nil) || (wantSD && (*f.Adaptive.PriorSD != sd || f.Adaptive.XN != nil)) {
+				t.Errorf("prior sd %v, %s: filter %+v", sd, c.Method, f)
+			}
+			if enkfN == strings.Contains(c.Method, "innovation") || (!enkfN && strings.Contains(c.Method, "xN")) {
+				t.Errorf("xn %v: label %q of scheme %s", xn, c.Method, f.AdaptiveScheme())
 			}
 			if strings.Contains(c.Method, "infl=1") || !strings.Contains(c.Method, "infl=adaptive") {
 				t.Errorf("label %q", c.Method)

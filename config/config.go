@@ -129,9 +129,9 @@ type FilterConfig struct {
 	// Members is the ensemble size N (>= 2).
 	Members int `yaml:"members" json:"members"`
 	// Inflation multiplies the analysis anomalies (default 1), or is
-	// adaptive: the finite-size EnKF-N's inflation of the forecast
-	// anomalies, estimated every analysis (for the LETKF, in every local
-	// analysis).
+	// adaptive: an inflation of the forecast anomalies estimated every
+	// analysis, by the finite-size EnKF-N (for the LETKF, in every local
+	// analysis) or from the innovations with memory (filter.adaptive.scheme).
 	Inflation Inflation `yaml:"inflation" json:"inflation"`
 	// Adaptive tunes the adaptive inflation (only with inflation: adaptive).
 	Adaptive *AdaptiveConfig `yaml:"adaptive,omitempty" json:"adaptive,omitempty"`
@@ -439,11 +439,18 @@ func (f FilterConfig) EnKF() enkf.Config {
 		BatchSize:    f.BatchSize,
 		WeightStride: f.WeightStride,
 	}
-	if f.Inflation.Adaptive() {
+	switch f.AdaptiveScheme() {
+	case SchemeEnKFN:
 		ec.Inflation = 1
 		ec.Adaptive = &enkf.EnKFN{}
 		if a := f.Adaptive; a != nil && a.XN != nil {
 			ec.Adaptive.XN = *a.XN
+		}
+	case SchemeInnovation:
+		ec.Inflation = 1
+		ec.Innovation = &enkf.InnovationInflation{}
+		if a := f.Adaptive; a != nil && a.PriorSD != nil {
+			ec.Innovation.PriorSD = *a.PriorSD
 		}
 	}
 	return ec
@@ -481,10 +488,7 @@ func (c Config) validateAdaptive() error {
 	if !f.Inflation.Adaptive() {
 		return fmt.Errorf("filter.adaptive: tunes the adaptive inflation; set filter.inflation: %s (it is %v)", inflationWord, f.Inflation)
 	}
-	if x := f.Adaptive.XN; x != nil && (!(*x > 0) || math.IsInf(*x, 0)) {
-		return fmt.Errorf("filter.adaptive.xn: must be a finite number > 0, got %v", *x)
-	}
-	return nil
+	return f.Adaptive.validate(f.AdaptiveScheme())
 }
 
 // WithDefaultsNx returns the state dimension of the model with defaults.

@@ -15,8 +15,8 @@ import (
 // error.
 type Inflation float64
 
-// AdaptiveInflation selects the EnKF-N's adaptive inflation
-// (enkf.EnKFN; filter.adaptive tunes it).
+// AdaptiveInflation selects an adaptive inflation (filter.adaptive chooses
+// and tunes it: FilterConfig.AdaptiveScheme).
 const AdaptiveInflation Inflation = -1
 
 // inflationWord is AdaptiveInflation's spelling in configs.
@@ -96,9 +96,64 @@ func (v *Inflation) UnmarshalJSON(b []byte) error {
 
 // AdaptiveConfig tunes the adaptive inflation (filter.inflation: adaptive).
 type AdaptiveConfig struct {
+	// Scheme is the estimator: enkf-n, the finite-size EnKF-N's inflation
+	// from each cycle's innovation (enkf.EnKFN; global, and local in every
+	// LETKF analysis), or innovation, the innovation-based estimate of
+	// Li, Kalnay and Miyoshi (2009) with Miyoshi's (2011) Gaussian update,
+	// carried from cycle to cycle (enkf.InnovationInflation; one global
+	// factor). Default: innovation for the stochastic enkf, whose
+	// perturbed-observation update the EnKF-N is not derived for (with it
+	// the L96 EnKF row of the DAPPER table loses the truth), and enkf-n for
+	// the deterministic etkf, denkf and letkf. enkf-n with the enkf is
+	// allowed when written.
+	Scheme string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
 	// XN is the certainty of the EnKF-N's hyperprior on the forecast
 	// covariance, in units of the ensemble size (DAPPER's xN; default 1,
 	// the original EnKF-N; 2 suits the weakly nonlinear Lorenz-96 set-ups;
-	// below 1 lets the innovations move the inflation further). Must be > 0.
+	// below 1 lets the innovations move the inflation further). Must be > 0;
+	// enkf-n only.
 	XN *float64 `yaml:"xn" json:"xn,omitempty"`
+	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
+	// inflation of the forecast covariance (default 0.08,
+	// enkf.DefaultInflationPriorSD): the larger, the faster and noisier the
+	// estimate. Must be finite and > 0; innovation only.
+	PriorSD *float64 `yaml:"prior_sd,omitempty" json:"prior_sd,omitempty"`
+}
+
+// The adaptive inflation schemes (AdaptiveConfig.Scheme).
+const (
+	SchemeEnKFN      = "enkf-n"
+	SchemeInnovation = "innovation"
+)
+
+// AdaptiveScheme returns the adaptive inflation scheme of f: the one
+// written, or the method's default (AdaptiveConfig.Scheme); "" without
+// adaptive inflation.
+func (f FilterConfig) AdaptiveScheme() string {
+	switch {
+	case !f.Inflation.Adaptive():
+		return ""
+	case f.Adaptive != nil && f.Adaptive.Scheme != "":
+		return f.Adaptive.Scheme
+	case f.Method == "enkf":
+		return SchemeInnovation
+	}
+	return SchemeEnKFN
+}
+
+// validate checks filter.adaptive (inflation adaptive) against the scheme.
+func (a AdaptiveConfig) validate(scheme string) error {
+	switch {
+	case scheme != SchemeEnKFN && scheme != SchemeInnovation:
+		return fmt.Errorf("filter.adaptive.scheme: want %s or %s, got %q", SchemeEnKFN, SchemeInnovation, scheme)
+	case a.XN != nil && scheme != SchemeEnKFN:
+		return fmt.Errorf("filter.adaptive.xn: tunes the %s scheme, not %s", SchemeEnKFN, scheme)
+	case a.XN != nil && (!(*a.XN > 0) || math.IsInf(*a.XN, 0)):
+		return fmt.Errorf("filter.adaptive.xn: must be a finite number > 0, got %v", *a.XN)
+	case a.PriorSD != nil && scheme != SchemeInnovation:
+		return fmt.Errorf("filter.adaptive.prior_sd: tunes the %s scheme, not %s", SchemeInnovation, scheme)
+	case a.PriorSD != nil && (!(*a.PriorSD > 0) || math.IsInf(*a.PriorSD, 0)):
+		return fmt.Errorf("filter.adaptive.prior_sd: must be a finite number > 0, got %v", *a.PriorSD)
+	}
+	return nil
 }

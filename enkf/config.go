@@ -28,6 +28,11 @@ type Config struct {
 	// by the finite-size EnKF-N's estimate (see EnKFN); Inflation still
 	// multiplies the analysis anomalies afterwards (1 for none).
 	Adaptive *EnKFN
+	// Innovation, if set, inflates the forecast anomalies of every
+	// analysis by the innovation-based estimate carried between analyses
+	// (see InnovationInflation; for the LETKF one global factor). At most
+	// one of Adaptive and Innovation may be set.
+	Innovation *InnovationInflation
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
 	Rotate bool
@@ -99,6 +104,14 @@ func (c Config) Validate() error {
 	}
 	if a := c.Adaptive; a != nil && (!(a.XN >= 0) || math.IsInf(a.XN, 0)) {
 		return fmt.Errorf("enkf: the EnKF-N hyperprior weight xN must be finite and >= 0, got %v", a.XN)
+	}
+	if c.Innovation != nil {
+		if c.Adaptive != nil {
+			return fmt.Errorf("enkf: at most one adaptive inflation, the EnKF-N or the innovation-based one")
+		}
+		if err := c.Innovation.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Method == LETKF {
 		if !(c.LocRadius > 0) || math.IsInf(c.LocRadius, 0) {

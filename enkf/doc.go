@@ -49,4 +49,12 @@
 // After the transform the anomalies are multiplied by the inflation factor
 // and, optionally, rotated by a random orthogonal matrix Q with Q1 = 1, which
 // keeps the mean and the covariance (Sakov and Oke 2008).
+//
+// Two adaptive inflations of the forecast anomalies replace a hand-set
+// factor: the finite-size EnKF-N (EnKFN, Config.Adaptive), estimated
+// afresh from every analysis's innovation (locally in the LETKF), and the
+// innovation-based estimate of Li, Kalnay and Miyoshi (2009) with the
+// Gaussian update of Miyoshi (2011) (InnovationInflation,
+// Config.Innovation), a global factor that the Filter carries from one
+// analysis to the next (InflationEstimate, SetInflationEstimate).
 package enkf

@@ -49,9 +49,12 @@ type EnKFN struct {
 	XN float64
 }
 
-// errAdaptiveHybrid: the EnKF-N is not derived for the hybrid and
-// iterative analyses.
-var errAdaptiveHybrid = errors.New("enkf: adaptive inflation (EnKF-N) is for Analyze, not the hybrid or iterative analyses")
+// errAdaptiveHybrid: the adaptive inflations are not derived for the
+// hybrid and iterative analyses.
+var errAdaptiveHybrid = errors.New("enkf: adaptive inflation is for Analyze, not the hybrid or iterative analyses")
+
+// adaptive reports whether f has an adaptive inflation.
+func (f *Filter) adaptive() bool { return f.cfg.Adaptive != nil || f.cfg.Innovation != nil }
 
 // xn returns XN with its default.
 func (e EnKFN) xn() float64 {

@@ -48,6 +48,7 @@ type Filter struct {
 	jac  mat.Dense    // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
 	en   *enkfnWork   // adaptive inflation (nil: fixed)
 	heI  []float64    // the inflated HE (adaptive EnKF, N × p)
+	lam  float64      // Λ, the carried innovation inflation (Config.Innovation)
 }
 
 // Innovation summarises the forecast innovation y - H(x̄) of one analysis.
@@ -57,9 +58,10 @@ type Innovation struct {
 	// forecast spread and R are consistent with the actual errors.
 	NIS      float64
 	Expected float64
-	// Inflation is the EnKF-N's inflation of the forecast anomalies
-	// (Config.Adaptive; for the LETKF, the mean over the local analyses),
-	// or 1 without adaptive inflation.
+	// Inflation is the adaptive inflation of the forecast anomalies: the
+	// EnKF-N's (Config.Adaptive; for the LETKF, the mean over the local
+	// analyses) or √Λ of the innovation inflation (Config.Innovation); 1
+	// without adaptive inflation.
 	Inflation float64
 }
 
@@ -88,13 +90,13 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		xm: make([]float64, n), a: make([]float64, N*n), out: make([]float64, N*n),
 		ym: make([]float64, p), rsi: make([]float64, p), rss: make([]float64, p), s: make([]float64, N*p), d: make([]float64, p),
 		w: make([]float64, N*N), wm: make([]float64, N), tmp: make([]float64, N*N), vecN: make([]float64, N), sd: make([]float64, N),
-		sp: newSpace(N),
+		sp: newSpace(N), lam: 1,
 	}
 	f.base = augSpace{sp: f.sp, s: f.s, x: f.a, w: f.w, wt: f.vecN, wm: f.wm, sd: f.sd, tmp: f.tmp}
 	if cfg.Method == EnKF {
 		f.dp = make([]float64, N*p)
 		f.eps = make([]float64, N*p)
-		if cfg.Adaptive != nil {
+		if cfg.Adaptive != nil || cfg.Innovation != nil {
 			f.heI = make([]float64, N*p)
 		}
 	}
@@ -138,10 +140,19 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	e := E.RawMatrix()
 	he := HE.RawMatrix()
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
-	T, lambda := f.sp.t, 1.0
-	if f.en != nil {
-		var err error
+	T, lambda, lam := f.sp.t, 1.0, f.lam
+	switch {
+	case f.en != nil:
 		if T, he, lambda, err = f.adapt(S, he); err != nil {
+			return inno, err
+		}
+	case f.cfg.Innovation != nil:
+		lam = f.innovationInflation(int(inno.Expected))
+		lambda = math.Sqrt(lam)
+		if f.cfg.Method == LETKF { // the local analyses read A and S
+			scale(lambda, f.a)
+			scale(lambda, f.s)
+		} else if he, err = f.inflateForecast(S, he, lambda); err != nil {
 			return inno, err
 		}
 	}
@@ -161,7 +172,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	case EnKF:
 		f.transformEnKF(S, he, y, rng)
 	}
-	if lambda != 1 {
+	if lambda != 1 && f.cfg.Method != LETKF {
 		scale(lambda, f.w) // W acts on the inflated anomalies λA
 	}
 	if f.cfg.Method == LETKF {
@@ -179,6 +190,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	if err := f.store(e); err != nil {
 		return inno, err
 	}
+	f.lam = lam
 	return inno, nil
 }
 
@@ -274,10 +286,14 @@ func (f *Filter) scales(rVar []float64) (used int) {
 // analyses are independent, so blocks of the domain can be analysed by
 // different workers and put together. lo and hi must fall on batch
 // boundaries (multiples of BatchSize, or hi = n). It needs the LETKF
-// without rotation (a rotation mixes all columns with one random matrix).
+// without rotation (a rotation mixes all columns with one random matrix)
+// and without the innovation inflation.
 func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi int) error {
 	if f.loc == nil || f.rot != nil {
 		return fmt.Errorf("enkf: block analysis needs the LETKF without rotation")
+	}
+	if f.cfg.Innovation != nil {
+		return fmt.Errorf("enkf: block analysis cannot carry the innovation inflation (one global estimate from all observations)")
 	}
 	bs := f.loc.bs
 	if lo < 0 || hi > f.dim || lo >= hi || lo%bs != 0 || (hi%bs != 0 && hi != f.dim) {
@@ -326,30 +342,43 @@ func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi i
 // Hessian-based transform T; the caller scales the final W by λ, which
 // inflates the anomalies.
 func (f *Filter) adapt(S, he blas64.General) (T []float64, heI blas64.General, lambda float64, err error) {
-	N, p := f.members, f.nobs
 	lambda, eN := f.en.inflation(f.sp, f.sd)
-	scale(lambda, f.s)
-	if !f.sp.factor(S) {
-		return nil, he, 0, fmt.Errorf("enkf: EnKF-N: eigendecomposition of the inflated ensemble-space matrix failed")
+	if he, err = f.inflateForecast(S, he, lambda); err != nil {
+		return nil, he, 0, err
 	}
-	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: p, Inc: 1, Data: f.d}, 0, blas64.Vector{N: N, Inc: 1, Data: f.sd})
-	f.sp.solve(f.vecN, f.sd, f.tmp)
-	switch f.cfg.Method {
-	case ETKF:
+	if f.cfg.Method == ETKF {
 		if !f.en.hessianRoot(f.sp, S, f.vecN, eN) {
 			return nil, he, 0, fmt.Errorf("enkf: EnKF-N: the Hessian of the primal cost is not positive definite (inflation %v)", lambda)
 		}
 		T = f.en.hs.t
-	case EnKF: // the members seen through H, inflated about their mean
-		for i := 0; i < N; i++ {
-			row, out := he.Data[i*he.Stride:i*he.Stride+p], f.heI[i*p:(i+1)*p]
-			for k, v := range row {
-				out[k] = f.ym[k] + lambda*(v-f.ym[k])
-			}
-		}
-		he = blas64.General{Rows: N, Cols: p, Stride: p, Data: f.heI}
 	}
 	return T, he, lambda, nil
+}
+
+// inflateForecast inflates the forecast anomalies of a global scheme by
+// lambda as seen through S and HE: it scales S in place, factors
+// I + λ²SSᵀ, leaves λSd in f.sd and (I + λ²SSᵀ)⁻¹λSd in f.vecN, and for the
+// EnKF returns HE inflated about its mean (in f.heI). The caller scales
+// the final W by λ, which inflates the anomalies A.
+func (f *Filter) inflateForecast(S, he blas64.General, lambda float64) (blas64.General, error) {
+	N, p := f.members, f.nobs
+	scale(lambda, f.s)
+	if !f.sp.factor(S) {
+		return he, fmt.Errorf("enkf: adaptive inflation: eigendecomposition of the inflated ensemble-space matrix failed")
+	}
+	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: p, Inc: 1, Data: f.d}, 0, blas64.Vector{N: N, Inc: 1, Data: f.sd})
+	f.sp.solve(f.vecN, f.sd, f.tmp)
+	if f.cfg.Method != EnKF {
+		return he, nil
+	}
+	// The members seen through H, inflated about their mean.
+	for i := 0; i < N; i++ {
+		row, out := he.Data[i*he.Stride:i*he.Stride+p], f.heI[i*p:(i+1)*p]
+		for k, v := range row {
+			out[k] = f.ym[k] + lambda*(v-f.ym[k])
+		}
+	}
+	return blas64.General{Rows: N, Cols: p, Stride: p, Data: f.heI}, nil
 }
 
 // innovation computes NIS (its Expected is left to the caller) = |d|² - (S̃d)ᵀ G (S̃d), which equals

@@ -273,7 +273,7 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 // NIS of P (leaving C̃⁻¹S̃d in a.wt). It returns a nil space when Alpha is
 // 1: the analysis is then Analyze's.
 func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, method Method) (*augSpace, Innovation, error) {
-	if f.cfg.Adaptive != nil && hyb.Alpha < 1 {
+	if f.adaptive() && hyb.Alpha < 1 {
 		return nil, Innovation{}, errAdaptiveHybrid
 	}
 	m, err := f.staticRows(hyb, method)
@@ -343,7 +343,7 @@ func (f *Filter) AnalyzeIterative(E *mat.Dense, h ObservationMap, y, rVar []floa
 	if opts.Tol == 0 {
 		opts.Tol = DefaultIterTol
 	}
-	if f.cfg.Adaptive != nil {
+	if f.adaptive() {
 		return Innovation{}, IterStats{}, errAdaptiveHybrid
 	}
 	if opts.MaxIter < 1 || !(opts.Tol > 0) {

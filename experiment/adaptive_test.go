@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -13,26 +14,41 @@ import (
 
 func TestParseAdaptive(t *testing.T) {
 	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
+	stochastic := func(old, new string) string {
+		return strings.Replace(replace(old, new), "method: etkf", "method: enkf", 1)
+	}
 	for _, tc := range []struct {
 		name, yaml string
 		want       config.Inflation
-		xn         float64 // 0: unset
+		scheme     string  // the scheme the filter gets ("": none)
+		xn, sd     float64 // 0: unset
 		err        string
 	}{
-		{"number", validYAML, 1.02, 0, ""},
-		{"unset", replace("inflation: 1.02, ", ""), 1, 0, ""},
-		{"null", replace("inflation: 1.02", "inflation: null"), 1, 0, ""},
-		{"adaptive", replace("inflation: 1.02", "inflation: adaptive"), config.AdaptiveInflation, 0, ""},
-		{"adaptive with xn", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), config.AdaptiveInflation, 2, ""},
-		{"zero", replace("inflation: 1.02", "inflation: 0"), 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
-		{"negative", replace("inflation: 1.02", "inflation: -1"), 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got -1"},
-		{"misspelt", replace("inflation: 1.02", "inflation: adaptiv"), 0, 0, "want a number > 0 or adaptive, got adaptiv"},
-		{"infinite", replace("inflation: 1.02", "inflation: .inf"), 0, 0, "want a number > 0 or adaptive, got .inf"},
-		{"xn without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {xn: 2}"), 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive (it is 1.02)"},
-		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
-		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
-		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
-		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are xn"},
+		{"number", validYAML, 1.02, "", 0, 0, ""},
+		{"unset", replace("inflation: 1.02, ", ""), 1, "", 0, 0, ""},
+		{"null", replace("inflation: 1.02", "inflation: null"), 1, "", 0, 0, ""},
+		{"adaptive", replace("inflation: 1.02", "inflation: adaptive"), config.AdaptiveInflation, config.SchemeEnKFN, 0, 0, ""},
+		{"adaptive with xn", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), config.AdaptiveInflation, config.SchemeEnKFN, 2, 0, ""},
+		{"etkf innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0, ""},
+		{"enkf default", stochastic("inflation: 1.02", "inflation: adaptive"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0, ""},
+		{"enkf prior_sd", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0.1, ""},
+		{"enkf enkf-n written", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: enkf-n, xn: 3}"), config.AdaptiveInflation, config.SchemeEnKFN, 3, 0, ""},
+		{"zero", replace("inflation: 1.02", "inflation: 0"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
+		{"negative", replace("inflation: 1.02", "inflation: -1"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got -1"},
+		{"misspelt", replace("inflation: 1.02", "inflation: adaptiv"), 0, "", 0, 0, "want a number > 0 or adaptive, got adaptiv"},
+		{"infinite", replace("inflation: 1.02", "inflation: .inf"), 0, "", 0, 0, "want a number > 0 or adaptive, got .inf"},
+		{"xn without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive (it is 1.02)"},
+		{"scheme without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {scheme: innovation}"), 0, "", 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive"},
+		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, "", 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
+		{"unknown scheme", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: anderson}"), 0, "", 0, 0, `filter.adaptive.scheme: want enkf-n or innovation, got "anderson"`},
+		{"xn with the enkf default", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
+		{"xn with innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
+		{"prior_sd with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), 0, "", 0, 0, "filter.adaptive.prior_sd: tunes the innovation scheme, not enkf-n"},
+		{"prior_sd zero", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got 0"},
+		{"prior_sd infinite", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: .inf}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got +Inf"},
+		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, "", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
+		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, "", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
+		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, xn, prior_sd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse([]byte(tc.yaml))
@@ -45,12 +61,14 @@ func TestParseAdaptive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Filter.Inflation != tc.want {
-				t.Errorf("inflation %v, want %v", cfg.Filter.Inflation, tc.want)
+			if cfg.Filter.Inflation != tc.want || cfg.Filter.AdaptiveScheme() != tc.scheme {
+				t.Errorf("inflation %v, scheme %q, want %v, %q", cfg.Filter.Inflation, cfg.Filter.AdaptiveScheme(), tc.want, tc.scheme)
 			}
 			ec := cfg.Filter.EnKF()
-			if tc.want.Adaptive() != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) {
-				t.Errorf("filter config %+v (adaptive %+v)", ec, ec.Adaptive)
+			if (tc.scheme == config.SchemeEnKFN) != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) ||
+				(tc.scheme == config.SchemeInnovation) != (ec.Innovation != nil) || (ec.Innovation != nil && ec.Innovation.PriorSD != tc.sd) ||
+				(tc.scheme != "" && ec.Inflation != 1) {
+				t.Errorf("filter config %+v (EnKF-N %+v, innovation %+v)", ec, ec.Adaptive, ec.Innovation)
 			}
 			// Both encodings round-trip.
 			data, err := cfg.Marshal()
@@ -70,7 +88,7 @@ func TestParseAdaptive(t *testing.T) {
 				t.Fatalf("%v\n%s", err, js)
 			}
 			for _, c := range []config.Config{again, fromJSON} {
-				if c.Filter.Inflation != cfg.Filter.Inflation || (c.Filter.Adaptive == nil) != (cfg.Filter.Adaptive == nil) {
+				if c.Filter.Inflation != cfg.Filter.Inflation || !reflect.DeepEqual(c.Filter.Adaptive, cfg.Filter.Adaptive) {
 					t.Errorf("round trip gave %+v, want %+v", c.Filter, cfg.Filter)
 				}
 			}

@@ -22,9 +22,10 @@ type CycleStats struct {
 	BatchFlag string `json:"batch_flag,omitempty"`
 	// Inflation is the inflation the analysis used: filter.inflation's
 	// factor on the analysis anomalies, or with filter.inflation adaptive
-	// the EnKF-N's inflation of the forecast anomalies (for the LETKF the
-	// mean over the local analyses); 0 without an analysis (a
-	// forecast-only cycle, a batch that quality control rejected).
+	// the factor on the forecast anomalies, the EnKF-N's (for the LETKF the
+	// mean over the local analyses) or the innovation scheme's √Λ; 0
+	// without an analysis (a forecast-only cycle, a batch that quality
+	// control rejected).
 	Inflation float64 `json:"inflation"`
 	// ObsVariance is the mean over the observations used of the estimated
 	// observation-error variance after the cycle (observations.variance_estimate),

@@ -1,7 +1,9 @@
 package experiment
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 
 	"gonum.org/v1/gonum/mat"
@@ -151,16 +153,25 @@ func (s *Setup) SetVarianceScales(phi []float64) error {
 	return nil
 }
 
+// InflationEstimate returns the adaptive inflation Λ of the forecast
+// covariance that the next analysis starts from (filter.adaptive.scheme
+// innovation: enkf.InnovationInflation), 0 without it.
+func (s *Setup) InflationEstimate() float64 { return s.Filter.InflationEstimate() }
+
 // WriteEstimates stores the estimates carried from cycle k to k+1 (the
-// variance scales) in the cycle's directory; without estimates it does
-// nothing.
+// variance scales, the adaptive inflation) in the cycle's directory;
+// without estimates it does nothing.
 func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
-	if s.varEst == nil {
-		return nil
-	}
 	m.Kind = store.KindEstimate
-	if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
-		return fmt.Errorf("experiment: %w", err)
+	if s.varEst != nil {
+		if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+	}
+	if lam := s.InflationEstimate(); lam != 0 {
+		if err := store.WriteVector(dir.Inflation(k), []float64{lam}, m); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
 	}
 	return nil
 }
@@ -168,20 +179,82 @@ func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 // ReadEstimates loads the estimates stored after cycle k (WriteEstimates);
 // cycle 0 has none: the starting guesses.
 func (s *Setup) ReadEstimates(dir store.RunDir, k int) error {
-	if s.varEst == nil {
+	return s.readEstimates(dir, k, false)
+}
+
+// CarryEstimates stores in dst, as WriteEstimates after cycle k does, the
+// estimates that a run warm-started from cycle k of the run in src starts
+// from (latentda rerun): those src stored after cycle k, or the starting
+// guesses for an estimate src did not make (a rerun that adds it).
+func (s *Setup) CarryEstimates(src, dst store.RunDir, k int, m store.Meta) error {
+	if err := s.readEstimates(src, k, true); err != nil {
+		return err
+	}
+	return s.WriteEstimates(dst, k, m)
+}
+
+// readEstimates is ReadEstimates; with guessMissing an estimate that dir
+// does not hold for cycle k keeps its starting guess.
+func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error {
+	hasInflation := s.InflationEstimate() != 0
+	if s.varEst == nil && !hasInflation {
 		return nil
 	}
-	if k == 0 {
+	if s.varEst != nil {
 		for i := range s.varEst.scale {
 			s.varEst.scale[i] = 1
 		}
+	}
+	if hasInflation {
+		if err := s.Filter.SetInflationEstimate(1); err != nil {
+			return err
+		}
+	}
+	if k == 0 {
 		return nil
 	}
 	rs := store.OpenRunState(dir)
 	defer rs.Close()
-	phi, _, err := rs.Vector(store.FieldVarianceScales, k)
-	if err != nil {
-		return fmt.Errorf("experiment: %w", err)
+	read := func(f store.Field) ([]float64, error) {
+		v, _, err := rs.Vector(f, k)
+		if guessMissing && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("experiment: %w", err)
+		}
+		return v, nil
+	}
+	if s.varEst != nil {
+		phi, err := read(store.FieldVarianceScales)
+		if err != nil {
+			return err
+		}
+		if err := s.setVarianceScales(phi); err != nil {
+			return err
+		}
+	}
+	if hasInflation {
+		lam, err := read(store.FieldInflation)
+		switch {
+		case err != nil:
+			return err
+		case lam == nil:
+		case len(lam) != 1:
+			return fmt.Errorf("experiment: cycle %d: %d inflation estimates, want 1", k, len(lam))
+		default:
+			if err := s.Filter.SetInflationEstimate(lam[0]); err != nil {
+				return fmt.Errorf("experiment: cycle %d: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// setVarianceScales is SetVarianceScales, which nil leaves as they are.
+func (s *Setup) setVarianceScales(phi []float64) error {
+	if phi == nil {
+		return nil
 	}
 	return s.SetVarianceScales(phi)
 }

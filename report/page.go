@@ -13,6 +13,7 @@ import (
 
 	"gonum.org/v1/plot/vg"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/store"
 )
 
@@ -150,7 +151,7 @@ func rmseCaption(r *Run) string {
 
 func hyperCaption(r *Run) string {
 	s := fmt.Sprintf("Per cycle: the inflation the analysis used (filter.inflation: %s) and the estimated factor on the given observation-error variances after the cycle (observations.variance_estimate; its mean over the observations when estimated per channel).",
-		r.Config.Filter.Inflation.String())
+		inflation(r.Config.Filter))
 	var infl, scale float64
 	var nInfl, nScale int
 	for _, d := range r.Diag {
@@ -241,7 +242,7 @@ func newPage(r *Run, figs []Figure) page {
 	setup := []string{
 		model,
 		fmt.Sprintf("observations: operator %s, %s, %s per cycle", o.Operator, variance, plural(o.StepsBetween, "model step")),
-		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, c.Filter.Inflation.String()),
+		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, inflation(c.Filter)),
 	}
 	if l := c.Latent; l != nil {
 		setup = append(setup, fmt.Sprintf("latent: generator %s, encoding %s, update %s", l.Generator, l.Encoding, l.Update))
@@ -369,4 +370,12 @@ func Write(r *Run, dir string, format Format) (string, error) {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	return path, nil
+}
+
+// inflation is filter.inflation with an adaptive one's scheme.
+func inflation(f config.FilterConfig) string {
+	if scheme := f.AdaptiveScheme(); scheme != "" {
+		return fmt.Sprintf("%s, scheme %s", f.Inflation, scheme)
+	}
+	return f.Inflation.String()
 }

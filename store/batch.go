@@ -32,6 +32,7 @@ const (
 	FieldLatentForecast Field = "latent_forecast"
 	FieldLatentAnalysis Field = "latent_analysis"
 	FieldVarianceScales Field = "variance_scales"
+	FieldInflation      Field = "inflation" // the carried adaptive inflation (1)
 )
 
 const (
@@ -48,6 +49,7 @@ const (
 	batchStates       = "states"       // truth, forecast, analysis (state size n)
 	batchLatent       = "latent"       // latent codes (latent dimension d)
 	batchEstimates    = "estimates"    // variance scales (m)
+	batchInflation    = "inflation"    // adaptive inflation (1)
 	batchObservations = "observations" // kind observation_batch
 )
 
@@ -55,7 +57,11 @@ var batchFields = map[string][]Field{
 	batchStates:    {FieldTruth, FieldForecast, FieldAnalysis},
 	batchLatent:    {FieldLatentForecast, FieldLatentAnalysis},
 	batchEstimates: {FieldVarianceScales},
+	batchInflation: {FieldInflation},
 }
+
+// estimateFields are the estimates carried between cycles, in stored order.
+var estimateFields = []Field{FieldVarianceScales, FieldInflation}
 
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
@@ -99,7 +105,8 @@ type CycleBatch struct {
 // cycleData is one cycle's state, held until the cycle ends.
 type cycleData struct {
 	meta               Meta
-	truth, scales      []float64
+	truth              []float64
+	est                [2][]float64 // by estimateFields
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -198,12 +205,15 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 	return err
 }
 
-// VarianceScales records the estimates carried from cycle m.Cycle to the
-// next.
-func (b *CycleBatch) VarianceScales(m Meta, phi []float64) error {
+// Estimate records the estimate f (FieldVarianceScales, FieldInflation)
+// carried from cycle m.Cycle to the next.
+func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
+	i := slices.Index(estimateFields, f)
 	c, err := b.at(m)
-	if err == nil {
-		c.scales = slices.Clone(phi)
+	if err == nil && i < 0 {
+		err = fmt.Errorf("store: %s is not an estimate carried between cycles", f)
+	} else if err == nil {
+		c.est[i] = slices.Clone(v)
 	}
 	return err
 }
@@ -375,8 +385,10 @@ func (b *CycleBatch) flush(c *cycleData, last bool) error {
 	if c.latentF != nil {
 		all = append(all, rows{batchLatent, []Field{FieldLatentForecast, FieldLatentAnalysis}, []*mat.Dense{c.latentF, c.latentA}})
 	}
-	if c.scales != nil {
-		all = append(all, rows{batchEstimates, []Field{FieldVarianceScales}, []*mat.Dense{vec(c.scales)}})
+	for i, f := range estimateFields {
+		if v := c.est[i]; v != nil {
+			all = append(all, rows{batchOf(f), []Field{f}, []*mat.Dense{vec(v)}})
+		}
 	}
 	for _, r := range all {
 		var set stateRows

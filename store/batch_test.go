@@ -21,13 +21,15 @@ import (
 type batchCycle struct {
 	meta               Meta
 	truth, scales      []float64
+	inflation          float64
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                Observations
 }
 
 // testCycles makes the state of cycles from..to: 5 members of 6 variables,
-// latent codes of 2, 3 variance scales, and the test observations.
+// latent codes of 2, 3 variance scales, an inflation, and the test
+// observations.
 func testCycles(from, to int) []batchCycle {
 	var cs []batchCycle
 	for k := from; k <= to; k++ {
@@ -40,14 +42,15 @@ func testCycles(from, to int) []batchCycle {
 		}
 		base := filetest.TestEnsemble(5, 6)
 		cs = append(cs, batchCycle{
-			meta:     m,
-			truth:    []float64{float64(k), math.Copysign(0, -1), 1e-310, 3, 4, 5},
-			scales:   []float64{1, 1.5, float64(k)},
-			forecast: shift(base, float64(k)),
-			analysis: shift(base, float64(k)+0.5),
-			latentF:  mat.NewDense(5, 2, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, float64(k)}),
-			latentA:  mat.NewDense(5, 2, []float64{0, 2, 3, 4, 5, 6, 7, 8, 9, float64(-k)}),
-			obs:      testObservations(),
+			meta:      m,
+			truth:     []float64{float64(k), math.Copysign(0, -1), 1e-310, 3, 4, 5},
+			scales:    []float64{1, 1.5, float64(k)},
+			inflation: 1 + 1/float64(k),
+			forecast:  shift(base, float64(k)),
+			analysis:  shift(base, float64(k)+0.5),
+			latentF:   mat.NewDense(5, 2, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, float64(k)}),
+			latentA:   mat.NewDense(5, 2, []float64{0, 2, 3, 4, 5, 6, 7, 8, 9, float64(-k)}),
+			obs:       testObservations(),
 		})
 	}
 	return cs
@@ -61,7 +64,8 @@ func writeBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle, c
 	for _, c := range cycles {
 		for _, err := range []error{
 			b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
-			b.Latent(c.meta, c.latentF, c.latentA), b.VarianceScales(c.meta, c.scales),
+			b.Latent(c.meta, c.latentF, c.latentA), b.Estimate(c.meta, FieldVarianceScales, c.scales),
+			b.Estimate(c.meta, FieldInflation, []float64{c.inflation}),
 			b.Analysis(c.meta, c.analysis), b.EndCycle(),
 		} {
 			if err != nil {
@@ -99,7 +103,7 @@ func checkCycle(t *testing.T, rs *RunState, c batchCycle) {
 	for _, v := range []struct {
 		f    Field
 		want []float64
-	}{{FieldTruth, c.truth}, {FieldVarianceScales, c.scales}} {
+	}{{FieldTruth, c.truth}, {FieldVarianceScales, c.scales}, {FieldInflation, []float64{c.inflation}}} {
 		x, _, err := rs.Vector(v.f, k)
 		if err != nil {
 			t.Fatalf("cycle %d %s: %v", k, v.f, err)
@@ -126,7 +130,7 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	for _, p := range paths {
 		names = append(names, filepath.Base(p))
 	}
-	if want := []string{"estimates-000001-000004.arrow", "latent-000001-000004.arrow", "observations-000001-000004.arrow", "states-000001-000004.arrow", "diagnostics.arrow"}; !slices.Equal(names, want) {
+	if want := []string{"estimates-000001-000004.arrow", "inflation-000001-000004.arrow", "latent-000001-000004.arrow", "observations-000001-000004.arrow", "states-000001-000004.arrow", "diagnostics.arrow"}; !slices.Equal(names, want) {
 		t.Fatalf("batch files %q, want %q", names, want)
 	}
 	rs := OpenRunState(dir)
@@ -134,6 +138,11 @@ func TestCycleBatchRoundTrip(t *testing.T) {
 	for _, c := range cycles {
 		checkCycle(t, rs, c)
 	}
+	b := dir.NewCycleBatch(Retention{})
+	if err := b.Estimate(cycles[0].meta, FieldTruth, cycles[0].truth); err == nil || !strings.Contains(err.Error(), "truth is not an estimate") {
+		t.Errorf("the truth as an estimate: %v", err)
+	}
+	b.Abort()
 	if _, _, err := rs.Ensemble(FieldAnalysis, 5); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("cycle 5, after the batch: %v, want fs.ErrNotExist", err)
 	}
@@ -231,8 +240,8 @@ func TestCycleBatchCrash(t *testing.T) {
 			t.Errorf("%s changed by the killed batch", e.Name())
 		}
 	}
-	if temps != 4 {
-		t.Errorf("%d temporary files after the kill, want 4 (one per batch file, partly written)", temps)
+	if temps != 5 {
+		t.Errorf("%d temporary files after the kill, want 5 (one per batch file, partly written)", temps)
 	}
 	rs := OpenRunState(dir)
 	for _, c := range cycles[:3] {
@@ -503,7 +512,7 @@ func TestRetriedBatchDiffers(t *testing.T) {
 	b := dir.NewCycleBatch(Retention{})
 	for _, c := range changed {
 		if err := errors.Join(b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
-			b.Latent(c.meta, c.latentF, c.latentA), b.VarianceScales(c.meta, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
+			b.Latent(c.meta, c.latentF, c.latentA), b.Estimate(c.meta, FieldVarianceScales, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
 			t.Fatal(err)
 		}
 	}

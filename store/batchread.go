@@ -91,7 +91,7 @@ func (r *RunState) Ensemble(f Field, k int) (*mat.Dense, Meta, error) {
 	return E, b.meta(rec), nil
 }
 
-// Vector reads the vector f (FieldTruth, FieldVarianceScales) of cycle k.
+// Vector reads the vector f (FieldTruth, or an estimate) of cycle k.
 func (r *RunState) Vector(f Field, k int) ([]float64, Meta, error) {
 	b, rec, err := r.cycle(batchOf(f), k)
 	if err != nil {
@@ -417,6 +417,8 @@ func (d RunDir) perCycle(f Field, k int) string {
 		return d.LatentAnalysis(k)
 	case FieldVarianceScales:
 		return d.VarianceScales(k)
+	case FieldInflation:
+		return d.Inflation(k)
 	}
 	return d.Truth(k)
 }

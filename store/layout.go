@@ -17,6 +17,7 @@ import (
 //	<Root>/cycles/000012/observations.arrow
 //	<Root>/cycles/000012/truth.arrow
 //	<Root>/cycles/000012/variance-scales.arrow (observations.variance_estimate)
+//	<Root>/cycles/000012/inflation.arrow (filter.adaptive.scheme innovation)
 //	<Root>/cycles/000012/forecast-parts/members-000000-000007.arrow (fan-out, transient)
 //
 // Cycle numbers are zero-padded to 6 digits so that the directories sort in
@@ -72,6 +73,9 @@ func (d RunDir) Truth(k int) string { return filepath.Join(d.CycleDir(k), "truth
 func (d RunDir) VarianceScales(k int) string {
 	return filepath.Join(d.CycleDir(k), "variance-scales.arrow")
 }
+
+// Inflation is the adaptive inflation after cycle k (cycle k+1's start).
+func (d RunDir) Inflation(k int) string { return filepath.Join(d.CycleDir(k), "inflation.arrow") }
 
 // Diagnostics is the run's diagnostics table, one row per cycle.
 func (d RunDir) Diagnostics() string { return filepath.Join(d.Root, "diagnostics.arrow") }

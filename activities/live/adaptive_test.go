@@ -10,17 +10,18 @@ import (
 	"github.com/latentda/latentda/store"
 )
 
-// TestLiveAdaptiveMatchesRun: with adaptive inflation and the
-// observation-error variance estimated online (carried from cycle to cycle
-// in variance-scales.arrow), a live run assimilating a run's observations
+// TestLiveAdaptiveMatchesRun: with adaptive inflation (the EnKF-N's, or
+// the innovation scheme's carried from cycle to cycle in inflation.arrow)
+// and the observation-error variance estimated online (carried in
+// variance-scales.arrow), a live run assimilating a run's observations
 // from files gives the same analyses, diagnostics and estimates bit for bit,
 // and the in-process runner's statistics (which a step that failed to
 // carry the estimate from cycle to cycle would not give: the batched
 // reference runs the same step).
 func TestLiveAdaptiveMatchesRun(t *testing.T) {
 	const cycles = 40
-	for _, perChannel := range []bool{false, true} {
-		cfg := statetest.AdaptiveConfig(cycles, perChannel)
+	for _, tc := range statetest.AdaptiveCases(cycles) {
+		cfg := tc.Config
 		ref := referenceRun(t, cfg)
 
 		l := newActivities(t)
@@ -28,7 +29,7 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 		prepare(t, l, cfg, 1)
 		for _, r := range [][2]int{{1, 13}, {14, cycles}} {
 			if _, err := advance(l, cfg, r[0], r[1], false); err != nil {
-				t.Fatalf("per channel %v: live cycles %d..%d: %v", perChannel, r[0], r[1], err)
+				t.Fatalf("%s: live cycles %d..%d: %v", tc.Name, r[0], r[1], err)
 			}
 		}
 		sameAsReference(t, ref, l, cycles)
@@ -42,24 +43,33 @@ func TestLiveAdaptiveMatchesRun(t *testing.T) {
 		}
 		for i, r := range rows {
 			if got := experiment.StatsOfRow(r); got != inProcess[i] {
-				t.Errorf("per channel %v, cycle %d: live %+v, in process %+v", perChannel, r.Cycle, got, inProcess[i])
+				t.Errorf("%s, cycle %d: live %+v, in process %+v", tc.Name, r.Cycle, got, inProcess[i])
 			}
 		}
 		rs := store.OpenRunState(runDir(ref.StateRoot))
+		dir := runDir(l.StateRoot)
 		for k := 1; k <= cycles; k++ {
-			want, _, err := rs.Vector(store.FieldVarianceScales, k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := store.ReadVector(runDir(l.StateRoot).VarianceScales(k))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("per channel %v, cycle %d: live variance scales %v, run's %v", perChannel, k, got, want)
-			}
-			if k == cycles && want[0] == 1 {
-				t.Errorf("per channel %v: the estimate did not move from 1", perChannel)
+			for _, e := range []struct {
+				f    store.Field
+				path string
+			}{{store.FieldVarianceScales, dir.VarianceScales(k)}, {store.FieldInflation, dir.Inflation(k)}} {
+				if e.f == store.FieldInflation && !tc.Innovation {
+					continue
+				}
+				want, _, err := rs.Vector(e.f, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _, err := store.ReadVector(e.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s, cycle %d: live %s %v, run's %v", tc.Name, k, e.f, got, want)
+				}
+				if k == cycles && want[0] == 1 {
+					t.Errorf("%s: the %s estimate did not move from 1", tc.Name, e.f)
+				}
 			}
 		}
 		rs.Close()

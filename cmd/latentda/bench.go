@@ -50,8 +50,9 @@ analysis RMSE beside the published value. Rows run concurrently (--parallel).`,
 	cmd.Flags().StringVar(&o.Pattern, "match", "", "only rows whose \"case method\" matches this regular expression")
 	cmd.Flags().IntVar(&o.Parallel, "parallel", 2, "rows run at once")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "run seed (0: the table's fixed seed)")
-	cmd.Flags().StringVar(&o.Inflation, "inflation", "", "adaptive: replace every row's hand-set inflation by the EnKF-N's adaptive inflation")
-	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn (0: the default, 1)")
+	cmd.Flags().StringVar(&o.Inflation, "inflation", "", "adaptive: replace every row's hand-set inflation by the adaptive inflation of the method's default scheme (enkf-n; innovation for the stochastic EnKF)")
+	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn of the EnKF-N rows (0: the default, 1)")
+	cmd.Flags().Float64Var(&o.PriorSD, "prior-sd", 0, "with --inflation adaptive, the prior standard deviation filter.adaptive.prior_sd of the innovation scheme's rows (0: the default, 0.08)")
 	return cmd
 }
 
@@ -74,6 +75,9 @@ func (o *benchDapperOptions) Validate() error {
 	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || (o.XN != 0 && !o.Adaptive) {
 		return usageError{fmt.Errorf("--xn: a finite number > 0, with --inflation adaptive (got %v)", o.XN)}
+	}
+	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || (o.PriorSD != 0 && !o.Adaptive) {
+		return usageError{fmt.Errorf("--prior-sd: a finite number > 0, with --inflation adaptive (got %v)", o.PriorSD)}
 	}
 	re, err := regexp.Compile(o.Pattern)
 	if err != nil {

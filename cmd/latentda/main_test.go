@@ -44,6 +44,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "dapper", "--cycles", "-1"}, "--cycles"},
 		{[]string{"bench", "dapper", "--match", "("}, "--match"},
 		{[]string{"bench", "dapper", "--match", "nothing-matches"}, "selects no row"},
+		{[]string{"bench", "dapper", "--prior-sd", "0.1"}, "--prior-sd: a finite number > 0, with --inflation adaptive"},
+		{[]string{"bench", "dapper", "--inflation", "adaptive", "--prior-sd", "-1"}, "--prior-sd"},
 		{[]string{"bench", "latent", "--filter", "nope"}, "unknown filter"},
 		{[]string{"bench", "latent", "--regime", "tropical"}, "unknown regime"},
 		{[]string{"bench", "latent", "--seeds", "0"}, "--seeds must be >= 1"},

@@ -30,6 +30,29 @@ func l63Config(t *testing.T, dir string) string {
 	return p
 }
 
+// sameRerun checks that the diagnostics of rerun, an unchanged rerun of
+// orig from cycle 20 of 40, are orig's bit for bit, and returns orig's.
+func sameRerun(t *testing.T, dir, orig, rerun string) []store.DiagRow {
+	t.Helper()
+	rows := func(run string) []store.DiagRow {
+		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	o, s := rows(orig), rows(rerun)
+	if len(s) != 20 || s[0].Cycle != 21 {
+		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
+	}
+	for i, r := range s {
+		if !r.Same(o[20+i]) {
+			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
+		}
+	}
+	return o
+}
+
 func runJSON(t *testing.T, args ...string) temporalclient.RunSummary {
 	t.Helper()
 	out, _, err := execute(t, args...)
@@ -57,22 +80,7 @@ func TestRerunAndCompare(t *testing.T) {
 		t.Fatalf("cycles run: orig %d, same %d, infl %d; want 40, 20, 30", orig.Cycles, same.Cycles, infl.Cycles)
 	}
 
-	rows := func(run string) []store.DiagRow {
-		r, _, err := store.ReadDiagnostics(filepath.Join(dir, "runs", run, "diagnostics.arrow"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	o, s := rows("orig"), rows("same")
-	if len(s) != 20 || s[0].Cycle != 21 {
-		t.Fatalf("rerun diagnostics: %d rows from cycle %d, want 20 from 21", len(s), s[0].Cycle)
-	}
-	for i, r := range s {
-		if !r.Same(o[20+i]) {
-			t.Errorf("unchanged rerun, cycle %d: %+v, original %+v", r.Cycle, r, o[20+i])
-		}
-	}
+	o := sameRerun(t, dir, "orig", "same")
 	// The warm start is the original's analysis, with the rerun's
 	// metadata and its origin.
 	rs := store.OpenRunState(store.RunDir{Root: filepath.Join(dir, "runs", "orig")})
@@ -207,5 +215,50 @@ func TestRunIDsStayInTheStateDir(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 { // l63.yaml
 		t.Errorf("refused runs wrote %v", entries)
+	}
+}
+
+// TestRerunCarriesEstimates: a rerun of a run whose adaptive inflation
+// (the stochastic EnKF's innovation scheme) and observation-error
+// variance estimate are carried from cycle to cycle starts from the
+// estimates stored after its first cycle, so an unchanged rerun
+// reproduces the original's cycles bit for bit; a rerun that adds the
+// estimates to a run without them starts them from their starting
+// guesses.
+func TestRerunCarriesEstimates(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/l63-enkf.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.NewReplacer("cycles: 4000", "cycles: 40", "burn_in: 16", "burn_in: 1").Replace(string(src))
+	cfg := filepath.Join(dir, "l63.yaml")
+	adaptive := strings.NewReplacer("inflation: 1.04", "inflation: adaptive", "variance: 2\n  steps_between",
+		"variance: 2\n  variance_estimate: {method: desroziers, memory: 5}\n  steps_between").Replace(short)
+	if adaptive == short || strings.Count(adaptive, "variance_estimate") != 1 {
+		t.Fatalf("the example changed:\n%s", adaptive)
+	}
+	if err := os.WriteFile(cfg, []byte(adaptive), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json", "--batch-cycles", "15")
+	runJSON(t, "rerun", "orig", "--from-cycle", "20", "--state-dir", dir, "--run-id", "same", "--in-process", "-o", "json")
+	o := sameRerun(t, dir, "orig", "same")
+	if o[20].Inflation == o[0].Inflation || o[20].VarianceScale == 1 {
+		t.Errorf("the estimates did not move: inflation %v, variance scale %v", o[20].Inflation, o[20].VarianceScale)
+	}
+
+	// From a run with the hand-set inflation and R as given.
+	if err := os.WriteFile(cfg, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "fixed", "--in-process", "-o", "json")
+	runJSON(t, "rerun", "fixed", "--from-cycle", "20", "--set", "filter.inflation=adaptive", "--set", "observations.variance_estimate.method=desroziers",
+		"--state-dir", dir, "--run-id", "added", "--in-process", "-o", "json")
+	for _, f := range []string{"inflation.arrow", "variance-scales.arrow"} {
+		x, _, err := store.ReadVector(filepath.Join(dir, "runs", "added", "cycles", "000020", f))
+		if err != nil || len(x) != 1 || x[0] != 1 {
+			t.Errorf("%s of the warm start: %v, %v; want the starting guess 1", f, x, err)
+		}
 	}
 }

@@ -358,6 +358,9 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch
 	if s.VarianceScales() != nil {
 		written = append(written, dir.VarianceScales(k))
 	}
+	if s.InflationEstimate() != 0 {
+		written = append(written, dir.Inflation(k))
+	}
 	m.Extra = extra
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
@@ -385,7 +388,12 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 		}
 	}
 	if phi := s.VarianceScales(); phi != nil {
-		if err := out.VarianceScales(m, phi); err != nil {
+		if err := out.Estimate(m, store.FieldVarianceScales, phi); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+	}
+	if lam := s.InflationEstimate(); lam != 0 {
+		if err := out.Estimate(m, store.FieldInflation, []float64{lam}); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}

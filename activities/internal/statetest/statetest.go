@@ -138,3 +138,35 @@ func AdaptiveConfig(cycles int, perChannel bool) config.Config {
 	cfg.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers", PerChannel: perChannel, Memory: 10, Warmup: 3}
 	return cfg
 }
+
+// AdaptiveCase is a config with estimates carried from cycle to cycle.
+type AdaptiveCase struct {
+	Name       string
+	Config     config.Config
+	PerChannel bool // one variance estimate per observation
+	Innovation bool // the adaptive inflation is carried (inflation.arrow)
+}
+
+// AdaptiveCases are AdaptiveConfig, globally and per channel, and
+// InnovationConfig, over the given cycles.
+func AdaptiveCases(cycles int) []AdaptiveCase {
+	return []AdaptiveCase{
+		{"EnKF-N, global R", AdaptiveConfig(cycles, false), false, false},
+		{"EnKF-N, R per channel", AdaptiveConfig(cycles, true), true, false},
+		{"innovation, global R", InnovationConfig(cycles), false, true},
+	}
+}
+
+// InnovationConfig is AdaptiveConfig's global estimate with the L96
+// stochastic EnKF of the DAPPER table, whose adaptive inflation is the
+// innovation scheme carried from cycle to cycle (prior_sd 0.3, so that it
+// moves within a few cycles).
+func InnovationConfig(cycles int) config.Config {
+	cfg := AdaptiveConfig(cycles, false)
+	sd := 0.3
+	enkf := experiment.DapperConfigs(cycles)["l96-enkf"]
+	cfg.Name, cfg.Filter = enkf.Name, enkf.Filter
+	cfg.Filter.Inflation = config.AdaptiveInflation
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{PriorSD: &sd}
+	return cfg
+}
