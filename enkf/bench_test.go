@@ -79,23 +79,6 @@ func BenchmarkFactor(b *testing.B) {
 	}
 }
 
-// BenchmarkRotate times one random mean-preserving rotation of an N × N
-// transform (N = 24), as the global schemes apply it.
-func BenchmarkRotate(b *testing.B) {
-	N := 24
-	r := newRotator(N, N)
-	rng := rand.New(rand.NewPCG(4, 4))
-	w := make([]float64, N*N)
-	for i := 0; i < N; i++ {
-		w[i*N+i] = 1
-	}
-	W := blas64.General{Rows: N, Cols: N, Stride: N, Data: w}
-	b.ReportAllocs()
-	for b.Loop() {
-		r.apply(W, rng)
-	}
-}
-
 // BenchmarkLETKFScale times one LETKF analysis of N = 20 members, every
 // second grid point observed, radius 10, for growing state sizes and weight
 // strides (Config.WeightStride; 1: a local analysis per grid point); the

@@ -289,7 +289,6 @@ func TestEnKFNLinearGaussian(t *testing.T) {
 			}
 			y, r := make([]float64, n), make([]float64, n)
 			E0 := mat.DenseCopyOf(E)
-			sc := NewScorer(n)
 			var infl, se, se0 float64
 			var count int
 			for k := range cycles {
@@ -308,8 +307,8 @@ func TestEnKFNLinearGaussian(t *testing.T) {
 					t.Fatal(err)
 				}
 				if k >= 200 {
-					e, _ := sc.Score(E, truth)
-					e0, _ := sc.Score(E0, truth)
+					e, _ := score(E, truth)
+					e0, _ := score(E0, truth)
 					infl += inno.Inflation
 					se += e * e
 					se0 += e0 * e0

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/latentda/latentda/internal/rotation"
+
 	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -38,7 +40,7 @@ type Filter struct {
 	vecN []float64
 	sd   []float64
 	sp   *space
-	rot  *rotator
+	rot  *rotation.Rotator
 	loc  *localizer
 
 	base augSpace     // the N-dimensional ensemble space, on the buffers above
@@ -110,7 +112,7 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 		if cfg.Method == LETKF {
 			cols = n
 		}
-		f.rot = newRotator(N, cols)
+		f.rot = rotation.New(N, cols)
 	}
 	if cfg.Method == LETKF {
 		loc, err := newLocalizer(cfg, N, n, obsPos)
@@ -508,7 +510,7 @@ func (f *Filter) postTransform(a *augSpace, rng *rand.Rand) {
 		}
 	}
 	if f.rot != nil {
-		f.rot.apply(W, rng)
+		f.rot.Apply(W, rng)
 	}
 	for i := 0; i < N; i++ {
 		row := a.w[i*M : (i+1)*M]
@@ -533,7 +535,7 @@ func (f *Filter) postProcess(rng *rand.Rand) {
 		}
 	}
 	if f.rot != nil {
-		f.rot.apply(blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}, rng)
+		f.rot.Apply(blas64.General{Rows: N, Cols: n, Stride: n, Data: f.a}, rng)
 	}
 	copy(f.out, f.a)
 	for i := 0; i < N; i++ {
@@ -616,15 +618,4 @@ func firstBad(m blas64.General, limit float64) (i, j int, v float64, ok bool) {
 }
 
 // meanRows writes the mean of the rows of m into dst.
-func meanRows(dst []float64, m blas64.General) {
-	for j := range dst {
-		dst[j] = 0
-	}
-	for i := 0; i < m.Rows; i++ {
-		vec.Axpy(1, m.Data[i*m.Stride:i*m.Stride+m.Cols], dst) // 1·v = v exactly
-	}
-	inv := 1 / float64(m.Rows)
-	for j := range dst {
-		dst[j] *= inv
-	}
-}
+func meanRows(dst []float64, m blas64.General) { vec.MeanRows(dst, m.Data, m.Rows, m.Stride) }

@@ -143,9 +143,6 @@ func (f *Filter) ensembleSpace(m int) *augSpace {
 		N, n, M := f.members, f.dim, f.members+m
 		f.aug = &augSpace{m: m, sp: newSpace(M), s: make([]float64, M*f.nobs), x: make([]float64, M*n),
 			w: make([]float64, N*M), wt: make([]float64, M), wm: make([]float64, M), sd: make([]float64, M), tmp: make([]float64, M)}
-		if f.rot != nil && len(f.rot.work) < M {
-			f.rot.work = make([]float64, M)
-		}
 	}
 	return f.aug
 }

@@ -61,7 +61,7 @@ type Setup struct {
 	qc      *qualityControl      // nil: no quality control
 	anomaly *anomaly             // nil: the nature run follows the model
 	truth   *dynamics.Forecaster // the nature run: one member, no noise
-	scorer  *enkf.Scorer
+	scorer  *Scorer
 	he      *mat.Dense
 	noise   []float64
 	pcg     *rand.PCG
@@ -195,7 +195,7 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
 		latent: ls,
 		truth:  truthFc,
-		scorer: enkf.NewScorer(model.Dim()),
+		scorer: NewScorer(model.Dim()),
 		he:     mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
 		noise:  make([]float64, op.OutDim()),
 		pcg:    pcg, rng: rand.New(pcg),

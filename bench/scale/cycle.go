@@ -15,7 +15,6 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
-	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/cputime"
 	"github.com/latentda/latentda/store"
@@ -169,7 +168,7 @@ func RunCycle(o CycleOptions) (CycleResult, error) {
 		y[k] += s.R.Std(k) * rng.NormFloat64()
 	}
 	var HE *mat.Dense
-	scorer := enkf.NewScorer(n)
+	scorer := experiment.NewScorer(n)
 	path := filepath.Join(o.Dir, fmt.Sprintf("analysis-%d.arrow", n))
 	cfg := s.Config.Model
 	meta := store.Meta{Kind: store.KindEnsemble, RunID: "bench-scale", Model: s.Model.Name(), Cycle: 1, Time: cfg.Dt,

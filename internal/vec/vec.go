@@ -221,3 +221,17 @@ func FirstNonFinite(v []float64) int {
 	}
 	return slices.IndexFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
 }
+
+// MeanRows sets dst to the mean of the rows of the rows × len(dst) matrix
+// stored row-major in data with the given stride: the rows summed in
+// order with Axpy, then scaled by 1/rows.
+func MeanRows(dst, data []float64, rows, stride int) {
+	clear(dst)
+	for i := 0; i < rows; i++ {
+		Axpy(1, data[i*stride:i*stride+len(dst)], dst) // 1·v = v exactly
+	}
+	inv := 1 / float64(rows)
+	for j := range dst {
+		dst[j] *= inv
+	}
+}

@@ -1,8 +1,10 @@
-package enkf
+package experiment
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/latentda/latentda/internal/vec"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -24,9 +26,9 @@ func (s *Scorer) Score(E *mat.Dense, truth []float64) (rmse, spread float64) {
 	m := E.RawMatrix()
 	n := len(s.mean)
 	if m.Cols != n || len(truth) != n {
-		panic(fmt.Sprintf("enkf: score: ensemble has %d columns and truth %d values, want %d", m.Cols, len(truth), n))
+		panic(fmt.Sprintf("experiment: score: ensemble has %d columns and truth %d values, want %d", m.Cols, len(truth), n))
 	}
-	meanRows(s.mean, m)
+	vec.MeanRows(s.mean, m.Data, m.Rows, m.Stride)
 	var se, v float64
 	for j := 0; j < n; j++ {
 		d := s.mean[j] - truth[j]

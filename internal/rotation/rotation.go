@@ -1,4 +1,7 @@
-package enkf
+// Package rotation draws random mean-preserving orthogonal matrices and
+// applies them to ensemble transforms and anomalies: the random rotations
+// of the square-root filters (Sakov and Oke 2008), DAPPER's "rot".
+package rotation
 
 import (
 	"math"
@@ -8,7 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// rotator applies random orthogonal N × N matrices Q with Q1 = 1, uniformly
+// Rotator applies random orthogonal N × N matrices Q with Q1 = 1, uniformly
 // (Haar) distributed among them: Q = H diag(1, Q') H, where H = I - 2vvᵀ/vᵀv
 // is the Householder reflection that swaps e₁ and 1/√N, and Q' is Haar on
 // O(N-1): Q' = Q_G D for the QR factorisation G = Q_G R of a Gaussian matrix
@@ -16,7 +19,7 @@ import (
 // stays as the Householder reflectors of the QR factorisation, so the
 // rotation of an N × c matrix costs two rank-one updates, an (N-1)² QR
 // factorisation and about 2(N-1)²c flops.
-type rotator struct {
+type Rotator struct {
 	n    int
 	v    []float64 // Householder vector e₁ - 1/√N
 	vv   float64   // vᵀv
@@ -26,9 +29,10 @@ type rotator struct {
 	work []float64 // max(N-1, cols)
 }
 
-func newRotator(n, cols int) *rotator {
+// New returns a Rotator of N × N rotations for N × cols matrices.
+func New(n, cols int) *Rotator {
 	m := n - 1
-	r := &rotator{
+	r := &Rotator{
 		n: n, v: make([]float64, n),
 		gt: make([]float64, m*m), tau: make([]float64, m), rd: make([]float64, m), work: make([]float64, max(m, cols)),
 	}
@@ -44,15 +48,20 @@ func newRotator(n, cols int) *rotator {
 }
 
 // reflect applies H to the rows of A: A ← A - (2/vᵀv) v (vᵀA).
-func (r *rotator) reflect(A blas64.General) {
+func (r *Rotator) reflect(A blas64.General) {
 	vA := r.work[:A.Cols]
 	clear(vA)
 	vec.GemvT(vA, r.v, A.Data, A.Stride)
 	vec.Ger(A.Data, A.Stride, -2/r.vv, r.v, vA)
 }
 
-// apply replaces A (N × cols) by Q A for a fresh random Q drawn from rng.
-func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
+// Apply replaces A (N × cols) by Q A for a fresh random Q drawn from rng;
+// A may have more columns than New was told (the work space then grows
+// once).
+func (r *Rotator) Apply(A blas64.General, rng *rand.Rand) {
+	if len(r.work) < A.Cols {
+		r.work = make([]float64, A.Cols)
+	}
 	m := r.n - 1
 	r.reflect(A)
 	if m > 0 {
@@ -92,7 +101,7 @@ func (r *rotator) apply(A blas64.General, rng *rand.Rand) {
 // matrix whose columns are the rows of gt, with LAPACK's conventions
 // (Hᵢ = I - τᵢ uuᵀ, u[0] = 1): row i of gt is left holding u from column i
 // on, and the diagonal of R goes to rd.
-func (r *rotator) factor() {
+func (r *Rotator) factor() {
 	m, gt := r.n-1, r.gt
 	for i := 0; i < m; i++ {
 		x := gt[i*m+i : i*m+m] // column i of G from the diagonal down
