@@ -163,6 +163,11 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 		return out, fmt.Errorf("activities: encode config: %w", err)
 	}
 	old, err := os.ReadFile(dir.Config())
+	if err == nil {
+		if old, err = config.VerifyChecksum(old); err != nil {
+			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %s: %v", dir.Config(), err), ErrBadState, err)
+		}
+	}
 	switch {
 	case err == nil && !sameConfig(old, cfgYAML):
 		return out, temporal.NewNonRetryableApplicationError(
@@ -174,7 +179,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		if err := store.WriteFileAtomic(dir.Config(), cfgYAML); err != nil {
+		if err := store.WriteFileAtomic(dir.Config(), config.WithChecksum(cfgYAML)); err != nil {
 			return out, fmt.Errorf("activities: %w", err)
 		}
 	}

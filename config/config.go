@@ -168,6 +168,9 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	if data, err = VerifyChecksum(data); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
+	}
 	cfg, err := Parse(data)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)

@@ -170,7 +170,8 @@ func badCases() []badCase {
 		damaged("missing states", func(t *testing.T, r store.RunDir) { remove(t, states(r, 1)) }, "no readable analysis of cycle 2", rerun("--from-cycle", "2")...),
 		damaged("truncated initial analysis", func(t *testing.T, r store.RunDir) { truncate(t, r.Analysis(0)) }, "000000/analysis.arrow", rerun("--from-cycle", "0")...),
 		damaged("stored config broken", func(t *testing.T, r store.RunDir) { write(t, r.Config(), "{{{") }, "config.yaml: invalid YAML", rerun("--from-cycle", "2")...),
-		damaged("stored config with a second document", func(t *testing.T, r store.RunDir) { appendTo(t, r.Config(), "---\nname: x\n") }, "config.yaml: line", rerun("--from-cycle", "2")...),
+		damaged("stored config with a second document", func(t *testing.T, r store.RunDir) { appendTo(t, r.Config(), "---\nname: x\n") }, "config.yaml: checksum mismatch", rerun("--from-cycle", "2")...),
+		damaged("stored config with a value changed", func(t *testing.T, r store.RunDir) { replaceIn(t, r.Config(), "seed: ", "seed: 9") }, "config.yaml: checksum mismatch", rerun("--from-cycle", "2")...),
 		damaged("states swapped for other cycles'", func(t *testing.T, r store.RunDir) { copyFile(t, states(r, 3), states(r, 1)) }, "states-000001-000002.arrow: record batch 0, row 0: cycle 3", rerun("--from-cycle", "2")...),
 		damaged("states copied from another run", func(t *testing.T, r store.RunDir) {
 			copyFile(t, filepath.Join(r.Root, "..", "..", "..", "other-states.arrow"), states(r, 1))
@@ -391,4 +392,14 @@ func flipBit(t *testing.T, path string, v float64) {
 	}
 	data[i] ^= 1
 	write(t, path, string(data))
+}
+
+// replaceIn replaces the first old in the file at path by new.
+func replaceIn(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), old) {
+		t.Fatalf("%s: %v, or no %q in it", path, err, old)
+	}
+	write(t, path, strings.Replace(string(data), old, new, 1))
 }
