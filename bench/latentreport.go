@@ -465,8 +465,11 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
 			compared++
 			switch {
+			case row.RMSEMean == nil && t.RMSEMean == nil:
+				compared--
+				ok = "— (both lost every seed)"
 			case row.RMSEMean == nil || row.Diverged > t.Diverged:
-				ok = "no (lost seeds)"
+				ok = "no (lost more seeds)"
 			case t.RMSEMean == nil:
 				within++
 				ok = "yes"
@@ -482,7 +485,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s |\n", row.Model, row.Regime, row.N, row.Filter, tuned, rowRMSE(&row),
 			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, chosen, change, ok)
 	}
-	p("\nWithin %.0f%% of the tuned inflation (or better): %d of %d rows with a tuned counterpart; target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
+	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
 }
 
 // findRow returns the row of rows with r's model, regime, N and filter.
