@@ -57,8 +57,9 @@ func TestProgressOnTerminal(t *testing.T) {
 	}{
 		{"in process", 12, []string{"--in-process", "--batch-cycles", "2"}, true},
 		// The embedded server and a worker, whose INFO lines a terminal
-		// must not see; long enough for a few polls.
-		{"temporal", 400, []string{"--batch-cycles", "1"}, false},
+		// must not see; long enough for several polls (about 14 s on a quiet
+		// machine: 400 cycles took 2 s, one poll).
+		{"temporal", 1000, []string{"--batch-cycles", "1", "--ui-port", "-1"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !tc.final && testing.Short() {
