@@ -461,6 +461,7 @@ func TestOutward(t *testing.T) {
 		{"loc_radius", 8, false, 4, true}, {"loc_radius", 128, true, 0, false}, {"loc_radius", 1, false, 0, false},
 		{"alpha", 0.99, true, 0.998, true}, {"alpha", 0.8, false, 0.2, true}, {"alpha", 0.7, false, 0, false}, {"alpha", 1, true, 0, false},
 		{"d", 64, true, 85, true}, {"d", 32, false, 24, true}, {"d", 128, true, 0, false},
+		{"xn", 4, true, 8, true}, {"xn", 1, false, 0.5, true},
 	} {
 		got, ok := outward(m, tc.knob, tc.v, tc.up)
 		if ok != tc.ok || ok && got != tc.want {
@@ -491,6 +492,15 @@ func TestAdaptiveVariant(t *testing.T) {
 		if !c.Filter.Inflation.Adaptive() || c.Filter.Adaptive == nil || *c.Filter.Adaptive.XN != 2 {
 			t.Errorf("%s: filter %+v", tc.name, c.Filter)
 		}
+	}
+	// Without a fixed weight, xn is the knob in the inflation's place.
+	v := methodByName("letkf").adaptiveVariant(0)
+	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "loc_radius"}) || len(grid) != len(adaptiveXNs)*len(m.radii) {
+		t.Fatalf("letkf with xn tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
+	}
+	var c config.Config
+	if err := v.apply(&c, Hyper{"xn": 4, "loc_radius": 8}, m); err != nil || *c.Filter.Adaptive.XN != 4 || c.Filter.LocRadius != 8 {
+		t.Errorf("apply xn=4: %v, filter %+v", err, c.Filter)
 	}
 	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
 		if v := methodByName(name).adaptiveVariant(0); v != nil {

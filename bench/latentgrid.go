@@ -280,11 +280,17 @@ var latentMethods = []latentMethod{
 		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only (each analysis costs ~35 ms)"},
 }
 
+// adaptiveXNs are the hyperprior weights the adaptive variants tune in
+// place of the inflation (EnKF-N's xn: 1 is Bocquet's original, DAPPER's
+// tables use 1–2, larger values trust the ensemble more).
+var adaptiveXNs = []float64{1, 2, 4}
+
 // adaptiveVariant returns the method with its inflation knob replaced by
-// the EnKF-N's adaptive inflation (hyperprior weight xn, 0 for the
-// default), its grid the distinct values of its other knobs, or nil if the
-// EnKF-N is not derived for its analysis (a hybrid covariance, α < 1, or
-// the iterative analysis: config.Config.Validate refuses them).
+// the EnKF-N's adaptive inflation, or nil if the EnKF-N is not derived for
+// its analysis (a hybrid covariance, α < 1, or the iterative analysis:
+// config.Config.Validate refuses them). A hyperprior weight xn > 0 is
+// fixed; with xn = 0 the weight is the knob "xn" in the inflation's place,
+// tuned on adaptiveXNs by the same rules.
 func (meth *latentMethod) adaptiveVariant(xn float64) *latentMethod {
 	if slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative {
 		return nil
@@ -292,15 +298,24 @@ func (meth *latentMethod) adaptiveVariant(xn float64) *latentMethod {
 	v := *meth
 	v.adaptive, v.xn = true, xn
 	v.knobs = slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })
+	xns := []float64{xn}
+	if xn == 0 {
+		v.knobs, xns = append([]string{"xn"}, v.knobs...), adaptiveXNs
+	}
 	v.grid = func(m *benchModel) []Hyper {
 		var out []Hyper
 		seen := map[string]bool{}
 		for _, h := range meth.grid(m) {
-			h = maps.Clone(h)
-			delete(h, "inflation")
-			if !seen[h.String()] {
-				seen[h.String()] = true
-				out = append(out, h)
+			for _, x := range xns {
+				h = maps.Clone(h)
+				delete(h, "inflation")
+				if xn == 0 {
+					h["xn"] = x
+				}
+				if !seen[h.String()] {
+					seen[h.String()] = true
+					out = append(out, h)
+				}
 			}
 		}
 		return out
@@ -353,8 +368,12 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 	c.Filter.Inflation = config.Inflation(h["inflation"])
 	if meth.adaptive {
 		c.Filter.Inflation = config.AdaptiveInflation
-		if meth.xn != 0 {
-			c.Filter.Adaptive = &config.AdaptiveConfig{XN: &meth.xn}
+		xn := meth.xn
+		if x, ok := h["xn"]; ok {
+			xn = x
+		}
+		if xn != 0 {
+			c.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
 		}
 	}
 	if meth.letkf {
@@ -391,7 +410,8 @@ const bracketRounds = 3
 //   - loc_radius: doubled or halved, within [1, nx];
 //   - alpha: 1 − α divided by 5 upwards (towards the ensemble alone),
 //     multiplied by 4 downwards while α stays positive;
-//   - d: times 4/3 or 3/4, rounded, within [1, nx].
+//   - d: times 4/3 or 3/4, rounded, within [1, nx];
+//   - xn (the EnKF-N's hyperprior weight): doubled or halved.
 func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 	nx := float64(m.model.Nx)
@@ -430,6 +450,11 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 			w = math.Round(v * 4 / 3)
 		}
 		w = math.Min(math.Max(w, 1), nx)
+	case "xn":
+		w = v / 2
+		if up {
+			w = v * 2
+		}
 	default:
 		panic("bench: no outward step for the knob " + knob)
 	}
@@ -470,7 +495,7 @@ func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h 
 
 // between returns the value of knob halfway between a and b on the scale
 // the knob's steps use (outward): the inflation excess arithmetically,
-// the radius and d geometrically (d rounded), 1 − α geometrically; false
+// the radius, xn and d geometrically (d rounded), 1 − α geometrically; false
 // if there is no new value between them.
 func between(knob string, a, b float64) (float64, bool) {
 	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
@@ -478,7 +503,7 @@ func between(knob string, a, b float64) (float64, bool) {
 	switch knob {
 	case "inflation":
 		w = round((a + b) / 2)
-	case "loc_radius":
+	case "loc_radius", "xn":
 		w = round(math.Sqrt(a * b))
 	case "d":
 		w = math.Round(math.Sqrt(a * b))

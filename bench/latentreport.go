@@ -446,11 +446,11 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	if r.Subset != "" {
 		p("**This is a subset of the benchmark: %s.**\n\n", r.Subset)
 	}
-	xn := "its default 1"
+	xn := fmt.Sprintf("its hyperprior weight xn tuned on %v in the inflation's place", adaptiveXNs)
 	if r.XN != 0 {
-		xn = fmt.Sprintf("%g", r.XN)
+		xn = fmt.Sprintf("hyperprior weight xn = %g", r.XN)
 	}
-	p("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, hyperprior weight xn = %s) in place of its inflation knob. Its other knobs (radius, d) are tuned as there, on the tuning seeds %v with the same bracketing rule, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
+	p("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, %s) instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		xn, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
 	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | chosen | change | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
 	within, compared := 0, 0

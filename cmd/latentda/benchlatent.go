@@ -46,7 +46,7 @@ and without tuning:
 With --inflation adaptive, every method for which the EnKF-N is derived runs
 with the adaptive inflation in place of its inflation knob, and the report
 sets each row against the tuned row of --compare:
-  latentda bench latent --inflation adaptive --xn 2 --report docs/results-latent-adaptive.md --json docs/results-latent-adaptive.json`,
+  latentda bench latent --inflation adaptive --report docs/results-latent-adaptive.md --json docs/results-latent-adaptive.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.Run(cmd.Context(), cmd.ErrOrStderr(), "latentda "+strings.Join(os.Args[1:], " "))
@@ -66,7 +66,7 @@ sets each row against the tuned row of --compare:
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
 	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
 	f.StringVar(&o.Inflation, "inflation", "", "adaptive: the EnKF-N's adaptive inflation in place of every method's inflation knob (the hybrid and iterative analyses are left out)")
-	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn (0: the default, 1)")
+	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces)")
 	f.StringVar(&o.Compare, "compare", "docs/results-latent.json", "with --inflation adaptive, the JSON report of tuned rows to set the adaptive rows against")
 	return cmd
 }
