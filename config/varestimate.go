@@ -40,7 +40,21 @@ type VarianceEstimateConfig struct {
 	// Warmup is the number of cycles before the first update (the spin-up
 	// of the filter from its initial ensemble); default 0.
 	Warmup int `yaml:"warmup" json:"warmup"`
+	// Of is what φ multiplies: observation (the default, empty when not
+	// written) for the given variances ν, or representation for the
+	// generator's representation error that latent.representation_error
+	// adds, so that the variances used are ν + φ ∘ diag(HΣ_repHᵀ) with ν
+	// kept as given, and the diagnostic gives
+	// D = ((y − ȳᵃ) ∘ (y − ȳᶠ) − ν) / diag(HΣ_repHᵀ): what the generator
+	// cannot represent, learned online.
+	Of string `yaml:"of,omitempty" json:"of,omitempty"`
 }
+
+// Ofs of VarianceEstimateConfig.
+const (
+	EstimateObservation    = "observation"
+	EstimateRepresentation = "representation"
+)
 
 // DefaultVarianceMemory is VarianceEstimateConfig.Memory's default.
 const DefaultVarianceMemory = 100
@@ -59,6 +73,10 @@ func (v *VarianceEstimateConfig) validate(c Config) error {
 		return fmt.Errorf("observations.variance_estimate.memory: must be >= 1 cycle, got %d", v.Memory)
 	case v.Warmup < 0 || v.Warmup >= c.Cycles:
 		return fmt.Errorf("observations.variance_estimate.warmup: must be in [0, %d) (cycles), got %d", c.Cycles, v.Warmup)
+	case v.Of != "" && v.Of != EstimateObservation && v.Of != EstimateRepresentation:
+		return fmt.Errorf("observations.variance_estimate.of: want observation or representation, got %q", v.Of)
+	case v.Of == EstimateRepresentation && (c.Latent == nil || !c.Latent.RepresentationError):
+		return fmt.Errorf("observations.variance_estimate.of: representation scales the generator's representation error; set latent.representation_error: true")
 	case c.AnalysisBlocks() != nil:
 		return fmt.Errorf("observations.variance_estimate: not available with orchestration.blocks (the block-wise analysis does not update the estimate)")
 	}

@@ -112,6 +112,8 @@ func TestParseVarianceEstimate(t *testing.T) {
 		{with("{method: em}"), `want desroziers, got "em"`},
 		{with("{method: desroziers, memory: -1}"), "observations.variance_estimate.memory: must be >= 1 cycle, got -1"},
 		{with("{method: desroziers, warmup: 100}"), "observations.variance_estimate.warmup: must be in [0, 100) (cycles), got 100"},
+		{with("{method: desroziers, of: model}"), `observations.variance_estimate.of: want observation or representation, got "model"`},
+		{with("{method: desroziers, of: representation}"), "set latent.representation_error: true"},
 		{strings.Replace(with("{method: desroziers}"), "method: etkf", "method: letkf, loc_radius: 4", 1) + "orchestration: {blocks: 2}\n", "not available with orchestration.blocks"},
 	} {
 		if _, err := config.Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -187,6 +189,45 @@ func TestDesroziersFixedPoint(t *testing.T) {
 		if s := sigma / math.Sqrt(p); math.Abs(mean-r) > 4*s {
 			t.Errorf("mean over channels %.4f, want %v ± %.4f", mean, r, 4*s)
 		}
+	}
+}
+
+// TestDesroziersRepresentation: the estimate of the representation error
+// (variance_estimate.of: representation) on the toy of
+// TestDesroziersFixedPoint, whose observation errors have variance
+// R + ψ·v with R = 1 given, v = 0.5 the generator's stored representation
+// error and ψ = 3: the variances used are R + φv, so the diagnostic
+// ((y − ȳᵃ)(y − ȳᶠ) − R)/v has the fixed point φ = ψ. Its moving average
+// has the standard deviation of the fixed-point test's over v (the
+// product's sd is √2 (R + ψv)); the estimate must be within 4σ of ψ.
+func TestDesroziersRepresentation(t *testing.T) {
+	const b, r, v, psi, p, memory, cycles = 0.5, 1.0, 0.5, 3.0, 50, 100, 3000
+	e := newVarianceEstimator(config.VarianceEstimateConfig{Method: "desroziers", Memory: memory, Of: config.EstimateRepresentation}, p)
+	rep := &representation{obs: make([]float64, p), rVar: make([]float64, p), linear: true, scale: e.scale}
+	e.rep = rep
+	nominal, y := make([]float64, p), make([]float64, p)
+	for j := range nominal {
+		nominal[j], rep.obs[j] = r, v
+	}
+	rng := rand.New(rand.NewPCG(9, 2))
+	for k := 1; k <= cycles; k++ {
+		used := rep.variances(nil, nominal)
+		for j := range y {
+			df := math.Sqrt(b+r+psi*v) * rng.NormFloat64()
+			gain := b / (b + used[j])
+			y[j] = 3
+			e.fm[j] = y[j] - df
+			e.am[j] = y[j] - (1-gain)*df
+		}
+		e.update(k, y, nominal, used)
+	}
+	alpha := 1.0 / memory
+	sigma := math.Sqrt(alpha/(2-alpha)*2*(r+psi*v)*(r+psi*v)/p) / v
+	if math.Abs(e.scale[0]-psi) > 4*sigma {
+		t.Errorf("representation scale %.4f, want %v ± %.4f", e.scale[0], psi, 4*sigma)
+	}
+	if got, want := e.mean(nominal, nominal), r+e.scale[0]*v; math.Abs(got-want) > 1e-12 {
+		t.Errorf("mean variance %v, want R + φv = %v", got, want)
 	}
 }
 

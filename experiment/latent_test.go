@@ -297,6 +297,31 @@ func TestLatentRepresentationError(t *testing.T) {
 			t.Fatalf("observation %d: variance %v, want R + Σ_rep = %v", j, v, want)
 		}
 	}
+	// The representation error learned online: φ on diag(HΣ_repHᵀ) is the
+	// latent step's scale. This filter is far from consistent (rmse_a
+	// 1.6), against the Desroziers diagnostic's assumption of a right
+	// forecast covariance: after the warm-up φ falls to 0.2 and climbs
+	// back to 1 over the run, and the NIS ratio is worse than with the
+	// stored error (measured 2.5 against 1.3), so only the wiring is
+	// asserted; TestDesroziersRepresentation checks the estimator.
+	est := base
+	est.Latent = &config.LatentConfig{Generator: "pca", Update: "increment", RepresentationError: true}
+	est.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers", Of: config.EstimateRepresentation, Warmup: 50}
+	se, err := BuildWithGeneratorStats(est, pca, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	learned, err := se.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("representation scale %.3f: NIS ratio %.3f, rmse_a %.3f", se.VarianceScales()[0], learned.NISRatio, learned.RMSEa)
+	if &se.latent.rep.scale[0] != &se.VarianceScales()[0] || se.VarianceScales()[0] == 1 {
+		t.Error("the latent step does not scale its representation error by the estimate, or the estimate never moved")
+	}
+	if got, want := se.latent.rep.variances(nil, s.R.Variances())[0], s.R.Variances()[0]+se.VarianceScales()[0]*stats.RepVar[0]; got != want {
+		t.Errorf("variance used %v, want R + φ·Σ_rep = %v", got, want)
+	}
 	half := 0.5
 	// The same from a generator file that stores the statistics.
 	path := filepath.Join(t.TempDir(), "pca.arrow")

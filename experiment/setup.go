@@ -202,6 +202,10 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 	}
 	if v := cfg.Observations.VarianceEstimate; v != nil {
 		s.varEst = newVarianceEstimator(*v, op.OutDim())
+		if v.Of == config.EstimateRepresentation { // validated: the latent step has rep
+			s.varEst.rep = ls.rep
+			ls.rep.scale = s.varEst.scale
+		}
 	}
 	if a := cfg.Anomaly; a != nil {
 		if a.BiasIndex < 0 || a.BiasIndex >= op.OutDim() {
@@ -414,7 +418,9 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	st := CycleStats{Cycle: k, Time: s.Config.CycleTime(k), NObs: len(y)}
 	nominal := variances
 	if s.varEst != nil {
-		variances = s.varEst.variances(nominal)
+		if s.varEst.rep == nil { // else the latent step scales the representation error
+			variances = s.varEst.variances(nominal)
+		}
 		st.ObsVariance = s.varEst.mean(nominal, variances)
 		st.VarianceScale = s.varEst.meanScale()
 	}

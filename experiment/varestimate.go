@@ -17,7 +17,10 @@ const minVarianceScale = 1e-3
 
 // varianceEstimator carries the estimated factors φ between cycles.
 type varianceEstimator struct {
-	cfg   config.VarianceEstimateConfig
+	cfg config.VarianceEstimateConfig
+	// rep is the latent step's representation error when φ scales it
+	// (cfg.Of representation), nil when φ scales R.
+	rep   *representation
 	scale []float64 // φ: one, or one per observation
 	used  []float64 // the variances of the current analysis
 	fm    []float64 // ȳᶠ
@@ -70,7 +73,9 @@ func meanH(dst, row []float64, E *mat.Dense, apply func(dst, x []float64)) {
 
 // update applies cycle k's Desroziers diagnostic, given the observations
 // y, their given variances nominal, the variances used (+Inf: rejected),
-// and ȳᶠ, ȳᵃ in e.fm, e.am.
+// and ȳᶠ, ȳᵃ in e.fm, e.am. The diagnostic is the product of the two
+// departures over what φ multiplies (nominal, or the representation
+// error after nominal is taken off).
 func (e *varianceEstimator) update(k int, y, nominal, used []float64) {
 	m := k - e.cfg.Warmup
 	if m < 1 {
@@ -87,6 +92,12 @@ func (e *varianceEstimator) update(k int, y, nominal, used []float64) {
 			continue
 		}
 		d := (yj - e.am[j]) * (yj - e.fm[j]) / nominal[j]
+		if e.rep != nil {
+			if e.rep.obs[j] == 0 {
+				continue // nothing to scale
+			}
+			d = ((yj-e.am[j])*(yj-e.fm[j]) - nominal[j]) / e.rep.obs[j]
+		}
 		if len(e.scale) > 1 {
 			step(j, d)
 		} else {
@@ -99,16 +110,21 @@ func (e *varianceEstimator) update(k int, y, nominal, used []float64) {
 	}
 }
 
-// mean returns the mean estimated variance φ ∘ nominal over the
-// observations used.
+// mean returns the mean estimated variance over the observations used:
+// of φ ∘ nominal, or of nominal + φ ∘ diag(HΣ_repHᵀ).
 func (e *varianceEstimator) mean(nominal, used []float64) float64 {
 	var sum float64
 	var count int
 	for k, v := range nominal {
-		if !math.IsInf(used[k], 1) {
-			sum += e.factor(k) * v
-			count++
+		if math.IsInf(used[k], 1) {
+			continue
 		}
+		if e.rep != nil {
+			sum += v + e.factor(k)*e.rep.obs[k]
+		} else {
+			sum += e.factor(k) * v
+		}
+		count++
 	}
 	if count == 0 {
 		return 0 // JSON payloads cannot carry NaN
