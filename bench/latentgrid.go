@@ -413,7 +413,6 @@ const bracketRounds = 3
 //   - d: times 4/3 or 3/4, rounded, within [1, nx];
 //   - xn (the EnKF-N's hyperprior weight): doubled or halved.
 func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
-	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 	nx := float64(m.model.Nx)
 	var w float64
 	switch knob {
@@ -422,13 +421,13 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 		case up && v <= 1:
 			w = 1.01
 		case up:
-			w = round(1 + 1.5*(v-1))
+			w = round4(1 + 1.5*(v-1))
 		case v <= 1:
 			return 0, false
 		case v <= 1.01:
 			w = 1
 		default:
-			w = round(1 + (v-1)/2)
+			w = round4(1 + (v-1)/2)
 		}
 	case "loc_radius":
 		w = v / 2
@@ -437,9 +436,9 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 		}
 		w = math.Min(math.Max(w, 1), nx)
 	case "alpha":
-		w = round(1 - 4*(1-v))
+		w = round4(1 - 4*(1-v))
 		if up {
-			w = round(1 - (1-v)/5)
+			w = round4(1 - (1-v)/5)
 		}
 		if !(w > 0 && w <= 1) {
 			return 0, false
@@ -466,10 +465,7 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 // order) whose value in h is the smallest or largest of the two or more
 // values tried, h with that knob moved outward, unless tried already.
 func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h Hyper) []Hyper {
-	tried := map[string]bool{}
-	for _, t := range tuning {
-		tried[t.Hyperparameters.String()] = true
-	}
+	tried := triedSet(tuning)
 	var out []Hyper
 	for _, knob := range meth.knobs {
 		vals := knobValues(tuning, knob)
@@ -498,17 +494,16 @@ func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h 
 // the radius, xn and d geometrically (d rounded), 1 − α geometrically; false
 // if there is no new value between them.
 func between(knob string, a, b float64) (float64, bool) {
-	round := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 	var w float64
 	switch knob {
 	case "inflation":
-		w = round((a + b) / 2)
+		w = round4((a + b) / 2)
 	case "loc_radius", "xn":
-		w = round(math.Sqrt(a * b))
+		w = round4(math.Sqrt(a * b))
 	case "d":
 		w = math.Round(math.Sqrt(a * b))
 	case "alpha":
-		w = round(1 - math.Sqrt((1-a)*(1-b)))
+		w = round4(1 - math.Sqrt((1-a)*(1-b)))
 	default:
 		panic("bench: no midpoint for the knob " + knob)
 	}
@@ -520,10 +515,7 @@ func between(knob string, a, b float64) (float64, bool) {
 // order), h with that knob halfway (between) to its nearest tried value
 // below and above, unless tried already.
 func refineProposals(meth *latentMethod, tuning []TuneResult, h Hyper) []Hyper {
-	tried := map[string]bool{}
-	for _, t := range tuning {
-		tried[t.Hyperparameters.String()] = true
-	}
+	tried := triedSet(tuning)
 	var out []Hyper
 	for _, knob := range meth.knobs {
 		v := h[knob]
@@ -548,6 +540,19 @@ func refineProposals(meth *latentMethod, tuning []TuneResult, h Hyper) []Hyper {
 		}
 	}
 	return out
+}
+
+// round4 rounds a stepped knob value to 4 decimals, so that the values
+// tried read as they would be written.
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// triedSet returns the configurations of a tuning record, by Hyper.String.
+func triedSet(tuning []TuneResult) map[string]bool {
+	tried := map[string]bool{}
+	for _, t := range tuning {
+		tried[t.Hyperparameters.String()] = true
+	}
+	return tried
 }
 
 // knobValues returns the distinct values of knob in a tuning record.

@@ -463,29 +463,39 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		change, ok := "—", "—"
 		if t := findRow(r.Tuned, row); t != nil {
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
-			compared++
-			switch {
-			case row.RMSEMean == nil && t.RMSEMean == nil:
-				compared--
-				ok = "— (both lost every seed)"
-			case row.RMSEMean == nil || row.Diverged > t.Diverged:
-				ok = "no (lost more seeds)"
-			case t.RMSEMean == nil:
+			var counted, met bool
+			change, ok, counted, met = adaptiveVerdict(row, *t)
+			if counted {
+				compared++
+			}
+			if met {
 				within++
-				ok = "yes"
-			default:
-				rel := *row.RMSEMean / *t.RMSEMean - 1
-				change, ok = fmt.Sprintf("%+.1f%%", 100*rel), "no"
-				if rel <= adaptiveTolerance {
-					within++
-					ok = "yes"
-				}
 			}
 		}
 		p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s |\n", row.Model, row.Regime, row.N, row.Filter, tuned, rowRMSE(&row),
 			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, chosen, change, ok)
 	}
 	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
+}
+
+// adaptiveVerdict compares an adaptive row with its tuned row: the change
+// of the mean RMSE, the verdict, whether the pair counts (not when both
+// lost every seed) and whether it meets the target (within
+// adaptiveTolerance, losing no more seeds).
+func adaptiveVerdict(row, t LatentRow) (change, verdict string, counted, met bool) {
+	switch {
+	case row.RMSEMean == nil && t.RMSEMean == nil:
+		return "—", "— (both lost every seed)", false, false
+	case row.RMSEMean == nil || row.Diverged > t.Diverged:
+		return "—", "no (lost more seeds)", true, false
+	case t.RMSEMean == nil:
+		return "—", "yes", true, true
+	}
+	rel := *row.RMSEMean / *t.RMSEMean - 1
+	if rel <= adaptiveTolerance {
+		return fmt.Sprintf("%+.1f%%", 100*rel), "yes", true, true
+	}
+	return fmt.Sprintf("%+.1f%%", 100*rel), "no", true, false
 }
 
 // findRow returns the row of rows with r's model, regime, N and filter.

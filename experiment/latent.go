@@ -83,17 +83,6 @@ func newRepresentation(op observations.Operator, v []float64) (*representation, 
 	return r, nil
 }
 
-// factor returns the scale on observation k's representation error.
-func (r *representation) factor(k int) float64 {
-	switch len(r.scale) {
-	case 0:
-		return 1
-	case 1:
-		return r.scale[0]
-	}
-	return r.scale[k]
-}
-
 // variances returns R + diag(H Σ_rep Hᵀ), H linearised at the mean of the
 // forecast E for a nonlinear operator. A rejected observation (+Inf) stays
 // rejected.
@@ -109,7 +98,7 @@ func (r *representation) variances(E *mat.Dense, rVar []float64) []float64 {
 		latent.ObservedVariance(r.obs, r.jh, r.v)
 	}
 	for k, v := range rVar {
-		r.rVar[k] = v + r.factor(k)*r.obs[k]
+		r.rVar[k] = v + scaleOf(r.scale, k)*r.obs[k]
 	}
 	return r.rVar
 }

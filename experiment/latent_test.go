@@ -299,11 +299,11 @@ func TestLatentRepresentationError(t *testing.T) {
 	}
 	// The representation error learned online: φ on diag(HΣ_repHᵀ) is the
 	// latent step's scale. This filter is far from consistent (rmse_a
-	// 1.6), against the Desroziers diagnostic's assumption of a right
-	// forecast covariance: after the warm-up φ falls to 0.2 and climbs
-	// back to 1 over the run, and the NIS ratio is worse than with the
-	// stored error (measured 2.5 against 1.3), so only the wiring is
-	// asserted; TestDesroziersRepresentation checks the estimator.
+	// 1.7), against the Desroziers diagnostic's assumption of a right
+	// forecast covariance, and its NIS ratio is worse with the learned
+	// factor than with the stored error (measured 2.5 against 1.3), so
+	// only the wiring is asserted; TestDesroziersRepresentation checks the
+	// estimator.
 	est := base
 	est.Latent = &config.LatentConfig{Generator: "pca", Update: "increment", RepresentationError: true}
 	est.Observations.VarianceEstimate = &config.VarianceEstimateConfig{Method: "desroziers", Of: config.EstimateRepresentation, Warmup: 50}

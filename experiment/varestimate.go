@@ -49,11 +49,18 @@ func (e *varianceEstimator) variances(nominal []float64) []float64 {
 	return e.used
 }
 
-func (e *varianceEstimator) factor(k int) float64 {
-	if len(e.scale) == 1 {
-		return e.scale[0]
+func (e *varianceEstimator) factor(k int) float64 { return scaleOf(e.scale, k) }
+
+// scaleOf returns observation k's factor of scale: its only one, or its
+// k-th (per_channel); 1 for no factors.
+func scaleOf(scale []float64, k int) float64 {
+	switch len(scale) {
+	case 0:
+		return 1
+	case 1:
+		return scale[0]
 	}
-	return e.scale[k]
+	return scale[k]
 }
 
 // meanH writes the mean over the members of E of H into dst.

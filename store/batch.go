@@ -236,6 +236,11 @@ func (b *CycleBatch) Observations(m Meta, obs Observations) error {
 	return nil
 }
 
+// ErrRetryDiffers: a batch of cycles computed again (a retried activity)
+// differs from the files its first attempt committed, so the model or the
+// set-up is not deterministic; the committed files are kept.
+var ErrRetryDiffers = errors.New("store: a retried batch differs from its first attempt (is the model deterministic?)")
+
 // Commit writes the batch's files, the last cycle ended keeping its
 // analysis ensemble whatever the retention policy, and then the run's
 // diagnostics table with rows (WriteDiagnostics with meta), the commit

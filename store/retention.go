@@ -63,11 +63,6 @@ func (k Keep) keeps(c int) bool { return !k.MeanOnly && (k.Every <= 1 || c%k.Eve
 // ensemble that the run's retention policy did not keep.
 var ErrNotKept = errors.New("store: ensemble not kept")
 
-// ErrRetryDiffers: a batch of cycles computed again (a retried activity)
-// differs from the files its first attempt committed, so the model or the
-// set-up is not deterministic; the committed files are kept.
-var ErrRetryDiffers = errors.New("store: a retried batch differs from its first attempt (is the model deterministic?)")
-
 // NotKeptError reports an ensemble a run did not keep.
 type NotKeptError struct {
 	Cycle int
