@@ -57,8 +57,15 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 				// The diagnostics hold the inflation of every cycle and
 				// the estimate after it.
 				rows := readDiag(t, a)
-				if tc.Innovation && (len(lam) != 1 || rows[cycles-1].Inflation != math.Sqrt(lam[0])) {
-					t.Errorf("%s: last row's inflation %v, the carried estimate %v (want its square root)", tc.Name, rows[cycles-1].Inflation, lam)
+				if want := cfg.Model.Nx / max(cfg.Filter.BatchSize, 1); cfg.Filter.AdaptiveScheme() == config.SchemeLocalInnovation && len(lam) != want {
+					t.Errorf("%s: %d local inflation estimates, want one per batch, %d", tc.Name, len(lam), want)
+				}
+				var sqrtMean float64
+				for _, v := range lam {
+					sqrtMean += math.Sqrt(v) / float64(len(lam))
+				}
+				if tc.Innovation && math.Abs(rows[cycles-1].Inflation-sqrtMean) > 1e-15 {
+					t.Errorf("%s: last row's inflation %v, the carried estimate %v (want the mean of its square roots)", tc.Name, rows[cycles-1].Inflation, lam)
 				}
 				var mean float64
 				for _, v := range phi {

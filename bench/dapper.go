@@ -86,10 +86,12 @@ type DapperOptions struct {
 	// Adaptive replaces every row's hand-set inflation by the adaptive one
 	// of the method's default scheme (filter.inflation: adaptive), with
 	// hyperprior weight XN for the EnKF-N rows (filter.adaptive.xn) and
-	// prior standard deviation PriorSD for the innovation scheme's
-	// (filter.adaptive.prior_sd; 0: the defaults).
+	// prior standard deviation PriorSD for the innovation schemes'
+	// (filter.adaptive.prior_sd; 0: the defaults). LocalLETKF gives the
+	// LETKF rows the local innovation scheme instead of their default.
 	Adaptive    bool
 	XN, PriorSD float64
+	LocalLETKF  bool
 	// Done, if not nil, is called after each row (one call at a time).
 	Done func(DapperRow)
 }
@@ -103,7 +105,7 @@ func SelectDapper(o DapperOptions) []Case {
 				c.Config.Seed = o.Seed
 			}
 			if o.Adaptive {
-				c = c.withAdaptiveInflation(o.XN, o.PriorSD)
+				c = c.withAdaptiveInflation(o.XN, o.PriorSD, o.LocalLETKF)
 			}
 			cases = append(cases, c)
 		}
@@ -118,17 +120,23 @@ var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
 // replaced by the adaptive one of the method's default scheme
 // (config.FilterConfig.AdaptiveScheme), relabelled; xn is the hyperprior
 // weight of the rows whose scheme is the EnKF-N, sd the prior standard
-// deviation of the innovation scheme's rows, which are labelled with its
-// name (0: the defaults).
-func (c Case) withAdaptiveInflation(xn, sd float64) Case {
+// deviation of the innovation schemes' rows, which are labelled with its
+// name (0: the defaults); localLETKF gives the LETKF rows the local
+// innovation scheme.
+func (c Case) withAdaptiveInflation(xn, sd float64, localLETKF bool) Case {
 	label := "infl=adaptive"
 	c.Config.Filter.Inflation = config.AdaptiveInflation
 	c.Config.Filter.Adaptive = nil
+	written := "" // the method's default
+	if localLETKF && c.Config.Filter.Method == "letkf" {
+		written = config.SchemeLocalInnovation
+		c.Config.Filter.Adaptive = &config.AdaptiveConfig{Scheme: written}
+	}
 	switch scheme := c.Config.Filter.AdaptiveScheme(); {
-	case scheme == config.SchemeInnovation && sd != 0:
+	case scheme != config.SchemeEnKFN && sd != 0:
 		label += fmt.Sprintf(" %s sd=%g", scheme, sd)
-		c.Config.Filter.Adaptive = &config.AdaptiveConfig{PriorSD: &sd}
-	case scheme == config.SchemeInnovation:
+		c.Config.Filter.Adaptive = &config.AdaptiveConfig{Scheme: written, PriorSD: &sd}
+	case scheme != config.SchemeEnKFN:
 		label += " " + scheme
 	case xn != 0:
 		label += fmt.Sprintf(" xN=%g", xn)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"github.com/latentda/latentda/config"
 	"math"
 	"reflect"
 	"regexp"
@@ -145,6 +146,19 @@ func TestSelectDapperAdaptive(t *testing.T) {
 			if !reflect.DeepEqual(c.Config, want) {
 				t.Errorf("%s: config changed beyond the inflation:\n%+v\n%+v", c.Method, c.Config, want)
 			}
+		}
+	}
+	// --local-letkf: the LETKF rows take the local innovation scheme (with
+	// --prior-sd), the others keep theirs.
+	for _, c := range SelectDapper(DapperOptions{Adaptive: true, XN: 2, PriorSD: 0.1, LocalLETKF: true}) {
+		f := c.Config.Filter
+		switch local := f.AdaptiveScheme() == config.SchemeLocalInnovation; {
+		case local != (f.Method == "letkf"):
+			t.Errorf("%s: scheme %s", c.Method, f.AdaptiveScheme())
+		case local && (*f.Adaptive.PriorSD != 0.1 || f.Adaptive.XN != nil || !strings.Contains(c.Method, "infl=adaptive local-innovation sd=0.1")):
+			t.Errorf("%s: filter %+v", c.Method, f.Adaptive)
+		case !local && (f.AdaptiveScheme() == config.SchemeInnovation) != (f.Method == "enkf"):
+			t.Errorf("%s: scheme %s, want the method's default", c.Method, f.AdaptiveScheme())
 		}
 	}
 }

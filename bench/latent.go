@@ -74,12 +74,17 @@ type LatentOptions struct {
 	Tuned Hyper
 	// Parallel is the number of runs at once (default 4).
 	Parallel int
-	// Adaptive replaces every method's inflation knob by the EnKF-N's
-	// adaptive inflation with hyperprior weight XN (0: its default);
-	// methods for which it is not derived (the hybrid and iterative
-	// analyses) are left out.
+	// Adaptive replaces every method's inflation knob by an adaptive
+	// inflation: Scheme, the EnKF-N (config.SchemeEnKFN, the default), the
+	// global innovation inflation (SchemeInnovation) or the LETKF's local
+	// one (SchemeLocalInnovation), with its knob fixed at XN (hyperprior
+	// weight) or PriorSD (σ_b), or tuned if that is 0. Methods
+	// for which the scheme is not derived are left out (latentMethod.
+	// adaptiveVariant).
 	Adaptive bool
+	Scheme   string
 	XN       float64
+	PriorSD  float64
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -138,6 +143,18 @@ func (o *LatentOptions) seeds() (tune, eval []uint64, err error) {
 	return tune, eval, nil
 }
 
+// scheme returns the adaptive inflation scheme and its fixed knob (0:
+// tuned).
+func (o *LatentOptions) scheme() (string, float64) {
+	if o.Scheme == "" || o.Scheme == config.SchemeEnKFN {
+		return config.SchemeEnKFN, o.XN
+	}
+	return o.Scheme, o.PriorSD
+}
+
+// adaptiveSchemes are the adaptive inflations the benchmark runs.
+var adaptiveSchemes = []string{config.SchemeEnKFN, config.SchemeInnovation, config.SchemeLocalInnovation}
+
 // Validate reports the first invalid option (after the defaults).
 func (o LatentOptions) Validate() error {
 	o.withDefaults()
@@ -149,8 +166,15 @@ func (o *LatentOptions) validate() error {
 		return fmt.Errorf("bench latent: need seeds, tuning seeds and parallel >= 1 and cycles >= 0; got %d, %d, %d, %d, %d",
 			o.Seeds, o.TuneSeeds, o.Parallel, o.Cycles, o.TuneCycles)
 	}
-	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && !o.Adaptive {
-		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive; got %v", o.XN)
+	if o.Scheme != "" && (!o.Adaptive || !slices.Contains(adaptiveSchemes, o.Scheme)) {
+		return fmt.Errorf("bench latent: --scheme must be one of %s, and only with --inflation adaptive; got %q", strings.Join(adaptiveSchemes, ", "), o.Scheme)
+	}
+	enkfN := o.Scheme == "" || o.Scheme == config.SchemeEnKFN
+	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
+		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got %v", o.XN)
+	}
+	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || o.PriorSD != 0 && enkfN {
+		return fmt.Errorf("bench latent: --prior-sd must be a finite number >= 0, and only with --scheme %s or %s; got %v", config.SchemeInnovation, config.SchemeLocalInnovation, o.PriorSD)
 	}
 	for _, m := range o.Models {
 		if _, ok := benchModels[m]; !ok {
@@ -366,7 +390,7 @@ func (b *latentBench) plan() []rowSpec {
 						continue
 					}
 					if b.opts.Adaptive {
-						if meth = meth.adaptiveVariant(b.opts.XN); meth == nil {
+						if meth = meth.adaptiveVariant(b.opts.scheme()); meth == nil {
 							continue
 						}
 					}

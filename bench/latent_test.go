@@ -470,9 +470,11 @@ func TestOutward(t *testing.T) {
 	}
 }
 
-// TestAdaptiveVariant: the inflation knob gives way to the EnKF-N, the
-// other knobs keep their values, and the hybrid and iterative analyses,
-// for which the EnKF-N is not derived, are left out.
+// TestAdaptiveVariant: the inflation knob gives way to the EnKF-N or the
+// local innovation inflation, the other knobs keep their values, and the
+// analyses a scheme is not derived for are left out: the hybrid and
+// iterative ones, and for the local innovation inflation all but the
+// LETKF.
 func TestAdaptiveVariant(t *testing.T) {
 	m := benchModels["ks"]
 	for _, tc := range []struct {
@@ -480,7 +482,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		knobs []string
 		grid  int
 	}{{"etkf", nil, 1}, {"letkf", []string{"loc_radius"}, len(m.radii)}, {"latent-etkf-pca", []string{"d"}, len(m.pcaDims)}, {"latent-etkf-conv", nil, 1}} {
-		v := methodByName(tc.name).adaptiveVariant(2)
+		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2)
 		if v == nil || !slices.Equal(v.knobs, tc.knobs) || len(v.grid(m)) != tc.grid {
 			t.Errorf("%s: adaptive variant %+v", tc.name, v)
 			continue
@@ -494,7 +496,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		}
 	}
 	// Without a fixed weight, xn is the knob in the inflation's place.
-	v := methodByName("letkf").adaptiveVariant(0)
+	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0)
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "loc_radius"}) || len(grid) != len(adaptiveXNs)*len(m.radii) {
 		t.Fatalf("letkf with xn tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -502,9 +504,37 @@ func TestAdaptiveVariant(t *testing.T) {
 	if err := v.apply(&c, Hyper{"xn": 4, "loc_radius": 8}, m); err != nil || *c.Filter.Adaptive.XN != 4 || c.Filter.LocRadius != 8 {
 		t.Errorf("apply xn=4: %v, filter %+v", err, c.Filter)
 	}
+	// The local innovation inflation: prior_sd in the inflation's place,
+	// the LETKF only.
+	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0)
+	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) || len(grid) != len(adaptivePriorSDs)*len(m.radii) {
+		t.Fatalf("letkf with prior_sd tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
+	}
+	c = config.Config{}
+	if err := v.apply(&c, Hyper{"prior_sd": 0.04, "loc_radius": 8}, m); err != nil || c.Filter.AdaptiveScheme() != config.SchemeLocalInnovation ||
+		*c.Filter.Adaptive.PriorSD != 0.04 || c.Filter.LocRadius != 8 || !c.Filter.EnKF().Innovation.Local {
+		t.Errorf("apply prior_sd=0.04: %v, filter %+v", err, c.Filter)
+	}
+	// The global innovation inflation: prior_sd in the inflation's place,
+	// wherever the EnKF-N runs.
+	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0)
+	if !slices.Equal(v.knobs, []string{"prior_sd", "d"}) {
+		t.Fatalf("latent-etkf-pca with the innovation inflation: knobs %v", v.knobs)
+	}
+	c = config.Config{}
+	if err := v.apply(&c, Hyper{"prior_sd": 0.08, "d": 32}, m); err != nil || c.Filter.AdaptiveScheme() != config.SchemeInnovation || *c.Filter.Adaptive.PriorSD != 0.08 {
+		t.Errorf("apply prior_sd=0.08: %v, filter %+v", err, c.Filter)
+	}
 	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
-		if v := methodByName(name).adaptiveVariant(0); v != nil {
-			t.Errorf("%s has an adaptive variant", name)
+		for _, scheme := range []string{config.SchemeEnKFN, config.SchemeInnovation} {
+			if v := methodByName(name).adaptiveVariant(scheme, 0); v != nil {
+				t.Errorf("%s has an %s variant", name, scheme)
+			}
+		}
+	}
+	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-local-pca"} {
+		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0); v != nil {
+			t.Errorf("%s has a local innovation variant", name)
 		}
 	}
 }

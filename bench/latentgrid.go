@@ -163,10 +163,13 @@ type latentMethod struct {
 	// the representation error to R; the knob alpha makes it a hybrid.
 	analysis string
 	rep      bool
-	// adaptive, if set, replaces the inflation knob by the EnKF-N's
-	// adaptive inflation with hyperprior weight xn (adaptiveVariant).
-	adaptive bool
-	xn       float64
+	// scheme, if set, replaces the inflation knob by an adaptive
+	// inflation (config.SchemeEnKFN, SchemeInnovation or
+	// SchemeLocalInnovation) whose
+	// own knob (xn or prior_sd) is fixed at weight, or tuned if it is 0
+	// (adaptiveVariant).
+	scheme string
+	weight float64
 	// where, if set, limits the method to these model/regime pairs (for
 	// a method too costly to run everywhere).
 	where []string
@@ -280,37 +283,57 @@ var latentMethods = []latentMethod{
 		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only (each analysis costs ~35 ms)"},
 }
 
-// adaptiveXNs are the hyperprior weights the adaptive variants tune in
+// adaptiveXNs are the hyperprior weights the EnKF-N variants tune in
 // place of the inflation (EnKF-N's xn: 1 is Bocquet's original, DAPPER's
 // tables use 1–2, larger values trust the ensemble more).
 var adaptiveXNs = []float64{1, 2, 4}
 
+// adaptivePriorSDs are the prior standard deviations σ_b the innovation
+// variants tune in place of the inflation (Miyoshi 2011 uses 0.04 for his
+// local estimates; the global scheme's default is 0.08).
+var adaptivePriorSDs = []float64{0.02, 0.04, 0.08}
+
+// adaptiveKnob returns the knob of an adaptive scheme and the values it is
+// tuned on.
+func adaptiveKnob(scheme string) (string, []float64) {
+	if scheme == config.SchemeEnKFN {
+		return "xn", adaptiveXNs
+	}
+	return "prior_sd", adaptivePriorSDs
+}
+
 // adaptiveVariant returns the method with its inflation knob replaced by
-// the EnKF-N's adaptive inflation, or nil if the EnKF-N is not derived for
-// its analysis (a hybrid covariance, α < 1, or the iterative analysis:
-// config.Config.Validate refuses them). A hyperprior weight xn > 0 is
-// fixed; with xn = 0 the weight is the knob "xn" in the inflation's place,
-// tuned on adaptiveXNs by the same rules.
-func (meth *latentMethod) adaptiveVariant(xn float64) *latentMethod {
-	if slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative {
+// the adaptive inflation scheme (config.SchemeEnKFN, SchemeInnovation or
+// SchemeLocalInnovation), or nil if the scheme is not derived for
+// its analysis: the EnKF-N and the innovation estimates are not for a
+// hybrid covariance (α < 1) or the iterative analysis
+// (config.Config.Validate refuses them), and the local innovation
+// inflation is for the LETKF only. The scheme's knob (xn, prior_sd) is
+// fixed at weight > 0; with weight 0 it is a knob in the inflation's
+// place, tuned on its values (adaptiveKnob) by the same rules.
+func (meth *latentMethod) adaptiveVariant(scheme string, weight float64) *latentMethod {
+	if slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative ||
+		scheme == config.SchemeLocalInnovation && (!meth.letkf || meth.gen != "") {
 		return nil
 	}
 	v := *meth
-	v.adaptive, v.xn = true, xn
+	v.scheme, v.weight = scheme, weight
+	knob, values := adaptiveKnob(scheme)
 	v.knobs = slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })
-	xns := []float64{xn}
-	if xn == 0 {
-		v.knobs, xns = append([]string{"xn"}, v.knobs...), adaptiveXNs
+	if weight != 0 {
+		values = []float64{weight}
+	} else {
+		v.knobs = append([]string{knob}, v.knobs...)
 	}
 	v.grid = func(m *benchModel) []Hyper {
 		var out []Hyper
 		seen := map[string]bool{}
 		for _, h := range meth.grid(m) {
-			for _, x := range xns {
+			for _, x := range values {
 				h = maps.Clone(h)
 				delete(h, "inflation")
-				if xn == 0 {
-					h["xn"] = x
+				if weight == 0 {
+					h[knob] = x
 				}
 				if !seen[h.String()] {
 					seen[h.String()] = true
@@ -366,14 +389,20 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
 	}
 	c.Filter.Inflation = config.Inflation(h["inflation"])
-	if meth.adaptive {
+	if meth.scheme != "" {
 		c.Filter.Inflation = config.AdaptiveInflation
-		xn := meth.xn
-		if x, ok := h["xn"]; ok {
-			xn = x
+		knob, _ := adaptiveKnob(meth.scheme)
+		w := meth.weight
+		if x, ok := h[knob]; ok {
+			w = x
 		}
-		if xn != 0 {
-			c.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
+		c.Filter.Adaptive = &config.AdaptiveConfig{Scheme: meth.scheme}
+		switch {
+		case w == 0:
+		case meth.scheme == config.SchemeEnKFN:
+			c.Filter.Adaptive.XN = &w
+		default:
+			c.Filter.Adaptive.PriorSD = &w
 		}
 	}
 	if meth.letkf {
@@ -411,7 +440,8 @@ const bracketRounds = 3
 //   - alpha: 1 − α divided by 5 upwards (towards the ensemble alone),
 //     multiplied by 4 downwards while α stays positive;
 //   - d: times 4/3 or 3/4, rounded, within [1, nx];
-//   - xn (the EnKF-N's hyperprior weight): doubled or halved.
+//   - xn (the EnKF-N's hyperprior weight) and prior_sd (the local innovation
+//     inflation's σ_b): doubled or halved.
 func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 	nx := float64(m.model.Nx)
 	var w float64
@@ -449,7 +479,7 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 			w = math.Round(v * 4 / 3)
 		}
 		w = math.Min(math.Max(w, 1), nx)
-	case "xn":
+	case "xn", "prior_sd":
 		w = v / 2
 		if up {
 			w = v * 2
@@ -491,14 +521,14 @@ func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h 
 
 // between returns the value of knob halfway between a and b on the scale
 // the knob's steps use (outward): the inflation excess arithmetically,
-// the radius, xn and d geometrically (d rounded), 1 − α geometrically; false
-// if there is no new value between them.
+// the radius, xn, prior_sd and d geometrically (d rounded), 1 − α
+// geometrically; false if there is no new value between them.
 func between(knob string, a, b float64) (float64, bool) {
 	var w float64
 	switch knob {
 	case "inflation":
 		w = round4((a + b) / 2)
-	case "loc_radius", "xn":
+	case "loc_radius", "xn", "prior_sd":
 		w = round4(math.Sqrt(a * b))
 	case "d":
 		w = math.Round(math.Sqrt(a * b))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/store"
 )
 
@@ -29,12 +30,15 @@ type LatentReport struct {
 	TuneSeeds  []uint64 `json:"tuning_seeds"`
 	EvalSeeds  []uint64 `json:"eval_seeds"`
 	TuneBudget int      `json:"tuning_budget"`
-	// Adaptive reports rows run with the EnKF-N's adaptive inflation
-	// (LatentOptions.Adaptive, XN) in place of the inflation knob;
-	// ComparedWith names the report of tuned rows they are set against,
-	// Tuned holds those rows (read from it, not written).
+	// Adaptive reports rows run with an adaptive inflation
+	// (LatentOptions.Adaptive, Scheme, XN, PriorSD; no scheme is the
+	// EnKF-N) in place of the inflation knob; ComparedWith names the
+	// report of tuned rows they are set against, Tuned holds those rows
+	// (read from it, not written).
 	Adaptive     bool        `json:"adaptive,omitempty"`
+	Scheme       string      `json:"scheme,omitempty"`
 	XN           float64     `json:"xn,omitempty"`
+	PriorSD      float64     `json:"prior_sd,omitempty"`
 	ComparedWith string      `json:"compared_with,omitempty"`
 	Tuned        []LatentRow `json:"-"`
 }
@@ -44,7 +48,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, Adaptive: o.Adaptive, XN: o.XN}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -446,12 +450,21 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	if r.Subset != "" {
 		p("**This is a subset of the benchmark: %s.**\n\n", r.Subset)
 	}
-	xn := fmt.Sprintf("its hyperprior weight xn tuned on %v in the inflation's place", adaptiveXNs)
-	if r.XN != 0 {
-		xn = fmt.Sprintf("hyperprior weight xn = %g", r.XN)
+	which := fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, its hyperprior weight xn tuned on %v in the inflation's place)", adaptiveXNs)
+	switch {
+	case r.Scheme == config.SchemeLocalInnovation && r.PriorSD != 0:
+		which = fmt.Sprintf("The LETKF of docs/results-latent.md runs with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011)", r.PriorSD)
+	case r.Scheme == config.SchemeLocalInnovation:
+		which = fmt.Sprintf("The LETKF of docs/results-latent.md runs with `filter.inflation: adaptive, adaptive: {scheme: local-innovation}` (one innovation-based estimate per local analysis, Miyoshi 2011), its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
+	case r.Scheme == config.SchemeInnovation && r.PriorSD != 0:
+		which = fmt.Sprintf("Every method of docs/results-latent.md for which the innovation inflation is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive, adaptive: {scheme: innovation, prior_sd: %g}` (one global estimate, Li, Kalnay and Miyoshi 2009)", r.PriorSD)
+	case r.Scheme == config.SchemeInnovation:
+		which = fmt.Sprintf("Every method of docs/results-latent.md for which the innovation inflation is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive, adaptive: {scheme: innovation}` (one global estimate, Li, Kalnay and Miyoshi 2009), its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
+	case r.XN != 0:
+		which = fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, hyperprior weight xn = %g)", r.XN)
 	}
-	p("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, %s) instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
-		xn, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
+	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
+		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
 	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | chosen | change | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
 	within, compared := 0, 0
 	for _, row := range r.Rows {

@@ -449,9 +449,9 @@ func (f FilterConfig) EnKF() enkf.Config {
 		if a := f.Adaptive; a != nil && a.XN != nil {
 			ec.Adaptive.XN = *a.XN
 		}
-	case SchemeInnovation:
+	case SchemeInnovation, SchemeLocalInnovation:
 		ec.Inflation = 1
-		ec.Innovation = &enkf.InnovationInflation{}
+		ec.Innovation = &enkf.InnovationInflation{Local: f.AdaptiveScheme() == SchemeLocalInnovation}
 		if a := f.Adaptive; a != nil && a.PriorSD != nil {
 			ec.Innovation.PriorSD = *a.PriorSD
 		}
@@ -491,7 +491,7 @@ func (c Config) validateAdaptive() error {
 	if !f.Inflation.Adaptive() {
 		return fmt.Errorf("filter.adaptive: tunes the adaptive inflation; set filter.inflation: %s (it is %v)", inflationWord, f.Inflation)
 	}
-	return f.Adaptive.validate(f.AdaptiveScheme())
+	return f.Adaptive.validate(f.AdaptiveScheme(), f.Method)
 }
 
 // WithDefaultsNx returns the state dimension of the model with defaults.

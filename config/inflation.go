@@ -101,7 +101,10 @@ type AdaptiveConfig struct {
 	// LETKF analysis), or innovation, the innovation-based estimate of
 	// Li, Kalnay and Miyoshi (2009) with Miyoshi's (2011) Gaussian update,
 	// carried from cycle to cycle (enkf.InnovationInflation; one global
-	// factor). Default: innovation for the stochastic enkf, whose
+	// factor), or local-innovation (letkf only), the same estimate made in
+	// every local analysis from its tapered observations, one factor per
+	// batch of grid points (Miyoshi 2011). Default: innovation for the
+	// stochastic enkf, whose
 	// perturbed-observation update the EnKF-N is not derived for (with it
 	// the L96 EnKF row of the DAPPER table loses the truth), and enkf-n for
 	// the deterministic etkf, denkf and letkf. enkf-n with the enkf is
@@ -116,14 +119,16 @@ type AdaptiveConfig struct {
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
 	// inflation of the forecast covariance (default 0.08,
 	// enkf.DefaultInflationPriorSD): the larger, the faster and noisier the
-	// estimate. Must be finite and > 0; innovation only.
+	// estimate. Must be finite and > 0; innovation and local-innovation
+	// only.
 	PriorSD *float64 `yaml:"prior_sd,omitempty" json:"prior_sd,omitempty"`
 }
 
 // The adaptive inflation schemes (AdaptiveConfig.Scheme).
 const (
-	SchemeEnKFN      = "enkf-n"
-	SchemeInnovation = "innovation"
+	SchemeEnKFN           = "enkf-n"
+	SchemeInnovation      = "innovation"
+	SchemeLocalInnovation = "local-innovation"
 )
 
 // AdaptiveScheme returns the adaptive inflation scheme of f: the one
@@ -141,17 +146,21 @@ func (f FilterConfig) AdaptiveScheme() string {
 	return SchemeEnKFN
 }
 
-// validate checks filter.adaptive (inflation adaptive) against the scheme.
-func (a AdaptiveConfig) validate(scheme string) error {
+// validate checks filter.adaptive (inflation adaptive) against the scheme
+// and the filter's method.
+func (a AdaptiveConfig) validate(scheme, method string) error {
+	innovation := scheme == SchemeInnovation || scheme == SchemeLocalInnovation
 	switch {
-	case scheme != SchemeEnKFN && scheme != SchemeInnovation:
-		return fmt.Errorf("filter.adaptive.scheme: want %s or %s, got %q", SchemeEnKFN, SchemeInnovation, scheme)
+	case scheme != SchemeEnKFN && !innovation:
+		return fmt.Errorf("filter.adaptive.scheme: want %s, %s or %s, got %q", SchemeEnKFN, SchemeInnovation, SchemeLocalInnovation, scheme)
+	case scheme == SchemeLocalInnovation && method != "letkf":
+		return fmt.Errorf("filter.adaptive.scheme: %s is for the letkf (one estimate per local analysis), not %s", scheme, method)
 	case a.XN != nil && scheme != SchemeEnKFN:
 		return fmt.Errorf("filter.adaptive.xn: tunes the %s scheme, not %s", SchemeEnKFN, scheme)
 	case a.XN != nil && (!(*a.XN > 0) || math.IsInf(*a.XN, 0)):
 		return fmt.Errorf("filter.adaptive.xn: must be a finite number > 0, got %v", *a.XN)
-	case a.PriorSD != nil && scheme != SchemeInnovation:
-		return fmt.Errorf("filter.adaptive.prior_sd: tunes the %s scheme, not %s", SchemeInnovation, scheme)
+	case a.PriorSD != nil && !innovation:
+		return fmt.Errorf("filter.adaptive.prior_sd: tunes the %s and %s schemes, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
 	case a.PriorSD != nil && (!(*a.PriorSD > 0) || math.IsInf(*a.PriorSD, 0)):
 		return fmt.Errorf("filter.adaptive.prior_sd: must be a finite number > 0, got %v", *a.PriorSD)
 	}

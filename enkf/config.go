@@ -30,7 +30,8 @@ type Config struct {
 	Adaptive *EnKFN
 	// Innovation, if set, inflates the forecast anomalies of every
 	// analysis by the innovation-based estimate carried between analyses
-	// (see InnovationInflation; for the LETKF one global factor). At most
+	// (see InnovationInflation; for the LETKF one global factor, or with
+	// Local one per local analysis). At most
 	// one of Adaptive and Innovation may be set.
 	Innovation *InnovationInflation
 	// Rotate applies a random mean-preserving orthogonal rotation to the
@@ -111,6 +112,9 @@ func (c Config) Validate() error {
 		}
 		if err := c.Innovation.validate(); err != nil {
 			return err
+		}
+		if c.Innovation.Local && c.Method != LETKF {
+			return fmt.Errorf("enkf: the local innovation inflation is for the letkf, not %s", c.Method)
 		}
 	}
 	if c.Method == LETKF {

@@ -62,8 +62,9 @@ type Innovation struct {
 	Expected float64
 	// Inflation is the adaptive inflation of the forecast anomalies: the
 	// EnKF-N's (Config.Adaptive; for the LETKF, the mean over the local
-	// analyses) or √Λ of the innovation inflation (Config.Innovation); 1
-	// without adaptive inflation.
+	// analyses) or √Λ of the innovation inflation (Config.Innovation; with
+	// Local, the mean of √Λ_b over the local analyses); 1 without adaptive
+	// inflation.
 	Inflation float64
 }
 
@@ -148,7 +149,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		if T, he, lambda, err = f.adapt(S, he); err != nil {
 			return inno, err
 		}
-	case f.cfg.Innovation != nil:
+	case f.cfg.Innovation != nil && !f.cfg.Innovation.Local:
 		lam = f.innovationInflation(int(inno.Expected))
 		lambda = math.Sqrt(lam)
 		if f.cfg.Method == LETKF { // the local analyses read A and S
@@ -179,7 +180,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	}
 	if f.cfg.Method == LETKF {
 		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
-		if f.loc.en != nil {
+		if f.loc.infl != nil {
 			if inno.Inflation, err = f.loc.meanInflation(0, f.loc.nbatch); err != nil {
 				return inno, err
 			}
@@ -193,6 +194,9 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		return inno, err
 	}
 	f.lam = lam
+	if f.loc != nil && f.loc.lam != nil {
+		copy(f.loc.lam, f.loc.infl)
+	}
 	return inno, nil
 }
 

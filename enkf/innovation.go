@@ -43,10 +43,20 @@ import (
 // σ_b √(p/8), so the floor binds only for a prior far wider than the
 // default. An analysis without used observations or without ensemble
 // spread in observation space leaves Λ unchanged.
+//
+// Local (LETKF only) estimates one Λ_b for each local analysis b instead
+// of one global factor, the spatially varying scheme of Miyoshi (2011):
+// the same update with the batch's tapered observations, d̃ = W^{1/2}d and
+// S̃ = SW^{1/2} (W the Gaspari–Cohn weights), whose expectation
+// E[d̃ᵀd̃] = Λ tr(S̃ᵀS̃) + Σw puts the weight sum Σw in p's place. Λ_b
+// inflates the batch's anomalies before its analysis and is its prior at
+// the next; a batch without observations keeps its Λ_b.
 type InnovationInflation struct {
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on Λ
 	// (0: DefaultInflationPriorSD). It must be finite and >= 0.
 	PriorSD float64
+	// Local estimates Λ for each local analysis of the LETKF.
+	Local bool
 }
 
 // DefaultInflationPriorSD is σ_b's default. Miyoshi (2011) uses 0.04 for
@@ -82,14 +92,15 @@ func (c InnovationInflation) validate() error {
 
 // UpdateInflation returns the posterior Λᵃ of the Gaussian update of Λ
 // (InnovationInflation) from the prior mean prior and variance priorVar,
-// given dd = dᵀd, trS = tr(SᵀS) and the number of observations used p,
-// with the cycle's estimate Λᵒ and its variance σ²ₒ. Without observations
-// (p = 0) or spread (trS = 0) it returns the prior and NaN, NaN.
-func UpdateInflation(prior, priorVar, dd, trS float64, p int) (post, obs, obsVar float64) {
-	if p == 0 || !(trS > 0) {
+// given dd = dᵀd, trS = tr(SᵀS) and the number of observations used p
+// (for tapered observations, the sum of their weights), with the cycle's
+// estimate Λᵒ and its variance σ²ₒ. Without observations (p = 0) or spread
+// (trS = 0) it returns the prior and NaN, NaN.
+func UpdateInflation(prior, priorVar, dd, trS, p float64) (post, obs, obsVar float64) {
+	if !(p > 0) || !(trS > 0) {
 		return prior, math.NaN(), math.NaN()
 	}
-	fp := float64(p)
+	fp := p
 	obs = (dd - fp) / trS
 	r := (prior*trS + fp) / trS
 	obsVar = 2 / fp * r * r
@@ -98,24 +109,50 @@ func UpdateInflation(prior, priorVar, dd, trS float64, p int) (post, obs, obsVar
 }
 
 // InflationEstimate returns the Λ that the innovation inflation carries
-// to the next analysis (Config.Innovation), 0 without it.
-func (f *Filter) InflationEstimate() float64 {
-	if f.cfg.Innovation == nil {
-		return 0
+// to the next analysis (Config.Innovation): one value, or with Local one
+// per local analysis (batch of grid points); nil without it. The slice is
+// owned by f.
+func (f *Filter) InflationEstimate() []float64 {
+	switch {
+	case f.cfg.Innovation == nil:
+		return nil
+	case f.cfg.Innovation.Local:
+		return f.loc.lam
 	}
-	return f.lam
+	return []float64{f.lam}
+}
+
+// ResetInflationEstimate sets the carried Λ to 1, its value before the
+// first analysis.
+func (f *Filter) ResetInflationEstimate() {
+	f.lam = 1
+	if f.loc != nil && f.loc.lam != nil {
+		for b := range f.loc.lam {
+			f.loc.lam[b] = 1
+		}
+	}
 }
 
 // SetInflationEstimate sets the carried Λ, as InflationEstimate returned
-// it after the analysis a run resumes from (1 before the first).
-func (f *Filter) SetInflationEstimate(lambda float64) error {
-	if f.cfg.Innovation == nil {
+// it after the analysis a run resumes from.
+func (f *Filter) SetInflationEstimate(lambda []float64) error {
+	cur := f.InflationEstimate()
+	if cur == nil {
 		return fmt.Errorf("enkf: the filter has no innovation inflation")
 	}
-	if !(lambda >= MinInflationEstimate) || math.IsInf(lambda, 0) {
-		return fmt.Errorf("enkf: inflation estimate %v, want finite and >= %v", lambda, MinInflationEstimate)
+	if len(lambda) != len(cur) {
+		return fmt.Errorf("enkf: %d inflation estimates, the filter carries %d", len(lambda), len(cur))
 	}
-	f.lam = lambda
+	for b, v := range lambda {
+		if !(v >= MinInflationEstimate) || math.IsInf(v, 0) {
+			return fmt.Errorf("enkf: inflation estimate %d is %v, want finite and >= %v", b, v, MinInflationEstimate)
+		}
+	}
+	if f.cfg.Innovation.Local {
+		copy(f.loc.lam, lambda)
+	} else {
+		f.lam = lambda[0]
+	}
 	return nil
 }
 
@@ -131,6 +168,23 @@ func (f *Filter) innovationInflation(used int) float64 {
 		trS += v * v
 	}
 	sb := f.cfg.Innovation.priorSD()
-	lam, _, _ := UpdateInflation(f.lam, sb*sb, dd, trS, used)
+	lam, _, _ := UpdateInflation(f.lam, sb*sb, dd, trS, float64(used))
+	return lam
+}
+
+// localInflation is the local innovation inflation of a batch whose
+// carried estimate is prior, from its tapered local S̃ (N × p_loc) and d̃
+// and the square roots of the taper weights: the posterior Λ_b.
+func (c InnovationInflation) localInflation(prior float64, s, d, sqrtW []float64) float64 {
+	var dd, trS, pw float64
+	for k, v := range d {
+		dd += v * v
+		pw += sqrtW[k] * sqrtW[k]
+	}
+	for _, v := range s {
+		trS += v * v
+	}
+	sb := c.priorSD()
+	lam, _, _ := UpdateInflation(prior, sb*sb, dd, trS, pw)
 	return lam
 }

@@ -3,6 +3,7 @@ package enkf
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ func TestUpdateInflation(t *testing.T) {
 	for _, tc := range []struct {
 		name                     string
 		prior, priorVar, dd, trS float64
-		p                        int
+		p                        float64
 		post, obs, obsVar        float64
 	}{
 		// Λᵒ = (60 − 40)/10 = 2, σ²ₒ = (2/40)((10 + 40)/10)² = 1.25,
@@ -78,17 +79,20 @@ func TestInnovationInflationConverges(t *testing.T) {
 		sigmaB, tol  = 0.1, 0.09
 	)
 	for _, tc := range []struct {
+		name    string
 		method  Method
+		local   bool
 		N       int
 		optimum float64 // the exact Kalman filter's (0: none)
-	}{{ETKF, 30, 2}, {DEnKF, 30, 16.0 / 9}, {EnKF, 60, 0}} {
-		t.Run(string(tc.method), func(t *testing.T) {
+	}{{"etkf", ETKF, false, 30, 2}, {"denkf", DEnKF, false, 30, 16.0 / 9}, {"enkf", EnKF, false, 60, 0}, {"letkf local", LETKF, true, 30, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
 			N := tc.N
 			pos := make([]float64, n)
 			for j := range pos {
 				pos[j] = float64(j)
 			}
-			f, err := New(Config{Method: tc.method, Inflation: 1, Innovation: &InnovationInflation{PriorSD: sigmaB}}, N, n, pos)
+			cfg := Config{Method: tc.method, Inflation: 1, LocRadius: 2, Innovation: &InnovationInflation{PriorSD: sigmaB, Local: tc.local}}
+			f, err := New(cfg, N, n, pos)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +131,7 @@ func TestInnovationInflationConverges(t *testing.T) {
 					t.Fatalf("cycle %d: %v", k, err)
 				}
 				if k > burn {
-					lam += f.InflationEstimate()
+					lam += mean(f.InflationEstimate())
 				}
 			}
 			lam /= cycles - burn
@@ -144,23 +148,37 @@ func TestInnovationInflationConverges(t *testing.T) {
 }
 
 // TestInnovationInflationCarried: every scheme reports √Λ as the
-// inflation of the analysis and carries Λ to the next; an analysis that
-// fails leaves it; SetInflationEstimate takes what InflationEstimate gave
-// and rejects what no analysis could give.
+// inflation of the analysis (the local one the mean of √Λ_b) and carries Λ
+// to the next; an analysis that fails leaves it; SetInflationEstimate
+// takes what InflationEstimate gave and rejects what no analysis could
+// give.
 func TestInnovationInflationCarried(t *testing.T) {
 	const N, n = 10, 12
 	pos := make([]float64, n)
 	for j := range pos {
 		pos[j] = float64(j)
 	}
+	type scheme struct {
+		name   string
+		method Method
+		local  bool
+	}
+	var schemes []scheme
 	for _, m := range Methods {
-		t.Run(string(m), func(t *testing.T) {
-			f, err := New(Config{Method: m, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{PriorSD: 0.5}}, N, n, pos)
+		schemes = append(schemes, scheme{string(m), m, false})
+	}
+	for _, sc := range append(schemes, scheme{"letkf local", LETKF, true}) {
+		t.Run(sc.name, func(t *testing.T) {
+			f, err := New(Config{Method: sc.method, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{PriorSD: 0.5, Local: sc.local}}, N, n, pos)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := f.InflationEstimate(); got != 1 {
-				t.Fatalf("initial estimate %v, want 1", got)
+			want := 1
+			if sc.local {
+				want = n // batches of one grid point
+			}
+			if got := f.InflationEstimate(); len(got) != want || slices.ContainsFunc(got, func(v float64) bool { return v != 1 }) {
+				t.Fatalf("initial estimate %v, want %d ones", got, want)
 			}
 			rng := rand.New(rand.NewPCG(4, 4))
 			E := mat.NewDense(N, n, nil)
@@ -176,9 +194,13 @@ func TestInnovationInflationCarried(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lam := f.InflationEstimate()
-			if !(lam > 1) || inno.Inflation != math.Sqrt(lam) {
-				t.Errorf("estimate %v, reported inflation %v, want > 1 and its square root", lam, inno.Inflation)
+			lam := slices.Clone(f.InflationEstimate())
+			var sqrtMean float64
+			for _, v := range lam {
+				sqrtMean += math.Sqrt(v) / float64(len(lam))
+			}
+			if !(slices.Min(lam) > 1) || math.Abs(inno.Inflation-sqrtMean) > 1e-15 {
+				t.Errorf("estimate %v, reported inflation %v, want all > 1 and the mean of their square roots", lam, inno.Inflation)
 			}
 			// The same analysis with a divergence threshold that its
 			// output crosses (the forecast stays below it).
@@ -191,16 +213,26 @@ func TestInnovationInflationCarried(t *testing.T) {
 			for j := range n {
 				y[j] = 10
 			}
-			if _, err := g.Analyze(E0, mat.DenseCopyOf(E0), y, rVar, rng); err == nil || !strings.Contains(err.Error(), "diverged") || g.InflationEstimate() != 1 {
+			if _, err := g.Analyze(E0, mat.DenseCopyOf(E0), y, rVar, rng); err == nil || !strings.Contains(err.Error(), "diverged") || mean(g.InflationEstimate()) != 1 {
 				t.Errorf("diverged analysis: error %v, estimate %v, want a divergence and 1", err, g.InflationEstimate())
 			}
 			for _, bad := range []float64{0, MinInflationEstimate / 2, math.Inf(1), math.NaN()} {
-				if err := f.SetInflationEstimate(bad); err == nil || f.InflationEstimate() != lam {
-					t.Errorf("SetInflationEstimate(%v): %v, estimate %v", bad, err, f.InflationEstimate())
+				set := slices.Repeat([]float64{1.5}, want)
+				set[want-1] = bad
+				if err := f.SetInflationEstimate(set); err == nil || !slices.Equal(f.InflationEstimate(), lam) {
+					t.Errorf("SetInflationEstimate(…, %v): %v, estimate %v", bad, err, f.InflationEstimate())
 				}
 			}
-			if err := f.SetInflationEstimate(1.5); err != nil || f.InflationEstimate() != 1.5 {
-				t.Errorf("SetInflationEstimate(1.5): %v, estimate %v", err, f.InflationEstimate())
+			if err := f.SetInflationEstimate(make([]float64, want+1)); err == nil {
+				t.Errorf("SetInflationEstimate of %d values accepted, want %d", want+1, want)
+			}
+			set := slices.Repeat([]float64{1.5}, want)
+			if err := f.SetInflationEstimate(set); err != nil || !slices.Equal(f.InflationEstimate(), set) {
+				t.Errorf("SetInflationEstimate(1.5…): %v, estimate %v", err, f.InflationEstimate())
+			}
+			f.ResetInflationEstimate()
+			if !slices.Equal(f.InflationEstimate(), slices.Repeat([]float64{1}, want)) {
+				t.Errorf("after ResetInflationEstimate: %v", f.InflationEstimate())
 			}
 		})
 	}
@@ -208,7 +240,7 @@ func TestInnovationInflationCarried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.InflationEstimate() != 0 || f.SetInflationEstimate(1) == nil {
+	if f.InflationEstimate() != nil || f.SetInflationEstimate([]float64{1}) == nil {
 		t.Errorf("a filter without the innovation inflation has an estimate")
 	}
 	if _, err := New(Config{Method: EnKF, Inflation: 1, Adaptive: &EnKFN{}, Innovation: &InnovationInflation{}}, N, n, pos); err == nil {
@@ -217,14 +249,115 @@ func TestInnovationInflationCarried(t *testing.T) {
 	if _, err := New(Config{Method: EnKF, Inflation: 1, Innovation: &InnovationInflation{PriorSD: -1}}, N, n, pos); err == nil {
 		t.Errorf("negative prior sd accepted")
 	}
-	l, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{}}, N, n, pos)
+	if _, err := New(Config{Method: ETKF, Inflation: 1, Innovation: &InnovationInflation{Local: true}}, N, n, pos); err == nil {
+		t.Errorf("local innovation inflation accepted for the etkf")
+	}
+	for _, local := range []bool{false, true} {
+		l, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{Local: local}}, N, n, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		E := mat.NewDense(N, n, nil)
+		E.Apply(func(i, j int, _ float64) float64 { return float64(i*j%7) / 7 }, E)
+		dst := mat.NewDense(N, 4, nil)
+		if err := l.AnalyzeBlock(dst, E, E, make([]float64, n), make([]float64, n), 0, 4); err == nil || !strings.Contains(err.Error(), "innovation inflation") {
+			t.Errorf("block analysis with the innovation inflation (local %v): %v", local, err)
+		}
+	}
+}
+
+// TestLocalInnovationInflation: the local estimates see where the
+// ensemble is too narrow. The forecast spread is right on the left part
+// of a line and half the error on the right part; the estimates on the
+// right settle near the error variance over the spread, (1 + 0.25/N)/0.25
+// ≈ 4 (the mean of N members is off by 1/N of their variance), those on
+// the left near 1 + 1/N ≈ 1, and a grid point far from every observation
+// keeps its prior exactly. With every weight 1 a batch's update is the
+// global one (UpdateInflation with p observations). Tolerances (0.3 and
+// 0.8, a fifth of the value): the time mean over 2000 cycles of estimates
+// whose memory is 30 cycles on the left and about 500 on the right
+// (σ_b = 0.3, three tapered observations per batch), so the right one
+// still carries its spin-up and fluctuations of about σ_b/√2; a wider
+// prior speeds it up but biases it upwards (σ²ₒ grows with Λᵇ, so the
+// estimate rises faster than it falls: σ_b = 1 gave 1.35 on the left).
+func TestLocalInnovationInflation(t *testing.T) {
+	const N, n, cycles, scored = 20, 40, 3000, 2000
+	var pos []float64
+	for j := range n - 10 { // the last 10 points are unobserved
+		pos = append(pos, float64(j))
+	}
+	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 1, Innovation: &InnovationInflation{PriorSD: 0.3, Local: true},
+		Coords: &Coordinates{Of: seq(n)}}, N, n, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rng := rand.New(rand.NewPCG(7, 7))
 	E := mat.NewDense(N, n, nil)
-	E.Apply(func(i, j int, _ float64) float64 { return float64(i*j%7) / 7 }, E)
-	dst := mat.NewDense(N, 4, nil)
-	if err := l.AnalyzeBlock(dst, E, E, make([]float64, n), make([]float64, n), 0, 4); err == nil || !strings.Contains(err.Error(), "innovation inflation") {
-		t.Errorf("block analysis with the innovation inflation: %v", err)
+	HE := mat.NewDense(N, len(pos), nil)
+	y, rVar := make([]float64, len(pos)), make([]float64, len(pos))
+	sum := make([]float64, n)
+	for k := range cycles {
+		// Forecast error sd 1 everywhere; spread 1 on the left, 0.5 on the right.
+		for j := range n {
+			sd := 1.0
+			if j >= 15 {
+				sd = 0.5
+			}
+			for i := range N {
+				E.Set(i, j, sd*rng.NormFloat64())
+			}
+		}
+		for k, p := range pos {
+			j := int(p)
+			for i := range N {
+				HE.Set(i, k, E.At(i, j))
+			}
+			y[k], rVar[k] = rng.NormFloat64()+math.Sqrt(1)*rng.NormFloat64(), 1
+		}
+		if _, err := f.Analyze(E, HE, y, rVar, rng); err != nil {
+			t.Fatal(err)
+		}
+		if k >= cycles-scored {
+			for j, v := range f.InflationEstimate() {
+				sum[j] += v / scored
+			}
+		}
 	}
+	t.Logf("mean Λ_b: %.2f", sum)
+	for j, v := range sum {
+		switch {
+		case j < 12 && math.Abs(v-1) > 0.3:
+			t.Errorf("grid point %d (spread right): mean Λ %.3f, want about 1", j, v)
+		case j >= 18 && j < 27 && math.Abs(v-4) > 0.8:
+			t.Errorf("grid point %d (spread half the error): mean Λ %.3f, want about 4", j, v)
+		}
+	}
+	for j, v := range f.InflationEstimate()[35:] {
+		if v != 1 {
+			t.Errorf("grid point %d (no observation within reach): Λ %v, want its prior 1", 35+j, v)
+		}
+	}
+	// Every weight 1: the global update.
+	s, d := []float64{0.3, -0.2, 0.5, 0.1}, []float64{1.5, -0.7}
+	got := InnovationInflation{PriorSD: 0.2}.localInflation(1.1, s, d, []float64{1, 1})
+	want, _, _ := UpdateInflation(1.1, 0.04, 1.5*1.5+0.7*0.7, 0.09+0.04+0.25+0.01, 2)
+	if got != want {
+		t.Errorf("local update with unit weights %v, the global one %v", got, want)
+	}
+}
+
+func mean(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m += x / float64(len(v))
+	}
+	return m
+}
+
+func seq(n int) []float64 {
+	s := make([]float64, n)
+	for j := range s {
+		s[j] = float64(j)
+	}
+	return s
 }

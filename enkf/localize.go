@@ -84,8 +84,10 @@ type localizer struct {
 	chunk              int          // batches (stride 1) or segments taken at a time by a goroutine
 	next               atomic.Int64 // first batch or segment not yet taken (parallel analyze)
 	wg                 sync.WaitGroup
-	en                 *EnKFN    // the local EnKF-N (nil: no adaptive inflation)
-	infl               []float64 // its inflation in each batch (NaN: failed)
+	en                 *EnKFN               // the local EnKF-N (nil: none)
+	innov              *InnovationInflation // the local innovation inflation (nil: none)
+	lam                []float64            // its carried Λ_b, the prior of each batch
+	infl               []float64            // each batch's inflation this analysis: EnKF-N's λ (NaN: failed) or Λ_b
 }
 
 // localWork is one goroutine's scratch.
@@ -187,7 +189,14 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 		}
 		l.workers = append(l.workers, lw)
 	}
-	if l.en != nil {
+	if in := cfg.Innovation; in != nil && in.Local {
+		l.innov = in
+		l.lam = make([]float64, l.nbatch)
+		for b := range l.lam {
+			l.lam[b] = 1
+		}
+	}
+	if l.en != nil || l.innov != nil {
 		l.infl = make([]float64, l.nbatch)
 	}
 	return l, nil
@@ -377,7 +386,7 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 	N, n := l.members, l.dim
 	lo, hi := l.span(b)
 	infl, pl := l.transform(lw, lw.tw, b, s, d)
-	if l.en != nil {
+	if l.infl != nil {
 		l.infl[b] = infl
 	}
 	if pl == 0 {
@@ -402,9 +411,11 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 
 // transform writes into dst (N × N) the transform W of the ETKF on batch b
 // with its tapered local observations, Eᵃ = 1x̄ᵀ + W A on the batch, and
-// returns the local EnKF-N's inflation of the batch (1 without adaptive
-// inflation or observations, NaN if its Hessian was not positive definite)
-// and the number of local observations; with none, W = I.
+// returns the batch's adaptive inflation and the number of local
+// observations; with none, W = I. The inflation is the local EnKF-N's
+// (1 without observations, NaN if its Hessian was not positive definite),
+// the local innovation inflation's posterior Λ_b (the carried one without
+// observations), or 1 without adaptive inflation.
 func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float64) (infl float64, pl int) {
 	N, p := l.members, l.nobs
 	pl = l.selectObs(lw, b)
@@ -412,6 +423,9 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		clear(dst)
 		for i := 0; i < N; i++ {
 			dst[i*N+i] = 1
+		}
+		if l.innov != nil {
+			return l.lam[b], 0
 		}
 		return 1, 0 // 1: the EnKF-N's inflation without observations
 	}
@@ -428,9 +442,15 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 	sd := func() {
 		blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
 	}
-	lw.sp.factor(S)
-	T, lambda := lw.sp.t, 1.0
+	lambda := 1.0
 	infl = 1
+	if l.innov != nil {
+		infl = l.innov.localInflation(l.lam[b], S.Data, lw.d[:pl], sqrtW)
+		lambda = math.Sqrt(infl)
+		scale(lambda, S.Data)
+	}
+	lw.sp.factor(S)
+	T := lw.sp.t
 	if lw.en == nil {
 		lw.sp.formT()
 		sd()
@@ -472,7 +492,7 @@ func (l *localizer) segments(lw *localWork, g0, g1, b0, b1 int, out, a, xm, s, d
 		k1 := min(k0+l.stride, l.nbatch)
 		infl1, _ := l.transform(lw, w1, k1%l.nbatch, s, d)
 		c0, c1 := max(k0, b0), min(k1, b1)
-		if l.en != nil {
+		if l.infl != nil {
 			for b := c0; b < c1; b++ {
 				t := float64(b-k0) / float64(k1-k0)
 				l.infl[b] = (1-t)*infl0 + t*infl1
@@ -515,15 +535,18 @@ func (l *localizer) interpolate(lw *localWork, w0, w1 []float64, k0, k1, c0, c1 
 	vec.Gemm(N, m, N, lw.dw, N, ts, m, out[lo:], n)
 }
 
-// meanInflation returns the mean of the local EnKF-N's inflations over the
-// batches b0..b1-1, or an error naming a batch whose Hessian was not
-// positive definite.
+// meanInflation returns the mean of the local inflations of the anomalies
+// over the batches b0..b1-1 (the EnKF-N's λ, or √Λ_b), or an error naming a
+// batch whose EnKF-N Hessian was not positive definite.
 func (l *localizer) meanInflation(b0, b1 int) (float64, error) {
 	var sum float64
 	for b, v := range l.infl[b0:b1] {
 		if math.IsNaN(v) {
 			lo, hi := l.span(b0 + b)
 			return 0, fmt.Errorf("enkf: local EnKF-N at grid points %d..%d: the Hessian of the primal cost is not positive definite", lo, hi-1)
+		}
+		if l.innov != nil {
+			v = math.Sqrt(v)
 		}
 		sum += v
 	}

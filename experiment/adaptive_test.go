@@ -14,6 +14,9 @@ import (
 
 func TestParseAdaptive(t *testing.T) {
 	replace := func(old, new string) string { return strings.Replace(validYAML, old, new, 1) }
+	letkf := func(infl string) string {
+		return replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, "+infl)
+	}
 	stochastic := func(old, new string) string {
 		return strings.Replace(replace(old, new), "method: etkf", "method: enkf", 1)
 	}
@@ -32,6 +35,9 @@ func TestParseAdaptive(t *testing.T) {
 		{"etkf innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0, ""},
 		{"enkf default", stochastic("inflation: 1.02", "inflation: adaptive"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0, ""},
 		{"enkf prior_sd", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0.1, ""},
+		{"letkf local-innovation", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: 0.04}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 0, 0.04, ""},
+		{"local-innovation for the etkf", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: local-innovation}"), 0, "", 0, 0, "filter.adaptive.scheme: local-innovation is for the letkf (one estimate per local analysis), not etkf"},
+		{"xn with local-innovation", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not local-innovation"},
 		{"enkf enkf-n written", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: enkf-n, xn: 3}"), config.AdaptiveInflation, config.SchemeEnKFN, 3, 0, ""},
 		{"zero", replace("inflation: 1.02", "inflation: 0"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
 		{"negative", replace("inflation: 1.02", "inflation: -1"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got -1"},
@@ -40,10 +46,10 @@ func TestParseAdaptive(t *testing.T) {
 		{"xn without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive (it is 1.02)"},
 		{"scheme without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {scheme: innovation}"), 0, "", 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive"},
 		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, "", 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
-		{"unknown scheme", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: anderson}"), 0, "", 0, 0, `filter.adaptive.scheme: want enkf-n or innovation, got "anderson"`},
+		{"unknown scheme", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: anderson}"), 0, "", 0, 0, `filter.adaptive.scheme: want enkf-n, innovation or local-innovation, got "anderson"`},
 		{"xn with the enkf default", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
 		{"xn with innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
-		{"prior_sd with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), 0, "", 0, 0, "filter.adaptive.prior_sd: tunes the innovation scheme, not enkf-n"},
+		{"prior_sd with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), 0, "", 0, 0, "filter.adaptive.prior_sd: tunes the innovation and local-innovation schemes, not enkf-n"},
 		{"prior_sd zero", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got 0"},
 		{"prior_sd infinite", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: .inf}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got +Inf"},
 		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, "", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
@@ -66,7 +72,8 @@ func TestParseAdaptive(t *testing.T) {
 			}
 			ec := cfg.Filter.EnKF()
 			if (tc.scheme == config.SchemeEnKFN) != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) ||
-				(tc.scheme == config.SchemeInnovation) != (ec.Innovation != nil) || (ec.Innovation != nil && ec.Innovation.PriorSD != tc.sd) ||
+				(tc.scheme == config.SchemeInnovation || tc.scheme == config.SchemeLocalInnovation) != (ec.Innovation != nil) ||
+				(ec.Innovation != nil && (ec.Innovation.PriorSD != tc.sd || ec.Innovation.Local != (tc.scheme == config.SchemeLocalInnovation))) ||
 				(tc.scheme != "" && ec.Inflation != 1) {
 				t.Errorf("filter config %+v (EnKF-N %+v, innovation %+v)", ec, ec.Adaptive, ec.Innovation)
 			}

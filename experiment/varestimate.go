@@ -178,8 +178,9 @@ func (s *Setup) SetVarianceScales(phi []float64) error {
 
 // InflationEstimate returns the adaptive inflation Λ of the forecast
 // covariance that the next analysis starts from (filter.adaptive.scheme
-// innovation: enkf.InnovationInflation), 0 without it.
-func (s *Setup) InflationEstimate() float64 { return s.Filter.InflationEstimate() }
+// innovation or local-innovation: enkf.InnovationInflation), one value or
+// one per local analysis; nil without it. It is owned by s.
+func (s *Setup) InflationEstimate() []float64 { return s.Filter.InflationEstimate() }
 
 // WriteEstimates stores the estimates carried from cycle k to k+1 (the
 // variance scales, the adaptive inflation) in the cycle's directory;
@@ -191,8 +192,8 @@ func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 			return fmt.Errorf("experiment: %w", err)
 		}
 	}
-	if lam := s.InflationEstimate(); lam != 0 {
-		if err := store.WriteVector(dir.Inflation(k), []float64{lam}, m); err != nil {
+	if lam := s.InflationEstimate(); lam != nil {
+		if err := store.WriteVector(dir.Inflation(k), lam, m); err != nil {
 			return fmt.Errorf("experiment: %w", err)
 		}
 	}
@@ -219,7 +220,7 @@ func (s *Setup) CarryEstimates(src, dst store.RunDir, k int, m store.Meta) error
 // readEstimates is ReadEstimates; with guessMissing an estimate that dir
 // does not hold for cycle k keeps its starting guess.
 func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error {
-	hasInflation := s.InflationEstimate() != 0
+	hasInflation := s.InflationEstimate() != nil
 	if s.varEst == nil && !hasInflation {
 		return nil
 	}
@@ -229,9 +230,7 @@ func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error 
 		}
 	}
 	if hasInflation {
-		if err := s.Filter.SetInflationEstimate(1); err != nil {
-			return err
-		}
+		s.Filter.ResetInflationEstimate()
 	}
 	if k == 0 {
 		return nil
@@ -262,11 +261,8 @@ func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error 
 		switch {
 		case err != nil:
 			return err
-		case lam == nil:
-		case len(lam) != 1:
-			return fmt.Errorf("experiment: cycle %d: %d inflation estimates, want 1", k, len(lam))
-		default:
-			if err := s.Filter.SetInflationEstimate(lam[0]); err != nil {
+		case lam != nil:
+			if err := s.Filter.SetInflationEstimate(lam); err != nil {
 				return fmt.Errorf("experiment: cycle %d: %w", k, err)
 			}
 		}

@@ -155,8 +155,12 @@ func badCases() []badCase {
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),
 		flags("replay of a bad workflow ID", `--workflow-id "a b" must be a plain name`, "replay", "--workflow-id", "a b"),
+		flags("bench dapper --local-letkf without adaptive", "--local-letkf: with --inflation adaptive", "bench", "dapper", "--local-letkf"),
 		flags("bench latent with 0 seeds", "--seeds, --tune-seeds and --parallel must be >= 1, got 0, 2, 4", "bench", "latent", "--seeds", "0", "--json", "state/r.json", "--report", "state/r.md"),
-		flags("bench latent --xn without adaptive", "--xn must be a finite number >= 0, and only with --inflation adaptive; got 2", "bench", "latent", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent --xn without adaptive", "--xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got 2", "bench", "latent", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent --xn with local-innovation", "--xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got 2", "bench", "latent", "--inflation", "adaptive", "--scheme", "local-innovation", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent unknown --scheme", `--scheme must be one of enkf-n, innovation, local-innovation, and only with --inflation adaptive; got "anderson"`, "bench", "latent", "--inflation", "adaptive", "--scheme", "anderson", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent --prior-sd with the EnKF-N", "--prior-sd must be a finite number >= 0, and only with --scheme innovation or local-innovation; got 0.04", "bench", "latent", "--inflation", "adaptive", "--prior-sd", "0.04", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --inflation unknown", `--inflation: want adaptive (or nothing, for the grid-tuned inflation), got "1.05"`, "bench", "latent", "--inflation", "1.05", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
 

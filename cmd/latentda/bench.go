@@ -52,7 +52,8 @@ analysis RMSE beside the published value. Rows run concurrently (--parallel).`,
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "run seed (0: the table's fixed seed)")
 	cmd.Flags().StringVar(&o.Inflation, "inflation", "", "adaptive: replace every row's hand-set inflation by the adaptive inflation of the method's default scheme (enkf-n; innovation for the stochastic EnKF)")
 	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn of the EnKF-N rows (0: the default, 1)")
-	cmd.Flags().Float64Var(&o.PriorSD, "prior-sd", 0, "with --inflation adaptive, the prior standard deviation filter.adaptive.prior_sd of the innovation scheme's rows (0: the default, 0.08)")
+	cmd.Flags().Float64Var(&o.PriorSD, "prior-sd", 0, "with --inflation adaptive, the prior standard deviation filter.adaptive.prior_sd of the innovation schemes' rows (0: the default, 0.08)")
+	cmd.Flags().BoolVar(&o.LocalLETKF, "local-letkf", false, "with --inflation adaptive, the LETKF rows take the local innovation scheme (filter.adaptive.scheme: local-innovation) instead of the local EnKF-N")
 	return cmd
 }
 
@@ -78,6 +79,9 @@ func (o *benchDapperOptions) Validate() error {
 	}
 	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || (o.PriorSD != 0 && !o.Adaptive) {
 		return usageError{fmt.Errorf("--prior-sd: a finite number > 0, with --inflation adaptive (got %v)", o.PriorSD)}
+	}
+	if o.LocalLETKF && !o.Adaptive {
+		return usageError{fmt.Errorf("--local-letkf: with --inflation adaptive")}
 	}
 	re, err := regexp.Compile(o.Pattern)
 	if err != nil {

@@ -65,8 +65,10 @@ sets each row against the tuned row of --compare:
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
 	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
-	f.StringVar(&o.Inflation, "inflation", "", "adaptive: the EnKF-N's adaptive inflation in place of every method's inflation knob (the hybrid and iterative analyses are left out)")
-	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces)")
+	f.StringVar(&o.Inflation, "inflation", "", "adaptive: an adaptive inflation (--scheme) in place of every method's inflation knob (the hybrid and iterative analyses are left out)")
+	f.StringVar(&o.Scheme, "scheme", "", "with --inflation adaptive: enkf-n (the default) or innovation (every method they are derived for), or local-innovation (the LETKF only)")
+	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive and the EnKF-N, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces)")
+	f.Float64Var(&o.PriorSD, "prior-sd", 0, "with --scheme innovation or local-innovation, a fixed filter.adaptive.prior_sd (0: tuned on 0.02, 0.04, 0.08 like the inflation it replaces)")
 	f.StringVar(&o.Compare, "compare", "docs/results-latent.json", "with --inflation adaptive, the JSON report of tuned rows to set the adaptive rows against")
 	return cmd
 }
@@ -85,14 +87,6 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	default:
 		return usageError{fmt.Errorf("--inflation: want adaptive (or nothing, for the grid-tuned inflation), got %q", o.Inflation)}
 	}
-	var tuned []bench.LatentRow
-	if o.Adaptive {
-		rep, err := bench.ReadLatentReportFile(o.Compare)
-		if err != nil {
-			return fmt.Errorf("--compare: %w", err)
-		}
-		tuned = rep.Rows
-	}
 	if o.Tuned != "" {
 		h, err := bench.ParseHyper(o.Tuned)
 		if err != nil {
@@ -102,6 +96,14 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	}
 	if err := o.LatentOptions.Validate(); err != nil {
 		return usageError{err}
+	}
+	var tuned []bench.LatentRow
+	if o.Adaptive {
+		rep, err := bench.ReadLatentReportFile(o.Compare)
+		if err != nil {
+			return fmt.Errorf("--compare: %w", err)
+		}
+		tuned = rep.Rows
 	}
 	start := time.Now()
 	var mu sync.Mutex

@@ -358,7 +358,7 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch
 	if s.VarianceScales() != nil {
 		written = append(written, dir.VarianceScales(k))
 	}
-	if s.InflationEstimate() != 0 {
+	if s.InflationEstimate() != nil {
 		written = append(written, dir.Inflation(k))
 	}
 	m.Extra = extra
@@ -392,8 +392,8 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 			return fmt.Errorf("activities: %w", err)
 		}
 	}
-	if lam := s.InflationEstimate(); lam != 0 {
-		if err := out.Estimate(m, store.FieldInflation, []float64{lam}); err != nil {
+	if lam := s.InflationEstimate(); lam != nil {
+		if err := out.Estimate(m, store.FieldInflation, lam); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}

@@ -148,25 +148,28 @@ type AdaptiveCase struct {
 }
 
 // AdaptiveCases are AdaptiveConfig, globally and per channel, and
-// InnovationConfig, over the given cycles.
+// InnovationConfig with the global and the local scheme, over the given
+// cycles.
 func AdaptiveCases(cycles int) []AdaptiveCase {
 	return []AdaptiveCase{
 		{"EnKF-N, global R", AdaptiveConfig(cycles, false), false, false},
 		{"EnKF-N, R per channel", AdaptiveConfig(cycles, true), true, false},
-		{"innovation, global R", InnovationConfig(cycles), false, true},
+		{"innovation, global R", InnovationConfig(cycles, "l96-enkf", ""), false, true},
+		{"local innovation, global R", InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation), false, true},
 	}
 }
 
-// InnovationConfig is AdaptiveConfig's global estimate with the L96
-// stochastic EnKF of the DAPPER table, whose adaptive inflation is the
+// InnovationConfig is AdaptiveConfig's global estimate with the filter of
+// the DAPPER table's row dapper, whose adaptive inflation is an
 // innovation scheme carried from cycle to cycle (prior_sd 0.3, so that it
-// moves within a few cycles).
-func InnovationConfig(cycles int) config.Config {
+// moves within a few cycles): the written scheme, or "" for the method's
+// default (the stochastic EnKF's is the global innovation scheme).
+func InnovationConfig(cycles int, dapper, scheme string) config.Config {
 	cfg := AdaptiveConfig(cycles, false)
 	sd := 0.3
-	enkf := experiment.DapperConfigs(cycles)["l96-enkf"]
-	cfg.Name, cfg.Filter = enkf.Name, enkf.Filter
+	row := experiment.DapperConfigs(cycles)[dapper]
+	cfg.Name, cfg.Filter = row.Name, row.Filter
 	cfg.Filter.Inflation = config.AdaptiveInflation
-	cfg.Filter.Adaptive = &config.AdaptiveConfig{PriorSD: &sd}
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{Scheme: scheme, PriorSD: &sd}
 	return cfg
 }
