@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -555,6 +556,36 @@ func TestAdaptiveReport(t *testing.T) {
 		"Within 5% of the tuned inflation (or better), losing no more seeds: 1 of 3 rows with a tuned counterpart (rows where both lost every seed left out); target all: **not met**."} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+// TestRunGenerators: every kind asked for at every dimension up to the
+// model's size, with the PCA reference curve, sorted by kind and d; the
+// report states the KS d = 32 target against the best generator there.
+func TestRunGenerators(t *testing.T) {
+	gens, err := RunGenerators(context.Background(), GeneratorOptions{Models: []string{"lorenz96"}, Kinds: []string{"pca", "quadratic"}, Dims: []int{4, 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range gens {
+		got = append(got, fmt.Sprintf("%s-%d", g.Kind, g.D))
+		if !(g.RMSE > 0) || !(g.RelMSE > 0 && g.RelMSE < 1) {
+			t.Errorf("%s d=%d: RMSE %v, fraction %v", g.Kind, g.D, g.RMSE, g.RelMSE)
+		}
+	}
+	if want := []string{"pca-4", "pca-8", "pca-16", "pca-24", "pca-32", "quadratic-4"}; !slices.Equal(got, want) {
+		t.Errorf("generators %v, want %v (d = 64 > nx skipped)", got, want)
+	}
+	var md bytes.Buffer
+	GeneratorReport{Generators: []GeneratorInfo{{Model: "ks", Kind: "pca", D: 32, RMSE: 0.41}, {Model: "ks", Kind: "conv", D: 32, RMSE: 0.049}}}.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "best conv, 0.0490: met.") {
+		t.Errorf("report:\n%s", md.String())
+	}
+	for _, bad := range []GeneratorOptions{{Models: []string{"l63"}}, {Kinds: []string{"vae"}}, {Dims: []int{0}}, {Epochs: -1}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v accepted", bad)
 		}
 	}
 }

@@ -46,7 +46,10 @@ and without tuning:
 With --inflation adaptive, every method for which the EnKF-N is derived runs
 with the adaptive inflation in place of its inflation knob, and the report
 sets each row against the tuned row of --compare:
-  latentda bench latent --inflation adaptive --report docs/results-latent-adaptive.md --json docs/results-latent-adaptive.json`,
+  latentda bench latent --inflation adaptive --report docs/results-latent-adaptive.md --json docs/results-latent-adaptive.json
+--scheme innovation takes the global innovation inflation instead, and
+--scheme local-innovation runs the LETKF with the local one:
+  latentda bench latent --inflation adaptive --scheme local-innovation --filter letkf --report docs/results-latent-local-innovation.md --json docs/results-latent-local-innovation.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.Run(cmd.Context(), cmd.ErrOrStderr(), "latentda "+strings.Join(os.Args[1:], " "))
