@@ -44,6 +44,10 @@ type Field struct {
 	Mean   *mat.Dense // analysis ensemble mean
 	Truth  *mat.Dense // true state; nil when the run has no truth files
 	Error  *mat.Dense // Mean − Truth; nil without truth
+	// Inflation is the inflation Λ_b of the forecast covariance that each
+	// local analysis applied, on the grid points of its batch
+	// (filter.adaptive.scheme local-innovation); nil for other runs.
+	Inflation *mat.Dense
 }
 
 // Flag is one flagged observation.
@@ -97,7 +101,11 @@ func Load(dir string, opts Options) (*Run, error) {
 		if n < 0 || n > len(rows) {
 			n = len(rows)
 		}
-		if r.Field, err = loadField(rd, rows[:n]); err != nil {
+		batch := 0
+		if cfg.Filter.AdaptiveScheme() == config.SchemeLocalInnovation {
+			batch = max(cfg.Filter.BatchSize, 1)
+		}
+		if r.Field, err = loadField(rd, rows[:n], batch); err != nil {
 			return nil, err
 		}
 		if r.Field.Truth == nil {
@@ -160,7 +168,9 @@ func summarise(cfg config.Config, rows []store.DiagRow) experiment.Summary {
 
 // loadField reads the analysis ensembles (and truths, if the run has them)
 // of the given cycles and returns their means.
-func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
+// loadField reads the Hovmöller fields of the cycles of rows; with batch
+// > 0 also the local inflation of each batch of that many grid points.
+func loadField(rd store.RunDir, rows []store.DiagRow, batch int) (*Field, error) {
 	f := &Field{Cycles: make([]int, len(rows))}
 	rs := store.OpenRunState(rd)
 	defer rs.Close()
@@ -177,6 +187,21 @@ func loadField(rd store.RunDir, rows []store.DiagRow) (*Field, error) {
 			return nil, fmt.Errorf("report: %s: cycle %d: state size %d, but earlier cycles have %d", rd.Root, d.Cycle, n, c)
 		}
 		f.Mean.SetRow(i, mean)
+		if batch > 0 {
+			lam, _, err := rs.Vector(store.FieldInflation, d.Cycle)
+			if err != nil {
+				return nil, fmt.Errorf("report: %w", err)
+			}
+			if want := (n + batch - 1) / batch; len(lam) != want {
+				return nil, fmt.Errorf("report: %s: cycle %d: %d local inflations, want one per batch of %d grid points, %d", rd.Root, d.Cycle, len(lam), batch, want)
+			}
+			if f.Inflation == nil {
+				f.Inflation = mat.NewDense(len(rows), n, nil)
+			}
+			for j := range n {
+				f.Inflation.Set(i, j, lam[j/batch])
+			}
+		}
 		x, _, err := rs.Vector(store.FieldTruth, d.Cycle)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && f.Truth == nil:

@@ -251,3 +251,44 @@ func FuzzLoadCurve(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadLocalInflation: a run with the local innovation inflation
+// shows each analysis's Λ_b on the grid points of its batch, as the last
+// Hovmöller panel; a cycle whose file holds the wrong number of batches
+// is an error naming it.
+func TestLoadLocalInflation(t *testing.T) {
+	state := t.TempDir()
+	s := newSynthRun()
+	s.config = strings.NewReplacer("method: etkf", "method: letkf\n  loc_radius: 2\n  batch_size: 2",
+		"inflation: adaptive", "inflation: adaptive\n  adaptive: {scheme: local-innovation}", "latent:\n  generator: generators/g.arrow\n", "").Replace(testConfig)
+	dir := s.write(t, state)
+	rd := store.RunDir{Root: dir}
+	lam := func(k int) []float64 { return []float64{1 + 0.1*float64(k), 2, 3 - 0.1*float64(k)} } // batches {0,1}, {2,3}, {4}
+	for _, r := range s.rows {
+		if err := store.WriteVector(rd.Inflation(r.Cycle), lam(r.Cycle), store.Meta{RunID: "r1", Kind: store.KindEstimate, Cycle: r.Cycle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := r.Field
+	for i, k := range f.Cycles {
+		for j, want := range []float64{lam(k)[0], lam(k)[0], 2, 2, lam(k)[2]} {
+			if got := f.Inflation.At(i, j); got != want {
+				t.Errorf("cycle %d, grid point %d: inflation %v, want %v", k, j, got, want)
+			}
+		}
+	}
+	ps := hovmollerPanels(f)
+	if last := ps[len(ps)-1]; last.title != "local inflation Λ" || last.min != 1.1 || last.max != 3-0.1 {
+		t.Errorf("last panel %q on [%v, %v], want the local inflation on [1.1, 2.9]", last.title, last.min, last.max)
+	}
+	if err := store.WriteVector(rd.Inflation(3), []float64{1, 2}, store.Meta{RunID: "r1", Kind: store.KindEstimate, Cycle: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir, Options{}); err == nil || !strings.Contains(err.Error(), "cycle 3: 2 local inflations, want one per batch of 2 grid points, 3") {
+		t.Errorf("wrong number of batches: %v", err)
+	}
+}

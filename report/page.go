@@ -123,6 +123,9 @@ func Figures(r *Run) ([]Figure, error) {
 		data, err := HovmollerPNG(f)
 		caption := fmt.Sprintf("Hovmöller diagram (grid point × cycle) of cycles %d–%d of %d; truth and analysis share one colour scale, the error is centred on 0.",
 			f.Cycles[0], f.Cycles[len(f.Cycles)-1], len(r.Diag))
+		if f.Inflation != nil {
+			caption += " The last panel is the inflation Λ of the forecast covariance that each local analysis applied (filter.adaptive.scheme: local-innovation), on the grid points of its batch."
+		}
 		if err := add("hovmoller.png", "Hovmöller diagram", caption, data, err); err != nil {
 			return nil, err
 		}

@@ -359,7 +359,8 @@ type panel struct {
 const paletteColors = 256
 
 // hovmollerPanels are the panels of f: truth and analysis mean on one
-// colour scale, and the error on a diverging scale centred on 0.
+// colour scale, the error on a diverging scale centred on 0, and the local
+// inflation on its own scale.
 func hovmollerPanels(f *Field) []panel {
 	fields := []*mat.Dense{f.Mean}
 	if f.Truth != nil {
@@ -375,6 +376,10 @@ func hovmollerPanels(f *Field) []panel {
 		elo, ehi := finiteRange(f.Error)
 		m := math.Max(math.Abs(elo), math.Abs(ehi))
 		ps = append(ps, panel{title: "error (analysis − truth)", m: f.Error, cmap: moreland.SmoothBlueRed(), min: -m, max: m})
+	}
+	if f.Inflation != nil {
+		ilo, ihi := finiteRange(f.Inflation)
+		ps = append(ps, panel{title: "local inflation Λ", m: f.Inflation, cmap: moreland.BlackBody(), min: ilo, max: ihi})
 	}
 	for i := range ps {
 		if !(ps[i].max > ps[i].min) { // constant (or no finite value): any non-empty range
