@@ -252,7 +252,7 @@ type TuneResult struct {
 	Lost            int      `json:"lost"`
 	SurvivorMean    *float64 `json:"survivor_mean,omitempty"`
 	// Round is the bracketing round that added the configuration (0 for
-	// the grid, refineRound for the refinement).
+	// the grid, refineRound and on for the refinement rounds).
 	Round int `json:"round,omitempty"`
 }
 
@@ -563,23 +563,26 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 }
 
 // bracket runs the bracketing rounds (bracketRounds) and the refinement
-// round after the grid of a row's tuning and returns the whole tuning
-// record. Bracketing stops when a round does not move the choice or no
-// knob of the choice is at an edge; neither runs when every configuration
-// lost a tuning seed.
+// rounds after the grid of a row's tuning, up to tuneTotal configurations
+// in all, and returns the whole tuning record. Bracketing stops when a
+// round does not move the choice or no knob of the choice is at an edge;
+// nothing runs when every configuration lost a tuning seed.
 func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) []TuneResult {
+	left := tuneTotal - len(tuning)
 	add := func(next []Hyper, round int) {
+		next = next[:min(len(next), left)]
+		left -= len(next)
 		res := b.tuneRow(ctx, spec, next, clim)
 		for i := range res {
 			res[i].Round = round
 		}
 		tuning = append(tuning, res...)
 	}
-	for round := 1; round <= bracketRounds; round++ {
-		h, fallback := choose(tuning)
-		if fallback {
-			return tuning
-		}
+	if _, fallback := choose(tuning); fallback {
+		return tuning
+	}
+	for round := 1; round <= bracketRounds && left > 0; round++ {
+		h, _ := choose(tuning)
 		next := bracketProposals(spec.method, spec.model, tuning, h)
 		if len(next) == 0 {
 			break
@@ -589,14 +592,19 @@ func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneRe
 			break
 		}
 	}
-	h, _ := choose(tuning)
-	if next := refineProposals(spec.method, tuning, h); len(next) > 0 {
-		add(next, refineRound)
+	for round := refineRound; left > 0; round++ {
+		h, _ := choose(tuning)
+		next := refineProposals(spec.method, tuning, h)
+		if len(next) == 0 {
+			break
+		}
+		add(next, round)
 	}
 	return tuning
 }
 
-// refineRound marks the configurations of the refinement round.
+// refineRound marks the configurations of the first refinement round
+// (later ones count on from it).
 const refineRound = bracketRounds + 1
 
 // runSeeds runs configuration h of the row on each seed (in parallel,

@@ -425,12 +425,18 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 // knob whose chosen value is the smallest or the largest value tried one
 // step outward (outward), keeping the other knobs at their chosen values,
 // and repeats while that improves the objective, for at most
-// bracketRounds rounds. A coarse grid may also straddle the optimum, so a
-// last round tries each knob halfway to its nearest tried neighbours
-// (refineProposals). Every method gets the same rules on top of the same
-// grid budget, so the budgets stay equal: tuneBudget configurations, then
-// at most bracketRounds × k + 2k more for a method of k knobs.
-const bracketRounds = 3
+// bracketRounds rounds. A coarse grid may also straddle the optimum, so
+// refinement rounds then try each knob halfway to its nearest tried
+// neighbours around the best configuration so far (refineProposals), until
+// the method has tried tuneTotal configurations in all: every method gets
+// the same budget, whatever its number of knobs. A round that would
+// overrun it is cut, in the method's knob order. Fewer are tried only when
+// no new value is left, or when every configuration lost a tuning seed
+// (then nothing is tried after the grid).
+const (
+	bracketRounds = 3
+	tuneTotal     = 20
+)
 
 // outward returns the value of knob one step beyond v, upwards if up, and
 // false if the knob has no value there:

@@ -30,6 +30,10 @@ type LatentReport struct {
 	TuneSeeds  []uint64 `json:"tuning_seeds"`
 	EvalSeeds  []uint64 `json:"eval_seeds"`
 	TuneBudget int      `json:"tuning_budget"`
+	// TuneTotal is the configurations tried in all, grid included
+	// (tuneTotal; 0 in reports of the earlier rule, one refinement round
+	// and no total).
+	TuneTotal int `json:"tuning_total,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
@@ -48,7 +52,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -94,7 +98,7 @@ func (r LatentReport) WriteMarkdown(w io.Writer) {
 func (r LatentReport) writeProtocol(p func(string, ...any)) {
 	p("## Protocol\n\n")
 	p("Every run is a twin experiment built by `experiment.BuildWithGenerator` (the builder of real runs) and cycled in process: the truth and its observations (error variance 1) come from the model, truth and members start from N(x₀, 0.001 I) around the model's reference state, and a run's RMSE is the time mean of the analysis RMSE after the burn-in.\n\n")
-	p("- **Tuning.** Every method gets the same budget: %d configurations of its knobs (below), each run on the tuning seeds %v. The objective is the mean analysis RMSE over the tuning seeds; a configuration that diverges on any tuning seed scores +∞. Then the same bracketing rule for every method: each knob whose best value so far is the smallest or largest value tried moves one step outward (inflation excess ×1.5 or ÷2, radius ×2 or ÷2, 1 − α ÷5 or ×4, d ×4/3 or ×3/4) with the other knobs at their best values, in rounds, while a round improves the objective, at most %d rounds; then one refinement round tries each knob halfway (on the same scales) to its nearest tried values below and above. The argmin of all configurations tried is kept; if every configuration lost a tuning seed, the one that lost the fewest (then with the lowest mean over the others) is evaluated, and the table says so. A chosen value that is still the smallest or largest of two or more values tried is marked \"at the grid's edge\": the optimum may lie outside what was tried, and a target that the latent filter meets against an LETKF tuned at an edge is not counted as met.\n", r.TuneBudget, r.TuneSeeds, bracketRounds)
+	p("- **Tuning.** Every method gets the same budget: %d configurations of its knobs (below), each run on the tuning seeds %v. The objective is the mean analysis RMSE over the tuning seeds; a configuration that diverges on any tuning seed scores +∞. Then the same rules for every method, up to %d configurations in all whatever its number of knobs: each knob whose best value so far is the smallest or largest value tried moves one step outward (inflation excess ×1.5 or ÷2, radius ×2 or ÷2, 1 − α ÷5 or ×4, d ×4/3 or ×3/4, xn and prior_sd ×2 or ÷2) with the other knobs at their best values, in rounds, while a round improves the objective, at most %d rounds; then refinement rounds try each knob of the best configuration so far halfway (on the same scales) to its nearest tried values below and above, until the %d are used (a round that would overrun them is cut in the method's knob order; fewer are tried only when no new value is left, and none after the grid when every configuration lost a tuning seed). The argmin of all configurations tried is kept; if every configuration lost a tuning seed, the one that lost the fewest (then with the lowest mean over the others) is evaluated, and the table says so. A chosen value that is still the smallest or largest of two or more values tried is marked \"at the grid's edge\": the optimum may lie outside what was tried, and a target that the latent filter meets against an LETKF tuned at an edge is not counted as met.\n", r.TuneBudget, r.TuneSeeds, r.TuneTotal, bracketRounds, r.TuneTotal)
 	p("- **Evaluation.** The chosen configuration runs on the evaluation seeds %v, which tuning never sees. `rmse` is the mean over the seeds that did not diverge, ± the half-width of its 95%% Student-t confidence interval; `spread` the mean analysis spread; `NIS` the mean over seeds of (mean innovation statistic / its expectation), 1 when the spread is consistent with the errors; `lost` the evaluation seeds diverged (stopped by the divergence guard, or with an RMSE above the climatological RMSE, √ of the archive's mean variance); `µs` the mean wall time of one analysis (encoding, filter, decoding).\n", r.EvalSeeds)
 	p("- **Generators** are fitted to a simulation archive of the model started from its own seed (%d), disjoint from every truth trajectory; the last 10%% of it (in time) is held out for early stopping and for the reconstruction errors.\n", archiveSeed)
 	p("- **Run lengths** (cycles after a burn-in, evaluation / tuning):")
@@ -165,6 +169,17 @@ func (r LatentReport) writeGenerators(p func(string, ...any)) {
 	writeGeneratorTable(p, r.Generators)
 }
 
+// afterGrid is the number of configurations tuning tried after the grid.
+func afterGrid(tuning []TuneResult) int {
+	n := 0
+	for _, t := range tuning {
+		if t.Round > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 	var rows []LatentRow
 	for _, row := range r.Rows {
@@ -190,7 +205,7 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 		if row.TuningLost {
 			chosen += " (every configuration lost a tuning seed)"
 		}
-		if extra := len(row.Tuning) - tuneBudget; extra > 0 {
+		if extra := afterGrid(row.Tuning); extra > 0 {
 			chosen += fmt.Sprintf(" (+%d after the grid)", extra)
 		}
 		if e := gridEdges(&row); len(e) > 0 {
