@@ -34,27 +34,36 @@ func newAnomaly(cfg config.AnomalyConfig, m config.ModelConfig, observed []float
 		}
 		a.nature = model.NewStepper()
 	}
-	if cfg.Pattern == "" {
-		return a, nil
+	if a.pattern = AnomalyPattern(cfg, m.Nx, observed); a.pattern != nil {
+		a.seen = make([]float64, m.Nx)
 	}
-	n := m.Nx
-	a.pattern, a.seen = make([]float64, n), make([]float64, n)
-	for j := range a.pattern {
+	return a, nil
+}
+
+// AnomalyPattern returns the anomaly's pattern on the n grid points (nil
+// without one): a bump or a wave, zero at the observed positions if it
+// is on the unobserved variables only.
+func AnomalyPattern(cfg config.AnomalyConfig, n int, observed []float64) []float64 {
+	if cfg.Pattern == "" {
+		return nil
+	}
+	pattern := make([]float64, n)
+	for j := range pattern {
 		switch cfg.Pattern {
 		case "bump":
 			d := math.Abs(float64(j) - cfg.Center)
 			d = math.Min(math.Mod(d, float64(n)), float64(n)-math.Mod(d, float64(n)))
-			a.pattern[j] = cfg.Amplitude * math.Exp(-d*d/(2*cfg.Width*cfg.Width))
+			pattern[j] = cfg.Amplitude * math.Exp(-d*d/(2*cfg.Width*cfg.Width))
 		case "wave":
-			a.pattern[j] = cfg.Amplitude * math.Cos(2*math.Pi*float64(cfg.Wavenumber*j)/float64(n))
+			pattern[j] = cfg.Amplitude * math.Cos(2*math.Pi*float64(cfg.Wavenumber*j)/float64(n))
 		}
 	}
 	if cfg.UnobservedOnly {
 		for _, p := range observed {
-			a.pattern[int(math.Round(p))%n] = 0
+			pattern[int(math.Round(p))%n] = 0
 		}
 	}
-	return a, nil
+	return pattern
 }
 
 func (a *anomaly) active(k int) bool { return a != nil && k >= a.cfg.FromCycle }

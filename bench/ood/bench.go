@@ -137,6 +137,8 @@ type Result struct {
 	Rows       []Row       `json:"rows"`
 	Channels   []Channel   `json:"channels"`
 	RMSE       []RMSE      `json:"rmse,omitempty"`
+	// Bounds are the snapshot bounds of the anomalous cases.
+	Bounds []Bound `json:"bounds,omitempty"`
 }
 
 // oodCase is one scenario of the evaluation.
@@ -349,6 +351,7 @@ func Merge(parts []Result) (Result, error) {
 		out.Rows = append(out.Rows, p.Rows...)
 		out.Channels = append(out.Channels, p.Channels...)
 		out.RMSE = append(out.RMSE, p.RMSE...)
+		out.Bounds = append(out.Bounds, p.Bounds...)
 	}
 	out.Command = strings.Join(cmds, "` and `latentda ")
 	return out, nil
@@ -449,6 +452,11 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	for _, name := range []string{caseIn, caseInEvery} {
 		res.Channels = append(res.Channels, channelRates(m.name, name, runs[name])...)
 	}
+	bounds, err := snapshotBounds(ctx, m.name, base, X, cases, base.WithDefaults().Observations.Variance, rand.New(rand.NewPCG(19, uint64(len(res.Bounds)))))
+	if err != nil {
+		return err
+	}
+	res.Bounds = append(res.Bounds, bounds...)
 	if o.Policies {
 		for _, c := range cases {
 			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
