@@ -165,9 +165,8 @@ type latentMethod struct {
 	rep      bool
 	// scheme, if set, replaces the inflation knob by an adaptive
 	// inflation (config.SchemeEnKFN, SchemeInnovation or
-	// SchemeLocalInnovation) whose
-	// own knob (xn or prior_sd) is fixed at weight, or tuned if it is 0
-	// (adaptiveVariant).
+	// SchemeLocalInnovation) whose own knob (xn or prior_sd) is fixed at
+	// weight, or tuned if it is 0 (adaptiveVariant).
 	scheme string
 	weight float64
 	// where, if set, limits the method to these model/regime pairs (for

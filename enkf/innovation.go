@@ -100,18 +100,17 @@ func UpdateInflation(prior, priorVar, dd, trS, p float64) (post, obs, obsVar flo
 	if !(p > 0) || !(trS > 0) {
 		return prior, math.NaN(), math.NaN()
 	}
-	fp := p
-	obs = (dd - fp) / trS
-	r := (prior*trS + fp) / trS
-	obsVar = 2 / fp * r * r
+	obs = (dd - p) / trS
+	r := (prior*trS + p) / trS
+	obsVar = 2 / p * r * r
 	post = (obsVar*prior + priorVar*obs) / (obsVar + priorVar)
 	return math.Max(post, MinInflationEstimate), obs, obsVar
 }
 
 // InflationEstimate returns the Λ that the innovation inflation carries
 // to the next analysis (Config.Innovation): one value, or with Local one
-// per local analysis (batch of grid points); nil without it. The slice is
-// owned by f.
+// per local analysis (batch of grid points); nil without it. The caller
+// must not modify it.
 func (f *Filter) InflationEstimate() []float64 {
 	switch {
 	case f.cfg.Innovation == nil:
