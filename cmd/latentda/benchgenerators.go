@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,12 +30,7 @@ of the time (about 40 minutes for the default set on 2 cores).
 				return usageError{err}
 			}
 			stderr := cmd.ErrOrStderr()
-			var mu sync.Mutex
-			o.Log = func(s string) {
-				mu.Lock()
-				defer mu.Unlock()
-				fmt.Fprintf(stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), s)
-			}
+			o.Log = timestampedLog(stderr)
 			start := time.Now()
 			gens, err := bench.RunGenerators(cmd.Context(), o)
 			if err != nil {

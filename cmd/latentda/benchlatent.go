@@ -109,12 +109,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		tuned = rep.Rows
 	}
 	start := time.Now()
-	var mu sync.Mutex
-	o.Log = func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), s)
-	}
+	o.Log = timestampedLog(stderr)
 	var done []bench.LatentRow
 	narrowed := len(o.Models) > 0 || len(o.Regimes) > 0 || len(o.Filters) > 0 || o.Tuned != ""
 	write := func(rows []bench.LatentRow, gens []bench.GeneratorInfo, subset string) error {
@@ -150,4 +145,15 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		return fmt.Errorf("bench latent: %w", err)
 	}
 	return nil
+}
+
+// timestampedLog returns a progress logger that writes each line to w
+// after the UTC time, one line at a time.
+func timestampedLog(w io.Writer) func(string) {
+	var mu sync.Mutex
+	return func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s %s\n", time.Now().UTC().Format("15:04:05"), s)
+	}
 }
