@@ -298,7 +298,7 @@ func TestAssimilationEndToEnd(t *testing.T) {
 		// deterministic, so 20% only absorbs legitimate changes to the
 		// random streams, while a broken filter is far off (no
 		// assimilation gives rmse_a ~ 8 on Lorenz-63).
-		const reference = 0.60 // Sakov 2012, DAPPER's table (bench.DapperCases)
+		const reference = 0.60 // Sakov 2012, DAPPER's table (dapper.Cases)
 		if rel := math.Abs(res.Summary.RMSEa-reference) / reference; rel > 0.20 {
 			t.Errorf("rmse_a %.4f is %.0f%% off the DAPPER reference %.2f (allowed 20%%)", res.Summary.RMSEa, 100*rel, reference)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latentda/latentda/bench"
+	"github.com/latentda/latentda/bench/dapper"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -23,7 +23,7 @@ func newBenchCmd() *cobra.Command {
 
 // benchDapperOptions holds the flags of `latentda bench dapper`.
 type benchDapperOptions struct {
-	bench.DapperOptions
+	dapper.Options
 	Output    string
 	Pattern   string // --match
 	Inflation string
@@ -92,19 +92,19 @@ func (o *benchDapperOptions) Validate() error {
 }
 
 func (o *benchDapperOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
-	cases := bench.SelectDapper(o.DapperOptions)
+	cases := dapper.Select(o.Options)
 	if len(cases) == 0 {
 		return usageError{fmt.Errorf("--match %q selects no row", o.Pattern)}
 	}
-	o.Done = func(r bench.DapperRow) {
+	o.Done = func(r dapper.Row) {
 		fmt.Fprintf(stderr, "done %s %s: rmse_a %.4f (reference %.3f) in %.1fs\n", r.Case, r.Method, r.RMSEa, r.Reference, r.Seconds)
 	}
-	rows, err := bench.RunDapper(ctx, cases, o.DapperOptions)
+	rows, err := dapper.Run(ctx, cases, o.Options)
 	if err != nil {
 		return err
 	}
-	if err := bench.WriteDapperTable(stdout, rows, o.Output == "json"); err != nil {
+	if err := dapper.WriteTable(stdout, rows, o.Output == "json"); err != nil {
 		return err
 	}
-	return bench.DapperError(rows)
+	return dapper.Failed(rows)
 }

@@ -1,4 +1,9 @@
-package bench
+// Package dapper is `latentda bench dapper`: the DAPPER reference table of
+// published analysis RMSEs (Lorenz-63, Lorenz-96, Kuramoto–Sivashinsky;
+// ETKF, EnKF, DEnKF, LETKF), each row run in process from its config with
+// the hand-set inflation of its source or the adaptive one, and checked
+// against its reference.
+package dapper
 
 import (
 	"context"
@@ -44,10 +49,10 @@ var dapperTable = []struct {
 	{"ks-etkf", "KS", "Bocquet 2019", "ETKF N=20 infl=1.03 rot", 0.115},
 }
 
-// DapperCases returns the rows of the DAPPER reference table in order, each
+// Cases returns the rows of the DAPPER reference table in order, each
 // with its set-up from experiment.DapperConfigs at cycles analysis cycles
 // (0: the defaults).
-func DapperCases(cycles int) []Case {
+func Cases(cycles int) []Case {
 	cfgs := experiment.DapperConfigs(cycles)
 	out := make([]Case, len(dapperTable))
 	for i, r := range dapperTable {
@@ -56,8 +61,8 @@ func DapperCases(cycles int) []Case {
 	return out
 }
 
-// DapperRow is the outcome of one case.
-type DapperRow struct {
+// Row is the outcome of one case.
+type Row struct {
 	Case     string  `json:"case"`
 	Source   string  `json:"source"`
 	Method   string  `json:"method"`
@@ -77,8 +82,8 @@ type DapperRow struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-// DapperOptions select and run rows of the table.
-type DapperOptions struct {
+// Options select and run rows of the table.
+type Options struct {
 	Cycles   int            // per row (0: the table's defaults)
 	Match    *regexp.Regexp // rows whose "case method" matches (nil: all)
 	Parallel int            // rows run at once (>= 1)
@@ -93,13 +98,13 @@ type DapperOptions struct {
 	XN, PriorSD float64
 	LocalLETKF  bool
 	// Done, if not nil, is called after each row (one call at a time).
-	Done func(DapperRow)
+	Done func(Row)
 }
 
-// SelectDapper returns the rows o selects, with o's seed.
-func SelectDapper(o DapperOptions) []Case {
+// Select returns the rows o selects, with o's seed.
+func Select(o Options) []Case {
 	var cases []Case
-	for _, c := range DapperCases(o.Cycles) {
+	for _, c := range Cases(o.Cycles) {
 		if o.Match == nil || o.Match.MatchString(c.Case+" "+c.Method) {
 			if o.Seed != 0 {
 				c.Config.Seed = o.Seed
@@ -146,11 +151,11 @@ func (c Case) withAdaptiveInflation(xn, sd float64, localLETKF bool) Case {
 	return c
 }
 
-// RunDapper runs cases in process, o.Parallel at a time, and returns one
+// Run runs cases in process, o.Parallel at a time, and returns one
 // row per case in their order. A case that fails has its error in its row;
 // the error returned is ctx's.
-func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow, error) {
-	rows := make([]DapperRow, len(cases))
+func Run(ctx context.Context, cases []Case, o Options) ([]Row, error) {
+	rows := make([]Row, len(cases))
 	var mu sync.Mutex
 	sem := make(chan struct{}, max(o.Parallel, 1))
 	var wg sync.WaitGroup
@@ -162,7 +167,7 @@ func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow,
 			defer func() { <-sem }()
 			start := time.Now()
 			s, err := experiment.Run(ctx, c.Config, nil)
-			r := DapperRow{
+			r := Row{
 				Case: c.Case, Source: c.Source, Method: c.Method, Cycles: c.Config.Cycles, Seed: c.Config.Seed,
 				RMSEa: s.RMSEa, RMSEf: s.RMSEf, SpreadA: s.SpreadA, NISRatio: s.NISRatio,
 				Reference: c.Reference, RelError: (s.RMSEa - c.Reference) / c.Reference,
@@ -187,9 +192,9 @@ func RunDapper(ctx context.Context, cases []Case, o DapperOptions) ([]DapperRow,
 	return rows, ctx.Err()
 }
 
-// WriteDapperTable prints rows as an aligned text table, or as JSON (one
+// WriteTable prints rows as an aligned text table, or as JSON (one
 // object per line) if asJSON.
-func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
+func WriteTable(w io.Writer, rows []Row, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
@@ -200,7 +205,7 @@ func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	adaptive := slices.ContainsFunc(rows, func(r DapperRow) bool { return r.Inflation != 0 })
+	adaptive := slices.ContainsFunc(rows, func(r Row) bool { return r.Inflation != 0 })
 	header := "case\tmethod\tcycles\treference\trmse_a\trel.err\tspread_a\tnis_ratio\tok"
 	if adaptive {
 		header = strings.Replace(header, "\tok", "\tinflation\tok", 1)
@@ -224,8 +229,8 @@ func WriteDapperTable(w io.Writer, rows []DapperRow, asJSON bool) error {
 	return tw.Flush()
 }
 
-// DapperError is the first failed row's error, or nil.
-func DapperError(rows []DapperRow) error {
+// Failed is the first failed row's error, or nil.
+func Failed(rows []Row) error {
 	for _, r := range rows {
 		if r.Error != "" {
 			return fmt.Errorf("bench dapper: %s %s: %s", r.Case, r.Method, r.Error)

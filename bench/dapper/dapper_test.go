@@ -1,4 +1,4 @@
-package bench
+package dapper
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func TestDapperShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ~10 s of filtering")
 	}
-	for _, c := range DapperCases(1500) {
+	for _, c := range Cases(1500) {
 		t.Run(c.Config.Name, func(t *testing.T) {
 			t.Parallel()
 			s, err := experiment.Run(context.Background(), c.Config, nil)
@@ -43,7 +43,7 @@ func TestDapperShort(t *testing.T) {
 // TestDapperCases: every row of the table has its set-up, in order, and
 // the cycles reach every row.
 func TestDapperCases(t *testing.T) {
-	cases := DapperCases(123)
+	cases := Cases(123)
 	if len(cases) != len(experiment.DapperConfigs(0)) {
 		t.Errorf("%d rows for %d set-ups", len(cases), len(experiment.DapperConfigs(0)))
 	}
@@ -60,7 +60,7 @@ func TestDapperCases(t *testing.T) {
 }
 
 func TestSelectDapper(t *testing.T) {
-	got := SelectDapper(DapperOptions{Cycles: 10, Match: regexp.MustCompile("^L96 .*ETKF"), Seed: 9})
+	got := Select(Options{Cycles: 10, Match: regexp.MustCompile("^L96 .*ETKF"), Seed: 9})
 	if len(got) != 2 || got[0].Config.Name != "l96-etkf" || got[1].Config.Name != "l96-letkf" {
 		t.Fatalf("selected %+v", got)
 	}
@@ -69,7 +69,7 @@ func TestSelectDapper(t *testing.T) {
 			t.Errorf("%s: seed %d, want 9", c.Config.Name, c.Config.Seed)
 		}
 	}
-	if got := SelectDapper(DapperOptions{}); len(got) != len(dapperTable) || got[0].Config.Seed != 3 {
+	if got := Select(Options{}); len(got) != len(dapperTable) || got[0].Config.Seed != 3 {
 		t.Errorf("no match and seed: %d rows, seed %d", len(got), got[0].Config.Seed)
 	}
 }
@@ -77,9 +77,9 @@ func TestSelectDapper(t *testing.T) {
 // TestRunDapper runs two short rows and prints them: rows in the order of
 // the cases, one Done call each, the table and the JSON lines.
 func TestRunDapper(t *testing.T) {
-	cases := SelectDapper(DapperOptions{Cycles: 200, Match: regexp.MustCompile("^L63")})
+	cases := Select(Options{Cycles: 200, Match: regexp.MustCompile("^L63")})
 	done := 0
-	rows, err := RunDapper(context.Background(), cases, DapperOptions{Parallel: 2, Done: func(DapperRow) { done++ }})
+	rows, err := Run(context.Background(), cases, Options{Parallel: 2, Done: func(Row) { done++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,25 +91,25 @@ func TestRunDapper(t *testing.T) {
 			t.Errorf("%+v", r)
 		}
 	}
-	if err := DapperError(rows); err != nil {
+	if err := Failed(rows); err != nil {
 		t.Error(err)
 	}
 	var b strings.Builder
-	if err := WriteDapperTable(&b, rows, false); err != nil {
+	if err := WriteTable(&b, rows, false); err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "case  method") || !strings.HasPrefix(lines[1], "L63   ETKF N=10") {
 		t.Errorf("table:\n%s", b.String())
 	}
 	b.Reset()
-	if err := WriteDapperTable(&b, rows, true); err != nil {
+	if err := WriteTable(&b, rows, true); err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[0], `"rmse_a":`) {
 		t.Errorf("JSON:\n%s", b.String())
 	}
 	rows[1].Error = "diverged"
-	if err := DapperError(rows); err == nil || !strings.Contains(err.Error(), "EnKF N=10 infl=1.04: diverged") {
+	if err := Failed(rows); err == nil || !strings.Contains(err.Error(), "EnKF N=10 infl=1.04: diverged") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -119,10 +119,10 @@ func TestRunDapper(t *testing.T) {
 // --xn tunes the EnKF-N rows, --prior-sd the stochastic EnKF's innovation
 // scheme.
 func TestSelectDapperAdaptive(t *testing.T) {
-	plain := SelectDapper(DapperOptions{})
+	plain := Select(Options{})
 	for _, xn := range []float64{0, 2} {
 		sd := xn / 10 // the innovation scheme's prior_sd: 0 (the default) or 0.2
-		cases := SelectDapper(DapperOptions{Adaptive: true, XN: xn, PriorSD: sd})
+		cases := Select(Options{Adaptive: true, XN: xn, PriorSD: sd})
 		if len(cases) != len(plain) {
 			t.Fatalf("%d rows, want %d", len(cases), len(plain))
 		}
@@ -150,7 +150,7 @@ func TestSelectDapperAdaptive(t *testing.T) {
 	}
 	// --local-letkf: the LETKF rows take the local innovation scheme (with
 	// --prior-sd), the others keep theirs.
-	for _, c := range SelectDapper(DapperOptions{Adaptive: true, XN: 2, PriorSD: 0.1, LocalLETKF: true}) {
+	for _, c := range Select(Options{Adaptive: true, XN: 2, PriorSD: 0.1, LocalLETKF: true}) {
 		f := c.Config.Filter
 		switch local := f.AdaptiveScheme() == config.SchemeLocalInnovation; {
 		case local != (f.Method == "letkf"):
