@@ -3,6 +3,7 @@ package enkf
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,30 +159,38 @@ func TestWeightInterpolation(t *testing.T) {
 }
 
 // TestWeightStrideParallelMatchesSerial: the strided analysis in chunks of
-// segments over goroutines gives the bits of one goroutine.
+// segments over goroutines gives the bits of one goroutine, with a fixed
+// inflation and with the local innovation inflation (whose carried
+// estimates must agree too).
 func TestWeightStrideParallelMatchesSerial(t *testing.T) {
 	const N, n = 10, 3000
 	pos, E0, HE, y, r := letkfProblem(3, N, n)
-	var got [2]*mat.Dense
-	for i, parallel := range []bool{false, true} {
-		f, err := New(Config{Method: LETKF, Inflation: 1.02, LocRadius: 5, WeightStride: 3}, N, n, pos)
-		if err != nil {
-			t.Fatal(err)
+	for _, innov := range []*InnovationInflation{nil, {Local: true, PriorSD: 0.3}} {
+		var got [2]*mat.Dense
+		var lam [2][]float64
+		for i, parallel := range []bool{false, true} {
+			f, err := New(Config{Method: LETKF, Inflation: 1.02, LocRadius: 5, WeightStride: 3, Innovation: innov}, N, n, pos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.loc.parallel && parallel {
+				t.Skip("one CPU: nothing to compare")
+			}
+			if f.loc.chunk >= f.loc.nseg {
+				t.Fatalf("one chunk of %d segments: the chunks' shared ends are not tested", f.loc.nseg)
+			}
+			f.loc.parallel = parallel
+			got[i] = mat.DenseCopyOf(E0)
+			for range 2 { // the second analysis starts from the carried estimates
+				if _, err := f.Analyze(got[i], HE, y, r, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lam[i] = f.InflationEstimate()
 		}
-		if !f.loc.parallel && parallel {
-			t.Skip("one CPU: nothing to compare")
+		if !sameBits(got[0], got[1]) || !slices.Equal(lam[0], lam[1]) {
+			t.Errorf("local innovation %v: parallel strided analysis differs from the serial one", innov != nil)
 		}
-		if f.loc.chunk >= f.loc.nseg {
-			t.Fatalf("one chunk of %d segments: the chunks' shared ends are not tested", f.loc.nseg)
-		}
-		f.loc.parallel = parallel
-		got[i] = mat.DenseCopyOf(E0)
-		if _, err := f.Analyze(got[i], HE, y, r, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !sameBits(got[0], got[1]) {
-		t.Error("parallel strided analysis differs from the serial one")
 	}
 }
 
