@@ -586,6 +586,15 @@ func TestRunGenerators(t *testing.T) {
 	if !strings.Contains(md.String(), "best conv, 0.0490: met.") {
 		t.Errorf("report:\n%s", md.String())
 	}
+	// The networks' patience: 8 at the benchmark's 20 epochs, a quarter of
+	// longer schedules.
+	m := *benchModels["ks"]
+	for _, tc := range []struct{ epochs, patience int }{{20, 8}, {100, 25}} {
+		m.epochs = tc.epochs
+		if got := generatorConfig(&m, "conv", 32).Generator.Patience; got != tc.patience {
+			t.Errorf("%d epochs: patience %d, want %d", tc.epochs, got, tc.patience)
+		}
+	}
 	for _, bad := range []GeneratorOptions{{Models: []string{"l63"}}, {Kinds: []string{"vae"}}, {Dims: []int{0}}, {Epochs: -1}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)

@@ -149,8 +149,10 @@ func generatorConfig(m *benchModel, kind string, d int) training.TrainConfig {
 	g := training.GeneratorConfig{Type: kind, LatentDim: d}
 	switch kind {
 	case "autoencoder", "conv":
-		// Adam with a cosine schedule, stopped early on the held-out part.
-		g.Activation, g.Epochs, g.BatchSize, g.LearningRate, g.Schedule, g.Patience, g.Seed = "tanh", m.epochs, 64, 2e-3, "cosine", 8, 1
+		// Adam with a cosine schedule, stopped early on the held-out part
+		// after a patience of a quarter of the epochs (8 at least): a
+		// fixed one would stop long schedules while their rate is high.
+		g.Activation, g.Epochs, g.BatchSize, g.LearningRate, g.Schedule, g.Patience, g.Seed = "tanh", m.epochs, 64, 2e-3, "cosine", max(8, m.epochs/4), 1
 		if kind == "autoencoder" {
 			g.Hidden = m.hidden
 		} else {
