@@ -137,7 +137,7 @@ func (r GeneratorReport) WriteMarkdown(w io.Writer) {
 	if r.Epochs > 0 {
 		epochs = fmt.Sprint(r.Epochs)
 	}
-	p("Each generator is fitted to the latent benchmark's simulation archive of its model (docs/results-latent.md: seed %d, disjoint from every truth trajectory; the last 10%% in time held out) with the benchmark's settings: the networks with Adam, a cosine learning-rate schedule and early stopping on the held-out part, at most %s epochs; the MLP autoencoder with hidden widths KS %v, L96 %v; the circular-convolution autoencoder with channels KS %v, L96 %v, each stage halving the grid; the quadratic manifold x = μ + Vz + W(q(z) − q̄) by least squares on the PCA codes.\n\n",
+	p("Each generator is fitted to the latent benchmark's simulation archive of its model (docs/results-latent.md: seed %d, disjoint from every truth trajectory; the last 10%% in time held out) with the benchmark's settings: the networks with Adam, a cosine learning-rate schedule and early stopping on the held-out part (patience a quarter of the epochs, 8 at least), at most %s epochs; the MLP autoencoder with hidden widths KS %v, L96 %v; the circular-convolution autoencoder with channels KS %v, L96 %v, each stage halving the grid; the quadratic manifold x = μ + Vz + W(q(z) − q̄) by least squares on the PCA codes.\n\n",
 		archiveSeed, epochs, benchModels["ks"].hidden, benchModels["lorenz96"].hidden, benchModels["ks"].channels, benchModels["lorenz96"].channels)
 	writeGeneratorTable(p, r.Generators)
 	best := GeneratorInfo{RMSE: -1}
