@@ -105,18 +105,9 @@ func (r *Rotator) factor() {
 	m, gt := r.n-1, r.gt
 	for i := 0; i < m; i++ {
 		x := gt[i*m+i : i*m+m] // column i of G from the diagonal down
-		alpha := x[0]
-		xn2 := vec.Dot(x[1:], x[1:])
-		if xn2 == 0 {
-			r.tau[i], r.rd[i] = 0, alpha
+		r.tau[i], r.rd[i] = vec.Reflector(x)
+		if r.tau[i] == 0 {
 			continue
-		}
-		beta := -math.Copysign(math.Sqrt(alpha*alpha+xn2), alpha)
-		r.tau[i], r.rd[i] = (beta-alpha)/beta, beta
-		inv := 1 / (alpha - beta)
-		x[0] = 1
-		for k := 1; k < len(x); k++ {
-			x[k] *= inv
 		}
 		// Hᵢ on the later columns of G (rows of gt), from entry i on:
 		// wⱼ = u·gⱼ, gⱼ ← gⱼ - τ wⱼ u.

@@ -92,20 +92,11 @@ func (s *Eigen) tridiagonalize() {
 	for k := 0; k < n-2; k++ {
 		m := n - k - 1
 		x := a[k*n+k+1 : k*n+n] // column k below the diagonal, by symmetry
-		alpha := x[0]
-		xn2 := vec.Dot(x[1:], x[1:])
-		if xn2 == 0 {
-			s.tau[k], s.e[k] = 0, alpha
+		tau, beta := vec.Reflector(x)
+		s.tau[k], s.e[k] = tau, beta
+		if tau == 0 {
 			continue
 		}
-		beta := -math.Copysign(math.Sqrt(alpha*alpha+xn2), alpha)
-		tau := (beta - alpha) / beta
-		inv := 1 / (alpha - beta)
-		x[0] = 1
-		for j := 1; j < m; j++ {
-			x[j] *= inv
-		}
-		s.tau[k], s.e[k] = tau, beta
 		// With A₂₂ = a[k+1:, k+1:] and p = A₂₂u: w = τp - (τ²/2)(pᵀu) u and
 		// A₂₂ ← A₂₂ - u wᵀ - w uᵀ, which is Hₖ A₂₂ Hₖ.
 		a22 := a[(k+1)*n+k+1:]

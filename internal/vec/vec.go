@@ -101,6 +101,25 @@ func Syr2(a []float64, stride int, x, y []float64) {
 	syr2(a, stride, x, y)
 }
 
+// Reflector turns x into the Householder reflector that maps it to
+// (β, 0, …, 0), with LAPACK's conventions (dlarfg): H = I − τuuᵀ with
+// u = (1, x[1:]/(x[0] − β)) and β = −sign(x[0])‖x‖. On return x holds u.
+// If x[1:] is zero, H = I: τ = 0, β = x[0], and x is left as it is.
+func Reflector(x []float64) (tau, beta float64) {
+	alpha := x[0]
+	xn2 := Dot(x[1:], x[1:])
+	if xn2 == 0 {
+		return 0, alpha
+	}
+	beta = -math.Copysign(math.Sqrt(alpha*alpha+xn2), alpha)
+	inv := 1 / (alpha - beta)
+	x[0] = 1
+	for k := 1; k < len(x); k++ {
+		x[k] *= inv
+	}
+	return (beta - alpha) / beta, beta
+}
+
 // Dot returns x·y, summed as DotRows sums. len(y) must be at least len(x).
 func Dot(x, y []float64) float64 {
 	var d [1]float64

@@ -333,3 +333,28 @@ func TestFirstNonFinite(t *testing.T) {
 		}
 	}
 }
+
+// TestReflector: H = I − τuuᵀ maps x to (β, 0, …, 0) with |β| = ‖x‖, and a
+// vector already on the first axis gives H = I and is left as it is.
+func TestReflector(t *testing.T) {
+	x := []float64{3, -1, 2, 0.5}
+	orig := slices.Clone(x)
+	tau, beta := Reflector(x)
+	if x[0] != 1 || math.Abs(math.Abs(beta)-math.Sqrt(Dot(orig, orig))) > 1e-14 {
+		t.Fatalf("u %v, β %v", x, beta)
+	}
+	c := tau * Dot(x, orig) // Hx = x − τ(uᵀx)u
+	for k, v := range orig {
+		want := 0.0
+		if k == 0 {
+			want = beta
+		}
+		if got := v - c*x[k]; math.Abs(got-want) > 1e-14 {
+			t.Errorf("(Hx)[%d] = %v, want %v", k, got, want)
+		}
+	}
+	y := []float64{-2, 0, 0}
+	if tau, beta := Reflector(y); tau != 0 || beta != -2 || !slices.Equal(y, []float64{-2, 0, 0}) {
+		t.Errorf("on the axis: τ %v, β %v, x %v", tau, beta, y)
+	}
+}
