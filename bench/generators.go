@@ -1,16 +1,13 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/latentda/latentda/store"
 )
 
 // GeneratorOptions select the generators that `latentda bench generators`
@@ -115,17 +112,7 @@ const (
 
 // WriteFiles writes the report's Markdown to md and its JSON to js.
 func (r GeneratorReport) WriteFiles(md, js string) error {
-	var mb, jb bytes.Buffer
-	r.WriteMarkdown(&mb)
-	enc := json.NewEncoder(&jb)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("bench generators: %w", err)
-	}
-	if err := store.WriteFileAtomic(md, mb.Bytes()); err != nil {
-		return err
-	}
-	return store.WriteFileAtomic(js, jb.Bytes())
+	return writeReportFiles(md, r.WriteMarkdown, js, r)
 }
 
 // WriteMarkdown renders the report.

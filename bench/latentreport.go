@@ -57,12 +57,21 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 
 // WriteJSON writes the report as indented JSON.
 func (r LatentReport) WriteJSON(w io.Writer) error {
-	data, err := json.MarshalIndent(r, "", " ")
+	data, err := marshalReport(r)
 	if err != nil {
-		return fmt.Errorf("bench latent: %w", err)
+		return err
 	}
-	_, err = w.Write(append(data, '\n'))
+	_, err = w.Write(data)
 	return err
+}
+
+// marshalReport is the JSON of a report: indented, with a final newline.
+func marshalReport(v any) ([]byte, error) {
+	data, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return append(data, '\n'), nil
 }
 
 func fmtOpt(v *float64, format string) string {
@@ -391,15 +400,22 @@ func rowRMSE(r *LatentRow) string {
 // WriteFiles writes the report's Markdown to md and its JSON to js, each
 // atomically.
 func (r LatentReport) WriteFiles(md, js string) error {
-	var mb, jb bytes.Buffer
-	r.WriteMarkdown(&mb)
-	if err := r.WriteJSON(&jb); err != nil {
+	return writeReportFiles(md, r.WriteMarkdown, js, r)
+}
+
+// writeReportFiles writes a report's Markdown (rendered by markdown) to md
+// and v as indented JSON to js, each atomically.
+func writeReportFiles(md string, markdown func(io.Writer), js string, v any) error {
+	var mb bytes.Buffer
+	markdown(&mb)
+	data, err := marshalReport(v)
+	if err != nil {
 		return err
 	}
 	if err := store.WriteFileAtomic(md, mb.Bytes()); err != nil {
 		return err
 	}
-	return store.WriteFileAtomic(js, jb.Bytes())
+	return store.WriteFileAtomic(js, data)
 }
 
 // RenderLatentReport writes the Markdown of the JSON report at js to md,
