@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // GeneratorOptions select the generators that `latentda bench generators`
