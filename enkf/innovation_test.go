@@ -279,7 +279,7 @@ func TestInnovationInflationCarried(t *testing.T) {
 // (σ_b = 0.3, three tapered observations per batch), so the right one
 // still carries its spin-up and fluctuations of about σ_b/√2; a wider
 // prior speeds it up but biases it upwards (σ²ₒ grows with Λᵇ, so the
-// estimate rises faster than it falls: σ_b = 1 gave 1.35 on the left).
+// estimate rises faster than it falls).
 func TestLocalInnovationInflation(t *testing.T) {
 	const N, n, cycles, scored = 20, 40, 3000, 2000
 	var pos []float64

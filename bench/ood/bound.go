@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
@@ -192,11 +193,12 @@ func half(X *mat.Dense, h int) *mat.Dense {
 }
 
 // gaussian is a fitted normal law with the Cholesky factor of its
-// covariance.
+// covariance, and scratch for logDensity.
 type gaussian struct {
 	mean   []float64
 	chol   mat.Cholesky
 	logDet float64
+	d, x   *mat.VecDense
 }
 
 // fitGaussian fits the sample mean and covariance of the rows of X, plus
@@ -206,24 +208,16 @@ func fitGaussian(X *mat.Dense, rVar float64) (*gaussian, error) {
 	if r < 2 {
 		return nil, fmt.Errorf("a Gaussian fit needs 2 samples or more, got %d", r)
 	}
-	g := &gaussian{mean: make([]float64, c)}
-	for i := range r {
-		for k, v := range X.RawRowView(i) {
-			g.mean[k] += v / float64(r)
-		}
+	g := &gaussian{mean: make([]float64, c), d: mat.NewVecDense(c, nil), x: mat.NewVecDense(c, nil)}
+	for k := range c {
+		g.mean[k] = stat.Mean(mat.Col(nil, k, X), nil)
 	}
-	A := mat.NewDense(r, c, nil)
-	for i := range r {
-		for k, v := range X.RawRowView(i) {
-			A.Set(i, k, v-g.mean[k])
-		}
-	}
-	cov := mat.NewSymDense(c, nil)
-	cov.SymOuterK(1/float64(r-1), A.T())
+	var cov mat.SymDense
+	stat.CovarianceMatrix(&cov, X, nil)
 	for k := range c {
 		cov.SetSym(k, k, cov.At(k, k)+rVar)
 	}
-	if !g.chol.Factorize(cov) {
+	if !g.chol.Factorize(&cov) {
 		return nil, fmt.Errorf("the covariance is not positive definite")
 	}
 	g.logDet = g.chol.LogDet()
@@ -233,13 +227,11 @@ func fitGaussian(X *mat.Dense, rVar float64) (*gaussian, error) {
 // logDensity is log N(y; μ, C) up to the constant −(c/2) log 2π, which
 // cancels in a ratio.
 func (g *gaussian) logDensity(y []float64) float64 {
-	d := make([]float64, len(y))
 	for k, v := range y {
-		d[k] = v - g.mean[k]
+		g.d.SetVec(k, v-g.mean[k])
 	}
-	var x mat.VecDense
-	if err := g.chol.SolveVecTo(&x, mat.NewVecDense(len(d), d)); err != nil {
+	if err := g.chol.SolveVecTo(g.x, g.d); err != nil {
 		return math.NaN()
 	}
-	return -0.5 * (mat.Dot(mat.NewVecDense(len(d), d), &x) + g.logDet)
+	return -0.5 * (mat.Dot(g.d, g.x) + g.logDet)
 }
