@@ -169,7 +169,8 @@ func (o *LatentOptions) validate() error {
 	if o.Scheme != "" && (!o.Adaptive || !slices.Contains(adaptiveSchemes, o.Scheme)) {
 		return fmt.Errorf("bench latent: --scheme must be one of %s, and only with --inflation adaptive; got %q", strings.Join(adaptiveSchemes, ", "), o.Scheme)
 	}
-	enkfN := o.Scheme == "" || o.Scheme == config.SchemeEnKFN
+	scheme, _ := o.scheme()
+	enkfN := scheme == config.SchemeEnKFN
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
 		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got %v", o.XN)
 	}
