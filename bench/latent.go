@@ -64,7 +64,8 @@ type LatentOptions struct {
 	// Filters are method names (latentMethods; default all of them).
 	Filters []string
 	// Seeds is the number of evaluation seeds (1, 2, ...; default 5);
-	// TuneSeeds the number of tuning seeds (101, 102, ...; default 2).
+	// TuneSeeds the number of tuning seeds (101, 102, ...; default 3:
+	// with two, refinement fitted their noise).
 	Seeds, TuneSeeds int
 	// Cycles and TuneCycles override the models' run lengths (cycles
 	// after the burn-in).
@@ -110,7 +111,7 @@ func (o *LatentOptions) withDefaults() {
 		o.Seeds = 5
 	}
 	if o.TuneSeeds == 0 {
-		o.TuneSeeds = 2
+		o.TuneSeeds = 3
 	}
 	if o.Parallel == 0 {
 		o.Parallel = 4

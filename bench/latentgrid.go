@@ -272,6 +272,9 @@ var latentMethods = []latentMethod{
 	{name: "latent-hybrid-local-pca32", gen: "pca", d: func(*benchModel) int { return 32 }, letkf: true, knobs: []string{"inflation", "alpha", "loc_radius"}, grid: localHybridGrid, analysis: "hybrid-local",
 		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
 		doc:   docLocal + "a PCA of d = 32 (smoother static part); KS only"},
+	{name: "latent-hybrid-local-conv", gen: "conv", d: latentDim, letkf: true, knobs: []string{"inflation", "alpha", "loc_radius"}, grid: localHybridGrid, analysis: "hybrid-local",
+		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
+		doc:   docLocal + "the convolutional autoencoder's prior J(z̄) Σ_clim J(z̄)ᵀ, with J its Jacobian at the forecast's mean code (a static part that moves with the flow); KS only"},
 	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
 		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
 	// Each Gauss–Newton step of the quadratic manifold costs ~35 ms on KS

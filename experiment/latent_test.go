@@ -13,6 +13,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/observations"
 )
 
 func latentCfg(base config.Config, gen string) config.Config {
@@ -435,5 +436,68 @@ func TestLatentHybridLocalSmallEnsemble(t *testing.T) {
 	t.Logf("rmse_a: LETKF %.3f, hybrid-local %.3f (NIS ratio %.2f)", full.RMSEa, lat.RMSEa, lat.NISRatio)
 	if !(lat.RMSEa < 0.3*full.RMSEa) {
 		t.Errorf("hybrid-local rmse_a %.3f, LETKF %.3f: the static part does not help", lat.RMSEa, full.RMSEa)
+	}
+}
+
+// TestLatentHybridLocalStaticRootFollowsTheFlow: with a nonlinear
+// generator the hybrid-local analysis's static part J(z̄) Σ_clim J(z̄)ᵀ is
+// taken at the forecast's mean code z̄, so it moves with the flow: its
+// root equals B_z J(z̄)ᵀ with J by central differences (tolerance 1e-6,
+// the differences' truncation error for a step of 1e-5 on a quadratic
+// map is zero, leaving rounding of about 1e-10 / 1e-5), and it differs
+// between two forecasts.
+func TestLatentHybridLocalStaticRootFollowsTheFlow(t *testing.T) {
+	base := DapperConfigs(10)["l96-letkf"]
+	train, valid, _ := latentArchive(t, base, 8)
+	g, err := latent.FitQuadratic(train, valid, latent.QuadraticOptions{Dim: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := latent.EstimateStats(g, train, valid)
+	op, err := observations.NewEveryKth(40, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha := 0.9
+	cfg := config.LatentConfig{Generator: "quadratic", Update: "increment", Analysis: "hybrid-local", Alpha: &alpha}
+	const N = 4
+	l, err := newLatentStep(cfg, g, stats, op, N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := make([]*mat.Dense, 2)
+	for k := range roots {
+		zbar := make([]float64, 8)
+		for i := range N {
+			z := l.zf.RawRowView(i)
+			for j := range z {
+				z[j] = math.Sin(float64(1+i+3*j+7*k)) / 2
+				zbar[j] += z[j] / N
+			}
+		}
+		l.staticRoot()
+		roots[k] = mat.DenseCopyOf(l.hyb.B)
+		// J by central differences at z̄.
+		const h = 1e-5
+		J := mat.NewDense(40, 8, nil)
+		xp, xm := make([]float64, 40), make([]float64, 40)
+		for j := range 8 {
+			zp, zm := slices.Clone(zbar), slices.Clone(zbar)
+			zp[j] += h
+			zm[j] -= h
+			g.Decode(xp, zp)
+			g.Decode(xm, zm)
+			for r := range 40 {
+				J.Set(r, j, (xp[r]-xm[r])/(2*h))
+			}
+		}
+		var want mat.Dense
+		want.Mul(l.bz, J.T())
+		if !mat.EqualApprox(roots[k], &want, 1e-6) {
+			t.Errorf("forecast %d: the static root is not B_z J(z̄)ᵀ", k)
+		}
+	}
+	if mat.EqualApprox(roots[0], roots[1], 1e-3) {
+		t.Error("the static root is the same for two forecasts with different mean codes")
 	}
 }

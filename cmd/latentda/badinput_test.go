@@ -158,7 +158,7 @@ func badCases() []badCase {
 		flags("bench dapper --local-letkf without adaptive", "--local-letkf: with --inflation adaptive", "bench", "dapper", "--local-letkf"),
 		flags("bench generators, unknown kind", `bench generators: unknown generator "vae" (want one of pca, quadratic, autoencoder, conv)`, "bench", "generators", "--generator", "vae", "--json", "state/g.json", "--report", "state/g.md"),
 		flags("bench generators, d 0", "bench generators: dimensions must be >= 1, got 0", "bench", "generators", "--d", "0", "--json", "state/g.json", "--report", "state/g.md"),
-		flags("bench latent with 0 seeds", "--seeds, --tune-seeds and --parallel must be >= 1, got 0, 2, 4", "bench", "latent", "--seeds", "0", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench latent with 0 seeds", "--seeds, --tune-seeds and --parallel must be >= 1, got 0, 3, 4", "bench", "latent", "--seeds", "0", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --xn without adaptive", "--xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got 2", "bench", "latent", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --xn with local-innovation", "--xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got 2", "bench", "latent", "--inflation", "adaptive", "--scheme", "local-innovation", "--xn", "2", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent unknown --scheme", `--scheme must be one of enkf-n, innovation, local-innovation, and only with --inflation adaptive; got "anderson"`, "bench", "latent", "--inflation", "adaptive", "--scheme", "anderson", "--json", "state/r.json", "--report", "state/r.md"),

@@ -60,7 +60,7 @@ sets each row against the tuned row of --compare:
 	f.StringSliceVar(&o.Regimes, "regime", nil, "regimes: "+strings.Join(bench.RegimeNames(), ", ")+" (default all)")
 	f.StringSliceVar(&o.Filters, "filter", nil, "filters: "+strings.Join(bench.MethodNames(), ", ")+" (default all)")
 	f.IntVar(&o.Seeds, "seeds", 5, "evaluation seeds (1, 2, ...)")
-	f.IntVar(&o.TuneSeeds, "tune-seeds", 2, "tuning seeds (101, 102, ...)")
+	f.IntVar(&o.TuneSeeds, "tune-seeds", 3, "tuning seeds (101, 102, ...)")
 	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 400, L96 800)")
 	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 200, L96 400)")
 	f.StringVar(&o.Tuned, "tuned", "", "skip tuning and evaluate these hyperparameters, as name=value,... (such as inflation=1.05,loc_radius=16)")
