@@ -338,6 +338,11 @@ func TestLatentVerdicts(t *testing.T) {
 		row("very-sparse", 16, "latent-y", 0.9, 0.2, 0), row("very-sparse", 16, "letkf", 1.0, 0.05, 0),
 		row("small", 8, "latent-y", 0.3, 0.01, 0), row("small", 8, "letkf", 0.2, 0.01, 0),
 	}
+	// A hybrid-local row tuned to α = 1 is the LETKF itself: it is not the
+	// best latent filter, however low its RMSE.
+	itself := row("very-sparse", 16, "latent-hybrid-local-pca", 0.5, 0.01, 0)
+	itself.Hyperparameters = Hyper{"alpha": 1, "inflation": 1.05, "loc_radius": 8}
+	rows = append(rows, itself)
 	got := latentVerdicts(rows, []GeneratorInfo{{Model: "ks", Kind: "pca", D: 64, RMSE: 0.032}})
 	want := []string{
 		"KS standard, N = 16: best latent latent-etkf-pca (pca d=64, generator reconstruction RMSE 0.032) 0.140 ± 0.010 against the LETKF's 0.120 ± 0.010 (+17%); target within 25% (DAPPER's LETKF reference 0.11): **met**.",

@@ -220,10 +220,21 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 		if e := gridEdges(&row); len(e) > 0 {
 			chosen += " (at the grid's edge: " + strings.Join(e, ", ") + ")"
 		}
+		if isLETKFItself(&row) {
+			chosen += " (α = 1: the LETKF itself)"
+		}
 		p("| %s | %d | %s | %s | %d | %s | %s | %s | %d/%d | %.0f | %s |\n", row.Model, row.N, row.Filter, row.Generator, row.D,
 			rmse, fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, row.AnalysisMicros, chosen)
 	}
 	p("\n")
+}
+
+// isLETKFItself reports whether r is a hybrid-local analysis tuned to
+// α = 1: the LETKF on the states bit for bit, the generator unused, so it
+// is not a latent filter's result.
+func isLETKFItself(r *LatentRow) bool {
+	m := methodByName(r.Filter)
+	return m != nil && m.analysis == config.LatentHybridLocal && r.Hyperparameters["alpha"] == 1
 }
 
 // latentVerdicts states, from the KS rows, each target of issue 14: in
@@ -231,7 +242,7 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 // below the tuned LETKF's with non-overlapping 95% CIs, and in the
 // standard regime the best latent filter within 25% of the LETKF. The best
 // latent filter of a (regime, N) is the one with the lowest mean among
-// those that lost no evaluation seed.
+// those that lost no evaluation seed and use their generator.
 func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 	type key struct {
 		regime string
@@ -255,7 +266,7 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 		switch {
 		case r.Filter == "letkf":
 			letkf[k] = r
-		case strings.HasPrefix(r.Filter, "latent") && r.Diverged == 0 && r.RMSEMean != nil:
+		case strings.HasPrefix(r.Filter, "latent") && !isLETKFItself(r) && r.Diverged == 0 && r.RMSEMean != nil:
 			if best[k] == nil || *r.RMSEMean < *best[k].RMSEMean {
 				best[k] = r
 			}
@@ -283,6 +294,9 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 		floor := "—"
 		if a := bestAny[k]; a != nil {
 			floor = fmt.Sprintf("%.3f (%s)", *a.RMSEMean, a.Filter)
+			if isLETKFItself(a) {
+				floor = fmt.Sprintf("%.3f (%s at α = 1: the LETKF itself)", *a.RMSEMean, a.Filter)
+			}
 		}
 		head := fmt.Sprintf("KS %s, N = %d", k.regime, k.n)
 		if k.regime != "standard" {
