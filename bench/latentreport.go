@@ -293,10 +293,11 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 		l, b := letkf[k], best[k]
 		floor := "—"
 		if a := bestAny[k]; a != nil {
-			floor = fmt.Sprintf("%.3f (%s)", *a.RMSEMean, a.Filter)
+			name := a.Filter
 			if isLETKFItself(a) {
-				floor = fmt.Sprintf("%.3f (%s at α = 1: the LETKF itself)", *a.RMSEMean, a.Filter)
+				name += " at α = 1: the LETKF itself"
 			}
+			floor = fmt.Sprintf("%.3f (%s)", *a.RMSEMean, name)
 		}
 		head := fmt.Sprintf("KS %s, N = %d", k.regime, k.n)
 		if k.regime != "standard" {
