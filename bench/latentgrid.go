@@ -63,7 +63,7 @@ var benchModels = map[string]*benchModel{
 		radii:     []float64{8, 16, 32},
 		pcaDims:   []float64{32, 48, 64},
 		latentDim: 32, hybridDim: 64,
-		hidden: []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 20,
+		hidden: []int{256, 128}, channels: []int{8, 16, 16}, strides: []int{2, 2, 2}, epochs: 100,
 	},
 	"lorenz96": {
 		name: "lorenz96", model: config.ModelConfig{Name: "lorenz96", Nx: 40, Dt: 0.05, Forcing: 8}, stepsBetween: 1,
@@ -77,7 +77,7 @@ var benchModels = map[string]*benchModel{
 		radii:     []float64{2, 4, 8},
 		pcaDims:   []float64{24, 32, 36},
 		latentDim: 32, hybridDim: 36,
-		hidden: []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 20,
+		hidden: []int{128, 128}, channels: []int{8, 16}, strides: []int{2, 2}, epochs: 100,
 	},
 }
 
