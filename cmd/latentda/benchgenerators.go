@@ -48,7 +48,7 @@ of the time (about 40 minutes for the default set on 2 cores).
 	f.StringSliceVar(&o.Models, "model", nil, "models: ks, lorenz96 (default both)")
 	f.StringSliceVar(&o.Kinds, "generator", nil, "generator kinds: pca, quadratic, autoencoder, conv (default all)")
 	f.IntSliceVar(&o.Dims, "d", nil, "latent dimensions (default 8, 16, 32)")
-	f.IntVar(&o.Epochs, "epochs", 0, "the networks' epochs at most (0: the latent benchmark's 20)")
+	f.IntVar(&o.Epochs, "epochs", 0, fmt.Sprintf("the networks' epochs at most (0: the latent benchmark's %d)", bench.NetworkEpochs))
 	f.StringVar(&report, "report", "docs/results-generators.md", "Markdown report to write")
 	f.StringVar(&js, "json", "docs/results-generators.json", "JSON to write")
 	return cmd
