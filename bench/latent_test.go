@@ -483,7 +483,7 @@ func TestOutward(t *testing.T) {
 // local innovation inflation, the other knobs keep their values, and the
 // analyses a scheme is not derived for are left out: the hybrid and
 // iterative ones, and for the local innovation inflation all but the
-// LETKF.
+// LETKF and the localised hybrids, whose α stays a knob.
 func TestAdaptiveVariant(t *testing.T) {
 	m := benchModels["ks"]
 	for _, tc := range []struct {
@@ -541,10 +541,19 @@ func TestAdaptiveVariant(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-local-pca"} {
+	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-pca", "latent-iterative-pca-rep"} {
 		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0); v != nil {
 			t.Errorf("%s has a local innovation variant", name)
 		}
+	}
+	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0)
+	if v == nil || !slices.Equal(v.knobs, []string{"prior_sd", "alpha", "loc_radius"}) {
+		t.Fatalf("latent-hybrid-local-conv's local innovation variant: %+v", v)
+	}
+	c = config.Config{}
+	if err := v.apply(&c, Hyper{"prior_sd": 0.04, "alpha": 0.99, "loc_radius": 8}, m); err != nil || c.Filter.AdaptiveScheme() != config.SchemeLocalInnovation ||
+		*c.Filter.Adaptive.PriorSD != 0.04 || *c.Latent.Alpha != 0.99 {
+		t.Errorf("apply to the localised hybrid: %v, filter %+v", err, c.Filter)
 	}
 }
 

@@ -313,15 +313,16 @@ func adaptiveKnob(scheme string) (string, []float64) {
 // adaptiveVariant returns the method with its inflation knob replaced by
 // the adaptive inflation scheme (config.SchemeEnKFN, SchemeInnovation or
 // SchemeLocalInnovation), or nil if the scheme is not derived for
-// its analysis: the EnKF-N and the innovation estimates are not for a
-// hybrid covariance (α < 1) or the iterative analysis
+// its analysis: the EnKF-N and the global innovation estimate are not for
+// a hybrid covariance (α < 1) or the iterative analysis
 // (config.Config.Validate refuses them), and the local innovation
-// inflation is for the LETKF only. The scheme's knob (xn, prior_sd) is
+// inflation is for the LETKF and the localised hybrid on the states
+// (latent.analysis hybrid-local) only. The scheme's knob (xn, prior_sd) is
 // fixed at weight > 0; with weight 0 it is a knob in the inflation's
 // place, tuned on its values (adaptiveKnob) by the same rules.
 func (meth *latentMethod) adaptiveVariant(scheme string, weight float64) *latentMethod {
-	if slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative ||
-		scheme == config.SchemeLocalInnovation && (!meth.letkf || meth.gen != "") {
+	if scheme == config.SchemeLocalInnovation && !meth.letkf ||
+		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
 		return nil
 	}
 	v := *meth

@@ -491,9 +491,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	which := fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, its hyperprior weight xn tuned on %v in the inflation's place)", adaptiveXNs)
 	switch {
 	case r.Scheme == config.SchemeLocalInnovation && r.PriorSD != 0:
-		which = fmt.Sprintf("The LETKF of docs/results-latent.md runs with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011)", r.PriorSD)
+		which = fmt.Sprintf("The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011; for a hybrid it inflates both parts of the local covariance)", r.PriorSD)
 	case r.Scheme == config.SchemeLocalInnovation:
-		which = fmt.Sprintf("The LETKF of docs/results-latent.md runs with `filter.inflation: adaptive, adaptive: {scheme: local-innovation}` (one innovation-based estimate per local analysis, Miyoshi 2011), its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
+		which = fmt.Sprintf("The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation}` (one innovation-based estimate per local analysis, Miyoshi 2011; for a hybrid it inflates both parts of the local covariance), the prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
 	case r.Scheme == config.SchemeInnovation && r.PriorSD != 0:
 		which = fmt.Sprintf("Every method of docs/results-latent.md for which the innovation inflation is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive, adaptive: {scheme: innovation, prior_sd: %g}` (one global estimate, Li, Kalnay and Miyoshi 2009)", r.PriorSD)
 	case r.Scheme == config.SchemeInnovation:

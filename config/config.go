@@ -480,7 +480,10 @@ func (c Config) validateAdaptive() error {
 		return fmt.Errorf("filter.inflation: want a finite number > 0 or %s, got %v", inflationWord, float64(f.Inflation))
 	}
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
-		return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis")
+		localHybrid := l.AnalysisOrDefault() == LatentHybridLocal && f.AdaptiveScheme() == SchemeLocalInnovation
+		if !localHybrid {
+			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s", SchemeLocalInnovation)
+		}
 	}
 	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {
 		return fmt.Errorf("filter.inflation: %s is not available with orchestration.blocks (the block-wise analysis does not gather the local inflations)", inflationWord)

@@ -101,9 +101,11 @@ type AdaptiveConfig struct {
 	// LETKF analysis), or innovation, the innovation-based estimate of
 	// Li, Kalnay and Miyoshi (2009) with Miyoshi's (2011) Gaussian update,
 	// carried from cycle to cycle (enkf.InnovationInflation; one global
-	// factor), or local-innovation (letkf only), the same estimate made in
+	// factor), or local-innovation (letkf), the same estimate made in
 	// every local analysis from its tapered observations, one factor per
-	// batch of grid points (Miyoshi 2011). Default: innovation for the
+	// batch of grid points (Miyoshi 2011); with latent.analysis
+	// hybrid-local it inflates each batch's hybrid covariance, and it is
+	// the only scheme that analysis takes. Default: innovation for the
 	// stochastic enkf, whose
 	// perturbed-observation update the EnKF-N is not derived for (with it
 	// the L96 EnKF row of the DAPPER table loses the truth), and enkf-n for

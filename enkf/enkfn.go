@@ -50,11 +50,15 @@ type EnKFN struct {
 }
 
 // errAdaptiveHybrid: the adaptive inflations are not derived for the
-// hybrid and iterative analyses.
-var errAdaptiveHybrid = errors.New("enkf: adaptive inflation is for Analyze, not the hybrid or iterative analyses")
+// hybrid and iterative analyses, except the local innovation inflation
+// for the localised hybrid (AnalyzeHybridLocal).
+var errAdaptiveHybrid = errors.New("enkf: adaptive inflation is for Analyze, not the hybrid or iterative analyses (the local innovation inflation is also for the localised hybrid)")
 
 // adaptive reports whether f has an adaptive inflation.
 func (f *Filter) adaptive() bool { return f.cfg.Adaptive != nil || f.cfg.Innovation != nil }
+
+// localInnovation reports whether f has the local innovation inflation.
+func (f *Filter) localInnovation() bool { return f.cfg.Innovation != nil && f.cfg.Innovation.Local }
 
 // xn returns XN with its default.
 func (e EnKFN) xn() float64 {

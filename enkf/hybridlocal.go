@@ -2,6 +2,7 @@ package enkf
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/blas"
@@ -58,6 +59,9 @@ type hybridLocal struct {
 	u    []float64 // the right-hand side and solution (max(M, p_loc))
 	w    []float64 // the weights (M)
 	coef []float64 // the row scales of X̃ (M)
+	inc  []float64 // each batch's increment coefficients uᵢ = coefᵢ √Λ_b wᵢ (nbatch × M)
+	obs  []bool    // whether each batch has observations
+	lam  []float64 // each batch's Λ_b (the localizer's given)
 	mean []float64 // the batch's hybrid mean
 }
 
@@ -65,12 +69,13 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 	if hl := f.hloc; hl != nil && len(hl.w) == M {
 		return hl
 	}
-	p, bs := f.nobs, f.loc.bs
+	p, bs, nb := f.nobs, f.loc.bs, f.loc.nbatch
 	k := min(M, p)
 	f.hloc = &hybridLocal{
 		lw: localWork{obs: make([]int, p), sqrtW: make([]float64, p)},
 		st: make([]float64, M*p), dl: make([]float64, p), g: make([]float64, k*k),
-		u: make([]float64, max(M, p)), w: make([]float64, M), coef: make([]float64, M), mean: make([]float64, bs),
+		u: make([]float64, max(M, p)), w: make([]float64, M), coef: make([]float64, M),
+		inc: make([]float64, nb*M), obs: make([]bool, nb), lam: make([]float64, nb), mean: make([]float64, bs),
 	}
 	return f.hloc
 }
@@ -79,9 +84,17 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 // P = α L∘Pₑ + (1 − α) BᵀB, described above: the members' observed
 // anomalies come from HE as in Analyze, the static rows' from the tangent
 // linear of h at the forecast mean, Hₓ bₖ. The NIS is that of P without
-// localisation. With Alpha = 1 it is Analyze, bit for bit (h is not
-// used). It needs the LETKF; E is left unchanged when an error is
-// returned.
+// localisation, before inflation.
+//
+// With the local innovation inflation (Config.Innovation, Local), Λ_b
+// inflates the batch's hybrid covariance, P_b ← Λ_b P: its estimate is
+// InnovationInflation's with the batch's tapered augmented S̃ₗ in S's
+// place, whose expectation E[d̃ᵀd̃] = Λ tr(S̃ₗᵀS̃ₗ) + Σw counts both parts of
+// P; the mean's rows and the members' anomalies are inflated by √Λ_b. The
+// other adaptive inflations are refused.
+//
+// With Alpha = 1 it is Analyze, bit for bit (h is not used). It needs the
+// LETKF; E is left unchanged when an error is returned.
 func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, rng *rand.Rand) (Innovation, error) {
 	a, inno, err := f.augmented(E, HE, h, y, rVar, hyb, LETKF)
 	switch {
@@ -90,41 +103,85 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 	case a == nil:
 		return f.Analyze(E, HE, y, rVar, rng)
 	}
-	f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
-	if err := f.recentre(a, hyb.Alpha); err != nil {
+	l := f.loc
+	hl, err := f.hybridWeights(a, hyb.Alpha)
+	if err != nil {
 		return Innovation{}, err
 	}
+	if l.innov != nil {
+		l.given = hl.lam
+		defer func() { l.given = nil }()
+	}
+	l.analyze(f.out, f.a, f.xm, f.s, f.d)
+	f.recentre(a, hl)
+	if l.innov != nil {
+		if inno.Inflation, err = l.meanInflation(0, l.nbatch); err != nil {
+			return Innovation{}, err
+		}
+	}
 	f.postProcess(rng)
-	return inno, f.store(E.RawMatrix())
+	if err := f.store(E.RawMatrix()); err != nil {
+		return Innovation{}, err
+	}
+	if l.innov != nil {
+		copy(l.lam, l.infl)
+	}
+	return inno, nil
+}
+
+// hybridWeights solves, batch by batch, for the weights of the mean of
+// the localised hybrid of weight alpha (the observed augmented rows a.s),
+// with the local innovation inflation Λ_b if the filter has it (1
+// otherwise), and returns them in the work space: hl.inc, hl.obs, hl.lam.
+func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error) {
+	l, M, p := f.loc, f.members+a.m, f.nobs
+	hl := f.hybridLocalSpace(M)
+	f.rowScales(hl.coef, alpha)
+	for b := range l.nbatch {
+		pl := l.selectObs(&hl.lw, b)
+		hl.obs[b], hl.lam[b] = pl > 0, 1
+		if l.innov != nil {
+			hl.lam[b] = l.lam[b]
+		}
+		if pl == 0 {
+			continue // no observations: the LETKF leaves the forecast, as the hybrid does
+		}
+		hl.local(a.s, f.d, p, M, pl)
+		root := 1.0
+		if l.innov != nil {
+			hl.lam[b] = l.innov.localInflation(l.lam[b], hl.st[:M*pl], hl.dl[:pl], hl.lw.sqrtW[:pl])
+			root = math.Sqrt(hl.lam[b])
+			scale(root, hl.st[:M*pl])
+		}
+		if err := hl.weights(M, pl); err != nil {
+			lo, hi := l.span(b)
+			return nil, fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
+		}
+		inc := hl.inc[b*M : (b+1)*M]
+		for i, c := range hl.coef {
+			inc[i] = c * root * hl.w[i]
+		}
+	}
+	return hl, nil
 }
 
 // recentre moves the LETKF analysis in f.out, batch by batch, onto the
-// mean of the localised hybrid of weight alpha (the augmented rows a.x
-// and their observed rows a.s).
-func (f *Filter) recentre(a *augSpace, alpha float64) error {
-	N, n, p, M := f.members, f.dim, f.nobs, f.members+a.m
-	l := f.loc
-	hl := f.hybridLocalSpace(M)
-	coef := hl.coef
-	f.rowScales(coef, alpha)
-	for b := range l.nbatch {
-		lo, hi := l.span(b)
-		pl := l.selectObs(&hl.lw, b)
-		if pl == 0 {
-			continue // no observations: the LETKF left the forecast, as the hybrid does
+// mean of the localised hybrid, x̄ + Σᵢ uᵢ xᵢ with the rows xᵢ of a.x and
+// the increment coefficients of hybridWeights.
+func (f *Filter) recentre(a *augSpace, hl *hybridLocal) {
+	N, n, M := f.members, f.dim, f.members+a.m
+	for b := range f.loc.nbatch {
+		if !hl.obs[b] {
+			continue
 		}
-		if err := hl.weights(a.s, f.d, p, M, pl); err != nil {
-			return fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
-		}
-		for i, c := range coef {
-			hl.u[i] = c * hl.w[i]
-		}
+		lo, hi := f.loc.span(b)
+		inc := hl.inc[b*M : (b+1)*M]
 		mean := hl.mean[:hi-lo]
 		copy(mean, f.xm[lo:hi])
-		for i := range M {
+		for i, u := range inc {
 			row := a.x[i*n+lo : i*n+hi]
 			for j, x := range row {
-				mean[j] += hl.u[i] * x
+				mean[j] += u * x
 			}
 		}
 		for j := lo; j < hi; j++ {
@@ -138,13 +195,12 @@ func (f *Filter) recentre(a *augSpace, alpha float64) error {
 			}
 		}
 	}
-	return nil
 }
 
-// weights sets hl.w = (I + S̃ₗS̃ₗᵀ)⁻¹S̃ₗdₗ for the batch's observations
-// (hl.lw, pl of them) of the M × p matrix s and the normalised innovations
-// d, solving the smaller of the two systems.
-func (hl *hybridLocal) weights(s, d []float64, p, M, pl int) error {
+// local sets S̃ₗ (hl.st) and dₗ (hl.dl) from the M × p matrix s and the
+// normalised innovations d for the batch's observations (hl.lw, pl of
+// them), tapered by the square roots of their weights.
+func (hl *hybridLocal) local(s, d []float64, p, M, pl int) {
 	obs, sqrtW := hl.lw.obs[:pl], hl.lw.sqrtW[:pl]
 	for i := range M {
 		row, out := s[i*p:(i+1)*p], hl.st[i*pl:(i+1)*pl]
@@ -155,6 +211,11 @@ func (hl *hybridLocal) weights(s, d []float64, p, M, pl int) error {
 	for k, o := range obs {
 		hl.dl[k] = d[o] * sqrtW[k]
 	}
+}
+
+// weights sets hl.w = (I + S̃ₗS̃ₗᵀ)⁻¹S̃ₗdₗ for the M × pl matrix S̃ₗ and
+// dₗ in hl.st and hl.dl, solving the smaller of the two systems.
+func (hl *hybridLocal) weights(M, pl int) error {
 	S := blas64.General{Rows: M, Cols: pl, Stride: pl, Data: hl.st[:M*pl]}
 	dl := blas64.Vector{N: pl, Inc: 1, Data: hl.dl[:pl]}
 	w := blas64.Vector{N: M, Inc: 1, Data: hl.w}

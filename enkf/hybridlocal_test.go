@@ -195,8 +195,80 @@ func TestHybridLocalStaticPartKnown(t *testing.T) {
 	}
 }
 
-// TestHybridLocalErrors: the method, alpha, B and adaptive inflation are
-// checked, and E is left unchanged.
+// TestHybridLocalInnovationInflation: with the local innovation inflation
+// and a radius so large that every taper weight rounds to 1, every batch
+// estimates the same Λ, InnovationInflation's update from the prior 1 with
+// the whole augmented S̃ (both parts of P) in S's place, and the analysis
+// is the uninflated one of the ensemble and static rows inflated by √Λ.
+// The two compute the same algebra in a different order on O(1) numbers:
+// 1e-9 as in TestHybridLocalUnlocalisedIsHybrid. The estimate is carried
+// as the next analysis's prior.
+func TestHybridLocalInnovationInflation(t *testing.T) {
+	const n, N, m, alpha, sd = 12, 5, 4, 0.7, 0.3
+	h := pointMap{n: n, idx: everyK(n, 2)}
+	E, B, y, r := localProblem(N, n, m, h, 5)
+	HE := h.observe(E)
+	p := len(h.idx)
+	var dd, trS float64
+	xm := make([]float64, n)
+	for j := range n {
+		for i := range N {
+			xm[j] += E.At(i, j) / N
+		}
+	}
+	for k, j := range h.idx {
+		dd += (y[k] - xm[j]) * (y[k] - xm[j]) / r[k]
+		for i := range N {
+			trS += alpha * (HE.At(i, k) - xm[j]) * (HE.At(i, k) - xm[j]) / (N - 1) / r[k]
+		}
+		for b := range m {
+			trS += (1 - alpha) * B.At(b, j) * B.At(b, j) / r[k]
+		}
+	}
+	lam, _, _ := UpdateInflation(1, sd*sd, dd, trS, float64(p))
+	if math.Abs(lam-1) < 0.05 {
+		t.Fatalf("the case does not test the inflation: Λ = %v", lam)
+	}
+	root := math.Sqrt(lam)
+	Ei := mat.NewDense(N, n, nil)
+	for i := range N {
+		for j := range n {
+			Ei.Set(i, j, xm[j]+root*(E.At(i, j)-xm[j]))
+		}
+	}
+	Bi := mat.NewDense(m, n, nil)
+	Bi.Scale(root, B)
+	want, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 1e9, BatchSize: 1}, N, n, h.positions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := want.AnalyzeHybridLocal(Ei, h.observe(Ei), h, y, r, Hybrid{Alpha: alpha, B: Bi}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 1e9, BatchSize: 1, Innovation: &InnovationInflation{PriorSD: sd, Local: true}}, N, n, h.positions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Ea := mat.DenseCopyOf(E)
+	inno, err := f.AnalyzeHybridLocal(Ea, HE, h, y, r, Hybrid{Alpha: alpha, B: B}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiffMat(Ea, Ei); d > 1e-9 {
+		t.Errorf("members differ from the analysis of the inflated covariance by %g", d)
+	}
+	if math.Abs(inno.Inflation-root) > 1e-9 {
+		t.Errorf("reported inflation %v, want √Λ = %v", inno.Inflation, root)
+	}
+	for b, v := range f.InflationEstimate() {
+		if math.Abs(v-lam) > 1e-9 {
+			t.Fatalf("carried Λ of batch %d is %v, want %v", b, v, lam)
+		}
+	}
+}
+
+// TestHybridLocalErrors: the method, alpha, B and adaptive inflation (all
+// but the local innovation inflation) are checked, and E is left unchanged.
 func TestHybridLocalErrors(t *testing.T) {
 	h := pointMap{n: 8, idx: everyK(8, 2)}
 	E, B, y, r := localProblem(4, 8, 3, h, 3)
@@ -211,6 +283,7 @@ func TestHybridLocalErrors(t *testing.T) {
 		{"no B", Config{Method: LETKF, Inflation: 1, LocRadius: 2}, Hybrid{Alpha: 0.5}, "needs the static square root"},
 		{"B columns", Config{Method: LETKF, Inflation: 1, LocRadius: 2}, Hybrid{Alpha: 0.5, B: mat.NewDense(2, 7, nil)}, "want 8 columns"},
 		{"adaptive", Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}}, Hybrid{Alpha: 0.5, B: B}, "adaptive inflation"},
+		{"global innovation inflation", Config{Method: LETKF, Inflation: 1, LocRadius: 2, Innovation: &InnovationInflation{}}, Hybrid{Alpha: 0.5, B: B}, "adaptive inflation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := New(tc.cfg, 4, 8, h.positions())

@@ -44,8 +44,9 @@ import (
 // default. An analysis without used observations or without ensemble
 // spread in observation space leaves Λ unchanged.
 //
-// Local (LETKF only) estimates one Λ_b for each local analysis b instead
-// of one global factor, the spatially varying scheme of Miyoshi (2011):
+// Local (the LETKF and AnalyzeHybridLocal) estimates one Λ_b for each
+// local analysis b instead of one global factor, the spatially varying
+// scheme of Miyoshi (2011):
 // the same update with the batch's tapered observations, d̃ = W^{1/2}d and
 // S̃ = SW^{1/2} (W the Gaspari–Cohn weights), whose expectation
 // E[d̃ᵀd̃] = Λ tr(S̃ᵀS̃) + Σw puts the weight sum Σw in p's place. Λ_b
@@ -55,7 +56,8 @@ type InnovationInflation struct {
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on Λ
 	// (0: DefaultInflationPriorSD). It must be finite and >= 0.
 	PriorSD float64
-	// Local estimates Λ for each local analysis of the LETKF.
+	// Local estimates Λ for each local analysis of the LETKF (and of
+	// AnalyzeHybridLocal).
 	Local bool
 }
 

@@ -87,6 +87,7 @@ type localizer struct {
 	en                 *EnKFN               // the local EnKF-N (nil: none)
 	innov              *InnovationInflation // the local innovation inflation (nil: none)
 	lam                []float64            // its carried Λ_b, the prior of each batch
+	given              []float64            // Λ_b estimated by the localised hybrid for this analysis (nil: estimate in transform)
 	infl               []float64            // each batch's inflation this analysis: EnKF-N's λ (NaN: failed) or Λ_b
 }
 
@@ -445,7 +446,11 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 	lambda := 1.0
 	infl = 1
 	if l.innov != nil {
-		infl = l.innov.localInflation(l.lam[b], S.Data, lw.d[:pl], sqrtW)
+		if l.given != nil {
+			infl = l.given[b]
+		} else {
+			infl = l.innov.localInflation(l.lam[b], S.Data, lw.d[:pl], sqrtW)
+		}
 		lambda = math.Sqrt(infl)
 		scale(lambda, S.Data)
 	}

@@ -422,20 +422,71 @@ func TestLatentHybridLocalAlphaOneIsLETKF(t *testing.T) {
 	}
 }
 
+// smallSparseLETKF is the L96 LETKF with N = 8 observed at every 2nd
+// point, its localisation radius (8) too wide for N = 8.
+func smallSparseLETKF() config.Config {
+	base := DapperConfigs(400)["l96-letkf"]
+	base.BurnIn = 10
+	base.Filter.Members, base.Filter.LocRadius, base.Filter.Inflation = 8, 8, 1.05
+	base.Observations.Operator, base.Observations.Every = "every-k", 2
+	return base
+}
+
 // TestLatentHybridLocalSmallEnsemble: on L96 with N = 8 observed at every
 // 2nd point and the LETKF's localisation radius too wide for N = 8 (it
 // loses the truth), a small static part from a PCA prior (d = 20 of 40,
 // α = 0.99) keeps the filter on it. Measured: rmse_a 3.61 (LETKF) and
 // 0.49 (hybrid-local).
 func TestLatentHybridLocalSmallEnsemble(t *testing.T) {
-	base := DapperConfigs(400)["l96-letkf"]
-	base.BurnIn = 10
-	base.Filter.Members, base.Filter.LocRadius, base.Filter.Inflation = 8, 8, 1.05
-	base.Observations.Operator, base.Observations.Every = "every-k", 2
+	base := smallSparseLETKF()
 	full, lat, _ := hybridLocalAgainstLETKF(t, base, 0.99)
 	t.Logf("rmse_a: LETKF %.3f, hybrid-local %.3f (NIS ratio %.2f)", full.RMSEa, lat.RMSEa, lat.NISRatio)
 	if !(lat.RMSEa < 0.3*full.RMSEa) {
 		t.Errorf("hybrid-local rmse_a %.3f, LETKF %.3f: the static part does not help", lat.RMSEa, full.RMSEa)
+	}
+}
+
+// TestLatentHybridLocalInnovationInflation: the hybrid-local analysis
+// takes the local innovation inflation (one Λ per batch of grid points,
+// carried from cycle to cycle, enkf.Filter.AnalyzeHybridLocal), on the
+// set-up of TestLatentHybridLocalSmallEnsemble with a fixed inflation of
+// 1: the estimates move off 1 and differ between batches, the run stays
+// on the truth (rmse_a below half the LETKF's that loses it there) and
+// repeats bit for bit.
+func TestLatentHybridLocalInnovationInflation(t *testing.T) {
+	base := smallSparseLETKF()
+	_, _, pca := latentArchive(t, base, 20)
+	full, err := Run(context.Background(), base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := latentCfg(base, "pca")
+	alpha, sd := 0.99, 0.04
+	cfg.Latent.Update, cfg.Latent.Analysis, cfg.Latent.Alpha = "increment", "hybrid-local", &alpha
+	cfg.Filter.Inflation = config.AdaptiveInflation
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{Scheme: config.SchemeLocalInnovation, PriorSD: &sd}
+	var sums [2]Summary
+	var lams [2][]float64
+	for k := range sums {
+		s, err := BuildWithGenerator(cfg, pca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sums[k], err = s.Run(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		lams[k] = slices.Clone(s.InflationEstimate())
+	}
+	t.Logf("rmse_a: LETKF %.3f, hybrid-local with local innovation inflation %.3f (NIS ratio %.2f); Λ in [%.3f, %.3f]",
+		full.RMSEa, sums[0].RMSEa, sums[0].NISRatio, slices.Min(lams[0]), slices.Max(lams[0]))
+	if sums[0] != sums[1] || !slices.Equal(lams[0], lams[1]) {
+		t.Errorf("two runs differ:\n%+v\n%+v", sums[0], sums[1])
+	}
+	if len(lams[0]) != 20 || slices.Min(lams[0]) == slices.Max(lams[0]) || slices.Contains(lams[0], 1) {
+		t.Errorf("the carried estimates %v: want 20 batches, not all equal, none left at 1", lams[0])
+	}
+	if !(sums[0].RMSEa < 0.5*full.RMSEa) {
+		t.Errorf("rmse_a %.3f, LETKF %.3f", sums[0].RMSEa, full.RMSEa)
 	}
 }
 
