@@ -38,13 +38,14 @@ type LatentReport struct {
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against, Tuned holds those rows
-	// (read from it, not written).
-	Adaptive     bool        `json:"adaptive,omitempty"`
-	Scheme       string      `json:"scheme,omitempty"`
-	XN           float64     `json:"xn,omitempty"`
-	PriorSD      float64     `json:"prior_sd,omitempty"`
-	ComparedWith string      `json:"compared_with,omitempty"`
-	Tuned        []LatentRow `json:"-"`
+	// and TunedGenerators its generators (read from it, not written).
+	Adaptive        bool            `json:"adaptive,omitempty"`
+	Scheme          string          `json:"scheme,omitempty"`
+	XN              float64         `json:"xn,omitempty"`
+	PriorSD         float64         `json:"prior_sd,omitempty"`
+	ComparedWith    string          `json:"compared_with,omitempty"`
+	Tuned           []LatentRow     `json:"-"`
+	TunedGenerators []GeneratorInfo `json:"-"`
 }
 
 // NewLatentReport returns the report of rows run with options o.
@@ -233,22 +234,28 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 // α = 1: the LETKF on the states bit for bit, the generator unused, so it
 // is not a latent filter's result.
 func isLETKFItself(r *LatentRow) bool {
-	m := methodByName(r.Filter)
+	m := methodByName(strings.TrimSuffix(r.Filter, adaptiveMark))
 	return m != nil && m.analysis == config.LatentHybridLocal && r.Hyperparameters["alpha"] == 1
 }
+
+// adaptiveMark marks the adaptive rows when an adaptive report's verdicts
+// weigh them together with the tuned rows.
+const adaptiveMark = " (adaptive)"
 
 // latentVerdicts states, from the KS rows, each target of issue 14: in
 // at least two of the four hard regimes the best latent filter's mean RMSE
 // below the tuned LETKF's with non-overlapping 95% CIs, and in the
 // standard regime the best latent filter within 25% of the LETKF. The best
 // latent filter of a (regime, N) is the one with the lowest mean among
-// those that lost no evaluation seed and use their generator.
+// those that lost no evaluation seed and use their generator. Where rows
+// hold the LETKF twice (tuned, and adaptive with adaptiveMark), a target
+// is met only against both; the text compares with the lower mean.
 func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 	type key struct {
 		regime string
 		n      int
 	}
-	letkf := map[key]*LatentRow{}
+	letkfs := map[key][]*LatentRow{}
 	best := map[key]*LatentRow{}
 	bestAny := map[key]*LatentRow{}
 	var keys []key
@@ -264,8 +271,8 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 			keys = append(keys, k)
 		}
 		switch {
-		case r.Filter == "letkf":
-			letkf[k] = r
+		case strings.TrimSuffix(r.Filter, adaptiveMark) == "letkf":
+			letkfs[k] = append(letkfs[k], r)
 		case strings.HasPrefix(r.Filter, "latent") && !isLETKFItself(r) && r.Diverged == 0 && r.RMSEMean != nil:
 			if best[k] == nil || *r.RMSEMean < *best[k].RMSEMean {
 				best[k] = r
@@ -290,7 +297,13 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 	hardMet := map[string]bool{}
 	hardSeen := map[string]bool{}
 	for _, k := range keys {
-		l, b := letkf[k], best[k]
+		b := best[k]
+		var l *LatentRow // the LETKF with the lowest mean
+		for _, r := range letkfs[k] {
+			if l == nil || r.RMSEMean != nil && (l.RMSEMean == nil || *r.RMSEMean < *l.RMSEMean) {
+				l = r
+			}
+		}
 		floor := "—"
 		if a := bestAny[k]; a != nil {
 			name := a.Filter
@@ -317,41 +330,20 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 		}
 		desc := fmt.Sprintf("best latent %s (%s d=%d, generator reconstruction RMSE %s) %s against the LETKF's %s (%s)",
 			b.Filter, b.Generator, b.D, genRMSE(b), rowRMSE(b), rowRMSE(l), rel)
+		verdict := hardVerdict
 		if k.regime == "standard" {
-			met := l.RMSEMean != nil && *b.RMSEMean <= 1.25**l.RMSEMean
-			note := "target within 25% (DAPPER's LETKF reference 0.11)"
-			if met {
-				met, note = established(l, note)
-			}
-			out = append(out, fmt.Sprintf("%s: %s; %s: **%s**. Measured floor (lowest RMSE of a method that lost no seed) %s.",
-				head, desc, note, metWord(met), floor))
-			continue
+			verdict = standardVerdict
 		}
-		var met bool
-		var gap string
-		switch {
-		case l.RMSEMean == nil:
-			met, gap = true, "the LETKF lost every evaluation seed"
-		case b.RMSECI95 == nil || l.RMSECI95 == nil:
-			gap = "too few seeds for confidence intervals"
-		case *b.RMSEMean >= *l.RMSEMean:
-			gap = fmt.Sprintf("the latent mean is %.3f above the LETKF's", *b.RMSEMean-*l.RMSEMean)
-		default:
-			g := (*l.RMSEMean - *l.RMSECI95) - (*b.RMSEMean + *b.RMSECI95)
-			met = g > 0
-			if met {
-				gap = fmt.Sprintf("the intervals are %.3f apart", g)
-			} else {
-				gap = fmt.Sprintf("lower, but the intervals overlap by %.3f", -g)
+		met, note := verdict(b, l)
+		for _, other := range letkfs[k] {
+			if ok, _ := verdict(b, other); met && !ok && other != l {
+				met, note = false, note+"; not against the other LETKF row, "+other.Filter+" "+rowRMSE(other)
 			}
 		}
-		if met {
-			met, gap = established(l, gap)
-		}
-		if met {
+		if met && k.regime != "standard" {
 			hardMet[k.regime] = true
 		}
-		out = append(out, fmt.Sprintf("%s: %s; %s: **%s**. Measured floor (lowest RMSE of a method that lost no seed) %s.", head, desc, gap, metWord(met), floor))
+		out = append(out, fmt.Sprintf("%s: %s; %s: **%s**. Measured floor (lowest RMSE of a method that lost no seed) %s.", head, desc, note, metWord(met), floor))
 	}
 	if len(hardSeen) > 0 {
 		var names []string
@@ -364,6 +356,44 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 			len(names), len(hardSeen), strings.Join(append(names, "none")[:max(len(names), 1)], ", "), metWord(len(names) >= 2)))
 	}
 	return out
+}
+
+// standardVerdict: the best latent row b within 25% of the LETKF row l,
+// established (the LETKF not tuned at its grid's edge).
+func standardVerdict(b, l *LatentRow) (bool, string) {
+	met := l.RMSEMean != nil && *b.RMSEMean <= 1.25**l.RMSEMean
+	note := "target within 25% (DAPPER's LETKF reference 0.11)"
+	if met {
+		met, note = established(l, note)
+	}
+	return met, note
+}
+
+// hardVerdict: the best latent row b below the LETKF row l with
+// non-overlapping 95% CIs, established, and the gap.
+func hardVerdict(b, l *LatentRow) (bool, string) {
+	var met bool
+	var gap string
+	switch {
+	case l.RMSEMean == nil:
+		met, gap = true, "the LETKF lost every evaluation seed"
+	case b.RMSECI95 == nil || l.RMSECI95 == nil:
+		gap = "too few seeds for confidence intervals"
+	case *b.RMSEMean >= *l.RMSEMean:
+		gap = fmt.Sprintf("the latent mean is %.3f above the LETKF's", *b.RMSEMean-*l.RMSEMean)
+	default:
+		g := (*l.RMSEMean - *l.RMSECI95) - (*b.RMSEMean + *b.RMSECI95)
+		met = g > 0
+		if met {
+			gap = fmt.Sprintf("the intervals are %.3f apart", g)
+		} else {
+			gap = fmt.Sprintf("lower, but the intervals overlap by %.3f", -g)
+		}
+	}
+	if met {
+		met, gap = established(l, gap)
+	}
+	return met, gap
 }
 
 // gridEdges returns the knobs whose chosen value is the smallest or the
@@ -445,7 +475,7 @@ func RenderLatentReport(js, md string) error {
 		if err != nil {
 			return fmt.Errorf("the adaptive report's compared_with: %w", err)
 		}
-		rep.Tuned = tuned.Rows
+		rep.Tuned, rep.TunedGenerators = tuned.Rows, tuned.Generators
 	}
 	var mb bytes.Buffer
 	rep.WriteMarkdown(&mb)
@@ -527,6 +557,15 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, chosen, change, ok)
 	}
 	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
+	p("\n## Against the targets of issue 14, with the adaptive rows\n\nThe rows above (marked %q) and the tuned rows of %s together: the best latent filter of either kind against both LETKF rows (the text names the one with the lower mean).\n\n", strings.TrimSpace(adaptiveMark), r.ComparedWith)
+	all := slices.Clone(r.Tuned)
+	for _, row := range r.Rows {
+		row.Filter += adaptiveMark
+		all = append(all, row)
+	}
+	for _, v := range latentVerdicts(all, append(slices.Clone(r.Generators), r.TunedGenerators...)) {
+		p("- %s\n", v)
+	}
 }
 
 // adaptiveVerdict compares an adaptive row with its tuned row: the change

@@ -101,13 +101,12 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	if err := o.LatentOptions.Validate(); err != nil {
 		return usageError{err}
 	}
-	var tuned []bench.LatentRow
+	var tuned bench.LatentReport
 	if o.Adaptive {
-		rep, err := bench.ReadLatentReportFile(o.Compare)
-		if err != nil {
+		var err error
+		if tuned, err = bench.ReadLatentReportFile(o.Compare); err != nil {
 			return fmt.Errorf("--compare: %w", err)
 		}
-		tuned = rep.Rows
 	}
 	start := time.Now()
 	o.Log = timestampedLog(stderr)
@@ -117,7 +116,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
 		rep.Subset = subset
 		if o.Adaptive {
-			rep.ComparedWith, rep.Tuned = o.Compare, tuned
+			rep.ComparedWith, rep.Tuned, rep.TunedGenerators = o.Compare, tuned.Rows, tuned.Generators
 		}
 		return rep.WriteFiles(o.Report, o.JSON)
 	}
