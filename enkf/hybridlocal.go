@@ -124,7 +124,7 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 		return Innovation{}, err
 	}
 	if l.innov != nil {
-		copy(l.lam, l.infl)
+		copy(l.lam, hl.lam) // every batch's own estimate, also between the ends of a weight stride's segments
 	}
 	return inno, nil
 }

@@ -50,7 +50,7 @@ sets each row against the tuned row of --compare:
 --scheme innovation takes the global innovation inflation instead, and
 --scheme local-innovation runs the LETKF and the localised hybrids
 (latent-hybrid-local-*) with the local one:
-  latentda bench latent --inflation adaptive --scheme local-innovation --filter letkf --report docs/results-latent-local-innovation.md --json docs/results-latent-local-innovation.json`,
+  latentda bench latent --inflation adaptive --scheme local-innovation --report docs/results-latent-local-innovation.md --json docs/results-latent-local-innovation.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.Run(cmd.Context(), cmd.ErrOrStderr(), "latentda "+strings.Join(os.Args[1:], " "))
@@ -69,7 +69,7 @@ sets each row against the tuned row of --compare:
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
 	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
-	f.StringVar(&o.Inflation, "inflation", "", "adaptive: an adaptive inflation (--scheme) in place of every method's inflation knob (the hybrid and iterative analyses are left out)")
+	f.StringVar(&o.Inflation, "inflation", "", "adaptive: an adaptive inflation (--scheme) in place of every method's inflation knob (the hybrid and iterative analyses are left out, but for the localised hybrids with local-innovation)")
 	f.StringVar(&o.Scheme, "scheme", "", "with --inflation adaptive: enkf-n (the default) or innovation (every method they are derived for), or local-innovation (the LETKF and the localised hybrids latent-hybrid-local-*)")
 	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive and the EnKF-N, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces)")
 	f.Float64Var(&o.PriorSD, "prior-sd", 0, "with --scheme innovation or local-innovation, a fixed filter.adaptive.prior_sd (0: tuned on 0.02, 0.04, 0.08 like the inflation it replaces)")
