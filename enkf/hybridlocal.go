@@ -110,9 +110,9 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 	}
 	if l.innov != nil {
 		l.given = hl.lam
-		defer func() { l.given = nil }()
 	}
 	l.analyze(f.out, f.a, f.xm, f.s, f.d)
+	l.given = nil
 	f.recentre(a, hl)
 	if l.innov != nil {
 		if inno.Inflation, err = l.meanInflation(0, l.nbatch); err != nil {
@@ -141,7 +141,7 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 		pl := l.selectObs(&hl.lw, b)
 		hl.obs[b], hl.lam[b] = pl > 0, 1
 		if l.innov != nil {
-			hl.lam[b] = l.lam[b]
+			hl.lam[b] = l.lam[b] // kept without observations
 		}
 		if pl == 0 {
 			continue // no observations: the LETKF leaves the forecast, as the hybrid does
