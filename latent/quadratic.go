@@ -355,15 +355,16 @@ func (g *Quadratic) Jacobian(J *mat.Dense, z []float64) {
 	for r := 0; r < g.pca.n; r++ {
 		jr := raw.Data[r*raw.Stride : r*raw.Stride+d]
 		wr := g.w[r*p : (r+1)*p]
-		k := 0
 		for i, zi := range z {
+			// The monomials (i, j), j ≥ i: ∂(z_i z_j)/∂z_i = z_j and
+			// ∂/∂z_j = z_i (twice z_i when i = j).
+			ws := wr[:d-i]
+			wr = wr[d-i:]
+			zs, js := z[i:i+len(ws)], jr[i:i+len(ws)]
 			var si float64
-			for j := i; j < d; j++ {
-				w := wr[k]
-				k++
-				// ∂(z_i z_j)/∂z_i = z_j, ∂/∂z_j = z_i (twice z_i when i = j).
-				si += w * z[j]
-				jr[j] += w * zi
+			for m, w := range ws {
+				si += w * zs[m]
+				js[m] += w * zi
 			}
 			jr[i] += si
 		}
