@@ -19,7 +19,10 @@ type GeneratorOptions struct {
 	// Epochs caps the networks' epochs (0: the latent benchmark's);
 	// they stop earlier when the held-out loss stops improving.
 	Epochs int
-	Log    func(string)
+	// ConvWidth multiplies the convolutional autoencoder's channels in
+	// every stage (0 or 1: the latent benchmark's), to try wider networks.
+	ConvWidth int
+	Log       func(string)
 }
 
 // defaultGeneratorDims are the dimensions of the generators table.
@@ -61,6 +64,9 @@ func (o GeneratorOptions) Validate() error {
 	if o.Epochs < 0 {
 		return fmt.Errorf("bench generators: epochs must be >= 0 (0: the latent benchmark's %d), got %d", NetworkEpochs, o.Epochs)
 	}
+	if o.ConvWidth < 0 {
+		return fmt.Errorf("bench generators: the conv width must be >= 0 (0 or 1: the latent benchmark's channels), got %d", o.ConvWidth)
+	}
 	return nil
 }
 
@@ -79,6 +85,7 @@ func RunGenerators(ctx context.Context, o GeneratorOptions) ([]GeneratorInfo, er
 		if o.Epochs > 0 {
 			m.epochs = o.Epochs
 		}
+		m.channels = convChannels(m.channels, o.ConvWidth)
 		for _, kind := range o.Kinds {
 			for _, d := range o.Dims {
 				if d > m.model.Nx {
@@ -100,6 +107,18 @@ type GeneratorReport struct {
 	Seconds    float64         `json:"seconds"`
 	// Epochs is GeneratorOptions.Epochs (0: the latent benchmark's).
 	Epochs int `json:"epochs,omitempty"`
+	// ConvWidth is GeneratorOptions.ConvWidth (0: the latent benchmark's).
+	ConvWidth int `json:"conv_width,omitempty"`
+}
+
+// convChannels returns the channels times width (a copy; width 0 or 1
+// keeps them).
+func convChannels(channels []int, width int) []int {
+	out := slices.Clone(channels)
+	for i := range out {
+		out[i] *= max(width, 1)
+	}
+	return out
 }
 
 // generatorTarget is issue 14's target for the generators: KS at d = 32
@@ -124,7 +143,8 @@ func (r GeneratorReport) WriteMarkdown(w io.Writer) {
 		epochs = fmt.Sprint(r.Epochs)
 	}
 	p("Each generator is fitted to the latent benchmark's simulation archive of its model (docs/results-latent.md: seed %d, disjoint from every truth trajectory; the last 10%% in time held out) with the benchmark's settings: the networks with Adam, a cosine learning-rate schedule and early stopping on the held-out part (patience a quarter of the epochs, 8 at least), at most %s epochs; the MLP autoencoder with hidden widths KS %v, L96 %v; the circular-convolution autoencoder with channels KS %v, L96 %v, each stage halving the grid; the quadratic manifold x = μ + Vz + W(q(z) − q̄) by least squares on the PCA codes.\n\n",
-		archiveSeed, epochs, benchModels["ks"].hidden, benchModels["lorenz96"].hidden, benchModels["ks"].channels, benchModels["lorenz96"].channels)
+		archiveSeed, epochs, benchModels["ks"].hidden, benchModels["lorenz96"].hidden,
+		convChannels(benchModels["ks"].channels, r.ConvWidth), convChannels(benchModels["lorenz96"].channels, r.ConvWidth))
 	writeGeneratorTable(p, r.Generators)
 	best := GeneratorInfo{RMSE: -1}
 	for _, g := range r.Generators {

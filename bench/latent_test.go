@@ -624,9 +624,22 @@ func TestRunGenerators(t *testing.T) {
 			t.Errorf("%d epochs: patience %d, want %d", tc.epochs, got, tc.patience)
 		}
 	}
-	for _, bad := range []GeneratorOptions{{Models: []string{"l63"}}, {Kinds: []string{"vae"}}, {Dims: []int{0}}, {Epochs: -1}} {
+	for _, bad := range []GeneratorOptions{{Models: []string{"l63"}}, {Kinds: []string{"vae"}}, {Dims: []int{0}}, {Epochs: -1}, {ConvWidth: -1}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+	// --conv-width scales every stage, and the report says so.
+	m.channels = convChannels(m.channels, 2)
+	if got := generatorConfig(&m, "conv", 32).Generator.Channels; !slices.Equal(got, []int{16, 32, 32}) {
+		t.Errorf("width 2: channels %v, want [16 32 32]", got)
+	}
+	if got := convChannels(benchModels["ks"].channels, 0); !slices.Equal(got, benchModels["ks"].channels) {
+		t.Errorf("width 0: channels %v, want the benchmark's", got)
+	}
+	var wide strings.Builder
+	GeneratorReport{ConvWidth: 2}.WriteMarkdown(&wide)
+	if !strings.Contains(wide.String(), "channels KS [16 32 32], L96 [16 32]") {
+		t.Errorf("report of width 2 does not name the wider channels:\n%s", wide.String())
 	}
 }

@@ -23,7 +23,10 @@ model, with the benchmark's settings, and reports the held-out
 reconstruction RMSE beside the PCA reference curve. The networks take most
 of the time (about 40 minutes for the default set on 2 cores).
 
-  latentda bench generators --model ks --generator conv --d 32 --epochs 150 --report /tmp/g.md --json /tmp/g.json`,
+  latentda bench generators --model ks --generator conv --d 32 --epochs 150 --report /tmp/g.md --json /tmp/g.json
+
+--conv-width 2 doubles the convolutional autoencoder's channels in every
+stage, to see what a wider network buys at the same epochs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -36,7 +39,7 @@ of the time (about 40 minutes for the default set on 2 cores).
 			if err != nil {
 				return fmt.Errorf("bench generators: %w", err)
 			}
-			rep := bench.GeneratorReport{Generators: gens, Command: "latentda " + strings.Join(os.Args[1:], " "), Seconds: time.Since(start).Seconds(), Epochs: o.Epochs}
+			rep := bench.GeneratorReport{Generators: gens, Command: "latentda " + strings.Join(os.Args[1:], " "), Seconds: time.Since(start).Seconds(), Epochs: o.Epochs, ConvWidth: o.ConvWidth}
 			if err := rep.WriteFiles(report, js); err != nil {
 				return err
 			}
@@ -49,6 +52,7 @@ of the time (about 40 minutes for the default set on 2 cores).
 	f.StringSliceVar(&o.Kinds, "generator", nil, "generator kinds: pca, quadratic, autoencoder, conv (default all)")
 	f.IntSliceVar(&o.Dims, "d", nil, "latent dimensions (default 8, 16, 32)")
 	f.IntVar(&o.Epochs, "epochs", 0, fmt.Sprintf("the networks' epochs at most (0: the latent benchmark's %d)", bench.NetworkEpochs))
+	f.IntVar(&o.ConvWidth, "conv-width", 0, "multiply the convolutional autoencoder's channels by this (0: the latent benchmark's)")
 	f.StringVar(&report, "report", "docs/results-generators.md", "Markdown report to write")
 	f.StringVar(&js, "json", "docs/results-generators.json", "JSON to write")
 	return cmd
