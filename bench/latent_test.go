@@ -303,6 +303,21 @@ func TestRunLatentSmoke(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
 	}
+	// The header gives the CPU time beside the wall time where it was
+	// recorded, and says the machine was shared where it was not.
+	for _, tc := range []struct {
+		cpu  float64
+		want string
+	}{
+		{0, "(1m40s on this 2-core machine, shared with other work)"},
+		{190, "(1m40s on this 2-core machine, 3m10s of CPU)"},
+	} {
+		var head strings.Builder
+		LatentReport{Command: "latentda bench latent", Seconds: 100, CPUSeconds: tc.cpu}.WriteMarkdown(&head)
+		if !strings.Contains(head.String(), tc.want) {
+			t.Errorf("CPU %v s: header lacks %q:\n%s", tc.cpu, tc.want, head.String())
+		}
+	}
 }
 
 func TestChoose(t *testing.T) {

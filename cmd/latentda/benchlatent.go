@@ -114,7 +114,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	narrowed := len(o.Models) > 0 || len(o.Regimes) > 0 || len(o.Filters) > 0 || o.Tuned != ""
 	write := func(rows []bench.LatentRow, gens []bench.GeneratorInfo, subset string) error {
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
-		rep.Subset = subset
+		rep.Subset, rep.CPUSeconds = subset, processCPU().Seconds()
 		if o.Adaptive {
 			rep.ComparedWith, rep.Tuned, rep.TunedGenerators = o.Compare, tuned.Rows, tuned.Generators
 		}
