@@ -259,7 +259,7 @@ var latentMethods = []latentMethod{
 	{name: "latent-etkf-pca-rep", gen: "pca", knobs: []string{"inflation", "d"}, grid: inflationDim, analysis: "etkf", rep: true,
 		doc: "latent ETKF on the whitened codes of a PCA of dimension d; " + docIncrement + docRep},
 	// The quadratic manifold's encoder is a Gauss–Newton solve per member
-	// (~10 ms a cycle on KS), so it runs on KS only.
+	// (3–19 ms a cycle on KS, docs/results-latent.md), so it runs on KS only.
 	{name: "latent-etkf-quadratic", gen: "quadratic", d: latentDim, knobs: []string{"inflation"}, grid: inflationOnly, analysis: "etkf",
 		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
 		doc:   "latent ETKF on the codes of a quadratic manifold x = μ + Vz + W(q(z) − q̄); " + docIncrement + "; KS only"},
@@ -281,14 +281,16 @@ var latentMethods = []latentMethod{
 	{name: "latent-hybrid-local-conv", gen: "conv", d: latentDim, letkf: true, knobs: []string{"inflation", "alpha", "loc_radius"}, grid: localHybridGrid, analysis: "hybrid-local",
 		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
 		doc:   docLocal + "the convolutional autoencoder's prior J(z̄) Σ_clim J(z̄)ᵀ, with J its Jacobian at the forecast's mean code (a static part that moves with the flow); KS only"},
+	{name: "latent-hybrid-local-conv64", gen: "conv", d: func(*benchModel) int { return 64 }, letkf: true, knobs: []string{"inflation", "alpha", "loc_radius"}, grid: localHybridGrid, analysis: "hybrid-local",
+		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
+		doc:   docLocal + "the prior J(z̄) Σ_clim J(z̄)ᵀ of a convolutional autoencoder of d = 64 (its held-out reconstruction error is in the generators table); KS only"},
 	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
 		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
-	// Each Gauss–Newton step of the quadratic manifold costs ~35 ms on KS
-	// (40 times the PCA's), so it runs where the nonlinearity is the
-	// question: the nonlinear observations.
+	// Its analysis costs about 15 ms on KS (3 times the PCA's), so it runs
+	// where the nonlinearity is the question: the nonlinear observations.
 	{name: "latent-iterative-quadratic-rep", gen: "quadratic", d: latentDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
 		where: []string{"ks/nonlinear"},
-		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only (each analysis costs ~35 ms)"},
+		doc:   "Gauss–Newton MAP in z on a quadratic manifold with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep + "; KS nonlinear only, for its cost"},
 }
 
 // adaptiveXNs are the hyperprior weights the EnKF-N variants tune in
