@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latentda/latentda/bench"
+	"github.com/latentda/latentda/internal/cputime"
 )
 
 // benchLatentOptions holds the flags of `latentda bench latent`.
@@ -114,7 +115,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	narrowed := len(o.Models) > 0 || len(o.Regimes) > 0 || len(o.Filters) > 0 || o.Tuned != ""
 	write := func(rows []bench.LatentRow, gens []bench.GeneratorInfo, subset string) error {
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
-		rep.Subset, rep.CPUSeconds = subset, processCPU().Seconds()
+		rep.Subset, rep.CPUSeconds = subset, cputime.Process().Seconds()
 		if o.Adaptive {
 			rep.ComparedWith, rep.Tuned, rep.TunedGenerators = o.Compare, tuned.Rows, tuned.Generators
 		}
