@@ -595,7 +595,7 @@ func TestAdaptiveReport(t *testing.T) {
 	}
 	rep := LatentReport{Adaptive: true, XN: 2, ComparedWith: "tuned.json",
 		Rows:  []LatentRow{row("etkf", 0.104, 0), row("letkf", 0.2, 0), row("latent-etkf-pca", 0.3, 1), {Model: "ks", Regime: "standard", N: 16, Filter: "latent-etkf-conv", Seeds: 5, Diverged: 5}, row("latent-hybrid-local-conv", 0.25, 0)},
-		Tuned: []LatentRow{row("etkf", 0.1, 0), row("letkf", 0.1, 0), row("latent-etkf-pca", 0.3, 0), {Model: "ks", Regime: "standard", N: 16, Filter: "latent-etkf-conv", Seeds: 5, Diverged: 5}}}
+		Tuned: &LatentReport{Rows: []LatentRow{row("etkf", 0.1, 0), row("letkf", 0.1, 0), row("latent-etkf-pca", 0.3, 0), {Model: "ks", Regime: "standard", N: 16, Filter: "latent-etkf-conv", Seeds: 5, Diverged: 5}}}}
 	var md strings.Builder
 	rep.WriteMarkdown(&md)
 	for _, want := range []string{"| etkf | 0.100 ± 0.010 () | 0.104 ± 0.010 |", "| +4.0% | yes |", "| +100.0% | no |", "| no (lost more seeds) |", "| — (both lost every seed) |",

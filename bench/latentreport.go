@@ -39,15 +39,14 @@ type LatentReport struct {
 	// Adaptive reports rows run with an adaptive inflation
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
-	// report of tuned rows they are set against, Tuned holds those rows
-	// and TunedGenerators its generators (read from it, not written).
-	Adaptive        bool            `json:"adaptive,omitempty"`
-	Scheme          string          `json:"scheme,omitempty"`
-	XN              float64         `json:"xn,omitempty"`
-	PriorSD         float64         `json:"prior_sd,omitempty"`
-	ComparedWith    string          `json:"compared_with,omitempty"`
-	Tuned           []LatentRow     `json:"-"`
-	TunedGenerators []GeneratorInfo `json:"-"`
+	// report of tuned rows they are set against and Tuned is that report
+	// (read from it, not written).
+	Adaptive     bool          `json:"adaptive,omitempty"`
+	Scheme       string        `json:"scheme,omitempty"`
+	XN           float64       `json:"xn,omitempty"`
+	PriorSD      float64       `json:"prior_sd,omitempty"`
+	ComparedWith string        `json:"compared_with,omitempty"`
+	Tuned        *LatentReport `json:"-"`
 }
 
 // NewLatentReport returns the report of rows run with options o.
@@ -490,7 +489,7 @@ func RenderLatentReport(js, md string) error {
 		if err != nil {
 			return fmt.Errorf("the adaptive report's compared_with: %w", err)
 		}
-		rep.Tuned, rep.TunedGenerators = tuned.Rows, tuned.Generators
+		rep.Tuned = &tuned
 	}
 	var mb bytes.Buffer
 	rep.WriteMarkdown(&mb)
@@ -528,6 +527,10 @@ const adaptiveTolerance = 0.05
 // writeAdaptive renders a report of adaptive rows against the tuned rows
 // of the same model, regime, N and filter.
 func (r LatentReport) writeAdaptive(p func(string, ...any)) {
+	var ref LatentReport // the tuned report
+	if r.Tuned != nil {
+		ref = *r.Tuned
+	}
 	p("# Latent EnKF: adaptive against tuned inflation\n\n")
 	r.writeGenerated(p)
 	if r.Subset != "" {
@@ -557,7 +560,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		}
 		tuned := "—"
 		change, ok := "—", "—"
-		if t := findRow(r.Tuned, row); t != nil {
+		if t := findRow(ref.Rows, row); t != nil {
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
 			var counted, met bool
 			change, ok, counted, met = adaptiveVerdict(row, *t)
@@ -573,12 +576,12 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	}
 	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
 	p("\n## Against the targets of issue 14, with the adaptive rows\n\nThe rows above (marked %q) and the tuned rows of %s together: the best latent filter of either kind against both LETKF rows (the text names the one with the lower mean).\n\n", strings.TrimSpace(adaptiveMark), r.ComparedWith)
-	all := slices.Clone(r.Tuned)
+	all := slices.Clone(ref.Rows)
 	for _, row := range r.Rows {
 		row.Filter += adaptiveMark
 		all = append(all, row)
 	}
-	for _, v := range latentVerdicts(all, append(slices.Clone(r.Generators), r.TunedGenerators...)) {
+	for _, v := range latentVerdicts(all, append(slices.Clone(r.Generators), ref.Generators...)) {
 		p("- %s\n", v)
 	}
 }

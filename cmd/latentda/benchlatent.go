@@ -117,7 +117,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
 		rep.Subset, rep.CPUSeconds = subset, cputime.Process().Seconds()
 		if o.Adaptive {
-			rep.ComparedWith, rep.Tuned, rep.TunedGenerators = o.Compare, tuned.Rows, tuned.Generators
+			rep.ComparedWith, rep.Tuned = o.Compare, &tuned
 		}
 		return rep.WriteFiles(o.Report, o.JSON)
 	}
