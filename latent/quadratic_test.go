@@ -220,3 +220,24 @@ func TestFitQuadraticOptions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkQuadraticJacobian: the Jacobian at the latent benchmark's KS
+// size, n = 128 and d = 32 (528 monomials), which the encoder's
+// Gauss–Newton steps take once per step and member.
+func BenchmarkQuadraticJacobian(b *testing.B) {
+	const n, d = 128, 32
+	scales := make([]float64, d)
+	for k := range scales {
+		scales[k] = 1 / float64(k+1)
+	}
+	qm := newQuadraticManifold(n, d, scales, 0.01, 1)
+	g, err := FitQuadratic(qm.samples(1200, 1), nil, QuadraticOptions{Dim: d, Lambdas: []float64{1e-3}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z := fixture.RandVec(d, rand.New(rand.NewPCG(2, 2)))
+	J := mat.NewDense(n, d, nil)
+	for b.Loop() {
+		g.Jacobian(J, z)
+	}
+}
