@@ -81,11 +81,14 @@ type LatentOptions struct {
 	// one (SchemeLocalInnovation), with its knob fixed at XN (hyperprior
 	// weight) or PriorSD (σ_b), or tuned if that is 0. Methods
 	// for which the scheme is not derived are left out (latentMethod.
-	// adaptiveVariant).
+	// adaptiveVariant). EnKFN, with an innovation scheme, runs the
+	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN);
+	// the hybrids, for which the EnKF-N is not derived, are left out.
 	Adaptive bool
 	Scheme   string
 	XN       float64
 	PriorSD  float64
+	EnKFN    bool
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -172,6 +175,9 @@ func (o *LatentOptions) validate() error {
 	}
 	scheme, _ := o.scheme()
 	enkfN := scheme == config.SchemeEnKFN
+	if o.EnKFN && (!o.Adaptive || enkfN) {
+		return fmt.Errorf("bench latent: --enkf-n adds the EnKF-N to --scheme %s or %s", config.SchemeInnovation, config.SchemeLocalInnovation)
+	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
 		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got %v", o.XN)
 	}
@@ -392,7 +398,8 @@ func (b *latentBench) plan() []rowSpec {
 						continue
 					}
 					if b.opts.Adaptive {
-						if meth = meth.adaptiveVariant(b.opts.scheme()); meth == nil {
+						scheme, weight := b.opts.scheme()
+						if meth = meth.adaptiveVariant(scheme, weight, b.opts.EnKFN); meth == nil {
 							continue
 						}
 					}

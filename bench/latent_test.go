@@ -518,7 +518,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		knobs []string
 		grid  int
 	}{{"etkf", nil, 1}, {"letkf", []string{"loc_radius"}, len(m.radii)}, {"latent-etkf-pca", []string{"d"}, len(m.pcaDims)}, {"latent-etkf-conv", nil, 1}} {
-		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2)
+		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2, false)
 		if v == nil || !slices.Equal(v.knobs, tc.knobs) || len(v.grid(m)) != tc.grid {
 			t.Errorf("%s: adaptive variant %+v", tc.name, v)
 			continue
@@ -532,7 +532,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		}
 	}
 	// Without a fixed weight, xn is the knob in the inflation's place.
-	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0)
+	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0, false)
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "loc_radius"}) || len(grid) != len(adaptiveXNs)*len(m.radii) {
 		t.Fatalf("letkf with xn tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -542,7 +542,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The local innovation inflation: prior_sd in the inflation's place,
 	// the LETKF only.
-	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0)
+	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, false)
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) || len(grid) != len(adaptivePriorSDs)*len(m.radii) {
 		t.Fatalf("letkf with prior_sd tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -553,7 +553,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The global innovation inflation: prior_sd in the inflation's place,
 	// wherever the EnKF-N runs.
-	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0)
+	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0, false)
 	if !slices.Equal(v.knobs, []string{"prior_sd", "d"}) {
 		t.Fatalf("latent-etkf-pca with the innovation inflation: knobs %v", v.knobs)
 	}
@@ -563,17 +563,17 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
 		for _, scheme := range []string{config.SchemeEnKFN, config.SchemeInnovation} {
-			if v := methodByName(name).adaptiveVariant(scheme, 0); v != nil {
+			if v := methodByName(name).adaptiveVariant(scheme, 0, false); v != nil {
 				t.Errorf("%s has an %s variant", name, scheme)
 			}
 		}
 	}
 	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-pca", "latent-iterative-pca-rep"} {
-		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0); v != nil {
+		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, false); v != nil {
 			t.Errorf("%s has a local innovation variant", name)
 		}
 	}
-	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0)
+	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0, false)
 	if v == nil || !slices.Equal(v.knobs, []string{"prior_sd", "alpha", "loc_radius"}) {
 		t.Fatalf("latent-hybrid-local-conv's local innovation variant: %+v", v)
 	}
@@ -581,6 +581,19 @@ func TestAdaptiveVariant(t *testing.T) {
 	if err := v.apply(&c, Hyper{"prior_sd": 0.04, "alpha": 0.99, "loc_radius": 8}, m); err != nil || c.Filter.AdaptiveScheme() != config.SchemeLocalInnovation ||
 		*c.Filter.Adaptive.PriorSD != 0.04 || *c.Latent.Alpha != 0.99 {
 		t.Errorf("apply to the localised hybrid: %v, filter %+v", err, c.Filter)
+	}
+	// The EnKF-N on top of an innovation scheme: the same knobs, the
+	// hybrids left out.
+	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true)
+	c = config.Config{}
+	if err := v.apply(&c, Hyper{"prior_sd": 0.04, "loc_radius": 8}, m); err != nil || !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) ||
+		!c.Filter.Adaptive.EnKFN || c.Filter.EnKF().Adaptive == nil || !c.Filter.EnKF().Innovation.Local {
+		t.Errorf("letkf, local innovation with the EnKF-N: %v, knobs %v, filter %+v", err, v.knobs, c.Filter)
+	}
+	for _, scheme := range []string{config.SchemeInnovation, config.SchemeLocalInnovation} {
+		if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(scheme, 0, true); v != nil {
+			t.Errorf("latent-hybrid-local-conv has a %s variant with the EnKF-N", scheme)
+		}
 	}
 }
 

@@ -172,9 +172,11 @@ type latentMethod struct {
 	// scheme, if set, replaces the inflation knob by an adaptive
 	// inflation (config.SchemeEnKFN, SchemeInnovation or
 	// SchemeLocalInnovation) whose own knob (xn or prior_sd) is fixed at
-	// weight, or tuned if it is 0 (adaptiveVariant).
+	// weight, or tuned if it is 0 (adaptiveVariant); enkfN adds the
+	// EnKF-N to an innovation scheme.
 	scheme string
 	weight float64
+	enkfN  bool
 	// where, if set, limits the method to these model/regime pairs (for
 	// a method too costly to run everywhere).
 	where []string
@@ -321,14 +323,16 @@ func adaptiveKnob(scheme string) (string, []float64) {
 // inflation is for the LETKF and the localised hybrid on the states
 // (latent.analysis hybrid-local) only. The scheme's knob (xn, prior_sd) is
 // fixed at weight > 0; with weight 0 it is a knob in the inflation's
-// place, tuned on its values (adaptiveKnob) by the same rules.
-func (meth *latentMethod) adaptiveVariant(scheme string, weight float64) *latentMethod {
+// place, tuned on its values (adaptiveKnob) by the same rules. enkfN adds
+// the EnKF-N to an innovation scheme, which leaves the hybrids out too.
+func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN bool) *latentMethod {
+	hybrid := slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative
 	if scheme == config.SchemeLocalInnovation && !meth.letkf ||
-		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
+		(scheme != config.SchemeLocalInnovation || enkfN) && hybrid {
 		return nil
 	}
 	v := *meth
-	v.scheme, v.weight = scheme, weight
+	v.scheme, v.weight, v.enkfN = scheme, weight, enkfN
 	knob, values := adaptiveKnob(scheme)
 	v.knobs = slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })
 	if weight != 0 {
@@ -407,7 +411,7 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		if x, ok := h[knob]; ok {
 			w = x
 		}
-		c.Filter.Adaptive = &config.AdaptiveConfig{Scheme: meth.scheme}
+		c.Filter.Adaptive = &config.AdaptiveConfig{Scheme: meth.scheme, EnKFN: meth.enkfN}
 		switch {
 		case w == 0:
 		case meth.scheme == config.SchemeEnKFN:

@@ -37,7 +37,7 @@ type LatentReport struct {
 	// and no total).
 	TuneTotal int `json:"tuning_total,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
-	// (LatentOptions.Adaptive, Scheme, XN, PriorSD; no scheme is the
+	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against and Tuned is that report
 	// (read from it, not written).
@@ -45,6 +45,7 @@ type LatentReport struct {
 	Scheme       string        `json:"scheme,omitempty"`
 	XN           float64       `json:"xn,omitempty"`
 	PriorSD      float64       `json:"prior_sd,omitempty"`
+	EnKFN        bool          `json:"enkf_n,omitempty"`
 	ComparedWith string        `json:"compared_with,omitempty"`
 	Tuned        *LatentReport `json:"-"`
 }
@@ -54,7 +55,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -538,6 +539,16 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	}
 	which := fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, its hyperprior weight xn tuned on %v in the inflation's place)", adaptiveXNs)
 	switch {
+	case r.EnKFN:
+		est, who := "one global innovation-based estimate Λ (Li, Kalnay and Miyoshi 2009)", "Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses)"
+		if r.Scheme == config.SchemeLocalInnovation {
+			est, who = "one innovation-based estimate Λ_b per local analysis (Miyoshi 2011)", "The LETKF rows of docs/results-latent.md (the EnKF-N is not derived for the localised hybrids)"
+		}
+		sd := fmt.Sprintf("its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
+		if r.PriorSD != 0 {
+			sd = fmt.Sprintf("prior_sd %g", r.PriorSD)
+		}
+		which = fmt.Sprintf("%s run with `filter.inflation: adaptive, adaptive: {scheme: %s, enkf_n: true}`: %s, and on top of it in every analysis the EnKF-N (xn 1), which accounts for sampling error (the hybrid EnKF-N of Raanes, Bocquet and Carrassi 2019), %s", who, r.Scheme, est, sd)
 	case r.Scheme == config.SchemeLocalInnovation && r.PriorSD != 0:
 		which = fmt.Sprintf("The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011; for a hybrid it inflates both parts of the local covariance)", r.PriorSD)
 	case r.Scheme == config.SchemeLocalInnovation:

@@ -452,8 +452,15 @@ func (f FilterConfig) EnKF() enkf.Config {
 	case SchemeInnovation, SchemeLocalInnovation:
 		ec.Inflation = 1
 		ec.Innovation = &enkf.InnovationInflation{Local: f.AdaptiveScheme() == SchemeLocalInnovation}
-		if a := f.Adaptive; a != nil && a.PriorSD != nil {
+		a := f.Adaptive
+		if a != nil && a.PriorSD != nil {
 			ec.Innovation.PriorSD = *a.PriorSD
+		}
+		if a != nil && a.EnKFN {
+			ec.Adaptive = &enkf.EnKFN{}
+			if a.XN != nil {
+				ec.Adaptive.XN = *a.XN
+			}
 		}
 	}
 	return ec
@@ -481,8 +488,8 @@ func (c Config) validateAdaptive() error {
 	}
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
 		localHybrid := l.AnalysisOrDefault() == LatentHybridLocal && f.AdaptiveScheme() == SchemeLocalInnovation
-		if !localHybrid {
-			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s", SchemeLocalInnovation)
+		if !localHybrid || f.Adaptive.EnKFN {
+			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s without enkf_n", SchemeLocalInnovation)
 		}
 	}
 	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {

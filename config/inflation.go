@@ -112,11 +112,19 @@ type AdaptiveConfig struct {
 	// the deterministic etkf, denkf and letkf. enkf-n with the enkf is
 	// allowed when written.
 	Scheme string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
+	// EnKFN, with innovation or local-innovation, runs the EnKF-N on top
+	// of the carried estimate Λ: each analysis solves the EnKF-N's dual on
+	// the forecast inflated by √Λ (globally, or in every local analysis
+	// for the letkf), the hybrid EnKF-N of Raanes, Bocquet and Carrassi
+	// (2019). The EnKF-N corrects sampling error, which it is derived for;
+	// the estimate learns what remains (model error, nonlinearity between
+	// analyses). Not for latent.analysis hybrid-local.
+	EnKFN bool `yaml:"enkf_n,omitempty" json:"enkf_n,omitempty"`
 	// XN is the certainty of the EnKF-N's hyperprior on the forecast
 	// covariance, in units of the ensemble size (DAPPER's xN; default 1,
 	// the original EnKF-N; 2 suits the weakly nonlinear Lorenz-96 set-ups;
 	// below 1 lets the innovations move the inflation further). Must be > 0;
-	// enkf-n only.
+	// enkf-n, or enkf_n: true, only.
 	XN *float64 `yaml:"xn" json:"xn,omitempty"`
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
 	// inflation of the forecast covariance (default 0.08,
@@ -157,8 +165,10 @@ func (a AdaptiveConfig) validate(scheme, method string) error {
 		return fmt.Errorf("filter.adaptive.scheme: want %s, %s or %s, got %q", SchemeEnKFN, SchemeInnovation, SchemeLocalInnovation, scheme)
 	case scheme == SchemeLocalInnovation && method != "letkf":
 		return fmt.Errorf("filter.adaptive.scheme: %s is for the letkf (one estimate per local analysis), not %s", scheme, method)
-	case a.XN != nil && scheme != SchemeEnKFN:
-		return fmt.Errorf("filter.adaptive.xn: tunes the %s scheme, not %s", SchemeEnKFN, scheme)
+	case a.EnKFN && !innovation:
+		return fmt.Errorf("filter.adaptive.enkf_n: adds the EnKF-N to the %s and %s schemes, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
+	case a.XN != nil && scheme != SchemeEnKFN && !a.EnKFN:
+		return fmt.Errorf("filter.adaptive.xn: tunes the %s scheme (or enkf_n: true), not %s", SchemeEnKFN, scheme)
 	case a.XN != nil && (!(*a.XN > 0) || math.IsInf(*a.XN, 0)):
 		return fmt.Errorf("filter.adaptive.xn: must be a finite number > 0, got %v", *a.XN)
 	case a.PriorSD != nil && !innovation:

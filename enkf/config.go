@@ -31,8 +31,15 @@ type Config struct {
 	// Innovation, if set, inflates the forecast anomalies of every
 	// analysis by the innovation-based estimate carried between analyses
 	// (see InnovationInflation; for the LETKF one global factor, or with
-	// Local one per local analysis). At most
-	// one of Adaptive and Innovation may be set.
+	// Local one per local analysis).
+	//
+	// With both set, the EnKF-N solves its dual on the forecast already
+	// inflated by the innovation estimate Λ, so that the anomalies are
+	// inflated by √Λ·λ: the hybrid EnKF-N of Raanes, Bocquet and Carrassi
+	// (2019), in which the EnKF-N accounts for sampling error and the
+	// estimate carried between cycles for the rest (model error,
+	// nonlinearity between analyses). Λ is estimated from the forecast
+	// before the EnKF-N's λ, as Innovation alone would.
 	Innovation *InnovationInflation
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
@@ -107,9 +114,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("enkf: the EnKF-N hyperprior weight xN must be finite and >= 0, got %v", a.XN)
 	}
 	if c.Innovation != nil {
-		if c.Adaptive != nil {
-			return fmt.Errorf("enkf: at most one adaptive inflation, the EnKF-N or the innovation-based one")
-		}
 		if err := c.Innovation.validate(); err != nil {
 			return err
 		}

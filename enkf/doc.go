@@ -56,5 +56,8 @@
 // innovation-based estimate of Li, Kalnay and Miyoshi (2009) with the
 // Gaussian update of Miyoshi (2011) (InnovationInflation,
 // Config.Innovation), a global factor that the Filter carries from one
-// analysis to the next (InflationEstimate, SetInflationEstimate).
+// analysis to the next (InflationEstimate, SetInflationEstimate), or one
+// per local analysis of the LETKF. With both, the EnKF-N runs on the
+// forecast inflated by the carried estimate (the hybrid EnKF-N of Raanes,
+// Bocquet and Carrassi 2019).
 package enkf

@@ -51,7 +51,7 @@ type EnKFN struct {
 
 // errAdaptiveHybrid: the adaptive inflations are not derived for the
 // hybrid and iterative analyses, except the local innovation inflation
-// for the localised hybrid (AnalyzeHybridLocal).
+// (without the EnKF-N) for the localised hybrid (AnalyzeHybridLocal).
 var errAdaptiveHybrid = errors.New("enkf: adaptive inflation is for Analyze, not the hybrid or iterative analyses (the local innovation inflation is also for the localised hybrid)")
 
 // adaptive reports whether f has an adaptive inflation.

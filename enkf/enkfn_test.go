@@ -1,9 +1,11 @@
 package enkf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -325,5 +327,77 @@ func TestEnKFNLinearGaussian(t *testing.T) {
 			}
 			t.Logf("mean inflation %.4f, rmse %.4f (without inflation %.4f, steady-state Kalman √pᵃ %.4f)", infl, rmse, rmse0, math.Sqrt(pa))
 		})
+	}
+}
+
+// TestEnKFNOnInnovation: with both adaptive inflations, the analysis is
+// the EnKF-N's on the forecast inflated by the carried innovation
+// estimate: with a prior so narrow (σ_b = 1e-9) that Λ stays at its
+// carried 1.7, it equals the EnKF-N alone run on the members moved to
+// x̄ + √1.7 (x − x̄), and the reported inflation is √1.7 times that run's,
+// for the global estimate (ETKF, LETKF) and the local one (LETKF).
+// Tolerance 1e-9: round-off of the different order of the same products.
+func TestEnKFNOnInnovation(t *testing.T) {
+	mu, P, H, y, r, pos := testProblem()
+	const N, lam = 6, 1.7
+	for _, tc := range []struct {
+		name   string
+		method Method
+		local  bool
+	}{{"etkf", ETKF, false}, {"letkf global", LETKF, false}, {"letkf local", LETKF, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			E := gaussianEnsemble(N, mu, P, 21)
+			cfg := Config{Method: tc.method, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}}
+			ref, err := New(cfg, N, len(mu), pos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Innovation = &InnovationInflation{PriorSD: 1e-9, Local: tc.local}
+			both, err := New(cfg, N, len(mu), pos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := both.SetInflationEstimate(slices.Repeat([]float64{lam}, len(both.InflationEstimate()))); err != nil {
+				t.Fatal(err)
+			}
+			got := mat.DenseCopyOf(E)
+			inno, err := both.Analyze(got, applyLinear(H, E), y, r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := mat.DenseCopyOf(E)
+			for j := range len(mu) {
+				col := mat.Col(nil, j, E)
+				m := mean(col)
+				for i, v := range col {
+					want.Set(i, j, m+math.Sqrt(lam)*(v-m))
+				}
+			}
+			innoRef, err := ref.Analyze(want, applyLinear(H, want), y, r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiffMat(got, want); d > 1e-9 {
+				t.Errorf("analysis differs from the EnKF-N's on the inflated forecast by %g", d)
+			}
+			if d := math.Abs(inno.Inflation - math.Sqrt(lam)*innoRef.Inflation); d > 1e-9 {
+				t.Errorf("inflation %v, want √%v × %v", inno.Inflation, lam, innoRef.Inflation)
+			}
+			for _, v := range both.InflationEstimate() {
+				if math.Abs(v-lam) > 1e-9 {
+					t.Errorf("carried estimate %v, want %v", both.InflationEstimate(), lam)
+					break
+				}
+			}
+		})
+	}
+	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}, Innovation: &InnovationInflation{Local: true}}, N, len(mu), pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	E := gaussianEnsemble(N, mu, P, 22)
+	B := mat.NewDense(2, len(mu), []float64{1, 0, 1, 0, 1, 0, 1, 0, 1, 0})
+	if _, err := f.AnalyzeHybridLocal(E, applyLinear(H, E), linearMap{H: H}, y, r, Hybrid{Alpha: 0.5, B: B}, nil); !errors.Is(err, errAdaptiveHybrid) {
+		t.Errorf("the localised hybrid with the EnKF-N: %v, want %v", err, errAdaptiveHybrid)
 	}
 }

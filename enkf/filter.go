@@ -144,12 +144,7 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	he := HE.RawMatrix()
 	S := blas64.General{Rows: N, Cols: p, Stride: p, Data: f.s}
 	T, lambda, lam := f.sp.t, 1.0, f.lam
-	switch {
-	case f.en != nil:
-		if T, he, lambda, err = f.adapt(S, he); err != nil {
-			return inno, err
-		}
-	case f.cfg.Innovation != nil && !f.cfg.Innovation.Local:
+	if f.cfg.Innovation != nil && !f.cfg.Innovation.Local {
 		lam = f.innovationInflation(int(inno.Expected))
 		lambda = math.Sqrt(lam)
 		if f.cfg.Method == LETKF { // the local analyses read A and S
@@ -158,6 +153,13 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		} else if he, err = f.inflateForecast(S, he, lambda); err != nil {
 			return inno, err
 		}
+	}
+	if f.en != nil { // on the forecast inflated by √Λ, if any
+		var lambdaN float64
+		if T, he, lambdaN, err = f.adapt(S, he); err != nil {
+			return inno, err
+		}
+		lambda *= lambdaN
 	}
 	inno.Inflation = lambda
 	switch {
@@ -180,10 +182,12 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 	}
 	if f.cfg.Method == LETKF {
 		f.loc.analyze(f.out, f.a, f.xm, f.s, f.d)
-		if f.loc.infl != nil {
-			if inno.Inflation, err = f.loc.meanInflation(0, f.loc.nbatch); err != nil {
+		if f.loc.infl != nil { // the local inflations, on top of a global √Λ
+			m, err := f.loc.meanInflation(0, f.loc.nbatch)
+			if err != nil {
 				return inno, err
 			}
+			inno.Inflation *= m
 		}
 		f.postProcess(rng)
 	} else {
@@ -342,7 +346,8 @@ func (f *Filter) AnalyzeBlock(dst, E, HE *mat.Dense, y, rVar []float64, lo, hi i
 }
 
 // adapt runs the EnKF-N of a global scheme on the factored forecast
-// (Innovation's state): it solves the dual for the inflation λ, inflates S
+// (Innovation's state, or inflateForecast's after the innovation
+// inflation): it solves the dual for the inflation λ, inflates S
 // in place and HE (EnKF, into f.heI), factors I + λ²SSᵀ and leaves λSd in
 // f.sd and (I + λ²SSᵀ)⁻¹λSd in f.vecN. For the ETKF it returns the
 // Hessian-based transform T; the caller scales the final W by λ, which

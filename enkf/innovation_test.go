@@ -243,9 +243,6 @@ func TestInnovationInflationCarried(t *testing.T) {
 	if f.InflationEstimate() != nil || f.SetInflationEstimate([]float64{1}) == nil {
 		t.Errorf("a filter without the innovation inflation has an estimate")
 	}
-	if _, err := New(Config{Method: EnKF, Inflation: 1, Adaptive: &EnKFN{}, Innovation: &InnovationInflation{}}, N, n, pos); err == nil {
-		t.Errorf("both adaptive inflations accepted")
-	}
 	if _, err := New(Config{Method: EnKF, Inflation: 1, Innovation: &InnovationInflation{PriorSD: -1}}, N, n, pos); err == nil {
 		t.Errorf("negative prior sd accepted")
 	}

@@ -113,7 +113,7 @@ func TestWeightInterpolation(t *testing.T) {
 		l, lw := ref.loc, ref.loc.workers[0]
 		trans := func(b int) ([]float64, float64) {
 			w := make([]float64, N*N)
-			infl, _ := l.transform(lw, w, b%l.nbatch, ref.s, ref.d)
+			infl, _, _ := l.transform(lw, w, b%l.nbatch, ref.s, ref.d)
 			return w, infl
 		}
 		var sumInfl float64

@@ -88,7 +88,8 @@ type localizer struct {
 	innov              *InnovationInflation // the local innovation inflation (nil: none)
 	lam                []float64            // its carried Λ_b, the prior of each batch
 	given              []float64            // Λ_b estimated by the localised hybrid for this analysis (nil: estimate in transform)
-	infl               []float64            // each batch's inflation this analysis: EnKF-N's λ (NaN: failed) or Λ_b
+	infl               []float64            // each batch's inflation this analysis: Λ_b, or without innov the EnKF-N's λ (NaN: failed)
+	inflN              []float64            // with both innov and en: each batch's EnKF-N λ on top of √Λ_b (NaN: failed)
 }
 
 // localWork is one goroutine's scratch.
@@ -199,6 +200,9 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	}
 	if l.en != nil || l.innov != nil {
 		l.infl = make([]float64, l.nbatch)
+	}
+	if l.en != nil && l.innov != nil {
+		l.inflN = make([]float64, l.nbatch)
 	}
 	return l, nil
 }
@@ -386,9 +390,12 @@ func (l *localizer) run(lw *localWork, first, last, b0, b1 int, out, a, xm, s, d
 func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 	N, n := l.members, l.dim
 	lo, hi := l.span(b)
-	infl, pl := l.transform(lw, lw.tw, b, s, d)
+	infl, inflN, pl := l.transform(lw, lw.tw, b, s, d)
 	if l.infl != nil {
 		l.infl[b] = infl
+	}
+	if l.inflN != nil {
+		l.inflN[b] = inflN
 	}
 	if pl == 0 {
 		for i := 0; i < N; i++ {
@@ -412,12 +419,13 @@ func (l *localizer) local(lw *localWork, b int, out, a, xm, s, d []float64) {
 
 // transform writes into dst (N × N) the transform W of the ETKF on batch b
 // with its tapered local observations, Eᵃ = 1x̄ᵀ + W A on the batch, and
-// returns the batch's adaptive inflation and the number of local
-// observations; with none, W = I. The inflation is the local EnKF-N's
-// (1 without observations, NaN if its Hessian was not positive definite),
-// the local innovation inflation's posterior Λ_b (the carried one without
-// observations), or 1 without adaptive inflation.
-func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float64) (infl float64, pl int) {
+// returns the batch's adaptive inflations and the number of local
+// observations; with none, W = I. infl is the local innovation
+// inflation's posterior Λ_b (the carried one without observations), or
+// without it the local EnKF-N's λ (1 without observations, NaN if its
+// Hessian was not positive definite), or 1 without adaptive inflation.
+// inflN is the EnKF-N's λ when it runs on top of Λ_b (1 otherwise).
+func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float64) (infl, inflN float64, pl int) {
 	N, p := l.members, l.nobs
 	pl = l.selectObs(lw, b)
 	if pl == 0 {
@@ -426,9 +434,9 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 			dst[i*N+i] = 1
 		}
 		if l.innov != nil {
-			return l.lam[b], 0
+			return l.lam[b], 1, 0
 		}
-		return 1, 0 // 1: the EnKF-N's inflation without observations
+		return 1, 1, 0 // 1: the EnKF-N's inflation without observations
 	}
 	obs, sqrtW := lw.obs[:pl], lw.sqrtW[:pl]
 	for i := 0; i < N; i++ {
@@ -444,7 +452,7 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: lw.d[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: lw.sd})
 	}
 	lambda := 1.0
-	infl = 1
+	infl, inflN = 1, 1
 	if l.innov != nil {
 		if l.given != nil {
 			infl = l.given[b]
@@ -461,17 +469,22 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
 	} else {
-		// The local EnKF-N: the dual with the tapered local observations.
+		// The local EnKF-N: the dual with the tapered local observations
+		// (inflated by √Λ_b with the local innovation inflation).
 		sd()
-		var eN float64
-		lambda, eN = lw.en.inflation(lw.sp, lw.sd)
-		scale(lambda, S.Data)
+		lambdaN, eN := lw.en.inflation(lw.sp, lw.sd)
+		scale(lambdaN, S.Data)
 		lw.sp.factor(S)
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
-		infl = lambda
+		lambda *= lambdaN
 		if !lw.en.hessianRoot(lw.sp, S, lw.w, eN) {
-			infl = math.NaN()
+			lambdaN = math.NaN()
+		}
+		if l.innov != nil {
+			inflN = lambdaN
+		} else {
+			infl = lambdaN
 		}
 		T = lw.en.hs.t
 	}
@@ -479,7 +492,7 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 	if lambda != 1 {
 		scale(lambda, dst) // W acts on the inflated anomalies λA
 	}
-	return infl, pl
+	return infl, inflN, pl
 }
 
 // segments runs the segments g0..g1-1 of a weight-strided analysis,
@@ -491,20 +504,23 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 // calls on disjoint segments write disjoint entries.
 func (l *localizer) segments(lw *localWork, g0, g1, b0, b1 int, out, a, xm, s, d []float64) {
 	w0, w1 := lw.tw, lw.tw1
-	infl0, _ := l.transform(lw, w0, g0*l.stride, s, d)
+	infl0, inflN0, _ := l.transform(lw, w0, g0*l.stride, s, d)
 	for g := g0; g < g1; g++ {
 		k0 := g * l.stride
 		k1 := min(k0+l.stride, l.nbatch)
-		infl1, _ := l.transform(lw, w1, k1%l.nbatch, s, d)
+		infl1, inflN1, _ := l.transform(lw, w1, k1%l.nbatch, s, d)
 		c0, c1 := max(k0, b0), min(k1, b1)
-		if l.infl != nil {
-			for b := c0; b < c1; b++ {
-				t := float64(b-k0) / float64(k1-k0)
+		for b := c0; b < c1; b++ {
+			t := float64(b-k0) / float64(k1-k0)
+			if l.infl != nil {
 				l.infl[b] = (1-t)*infl0 + t*infl1
+			}
+			if l.inflN != nil {
+				l.inflN[b] = (1-t)*inflN0 + t*inflN1
 			}
 		}
 		l.interpolate(lw, w0, w1, k0, k1, c0, c1, out, a, xm)
-		w0, w1, infl0 = w1, w0, infl1
+		w0, w1, infl0, inflN0 = w1, w0, infl1, inflN1
 	}
 }
 
@@ -541,17 +557,20 @@ func (l *localizer) interpolate(lw *localWork, w0, w1 []float64, k0, k1, c0, c1 
 }
 
 // meanInflation returns the mean of the local inflations of the anomalies
-// over the batches b0..b1-1 (the EnKF-N's λ, or √Λ_b), or an error naming a
-// batch whose EnKF-N Hessian was not positive definite.
+// over the batches b0..b1-1 (the EnKF-N's λ, √Λ_b, or both: √Λ_b·λ), or an
+// error naming a batch whose EnKF-N Hessian was not positive definite.
 func (l *localizer) meanInflation(b0, b1 int) (float64, error) {
 	var sum float64
 	for b, v := range l.infl[b0:b1] {
+		if l.innov != nil {
+			v = math.Sqrt(v)
+		}
+		if l.inflN != nil {
+			v *= l.inflN[b0+b]
+		}
 		if math.IsNaN(v) {
 			lo, hi := l.span(b0 + b)
 			return 0, fmt.Errorf("enkf: local EnKF-N at grid points %d..%d: the Hessian of the primal cost is not positive definite", lo, hi-1)
-		}
-		if l.innov != nil {
-			v = math.Sqrt(v)
 		}
 		sum += v
 	}

@@ -37,7 +37,11 @@ func TestParseAdaptive(t *testing.T) {
 		{"enkf prior_sd", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0.1, ""},
 		{"letkf local-innovation", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: 0.04}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 0, 0.04, ""},
 		{"local-innovation for the etkf", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: local-innovation}"), 0, "", 0, 0, "filter.adaptive.scheme: local-innovation is for the letkf (one estimate per local analysis), not etkf"},
-		{"xn with local-innovation", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not local-innovation"},
+		{"letkf local-innovation with the EnKF-N", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true, xn: 2, prior_sd: 0.04}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 2, 0.04, ""},
+		{"etkf innovation with the EnKF-N", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation, enkf_n: true}"), config.AdaptiveInflation, config.SchemeInnovation, 0, 0, ""},
+		{"enkf_n with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {enkf_n: true}"), 0, "", 0, 0, "filter.adaptive.enkf_n: adds the EnKF-N to the innovation and local-innovation schemes, not enkf-n"},
+		{"latent hybrid-local with the EnKF-N", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true}") + "latent: {generator: identity, analysis: hybrid-local, update: increment, alpha: 0.9}\n", 0, "", 0, 0, "hybrid-local takes filter.adaptive.scheme local-innovation without enkf_n"},
+		{"xn with local-innovation", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme (or enkf_n: true), not local-innovation"},
 		{"enkf enkf-n written", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: enkf-n, xn: 3}"), config.AdaptiveInflation, config.SchemeEnKFN, 3, 0, ""},
 		{"zero", replace("inflation: 1.02", "inflation: 0"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got 0"},
 		{"negative", replace("inflation: 1.02", "inflation: -1"), 0, "", 0, 0, "filter.inflation: line 8: want a number > 0 or adaptive, got -1"},
@@ -47,8 +51,8 @@ func TestParseAdaptive(t *testing.T) {
 		{"scheme without adaptive", replace("inflation: 1.02", "inflation: 1.02, adaptive: {scheme: innovation}"), 0, "", 0, 0, "filter.adaptive: tunes the adaptive inflation; set filter.inflation: adaptive"},
 		{"xn zero", replace("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 0}"), 0, "", 0, 0, "filter.adaptive.xn: must be a finite number > 0, got 0"},
 		{"unknown scheme", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: anderson}"), 0, "", 0, 0, `filter.adaptive.scheme: want enkf-n, innovation or local-innovation, got "anderson"`},
-		{"xn with the enkf default", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
-		{"xn with innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme, not innovation"},
+		{"xn with the enkf default", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme (or enkf_n: true), not innovation"},
+		{"xn with innovation", replace("inflation: 1.02", "inflation: adaptive, adaptive: {scheme: innovation, xn: 2}"), 0, "", 0, 0, "filter.adaptive.xn: tunes the enkf-n scheme (or enkf_n: true), not innovation"},
 		{"prior_sd with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0.1}"), 0, "", 0, 0, "filter.adaptive.prior_sd: tunes the innovation and local-innovation schemes, not enkf-n"},
 		{"prior_sd zero", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: 0}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got 0"},
 		{"prior_sd infinite", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {prior_sd: .inf}"), 0, "", 0, 0, "filter.adaptive.prior_sd: must be a finite number > 0, got +Inf"},
@@ -56,7 +60,7 @@ func TestParseAdaptive(t *testing.T) {
 		{"latent hybrid-local enkf-n", letkf("inflation: adaptive") + "latent: {generator: identity, analysis: hybrid-local, update: increment, alpha: 0.9}\n", 0, "", 0, 0, "hybrid-local takes filter.adaptive.scheme local-innovation"},
 		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, "", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
 		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, "", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
-		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, xn, prior_sd"},
+		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, enkf_n, xn, prior_sd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse([]byte(tc.yaml))
@@ -73,7 +77,8 @@ func TestParseAdaptive(t *testing.T) {
 				t.Errorf("inflation %v, scheme %q, want %v, %q", cfg.Filter.Inflation, cfg.Filter.AdaptiveScheme(), tc.want, tc.scheme)
 			}
 			ec := cfg.Filter.EnKF()
-			if (tc.scheme == config.SchemeEnKFN) != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) ||
+			enkfN := tc.scheme == config.SchemeEnKFN || strings.Contains(tc.yaml, "enkf_n: true")
+			if enkfN != (ec.Adaptive != nil) || (ec.Adaptive != nil && ec.Adaptive.XN != tc.xn) ||
 				(tc.scheme == config.SchemeInnovation || tc.scheme == config.SchemeLocalInnovation) != (ec.Innovation != nil) ||
 				(ec.Innovation != nil && (ec.Innovation.PriorSD != tc.sd || ec.Innovation.Local != (tc.scheme == config.SchemeLocalInnovation))) ||
 				(tc.scheme != "" && ec.Inflation != 1) {

@@ -378,6 +378,9 @@ func Write(r *Run, dir string, format Format) (string, error) {
 // inflation is filter.inflation with an adaptive one's scheme.
 func inflation(f config.FilterConfig) string {
 	if scheme := f.AdaptiveScheme(); scheme != "" {
+		if f.Adaptive != nil && f.Adaptive.EnKFN {
+			scheme += " with the EnKF-N"
+		}
 		return fmt.Sprintf("%s, scheme %s", f.Inflation, scheme)
 	}
 	return f.Inflation.String()

@@ -93,10 +93,12 @@ type Options struct {
 	// hyperprior weight XN for the EnKF-N rows (filter.adaptive.xn) and
 	// prior standard deviation PriorSD for the innovation schemes'
 	// (filter.adaptive.prior_sd; 0: the defaults). LocalLETKF gives the
-	// LETKF rows the local innovation scheme instead of their default.
+	// LETKF rows the local innovation scheme instead of their default, and
+	// EnKFN the EnKF-N on top of it (filter.adaptive.enkf_n, with XN).
 	Adaptive    bool
 	XN, PriorSD float64
 	LocalLETKF  bool
+	EnKFN       bool
 	// Done, if not nil, is called after each row (one call at a time).
 	Done func(Row)
 }
@@ -110,7 +112,7 @@ func Select(o Options) []Case {
 				c.Config.Seed = o.Seed
 			}
 			if o.Adaptive {
-				c = c.withAdaptiveInflation(o.XN, o.PriorSD, o.LocalLETKF)
+				c = c.withAdaptiveInflation(o.XN, o.PriorSD, o.LocalLETKF, o.EnKFN)
 			}
 			cases = append(cases, c)
 		}
@@ -127,25 +129,32 @@ var inflationLabel = regexp.MustCompile(`infl=[0-9.]+`)
 // weight of the rows whose scheme is the EnKF-N, sd the prior standard
 // deviation of the innovation schemes' rows, which are labelled with its
 // name (0: the defaults); localLETKF gives the LETKF rows the local
-// innovation scheme.
-func (c Case) withAdaptiveInflation(xn, sd float64, localLETKF bool) Case {
+// innovation scheme, and enkfN the EnKF-N on top of it (with xn).
+func (c Case) withAdaptiveInflation(xn, sd float64, localLETKF, enkfN bool) Case {
 	label := "infl=adaptive"
-	c.Config.Filter.Inflation = config.AdaptiveInflation
-	c.Config.Filter.Adaptive = nil
-	written := "" // the method's default
+	var a config.AdaptiveConfig
 	if localLETKF && c.Config.Filter.Method == "letkf" {
-		written = config.SchemeLocalInnovation
-		c.Config.Filter.Adaptive = &config.AdaptiveConfig{Scheme: written}
+		a.Scheme, a.EnKFN = config.SchemeLocalInnovation, enkfN
 	}
-	switch scheme := c.Config.Filter.AdaptiveScheme(); {
-	case scheme != config.SchemeEnKFN && sd != 0:
-		label += fmt.Sprintf(" %s sd=%g", scheme, sd)
-		c.Config.Filter.Adaptive = &config.AdaptiveConfig{Scheme: written, PriorSD: &sd}
-	case scheme != config.SchemeEnKFN:
+	c.Config.Filter.Inflation = config.AdaptiveInflation
+	c.Config.Filter.Adaptive = &a
+	scheme := c.Config.Filter.AdaptiveScheme()
+	if scheme != config.SchemeEnKFN {
 		label += " " + scheme
-	case xn != 0:
+		if sd != 0 {
+			label += fmt.Sprintf(" sd=%g", sd)
+			a.PriorSD = &sd
+		}
+	}
+	if a.EnKFN {
+		label += " +EnKF-N"
+	}
+	if xn != 0 && (scheme == config.SchemeEnKFN || a.EnKFN) {
 		label += fmt.Sprintf(" xN=%g", xn)
-		c.Config.Filter.Adaptive = &config.AdaptiveConfig{XN: &xn}
+		a.XN = &xn
+	}
+	if a == (config.AdaptiveConfig{}) {
+		c.Config.Filter.Adaptive = nil
 	}
 	c.Method = inflationLabel.ReplaceAllLiteralString(c.Method, label)
 	return c

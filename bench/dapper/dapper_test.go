@@ -161,4 +161,14 @@ func TestSelectDapperAdaptive(t *testing.T) {
 			t.Errorf("%s: scheme %s, want the method's default", c.Method, f.AdaptiveScheme())
 		}
 	}
+	// --enkf-n: the EnKF-N on top of the LETKF rows' local innovation
+	// scheme, with --xn.
+	for _, c := range Select(Options{Adaptive: true, XN: 2, LocalLETKF: true, EnKFN: true}) {
+		f := c.Config.Filter
+		letkf := f.Method == "letkf"
+		if a := f.Adaptive; letkf && (!a.EnKFN || *a.XN != 2 || a.PriorSD != nil || !strings.Contains(c.Method, "infl=adaptive local-innovation +EnKF-N xN=2")) ||
+			!letkf && a != nil && a.EnKFN {
+			t.Errorf("%s: filter %+v", c.Method, f.Adaptive)
+		}
+	}
 }

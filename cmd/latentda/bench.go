@@ -54,6 +54,7 @@ analysis RMSE beside the published value. Rows run concurrently (--parallel).`,
 	cmd.Flags().Float64Var(&o.XN, "xn", 0, "with --inflation adaptive, the hyperprior weight filter.adaptive.xn of the EnKF-N rows (0: the default, 1)")
 	cmd.Flags().Float64Var(&o.PriorSD, "prior-sd", 0, "with --inflation adaptive, the prior standard deviation filter.adaptive.prior_sd of the innovation schemes' rows (0: the default, 0.08)")
 	cmd.Flags().BoolVar(&o.LocalLETKF, "local-letkf", false, "with --inflation adaptive, the LETKF rows take the local innovation scheme (filter.adaptive.scheme: local-innovation) instead of the local EnKF-N")
+	cmd.Flags().BoolVar(&o.EnKFN, "enkf-n", false, "with --local-letkf, the LETKF rows' local innovation scheme gets the EnKF-N on top (filter.adaptive.enkf_n; --xn sets its weight)")
 	return cmd
 }
 
@@ -82,6 +83,9 @@ func (o *benchDapperOptions) Validate() error {
 	}
 	if o.LocalLETKF && !o.Adaptive {
 		return usageError{fmt.Errorf("--local-letkf: with --inflation adaptive")}
+	}
+	if o.EnKFN && !o.LocalLETKF {
+		return usageError{fmt.Errorf("--enkf-n: with --local-letkf (it adds the EnKF-N to the local innovation scheme)")}
 	}
 	re, err := regexp.Compile(o.Pattern)
 	if err != nil {

@@ -148,14 +148,17 @@ type AdaptiveCase struct {
 }
 
 // AdaptiveCases are AdaptiveConfig, globally and per channel, and
-// InnovationConfig with the global and the local scheme, over the given
-// cycles.
+// InnovationConfig with the global and the local scheme, the local one
+// also with the EnKF-N on top, over the given cycles.
 func AdaptiveCases(cycles int) []AdaptiveCase {
+	withEnKFN := InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation)
+	withEnKFN.Filter.Adaptive.EnKFN = true
 	return []AdaptiveCase{
 		{"EnKF-N, global R", AdaptiveConfig(cycles, false), false, false},
 		{"EnKF-N, R per channel", AdaptiveConfig(cycles, true), true, false},
 		{"innovation, global R", InnovationConfig(cycles, "l96-enkf", ""), false, true},
 		{"local innovation, global R", InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation), false, true},
+		{"local innovation with the EnKF-N, global R", withEnKFN, false, true},
 	}
 }
 
