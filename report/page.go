@@ -125,6 +125,9 @@ func Figures(r *Run) ([]Figure, error) {
 			f.Cycles[0], f.Cycles[len(f.Cycles)-1], len(r.Diag))
 		if f.Inflation != nil {
 			caption += " The last panel is the inflation Λ of the forecast covariance that each local analysis applied (filter.adaptive.scheme: local-innovation), on the grid points of its batch."
+			if a := r.Config.Filter.Adaptive; a != nil && a.EnKFN {
+				caption += " Each local EnKF-N (enkf_n: true) inflated the anomalies by its own λ on top of √Λ; the inflation plot shows the mean of √Λ·λ."
+			}
 		}
 		if err := add("hovmoller.png", "Hovmöller diagram", caption, data, err); err != nil {
 			return nil, err

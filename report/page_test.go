@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden pages in testdata/")
@@ -102,5 +104,23 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := Page(&Run{}, nil, "pdf"); err == nil {
 		t.Error("Page with format pdf: no error")
+	}
+}
+
+// TestInflationLabel: the report names a fixed inflation, the adaptive
+// scheme, and the EnKF-N on top of an innovation scheme.
+func TestInflationLabel(t *testing.T) {
+	for _, tc := range []struct {
+		f    config.FilterConfig
+		want string
+	}{
+		{config.FilterConfig{Method: "etkf", Inflation: 1.02}, "1.02"},
+		{config.FilterConfig{Method: "letkf", Inflation: config.AdaptiveInflation}, "adaptive, scheme enkf-n"},
+		{config.FilterConfig{Method: "letkf", Inflation: config.AdaptiveInflation, Adaptive: &config.AdaptiveConfig{Scheme: config.SchemeLocalInnovation}}, "adaptive, scheme local-innovation"},
+		{config.FilterConfig{Method: "letkf", Inflation: config.AdaptiveInflation, Adaptive: &config.AdaptiveConfig{Scheme: config.SchemeLocalInnovation, EnKFN: true}}, "adaptive, scheme local-innovation with the EnKF-N"},
+	} {
+		if got := inflation(tc.f); got != tc.want {
+			t.Errorf("inflation(%+v) = %q, want %q", tc.f, got, tc.want)
+		}
 	}
 }
