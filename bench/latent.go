@@ -82,8 +82,7 @@ type LatentOptions struct {
 	// weight) or PriorSD (σ_b), or tuned if that is 0. Methods
 	// for which the scheme is not derived are left out (latentMethod.
 	// adaptiveVariant). EnKFN, with an innovation scheme, runs the
-	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN);
-	// the hybrids, for which the EnKF-N is not derived, are left out.
+	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN).
 	Adaptive bool
 	Scheme   string
 	XN       float64

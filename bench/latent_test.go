@@ -582,18 +582,22 @@ func TestAdaptiveVariant(t *testing.T) {
 		*c.Filter.Adaptive.PriorSD != 0.04 || *c.Latent.Alpha != 0.99 {
 		t.Errorf("apply to the localised hybrid: %v, filter %+v", err, c.Filter)
 	}
-	// The EnKF-N on top of an innovation scheme: the same knobs, the
-	// hybrids left out.
-	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true)
-	c = config.Config{}
-	if err := v.apply(&c, Hyper{"prior_sd": 0.04, "loc_radius": 8}, m); err != nil || !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) ||
-		!c.Filter.Adaptive.EnKFN || c.Filter.EnKF().Adaptive == nil || !c.Filter.EnKF().Innovation.Local {
-		t.Errorf("letkf, local innovation with the EnKF-N: %v, knobs %v, filter %+v", err, v.knobs, c.Filter)
-	}
-	for _, scheme := range []string{config.SchemeInnovation, config.SchemeLocalInnovation} {
-		if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(scheme, 0, true); v != nil {
-			t.Errorf("latent-hybrid-local-conv has a %s variant with the EnKF-N", scheme)
+	// The EnKF-N on top of an innovation scheme: the same knobs, and the
+	// same methods.
+	for _, name := range []string{"letkf", "latent-hybrid-local-conv"} {
+		v = methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, true)
+		c = config.Config{}
+		h := Hyper{"prior_sd": 0.04, "loc_radius": 8}
+		if name != "letkf" {
+			h["alpha"] = 0.99
 		}
+		if err := v.apply(&c, h, m); err != nil || len(v.knobs) != len(h) ||
+			!c.Filter.Adaptive.EnKFN || c.Filter.EnKF().Adaptive == nil || !c.Filter.EnKF().Innovation.Local {
+			t.Errorf("%s, local innovation with the EnKF-N: %v, knobs %v, filter %+v", name, err, v.knobs, c.Filter)
+		}
+	}
+	if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeInnovation, 0, true); v != nil {
+		t.Errorf("latent-hybrid-local-conv has a global innovation variant with the EnKF-N")
 	}
 }
 

@@ -324,11 +324,10 @@ func adaptiveKnob(scheme string) (string, []float64) {
 // (latent.analysis hybrid-local) only. The scheme's knob (xn, prior_sd) is
 // fixed at weight > 0; with weight 0 it is a knob in the inflation's
 // place, tuned on its values (adaptiveKnob) by the same rules. enkfN adds
-// the EnKF-N to an innovation scheme, which leaves the hybrids out too.
+// the EnKF-N to an innovation scheme.
 func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN bool) *latentMethod {
-	hybrid := slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative
 	if scheme == config.SchemeLocalInnovation && !meth.letkf ||
-		(scheme != config.SchemeLocalInnovation || enkfN) && hybrid {
+		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
 		return nil
 	}
 	v := *meth

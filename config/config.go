@@ -488,8 +488,8 @@ func (c Config) validateAdaptive() error {
 	}
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
 		localHybrid := l.AnalysisOrDefault() == LatentHybridLocal && f.AdaptiveScheme() == SchemeLocalInnovation
-		if !localHybrid || f.Adaptive.EnKFN {
-			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s without enkf_n", SchemeLocalInnovation)
+		if !localHybrid {
+			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s", SchemeLocalInnovation)
 		}
 	}
 	if f.Inflation.Adaptive() && c.AnalysisBlocks() != nil {

@@ -118,7 +118,9 @@ type AdaptiveConfig struct {
 	// for the letkf), the hybrid EnKF-N of Raanes, Bocquet and Carrassi
 	// (2019). The EnKF-N corrects sampling error, which it is derived for;
 	// the estimate learns what remains (model error, nonlinearity between
-	// analyses). Not for latent.analysis hybrid-local.
+	// analyses). With latent.analysis hybrid-local (local-innovation) the
+	// EnKF-N inflates the members' part of each local hybrid covariance,
+	// the static part counted as observation error in its dual.
 	EnKFN bool `yaml:"enkf_n,omitempty" json:"enkf_n,omitempty"`
 	// XN is the certainty of the EnKF-N's hyperprior on the forecast
 	// covariance, in units of the ensemble size (DAPPER's xN; default 1,

@@ -59,5 +59,6 @@
 // analysis to the next (InflationEstimate, SetInflationEstimate), or one
 // per local analysis of the LETKF. With both, the EnKF-N runs on the
 // forecast inflated by the carried estimate (the hybrid EnKF-N of Raanes,
-// Bocquet and Carrassi 2019).
+// Bocquet and Carrassi 2019), also in the localised hybrid, on the
+// members' part of each local covariance.
 package enkf

@@ -50,8 +50,9 @@ type EnKFN struct {
 }
 
 // errAdaptiveHybrid: the adaptive inflations are not derived for the
-// hybrid and iterative analyses, except the local innovation inflation
-// (without the EnKF-N) for the localised hybrid (AnalyzeHybridLocal).
+// hybrid and iterative analyses, except the local innovation inflation,
+// alone or with the EnKF-N on top, for the localised hybrid
+// (AnalyzeHybridLocal).
 var errAdaptiveHybrid = errors.New("enkf: adaptive inflation is for Analyze, not the hybrid or iterative analyses (the local innovation inflation is also for the localised hybrid)")
 
 // adaptive reports whether f has an adaptive inflation.

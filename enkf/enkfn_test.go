@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -337,6 +339,8 @@ func TestEnKFNLinearGaussian(t *testing.T) {
 // x̄ + √1.7 (x − x̄), and the reported inflation is √1.7 times that run's,
 // for the global estimate (ETKF, LETKF) and the local one (LETKF).
 // Tolerance 1e-9: round-off of the different order of the same products.
+// The localised hybrid refuses the EnKF-N alone or with the global
+// estimate.
 func TestEnKFNOnInnovation(t *testing.T) {
 	mu, P, H, y, r, pos := testProblem()
 	const N, lam = 6, 1.7
@@ -391,13 +395,158 @@ func TestEnKFNOnInnovation(t *testing.T) {
 			}
 		})
 	}
-	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}, Innovation: &InnovationInflation{Local: true}}, N, len(mu), pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	E := gaussianEnsemble(N, mu, P, 22)
 	B := mat.NewDense(2, len(mu), []float64{1, 0, 1, 0, 1, 0, 1, 0, 1, 0})
-	if _, err := f.AnalyzeHybridLocal(E, applyLinear(H, E), linearMap{H: H}, y, r, Hybrid{Alpha: 0.5, B: B}, nil); !errors.Is(err, errAdaptiveHybrid) {
-		t.Errorf("the localised hybrid with the EnKF-N: %v, want %v", err, errAdaptiveHybrid)
+	E := gaussianEnsemble(N, mu, P, 22)
+	for _, in := range []*InnovationInflation{nil, {}} {
+		f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}, Innovation: in}, N, len(mu), pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.AnalyzeHybridLocal(mat.DenseCopyOf(E), applyLinear(H, E), linearMap{H: H}, y, r, Hybrid{Alpha: 0.5, B: B}, nil); !errors.Is(err, errAdaptiveHybrid) {
+			t.Errorf("the localised hybrid with the EnKF-N and innovation %+v: %v, want %v", in, err, errAdaptiveHybrid)
+		}
+	}
+}
+
+// TestHybridLocalEnKFN: the localised hybrid with the local innovation
+// inflation and the EnKF-N on top, with a static part that vanishes
+// (α = 1 − 1e-12, B = 0), has the mean of the LETKF with both (the
+// anomalies differ: the hybrid's transform has no Hessian correction),
+// carries Λ_b alone, and reports the mean of √Λ_b·λ_b. Tolerance 1e-8:
+// the α in the members' rows, 1e-12 from 1, and round-off.
+func TestHybridLocalEnKFN(t *testing.T) {
+	mu, P, H, y, r, pos := testProblem()
+	const N, lam = 6, 1.7
+	cfg := Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}, Innovation: &InnovationInflation{PriorSD: 1e-9, Local: true}}
+	E := gaussianEnsemble(N, mu, P, 23)
+	var means [2][]float64
+	for i := range 2 {
+		f, err := New(cfg, N, len(mu), pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetInflationEstimate(slices.Repeat([]float64{lam}, len(mu))); err != nil {
+			t.Fatal(err)
+		}
+		got := mat.DenseCopyOf(E)
+		var inno Innovation
+		if i == 0 {
+			inno, err = f.Analyze(got, applyLinear(H, E), y, r, nil)
+		} else {
+			inno, err = f.AnalyzeHybridLocal(got, applyLinear(H, E), linearMap{H: H}, y, r, Hybrid{Alpha: 1 - 1e-12, B: mat.NewDense(2, len(mu), nil)}, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range len(mu) {
+			means[i] = append(means[i], mean(mat.Col(nil, j, got)))
+		}
+		var want float64
+		for b, v := range f.InflationEstimate() {
+			if math.Abs(v-lam) > 1e-9 {
+				t.Errorf("analysis %d: carried Λ_%d %v, want %v", i, b, v, lam)
+			}
+			want += math.Sqrt(v) * f.loc.inflN[b] / float64(len(mu))
+		}
+		if f.loc.inflN[0] == 1 || math.Abs(inno.Inflation-want) > 1e-12 {
+			t.Errorf("analysis %d: inflation %v, EnKF-N's %v, want the mean of √Λ_b·λ_b %v", i, inno.Inflation, f.loc.inflN, want)
+		}
+	}
+	for j := range means[0] {
+		if d := math.Abs(means[0][j] - means[1][j]); d > 1e-8 {
+			t.Errorf("grid point %d: hybrid mean %v, LETKF mean %v", j, means[1][j], means[0][j])
+		}
+	}
+}
+
+// TestHybridEnsembleInflation: the localised hybrid's EnKF-N inflation of
+// the members' part minimises the dual with the static part counted as
+// observation error, dᵀ(R' + u SₑᵀSₑ)⁻¹d/(N−1) + εN/u + cL ln u with
+// R' = I + S_cᵀS_c, here evaluated with dense matrices and minimised by a
+// golden-section search (tolerance 1e-6 on λ, the search's); without
+// static rows it is the EnKF-N's.
+func TestHybridEnsembleInflation(t *testing.T) {
+	const N, pl = 5, 7
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, m := range []int{0, 1, 3} {
+		M := N + m
+		hl := &hybridLocal{st: make([]float64, M*pl), dl: make([]float64, pl), w: make([]float64, M),
+			en: newENKFNWork(&EnKFN{}, N), sp: newSpace(N), rc: make([]float64, pl*pl), xe: make([]float64, pl*N), v: make([]float64, N)}
+		for i := range hl.st {
+			hl.st[i] = 0.4 * rng.NormFloat64()
+		}
+		for k := range hl.dl {
+			hl.dl[k] = 1.5 * rng.NormFloat64()
+		}
+		got, err := hl.ensembleInflation(N, pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		se := mat.NewDense(N, pl, slices.Clone(hl.st[:N*pl]))
+		rp := mat.NewSymDense(pl, nil)
+		for k := range pl {
+			rp.SetSym(k, k, 1)
+		}
+		if m > 0 {
+			sc := mat.NewDense(m, pl, slices.Clone(hl.st[N*pl:]))
+			var sts mat.SymDense
+			sts.SymOuterK(1, sc.T())
+			rp.AddSym(rp, &sts)
+		}
+		d := mat.NewVecDense(pl, slices.Clone(hl.dl))
+		var rInv mat.Dense
+		if err := rInv.Inverse(rp); err != nil {
+			t.Fatal(err)
+		}
+		var c mat.Dense // I + Sₑ R'⁻¹ Sₑᵀ
+		c.Product(se, &rInv, se.T())
+		var trG float64
+		var ci mat.Dense
+		for i := range N {
+			c.Set(i, i, c.At(i, i)+1)
+		}
+		if err := ci.Inverse(&c); err != nil {
+			t.Fatal(err)
+		}
+		for i := range N {
+			trG += ci.At(i, i)
+		}
+		eN, cL := hyperprior(N, trG, 1)
+		cost := func(lt float64) float64 {
+			u := math.Exp(lt)
+			var a mat.Dense
+			a.Mul(se.T(), se)
+			a.Scale(u, &a)
+			a.Add(&a, rp)
+			var x mat.VecDense
+			if err := x.SolveVec(&a, d); err != nil {
+				t.Fatal(err)
+			}
+			return mat.Dot(d, &x)/float64(N-1) + eN/u + cL*lt
+		}
+		lo, hi := -10.0, 10.0
+		g := (math.Sqrt(5) - 1) / 2
+		for hi-lo > 1e-9 {
+			a, b := hi-g*(hi-lo), lo+g*(hi-lo)
+			if cost(a) < cost(b) {
+				hi = b
+			} else {
+				lo = a
+			}
+		}
+		want := math.Sqrt(math.Exp((lo + hi) / 2))
+		if math.Abs(got-want) > 1e-6 {
+			t.Errorf("%d static rows: λ %v, the dual's minimiser %v", m, got, want)
+		}
+		if m == 0 {
+			sp := newSpace(N)
+			S := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: hl.st[:N*pl]}
+			sp.factor(S)
+			sd := make([]float64, N)
+			blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: pl, Inc: 1, Data: hl.dl}, 0, blas64.Vector{N: N, Inc: 1, Data: sd})
+			if plain, _ := newENKFNWork(&EnKFN{}, N).inflation(sp, sd); math.Abs(got-plain) > 1e-12 {
+				t.Errorf("without static rows: λ %v, the EnKF-N's %v", got, plain)
+			}
+		}
 	}
 }

@@ -270,7 +270,7 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 // NIS of P (leaving C̃⁻¹S̃d in a.wt). It returns a nil space when Alpha is
 // 1: the analysis is then Analyze's.
 func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, method Method) (*augSpace, Innovation, error) {
-	if f.adaptive() && hyb.Alpha < 1 && !(method == LETKF && f.localInnovation() && f.cfg.Adaptive == nil) {
+	if f.adaptive() && hyb.Alpha < 1 && !(method == LETKF && f.localInnovation()) {
 		return nil, Innovation{}, errAdaptiveHybrid
 	}
 	m, err := f.staticRows(hyb, method)

@@ -63,6 +63,14 @@ type hybridLocal struct {
 	obs  []bool    // whether each batch has observations
 	lam  []float64 // each batch's Λ_b (the localizer's given)
 	mean []float64 // the batch's hybrid mean
+	// With the EnKF-N (ensembleInflation): each batch's λ_b of the
+	// members' part (the localizer's givenN), and the work space.
+	lamN []float64
+	en   *enkfnWork
+	sp   *space
+	rc   []float64 // R' = I + S_cᵀS_c (p_loc × p_loc), then its Cholesky factor
+	xe   []float64 // R'⁻¹Sₑᵀ (p_loc × N)
+	v    []float64 // Sₑ R'⁻¹ d (N)
 }
 
 func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
@@ -76,6 +84,12 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 		st: make([]float64, M*p), dl: make([]float64, p), g: make([]float64, k*k),
 		u: make([]float64, max(M, p)), w: make([]float64, M), coef: make([]float64, M),
 		inc: make([]float64, nb*M), obs: make([]bool, nb), lam: make([]float64, nb), mean: make([]float64, bs),
+	}
+	if N := f.members; f.cfg.Adaptive != nil {
+		hl := f.hloc
+		hl.lamN, hl.en, hl.sp = make([]float64, nb), newENKFNWork(f.cfg.Adaptive, N), newSpace(N)
+		q := f.loc.maxObs
+		hl.rc, hl.xe, hl.v = make([]float64, q*q), make([]float64, q*N), make([]float64, N)
 	}
 	return f.hloc
 }
@@ -91,7 +105,14 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 // InnovationInflation's with the batch's tapered augmented S̃ₗ in S's
 // place, whose expectation E[d̃ᵀd̃] = Λ tr(S̃ₗᵀS̃ₗ) + Σw counts both parts of
 // P; the mean's rows and the members' anomalies are inflated by √Λ_b. The
-// other adaptive inflations are refused.
+// EnKF-N alone and the global innovation inflation are refused.
+//
+// With the EnKF-N as well (Config.Adaptive beside the local innovation
+// inflation), each batch's members' part is inflated further by the local
+// EnKF-N's λ_b (ensembleInflation), P_b ← Λ_b (λ_b² α L∘Pₑ + (1 − α) BᵀB):
+// in the mean's member rows, and in the members' anomalies, whose
+// transform is then the ETKF's of the inflated ensemble (without the
+// EnKF-N's Hessian correction, which is not derived for the hybrid).
 //
 // With Alpha = 1 it is Analyze, bit for bit (h is not used). It needs the
 // LETKF; E is left unchanged when an error is returned.
@@ -111,8 +132,9 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 	if l.innov != nil {
 		l.given = hl.lam
 	}
+	l.givenN = hl.lamN // nil without the EnKF-N
 	l.analyze(f.out, f.a, f.xm, f.s, f.d)
-	l.given = nil
+	l.given, l.givenN = nil, nil
 	f.recentre(a, hl)
 	if l.innov != nil {
 		if inno.Inflation, err = l.meanInflation(0, l.nbatch); err != nil {
@@ -140,6 +162,9 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 	for b := range l.nbatch {
 		pl := l.selectObs(&hl.lw, b)
 		hl.obs[b], hl.lam[b] = pl > 0, 1
+		if hl.en != nil {
+			hl.lamN[b] = 1
+		}
 		if l.innov != nil {
 			hl.lam[b] = l.lam[b] // kept without observations
 		}
@@ -153,16 +178,69 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 			root = math.Sqrt(hl.lam[b])
 			scale(root, hl.st[:M*pl])
 		}
+		lo, hi := l.span(b)
+		if hl.en != nil {
+			lamN, err := hl.ensembleInflation(f.members, pl)
+			if err != nil {
+				return nil, fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
+			}
+			hl.lamN[b] = lamN
+			scale(lamN, hl.st[:f.members*pl])
+		}
 		if err := hl.weights(M, pl); err != nil {
-			lo, hi := l.span(b)
 			return nil, fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
 		}
 		inc := hl.inc[b*M : (b+1)*M]
 		for i, c := range hl.coef {
 			inc[i] = c * root * hl.w[i]
+			if hl.en != nil && i < f.members {
+				inc[i] *= hl.lamN[b]
+			}
 		}
 	}
 	return hl, nil
+}
+
+// ensembleInflation returns the local EnKF-N's inflation λ of the members'
+// part of the batch's hybrid covariance, from the tapered S̃ₗ (hl.st: the
+// N member rows Sₑ, then the static rows S_c) and dₗ. The static part is
+// not scaled with the members' (the EnKF-N's hyperprior is on the
+// ensemble's covariance), so it counts as observation error: in the
+// normalised variables the dual's likelihood term is dᵀ(R' + u SₑᵀSₑ)⁻¹d
+// with R' = I + S_cᵀS_c, which is EnKFN's with Ŝ = Sₑ R'^{-1/2} and
+// d̂ = R'^{-1/2}d in S's and d's places: ŜŜᵀ = Sₑ R'⁻¹ Sₑᵀ, Ŝd̂ = Sₑ R'⁻¹ d.
+// Without static rows it is EnKFN's λ.
+func (hl *hybridLocal) ensembleInflation(N, pl int) (float64, error) {
+	M := len(hl.w)
+	se := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: hl.st[:N*pl]}
+	sc := blas64.General{Rows: M - N, Cols: pl, Stride: pl, Data: hl.st[N*pl : M*pl]}
+	rc := blas64.Symmetric{N: pl, Stride: pl, Uplo: blas.Upper, Data: hl.rc[:pl*pl]}
+	blas64.Syrk(blas.Trans, 1, sc, 0, rc)
+	for k := range pl {
+		rc.Data[k*pl+k]++
+	}
+	t, ok := lapack64.Potrf(rc)
+	if !ok {
+		return 0, fmt.Errorf("the static part's observation-space matrix is not positive definite")
+	}
+	xe := blas64.General{Rows: pl, Cols: N, Stride: N, Data: hl.xe[:pl*N]}
+	for i := range N {
+		for k, v := range se.Data[i*pl : (i+1)*pl] {
+			xe.Data[k*N+i] = v
+		}
+	}
+	lapack64.Potrs(t, xe) // R'⁻¹Sₑᵀ
+	c := hl.sp.general(hl.sp.eig.A)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, se, xe, 0, c)
+	for i := range N {
+		c.Data[i*N+i]++
+	}
+	if !hl.sp.decompose() {
+		return 0, fmt.Errorf("the members' ensemble-space matrix is not positive definite")
+	}
+	blas64.Gemv(blas.Trans, 1, xe, blas64.Vector{N: pl, Inc: 1, Data: hl.dl[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: hl.v})
+	lambda, _ := hl.en.inflation(hl.sp, hl.v)
+	return lambda, nil
 }
 
 // recentre moves the LETKF analysis in f.out, batch by batch, onto the

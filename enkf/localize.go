@@ -88,6 +88,8 @@ type localizer struct {
 	innov              *InnovationInflation // the local innovation inflation (nil: none)
 	lam                []float64            // its carried Λ_b, the prior of each batch
 	given              []float64            // Λ_b estimated by the localised hybrid for this analysis (nil: estimate in transform)
+	givenN             []float64            // and its EnKF-N's λ_b of the members' part (nil: none, or solve the dual in transform)
+	maxObs             int                  // the most observations a batch can have
 	infl               []float64            // each batch's inflation this analysis: Λ_b, or without innov the EnKF-N's λ (NaN: failed)
 	inflN              []float64            // with both innov and en: each batch's EnKF-N λ on top of √Λ_b (NaN: failed)
 }
@@ -169,6 +171,7 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 			flops += N*N*k + 4*N*N*N
 		}
 	}
+	l.maxObs = maxObs
 	if stride > 1 {
 		flops += 2 * N * N * n // the interpolated transforms applied
 	}
@@ -462,9 +465,14 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		lambda = math.Sqrt(infl)
 		scale(lambda, S.Data)
 	}
+	if l.givenN != nil {
+		inflN = l.givenN[b]
+		lambda *= inflN
+		scale(inflN, S.Data)
+	}
 	lw.sp.factor(S)
 	T := lw.sp.t
-	if lw.en == nil {
+	if lw.en == nil || l.givenN != nil {
 		lw.sp.formT()
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -452,7 +453,7 @@ func TestLatentHybridLocalSmallEnsemble(t *testing.T) {
 // set-up of TestLatentHybridLocalSmallEnsemble with a fixed inflation of
 // 1: the estimates move off 1 and differ between batches, the run stays
 // on the truth (rmse_a below half the LETKF's that loses it there) and
-// repeats bit for bit.
+// repeats bit for bit; also with the EnKF-N on top (enkf_n: true).
 func TestLatentHybridLocalInnovationInflation(t *testing.T) {
 	base := smallSparseLETKF()
 	_, _, pca := latentArchive(t, base, 20)
@@ -460,11 +461,17 @@ func TestLatentHybridLocalInnovationInflation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, enkfN := range []bool{false, true} {
+		t.Run(fmt.Sprintf("enkf_n=%v", enkfN), func(t *testing.T) { hybridLocalInnovation(t, base, pca, full, enkfN) })
+	}
+}
+
+func hybridLocalInnovation(t *testing.T, base config.Config, pca *latent.PCA, full Summary, enkfN bool) {
 	cfg := latentCfg(base, "pca")
 	alpha, sd := 0.99, 0.04
 	cfg.Latent.Update, cfg.Latent.Analysis, cfg.Latent.Alpha = "increment", "hybrid-local", &alpha
 	cfg.Filter.Inflation = config.AdaptiveInflation
-	cfg.Filter.Adaptive = &config.AdaptiveConfig{Scheme: config.SchemeLocalInnovation, PriorSD: &sd}
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{Scheme: config.SchemeLocalInnovation, PriorSD: &sd, EnKFN: enkfN}
 	var sums [2]Summary
 	var lams [2][]float64
 	for k := range sums {
