@@ -225,3 +225,28 @@ func TestKSOODExampleParses(t *testing.T) {
 		t.Errorf("ood %+v, training %s with d = %d", cfg.OOD, tr.Name, tr.Generator.LatentDim)
 	}
 }
+
+// TestKSSmallLatentExampleParses: examples/ks-latent-small.yaml validates
+// and runs the localised hybrid on the generator examples/ks-conv.train.yaml
+// trains, on the same model, with the adaptive inflation of the benchmark
+// row it documents (local innovation with the EnKF-N on top) and N = 4.
+func TestKSSmallLatentExampleParses(t *testing.T) {
+	cfg, err := config.Load("../examples/ks-latent-small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := LoadTrain("../examples/ks-conv.train.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Filter
+	if l := cfg.Latent; l == nil || l.Generator != "generators/"+tc.Name+".arrow" || l.Analysis != config.LatentHybridLocal || tc.Generator.Type != "conv" {
+		t.Errorf("latent section %+v, training %s of a %s generator", cfg.Latent, tc.Name, tc.Generator.Type)
+	}
+	if !reflect.DeepEqual(cfg.Model, tc.Model) || cfg.Seed == tc.Archive.Seed {
+		t.Errorf("the run's model %+v and seed %d, the generator's %+v and %d", cfg.Model, cfg.Seed, tc.Model, tc.Archive.Seed)
+	}
+	if f.Members != 4 || f.AdaptiveScheme() != config.SchemeLocalInnovation || !f.Adaptive.EnKFN {
+		t.Errorf("filter %+v, adaptive %+v", f, f.Adaptive)
+	}
+}
