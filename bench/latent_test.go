@@ -622,6 +622,14 @@ func TestAdaptiveReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
 	}
+	// The scheme the report names: the EnKF-N on top of the local
+	// innovation inflation, with the methods that run it.
+	rep.XN, rep.Scheme, rep.EnKFN, rep.PriorSD = 0, config.SchemeLocalInnovation, true, 0.04
+	md.Reset()
+	rep.WriteMarkdown(&md)
+	if want := "The LETKF and the localised hybrids (latent-hybrid-local-*; in a hybrid the EnKF-N inflates the members' part, its dual counting the static part as observation error) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true}`"; !strings.Contains(md.String(), want) || !strings.Contains(md.String(), "prior_sd 0.04 instead of a fixed inflation") {
+		t.Errorf("report with the EnKF-N on the local innovation inflation lacks %q:\n%s", want, md.String())
+	}
 }
 
 // TestRunGenerators: every kind asked for at every dimension up to the

@@ -540,15 +540,16 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	which := fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, its hyperprior weight xn tuned on %v in the inflation's place)", adaptiveXNs)
 	switch {
 	case r.EnKFN:
-		est, who := "one global innovation-based estimate Λ (Li, Kalnay and Miyoshi 2009)", "Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses)"
+		est, who := "one global innovation-based estimate Λ (Li, Kalnay and Miyoshi 2009)", "Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs"
 		if r.Scheme == config.SchemeLocalInnovation {
-			est, who = "one innovation-based estimate Λ_b per local analysis (Miyoshi 2011)", "The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md"
+			est = "one innovation-based estimate Λ_b per local analysis (Miyoshi 2011)"
+			who = "The LETKF and the localised hybrids (latent-hybrid-local-*; in a hybrid the EnKF-N inflates the members' part, its dual counting the static part as observation error) of docs/results-latent.md run"
 		}
 		sd := fmt.Sprintf("its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
 		if r.PriorSD != 0 {
 			sd = fmt.Sprintf("prior_sd %g", r.PriorSD)
 		}
-		which = fmt.Sprintf("%s run with `filter.inflation: adaptive, adaptive: {scheme: %s, enkf_n: true}`: %s, and on top of it in every analysis the EnKF-N (xn 1), which accounts for sampling error (the hybrid EnKF-N of Raanes, Bocquet and Carrassi 2019; in a localised hybrid it inflates the members' part, the static part counted as observation error), %s", who, r.Scheme, est, sd)
+		which = fmt.Sprintf("%s with `filter.inflation: adaptive, adaptive: {scheme: %s, enkf_n: true}`: %s, and on top of it in every analysis the EnKF-N (xn 1), which accounts for sampling error (the hybrid EnKF-N of Raanes, Bocquet and Carrassi 2019), %s", who, r.Scheme, est, sd)
 	case r.Scheme == config.SchemeLocalInnovation && r.PriorSD != 0:
 		which = fmt.Sprintf("The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011; for a hybrid it inflates both parts of the local covariance)", r.PriorSD)
 	case r.Scheme == config.SchemeLocalInnovation:
