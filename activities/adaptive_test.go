@@ -66,7 +66,7 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 				}
 				// (With the EnKF-N on top, each √Λ_b is multiplied by its
 				// batch's EnKF-N inflation.)
-				if enkfN := cfg.Filter.Adaptive.EnKFN; tc.Innovation && !enkfN && math.Abs(rows[cycles-1].Inflation-sqrtMean) > 1e-15 {
+				if a := cfg.Filter.Adaptive; tc.Innovation && (a == nil || !a.EnKFN) && math.Abs(rows[cycles-1].Inflation-sqrtMean) > 1e-15 {
 					t.Errorf("%s: last row's inflation %v, the carried estimate %v (want the mean of its square roots)", tc.Name, rows[cycles-1].Inflation, lam)
 				}
 				var mean float64

@@ -85,10 +85,9 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 		u: make([]float64, max(M, p)), w: make([]float64, M), coef: make([]float64, M),
 		inc: make([]float64, nb*M), obs: make([]bool, nb), lam: make([]float64, nb), mean: make([]float64, bs),
 	}
-	if N := f.members; f.cfg.Adaptive != nil {
-		hl := f.hloc
+	if f.cfg.Adaptive != nil {
+		hl, N, q := f.hloc, f.members, f.loc.maxObs
 		hl.lamN, hl.en, hl.sp = make([]float64, nb), newENKFNWork(f.cfg.Adaptive, N), newSpace(N)
-		q := f.loc.maxObs
 		hl.rc, hl.xe, hl.v = make([]float64, q*q), make([]float64, q*N), make([]float64, N)
 	}
 	return f.hloc

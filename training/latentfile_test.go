@@ -157,18 +157,26 @@ func TestLatentExperimentFromFile(t *testing.T) {
 	}
 }
 
+// loadExample loads the run config and the training config of two files
+// in examples/.
+func loadExample(t *testing.T, run, train string) (config.Config, TrainConfig) {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join("../examples", run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := LoadTrain(filepath.Join("../examples", train))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, tc
+}
+
 // TestLatentExample: examples/ks-latent.yaml names the generator that
 // examples/ks-latent.train.yaml trains, on the same model, and runs on it
 // (fitted here to a shorter archive, for 60 cycles).
 func TestLatentExample(t *testing.T) {
-	cfg, err := config.Load("../examples/ks-latent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc, err := LoadTrain("../examples/ks-latent.train.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, tc := loadExample(t, "ks-latent.yaml", "ks-latent.train.yaml")
 	if want := "generators/" + tc.Name + ".arrow"; cfg.Latent == nil || cfg.Latent.Generator != want {
 		t.Fatalf("latent section %+v, want the generator %s", cfg.Latent, want)
 	}
@@ -213,14 +221,7 @@ func TestLatentExample(t *testing.T) {
 // manifold test on the generator examples/ks-pca32.train.yaml trains, with
 // Bonferroni control (worker's TestKSManifoldExampleOnTemporal runs it).
 func TestKSOODExampleParses(t *testing.T) {
-	cfg, err := config.Load("../examples/ks-ood.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := LoadTrain("../examples/ks-pca32.train.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, tr := loadExample(t, "ks-ood.yaml", "ks-pca32.train.yaml")
 	if !cfg.OOD.Has(config.TestManifold) || cfg.OOD.Generator != "generators/"+tr.Name+".arrow" || cfg.OOD.OutlierControl != "bonferroni" || tr.Generator.LatentDim != 32 {
 		t.Errorf("ood %+v, training %s with d = %d", cfg.OOD, tr.Name, tr.Generator.LatentDim)
 	}
@@ -231,14 +232,7 @@ func TestKSOODExampleParses(t *testing.T) {
 // trains, on the same model, with the adaptive inflation of the benchmark
 // row it documents (local innovation with the EnKF-N on top) and N = 4.
 func TestKSSmallLatentExampleParses(t *testing.T) {
-	cfg, err := config.Load("../examples/ks-latent-small.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc, err := LoadTrain("../examples/ks-conv.train.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, tc := loadExample(t, "ks-latent-small.yaml", "ks-conv.train.yaml")
 	f := cfg.Filter
 	if l := cfg.Latent; l == nil || l.Generator != "generators/"+tc.Name+".arrow" || l.Analysis != config.LatentHybridLocal || tc.Generator.Type != "conv" {
 		t.Errorf("latent section %+v, training %s of a %s generator", cfg.Latent, tc.Name, tc.Generator.Type)
