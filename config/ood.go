@@ -66,11 +66,29 @@ type OODConfig struct {
 	// CalibrationSamples is the number of simulated in-distribution
 	// observation batches for the empirical thresholds (default 2000).
 	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
+	// ManifoldMemory, if set (≥ 2 cycles), makes the manifold test a
+	// chart over cycles (latent.ManifoldChart): each cycle's evidence
+	// enters an exponentially weighted average with weight 1/memory, so a
+	// persistent anomaly too weak for one batch adds up. It is calibrated
+	// on an in-distribution sequence of max(calibration_samples,
+	// 1000·memory) batches one cycle apart. 0 (default) tests each batch on
+	// its own.
+	ManifoldMemory int `yaml:"manifold_memory,omitempty" json:"manifold_memory,omitempty"`
 	// Policy is warn (default), reject or inflate.
 	Policy string `yaml:"policy" json:"policy"`
 	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
 	// was flagged, until it is resumed or stopped.
 	PauseOnBatch bool `yaml:"pause_on_batch" json:"pause_on_batch"`
+}
+
+// MaxManifoldMemory bounds ood.manifold_memory: its calibration sequence
+// has 1000 batches per cycle of memory.
+const MaxManifoldMemory = 200
+
+// ChartCalibrationLength is the number of batches, one cycle apart, that
+// calibrate the manifold chart: max(calibration_samples, 1000·memory).
+func (o *OODConfig) ChartCalibrationLength() int {
+	return max(o.CalibrationSamples, 1000*o.ManifoldMemory)
 }
 
 func (o *OODConfig) withDefaults() {
@@ -123,6 +141,10 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.alpha: false-alarm rate must be in (0, 0.5), got %v", o.Alpha)
 	case seen[TestManifold] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
 		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
+	case o.ManifoldMemory != 0 && !seen[TestManifold]:
+		return fmt.Errorf("ood.manifold_memory: %d is set, but ood.tests does not list manifold", o.ManifoldMemory)
+	case o.ManifoldMemory < 0 || o.ManifoldMemory == 1 || o.ManifoldMemory > MaxManifoldMemory:
+		return fmt.Errorf("ood.manifold_memory: want 0 (each batch on its own) or 2 to %d cycles, got %d", MaxManifoldMemory, o.ManifoldMemory)
 	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
 		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
 	case o.Familywise() && o.OutlierK != 0:

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -21,8 +22,12 @@ import (
 	"github.com/latentda/latentda/observations"
 )
 
-// streamCalibration seeds the calibration archive and its observation noise.
-const streamCalibration = 6
+// streamCalibration seeds the calibration archive and its observation
+// noise, streamChart the manifold chart's calibration sequence.
+const (
+	streamCalibration = 6
+	streamChart       = 7
+)
 
 // QCResult is the quality control of one cycle. Statistics that were not
 // computed are NaN; the slices have one entry per observation and are owned
@@ -32,10 +37,14 @@ type QCResult struct {
 	// use after the per-observation decisions (all of them under warn).
 	NIS, NISThreshold               float64
 	Projection, ProjectionThreshold float64 // projection test (J*)
-	// Manifold is the two-sided score T of the manifold test, with the
-	// two-sided p-values of its residual and code-distance parts.
-	Manifold, ManifoldThreshold      float64
-	ManifoldResidualP, ManifoldCodeP float64
+	// Manifold is the manifold test's statistic and threshold: the
+	// two-sided score T of this batch, or with ood.manifold_memory the
+	// chart statistic over cycles (threshold 1). ManifoldCycle is T and
+	// its threshold, with the two-sided p-values of its residual and
+	// code-distance parts.
+	Manifold, ManifoldThreshold           float64
+	ManifoldCycle, ManifoldCycleThreshold float64
+	ManifoldResidualP, ManifoldCodeP      float64
 	// BatchFlag names the batch tests that failed, "+"-separated, or "".
 	BatchFlag string
 	// Skipped says that the policy rejected the whole batch: the analysis
@@ -63,9 +72,10 @@ func (r *QCResult) NFlagged() int {
 type qualityControl struct {
 	cfg      config.OODConfig
 	inno     *observations.InnovationQC
-	manifold *latent.ManifoldTest // nil without the projection and manifold tests
-	twoSided *latent.TwoSided     // nil without the manifold test
-	gen      latent.Generator     // the projection and manifold tests' generator
+	manifold *latent.ManifoldTest  // nil without the projection and manifold tests
+	twoSided *latent.TwoSided      // nil without the manifold test
+	chart    *latent.ManifoldChart // nil without ood.manifold_memory
+	gen      latent.Generator      // the projection and manifold tests' generator
 	z, zmean []float64
 	// zGiven and outFlags are the scores and flags of the family-wise
 	// per-observation test.
@@ -121,6 +131,9 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		if c, ok := calibrations.Load(key + "/manifold"); cacheable && ok {
 			mc := c.(*manifoldCalibration)
 			q.twoSided = mc.test
+			if mc.chart != nil {
+				q.chart = mc.chart.Fresh()
+			}
 			err = q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov)
 		} else {
 			var mc *manifoldCalibration
@@ -229,6 +242,7 @@ func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) ([]float64, er
 type manifoldCalibration struct {
 	codeMean, codeCov []float64
 	test              *latent.TwoSided
+	chart             *latent.ManifoldChart // at its start; nil without ood.manifold_memory
 }
 
 // spreadCycles and spreadBurn are the cycles of the in-distribution twin
@@ -251,7 +265,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if err != nil {
 		return nil, err
 	}
-	n, nx := X.Dims()
+	n, _ := X.Dims()
 	d := q.gen.LatentDim()
 	Z := mat.NewDense(n, d, nil)
 	for i := 0; i < n; i++ {
@@ -276,23 +290,57 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2))
-	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, nx)
 	res, code := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
-		x := X.RawRowView(i)
-		s.observeWithNoise(y, noise, x, rng)
-		for j, v := range x {
-			xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
-		}
-		q.gen.Encode(q.z, xf)
-		m := q.manifold.Test(y, q.z)
+		m := q.calibrationTest(s, X.RawRowView(i), spread, rng)
 		res[i], code[i] = m.Residual, m.CodeDistance
 	}
 	if mc.test, err = latent.CalibrateTwoSided(res, code, q.cfg.Alpha); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
 	q.twoSided = mc.test
+	if q.cfg.ManifoldMemory == 0 {
+		return mc, nil
+	}
+	if mc.chart, err = q.calibrateChart(s, spread); err != nil {
+		return nil, fmt.Errorf("ood: calibration: %w", err)
+	}
+	q.chart = mc.chart.Fresh()
 	return mc, nil
+}
+
+// calibrationTest projects a synthetic batch y = H(x) + ε from the code of
+// a forecast-like state E(x + e), e with the variances spread, as check
+// projects from the forecast's mean code.
+func (q *qualityControl) calibrationTest(s *Setup, x, spread []float64, rng *rand.Rand) latent.ManifoldResult {
+	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, len(x))
+	s.observeWithNoise(y, noise, x, rng)
+	for j, v := range x {
+		xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
+	}
+	q.gen.Encode(q.z, xf)
+	return q.manifold.Test(y, q.z)
+}
+
+// calibrateChart calibrates the manifold chart on a sequence of batches
+// one cycle apart: a run of the model (steps_between steps per batch, from
+// a seed of the calibration stream), each state observed and projected as
+// calibrationTest does.
+func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
+	n := q.cfg.ChartCalibrationLength()
+	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
+		Seed: StreamSeed(s.Config.Seed, streamChart)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1))
+	scores, residuals := make([]float64, n), make([][]float64, n)
+	for k := range n {
+		m := q.calibrationTest(s, X.RawRowView(k), spread, rng)
+		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
+		residuals[k] = slices.Clone(m.Scores)
+	}
+	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals)
 }
 
 // forecastSpread returns the time mean, over cycles spreadBurn+1 to
@@ -335,8 +383,12 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	r := &q.res
 	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), q.projThr
 	r.Manifold, r.ManifoldThreshold, r.ManifoldResidualP, r.ManifoldCodeP = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	r.ManifoldCycle, r.ManifoldCycleThreshold = math.NaN(), math.NaN()
 	if q.twoSided != nil {
-		r.ManifoldThreshold = q.twoSided.Threshold()
+		r.ManifoldThreshold, r.ManifoldCycleThreshold = q.twoSided.Threshold(), q.twoSided.Threshold()
+	}
+	if q.chart != nil {
+		r.Manifold, r.ManifoldThreshold = q.chart.Statistic(), 1
 	}
 	r.BatchFlag, r.Skipped = "", false
 	copy(r.Variances, rVar)
@@ -442,9 +494,14 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 		}
 		// The manifold test's calibration holds for all p observations
 		// with the config's R: a cycle that leaves some out is not tested
-		// (its residual would look too small).
+		// (its residual would look too small), and leaves the chart as
+		// it is.
 		if q.twoSided != nil && given == len(y) {
-			r.Manifold, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
+			r.ManifoldCycle, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
+			r.Manifold = r.ManifoldCycle
+			if q.chart != nil {
+				r.Manifold = q.chart.Update(r.ManifoldCycle, m.Scores)
+			}
 			if r.Manifold > r.ManifoldThreshold {
 				batch = append(batch, config.TestManifold)
 				factor = max(factor, r.Manifold/r.ManifoldThreshold)
@@ -508,6 +565,11 @@ func (q *qualityControl) batchReason(batch []string) string {
 		case config.TestProjection:
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
 		case config.TestManifold:
+			if q.chart != nil {
+				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
+					q.res.Manifold, q.cfg.ManifoldMemory, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
+				break
+			}
 			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 		}
 	}

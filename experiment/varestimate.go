@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/store"
 )
 
@@ -182,9 +183,19 @@ func (s *Setup) SetVarianceScales(phi []float64) error {
 // one per local analysis; nil without it. It is owned by s.
 func (s *Setup) InflationEstimate() []float64 { return s.Filter.InflationEstimate() }
 
+// ManifoldChart returns the manifold chart's state carried to the next
+// cycle (ood.manifold_memory: latent.ManifoldChart.State), or nil without
+// the chart. It is a new slice.
+func (s *Setup) ManifoldChart() []float64 {
+	if s.qc == nil || s.qc.chart == nil {
+		return nil
+	}
+	return s.qc.chart.State()
+}
+
 // WriteEstimates stores the estimates carried from cycle k to k+1 (the
-// variance scales, the adaptive inflation) in the cycle's directory;
-// without estimates it does nothing.
+// variance scales, the adaptive inflation, the manifold chart) in the
+// cycle's directory; without estimates it does nothing.
 func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 	m.Kind = store.KindEstimate
 	if s.varEst != nil {
@@ -194,6 +205,11 @@ func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 	}
 	if lam := s.InflationEstimate(); lam != nil {
 		if err := store.WriteVector(dir.Inflation(k), lam, m); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+	}
+	if c := s.ManifoldChart(); c != nil {
+		if err := store.WriteVector(dir.ManifoldChart(k), c, m); err != nil {
 			return fmt.Errorf("experiment: %w", err)
 		}
 	}
@@ -221,7 +237,11 @@ func (s *Setup) CarryEstimates(src, dst store.RunDir, k int, m store.Meta) error
 // does not hold for cycle k keeps its starting guess.
 func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error {
 	hasInflation := s.InflationEstimate() != nil
-	if s.varEst == nil && !hasInflation {
+	var chart *latent.ManifoldChart
+	if s.qc != nil {
+		chart = s.qc.chart
+	}
+	if s.varEst == nil && !hasInflation && chart == nil {
 		return nil
 	}
 	if s.varEst != nil {
@@ -231,6 +251,9 @@ func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error 
 	}
 	if hasInflation {
 		s.Filter.ResetInflationEstimate()
+	}
+	if chart != nil {
+		chart.Reset()
 	}
 	if k == 0 {
 		return nil
@@ -263,6 +286,17 @@ func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error 
 			return err
 		case lam != nil:
 			if err := s.Filter.SetInflationEstimate(lam); err != nil {
+				return fmt.Errorf("experiment: cycle %d: %w", k, err)
+			}
+		}
+	}
+	if chart != nil {
+		c, err := read(store.FieldManifoldChart)
+		switch {
+		case err != nil:
+			return err
+		case c != nil:
+			if err := chart.SetState(c); err != nil {
 				return fmt.Errorf("experiment: cycle %d: %w", k, err)
 			}
 		}

@@ -258,13 +258,9 @@ func CalibrateTwoSided(residual, code []float64, alpha float64) (*TwoSided, erro
 	for i := range residual {
 		stats[i], _, _ = t.Score(residual[i], code[i])
 	}
-	slices.Sort(stats)
-	// Type 7 quantile, as observations.EmpiricalThreshold.
-	h := (1 - alpha) * float64(n-1)
-	lo := int(h)
-	t.threshold = stats[lo]
-	if lo+1 < n {
-		t.threshold += (h - float64(lo)) * (stats[lo+1] - stats[lo])
+	var err error
+	if t.threshold, err = observations.EmpiricalThreshold(stats, alpha); err != nil {
+		return nil, fmt.Errorf("latent: two-sided calibration: %w", err)
 	}
 	return &t, nil
 }

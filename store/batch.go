@@ -32,7 +32,8 @@ const (
 	FieldLatentForecast Field = "latent_forecast"
 	FieldLatentAnalysis Field = "latent_analysis"
 	FieldVarianceScales Field = "variance_scales"
-	FieldInflation      Field = "inflation" // the carried adaptive inflation (1)
+	FieldInflation      Field = "inflation"      // the carried adaptive inflation (1)
+	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p)
 )
 
 const (
@@ -50,6 +51,7 @@ const (
 	batchLatent       = "latent"       // latent codes (latent dimension d)
 	batchEstimates    = "estimates"    // variance scales (m)
 	batchInflation    = "inflation"    // adaptive inflation (1)
+	batchChart        = "chart"        // manifold chart state (1 + p)
 	batchObservations = "observations" // kind observation_batch
 )
 
@@ -58,10 +60,11 @@ var batchFields = map[string][]Field{
 	batchLatent:    {FieldLatentForecast, FieldLatentAnalysis},
 	batchEstimates: {FieldVarianceScales},
 	batchInflation: {FieldInflation},
+	batchChart:     {FieldManifoldChart},
 }
 
 // estimateFields are the estimates carried between cycles, in stored order.
-var estimateFields = []Field{FieldVarianceScales, FieldInflation}
+var estimateFields = []Field{FieldVarianceScales, FieldInflation, FieldManifoldChart}
 
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
@@ -106,7 +109,7 @@ type CycleBatch struct {
 type cycleData struct {
 	meta               Meta
 	truth              []float64
-	est                [2][]float64 // by estimateFields
+	est                [3][]float64 // by estimateFields
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -205,7 +208,8 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 	return err
 }
 
-// Estimate records the estimate f (FieldVarianceScales, FieldInflation)
+// Estimate records the estimate f (FieldVarianceScales, FieldInflation,
+// FieldManifoldChart)
 // carried from cycle m.Cycle to the next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
 	i := slices.Index(estimateFields, f)

@@ -419,6 +419,8 @@ func (d RunDir) perCycle(f Field, k int) string {
 		return d.VarianceScales(k)
 	case FieldInflation:
 		return d.Inflation(k)
+	case FieldManifoldChart:
+		return d.ManifoldChart(k)
 	}
 	return d.Truth(k)
 }

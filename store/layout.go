@@ -77,6 +77,11 @@ func (d RunDir) VarianceScales(k int) string {
 // Inflation is the adaptive inflation after cycle k (cycle k+1's start).
 func (d RunDir) Inflation(k int) string { return filepath.Join(d.CycleDir(k), "inflation.arrow") }
 
+// ManifoldChart is the manifold chart's state after cycle k (ood.manifold_memory).
+func (d RunDir) ManifoldChart(k int) string {
+	return filepath.Join(d.CycleDir(k), "manifold-chart.arrow")
+}
+
 // Diagnostics is the run's diagnostics table, one row per cycle.
 func (d RunDir) Diagnostics() string { return filepath.Join(d.Root, "diagnostics.arrow") }
 

@@ -28,8 +28,9 @@ import (
 
 // Options set up `latentda bench ood`.
 type Options struct {
-	Cycles int // cycles per run after the onset (default 2000)
-	Seeds  int // twin seeds per case (default 5)
+	Cycles    int // cycles per run after the onset (default 2000)
+	Seeds     int // twin seeds per case (default 5)
+	FirstSeed int // the seeds are FirstSeed, FirstSeed+1, … (default 1)
 	// AnomalyCycles, by model, shortens the anomalous cases' runs to this
 	// many cycles after the onset (default Cycles): their detection rates,
 	// AUCs and latencies need fewer cycles than the false-alarm rates of
@@ -51,6 +52,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.Seeds == 0 {
 		o.Seeds = 5
+	}
+	if o.FirstSeed == 0 {
+		o.FirstSeed = 1
 	}
 	if len(o.Models) == 0 {
 		o.Models = []string{"lorenz96", "ks"}
@@ -133,6 +137,7 @@ type Result struct {
 	Seconds    float64     `json:"seconds"`
 	Cycles     int         `json:"cycles"`
 	Seeds      int         `json:"seeds_per_case"`
+	FirstSeed  int         `json:"first_seed,omitempty"` // 0: 1
 	Generators []Generator `json:"generators"`
 	Rows       []Row       `json:"rows"`
 	Channels   []Channel   `json:"channels"`
@@ -174,6 +179,9 @@ const (
 	oodBoot = 2000
 	// oodAlpha is the 1% setting of every test.
 	oodAlpha = 0.01
+	// oodMemory is the manifold chart's memory in cycles
+	// (ood.manifold_memory).
+	oodMemory = 30
 )
 
 // Reference cases: the in-distribution runs of each observing system.
@@ -267,9 +275,9 @@ func Cases(model string) [][2]string {
 
 // cycleRecord is what one cycle tells the detectors.
 type cycleRecord struct {
-	nis, proj, man, maxZ, chanZ      float64
-	nisFlag, projFlag, manFlag, anyZ bool
-	chanFlag, positive               bool
+	nis, proj, man, manCycle, maxZ, chanZ          float64
+	nisFlag, projFlag, manFlag, manCycleFlag, anyZ bool
+	chanFlag, positive                             bool
 }
 
 // newRecord reads one cycle's quality control. Every record scores the
@@ -278,8 +286,9 @@ type cycleRecord struct {
 // the faulty ones. flags is scratch of one entry per observation, left
 // holding the Bonferroni flags at level alpha.
 func newRecord(qc *experiment.QCResult, alpha float64, positive bool, flags []bool) cycleRecord {
-	r := cycleRecord{nis: qc.NIS, proj: qc.Projection, man: qc.Manifold, positive: positive,
-		nisFlag: qc.NIS > qc.NISThreshold, projFlag: qc.Projection > qc.ProjectionThreshold, manFlag: qc.Manifold > qc.ManifoldThreshold}
+	r := cycleRecord{nis: qc.NIS, proj: qc.Projection, man: qc.Manifold, manCycle: qc.ManifoldCycle, positive: positive,
+		nisFlag: qc.NIS > qc.NISThreshold, projFlag: qc.Projection > qc.ProjectionThreshold, manFlag: qc.Manifold > qc.ManifoldThreshold,
+		manCycleFlag: qc.ManifoldCycle > qc.ManifoldCycleThreshold}
 	batchP, _, err := observations.FamilywiseOutliers(flags, qc.InnovationZ, alpha, observations.ControlBonferroni)
 	if err != nil {
 		panic(err) // alpha is the bench's constant
@@ -316,7 +325,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	res := Result{Cycles: o.Cycles, Seeds: o.Seeds}
+	res := Result{Cycles: o.Cycles, Seeds: o.Seeds, FirstSeed: o.FirstSeed}
 	for _, m := range oodModels() {
 		if !slices.Contains(o.Models, m.name) {
 			continue
@@ -334,11 +343,12 @@ func Merge(parts []Result) (Result, error) {
 	if len(parts) == 0 {
 		return Result{}, fmt.Errorf("bench ood: nothing to merge")
 	}
-	out := Result{Cycles: parts[0].Cycles, Seeds: parts[0].Seeds}
+	out := Result{Cycles: parts[0].Cycles, Seeds: parts[0].Seeds, FirstSeed: parts[0].FirstSeed}
 	var cmds []string
 	for i, p := range parts {
-		if p.Cycles != out.Cycles || p.Seeds != out.Seeds {
-			return out, fmt.Errorf("bench ood: merge: result %d has %d seeds × %d cycles, the first %d × %d", i+1, p.Seeds, p.Cycles, out.Seeds, out.Cycles)
+		if p.Cycles != out.Cycles || p.Seeds != out.Seeds || p.FirstSeed != out.FirstSeed {
+			return out, fmt.Errorf("bench ood: merge: result %d has %d seeds from %d × %d cycles, the first %d from %d × %d",
+				i+1, p.Seeds, p.FirstSeed, p.Cycles, out.Seeds, out.FirstSeed, out.Cycles)
 		}
 		for _, g := range p.Generators {
 			if slices.ContainsFunc(out.Generators, func(o Generator) bool { return o.Model == g.Model }) {
@@ -416,14 +426,15 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				r, err := runOODCase(ctx, caseConfig(j.c, uint64(j.seed+1), config.PolicyWarn), j.c)
+				seed := o.FirstSeed + j.seed
+				r, err := runOODCase(ctx, caseConfig(j.c, uint64(seed), config.PolicyWarn), j.c)
 				mu.Lock()
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, j.seed+1, err)
+					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, seed, err)
 				}
 				runs[j.c.name][j.seed] = r
 				mu.Unlock()
-				logf("%s, %s, seed %d: rmse_a %.3f", m.name, j.c.name, j.seed+1, r.rmse)
+				logf("%s, %s, seed %d: rmse_a %.3f", m.name, j.c.name, seed, r.rmse)
 			}
 		}()
 	}
@@ -436,7 +447,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 		return firstErr
 	}
 	// The calibrated dof of the manifold score on the first seed.
-	if s, err := experiment.Build(caseConfig(cases[0], 1, config.PolicyWarn)); err == nil {
+	if s, err := experiment.Build(caseConfig(cases[0], uint64(o.FirstSeed), config.PolicyWarn)); err == nil {
 		g.ResidualDoF, g.CodeDoF = s.ManifoldDegreesOfFreedom()
 	}
 	res.Generators = append(res.Generators, g)
@@ -462,7 +473,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
 				row := RMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
 				if policy != config.PolicyWarn {
-					r, err := runOODCase(ctx, caseConfig(c, 1, policy), c)
+					r, err := runOODCase(ctx, caseConfig(c, uint64(o.FirstSeed), policy), c)
 					row.RMSEa = r.rmse
 					if err != nil {
 						row.Error = err.Error()
@@ -483,7 +494,7 @@ func oodConfig(base config.Config, c oodCase, genPath string, seed uint64, polic
 	cfg.Name, cfg.Seed = c.name, seed
 	cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
 	cfg.OOD = &config.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
-		Tests: []string{config.TestOutlier, config.TestInnovation, config.TestProjection, config.TestManifold}}
+		Tests: []string{config.TestOutlier, config.TestInnovation, config.TestProjection, config.TestManifold}, ManifoldMemory: oodMemory}
 	cfg.Anomaly = c.anomaly
 	if c.inflation > 0 {
 		cfg.Filter.Inflation = config.Inflation(c.inflation)
@@ -545,6 +556,11 @@ type oodDetector struct {
 	flag func(cycleRecord) bool
 }
 
+// oneCycle is the name of the manifold test of each batch on its own (its
+// two-sided score T), beside the chart over cycles that the manifold
+// detector is.
+const oneCycle = "manifold, one cycle"
+
 // uncontrolled is the name of the per-observation test without family-wise
 // control, |zᵢ| > 3 on its own, reported on the in-distribution cases only,
 // for its false-alarm rate.
@@ -558,6 +574,7 @@ func oodDetectors(channel, inDist bool) []oodDetector {
 		{"innovation", func(r cycleRecord) float64 { return r.nis }, func(r cycleRecord) bool { return r.nisFlag }},
 		{"projection", func(r cycleRecord) float64 { return r.proj }, func(r cycleRecord) bool { return r.projFlag }},
 		{"manifold", func(r cycleRecord) float64 { return r.man }, func(r cycleRecord) bool { return r.manFlag }},
+		{oneCycle, func(r cycleRecord) float64 { return r.manCycle }, func(r cycleRecord) bool { return r.manCycleFlag }},
 		{"outlier", func(r cycleRecord) float64 { return r.maxZ }, func(r cycleRecord) bool { return r.anyZ }},
 	}
 	if channel {

@@ -167,6 +167,7 @@ func badCases() []badCase {
 		flags("bench latent --enkf-n without adaptive", "--enkf-n adds the EnKF-N to --scheme innovation or local-innovation", "bench", "latent", "--enkf-n", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --prior-sd with the EnKF-N", "--prior-sd must be a finite number >= 0, and only with --scheme innovation or local-innovation; got 0.04", "bench", "latent", "--inflation", "adaptive", "--prior-sd", "0.04", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --inflation unknown", `--inflation: want adaptive (or nothing, for the grid-tuned inflation), got "1.05"`, "bench", "latent", "--inflation", "1.05", "--json", "state/r.json", "--report", "state/r.md"),
+		flags("bench ood --first-seed 0", "--first-seed must be >= 1, got 0", "bench", "ood", "--first-seed", "0", "--json", "state/o.json", "--report", "state/o.md"),
 		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
 
 		// Corrupted and swapped files of a finished run.

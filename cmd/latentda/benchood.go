@@ -44,6 +44,7 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 	f := cmd.Flags()
 	f.IntVar(&o.Cycles, "cycles", 0, "cycles per run after the onset (default 2000)")
 	f.IntVar(&o.Seeds, "seeds", 0, "seeds per case (default 5)")
+	f.IntVar(&o.FirstSeed, "first-seed", 1, "the first seed: the seeds are first, first+1, ...")
 	f.StringToIntVar(&o.AnomalyCycles, "anomaly-cycles", nil, "shorter runs for the anomalous cases, by model, e.g. ks=500 (default --cycles)")
 	f.StringSliceVar(&o.Models, "models", nil, "models to run: lorenz96, ks (default both)")
 	f.Float64Var(&o.Variance, "variance", 0, "explained variance of the Lorenz-96 PCA generator (default 0.90)")
@@ -58,6 +59,9 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 
 func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline string) error {
 	start := time.Now()
+	if o.FirstSeed < 1 {
+		return usageError{fmt.Errorf("--first-seed must be >= 1, got %d", o.FirstSeed)}
+	}
 	var res ood.Result
 	if len(o.Merge) > 0 {
 		var parts []ood.Result

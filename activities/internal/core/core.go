@@ -361,6 +361,9 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch
 	if s.InflationEstimate() != nil {
 		written = append(written, dir.Inflation(k))
 	}
+	if s.ManifoldChart() != nil {
+		written = append(written, dir.ManifoldChart(k))
+	}
 	m.Extra = extra
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
@@ -394,6 +397,11 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 	}
 	if lam := s.InflationEstimate(); lam != nil {
 		if err := out.Estimate(m, store.FieldInflation, lam); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+	}
+	if c := s.ManifoldChart(); c != nil {
+		if err := out.Estimate(m, store.FieldManifoldChart, c); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}

@@ -1,0 +1,109 @@
+package activities_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/latentda/latentda/activities/internal/statetest"
+	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/store"
+)
+
+// TestManifoldChartRunsAreBitIdentical: the manifold chart's state is
+// carried from cycle to cycle (manifold-chart.arrow), so a run with
+// ood.manifold_memory flags the same cycles and writes the same files
+// however its cycles are batched, and as the in-process runner does. A
+// 3σ bias on one observation from cycle 10, which the chart flags, makes
+// the state matter.
+func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
+	const cycles = 40
+	cfg := config.Config{
+		Name: "chart", Cycles: cycles, Seed: 4,
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
+		OOD: &config.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Tests: []string{config.TestManifold},
+			ManifoldMemory: 5, CalibrationSamples: 1000},
+		Anomaly: &config.AnomalyConfig{Bias: 6, BiasIndex: 4, FromCycle: 10},
+	}
+	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 1000, Seed: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genDir := t.TempDir()
+	if err := genfile.Save(filepath.Join(genDir, "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
+		t.Fatal(err)
+	}
+	inProcessCfg := cfg
+	inProcessCfg.OOD = new(config.OODConfig)
+	*inProcessCfg.OOD = *cfg.OOD
+	inProcessCfg.OOD.Generator = filepath.Join(genDir, "pca.arrow")
+	var inProcess []experiment.CycleStats
+	if _, err := experiment.Run(context.Background(), inProcessCfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
+		t.Fatal(err)
+	}
+	flagged := 0
+	for k, st := range inProcess {
+		if strings.Contains(st.BatchFlag, config.TestManifold) {
+			if k < 9 {
+				t.Fatalf("cycle %d, before the bias, flagged: %q", k+1, st.BatchFlag)
+			}
+			flagged++
+		}
+	}
+	if flagged < 5 {
+		t.Fatalf("the chart flagged %d of the %d biased cycles, want a stretch of them", flagged, cycles-9)
+	}
+
+	single := make([][2]int, cycles)
+	for k := range single {
+		single[k] = [2]int{k + 1, k + 1}
+	}
+	var first map[string][]byte
+	for i, batches := range [][][2]int{{{1, cycles}}, {{1, 13}, {14, cycles}}, single} {
+		a := newActivities(t)
+		if err := os.MkdirAll(filepath.Join(a.StateRoot, "generators"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(genDir, "pca.arrow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(a.StateRoot, "generators", "pca.arrow"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		outs := runBatches(t, a, cfg, batches)
+		if last := outs[len(outs)-1].Last; last != inProcess[cycles-1] {
+			t.Errorf("batches %v: last cycle %+v, in process %+v", batches, last, inProcess[cycles-1])
+		}
+		for k, row := range readDiag(t, a) {
+			if row.BatchFlag != inProcess[k].BatchFlag {
+				t.Errorf("batches %v, cycle %d: flags %q, in process %q", batches, k+1, row.BatchFlag, inProcess[k].BatchFlag)
+			}
+		}
+		files := statetest.Contents(t, runDir(a).Root)
+		if i == 0 {
+			first = files
+			rs := store.OpenRunState(runDir(a))
+			state, _, err := rs.Vector(store.FieldManifoldChart, cycles)
+			rs.Close()
+			if err != nil || len(state) != 1+20 || state[0] == 0 {
+				t.Errorf("chart state after the last cycle: %v, %v; want 21 values, moved from 0", state, err)
+			}
+			continue
+		}
+		if d := statetest.DiffSnapshots(first, files); len(d) > 0 {
+			t.Errorf("batches %v: the run's files differ from one batch's: %v", batches, d)
+		}
+	}
+}
