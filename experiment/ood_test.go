@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/observations"
 )
 
 // oodBase is a short L96 ETKF twin observed at every second variable.
@@ -482,5 +484,68 @@ func TestKSLengthAnomaly(t *testing.T) {
 	}
 	if d < 0.1 {
 		t.Errorf("after 20 cycles the nature runs differ by %v", d)
+	}
+}
+
+// TestQCSeesCarriedInflation: with an innovation inflation Λ carried to
+// the analysis (which inflates the forecast inside it), quality control
+// tests the observations against the forecast spread the analysis will
+// use: the NIS is that of the observed ensemble with its anomalies scaled
+// by √Λ, not of the raw forecast.
+func TestQCSeesCarriedInflation(t *testing.T) {
+	cfg := oodBase()
+	cfg.Filter.Inflation = config.AdaptiveInflation
+	cfg.Filter.Adaptive = &config.AdaptiveConfig{Scheme: config.SchemeInnovation}
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, E := s.Initial()
+	y := make([]float64, s.Op.OutDim())
+	for k := 1; k <= 6; k++ {
+		if err := s.AdvanceTruth(truth, k); err != nil {
+			t.Fatal(err)
+		}
+		s.Observe(y, truth, k)
+		if err := s.Forecast(E, k); err != nil {
+			t.Fatal(err)
+		}
+		if k == 6 {
+			break
+		}
+		if _, err := s.Analyze(E, y, truth, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Filter.SetInflationEstimate([]float64{4}); err != nil {
+		t.Fatal(err)
+	}
+	HE := mat.DenseCopyOf(s.ObserveEnsemble(E))
+	N, p := HE.Dims()
+	nis := func(f float64) float64 {
+		H := mat.DenseCopyOf(HE)
+		for j := range p {
+			m := stat.Mean(mat.Col(nil, j, HE), nil)
+			for i := range N {
+				H.Set(i, j, m+f*(HE.At(i, j)-m))
+			}
+		}
+		q, err := observations.NewInnovationQC(N, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := q.Test(H, y, s.R.Variances())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.NIS
+	}
+	if _, err := s.Analyze(E, y, truth, 6); err != nil {
+		t.Fatal(err)
+	}
+	got, want, raw := s.QC().NIS, nis(2), nis(1)
+	if math.Abs(got-want) > 1e-9*want || math.Abs(raw-want) < 1e-3*want {
+		t.Errorf("NIS %v, want %v with the spread × √Λ = 2 (the raw forecast's is %v)", got, want, raw)
 	}
 }
