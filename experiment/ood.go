@@ -289,10 +289,10 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2))
+	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2)))
 	res, code := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
-		m := q.calibrationTest(s, X.RawRowView(i), spread, rng)
+		m := probe(X.RawRowView(i))
 		res[i], code[i] = m.Residual, m.CodeDistance
 	}
 	if mc.test, err = latent.CalibrateTwoSided(res, code, q.cfg.Alpha); err != nil {
@@ -309,23 +309,27 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	return mc, nil
 }
 
-// calibrationTest projects a synthetic batch y = H(x) + ε from the code of
-// a forecast-like state E(x + e), e with the variances spread, as check
-// projects from the forecast's mean code.
-func (q *qualityControl) calibrationTest(s *Setup, x, spread []float64, rng *rand.Rand) latent.ManifoldResult {
-	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, len(x))
-	s.observeWithNoise(y, noise, x, rng)
-	for j, v := range x {
-		xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
+// calibrationProbe returns a function that projects a synthetic batch
+// y = H(x) + ε of a state x from the code of a forecast-like state
+// E(x + e), e with the variances spread, as check projects from the
+// forecast's mean code; noise from rng. Its result is valid until the
+// next call.
+func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.Rand) func(x []float64) latent.ManifoldResult {
+	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, len(spread))
+	return func(x []float64) latent.ManifoldResult {
+		s.observeWithNoise(y, noise, x, rng)
+		for j, v := range x {
+			xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
+		}
+		q.gen.Encode(q.z, xf)
+		return q.manifold.Test(y, q.z)
 	}
-	q.gen.Encode(q.z, xf)
-	return q.manifold.Test(y, q.z)
 }
 
 // calibrateChart calibrates the manifold chart on a sequence of batches
 // one cycle apart: a run of the model (steps_between steps per batch, from
 // a seed of the calibration stream), each state observed and projected as
-// calibrationTest does.
+// calibrationProbe does.
 func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
 	n := q.cfg.ChartCalibrationLength()
 	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
@@ -333,10 +337,10 @@ func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.Man
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1))
+	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
 	scores, residuals := make([]float64, n), make([][]float64, n)
 	for k := range n {
-		m := q.calibrationTest(s, X.RawRowView(k), spread, rng)
+		m := probe(X.RawRowView(k))
 		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
 		residuals[k] = slices.Clone(m.Scores)
 	}
