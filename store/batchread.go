@@ -404,27 +404,6 @@ func (r *RunState) notKept(b *openBatch, f Field, k int) error {
 	return e
 }
 
-// perCycle is the file of field f in the directory of cycle k.
-func (d RunDir) perCycle(f Field, k int) string {
-	switch f {
-	case FieldForecast:
-		return d.Forecast(k)
-	case FieldAnalysis:
-		return d.Analysis(k)
-	case FieldLatentForecast:
-		return d.LatentForecast(k)
-	case FieldLatentAnalysis:
-		return d.LatentAnalysis(k)
-	case FieldVarianceScales:
-		return d.VarianceScales(k)
-	case FieldInflation:
-		return d.Inflation(k)
-	case FieldManifoldChart:
-		return d.ManifoldChart(k)
-	}
-	return d.Truth(k)
-}
-
 // listBatches lists the batch files of d (none if it has no batches
 // directory), ignoring temporary files and names of other forms.
 func listBatches(d RunDir) ([]batchName, error) {
