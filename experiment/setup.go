@@ -21,6 +21,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
+	"github.com/latentda/latentda/experiment/anomaly"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
@@ -59,7 +60,7 @@ type Setup struct {
 	latent  *latentStep          // nil: the filter runs on the states
 	varEst  *varianceEstimator   // nil: R as given
 	qc      *qualityControl      // nil: no quality control
-	anomaly *anomaly             // nil: the nature run follows the model
+	anomaly *anomaly.Anomaly     // nil: the nature run follows the model
 	truth   *dynamics.Forecaster // the nature run: one member, no noise
 	scorer  *Scorer
 	he      *mat.Dense
@@ -212,11 +213,12 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		if a.BiasIndex < 0 || a.BiasIndex >= op.OutDim() {
 			return nil, fmt.Errorf("experiment: anomaly.bias_index: %d is not an observation index in [0, %d)", a.BiasIndex, op.OutDim())
 		}
-		if s.anomaly, err = newAnomaly(*a, cfg.Model, op.Positions()); err != nil {
-			return nil, fmt.Errorf("experiment: %w", err)
-		}
+		noise := 1.0
 		if a.NoiseVariance > 0 {
-			s.anomaly.noise = math.Sqrt(a.NoiseVariance / cfg.Observations.Variance)
+			noise = math.Sqrt(a.NoiseVariance / cfg.Observations.Variance)
+		}
+		if s.anomaly, err = anomaly.New(*a, cfg.Model, op.Positions(), noise); err != nil {
+			return nil, fmt.Errorf("experiment: %w", err)
 		}
 	}
 	if cfg.OOD != nil {
@@ -341,18 +343,18 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 func (s *Setup) AdvanceTruth(truth []float64, k int) error {
 	steps := s.Config.Observations.StepsBetween
 	ctx := s.context()
-	if st := s.anomaly.natureStepper(k); st != nil {
+	if st := s.anomaly.NatureStepper(k); st != nil {
 		for i := range steps {
 			if i%dynamics.CancelCheckWork == 0 && ctx.Err() != nil {
 				return fmt.Errorf("experiment: cycle %d: nature run stopped: %w", k, ctx.Err())
 			}
 			st.Step(truth)
-			s.anomaly.force(truth, k)
+			s.anomaly.Force(truth, k)
 		}
 		return nil
 	}
 	x := mat.NewDense(1, len(truth), truth)
-	if !s.anomaly.forces(k) {
+	if !s.anomaly.Forces(k) {
 		if err := s.truth.ForecastContext(ctx, x, steps, 0); err != nil {
 			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
 		}
@@ -362,7 +364,7 @@ func (s *Setup) AdvanceTruth(truth []float64, k int) error {
 		if err := s.truth.ForecastContext(ctx, x, 1, 0); err != nil {
 			return fmt.Errorf("experiment: cycle %d: nature run: %w", k, err)
 		}
-		s.anomaly.force(truth, k)
+		s.anomaly.Force(truth, k)
 	}
 	return nil
 }
@@ -371,14 +373,14 @@ func (s *Setup) AdvanceTruth(truth []float64, k int) error {
 // y = H(truth) + ε with ε ~ N(0, R) from the cycle's own stream (plus the
 // configured anomaly, if any).
 func (s *Setup) Observe(y, truth []float64, k int) {
-	s.Op.Apply(y, s.anomaly.seenState(truth, k))
+	s.Op.Apply(y, s.anomaly.SeenState(truth, k))
 	// ε_i = σ_i · NormFloat64 of a PCG seeded (StreamSeed(seed, streamObs), k),
 	// re-seeding one generator rather than allocating one per cycle.
 	s.pcg.Seed(StreamSeed(s.Config.Seed, streamObs), uint64(k))
 	s.R.Sample(s.noise, s.rng)
-	sd := s.anomaly.noiseScale(k)
+	sd := s.anomaly.NoiseScale(k)
 	for i := range y {
-		y[i] += s.noise[i]*sd + s.anomaly.bias(i, k)
+		y[i] += s.noise[i]*sd + s.anomaly.Bias(i, k)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/experiment/anomaly"
 )
 
 // Bound is what any test of one cycle's observations alone could see of
@@ -132,7 +133,7 @@ func anomalyShift(a config.AnomalyConfig, base config.Config, obs []int) ([]floa
 	for k, j := range obs {
 		pos[k] = float64(j)
 	}
-	p := experiment.AnomalyPattern(a, base.WithDefaults().Model.Nx, pos)
+	p := anomaly.Pattern(a, base.WithDefaults().Model.Nx, pos)
 	if p == nil {
 		return nil, fmt.Errorf("the anomaly has neither a pattern nor a bias")
 	}

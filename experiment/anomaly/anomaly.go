@@ -1,4 +1,9 @@
-package experiment
+// Package anomaly makes a twin experiment's world leave the model
+// ([config.AnomalyConfig]): a nature run with other parameters, a pattern
+// added to what the observations see or forced into the nature run, and
+// sensor faults, all from a given cycle on. Quality control is measured
+// against them (latentda bench ood).
+package anomaly
 
 import (
 	"fmt"
@@ -8,8 +13,10 @@ import (
 	"github.com/latentda/latentda/dynamics"
 )
 
-// anomaly is a [config.AnomalyConfig] made concrete for a Setup.
-type anomaly struct {
+// Anomaly is a [config.AnomalyConfig] made concrete for a twin
+// experiment. A nil *Anomaly is none: its methods leave the world as the
+// model makes it.
+type Anomaly struct {
 	cfg     config.AnomalyConfig
 	nature  dynamics.Stepper // nil: the nature run follows the model
 	pattern []float64        // nil: none
@@ -18,8 +25,11 @@ type anomaly struct {
 	dt      float64          // model step, for a dynamical pattern
 }
 
-func newAnomaly(cfg config.AnomalyConfig, m config.ModelConfig, observed []float64) (*anomaly, error) {
-	a := &anomaly{cfg: cfg, noise: 1, dt: m.Dt}
+// New returns the anomaly of cfg on the model m, whose observations are at
+// the grid positions observed; noise is the standard deviation of the
+// anomalous observation noise over R's (1: R's).
+func New(cfg config.AnomalyConfig, m config.ModelConfig, observed []float64, noise float64) (*Anomaly, error) {
+	a := &Anomaly{cfg: cfg, noise: noise, dt: m.Dt}
 	if cfg.Forcing != 0 {
 		model, err := dynamics.NewLorenz96(m.Nx, cfg.Forcing, m.Dt)
 		if err != nil {
@@ -34,16 +44,16 @@ func newAnomaly(cfg config.AnomalyConfig, m config.ModelConfig, observed []float
 		}
 		a.nature = model.NewStepper()
 	}
-	if a.pattern = AnomalyPattern(cfg, m.Nx, observed); a.pattern != nil {
+	if a.pattern = Pattern(cfg, m.Nx, observed); a.pattern != nil {
 		a.seen = make([]float64, m.Nx)
 	}
 	return a, nil
 }
 
-// AnomalyPattern returns the anomaly's pattern on the n grid points (nil
+// Pattern returns the anomaly's pattern on the n grid points (nil
 // without one): a bump or a wave, zero at the observed positions if it
 // is on the unobserved variables only.
-func AnomalyPattern(cfg config.AnomalyConfig, n int, observed []float64) []float64 {
+func Pattern(cfg config.AnomalyConfig, n int, observed []float64) []float64 {
 	if cfg.Pattern == "" {
 		return nil
 	}
@@ -66,24 +76,24 @@ func AnomalyPattern(cfg config.AnomalyConfig, n int, observed []float64) []float
 	return pattern
 }
 
-func (a *anomaly) active(k int) bool { return a != nil && k >= a.cfg.FromCycle }
+func (a *Anomaly) active(k int) bool { return a != nil && k >= a.cfg.FromCycle }
 
-// forces reports whether a dynamical anomaly forces the nature run at cycle k.
-func (a *anomaly) forces(k int) bool { return a.active(k) && a.pattern != nil && a.cfg.Dynamical }
+// Forces reports whether a dynamical anomaly forces the nature run at cycle k.
+func (a *Anomaly) Forces(k int) bool { return a.active(k) && a.pattern != nil && a.cfg.Dynamical }
 
-// natureStepper returns the nature run's stepper for cycle k, or nil if the
+// NatureStepper returns the nature run's stepper for cycle k, or nil if the
 // nature run follows the model.
-func (a *anomaly) natureStepper(k int) dynamics.Stepper {
+func (a *Anomaly) NatureStepper(k int) dynamics.Stepper {
 	if a.active(k) {
 		return a.nature
 	}
 	return nil
 }
 
-// force adds a dynamical pattern's dt·pattern to the nature state after a
+// Force adds a dynamical pattern's dt·pattern to the nature state after a
 // model step of cycle k.
-func (a *anomaly) force(truth []float64, k int) {
-	if !a.forces(k) {
+func (a *Anomaly) Force(truth []float64, k int) {
+	if !a.Forces(k) {
 		return
 	}
 	for j, p := range a.pattern {
@@ -91,8 +101,8 @@ func (a *anomaly) force(truth []float64, k int) {
 	}
 }
 
-// seenState returns the state the observations of cycle k see.
-func (a *anomaly) seenState(truth []float64, k int) []float64 {
+// SeenState returns the state the observations of cycle k see.
+func (a *Anomaly) SeenState(truth []float64, k int) []float64 {
 	if !a.active(k) || a.pattern == nil || a.cfg.Dynamical {
 		return truth
 	}
@@ -102,16 +112,16 @@ func (a *anomaly) seenState(truth []float64, k int) []float64 {
 	return a.seen
 }
 
-// noiseScale returns the factor on the observation noise of cycle k.
-func (a *anomaly) noiseScale(k int) float64 {
+// NoiseScale returns the factor on the observation noise of cycle k.
+func (a *Anomaly) NoiseScale(k int) float64 {
 	if !a.active(k) {
 		return 1
 	}
 	return a.noise
 }
 
-// bias returns the sensor fault's offset of observation i in cycle k.
-func (a *anomaly) bias(i, k int) float64 {
+// Bias returns the sensor fault's offset of observation i in cycle k.
+func (a *Anomaly) Bias(i, k int) float64 {
 	if !a.active(k) || i != a.cfg.BiasIndex {
 		return 0
 	}
