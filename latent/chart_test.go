@@ -95,10 +95,13 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 		}
 		return s, r
 	}
-	for name, gen := range map[string]func() ([]float64, [][]float64){"residual bias": bias, "higher energy": energy} {
-		s, r := gen()
+	for _, tc := range []struct {
+		name string
+		gen  func() ([]float64, [][]float64)
+	}{{"residual bias", bias}, {"higher energy", energy}} {
+		s, r := tc.gen()
 		if det := alarmRate(c, s, r, 3*memory); det < 0.9 {
-			t.Errorf("%s: %.1f%% of the batches after 3 memories flagged, want >= 90%%", name, 100*det)
+			t.Errorf("%s: %.1f%% of the batches after 3 memories flagged, want >= 90%%", tc.name, 100*det)
 		}
 	}
 }
