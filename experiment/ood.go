@@ -570,8 +570,9 @@ func (q *qualityControl) batchReason(batch []string) string {
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
 		case config.TestManifold:
 			if q.chart != nil {
-				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
-					q.res.Manifold, q.cfg.ManifoldMemory, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
+				score, obs, part := q.chart.Parts()
+				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
+					q.res.Manifold, q.cfg.ManifoldMemory, score, obs, part, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))

@@ -175,6 +175,19 @@ func (c *ManifoldChart) Statistic() float64 {
 	return st / c.scale
 }
 
+// Parts splits Statistic by what it blames: it returns the score chart's
+// part, s/(z_S sd(s)), and the observation whose residual chart's part,
+// |eᵢ|/(z_E sd(eᵢ)), is the largest, with that part, all over the
+// calibration quantile. Statistic is the larger of the two parts.
+func (c *ManifoldChart) Parts() (score float64, obs int, part float64) {
+	for i, v := range c.e {
+		if r := math.Abs(v) / (c.zE * c.sdE[i]); r > part {
+			obs, part = i, r
+		}
+	}
+	return c.s / (c.zS * c.sdS) / c.scale, obs, part / c.scale
+}
+
 // Reset returns the charts to their start, s = e = 0.
 func (c *ManifoldChart) Reset() {
 	c.s = 0

@@ -67,8 +67,8 @@ func TestManifoldChartFalseAlarms(t *testing.T) {
 // TestManifoldChartSeesPersistentShift: a residual offset of 1.5σ on one
 // of 16 observations, which a one-batch Bonferroni test at 1% flags about
 // 3% of the time, or scores 1.6× their in-distribution law, is flagged
-// on most batches once the chart has filled; in-distribution batches are
-// not.
+// on most batches once the chart has filled, and Parts blames it on that
+// observation or on the score; in-distribution batches are not flagged.
 func TestManifoldChartSeesPersistentShift(t *testing.T) {
 	const alpha, memory, p = 0.01, 30, 16
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -102,6 +102,15 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 		s, r := tc.gen()
 		if det := alarmRate(c, s, r, 3*memory); det < 0.9 {
 			t.Errorf("%s: %.1f%% of the batches after 3 memories flagged, want >= 90%%", tc.name, 100*det)
+		}
+		// Parts blames what changed: the biased observation, or the
+		// score.
+		score, obs, part := c.Parts()
+		if math.Max(score, part) != c.Statistic() {
+			t.Errorf("%s: parts %v and %v, statistic %v", tc.name, score, part, c.Statistic())
+		}
+		if bias := tc.name == "residual bias"; bias && (obs != 5 || part <= 1) || !bias && score <= 1 {
+			t.Errorf("%s: the score's part %.3g, observation %d's %.3g", tc.name, score, obs, part)
 		}
 	}
 }
