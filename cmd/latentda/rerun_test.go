@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,7 +11,11 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/temporalclient"
+	"github.com/latentda/latentda/latent"
+	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
 )
@@ -260,5 +265,56 @@ func TestRerunCarriesEstimates(t *testing.T) {
 		if err != nil || len(x) != 1 || x[0] != 1 {
 			t.Errorf("%s of the warm start: %v, %v; want the starting guess 1", f, x, err)
 		}
+	}
+}
+
+// TestRerunCarriesManifoldChart: a rerun of a run with the manifold chart
+// (ood.manifold_memory) starts from the chart's state stored after its
+// first cycle, so an unchanged rerun flags the original's cycles bit for
+// bit, in the middle of a sensor bias that the chart flags.
+func TestRerunCarriesManifoldChart(t *testing.T) {
+	dir := t.TempDir()
+	yaml := `name: chart
+seed: 4
+cycles: 40
+model: {name: lorenz96}
+observations: {operator: every-k, every: 2}
+filter: {method: etkf, members: 10, inflation: 1.05}
+ood: {generator: generators/pca.arrow, tests: [manifold], manifold_memory: 5, calibration_samples: 1000}
+anomaly: {bias: 6, bias_index: 4, from_cycle: 10}
+`
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 1000, Seed: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "generators"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := genfile.Save(filepath.Join(dir, "generators", "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "chart.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runJSON(t, "run", "-c", path, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json", "--batch-cycles", "15")
+	runJSON(t, "rerun", "orig", "--from-cycle", "20", "--state-dir", dir, "--run-id", "same", "--in-process", "-o", "json")
+	o := sameRerun(t, dir, "orig", "same")
+	flagged := 0
+	for _, r := range o[20:] {
+		if strings.Contains(r.BatchFlag, "manifold") {
+			flagged++
+		}
+	}
+	if flagged == 0 {
+		t.Errorf("the chart flagged none of cycles 21-40, so the rerun does not test its state")
 	}
 }
