@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
-	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/store"
 )
 
@@ -162,15 +161,23 @@ func (s *Setup) VarianceScales() []float64 {
 // SetVarianceScales sets the factors φ, as VarianceScales returned them
 // after the cycle a run resumes from.
 func (s *Setup) SetVarianceScales(phi []float64) error {
+	if err := s.setVarianceScales(phi); err != nil {
+		return fmt.Errorf("experiment: %w", err)
+	}
+	return nil
+}
+
+// setVarianceScales is SetVarianceScales with errors that name no package.
+func (s *Setup) setVarianceScales(phi []float64) error {
 	if s.varEst == nil {
-		return fmt.Errorf("experiment: the config has no observations.variance_estimate")
+		return fmt.Errorf("the config has no observations.variance_estimate")
 	}
 	if len(phi) != len(s.varEst.scale) {
-		return fmt.Errorf("experiment: %d variance scales, the estimate has %d", len(phi), len(s.varEst.scale))
+		return fmt.Errorf("%d variance scales, the estimate has %d", len(phi), len(s.varEst.scale))
 	}
 	for i, v := range phi {
 		if !(v >= minVarianceScale) || math.IsInf(v, 0) {
-			return fmt.Errorf("experiment: variance scale %d is %v, want finite and >= %v", i, v, minVarianceScale)
+			return fmt.Errorf("variance scale %d is %v, want finite and >= %v", i, v, minVarianceScale)
 		}
 	}
 	copy(s.varEst.scale, phi)
@@ -183,33 +190,61 @@ func (s *Setup) SetVarianceScales(phi []float64) error {
 // one per local analysis; nil without it. It is owned by s.
 func (s *Setup) InflationEstimate() []float64 { return s.Filter.InflationEstimate() }
 
-// ManifoldChart returns the manifold chart's state carried to the next
-// cycle (ood.manifold_memory: latent.ManifoldChart.State), or nil without
-// the chart. It is a new slice.
-func (s *Setup) ManifoldChart() []float64 {
-	if s.qc == nil || s.qc.chart == nil {
-		return nil
-	}
-	return s.qc.chart.State()
+// Estimate is one estimate carried from a cycle to the next: its field in
+// the run's state and its values, owned by the Setup.
+type Estimate struct {
+	Field  store.Field
+	Values []float64
 }
 
-// WriteEstimates stores the estimates carried from cycle k to k+1 (the
-// variance scales, the adaptive inflation, the manifold chart) in the
+// carried is an Estimate with how to return it to its starting guess and
+// how to set it from stored values.
+type carried struct {
+	Estimate
+	reset func()
+	set   func([]float64) error
+}
+
+// carried lists the estimates s carries between cycles, in stored order:
+// the variance scales (observations.variance_estimate), the adaptive
+// inflation (an innovation scheme) and the manifold chart's state
+// (ood.manifold_memory).
+func (s *Setup) carried() []carried {
+	var cs []carried
+	if s.varEst != nil {
+		cs = append(cs, carried{Estimate{store.FieldVarianceScales, s.varEst.scale},
+			func() {
+				for i := range s.varEst.scale {
+					s.varEst.scale[i] = 1
+				}
+			}, s.setVarianceScales})
+	}
+	if lam := s.InflationEstimate(); lam != nil {
+		cs = append(cs, carried{Estimate{store.FieldInflation, lam}, s.Filter.ResetInflationEstimate, s.Filter.SetInflationEstimate})
+	}
+	if s.qc != nil && s.qc.chart != nil {
+		c := s.qc.chart
+		cs = append(cs, carried{Estimate{store.FieldManifoldChart, c.State()}, c.Reset, c.SetState})
+	}
+	return cs
+}
+
+// Estimates returns the estimates s carries to the next cycle, in stored
+// order (none without them).
+func (s *Setup) Estimates() []Estimate {
+	var es []Estimate
+	for _, c := range s.carried() {
+		es = append(es, c.Estimate)
+	}
+	return es
+}
+
+// WriteEstimates stores the estimates carried from cycle k to k+1 in the
 // cycle's directory; without estimates it does nothing.
 func (s *Setup) WriteEstimates(dir store.RunDir, k int, m store.Meta) error {
 	m.Kind = store.KindEstimate
-	if s.varEst != nil {
-		if err := store.WriteVector(dir.VarianceScales(k), s.varEst.scale, m); err != nil {
-			return fmt.Errorf("experiment: %w", err)
-		}
-	}
-	if lam := s.InflationEstimate(); lam != nil {
-		if err := store.WriteVector(dir.Inflation(k), lam, m); err != nil {
-			return fmt.Errorf("experiment: %w", err)
-		}
-	}
-	if c := s.ManifoldChart(); c != nil {
-		if err := store.WriteVector(dir.ManifoldChart(k), c, m); err != nil {
+	for _, e := range s.Estimates() {
+		if err := store.WriteVector(dir.CycleFile(e.Field, k), e.Values, m); err != nil {
 			return fmt.Errorf("experiment: %w", err)
 		}
 	}
@@ -236,78 +271,26 @@ func (s *Setup) CarryEstimates(src, dst store.RunDir, k int, m store.Meta) error
 // readEstimates is ReadEstimates; with guessMissing an estimate that dir
 // does not hold for cycle k keeps its starting guess.
 func (s *Setup) readEstimates(dir store.RunDir, k int, guessMissing bool) error {
-	hasInflation := s.InflationEstimate() != nil
-	var chart *latent.ManifoldChart
-	if s.qc != nil {
-		chart = s.qc.chart
+	cs := s.carried()
+	for _, c := range cs {
+		c.reset()
 	}
-	if s.varEst == nil && !hasInflation && chart == nil {
-		return nil
-	}
-	if s.varEst != nil {
-		for i := range s.varEst.scale {
-			s.varEst.scale[i] = 1
-		}
-	}
-	if hasInflation {
-		s.Filter.ResetInflationEstimate()
-	}
-	if chart != nil {
-		chart.Reset()
-	}
-	if k == 0 {
+	if len(cs) == 0 || k == 0 {
 		return nil
 	}
 	rs := store.OpenRunState(dir)
 	defer rs.Close()
-	read := func(f store.Field) ([]float64, error) {
-		v, _, err := rs.Vector(f, k)
+	for _, c := range cs {
+		v, _, err := rs.Vector(c.Field, k)
 		if guessMissing && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("experiment: %w", err)
+			return fmt.Errorf("experiment: %w", err)
 		}
-		return v, nil
-	}
-	if s.varEst != nil {
-		phi, err := read(store.FieldVarianceScales)
-		if err != nil {
-			return err
-		}
-		if err := s.setVarianceScales(phi); err != nil {
-			return err
-		}
-	}
-	if hasInflation {
-		lam, err := read(store.FieldInflation)
-		switch {
-		case err != nil:
-			return err
-		case lam != nil:
-			if err := s.Filter.SetInflationEstimate(lam); err != nil {
-				return fmt.Errorf("experiment: cycle %d: %w", k, err)
-			}
-		}
-	}
-	if chart != nil {
-		c, err := read(store.FieldManifoldChart)
-		switch {
-		case err != nil:
-			return err
-		case c != nil:
-			if err := chart.SetState(c); err != nil {
-				return fmt.Errorf("experiment: cycle %d: %w", k, err)
-			}
+		if err := c.set(v); err != nil {
+			return fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
 	}
 	return nil
-}
-
-// setVarianceScales is SetVarianceScales, which nil leaves as they are.
-func (s *Setup) setVarianceScales(phi []float64) error {
-	if phi == nil {
-		return nil
-	}
-	return s.SetVarianceScales(phi)
 }

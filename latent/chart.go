@@ -59,8 +59,9 @@ type ManifoldChart struct {
 	sdE      []float64 // sd(eᵢ)
 	zS, zE   float64   // z(1 − α/2), z(1 − α/(4p))
 	scale    float64   // the calibration quantile of the unscaled statistic
-	s        float64
-	e        []float64
+	// state is (s, e₁, …, e_p), carried from cycle to cycle; e aliases
+	// state[1:].
+	state, e []float64
 }
 
 // CalibrateManifoldChart returns the chart of the given memory (in cycles,
@@ -91,7 +92,8 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		}
 	}
 	c := &ManifoldChart{lambda: 1 / float64(memory), cdf: slices.Sorted(slices.Values(scores)),
-		mean: make([]float64, p), sd: make([]float64, p), sdE: make([]float64, p), e: make([]float64, p)}
+		mean: make([]float64, p), sd: make([]float64, p), sdE: make([]float64, p), state: make([]float64, 1+p)}
+	c.e = c.state[1:]
 	for i := range p {
 		var sum, sum2 float64
 		for k := range n {
@@ -117,7 +119,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		if k < warm {
 			continue
 		}
-		sumS += c.s * c.s
+		sumS += c.state[0] * c.state[0]
 		for i, v := range c.e {
 			sumE[i] += v * v
 		}
@@ -157,7 +159,7 @@ func (c *ManifoldChart) Update(score float64, r []float64) float64 {
 		rank = n // a failed projection is as atypical as the sample's largest
 	}
 	u := distuv.UnitNormal.Quantile((rank + 0.5) / (n + 1))
-	c.s = (1-c.lambda)*c.s + c.lambda*u
+	c.state[0] = (1-c.lambda)*c.state[0] + c.lambda*u
 	for i, v := range r {
 		c.e[i] = (1-c.lambda)*c.e[i] + c.lambda*(v-c.mean[i])/c.sd[i]
 	}
@@ -168,7 +170,7 @@ func (c *ManifoldChart) Update(score float64, r []float64) float64 {
 // max(s/(z_S sd(s)), maxᵢ |eᵢ|/(z_E sd(eᵢ))) over its calibration
 // quantile, flagged above 1.
 func (c *ManifoldChart) Statistic() float64 {
-	st := c.s / (c.zS * c.sdS)
+	st := c.state[0] / (c.zS * c.sdS)
 	for i, v := range c.e {
 		st = math.Max(st, math.Abs(v)/(c.zE*c.sdE[i]))
 	}
@@ -185,29 +187,27 @@ func (c *ManifoldChart) Parts() (score float64, obs int, part float64) {
 			obs, part = i, r
 		}
 	}
-	return c.s / (c.zS * c.sdS) / c.scale, obs, part / c.scale
+	return c.state[0] / (c.zS * c.sdS) / c.scale, obs, part / c.scale
 }
 
 // Reset returns the charts to their start, s = e = 0.
 func (c *ManifoldChart) Reset() {
-	c.s = 0
-	clear(c.e)
+	clear(c.state)
 }
 
 // State returns the charts' state (s, e₁, …, e_p), to be carried to the
-// next cycle. It is a new slice.
-func (c *ManifoldChart) State() []float64 { return append([]float64{c.s}, c.e...) }
+// next cycle. It is owned by c.
+func (c *ManifoldChart) State() []float64 { return c.state }
 
 // SetState restores a state State returned.
 func (c *ManifoldChart) SetState(v []float64) error {
-	if len(v) != 1+len(c.e) {
-		return fmt.Errorf("latent: manifold chart: state has %d values, want %d", len(v), 1+len(c.e))
+	if len(v) != len(c.state) {
+		return fmt.Errorf("latent: manifold chart: state has %d values, want %d", len(v), len(c.state))
 	}
 	if slices.ContainsFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }) {
 		return fmt.Errorf("latent: manifold chart: state %v is not finite", v)
 	}
-	c.s = v[0]
-	copy(c.e, v[1:])
+	copy(c.state, v)
 	return nil
 }
 
@@ -215,6 +215,7 @@ func (c *ManifoldChart) SetState(v []float64) error {
 // The calibration is shared, read-only.
 func (c *ManifoldChart) Fresh() *ManifoldChart {
 	f := *c
-	f.s, f.e = 0, make([]float64, len(c.e))
+	f.state = make([]float64, len(c.state))
+	f.e = f.state[1:]
 	return &f
 }

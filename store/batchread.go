@@ -79,7 +79,7 @@ func (r *RunState) Ensemble(f Field, k int) (*mat.Dense, Meta, error) {
 		return nil, Meta{}, err
 	}
 	if b == nil {
-		return ReadEnsemble(r.dir.perCycle(f, k), WithAllocator(r.o.Mem))
+		return ReadEnsemble(r.dir.CycleFile(f, k), WithAllocator(r.o.Mem))
 	}
 	E, err := b.rows(rec, f, true)
 	if errors.Is(err, errMeanOnly) {
@@ -98,7 +98,7 @@ func (r *RunState) Vector(f Field, k int) ([]float64, Meta, error) {
 		return nil, Meta{}, err
 	}
 	if b == nil {
-		return ReadVector(r.dir.perCycle(f, k), WithAllocator(r.o.Mem))
+		return ReadVector(r.dir.CycleFile(f, k), WithAllocator(r.o.Mem))
 	}
 	X, err := b.rows(rec, f, false)
 	if err != nil {
@@ -115,7 +115,7 @@ func (r *RunState) Where(f Field, k int) (string, error) {
 		return "", err
 	}
 	if b == nil {
-		return r.dir.perCycle(f, k), nil
+		return r.dir.CycleFile(f, k), nil
 	}
 	return b.name.path, nil
 }
@@ -396,7 +396,7 @@ func (r *RunState) notKept(b *openBatch, f Field, k int) error {
 			if err != nil {
 				continue
 			}
-			if ok, _ := Exists(r.dir.perCycle(f, c)); ok {
+			if ok, _ := Exists(r.dir.CycleFile(f, c)); ok {
 				note(c)
 			}
 		}

@@ -42,11 +42,11 @@ var cycleFiles = map[Field]string{
 	FieldVarianceScales: "variance-scales.arrow", FieldInflation: "inflation.arrow", FieldManifoldChart: "manifold-chart.arrow",
 }
 
-// perCycle is the file of field f in the directory of cycle k.
-func (d RunDir) perCycle(f Field, k int) string { return filepath.Join(d.CycleDir(k), cycleFiles[f]) }
+// CycleFile is the file of field f in the directory of cycle k.
+func (d RunDir) CycleFile(f Field, k int) string { return filepath.Join(d.CycleDir(k), cycleFiles[f]) }
 
 // Forecast is the forecast (prior) ensemble of cycle k.
-func (d RunDir) Forecast(k int) string { return d.perCycle(FieldForecast, k) }
+func (d RunDir) Forecast(k int) string { return d.CycleFile(FieldForecast, k) }
 
 // ForecastParts is the directory of cycle k's fanned-out forecast batches;
 // it is removed once the cycle's analysis is written.
@@ -68,7 +68,7 @@ func (d RunDir) AnalysisPart(k, lo, hi int) string {
 }
 
 // Analysis is the analysis (posterior) ensemble of cycle k.
-func (d RunDir) Analysis(k int) string { return d.perCycle(FieldAnalysis, k) }
+func (d RunDir) Analysis(k int) string { return d.CycleFile(FieldAnalysis, k) }
 
 // Observations is the observations file of cycle k.
 func (d RunDir) Observations(k int) string {
@@ -76,25 +76,21 @@ func (d RunDir) Observations(k int) string {
 }
 
 // Truth is the true state of cycle k (twin experiments only).
-func (d RunDir) Truth(k int) string { return d.perCycle(FieldTruth, k) }
+func (d RunDir) Truth(k int) string { return d.CycleFile(FieldTruth, k) }
 
 // LatentForecast is cycle k's forecast latent codes (latent runs only), an
 // ensemble file of N members × d.
-func (d RunDir) LatentForecast(k int) string { return d.perCycle(FieldLatentForecast, k) }
+func (d RunDir) LatentForecast(k int) string { return d.CycleFile(FieldLatentForecast, k) }
 
 // LatentAnalysis is cycle k's analysis latent codes.
-func (d RunDir) LatentAnalysis(k int) string { return d.perCycle(FieldLatentAnalysis, k) }
+func (d RunDir) LatentAnalysis(k int) string { return d.CycleFile(FieldLatentAnalysis, k) }
 
 // VarianceScales is the estimate of the observation-error variances
 // after cycle k (factors on the given variances), which cycle k+1 uses.
-func (d RunDir) VarianceScales(k int) string { return d.perCycle(FieldVarianceScales, k) }
+func (d RunDir) VarianceScales(k int) string { return d.CycleFile(FieldVarianceScales, k) }
 
 // Inflation is the adaptive inflation after cycle k (cycle k+1's start).
-func (d RunDir) Inflation(k int) string { return d.perCycle(FieldInflation, k) }
-
-// ManifoldChart is the manifold chart's state after cycle k
-// (ood.manifold_memory).
-func (d RunDir) ManifoldChart(k int) string { return d.perCycle(FieldManifoldChart, k) }
+func (d RunDir) Inflation(k int) string { return d.CycleFile(FieldInflation, k) }
 
 // Diagnostics is the run's diagnostics table, one row per cycle.
 func (d RunDir) Diagnostics() string { return filepath.Join(d.Root, "diagnostics.arrow") }

@@ -355,14 +355,8 @@ func (e Env) Finish(s *experiment.Setup, dir store.RunDir, out *store.CycleBatch
 	if err := s.WriteEstimates(dir, k, m); err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	if s.VarianceScales() != nil {
-		written = append(written, dir.VarianceScales(k))
-	}
-	if s.InflationEstimate() != nil {
-		written = append(written, dir.Inflation(k))
-	}
-	if s.ManifoldChart() != nil {
-		written = append(written, dir.ManifoldChart(k))
+	for _, est := range s.Estimates() {
+		written = append(written, dir.CycleFile(est.Field, k))
 	}
 	m.Extra = extra
 	if err := store.WriteEnsemble(dir.Analysis(k), E, m); err != nil {
@@ -390,18 +384,8 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 			}
 		}
 	}
-	if phi := s.VarianceScales(); phi != nil {
-		if err := out.Estimate(m, store.FieldVarianceScales, phi); err != nil {
-			return fmt.Errorf("activities: %w", err)
-		}
-	}
-	if lam := s.InflationEstimate(); lam != nil {
-		if err := out.Estimate(m, store.FieldInflation, lam); err != nil {
-			return fmt.Errorf("activities: %w", err)
-		}
-	}
-	if c := s.ManifoldChart(); c != nil {
-		if err := out.Estimate(m, store.FieldManifoldChart, c); err != nil {
+	for _, est := range s.Estimates() {
+		if err := out.Estimate(m, est.Field, est.Values); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
 	}
