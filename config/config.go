@@ -412,6 +412,9 @@ func (c Config) Validate() error {
 		if err := c.OOD.validate(c.Latent); err != nil {
 			return err
 		}
+		if c.OOD.ManifoldMemory != 0 && c.AnalysisBlocks() != nil {
+			return fmt.Errorf("ood.manifold_memory: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)")
+		}
 	}
 	if c.Anomaly != nil {
 		if err := c.Anomaly.validate(c); err != nil {

@@ -383,7 +383,7 @@ func forecastSpread(cfg config.Config) ([]float64, error) {
 
 // check tests y against the forecast (E its states, HE the observed
 // ensemble the filter will use) and applies the policy to a copy of rVar.
-func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, error) {
+func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation float64) (*QCResult, error) {
 	r := &q.res
 	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), q.projThr
 	r.Manifold, r.ManifoldThreshold, r.ManifoldResidualP, r.ManifoldCodeP = math.NaN(), math.NaN(), math.NaN(), math.NaN()
@@ -399,7 +399,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	for i := range r.Flagged {
 		r.Flagged[i], r.Reasons[i], r.ProjectionZ[i] = false, "", math.NaN()
 	}
-	rep, err := q.inno.Test(HE, y, rVar)
+	rep, err := q.inno.Test(HE, y, rVar, inflation)
 	if err != nil {
 		return nil, fmt.Errorf("ood: %w", err)
 	}
@@ -445,7 +445,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64) (*QCResult, 
 	factor := 1.0 // variance inflation of a flagged batch
 	if q.cfg.Has(config.TestInnovation) {
 		if changed {
-			if rep, err = q.inno.Test(HE, y, r.Variances); err != nil {
+			if rep, err = q.inno.Test(HE, y, r.Variances, inflation); err != nil {
 				return nil, fmt.Errorf("ood: %w", err)
 			}
 		}

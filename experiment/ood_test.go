@@ -257,6 +257,11 @@ func TestOODConfigErrors(t *testing.T) {
 			}
 		})
 	}
+	blocks := "name: x\ncycles: 10\nmodel: {name: lorenz96}\nfilter: {method: letkf, members: 10, loc_radius: 4}\norchestration: {blocks: 2}\n" +
+		"ood: {generator: g.arrow, tests: [manifold], manifold_memory: 30}\n"
+	if _, err := config.Parse([]byte(blocks)); err == nil || !strings.Contains(err.Error(), "ood.manifold_memory: not available with orchestration.blocks") {
+		t.Errorf("the chart with analysis blocks: %v", err)
+	}
 	cfg := oodBase()
 	cfg.Anomaly = &config.AnomalyConfig{Bias: 1, BiasIndex: 20}
 	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), "anomaly.bias_index") {
@@ -535,7 +540,7 @@ func TestQCSeesCarriedInflation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := q.Test(H, y, s.R.Variances())
+		rep, err := q.Test(H, y, s.R.Variances(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
@@ -64,7 +65,6 @@ type Setup struct {
 	truth   *dynamics.Forecaster // the nature run: one member, no noise
 	scorer  *Scorer
 	he      *mat.Dense
-	heQC    *mat.Dense // scratch of qcEnsemble
 	noise   []float64
 	pcg     *rand.PCG
 	rng     *rand.Rand
@@ -442,7 +442,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	}
 	rVar := variances
 	if s.qc != nil {
-		qc, err := s.qc.check(E, s.qcEnsemble(), y, rVar)
+		qc, err := s.qc.check(E, s.he, y, rVar, s.qcInflation())
 		if err != nil {
 			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
@@ -492,42 +492,20 @@ func (s *Setup) ObserveEnsemble(E *mat.Dense) *mat.Dense {
 	return s.he
 }
 
-// qcEnsemble is the observed forecast ensemble that quality control tests
-// the observations against: s.he, or, when the filter carries an
-// innovation inflation Λ (filter.adaptive.scheme innovation or
-// local-innovation, which inflates the forecast inside the analysis), s.he
-// with its anomalies scaled by √Λ̄, Λ̄ the mean of the local estimates.
-// That is the spread the analysis will use (exactly, for one global Λ),
-// so the NIS and the per-observation scores are not too large by Λ. The
-// EnKF-N's λ on top comes from the same observations inside the analysis,
-// so the tests cannot use it.
-func (s *Setup) qcEnsemble() *mat.Dense {
+// qcInflation is the factor on the forecast covariance that quality
+// control tests the observations against: 1, or, when the filter carries
+// an innovation inflation Λ (filter.adaptive.scheme innovation or
+// local-innovation, which inflates the forecast inside the analysis), Λ̄,
+// the mean of the local estimates. That is the spread the analysis will
+// use (exactly, for one global Λ), so the NIS and the per-observation
+// scores are not too large by Λ. The EnKF-N's λ on top comes from the
+// same observations inside the analysis, so the tests cannot use it.
+func (s *Setup) qcInflation() float64 {
 	lam := s.InflationEstimate()
 	if lam == nil {
-		return s.he
+		return 1
 	}
-	var mean float64
-	for _, v := range lam {
-		mean += v / float64(len(lam))
-	}
-	if mean == 1 {
-		return s.he
-	}
-	N, p := s.he.Dims()
-	if s.heQC == nil {
-		s.heQC = mat.NewDense(N, p, nil)
-	}
-	f := math.Sqrt(mean)
-	for j := range p {
-		var m float64
-		for i := range N {
-			m += s.he.At(i, j) / float64(N)
-		}
-		for i := range N {
-			s.heQC.Set(i, j, m+f*(s.he.At(i, j)-m))
-		}
-	}
-	return s.heQC
+	return floats.Sum(lam) / float64(len(lam))
 }
 
 // ManifoldDegreesOfFreedom returns the calibrated χ² degrees of freedom of

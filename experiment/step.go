@@ -111,7 +111,7 @@ func (s *Setup) Screen(c *Cycle, E *mat.Dense) (variances []float64, err error) 
 		return nil, fmt.Errorf("experiment: cycle %d: %w", c.K, err)
 	}
 	s.ObserveEnsemble(E)
-	qc, err := s.qc.check(E, s.he, c.Obs.Values, c.Obs.Variances)
+	qc, err := s.qc.check(E, s.he, c.Obs.Values, c.Obs.Variances, s.qcInflation())
 	if err != nil {
 		return nil, fmt.Errorf("experiment: cycle %d: %w", c.K, err)
 	}

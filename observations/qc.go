@@ -60,8 +60,11 @@ func NewInnovationQC(members, nobs int) (*InnovationQC, error) {
 // dᵀ(SᵀS + I)⁻¹d = |d̃|² − (Sd̃)ᵀ(I + SSᵀ)⁻¹(Sd̃) with d̃ = R^{-1/2}d,
 // which costs O(N²p + N³) instead of O(p³). Inputs must be finite with
 // rVar > 0 (the readers and the filter check this before); an observation
-// with rVar = +Inf (rejected) drops out of the NIS and scores 0.
-func (q *InnovationQC) Test(HE *mat.Dense, y, rVar []float64) (InnovationReport, error) {
+// with rVar = +Inf (rejected) drops out of the NIS and scores 0. The
+// forecast covariance is inflation·HPHᵀ, the ensemble's times the factor
+// the analysis will apply to it (1: none; an adaptive inflation estimate
+// carried to the analysis).
+func (q *InnovationQC) Test(HE *mat.Dense, y, rVar []float64, inflation float64) (InnovationReport, error) {
 	N, p := q.members, q.nobs
 	if r, c := HE.Dims(); r != N || c != p || len(y) != p || len(rVar) != p {
 		return InnovationReport{}, fmt.Errorf("observations: innovation QC: HE is %d×%d with %d observations and %d variances, want %d×%d, %d, %d", r, c, len(y), len(rVar), N, p, p, p)
@@ -73,14 +76,14 @@ func (q *InnovationQC) Test(HE *mat.Dense, y, rVar []float64) (InnovationReport,
 		}
 		q.mean[k] = col / float64(N)
 	}
-	sqrtN1 := math.Sqrt(float64(N - 1))
+	sqrtN1, f := math.Sqrt(float64(N-1)), math.Sqrt(inflation)
 	for k := range q.ensVar {
 		q.ensVar[k] = 0
 	}
 	for i := 0; i < N; i++ {
 		row := HE.RawRowView(i)
 		for k, v := range row {
-			a := v - q.mean[k]
+			a := f * (v - q.mean[k])
 			q.ensVar[k] += a * a
 			q.s[i*p+k] = a / math.Sqrt(rVar[k]) / sqrtN1
 		}

@@ -31,7 +31,7 @@ func TestInnovationQCMatchesDirectFormula(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := q.Test(HE, y, rVar)
+		rep, err := q.Test(HE, y, rVar, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestInnovationQCRejectsBadShapes(t *testing.T) {
 		t.Error("one member accepted")
 	}
 	q, _ := NewInnovationQC(3, 2)
-	if _, err := q.Test(mat.NewDense(3, 3, nil), []float64{1, 2}, []float64{1, 1}); err == nil {
+	if _, err := q.Test(mat.NewDense(3, 3, nil), []float64{1, 2}, []float64{1, 1}, 1); err == nil {
 		t.Error("wrong HE shape accepted")
 	}
 }
@@ -142,10 +142,10 @@ func TestInnovationQCIgnoresRejected(t *testing.T) {
 	HE := mat.NewDense(4, 3, []float64{1, 2, 0, 2, 1, 1, 0, 3, 2, 1, 1, 5})
 	y, r := []float64{1, 2, 9}, []float64{1, 0.5, 2}
 	q, _ := NewInnovationQC(4, 3)
-	full, _ := q.Test(HE, y, []float64{1, 0.5, math.Inf(1)})
+	full, _ := q.Test(HE, y, []float64{1, 0.5, math.Inf(1)}, 1)
 	nis := full.NIS
 	q2, _ := NewInnovationQC(4, 2)
-	red, _ := q2.Test(mat.DenseCopyOf(HE.Slice(0, 4, 0, 2)), y[:2], r[:2])
+	red, _ := q2.Test(mat.DenseCopyOf(HE.Slice(0, 4, 0, 2)), y[:2], r[:2], 1)
 	if math.Abs(nis-red.NIS) > 1e-12*red.NIS {
 		t.Errorf("NIS with a rejected observation %v, reduced problem %v", nis, red.NIS)
 	}
