@@ -42,13 +42,43 @@ func (o *ArchiveOptions) WithDefaults() {
 // error.
 func BuildArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, progress func(done int) error) (*mat.Dense, []float64, error) {
 	opts.WithDefaults()
+	var (
+		X     *mat.Dense
+		times []float64
+	)
+	err := WalkArchive(ctx, cfg, opts, func(k int, t float64, x []float64) error {
+		if X == nil {
+			X, times = mat.NewDense(opts.Samples, len(x), nil), make([]float64, opts.Samples)
+		}
+		X.SetRow(k, x)
+		times[k] = t
+		if progress != nil && (k+1)%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return progress(k + 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return X, times, nil
+}
+
+// WalkArchive runs the config's model as BuildArchive does and calls
+// visit with each snapshot k (0 … Samples−1), its model time and its state,
+// which is valid until visit returns, instead of keeping them; an error
+// from visit stops the run.
+func WalkArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, visit func(k int, t float64, x []float64) error) error {
+	opts.WithDefaults()
 	if opts.Samples < 2 || opts.Every < 1 || !(opts.SpinUp >= 0) || math.IsInf(opts.SpinUp, 0) {
-		return nil, nil, fmt.Errorf("experiment: archive: need samples >= 2, every >= 1, finite spin_up >= 0; got %+v", opts)
+		return fmt.Errorf("experiment: archive: need samples >= 2, every >= 1, finite spin_up >= 0; got %+v", opts)
 	}
 	cfg = cfg.WithDefaults()
 	model, err := NewModel(cfg.Model)
 	if err != nil {
-		return nil, nil, fmt.Errorf("experiment: archive: %w", err)
+		return fmt.Errorf("experiment: archive: %w", err)
 	}
 	s := &Setup{Config: cfg, Model: model}
 	x := s.referenceState()
@@ -60,35 +90,26 @@ func BuildArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, p
 	// per snapshot.
 	fc, err := dynamics.NewForecaster(model, 1)
 	if err != nil {
-		return nil, nil, fmt.Errorf("experiment: archive: %w", err)
+		return fmt.Errorf("experiment: archive: %w", err)
 	}
 	state := mat.NewDense(1, len(x), x)
 	dt := model.Dt()
 	spin := int(math.Round(opts.SpinUp / dt))
 	if err := fc.ForecastContext(ctx, state, spin, 0); err != nil {
-		return nil, nil, fmt.Errorf("experiment: archive: spin-up: %w", err)
+		return fmt.Errorf("experiment: archive: spin-up: %w", err)
 	}
-	X := mat.NewDense(opts.Samples, len(x), nil)
-	times := make([]float64, opts.Samples)
 	for k := 0; k < opts.Samples; k++ {
 		if err := fc.ForecastContext(ctx, state, opts.Every, 0); err != nil {
-			return nil, nil, fmt.Errorf("experiment: archive: snapshot %d: %w", k, err)
+			return fmt.Errorf("experiment: archive: snapshot %d: %w", k, err)
 		}
 		for _, v := range x {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, nil, fmt.Errorf("experiment: archive: model state is %v at snapshot %d", v, k)
+				return fmt.Errorf("experiment: archive: model state is %v at snapshot %d", v, k)
 			}
 		}
-		X.SetRow(k, x)
-		times[k] = float64(spin+(k+1)*opts.Every) * dt
-		if progress != nil && (k+1)%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, err
-			}
-			if err := progress(k + 1); err != nil {
-				return nil, nil, err
-			}
+		if err := visit(k, float64(spin+(k+1)*opts.Every)*dt, x); err != nil {
+			return err
 		}
 	}
-	return X, times, nil
+	return nil
 }

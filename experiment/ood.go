@@ -332,17 +332,18 @@ func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.
 // calibrationProbe does.
 func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
 	n := q.cfg.ChartCalibrationLength()
-	X, _, err := BuildArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
-		Seed: StreamSeed(s.Config.Seed, streamChart)}, nil)
-	if err != nil {
-		return nil, err
-	}
 	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
 	scores, residuals := make([]float64, n), make([][]float64, n)
-	for k := range n {
-		m := probe(X.RawRowView(k))
+	// The run's states are projected as they come, not kept.
+	err := WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
+		Seed: StreamSeed(s.Config.Seed, streamChart)}, func(k int, _ float64, x []float64) error {
+		m := probe(x)
 		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
 		residuals[k] = slices.Clone(m.Scores)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals)
 }
