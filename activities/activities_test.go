@@ -19,8 +19,7 @@ import (
 	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/internal/gentest"
 	"github.com/latentda/latentda/store"
 )
 
@@ -561,20 +560,7 @@ func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
 		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
 		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
 	}
-	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 300, Seed: 2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(a.StateRoot, "generators"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := genfile.Save(filepath.Join(a.StateRoot, "generators", "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
-		t.Fatal(err)
-	}
+	gentest.SavePCA(t, cfg, 300, 10, filepath.Join(a.StateRoot, "generators", "pca.arrow"))
 	cfg.OOD = &config.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Calibration: config.CalibrationChi2}
 	initialize(t, a, cfg)
 	out, err := runCycles(a, cfg, 1, 3)

@@ -27,12 +27,8 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 		if _, err := experiment.Run(context.Background(), cfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
 			t.Fatal(err)
 		}
-		single := make([][2]int, cycles)
-		for k := range single {
-			single[k] = [2]int{k + 1, k + 1}
-		}
 		var first map[string][]byte
-		for i, batches := range [][][2]int{{{1, cycles}}, {{1, 13}, {14, cycles}}, single} {
+		for i, batches := range statetest.Batchings(cycles) {
 			a := newActivities(t)
 			outs := runBatches(t, a, cfg, batches)
 			if last := outs[len(outs)-1].Last; last != inProcess[cycles-1] {

@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +9,7 @@ import (
 	"github.com/latentda/latentda/activities/internal/statetest"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/genfile"
+	"github.com/latentda/latentda/internal/gentest"
 	"github.com/latentda/latentda/store"
 )
 
@@ -19,8 +17,8 @@ import (
 // carried from cycle to cycle (manifold-chart.arrow), so a run with
 // ood.manifold_memory flags the same cycles and writes the same files
 // however its cycles are batched, and as the in-process runner does. A
-// 3σ bias on one observation from cycle 10, which the chart flags, makes
-// the state matter.
+// 6σ bias on one observation from cycle 10, which the chart flags after
+// a few cycles, makes the state matter.
 func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 	const cycles = 40
 	cfg := config.Config{
@@ -32,22 +30,12 @@ func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 			ManifoldMemory: 5, CalibrationSamples: 1000},
 		Anomaly: &config.AnomalyConfig{Bias: 6, BiasIndex: 4, FromCycle: 10},
 	}
-	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 1000, Seed: 2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 12})
-	if err != nil {
-		t.Fatal(err)
-	}
 	genDir := t.TempDir()
-	if err := genfile.Save(filepath.Join(genDir, "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
-		t.Fatal(err)
-	}
+	gentest.SavePCA(t, cfg, 1000, 12, filepath.Join(genDir, "pca.arrow"))
 	inProcessCfg := cfg
-	inProcessCfg.OOD = new(config.OODConfig)
-	*inProcessCfg.OOD = *cfg.OOD
-	inProcessCfg.OOD.Generator = filepath.Join(genDir, "pca.arrow")
+	ood := *cfg.OOD
+	ood.Generator = filepath.Join(genDir, "pca.arrow")
+	inProcessCfg.OOD = &ood
 	var inProcess []experiment.CycleStats
 	if _, err := experiment.Run(context.Background(), inProcessCfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
 		t.Fatal(err)
@@ -65,23 +53,11 @@ func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 		t.Fatalf("the chart flagged %d of the %d biased cycles, want a stretch of them", flagged, cycles-9)
 	}
 
-	single := make([][2]int, cycles)
-	for k := range single {
-		single[k] = [2]int{k + 1, k + 1}
-	}
 	var first map[string][]byte
-	for i, batches := range [][][2]int{{{1, cycles}}, {{1, 13}, {14, cycles}}, single} {
+	for i, batches := range statetest.Batchings(cycles) {
 		a := newActivities(t)
-		if err := os.MkdirAll(filepath.Join(a.StateRoot, "generators"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(filepath.Join(genDir, "pca.arrow"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(a.StateRoot, "generators", "pca.arrow"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		// The same arguments write the same generator file.
+		gentest.SavePCA(t, cfg, 1000, 12, filepath.Join(a.StateRoot, "generators", "pca.arrow"))
 		outs := runBatches(t, a, cfg, batches)
 		if last := outs[len(outs)-1].Last; last != inProcess[cycles-1] {
 			t.Errorf("batches %v: last cycle %+v, in process %+v", batches, last, inProcess[cycles-1])

@@ -30,6 +30,18 @@ func ar1Sequence(rng *rand.Rand, n, p int, phi float64) ([]float64, [][]float64)
 	return scores, res
 }
 
+// calibrated is the chart of the given memory at α calibrated on n
+// batches of ar1Sequence(rng, n, p, phi).
+func calibrated(t *testing.T, rng *rand.Rand, n, p int, phi float64, memory int, alpha float64) *ManifoldChart {
+	t.Helper()
+	s, r := ar1Sequence(rng, n, p, phi)
+	c, err := CalibrateManifoldChart(memory, alpha, s, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func alarmRate(c *ManifoldChart, scores []float64, res [][]float64, from int) float64 {
 	c.Reset()
 	n := 0
@@ -50,11 +62,7 @@ func alarmRate(c *ManifoldChart, scores []float64, res [][]float64, from int) fl
 func TestManifoldChartFalseAlarms(t *testing.T) {
 	const alpha, memory, p = 0.01, 10, 8
 	rng := rand.New(rand.NewPCG(1, 2))
-	calS, calR := ar1Sequence(rng, 400000, p, 0.9)
-	c, err := CalibrateManifoldChart(memory, alpha, calS, calR)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := calibrated(t, rng, 400000, p, 0.9, memory, alpha)
 	s, r := ar1Sequence(rng, 400000, p, 0.9)
 	far := alarmRate(c, s, r, 3*memory)
 	// A run of alarms lasts about a memory, so each sequence's rate has
@@ -72,11 +80,7 @@ func TestManifoldChartFalseAlarms(t *testing.T) {
 func TestManifoldChartSeesPersistentShift(t *testing.T) {
 	const alpha, memory, p = 0.01, 30, 16
 	rng := rand.New(rand.NewPCG(3, 4))
-	calS, calR := ar1Sequence(rng, 20000, p, 0.5)
-	c, err := CalibrateManifoldChart(memory, alpha, calS, calR)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := calibrated(t, rng, 20000, p, 0.5, memory, alpha)
 	s, r := ar1Sequence(rng, 3000, p, 0.5)
 	if far := alarmRate(c, s, r, 0); far > 3*alpha {
 		t.Fatalf("in distribution: %.2f%% flagged", 100*far)
@@ -120,11 +124,7 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 // wrong size or with non-finite values.
 func TestManifoldChartState(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	calS, calR := ar1Sequence(rng, 2000, 3, 0.5)
-	c, err := CalibrateManifoldChart(5, 0.01, calS, calR)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := calibrated(t, rng, 2000, 3, 0.5, 5, 0.01)
 	s, r := ar1Sequence(rng, 200, 3, 0.5)
 	for k := range 100 {
 		c.Update(s[k], r[k])

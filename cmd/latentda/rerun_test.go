@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,10 +11,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
-	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/gentest"
 	"github.com/latentda/latentda/internal/temporalclient"
-	"github.com/latentda/latentda/latent"
-	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
 )
@@ -287,20 +284,7 @@ anomaly: {bias: 6, bias_index: 4, from_cycle: 10}
 	if err != nil {
 		t.Fatal(err)
 	}
-	X, _, err := experiment.BuildArchive(context.Background(), cfg, experiment.ArchiveOptions{Samples: 1000, Seed: 2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "generators"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := genfile.Save(filepath.Join(dir, "generators", "pca.arrow"), g, genfile.Info{Model: "lorenz96"}); err != nil {
-		t.Fatal(err)
-	}
+	gentest.SavePCA(t, cfg, 1000, 12, filepath.Join(dir, "generators", "pca.arrow"))
 	path := filepath.Join(dir, "chart.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

@@ -147,6 +147,17 @@ type AdaptiveCase struct {
 	Innovation bool // the adaptive inflation is carried (inflation.arrow)
 }
 
+// Batchings are three ways to run cycles 1..cycles in activities: one
+// batch, two batches split after cycle 13, and one cycle per batch. A run
+// whose carried state is stored right gives the same files in each.
+func Batchings(cycles int) [][][2]int {
+	single := make([][2]int, cycles)
+	for k := range single {
+		single[k] = [2]int{k + 1, k + 1}
+	}
+	return [][][2]int{{{1, cycles}}, {{1, 13}, {14, cycles}}, single}
+}
+
 // AdaptiveCases are AdaptiveConfig, globally and per channel, and
 // InnovationConfig with the global and the local scheme, the local one
 // also with the EnKF-N on top, over the given cycles.
