@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -333,13 +332,15 @@ func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.
 func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
 	n := q.cfg.ChartCalibrationLength()
 	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
-	scores, residuals := make([]float64, n), make([][]float64, n)
+	p := s.Op.OutDim()
+	scores, residuals, buf := make([]float64, n), make([][]float64, n), make([]float64, n*p)
 	// The run's states are projected as they come, not kept.
 	err := WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
 		Seed: StreamSeed(s.Config.Seed, streamChart)}, func(k int, _ float64, x []float64) error {
 		m := probe(x)
 		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
-		residuals[k] = slices.Clone(m.Scores)
+		residuals[k] = buf[k*p : (k+1)*p : (k+1)*p]
+		copy(residuals[k], m.Scores)
 		return nil
 	})
 	if err != nil {

@@ -105,6 +105,15 @@ type Channel struct {
 	CycleCount int        `json:"cycles"`
 }
 
+// Tracking is the time-mean analysis RMSE after the onset of each seed of
+// an in-distribution case: a run that lost the truth makes the
+// forecast-based tests flag, and its flags count as false alarms.
+type Tracking struct {
+	Model string    `json:"model"`
+	Case  string    `json:"case"`
+	RMSE  []float64 `json:"rmse_by_seed"`
+}
+
 // RMSE is the analysis RMSE of one case under one policy (first seed).
 type RMSE struct {
 	Model  string  `json:"model"`
@@ -141,7 +150,10 @@ type Result struct {
 	Generators []Generator `json:"generators"`
 	Rows       []Row       `json:"rows"`
 	Channels   []Channel   `json:"channels"`
-	RMSE       []RMSE      `json:"rmse,omitempty"`
+	// Tracking holds how well the filter tracked the truth on the
+	// in-distribution cases, whose flags are the false alarms.
+	Tracking []Tracking `json:"tracking,omitempty"`
+	RMSE     []RMSE     `json:"rmse,omitempty"`
 	// Bounds are the snapshot bounds of the anomalous cases.
 	Bounds []Bound `json:"bounds,omitempty"`
 }
@@ -360,6 +372,7 @@ func Merge(parts []Result) (Result, error) {
 		out.Generators = append(out.Generators, p.Generators...)
 		out.Rows = append(out.Rows, p.Rows...)
 		out.Channels = append(out.Channels, p.Channels...)
+		out.Tracking = append(out.Tracking, p.Tracking...)
 		out.RMSE = append(out.RMSE, p.RMSE...)
 		out.Bounds = append(out.Bounds, p.Bounds...)
 	}
@@ -462,6 +475,11 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	}
 	for _, name := range []string{caseIn, caseInEvery} {
 		res.Channels = append(res.Channels, channelRates(m.name, name, runs[name])...)
+		tr := Tracking{Model: m.name, Case: name}
+		for _, r := range runs[name] {
+			tr.RMSE = append(tr.RMSE, r.rmse)
+		}
+		res.Tracking = append(res.Tracking, tr)
 	}
 	bounds, err := snapshotBounds(ctx, m.name, base, X, cases, base.WithDefaults().Observations.Variance, rand.New(rand.NewPCG(19, uint64(len(res.Bounds)))))
 	if err != nil {
