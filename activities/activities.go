@@ -162,25 +162,27 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err != nil {
 		return out, fmt.Errorf("activities: encode config: %w", err)
 	}
-	old, err := os.ReadFile(dir.Config())
-	if err == nil {
-		if old, err = config.VerifyChecksum(old); err != nil {
-			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %s: %v", dir.Config(), err), ErrBadState, err)
-		}
-	}
-	switch {
-	case err == nil && !sameConfig(old, cfgYAML):
-		return out, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
-	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return out, fmt.Errorf("activities: %w", err)
-	}
 	if err := dir.MkdirCycle(k); err != nil {
 		return out, fmt.Errorf("activities: %w", err)
 	}
-	if errors.Is(err, os.ErrNotExist) {
-		if err := store.WriteFileAtomic(dir.Config(), config.WithChecksum(cfgYAML)); err != nil {
+	// The config claims the run directory: of runs racing for it (two
+	// processes given the same run ID) one writes it, and the others must
+	// hold the same config.
+	created, err := store.CreateFileOnce(dir.Config(), config.WithChecksum(cfgYAML))
+	if err != nil {
+		return out, fmt.Errorf("activities: %w", err)
+	}
+	if !created {
+		old, err := os.ReadFile(dir.Config())
+		if err != nil {
 			return out, fmt.Errorf("activities: %w", err)
+		}
+		if old, err = config.VerifyChecksum(old); err != nil {
+			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %s: %v", dir.Config(), err), ErrBadState, err)
+		}
+		if !sameConfig(old, cfgYAML) {
+			return out, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
 		}
 	}
 	if done, err := store.Exists(dir.Analysis(k)); err != nil || done {

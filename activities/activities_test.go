@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -391,6 +392,38 @@ func TestInitializeIsIdempotent(t *testing.T) {
 	_, err := a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: other})
 	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "different config")
 	statetest.CheckUntouched(t, root, beforeInfo, "a refused Initialize")
+}
+
+// TestInitializeRace: runs with different configs given the same run ID
+// at the same time (two processes, one state directory) do not share the
+// directory: one initialises it and the others are refused, every time.
+func TestInitializeRace(t *testing.T) {
+	for round := range 10 {
+		a := newActivities(t)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cfg := shortL63(20)
+				cfg.Seed += uint64(i)
+				_, errs[i] = a.Initialize(context.Background(), activities.InitInput{RunID: runID, RunPath: runPath, Config: cfg})
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+				continue
+			}
+			statetest.WantAppError(t, err, activities.ErrInvalidConfig, "different config")
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of %d racing runs initialised the directory, want 1", round, ok, len(errs))
+		}
+	}
 }
 
 // divergingConfig is the L96 ETKF case made to diverge, as in experiment's

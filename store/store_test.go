@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,6 +362,49 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "nope", "config.yaml")
 	if err := WriteFileAtomic(missing, nil); err == nil || !strings.HasPrefix(err.Error(), "store: write "+missing+": ") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestCreateFileOnce: of 8 writers racing for one path with different
+// contents exactly one creates it, the file holds that writer's bytes, the
+// others see it taken, and no temporary file is left.
+func TestCreateFileOnce(t *testing.T) {
+	for round := range 20 {
+		dir := t.TempDir()
+		path := RunDir{Root: dir}.Config()
+		created := make([]bool, 8)
+		var wg sync.WaitGroup
+		for i := range created {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := CreateFileOnce(path, []byte(fmt.Sprintf("writer %d\n", i)))
+				if err != nil {
+					t.Error(err)
+				}
+				created[i] = c
+			}()
+		}
+		wg.Wait()
+		winners := 0
+		for i, c := range created {
+			if c {
+				winners++
+				if got, err := os.ReadFile(path); err != nil || string(got) != fmt.Sprintf("writer %d\n", i) {
+					t.Fatalf("round %d: file holds %q, %v; writer %d created it", round, got, err, i)
+				}
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d writers created the file, want 1", round, winners)
+		}
+		if names := filetest.ListDir(t, dir); len(names) != 1 {
+			t.Fatalf("round %d: dir holds %v, want only config.yaml", round, names)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "nope", "config.yaml")
+	if _, err := CreateFileOnce(missing, nil); err == nil || !strings.HasPrefix(err.Error(), "store: write "+missing+": ") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -237,3 +237,44 @@ func TestRestartEmbeddedServerMidRun(t *testing.T) {
 		t.Errorf("no SQLite database under the state directory: %v", err)
 	}
 }
+
+// TestRunAttachesOnlyWithTheSameConfig: `latentda run --run-id X` while
+// workflow X runs follows it when given the same config, and is refused
+// with a different one, instead of silently reporting the other run.
+func TestRunAttachesOnlyWithTheSameConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and a worker process")
+	}
+	tmp := t.TempDir()
+	stateDir := filepath.Join(tmp, "state")
+	short := strings.Replace(crashL96, "cycles: 800", "cycles: 50", 1)
+	cfgPath, _ := writeConfig(t, tmp, "a.yaml", short)
+	otherPath, _ := writeConfig(t, tmp, "b.yaml", strings.Replace(short, "seed: 11", "seed: 12", 1))
+	srv, c := startServer(t, "", 0)
+	addr := srv.FrontendAddress()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	first := startRun(ctx, addr, stateDir, cfgPath, "x") // no worker yet: the workflow waits
+	for {
+		if _, err := c.DescribeWorkflowExecution(ctx, "latentda-x", ""); err == nil {
+			break
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("the first run ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_, _, err := runCLI(ctx, "run", "-c", otherPath, "--address", addr, "--no-worker", "--state-dir", stateDir, "--run-id", "x")
+	if err == nil || !strings.Contains(err.Error(), "already running (workflow latentda-x) with a different config") {
+		t.Fatalf("a different config under a running run's ID: got %v, want it refused", err)
+	}
+	second := startRun(ctx, addr, stateDir, cfgPath, "x")
+	startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir)
+	for i, done := range []<-chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatalf("client %d: %v", i+1, err)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -105,7 +104,7 @@ func (o *rerunOptions) Complete(src string) error {
 	o.cfg = cfg
 	o.warm = &activities.WarmStart{RunPath: srcPath, Cycle: o.FromCycle}
 	if o.RunID == "" {
-		o.RunID = fmt.Sprintf("%s-rerun%d-%s", src, o.FromCycle, time.Now().UTC().Format("20060102T150405Z"))
+		o.RunID = timestamped(fmt.Sprintf("%s-rerun%d", src, o.FromCycle))
 	}
 	return o.completeRun()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities"
@@ -69,7 +71,7 @@ serves the run with an in-process worker.`,
 
 // addRunFlags adds the flags that run and rerun share.
 func (o *runOptions) addRunFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time); the same ID and config re-attach to an existing run")
+	cmd.Flags().StringVar(&o.RunID, "run-id", "", "run ID (default: config name + UTC time to the millisecond); the same ID and config re-attach to an existing run, a different config is refused")
 	cmd.Flags().IntVar(&o.BatchCycles, "batch-cycles", config.DefaultBatchCycles, "cycles per activity (overrides the config's orchestration.batch_cycles)")
 	cmd.Flags().StringVar(&o.Activity, "activity", config.ActivityLocal, "local (cheap models: no server round trip per batch) or regular (heartbeats, timeouts, retries on any worker); overrides the config's orchestration.activity")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
@@ -171,7 +173,7 @@ func (o *runOptions) completeRun() error {
 	}
 	what := "--run-id"
 	if o.RunID == "" {
-		o.RunID = o.cfg.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
+		o.RunID = timestamped(o.cfg.Name)
 		what = "the run ID made of the config's name (give --run-id)"
 	}
 	if err := checkRunID(what, o.RunID); err != nil {
@@ -181,6 +183,14 @@ func (o *runOptions) completeRun() error {
 		return err
 	}
 	return o.confine(o.ConfigPath, o.cfg)
+}
+
+// timestamped names a run prefix-<UTC time to the millisecond>, such as
+// l96-etkf-20261203T071853.123Z. Two runs named in the same millisecond
+// still get the same ID: the second is refused (a different config) or
+// joins the first (the same one), never mixed with it.
+func timestamped(prefix string) string {
+	return prefix + "-" + time.Now().UTC().Format("20060102T150405.000Z")
 }
 
 // confine refuses a config naming files outside the state directory and
@@ -258,7 +268,14 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		TypedSearchAttributes: temporalclient.SearchAttributesAtStart(o.cfg),
 		StaticSummary:         temporalclient.StaticSummary(o.cfg),
 		StaticDetails:         temporalclient.StaticDetails(o.cfg),
+		// A workflow already running under this ID is followed only if it
+		// runs the same config (attach).
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.Assimilation, in)
+	var running *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &running) {
+		run, err = attach(ctx, conn.Client, o.RunID, wfID, in)
+	}
 	if err != nil {
 		return fmt.Errorf("start workflow %s: %w", wfID, err)
 	}
@@ -286,6 +303,25 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+}
+
+// attach returns the running workflow wfID if it was started with in's
+// config: the same run ID and config re-attach to a run. Any other config
+// is refused; ExecuteWorkflow alone would silently follow the other run.
+func attach(ctx context.Context, c client.Client, runID, wfID string, in workflows.Input) (client.WorkflowRun, error) {
+	var old workflows.Input
+	if err := temporalclient.StartedInput(ctx, c, wfID, &old); err != nil {
+		return nil, err
+	}
+	was, errOld := old.Config.WithDefaults().Marshal()
+	now, errNew := in.Config.WithDefaults().Marshal()
+	if err := errors.Join(errOld, errNew); err != nil {
+		return nil, fmt.Errorf("compare the config with workflow %s's: %w", wfID, err)
+	}
+	if !bytes.Equal(was, now) {
+		return nil, usageError{fmt.Errorf("run %s is already running (workflow %s) with a different config; choose another --run-id, or follow it with `latentda status %s`", runID, wfID, runID)}
+	}
+	return c.GetWorkflow(ctx, wfID, ""), nil
 }
 
 func printSummary(w io.Writer, format string, s temporalclient.RunSummary) error {

@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/store"
@@ -64,6 +65,27 @@ func SaveHistory(path string, h *historypb.History) error {
 	}
 	if err := store.WriteFileAtomic(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("temporalclient: %w", err)
+	}
+	return nil
+}
+
+// StartedInput decodes into v the input that the latest run of workflow
+// wfID was started with (after a continue-as-new, the new run's input).
+func StartedInput(ctx context.Context, c client.Client, wfID string, v any) error {
+	it := c.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return fmt.Errorf("temporalclient: workflow %s has no history", wfID)
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return fmt.Errorf("temporalclient: history of %s: %w", wfID, err)
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil {
+		return fmt.Errorf("temporalclient: workflow %s: event %d is %v, want WorkflowExecutionStarted", wfID, ev.GetEventId(), ev.GetEventType())
+	}
+	if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), v); err != nil {
+		return fmt.Errorf("temporalclient: input of workflow %s: %w", wfID, err)
 	}
 	return nil
 }

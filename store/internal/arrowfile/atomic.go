@@ -100,6 +100,22 @@ func (a *AtomicFile) Rename(path string) error {
 	return nil
 }
 
+// Link puts the synced temporary file under path unless path exists, in
+// one atomic step (a hard link, which fails with fs.ErrExist if path is
+// taken), and removes the temporary name. It reports whether the file was
+// put there.
+func (a *AtomicFile) Link(path string) (bool, error) {
+	err := os.Link(a.Tmp, path)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	a.renamed = true
+	return true, os.Remove(a.Tmp)
+}
+
 // Abort removes the temporary file unless it was renamed (see AtomicFile).
 func (a *AtomicFile) Abort() {
 	if !a.closed {
