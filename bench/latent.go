@@ -390,10 +390,15 @@ func (b *latentBench) plan() []rowSpec {
 				b.opts.Log(fmt.Sprintf("skipping %s %s: not a meaningful regime for this model", mname, rname))
 				continue
 			}
-			for _, N := range rg.members {
+			members := rg.members
+			if !b.opts.Adaptive && mname == "ks" && rname != "small" {
+				members = append(slices.Clone(members), referenceMembers)
+			}
+			for _, N := range members {
 				for i := range latentMethods {
 					meth := &latentMethods[i]
-					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) {
+					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) ||
+						N == referenceMembers && meth.name != "letkf" {
 						continue
 					}
 					if b.opts.Adaptive {

@@ -376,6 +376,56 @@ func TestLatentVerdicts(t *testing.T) {
 	}
 }
 
+// TestReferenceRows: the plan holds one LETKF reference row of N = 64 per
+// KS observing system (none in the adaptive bench), the verdicts read each
+// regime's LETKF against it, and it is no (regime, N) of its own.
+func TestReferenceRows(t *testing.T) {
+	for _, adaptive := range []bool{false, true} {
+		b := &latentBench{opts: LatentOptions{Adaptive: adaptive}}
+		b.opts.withDefaults()
+		var refs []string
+		for _, s := range b.plan() {
+			if s.N == referenceMembers {
+				refs = append(refs, s.model.name+" "+s.regime.name+" "+s.method.name)
+			}
+		}
+		want := []string{"ks standard letkf", "ks sparse letkf", "ks very-sparse letkf", "ks nonlinear letkf"}
+		if adaptive {
+			want = nil
+		}
+		if !slices.Equal(refs, want) {
+			t.Errorf("adaptive %v: reference rows %q, want %q", adaptive, refs, want)
+		}
+	}
+
+	f := func(v float64) *float64 { return &v }
+	row := func(regime string, n int, filter string, mean, ci float64) LatentRow {
+		return LatentRow{Model: "ks", Regime: regime, N: n, Filter: filter, Generator: "pca", D: 64, Seeds: 5, RMSEMean: f(mean), RMSECI95: f(ci)}
+	}
+	rows := []LatentRow{
+		row("standard", 16, "latent-y", 0.13, 0.01), row("standard", 16, "letkf", 0.12, 0.01), row("standard", 64, "letkf", 0.11, 0.005),
+		row("small", 8, "latent-y", 0.13, 0.01), row("small", 8, "letkf", 0.12, 0.01),
+		row("sparse", 16, "latent-y", 0.45, 0.05), row("sparse", 16, "letkf", 0.5, 0.05), row("sparse", 64, "letkf", 0.32, 0.03),
+		row("very-sparse", 16, "latent-y", 0.95, 0.05), row("very-sparse", 16, "letkf", 1.0, 0.05), row("very-sparse", 64, "letkf", 0.95, 0.05),
+	}
+	got := latentVerdicts(rows, nil)
+	want := []string{
+		"KS standard, N = 16: ", ". With 64 members the tuned LETKF reaches 0.110 ± 0.005.",
+		"KS small, N = 8: ", ". With 64 members the tuned LETKF reaches 0.110 ± 0.005, which would not meet the target itself",
+		"KS sparse, N = 16: ", ". With 64 members the tuned LETKF reaches 0.320 ± 0.030, which would meet the target.",
+		"KS very-sparse, N = 16: ", ". With 64 members the tuned LETKF reaches 0.950 ± 0.050, which would not meet the target itself",
+		"Hard regimes ", "0 of 3 run",
+	}
+	if len(got) != len(want)/2 {
+		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want)/2, strings.Join(got, "\n"))
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[2*i]) || !strings.Contains(got[i], want[2*i+1]) {
+			t.Errorf("line %d:\n got %s\nwant %s…%s…", i, got[i], want[2*i], want[2*i+1])
+		}
+	}
+}
+
 func TestReadLatentReport(t *testing.T) {
 	m := 0.2
 	rep := LatentReport{Command: "latentda bench latent", Rows: []LatentRow{{Model: "ks", Regime: "standard", Filter: "letkf", RMSEMean: &m, Hyperparameters: Hyper{"inflation": 1.05}}}}
