@@ -15,6 +15,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/latent"
 )
 
 func TestMeanCI95(t *testing.T) {
@@ -175,7 +176,7 @@ func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
 	ran := map[int][]uint64{} // scored cycles → seeds
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(_ context.Context, cfg config.Config, _ *benchGenerator) runResult {
+		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
 			mu.Lock()
 			ran[cfg.Cycles-m.burnInCycles] = append(ran[cfg.Cycles-m.burnInCycles], cfg.Seed)
 			mu.Unlock()
@@ -489,7 +490,7 @@ func TestBracketing(t *testing.T) {
 	o.withDefaults()
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(_ context.Context, cfg config.Config, _ *benchGenerator) runResult {
+		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
 			rmse := math.Abs(float64(cfg.Filter.Inflation)-1.3) + 0.01*math.Abs(cfg.Filter.LocRadius-1)
 			return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
 		}}
@@ -731,5 +732,39 @@ func TestRunGenerators(t *testing.T) {
 	GeneratorReport{ConvWidth: 2}.WriteMarkdown(&wide)
 	if !strings.Contains(wide.String(), "channels KS [16 32 32], L96 [16 32]") {
 		t.Errorf("report of width 2 does not name the wider channels:\n%s", wide.String())
+	}
+}
+
+// TestProjectionProbe: projected through the identity generator, the
+// analysis mean's time-mean RMSE is the run's rmse_a; through a
+// generator that keeps one mode it is not; without a probe it is NaN.
+func TestProjectionProbe(t *testing.T) {
+	cfg := experiment.DapperConfigs(60)["l96-etkf"]
+	cfg.BurnIn = 0.5 // 10 cycles
+	run := func(g latent.Generator) runResult {
+		s, err := experiment.Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := timedCycles(context.Background(), s, g)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r
+	}
+	if r := run(latent.NewIdentity(40)); math.Abs(r.projected-r.sum.RMSEa) > 1e-12 {
+		t.Errorf("identity probe: projected %v, rmse_a %v", r.projected, r.sum.RMSEa)
+	}
+	mode := make([]float64, 40)
+	mode[0] = 1
+	pca, err := latent.NewPCA(latent.PCAParams{Mean: make([]float64, 40), Components: mode, Scales: []float64{1}, TotalVariance: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := run(pca); !(r.projected > 2*r.sum.RMSEa) {
+		t.Errorf("one-mode probe: projected %v, want well above rmse_a %v", r.projected, r.sum.RMSEa)
+	}
+	if r := run(nil); !math.IsNaN(r.projected) {
+		t.Errorf("no probe: projected %v, want NaN", r.projected)
 	}
 }

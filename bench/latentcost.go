@@ -95,7 +95,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		if err != nil {
 			return gen, nil, err
 		}
-		r := timedCycles(ctx, s)
+		r := timedCycles(ctx, s, nil)
 		sum, us, err := r.sum, 0.0, r.err
 		if r.cycles > 0 {
 			us = float64(r.analysis.Microseconds()) / float64(r.cycles)

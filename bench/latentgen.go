@@ -264,18 +264,21 @@ func kindOrder(k string) int {
 }
 
 // runBuilt builds cfg with a clone of gen's generator (none for a
-// full-space filter) and runs it.
-func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen *benchGenerator) runResult {
-	var g latent.Generator
+// full-space filter) and runs it, with a clone of probe's if it is set.
+func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen, probe *benchGenerator) runResult {
+	var g, pg latent.Generator
 	var stats latent.Stats
 	if gen != nil {
 		g, stats = gen.gen.Clone(), gen.stats
+	}
+	if probe != nil {
+		pg = probe.gen.Clone()
 	}
 	s, err := experiment.BuildWithGeneratorStats(cfg, g, stats)
 	if err != nil {
 		return runResult{err: err}
 	}
-	return timedCycles(ctx, s)
+	return timedCycles(ctx, s, pg)
 }
 
 // meanVariance is the mean per-variable variance of the rows of X.

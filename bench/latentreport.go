@@ -145,6 +145,7 @@ func (r LatentReport) writeProtocol(p func(string, ...any)) {
 	for _, rg := range regimes {
 		p("| %s | %s |\n", rg.name, rg.doc)
 	}
+	p("\nOn KS the evaluation runs of the LETKF rows also project each scored cycle's analysis mean onto the manifold of the hybrid filters' PCA (d = %d), x̂ = G(E(x̄ᵃ)), and the verdicts give the time-mean RMSE of x̂ beside the LETKF's: if it were lower, the analysis errors would lie partly off the manifold, where a generator's geometry alone could remove them; if it is not, they lie along it, and only the generator's prior (the hybrids' static part) can help.\n", benchModels["ks"].hybridDim)
 	p("\nOn KS each observing system also has a reference row: the LETKF with N = %d (4 × 16 members), tuned and scored like every row (the small regime's is the standard one's). It competes with nothing; it shows how far more members take the full-space filter, against which a latent filter's gain with 16 members or fewer is read.\n", referenceMembers)
 	p("\n### Methods and their tuning grids\n\n| filter | method | grid (%d configurations) |\n|---|---|---|\n", tuneBudget)
 	for _, m := range latentMethods {
@@ -335,7 +336,7 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 			}
 			floor = fmt.Sprintf("%.3f (%s)", *a.RMSEMean, name)
 		}
-		floor += referenceNote(refs, k.regime, l)
+		floor += referenceNote(refs, k.regime, l) + projectionNote(l, gens)
 		head := fmt.Sprintf("KS %s, N = %d", k.regime, k.n)
 		if k.regime != "standard" {
 			hardSeen[k.regime] = true
@@ -405,6 +406,22 @@ func referenceNote(refs map[string]*LatentRow, regime string, l *LatentRow) stri
 		return note + ", which would meet the target"
 	}
 	return note + ", which would not meet the target itself: the bar lies beyond what 4× the members give the full-space filter"
+}
+
+// projectionNote states how the LETKF row l's error changes when its
+// analysis mean is projected onto the probe generator's manifold.
+func projectionNote(l *LatentRow, gens []GeneratorInfo) string {
+	if l == nil || l.ProjectedMean == nil || l.RMSEMean == nil {
+		return ""
+	}
+	d := benchModels[l.Model].hybridDim
+	rec := "—"
+	for _, g := range gens {
+		if g.Model == l.Model && g.Kind == "pca" && g.D == d {
+			rec = fmt.Sprintf("%.3f", g.RMSE)
+		}
+	}
+	return fmt.Sprintf(". The N = %d LETKF's analysis mean, projected onto the manifold of the PCA of d = %d (reconstruction RMSE %s), has RMSE %.3f against %.3f unprojected", l.N, d, rec, *l.ProjectedMean, *l.RMSEMean)
 }
 
 // standardVerdict: the best latent row b within 25% of the LETKF row l,

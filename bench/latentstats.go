@@ -29,7 +29,7 @@ func meanCI95(xs []float64) (mean, half float64, okMean, okHalf bool) {
 // RMSE with its 95% confidence interval, the mean spread and the mean NIS
 // ratio over the seeds that did not diverge, and the number that did.
 func (r *LatentRow) setStats() {
-	var rmse, spread, nis []float64
+	var rmse, spread, nis, proj []float64
 	r.Diverged = 0
 	for _, s := range r.Evaluation {
 		if s.Diverged {
@@ -37,8 +37,15 @@ func (r *LatentRow) setStats() {
 			continue
 		}
 		rmse, spread, nis = append(rmse, s.RMSE), append(spread, s.Spread), append(nis, s.NISRatio)
+		if s.Projected != nil {
+			proj = append(proj, *s.Projected)
+		}
 	}
-	r.RMSEMean, r.RMSECI95, r.SpreadMean, r.NISRatio = nil, nil, nil, nil
+	r.RMSEMean, r.RMSECI95, r.SpreadMean, r.NISRatio, r.ProjectedMean = nil, nil, nil, nil, nil
+	if len(proj) > 0 && len(proj) == len(rmse) {
+		pm := stat.Mean(proj, nil)
+		r.ProjectedMean = &pm
+	}
 	m, h, okM, okH := meanCI95(rmse)
 	if okM {
 		r.RMSEMean = &m
