@@ -396,9 +396,6 @@ func referenceNote(refs map[string]*LatentRow, regime string, l *LatentRow) stri
 		return ""
 	}
 	note := fmt.Sprintf(". With %d members the tuned LETKF reaches %s", ref.N, rowRMSE(ref))
-	if ref.Diverged > 0 {
-		note += fmt.Sprintf(", lost %d/%d", ref.Diverged, ref.Seeds)
-	}
 	if regime == "standard" || ref.RMSEMean == nil {
 		return note
 	}
