@@ -332,21 +332,23 @@ func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.
 func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
 	n := q.cfg.ChartCalibrationLength()
 	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
-	p := s.Op.OutDim()
-	scores, residuals, buf := make([]float64, n), make([][]float64, n), make([]float64, n*p)
+	p, d := s.Op.OutDim(), q.gen.LatentDim()
+	scores, residuals, codes := make([]float64, n), make([][]float64, n), make([][]float64, n)
+	buf, codeBuf := make([]float64, n*p), make([]float64, n*d)
 	// The run's states are projected as they come, not kept.
 	err := WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
 		Seed: StreamSeed(s.Config.Seed, streamChart)}, func(k int, _ float64, x []float64) error {
 		m := probe(x)
 		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
-		residuals[k] = buf[k*p : (k+1)*p : (k+1)*p]
+		residuals[k], codes[k] = buf[k*p:(k+1)*p:(k+1)*p], codeBuf[k*d:(k+1)*d:(k+1)*d]
 		copy(residuals[k], m.Scores)
+		copy(codes[k], m.Code)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals)
+	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes)
 }
 
 // forecastSpread returns the time mean, over cycles spreadBurn+1 to
@@ -506,7 +508,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			r.ManifoldCycle, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
 			r.Manifold = r.ManifoldCycle
 			if q.chart != nil {
-				r.Manifold = q.chart.Update(r.ManifoldCycle, m.Scores)
+				r.Manifold = q.chart.Update(r.ManifoldCycle, m.Scores, m.Code)
 			}
 			if r.Manifold > r.ManifoldThreshold {
 				batch = append(batch, config.TestManifold)
@@ -572,9 +574,9 @@ func (q *qualityControl) batchReason(batch []string) string {
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
 		case config.TestManifold:
 			if q.chart != nil {
-				score, obs, part := q.chart.Parts()
-				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
-					q.res.Manifold, q.cfg.ManifoldMemory, score, obs, part, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
+				c := q.chart.Parts()
+				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g, the code spectrum's chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
+					q.res.Manifold, q.cfg.ManifoldMemory, c.Score, c.Observation, c.Residual, c.Spectrum, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))

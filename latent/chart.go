@@ -20,36 +20,48 @@ import (
 //
 // With weight λ = 1/memory, after each cycle k
 //
-//	s_k   = (1 − λ) s_{k−1} + λ u_k,            u_k = Φ⁻¹(F(T_k)),
+//	s_k   = (1 − λ) s_{k−1} + λ u_k,              u_k = Φ⁻¹(F(T_k)),
 //	e_k,i = (1 − λ) e_{k−1,i} + λ (r_k,i − m_i)/σ_i,
+//	g_k,j = (1 − λ) g_{k−1,j} + λ (v_k,j − a_j)/b_j,  v_k,j = (z*_k,j − μ_j)²,
 //
-// from s_0 = e_0 = 0. T_k is the cycle's two-sided score (TwoSided), F its
-// in-distribution distribution function, so that u_k is a standard normal
-// score whatever T's law; r_k,i is observation i's standardised residual
-// off the manifold, (yᵢ − H(G(z*))ᵢ)/σᵢ, with in-distribution mean mᵢ and
-// standard deviation σᵢ (the generator's representation error makes them
-// differ from 0 and 1). The batch is flagged when
+// from s_0 = e_0 = g_0 = 0. T_k is the cycle's two-sided score (TwoSided),
+// F its in-distribution distribution function, so that u_k is a standard
+// normal score whatever T's law; r_k,i is observation i's standardised
+// residual off the manifold, (yᵢ − H(G(z*))ᵢ)/σᵢ, with in-distribution
+// mean mᵢ and standard deviation σᵢ (the generator's representation error
+// makes them differ from 0 and 1); v_k,j is the energy of code component j
+// of the projection z*, about its in-distribution mean μ_j, with
+// in-distribution mean a_j and standard deviation b_j. The charts' parts
+// are
 //
-//	s_k > z(1 − α/2) sd(s)   or   max_i |e_k,i| > z(1 − α/(4p)) sd(e_i),
+//	score:     s_k / (z(1 − α/3) sd(s)),
+//	residual:  max_i |e_k,i| / (z(1 − α/(6p)) sd(e_i)),
+//	spectrum:  Q_k / q,   Q_k = Σ_j (g_k,j / sd(g_j))²,
 //
-// the first chart at α/2 and the p residual charts two-sided at α/2 by
-// Bonferroni, so that the charts share the false-alarm rate α. Consecutive
-// cycles are correlated (the states evolve slowly against λ), so sd(s)
-// and sd(eᵢ) are measured on a calibration sequence of in-distribution
+// each at α/3 (the p residual charts two-sided at α/3 by Bonferroni; q the
+// (1 − α/3) quantile of Q), so that they share the false-alarm rate α.
+// The score sums the code's energy over its components, so an anomaly that
+// moves energy from some modes to others (a change of the domain length
+// shifts the cells' wavenumber) changes it little; the spectrum chart, a
+// diagonal multivariate EWMA (Lowry et al. 1992) of the components'
+// energies, adds up such moves whatever their sign. Consecutive cycles are
+// correlated (the states evolve slowly against λ), so sd(s), sd(eᵢ),
+// sd(g_j) and q are measured on a calibration sequence of in-distribution
 // batches one cycle apart, not taken from the formula λ/(2 − λ) for
-// independent inputs; F, mᵢ and σᵢ come from the same sequence.
+// independent inputs; F, mᵢ, σᵢ, μ_j, a_j and b_j come from the same
+// sequence.
 //
-// The chart's statistic is the larger of the two ratios to their
-// thresholds, divided by its own (1 − α) quantile over the calibration
-// sequence, so that it flags above 1 at the rate α. The Gaussian
-// thresholds alone would flag more often: s averages normal scores that
-// are normal one by one but not jointly (an in-distribution excursion to
-// an unusual part of the climatology lasts many cycles), so its tail is
-// heavier than a Gaussian's. The empirical quantile has no such bias, only
-// the sampling error of a sequence whose alarms come in runs of about a
-// memory, so the sequence should be long: hundreds of memories.
+// The chart's statistic is the largest part, divided by its own (1 − α)
+// quantile over the calibration sequence, so that it flags above 1 at the
+// rate α. The Gaussian thresholds alone would flag more often: s averages
+// normal scores that are normal one by one but not jointly (an
+// in-distribution excursion to an unusual part of the climatology lasts
+// many cycles), so its tail is heavier than a Gaussian's. The empirical
+// quantile has no such bias, only the sampling error of a sequence whose
+// alarms come in runs of about a memory, so the sequence should be long:
+// hundreds of memories.
 //
-// Its state (s, e) is carried from cycle to cycle: State and SetState
+// Its state (s, e, g) is carried from cycle to cycle: State and SetState
 // store and restore it.
 type ManifoldChart struct {
 	lambda   float64
@@ -57,84 +69,112 @@ type ManifoldChart struct {
 	mean, sd []float64 // mᵢ, σᵢ
 	sdS      float64   // sd(s)
 	sdE      []float64 // sd(eᵢ)
-	zS, zE   float64   // z(1 − α/2), z(1 − α/(4p))
-	scale    float64   // the calibration quantile of the unscaled statistic
-	// state is (s, e₁, …, e_p), carried from cycle to cycle; e aliases
-	// state[1:].
-	state, e []float64
+	zS, zE   float64   // z(1 − α/3), z(1 − α/(6p))
+	// The code components' means μ_j, their energies' means a_j and
+	// standard deviations b_j, sd(g_j), and q.
+	codeMean, energyMean, energySD, sdG []float64
+	q                                   float64
+	scale                               float64 // the calibration quantile of the unscaled statistic
+	// state is (s, e₁, …, e_p, g₁, …, g_d), carried from cycle to cycle;
+	// e and g alias its parts.
+	state, e, g []float64
+}
+
+// ChartParts splits the chart statistic by what it blames, each part over
+// the calibration quantile as Statistic is: the score's chart, the
+// observation whose residual chart's part is the largest with that part,
+// and the code spectrum's chart. Statistic is the largest part.
+type ChartParts struct {
+	Score       float64
+	Observation int
+	Residual    float64
+	Spectrum    float64
 }
 
 // CalibrateManifoldChart returns the chart of the given memory (in cycles,
 // ≥ 2: λ = 1/memory) at false-alarm rate alpha from a calibration sequence
-// of consecutive in-distribution batches: their two-sided scores T and
-// their standardised residuals (one row of p per batch). The sequence must
-// be long against the memory (at least 20 memories), so that the charts'
-// spreads are measured on many independent stretches.
-func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals [][]float64) (*ManifoldChart, error) {
+// of consecutive in-distribution batches: their two-sided scores T, their
+// standardised residuals (one row of p per batch) and their projections'
+// codes z* (one row of d per batch). The sequence must be long against the
+// memory (at least 20 memories), so that the charts' spreads are measured
+// on many independent stretches.
+func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals, codes [][]float64) (*ManifoldChart, error) {
 	n := len(scores)
 	switch {
 	case memory < 2:
 		return nil, fmt.Errorf("latent: manifold chart: memory %d must be >= 2 cycles", memory)
 	case !(alpha > 0 && alpha < 1):
 		return nil, fmt.Errorf("latent: manifold chart: false-alarm rate %v must be in (0, 1)", alpha)
-	case len(residuals) != n:
-		return nil, fmt.Errorf("latent: manifold chart: %d scores, %d rows of residuals", n, len(residuals))
+	case len(residuals) != n || len(codes) != n:
+		return nil, fmt.Errorf("latent: manifold chart: %d scores, %d rows of residuals, %d codes", n, len(residuals), len(codes))
 	case n < 20*memory:
 		return nil, fmt.Errorf("latent: manifold chart: a calibration sequence of %d batches is too short for a memory of %d (need >= %d)", n, memory, 20*memory)
 	}
-	p := len(residuals[0])
+	p, d := len(residuals[0]), len(codes[0])
+	notFinite := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 	for k := range n {
-		if len(residuals[k]) != p {
+		switch {
+		case len(residuals[k]) != p:
 			return nil, fmt.Errorf("latent: manifold chart: batch %d has %d residuals, batch 0 has %d", k, len(residuals[k]), p)
-		}
-		if math.IsNaN(scores[k]) || slices.ContainsFunc(residuals[k], func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
+		case len(codes[k]) != d:
+			return nil, fmt.Errorf("latent: manifold chart: batch %d has a code of %d, batch 0 of %d", k, len(codes[k]), d)
+		case math.IsNaN(scores[k]) || slices.ContainsFunc(residuals[k], notFinite) || slices.ContainsFunc(codes[k], notFinite):
 			return nil, fmt.Errorf("latent: manifold chart: batch %d of the calibration sequence is not finite", k)
 		}
 	}
 	c := &ManifoldChart{lambda: 1 / float64(memory), cdf: slices.Sorted(slices.Values(scores)),
-		mean: make([]float64, p), sd: make([]float64, p), sdE: make([]float64, p), state: make([]float64, 1+p)}
-	c.e = c.state[1:]
-	for i := range p {
-		var sum, sum2 float64
-		for k := range n {
-			sum += residuals[k][i]
-		}
-		c.mean[i] = sum / float64(n)
-		for k := range n {
-			d := residuals[k][i] - c.mean[i]
-			sum2 += d * d
-		}
-		if c.sd[i] = math.Sqrt(sum2 / float64(n-1)); !(c.sd[i] > 0) {
-			return nil, fmt.Errorf("latent: manifold chart: the residual of observation %d does not vary over the calibration sequence", i)
-		}
+		sdE: make([]float64, p), sdG: make([]float64, d), state: make([]float64, 1+p+d)}
+	c.e, c.g = c.state[1:1+p], c.state[1+p:]
+	var ok bool
+	if c.mean, c.sd, ok = columnMoments(residuals, nil); !ok {
+		return nil, fmt.Errorf("latent: manifold chart: the residual of observation %d does not vary over the calibration sequence", slices.Index(c.sd, 0))
+	}
+	c.codeMean, _, _ = columnMoments(codes, nil)
+	if c.energyMean, c.energySD, ok = columnMoments(codes, c.codeMean); !ok {
+		return nil, fmt.Errorf("latent: manifold chart: code component %d does not vary over the calibration sequence", slices.Index(c.energySD, 0))
 	}
 	// Run the charts over the sequence; their spreads about 0 (their
 	// in-distribution mean) are measured after a warm-up of 3 memories,
-	// when the start s_0 = e_0 = 0 is forgotten to e⁻³.
+	// when the start s_0 = e_0 = g_0 = 0 is forgotten to e⁻³.
 	warm := 3 * memory
-	var sumS float64
-	sumE := make([]float64, p)
+	c.zS, c.zE, c.q, c.scale = 1, 1, 1, 1
+	sum2 := make([]float64, 1+p+d)
 	for k := range n {
-		c.Update(scores[k], residuals[k])
+		c.Update(scores[k], residuals[k], codes[k])
 		if k < warm {
 			continue
 		}
-		sumS += c.state[0] * c.state[0]
-		for i, v := range c.e {
-			sumE[i] += v * v
+		for i, v := range c.state {
+			sum2[i] += v * v
 		}
 	}
 	m := float64(n - warm)
-	c.sdS = math.Sqrt(sumS / m)
+	c.sdS = math.Sqrt(sum2[0] / m)
 	for i := range c.sdE {
-		c.sdE[i] = math.Sqrt(sumE[i] / m)
+		c.sdE[i] = math.Sqrt(sum2[1+i] / m)
+	}
+	for j := range c.sdG {
+		c.sdG[j] = math.Sqrt(sum2[1+p+j] / m)
 	}
 	std := distuv.UnitNormal
-	c.zS, c.zE, c.scale = std.Quantile(1-alpha/2), std.Quantile(1-alpha/(4*float64(p))), 1
+	c.zS, c.zE = std.Quantile(1-alpha/3), std.Quantile(1-alpha/(6*float64(p)))
+	// q, then the quantile of the combined statistic, each over a fresh
+	// pass.
+	spectra, stats := make([]float64, 0, n-warm), make([]float64, 0, n-warm)
 	c.Reset()
-	stats := make([]float64, 0, n-warm)
 	for k := range n {
-		if st := c.Update(scores[k], residuals[k]); k >= warm {
+		if c.Update(scores[k], residuals[k], codes[k]); k >= warm {
+			spectra = append(spectra, c.spectrum())
+		}
+	}
+	q, err := observations.EmpiricalThreshold(spectra, alpha/3)
+	if err != nil {
+		return nil, fmt.Errorf("latent: manifold chart: %w", err)
+	}
+	c.q = q
+	c.Reset()
+	for k := range n {
+		if st := c.Update(scores[k], residuals[k], codes[k]); k >= warm {
 			stats = append(stats, st)
 		}
 	}
@@ -147,10 +187,41 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	return c, nil
 }
 
-// Update adds a cycle's two-sided score T and standardised residuals r (p
-// of them) to the charts and returns the chart statistic: the batch is
-// flagged when it exceeds 1.
-func (c *ManifoldChart) Update(score float64, r []float64) float64 {
+// columnMoments returns the mean and standard deviation of each column of
+// rows, or, with centre set, those of the squared deviations from centre
+// (the energies); ok is false if a column does not vary (its sd is 0).
+func columnMoments(rows [][]float64, centre []float64) (mean, sd []float64, ok bool) {
+	n, cols := len(rows), len(rows[0])
+	mean, sd = make([]float64, cols), make([]float64, cols)
+	val := func(k, j int) float64 {
+		if centre == nil {
+			return rows[k][j]
+		}
+		v := rows[k][j] - centre[j]
+		return v * v
+	}
+	ok = true
+	for j := range cols {
+		var sum, sum2 float64
+		for k := range n {
+			sum += val(k, j)
+		}
+		mean[j] = sum / float64(n)
+		for k := range n {
+			v := val(k, j) - mean[j]
+			sum2 += v * v
+		}
+		if sd[j] = math.Sqrt(sum2 / float64(n-1)); !(sd[j] > 0) {
+			sd[j], ok = 0, false
+		}
+	}
+	return mean, sd, ok
+}
+
+// Update adds a cycle's two-sided score T, standardised residuals r (p
+// of them) and projection code z (d) to the charts and returns the chart
+// statistic: the batch is flagged when it exceeds 1.
+func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
 	// F(T) by the calibration ranks, kept inside (0, 1) so that one
 	// batch adds at most about |Φ⁻¹(1/(2n))| to the chart.
 	n := float64(len(c.cdf))
@@ -163,40 +234,48 @@ func (c *ManifoldChart) Update(score float64, r []float64) float64 {
 	for i, v := range r {
 		c.e[i] = (1-c.lambda)*c.e[i] + c.lambda*(v-c.mean[i])/c.sd[i]
 	}
+	for j, v := range z {
+		v -= c.codeMean[j]
+		c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
+	}
 	return c.Statistic()
 }
 
-// Statistic is the chart statistic of the current state:
-// max(s/(z_S sd(s)), maxᵢ |eᵢ|/(z_E sd(eᵢ))) over its calibration
-// quantile, flagged above 1.
-func (c *ManifoldChart) Statistic() float64 {
-	st := c.state[0] / (c.zS * c.sdS)
-	for i, v := range c.e {
-		st = math.Max(st, math.Abs(v)/(c.zE*c.sdE[i]))
+// spectrum is Q = Σ_j (g_j / sd(g_j))².
+func (c *ManifoldChart) spectrum() float64 {
+	var q float64
+	for j, v := range c.g {
+		v /= c.sdG[j]
+		q += v * v
 	}
-	return st / c.scale
+	return q
 }
 
-// Parts splits Statistic by what it blames: it returns the score chart's
-// part, s/(z_S sd(s)), and the observation whose residual chart's part,
-// |eᵢ|/(z_E sd(eᵢ)), is the largest, with that part, all over the
-// calibration quantile. Statistic is the larger of the two parts.
-func (c *ManifoldChart) Parts() (score float64, obs int, part float64) {
+// Statistic is the chart statistic of the current state, the largest of
+// its parts (Parts), flagged above 1.
+func (c *ManifoldChart) Statistic() float64 {
+	p := c.Parts()
+	return max(p.Score, p.Residual, p.Spectrum)
+}
+
+// Parts splits Statistic by what it blames.
+func (c *ManifoldChart) Parts() ChartParts {
+	p := ChartParts{Score: c.state[0] / (c.zS * c.sdS) / c.scale, Spectrum: c.spectrum() / c.q / c.scale}
 	for i, v := range c.e {
-		if r := math.Abs(v) / (c.zE * c.sdE[i]); r > part {
-			obs, part = i, r
+		if r := math.Abs(v) / (c.zE * c.sdE[i]) / c.scale; r > p.Residual {
+			p.Observation, p.Residual = i, r
 		}
 	}
-	return c.state[0] / (c.zS * c.sdS) / c.scale, obs, part / c.scale
+	return p
 }
 
-// Reset returns the charts to their start, s = e = 0.
+// Reset returns the charts to their start, s = e = g = 0.
 func (c *ManifoldChart) Reset() {
 	clear(c.state)
 }
 
-// State returns the charts' state (s, e₁, …, e_p), to be carried to the
-// next cycle. It is owned by c.
+// State returns the charts' state (s, e₁, …, e_p, g₁, …, g_d), to be
+// carried to the next cycle. It is owned by c.
 func (c *ManifoldChart) State() []float64 { return c.state }
 
 // SetState restores a state State returned.
@@ -216,6 +295,7 @@ func (c *ManifoldChart) SetState(v []float64) error {
 func (c *ManifoldChart) Fresh() *ManifoldChart {
 	f := *c
 	f.state = make([]float64, len(c.state))
-	f.e = f.state[1:]
+	p := len(c.e)
+	f.e, f.g = f.state[1:1+p], f.state[1+p:]
 	return &f
 }

@@ -33,7 +33,7 @@ const (
 	FieldLatentAnalysis Field = "latent_analysis"
 	FieldVarianceScales Field = "variance_scales"
 	FieldInflation      Field = "inflation"      // the carried adaptive inflation (1)
-	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p)
+	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p + d)
 )
 
 const (
@@ -51,7 +51,7 @@ const (
 	batchLatent       = "latent"       // latent codes (latent dimension d)
 	batchEstimates    = "estimates"    // variance scales (m)
 	batchInflation    = "inflation"    // adaptive inflation (1)
-	batchChart        = "chart"        // manifold chart state (1 + p)
+	batchChart        = "chart"        // manifold chart state (1 + p + d)
 	batchObservations = "observations" // kind observation_batch
 )
 
