@@ -408,14 +408,17 @@ func TestReferenceRows(t *testing.T) {
 		row("small", 8, "latent-y", 0.13, 0.01), row("small", 8, "letkf", 0.12, 0.01),
 		row("sparse", 16, "latent-y", 0.45, 0.05), row("sparse", 16, "letkf", 0.5, 0.05), row("sparse", 64, "letkf", 0.32, 0.03),
 		row("very-sparse", 16, "latent-y", 0.95, 0.05), row("very-sparse", 16, "letkf", 1.0, 0.05), row("very-sparse", 64, "letkf", 0.95, 0.05),
+		row("nonlinear", 16, "latent-y", 0.09, 0.01), row("nonlinear", 16, "letkf", 0.08, 0.01), row("nonlinear", 64, "letkf", 0.05, 0.01),
 	}
+	rows[len(rows)-1].Diverged = 1
 	got := latentVerdicts(rows, nil)
 	want := []string{
 		"KS standard, N = 16: ", ". With 64 members the tuned LETKF reaches 0.110 ± 0.005.",
 		"KS small, N = 8: ", ". With 64 members the tuned LETKF reaches 0.110 ± 0.005, which would not meet the target itself",
 		"KS sparse, N = 16: ", ". With 64 members the tuned LETKF reaches 0.320 ± 0.030, which would meet the target.",
 		"KS very-sparse, N = 16: ", ". With 64 members the tuned LETKF reaches 0.950 ± 0.050, which would not meet the target itself",
-		"Hard regimes ", "0 of 3 run",
+		"KS nonlinear, N = 16: ", ". With 64 members the tuned LETKF reaches 0.050 ± 0.010, lost 1/5, which would meet the target on the seeds it kept.",
+		"Hard regimes ", "0 of 4 run",
 	}
 	if len(got) != len(want)/2 {
 		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want)/2, strings.Join(got, "\n"))

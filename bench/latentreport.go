@@ -400,6 +400,9 @@ func referenceNote(refs map[string]*LatentRow, regime string, l *LatentRow) stri
 		return note
 	}
 	if met, _ := hardVerdict(ref, l); met {
+		if ref.Diverged > 0 {
+			return note + ", which would meet the target on the seeds it kept"
+		}
 		return note + ", which would meet the target"
 	}
 	return note + ", which would not meet the target itself: the bar lies beyond what 4× the members give the full-space filter"
