@@ -111,7 +111,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		return nil, fmt.Errorf("latent: manifold chart: a calibration sequence of %d batches is too short for a memory of %d (need >= %d)", n, memory, 20*memory)
 	}
 	p, d := len(residuals[0]), len(codes[0])
-	notFinite := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	notFinite := func(v float64) bool { return !finite(v) }
 	for k := range n {
 		switch {
 		case len(residuals[k]) != p:
@@ -187,6 +187,8 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	return c, nil
 }
 
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
 // columnMoments returns the mean and standard deviation of each column of
 // rows, or, with centre set, those of the squared deviations from centre
 // (the energies); ok is false if a column does not vary (its sd is 0).
@@ -220,7 +222,10 @@ func columnMoments(rows [][]float64, centre []float64) (mean, sd []float64, ok b
 
 // Update adds a cycle's two-sided score T, standardised residuals r (p
 // of them) and projection code z (d) to the charts and returns the chart
-// statistic: the batch is flagged when it exceeds 1.
+// statistic: the batch is flagged when it exceeds 1. A failed projection
+// (T NaN) counts as the most atypical score; its non-finite residuals or
+// code components leave their charts as they were, so that the chart
+// stays finite.
 func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
 	// F(T) by the calibration ranks, kept inside (0, 1) so that one
 	// batch adds at most about |Φ⁻¹(1/(2n))| to the chart.
@@ -232,11 +237,14 @@ func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
 	u := distuv.UnitNormal.Quantile((rank + 0.5) / (n + 1))
 	c.state[0] = (1-c.lambda)*c.state[0] + c.lambda*u
 	for i, v := range r {
-		c.e[i] = (1-c.lambda)*c.e[i] + c.lambda*(v-c.mean[i])/c.sd[i]
+		if finite(v) {
+			c.e[i] = (1-c.lambda)*c.e[i] + c.lambda*(v-c.mean[i])/c.sd[i]
+		}
 	}
 	for j, v := range z {
-		v -= c.codeMean[j]
-		c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
+		if v -= c.codeMean[j]; finite(v) {
+			c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
+		}
 	}
 	return c.Statistic()
 }
@@ -283,7 +291,7 @@ func (c *ManifoldChart) SetState(v []float64) error {
 	if len(v) != len(c.state) {
 		return fmt.Errorf("latent: manifold chart: state has %d values, want %d", len(v), len(c.state))
 	}
-	if slices.ContainsFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }) {
+	if slices.ContainsFunc(v, func(x float64) bool { return !finite(x) }) {
 		return fmt.Errorf("latent: manifold chart: state %v is not finite", v)
 	}
 	copy(c.state, v)

@@ -3,6 +3,7 @@ package latent
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -141,6 +142,17 @@ func TestManifoldChartState(t *testing.T) {
 		if a, b := c.Update(s[k], r[k], z[k]), d.Update(s[k], r[k], z[k]); a != b {
 			t.Fatalf("batch %d: %v, restored %v", k, a, b)
 		}
+	}
+	// A failed projection: its NaN score counts as the most atypical, its
+	// non-finite residuals and code leave their charts, and the chart stays
+	// finite.
+	nan := math.NaN()
+	before := slices.Clone(d.State())
+	if st := d.Update(nan, []float64{nan, math.Inf(1), nan}, []float64{nan, math.Inf(-1)}); math.IsNaN(st) || math.IsInf(st, 0) {
+		t.Fatalf("statistic after a failed projection: %v", st)
+	}
+	if after := d.State(); !(after[0] > before[0]) || !slices.Equal(after[1:], before[1:]) {
+		t.Errorf("a failed projection moved the state %v to %v; want only s, upward", before, after)
 	}
 	for _, bad := range [][]float64{{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0}, {0, math.NaN(), 0, 0, 0, 0}, {math.Inf(1), 0, 0, 0, 0, 0}} {
 		if err := d.SetState(bad); err == nil {
