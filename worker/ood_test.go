@@ -110,7 +110,7 @@ func TestFlaggedBatchPausesRun(t *testing.T) {
 // archive: the manifold chart, its state carried from batch to batch,
 // flags the wave off the generator's manifold within a few cycles and
 // from then on, which the status query (what `latentda status` prints)
-// and the stored observations show.
+// and the stored observations show, with the chart's parts in the reason.
 func TestKSManifoldExampleOnTemporal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal server")
@@ -157,7 +157,11 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !obs.Flagged[0] || !strings.Contains(obs.Reasons[0], "manifold chart") {
-		t.Errorf("cycle 16, observation 0: flagged %v, reason %q", obs.Flagged[0], obs.Reasons[0])
+	// The reason names the chart and each of its parts.
+	reason := obs.Reasons[0]
+	for _, part := range []string{"manifold chart", "the score's chart", "residual chart", "the code spectrum's chart"} {
+		if !obs.Flagged[0] || !strings.Contains(reason, part) {
+			t.Errorf("cycle 16, observation 0: flagged %v, reason %q; want it to name %q", obs.Flagged[0], reason, part)
+		}
 	}
 }
