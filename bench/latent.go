@@ -12,6 +12,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/vec"
 	"github.com/latentda/latentda/latent"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -766,12 +767,8 @@ func newProjection(g latent.Generator) projection {
 // add scores the projected mean of the ensemble E (members in rows)
 // against truth.
 func (p *projection) add(E *mat.Dense, truth []float64) {
-	N, _ := E.Dims()
-	clear(p.mean)
-	for i := range N {
-		floats.Add(p.mean, E.RawRowView(i))
-	}
-	floats.Scale(1/float64(N), p.mean)
+	raw := E.RawMatrix()
+	vec.MeanRows(p.mean, raw.Data, raw.Rows, raw.Stride)
 	p.gen.Encode(p.z, p.mean)
 	p.gen.Decode(p.x, p.z)
 	p.sum += floats.Distance(p.x, truth, 2) / math.Sqrt(float64(len(truth)))

@@ -309,14 +309,6 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 	if len(keys) == 0 {
 		return []string{"No KS rows were run: the targets are not assessed."}
 	}
-	genRMSE := func(r *LatentRow) string {
-		for _, g := range gens {
-			if g.Model == r.Model && g.Kind == r.Generator && g.D == r.D {
-				return fmt.Sprintf("%.3f", g.RMSE)
-			}
-		}
-		return "—"
-	}
 	var out []string
 	hardMet := map[string]bool{}
 	hardSeen := map[string]bool{}
@@ -354,7 +346,7 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 			rel = fmt.Sprintf("%+.0f%%", 100*(*b.RMSEMean / *l.RMSEMean - 1))
 		}
 		desc := fmt.Sprintf("best latent %s (%s d=%d, generator reconstruction RMSE %s) %s against the LETKF's %s (%s)",
-			b.Filter, b.Generator, b.D, genRMSE(b), rowRMSE(b), rowRMSE(l), rel)
+			b.Filter, b.Generator, b.D, genRMSE(gens, b.Model, b.Generator, b.D), rowRMSE(b), rowRMSE(l), rel)
 		verdict := hardVerdict
 		if k.regime == "standard" {
 			verdict = standardVerdict
@@ -415,13 +407,19 @@ func projectionNote(l *LatentRow, gens []GeneratorInfo) string {
 		return ""
 	}
 	d := benchModels[l.Model].hybridDim
-	rec := "—"
+	return fmt.Sprintf(". The N = %d LETKF's analysis mean, projected onto the manifold of the PCA of d = %d (reconstruction RMSE %s), has RMSE %.3f against %.3f unprojected",
+		l.N, d, genRMSE(gens, l.Model, "pca", d), *l.ProjectedMean, *l.RMSEMean)
+}
+
+// genRMSE is the held-out reconstruction RMSE of a model's generator of
+// the given kind and dimension, or "—" if gens does not hold it.
+func genRMSE(gens []GeneratorInfo, model, kind string, d int) string {
 	for _, g := range gens {
-		if g.Model == l.Model && g.Kind == "pca" && g.D == d {
-			rec = fmt.Sprintf("%.3f", g.RMSE)
+		if g.Model == model && g.Kind == kind && g.D == d {
+			return fmt.Sprintf("%.3f", g.RMSE)
 		}
 	}
-	return fmt.Sprintf(". The N = %d LETKF's analysis mean, projected onto the manifold of the PCA of d = %d (reconstruction RMSE %s), has RMSE %.3f against %.3f unprojected", l.N, d, rec, *l.ProjectedMean, *l.RMSEMean)
+	return "—"
 }
 
 // standardVerdict: the best latent row b within 25% of the LETKF row l,

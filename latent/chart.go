@@ -111,7 +111,6 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		return nil, fmt.Errorf("latent: manifold chart: a calibration sequence of %d batches is too short for a memory of %d (need >= %d)", n, memory, 20*memory)
 	}
 	p, d := len(residuals[0]), len(codes[0])
-	notFinite := func(v float64) bool { return !finite(v) }
 	for k := range n {
 		switch {
 		case len(residuals[k]) != p:
@@ -137,10 +136,9 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	// in-distribution mean) are measured after a warm-up of 3 memories,
 	// when the start s_0 = e_0 = g_0 = 0 is forgotten to e⁻³.
 	warm := 3 * memory
-	c.zS, c.zE, c.q, c.scale = 1, 1, 1, 1
 	sum2 := make([]float64, 1+p+d)
 	for k := range n {
-		c.Update(scores[k], residuals[k], codes[k])
+		c.advance(scores[k], residuals[k], codes[k])
 		if k < warm {
 			continue
 		}
@@ -163,7 +161,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	spectra, stats := make([]float64, 0, n-warm), make([]float64, 0, n-warm)
 	c.Reset()
 	for k := range n {
-		if c.Update(scores[k], residuals[k], codes[k]); k >= warm {
+		if c.advance(scores[k], residuals[k], codes[k]); k >= warm {
 			spectra = append(spectra, c.spectrum())
 		}
 	}
@@ -171,7 +169,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	if err != nil {
 		return nil, fmt.Errorf("latent: manifold chart: %w", err)
 	}
-	c.q = q
+	c.q, c.scale = q, 1
 	c.Reset()
 	for k := range n {
 		if st := c.Update(scores[k], residuals[k], codes[k]); k >= warm {
@@ -187,7 +185,8 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	return c, nil
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+func finite(v float64) bool    { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+func notFinite(v float64) bool { return !finite(v) }
 
 // columnMoments returns the mean and standard deviation of each column of
 // rows, or, with centre set, those of the squared deviations from centre
@@ -227,6 +226,13 @@ func columnMoments(rows [][]float64, centre []float64) (mean, sd []float64, ok b
 // code components leave their charts as they were, so that the chart
 // stays finite.
 func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
+	c.advance(score, r, z)
+	return c.Statistic()
+}
+
+// advance moves the charts' state by one cycle (Update without the
+// statistic).
+func (c *ManifoldChart) advance(score float64, r, z []float64) {
 	// F(T) by the calibration ranks, kept inside (0, 1) so that one
 	// batch adds at most about |Φ⁻¹(1/(2n))| to the chart.
 	n := float64(len(c.cdf))
@@ -246,7 +252,6 @@ func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
 			c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
 		}
 	}
-	return c.Statistic()
 }
 
 // spectrum is Q = Σ_j (g_j / sd(g_j))².
@@ -291,7 +296,7 @@ func (c *ManifoldChart) SetState(v []float64) error {
 	if len(v) != len(c.state) {
 		return fmt.Errorf("latent: manifold chart: state has %d values, want %d", len(v), len(c.state))
 	}
-	if slices.ContainsFunc(v, func(x float64) bool { return !finite(x) }) {
+	if slices.ContainsFunc(v, notFinite) {
 		return fmt.Errorf("latent: manifold chart: state %v is not finite", v)
 	}
 	copy(c.state, v)

@@ -107,7 +107,11 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 		{"energy moved between modes", func(_ []float64, _, z [][]float64) {
 			for k := range z {
 				for j := range z[k] {
-					z[k][j] *= math.Sqrt(map[bool]float64{true: 1.6, false: 0.4}[j < d/2])
+					if j < d/2 {
+						z[k][j] *= math.Sqrt(1.6)
+					} else {
+						z[k][j] *= math.Sqrt(0.4)
+					}
 				}
 			}
 		}, func(p ChartParts) bool { return p.Spectrum > 1 }},
