@@ -771,3 +771,36 @@ func TestProjectionProbe(t *testing.T) {
 		t.Errorf("no probe: projected %v, want NaN", r.projected)
 	}
 }
+
+// TestPairedNote: the difference is taken seed by seed over the seeds
+// both rows kept; a shift shared by every truth cancels, and fewer than
+// two common seeds give no note.
+func TestPairedNote(t *testing.T) {
+	rowOf := func(rmse ...float64) *LatentRow {
+		r := &LatentRow{}
+		for i, v := range rmse {
+			r.Evaluation = append(r.Evaluation, SeedResult{Seed: uint64(i + 1), RMSE: v, Diverged: v > 9})
+		}
+		return r
+	}
+	// The LETKF's truths differ widely (0.4 to 0.8); the latent row is
+	// 0.05 lower on each but one, where it is 0.01 lower: the rows'
+	// intervals overlap, the paired one does not.
+	letkf := rowOf(0.4, 0.6, 0.8, 0.5, 0.7)
+	for _, tc := range []struct {
+		name   string
+		latent *LatentRow
+		want   string // a substring; "" for no note
+	}{
+		{"lower on every truth", rowOf(0.35, 0.55, 0.75, 0.45, 0.69), "over the 5 evaluation seeds both kept (the same truths and observations), latent − LETKF = -0.042 ± 0.022 (-7% of the LETKF's mean on them), lower on 5 of 5; the paired interval lies below 0"},
+		{"higher", rowOf(0.45, 0.65, 0.85, 0.55, 0.71), "latent − LETKF = +0.042 ± 0.022 (+7% of the LETKF's mean on them), lower on 0 of 5; the paired interval lies above 0"},
+		{"mixed", rowOf(0.3, 0.7, 0.8, 0.5, 0.7), "lower on 1 of 5; the paired interval includes 0"},
+		{"a lost seed is left out", rowOf(0.35, 10, 0.75, 0.45, 0.69), "over the 4 evaluation seeds both kept"},
+		{"one common seed", rowOf(0.35, 10, 10, 10, 10), ""},
+	} {
+		got := pairedNote(tc.latent, letkf)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want it to hold %q", tc.name, got, tc.want)
+		}
+	}
+}
