@@ -48,7 +48,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "dapper", "--inflation", "adaptive", "--prior-sd", "-1"}, "--prior-sd"},
 		{[]string{"bench", "latent", "--filter", "nope"}, "unknown filter"},
 		{[]string{"bench", "latent", "--regime", "tropical"}, "unknown regime"},
-		{[]string{"bench", "latent", "--seeds", "0"}, "--seeds, --tune-seeds and --parallel must be >= 1"},
+		{[]string{"bench", "latent", "--seeds", "0"}, "--seeds, --tune-seeds, --first-seed and --parallel must be >= 1"},
 		{[]string{"bench", "latent", "--cycles", "-5"}, "cycles >= 0"},
 		{[]string{"bench", "latent", "--tuned", "inflation"}, "--tuned"},
 		{[]string{"run", "--no-such-flag"}, "unknown flag"},
