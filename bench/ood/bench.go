@@ -167,6 +167,15 @@ type oodCase struct {
 	channel    bool // a sensor fault on oodChannel: score that channel too
 }
 
+// reference is the in-distribution case of the case's observing system,
+// against whose runs its false alarms are counted.
+func (c oodCase) reference() string {
+	if c.every == 2 {
+		return caseInEvery
+	}
+	return caseIn
+}
+
 // oodModel is one model of the evaluation.
 type oodModel struct {
 	name, title string
@@ -321,6 +330,9 @@ type oodRun struct {
 	// the Bonferroni control and by |z| > 3; nil unless counted.
 	chanFlags, chanK3 []int
 	rmse              float64
+	// ys are the observations of the recorded cycles, for the oracle
+	// chart (oracleChart).
+	ys [][]float64
 }
 
 // Run fits a generator per model and runs each case with each
@@ -467,11 +479,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 
 	rng := rand.New(rand.NewPCG(17, uint64(len(res.Rows))))
 	for _, c := range cases {
-		ref := caseIn
-		if c.every == 2 {
-			ref = caseInEvery
-		}
-		res.Rows = append(res.Rows, oodRows(m.name, c, runs[ref], runs[c.name], rng)...)
+		res.Rows = append(res.Rows, oodRows(m.name, c, runs[c.reference()], runs[c.name], rng)...)
 	}
 	for _, name := range []string{caseIn, caseInEvery} {
 		res.Channels = append(res.Channels, channelRates(m.name, name, runs[name])...)
@@ -481,7 +489,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 		}
 		res.Tracking = append(res.Tracking, tr)
 	}
-	bounds, err := snapshotBounds(ctx, m.name, base, X, cases, base.WithDefaults().Observations.Variance, rand.New(rand.NewPCG(19, uint64(len(res.Bounds)))))
+	bounds, err := snapshotBounds(ctx, m.name, base, X, cases, runs, base.WithDefaults().Observations.Variance, rand.New(rand.NewPCG(19, uint64(len(res.Bounds)))))
 	if err != nil {
 		return err
 	}
@@ -558,6 +566,7 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 			}
 		}
 		run.recs = append(run.recs, r)
+		run.ys = append(run.ys, slices.Clone(y))
 		run.rmse += st.RMSEa
 	}
 	run.rmse /= float64(len(run.recs))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -263,7 +264,7 @@ func TestGaussianLRT(t *testing.T) {
 		}
 		return out
 	}
-	det, auc, err := gaussianLRT(in, shifted([]float64{2, 1, 0.5}), 1, rng)
+	_, _, det, auc, err := gaussianLRT(in, shifted([]float64{2, 1, 0.5}), 1, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,11 +274,74 @@ func TestGaussianLRT(t *testing.T) {
 	if math.Abs(det-wantDet) > 0.015 || math.Abs(auc-wantAUC) > 0.01 {
 		t.Errorf("detection %.4f, AUC %.4f; the Neyman–Pearson values are %.4f, %.4f", det, auc, wantDet, wantAUC)
 	}
-	det, auc, err = gaussianLRT(in, shifted([]float64{0, 0, 0}), 1, rng)
+	_, _, det, auc, err = gaussianLRT(in, shifted([]float64{0, 0, 0}), 1, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(det-0.01) > 0.005 || math.Abs(auc-0.5) > 0.02 {
+		t.Errorf("no shift: detection %.4f, AUC %.4f; want 0.01 and 0.5", det, auc)
+	}
+}
+
+// TestOracleChart: on independent batches with a shift a of d'² = aᵀC⁻¹a
+// (the laws of TestGaussianLRT), the log-likelihood ratio is normal with
+// variance d'² and means ∓d'²/2, so its EWMA of weight λ has the
+// stationary standard deviation σ = d'·√(λ/(2 − λ)) and moves by d'² after
+// the onset: away from the first memories, the chart flags a fraction
+// 1 − Φ(z₀.₉₉ − d'²/σ) of the anomalous cycles. Here d'² = 0.09 and the
+// memory 30, so 49.1%. Tolerance 0.04: the chart's values are correlated
+// over about 2/λ cycles, so 16 runs of 20000 cycles hold about 5000
+// independent ones, and the threshold, a 0.99 quantile of as many, moves
+// the fraction as much again (sd about 0.01 in all, measured over seeds);
+// the first memories after the onset, still rising, take about 0.2% off.
+// Without a shift the chart is at its nominal 1%.
+func TestOracleChart(t *testing.T) {
+	const fit, cycles, runs, memory = 40000, 20000, 16, 30
+	rng := rand.New(rand.NewPCG(7, 9))
+	sd := []float64{2, 1, 0.5}
+	c := math.Sqrt(0.09 / 1.5) // a = c·(2, 1, 0.5): d'² = 1.5c²
+	a := []float64{2 * c, c, c / 2}
+	X := mat.NewDense(fit, 3, nil)
+	for i := range fit {
+		for k, s := range sd {
+			X.Set(i, k, s*rng.NormFloat64())
+		}
+	}
+	g0, err := fitGaussian(X, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range fit {
+		floats.Add(X.RawRowView(i), a)
+	}
+	g1, err := fitGaussian(X, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Observations y = x + shift + ε, ε ~ N(0, I), independent cycles.
+	observed := func(shift []float64) []oodRun {
+		out := make([]oodRun, runs)
+		for r := range out {
+			for range cycles {
+				y := make([]float64, 3)
+				for k, s := range sd {
+					y[k] = s*rng.NormFloat64() + rng.NormFloat64() + shift[k]
+				}
+				out[r].ys = append(out[r].ys, y)
+			}
+		}
+		return out
+	}
+	ref := observed([]float64{0, 0, 0})
+	lambda := 1.0 / memory
+	sigma := 0.3 * math.Sqrt(lambda/(2-lambda))
+	want := 1 - distuv.UnitNormal.CDF(distuv.UnitNormal.Quantile(0.99)-0.09/sigma)
+	det, auc := oracleChart(g0, g1, ref, observed(a), memory)
+	if math.Abs(det-want) > 0.04 || auc < 0.8 {
+		t.Errorf("detection %.4f, AUC %.4f; want %.4f ± 0.04 and an AUC well above 0.5", det, auc, want)
+	}
+	det, auc = oracleChart(g0, g1, ref, observed([]float64{0, 0, 0}), memory)
+	if math.Abs(det-0.01) > 0.01 || math.Abs(auc-0.5) > 0.05 {
 		t.Errorf("no shift: detection %.4f, AUC %.4f; want 0.01 and 0.5", det, auc)
 	}
 }
