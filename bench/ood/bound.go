@@ -183,7 +183,13 @@ func gaussianLRT(in, anom *mat.Dense, rVar float64, rng *rand.Rand) (g0, g1 *gau
 		}
 		return out
 	}
-	neg, pos := score(half(in, 1)), score(half(anom, 1))
+	det, auc = detectAt(score(half(in, 1)), score(half(anom, 1)))
+	return g0, g1, det, auc, nil
+}
+
+// detectAt returns the fraction of the statistics pos above the (1 − α)
+// quantile of neg at the bench's α, and the AUC of pos against neg.
+func detectAt(neg, pos []float64) (det, auc float64) {
 	sorted := slices.Clone(neg)
 	slices.Sort(sorted)
 	thr := quantileSorted(sorted, 1-oodAlpha)
@@ -193,7 +199,7 @@ func gaussianLRT(in, anom *mat.Dense, rVar float64, rng *rand.Rand) (g0, g1 *gau
 			n++
 		}
 	}
-	return g0, g1, float64(n) / float64(len(pos)), rocAUC(neg, pos), nil
+	return float64(n) / float64(len(pos)), rocAUC(neg, pos)
 }
 
 // oracleChart accumulates the per-batch log-likelihood ratio
@@ -245,17 +251,7 @@ func oracleChart(g0, g1 *gaussian, ref, got []oodRun, memory int) (det, auc floa
 		}
 		return out
 	}
-	neg, pos := chart(l0), chart(l1)
-	sorted := slices.Clone(neg)
-	slices.Sort(sorted)
-	thr := quantileSorted(sorted, 1-oodAlpha)
-	k := 0
-	for _, v := range pos {
-		if v > thr {
-			k++
-		}
-	}
-	return float64(k) / float64(len(pos)), rocAUC(neg, pos)
+	return detectAt(chart(l0), chart(l1))
 }
 
 // half returns the first (h = 0) or second (h = 1) half of the rows of X.
