@@ -101,8 +101,9 @@ type LatentOptions struct {
 }
 
 // Seed sets of the protocol: tuning seeds start at tuneSeed0, evaluation
-// seeds at LatentOptions.FirstSeed (1 by default), and the generators' archive runs from archiveSeed; the three
-// are disjoint (checked by LatentOptions.seeds).
+// seeds at LatentOptions.FirstSeed (1 by default), and the generators'
+// archive runs from archiveSeed; the three are disjoint (checked by
+// LatentOptions.seeds).
 const (
 	tuneSeed0   = 101
 	archiveSeed = 1001
