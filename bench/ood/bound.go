@@ -214,10 +214,11 @@ func detectAt(neg, pos []float64) (det, auc float64) {
 // returns that fraction and the AUC of s. It knows the anomaly (its
 // pattern, bias or regime) and its start, which no detector does, and it
 // sees the runs' own observations, autocorrelated cycle to cycle as the
-// detectors' are; it is the manifold chart's form with the best
-// one-batch statistic of these Gaussian laws in its parts' place, so a
-// case it misses at the target asks more of a chart of this memory than
-// the climatology's second-order statistics hold.
+// detectors' are. It is the manifold chart's form with the best
+// one-batch statistic of these Gaussian laws in its parts' place: not a
+// bound (the batches are not independent, and another accumulation could
+// see more), but where it misses a target, a chart of this memory on the
+// climatology's second-order statistics is unlikely to meet it.
 func oracleChart(g0, g1 *gaussian, ref, got []oodRun, memory int) (det, auc float64) {
 	llr := func(runs []oodRun) [][]float64 {
 		out := make([][]float64, len(runs))
