@@ -819,3 +819,20 @@ func TestPairedNote(t *testing.T) {
 		}
 	}
 }
+
+func TestTuningRMSE(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		t    *TuneResult
+		want string
+	}{
+		{nil, "—"},
+		{&TuneResult{Objective: f(0.1254)}, "0.125"},
+		{&TuneResult{Lost: 1, SurvivorMean: f(0.3)}, "lost 1, 0.300"},
+		{&TuneResult{Lost: 3}, "lost 3, —"},
+	} {
+		if got := tuningRMSE(tc.t); got != tc.want {
+			t.Errorf("tuningRMSE(%+v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}

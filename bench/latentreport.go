@@ -127,7 +127,7 @@ func (r LatentReport) writeProtocol(p func(string, ...any)) {
 	p("## Protocol\n\n")
 	p("Every run is a twin experiment built by `experiment.BuildWithGenerator` (the builder of real runs) and cycled in process: the truth and its observations (error variance 1) come from the model, truth and members start from N(x₀, 0.001 I) around the model's reference state, and a run's RMSE is the time mean of the analysis RMSE after the burn-in.\n\n")
 	p("- **Tuning.** Every method gets the same budget: a grid of %d configurations of its knobs (below), each run on the tuning seeds %v, then the same rules up to %d configurations in all, whatever its number of knobs. The objective is the mean analysis RMSE over the tuning seeds; a configuration that diverges on any tuning seed scores +∞. After the grid, each knob whose best value so far is the smallest or largest value tried moves one step outward (inflation excess ×1.5 or ÷2, radius ×2 or ÷2, 1 − α ÷5 or ×4, d ×4/3 or ×3/4, xn and prior_sd ×2 or ÷2) with the other knobs at their best values, in rounds, while a round improves the objective, at most %d rounds; then refinement rounds try each knob of the best configuration so far halfway (on the same scales) to its nearest tried values below and above, until the %d are used (a round that would overrun them is cut in the method's knob order; fewer are tried only when no new value is left, and none after the grid when every configuration lost a tuning seed). The argmin of all configurations tried is kept; if every configuration lost a tuning seed, the one that lost the fewest (then with the lowest mean over the others) is evaluated, and the table says so. A chosen value that is still the smallest or largest of two or more values tried is marked \"at the grid's edge\": the optimum may lie outside what was tried, and a target that the latent filter meets against an LETKF tuned at an edge is not counted as met.\n", r.TuneBudget, r.TuneSeeds, r.TuneTotal, bracketRounds, r.TuneTotal)
-	p("- **Evaluation.** The chosen configuration runs on the evaluation seeds %v, which tuning never sees. `rmse` is the mean over the seeds that did not diverge, ± the half-width of its 95%% Student-t confidence interval; `spread` the mean analysis spread; `NIS` the mean over seeds of (mean innovation statistic / its expectation), 1 when the spread is consistent with the errors; `lost` the evaluation seeds diverged (stopped by the divergence guard, or with an RMSE above the climatological RMSE, √ of the archive's mean variance); `µs` the mean wall time of one analysis (encoding, filter, decoding). The verdicts set against the LETKF the latent filter whose chosen configuration did best on the tuning seeds, so that choosing among the latent variants does not pick the luckiest on the evaluation seeds. A seed fixes the truth and its observations whatever the filter, so the verdicts also give the paired difference of that filter and the LETKF, seed by seed, with its own 95%% interval; the targets are judged on the rows' intervals, as issue 14 states them.\n", r.EvalSeeds)
+	p("- **Evaluation.** The chosen configuration runs on the evaluation seeds %v, which tuning never sees. `rmse` is the mean over the seeds that did not diverge, ± the half-width of its 95%% Student-t confidence interval; `spread` the mean analysis spread; `NIS` the mean over seeds of (mean innovation statistic / its expectation), 1 when the spread is consistent with the errors; `lost` the evaluation seeds diverged (stopped by the divergence guard, or with an RMSE above the climatological RMSE, √ of the archive's mean variance); `µs` the mean wall time of one analysis (encoding, filter, decoding); `tuning rmse` the chosen configuration's mean over the tuning seeds (or the tuning seeds it lost and its mean over the others). The verdicts set against the LETKF the latent filter whose chosen configuration did best on the tuning seeds, so that choosing among the latent variants does not pick the luckiest on the evaluation seeds. A seed fixes the truth and its observations whatever the filter, so the verdicts also give the paired difference of that filter and the LETKF, seed by seed, with its own 95%% interval; the targets are judged on the rows' intervals, as issue 14 states them.\n", r.EvalSeeds)
 	p("- **Generators** are fitted to a simulation archive of the model started from its own seed (%d), disjoint from every truth trajectory; the last 10%% of it (in time) is held out for early stopping and for the reconstruction errors.\n", archiveSeed)
 	p("- **Run lengths** (cycles after a burn-in, evaluation / tuning):")
 	for _, name := range []string{"ks", "lorenz96"} {
@@ -221,10 +221,10 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 		return
 	}
 	p("## %s: %s\n\n", rg.name, rg.doc)
-	p("| model | N | filter | generator | d | rmse (95%% CI) | spread | NIS | lost | µs | chosen |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| model | N | filter | generator | d | rmse (95%% CI) | tuning rmse | spread | NIS | lost | µs | chosen |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		if row.Error != "" {
-			p("| %s | %d | %s | %s | %d | %s | | | | | |\n", row.Model, row.N, row.Filter, row.Generator, row.D, "not run: "+row.Error)
+			p("| %s | %d | %s | %s | %d | %s | | | | | | |\n", row.Model, row.N, row.Filter, row.Generator, row.D, "not run: "+row.Error)
 			continue
 		}
 		rmse := "all lost"
@@ -244,8 +244,8 @@ func (r LatentReport) writeRegime(p func(string, ...any), rg regime) {
 		if isLETKFItself(&row) {
 			chosen += " (α = 1: the LETKF itself)"
 		}
-		p("| %s | %d | %s | %s | %d | %s | %s | %s | %d/%d | %.0f | %s |\n", row.Model, row.N, row.Filter, row.Generator, row.D,
-			rmse, fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, row.AnalysisMicros, chosen)
+		p("| %s | %d | %s | %s | %d | %s | %s | %s | %s | %d/%d | %.0f | %s |\n", row.Model, row.N, row.Filter, row.Generator, row.D,
+			rmse, tuningRMSE(row.chosenTuning()), fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, row.AnalysisMicros, chosen)
 	}
 	p("\n")
 }
@@ -423,6 +423,19 @@ func (r *LatentRow) chosenTuning() *TuneResult {
 		}
 	}
 	return nil
+}
+
+// tuningRMSE renders a chosen configuration's tuning record: its mean
+// RMSE over the tuning seeds, or the seeds it lost and its mean over the
+// others; "—" without one (a row evaluated with --tuned).
+func tuningRMSE(t *TuneResult) string {
+	switch {
+	case t == nil:
+		return "—"
+	case t.Objective != nil:
+		return fmt.Sprintf("%.3f", *t.Objective)
+	}
+	return fmt.Sprintf("lost %d, %s", t.Lost, fmtOpt(t.SurvivorMean, "%.3f"))
 }
 
 // tuningLess orders tuning records as choose does: fewer tuning seeds
