@@ -298,26 +298,35 @@ type TuneResult struct {
 // reports how its best attempt fares on the evaluation seeds; fallback
 // says so.
 func choose(tuning []TuneResult) (h Hyper, fallback bool) {
-	best := math.Inf(1)
-	for _, t := range tuning {
-		if t.Objective != nil && *t.Objective < best {
-			best, h = *t.Objective, t.Hyperparameters
+	var best *TuneResult
+	for i := range tuning {
+		if best == nil || tuningLess(&tuning[i], best) {
+			best = &tuning[i]
 		}
 	}
-	if h != nil {
-		return h, false
+	if best == nil {
+		return nil, true
 	}
-	lost, mean := math.MaxInt, math.Inf(1)
-	for _, t := range tuning {
-		m := math.Inf(1)
-		if t.SurvivorMean != nil {
-			m = *t.SurvivorMean
-		}
-		if t.Lost < lost || (t.Lost == lost && m < mean) {
-			lost, mean, h = t.Lost, m, t.Hyperparameters
-		}
+	return best.Hyperparameters, best.Objective == nil
+}
+
+// tuningLess orders tuning records: fewer tuning seeds lost first, then
+// the lower mean RMSE over the seeds kept (the objective when none was
+// lost).
+func tuningLess(a, b *TuneResult) bool {
+	if a.Lost != b.Lost {
+		return a.Lost < b.Lost
 	}
-	return h, true
+	mean := func(t *TuneResult) float64 {
+		switch {
+		case t.Objective != nil:
+			return *t.Objective
+		case t.SurvivorMean != nil:
+			return *t.SurvivorMean
+		}
+		return math.Inf(1)
+	}
+	return mean(a) < mean(b)
 }
 
 // SeedResult is one evaluation run.

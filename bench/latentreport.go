@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -394,20 +393,22 @@ func latentVerdicts(rows []LatentRow, gens []GeneratorInfo) []string {
 // evaluated with --tuned), the one with the lowest mean among those that
 // lost no evaluation seed, with onEval set.
 func pickLatent(rows []*LatentRow) (best *LatentRow, onEval bool) {
-	for _, r := range rows {
-		if r.chosenTuning() == nil {
+	tuned := make([]*TuneResult, len(rows))
+	for i, r := range rows {
+		if tuned[i] = r.chosenTuning(); tuned[i] == nil {
 			onEval = true
 		}
 	}
-	for _, r := range rows {
+	var bestT *TuneResult
+	for i, r := range rows {
 		switch {
 		case onEval && r.Diverged == 0 && r.RMSEMean != nil:
 			if best == nil || *r.RMSEMean < *best.RMSEMean {
 				best = r
 			}
 		case !onEval:
-			if best == nil || tuningLess(r.chosenTuning(), best.chosenTuning()) {
-				best = r
+			if best == nil || tuningLess(tuned[i], bestT) {
+				best, bestT = r, tuned[i]
 			}
 		}
 	}
@@ -436,24 +437,6 @@ func tuningRMSE(t *TuneResult) string {
 		return fmt.Sprintf("%.3f", *t.Objective)
 	}
 	return fmt.Sprintf("lost %d, %s", t.Lost, fmtOpt(t.SurvivorMean, "%.3f"))
-}
-
-// tuningLess orders tuning records as choose does: fewer tuning seeds
-// lost first, then the lower mean RMSE over the seeds kept.
-func tuningLess(a, b *TuneResult) bool {
-	if a.Lost != b.Lost {
-		return a.Lost < b.Lost
-	}
-	mean := func(t *TuneResult) float64 {
-		switch {
-		case t.Objective != nil:
-			return *t.Objective
-		case t.SurvivorMean != nil:
-			return *t.SurvivorMean
-		}
-		return math.Inf(1)
-	}
-	return mean(a) < mean(b)
 }
 
 // pairedNote compares the latent row b with the LETKF row l seed by seed.
