@@ -41,6 +41,11 @@ type Config struct {
 	// nonlinearity between analyses). Λ is estimated from the forecast
 	// before the EnKF-N's λ, as Innovation alone would.
 	Innovation *InnovationInflation
+	// HybridWeight, if set, estimates the weight α of the localised
+	// hybrid's covariance from the innovations of every analysis (see
+	// HybridWeightEstimate) in place of Hybrid.Alpha, which is then not
+	// read.
+	HybridWeight *HybridWeightEstimate
 	// Rotate applies a random mean-preserving orthogonal rotation to the
 	// analysis anomalies each cycle.
 	Rotate bool
@@ -119,6 +124,11 @@ func (c Config) Validate() error {
 		}
 		if c.Innovation.Local && c.Method != LETKF {
 			return fmt.Errorf("enkf: the local innovation inflation is for the letkf, not %s", c.Method)
+		}
+	}
+	if c.HybridWeight != nil {
+		if err := c.HybridWeight.validate(c); err != nil {
+			return err
 		}
 	}
 	if c.Method == LETKF {

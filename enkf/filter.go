@@ -43,14 +43,15 @@ type Filter struct {
 	rot  *rotation.Rotator
 	loc  *localizer
 
-	base augSpace     // the N-dimensional ensemble space, on the buffers above
-	aug  *augSpace    // the augmented space of a hybrid analysis, made on demand
-	iter *iterWork    // the work space of AnalyzeIterative, made on demand
-	hloc *hybridLocal // the work space of AnalyzeHybridLocal, made on demand
-	jac  mat.Dense    // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
-	en   *enkfnWork   // adaptive inflation (nil: fixed)
-	heI  []float64    // the inflated HE (adaptive EnKF, N × p)
-	lam  float64      // Λ, the carried innovation inflation (Config.Innovation)
+	base augSpace      // the N-dimensional ensemble space, on the buffers above
+	aug  *augSpace     // the augmented space of a hybrid analysis, made on demand
+	iter *iterWork     // the work space of AnalyzeIterative, made on demand
+	hloc *hybridLocal  // the work space of AnalyzeHybridLocal, made on demand
+	jac  mat.Dense     // ∂h/∂x at a point (p × n), for the hybrid and iterative analyses
+	en   *enkfnWork    // adaptive inflation (nil: fixed)
+	heI  []float64     // the inflated HE (adaptive EnKF, N × p)
+	lam  float64       // Λ, the carried innovation inflation (Config.Innovation)
+	hw   *hybridWeight // the hybrid weight estimate (Config.HybridWeight)
 }
 
 // Innovation summarises the forecast innovation y - H(x̄) of one analysis.
@@ -66,6 +67,10 @@ type Innovation struct {
 	// Local, the mean of √Λ_b over the local analyses); 1 without adaptive
 	// inflation.
 	Inflation float64
+	// HybridWeight is the ensemble's weight α in the covariance of a
+	// hybrid analysis (AnalyzeHybrid, AnalyzeHybridLocal): Hybrid.Alpha,
+	// or with Config.HybridWeight its estimate; 0 for the others.
+	HybridWeight float64
 }
 
 // New returns a Filter for ensembles of the given size and state dimension,
@@ -105,6 +110,9 @@ func New(cfg Config, members, stateDim int, obsPos []float64) (*Filter, error) {
 	}
 	if cfg.Method != LETKF {
 		f.en = newENKFNWork(cfg.Adaptive, N)
+	}
+	if cfg.HybridWeight != nil {
+		f.hw = &hybridWeight{logPost: make([]float64, len(HybridWeightGrid)*len(HybridScaleGrid))}
 	}
 	if cfg.Rotate {
 		// The global schemes rotate the N × N transform, the LETKF the

@@ -116,15 +116,16 @@ const maxHalvings = 20
 // dimensions: the N members and the m rows of a hybrid covariance's static
 // part. The filter's own space (m = 0) uses the filter's buffers.
 type augSpace struct {
-	m   int
-	sp  *space    // factors C̃ = I + S̃S̃ᵀ (M × M)
-	s   []float64 // S̃ (M × p)
-	x   []float64 // X = [A; B] (M × n), unscaled
-	w   []float64 // the transform W (N × M)
-	wt  []float64 // weights (M)
-	wm  []float64 // column means of W (M)
-	sd  []float64 // S̃d (M)
-	tmp []float64 // scratchh, at least M
+	m     int
+	alpha float64   // the hybrid weight of the analysis
+	sp    *space    // factors C̃ = I + S̃S̃ᵀ (M × M)
+	s     []float64 // S̃ (M × p)
+	x     []float64 // X = [A; B] (M × n), unscaled
+	w     []float64 // the transform W (N × M)
+	wt    []float64 // weights (M)
+	wm    []float64 // column means of W (M)
+	sd    []float64 // S̃d (M)
+	tmp   []float64 // scratchh, at least M
 }
 
 // general views data as a matrix of M rows and the given columns.
@@ -159,10 +160,12 @@ func (f *Filter) staticRows(h Hybrid, method Method) (int, error) {
 	if !(h.Alpha > 0 && h.Alpha <= 1) {
 		return 0, fmt.Errorf("enkf: hybrid weight alpha must be in (0, 1], got %v", h.Alpha)
 	}
-	if h.Alpha == 1 {
+	switch {
+	case h.Alpha == 1 && f.hw == nil:
 		return 0, nil
-	}
-	if h.B == nil || h.B.IsEmpty() {
+	case (h.B == nil || h.B.IsEmpty()) && f.hw != nil:
+		return 0, fmt.Errorf("enkf: the hybrid weight estimate needs the static square root B")
+	case h.B == nil || h.B.IsEmpty():
 		return 0, fmt.Errorf("enkf: hybrid weight alpha %v < 1 needs the static square root B", h.Alpha)
 	}
 	m, c := h.B.Dims()
@@ -260,7 +263,7 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 	case a == nil:
 		return f.Analyze(E, HE, y, rVar, rng)
 	}
-	return inno, f.finish(a, hyb.Alpha, E.RawMatrix(), rng)
+	return inno, f.finish(a, a.alpha, E.RawMatrix(), rng)
 }
 
 // augmented sets up the hybrid analysis of E that AnalyzeHybrid and
@@ -273,6 +276,9 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	if f.adaptive() && hyb.Alpha < 1 && !(method == LETKF && f.localInnovation()) {
 		return nil, Innovation{}, errAdaptiveHybrid
 	}
+	if f.hw != nil && method != LETKF {
+		return nil, Innovation{}, fmt.Errorf("enkf: the hybrid weight estimate is for the localised hybrid")
+	}
 	m, err := f.staticRows(hyb, method)
 	if err != nil || m == 0 {
 		return nil, Innovation{}, err
@@ -284,21 +290,36 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	N, p := f.members, f.nobs
 	a := f.ensembleSpace(m)
 	coef := a.tmp[:N+m]
+	a.alpha = hyb.Alpha
 	f.fill(a, hyb, coef)
-	sa := math.Sqrt(hyb.Alpha)
-	for i, v := range f.s[:N*p] {
-		a.s[i] = sa * v
-	}
 	f.jacobian()
 	h.Jacobian(&f.jac, f.xm)
 	if _, _, v, ok := firstBad(f.jac.RawMatrix(), math.Inf(1)); !ok {
 		return nil, Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
 	}
-	f.linearRows(a, coef, N, N+m)
+	if f.hw != nil {
+		// The static rows unscaled (coefficient 1) for the estimate, then
+		// scaled by the estimated √(1 − α).
+		f.rowScales(coef, 0)
+		f.linearRows(a, coef, N, N+m)
+		if a.alpha, err = f.estimateAlpha(f.s, a.s[N*p:], f.d, m); err != nil {
+			return nil, Innovation{}, err
+		}
+		scale(math.Sqrt(1-a.alpha), a.s[N*p:(N+m)*p])
+		f.rowScales(coef, a.alpha)
+	}
+	sa := math.Sqrt(a.alpha)
+	for i, v := range f.s[:N*p] {
+		a.s[i] = sa * v
+	}
+	if f.hw == nil {
+		f.linearRows(a, coef, N, N+m)
+	}
 	inno, err := f.factorInnovation(a, used) // leaves C̃⁻¹S̃d in a.wt
 	if err != nil {
 		return nil, Innovation{}, err
 	}
+	inno.HybridWeight = a.alpha
 	return a, inno, nil
 }
 

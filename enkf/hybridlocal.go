@@ -124,7 +124,7 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 		return f.Analyze(E, HE, y, rVar, rng)
 	}
 	l := f.loc
-	hl, err := f.hybridWeights(a, hyb.Alpha)
+	hl, err := f.hybridWeights(a, a.alpha)
 	if err != nil {
 		return Innovation{}, err
 	}
