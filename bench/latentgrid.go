@@ -176,6 +176,9 @@ type latentMethod struct {
 	// the representation error to R; the knob alpha makes it a hybrid.
 	analysis string
 	rep      bool
+	// alphaEstimate estimates the hybrid-local analysis's α online
+	// (latent.alpha_estimate) instead of a knob alpha.
+	alphaEstimate bool
 	// scheme, if set, replaces the inflation knob by an adaptive
 	// inflation (config.SchemeEnKFN, SchemeInnovation or
 	// SchemeLocalInnovation) whose own knob (xn or prior_sd) is fixed at
@@ -293,6 +296,13 @@ var latentMethods = []latentMethod{
 	{name: "latent-hybrid-local-conv64", gen: "conv", d: func(*benchModel) int { return 64 }, letkf: true, knobs: []string{"inflation", "alpha", "loc_radius"}, grid: localHybridGrid, analysis: "hybrid-local",
 		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
 		doc:   docLocal + "the prior J(z̄) Σ_clim J(z̄)ᵀ of a convolutional autoencoder of d = 64 (its held-out reconstruction error is in the generators table); KS only"},
+	// The same prior with α estimated from the innovations: the estimate
+	// replaces the knob alpha, so it tunes the LETKF's knobs on the
+	// LETKF's grid.
+	{name: "latent-hybrid-local-conv-est", gen: "conv", d: latentDim, letkf: true, alphaEstimate: true, knobs: []string{"inflation", "loc_radius"},
+		grid: func(m *benchModel) []Hyper { return cross("inflation", inflations4, "loc_radius", m.radii) }, analysis: "hybrid-local",
+		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
+		doc:   docLocal + "the convolutional autoencoder's prior of latent-hybrid-local-conv, with α estimated online from the innovations (latent.alpha_estimate, memory 20: the posterior mean of 1 − α over {0, 0.001, …, 0.2}, the likelihoods of each analysis's innovations carried with forgetting); KS only"},
 	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
 		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
 	// Its analysis costs about 15 ms on KS (3 times the PCA's), so it runs
@@ -328,12 +338,13 @@ func adaptiveKnob(scheme string) (string, []float64) {
 // a hybrid covariance (α < 1) or the iterative analysis
 // (config.Config.Validate refuses them), and the local innovation
 // inflation is for the LETKF and the localised hybrid on the states
-// (latent.analysis hybrid-local) only. The scheme's knob (xn, prior_sd) is
+// (latent.analysis hybrid-local) only, with a fixed α (the estimate of α
+// reads the same innovations). The scheme's knob (xn, prior_sd) is
 // fixed at weight > 0; with weight 0 it is a knob in the inflation's
 // place, tuned on its values (adaptiveKnob) by the same rules. enkfN adds
 // the EnKF-N to an innovation scheme.
 func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN bool) *latentMethod {
-	if scheme == config.SchemeLocalInnovation && !meth.letkf ||
+	if meth.alphaEstimate || scheme == config.SchemeLocalInnovation && !meth.letkf ||
 		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
 		return nil
 	}
@@ -436,6 +447,9 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		c.Latent = &config.LatentConfig{Generator: meth.gen, Update: "increment", Analysis: meth.analysis, RepresentationError: meth.rep}
 		if a, ok := h["alpha"]; ok {
 			c.Latent.Alpha = &a
+		}
+		if meth.alphaEstimate {
+			c.Latent.AlphaEstimate = &config.AlphaEstimate{}
 		}
 	}
 	return nil

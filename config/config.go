@@ -489,6 +489,9 @@ func (c Config) validateAdaptive() error {
 	if !f.Inflation.Adaptive() && (!(f.Inflation > 0) || math.IsInf(float64(f.Inflation), 0)) {
 		return fmt.Errorf("filter.inflation: want a finite number > 0 or %s, got %v", inflationWord, float64(f.Inflation))
 	}
+	if l := c.Latent; l != nil && f.Inflation.Adaptive() && l.AlphaEstimate != nil {
+		return fmt.Errorf("latent.alpha_estimate: does not combine with filter.inflation %s (both would read the same innovations)", inflationWord)
+	}
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
 		localHybrid := l.AnalysisOrDefault() == LatentHybridLocal && f.AdaptiveScheme() == SchemeLocalInnovation
 		if !localHybrid {

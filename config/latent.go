@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/latentda/latentda/enkf"
 )
@@ -48,6 +49,13 @@ type LatentConfig struct {
 	// (enkf.Filter.AnalyzeHybrid, or the iterative analysis), or letkf
 	// with analysis hybrid-local.
 	Alpha *float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
+	// AlphaEstimate, if set, estimates α online from the innovations of
+	// every analysis instead of a fixed alpha (enkf.HybridWeightEstimate:
+	// the posterior mean over a grid of weights, with the log-likelihoods
+	// of the innovations carried between cycles with forgetting). Only
+	// with analysis hybrid-local, without alpha and without an adaptive
+	// inflation.
+	AlphaEstimate *AlphaEstimate `yaml:"alpha_estimate,omitempty" json:"alpha_estimate,omitempty"`
 	// Iterations bounds the Gauss–Newton linearisations of the iterative
 	// analysis per cycle (unset: 10, at least 1; 1 linearises once, at the
 	// forecast mean). Only with analysis iterative.
@@ -61,6 +69,13 @@ type LatentConfig struct {
 	// generator cannot represent. The quality control, if any, tests the
 	// observations with R alone.
 	RepresentationError bool `yaml:"representation_error,omitempty" json:"representation_error,omitempty"`
+}
+
+// AlphaEstimate configures latent.alpha_estimate.
+type AlphaEstimate struct {
+	// Memory is the forgetting time of the estimate, in analyses (unset:
+	// enkf.DefaultHybridWeightMemory, 20); at least 1.
+	Memory float64 `yaml:"memory,omitempty" json:"memory,omitempty"`
 }
 
 // The fields added with the hybrid and iterative analyses keep their
@@ -143,6 +158,9 @@ func (l *LatentConfig) validate(method string) error {
 	if l.AlphaOrDefault() < 1 && method != "etkf" {
 		return fmt.Errorf("latent.alpha: a hybrid covariance (alpha < 1) uses the ETKF transform; set filter.method etkf, not %s", method)
 	}
+	if l.AlphaEstimate != nil {
+		return fmt.Errorf("latent.alpha_estimate: only for analysis hybrid-local (analysis is %s)", analysis)
+	}
 	if l.Iterations != nil {
 		if analysis != LatentIterative {
 			return fmt.Errorf("latent.iterations: only for analysis iterative (analysis is %s)", analysis)
@@ -168,6 +186,14 @@ func (l *LatentConfig) validateLocal(method string) error {
 	}
 	if a := l.AlphaOrDefault(); !(a > 0 && a <= 1) {
 		return fmt.Errorf("latent.alpha: the ensemble's weight in the hybrid covariance must be in (0, 1], got %v", a)
+	}
+	if e := l.AlphaEstimate; e != nil {
+		switch {
+		case l.Alpha != nil:
+			return fmt.Errorf("latent.alpha_estimate: estimates alpha; remove latent.alpha (%v) or alpha_estimate", *l.Alpha)
+		case !(e.Memory == 0 || e.Memory >= 1) || math.IsInf(e.Memory, 0):
+			return fmt.Errorf("latent.alpha_estimate.memory: want a finite number of analyses >= 1, got %v", e.Memory)
+		}
 	}
 	return nil
 }

@@ -207,10 +207,10 @@ func TestHybridWeightErrors(t *testing.T) {
 		state []float64
 		want  string
 	}{
-		{make([]float64, 3), "a hybrid weight state of 3 values, the filter carries 45"},
-		{append(make([]float64, 44), 0.5), "value 44 is 0.5, want finite and <= 0"},
-		{append(make([]float64, 44), math.NaN()), "value 44 is NaN"},
-		{append(make([]float64, 44), math.Inf(-1)), "value 44 is -Inf"},
+		{make([]float64, 3), "a hybrid weight state of 3 values, the filter carries 81"},
+		{append(make([]float64, 80), 0.5), "value 80 is 0.5, want finite and <= 0"},
+		{append(make([]float64, 80), math.NaN()), "value 80 is NaN"},
+		{append(make([]float64, 80), math.Inf(-1)), "value 80 is -Inf"},
 	} {
 		if err := f.SetHybridWeightState(tc.state); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("state %v: error %v, want %q", tc.state, err, tc.want)

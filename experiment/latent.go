@@ -134,7 +134,7 @@ func newLatentStep(cfg config.LatentConfig, gen latent.Generator, stats latent.S
 	if l.iterative {
 		l.iter = enkf.IterOptions{MaxIter: cfg.IterationsOrDefault()}
 	}
-	if l.hyb.Alpha < 1 {
+	if l.hyb.Alpha < 1 || (l.local && cfg.AlphaEstimate != nil) {
 		B, err := latent.ClimatologicalRoot(gen, stats)
 		if err != nil {
 			return nil, fmt.Errorf("latent.alpha: %w", err)
@@ -165,7 +165,7 @@ func (l *latentStep) analyze(f *enkf.Filter, E, HE *mat.Dense, y, rVar []float64
 	}
 	switch {
 	case l.local:
-		if l.hyb.Alpha < 1 {
+		if l.bz != nil {
 			l.staticRoot()
 		}
 		return f.AnalyzeHybridLocal(E, HE, l.op, y, rVar, l.hyb, rng)

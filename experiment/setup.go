@@ -184,6 +184,9 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		}
 	}
 	fcfg, obsPos := localisation(cfg.Filter.EnKF(), model, op, gen != nil)
+	if e := cfg.Latent; e != nil && e.AlphaEstimate != nil {
+		fcfg.HybridWeight = &enkf.HybridWeightEstimate{Memory: e.AlphaEstimate.Memory}
+	}
 	filter, err := enkf.New(fcfg, cfg.Filter.Members, filterDim, obsPos)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: filter: %w", err)

@@ -207,8 +207,9 @@ type carried struct {
 
 // carried lists the estimates s carries between cycles, in stored order:
 // the variance scales (observations.variance_estimate), the adaptive
-// inflation (an innovation scheme) and the manifold chart's state
-// (ood.manifold_memory).
+// inflation (an innovation scheme), the manifold chart's state
+// (ood.manifold_memory) and the hybrid weight estimate's log-posterior
+// (latent.alpha_estimate).
 func (s *Setup) carried() []carried {
 	var cs []carried
 	if s.varEst != nil {
@@ -225,6 +226,9 @@ func (s *Setup) carried() []carried {
 	if s.qc != nil && s.qc.chart != nil {
 		c := s.qc.chart
 		cs = append(cs, carried{Estimate{store.FieldManifoldChart, c.State()}, c.Reset, c.SetState})
+	}
+	if w := s.Filter.HybridWeightState(); w != nil {
+		cs = append(cs, carried{Estimate{store.FieldHybridWeight, w}, s.Filter.ResetHybridWeightState, s.Filter.SetHybridWeightState})
 	}
 	return cs
 }

@@ -34,6 +34,7 @@ const (
 	FieldVarianceScales Field = "variance_scales"
 	FieldInflation      Field = "inflation"      // the carried adaptive inflation (1)
 	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p + d)
+	FieldHybridWeight   Field = "hybrid_weight"  // the hybrid weight estimate's log-posterior (enkf.HybridWeightState)
 )
 
 const (
@@ -52,19 +53,21 @@ const (
 	batchEstimates    = "estimates"    // variance scales (m)
 	batchInflation    = "inflation"    // adaptive inflation (1)
 	batchChart        = "chart"        // manifold chart state (1 + p + d)
+	batchHybridWeight = "hybridweight" // hybrid weight estimate's log-posterior
 	batchObservations = "observations" // kind observation_batch
 )
 
 var batchFields = map[string][]Field{
-	batchStates:    {FieldTruth, FieldForecast, FieldAnalysis},
-	batchLatent:    {FieldLatentForecast, FieldLatentAnalysis},
-	batchEstimates: {FieldVarianceScales},
-	batchInflation: {FieldInflation},
-	batchChart:     {FieldManifoldChart},
+	batchStates:       {FieldTruth, FieldForecast, FieldAnalysis},
+	batchLatent:       {FieldLatentForecast, FieldLatentAnalysis},
+	batchEstimates:    {FieldVarianceScales},
+	batchInflation:    {FieldInflation},
+	batchChart:        {FieldManifoldChart},
+	batchHybridWeight: {FieldHybridWeight},
 }
 
 // estimateFields are the estimates carried between cycles, in stored order.
-var estimateFields = []Field{FieldVarianceScales, FieldInflation, FieldManifoldChart}
+var estimateFields = []Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldHybridWeight}
 
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
@@ -109,7 +112,7 @@ type CycleBatch struct {
 type cycleData struct {
 	meta               Meta
 	truth              []float64
-	est                [3][]float64 // by estimateFields
+	est                [4][]float64 // by estimateFields
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -209,8 +212,8 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 }
 
 // Estimate records the estimate f (FieldVarianceScales, FieldInflation,
-// FieldManifoldChart)
-// carried from cycle m.Cycle to the next.
+// FieldManifoldChart, FieldHybridWeight) carried from cycle m.Cycle to the
+// next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
 	i := slices.Index(estimateFields, f)
 	c, err := b.at(m)
