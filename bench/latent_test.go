@@ -319,6 +319,27 @@ func TestRunLatentSmoke(t *testing.T) {
 			t.Errorf("CPU %v s: header lacks %q:\n%s", tc.cpu, tc.want, head.String())
 		}
 	}
+	// A report made with another number of tuning seeds than today's
+	// default, not given on its command line, says how to run it again;
+	// the report lists only the methods it ran.
+	for _, tc := range []struct {
+		command string
+		seeds   []uint64
+		note    bool
+	}{
+		{"latentda bench latent", []uint64{101, 102, 103}, true},
+		{"latentda bench latent --tune-seeds 3", []uint64{101, 102, 103}, false},
+		{"latentda bench latent", []uint64{101, 102, 103, 104, 105}, false},
+	} {
+		var head strings.Builder
+		LatentReport{Command: tc.command, TuneSeeds: tc.seeds, Rows: []LatentRow{{Model: "ks", Filter: "letkf"}}}.WriteMarkdown(&head)
+		if got := strings.Contains(head.String(), "add `--tune-seeds 3` to run it again"); got != tc.note {
+			t.Errorf("%q with %d tuning seeds: note %v, want %v", tc.command, len(tc.seeds), got, tc.note)
+		}
+		if !strings.Contains(head.String(), "| letkf | full-space LETKF") || strings.Contains(head.String(), "| etkf |") {
+			t.Errorf("the methods table lists other methods than the report's rows:\n%s", head.String())
+		}
+	}
 }
 
 func TestChoose(t *testing.T) {

@@ -65,7 +65,7 @@ sets each row against the tuned row of --compare:
 	f.StringSliceVar(&o.Filters, "filter", nil, "filters: "+strings.Join(bench.MethodNames(), ", ")+" (default all)")
 	f.IntVar(&o.Seeds, "seeds", 5, "evaluation seeds (--first-seed, --first-seed + 1, ...)")
 	f.IntVar(&o.FirstSeed, "first-seed", 1, "the first evaluation seed: 201, say, tries an idea on truths that neither the tuning (101, ...) nor the published report (1..5) uses")
-	f.IntVar(&o.TuneSeeds, "tune-seeds", 5, "tuning seeds (101, 102, ...)")
+	f.IntVar(&o.TuneSeeds, "tune-seeds", bench.DefaultTuneSeeds, "tuning seeds (101, 102, ...)")
 	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 400, L96 800)")
 	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 200, L96 400)")
 	f.StringVar(&o.Tuned, "tuned", "", "skip tuning and evaluate these hyperparameters, as name=value,... (such as inflation=1.05,loc_radius=16)")
