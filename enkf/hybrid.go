@@ -270,8 +270,10 @@ func (f *Filter) AnalyzeHybrid(E, HE *mat.Dense, h ObservationMap, y, rVar []flo
 // AnalyzeHybridLocal share, for a filter of the given method: the forecast
 // mean, anomalies and innovations, the augmented rows X̃ (a.x, unscaled)
 // and their observed rows S̃ (a.s), and the factorisation of C̃ with the
-// NIS of P (leaving C̃⁻¹S̃d in a.wt). It returns a nil space when Alpha is
-// 1: the analysis is then Analyze's.
+// NIS of P (leaving C̃⁻¹S̃d in a.wt), with a.alpha the weight: Alpha, or
+// with Config.HybridWeight its estimate from this analysis's innovations.
+// It returns a nil space when Alpha is 1 without the estimate: the
+// analysis is then Analyze's.
 func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64, hyb Hybrid, method Method) (*augSpace, Innovation, error) {
 	if f.adaptive() && hyb.Alpha < 1 && !(method == LETKF && f.localInnovation()) {
 		return nil, Innovation{}, errAdaptiveHybrid
@@ -297,9 +299,11 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	if _, _, v, ok := firstBad(f.jac.RawMatrix(), math.Inf(1)); !ok {
 		return nil, Innovation{}, fmt.Errorf("enkf: Jacobian of the observation map at the forecast mean has %v", v)
 	}
-	if f.hw != nil {
-		// The static rows unscaled (coefficient 1) for the estimate, then
-		// scaled by the estimated √(1 − α).
+	if f.hw == nil {
+		f.linearRows(a, coef, N, N+m)
+	} else {
+		// The estimate reads the static rows unscaled (coefficient 1);
+		// they are then scaled by the estimated √(1 − α).
 		f.rowScales(coef, 0)
 		f.linearRows(a, coef, N, N+m)
 		if a.alpha, err = f.estimateAlpha(f.s, a.s[N*p:], f.d, m); err != nil {
@@ -311,9 +315,6 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	sa := math.Sqrt(a.alpha)
 	for i, v := range f.s[:N*p] {
 		a.s[i] = sa * v
-	}
-	if f.hw == nil {
-		f.linearRows(a, coef, N, N+m)
 	}
 	inno, err := f.factorInnovation(a, used) // leaves C̃⁻¹S̃d in a.wt
 	if err != nil {

@@ -86,6 +86,7 @@ func (c HybridWeightEstimate) validate(cfg Config) error {
 // pair of HybridWeightGrid and HybridScaleGrid, β-major) and work space.
 type hybridWeight struct {
 	logPost []float64
+	s       []float64 // the unscaled rows [Sₑ; S_b] (M × p)
 	g0      []float64 // the unscaled Gram matrix [Sₑ; S_b][Sₑ; S_b]ᵀ (M × M)
 	v0      []float64 // [Sₑ; S_b] d (M)
 	g       []float64 // I + S̃S̃ᵀ, then its Cholesky factor
@@ -101,9 +102,11 @@ func (f *Filter) estimateAlpha(se, sb, d []float64, m int) (float64, error) {
 	N, p, M := f.members, f.nobs, f.members+m
 	hw := f.hw
 	if len(hw.g0) != M*M {
-		hw.g0, hw.v0, hw.g, hw.v, hw.c = make([]float64, M*M), make([]float64, M), make([]float64, M*M), make([]float64, M), make([]float64, M)
+		hw.s, hw.g0, hw.v0, hw.g, hw.v, hw.c = make([]float64, M*p), make([]float64, M*M), make([]float64, M), make([]float64, M*M), make([]float64, M), make([]float64, M)
 	}
-	S := blas64.General{Rows: M, Cols: p, Stride: p, Data: append(append(make([]float64, 0, M*p), se[:N*p]...), sb[:m*p]...)}
+	copy(hw.s, se[:N*p])
+	copy(hw.s[N*p:], sb[:m*p])
+	S := blas64.General{Rows: M, Cols: p, Stride: p, Data: hw.s}
 	blas64.Gemm(blas.NoTrans, blas.Trans, 1, S, S, 0, blas64.General{Rows: M, Cols: M, Stride: M, Data: hw.g0})
 	blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: p, Inc: 1, Data: d[:p]}, 0, blas64.Vector{N: M, Inc: 1, Data: hw.v0})
 	var dd float64
