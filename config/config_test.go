@@ -219,6 +219,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(validYAML + "latent: {generator: identity, projection_iters: 0}\n"))
 	f.Add([]byte(strings.Replace(validYAML, "method: etkf, members: 20, inflation: 1.02",
 		"method: letkf, loc_radius: 4, members: 20, inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: 0.04}", 1)))
+	f.Add([]byte(strings.Replace(validYAML, "method: etkf, members: 20, inflation: 1.02", "method: letkf, loc_radius: 4, members: 20, inflation: 1.02", 1) +
+		"latent: {generator: g.arrow, analysis: hybrid-local, update: increment, alpha_estimate: {memory: 20}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data)
 		if err != nil {

@@ -123,6 +123,13 @@ func (l *LatentConfig) withDefaults() {
 	if l.ProjectionIters == 0 {
 		l.ProjectionIters = 3
 	}
+	if l.AlphaEstimate != nil {
+		e := *l.AlphaEstimate // a copy: the config the defaults were filled from stays as written
+		if e.Memory == 0 {
+			e.Memory = enkf.DefaultHybridWeightMemory
+		}
+		l.AlphaEstimate = &e
+	}
 }
 
 func (l *LatentConfig) validate(method string) error {
@@ -191,7 +198,7 @@ func (l *LatentConfig) validateLocal(method string) error {
 		switch {
 		case l.Alpha != nil:
 			return fmt.Errorf("latent.alpha_estimate: estimates alpha; remove latent.alpha (%v) or alpha_estimate", *l.Alpha)
-		case !(e.Memory == 0 || e.Memory >= 1) || math.IsInf(e.Memory, 0):
+		case !(e.Memory >= 1) || math.IsInf(e.Memory, 0):
 			return fmt.Errorf("latent.alpha_estimate.memory: want a finite number of analyses >= 1, got %v", e.Memory)
 		}
 	}
