@@ -169,7 +169,8 @@ func (hw *hybridWeight) logLikelihood(dd float64, M int) (float64, error) {
 // EstimatedAlpha returns the weight α = 1 − E[β] of the log-posterior
 // logPost (HybridWeightState, one value per pair of HybridWeightGrid and
 // HybridScaleGrid, β-major): the α of the analysis after which it was
-// carried. It panics if logPost has another length.
+// carried. logPost must pass CheckHybridWeightState; EstimatedAlpha panics
+// if its length is wrong.
 func EstimatedAlpha(logPost []float64) float64 {
 	if len(logPost) != len(HybridWeightGrid)*len(HybridScaleGrid) {
 		panic(fmt.Sprintf("enkf: a hybrid weight state of %d values", len(logPost)))
@@ -199,19 +200,29 @@ func (f *Filter) HybridWeightState() []float64 {
 // before the first analysis: flat.
 func (f *Filter) ResetHybridWeightState() { clear(f.hw.logPost) }
 
+// CheckHybridWeightState reports what is wrong with logPost as a carried
+// log-posterior (HybridWeightState): its length, or a value that is not
+// finite and <= 0.
+func CheckHybridWeightState(logPost []float64) error {
+	if want := len(HybridWeightGrid) * len(HybridScaleGrid); len(logPost) != want {
+		return fmt.Errorf("enkf: a hybrid weight state of %d values, want %d", len(logPost), want)
+	}
+	for k, v := range logPost {
+		if !(v <= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("enkf: hybrid weight state value %d is %v, want finite and <= 0", k, v)
+		}
+	}
+	return nil
+}
+
 // SetHybridWeightState sets the carried log-posterior, as
 // HybridWeightState returned it after the analysis a run resumes from.
 func (f *Filter) SetHybridWeightState(logPost []float64) error {
 	if f.hw == nil {
 		return fmt.Errorf("enkf: the filter has no hybrid weight estimate")
 	}
-	if len(logPost) != len(f.hw.logPost) {
-		return fmt.Errorf("enkf: a hybrid weight state of %d values, the filter carries %d", len(logPost), len(f.hw.logPost))
-	}
-	for k, v := range logPost {
-		if !(v <= 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("enkf: hybrid weight state value %d is %v, want finite and <= 0", k, v)
-		}
+	if err := CheckHybridWeightState(logPost); err != nil {
+		return err
 	}
 	copy(f.hw.logPost, logPost)
 	return nil

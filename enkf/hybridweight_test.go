@@ -207,7 +207,7 @@ func TestHybridWeightErrors(t *testing.T) {
 		state []float64
 		want  string
 	}{
-		{make([]float64, 3), "a hybrid weight state of 3 values, the filter carries 81"},
+		{make([]float64, 3), "a hybrid weight state of 3 values, want 81"},
 		{append(make([]float64, 80), 0.5), "value 80 is 0.5, want finite and <= 0"},
 		{append(make([]float64, 80), math.NaN()), "value 80 is NaN"},
 		{append(make([]float64, 80), math.Inf(-1)), "value 80 is -Inf"},

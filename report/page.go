@@ -108,6 +108,17 @@ func Figures(r *Run) ([]Figure, error) {
 			return nil, err
 		}
 	}
+	if r.HybridWeight != nil {
+		p, err := HybridWeightPlot(r.Diag, r.HybridWeight)
+		if err != nil {
+			return nil, err
+		}
+		data, err := plotPNG(p, w, h)
+		caption := "Per cycle: the weight α of the ensemble's covariance in the hybrid-local analysis, α L∘Pₑ + (1 − α) J Σ_clim Jᵀ, estimated from the innovations (latent.alpha_estimate)."
+		if err := add("hybrid-weight.png", "Hybrid weight", caption, data, err); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.Flags) > 0 {
 		p, err := FlagMapPlot(r.Flags, r.Diag)
 		if err != nil {

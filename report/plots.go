@@ -178,6 +178,26 @@ func HyperPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, nil
 }
 
+// HybridWeightPlot is the weight α of the ensemble's covariance that each
+// hybrid-local analysis estimated (alpha[i] for rows[i]).
+func HybridWeightPlot(rows []store.DiagRow, alpha []float64) (*plot.Plot, error) {
+	xy := make(plotter.XYs, len(rows))
+	for i, r := range rows {
+		xy[i] = plotter.XY{X: float64(r.Cycle), Y: alpha[i]}
+	}
+	l, err := plotter.NewLine(xy)
+	if err != nil {
+		return nil, fmt.Errorf("report: hybrid weight: %w", err)
+	}
+	l.Color = blue
+	p := plot.New()
+	p.Title.Text = "Hybrid weight"
+	p.X.Label.Text = "cycle"
+	p.Y.Label.Text = "α (the ensemble's weight)"
+	p.Add(plotter.NewGrid(), l)
+	return p, nil
+}
+
 // FlaggedPlot is the number of observations and of flagged ones per cycle.
 func FlaggedPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	p, _, err := linePlot("Observations per cycle", "count", rows, countSeries)
