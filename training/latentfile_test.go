@@ -244,3 +244,21 @@ func TestKSSmallLatentExampleParses(t *testing.T) {
 		t.Errorf("filter %+v, adaptive %+v", f, f.Adaptive)
 	}
 }
+
+// TestKSSparseLatentExampleParses: examples/ks-latent-sparse.yaml validates
+// and runs the localised hybrid with the estimated weight on the generator
+// examples/ks-conv.train.yaml trains, on the same model, on the sparse
+// network of the benchmark row it documents (every 4th point, N = 16).
+func TestKSSparseLatentExampleParses(t *testing.T) {
+	cfg, tc := loadExample(t, "ks-latent-sparse.yaml", "ks-conv.train.yaml")
+	l, o := cfg.Latent, cfg.Observations
+	if l == nil || l.Generator != "generators/"+tc.Name+".arrow" || l.Analysis != config.LatentHybridLocal || l.AlphaEstimate == nil || l.Alpha != nil || tc.Generator.Type != "conv" {
+		t.Errorf("latent section %+v, training %s of a %s generator", cfg.Latent, tc.Name, tc.Generator.Type)
+	}
+	if !reflect.DeepEqual(cfg.Model, tc.Model) || cfg.Seed == tc.Archive.Seed {
+		t.Errorf("the run's model %+v and seed %d, the generator's %+v and %d", cfg.Model, cfg.Seed, tc.Model, tc.Archive.Seed)
+	}
+	if cfg.Filter.Members != 16 || o.Operator != "every-k" || o.Every != 4 {
+		t.Errorf("filter %+v, observations %+v", cfg.Filter, o)
+	}
+}
