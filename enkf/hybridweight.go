@@ -152,7 +152,7 @@ func (hw *hybridWeight) logLikelihood(dd float64, M int) (float64, error) {
 	}
 	ch := blas64.Symmetric{Uplo: blas.Lower, N: M, Stride: M, Data: hw.g}
 	if _, ok := lapack64.Potrf(ch); !ok {
-		return 0, fmt.Errorf("I + S̃S̃ᵀ is not positive definite")
+		return 0, fmt.Errorf("the innovation covariance I + S̃S̃ᵀ is not positive definite")
 	}
 	var logDet, quad float64
 	for i := 0; i < M; i++ {
