@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/training"
 )
@@ -302,7 +303,8 @@ var latentMethods = []latentMethod{
 	{name: "latent-hybrid-local-conv-est", gen: "conv", d: latentDim, letkf: true, alphaEstimate: true, knobs: []string{"inflation", "loc_radius"},
 		grid: func(m *benchModel) []Hyper { return cross("inflation", inflations4, "loc_radius", m.radii) }, analysis: "hybrid-local",
 		where: []string{"ks/standard", "ks/small", "ks/sparse", "ks/very-sparse", "ks/nonlinear"},
-		doc:   docLocal + "the convolutional autoencoder's prior of latent-hybrid-local-conv, with α estimated online from the innovations (latent.alpha_estimate, memory 20: the posterior mean of 1 − α over {0, 0.001, …, 0.2}, the likelihoods of each analysis's innovations carried with forgetting); KS only"},
+		doc: docLocal + fmt.Sprintf("the convolutional autoencoder's prior of latent-hybrid-local-conv, with α estimated online from the innovations (latent.alpha_estimate, memory %d: the posterior mean of 1 − α over {%v, %v, …, %v}, the likelihoods of each analysis's innovations carried with forgetting); KS only",
+			enkf.DefaultHybridWeightMemory, enkf.HybridWeightGrid[0], enkf.HybridWeightGrid[1], enkf.HybridWeightGrid[len(enkf.HybridWeightGrid)-1])},
 	{name: "latent-iterative-pca-rep", gen: "pca", d: hybridDim, knobs: []string{"inflation", "alpha"}, grid: inflationAlpha, analysis: "iterative", rep: true,
 		doc: "Gauss–Newton MAP in z (exact Jacobians of G and H, at most 10 linearisations) with a " + docHybrid + ", ETKF anomalies; " + docIncrement + docRep},
 	// Its analysis costs about 15 ms on KS (3 times the PCA's), so it runs

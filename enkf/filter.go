@@ -67,10 +67,6 @@ type Innovation struct {
 	// Local, the mean of √Λ_b over the local analyses); 1 without adaptive
 	// inflation.
 	Inflation float64
-	// HybridWeight is the ensemble's weight α in the covariance of a
-	// hybrid analysis (AnalyzeHybrid, AnalyzeHybridLocal): Hybrid.Alpha,
-	// or with Config.HybridWeight its estimate; 0 for the others.
-	HybridWeight float64
 }
 
 // New returns a Filter for ensembles of the given size and state dimension,

@@ -278,9 +278,6 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	if f.adaptive() && hyb.Alpha < 1 && !(method == LETKF && f.localInnovation()) {
 		return nil, Innovation{}, errAdaptiveHybrid
 	}
-	if f.hw != nil && method != LETKF {
-		return nil, Innovation{}, fmt.Errorf("enkf: the hybrid weight estimate is for the localised hybrid")
-	}
 	m, err := f.staticRows(hyb, method)
 	if err != nil || m == 0 {
 		return nil, Innovation{}, err
@@ -320,7 +317,6 @@ func (f *Filter) augmented(E, HE *mat.Dense, h ObservationMap, y, rVar []float64
 	if err != nil {
 		return nil, Innovation{}, err
 	}
-	inno.HybridWeight = a.alpha
 	return a, inno, nil
 }
 

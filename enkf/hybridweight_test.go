@@ -39,26 +39,7 @@ func TestHybridWeightLikelihood(t *testing.T) {
 	want := make([]float64, 0, len(f.hw.logPost))
 	for _, beta := range HybridWeightGrid {
 		for _, lam := range HybridScaleGrid {
-			S := mat.NewDense(N+m, p, nil)
-			for i := range N + m {
-				c := math.Sqrt(lam * (1 - beta))
-				row := se.RawRowView(min(i, N-1))
-				if i >= N {
-					c, row = math.Sqrt(lam*beta), sb.RawRowView(i-N)
-				}
-				for k := range p {
-					S.Set(i, k, c*row[k])
-				}
-			}
-			var C mat.SymDense
-			C.SymOuterK(1, S.T())
-			for k := range p {
-				C.SetSym(k, k, C.At(k, k)+1)
-			}
-			var ch mat.Cholesky
-			if !ch.Factorize(&C) {
-				t.Fatal("C not positive definite")
-			}
+			ch := innovationCholesky(t, se, sb, beta, lam)
 			var x mat.VecDense
 			if err := ch.SolveVecTo(&x, mat.NewVecDense(p, d)); err != nil {
 				t.Fatal(err)
@@ -92,21 +73,10 @@ func TestHybridWeightRecoversWeight(t *testing.T) {
 		// The static rows are ten times wider than the members', so that a
 		// weight of 0.05 is visible.
 		sb.Scale(10, sb)
-		var C mat.SymDense
-		C.SymOuterK(tc.lam*(1-tc.beta), se.T())
-		var Cb mat.SymDense
-		Cb.SymOuterK(tc.lam*tc.beta, sb.T())
-		C.AddSym(&C, &Cb)
-		for k := range p {
-			C.SetSym(k, k, C.At(k, k)+1)
-		}
-		var ch mat.Cholesky
-		if !ch.Factorize(&C) {
-			t.Fatal("C not positive definite")
-		}
+		ch := innovationCholesky(t, se, sb, tc.beta, tc.lam)
 		var L mat.TriDense
 		ch.LTo(&L)
-		f := weightFilter(t, 400, N, 24, everyPosition(p, 2))
+		f := weightFilter(t, 400, N, 24, pointMap{n: 24, idx: everyK(24, 2)}.positions())
 		var alpha float64
 		for range 400 {
 			z := make([]float64, p)
@@ -126,18 +96,30 @@ func TestHybridWeightRecoversWeight(t *testing.T) {
 	}
 }
 
-func everyPosition(p, k int) []float64 {
-	pos := make([]float64, p)
-	for i := range pos {
-		pos[i] = float64(i * k)
+// innovationCholesky factors the covariance of the whitened innovations
+// under the hybrid of weight beta and scale lam, I + Λ((1 − β)SₑᵀSₑ +
+// βS_bᵀS_b), formed in observation space.
+func innovationCholesky(t *testing.T, se, sb *mat.Dense, beta, lam float64) *mat.Cholesky {
+	t.Helper()
+	var C, Cb mat.SymDense
+	C.SymOuterK(lam*(1-beta), se.T())
+	Cb.SymOuterK(lam*beta, sb.T())
+	C.AddSym(&C, &Cb)
+	_, p := se.Dims()
+	for k := range p {
+		C.SetSym(k, k, C.At(k, k)+1)
 	}
-	return pos
+	var ch mat.Cholesky
+	if !ch.Factorize(&C) {
+		t.Fatal("C not positive definite")
+	}
+	return &ch
 }
 
 // TestHybridLocalEstimatedWeight: the localised hybrid with the estimate
 // is the localised hybrid at the fixed weight it estimated (the same
-// algebra, the static rows scaled in another order: 1e-12), reports that
-// weight, and carries its log-posterior: a second filter set to the first
+// algebra, the static rows scaled in another order: 1e-12), and carries
+// its log-posterior: a second filter set to the first
 // one's state after one analysis gives the first one's second analysis bit
 // for bit, and a reset filter gives the first analysis again.
 func TestHybridLocalEstimatedWeight(t *testing.T) {
@@ -146,20 +128,21 @@ func TestHybridLocalEstimatedWeight(t *testing.T) {
 	B.Scale(0.5, B)
 	f := weightFilter(t, 20, 6, 24, h.positions())
 	E1 := mat.DenseCopyOf(E)
-	inno, err := f.AnalyzeHybridLocal(E1, h.observe(E1), h, y, r, Hybrid{Alpha: 1, B: B}, nil)
-	if err != nil {
+	if _, err := f.AnalyzeHybridLocal(E1, h.observe(E1), h, y, r, Hybrid{Alpha: 1, B: B}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !(inno.HybridWeight > 0 && inno.HybridWeight < 1) {
-		t.Fatalf("estimated weight %v, want in (0, 1)", inno.HybridWeight)
+	// The state carried after the analysis gives the weight it used.
+	alpha := EstimatedAlpha(f.HybridWeightState())
+	if !(alpha > 0 && alpha < 1) {
+		t.Fatalf("estimated weight %v, want in (0, 1)", alpha)
 	}
 	fixed, _ := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3}, 6, 24, h.positions())
 	E2 := mat.DenseCopyOf(E)
-	if _, err := fixed.AnalyzeHybridLocal(E2, h.observe(E2), h, y, r, Hybrid{Alpha: inno.HybridWeight, B: B}, nil); err != nil {
+	if _, err := fixed.AnalyzeHybridLocal(E2, h.observe(E2), h, y, r, Hybrid{Alpha: alpha, B: B}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if d := maxAbsDiffMat(E1, E2); d > 1e-12 {
-		t.Errorf("analysis with the estimated weight %v differs from the fixed weight's by %g", inno.HybridWeight, d)
+		t.Errorf("analysis with the estimated weight %v differs from the fixed weight's by %g", alpha, d)
 	}
 
 	state := append([]float64(nil), f.HybridWeightState()...)

@@ -67,7 +67,7 @@ var batchFields = map[string][]Field{
 }
 
 // estimateFields are the estimates carried between cycles, in stored order.
-var estimateFields = []Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldHybridWeight}
+var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldHybridWeight}
 
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
@@ -112,7 +112,7 @@ type CycleBatch struct {
 type cycleData struct {
 	meta               Meta
 	truth              []float64
-	est                [4][]float64 // by estimateFields
+	est                [len(estimateFields)][]float64 // by estimateFields
 	forecast, analysis *mat.Dense
 	latentF, latentA   *mat.Dense
 	obs                *Observations
@@ -215,7 +215,7 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 // FieldManifoldChart, FieldHybridWeight) carried from cycle m.Cycle to the
 // next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
-	i := slices.Index(estimateFields, f)
+	i := slices.Index(estimateFields[:], f)
 	c, err := b.at(m)
 	if err == nil && i < 0 {
 		err = fmt.Errorf("store: %s is not an estimate carried between cycles", f)
