@@ -122,3 +122,33 @@ func BenchmarkLETKFScale(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHybridLocal times one localised-hybrid analysis at the latent
+// benchmark's KS sizes (n = 128 points all observed, N = 16 members,
+// batches of 4 points, radius 16) with m = 32 and m = 64 static rows,
+// the two local systems (M × M and p_loc × p_loc):
+// go test -run '^$' -bench HybridLocal ./enkf
+func BenchmarkHybridLocal(b *testing.B) {
+	const n, N = 128, 16
+	h := pointMap{n: n, idx: everyK(n, 1)}
+	for _, m := range []int{32, 64} {
+		b.Run(fmt.Sprintf("m=%d", m), func(b *testing.B) {
+			E0, B, y, r := localProblem(N, n, m, h, 5)
+			f, err := New(Config{Method: LETKF, Inflation: 1.05, LocRadius: 16, BatchSize: 4}, N, n, h.positions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			HE := h.observe(E0)
+			E := mat.NewDense(N, n, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				E.Copy(E0)
+				inno, err := f.AnalyzeHybridLocal(E, HE, h, y, r, Hybrid{Alpha: 0.99, B: B}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkInno = inno
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
@@ -54,6 +55,7 @@ import (
 type hybridLocal struct {
 	lw   localWork // obs and sqrtW of a batch, up to p
 	st   []float64 // S̃ₗ (M × p_loc)
+	stT  []float64 // S̃ₗᵀ (p_loc × M), formed by weights
 	dl   []float64 // dₗ (p_loc)
 	g    []float64 // I + S̃ₗᵀS̃ₗ or I + S̃ₗS̃ₗᵀ
 	u    []float64 // the right-hand side and solution (max(M, p_loc))
@@ -81,7 +83,7 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 	k := min(M, p)
 	f.hloc = &hybridLocal{
 		lw: localWork{obs: make([]int, p), sqrtW: make([]float64, p)},
-		st: make([]float64, M*p), dl: make([]float64, p), g: make([]float64, k*k),
+		st: make([]float64, M*p), stT: make([]float64, M*p), dl: make([]float64, p), g: make([]float64, k*k),
 		u: make([]float64, max(M, p)), w: make([]float64, M), coef: make([]float64, M),
 		inc: make([]float64, nb*M), obs: make([]bool, nb), lam: make([]float64, nb), mean: make([]float64, bs),
 	}
@@ -291,17 +293,27 @@ func (hl *hybridLocal) local(s, d []float64, p, M, pl int) {
 }
 
 // weights sets hl.w = (I + S̃ₗS̃ₗᵀ)⁻¹S̃ₗdₗ for the M × pl matrix S̃ₗ and
-// dₗ in hl.st and hl.dl, solving the smaller of the two systems.
+// dₗ in hl.st and hl.dl, solving the smaller of the two systems by
+// Cholesky. The Gram matrix is vec.Gemm's product of S̃ₗ and its
+// transpose (hl.stT); the factor's two triangular solves are Trsv's (one
+// right-hand side).
 func (hl *hybridLocal) weights(M, pl int) error {
 	S := blas64.General{Rows: M, Cols: pl, Stride: pl, Data: hl.st[:M*pl]}
+	for i := range M {
+		for k, v := range S.Data[i*pl : (i+1)*pl] {
+			hl.stT[k*M+i] = v
+		}
+	}
 	dl := blas64.Vector{N: pl, Inc: 1, Data: hl.dl[:pl]}
 	w := blas64.Vector{N: M, Inc: 1, Data: hl.w}
-	k, trans := pl, blas.Trans // I + S̃ₗᵀS̃ₗ
-	if M < pl {
-		k, trans = M, blas.NoTrans // I + S̃ₗS̃ₗᵀ
-	}
+	k := min(M, pl)
 	g := blas64.Symmetric{N: k, Stride: k, Uplo: blas.Upper, Data: hl.g[:k*k]}
-	blas64.Syrk(trans, 1, S, 0, g)
+	clear(g.Data)
+	if k == pl {
+		vec.Gemm(pl, pl, M, hl.stT, M, hl.st, pl, g.Data, pl) // S̃ₗᵀS̃ₗ
+	} else {
+		vec.Gemm(M, M, pl, hl.st, pl, hl.stT, M, g.Data, M) // S̃ₗS̃ₗᵀ
+	}
 	for i := range k {
 		g.Data[i*k+i]++
 	}
@@ -309,15 +321,20 @@ func (hl *hybridLocal) weights(M, pl int) error {
 	if !ok {
 		return fmt.Errorf("the local ensemble-space matrix is not positive definite")
 	}
-	u := blas64.General{Rows: k, Cols: 1, Stride: 1, Data: hl.u[:k]}
-	if trans == blas.Trans {
+	u := blas64.Vector{N: k, Inc: 1, Data: hl.u[:k]}
+	tri := blas64.Triangular{N: k, Stride: k, Uplo: blas.Upper, Diag: blas.NonUnit, Data: t.Data}
+	solve := func() { // u ← (UᵀU)⁻¹u
+		blas64.Trsv(blas.Trans, tri, u)
+		blas64.Trsv(blas.NoTrans, tri, u)
+	}
+	if k == pl {
 		copy(u.Data, dl.Data) // u = (I + S̃ₗᵀS̃ₗ)⁻¹dₗ, w = S̃ₗu
-		lapack64.Potrs(t, u)
-		blas64.Gemv(blas.NoTrans, 1, S, blas64.Vector{N: k, Inc: 1, Data: u.Data}, 0, w)
+		solve()
+		blas64.Gemv(blas.NoTrans, 1, S, u, 0, w)
 		return nil
 	}
-	blas64.Gemv(blas.NoTrans, 1, S, dl, 0, blas64.Vector{N: k, Inc: 1, Data: u.Data}) // S̃ₗdₗ
-	lapack64.Potrs(t, u)
+	blas64.Gemv(blas.NoTrans, 1, S, dl, 0, u) // S̃ₗdₗ
+	solve()
 	copy(hl.w, u.Data)
 	return nil
 }

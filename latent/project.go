@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/latentda/latentda/internal/vec"
 	"github.com/latentda/latentda/latent/internal/check"
 )
 
@@ -58,6 +59,7 @@ type Projector struct {
 	n, d  int
 	sw    []float64 // √w
 	J     mat.Dense
+	jt    []float64 // √W J transposed (d × n)
 	h, a  []float64 // d × d
 	grad  []float64
 	delta []float64
@@ -84,7 +86,7 @@ func NewProjector(g Decoder, opts ProjectOptions) (*Projector, error) {
 		return nil, fmt.Errorf("latent: Project: Tol must be > 0, got %v", opts.Tol)
 	}
 	p := &Projector{g: g, opts: opts, n: n, d: d,
-		sw: make([]float64, n), h: make([]float64, d*d), a: make([]float64, d*d),
+		sw: make([]float64, n), jt: make([]float64, d*n), h: make([]float64, d*d), a: make([]float64, d*d),
 		grad: make([]float64, d), delta: make([]float64, d), zt: make([]float64, d),
 		r: make([]float64, n), rt: make([]float64, n), xt: make([]float64, n)}
 	if opts.Weights == nil {
@@ -141,17 +143,22 @@ func (p *Projector) Project(dst, x, z0 []float64) ProjectStats {
 	d := p.d
 	mu := 0.0
 	raw := p.J.RawMatrix()
-	hs := blas64.Symmetric{N: d, Stride: d, Uplo: blas.Upper, Data: p.h}
 	as := blas64.Symmetric{N: d, Stride: d, Uplo: blas.Upper, Data: p.a}
 	rhs := blas64.General{Rows: d, Cols: 1, Stride: 1, Data: p.delta}
 iterations:
 	for it := 0; it < p.opts.MaxIter; it++ {
 		p.g.Jacobian(&p.J, z)
 		for i := 0; i < p.n; i++ {
-			floats.Scale(p.sw[i], raw.Data[i*raw.Stride:i*raw.Stride+d])
+			row := raw.Data[i*raw.Stride : i*raw.Stride+d]
+			floats.Scale(p.sw[i], row)
+			for k, v := range row {
+				p.jt[k*p.n+i] = v
+			}
 		}
-		// H = JᵀWJ, grad = JᵀW r − λ z.
-		blas64.Syrk(blas.Trans, 1, raw, 0, hs)
+		// H = JᵀWJ (vec.Gemm of the transpose and the Jacobian: the whole
+		// square, which Potrf reads the upper triangle of), grad = JᵀW r − λ z.
+		clear(p.h)
+		vec.Gemm(d, d, p.n, p.jt, p.n, raw.Data, raw.Stride, p.h, d)
 		blas64.Gemv(blas.Trans, 1, raw, blas64.Vector{N: p.n, Inc: 1, Data: p.r}, 0, blas64.Vector{N: d, Inc: 1, Data: p.grad})
 		floats.AddScaled(p.grad, -lambda, z)
 		hmax := 0.0

@@ -64,7 +64,11 @@ type QuadraticParams struct {
 // EncoderIter Gauss–Newton steps towards argmin ‖x − G(z)‖ (see
 // [Projector]). The Jacobian is exact:
 //
-//	J = V + W ∂q/∂z,   ∂(z_i z_j)/∂z_k = δ_ik z_j + δ_jk z_i.
+//	J = V + W ∂q/∂z,   ∂(z_i z_j)/∂z_k = δ_ik z_j + δ_jk z_i,
+//
+// evaluated as Jᵣ = Vᵣ + Aᵣ z with each grid point's symmetric d × d
+// Hessian Aᵣ, unpacked from W once (n d² numbers beside W's n d(d+1)/2):
+// a matrix–vector product per row instead of a scalar loop.
 //
 // A Quadratic owns scratch space and is not safe for concurrent use; use
 // Clone for another goroutine.
@@ -72,6 +76,7 @@ type Quadratic struct {
 	pca     *PCA
 	p       int       // d(d+1)/2
 	w       []float64 // n × p
+	hess    []float64 // n × d × d: row r's symmetric A_r with ∂G_r/∂z = V_r + A_r z
 	qmean   []float64 // p
 	lambda  float64
 	encIter int
@@ -210,6 +215,7 @@ func FitQuadratic(train, valid *mat.Dense, opts QuadraticOptions) (*Quadratic, e
 			}
 		}
 	}
+	g.hess = hessians(g.w, n, d)
 	g.allocScratch()
 	return g, nil
 }
@@ -284,8 +290,29 @@ func NewQuadratic(p QuadraticParams) (*Quadratic, error) {
 	}
 	g := &Quadratic{pca: pca, p: np, w: append([]float64(nil), p.Quadratic...),
 		qmean: append([]float64(nil), p.QuadMean...), lambda: p.Lambda, encIter: p.EncoderIter}
+	g.hess = hessians(g.w, n, d)
 	g.allocScratch()
 	return g, nil
+}
+
+// hessians unpacks W (n × d(d+1)/2, the monomials in monomials' order)
+// into the n symmetric d × d matrices Aᵣ of ∂Gᵣ/∂z = Vᵣ + Aᵣ z: the
+// monomial z_i z_j of weight w adds w to Aᵣ[i][j] and to Aᵣ[j][i] (2w on
+// the diagonal).
+func hessians(w []float64, n, d int) []float64 {
+	p := d * (d + 1) / 2
+	h := make([]float64, n*d*d)
+	for r := range n {
+		a, k := h[r*d*d:(r+1)*d*d], r*p
+		for i := range d {
+			for j := i; j < d; j++ {
+				a[i*d+j] += w[k]
+				a[j*d+i] += w[k]
+				k++
+			}
+		}
+	}
+	return h
 }
 
 func (g *Quadratic) allocScratch() {
@@ -324,7 +351,7 @@ func (g *Quadratic) StateDim() int { return g.pca.n }
 // Clone returns a generator sharing the parameters of g with its own
 // scratch space.
 func (g *Quadratic) Clone() Generator {
-	c := &Quadratic{pca: g.pca, p: g.p, w: g.w, qmean: g.qmean, lambda: g.lambda, encIter: g.encIter}
+	c := &Quadratic{pca: g.pca, p: g.p, w: g.w, hess: g.hess, qmean: g.qmean, lambda: g.lambda, encIter: g.encIter}
 	c.allocScratch()
 	return c
 }
@@ -347,26 +374,14 @@ func (g *Quadratic) Encode(z, x []float64) {
 	g.proj.Project(z, x, g.z0)
 }
 
-// Jacobian sets J = V + W ∂q/∂z at z.
+// Jacobian sets J = V + W ∂q/∂z at z: row r is Vᵣ + Aᵣ z.
 func (g *Quadratic) Jacobian(J *mat.Dense, z []float64) {
 	g.pca.Jacobian(J, z)
 	raw := J.RawMatrix()
-	d, p := g.pca.d, g.p
-	for r := 0; r < g.pca.n; r++ {
-		jr := raw.Data[r*raw.Stride : r*raw.Stride+d]
-		wr := g.w[r*p : (r+1)*p]
-		for i, zi := range z {
-			// The monomials (i, j), j ≥ i: ∂(z_i z_j)/∂z_i = z_j and
-			// ∂/∂z_j = z_i (twice z_i when i = j).
-			ws := wr[:d-i]
-			wr = wr[d-i:]
-			zs, js := z[i:i+len(ws)], jr[i:i+len(ws)]
-			var si float64
-			for m, w := range ws {
-				si += w * zs[m]
-				js[m] += w * zi
-			}
-			jr[i] += si
-		}
+	d := g.pca.d
+	zv := blas64.Vector{N: d, Inc: 1, Data: z}
+	for r := range g.pca.n {
+		a := blas64.General{Rows: d, Cols: d, Stride: d, Data: g.hess[r*d*d : (r+1)*d*d]}
+		blas64.Gemv(blas.NoTrans, 1, a, zv, 1, blas64.Vector{N: d, Inc: 1, Data: raw.Data[r*raw.Stride : r*raw.Stride+d]})
 	}
 }
