@@ -742,8 +742,15 @@ func TestRunGenerators(t *testing.T) {
 	}
 	var md bytes.Buffer
 	GeneratorReport{Generators: []GeneratorInfo{{Model: "ks", Kind: "pca", D: 32, RMSE: 0.41}, {Model: "ks", Kind: "conv", D: 32, RMSE: 0.049}}}.WriteMarkdown(&md)
-	if !strings.Contains(md.String(), "best conv, 0.0490: met.") {
-		t.Errorf("report:\n%s", md.String())
+	if !strings.Contains(md.String(), "best conv, 0.0490: met.") || strings.Contains(md.String(), "projected") {
+		t.Errorf("report without projected errors:\n%s", md.String())
+	}
+	md.Reset()
+	GeneratorReport{Generators: []GeneratorInfo{{Model: "ks", Kind: "conv", D: 32, RMSE: 0.083, ProjectedRMSE: 0.063}}}.WriteMarkdown(&md)
+	for _, want := range []string{"| d | RMSE | projected RMSE | fraction", "| ks | conv | 32 | 0.0830 | 0.0630 |", "best conv, 0.0830: **not met**. Its projected RMSE (the distance to its manifold) is 0.0630."} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report with projected errors lacks %q:\n%s", want, md.String())
+		}
 	}
 	// The networks' patience: 8 at 20 epochs, a quarter of longer
 	// schedules (25 at the benchmark's 100).

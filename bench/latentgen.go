@@ -28,6 +28,12 @@ type GeneratorInfo struct {
 	// states' variance (the fraction of the variance not represented).
 	RMSE   float64 `json:"rmse"`
 	RelMSE float64 `json:"rel_mse"`
+	// ProjectedRMSE is √(mean ‖G(z*) − x‖²/n) with z* the Gauss–Newton
+	// projection of x onto the manifold (latent.ProjectionError): the
+	// distance from the held-out states to the generator's range, the
+	// representation error of the `encoding: projection` filters. Absent
+	// from reports made before it was measured.
+	ProjectedRMSE float64 `json:"projected_rmse,omitempty"`
 	// Used says whether a filter of the benchmark ran on it (the others
 	// are the PCA reference curve).
 	Used    bool    `json:"used"`
@@ -202,6 +208,7 @@ func (c *generatorCache) train(ctx context.Context, m *benchModel, a archive, ki
 	out.info.Seconds = time.Since(start).Seconds()
 	mse := latent.ReconstructionError(out.gen, a.valid)
 	out.info.RMSE, out.info.RelMSE = math.Sqrt(mse), mse/a.variance
+	out.info.ProjectedRMSE = math.Sqrt(latent.ProjectionError(out.gen, a.valid))
 	return out, nil
 }
 

@@ -111,3 +111,31 @@ func ReconstructionError(g Generator, X *mat.Dense) float64 {
 	}
 	return se / float64(m*n)
 }
+
+// ProjectionError is the mean squared distance ‖G(z*) − x‖²/n over the
+// rows x of X from the generator's manifold, z* the Gauss–Newton
+// projection of x (Projector with the default options, no code prior)
+// started from the encoder's code E(x): the representation error of a
+// filter that encodes by projection, at most ReconstructionError up to
+// the projection's convergence.
+func ProjectionError(g Generator, X *mat.Dense) float64 {
+	m, n := X.Dims()
+	p, err := NewProjector(g, ProjectOptions{})
+	if err != nil {
+		panic("latent: internal error: " + err.Error()) // the default options are valid
+	}
+	z0, z := make([]float64, g.LatentDim()), make([]float64, g.LatentDim())
+	x := make([]float64, n)
+	var se float64
+	for i := 0; i < m; i++ {
+		row := X.RawRowView(i)
+		g.Encode(z0, row)
+		p.Project(z, row, z0)
+		g.Decode(x, z)
+		for j := range x {
+			d := x[j] - row[j]
+			se += d * d
+		}
+	}
+	return se / float64(m*n)
+}

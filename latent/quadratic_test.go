@@ -241,3 +241,40 @@ func BenchmarkQuadraticJacobian(b *testing.B) {
 		g.Jacobian(J, z)
 	}
 }
+
+// offsetEncoder is a generator whose encoder misses by a fixed code
+// offset: a poor amortised encoder in front of an exact decoder.
+type offsetEncoder struct{ Generator }
+
+func (g offsetEncoder) Encode(z, x []float64) {
+	g.Generator.Encode(z, x)
+	for k := range z {
+		z[k] += 0.1
+	}
+}
+
+// TestProjectionError: on a curved manifold, a generator whose encoder
+// misses leaves a reconstruction error that the projection removes (the
+// held-out points lie on the manifold); for a PCA, whose encoder is the
+// orthogonal projection, the two errors agree on any data.
+func TestProjectionError(t *testing.T) {
+	qm := newQuadraticManifold(12, 3, []float64{3, 2, 1.5}, 0.1, 1)
+	train, valid, test := qm.samples(600, 2), qm.samples(100, 3), qm.samples(100, 4)
+	g, err := FitQuadratic(train, valid, QuadraticOptions{Dim: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	miss := offsetEncoder{g}
+	rec, proj := math.Sqrt(ReconstructionError(miss, test)), math.Sqrt(ProjectionError(miss, test))
+	if !(rec > 0.05) || !(proj < 1e-7) { // the projection stops at a step of 1e-8 relative
+		t.Errorf("missing encoder: reconstruction RMSE %g (want > 0.05), projected %g (want < 1e-7)", rec, proj)
+	}
+	pca, err := FitPCA(train, PCAOptions{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, p2 := ReconstructionError(pca, test), ProjectionError(pca, test)
+	if math.Abs(r2-p2) > 1e-12*r2 {
+		t.Errorf("PCA: reconstruction MSE %g, projected %g, want equal", r2, p2)
+	}
+}
