@@ -35,6 +35,11 @@ type CycleStats struct {
 	// observation-error variances after the cycle (the factor itself for
 	// one factor for all observations), 0 without an estimate.
 	VarianceScale float64 `json:"variance_scale"`
+	// HybridWeight is the weight α of the ensemble's covariance in the
+	// analysis's hybrid covariance (latent.alpha, or with
+	// latent.alpha_estimate the estimate the analysis used), 0 without a
+	// hybrid covariance or without an analysis.
+	HybridWeight float64 `json:"hybrid_weight,omitempty"`
 }
 
 // nanIfZero maps CycleStats' "none" (0; JSON payloads cannot carry NaN) to
@@ -64,6 +69,7 @@ func (st CycleStats) Row(qc *QCResult) store.DiagRow {
 		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
 		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
 		Inflation: nanIfZero(st.Inflation), ObsVariance: nanIfZero(st.ObsVariance), VarianceScale: nanIfZero(st.VarianceScale),
+		HybridWeight: nanIfZero(st.HybridWeight),
 	}
 	if qc != nil {
 		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
@@ -80,6 +86,7 @@ func StatsOfRow(r store.DiagRow) CycleStats {
 		NIS: r.Innovation, NISExpected: r.InnovationExpected,
 		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
 		Inflation: zeroIfNaN(r.Inflation), ObsVariance: zeroIfNaN(r.ObsVariance), VarianceScale: zeroIfNaN(r.VarianceScale),
+		HybridWeight: zeroIfNaN(r.HybridWeight),
 	}
 }
 

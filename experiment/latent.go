@@ -178,6 +178,21 @@ func (l *latentStep) analyze(f *enkf.Filter, E, HE *mat.Dense, y, rVar []float64
 	return f.Analyze(l.za, HE, y, rVar, rng)
 }
 
+// hybridWeight returns the weight α of the ensemble's covariance that the
+// last analysis used: with latent.alpha_estimate the posterior mean the
+// filter carries after it (enkf.EstimatedAlpha), else latent.alpha for a
+// hybrid analysis (hybrid-local at any α, the others below 1); 0 without
+// a hybrid covariance.
+func (l *latentStep) hybridWeight(f *enkf.Filter) float64 {
+	if w := f.HybridWeightState(); w != nil {
+		return enkf.EstimatedAlpha(w)
+	}
+	if l.local || l.hyb.Alpha < 1 {
+		return l.hyb.Alpha
+	}
+	return 0
+}
+
 // staticRoot sets hyb.B = bz Jᵀ with J the generator's Jacobian at the
 // mean of the forecast codes zf: B_G = J Σ_clim Jᵀ = hyb.Bᵀhyb.B.
 func (l *latentStep) staticRoot() {

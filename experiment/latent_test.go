@@ -208,7 +208,12 @@ func TestLatentAlphaOneIsLatentETKF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sums[i], err = s.Run(context.Background(), nil); err != nil {
+		// Without a hybrid covariance the diagnostics have no α.
+		if sums[i], err = s.Run(context.Background(), func(st CycleStats) {
+			if st.HybridWeight != 0 {
+				t.Fatalf("cycle %d: α %v in the diagnostics of a latent ETKF", st.Cycle, st.HybridWeight)
+			}
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -410,7 +415,11 @@ func hybridLocalAgainstLETKF(t *testing.T, base config.Config, alpha float64) (f
 	if s, err = BuildWithGenerator(cfg, pca); err != nil {
 		t.Fatal(err)
 	}
-	if lat, err = s.Run(context.Background(), nil); err != nil {
+	if lat, err = s.Run(context.Background(), func(st CycleStats) {
+		if st.HybridWeight != alpha {
+			t.Fatalf("cycle %d: diagnostics α %v, want latent.alpha %v", st.Cycle, st.HybridWeight, alpha)
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return full, lat, s
@@ -591,8 +600,15 @@ func TestLatentHybridLocalAlphaEstimate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The state carried after an analysis gives the α it used.
-		if sums[k], err = s.Run(context.Background(), func(CycleStats) { alphas[k] = append(alphas[k], enkf.EstimatedAlpha(s.Filter.HybridWeightState())) }); err != nil {
+		// The state carried after an analysis gives the α it used, which
+		// the cycle's diagnostics report.
+		if sums[k], err = s.Run(context.Background(), func(st CycleStats) {
+			a := enkf.EstimatedAlpha(s.Filter.HybridWeightState())
+			if st.HybridWeight != a {
+				t.Fatalf("cycle %d: diagnostics α %v, the estimate's %v", st.Cycle, st.HybridWeight, a)
+			}
+			alphas[k] = append(alphas[k], a)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -475,6 +475,9 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 	if s.Config.Filter.Inflation.Adaptive() {
 		st.Inflation = inno.Inflation
 	}
+	if s.latent != nil {
+		st.HybridWeight = s.latent.hybridWeight(s.Filter)
+	}
 	if s.varEst != nil {
 		meanH(s.varEst.am, s.varEst.row, E, s.Op.Apply)
 		s.varEst.update(k, y, nominal, rVar)

@@ -54,7 +54,7 @@ func newSynthRun() synthRun {
 			SpreadF: 0.9 / float64(k+1), SpreadA: 0.4 / float64(k+1),
 			Innovation: 5, InnovationExpected: 5, NObs: 5, NFlagged: k % 2,
 			QCNIS: 4 + float64(k%3), QCNISThreshold: 15.1, Projection: math.NaN(), ProjectionThreshold: math.NaN(),
-			Inflation: 1 + 0.01*float64(k%3), ObsVariance: 1 + 0.1*float64(k), VarianceScale: 1 + 0.1*float64(k),
+			Inflation: 1 + 0.01*float64(k%3), ObsVariance: 1 + 0.1*float64(k), VarianceScale: 1 + 0.1*float64(k), HybridWeight: math.NaN(),
 		})
 		x := make([]float64, n)
 		var E [][]float64

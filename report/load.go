@@ -12,7 +12,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/config"
-	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/latent/neural"
@@ -34,10 +33,6 @@ type Run struct {
 	Curve *Curve
 	// Flags are the run's flagged observations, in cycle order.
 	Flags []Flag
-	// HybridWeight is the weight α of each cycle's hybrid-local analysis
-	// estimated from the innovations (latent.alpha_estimate), read from
-	// hybrid-weight.arrow, one per row of Diag; nil without the estimate.
-	HybridWeight []float64
 	// Notes say what the report leaves out and why.
 	Notes []string
 }
@@ -97,11 +92,6 @@ func Load(dir string, opts Options) (*Run, error) {
 	r := &Run{ID: meta.RunID, Dir: dir, Config: cfg, Diag: rows, Summary: summarise(cfg, rows)}
 	if r.Flags, err = loadFlags(rd, rows); err != nil {
 		return nil, err
-	}
-	if l := cfg.Latent; l != nil && l.AlphaEstimate != nil {
-		if r.HybridWeight, err = loadHybridWeight(rd, rows); err != nil {
-			return nil, err
-		}
 	}
 	if oneD[cfg.Model.Name] {
 		n := opts.FieldCycles
@@ -295,24 +285,4 @@ func loadCurve(genPath string) (*Curve, error) {
 		return nil, nil
 	}
 	return &Curve{Source: ckPath, Train: ck.TrainLoss, Valid: ck.ValidLoss}, nil
-}
-
-// loadHybridWeight returns the weight α each cycle of rows used, from the
-// hybrid weight estimate's log-posterior carried after it
-// (enkf.EstimatedAlpha).
-func loadHybridWeight(rd store.RunDir, rows []store.DiagRow) ([]float64, error) {
-	rs := store.OpenRunState(rd)
-	defer rs.Close()
-	alpha := make([]float64, len(rows))
-	for i, d := range rows {
-		logPost, _, err := rs.Vector(store.FieldHybridWeight, d.Cycle)
-		if err == nil {
-			err = enkf.CheckHybridWeightState(logPost)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("report: %s: cycle %d: %w", rd.Root, d.Cycle, err)
-		}
-		alpha[i] = enkf.EstimatedAlpha(logPost)
-	}
-	return alpha, nil
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/latent/neural"
 	"github.com/latentda/latentda/store"
 )
@@ -295,58 +294,39 @@ func TestLoadLocalInflation(t *testing.T) {
 	}
 }
 
-// TestLoadHybridWeight: a run with latent.alpha_estimate shows the weight α
-// of each cycle's analysis, the posterior mean of the log-posterior
-// carried after it, as its own figure; a cycle whose file holds the wrong
-// number of values is an error naming it.
-func TestLoadHybridWeight(t *testing.T) {
-	state := t.TempDir()
-	s := newSynthRun()
-	s.config = strings.NewReplacer("method: etkf", "method: letkf\n  loc_radius: 2", "inflation: adaptive", "inflation: 1.02",
-		"generator: generators/g.arrow\n", "generator: generators/g.arrow\n  update: increment\n  analysis: hybrid-local\n  alpha_estimate: {memory: 10}\n").Replace(testConfig)
-	dir := s.write(t, state)
-	rd := store.RunDir{Root: dir}
-	nScale := len(enkf.HybridScaleGrid)
-	// All the mass on β = HybridWeightGrid[b] for cycle k = b (mod 9).
-	point := func(k int) ([]float64, float64) {
-		b := k % len(enkf.HybridWeightGrid)
-		v := make([]float64, len(enkf.HybridWeightGrid)*nScale)
-		for i := range v {
-			if i/nScale != b {
-				v[i] = -1e4
+// TestHybridWeightFigure: a run whose diagnostics have a hybrid weight
+// that changes (latent.alpha_estimate) shows it per cycle, with its mean
+// after the burn-in; a fixed weight or none shows no figure.
+func TestHybridWeightFigure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		alpha  func(k int) float64
+		figure bool
+	}{
+		{"estimated", func(k int) float64 { return 1 - 0.001*float64(k) }, true},
+		{"fixed", func(int) float64 { return 0.99 }, false},
+		{"none", func(int) float64 { return math.NaN() }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSynthRun()
+			for i := range s.rows {
+				s.rows[i].HybridWeight = tc.alpha(s.rows[i].Cycle)
 			}
-		}
-		return v, 1 - enkf.HybridWeightGrid[b]
-	}
-	for _, r := range s.rows {
-		v, _ := point(r.Cycle)
-		if err := store.WriteVector(rd.CycleFile(store.FieldHybridWeight, r.Cycle), v, store.Meta{RunID: "r1", Kind: store.KindEstimate, Cycle: r.Cycle}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := Load(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(r.HybridWeight) != len(s.rows) {
-		t.Fatalf("%d weights for %d cycles", len(r.HybridWeight), len(s.rows))
-	}
-	for i, row := range s.rows {
-		if _, want := point(row.Cycle); r.HybridWeight[i] != want {
-			t.Errorf("cycle %d: α %v, want %v", row.Cycle, r.HybridWeight[i], want)
-		}
-	}
-	figs, err := Figures(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(figs, func(f Figure) bool { return f.File == "hybrid-weight.png" }) {
-		t.Error("no hybrid weight figure")
-	}
-	if err := store.WriteVector(rd.CycleFile(store.FieldHybridWeight, 3), []float64{0, -1}, store.Meta{RunID: "r1", Kind: store.KindEstimate, Cycle: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(dir, Options{}); err == nil || !strings.Contains(err.Error(), "cycle 3: enkf: a hybrid weight state of 2 values, want 81") {
-		t.Errorf("wrong number of values: %v", err)
+			r, err := Load(s.write(t, t.TempDir()), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			figs, err := Figures(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := slices.IndexFunc(figs, func(f Figure) bool { return f.File == "hybrid-weight.png" })
+			if (k >= 0) != tc.figure {
+				t.Fatalf("hybrid weight figure: %v, want %v", k >= 0, tc.figure)
+			}
+			if k >= 0 && !strings.Contains(figs[k].Caption, "Mean α after the burn-in:") {
+				t.Errorf("caption %q has no mean", figs[k].Caption)
+			}
+		})
 	}
 }

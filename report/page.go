@@ -108,13 +108,13 @@ func Figures(r *Run) ([]Figure, error) {
 			return nil, err
 		}
 	}
-	if r.HybridWeight != nil {
-		p, err := HybridWeightPlot(r.Diag, r.HybridWeight)
+	if hasLearnedWeight(r.Diag) {
+		p, err := HybridWeightPlot(r.Diag)
 		if err != nil {
 			return nil, err
 		}
 		data, err := plotPNG(p, w, h)
-		caption := "Per cycle: the weight α of the ensemble's covariance in the hybrid-local analysis, α L∘Pₑ + (1 − α) J Σ_clim Jᵀ, estimated from the innovations (latent.alpha_estimate)."
+		caption := "Per cycle: the weight α of the ensemble's covariance in the hybrid-local analysis, α L∘Pₑ + (1 − α) J Σ_clim Jᵀ, estimated from the innovations (latent.alpha_estimate)." + meanAfterBurnIn(r, "α", func(d store.DiagRow) float64 { return d.HybridWeight })
 		if err := add("hybrid-weight.png", "Hybrid weight", caption, data, err); err != nil {
 			return nil, err
 		}
@@ -167,30 +167,28 @@ func rmseCaption(r *Run) string {
 }
 
 func hyperCaption(r *Run) string {
-	s := fmt.Sprintf("Per cycle: the inflation the analysis used (filter.inflation: %s) and the estimated factor on the given observation-error variances after the cycle (observations.variance_estimate; its mean over the observations when estimated per channel).",
-		inflation(r.Config.Filter))
-	var infl, scale float64
-	var nInfl, nScale int
+	return fmt.Sprintf("Per cycle: the inflation the analysis used (filter.inflation: %s) and the estimated factor on the given observation-error variances after the cycle (observations.variance_estimate; its mean over the observations when estimated per channel).",
+		inflation(r.Config.Filter)) +
+		meanAfterBurnIn(r, "inflation", func(d store.DiagRow) float64 { return d.Inflation }) +
+		meanAfterBurnIn(r, "variance scale", func(d store.DiagRow) float64 { return d.VarianceScale })
+}
+
+// meanAfterBurnIn is the caption sentence giving the mean of a
+// diagnostics column over the scored cycles that have it, or "" if none
+// has.
+func meanAfterBurnIn(r *Run, name string, value func(store.DiagRow) float64) string {
+	var sum float64
+	var n int
 	for _, d := range r.Diag {
-		if !r.Config.Scored(d.Cycle) {
-			continue
-		}
-		if finite(d.Inflation) {
-			infl += d.Inflation
-			nInfl++
-		}
-		if finite(d.VarianceScale) {
-			scale += d.VarianceScale
-			nScale++
+		if v := value(d); r.Config.Scored(d.Cycle) && finite(v) {
+			sum += v
+			n++
 		}
 	}
-	if nInfl > 0 {
-		s += fmt.Sprintf(" Mean inflation after the burn-in: %s over %s.", num(infl/float64(nInfl)), plural(nInfl, "cycle"))
+	if n == 0 {
+		return ""
 	}
-	if nScale > 0 {
-		s += fmt.Sprintf(" Mean variance scale after the burn-in: %s over %s.", num(scale/float64(nScale)), plural(nScale, "cycle"))
-	}
-	return s
+	return fmt.Sprintf(" Mean %s after the burn-in: %s over %s.", name, num(sum/float64(n)), plural(n, "cycle"))
 }
 
 func flaggedCaption(rows []store.DiagRow) string {

@@ -151,15 +151,20 @@ var hyperSeries = []series{
 // learned: an estimated variance scale, or an inflation that changes from
 // cycle to cycle (a fixed one is in the page's header).
 func hasHyper(rows []store.DiagRow) bool {
+	return slices.ContainsFunc(rows, func(r store.DiagRow) bool { return finite(r.VarianceScale) }) ||
+		varies(rows, func(r store.DiagRow) float64 { return r.Inflation })
+}
+
+// varies reports whether the finite values of a diagnostics column are
+// not all the same.
+func varies(rows []store.DiagRow, value func(store.DiagRow) float64) bool {
 	first := math.NaN()
 	for _, r := range rows {
-		switch {
-		case finite(r.VarianceScale):
-			return true
-		case !finite(r.Inflation):
+		switch v := value(r); {
+		case !finite(v):
 		case math.IsNaN(first):
-			first = r.Inflation
-		case r.Inflation != first:
+			first = v
+		case v != first:
 			return true
 		}
 	}
@@ -178,12 +183,22 @@ func HyperPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, nil
 }
 
+// hasLearnedWeight reports whether the rows have a hybrid weight α that
+// changes from cycle to cycle (latent.alpha_estimate; a fixed one is in
+// the page's header).
+func hasLearnedWeight(rows []store.DiagRow) bool {
+	return varies(rows, func(r store.DiagRow) float64 { return r.HybridWeight })
+}
+
 // HybridWeightPlot is the weight α of the ensemble's covariance that each
-// hybrid-local analysis estimated (alpha[i] for rows[i]).
-func HybridWeightPlot(rows []store.DiagRow, alpha []float64) (*plot.Plot, error) {
-	xy := make(plotter.XYs, len(rows))
-	for i, r := range rows {
-		xy[i] = plotter.XY{X: float64(r.Cycle), Y: alpha[i]}
+// hybrid analysis used (the diagnostics' hybrid_weight; cycles without
+// one are left out).
+func HybridWeightPlot(rows []store.DiagRow) (*plot.Plot, error) {
+	var xy plotter.XYs
+	for _, r := range rows {
+		if finite(r.HybridWeight) {
+			xy = append(xy, plotter.XY{X: float64(r.Cycle), Y: r.HybridWeight})
+		}
 	}
 	l, err := plotter.NewLine(xy)
 	if err != nil {

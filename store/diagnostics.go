@@ -46,6 +46,10 @@ type DiagRow struct {
 	// observations used ("obs_variance") and the mean factor on the given
 	// variances ("variance_scale"), both after the cycle's update.
 	Inflation, ObsVariance, VarianceScale float64
+	// The weight α of the ensemble's covariance in a hybrid analysis,
+	// fixed or estimated (column "hybrid_weight", schema version 5; NaN
+	// without a hybrid covariance, and in files of versions 1 to 4).
+	HybridWeight float64
 }
 
 // validateDiag checks rows as the writer and reader do.
@@ -99,6 +103,7 @@ var diagColumns = []arrowfile.Column{
 	{Name: "inflation", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "obs_variance", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "variance_scale", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "hybrid_weight", Type: arrow.PrimitiveTypes.Float64},
 }
 
 // diagColumnsV1 are the columns of schema version 1, without quality control.
@@ -107,6 +112,10 @@ var diagColumnsV1 = diagColumns[:10]
 // diagColumnsV2 are the columns of schema version 2, without the filter's
 // hyperparameters.
 var diagColumnsV2 = diagColumns[:15]
+
+// diagColumnsV3 are the columns of schema versions 3 and 4, without the
+// hybrid weight.
+var diagColumnsV3 = diagColumns[:18]
 
 // diagQC are the float64 quality-control columns, in order.
 var diagQC = []func(r *DiagRow) *float64{
@@ -122,6 +131,7 @@ var diagHyper = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.Inflation },
 	func(r *DiagRow) *float64 { return &r.ObsVariance },
 	func(r *DiagRow) *float64 { return &r.VarianceScale },
+	func(r *DiagRow) *float64 { return &r.HybridWeight },
 }
 
 // diagFloats are the float64 columns after "cycle", in order.
@@ -192,6 +202,8 @@ func readDiagnostics(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) ([]Dia
 				return diagColumnsV1, nil
 			case 2:
 				return diagColumnsV2, nil
+			case 3, 4:
+				return diagColumnsV3, nil
 			}
 			return diagColumns, nil
 		},
@@ -242,15 +254,19 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 			}
 			flag = f
 		}
-		var hyper []*array.Float64
-		if _, ok := t.Idx["inflation"]; ok { // absent in schema versions 1 and 2
-			for i := range diagHyper {
-				a, err := arrowfile.ColumnAs[*array.Float64](t, rec, diagColumns[15+i].Name)
-				if err != nil {
-					return nil, err
-				}
-				hyper = append(hyper, a)
+		// The hyperparameters' columns of the file's version (ReadTable
+		// checked them against it): none before 3, no hybrid_weight before 5.
+		hyper := make([]*array.Float64, len(diagHyper))
+		for i := range diagHyper {
+			name := diagColumns[15+i].Name
+			if _, ok := t.Idx[name]; !ok {
+				continue
 			}
+			a, err := arrowfile.ColumnAs[*array.Float64](t, rec, name)
+			if err != nil {
+				return nil, err
+			}
+			hyper[i] = a
 		}
 		for i := range int(rec.NumRows()) {
 			r := DiagRow{
@@ -272,7 +288,7 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 			}
 			for j, field := range diagHyper {
 				*field(&r) = math.NaN()
-				if hyper != nil {
+				if hyper[j] != nil {
 					*field(&r) = hyper[j].Value(i)
 				}
 			}

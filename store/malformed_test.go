@@ -44,12 +44,12 @@ func diagRaw(cycles []int32, nobs, nflagged []int32) filetest.Raw {
 }
 
 // diagRawVersion is a diagnostics table in the layout of schema version
-// 1 or 2, with zero statistics and empty flags.
+// 1, 2, 3 or 4, with zero statistics and empty flags.
 func diagRawVersion(version int, cycles []int32, nobs, nflagged []int32) filetest.Raw {
 	var fields []arrow.Field
 	var cols []func(memory.Allocator) arrow.Array
 	n := len(cycles)
-	for _, c := range map[int][]arrowfile.Column{1: diagColumnsV1, 2: diagColumnsV2}[version] {
+	for _, c := range map[int][]arrowfile.Column{1: diagColumnsV1, 2: diagColumnsV2, 3: diagColumnsV3, 4: diagColumnsV3}[version] {
 		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Type})
 		switch c.Name {
 		case "cycle":
@@ -89,6 +89,7 @@ func readAny(kind Kind, path string, opts ...Option) error {
 func TestReadMalformed(t *testing.T) {
 	ens := filetest.EnsembleRaw
 	withEns := func(f func(r *filetest.Raw)) filetest.Raw { r := ens(); f(&r); return r }
+	newer := strconv.Itoa(SchemaVersion + 1)
 	ok := []bool{false, false}
 	none := []string{"", ""}
 	for _, tc := range []struct {
@@ -103,15 +104,15 @@ func TestReadMalformed(t *testing.T) {
 		{"ensemble read as truth", KindTruth, ens(), `file kind is "ensemble", want one of ["truth" "estimate"]`, false},
 		{"ensemble read as observations", KindObservations, ens(), `file kind is "ensemble", want "observations"`, false},
 		{"ensemble read as diagnostics", KindDiagnostics, ens(), `file kind is "ensemble", want "diagnostics"`, false},
-		{"newer schema version", KindEnsemble, withEns(func(r *filetest.Raw) { r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "5") }),
-			"written with schema version 5, but this build of latentda reads schema versions up to 4", true},
+		{"newer schema version", KindEnsemble, withEns(func(r *filetest.Raw) { r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, newer) }),
+			"written with schema version " + newer + ", but this build of latentda reads schema versions up to " + strconv.Itoa(SchemaVersion), true},
 		{"version 2 observations without scores", KindObservations, func() filetest.Raw {
 			r := obsRaw([]int32{0}, []float64{1}, []float64{1}, []bool{false}, []string{""})
 			r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "2")
 			return r
 		}(), `column "innovation_z" is missing`, false},
 		{"newer schema version, new columns", KindObservations, filetest.Raw{
-			MD:     filetest.WithMD(filetest.BaseMD(KindObservations), arrowfile.KeySchemaVersion, "5"),
+			MD:     filetest.WithMD(filetest.BaseMD(KindObservations), arrowfile.KeySchemaVersion, newer),
 			Fields: []arrow.Field{{Name: "x", Type: arrow.ListOf(arrow.PrimitiveTypes.Int8)}},
 			Cols: []func(memory.Allocator) arrow.Array{func(mem memory.Allocator) arrow.Array {
 				b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int8)
@@ -120,7 +121,7 @@ func TestReadMalformed(t *testing.T) {
 				return b.NewArray()
 			}},
 			NRows: 1,
-		}, "schema version 5", true},
+		}, "schema version " + newer, true},
 		{"schema version 0", KindEnsemble, withEns(func(r *filetest.Raw) { r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "0") }), "not a valid schema version", false},
 		{"schema version text", KindEnsemble, withEns(func(r *filetest.Raw) { r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "one") }), "is not an integer", false},
 		{"no schema version", KindEnsemble, withEns(func(r *filetest.Raw) { r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "<delete>") }), "not a latentda state file", false},
@@ -317,7 +318,7 @@ func TestWriteRejects(t *testing.T) {
 		{"empty ensemble", WriteEnsemble(p, &filetest.Mat0, Meta{}), "empty ensemble"},
 		{"nil ensemble", WriteEnsemble(p, nil, Meta{}), "empty ensemble"},
 		{"wrong kind", WriteEnsemble(p, filetest.TestEnsemble(2, 2), Meta{Kind: KindTruth}), `Kind is "truth"`},
-		{"newer version", WriteEnsemble(p, filetest.TestEnsemble(2, 2), Meta{SchemaVersion: 5}), "writes only schema version 4"},
+		{"newer version", WriteEnsemble(p, filetest.TestEnsemble(2, 2), Meta{SchemaVersion: SchemaVersion + 1}), "writes only schema version " + strconv.Itoa(SchemaVersion)},
 		{"negative cycle", WriteVector(p, []float64{1}, Meta{Cycle: -1}), "Cycle -1 out of range"},
 		{"infinite time", WriteVector(p, []float64{1}, Meta{Time: math.Inf(1)}), "Time +Inf is not finite"},
 		{"empty param key", WriteVector(p, []float64{1}, Meta{Params: map[string]string{"": "x"}}), "Params has an empty key"},

@@ -95,9 +95,9 @@ func TestReadSchemaVersion1(t *testing.T) {
 func TestDiagnosticsHyperparameters(t *testing.T) {
 	dir := t.TempDir()
 	rows := []DiagRow{
-		{Cycle: 1, NObs: 3, Inflation: 1.02, ObsVariance: math.NaN(), VarianceScale: math.NaN()},
-		{Cycle: 2, NObs: 3, Inflation: 1.0731, ObsVariance: 1.9375, VarianceScale: 0.96875},
-		{Cycle: 3, Inflation: math.NaN(), ObsVariance: math.NaN(), VarianceScale: 0.96875},
+		{Cycle: 1, NObs: 3, Inflation: 1.02, ObsVariance: math.NaN(), VarianceScale: math.NaN(), HybridWeight: math.NaN()},
+		{Cycle: 2, NObs: 3, Inflation: 1.0731, ObsVariance: 1.9375, VarianceScale: 0.96875, HybridWeight: 0.9875},
+		{Cycle: 3, Inflation: math.NaN(), ObsVariance: math.NaN(), VarianceScale: 0.96875, HybridWeight: 0.995},
 	}
 	for i := range rows {
 		rows[i].QCNIS, rows[i].QCNISThreshold, rows[i].Projection, rows[i].ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), math.NaN()
@@ -118,10 +118,12 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 			t.Errorf("row %d: read %+v, wrote %+v", i, back[i], rows[i])
 		}
 	}
-	other := rows[1]
-	other.VarianceScale = 1
-	if other.Same(rows[1]) {
-		t.Error("Same ignores variance_scale")
+	for _, f := range []func(*DiagRow){func(r *DiagRow) { r.VarianceScale = 1 }, func(r *DiagRow) { r.HybridWeight = 1 }} {
+		other := rows[1]
+		f(&other)
+		if other.Same(rows[1]) {
+			t.Errorf("Same ignores a change: %+v", other)
+		}
 	}
 
 	p = filepath.Join(dir, "diag-v2.arrow")
@@ -139,6 +141,24 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 	r.Write(t, p)
 	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"inflation"`) {
 		t.Errorf("version 3 table without inflation: got %v", err)
+	}
+	// Versions 3 and 4 have the hyperparameters but no hybrid weight; a
+	// version 5 table without it is damaged.
+	for _, version := range []int{3, 4} {
+		diagRawVersion(version, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).Write(t, p)
+		old, m, err := ReadDiagnostics(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SchemaVersion != version || len(old) != 2 || old[1].Inflation != 0 || !math.IsNaN(old[1].HybridWeight) {
+			t.Errorf("version %d row read as %+v", m.SchemaVersion, old[1])
+		}
+	}
+	r = diagRawVersion(4, []int32{0}, []int32{4}, []int32{0})
+	r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "5")
+	r.Write(t, p)
+	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"hybrid_weight"`) {
+		t.Errorf("version 5 table without hybrid_weight: got %v", err)
 	}
 }
 

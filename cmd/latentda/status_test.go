@@ -9,7 +9,8 @@ import (
 )
 
 // TestPrintStatusHyperparameters: the status shows the latest cycle's
-// inflation and estimated observation-error variances when it has them.
+// inflation, hybrid weight and estimated observation-error variances when
+// it has them.
 func TestPrintStatusHyperparameters(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -18,7 +19,9 @@ func TestPrintStatusHyperparameters(t *testing.T) {
 		notWant []string
 	}{
 		{"fixed", experiment.CycleStats{Inflation: 1.02},
-			[]string{"inflation 1.0200 (latest cycle)\n"}, []string{"R scale"}},
+			[]string{"inflation 1.0200 (latest cycle)\n"}, []string{"R scale", "weight"}},
+		{"hybrid", experiment.CycleStats{Inflation: 1.05, HybridWeight: 0.9875},
+			[]string{"inflation 1.0500 (latest cycle)\nweight    0.9875 (hybrid weight α of the ensemble's covariance, latest cycle)\n"}, []string{"R scale"}},
 		{"adaptive with estimate", experiment.CycleStats{Inflation: 1.0731, VarianceScale: 1.9375, ObsVariance: 0.96875},
 			[]string{"inflation 1.0731", "R scale   1.9375 (estimated factor on the observation-error variances, latest cycle; mean variance 0.9688)\n"}, nil},
 		{"forecast-only", experiment.CycleStats{VarianceScale: 2},

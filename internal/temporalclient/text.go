@@ -28,13 +28,17 @@ func WriteStatus(w io.Writer, st workflows.Status) error {
 	return err
 }
 
-// hyperparameters are the status lines of the latest cycle's inflation
-// and estimated observation-error variances, each left out when the cycle
-// has none (a forecast-only cycle, no observations.variance_estimate).
+// hyperparameters are the status lines of the latest cycle's inflation,
+// hybrid weight and estimated observation-error variances, each left out
+// when the cycle has none (a forecast-only cycle, no hybrid covariance, no
+// observations.variance_estimate).
 func hyperparameters(st experiment.CycleStats) string {
 	var b strings.Builder
 	if st.Inflation != 0 {
 		fmt.Fprintf(&b, "inflation %.4f (latest cycle)\n", st.Inflation)
+	}
+	if st.HybridWeight != 0 {
+		fmt.Fprintf(&b, "weight    %.4f (hybrid weight α of the ensemble's covariance, latest cycle)\n", st.HybridWeight)
 	}
 	if st.VarianceScale != 0 {
 		fmt.Fprintf(&b, "R scale   %.4f (estimated factor on the observation-error variances, latest cycle", st.VarianceScale)
