@@ -221,10 +221,10 @@ func TestFitQuadraticOptions(t *testing.T) {
 	}
 }
 
-// BenchmarkQuadraticJacobian: the Jacobian at the latent benchmark's KS
-// size, n = 128 and d = 32 (528 monomials), which the encoder's
-// Gauss–Newton steps take once per step and member.
-func BenchmarkQuadraticJacobian(b *testing.B) {
+// benchQuadratic is a quadratic generator at the latent benchmark's KS
+// size, n = 128 and d = 32 (528 monomials), with a point near its
+// manifold.
+func benchQuadratic(b *testing.B) (*Quadratic, []float64) {
 	const n, d = 128, 32
 	scales := make([]float64, d)
 	for k := range scales {
@@ -235,10 +235,33 @@ func BenchmarkQuadraticJacobian(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	z := fixture.RandVec(d, rand.New(rand.NewPCG(2, 2)))
-	J := mat.NewDense(n, d, nil)
+	x := qm.samples(2, 3).RawRowView(0)
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := range x {
+		x[i] += 0.01 * rng.NormFloat64()
+	}
+	return g, x
+}
+
+// BenchmarkQuadraticJacobian: the Jacobian, which the encoder's
+// Gauss–Newton steps take once per step and member.
+func BenchmarkQuadraticJacobian(b *testing.B) {
+	g, _ := benchQuadratic(b)
+	z := fixture.RandVec(g.LatentDim(), rand.New(rand.NewPCG(2, 2)))
+	J := mat.NewDense(g.StateDim(), g.LatentDim(), nil)
 	for b.Loop() {
 		g.Jacobian(J, z)
+	}
+}
+
+// BenchmarkQuadraticEncode: one encoding (the PCA code, then the
+// Gauss–Newton steps), which the latent filters take once per member and
+// cycle: go test -run '^$' -bench Quadratic ./latent
+func BenchmarkQuadraticEncode(b *testing.B) {
+	g, x := benchQuadratic(b)
+	z := make([]float64, g.LatentDim())
+	for b.Loop() {
+		g.Encode(z, x)
 	}
 }
 
