@@ -96,20 +96,7 @@ func (g *Identity) Clone() Generator { return g }
 // rows x of X, in the state's units: how much of the data the generator
 // cannot represent.
 func ReconstructionError(g Generator, X *mat.Dense) float64 {
-	m, n := X.Dims()
-	z := make([]float64, g.LatentDim())
-	x := make([]float64, n)
-	var se float64
-	for i := 0; i < m; i++ {
-		row := X.RawRowView(i)
-		g.Encode(z, row)
-		g.Decode(x, z)
-		for j := range x {
-			d := x[j] - row[j]
-			se += d * d
-		}
-	}
-	return se / float64(m*n)
+	return decodedError(g, X, g.Encode)
 }
 
 // ProjectionError is the mean squared distance ‖G(z*) − x‖²/n over the
@@ -119,18 +106,27 @@ func ReconstructionError(g Generator, X *mat.Dense) float64 {
 // filter that encodes by projection, at most ReconstructionError up to
 // the projection's convergence.
 func ProjectionError(g Generator, X *mat.Dense) float64 {
-	m, n := X.Dims()
 	p, err := NewProjector(g, ProjectOptions{})
 	if err != nil {
 		panic("latent: internal error: " + err.Error()) // the default options are valid
 	}
-	z0, z := make([]float64, g.LatentDim()), make([]float64, g.LatentDim())
+	z0 := make([]float64, g.LatentDim())
+	return decodedError(g, X, func(z, x []float64) {
+		g.Encode(z0, x)
+		p.Project(z, x, z0)
+	})
+}
+
+// decodedError is the mean squared error ‖G(code(x)) − x‖²/n over the rows
+// x of X.
+func decodedError(g Generator, X *mat.Dense, code func(z, x []float64)) float64 {
+	m, n := X.Dims()
+	z := make([]float64, g.LatentDim())
 	x := make([]float64, n)
 	var se float64
 	for i := 0; i < m; i++ {
 		row := X.RawRowView(i)
-		g.Encode(z0, row)
-		p.Project(z, row, z0)
+		code(z, row)
 		g.Decode(x, z)
 		for j := range x {
 			d := x[j] - row[j]
