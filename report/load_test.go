@@ -296,19 +296,28 @@ func TestLoadLocalInflation(t *testing.T) {
 
 // TestHybridWeightFigure: a run whose diagnostics have a hybrid weight
 // that changes (latent.alpha_estimate) shows it per cycle, with its mean
-// after the burn-in; a fixed weight or none shows no figure.
+// after the burn-in; a fixed weight or none shows no figure. The set-up
+// names the analysis and the weight, fixed or estimated.
 func TestHybridWeightFigure(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
+		latent string
 		alpha  func(k int) float64
 		figure bool
+		setup  string
 	}{
-		{"estimated", func(k int) float64 { return 1 - 0.001*float64(k) }, true},
-		{"fixed", func(int) float64 { return 0.99 }, false},
-		{"none", func(int) float64 { return math.NaN() }, false},
+		{"estimated", "  analysis: hybrid-local\n  alpha_estimate: {}\n", func(k int) float64 { return 1 - 0.001*float64(k) }, true,
+			"analysis hybrid-local, hybrid weight α estimated (memory 20)"},
+		{"fixed", "  analysis: hybrid-local\n  alpha: 0.99\n", func(int) float64 { return 0.99 }, false, "analysis hybrid-local, hybrid weight α 0.99"},
+		{"none", "", func(int) float64 { return math.NaN() }, false, "update increment, analysis etkf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSynthRun()
+			pairs := []string{"inflation: adaptive", "inflation: 1.02", "generator: generators/g.arrow\n", "generator: generators/g.arrow\n  update: increment\n" + tc.latent}
+			if tc.latent != "" { // hybrid-local: the LETKF on the states
+				pairs = append(pairs, "method: etkf", "method: letkf\n  loc_radius: 2")
+			}
+			s.config = strings.NewReplacer(pairs...).Replace(testConfig)
 			for i := range s.rows {
 				s.rows[i].HybridWeight = tc.alpha(s.rows[i].Cycle)
 			}
@@ -326,6 +335,9 @@ func TestHybridWeightFigure(t *testing.T) {
 			}
 			if k >= 0 && !strings.Contains(figs[k].Caption, "Mean α after the burn-in:") {
 				t.Errorf("caption %q has no mean", figs[k].Caption)
+			}
+			if setup := strings.Join(newPage(r, figs).Setup, "\n"); !strings.Contains(setup, tc.setup) {
+				t.Errorf("set-up lacks %q:\n%s", tc.setup, setup)
 			}
 		})
 	}

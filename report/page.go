@@ -260,7 +260,14 @@ func newPage(r *Run, figs []Figure) page {
 		fmt.Sprintf("filter: %s, %d members, inflation %s", c.Filter.Method, c.Filter.Members, inflation(c.Filter)),
 	}
 	if l := c.Latent; l != nil {
-		setup = append(setup, fmt.Sprintf("latent: generator %s, encoding %s, update %s", l.Generator, l.Encoding, l.Update))
+		line := fmt.Sprintf("latent: generator %s, encoding %s, update %s, analysis %s", l.Generator, l.Encoding, l.Update, l.AnalysisOrDefault())
+		switch {
+		case l.AlphaEstimate != nil:
+			line += fmt.Sprintf(", hybrid weight α estimated (memory %s)", num(l.AlphaEstimate.Memory))
+		case l.AlphaOrDefault() < 1 || l.AnalysisOrDefault() == config.LatentHybridLocal:
+			line += ", hybrid weight α " + num(l.AlphaOrDefault())
+		}
+		setup = append(setup, line)
 	}
 	s := r.Summary
 	setup = append(setup, fmt.Sprintf("cycles: %d run, %d after the burn-in (model time %s), seed %d", len(r.Diag), s.Scored, num(c.BurnIn), c.Seed))
