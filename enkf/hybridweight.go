@@ -170,7 +170,7 @@ func (hw *hybridWeight) logLikelihood(dd float64, M int) (float64, error) {
 // EstimatedAlpha returns the weight α = 1 − E[β] of the log-posterior
 // logPost (HybridWeightState, one value per pair of HybridWeightGrid and
 // HybridScaleGrid, β-major): the α of the analysis after which it was
-// carried. logPost must pass CheckHybridWeightState; EstimatedAlpha panics
+// carried, as SetHybridWeightState accepts it; EstimatedAlpha panics
 // if its length is wrong.
 func EstimatedAlpha(logPost []float64) float64 {
 	if len(logPost) != len(HybridWeightGrid)*len(HybridScaleGrid) {
@@ -201,10 +201,10 @@ func (f *Filter) HybridWeightState() []float64 {
 // before the first analysis: flat.
 func (f *Filter) ResetHybridWeightState() { clear(f.hw.logPost) }
 
-// CheckHybridWeightState reports what is wrong with logPost as a carried
+// checkHybridWeightState reports what is wrong with logPost as a carried
 // log-posterior (HybridWeightState): its length, or a value that is not
 // finite and <= 0.
-func CheckHybridWeightState(logPost []float64) error {
+func checkHybridWeightState(logPost []float64) error {
 	if want := len(HybridWeightGrid) * len(HybridScaleGrid); len(logPost) != want {
 		return fmt.Errorf("enkf: a hybrid weight state of %d values, want %d", len(logPost), want)
 	}
@@ -222,7 +222,7 @@ func (f *Filter) SetHybridWeightState(logPost []float64) error {
 	if f.hw == nil {
 		return fmt.Errorf("enkf: the filter has no hybrid weight estimate")
 	}
-	if err := CheckHybridWeightState(logPost); err != nil {
+	if err := checkHybridWeightState(logPost); err != nil {
 		return err
 	}
 	copy(f.hw.logPost, logPost)
