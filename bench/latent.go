@@ -71,7 +71,8 @@ const DefaultTuneSeeds = 5
 type LatentOptions struct {
 	Models  []string // ks, lorenz96 (default both; lorenz96 only where its regime is meaningful)
 	Regimes []string // standard, small, sparse, very-sparse, nonlinear (default all)
-	// Filters are method names (latentMethods; default all of them).
+	// Filters are method names (latentMethods; default all but the
+	// opt-in ones).
 	Filters []string
 	// Seeds is the number of evaluation seeds (FirstSeed, FirstSeed+1,
 	// ...; default 5 from 1); TuneSeeds the number of tuning seeds (101,
@@ -184,6 +185,17 @@ func (o *LatentOptions) scheme() (string, float64) {
 		return config.SchemeEnKFN, o.XN
 	}
 	return o.Scheme, o.PriorSD
+}
+
+// selects reports whether meth is one of the filters to run: those named,
+// or without names every method that is not opt-in (the adaptive benches
+// keep the opt-in ones: they are compared row for row with the tuned
+// rows of docs/results-latent-tune3.json, which has them).
+func (o *LatentOptions) selects(meth *latentMethod) bool {
+	if len(o.Filters) == 0 {
+		return !meth.optIn || o.Adaptive
+	}
+	return slices.Contains(o.Filters, meth.name)
 }
 
 // adaptiveSchemes are the adaptive inflations the benchmark runs.
@@ -449,7 +461,7 @@ func (b *latentBench) plan() []rowSpec {
 			for _, N := range members {
 				for i := range latentMethods {
 					meth := &latentMethods[i]
-					if len(b.opts.Filters) > 0 && !slices.Contains(b.opts.Filters, meth.name) || !meth.runsIn(mname, rname) ||
+					if !b.opts.selects(meth) || !meth.runsIn(mname, rname) ||
 						N == referenceMembers && meth.name != "letkf" {
 						continue
 					}

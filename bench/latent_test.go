@@ -416,6 +416,51 @@ func TestLatentVerdicts(t *testing.T) {
 // TestReferenceRows: the plan holds one LETKF reference row of N = 64 per
 // KS observing system (none in the adaptive bench), the verdicts read each
 // regime's LETKF against it, and it is no (regime, N) of its own.
+// TestOptInMethods checks that the opt-in filters run only when named,
+// except in the adaptive benches, and that a report without them says
+// how to run them.
+func TestOptInMethods(t *testing.T) {
+	optIn := OptInMethodNames()
+	if len(optIn) == 0 {
+		t.Fatal("no opt-in methods")
+	}
+	planned := func(o LatentOptions) map[string]bool {
+		b := &latentBench{opts: o}
+		b.opts.withDefaults()
+		out := map[string]bool{}
+		for _, s := range b.plan() {
+			out[s.method.name] = true
+		}
+		return out
+	}
+	def, adaptive := planned(LatentOptions{}), planned(LatentOptions{Adaptive: true})
+	named := planned(LatentOptions{Filters: optIn})
+	for _, name := range optIn {
+		if def[name] || !named[name] {
+			t.Errorf("%s: in the default plan %v, planned when named %v", name, def[name], named[name])
+		}
+	}
+	if !adaptive["latent-etkf-quadratic"] || !adaptive["latent-etkf-autoencoder"] {
+		t.Errorf("the adaptive plan lost the opt-in ETKFs: %v", adaptive)
+	}
+	if !def["letkf"] || !def["latent-hybrid-local-conv"] {
+		t.Errorf("default plan %v", def)
+	}
+	for _, tc := range []struct {
+		rows []LatentRow
+		want bool
+	}{
+		{[]LatentRow{{Model: "ks", Regime: "standard", N: 16, Filter: "letkf"}}, true},
+		{[]LatentRow{{Model: "ks", Regime: "standard", N: 16, Filter: "letkf"}, {Model: "ks", Regime: "standard", N: 16, Filter: optIn[0]}}, false},
+	} {
+		var md strings.Builder
+		LatentReport{Rows: tc.rows}.WriteMarkdown(&md)
+		if got := strings.Contains(md.String(), "run only when `--filter` names them"); got != tc.want {
+			t.Errorf("rows %v: report names the opt-in filters %v, want %v", tc.rows, got, tc.want)
+		}
+	}
+}
+
 func TestReferenceRows(t *testing.T) {
 	for _, adaptive := range []bool{false, true} {
 		b := &latentBench{opts: LatentOptions{Adaptive: adaptive}}
