@@ -413,9 +413,6 @@ func TestLatentVerdicts(t *testing.T) {
 	}
 }
 
-// TestReferenceRows: the plan holds one LETKF reference row of N = 64 per
-// KS observing system (none in the adaptive bench), the verdicts read each
-// regime's LETKF against it, and it is no (regime, N) of its own.
 // TestOptInMethods checks that the opt-in filters run only when named,
 // except in the adaptive benches, and that a report without them says
 // how to run them.
@@ -461,6 +458,9 @@ func TestOptInMethods(t *testing.T) {
 	}
 }
 
+// TestReferenceRows: the plan holds one LETKF reference row of N = 64 per
+// KS observing system (none in the adaptive bench), the verdicts read each
+// regime's LETKF against it, and it is no (regime, N) of its own.
 func TestReferenceRows(t *testing.T) {
 	for _, adaptive := range []bool{false, true} {
 		b := &latentBench{opts: LatentOptions{Adaptive: adaptive}}

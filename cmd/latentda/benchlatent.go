@@ -62,7 +62,7 @@ sets each row against the tuned row of --compare:
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Models, "model", nil, "models: ks, lorenz96 (default both)")
 	f.StringSliceVar(&o.Regimes, "regime", nil, "regimes: "+strings.Join(bench.RegimeNames(), ", ")+" (default all)")
-	f.StringSliceVar(&o.Filters, "filter", nil, "filters: "+strings.Join(bench.MethodNames(), ", ")+" (default all but the opt-in "+strings.Join(bench.OptInMethodNames(), ", ")+")")
+	f.StringSliceVar(&o.Filters, "filter", nil, "filters: "+strings.Join(bench.MethodNames(), ", ")+" (default all, but without --inflation adaptive not the opt-in "+strings.Join(bench.OptInMethodNames(), ", ")+")")
 	f.IntVar(&o.Seeds, "seeds", 5, "evaluation seeds (--first-seed, --first-seed + 1, ...)")
 	f.IntVar(&o.FirstSeed, "first-seed", 1, "the first evaluation seed: 201, say, tries an idea on truths that neither the tuning (101, ...) nor the published report (1..5) uses")
 	f.IntVar(&o.TuneSeeds, "tune-seeds", bench.DefaultTuneSeeds, "tuning seeds (101, 102, ...)")
