@@ -6,6 +6,7 @@
 package ood
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -156,6 +157,18 @@ type Result struct {
 	RMSE     []RMSE     `json:"rmse,omitempty"`
 	// Bounds are the snapshot bounds of the anomalous cases.
 	Bounds []Bound `json:"bounds,omitempty"`
+	// Lost are the runs that stopped early: the filter or the truth
+	// diverged. The cycles they recorded before are scored.
+	Lost []LostRun `json:"lost,omitempty"`
+}
+
+// LostRun is a run that stopped at a cycle after the onset.
+type LostRun struct {
+	Model string `json:"model"`
+	Case  string `json:"case"`
+	Seed  int    `json:"seed"`
+	Cycle int    `json:"cycle"`
+	Error string `json:"error"`
 }
 
 // oodCase is one scenario of the evaluation.
@@ -333,6 +346,10 @@ type oodRun struct {
 	// ys are the observations of the recorded cycles, for the oracle
 	// chart (oracleChart).
 	ys [][]float64
+	// lostCycle is the cycle at which the run stopped (0: it ran to the
+	// end), lostErr why.
+	lostCycle int
+	lostErr   string
 }
 
 // Run fits a generator per model and runs each case with each
@@ -387,6 +404,7 @@ func Merge(parts []Result) (Result, error) {
 		out.Tracking = append(out.Tracking, p.Tracking...)
 		out.RMSE = append(out.RMSE, p.RMSE...)
 		out.Bounds = append(out.Bounds, p.Bounds...)
+		out.Lost = append(out.Lost, p.Lost...)
 	}
 	out.Command = strings.Join(cmds, "` and `latentda ")
 	return out, nil
@@ -457,8 +475,14 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, seed, err)
 				}
+				if r.lostCycle > 0 {
+					res.Lost = append(res.Lost, LostRun{Model: m.name, Case: j.c.name, Seed: seed, Cycle: r.lostCycle, Error: r.lostErr})
+				}
 				runs[j.c.name][j.seed] = r
 				mu.Unlock()
+				if r.lostCycle > 0 {
+					logf("%s, %s, seed %d: stopped at cycle %d (%s); its %d cycles after the onset are scored", m.name, j.c.name, seed, r.lostCycle, r.lostErr, len(r.recs))
+				}
 				logf("%s, %s, seed %d: rmse_a %.3f", m.name, j.c.name, seed, r.rmse)
 			}
 		}()
@@ -471,6 +495,9 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	if firstErr != nil {
 		return firstErr
 	}
+	slices.SortFunc(res.Lost, func(a, b LostRun) int {
+		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.Case, b.Case), cmp.Compare(a.Seed, b.Seed))
+	})
 	// The calibrated dof of the manifold score on the first seed.
 	if s, err := experiment.Build(caseConfig(cases[0], uint64(o.FirstSeed), config.PolicyWarn)); err == nil {
 		g.ResidualDoF, g.CodeDoF = s.ManifoldDegreesOfFreedom()
@@ -497,13 +524,17 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	if o.Policies {
 		for _, c := range cases {
 			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
-				row := RMSE{Model: m.name, Case: c.name, Policy: policy, RMSEa: runs[c.name][0].rmse}
+				row := RMSE{Model: m.name, Case: c.name, Policy: policy}
+				r := runs[c.name][0]
 				if policy != config.PolicyWarn {
-					r, err := runOODCase(ctx, caseConfig(c, uint64(o.FirstSeed), policy), c)
-					row.RMSEa = r.rmse
-					if err != nil {
+					var err error
+					if r, err = runOODCase(ctx, caseConfig(c, uint64(o.FirstSeed), policy), c); err != nil {
 						row.Error = err.Error()
 					}
+				}
+				row.RMSEa = r.rmse
+				if r.lostCycle > 0 {
+					row.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
 				}
 				res.RMSE = append(res.RMSE, row)
 				logf("%s, %s, policy %s: rmse_a %.3f", m.name, c.name, policy, row.RMSEa)
@@ -537,20 +568,30 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 	y := make([]float64, p)
 	flags := make([]bool, p)
 	run := oodRun{chanFlags: make([]int, p), chanK3: make([]int, p)}
+	// A run that diverges after the onset is scored on the cycles it
+	// recorded, and reported as lost; before, it cannot be scored.
+	stop := func(k int, err error) (oodRun, error) {
+		if len(run.recs) == 0 {
+			return oodRun{}, fmt.Errorf("cycle %d, before any scored cycle: %w", k, err)
+		}
+		run.lostCycle, run.lostErr = k, err.Error()
+		run.rmse /= float64(len(run.recs))
+		return run, nil
+	}
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if err := ctx.Err(); err != nil {
 			return oodRun{}, err
 		}
 		if err := s.AdvanceTruth(truth, k); err != nil {
-			return run, err
+			return stop(k, err)
 		}
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
-			return run, err
+			return stop(k, err)
 		}
 		st, err := s.Analyze(E, y, truth, k)
 		if err != nil {
-			return run, err
+			return stop(k, err)
 		}
 		if k <= oodBurn {
 			continue

@@ -37,6 +37,9 @@ func WriteReport(w io.Writer, res Result) {
 		p("- %s, %s: the filter's time-mean analysis RMSE after the onset is %.3f–%.3f over the %d seeds (median %.3f); a seed far above the others lost the truth, and its forecast-based flags count as false alarms.\n",
 			tr.Model, tr.Case, lo, hi, len(tr.RMSE), medianOf(tr.RMSE))
 	}
+	for _, l := range res.Lost {
+		p("- %s, %s, seed %d stopped at cycle %d (%s); its cycles after the onset up to then are scored.\n", l.Model, l.Case, l.Seed, l.Cycle, l.Error)
+	}
 	p("\nDetectors, all at the 1%% setting:\n\n")
 	p("- `innovation`: NIS = dᵀ(HPHᵀ + R)⁻¹d above the χ²(p) 0.99 quantile.\n")
 	p("- `projection`: the one-sided generator-manifold cost J* = ‖R^{-1/2}(y − H(G(z*)))‖² + ‖z*‖² above its empirical 0.99 quantile (the earlier detector).\n")
