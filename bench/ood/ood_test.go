@@ -132,18 +132,7 @@ func TestStaticNullSpaceAUC(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, m := range oodModels() {
 		base := m.base(40)
-		X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 300, Seed: 11}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		genPath := filepath.Join(t.TempDir(), "pca.arrow")
-		if err := genfile.Save(genPath, g, genfile.Info{Model: m.name}); err != nil {
-			t.Fatal(err)
-		}
+		genPath := testGenerator(t, m.name, base)
 		byName := map[string]oodCase{}
 		for _, c := range m.cases(oodBurn + 1) {
 			byName[c.name] = c
@@ -355,18 +344,7 @@ func TestOracleChart(t *testing.T) {
 func TestRunStoppedAfterOnset(t *testing.T) {
 	m := oodModels()[0]
 	base := m.base(40)
-	X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 300, Seed: 11}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	genPath := filepath.Join(t.TempDir(), "pca.arrow")
-	if err := genfile.Save(genPath, g, genfile.Info{Model: m.name}); err != nil {
-		t.Fatal(err)
-	}
+	genPath := testGenerator(t, m.name, base)
 	run := func(from int) (oodRun, error) {
 		c := oodCase{name: "blow-up", every: 1, anomaly: &config.AnomalyConfig{Bias: 1e12, BiasIndex: oodChannel, FromCycle: from}}
 		cfg := oodConfig(base, c, genPath, 1, config.PolicyWarn)
@@ -380,4 +358,23 @@ func TestRunStoppedAfterOnset(t *testing.T) {
 	if _, err := run(oodBurn - 5); err == nil || !strings.Contains(err.Error(), "before any scored cycle") {
 		t.Errorf("diverging before the onset: %v", err)
 	}
+}
+
+// testGenerator saves a PCA of d = 10 fitted on a short archive of base's
+// model and returns its path.
+func testGenerator(t *testing.T, model string, base config.Config) string {
+	t.Helper()
+	X, _, err := experiment.BuildArchive(context.Background(), base, experiment.ArchiveOptions{Samples: 300, Seed: 11}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := latent.FitPCA(X, latent.PCAOptions{Dim: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genPath := filepath.Join(t.TempDir(), "pca.arrow")
+	if err := genfile.Save(genPath, g, genfile.Info{Model: model}); err != nil {
+		t.Fatal(err)
+	}
+	return genPath
 }
