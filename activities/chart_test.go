@@ -73,8 +73,8 @@ func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 			rs := store.OpenRunState(runDir(a))
 			state, _, err := rs.Vector(store.FieldManifoldChart, cycles)
 			rs.Close()
-			if err != nil || len(state) != 1+20+12 || state[0] == 0 {
-				t.Errorf("chart state after the last cycle: %v, %v; want 1 + p + d = 33 values, moved from 0", state, err)
+			if err != nil || len(state) != 1+20+2*12 || state[0] == 0 {
+				t.Errorf("chart state after the last cycle: %v, %v; want 1 + p + 2d = 45 values, moved from 0", state, err)
 			}
 			continue
 		}

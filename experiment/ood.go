@@ -575,8 +575,8 @@ func (q *qualityControl) batchReason(batch []string) string {
 		case config.TestManifold:
 			if q.chart != nil {
 				c := q.chart.Parts()
-				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g, the code spectrum's chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
-					q.res.Manifold, q.cfg.ManifoldMemory, c.Score, c.Observation, c.Residual, c.Spectrum, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
+				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g, the code spectrum's chart %.3g, the code location's chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
+					q.res.Manifold, q.cfg.ManifoldMemory, c.Score, c.Observation, c.Residual, c.Spectrum, c.Location, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("two-sided manifold score %.4g > %.4g (residual p %.2g, code p %.2g)", q.res.Manifold, q.res.ManifoldThreshold, q.res.ManifoldResidualP, q.res.ManifoldCodeP))

@@ -23,33 +23,42 @@ import (
 //	s_k   = (1 − λ) s_{k−1} + λ u_k,              u_k = Φ⁻¹(F(T_k)),
 //	e_k,i = (1 − λ) e_{k−1,i} + λ (r_k,i − m_i)/σ_i,
 //	g_k,j = (1 − λ) g_{k−1,j} + λ (v_k,j − a_j)/b_j,  v_k,j = (z*_k,j − μ_j)²,
+//	h_k,j = (1 − λ) h_{k−1,j} + λ (z*_k,j − μ_j)/τ_j,
 //
-// from s_0 = e_0 = g_0 = 0. T_k is the cycle's two-sided score (TwoSided),
+// from s_0 = e_0 = g_0 = h_0 = 0. T_k is the cycle's two-sided score (TwoSided),
 // F its in-distribution distribution function, so that u_k is a standard
 // normal score whatever T's law; r_k,i is observation i's standardised
 // residual off the manifold, (yᵢ − H(G(z*))ᵢ)/σᵢ, with in-distribution
 // mean mᵢ and standard deviation σᵢ (the generator's representation error
 // makes them differ from 0 and 1); v_k,j is the energy of code component j
 // of the projection z*, about its in-distribution mean μ_j, with
-// in-distribution mean a_j and standard deviation b_j. The charts' parts
-// are
+// in-distribution mean a_j and standard deviation b_j; τ_j is z*_j's
+// in-distribution standard deviation. The charts' parts are
 //
-//	score:     s_k / (z(1 − α/3) sd(s)),
-//	residual:  max_i |e_k,i| / (z(1 − α/(6p)) sd(e_i)),
+//	score:     s_k / (z(1 − α/4) sd(s)),
+//	residual:  max_i |e_k,i| / (z(1 − α/(8p)) sd(e_i)),
 //	spectrum:  Q_k / q,   Q_k = Σ_j (g_k,j / sd(g_j))²,
+//	location:  L_k / l,   L_k = max_j |h_k,j| / sd(h_j),
 //
-// each at α/3 (the p residual charts two-sided at α/3 by Bonferroni; q the
-// (1 − α/3) quantile of Q), so that they share the false-alarm rate α.
+// each at α/4 (the p residual charts two-sided at α/4 by Bonferroni; q
+// and l the (1 − α/4) quantiles of Q and L), so that they share the
+// false-alarm rate α.
 // The score sums the code's energy over its components, so an anomaly that
 // moves energy from some modes to others (a change of the domain length
 // shifts the cells' wavenumber) changes it little; the spectrum chart, a
 // diagonal multivariate EWMA (Lowry et al. 1992) of the components'
-// energies, adds up such moves whatever their sign. Consecutive cycles are
-// correlated (the states evolve slowly against λ), so sd(s), sd(eᵢ),
-// sd(g_j) and q are measured on a calibration sequence of in-distribution
-// batches one cycle apart, not taken from the formula λ/(2 − λ) for
-// independent inputs; F, mᵢ, σᵢ, μ_j, a_j and b_j come from the same
-// sequence.
+// energies, adds up such moves whatever their sign. A pattern that stays
+// put on the manifold (a bump, a wave of fixed phase) moves the code's
+// mean, z*_j − μ_j by about δ_j, which changes its energy only by about
+// δ_j² when δ_j is small against τ_j; the location chart, an EWMA of
+// each code component itself, sees δ to first order. Its part is the
+// largest component, not a sum: a pattern of one scale moves the few
+// components of that scale (a wave, the two modes of its wavenumber), and
+// a sum over all d would dilute them in the others' noise. Consecutive cycles are correlated (the states evolve slowly
+// against λ), so sd(s), sd(eᵢ), sd(g_j), sd(h_j), q and l are measured on
+// a calibration sequence of in-distribution batches one cycle apart, not
+// taken from the formula λ/(2 − λ) for independent inputs; F, mᵢ, σᵢ,
+// μ_j, τ_j, a_j and b_j come from the same sequence.
 //
 // The chart's statistic is the largest part, divided by its own (1 − α)
 // quantile over the calibration sequence, so that it flags above 1 at the
@@ -61,34 +70,37 @@ import (
 // alarms come in runs of about a memory, so the sequence should be long:
 // hundreds of memories.
 //
-// Its state (s, e, g) is carried from cycle to cycle: State and SetState
-// store and restore it.
+// Its state (s, e, g, h) is carried from cycle to cycle: State and
+// SetState store and restore it.
 type ManifoldChart struct {
 	lambda   float64
 	cdf      []float64 // the calibration scores T, sorted: F
 	mean, sd []float64 // mᵢ, σᵢ
 	sdS      float64   // sd(s)
 	sdE      []float64 // sd(eᵢ)
-	zS, zE   float64   // z(1 − α/3), z(1 − α/(6p))
-	// The code components' means μ_j, their energies' means a_j and
-	// standard deviations b_j, sd(g_j), and q.
-	codeMean, energyMean, energySD, sdG []float64
-	q                                   float64
-	scale                               float64 // the calibration quantile of the unscaled statistic
-	// state is (s, e₁, …, e_p, g₁, …, g_d), carried from cycle to cycle;
-	// e and g alias its parts.
-	state, e, g []float64
+	zS, zE   float64   // z(1 − α/4), z(1 − α/(8p))
+	// The code components' means μ_j and standard deviations τ_j, their
+	// energies' means a_j and standard deviations b_j, sd(g_j), sd(h_j),
+	// q and l.
+	codeMean, codeSD, energyMean, energySD, sdG, sdH []float64
+	q, l                                             float64
+	scale                                            float64 // the calibration quantile of the unscaled statistic
+	// state is (s, e₁, …, e_p, g₁, …, g_d, h₁, …, h_d), carried from
+	// cycle to cycle; e, g and h alias its parts.
+	state, e, g, h []float64
 }
 
 // ChartParts splits the chart statistic by what it blames, each part over
 // the calibration quantile as Statistic is: the score's chart, the
 // observation whose residual chart's part is the largest with that part,
-// and the code spectrum's chart. Statistic is the largest part.
+// the code spectrum's chart and the code location's chart. Statistic is
+// the largest part.
 type ChartParts struct {
 	Score       float64
 	Observation int
 	Residual    float64
 	Spectrum    float64
+	Location    float64
 }
 
 // CalibrateManifoldChart returns the chart of the given memory (in cycles,
@@ -122,13 +134,13 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		}
 	}
 	c := &ManifoldChart{lambda: 1 / float64(memory), cdf: slices.Sorted(slices.Values(scores)),
-		sdE: make([]float64, p), sdG: make([]float64, d), state: make([]float64, 1+p+d)}
-	c.e, c.g = c.state[1:1+p], c.state[1+p:]
+		sdE: make([]float64, p), sdG: make([]float64, d), sdH: make([]float64, d), state: make([]float64, 1+p+2*d)}
+	c.alias()
 	var ok bool
 	if c.mean, c.sd, ok = columnMoments(residuals, nil); !ok {
 		return nil, fmt.Errorf("latent: manifold chart: the residual of observation %d does not vary over the calibration sequence", slices.Index(c.sd, 0))
 	}
-	c.codeMean, _, _ = columnMoments(codes, nil)
+	c.codeMean, c.codeSD, _ = columnMoments(codes, nil)
 	if c.energyMean, c.energySD, ok = columnMoments(codes, c.codeMean); !ok {
 		return nil, fmt.Errorf("latent: manifold chart: code component %d does not vary over the calibration sequence", slices.Index(c.energySD, 0))
 	}
@@ -136,7 +148,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	// in-distribution mean) are measured after a warm-up of 3 memories,
 	// when the start s_0 = e_0 = g_0 = 0 is forgotten to e⁻³.
 	warm := 3 * memory
-	sum2 := make([]float64, 1+p+d)
+	sum2 := make([]float64, len(c.state))
 	for k := range n {
 		c.advance(scores[k], residuals[k], codes[k])
 		if k < warm {
@@ -153,23 +165,28 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	}
 	for j := range c.sdG {
 		c.sdG[j] = math.Sqrt(sum2[1+p+j] / m)
+		c.sdH[j] = math.Sqrt(sum2[1+p+d+j] / m)
 	}
 	std := distuv.UnitNormal
-	c.zS, c.zE = std.Quantile(1-alpha/3), std.Quantile(1-alpha/(6*float64(p)))
-	// q, then the quantile of the combined statistic, each over a fresh
-	// pass.
-	spectra, stats := make([]float64, 0, n-warm), make([]float64, 0, n-warm)
+	c.zS, c.zE = std.Quantile(1-alpha/4), std.Quantile(1-alpha/(8*float64(p)))
+	// q and l, then the quantile of the combined statistic, each over a
+	// fresh pass.
+	spectra, locations, stats := make([]float64, 0, n-warm), make([]float64, 0, n-warm), make([]float64, 0, n-warm)
 	c.Reset()
 	for k := range n {
 		if c.advance(scores[k], residuals[k], codes[k]); k >= warm {
-			spectra = append(spectra, c.spectrum())
+			spectra, locations = append(spectra, c.spectrum()), append(locations, c.location())
 		}
 	}
-	q, err := observations.EmpiricalThreshold(spectra, alpha/3)
+	q, err := observations.EmpiricalThreshold(spectra, alpha/4)
 	if err != nil {
 		return nil, fmt.Errorf("latent: manifold chart: %w", err)
 	}
-	c.q, c.scale = q, 1
+	l, err := observations.EmpiricalThreshold(locations, alpha/4)
+	if err != nil {
+		return nil, fmt.Errorf("latent: manifold chart: %w", err)
+	}
+	c.q, c.l, c.scale = q, l, 1
 	c.Reset()
 	for k := range n {
 		if st := c.Update(scores[k], residuals[k], codes[k]); k >= warm {
@@ -250,8 +267,18 @@ func (c *ManifoldChart) advance(score float64, r, z []float64) {
 	for j, v := range z {
 		if v -= c.codeMean[j]; finite(v) {
 			c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
+			c.h[j] = (1-c.lambda)*c.h[j] + c.lambda*v/c.codeSD[j]
 		}
 	}
+}
+
+// location is L = max_j |h_j| / sd(h_j).
+func (c *ManifoldChart) location() float64 {
+	var l float64
+	for j, v := range c.h {
+		l = max(l, math.Abs(v)/c.sdH[j])
+	}
+	return l
 }
 
 // spectrum is Q = Σ_j (g_j / sd(g_j))².
@@ -268,12 +295,13 @@ func (c *ManifoldChart) spectrum() float64 {
 // its parts (Parts), flagged above 1.
 func (c *ManifoldChart) Statistic() float64 {
 	p := c.Parts()
-	return max(p.Score, p.Residual, p.Spectrum)
+	return max(p.Score, p.Residual, p.Spectrum, p.Location)
 }
 
 // Parts splits Statistic by what it blames.
 func (c *ManifoldChart) Parts() ChartParts {
-	p := ChartParts{Score: c.state[0] / (c.zS * c.sdS) / c.scale, Spectrum: c.spectrum() / c.q / c.scale}
+	p := ChartParts{Score: c.state[0] / (c.zS * c.sdS) / c.scale, Spectrum: c.spectrum() / c.q / c.scale,
+		Location: c.location() / c.l / c.scale}
 	for i, v := range c.e {
 		if r := math.Abs(v) / (c.zE * c.sdE[i]) / c.scale; r > p.Residual {
 			p.Observation, p.Residual = i, r
@@ -282,13 +310,13 @@ func (c *ManifoldChart) Parts() ChartParts {
 	return p
 }
 
-// Reset returns the charts to their start, s = e = g = 0.
+// Reset returns the charts to their start, s = e = g = h = 0.
 func (c *ManifoldChart) Reset() {
 	clear(c.state)
 }
 
-// State returns the charts' state (s, e₁, …, e_p, g₁, …, g_d), to be
-// carried to the next cycle. It is owned by c.
+// State returns the charts' state (s, e₁, …, e_p, g₁, …, g_d, h₁, …,
+// h_d), to be carried to the next cycle. It is owned by c.
 func (c *ManifoldChart) State() []float64 { return c.state }
 
 // SetState restores a state State returned.
@@ -308,7 +336,12 @@ func (c *ManifoldChart) SetState(v []float64) error {
 func (c *ManifoldChart) Fresh() *ManifoldChart {
 	f := *c
 	f.state = make([]float64, len(c.state))
-	p := len(c.e)
-	f.e, f.g = f.state[1:1+p], f.state[1+p:]
+	f.alias()
 	return &f
+}
+
+// alias points e, g and h at their parts of the state.
+func (c *ManifoldChart) alias() {
+	p, d := len(c.sdE), len(c.sdG)
+	c.e, c.g, c.h = c.state[1:1+p], c.state[1+p:1+p+d], c.state[1+p+d:]
 }

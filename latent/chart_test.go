@@ -78,9 +78,12 @@ func TestManifoldChartFalseAlarms(t *testing.T) {
 // of 16 observations, which a one-batch Bonferroni test at 1% flags about
 // 3% of the time, scores 1.6× their in-distribution law, or energy moved
 // from half the code's components to the other half (1.6× and 0.4× their
-// variance, the total unchanged), is flagged on most batches once the
-// chart has filled, and Parts blames what changed; in-distribution
-// batches are not flagged.
+// variance, the total unchanged), or the code's mean moved by 0.95 of its
+// sd on one component with its energy unchanged (0.95 + 0.31z, as a
+// pattern of one scale that stays put on the manifold), is flagged on most batches
+// once the chart has filled, and Parts blames what changed; the last case
+// cannot pass without the location part (the score and the spectrum stay
+// below 1). In-distribution batches are not flagged.
 func TestManifoldChartSeesPersistentShift(t *testing.T) {
 	const alpha, memory, p, d = 0.01, 30, 16, 8
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -115,6 +118,11 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 				}
 			}
 		}, func(p ChartParts) bool { return p.Spectrum > 1 }},
+		{"code location moved, energy kept", func(_ []float64, _, z [][]float64) {
+			for k := range z {
+				z[k][0] = 0.95 + math.Sqrt(1-0.95*0.95)*z[k][0] // mean 0.95, E[z²] = 1
+			}
+		}, func(p ChartParts) bool { return p.Location > 1 && p.Spectrum < 1 && p.Score < 1 }},
 	} {
 		s, r, z := ar1Sequence(rng, 3000, p, d, 0.5)
 		tc.change(s, r, z)
@@ -122,7 +130,7 @@ func TestManifoldChartSeesPersistentShift(t *testing.T) {
 			t.Errorf("%s: %.1f%% of the batches after 3 memories flagged, want >= 90%%", tc.name, 100*det)
 		}
 		parts := c.Parts()
-		if max(parts.Score, parts.Residual, parts.Spectrum) != c.Statistic() || !tc.blamed(parts) {
+		if max(parts.Score, parts.Residual, parts.Spectrum, parts.Location) != c.Statistic() || !tc.blamed(parts) {
 			t.Errorf("%s: parts %+v, statistic %v", tc.name, parts, c.Statistic())
 		}
 	}
@@ -158,7 +166,8 @@ func TestManifoldChartState(t *testing.T) {
 	if after := d.State(); !(after[0] > before[0]) || !slices.Equal(after[1:], before[1:]) {
 		t.Errorf("a failed projection moved the state %v to %v; want only s, upward", before, after)
 	}
-	for _, bad := range [][]float64{{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0}, {0, math.NaN(), 0, 0, 0, 0}, {math.Inf(1), 0, 0, 0, 0, 0}} {
+	// 1 + p + 2d = 8 values.
+	for _, bad := range [][]float64{{0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, math.NaN(), 0, 0, 0, 0, 0, 0}, {math.Inf(1), 0, 0, 0, 0, 0, 0, 0}} {
 		if err := d.SetState(bad); err == nil {
 			t.Errorf("SetState(%v) accepted", bad)
 		}
