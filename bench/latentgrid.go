@@ -401,7 +401,7 @@ func MethodNames() []string {
 }
 
 // optInDoc says why the opt-in methods are not in the default set.
-const optInDoc = "In no regime of the full report at commit 32770d5 (`git show 32770d5:docs/results-latent.md`) was any of them the best latent filter: the two latent ETKFs had 2.7–16 times its RMSE or lost seeds, the d = 64 conv prior 1.001–1.21 times; they are left out to keep the bench near an hour (they took 28% of its analysis time, and two of its three KS networks' training)."
+const optInDoc = "In no regime of the full report at commit 32770d5 (`git show 32770d5:docs/results-latent.md`) was any of them the best latent filter: the two latent ETKFs had 2.7–16 times its RMSE or lost seeds, the d = 64 conv prior 1.001–1.21 times; they are left out to keep the bench near an hour (that report took 1h20m23s alone with them, and trained the MLP and the d = 64 conv network only for them)."
 
 // OptInMethodNames lists the filters that run only when named.
 func OptInMethodNames() []string {

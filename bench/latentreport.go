@@ -159,8 +159,8 @@ func (r LatentReport) writeProtocol(p func(string, ...any)) {
 			p("| %s | %s | %s |\n", m.name, m.doc, gridDoc(&m))
 		}
 	}
-	if !r.Adaptive && !slices.ContainsFunc(r.Rows, func(row LatentRow) bool { return slices.Contains(OptInMethodNames(), row.Filter) }) {
-		p("\nThe filters %s run only when `--filter` names them. %s\n", strings.Join(OptInMethodNames(), ", "), optInDoc)
+	if optIn := OptInMethodNames(); !r.Adaptive && !slices.ContainsFunc(r.Rows, func(row LatentRow) bool { return slices.Contains(optIn, row.Filter) }) {
+		p("\nThe filters %s run only when `--filter` names them. %s\n", strings.Join(optIn, ", "), optInDoc)
 	}
 	p("\nThe inflation multiplies the analysis anomalies (for a latent filter, those of the codes). The full-space filters rotate their anomalies (DAPPER's set-up); the latent filters update the codes E(x) of the members (amortised encoding) and add the decoded increment G(zᵃ) − G(zᶠ) to each member (increment update), which keeps what the generator cannot represent. The hybrid-local filters analyse the states, not the codes: the generator only supplies the static part of the covariance.\n\n")
 }

@@ -3,6 +3,8 @@ package experiment
 import (
 	"context"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/latentda/latentda/config"
 )
 
@@ -15,6 +17,19 @@ func Run(ctx context.Context, cfg config.Config, progress func(CycleStats)) (Sum
 		return Summary{}, err
 	}
 	return s.Run(ctx, progress)
+}
+
+// TwinCycle runs cycle k of a twin experiment in process: it advances the
+// nature run truth, observes it into y, forecasts E and analyses it.
+func (s *Setup) TwinCycle(truth []float64, E *mat.Dense, y []float64, k int) (CycleStats, error) {
+	if err := s.AdvanceTruth(truth, k); err != nil {
+		return CycleStats{}, err
+	}
+	s.Observe(y, truth, k)
+	if err := s.Forecast(E, k); err != nil {
+		return CycleStats{}, err
+	}
+	return s.Analyze(E, y, truth, k)
 }
 
 // Run runs the cycles of a built experiment in process, as the package
@@ -30,14 +45,7 @@ func (s *Setup) Run(ctx context.Context, progress func(CycleStats)) (Summary, er
 				return sums.Summary(), err
 			}
 		}
-		if err := s.AdvanceTruth(truth, k); err != nil {
-			return sums.Summary(), err
-		}
-		s.Observe(y, truth, k)
-		if err := s.Forecast(E, k); err != nil {
-			return sums.Summary(), err
-		}
-		st, err := s.Analyze(E, y, truth, k)
+		st, err := s.TwinCycle(truth, E, y, k)
 		if err != nil {
 			return sums.Summary(), err
 		}

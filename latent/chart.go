@@ -25,9 +25,9 @@ import (
 //	g_k,j = (1 − λ) g_{k−1,j} + λ (v_k,j − a_j)/b_j,  v_k,j = (z*_k,j − μ_j)²,
 //	h_k,j = (1 − λ) h_{k−1,j} + λ (z*_k,j − μ_j)/τ_j,
 //
-// from s_0 = e_0 = g_0 = h_0 = 0. T_k is the cycle's two-sided score (TwoSided),
-// F its in-distribution distribution function, so that u_k is a standard
-// normal score whatever T's law; r_k,i is observation i's standardised
+// from s_0 = e_0 = g_0 = h_0 = 0. T_k is the cycle's two-sided score
+// (TwoSided), F its in-distribution distribution function, so that u_k is
+// a standard normal score whatever T's law; r_k,i is observation i's standardised
 // residual off the manifold, (yᵢ − H(G(z*))ᵢ)/σᵢ, with in-distribution
 // mean mᵢ and standard deviation σᵢ (the generator's representation error
 // makes them differ from 0 and 1); v_k,j is the energy of code component j
@@ -54,11 +54,12 @@ import (
 // each code component itself, sees δ to first order. Its part is the
 // largest component, not a sum: a pattern of one scale moves the few
 // components of that scale (a wave, the two modes of its wavenumber), and
-// a sum over all d would dilute them in the others' noise. Consecutive cycles are correlated (the states evolve slowly
-// against λ), so sd(s), sd(eᵢ), sd(g_j), sd(h_j), q and l are measured on
-// a calibration sequence of in-distribution batches one cycle apart, not
-// taken from the formula λ/(2 − λ) for independent inputs; F, mᵢ, σᵢ,
-// μ_j, τ_j, a_j and b_j come from the same sequence.
+// a sum over all d would dilute them in the others' noise. Consecutive
+// cycles are correlated (the states evolve slowly against λ), so sd(s),
+// sd(eᵢ), sd(g_j), sd(h_j), q and l are measured on a calibration
+// sequence of in-distribution batches one cycle apart, not taken from the
+// formula λ/(2 − λ) for independent inputs; F, mᵢ, σᵢ, μ_j, τ_j, a_j and
+// b_j come from the same sequence.
 //
 // The chart's statistic is the largest part, divided by its own (1 − α)
 // quantile over the calibration sequence, so that it flags above 1 at the

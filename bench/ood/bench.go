@@ -477,12 +477,10 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 				}
 				if r.lostCycle > 0 {
 					res.Lost = append(res.Lost, LostRun{Model: m.name, Case: j.c.name, Seed: seed, Cycle: r.lostCycle, Error: r.lostErr})
+					logf("%s, %s, seed %d: stopped at cycle %d (%s); its %d cycles after the onset are scored", m.name, j.c.name, seed, r.lostCycle, r.lostErr, len(r.recs))
 				}
 				runs[j.c.name][j.seed] = r
 				mu.Unlock()
-				if r.lostCycle > 0 {
-					logf("%s, %s, seed %d: stopped at cycle %d (%s); its %d cycles after the onset are scored", m.name, j.c.name, seed, r.lostCycle, r.lostErr, len(r.recs))
-				}
 				logf("%s, %s, seed %d: rmse_a %.3f", m.name, j.c.name, seed, r.rmse)
 			}
 		}()
@@ -568,30 +566,16 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 	y := make([]float64, p)
 	flags := make([]bool, p)
 	run := oodRun{chanFlags: make([]int, p), chanK3: make([]int, p)}
-	// A run that diverges after the onset is scored on the cycles it
-	// recorded, and reported as lost; before, it cannot be scored.
-	stop := func(k int, err error) (oodRun, error) {
-		if len(run.recs) == 0 {
-			return oodRun{}, fmt.Errorf("cycle %d, before any scored cycle: %w", k, err)
-		}
-		run.lostCycle, run.lostErr = k, err.Error()
-		run.rmse /= float64(len(run.recs))
-		return run, nil
-	}
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if err := ctx.Err(); err != nil {
 			return oodRun{}, err
 		}
-		if err := s.AdvanceTruth(truth, k); err != nil {
-			return stop(k, err)
-		}
-		s.Observe(y, truth, k)
-		if err := s.Forecast(E, k); err != nil {
-			return stop(k, err)
-		}
-		st, err := s.Analyze(E, y, truth, k)
+		st, err := s.TwinCycle(truth, E, y, k)
 		if err != nil {
-			return stop(k, err)
+			// A run that diverges is scored on the cycles it recorded
+			// after the onset, and reported as stopped.
+			run.lostCycle, run.lostErr = k, err.Error()
+			break
 		}
 		if k <= oodBurn {
 			continue
@@ -609,6 +593,9 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 		run.recs = append(run.recs, r)
 		run.ys = append(run.ys, slices.Clone(y))
 		run.rmse += st.RMSEa
+	}
+	if run.lostCycle > 0 && len(run.recs) == 0 {
+		return oodRun{}, fmt.Errorf("cycle %d, before any scored cycle: %s", run.lostCycle, run.lostErr)
 	}
 	run.rmse /= float64(len(run.recs))
 	return run, nil
