@@ -269,6 +269,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 		return CyclesOutput{}, err
 	}
 	defer b.Out.Abort()
+	// The batch checks every forecast as it records it.
+	E, release := b.Setup.Host(E)
+	defer release()
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.
 	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity

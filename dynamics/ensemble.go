@@ -40,6 +40,20 @@ type EnsembleAdvancer interface {
 	AdvanceEnsemble(X *mat.Dense, steps int) error
 }
 
+// EnsembleHost is an optional interface for EnsembleAdvancers that can
+// keep an ensemble in memory they share with the model (an external
+// model over shared memory), so that advancing it copies nothing.
+type EnsembleHost interface {
+	// HostEnsemble returns a copy of E in the shared memory and a
+	// function that gives that memory back; the copy must not be used
+	// after it. With no shared memory free it returns E itself and a
+	// no-op. AdvanceEnsemble advances a hosted ensemble in place and
+	// leaves checking its values to the holder, whose next pass over
+	// them (a batch of cycles recording the forecast) is then the
+	// forecast's only one; on error the values are undefined.
+	HostEnsemble(E *mat.Dense) (*mat.Dense, func())
+}
+
 // Forecaster steps every member of an ensemble (one member per row of an
 // N × Dim *mat.Dense) forward in time, in parallel over members, optionally
 // adding Gaussian model noise after every step.
@@ -306,6 +320,17 @@ func (f *Forecaster) advance(ctx context.Context, E *mat.Dense, lo, hi, steps in
 		}
 	}
 	return nil
+}
+
+// Host returns E moved into memory the model shares (EnsembleHost), where
+// forecasts of it copy nothing, or E itself, and the function that gives
+// the memory back. The caller checks a hosted forecast's values, and
+// discards the ensemble after a forecast that fails.
+func (f *Forecaster) Host(E *mat.Dense) (*mat.Dense, func()) {
+	if h, ok := f.model.(EnsembleHost); ok {
+		return h.HostEnsemble(E)
+	}
+	return E, func() {}
 }
 
 // noiseSeed maps (seed, member) injectively to a 128-bit PCG state, passing

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,13 +14,18 @@ import (
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/internal/cputime"
+	"github.com/latentda/latentda/store"
 )
 
 // BenchmarkForecast is one cycle's ensemble forecast (24 members, one
-// Lorenz-96 step) with the built-in model, through the Go example program,
-// and through the test binary's fake model (x ← x/2 + 1, next to free: the
-// protocol's own cost), over the pipes and over shared memory, at L96 size
-// and at 10⁵ variables (docs/external-models.md):
+// Lorenz-96 step) as a batch of cycles makes it: the forecast, then its
+// record (a copy that checks every value is finite). With the built-in
+// model; with the fake model's arithmetic (x ← x/2 + 1) in the
+// benchmark's process ("in-process") and through the test binary as a
+// fake model process, whose difference is the protocol's own cost; and
+// through the Go example program; over the pipes, over shared memory, and
+// with the ensemble hosted in the shared memory (as a batch holds it); at
+// L96 size and at 10⁵ variables (docs/external-models.md):
 //
 //	go test -run XXX -bench Forecast -benchtime 2s ./external/
 func BenchmarkForecast(b *testing.B) {
@@ -30,12 +37,19 @@ func BenchmarkForecast(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("n=%d/builtin", n), func(b *testing.B) {
-			benchForecast(b, builtin, members)
+			benchForecast(b, builtin, members, false)
+		})
+		b.Run(fmt.Sprintf("n=%d/fake/in-process", n), func(b *testing.B) {
+			benchForecast(b, halfPlusOne{n}, members, false)
 		})
 		for _, program := range []string{"l96go", "fake"} {
 			for _, processes := range []int{1, 2} {
-				for _, transport := range []string{external.TransportPipe, external.TransportShm} {
+				for _, transport := range []string{external.TransportPipe, external.TransportShm, hosted} {
 					b.Run(fmt.Sprintf("n=%d/%s/processes=%d/%s", n, program, processes, transport), func(b *testing.B) {
+						host := transport == hosted
+						if host {
+							transport = external.TransportShm
+						}
 						cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
 							Processes: processes, Timeout: time.Minute, Transport: transport}
 						if program == "fake" {
@@ -46,7 +60,7 @@ func BenchmarkForecast(b *testing.B) {
 							b.Fatal(err)
 						}
 						defer m.Close()
-						benchForecast(b, m, members)
+						benchForecast(b, m, members, host)
 					})
 				}
 			}
@@ -54,37 +68,161 @@ func BenchmarkForecast(b *testing.B) {
 	}
 }
 
-func benchForecast(b *testing.B, m dynamics.Model, members int) {
+// halfPlusOne is the fake model's arithmetic (x ← x/2 + 1, external.
+// FakeAdvance) as a built-in model: what a forecast through the fake
+// model costs without the protocol, its members stepped in parallel as
+// the built-in models' are.
+type halfPlusOne struct{ n int }
+
+func (h halfPlusOne) Name() string                 { return "half-plus-one" }
+func (h halfPlusOne) Dim() int                     { return h.n }
+func (h halfPlusOne) Dt() float64                  { return dynamics.Lorenz96Dt }
+func (h halfPlusOne) NewStepper() dynamics.Stepper { return h }
+func (h halfPlusOne) Step(x []float64)             { _ = external.FakeAdvance(x, 1, 1) }
+
+// BenchmarkOverhead is the protocol's own cost per cycle: one cycle's
+// forecast and record (as a batch of cycles makes them) of the fake
+// model's arithmetic in process, its members on GOMAXPROCS goroutines as
+// the built-in models step them, and through as many fake model processes
+// over shared memory with the ensemble hosted there, the two alternated
+// every iteration so that both see the same machine; with the built-in
+// Lorenz-96 forecast, alternated too, for scale. It reports the medians
+// over the iterations, in ms, of each cycle, of the overhead (the
+// difference of the two, iteration by iteration) and of the built-in
+// forecast, and the overhead as a percentage of that forecast
+// (docs/external-models.md):
+//
+//	go test -run XXX -bench Overhead -benchtime 400x ./external/
+func BenchmarkOverhead(b *testing.B) {
+	const members = 24
+	for _, n := range []int{40, 100_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			procs := runtime.GOMAXPROCS(0)
+			m, err := external.Open(external.Config{Command: []string{os.Args[0]}, Env: []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=shm"},
+				StateSize: n, Dt: dynamics.Lorenz96Dt, Processes: procs, Timeout: time.Minute, Transport: external.TransportShm})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			builtin, err := dynamics.NewLorenz96(n, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inProcess, hosted, forecast := benchStep(b, halfPlusOne{n}, members), benchStep(b, m, members), benchStep(b, builtin, members)
+			var cIn, cHosted, overhead, fBuiltin []float64
+			for b.Loop() {
+				tIn, _ := inProcess()
+				tHosted, _ := hosted()
+				_, tForecast := forecast()
+				cIn, cHosted, fBuiltin = append(cIn, tIn), append(cHosted, tHosted), append(fBuiltin, tForecast)
+				overhead = append(overhead, tHosted-tIn)
+			}
+			b.ReportMetric(median(cIn), "in-process-ms")
+			b.ReportMetric(median(cHosted), "external-ms")
+			b.ReportMetric(median(overhead), "overhead-ms")
+			b.ReportMetric(median(fBuiltin), "builtin-forecast-ms")
+			b.ReportMetric(100*median(overhead)/median(fBuiltin), "overhead-%")
+		})
+	}
+}
+
+// benchStep returns a function that runs one cycle's forecast of an
+// ensemble of members of m (hosted, if m can host it) and records it in
+// a batch of cycles that refuses non-finite values, and returns the
+// cycle's time and the forecast's, in ms.
+func benchStep(b *testing.B, m dynamics.Model, members int) func() (cycle, forecast float64) {
 	f, err := dynamics.NewForecaster(m, members)
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := m.Dim()
+	E, release := f.Host(benchEnsemble(members, m.Dim()))
+	b.Cleanup(release)
+	batch := store.RunDir{Root: b.TempDir()}.NewCycleBatch(store.Retention{})
+	batch.RefuseNonFinite()
+	b.Cleanup(batch.Abort)
+	return func() (float64, float64) {
+		t0 := time.Now()
+		if err := f.Forecast(E, 1, 0); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := batch.Forecast(store.Meta{Cycle: 1}, E); err != nil {
+			b.Fatal(err)
+		}
+		return ms(time.Since(t0)), ms(t1.Sub(t0))
+	}
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
+
+func median(x []float64) float64 {
+	y := slices.Clone(x)
+	slices.Sort(y)
+	return y[len(y)/2]
+}
+
+// hosted names the benchmarks of an ensemble hosted in the shared memory.
+const hosted = "hosted"
+
+// benchForecast benchmarks the forecast of m's ensemble of members (hosted
+// in its shared memory if host) and its record.
+func benchForecast(b *testing.B, m dynamics.Model, members int, host bool) {
+	f, err := dynamics.NewForecaster(m, members)
+	if err != nil {
+		b.Fatal(err)
+	}
+	E := benchEnsemble(members, m.Dim())
+	if host {
+		H, release := f.Host(E)
+		if H == E {
+			b.Fatal("the ensemble was not hosted")
+		}
+		defer release()
+		E = H
+	}
+	cpu := cputime.Process
+	if e, ok := m.(*external.Model); ok {
+		cpu = func() time.Duration { return cputime.Process() + external.ProcessCPU(e) }
+	}
+	benchCycle(b, E, cpu, func() error { return f.Forecast(E, 1, 0) })
+}
+
+// benchEnsemble is a members × n ensemble on Lorenz-96's scale.
+func benchEnsemble(members, n int) *mat.Dense {
 	E := mat.NewDense(members, n, nil)
 	for i := range members {
 		for j := range n {
 			E.Set(i, j, dynamics.Lorenz96Forcing+math.Sin(float64(7*i+j+1)))
 		}
 	}
-	if err := f.Forecast(E, 1, 0); err != nil { // starts every process
+	return E
+}
+
+// benchCycle benchmarks forecast and the record of its ensemble E in a
+// batch of cycles that refuses non-finite values, and reports the CPU
+// time per cycle: cpu's (the benchmark's and the model processes') and
+// the benchmark process's alone.
+func benchCycle(b *testing.B, E *mat.Dense, cpu func() time.Duration, forecast func() error) {
+	batch := store.RunDir{Root: b.TempDir()}.NewCycleBatch(store.Retention{})
+	batch.RefuseNonFinite()
+	defer batch.Abort()
+	cycle := func() error {
+		if err := forecast(); err != nil {
+			return err
+		}
+		return batch.Forecast(store.Meta{Cycle: 1}, E)
+	}
+	if err := cycle(); err != nil { // starts every process
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(8 * members * n))
-	c0 := cpu(m)
+	r, n := E.Dims()
+	b.SetBytes(int64(8 * r * n))
+	c0, s0 := cpu(), cputime.Process()
 	for b.Loop() {
-		if err := f.Forecast(E, 1, 0); err != nil {
+		if err := cycle(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpu(m)-c0)/float64(b.N)/1e6, "cpu-ms/op")
-}
-
-// cpu is the CPU time used so far by the benchmark binary and, for an
-// external model, by its processes.
-func cpu(m dynamics.Model) time.Duration {
-	c := cputime.Process()
-	if e, ok := m.(*external.Model); ok {
-		c += external.ProcessCPU(e)
-	}
-	return c
+	b.ReportMetric(float64(cpu()-c0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-s0)/float64(b.N)/1e6, "self-ms/op")
 }

@@ -41,3 +41,20 @@ func pidCPU(pid int) time.Duration {
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(u+st) * clockTick
 }
+
+// FakeAdvance is the fake model's Advance (x ← x/2 + 1 per step) run in
+// the caller's process: a forecast through the fake model without the
+// protocol, for the benchmarks.
+func FakeAdvance(X []float64, rows, steps int) error {
+	return (&fakeModel{behaviour: "ok", n: len(X) / rows}).Advance(X, rows, steps)
+}
+
+// SharedValues is how many float64s m's shared memory holds (0: none).
+func SharedValues(m *Model) int {
+	m.shmMu.Lock()
+	defer m.shmMu.Unlock()
+	if m.seg == nil {
+		return 0
+	}
+	return m.seg.size
+}

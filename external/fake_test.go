@@ -24,13 +24,7 @@ const fakeEnv = "LATENTDA_FAKE_MODEL"
 // memory).
 const fakeTransportEnv = "LATENTDA_FAKE_TRANSPORT"
 
-// crashEnv runs the test binary as a worker that crashes (crashWorker).
-const crashEnv = "LATENTDA_FAKE_CRASH"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(crashEnv) != "" {
-		crashWorker()
-	}
 	if b := os.Getenv(fakeEnv); b != "" {
 		if b == "exit-at-once" {
 			fmt.Fprintln(os.Stderr, "fake: cannot open the mesh file")
@@ -111,8 +105,8 @@ func truncateShm() error {
 		return err
 	}
 	for _, fd := range fds {
-		if path, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(path, shmPrefix) {
-			return os.Truncate(path, 0)
+		if path, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(path, shmName) {
+			return os.Truncate("/proc/self/fd/"+fd.Name(), 0)
 		}
 	}
 	return errors.New("fake: no shared-memory file open")

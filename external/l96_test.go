@@ -2,6 +2,8 @@ package external_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities"
@@ -17,6 +20,7 @@ import (
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/report"
+	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -95,6 +99,84 @@ func TestL96GoBitIdentical(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Through the activities' batches of cycles, which host the ensemble in
+// the shared memory, the Go program gives the built-in model's numbers
+// bit for bit, every cycle, with one process or two; the forecasts are
+// advanced in place (the shared memory never held room for a copy of the
+// ensemble); and a model that blows up stops the run as a divergence
+// before its forecast is stored.
+func TestL96GoHostedBatches(t *testing.T) {
+	const cycles = 60
+	root := t.TempDir()
+	closeAll(t)
+	program := l96go(t)
+	// diagnostics runs cfg through the workflow loop in batches of 10
+	// cycles and returns the rows of its diagnostics table.
+	diagnostics := func(name string, cfg config.Config) ([]store.DiagRow, error) {
+		in := workflows.Input{RunID: name, RunPath: filepath.Join("runs", name), Config: cfg, BatchCycles: 10}
+		if _, err := workflows.RunInProcess(context.Background(), &activities.Activities{StateRoot: root}, in, nil); err != nil {
+			return nil, err
+		}
+		rows, _, err := store.ReadDiagnostics(store.RunDir{Root: filepath.Join(root, in.RunPath)}.Diagnostics())
+		return rows, err
+	}
+	want, err := diagnostics("builtin", load(t, "../examples/l96-etkf.yaml", cycles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, processes := range []int{1, 2} {
+		cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
+		cfg.Model.Command = []string{program}
+		cfg.Model.Processes, cfg.Model.Transport = processes, external.TransportShm
+		name := fmt.Sprintf("l96go-%d", processes)
+		// The activities refuse a program outside the state directory.
+		cfg.Model.Command[0] = filepath.Join(root, name)
+		if err := os.Link(program, cfg.Model.Command[0]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := diagnostics(name, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d cycles, want %d", name, len(got), len(want))
+		}
+		for k := range want {
+			// %v prints each float's shortest exact form (and NaN as NaN).
+			if g, w := fmt.Sprintf("%+v", got[k]), fmt.Sprintf("%+v", want[k]); g != w {
+				t.Fatalf("%s: cycle %d differs from the built-in model:\n%s\n%s", name, k+1, g, w)
+			}
+		}
+		m, err := external.Open(cfg.Model.External())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The hosted ensemble and the nature run's one state.
+		if got, want := external.SharedValues(m), (cfg.Filter.Members+1)*cfg.Model.StateSize; got != want {
+			t.Errorf("%s: the shared memory holds %d values, want %d: the forecasts were copied", name, got, want)
+		}
+	}
+
+	// The fake model's second request (the first cycle's forecast; the
+	// first is the nature run's) returns a NaN in the last member.
+	cfg := load(t, "../examples/external/l96go-etkf.yaml", cycles)
+	cfg.Model.Command = []string{filepath.Join(root, "fake")}
+	if err := os.Link(os.Args[0], cfg.Model.Command[0]); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.Env = []string{"LATENTDA_FAKE_MODEL=nan", "LATENTDA_FAKE_TRANSPORT=shm"}
+	cfg.Model.Nx, cfg.Model.StateSize, cfg.Model.Dt, cfg.Model.Transport = 5, 5, 0.1, external.TransportShm
+	_, err = diagnostics("nan", cfg)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrDiverged || !appErr.NonRetryable() ||
+		!strings.Contains(err.Error(), "cycle 1 forecast, member 23, variable 4 is NaN") {
+		t.Errorf("a model that returns NaN: %v, want a non-retryable %s naming the member", err, activities.ErrDiverged)
+	}
+	if rows, _, err := store.ReadDiagnostics(store.RunDir{Root: filepath.Join(root, "runs", "nan")}.Diagnostics()); len(rows) > 0 {
+		t.Errorf("the failed cycle was stored: %+v (%v)", rows, err)
 	}
 }
 

@@ -16,11 +16,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -87,11 +89,23 @@ type Model struct {
 	ref    []float64 // x₀ from the first handshake
 	coords []float64 // and the coordinates (nil: none)
 	period float64   // their periodic domain's length (0: a line)
+
+	// The processes' shared memory, created by the first start that
+	// offers it (in Open). Its first hostRows rows hold the hosted
+	// ensemble, the rows after them the states AdvanceEnsemble copies in
+	// for an ensemble that is not hosted; that layout changes only under
+	// procs[0].mu, which every request holds.
+	shmMu    sync.Mutex
+	seg      *segment // nil: the pipes
+	hostRows int
+	hosted   bool // a hosted ensemble is out
+	closed   bool // Close ran; if an ensemble was hosted then, its release closes seg
 }
 
 var (
 	_ dynamics.Model            = (*Model)(nil)
 	_ dynamics.EnsembleAdvancer = (*Model)(nil)
+	_ dynamics.EnsembleHost     = (*Model)(nil)
 )
 
 // pool holds the open Models by configuration.
@@ -151,7 +165,7 @@ func CloseAll() error {
 
 // Close stops the model's processes (closing their stdin, then killing
 // those that do not exit within 5 s) and removes it from the pool; a later
-// Open starts new ones.
+// Open starts new ones. A hosted ensemble stays valid until its release.
 func (m *Model) Close() error {
 	pool.Lock()
 	if pool.models[m.key] == m {
@@ -162,7 +176,102 @@ func (m *Model) Close() error {
 	for _, p := range m.procs {
 		errs = append(errs, p.stop())
 	}
+	m.shmMu.Lock()
+	if !m.closed && !m.hosted {
+		m.seg.close()
+		m.seg = nil
+	}
+	m.closed = true
+	m.shmMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// offerSegment returns the shared memory to offer a starting process,
+// created on first use, or nil for the pipes: with transport pipe, or with
+// auto where shared memory is not available.
+func (m *Model) offerSegment() (*segment, error) {
+	if m.cfg.Transport == TransportPipe {
+		return nil, nil
+	}
+	m.shmMu.Lock()
+	defer m.shmMu.Unlock()
+	if m.seg != nil || m.closed {
+		return m.seg, nil
+	}
+	err := errNoShm
+	if littleEndian {
+		if m.seg, err = newSegment(); err == nil {
+			return m.seg, nil
+		}
+	}
+	if m.cfg.Transport == TransportShm {
+		return nil, fmt.Errorf("transport shm: %w", err)
+	}
+	if !errors.Is(err, errNoShm) { // not just the platform: worth a word
+		slog.Warn("external: shared memory not available: the states go over the pipes", "err", err)
+	}
+	return nil, nil
+}
+
+// HostEnsemble implements dynamics.EnsembleHost: it returns a copy of E
+// in the processes' shared memory, which AdvanceEnsemble advances in
+// place, copying and checking nothing, and a function that gives the
+// memory back (the copy must not be used after it). A Model hosts one
+// ensemble at a time; while one is out, or where the model does not take
+// shared memory, it returns E itself and a no-op.
+func (m *Model) HostEnsemble(E *mat.Dense) (*mat.Dense, func()) {
+	rows, n := E.Dims()
+	p0 := m.procs[0]
+	p0.mu.Lock()
+	defer p0.mu.Unlock()
+	m.shmMu.Lock()
+	defer m.shmMu.Unlock()
+	if n != m.cfg.StateSize || m.seg == nil || m.hosted || m.closed || p0.run == nil || !p0.run.shm || m.seg.ensure(rows*n) != nil {
+		return E, func() {}
+	}
+	m.hosted, m.hostRows = true, rows
+	H := mat.NewDense(rows, n, m.seg.vals[:rows*n:rows*n])
+	H.Copy(E)
+	var once sync.Once
+	return H, func() {
+		once.Do(func() {
+			m.shmMu.Lock()
+			defer m.shmMu.Unlock()
+			m.hosted = false
+			if m.closed {
+				m.seg.close()
+				m.seg = nil
+			}
+		})
+	}
+}
+
+// place returns the shared memory (nil: none) and the row of it where X's
+// rows are advanced: X's own if X is hosted, else the rows after the
+// hosted ones, made room for. The caller holds procs[0].mu.
+func (m *Model) place(X *mat.Dense) (seg *segment, first int, hosted bool, err error) {
+	m.shmMu.Lock()
+	defer m.shmMu.Unlock()
+	switch {
+	case m.closed:
+		return nil, 0, false, fmt.Errorf("external: %s: the model is closed", m.cfg.Command[0])
+	case m.seg == nil:
+		return nil, 0, false, nil
+	}
+	rows, n := X.Dims()
+	raw := X.RawMatrix()
+	if m.hosted && raw.Stride == n {
+		// X's offset from the segment's start, in values (huge if X lies
+		// before it: uintptr arithmetic wraps).
+		off := (uintptr(unsafe.Pointer(&raw.Data[0])) - uintptr(unsafe.Pointer(&m.seg.vals[0]))) / 8
+		if off%uintptr(n) == 0 && off/uintptr(n)+uintptr(rows) <= uintptr(m.hostRows) {
+			return m.seg, int(off) / n, true, nil
+		}
+	}
+	if err := m.seg.ensure((m.hostRows + rows) * n); err != nil {
+		return nil, 0, false, &Error{Command: m.cfg.Command[0], Retryable: true, Err: err}
+	}
+	return m.seg, m.hostRows, false, nil
 }
 
 // Name returns "external".
@@ -212,8 +321,10 @@ func sameBits(a, b []float64) bool {
 
 // AdvanceEnsemble advances every row of X (rows × StateSize) by steps
 // steps: the rows are split into Processes contiguous slices, each sent to
-// its process as one request, in parallel. X changes only if every slice
-// came back whole and finite; otherwise the error is an *Error.
+// its process as one request, in parallel. A hosted X (HostEnsemble) is
+// advanced in place and its values are not checked (its holder does), so
+// on error they are undefined; any other X changes only if every slice
+// came back whole and finite. The error of a failed request is an *Error.
 func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 	rows, n := X.Dims()
 	if n != m.cfg.StateSize {
@@ -225,17 +336,9 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 	if rows == 0 || steps == 0 {
 		return nil
 	}
-	raw := X.RawMatrix()
-	values := raw.Data[:(rows-1)*raw.Stride+n]
-	if raw.Stride != n {
-		values = make([]float64, rows*n)
-		for i := range rows {
-			copy(values[i*n:(i+1)*n], X.RawRowView(i))
-		}
-	}
 	parts := min(len(m.procs), rows)
 	// The processes stay locked until their replies are copied into X
-	// (a reply over shared memory lives in its process's buffer).
+	// (a reply lives in its message or in the shared memory).
 	procs := m.procs[:parts]
 	for _, p := range procs {
 		p.mu.Lock()
@@ -245,13 +348,17 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 			p.mu.Unlock()
 		}
 	}()
+	seg, first, hosted, err := m.place(X)
+	if err != nil {
+		return err
+	}
 	replies := make([][]float64, parts)
 	releases := make([]func(), parts)
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
 	for i, p := range procs {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		wg.Go(func() { replies[i], releases[i], errs[i] = p.advance(values[lo*n:hi*n], hi-lo, steps) })
+		wg.Go(func() { replies[i], releases[i], errs[i] = p.advance(seg, X, lo, hi, first+lo, hosted, steps) })
 	}
 	wg.Wait()
 	defer func() {
@@ -268,7 +375,7 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 	}
 	for i, vals := range replies {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		for j := lo; j < hi; j++ {
+		for j := lo; vals != nil && j < hi; j++ {
 			copy(X.RawRowView(j), vals[(j-lo)*n:(j-lo+1)*n])
 		}
 	}

@@ -2,13 +2,10 @@ package external
 
 import (
 	"errors"
-	"fmt"
+	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,7 +147,7 @@ func TestMisbehavingModels(t *testing.T) {
 		{"wrong-size", false, ErrState, false, ""},
 		{"nan", false, ErrState, false, ""},
 		{"error", false, ErrModel, false, "did not converge"},
-		{"truncate", false, ErrProtocol, false, ""}, // shared memory only
+		{"truncate", false, ErrModel, false, "operation not permitted"}, // shared memory only: the seal refuses it
 	} {
 		for _, transport := range transports {
 			if tc.behaviour == "truncate" && transport != TransportShm {
@@ -270,7 +267,7 @@ func TestStartFailure(t *testing.T) {
 
 // The transport is negotiated in the handshake: shared memory when
 // offered and accepted, else the pipes, or a failure if the config
-// requires shared memory. The file is gone when the process is.
+// requires shared memory. The shared memory goes with the Model's Close.
 func TestTransportNegotiation(t *testing.T) {
 	for _, tc := range []struct {
 		behaviour, transport string
@@ -286,95 +283,119 @@ func TestTransportNegotiation(t *testing.T) {
 		{"pipe-only", TransportShm, false, "did not accept the shared-memory file"},
 	} {
 		t.Run(tc.behaviour+"/"+tc.transport, func(t *testing.T) {
-			before := shmFiles(t)
 			m, err := Open(fakeConfig(tc.behaviour, 1, tc.transport))
 			if tc.fail != "" {
 				if !errors.Is(err, ErrProtocol) || IsRetryable(err) || !strings.Contains(err.Error(), tc.fail) {
 					t.Errorf("Open: %v, want a non-retryable protocol error about %q", err, tc.fail)
 				}
-			} else {
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := m.procs[0]
-				if got := p.run.shm != nil; got != tc.shm {
-					t.Errorf("over shared memory: %v, want %v", got, tc.shm)
-				}
-				path := ""
-				if tc.shm {
-					path = p.run.shm.path()
-					if _, err := os.Stat(path); err != nil {
-						t.Error(err)
-					}
-				}
-				testAdvance(t, m, 3)
-				if err := m.Close(); err != nil {
-					t.Error(err)
-				}
-				if _, err := os.Stat(path); tc.shm && !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("%s after Close: %v", path, err)
-				}
+				return
 			}
-			for _, path := range shmFiles(t) {
-				if !slices.Contains(before, path) {
-					t.Errorf("%s left behind", path)
-				}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.procs[0].run.shm; got != tc.shm {
+				t.Errorf("over shared memory: %v, want %v", got, tc.shm)
+			}
+			testAdvance(t, m, 3)
+			if err := m.Close(); err != nil {
+				t.Error(err)
+			}
+			if m.seg != nil {
+				t.Error("the shared memory outlives Close")
 			}
 		})
 	}
 }
 
-// shmFiles lists the shared-memory files in shmDir.
-func shmFiles(t *testing.T) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(shmDir(), shmPrefix+"*"+shmSuffix))
-	if err != nil {
+// A hosted ensemble lives in the shared memory and is advanced there in
+// place (the memory holds no room for a copy), by several processes,
+// bit for bit as an ensemble that is not hosted; slices of it too. One
+// ensemble is hosted at a time; it stays valid after Close until its
+// release, and a model on the pipes hosts nothing.
+func TestHostedEnsemble(t *testing.T) {
+	const rows, n = 6, 5
+	m := openFake(t, "ok", 2, TransportShm)
+	X := fakeEnsemble(rows, n)
+	H, release := m.HostEnsemble(X)
+	if &H.RawMatrix().Data[0] != &m.seg.vals[0] || !mat.Equal(H, X) {
+		t.Fatal("the hosted ensemble is not a copy of X in the shared memory")
+	}
+	if E, _ := m.HostEnsemble(X); E != X {
+		t.Error("a second ensemble was hosted while the first is out")
+	}
+	if err := m.AdvanceEnsemble(H, 2); err != nil {
 		t.Fatal(err)
 	}
-	return paths
-}
-
-// A worker killed with its model running leaves its shared-memory file
-// behind; the next one to start a model process removes it, and not the
-// files of live workers.
-func TestStaleShmRemoved(t *testing.T) {
-	live := openFake(t, "ok", 1, TransportShm)
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), crashEnv+"=1")
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || !strings.HasPrefix(string(out), shmPrefix) {
-		t.Fatalf("the crashing worker: %v, output %q", err, out)
-	}
-	path := filepath.Join(shmDir(), strings.TrimSpace(string(out)))
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("the crashed worker's file: %v", err)
-	}
-	s, err := newShmFile(shmDir())
-	if err != nil {
+	if err := m.AdvanceEnsemble(H.Slice(1, 4, 0, n).(*mat.Dense), 1); err != nil {
 		t.Fatal(err)
 	}
-	s.close()
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the crashed worker's file %s is still there (%v)", path, err)
+	want := fakeAdvance(X, 2)
+	want.Slice(1, 4, 0, n).(*mat.Dense).Copy(fakeAdvance(mat.DenseCopyOf(want.Slice(1, 4, 0, n)), 1))
+	if !mat.Equal(H, want) {
+		t.Errorf("hosted: %v, want %v", mat.Formatted(H), mat.Formatted(want))
 	}
-	if _, err := os.Stat(live.procs[0].run.shm.path()); err != nil {
-		t.Errorf("a live worker's file: %v", err)
+	if m.seg.size != rows*n {
+		t.Errorf("the shared memory holds %d values, want the hosted %d: the hosted states were copied", m.seg.size, rows*n)
+	}
+	if err := m.AdvanceEnsemble(X, 2); err != nil || !mat.Equal(X, fakeAdvance(fakeEnsemble(rows, n), 2)) {
+		t.Errorf("an ensemble beside the hosted one: %v", err)
+	}
+	if !mat.Equal(H, want) {
+		t.Error("advancing another ensemble changed the hosted one")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(H, want) || m.seg == nil {
+		t.Error("Close took the hosted ensemble away before its release")
+	}
+	if err := m.AdvanceEnsemble(X, 1); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("advance after Close: %v, want an error", err)
+	}
+	release()
+	release()
+	if m.seg != nil {
+		t.Error("the release after Close kept the shared memory")
+	}
+
+	m2 := openFake(t, "ok", 1, TransportShm)
+	H2, release2 := m2.HostEnsemble(X)
+	release2()
+	if H3, release3 := m2.HostEnsemble(X); H3 == X || &H3.RawMatrix().Data[0] != &H2.RawMatrix().Data[0] {
+		t.Error("the memory was not hosted again after its release")
+	} else {
+		release3()
+	}
+	if E, _ := openFake(t, "ok", 1, TransportPipe).HostEnsemble(X); E != X {
+		t.Error("a model on the pipes hosted an ensemble")
 	}
 }
 
-// crashWorker opens a fake model over shared memory, prints the name of
-// its file and kills itself.
-func crashWorker() {
-	os.Unsetenv(crashEnv) // not for the model process
-	m, err := Open(fakeConfig("ok", 1, TransportShm))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+// A hosted ensemble whose model fails: the error is classified as for
+// any ensemble (the values are undefined). Its values are not checked:
+// a NaN stays in it for its holder to find.
+func TestHostedFailure(t *testing.T) {
+	for _, tc := range []struct {
+		behaviour string
+		kind      error // nil: no error
+	}{{"exit-mid", ErrExited}, {"wrong-size", ErrState}, {"error", ErrModel}, {"nan", nil}} {
+		t.Run(tc.behaviour, func(t *testing.T) {
+			m := openFake(t, tc.behaviour, 1, TransportShm)
+			H, release := m.HostEnsemble(fakeEnsemble(4, 5))
+			defer release()
+			if err := m.AdvanceEnsemble(H, 1); err != nil {
+				t.Fatal(err)
+			}
+			err := m.AdvanceEnsemble(H, 1)
+			var e *Error
+			switch {
+			case tc.kind == nil && (err != nil || !math.IsNaN(H.At(3, 4))):
+				t.Errorf("error %v, last value %v: want none, and the model's NaN", err, H.At(3, 4))
+			case tc.kind != nil && (!errors.As(err, &e) || !errors.Is(err, tc.kind)):
+				t.Errorf("error %v, want an *Error that is %v", err, tc.kind)
+			}
+		})
 	}
-	fmt.Println(filepath.Base(m.procs[0].run.shm.path()))
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	select {}
 }
 
 // The coordinates of the handshake: kept when valid, a non-retryable

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // closeGrace is how long a process may take to exit after its stdin is
@@ -40,7 +41,7 @@ type running struct {
 	stdout  *bufio.Reader
 	out     *os.File
 	stderr  *tail
-	shm     *shmFile      // the shared-memory transport (nil: the pipes)
+	shm     bool          // the model accepted the shared-memory transport
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // cmd.Wait's result, set before done closes
 }
@@ -48,18 +49,16 @@ type running struct {
 // start starts the process and reads its handshake.
 func (p *proc) start() error {
 	cfg := p.m.cfg
-	shm, err := offerShm(cfg.Transport)
+	seg, err := p.m.offerSegment()
 	if err != nil {
 		return p.fail(false, err)
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		shm.close()
 		return p.fail(false, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		shm.close()
 		inR.Close()
 		inW.Close()
 		return p.fail(false, err)
@@ -69,7 +68,7 @@ func (p *proc) start() error {
 	cmd.Env = append(os.Environ(), cfg.Env...)
 	cmd.Stdin, cmd.Stdout = inR, outW
 	r := &running{cmd: cmd, stdin: inW, out: outR, stdout: bufio.NewReaderSize(outR, readBuffer), stderr: newTail(stderrTail),
-		shm: shm, done: make(chan struct{})}
+		done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	cmd.WaitDelay = time.Second // a grandchild holding stderr open does not block Wait
 	ownGroup(cmd)
@@ -87,45 +86,22 @@ func (p *proc) start() error {
 		close(r.done)
 	}()
 	p.run = r
-	if err := p.hello(); err != nil {
+	if err := p.hello(seg); err != nil {
 		p.discard()
 		return err
 	}
 	return nil
 }
 
-// offerShm returns the shared-memory file to offer a new process, or nil
-// for the pipes: with transport pipe, or with auto where shared memory is
-// not available.
-func offerShm(transport string) (*shmFile, error) {
-	if transport == TransportPipe {
-		return nil, nil
-	}
-	err := errNoShm
-	var s *shmFile
-	if littleEndian {
-		if s, err = newShmFile(shmDir()); err == nil {
-			return s, nil
-		}
-	}
-	if transport == TransportShm {
-		return nil, fmt.Errorf("transport shm: %w", err)
-	}
-	if !errors.Is(err, errNoShm) { // not just the platform: worth a word
-		slog.Warn("external: shared memory not available: the states go over the pipes", "err", err)
-	}
-	return nil, nil
-}
-
 // hello performs the handshake of a fresh process: it checks the model's
 // state size and time step, that its reference state x₀ equals the first
 // process's (else the model is not deterministic), and whether it takes
-// the shared-memory file offered.
-func (p *proc) hello() error {
+// the shared-memory file offered (seg; nil: none).
+func (p *proc) hello(seg *segment) error {
 	cfg := p.m.cfg
 	meta := map[string]string{keyKind: kindHello, keyStateSize: strconv.Itoa(cfg.StateSize), keyDt: formatFloat(cfg.Dt)}
-	if p.run.shm != nil {
-		meta[keyShmPath] = p.run.shm.path()
+	if seg != nil {
+		meta[keyShmPath] = seg.path
 	}
 	msg, err := p.roundTrip(meta, nil, -1, 1)
 	if err != nil {
@@ -153,13 +129,12 @@ func (p *proc) hello() error {
 		return p.fail(false, fmt.Errorf("%w: process %d handshook with another reference state or other coordinates than the first process did", ErrNondeterministic, p.index))
 	}
 	switch t, ok := msg.meta[keyTransport]; {
-	case t == TransportShm && p.run.shm != nil:
+	case t == TransportShm && seg != nil:
+		p.run.shm = true
 	case !ok || t == TransportPipe:
 		if cfg.Transport == TransportShm {
 			return p.fail(false, fmt.Errorf("%w: the model did not accept the shared-memory file (the config says transport: shm)", ErrProtocol))
 		}
-		p.run.shm.close()
-		p.run.shm = nil
 	default:
 		return p.fail(false, fmt.Errorf("%w: the model's handshake says %s %q, and %q was offered", ErrProtocol, keyTransport, t, meta[keyShmPath]))
 	}
@@ -190,22 +165,47 @@ func checkCoords(msg message, coords []float64) (float64, error) {
 	return period, nil
 }
 
-// advance sends rows states (values, row after row) to be advanced by
-// steps steps and returns the advanced states, checked, and a function
-// that releases them; they stay valid until then, and while the caller
-// holds p.mu, which it must hold during the call.
-func (p *proc) advance(values []float64, rows, steps int) ([]float64, func(), error) {
+// advance advances rows lo..hi−1 of X by steps steps. Over shared memory
+// (seg) they are advanced in it from row first: in place if X lives there
+// (hosted), else copied there first. It returns the advanced
+// states for the caller to copy into X (nil if X was advanced in place)
+// and a function that releases them; they stay valid until then, and
+// while the caller holds p.mu (and, for the segment, the first process's
+// mu), which it must hold during the call.
+func (p *proc) advance(seg *segment, X *mat.Dense, lo, hi, first int, hosted bool, steps int) ([]float64, func(), error) {
 	if p.run == nil {
 		if err := p.start(); err != nil {
 			return nil, nil, err
 		}
 	}
+	n, rows := p.m.cfg.StateSize, hi-lo
 	meta := map[string]string{keyKind: kindAdvance, keySteps: strconv.Itoa(steps)}
-	if s := p.run.shm; s != nil {
-		vals, err := p.advanceShared(s, meta, values, rows)
-		return vals, func() {}, err
+	if p.run.shm && seg != nil {
+		vals := seg.vals[first*n : (first+rows)*n]
+		if !hosted {
+			copyRows(vals, X, lo, hi)
+		}
+		meta[keyRows], meta[keyFirst] = strconv.Itoa(rows), strconv.Itoa(first)
+		msg, err := p.roundTrip(meta, nil, -1, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer msg.release()
+		if err := p.checkKind(msg, kindState); err != nil {
+			return nil, nil, err
+		}
+		if err := sharedReply(msg, rows); err != nil {
+			return nil, nil, p.fail(false, err)
+		}
+		if hosted { // its holder checks the values (dynamics.EnsembleHost)
+			return nil, func() {}, nil
+		}
+		if err := checkFinite(vals, n); err != nil {
+			return nil, nil, p.fail(false, err)
+		}
+		return vals, func() {}, nil
 	}
-	msg, err := p.roundTrip(meta, values, rows, rows)
+	msg, err := p.roundTrip(meta, rowsOf(X, lo, hi), rows, rows)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,7 +213,7 @@ func (p *proc) advance(values []float64, rows, steps int) ([]float64, func(), er
 		msg.release()
 		return nil, nil, err
 	}
-	vals, err := msg.states(rows, p.m.cfg.StateSize)
+	vals, err := msg.states(rows, n)
 	if err != nil {
 		err = p.fail(false, protocolUnlessState(err))
 		msg.release()
@@ -222,30 +222,24 @@ func (p *proc) advance(values []float64, rows, steps int) ([]float64, func(), er
 	return vals, msg.release, nil
 }
 
-// advanceShared is advance over shared memory: the states go into the
-// file, the request (with their number) over the pipe, and the reply's
-// states are copied out of the file into s.out as they are checked.
-func (p *proc) advanceShared(s *shmFile, meta map[string]string, values []float64, rows int) ([]float64, error) {
-	n := p.m.cfg.StateSize
-	if err := s.ensure(rows * n); err != nil {
-		return nil, p.fail(false, err)
+// copyRows copies rows lo..hi−1 of X into dst, row after row.
+func copyRows(dst []float64, X *mat.Dense, lo, hi int) {
+	_, n := X.Dims()
+	for i := lo; i < hi; i++ {
+		copy(dst[(i-lo)*n:(i-lo+1)*n], X.RawRowView(i))
 	}
-	if err := guardFault(func() error { copy(s.vals, values); return nil }); err != nil {
-		return nil, p.fail(false, err)
+}
+
+// rowsOf returns rows lo..hi−1 of X, row after row: a view of X if its
+// rows are contiguous, else a copy.
+func rowsOf(X *mat.Dense, lo, hi int) []float64 {
+	raw := X.RawMatrix()
+	if raw.Stride == raw.Cols {
+		return raw.Data[lo*raw.Cols : hi*raw.Cols]
 	}
-	meta[keyRows] = strconv.Itoa(rows)
-	msg, err := p.roundTrip(meta, nil, -1, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer msg.release()
-	if err := p.checkKind(msg, kindState); err != nil {
-		return nil, err
-	}
-	if err := sharedReply(s.out, msg, s.vals, rows, n); err != nil {
-		return nil, p.fail(false, err)
-	}
-	return s.out[:rows*n], nil
+	dst := make([]float64, (hi-lo)*raw.Cols)
+	copyRows(dst, X, lo, hi)
+	return dst
 }
 
 // protocolUnlessState marks err as a protocol violation unless it is
@@ -366,12 +360,10 @@ func (p *proc) stop() error {
 	return err
 }
 
-// closePipes closes latentda's ends of the pipes and removes the
-// shared-memory file.
+// closePipes closes latentda's ends of the pipes.
 func (r *running) closePipes() {
 	r.stdin.Close()
 	r.out.Close()
-	r.shm.close()
 }
 
 // exitStatus describes how the process ended, once done is closed.

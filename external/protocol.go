@@ -22,11 +22,11 @@ import (
 
 // ProtocolVersion is the version of the protocol this package speaks; both
 // sides put it in every message (key "protocol").
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Schema metadata keys of a message (docs/external-models.md).
 const (
-	keyProtocol  = "protocol"     // "1"
+	keyProtocol  = "protocol"     // "2"
 	keyKind      = "kind"         // kindHello, kindAdvance, kindState or kindError
 	keyStateSize = "state_size"   // n, in hello requests and replies
 	keyDt        = "dt"           // the model time step, in hello requests and replies

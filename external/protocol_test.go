@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ var state = map[string]string{keyKind: kindState}
 
 func TestReadMessage(t *testing.T) {
 	v := []float64{1, 2, 3, 4, 5, 6}
-	proto := map[string]string{keyProtocol: "1", keyKind: kindState}
+	proto := map[string]string{keyProtocol: strconv.Itoa(ProtocolVersion), keyKind: kindState}
 	for _, tc := range []struct {
 		name  string
 		data  []byte
@@ -99,8 +100,8 @@ func TestReadMessage(t *testing.T) {
 		{"Inf", encode(t, state, []float64{math.Inf(-1), 2, 3, 4, 5, 6}, 2, 3), 2, "state 0, variable 0 is -Inf", true},
 		{"two batches", encodeColumns(t, proto, 2, listColumn(3, float64s(v, nil))), 2, "more than one record batch", false},
 		{"no batch", encode(t, state, nil, -1, 3), 2, "without a record batch", false},
-		{"other protocol version", encodeColumns(t, map[string]string{keyProtocol: "2", keyKind: kindState}, 1, listColumn(3, float64s(v, nil))), 2, "protocol version", false},
-		{"no kind", encodeColumns(t, map[string]string{keyProtocol: "1"}, 1, listColumn(3, float64s(v, nil))), 2, "without \"kind\"", false},
+		{"other protocol version", encodeColumns(t, map[string]string{keyProtocol: "1", keyKind: kindState}, 1, listColumn(3, float64s(v, nil))), 2, "protocol version", false},
+		{"no kind", encodeColumns(t, map[string]string{keyProtocol: strconv.Itoa(ProtocolVersion)}, 1, listColumn(3, float64s(v, nil))), 2, "without \"kind\"", false},
 		{"text", []byte("Traceback (most recent call last):\n"), 2, "exceeds the limit", false},
 		{"stream shorter than its length", append(binary.LittleEndian.AppendUint64(nil, 1000), encode(t, state, v, 2, 3)[8:]...), 2, "length is 1000 bytes, but its Arrow IPC stream ends after 512", false},
 		{"empty", nil, 2, "EOF", false},
@@ -137,7 +138,7 @@ func TestHelloStates(t *testing.T) {
 		}
 		return encode(t, m, x0, 1, 3, coords...)
 	}
-	proto := map[string]string{keyProtocol: "1", keyKind: kindHello}
+	proto := map[string]string{keyProtocol: strconv.Itoa(ProtocolVersion), keyKind: kindHello}
 	coordThenX := func() []byte { // the columns in the other order, both named "x"
 		return encodeColumns(t, proto, 1, listColumn(3, float64s([]float64{0, 1, 2}, nil)), listColumn(3, float64s(x0, nil)))
 	}

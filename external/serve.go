@@ -149,7 +149,7 @@ func (s *server) answer(w io.Writer, msg message) error {
 }
 
 // advanceShared answers an advance request over shared memory: the
-// states are advanced in place in the file.
+// states, rows of the file from row first, are advanced in place.
 func (s *server) advanceShared(w io.Writer, msg message, steps int, fail func(error) error) error {
 	if s.shm == nil {
 		return fail(errors.New("an advance request over shared memory, but no shared-memory file was accepted"))
@@ -161,10 +161,14 @@ func (s *server) advanceShared(w io.Writer, msg message, steps int, fail func(er
 	if err != nil {
 		return fail(err)
 	}
-	if rows < 0 || rows > math.MaxInt/8/s.n {
-		return fail(fmt.Errorf("%q must be >= 0, got %d", keyRows, rows))
+	first, err := msg.intMeta(keyFirst)
+	if err != nil {
+		return fail(err)
 	}
-	X, err := s.shm.states(rows * s.n)
+	if rows < 0 || first < 0 || rows > math.MaxInt/8/s.n-first {
+		return fail(fmt.Errorf("%q %d and %q %d: want both >= 0 and the rows within the file", keyRows, rows, keyFirst, first))
+	}
+	X, err := s.shm.states(first*s.n, (first+rows)*s.n)
 	if err != nil {
 		return fail(err)
 	}

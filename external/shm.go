@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"math"
 	"strconv"
 
 	"github.com/latentda/latentda/internal/vec"
@@ -27,27 +27,22 @@ const (
 const (
 	keyShmPath   = "shm_path"  // hello request: the file latentda offers
 	keyTransport = "transport" // hello reply: TransportShm if the model maps the file
-	keyRows      = "rows"      // advance request and state reply: the states in the file
+	keyRows      = "rows"      // advance request and state reply: the number of states in the file
+	keyFirst     = "first"     // advance request: the row of the file where they start
 )
 
-// shmPrefix and shmSuffix frame the names of the shared-memory files, so
-// that a later start can find those a crashed worker left.
-const (
-	shmPrefix = "latentda-external-"
-	shmSuffix = ".shm"
-)
+// shmName names the shared-memory file (a memfd: /proc/PID/fd/N links to
+// "/memfd:latentda-external").
+const shmName = "latentda-external"
 
 // littleEndian: the protocol's doubles are little-endian, and the file is
 // read and written in the host's order, so shared memory is offered only
 // on little-endian hosts.
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-// sharedReply checks a state reply over shared memory (metadata rows, no
-// record batch) and copies the rows·n values of src, the mapped file,
-// into dst, checking each value as it is copied: a model that writes the
-// file after its reply cannot slip a NaN past the check. A fault while
-// reading src (a model that truncated the file) is an error, not a crash.
-func sharedReply(dst []float64, msg message, src []float64, rows, n int) (err error) {
+// sharedReply checks a state reply over shared memory: metadata rows
+// holding the number of states asked for, and no record batch.
+func sharedReply(msg message, rows int) error {
 	if msg.rec != nil {
 		return fmt.Errorf("%w: a %s reply with a record batch over the shm transport", ErrProtocol, msg.kind())
 	}
@@ -59,35 +54,17 @@ func sharedReply(dst []float64, msg message, src []float64, rows, n int) (err er
 	if got != rows {
 		return fmt.Errorf("%w: %s reply holds %d states, want %d", ErrState, msg.kind(), got, rows)
 	}
-	if len(src) < rows*n || len(dst) < rows*n {
-		return fmt.Errorf("external: %d mapped values and %d destination values for %d states of %d", len(src), len(dst), rows, n)
-	}
-	return guardFault(func() error {
-		// Block by block: copied, then the copy checked while in cache.
-		for lo := 0; lo < rows*n; lo += checkBlock {
-			hi := min(lo+checkBlock, rows*n)
-			copy(dst[lo:hi], src[lo:hi])
-			if i := vec.FirstNonFinite(dst[lo:hi]); i >= 0 {
-				return fmt.Errorf("%w: %s reply: state %d, variable %d is %v", ErrState, msg.kind(), (lo+i)/n, (lo+i)%n, dst[lo+i])
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
-// checkBlock is how many values sharedReply copies before checking them.
-const checkBlock = 4096
-
-// guardFault runs f, turning a memory fault in it (the mapped file
-// truncated under it: SIGBUS) into an error.
-func guardFault(f func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: the shared-memory file faulted (truncated by the model?): %v", ErrProtocol, p)
-		}
-	}()
-	return f()
+// checkFinite checks that the states vals (of n values each) the model
+// left in the shared memory are finite.
+func checkFinite(vals []float64, n int) error {
+	if vec.AllWithin(vals, math.MaxFloat64) {
+		return nil
+	}
+	i := vec.FirstNonFinite(vals)
+	return fmt.Errorf("%w: %s reply: state %d, variable %d is %v", ErrState, kindState, i/n, i%n, vals[i])
 }
 
 // errNoShm: shared memory is not available on this platform.

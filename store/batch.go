@@ -14,8 +14,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/latentda/latentda/store/internal/arrowfile"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/internal/vec"
+	"github.com/latentda/latentda/store/internal/arrowfile"
 )
 
 // Field names the rows of a state batch file (its "field" column): a true
@@ -106,6 +108,7 @@ type CycleBatch struct {
 	cur, ended *cycleData
 	files      map[string]*batchWriter
 	err        error // the first error: the batch is lost
+	finite     bool  // RefuseNonFinite
 }
 
 // cycleData is one cycle's state, held until the cycle ends.
@@ -188,7 +191,7 @@ func (b *CycleBatch) Truth(m Meta, x []float64) error {
 func (b *CycleBatch) Forecast(m Meta, E *mat.Dense) error {
 	c, err := b.at(m)
 	if err == nil {
-		c.forecast = mat.DenseCopyOf(E)
+		c.forecast, err = b.copyEnsemble(E, FieldForecast, m.Cycle)
 	}
 	return err
 }
@@ -197,10 +200,48 @@ func (b *CycleBatch) Forecast(m Meta, E *mat.Dense) error {
 func (b *CycleBatch) Analysis(m Meta, E *mat.Dense) error {
 	c, err := b.at(m)
 	if err == nil {
-		c.analysis = mat.DenseCopyOf(E)
+		c.analysis, err = b.copyEnsemble(E, FieldAnalysis, m.Cycle)
 	}
 	return err
 }
+
+// RefuseNonFinite makes Forecast and Analysis refuse an ensemble that
+// holds a NaN or ±Inf (ErrNotFinite; nothing is recorded), checked in the
+// copy they make anyway. A run's batches refuse them: runs store only
+// finite states, and that copy is the one check of an external model's
+// hosted forecast (dynamics.EnsembleHost). The file format itself holds
+// any float64.
+func (b *CycleBatch) RefuseNonFinite() { b.finite = true }
+
+// ErrNotFinite: an ensemble to be recorded holds a NaN or ±Inf (a
+// diverged forecast or analysis).
+var ErrNotFinite = errors.New("store: a state is not finite")
+
+// copyEnsemble copies E; if the batch refuses non-finite values, it checks
+// each block of values as it is copied, while the block is in cache.
+func (b *CycleBatch) copyEnsemble(E *mat.Dense, f Field, cycle int) (*mat.Dense, error) {
+	if !b.finite {
+		return mat.DenseCopyOf(E), nil
+	}
+	r, n := E.Dims()
+	dst := mat.NewDense(r, n, nil)
+	out := dst.RawMatrix().Data
+	for i := range r {
+		row := E.RawRowView(i)
+		for lo := 0; lo < n; lo += checkBlock {
+			block := out[i*n+lo : i*n+min(lo+checkBlock, n)]
+			copy(block, row[lo:])
+			if !vec.AllWithin(block, math.MaxFloat64) {
+				j := lo + vec.FirstNonFinite(block)
+				return nil, fmt.Errorf("%w: cycle %d %s, member %d, variable %d is %v", ErrNotFinite, cycle, f, i, j, out[i*n+j])
+			}
+		}
+	}
+	return dst, nil
+}
+
+// checkBlock is how many values finiteCopy copies before checking them.
+const checkBlock = 4096
 
 // Latent records the forecast and analysis latent codes of cycle m.Cycle.
 func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {

@@ -449,6 +449,55 @@ func TestCycleBatchCopies(t *testing.T) {
 	filetest.SameBits(t, "cycle 1 as given", []float64{got.Values[0], truth[0], A.At(0, 0), got.Variances[0]}, want)
 }
 
+// A batch that refuses non-finite ensembles: a NaN or ±Inf, wherever it sits
+// (here also past the first block of values that the copy checks at a
+// time), is an ErrNotFinite naming the cycle, the field, the member and
+// the variable, and the cycle records nothing of that ensemble; a finite
+// ensemble is recorded bit for bit.
+func TestCycleBatchNotFinite(t *testing.T) {
+	const n = checkBlock + 10
+	for _, tc := range []struct {
+		name  string
+		i, j  int
+		v     float64
+		field Field
+		want  string
+	}{
+		{"forecast NaN", 1, 5, math.NaN(), FieldForecast, "cycle 3 forecast, member 1, variable 5 is NaN"},
+		{"forecast Inf in the second block", 2, checkBlock + 3, math.Inf(1), FieldForecast, "cycle 3 forecast, member 2, variable 4099 is +Inf"},
+		{"analysis -Inf", 0, n - 1, math.Inf(-1), FieldAnalysis, "cycle 3 analysis, member 0, variable 4105 is -Inf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := RunDir{Root: t.TempDir()}.NewCycleBatch(Retention{})
+			b.RefuseNonFinite()
+			defer b.Abort()
+			m := filetest.TestMeta("")
+			m.Cycle = 3
+			E := mat.NewDense(3, n, nil)
+			for i := range 3 {
+				for j := range n {
+					E.Set(i, j, float64(i*n+j)/7)
+				}
+			}
+			record, recorded := b.Forecast, func() *mat.Dense { return b.cur.forecast }
+			if tc.field == FieldAnalysis {
+				record, recorded = b.Analysis, func() *mat.Dense { return b.cur.analysis }
+			}
+			if err := record(m, E); err != nil || !mat.Equal(recorded(), E) {
+				t.Fatalf("the finite ensemble: %v, or not recorded as given", err)
+			}
+			E.Set(tc.i, tc.j, tc.v)
+			err := record(m, E)
+			if !errors.Is(err, ErrNotFinite) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want an ErrNotFinite containing %q", err, tc.want)
+			}
+			if recorded() != nil {
+				t.Error("the ensemble that is not finite was recorded")
+			}
+		})
+	}
+}
+
 // FuzzRunState feeds arbitrary bytes to the batch file readers, as the
 // states and the observations file of cycles 1..2: RunState must not
 // panic or leak Arrow memory, and every error is classified (ErrInvalid,

@@ -282,7 +282,7 @@ func (e Env) Prepare(s *experiment.Setup, dir store.RunDir, out *store.CycleBatc
 		return nil, nil, Diverged(err)
 	}
 	if err := writeEnsemble(dir, out, store.FieldForecast, E, m); err != nil {
-		return nil, nil, fmt.Errorf("activities: %w", err)
+		return nil, nil, recordErr(err)
 	}
 	return c, E, nil
 }
@@ -390,9 +390,18 @@ func finishInBatch(s *experiment.Setup, out *store.CycleBatch, runID string, c *
 		}
 	}
 	if err := out.Analysis(m, E); err != nil {
-		return fmt.Errorf("activities: %w", err)
+		return recordErr(err)
 	}
 	return out.EndCycle()
+}
+
+// recordErr classifies a failure to record a cycle's state: one that is
+// not finite diverged (non-retryable); anything else may pass.
+func recordErr(err error) error {
+	if errors.Is(err, store.ErrNotFinite) {
+		return Diverged(err)
+	}
+	return fmt.Errorf("activities: %w", err)
 }
 
 // Diverged marks a failure of the numerics (divergence, bad data) as
@@ -514,13 +523,15 @@ func (b *Batch) Add(c *experiment.Cycle) (pause bool, err error) {
 }
 
 // StoreInBatch makes the batch store its cycles in batch files (b.Out),
-// keeping the ensembles the config's store section says.
+// keeping the ensembles the config's store section says, and refusing a
+// forecast or analysis that is not finite (a divergence).
 func (b *Batch) StoreInBatch() error {
 	keep, err := b.Setup.Config.Store.Retention()
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
 	b.Out = b.Dir.NewCycleBatch(keep)
+	b.Out.RefuseNonFinite()
 	return nil
 }
 

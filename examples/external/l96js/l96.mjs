@@ -46,7 +46,7 @@ function step(x) {
 // message encodes one protocol message: meta as schema metadata and, if
 // values is given, one batch of values.length / n states.
 function message(meta, values) {
-  const md = new Map(Object.entries({ ...meta, protocol: '1' }));
+  const md = new Map(Object.entries({ ...meta, protocol: '2' }));
   const type = new FixedSizeList(n, new Field('item', new Float64(), false));
   const fields = values ? [new Field('x', type, false)] : [];
   const schema = new Schema(fields, md);
