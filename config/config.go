@@ -358,7 +358,7 @@ func (c Config) Validate() error {
 	default:
 		return bad("model.name", "unknown model %q (want lorenz63, lorenz96, ks or external)", m.Name)
 	}
-	if err := m.validateExternal(); err != nil {
+	if err := m.ValidateExternal(); err != nil {
 		return err
 	}
 	if m.Name == "lorenz63" && m.Nx != 3 {

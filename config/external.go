@@ -24,9 +24,9 @@ func (m *ModelConfig) externalDefaults() {
 	}
 }
 
-// validateExternal checks the fields of an external model, and that the
-// other models do not set them.
-func (m ModelConfig) validateExternal() error {
+// ValidateExternal checks the fields of an external model, and that the
+// other models do not set them, without starting the model.
+func (m ModelConfig) ValidateExternal() error {
 	if m.Name != "external" {
 		if len(m.Command) > 0 || len(m.Env) > 0 || m.Workdir != "" || m.StateSize != 0 || m.Processes != 0 || m.Timeout != 0 || m.Transport != "" {
 			return fmt.Errorf("model: command, env, workdir, state_size, processes, timeout and transport are for model external, not %s", m.Name)

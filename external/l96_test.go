@@ -16,11 +16,14 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities"
+	trainacts "github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/report"
 	"github.com/latentda/latentda/store"
+	"github.com/latentda/latentda/store/trainfile"
+	"github.com/latentda/latentda/training"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -252,23 +255,55 @@ func skipOrFail(t *testing.T, why string) {
 	t.Skipf("skipping the JavaScript example model: %s", why)
 }
 
-// A simulation archive (latentda train) from the Go program equals the
-// built-in model's.
-func TestL96GoArchive(t *testing.T) {
-	opts := experiment.ArchiveOptions{Samples: 30, Every: 3, SpinUp: 5, Seed: 2}
-	want, wantTimes, err := experiment.BuildArchive(context.Background(), load(t, "../examples/l96-etkf.yaml", 1), opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+// latentda train's activities build the archive of the Go program and fit
+// a generator on it, both equal to the built-in model's bit for bit; a
+// program outside the state directory is refused before it runs.
+func TestL96GoTrain(t *testing.T) {
+	root := t.TempDir()
 	closeAll(t)
-	cfg := load(t, "../examples/external/l96go-etkf.yaml", 1)
-	cfg.Model.Command[0] = l96go(t)
-	got, gotTimes, err := experiment.BuildArchive(context.Background(), cfg, opts, nil)
+	program := filepath.Join(root, "l96go")
+	if err := os.Link(l96go(t), program); err != nil {
+		t.Fatal(err)
+	}
+	a := &trainacts.Activities{StateRoot: root}
+	ctx := context.Background()
+	train := func(name string, m config.ModelConfig) (trainfile.Archive, trainacts.TrainOutput, error) {
+		cfg := training.TrainConfig{Name: name, Model: m, Validation: 0.2,
+			Archive:   experiment.ArchiveOptions{Samples: 60, Every: 3, SpinUp: 5, Seed: 2},
+			Generator: training.GeneratorConfig{Type: "pca", LatentDim: 10}}.WithDefaults()
+		paths := trainacts.TrainPathsFor(name)
+		ar, err := a.BuildArchive(ctx, trainacts.ArchiveInput{Config: cfg, Paths: paths})
+		if err != nil {
+			return trainfile.Archive{}, trainacts.TrainOutput{}, err
+		}
+		out, err := a.TrainGenerator(ctx, trainacts.TrainInput{Config: cfg, Paths: paths})
+		if err != nil {
+			return trainfile.Archive{}, trainacts.TrainOutput{}, err
+		}
+		archive, _, err := trainfile.ReadArchive(ar.Path)
+		return archive, out, err
+	}
+	want, wantOut, err := train("builtin", load(t, "../examples/l96-etkf.yaml", 1).Model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mat.Equal(got, want) || !slices.Equal(gotTimes, wantTimes) {
+	m := load(t, "../examples/external/l96go-etkf.yaml", 1).Model
+	m.Command[0] = program
+	got, gotOut, err := train("l96go", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(got.X, want.X) || !slices.Equal(got.Times, want.Times) || !slices.Equal(got.Valid, want.Valid) {
 		t.Error("the archive differs from the built-in model's")
+	}
+	if gotOut.LatentDim != 10 || gotOut.HeldOutMSE != wantOut.HeldOutMSE {
+		t.Errorf("generator %+v, want the built-in model's %+v", gotOut, wantOut)
+	}
+	m.Command[0] = "/bin/true"
+	_, _, err = train("outside", m)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrInvalidConfig || !strings.Contains(err.Error(), "outside the state directory") {
+		t.Errorf("a program outside the state directory: %v, want a non-retryable %s", err, activities.ErrInvalidConfig)
 	}
 }
 

@@ -162,15 +162,20 @@ func (c TrainConfig) Validate() error {
 		return bad("name", "required, a plain name such as ks-ae32")
 	}
 	switch c.Model.Name {
-	case "lorenz63", "lorenz96", "ks":
+	case "lorenz63", "lorenz96", "ks", "external":
 	default:
-		return bad("model.name", "unknown model %q (want lorenz63, lorenz96 or ks)", c.Model.Name)
+		return bad("model.name", "unknown model %q (want lorenz63, lorenz96, ks or external)", c.Model.Name)
 	}
 	if c.Model.Name == "lorenz63" && c.Model.Nx != 3 {
 		return bad("model.nx", "lorenz63 has 3 variables, got %d", c.Model.Nx)
 	}
-	if _, err := experiment.NewModel(c.Model); err != nil {
-		return bad("model", "%v", err)
+	if err := c.Model.ValidateExternal(); err != nil {
+		return err
+	}
+	if c.Model.Name != "external" { // an external model is checked without starting it
+		if _, err := experiment.NewModel(c.Model); err != nil {
+			return bad("model", "%v", err)
+		}
 	}
 	a := c.Archive
 	if a.Samples < 10 {

@@ -102,6 +102,15 @@ generator: {type: " AutoEncoder ", latent_dim: 3}
 	}
 }
 
+// An external model is validated without starting it (its program need
+// not exist yet), and nx is its state size.
+func TestParseTrainExternal(t *testing.T) {
+	cfg := mustParseTrain(t, strings.Replace(pcaTrainYAML, "name: lorenz96, nx: 40", "name: external, command: [./not-built-yet], state_size: 40, dt: 0.05", 1))
+	if cfg.Model.Nx != 40 || cfg.Model.Processes != 1 || cfg.Model.Timeout != config.DefaultExternalTimeout {
+		t.Errorf("external model defaults not applied: %+v", cfg.Model)
+	}
+}
+
 func TestParseTrainRejects(t *testing.T) {
 	pca := func(old, new string) string { return strings.Replace(pcaTrainYAML, old, new, 1) }
 	ae := func(old, new string) string { return strings.Replace(aeTrainYAML, old, new, 1) }
@@ -121,6 +130,11 @@ func TestParseTrainRejects(t *testing.T) {
 		{"name escaping", pca("name: l96-pca", "name: ../l96"), "name: required, a plain name"},
 		{"no model", pca("name: lorenz96, ", ""), `model.name: unknown model ""`},
 		{"unknown model", pca("name: lorenz96", "name: lorenz84"), `model.name: unknown model "lorenz84"`},
+		{"external without command", pca("name: lorenz96, nx: 40", "name: external, state_size: 40"), "model: external: command: required"},
+		{"external with forcing", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, forcing: 8"), "model: forcing, length, sigma, rho and beta are not parameters of model external"},
+		{"external nx and state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, nx: 20"), "model.nx: 20 differs from model.state_size 40"},
+		{"external no state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m]"), "model: external: state_size: must be >= 1"},
+		{"command for a built-in model", pca("nx: 40", "nx: 40, command: [./m]"), "model: command, env, workdir, state_size, processes, timeout and transport are for model external, not lorenz96"},
 		{"samples < 10", pca("samples: 200", "samples: 9"), "archive.samples: need at least 10 snapshots, got 9"},
 		{"no samples", pca("samples: 200, ", ""), "archive.samples: need at least 10 snapshots, got 0"},
 		{"every < 1", pca("every: 5", "every: -1"), "archive.every: must be >= 1"},

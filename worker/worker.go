@@ -38,5 +38,5 @@ func NewWith(c client.Client, taskQueue string, a *activities.Activities) sdkwor
 func registerActivities(w sdkworker.Worker, a *activities.Activities) {
 	w.RegisterActivity(a)
 	w.RegisterActivity(&live.Activities{StateRoot: a.StateRoot, AllowPaths: a.AllowPaths, Metrics: a.Metrics, Logger: a.Logger})
-	w.RegisterActivity(&training.Activities{StateRoot: a.StateRoot, Logger: a.Logger})
+	w.RegisterActivity(&training.Activities{StateRoot: a.StateRoot, AllowPaths: a.AllowPaths, Logger: a.Logger})
 }

@@ -92,6 +92,9 @@ type TrainProgress struct {
 // their inputs are relative to StateRoot.
 type Activities struct {
 	StateRoot string
+	// AllowPaths are the directories outside StateRoot where an external
+	// model's program may be (config.ConfineProgram).
+	AllowPaths []string
 	// Logger gets a line when training resumes from a checkpoint; nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -124,6 +127,9 @@ func heartbeat(ctx context.Context, p TrainProgress) {
 func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (ArchiveOutput, error) {
 	cfg := in.Config.WithDefaults()
 	if err := cfg.Validate(); err != nil {
+		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), core.ErrInvalidConfig, err)
+	}
+	if err := config.ConfineProgram(cfg.Model, a.StateRoot, a.AllowPaths); err != nil {
 		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError("activities: "+err.Error(), core.ErrInvalidConfig, err)
 	}
 	path, err := a.path(in.Paths.Archive)

@@ -175,6 +175,8 @@ func badCases() []badCase {
 		flags("bench latent --inflation unknown", `--inflation: want adaptive (or nothing, for the grid-tuned inflation), got "1.05"`, "bench", "latent", "--inflation", "1.05", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench ood --first-seed 0", "--first-seed must be >= 1, got 0", "bench", "ood", "--first-seed", "0", "--json", "state/o.json", "--report", "state/o.md"),
 		flags("train config with validation 0", "validation: line 4: 0 means unset", "train", "-c", "t.yaml", "--state-dir", "state"),
+		{name: "flags/train an external program elsewhere", files: map[string]string{"e.yaml": "name: e\nmodel: {name: external, command: [/usr/bin/env, node, m.mjs], state_size: 40, dt: 0.05}\narchive: {samples: 50}\ngenerator: {type: pca, latent_dim: 3}\n"},
+			args: []string{"train", "-c", "e.yaml", "--state-dir", "state"}, want: "model.command: /usr/bin/env (/usr/bin/env) is outside the state directory"},
 
 		// Corrupted and swapped files of a finished run.
 		damaged("rerun from a cycle past the end", nil, "--from-cycle 9: the new run has cycles 1..6", rerun("--from-cycle", "9")...),

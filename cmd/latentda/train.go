@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	trainacts "github.com/latentda/latentda/activities/training"
+	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/training"
 	"github.com/latentda/latentda/workflows"
 )
@@ -48,6 +49,7 @@ where it stopped, on another worker, after generator.heartbeat_timeout
 		},
 	}
 	o.addFlags(cmd, true)
+	o.addAllowFlag(cmd)
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "training config (YAML), required")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&o.NoWorker, "no-worker", false, "do not start a worker (with --address: workers run elsewhere)")
@@ -69,7 +71,10 @@ func (o *trainOptions) Complete() error {
 		return err
 	}
 	o.cfg = cfg
-	return o.complete()
+	if err := o.complete(); err != nil {
+		return err
+	}
+	return o.confine(o.ConfigPath, config.Config{Model: cfg.Model})
 }
 
 func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
