@@ -134,6 +134,36 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 }
 
+// BenchmarkHost is what a batch of cycles pays once, at its start, to
+// host its ensemble (24 members of 10⁵ variables) in the shared memory of
+// 2 fake model processes: the copy into it (docs/external-models.md).
+//
+//	go test -run XXX -bench Host ./external/
+func BenchmarkHost(b *testing.B) {
+	const members, n = 24, 100_000
+	m, err := external.Open(external.Config{Command: []string{os.Args[0]}, Env: []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=shm"},
+		StateSize: n, Dt: dynamics.Lorenz96Dt, Processes: 2, Timeout: time.Minute, Transport: external.TransportShm})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	f, err := dynamics.NewForecaster(m, members)
+	if err != nil {
+		b.Fatal(err)
+	}
+	E := benchEnsemble(members, n)
+	_, release := f.Host(E) // the memory's first use allocates its pages
+	release()
+	b.SetBytes(int64(8 * members * n))
+	for b.Loop() {
+		H, release := f.Host(E)
+		if H == E {
+			b.Fatal("the ensemble was not hosted")
+		}
+		release()
+	}
+}
+
 // benchStep returns a function that runs one cycle's forecast of an
 // ensemble of members of m (hosted, if m can host it) and records it in
 // a batch of cycles that refuses non-finite values, and returns the
