@@ -358,7 +358,12 @@ func (m *Model) AdvanceEnsemble(X *mat.Dense, steps int) error {
 	var wg sync.WaitGroup
 	for i, p := range procs {
 		lo, hi := i*rows/parts, (i+1)*rows/parts
-		wg.Go(func() { replies[i], releases[i], errs[i] = p.advance(seg, X, lo, hi, first+lo, hosted, steps) })
+		part := func() { replies[i], releases[i], errs[i] = p.advance(seg, X, lo, hi, first+lo, hosted, steps) }
+		if i == parts-1 {
+			part() // the last on this goroutine
+		} else {
+			wg.Go(part)
+		}
 	}
 	wg.Wait()
 	defer func() {

@@ -282,7 +282,11 @@ func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxRows
 	})
 	defer timer.Stop()
 	written := make(chan error, 1)
-	go func() { written <- writeMessage(r.stdin, meta, values, rows, n) }()
+	if values == nil { // metadata only: the pipe holds it whole
+		written <- writeMessage(r.stdin, meta, nil, rows, n)
+	} else { // the model may reply before it has read all of it
+		go func() { written <- writeMessage(r.stdin, meta, values, rows, n) }()
+	}
 	// The batch: maxRows·n float64s, plus room for validity bitmaps and
 	// padding.
 	limit := int64(maxRows)*int64(n)*9 + 1<<16

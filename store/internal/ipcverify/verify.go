@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -261,7 +262,7 @@ func (t fbTable) tables(slot int64, name string) ([]fbTable, error) {
 	for i := range n {
 		p := start + 4*i
 		u, _ := t.b.u32(p)
-		sub, err := t.b.table(p+int64(u), fmt.Sprintf("%s: %s[%d]", t.what, name, i))
+		sub, err := t.b.table(p+int64(u), t.what+": "+name+"["+strconv.FormatInt(i, 10)+"]")
 		if err != nil {
 			return nil, err
 		}
