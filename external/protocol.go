@@ -2,6 +2,7 @@ package external
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -122,22 +123,29 @@ func writeMessage(w io.Writer, meta map[string]string, values []float64, rows, n
 	}
 	keys, vals = append(keys, keyProtocol), append(vals, strconv.Itoa(ProtocolVersion))
 	md := arrow.NewMetadata(keys, vals)
-	var fields []arrow.Field
-	var rec arrow.RecordBatch
-	if rows >= 0 {
-		if len(values) != rows*n || (coords != nil && len(coords) != rows*n) {
-			return fmt.Errorf("external: %d values and %d coordinates for %d rows of %d", len(values), len(coords), rows, n)
+	if rows < 0 {
+		// Metadata only: the length and the stream in one write, so that
+		// the reader wakes once.
+		var buf bytes.Buffer
+		buf.Write(make([]byte, 8))
+		if err := writeStream(&buf, arrow.NewSchema(nil, &md), nil); err != nil {
+			return err
 		}
-		fields = []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
-		if coords != nil {
-			fields = append(fields, arrow.Field{Name: coordColumn, Type: stateType(n)})
-		}
+		b := buf.Bytes()
+		binary.LittleEndian.PutUint64(b, uint64(len(b)-8))
+		_, err := w.Write(b)
+		return err
+	}
+	if len(values) != rows*n || (coords != nil && len(coords) != rows*n) {
+		return fmt.Errorf("external: %d values and %d coordinates for %d rows of %d", len(values), len(coords), rows, n)
+	}
+	fields := []arrow.Field{{Name: stateColumn, Type: stateType(n)}}
+	if coords != nil {
+		fields = append(fields, arrow.Field{Name: coordColumn, Type: stateType(n)})
 	}
 	schema := arrow.NewSchema(fields, &md)
-	if rows >= 0 {
-		rec = stateBatch(schema, rows, n, values, coords)
-		defer rec.Release()
-	}
+	rec := stateBatch(schema, rows, n, values, coords)
+	defer rec.Release()
 	// The stream is written twice: first to count its bytes (the values
 	// are not copied), then after its length.
 	var count counter
