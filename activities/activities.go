@@ -269,7 +269,9 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 		return CyclesOutput{}, err
 	}
 	defer b.Out.Abort()
-	// The batch checks every forecast as it records it.
+	// An external model advances the ensemble in its shared memory, in
+	// place (dynamics.EnsembleHost); the batch checks every forecast as
+	// it records it.
 	E, release := b.Setup.Host(E)
 	defer release()
 	// Outside Temporal (latentda run --in-process) there is no activity

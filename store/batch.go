@@ -240,7 +240,7 @@ func (b *CycleBatch) copyEnsemble(E *mat.Dense, f Field, cycle int) (*mat.Dense,
 	return dst, nil
 }
 
-// checkBlock is how many values finiteCopy copies before checking them.
+// checkBlock is how many values copyEnsemble copies before checking them.
 const checkBlock = 4096
 
 // Latent records the forecast and analysis latent codes of cycle m.Cycle.
