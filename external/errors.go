@@ -28,6 +28,9 @@ var (
 	// ErrNondeterministic: a fresh process handshook with another
 	// reference state than the first one did. Not retryable.
 	ErrNondeterministic = errors.New("the model is not deterministic")
+	// ErrClosed: a request to a Model after its Close (the worker is
+	// stopping). Retryable: another worker can serve it.
+	ErrClosed = errors.New("the model was closed")
 )
 
 // Error is a failure of an external model process, with the tail of what

@@ -254,7 +254,7 @@ func (m *Model) place(X *mat.Dense) (seg *segment, first int, hosted bool, err e
 	defer m.shmMu.Unlock()
 	switch {
 	case m.closed:
-		return nil, 0, false, fmt.Errorf("external: %s: the model is closed", m.cfg.Command[0])
+		return nil, 0, false, &Error{Command: m.cfg.Command[0], Retryable: true, Err: ErrClosed}
 	case m.seg == nil:
 		return nil, 0, false, nil
 	}

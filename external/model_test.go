@@ -349,8 +349,8 @@ func TestHostedEnsemble(t *testing.T) {
 	if !mat.Equal(H, want) || m.seg == nil {
 		t.Error("Close took the hosted ensemble away before its release")
 	}
-	if err := m.AdvanceEnsemble(X, 1); err == nil || !strings.Contains(err.Error(), "closed") {
-		t.Errorf("advance after Close: %v, want an error", err)
+	if err := m.AdvanceEnsemble(X, 1); !errors.Is(err, ErrClosed) || !IsRetryable(err) {
+		t.Errorf("advance after Close: %v, want a retryable ErrClosed", err)
 	}
 	release()
 	release()
