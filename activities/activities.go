@@ -272,7 +272,7 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	// An external model advances the ensemble in its shared memory, in
 	// place (dynamics.EnsembleHost); the batch checks every forecast as
 	// it records it.
-	E, release := b.Setup.Host(E)
+	E, release := b.Setup.Forecaster.Host(E)
 	defer release()
 	// Outside Temporal (latentda run --in-process) there is no activity
 	// context; local activities cannot heartbeat.

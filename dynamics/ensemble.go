@@ -48,9 +48,8 @@ type EnsembleHost interface {
 	// function that gives that memory back; the copy must not be used
 	// after it. With no shared memory free it returns E itself and a
 	// no-op. AdvanceEnsemble advances a hosted ensemble in place and
-	// leaves checking its values to the holder, whose next pass over
-	// them (a batch of cycles recording the forecast) is then the
-	// forecast's only one; on error the values are undefined.
+	// leaves checking its values to the holder, in a pass over them it
+	// makes anyway; on error the values are undefined.
 	HostEnsemble(E *mat.Dense) (*mat.Dense, func())
 }
 

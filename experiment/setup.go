@@ -396,15 +396,6 @@ func (s *Setup) Forecast(E *mat.Dense, k int) error {
 	return nil
 }
 
-// Host returns a copy of E in memory the model shares, where forecasts of
-// it copy nothing (an external model over shared memory; otherwise E
-// itself), and the function that gives the memory back. The holder of a
-// hosted ensemble checks its forecasts (a batch of cycles does, as it
-// records them) and discards it after a forecast that fails.
-func (s *Setup) Host(E *mat.Dense) (*mat.Dense, func()) {
-	return s.Forecaster.Host(E)
-}
-
 // ForecastMembers advances members lo..hi−1 of E as Forecast does; the
 // rows are bit-identical to Forecast's, so a forecast fanned out over
 // several workers equals one run in a single activity.

@@ -50,17 +50,11 @@ func BenchmarkForecast(b *testing.B) {
 						if host {
 							transport = external.TransportShm
 						}
-						cfg := external.Config{Command: []string{l96goPath}, StateSize: n, Dt: dynamics.Lorenz96Dt,
-							Processes: processes, Timeout: time.Minute, Transport: transport}
-						if program == "fake" {
-							cfg.Command, cfg.Env = []string{os.Args[0]}, []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=" + transport}
+						cfg := fakeConfig(n, processes, transport)
+						if program == "l96go" {
+							cfg.Command, cfg.Env = []string{l96goPath}, nil
 						}
-						m, err := external.Open(cfg)
-						if err != nil {
-							b.Fatal(err)
-						}
-						defer m.Close()
-						benchForecast(b, m, members, host)
+						benchForecast(b, openBench(b, cfg), members, host)
 					})
 				}
 			}
@@ -98,18 +92,12 @@ func BenchmarkOverhead(b *testing.B) {
 	const members = 24
 	for _, n := range []int{40, 100_000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			procs := runtime.GOMAXPROCS(0)
-			m, err := external.Open(external.Config{Command: []string{os.Args[0]}, Env: []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=shm"},
-				StateSize: n, Dt: dynamics.Lorenz96Dt, Processes: procs, Timeout: time.Minute, Transport: external.TransportShm})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
+			m := openBench(b, fakeConfig(n, runtime.GOMAXPROCS(0), external.TransportShm))
 			builtin, err := dynamics.NewLorenz96(n, dynamics.Lorenz96Forcing, dynamics.Lorenz96Dt)
 			if err != nil {
 				b.Fatal(err)
 			}
-			inProcess, hosted, forecast := benchStep(b, halfPlusOne{n}, members), benchStep(b, m, members), benchStep(b, builtin, members)
+			inProcess, hosted, forecast := benchStep(b, halfPlusOne{n}, members, false), benchStep(b, m, members, true), benchStep(b, builtin, members, false)
 			var cIn, cHosted, overhead, inForecast, fBuiltin []float64
 			for b.Loop() {
 				// Either may slow the other (caches, the model processes'
@@ -138,23 +126,21 @@ func BenchmarkOverhead(b *testing.B) {
 
 // BenchmarkHost is what a batch of cycles pays once, at its start, to
 // host its ensemble (24 members of 10⁵ variables) in the shared memory of
-// 2 fake model processes: the copy into it (docs/external-models.md).
+// 2 fake model processes: the copy into it; first-ms is the first time a
+// worker does it, which also allocates the memory's pages
+// (docs/external-models.md).
 //
 //	go test -run XXX -bench Host ./external/
 func BenchmarkHost(b *testing.B) {
 	const members, n = 24, 100_000
-	m, err := external.Open(external.Config{Command: []string{os.Args[0]}, Env: []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=shm"},
-		StateSize: n, Dt: dynamics.Lorenz96Dt, Processes: 2, Timeout: time.Minute, Transport: external.TransportShm})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	f, err := dynamics.NewForecaster(m, members)
+	f, err := dynamics.NewForecaster(openBench(b, fakeConfig(n, 2, external.TransportShm)), members)
 	if err != nil {
 		b.Fatal(err)
 	}
 	E := benchEnsemble(members, n)
+	t0 := time.Now()
 	_, release := f.Host(E) // the memory's first use allocates its pages
+	first := time.Since(t0)
 	release()
 	b.SetBytes(int64(8 * members * n))
 	for b.Loop() {
@@ -164,19 +150,27 @@ func BenchmarkHost(b *testing.B) {
 		}
 		release()
 	}
+	b.ReportMetric(ms(first), "first-ms")
 }
 
 // benchStep returns a function that runs one cycle's forecast of an
-// ensemble of members of m (hosted, if m can host it) and records it in
-// a batch of cycles that refuses non-finite values, and returns the
-// cycle's time and the forecast's, in ms.
-func benchStep(b *testing.B, m dynamics.Model, members int) func() (cycle, forecast float64) {
+// ensemble of members of m (with host, hosted in m's shared memory) and
+// records it in a batch of cycles that refuses non-finite values, and
+// returns the cycle's time and the forecast's, in ms.
+func benchStep(b *testing.B, m dynamics.Model, members int, host bool) func() (cycle, forecast float64) {
 	f, err := dynamics.NewForecaster(m, members)
 	if err != nil {
 		b.Fatal(err)
 	}
-	E, release := f.Host(benchEnsemble(members, m.Dim()))
-	b.Cleanup(release)
+	E := benchEnsemble(members, m.Dim())
+	if host {
+		H, release := f.Host(E)
+		if H == E {
+			b.Fatal("the ensemble was not hosted")
+		}
+		b.Cleanup(release)
+		E = H
+	}
 	batch := store.RunDir{Root: b.TempDir()}.NewCycleBatch(store.Retention{})
 	batch.RefuseNonFinite()
 	b.Cleanup(batch.Abort)
@@ -193,6 +187,23 @@ func benchStep(b *testing.B, m dynamics.Model, members int) func() (cycle, forec
 	}
 }
 
+// fakeConfig runs the test binary as a fake model (x ← x/2 + 1) of n
+// variables.
+func fakeConfig(n, processes int, transport string) external.Config {
+	return external.Config{Command: []string{os.Args[0]}, Env: []string{"LATENTDA_FAKE_MODEL=ok", "LATENTDA_FAKE_TRANSPORT=" + transport},
+		StateSize: n, Dt: dynamics.Lorenz96Dt, Processes: processes, Timeout: time.Minute, Transport: transport}
+}
+
+// openBench opens cfg's model for the rest of the benchmark.
+func openBench(b *testing.B, cfg external.Config) *external.Model {
+	m, err := external.Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
 func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
 
 func median(x []float64) float64 {
@@ -205,26 +216,23 @@ func median(x []float64) float64 {
 const hosted = "hosted"
 
 // benchForecast benchmarks the forecast of m's ensemble of members (hosted
-// in its shared memory if host) and its record.
+// in its shared memory if host) and its record, and reports the CPU time
+// per cycle: the benchmark's and the model processes', and the
+// benchmark process's alone.
 func benchForecast(b *testing.B, m dynamics.Model, members int, host bool) {
-	f, err := dynamics.NewForecaster(m, members)
-	if err != nil {
-		b.Fatal(err)
-	}
-	E := benchEnsemble(members, m.Dim())
-	if host {
-		H, release := f.Host(E)
-		if H == E {
-			b.Fatal("the ensemble was not hosted")
-		}
-		defer release()
-		E = H
-	}
+	step := benchStep(b, m, members, host)
 	cpu := cputime.Process
 	if e, ok := m.(*external.Model); ok {
 		cpu = func() time.Duration { return cputime.Process() + external.ProcessCPU(e) }
 	}
-	benchCycle(b, E, cpu, func() error { return f.Forecast(E, 1, 0) })
+	step() // starts every process
+	b.SetBytes(int64(8 * members * m.Dim()))
+	c0, s0 := cpu(), cputime.Process()
+	for b.Loop() {
+		step()
+	}
+	b.ReportMetric(float64(cpu()-c0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-s0)/float64(b.N)/1e6, "self-ms/op")
 }
 
 // benchEnsemble is a members × n ensemble on Lorenz-96's scale.
@@ -236,33 +244,4 @@ func benchEnsemble(members, n int) *mat.Dense {
 		}
 	}
 	return E
-}
-
-// benchCycle benchmarks forecast and the record of its ensemble E in a
-// batch of cycles that refuses non-finite values, and reports the CPU
-// time per cycle: cpu's (the benchmark's and the model processes') and
-// the benchmark process's alone.
-func benchCycle(b *testing.B, E *mat.Dense, cpu func() time.Duration, forecast func() error) {
-	batch := store.RunDir{Root: b.TempDir()}.NewCycleBatch(store.Retention{})
-	batch.RefuseNonFinite()
-	defer batch.Abort()
-	cycle := func() error {
-		if err := forecast(); err != nil {
-			return err
-		}
-		return batch.Forecast(store.Meta{Cycle: 1}, E)
-	}
-	if err := cycle(); err != nil { // starts every process
-		b.Fatal(err)
-	}
-	r, n := E.Dims()
-	b.SetBytes(int64(8 * r * n))
-	c0, s0 := cpu(), cputime.Process()
-	for b.Loop() {
-		if err := cycle(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(cpu()-c0)/float64(b.N)/1e6, "cpu-ms/op")
-	b.ReportMetric(float64(cputime.Process()-s0)/float64(b.N)/1e6, "self-ms/op")
 }

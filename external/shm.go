@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/latentda/latentda/internal/vec"
@@ -60,10 +59,10 @@ func sharedReply(msg message, rows int) error {
 // checkFinite checks that the states vals (of n values each) the model
 // left in the shared memory are finite.
 func checkFinite(vals []float64, n int) error {
-	if vec.AllWithin(vals, math.MaxFloat64) {
+	i := vec.FirstNonFinite(vals)
+	if i < 0 {
 		return nil
 	}
-	i := vec.FirstNonFinite(vals)
 	return fmt.Errorf("%w: %s reply: state %d, variable %d is %v", ErrState, kindState, i/n, i%n, vals[i])
 }
 

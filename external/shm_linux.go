@@ -5,7 +5,6 @@ package external
 import (
 	"fmt"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,8 +44,7 @@ func newSegment() (*segment, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("external: shared memory: mmap: %w", err)
 	}
-	return &segment{fd: fd, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd), data: data,
-		vals: unsafe.Slice((*float64)(unsafe.Pointer(&data[0])), segmentReserve/8)}, nil
+	return &segment{fd: fd, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd), data: data, vals: floats(data)}, nil
 }
 
 // ensure makes the file hold at least size float64s.

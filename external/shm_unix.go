@@ -37,16 +37,15 @@ func openShmServer(path string) (*shmServer, error) {
 // states returns the float64s lo..hi−1 of the file, mapping more of it if
 // needed; latentda has sized the file before the request.
 func (s *shmServer) states(lo, hi int) ([]float64, error) {
-	size := hi
-	if len(s.data) < size*8 {
+	if len(s.data) < hi*8 {
 		fi, err := s.f.Stat()
 		if err != nil {
 			return nil, err
 		}
-		if fi.Size() < int64(size)*8 {
-			return nil, fmt.Errorf("the shared-memory file holds %d bytes, the request needs %d", fi.Size(), size*8)
+		if fi.Size() < int64(hi)*8 {
+			return nil, fmt.Errorf("the shared-memory file holds %d bytes, the request needs %d", fi.Size(), hi*8)
 		}
-		data, err := unix.Mmap(int(s.f.Fd()), 0, size*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		data, err := unix.Mmap(int(s.f.Fd()), 0, hi*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 		if err != nil {
 			return nil, fmt.Errorf("mmap %s: %w", s.f.Name(), err)
 		}

@@ -231,8 +231,8 @@ func (b *CycleBatch) copyEnsemble(E *mat.Dense, f Field, cycle int) (*mat.Dense,
 		for lo := 0; lo < n; lo += checkBlock {
 			block := out[i*n+lo : i*n+min(lo+checkBlock, n)]
 			copy(block, row[lo:])
-			if !vec.AllWithin(block, math.MaxFloat64) {
-				j := lo + vec.FirstNonFinite(block)
+			if j := vec.FirstNonFinite(block); j >= 0 {
+				j += lo
 				return nil, fmt.Errorf("%w: cycle %d %s, member %d, variable %d is %v", ErrNotFinite, cycle, f, i, j, out[i*n+j])
 			}
 		}

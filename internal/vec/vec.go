@@ -219,23 +219,11 @@ func dotLanesGo(lanes, x, a []float64, stride int) {
 	}
 }
 
-// FirstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
-// x·0 is ±0 for finite x and NaN for NaN and ±Inf, so the sum of the x·0
-// is NaN exactly when a value is not finite: one branch-free pass (four
-// sums, to overlap the additions), then a search only on failure.
+// FirstNonFinite returns the index of the first NaN or ±Inf in v, or -1:
+// one vectorised pass (AllWithin the largest float64), then a search only
+// on failure.
 func FirstNonFinite(v []float64) int {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		a0 += v[i] * 0
-		a1 += v[i+1] * 0
-		a2 += v[i+2] * 0
-		a3 += v[i+3] * 0
-	}
-	for ; i < len(v); i++ {
-		a0 += v[i] * 0
-	}
-	if a0+a1+a2+a3 == 0 {
+	if allWithin(v, math.MaxFloat64) {
 		return -1
 	}
 	return slices.IndexFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
