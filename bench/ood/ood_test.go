@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,6 +85,32 @@ func TestChannelFalseAlarmsCounted(t *testing.T) {
 	}
 	if rows := oodRows("lorenz96", oodCase{name: caseIn}, []oodRun{ref}, []oodRun{ref}, rng); rows[0].Detection != nil || rows[0].AUC != nil {
 		t.Errorf("in-distribution row has detection %v, AUC %v", rows[0].Detection, rows[0].AUC)
+	}
+}
+
+// TestAUCOverAnomalySpan: with in-distribution runs longer than the
+// anomalous ones (--anomaly-cycles), the false-alarm rate counts every
+// reference cycle, and the AUC only those of the anomalous runs' span, so
+// that an anomalous run identical to the start of its reference scores 0.5
+// (against all four reference cycles it would score 0.25).
+func TestAUCOverAnomalySpan(t *testing.T) {
+	const p = 40
+	rec := func(z float64) cycleRecord {
+		z10 := make([]float64, p)
+		z10[0] = z
+		return newRecord(&experiment.QCResult{NIS: 30, NISThreshold: 63.7, Projection: 1, ProjectionThreshold: 2, Manifold: 1,
+			ManifoldThreshold: 2, InnovationZ: z10}, oodAlpha, true, make([]bool, p))
+	}
+	ref := oodRun{recs: []cycleRecord{rec(1), rec(2), rec(9), rec(9)}}
+	got := oodRun{recs: []cycleRecord{rec(1), rec(2)}}
+	c := oodCase{name: "d: localised bump", anomaly: &config.AnomalyConfig{Pattern: "bump", Amplitude: 3}}
+	rows := oodRows("lorenz96", c, []oodRun{ref}, []oodRun{got}, rand.New(rand.NewPCG(1, 2)))
+	i := slices.IndexFunc(rows, func(r Row) bool { return r.Detector == "outlier" })
+	if i < 0 {
+		t.Fatal("no outlier row")
+	}
+	if r := rows[i]; r.FAR != 0.5 || *r.AUC != 0.5 || *r.Detection != 0 {
+		t.Errorf("false alarms %v, AUC %v, detection %v; want 0.5, 0.5 and 0", r.FAR, *r.AUC, *r.Detection)
 	}
 }
 
