@@ -150,8 +150,9 @@ func (a *Activities) BuildArchive(ctx context.Context, in ArchiveInput) (Archive
 		if ctx.Err() != nil {
 			return ArchiveOutput{}, err
 		}
-		// The config was validated, so the model itself blew up.
-		return ArchiveOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), core.ErrDiverged, err)
+		// The config was validated, so the model itself blew up, or an
+		// external model failed (retryable as its error says).
+		return ArchiveOutput{}, core.Diverged(err)
 	}
 	valid := make([]bool, total)
 	_, v := cfg.SplitArchive(X)

@@ -584,6 +584,23 @@ func TestTrainInvalidConfig(t *testing.T) {
 	}
 }
 
+// TestTrainExternalModelExits: an external model that exits while the
+// archive is built fails the activity with a retryable ErrExternalModel
+// error carrying its stderr, so that Temporal's retry starts it afresh,
+// as in a run (not a non-retryable divergence).
+func TestTrainExternalModelExits(t *testing.T) {
+	a := newActivities(t)
+	a.AllowPaths = []string{"/"}
+	cfg := trainConfig(t, strings.Replace(pcaTrain, "name: lorenz96, nx: 40",
+		`name: external, command: [/bin/sh, -c, "echo cannot read the mesh >&2; exit 3"], state_size: 40, dt: 0.05`, 1))
+	_, err := a.BuildArchive(context.Background(), trainacts.ArchiveInput{Config: cfg, Paths: trainacts.TrainPathsFor(cfg.Name)})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrExternalModel || appErr.NonRetryable() ||
+		!strings.Contains(err.Error(), "cannot read the mesh") {
+		t.Fatalf("got %v, want a retryable %s error with the model's stderr", err, activities.ErrExternalModel)
+	}
+}
+
 // TestTrainAutoencoderDiverges: a learning rate that blows the loss up
 // fails the training with an error naming the epoch.
 func TestTrainAutoencoderDiverges(t *testing.T) {
