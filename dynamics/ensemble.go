@@ -36,7 +36,8 @@ type stepWeighter interface {
 // instead of stepping them with Steppers, and adds model noise itself.
 type EnsembleAdvancer interface {
 	// AdvanceEnsemble advances every row of X (rows × Dim) by steps model
-	// steps, in place. On error X is unchanged.
+	// steps, in place. On error X is unchanged, unless it is hosted
+	// (EnsembleHost): then its values are undefined.
 	AdvanceEnsemble(X *mat.Dense, steps int) error
 }
 

@@ -64,8 +64,8 @@ func BenchmarkForecast(b *testing.B) {
 
 // halfPlusOne is the fake model's arithmetic (x ← x/2 + 1, external.
 // FakeAdvance) as a built-in model: what a forecast through the fake
-// model costs without the protocol, its members stepped in parallel as
-// the built-in models' are.
+// model costs without the protocol, its members stepped as the built-in
+// models' are (in parallel above dynamics.SerialWorkThreshold).
 type halfPlusOne struct{ n int }
 
 func (h halfPlusOne) Name() string                 { return "half-plus-one" }
@@ -76,8 +76,8 @@ func (h halfPlusOne) Step(x []float64)             { _ = external.FakeAdvance(x,
 
 // BenchmarkOverhead is the protocol's own cost per cycle: one cycle's
 // forecast and record (as a batch of cycles makes them) of the fake
-// model's arithmetic in process, its members on GOMAXPROCS goroutines as
-// the built-in models step them, and through as many fake model processes
+// model's arithmetic in process, its members stepped as the built-in
+// models' are (on GOMAXPROCS goroutines at 10⁵), and through as many fake model processes
 // over shared memory with the ensemble hosted there, both every
 // iteration, in turns, so that both see the same machine; with the built-in
 // Lorenz-96 forecast, alternated too, for scale. It reports the medians

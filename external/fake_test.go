@@ -97,8 +97,8 @@ func withoutShmOffer(r io.Reader) io.Reader {
 	return io.MultiReader(&b, br)
 }
 
-// truncateShm truncates the process's shared-memory file (found among its
-// open files) to nothing.
+// truncateShm tries to truncate the process's shared-memory file (found
+// among its open files) to nothing; its seal makes that fail with EPERM.
 func truncateShm() error {
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

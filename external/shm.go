@@ -57,7 +57,11 @@ func sharedReply(msg message, rows int) error {
 }
 
 // checkFinite checks that the states vals (of n values each) the model
-// left in the shared memory are finite.
+// left in the shared memory are finite. They are checked where they lie,
+// before AdvanceEnsemble copies them into X, so a model that writes the
+// memory after its reply (outside the protocol) could slip a non-finite
+// value past it; a batch of cycles refuses such a value when it records
+// the forecast (store.CycleBatch.RefuseNonFinite).
 func checkFinite(vals []float64, n int) error {
 	i := vec.FirstNonFinite(vals)
 	if i < 0 {
