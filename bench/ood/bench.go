@@ -83,6 +83,9 @@ type Row struct {
 	FARCI    [2]float64 `json:"far_ci95"`
 	// Detection is the fraction of anomalous cycles flagged, over all seeds.
 	Detection *float64 `json:"detection"`
+	// DetectionCI is its 95% block-bootstrap interval over the anomalous
+	// runs' cycles, as FARCI's over the in-distribution ones.
+	DetectionCI *[2]float64 `json:"detection_ci95,omitempty"`
 	// AUC is the ROC area of the detector's statistic on the anomalous
 	// cycles against the in-distribution ones of the same span after the
 	// onset, over all seeds.
@@ -671,25 +674,27 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []Row {
 		row := Row{Model: model, Case: c.name, Detector: d.name, FAR: far, FARCI: [2]float64{lo, hi}, Seeds: len(ref)}
 		if c.anomaly != nil {
 			var pos []float64
-			det, npos := 0, 0
+			var posFlags [][]bool
 			var lat []float64
 			for _, run := range got {
 				first := math.Inf(1)
+				var fl []bool
 				for i, r := range run.recs {
 					if !r.positive {
 						continue
 					}
-					npos++
-					pos = append(pos, d.stat(r))
+					pos, fl = append(pos, d.stat(r)), append(fl, d.flag(r))
 					if d.flag(r) {
-						det++
 						first = math.Min(first, float64(i+1))
 					}
 				}
-				lat = append(lat, first)
+				posFlags, lat = append(posFlags, fl), append(lat, first)
 			}
-			detection, auc := float64(det)/float64(npos), rocAUC(neg, pos)
-			row.Detection, row.AUC = &detection, &auc
+			// Its own resampling stream, so that the false-alarm
+			// intervals do not depend on which rows have detections.
+			detection, lo, hi := blockBootstrapRate(posFlags, oodBlock, oodBoot, rand.New(rand.NewPCG(uint64(len(pos)), oodBoot)))
+			auc := rocAUC(neg, pos)
+			row.Detection, row.DetectionCI, row.AUC = &detection, &[2]float64{lo, hi}, &auc
 			if l := medianOf(lat); !math.IsInf(l, 1) {
 				row.Latency = &l
 			}

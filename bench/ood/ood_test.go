@@ -201,6 +201,9 @@ func TestOODBenchShort(t *testing.T) {
 		if r.FAR < 0 || r.FAR > 1 || r.FARCI[0] > r.FAR || r.FARCI[1] < r.FAR {
 			t.Errorf("%+v", r)
 		}
+		if (r.Detection == nil) != (r.DetectionCI == nil) || r.Detection != nil && (r.DetectionCI[0] > *r.Detection || r.DetectionCI[1] < *r.Detection) {
+			t.Errorf("detection %v outside its interval %v", r.Detection, r.DetectionCI)
+		}
 		if r.Case == "c: sensor spikes" && r.Detector == "outlier channel 10" && *r.Detection != 1 {
 			t.Errorf("spikes caught in %.0f%% of spiked cycles", 100**r.Detection)
 		}
