@@ -301,7 +301,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if q.cfg.ManifoldMemory == 0 {
 		return mc, nil
 	}
-	if mc.chart, err = q.calibrateChart(s, spread); err != nil {
+	if mc.chart, err = q.calibrateChart(s, spread, mc.codeMean); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
 	q.chart = mc.chart.Fresh()
@@ -328,15 +328,20 @@ func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.
 // calibrateChart calibrates the manifold chart on a sequence of batches
 // one cycle apart: a run of the model (steps_between steps per batch, from
 // a seed of the calibration stream), each state observed and projected as
-// calibrationProbe does.
-func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.ManifoldChart, error) {
+// calibrationProbe does. Its location patterns are the projection's
+// response to localised bumps at the climatological mean code codeMean.
+func (q *qualityControl) calibrateChart(s *Setup, spread, codeMean []float64) (*latent.ManifoldChart, error) {
+	patterns, err := q.manifold.LocalisedPatterns(codeMean)
+	if err != nil {
+		return nil, err
+	}
 	n := q.cfg.ChartCalibrationLength()
 	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
 	p, d := s.Op.OutDim(), q.gen.LatentDim()
 	scores, residuals, codes := make([]float64, n), make([][]float64, n), make([][]float64, n)
 	buf, codeBuf := make([]float64, n*p), make([]float64, n*d)
 	// The run's states are projected as they come, not kept.
-	err := WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
+	err = WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
 		Seed: StreamSeed(s.Config.Seed, streamChart)}, func(k int, _ float64, x []float64) error {
 		m := probe(x)
 		scores[k], _, _ = q.twoSided.Score(m.Residual, m.CodeDistance)
@@ -348,7 +353,7 @@ func (q *qualityControl) calibrateChart(s *Setup, spread []float64) (*latent.Man
 	if err != nil {
 		return nil, err
 	}
-	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes)
+	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes, patterns)
 }
 
 // forecastSpread returns the time mean, over cycles spreadBurn+1 to
@@ -575,7 +580,7 @@ func (q *qualityControl) batchReason(batch []string) string {
 		case config.TestManifold:
 			if q.chart != nil {
 				c := q.chart.Parts()
-				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g, the code spectrum's chart %.3g, the code location's chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
+				parts = append(parts, fmt.Sprintf("manifold chart %.4g > 1 over about %d cycles (the score's chart %.3g, observation %d's residual chart %.3g, the code spectrum's chart %.3g, the location chart %.3g; this batch: two-sided score %.4g, residual p %.2g, code p %.2g)",
 					q.res.Manifold, q.cfg.ManifoldMemory, c.Score, c.Observation, c.Residual, c.Spectrum, c.Location, q.res.ManifoldCycle, q.res.ManifoldResidualP, q.res.ManifoldCodeP))
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/latentda/latentda/observations"
@@ -38,7 +39,7 @@ import (
 //	score:     s_k / (z(1 − α/4) sd(s)),
 //	residual:  max_i |e_k,i| / (z(1 − α/(8p)) sd(e_i)),
 //	spectrum:  Q_k / q,   Q_k = Σ_j (g_k,j / sd(g_j))²,
-//	location:  L_k / l,   L_k = max_j |h_k,j| / sd(h_j),
+//	location:  L_k / l,   L_k = max_a |aᵀD⁻²h_k| / √(aᵀD⁻²a),  D = diag(sd(h_j)),
 //
 // each at α/4 (the p residual charts two-sided at α/4 by Bonferroni; q
 // and l the (1 − α/4) quantiles of Q and L), so that they share the
@@ -51,10 +52,21 @@ import (
 // put on the manifold (a bump, a wave of fixed phase) moves the code's
 // mean, z*_j − μ_j by about δ_j, which changes its energy only by about
 // δ_j² when δ_j is small against τ_j; the location chart, an EWMA of
-// each code component itself, sees δ to first order. Its part is the
-// largest component, not a sum: a pattern of one scale moves the few
-// components of that scale (a wave, the two modes of its wavenumber), and
-// a sum over all d would dilute them in the others' noise. Consecutive
+// each code component itself, sees δ to first order. Its part scans a bank
+// of directions a in code space (in units of τ): for each, |aᵀD⁻²h|/√(aᵀD⁻²a)
+// is the matched filter of a shift along a, the likelihood-ratio statistic
+// of a mean shift of unknown size along a when the components of h are
+// independent (a scan statistic, as for a signal of known shape at an
+// unknown place). The bank holds the d code axes, for which the part is
+// |h_j|/sd(h_j): a pattern of one scale moves the few components of that
+// scale (a wave, the two modes of its wavenumber), which a sum over all d
+// would dilute in the others' noise. It also holds the caller's patterns
+// (LocalisedPatterns: the code's response to bumps in the observations at
+// every grid point and a few widths), because a localised pattern moves
+// every component a little, each too little for its own chart, and only
+// the filter that adds them with the pattern's weights sees it. (Adding
+// the bumps' residuals to the filters, as if the residual charts were
+// independent, saw less of the Lorenz-96 bump: they are not.) Consecutive
 // cycles are correlated (the states evolve slowly against λ), so sd(s),
 // sd(eᵢ), sd(g_j), sd(h_j), q and l are measured on a calibration
 // sequence of in-distribution batches one cycle apart, not taken from the
@@ -86,6 +98,9 @@ type ManifoldChart struct {
 	codeMean, codeSD, energyMean, energySD, sdG, sdH []float64
 	q, l                                             float64
 	scale                                            float64 // the calibration quantile of the unscaled statistic
+	// filters are the location part's matched filters of the caller's
+	// patterns, D⁻²a/√(aᵀD⁻²a), a in units of τ.
+	filters [][]float64
 	// state is (s, e₁, …, e_p, g₁, …, g_d, h₁, …, h_d), carried from
 	// cycle to cycle; e, g and h alias its parts.
 	state, e, g, h []float64
@@ -94,7 +109,7 @@ type ManifoldChart struct {
 // ChartParts splits the chart statistic by what it blames, each part over
 // the calibration quantile as Statistic is: the score's chart, the
 // observation whose residual chart's part is the largest with that part,
-// the code spectrum's chart and the code location's chart. Statistic is
+// the code spectrum's chart and the location chart. Statistic is
 // the largest part.
 type ChartParts struct {
 	Score       float64
@@ -110,8 +125,10 @@ type ChartParts struct {
 // standardised residuals (one row of p per batch) and their projections'
 // codes z* (one row of d per batch). The sequence must be long against the
 // memory (at least 20 memories), so that the charts' spreads are measured
-// on many independent stretches.
-func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals, codes [][]float64) (*ManifoldChart, error) {
+// on many independent stretches. patterns (each of length d, finite and not
+// all zero; none is allowed) are the code shifts the location part scans
+// for besides the code axes, such as LocalisedPatterns returns.
+func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals, codes, patterns [][]float64) (*ManifoldChart, error) {
 	n := len(scores)
 	switch {
 	case memory < 2:
@@ -132,6 +149,11 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 			return nil, fmt.Errorf("latent: manifold chart: batch %d has a code of %d, batch 0 of %d", k, len(codes[k]), d)
 		case math.IsNaN(scores[k]) || slices.ContainsFunc(residuals[k], notFinite) || slices.ContainsFunc(codes[k], notFinite):
 			return nil, fmt.Errorf("latent: manifold chart: batch %d of the calibration sequence is not finite", k)
+		}
+	}
+	for k, a := range patterns {
+		if len(a) != d || slices.ContainsFunc(a, notFinite) || !slices.ContainsFunc(a, func(v float64) bool { return v != 0 }) {
+			return nil, fmt.Errorf("latent: manifold chart: pattern %d must be %d finite values, not all zero", k, d)
 		}
 	}
 	c := &ManifoldChart{lambda: 1 / float64(memory), cdf: slices.Sorted(slices.Values(scores)),
@@ -167,6 +189,17 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	for j := range c.sdG {
 		c.sdG[j] = math.Sqrt(sum2[1+p+j] / m)
 		c.sdH[j] = math.Sqrt(sum2[1+p+d+j] / m)
+	}
+	c.filters = make([][]float64, len(patterns))
+	for k, a := range patterns {
+		f, norm := make([]float64, d), 0.0
+		for j, v := range a {
+			v /= c.codeSD[j] // in units of τ, as h
+			f[j] = v / (c.sdH[j] * c.sdH[j])
+			norm += v * f[j]
+		}
+		floats.Scale(1/math.Sqrt(norm), f)
+		c.filters[k] = f
 	}
 	std := distuv.UnitNormal
 	c.zS, c.zE = std.Quantile(1-alpha/4), std.Quantile(1-alpha/(8*float64(p)))
@@ -273,11 +306,15 @@ func (c *ManifoldChart) advance(score float64, r, z []float64) {
 	}
 }
 
-// location is L = max_j |h_j| / sd(h_j).
+// location is L = max_a |aᵀD⁻²h| / √(aᵀD⁻²a) over the code axes, |h_j| /
+// sd(h_j), and the patterns' filters.
 func (c *ManifoldChart) location() float64 {
 	var l float64
 	for j, v := range c.h {
 		l = max(l, math.Abs(v)/c.sdH[j])
+	}
+	for _, f := range c.filters {
+		l = max(l, math.Abs(floats.Dot(f, c.h)))
 	}
 	return l
 }

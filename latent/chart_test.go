@@ -37,7 +37,7 @@ func ar1Sequence(rng *rand.Rand, n, p, d int, phi float64) (scores []float64, re
 func calibrated(t *testing.T, rng *rand.Rand, n, p, d int, phi float64, memory int, alpha float64) *ManifoldChart {
 	t.Helper()
 	s, r, z := ar1Sequence(rng, n, p, d, phi)
-	c, err := CalibrateManifoldChart(memory, alpha, s, r, z)
+	c, err := CalibrateManifoldChart(memory, alpha, s, r, z, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,25 +196,71 @@ func TestCalibrateManifoldChartErrors(t *testing.T) {
 		alpha  float64
 		s      []float64
 		r, z   [][]float64
+		pat    [][]float64
 		want   string
 	}{
-		{"memory 1", 1, 0.01, s, r, z, "memory 1 must be >= 2"},
-		{"alpha", 10, 1, s, r, z, "false-alarm rate 1"},
-		{"lengths", 10, 0.01, s[:399], r, z, "399 scores, 400 rows of residuals, 400 codes"},
-		{"codes", 10, 0.01, s, r, z[:398], "400 scores, 400 rows of residuals, 398 codes"},
-		{"short", 30, 0.01, s, r, z, "too short for a memory of 30"},
-		{"ragged", 10, 0.01, s, ragged, z, "batch 3 has 1 residuals"},
-		{"ragged code", 10, 0.01, s, r, raggedZ, "batch 5 has a code of 3, batch 0 of 2"},
-		{"nan", 10, 0.01, nan, r, z, "batch 7 of the calibration sequence is not finite"},
-		{"infinite code", 10, 0.01, s, r, infZ, "batch 9 of the calibration sequence is not finite"},
-		{"constant residual", 10, 0.01, s, flat, z, "observation 0 does not vary"},
-		{"constant code", 10, 0.01, s, r, flatZ, "code component 1 does not vary"},
+		{"memory 1", 1, 0.01, s, r, z, nil, "memory 1 must be >= 2"},
+		{"alpha", 10, 1, s, r, z, nil, "false-alarm rate 1"},
+		{"lengths", 10, 0.01, s[:399], r, z, nil, "399 scores, 400 rows of residuals, 400 codes"},
+		{"codes", 10, 0.01, s, r, z[:398], nil, "400 scores, 400 rows of residuals, 398 codes"},
+		{"short", 30, 0.01, s, r, z, nil, "too short for a memory of 30"},
+		{"ragged", 10, 0.01, s, ragged, z, nil, "batch 3 has 1 residuals"},
+		{"ragged code", 10, 0.01, s, r, raggedZ, nil, "batch 5 has a code of 3, batch 0 of 2"},
+		{"nan", 10, 0.01, nan, r, z, nil, "batch 7 of the calibration sequence is not finite"},
+		{"infinite code", 10, 0.01, s, r, infZ, nil, "batch 9 of the calibration sequence is not finite"},
+		{"constant residual", 10, 0.01, s, flat, z, nil, "observation 0 does not vary"},
+		{"constant code", 10, 0.01, s, r, flatZ, nil, "code component 1 does not vary"},
+		{"short pattern", 10, 0.01, s, r, z, [][]float64{{1, 0}, {1}}, "pattern 1 must be 2 finite values, not all zero"},
+		{"zero pattern", 10, 0.01, s, r, z, [][]float64{{0, 0}}, "pattern 0 must be 2 finite values"},
+		{"nan pattern", 10, 0.01, s, r, z, [][]float64{{math.NaN(), 1}}, "pattern 0 must be 2 finite values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := CalibrateManifoldChart(tc.memory, tc.alpha, tc.s, tc.r, tc.z)
+			_, err := CalibrateManifoldChart(tc.memory, tc.alpha, tc.s, tc.r, tc.z, tc.pat)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestManifoldChartSeesSpreadPattern: a shift of 0.3 sd on every one of 16
+// code components, their energy kept, is too small for each component's
+// own chart, so without patterns the chart flags few batches; given the
+// shift's direction as a pattern, the location part's matched filter adds
+// the components up and flags most batches once the chart has filled. The
+// pattern does not raise the in-distribution rate.
+func TestManifoldChartSeesSpreadPattern(t *testing.T) {
+	const alpha, memory, p, d, shift = 0.01, 30, 4, 16, 0.3
+	rng := rand.New(rand.NewPCG(9, 10))
+	s, r, z := ar1Sequence(rng, 40000, p, d, 0.5)
+	pattern := make([]float64, d)
+	for j := range pattern {
+		pattern[j] = 1
+	}
+	plain, err := CalibrateManifoldChart(memory, alpha, s, r, z, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := CalibrateManifoldChart(memory, alpha, s, r, z, [][]float64{pattern})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, r, z = ar1Sequence(rng, 6000, p, d, 0.5)
+	if far := alarmRate(scan, s, r, z, 0); far > 3*alpha {
+		t.Errorf("in distribution with the pattern: %.2f%% flagged", 100*far)
+	}
+	for k := range z {
+		for j := range z[k] {
+			z[k][j] = shift + math.Sqrt(1-shift*shift)*z[k][j]
+		}
+	}
+	if det := alarmRate(plain, s, r, z, 3*memory); det > 0.5 {
+		t.Errorf("without the pattern %.1f%% flagged; the test's shift is too large", 100*det)
+	}
+	if det := alarmRate(scan, s, r, z, 3*memory); det < 0.9 {
+		t.Errorf("with the pattern %.1f%% flagged, want >= 90%%", 100*det)
+	}
+	if parts := scan.Parts(); !(parts.Location > 1) || parts.Location != scan.Statistic() {
+		t.Errorf("parts %+v, statistic %v: the location part should flag", parts, scan.Statistic())
 	}
 }

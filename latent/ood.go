@@ -196,6 +196,79 @@ func (m *ManifoldTest) Test(y, z0 []float64) ManifoldResult {
 	return ManifoldResult{Statistic: st.Cost, Residual: res, CodeDistance: m.codeDistance(m.z), Scores: m.scores, Code: m.z, Iterations: st.Iterations}
 }
 
+// PatternWidths are the widths, in grid points, of the localised patterns
+// of LocalisedPatterns: a single point, and Gaussian bumps of standard
+// deviation 1, 2 and 4 points, the dyadic scales from the grid's to a few
+// tenths of a Lorenz-96 domain.
+var PatternWidths = [...]float64{0, 1, 2, 4}
+
+// LocalisedPatterns returns the code shifts the projection makes, to first
+// order at the code z, for localised bumps added to the observations: for
+// each width w of PatternWidths and each point c of the generator's grid,
+// taken as periodic, the bump bᵢ = exp(−dᵢ²/(2w²)) at observation i, dᵢ
+// the distance of its position to c (for w = 0, bᵢ = 1 at c and 0
+// elsewhere), shifts z* by the Gauss–Newton step
+//
+//	δ = (JᵀWJ + λI)⁻¹ JᵀW b,   J = ∂H(G(z))/∂z,  W = R⁻¹.
+//
+// Bumps that no observation sees are left out. These are the manifold
+// chart's location patterns (CalibrateManifoldChart).
+func (m *ManifoldTest) LocalisedPatterns(z []float64) ([][]float64, error) {
+	if len(z) != len(m.z) {
+		return nil, fmt.Errorf("latent: localised patterns: code of %d values, d = %d", len(z), len(m.z))
+	}
+	p, d, n := len(m.w), len(m.z), m.obs.g.StateDim()
+	var J mat.Dense
+	m.obs.Jacobian(&J, z)
+	// JᵀW, and the normal matrix JᵀWJ + λI.
+	jtw := mat.NewDense(d, p, nil)
+	for i := range p {
+		for k := range d {
+			jtw.Set(k, i, J.At(i, k)*m.w[i])
+		}
+	}
+	var normal mat.Dense
+	normal.Mul(jtw, &J)
+	for k := range d {
+		normal.Set(k, k, normal.At(k, k)+m.lambda)
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(mat.NewSymDense(d, normal.RawMatrix().Data)) {
+		return nil, fmt.Errorf("latent: localised patterns: JᵀWJ + λI is not positive definite (the observations do not determine the code)")
+	}
+	pos := m.obs.op.Positions()
+	b, rhs := mat.NewVecDense(p, nil), mat.NewVecDense(d, nil)
+	var out [][]float64
+	for _, w := range PatternWidths {
+		for c := range n {
+			seen := false
+			for i, x := range pos {
+				dist := math.Mod(math.Abs(x-float64(c)), float64(n))
+				dist = math.Min(dist, float64(n)-dist)
+				v := 0.0
+				switch {
+				case w > 0:
+					v = math.Exp(-dist * dist / (2 * w * w))
+				case dist == 0:
+					v = 1
+				}
+				b.SetVec(i, v)
+				seen = seen || v > 0
+			}
+			if !seen {
+				continue
+			}
+			rhs.MulVec(jtw, b)
+			delta := mat.NewVecDense(d, nil)
+			if err := chol.SolveVecTo(delta, rhs); err != nil {
+				return nil, fmt.Errorf("latent: localised patterns: %w", err)
+			}
+			out = append(out, delta.RawVector().Data)
+		}
+	}
+	return out, nil
+}
+
 // TwoSided is the calibrated two-sided manifold score: it asks whether the
 // off-manifold residual r = ‖R^{-1/2}(y − H(G(z*)))‖² and the code's
 // Mahalanobis distance c = (z* − μ)ᵀΣ_clim⁻¹(z* − μ) are typical of

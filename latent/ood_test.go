@@ -3,6 +3,7 @@ package latent
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -241,5 +242,59 @@ func TestManifoldSetVariances(t *testing.T) {
 	}
 	if _, err := NewManifoldTest(g, op, other, 1, 50); err == nil {
 		t.Error("NewManifoldTest accepted an infinite variance")
+	}
+}
+
+// TestLocalisedPatterns: for a linear generator the projection is linear
+// in y, so each pattern is exactly the change of the projected code when
+// its bump is added to the observations (to 1e-9 relative); the bank has
+// a single-point bump at each of the p observed points and a bump of each
+// other width at each of the n grid points.
+func TestLocalisedPatterns(t *testing.T) {
+	const n, d = 24, 5
+	g, op, rVar := linearProblem(t, n, d)
+	test, err := NewManifoldTest(g, op, rVar, 1, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := []float64{0.3, -1, 0.5, 2, 0}
+	pats, err := test.LocalisedPatterns(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := op.OutDim()
+	if want := p + (len(PatternWidths)-1)*n; len(pats) != want {
+		t.Fatalf("%d patterns, want %d", len(pats), want)
+	}
+	y := make([]float64, p)
+	test.obs.Decode(y, z)
+	base := slices.Clone(test.Test(y, z).Code)
+	pos := op.Positions()
+	for _, tc := range []struct {
+		index  int
+		width  float64
+		centre int
+	}{{0, 0, int(pos[0])}, {3, 0, int(pos[3])}, {p + 7, 1, 7}, {p + n + 23, 2, 23}, {p + 2*n, 4, 0}} {
+		b := slices.Clone(y)
+		for i, x := range pos {
+			dist := math.Abs(x - float64(tc.centre))
+			dist = math.Min(dist, n-dist)
+			switch {
+			case tc.width > 0:
+				b[i] += math.Exp(-dist * dist / (2 * tc.width * tc.width))
+			case dist == 0:
+				b[i]++
+			}
+		}
+		got := test.Test(b, z).Code
+		for k := range got {
+			if want := got[k] - base[k]; math.Abs(pats[tc.index][k]-want) > 1e-9*(1+math.Abs(want)) {
+				t.Errorf("width %v at %d: pattern %v, projection moved by %v", tc.width, tc.centre, pats[tc.index], want)
+				break
+			}
+		}
+	}
+	if _, err := test.LocalisedPatterns(z[:4]); err == nil {
+		t.Error("LocalisedPatterns accepted a code of the wrong length")
 	}
 }

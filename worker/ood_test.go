@@ -159,7 +159,7 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 	}
 	// The reason names the chart and each of its parts.
 	reason := obs.Reasons[0]
-	for _, part := range []string{"manifold chart", "the score's chart", "residual chart", "the code spectrum's chart", "the code location's chart"} {
+	for _, part := range []string{"manifold chart", "the score's chart", "residual chart", "the code spectrum's chart", "the location chart"} {
 		if !obs.Flagged[0] || !strings.Contains(reason, part) {
 			t.Errorf("cycle 16, observation 0: flagged %v, reason %q; want it to name %q", obs.Flagged[0], reason, part)
 		}
