@@ -90,10 +90,16 @@ type Row struct {
 	// cycles against the in-distribution ones of the same span after the
 	// onset, over all seeds.
 	AUC *float64 `json:"auc"`
+	// AUCCI is its 95% block-bootstrap interval, the anomalous and the
+	// in-distribution cycles resampled by blocks, each on its own.
+	AUCCI *[2]float64 `json:"auc_ci95,omitempty"`
 	// Latency is the median over seeds of the number of cycles from the
 	// onset to the first flag (1: flagged at the onset).
 	Latency *float64 `json:"latency_cycles"`
-	Seeds   int      `json:"seeds"`
+	// LatencyCI is the 95% bootstrap interval of that median, seeds
+	// resampled; nil where its upper end is a seed that never flagged.
+	LatencyCI *[2]float64 `json:"latency_ci95,omitempty"`
+	Seeds     int         `json:"seeds"`
 }
 
 // Channel is the per-observation false-alarm rate of one channel on an
@@ -659,44 +665,53 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []Row {
 	var out []Row
 	for _, d := range oodDetectors(c.channel, c.anomaly == nil) {
 		var refFlags [][]bool
-		var neg []float64
+		var neg [][]float64
 		for _, run := range ref {
 			fl := make([]bool, len(run.recs))
+			var st []float64
 			for i, r := range run.recs {
 				fl[i] = d.flag(r)
 				if i < span {
-					neg = append(neg, d.stat(r))
+					st = append(st, d.stat(r))
 				}
 			}
-			refFlags = append(refFlags, fl)
+			refFlags, neg = append(refFlags, fl), append(neg, st)
 		}
 		far, lo, hi := blockBootstrapRate(refFlags, oodBlock, oodBoot, rng)
 		row := Row{Model: model, Case: c.name, Detector: d.name, FAR: far, FARCI: [2]float64{lo, hi}, Seeds: len(ref)}
 		if c.anomaly != nil {
-			var pos []float64
+			var pos [][]float64
 			var posFlags [][]bool
 			var lat []float64
+			npos := 0
 			for _, run := range got {
 				first := math.Inf(1)
 				var fl []bool
+				var st []float64
 				for i, r := range run.recs {
 					if !r.positive {
 						continue
 					}
-					pos, fl = append(pos, d.stat(r)), append(fl, d.flag(r))
+					st, fl = append(st, d.stat(r)), append(fl, d.flag(r))
 					if d.flag(r) {
 						first = math.Min(first, float64(i+1))
 					}
 				}
-				posFlags, lat = append(posFlags, fl), append(lat, first)
+				pos, posFlags, lat = append(pos, st), append(posFlags, fl), append(lat, first)
+				npos += len(st)
 			}
-			// Its own resampling stream, so that the false-alarm
+			// Their own resampling streams, so that the false-alarm
 			// intervals do not depend on which rows have detections.
-			detection, lo, hi := blockBootstrapRate(posFlags, oodBlock, oodBoot, rand.New(rand.NewPCG(uint64(len(pos)), oodBoot)))
-			auc := rocAUC(neg, pos)
-			row.Detection, row.DetectionCI, row.AUC = &detection, &[2]float64{lo, hi}, &auc
+			detection, lo, hi := blockBootstrapRate(posFlags, oodBlock, oodBoot, rand.New(rand.NewPCG(uint64(npos), oodBoot)))
+			sample := newAUCSample(neg, pos, oodBlock)
+			auc := sample.auc(nil)
+			alo, ahi := sample.bootstrap(oodBoot, rand.New(rand.NewPCG(uint64(npos), oodBoot+1)))
+			row.Detection, row.DetectionCI, row.AUC, row.AUCCI = &detection, &[2]float64{lo, hi}, &auc, &[2]float64{alo, ahi}
 			if l := medianOf(lat); !math.IsInf(l, 1) {
 				row.Latency = &l
+				if llo, lhi := bootstrapMedian(lat, oodBoot, rand.New(rand.NewPCG(uint64(npos), oodBoot+2))); !math.IsInf(lhi, 0) && !math.IsNaN(lhi) {
+					row.LatencyCI = &[2]float64{llo, lhi}
+				}
 			}
 		}
 		out = append(out, row)
@@ -812,41 +827,106 @@ func medianOf(xs []float64) float64 {
 // neg on negatives and pos on positives: P(pos > neg) + ½P(pos = neg), the
 // Mann–Whitney U statistic over |neg|·|pos|.
 func rocAUC(neg, pos []float64) float64 {
-	type v struct {
-		x   float64
-		pos bool
+	return newAUCSample([][]float64{neg}, [][]float64{pos}, max(len(neg), len(pos), 1)).auc(nil)
+}
+
+// aucSample holds the values of a ROC area's negatives and positives,
+// sorted once, each with its block: every run's values, in cycle order,
+// cut into blocks of a given length, as blockBootstrapRate cuts flags.
+type aucSample struct {
+	x                    []float64 // sorted
+	pos                  []bool
+	block                []int // negatives' blocks 0…negBlocks−1, then the positives'
+	negBlocks, posBlocks int
+}
+
+func newAUCSample(neg, pos [][]float64, block int) aucSample {
+	var s aucSample
+	type item struct {
+		x     float64
+		pos   bool
+		block int
 	}
-	all := make([]v, 0, len(neg)+len(pos))
-	for _, x := range neg {
-		all = append(all, v{x, false})
-	}
-	for _, x := range pos {
-		all = append(all, v{x, true})
-	}
-	slices.SortFunc(all, func(a, b v) int {
-		switch {
-		case a.x < b.x:
-			return -1
-		case a.x > b.x:
-			return 1
-		}
-		return 0
-	})
-	// Sum of the (tie-averaged) ranks of the positives.
-	var rankSum float64
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].x == all[i].x {
-			j++
-		}
-		mid := float64(i+j+1) / 2 // ranks i+1..j
-		for k := i; k < j; k++ {
-			if all[k].pos {
-				rankSum += mid
+	var all []item
+	add := func(runs [][]float64, isPos bool, first int) int {
+		b := first
+		for _, run := range runs {
+			for i := 0; i < len(run); i += block {
+				for _, x := range run[i:min(i+block, len(run))] {
+					all = append(all, item{x, isPos, b})
+				}
+				b++
 			}
 		}
+		return b - first
+	}
+	s.negBlocks = add(neg, false, 0)
+	s.posBlocks = add(pos, true, s.negBlocks)
+	slices.SortStableFunc(all, func(a, b item) int { return cmp.Compare(a.x, b.x) })
+	for _, it := range all {
+		s.x, s.pos, s.block = append(s.x, it.x), append(s.pos, it.pos), append(s.block, it.block)
+	}
+	return s
+}
+
+// auc is the ROC area with each value weighted by its block's weight w
+// (nil: all 1), ties counted half:
+// Σ_pos w (W_neg below + ½ W_neg equal) / (W_pos W_neg).
+func (s aucSample) auc(w []float64) float64 {
+	weight := func(k int) float64 {
+		if w == nil {
+			return 1
+		}
+		return w[s.block[k]]
+	}
+	var below, num, wPos float64
+	for i := 0; i < len(s.x); {
+		j := i
+		var wn, wp float64
+		for ; j < len(s.x) && s.x[j] == s.x[i]; j++ {
+			if s.pos[j] {
+				wp += weight(j)
+			} else {
+				wn += weight(j)
+			}
+		}
+		num += wp * (below + wn/2)
+		below, wPos = below+wn, wPos+wp
 		i = j
 	}
-	np, nn := float64(len(pos)), float64(len(neg))
-	return (rankSum - np*(np+1)/2) / (np * nn)
+	return num / (wPos * below)
+}
+
+// bootstrap is the 95% percentile interval of the ROC area over boot
+// resamples, each drawing as many blocks as there are, with replacement,
+// from the negatives' and from the positives' blocks, each on its own.
+func (s aucSample) bootstrap(boot int, rng *rand.Rand) (lo, hi float64) {
+	w := make([]float64, s.negBlocks+s.posBlocks)
+	aucs := make([]float64, boot)
+	for r := range aucs {
+		clear(w)
+		for range s.negBlocks {
+			w[rng.IntN(s.negBlocks)]++
+		}
+		for range s.posBlocks {
+			w[s.negBlocks+rng.IntN(s.posBlocks)]++
+		}
+		aucs[r] = s.auc(w)
+	}
+	slices.Sort(aucs)
+	return quantileSorted(aucs, 0.025), quantileSorted(aucs, 0.975)
+}
+
+// bootstrapMedian is the 95% percentile interval of medianOf(xs) over boot
+// resamples of xs with replacement.
+func bootstrapMedian(xs []float64, boot int, rng *rand.Rand) (lo, hi float64) {
+	meds, r := make([]float64, boot), make([]float64, len(xs))
+	for b := range meds {
+		for i := range r {
+			r[i] = xs[rng.IntN(len(xs))]
+		}
+		meds[b] = medianOf(r)
+	}
+	slices.Sort(meds)
+	return quantileSorted(meds, 0.025), quantileSorted(meds, 0.975)
 }
