@@ -198,8 +198,8 @@ func (m *ManifoldTest) Test(y, z0 []float64) ManifoldResult {
 
 // PatternWidths are the widths, in grid points, of the localised patterns
 // of LocalisedPatterns: a single point, and Gaussian bumps of standard
-// deviation 1, 2 and 4 points, the dyadic scales from the grid's to a few
-// tenths of a Lorenz-96 domain.
+// deviation 1, 2 and 4 points, the dyadic scales from the grid's own to a
+// tenth of a Lorenz-96 domain of 40 points.
 var PatternWidths = [...]float64{0, 1, 2, 4}
 
 // LocalisedPatterns returns the code shifts the projection makes, to first
