@@ -202,10 +202,16 @@ func (m *ManifoldTest) Test(y, z0 []float64) ManifoldResult {
 // tenth of a Lorenz-96 domain of 40 points.
 var PatternWidths = [...]float64{0, 1, 2, 4}
 
+// MaxPatternCentres bounds the centres of LocalisedPatterns per width, so
+// that the chart's bank, and its cost per cycle (one dot product of d per
+// pattern), stay bounded on large grids.
+const MaxPatternCentres = 1024
+
 // LocalisedPatterns returns the code shifts the projection makes, to first
 // order at the code z, for localised bumps added to the observations: for
-// each width w of PatternWidths and each point c of the generator's grid,
-// taken as periodic, the bump bᵢ = exp(−dᵢ²/(2w²)) at observation i, dᵢ
+// each width w of PatternWidths and each point c of the generator's grid
+// of n points, taken as periodic (on grids of more than MaxPatternCentres
+// points, every ⌈n/MaxPatternCentres⌉-th point), the bump bᵢ = exp(−dᵢ²/(2w²)) at observation i, dᵢ
 // the distance of its position to c (for w = 0, bᵢ = 1 at c and 0
 // elsewhere), shifts z* by the Gauss–Newton step
 //
@@ -239,8 +245,9 @@ func (m *ManifoldTest) LocalisedPatterns(z []float64) ([][]float64, error) {
 	pos := m.obs.op.Positions()
 	b, rhs := mat.NewVecDense(p, nil), mat.NewVecDense(d, nil)
 	var out [][]float64
+	stride := (n + MaxPatternCentres - 1) / MaxPatternCentres
 	for _, w := range PatternWidths {
-		for c := range n {
+		for c := 0; c < n; c += stride {
 			seen := false
 			for i, x := range pos {
 				dist := math.Mod(math.Abs(x-float64(c)), float64(n))

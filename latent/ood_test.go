@@ -297,4 +297,18 @@ func TestLocalisedPatterns(t *testing.T) {
 	if _, err := test.LocalisedPatterns(z[:4]); err == nil {
 		t.Error("LocalisedPatterns accepted a code of the wrong length")
 	}
+	// A grid longer than MaxPatternCentres: centres every 2nd point, all
+	// of them observed (every-2 from 0), MaxPatternCentres/2 + 3 of them
+	// per width.
+	const big = MaxPatternCentres + 6
+	g, op, rVar = linearProblem(t, big, 3)
+	if test, err = NewManifoldTest(g, op, rVar, 1, 20); err != nil {
+		t.Fatal(err)
+	}
+	if pats, err = test.LocalisedPatterns(make([]float64, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(PatternWidths) * (big / 2); len(pats) != want {
+		t.Errorf("grid of %d: %d patterns, want %d", big, len(pats), want)
+	}
 }
