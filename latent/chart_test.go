@@ -60,12 +60,24 @@ func alarmRate(c *ManifoldChart, scores []float64, res, codes [][]float64, from 
 // chart's false-alarm rate on another is α to within the sampling error of
 // both sequences, although the score chart's tail is heavier than a
 // Gaussian's; with spreads from the formula λ/(2 − λ) for independent
-// cycles, 3× too small at φ = 0.9, it would be tens of percent.
+// cycles, 3× too small at φ = 0.9, it would be tens of percent. The
+// location part scans 30 random patterns besides the code axes.
 func TestManifoldChartFalseAlarms(t *testing.T) {
 	const alpha, memory, p, d = 0.01, 10, 8, 6
 	rng := rand.New(rand.NewPCG(1, 2))
-	c := calibrated(t, rng, 400000, p, d, 0.9, memory, alpha)
+	patterns := make([][]float64, 30)
+	for k := range patterns {
+		patterns[k] = make([]float64, d)
+		for j := range patterns[k] {
+			patterns[k][j] = rng.NormFloat64()
+		}
+	}
 	s, r, z := ar1Sequence(rng, 400000, p, d, 0.9)
+	c, err := CalibrateManifoldChart(memory, alpha, s, r, z, patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, r, z = ar1Sequence(rng, 400000, p, d, 0.9)
 	far := alarmRate(c, s, r, z, 3*memory)
 	// A run of alarms lasts about a memory, so each sequence's rate has
 	// an sd of about sqrt(α·memory/n) ≈ 0.05%; the band allows 4 of both.
