@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/latentda/latentda/observations"
 )
 
 // The window search with coordinates selects what a scan of every
@@ -63,7 +65,7 @@ func TestCoordsSelectionMatchesFullScan(t *testing.T) {
 					var dist float64
 					for j := lo; j < hi; j++ {
 						if tc.period > 0 {
-							dist += periodicDist(wrap(tc.co[j], tc.period), x, tc.period)
+							dist += observations.PeriodicDistance(wrap(tc.co[j], tc.period), x, tc.period)
 						} else {
 							dist += math.Abs(tc.co[j] - x)
 						}

@@ -500,16 +500,6 @@ func TestGaspariCohn(t *testing.T) {
 	}
 }
 
-func TestPeriodicDist(t *testing.T) {
-	for _, tc := range []struct{ a, b, l, want float64 }{
-		{0, 1, 40, 1}, {0, 39, 40, 1}, {5, 25, 40, 20}, {38, 2, 40, 4}, {3, 3, 40, 0},
-	} {
-		if got := periodicDist(tc.a, tc.b, tc.l); got != tc.want {
-			t.Errorf("dist(%v,%v) on %v = %v, want %v", tc.a, tc.b, tc.l, got, tc.want)
-		}
-	}
-}
-
 func TestConfigAndInputErrors(t *testing.T) {
 	pos := []float64{0, 1}
 	for _, tc := range []struct {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/latentda/latentda/internal/vec"
+	"github.com/latentda/latentda/observations"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -35,12 +36,6 @@ func GaspariCohn(dist, c float64) float64 {
 	default:
 		return 0
 	}
-}
-
-// periodicDist is the distance between a and b on a circle of length l.
-func periodicDist(a, b, l float64) float64 {
-	d := math.Mod(math.Abs(a-b), l)
-	return math.Min(d, l-d)
 }
 
 // localizer runs the LETKF local analyses. Batch b covers the grid points
@@ -240,12 +235,12 @@ func (l *localizer) coordWindows(co *Coordinates) {
 // dist is the distance between state variable j and position pos.
 func (l *localizer) dist(j int, pos float64) float64 {
 	if l.coord == nil {
-		return periodicDist(float64(j), pos, float64(l.dim))
+		return observations.PeriodicDistance(float64(j), pos, float64(l.dim))
 	}
 	if l.period == 0 {
 		return math.Abs(l.coord[j] - pos)
 	}
-	return periodicDist(l.coord[j], pos, l.period)
+	return observations.PeriodicDistance(l.coord[j], pos, l.period)
 }
 
 // wrap maps x into [0, l).

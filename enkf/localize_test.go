@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/latentda/latentda/observations"
 )
 
 // bruteObs is the O(n·p) selection the window search must reproduce: every
@@ -18,7 +20,7 @@ func bruteObs(lo, hi, n int, pos []float64, c float64) ([]int, []float64) {
 	for k, x := range pos {
 		var dist float64
 		for j := lo; j < hi; j++ {
-			dist += periodicDist(float64(j), x, float64(n))
+			dist += observations.PeriodicDistance(float64(j), x, float64(n))
 		}
 		if w := GaspariCohn(dist/float64(hi-lo), c); w > gcCutoff {
 			obs = append(obs, k)

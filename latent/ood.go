@@ -250,8 +250,7 @@ func (m *ManifoldTest) LocalisedPatterns(z []float64) ([][]float64, error) {
 		for c := 0; c < n; c += stride {
 			seen := false
 			for i, x := range pos {
-				dist := math.Mod(math.Abs(x-float64(c)), float64(n))
-				dist = math.Min(dist, float64(n)-dist)
+				dist := observations.PeriodicDistance(x, float64(c), float64(n))
 				v := 0.0
 				switch {
 				case w > 0:

@@ -44,6 +44,7 @@ package observations
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -164,4 +165,12 @@ func checkJacobian(name string, inDim, outDim int, dst *mat.Dense, x []float64, 
 	if (needX || x != nil) && len(x) != inDim {
 		panic(fmt.Sprintf("observations: %s: Jacobian: len(x) = %d, want InDim = %d", name, len(x), inDim))
 	}
+}
+
+// PeriodicDistance is the distance between positions a and b on a circle
+// of length period: the distance between grid points, or a grid point and
+// an observation's position, on a periodic domain of period points.
+func PeriodicDistance(a, b, period float64) float64 {
+	d := math.Mod(math.Abs(a-b), period)
+	return math.Min(d, period-d)
 }

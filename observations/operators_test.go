@@ -440,3 +440,13 @@ func TestLinearDefault(t *testing.T) {
 		t.Errorf("Linear(subset), Linear(square) = %v, %v; want true, false", Linear(sub), Linear(sq))
 	}
 }
+
+func TestPeriodicDistance(t *testing.T) {
+	for _, tc := range []struct{ a, b, l, want float64 }{
+		{0, 1, 40, 1}, {0, 39, 40, 1}, {5, 25, 40, 20}, {38, 2, 40, 4}, {3, 3, 40, 0}, {0.5, 39.5, 40, 1},
+	} {
+		if got := PeriodicDistance(tc.a, tc.b, tc.l); got != tc.want {
+			t.Errorf("PeriodicDistance(%v, %v, %v) = %v, want %v", tc.a, tc.b, tc.l, got, tc.want)
+		}
+	}
+}

@@ -692,8 +692,9 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []Row {
 					if !r.positive {
 						continue
 					}
-					st, fl = append(st, d.stat(r)), append(fl, d.flag(r))
-					if d.flag(r) {
+					flagged := d.flag(r)
+					st, fl = append(st, d.stat(r)), append(fl, flagged)
+					if flagged {
 						first = math.Min(first, float64(i+1))
 					}
 				}
@@ -709,7 +710,7 @@ func oodRows(model string, c oodCase, ref, got []oodRun, rng *rand.Rand) []Row {
 			row.Detection, row.DetectionCI, row.AUC, row.AUCCI = &detection, &[2]float64{lo, hi}, &auc, &[2]float64{alo, ahi}
 			if l := medianOf(lat); !math.IsInf(l, 1) {
 				row.Latency = &l
-				if llo, lhi := bootstrapMedian(lat, oodBoot, rand.New(rand.NewPCG(uint64(npos), oodBoot+2))); !math.IsInf(lhi, 0) && !math.IsNaN(lhi) {
+				if llo, lhi := bootstrapMedian(lat, oodBoot, rand.New(rand.NewPCG(uint64(npos), oodBoot+2))); !math.IsInf(lhi, 1) {
 					row.LatencyCI = &[2]float64{llo, lhi}
 				}
 			}
@@ -803,11 +804,12 @@ func blockBootstrapRate(flags [][]bool, block, boot int, rng *rand.Rand) (rate, 
 	return float64(hits) / float64(n), math.Min(wlo, quantileSorted(rates, 0.025)), math.Max(whi, quantileSorted(rates, 0.975))
 }
 
-// quantileSorted is the type 7 quantile of sorted values.
+// quantileSorted is the type 7 quantile of sorted values (+Inf where it
+// falls between two +Inf values).
 func quantileSorted(s []float64, q float64) float64 {
 	h := q * float64(len(s)-1)
 	lo := int(math.Floor(h))
-	if lo+1 >= len(s) {
+	if lo+1 >= len(s) || s[lo+1] == s[lo] {
 		return s[lo]
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])

@@ -460,4 +460,9 @@ func TestBootstrapMedian(t *testing.T) {
 	if lo, hi := bootstrapMedian(xs, 2000, rng); !(lo >= 3 && lo < 7.5 && hi > 7.5 && hi <= 30) {
 		t.Errorf("[%v, %v] for median 7.5 of %v", lo, hi, xs)
 	}
+	// Seeds that never flagged (+Inf) make the upper end +Inf, not NaN.
+	inf := math.Inf(1)
+	if lo, hi := bootstrapMedian([]float64{5, 6, inf, inf, inf}, 2000, rng); !(lo >= 5) || !math.IsInf(hi, 1) {
+		t.Errorf("[%v, %v] with three seeds that never flagged", lo, hi)
+	}
 }

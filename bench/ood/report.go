@@ -81,11 +81,12 @@ func optPct(v *float64) string {
 	return fmt.Sprintf("%.1f%%", 100**v)
 }
 
+// optCI is an interval of rates, in percent.
 func optCI(ci *[2]float64) string {
 	if ci == nil {
 		return "—"
 	}
-	return fmt.Sprintf("[%.1f%%, %.1f%%]", 100*ci[0], 100*ci[1])
+	return optRange(&[2]float64{100 * ci[0], 100 * ci[1]}, "%.1f%%")
 }
 
 // optRange is an interval with both ends in format, or — without one.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
+	"github.com/latentda/latentda/observations"
 )
 
 // Anomaly is a [config.AnomalyConfig] made concrete for a twin
@@ -61,8 +62,7 @@ func Pattern(cfg config.AnomalyConfig, n int, observed []float64) []float64 {
 	for j := range pattern {
 		switch cfg.Pattern {
 		case "bump":
-			d := math.Abs(float64(j) - cfg.Center)
-			d = math.Min(math.Mod(d, float64(n)), float64(n)-math.Mod(d, float64(n)))
+			d := observations.PeriodicDistance(float64(j), cfg.Center, float64(n))
 			pattern[j] = cfg.Amplitude * math.Exp(-d*d/(2*cfg.Width*cfg.Width))
 		case "wave":
 			pattern[j] = cfg.Amplitude * math.Cos(2*math.Pi*float64(cfg.Wavenumber*j)/float64(n))
