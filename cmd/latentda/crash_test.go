@@ -100,13 +100,16 @@ func TestKillWorkerMidRun(t *testing.T) {
 			defer cancel()
 
 			done := startRun(ctx, addr, stateDir, cfgPath, "crash", tc.extra...)
-			// Kill points: a random cycle in each of the first three
-			// quarters of the run, plus a random delay.
+			// Kill points: a random cycle in each of the first three sixths
+			// of the run, plus a random delay of a few batches, which
+			// moves the kill to a random step of a batch. The second half
+			// of the run is the margin that keeps it going until the kill
+			// lands: a fast machine runs a batch of 4 cycles in about 4 ms.
 			for i := range 3 {
 				w := startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir)
-				at := (i*cfg.Cycles + rng.IntN(cfg.Cycles)) / 4
+				at := (i*cfg.Cycles + rng.IntN(cfg.Cycles)) / 6
 				waitCycle(ctx, t, filepath.Join(stateDir, "runs", "crash"), at, done)
-				time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+				time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
 				w.kill(t)
 				select {
 				case err := <-done:
