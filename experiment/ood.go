@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 
@@ -69,13 +70,13 @@ func (r *QCResult) NFlagged() int {
 
 // qualityControl runs the tests of a [config.OODConfig].
 type qualityControl struct {
-	cfg      config.OODConfig
-	inno     *observations.InnovationQC
-	manifold *latent.ManifoldTest  // nil without the projection and manifold tests
-	twoSided *latent.TwoSided      // nil without the manifold test
-	chart    *latent.ManifoldChart // nil without ood.manifold_memory
-	gen      latent.Generator      // the projection and manifold tests' generator
-	z, zmean []float64
+	cfg             config.OODConfig
+	inno            *observations.InnovationQC
+	manifold        *latent.ManifoldTest  // nil without the projection and manifold tests
+	twoSided        *latent.TwoSided      // nil without the manifold test
+	chart           *latent.ManifoldChart // nil without ood.manifold_memory
+	gen             latent.Generator      // the projection and manifold tests' generator
+	z, zmean, shift []float64
 	// zGiven and outFlags are the scores and flags of the family-wise
 	// per-observation test.
 	zGiven   []float64
@@ -109,7 +110,7 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		return nil, fmt.Errorf("ood.generator: generator maps to %d variables, the model has %d", gen.StateDim(), s.Model.Dim())
 	}
 	q.gen = gen
-	q.z, q.zmean = make([]float64, gen.LatentDim()), make([]float64, gen.LatentDim())
+	q.z, q.zmean, q.shift = make([]float64, gen.LatentDim()), make([]float64, gen.LatentDim()), make([]float64, gen.LatentDim())
 	if q.manifold, err = latent.NewManifoldTest(gen, s.Op, s.R.Variances(), cfg.Lambda, cfg.MaxIter); err != nil {
 		return nil, fmt.Errorf("ood: %w", err)
 	}
@@ -244,21 +245,20 @@ type manifoldCalibration struct {
 	chart             *latent.ManifoldChart // at its start; nil without ood.manifold_memory
 }
 
-// spreadCycles and spreadBurn are the cycles of the in-distribution twin
-// that measures the forecast spread for the manifold calibration, and how
-// many of them are left out as the ensemble settles.
+// twinCycles and twinBurn are the cycles of the in-distribution twin
+// whose forecast errors the manifold calibration draws from, and how many
+// of them are left out as the ensemble settles.
 const (
-	spreadCycles = 300
-	spreadBurn   = 100
+	twinCycles = 2100
+	twinBurn   = 100
 )
 
 // calibrateManifold calibrates the manifold test on what it sees in
 // cycling. The code climatology (mean μ and Σ_clim) is that of the codes
 // E(x) of the calibration archive's states x. Each calibration batch is
 // y = H(x) + ε projected, as check does, from the code of a forecast:
-// E(x + e), e with the variance per variable of the forecast ensemble's
-// spread, measured on a short twin of the same config without the
-// anomaly (spreadCycles cycles from a seed of the calibration stream).
+// E(x + e), e one of the forecast ensemble mean's errors, drawn at random,
+// on a twin of the same config without the anomaly (forecastErrors).
 func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error)) (*manifoldCalibration, error) {
 	X, err := archive()
 	if err != nil {
@@ -284,11 +284,11 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if err := q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
-	spread, err := forecastSpread(s.Config)
+	errs, err := forecastErrors(s.Config)
 	if err != nil {
 		return nil, err
 	}
-	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2)))
+	probe := q.calibrationProbe(s, errs, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2)))
 	res, code := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
 		m := probe(X.RawRowView(i))
@@ -301,7 +301,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if q.cfg.ManifoldMemory == 0 {
 		return mc, nil
 	}
-	if mc.chart, err = q.calibrateChart(s, spread, mc.codeMean); err != nil {
+	if mc.chart, err = q.calibrateChart(s, errs, mc.codeMean); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
 	q.chart = mc.chart.Fresh()
@@ -310,16 +310,14 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 
 // calibrationProbe returns a function that projects a synthetic batch
 // y = H(x) + ε of a state x from the code of a forecast-like state
-// E(x + e), e with the variances spread, as check projects from the
-// forecast's mean code; noise from rng. Its result is valid until the
-// next call.
-func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.Rand) func(x []float64) latent.ManifoldResult {
-	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, len(spread))
+// E(x + e), e one of the forecast errors errs drawn at random, as check
+// projects from the forecast's mean code; noise and draws from rng. Its
+// result is valid until the next call; q.z holds the forecast-like code.
+func (q *qualityControl) calibrationProbe(s *Setup, errs [][]float64, rng *rand.Rand) func(x []float64) latent.ManifoldResult {
+	y, noise, xf := make([]float64, s.Op.OutDim()), make([]float64, s.Op.OutDim()), make([]float64, len(errs[0]))
 	return func(x []float64) latent.ManifoldResult {
 		s.observeWithNoise(y, noise, x, rng)
-		for j, v := range x {
-			xf[j] = v + math.Sqrt(spread[j])*rng.NormFloat64()
-		}
+		floats.AddTo(xf, x, errs[rng.IntN(len(errs))])
 		q.gen.Encode(q.z, xf)
 		return q.manifold.Test(y, q.z)
 	}
@@ -328,18 +326,21 @@ func (q *qualityControl) calibrationProbe(s *Setup, spread []float64, rng *rand.
 // calibrateChart calibrates the manifold chart on a sequence of batches
 // one cycle apart: a run of the model (steps_between steps per batch, from
 // a seed of the calibration stream), each state observed and projected as
-// calibrationProbe does. Its location patterns are the projection's
+// calibrationProbe does, its code shift from the forecast's that of the
+// projection from the forecast-like code. A forecast error drawn at random
+// each batch makes the shifts white from cycle to cycle, as a well-tuned
+// filter's innovations are. Its location patterns are the projection's
 // response to localised bumps at the climatological mean code codeMean.
-func (q *qualityControl) calibrateChart(s *Setup, spread, codeMean []float64) (*latent.ManifoldChart, error) {
+func (q *qualityControl) calibrateChart(s *Setup, errs [][]float64, codeMean []float64) (*latent.ManifoldChart, error) {
 	patterns, err := q.manifold.LocalisedPatterns(codeMean)
 	if err != nil {
 		return nil, err
 	}
 	n := q.cfg.ChartCalibrationLength()
-	probe := q.calibrationProbe(s, spread, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
+	probe := q.calibrationProbe(s, errs, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamChart), 1)))
 	p, d := s.Op.OutDim(), q.gen.LatentDim()
-	scores, residuals, codes := make([]float64, n), make([][]float64, n), make([][]float64, n)
-	buf, codeBuf := make([]float64, n*p), make([]float64, n*d)
+	scores, residuals, codes, shifts := make([]float64, n), make([][]float64, n), make([][]float64, n), make([][]float64, n)
+	buf, codeBuf, shiftBuf := make([]float64, n*p), make([]float64, n*d), make([]float64, n*d)
 	// The run's states are projected as they come, not kept.
 	err = WalkArchive(context.Background(), s.Config, ArchiveOptions{Samples: n, Every: max(1, s.Config.Observations.StepsBetween),
 		Seed: StreamSeed(s.Config.Seed, streamChart)}, func(k int, _ float64, x []float64) error {
@@ -348,46 +349,65 @@ func (q *qualityControl) calibrateChart(s *Setup, spread, codeMean []float64) (*
 		residuals[k], codes[k] = buf[k*p:(k+1)*p:(k+1)*p], codeBuf[k*d:(k+1)*d:(k+1)*d]
 		copy(residuals[k], m.Scores)
 		copy(codes[k], m.Code)
+		shifts[k] = shiftBuf[k*d : (k+1)*d : (k+1)*d]
+		floats.SubTo(shifts[k], m.Code, q.z)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes, patterns)
+	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes, shifts, patterns)
 }
 
-// forecastSpread returns the time mean, over cycles spreadBurn+1 to
-// spreadCycles of an in-distribution twin of cfg (no anomaly, no quality
-// control, its own seed), of the forecast ensemble's variance of each
-// variable.
-func forecastSpread(cfg config.Config) ([]float64, error) {
-	cfg.Name, cfg.Cycles, cfg.Anomaly, cfg.OOD = cfg.Name+"-spread", spreadCycles, nil, nil
+// forecastErrors returns the forecast ensemble mean's errors x̄_f − x
+// over cycles twinBurn+1 to twinCycles of an in-distribution twin of cfg
+// (no anomaly, no quality control, a seed of the calibration stream),
+// about their mean: that of an unbiased filter, 0, but for the sampling
+// error of a few hundred independent errors, which the location chart's
+// matched filters would add up as a bias.
+func forecastErrors(cfg config.Config) ([][]float64, error) {
+	cfg.Name, cfg.Cycles, cfg.Anomaly, cfg.OOD = cfg.Name+"-twin", twinCycles, nil, nil
 	cfg.Seed = StreamSeed(cfg.Seed, streamCalibration)
 	s, err := Build(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+		return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 	}
 	truth, E := s.Initial()
-	_, nx := E.Dims()
+	N, nx := E.Dims()
 	y := make([]float64, s.Op.OutDim())
-	spread := make([]float64, nx)
-	for k := 1; k <= spreadCycles; k++ {
+	errs := make([][]float64, 0, twinCycles-twinBurn)
+	for k := 1; k <= twinCycles; k++ {
 		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {
-			return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
-		if k > spreadBurn {
-			for j := 0; j < nx; j++ {
-				col := mat.Col(nil, j, E)
-				spread[j] += stat.Variance(col, nil) / float64(spreadCycles-spreadBurn)
+		if k > twinBurn {
+			e := make([]float64, nx)
+			for i := range N {
+				floats.AddScaled(e, 1/float64(N), E.RawRowView(i))
 			}
+			errs = append(errs, floats.SubTo(e, e, truth))
 		}
 		if _, err := s.Analyze(E, y, truth, k); err != nil {
-			return nil, fmt.Errorf("ood: calibration: forecast spread: %w", err)
+			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
 	}
-	return spread, nil
+	return centred(errs), nil
+}
+
+// centred returns copies of rows less their mean.
+func centred(rows [][]float64) [][]float64 {
+	mean := make([]float64, len(rows[0]))
+	for _, r := range rows {
+		floats.AddScaled(mean, 1/float64(len(rows)), r)
+	}
+	out := make([][]float64, len(rows))
+	for i, r := range rows {
+		out[i] = make([]float64, len(r))
+		floats.SubTo(out[i], r, mean)
+	}
+	return out
 }
 
 // check tests y against the forecast (E its states, HE the observed
@@ -513,7 +533,8 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			r.ManifoldCycle, r.ManifoldResidualP, r.ManifoldCodeP = q.twoSided.Score(m.Residual, m.CodeDistance)
 			r.Manifold = r.ManifoldCycle
 			if q.chart != nil {
-				r.Manifold = q.chart.Update(r.ManifoldCycle, m.Scores, m.Code)
+				floats.SubTo(q.shift, m.Code, q.zmean)
+				r.Manifold = q.chart.Update(r.ManifoldCycle, m.Scores, m.Code, q.shift)
 			}
 			if r.Manifold > r.ManifoldThreshold {
 				batch = append(batch, config.TestManifold)

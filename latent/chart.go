@@ -24,7 +24,7 @@ import (
 //	s_k   = (1 − λ) s_{k−1} + λ u_k,              u_k = Φ⁻¹(F(T_k)),
 //	e_k,i = (1 − λ) e_{k−1,i} + λ (r_k,i − m_i)/σ_i,
 //	g_k,j = (1 − λ) g_{k−1,j} + λ (v_k,j − a_j)/b_j,  v_k,j = (z*_k,j − μ_j)²,
-//	h_k,j = (1 − λ) h_{k−1,j} + λ (z*_k,j − μ_j)/τ_j,
+//	h_k,j = (1 − λ) h_{k−1,j} + λ (w_k,j − ν_j)/κ_j,     w_k = z*_k − z_f,k,
 //
 // from s_0 = e_0 = g_0 = h_0 = 0. T_k is the cycle's two-sided score
 // (TwoSided), F its in-distribution distribution function, so that u_k is
@@ -33,8 +33,10 @@ import (
 // mean mᵢ and standard deviation σᵢ (the generator's representation error
 // makes them differ from 0 and 1); v_k,j is the energy of code component j
 // of the projection z*, about its in-distribution mean μ_j, with
-// in-distribution mean a_j and standard deviation b_j; τ_j is z*_j's
-// in-distribution standard deviation. The charts' parts are
+// in-distribution mean a_j and standard deviation b_j; w_k is the code's
+// shift from the forecast's code z_f,k (the code the projection starts
+// from), with in-distribution mean ν_j and standard deviation κ_j. The
+// charts' parts are
 //
 //	score:     s_k / (z(1 − α/4) sd(s)),
 //	residual:  max_i |e_k,i| / (z(1 − α/(8p)) sd(e_i)),
@@ -48,12 +50,17 @@ import (
 // moves energy from some modes to others (a change of the domain length
 // shifts the cells' wavenumber) changes it little; the spectrum chart, a
 // diagonal multivariate EWMA (Lowry et al. 1992) of the components'
-// energies, adds up such moves whatever their sign. A pattern that stays
-// put on the manifold (a bump, a wave of fixed phase) moves the code's
-// mean, z*_j − μ_j by about δ_j, which changes its energy only by about
-// δ_j² when δ_j is small against τ_j; the location chart, an EWMA of
-// each code component itself, sees δ to first order. Its part scans a bank
-// of directions a in code space (in units of τ): for each, |aᵀD⁻²h|/√(aᵀD⁻²a)
+// energies, adds up such moves whatever their sign. A pattern that the
+// observations keep showing and the model does not make (a bump, a wave of
+// fixed phase, a sensor's bias) shifts the observations' code from the
+// forecast's by about δ every cycle, which the filter, pulled back by the
+// model, never absorbs; it changes the code's energy only by about δ_j²
+// when δ_j is small against the code's climatological spread. The location
+// chart, an EWMA of the shift w, sees δ to first order, against the noise
+// of the forecast's error rather than the climatology's spread, and, as
+// a well-tuned filter's innovations are, white from cycle to cycle. Its
+// part scans a bank of directions a in code space (in units of κ): for
+// each, |aᵀD⁻²h|/√(aᵀD⁻²a)
 // is the matched filter of a shift along a, the likelihood-ratio statistic
 // of a mean shift of unknown size along a when the components of h are
 // independent (a scan statistic, as for a signal of known shape at an
@@ -70,8 +77,8 @@ import (
 // cycles are correlated (the states evolve slowly against λ), so sd(s),
 // sd(eᵢ), sd(g_j), sd(h_j), q and l are measured on a calibration
 // sequence of in-distribution batches one cycle apart, not taken from the
-// formula λ/(2 − λ) for independent inputs; F, mᵢ, σᵢ, μ_j, τ_j, a_j and
-// b_j come from the same sequence.
+// formula λ/(2 − λ) for independent inputs; F, mᵢ, σᵢ, μ_j, a_j, b_j, ν_j
+// and κ_j come from the same sequence.
 //
 // The chart's statistic is the largest part, divided by its own (1 − α)
 // quantile over the calibration sequence, so that it flags above 1 at the
@@ -92,14 +99,14 @@ type ManifoldChart struct {
 	sdS      float64   // sd(s)
 	sdE      []float64 // sd(eᵢ)
 	zS, zE   float64   // z(1 − α/4), z(1 − α/(8p))
-	// The code components' means μ_j and standard deviations τ_j, their
-	// energies' means a_j and standard deviations b_j, sd(g_j), sd(h_j),
-	// q and l.
-	codeMean, codeSD, energyMean, energySD, sdG, sdH []float64
-	q, l                                             float64
-	scale                                            float64 // the calibration quantile of the unscaled statistic
+	// The code components' means μ_j, their energies' means a_j and
+	// standard deviations b_j, the code shifts' means ν_j and standard
+	// deviations κ_j, sd(g_j), sd(h_j), q and l.
+	codeMean, energyMean, energySD, shiftMean, shiftSD, sdG, sdH []float64
+	q, l                                                         float64
+	scale                                                        float64 // the calibration quantile of the unscaled statistic
 	// filters are the location part's matched filters of the caller's
-	// patterns, D⁻²a/√(aᵀD⁻²a), a in units of τ.
+	// patterns, D⁻²a/√(aᵀD⁻²a), a in units of κ.
 	filters [][]float64
 	// state is (s, e₁, …, e_p, g₁, …, g_d, h₁, …, h_d), carried from
 	// cycle to cycle; e, g and h alias its parts.
@@ -122,21 +129,22 @@ type ChartParts struct {
 // CalibrateManifoldChart returns the chart of the given memory (in cycles,
 // ≥ 2: λ = 1/memory) at false-alarm rate alpha from a calibration sequence
 // of consecutive in-distribution batches: their two-sided scores T, their
-// standardised residuals (one row of p per batch) and their projections'
-// codes z* (one row of d per batch). The sequence must be long against the
+// standardised residuals (one row of p per batch), their projections'
+// codes z* and the codes' shifts from the forecast's, z* − z_f (one row
+// of d each per batch). The sequence must be long against the
 // memory (at least 20 memories), so that the charts' spreads are measured
 // on many independent stretches. patterns (each of length d, finite and not
 // all zero; none is allowed) are the code shifts the location part scans
 // for besides the code axes, such as LocalisedPatterns returns.
-func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals, codes, patterns [][]float64) (*ManifoldChart, error) {
+func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residuals, codes, shifts, patterns [][]float64) (*ManifoldChart, error) {
 	n := len(scores)
 	switch {
 	case memory < 2:
 		return nil, fmt.Errorf("latent: manifold chart: memory %d must be >= 2 cycles", memory)
 	case !(alpha > 0 && alpha < 1):
 		return nil, fmt.Errorf("latent: manifold chart: false-alarm rate %v must be in (0, 1)", alpha)
-	case len(residuals) != n || len(codes) != n:
-		return nil, fmt.Errorf("latent: manifold chart: %d scores, %d rows of residuals, %d codes", n, len(residuals), len(codes))
+	case len(residuals) != n || len(codes) != n || len(shifts) != n:
+		return nil, fmt.Errorf("latent: manifold chart: %d scores, %d rows of residuals, %d codes, %d code shifts", n, len(residuals), len(codes), len(shifts))
 	case n < 20*memory:
 		return nil, fmt.Errorf("latent: manifold chart: a calibration sequence of %d batches is too short for a memory of %d (need >= %d)", n, memory, 20*memory)
 	}
@@ -145,9 +153,9 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 		switch {
 		case len(residuals[k]) != p:
 			return nil, fmt.Errorf("latent: manifold chart: batch %d has %d residuals, batch 0 has %d", k, len(residuals[k]), p)
-		case len(codes[k]) != d:
-			return nil, fmt.Errorf("latent: manifold chart: batch %d has a code of %d, batch 0 of %d", k, len(codes[k]), d)
-		case math.IsNaN(scores[k]) || slices.ContainsFunc(residuals[k], notFinite) || slices.ContainsFunc(codes[k], notFinite):
+		case len(codes[k]) != d || len(shifts[k]) != d:
+			return nil, fmt.Errorf("latent: manifold chart: batch %d has a code of %d and a code shift of %d, batch 0 a code of %d", k, len(codes[k]), len(shifts[k]), d)
+		case math.IsNaN(scores[k]) || slices.ContainsFunc(residuals[k], notFinite) || slices.ContainsFunc(codes[k], notFinite) || slices.ContainsFunc(shifts[k], notFinite):
 			return nil, fmt.Errorf("latent: manifold chart: batch %d of the calibration sequence is not finite", k)
 		}
 	}
@@ -163,7 +171,10 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	if c.mean, c.sd, ok = columnMoments(residuals, nil); !ok {
 		return nil, fmt.Errorf("latent: manifold chart: the residual of observation %d does not vary over the calibration sequence", slices.Index(c.sd, 0))
 	}
-	c.codeMean, c.codeSD, _ = columnMoments(codes, nil)
+	c.codeMean, _, _ = columnMoments(codes, nil)
+	if c.shiftMean, c.shiftSD, ok = columnMoments(shifts, nil); !ok {
+		return nil, fmt.Errorf("latent: manifold chart: code shift %d does not vary over the calibration sequence", slices.Index(c.shiftSD, 0))
+	}
 	if c.energyMean, c.energySD, ok = columnMoments(codes, c.codeMean); !ok {
 		return nil, fmt.Errorf("latent: manifold chart: code component %d does not vary over the calibration sequence", slices.Index(c.energySD, 0))
 	}
@@ -173,7 +184,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	warm := 3 * memory
 	sum2 := make([]float64, len(c.state))
 	for k := range n {
-		c.advance(scores[k], residuals[k], codes[k])
+		c.advance(scores[k], residuals[k], codes[k], shifts[k])
 		if k < warm {
 			continue
 		}
@@ -194,7 +205,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	for k, a := range patterns {
 		f, norm := make([]float64, d), 0.0
 		for j, v := range a {
-			v /= c.codeSD[j] // in units of τ, as h
+			v /= c.shiftSD[j] // in units of κ, as h
 			f[j] = v / (c.sdH[j] * c.sdH[j])
 			norm += v * f[j]
 		}
@@ -208,7 +219,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	spectra, locations, stats := make([]float64, 0, n-warm), make([]float64, 0, n-warm), make([]float64, 0, n-warm)
 	c.Reset()
 	for k := range n {
-		if c.advance(scores[k], residuals[k], codes[k]); k >= warm {
+		if c.advance(scores[k], residuals[k], codes[k], shifts[k]); k >= warm {
 			spectra, locations = append(spectra, c.spectrum()), append(locations, c.location())
 		}
 	}
@@ -223,7 +234,7 @@ func CalibrateManifoldChart(memory int, alpha float64, scores []float64, residua
 	c.q, c.l, c.scale = q, l, 1
 	c.Reset()
 	for k := range n {
-		if st := c.Update(scores[k], residuals[k], codes[k]); k >= warm {
+		if st := c.Update(scores[k], residuals[k], codes[k], shifts[k]); k >= warm {
 			stats = append(stats, st)
 		}
 	}
@@ -271,19 +282,20 @@ func columnMoments(rows [][]float64, centre []float64) (mean, sd []float64, ok b
 }
 
 // Update adds a cycle's two-sided score T, standardised residuals r (p
-// of them) and projection code z (d) to the charts and returns the chart
-// statistic: the batch is flagged when it exceeds 1. A failed projection
-// (T NaN) counts as the most atypical score; its non-finite residuals or
-// code components leave their charts as they were, so that the chart
-// stays finite.
-func (c *ManifoldChart) Update(score float64, r, z []float64) float64 {
-	c.advance(score, r, z)
+// of them), projection code z and its shift from the forecast's code,
+// z − z_f (d each), to the charts and returns the chart statistic: the
+// batch is flagged when it exceeds 1. A failed projection (T NaN) counts
+// as the most atypical score; its non-finite residuals, code or shift
+// components leave their charts as they were, so that the chart stays
+// finite.
+func (c *ManifoldChart) Update(score float64, r, z, shift []float64) float64 {
+	c.advance(score, r, z, shift)
 	return c.Statistic()
 }
 
 // advance moves the charts' state by one cycle (Update without the
 // statistic).
-func (c *ManifoldChart) advance(score float64, r, z []float64) {
+func (c *ManifoldChart) advance(score float64, r, z, shift []float64) {
 	// F(T) by the calibration ranks, kept inside (0, 1) so that one
 	// batch adds at most about |Φ⁻¹(1/(2n))| to the chart.
 	n := float64(len(c.cdf))
@@ -301,7 +313,11 @@ func (c *ManifoldChart) advance(score float64, r, z []float64) {
 	for j, v := range z {
 		if v -= c.codeMean[j]; finite(v) {
 			c.g[j] = (1-c.lambda)*c.g[j] + c.lambda*(v*v-c.energyMean[j])/c.energySD[j]
-			c.h[j] = (1-c.lambda)*c.h[j] + c.lambda*v/c.codeSD[j]
+		}
+	}
+	for j, v := range shift {
+		if v -= c.shiftMean[j]; finite(v) {
+			c.h[j] = (1-c.lambda)*c.h[j] + c.lambda*v/c.shiftSD[j]
 		}
 	}
 }

@@ -35,7 +35,7 @@ const (
 	FieldLatentAnalysis Field = "latent_analysis"
 	FieldVarianceScales Field = "variance_scales"
 	FieldInflation      Field = "inflation"      // the carried adaptive inflation (1)
-	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p + d)
+	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p + 2d)
 	FieldHybridWeight   Field = "hybrid_weight"  // the hybrid weight estimate's log-posterior (enkf.HybridWeightState)
 )
 
