@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -559,9 +561,9 @@ func TestQCSeesCarriedInflation(t *testing.T) {
 // everywhere, a PCA of 90% of the variance (31 of 40 dimensions) explains
 // almost all of a static bump of amplitude 3σ at one point added to the
 // observations, which one batch's score barely sees. The chart's location
-// part, whose code shifts from the forecast's code are calibrated on the
-// in-distribution twin, flags most cycles once a memory has passed, and
-// few in distribution.
+// part, which charts the code's shift from the forecast's code, flags most
+// cycles once a memory has passed, alone among the chart's parts, and few
+// cycles in distribution.
 func TestManifoldChartSeesBumpOnTheManifold(t *testing.T) {
 	const memory, onset = 30, 100
 	cfg := oodBase()
@@ -588,7 +590,20 @@ func TestManifoldChartSeesBumpOnTheManifold(t *testing.T) {
 	if n < 90*len(after)/100 {
 		t.Errorf("bump: %d of %d cycles flagged after a memory, want >= 90%%", n, len(after))
 	}
-	if !strings.Contains(qcs[len(qcs)-1].Reasons[0], "the location chart") {
-		t.Errorf("the last flag does not blame the location chart: %q", qcs[len(qcs)-1].Reasons[0])
+	// The flag's reason gives each part: the location chart's is the one
+	// above 1.
+	why := qcs[len(qcs)-1].Reasons[0]
+	m := regexp.MustCompile(`the score's chart (\S+), observation \d+'s residual chart (\S+), the code spectrum's chart (\S+), the location chart ([^;]+);`).FindStringSubmatch(why)
+	if m == nil {
+		t.Fatalf("the last flag's reason %q does not give the chart's parts", why)
+	}
+	for i, v := range m[1:] {
+		part, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("part %q of %q: %v", v, why, err)
+		}
+		if location := i == 3; location != (part > 1) {
+			t.Errorf("the last flag's parts %v: want the location chart's alone above 1", m[1:])
+		}
 	}
 }
