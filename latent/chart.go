@@ -60,14 +60,13 @@ import (
 // of the forecast's error rather than the climatology's spread, and, as
 // a well-tuned filter's innovations are, white from cycle to cycle. Its
 // part scans a bank of directions a in code space (in units of κ): for
-// each, |aᵀD⁻²h|/√(aᵀD⁻²a)
-// is the matched filter of a shift along a, the likelihood-ratio statistic
-// of a mean shift of unknown size along a when the components of h are
-// independent (a scan statistic, as for a signal of known shape at an
-// unknown place). The bank holds the d code axes, for which the part is
-// |h_j|/sd(h_j): a pattern of one scale moves the few components of that
-// scale (a wave, the two modes of its wavenumber), which a sum over all d
-// would dilute in the others' noise. It also holds the caller's patterns
+// each, |aᵀD⁻²h|/√(aᵀD⁻²a) is the matched filter of a shift along a, the
+// likelihood-ratio statistic of a mean shift of unknown size along a when
+// the components of h are independent (a scan statistic, as for a signal
+// of known shape at an unknown place). The bank holds the d code axes,
+// for which the part is |h_j|/sd(h_j): a pattern of one scale moves the
+// few components of that scale (a wave, the two modes of its wavenumber),
+// which a sum over all d would dilute in the others' noise. It also holds the caller's patterns
 // (LocalisedPatterns: the code's response to bumps in the observations at
 // every grid point and a few widths), because a localised pattern moves
 // every component a little, each too little for its own chart, and only

@@ -59,7 +59,7 @@ func WriteReport(w io.Writer, res Result) {
 		p("\n| case | detector | far | far 95%% CI | detection | detection 95%% CI | AUC | AUC 95%% CI | latency | latency 95%% CI |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rows {
 			p("| %s | %s | %.2f%% | [%.2f%%, %.2f%%] | %s | %s | %s | %s | %s | %s |\n", r.Case, r.Detector, 100*r.FAR, 100*r.FARCI[0], 100*r.FARCI[1],
-				optPct(r.Detection), optCI(r.DetectionCI), optF(r.AUC, "%.3f"), optRange(r.AUCCI, "%.3f"), optF(r.Latency, "%.0f"), optRange(r.LatencyCI, "%.0f"))
+				optPct(r.Detection), optCI(r.DetectionCI), optF(r.AUC, "%.3f"), optRange(r.AUCCI, "%.3f"), optF(r.Latency, "%v"), optRange(r.LatencyCI, "%.0f"))
 		}
 		p("\n")
 		writeChannels(p, res.Channels, m.name)
@@ -186,7 +186,7 @@ func writeBounds(p func(string, ...any), bounds []Bound) {
 	}
 	p("## What one batch of observations can show at best\n\n")
 	p("The one-cycle manifold score judges each batch of observations alone, against the climatology. The best any such snapshot test can do is the likelihood-ratio test that knows both distributions of a batch, y = Hx + a + ε: x from the model's climatology or from the anomalous regime's, a the anomaly's pattern or bias, ε ~ N(0, R). Here both are Gaussian with the mean and covariance of the generator's simulation archive (a second archive of the anomalous model for a regime shift), fitted on one half and scored on the other, at the 1%% false-alarm rate (Neyman–Pearson: no test of one batch does better against these Gaussian laws; the real climatologies are not Gaussian, so this is the second-order bound). The innovation and outlier tests are not snapshot tests: they compare with the forecast, which knows far more than the climatology. Nor is the manifold chart: it accumulates the batches of many cycles, so the bound does not limit it.\n\n")
-	p("The *oracle chart* is the chart's form with that likelihood ratio as its input: an EWMA of memory %d (the manifold chart's) of each cycle's log-likelihood ratio, on the runs' own observations (the in-distribution runs of the same observing system for its threshold, their 0.99 quantile, and the anomalous runs from the onset). It knows the anomaly and both laws, which no detector does; it is not a bound (the batches are not independent, and a longer memory or another accumulation could see more), but it tells what a chart of this memory can see of the anomaly with the climatology's second-order statistics: where it misses the target too, the manifold chart would need a longer memory (a later first flag) or what the forecast knows. Spikes and dynamical patterns have none.\n\n", oodMemory)
+	p("The *oracle chart* is the chart's form with that likelihood ratio as its input: an EWMA of memory %d (the manifold chart's) of each cycle's log-likelihood ratio, on the runs' own observations (the in-distribution runs of the same observing system for its threshold, their 0.99 quantile, and the anomalous runs from the onset). It knows the anomaly and both laws, which no detector does; it is not a bound (the batches are not independent, and a longer memory or another accumulation could see more), but it tells what a chart of this memory can see of the anomaly with the climatology's second-order statistics: where it misses the target too, the manifold chart would need a longer memory (a later first flag) or what the forecast knows, which its location part uses: it charts the code's shift from the forecast's code, so it can see more than the oracle chart. Spikes and dynamical patterns have none.\n\n", oodMemory)
 	p("| model | case | detection bound | AUC bound | oracle chart detection | oracle chart AUC |\n|---|---|---|---|---|---|\n")
 	for _, b := range bounds {
 		p("| %s | %s | %.1f%% | %.3f | %s | %s |\n", b.Model, b.Case, 100*b.Detection, b.AUC, optPct(b.ChartDetection), optF(b.ChartAUC, "%.3f"))
@@ -245,7 +245,7 @@ func writeOODGoal(p func(string, ...any), rows []Row, bounds []Bound) {
 		}
 		lat := "never within the run in most seeds"
 		if r.Latency != nil {
-			lat = fmt.Sprintf("first flag after a median of %.0f cycles", *r.Latency)
+			lat = fmt.Sprintf("first flag after a median of %v cycles", *r.Latency)
 			if r.LatencyCI != nil {
 				lat += fmt.Sprintf(" [%.0f, %.0f]", r.LatencyCI[0], r.LatencyCI[1])
 			}
