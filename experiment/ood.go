@@ -393,21 +393,14 @@ func forecastErrors(cfg config.Config) ([][]float64, error) {
 			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
 	}
-	return centred(errs), nil
-}
-
-// centred returns copies of rows less their mean.
-func centred(rows [][]float64) [][]float64 {
-	mean := make([]float64, len(rows[0]))
-	for _, r := range rows {
-		floats.AddScaled(mean, 1/float64(len(rows)), r)
+	mean := make([]float64, nx)
+	for _, e := range errs {
+		floats.AddScaled(mean, 1/float64(len(errs)), e)
 	}
-	out := make([][]float64, len(rows))
-	for i, r := range rows {
-		out[i] = make([]float64, len(r))
-		floats.SubTo(out[i], r, mean)
+	for _, e := range errs {
+		floats.Sub(e, mean)
 	}
-	return out
+	return errs, nil
 }
 
 // check tests y against the forecast (E its states, HE the observed
