@@ -221,7 +221,7 @@ func (o *LatentOptions) validate() error {
 		return fmt.Errorf("bench latent: --enkf-n adds the EnKF-N to --scheme %s or %s", config.SchemeInnovation, config.SchemeLocalInnovation)
 	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
-		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive and the EnKF-N; got %v", o.XN)
+		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive --scheme enkf-n (--enkf-n on top of an innovation scheme keeps xn 1); got %v", o.XN)
 	}
 	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || o.PriorSD != 0 && enkfN {
 		return fmt.Errorf("bench latent: --prior-sd must be a finite number >= 0, and only with --scheme %s or %s; got %v", config.SchemeInnovation, config.SchemeLocalInnovation, o.PriorSD)
