@@ -20,6 +20,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/observations"
+	"github.com/latentda/latentda/store"
 )
 
 // streamCalibration seeds the calibration archive and its observation
@@ -373,7 +374,6 @@ func forecastErrors(cfg config.Config) ([][]float64, error) {
 		return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 	}
 	truth, E := s.Initial()
-	N, nx := E.Dims()
 	y := make([]float64, s.Op.OutDim())
 	errs := make([][]float64, 0, twinCycles-twinBurn)
 	for k := 1; k <= twinCycles; k++ {
@@ -383,17 +383,15 @@ func forecastErrors(cfg config.Config) ([][]float64, error) {
 			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
 		if k > twinBurn {
-			e := make([]float64, nx)
-			for i := range N {
-				floats.AddScaled(e, 1/float64(N), E.RawRowView(i))
-			}
-			errs = append(errs, floats.SubTo(e, e, truth))
+			e := store.EnsembleMean(E)
+			floats.Sub(e, truth)
+			errs = append(errs, e)
 		}
 		if _, err := s.Analyze(E, y, truth, k); err != nil {
 			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
 	}
-	mean := make([]float64, nx)
+	mean := make([]float64, len(truth))
 	for _, e := range errs {
 		floats.AddScaled(mean, 1/float64(len(errs)), e)
 	}

@@ -211,9 +211,10 @@ const MaxPatternCentres = 1024
 // order at the code z, for localised bumps added to the observations: for
 // each width w of PatternWidths and each point c of the generator's grid
 // of n points, taken as periodic (on grids of more than MaxPatternCentres
-// points, every ⌈n/MaxPatternCentres⌉-th point), the bump bᵢ = exp(−dᵢ²/(2w²)) at observation i, dᵢ
-// the distance of its position to c (for w = 0, bᵢ = 1 at c and 0
-// elsewhere), shifts z* by the Gauss–Newton step
+// points, every ⌈n/MaxPatternCentres⌉-th point), the bump
+// bᵢ = exp(−dᵢ²/(2w²)) at observation i, dᵢ the distance of its position
+// to c (for w = 0, bᵢ = 1 at c and 0 elsewhere), shifts z* by the
+// Gauss–Newton step
 //
 //	δ = (JᵀWJ + λI)⁻¹ JᵀW b,   J = ∂H(G(z))/∂z,  W = R⁻¹.
 //
