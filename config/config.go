@@ -415,6 +415,9 @@ func (c Config) Validate() error {
 		if c.OOD.ManifoldMemory != 0 && c.AnalysisBlocks() != nil {
 			return fmt.Errorf("ood.manifold_memory: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)")
 		}
+		if c.OOD.InnovationMemory != 0 && c.AnalysisBlocks() != nil {
+			return fmt.Errorf("ood.innovation_memory: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)")
+		}
 	}
 	if c.Anomaly != nil {
 		if err := c.Anomaly.validate(c); err != nil {

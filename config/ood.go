@@ -15,6 +15,10 @@ const (
 	TestProjection = "projection" // per batch: generator-manifold residual J* > threshold
 	TestManifold   = "manifold"   // per batch: two-sided residual-plus-code score T > threshold
 
+	// FlagInnovationChart names the innovation chart's alarm
+	// (InnovationMemory) in a cycle's batch flag, beside the tests'.
+	FlagInnovationChart = "innovation_chart"
+
 	PolicyWarn    = "warn"    // record the flags, assimilate everything
 	PolicyReject  = "reject"  // ignore flagged observations; a flagged batch skips the analysis
 	PolicyInflate = "inflate" // raise the error variance of flagged observations
@@ -63,6 +67,25 @@ type OODConfig struct {
 	// leave some out (infinite variance), is tested against it as it is
 	// (conservative when fewer are given). chi2 follows the number given.
 	Calibration string `yaml:"calibration" json:"calibration"`
+	// InnovationCalibration is the innovation test's threshold: chi2
+	// (default, also when unset), the χ²(p) quantile, exact when forecast and observation
+	// errors are Gaussian with the covariances the filter assumes; or
+	// empirical, the NIS's (1 − alpha) quantile over an in-distribution
+	// twin of the config (2000 cycles after 100 to settle, once per config
+	// and worker), for filters whose localisation, inflation or model
+	// error make the NIS depart from χ²(p). A cycle that leaves some
+	// observations out is tested at the χ² level of the calibrated
+	// threshold, on the observations it keeps.
+	InnovationCalibration string `yaml:"innovation_calibration,omitempty" json:"innovation_calibration,omitempty"`
+	// InnovationMemory, if set (≥ 2 cycles), adds the innovation chart
+	// (observations.InnovationChart): an exponentially weighted average,
+	// weight 1/memory, of each cycle's innovation scores zᵢ, flagged
+	// (batch flag innovation_chart) when its squared norm exceeds its
+	// (1 − alpha) quantile over the in-distribution twin that
+	// innovation_calibration empirical also runs. A model error the filter
+	// keeps correcting gives the innovations a persistent mean, which adds
+	// up there before one cycle's NIS sees it. 0 (default): no chart.
+	InnovationMemory int `yaml:"innovation_memory,omitempty" json:"innovation_memory,omitempty"`
 	// CalibrationSamples is the number of simulated in-distribution
 	// observation batches for the empirical thresholds (default 2000).
 	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
@@ -74,7 +97,10 @@ type OODConfig struct {
 	// 1000·memory) batches one cycle apart. 0 (default) tests each batch on
 	// its own.
 	ManifoldMemory int `yaml:"manifold_memory,omitempty" json:"manifold_memory,omitempty"`
-	// Policy is warn (default), reject or inflate.
+	// Policy is warn (default), reject or inflate. It acts on the
+	// per-observation test and on the batch tests of the cycle; an alarm
+	// of a chart (manifold_memory, innovation_memory) judges the cycles
+	// before it and is recorded only, under every policy.
 	Policy string `yaml:"policy" json:"policy"`
 	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
 	// was flagged, until it is resumed or stopped.
@@ -84,6 +110,10 @@ type OODConfig struct {
 // MaxManifoldMemory bounds ood.manifold_memory: its calibration sequence
 // has 1000 batches per cycle of memory.
 const MaxManifoldMemory = 200
+
+// MaxInnovationMemory bounds ood.innovation_memory: the twin that
+// calibrates the chart has 2000 cycles, 20 memories of 100.
+const MaxInnovationMemory = 100
 
 // ChartCalibrationLength is the number of batches, one cycle apart, that
 // calibrate the manifold chart: max(calibration_samples, 1000·memory).
@@ -145,6 +175,10 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.manifold_memory: %d is set, but ood.tests does not list manifold", o.ManifoldMemory)
 	case o.ManifoldMemory < 0 || o.ManifoldMemory == 1 || o.ManifoldMemory > MaxManifoldMemory:
 		return fmt.Errorf("ood.manifold_memory: want 0 (each batch on its own) or 2 to %d cycles, got %d", MaxManifoldMemory, o.ManifoldMemory)
+	case o.InnovationMemory != 0 && !seen[TestInnovation]:
+		return fmt.Errorf("ood.innovation_memory: %d is set, but ood.tests does not list innovation", o.InnovationMemory)
+	case o.InnovationMemory < 0 || o.InnovationMemory == 1 || o.InnovationMemory > MaxInnovationMemory:
+		return fmt.Errorf("ood.innovation_memory: want 0 (no chart) or 2 to %d cycles, got %d", MaxInnovationMemory, o.InnovationMemory)
 	case o.OutlierControl != "" && o.OutlierControl != observations.ControlNone && o.OutlierControl != observations.ControlBonferroni && o.OutlierControl != observations.ControlBH:
 		return fmt.Errorf("ood.outlier_control: want none, bonferroni or bh, got %q", o.OutlierControl)
 	case o.Familywise() && o.OutlierK != 0:
@@ -157,6 +191,10 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.max_iter: must be >= 1, got %d", o.MaxIter)
 	case o.Calibration != CalibrationChi2 && o.Calibration != CalibrationEmpirical:
 		return fmt.Errorf("ood.calibration: want chi2 or empirical, got %q", o.Calibration)
+	case o.InnovationCalibration != "" && o.InnovationCalibration != CalibrationChi2 && o.InnovationCalibration != CalibrationEmpirical:
+		return fmt.Errorf("ood.innovation_calibration: want chi2 or empirical, got %q", o.InnovationCalibration)
+	case o.InnovationCalibration == CalibrationEmpirical && !seen[TestInnovation]:
+		return fmt.Errorf("ood.innovation_calibration: empirical is set, but ood.tests does not list innovation")
 	case o.Calibration == CalibrationEmpirical && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
 		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
 	case o.Policy != PolicyWarn && o.Policy != PolicyReject && o.Policy != PolicyInflate:

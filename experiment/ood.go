@@ -10,12 +10,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/latent"
@@ -46,7 +48,12 @@ type QCResult struct {
 	Manifold, ManifoldThreshold           float64
 	ManifoldCycle, ManifoldCycleThreshold float64
 	ManifoldResidualP, ManifoldCodeP      float64
-	// BatchFlag names the batch tests that failed, "+"-separated, or "".
+	// InnovationChart is the innovation chart's statistic (flagged above
+	// 1), NaN without ood.innovation_memory.
+	InnovationChart float64
+	// BatchFlag names the batch tests that failed, and
+	// config.FlagInnovationChart for the innovation chart's alarm,
+	// "+"-separated, or "".
 	BatchFlag string
 	// Skipped says that the policy rejected the whole batch: the analysis
 	// is the forecast.
@@ -73,24 +80,32 @@ func (r *QCResult) NFlagged() int {
 type qualityControl struct {
 	cfg             config.OODConfig
 	inno            *observations.InnovationQC
-	manifold        *latent.ManifoldTest  // nil without the projection and manifold tests
-	twoSided        *latent.TwoSided      // nil without the manifold test
-	chart           *latent.ManifoldChart // nil without ood.manifold_memory
-	gen             latent.Generator      // the projection and manifold tests' generator
+	manifold        *latent.ManifoldTest          // nil without the projection and manifold tests
+	twoSided        *latent.TwoSided              // nil without the manifold test
+	chart           *latent.ManifoldChart         // nil without ood.manifold_memory
+	inChart         *observations.InnovationChart // nil without ood.innovation_memory
+	chartZ          []float64                     // the innovation chart's input
+	gen             latent.Generator              // the projection and manifold tests' generator
 	z, zmean, shift []float64
 	// zGiven and outFlags are the scores and flags of the family-wise
 	// per-observation test.
 	zGiven   []float64
 	outFlags []bool
-	nisThr   float64
-	projThr  float64
-	res      QCResult
+	// nisThr is the innovation test's threshold for all p observations,
+	// nisAlpha its χ² level (alpha, or the empirical calibration's).
+	nisThr, nisAlpha float64
+	projThr          float64
+	res              QCResult
 }
 
-// newQualityControl builds the tests; the projection threshold is
-// calibrated here (empirically: on observations of the model's own
-// climatology, the in-distribution data by construction).
-func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*qualityControl, error) {
+// newQualityControl builds the tests and calibrates their thresholds:
+// the projection test's on observations of the model's own climatology,
+// the in-distribution data by construction; the manifold test's and, with
+// ood.innovation_calibration empirical, the innovation test's on an
+// in-distribution twin of the config too. gen is the projection and
+// manifold tests' generator, genFile its file, latentFile the latent
+// filter's generator file ("" for one handed over in memory).
+func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile string) (*qualityControl, error) {
 	cfg := *s.Config.OOD
 	p := s.Op.OutDim()
 	inno, err := observations.NewInnovationQC(s.Config.Filter.Members, p)
@@ -101,8 +116,53 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 		zGiven: make([]float64, p), outFlags: make([]bool, p),
 		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
 			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
+	files := []string{}
+	if cfg.Has(config.TestProjection) || cfg.Has(config.TestManifold) {
+		files = append(files, genFile)
+	}
+	if s.Config.Latent != nil {
+		files = append(files, latentFile)
+	}
+	key, cacheable := calibrationKey(s.Config, files...)
+	var tw *twinRun // the in-distribution twin, run once for all the tests
+	twin := func() (*twinRun, error) {
+		var err error
+		if tw == nil {
+			tw, err = runTwin(s.Config)
+		}
+		return tw, err
+	}
 	if cfg.Has(config.TestInnovation) {
-		q.nisThr = observations.ChiSquareThreshold(p, cfg.Alpha)
+		q.nisAlpha = cfg.Alpha
+		if cfg.InnovationCalibration == config.CalibrationEmpirical {
+			if a, ok := calibrations.Load(key + "/innovation"); cacheable && ok {
+				q.nisAlpha = a.(float64)
+			} else if q.nisAlpha, err = calibrateInnovation(twin, p, cfg.Alpha); err != nil {
+				return nil, err
+			} else if cacheable {
+				calibrations.Store(key+"/innovation", q.nisAlpha)
+			}
+		}
+		q.nisThr = observations.ChiSquareThreshold(p, q.nisAlpha)
+	}
+	if m := cfg.InnovationMemory; m > 0 {
+		if c, ok := calibrations.Load(key + "/innovation-chart"); cacheable && ok {
+			q.inChart = c.(*observations.InnovationChart).Fresh()
+		} else {
+			tw, err := twin()
+			if err != nil {
+				return nil, err
+			}
+			c, err := observations.CalibrateInnovationChart(m, cfg.Alpha, tw.scores)
+			if err != nil {
+				return nil, fmt.Errorf("ood: calibration: %w", err)
+			}
+			if cacheable {
+				calibrations.Store(key+"/innovation-chart", c)
+			}
+			q.inChart = c.Fresh()
+		}
+		q.chartZ = make([]float64, p)
 	}
 	if !cfg.Has(config.TestProjection) && !cfg.Has(config.TestManifold) {
 		return q, nil
@@ -115,7 +175,6 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 	if q.manifold, err = latent.NewManifoldTest(gen, s.Op, s.R.Variances(), cfg.Lambda, cfg.MaxIter); err != nil {
 		return nil, fmt.Errorf("ood: %w", err)
 	}
-	key, cacheable := calibrationKey(s.Config, genFile)
 	var X *mat.Dense // the calibration archive, built once for both tests
 	archive := func() (*mat.Dense, error) {
 		if X != nil {
@@ -138,7 +197,7 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 			err = q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov)
 		} else {
 			var mc *manifoldCalibration
-			if mc, err = q.calibrateManifold(s, archive); err == nil && cacheable {
+			if mc, err = q.calibrateManifold(s, archive, twin); err == nil && cacheable {
 				calibrations.Store(key+"/manifold", mc)
 			}
 		}
@@ -173,6 +232,27 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile string) (*quality
 	return q, nil
 }
 
+// calibrateInnovation returns the χ² level of the innovation test's
+// empirical threshold: the NIS's (1 − alpha) quantile over the
+// in-distribution twin's cycles is the χ²(p) quantile of level
+// 1 − F_χ²(p)(quantile), at which a cycle that leaves observations out is
+// tested on those it keeps.
+func calibrateInnovation(twin func() (*twinRun, error), p int, alpha float64) (float64, error) {
+	tw, err := twin()
+	if err != nil {
+		return 0, err
+	}
+	thr, err := observations.EmpiricalThreshold(slices.Clone(tw.nis), alpha)
+	if err != nil {
+		return 0, fmt.Errorf("ood: calibration: innovation: %w", err)
+	}
+	level := 1 - distuv.ChiSquared{K: float64(p)}.CDF(thr)
+	if !(level > 0 && level < 1) {
+		return 0, fmt.Errorf("ood: calibration: innovation: the twin's NIS quantile %.4g is at χ²(%d) level %v, outside (0, 1)", thr, p, level)
+	}
+	return level, nil
+}
+
 // calibrations holds this process's empirical projection thresholds by
 // calibrationKey, and its manifold calibrations by the key + "/manifold".
 // Every batch of cycles builds its Setup again, and the calibration
@@ -183,16 +263,17 @@ var calibrations sync.Map
 
 // calibrationKey identifies an empirical calibration: the config (which
 // fixes the model, the observations, R, the seed and the test) and
-// the bytes of the generator's file (a retrained generator may keep the
-// name, the size and, to the file system's resolution, the time). A
-// generator handed over in memory (genFile "", from BuildWithGenerator)
-// has no such identity, so its calibrations are not cached.
+// the bytes of the generator files the calibration depends on (a
+// retrained generator may keep the name, the size and, to the file
+// system's resolution, the time). A generator handed over in memory (a
+// file "", from BuildWithGenerator) has no such identity, so its
+// calibrations are not cached.
 //
 // The parts of the config that the calibrations do not read are left out
 // of the key (the name, the cycles, the anomaly, the policy and pausing),
 // so that the twins of a benchmark share them.
-func calibrationKey(cfg config.Config, genFile string) (string, bool) {
-	if genFile == "" {
+func calibrationKey(cfg config.Config, genFiles ...string) (string, bool) {
+	if slices.Contains(genFiles, "") {
 		return "", false
 	}
 	cfg.Name, cfg.Cycles, cfg.BurnIn, cfg.Anomaly = "", 0, 0, nil
@@ -205,18 +286,27 @@ func calibrationKey(cfg config.Config, genFile string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	f, err := os.Open(genFile)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
 	h := sha256.New()
 	h.Write(js)
-	h.Write([]byte{0})
-	if _, err := io.Copy(h, f); err != nil {
-		return "", false
+	for _, name := range genFiles {
+		h.Write([]byte{0})
+		if !hashFile(h, name) {
+			return "", false
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+// hashFile writes the bytes of the named file to h and says whether it
+// could read them all.
+func hashFile(h io.Writer, name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = io.Copy(h, f)
+	return err == nil
 }
 
 // calibrationStats returns J* for observations y = H(x) + ε of the states
@@ -260,7 +350,7 @@ const (
 // y = H(x) + ε projected, as check does, from the code of a forecast:
 // E(x + e), e one of the forecast ensemble mean's errors, drawn at random,
 // on a twin of the same config without the anomaly (forecastErrors).
-func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error)) (*manifoldCalibration, error) {
+func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error), twin func() (*twinRun, error)) (*manifoldCalibration, error) {
 	X, err := archive()
 	if err != nil {
 		return nil, err
@@ -285,11 +375,11 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if err := q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
-	errs, err := forecastErrors(s.Config)
+	tw, err := twin()
 	if err != nil {
 		return nil, err
 	}
-	probe := q.calibrationProbe(s, errs, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2)))
+	probe := q.calibrationProbe(s, tw.errs, rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 2)))
 	res, code := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
 		m := probe(X.RawRowView(i))
@@ -302,7 +392,7 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if q.cfg.ManifoldMemory == 0 {
 		return mc, nil
 	}
-	if mc.chart, err = q.calibrateChart(s, errs, mc.codeMean); err != nil {
+	if mc.chart, err = q.calibrateChart(s, tw.errs, mc.codeMean); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
 	q.chart = mc.chart.Fresh()
@@ -360,14 +450,25 @@ func (q *qualityControl) calibrateChart(s *Setup, errs [][]float64, codeMean []f
 	return latent.CalibrateManifoldChart(q.cfg.ManifoldMemory, q.cfg.Alpha, scores, residuals, codes, shifts, patterns)
 }
 
-// forecastErrors returns the forecast ensemble mean's errors x̄_f − x
-// over cycles twinBurn+1 to twinCycles of an in-distribution twin of cfg
-// (no anomaly, no quality control, a seed of the calibration stream),
-// about their mean: that of an unbiased filter, 0, but for the sampling
-// error of a few hundred independent errors, which the location chart's
-// matched filters would add up as a bias.
-func forecastErrors(cfg config.Config) ([][]float64, error) {
-	cfg.Name, cfg.Cycles, cfg.Anomaly, cfg.OOD = cfg.Name+"-twin", twinCycles, nil, nil
+// twinRun is what an in-distribution twin of a config tells the
+// calibrations: over its cycles twinBurn+1 to twinCycles, the forecast
+// ensemble mean's errors x̄_f − x about their mean (that of an unbiased
+// filter, 0, but for the sampling error of a few hundred independent
+// errors, which the location chart's matched filters would add up as a
+// bias), and the NIS and innovation scores of each cycle's observations.
+type twinRun struct {
+	errs   [][]float64
+	nis    []float64
+	scores [][]float64
+}
+
+// runTwin runs the in-distribution twin of cfg: no anomaly, a seed of the
+// calibration stream, and the innovation test alone under the warn policy,
+// which leaves the analyses as they are without quality control.
+func runTwin(cfg config.Config) (*twinRun, error) {
+	alpha := cfg.OOD.Alpha
+	cfg.Name, cfg.Cycles, cfg.Anomaly = cfg.Name+"-twin", twinCycles, nil
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}, Alpha: alpha, Policy: config.PolicyWarn}
 	cfg.Seed = StreamSeed(cfg.Seed, streamCalibration)
 	s, err := Build(cfg)
 	if err != nil {
@@ -375,7 +476,7 @@ func forecastErrors(cfg config.Config) ([][]float64, error) {
 	}
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
-	errs := make([][]float64, 0, twinCycles-twinBurn)
+	tw := &twinRun{errs: make([][]float64, 0, twinCycles-twinBurn), nis: make([]float64, 0, twinCycles-twinBurn)}
 	for k := 1; k <= twinCycles; k++ {
 		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
@@ -385,20 +486,24 @@ func forecastErrors(cfg config.Config) ([][]float64, error) {
 		if k > twinBurn {
 			e := store.EnsembleMean(E)
 			floats.Sub(e, truth)
-			errs = append(errs, e)
+			tw.errs = append(tw.errs, e)
 		}
 		if _, err := s.Analyze(E, y, truth, k); err != nil {
 			return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 		}
+		if k > twinBurn {
+			qc := s.QC()
+			tw.nis, tw.scores = append(tw.nis, qc.NIS), append(tw.scores, slices.Clone(qc.InnovationZ))
+		}
 	}
 	mean := make([]float64, len(truth))
-	for _, e := range errs {
-		floats.AddScaled(mean, 1/float64(len(errs)), e)
+	for _, e := range tw.errs {
+		floats.AddScaled(mean, 1/float64(len(tw.errs)), e)
 	}
-	for _, e := range errs {
+	for _, e := range tw.errs {
 		floats.Sub(e, mean)
 	}
-	return errs, nil
+	return tw, nil
 }
 
 // check tests y against the forecast (E its states, HE the observed
@@ -407,7 +512,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 	r := &q.res
 	r.NIS, r.NISThreshold, r.Projection, r.ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), q.projThr
 	r.Manifold, r.ManifoldThreshold, r.ManifoldResidualP, r.ManifoldCodeP = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-	r.ManifoldCycle, r.ManifoldCycleThreshold = math.NaN(), math.NaN()
+	r.ManifoldCycle, r.ManifoldCycleThreshold, r.InnovationChart = math.NaN(), math.NaN(), math.NaN()
 	if q.twoSided != nil {
 		r.ManifoldThreshold, r.ManifoldCycleThreshold = q.twoSided.Threshold(), q.twoSided.Threshold()
 	}
@@ -424,6 +529,17 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 		return nil, fmt.Errorf("ood: %w", err)
 	}
 	copy(r.InnovationZ, rep.Scores)
+	if q.inChart != nil {
+		// Observations given with infinite variance leave their part of
+		// the chart as it was.
+		for i, v := range rVar {
+			q.chartZ[i] = r.InnovationZ[i]
+			if math.IsInf(v, 1) {
+				q.chartZ[i] = math.NaN()
+			}
+		}
+		r.InnovationChart = q.inChart.Update(q.chartZ)
+	}
 
 	// Per observation first, as operational background checks do.
 	k := q.cfg.OutlierK
@@ -460,8 +576,13 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 		}
 	}
 
-	// Then the batch, as the analysis would use it.
+	// Then the batch, as the analysis would use it. The policy acts on
+	// the tests of this batch (acts); a chart's alarm judges the cycles of
+	// about a memory before it, not this batch, and is only recorded:
+	// rejecting batches while it stays up would let the filter lose the
+	// truth and the chart see its own drift.
 	var batch []string
+	acts := false
 	factor := 1.0 // variance inflation of a flagged batch
 	if q.cfg.Has(config.TestInnovation) {
 		if changed {
@@ -474,11 +595,11 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 		if used > 0 {
 			r.NISThreshold = q.nisThr
 			if used != len(y) {
-				r.NISThreshold = observations.ChiSquareThreshold(used, q.cfg.Alpha)
+				r.NISThreshold = observations.ChiSquareThreshold(used, q.nisAlpha)
 			}
 			if r.NIS > r.NISThreshold {
 				batch = append(batch, config.TestInnovation)
-				factor = max(factor, r.NIS/r.NISThreshold)
+				acts, factor = true, max(factor, r.NIS/r.NISThreshold)
 			}
 		}
 	}
@@ -513,7 +634,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			r.Projection = m.Statistic
 			if m.Statistic > r.ProjectionThreshold {
 				batch = append(batch, config.TestProjection)
-				factor = max(factor, m.Statistic/r.ProjectionThreshold)
+				acts, factor = true, max(factor, m.Statistic/r.ProjectionThreshold)
 			}
 		}
 		// The manifold test's calibration holds for all p observations
@@ -529,9 +650,14 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			}
 			if r.Manifold > r.ManifoldThreshold {
 				batch = append(batch, config.TestManifold)
-				factor = max(factor, r.Manifold/r.ManifoldThreshold)
+				if q.chart == nil {
+					acts, factor = true, max(factor, r.Manifold/r.ManifoldThreshold)
+				}
 			}
 		}
+	}
+	if r.InnovationChart > 1 {
+		batch = append(batch, config.FlagInnovationChart)
 	}
 	if len(batch) > 0 {
 		r.BatchFlag = strings.Join(batch, "+")
@@ -543,10 +669,11 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 				r.Flagged[i], r.Reasons[i] = true, why
 			}
 		}
-		switch q.cfg.Policy {
-		case config.PolicyReject:
+		switch {
+		case !acts:
+		case q.cfg.Policy == config.PolicyReject:
 			r.Skipped = true
-		case config.PolicyInflate:
+		case q.cfg.Policy == config.PolicyInflate:
 			for i := range r.Variances {
 				if !math.IsInf(r.Variances[i], 1) {
 					r.Variances[i] = max(r.Variances[i], rVar[i]*factor)
@@ -589,6 +716,9 @@ func (q *qualityControl) batchReason(batch []string) string {
 			parts = append(parts, fmt.Sprintf("NIS %.4g > %.4g", q.res.NIS, q.res.NISThreshold))
 		case config.TestProjection:
 			parts = append(parts, fmt.Sprintf("manifold residual %.4g > %.4g", q.res.Projection, q.res.ProjectionThreshold))
+		case config.FlagInnovationChart:
+			i, e := q.inChart.Largest()
+			parts = append(parts, fmt.Sprintf("innovation chart %.4g > 1 over about %d cycles (the largest mean score: observation %d's, %.3g)", q.res.InnovationChart, q.cfg.InnovationMemory, i, e))
 		case config.TestManifold:
 			if q.chart != nil {
 				c := q.chart.Parts()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,6 +239,8 @@ func TestOODConfigErrors(t *testing.T) {
 		{"ood: {outlier_control: holm}", "ood.outlier_control: want none, bonferroni or bh"},
 		{"ood: {outlier_control: bh, outlier_k: 3}", "ood.outlier_k: 3 is unused with outlier_control bh"},
 		{"ood: {calibration: bayes}", "ood.calibration"},
+		{"ood: {innovation_calibration: bootstrap}", "ood.innovation_calibration: want chi2 or empirical"},
+		{"ood: {tests: [outlier], innovation_calibration: empirical}", "ood.innovation_calibration: empirical is set, but ood.tests does not list innovation"},
 		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
 		{"ood: {manifold_memory: 30}", "ood.manifold_memory: 30 is set, but ood.tests does not list manifold"},
 		{"ood: {generator: g.arrow, tests: [manifold], manifold_memory: 1}", "ood.manifold_memory: want 0 (each batch on its own) or 2 to 200 cycles, got 1"},
@@ -583,7 +586,7 @@ func TestManifoldChartSeesBumpOnTheManifold(t *testing.T) {
 		t.Errorf("in distribution: %d of %d cycles flagged", n, cfg.Cycles-onset)
 	}
 	cfg.Anomaly = &config.AnomalyConfig{FromCycle: onset, Pattern: "bump", Amplitude: 3, Width: 1, Center: 20}
-	_, qcs := runCycles(t, cfg)
+	stats, qcs := runCycles(t, cfg)
 	after := qcs[onset+memory:]
 	n := flagged(after)
 	t.Logf("bump: %d of %d cycles flagged after a memory", n, len(after))
@@ -605,5 +608,119 @@ func TestManifoldChartSeesBumpOnTheManifold(t *testing.T) {
 		if location := i == 3; location != (part > 1) {
 			t.Errorf("the last flag's parts %v: want the location chart's alone above 1", m[1:])
 		}
+	}
+	// The chart's alarm is recorded only: under reject the run is the
+	// warned one, bit for bit, and no batch is skipped.
+	cfg.OOD.Policy = config.PolicyReject
+	rejected, rqcs := runCycles(t, cfg)
+	for i := range stats {
+		if rejected[i] != stats[i] || rqcs[i].Skipped {
+			t.Fatalf("cycle %d under reject: skipped %v, stats %+v, warned %+v", i+1, rqcs[i].Skipped, rejected[i], stats[i])
+		}
+	}
+}
+
+// TestInnovationCalibration: with innovation_calibration empirical the
+// innovation test's threshold is the NIS's 0.99 quantile over an
+// in-distribution twin. On an in-distribution run of another seed, 2000
+// cycles, it flags a fraction near α = 1%: the count is within [4, 45], the
+// 99.9% binomial range of 2000 independent cycles ([7, 35]) widened for
+// the NIS's correlation from cycle to cycle (22 here). An inflation of
+// 1.2, more than the ETKF needs, makes the NIS smaller than χ²(p), so the
+// χ² threshold flags fewer (9; checked to be below the calibrated count),
+// and the calibrated threshold is χ²(p)'s at level 2.4%. A cycle that
+// leaves an observation out is tested at the calibrated χ² level on the
+// rest.
+func TestInnovationCalibration(t *testing.T) {
+	cfg := oodBase()
+	cfg.Cycles, cfg.Seed, cfg.Filter.Inflation = 2000, 5, 1.2
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}, InnovationCalibration: config.CalibrationEmpirical}
+	count := func(qcs []QCResult) (n int) {
+		for _, qc := range qcs {
+			if qc.BatchFlag != "" {
+				n++
+			}
+		}
+		return n
+	}
+	_, qcs := runCycles(t, cfg)
+	calibrated := count(qcs)
+	cfg.OOD.InnovationCalibration = config.CalibrationChi2
+	_, qcs = runCycles(t, cfg)
+	chi2 := count(qcs)
+	t.Logf("in distribution, 2000 cycles: %d flagged with the calibrated threshold, %d with χ²", calibrated, chi2)
+	if calibrated < 4 || calibrated > 45 {
+		t.Errorf("calibrated threshold: %d of 2000 cycles flagged, want 4 to 45", calibrated)
+	}
+	if chi2 >= calibrated {
+		t.Errorf("χ² threshold flags %d, not fewer than the calibrated %d", chi2, calibrated)
+	}
+
+	cfg.OOD.InnovationCalibration = config.CalibrationEmpirical
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Op.OutDim()
+	t.Logf("calibrated χ² level %v", s.qc.nisAlpha)
+	if a := s.qc.nisAlpha; a == cfg.OOD.Alpha || !(a > 0 && a < 1) {
+		t.Fatalf("calibrated χ² level %v", a)
+	}
+	truth, E := s.Initial()
+	y := make([]float64, p)
+	s.AdvanceTruth(truth, 1)
+	s.Observe(y, truth, 1)
+	if err := s.Forecast(E, 1); err != nil {
+		t.Fatal(err)
+	}
+	v := s.R.Variances()
+	v[0] = math.Inf(1)
+	if _, err := s.AnalyzeWith(E, y, v, truth, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.QC().NISThreshold, observations.ChiSquareThreshold(p-1, s.qc.nisAlpha); got != want {
+		t.Errorf("threshold with one observation left out: %v, want %v", got, want)
+	}
+}
+
+// TestInnovationChartSeesDynamicalForcing: the innovation chart (memory 5)
+// of the OOD evaluation's LETKF (DAPPER's Lorenz-96 settings, 20 members)
+// on an in-distribution run flags a fraction near α (the count of 2000
+// cycles within [4, 60]: its alarms come in runs of a few cycles, so the
+// range is wider than the one-cycle test's), and a forcing of amplitude 3
+// on the unobserved variables of the nature run (case e(ii) of the OOD
+// evaluation), which the observed ones feel only through the dynamics,
+// flags most cycles from 50 after its onset (all 200 here), more than the
+// one-cycle innovation test does (116).
+func TestInnovationChartSeesDynamicalForcing(t *testing.T) {
+	const onset = 200
+	cfg := oodBase()
+	cfg.Cycles, cfg.Seed = 2000, 5
+	cfg.Filter = DapperConfigs(0)["l96-letkf"].Filter
+	cfg.Filter.Members = 20
+	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}, InnovationCalibration: config.CalibrationEmpirical, InnovationMemory: 5}
+	count := func(qcs []QCResult, flag string) (n int) {
+		for _, qc := range qcs {
+			if slices.Contains(strings.Split(qc.BatchFlag, "+"), flag) {
+				n++
+			}
+		}
+		return n
+	}
+	_, clean := runCycles(t, cfg)
+	if n := count(clean, config.FlagInnovationChart); n < 4 || n > 60 {
+		t.Errorf("in distribution: the chart flags %d of 2000 cycles, want 4 to 60", n)
+	}
+	cfg.Cycles = onset + 250
+	cfg.Anomaly = &config.AnomalyConfig{FromCycle: onset, Pattern: "wave", Amplitude: 3, Wavenumber: 5, UnobservedOnly: true, Dynamical: true}
+	_, qcs := runCycles(t, cfg)
+	after := qcs[onset+50:]
+	chart, nis := count(after, config.FlagInnovationChart), count(after, config.TestInnovation)
+	t.Logf("forcing: the chart flags %d of %d cycles, the one-cycle test %d", chart, len(after), nis)
+	if chart < 80*len(after)/100 || chart <= nis {
+		t.Errorf("forcing: the chart flags %d of %d cycles (want >= 80%%), the one-cycle test %d", chart, len(after), nis)
+	}
+	if why := qcs[len(qcs)-1].Reasons[0]; !strings.Contains(why, "innovation chart") {
+		t.Errorf("the last flag's reason %q does not name the innovation chart", why)
 	}
 }

@@ -233,7 +233,7 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 		if ogFile == "latent" {
 			ogFile = genFile
 		}
-		if s.qc, err = newQualityControl(s, og, ogFile); err != nil {
+		if s.qc, err = newQualityControl(s, og, ogFile, genFile); err != nil {
 			return nil, fmt.Errorf("experiment: %w", err)
 		}
 	}

@@ -208,7 +208,8 @@ type carried struct {
 // carried lists the estimates s carries between cycles, in stored order:
 // the variance scales (observations.variance_estimate), the adaptive
 // inflation (an innovation scheme), the manifold chart's state
-// (ood.manifold_memory) and the hybrid weight estimate's log-posterior
+// (ood.manifold_memory), the innovation chart's (ood.innovation_memory)
+// and the hybrid weight estimate's log-posterior
 // (latent.alpha_estimate).
 func (s *Setup) carried() []carried {
 	var cs []carried
@@ -226,6 +227,10 @@ func (s *Setup) carried() []carried {
 	if s.qc != nil && s.qc.chart != nil {
 		c := s.qc.chart
 		cs = append(cs, carried{Estimate{store.FieldManifoldChart, c.State()}, c.Reset, c.SetState})
+	}
+	if s.qc != nil && s.qc.inChart != nil {
+		c := s.qc.inChart
+		cs = append(cs, carried{Estimate{store.FieldInnovationChart, c.State()}, c.Reset, c.SetState})
 	}
 	if w := s.Filter.HybridWeightState(); w != nil {
 		cs = append(cs, carried{Estimate{store.FieldHybridWeight, w}, s.Filter.ResetHybridWeightState, s.Filter.SetHybridWeightState})

@@ -28,15 +28,16 @@ type Field string
 
 // The fields of state batch files.
 const (
-	FieldTruth          Field = "truth"
-	FieldForecast       Field = "forecast"
-	FieldAnalysis       Field = "analysis"
-	FieldLatentForecast Field = "latent_forecast"
-	FieldLatentAnalysis Field = "latent_analysis"
-	FieldVarianceScales Field = "variance_scales"
-	FieldInflation      Field = "inflation"      // the carried adaptive inflation (1)
-	FieldManifoldChart  Field = "manifold_chart" // the manifold chart's state (1 + p + 2d)
-	FieldHybridWeight   Field = "hybrid_weight"  // the hybrid weight estimate's log-posterior (enkf.HybridWeightState)
+	FieldTruth           Field = "truth"
+	FieldForecast        Field = "forecast"
+	FieldAnalysis        Field = "analysis"
+	FieldLatentForecast  Field = "latent_forecast"
+	FieldLatentAnalysis  Field = "latent_analysis"
+	FieldVarianceScales  Field = "variance_scales"
+	FieldInflation       Field = "inflation"        // the carried adaptive inflation (1)
+	FieldManifoldChart   Field = "manifold_chart"   // the manifold chart's state (1 + p + 2d)
+	FieldInnovationChart Field = "innovation_chart" // the innovation chart's state (p)
+	FieldHybridWeight    Field = "hybrid_weight"    // the hybrid weight estimate's log-posterior (enkf.HybridWeightState)
 )
 
 const (
@@ -50,26 +51,28 @@ const (
 // The batch files of a batch of cycles, by the prefix of their names
 // (batches/<prefix>-<first>-<last>.arrow), and the fields each holds.
 const (
-	batchStates       = "states"       // truth, forecast, analysis (state size n)
-	batchLatent       = "latent"       // latent codes (latent dimension d)
-	batchEstimates    = "estimates"    // variance scales (m)
-	batchInflation    = "inflation"    // adaptive inflation (1)
-	batchChart        = "chart"        // manifold chart state (1 + p + d)
-	batchHybridWeight = "hybridweight" // hybrid weight estimate's log-posterior
-	batchObservations = "observations" // kind observation_batch
+	batchStates          = "states"          // truth, forecast, analysis (state size n)
+	batchLatent          = "latent"          // latent codes (latent dimension d)
+	batchEstimates       = "estimates"       // variance scales (m)
+	batchInflation       = "inflation"       // adaptive inflation (1)
+	batchChart           = "chart"           // manifold chart state (1 + p + 2d)
+	batchInnovationChart = "innovationchart" // innovation chart state (p)
+	batchHybridWeight    = "hybridweight"    // hybrid weight estimate's log-posterior
+	batchObservations    = "observations"    // kind observation_batch
 )
 
 var batchFields = map[string][]Field{
-	batchStates:       {FieldTruth, FieldForecast, FieldAnalysis},
-	batchLatent:       {FieldLatentForecast, FieldLatentAnalysis},
-	batchEstimates:    {FieldVarianceScales},
-	batchInflation:    {FieldInflation},
-	batchChart:        {FieldManifoldChart},
-	batchHybridWeight: {FieldHybridWeight},
+	batchStates:          {FieldTruth, FieldForecast, FieldAnalysis},
+	batchLatent:          {FieldLatentForecast, FieldLatentAnalysis},
+	batchEstimates:       {FieldVarianceScales},
+	batchInflation:       {FieldInflation},
+	batchChart:           {FieldManifoldChart},
+	batchInnovationChart: {FieldInnovationChart},
+	batchHybridWeight:    {FieldHybridWeight},
 }
 
 // estimateFields are the estimates carried between cycles, in stored order.
-var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldHybridWeight}
+var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldInnovationChart, FieldHybridWeight}
 
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
@@ -253,7 +256,7 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 }
 
 // Estimate records the estimate f (FieldVarianceScales, FieldInflation,
-// FieldManifoldChart, FieldHybridWeight) carried from cycle m.Cycle to the
+// FieldManifoldChart, FieldInnovationChart, FieldHybridWeight) carried from cycle m.Cycle to the
 // next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
 	i := slices.Index(estimateFields[:], f)

@@ -40,7 +40,7 @@ var cycleFiles = map[Field]string{
 	FieldTruth: "truth.arrow", FieldForecast: "forecast.arrow", FieldAnalysis: "analysis.arrow",
 	FieldLatentForecast: "latent_forecast.arrow", FieldLatentAnalysis: "latent_analysis.arrow",
 	FieldVarianceScales: "variance-scales.arrow", FieldInflation: "inflation.arrow", FieldManifoldChart: "manifold-chart.arrow",
-	FieldHybridWeight: "hybrid-weight.arrow",
+	FieldInnovationChart: "innovation-chart.arrow", FieldHybridWeight: "hybrid-weight.arrow",
 }
 
 // CycleFile is the file of field f in the directory of cycle k.

@@ -225,6 +225,9 @@ const (
 	// oodMemory is the manifold chart's memory in cycles
 	// (ood.manifold_memory), chosen on exploratory seeds (report.go).
 	oodMemory = 100
+	// oodInnovationMemory is the innovation chart's memory in cycles
+	// (ood.innovation_memory), chosen on exploratory seeds (report.go).
+	oodInnovationMemory = 5
 )
 
 // Reference cases: the in-distribution runs of each observing system.
@@ -321,9 +324,9 @@ func Cases(model string) [][2]string {
 
 // cycleRecord is what one cycle tells the detectors.
 type cycleRecord struct {
-	nis, proj, man, manCycle, maxZ, chanZ          float64
-	nisFlag, projFlag, manFlag, manCycleFlag, anyZ bool
-	chanFlag, positive                             bool
+	nis, inChart, proj, man, manCycle, maxZ, chanZ              float64
+	nisFlag, inChartFlag, projFlag, manFlag, manCycleFlag, anyZ bool
+	chanFlag, positive                                          bool
 }
 
 // newRecord reads one cycle's quality control. Every record scores the
@@ -332,8 +335,8 @@ type cycleRecord struct {
 // the faulty ones. flags is scratch of one entry per observation, left
 // holding the Bonferroni flags at level alpha.
 func newRecord(qc *experiment.QCResult, alpha float64, positive bool, flags []bool) cycleRecord {
-	r := cycleRecord{nis: qc.NIS, proj: qc.Projection, man: qc.Manifold, manCycle: qc.ManifoldCycle, positive: positive,
-		nisFlag: qc.NIS > qc.NISThreshold, projFlag: qc.Projection > qc.ProjectionThreshold, manFlag: qc.Manifold > qc.ManifoldThreshold,
+	r := cycleRecord{nis: qc.NIS, inChart: qc.InnovationChart, proj: qc.Projection, man: qc.Manifold, manCycle: qc.ManifoldCycle, positive: positive,
+		nisFlag: qc.NIS > qc.NISThreshold, inChartFlag: qc.InnovationChart > 1, projFlag: qc.Projection > qc.ProjectionThreshold, manFlag: qc.Manifold > qc.ManifoldThreshold,
 		manCycleFlag: qc.ManifoldCycle > qc.ManifoldCycleThreshold}
 	batchP, _, err := observations.FamilywiseOutliers(flags, qc.InnovationZ, alpha, observations.ControlBonferroni)
 	if err != nil {
@@ -555,13 +558,15 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 }
 
 // oodConfig is the config of one case with one seed and policy: every test
-// at the 1% setting, the per-observation one with Bonferroni control.
+// at the 1% setting, the per-observation one with Bonferroni control, the
+// innovation test and chart calibrated on an in-distribution twin.
 func oodConfig(base config.Config, c oodCase, genPath string, seed uint64, policy string) config.Config {
 	cfg := base
 	cfg.Name, cfg.Seed = c.name, seed
 	cfg.Observations.Operator, cfg.Observations.Every = "every-k", c.every
 	cfg.OOD = &config.OODConfig{Generator: genPath, Policy: policy, OutlierControl: observations.ControlBonferroni, Alpha: oodAlpha,
-		Tests: []string{config.TestOutlier, config.TestInnovation, config.TestProjection, config.TestManifold}, ManifoldMemory: oodMemory}
+		Tests: []string{config.TestOutlier, config.TestInnovation, config.TestProjection, config.TestManifold}, ManifoldMemory: oodMemory,
+		InnovationCalibration: config.CalibrationEmpirical, InnovationMemory: oodInnovationMemory}
 	cfg.Anomaly = c.anomaly
 	return cfg
 }
@@ -625,6 +630,10 @@ type oodDetector struct {
 // detector is.
 const oneCycle = "manifold, one cycle"
 
+// innovationChart is the name of the innovation chart
+// (ood.innovation_memory), beside the innovation test of each batch.
+const innovationChart = "innovation chart"
+
 // uncontrolled is the name of the per-observation test without family-wise
 // control, |zᵢ| > 3 on its own, reported on the in-distribution cases only,
 // for its false-alarm rate.
@@ -636,6 +645,7 @@ const uncontrolled = "outlier, |z| > 3 uncontrolled"
 func oodDetectors(channel, inDist bool) []oodDetector {
 	ds := []oodDetector{
 		{"innovation", func(r cycleRecord) float64 { return r.nis }, func(r cycleRecord) bool { return r.nisFlag }},
+		{innovationChart, func(r cycleRecord) float64 { return r.inChart }, func(r cycleRecord) bool { return r.inChartFlag }},
 		{"projection", func(r cycleRecord) float64 { return r.proj }, func(r cycleRecord) bool { return r.projFlag }},
 		{"manifold", func(r cycleRecord) float64 { return r.man }, func(r cycleRecord) bool { return r.manFlag }},
 		{oneCycle, func(r cycleRecord) float64 { return r.manCycle }, func(r cycleRecord) bool { return r.manCycleFlag }},

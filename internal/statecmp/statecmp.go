@@ -25,7 +25,7 @@ import (
 
 // fields are the state of a cycle that Contents reads.
 var fields = []store.Field{store.FieldTruth, store.FieldForecast, store.FieldAnalysis,
-	store.FieldLatentForecast, store.FieldLatentAnalysis, store.FieldVarianceScales, store.FieldInflation, store.FieldManifoldChart, store.FieldHybridWeight}
+	store.FieldLatentForecast, store.FieldLatentAnalysis, store.FieldVarianceScales, store.FieldInflation, store.FieldManifoldChart, store.FieldInnovationChart, store.FieldHybridWeight}
 
 var (
 	batchFile = regexp.MustCompile(`^batches/[a-z]+-(\d+)-(\d+)\.arrow$`)
@@ -106,7 +106,7 @@ func read(t testing.TB, rs *store.RunState, f store.Field, k int) ([]byte, bool)
 		m   store.Meta
 		err error
 	)
-	if f == store.FieldTruth || f == store.FieldVarianceScales || f == store.FieldInflation || f == store.FieldManifoldChart || f == store.FieldHybridWeight {
+	if f == store.FieldTruth || f == store.FieldVarianceScales || f == store.FieldInflation || f == store.FieldManifoldChart || f == store.FieldInnovationChart || f == store.FieldHybridWeight {
 		var x []float64
 		if x, m, err = rs.Vector(f, k); err == nil {
 			X = mat.NewDense(1, len(x), x)
