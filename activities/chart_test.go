@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,21 +14,24 @@ import (
 	"github.com/latentda/latentda/store"
 )
 
-// TestManifoldChartRunsAreBitIdentical: the manifold chart's state is
-// carried from cycle to cycle (manifold-chart.arrow), so a run with
-// ood.manifold_memory flags the same cycles and writes the same files
-// however its cycles are batched, and as the in-process runner does. A
-// 6σ bias on one observation from cycle 10, which the chart flags after
-// a few cycles, makes the state matter.
-func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
+// TestChartRunsAreBitIdentical: the charts' states are carried from cycle
+// to cycle (manifold-chart.arrow, innovation-chart.arrow), so a run with
+// ood.manifold_memory and ood.innovation_memory flags the same cycles and
+// writes the same files however its cycles are batched, and as the
+// in-process runner does. A 6σ bias on one observation from cycle 10,
+// which the charts flag after a few cycles, makes the states matter. The
+// ETKF has 20 members: with 10 it loses the truth at times in the
+// in-distribution twin, and the innovation chart, calibrated there, does
+// not flag the bias.
+func TestChartRunsAreBitIdentical(t *testing.T) {
 	const cycles = 40
 	cfg := config.Config{
 		Name: "chart", Cycles: cycles, Seed: 4,
 		Model:        config.ModelConfig{Name: "lorenz96"},
 		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
-		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
-		OOD: &config.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Tests: []string{config.TestManifold},
-			ManifoldMemory: 5, CalibrationSamples: 1000},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD: &config.OODConfig{Generator: filepath.Join("generators", "pca.arrow"), Tests: []string{config.TestInnovation, config.TestManifold},
+			ManifoldMemory: 5, InnovationMemory: 5, CalibrationSamples: 1000},
 		Anomaly: &config.AnomalyConfig{Bias: 6, BiasIndex: 4, FromCycle: 10},
 	}
 	genDir := t.TempDir()
@@ -40,17 +44,19 @@ func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 	if _, err := experiment.Run(context.Background(), inProcessCfg, func(st experiment.CycleStats) { inProcess = append(inProcess, st) }); err != nil {
 		t.Fatal(err)
 	}
-	flagged := 0
-	for k, st := range inProcess {
-		if strings.Contains(st.BatchFlag, config.TestManifold) {
-			if k < 9 {
-				t.Fatalf("cycle %d, before the bias, flagged: %q", k+1, st.BatchFlag)
+	for _, chart := range []string{config.TestManifold, config.FlagInnovationChart} {
+		flagged := 0
+		for k, st := range inProcess {
+			if slices.Contains(strings.Split(st.BatchFlag, "+"), chart) {
+				if k < 9 {
+					t.Fatalf("cycle %d, before the bias, flagged: %q", k+1, st.BatchFlag)
+				}
+				flagged++
 			}
-			flagged++
 		}
-	}
-	if flagged < 5 {
-		t.Fatalf("the chart flagged %d of the %d biased cycles, want a stretch of them", flagged, cycles-9)
+		if flagged < 5 {
+			t.Fatalf("%s: flagged %d of the %d biased cycles, want a stretch of them", chart, flagged, cycles-9)
+		}
 	}
 
 	var first map[string][]byte
@@ -72,10 +78,14 @@ func TestManifoldChartRunsAreBitIdentical(t *testing.T) {
 			first = files
 			rs := store.OpenRunState(runDir(a))
 			state, _, err := rs.Vector(store.FieldManifoldChart, cycles)
-			rs.Close()
 			if err != nil || len(state) != 1+20+2*12 || state[0] == 0 {
 				t.Errorf("chart state after the last cycle: %v, %v; want 1 + p + 2d = 45 values, moved from 0", state, err)
 			}
+			state, _, err = rs.Vector(store.FieldInnovationChart, cycles)
+			if err != nil || len(state) != 20 || state[4] == 0 {
+				t.Errorf("innovation chart state after the last cycle: %v, %v; want p = 20 values, moved from 0", state, err)
+			}
+			rs.Close()
 			continue
 		}
 		if d := statetest.DiffSnapshots(first, files); len(d) > 0 {

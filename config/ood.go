@@ -71,7 +71,7 @@ type OODConfig struct {
 	// (default, also when unset), the χ²(p) quantile, exact when forecast and observation
 	// errors are Gaussian with the covariances the filter assumes; or
 	// empirical, the NIS's (1 − alpha) quantile over an in-distribution
-	// twin of the config (2000 cycles after 100 to settle, once per config
+	// twin of the config (10000 cycles after 100 to settle, once per config
 	// and worker), for filters whose localisation, inflation or model
 	// error make the NIS depart from χ²(p). A cycle that leaves some
 	// observations out is tested at the χ² level of the calibrated
@@ -112,7 +112,7 @@ type OODConfig struct {
 const MaxManifoldMemory = 200
 
 // MaxInnovationMemory bounds ood.innovation_memory: the twin that
-// calibrates the chart has 2000 cycles, 20 memories of 100.
+// calibrates the chart has 10000 cycles, 100 memories of 100.
 const MaxInnovationMemory = 100
 
 // ChartCalibrationLength is the number of batches, one cycle apart, that

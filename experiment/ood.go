@@ -254,7 +254,9 @@ func calibrateInnovation(twin func() (*twinRun, error), p int, alpha float64) (f
 }
 
 // calibrations holds this process's empirical projection thresholds by
-// calibrationKey, and its manifold calibrations by the key + "/manifold".
+// calibrationKey, and its manifold calibrations, innovation test levels
+// and innovation charts by the key + "/manifold", "/innovation" and
+// "/innovation-chart".
 // Every batch of cycles builds its Setup again, and the calibration
 // (simulating CalibrationSamples states and projecting each) would
 // otherwise be repeated for each; a worker keeps one calibration per
@@ -337,10 +339,12 @@ type manifoldCalibration struct {
 }
 
 // twinCycles and twinBurn are the cycles of the in-distribution twin
-// whose forecast errors the manifold calibration draws from, and how many
-// of them are left out as the ensemble settles.
+// whose forecast errors the manifold calibration draws from and whose
+// innovations calibrate the innovation test and chart, and how many of
+// them are left out as the ensemble settles. The innovation chart's 1%
+// tail needs the length: its cycles are correlated over a few memories.
 const (
-	twinCycles = 2100
+	twinCycles = 10100
 	twinBurn   = 100
 )
 
@@ -349,7 +353,7 @@ const (
 // E(x) of the calibration archive's states x. Each calibration batch is
 // y = H(x) + ε projected, as check does, from the code of a forecast:
 // E(x + e), e one of the forecast ensemble mean's errors, drawn at random,
-// on a twin of the same config without the anomaly (forecastErrors).
+// on a twin of the same config without the anomaly (runTwin).
 func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error), twin func() (*twinRun, error)) (*manifoldCalibration, error) {
 	X, err := archive()
 	if err != nil {

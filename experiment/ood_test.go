@@ -628,7 +628,8 @@ func TestManifoldChartSeesBumpOnTheManifold(t *testing.T) {
 // the NIS's correlation from cycle to cycle (22 here). An inflation of
 // 1.2, more than the ETKF needs, makes the NIS smaller than χ²(p), so the
 // χ² threshold flags fewer (9; checked to be below the calibrated count),
-// and the calibrated threshold is χ²(p)'s at level 2.4%. A cycle that
+// and the calibrated threshold is χ²(p)'s at level 2.3%, kept for the
+// config's later builds. A cycle that
 // leaves an observation out is tested at the calibrated χ² level on the
 // rest.
 func TestInnovationCalibration(t *testing.T) {
@@ -666,6 +667,20 @@ func TestInnovationCalibration(t *testing.T) {
 	if a := s.qc.nisAlpha; a == cfg.OOD.Alpha || !(a > 0 && a < 1) {
 		t.Fatalf("calibrated χ² level %v", a)
 	}
+	// The level is kept for the config's later builds.
+	key, ok := calibrationKey(s.Config)
+	if cached, found := calibrations.Load(key + "/innovation"); !ok || !found || cached.(float64) != s.qc.nisAlpha {
+		t.Fatalf("cache holds %v (%v, %v), the setup %v", cached, ok, found, s.qc.nisAlpha)
+	}
+	calibrations.Store(key+"/innovation", 0.2)
+	again, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.qc.nisAlpha != 0.2 {
+		t.Fatalf("second Build: level %v, want the cached 0.2", again.qc.nisAlpha)
+	}
+	calibrations.Store(key+"/innovation", s.qc.nisAlpha)
 	truth, E := s.Initial()
 	y := make([]float64, p)
 	s.AdvanceTruth(truth, 1)
@@ -691,7 +706,7 @@ func TestInnovationCalibration(t *testing.T) {
 // on the unobserved variables of the nature run (case e(ii) of the OOD
 // evaluation), which the observed ones feel only through the dynamics,
 // flags most cycles from 50 after its onset (all 200 here), more than the
-// one-cycle innovation test does (116).
+// one-cycle innovation test does (100).
 func TestInnovationChartSeesDynamicalForcing(t *testing.T) {
 	const onset = 200
 	cfg := oodBase()

@@ -24,17 +24,18 @@ func ar1Scores(rng *rand.Rand, n, p int, rho float64) [][]float64 {
 }
 
 // TestInnovationChartNominalRate: calibrated on one correlated
-// in-distribution sequence, the chart flags a fraction of another near α.
-// Over 40 000 cycles of memory 5 (about 4000 nearly independent stretches
-// of two memories) the 99.9% binomial interval of α = 1% over 4000 is
-// [0.51%, 1.59%]; the test takes [0.5%, 1.6%]. The χ² law of independent
-// scores would put the threshold too low here (rho = 0.5 inflates the
-// chart's variance by about (1 + ρ(1 − λ))/(1 − ρ(1 − λ)) = 2.3), which
-// the test checks too.
+// in-distribution sequence of 10000 cycles (the twin's length), the chart
+// flags a fraction of another near α. Over 40 000 cycles of memory 5
+// (about 4000 nearly independent stretches of two memories) the 99.9%
+// binomial interval of α = 1% over 4000 is [0.51%, 1.59%]; the test takes
+// [0.5%, 1.6%], which also holds the calibration's own error. The χ² law
+// of independent scores would put the threshold too low here (rho = 0.5
+// inflates the chart's variance by about (1 + ρ(1 − λ))/(1 − ρ(1 − λ)) =
+// 2.3), which the test checks too.
 func TestInnovationChartNominalRate(t *testing.T) {
 	const memory, p, rho, alpha = 5, 20, 0.5, 0.01
 	rng := rand.New(rand.NewPCG(1, 2))
-	c, err := CalibrateInnovationChart(memory, alpha, ar1Scores(rng, 40000, p, rho))
+	c, err := CalibrateInnovationChart(memory, alpha, ar1Scores(rng, 10000, p, rho))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestCalibrateInnovationChartErrors(t *testing.T) {
 		{"no scores", 5, 0.01, nil, "no calibration scores"},
 		{"empty rows", 5, 0.01, [][]float64{{}}, "no calibration scores"},
 		{"too short for the start", 100, 0.01, ok, "want more than 300"},
-		{"too short for alpha", 5, 0.001, ok, "need >= 1000"},
+		{"too short for alpha", 5, 0.001, ok, "too few for a false-alarm rate of 0.001 (need >= 1000)"},
 		{"ragged", 5, 0.01, ragged, "cycle 199 has 1 scores, want 2"},
 		{"not finite", 5, 0.01, nan, "cycle 50 has a non-finite score"},
 		{"constant", 5, 0.01, zeros, "want > 0"},

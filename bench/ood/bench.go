@@ -574,6 +574,9 @@ func oodConfig(base config.Config, c oodCase, genPath string, seed uint64, polic
 // runOODCase runs one case and returns the records of the cycles from the
 // onset, the per-channel flag counts and the mean analysis RMSE over them.
 func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, error) {
+	if err := ctx.Err(); err != nil { // before the calibrations Build runs
+		return oodRun{}, err
+	}
 	s, err := experiment.Build(cfg)
 	if err != nil {
 		return oodRun{}, err

@@ -180,7 +180,7 @@ func TestStaticNullSpaceAUC(t *testing.T) {
 				t.Errorf("%s, %s: AUC %v, detection %v, false alarms %v", m.name, r.Detector, *r.AUC, *r.Detection, r.FAR)
 			}
 		}
-		if len(rows) != 5 {
+		if len(rows) != 6 {
 			t.Errorf("%s: %d rows", m.name, len(rows))
 		}
 	}
