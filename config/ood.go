@@ -68,14 +68,14 @@ type OODConfig struct {
 	// (conservative when fewer are given). chi2 follows the number given.
 	Calibration string `yaml:"calibration" json:"calibration"`
 	// InnovationCalibration is the innovation test's threshold: chi2
-	// (default, also when unset), the χ²(p) quantile, exact when forecast and observation
-	// errors are Gaussian with the covariances the filter assumes; or
-	// empirical, the NIS's (1 − alpha) quantile over an in-distribution
-	// twin of the config (10000 cycles after 100 to settle, once per config
-	// and worker), for filters whose localisation, inflation or model
-	// error make the NIS depart from χ²(p). A cycle that leaves some
-	// observations out is tested at the χ² level of the calibrated
-	// threshold, on the observations it keeps.
+	// (the default), the χ²(p) quantile, exact when forecast and
+	// observation errors are Gaussian with the covariances the filter
+	// assumes; or empirical, the NIS's (1 − alpha) quantile over an
+	// in-distribution twin of the config (10000 cycles after 100 to
+	// settle, once per config and worker), for filters whose
+	// localisation, inflation or model error make the NIS depart from
+	// χ²(p). A cycle that leaves some observations out is tested at the χ²
+	// level of the calibrated threshold, on the observations it keeps.
 	InnovationCalibration string `yaml:"innovation_calibration,omitempty" json:"innovation_calibration,omitempty"`
 	// InnovationMemory, if set (≥ 2 cycles), adds the innovation chart
 	// (observations.InnovationChart): an exponentially weighted average,

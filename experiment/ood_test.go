@@ -243,6 +243,10 @@ func TestOODConfigErrors(t *testing.T) {
 		{"ood: {tests: [outlier], innovation_calibration: empirical}", "ood.innovation_calibration: empirical is set, but ood.tests does not list innovation"},
 		{"ood: {alpha: 0.001, calibration_samples: 50}", "ood.calibration_samples"},
 		{"ood: {manifold_memory: 30}", "ood.manifold_memory: 30 is set, but ood.tests does not list manifold"},
+		{"ood: {tests: [outlier], innovation_memory: 5}", "ood.innovation_memory: 5 is set, but ood.tests does not list innovation"},
+		{"ood: {innovation_memory: 1}", "ood.innovation_memory: want 0 (no chart) or 2 to 100 cycles, got 1"},
+		{"ood: {innovation_memory: -2}", "ood.innovation_memory: want 0 (no chart) or 2 to 100 cycles, got -2"},
+		{"ood: {innovation_memory: 101}", "got 101"},
 		{"ood: {generator: g.arrow, tests: [manifold], manifold_memory: 1}", "ood.manifold_memory: want 0 (each batch on its own) or 2 to 200 cycles, got 1"},
 		{"ood: {generator: g.arrow, tests: [manifold], manifold_memory: -3}", "got -3"},
 		{"ood: {generator: g.arrow, tests: [manifold], manifold_memory: 500}", "got 500"},
@@ -266,6 +270,10 @@ func TestOODConfigErrors(t *testing.T) {
 		"ood: {generator: g.arrow, tests: [manifold], manifold_memory: 30}\n"
 	if _, err := config.Parse([]byte(blocks)); err == nil || !strings.Contains(err.Error(), "ood.manifold_memory: not available with orchestration.blocks") {
 		t.Errorf("the chart with analysis blocks: %v", err)
+	}
+	blocks = strings.Replace(blocks, "ood: {generator: g.arrow, tests: [manifold], manifold_memory: 30}", "ood: {innovation_memory: 5}", 1)
+	if _, err := config.Parse([]byte(blocks)); err == nil || !strings.Contains(err.Error(), "ood.innovation_memory: not available with orchestration.blocks") {
+		t.Errorf("the innovation chart with analysis blocks: %v", err)
 	}
 	cfg := oodBase()
 	cfg.Anomaly = &config.AnomalyConfig{Bias: 1, BiasIndex: 20}

@@ -63,7 +63,7 @@ func WriteReport(w io.Writer, res Result) {
 		}
 		p("\n| case | detector | far | far 95%% CI | detection | detection 95%% CI | AUC | AUC 95%% CI | latency | latency 95%% CI |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rows {
-			p("| %s | %s | %.2f%% | [%.2f%%, %.2f%%] | %s | %s | %s | %s | %s | %s |\n", r.Case, r.Detector, 100*r.FAR, 100*r.FARCI[0], 100*r.FARCI[1],
+			p("| %s | %s | %.2f%% | [%.2f%%, %.2f%%] | %s | %s | %s | %s | %s | %s |\n", r.Case, strings.ReplaceAll(r.Detector, "|", `\|`), 100*r.FAR, 100*r.FARCI[0], 100*r.FARCI[1],
 				optPct(r.Detection), optCI(r.DetectionCI), optF(r.AUC, "%.3f"), optRange(r.AUCCI, "%.3f"), optF(r.Latency, "%v"), optRange(r.LatencyCI, "%.0f"))
 		}
 		p("\n")
