@@ -84,10 +84,10 @@ type qualityControl struct {
 	twoSided        *latent.TwoSided              // nil without the manifold test
 	chart           *latent.ManifoldChart         // nil without ood.manifold_memory
 	inChart         *observations.InnovationChart // nil without ood.innovation_memory
-	chartZ          []float64                     // the innovation chart's input
 	gen             latent.Generator              // the projection and manifold tests' generator
 	z, zmean, shift []float64
-	// zGiven and outFlags are the scores and flags of the family-wise
+	// zGiven are the scores of the observations given (NaN for those
+	// given with infinite variance), outFlags the flags of the family-wise
 	// per-observation test.
 	zGiven   []float64
 	outFlags []bool
@@ -162,7 +162,6 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile strin
 			}
 			q.inChart = c.Fresh()
 		}
-		q.chartZ = make([]float64, p)
 	}
 	if !cfg.Has(config.TestProjection) && !cfg.Has(config.TestManifold) {
 		return q, nil
@@ -533,28 +532,22 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 		return nil, fmt.Errorf("ood: %w", err)
 	}
 	copy(r.InnovationZ, rep.Scores)
-	if q.inChart != nil {
-		// Observations given with infinite variance leave their part of
-		// the chart as it was.
-		for i, v := range rVar {
-			q.chartZ[i] = r.InnovationZ[i]
-			if math.IsInf(v, 1) {
-				q.chartZ[i] = math.NaN()
-			}
+	// The scores of the observations given: those given with infinite
+	// variance are not tested, and leave their part of the innovation
+	// chart as it was.
+	for i, v := range rVar {
+		q.zGiven[i] = r.InnovationZ[i]
+		if math.IsInf(v, 1) {
+			q.zGiven[i] = math.NaN()
 		}
-		r.InnovationChart = q.inChart.Update(q.chartZ)
+	}
+	if q.inChart != nil {
+		r.InnovationChart = q.inChart.Update(q.zGiven)
 	}
 
 	// Per observation first, as operational background checks do.
 	k := q.cfg.OutlierK
 	if q.cfg.Has(config.TestOutlier) && q.cfg.Familywise() {
-		// Observations given with infinite variance are not tested.
-		for i, v := range rVar {
-			q.zGiven[i] = r.InnovationZ[i]
-			if math.IsInf(v, 1) {
-				q.zGiven[i] = math.NaN()
-			}
-		}
 		if _, k, err = observations.FamilywiseOutliers(q.outFlags, q.zGiven, q.cfg.Alpha, q.cfg.OutlierControl); err != nil {
 			return nil, fmt.Errorf("ood: %w", err)
 		}
