@@ -103,7 +103,9 @@ type OODConfig struct {
 	// before it and is recorded only, under every policy.
 	Policy string `yaml:"policy" json:"policy"`
 	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
-	// was flagged, until it is resumed or stopped.
+	// was flagged, until it is resumed or stopped; a chart's alarm pauses
+	// it at the first cycle of a run of them, not at the cycles that go on
+	// from it.
 	PauseOnBatch bool `yaml:"pause_on_batch" json:"pause_on_batch"`
 }
 
@@ -201,6 +203,13 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.policy: want warn, reject or inflate, got %q", o.Policy)
 	}
 	return nil
+}
+
+// IsChart reports whether a batch flag's name (a test's, or
+// FlagInnovationChart) is a chart's alarm, which judges the cycles before
+// the batch rather than the batch.
+func (o *OODConfig) IsChart(flag string) bool {
+	return flag == FlagInnovationChart || flag == TestManifold && o.ManifoldMemory > 0
 }
 
 // Has reports whether the test is one of Tests.

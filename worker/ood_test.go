@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,79 @@ func TestKSManifoldExampleOnTemporal(t *testing.T) {
 		if !obs.Flagged[0] || !strings.Contains(reason, part) {
 			t.Errorf("cycle 16, observation 0: flagged %v, reason %q; want it to name %q", obs.Flagged[0], reason, part)
 		}
+	}
+}
+
+// TestChartAlarmsPauseOnce: with pause_on_batch, the innovation chart's
+// alarms over a sensor bias pause the run at the first cycle of each run
+// of them, not after every cycle of it, across batches of 4 cycles; a
+// cycle that the one-cycle innovation test flags pauses as before. The
+// test resumes every pause and checks the pauses against the rule applied
+// to the stored diagnostics (the run ends after its last cycle instead of
+// pausing), and that some flagged cycles did not pause.
+func TestChartAlarmsPauseOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	env := startEnv(t)
+	cfg := config.Config{
+		Name: "chart-pause", Cycles: 40,
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &config.OODConfig{Tests: []string{config.TestInnovation}, InnovationMemory: 5, PauseOnBatch: true},
+		Anomaly:      &config.AnomalyConfig{FromCycle: 10, Bias: 4, BiasIndex: 4},
+	}
+	in := input("chart-pause", cfg, 4, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := env.c.ExecuteWorkflow(ctx, startOptions(in), workflows.Assimilation, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run.Get(ctx, nil) }()
+	var paused []int
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting = false
+		case <-time.After(100 * time.Millisecond):
+			st := queryStatus(ctx, t, env.c, run.GetID())
+			if st.Phase != workflows.PhasePaused || len(paused) > 0 && paused[len(paused)-1] == st.Cycle {
+				continue
+			}
+			paused = append(paused, st.Cycle)
+			if err := env.c.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalResume, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows, _, err := store.ReadDiagnostics(store.RunDir{Root: filepath.Join(env.stateRoot, in.RunPath)}.Diagnostics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	flagged, prev := 0, ""
+	for _, r := range rows {
+		flags := strings.Split(r.BatchFlag, "+")
+		if r.BatchFlag != "" {
+			flagged++
+			// After the last cycle the run ends instead of pausing.
+			if r.Cycle < cfg.Cycles && (slices.Contains(flags, config.TestInnovation) || !strings.Contains(prev, config.FlagInnovationChart)) {
+				want = append(want, r.Cycle)
+			}
+		}
+		prev = r.BatchFlag
+	}
+	t.Logf("%d flagged cycles, pauses after %v", flagged, paused)
+	if !slices.Equal(paused, want) {
+		t.Errorf("paused after cycles %v, want %v", paused, want)
+	}
+	if len(want) == 0 || flagged <= len(want) {
+		t.Errorf("%d flagged cycles and %d pauses: the test needs a run of the chart's alarms", flagged, len(want))
 	}
 }

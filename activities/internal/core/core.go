@@ -11,7 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -501,7 +503,7 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 }
 
 // Add records cycle c in the batch and reports whether the run pauses
-// after it (ood.pause_on_batch and a flagged batch). A cycle that an
+// after it (ood.pause_on_batch and a flagged batch; see pauses). A cycle that an
 // earlier attempt of the batch stored with other diagnostics is a
 // non-retryable ErrNondeterministic error: the model, or an input that
 // changed between the attempts, broke the bit-for-bit retries.
@@ -512,10 +514,11 @@ func (b *Batch) Add(c *experiment.Cycle) (pause bool, err error) {
 			c.K, row.RMSEF, row.RMSEA, first.RMSEF, first.RMSEA)
 		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
 	}
+	prevFlag := lastFlag(b.Rows)
 	b.Rows = append(b.Rows, row)
 	b.Summary.Sums.Add(c.Stats, b.Setup.Config.Scored(c.K))
 	b.Summary.Last = c.Stats
-	if pauses(b.Setup.Config, c.Stats) {
+	if pauses(b.Setup.Config, c.Stats, prevFlag) {
 		b.Summary.PauseAt = c.K
 		return true, nil
 	}
@@ -592,7 +595,7 @@ func TrimRows(rows []store.DiagRow, from int) []store.DiagRow {
 func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, from, to int) (Summary, bool) {
 	var out Summary
 	next := from
-	for _, r := range rows {
+	for i, r := range rows {
 		if r.Cycle < from || r.Cycle > to {
 			continue
 		}
@@ -603,7 +606,7 @@ func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, fr
 		out.Sums.Add(st, cfg.Scored(r.Cycle))
 		out.Last = st
 		next++
-		if pauses(cfg, st) {
+		if pauses(cfg, st, lastFlag(rows[:i])) {
 			out.PauseAt = st.Cycle
 			break
 		}
@@ -620,9 +623,28 @@ func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, fr
 }
 
 // pauses reports whether the run pauses after a cycle: ood.pause_on_batch
-// and a flagged batch.
-func pauses(cfg config.Config, st experiment.CycleStats) bool {
-	return cfg.OOD != nil && cfg.OOD.PauseOnBatch && st.BatchFlag != ""
+// and a flagged batch, but not for a chart's alarm that goes on from the
+// cycle before (prevFlag, its batch flag): a chart's alarms come in runs
+// of about a memory, and the run pauses at the first cycle of one.
+func pauses(cfg config.Config, st experiment.CycleStats, prevFlag string) bool {
+	if cfg.OOD == nil || !cfg.OOD.PauseOnBatch || st.BatchFlag == "" {
+		return false
+	}
+	prev := strings.Split(prevFlag, "+")
+	for _, flag := range strings.Split(st.BatchFlag, "+") {
+		if !cfg.OOD.IsChart(flag) || !slices.Contains(prev, flag) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastFlag is the batch flag of the last of rows ("" for none).
+func lastFlag(rows []store.DiagRow) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	return rows[len(rows)-1].BatchFlag
 }
 
 // ExtraPartMembers is the metadata key of a forecast part's member range

@@ -99,3 +99,40 @@ func TestReadStateNamesACorruptFile(t *testing.T) {
 		})
 	}
 }
+
+// TestPausesAtTheFirstOfAChartsAlarms: with pause_on_batch the run pauses
+// after every cycle a one-cycle batch test flags, but after a chart's
+// alarm only at the first cycle of its run: not when the cycle before
+// raised the same alarm, and again when a one-cycle test or another chart
+// joins in. The manifold test is a chart only with manifold_memory.
+func TestPausesAtTheFirstOfAChartsAlarms(t *testing.T) {
+	chart := config.Config{OOD: &config.OODConfig{PauseOnBatch: true, ManifoldMemory: 30}}
+	oneCycle := config.Config{OOD: &config.OODConfig{PauseOnBatch: true}}
+	off := config.Config{OOD: &config.OODConfig{ManifoldMemory: 30}}
+	for _, tc := range []struct {
+		name       string
+		cfg        config.Config
+		flag, prev string
+		want       bool
+	}{
+		{"not flagged", chart, "", "manifold", false},
+		{"pause_on_batch off", off, "innovation", "", false},
+		{"no ood section", config.Config{}, "innovation", "", false},
+		{"one-cycle test", chart, "innovation", "", true},
+		{"one-cycle test again", chart, "innovation", "innovation", true},
+		{"manifold chart starts", chart, "manifold", "", true},
+		{"manifold chart goes on", chart, "manifold", "manifold", false},
+		{"manifold chart goes on beside a one-cycle test before", chart, "manifold", "innovation+manifold", false},
+		{"a one-cycle test joins the chart", chart, "innovation+manifold", "manifold", true},
+		{"innovation chart starts beside the manifold chart", chart, "manifold+innovation_chart", "manifold", true},
+		{"both charts go on", chart, "manifold+innovation_chart", "innovation_chart+manifold", false},
+		{"one-cycle manifold test", oneCycle, "manifold", "manifold", true},
+		{"innovation chart goes on", oneCycle, "innovation_chart", "innovation_chart", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pauses(tc.cfg, experiment.CycleStats{BatchFlag: tc.flag}, tc.prev); got != tc.want {
+				t.Errorf("flag %q after %q: pauses %v, want %v", tc.flag, tc.prev, got, tc.want)
+			}
+		})
+	}
+}
