@@ -135,20 +135,16 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile strin
 	if cfg.Has(config.TestInnovation) {
 		q.nisAlpha = cfg.Alpha
 		if cfg.InnovationCalibration == config.CalibrationEmpirical {
-			if a, ok := calibrations.Load(key + "/innovation"); cacheable && ok {
-				q.nisAlpha = a.(float64)
-			} else if q.nisAlpha, err = calibrateInnovation(twin, p, cfg.Alpha); err != nil {
+			if q.nisAlpha, err = calibrated(key+"/innovation", cacheable, func() (float64, error) {
+				return calibrateInnovation(twin, p, cfg.Alpha)
+			}); err != nil {
 				return nil, err
-			} else if cacheable {
-				calibrations.Store(key+"/innovation", q.nisAlpha)
 			}
 		}
 		q.nisThr = observations.ChiSquareThreshold(p, q.nisAlpha)
 	}
 	if m := cfg.InnovationMemory; m > 0 {
-		if c, ok := calibrations.Load(key + "/innovation-chart"); cacheable && ok {
-			q.inChart = c.(*observations.InnovationChart).Fresh()
-		} else {
+		c, err := calibrated(key+"/innovation-chart", cacheable, func() (*observations.InnovationChart, error) {
 			tw, err := twin()
 			if err != nil {
 				return nil, err
@@ -157,11 +153,12 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile strin
 			if err != nil {
 				return nil, fmt.Errorf("ood: calibration: %w", err)
 			}
-			if cacheable {
-				calibrations.Store(key+"/innovation-chart", c)
-			}
-			q.inChart = c.Fresh()
+			return c, nil
+		})
+		if err != nil {
+			return nil, err
 		}
+		q.inChart = c.Fresh()
 	}
 	if !cfg.Has(config.TestProjection) && !cfg.Has(config.TestManifold) {
 		return q, nil
@@ -187,48 +184,53 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile strin
 		return X, nil
 	}
 	if cfg.Has(config.TestManifold) {
-		if c, ok := calibrations.Load(key + "/manifold"); cacheable && ok {
-			mc := c.(*manifoldCalibration)
-			q.twoSided = mc.test
-			if mc.chart != nil {
-				q.chart = mc.chart.Fresh()
-			}
-			err = q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov)
-		} else {
-			var mc *manifoldCalibration
-			if mc, err = q.calibrateManifold(s, archive, twin); err == nil && cacheable {
-				calibrations.Store(key+"/manifold", mc)
-			}
-		}
+		mc, err := calibrated(key+"/manifold", cacheable, func() (*manifoldCalibration, error) {
+			return q.calibrateManifold(s, archive, twin)
+		})
 		if err != nil {
 			return nil, err
 		}
+		q.twoSided = mc.test
+		if mc.chart != nil {
+			q.chart = mc.chart.Fresh()
+		}
+		if err := q.manifold.SetCodeClimatology(mc.codeMean, mc.codeCov); err != nil {
+			return nil, fmt.Errorf("ood: %w", err)
+		}
 	}
-	if !cfg.Has(config.TestProjection) {
-		return q, nil
-	}
-	if cfg.Calibration == config.CalibrationChi2 {
+	switch {
+	case !cfg.Has(config.TestProjection):
+	case cfg.Calibration == config.CalibrationChi2:
 		q.projThr = observations.ChiSquareThreshold(p, cfg.Alpha)
-		return q, nil
-	}
-	if thr, ok := calibrations.Load(key); cacheable && ok {
-		q.projThr = thr.(float64)
-		return q, nil
-	}
-	if _, err := archive(); err != nil {
-		return nil, err
-	}
-	stats, err := q.calibrationStats(s, X)
-	if err != nil {
-		return nil, err
-	}
-	if q.projThr, err = observations.EmpiricalThreshold(stats, cfg.Alpha); err != nil {
-		return nil, fmt.Errorf("ood: calibration: %w", err)
-	}
-	if cacheable {
-		calibrations.Store(key, q.projThr)
+	default:
+		if q.projThr, err = calibrated(key, cacheable, func() (float64, error) {
+			X, err := archive()
+			if err != nil {
+				return 0, err
+			}
+			thr, err := observations.EmpiricalThreshold(q.calibrationStats(s, X), cfg.Alpha)
+			if err != nil {
+				return 0, fmt.Errorf("ood: calibration: %w", err)
+			}
+			return thr, nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return q, nil
+}
+
+// calibrated returns the calibration calibrations holds under key, or
+// computes it and, if cacheable, keeps it there.
+func calibrated[T any](key string, cacheable bool, compute func() (T, error)) (T, error) {
+	if c, ok := calibrations.Load(key); cacheable && ok {
+		return c.(T), nil
+	}
+	v, err := compute()
+	if err == nil && cacheable {
+		calibrations.Store(key, v)
+	}
+	return v, err
 }
 
 // calibrateInnovation returns the χ² level of the innovation test's
@@ -314,7 +316,7 @@ func hashFile(h io.Writer, name string) bool {
 // x of the calibration archive X (a run of the configured model from a
 // perturbed reference state, independent of the twin's truth), projected
 // from E(x).
-func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) ([]float64, error) {
+func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) []float64 {
 	n := q.cfg.CalibrationSamples
 	rng := rand.New(rand.NewPCG(StreamSeed(s.Config.Seed, streamCalibration), 1))
 	y := make([]float64, s.Op.OutDim())
@@ -326,7 +328,7 @@ func (q *qualityControl) calibrationStats(s *Setup, X *mat.Dense) ([]float64, er
 		q.gen.Encode(q.z, x)
 		stats[i] = q.manifold.Test(y, q.z).Statistic
 	}
-	return stats, nil
+	return stats
 }
 
 // manifoldCalibration is what the manifold test learns before the run: the
@@ -352,7 +354,9 @@ const (
 // E(x) of the calibration archive's states x. Each calibration batch is
 // y = H(x) + ε projected, as check does, from the code of a forecast:
 // E(x + e), e one of the forecast ensemble mean's errors, drawn at random,
-// on a twin of the same config without the anomaly (runTwin).
+// on a twin of the same config without the anomaly (runTwin). It sets the
+// test's code climatology and q.twoSided as it goes, for its own probes;
+// the caller applies the returned calibration, computed or cached.
 func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense, error), twin func() (*twinRun, error)) (*manifoldCalibration, error) {
 	X, err := archive()
 	if err != nil {
@@ -398,7 +402,6 @@ func (q *qualityControl) calibrateManifold(s *Setup, archive func() (*mat.Dense,
 	if mc.chart, err = q.calibrateChart(s, tw.errs, mc.codeMean); err != nil {
 		return nil, fmt.Errorf("ood: calibration: %w", err)
 	}
-	q.chart = mc.chart.Fresh()
 	return mc, nil
 }
 
@@ -574,13 +577,13 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 	}
 
 	// Then the batch, as the analysis would use it. The policy acts on
-	// the tests of this batch (acts); a chart's alarm judges the cycles of
-	// about a memory before it, not this batch, and is only recorded:
+	// the tests of this batch; a chart's alarm (config.OODConfig.IsChart)
+	// judges the cycles of about a memory before it, not this batch, and is
+	// only recorded:
 	// rejecting batches while it stays up would let the filter lose the
 	// truth and the chart see its own drift.
 	var batch []string
-	acts := false
-	factor := 1.0 // variance inflation of a flagged batch
+	factor := 1.0 // variance inflation of a flagged batch, by the tests that act
 	if q.cfg.Has(config.TestInnovation) {
 		if changed {
 			if rep, err = q.inno.Test(HE, y, r.Variances, inflation); err != nil {
@@ -596,7 +599,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			}
 			if r.NIS > r.NISThreshold {
 				batch = append(batch, config.TestInnovation)
-				acts, factor = true, max(factor, r.NIS/r.NISThreshold)
+				factor = max(factor, r.NIS/r.NISThreshold)
 			}
 		}
 	}
@@ -631,7 +634,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			r.Projection = m.Statistic
 			if m.Statistic > r.ProjectionThreshold {
 				batch = append(batch, config.TestProjection)
-				acts, factor = true, max(factor, m.Statistic/r.ProjectionThreshold)
+				factor = max(factor, m.Statistic/r.ProjectionThreshold)
 			}
 		}
 		// The manifold test's calibration holds for all p observations
@@ -647,8 +650,8 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			}
 			if r.Manifold > r.ManifoldThreshold {
 				batch = append(batch, config.TestManifold)
-				if q.chart == nil {
-					acts, factor = true, max(factor, r.Manifold/r.ManifoldThreshold)
+				if !q.cfg.IsChart(config.TestManifold) {
+					factor = max(factor, r.Manifold/r.ManifoldThreshold)
 				}
 			}
 		}
@@ -667,7 +670,7 @@ func (q *qualityControl) check(E, HE *mat.Dense, y, rVar []float64, inflation fl
 			}
 		}
 		switch {
-		case !acts:
+		case !slices.ContainsFunc(batch, func(f string) bool { return !q.cfg.IsChart(f) }):
 		case q.cfg.Policy == config.PolicyReject:
 			r.Skipped = true
 		case q.cfg.Policy == config.PolicyInflate:

@@ -66,11 +66,12 @@ import (
 // of known shape at an unknown place). The bank holds the d code axes,
 // for which the part is |h_j|/sd(h_j): a pattern of one scale moves the
 // few components of that scale (a wave, the two modes of its wavenumber),
-// which a sum over all d would dilute in the others' noise. It also holds the caller's patterns
-// (LocalisedPatterns: the code's response to bumps in the observations at
-// every grid point and a few widths), because a localised pattern moves
-// every component a little, each too little for its own chart, and only
-// the filter that adds them with the pattern's weights sees it. (Adding
+// which a sum over all d would dilute in the others' noise. It also holds
+// the caller's patterns (LocalisedPatterns: the code's response to bumps
+// in the observations at every grid point and a few widths), because a
+// localised pattern moves every component a little, each too little for
+// its own chart, and only the filter that adds them with the pattern's
+// weights sees it. (Adding
 // the bumps' residuals to the filters, as if the residual charts were
 // independent, saw less of the Lorenz-96 bump: they are not.) Consecutive
 // cycles are correlated (the states evolve slowly against λ), so sd(s),

@@ -3,7 +3,8 @@ package observations
 import (
 	"fmt"
 	"math"
-	"slices"
+
+	"github.com/latentda/latentda/internal/vec"
 )
 
 // InnovationChart is a multivariate exponentially weighted moving average
@@ -36,10 +37,9 @@ type InnovationChart struct {
 // out; at least ⌈1/alpha⌉ must remain. The quantile is empirical: a
 // scaled χ² law with Q's mean and variance, which would vary less from
 // sequence to sequence, is thrown off by a rare stretch in which the
-// filter strays (one in a 10000-cycle Lorenz-96 twin put its quantile
-// 28% above the empirical one). Its 1% tail holds few independent
-// exceedances of a correlated sequence, so the sequence should be long:
-// some thousand memories.
+// filter strays, which inflates the variance far more than the 1% tail.
+// That tail holds few independent exceedances of a correlated sequence,
+// so the sequence should be long: some thousand memories.
 func CalibrateInnovationChart(memory int, alpha float64, scores [][]float64) (*InnovationChart, error) {
 	if memory < 2 {
 		return nil, fmt.Errorf("observations: innovation chart: memory %d, want >= 2 cycles", memory)
@@ -57,7 +57,7 @@ func CalibrateInnovationChart(memory int, alpha float64, scores [][]float64) (*I
 		if len(z) != len(c.e) {
 			return nil, fmt.Errorf("observations: innovation chart: calibration cycle %d has %d scores, want %d", k, len(z), len(c.e))
 		}
-		if slices.ContainsFunc(z, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
+		if vec.FirstNonFinite(z) >= 0 {
 			return nil, fmt.Errorf("observations: innovation chart: calibration cycle %d has a non-finite score", k)
 		}
 		if q := c.Update(z); k >= skip {
@@ -120,7 +120,7 @@ func (c *InnovationChart) SetState(v []float64) error {
 	if len(v) != len(c.e) {
 		return fmt.Errorf("observations: innovation chart: state has %d values, want %d", len(v), len(c.e))
 	}
-	if slices.ContainsFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }) {
+	if vec.FirstNonFinite(v) >= 0 {
 		return fmt.Errorf("observations: innovation chart: state %v is not finite", v)
 	}
 	copy(c.e, v)
