@@ -750,12 +750,36 @@ func TestAdaptiveReport(t *testing.T) {
 		Tuned: &LatentReport{Rows: []LatentRow{row("etkf", 0.1, 0), row("letkf", 0.1, 0), row("latent-etkf-pca", 0.3, 0), {Model: "ks", Regime: "standard", N: 16, Filter: "latent-etkf-conv", Seeds: 5, Diverged: 5}}}}
 	var md strings.Builder
 	rep.WriteMarkdown(&md)
-	for _, want := range []string{"| etkf | 0.100 ± 0.010 () | 0.104 ± 0.010 |", "| +4.0% | yes |", "| +100.0% | no |", "| no (lost more seeds) |", "| — (both lost every seed) |",
+	for _, want := range []string{"| etkf | 0.100 ± 0.010 () | 0.104 ± 0.010 |", "| +4.0% | — | yes |", "| +100.0% | — | no |", "| no (lost more seeds) |", "| — (both lost every seed) |",
 		"Within 5% of the tuned inflation (or better), losing no more seeds: 1 of 3 rows with a tuned counterpart (rows where both lost every seed left out); target all: **not met**.",
 		"KS standard, N = 16: best latent on the evaluation seeds (some rows have no tuning) latent-hybrid-local-conv (adaptive) ( d=0, generator reconstruction RMSE —) 0.250 ± 0.010 against the LETKF's 0.100 ± 0.010 (+150%)"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
+	}
+	// The paired change, seed by seed: the LETKF rows differ by 0.1 on
+	// every truth, a miss its interval resolves; scattered over the
+	// truths, the same mean difference is not resolved.
+	seeds := func(r *LatentRow, rmse ...float64) {
+		r.Evaluation = nil
+		for i, v := range rmse {
+			r.Evaluation = append(r.Evaluation, SeedResult{Seed: uint64(i + 1), RMSE: v})
+		}
+	}
+	seeds(&rep.Tuned.Rows[1], 0.09, 0.1, 0.11, 0.1, 0.1)
+	seeds(&rep.Rows[1], 0.19, 0.2, 0.21, 0.2, 0.2)
+	md.Reset()
+	rep.WriteMarkdown(&md)
+	for _, want := range []string{"| +100.0% | +100.0% ± 0.0% | no |", "Of the 1 rows above 5% that lose no more seeds, 1 (ks standard N = 16 letkf) has a paired interval wholly above it"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report with a resolved miss lacks %q:\n%s", want, md.String())
+		}
+	}
+	seeds(&rep.Rows[1], 0.09, 0.1, 0.11, 0.1, 0.6)
+	md.Reset()
+	rep.WriteMarkdown(&md)
+	if want := "| +100.0% | +100.0% ± 277.6% | no |"; !strings.Contains(md.String(), want) || !strings.Contains(md.String(), "none has a paired interval wholly above it") {
+		t.Errorf("report with an unresolved miss lacks %q:\n%s", want, md.String())
 	}
 	// The scheme the report names: the EnKF-N on top of the local
 	// innovation inflation, with the methods that run it.
