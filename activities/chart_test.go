@@ -72,6 +72,13 @@ func TestChartRunsAreBitIdentical(t *testing.T) {
 			if row.BatchFlag != inProcess[k].BatchFlag {
 				t.Errorf("batches %v, cycle %d: flags %q, in process %q", batches, k+1, row.BatchFlag, inProcess[k].BatchFlag)
 			}
+			// The charts' statistics are in the table, and the flags
+			// are theirs.
+			flags := strings.Split(row.BatchFlag, "+")
+			if row.ManifoldThreshold != 1 || !(row.Manifold >= 0) || !(row.InnovationChart >= 0) ||
+				slices.Contains(flags, config.TestManifold) != (row.Manifold > 1) || slices.Contains(flags, config.FlagInnovationChart) != (row.InnovationChart > 1) {
+				t.Errorf("batches %v, cycle %d: manifold chart %v (threshold %v), innovation chart %v, flags %q", batches, k+1, row.Manifold, row.ManifoldThreshold, row.InnovationChart, row.BatchFlag)
+			}
 		}
 		files := statetest.Contents(t, runDir(a).Root)
 		if i == 0 {

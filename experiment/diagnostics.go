@@ -68,17 +68,19 @@ func (st CycleStats) Row(qc *QCResult) store.DiagRow {
 		Innovation: st.NIS, InnovationExpected: st.NISExpected,
 		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
 		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
+		Manifold: math.NaN(), ManifoldThreshold: math.NaN(), InnovationChart: math.NaN(),
 		Inflation: nanIfZero(st.Inflation), ObsVariance: nanIfZero(st.ObsVariance), VarianceScale: nanIfZero(st.VarianceScale),
 		HybridWeight: nanIfZero(st.HybridWeight),
 	}
 	if qc != nil {
 		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
+		r.Manifold, r.ManifoldThreshold, r.InnovationChart = qc.Manifold, qc.ManifoldThreshold, qc.InnovationChart
 	}
 	return r
 }
 
 // StatsOfRow returns the statistics a diagnostics row holds (Row's inverse
-// but for the quality-control columns).
+// but for the quality-control columns and the over-cycle tests).
 func StatsOfRow(r store.DiagRow) CycleStats {
 	return CycleStats{
 		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,

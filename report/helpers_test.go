@@ -55,6 +55,7 @@ func newSynthRun() synthRun {
 			Innovation: 5, InnovationExpected: 5, NObs: 5, NFlagged: k % 2,
 			QCNIS: 4 + float64(k%3), QCNISThreshold: 15.1, Projection: math.NaN(), ProjectionThreshold: math.NaN(),
 			Inflation: 1 + 0.01*float64(k%3), ObsVariance: 1 + 0.1*float64(k), VarianceScale: 1 + 0.1*float64(k), HybridWeight: math.NaN(),
+			Manifold: 0.5 + 0.2*float64(k), ManifoldThreshold: 1, InnovationChart: 0.3 * float64(k),
 		})
 		x := make([]float64, n)
 		var E [][]float64

@@ -73,7 +73,7 @@ func TestWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"rmse.png", "flagged.png", "flag-map.png", "hovmoller.png", "training.png", "hyperparameters.png"} {
+		for _, name := range []string{"rmse.png", "flagged.png", "flag-map.png", "hovmoller.png", "training.png", "hyperparameters.png", "ood-tests.png"} {
 			if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
@@ -86,8 +86,8 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 9 {
-		t.Errorf("%d files in %s, want 7 figures and 2 pages", len(entries), out)
+	if len(entries) != 10 {
+		t.Errorf("%d files in %s, want 8 figures and 2 pages", len(entries), out)
 	}
 }
 

@@ -140,6 +140,33 @@ func QCPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, err
 }
 
+// testSeries are the over-cycle tests' statistics over their thresholds,
+// so that both share the line at 1 above which a batch is flagged.
+var testSeries = []series{
+	{name: "manifold test / threshold", value: func(r store.DiagRow) float64 { return r.Manifold / r.ManifoldThreshold }, color: red},
+	{name: "innovation chart", value: func(r store.DiagRow) float64 { return r.InnovationChart }, color: blue},
+	{name: "threshold", value: func(r store.DiagRow) float64 {
+		if finite(r.Manifold) || finite(r.InnovationChart) {
+			return 1
+		}
+		return math.NaN()
+	}, color: grey, dash: true},
+}
+
+// hasTests reports whether any cycle has a manifold test or innovation
+// chart statistic.
+func hasTests(rows []store.DiagRow) bool {
+	return slices.ContainsFunc(rows, func(r store.DiagRow) bool { return finite(r.Manifold) || finite(r.InnovationChart) })
+}
+
+// TestsPlot is the manifold test's and the innovation chart's statistics
+// over their thresholds, over cycles (a cycle above 1 had its batch
+// flagged).
+func TestsPlot(rows []store.DiagRow) (*plot.Plot, error) {
+	p, _, err := linePlot("Quality control: manifold test and innovation chart", "statistic / threshold", rows, testSeries)
+	return p, err
+}
+
 // hyperSeries are the filter's hyperparameters per cycle: both factors,
 // on one axis.
 var hyperSeries = []series{

@@ -358,6 +358,7 @@ func TestFiguresDeterministic(t *testing.T) {
 		"training.png":        {768, 384},
 		"flag-map.png":        {768, 384},
 		"qc.png":              {768, 384},
+		"ood-tests.png":       {768, 384},
 		"hyperparameters.png": {768, 384},
 	}
 	if len(a) != len(wantSize) {

@@ -50,6 +50,14 @@ type DiagRow struct {
 	// fixed or estimated (column "hybrid_weight", schema version 5; NaN
 	// without a hybrid covariance, and in files of versions 1 to 4).
 	HybridWeight float64
+	// The over-cycle out-of-distribution tests (schema version 6; NaN
+	// where not run, and in files of versions 1 to 5): the manifold test's
+	// statistic and threshold (columns "manifold", "manifold_threshold":
+	// this batch's two-sided score T, or with ood.manifold_memory the
+	// chart over cycles, threshold 1), and the innovation chart's
+	// statistic ("innovation_chart", ood.innovation_memory; flagged
+	// above 1).
+	Manifold, ManifoldThreshold, InnovationChart float64
 }
 
 // validateDiag checks rows as the writer and reader do.
@@ -104,6 +112,9 @@ var diagColumns = []arrowfile.Column{
 	{Name: "obs_variance", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "variance_scale", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "hybrid_weight", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "manifold", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "manifold_threshold", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "innovation_chart", Type: arrow.PrimitiveTypes.Float64},
 }
 
 // diagColumnsV1 are the columns of schema version 1, without quality control.
@@ -117,6 +128,10 @@ var diagColumnsV2 = diagColumns[:15]
 // hybrid weight.
 var diagColumnsV3 = diagColumns[:18]
 
+// diagColumnsV5 are the columns of schema version 5, without the manifold
+// test and the innovation chart.
+var diagColumnsV5 = diagColumns[:19]
+
 // diagQC are the float64 quality-control columns, in order.
 var diagQC = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.QCNIS },
@@ -125,13 +140,17 @@ var diagQC = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.ProjectionThreshold },
 }
 
-// diagHyper are the float64 columns of the filter's hyperparameters, in
-// order, after "batch_flag".
-var diagHyper = []func(r *DiagRow) *float64{
+// diagLater are the float64 columns after "batch_flag", in order: the
+// filter's hyperparameters (schema versions 3 to 5) and the over-cycle
+// tests (version 6).
+var diagLater = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.Inflation },
 	func(r *DiagRow) *float64 { return &r.ObsVariance },
 	func(r *DiagRow) *float64 { return &r.VarianceScale },
 	func(r *DiagRow) *float64 { return &r.HybridWeight },
+	func(r *DiagRow) *float64 { return &r.Manifold },
+	func(r *DiagRow) *float64 { return &r.ManifoldThreshold },
+	func(r *DiagRow) *float64 { return &r.InnovationChart },
 }
 
 // diagFloats are the float64 columns after "cycle", in order.
@@ -176,7 +195,7 @@ func WriteDiagnostics(path string, rows []DiagRow, meta Meta, opts ...Option) er
 		flags[i] = rows[i].BatchFlag
 	}
 	cols = append(cols, arrowfile.StringColumn(o.Mem, flags))
-	for _, field := range diagHyper {
+	for _, field := range diagLater {
 		cols = append(cols, arrowfile.Float64Column(o.Mem, n, func(i int) float64 { return *field(&rows[i]) }))
 	}
 	fields := make([]arrow.Field, len(diagColumns))
@@ -204,6 +223,8 @@ func readDiagnostics(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) ([]Dia
 				return diagColumnsV2, nil
 			case 3, 4:
 				return diagColumnsV3, nil
+			case 5:
+				return diagColumnsV5, nil
 			}
 			return diagColumns, nil
 		},
@@ -254,10 +275,11 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 			}
 			flag = f
 		}
-		// The hyperparameters' columns of the file's version (ReadTable
-		// checked them against it): none before 3, no hybrid_weight before 5.
-		hyper := make([]*array.Float64, len(diagHyper))
-		for i := range diagHyper {
+		// The later columns of the file's version (ReadTable checked them
+		// against it): none before 3, no hybrid_weight before 5, no
+		// over-cycle tests before 6.
+		hyper := make([]*array.Float64, len(diagLater))
+		for i := range diagLater {
 			name := diagColumns[15+i].Name
 			if _, ok := t.Idx[name]; !ok {
 				continue
@@ -286,7 +308,7 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 			if flag != nil {
 				r.BatchFlag = strings.Clone(flag.Value(i))
 			}
-			for j, field := range diagHyper {
+			for j, field := range diagLater {
 				*field(&r) = math.NaN()
 				if hyper[j] != nil {
 					*field(&r) = hyper[j].Value(i)
@@ -310,7 +332,7 @@ func (r DiagRow) Same(o DiagRow) bool {
 			return false
 		}
 	}
-	for _, fields := range [][]func(*DiagRow) *float64{diagQC, diagHyper} {
+	for _, fields := range [][]func(*DiagRow) *float64{diagQC, diagLater} {
 		for _, field := range fields {
 			if bits(*field(&r)) != bits(*field(&o)) {
 				return false

@@ -180,6 +180,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 	for i := range diag {
 		diag[i].QCNIS, diag[i].QCNISThreshold, diag[i].Projection, diag[i].ProjectionThreshold = math.NaN(), 63.7, float64(i)*40, 91.5
 		diag[i].Inflation, diag[i].ObsVariance, diag[i].VarianceScale = 1+float64(i)/64, math.NaN(), 1.0/3
+		diag[i].HybridWeight, diag[i].Manifold, diag[i].ManifoldThreshold, diag[i].InnovationChart = math.NaN(), 0.7*float64(i), 1, math.NaN()
 	}
 	diag[2].BatchFlag = "innovation+projection (ü)"
 	ar := trainfile.Archive{
@@ -326,7 +327,7 @@ func TestArrowJSReadsOurFiles(t *testing.T) {
 		for j, get := range diagQC {
 			floatCols[diagColumns[10+j].Name] = get
 		}
-		for j, get := range diagHyper {
+		for j, get := range diagLater {
 			floatCols[diagColumns[15+j].Name] = get
 		}
 		for name, get := range floatCols {

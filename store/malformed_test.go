@@ -49,7 +49,7 @@ func diagRawVersion(version int, cycles []int32, nobs, nflagged []int32) filetes
 	var fields []arrow.Field
 	var cols []func(memory.Allocator) arrow.Array
 	n := len(cycles)
-	for _, c := range map[int][]arrowfile.Column{1: diagColumnsV1, 2: diagColumnsV2, 3: diagColumnsV3, 4: diagColumnsV3}[version] {
+	for _, c := range map[int][]arrowfile.Column{1: diagColumnsV1, 2: diagColumnsV2, 3: diagColumnsV3, 4: diagColumnsV3, 5: diagColumnsV5}[version] {
 		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Type})
 		switch c.Name {
 		case "cycle":

@@ -103,28 +103,7 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 		rows[i].QCNIS, rows[i].QCNISThreshold, rows[i].Projection, rows[i].ProjectionThreshold = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	}
 	p := filepath.Join(dir, "diag.arrow")
-	if err := WriteDiagnostics(p, rows, Meta{}); err != nil {
-		t.Fatal(err)
-	}
-	back, m, err := ReadDiagnostics(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.SchemaVersion != SchemaVersion || len(back) != len(rows) {
-		t.Fatalf("version %d, %d rows", m.SchemaVersion, len(back))
-	}
-	for i := range rows {
-		if !back[i].Same(rows[i]) {
-			t.Errorf("row %d: read %+v, wrote %+v", i, back[i], rows[i])
-		}
-	}
-	for _, f := range []func(*DiagRow){func(r *DiagRow) { r.VarianceScale = 1 }, func(r *DiagRow) { r.HybridWeight = 1 }} {
-		other := rows[1]
-		f(&other)
-		if other.Same(rows[1]) {
-			t.Errorf("Same ignores a change: %+v", other)
-		}
-	}
+	diagRoundTrip(t, p, rows, func(r *DiagRow) { r.VarianceScale = 1 }, func(r *DiagRow) { r.HybridWeight = 1 })
 
 	p = filepath.Join(dir, "diag-v2.arrow")
 	diagRawVersion(2, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).Write(t, p)
@@ -159,6 +138,70 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 	r.Write(t, p)
 	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"hybrid_weight"`) {
 		t.Errorf("version 5 table without hybrid_weight: got %v", err)
+	}
+}
+
+// TestDiagnosticsOverCycleTests writes and reads the schema version 6
+// columns of the manifold test and the innovation chart (NaN = not run),
+// reads a version 5 table, which lacks them, as NaN, and rejects a
+// version 6 table without them.
+func TestDiagnosticsOverCycleTests(t *testing.T) {
+	dir := t.TempDir()
+	nan := math.NaN()
+	rows := []DiagRow{
+		{Cycle: 1, Manifold: 0.41, ManifoldThreshold: 1, InnovationChart: nan},
+		{Cycle: 2, Manifold: 3.7, ManifoldThreshold: 2.58, InnovationChart: 1.25},
+		{Cycle: 3, Manifold: nan, ManifoldThreshold: nan, InnovationChart: 0.5},
+	}
+	for i := range rows {
+		r := &rows[i]
+		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = nan, nan, nan, nan
+		r.Inflation, r.ObsVariance, r.VarianceScale, r.HybridWeight = nan, nan, nan, nan
+	}
+	p := filepath.Join(dir, "diag.arrow")
+	diagRoundTrip(t, p, rows, func(r *DiagRow) { r.Manifold = 1 }, func(r *DiagRow) { r.ManifoldThreshold = 2 }, func(r *DiagRow) { r.InnovationChart = 1 })
+	diagRawVersion(5, []int32{0, 1}, []int32{4, 4}, []int32{0, 1}).Write(t, p)
+	old, m, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != 5 || len(old) != 2 || old[1].HybridWeight != 0 || !math.IsNaN(old[1].Manifold) || !math.IsNaN(old[1].ManifoldThreshold) || !math.IsNaN(old[1].InnovationChart) {
+		t.Errorf("version %d row read as %+v", m.SchemaVersion, old[1])
+	}
+	r := diagRawVersion(5, []int32{0}, []int32{4}, []int32{0})
+	r.MD = filetest.WithMD(r.MD, arrowfile.KeySchemaVersion, "6")
+	r.Write(t, p)
+	if _, _, err := ReadDiagnostics(p); err == nil || !strings.Contains(err.Error(), `"manifold"`) {
+		t.Errorf("version 6 table without manifold: got %v", err)
+	}
+}
+
+// diagRoundTrip writes rows to p and reads them back, of the current
+// schema version and the same bit for bit, and checks that Same sees
+// each change to the second row.
+func diagRoundTrip(t *testing.T, p string, rows []DiagRow, changes ...func(*DiagRow)) {
+	t.Helper()
+	if err := WriteDiagnostics(p, rows, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	back, m, err := ReadDiagnostics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != SchemaVersion || len(back) != len(rows) {
+		t.Fatalf("version %d, %d rows", m.SchemaVersion, len(back))
+	}
+	for i := range rows {
+		if !back[i].Same(rows[i]) {
+			t.Errorf("row %d: read %+v, wrote %+v", i, back[i], rows[i])
+		}
+	}
+	for _, f := range changes {
+		other := rows[1]
+		f(&other)
+		if other.Same(rows[1]) {
+			t.Errorf("Same ignores a change: %+v", other)
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // stored in every file under the metadata key "latentda.schema_version".
 // Readers accept files of this version and reject newer ones with an error
 // matching [ErrNewerSchema]. See docs/state-format.md for the policy.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Kind says what a state file holds; it is stored under "latentda.kind".
 type Kind string
