@@ -339,15 +339,26 @@ type manifoldCalibration struct {
 	chart             *latent.ManifoldChart // at its start; nil without ood.manifold_memory
 }
 
-// twinCycles and twinBurn are the cycles of the in-distribution twin
-// whose forecast errors the manifold calibration draws from and whose
-// innovations calibrate the innovation test and chart, and how many of
-// them are left out as the ensemble settles. The innovation chart's 1%
-// tail needs the length: its cycles are correlated over a few memories.
+// The cycles of the in-distribution twin, and how many of them are left
+// out as the ensemble settles (twinBurn). Its innovations calibrate the
+// innovation chart and the empirical NIS threshold, whose 1% tails need
+// twinCycles: the chart's cycles are correlated over a few memories.
+// Without them it runs manifoldTwinCycles, for the forecast errors the
+// manifold calibration draws from.
 const (
-	twinCycles = 10100
-	twinBurn   = 100
+	twinCycles         = 10100
+	manifoldTwinCycles = 2100
+	twinBurn           = 100
 )
+
+// twinLength returns the cycles of the in-distribution twin of an ood
+// config.
+func twinLength(cfg *config.OODConfig) int {
+	if cfg.InnovationMemory > 0 || cfg.InnovationCalibration == config.CalibrationEmpirical {
+		return twinCycles
+	}
+	return manifoldTwinCycles
+}
 
 // calibrateManifold calibrates the manifold test on what it sees in
 // cycling. The code climatology (mean μ and Σ_clim) is that of the codes
@@ -457,7 +468,7 @@ func (q *qualityControl) calibrateChart(s *Setup, errs [][]float64, codeMean []f
 }
 
 // twinRun is what an in-distribution twin of a config tells the
-// calibrations: over its cycles twinBurn+1 to twinCycles, the forecast
+// calibrations: over its cycles after twinBurn (twinLength), the forecast
 // ensemble mean's errors x̄_f − x about their mean (that of an unbiased
 // filter, 0, but for the sampling error of a few hundred independent
 // errors, which the location chart's matched filters would add up as a
@@ -472,8 +483,8 @@ type twinRun struct {
 // calibration stream, and the innovation test alone under the warn policy,
 // which leaves the analyses as they are without quality control.
 func runTwin(cfg config.Config) (*twinRun, error) {
-	alpha := cfg.OOD.Alpha
-	cfg.Name, cfg.Cycles, cfg.Anomaly = cfg.Name+"-twin", twinCycles, nil
+	alpha, cycles := cfg.OOD.Alpha, twinLength(cfg.OOD)
+	cfg.Name, cfg.Cycles, cfg.Anomaly = cfg.Name+"-twin", cycles, nil
 	cfg.OOD = &config.OODConfig{Tests: []string{config.TestInnovation}, Alpha: alpha, Policy: config.PolicyWarn}
 	cfg.Seed = StreamSeed(cfg.Seed, streamCalibration)
 	s, err := Build(cfg)
@@ -482,8 +493,8 @@ func runTwin(cfg config.Config) (*twinRun, error) {
 	}
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
-	tw := &twinRun{errs: make([][]float64, 0, twinCycles-twinBurn), nis: make([]float64, 0, twinCycles-twinBurn)}
-	for k := 1; k <= twinCycles; k++ {
+	tw := &twinRun{errs: make([][]float64, 0, cycles-twinBurn), nis: make([]float64, 0, cycles-twinBurn)}
+	for k := 1; k <= cycles; k++ {
 		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)
 		if err := s.Forecast(E, k); err != nil {

@@ -747,3 +747,23 @@ func TestInnovationChartSeesDynamicalForcing(t *testing.T) {
 		t.Errorf("the last flag's reason %q does not name the innovation chart", why)
 	}
 }
+
+// TestTwinLength: the twin is long only where an innovation calibration
+// needs its 1% tail; the manifold calibration's forecast errors need the
+// short one.
+func TestTwinLength(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  config.OODConfig
+		want int
+	}{
+		{config.OODConfig{Tests: []string{config.TestManifold}}, manifoldTwinCycles},
+		{config.OODConfig{Tests: []string{config.TestManifold}, ManifoldMemory: 30}, manifoldTwinCycles},
+		{config.OODConfig{Tests: []string{config.TestInnovation, config.TestManifold}, InnovationCalibration: config.CalibrationChi2}, manifoldTwinCycles},
+		{config.OODConfig{Tests: []string{config.TestInnovation}, InnovationCalibration: config.CalibrationEmpirical}, twinCycles},
+		{config.OODConfig{Tests: []string{config.TestManifold}, InnovationMemory: 5}, twinCycles},
+	} {
+		if got := twinLength(&tc.cfg); got != tc.want {
+			t.Errorf("%+v: twin of %d cycles, want %d", tc.cfg, got, tc.want)
+		}
+	}
+}
