@@ -40,6 +40,13 @@ type CycleStats struct {
 	// latent.alpha_estimate the estimate the analysis used), 0 without a
 	// hybrid covariance or without an analysis.
 	HybridWeight float64 `json:"hybrid_weight,omitempty"`
+	// Manifold and ManifoldThreshold are the manifold test's statistic
+	// and threshold before the analysis (with ood.manifold_memory the
+	// chart's, threshold 1), InnovationChart the innovation chart's
+	// statistic (flagged above 1); 0 where not computed.
+	Manifold          float64 `json:"manifold,omitempty"`
+	ManifoldThreshold float64 `json:"manifold_threshold,omitempty"`
+	InnovationChart   float64 `json:"innovation_chart,omitempty"`
 }
 
 // nanIfZero maps CycleStats' "none" (0; JSON payloads cannot carry NaN) to
@@ -68,19 +75,18 @@ func (st CycleStats) Row(qc *QCResult) store.DiagRow {
 		Innovation: st.NIS, InnovationExpected: st.NISExpected,
 		NObs: st.NObs, NFlagged: st.NFlagged, BatchFlag: st.BatchFlag,
 		QCNIS: math.NaN(), QCNISThreshold: math.NaN(), Projection: math.NaN(), ProjectionThreshold: math.NaN(),
-		Manifold: math.NaN(), ManifoldThreshold: math.NaN(), InnovationChart: math.NaN(),
+		Manifold: nanIfZero(st.Manifold), ManifoldThreshold: nanIfZero(st.ManifoldThreshold), InnovationChart: nanIfZero(st.InnovationChart),
 		Inflation: nanIfZero(st.Inflation), ObsVariance: nanIfZero(st.ObsVariance), VarianceScale: nanIfZero(st.VarianceScale),
 		HybridWeight: nanIfZero(st.HybridWeight),
 	}
 	if qc != nil {
 		r.QCNIS, r.QCNISThreshold, r.Projection, r.ProjectionThreshold = qc.NIS, qc.NISThreshold, qc.Projection, qc.ProjectionThreshold
-		r.Manifold, r.ManifoldThreshold, r.InnovationChart = qc.Manifold, qc.ManifoldThreshold, qc.InnovationChart
 	}
 	return r
 }
 
 // StatsOfRow returns the statistics a diagnostics row holds (Row's inverse
-// but for the quality-control columns and the over-cycle tests).
+// but for the quality-control columns).
 func StatsOfRow(r store.DiagRow) CycleStats {
 	return CycleStats{
 		Cycle: r.Cycle, Time: r.Time, RMSEf: r.RMSEF, RMSEa: r.RMSEA,
@@ -89,6 +95,7 @@ func StatsOfRow(r store.DiagRow) CycleStats {
 		NObs: r.NObs, NFlagged: r.NFlagged, BatchFlag: r.BatchFlag,
 		Inflation: zeroIfNaN(r.Inflation), ObsVariance: zeroIfNaN(r.ObsVariance), VarianceScale: zeroIfNaN(r.VarianceScale),
 		HybridWeight: zeroIfNaN(r.HybridWeight),
+		Manifold:     zeroIfNaN(r.Manifold), ManifoldThreshold: zeroIfNaN(r.ManifoldThreshold), InnovationChart: zeroIfNaN(r.InnovationChart),
 	}
 }
 

@@ -450,6 +450,7 @@ func (s *Setup) AnalyzeWith(E *mat.Dense, y, variances, truth []float64, k int) 
 			return st, fmt.Errorf("experiment: cycle %d: %w", k, err)
 		}
 		st.NFlagged, st.BatchFlag = qc.NFlagged(), qc.BatchFlag
+		st.Manifold, st.ManifoldThreshold, st.InnovationChart = zeroIfNaN(qc.Manifold), zeroIfNaN(qc.ManifoldThreshold), zeroIfNaN(qc.InnovationChart)
 		if qc.Skipped {
 			// The whole batch is rejected: the analysis is the forecast.
 			st.RMSEa, st.SpreadA = st.RMSEf, st.SpreadF

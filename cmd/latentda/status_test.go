@@ -9,8 +9,8 @@ import (
 )
 
 // TestPrintStatusHyperparameters: the status shows the latest cycle's
-// inflation, hybrid weight and estimated observation-error variances when
-// it has them.
+// inflation, hybrid weight, estimated observation-error variances and
+// over-cycle test statistics when it has them.
 func TestPrintStatusHyperparameters(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -25,7 +25,11 @@ func TestPrintStatusHyperparameters(t *testing.T) {
 		{"adaptive with estimate", experiment.CycleStats{Inflation: 1.0731, VarianceScale: 1.9375, ObsVariance: 0.96875},
 			[]string{"inflation 1.0731", "R scale   1.9375 (estimated factor on the observation-error variances, latest cycle; mean variance 0.9688)\n"}, nil},
 		{"forecast-only", experiment.CycleStats{VarianceScale: 2},
-			[]string{"R scale   2.0000 (estimated factor on the observation-error variances, latest cycle)\n"}, []string{"inflation", "mean variance"}},
+			[]string{"R scale   2.0000 (estimated factor on the observation-error variances, latest cycle)\n"}, []string{"inflation", "mean variance", "tests"}},
+		{"charts", experiment.CycleStats{Inflation: 1.02, Manifold: 1.25, ManifoldThreshold: 1, InnovationChart: 0.375},
+			[]string{"inflation 1.0200 (latest cycle)\ntests     manifold 1.25 (threshold 1), innovation chart 0.375 (threshold 1) (latest cycle)\n"}, nil},
+		{"one-cycle manifold test", experiment.CycleStats{Manifold: 2.5, ManifoldThreshold: 3.75},
+			[]string{"tests     manifold 2.5 (threshold 3.75) (latest cycle)\n"}, []string{"innovation chart"}},
 	} {
 		var b strings.Builder
 		if err := printStatus(&b, "text", workflows.Status{RunID: "r", Last: tc.last}); err != nil {
