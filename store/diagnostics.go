@@ -132,6 +132,22 @@ var diagColumnsV3 = diagColumns[:18]
 // test and the innovation chart.
 var diagColumnsV5 = diagColumns[:19]
 
+// diagColumnsOf returns the columns of a diagnostics table of schema
+// version v (v <= SchemaVersion).
+func diagColumnsOf(v int) []arrowfile.Column {
+	switch v {
+	case 1:
+		return diagColumnsV1
+	case 2:
+		return diagColumnsV2
+	case 3, 4:
+		return diagColumnsV3
+	case 5:
+		return diagColumnsV5
+	}
+	return diagColumns
+}
+
 // diagQC are the float64 quality-control columns, in order.
 var diagQC = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.QCNIS },
@@ -216,17 +232,7 @@ func readDiagnostics(r ipc.ReadAtSeeker, size int64, o arrowfile.Options) ([]Dia
 	t, err := arrowfile.ReadTable(r, size, o, arrowfile.FileSpec{
 		Kinds: []Kind{KindDiagnostics},
 		Columns: func(version int, _ map[string]string) ([]arrowfile.Column, error) {
-			switch version {
-			case 1:
-				return diagColumnsV1, nil
-			case 2:
-				return diagColumnsV2, nil
-			case 3, 4:
-				return diagColumnsV3, nil
-			case 5:
-				return diagColumnsV5, nil
-			}
-			return diagColumns, nil
+			return diagColumnsOf(version), nil
 		},
 	})
 	if err != nil {
@@ -321,6 +327,28 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 		return nil, &arrowfile.InvalidError{Err: err}
 	}
 	return rows, nil
+}
+
+// SameAsStored reports whether r, computed now, holds the values of the
+// row stored that a diagnostics file of schema version v holds, bit for bit
+// (Same), in the columns such a file has: those it lacks, which its reader
+// returns as NaN and an empty flag, are left out. A batch that a build
+// writing an older version left half done is then retried by this one
+// without a false alarm of nondeterminism.
+func (r DiagRow) SameAsStored(stored DiagRow, v int) bool {
+	n := len(diagColumnsOf(v))
+	if n <= len(diagColumnsV1) {
+		for _, field := range diagQC {
+			*field(&r) = math.NaN()
+		}
+		r.BatchFlag = ""
+	}
+	for j, field := range diagLater {
+		if len(diagColumnsV2)+j >= n {
+			*field(&r) = math.NaN()
+		}
+	}
+	return r.Same(stored)
 }
 
 // Same reports whether r and o hold the same values, bit for bit (so a NaN

@@ -237,3 +237,40 @@ func TestDiagRowSame(t *testing.T) {
 		}
 	}
 }
+
+// TestSameAsStored: a row computed now matches what a file of an older
+// schema version stored of it, whose reader returns the columns it lacks
+// as NaN (and an empty flag); the columns it has still count.
+func TestSameAsStored(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "diag.arrow")
+	for _, tc := range []struct {
+		version int
+		absent  func(*DiagRow) // sets columns the version lacks
+	}{
+		{1, func(r *DiagRow) { r.QCNIS, r.BatchFlag, r.Inflation, r.Manifold = 7, "innovation", 1.05, 0.5 }},
+		{2, func(r *DiagRow) { r.Inflation, r.HybridWeight, r.Manifold = 1.05, 0.99, 0.5 }},
+		{3, func(r *DiagRow) { r.HybridWeight, r.InnovationChart = 0.99, 0.25 }},
+		{4, func(r *DiagRow) { r.HybridWeight, r.InnovationChart = 0.99, 0.25 }},
+		{5, func(r *DiagRow) { r.Manifold, r.ManifoldThreshold, r.InnovationChart = 0.5, 1, 0.25 }},
+	} {
+		// The raw writer stores 0 in every column of the version.
+		diagRawVersion(tc.version, []int32{0}, []int32{4}, []int32{0}).Write(t, p)
+		stored, m, err := ReadDiagnostics(p)
+		if err != nil || m.SchemaVersion != tc.version {
+			t.Fatalf("version %d: %v, read version %d", tc.version, err, m.SchemaVersion)
+		}
+		now := DiagRow{NObs: 4}
+		tc.absent(&now)
+		if !now.SameAsStored(stored[0], tc.version) || now.Same(stored[0]) {
+			t.Errorf("version %d: the row as stored does not match, or matches in full", tc.version)
+		}
+		now.RMSEA = 0.3
+		if now.SameAsStored(stored[0], tc.version) {
+			t.Errorf("version %d: another rmse_a matches", tc.version)
+		}
+	}
+	row := DiagRow{NObs: 4, Manifold: 0.5}
+	if row.SameAsStored(DiagRow{NObs: 4, Manifold: math.NaN()}, SchemaVersion) {
+		t.Error("a column of the current version is left out")
+	}
+}

@@ -142,7 +142,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 	if err != nil {
 		return CycleState{}, err
 	}
-	rows, err := core.PreviousRows(init.Diagnostics, 1)
+	rows, _, err := core.PreviousRows(init.Diagnostics, 1)
 	if err != nil {
 		return CycleState{}, err
 	}
@@ -209,7 +209,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	rows, err := core.PreviousRows(dir.Diagnostics(), in.From)
+	rows, _, err := core.PreviousRows(dir.Diagnostics(), in.From)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}

@@ -164,20 +164,21 @@ func ReadState(dir store.RunDir, s *experiment.Setup, k int) (*mat.Dense, []floa
 	return E, truth, nil
 }
 
-// PreviousRows reads the diagnostics written so far (none before cycle 1).
-func PreviousRows(path string, from int) ([]store.DiagRow, error) {
+// PreviousRows reads the diagnostics written so far (none before cycle 1)
+// and the schema version of their file (0 without one).
+func PreviousRows(path string, from int) ([]store.DiagRow, int, error) {
 	ok, err := store.Exists(path)
 	if err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("activities: %w", err)
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	rows, _, err := store.ReadDiagnostics(path)
+	rows, meta, err := store.ReadDiagnostics(path)
 	if err != nil {
-		return nil, StateError(err)
+		return nil, 0, StateError(err)
 	}
-	return rows, nil
+	return rows, meta.SchemaVersion, nil
 }
 
 // StateError classifies a failure to read the run's state: a corrupt or
@@ -456,9 +457,10 @@ type Batch struct {
 	env   Env
 	runID string
 	// first holds the rows an earlier attempt of this batch stored for
-	// the cycles it finished before it failed: a retry must compute them
-	// again bit for bit (Add).
-	first map[int]store.DiagRow
+	// the cycles it finished before it failed, in a file of schema version
+	// firstVersion: a retry must compute them again bit for bit (Add).
+	first        map[int]store.DiagRow
+	firstVersion int
 }
 
 // NewBatch starts a batch of cycles of run runID in dir after the
@@ -483,7 +485,7 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 	if b.Setup, err = e.Build(cfg); err != nil {
 		return b, false, err
 	}
-	if b.Rows, err = PreviousRows(b.Dir.Diagnostics(), from); err != nil {
+	if b.Rows, b.firstVersion, err = PreviousRows(b.Dir.Diagnostics(), from); err != nil {
 		return b, false, err
 	}
 	if sum, ok := finishedBatch(b.Dir, b.Setup.Config, b.Rows, from, to); ok {
@@ -509,7 +511,7 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 // changed between the attempts, broke the bit-for-bit retries.
 func (b *Batch) Add(c *experiment.Cycle) (pause bool, err error) {
 	row := c.Row()
-	if first, ok := b.first[c.K]; ok && !first.Same(row) {
+	if first, ok := b.first[c.K]; ok && !row.SameAsStored(first, b.firstVersion) {
 		err := fmt.Errorf("activities: cycle %d: a retry of the batch computed rmse_f %v, rmse_a %v where the first attempt stored %v, %v: the model, or an input that changed between the attempts, is not deterministic (see docs/external-models.md, Determinism)",
 			c.K, row.RMSEF, row.RMSEA, first.RMSEF, first.RMSEA)
 		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
