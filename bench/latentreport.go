@@ -782,12 +782,15 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	if len(misses) > 0 {
 		verdict := "none has a paired interval wholly above it: on these seeds none of them is distinguishable from a row that meets the target"
 		if len(clearMisses) > 0 {
-			verdict = fmt.Sprintf("%d (%s) %s a paired interval wholly above it, a miss these seeds resolve", len(clearMisses), strings.Join(clearMisses, ", "), map[bool]string{true: "has", false: "have"}[len(clearMisses) == 1])
+			verb := "have"
+			if len(clearMisses) == 1 {
+				verb = "has"
+			}
+			verdict = fmt.Sprintf("%d (%s) %s a paired interval wholly above it, a miss these seeds resolve", len(clearMisses), strings.Join(clearMisses, ", "), verb)
 		}
 		p("\n*paired change* is the mean over the evaluation seeds both kept of adaptive − tuned RMSE, seed by seed (the same truths and observations), with its 95%% CI, in %% of the tuned mean on those seeds. Of the %d rows above %.0f%% that lose no more seeds, %s.\n",
 			len(misses), 100*adaptiveTolerance, verdict)
 	}
-
 	p("\n## Against the targets of issue 14, with the adaptive rows\n\nThe rows above (marked %q) and the tuned rows of %s together: the best latent filter of either kind against both LETKF rows (the text names the one with the lower mean).\n\n", strings.TrimSpace(adaptiveMark), r.ComparedWith)
 	all := slices.Clone(ref.Rows)
 	for _, row := range r.Rows {

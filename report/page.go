@@ -104,7 +104,7 @@ func Figures(r *Run) ([]Figure, error) {
 			return nil, err
 		}
 		data, err := plotPNG(p, w, h)
-		caption := "The over-cycle tests before each analysis, each over its threshold: the manifold test (this batch's two-sided score, or with ood.manifold_memory its chart over cycles) and the innovation chart (ood.innovation_memory). A chart's alarm is recorded only; the policy acts on the other tests (docs/operations.md)."
+		caption := "Before each analysis, each over its threshold: the manifold test (this batch's two-sided score, or with ood.manifold_memory its chart over cycles) and the innovation chart (ood.innovation_memory). A chart's alarm is recorded only; the policy acts on the other tests (docs/operations.md)."
 		if err := add("ood-tests.png", "Manifold test and innovation chart", caption, data, err); err != nil {
 			return nil, err
 		}

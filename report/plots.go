@@ -140,8 +140,9 @@ func QCPlot(rows []store.DiagRow) (*plot.Plot, error) {
 	return p, err
 }
 
-// testSeries are the over-cycle tests' statistics over their thresholds,
-// so that both share the line at 1 above which a batch is flagged.
+// testSeries are the manifold test's and the innovation chart's
+// statistics over their thresholds, so that both share the line at 1
+// above which a batch is flagged.
 var testSeries = []series{
 	{name: "manifold test / threshold", value: func(r store.DiagRow) float64 { return r.Manifold / r.ManifoldThreshold }, color: red},
 	{name: "innovation chart", value: func(r store.DiagRow) float64 { return r.InnovationChart }, color: blue},

@@ -50,7 +50,7 @@ type DiagRow struct {
 	// fixed or estimated (column "hybrid_weight", schema version 5; NaN
 	// without a hybrid covariance, and in files of versions 1 to 4).
 	HybridWeight float64
-	// The over-cycle out-of-distribution tests (schema version 6; NaN
+	// The manifold test and the innovation chart (schema version 6; NaN
 	// where not run, and in files of versions 1 to 5): the manifold test's
 	// statistic and threshold (columns "manifold", "manifold_threshold":
 	// this batch's two-sided score T, or with ood.manifold_memory the
@@ -157,8 +157,8 @@ var diagQC = []func(r *DiagRow) *float64{
 }
 
 // diagLater are the float64 columns after "batch_flag", in order: the
-// filter's hyperparameters (schema versions 3 to 5) and the over-cycle
-// tests (version 6).
+// filter's hyperparameters (schema versions 3 to 5) and the manifold test
+// and innovation chart statistics (version 6).
 var diagLater = []func(r *DiagRow) *float64{
 	func(r *DiagRow) *float64 { return &r.Inflation },
 	func(r *DiagRow) *float64 { return &r.ObsVariance },
@@ -283,7 +283,7 @@ func readDiag(t *arrowfile.Table) ([]DiagRow, error) {
 		}
 		// The later columns of the file's version (ReadTable checked them
 		// against it): none before 3, no hybrid_weight before 5, no
-		// over-cycle tests before 6.
+		// manifold test and innovation chart before 6.
 		hyper := make([]*array.Float64, len(diagLater))
 		for i := range diagLater {
 			name := diagColumns[15+i].Name

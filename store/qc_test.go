@@ -141,11 +141,11 @@ func TestDiagnosticsHyperparameters(t *testing.T) {
 	}
 }
 
-// TestDiagnosticsOverCycleTests writes and reads the schema version 6
+// TestDiagnosticsOODStatistics writes and reads the schema version 6
 // columns of the manifold test and the innovation chart (NaN = not run),
 // reads a version 5 table, which lacks them, as NaN, and rejects a
 // version 6 table without them.
-func TestDiagnosticsOverCycleTests(t *testing.T) {
+func TestDiagnosticsOODStatistics(t *testing.T) {
 	dir := t.TempDir()
 	nan := math.NaN()
 	rows := []DiagRow{

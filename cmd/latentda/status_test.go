@@ -10,7 +10,7 @@ import (
 
 // TestPrintStatusHyperparameters: the status shows the latest cycle's
 // inflation, hybrid weight, estimated observation-error variances and
-// over-cycle test statistics when it has them.
+// manifold test and innovation chart statistics when it has them.
 func TestPrintStatusHyperparameters(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -19,7 +19,7 @@ func WriteStatus(w io.Writer, st workflows.Status) error {
 	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\n",
 		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA)
 	b.WriteString(hyperparameters(st.Last))
-	b.WriteString(overCycleTests(st.Last))
+	b.WriteString(oodStatistics(st.Last))
 	fmt.Fprintf(&b, "flagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
 		st.Summary.Flagged, st.Summary.FlaggedBatches, st.Last.NFlagged, st.Last.NObs, batchNote(st.Last.BatchFlag), st.RunDir)
 	_, err := io.WriteString(w, b.String())
@@ -51,9 +51,9 @@ func hyperparameters(st experiment.CycleStats) string {
 	return b.String()
 }
 
-// overCycleTests is the status line of the latest cycle's manifold test
+// oodStatistics is the status line of the latest cycle's manifold test
 // and innovation chart statistics, left out when it has neither.
-func overCycleTests(st experiment.CycleStats) string {
+func oodStatistics(st experiment.CycleStats) string {
 	var parts []string
 	if st.Manifold != 0 {
 		parts = append(parts, fmt.Sprintf("manifold %.4g (threshold %.4g)", st.Manifold, st.ManifoldThreshold))
