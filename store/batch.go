@@ -340,7 +340,7 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 	for _, f := range files {
 		if same, err := arrowfile.SameContents(f.File.Tmp, f.Path); err != nil {
 			return nil, arrowfile.WriteErr(f.Path, err)
-		} else if !same {
+		} else if !same && !olderVersion(f.Path) {
 			return nil, fmt.Errorf("%w: %s", ErrRetryDiffers, f.Path)
 		}
 		if err := f.File.Rename(f.Path); err != nil {
@@ -364,6 +364,31 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 		return nil, arrowfile.WriteErr(d.Path, err)
 	}
 	return append(paths, d.Path), nil
+}
+
+// olderVersion reports whether the file at path was written with an older
+// schema version than this build writes: a batch file that an older build
+// renamed into place before it stopped, which the diagnostics do not
+// commit yet. Its bytes carry its version, so a retry replaces it instead
+// of comparing. An unreadable file is not older.
+func olderVersion(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	md := r.Schema().Metadata()
+	i := md.FindKey(arrowfile.KeySchemaVersion)
+	if i < 0 {
+		return false
+	}
+	v, err := strconv.Atoi(md.Values()[i])
+	return err == nil && v >= 1 && v < SchemaVersion
 }
 
 // syncAll flushes, fsyncs and closes the files, in parallel.

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/latentda/latentda/store/internal/arrowfile"
 	"github.com/latentda/latentda/store/internal/filetest"
 	"gonum.org/v1/gonum/mat"
@@ -60,6 +63,20 @@ func testCycles(from, to int) []batchCycle {
 // the batch as a killed process would.
 func writeBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle, commit bool) []string {
 	t.Helper()
+	b := fillBatch(t, dir, keep, cycles)
+	if !commit {
+		return nil
+	}
+	paths, err := b.Commit(nil, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+// fillBatch records the cycles in a new batch of dir, uncommitted.
+func fillBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle) *CycleBatch {
+	t.Helper()
 	b := dir.NewCycleBatch(keep)
 	for _, c := range cycles {
 		for _, err := range []error{
@@ -73,14 +90,7 @@ func writeBatch(t testing.TB, dir RunDir, keep Retention, cycles []batchCycle, c
 			}
 		}
 	}
-	if !commit {
-		return nil
-	}
-	paths, err := b.Commit(nil, Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return paths
+	return b
 }
 
 // checkCycle checks that rs reads cycle c back bit for bit.
@@ -558,14 +568,7 @@ func TestRetriedBatchDiffers(t *testing.T) {
 	writeBatch(t, dir, Retention{}, testCycles(1, 3), true)
 	changed := testCycles(1, 3)
 	changed[1].analysis.Set(2, 3, 99) // was -Inf
-	b := dir.NewCycleBatch(Retention{})
-	for _, c := range changed {
-		if err := errors.Join(b.Truth(c.meta, c.truth), b.Forecast(c.meta, c.forecast), b.Observations(c.meta, c.obs),
-			b.Latent(c.meta, c.latentF, c.latentA), b.Estimate(c.meta, FieldVarianceScales, c.scales), b.Analysis(c.meta, c.analysis), b.EndCycle()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err = b.Commit(nil, Meta{})
+	_, err = fillBatch(t, dir, Retention{}, changed).Commit(nil, Meta{})
 	if !errors.Is(err, ErrRetryDiffers) || !strings.Contains(err.Error(), states) {
 		t.Fatalf("retry with another analysis: %v, want ErrRetryDiffers naming %s", err, states)
 	}
@@ -576,6 +579,33 @@ func TestRetriedBatchDiffers(t *testing.T) {
 	for _, e := range entries {
 		if arrowfile.IsTempName(e.Name()) {
 			t.Errorf("temporary file %s left", e.Name())
+		}
+	}
+}
+
+// TestRetryReplacesOlderVersion: a batch file at the retry's path that an
+// older build wrote (its bytes carry its schema version) is replaced, not
+// compared; one of this version that differs is ErrRetryDiffers.
+func TestRetryReplacesOlderVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		differs bool
+	}{{"5", false}, {strconv.Itoa(SchemaVersion), true}} {
+		dir := RunDir{Root: t.TempDir()}
+		if err := os.MkdirAll(dir.Batches(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		states := dir.Batch(batchStates, 1, 3)
+		filetest.Raw{MD: filetest.WithMD(filetest.BaseMD(KindStateBatch), arrowfile.KeySchemaVersion, tc.version),
+			Fields: []arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64}}, Cols: []func(memory.Allocator) arrow.Array{filetest.F64s([]float64{1}, nil)}, NRows: 1}.Write(t, states)
+		_, err := fillBatch(t, dir, Retention{}, testCycles(1, 3)).Commit(nil, Meta{})
+		if tc.differs != errors.Is(err, ErrRetryDiffers) || !tc.differs && err != nil {
+			t.Fatalf("a version %s file at %s: %v", tc.version, states, err)
+		}
+		if !tc.differs {
+			if _, _, err := OpenRunState(dir).Ensemble(FieldAnalysis, 3); err != nil {
+				t.Errorf("the replaced file: %v", err)
+			}
 		}
 	}
 }
