@@ -412,11 +412,13 @@ func (c Config) Validate() error {
 		if err := c.OOD.validate(c.Latent); err != nil {
 			return err
 		}
-		if c.OOD.ManifoldMemory != 0 && c.AnalysisBlocks() != nil {
-			return fmt.Errorf("ood.manifold_memory: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)")
-		}
-		if c.OOD.InnovationMemory != 0 && c.AnalysisBlocks() != nil {
-			return fmt.Errorf("ood.innovation_memory: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)")
+		for _, chart := range []struct {
+			key    string
+			memory int
+		}{{"manifold_memory", c.OOD.ManifoldMemory}, {"innovation_memory", c.OOD.InnovationMemory}} {
+			if chart.memory != 0 && c.AnalysisBlocks() != nil {
+				return fmt.Errorf("ood.%s: not available with orchestration.blocks (every block activity screens the cycle again, which would add it to the chart once per block)", chart.key)
+			}
 		}
 	}
 	if c.Anomaly != nil {

@@ -493,7 +493,8 @@ func runTwin(cfg config.Config) (*twinRun, error) {
 	}
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
-	tw := &twinRun{errs: make([][]float64, 0, cycles-twinBurn), nis: make([]float64, 0, cycles-twinBurn)}
+	n := cycles - twinBurn
+	tw := &twinRun{errs: make([][]float64, 0, n), nis: make([]float64, 0, n), scores: make([][]float64, 0, n)}
 	for k := 1; k <= cycles; k++ {
 		s.AdvanceTruth(truth, k)
 		s.Observe(y, truth, k)

@@ -74,6 +74,12 @@ var batchFields = map[string][]Field{
 // estimateFields are the estimates carried between cycles, in stored order.
 var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldInnovationChart, FieldHybridWeight}
 
+// IsVector reports whether f is one vector per cycle (FieldTruth, or an
+// estimate; RunState.Vector reads it) rather than an ensemble or codes.
+func (f Field) IsVector() bool {
+	return f == FieldTruth || slices.Contains(estimateFields[:], f)
+}
+
 // batchOf is the batch file holding a field.
 func batchOf(f Field) string {
 	for prefix, fields := range batchFields {
@@ -256,8 +262,8 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 }
 
 // Estimate records the estimate f (FieldVarianceScales, FieldInflation,
-// FieldManifoldChart, FieldInnovationChart, FieldHybridWeight) carried from cycle m.Cycle to the
-// next.
+// FieldManifoldChart, FieldInnovationChart, FieldHybridWeight) carried
+// from cycle m.Cycle to the next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
 	i := slices.Index(estimateFields[:], f)
 	c, err := b.at(m)

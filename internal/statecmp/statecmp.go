@@ -106,7 +106,7 @@ func read(t testing.TB, rs *store.RunState, f store.Field, k int) ([]byte, bool)
 		m   store.Meta
 		err error
 	)
-	if f == store.FieldTruth || f == store.FieldVarianceScales || f == store.FieldInflation || f == store.FieldManifoldChart || f == store.FieldInnovationChart || f == store.FieldHybridWeight {
+	if f.IsVector() {
 		var x []float64
 		if x, m, err = rs.Vector(f, k); err == nil {
 			X = mat.NewDense(1, len(x), x)
