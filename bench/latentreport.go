@@ -741,9 +741,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	case r.XN != 0:
 		which = fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, hyperprior weight xn = %g)", r.XN)
 	}
-	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
+	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
-	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | chosen | change | paired change (95%% CI) | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
+	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | configurations tried (tuned / adaptive) | chosen | change | paired change (95%% CI) | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
 	within, compared := 0, 0
 	var misses, clearMisses []string // rows above the tolerance; those whose paired interval lies above it too
 	for _, row := range r.Rows {
@@ -751,10 +751,11 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		if chosen == "" {
 			chosen = "—"
 		}
-		tuned := "—"
+		tuned, tried := "—", fmt.Sprintf("— / %d", len(row.Tuning))
 		change, pairedChange, ok := "—", "—", "—"
 		if t := findRow(ref.Rows, row); t != nil {
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
+			tried = fmt.Sprintf("%d / %d", len(t.Tuning), len(row.Tuning))
 			var counted, met bool
 			change, ok, counted, met = adaptiveVerdict(row, *t)
 			if counted {
@@ -775,8 +776,8 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 				}
 			}
 		}
-		p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s |\n", row.Model, row.Regime, row.N, row.Filter, tuned, rowRMSE(&row),
-			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, chosen, change, pairedChange, ok)
+		p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s | %s |\n", row.Model, row.Regime, row.N, row.Filter, tuned, rowRMSE(&row),
+			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, tried, chosen, change, pairedChange, ok)
 	}
 	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
 	if len(misses) > 0 {
