@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/internal/ci"
 	"github.com/latentda/latentda/store"
 )
 
@@ -480,7 +481,7 @@ func pairRows(b, a *LatentRow) (paired, bool) {
 			lower++
 		}
 	}
-	m, h, _, okH := meanCI95(d)
+	m, h, _, okH := ci.MeanCI95(d)
 	if !okH {
 		return paired{}, false
 	}

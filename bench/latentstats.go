@@ -1,29 +1,10 @@
 package bench
 
 import (
-	"math"
-
 	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
-)
 
-// meanCI95 returns the mean of xs and the half-width of its two-sided 95%
-// Student-t confidence interval, t₀.₉₇₅(n−1)·s/√n with s the sample
-// standard deviation. ok is false for the half-width when n < 2 (and for
-// both when n = 0).
-func meanCI95(xs []float64) (mean, half float64, okMean, okHalf bool) {
-	n := len(xs)
-	if n == 0 {
-		return 0, 0, false, false
-	}
-	mean = stat.Mean(xs, nil)
-	if n < 2 {
-		return mean, 0, true, false
-	}
-	s := stat.StdDev(xs, nil)
-	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(n - 1)}.Quantile(0.975)
-	return mean, t * s / math.Sqrt(float64(n)), true, true
-}
+	"github.com/latentda/latentda/internal/ci"
+)
 
 // setStats fills the row's statistics from its evaluation runs: the mean
 // RMSE with its 95% confidence interval, the mean spread and the mean NIS
@@ -46,7 +27,7 @@ func (r *LatentRow) setStats() {
 		pm := stat.Mean(proj, nil)
 		r.ProjectedMean = &pm
 	}
-	m, h, okM, okH := meanCI95(rmse)
+	m, h, okM, okH := ci.MeanCI95(rmse)
 	if okM {
 		r.RMSEMean = &m
 		sp, ni := stat.Mean(spread, nil), stat.Mean(nis, nil)

@@ -41,8 +41,8 @@ type Options struct {
 	Variance      float64  // Lorenz-96 PCA: explained variance fraction (default 0.90)
 	KSDim         int      // KS PCA: latent dimension (default 32)
 	Samples       int      // archive snapshots for each generator (default 5000)
-	// Policies also runs the reject and inflate policies on the first
-	// seed, for the analysis-RMSE table.
+	// Policies also runs every case under the reject and inflate
+	// policies with every seed, for the analysis-RMSE table.
 	Policies bool
 	Log      func(string)
 }
@@ -125,13 +125,21 @@ type Tracking struct {
 	RMSE  []float64 `json:"rmse_by_seed"`
 }
 
-// RMSE is the analysis RMSE of one case under one policy (first seed).
+// RMSE is the analysis RMSE of one case under one policy, seed by seed.
 type RMSE struct {
-	Model  string  `json:"model"`
-	Case   string  `json:"case"`
-	Policy string  `json:"policy"`
-	RMSEa  float64 `json:"rmse_a"`
-	Error  string  `json:"error,omitempty"`
+	Model  string      `json:"model"`
+	Case   string      `json:"case"`
+	Policy string      `json:"policy"`
+	Runs   []PolicyRun `json:"runs"`
+}
+
+// PolicyRun is one seed's time-mean analysis RMSE after the onset. A run
+// that stopped early (Error) is left out of the table's statistics and
+// counted as lost.
+type PolicyRun struct {
+	Seed  int     `json:"seed"`
+	RMSEa float64 `json:"rmse_a"`
+	Error string  `json:"error,omitempty"`
 }
 
 // Generator describes a model's generator.
@@ -368,7 +376,7 @@ type oodRun struct {
 }
 
 // Run fits a generator per model and runs each case with each
-// seed (and, with Policies, each policy on the first seed).
+// seed (and, with Policies, under each policy).
 func Run(ctx context.Context, o Options) (Result, error) {
 	o.withDefaults()
 	logf := func(format string, args ...any) {
@@ -461,15 +469,29 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	}
 	cases := m.cases(oodBurn + 1)
 	runs := make(map[string][]oodRun, len(cases))
+	// policyRuns[case][policy] are the other policies' runs, of which
+	// only the RMSE is kept.
+	policyRuns := make(map[string]map[string][]PolicyRun, len(cases))
+	others := []string{config.PolicyReject, config.PolicyInflate}
 	type job struct {
-		c    oodCase
-		seed int
+		c      oodCase
+		seed   int
+		policy string
 	}
 	var jobs []job
 	for _, c := range cases {
 		runs[c.name] = make([]oodRun, o.Seeds)
+		policyRuns[c.name] = map[string][]PolicyRun{}
 		for s := range o.Seeds {
-			jobs = append(jobs, job{c, s})
+			jobs = append(jobs, job{c, s, config.PolicyWarn})
+		}
+		if o.Policies {
+			for _, pol := range others {
+				policyRuns[c.name][pol] = make([]PolicyRun, o.Seeds)
+				for s := range o.Seeds {
+					jobs = append(jobs, job{c, s, pol})
+				}
+			}
 		}
 	}
 	// Two workers: the machine's cores.
@@ -485,8 +507,21 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 			defer wg.Done()
 			for j := range next {
 				seed := o.FirstSeed + j.seed
-				r, err := runOODCase(ctx, caseConfig(j.c, uint64(seed), config.PolicyWarn), j.c)
+				r, err := runOODCase(ctx, caseConfig(j.c, uint64(seed), j.policy), j.c)
 				mu.Lock()
+				if j.policy != config.PolicyWarn {
+					pr := PolicyRun{Seed: seed, RMSEa: r.rmse}
+					switch {
+					case err != nil:
+						pr.Error = err.Error()
+					case r.lostCycle > 0:
+						pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
+					}
+					policyRuns[j.c.name][j.policy][j.seed] = pr
+					mu.Unlock()
+					logf("%s, %s, seed %d, policy %s: rmse_a %.3f", m.name, j.c.name, seed, j.policy, r.rmse)
+					continue
+				}
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("bench ood: %s, %s, seed %d: %w", m.name, j.c.name, seed, err)
 				}
@@ -536,21 +571,17 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	res.Bounds = append(res.Bounds, bounds...)
 	if o.Policies {
 		for _, c := range cases {
-			for _, policy := range []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate} {
-				row := RMSE{Model: m.name, Case: c.name, Policy: policy}
-				r := runs[c.name][0]
-				if policy != config.PolicyWarn {
-					var err error
-					if r, err = runOODCase(ctx, caseConfig(c, uint64(o.FirstSeed), policy), c); err != nil {
-						row.Error = err.Error()
-					}
-				}
-				row.RMSEa = r.rmse
+			warn := RMSE{Model: m.name, Case: c.name, Policy: config.PolicyWarn}
+			for s, r := range runs[c.name] {
+				pr := PolicyRun{Seed: o.FirstSeed + s, RMSEa: r.rmse}
 				if r.lostCycle > 0 {
-					row.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
+					pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
 				}
-				res.RMSE = append(res.RMSE, row)
-				logf("%s, %s, policy %s: rmse_a %.3f", m.name, c.name, policy, row.RMSEa)
+				warn.Runs = append(warn.Runs, pr)
+			}
+			res.RMSE = append(res.RMSE, warn)
+			for _, pol := range others {
+				res.RMSE = append(res.RMSE, RMSE{Model: m.name, Case: c.name, Policy: pol, Runs: policyRuns[c.name][pol]})
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package ood
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -193,9 +194,17 @@ func TestOODBenchShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 10 short twin experiments")
 	}
-	res, err := Run(context.Background(), Options{Cycles: 100, Seeds: 1, Samples: 2000, Models: []string{"lorenz96"}})
+	res, err := Run(context.Background(), Options{Cycles: 100, Seeds: 1, Samples: 2000, Models: []string{"lorenz96"}, Policies: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(res.RMSE) != 3*len(Cases("lorenz96")) {
+		t.Errorf("%d policy rows, want 3 per case", len(res.RMSE))
+	}
+	for _, r := range res.RMSE {
+		if len(r.Runs) != 1 || r.Runs[0].Seed != 1 || !(r.Runs[0].RMSEa > 0) {
+			t.Errorf("policy row %+v", r)
+		}
 	}
 	for _, r := range res.Rows {
 		if r.FAR < 0 || r.FAR > 1 || r.FARCI[0] > r.FAR || r.FARCI[1] < r.FAR {
@@ -233,6 +242,44 @@ func TestOODReportSetUp(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestPolicyTable: each policy's mean and interval over the seeds it
+// kept, the paired change against warn over the seeds both kept, and the
+// best policy with those its paired interval does not separate it from.
+func TestPolicyTable(t *testing.T) {
+	runs := func(vs ...float64) []PolicyRun {
+		out := make([]PolicyRun, len(vs))
+		for i, v := range vs {
+			out[i] = PolicyRun{Seed: 11 + i, RMSEa: v}
+			if v < 0 {
+				out[i] = PolicyRun{Seed: 11 + i, Error: "stopped at cycle 9: diverged"}
+			}
+		}
+		return out
+	}
+	var b strings.Builder
+	writeRMSE(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, []RMSE{
+		{Model: "ks", Case: "x", Policy: "warn", Runs: runs(1, 2, 3)},
+		{Model: "ks", Case: "x", Policy: "reject", Runs: runs(0.5, 1.5, -1)},
+		{Model: "ks", Case: "x", Policy: "inflate", Runs: runs(0.9, 1.9, 2.9)},
+		{Model: "ks", Case: "y", Policy: "warn", Runs: runs(1, 2, 3)},
+		{Model: "ks", Case: "y", Policy: "reject", Runs: runs(1.1, 1.9, 3.3)},
+		{Model: "ks", Case: "y", Policy: "inflate", Runs: runs(-1, -1, -1)},
+	})
+	for _, want := range []string{
+		// warn: 2 ± t₀.₉₇₅(2)/√3 = 2.484; reject kept 2 seeds, its change
+		// −0.5 on both (zero width); inflate −0.1 on every seed, best of
+		// those that lost none.
+		"| ks | x | 2.000 ± 2.484 | 1.000 ± 6.353, lost 1/3 | 1.900 ± 2.484 | -0.500 ± 0.000 | -0.100 ± 0.000 | inflate |",
+		// reject − warn: 0.1, −0.1, 0.3, mean 0.1 ± 0.497, not separated;
+		// inflate lost every run.
+		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.100 ± 0.497 | — | warn ≈ reject |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks\n%s\n%s", want, b.String())
 		}
 	}
 }

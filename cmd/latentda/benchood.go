@@ -50,7 +50,7 @@ with --policies also the analysis RMSE per policy (warn, reject, inflate).`,
 	f.Float64Var(&o.Variance, "variance", 0, "explained variance of the Lorenz-96 PCA generator (default 0.90)")
 	f.IntVar(&o.KSDim, "ks-dim", 0, "latent dimension of the KS PCA generator (default 32)")
 	f.IntVar(&o.Samples, "samples", 0, "archive snapshots for each generator (default 5000)")
-	f.BoolVar(&o.Policies, "policies", false, "also run the reject and inflate policies on the first seed (analysis RMSE table)")
+	f.BoolVar(&o.Policies, "policies", false, "also run every case under the reject and inflate policies with every seed (analysis RMSE table)")
 	f.StringVar(&o.Report, "report", "docs/results-ood.md", "Markdown report to write")
 	f.StringSliceVar(&o.Merge, "merge", nil, "run nothing: join the JSON results of earlier runs on other models and write the report and JSON from them")
 	f.StringVar(&o.JSON, "json", "docs/results-ood.json", "JSON results to write ({\"rows\": [...]}); empty: none")
