@@ -273,10 +273,10 @@ func TestPolicyTable(t *testing.T) {
 		// warn: 2 ± t₀.₉₇₅(2)/√3 = 2.484; reject kept 2 seeds, its change
 		// −0.5 on both (zero width); inflate −0.1 on every seed, best of
 		// those that lost none.
-		"| ks | x | 2.000 ± 2.484 | 1.000 ± 6.353, lost 1/3 | 1.900 ± 2.484 | -0.500 ± 0.000 | -0.100 ± 0.000 | inflate |",
+		"| ks | x | 2.000 ± 2.484 | 1.000 ± 6.353, lost 1/3 | 1.900 ± 2.484 | -0.5000 ± 0.0000 | -0.1000 ± 0.0000 | inflate |",
 		// reject − warn: 0.1, −0.1, 0.3, mean 0.1 ± 0.497, not separated;
 		// inflate lost every run.
-		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.100 ± 0.497 | — | warn ≈ reject |",
+		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.1000 ± 0.4968 | — | warn ≈ reject |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks\n%s\n%s", want, b.String())

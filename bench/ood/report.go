@@ -231,7 +231,7 @@ func writeRMSE(p func(string, ...any), rmse []RMSE) {
 		}
 		for _, pol := range policies[1:] {
 			if m, h, ok := pairedDiff(by[k][config.PolicyWarn], by[k][pol]); ok {
-				p(" %+.3f ± %.3f |", m, h)
+				p(" %+.4f ± %.4f |", m, h)
 			} else {
 				p(" — |")
 			}
