@@ -100,7 +100,9 @@ type OODConfig struct {
 	// Policy is warn (default), reject or inflate. It acts on the
 	// per-observation test and on the batch tests of the cycle; an alarm
 	// of a chart (manifold_memory, innovation_memory) judges the cycles
-	// before it and is recorded only, under every policy.
+	// before it and is recorded only, under every policy. reject skips
+	// the analysis of a flagged batch, so an anomaly that persists lets
+	// the filter run free (docs/results-ood.md, the policy table).
 	Policy string `yaml:"policy" json:"policy"`
 	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
 	// was flagged, until it is resumed or stopped; a chart's alarm pauses
