@@ -509,13 +509,12 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 				seed := o.FirstSeed + j.seed
 				r, err := runOODCase(ctx, caseConfig(j.c, uint64(seed), j.policy), j.c)
 				mu.Lock()
-				if j.policy != config.PolicyWarn {
-					pr := PolicyRun{Seed: seed, RMSEa: r.rmse}
-					switch {
-					case err != nil:
+				// Another policy's run that fails is lost, not the bench's
+				// error (unless the bench was stopped).
+				if j.policy != config.PolicyWarn && ctx.Err() == nil {
+					pr := r.policyRun(seed)
+					if err != nil {
 						pr.Error = err.Error()
-					case r.lostCycle > 0:
-						pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
 					}
 					policyRuns[j.c.name][j.policy][j.seed] = pr
 					mu.Unlock()
@@ -573,11 +572,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 		for _, c := range cases {
 			warn := RMSE{Model: m.name, Case: c.name, Policy: config.PolicyWarn}
 			for s, r := range runs[c.name] {
-				pr := PolicyRun{Seed: o.FirstSeed + s, RMSEa: r.rmse}
-				if r.lostCycle > 0 {
-					pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
-				}
-				warn.Runs = append(warn.Runs, pr)
+				warn.Runs = append(warn.Runs, r.policyRun(o.FirstSeed+s))
 			}
 			res.RMSE = append(res.RMSE, warn)
 			for _, pol := range others {
@@ -586,6 +581,16 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 		}
 	}
 	return nil
+}
+
+// policyRun is the run's row of the policy table: a run that stopped
+// early is lost.
+func (r oodRun) policyRun(seed int) PolicyRun {
+	pr := PolicyRun{Seed: seed, RMSEa: r.rmse}
+	if r.lostCycle > 0 {
+		pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
+	}
+	return pr
 }
 
 // oodConfig is the config of one case with one seed and policy: every test
