@@ -47,8 +47,16 @@ func envFirst(names ...string) string {
 	return ""
 }
 
+// addFlags adds the connection flags (and with withUI --ui-port). withUI
+// marks the commands that start an embedded server when --address
+// is empty; the others then connect to the local one `latentda dev`
+// starts.
 func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
-	cmd.Flags().StringVar(&o.Address, "address", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port; empty starts an embedded dev server (env TEMPORAL_ADDRESS)")
+	empty := "empty: 127.0.0.1:7233, where latentda dev listens"
+	if withUI {
+		empty = "empty starts an embedded dev server"
+	}
+	cmd.Flags().StringVar(&o.Address, "address", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port; "+empty+" (env TEMPORAL_ADDRESS)")
 	ns := os.Getenv("TEMPORAL_NAMESPACE")
 	if ns == "" {
 		ns = "default"
@@ -62,7 +70,7 @@ func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
 	cmd.Flags().StringVar(&o.TaskQueue, "task-queue", workflows.TaskQueue, "Temporal task queue of the workers")
 	o.TLS.addFlags(cmd)
 	if withUI {
-		cmd.Flags().IntVar(&o.UIPort, "ui-port", 8233, "embedded Temporal UI port (a free one if busy; -1 disables the UI)")
+		cmd.Flags().IntVar(&o.UIPort, "ui-port", 0, "embedded Temporal UI port (default 8233, or a free port when busy; a port given must be free; -1 disables the UI)")
 	}
 }
 

@@ -94,9 +94,16 @@ func SummaryOf(res workflows.Result, wfID string, start time.Time) RunSummary {
 
 // WriteText writes s as `latentda run` prints it.
 func (s RunSummary) WriteText(w io.Writer) error {
+	workflow, stopped := s.WorkflowID, ""
+	if workflow == "" {
+		workflow = "none (run in process)"
+	}
+	if s.Stopped {
+		stopped = ", stopped by a signal"
+	}
 	_, err := fmt.Fprintf(w, `run          %s
 workflow     %s
-cycles       %d (%d scored after burn-in)
+cycles       %d (%d scored after burn-in)%s
 rmse_a       %.4f
 rmse_f       %.4f
 spread_a     %.4f
@@ -105,6 +112,6 @@ flagged      %d observations, %d batches
 run dir      %s
 diagnostics  %s
 time         %.1fs
-`, s.RunID, s.WorkflowID, s.Cycles, s.Scored, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
+`, s.RunID, workflow, s.Cycles, s.Scored, stopped, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
 	return err
 }

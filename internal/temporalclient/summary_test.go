@@ -31,3 +31,24 @@ func TestProgress(t *testing.T) {
 		t.Error("a buffer is not a terminal")
 	}
 }
+
+// TestWriteTextSays: the text summary says when a run was stopped and
+// when it ran without a workflow.
+func TestWriteTextSays(t *testing.T) {
+	for _, tc := range []struct {
+		s    RunSummary
+		want string
+	}{
+		{RunSummary{RunID: "a", WorkflowID: "latentda-a", Cycles: 7, Scored: 5, Stopped: true}, "cycles       7 (5 scored after burn-in), stopped by a signal\n"},
+		{RunSummary{RunID: "a", WorkflowID: "latentda-a", Cycles: 7, Scored: 5}, "cycles       7 (5 scored after burn-in)\n"},
+		{RunSummary{RunID: "a"}, "workflow     none (run in process)\n"},
+	} {
+		var b strings.Builder
+		if err := tc.s.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("summary lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+}
