@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -28,17 +30,30 @@ type RunRow struct {
 
 // ListRuns lists the assimilation runs of namespace, then the live runs
 // (schedules of cycle workflows), whose status is active or paused and
-// whose Started is their last cycle's nominal time.
+// whose Started is their last cycle's nominal time. A run that continued
+// as new is listed once, by its latest execution.
 func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow, error) {
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: namespace,
-		Query:     "WorkflowType = 'Assimilation'",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+	var execs []*workflowpb.WorkflowExecutionInfo
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace:     namespace,
+			Query:         "WorkflowType = 'Assimilation'",
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		execs = append(execs, resp.GetExecutions()...)
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
 	}
 	rows := []RunRow{}
-	for _, e := range resp.GetExecutions() {
+	for _, e := range execs {
+		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			continue
+		}
 		r := RunRow{ID: e.GetExecution().GetWorkflowId(), Kind: "run", Started: e.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z")}
 		fields := e.GetSearchAttributes().GetIndexedFields()
 		decode := func(name string, v any) {
