@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -383,6 +384,9 @@ func (c Config) Validate() error {
 		return bad("observations.variance", "must be finite and > 0, got %v", o.Variance)
 	}
 	f := c.Filter
+	if !slices.Contains(enkf.Methods, enkf.Method(f.Method)) {
+		return bad("filter.method", "unknown method %q (want one of %v)", f.Method, enkf.Methods)
+	}
 	if f.Members < 2 {
 		return bad("filter.members", "need at least 2 members, got %d", f.Members)
 	}

@@ -106,7 +106,7 @@ func TestParseRejects(t *testing.T) {
 		{"zero obs variance", replace("variance: 1}", "variance: -2}"), "observations.variance"},
 		{"one member", replace("members: 20", "members: 1"), "filter.members: need at least 2"},
 		{"huge ensemble", replace("members: 20", "members: 100000"), "at most 10000"},
-		{"unknown method", replace("method: etkf", "method: 4dvar"), `unknown method "4dvar"`},
+		{"unknown method", replace("method: etkf", "method: 4dvar"), `filter.method: unknown method "4dvar"`},
 		{"letkf without radius", replace("method: etkf", "method: letkf"), "localisation radius"},
 		{"weight stride for the etkf", replace("rotate: true", "rotate: true, weight_stride: 2"), "filter.weight_stride: 2 is for the letkf, not etkf"},
 		{"negative weight stride", replace("method: etkf", "method: letkf, loc_radius: 4, weight_stride: -1"), "filter.weight_stride: must be >= 1, got -1"},

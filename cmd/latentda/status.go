@@ -90,7 +90,7 @@ func newRunsCmd() *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a\tstarted")
+			fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a (latest cycle)\tstarted")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.4f\t%s\n", r.ID, r.Kind, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
 			}

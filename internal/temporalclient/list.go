@@ -24,7 +24,7 @@ type RunRow struct {
 	Model   string  `json:"model"`
 	Status  string  `json:"status"`
 	Cycle   int64   `json:"cycle"`
-	RMSEa   float64 `json:"rmse_a"`
+	RMSEa   float64 `json:"rmse_a"` // of the latest cycle
 	Started string  `json:"started"`
 }
 
