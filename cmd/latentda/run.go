@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -182,7 +184,40 @@ func (o *runOptions) completeRun() error {
 	if err := o.complete(); err != nil {
 		return err
 	}
-	return o.confine(o.ConfigPath, o.cfg)
+	if err := o.confine(o.ConfigPath, o.cfg); err != nil {
+		return err
+	}
+	if o.NoWorker {
+		return nil // the workers elsewhere read their own state directory
+	}
+	return generatorsExist(o.ConfigPath, o.cfg, o.StateDir, o.AllowPaths)
+}
+
+// generatorsExist refuses, before a run starts, a config whose generator
+// files (latent.generator, ood.generator) are not there, as the worker
+// of this process would find when the run needs them.
+func generatorsExist(path string, cfg config.Config, stateDir string, allow []string) error {
+	resolved, err := cfg.Confine(stateDir, allow)
+	if err != nil {
+		return err
+	}
+	var files [][2]string
+	if l := resolved.Latent; l != nil && l.Generator != "identity" {
+		files = append(files, [2]string{"latent.generator", l.Generator})
+	}
+	if q := resolved.OOD; q != nil && q.Generator != "" && q.Generator != "latent" {
+		files = append(files, [2]string{"ood.generator", q.Generator})
+	}
+	for _, f := range files {
+		_, err := os.Stat(f[1])
+		if errors.Is(err, fs.ErrNotExist) {
+			return usageError{fmt.Errorf("config: %s: %s: no file at %s (make it with latentda train first, or point the key at an existing file)", path, f[0], f[1])}
+		}
+		if err != nil {
+			return usageError{fmt.Errorf("config: %s: %s: %w", path, f[0], err)}
+		}
+	}
+	return nil
 }
 
 // timestamped names a run prefix-<UTC time to the millisecond>, such as
