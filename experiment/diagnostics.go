@@ -162,8 +162,9 @@ type Summary struct {
 	// is consistent with the actual errors).
 	NISRatio float64 `json:"nis_ratio"`
 	// Inflation and ObsVariance are the time means of CycleStats' over
-	// the scored cycles, for runs in process (Run); 0 in the sums the
-	// workflows carry (the diagnostics table has them per cycle).
+	// the scored cycles, for runs in process (Run) and in `latentda
+	// compare`; 0 in the sums the workflows carry (the diagnostics table
+	// has them per cycle).
 	Inflation   float64 `json:"inflation"`
 	ObsVariance float64 `json:"obs_variance"`
 	// Flagged observations and flagged batches over all cycles.

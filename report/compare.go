@@ -65,6 +65,10 @@ func CompareRuns(runsDir, a, b string) (Comparison, error) {
 	}
 	slices.Sort(cycles)
 	var sums [2]experiment.Sums
+	// The time means of the inflation and the estimated observation
+	// variance over the same cycles, which the sums do not carry, as a
+	// run in process reports them.
+	var infl, obsVar [2]float64
 	for _, k := range cycles {
 		row := CycleRow{Cycle: k}
 		both := true
@@ -79,12 +83,18 @@ func CompareRuns(runsDir, a, b string) (Comparison, error) {
 		c.Cycles = append(c.Cycles, row)
 		if both && cfgs[0].Scored(k) && cfgs[1].Scored(k) {
 			for i := range 2 {
-				sums[i].Add(experiment.StatsOfRow(rows[i][k]), true)
+				st := experiment.StatsOfRow(rows[i][k])
+				sums[i].Add(st, true)
+				infl[i] += st.Inflation
+				obsVar[i] += st.ObsVariance
 			}
 		}
 	}
 	for i := range 2 {
 		c.Summary.Runs[i] = sums[i].Summary()
+		if n := float64(sums[i].Scored); n > 0 {
+			c.Summary.Runs[i].Inflation, c.Summary.Runs[i].ObsVariance = infl[i]/n, obsVar[i]/n
+		}
 	}
 	c.Summary.Cycles = sums[0].Scored
 	return c, nil

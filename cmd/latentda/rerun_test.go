@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,10 @@ func TestRerunAndCompare(t *testing.T) {
 	}
 	if c.Summary.Cycles != 20 || c.Summary.Runs[0].Scored != 20 || c.Summary.Runs[0].RMSEa == c.Summary.Runs[1].RMSEa {
 		t.Errorf("summary %+v", c.Summary)
+	}
+	// Each run's fixed inflation is its time mean (it was 0 in the JSON).
+	if math.Abs(c.Summary.Runs[0].Inflation-1.02) > 1e-12 || math.Abs(c.Summary.Runs[1].Inflation-1.3) > 1e-12 {
+		t.Errorf("summary inflations %v and %v, want 1.02 and 1.3", c.Summary.Runs[0].Inflation, c.Summary.Runs[1].Inflation)
 	}
 	if got := c.Cycles[30].Runs[0].RMSEa; got != o[30].RMSEA {
 		t.Errorf("cycle 31 of orig: %v, diagnostics %v", got, o[30].RMSEA)
