@@ -279,7 +279,8 @@ func (c Config) Override(settings []string) (Config, error) {
 			vn = v.Content[0]
 		}
 		if err := checkNode(vn, t, key); err != nil {
-			return Config{}, fmt.Errorf("config: setting %w", err)
+			// The line is the value's own, always 1.
+			return Config{}, fmt.Errorf("config: setting %s", lineRef.ReplaceAllString(err.Error(), ""))
 		}
 		setKey(root, key, vn)
 	}

@@ -150,7 +150,7 @@ func TestOverrideAdaptive(t *testing.T) {
 	if !got.Filter.Inflation.Adaptive() || *got.Filter.Adaptive.XN != 2 {
 		t.Errorf("override gave %+v", got.Filter)
 	}
-	if _, err := cfg.Override([]string{"filter.inflation=0"}); err == nil || !strings.Contains(err.Error(), "setting filter.inflation: line 1: want a number > 0 or adaptive, got 0") {
+	if _, err := cfg.Override([]string{"filter.inflation=0"}); err == nil || !strings.Contains(err.Error(), "setting filter.inflation: want a number > 0 or adaptive, got 0") {
 		t.Errorf("inflation=0: %v", err)
 	}
 }
