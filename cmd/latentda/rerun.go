@@ -71,6 +71,9 @@ func (o *rerunOptions) Complete(src string) error {
 		return fmt.Errorf("rerun: run %s: %w", src, err)
 	}
 	o.ConfigPath = dir.Config()
+	if o.FromCycle > cfg.Cycles {
+		return usageError{fmt.Errorf("rerun: --from-cycle %d: run %s has cycles 1..%d, so K must be 0..%d", o.FromCycle, src, cfg.Cycles, cfg.Cycles)}
+	}
 	if cfg, err = cfg.Override(o.Set); err != nil {
 		return usageError{fmt.Errorf("rerun: --set: %w", err)}
 	}

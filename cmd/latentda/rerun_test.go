@@ -154,6 +154,7 @@ func TestRerunRejects(t *testing.T) {
 		{[]string{"orig", "--from-cycle", "10", "--set", "filter.members=30"}, "is 10 members × 3 variables; the new config wants filter.members=30", true},
 		{[]string{"orig", "--from-cycle", "40"}, "K must be 0..39", true},
 		{[]string{"orig", "--from-cycle", "10", "--set", "cycles=5"}, "K must be 0..4", true},
+		{[]string{"orig", "--from-cycle", "5000", "--set", "cycles=6000"}, "run orig has cycles 1..40, so K must be 0..40", true},
 		{[]string{"nope", "--from-cycle", "10"}, "run nope", false},
 		{[]string{"../orig", "--from-cycle", "10"}, "must be a plain name", true},
 		{[]string{"orig", "--from-cycle", "10", "--run-id", "../../escape"}, "must be a plain name", true},
