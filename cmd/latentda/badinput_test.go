@@ -148,6 +148,7 @@ func badCases() []badCase {
 		flags("report of a bad run ID", `run "a b" must be a plain name`, "report", "a b", "--state-dir", "state"),
 		flags("report of a missing run", `run "nope": no run directory`, "report", "nope", "--state-dir", "state"),
 		flags("compare with a path", `run "../b" must be a plain name`, "compare", "a", "../b", "--state-dir", "state"),
+		flags("compare a run that does not exist", `run "nosuch": no run directory`, "compare", "nosuch", "b", "--state-dir", "state"),
 		flags("status of a bad run ID", `run "-x" must be a plain name`, "status", "--", "-x"),
 		flags("signal to a bad run ID", `run "a/b" must be a plain name`, "signal", "a/b", "stop"),
 		flags("schedule with a bad ID", `schedule ID "a b" must be a plain name`, "schedule", "create", "a b", "-c", "c.yaml", "--obs-dir", "obs", "--interval", "10s", "--state-dir", "state"),
@@ -181,7 +182,7 @@ func badCases() []badCase {
 			args: []string{"train", "-c", "e.yaml", "--state-dir", "state"}, want: "model.command: /usr/bin/env (/usr/bin/env) is outside the state directory"},
 
 		// Corrupted and swapped files of a finished run.
-		damaged("rerun from a cycle past the end", nil, "--from-cycle 9: the new run has cycles 1..6", rerun("--from-cycle", "9")...),
+		damaged("rerun from a cycle past the end", nil, "--from-cycle 9: run good has cycles 1..6", rerun("--from-cycle", "9")...),
 		damaged("rerun --set an unknown key", nil, "filter.inflaton: unknown key", rerun("--from-cycle", "2", "--set", "filter.inflaton=1.1")...),
 		damaged("rerun --set variance 0", nil, "after observations.variance=0: observations.variance: 0 means unset", rerun("--from-cycle", "2", "--set", "observations.variance=0")...),
 		damaged("rerun --set members", nil, "the ensemble shape cannot change", rerun("--from-cycle", "2", "--set", "filter.members=7")...),

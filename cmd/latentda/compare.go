@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,6 +34,12 @@ with changed settings compares with the original.`,
 			for _, r := range args {
 				if err := checkRunID("run", r); err != nil {
 					return err
+				}
+			}
+			for _, r := range args {
+				dir := filepath.Join(o.StateDir, "runs", r)
+				if _, err := os.Stat(dir); err != nil {
+					return fmt.Errorf("run %q: no run directory %s (is --state-dir right?): %w", r, dir, errors.Unwrap(err))
 				}
 			}
 			c, err := report.CompareRuns(filepath.Join(o.StateDir, "runs"), args[0], args[1])

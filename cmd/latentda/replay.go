@@ -80,8 +80,10 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 	if o.HistoryFile != "" {
 		var err error
 		if h, err = temporalclient.ReadHistory(o.HistoryFile); err != nil {
-			return err
+			return fmt.Errorf("--history: %w", err)
 		}
+		// Servers that record it give the ID in the first event.
+		id = h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
 	} else {
 		conn, err := o.connect(ctx, false)
 		if err != nil {
