@@ -61,6 +61,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"compare", "a", ".."}, "must be a plain name"},
 		{[]string{"compare", "a", "b", "-o", "csv"}, "--output must be text or json"},
 		{[]string{"rerun", "a/../../b", "--from-cycle", "1"}, "must be a plain name"},
+		{[]string{"status"}, "accepts 1 arg(s), received 0"},
+		{[]string{"compare", "a"}, "accepts 2 arg(s), received 1"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := execute(t, tc.args...)
@@ -69,6 +71,15 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownCommandIsUsage: cobra's error for an unknown command, which
+// has no type, exits with the usage status.
+func TestUnknownCommandIsUsage(t *testing.T) {
+	_, _, err := execute(t, "bogus")
+	if err == nil || !isUnknownCommand(err) {
+		t.Fatalf("got %v, want cobra's unknown command", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ func Execute() int {
 	}
 	fmt.Fprintln(os.Stderr, "latentda:", msg)
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || isUnknownCommand(err) {
 		return 2
 	}
 	return 1
@@ -79,8 +80,31 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(), newTrainCmd(), newDevCmd(), newWorkerCmd(), newStatusCmd(), newRunsCmd(), newSignalCmd(), newBenchCmd(),
 		newScheduleCmd(), newObserveCmd(), newReportCmd(), newReplayCmd(), newRerunCmd(), newCompareCmd(), newSetupCmd())
+	usageArgs(root)
 	return root
 }
+
+// usageArgs makes the argument checks of c and its subcommands usage
+// errors, like the flag errors. A command without a check is left as it
+// is: for one with subcommands cobra's own check finds an unknown command
+// (isUnknownCommand).
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+}
+
+// isUnknownCommand reports cobra's error for an unknown subcommand, which
+// has no type of its own.
+func isUnknownCommand(err error) bool { return strings.HasPrefix(err.Error(), "unknown command ") }
 
 // logHandler returns the slog handler for --log-format.
 func logHandler(w io.Writer, format string, level slog.Level) (slog.Handler, error) {
