@@ -31,6 +31,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -588,35 +589,12 @@ func (s *Server) configureNamespace(ctx context.Context, opts Options, sl *slog.
 	if len(opts.SearchAttributes) == 0 {
 		return nil
 	}
-	ops := c.OperatorService()
-	list, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+	added, err := EnsureSearchAttributes(ctx, c.OperatorService(), s.namespace, opts.SearchAttributes)
 	if err != nil {
-		return fmt.Errorf("devserver: listing search attributes: %w", err)
+		return fmt.Errorf("devserver: %w", err)
 	}
-	missing := map[string]enumspb.IndexedValueType{}
-	for name, want := range opts.SearchAttributes {
-		got, ok := list.GetCustomAttributes()[name]
-		if !ok {
-			if _, sys := list.GetSystemAttributes()[name]; sys {
-				return fmt.Errorf("devserver: search attribute %q is a system attribute", name)
-			}
-			missing[name] = want
-			continue
-		}
-		if got != want {
-			return fmt.Errorf("devserver: search attribute %q already exists as %v, not %v", name, got, want)
-		}
-	}
-	if len(missing) == 0 {
+	if !added {
 		return nil
-	}
-	// For SQL visibility the operator service maps each new attribute onto a
-	// free pre-allocated column; attributes that already exist are skipped.
-	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        s.namespace,
-		SearchAttributes: missing,
-	}); err != nil {
-		return fmt.Errorf("devserver: adding search attributes: %w", err)
 	}
 	// The mapping lives in the namespace record: wait until every service's
 	// namespace registry has reloaded it.
@@ -626,4 +604,41 @@ func (s *Server) configureNamespace(ctx context.Context, opts Options, sl *slog.
 	case <-ctx.Done():
 		return fmt.Errorf("devserver: waiting for search attributes: %w", ctx.Err())
 	}
+}
+
+// EnsureSearchAttributes registers on namespace the custom search
+// attributes of want that it lacks, and reports whether it added any. It
+// lists them first, so a namespace that has them all is not asked to add
+// them again (the server logs a warning for each). An attribute that exists
+// with another type, or is a system attribute, is an error; one that
+// another client added in between is not. For SQL
+// visibility the operator service maps each new attribute onto a free
+// pre-allocated column.
+func EnsureSearchAttributes(ctx context.Context, ops operatorservice.OperatorServiceClient, namespace string, want map[string]enumspb.IndexedValueType) (bool, error) {
+	list, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return false, fmt.Errorf("listing search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range want {
+		got, ok := list.GetCustomAttributes()[name]
+		if !ok {
+			if _, sys := list.GetSystemAttributes()[name]; sys {
+				return false, fmt.Errorf("search attribute %q is a system attribute", name)
+			}
+			missing[name] = typ
+			continue
+		}
+		if got != typ {
+			return false, fmt.Errorf("search attribute %q already exists as %v, not %v", name, got, typ)
+		}
+	}
+	if len(missing) == 0 {
+		return false, nil
+	}
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	if _, raced := err.(*serviceerror.AlreadyExists); err != nil && !raced {
+		return false, fmt.Errorf("adding search attributes: %w", err)
+	}
+	return true, nil
 }

@@ -24,8 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -256,15 +254,10 @@ func (c *Connection) Close() {
 }
 
 // RegisterSearchAttributes adds latentda's search attributes to a
-// cluster's namespace (the embedded server has them already).
+// cluster's namespace where they are missing (the embedded server has them
+// already).
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        namespace,
-		SearchAttributes: workflows.SearchAttributes(),
-	})
-	if _, ok := err.(*serviceerror.AlreadyExists); ok {
-		return nil
-	}
+	_, err := devserver.EnsureSearchAttributes(ctx, c.OperatorService(), namespace, workflows.SearchAttributes())
 	return err
 }
 
