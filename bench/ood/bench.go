@@ -414,6 +414,9 @@ func Merge(parts []Result) (Result, error) {
 			return out, fmt.Errorf("bench ood: merge: result %d has %d seeds from %d × %d cycles, the first %d from %d × %d",
 				i+1, p.Seeds, p.FirstSeed, p.Cycles, out.Seeds, out.FirstSeed, out.Cycles)
 		}
+		if slices.ContainsFunc(p.RMSE, func(r RMSE) bool { return len(r.Runs) == 0 }) {
+			return out, fmt.Errorf("bench ood: merge: result %d has policy rows without runs, written by a bench that ran the policies on one seed; run it again", i+1)
+		}
 		for _, g := range p.Generators {
 			if slices.ContainsFunc(out.Generators, func(o Generator) bool { return o.Model == g.Model }) {
 				return out, fmt.Errorf("bench ood: merge: model %s is in more than one result", g.Model)
@@ -472,7 +475,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 	// policyRuns[case][policy] are the other policies' runs, of which
 	// only the RMSE is kept.
 	policyRuns := make(map[string]map[string][]PolicyRun, len(cases))
-	others := []string{config.PolicyReject, config.PolicyInflate}
+	others := policies[1:]
 	type job struct {
 		c      oodCase
 		seed   int
@@ -511,14 +514,21 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 				mu.Lock()
 				// Another policy's run that fails is lost, not the bench's
 				// error (unless the bench was stopped).
-				if j.policy != config.PolicyWarn && ctx.Err() == nil {
+				if j.policy != config.PolicyWarn {
 					pr := r.policyRun(seed)
-					if err != nil {
+					switch {
+					case ctx.Err() != nil && firstErr == nil:
+						firstErr = fmt.Errorf("bench ood: %s, %s, seed %d, policy %s: %w", m.name, j.c.name, seed, j.policy, ctx.Err())
+					case err != nil:
 						pr.Error = err.Error()
 					}
 					policyRuns[j.c.name][j.policy][j.seed] = pr
 					mu.Unlock()
-					logf("%s, %s, seed %d, policy %s: rmse_a %.3f", m.name, j.c.name, seed, j.policy, r.rmse)
+					if pr.Error != "" {
+						logf("%s, %s, seed %d, policy %s: lost (%s)", m.name, j.c.name, seed, j.policy, pr.Error)
+					} else {
+						logf("%s, %s, seed %d, policy %s: rmse_a %.3f", m.name, j.c.name, seed, j.policy, r.rmse)
+					}
 					continue
 				}
 				if err != nil && firstErr == nil {

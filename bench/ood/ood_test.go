@@ -188,11 +188,12 @@ func TestStaticNullSpaceAUC(t *testing.T) {
 }
 
 // TestOODBenchShort runs the evaluation on Lorenz-96 with one seed and few
-// cycles: rates are probabilities and the 8σ sensor spike is caught on its
-// channel every time.
+// cycles, under every policy: rates are probabilities, the 8σ sensor spike
+// is caught on its channel every time, and each policy has its row, whose
+// reject and inflate runs differ from warn's on the spikes.
 func TestOODBenchShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs 10 short twin experiments")
+		t.Skip("runs 30 short twin experiments")
 	}
 	res, err := Run(context.Background(), Options{Cycles: 100, Seeds: 1, Samples: 2000, Models: []string{"lorenz96"}, Policies: true})
 	if err != nil {
@@ -201,10 +202,17 @@ func TestOODBenchShort(t *testing.T) {
 	if len(res.RMSE) != 3*len(Cases("lorenz96")) {
 		t.Errorf("%d policy rows, want 3 per case", len(res.RMSE))
 	}
+	spikes := map[string]float64{}
 	for _, r := range res.RMSE {
 		if len(r.Runs) != 1 || r.Runs[0].Seed != 1 || !(r.Runs[0].RMSEa > 0) {
 			t.Errorf("policy row %+v", r)
 		}
+		if r.Case == "c: sensor spikes" {
+			spikes[r.Policy] = r.Runs[0].RMSEa
+		}
+	}
+	if spikes["reject"] == spikes["warn"] || spikes["inflate"] == spikes["warn"] {
+		t.Errorf("spikes: the policies' runs are warn's: %v", spikes)
 	}
 	for _, r := range res.Rows {
 		if r.FAR < 0 || r.FAR > 1 || r.FARCI[0] > r.FAR || r.FARCI[1] < r.FAR {
@@ -285,7 +293,7 @@ func TestPolicyTable(t *testing.T) {
 }
 
 // TestMergeOODResults: results of different models join; the same model
-// twice, or other seeds or cycles, are refused.
+// twice, other seeds or cycles, or a one-seed policy table are refused.
 func TestMergeOODResults(t *testing.T) {
 	a := Result{Command: "bench ood --models lorenz96", Seconds: 2, Cycles: 100, Seeds: 5, Generators: []Generator{{Model: "lorenz96"}}, Rows: []Row{{Model: "lorenz96"}}}
 	b := Result{Command: "bench ood --models ks", Seconds: 3, Cycles: 100, Seeds: 5, Generators: []Generator{{Model: "ks"}}, Rows: []Row{{Model: "ks"}, {Model: "ks"}}}
@@ -302,6 +310,11 @@ func TestMergeOODResults(t *testing.T) {
 	b.Seeds = 3
 	if _, err := Merge([]Result{a, b}); err == nil {
 		t.Error("other seeds merged")
+	}
+	// A result of the one-seed policy table (rows without runs).
+	b.Seeds, b.FirstSeed, b.RMSE = a.Seeds, a.FirstSeed, []RMSE{{Model: "ks", Case: "x", Policy: "warn"}}
+	if _, err := Merge([]Result{a, b}); err == nil || !strings.Contains(err.Error(), "policy rows without runs") {
+		t.Errorf("old policy rows merged: %v", err)
 	}
 }
 

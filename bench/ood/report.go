@@ -155,12 +155,13 @@ func writeChannels(p func(string, ...any), chans []Channel, model string) {
 // policies are the policies of the analysis-RMSE table, in its order.
 var policies = []string{config.PolicyWarn, config.PolicyReject, config.PolicyInflate}
 
-// kept returns the RMSE of each seed whose run did not stop early.
-func (r RMSE) kept() map[int]float64 {
-	out := map[int]float64{}
+// kept returns the RMSE of each seed whose run did not stop early, in the
+// runs' order.
+func (r RMSE) kept() []float64 {
+	var out []float64
 	for _, run := range r.Runs {
 		if run.Error == "" {
-			out[run.Seed] = run.RMSEa
+			out = append(out, run.RMSEa)
 		}
 	}
 	return out
@@ -170,13 +171,16 @@ func (r RMSE) kept() map[int]float64 {
 // seed, with the half-width of its 95% interval; ok is false below two
 // such seeds.
 func pairedDiff(a, b RMSE) (mean, half float64, ok bool) {
-	ka, kb := a.kept(), b.kept()
+	kb := map[int]float64{}
+	for _, run := range b.Runs {
+		if run.Error == "" {
+			kb[run.Seed] = run.RMSEa
+		}
+	}
 	var d []float64
 	for _, run := range a.Runs {
-		va, okA := ka[run.Seed]
-		vb, okB := kb[run.Seed]
-		if okA && okB {
-			d = append(d, vb-va)
+		if vb, okB := kb[run.Seed]; okB && run.Error == "" {
+			d = append(d, vb-run.RMSEa)
 		}
 	}
 	mean, half, _, ok = ci.MeanCI95(d)
@@ -203,12 +207,7 @@ func writeRMSE(p func(string, ...any), rmse []RMSE) {
 		lostBy := map[string]int{}
 		for _, pol := range policies {
 			r := by[k][pol]
-			var kept []float64
-			for _, run := range r.Runs {
-				if run.Error == "" {
-					kept = append(kept, run.RMSEa)
-				}
-			}
+			kept := r.kept()
 			lost := len(r.Runs) - len(kept)
 			m, h, okM, okH := ci.MeanCI95(kept)
 			switch {
