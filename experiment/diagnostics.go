@@ -172,6 +172,28 @@ type Summary struct {
 	FlaggedBatches int `json:"flagged_batches"`
 }
 
+// HyperMeans accumulates the time means of the inflation and the
+// estimated observation variance over scored cycles, which Sums, a
+// workflow payload, does not carry.
+type HyperMeans struct {
+	infl, obsVar float64
+	n            int
+}
+
+// Add accumulates one scored cycle.
+func (h *HyperMeans) Add(st CycleStats) {
+	h.infl += st.Inflation
+	h.obsVar += st.ObsVariance
+	h.n++
+}
+
+// Set puts the means into s (left 0 without a cycle).
+func (h HyperMeans) Set(s *Summary) {
+	if h.n > 0 {
+		s.Inflation, s.ObsVariance = h.infl/float64(h.n), h.obsVar/float64(h.n)
+	}
+}
+
 // Summary returns the time means; they are zero while no cycle is scored
 // (JSON, and so Temporal payloads, cannot carry NaN).
 func (s Sums) Summary() Summary {

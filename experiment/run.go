@@ -38,7 +38,7 @@ func (s *Setup) Run(ctx context.Context, progress func(CycleStats)) (Summary, er
 	truth, E := s.Initial()
 	y := make([]float64, s.Op.OutDim())
 	var sums Sums
-	var infl, obsVar float64
+	var hyper HyperMeans
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if k%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -51,16 +51,13 @@ func (s *Setup) Run(ctx context.Context, progress func(CycleStats)) (Summary, er
 		}
 		sums.Add(st, s.Config.Scored(k))
 		if s.Config.Scored(k) {
-			infl += st.Inflation
-			obsVar += st.ObsVariance
+			hyper.Add(st)
 		}
 		if progress != nil {
 			progress(st)
 		}
 	}
 	out := sums.Summary()
-	if out.Scored > 0 {
-		out.Inflation, out.ObsVariance = infl/float64(out.Scored), obsVar/float64(out.Scored)
-	}
+	hyper.Set(&out)
 	return out, nil
 }

@@ -65,10 +65,7 @@ func CompareRuns(runsDir, a, b string) (Comparison, error) {
 	}
 	slices.Sort(cycles)
 	var sums [2]experiment.Sums
-	// The time means of the inflation and the estimated observation
-	// variance over the same cycles, which the sums do not carry, as a
-	// run in process reports them.
-	var infl, obsVar [2]float64
+	var hyper [2]experiment.HyperMeans
 	for _, k := range cycles {
 		row := CycleRow{Cycle: k}
 		both := true
@@ -85,16 +82,13 @@ func CompareRuns(runsDir, a, b string) (Comparison, error) {
 			for i := range 2 {
 				st := experiment.StatsOfRow(rows[i][k])
 				sums[i].Add(st, true)
-				infl[i] += st.Inflation
-				obsVar[i] += st.ObsVariance
+				hyper[i].Add(st)
 			}
 		}
 	}
 	for i := range 2 {
 		c.Summary.Runs[i] = sums[i].Summary()
-		if n := float64(sums[i].Scored); n > 0 {
-			c.Summary.Runs[i].Inflation, c.Summary.Runs[i].ObsVariance = infl[i]/n, obsVar[i]/n
-		}
+		hyper[i].Set(&c.Summary.Runs[i])
 	}
 	c.Summary.Cycles = sums[0].Scored
 	return c, nil

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,9 +35,8 @@ with changed settings compares with the original.`,
 				}
 			}
 			for _, r := range args {
-				dir := filepath.Join(o.StateDir, "runs", r)
-				if _, err := os.Stat(dir); err != nil {
-					return fmt.Errorf("run %q: no run directory %s (is --state-dir right?): %w", r, dir, errors.Unwrap(err))
+				if _, err := existingRunDir(o.StateDir, r); err != nil {
+					return err
 				}
 			}
 			c, err := report.CompareRuns(filepath.Join(o.StateDir, "runs"), args[0], args[1])

@@ -63,6 +63,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"rerun", "a/../../b", "--from-cycle", "1"}, "must be a plain name"},
 		{[]string{"status"}, "accepts 1 arg(s), received 0"},
 		{[]string{"compare", "a"}, "accepts 2 arg(s), received 1"},
+		{[]string{"bogus"}, `unknown command "bogus" for "latentda"`},
+		{[]string{"runs", "bogus"}, `unknown command "bogus" for "latentda runs"`},
+		{[]string{"schedule", "bogus"}, `unknown command "bogus" for "latentda schedule"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, _, err := execute(t, tc.args...)
@@ -71,15 +74,6 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// TestUnknownCommandIsUsage: cobra's error for an unknown command, which
-// has no type, exits with the usage status.
-func TestUnknownCommandIsUsage(t *testing.T) {
-	_, _, err := execute(t, "bogus")
-	if err == nil || !isUnknownCommand(err) {
-		t.Fatalf("got %v, want cobra's unknown command", err)
 	}
 }
 

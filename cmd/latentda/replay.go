@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	historypb "go.temporal.io/api/history/v1"
@@ -82,8 +83,11 @@ func (o *replayOptions) Run(ctx context.Context, stdout io.Writer) error {
 		if h, err = temporalclient.ReadHistory(o.HistoryFile); err != nil {
 			return fmt.Errorf("--history: %w", err)
 		}
-		// Servers that record it give the ID in the first event.
-		id = h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
+		// Servers that record it give the ID in the first event; else the
+		// file names the history.
+		if id = h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId(); id == "" {
+			id = filepath.Base(o.HistoryFile)
+		}
 	} else {
 		conn, err := o.connect(ctx, false)
 		if err != nil {

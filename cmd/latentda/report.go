@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,9 +94,9 @@ func (o *reportOptions) Complete(run string) error {
 		if err := checkRunID("run", run); err != nil {
 			return err
 		}
-		o.runDir = filepath.Join(o.StateDir, "runs", run)
-		if _, err := os.Stat(o.runDir); err != nil {
-			return fmt.Errorf("run %q: no run directory %s (is --state-dir right?): %w", run, o.runDir, errors.Unwrap(err))
+		var err error
+		if o.runDir, err = existingRunDir(o.StateDir, run); err != nil {
+			return err
 		}
 	}
 	if o.OutDir == "" {
@@ -115,4 +116,18 @@ func (o *reportOptions) Run(stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, page)
 	return nil
+}
+
+// existingRunDir returns the directory of run under stateDir, or an error
+// naming it if it does not exist.
+func existingRunDir(stateDir, run string) (string, error) {
+	dir := filepath.Join(stateDir, "runs", run)
+	_, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("run %q: no run directory %s (is --state-dir right?)", run, dir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("run %q: %w", run, err)
+	}
+	return dir, nil
 }

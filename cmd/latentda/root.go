@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,7 +38,7 @@ func Execute() int {
 	}
 	fmt.Fprintln(os.Stderr, "latentda:", msg)
 	var ue usageError
-	if errors.As(err, &ue) || isUnknownCommand(err) {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
@@ -85,10 +84,19 @@ func newRootCmd() *cobra.Command {
 }
 
 // usageArgs makes the argument checks of c and its subcommands usage
-// errors, like the flag errors. A command without a check is left as it
-// is: for one with subcommands cobra's own check finds an unknown command
-// (isUnknownCommand).
+// errors, like the flag errors. A group of commands (one with
+// subcommands and no action of its own) prints its help, and names an
+// unknown command given to it, which cobra checks for the root alone.
 func usageArgs(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		}
+	}
 	if check := c.Args; check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
@@ -101,10 +109,6 @@ func usageArgs(c *cobra.Command) {
 		usageArgs(sub)
 	}
 }
-
-// isUnknownCommand reports cobra's error for an unknown subcommand, which
-// has no type of its own.
-func isUnknownCommand(err error) bool { return strings.HasPrefix(err.Error(), "unknown command ") }
 
 // logHandler returns the slog handler for --log-format.
 func logHandler(w io.Writer, format string, level slog.Level) (slog.Handler, error) {

@@ -164,7 +164,8 @@ func (o *runOptions) checkInProcess() error {
 // orchestration section unless their flags were given (flags override the
 // section for this run; the stored config.yaml holds the file's section),
 // names the run (default: config name + UTC time) once the config is
-// known, and prepares the state directory.
+// known, prepares the state directory, and refuses files the config names
+// outside it, or generator files this process's worker would not find.
 func (o *runOptions) completeRun() error {
 	orch := o.cfg.Orchestrated()
 	if o.flags == nil || !o.flags.Changed("batch-cycles") {
@@ -184,23 +185,18 @@ func (o *runOptions) completeRun() error {
 	if err := o.complete(); err != nil {
 		return err
 	}
-	if err := o.confine(o.ConfigPath, o.cfg); err != nil {
-		return err
+	resolved, err := o.confine(o.ConfigPath, o.cfg)
+	if err != nil || o.NoWorker {
+		return err // without a worker here, those elsewhere read their own state directory
 	}
-	if o.NoWorker {
-		return nil // the workers elsewhere read their own state directory
-	}
-	return generatorsExist(o.ConfigPath, o.cfg, o.StateDir, o.AllowPaths)
+	return generatorsExist(o.ConfigPath, resolved)
 }
 
-// generatorsExist refuses, before a run starts, a config whose generator
-// files (latent.generator, ood.generator) are not there, as the worker
-// of this process would find when the run needs them.
-func generatorsExist(path string, cfg config.Config, stateDir string, allow []string) error {
-	resolved, err := cfg.Confine(stateDir, allow)
-	if err != nil {
-		return err
-	}
+// generatorsExist refuses, before a run starts, a config (its paths
+// resolved by Confine) whose generator files (latent.generator,
+// ood.generator) are not there, as the worker of this process would find
+// when the run needs them.
+func generatorsExist(path string, resolved config.Config) error {
 	var files [][2]string
 	if l := resolved.Latent; l != nil && l.Generator != "identity" {
 		files = append(files, [2]string{"latent.generator", l.Generator})
@@ -229,12 +225,14 @@ func timestamped(prefix string) string {
 }
 
 // confine refuses a config naming files outside the state directory and
-// --allow-path before anything starts (the activities check again).
-func (o *connOptions) confine(path string, cfg config.Config) error {
-	if _, err := cfg.Confine(o.StateDir, o.AllowPaths); err != nil {
-		return usageError{fmt.Errorf("config: %s: %w", path, err)}
+// --allow-path before anything starts (the activities check again), and
+// returns it with those paths resolved.
+func (o *connOptions) confine(path string, cfg config.Config) (config.Config, error) {
+	resolved, err := cfg.Confine(o.StateDir, o.AllowPaths)
+	if err != nil {
+		return config.Config{}, usageError{fmt.Errorf("config: %s: %w", path, err)}
 	}
-	return nil
+	return resolved, nil
 }
 
 // runIDPattern is the portable set of run and schedule IDs: a run's

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,7 +13,8 @@ import (
 
 // TestRunsListAfterContinueAsNew: a run long enough to continue as new
 // (one cycle per batch, past the 200 batches a workflow run holds) is
-// listed once, by its latest execution, completed.
+// listed once, by its latest execution, completed, with the start of its
+// first.
 func TestRunsListAfterContinueAsNew(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal server and runs 205 batches")
@@ -26,7 +28,7 @@ func TestRunsListAfterContinueAsNew(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(cfg), "cycles: 4000", "cycles: 205", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := startServer(t, "", 0)
+	srv, c := startServer(t, "", 0)
 	addr, state := srv.FrontendAddress(), filepath.Join(tmp, "state")
 	if _, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--state-dir", state, "--batch-cycles", "1", "--run-id", "can"); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
@@ -40,6 +42,20 @@ func TestRunsListAfterContinueAsNew(t *testing.T) {
 		t.Fatalf("runs list -o json: %v\n%s", err, out)
 	}
 	if len(rows) != 1 || rows[0].ID != "latentda-can" || rows[0].Status != "completed" || rows[0].Cycle != 205 {
-		t.Errorf("runs list: %+v, want latentda-can once, completed at cycle 205", rows)
+		t.Fatalf("runs list: %+v, want latentda-can once, completed at cycle 205", rows)
+	}
+	// Started is the run's first execution's start.
+	ctx := context.Background()
+	h, err := temporalclient.FetchHistory(ctx, c, "latentda-can", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstRunID := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetFirstExecutionRunId()
+	first, err := c.DescribeWorkflowExecution(ctx, "latentda-can", firstRunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := first.GetWorkflowExecutionInfo().GetStartTime().AsTime().Format("2006-01-02 15:04:05Z"); rows[0].Started != want {
+		t.Errorf("started %s, want the first execution's %s", rows[0].Started, want)
 	}
 }

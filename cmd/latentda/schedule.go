@@ -163,7 +163,7 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if err := o.complete(); err != nil {
 		return err
 	}
-	if err := o.confine(o.ConfigPath, o.cfg); err != nil {
+	if _, err := o.confine(o.ConfigPath, o.cfg); err != nil {
 		return err
 	}
 	// Inside the state directory: relative to it, so that workers that

@@ -52,7 +52,7 @@ func envFirst(names ...string) string {
 // is empty; the others then connect to the local one `latentda dev`
 // starts.
 func (o *connOptions) addFlags(cmd *cobra.Command, withUI bool) {
-	empty := "empty: 127.0.0.1:7233, where latentda dev listens"
+	empty := "empty: 127.0.0.1:7233, where latentda dev listens by default"
 	if withUI {
 		empty = "empty starts an embedded dev server"
 	}

@@ -74,7 +74,8 @@ func (o *trainOptions) Complete() error {
 	if err := o.complete(); err != nil {
 		return err
 	}
-	return o.confine(o.ConfigPath, config.Config{Model: cfg.Model})
+	_, err = o.confine(o.ConfigPath, config.Config{Model: cfg.Model})
+	return err
 }
 
 func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {

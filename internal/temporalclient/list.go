@@ -49,12 +49,21 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 			break
 		}
 	}
+	// A run's start is its first execution's.
+	started := map[string]time.Time{}
+	for _, e := range execs {
+		id, t := e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()
+		if s, ok := started[id]; !ok || t.Before(s) {
+			started[id] = t
+		}
+	}
 	rows := []RunRow{}
 	for _, e := range execs {
 		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 			continue
 		}
-		r := RunRow{ID: e.GetExecution().GetWorkflowId(), Kind: "run", Started: e.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z")}
+		id := e.GetExecution().GetWorkflowId()
+		r := RunRow{ID: id, Kind: "run", Started: started[id].Format("2006-01-02 15:04:05Z")}
 		fields := e.GetSearchAttributes().GetIndexedFields()
 		decode := func(name string, v any) {
 			if p, ok := fields[name]; ok {
