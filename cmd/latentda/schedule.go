@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities/live"
@@ -236,7 +237,7 @@ func newScheduleDescribeCmd() *cobra.Command {
 			defer conn.Close()
 			desc, err := conn.Client.ScheduleClient().GetHandle(cmd.Context(), args[0]).Describe(cmd.Context())
 			if err != nil {
-				return fmt.Errorf("describe schedule %s: %w", args[0], err)
+				return scheduleError("describe", args[0], err)
 			}
 			v, err := temporalclient.DescribeSchedule(args[0], desc)
 			if err != nil {
@@ -323,7 +324,7 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 				err = h.Delete(ctx)
 			}
 			if err != nil {
-				return fmt.Errorf("%s schedule %s: %w", verb, args[0], err)
+				return scheduleError(verb, args[0], err)
 			}
 			return nil
 		},
@@ -367,7 +368,7 @@ runs now, from the latest analysis.`,
 			h := conn.Client.ScheduleClient().GetHandle(ctx, args[0])
 			desc, err := h.Describe(ctx)
 			if err != nil {
-				return fmt.Errorf("describe schedule %s: %w", args[0], err)
+				return scheduleError("describe", args[0], err)
 			}
 			in, err := temporalclient.ScheduleInput(desc)
 			if err != nil {
@@ -377,7 +378,7 @@ runs now, from the latest analysis.`,
 				return usageError{fmt.Errorf("--to %d is past the run's last cycle %d", to, in.Config.Cycles)}
 			}
 			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{temporalclient.BackfillRange(in, from, to)}}); err != nil {
-				return fmt.Errorf("backfill schedule %s: %w", args[0], err)
+				return scheduleError("backfill", args[0], err)
 			}
 			return nil
 		},
@@ -386,4 +387,15 @@ runs now, from the latest analysis.`,
 	cmd.Flags().IntVar(&from, "from", 0, "first cycle to backfill, required")
 	cmd.Flags().IntVar(&to, "to", 0, "last cycle to backfill (default: --from)")
 	return cmd
+}
+
+// scheduleError wraps the error of an operation on the schedule of live
+// run id, saying plainly when there is no such schedule (Temporal names
+// its internal scheduler workflow).
+func scheduleError(op, id string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%s schedule %s: no live run (schedule) of that ID", op, id)
+	}
+	return fmt.Errorf("%s schedule %s: %w", op, id, err)
 }

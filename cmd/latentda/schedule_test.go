@@ -277,6 +277,17 @@ func TestScheduleEndToEnd(t *testing.T) {
 		}
 	}
 
+	// An unknown schedule is named as such, not by Temporal's internal ID.
+	for _, op := range [][]string{{"describe", "nosuch"}, {"pause", "nosuch"}, {"delete", "nosuch"}} {
+		if _, _, err := execute(t, append(append([]string{"schedule"}, op...), conn...)...); err == nil || !strings.Contains(err.Error(), "schedule nosuch: no live run (schedule) of that ID") {
+			t.Errorf("schedule %s: %v", op[0], err)
+		}
+	}
+	// A live run takes no signals: the error says what to use.
+	if _, _, err := execute(t, append([]string{"signal", "live", "pause"}, conn...)...); err == nil || !strings.Contains(err.Error(), "live is a live run (a schedule); use latentda schedule pause") {
+		t.Errorf("signal to a live run: %v", err)
+	}
+
 	// Pause, list, delete.
 	if _, _, err := execute(t, append([]string{"schedule", "pause", "live", "--note", "maintenance"}, conn...)...); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
@@ -50,12 +52,34 @@ func newStatusCmd() *cobra.Command {
 			if st, err = temporalclient.DescribeStatus(ctx, conn.Client, wfID); err != nil {
 				return fmt.Errorf("status of %s: no run or live run of that ID: %w", args[0], err)
 			}
-			return printStatus(cmd.OutOrStdout(), output, st)
+			return printIndexedStatus(cmd.OutOrStdout(), output, st)
 		},
 	}
 	o.addFlags(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// indexedStatus is what the search attributes say of a run that did not
+// answer the status query (busy, or closed): only what they hold.
+type indexedStatus struct {
+	RunID   string  `json:"run_id"`
+	Phase   string  `json:"phase"`
+	Cycle   int     `json:"cycle"`
+	RMSEa   float64 `json:"rmse_a_latest"`
+	Flagged int     `json:"flagged"`
+	Source  string  `json:"source"`
+}
+
+func printIndexedStatus(w io.Writer, format string, st workflows.Status) error {
+	v := indexedStatus{RunID: st.RunID, Phase: st.Phase, Cycle: st.Cycle, RMSEa: st.Last.RMSEa, Flagged: st.Summary.Flagged,
+		Source: "search attributes: the run did not answer the status query (busy, or closed)"}
+	if format == "json" {
+		return json.NewEncoder(w).Encode(v)
+	}
+	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d\nrmse_a    %.4f (latest)\nflagged   %d observations\nsource    %s\n",
+		v.RunID, v.Phase, v.Cycle, v.RMSEa, v.Flagged, v.Source)
+	return err
 }
 
 func printStatus(w io.Writer, format string, st workflows.Status) error {
@@ -123,7 +147,17 @@ func newSignalCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			if err := conn.Client.SignalWorkflow(cmd.Context(), temporalclient.WorkflowID(args[0]), "", sig, nil); err != nil {
+			ctx := cmd.Context()
+			err = conn.Client.SignalWorkflow(ctx, temporalclient.WorkflowID(args[0]), "", sig, nil)
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) {
+				// A live run is a schedule, which has no signals.
+				if _, serr := conn.Client.ScheduleClient().GetHandle(ctx, args[0]).Describe(ctx); serr == nil {
+					return usageError{fmt.Errorf("signal %s: %s is a live run (a schedule); use latentda schedule pause|unpause|delete %s", args[0], args[0], args[0])}
+				}
+				return fmt.Errorf("signal %s: no running run of that ID", args[0])
+			}
+			if err != nil {
 				return fmt.Errorf("signal %s: %w", args[0], err)
 			}
 			return nil

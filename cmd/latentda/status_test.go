@@ -51,3 +51,19 @@ func TestPrintStatusHyperparameters(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintIndexedStatus: a run that did not answer the status query is
+// shown by what its search attributes hold, said so, without the zeros of
+// the fields they do not hold.
+func TestPrintIndexedStatus(t *testing.T) {
+	st := workflows.Status{RunID: "r", Phase: "cycling", Cycle: 13850}
+	st.Last.RMSEa, st.Summary.Flagged = 4.0788, 3
+	var b strings.Builder
+	if err := printIndexedStatus(&b, "text", st); err != nil {
+		t.Fatal(err)
+	}
+	want := "run       r\nphase     cycling\ncycle     13850\nrmse_a    4.0788 (latest)\nflagged   3 observations\nsource    search attributes: the run did not answer the status query (busy, or closed)\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
