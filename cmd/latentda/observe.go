@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,9 +51,15 @@ and a backfill assimilating it later.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "writing cycles %d..%d into %s, cycle k at %s + k·%v + %v\n",
 				o.w.From, o.w.To, o.w.Dir.Root, o.w.Start.Format(time.RFC3339), o.w.Every, o.w.Delay)
-			return o.w.Run(cmd.Context(), o.cfg, func(k int, path string) {
+			err := o.w.Run(cmd.Context(), o.cfg, func(k int, path string) {
 				fmt.Fprintln(cmd.OutOrStdout(), path)
 			})
+			if errors.Is(err, context.Canceled) {
+				// Interrupted (SIGINT, SIGTERM): what was written stays.
+				fmt.Fprintln(cmd.ErrOrStderr(), "stopped")
+				return nil
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -70,8 +77,8 @@ and a backfill assimilating it later.`,
 }
 
 func (o *observeOptions) Complete() error {
-	if o.ConfigPath == "" || o.Dir == "" {
-		return usageError{errors.New("--config and --dir are required")}
+	if err := required(map[string]string{"--config": o.ConfigPath, "--dir": o.Dir}); err != nil {
+		return err
 	}
 	if !slices.Contains(store.ObsFormats, o.Format) {
 		return usageError{fmt.Errorf("--format must be arrow or csv, got %q", o.Format)}
@@ -92,8 +99,8 @@ func (o *observeOptions) Complete() error {
 	if o.To == 0 {
 		o.To = o.cfg.Cycles
 	}
-	if o.From < 1 || o.To < o.From {
-		return usageError{fmt.Errorf("--from and --to must give cycles 1 <= from <= to, got %d..%d", o.From, o.To)}
+	if o.From < 1 || o.To < o.From || o.To > o.cfg.Cycles {
+		return usageError{fmt.Errorf("--from and --to must give cycles 1 <= from <= to <= %d (the config's cycles), got %d..%d", o.cfg.Cycles, o.From, o.To)}
 	}
 	late := map[int]time.Duration{}
 	for _, s := range strings.Split(o.Late, ",") {
@@ -101,8 +108,8 @@ func (o *observeOptions) Complete() error {
 			continue
 		}
 		k, err := strconv.Atoi(s)
-		if err != nil || k < 1 {
-			return usageError{fmt.Errorf("--late: %q is not a cycle number >= 1", s)}
+		if err != nil || k < o.From || k > o.To {
+			return usageError{fmt.Errorf("--late: %q is not a cycle written, %d..%d", s, o.From, o.To)}
 		}
 		late[k] = o.LateBy
 	}

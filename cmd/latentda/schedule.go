@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -40,6 +42,9 @@ func parseStart(s string, every time.Duration) (time.Time, error) {
 // checkInterval checks an interval flag: at least 1 s and whole seconds.
 func checkInterval(flag string, d time.Duration) error {
 	if d < time.Second || d%time.Second != 0 {
+		if d == 0 {
+			return usageError{fmt.Errorf("%s is required: whole seconds >= 1s, such as 10s", flag)}
+		}
 		return usageError{fmt.Errorf("%s must be whole seconds >= 1s, got %v", flag, d)}
 	}
 	return nil
@@ -127,8 +132,8 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if err := checkRunID("--run-id", o.RunID); err != nil {
 		return err
 	}
-	if o.ConfigPath == "" || o.ObsDir == "" {
-		return usageError{errors.New("--config and --obs-dir are required")}
+	if err := required(map[string]string{"--config": o.ConfigPath, "--obs-dir": o.ObsDir}); err != nil {
+		return err
 	}
 	if err := checkInterval("--interval", o.Interval); err != nil {
 		return err
@@ -353,6 +358,9 @@ runs now, from the latest analysis.`,
 			if err := checkRunID("schedule ID", args[0]); err != nil {
 				return err
 			}
+			if from == 0 {
+				return usageError{errors.New("--from is required: the first cycle to run")}
+			}
 			if to == 0 {
 				to = from
 			}
@@ -375,7 +383,7 @@ runs now, from the latest analysis.`,
 				return fmt.Errorf("schedule %s: %w", args[0], err)
 			}
 			if to > in.Config.Cycles {
-				return usageError{fmt.Errorf("--to %d is past the run's last cycle %d", to, in.Config.Cycles)}
+				return usageError{fmt.Errorf("cycles %d..%d go past the run's last cycle %d", from, to, in.Config.Cycles)}
 			}
 			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{temporalclient.BackfillRange(in, from, to)}}); err != nil {
 				return scheduleError("backfill", args[0], err)
@@ -398,4 +406,23 @@ func scheduleError(op, id string, err error) error {
 		return fmt.Errorf("%s schedule %s: no live run (schedule) of that ID", op, id)
 	}
 	return fmt.Errorf("%s schedule %s: %w", op, id, err)
+}
+
+// required refuses the flags of flags left empty, naming each of them.
+func required(flags map[string]string) error {
+	var missing []string
+	for name, v := range flags {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	verb := "are"
+	if len(missing) == 1 {
+		verb = "is"
+	}
+	return usageError{fmt.Errorf("%s %s required", strings.Join(missing, " and "), verb)}
 }

@@ -49,6 +49,9 @@ func TestScheduleUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"schedule", "create", "s1", "--interval", "1s"}, "--config and --obs-dir are required"},
+		{[]string{"schedule", "create", "s1", "-c", "x.yaml", "--interval", "1s"}, "--obs-dir is required"},
+		{base, "--interval is required"},
+		{[]string{"schedule", "backfill", "s1"}, "--from is required"},
 		{append(base, "--interval", "1500ms"), "--interval must be whole seconds"},
 		{append(base, "--interval", "10s", "--wait", "10s"), "--wait must be >= 0 and less than --interval"},
 		{append(base, "--interval", "10s", "--overlap", "allow-all"), "--overlap must be skip, buffer-one or buffer-all"},
@@ -57,7 +60,8 @@ func TestScheduleUsageErrors(t *testing.T) {
 		{append(base, "--interval", "10s", "--start", "2026-11-25T22:00:00.5Z"), "must be whole seconds"},
 		{[]string{"schedule", "create", "../x", "--interval", "10s"}, "must be a plain name"},
 		{[]string{"schedule", "backfill", "s1", "--from", "3", "--to", "2"}, "1 <= from <= to"},
-		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "0s"}, "--every must be whole seconds"},
+		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "0s"}, "--every is required"},
+		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "-2s"}, "--every must be whole seconds"},
 		{[]string{"observe", "-c", "x.yaml", "--dir", "d", "--every", "1s", "--format", "json"}, "--format must be arrow or csv"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -67,6 +71,37 @@ func TestScheduleUsageErrors(t *testing.T) {
 				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestObserveCycles: the cycles observe writes, and --late, lie within
+// the config's; it names what is missing.
+func TestObserveCycles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "live.yaml")
+	if err := os.WriteFile(cfg, []byte(liveYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obs := []string{"observe", "-c", cfg, "--dir", filepath.Join(dir, "obs"), "--every", "1s"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"observe", "-c", cfg, "--every", "1s"}, "--dir is required"},
+		{append(obs, "--to", "99"), "1 <= from <= to <= 4 (the config's cycles), got 1..99"},
+		{append(obs, "--late", "9"), `--late: "9" is not a cycle written, 1..4`},
+	} {
+		_, _, err := execute(t, tc.args...)
+		var ue usageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want a usage error containing %q", tc.args[1:], err, tc.want)
+		}
+	}
+	// Interrupted, it stops without an error: what it wrote stays.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := runCLI(ctx, append(obs, "--start", time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339))...); err != nil {
+		t.Errorf("interrupted observe: %v", err)
 	}
 }
 
