@@ -37,6 +37,15 @@ func TestSetupBadInput(t *testing.T) {
 	}
 }
 
+// TestSetupNoServer: with no server, setup gives up after --wait and says
+// where it tried to connect, once.
+func TestSetupNoServer(t *testing.T) {
+	_, _, err := execute(t, "setup", "--address", "127.0.0.1:1", "--wait", "0s", "--state-dir", t.TempDir())
+	if err == nil || !strings.HasPrefix(err.Error(), "connect to Temporal at 127.0.0.1:1") {
+		t.Errorf("got %v, want it to start with the connection it tried", err)
+	}
+}
+
 func TestSearchAttributeProbe(t *testing.T) {
 	want := "LatentdaCycle = 0 AND LatentdaFlagged = 0 AND LatentdaModel = 'probe' AND LatentdaRmseA = 0 AND LatentdaStatus = 'probe'"
 	if got := temporalclient.SearchAttributeProbe(); got != want {

@@ -37,9 +37,14 @@ func PrepareNamespace(ctx context.Context, connect func(context.Context) (*Conne
 				return nil
 			}
 			if errors.Is(err, ErrUsage) || time.Now().After(deadline) || ctx.Err() != nil {
+				if strings.HasPrefix(err.Error(), what) {
+					return err // it names the step already
+				}
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			slog.Info("waiting for the Temporal server", "step", what, "error", err)
+			// A server starting, or a new namespace still reaching the
+			// server's caches.
+			slog.Info("not ready yet, retrying", "step", what, "error", err)
 			select {
 			case <-time.After(2 * time.Second):
 			case <-ctx.Done():
