@@ -12,7 +12,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,7 +136,7 @@ type CyclesOutput struct {
 // writes the run's starting state: cycle 0's initial truth and ensemble,
 // or, for a warm start, the truth and analysis of the warm start's cycle
 // copied from the other run (with this run's metadata). A run directory
-// that already holds the same config is reused (sameConfig); one with a
+// that already holds the same config is reused (config.SameStored); one with a
 // different config is refused.
 func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, error) {
 	dir, err := a.env(ctx).RunDir(in.RunPath)
@@ -180,7 +179,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 		if old, err = config.VerifyChecksum(old); err != nil {
 			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %s: %v", dir.Config(), err), ErrBadState, err)
 		}
-		if !sameConfig(old, cfgYAML) {
+		if !config.SameStored(old, cfgYAML) {
 			return out, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
 		}
@@ -211,22 +210,6 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 		return out, fmt.Errorf("activities: %w", err)
 	}
 	return out, nil
-}
-
-// sameConfig reports whether a run directory's config.yaml, old, holds
-// the config whose YAML is cfgYAML: the same bytes, or a file written
-// before the orchestration settings left the science sections (it holds
-// filter.blocks: 0) that reads back as the same config.
-func sameConfig(old, cfgYAML []byte) bool {
-	if bytes.Equal(old, cfgYAML) {
-		return true
-	}
-	cfg, err := config.Parse(old)
-	if err != nil {
-		return false
-	}
-	y, err := cfg.Marshal()
-	return err == nil && bytes.Equal(y, cfgYAML)
 }
 
 // warmState reads the analysis and truth a warm start names and checks

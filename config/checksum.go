@@ -34,3 +34,20 @@ func VerifyChecksum(data []byte) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// SameStored reports whether a run directory's config.yaml, old (its
+// checksum line removed), holds the config whose YAML is cfgYAML
+// (Config.Marshal of its WithDefaults): the same bytes, or a file written
+// before the orchestration settings left the science sections (it holds
+// filter.blocks: 0) that reads back as the same config.
+func SameStored(old, cfgYAML []byte) bool {
+	if bytes.Equal(old, cfgYAML) {
+		return true
+	}
+	cfg, err := Parse(old)
+	if err != nil {
+		return false
+	}
+	y, err := cfg.Marshal()
+	return err == nil && bytes.Equal(y, cfgYAML)
+}

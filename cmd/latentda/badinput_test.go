@@ -154,6 +154,8 @@ func badCases() []badCase {
 		flags("schedule with a bad ID", `schedule ID "a b" must be a plain name`, "schedule", "create", "a b", "-c", "c.yaml", "--obs-dir", "obs", "--interval", "10s", "--state-dir", "state"),
 		flags("schedule describe with a bad ID", `schedule ID ".." must be a plain name`, "schedule", "describe", ".."),
 		flags("rerun without --from-cycle", "--from-cycle K (>= 0) is required", "rerun", "good", "--state-dir", "state"),
+		{name: "files/another config under a finished run's ID", files: map[string]string{"c.yaml": with("members: 6", "members: 8")},
+			args: run("--run-id", "good"), want: "holds a different config; choose another run ID"},
 		flags("rerun of a missing run", "rerun: run nope", "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),

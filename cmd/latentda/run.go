@@ -23,6 +23,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/external"
 	"github.com/latentda/latentda/internal/temporalclient"
+	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -185,11 +186,39 @@ func (o *runOptions) completeRun() error {
 	if err := o.complete(); err != nil {
 		return err
 	}
+	if err := runDirHolds(o.StateDir, o.RunID, o.cfg); err != nil {
+		return err
+	}
 	resolved, err := o.confine(o.ConfigPath, o.cfg)
 	if err != nil || o.NoWorker {
 		return err // without a worker here, those elsewhere read their own state directory
 	}
 	return generatorsExist(o.ConfigPath, resolved)
+}
+
+// runDirHolds refuses, before anything starts, a run ID whose directory
+// under stateDir holds another config (the first cycle would refuse it);
+// the same config re-attaches to the run.
+func runDirHolds(stateDir, runID string, cfg config.Config) error {
+	path := store.RunDir{Root: filepath.Join(stateDir, "runs", runID)}.Config()
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	if old, err = config.VerifyChecksum(old); err != nil {
+		return fmt.Errorf("run %s: %s: %w", runID, path, err)
+	}
+	y, err := cfg.WithDefaults().Marshal()
+	if err != nil {
+		return err
+	}
+	if !config.SameStored(old, y) {
+		return usageError{fmt.Errorf("run %s: %s holds a different config; choose another run ID", runID, filepath.Dir(path))}
+	}
+	return nil
 }
 
 // generatorsExist refuses, before a run starts, a config (its paths

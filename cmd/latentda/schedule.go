@@ -172,6 +172,9 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if _, err := o.confine(o.ConfigPath, o.cfg); err != nil {
 		return err
 	}
+	if err := runDirHolds(o.StateDir, o.RunID, o.cfg); err != nil {
+		return err
+	}
 	// Inside the state directory: relative to it, so that workers that
 	// mount it elsewhere find it.
 	abs, err := filepath.Abs(o.ObsDir)
