@@ -339,7 +339,8 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 	}
 	o.addFlags(cmd, false)
 	if verb == "pause" || verb == "unpause" {
-		cmd.Flags().StringVar(&note, "note", "", "why (shown by describe)")
+		// Temporal's own default would read "Paused via Go SDK".
+		cmd.Flags().StringVar(&note, "note", verb+"d with latentda schedule "+verb, "why (shown by describe)")
 	}
 	return cmd
 }

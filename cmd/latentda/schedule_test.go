@@ -333,8 +333,8 @@ func TestScheduleEndToEnd(t *testing.T) {
 	if _, _, err := execute(t, append([]string{"schedule", "unpause", "live"}, conn...)...); err != nil {
 		t.Fatal(err)
 	}
-	if v := describe(); v.Paused {
-		t.Error("still paused after unpause")
+	if v := describe(); v.Paused || v.Note != "unpaused with latentda schedule unpause" {
+		t.Errorf("after unpause: paused %v, note %q", v.Paused, v.Note)
 	}
 	// The schedule's list is eventually consistent (visibility).
 	for {
