@@ -166,6 +166,11 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if o.cfg.Orchestration != nil {
 		return usageError{fmt.Errorf("%s: a live run takes no orchestration section: each of its cycles runs as one regular activity", o.ConfigPath)}
 	}
+	// The spec runs to the last cycle's due time: past it, no tick comes.
+	if last := o.start.Add(time.Duration(o.cfg.Cycles) * o.Interval); !last.After(time.Now()) {
+		return usageError{fmt.Errorf("--start %s: the last cycle, %d, was due at %s, so the schedule would never tick; choose a later --start (or run the cycles with latentda run)",
+			o.start.Format(time.RFC3339), o.cfg.Cycles, last.Format(time.RFC3339))}
+	}
 	if err := o.complete(); err != nil {
 		return err
 	}

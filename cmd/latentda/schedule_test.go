@@ -75,7 +75,8 @@ func TestScheduleUsageErrors(t *testing.T) {
 }
 
 // TestObserveCycles: the cycles observe writes, and --late, lie within
-// the config's; it names what is missing.
+// the config's; it names what is missing. A schedule's cycles must not all
+// be past.
 func TestObserveCycles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "live.yaml")
@@ -96,6 +97,11 @@ func TestObserveCycles(t *testing.T) {
 		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want a usage error containing %q", tc.args[1:], err, tc.want)
 		}
+	}
+	// A schedule whose last cycle was due already would never tick.
+	_, _, err := execute(t, "schedule", "create", "s1", "-c", cfg, "--obs-dir", "obs", "--interval", "1s", "--start", "2026-01-01T00:00:00Z", "--state-dir", filepath.Join(dir, "state"))
+	if err == nil || !strings.Contains(err.Error(), "the last cycle, 4, was due at 2026-01-01T00:00:04Z, so the schedule would never tick") {
+		t.Errorf("schedule create with a start long past: %v", err)
 	}
 	// Interrupted, it stops without an error: what it wrote stays.
 	ctx, cancel := context.WithCancel(context.Background())
