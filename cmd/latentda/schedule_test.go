@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -316,6 +317,24 @@ func TestScheduleEndToEnd(t *testing.T) {
 		if !mat.Equal(want, got) {
 			t.Errorf("cycle %d: the live run's analysis differs from the run's", k)
 		}
+	}
+
+	// runs list gives the live run the model, cycle and RMSE of its
+	// newest cycle.
+	out, _, err = execute(t, append([]string{"runs", "list", "-o", "json"}, conn...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []temporalclient.RunRow
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatal(err)
+	}
+	live := slices.IndexFunc(listed, func(r temporalclient.RunRow) bool { return r.Kind == "live" })
+	if live < 0 {
+		t.Fatalf("runs list has no live row: %+v", listed)
+	}
+	if r := listed[live]; r.ID != "live" || r.Model != "lorenz96" || r.Cycle < 1 || r.Cycle > 4 || !(r.RMSEa > 0) || r.Status != "active" {
+		t.Errorf("runs list, live row: %+v", r)
 	}
 
 	// An unknown schedule is named as such, not by Temporal's internal ID.

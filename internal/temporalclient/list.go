@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -64,16 +66,7 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 		}
 		id := e.GetExecution().GetWorkflowId()
 		r := RunRow{ID: id, Kind: "run", Started: started[id].Format("2006-01-02 15:04:05Z")}
-		fields := e.GetSearchAttributes().GetIndexedFields()
-		decode := func(name string, v any) {
-			if p, ok := fields[name]; ok {
-				_ = converter.GetDefaultDataConverter().FromPayload(p, v)
-			}
-		}
-		decode(workflows.AttrModel.GetName(), &r.Model)
-		decode(workflows.AttrStatus.GetName(), &r.Status)
-		decode(workflows.AttrCycle.GetName(), &r.Cycle)
-		decode(workflows.AttrRMSEa.GetName(), &r.RMSEa)
+		r.decode(e.GetSearchAttributes().GetIndexedFields())
 		rows = append(rows, r)
 	}
 	live, err := ListSchedules(ctx, c)
@@ -81,7 +74,17 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 		return nil, err
 	}
 	for _, s := range live {
-		r := RunRow{ID: s.ID, Kind: "live", Status: "active", Model: "-"}
+		r := RunRow{ID: s.ID, Kind: "live", Model: "-"}
+		// The model, cycle and RMSE of the newest cycle workflow that has
+		// set them (one just started has not yet).
+		for _, w := range s.recent {
+			resp, err := c.DescribeWorkflowExecution(ctx, w.WorkflowID, w.FirstExecutionRunID)
+			if fields := resp.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields(); err == nil && fields[workflows.AttrCycle.GetName()] != nil {
+				r.decode(fields)
+				break
+			}
+		}
+		r.Status = "active"
 		if s.Paused {
 			r.Status = "paused"
 		}
@@ -93,6 +96,20 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 	return rows, nil
 }
 
+// decode sets the row's model, status, cycle and RMSE from a workflow's
+// search attributes, those it has.
+func (r *RunRow) decode(fields map[string]*commonpb.Payload) {
+	decode := func(name string, v any) {
+		if p, ok := fields[name]; ok {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+		}
+	}
+	decode(workflows.AttrModel.GetName(), &r.Model)
+	decode(workflows.AttrStatus.GetName(), &r.Status)
+	decode(workflows.AttrCycle.GetName(), &r.Cycle)
+	decode(workflows.AttrRMSEa.GetName(), &r.RMSEa)
+}
+
 // ScheduleRow is one live run's schedule in `latentda schedule list`.
 type ScheduleRow struct {
 	ID     string    `json:"id"`
@@ -100,6 +117,8 @@ type ScheduleRow struct {
 	Next   time.Time `json:"next,omitzero"`
 	Last   time.Time `json:"last,omitzero"`
 	Note   string    `json:"note"`
+	// recent are the cycle workflows of the latest ticks, newest first.
+	recent []client.ScheduleWorkflowExecution
 }
 
 // ListSchedules lists the schedules of cycle workflows: the live runs.
@@ -125,6 +144,11 @@ func ListSchedules(ctx context.Context, c client.Client) ([]ScheduleRow, error) 
 		}
 		if n := len(e.RecentActions); n > 0 {
 			r.Last = e.RecentActions[n-1].ScheduleTime.UTC()
+		}
+		for _, a := range slices.Backward(e.RecentActions) {
+			if w := a.StartWorkflowResult; w != nil {
+				r.recent = append(r.recent, *w)
+			}
 		}
 		rows = append(rows, r)
 	}
