@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,7 +218,24 @@ func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Wr
 	}
 	_, err = fmt.Fprintf(stdout, "schedule %s: run %s, cycles 1..%d every %v from %s (cycle 1 at %s), waiting up to %v for observations in %s\n",
 		id, in.RunID, in.Config.Cycles, in.Interval, in.Start.Format(time.RFC3339), in.Start.Add(in.Interval).Format(time.RFC3339), in.Wait, in.ObsDir)
+	if err != nil {
+		return err
+	}
+	// Not an error: the observations may arrive later, the directory too.
+	dir := in.ObsDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(o.StateDir, dir)
+	}
+	if !exists(dir) {
+		_, err = fmt.Fprintf(stdout, "note: %s does not exist yet; each cycle runs forecast-only until its file is there by its deadline\n", dir)
+	}
 	return err
+}
+
+// exists says whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func printScheduleView(w io.Writer, format string, v temporalclient.ScheduleView) error {

@@ -337,6 +337,15 @@ func TestScheduleEndToEnd(t *testing.T) {
 		t.Errorf("runs list, live row: %+v", r)
 	}
 
+	// A schedule whose observation directory does not exist yet says so.
+	out, _, err = execute(t, append([]string{"schedule", "create", "other", "-c", cfgPath, "--obs-dir", filepath.Join(stateDir, "nowhere"), "--interval", "60s", "--paused"}, conn...)...)
+	if err != nil || !strings.Contains(out, "nowhere does not exist yet; each cycle runs forecast-only") {
+		t.Errorf("schedule create with a missing observation directory: %v\n%s", err, out)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "delete", "other"}, conn...)...); err != nil {
+		t.Error(err)
+	}
+
 	// An unknown schedule is named as such, not by Temporal's internal ID.
 	for _, op := range [][]string{{"describe", "nosuch"}, {"pause", "nosuch"}, {"delete", "nosuch"}} {
 		if _, _, err := execute(t, append(append([]string{"schedule"}, op...), conn...)...); err == nil || !strings.Contains(err.Error(), "schedule nosuch: no live run (schedule) of that ID") {
