@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/template"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/latentda/latentda/config"
@@ -69,75 +70,56 @@ func Figures(r *Run) ([]Figure, error) {
 		return nil
 	}
 	const w, h = 8 * vg.Inch, 4 * vg.Inch
-	p, err := RMSEPlot(r.Diag)
-	if err != nil {
-		return nil, err
+	// addPlot renders a plot the way every figure but the Hovmöller
+	// diagram is.
+	addPlot := func(name, title, caption string, p *plot.Plot, err error) error {
+		if err != nil {
+			return err
+		}
+		data, err := plotPNG(p, w, h)
+		return add(name, title, caption, data, err)
 	}
-	data, err := plotPNG(p, w, h)
-	if err := add("rmse.png", "RMSE and spread", rmseCaption(r), data, err); err != nil {
+	p, err := RMSEPlot(r.Diag)
+	if err := addPlot("rmse.png", "RMSE and spread", rmseCaption(r), p, err); err != nil {
 		return nil, err
 	}
 	if slices.ContainsFunc(r.Diag, func(d store.DiagRow) bool { return d.NObs > 0 }) {
 		p, err := FlaggedPlot(r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
-		if err := add("flagged.png", "Flagged observations", flaggedCaption(r.Diag), data, err); err != nil {
+		if err := addPlot("flagged.png", "Flagged observations", flaggedCaption(r.Diag), p, err); err != nil {
 			return nil, err
 		}
 	}
 	if hasQC(r.Diag) {
-		p, err := QCPlot(r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
 		caption := "The batch tests before each analysis: the NIS against its χ² quantile and the generator-manifold statistic J* against its calibrated threshold (docs/results-ood.md)."
-		if err := add("qc.png", "Quality-control statistics", caption, data, err); err != nil {
+		p, err := QCPlot(r.Diag)
+		if err := addPlot("qc.png", "Quality-control statistics", caption, p, err); err != nil {
 			return nil, err
 		}
 	}
 	if hasTests(r.Diag) {
-		p, err := TestsPlot(r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
 		caption := "Before each analysis, each over its threshold: the manifold test (this batch's two-sided score, or with ood.manifold_memory its chart over cycles) and the innovation chart (ood.innovation_memory). A chart's alarm is recorded only; the policy acts on the other tests (docs/operations.md)."
-		if err := add("ood-tests.png", "Manifold test and innovation chart", caption, data, err); err != nil {
+		p, err := TestsPlot(r.Diag)
+		if err := addPlot("ood-tests.png", "Manifold test and innovation chart", caption, p, err); err != nil {
 			return nil, err
 		}
 	}
 	if hasHyper(r.Diag) {
 		p, err := HyperPlot(r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
-		if err := add("hyperparameters.png", "Inflation and observation-error variance scale", hyperCaption(r), data, err); err != nil {
+		if err := addPlot("hyperparameters.png", "Inflation and observation-error variance scale", hyperCaption(r), p, err); err != nil {
 			return nil, err
 		}
 	}
 	if hasLearnedWeight(r.Diag) {
-		p, err := HybridWeightPlot(r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
 		caption := "Per cycle: the weight α of the ensemble's covariance in the hybrid-local analysis, α L∘Pₑ + (1 − α) J Σ_clim Jᵀ, estimated from the innovations (latent.alpha_estimate)." + meanAfterBurnIn(r, "α", func(d store.DiagRow) float64 { return d.HybridWeight })
-		if err := add("hybrid-weight.png", "Hybrid weight", caption, data, err); err != nil {
+		p, err := HybridWeightPlot(r.Diag)
+		if err := addPlot("hybrid-weight.png", "Hybrid weight", caption, p, err); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.Flags) > 0 {
-		p, err := FlagMapPlot(r.Flags, r.Diag)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
 		caption := fmt.Sprintf("Where and when the %d flagged observations were, by the kind of reason (the text before the first colon of flag_reason).", len(r.Flags))
-		if err := add("flag-map.png", "Where observations were flagged", caption, data, err); err != nil {
+		p, err := FlagMapPlot(r.Flags, r.Diag)
+		if err := addPlot("flag-map.png", "Where observations were flagged", caption, p, err); err != nil {
 			return nil, err
 		}
 	}
@@ -157,11 +139,7 @@ func Figures(r *Run) ([]Figure, error) {
 	}
 	if c := r.Curve; c != nil {
 		p, err := TrainingPlot(c)
-		if err != nil {
-			return nil, err
-		}
-		data, err := plotPNG(p, w, h)
-		if err := add("training.png", "Generator training", trainingCaption(c), data, err); err != nil {
+		if err := addPlot("training.png", "Generator training", trainingCaption(c), p, err); err != nil {
 			return nil, err
 		}
 	}

@@ -378,23 +378,8 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 // commit yet. Its bytes carry its version, so a retry replaces it instead
 // of comparing. An unreadable file is not older.
 func olderVersion(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	r, err := ipc.NewFileReader(f)
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	md := r.Schema().Metadata()
-	i := md.FindKey(arrowfile.KeySchemaVersion)
-	if i < 0 {
-		return false
-	}
-	v, err := strconv.Atoi(md.Values()[i])
-	return err == nil && v >= 1 && v < SchemaVersion
+	v, err := arrowfile.SchemaVersionOf(path)
+	return err == nil && v < SchemaVersion
 }
 
 // syncAll flushes, fsyncs and closes the files, in parallel.

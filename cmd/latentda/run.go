@@ -234,12 +234,12 @@ func generatorsExist(path string, resolved config.Config) error {
 		files = append(files, [2]string{"ood.generator", q.Generator})
 	}
 	for _, f := range files {
-		_, err := os.Stat(f[1])
-		if errors.Is(err, fs.ErrNotExist) {
-			return usageError{fmt.Errorf("config: %s: %s: no file at %s (make it with latentda train first, or point the key at an existing file)", path, f[0], f[1])}
-		}
+		ok, err := store.Exists(f[1])
 		if err != nil {
 			return usageError{fmt.Errorf("config: %s: %s: %w", path, f[0], err)}
+		}
+		if !ok {
+			return usageError{fmt.Errorf("config: %s: %s: no file at %s (make it with latentda train first, or point the key at an existing file)", path, f[0], f[1])}
 		}
 	}
 	return nil

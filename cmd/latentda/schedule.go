@@ -226,16 +226,10 @@ func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Wr
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(o.StateDir, dir)
 	}
-	if !exists(dir) {
+	if _, serr := os.Stat(dir); serr != nil {
 		_, err = fmt.Fprintf(stdout, "note: %s does not exist yet; each cycle runs forecast-only until its file is there by its deadline\n", dir)
 	}
 	return err
-}
-
-// exists says whether path exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 func printScheduleView(w io.Writer, format string, v temporalclient.ScheduleView) error {

@@ -51,24 +51,7 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 			break
 		}
 	}
-	// A run's start is its first execution's.
-	started := map[string]time.Time{}
-	for _, e := range execs {
-		id, t := e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()
-		if s, ok := started[id]; !ok || t.Before(s) {
-			started[id] = t
-		}
-	}
-	rows := []RunRow{}
-	for _, e := range execs {
-		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
-			continue
-		}
-		id := e.GetExecution().GetWorkflowId()
-		r := RunRow{ID: id, Kind: "run", Started: started[id].Format("2006-01-02 15:04:05Z")}
-		r.decode(e.GetSearchAttributes().GetIndexedFields())
-		rows = append(rows, r)
-	}
+	rows := runRows(execs)
 	live, err := ListSchedules(ctx, c)
 	if err != nil {
 		return nil, err
@@ -94,6 +77,30 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// runRows are the rows of the executions of assimilation runs: one per
+// run, its latest execution's (an execution that continued as new is left
+// out), started when its first execution started.
+func runRows(execs []*workflowpb.WorkflowExecutionInfo) []RunRow {
+	started := map[string]time.Time{}
+	for _, e := range execs {
+		id, t := e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()
+		if s, ok := started[id]; !ok || t.Before(s) {
+			started[id] = t
+		}
+	}
+	rows := []RunRow{}
+	for _, e := range execs {
+		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			continue
+		}
+		id := e.GetExecution().GetWorkflowId()
+		r := RunRow{ID: id, Kind: "run", Started: started[id].Format("2006-01-02 15:04:05Z")}
+		r.decode(e.GetSearchAttributes().GetIndexedFields())
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // decode sets the row's model, status, cycle and RMSE from a workflow's

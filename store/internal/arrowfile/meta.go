@@ -171,6 +171,21 @@ func checkSchemaVersion(kvs []ipcverify.KeyValue) (int, error) {
 	return v, nil
 }
 
+// SchemaVersionOf returns the schema version of the state file at path,
+// read from its verified footer alone, by the rules the readers apply.
+func SchemaVersionOf(path string) (int, error) {
+	f, size, err := OpenRegular(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	v, err := ipcverify.Footer(f, size)
+	if err != nil {
+		return 0, Verified(err)
+	}
+	return checkSchemaVersion(v.Metadata)
+}
+
 // DecodeMeta parses the schema metadata of a file. kinds lists the kinds
 // the caller accepts; dataKeys the kind-specific keys it requires, whose
 // values are returned in data. Keys outside the "latentda." namespace are
