@@ -137,9 +137,11 @@ type RMSE struct {
 // that stopped early (Error) is left out of the table's statistics and
 // counted as lost.
 type PolicyRun struct {
-	Seed  int     `json:"seed"`
-	RMSEa float64 `json:"rmse_a"`
-	Error string  `json:"error,omitempty"`
+	Seed     int     `json:"seed"`
+	RMSEa    float64 `json:"rmse_a"`
+	SpreadA  float64 `json:"spread_a"`
+	NISRatio float64 `json:"nis_ratio"` // mean NIS / its mean expectation
+	Error    string  `json:"error,omitempty"`
 }
 
 // Generator describes a model's generator.
@@ -366,6 +368,9 @@ type oodRun struct {
 	// the Bonferroni control and by |z| > 3; nil unless counted.
 	chanFlags, chanK3 []int
 	rmse              float64
+	// spread is the time-mean analysis spread and nisRatio the mean NIS
+	// over its mean expectation, over the same cycles as rmse.
+	spread, nisRatio float64
 	// ys are the observations of the recorded cycles, for the oracle
 	// chart (oracleChart).
 	ys [][]float64
@@ -596,7 +601,7 @@ func runOODModel(ctx context.Context, o Options, m oodModel, dir string, res *Re
 // policyRun is the run's row of the policy table: a run that stopped
 // early is lost.
 func (r oodRun) policyRun(seed int) PolicyRun {
-	pr := PolicyRun{Seed: seed, RMSEa: r.rmse}
+	pr := PolicyRun{Seed: seed, RMSEa: r.rmse, SpreadA: r.spread, NISRatio: r.nisRatio}
 	if r.lostCycle > 0 {
 		pr.Error = fmt.Sprintf("stopped at cycle %d: %s", r.lostCycle, r.lostErr)
 	}
@@ -632,6 +637,7 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 	y := make([]float64, p)
 	flags := make([]bool, p)
 	run := oodRun{chanFlags: make([]int, p), chanK3: make([]int, p)}
+	var nis, nisExp float64
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if err := ctx.Err(); err != nil {
 			return oodRun{}, err
@@ -659,11 +665,18 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 		run.recs = append(run.recs, r)
 		run.ys = append(run.ys, slices.Clone(y))
 		run.rmse += st.RMSEa
+		run.spread += st.SpreadA
+		nis += st.NIS
+		nisExp += st.NISExpected
 	}
 	if run.lostCycle > 0 && len(run.recs) == 0 {
 		return oodRun{}, fmt.Errorf("cycle %d, before any scored cycle: %s", run.lostCycle, run.lostErr)
 	}
 	run.rmse /= float64(len(run.recs))
+	run.spread /= float64(len(run.recs))
+	if nisExp > 0 {
+		run.nisRatio = nis / nisExp
+	}
 	return run, nil
 }
 

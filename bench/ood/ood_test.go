@@ -204,7 +204,7 @@ func TestOODBenchShort(t *testing.T) {
 	}
 	spikes := map[string]float64{}
 	for _, r := range res.RMSE {
-		if len(r.Runs) != 1 || r.Runs[0].Seed != 1 || !(r.Runs[0].RMSEa > 0) {
+		if len(r.Runs) != 1 || r.Runs[0].Seed != 1 || !(r.Runs[0].RMSEa > 0) || !(r.Runs[0].SpreadA > 0) || !(r.Runs[0].NISRatio > 0) {
 			t.Errorf("policy row %+v", r)
 		}
 		if r.Case == "c: sensor spikes" {
@@ -261,7 +261,7 @@ func TestPolicyTable(t *testing.T) {
 	runs := func(vs ...float64) []PolicyRun {
 		out := make([]PolicyRun, len(vs))
 		for i, v := range vs {
-			out[i] = PolicyRun{Seed: 11 + i, RMSEa: v}
+			out[i] = PolicyRun{Seed: 11 + i, RMSEa: v, SpreadA: v / 2, NISRatio: 1 + v/10}
 			if v < 0 {
 				out[i] = PolicyRun{Seed: 11 + i, Error: "stopped at cycle 9: diverged"}
 			}
@@ -281,10 +281,12 @@ func TestPolicyTable(t *testing.T) {
 		// warn: 2 ± t₀.₉₇₅(2)/√3 = 2.484; reject kept 2 seeds, its change
 		// −0.5 on both (zero width); inflate −0.1 on every seed, best of
 		// those that lost none.
-		"| ks | x | 2.000 ± 2.484 | 1.000 ± 6.353, lost 1/3 | 1.900 ± 2.484 | -0.5000 ± 0.0000 | -0.1000 ± 0.0000 | inflate |",
+		// Spread and NIS are the means over the kept runs: spread v/2,
+		// NIS 1 + v/10.
+		"| ks | x | 2.000 ± 2.484 | 1.000 ± 6.353, lost 1/3 | 1.900 ± 2.484 | -0.5000 ± 0.0000 | -0.1000 ± 0.0000 | 1.000 / 0.500 / 0.950 | 1.200 / 1.100 / 1.190 | inflate |",
 		// reject − warn: 0.1, −0.1, 0.3, mean 0.1 ± 0.497, not separated;
 		// inflate lost every run.
-		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.1000 ± 0.4968 | — | warn ≈ reject |",
+		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.1000 ± 0.4968 | — | 1.000 / 1.050 / — | 1.200 / 1.210 / — | warn ≈ reject |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks\n%s\n%s", want, b.String())

@@ -167,6 +167,23 @@ func (r RMSE) kept() []float64 {
 	return out
 }
 
+// keptMean is the mean of value over the runs that did not stop early,
+// or — without one.
+func keptMean(r RMSE, value func(PolicyRun) float64) string {
+	var sum float64
+	n := 0
+	for _, run := range r.Runs {
+		if run.Error == "" {
+			sum += value(run)
+			n++
+		}
+	}
+	if n == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", sum/float64(n))
+}
+
 // pairedDiff returns the mean of b − a over the seeds both kept, seed by
 // seed, with the half-width of its 95% interval; ok is false below two
 // such seeds.
@@ -189,7 +206,7 @@ func pairedDiff(a, b RMSE) (mean, half float64, ok bool) {
 
 // writeRMSE is the analysis-RMSE table by policy.
 func writeRMSE(p func(string, ...any), rmse []RMSE) {
-	p("## Analysis RMSE by policy\n\nTime-mean analysis RMSE after the onset, against the nature run's state: the mean over the seeds with its 95%% Student-t interval, every policy on the same seeds (the same truths and observations) as the tables above. *lost* counts the runs that stopped early, left out of the mean. The change columns are the policy's RMSE minus warn's, seed by seed over the seeds both kept, with their 95%% interval. *best* is the policy of lowest mean among those that lost the fewest runs, followed by ≈ and those of them its paired interval does not separate it from. *reject* ignores flagged observations and skips the analysis of a flagged batch; *inflate* raises the error variance of a flagged observation until it sits on the threshold, and of a flagged batch by statistic/threshold. Both act on the per-observation and the one-cycle batch tests: the charts' alarms (the manifold chart, the innovation chart) judge the cycles before them and are recorded only, because rejecting batch after batch while a chart stays up let the filter lose the truth (at commit 754fe80, on seeds 91–100, the Lorenz-96 sensor spikes under reject reached 3.494 against 0.229 under warn).\n\n| model | case | warn | reject | inflate | reject − warn | inflate − warn | best |\n|---|---|---|---|---|---|---|---|\n")
+	p("## Analysis RMSE by policy\n\nTime-mean analysis RMSE after the onset, against the nature run's state: the mean over the seeds with its 95%% Student-t interval, every policy on the same seeds (the same truths and observations) as the tables above. *lost* counts the runs that stopped early, left out of the mean. *spread* and *NIS* are the means over the kept seeds of each run's time-mean analysis spread and of its mean NIS over its mean expectation (1 for a filter whose spread matches its errors), warn / reject / inflate. The change columns are the policy's RMSE minus warn's, seed by seed over the seeds both kept, with their 95%% interval. *best* is the policy of lowest mean among those that lost the fewest runs, followed by ≈ and those of them its paired interval does not separate it from. *reject* ignores flagged observations and skips the analysis of a flagged batch; *inflate* raises the error variance of a flagged observation until it sits on the threshold, and of a flagged batch by statistic/threshold. Both act on the per-observation and the one-cycle batch tests: the charts' alarms (the manifold chart, the innovation chart) judge the cycles before them and are recorded only, because rejecting batch after batch while a chart stays up let the filter lose the truth (at commit 754fe80, on seeds 91–100, the Lorenz-96 sensor spikes under reject reached 3.494 against 0.229 under warn).\n\n| model | case | warn | reject | inflate | reject − warn | inflate − warn | spread | NIS | best |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	type key struct{ model, c string }
 	by := map[key]map[string]RMSE{}
 	var order []key
@@ -234,6 +251,16 @@ func writeRMSE(p func(string, ...any), rmse []RMSE) {
 			} else {
 				p(" — |")
 			}
+		}
+		for _, value := range []func(PolicyRun) float64{
+			func(r PolicyRun) float64 { return r.SpreadA },
+			func(r PolicyRun) float64 { return r.NISRatio },
+		} {
+			var cells []string
+			for _, pol := range policies {
+				cells = append(cells, keptMean(by[k][pol], value))
+			}
+			p(" %s |", strings.Join(cells, " / "))
 		}
 		var ties []string
 		for _, pol := range policies {
