@@ -276,6 +276,10 @@ func TestPolicyTable(t *testing.T) {
 		{Model: "ks", Case: "y", Policy: "warn", Runs: runs(1, 2, 3)},
 		{Model: "ks", Case: "y", Policy: "reject", Runs: runs(1.1, 1.9, 3.3)},
 		{Model: "ks", Case: "y", Policy: "inflate", Runs: runs(-1, -1, -1)},
+		// A run that rejected every batch has no NIS (ratio 0).
+		{Model: "ks", Case: "z", Policy: "warn", Runs: runs(1, 2)},
+		{Model: "ks", Case: "z", Policy: "reject", Runs: []PolicyRun{{Seed: 11, RMSEa: 3}, {Seed: 12, RMSEa: 3}}},
+		{Model: "ks", Case: "z", Policy: "inflate", Runs: runs(1, 2)},
 	})
 	for _, want := range []string{
 		// warn: 2 ± t₀.₉₇₅(2)/√3 = 2.484; reject kept 2 seeds, its change
@@ -287,6 +291,7 @@ func TestPolicyTable(t *testing.T) {
 		// reject − warn: 0.1, −0.1, 0.3, mean 0.1 ± 0.497, not separated;
 		// inflate lost every run.
 		"| ks | y | 2.000 ± 2.484 | 2.100 ± 2.766 | lost 3/3 | +0.1000 ± 0.4968 | — | 1.000 / 1.050 / — | 1.200 / 1.210 / — | warn ≈ reject |",
+		"| 0.750 / 0.000 / 0.750 | 1.150 / — / 1.150 |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks\n%s\n%s", want, b.String())

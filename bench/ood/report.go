@@ -167,14 +167,14 @@ func (r RMSE) kept() []float64 {
 	return out
 }
 
-// keptMean is the mean of value over the runs that did not stop early,
-// or — without one.
+// keptMean is the mean of value over the runs that did not stop early
+// and have it (not NaN), or — without one.
 func keptMean(r RMSE, value func(PolicyRun) float64) string {
 	var sum float64
 	n := 0
 	for _, run := range r.Runs {
-		if run.Error == "" {
-			sum += value(run)
+		if v := value(run); run.Error == "" && !math.IsNaN(v) {
+			sum += v
 			n++
 		}
 	}
@@ -254,7 +254,12 @@ func writeRMSE(p func(string, ...any), rmse []RMSE) {
 		}
 		for _, value := range []func(PolicyRun) float64{
 			func(r PolicyRun) float64 { return r.SpreadA },
-			func(r PolicyRun) float64 { return r.NISRatio },
+			func(r PolicyRun) float64 {
+				if r.NISRatio == 0 {
+					return math.NaN() // no analysis in the run: every batch rejected
+				}
+				return r.NISRatio
+			},
 		} {
 			var cells []string
 			for _, pol := range policies {
