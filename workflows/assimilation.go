@@ -22,10 +22,11 @@ import (
 const TaskQueue = "latentda"
 
 // WorkflowTaskTimeout is the workflow task timeout runs should start with.
-// Local activities run inside a workflow task, which blocks queries and
+// Local activities run inside a workflow task, which holds queries and
 // signals until it completes; the SDK heartbeats such a task at 80% of this
-// timeout, so a short timeout keeps `status` and `pause` responsive (within
-// ~1.6 s) at the cost of one cheap round trip per heartbeat.
+// timeout, and a query is taken up after one heartbeat and answered at the
+// next, so a short timeout keeps `status` and `pause` responsive (within
+// ~3.2 s) at the cost of one cheap round trip per heartbeat.
 const WorkflowTaskTimeout = 2 * time.Second
 
 // Query and signal names.

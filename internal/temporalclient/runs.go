@@ -24,6 +24,15 @@ func SearchAttributesAtStart(c config.Config) temporal.SearchAttributes {
 	)
 }
 
+// queryTimeout bounds a status query. While a run's local activities
+// run, its workflow task stays open, heartbeating every 80% of
+// workflows.WorkflowTaskTimeout (1.6 s); the server hands a query to the
+// worker with the task that follows a heartbeat, and the worker answers it
+// with the next one, so it is answered within two heartbeats, 3.2 s. The
+// server gives a query that waits on an open task half the client's
+// deadline: at 5 s most of them ran out at 2.5 s. 10 s leaves 5.
+const queryTimeout = 10 * time.Second
+
 // WorkflowID maps a run ID (or a workflow ID) to the workflow ID.
 func WorkflowID(run string) string {
 	if strings.HasPrefix(run, "latentda-") {
@@ -32,11 +41,10 @@ func WorkflowID(run string) string {
 	return "latentda-" + run
 }
 
-// QueryStatus asks the workflow's status query, waiting at most 5 s: a
-// query is answered between workflow tasks, and a run that is busy in a long
-// local-activity task may not get to it.
+// QueryStatus asks the workflow's status query, waiting at most
+// queryTimeout.
 func QueryStatus(ctx context.Context, c client.Client, wfID string) (workflows.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	var st workflows.Status
 	v, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStatusWhileBusy: while a run's local activities keep its workflow
+// task open (heartbeating), `latentda status` is answered by the status
+// query, not the search-attribute fallback, and `signal stop` ends the
+// run. With the client's earlier 5 s wait, which the server halves for a
+// query held for an open task, most such queries ran out.
+func TestStatusWhileBusy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and a run of about a minute, stopped early")
+	}
+	dir := t.TempDir()
+	cfgPath, state := filepath.Join(dir, "busy.yaml"), filepath.Join(dir, "state")
+	// About 30 ms a cycle and 0.3 s a batch: one workflow task holds
+	// every batch (200 before Continue-As-New).
+	cfg := `name: busy
+cycles: 2000
+model: {name: lorenz96}
+observations: {operator: every-k, every: 4, steps_between: 20000}
+filter: {method: etkf, members: 8, inflation: 1.05}
+store: {forecast: mean, analysis: mean}
+orchestration: {batch_cycles: 10}
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := startServer(t, "", 0)
+	addr := srv.FrontendAddress()
+	done := make(chan string, 1)
+	go func() {
+		out, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--state-dir", state, "--run-id", "busy", "--max-time", "0")
+		done <- fmt.Sprintf("%s%s%v", out, stderr, err)
+	}()
+	waitFor(t, time.Minute, func() bool { // initialised
+		_, err := os.Stat(filepath.Join(state, "runs", "busy", "config.yaml"))
+		return err == nil
+	})
+	prev, deadline := 0, time.Now().Add(time.Minute)
+	for i := 0; i < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start cycling within a minute")
+		}
+		out, stderr, err := execute(t, "status", "busy", "--address", addr, "-o", "json")
+		if err != nil {
+			t.Fatalf("status: %v\n%s", err, stderr)
+		}
+		var st map[string]any
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status -o json: %v\n%s", err, out)
+		}
+		cycle, _ := st["cycle"].(float64)
+		if st["phase"] == "initializing" || cycle == 0 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if _, queried := st["summary"]; !queried || st["phase"] != "cycling" || int(cycle) <= prev || cycle >= 2000 {
+			t.Fatalf("status %d while cycling after cycle %d: want the query's answer, a later cycle, got\n%s", i, prev, out)
+		}
+		prev = int(cycle)
+		i++
+	}
+	if _, stderr, err := execute(t, "signal", "busy", "stop", "--address", addr); err != nil {
+		t.Fatalf("signal stop: %v\n%s", err, stderr)
+	}
+	select {
+	case out := <-done:
+		if !strings.Contains(out, "stopped by a signal") {
+			t.Errorf("run after signal stop:\n%s", out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not stop within 30 s of the stop signal")
+	}
+}
