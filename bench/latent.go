@@ -95,12 +95,14 @@ type LatentOptions struct {
 	// weight) or PriorSD (σ_b), or tuned if that is 0. Methods
 	// for which the scheme is not derived are left out (latentMethod.
 	// adaptiveVariant). EnKFN, with an innovation scheme, runs the
-	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN).
+	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN);
+	// TuneXN tunes that xn as a knob too.
 	Adaptive bool
 	Scheme   string
 	XN       float64
 	PriorSD  float64
 	EnKFN    bool
+	TuneXN   bool
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -220,8 +222,11 @@ func (o *LatentOptions) validate() error {
 	if o.EnKFN && (!o.Adaptive || enkfN) {
 		return fmt.Errorf("bench latent: --enkf-n adds the EnKF-N to --scheme %s or %s", config.SchemeInnovation, config.SchemeLocalInnovation)
 	}
+	if o.TuneXN && !o.EnKFN {
+		return fmt.Errorf("bench latent: --tune-xn tunes the xn of --enkf-n")
+	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
-		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive --scheme enkf-n (--enkf-n on top of an innovation scheme keeps xn 1); got %v", o.XN)
+		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive --scheme enkf-n (--enkf-n on top of an innovation scheme keeps xn 1, or tunes it with --tune-xn); got %v", o.XN)
 	}
 	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || o.PriorSD != 0 && enkfN {
 		return fmt.Errorf("bench latent: --prior-sd must be a finite number >= 0, and only with --scheme %s or %s; got %v", config.SchemeInnovation, config.SchemeLocalInnovation, o.PriorSD)
@@ -467,7 +472,7 @@ func (b *latentBench) plan() []rowSpec {
 					}
 					if b.opts.Adaptive {
 						scheme, weight := b.opts.scheme()
-						if meth = meth.adaptiveVariant(scheme, weight, b.opts.EnKFN); meth == nil {
+						if meth = meth.adaptiveVariant(scheme, weight, b.opts.EnKFN, b.opts.TuneXN); meth == nil {
 							continue
 						}
 					}

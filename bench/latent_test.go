@@ -625,7 +625,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		knobs []string
 		grid  int
 	}{{"etkf", nil, 1}, {"letkf", []string{"loc_radius"}, len(m.radii)}, {"latent-etkf-pca", []string{"d"}, len(m.pcaDims)}, {"latent-etkf-conv", nil, 1}} {
-		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2, false)
+		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2, false, false)
 		if v == nil || !slices.Equal(v.knobs, tc.knobs) || len(v.grid(m)) != tc.grid {
 			t.Errorf("%s: adaptive variant %+v", tc.name, v)
 			continue
@@ -639,7 +639,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		}
 	}
 	// Without a fixed weight, xn is the knob in the inflation's place.
-	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0, false)
+	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0, false, false)
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "loc_radius"}) || len(grid) != len(adaptiveXNs)*len(m.radii) {
 		t.Fatalf("letkf with xn tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -649,7 +649,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The local innovation inflation: prior_sd in the inflation's place,
 	// the LETKF only.
-	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, false)
+	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, false, false)
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) || len(grid) != len(adaptivePriorSDs)*len(m.radii) {
 		t.Fatalf("letkf with prior_sd tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -660,7 +660,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The global innovation inflation: prior_sd in the inflation's place,
 	// wherever the EnKF-N runs.
-	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0, false)
+	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0, false, false)
 	if !slices.Equal(v.knobs, []string{"prior_sd", "d"}) {
 		t.Fatalf("latent-etkf-pca with the innovation inflation: knobs %v", v.knobs)
 	}
@@ -670,17 +670,17 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
 		for _, scheme := range []string{config.SchemeEnKFN, config.SchemeInnovation} {
-			if v := methodByName(name).adaptiveVariant(scheme, 0, false); v != nil {
+			if v := methodByName(name).adaptiveVariant(scheme, 0, false, false); v != nil {
 				t.Errorf("%s has an %s variant", name, scheme)
 			}
 		}
 	}
 	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-pca", "latent-iterative-pca-rep"} {
-		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, false); v != nil {
+		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, false, false); v != nil {
 			t.Errorf("%s has a local innovation variant", name)
 		}
 	}
-	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0, false)
+	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0, false, false)
 	if v == nil || !slices.Equal(v.knobs, []string{"prior_sd", "alpha", "loc_radius"}) {
 		t.Fatalf("latent-hybrid-local-conv's local innovation variant: %+v", v)
 	}
@@ -692,7 +692,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	// The EnKF-N on top of an innovation scheme: the same knobs, and the
 	// same methods.
 	for _, name := range []string{"letkf", "latent-hybrid-local-conv"} {
-		v = methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, true)
+		v = methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, true, false)
 		c = config.Config{}
 		h := Hyper{"prior_sd": 0.04, "loc_radius": 8}
 		if name != "letkf" {
@@ -703,8 +703,23 @@ func TestAdaptiveVariant(t *testing.T) {
 			t.Errorf("%s, local innovation with the EnKF-N: %v, knobs %v, filter %+v", name, err, v.knobs, c.Filter)
 		}
 	}
-	if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeInnovation, 0, true); v != nil {
+	if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeInnovation, 0, true, false); v != nil {
 		t.Errorf("latent-hybrid-local-conv has a global innovation variant with the EnKF-N")
+	}
+	// With the EnKF-N's xn tuned too: 2 × 2 values in the inflation's
+	// place, or xn's three with a fixed prior_sd.
+	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true, true)
+	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "xn", "loc_radius"}) || len(grid) != 2*2*len(m.radii) {
+		t.Fatalf("letkf with prior_sd and xn tuned: knobs %v, %d configurations", v.knobs, len(grid))
+	}
+	c = config.Config{}
+	if err := v.apply(&c, Hyper{"prior_sd": 0.08, "xn": 4, "loc_radius": 8}, m); err != nil ||
+		*c.Filter.Adaptive.PriorSD != 0.08 || *c.Filter.Adaptive.XN != 4 || !c.Filter.Adaptive.EnKFN || c.Filter.EnKF().Adaptive.XN != 4 {
+		t.Errorf("apply prior_sd=0.08,xn=4: %v, filter %+v", err, c.Filter)
+	}
+	v = methodByName("latent-hybrid-local-pca").adaptiveVariant(config.SchemeLocalInnovation, 0.04, true, true)
+	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "alpha", "loc_radius"}) || len(grid) != len(adaptiveXNs)*2*2 {
+		t.Fatalf("latent-hybrid-local-pca with xn tuned, prior_sd 0.04: knobs %v, %d configurations", v.knobs, len(grid))
 	}
 }
 

@@ -327,6 +327,15 @@ var adaptiveXNs = []float64{1, 2, 4}
 // local estimates; the global scheme's default is 0.08).
 var adaptivePriorSDs = []float64{0.02, 0.04, 0.08}
 
+// With the EnKF-N on top of an innovation scheme and both its knobs
+// tuned (--tune-xn), each takes two values, the ends of its list above,
+// so that the grid stays near the inflation's: 2 × 2 in the place of 4
+// inflations. Refinement can then try the middle values.
+var (
+	pairedPriorSDs = []float64{0.02, 0.08}
+	pairedXNs      = []float64{1, 4}
+)
+
 // adaptiveKnob returns the knob of an adaptive scheme and the values it is
 // tuned on.
 func adaptiveKnob(scheme string) (string, []float64) {
@@ -347,40 +356,65 @@ func adaptiveKnob(scheme string) (string, []float64) {
 // reads the same innovations). The scheme's knob (xn, prior_sd) is
 // fixed at weight > 0; with weight 0 it is a knob in the inflation's
 // place, tuned on its values (adaptiveKnob) by the same rules. enkfN adds
-// the EnKF-N to an innovation scheme.
-func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN bool) *latentMethod {
+// the EnKF-N to an innovation scheme, with xn 1, or with tuneXN its xn
+// tuned as a knob too (pairedPriorSDs, pairedXNs).
+func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN, tuneXN bool) *latentMethod {
 	if meth.alphaEstimate || scheme == config.SchemeLocalInnovation && !meth.letkf ||
 		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
 		return nil
 	}
 	v := *meth
 	v.scheme, v.weight, v.enkfN = scheme, weight, enkfN
-	knob, values := adaptiveKnob(scheme)
-	v.knobs = slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })
-	if weight != 0 {
-		values = []float64{weight}
-	} else {
-		v.knobs = append([]string{knob}, v.knobs...)
+	var knobs []string
+	var values [][]float64
+	if weight == 0 {
+		knob, vals := adaptiveKnob(scheme)
+		if tuneXN {
+			vals = pairedPriorSDs
+		}
+		knobs, values = append(knobs, knob), append(values, vals)
 	}
+	if tuneXN {
+		vals := adaptiveXNs
+		if weight == 0 {
+			vals = pairedXNs
+		}
+		knobs, values = append(knobs, "xn"), append(values, vals)
+	}
+	v.knobs = append(knobs, slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })...)
 	v.grid = func(m *benchModel) []Hyper {
-		var out []Hyper
+		out := []Hyper{}
 		seen := map[string]bool{}
 		for _, h := range meth.grid(m) {
-			for _, x := range values {
-				h = maps.Clone(h)
-				delete(h, "inflation")
-				if weight == 0 {
-					h[knob] = x
-				}
-				if !seen[h.String()] {
-					seen[h.String()] = true
-					out = append(out, h)
+			h = maps.Clone(h)
+			delete(h, "inflation")
+			for _, x := range crossAll(h, knobs, values) {
+				if !seen[x.String()] {
+					seen[x.String()] = true
+					out = append(out, x)
 				}
 			}
 		}
 		return out
 	}
 	return &v
+}
+
+// crossAll returns h with every combination of the knobs' values added.
+func crossAll(h Hyper, knobs []string, values [][]float64) []Hyper {
+	out := []Hyper{h}
+	for i, k := range knobs {
+		var next []Hyper
+		for _, g := range out {
+			for _, x := range values[i] {
+				g = maps.Clone(g)
+				g[k] = x
+				next = append(next, g)
+			}
+		}
+		out = next
+	}
+	return out
 }
 
 // genDim is the dimension of the method's generator in configuration h.
@@ -454,6 +488,9 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 			c.Filter.Adaptive.XN = &w
 		default:
 			c.Filter.Adaptive.PriorSD = &w
+		}
+		if x, ok := h["xn"]; ok && meth.enkfN {
+			c.Filter.Adaptive.XN = &x
 		}
 	}
 	if meth.letkf {

@@ -40,7 +40,7 @@ type LatentReport struct {
 	// and no total).
 	TuneTotal int `json:"tuning_total,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
-	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN; no scheme is the
+	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against and Tuned is that report
 	// (read from it, not written).
@@ -49,6 +49,7 @@ type LatentReport struct {
 	XN           float64       `json:"xn,omitempty"`
 	PriorSD      float64       `json:"prior_sd,omitempty"`
 	EnKFN        bool          `json:"enkf_n,omitempty"`
+	TuneXN       bool          `json:"tune_xn,omitempty"`
 	ComparedWith string        `json:"compared_with,omitempty"`
 	Tuned        *LatentReport `json:"-"`
 }
@@ -58,7 +59,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -727,10 +728,17 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			who = "The LETKF and the localised hybrids (latent-hybrid-local-*; in a hybrid the EnKF-N inflates the members' part, its dual counting the static part as observation error) of docs/results-latent.md run"
 		}
 		sd := fmt.Sprintf("its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
-		if r.PriorSD != 0 {
+		xn := "xn 1"
+		switch {
+		case r.TuneXN && r.PriorSD != 0:
+			sd, xn = fmt.Sprintf("prior_sd %g", r.PriorSD), fmt.Sprintf("its hyperprior weight xn tuned on %v in the inflation's place", adaptiveXNs)
+		case r.TuneXN:
+			sd = fmt.Sprintf("prior_sd tuned on %v and the EnKF-N's hyperprior weight xn on %v, 2 × 2 in the place of the inflation (DAPPER's advice for a localised EnKF-N is to tune xn)", pairedPriorSDs, pairedXNs)
+			xn = "xn tuned"
+		case r.PriorSD != 0:
 			sd = fmt.Sprintf("prior_sd %g", r.PriorSD)
 		}
-		which = fmt.Sprintf("%s with `filter.inflation: adaptive, adaptive: {scheme: %s, enkf_n: true}`: %s, and on top of it in every analysis the EnKF-N (xn 1), which accounts for sampling error (the hybrid EnKF-N of Raanes, Bocquet and Carrassi 2019), %s", who, r.Scheme, est, sd)
+		which = fmt.Sprintf("%s with `filter.inflation: adaptive, adaptive: {scheme: %s, enkf_n: true}`: %s, and on top of it in every analysis the EnKF-N (%s), which accounts for sampling error (the hybrid EnKF-N of Raanes, Bocquet and Carrassi 2019), %s", who, r.Scheme, est, xn, sd)
 	case r.Scheme == config.SchemeLocalInnovation && r.PriorSD != 0:
 		which = fmt.Sprintf("The LETKF and the localised hybrids (latent-hybrid-local-*) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: %g}` (one innovation-based estimate per local analysis, Miyoshi 2011; for a hybrid it inflates both parts of the local covariance)", r.PriorSD)
 	case r.Scheme == config.SchemeLocalInnovation:

@@ -75,9 +75,10 @@ sets each row against the tuned row of --compare:
 	f.BoolVar(&o.Render, "render", false, "run nothing: render the Markdown report again from the JSON file --json names")
 	f.StringVar(&o.Inflation, "inflation", "", "adaptive: an adaptive inflation (--scheme) in place of every method's inflation knob (the hybrid and iterative analyses are left out, but for the localised hybrids with local-innovation)")
 	f.StringVar(&o.Scheme, "scheme", "", "with --inflation adaptive: enkf-n (the default) or innovation (every method they are derived for), or local-innovation (the LETKF and the localised hybrids latent-hybrid-local-*)")
-	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive --scheme enkf-n, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces; --enkf-n on top of an innovation scheme keeps xn 1)")
+	f.Float64Var(&o.XN, "xn", 0, "with --inflation adaptive --scheme enkf-n, a fixed hyperprior weight filter.adaptive.xn (0: tuned on 1, 2, 4 like the inflation it replaces; --enkf-n on top of an innovation scheme keeps xn 1, or tunes it with --tune-xn)")
 	f.Float64Var(&o.PriorSD, "prior-sd", 0, "with --scheme innovation or local-innovation, a fixed filter.adaptive.prior_sd (0: tuned on 0.02, 0.04, 0.08 like the inflation it replaces)")
 	f.BoolVar(&o.EnKFN, "enkf-n", false, "with --scheme innovation or local-innovation, the EnKF-N (xn 1) on top of the estimate, filter.adaptive.enkf_n")
+	f.BoolVar(&o.TuneXN, "tune-xn", false, "with --enkf-n, tune its xn too: on 1 and 4, with prior_sd on 0.02 and 0.08 (or xn on 1, 2, 4 with --prior-sd)")
 	f.StringVar(&o.Compare, "compare", "docs/results-latent.json", "with --inflation adaptive, the JSON report of tuned rows to set the adaptive rows against")
 	return cmd
 }
