@@ -190,7 +190,9 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	m := core.Meta(in.RunID, s.Config, k)
 	truth, E := warmTruth, warmE
 	if in.WarmStart == nil {
-		truth, E = s.Initial()
+		if truth, E, err = s.Initial(); err != nil {
+			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %v", err), ErrInvalidConfig, err)
+		}
 	} else {
 		m.Extra = map[string]string{extraWarmStart: fmt.Sprintf("%s@%d", filepath.ToSlash(in.WarmStart.RunPath), k)}
 	}

@@ -764,9 +764,13 @@ func (b *latentBench) cycles(m *benchModel, tuning bool) int {
 // total wall time of the analyses, and, with a probe generator, the
 // time-mean RMSE of the projected analysis mean G(E(x̄ᵃ)).
 func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generator) runResult {
-	truth, E := s.Initial()
-	var sums experiment.Sums
 	r := runResult{projected: math.NaN()}
+	truth, E, err := s.Initial()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	var sums experiment.Sums
 	var proj projection
 	if probe != nil {
 		proj = newProjection(probe)

@@ -116,6 +116,15 @@ func TestParseRejects(t *testing.T) {
 		{"NaN inflation", replace("inflation: 1.02", "inflation: .nan"), "inflation"},
 		{"negative init variance", validYAML + "init: {variance: -1}\n", "init.variance"},
 		{"steps_between", replace("variance: 1}", "variance: 1, steps_between: -3}"), "steps_between"},
+		{"octal-looking seed", replace("seed: 7", "seed: 0042"), "seed: line 3: want an integer >= 0, got 0042"},
+		{"octal-looking members", replace("members: 20", "members: 010"), "filter.members: line 8: want an integer, got 010"},
+		{"hex integer", replace("cycles: 100", "cycles: 0x64"), "cycles: line 4: want an integer, got 0x64"},
+		{"yes for a boolean", replace("rotate: true", "rotate: yes"), "filter.rotate: line 8: want true or false, got yes"},
+		{"quoted boolean", replace("rotate: true", `rotate: "true"`), `filter.rotate: line 8: want true or false, got "true" (a string)`},
+		{"tagged integer", replace("cycles: 100", "cycles: !!str 100"), "cycles: line 4: want an integer, got !!str 100"},
+		{"on for a boolean", replace("rotate: true", "rotate: on"), "filter.rotate: line 8: want true or false, got on"},
+		{"quoted inflation", replace("inflation: 1.02", `inflation: "1.02"`), `filter.inflation: line 8: want a number > 0 or adaptive, got "1.02" (a string)`},
+		{"hex-float inflation", replace("inflation: 1.02", "inflation: 0x1p0"), `filter.inflation: line 8: want a number > 0 or adaptive, got 0x1p0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

@@ -47,8 +47,9 @@ func parseInflation(s string) (Inflation, error) {
 
 // UnmarshalYAML accepts a number > 0 or the word adaptive.
 func (v *Inflation) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("filter.inflation: want a number > 0 or %s", inflationWord)
+	// A number is written as one: "1.05" in quotes is a string.
+	if n.Kind != yaml.ScalarNode || n.Value != inflationWord && n.ShortTag() != "!!float" && n.ShortTag() != "!!int" {
+		return fmt.Errorf("filter.inflation: want a number > 0 or %s, got %s", inflationWord, strconv.Quote(n.Value))
 	}
 	p, err := parseInflation(n.Value)
 	if err != nil {

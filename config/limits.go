@@ -40,12 +40,14 @@ const flopsPerSecond = 1e9
 //
 //	memory ≈ 8 B · (6·(N+1)·nx + 4·N·p + 4·N²) + 64 MiB
 //	disk   ≈ cycles · (8 B · ((2N+1)·nx + 3p) + 8 KiB)
-//	time   ≈ cycles · (steps_between · (N+1) · nx · f + a) / 10⁹ flop/s
+//	time   ≈ (cycles · (steps_between · (N+1) · nx · f + a) + s · nx · f) / 10⁹ flop/s
 //
 // with N members, nx state variables, p observations per cycle, f the
 // model's flops per variable and step (about 40 for the Lorenz models'
 // RK4, 100 + 20·log₂ nx for the Kuramoto–Sivashinsky ETDRK4) and a the
-// analysis' flops (4·(N²·p + N³), per grid point for the LETKF). The
+// analysis' flops (4·(N²·p + N³), per grid point for the LETKF), and s
+// the steps of the reference state's spin-up (50/dt for Lorenz-96,
+// 150/dt for Kuramoto–Sivashinsky). The
 // memory holds the ensemble, its forecast, anomalies and RK4 stages; the
 // disk the forecast and analysis ensembles, the truth and the
 // observations of every cycle. A latent generator adds its own size.
@@ -56,12 +58,14 @@ func (c Config) Estimate() Estimate {
 	var e Estimate
 	e.MemoryBytes = 8*(6*(n+1)*nx+4*n*p+4*n*n) + 64<<20
 	e.DiskBytes = cycles * (8*((2*n+1)*nx+3*p) + 8<<10)
-	var f float64
+	var f, spinUp float64
 	switch c.Model.Name {
-	case "lorenz63", "lorenz96":
+	case "lorenz63":
 		f = 40
+	case "lorenz96":
+		f, spinUp = 40, 50/c.Model.Dt
 	case "ks":
-		f = 100 + 20*math.Log2(max(nx, 2))
+		f, spinUp = 100+20*math.Log2(max(nx, 2)), 150/c.Model.Dt
 	default:
 		return e
 	}
@@ -70,7 +74,7 @@ func (c Config) Estimate() Estimate {
 		local := min(p, 2*c.Filter.LocRadius+1)
 		analysis = nx * 4 * (n*n*local + n*n*n)
 	}
-	e.Seconds = cycles * (steps*(n+1)*nx*f + analysis) / flopsPerSecond
+	e.Seconds = (cycles*(steps*(n+1)*nx*f+analysis) + spinUp*nx*f) / flopsPerSecond
 	return e
 }
 

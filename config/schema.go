@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,11 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+var (
+	decimalInt = regexp.MustCompile(`^[-+]?(0|[1-9][0-9]*)$`)
+	plainBool  = regexp.MustCompile(`^(true|True|TRUE|false|False|FALSE)$`)
+)
+
 // checkNode checks YAML node n, found at key path, against type t.
 func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
@@ -77,8 +83,13 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	bad := func() error {
 		what := n.Value
-		if n.Kind != yaml.ScalarNode {
+		switch {
+		case n.Kind != yaml.ScalarNode:
 			what = map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}[n.Kind]
+		case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+			what = strconv.Quote(n.Value) + " (a string)"
+		case n.Style&yaml.TaggedStyle != 0:
+			what = n.Tag + " " + n.Value
 		}
 		return fmt.Errorf("%s: line %d: want %s, got %s", path, n.Line, describe(t), what)
 	}
@@ -126,9 +137,14 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind != yaml.ScalarNode {
 		return bad()
 	}
-	// The YAML decoder truncates a float into an integer field (1.5 → 1).
+	// The YAML decoder truncates a float into an integer field (1.5 → 1),
+	// reads 010 as octal 8 and yes, no, on and off as booleans: an integer
+	// is written in decimal, a boolean as true or false.
 	isInt := t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && t != durationType
-	if isInt && n.ShortTag() == "!!float" {
+	if isInt && (n.ShortTag() == "!!float" || !decimalInt.MatchString(n.Value)) {
+		return bad()
+	}
+	if t.Kind() == reflect.Bool && !plainBool.MatchString(n.Value) {
 		return bad()
 	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {

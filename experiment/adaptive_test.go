@@ -300,7 +300,7 @@ func TestDiagnosticsOfHyperparameters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		truth, E := s.Initial()
+		truth, E := initial(t, s)
 		for k := 1; k <= tc.cfg.Cycles; k++ {
 			c, err := s.ObserveCycle(truth, k)
 			if err != nil {

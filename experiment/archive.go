@@ -81,7 +81,10 @@ func WalkArchive(ctx context.Context, cfg config.Config, opts ArchiveOptions, vi
 		return fmt.Errorf("experiment: archive: %w", err)
 	}
 	s := &Setup{Config: cfg, Model: model}
-	x := s.referenceState()
+	x, err := s.referenceState()
+	if err != nil {
+		return fmt.Errorf("experiment: archive: %w", err)
+	}
 	rng := rand.New(rand.NewPCG(StreamSeed(opts.Seed, streamArchive), 0))
 	for i := range x {
 		x[i] += 1e-3 * rng.NormFloat64()

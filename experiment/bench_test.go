@@ -15,7 +15,7 @@ func benchCycle(b *testing.B, cfg config.Config) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	truth, E := s.Initial()
+	truth, E := initial(b, s)
 	y := make([]float64, s.Op.OutDim())
 	k := 0
 	cycle := func() {

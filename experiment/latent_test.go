@@ -79,7 +79,7 @@ func TestLatentFullRankPCAIsFullSpace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			truth, E := full.Initial()
+			truth, E := initial(t, full)
 			y := make([]float64, full.Op.OutDim())
 			// Spin the filter up so the ensemble is a realistic forecast.
 			for k := 1; k <= 50; k++ {
@@ -173,7 +173,7 @@ func latentArchive(t testing.TB, cfg config.Config, d int) (train, valid *mat.De
 // truth, the observations and the forecast of cycle k+1.
 func spunUpForecast(t *testing.T, s *Setup, k int) (truth, y []float64, E *mat.Dense) {
 	t.Helper()
-	truth, E = s.Initial()
+	truth, E = initial(t, s)
 	y = make([]float64, s.Op.OutDim())
 	for c := 1; c <= k+1; c++ {
 		s.AdvanceTruth(truth, c)

@@ -37,7 +37,10 @@ func NewNature(cfg config.Config) (*Nature, error) {
 	if err != nil {
 		return nil, err
 	}
-	truth, _ := s.Initial()
+	truth, _, err := s.Initial()
+	if err != nil {
+		return nil, err
+	}
 	return &Nature{s: s, truth: truth}, nil
 }
 

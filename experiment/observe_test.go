@@ -14,7 +14,7 @@ func TestObserveStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth, _ := s.Initial()
+	truth, _ := initial(t, s)
 	y := make([]float64, s.Op.OutDim())
 	want := make([]float64, len(y))
 	for _, k := range []int{1, 2, 77} {

@@ -491,7 +491,10 @@ func runTwin(cfg config.Config) (*twinRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ood: calibration: twin: %w", err)
 	}
-	truth, E := s.Initial()
+	truth, E, err := s.Initial()
+	if err != nil {
+		return nil, fmt.Errorf("ood: calibration: twin: %w", err)
+	}
 	y := make([]float64, s.Op.OutDim())
 	n := cycles - twinBurn
 	tw := &twinRun{errs: make([][]float64, 0, n), nis: make([]float64, 0, n), scores: make([][]float64, 0, n)}

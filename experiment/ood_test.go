@@ -59,7 +59,7 @@ func runCycles(t *testing.T, cfg config.Config) ([]CycleStats, []QCResult) {
 	}
 	var stats []CycleStats
 	var qcs []QCResult
-	truth, E := s.Initial()
+	truth, E := initial(t, s)
 	y := make([]float64, s.Op.OutDim())
 	for k := 1; k <= s.Config.Cycles; k++ {
 		s.AdvanceTruth(truth, k)
@@ -174,7 +174,7 @@ func TestProjectionUsesCycleVariances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		truth, E := s.Initial()
+		truth, E := initial(t, s)
 		y := make([]float64, s.Op.OutDim())
 		s.AdvanceTruth(truth, 1)
 		s.Observe(y, truth, 1)
@@ -450,7 +450,7 @@ func TestDynamicalNullSpaceAnomalyMoves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		truth, _ := s.Initial()
+		truth, _ := initial(t, s)
 		var ys [][]float64
 		for k := 1; k <= 5; k++ {
 			s.AdvanceTruth(truth, k)
@@ -490,8 +490,8 @@ func TestKSLengthAnomaly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := s.Initial()
-	b, _ := ref.Initial()
+	a, _ := initial(t, s)
+	b, _ := initial(t, ref)
 	for k := 1; k <= 20; k++ {
 		s.AdvanceTruth(a, k)
 		ref.AdvanceTruth(b, k)
@@ -519,7 +519,7 @@ func TestQCSeesCarriedInflation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth, E := s.Initial()
+	truth, E := initial(t, s)
 	y := make([]float64, s.Op.OutDim())
 	for k := 1; k <= 6; k++ {
 		if err := s.AdvanceTruth(truth, k); err != nil {
@@ -689,7 +689,7 @@ func TestInnovationCalibration(t *testing.T) {
 		t.Fatalf("second Build: level %v, want the cached 0.2", again.qc.nisAlpha)
 	}
 	calibrations.Store(key+"/innovation", s.qc.nisAlpha)
-	truth, E := s.Initial()
+	truth, E := initial(t, s)
 	y := make([]float64, p)
 	s.AdvanceTruth(truth, 1)
 	s.Observe(y, truth, 1)

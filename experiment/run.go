@@ -35,7 +35,10 @@ func (s *Setup) TwinCycle(truth []float64, E *mat.Dense, y []float64, k int) (Cy
 // Run runs the cycles of a built experiment in process, as the package
 // function Run does for a config.
 func (s *Setup) Run(ctx context.Context, progress func(CycleStats)) (Summary, error) {
-	truth, E := s.Initial()
+	truth, E, err := s.Initial()
+	if err != nil {
+		return Summary{}, err
+	}
 	y := make([]float64, s.Op.OutDim())
 	var sums Sums
 	var hyper HyperMeans

@@ -298,31 +298,45 @@ func newOperator(o config.ObsConfig, n int) (observations.Operator, error) {
 // DAPPER choices: a fixed Lorenz-63 point, a spun-up perturbed Lorenz-96
 // rest state, the Kassam–Trefethen KS profile spun up 150 time units; an
 // external model's from its handshake).
-func (s *Setup) referenceState() []float64 {
+// A spin-up that diverges (a KS grid too coarse for its step, a huge
+// forcing) is an error naming the model's settings, before anything is
+// stored.
+func (s *Setup) referenceState() ([]float64, error) {
+	var x []float64
 	switch m := s.Model.(type) {
 	case *dynamics.Lorenz63:
-		return []float64{1.509, -1.531, 25.46}
+		return []float64{1.509, -1.531, 25.46}, nil
 	case *dynamics.KS:
-		return m.InitialCondition()
+		x = m.InitialCondition()
 	case *external.Model:
-		return m.Reference()
+		x = m.Reference()
+	default:
+		x = make([]float64, s.Model.Dim())
+		for i := range x {
+			x[i] = s.Config.Model.Forcing
+		}
+		x[0] += 0.01
+		st := s.Model.NewStepper()
+		for range int(50 / s.Model.Dt()) {
+			st.Step(x)
+		}
 	}
-	x := make([]float64, s.Model.Dim())
-	for i := range x {
-		x[i] = s.Config.Model.Forcing
+	for j, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			mc := s.Config.Model
+			return nil, fmt.Errorf("model: the reference state diverged in its spin-up (variable %d is %v): %s does not integrate stably with nx %d and dt %g", j, v, mc.Name, s.Model.Dim(), s.Model.Dt())
+		}
 	}
-	x[0] += 0.01
-	st := s.Model.NewStepper()
-	for range int(50 / s.Model.Dt()) {
-		st.Step(x)
-	}
-	return x
+	return x, nil
 }
 
 // Initial returns the cycle-0 truth and ensemble: both drawn from
 // N(x₀, Init.Variance·I) from the run seed.
-func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
-	x0 := s.referenceState()
+func (s *Setup) Initial() (truth []float64, E *mat.Dense, err error) {
+	x0, err := s.referenceState()
+	if err != nil {
+		return nil, nil, err
+	}
 	n, N := len(x0), s.Config.Filter.Members
 	std := math.Sqrt(s.Config.Init.Variance)
 	draw := func(dst []float64, index uint64) {
@@ -337,7 +351,7 @@ func (s *Setup) Initial() (truth []float64, E *mat.Dense) {
 	for i := 0; i < N; i++ {
 		draw(E.RawRowView(i), uint64(1+i))
 	}
-	return truth, E
+	return truth, E, nil
 }
 
 // AdvanceTruth moves the nature run from cycle k-1 to cycle k

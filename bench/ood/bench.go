@@ -632,7 +632,10 @@ func runOODCase(ctx context.Context, cfg config.Config, c oodCase) (oodRun, erro
 	if err != nil {
 		return oodRun{}, err
 	}
-	truth, E := s.Initial()
+	truth, E, err := s.Initial()
+	if err != nil {
+		return oodRun{}, err
+	}
 	p := s.Op.OutDim()
 	y := make([]float64, p)
 	flags := make([]bool, p)
