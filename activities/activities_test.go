@@ -291,6 +291,31 @@ func TestRunCyclesReusesFinishedBatch(t *testing.T) {
 	}
 }
 
+// TestRunCyclesOtherBatchSize: a run whose analysis ensembles are thinned
+// (store.analysis every 7), continued with batches of another size, finds
+// its batches done, although they end on cycles whose ensembles were not
+// kept, and leaves its files as they were. Recomputing the first such batch
+// used to rewrite the diagnostics with its 4 rows only.
+func TestRunCyclesOtherBatchSize(t *testing.T) {
+	cfg := shortL63(20)
+	cfg.Store = &config.StoreConfig{Forecast: "all", Analysis: "every 7", Latent: "all"}
+	a := newActivities(t)
+	runBatches(t, a, cfg, [][2]int{{1, 10}, {11, 20}})
+	root := runDir(a).Root
+	before := statetest.Snapshot(t, root)
+	for from := 1; from <= 20; from += 4 {
+		if _, err := runCycles(a, cfg, from, from+3); err != nil {
+			t.Fatalf("RunCycles %d..%d: %v", from, from+3, err)
+		}
+	}
+	if got := cyclesOf(readDiag(t, a)); !slices.Equal(got, seq(1, 20)) {
+		t.Errorf("diagnostics after batches of 4: cycles %v, want 1..20", got)
+	}
+	if d := statetest.DiffSnapshots(before, statetest.Snapshot(t, root)); len(d) > 0 {
+		t.Errorf("batches of another size changed files:\n%s", strings.Join(d, "\n"))
+	}
+}
+
 // TestRunCyclesRecomputesUnfinishedBatch simulates a worker crash in the
 // middle of a batch: the batch's files were not written, so a retry
 // recomputes it, giving the same bytes as the run that was not interrupted.

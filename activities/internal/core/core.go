@@ -592,8 +592,9 @@ func TrimRows(rows []store.DiagRow, from int) []store.DiagRow {
 
 // finishedBatch recognises a batch that an earlier attempt completed: the
 // diagnostics hold rows from..to, or from..K for a batch that paused at K,
-// and the analysis of the last cycle exists. The analysis must read back: a
-// damaged one is recomputed.
+// and the analysis of the last cycle exists (or was not kept, and rows of
+// later cycles follow). The analysis must read back: a damaged one is
+// recomputed.
 func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, from, to int) (Summary, bool) {
 	var out Summary
 	next := from
@@ -618,10 +619,17 @@ func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, fr
 	}
 	rs := store.OpenRunState(dir)
 	defer rs.Close()
-	if _, _, err := rs.Ensemble(store.FieldAnalysis, next-1); err != nil {
-		return Summary{}, false
+	_, _, err := rs.Ensemble(store.FieldAnalysis, next-1)
+	// An analysis the retention did not keep, with rows after the batch:
+	// a run continued with another orchestration.batch_cycles ends its
+	// batches where the earlier ones kept no ensemble (store.analysis
+	// every K), and the later batch started from the state the earlier
+	// one ended with. Recomputing would rewrite the diagnostics without
+	// the later rows.
+	if err == nil || errors.Is(err, store.ErrNotKept) && rows[len(rows)-1].Cycle >= next {
+		return out, true
 	}
-	return out, true
+	return Summary{}, false
 }
 
 // pauses reports whether the run pauses after a cycle: ood.pause_on_batch
