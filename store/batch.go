@@ -347,6 +347,9 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 		if same, err := arrowfile.SameContents(f.File.Tmp, f.Path); err != nil {
 			return nil, arrowfile.WriteErr(f.Path, err)
 		} else if !same && !olderVersion(f.Path) {
+			if err := b.verifyBatchFile(f.Path); err != nil {
+				return nil, fmt.Errorf("a retried batch cannot be compared with its first attempt, whose file is damaged: %w", err)
+			}
 			return nil, fmt.Errorf("%w: %s", ErrRetryDiffers, f.Path)
 		}
 		if err := f.File.Rename(f.Path); err != nil {
@@ -370,6 +373,25 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 		return nil, arrowfile.WriteErr(d.Path, err)
 	}
 	return append(paths, d.Path), nil
+}
+
+// verifyBatchFile reads the committed batch file at path (in the batch's
+// run) as the run's readers do, checksums included: a file that differs
+// from its retry because it is damaged is that error (ErrInvalid), not
+// ErrRetryDiffers.
+func (b *CycleBatch) verifyBatchFile(path string) error {
+	names, err := listBatches(b.dir)
+	if err != nil {
+		return arrowfile.ReadErr(b.dir.Batches(), err)
+	}
+	i := slices.IndexFunc(names, func(n batchName) bool { return n.path == path })
+	if i < 0 {
+		return nil
+	}
+	r := OpenRunState(b.dir)
+	defer r.Close()
+	_, err = r.load(names[i])
+	return err
 }
 
 // olderVersion reports whether the file at path was written with an older

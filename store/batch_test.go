@@ -583,9 +583,33 @@ func TestRetriedBatchDiffers(t *testing.T) {
 	}
 }
 
+// TestRetryOverDamagedBatch: a retry whose first attempt's file was
+// damaged since (one byte of its last record flipped) is that file's
+// checksum error (ErrInvalid, naming it), not ErrRetryDiffers, which
+// blames the model.
+func TestRetryOverDamagedBatch(t *testing.T) {
+	dir := RunDir{Root: t.TempDir()}
+	writeBatch(t, dir, Retention{}, testCycles(1, 3), true)
+	states := dir.Batch(batchStates, 1, 3)
+	data, err := os.ReadFile(states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x10
+	if err := os.WriteFile(states, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fillBatch(t, dir, Retention{}, testCycles(1, 3)).Commit(nil, Meta{})
+	if !errors.Is(err, ErrInvalid) || errors.Is(err, ErrRetryDiffers) || !strings.Contains(err.Error(), states) {
+		t.Fatalf("retry over a damaged file: %v, want ErrInvalid naming %s", err, states)
+	}
+}
+
 // TestRetryReplacesOlderVersion: a batch file at the retry's path that an
 // older build wrote (its bytes carry its schema version) is replaced, not
-// compared; one of this version that differs is ErrRetryDiffers.
+// compared; one of this version that does not read as a state batch is
+// damaged (ErrInvalid; one that reads and differs is ErrRetryDiffers,
+// TestRetriedBatchDiffers).
 func TestRetryReplacesOlderVersion(t *testing.T) {
 	for _, tc := range []struct {
 		version string
@@ -599,7 +623,7 @@ func TestRetryReplacesOlderVersion(t *testing.T) {
 		filetest.Raw{MD: filetest.WithMD(filetest.BaseMD(KindStateBatch), arrowfile.KeySchemaVersion, tc.version),
 			Fields: []arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64}}, Cols: []func(memory.Allocator) arrow.Array{filetest.F64s([]float64{1}, nil)}, NRows: 1}.Write(t, states)
 		_, err := fillBatch(t, dir, Retention{}, testCycles(1, 3)).Commit(nil, Meta{})
-		if tc.differs != errors.Is(err, ErrRetryDiffers) || !tc.differs && err != nil {
+		if tc.differs != errors.Is(err, ErrInvalid) || !tc.differs && err != nil {
 			t.Fatalf("a version %s file at %s: %v", tc.version, states, err)
 		}
 		if !tc.differs {

@@ -573,6 +573,9 @@ func (b *Batch) commitOut(last int) error {
 	if errors.Is(err, store.ErrRetryDiffers) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
 	}
+	if errors.Is(err, store.ErrInvalid) {
+		return StateError(err)
+	}
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
