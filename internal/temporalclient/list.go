@@ -80,24 +80,33 @@ func ListRuns(ctx context.Context, c client.Client, namespace string) ([]RunRow,
 }
 
 // runRows are the rows of the executions of assimilation runs: one per
-// run, its latest execution's (an execution that continued as new is left
-// out), started when its first execution started.
+// run, its latest execution's (an execution that continued as new, or
+// that a later one of the same run ID followed, is left out), started
+// when its first execution started.
 func runRows(execs []*workflowpb.WorkflowExecutionInfo) []RunRow {
 	started := map[string]time.Time{}
+	latest := map[string]*workflowpb.WorkflowExecutionInfo{}
+	var order []string
 	for _, e := range execs {
 		id, t := e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()
 		if s, ok := started[id]; !ok || t.Before(s) {
 			started[id] = t
 		}
-	}
-	rows := []RunRow{}
-	for _, e := range execs {
 		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 			continue
 		}
-		id := e.GetExecution().GetWorkflowId()
+		l, ok := latest[id]
+		if !ok {
+			order = append(order, id)
+		}
+		if !ok || t.After(l.GetStartTime().AsTime()) {
+			latest[id] = e
+		}
+	}
+	rows := []RunRow{}
+	for _, id := range order {
 		r := RunRow{ID: id, Kind: "run", Started: started[id].Format("2006-01-02 15:04:05Z")}
-		r.decode(e.GetSearchAttributes().GetIndexedFields())
+		r.decode(latest[id].GetSearchAttributes().GetIndexedFields())
 		rows = append(rows, r)
 	}
 	return rows

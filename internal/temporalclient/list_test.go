@@ -31,8 +31,11 @@ func TestRunRows(t *testing.T) {
 		exec("latentda-b", t0.Add(time.Hour), enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 7),
 		exec("latentda-a", t0.Add(10*time.Minute), enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, 15000),
 		exec("latentda-a", t0, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, 10000),
+		// Run c stopped at 720, then its run ID was run again to the end.
+		exec("latentda-c", t0.Add(3*time.Hour), enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 3000),
+		exec("latentda-c", t0.Add(2*time.Hour), enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, 720),
 	})
-	if len(rows) != 2 {
+	if len(rows) != 3 {
 		t.Fatalf("rows %+v, want one per run", rows)
 	}
 	if a := rows[1]; a.ID != "latentda-a" || a.Cycle != 15000 || a.Started != "2026-12-05 10:00:00Z" {
@@ -40,5 +43,8 @@ func TestRunRows(t *testing.T) {
 	}
 	if b := rows[0]; b.ID != "latentda-b" || b.Cycle != 7 || b.Started != "2026-12-05 11:00:00Z" {
 		t.Errorf("run b: %+v", b)
+	}
+	if c := rows[2]; c.ID != "latentda-c" || c.Cycle != 3000 || c.Started != "2026-12-05 12:00:00Z" {
+		t.Errorf("run c, run again after a stop: %+v, want cycle 3000 of its latest execution, started at its first's 12:00:00", c)
 	}
 }
