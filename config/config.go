@@ -362,8 +362,8 @@ func (c Config) Validate() error {
 	if err := m.ValidateExternal(); err != nil {
 		return err
 	}
-	if m.Name == "lorenz63" && m.Nx != 3 {
-		return bad("model.nx", "lorenz63 has 3 variables, got %d", m.Nx)
+	if err := m.validateBuiltIn(); err != nil {
+		return err
 	}
 	if !finite(m.Noise) || m.Noise < 0 {
 		return bad("model.noise", "must be a finite standard deviation >= 0, got %v", m.Noise)
@@ -376,6 +376,9 @@ func (c Config) Validate() error {
 	case "identity", "every-k", "subset", "square", "abs":
 	default:
 		return bad("observations.operator", "unknown operator %q (want identity, every-k, subset, square or abs)", o.Operator)
+	}
+	if err := o.validateOperator(m.Nx); err != nil {
+		return err
 	}
 	if o.StepsBetween < 1 {
 		return bad("observations.steps_between", "must be >= 1, got %d", o.StepsBetween)
@@ -392,6 +395,12 @@ func (c Config) Validate() error {
 	}
 	if f.Members > 10000 {
 		return bad("filter.members", "at most 10000 members are supported (the analysis is O(N³)), got %d", f.Members)
+	}
+	if f.Method != "letkf" && (f.LocRadius != 0 || f.BatchSize != 0) {
+		return bad("filter.loc_radius", "and filter.batch_size are for the letkf, not %s", f.Method)
+	}
+	if f.Method == "letkf" && (f.BatchSize < 0 || f.BatchSize > m.Nx) {
+		return bad("filter.batch_size", "must be 0..%d (model.nx; 0: one grid point per local analysis), got %d", m.Nx, f.BatchSize)
 	}
 	if err := c.validateAdaptive(); err != nil {
 		return err
@@ -501,7 +510,7 @@ func (c Config) validateAdaptive() error {
 	if l := c.Latent; l != nil && f.Inflation.Adaptive() && l.AlphaEstimate != nil {
 		return fmt.Errorf("latent.alpha_estimate: does not combine with filter.inflation %s (both would read the same innovations)", inflationWord)
 	}
-	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() == LatentIterative || l.AlphaOrDefault() < 1) {
+	if l := c.Latent; l != nil && f.Inflation.Adaptive() && (l.AnalysisOrDefault() != LatentETKF || l.AlphaOrDefault() < 1) {
 		localHybrid := l.AnalysisOrDefault() == LatentHybridLocal && f.AdaptiveScheme() == SchemeLocalInnovation
 		if !localHybrid {
 			return fmt.Errorf("filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid (alpha < 1) analysis; hybrid-local takes filter.adaptive.scheme %s", SchemeLocalInnovation)
@@ -533,3 +542,103 @@ func (c Config) Scored(k int) bool { return c.CycleTime(k) > c.BurnIn+1e-9 }
 
 // Marshal returns the config as YAML (with defaults filled in).
 func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// maxSpinUpSteps bounds the steps of a built-in model's spin-up to its
+// reference state (50 time units for Lorenz-96, 150 for KS): a smaller
+// dt would take hours before the first cycle, with nothing to show.
+const maxSpinUpSteps = 1e7
+
+// validateBuiltIn checks the parameters of a built-in model, and that the
+// parameters of the other models are not written (they would be ignored).
+func (m ModelConfig) validateBuiltIn() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	var spinUp float64
+	var own []string
+	switch m.Name {
+	case "lorenz63":
+		if m.Nx != 3 {
+			return fmt.Errorf("model.nx: lorenz63 has 3 variables, got %d", m.Nx)
+		}
+		for _, p := range []struct {
+			key string
+			v   float64
+		}{{"sigma", m.Sigma}, {"rho", m.Rho}, {"beta", m.Beta}} {
+			if !finite(p.v) {
+				return fmt.Errorf("model.%s: must be finite, got %v", p.key, p.v)
+			}
+		}
+		own = []string{"sigma", "rho", "beta"}
+	case "lorenz96":
+		if m.Nx < 4 {
+			return fmt.Errorf("model.nx: lorenz96 needs at least 4 variables, got %d", m.Nx)
+		}
+		if !finite(m.Forcing) {
+			return fmt.Errorf("model.forcing: must be finite, got %v", m.Forcing)
+		}
+		spinUp, own = 50, []string{"forcing"}
+	case "ks":
+		if m.Nx < 8 || m.Nx%2 != 0 {
+			return fmt.Errorf("model.nx: ks needs an even number of grid points >= 8, got %d", m.Nx)
+		}
+		if !(m.Length > 0) || !finite(m.Length) {
+			return fmt.Errorf("model.length: must be finite and > 0, got %v", m.Length)
+		}
+		spinUp, own = 150, []string{"length"}
+	default:
+		return nil
+	}
+	if !(m.Dt > 0) || !finite(m.Dt) {
+		return fmt.Errorf("model.dt: must be finite and > 0, got %v", m.Dt)
+	}
+	if steps := spinUp / m.Dt; steps > maxSpinUpSteps {
+		return fmt.Errorf("model.dt: %g takes %.3g steps to spin up the reference state (%g time units); at most %g (dt >= %g)", m.Dt, steps, spinUp, maxSpinUpSteps, spinUp/maxSpinUpSteps)
+	}
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"forcing", m.Forcing}, {"length", m.Length}, {"sigma", m.Sigma}, {"rho", m.Rho}, {"beta", m.Beta}} {
+		if p.v != 0 && !slices.Contains(own, p.key) {
+			return fmt.Errorf("model.%s: not a parameter of %s (its own: %s)", p.key, m.Name, strings.Join(own, ", "))
+		}
+	}
+	return nil
+}
+
+// validateOperator checks the operator's own settings against a state of
+// nx variables, and that another operator's are not written.
+func (o ObsConfig) validateOperator(nx int) error {
+	switch o.Operator {
+	case "identity":
+		if o.Every != 0 || o.Offset != 0 || len(o.Indices) > 0 {
+			return fmt.Errorf("observations: every, offset and indices are not for operator identity (it observes every variable)")
+		}
+	case "every-k":
+		if len(o.Indices) > 0 {
+			return fmt.Errorf("observations.indices: not for operator every-k (it takes every and offset)")
+		}
+		if o.Every < 1 || o.Every > nx {
+			return fmt.Errorf("observations.every: must be 1..%d (model.nx), got %d", nx, o.Every)
+		}
+		if o.Offset < 0 || o.Offset >= nx {
+			return fmt.Errorf("observations.offset: must be 0..%d (model.nx − 1), got %d", nx-1, o.Offset)
+		}
+	case "subset", "square", "abs":
+		if o.Every != 0 || o.Offset != 0 {
+			return fmt.Errorf("observations: every and offset are not for operator %s (it takes indices)", o.Operator)
+		}
+		if o.Operator == "subset" && len(o.Indices) == 0 {
+			return fmt.Errorf("observations.indices: operator subset needs the observed variables' indices")
+		}
+		seen := map[int]bool{}
+		for i, k := range o.Indices {
+			if k < 0 || k >= nx {
+				return fmt.Errorf("observations.indices[%d]: must be 0..%d (model.nx − 1), got %d", i, nx-1, k)
+			}
+			if seen[k] {
+				return fmt.Errorf("observations.indices[%d]: variable %d is observed twice", i, k)
+			}
+			seen[k] = true
+		}
+	}
+	return nil
+}

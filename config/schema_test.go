@@ -13,7 +13,7 @@ func TestOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := base.Override([]string{
-		"filter.inflation=1.05", "seed=9", "observations.indices=[0, 2]", "observations.operator=subset",
+		"filter.inflation=1.05", "seed=9", "observations.indices=[0, 2]", "observations.operator=subset", "observations.every=null",
 		"orchestration.fanout.members_per_task=4", "orchestration.fanout.heartbeat_timeout=20s", "cycles = 200",
 	})
 	if err != nil {
