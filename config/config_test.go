@@ -268,6 +268,17 @@ func FuzzParse(f *testing.F) {
 // TestOverrideWrittenZero: --set of a zero that a default would replace
 // is refused like the same key in a file, without the line number of the
 // YAML written internally.
+// TestOverrideChangesDefault: a setting that changes which default applies
+// to a key nobody wrote takes that default; the config the setting
+// starts from holds the key as a zero (its defaults written out).
+func TestOverrideChangesDefault(t *testing.T) {
+	cfg := mustParse(t, validYAML+"ood: {tests: [outlier], outlier_control: bh}\n")
+	got, err := cfg.Override([]string{"ood.outlier_control=none"})
+	if err != nil || got.OOD.OutlierK != 3 {
+		t.Errorf("ood.outlier_control=none: %v, outlier_k %v, want the default 3", err, got.OOD)
+	}
+}
+
 func TestOverrideWrittenZero(t *testing.T) {
 	cfg := mustParse(t, validYAML)
 	_, err := cfg.Override([]string{"observations.variance=0"})

@@ -258,6 +258,44 @@ func setKey(n *yaml.Node, key string, value *yaml.Node) {
 	setKey(n.Content[i], rest, value)
 }
 
+// pruneZeros removes the keys of mapping n, and of the mappings in it,
+// whose values are zero (0, "", false, null). In a config written with its
+// defaults they are the keys nobody set, or whose default is zero; left
+// in, a setting that changes which default applies (ood.outlier_control,
+// anomaly.pattern) would find them written as zeros and refuse them.
+func pruneZeros(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind == yaml.ScalarNode && isZeroScalar(v) {
+			continue
+		}
+		pruneZeros(v)
+		kept = append(kept, k, v)
+	}
+	n.Content = kept
+}
+
+// isZeroScalar reports whether scalar n is a zero number, an empty string,
+// false or null.
+func isZeroScalar(n *yaml.Node) bool {
+	switch n.ShortTag() {
+	case "!!null":
+		return true
+	case "!!bool":
+		return strings.EqualFold(n.Value, "false")
+	case "!!int", "!!float":
+		f, err := strconv.ParseFloat(n.Value, 64)
+		return err == nil && f == 0
+	case "!!str":
+		return n.Value == ""
+	}
+	return false
+}
+
 // lineRef is the "line N: " of an error about a YAML document.
 var lineRef = regexp.MustCompile(`line \d+: `)
 
@@ -276,6 +314,7 @@ func (c Config) Override(settings []string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	root := doc.Content[0]
+	pruneZeros(root)
 	for _, s := range settings {
 		key, val, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
