@@ -56,8 +56,13 @@ type Activities struct {
 	// Metrics receives per-cycle measurements; nil records nothing.
 	Metrics Recorder
 	// Logger gets a line per batch (INFO) and per cycle (DEBUG), with the
-	// run ID and cycle as attributes; nil means slog.Default().
+	// run ID and cycle as attributes, and a failed cycle's error (ERROR);
+	// nil means slog.Default().
 	Logger *slog.Logger
+	// CallerPrints says that the caller prints a failed cycle's error
+	// (latentda run --in-process): the activity logs it at DEBUG only, so
+	// that it is printed once.
+	CallerPrints bool
 }
 
 // Recorder receives what the activities measure (metrics.Metrics
@@ -274,7 +279,11 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 			return CyclesOutput(b.Summary), b.Fail(k, err)
 		}
 		if err != nil {
-			log.Error("cycle failed", "cycle", k, "error", err)
+			level := slog.LevelError
+			if a.CallerPrints {
+				level = slog.LevelDebug
+			}
+			log.Log(ctx, level, "cycle failed", "cycle", k, "error", err)
 			return CyclesOutput(b.Summary), b.Fail(k, err)
 		}
 		if a.Metrics != nil {

@@ -293,7 +293,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
 		temporalclient.RemoveStaleTemps(o.StateDir)
-		a := &activities.Activities{StateRoot: o.StateDir, AllowPaths: o.AllowPaths}
+		a := &activities.Activities{StateRoot: o.StateDir, AllowPaths: o.AllowPaths, CallerPrints: true}
 		defer closeExternal()
 		progress := temporalclient.NewProgress(stderr, o.cfg.Cycles, start)
 		res, err := workflows.RunInProcess(ctx, a, o.input(), progress.Update)
