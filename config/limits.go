@@ -157,8 +157,8 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || !(v >= 0) || v*mult >= math.MaxInt64 {
-		return 0, fmt.Errorf("want a size such as 8GiB, 500MB or 0, got %q", s)
+	if err != nil || !(v >= 0) || v*mult >= math.MaxInt64 || v > 0 && v*mult < 1 {
+		return 0, fmt.Errorf("want a size such as 8GiB, 500MB or 0 (no limit), of at least one byte, got %q", s)
 	}
 	return ByteSize(v * mult), nil
 }

@@ -122,6 +122,7 @@ func TestParseByteSize(t *testing.T) {
 		{"lots", 0, true},
 		{"1e30", 0, true},
 		{"NaN", 0, true},
+		{"0.5", 0, true}, // below one byte: not "no limit"
 	} {
 		got, err := ParseByteSize(tc.in)
 		if (err != nil) != tc.err || got != tc.want {

@@ -137,6 +137,8 @@ func badCases() []badCase {
 		flags("bad --max-memory", `invalid argument "lots" for "--max-memory"`, run("--max-memory", "lots")...),
 		flags("negative --max-disk", `invalid argument "-1GiB" for "--max-disk"`, run("--max-disk=-1GiB")...),
 		flags("bad --max-time", `invalid argument "soon" for "--max-time"`, run("--max-time", "soon")...),
+		flags("negative --max-time", "--max-time must be >= 0 (0: no limit), got -1s", run("--max-time", "-1s")...),
+		flags("--max-memory below a byte", `want a size such as 8GiB, 500MB or 0 (no limit), of at least one byte, got "0.5"`, run("--max-memory", "0.5")...),
 		flags("unknown log format", "--log-format must be text or json", run("--log-format", "xml")...),
 		flags("unknown flag", "unknown flag: --colour", run("--colour")...),
 		flags("in-process with --address", "--in-process runs without Temporal, so --address cannot apply", run("--address", "localhost:7233")...),

@@ -95,6 +95,9 @@ func addLimitFlags(cmd *cobra.Command, l *config.Limits) {
 
 // checkLimits refuses a config from path whose estimated needs exceed l.
 func checkLimits(path string, cfg config.Config, l config.Limits) error {
+	if l.Time < 0 {
+		return usageError{fmt.Errorf("--max-time must be >= 0 (0: no limit), got %v", l.Time)}
+	}
 	if err := l.Check(cfg); err != nil {
 		return fmt.Errorf("config: %s: %w", path, err)
 	}
