@@ -109,6 +109,9 @@ func (o *rerunOptions) Complete(src string) error {
 	if o.RunID == "" {
 		o.RunID = timestamped(fmt.Sprintf("%s-rerun%d", src, o.FromCycle))
 	}
+	if o.RunID == src {
+		return usageError{fmt.Errorf("rerun: --run-id %s is the run it starts from; a rerun is a new run (without --run-id it is named %s-rerun%d-TIME)", src, src, o.FromCycle)}
+	}
 	return o.completeRun()
 }
 
