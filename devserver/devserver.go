@@ -45,6 +45,8 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/latentda/latentda/internal/flock"
 )
 
 const (
@@ -200,8 +202,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, retErr error) {
 		if err := os.MkdirAll(filepath.Dir(opts.DBPath), 0o755); err != nil {
 			return nil, fmt.Errorf("devserver: database directory: %w", err)
 		}
-		if unlockDB, err = lockDatabase(opts.DBPath); err != nil {
-			return nil, err
+		// Two Temporal servers on one SQLite file would both own history
+		// shard 1 and fence each other off (and fight over the frontend
+		// port).
+		lock := opts.DBPath + ".lock"
+		if unlockDB, err = flock.Exclusive(lock); errors.Is(err, flock.ErrHeld) {
+			return nil, fmt.Errorf("devserver: database %s is in use by another dev server (lock %s held)", opts.DBPath, lock)
+		} else if err != nil {
+			return nil, fmt.Errorf("devserver: %w", err)
 		}
 	}
 	// Until the Server exists (it releases the lock in Stop).

@@ -22,6 +22,7 @@ import (
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/external"
+	"github.com/latentda/latentda/internal/flock"
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
@@ -91,6 +92,20 @@ func addLimitFlags(cmd *cobra.Command, l *config.Limits) {
 	cmd.Flags().Var(&l.Memory, "max-memory", "refuse a run whose config needs more memory than this (estimated; 0: no limit)")
 	cmd.Flags().Var(&l.Disk, "max-disk", "refuse a run whose config needs more disk than this (estimated; 0: no limit)")
 	cmd.Flags().DurationVar(&l.Time, "max-time", l.Time, "refuse a run whose config needs more compute time than this (estimated for one core; 0: no limit)")
+}
+
+// lockRunDir takes the lock of the run directory of runID that an
+// in-process run holds while it runs (runs/RUN_ID/.lock).
+func lockRunDir(stateDir, runID string) (release func(), err error) {
+	dir := filepath.Join(stateDir, "runs", runID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	release, err = flock.Exclusive(filepath.Join(dir, ".lock"))
+	if errors.Is(err, flock.ErrHeld) {
+		return nil, fmt.Errorf("run %s: another process is running it in process (%s is locked)", runID, filepath.Join(dir, ".lock"))
+	}
+	return release, err
 }
 
 // checkLimits refuses a config from path whose estimated needs exceed l.
@@ -295,6 +310,13 @@ func (o *runOptions) input() workflows.Input {
 func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if o.InProcess {
+		// Two processes on one run directory would each rewrite its
+		// diagnostics from their own rows, losing the other's.
+		release, err := lockRunDir(o.StateDir, o.RunID)
+		if err != nil {
+			return err
+		}
+		defer release()
 		temporalclient.RemoveStaleTemps(o.StateDir)
 		a := &activities.Activities{StateRoot: o.StateDir, AllowPaths: o.AllowPaths, CallerPrints: true}
 		defer closeExternal()

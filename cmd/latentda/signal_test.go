@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,6 +88,43 @@ orchestration: {batch_cycles: 1}
 				t.Errorf("analysis of the last committed cycle %d: %v", last, err)
 			}
 		})
+	}
+}
+
+// TestInProcessRunLocked: while one process runs a run in process, a
+// second `run --in-process` of the same run ID is refused (both would
+// rewrite the diagnostics from their own rows); once the first has ended,
+// the same command continues the run.
+func TestInProcessRunLocked(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "long.yaml")
+	cfg := `name: long
+cycles: 1000
+model: {name: lorenz96}
+observations: {operator: every-k, every: 2, steps_between: 100000}
+filter: {method: etkf, members: 10}
+orchestration: {batch_cycles: 1}
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	args := []string{"run", "--in-process", "-c", cfgPath, "--state-dir", state, "--run-id", "long", "--max-time", "0"}
+	p := startLatentda(t, dir, args...)
+	run := store.RunDir{Root: filepath.Join(state, "runs", "long")}
+	waitFor(t, 60*time.Second, func() bool {
+		_, err := os.Stat(run.Config())
+		return err == nil
+	})
+	_, _, err := execute(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "run long: another process is running it in process") {
+		t.Fatalf("second run of the same ID: %v, want a refusal", err)
+	}
+	p.kill(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, _, err := runCLI(ctx, args...); err != nil && strings.Contains(err.Error(), "another process") {
+		t.Errorf("after the first process ended: %v", err)
 	}
 }
 
