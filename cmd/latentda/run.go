@@ -94,16 +94,19 @@ func addLimitFlags(cmd *cobra.Command, l *config.Limits) {
 	cmd.Flags().DurationVar(&l.Time, "max-time", l.Time, "refuse a run whose config needs more compute time than this (estimated for one core; 0: no limit)")
 }
 
-// lockRunDir takes the lock of the run directory of runID that an
-// in-process run holds while it runs (runs/RUN_ID/.lock).
+// lockRunDir takes the lock of runID's run directory that an in-process
+// run holds while it runs: .locks/RUN_ID under the state directory,
+// outside the run directory, whose files stay those of the same run under
+// Temporal.
 func lockRunDir(stateDir, runID string) (release func(), err error) {
-	dir := filepath.Join(stateDir, "runs", runID)
+	dir := filepath.Join(stateDir, ".locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	release, err = flock.Exclusive(filepath.Join(dir, ".lock"))
+	path := filepath.Join(dir, runID)
+	release, err = flock.Exclusive(path)
 	if errors.Is(err, flock.ErrHeld) {
-		return nil, fmt.Errorf("run %s: another process is running it in process (%s is locked)", runID, filepath.Join(dir, ".lock"))
+		return nil, fmt.Errorf("run %s: another process is running it in process (%s is locked)", runID, path)
 	}
 	return release, err
 }
