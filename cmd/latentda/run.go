@@ -386,6 +386,10 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			}
 			return printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
 		case <-ctx.Done():
+			if conn.Server == nil {
+				// The server and its other workers go on with the run.
+				return fmt.Errorf("run %s: interrupted; workflow %s goes on on the server (`latentda status %s`, `latentda signal %s stop`)", o.RunID, wfID, o.RunID, o.RunID)
+			}
 			return fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
 		case <-tick.C:
 			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
