@@ -345,6 +345,15 @@ func TestLatentRepresentationError(t *testing.T) {
 	if !slices.Equal(sf.latent.rep.v, stats.RepVar) || sf.latent.hyb.B == nil {
 		t.Error("Build from the generator file does not use its statistics")
 	}
+	// A generator trained on another model is refused.
+	other := filepath.Join(t.TempDir(), "ks.arrow")
+	if err := genfile.Save(other, pca, genfile.Info{Model: "ks", Stats: stats}); err != nil {
+		t.Fatal(err)
+	}
+	fromFile.Latent.Generator = other
+	if _, err := Build(fromFile); err == nil || !strings.Contains(err.Error(), "the generator was trained on model ks, this run's model is "+fromFile.Model.Name) {
+		t.Errorf("a generator of another model: %v", err)
+	}
 	for _, l := range []config.LatentConfig{
 		{Update: "increment", Alpha: &half},
 		{Update: "increment", Analysis: "iterative", Alpha: &half, RepresentationError: true},

@@ -564,5 +564,8 @@ func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.
 		return latent.NewIdentity(m.Nx), latent.Stats{}, nil
 	}
 	g, info, err := genfile.Load(name)
+	if err == nil && info.Model != "" && info.Model != m.Name {
+		return nil, latent.Stats{}, fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
+	}
 	return g, info.Stats, err
 }
