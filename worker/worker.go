@@ -3,8 +3,6 @@
 package worker
 
 import (
-	"time"
-
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -13,15 +11,6 @@ import (
 	"github.com/latentda/latentda/activities/training"
 	"github.com/latentda/latentda/workflows"
 )
-
-// StopTimeout is how long a stopping worker (latentda run or rerun when
-// its run ends, dev or worker when interrupted) lets the activities it is
-// running go on before it cancels them. Every process with a worker polls
-// the shared task queue, so it may be running a batch of another run: one
-// that finishes, or stops at its next cycle and reports it, moves on
-// elsewhere at once, where a batch dropped as the process exits waits out
-// its heartbeat timeout (1–2 minutes) first.
-const StopTimeout = 10 * time.Second
 
 // New returns a worker on taskQueue (workflows.TaskQueue if empty) with the
 // workflows and the activities registered; stateRoot is the directory the
@@ -37,7 +26,7 @@ func NewWith(c client.Client, taskQueue string, a *activities.Activities) sdkwor
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{WorkerStopTimeout: StopTimeout})
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
 	registerWorkflows(w)
 	registerActivities(w, a)
 	return w
