@@ -55,6 +55,9 @@ func (o *rerunOptions) Complete(src string) error {
 	if err := checkRunID("run", src); err != nil {
 		return err
 	}
+	if o.FromCycle < 0 && o.flags != nil && o.flags.Changed("from-cycle") {
+		return usageError{fmt.Errorf("--from-cycle must be >= 0, got %d", o.FromCycle)}
+	}
 	if o.FromCycle < 0 {
 		return usageError{errors.New("--from-cycle K (>= 0) is required")}
 	}

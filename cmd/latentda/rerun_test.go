@@ -149,6 +149,7 @@ func TestRerunRejects(t *testing.T) {
 		usage bool
 	}{
 		{[]string{"orig"}, "--from-cycle K (>= 0) is required", true},
+		{[]string{"orig", "--from-cycle", "-5"}, "--from-cycle must be >= 0, got -5", true},
 		{[]string{"orig", "--from-cycle", "10", "--set", "filter.inflaton=2"}, "filter.inflaton: unknown key; the keys under filter are method, members", true},
 		{[]string{"orig", "--from-cycle", "10", "--set", "filter.members=three"}, "setting filter.members: want an integer", true},
 		{[]string{"orig", "--from-cycle", "10", "--set", "filter.members=30"}, "is 10 members × 3 variables; the new config wants filter.members=30", true},
