@@ -249,7 +249,7 @@ func calibrateInnovation(twin func() (*twinRun, error), p int, alpha float64) (f
 	}
 	level := 1 - distuv.ChiSquared{K: float64(p)}.CDF(thr)
 	if !(level > 0 && level < 1) {
-		return 0, fmt.Errorf("ood: calibration: innovation: the twin's NIS quantile %.4g is at χ²(%d) level %v, outside (0, 1)", thr, p, level)
+		return 0, fmt.Errorf("ood: calibration: innovation: the twin run's NIS quantile %.4g is at χ²(%d) level %v, outside (0, 1): its NIS on in-distribution data is %.3g times the %d observations at that quantile, so the filter is far from consistent and no threshold can be set from it; tune the filter (filter.inflation) first, or use ood.innovation_calibration chi2", thr, p, level, thr/float64(p), p)
 	}
 	return level, nil
 }

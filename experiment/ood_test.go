@@ -767,3 +767,17 @@ func TestTwinLength(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateInnovationInconsistentTwin: a twin whose NIS is far above
+// its χ² (a filter without the inflation it needs) gives an error that
+// says so and what to change, not only the χ² level.
+func TestCalibrateInnovationInconsistentTwin(t *testing.T) {
+	tw := &twinRun{}
+	for i := 0; i < 1000; i++ {
+		tw.nis = append(tw.nis, 1200+float64(i))
+	}
+	_, err := calibrateInnovation(func() (*twinRun, error) { return tw, nil }, 40, 0.01)
+	if err == nil || !strings.Contains(err.Error(), "so the filter is far from consistent") || !strings.Contains(err.Error(), "ood.innovation_calibration chi2") {
+		t.Errorf("got %v", err)
+	}
+}
