@@ -204,13 +204,7 @@ func (meth *latentMethod) runsIn(model, regime string) bool {
 
 // cross returns the configurations a × b of two knobs.
 func cross(ka string, a []float64, kb string, b []float64) []Hyper {
-	var out []Hyper
-	for _, x := range a {
-		for _, y := range b {
-			out = append(out, Hyper{ka: x, kb: y})
-		}
-	}
-	return out
+	return crossAll(Hyper{}, []string{ka, kb}, [][]float64{a, b})
 }
 
 func inflationOnly(*benchModel) []Hyper {
@@ -383,7 +377,7 @@ func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN, 
 	}
 	v.knobs = append(knobs, slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })...)
 	v.grid = func(m *benchModel) []Hyper {
-		out := []Hyper{}
+		var out []Hyper
 		seen := map[string]bool{}
 		for _, h := range meth.grid(m) {
 			h = maps.Clone(h)
