@@ -89,6 +89,9 @@ type Status struct {
 	RunDir  string                `json:"run_dir"`
 	// PauseReason says why a run paused itself (a flagged batch).
 	PauseReason string `json:"pause_reason,omitempty"`
+	// Failure says why a failed run failed: the workflow's error, which
+	// the client reads from its result (the query does not hold it).
+	Failure string `json:"failure,omitempty"`
 }
 
 // Result is what a finished run returns.

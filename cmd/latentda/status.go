@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
@@ -37,6 +40,7 @@ func newStatusCmd() *cobra.Command {
 			ctx, wfID := cmd.Context(), temporalclient.WorkflowID(args[0])
 			st, err := temporalclient.QueryStatus(ctx, conn.Client, wfID)
 			if err == nil {
+				st.Failure = failure(ctx, conn.Client, wfID, st.Phase)
 				return printStatus(cmd.OutOrStdout(), output, st)
 			}
 			// A live run is a schedule of cycle workflows.
@@ -52,12 +56,27 @@ func newStatusCmd() *cobra.Command {
 			if st, err = temporalclient.DescribeStatus(ctx, conn.Client, wfID); err != nil {
 				return fmt.Errorf("status of %s: no run or live run of that ID: %w", args[0], err)
 			}
+			st.Failure = failure(ctx, conn.Client, wfID, st.Phase)
 			return printIndexedStatus(cmd.OutOrStdout(), output, st)
 		},
 	}
 	o.addFlags(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// failure returns why the latest execution of a run in phase failed
+// failed (its workflow error, as the CLI prints errors), or "".
+func failure(ctx context.Context, c client.Client, wfID, phase string) string {
+	if phase != workflows.PhaseFailed {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.GetWorkflow(ctx, wfID, "").Get(ctx, nil); err != nil {
+		return temporalclient.Display(err)
+	}
+	return ""
 }
 
 // indexedStatus is what the search attributes say of a run that did not
@@ -68,17 +87,21 @@ type indexedStatus struct {
 	Cycle   int     `json:"cycle"`
 	RMSEa   float64 `json:"rmse_a_latest"`
 	Flagged int     `json:"flagged"`
+	Failure string  `json:"failure,omitempty"`
 	Source  string  `json:"source"`
 }
 
 func printIndexedStatus(w io.Writer, format string, st workflows.Status) error {
-	v := indexedStatus{RunID: st.RunID, Phase: st.Phase, Cycle: st.Cycle, RMSEa: st.Last.RMSEa, Flagged: st.Summary.Flagged,
+	v := indexedStatus{RunID: st.RunID, Phase: st.Phase, Cycle: st.Cycle, RMSEa: st.Last.RMSEa, Flagged: st.Summary.Flagged, Failure: st.Failure,
 		Source: "search attributes: the run did not answer the status query (busy, or closed)"}
 	if format == "json" {
 		return json.NewEncoder(w).Encode(v)
 	}
 	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d\nrmse_a    %.4f (latest)\nflagged   %d observations\nsource    %s\n",
 		v.RunID, v.Phase, v.Cycle, v.RMSEa, v.Flagged, v.Source)
+	if err == nil && v.Failure != "" {
+		_, err = fmt.Fprintf(w, "failed    %s\n", v.Failure)
+	}
 	return err
 }
 

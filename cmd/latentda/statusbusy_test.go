@@ -13,7 +13,7 @@ import (
 // TestStatusWhileBusy: while a run's local activities keep its workflow
 // task open (heartbeating), `latentda status` is answered by the status
 // query, not the search-attribute fallback, and `signal stop` ends the
-// run. With the client's earlier 5 s wait, which the server halves for a
+// run; the status of a run that failed says why. With the client's earlier 5 s wait, which the server halves for a
 // query held for an open task, most such queries ran out.
 func TestStatusWhileBusy(t *testing.T) {
 	if testing.Short() {
@@ -79,5 +79,19 @@ orchestration: {batch_cycles: 10}
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the run did not stop within 30 s of the stop signal")
+	}
+
+	// A failed run's status says why it failed: a KS grid too coarse
+	// for its step diverges in the spin-up of its reference state.
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: bad\ncycles: 10\nmodel: {name: ks, nx: 32}\nfilter: {method: etkf, members: 4}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := execute(t, "run", "-c", bad, "--address", addr, "--state-dir", state, "--run-id", "bad"); err == nil {
+		t.Fatal("a run whose spin-up diverges did not fail")
+	}
+	out, stderr, err := execute(t, "status", "bad", "--address", addr)
+	if err != nil || !strings.Contains(out, "phase     failed") || !strings.Contains(out, "failed    ") || !strings.Contains(out, "the reference state diverged in its spin-up") {
+		t.Errorf("status of the failed run: %v\n%s%s", err, out, stderr)
 	}
 }

@@ -26,6 +26,9 @@ func WriteStatus(w io.Writer, st workflows.Status) error {
 	if err == nil && st.PauseReason != "" {
 		_, err = fmt.Fprintf(w, "paused    %s\n", st.PauseReason)
 	}
+	if err == nil && st.Failure != "" {
+		_, err = fmt.Fprintf(w, "failed    %s\n", st.Failure)
+	}
 	return err
 }
 
