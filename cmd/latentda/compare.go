@@ -34,12 +34,15 @@ with changed settings compares with the original.`,
 					return err
 				}
 			}
-			for _, r := range args {
-				if _, err := existingRunDir(o.StateDir, r); err != nil {
+			runs := make([]string, len(args))
+			for i, r := range args {
+				dir, err := existingRunDir(o.StateDir, r)
+				if err != nil {
 					return err
 				}
+				runs[i] = filepath.Base(dir)
 			}
-			c, err := report.CompareRuns(filepath.Join(o.StateDir, "runs"), args[0], args[1])
+			c, err := report.CompareRuns(filepath.Join(o.StateDir, "runs"), runs[0], runs[1])
 			if err != nil {
 				return err
 			}

@@ -123,6 +123,12 @@ func (o *reportOptions) Run(stdout io.Writer) error {
 func existingRunDir(stateDir, run string) (string, error) {
 	dir := filepath.Join(stateDir, "runs", run)
 	_, err := os.Stat(dir)
+	// The workflow ID that runs list shows names the same run.
+	if id, ok := strings.CutPrefix(run, "latentda-"); ok && errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(stateDir, "runs", id)); serr == nil {
+			return filepath.Join(stateDir, "runs", id), nil
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("run %q: no run directory %s (is --state-dir right?)", run, dir)
 	}

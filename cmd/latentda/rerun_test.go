@@ -103,7 +103,8 @@ func TestRerunAndCompare(t *testing.T) {
 		t.Errorf("the rerun wrote cycle 0: %v", err)
 	}
 
-	out, _, err := execute(t, "compare", "orig", "infl", "--state-dir", dir, "-o", "json")
+	// A run named by its workflow ID, as runs list shows it, is the same run.
+	out, _, err := execute(t, "compare", "latentda-orig", "infl", "--state-dir", dir, "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
