@@ -183,7 +183,8 @@ func newSignalCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("signal %s: %w", args[0], err)
 			}
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "sent %s to run %s: it acts after the current batch of cycles (latentda status %s)\n", args[1], args[0], args[0])
+			return err
 		},
 	}
 	o.addFlags(cmd, false)

@@ -69,8 +69,8 @@ orchestration: {batch_cycles: 10}
 		prev = int(cycle)
 		i++
 	}
-	if _, stderr, err := execute(t, "signal", "busy", "stop", "--address", addr); err != nil {
-		t.Fatalf("signal stop: %v\n%s", err, stderr)
+	if out, stderr, err := execute(t, "signal", "busy", "stop", "--address", addr); err != nil || !strings.HasPrefix(out, "sent stop to run busy") {
+		t.Fatalf("signal stop: %v\n%s%s", err, out, stderr)
 	}
 	select {
 	case out := <-done:
