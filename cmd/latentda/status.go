@@ -65,8 +65,8 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
-// failure returns why the latest execution of a run in phase failed
-// failed (its workflow error, as the CLI prints errors), or "".
+// failure returns the workflow error of a run whose phase is failed, as
+// the CLI prints errors, or "".
 func failure(ctx context.Context, c client.Client, wfID, phase string) string {
 	if phase != workflows.PhaseFailed {
 		return ""
