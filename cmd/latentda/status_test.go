@@ -67,3 +67,15 @@ func TestPrintIndexedStatus(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestPrintStatusNoScoredCycle: before the burn-in ends the status says
+// there is no mean yet, not a mean of 0.
+func TestPrintStatusNoScoredCycle(t *testing.T) {
+	var b strings.Builder
+	if err := printStatus(&b, "text", workflows.Status{RunID: "r", Phase: "cycling", Cycle: 3, Cycles: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "rmse_a    0.0000 (latest), no mean yet (no cycle scored after the burn-in)\n") {
+		t.Errorf("got\n%s", b.String())
+	}
+}

@@ -16,8 +16,12 @@ import (
 // WriteStatus writes a run's status as `latentda status` prints it.
 func WriteStatus(w io.Writer, st workflows.Status) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %.4f (mean of %d scored)\nspread_a  %.4f\n",
-		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, st.Summary.RMSEa, st.Summary.Scored, st.Last.SpreadA)
+	mean := fmt.Sprintf("%.4f (mean of %d scored)", st.Summary.RMSEa, st.Summary.Scored)
+	if st.Summary.Scored == 0 {
+		mean = "no mean yet (no cycle scored after the burn-in)"
+	}
+	fmt.Fprintf(&b, "run       %s\nphase     %s\ncycle     %d/%d\nrmse_a    %.4f (latest), %s\nspread_a  %.4f\n",
+		st.RunID, st.Phase, st.Cycle, st.Cycles, st.Last.RMSEa, mean, st.Last.SpreadA)
 	b.WriteString(hyperparameters(st.Last))
 	b.WriteString(oodStatistics(st.Last))
 	fmt.Fprintf(&b, "flagged   %d observations, %d batches (latest cycle: %d of %d%s)\nrun dir   %s\n",
