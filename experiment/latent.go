@@ -147,6 +147,9 @@ func newLatentStep(cfg config.LatentConfig, gen latent.Generator, stats latent.S
 		}
 	}
 	if cfg.RepresentationError {
+		if _, ok := gen.(*latent.Identity); ok {
+			return nil, fmt.Errorf("latent.representation_error: the identity generator reconstructs every state exactly, so it has no representation error to add")
+		}
 		r, err := newRepresentation(op, stats.RepVar)
 		if err != nil {
 			return nil, err

@@ -181,6 +181,9 @@ func ClimatologicalRoot(g Generator, s Stats) (*mat.Dense, error) {
 	if _, ok := g.(*PCA); ok {
 		return StaticRoot(nil, g.LatentDim())
 	}
+	if _, ok := g.(*Identity); ok && s.CodeCov == nil {
+		return nil, fmt.Errorf("latent: the identity generator has no climatological code covariance for a hybrid (alpha < 1, or estimated); train a PCA or an autoencoder (latentda train)")
+	}
 	if s.CodeCov == nil {
 		return nil, fmt.Errorf("latent: the %s generator has no climatological code covariance (run latentda train on its config again: it adds it to the file)", g.Name())
 	}
