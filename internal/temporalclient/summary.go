@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/latentda/latentda/workflows"
@@ -101,17 +102,24 @@ func (s RunSummary) WriteText(w io.Writer) error {
 	if s.Stopped {
 		stopped = ", stopped by a signal"
 	}
+	// Time means over the scored cycles; none before the burn-in ends.
+	mean := func(v float64, digits int) string {
+		if s.Scored == 0 {
+			return "— (no cycle after the burn-in)"
+		}
+		return strconv.FormatFloat(v, 'f', digits, 64)
+	}
 	_, err := fmt.Fprintf(w, `run          %s
 workflow     %s
 cycles       %d (%d scored after burn-in)%s
-rmse_a       %.4f
-rmse_f       %.4f
-spread_a     %.4f
-nis ratio    %.3f
+rmse_a       %s
+rmse_f       %s
+spread_a     %s
+nis ratio    %s
 flagged      %d observations, %d batches
 run dir      %s
 diagnostics  %s
 time         %.1fs
-`, s.RunID, workflow, s.Cycles, s.Scored, stopped, s.RMSEa, s.RMSEf, s.SpreadA, s.NISRatio, s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
+`, s.RunID, workflow, s.Cycles, s.Scored, stopped, mean(s.RMSEa, 4), mean(s.RMSEf, 4), mean(s.SpreadA, 4), mean(s.NISRatio, 3), s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
 	return err
 }

@@ -32,8 +32,9 @@ func TestProgress(t *testing.T) {
 	}
 }
 
-// TestWriteTextSays: the text summary says when a run was stopped and
-// when it ran without a workflow.
+// TestWriteTextSays: the text summary says when a run was stopped, when
+// it ran without a workflow, and that there are no means before the
+// burn-in ends.
 func TestWriteTextSays(t *testing.T) {
 	for _, tc := range []struct {
 		s    RunSummary
@@ -42,6 +43,8 @@ func TestWriteTextSays(t *testing.T) {
 		{RunSummary{RunID: "a", WorkflowID: "latentda-a", Cycles: 7, Scored: 5, Stopped: true}, "cycles       7 (5 scored after burn-in), stopped by a signal\n"},
 		{RunSummary{RunID: "a", WorkflowID: "latentda-a", Cycles: 7, Scored: 5}, "cycles       7 (5 scored after burn-in)\n"},
 		{RunSummary{RunID: "a"}, "workflow     none (run in process)\n"},
+		{RunSummary{RunID: "a", Cycles: 3}, "rmse_a       — (no cycle after the burn-in)\n"},
+		{RunSummary{RunID: "a", Cycles: 7, Scored: 5, RMSEa: 0.25}, "rmse_a       0.2500\n"},
 	} {
 		var b strings.Builder
 		if err := tc.s.WriteText(&b); err != nil {
