@@ -137,6 +137,8 @@ func badCases() []badCase {
 		flags("bad --max-memory", `invalid argument "lots" for "--max-memory"`, run("--max-memory", "lots")...),
 		flags("negative --max-disk", `invalid argument "-1GiB" for "--max-disk"`, run("--max-disk=-1GiB")...),
 		flags("bad --max-time", `invalid argument "soon" for "--max-time"`, run("--max-time", "soon")...),
+		flags("dev with a bad port", "--port must be 0..65535 (0: 7233, or a free port when busy), got -5", "dev", "--port", "-5", "--state-dir", "fresh"),
+		flags("dev with a bad UI port", "--ui-port must be -1..65535", "dev", "--ui-port", "70000", "--state-dir", "fresh"),
 		flags("negative --max-time", "--max-time must be >= 0 (0: no limit), got -1s", run("--max-time", "-1s")...),
 		flags("--max-memory below a byte", `want a size such as 8GiB, 500MB or 0 (no limit), of at least one byte, got "0.5"`, run("--max-memory", "0.5")...),
 		flags("unknown log format", "--log-format must be text or json", run("--log-format", "xml")...),

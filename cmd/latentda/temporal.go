@@ -89,6 +89,12 @@ func (o *connOptions) addAllowFlag(cmd *cobra.Command) {
 // complete makes the state directory (owner-only when new) and the
 // allowed directories absolute; an empty --state-dir is an error.
 func (o *connOptions) complete() error {
+	if o.Port < 0 || o.Port > 65535 {
+		return usageError{fmt.Errorf("--port must be 0..65535 (0: 7233, or a free port when busy), got %d", o.Port)}
+	}
+	if o.UIPort < -1 || o.UIPort > 65535 {
+		return usageError{fmt.Errorf("--ui-port must be -1..65535 (-1: no UI; 0: 8233, or a free port when busy), got %d", o.UIPort)}
+	}
 	abs, err := stateDirAbs(o.StateDir)
 	if err != nil {
 		return err
