@@ -59,7 +59,6 @@ func (a *AnomalyConfig) withDefaults(nx int) {
 }
 
 func (a *AnomalyConfig) validate(c Config) error {
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case a.FromCycle < 1:
 		return fmt.Errorf("anomaly.from_cycle: must be >= 1, got %d", a.FromCycle)

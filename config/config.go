@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/enkf"
 )
 
@@ -340,7 +341,6 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
 	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	if strings.TrimSpace(c.Name) == "" {
 		return bad("name", "required (a short label such as l96-etkf)")
 	}
@@ -543,6 +543,22 @@ func (c Config) Scored(k int) bool { return c.CycleTime(k) > c.BurnIn+1e-9 }
 // Marshal returns the config as YAML (with defaults filled in).
 func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
 
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// spinUpTime is the model time a built-in model integrates to its
+// reference state before cycle 0 (dynamics.Lorenz96SpinUp,
+// dynamics.KSSpinUp; 0 for Lorenz-63's fixed point and external models).
+func (m ModelConfig) spinUpTime() float64 {
+	switch m.Name {
+	case "lorenz96":
+		return dynamics.Lorenz96SpinUp
+	case "ks":
+		return dynamics.KSSpinUp
+	}
+	return 0
+}
+
 // maxSpinUpSteps bounds the steps of a built-in model's spin-up to its
 // reference state (50 time units for Lorenz-96, 150 for KS): a smaller
 // dt would take hours before the first cycle, with nothing to show.
@@ -551,8 +567,6 @@ const maxSpinUpSteps = 1e7
 // validateBuiltIn checks the parameters of a built-in model, and that the
 // parameters of the other models are not written (they would be ignored).
 func (m ModelConfig) validateBuiltIn() error {
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	var spinUp float64
 	var own []string
 	switch m.Name {
 	case "lorenz63":
@@ -575,7 +589,7 @@ func (m ModelConfig) validateBuiltIn() error {
 		if !finite(m.Forcing) {
 			return fmt.Errorf("model.forcing: must be finite, got %v", m.Forcing)
 		}
-		spinUp, own = 50, []string{"forcing"}
+		own = []string{"forcing"}
 	case "ks":
 		if m.Nx < 8 || m.Nx%2 != 0 {
 			return fmt.Errorf("model.nx: ks needs an even number of grid points >= 8, got %d", m.Nx)
@@ -583,15 +597,15 @@ func (m ModelConfig) validateBuiltIn() error {
 		if !(m.Length > 0) || !finite(m.Length) {
 			return fmt.Errorf("model.length: must be finite and > 0, got %v", m.Length)
 		}
-		spinUp, own = 150, []string{"length"}
+		own = []string{"length"}
 	default:
 		return nil
 	}
 	if !(m.Dt > 0) || !finite(m.Dt) {
 		return fmt.Errorf("model.dt: must be finite and > 0, got %v", m.Dt)
 	}
-	if steps := spinUp / m.Dt; steps > maxSpinUpSteps {
-		return fmt.Errorf("model.dt: %g takes %.3g steps to spin up the reference state (%g time units); at most %g (dt >= %g)", m.Dt, steps, spinUp, maxSpinUpSteps, spinUp/maxSpinUpSteps)
+	if spinUp := m.spinUpTime(); spinUp/m.Dt > maxSpinUpSteps {
+		return fmt.Errorf("model.dt: %g takes %.3g steps to spin up the reference state (%g time units); at most %g (dt >= %g)", m.Dt, spinUp/m.Dt, spinUp, maxSpinUpSteps, spinUp/maxSpinUpSteps)
 	}
 	for _, p := range []struct {
 		key string

@@ -46,8 +46,8 @@ const flopsPerSecond = 1e9
 // model's flops per variable and step (about 40 for the Lorenz models'
 // RK4, 100 + 20·log₂ nx for the Kuramoto–Sivashinsky ETDRK4) and a the
 // analysis' flops (4·(N²·p + N³), per grid point for the LETKF), and s
-// the steps of the reference state's spin-up (50/dt for Lorenz-96,
-// 150/dt for Kuramoto–Sivashinsky). The
+// the steps of the reference state's spin-up (ModelConfig.spinUpTime / dt).
+// The
 // memory holds the ensemble, its forecast, anomalies and RK4 stages; the
 // disk the forecast and analysis ensembles, the truth and the
 // observations of every cycle. A latent generator adds its own size.
@@ -58,17 +58,16 @@ func (c Config) Estimate() Estimate {
 	var e Estimate
 	e.MemoryBytes = 8*(6*(n+1)*nx+4*n*p+4*n*n) + 64<<20
 	e.DiskBytes = cycles * (8*((2*n+1)*nx+3*p) + 8<<10)
-	var f, spinUp float64
+	var f float64
 	switch c.Model.Name {
-	case "lorenz63":
+	case "lorenz63", "lorenz96":
 		f = 40
-	case "lorenz96":
-		f, spinUp = 40, 50/c.Model.Dt
 	case "ks":
-		f, spinUp = 100+20*math.Log2(max(nx, 2)), 150/c.Model.Dt
+		f = 100 + 20*math.Log2(max(nx, 2))
 	default:
 		return e
 	}
+	spinUp := c.Model.spinUpTime() / c.Model.Dt
 	analysis := 4 * (n*n*p + n*n*n)
 	if c.Filter.Method == "letkf" {
 		local := min(p, 2*c.Filter.LocRadius+1)

@@ -22,9 +22,9 @@ const (
 // on the real axis, so the lower half contributes complex conjugates).
 const ksContourPoints = 32
 
-// ksSpinUp is the model time over which InitialCondition integrates the
+// KSSpinUp is the model time over which InitialCondition integrates the
 // smooth initial profile to land on the attractor.
-const ksSpinUp = 150.0
+const KSSpinUp = 150.0
 
 // KS is the Kuramoto–Sivashinsky equation
 //
@@ -155,7 +155,7 @@ func (m *KS) InitialCondition() []float64 {
 		u[j] = math.Cos(x/16) * (1 + math.Sin(x/16))
 	}
 	s := m.NewKSStepper()
-	n := int(math.Round(ksSpinUp / m.dt))
+	n := int(math.Round(KSSpinUp / m.dt))
 	for range n {
 		s.Step(u)
 	}

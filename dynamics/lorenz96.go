@@ -25,6 +25,11 @@ var (
 	_ BlockField = (*Lorenz96)(nil)
 )
 
+// Lorenz96SpinUp is the model time over which a run's reference state
+// integrates the perturbed rest state x = F (x₀ + 0.01) to land on the
+// attractor (DAPPER's choice).
+const Lorenz96SpinUp = 50.0
+
 // NewLorenz96 returns a Lorenz-96 model with nx >= 4 sites, finite forcing F
 // and step dt > 0. nx >= 4 keeps the stencil sites i−2, i−1, i, i+1 distinct.
 func NewLorenz96(nx int, forcing, dt float64) (*Lorenz96, error) {

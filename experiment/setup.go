@@ -317,7 +317,7 @@ func (s *Setup) referenceState() ([]float64, error) {
 		}
 		x[0] += 0.01
 		st := s.Model.NewStepper()
-		for range int(50 / s.Model.Dt()) {
+		for range int(dynamics.Lorenz96SpinUp / s.Model.Dt()) {
 			st.Step(x)
 		}
 	}

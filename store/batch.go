@@ -323,6 +323,7 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 		return nil, err
 	}
 	var files []arrowfile.StagedFile
+	var names []batchName // files' names, to read a committed one back
 	if b.ended != nil {
 		last := b.ended.meta.Cycle
 		if err := b.flush(b.ended, true); err != nil {
@@ -336,18 +337,19 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 			if err := w.fw.Close(); err != nil {
 				return nil, arrowfile.WriteErr(w.af.Tmp, err)
 			}
-			files = append(files, arrowfile.StagedFile{File: w.af, Path: b.dir.Batch(p, b.from, last)})
+			n := batchName{prefix: p, from: b.from, to: last, path: b.dir.Batch(p, b.from, last)}
+			files, names = append(files, arrowfile.StagedFile{File: w.af, Path: n.path}), append(names, n)
 		}
 	}
 	if err := syncAll(append(slices.Clone(files), diag...)); err != nil {
 		return nil, arrowfile.WriteErr(b.dir.Root, err)
 	}
 	var paths []string
-	for _, f := range files {
+	for i, f := range files {
 		if same, err := arrowfile.SameContents(f.File.Tmp, f.Path); err != nil {
 			return nil, arrowfile.WriteErr(f.Path, err)
 		} else if !same && !olderVersion(f.Path) {
-			if err := b.verifyBatchFile(f.Path); err != nil {
+			if err := b.verifyBatchFile(names[i]); err != nil {
 				return nil, fmt.Errorf("a retried batch cannot be compared with its first attempt, whose file is damaged: %w", err)
 			}
 			return nil, fmt.Errorf("%w: %s", ErrRetryDiffers, f.Path)
@@ -375,22 +377,14 @@ func (b *CycleBatch) Commit(rows []DiagRow, meta Meta) ([]string, error) {
 	return append(paths, d.Path), nil
 }
 
-// verifyBatchFile reads the committed batch file at path (in the batch's
-// run) as the run's readers do, checksums included: a file that differs
-// from its retry because it is damaged is that error (ErrInvalid), not
+// verifyBatchFile reads the committed batch file n (of the batch's run)
+// as the run's readers do, checksums included: a file that differs from
+// its retry because it is damaged is that error (ErrInvalid), not
 // ErrRetryDiffers.
-func (b *CycleBatch) verifyBatchFile(path string) error {
-	names, err := listBatches(b.dir)
-	if err != nil {
-		return arrowfile.ReadErr(b.dir.Batches(), err)
-	}
-	i := slices.IndexFunc(names, func(n batchName) bool { return n.path == path })
-	if i < 0 {
-		return nil
-	}
+func (b *CycleBatch) verifyBatchFile(n batchName) error {
 	r := OpenRunState(b.dir)
 	defer r.Close()
-	_, err = r.load(names[i])
+	_, err := r.load(n)
 	return err
 }
 
