@@ -86,6 +86,13 @@ type LatentOptions struct {
 	// Tuned, if set, skips tuning: the rows are evaluated with these
 	// hyperparameters.
 	Tuned Hyper
+	// TuningFrom, if set, skips tuning too: each row takes its tuning
+	// (configurations tried and the choice) from the row of this earlier
+	// report with the same model, regime, N and filter, which was tuned
+	// with the same seeds, lengths and rules (SameTuning). Tuning is
+	// deterministic, so this is the choice tuning again would make; it
+	// scores published choices on more evaluation seeds.
+	TuningFrom *LatentReport
 	// Parallel is the number of runs at once (default 4).
 	Parallel int
 	// Adaptive replaces every method's inflation knob by an adaptive
@@ -180,6 +187,59 @@ func (o LatentOptions) SameEvalSeeds(tuned LatentReport) error {
 	return nil
 }
 
+// SameTuning reports an error unless the rows of prev were tuned as this
+// run would tune them: the same tuning seeds, budget and adaptive
+// options (LatentOptions.TuningFrom). The rows' lengths are checked row
+// by row when the run starts.
+func (o LatentOptions) SameTuning(prev LatentReport) error {
+	o.withDefaults()
+	tune, _, err := o.seeds()
+	if err != nil {
+		return err
+	}
+	scheme, _ := o.scheme()
+	prevScheme := prev.Scheme
+	if prev.Adaptive && prevScheme == "" {
+		prevScheme = config.SchemeEnKFN
+	}
+	switch {
+	case !slices.Equal(tune, prev.TuneSeeds):
+		return fmt.Errorf("its rows were tuned on the seeds %v, this run's are %v", prev.TuneSeeds, tune)
+	case prev.TuneBudget != tuneBudget || prev.TuneTotal != tuneTotal:
+		return fmt.Errorf("its rows were tuned with a budget of %d and %d configurations in all, this run's are %d and %d", prev.TuneBudget, prev.TuneTotal, tuneBudget, tuneTotal)
+	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN):
+		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t)",
+			prev.Adaptive, prev.Scheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN)
+	}
+	return nil
+}
+
+// checkTuningFrom reports an error unless the TuningFrom report has a
+// row for every spec that needs tuning, tuned on runs of this bench's
+// length and without an error.
+func (b *latentBench) checkTuningFrom(specs []rowSpec) error {
+	from := b.opts.TuningFrom
+	if from == nil || b.opts.Tuned != nil {
+		return nil
+	}
+	for _, spec := range specs {
+		if len(spec.method.grid(spec.model)) == 1 {
+			continue
+		}
+		key := LatentRow{Model: spec.model.name, Regime: spec.regime.name, N: spec.N, Filter: spec.method.name}
+		t := findRow(from.Rows, key)
+		switch {
+		case t == nil:
+			return fmt.Errorf("bench latent: the tuning report has no row %s", spec)
+		case t.Error != "" || len(t.Tuning) == 0:
+			return fmt.Errorf("bench latent: the tuning report's row %s was not tuned (%s)", spec, t.Error)
+		case t.TuneCycles != b.cycles(spec.model, true):
+			return fmt.Errorf("bench latent: the tuning report's row %s was tuned on %d cycles, this run's are %d", spec, t.TuneCycles, b.cycles(spec.model, true))
+		}
+	}
+	return nil
+}
+
 // scheme returns the adaptive inflation scheme and its fixed knob (0:
 // tuned).
 func (o *LatentOptions) scheme() (string, float64) {
@@ -221,6 +281,9 @@ func (o *LatentOptions) validate() error {
 	enkfN := scheme == config.SchemeEnKFN
 	if o.EnKFN && (!o.Adaptive || enkfN) {
 		return fmt.Errorf("bench latent: --enkf-n adds the EnKF-N to --scheme %s or %s", config.SchemeInnovation, config.SchemeLocalInnovation)
+	}
+	if o.Tuned != nil && o.TuningFrom != nil {
+		return fmt.Errorf("bench latent: give either tuned hyperparameters or a report to take the tuning from, not both")
 	}
 	if o.TuneXN && !o.EnKFN {
 		return fmt.Errorf("bench latent: --tune-xn tunes the xn of --enkf-n")
@@ -491,6 +554,9 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 	if b.tune, b.eval, err = b.opts.seeds(); err != nil {
 		return nil, err
 	}
+	if err := b.checkTuningFrom(specs); err != nil {
+		return nil, err
+	}
 	b.sem = make(chan struct{}, b.opts.Parallel)
 	b.rowsPlanned = len(specs)
 	b.opts.Log(fmt.Sprintf("%d rows; tuning seeds %v, evaluation seeds %v, %d run(s) at once", len(specs), b.tune, b.eval, b.opts.Parallel))
@@ -583,6 +649,12 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	chosen := b.opts.Tuned
 	if chosen == nil && len(grid) == 1 {
 		chosen = grid[0] // nothing to tune
+	}
+	if from := b.opts.TuningFrom; chosen == nil && from != nil {
+		// runRows checked that the row is there, tuned like this one.
+		t := findRow(from.Rows, row)
+		row.TuneSeeds, row.TuneCycles, row.Tuning, row.TuningLost = t.TuneSeeds, t.TuneCycles, t.Tuning, t.TuningLost
+		chosen = t.Hyperparameters
 	}
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)

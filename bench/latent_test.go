@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -919,5 +920,88 @@ func TestTuningRMSE(t *testing.T) {
 		if got := tuningRMSE(tc.t); got != tc.want {
 			t.Errorf("tuningRMSE(%+v) = %q, want %q", tc.t, got, tc.want)
 		}
+	}
+}
+
+// TestTuningFrom: with the tuning read from an earlier report, no tuning
+// run happens, the row keeps that report's tuning and choice, and the
+// evaluation seeds both score come out the same; a report tuned
+// otherwise, or without the row, is refused.
+func TestTuningFrom(t *testing.T) {
+	m := benchModels["lorenz96"]
+	spec := rowSpec{model: m, regime: regimeByName("standard"), N: 16, method: methodByName("etkf")}
+	var mu sync.Mutex
+	var tuningRuns int
+	bench := func(o LatentOptions) *latentBench {
+		o.withDefaults()
+		return &latentBench{opts: o,
+			clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
+			run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+				if cfg.Cycles-m.burnInCycles == 10 {
+					mu.Lock()
+					tuningRuns++
+					mu.Unlock()
+				}
+				rmse := 0.2 + math.Abs(float64(cfg.Filter.Inflation)-1.05) + float64(cfg.Seed)/1000
+				return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
+			}}
+	}
+	o := LatentOptions{Seeds: 3, TuneSeeds: 2, Cycles: 20, TuneCycles: 10, Parallel: 2}
+	first, err := bench(o).runRows(context.Background(), []rowSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := NewLatentReport(o, first, nil, "first", 0)
+	if tuningRuns == 0 {
+		t.Fatal("the first run did not tune")
+	}
+
+	tuningRuns = 0
+	more := o
+	more.Seeds, more.TuningFrom = 5, &prev
+	if err := more.SameTuning(prev); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := bench(more).runRows(context.Background(), []rowSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, p := rows[0], first[0]
+	if tuningRuns != 0 || !reflect.DeepEqual(r.Tuning, p.Tuning) || !reflect.DeepEqual(r.Hyperparameters, p.Hyperparameters) || !slices.Equal(r.TuneSeeds, p.TuneSeeds) {
+		t.Errorf("%d tuning runs; tuning %v chose %v, want the first report's %v, %v", tuningRuns, r.Tuning, r.Hyperparameters, p.Tuning, p.Hyperparameters)
+	}
+	if len(r.Evaluation) != 5 || !reflect.DeepEqual(r.Evaluation[:3], p.Evaluation) {
+		t.Errorf("evaluation %v, want the first report's %v and two seeds more", r.Evaluation, p.Evaluation)
+	}
+
+	otherSeeds := more
+	otherSeeds.TuneSeeds = 3
+	otherKnobs := more
+	otherKnobs.Adaptive = true
+	for name, c := range map[string]struct {
+		o    LatentOptions
+		want string
+	}{
+		"tuning seeds": {otherSeeds, "its rows were tuned on the seeds [101 102], this run's are [101 102 103]"},
+		"inflation":    {otherKnobs, "its rows were run with other inflation options (adaptive false"},
+	} {
+		if err := c.o.SameTuning(prev); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, err, c.want)
+		}
+	}
+	longer := more
+	longer.TuneCycles = 20
+	if _, err := bench(longer).runRows(context.Background(), []rowSpec{spec}); err == nil || !strings.Contains(err.Error(), "was tuned on 10 cycles, this run's are 20") {
+		t.Errorf("other tuning lengths: got %v", err)
+	}
+	other := spec
+	other.N = 8
+	if _, err := bench(more).runRows(context.Background(), []rowSpec{other}); err == nil || !strings.Contains(err.Error(), "the tuning report has no row") {
+		t.Errorf("a row the report lacks: got %v", err)
+	}
+	both := more
+	both.Tuned = Hyper{"inflation": 1.05}
+	if err := both.Validate(); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("--tuned with --tuning-from: got %v", err)
 	}
 }

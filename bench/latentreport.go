@@ -52,6 +52,9 @@ type LatentReport struct {
 	TuneXN       bool          `json:"tune_xn,omitempty"`
 	ComparedWith string        `json:"compared_with,omitempty"`
 	Tuned        *LatentReport `json:"-"`
+	// TuningFrom names the report the rows' tuning was read from
+	// (LatentOptions.TuningFrom), if it was not run here.
+	TuningFrom string `json:"tuning_from,omitempty"`
 }
 
 // NewLatentReport returns the report of rows run with options o.
@@ -117,6 +120,7 @@ func (r LatentReport) WriteMarkdown(w io.Writer) {
 		p("**This is a subset of the benchmark: %s.**\n\n", r.Subset)
 	}
 	r.writeProtocol(p)
+	r.writeTuningFrom(p)
 	r.writeGenerators(p)
 	for _, rg := range regimes {
 		r.writeRegime(p, rg)
@@ -703,6 +707,14 @@ func ReadLatentReport(r io.Reader) (LatentReport, error) {
 	return rep, nil
 }
 
+// writeTuningFrom says where the rows' tuning was run, if not here.
+func (r LatentReport) writeTuningFrom(p func(string, ...any)) {
+	if r.TuningFrom == "" {
+		return
+	}
+	p("**The tuning was not run again here.** Every row's tuning (the configurations tried, their objectives and the choice) is read from the row of %s with the same model, regime, N and filter, tuned on the same seeds and lengths by the same rules; tuning is deterministic, so it is the choice tuning again would make. Only the evaluation ran, on the seeds %v.\n\n", r.TuningFrom, r.EvalSeeds)
+}
+
 // adaptiveTolerance is issue 16's target: the adaptive inflation's mean
 // RMSE within 5% of the grid-tuned fixed inflation's.
 const adaptiveTolerance = 0.05
@@ -752,6 +764,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	}
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
+	r.writeTuningFrom(p)
 	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | configurations tried (tuned / adaptive) | chosen | change | paired change (95%% CI) | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
 	within, compared := 0, 0
 	var misses, clearMisses []string // rows above the tolerance; those whose paired interval lies above it too

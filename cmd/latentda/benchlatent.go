@@ -18,12 +18,13 @@ import (
 // benchLatentOptions holds the flags of `latentda bench latent`.
 type benchLatentOptions struct {
 	bench.LatentOptions
-	Tuned     string
-	Report    string
-	JSON      string
-	Render    bool
-	Inflation string
-	Compare   string
+	Tuned      string
+	Report     string
+	JSON       string
+	Render     bool
+	Inflation  string
+	Compare    string
+	TuningFrom string
 }
 
 func newBenchLatentCmd() *cobra.Command {
@@ -45,6 +46,8 @@ and on evaluation seeds that neither the tuning nor the published report uses, t
   latentda bench latent --model ks --regime sparse --filter letkf --seeds 3 --first-seed 201 --report /tmp/r.md --json /tmp/r.json
 and without tuning:
   latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8
+and the published choices scored on more evaluation seeds, without tuning again:
+  latentda bench latent --tuning-from docs/results-latent.json --seeds 20 --report /tmp/r.md --json /tmp/r.json
 
 With --inflation adaptive, every method for which the EnKF-N is derived runs
 with the adaptive inflation in place of its inflation knob, and the report
@@ -69,6 +72,7 @@ sets each row against the tuned row of --compare:
 	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 400, L96 800)")
 	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 200, L96 400)")
 	f.StringVar(&o.Tuned, "tuned", "", "skip tuning and evaluate these hyperparameters, as name=value,... (such as inflation=1.05,loc_radius=16)")
+	f.StringVar(&o.TuningFrom, "tuning-from", "", "skip tuning: take every row's tuning from this JSON report's row, run with the same tuning seeds, lengths and inflation options (to score its choices on more evaluation seeds)")
 	f.IntVar(&o.Parallel, "parallel", 4, "runs at once (more than the cores gives the benchmark a larger share of a machine shared with other work)")
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
 	f.StringVar(&o.JSON, "json", "docs/results-latent.json", "JSON rows to write")
@@ -104,6 +108,16 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		}
 		o.LatentOptions.Tuned = h
 	}
+	if o.TuningFrom != "" {
+		from, err := bench.ReadLatentReportFile(o.TuningFrom)
+		if err != nil {
+			return fmt.Errorf("--tuning-from: %w", err)
+		}
+		if err := o.LatentOptions.SameTuning(from); err != nil {
+			return usageError{fmt.Errorf("--tuning-from %s: %w", o.TuningFrom, err)}
+		}
+		o.LatentOptions.TuningFrom = &from
+	}
 	if err := o.LatentOptions.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -123,7 +137,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	narrowed := len(o.Models) > 0 || len(o.Regimes) > 0 || len(o.Filters) > 0 || o.Tuned != ""
 	write := func(rows []bench.LatentRow, gens []bench.GeneratorInfo, subset string) error {
 		rep := bench.NewLatentReport(o.LatentOptions, rows, gens, cmdline, time.Since(start))
-		rep.Subset, rep.CPUSeconds = subset, cputime.Process().Seconds()
+		rep.Subset, rep.CPUSeconds, rep.TuningFrom = subset, cputime.Process().Seconds(), o.TuningFrom
 		if o.Adaptive {
 			rep.ComparedWith, rep.Tuned = o.Compare, &tuned
 		}
