@@ -33,7 +33,8 @@ type Comparison struct {
 	// Cycles holds every cycle of either run, in order.
 	Cycles []CycleRow `json:"cycles"`
 	// Summary holds each run's time means over the cycles both runs have
-	// and both score (past both burn-ins).
+	// and both score (past both burn-ins). With Cycles 0 there are no
+	// means: each run's scored is 0 and its means are 0, not measurements.
 	Summary struct {
 		Cycles int                   `json:"cycles"`
 		Runs   [2]experiment.Summary `json:"runs"`
@@ -115,6 +116,11 @@ func (c Comparison) WriteText(w io.Writer) error {
 		return err
 	}
 	s := c.Summary
+	if s.Cycles == 0 {
+		// No means, as the run summary and status say before the burn-in ends.
+		_, err := fmt.Fprintf(w, "\nA = %s\nB = %s\ntime means: — (no cycle that both runs have is past both burn-ins)\n", c.Runs[0], c.Runs[1])
+		return err
+	}
 	_, err := fmt.Fprintf(w, `
 A = %s
 B = %s

@@ -49,6 +49,7 @@ type page struct {
 	Title   string
 	Setup   []string   // one line each: model, observations, filter, …
 	Summary [][]string // rows of the summary table: label, forecast, analysis
+	NoMeans string     // below the table when it has no means, else ""
 	Figures []Figure
 	Notes   []string
 }
@@ -260,7 +261,7 @@ func newPage(r *Run, figs []Figure) page {
 	}
 	s := r.Summary
 	setup = append(setup, fmt.Sprintf("cycles: %d run, %d after the burn-in (model time %s), seed %d", len(r.Diag), s.Scored, num(c.BurnIn), c.Seed))
-	return page{
+	p := page{
 		Title: "latentda report: " + r.ID,
 		Setup: setup,
 		Summary: [][]string{
@@ -270,6 +271,12 @@ func newPage(r *Run, figs []Figure) page {
 		Figures: figs,
 		Notes:   r.Notes,
 	}
+	if s.Scored == 0 {
+		// No means, as the run summary and status say before the burn-in ends.
+		p.Summary = [][]string{{"RMSE", "—", "—"}, {"spread", "—", "—"}}
+		p.NoMeans = fmt.Sprintf("No time means: no cycle is past the burn-in (model time %s).", num(c.BurnIn))
+	}
+	return p
 }
 
 // mdEscape keeps text from being read as Markdown markup.
@@ -285,6 +292,8 @@ Time means after the burn-in, as ` + "`latentda run`" + ` reports them:
 | | forecast | analysis |
 | --- | --- | --- |
 {{range .Summary}}| {{index . 0}} | {{index . 1}} | {{index . 2}} |
+{{end}}{{with .NoMeans}}
+{{md .}}
 {{end}}{{range .Figures}}
 ## {{md .Title}}
 
@@ -321,7 +330,8 @@ img { max-width: 100%; }
 <tr><th></th><th>forecast</th><th>analysis</th></tr>
 {{range .Summary}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>
 {{end}}</table>
-{{range .Figures}}
+{{with .NoMeans}}<p>{{.}}</p>
+{{end}}{{range .Figures}}
 <h2>{{.Title}}</h2>
 <figure>
 <img src="{{.File}}" alt="{{.Title}}">

@@ -124,3 +124,31 @@ func TestInflationLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestPageWithoutMeans: a run with no cycle past the burn-in shows no
+// time means (a dash and why), not 0, as the run summary does.
+func TestPageWithoutMeans(t *testing.T) {
+	state := t.TempDir()
+	s := newSynthRun()
+	// A run of 30 cycles, 6 done, with a burn-in of 10 (model time 0.5).
+	s.config = strings.Replace(strings.Replace(s.config, "cycles: 6", "cycles: 30", 1), "burn_in: 0.1", "burn_in: 0.5", 1)
+	r, err := Load(s.write(t, state), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "No time means: no cycle is past the burn-in (model time 0.5)."
+	for f, want := range map[Format][]string{
+		Markdown: {"| RMSE | — | — |\n| spread | — | — |\n", why},
+		HTML:     {"<tr><th>RMSE</th><td>—</td><td>—</td></tr>", "<p>" + why + "</p>"},
+	} {
+		page, err := Page(r, nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(page), w) {
+				t.Errorf("%s page lacks %q:\n%s", f, w, page)
+			}
+		}
+	}
+}
