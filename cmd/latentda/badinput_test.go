@@ -163,6 +163,8 @@ func badCases() []badCase {
 		flags("rerun of a missing run", "rerun: run nope", "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),
+		flags("runs at no address", `--address "not an address": want host:port`, "runs", "--address", "not an address"),
+		flags("runs without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "runs"),
 		flags("replay of a bad workflow ID", `--workflow-id "a b" must be a plain name`, "replay", "--workflow-id", "a b"),
 		flags("bench dapper --local-letkf without adaptive", "--local-letkf: with --inflation adaptive", "bench", "dapper", "--local-letkf"),
 		flags("bench generators, unknown kind", `bench generators: unknown generator "vae" (want one of pca, quadratic, autoencoder, conv)`, "bench", "generators", "--generator", "vae", "--json", "state/g.json", "--report", "state/g.md"),

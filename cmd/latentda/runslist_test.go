@@ -37,6 +37,10 @@ func TestRunsListAfterContinueAsNew(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runs list: %v\n%s", err, stderr)
 	}
+	// `latentda runs` alone is `latentda runs list`.
+	if alone, stderr, err := execute(t, "runs", "--address", addr, "-o", "json"); err != nil || alone != out {
+		t.Errorf("runs: %v\n%s\n%s\nwant what runs list printed:\n%s", err, stderr, alone, out)
+	}
 	var rows []temporalclient.RunRow
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("runs list -o json: %v\n%s", err, out)

@@ -113,39 +113,49 @@ func printStatus(w io.Writer, format string, st workflows.Status) error {
 }
 
 func newRunsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "runs", Short: "List assimilation runs"}
 	var o connOptions
 	var output string
+	listRuns := func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		conn, err := o.connect(cmd.Context(), false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		rows, err := temporalclient.ListRuns(cmd.Context(), conn.Client, o.Namespace)
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a (latest cycle)\tstarted")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.4f\t%s\n", r.ID, r.Kind, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
+		}
+		return tw.Flush()
+	}
+	// `latentda runs` alone lists the runs, as `latentda runs list` does:
+	// listing is what a plural noun asks for, and the only thing runs does.
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List assimilation runs (the same as 'runs list')",
+		Args:  cobra.NoArgs,
+		RunE:  listRuns,
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List runs with their model, status, cycle and latest RMSE (search attributes), and live runs (schedules)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			conn, err := o.connect(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			rows, err := temporalclient.ListRuns(cmd.Context(), conn.Client, o.Namespace)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a (latest cycle)\tstarted")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.4f\t%s\n", r.ID, r.Kind, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
-			}
-			return tw.Flush()
-		},
+		RunE:  listRuns,
 	}
-	o.addFlags(list, false)
-	list.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	for _, c := range []*cobra.Command{cmd, list} {
+		o.addFlags(c, false)
+		c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	}
 	cmd.AddCommand(list)
 	return cmd
 }
