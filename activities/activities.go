@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -119,6 +121,34 @@ type InitOutput struct {
 // extraWarmStart is the analysis metadata key naming where a warm-started
 // run's first analysis came from ("runs/<run>@<cycle>").
 const extraWarmStart = "warm_start"
+
+// StartOf says how the run in dir started, from the metadata of its first
+// analysis: from another run's stored analysis (the warm start it names),
+// or from its own initial ensemble (nil). started is false while the run
+// has no first analysis.
+func StartOf(dir store.RunDir) (w *WarmStart, started bool, err error) {
+	k, err := dir.FirstCycle()
+	if err != nil || k < 0 {
+		return nil, false, err
+	}
+	path := dir.Analysis(k)
+	if ok, err := store.Exists(path); err != nil || !ok {
+		return nil, false, err
+	}
+	_, m, err := store.ReadEnsemble(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("activities: the run's first analysis: %w", err)
+	}
+	from, ok := m.Extra[extraWarmStart]
+	if !ok {
+		return nil, true, nil
+	}
+	i := strings.LastIndexByte(from, '@')
+	if c, err := strconv.Atoi(from[i+1:]); i < 0 || err != nil || c != k {
+		return nil, false, fmt.Errorf("activities: %s: %s is %q, want runs/<run>@%d", path, extraWarmStart, from, k)
+	}
+	return &WarmStart{RunPath: filepath.FromSlash(from[:i]), Cycle: k}, true, nil
+}
 
 // CyclesInput asks for cycles From..To (inclusive) of a run.
 type CyclesInput struct {

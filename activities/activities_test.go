@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/activities/internal/statetest"
@@ -669,5 +670,51 @@ func TestRetryMustMatchFirstAttempt(t *testing.T) {
 		if got := readDiag(t, a); len(got) != len(rows) || !got[2].Same(rows[2]) {
 			t.Errorf("the refused retry changed the diagnostics: %d rows, want the first attempt's %d", len(got), len(rows))
 		}
+	}
+}
+
+// TestStartOf reads where a run started from its first analysis: nothing
+// yet, its own initial ensemble, a warm start, or metadata it refuses.
+func TestStartOf(t *testing.T) {
+	E := mat.NewDense(2, 3, []float64{1, 2, 3, 4, 5, 6})
+	for _, tc := range []struct {
+		name      string
+		cycle     int    // of the first analysis; -1: none
+		extra     string // its warm_start, if any
+		want      *activities.WarmStart
+		started   bool
+		wantError string
+	}{
+		{name: "no run", cycle: -1},
+		{name: "own initial ensemble", cycle: 0, started: true},
+		{name: "warm start", cycle: 20, extra: "runs/orig@20", want: &activities.WarmStart{RunPath: filepath.Join("runs", "orig"), Cycle: 20}, started: true},
+		{name: "another cycle", cycle: 20, extra: "runs/orig@10", wantError: `warm_start is "runs/orig@10", want runs/<run>@20`},
+		{name: "no cycle", cycle: 20, extra: "runs/orig", wantError: `warm_start is "runs/orig", want runs/<run>@20`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := store.RunDir{Root: filepath.Join(t.TempDir(), "r")}
+			if tc.cycle >= 0 {
+				m := store.Meta{RunID: "r", Cycle: tc.cycle}
+				if tc.extra != "" {
+					m.Extra = map[string]string{"warm_start": tc.extra}
+				}
+				if err := dir.MkdirCycle(tc.cycle); err != nil {
+					t.Fatal(err)
+				}
+				if err := store.WriteEnsemble(dir.Analysis(tc.cycle), E, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w, started, err := activities.StartOf(dir)
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil || started != tc.started || (w == nil) != (tc.want == nil) || w != nil && *w != *tc.want {
+				t.Errorf("StartOf: %+v, %v, %v; want %+v, %v", w, started, err, tc.want, tc.started)
+			}
+		})
 	}
 }

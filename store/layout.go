@@ -1,9 +1,12 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/latentda/latentda/store/internal/arrowfile"
 )
@@ -41,6 +44,27 @@ var cycleFiles = map[Field]string{
 	FieldLatentForecast: "latent_forecast.arrow", FieldLatentAnalysis: "latent_analysis.arrow",
 	FieldVarianceScales: "variance-scales.arrow", FieldInflation: "inflation.arrow", FieldManifoldChart: "manifold-chart.arrow",
 	FieldInnovationChart: "innovation-chart.arrow", FieldHybridWeight: "hybrid-weight.arrow",
+}
+
+// FirstCycle is the lowest cycle that has a directory: 0 for a run that
+// started from its own initial ensemble, K for one started from cycle K
+// of another run; −1 when there is none yet.
+func (d RunDir) FirstCycle() (int, error) {
+	entries, err := os.ReadDir(d.cyclesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, fmt.Errorf("store: %w", err)
+	}
+	first := -1
+	for _, e := range entries {
+		// Names sort by cycle only up to 999999, so compare them all.
+		if k, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() && k >= 0 && (first < 0 || k < first) {
+			first = k
+		}
+	}
+	return first, nil
 }
 
 // CycleFile is the file of field f in the directory of cycle k.

@@ -226,10 +226,21 @@ func TestRunDir(t *testing.T) {
 	}
 
 	run := RunDir{Root: filepath.Join(t.TempDir(), "run")}
+	if k, err := run.FirstCycle(); k != -1 || err != nil {
+		t.Errorf("FirstCycle of no run: %d, %v; want -1", k, err)
+	}
 	for range 2 { // idempotent
 		if err := run.MkdirCycle(3); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, k := range []int{1234567, 12} {
+		if err := run.MkdirCycle(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k, err := run.FirstCycle(); k != 3 || err != nil {
+		t.Errorf("FirstCycle: %d, %v; want 3", k, err)
 	}
 	if fi, err := os.Stat(run.CycleDir(3)); err != nil || !fi.IsDir() {
 		t.Fatalf("cycle dir: %v", err)

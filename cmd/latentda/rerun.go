@@ -34,7 +34,10 @@ before anything starts, and the settings must keep the ensemble shape
 (filter.members, model.nx) of the stored analysis.
 
 The new run is named RUN-rerunK-<UTC time> unless --run-id is given; compare
-it with 'latentda compare RUN NEW'. The other flags are those of 'latentda run'.`,
+it with 'latentda compare RUN NEW'. The same command with the same --run-id
+re-attaches to that rerun; a --run-id holding another run, or a rerun of
+another run or from another cycle, is refused. The other flags are those of
+'latentda run'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args[0]); err != nil {
@@ -115,7 +118,38 @@ func (o *rerunOptions) Complete(src string) error {
 	if o.RunID == src {
 		return usageError{fmt.Errorf("rerun: --run-id %s is the run it starts from; a rerun is a new run (without --run-id it is named %s-rerun%d-TIME)", src, src, o.FromCycle)}
 	}
+	if err := rerunHolds(o.StateDir, o.RunID, o.warm); err != nil {
+		return err
+	}
 	return o.completeRun()
+}
+
+// rerunHolds refuses, before anything starts, a run ID whose directory
+// holds a run that started otherwise than w: from another run or cycle,
+// or from its own initial ensemble. The same rerun re-attaches to it.
+func rerunHolds(stateDir, runID string, w *activities.WarmStart) error {
+	had, started, err := activities.StartOf(store.RunDir{Root: filepath.Join(stateDir, "runs", runID)})
+	if err != nil {
+		return fmt.Errorf("rerun: run %s: %w", runID, err)
+	}
+	if started && !sameStart(had, w) {
+		return usageError{fmt.Errorf("rerun: run %s is %s, and this command asks for %s; choose another --run-id (the same request re-attaches to it)", runID, startText(had), startText(w))}
+	}
+	return nil
+}
+
+// sameStart says whether two runs start from the same analysis (nil:
+// their own initial ensembles).
+func sameStart(a, b *activities.WarmStart) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// startText describes where a run starts from, for errors.
+func startText(w *activities.WarmStart) string {
+	if w == nil {
+		return "a run from its own initial ensemble"
+	}
+	return fmt.Sprintf("a rerun of %s from cycle %d", filepath.Base(w.RunPath), w.Cycle)
 }
 
 // rerunFrom suggests the cycles a rerun can start from instead of one

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -173,6 +177,105 @@ func TestRerunRejects(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, "runs")); len(entries) != 1 {
 		t.Errorf("rejected reruns left run directories: %v", entries)
 	}
+}
+
+// TestRerunReattachesOnlyTheSameRerun: the same rerun command under the
+// same --run-id re-attaches to the rerun (an idempotent retry); another
+// --from-cycle, another source run, or the ID of a plain run is refused,
+// naming what the run is and what the command asks for, and changes
+// nothing.
+func TestRerunReattachesOnlyTheSameRerun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := l63Config(t, dir)
+	for _, run := range []string{"orig", "orig2"} {
+		runJSON(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", run, "--in-process", "-o", "json")
+	}
+	rerun := func(src, from, id string) (string, error) {
+		out, _, err := execute(t, "rerun", src, "--from-cycle", from, "--state-dir", dir, "--run-id", id, "--in-process", "-o", "json")
+		return out, err
+	}
+	first, err := rerun("orig", "20", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := rerun("orig", "20", "r")
+	if err != nil {
+		t.Fatalf("the same rerun again: %v", err)
+	}
+	var s0, s1 temporalclient.RunSummary
+	if err := errors.Join(json.Unmarshal([]byte(first), &s0), json.Unmarshal([]byte(again), &s1)); err != nil {
+		t.Fatal(err)
+	}
+	if s0.RMSEa != s1.RMSEa || s1.Cycles != 20 {
+		t.Errorf("the same rerun again: %+v, first %+v", s1, s0)
+	}
+	before := snapshot(t, filepath.Join(dir, "runs"))
+	for _, tc := range []struct{ src, from, id, want string }{
+		{"orig", "10", "r", "rerun: run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig from cycle 10; choose another --run-id"},
+		{"orig2", "20", "r", "rerun: run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig2 from cycle 20; choose another --run-id"},
+		{"orig", "20", "orig2", "rerun: run orig2 is a run from its own initial ensemble, and this command asks for a rerun of orig from cycle 20; choose another --run-id"},
+	} {
+		_, err := rerun(tc.src, tc.from, tc.id)
+		var ue usageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+			t.Errorf("rerun %s --from-cycle %s --run-id %s: %v, want the usage error %q", tc.src, tc.from, tc.id, err, tc.want)
+		}
+	}
+	if after := snapshot(t, filepath.Join(dir, "runs")); !maps.Equal(before, after) {
+		t.Error("refused reruns changed the run directories")
+	}
+}
+
+// TestRerunAttachesOnlyToTheSameRerun: while rerun workflow r waits for
+// a worker (so the run directory holds nothing yet), the same rerun
+// command follows it, and one from another cycle is refused by the
+// workflow's start input instead of silently following r.
+func TestRerunAttachesOnlyToTheSameRerun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and a worker process")
+	}
+	tmp := t.TempDir()
+	state := filepath.Join(tmp, "state")
+	runJSON(t, "run", "-c", l63Config(t, tmp), "--state-dir", state, "--run-id", "orig", "--in-process", "-o", "json")
+	srv, c := startServer(t, "", 0)
+	addr := srv.FrontendAddress()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rerun := func(from string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, stderr, err := runCLI(ctx, "rerun", "orig", "--from-cycle", from, "--address", addr, "--no-worker", "--state-dir", state, "--run-id", "r", "-o", "json")
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, stderr)
+			}
+			done <- err
+		}()
+		return done
+	}
+
+	first := rerun("20") // no worker yet: the workflow waits
+	for {
+		if _, err := c.DescribeWorkflowExecution(ctx, "latentda-r", ""); err == nil {
+			break
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("the first rerun ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	want := "run r is already running (workflow latentda-r) as a rerun of orig from cycle 20, and this command asks for a rerun of orig from cycle 10; choose another --run-id"
+	if err := <-rerun("10"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a rerun from another cycle under a running rerun's ID: got %v, want %q", err, want)
+	}
+	second := rerun("20")
+	startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", state)
+	for i, done := range []<-chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatalf("rerun %d: %v", i+1, err)
+		}
+	}
+	sameRerun(t, state, "orig", "r")
 }
 
 // TestRerunFromCycleNotKept: a run that kept every 10th analysis ensemble

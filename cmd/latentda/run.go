@@ -400,8 +400,10 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 }
 
 // attach returns the running workflow wfID if it was started with in's
-// config: the same run ID and config re-attach to a run. Any other config
-// is refused; ExecuteWorkflow alone would silently follow the other run.
+// config and warm start: the same run ID and config re-attach to a run,
+// and a rerun to the same rerun. Any other config, or a rerun of another
+// run or cycle, is refused; ExecuteWorkflow alone would silently follow
+// the other run.
 func attach(ctx context.Context, c client.Client, runID, wfID string, in workflows.Input) (client.WorkflowRun, error) {
 	var old workflows.Input
 	if err := temporalclient.StartedInput(ctx, c, wfID, &old); err != nil {
@@ -414,6 +416,10 @@ func attach(ctx context.Context, c client.Client, runID, wfID string, in workflo
 	}
 	if !bytes.Equal(was, now) {
 		return nil, usageError{fmt.Errorf("run %s is already running (workflow %s) with a different config; choose another --run-id, or follow it with `latentda status %s`", runID, wfID, runID)}
+	}
+	if !sameStart(old.WarmStart, in.WarmStart) {
+		return nil, usageError{fmt.Errorf("run %s is already running (workflow %s) as %s, and this command asks for %s; choose another --run-id, or follow it with `latentda status %s`",
+			runID, wfID, startText(old.WarmStart), startText(in.WarmStart), runID)}
 	}
 	return c.GetWorkflow(ctx, wfID, ""), nil
 }
