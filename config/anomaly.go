@@ -10,7 +10,8 @@ import (
 // ensemble forecast keeps the configured model; diagnostics score against
 // the nature run's state (without Pattern, which only the observations see).
 type AnomalyConfig struct {
-	// FromCycle is the first cycle affected (default 1).
+	// FromCycle is the first cycle affected (default 1); only with an
+	// anomaly (Forcing, Length, Bias, Pattern or NoiseVariance).
 	FromCycle int `yaml:"from_cycle" json:"from_cycle"`
 	// Forcing, for lorenz96, is the nature run's forcing F (a regime shift);
 	// 0 keeps the model's.
@@ -20,13 +21,16 @@ type AnomalyConfig struct {
 	// fewer modes); 0 keeps the model's.
 	Length float64 `yaml:"length,omitempty" json:"length,omitempty"`
 	// Bias is added to observation BiasIndex (a sensor fault): every cycle,
-	// or every SpikeEvery-th cycle (spikes) when SpikeEvery > 0.
+	// or every SpikeEvery-th cycle (spikes) when SpikeEvery > 0. BiasIndex
+	// and SpikeEvery only with a Bias other than 0.
 	Bias       float64 `yaml:"bias" json:"bias"`
 	BiasIndex  int     `yaml:"bias_index" json:"bias_index"`
 	SpikeEvery int     `yaml:"spike_every" json:"spike_every"`
 	// Pattern, bump or wave, is added to the state the observations see:
 	// a bump Amplitude·exp(−δ²/(2 Width²)) at periodic distance δ from
-	// Center, or a wave Amplitude·cos(2π Wavenumber j/n).
+	// Center, or a wave Amplitude·cos(2π Wavenumber j/n). Amplitude,
+	// UnobservedOnly and Dynamical only with a Pattern; Center and Width
+	// only with a bump, Wavenumber only with a wave.
 	Pattern    string  `yaml:"pattern" json:"pattern"`
 	Amplitude  float64 `yaml:"amplitude" json:"amplitude"`
 	Center     float64 `yaml:"center" json:"center"`

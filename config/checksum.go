@@ -44,7 +44,7 @@ func SameStored(old, cfgYAML []byte) bool {
 	if bytes.Equal(old, cfgYAML) {
 		return true
 	}
-	cfg, err := Parse(old)
+	cfg, err := ParseStored(old)
 	if err != nil {
 		return false
 	}

@@ -5,7 +5,9 @@
 // ([Config.Validate]), the strict key checking that names a wrong key and
 // what it accepts, the errors for keys that moved, and overrides of single
 // keys ([Config.Override]). A key written with a zero value that a default
-// would replace is an error ([Replaced]); [Config.Estimate] and [Limits]
+// would replace is an error ([Replaced]), and so is a key written where the
+// rest of the config leaves it unused ([Parse]; a run directory's
+// config.yaml holds them all, [ParseStored]); [Config.Estimate] and [Limits]
 // say what a run needs and refuse too much before it starts; and
 // [Config.Confine] keeps the files a config names inside the state
 // directory. Package experiment builds the numerics a Config names.
@@ -32,7 +34,8 @@ import (
 // Config is one experiment, as written in its YAML file. Keys left out
 // (zero values) take the defaults documented on each field (see
 // [Config.WithDefaults]); [Parse] rejects a key written with a zero value
-// that a default would replace.
+// that a default would replace, and a key that the rest of the config
+// leaves unused (the fields say when they are used).
 type Config struct {
 	// Name labels the run (workflow IDs, file metadata). Required.
 	Name string `yaml:"name" json:"name"`
@@ -164,16 +167,31 @@ type InitConfig struct {
 	Variance float64 `yaml:"variance" json:"variance"`
 }
 
-// Load reads and validates a config file (at most [MaxConfigBytes]).
-func Load(path string) (Config, error) {
+// Load reads and validates a config file a user wrote (at most
+// [MaxConfigBytes]; see [Parse]). A file that ends with a run directory's
+// checksum line, verified, is a config.yaml as the engine wrote it, and is
+// read as one ([ParseStored]).
+func Load(path string) (Config, error) { return load(path, Parse) }
+
+// LoadStored reads and validates a run directory's config.yaml, with or
+// without its checksum line (see [ParseStored]).
+func LoadStored(path string) (Config, error) { return load(path, ParseStored) }
+
+// load reads the config file at path with parse, or with ParseStored if
+// the file carries a checksum line.
+func load(path string, parse func([]byte) (Config, error)) (Config, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	if data, err = VerifyChecksum(data); err != nil {
+	body, err := VerifyChecksum(data)
+	if err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
-	cfg, err := Parse(data)
+	if len(body) < len(data) {
+		parse = ParseStored
+	}
+	cfg, err := parse(body)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
@@ -198,10 +216,32 @@ func ReadFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse decodes YAML strictly (unknown fields are errors), applies the
-// defaults and validates the result. A key written with a zero value that
-// a default would replace is an error (see [Replaced]).
+// Parse decodes a config a user wrote: YAML strictly (unknown fields are
+// errors), with the defaults applied, validated. A key written with a
+// zero value that a default would replace is an error (see [Replaced]),
+// and so is a key that the rest of the config leaves unused, such as
+// ood.outlier_k without the outlier test: it names the key, its line and
+// what would make it used.
 func Parse(data []byte) (Config, error) {
+	cfg, err := ParseStored(data)
+	if err != nil {
+		return Config{}, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Config{}, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if err := unused("", 0, &doc, cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// ParseStored is [Parse] for a config the engine wrote, a run directory's
+// config.yaml ([Config.Marshal] of a config with its defaults): it holds
+// every key with its default, including those the rest of the config
+// leaves unused, and these are accepted.
+func ParseStored(data []byte) (Config, error) {
 	var cfg Config
 	if err := DecodeStrict(data, &cfg); err != nil {
 		return Config{}, err

@@ -244,6 +244,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(validYAML + "---\nname: b\n"))
 	f.Add([]byte(strings.Replace(validYAML, "variance: 1}", "variance: 0}", 1)))
 	f.Add([]byte(validYAML + "latent: {generator: identity, projection_iters: 0}\n"))
+	f.Add([]byte(validYAML + "ood: {tests: [innovation], outlier_k: 4}\nanomaly: {pattern: wave, amplitude: 1, width: 2}\n"))
 	f.Add([]byte(strings.Replace(validYAML, "method: etkf, members: 20, inflation: 1.02",
 		"method: letkf, loc_radius: 4, members: 20, inflation: adaptive, adaptive: {scheme: local-innovation, prior_sd: 0.04}", 1)))
 	f.Add([]byte(strings.Replace(validYAML, "method: etkf, members: 20, inflation: 1.02", "method: letkf, loc_radius: 4, members: 20, inflation: 1.02", 1) +

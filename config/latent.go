@@ -23,7 +23,8 @@ type LatentConfig struct {
 	// added to the forecast, keeping what the generator cannot represent).
 	Update string `yaml:"update" json:"update"`
 	// ProjectionIters bounds the Gauss–Newton iterations of the projection
-	// encoding per member and cycle (default 3: each costs a Jacobian of G).
+	// encoding per member and cycle (default 3: each costs a Jacobian of G);
+	// only with encoding projection.
 	ProjectionIters int `yaml:"projection_iters" json:"projection_iters"`
 	// Analysis is etkf (the default: filter.method's analysis of the codes
 	// with the observed members H(G(zᵢ))) or iterative: Gauss–Newton
@@ -67,7 +68,7 @@ type LatentConfig struct {
 	// of H Σ_rep Hᵀ is kept; it is exact for observations of single
 	// variables). The analysis, its spread and the NIS then know what the
 	// generator cannot represent. The quality control, if any, tests the
-	// observations with R alone.
+	// observations with R alone. Not with analysis hybrid-local.
 	RepresentationError bool `yaml:"representation_error,omitempty" json:"representation_error,omitempty"`
 }
 

@@ -38,12 +38,14 @@ type OODConfig struct {
 	// flagged when too small as well as too large, calibrated empirically
 	// (always) on projections started from forecast-like codes.
 	Tests []string `yaml:"tests" json:"tests"`
-	// Alpha is the false-alarm rate of each batch test (default 0.01).
+	// Alpha is the false-alarm rate of each batch test (innovation,
+	// projection, manifold) and of the outlier test under a family-wise
+	// OutlierControl (default 0.01); only with one of them.
 	Alpha float64 `yaml:"alpha" json:"alpha"`
 	// OutlierK is k of the per-observation test |zᵢ| > k (default 3, when
-	// OutlierControl is none). Each observation is tested on its own, so
-	// an in-distribution batch of p has some flag far more often than
-	// alpha (10% for k = 3, p = 40).
+	// OutlierControl is none); only with the outlier test. Each
+	// observation is tested on its own, so an in-distribution batch of p
+	// has some flag far more often than alpha (10% for k = 3, p = 40).
 	OutlierK float64 `yaml:"outlier_k" json:"outlier_k"`
 	// OutlierControl gives the per-observation test family-wise control
 	// at level Alpha: none (default: |zᵢ| > OutlierK), bonferroni (flag
@@ -51,17 +53,21 @@ type OODConfig struct {
 	// (Benjamini–Hochberg at α). Under either, an in-distribution batch has
 	// some flag with probability ≤ α; see observations.FamilywiseOutliers.
 	// With a control, Alpha sets the threshold and outlier_k must be unset.
+	// Only with the outlier test.
 	OutlierControl string `yaml:"outlier_control,omitempty" json:"outlier_control,omitempty"`
 	// Generator for the projection and manifold tests: "latent" (the latent filter's) or
 	// the path of a generator file written by `latentda train`, relative
 	// to the state directory as latent.generator is (generators/NAME.arrow).
 	Generator string `yaml:"generator" json:"generator"`
 	// Lambda weighs the code prior λ‖z‖² of the projection (default 1, the
-	// N(0, I) prior of whitened codes).
+	// N(0, I) prior of whitened codes); only with the projection or
+	// manifold test.
 	Lambda float64 `yaml:"lambda" json:"lambda"`
-	// MaxIter bounds the Levenberg–Marquardt iterations (default 20).
+	// MaxIter bounds the Levenberg–Marquardt iterations (default 20); only
+	// with the projection or manifold test.
 	MaxIter int `yaml:"max_iter" json:"max_iter"`
-	// Calibration of the projection threshold: empirical (default) or chi2.
+	// Calibration of the projection threshold: empirical (default) or chi2;
+	// only with the projection test (the manifold test's is always empirical).
 	// The empirical threshold is calibrated with the config's R and all p
 	// observations; a cycle whose observations carry other variances, or
 	// leave some out (infinite variance), is tested against it as it is
@@ -75,7 +81,8 @@ type OODConfig struct {
 	// settle, once per config and worker), for filters whose
 	// localisation, inflation or model error make the NIS depart from
 	// χ²(p). A cycle that leaves some observations out is tested at the χ²
-	// level of the calibrated threshold, on the observations it keeps.
+	// level of the calibrated threshold, on the observations it keeps. Only
+	// with the innovation test.
 	InnovationCalibration string `yaml:"innovation_calibration,omitempty" json:"innovation_calibration,omitempty"`
 	// InnovationMemory, if set (≥ 2 cycles), adds the innovation chart
 	// (observations.InnovationChart): an exponentially weighted average,
@@ -87,7 +94,8 @@ type OODConfig struct {
 	// up there before one cycle's NIS sees it. 0 (default): no chart.
 	InnovationMemory int `yaml:"innovation_memory,omitempty" json:"innovation_memory,omitempty"`
 	// CalibrationSamples is the number of simulated in-distribution
-	// observation batches for the empirical thresholds (default 2000).
+	// observation batches for the empirical thresholds (default 2000); only
+	// with the manifold test or the projection test calibrated empirically.
 	CalibrationSamples int `yaml:"calibration_samples" json:"calibration_samples"`
 	// ManifoldMemory, if set (≥ 2 cycles), makes the manifold test a
 	// chart over cycles (latent.ManifoldChart): each cycle's evidence
@@ -107,7 +115,7 @@ type OODConfig struct {
 	// PauseOnBatch pauses a Temporal run after a cycle whose whole batch
 	// was flagged, until it is resumed or stopped; a chart's alarm pauses
 	// it at the first cycle of a run of them, not at the cycles that go on
-	// from it.
+	// from it. Only with a batch test.
 	PauseOnBatch bool `yaml:"pause_on_batch" json:"pause_on_batch"`
 }
 
@@ -199,7 +207,7 @@ func (o *OODConfig) validate(l *LatentConfig) error {
 		return fmt.Errorf("ood.innovation_calibration: want chi2 or empirical, got %q", o.InnovationCalibration)
 	case o.InnovationCalibration == CalibrationEmpirical && !seen[TestInnovation]:
 		return fmt.Errorf("ood.innovation_calibration: empirical is set, but ood.tests does not list innovation")
-	case o.Calibration == CalibrationEmpirical && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
+	case o.Calibration == CalibrationEmpirical && seen[TestProjection] && float64(o.CalibrationSamples) < math.Ceil(1/o.Alpha):
 		return fmt.Errorf("ood.calibration_samples: %d is too few for alpha %v (need >= %.0f)", o.CalibrationSamples, o.Alpha, math.Ceil(1/o.Alpha))
 	case o.Policy != PolicyWarn && o.Policy != PolicyReject && o.Policy != PolicyInflate:
 		return fmt.Errorf("ood.policy: want warn, reject or inflate, got %q", o.Policy)

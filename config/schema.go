@@ -303,7 +303,9 @@ var lineRef = regexp.MustCompile(`line \d+: `)
 // dotted path of the YAML config (filter.inflation) and value is YAML
 // (1.05, etkf, [0, 2, 4], {members_per_task: 8}). Unknown keys and values
 // of the wrong type are errors naming the key and what it accepts; the
-// result is validated as a config file is.
+// result is validated as a config file is, and a setting of a key that the
+// result leaves unused is refused as in a file ([Parse]); the keys of c
+// are not checked, as c holds them all with their defaults.
 func (c Config) Override(settings []string) (Config, error) {
 	data, err := c.Marshal()
 	if err != nil {
@@ -315,6 +317,7 @@ func (c Config) Override(settings []string) (Config, error) {
 	}
 	root := doc.Content[0]
 	pruneZeros(root)
+	var set []setting
 	for _, s := range settings {
 		key, val, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
@@ -338,16 +341,31 @@ func (c Config) Override(settings []string) (Config, error) {
 			return Config{}, fmt.Errorf("config: setting %s", lineRef.ReplaceAllString(err.Error(), ""))
 		}
 		setKey(root, key, vn)
+		set = append(set, setting{key, vn})
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(out)
+	// The keys of c are written out with their defaults, used or not, as
+	// in a run directory's config.yaml; those of the settings are the
+	// user's.
+	cfg, err := ParseStored(out)
 	if err != nil {
 		// Line numbers would point into the YAML written here, not a file.
 		msg := lineRef.ReplaceAllString(err.Error(), "")
 		return Config{}, fmt.Errorf("config: after %s: %s", strings.Join(settings, " "), msg)
 	}
+	for _, s := range set {
+		if err := unused(s.key, -1, s.value, cfg); err != nil {
+			return Config{}, fmt.Errorf("config: setting %w", err)
+		}
+	}
 	return cfg, nil
+}
+
+// setting is one key=value of [Config.Override], its value parsed.
+type setting struct {
+	key   string
+	value *yaml.Node
 }

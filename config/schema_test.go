@@ -66,7 +66,7 @@ func FuzzOverride(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{"filter.inflation=1.05", "orchestration.fanout={members_per_task: 3}", "model=null", "observations.indices=[1, 2]", "a.b.c=&x", "seed=*y"} {
+	for _, s := range []string{"filter.inflation=1.05", "orchestration.fanout={members_per_task: 3}", "model=null", "observations.indices=[1, 2]", "a.b.c=&x", "seed=*y", "anomaly={bias: 1, bias_index: 3}", "ood.outlier_k=4"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

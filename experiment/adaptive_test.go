@@ -90,7 +90,7 @@ func TestParseAdaptive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := config.Parse(data)
+			again, err := config.ParseStored(data) // the form of a run directory's config.yaml
 			if err != nil {
 				t.Fatalf("re-parse: %v\n%s", err, data)
 			}

@@ -145,7 +145,7 @@ type Diagnostics struct {
 // directory dir.
 func LoadDiagnostics(dir string) (Diagnostics, error) {
 	rd := store.RunDir{Root: dir}
-	cfg, err := config.Load(rd.Config())
+	cfg, err := config.LoadStored(rd.Config())
 	if err != nil {
 		return Diagnostics{}, fmt.Errorf("report: %w", err)
 	}

@@ -72,7 +72,7 @@ func (o *rerunOptions) Complete(src string) error {
 	}
 	srcPath := filepath.Join("runs", src)
 	dir := store.RunDir{Root: filepath.Join(o.StateDir, srcPath)}
-	cfg, err := config.Load(dir.Config())
+	cfg, err := config.LoadStored(dir.Config())
 	if err != nil {
 		return fmt.Errorf("rerun: run %s: %w", src, err)
 	}

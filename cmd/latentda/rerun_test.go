@@ -414,3 +414,67 @@ anomaly: {bias: 6, bias_index: 4, from_cycle: 10}
 		t.Errorf("the chart flagged none of cycles 21-40, so the rerun does not test its state")
 	}
 }
+
+// TestStoredConfigUnusedDefaults: a run's config.yaml holds every key with
+// its default, those the rest of the config leaves unused too (ood.outlier_k
+// without the outlier test, anomaly.width without a pattern). report and
+// rerun read it, also as a run directory written before the checksum line
+// holds it; a --set of such a key is refused, as in a user's file.
+func TestStoredConfigUnusedDefaults(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ood.yaml")
+	yaml := `name: ood
+cycles: 20
+model: {name: lorenz96, nx: 12}
+observations: {operator: every-k, every: 2}
+filter: {method: etkf, members: 8, inflation: 1.05}
+ood: {tests: [innovation]}
+anomaly: {from_cycle: 5, bias: 2, bias_index: 3}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runJSON(t, "run", "-c", path, "--state-dir", dir, "--run-id", "orig", "--in-process", "-o", "json")
+	stored := store.RunDir{Root: filepath.Join(dir, "runs", "orig")}.Config()
+	data, err := os.ReadFile(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"outlier_k: 3", "width: 2"} {
+		if !strings.Contains(string(data), key) {
+			t.Fatalf("config.yaml lacks %q, which this test is about:\n%s", key, data)
+		}
+	}
+	rerun := func(id string, set ...string) error {
+		args := []string{"rerun", "orig", "--from-cycle", "10", "--state-dir", dir, "--run-id", id, "--in-process", "-o", "json"}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		_, _, err := execute(t, args...)
+		return err
+	}
+	if _, _, err := execute(t, "report", "orig", "--state-dir", dir); err != nil {
+		t.Errorf("report: %v", err)
+	}
+	if err := rerun("more", "filter.inflation=1.1"); err != nil {
+		t.Errorf("rerun --set filter.inflation=1.1: %v", err)
+	}
+	err = rerun("k", "ood.outlier_k=4")
+	var ue usageError
+	if want := "setting ood.outlier_k: only used by the outlier test"; err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &ue) {
+		t.Errorf("rerun --set ood.outlier_k=4: %v, want a usage error containing %q", err, want)
+	}
+	body, err := config.VerifyChecksum(data)
+	if err != nil || len(body) == len(data) {
+		t.Fatalf("config.yaml without its checksum line: %v", err)
+	}
+	if err := os.WriteFile(stored, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rerun("old"); err != nil {
+		t.Errorf("rerun of a config.yaml without a checksum line: %v", err)
+	}
+	if _, _, err := execute(t, "report", "orig", "--state-dir", dir); err != nil {
+		t.Errorf("report of a config.yaml without a checksum line: %v", err)
+	}
+}

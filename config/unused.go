@@ -1,0 +1,134 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// A key that only some settings of the rest of a config read (ood.outlier_k
+// is read by the outlier test alone) would be silently ignored when
+// written without them. [Config.Validate] cannot tell a written key from a
+// default, so the check is made where the YAML document is at hand: [Parse]
+// refuses such a key in a user's file, and [Config.Override] in a setting.
+// A config the engine wrote ([ParseStored]) holds every key with its
+// default, used or not, and is not checked.
+
+// usage says when the config reads a key.
+type usage struct {
+	used func(Config) bool // whether the config, with its defaults, reads the key
+	when string            // when it is read: "only used <when>"
+	fix  string            // what would make it read: "remove it or <fix>"
+}
+
+// The batch tests of the ood section: they flag a cycle's whole batch.
+var batchTests = []string{TestInnovation, TestProjection, TestManifold}
+
+// usages holds the keys that only some settings read, by their YAML path.
+var usages = map[string]usage{
+	"ood.outlier_k": {func(c Config) bool { return lists(c, TestOutlier) && !c.OOD.Familywise() },
+		"by the outlier test without a family-wise ood.outlier_control", "list outlier in ood.tests"},
+	"ood.outlier_control": {func(c Config) bool { return lists(c, TestOutlier) },
+		"by the outlier test", "list outlier in ood.tests"},
+	"ood.alpha": {func(c Config) bool { return lists(c, batchTests...) || lists(c, TestOutlier) && c.OOD.Familywise() },
+		"by the batch tests (innovation, projection, manifold) and the outlier test under ood.outlier_control bonferroni or bh",
+		"list a batch test in ood.tests, or set ood.outlier_control bonferroni or bh"},
+	"ood.generator": {func(c Config) bool { return lists(c, TestProjection, TestManifold) },
+		"by the projection and manifold tests", "list projection or manifold in ood.tests"},
+	"ood.lambda": {func(c Config) bool { return lists(c, TestProjection, TestManifold) },
+		"by the projection and manifold tests", "list projection or manifold in ood.tests"},
+	"ood.max_iter": {func(c Config) bool { return lists(c, TestProjection, TestManifold) },
+		"by the projection and manifold tests", "list projection or manifold in ood.tests"},
+	"ood.calibration": {func(c Config) bool { return lists(c, TestProjection) },
+		"by the projection test (the manifold test is always calibrated empirically)", "list projection in ood.tests"},
+	"ood.calibration_samples": {func(c Config) bool {
+		return lists(c, TestManifold) || lists(c, TestProjection) && c.OOD.Calibration == CalibrationEmpirical
+	}, "by the manifold test and the projection test with ood.calibration empirical",
+		"list manifold in ood.tests, or projection with ood.calibration empirical"},
+	"ood.innovation_calibration": {func(c Config) bool { return lists(c, TestInnovation) },
+		"by the innovation test", "list innovation in ood.tests"},
+	"ood.innovation_memory": {func(c Config) bool { return lists(c, TestInnovation) },
+		"by the innovation test", "list innovation in ood.tests"},
+	"ood.manifold_memory": {func(c Config) bool { return lists(c, TestManifold) },
+		"by the manifold test", "list manifold in ood.tests"},
+	"ood.pause_on_batch": {func(c Config) bool { return lists(c, batchTests...) },
+		"with a batch test, which flags a whole batch (innovation, projection or manifold)", "list one in ood.tests"},
+
+	"anomaly.from_cycle": {func(c Config) bool {
+		a := c.Anomaly
+		return a != nil && (a.Forcing != 0 || a.Length != 0 || a.Bias != 0 || a.Pattern != "" || a.NoiseVariance > 0)
+	}, "with an anomaly to start (anomaly.forcing, length, bias, pattern or noise_variance)", "set one of them"},
+	"anomaly.forcing": {func(c Config) bool { return c.Model.Name == "lorenz96" },
+		"with model.name lorenz96", "set model.name lorenz96"},
+	"anomaly.length": {func(c Config) bool { return c.Model.Name == "ks" },
+		"with model.name ks", "set model.name ks"},
+	"anomaly.bias_index": {func(c Config) bool { return c.Anomaly != nil && c.Anomaly.Bias != 0 },
+		"with a sensor bias (anomaly.bias other than 0)", "set anomaly.bias"},
+	"anomaly.spike_every": {func(c Config) bool { return c.Anomaly != nil && c.Anomaly.Bias != 0 },
+		"with a sensor bias (anomaly.bias other than 0)", "set anomaly.bias"},
+	"anomaly.amplitude":       patternUsage(""),
+	"anomaly.unobserved_only": patternUsage(""),
+	"anomaly.dynamical":       patternUsage(""),
+	"anomaly.center":          patternUsage("bump"),
+	"anomaly.width":           patternUsage("bump"),
+	"anomaly.wavenumber":      patternUsage("wave"),
+
+	"latent.projection_iters": {func(c Config) bool { return c.Latent != nil && c.Latent.Encoding == "projection" },
+		"with latent.encoding projection", "set latent.encoding projection"},
+	"latent.representation_error": {func(c Config) bool { return c.Latent != nil && c.Latent.AnalysisOrDefault() != LatentHybridLocal },
+		"by the analyses of the codes (latent.analysis etkf or iterative), not hybrid-local", "set latent.analysis etkf or iterative"},
+}
+
+// lists reports whether the config has an ood section that lists one of
+// tests (the default tests if it lists none).
+func lists(c Config, tests ...string) bool {
+	return c.OOD != nil && slices.ContainsFunc(tests, c.OOD.Has)
+}
+
+// patternUsage is the usage of an anomaly key read with the pattern kind
+// ("" for either).
+func patternUsage(kind string) usage {
+	if kind == "" {
+		return usage{func(c Config) bool { return c.Anomaly != nil && c.Anomaly.Pattern != "" },
+			"with anomaly.pattern", "set anomaly.pattern bump or wave"}
+	}
+	return usage{func(c Config) bool { return c.Anomaly != nil && c.Anomaly.Pattern == kind },
+		"with anomaly.pattern " + kind, "set anomaly.pattern " + kind}
+}
+
+// unused returns an error for the first key, in document order, written
+// in YAML node v (the value of key path, written on line; "" and 0 for a
+// whole document, and line -1 for a value not from a file) that c, the config v is part of, leaves unused (usages).
+// A key written null is unset, not written.
+func unused(key string, line int, v *yaml.Node, c Config) error {
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if u, ok := usages[key]; ok && !u.used(c) {
+		at := ""
+		if line > 0 {
+			at = fmt.Sprintf("line %d: ", line)
+		}
+		return fmt.Errorf("%s: %sonly used %s; remove it or %s", key, at, u.when, u.fix)
+	}
+	if v.Kind == yaml.DocumentNode && len(v.Content) > 0 {
+		return unused(key, line, v.Content[0], c)
+	}
+	if v.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, at := v.Content[i], v.Content[i].Line
+		if line < 0 {
+			at = line
+		}
+		if err := unused(join(key, k.Value), at, v.Content[i+1], c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
