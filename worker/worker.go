@@ -16,18 +16,22 @@ import (
 // workflows and the activities registered; stateRoot is the directory the
 // run paths are relative to.
 func New(c client.Client, taskQueue, stateRoot string) sdkworker.Worker {
-	return NewWith(c, taskQueue, &activities.Activities{StateRoot: stateRoot})
+	return NewWith(c, taskQueue, &activities.Activities{StateRoot: stateRoot}, sdkworker.Options{})
 }
 
 // NewWith is New with the activities' dependencies (state root, metrics
-// recorder, logger) given by the caller; the live and training activities
-// get the same.
-func NewWith(c client.Client, taskQueue string, a *activities.Activities) sdkworker.Worker {
+// recorder, logger) given by the caller, the live and training activities
+// getting the same, and with the SDK worker's options opts (such as which
+// kinds of task it serves and how it stops). The workflows are registered
+// unless opts.DisableWorkflowWorker.
+func NewWith(c client.Client, taskQueue string, a *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
-	registerWorkflows(w)
+	w := sdkworker.New(c, taskQueue, opts)
+	if !opts.DisableWorkflowWorker {
+		registerWorkflows(w)
+	}
 	registerActivities(w, a)
 	return w
 }

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/latentda/latentda/activities"
@@ -92,7 +93,7 @@ func startEnv(t *testing.T) testEnv {
 	t.Cleanup(c.Close)
 	stateRoot := t.TempDir()
 	// The tests' generator files live in other temporary directories.
-	w := worker.NewWith(c, "", &activities.Activities{StateRoot: stateRoot, AllowPaths: []string{os.TempDir()}})
+	w := worker.NewWith(c, "", &activities.Activities{StateRoot: stateRoot, AllowPaths: []string{os.TempDir()}}, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}

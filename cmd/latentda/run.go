@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
@@ -370,7 +371,20 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("start workflow %s: %w", wfID, err)
 	}
 	fmt.Fprintf(stderr, "run %s: workflow %s (run %s)\n", o.RunID, wfID, run.GetRunID())
+	ended, err := o.follow(ctx, conn, run, stdout, stderr, start)
+	if ended {
+		// Other runs' activities this process's worker picked up from the
+		// task queue get time to finish, rather than being abandoned.
+		conn.Drain()
+	}
+	return err
+}
 
+// follow shows the progress of o's workflow run until it ends, printing
+// its summary, or ctx ends; ended says whether the workflow has ended
+// (completed or failed), not the wait for it.
+func (o *runOptions) follow(ctx context.Context, conn *temporalclient.Connection, run client.WorkflowRun, stdout, stderr io.Writer, start time.Time) (ended bool, err error) {
+	wfID := run.GetID()
 	done := make(chan error, 1)
 	var res workflows.Result
 	go func() { done <- run.Get(ctx, &res) }()
@@ -381,16 +395,18 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	for {
 		select {
 		case err := <-done:
+			var failed *temporal.WorkflowExecutionError
+			ended := ctx.Err() == nil && (err == nil || errors.As(err, &failed))
 			if err != nil {
-				return fmt.Errorf("run %s failed: %w", o.RunID, err)
+				return ended, fmt.Errorf("run %s failed: %w", o.RunID, err)
 			}
-			return printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
+			return ended, printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
 		case <-ctx.Done():
 			if conn.Server == nil {
 				// The server and its other workers go on with the run.
-				return fmt.Errorf("run %s: interrupted; workflow %s goes on on the server (`latentda status %s`, `latentda signal %s stop`)", o.RunID, wfID, o.RunID, o.RunID)
+				return false, fmt.Errorf("run %s: interrupted; workflow %s goes on on the server (`latentda status %s`, `latentda signal %s stop`)", o.RunID, wfID, o.RunID, o.RunID)
 			}
-			return fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
+			return false, fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
 		case <-tick.C:
 			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
 				progress.Update(st.Cycle, st.Last.RMSEa)

@@ -22,9 +22,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -62,12 +64,26 @@ type Options struct {
 // Connection is a Temporal client, with the embedded server behind it if
 // one was started.
 type Connection struct {
-	Client     client.Client
-	Server     *devserver.Server
-	worker     sdkworker.Worker
+	Client client.Client
+	Server *devserver.Server
+	// The latentda worker of StartWorker, as two SDK workers: flow serves
+	// workflow tasks and local activities, acts regular activities, which
+	// run under a context that cancelActs cancels and inFlight counts.
+	flow, acts sdkworker.Worker
+	cancelActs context.CancelFunc
+	inFlight   *activityCounter
 	metrics    *metrics.Metrics
 	metricsSrv *metrics.Server
 }
+
+// WorkerDrainTimeout is how long Drain lets the regular activities in
+// flight on a stopping worker finish: other runs' work the worker picked up
+// from the shared task queue. Long enough for a batch or a fanned-out task
+// of seconds, it stays below those activities' heartbeat timeouts (1
+// minute by default for a fan-out, 2 minutes for a batch of cycles:
+// workflows/), the wait an abandoned activity costs its run, and bounds
+// how long a command that has finished its own run takes to exit.
+const WorkerDrainTimeout = 30 * time.Second
 
 // Connect dials o.Address, or starts the embedded dev server (SQLite under
 // the state directory, so runs survive restarts) when no address is given
@@ -157,19 +173,58 @@ func Connect(ctx context.Context, o Options, embedded bool) (*Connection, error)
 
 // StartWorker starts a latentda worker on taskQueue on this connection,
 // with run state under stateDir and config files allowed there and in the
-// directories allow; Close stops it.
+// directories allow; Close or Drain stops it.
+//
+// It is two SDK workers. Workflow tasks and local activities stop at once
+// (the SDK's default stop timeout of 0): given time, an interrupted local
+// activity would hand its cancellation to its workflow task, which would
+// fail the run; abandoned, the workflow task times out and the run goes
+// on elsewhere. Regular activities stop after up to WorkerDrainTimeout,
+// under a context that Close cancels first.
 func (c *Connection) StartWorker(stateDir, taskQueue string, allow []string) error {
 	RemoveStaleTemps(stateDir)
 	a := &activities.Activities{StateRoot: stateDir, AllowPaths: allow, Logger: slog.Default()}
 	if c.metrics != nil {
 		a.Metrics = c.metrics
 	}
-	w := worker.NewWith(c.Client, taskQueue, a)
-	if err := w.Start(); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	count := &activityCounter{}
+	flow := worker.NewWith(c.Client, taskQueue, a, sdkworker.Options{LocalActivityWorkerOnly: true})
+	acts := worker.NewWith(c.Client, taskQueue, a, sdkworker.Options{
+		DisableWorkflowWorker:     true,
+		WorkerStopTimeout:         WorkerDrainTimeout,
+		BackgroundActivityContext: ctx,
+		Interceptors:              []interceptor.WorkerInterceptor{count},
+	})
+	if err := flow.Start(); err != nil {
+		cancel()
 		return fmt.Errorf("start worker: %w", err)
 	}
-	c.worker = w
+	if err := acts.Start(); err != nil {
+		cancel()
+		flow.Stop()
+		return fmt.Errorf("start worker (regular activities): %w", err)
+	}
+	c.flow, c.acts, c.cancelActs, c.inFlight = flow, acts, cancel, count
 	return nil
+}
+
+// Drain stops the worker of StartWorker, letting the regular activities
+// in flight finish for up to WorkerDrainTimeout (and saying so in the log
+// when there are any), so that the runs they belong to need not wait out
+// their heartbeat timeouts; workflow tasks and local activities stop at
+// once. A command calls it when its own run has ended, never on an
+// interrupt (Close alone stops promptly); Close still follows.
+func (c *Connection) Drain() {
+	if c.flow == nil {
+		return
+	}
+	c.flow.Stop()
+	if n := c.inFlight.n.Load(); n > 0 {
+		slog.Info("waiting for other runs' activities on this worker to finish before exiting",
+			"activities", n, "at_most", WorkerDrainTimeout)
+	}
+	c.acts.Stop()
 }
 
 // ownerOnlyDB makes the embedded server's database directory owner-only
@@ -228,11 +283,14 @@ func RemoveStaleTemps(stateDir string) {
 	}
 }
 
-// Close stops the worker, the client, the metrics server and the embedded
-// server, whichever were started.
+// Close stops the worker (cancelling its activities first, so that it
+// stops promptly), the client, the metrics server and the embedded server,
+// whichever were started.
 func (c *Connection) Close() {
-	if c.worker != nil {
-		c.worker.Stop()
+	if c.flow != nil {
+		c.cancelActs()
+		c.flow.Stop()
+		c.acts.Stop()
 		// The worker's external model processes (package external).
 		if err := external.CloseAll(); err != nil {
 			slog.Warn("stopping external model processes", "error", err)
@@ -259,6 +317,28 @@ func (c *Connection) Close() {
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	_, err := devserver.EnsureSearchAttributes(ctx, c.OperatorService(), namespace, workflows.SearchAttributes())
 	return err
+}
+
+// activityCounter counts the activities a worker is running.
+type activityCounter struct {
+	interceptor.WorkerInterceptorBase
+	n atomic.Int64
+}
+
+func (c *activityCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &countedActivity{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, n: &c.n}
+}
+
+// countedActivity keeps an activityCounter's count while it runs.
+type countedActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	n *atomic.Int64
+}
+
+func (a *countedActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	a.n.Add(1)
+	defer a.n.Add(-1)
+	return a.Next.ExecuteActivity(ctx, in)
 }
 
 // warnOnly drops SDK client logs below WARN (it logs every poll at INFO),
