@@ -375,7 +375,7 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	if ended {
 		// Other runs' activities this process's worker picked up from the
 		// task queue get time to finish, rather than being abandoned.
-		conn.Drain()
+		conn.Drain(stderr)
 	}
 	return err
 }

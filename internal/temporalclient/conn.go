@@ -210,19 +210,19 @@ func (c *Connection) StartWorker(stateDir, taskQueue string, allow []string) err
 }
 
 // Drain stops the worker of StartWorker, letting the regular activities
-// in flight finish for up to WorkerDrainTimeout (and saying so in the log
-// when there are any), so that the runs they belong to need not wait out
-// their heartbeat timeouts; workflow tasks and local activities stop at
-// once. A command calls it when its own run has ended, never on an
+// in flight finish for up to WorkerDrainTimeout (and saying so on notice
+// when there are any, as the command has printed its result and would
+// otherwise seem to hang), so that the runs they belong to need not wait
+// out their heartbeat timeouts; workflow tasks and local activities stop
+// at once. A command calls it when its own run has ended, never on an
 // interrupt (Close alone stops promptly); Close still follows.
-func (c *Connection) Drain() {
+func (c *Connection) Drain(notice io.Writer) {
 	if c.flow == nil {
 		return
 	}
 	c.flow.Stop()
 	if n := c.inFlight.n.Load(); n > 0 {
-		slog.Info("waiting for other runs' activities on this worker to finish before exiting",
-			"activities", n, "at_most", WorkerDrainTimeout)
+		fmt.Fprintf(notice, "waiting for other runs' activities on this worker to finish before exiting (%d, at most %s)\n", n, WorkerDrainTimeout)
 	}
 	c.acts.Stop()
 }
