@@ -108,6 +108,11 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	for {
 		select {
 		case err := <-done:
+			if ctx.Err() == nil {
+				// The training ended: other runs' activities this
+				// process's worker picked up get time to finish.
+				conn.Drain(stderr)
+			}
 			if err != nil {
 				return fmt.Errorf("training %s failed: %w", o.cfg.Name, err)
 			}
