@@ -90,8 +90,10 @@ type LatentOptions struct {
 	// (configurations tried and the choice) from the row of this earlier
 	// report with the same model, regime, N and filter, which was tuned
 	// with the same seeds, lengths and rules (SameTuning). Tuning is
-	// deterministic, so this is the choice tuning again would make; it
-	// scores published choices on more evaluation seeds.
+	// deterministic, so on the code that made the report this is the
+	// choice tuning again would make; it scores published choices on more
+	// evaluation seeds. (Whether the code still is that code, the report
+	// cannot say.)
 	TuningFrom *LatentReport
 	// Parallel is the number of runs at once (default 4).
 	Parallel int
@@ -208,8 +210,8 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 	case prev.TuneBudget != tuneBudget || prev.TuneTotal != tuneTotal:
 		return fmt.Errorf("its rows were tuned with a budget of %d and %d configurations in all, this run's are %d and %d", prev.TuneBudget, prev.TuneTotal, tuneBudget, tuneTotal)
 	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN):
-		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t)",
-			prev.Adaptive, prev.Scheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN)
+		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t; this run's: %t, %q, %g, %g, %t, %t)",
+			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN)
 	}
 	return nil
 }
@@ -219,7 +221,7 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 // length and without an error.
 func (b *latentBench) checkTuningFrom(specs []rowSpec) error {
 	from := b.opts.TuningFrom
-	if from == nil || b.opts.Tuned != nil {
+	if from == nil {
 		return nil
 	}
 	for _, spec := range specs {
@@ -231,8 +233,10 @@ func (b *latentBench) checkTuningFrom(specs []rowSpec) error {
 		switch {
 		case t == nil:
 			return fmt.Errorf("bench latent: the tuning report has no row %s", spec)
-		case t.Error != "" || len(t.Tuning) == 0:
-			return fmt.Errorf("bench latent: the tuning report's row %s was not tuned (%s)", spec, t.Error)
+		case t.Error != "":
+			return fmt.Errorf("bench latent: the tuning report's row %s failed: %s", spec, t.Error)
+		case len(t.Tuning) == 0:
+			return fmt.Errorf("bench latent: the tuning report's row %s was not tuned (run with --tuned)", spec)
 		case t.TuneCycles != b.cycles(spec.model, true):
 			return fmt.Errorf("bench latent: the tuning report's row %s was tuned on %d cycles, this run's are %d", spec, t.TuneCycles, b.cycles(spec.model, true))
 		}

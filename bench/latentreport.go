@@ -712,7 +712,7 @@ func (r LatentReport) writeTuningFrom(p func(string, ...any)) {
 	if r.TuningFrom == "" {
 		return
 	}
-	p("**The tuning was not run again here.** Every row's tuning (the configurations tried, their objectives and the choice) is read from the row of %s with the same model, regime, N and filter, tuned on the same seeds and lengths by the same rules; tuning is deterministic, so it is the choice tuning again would make. Only the evaluation ran, on the seeds %v.\n\n", r.TuningFrom, r.EvalSeeds)
+	p("**The tuning was not run again here.** Every row's tuning (the configurations tried, their objectives and the choice) is read from the row of %s with the same model, regime, N and filter, tuned on the same seeds and lengths by the same rules; tuning is deterministic, so on the code that made that report it is the choice tuning again would make. Only the evaluation ran, on the seeds %v.\n\n", r.TuningFrom, r.EvalSeeds)
 }
 
 // adaptiveTolerance is issue 16's target: the adaptive inflation's mean

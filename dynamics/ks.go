@@ -62,8 +62,8 @@ type etdCoeffs struct {
 }
 
 // ksStableCourant bounds dt·max|u| for one ETD-RK4 step of the KS
-// equation: above it, Step splits the step into equal substeps that keep
-// each below it. The explicit nonlinear term −u u_x is what goes
+// equation: above it, Step splits the step into equal substeps of
+// dt·max|u| ≤ ksSubstepCourant each. The explicit nonlinear term −u u_x is what goes
 // unstable; the linear part is integrated exactly. Measured on the standard
 // grid (nx 128, L = 32π): from states of the attractor (max|u| ≤ 3.62 over
 // 10,000 time units) with smoothed noise added, steps of 0.5 blow up from
@@ -219,22 +219,24 @@ func (m *KS) NewKSStepper() *KSStepper {
 // caller's divergence check.
 const ksMaxSubsteps = 64
 
-// substeps returns the number of equal substeps that keep a step of dt
-// from x within ksStableCourant: 1 on the attractor at the usual steps,
-// and for a non-finite x, whose step the caller's check reports.
+// substeps returns 1 when a step of dt from x stays within
+// ksStableCourant (always on the attractor at the usual steps), and
+// otherwise the number of equal substeps that keeps each within
+// ksSubstepCourant (at most ksMaxSubsteps). A non-finite x, which the
+// caller's divergence check reports, gets one step.
 func (m *KS) substeps(x []float64) int {
 	peak := 0.0
 	for _, v := range x {
 		peak = math.Max(peak, math.Abs(v))
 	}
-	if !(m.dt*peak > ksStableCourant) {
+	if !(m.dt*peak > ksStableCourant) || math.IsInf(peak, 1) {
 		return 1
 	}
 	return int(min(math.Ceil(m.dt*peak/ksSubstepCourant), ksMaxSubsteps))
 }
 
-// KSStepper advances a KS state (physical-space values on the grid) by one
-// ETD-RK4 step. It owns a *fourier.FFT, which has internal work space, so a
+// KSStepper advances a KS state (physical-space values on the grid) by dt
+// (Step). It owns a *fourier.FFT, which has internal work space, so a
 // KSStepper is not safe for concurrent use.
 type KSStepper struct {
 	m   *KS
@@ -270,10 +272,9 @@ func (s *KSStepper) nonlinear(dst, v []complex128) {
 }
 
 // Step advances the grid values x (length nx) by dt in place: one ETD-RK4
-// step, or n equal ones when dt·max|x| exceeds ksStableCourant (n the
-// smallest that keeps each within it, at most ksMaxSubsteps). It does not
-// allocate on the attractor; the first use of each n computes its
-// coefficients.
+// step, or the equal substeps of substeps(x) when dt·max|x| exceeds
+// ksStableCourant. It does not allocate on the attractor; the first use
+// of each number of substeps computes its coefficients.
 func (s *KSStepper) Step(x []float64) {
 	m := s.m
 	if len(x) != m.nx {

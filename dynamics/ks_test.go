@@ -385,3 +385,25 @@ func TestKSSubstepsOffAttractor(t *testing.T) {
 	}
 	t.Logf("%d of %d off-attractor states split; unsplit, %d of them blow up", split, len(states), blownUnsplit)
 }
+
+// TestKSSubstepCount: the number of substeps for states of given peaks at
+// the DAPPER step, non-finite ones included.
+func TestKSSubstepCount(t *testing.T) {
+	m, err := NewKS(KSNx, KSLength, KSDt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		peak float64
+		want int
+	}{
+		{3.62, 1}, {6, 1}, {6.1, 2}, {10, 3}, {16, 5}, {1e6, ksMaxSubsteps},
+		{math.Inf(1), 1}, {math.Inf(-1), 1}, {math.NaN(), 1},
+	} {
+		x := make([]float64, KSNx)
+		x[7] = c.peak
+		if got := m.substeps(x); got != c.want {
+			t.Errorf("max|u| %v: %d substeps, want %d", c.peak, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -109,17 +110,22 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		o.LatentOptions.Tuned = h
 	}
 	if o.TuningFrom != "" {
+		if filepath.Clean(o.TuningFrom) == filepath.Clean(o.JSON) {
+			return usageError{fmt.Errorf("--tuning-from %s is also --json, which this run rewrites after every row; give another --json", o.TuningFrom)}
+		}
 		from, err := bench.ReadLatentReportFile(o.TuningFrom)
 		if err != nil {
 			return fmt.Errorf("--tuning-from: %w", err)
-		}
-		if err := o.LatentOptions.SameTuning(from); err != nil {
-			return usageError{fmt.Errorf("--tuning-from %s: %w", o.TuningFrom, err)}
 		}
 		o.LatentOptions.TuningFrom = &from
 	}
 	if err := o.LatentOptions.Validate(); err != nil {
 		return usageError{err}
+	}
+	if from := o.LatentOptions.TuningFrom; from != nil {
+		if err := o.LatentOptions.SameTuning(*from); err != nil {
+			return usageError{fmt.Errorf("--tuning-from %s: %w", o.TuningFrom, err)}
+		}
 	}
 	var tuned bench.LatentReport
 	if o.Adaptive {

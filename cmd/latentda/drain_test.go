@@ -90,7 +90,7 @@ func TestRunDrainsOtherRunsActivities(t *testing.T) {
 	if !completed {
 		t.Fatalf("B's batch was not finished when A exited: A abandoned it\nA's output:\n%s", a.output())
 	}
-	if out := a.output(); !strings.Contains(out, "waiting for other runs' activities") {
+	if out := a.output(); !strings.Contains(out, "waiting for the activities in flight on this worker") {
 		t.Errorf("A did not log that it waits for other runs' activities:\n%s", out)
 	}
 
@@ -144,7 +144,7 @@ func TestRunInterruptedStopsPromptly(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("latentda run took %v to exit after SIGINT, want a few seconds at most", took)
 	}
-	if out := p.output(); !strings.Contains(out, "run long: interrupted") || strings.Contains(out, "waiting for other runs' activities") {
+	if out := p.output(); !strings.Contains(out, "run long: interrupted") || strings.Contains(out, "waiting for the activities in flight on this worker") {
 		t.Errorf("want the interrupted message and no wait for activities:\n%s", out)
 	}
 	// The cancelled batch was reported, not abandoned: its retry waits

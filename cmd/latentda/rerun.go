@@ -118,24 +118,7 @@ func (o *rerunOptions) Complete(src string) error {
 	if o.RunID == src {
 		return usageError{fmt.Errorf("rerun: --run-id %s is the run it starts from; a rerun is a new run (without --run-id it is named %s-rerun%d-TIME)", src, src, o.FromCycle)}
 	}
-	if err := rerunHolds(o.StateDir, o.RunID, o.warm); err != nil {
-		return err
-	}
 	return o.completeRun()
-}
-
-// rerunHolds refuses, before anything starts, a run ID whose directory
-// holds a run that started otherwise than w: from another run or cycle,
-// or from its own initial ensemble. The same rerun re-attaches to it.
-func rerunHolds(stateDir, runID string, w *activities.WarmStart) error {
-	had, started, err := activities.StartOf(store.RunDir{Root: filepath.Join(stateDir, "runs", runID)})
-	if err != nil {
-		return fmt.Errorf("rerun: run %s: %w", runID, err)
-	}
-	if started && !sameStart(had, w) {
-		return usageError{fmt.Errorf("rerun: run %s is %s, and this command asks for %s; choose another --run-id (the same request re-attaches to it)", runID, startText(had), startText(w))}
-	}
-	return nil
 }
 
 // sameStart says whether two runs start from the same analysis (nil:

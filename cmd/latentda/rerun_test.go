@@ -179,12 +179,12 @@ func TestRerunRejects(t *testing.T) {
 	}
 }
 
-// TestRerunReattachesOnlyTheSameRerun: the same rerun command under the
+// TestRunIDHoldsItsStart: the same rerun command under the
 // same --run-id re-attaches to the rerun (an idempotent retry); another
 // --from-cycle, another source run, or the ID of a plain run is refused,
 // naming what the run is and what the command asks for, and changes
 // nothing.
-func TestRerunReattachesOnlyTheSameRerun(t *testing.T) {
+func TestRunIDHoldsItsStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := l63Config(t, dir)
 	for _, run := range []string{"orig", "orig2"} {
@@ -211,9 +211,9 @@ func TestRerunReattachesOnlyTheSameRerun(t *testing.T) {
 	}
 	before := snapshot(t, filepath.Join(dir, "runs"))
 	for _, tc := range []struct{ src, from, id, want string }{
-		{"orig", "10", "r", "rerun: run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig from cycle 10; choose another --run-id"},
-		{"orig2", "20", "r", "rerun: run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig2 from cycle 20; choose another --run-id"},
-		{"orig", "20", "orig2", "rerun: run orig2 is a run from its own initial ensemble, and this command asks for a rerun of orig from cycle 20; choose another --run-id"},
+		{"orig", "10", "r", "run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig from cycle 10; choose another --run-id"},
+		{"orig2", "20", "r", "run r is a rerun of orig from cycle 20, and this command asks for a rerun of orig2 from cycle 20; choose another --run-id"},
+		{"orig", "20", "orig2", "run orig2 is a run from its own initial ensemble, and this command asks for a rerun of orig from cycle 20; choose another --run-id"},
 	} {
 		_, err := rerun(tc.src, tc.from, tc.id)
 		var ue usageError
@@ -221,16 +221,21 @@ func TestRerunReattachesOnlyTheSameRerun(t *testing.T) {
 			t.Errorf("rerun %s --from-cycle %s --run-id %s: %v, want the usage error %q", tc.src, tc.from, tc.id, err, tc.want)
 		}
 	}
+	// A plain run of the same config under the rerun's ID.
+	_, _, err = execute(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "r", "--in-process", "-o", "json")
+	if want := "run r is a rerun of orig from cycle 20, and this command asks for a run from its own initial ensemble"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run --run-id r: %v, want %q", err, want)
+	}
 	if after := snapshot(t, filepath.Join(dir, "runs")); !maps.Equal(before, after) {
 		t.Error("refused reruns changed the run directories")
 	}
 }
 
-// TestRerunAttachesOnlyToTheSameRerun: while rerun workflow r waits for
+// TestRerunAttachesOnlyToTheSameRunningRerun: while rerun workflow r waits for
 // a worker (so the run directory holds nothing yet), the same rerun
 // command follows it, and one from another cycle is refused by the
 // workflow's start input instead of silently following r.
-func TestRerunAttachesOnlyToTheSameRerun(t *testing.T) {
+func TestRerunAttachesOnlyToTheSameRunningRerun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal server and a worker process")
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
 	"github.com/latentda/latentda/config"
@@ -208,7 +207,7 @@ func (o *runOptions) completeRun() error {
 	if err := o.complete(); err != nil {
 		return err
 	}
-	if err := runDirHolds(o.StateDir, o.RunID, o.cfg); err != nil {
+	if err := runDirHolds(o.StateDir, o.RunID, o.cfg, o.warm); err != nil {
 		return err
 	}
 	resolved, err := o.confine(o.ConfigPath, o.cfg)
@@ -219,10 +218,13 @@ func (o *runOptions) completeRun() error {
 }
 
 // runDirHolds refuses, before anything starts, a run ID whose directory
-// under stateDir holds another config (the first cycle would refuse it);
-// the same config re-attaches to the run.
-func runDirHolds(stateDir, runID string, cfg config.Config) error {
-	path := store.RunDir{Root: filepath.Join(stateDir, "runs", runID)}.Config()
+// under stateDir holds another config (the first cycle would refuse it),
+// or a run that started otherwise than w (a rerun's warm start; nil for a
+// run from its own initial ensemble), which would mix two runs' cycles in
+// one directory; the same config and start re-attach to the run.
+func runDirHolds(stateDir, runID string, cfg config.Config, w *activities.WarmStart) error {
+	dir := store.RunDir{Root: filepath.Join(stateDir, "runs", runID)}
+	path := dir.Config()
 	old, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -239,6 +241,13 @@ func runDirHolds(stateDir, runID string, cfg config.Config) error {
 	}
 	if !config.SameStored(old, y) {
 		return usageError{fmt.Errorf("run %s: %s holds a different config; choose another run ID", runID, filepath.Dir(path))}
+	}
+	had, started, err := activities.StartOf(dir)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	if started && !sameStart(had, w) {
+		return usageError{fmt.Errorf("run %s is %s, and this command asks for %s; choose another --run-id (the same request re-attaches to it)", runID, startText(had), startText(w))}
 	}
 	return nil
 }
@@ -371,19 +380,19 @@ func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("start workflow %s: %w", wfID, err)
 	}
 	fmt.Fprintf(stderr, "run %s: workflow %s (run %s)\n", o.RunID, wfID, run.GetRunID())
-	ended, err := o.follow(ctx, conn, run, stdout, stderr, start)
-	if ended {
-		// Other runs' activities this process's worker picked up from the
-		// task queue get time to finish, rather than being abandoned.
-		conn.Drain(stderr)
+	if err := o.follow(ctx, conn, run, stdout, stderr, start); err != nil {
+		return err
 	}
-	return err
+	// The run completed and its summary is out: other runs' activities
+	// this process's worker picked up from the task queue get time to
+	// finish, rather than being abandoned.
+	conn.Drain(stderr)
+	return nil
 }
 
-// follow shows the progress of o's workflow run until it ends, printing
-// its summary, or ctx ends; ended says whether the workflow has ended
-// (completed or failed), not the wait for it.
-func (o *runOptions) follow(ctx context.Context, conn *temporalclient.Connection, run client.WorkflowRun, stdout, stderr io.Writer, start time.Time) (ended bool, err error) {
+// follow shows the progress of o's workflow run until it completes,
+// printing its summary, fails, or ctx ends.
+func (o *runOptions) follow(ctx context.Context, conn *temporalclient.Connection, run client.WorkflowRun, stdout, stderr io.Writer, start time.Time) error {
 	wfID := run.GetID()
 	done := make(chan error, 1)
 	var res workflows.Result
@@ -395,18 +404,16 @@ func (o *runOptions) follow(ctx context.Context, conn *temporalclient.Connection
 	for {
 		select {
 		case err := <-done:
-			var failed *temporal.WorkflowExecutionError
-			ended := ctx.Err() == nil && (err == nil || errors.As(err, &failed))
 			if err != nil {
-				return ended, fmt.Errorf("run %s failed: %w", o.RunID, err)
+				return fmt.Errorf("run %s failed: %w", o.RunID, err)
 			}
-			return ended, printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
+			return printSummary(stdout, o.Output, temporalclient.SummaryOf(res, wfID, start))
 		case <-ctx.Done():
 			if conn.Server == nil {
 				// The server and its other workers go on with the run.
-				return false, fmt.Errorf("run %s: interrupted; workflow %s goes on on the server (`latentda status %s`, `latentda signal %s stop`)", o.RunID, wfID, o.RunID, o.RunID)
+				return fmt.Errorf("run %s: interrupted; workflow %s goes on on the server (`latentda status %s`, `latentda signal %s stop`)", o.RunID, wfID, o.RunID, o.RunID)
 			}
-			return false, fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
+			return fmt.Errorf("run %s: interrupted; workflow %s keeps its state, and `latentda dev --state-dir %s` resumes it", o.RunID, wfID, o.StateDir)
 		case <-tick.C:
 			if st, err := temporalclient.DescribeStatus(ctx, conn.Client, wfID); err == nil {
 				progress.Update(st.Cycle, st.Last.RMSEa)

@@ -178,7 +178,7 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if _, err := o.confine(o.ConfigPath, o.cfg); err != nil {
 		return err
 	}
-	if err := runDirHolds(o.StateDir, o.RunID, o.cfg); err != nil {
+	if err := runDirHolds(o.StateDir, o.RunID, o.cfg, nil); err != nil {
 		return err
 	}
 	// Inside the state directory: relative to it, so that workers that

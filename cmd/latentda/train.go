@@ -108,15 +108,15 @@ func (o *trainOptions) Run(ctx context.Context, stdout, stderr io.Writer) error 
 	for {
 		select {
 		case err := <-done:
-			if ctx.Err() == nil {
-				// The training ended: other runs' activities this
-				// process's worker picked up get time to finish.
-				conn.Drain(stderr)
-			}
 			if err != nil {
 				return fmt.Errorf("training %s failed: %w", o.cfg.Name, err)
 			}
-			return printTrainSummary(stdout, o.Output, out)
+			if err := printTrainSummary(stdout, o.Output, out); err != nil {
+				return err
+			}
+			// As run does once its run completed.
+			conn.Drain(stderr)
+			return nil
 		case <-ctx.Done():
 			fmt.Fprintf(stderr, "interrupted: training %s resumes from its checkpoint under `latentda dev --state-dir %s`\n", wfID, o.StateDir)
 			return ctx.Err()

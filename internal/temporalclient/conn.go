@@ -214,15 +214,16 @@ func (c *Connection) StartWorker(stateDir, taskQueue string, allow []string) err
 // when there are any, as the command has printed its result and would
 // otherwise seem to hang), so that the runs they belong to need not wait
 // out their heartbeat timeouts; workflow tasks and local activities stop
-// at once. A command calls it when its own run has ended, never on an
-// interrupt (Close alone stops promptly); Close still follows.
+// at once. A command calls it once its own run has completed, never on
+// an interrupt or a failure (Close alone stops promptly); Close still
+// follows.
 func (c *Connection) Drain(notice io.Writer) {
 	if c.flow == nil {
 		return
 	}
 	c.flow.Stop()
 	if n := c.inFlight.n.Load(); n > 0 {
-		fmt.Fprintf(notice, "waiting for other runs' activities on this worker to finish before exiting (%d, at most %s)\n", n, WorkerDrainTimeout)
+		fmt.Fprintf(notice, "waiting for the activities in flight on this worker (other runs' work it picked up) to finish before exiting (%d, at most %s)\n", n, WorkerDrainTimeout)
 	}
 	c.acts.Stop()
 }
@@ -290,11 +291,13 @@ func (c *Connection) Close() {
 	if c.flow != nil {
 		c.cancelActs()
 		c.flow.Stop()
-		c.acts.Stop()
-		// The worker's external model processes (package external).
+		// The worker's external model processes (package external): an
+		// activity inside a request does not see its cancelled context, so
+		// ending them first keeps acts.Stop from waiting out its timeout.
 		if err := external.CloseAll(); err != nil {
 			slog.Warn("stopping external model processes", "error", err)
 		}
+		c.acts.Stop()
 	}
 	if c.Client != nil {
 		c.Client.Close()
