@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/activities"
@@ -99,6 +102,32 @@ func TestFanoutAcrossTwoWorkerProcesses(t *testing.T) {
 	}
 }
 
+// waitForActivityPollers waits until every worker process polls the task
+// queue for activities (its poller identity starts with its pid), so that
+// a run started next can reach each of them.
+func waitForActivityPollers(t *testing.T, c client.Client, workers []*proc) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := c.DescribeTaskQueue(context.Background(), workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		missing := 0
+		for _, w := range workers {
+			if err != nil || !slices.ContainsFunc(resp.GetPollers(), func(p *taskqueuepb.PollerInfo) bool {
+				return strings.HasPrefix(p.GetIdentity(), strconv.Itoa(w.pid())+"@")
+			}) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d worker processes not polling for activities after a minute (%v)", missing, len(workers), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // runOnTwoWorkers starts an embedded server and two `latentda worker`
 // processes on one state directory under tmp, runs the config yaml with
 // `latentda run --no-worker` as runID, and returns the config, the run's
@@ -114,6 +143,7 @@ func runOnTwoWorkers(t *testing.T, tmp, yaml, runID string) (config.Config, temp
 	for range 2 {
 		workers = append(workers, startLatentda(t, tmp, "worker", "--address", addr, "--state-dir", stateDir))
 	}
+	waitForActivityPollers(t, c, workers)
 	out, stderr, err := execute(t, "run", "-c", cfgPath, "--address", addr, "--no-worker",
 		"--state-dir", stateDir, "--run-id", runID, "-o", "json")
 	if err != nil {
