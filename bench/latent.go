@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,10 +48,11 @@ func (h Hyper) String() string {
 func ParseHyper(s string) (Hyper, error) {
 	h := Hyper{}
 	for _, f := range strings.Split(s, ",") {
-		name, val, ok := strings.Cut(strings.TrimSpace(f), "=")
-		var v float64
-		if _, err := fmt.Sscan(val, &v); !ok || err != nil || name == "" {
-			return nil, fmt.Errorf("bench: %q is not name=number", f)
+		name, val, ok := strings.Cut(f, "=")
+		name = strings.TrimSpace(name)
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if !ok || err != nil || name == "" || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("bench: %q is not name=number (a finite number)", f)
 		}
 		if _, dup := h[name]; dup {
 			return nil, fmt.Errorf("bench: %s given twice", name)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -115,11 +117,41 @@ func TestParseHyper(t *testing.T) {
 	if err != nil || h.String() != "inflation=1.05,loc_radius=16" {
 		t.Errorf("got %v, %v", h, err)
 	}
-	for _, bad := range []string{"inflation", "inflation=x", "=1", "inflation=1,inflation=2"} {
+	for _, bad := range []string{"", "inflation", "inflation=x", "=1", "inflation=1,inflation=2", "inflation=1.05x",
+		"inflation=1.05 2", "inflation=NaN", "inflation=+Inf", "inflation=1e999", "inflation=1.05,", "inflation=1.05,,loc_radius=8"} {
 		if _, err := ParseHyper(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// FuzzParseHyper: whatever --tuned holds, ParseHyper returns finite values
+// under non-empty names, or an error; what it accepts prints back to the
+// same values.
+func FuzzParseHyper(f *testing.F) {
+	for _, s := range []string{"inflation=1.05,loc_radius=16", "alpha=0.99, xn=4", "inflation=1.05x", "a=1,a=2", "=", ","} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseHyper(s)
+		if err != nil {
+			return
+		}
+		for name, v := range h {
+			if name == "" || math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("ParseHyper(%q) gave %q=%v", s, name, v)
+			}
+		}
+		back, err := ParseHyper(h.String())
+		if err != nil || len(back) != len(h) {
+			t.Fatalf("ParseHyper(%q) = %v, which reads back as %v, %v", s, h, back, err)
+		}
+		for name, v := range h {
+			if back[name] != v {
+				t.Fatalf("ParseHyper(%q): %s=%v reads back as %v", s, name, v, back[name])
+			}
+		}
+	})
 }
 
 // TestSeedSetsDisjoint: more evaluation seeds than fit below the tuning
@@ -495,6 +527,38 @@ func TestReadLatentReport(t *testing.T) {
 	if err != nil || back.Command != rep.Command || len(back.Rows) != 1 || *back.Rows[0].RMSEMean != m || back.Rows[0].Hyperparameters["inflation"] != 1.05 {
 		t.Errorf("read back %+v, %v", back, err)
 	}
+	for _, tc := range []struct{ name, json, want string }{
+		{"empty", "", "EOF"},
+		{"truncated", buf.String()[:buf.Len()/2], "unexpected EOF"},
+		{"not an object", "[1, 2]", "cannot unmarshal array"},
+		{"unknown key", `{"command": "x", "rmse": 1}`, `unknown field "rmse"`},
+		{"unknown row key", `{"rows": [{"filter": "letkf", "inflation": 1.05}]}`, `unknown field "inflation"`},
+		{"wrong type", `{"rows": [{"rmse_mean": "0.2"}]}`, "cannot unmarshal string"},
+		{"two reports", buf.String() + buf.String(), "data after the JSON value"},
+		{"trailing text", buf.String() + "x", "data after the JSON value"},
+	} {
+		if _, err := ReadLatentReport(strings.NewReader(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// FuzzReadLatentReport: any input is read as a report or refused, and a
+// report it reads renders (--render) without failing.
+func FuzzReadLatentReport(f *testing.F) {
+	f.Add([]byte(`{"command": "latentda bench latent", "rows": [{"model": "ks", "regime": "small", "N": 4, "filter": "letkf", "rmse_mean": 0.2, "rmse_ci95": 0.01, "seeds": 5}]}`))
+	f.Add([]byte(`{"adaptive": true, "rows": [{"filter": "letkf", "tuning": [{"hyperparameters": {"inflation": 1.05}}]}]}`))
+	if data, err := os.ReadFile(filepath.Join("..", "docs", "results-latent-eval20.json")); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := ReadLatentReport(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var md bytes.Buffer
+		rep.WriteMarkdown(&md)
+	})
 }
 
 // TestGridEdgeWithdrawsAWin: a LETKF tuned at its grid's edge does not

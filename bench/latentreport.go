@@ -15,6 +15,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/internal/ci"
+	"github.com/latentda/latentda/internal/strictjson"
 	"github.com/latentda/latentda/store"
 )
 
@@ -698,11 +699,12 @@ func ReadLatentReportFile(path string) (LatentReport, error) {
 }
 
 // ReadLatentReport reads a report written by WriteJSON (to render its
-// Markdown again without running anything).
+// Markdown again, or to take its rows' tuning or tuned rows). It refuses
+// keys that no report has and anything after the report.
 func ReadLatentReport(r io.Reader) (LatentReport, error) {
 	var rep LatentReport
-	if err := json.NewDecoder(r).Decode(&rep); err != nil {
-		return rep, fmt.Errorf("bench latent: reading a report: %w", err)
+	if err := strictjson.Decode(r, &rep); err != nil {
+		return LatentReport{}, fmt.Errorf("bench latent: reading a report: %w", err)
 	}
 	return rep, nil
 }

@@ -1,11 +1,14 @@
 package ood
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -532,4 +535,50 @@ func TestBootstrapMedian(t *testing.T) {
 	if lo, hi := bootstrapMedian([]float64{5, 6, inf, inf, inf}, 2000, rng); !(lo >= 5) || !math.IsInf(hi, 1) {
 		t.Errorf("[%v, %v] with three seeds that never flagged", lo, hi)
 	}
+}
+
+// TestReadResult: a result reads back as written; malformed JSON, keys no
+// result has and data after the result are refused.
+func TestReadResult(t *testing.T) {
+	res := Result{Command: "bench ood --models ks", Seconds: 3, Cycles: 100, Seeds: 5, FirstSeed: 101,
+		Generators: []Generator{{Model: "ks", Dim: 32}}, Rows: []Row{{Model: "ks", Case: "a", Detector: "innovation"}}}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadResult(bytes.NewReader(data))
+	if err != nil || !reflect.DeepEqual(back, res) {
+		t.Errorf("read back %+v, %v", back, err)
+	}
+	for _, tc := range []struct{ name, json, want string }{
+		{"empty", "", "EOF"},
+		{"truncated", string(data[:len(data)/2]), "unexpected EOF"},
+		{"unknown key", `{"cycles": 100, "rmse_a": 1}`, `unknown field "rmse_a"`},
+		{"unknown row key", `{"rows": [{"model": "ks", "rate": 0.01}]}`, `unknown field "rate"`},
+		{"wrong type", `{"seeds_per_case": "ten"}`, "cannot unmarshal string"},
+		{"two results", string(data) + string(data), "data after the JSON value"},
+	} {
+		if _, err := ReadResult(strings.NewReader(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// FuzzReadResult: any input is read as a result or refused, and a result
+// it reads merges (--merge) and renders without failing.
+func FuzzReadResult(f *testing.F) {
+	f.Add([]byte(`{"cycles": 100, "seeds_per_case": 2, "first_seed": 1, "generators": [{"model": "ks", "d": 32}], "rows": [{"model": "ks", "case": "a", "detector": "innovation", "far": 0.01, "far_ci95": [0, 0.02]}]}`))
+	f.Add([]byte(`{"rmse": [{"model": "ks", "case": "a", "policy": "warn", "runs": [{"seed": 1, "rmse_a": 0.1}]}], "lost": [{"model": "ks", "case": "a", "seed": 1, "cycle": 3, "error": "x"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := ReadResult(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		m, err := Merge([]Result{res})
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		WriteReport(&b, m)
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/latentda/latentda/bench"
+	"github.com/latentda/latentda/internal/strictjson"
 )
 
 // Options set up Run.
@@ -140,20 +141,31 @@ func Subprocess(args func(n int) []string, stderr io.Writer) func(ctx context.Co
 // if it has the cycles, the disk speed and the orchestration cost, its
 // model.
 func LoadReport(path string) (Report, error) {
-	var rep Report
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return rep, fmt.Errorf("scale: %w", err)
+		return Report{}, fmt.Errorf("scale: %w", err)
 	}
-	if err := json.Unmarshal(data, &rep); err != nil {
+	defer f.Close()
+	rep, err := ReadReport(f)
+	if err != nil {
 		return rep, fmt.Errorf("scale: %s: %w", path, err)
+	}
+	return rep, nil
+}
+
+// ReadReport is [LoadReport] from a reader. It refuses keys that no
+// report has and anything after the report.
+func ReadReport(r io.Reader) (Report, error) {
+	var rep Report
+	if err := strictjson.Decode(r, &rep); err != nil {
+		return Report{}, err
 	}
 	if err := rep.FitAnalysis(); err != nil {
-		return rep, fmt.Errorf("scale: %s: %w", path, err)
+		return rep, err
 	}
 	if rep.Orchestration != nil && rep.Disk != nil && len(rep.Cycles) > 0 {
 		if err := rep.AddModel(); err != nil {
-			return rep, fmt.Errorf("scale: %s: %w", path, err)
+			return rep, err
 		}
 	}
 	return rep, nil

@@ -63,9 +63,10 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestLoadReport re-reads a saved report, adds its model and prints it.
-func TestLoadReport(t *testing.T) {
-	rep := Report{
+// sampleReport is a report of two sizes, with the disk speed and the
+// orchestration cost.
+func sampleReport() Report {
+	return Report{
 		Cycles: []CycleResult{
 			{Nx: 1000, Members: 20, WriteMBps: 500, Stages: []Stage{{Name: "forecast", Wall: 1e-4, CPU: 1e-4}, {Name: "analysis", Wall: 0.04, CPU: 0.04}}},
 			{Nx: 10000, Members: 20, WriteMBps: 500, Stages: []Stage{{Name: "forecast", Wall: 1e-3, CPU: 1e-3}, {Name: "analysis", Wall: 0.4, CPU: 0.4}}},
@@ -73,6 +74,11 @@ func TestLoadReport(t *testing.T) {
 		Disk:          &DiskSpeed{GoWriteMBps: 1000},
 		Orchestration: &Orchestration{SequentialMillis: 30, FanOutMillis: 5},
 	}
+}
+
+// TestLoadReport re-reads a saved report, adds its model and prints it.
+func TestLoadReport(t *testing.T) {
+	rep := sampleReport()
 	data, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
@@ -100,4 +106,41 @@ func TestLoadReport(t *testing.T) {
 	if _, err := LoadReport(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("missing report accepted")
 	}
+}
+
+// TestReadReportMalformed: malformed JSON, keys no report has, data after
+// the report and a report too small to fit are refused.
+func TestReadReportMalformed(t *testing.T) {
+	for _, tc := range []struct{ name, json, want string }{
+		{"empty", "", "EOF"},
+		{"truncated", `{"cycles": [{"nx": 1000`, "unexpected EOF"},
+		{"unknown key", `{"cycles": [], "slope": 1}`, `unknown field "slope"`},
+		{"wrong type", `{"cycles": [{"nx": "1000"}]}`, "cannot unmarshal string"},
+		{"two reports", `{"cycles": []} {"cycles": []}`, "data after the JSON value"},
+		{"no cycles to fit", `{"cycles": []}`, "two or more"},
+	} {
+		if _, err := ReadReport(strings.NewReader(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// FuzzReadReport: any input is read as a report (`bench scale --from`) or
+// refused, and a report it reads prints without failing.
+func FuzzReadReport(f *testing.F) {
+	data, err := json.Marshal(sampleReport())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := ReadReport(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		if err := rep.WriteText(&b); err != nil {
+			t.Fatalf("WriteText of a report ReadReport accepted: %v", err)
+		}
+	})
 }

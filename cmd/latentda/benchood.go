@@ -66,13 +66,9 @@ func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline str
 	if len(o.Merge) > 0 {
 		var parts []ood.Result
 		for _, path := range o.Merge {
-			data, err := os.ReadFile(path)
+			r, err := readOODResult(path)
 			if err != nil {
 				return fmt.Errorf("bench ood: merge: %w", err)
-			}
-			var r ood.Result
-			if err := json.Unmarshal(data, &r); err != nil {
-				return fmt.Errorf("bench ood: merge: %s: %w", path, err)
 			}
 			parts = append(parts, r)
 		}
@@ -104,4 +100,18 @@ func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline str
 	}
 	fmt.Fprintf(stderr, "wrote %s in %s\n", o.Report, time.Since(start).Round(time.Second))
 	return nil
+}
+
+// readOODResult reads the JSON result file at path.
+func readOODResult(path string) (ood.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ood.Result{}, err
+	}
+	defer f.Close()
+	r, err := ood.ReadResult(f)
+	if err != nil {
+		return ood.Result{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }

@@ -24,6 +24,7 @@ package genfile
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/latentda/latentda/latent"
@@ -233,7 +234,11 @@ func Load(path string) (latent.Generator, Info, error) {
 		return nil, Info{}, err
 	}
 	info := Info{Model: meta.Model, Params: meta.Params, Config: meta.Extra[extraConfig]}
-	info.HeldOutMSE, _ = strconv.ParseFloat(meta.Extra[extraHeldOut], 64)
+	if v, ok := meta.Extra[extraHeldOut]; ok {
+		if info.HeldOutMSE, err = strconv.ParseFloat(v, 64); err != nil || !(info.HeldOutMSE >= 0) || math.IsInf(info.HeldOutMSE, 0) {
+			return nil, Info{}, r.bad("metadata latentda.extra.%s = %q, want a finite number >= 0", extraHeldOut, v)
+		}
+	}
 	info.TrainLoss = r.byName[curveTrain].Data
 	info.ValidLoss = r.byName[curveValid].Data
 	if _, ok := r.lookup(statsCode); ok {
