@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/dynamics"
 	"github.com/latentda/latentda/experiment"
-	"github.com/latentda/latentda/internal/strictjson"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 	"github.com/latentda/latentda/observations"
@@ -404,16 +402,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if err := runOODModel(ctx, o, m, dir, &res, logf); err != nil {
 			return res, err
 		}
-	}
-	return res, nil
-}
-
-// ReadResult reads the JSON of a Result (the bench's --json), refusing
-// keys that no result has and anything after it.
-func ReadResult(r io.Reader) (Result, error) {
-	var res Result
-	if err := strictjson.Decode(r, &res); err != nil {
-		return Result{}, err
 	}
 	return res, nil
 }

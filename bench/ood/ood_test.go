@@ -19,6 +19,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/strictjson"
 	"github.com/latentda/latentda/latent"
 	"github.com/latentda/latentda/latent/genfile"
 )
@@ -537,8 +538,9 @@ func TestBootstrapMedian(t *testing.T) {
 	}
 }
 
-// TestReadResult: a result reads back as written; malformed JSON, keys no
-// result has and data after the result are refused.
+// TestReadResult: a result reads back as written (strictjson, as --merge
+// reads it); malformed JSON, keys no result has and data after the result
+// are refused.
 func TestReadResult(t *testing.T) {
 	res := Result{Command: "bench ood --models ks", Seconds: 3, Cycles: 100, Seeds: 5, FirstSeed: 101,
 		Generators: []Generator{{Model: "ks", Dim: 32}}, Rows: []Row{{Model: "ks", Case: "a", Detector: "innovation"}}}
@@ -546,7 +548,8 @@ func TestReadResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadResult(bytes.NewReader(data))
+	var back Result
+	err = strictjson.Decode(bytes.NewReader(data), &back)
 	if err != nil || !reflect.DeepEqual(back, res) {
 		t.Errorf("read back %+v, %v", back, err)
 	}
@@ -558,7 +561,7 @@ func TestReadResult(t *testing.T) {
 		{"wrong type", `{"seeds_per_case": "ten"}`, "cannot unmarshal string"},
 		{"two results", string(data) + string(data), "data after the JSON value"},
 	} {
-		if _, err := ReadResult(strings.NewReader(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := strictjson.Decode(strings.NewReader(tc.json), &Result{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
@@ -570,8 +573,8 @@ func FuzzReadResult(f *testing.F) {
 	f.Add([]byte(`{"cycles": 100, "seeds_per_case": 2, "first_seed": 1, "generators": [{"model": "ks", "d": 32}], "rows": [{"model": "ks", "case": "a", "detector": "innovation", "far": 0.01, "far_ci95": [0, 0.02]}]}`))
 	f.Add([]byte(`{"rmse": [{"model": "ks", "case": "a", "policy": "warn", "runs": [{"seed": 1, "rmse_a": 0.1}]}], "lost": [{"model": "ks", "case": "a", "seed": 1, "cycle": 3, "error": "x"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := ReadResult(bytes.NewReader(data))
-		if err != nil {
+		var res Result
+		if err := strictjson.Decode(bytes.NewReader(data), &res); err != nil {
 			return
 		}
 		m, err := Merge([]Result{res})

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latentda/latentda/bench/ood"
+	"github.com/latentda/latentda/internal/strictjson"
 	"github.com/latentda/latentda/store"
 )
 
@@ -66,8 +67,8 @@ func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline str
 	if len(o.Merge) > 0 {
 		var parts []ood.Result
 		for _, path := range o.Merge {
-			r, err := readOODResult(path)
-			if err != nil {
+			var r ood.Result
+			if err := strictjson.DecodeFile(path, &r); err != nil {
 				return fmt.Errorf("bench ood: merge: %w", err)
 			}
 			parts = append(parts, r)
@@ -100,18 +101,4 @@ func (o *benchOODOptions) Run(ctx context.Context, stderr io.Writer, cmdline str
 	}
 	fmt.Fprintf(stderr, "wrote %s in %s\n", o.Report, time.Since(start).Round(time.Second))
 	return nil
-}
-
-// readOODResult reads the JSON result file at path.
-func readOODResult(path string) (ood.Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return ood.Result{}, err
-	}
-	defer f.Close()
-	r, err := ood.ReadResult(f)
-	if err != nil {
-		return ood.Result{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
 }

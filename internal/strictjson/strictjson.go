@@ -6,7 +6,9 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 )
 
 // Decode reads one JSON value from r into v, refusing unknown keys and
@@ -19,6 +21,19 @@ func Decode(r io.Reader, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// DecodeFile is [Decode] from the file at path; its errors name the file.
+func DecodeFile(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := Decode(f, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
