@@ -563,6 +563,13 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 	if err := b.checkTuningFrom(specs); err != nil {
 		return nil, err
 	}
+	if b.opts.Tuned != nil {
+		for _, spec := range specs {
+			if err := spec.method.checkKnobs(b.opts.Tuned); err != nil {
+				return nil, fmt.Errorf("--tuned, row %s: %w", spec, err)
+			}
+		}
+	}
 	b.sem = make(chan struct{}, b.opts.Parallel)
 	b.rowsPlanned = len(specs)
 	b.opts.Log(fmt.Sprintf("%d rows; tuning seeds %v, evaluation seeds %v, %d run(s) at once", len(specs), b.tune, b.eval, b.opts.Parallel))

@@ -112,6 +112,28 @@ func TestApplyRejectsOtherKnobs(t *testing.T) {
 	}
 }
 
+// TestTunedKnobsCheckedBeforeRunning: --tuned hyperparameters that a
+// selected row does not take are refused before anything runs, naming the
+// row, instead of failing every seed of that row.
+func TestTunedKnobsCheckedBeforeRunning(t *testing.T) {
+	o := LatentOptions{Seeds: 2, TuneSeeds: 1, Parallel: 1, Tuned: Hyper{"loc_radius": 2, "prior_sd": 0.04, "xn": 2}}
+	o.withDefaults()
+	b := &latentBench{opts: o,
+		clim: func(context.Context, *benchModel) (float64, error) {
+			t.Error("ran the climatology")
+			return 1, nil
+		},
+		run: func(context.Context, config.Config, *benchGenerator, *benchGenerator) runResult {
+			t.Error("ran a configuration")
+			return runResult{}
+		}}
+	letkf := methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true, false)
+	_, err := b.runRows(context.Background(), []rowSpec{{model: benchModels["lorenz96"], regime: regimeByName("small"), N: 4, method: letkf}})
+	if err == nil || !strings.Contains(err.Error(), "--tuned, row lorenz96 small N=4") || !strings.Contains(err.Error(), "takes the hyperparameters [loc_radius prior_sd], got [loc_radius prior_sd xn]") {
+		t.Errorf("error %v, want the row and the hyperparameters it takes", err)
+	}
+}
+
 func TestParseHyper(t *testing.T) {
 	h, err := ParseHyper("inflation=1.05, loc_radius=16")
 	if err != nil || h.String() != "inflation=1.05,loc_radius=16" {

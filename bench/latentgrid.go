@@ -5,7 +5,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/enkf"
@@ -451,18 +450,21 @@ func methodByName(name string) *latentMethod {
 	return nil
 }
 
+// checkKnobs says whether h gives every knob of the method, and no other.
+func (meth *latentMethod) checkKnobs(h Hyper) error {
+	keys := slices.Sorted(maps.Keys(h))
+	want := slices.Sorted(slices.Values(meth.knobs))
+	if !slices.Equal(keys, want) {
+		return fmt.Errorf("%s takes the hyperparameters %v, got %v", meth.name, want, keys)
+	}
+	return nil
+}
+
 // apply sets configuration h of the method in c. Every knob of the method
 // must be given, and no other.
 func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error {
-	var keys []string
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	want := slices.Clone(meth.knobs)
-	sort.Strings(want)
-	if !slices.Equal(keys, want) {
-		return fmt.Errorf("bench latent: %s takes the hyperparameters %v, got %v", meth.name, want, keys)
+	if err := meth.checkKnobs(h); err != nil {
+		return fmt.Errorf("bench latent: %w", err)
 	}
 	if d, ok := h["d"]; ok && (d != float64(int(d)) || d < 1 || int(d) > m.model.Nx) {
 		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
