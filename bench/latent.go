@@ -564,8 +564,10 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 		return nil, err
 	}
 	if b.opts.Tuned != nil {
+		// Build each row's configuration once, so that what apply refuses
+		// (knobs the row does not take, a d out of range) stops the run first.
 		for _, spec := range specs {
-			if err := spec.method.checkKnobs(b.opts.Tuned); err != nil {
+			if _, err := spec.config(b.opts.Tuned, b.eval[0], b.cycles(spec.model, false)); err != nil {
 				return nil, fmt.Errorf("--tuned, row %s: %w", spec, err)
 			}
 		}

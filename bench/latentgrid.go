@@ -450,24 +450,16 @@ func methodByName(name string) *latentMethod {
 	return nil
 }
 
-// checkKnobs says whether h gives every knob of the method, and no other.
-func (meth *latentMethod) checkKnobs(h Hyper) error {
+// apply sets configuration h of the method in c. Every knob of the method
+// must be given, and no other.
+func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error {
 	keys := slices.Sorted(maps.Keys(h))
 	want := slices.Sorted(slices.Values(meth.knobs))
 	if !slices.Equal(keys, want) {
 		return fmt.Errorf("%s takes the hyperparameters %v, got %v", meth.name, want, keys)
 	}
-	return nil
-}
-
-// apply sets configuration h of the method in c. Every knob of the method
-// must be given, and no other.
-func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error {
-	if err := meth.checkKnobs(h); err != nil {
-		return fmt.Errorf("bench latent: %w", err)
-	}
 	if d, ok := h["d"]; ok && (d != float64(int(d)) || d < 1 || int(d) > m.model.Nx) {
-		return fmt.Errorf("bench latent: d must be a whole number in 1..%d, got %v", m.model.Nx, d)
+		return fmt.Errorf("d must be a whole number in 1..%d, got %v", m.model.Nx, d)
 	}
 	c.Filter.Inflation = config.Inflation(h["inflation"])
 	if meth.scheme != "" {
