@@ -366,8 +366,8 @@ type LatentRow struct {
 	// choice is then the one that lost the fewest).
 	TuningLost bool         `json:"tuning_lost,omitempty"`
 	Evaluation []SeedResult `json:"evaluation"`
-	// Error is set when the row could not run (a generator failed to
-	// train, or the archive to build).
+	// Error is set when the row could not run: the archive failed to
+	// build, or a run could not be set up (runResult.fail).
 	Error string `json:"error,omitempty"`
 }
 
@@ -444,16 +444,26 @@ type runResult struct {
 	// analysis is the total wall time of the analyses, over cycles of them.
 	analysis time.Duration
 	cycles   int
-	err      error
+	// err is the filter's failure: the divergence guard, or an analysis
+	// or forecast that could not be made. The seed is lost.
+	err error
+	// fail is the run's failure, not the filter's: its configuration, its
+	// generator, the experiment or the nature run could not be made, or
+	// the run was cancelled. The row fails with it instead of counting a
+	// lost seed, which would read as the filter's doing.
+	fail error
 }
+
+// failed returns the result of a run that could not be made.
+func failed(err error) runResult { return runResult{fail: err, projected: math.NaN()} }
 
 // runner runs one built configuration; gen is the latent filter's
 // generator (nil for a full-space filter), probe the generator whose
 // manifold the analysis mean is projected onto (nil: none).
 type runner func(ctx context.Context, cfg config.Config, gen, probe *benchGenerator) runResult
 
-// diverged reports whether a run is lost: an error (the divergence
-// guard), a non-finite RMSE, or one above climatology.
+// diverged reports whether a run is lost: the filter's error (the
+// divergence guard), a non-finite RMSE, or one above climatology.
 func (r runResult) diverged(clim float64) bool {
 	return r.err != nil || !(r.sum.RMSEa <= clim)
 }
@@ -585,6 +595,11 @@ func (b *latentBench) runRows(ctx context.Context, specs []rowSpec) ([]LatentRow
 			defer wg.Done()
 			for i := range next {
 				rows[i] = b.runRow(ctx, specs[i])
+				if rows[i].Error != "" && ctx.Err() != nil {
+					// Cut short by the cancellation: its runs are missing, not
+					// lost, and the rows reported so far stand.
+					continue
+				}
 				b.mu.Lock()
 				b.rowsDone++
 				b.opts.Log(fmt.Sprintf("[row %d/%d] %s: %s", b.rowsDone, b.rowsPlanned, specs[i], rowOutcome(rows[i])))
@@ -673,7 +688,15 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	}
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
-		row.Tuning = b.bracket(ctx, spec, b.tuneRow(ctx, spec, grid, clim), clim)
+		tuning, err := b.tuneRow(ctx, spec, grid, clim)
+		if err == nil {
+			tuning, err = b.bracket(ctx, spec, tuning, clim)
+		}
+		if err != nil {
+			row.Error = "tuning: " + err.Error()
+			return row
+		}
+		row.Tuning = tuning
 		chosen, row.TuningLost = choose(row.Tuning)
 	}
 	row.Hyperparameters = chosen
@@ -682,6 +705,10 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	}
 	probe := b.probe(ctx, spec)
 	results := b.runSeeds(ctx, spec, chosen, b.eval, row.Cycles, probe)
+	if err := firstFailure(results, b.eval); err != nil {
+		row.Error = err.Error()
+		return row
+	}
 	var total time.Duration
 	var cycles int
 	for i, r := range results {
@@ -721,10 +748,23 @@ func (b *latentBench) probe(ctx context.Context, spec rowSpec) *benchGenerator {
 	return g
 }
 
+// firstFailure returns the first run of results (on seeds) that could not
+// be made (runResult.fail), naming its seed; nil if every run was made.
+func firstFailure(results []runResult, seeds []uint64) error {
+	for i, r := range results {
+		if r.fail != nil {
+			return fmt.Errorf("seed %d: %w", seeds[i], r.fail)
+		}
+	}
+	return nil
+}
+
 // tuneRow runs every configuration of grid on the tuning seeds (and only
-// those) and returns the objectives.
-func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, clim float64) []TuneResult {
+// those) and returns the objectives, or the first run that could not be
+// made (in grid order).
+func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, clim float64) ([]TuneResult, error) {
 	out := make([]TuneResult, len(grid))
+	fails := make([]error, len(grid))
 	var wg sync.WaitGroup
 	for i, h := range grid {
 		wg.Add(1)
@@ -732,6 +772,10 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 			defer wg.Done()
 			out[i] = TuneResult{Hyperparameters: h}
 			results := b.runSeeds(ctx, spec, h, b.tune, b.cycles(spec.model, true), nil)
+			if err := firstFailure(results, b.tune); err != nil {
+				fails[i] = fmt.Errorf("%s: %w", h, err)
+				return
+			}
 			var sum float64
 			for _, r := range results {
 				if r.diverged(clim) {
@@ -750,27 +794,34 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 		}()
 	}
 	wg.Wait()
-	return out
+	for _, err := range fails {
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // bracket runs the bracketing rounds (bracketRounds) and the refinement
 // rounds after the grid of a row's tuning, up to tuneTotal configurations
 // in all, and returns the whole tuning record. Bracketing stops when a
 // round does not move the choice or no knob of the choice is at an edge;
-// nothing runs when every configuration lost a tuning seed.
-func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) []TuneResult {
+// nothing runs when every configuration lost a tuning seed. It stops at
+// the first run that could not be made.
+func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) ([]TuneResult, error) {
 	left := tuneTotal - len(tuning)
-	add := func(next []Hyper, round int) {
+	add := func(next []Hyper, round int) error {
 		next = next[:min(len(next), left)]
 		left -= len(next)
-		res := b.tuneRow(ctx, spec, next, clim)
+		res, err := b.tuneRow(ctx, spec, next, clim)
 		for i := range res {
 			res[i].Round = round
 		}
 		tuning = append(tuning, res...)
+		return err
 	}
 	if _, fallback := choose(tuning); fallback {
-		return tuning
+		return tuning, nil
 	}
 	for round := 1; round <= bracketRounds && left > 0; round++ {
 		h, _ := choose(tuning)
@@ -778,7 +829,9 @@ func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneRe
 		if len(next) == 0 {
 			break
 		}
-		add(next, round)
+		if err := add(next, round); err != nil {
+			return nil, err
+		}
 		if now, _ := choose(tuning); now.String() == h.String() {
 			break
 		}
@@ -789,9 +842,11 @@ func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneRe
 		if len(next) == 0 {
 			break
 		}
-		add(next, round)
+		if err := add(next, round); err != nil {
+			return nil, err
+		}
 	}
-	return tuning
+	return tuning, nil
 }
 
 // refineRound marks the configurations of the first refinement round
@@ -810,20 +865,20 @@ func (b *latentBench) runSeeds(ctx context.Context, spec rowSpec, h Hyper, seeds
 			defer wg.Done()
 			cfg, err := spec.config(h, seed, cycles)
 			if err != nil {
-				out[i].err = err
+				out[i] = failed(err)
 				return
 			}
 			var gen *benchGenerator
 			if spec.method.gen != "" {
 				if gen, err = b.gens.get(ctx, spec.model, spec.method.gen, spec.method.genDim(spec.model, h)); err != nil {
-					out[i].err = err
+					out[i] = failed(err)
 					return
 				}
 			}
 			b.sem <- struct{}{}
 			defer func() { <-b.sem }()
-			if ctx.Err() != nil {
-				out[i].err = ctx.Err()
+			if err := ctx.Err(); err != nil {
+				out[i] = failed(err)
 				return
 			}
 			out[i] = b.run(ctx, cfg, gen, probe)
@@ -854,8 +909,7 @@ func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generato
 	r := runResult{projected: math.NaN()}
 	truth, E, err := s.Initial()
 	if err != nil {
-		r.err = err
-		return r
+		return failed(err)
 	}
 	var sums experiment.Sums
 	var proj projection
@@ -864,12 +918,12 @@ func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generato
 	}
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if k%32 == 0 {
-			if r.err = ctx.Err(); r.err != nil {
+			if r.fail = ctx.Err(); r.fail != nil {
 				break
 			}
 		}
 		var c *experiment.Cycle
-		if c, r.err = s.ObserveCycle(truth, k); r.err != nil {
+		if c, r.fail = s.ObserveCycle(truth, k); r.fail != nil {
 			break
 		}
 		if r.err = s.Forecast(E, k); r.err != nil {

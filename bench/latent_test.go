@@ -134,6 +134,77 @@ func TestTunedKnobsCheckedBeforeRunning(t *testing.T) {
 	}
 }
 
+// TestRunFailureFailsTheRow: a run that could not be made (a generator
+// that failed to train, say) fails its row with the reason, in tuning and
+// in evaluation, instead of counting as a lost seed; the filter's own
+// failure still counts as one.
+func TestRunFailureFailsTheRow(t *testing.T) {
+	spec := rowSpec{model: benchModels["lorenz96"], regime: regimeByName("standard"), N: 16, method: methodByName("etkf")}
+	run := func(failSeed uint64, failure runResult) runner {
+		return func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+			if cfg.Seed == failSeed {
+				return failure
+			}
+			return runResult{sum: experiment.Summary{RMSEa: 0.2 + math.Abs(float64(cfg.Filter.Inflation)-1.05), SpreadA: 0.2, NISRatio: 1}, cycles: cfg.Cycles}
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		tuned     Hyper
+		failSeed  uint64
+		failure   runResult
+		wantError string // "" for a row that runs, with one lost seed
+	}{
+		{"tuning", nil, 102, failed(errors.New("training the generator: boom")), "tuning: inflation=1: seed 102: training the generator: boom"},
+		{"evaluation", Hyper{"inflation": 1.05}, 3, failed(errors.New("experiment: no archive")), "seed 3: experiment: no archive"},
+		{"filter", Hyper{"inflation": 1.05}, 3, runResult{err: errors.New("enkf: analysis member 1 variable 2 is NaN (diverged)")}, ""},
+	} {
+		o := LatentOptions{Seeds: 4, TuneSeeds: 2, Cycles: 20, TuneCycles: 10, Parallel: 2, Tuned: tc.tuned}
+		o.withDefaults()
+		var reported []LatentRow
+		o.RowDone = func(r LatentRow, _ []GeneratorInfo) { reported = append(reported, r) }
+		b := &latentBench{opts: o, run: run(tc.failSeed, tc.failure),
+			clim: func(context.Context, *benchModel) (float64, error) { return 10, nil }}
+		rows, err := b.runRows(context.Background(), []rowSpec{spec})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		r := rows[0]
+		if len(reported) != 1 || r.Error != tc.wantError {
+			t.Errorf("%s: row error %q (%d reported), want %q", tc.name, r.Error, len(reported), tc.wantError)
+		}
+		if wantLost := map[bool]int{true: 1, false: 0}[tc.wantError == ""]; r.Diverged != wantLost || tc.wantError != "" && r.Evaluation != nil {
+			t.Errorf("%s: %d seeds lost, %d evaluated; want %d lost", tc.name, r.Diverged, len(r.Evaluation), wantLost)
+		}
+	}
+}
+
+// TestCancelledRowNotReported: a row cut short by a cancellation is not
+// reported (its runs are missing, not lost); the rows finished before it
+// are, and the run returns the cancellation.
+func TestCancelledRowNotReported(t *testing.T) {
+	o := LatentOptions{Seeds: 2, TuneSeeds: 1, Cycles: 20, Parallel: 1, Tuned: Hyper{"inflation": 1.05}}
+	o.withDefaults()
+	var reported []int
+	o.RowDone = func(r LatentRow, _ []GeneratorInfo) { reported = append(reported, r.N) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &latentBench{opts: o,
+		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
+		run: func(ctx context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+			if cfg.Filter.Members == 20 { // the second row: stopped while it runs
+				cancel()
+				return failed(ctx.Err())
+			}
+			return runResult{sum: experiment.Summary{RMSEa: 0.2, SpreadA: 0.2, NISRatio: 1}, cycles: cfg.Cycles}
+		}}
+	m, etkf, std := benchModels["lorenz96"], methodByName("etkf"), regimeByName("standard")
+	_, err := b.runRows(ctx, []rowSpec{{model: m, regime: std, N: 16, method: etkf}, {model: m, regime: std, N: 20, method: etkf}})
+	if !errors.Is(err, context.Canceled) || !slices.Equal(reported, []int{16}) {
+		t.Errorf("error %v, rows reported (by N) %v; want the cancellation and the N = 16 row only", err, reported)
+	}
+}
+
 func TestParseHyper(t *testing.T) {
 	h, err := ParseHyper("inflation=1.05, loc_radius=16")
 	if err != nil || h.String() != "inflation=1.05,loc_radius=16" {

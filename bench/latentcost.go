@@ -96,6 +96,9 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 			return gen, nil, err
 		}
 		r := timedCycles(ctx, s, nil)
+		if r.fail != nil {
+			return gen, nil, r.fail
+		}
 		sum, us, err := r.sum, 0.0, r.err
 		if r.cycles > 0 {
 			us = float64(r.analysis.Microseconds()) / float64(r.cycles)

@@ -283,7 +283,7 @@ func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen, p
 	}
 	s, err := experiment.BuildWithGeneratorStats(cfg, g, stats)
 	if err != nil {
-		return runResult{err: err}
+		return failed(err)
 	}
 	return timedCycles(ctx, s, pg)
 }
