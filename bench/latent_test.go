@@ -173,8 +173,11 @@ func TestRunFailureFailsTheRow(t *testing.T) {
 		if len(reported) != 1 || r.Error != tc.wantError {
 			t.Errorf("%s: row error %q (%d reported), want %q", tc.name, r.Error, len(reported), tc.wantError)
 		}
-		if wantLost := map[bool]int{true: 1, false: 0}[tc.wantError == ""]; r.Diverged != wantLost || tc.wantError != "" && r.Evaluation != nil {
-			t.Errorf("%s: %d seeds lost, %d evaluated; want %d lost", tc.name, r.Diverged, len(r.Evaluation), wantLost)
+		switch {
+		case tc.wantError == "" && r.Diverged != 1:
+			t.Errorf("%s: %d seeds lost, want 1", tc.name, r.Diverged)
+		case tc.wantError != "" && (r.Diverged != 0 || r.Evaluation != nil):
+			t.Errorf("%s: %d seeds lost and %d evaluated in a failed row", tc.name, r.Diverged, len(r.Evaluation))
 		}
 	}
 }
