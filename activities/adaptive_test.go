@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +41,11 @@ func TestAdaptiveRunsAreBitIdentical(t *testing.T) {
 				rs := store.OpenRunState(runDir(a))
 				phi, _, err := rs.Vector(store.FieldVarianceScales, cycles)
 				lam, _, lamErr := rs.Vector(store.FieldInflation, cycles)
+				lamN, _, lamNErr := rs.Vector(store.FieldEnKFN, cycles)
 				rs.Close()
+				if a := cfg.Filter.Adaptive; (a != nil && a.EnKFNMemory != nil) != (lamNErr == nil) || lamNErr == nil && slices.Contains(lamN, 0) {
+					t.Errorf("%s: the EnKF-N's averaged inflation after the last cycle: %v, %v", tc.Name, lamN, lamNErr)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -107,13 +107,16 @@ type LatentOptions struct {
 	// for which the scheme is not derived are left out (latentMethod.
 	// adaptiveVariant). EnKFN, with an innovation scheme, runs the
 	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN);
-	// TuneXN tunes that xn as a knob too.
-	Adaptive bool
-	Scheme   string
-	XN       float64
-	PriorSD  float64
-	EnKFN    bool
-	TuneXN   bool
+	// TuneXN tunes that xn as a knob too. EnKFNMemory, if above 0, averages
+	// the local EnKF-N's inflation of the LETKF and the localised hybrids
+	// over that many analyses (config.AdaptiveConfig.EnKFNMemory).
+	Adaptive    bool
+	Scheme      string
+	XN          float64
+	PriorSD     float64
+	EnKFN       bool
+	TuneXN      bool
+	EnKFNMemory int
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -211,9 +214,9 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 		return fmt.Errorf("its rows were tuned on the seeds %v, this run's are %v", prev.TuneSeeds, tune)
 	case prev.TuneBudget != tuneBudget || prev.TuneTotal != tuneTotal:
 		return fmt.Errorf("its rows were tuned with a budget of %d and %d configurations in all, this run's are %d and %d", prev.TuneBudget, prev.TuneTotal, tuneBudget, tuneTotal)
-	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN):
-		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t; this run's: %t, %q, %g, %g, %t, %t)",
-			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN)
+	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory):
+		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d; this run's: %t, %q, %g, %g, %t, %t, %d)",
+			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory)
 	}
 	return nil
 }
@@ -293,6 +296,9 @@ func (o *LatentOptions) validate() error {
 	}
 	if o.TuneXN && !o.EnKFN {
 		return fmt.Errorf("bench latent: --tune-xn tunes the xn of --enkf-n")
+	}
+	if o.EnKFNMemory < 0 || o.EnKFNMemory > 0 && !(o.Adaptive && (enkfN || o.EnKFN)) {
+		return fmt.Errorf("bench latent: --enkf-n-memory must be >= 0, and averages the local EnKF-N: with --inflation adaptive and --scheme enkf-n or --enkf-n; got %d", o.EnKFNMemory)
 	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
 		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive --scheme enkf-n (--enkf-n on top of an innovation scheme keeps xn 1, or tunes it with --tune-xn); got %v", o.XN)
@@ -553,6 +559,9 @@ func (b *latentBench) plan() []rowSpec {
 						scheme, weight := b.opts.scheme()
 						if meth = meth.adaptiveVariant(scheme, weight, b.opts.EnKFN, b.opts.TuneXN); meth == nil {
 							continue
+						}
+						if meth.letkf {
+							meth.enkfNMemory = b.opts.EnKFNMemory // the local EnKF-N's
 						}
 					}
 					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})

@@ -1165,3 +1165,38 @@ func TestTuningFrom(t *testing.T) {
 		t.Errorf("--tuned with --tuning-from: got %v", err)
 	}
 }
+
+// TestEnKFNMemoryRows: --enkf-n-memory gives the localised rows (the
+// LETKF and the localised hybrids) filter.adaptive.enkf_n_memory and
+// leaves the global ones without it, whose filters refuse it; the
+// full-space configurations validate.
+func TestEnKFNMemoryRows(t *testing.T) {
+	for _, o := range []LatentOptions{
+		{Adaptive: true, EnKFNMemory: 20, Filters: []string{"etkf", "letkf"}},
+		{Adaptive: true, Scheme: config.SchemeLocalInnovation, EnKFN: true, EnKFNMemory: 20, Filters: []string{"letkf", "latent-hybrid-local-pca"}},
+	} {
+		o.withDefaults()
+		if err := o.validate(); err != nil {
+			t.Fatal(err)
+		}
+		b := &latentBench{opts: o}
+		specs := b.plan()
+		if len(specs) == 0 {
+			t.Fatalf("%+v: no rows", o)
+		}
+		for _, spec := range specs {
+			h := spec.method.grid(spec.model)[0]
+			c, err := spec.config(h, 1, 10)
+			if err != nil {
+				t.Fatalf("%s: %v", spec, err)
+			}
+			got := c.Filter.Adaptive.EnKFNMemory
+			if spec.method.letkf != (got != nil && *got == 20) {
+				t.Errorf("%s: enkf_n_memory %v", spec, got)
+			}
+			if err := c.WithDefaults().Validate(); spec.method.gen == "" && err != nil { // (a latent config needs its generator)
+				t.Errorf("%s: %v", spec, err)
+			}
+		}
+	}
+}

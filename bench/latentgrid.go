@@ -187,6 +187,9 @@ type latentMethod struct {
 	scheme string
 	weight float64
 	enkfN  bool
+	// enkfNMemory, if above 0, averages a localised method's EnKF-N
+	// inflation over that many analyses (filter.adaptive.enkf_n_memory).
+	enkfNMemory int
 	// where, if set, limits the method to these model/regime pairs (for
 	// a method too costly to run everywhere).
 	where []string
@@ -479,6 +482,9 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		}
 		if x, ok := h["xn"]; ok && meth.enkfN {
 			c.Filter.Adaptive.XN = &x
+		}
+		if m := meth.enkfNMemory; m > 0 {
+			c.Filter.Adaptive.EnKFNMemory = &m
 		}
 	}
 	if meth.letkf {

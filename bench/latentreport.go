@@ -41,7 +41,8 @@ type LatentReport struct {
 	// and no total).
 	TuneTotal int `json:"tuning_total,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
-	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN; no scheme is the
+	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN,
+	// EnKFNMemory; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against and Tuned is that report
 	// (read from it, not written).
@@ -51,6 +52,7 @@ type LatentReport struct {
 	PriorSD      float64       `json:"prior_sd,omitempty"`
 	EnKFN        bool          `json:"enkf_n,omitempty"`
 	TuneXN       bool          `json:"tune_xn,omitempty"`
+	EnKFNMemory  int           `json:"enkf_n_memory,omitempty"`
 	ComparedWith string        `json:"compared_with,omitempty"`
 	Tuned        *LatentReport `json:"-"`
 	// TuningFrom names the report the rows' tuning was read from
@@ -63,7 +65,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -763,6 +765,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		which = fmt.Sprintf("Every method of docs/results-latent.md for which the innovation inflation is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive, adaptive: {scheme: innovation}` (one global estimate, Li, Kalnay and Miyoshi 2009), its prior standard deviation prior_sd tuned on %v in the inflation's place", adaptivePriorSDs)
 	case r.XN != 0:
 		which = fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, hyperprior weight xn = %g)", r.XN)
+	}
+	if r.EnKFNMemory > 0 {
+		which += fmt.Sprintf("; the local EnKF-N of the LETKF and the localised hybrids averages its inflation over %d analyses (`enkf_n_memory: %d`: λ̄ ← λ̄ + (λ − λ̄)/%d, carried from cycle to cycle)", r.EnKFNMemory, r.EnKFNMemory, r.EnKFNMemory)
 	}
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)

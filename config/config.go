@@ -506,10 +506,7 @@ func (f FilterConfig) EnKF() enkf.Config {
 	switch f.AdaptiveScheme() {
 	case SchemeEnKFN:
 		ec.Inflation = 1
-		ec.Adaptive = &enkf.EnKFN{}
-		if a := f.Adaptive; a != nil && a.XN != nil {
-			ec.Adaptive.XN = *a.XN
-		}
+		ec.Adaptive = f.Adaptive.enkfN()
 	case SchemeInnovation, SchemeLocalInnovation:
 		ec.Inflation = 1
 		ec.Innovation = &enkf.InnovationInflation{Local: f.AdaptiveScheme() == SchemeLocalInnovation}
@@ -518,10 +515,7 @@ func (f FilterConfig) EnKF() enkf.Config {
 			ec.Innovation.PriorSD = *a.PriorSD
 		}
 		if a != nil && a.EnKFN {
-			ec.Adaptive = &enkf.EnKFN{}
-			if a.XN != nil {
-				ec.Adaptive.XN = *a.XN
-			}
+			ec.Adaptive = a.enkfN()
 		}
 	}
 	return ec

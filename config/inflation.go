@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/latentda/latentda/enkf"
 )
 
 // Inflation is filter.inflation: a fixed factor > 0 that multiplies the
@@ -129,12 +131,36 @@ type AdaptiveConfig struct {
 	// below 1 lets the innovations move the inflation further). Must be > 0;
 	// enkf-n, or enkf_n: true, only.
 	XN *float64 `yaml:"xn" json:"xn,omitempty"`
+	// EnKFNMemory averages the letkf's local EnKF-N inflation over about
+	// this many analyses, carried from cycle to cycle (enkf.EnKFN.Memory:
+	// λ̄ ← λ̄ + (λ − λ̄)/M; default 1, each analysis its own λ, the original
+	// EnKF-N): the one analysis's λ from a few observations is noisy, and
+	// at 4 members on Lorenz-96 that noise costs about 5% of the analysis
+	// error (docs/benchmarks.md). A whole number >= 1; the letkf with
+	// enkf-n, or enkf_n: true, only.
+	EnKFNMemory *int `yaml:"enkf_n_memory,omitempty" json:"enkf_n_memory,omitempty"`
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
 	// inflation of the forecast covariance (default 0.08,
 	// enkf.DefaultInflationPriorSD): the larger, the faster and noisier the
 	// estimate. Must be finite and > 0; innovation and local-innovation
 	// only.
 	PriorSD *float64 `yaml:"prior_sd,omitempty" json:"prior_sd,omitempty"`
+}
+
+// enkfN returns the EnKF-N's configuration written in a (nil: none
+// written, the defaults).
+func (a *AdaptiveConfig) enkfN() *enkf.EnKFN {
+	e := &enkf.EnKFN{}
+	if a == nil {
+		return e
+	}
+	if a.XN != nil {
+		e.XN = *a.XN
+	}
+	if a.EnKFNMemory != nil {
+		e.Memory = *a.EnKFNMemory
+	}
+	return e
 }
 
 // The adaptive inflation schemes (AdaptiveConfig.Scheme).
@@ -178,6 +204,10 @@ func (a AdaptiveConfig) validate(scheme, method string) error {
 		return fmt.Errorf("filter.adaptive.prior_sd: tunes the %s and %s schemes, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
 	case a.PriorSD != nil && (!(*a.PriorSD > 0) || math.IsInf(*a.PriorSD, 0)):
 		return fmt.Errorf("filter.adaptive.prior_sd: must be a finite number > 0, got %v", *a.PriorSD)
+	case a.EnKFNMemory != nil && (scheme != SchemeEnKFN && !a.EnKFN || method != "letkf"):
+		return fmt.Errorf("filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme %s, or enkf_n: true), not %s with %s", SchemeEnKFN, scheme, method)
+	case a.EnKFNMemory != nil && *a.EnKFNMemory < 1:
+		return fmt.Errorf("filter.adaptive.enkf_n_memory: must be a whole number of analyses >= 1, got %d", *a.EnKFNMemory)
 	}
 	return nil
 }

@@ -118,6 +118,9 @@ func (c Config) Validate() error {
 	if a := c.Adaptive; a != nil && (!(a.XN >= 0) || math.IsInf(a.XN, 0)) {
 		return fmt.Errorf("enkf: the EnKF-N hyperprior weight xN must be finite and >= 0, got %v", a.XN)
 	}
+	if a := c.Adaptive; a != nil && (a.Memory < 0 || a.Memory > 1 && c.Method != LETKF) {
+		return fmt.Errorf("enkf: the EnKF-N's memory must be >= 0, and above 1 only for the letkf's local EnKF-N; got %d with %s", a.Memory, c.Method)
+	}
 	if c.Innovation != nil {
 		if err := c.Innovation.validate(); err != nil {
 			return err

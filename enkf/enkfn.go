@@ -2,6 +2,7 @@ package enkf
 
 import (
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/latentda/latentda/internal/vec"
@@ -42,11 +43,28 @@ import (
 // the inflation tends to 1 where the observations carry no information.
 // XN then multiplies both (Raanes, Bocquet and Carrassi 2019, sec. 2.1:
 // the hyperprior as certain as if the ensemble had XN·N members).
+//
+// With Memory M > 1 the local EnKF-N carries each batch's inflation from
+// analysis to analysis as an exponential moving average of the dual's
+// solutions,
+//
+//	λ̄ₜ = λ̄ₜ₋₁ + (λₜ − λ̄ₜ₋₁)/M   (λ̄₁ = λ₁),
+//
+// and analyses with λ̄ₜ in λₜ's place (the transform is the one above,
+// evaluated at λ̄ₜ). Each λₜ is a point estimate from one cycle's few
+// tapered observations; its cycle-to-cycle scatter is noise in the
+// inflation, which the average removes, in the way the fixed prior
+// variance of Miyoshi (2011) smooths the innovation estimate
+// (InnovationInflation). A batch without observations carries 1, the
+// inflation it had.
 type EnKFN struct {
 	// XN is the certainty of the hyperprior in units of N (0: 1, the
 	// original EnKF-N, fit for chaotic models; larger values suit more
 	// linear and deterministic ones). It must be finite and >= 0.
 	XN float64
+	// Memory is M above, in analyses (0 or 1: none, each analysis its own
+	// λ). The LETKF's local EnKF-N only.
+	Memory int
 }
 
 // errAdaptiveHybrid: the adaptive inflations are not derived for the
@@ -60,6 +78,53 @@ func (f *Filter) adaptive() bool { return f.cfg.Adaptive != nil || f.cfg.Innovat
 
 // localInnovation reports whether f has the local innovation inflation.
 func (f *Filter) localInnovation() bool { return f.cfg.Innovation != nil && f.cfg.Innovation.Local }
+
+// EnKFNEstimate returns the local EnKF-N's inflations that the next
+// analysis averages from (EnKFN.Memory above 1), one per batch of grid
+// points (0 before the first analysis); nil without a memory. The caller
+// must not modify it.
+func (f *Filter) EnKFNEstimate() []float64 {
+	if f.loc == nil {
+		return nil
+	}
+	return f.loc.meanN
+}
+
+// ResetEnKFNEstimate forgets the carried inflations: the next analysis
+// starts the average afresh, as the first does.
+func (f *Filter) ResetEnKFNEstimate() {
+	if f.loc != nil {
+		clear(f.loc.meanN)
+	}
+}
+
+// SetEnKFNEstimate sets the carried inflations, as EnKFNEstimate returned
+// them after the analysis a run resumes from.
+func (f *Filter) SetEnKFNEstimate(lambda []float64) error {
+	cur := f.EnKFNEstimate()
+	if cur == nil {
+		return fmt.Errorf("enkf: the filter carries no EnKF-N inflation (memory)")
+	}
+	if len(lambda) != len(cur) {
+		return fmt.Errorf("enkf: %d EnKF-N inflations, the filter carries %d", len(lambda), len(cur))
+	}
+	for b, v := range lambda {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("enkf: EnKF-N inflation %d is %v, want finite and >= 0", b, v)
+		}
+	}
+	copy(cur, lambda)
+	return nil
+}
+
+// smooth returns the inflation an analysis uses, given the dual's λ and
+// the average prev carried from the analysis before (0: none yet).
+func (e EnKFN) smooth(prev, lambda float64) float64 {
+	if e.Memory <= 1 || prev == 0 {
+		return lambda
+	}
+	return prev + (lambda-prev)/float64(e.Memory)
+}
 
 // xn returns XN with its default.
 func (e EnKFN) xn() float64 {

@@ -550,3 +550,111 @@ func TestHybridEnsembleInflation(t *testing.T) {
 		}
 	}
 }
+
+// TestEnKFNMemory: with a memory M the local EnKF-N's first analysis is
+// the memoryless one bit for bit and carries its λ_b; the second carries
+// λ̄_b + (λ_b − λ̄_b)/M, λ_b the memoryless filter's on the same forecast
+// (the dual depends on the forecast alone), for the LETKF alone, under
+// the local innovation estimate, and in the localised hybrid; resetting
+// the carried estimates gives the first analysis again. Memory 1 is none;
+// a filter without a memory carries nothing; the carried values are
+// checked when set.
+func TestEnKFNMemory(t *testing.T) {
+	mu, P, H, y, r, pos := testProblem()
+	const N, M = 6, 4
+	E1, E2 := gaussianEnsemble(N, mu, P, 31), gaussianEnsemble(N, mu, P, 32)
+	for _, tc := range []struct {
+		name   string
+		innov  *InnovationInflation
+		hybrid bool
+	}{{"letkf", nil, false}, {"letkf, local innovation", &InnovationInflation{Local: true}, false}, {"hybrid-local", &InnovationInflation{Local: true}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			newFilter := func(memory int) *Filter {
+				f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: memory}, Innovation: tc.innov}, N, len(mu), pos)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			// analyze runs one analysis of E and returns it with each
+			// batch's EnKF-N λ.
+			analyze := func(f *Filter, E *mat.Dense) (*mat.Dense, []float64) {
+				got := mat.DenseCopyOf(E)
+				var err error
+				if tc.hybrid {
+					_, err = f.AnalyzeHybridLocal(got, applyLinear(H, E), linearMap{H: H}, y, r, Hybrid{Alpha: 0.9, B: mat.NewDense(2, len(mu), []float64{1, 0, 1, 0, 1, 0, 1, 0, 1, 0})}, nil)
+				} else {
+					_, err = f.Analyze(got, applyLinear(H, E), y, r, nil)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				lam := f.loc.infl
+				if f.loc.inflN != nil {
+					lam = f.loc.inflN
+				}
+				if tc.hybrid {
+					lam = f.hloc.lamN
+				}
+				return got, slices.Clone(lam)
+			}
+			with, none, one := newFilter(M), newFilter(0), newFilter(1)
+			if none.EnKFNEstimate() != nil || one.EnKFNEstimate() != nil {
+				t.Errorf("a memory of 0 or 1 carries %v, %v", none.EnKFNEstimate(), one.EnKFNEstimate())
+			}
+			a1, lam1 := analyze(with, E1)
+			b1, ref1 := analyze(none, E1)
+			if !slices.Equal(a1.RawMatrix().Data, b1.RawMatrix().Data) || !slices.Equal(with.EnKFNEstimate(), ref1) {
+				t.Fatalf("first analysis: carried %v, memoryless λ %v; analyses equal %v", with.EnKFNEstimate(), ref1, slices.Equal(a1.RawMatrix().Data, b1.RawMatrix().Data))
+			}
+			if slices.Equal(lam1, slices.Repeat([]float64{1}, len(lam1))) {
+				t.Fatalf("the EnKF-N did not inflate: %v", lam1)
+			}
+			c1, _ := analyze(one, E1)
+			if !slices.Equal(c1.RawMatrix().Data, b1.RawMatrix().Data) {
+				t.Error("memory 1 differs from none")
+			}
+			_, lam2 := analyze(with, E2)
+			_, ref2 := analyze(none, E2)
+			for b := range lam2 {
+				if want := lam1[b] + (ref2[b]-lam1[b])/M; math.Abs(lam2[b]-want) > 1e-12 || with.EnKFNEstimate()[b] != lam2[b] {
+					t.Errorf("batch %d: second analysis used λ̄ %v and carries %v, want %v (memoryless λ %v)", b, lam2[b], with.EnKFNEstimate()[b], want, ref2[b])
+				}
+			}
+			if ref2[0] == lam1[0] {
+				t.Error("the memoryless λ did not move between the analyses")
+			}
+			// Reset starts afresh: the analysis is the first one again.
+			with.ResetEnKFNEstimate()
+			with.ResetInflationEstimate()
+			if a3, _ := analyze(with, E1); !slices.Equal(a3.RawMatrix().Data, b1.RawMatrix().Data) {
+				t.Error("after the resets the analysis of the first forecast differs from the first")
+			}
+		})
+	}
+	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: M}}, N, len(mu), pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.EnKFNEstimate())
+	for _, bad := range [][]float64{make([]float64, n+1), append(make([]float64, n-1), math.NaN()), append(make([]float64, n-1), -1), append(make([]float64, n-1), math.Inf(1))} {
+		if err := f.SetEnKFNEstimate(bad); err == nil {
+			t.Errorf("SetEnKFNEstimate(%v): no error", bad)
+		}
+	}
+	if err := f.SetEnKFNEstimate(slices.Repeat([]float64{1.1}, n)); err != nil || f.EnKFNEstimate()[0] != 1.1 {
+		t.Errorf("SetEnKFNEstimate: %v, %v", err, f.EnKFNEstimate())
+	}
+	g, _ := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{}}, N, len(mu), pos)
+	if err := g.SetEnKFNEstimate([]float64{1}); err == nil {
+		t.Error("a filter without a memory took an EnKF-N estimate")
+	}
+	for _, m := range []Method{ETKF, DEnKF, EnKF} {
+		if _, err := New(Config{Method: m, Inflation: 1, Adaptive: &EnKFN{Memory: 2}}, N, len(mu), pos); err == nil {
+			t.Errorf("%s with an EnKF-N memory: no error", m)
+		}
+	}
+	if _, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: -1}}, N, len(mu), pos); err == nil {
+		t.Error("a negative memory: no error")
+	}
+}

@@ -202,8 +202,15 @@ func (f *Filter) Analyze(E, HE *mat.Dense, y, rVar []float64, rng *rand.Rand) (I
 		return inno, err
 	}
 	f.lam = lam
-	if f.loc != nil && f.loc.lam != nil {
-		copy(f.loc.lam, f.loc.infl)
+	if l := f.loc; l != nil {
+		if l.lam != nil {
+			copy(l.lam, l.infl)
+		}
+		if l.inflN != nil { // the EnKF-N's λ on top of the innovation estimate
+			l.carryN(l.inflN)
+		} else {
+			l.carryN(l.infl)
+		}
 	}
 	return inno, nil
 }

@@ -110,7 +110,8 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 //
 // With the EnKF-N as well (Config.Adaptive beside the local innovation
 // inflation), each batch's members' part is inflated further by the local
-// EnKF-N's λ_b (ensembleInflation), P_b ← Λ_b (λ_b² α L∘Pₑ + (1 − α) BᵀB):
+// EnKF-N's λ_b (ensembleInflation; with EnKFN.Memory, its average),
+// P_b ← Λ_b (λ_b² α L∘Pₑ + (1 − α) BᵀB):
 // in the mean's member rows, and in the members' anomalies, whose
 // transform is then the ETKF's of the inflated ensemble (without the
 // EnKF-N's Hessian correction, which is not derived for the hybrid).
@@ -149,6 +150,9 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 	if l.innov != nil {
 		copy(l.lam, hl.lam) // every batch's own estimate, also between the ends of a weight stride's segments
 	}
+	if hl.lamN != nil {
+		l.carryN(hl.lamN)
+	}
 	return inno, nil
 }
 
@@ -185,6 +189,7 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 			if err != nil {
 				return nil, fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
 			}
+			lamN = l.carriedN(b, lamN)
 			hl.lamN[b] = lamN
 			scale(lamN, hl.st[:f.members*pl])
 		}

@@ -87,6 +87,7 @@ type localizer struct {
 	maxObs             int                  // the most observations a batch can have
 	infl               []float64            // each batch's inflation this analysis: Λ_b, or without innov the EnKF-N's λ (NaN: failed)
 	inflN              []float64            // with both innov and en: each batch's EnKF-N λ on top of √Λ_b (NaN: failed)
+	meanN              []float64            // with en.Memory > 1: each batch's carried λ̄ (0 before the first analysis)
 }
 
 // localWork is one goroutine's scratch.
@@ -201,6 +202,9 @@ func newLocalizer(cfg Config, N, n int, obsPos []float64) (*localizer, error) {
 	}
 	if l.en != nil && l.innov != nil {
 		l.inflN = make([]float64, l.nbatch)
+	}
+	if l.en != nil && l.en.Memory > 1 {
+		l.meanN = make([]float64, l.nbatch)
 	}
 	return l, nil
 }
@@ -476,6 +480,7 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		// (inflated by √Λ_b with the local innovation inflation).
 		sd()
 		lambdaN, eN := lw.en.inflation(lw.sp, lw.sd)
+		lambdaN = l.carriedN(b, lambdaN)
 		scale(lambdaN, S.Data)
 		lw.sp.factor(S)
 		sd()
@@ -496,6 +501,24 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		scale(lambda, dst) // W acts on the inflated anomalies λA
 	}
 	return infl, inflN, pl
+}
+
+// carriedN returns the local EnKF-N's inflation of batch b given its
+// dual's λ: λ itself, or with a memory the moving average carried in
+// meanN (EnKFN.Memory).
+func (l *localizer) carriedN(b int, lambda float64) float64 {
+	if l.meanN == nil {
+		return lambda
+	}
+	return l.en.smooth(l.meanN[b], lambda)
+}
+
+// carryN keeps each batch's local EnKF-N inflation of the analysis just
+// made, lam, as the average the next one starts from (with a memory).
+func (l *localizer) carryN(lam []float64) {
+	if l.meanN != nil {
+		copy(l.meanN, lam)
+	}
 }
 
 // segments runs the segments g0..g1-1 of a weight-strided analysis,

@@ -61,7 +61,13 @@ func TestParseAdaptive(t *testing.T) {
 		{"latent hybrid-local enkf-n", letkf("inflation: adaptive") + "latent: {generator: identity, analysis: hybrid-local, update: increment, alpha: 0.9}\n", 0, "", 0, 0, "hybrid-local takes filter.adaptive.scheme local-innovation"},
 		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, "", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
 		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, "", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
-		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, enkf_n, xn, prior_sd"},
+		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, enkf_n, xn, enkf_n_memory, prior_sd"},
+		{"letkf enkf-n with a memory", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 20}"), config.AdaptiveInflation, config.SchemeEnKFN, 0, 0, ""},
+		{"letkf local-innovation with the EnKF-N and a memory", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true, enkf_n_memory: 20}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 0, 0, ""},
+		{"memory for the etkf", replace("inflation: 1.02", "inflation: adaptive, adaptive: {enkf_n_memory: 20}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme enkf-n, or enkf_n: true), not enkf-n with etkf"},
+		{"memory without the EnKF-N", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n_memory: 20}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme enkf-n, or enkf_n: true), not local-innovation with letkf"},
+		{"memory zero", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 0}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: must be a whole number of analyses >= 1, got 0"},
+		{"memory not whole", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 2.5}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: line 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse([]byte(tc.yaml))
@@ -84,6 +90,9 @@ func TestParseAdaptive(t *testing.T) {
 				(ec.Innovation != nil && (ec.Innovation.PriorSD != tc.sd || ec.Innovation.Local != (tc.scheme == config.SchemeLocalInnovation))) ||
 				(tc.scheme != "" && ec.Inflation != 1) {
 				t.Errorf("filter config %+v (EnKF-N %+v, innovation %+v)", ec, ec.Adaptive, ec.Innovation)
+			}
+			if strings.Contains(tc.yaml, "enkf_n_memory: 20") && ec.Adaptive.Memory != 20 {
+				t.Errorf("EnKF-N memory %d, want 20", ec.Adaptive.Memory)
 			}
 			// Both encodings round-trip.
 			data, err := cfg.Marshal()

@@ -208,9 +208,9 @@ type carried struct {
 // carried lists the estimates s carries between cycles, in stored order:
 // the variance scales (observations.variance_estimate), the adaptive
 // inflation (an innovation scheme), the manifold chart's state
-// (ood.manifold_memory), the innovation chart's (ood.innovation_memory)
-// and the hybrid weight estimate's log-posterior
-// (latent.alpha_estimate).
+// (ood.manifold_memory), the innovation chart's (ood.innovation_memory),
+// the hybrid weight estimate's log-posterior (latent.alpha_estimate) and
+// the local EnKF-N's averaged inflation (filter.adaptive.enkf_n_memory).
 func (s *Setup) carried() []carried {
 	var cs []carried
 	if s.varEst != nil {
@@ -234,6 +234,9 @@ func (s *Setup) carried() []carried {
 	}
 	if w := s.Filter.HybridWeightState(); w != nil {
 		cs = append(cs, carried{Estimate{store.FieldHybridWeight, w}, s.Filter.ResetHybridWeightState, s.Filter.SetHybridWeightState})
+	}
+	if v := s.Filter.EnKFNEstimate(); v != nil {
+		cs = append(cs, carried{Estimate{store.FieldEnKFN, v}, s.Filter.ResetEnKFNEstimate, s.Filter.SetEnKFNEstimate})
 	}
 	return cs
 }

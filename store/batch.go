@@ -38,6 +38,7 @@ const (
 	FieldManifoldChart   Field = "manifold_chart"   // the manifold chart's state (1 + p + 2d)
 	FieldInnovationChart Field = "innovation_chart" // the innovation chart's state (p)
 	FieldHybridWeight    Field = "hybrid_weight"    // the hybrid weight estimate's log-posterior (enkf.HybridWeightState)
+	FieldEnKFN           Field = "enkf_n"           // the local EnKF-N's averaged inflation (one per batch; enkf.EnKFN.Memory)
 )
 
 const (
@@ -58,6 +59,7 @@ const (
 	batchChart           = "chart"           // manifold chart state (1 + p + 2d)
 	batchInnovationChart = "innovationchart" // innovation chart state (p)
 	batchHybridWeight    = "hybridweight"    // hybrid weight estimate's log-posterior
+	batchEnKFN           = "enkfn"           // the local EnKF-N's averaged inflation
 	batchObservations    = "observations"    // kind observation_batch
 )
 
@@ -69,10 +71,11 @@ var batchFields = map[string][]Field{
 	batchChart:           {FieldManifoldChart},
 	batchInnovationChart: {FieldInnovationChart},
 	batchHybridWeight:    {FieldHybridWeight},
+	batchEnKFN:           {FieldEnKFN},
 }
 
 // estimateFields are the estimates carried between cycles, in stored order.
-var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldInnovationChart, FieldHybridWeight}
+var estimateFields = [...]Field{FieldVarianceScales, FieldInflation, FieldManifoldChart, FieldInnovationChart, FieldHybridWeight, FieldEnKFN}
 
 // IsVector reports whether f is one vector per cycle (FieldTruth, or an
 // estimate; RunState.Vector reads it) rather than an ensemble or codes.
@@ -262,8 +265,8 @@ func (b *CycleBatch) Latent(m Meta, forecast, analysis *mat.Dense) error {
 }
 
 // Estimate records the estimate f (FieldVarianceScales, FieldInflation,
-// FieldManifoldChart, FieldInnovationChart, FieldHybridWeight) carried
-// from cycle m.Cycle to the next.
+// FieldManifoldChart, FieldInnovationChart, FieldHybridWeight, FieldEnKFN)
+// carried from cycle m.Cycle to the next.
 func (b *CycleBatch) Estimate(m Meta, f Field, v []float64) error {
 	i := slices.Index(estimateFields[:], f)
 	c, err := b.at(m)

@@ -43,7 +43,7 @@ var cycleFiles = map[Field]string{
 	FieldTruth: "truth.arrow", FieldForecast: "forecast.arrow", FieldAnalysis: "analysis.arrow",
 	FieldLatentForecast: "latent_forecast.arrow", FieldLatentAnalysis: "latent_analysis.arrow",
 	FieldVarianceScales: "variance-scales.arrow", FieldInflation: "inflation.arrow", FieldManifoldChart: "manifold-chart.arrow",
-	FieldInnovationChart: "innovation-chart.arrow", FieldHybridWeight: "hybrid-weight.arrow",
+	FieldInnovationChart: "innovation-chart.arrow", FieldHybridWeight: "hybrid-weight.arrow", FieldEnKFN: "enkf-n.arrow",
 }
 
 // FirstCycle is the lowest cycle that has a directory: 0 for a run that

@@ -25,7 +25,7 @@ import (
 
 // fields are the state of a cycle that Contents reads.
 var fields = []store.Field{store.FieldTruth, store.FieldForecast, store.FieldAnalysis,
-	store.FieldLatentForecast, store.FieldLatentAnalysis, store.FieldVarianceScales, store.FieldInflation, store.FieldManifoldChart, store.FieldInnovationChart, store.FieldHybridWeight}
+	store.FieldLatentForecast, store.FieldLatentAnalysis, store.FieldVarianceScales, store.FieldInflation, store.FieldManifoldChart, store.FieldInnovationChart, store.FieldHybridWeight, store.FieldEnKFN}
 
 var (
 	batchFile = regexp.MustCompile(`^batches/[a-z]+-(\d+)-(\d+)\.arrow$`)

@@ -160,16 +160,21 @@ func Batchings(cycles int) [][][2]int {
 
 // AdaptiveCases are AdaptiveConfig, globally and per channel, and
 // InnovationConfig with the global and the local scheme, the local one
-// also with the EnKF-N on top, over the given cycles.
+// also with the EnKF-N on top, and with its inflation averaged
+// (enkf_n_memory, carried in enkf-n.arrow), over the given cycles.
 func AdaptiveCases(cycles int) []AdaptiveCase {
 	withEnKFN := InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation)
 	withEnKFN.Filter.Adaptive.EnKFN = true
+	withMemory := InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation)
+	memory := 5
+	withMemory.Filter.Adaptive.EnKFN, withMemory.Filter.Adaptive.EnKFNMemory = true, &memory
 	return []AdaptiveCase{
 		{"EnKF-N, global R", AdaptiveConfig(cycles, false), false, false},
 		{"EnKF-N, R per channel", AdaptiveConfig(cycles, true), true, false},
 		{"innovation, global R", InnovationConfig(cycles, "l96-enkf", ""), false, true},
 		{"local innovation, global R", InnovationConfig(cycles, "l96-letkf", config.SchemeLocalInnovation), false, true},
 		{"local innovation with the EnKF-N, global R", withEnKFN, false, true},
+		{"local innovation with the EnKF-N averaged, global R", withMemory, false, true},
 	}
 }
 
