@@ -51,7 +51,8 @@ import (
 //	λ̄ₜ = λ̄ₜ₋₁ + (λₜ − λ̄ₜ₋₁)/M   (λ̄₁ = λ₁),
 //
 // and analyses with λ̄ₜ in λₜ's place (the transform is the one above,
-// evaluated at λ̄ₜ). Each λₜ is a point estimate from one cycle's few
+// evaluated at λ̄ₜ, or the ETKF's where that Hessian is not positive
+// definite: λ̄ₜ is not the dual's optimum). Each λₜ is a point estimate from one cycle's few
 // tapered observations; its cycle-to-cycle scatter is noise in the
 // inflation, which the average removes, in the way the fixed prior
 // variance of Miyoshi (2011) smooths the innovation estimate

@@ -658,3 +658,34 @@ func TestEnKFNMemory(t *testing.T) {
 		t.Error("a negative memory: no error")
 	}
 }
+
+// TestEnKFNMemoryHessian: the carried average is not the dual's optimum,
+// where the Hessian of the primal cost can fail to be positive definite
+// (here: an average far below the optimum, with large innovations); such
+// a batch takes the ETKF's transform instead of stopping the analysis,
+// which without a memory is an error.
+func TestEnKFNMemoryHessian(t *testing.T) {
+	mu, P, H, y, r, pos := testProblem()
+	const N = 3
+	E := gaussianEnsemble(N, mu, P, 1)
+	yy := slices.Clone(y)
+	for k := range yy {
+		yy[k] += 10 * float64(k%3-1)
+	}
+	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: 20}}, N, len(mu), pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetEnKFNEstimate(slices.Repeat([]float64{0.05}, len(f.EnKFNEstimate()))); err != nil {
+		t.Fatal(err)
+	}
+	got := mat.DenseCopyOf(E)
+	if _, err := f.Analyze(got, applyLinear(H, E), yy, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range got.RawMatrix().Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Fatalf("analysis %v", got.RawMatrix().Data)
+		}
+	}
+}

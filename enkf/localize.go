@@ -486,7 +486,14 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
 		lambda *= lambdaN
-		if !lw.en.hessianRoot(lw.sp, S, lw.w, eN) {
+		switch {
+		case lw.en.hessianRoot(lw.sp, S, lw.w, eN):
+			T = lw.en.hs.t
+		case l.meanN != nil:
+			// The average is not the dual's optimum, where the Hessian
+			// is positive definite: the ETKF's transform instead.
+			lw.sp.formT()
+		default:
 			lambdaN = math.NaN()
 		}
 		if l.innov != nil {
@@ -494,7 +501,6 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 		} else {
 			infl = lambdaN
 		}
-		T = lw.en.hs.t
 	}
 	transformETKF(dst, T, lw.w, N, N, l.sqrtN1, 1)
 	if lambda != 1 {
