@@ -52,10 +52,10 @@ import (
 //
 // and analyses with λ̄ₜ in λₜ's place (the transform is the one above,
 // evaluated at λ̄ₜ, or the ETKF's where that Hessian is not positive
-// definite: λ̄ₜ is not the dual's optimum). Each λₜ is a point estimate from one cycle's few
-// tapered observations; its cycle-to-cycle scatter is noise in the
-// inflation, which the average removes, in the way the fixed prior
-// variance of Miyoshi (2011) smooths the innovation estimate
+// definite: λ̄ₜ is not the dual's optimum). Each λₜ is a point estimate
+// from one cycle's few tapered observations; its scatter from cycle to
+// cycle is noise in the inflation, which the average removes, as the
+// fixed prior variance of Miyoshi (2011) smooths the innovation estimate
 // (InnovationInflation). A batch without observations carries 1, the
 // inflation it had.
 type EnKFN struct {
