@@ -136,8 +136,10 @@ type AdaptiveConfig struct {
 	// λ̄ ← λ̄ + (λ − λ̄)/M; default 1, each analysis its own λ, the original
 	// EnKF-N): one analysis's λ, from a few observations, is noisy; on the
 	// Lorenz-96 LETKF at 4 members averaging over 20 analyses removes a
-	// gap of about 5% to the best fixed inflation (docs/benchmarks.md). A
-	// whole number >= 1; the letkf with enkf-n, or enkf_n: true, only.
+	// gap of about 5% to the best fixed inflation, but on a sparse network
+	// the slower inflation costs more than its noise did
+	// (docs/benchmarks.md). A whole number >= 1; the letkf with enkf-n, or
+	// enkf_n: true, only.
 	EnKFNMemory *int `yaml:"enkf_n_memory,omitempty" json:"enkf_n_memory,omitempty"`
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on the
 	// inflation of the forecast covariance (default 0.08,
