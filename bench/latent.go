@@ -109,14 +109,16 @@ type LatentOptions struct {
 	// EnKF-N (xn 1) on top of its estimate (config.AdaptiveConfig.EnKFN);
 	// TuneXN tunes that xn as a knob too. EnKFNMemory, if above 0, averages
 	// the local EnKF-N's inflation of the LETKF and the localised hybrids
-	// over that many analyses (config.AdaptiveConfig.EnKFNMemory).
-	Adaptive    bool
-	Scheme      string
-	XN          float64
-	PriorSD     float64
-	EnKFN       bool
-	TuneXN      bool
-	EnKFNMemory int
+	// over that many analyses (config.AdaptiveConfig.EnKFNMemory);
+	// TuneEnKFNMemory tunes that memory as a knob (adaptiveMemories).
+	Adaptive        bool
+	Scheme          string
+	XN              float64
+	PriorSD         float64
+	EnKFN           bool
+	TuneXN          bool
+	EnKFNMemory     int
+	TuneEnKFNMemory bool
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -214,9 +216,9 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 		return fmt.Errorf("its rows were tuned on the seeds %v, this run's are %v", prev.TuneSeeds, tune)
 	case prev.TuneBudget != tuneBudget || prev.TuneTotal != tuneTotal:
 		return fmt.Errorf("its rows were tuned with a budget of %d and %d configurations in all, this run's are %d and %d", prev.TuneBudget, prev.TuneTotal, tuneBudget, tuneTotal)
-	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory):
-		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d; this run's: %t, %q, %g, %g, %t, %t, %d)",
-			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory)
+	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory || prev.TuneEnKFNMemory != o.TuneEnKFNMemory):
+		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d, tune_enkf_n_memory %t; this run's: %t, %q, %g, %g, %t, %t, %d, %t)",
+			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, prev.TuneEnKFNMemory, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory, o.TuneEnKFNMemory)
 	}
 	return nil
 }
@@ -299,6 +301,9 @@ func (o *LatentOptions) validate() error {
 	}
 	if o.EnKFNMemory < 0 || o.EnKFNMemory > 0 && !(o.Adaptive && (enkfN || o.EnKFN)) {
 		return fmt.Errorf("bench latent: --enkf-n-memory must be >= 0, and averages the local EnKF-N: with --inflation adaptive and --scheme enkf-n or --enkf-n; got %d", o.EnKFNMemory)
+	}
+	if o.TuneEnKFNMemory && (!(o.Adaptive && (enkfN || o.EnKFN)) || o.EnKFNMemory > 0 || o.TuneXN) {
+		return fmt.Errorf("bench latent: --tune-enkf-n-memory tunes the local EnKF-N's memory: with --inflation adaptive and --scheme enkf-n or --enkf-n, and without --enkf-n-memory or --tune-xn")
 	}
 	if !(o.XN >= 0) || math.IsInf(o.XN, 0) || o.XN != 0 && (!o.Adaptive || !enkfN) {
 		return fmt.Errorf("bench latent: --xn must be a finite number >= 0, and only with --inflation adaptive --scheme enkf-n (--enkf-n on top of an innovation scheme keeps xn 1, or tunes it with --tune-xn); got %v", o.XN)
@@ -557,11 +562,9 @@ func (b *latentBench) plan() []rowSpec {
 					}
 					if b.opts.Adaptive {
 						scheme, weight := b.opts.scheme()
-						if meth = meth.adaptiveVariant(scheme, weight, b.opts.EnKFN, b.opts.TuneXN); meth == nil {
+						if meth = meth.adaptiveVariant(adaptiveChoice{scheme: scheme, weight: weight, enkfN: b.opts.EnKFN,
+							tuneXN: b.opts.TuneXN, memory: b.opts.EnKFNMemory, tuneMemory: b.opts.TuneEnKFNMemory}); meth == nil {
 							continue
-						}
-						if meth.letkf {
-							meth.enkfNMemory = b.opts.EnKFNMemory // the local EnKF-N's
 						}
 					}
 					specs = append(specs, rowSpec{model: m, regime: rg, N: N, method: meth})

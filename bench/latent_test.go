@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -127,7 +128,7 @@ func TestTunedKnobsCheckedBeforeRunning(t *testing.T) {
 			t.Error("ran a configuration")
 			return runResult{}
 		}}
-	letkf := methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true, false)
+	letkf := methodByName("letkf").adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0, enkfN: true})
 	_, err := b.runRows(context.Background(), []rowSpec{{model: benchModels["lorenz96"], regime: regimeByName("small"), N: 4, method: letkf}})
 	if err == nil || !strings.Contains(err.Error(), "--tuned, row lorenz96 small N=4") || !strings.Contains(err.Error(), "takes the hyperparameters [loc_radius prior_sd], got [loc_radius prior_sd xn]") {
 		t.Errorf("error %v, want the row and the hyperparameters it takes", err)
@@ -743,6 +744,7 @@ func TestBetween(t *testing.T) {
 	}{
 		{"inflation", 1.05, 1.1, 1.075, true}, {"loc_radius", 4, 16, 8, true}, {"d", 32, 48, 39, true},
 		{"alpha", 0.99, 0.9999, 0.999, true}, {"d", 32, 33, 0, false},
+		{"enkf_n_memory", 1, 20, 4, true}, {"enkf_n_memory", 20, 40, 28, true}, {"enkf_n_memory", 1, 2, 0, false},
 	} {
 		got, ok := between(tc.knob, tc.a, tc.b)
 		if ok != tc.ok || ok && got != tc.want {
@@ -766,6 +768,7 @@ func TestOutward(t *testing.T) {
 		{"alpha", 0.99, true, 0.998, true}, {"alpha", 0.8, false, 0.2, true}, {"alpha", 0.7, false, 0, false}, {"alpha", 1, true, 0, false},
 		{"d", 64, true, 85, true}, {"d", 32, false, 24, true}, {"d", 128, true, 0, false},
 		{"xn", 4, true, 8, true}, {"xn", 1, false, 0.5, true},
+		{"enkf_n_memory", 20, true, 40, true}, {"enkf_n_memory", 5, false, 3, true}, {"enkf_n_memory", 1, false, 0, false},
 	} {
 		got, ok := outward(m, tc.knob, tc.v, tc.up)
 		if ok != tc.ok || ok && got != tc.want {
@@ -786,7 +789,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		knobs []string
 		grid  int
 	}{{"etkf", nil, 1}, {"letkf", []string{"loc_radius"}, len(m.radii)}, {"latent-etkf-pca", []string{"d"}, len(m.pcaDims)}, {"latent-etkf-conv", nil, 1}} {
-		v := methodByName(tc.name).adaptiveVariant(config.SchemeEnKFN, 2, false, false)
+		v := methodByName(tc.name).adaptiveVariant(adaptiveChoice{scheme: config.SchemeEnKFN, weight: 2})
 		if v == nil || !slices.Equal(v.knobs, tc.knobs) || len(v.grid(m)) != tc.grid {
 			t.Errorf("%s: adaptive variant %+v", tc.name, v)
 			continue
@@ -800,7 +803,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		}
 	}
 	// Without a fixed weight, xn is the knob in the inflation's place.
-	v := methodByName("letkf").adaptiveVariant(config.SchemeEnKFN, 0, false, false)
+	v := methodByName("letkf").adaptiveVariant(adaptiveChoice{scheme: config.SchemeEnKFN, weight: 0})
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "loc_radius"}) || len(grid) != len(adaptiveXNs)*len(m.radii) {
 		t.Fatalf("letkf with xn tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -810,7 +813,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The local innovation inflation: prior_sd in the inflation's place,
 	// the LETKF only.
-	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, false, false)
+	v = methodByName("letkf").adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0})
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "loc_radius"}) || len(grid) != len(adaptivePriorSDs)*len(m.radii) {
 		t.Fatalf("letkf with prior_sd tuned: knobs %v, %d configurations", v.knobs, len(v.grid(m)))
 	}
@@ -821,7 +824,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	// The global innovation inflation: prior_sd in the inflation's place,
 	// wherever the EnKF-N runs.
-	v = methodByName("latent-etkf-pca").adaptiveVariant(config.SchemeInnovation, 0, false, false)
+	v = methodByName("latent-etkf-pca").adaptiveVariant(adaptiveChoice{scheme: config.SchemeInnovation, weight: 0})
 	if !slices.Equal(v.knobs, []string{"prior_sd", "d"}) {
 		t.Fatalf("latent-etkf-pca with the innovation inflation: knobs %v", v.knobs)
 	}
@@ -831,17 +834,17 @@ func TestAdaptiveVariant(t *testing.T) {
 	}
 	for _, name := range []string{"latent-hybrid-pca", "latent-hybrid-local-pca", "latent-iterative-pca-rep"} {
 		for _, scheme := range []string{config.SchemeEnKFN, config.SchemeInnovation} {
-			if v := methodByName(name).adaptiveVariant(scheme, 0, false, false); v != nil {
+			if v := methodByName(name).adaptiveVariant(adaptiveChoice{scheme: scheme, weight: 0}); v != nil {
 				t.Errorf("%s has an %s variant", name, scheme)
 			}
 		}
 	}
 	for _, name := range []string{"etkf", "latent-etkf-pca", "latent-hybrid-pca", "latent-iterative-pca-rep"} {
-		if v := methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, false, false); v != nil {
+		if v := methodByName(name).adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0}); v != nil {
 			t.Errorf("%s has a local innovation variant", name)
 		}
 	}
-	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeLocalInnovation, 0, false, false)
+	v = methodByName("latent-hybrid-local-conv").adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0})
 	if v == nil || !slices.Equal(v.knobs, []string{"prior_sd", "alpha", "loc_radius"}) {
 		t.Fatalf("latent-hybrid-local-conv's local innovation variant: %+v", v)
 	}
@@ -853,7 +856,7 @@ func TestAdaptiveVariant(t *testing.T) {
 	// The EnKF-N on top of an innovation scheme: the same knobs, and the
 	// same methods.
 	for _, name := range []string{"letkf", "latent-hybrid-local-conv"} {
-		v = methodByName(name).adaptiveVariant(config.SchemeLocalInnovation, 0, true, false)
+		v = methodByName(name).adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0, enkfN: true})
 		c = config.Config{}
 		h := Hyper{"prior_sd": 0.04, "loc_radius": 8}
 		if name != "letkf" {
@@ -864,12 +867,12 @@ func TestAdaptiveVariant(t *testing.T) {
 			t.Errorf("%s, local innovation with the EnKF-N: %v, knobs %v, filter %+v", name, err, v.knobs, c.Filter)
 		}
 	}
-	if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(config.SchemeInnovation, 0, true, false); v != nil {
+	if v := methodByName("latent-hybrid-local-conv").adaptiveVariant(adaptiveChoice{scheme: config.SchemeInnovation, weight: 0, enkfN: true}); v != nil {
 		t.Errorf("latent-hybrid-local-conv has a global innovation variant with the EnKF-N")
 	}
 	// With the EnKF-N's xn tuned too: 2 × 2 values in the inflation's
 	// place, or xn's three with a fixed prior_sd.
-	v = methodByName("letkf").adaptiveVariant(config.SchemeLocalInnovation, 0, true, true)
+	v = methodByName("letkf").adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0, enkfN: true, tuneXN: true})
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"prior_sd", "xn", "loc_radius"}) || len(grid) != 2*2*len(m.radii) {
 		t.Fatalf("letkf with prior_sd and xn tuned: knobs %v, %d configurations", v.knobs, len(grid))
 	}
@@ -878,7 +881,7 @@ func TestAdaptiveVariant(t *testing.T) {
 		*c.Filter.Adaptive.PriorSD != 0.08 || *c.Filter.Adaptive.XN != 4 || !c.Filter.Adaptive.EnKFN || c.Filter.EnKF().Adaptive.XN != 4 {
 		t.Errorf("apply prior_sd=0.08,xn=4: %v, filter %+v", err, c.Filter)
 	}
-	v = methodByName("latent-hybrid-local-pca").adaptiveVariant(config.SchemeLocalInnovation, 0.04, true, true)
+	v = methodByName("latent-hybrid-local-pca").adaptiveVariant(adaptiveChoice{scheme: config.SchemeLocalInnovation, weight: 0.04, enkfN: true, tuneXN: true})
 	if grid := v.grid(m); !slices.Equal(v.knobs, []string{"xn", "alpha", "loc_radius"}) || len(grid) != len(adaptiveXNs)*2*2 {
 		t.Fatalf("latent-hybrid-local-pca with xn tuned, prior_sd 0.04: knobs %v, %d configurations", v.knobs, len(grid))
 	}
@@ -1199,4 +1202,67 @@ func TestEnKFNMemoryRows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTunedEnKFNMemoryRows: --tune-enkf-n-memory makes the local EnKF-N's
+// memory a knob of the localised rows, on 1 and 20 beside the two ends
+// of prior_sd, within the budget; 1 is a configuration without the
+// memory's average. The global rows take no memory knob, and the option
+// is refused where there is no local EnKF-N or with another on the same
+// knobs.
+func TestTunedEnKFNMemoryRows(t *testing.T) {
+	o := LatentOptions{Adaptive: true, Scheme: config.SchemeLocalInnovation, EnKFN: true, TuneEnKFNMemory: true, Filters: []string{"letkf", "latent-hybrid-local-pca"}}
+	o.withDefaults()
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	b := &latentBench{opts: o}
+	for _, spec := range b.plan() {
+		grid := spec.method.grid(spec.model)
+		want := 2 * 2 * len(spec.model.radii)
+		if spec.method.name != "letkf" {
+			want = 2 * 2 * len(localAlphas) * 2
+		}
+		if len(grid) != want || len(grid) > tuneTotal || !slices.Equal(knobValues(tuningOf(grid), "enkf_n_memory"), adaptiveMemories) ||
+			!slices.Equal(knobValues(tuningOf(grid), "prior_sd"), pairedPriorSDs) {
+			t.Fatalf("%s: knobs %v, grid %v", spec, spec.method.knobs, grid)
+		}
+		for _, h := range grid {
+			c, err := spec.config(h, 1, 10)
+			if err != nil {
+				t.Fatalf("%s %v: %v", spec, h, err)
+			}
+			if got := c.Filter.Adaptive.EnKFNMemory; got == nil || float64(*got) != h["enkf_n_memory"] || c.Filter.EnKF().Adaptive.Memory != *got {
+				t.Errorf("%s %v: enkf_n_memory %v", spec, h, got)
+			}
+		}
+		h := maps.Clone(grid[0])
+		h["enkf_n_memory"] = 2.5
+		if _, err := spec.config(h, 1, 10); err == nil || !strings.Contains(err.Error(), "enkf_n_memory must be a whole number") {
+			t.Errorf("%s: enkf_n_memory 2.5: %v", spec, err)
+		}
+	}
+	if v := methodByName("etkf").adaptiveVariant(adaptiveChoice{scheme: config.SchemeEnKFN, tuneMemory: true}); slices.Contains(v.knobs, "enkf_n_memory") || len(v.grid(benchModels["ks"])) != len(adaptiveXNs) {
+		t.Errorf("the global ETKF tunes the memory: knobs %v", v.knobs)
+	}
+	for _, bad := range []LatentOptions{
+		{Adaptive: true, Scheme: config.SchemeLocalInnovation, TuneEnKFNMemory: true},
+		{TuneEnKFNMemory: true},
+		{Adaptive: true, Scheme: config.SchemeLocalInnovation, EnKFN: true, TuneEnKFNMemory: true, EnKFNMemory: 20},
+		{Adaptive: true, Scheme: config.SchemeLocalInnovation, EnKFN: true, TuneEnKFNMemory: true, TuneXN: true},
+	} {
+		bad.withDefaults()
+		if err := bad.validate(); err == nil || !strings.Contains(err.Error(), "--tune-enkf-n-memory") {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}
+
+// tuningOf returns a tuning record of the configurations, for knobValues.
+func tuningOf(grid []Hyper) []TuneResult {
+	out := make([]TuneResult, len(grid))
+	for i, h := range grid {
+		out[i].Hyperparameters = h
+	}
+	return out
 }

@@ -179,17 +179,9 @@ type latentMethod struct {
 	// alphaEstimate estimates the hybrid-local analysis's α online
 	// (latent.alpha_estimate) instead of a knob alpha.
 	alphaEstimate bool
-	// scheme, if set, replaces the inflation knob by an adaptive
-	// inflation (config.SchemeEnKFN, SchemeInnovation or
-	// SchemeLocalInnovation) whose own knob (xn or prior_sd) is fixed at
-	// weight, or tuned if it is 0 (adaptiveVariant); enkfN adds the
-	// EnKF-N to an innovation scheme.
-	scheme string
-	weight float64
-	enkfN  bool
-	// enkfNMemory, if above 0, averages a localised method's EnKF-N
-	// inflation over that many analyses (filter.adaptive.enkf_n_memory).
-	enkfNMemory int
+	// adaptive, if its scheme is set, replaces the inflation knob by an
+	// adaptive inflation (adaptiveVariant).
+	adaptive adaptiveChoice
 	// where, if set, limits the method to these model/regime pairs (for
 	// a method too costly to run everywhere).
 	where []string
@@ -341,41 +333,72 @@ func adaptiveKnob(scheme string) (string, []float64) {
 	return "prior_sd", adaptivePriorSDs
 }
 
+// adaptiveMemories are the values of the local EnKF-N's memory
+// (enkf_n_memory) a bench with TuneEnKFNMemory tunes: 1, each analysis
+// its own λ, and 20, the fixed memory of the protocol scored on seeds
+// 61–80 (docs/benchmarks.md), which helped at N = 4 and cost on the
+// sparse Lorenz-96 network.
+var adaptiveMemories = []float64{1, 20}
+
+// adaptiveChoice is how an adaptive bench replaces a method's inflation
+// knob: the scheme (config.SchemeEnKFN, SchemeInnovation or
+// SchemeLocalInnovation) with its knob (xn, prior_sd) fixed at weight > 0
+// or tuned if weight is 0; enkfN adds the EnKF-N to an innovation
+// scheme, with xn 1, or with tuneXN its xn tuned as a knob too. memory,
+// if above 0, fixes the local EnKF-N's enkf_n_memory of the localised
+// methods; tuneMemory tunes it on adaptiveMemories.
+type adaptiveChoice struct {
+	scheme        string
+	weight        float64
+	enkfN, tuneXN bool
+	memory        int
+	tuneMemory    bool
+}
+
 // adaptiveVariant returns the method with its inflation knob replaced by
-// the adaptive inflation scheme (config.SchemeEnKFN, SchemeInnovation or
-// SchemeLocalInnovation), or nil if the scheme is not derived for
+// the adaptive inflation a, or nil if the scheme is not derived for
 // its analysis: the EnKF-N and the global innovation estimate are not for
 // a hybrid covariance (α < 1) or the iterative analysis
 // (config.Config.Validate refuses them), and the local innovation
 // inflation is for the LETKF and the localised hybrid on the states
 // (latent.analysis hybrid-local) only, with a fixed α (the estimate of α
-// reads the same innovations). The scheme's knob (xn, prior_sd) is
-// fixed at weight > 0; with weight 0 it is a knob in the inflation's
-// place, tuned on its values (adaptiveKnob) by the same rules. enkfN adds
-// the EnKF-N to an innovation scheme, with xn 1, or with tuneXN its xn
-// tuned as a knob too (pairedPriorSDs, pairedXNs).
-func (meth *latentMethod) adaptiveVariant(scheme string, weight float64, enkfN, tuneXN bool) *latentMethod {
-	if meth.alphaEstimate || scheme == config.SchemeLocalInnovation && !meth.letkf ||
-		scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
+// reads the same innovations). A tuned scheme knob is a knob in the
+// inflation's place, tuned on its values (adaptiveKnob) by the same
+// rules; tuned with xn or the memory, each of the two takes the two
+// values at the ends of its list (pairedPriorSDs, pairedXNs,
+// adaptiveMemories), so that the grid stays near the inflation's. The
+// memory is the localised methods' only (a global filter takes none).
+func (meth *latentMethod) adaptiveVariant(a adaptiveChoice) *latentMethod {
+	if meth.alphaEstimate || a.scheme == config.SchemeLocalInnovation && !meth.letkf ||
+		a.scheme != config.SchemeLocalInnovation && (slices.Contains(meth.knobs, "alpha") || meth.analysis == config.LatentIterative) {
 		return nil
 	}
+	if !meth.letkf {
+		a.memory, a.tuneMemory = 0, false
+	}
 	v := *meth
-	v.scheme, v.weight, v.enkfN = scheme, weight, enkfN
+	v.adaptive = a
 	var knobs []string
 	var values [][]float64
-	if weight == 0 {
-		knob, vals := adaptiveKnob(scheme)
-		if tuneXN {
+	if a.weight == 0 {
+		knob, vals := adaptiveKnob(a.scheme)
+		switch {
+		case a.tuneXN || a.tuneMemory && knob == "prior_sd":
 			vals = pairedPriorSDs
+		case a.tuneMemory:
+			vals = pairedXNs
 		}
 		knobs, values = append(knobs, knob), append(values, vals)
 	}
-	if tuneXN {
+	if a.tuneXN {
 		vals := adaptiveXNs
-		if weight == 0 {
+		if a.weight == 0 {
 			vals = pairedXNs
 		}
 		knobs, values = append(knobs, "xn"), append(values, vals)
+	}
+	if a.tuneMemory {
+		knobs, values = append(knobs, "enkf_n_memory"), append(values, adaptiveMemories)
 	}
 	v.knobs = append(knobs, slices.DeleteFunc(slices.Clone(meth.knobs), func(k string) bool { return k == "inflation" })...)
 	v.grid = func(m *benchModel) []Hyper {
@@ -465,26 +488,33 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		return fmt.Errorf("d must be a whole number in 1..%d, got %v", m.model.Nx, d)
 	}
 	c.Filter.Inflation = config.Inflation(h["inflation"])
-	if meth.scheme != "" {
+	if a := meth.adaptive; a.scheme != "" {
 		c.Filter.Inflation = config.AdaptiveInflation
-		knob, _ := adaptiveKnob(meth.scheme)
-		w := meth.weight
+		knob, _ := adaptiveKnob(a.scheme)
+		w := a.weight
 		if x, ok := h[knob]; ok {
 			w = x
 		}
-		c.Filter.Adaptive = &config.AdaptiveConfig{Scheme: meth.scheme, EnKFN: meth.enkfN}
+		c.Filter.Adaptive = &config.AdaptiveConfig{Scheme: a.scheme, EnKFN: a.enkfN}
 		switch {
 		case w == 0:
-		case meth.scheme == config.SchemeEnKFN:
+		case a.scheme == config.SchemeEnKFN:
 			c.Filter.Adaptive.XN = &w
 		default:
 			c.Filter.Adaptive.PriorSD = &w
 		}
-		if x, ok := h["xn"]; ok && meth.enkfN {
+		if x, ok := h["xn"]; ok && a.enkfN {
 			c.Filter.Adaptive.XN = &x
 		}
-		if m := meth.enkfNMemory; m > 0 {
-			c.Filter.Adaptive.EnKFNMemory = &m
+		memory := a.memory
+		if x, ok := h["enkf_n_memory"]; ok {
+			if x != math.Trunc(x) || x < 1 {
+				return fmt.Errorf("enkf_n_memory must be a whole number >= 1, got %v", x)
+			}
+			memory = int(x)
+		}
+		if memory > 0 {
+			c.Filter.Adaptive.EnKFNMemory = &memory
 		}
 	}
 	if meth.letkf {
@@ -532,7 +562,8 @@ const (
 //     multiplied by 4 downwards while α stays positive;
 //   - d: times 4/3 or 3/4, rounded, within [1, nx];
 //   - xn (the EnKF-N's hyperprior weight) and prior_sd (the local innovation
-//     inflation's σ_b): doubled or halved.
+//     inflation's σ_b): doubled or halved;
+//   - enkf_n_memory: doubled or halved, rounded, never below 1.
 func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 	nx := float64(m.model.Nx)
 	var w float64
@@ -575,6 +606,11 @@ func outward(m *benchModel, knob string, v float64, up bool) (float64, bool) {
 		if up {
 			w = v * 2
 		}
+	case "enkf_n_memory":
+		w = math.Max(math.Round(v/2), 1)
+		if up {
+			w = v * 2
+		}
 	default:
 		panic("bench: no outward step for the knob " + knob)
 	}
@@ -612,7 +648,8 @@ func bracketProposals(meth *latentMethod, m *benchModel, tuning []TuneResult, h 
 
 // between returns the value of knob halfway between a and b on the scale
 // the knob's steps use (outward): the inflation excess arithmetically,
-// the radius, xn, prior_sd and d geometrically (d rounded), 1 − α
+// the radius, xn, prior_sd, d and enkf_n_memory geometrically (the last
+// two rounded), 1 − α
 // geometrically; false if there is no new value between them.
 func between(knob string, a, b float64) (float64, bool) {
 	var w float64
@@ -621,7 +658,7 @@ func between(knob string, a, b float64) (float64, bool) {
 		w = round4((a + b) / 2)
 	case "loc_radius", "xn", "prior_sd":
 		w = round4(math.Sqrt(a * b))
-	case "d":
+	case "d", "enkf_n_memory":
 		w = math.Round(math.Sqrt(a * b))
 	case "alpha":
 		w = round4(1 - math.Sqrt((1-a)*(1-b)))

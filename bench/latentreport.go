@@ -42,19 +42,20 @@ type LatentReport struct {
 	TuneTotal int `json:"tuning_total,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN,
-	// EnKFNMemory; no scheme is the
+	// EnKFNMemory, TuneEnKFNMemory; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against and Tuned is that report
 	// (read from it, not written).
-	Adaptive     bool          `json:"adaptive,omitempty"`
-	Scheme       string        `json:"scheme,omitempty"`
-	XN           float64       `json:"xn,omitempty"`
-	PriorSD      float64       `json:"prior_sd,omitempty"`
-	EnKFN        bool          `json:"enkf_n,omitempty"`
-	TuneXN       bool          `json:"tune_xn,omitempty"`
-	EnKFNMemory  int           `json:"enkf_n_memory,omitempty"`
-	ComparedWith string        `json:"compared_with,omitempty"`
-	Tuned        *LatentReport `json:"-"`
+	Adaptive        bool          `json:"adaptive,omitempty"`
+	Scheme          string        `json:"scheme,omitempty"`
+	XN              float64       `json:"xn,omitempty"`
+	PriorSD         float64       `json:"prior_sd,omitempty"`
+	EnKFN           bool          `json:"enkf_n,omitempty"`
+	TuneXN          bool          `json:"tune_xn,omitempty"`
+	EnKFNMemory     int           `json:"enkf_n_memory,omitempty"`
+	TuneEnKFNMemory bool          `json:"tune_enkf_n_memory,omitempty"`
+	ComparedWith    string        `json:"compared_with,omitempty"`
+	Tuned           *LatentReport `json:"-"`
 	// TuningFrom names the report the rows' tuning was read from
 	// (LatentOptions.TuningFrom), if it was not run here.
 	TuningFrom string `json:"tuning_from,omitempty"`
@@ -65,7 +66,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory, TuneEnKFNMemory: o.TuneEnKFNMemory}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -751,6 +752,8 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		case r.TuneXN:
 			sd = fmt.Sprintf("prior_sd tuned on %v and the EnKF-N's hyperprior weight xn on %v, 2 × 2 in the place of the inflation (DAPPER's advice for a localised EnKF-N is to tune xn)", pairedPriorSDs, pairedXNs)
 			xn = "xn tuned"
+		case r.TuneEnKFNMemory && r.PriorSD == 0:
+			sd = fmt.Sprintf("prior_sd tuned on %v beside the memory below, 2 × 2 in the place of the inflation", pairedPriorSDs)
 		case r.PriorSD != 0:
 			sd = fmt.Sprintf("prior_sd %g", r.PriorSD)
 		}
@@ -766,8 +769,11 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	case r.XN != 0:
 		which = fmt.Sprintf("Every method of docs/results-latent.md for which the EnKF-N is derived (not the hybrid or iterative analyses) runs with `filter.inflation: adaptive` (the EnKF-N, hyperprior weight xn = %g)", r.XN)
 	}
-	if r.EnKFNMemory > 0 {
+	switch {
+	case r.EnKFNMemory > 0:
 		which += fmt.Sprintf("; the local EnKF-N of the LETKF and the localised hybrids averages its inflation over %d analyses (`enkf_n_memory: %d`: λ̄ ← λ̄ + (λ − λ̄)/%d, carried from cycle to cycle)", r.EnKFNMemory, r.EnKFNMemory, r.EnKFNMemory)
+	case r.TuneEnKFNMemory:
+		which += fmt.Sprintf("; the local EnKF-N of the LETKF and the localised hybrids averages its inflation over M analyses (`enkf_n_memory: M`: λ̄ ← λ̄ + (λ − λ̄)/M, carried from cycle to cycle), M a knob tuned on %v (1: each analysis its own λ)", adaptiveMemories)
 	}
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
