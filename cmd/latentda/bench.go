@@ -17,7 +17,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Reproducible benchmarks (run in process, no Temporal needed)",
 	}
-	cmd.AddCommand(newBenchDapperCmd(), newBenchLatentCmd(), newBenchGeneratorsCmd(), newBenchOODCmd(), newBenchScaleCmd())
+	cmd.AddCommand(newBenchDapperCmd(), newBenchLatentCmd(), newBenchGeneratorsCmd(), newBenchOODCmd(), newBenchScaleCmd(), newBenchPairCmd())
 	return cmd
 }
 
