@@ -68,6 +68,7 @@ type hybridLocal struct {
 	// With the EnKF-N (ensembleInflation): each batch's λ_b of the
 	// members' part (the localizer's givenN), and the work space.
 	lamN []float64
+	eN   []float64 // each batch's corrected εN of that dual, for the anomalies' Hessian
 	en   *enkfnWork
 	sp   *space
 	rc   []float64 // R' = I + S_cᵀS_c (p_loc × p_loc), then its Cholesky factor
@@ -89,7 +90,7 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 	}
 	if f.cfg.Adaptive != nil {
 		hl, N, q := f.hloc, f.members, f.loc.maxObs
-		hl.lamN, hl.en, hl.sp = make([]float64, nb), newENKFNWork(f.cfg.Adaptive, N), newSpace(N)
+		hl.lamN, hl.eN, hl.en, hl.sp = make([]float64, nb), make([]float64, nb), newENKFNWork(f.cfg.Adaptive, N), newSpace(N)
 		hl.rc, hl.xe, hl.v = make([]float64, q*q), make([]float64, q*N), make([]float64, N)
 	}
 	return f.hloc
@@ -112,9 +113,13 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 // inflation), each batch's members' part is inflated further by the local
 // EnKF-N's λ_b (ensembleInflation; with EnKFN.Memory, its average),
 // P_b ← Λ_b (λ_b² α L∘Pₑ + (1 − α) BᵀB):
-// in the mean's member rows, and in the members' anomalies, whose
-// transform is then the ETKF's of the inflated ensemble (without the
-// EnKF-N's Hessian correction, which is not derived for the hybrid).
+// in the mean's member rows, and in the members' anomalies. Those are
+// the LETKF's, so their transform is the LETKF's EnKF-N transform at λ_b:
+// H^{-1/2} with the Hessian H = I + SSᵀ − 2wwᵀ/((N−1)εN + wᵀw) of the
+// primal cost at the LETKF's weights w of the inflated ensemble, εN
+// being the hybrid dual's; where H is not positive definite (λ_b is the
+// hybrid dual's optimum, not the LETKF's) the ETKF's. Without that
+// correction the members under-disperse at N = 4 (docs/benchmarks.md).
 //
 // With Alpha = 1 it is Analyze, bit for bit (h is not used). It needs the
 // LETKF; E is left unchanged when an error is returned.
@@ -134,9 +139,9 @@ func (f *Filter) AnalyzeHybridLocal(E, HE *mat.Dense, h ObservationMap, y, rVar 
 	if l.innov != nil {
 		l.given = hl.lam
 	}
-	l.givenN = hl.lamN // nil without the EnKF-N
+	l.givenN, l.givenEN = hl.lamN, hl.eN // nil without the EnKF-N
 	l.analyze(f.out, f.a, f.xm, f.s, f.d)
-	l.given, l.givenN = nil, nil
+	l.given, l.givenN, l.givenEN = nil, nil, nil
 	f.recentre(a, hl)
 	if l.innov != nil {
 		if inno.Inflation, err = l.meanInflation(0, l.nbatch); err != nil {
@@ -185,12 +190,12 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 		}
 		lo, hi := l.span(b)
 		if hl.en != nil {
-			lamN, err := hl.ensembleInflation(f.members, pl)
+			lamN, eN, err := hl.ensembleInflation(f.members, pl)
 			if err != nil {
 				return nil, fmt.Errorf("enkf: localised hybrid at grid points %d..%d: %w", lo, hi-1, err)
 			}
 			lamN = l.carriedN(b, lamN)
-			hl.lamN[b] = lamN
+			hl.lamN[b], hl.eN[b] = lamN, eN
 			scale(lamN, hl.st[:f.members*pl])
 		}
 		if err := hl.weights(M, pl); err != nil {
@@ -216,7 +221,7 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 // with R' = I + S_cᵀS_c, which is EnKFN's with Ŝ = Sₑ R'^{-1/2} and
 // d̂ = R'^{-1/2}d in S's and d's places: ŜŜᵀ = Sₑ R'⁻¹ Sₑᵀ, Ŝd̂ = Sₑ R'⁻¹ d.
 // Without static rows it is EnKFN's λ.
-func (hl *hybridLocal) ensembleInflation(N, pl int) (float64, error) {
+func (hl *hybridLocal) ensembleInflation(N, pl int) (float64, float64, error) {
 	M := len(hl.w)
 	se := blas64.General{Rows: N, Cols: pl, Stride: pl, Data: hl.st[:N*pl]}
 	sc := blas64.General{Rows: M - N, Cols: pl, Stride: pl, Data: hl.st[N*pl : M*pl]}
@@ -227,7 +232,7 @@ func (hl *hybridLocal) ensembleInflation(N, pl int) (float64, error) {
 	}
 	t, ok := lapack64.Potrf(rc)
 	if !ok {
-		return 0, fmt.Errorf("the static part's observation-space matrix is not positive definite")
+		return 0, 0, fmt.Errorf("the static part's observation-space matrix is not positive definite")
 	}
 	xe := blas64.General{Rows: pl, Cols: N, Stride: N, Data: hl.xe[:pl*N]}
 	for i := range N {
@@ -242,11 +247,11 @@ func (hl *hybridLocal) ensembleInflation(N, pl int) (float64, error) {
 		c.Data[i*N+i]++
 	}
 	if !hl.sp.decompose() {
-		return 0, fmt.Errorf("the members' ensemble-space matrix is not positive definite")
+		return 0, 0, fmt.Errorf("the members' ensemble-space matrix is not positive definite")
 	}
 	blas64.Gemv(blas.Trans, 1, xe, blas64.Vector{N: pl, Inc: 1, Data: hl.dl[:pl]}, 0, blas64.Vector{N: N, Inc: 1, Data: hl.v})
-	lambda, _ := hl.en.inflation(hl.sp, hl.v)
-	return lambda, nil
+	lambda, eN := hl.en.inflation(hl.sp, hl.v)
+	return lambda, eN, nil
 }
 
 // recentre moves the LETKF analysis in f.out, batch by batch, onto the

@@ -84,6 +84,7 @@ type localizer struct {
 	lam                []float64            // its carried Λ_b, the prior of each batch
 	given              []float64            // Λ_b estimated by the localised hybrid for this analysis (nil: estimate in transform)
 	givenN             []float64            // and its EnKF-N's λ_b of the members' part (nil: none, or solve the dual in transform)
+	givenEN            []float64            // and that dual's εN, for the Hessian transform (AnalyzeHybridLocal)
 	maxObs             int                  // the most observations a batch can have
 	infl               []float64            // each batch's inflation this analysis: Λ_b, or without innov the EnKF-N's λ (NaN: failed)
 	inflN              []float64            // with both innov and en: each batch's EnKF-N λ on top of √Λ_b (NaN: failed)
@@ -471,11 +472,20 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 	}
 	lw.sp.factor(S)
 	T := lw.sp.t
-	if lw.en == nil || l.givenN != nil {
+	switch {
+	case lw.en == nil:
 		lw.sp.formT()
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
-	} else {
+	case l.givenN != nil:
+		sd()
+		lw.sp.solve(lw.w, lw.sd, lw.res)
+		if lw.en.hessianRoot(lw.sp, S, lw.w, l.givenEN[b]) {
+			T = lw.en.hs.t
+		} else {
+			lw.sp.formT()
+		}
+	default:
 		// The local EnKF-N: the dual with the tapered local observations
 		// (inflated by √Λ_b with the local innovation inflation).
 		sd()
