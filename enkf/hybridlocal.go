@@ -118,7 +118,7 @@ func (f *Filter) hybridLocalSpace(M int) *hybridLocal {
 // H^{-1/2} with the Hessian H = I + SSᵀ − 2wwᵀ/((N−1)εN + wᵀw) of the
 // primal cost at the LETKF's weights w of the inflated ensemble, εN
 // being the hybrid dual's; where H is not positive definite (λ_b is the
-// hybrid dual's optimum, not the LETKF's) the ETKF's. Without that
+// hybrid dual's optimum, or its average, not the LETKF's) the ETKF's. Without that
 // correction the members under-disperse at N = 4 (docs/benchmarks.md).
 //
 // With Alpha = 1 it is Analyze, bit for bit (h is not used). It needs the
@@ -213,7 +213,7 @@ func (f *Filter) hybridWeights(a *augSpace, alpha float64) (*hybridLocal, error)
 }
 
 // ensembleInflation returns the local EnKF-N's inflation λ of the members'
-// part of the batch's hybrid covariance, from the tapered S̃ₗ (hl.st: the
+// part of the batch's hybrid covariance and its dual's corrected εN, from the tapered S̃ₗ (hl.st: the
 // N member rows Sₑ, then the static rows S_c) and dₗ. The static part is
 // not scaled with the members' (the EnKF-N's hyperprior is on the
 // ensemble's covariance), so it counts as observation error: in the
