@@ -941,6 +941,20 @@ func TestAdaptiveReport(t *testing.T) {
 	if want := "The LETKF and the localised hybrids (latent-hybrid-local-*; in a hybrid the EnKF-N inflates the members' part, its dual counting the static part as observation error) of docs/results-latent.md run with `filter.inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true}`"; !strings.Contains(md.String(), want) || !strings.Contains(md.String(), "prior_sd 0.04 instead of a fixed inflation") {
 		t.Errorf("report with the EnKF-N on the local innovation inflation lacks %q:\n%s", want, md.String())
 	}
+	// The memory tuned: prior_sd on its two ends beside it, or with the
+	// EnKF-N alone, xn.
+	rep.PriorSD, rep.TuneEnKFNMemory = 0, true
+	for _, c := range []struct{ scheme, want string }{
+		{config.SchemeLocalInnovation, "prior_sd tuned on [0.02 0.08] beside the memory below"},
+		{config.SchemeEnKFN, "M a knob tuned on [1 20] (1: each analysis its own λ), with xn on [1 4] only beside it"},
+	} {
+		rep.Scheme, rep.EnKFN = c.scheme, c.scheme != config.SchemeEnKFN
+		md.Reset()
+		rep.WriteMarkdown(&md)
+		if !strings.Contains(md.String(), c.want) {
+			t.Errorf("report with the memory tuned (%s) lacks %q:\n%s", c.scheme, c.want, md.String())
+		}
+	}
 }
 
 // TestRunGenerators: every kind asked for at every dimension up to the

@@ -774,6 +774,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		which += fmt.Sprintf("; the local EnKF-N of the LETKF and the localised hybrids averages its inflation over %d analyses (`enkf_n_memory: %d`: λ̄ ← λ̄ + (λ − λ̄)/%d, carried from cycle to cycle)", r.EnKFNMemory, r.EnKFNMemory, r.EnKFNMemory)
 	case r.TuneEnKFNMemory:
 		which += fmt.Sprintf("; the local EnKF-N of the LETKF and the localised hybrids averages its inflation over M analyses (`enkf_n_memory: M`: λ̄ ← λ̄ + (λ − λ̄)/M, carried from cycle to cycle), M a knob tuned on %v (1: each analysis its own λ)", adaptiveMemories)
+		if !r.EnKFN && r.XN == 0 {
+			which += fmt.Sprintf(", with xn on %v only beside it", pairedXNs)
+		}
 	}
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
