@@ -659,7 +659,8 @@ func TestEnKFNMemory(t *testing.T) {
 // where the Hessian of the primal cost can fail to be positive definite
 // (here: an average far below the optimum, with large innovations); such
 // a batch takes the ETKF's transform instead of stopping the analysis,
-// which without a memory is an error.
+// which without a memory is an error. The same holds for the localised
+// hybrid's members, which take the LETKF's transform at the hybrid's λ̄.
 func TestEnKFNMemoryHessian(t *testing.T) {
 	mu, P, H, y, r, pos := testProblem()
 	const N = 3
@@ -668,53 +669,32 @@ func TestEnKFNMemoryHessian(t *testing.T) {
 	for k := range yy {
 		yy[k] += 10 * float64(k%3-1)
 	}
-	f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: 20}}, N, len(mu), pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetEnKFNEstimate(slices.Repeat([]float64{0.05}, len(f.EnKFNEstimate()))); err != nil {
-		t.Fatal(err)
-	}
-	got := mat.DenseCopyOf(E)
-	if _, err := f.Analyze(got, applyLinear(H, E), yy, r, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range got.RawMatrix().Data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			t.Fatalf("analysis %v", got.RawMatrix().Data)
-		}
-	}
-}
-
-// TestHybridLocalEnKFNMemoryHessian: the localised hybrid's members take
-// the LETKF's Hessian transform at the carried λ̄, and where that Hessian
-// is not positive definite (an average far below the optimum, with large
-// innovations, as in TestEnKFNMemoryHessian) the ETKF's: the analysis
-// stays finite.
-func TestHybridLocalEnKFNMemoryHessian(t *testing.T) {
-	mu, P, H, y, r, pos := testProblem()
-	const N = 3
-	E := gaussianEnsemble(N, mu, P, 1)
-	yy := slices.Clone(y)
-	for k := range yy {
-		yy[k] += 10 * float64(k%3-1)
-	}
-	cfg := Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: 20}, Innovation: &InnovationInflation{Local: true}}
-	f, err := New(cfg, N, len(mu), pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetEnKFNEstimate(slices.Repeat([]float64{0.05}, len(f.EnKFNEstimate()))); err != nil {
-		t.Fatal(err)
-	}
 	B := mat.NewDense(2, len(mu), []float64{1, 0, 1, 0, 1, 0, 1, 0, 1, 0})
-	got := mat.DenseCopyOf(E)
-	if _, err := f.AnalyzeHybridLocal(got, applyLinear(H, E), linearMap{H: H}, yy, r, Hybrid{Alpha: 0.9, B: B}, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range got.RawMatrix().Data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			t.Fatalf("analysis %v", got.RawMatrix().Data)
+	for _, hybrid := range []bool{false, true} {
+		cfg := Config{Method: LETKF, Inflation: 1, LocRadius: 2, Adaptive: &EnKFN{Memory: 20}}
+		if hybrid {
+			cfg.Innovation = &InnovationInflation{Local: true}
+		}
+		f, err := New(cfg, N, len(mu), pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetEnKFNEstimate(slices.Repeat([]float64{0.05}, len(f.EnKFNEstimate()))); err != nil {
+			t.Fatal(err)
+		}
+		got := mat.DenseCopyOf(E)
+		if hybrid {
+			_, err = f.AnalyzeHybridLocal(got, applyLinear(H, E), linearMap{H: H}, yy, r, Hybrid{Alpha: 0.9, B: B}, nil)
+		} else {
+			_, err = f.Analyze(got, applyLinear(H, E), yy, r, nil)
+		}
+		if err != nil {
+			t.Fatalf("hybrid %t: %v", hybrid, err)
+		}
+		for _, v := range got.RawMatrix().Data {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("hybrid %t: analysis %v", hybrid, got.RawMatrix().Data)
+			}
 		}
 	}
 }

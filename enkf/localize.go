@@ -472,43 +472,43 @@ func (l *localizer) transform(lw *localWork, dst []float64, b int, s, d []float6
 	}
 	lw.sp.factor(S)
 	T := lw.sp.t
-	switch {
-	case lw.en == nil:
+	if lw.en == nil {
 		lw.sp.formT()
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
-	case l.givenN != nil:
-		sd()
-		lw.sp.solve(lw.w, lw.sd, lw.res)
-		if lw.en.hessianRoot(lw.sp, S, lw.w, l.givenEN[b]) {
-			T = lw.en.hs.t
+	} else {
+		// The local EnKF-N: λ given by the localised hybrid (already in S),
+		// or from the dual with the tapered local observations (inflated by
+		// √Λ_b with the local innovation inflation).
+		lambdaN, eN := inflN, 0.0
+		if l.givenN != nil {
+			eN = l.givenEN[b]
 		} else {
-			lw.sp.formT()
+			sd()
+			lambdaN, eN = lw.en.inflation(lw.sp, lw.sd)
+			lambdaN = l.carriedN(b, lambdaN)
+			scale(lambdaN, S.Data)
+			lw.sp.factor(S)
+			lambda *= lambdaN
 		}
-	default:
-		// The local EnKF-N: the dual with the tapered local observations
-		// (inflated by √Λ_b with the local innovation inflation).
-		sd()
-		lambdaN, eN := lw.en.inflation(lw.sp, lw.sd)
-		lambdaN = l.carriedN(b, lambdaN)
-		scale(lambdaN, S.Data)
-		lw.sp.factor(S)
 		sd()
 		lw.sp.solve(lw.w, lw.sd, lw.res)
-		lambda *= lambdaN
 		switch {
 		case lw.en.hessianRoot(lw.sp, S, lw.w, eN):
 			T = lw.en.hs.t
-		case l.meanN != nil:
-			// The average is not the dual's optimum, where the Hessian
-			// is positive definite: the ETKF's transform instead.
+		case l.meanN != nil || l.givenN != nil:
+			// λ is not this dual's optimum (an average, or the hybrid
+			// dual's), where the Hessian is positive definite: the
+			// ETKF's transform instead.
 			lw.sp.formT()
 		default:
 			lambdaN = math.NaN()
 		}
-		if l.innov != nil {
+		switch {
+		case l.givenN != nil:
+		case l.innov != nil:
 			inflN = lambdaN
-		} else {
+		default:
 			infl = lambdaN
 		}
 	}
