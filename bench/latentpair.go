@@ -10,7 +10,8 @@ import (
 // seed by seed, as Markdown: for every row of b that a has (the same
 // model, regime, N and filter, scored on the same seeds over the same
 // cycles), the mean over the seeds both kept of b − a RMSE with its 95%
-// CI, in % of a's mean on those seeds (pairRows). It is how two schemes,
+// CI, in % of a's mean on those seeds (pairRows), beside each side's
+// mean spread over its mean RMSE. It is how two schemes,
 // each with its own tuning, are compared on the same truths; names label
 // the two sides. The reports must share their evaluation seeds.
 func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string) error {
@@ -38,14 +39,14 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string) err
 				above++
 			}
 		}
-		out = append(out, fmt.Sprintf("| %s | %s | %d | %s | %s (%s) | %s (%s) | %s |\n", row.Model, row.Regime, row.N, row.Filter,
-			rowRMSE(t), t.Hyperparameters, rowRMSE(&row), row.Hyperparameters, change))
+		out = append(out, fmt.Sprintf("| %s | %s | %d | %s | %s (%s) | %s (%s) | %s | %s | %s |\n", row.Model, row.Regime, row.N, row.Filter,
+			rowRMSE(t), t.Hyperparameters, rowRMSE(&row), row.Hyperparameters, dispersion(t), dispersion(&row), change))
 	}
 	if len(out) == 0 {
 		return fmt.Errorf("bench pair: %s and %s have no row in common", aName, bName)
 	}
 	if _, err := fmt.Fprintf(w, "Paired, seed by seed on the evaluation seeds %v: B = %s against A = %s; the change is the mean of B − A RMSE over the seeds both kept, with its 95%% CI, in %% of A's mean on them.\n\n"+
-		"| model | regime | N | filter | A rmse (chosen) | B rmse (chosen) | paired change B − A (95%% CI) |\n|---|---|---|---|---|---|---|\n", a.EvalSeeds, bName, aName); err != nil {
+		"| model | regime | N | filter | A rmse (chosen) | B rmse (chosen) | A spread / rmse | B spread / rmse | paired change B − A (95%% CI) |\n|---|---|---|---|---|---|---|---|---|\n", a.EvalSeeds, bName, aName); err != nil {
 		return err
 	}
 	for _, line := range out {
@@ -55,4 +56,13 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string) err
 	}
 	_, err := fmt.Fprintf(w, "\nRows in common: %d, paired: %d; the paired interval lies wholly below 0 on %d and wholly above on %d.\n", len(out), compared, below, above)
 	return err
+}
+
+// dispersion returns a row's mean spread over its mean RMSE (1 for an
+// ensemble as wide as its error), or "—" without both.
+func dispersion(r *LatentRow) string {
+	if r.RMSEMean == nil || r.SpreadMean == nil || *r.RMSEMean == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", *r.SpreadMean / *r.RMSEMean)
 }

@@ -12,7 +12,7 @@ import (
 func TestWritePairedReports(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	row := func(filter string, rmse ...float64) LatentRow {
-		r := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: filter, Seeds: len(rmse), Cycles: 400, RMSEMean: f(0.2), RMSECI95: f(0.01)}
+		r := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: filter, Seeds: len(rmse), Cycles: 400, RMSEMean: f(0.2), RMSECI95: f(0.01), SpreadMean: f(0.16)}
 		for i, x := range rmse {
 			r.Evaluation = append(r.Evaluation, SeedResult{Seed: uint64(i + 1), RMSE: x, Diverged: x < 0})
 		}
@@ -29,7 +29,7 @@ func TestWritePairedReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"| ks | small | 4 | letkf |", "-11.7% ± 7.2% (lower on 3 of 3)", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0."} {
+	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3)", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0."} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
