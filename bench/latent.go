@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,6 +22,7 @@ import (
 	"github.com/latentda/latentda/latent"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 )
 
 // The fair latent benchmark (`latentda bench latent`, issue 14): every
@@ -119,6 +125,10 @@ type LatentOptions struct {
 	TuneXN          bool
 	EnKFNMemory     int
 	TuneEnKFNMemory bool
+	// TraceDir, if set, receives one CSV file per evaluation run with a
+	// line per cycle (writeTraceLine), to see where a seed loses track.
+	// It needs Tuned or TuningFrom: tuning runs are not traced.
+	TraceDir string
 	// Log receives progress lines; RowDone each finished row with the
 	// generators trained so far (from one goroutine at a time).
 	Log     func(string)
@@ -296,6 +306,9 @@ func (o *LatentOptions) validate() error {
 	if o.Tuned != nil && o.TuningFrom != nil {
 		return fmt.Errorf("bench latent: give either tuned hyperparameters or a report to take the tuning from, not both")
 	}
+	if o.TraceDir != "" && o.Tuned == nil && o.TuningFrom == nil {
+		return fmt.Errorf("bench latent: --trace writes the evaluation runs, one file each: give --tuned or --tuning-from, so that no tuning runs")
+	}
 	if o.TuneXN && !o.EnKFN {
 		return fmt.Errorf("bench latent: --tune-xn tunes the xn of --enkf-n")
 	}
@@ -470,8 +483,9 @@ func failed(err error) runResult { return runResult{fail: err, projected: math.N
 
 // runner runs one built configuration; gen is the latent filter's
 // generator (nil for a full-space filter), probe the generator whose
-// manifold the analysis mean is projected onto (nil: none).
-type runner func(ctx context.Context, cfg config.Config, gen, probe *benchGenerator) runResult
+// manifold the analysis mean is projected onto (nil: none), trace the
+// writer of its per-cycle trace (nil: none; writeTraceLine).
+type runner func(ctx context.Context, cfg config.Config, gen, probe *benchGenerator, trace io.Writer) runResult
 
 // diverged reports whether a run is lost: the filter's error (the
 // divergence guard), a non-finite RMSE, or one above climatology.
@@ -893,11 +907,81 @@ func (b *latentBench) runSeeds(ctx context.Context, spec rowSpec, h Hyper, seeds
 				out[i] = failed(err)
 				return
 			}
-			out[i] = b.run(ctx, cfg, gen, probe)
+			if b.opts.TraceDir == "" {
+				out[i] = b.run(ctx, cfg, gen, probe, nil)
+				return
+			}
+			out[i] = b.runTraced(ctx, spec, seed, cfg, gen, probe)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// runTraced runs cfg with its per-cycle trace written to the file of
+// spec and seed under TraceDir (traceFile). A trace that cannot be
+// written fails the run, not the filter.
+func (b *latentBench) runTraced(ctx context.Context, spec rowSpec, seed uint64, cfg config.Config, gen, probe *benchGenerator) runResult {
+	path := filepath.Join(b.opts.TraceDir, traceFile(spec, seed))
+	f, err := os.Create(path)
+	if err != nil {
+		return failed(fmt.Errorf("trace: %w", err))
+	}
+	w := bufio.NewWriter(f)
+	r := b.run(ctx, cfg, gen, probe, w)
+	if err := errors.Join(w.Flush(), f.Close()); err != nil && r.fail == nil {
+		r.fail = fmt.Errorf("trace %s: %w", path, err)
+	}
+	return r
+}
+
+// traceFile names the trace of spec on seed: model-regime-N-filter-seed.csv.
+func traceFile(spec rowSpec, seed uint64) string {
+	return fmt.Sprintf("%s-%s-N%d-%s-seed%d.csv", spec.model.name, spec.regime.name, spec.N, spec.method.name, seed)
+}
+
+// traceHeader is the first line of a trace, one line per cycle after it
+// (writeTraceLine).
+const traceHeader = "cycle,scored,rmse_f,rmse_a,spread_f,spread_a,nis_ratio,inflation,carried_inflation,opposite_sign\n"
+
+// writeTraceLine writes cycle c of run s to a trace: its diagnostics
+// (experiment.CycleStats; nis_ratio the NIS over its expectation), the
+// mean of the inflation estimate it carries to the next analysis (empty
+// without one), and opposite_sign, the fraction of the state's points
+// beyond one observation-error standard deviation from 0 (|xᵗ| > σ_o)
+// at which the analysis mean has the other sign: the failure an
+// observation of x² cannot see.
+func writeTraceLine(w io.Writer, s *experiment.Setup, c *experiment.Cycle, E *mat.Dense) error {
+	st := c.Stats
+	carried := ""
+	if est := s.InflationEstimate(); len(est) > 0 {
+		carried = strconv.FormatFloat(stat.Mean(est, nil), 'g', 6, 64)
+	}
+	_, err := fmt.Fprintf(w, "%d,%t,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g\n", c.K, s.Config.Scored(c.K),
+		st.RMSEf, st.RMSEa, st.SpreadF, st.SpreadA, st.NIS/st.NISExpected, st.Inflation, carried,
+		oppositeSign(E, c.Truth, math.Sqrt(s.Config.Observations.Variance)))
+	return err
+}
+
+// oppositeSign is the fraction of the points with |xᵗ| > threshold at
+// which the mean of ensemble E (members in rows) has the other sign than
+// truth xᵗ (0 if there are none).
+func oppositeSign(E *mat.Dense, truth []float64, threshold float64) float64 {
+	n, _ := E.Dims()
+	var beyond, other int
+	for j, x := range truth {
+		if math.Abs(x) <= threshold {
+			continue
+		}
+		beyond++
+		if mean := mat.Sum(E.ColView(j)) / float64(n); mean*x < 0 {
+			other++
+		}
+	}
+	if beyond == 0 {
+		return 0
+	}
+	return float64(other) / float64(beyond)
 }
 
 // cycles returns the scored cycles of a tuning or evaluation run of m.
@@ -917,7 +1001,7 @@ func (b *latentBench) cycles(m *benchModel, tuning bool) int {
 // experiment's cycle step and returns the time-mean diagnostics with the
 // total wall time of the analyses, and, with a probe generator, the
 // time-mean RMSE of the projected analysis mean G(E(x̄ᵃ)).
-func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generator) runResult {
+func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generator, trace io.Writer) runResult {
 	r := runResult{projected: math.NaN()}
 	truth, E, err := s.Initial()
 	if err != nil {
@@ -927,6 +1011,11 @@ func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generato
 	var proj projection
 	if probe != nil {
 		proj = newProjection(probe)
+	}
+	if trace != nil {
+		if _, r.fail = io.WriteString(trace, traceHeader); r.fail != nil {
+			return r
+		}
 	}
 	for k := 1; k <= s.Config.Cycles; k++ {
 		if k%32 == 0 {
@@ -949,6 +1038,11 @@ func timedCycles(ctx context.Context, s *experiment.Setup, probe latent.Generato
 			break
 		}
 		sums.Add(c.Stats, s.Config.Scored(k))
+		if trace != nil {
+			if r.fail = writeTraceLine(trace, s, c, E); r.fail != nil {
+				break
+			}
+		}
 		if probe != nil && s.Config.Scored(k) {
 			proj.add(E, c.Truth)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/latent"
+	"gonum.org/v1/gonum/mat"
 )
 
 // TestSetStats: diverged seeds are counted and left out of every
@@ -124,7 +127,7 @@ func TestTunedKnobsCheckedBeforeRunning(t *testing.T) {
 			t.Error("ran the climatology")
 			return 1, nil
 		},
-		run: func(context.Context, config.Config, *benchGenerator, *benchGenerator) runResult {
+		run: func(context.Context, config.Config, *benchGenerator, *benchGenerator, io.Writer) runResult {
 			t.Error("ran a configuration")
 			return runResult{}
 		}}
@@ -142,7 +145,7 @@ func TestTunedKnobsCheckedBeforeRunning(t *testing.T) {
 func TestRunFailureFailsTheRow(t *testing.T) {
 	spec := rowSpec{model: benchModels["lorenz96"], regime: regimeByName("standard"), N: 16, method: methodByName("etkf")}
 	run := func(failSeed uint64, failure runResult) runner {
-		return func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+		return func(_ context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
 			if cfg.Seed == failSeed {
 				return failure
 			}
@@ -195,7 +198,7 @@ func TestCancelledRowNotReported(t *testing.T) {
 	defer cancel()
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(ctx context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+		run: func(ctx context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
 			if cfg.Filter.Members == 20 { // the second row: stopped while it runs
 				cancel()
 				return failed(ctx.Err())
@@ -278,7 +281,7 @@ func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
 	ran := map[int][]uint64{} // scored cycles → seeds
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
 			mu.Lock()
 			ran[cfg.Cycles-m.burnInCycles] = append(ran[cfg.Cycles-m.burnInCycles], cfg.Seed)
 			mu.Unlock()
@@ -708,7 +711,7 @@ func TestBracketing(t *testing.T) {
 	o.withDefaults()
 	b := &latentBench{opts: o,
 		clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+		run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
 			rmse := math.Abs(float64(cfg.Filter.Inflation)-1.3) + 0.01*math.Abs(cfg.Filter.LocRadius-1)
 			return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
 		}}
@@ -1027,7 +1030,7 @@ func TestProjectionProbe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := timedCycles(context.Background(), s, g)
+		r := timedCycles(context.Background(), s, g, nil)
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -1113,7 +1116,7 @@ func TestTuningFrom(t *testing.T) {
 		o.withDefaults()
 		return &latentBench{opts: o,
 			clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
-			run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator) runResult {
+			run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
 				if cfg.Cycles-m.burnInCycles == 10 {
 					mu.Lock()
 					tuningRuns++
@@ -1279,4 +1282,81 @@ func tuningOf(grid []Hyper) []TuneResult {
 		out[i].Hyperparameters = h
 	}
 	return out
+}
+
+// TestTrace: a traced run writes the header and one line per cycle; the
+// scored lines' mean rmse_a and spread_a are the run's, and a run
+// without an adaptive inflation leaves carried_inflation empty.
+func TestTrace(t *testing.T) {
+	cfg := experiment.DapperConfigs(30)["l96-etkf"]
+	cfg.BurnIn = 0.5 // 10 cycles
+	s, err := experiment.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	r := timedCycles(context.Background(), s, nil, &buf)
+	if r.err != nil || r.fail != nil {
+		t.Fatal(r.err, r.fail)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if got := lines[0] + "\n"; got != traceHeader {
+		t.Fatalf("header %q, want %q", got, traceHeader)
+	}
+	if len(lines) != cfg.Cycles+1 {
+		t.Fatalf("%d lines, want the header and %d cycles", len(lines), cfg.Cycles)
+	}
+	var rmse, spread float64
+	var scored int
+	for i, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if len(f) != 10 || f[0] != strconv.Itoa(i+1) || f[8] != "" {
+			t.Fatalf("line %d: %q", i+1, line)
+		}
+		if f[1] != "true" {
+			continue
+		}
+		scored++
+		a, errA := strconv.ParseFloat(f[3], 64)
+		sp, errS := strconv.ParseFloat(f[5], 64)
+		opp, errO := strconv.ParseFloat(f[9], 64)
+		if err := errors.Join(errA, errS, errO); err != nil || opp < 0 || opp > 1 {
+			t.Fatalf("line %d: %q: %v", i+1, line, err)
+		}
+		rmse, spread = rmse+a, spread+sp
+	}
+	sum := r.sum
+	if scored != 20 || math.Abs(rmse/20-sum.RMSEa) > 1e-5*sum.RMSEa || math.Abs(spread/20-sum.SpreadA) > 1e-5*sum.SpreadA {
+		t.Errorf("%d scored lines, mean rmse_a %v spread_a %v; the run's %v and %v", scored, rmse/20, spread/20, sum.RMSEa, sum.SpreadA)
+	}
+	if err := timedCycles(context.Background(), s, nil, failingWriter{}).fail; err == nil {
+		t.Error("a trace that cannot be written does not fail the run")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestOppositeSign: the share of the points beyond the threshold at which
+// the ensemble mean has the other sign than the truth.
+func TestOppositeSign(t *testing.T) {
+	E := mat.NewDense(2, 4, []float64{
+		2, -1, 0.5, 3,
+		2, -3, -0.1, -4,
+	}) // means 2, -2, 0.2, -0.5
+	for _, tc := range []struct {
+		truth     []float64
+		threshold float64
+		want      float64
+	}{
+		{[]float64{1.5, -2, 0.1, 2}, 1, 1.0 / 3}, // point 3 is within the threshold
+		{[]float64{-1.5, 2, 0.1, 2}, 1, 1},
+		{[]float64{1.5, -2, -5, -2}, 1, 1.0 / 4},
+		{[]float64{0.5, -0.5, 0.1, 0.9}, 1, 0}, // no point beyond it
+	} {
+		if got := oppositeSign(E, tc.truth, tc.threshold); math.Abs(got-tc.want) > 1e-15 {
+			t.Errorf("truth %v: %v, want %v", tc.truth, got, tc.want)
+		}
+	}
 }

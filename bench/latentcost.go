@@ -95,7 +95,7 @@ func RunLatentCost(ctx context.Context, o LatentCostOptions) (GeneratorRow, []La
 		if err != nil {
 			return gen, nil, err
 		}
-		r := timedCycles(ctx, s, nil)
+		r := timedCycles(ctx, s, nil, nil)
 		if r.fail != nil {
 			return gen, nil, r.fail
 		}

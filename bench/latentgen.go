@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"sync"
@@ -271,8 +272,9 @@ func kindOrder(k string) int {
 }
 
 // runBuilt builds cfg with a clone of gen's generator (none for a
-// full-space filter) and runs it, with a clone of probe's if it is set.
-func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen, probe *benchGenerator) runResult {
+// full-space filter) and runs it, with a clone of probe's if it is set,
+// writing its trace to trace if that is not nil.
+func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen, probe *benchGenerator, trace io.Writer) runResult {
 	var g, pg latent.Generator
 	var stats latent.Stats
 	if gen != nil {
@@ -285,7 +287,7 @@ func (c *generatorCache) runBuilt(ctx context.Context, cfg config.Config, gen, p
 	if err != nil {
 		return failed(err)
 	}
-	return timedCycles(ctx, s, pg)
+	return timedCycles(ctx, s, pg, trace)
 }
 
 // meanVariance is the mean per-variable variance of the rows of X.

@@ -179,6 +179,7 @@ func badCases() []badCase {
 		{name: "flags/bench latent --tuning-from tuned on other seeds", files: map[string]string{"tuned.json": `{"tuning_seeds": [101, 102], "eval_seeds": [1, 2, 3, 4, 5], "rows": []}`},
 			args: []string{"bench", "latent", "--tuning-from", "tuned.json", "--seeds", "20", "--json", "state/r.json", "--report", "state/r.md"},
 			want: "--tuning-from tuned.json: its rows were tuned on the seeds [101 102], this run's are [101 102 103 104 105]"},
+		flags("bench latent --trace with tuning", "bench latent: --trace writes the evaluation runs, one file each: give --tuned or --tuning-from, so that no tuning runs", "bench", "latent", "--trace", "state/trace", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --tuning-from its own --json", "--tuning-from state/r.json is also --json, which this run rewrites after every row; give another --json", "bench", "latent", "--tuning-from", "state/r.json", "--json", "state/r.json", "--report", "state/r.md"),
 		{name: "flags/bench pair one report", args: []string{"bench", "pair", "a.json"}, want: "accepts 2 arg(s), received 1"},
 		{name: "flags/bench pair a missing report", args: []string{"bench", "pair", "a.json", "b.json"}, want: "a.json: no such file"},

@@ -47,6 +47,8 @@ and on evaluation seeds that neither the tuning nor the published report uses, t
   latentda bench latent --model ks --regime sparse --filter letkf --seeds 3 --first-seed 201 --report /tmp/r.md --json /tmp/r.json
 and without tuning:
   latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8
+and one seed traced cycle by cycle, to see where it loses track:
+  latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8 --first-seed 201 --seeds 1 --trace /tmp/trace
 and the published choices scored on more evaluation seeds, without tuning again:
   latentda bench latent --tuning-from docs/results-latent.json --seeds 20 --report /tmp/r.md --json /tmp/r.json
 
@@ -86,6 +88,7 @@ sets each row against the tuned row of --compare:
 	f.IntVar(&o.EnKFNMemory, "enkf-n-memory", 0, "with --scheme enkf-n or --enkf-n, average the local EnKF-N's inflation of the LETKF and the localised hybrids over this many analyses, filter.adaptive.enkf_n_memory (0: each analysis its own)")
 	f.BoolVar(&o.TuneEnKFNMemory, "tune-enkf-n-memory", false, "with --scheme enkf-n or --enkf-n, tune the local EnKF-N's memory (enkf_n_memory) of the LETKF and the localised hybrids as a knob: on 1 and 20, with the scheme's knob on its two ends (prior_sd 0.02 and 0.08, xn 1 and 4)")
 	f.BoolVar(&o.TuneXN, "tune-xn", false, "with --enkf-n, tune its xn too: on 1 and 4, with prior_sd on 0.02 and 0.08 (or xn on 1, 2, 4 with --prior-sd)")
+	f.StringVar(&o.TraceDir, "trace", "", "with --tuned or --tuning-from, write each evaluation run's diagnostics cycle by cycle to DIR/model-regime-N-filter-seedS.csv (rmse, spread, NIS, inflation, the share of points whose analysis has the other sign)")
 	f.StringVar(&o.Compare, "compare", "docs/results-latent.json", "with --inflation adaptive, the JSON report of tuned rows to set the adaptive rows against")
 	return cmd
 }
@@ -123,6 +126,11 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 	}
 	if err := o.LatentOptions.Validate(); err != nil {
 		return usageError{err}
+	}
+	if o.TraceDir != "" {
+		if err := os.MkdirAll(o.TraceDir, 0o755); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
 	}
 	if from := o.LatentOptions.TuningFrom; from != nil {
 		if err := o.LatentOptions.SameTuning(*from); err != nil {
