@@ -13,6 +13,7 @@ import (
 
 	"github.com/latentda/latentda/config"
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/vec"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 )
@@ -66,14 +67,16 @@ func writeTraceLine(w io.Writer, s *experiment.Setup, c *experiment.Cycle, E *ma
 // which the mean of ensemble E (members in rows) has the other sign than
 // truth xᵗ (0 if there are none).
 func oppositeSign(E *mat.Dense, truth []float64, threshold float64) float64 {
-	n, _ := E.Dims()
+	m := E.RawMatrix()
+	mean := make([]float64, m.Cols)
+	vec.MeanRows(mean, m.Data, m.Rows, m.Stride)
 	var beyond, other int
 	for j, x := range truth {
 		if math.Abs(x) <= threshold {
 			continue
 		}
 		beyond++
-		if mean := mat.Sum(E.ColView(j)) / float64(n); mean*x < 0 {
+		if mean[j]*x < 0 {
 			other++
 		}
 	}
