@@ -782,8 +782,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
 	r.writeTuningFrom(p)
 	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | configurations tried (tuned / adaptive) | chosen | change | paired change (95%% CI) | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
-	within, compared := 0, 0
+	within, withinKept, compared := 0, 0, 0
 	var misses, clearMisses []string // rows above the tolerance; those whose paired interval lies above it too
+	var ruleDiffers []string         // rows whose verdict on the seeds both kept differs
 	for _, row := range r.Rows {
 		chosen := row.Hyperparameters.String()
 		if chosen == "" {
@@ -806,6 +807,18 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			if okP {
 				pairedChange = fmt.Sprintf("%+.1f%% ± %.1f%%", 100*pd.mean/pd.base, 100*pd.half/pd.base)
 			}
+			// The same test on the seeds both kept: neither side's mean
+			// carries a seed the other lost.
+			metKept := met
+			if okP && row.Diverged <= t.Diverged {
+				metKept = pd.mean/pd.base <= adaptiveTolerance
+			}
+			if counted && metKept {
+				withinKept++
+			}
+			if counted && metKept != met {
+				ruleDiffers = append(ruleDiffers, fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter))
+			}
 			if counted && !met && row.Diverged <= t.Diverged {
 				name := fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter)
 				misses = append(misses, name)
@@ -818,6 +831,11 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			fmtOpt(row.SpreadMean, "%.3f"), fmtOpt(row.NISRatio, "%.2f"), row.Diverged, row.Seeds, tried, chosen, change, pairedChange, ok)
 	}
 	p("\nWithin %.0f%% of the tuned inflation (or better), losing no more seeds: %d of %d rows with a tuned counterpart (rows where both lost every seed left out); target all: **%s**.\n", 100*adaptiveTolerance, within, compared, metWord(compared > 0 && within == compared))
+	differ := ""
+	if len(ruleDiffers) > 0 {
+		differ = fmt.Sprintf("; it differs on %s", strings.Join(ruleDiffers, ", "))
+	}
+	p("\nThe same test on the seeds both sides kept (the *paired change*, so that neither mean carries a seed the other side lost), losing no more seeds: %d of %d%s.\n", withinKept, compared, differ)
 	if len(misses) > 0 {
 		verdict := "none has a paired interval wholly above it: on these seeds none of them is distinguishable from a row that meets the target"
 		if len(clearMisses) > 0 {
