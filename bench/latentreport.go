@@ -793,6 +793,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		tuned, tried := "—", fmt.Sprintf("— / %d", len(row.Tuning))
 		change, pairedChange, ok := "—", "—", "—"
 		if t := findRow(ref.Rows, row); t != nil {
+			name := fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter)
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
 			tried = fmt.Sprintf("%d / %d", len(t.Tuning), len(row.Tuning))
 			var counted, met bool
@@ -817,10 +818,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 				withinKept++
 			}
 			if counted && metKept != met {
-				ruleDiffers = append(ruleDiffers, fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter))
+				ruleDiffers = append(ruleDiffers, name)
 			}
 			if counted && !met && row.Diverged <= t.Diverged {
-				name := fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter)
 				misses = append(misses, name)
 				if okP && (pd.mean-pd.half)/pd.base > adaptiveTolerance {
 					clearMisses = append(clearMisses, name)
