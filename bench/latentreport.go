@@ -810,8 +810,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			}
 			// The same test on the seeds both kept: neither side's mean
 			// carries a seed the other lost.
+			noMoreLost := row.Diverged <= t.Diverged
 			metKept := met
-			if okP && row.Diverged <= t.Diverged {
+			if okP && noMoreLost {
 				metKept = pd.mean/pd.base <= adaptiveTolerance
 			}
 			if counted && metKept {
@@ -820,7 +821,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 			if counted && metKept != met {
 				ruleDiffers = append(ruleDiffers, name)
 			}
-			if counted && !met && row.Diverged <= t.Diverged {
+			if counted && !met && noMoreLost {
 				misses = append(misses, name)
 				if okP && (pd.mean-pd.half)/pd.base > adaptiveTolerance {
 					clearMisses = append(clearMisses, name)
