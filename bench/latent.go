@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -89,6 +90,15 @@ type LatentOptions struct {
 	// Tuned, if set, skips tuning: the rows are evaluated with these
 	// hyperparameters.
 	Tuned Hyper
+	// Confirm, if above 0, confirms each row's tuning: the Confirm
+	// configurations with the lowest objective (of those that kept every
+	// tuning seed) run on as many further seeds as there are tuning seeds
+	// (the confirmation seeds, after them: 106–110 with five), and the
+	// choice is the lowest mean over both sets (confirm). The best of
+	// twenty noisy objectives is biased towards the luckiest; a second,
+	// independent set of seeds for the few that lead removes that bias
+	// from the choice between them.
+	Confirm int
 	// TuningFrom, if set, skips tuning too: each row takes its tuning
 	// (configurations tried and the choice) from the row of this earlier
 	// report with the same model, regime, N and filter, which was tuned
@@ -167,7 +177,7 @@ func (o *LatentOptions) withDefaults() {
 }
 
 // seeds returns the tuning and evaluation seeds; they are disjoint from
-// each other and from the archive's.
+// each other, from the confirmation seeds and from the archive's.
 func (o *LatentOptions) seeds() (tune, eval []uint64, err error) {
 	for i := range o.TuneSeeds {
 		tune = append(tune, tuneSeed0+uint64(i))
@@ -175,21 +185,36 @@ func (o *LatentOptions) seeds() (tune, eval []uint64, err error) {
 	for i := range o.Seeds {
 		eval = append(eval, uint64(o.FirstSeed+i))
 	}
+	confirm := o.confirmSeeds()
 	for _, s := range eval {
-		if slices.Contains(tune, s) || s == archiveSeed {
-			return nil, nil, fmt.Errorf("bench latent: evaluation seed %d is also a tuning seed (%d..%d) or the archive's (%d)", s, tune[0], tune[len(tune)-1], archiveSeed)
+		if slices.Contains(tune, s) || slices.Contains(confirm, s) || s == archiveSeed {
+			return nil, nil, fmt.Errorf("bench latent: evaluation seed %d is also a tuning seed (%d..%d), a confirmation seed or the archive's (%d)", s, tune[0], tune[len(tune)-1], archiveSeed)
 		}
 	}
-	if slices.Contains(tune, archiveSeed) {
-		return nil, nil, fmt.Errorf("bench latent: tuning seed %d is the archive's", archiveSeed)
+	if slices.Contains(tune, archiveSeed) || slices.Contains(confirm, archiveSeed) {
+		return nil, nil, fmt.Errorf("bench latent: a tuning or confirmation seed is the archive's (%d)", archiveSeed)
 	}
 	return tune, eval, nil
 }
 
-// SameEvalSeeds reports an error unless the rows of the tuned report were
-// scored on this run's evaluation seeds: an adaptive row is set against
-// the tuned row of the same truths.
-func (o LatentOptions) SameEvalSeeds(tuned LatentReport) error {
+// confirmSeeds returns the confirmation seeds (LatentOptions.Confirm): as
+// many as the tuning seeds, after them; none without a confirmation.
+func (o *LatentOptions) confirmSeeds() []uint64 {
+	if o.Confirm == 0 {
+		return nil
+	}
+	var seeds []uint64
+	for i := range o.TuneSeeds {
+		seeds = append(seeds, tuneSeed0+uint64(o.TuneSeeds+i))
+	}
+	return seeds
+}
+
+// Comparable reports an error unless the rows of the tuned report were
+// scored on this run's evaluation seeds, and their tuning confirmed as
+// this run confirms its own: an adaptive row is set against the tuned
+// row of the same truths, chosen by the same rules.
+func (o LatentOptions) Comparable(tuned LatentReport) error {
 	o.withDefaults()
 	_, eval, err := o.seeds()
 	if err != nil {
@@ -198,13 +223,17 @@ func (o LatentOptions) SameEvalSeeds(tuned LatentReport) error {
 	if !slices.Equal(eval, tuned.EvalSeeds) {
 		return fmt.Errorf("its rows were scored on the evaluation seeds %v, this run's are %v", tuned.EvalSeeds, eval)
 	}
+	if tuned.Confirm != o.Confirm {
+		return fmt.Errorf("its rows' tuning was confirmed on the best %d configurations, this run's on %d (0: none)", tuned.Confirm, o.Confirm)
+	}
 	return nil
 }
 
 // SameTuning reports an error unless the rows of prev were tuned as this
 // run would tune them: the same tuning seeds, budget and adaptive
-// options (LatentOptions.TuningFrom). The rows' lengths are checked row
-// by row when the run starts.
+// options (LatentOptions.TuningFrom), and confirmed as this run confirms
+// them, or not at all (the confirmation then runs here, on prev's
+// tuning). The rows' lengths are checked row by row when the run starts.
 func (o LatentOptions) SameTuning(prev LatentReport) error {
 	o.withDefaults()
 	tune, _, err := o.seeds()
@@ -224,6 +253,8 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory || prev.TuneEnKFNMemory != o.TuneEnKFNMemory):
 		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d, tune_enkf_n_memory %t; this run's: %t, %q, %g, %g, %t, %t, %d, %t)",
 			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, prev.TuneEnKFNMemory, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory, o.TuneEnKFNMemory)
+	case prev.Confirm != 0 && prev.Confirm != o.Confirm:
+		return fmt.Errorf("its rows' tuning was confirmed on the best %d configurations, this run's on %d (0: none); a report without a confirmation can be confirmed here", prev.Confirm, o.Confirm)
 	}
 	return nil
 }
@@ -300,6 +331,9 @@ func (o *LatentOptions) validate() error {
 	}
 	if o.Tuned != nil && o.TuningFrom != nil {
 		return fmt.Errorf("bench latent: give either tuned hyperparameters or a report to take the tuning from, not both")
+	}
+	if o.Confirm < 0 || o.Confirm == 1 || o.Confirm > tuneTotal || o.Confirm > 0 && o.Tuned != nil {
+		return fmt.Errorf("bench latent: --confirm must be 0 (none) or 2..%d configurations of a tuning (not with --tuned); got %d", tuneTotal, o.Confirm)
 	}
 	if o.TraceDir != "" && o.Tuned == nil && o.TuningFrom == nil {
 		return fmt.Errorf("bench latent: --trace writes the evaluation runs, one file each: give --tuned or --tuning-from, so that no tuning runs")
@@ -383,8 +417,12 @@ type LatentRow struct {
 	Tuning     []TuneResult `json:"tuning"`
 	// TuningLost is set when every configuration lost a tuning seed (the
 	// choice is then the one that lost the fewest).
-	TuningLost bool         `json:"tuning_lost,omitempty"`
-	Evaluation []SeedResult `json:"evaluation"`
+	TuningLost bool `json:"tuning_lost,omitempty"`
+	// Confirmation holds the configurations confirmed after the tuning
+	// (LatentOptions.Confirm), each over the tuning and confirmation seeds
+	// together; the choice is the first of them by tuningLess.
+	Confirmation []TuneResult `json:"confirmation,omitempty"`
+	Evaluation   []SeedResult `json:"evaluation"`
 	// Error is set when the row could not run: the archive failed to
 	// build, or a run could not be set up (runResult.fail).
 	Error string `json:"error,omitempty"`
@@ -704,7 +742,7 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	if from := b.opts.TuningFrom; chosen == nil && from != nil {
 		// runRows checked that the row is there, tuned like this one.
 		t := findRow(from.Rows, row)
-		row.TuneSeeds, row.TuneCycles, row.Tuning, row.TuningLost = t.TuneSeeds, t.TuneCycles, t.Tuning, t.TuningLost
+		row.TuneSeeds, row.TuneCycles, row.Tuning, row.TuningLost, row.Confirmation = t.TuneSeeds, t.TuneCycles, t.Tuning, t.TuningLost, t.Confirmation
 		chosen = t.Hyperparameters
 	}
 	if chosen == nil {
@@ -719,6 +757,17 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 		}
 		row.Tuning = tuning
 		chosen, row.TuningLost = choose(row.Tuning)
+	}
+	if b.opts.Confirm > 0 && row.Tuning != nil && row.Confirmation == nil {
+		conf, err := b.confirm(ctx, spec, row.Tuning, clim)
+		if err != nil {
+			row.Error = "confirmation: " + err.Error()
+			return row
+		}
+		if conf != nil {
+			row.Confirmation = conf
+			chosen, _ = choose(conf)
+		}
 	}
 	row.Hyperparameters = chosen
 	if spec.method.gen != "" {
@@ -784,6 +833,56 @@ func firstFailure(results []runResult, seeds []uint64) error {
 // those) and returns the objectives, or the first run that could not be
 // made (in grid order).
 func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, clim float64) ([]TuneResult, error) {
+	return b.score(ctx, spec, grid, b.tune, clim)
+}
+
+// confirm runs the b.opts.Confirm configurations of tuning with the lowest
+// objective on the confirmation seeds and returns them in that order,
+// each with its objective over the tuning and confirmation seeds together
+// (its confirmation seeds lost as its Lost); nil when fewer than two
+// configurations kept every tuning seed, as there is then nothing to
+// choose between.
+func (b *latentBench) confirm(ctx context.Context, spec rowSpec, tuning []TuneResult, clim float64) ([]TuneResult, error) {
+	var best []TuneResult
+	for _, t := range tuning {
+		if t.Objective != nil {
+			best = append(best, t)
+		}
+	}
+	if len(best) < 2 {
+		return nil, nil
+	}
+	slices.SortStableFunc(best, func(x, y TuneResult) int { return cmp.Compare(*x.Objective, *y.Objective) })
+	best = best[:min(len(best), b.opts.Confirm)]
+	grid := make([]Hyper, len(best))
+	for i, t := range best {
+		grid[i] = t.Hyperparameters
+	}
+	seeds := b.opts.confirmSeeds()
+	res, err := b.score(ctx, spec, grid, seeds, clim)
+	if err != nil {
+		return nil, err
+	}
+	nt := float64(len(b.tune))
+	for i := range res {
+		kept := float64(len(seeds) - res[i].Lost)
+		mean := nt * *best[i].Objective
+		if res[i].SurvivorMean != nil {
+			mean += kept * *res[i].SurvivorMean
+		}
+		mean /= nt + kept
+		res[i].SurvivorMean, res[i].Objective = &mean, nil
+		if res[i].Lost == 0 {
+			res[i].Objective = &mean
+		}
+	}
+	return res, nil
+}
+
+// score runs every configuration of grid on seeds (tuning or
+// confirmation seeds) and returns the objectives, or the first run that
+// could not be made (in grid order).
+func (b *latentBench) score(ctx context.Context, spec rowSpec, grid []Hyper, seeds []uint64, clim float64) ([]TuneResult, error) {
 	out := make([]TuneResult, len(grid))
 	fails := make([]error, len(grid))
 	var wg sync.WaitGroup
@@ -792,8 +891,8 @@ func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, c
 		go func() {
 			defer wg.Done()
 			out[i] = TuneResult{Hyperparameters: h}
-			results := b.runSeeds(ctx, spec, h, b.tune, b.cycles(spec.model, true), nil)
-			if err := firstFailure(results, b.tune); err != nil {
+			results := b.runSeeds(ctx, spec, h, seeds, b.cycles(spec.model, true), nil)
+			if err := firstFailure(results, seeds); err != nil {
 				fails[i] = fmt.Errorf("%s: %w", h, err)
 				return
 			}

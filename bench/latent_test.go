@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -321,6 +322,120 @@ func TestTuningNeverTouchesEvaluationSeeds(t *testing.T) {
 	}
 	if r.Seeds != 5 || r.Diverged != 0 || r.RMSEMean == nil || math.Abs(*r.RMSEMean-(0.2+0.45)) > 1e-12 {
 		t.Errorf("row %+v", r)
+	}
+}
+
+// TestConfirm: the tuning seeds rank inflation 1.05 first, but on every
+// other seed it is far worse than its neighbours. With a confirmation of
+// 3 the row keeps the configuration the tuning ranked second (the best
+// over both sets of seeds), the confirmation runs the tuning's best 3 on
+// the seeds after the tuning seeds and nothing else, and the report names
+// the changed row; without one the row keeps 1.05. A later run confirms a
+// report that had no confirmation from its tuning, without tuning again.
+func TestConfirm(t *testing.T) {
+	m := benchModels["lorenz96"]
+	spec := rowSpec{model: m, regime: regimeByName("standard"), N: 16, method: methodByName("etkf")}
+	var mu sync.Mutex
+	ran := map[int][]uint64{} // scored cycles → seeds
+	bench := func(o LatentOptions) *latentBench {
+		o.withDefaults()
+		return &latentBench{opts: o,
+			clim: func(context.Context, *benchModel) (float64, error) { return 10, nil },
+			run: func(_ context.Context, cfg config.Config, _, _ *benchGenerator, _ io.Writer) runResult {
+				mu.Lock()
+				ran[cfg.Cycles-m.burnInCycles] = append(ran[cfg.Cycles-m.burnInCycles], cfg.Seed)
+				mu.Unlock()
+				off := math.Abs(float64(cfg.Filter.Inflation) - 1.05)
+				rmse := 0.2 + off
+				if cfg.Seed > tuneSeed0+1 { // not a tuning seed
+					rmse = 0.2 + 10*off
+					if off == 0 {
+						rmse += 1
+					}
+				}
+				return runResult{sum: experiment.Summary{RMSEa: rmse, SpreadA: 0.1, NISRatio: 1}, cycles: cfg.Cycles}
+			}}
+	}
+	o := LatentOptions{Seeds: 3, FirstSeed: 201, TuneSeeds: 2, Cycles: 20, TuneCycles: 10, Parallel: 2}
+	plain, err := bench(o).runRows(context.Background(), []rowSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain[0].Hyperparameters["inflation"]; got != 1.05 || plain[0].Confirmation != nil {
+		t.Fatalf("without a confirmation: chose %v, confirmation %v", got, plain[0].Confirmation)
+	}
+	ranked := slices.Clone(plain[0].Tuning)
+	slices.SortStableFunc(ranked, func(x, y TuneResult) int { return cmp.Compare(*x.Objective, *y.Objective) })
+
+	clear(ran)
+	o.Confirm = 3
+	rows, err := bench(o).runRows(context.Background(), []rowSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if !reflect.DeepEqual(r.Hyperparameters, ranked[1].Hyperparameters) {
+		t.Errorf("confirmed choice %v, want the tuning's second %v", r.Hyperparameters, ranked[1].Hyperparameters)
+	}
+	if len(r.Confirmation) != 3 || r.Confirmation[0].Objective == nil || math.Abs(*r.Confirmation[0].Objective-0.7) > 1e-12 {
+		t.Fatalf("confirmation %+v, want 3 with 1.05 first at (0.2 + 1.2)/2", r.Confirmation)
+	}
+	for i, c := range r.Confirmation {
+		if !reflect.DeepEqual(c.Hyperparameters, ranked[i].Hyperparameters) {
+			t.Errorf("confirmation %d is %v, want the tuning's %v", i, c.Hyperparameters, ranked[i].Hyperparameters)
+		}
+	}
+	confirmSeeds := []uint64{tuneSeed0 + 2, tuneSeed0 + 3}
+	var confirmRuns int
+	for _, s := range ran[10] {
+		if slices.Contains(confirmSeeds, s) {
+			confirmRuns++
+		} else if s != tuneSeed0 && s != tuneSeed0+1 {
+			t.Errorf("a tuning-length run on seed %d", s)
+		}
+	}
+	if confirmRuns != 3*2 || !sub(ran[20], []uint64{201, 202, 203}) {
+		t.Errorf("%d confirmation runs (want 6); evaluation on %v", confirmRuns, ran[20])
+	}
+	var md strings.Builder
+	NewLatentReport(o, rows, nil, "cmd", 0).WriteMarkdown(&md)
+	if want := fmt.Sprintf("changed the choice on 1 of the 1 rows it ran on:\n\n- lorenz96 standard N = 16 etkf: inflation=1.05 (0.700 over both sets) → %s", r.Hyperparameters); !strings.Contains(md.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, md.String())
+	}
+
+	// The plain report's tuning, confirmed here: no tuning run, the same choice.
+	clear(ran)
+	prev := NewLatentReport(LatentOptions{Seeds: 3, FirstSeed: 201, TuneSeeds: 2, Cycles: 20, TuneCycles: 10}, plain, nil, "plain", 0)
+	from := o
+	from.TuningFrom = &prev
+	if err := from.SameTuning(prev); err != nil {
+		t.Fatal(err)
+	}
+	again, err := bench(from).runRows(context.Background(), []rowSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ran[10]) != 3*2 || !reflect.DeepEqual(again[0].Hyperparameters, r.Hyperparameters) || !reflect.DeepEqual(again[0].Confirmation, r.Confirmation) {
+		t.Errorf("confirming a report's tuning: %d tuning-length runs (want the 6 of the confirmation), chose %v, want %v", len(ran[10]), again[0].Hyperparameters, r.Hyperparameters)
+	}
+
+	confirmed := NewLatentReport(o, rows, nil, "confirmed", 0)
+	fewer := from
+	fewer.Confirm = 2
+	for name, c := range map[string]struct {
+		err  error
+		want string
+	}{
+		"tuning from another confirmation":   {fewer.SameTuning(confirmed), "confirmed on the best 3 configurations, this run's on 2"},
+		"compared with another confirmation": {fewer.Comparable(confirmed), "confirmed on the best 3 configurations, this run's on 2"},
+		"compared without one":               {o.Comparable(prev), "confirmed on the best 0 configurations, this run's on 3"},
+		"confirm 1":                          {LatentOptions{Confirm: 1}.Validate(), "--confirm must be 0 (none) or 2.."},
+		"confirm with --tuned":               {LatentOptions{Confirm: 3, Tuned: Hyper{"inflation": 1.05}}.Validate(), "not with --tuned"},
+		"evaluation on a confirmation seed":  {LatentOptions{Confirm: 3, TuneSeeds: 2, FirstSeed: int(tuneSeed0) + 3, Seeds: 1}.Validate(), "a confirmation seed"},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, c.err, c.want)
+		}
 	}
 }
 

@@ -40,6 +40,10 @@ type LatentReport struct {
 	// (tuneTotal; 0 in reports of the earlier rule, one refinement round
 	// and no total).
 	TuneTotal int `json:"tuning_total,omitempty"`
+	// Confirm is the number of configurations each row's tuning confirmed
+	// on the ConfirmSeeds (LatentOptions.Confirm; 0: none).
+	Confirm      int      `json:"confirm,omitempty"`
+	ConfirmSeeds []uint64 `json:"confirm_seeds,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN,
 	// EnKFNMemory, TuneEnKFNMemory; no scheme is the
@@ -66,7 +70,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory, TuneEnKFNMemory: o.TuneEnKFNMemory}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Confirm: o.Confirm, ConfirmSeeds: o.confirmSeeds(), Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory, TuneEnKFNMemory: o.TuneEnKFNMemory}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -125,6 +129,7 @@ func (r LatentReport) WriteMarkdown(w io.Writer) {
 	}
 	r.writeProtocol(p)
 	r.writeTuningFrom(p)
+	r.writeConfirmation(p)
 	r.writeGenerators(p)
 	for _, rg := range regimes {
 		r.writeRegime(p, rg)
@@ -717,7 +722,50 @@ func (r LatentReport) writeTuningFrom(p func(string, ...any)) {
 	if r.TuningFrom == "" {
 		return
 	}
-	p("**The tuning was not run again here.** Every row's tuning (the configurations tried, their objectives and the choice) is read from the row of %s with the same model, regime, N and filter, tuned on the same seeds and lengths by the same rules; tuning is deterministic, so on the code that made that report it is the choice tuning again would make. Only the evaluation ran, on the seeds %v.\n\n", r.TuningFrom, r.EvalSeeds)
+	also := ""
+	if r.Confirm > 0 {
+		also = " (and the confirmation below, where that report's row had none)"
+	}
+	p("**The tuning was not run again here.** Every row's tuning (the configurations tried, their objectives and the choice) is read from the row of %s with the same model, regime, N and filter, tuned on the same seeds and lengths by the same rules; tuning is deterministic, so on the code that made that report it is the choice tuning again would make. Only the evaluation ran, on the seeds %v%s.\n\n", r.TuningFrom, r.EvalSeeds, also)
+}
+
+// writeConfirmation states the confirmation rule (LatentOptions.Confirm)
+// and the rows whose choice it changed.
+func (r LatentReport) writeConfirmation(p func(string, ...any)) {
+	if r.Confirm == 0 {
+		return
+	}
+	var changed []string
+	confirmed := 0
+	for _, row := range r.Rows {
+		if len(row.Confirmation) == 0 {
+			continue
+		}
+		confirmed++
+		before, _ := choose(row.Tuning)
+		if before.String() == row.Hyperparameters.String() {
+			continue
+		}
+		over := func(h Hyper) string {
+			for _, c := range row.Confirmation {
+				if c.Hyperparameters.String() == h.String() {
+					return tuningRMSE(&c)
+				}
+			}
+			return "—"
+		}
+		changed = append(changed, fmt.Sprintf("%s %s N = %d %s: %s (%s over both sets) → %s (%s)", row.Model, row.Regime, row.N, row.Filter, before, over(before), row.Hyperparameters, over(row.Hyperparameters)))
+	}
+	p("**Confirmation.** After each row's tuning, its %d configurations with the lowest objective (of those that kept every tuning seed) ran on the confirmation seeds %v as well, and the row keeps the one with the lowest mean over both sets of seeds (one that lost a confirmation seed ranks after those that kept all): the best of many noisy objectives is biased towards the luckiest, and seeds that chose nothing yet remove that bias from the choice between the leaders. The confirmation changed the choice on %d of the %d rows it ran on", r.Confirm, r.ConfirmSeeds, len(changed), confirmed)
+	if len(changed) == 0 {
+		p(".\n\n")
+		return
+	}
+	p(":\n\n")
+	for _, c := range changed {
+		p("- %s\n", c)
+	}
+	p("\n")
 }
 
 // adaptiveTolerance is issue 16's target: the adaptive inflation's mean
@@ -781,6 +829,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)
 	r.writeTuningFrom(p)
+	r.writeConfirmation(p)
 	p("| model | regime | N | filter | tuned rmse (chosen) | adaptive rmse (95%% CI) | spread | NIS | lost | configurations tried (tuned / adaptive) | chosen | change | paired change (95%% CI) | within %.0f%% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", 100*adaptiveTolerance)
 	within, withinKept, compared := 0, 0, 0
 	var misses, clearMisses []string // rows above the tolerance; those whose paired interval lies above it too

@@ -75,6 +75,7 @@ sets each row against the tuned row of --compare:
 	f.IntVar(&o.Cycles, "cycles", 0, "scored cycles of an evaluation run (default per model: KS 400, L96 800)")
 	f.IntVar(&o.TuneCycles, "tune-cycles", 0, "scored cycles of a tuning run (default per model: KS 200, L96 400)")
 	f.StringVar(&o.Tuned, "tuned", "", "skip tuning and evaluate these hyperparameters, as name=value,... (such as inflation=1.05,loc_radius=16)")
+	f.IntVar(&o.Confirm, "confirm", 0, "confirm each row's tuning: run this many of its best configurations on as many further seeds as there are tuning seeds (106, ... with five) and choose the lowest mean over both sets (0: none; with --tuning-from a report without a confirmation, on its tuning)")
 	f.StringVar(&o.TuningFrom, "tuning-from", "", "skip tuning: take every row's tuning from this JSON report's row, run with the same tuning seeds, lengths and inflation options (to score its choices on more evaluation seeds)")
 	f.IntVar(&o.Parallel, "parallel", 4, "runs at once (more than the cores gives the benchmark a larger share of a machine shared with other work)")
 	f.StringVar(&o.Report, "report", "docs/results-latent.md", "Markdown report to write")
@@ -143,7 +144,7 @@ func (o *benchLatentOptions) Run(ctx context.Context, stderr io.Writer, cmdline 
 		if tuned, err = bench.ReadLatentReportFile(o.Compare); err != nil {
 			return fmt.Errorf("--compare: %w", err)
 		}
-		if err := o.LatentOptions.SameEvalSeeds(tuned); err != nil {
+		if err := o.LatentOptions.Comparable(tuned); err != nil {
 			return usageError{fmt.Errorf("--compare %s: %w", o.Compare, err)}
 		}
 	}
