@@ -747,7 +747,7 @@ func (b *latentBench) runRow(ctx context.Context, spec rowSpec) LatentRow {
 	}
 	if chosen == nil {
 		row.TuneSeeds, row.TuneCycles = b.tune, b.cycles(m, true)
-		tuning, err := b.tuneRow(ctx, spec, grid, clim)
+		tuning, err := b.score(ctx, spec, grid, b.tune, clim)
 		if err == nil {
 			tuning, err = b.bracket(ctx, spec, tuning, clim)
 		}
@@ -829,13 +829,6 @@ func firstFailure(results []runResult, seeds []uint64) error {
 	return nil
 }
 
-// tuneRow runs every configuration of grid on the tuning seeds (and only
-// those) and returns the objectives, or the first run that could not be
-// made (in grid order).
-func (b *latentBench) tuneRow(ctx context.Context, spec rowSpec, grid []Hyper, clim float64) ([]TuneResult, error) {
-	return b.score(ctx, spec, grid, b.tune, clim)
-}
-
 // confirm runs the b.opts.Confirm configurations of tuning with the lowest
 // objective on the confirmation seeds and returns them in that order,
 // each with its objective over the tuning and confirmation seeds together
@@ -879,9 +872,10 @@ func (b *latentBench) confirm(ctx context.Context, spec rowSpec, tuning []TuneRe
 	return res, nil
 }
 
-// score runs every configuration of grid on seeds (tuning or
-// confirmation seeds) and returns the objectives, or the first run that
-// could not be made (in grid order).
+// score runs every configuration of grid on seeds (the tuning seeds, or
+// the confirmation seeds; never evaluation seeds) at the tuning length and
+// returns the objectives, or the first run that could not be made (in
+// grid order).
 func (b *latentBench) score(ctx context.Context, spec rowSpec, grid []Hyper, seeds []uint64, clim float64) ([]TuneResult, error) {
 	out := make([]TuneResult, len(grid))
 	fails := make([]error, len(grid))
@@ -933,7 +927,7 @@ func (b *latentBench) bracket(ctx context.Context, spec rowSpec, tuning []TuneRe
 	add := func(next []Hyper, round int) error {
 		next = next[:min(len(next), left)]
 		left -= len(next)
-		res, err := b.tuneRow(ctx, spec, next, clim)
+		res, err := b.score(ctx, spec, next, b.tune, clim)
 		for i := range res {
 			res[i].Round = round
 		}
