@@ -51,6 +51,9 @@ and one seed traced cycle by cycle, to see where it loses track:
   latentda bench latent --model ks --regime sparse --filter letkf --tuned inflation=1.02,loc_radius=8 --first-seed 201 --seeds 1 --trace /tmp/trace
 and the published choices scored on more evaluation seeds, without tuning again:
   latentda bench latent --tuning-from docs/results-latent.json --seeds 20 --report /tmp/r.md --json /tmp/r.json
+and each row's three best tuning configurations run on five more seeds, the
+best over all ten kept (so that the choice is not the luckiest of twenty):
+  latentda bench latent --confirm 3 --model ks --regime sparse --filter letkf --seeds 1 --report /tmp/r.md --json /tmp/r.json
 
 With --inflation adaptive, every method for which the EnKF-N is derived runs
 with the adaptive inflation in place of its inflation knob, and the report
