@@ -442,12 +442,23 @@ func pickLatent(rows []*LatentRow) (best *LatentRow, onEval bool) {
 // chosenTuning returns the tuning record of the row's chosen configuration
 // (nil for a row evaluated with --tuned).
 func (r *LatentRow) chosenTuning() *TuneResult {
-	for i, t := range r.Tuning {
-		if maps.Equal(t.Hyperparameters, r.Hyperparameters) {
-			return &r.Tuning[i]
+	return findTuning(r.Tuning, r.Hyperparameters)
+}
+
+// findTuning returns the record of configuration h among records (a
+// row's tuning or confirmation), nil if it has none.
+func findTuning(records []TuneResult, h Hyper) *TuneResult {
+	for i, t := range records {
+		if maps.Equal(t.Hyperparameters, h) {
+			return &records[i]
 		}
 	}
 	return nil
+}
+
+// name is the row as the reports' lists name it.
+func (r *LatentRow) name() string {
+	return fmt.Sprintf("%s %s N = %d %s", r.Model, r.Regime, r.N, r.Filter)
 }
 
 // tuningRMSE renders a chosen configuration's tuning record: its mean
@@ -743,18 +754,11 @@ func (r LatentReport) writeConfirmation(p func(string, ...any)) {
 		}
 		confirmed++
 		before, _ := choose(row.Tuning)
-		if before.String() == row.Hyperparameters.String() {
+		if maps.Equal(before, row.Hyperparameters) {
 			continue
 		}
-		over := func(h Hyper) string {
-			for _, c := range row.Confirmation {
-				if c.Hyperparameters.String() == h.String() {
-					return tuningRMSE(&c)
-				}
-			}
-			return "—"
-		}
-		changed = append(changed, fmt.Sprintf("%s %s N = %d %s: %s (%s over both sets) → %s (%s)", row.Model, row.Regime, row.N, row.Filter, before, over(before), row.Hyperparameters, over(row.Hyperparameters)))
+		changed = append(changed, fmt.Sprintf("%s: %s (%s over both sets) → %s (%s)", row.name(), before,
+			tuningRMSE(findTuning(row.Confirmation, before)), row.Hyperparameters, tuningRMSE(findTuning(row.Confirmation, row.Hyperparameters))))
 	}
 	p("**Confirmation.** After each row's tuning, its %d configurations with the lowest objective (of those that kept every tuning seed) ran on the confirmation seeds %v as well, and the row keeps the one with the lowest mean over both sets of seeds (one that lost a confirmation seed ranks after those that kept all): the best of many noisy objectives is biased towards the luckiest, and seeds that chose nothing yet remove that bias from the choice between the leaders. The confirmation changed the choice on %d of the %d rows it ran on", r.Confirm, r.ConfirmSeeds, len(changed), confirmed)
 	if len(changed) == 0 {
@@ -842,7 +846,7 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		tuned, tried := "—", fmt.Sprintf("— / %d", len(row.Tuning))
 		change, pairedChange, ok := "—", "—", "—"
 		if t := findRow(ref.Rows, row); t != nil {
-			name := fmt.Sprintf("%s %s N = %d %s", row.Model, row.Regime, row.N, row.Filter)
+			name := row.name()
 			tuned = rowRMSE(t) + " (" + t.Hyperparameters.String() + ")"
 			tried = fmt.Sprintf("%d / %d", len(t.Tuning), len(row.Tuning))
 			var counted, met bool
