@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latentda/latentda/config"
+	"github.com/latentda/latentda/enkf"
 	"github.com/latentda/latentda/experiment"
 	"github.com/latentda/latentda/internal/vec"
 	"github.com/latentda/latentda/latent"
@@ -122,6 +123,8 @@ type LatentOptions struct {
 	// the local EnKF-N's inflation of the LETKF and the localised hybrids
 	// over that many analyses (config.AdaptiveConfig.EnKFNMemory);
 	// TuneEnKFNMemory tunes that memory as a knob (adaptiveMemories).
+	// MinInflation, if above 0, bounds an innovation scheme's estimate
+	// from below (config.AdaptiveConfig.MinInflation; 1: inflate only).
 	Adaptive        bool
 	Scheme          string
 	XN              float64
@@ -130,6 +133,7 @@ type LatentOptions struct {
 	TuneXN          bool
 	EnKFNMemory     int
 	TuneEnKFNMemory bool
+	MinInflation    float64
 	// TraceDir, if set, receives one CSV file per evaluation run with a
 	// line per cycle (writeTraceLine), to see where a seed loses track.
 	// It needs Tuned or TuningFrom: tuning runs are not traced.
@@ -250,9 +254,9 @@ func (o LatentOptions) SameTuning(prev LatentReport) error {
 		return fmt.Errorf("its rows were tuned on the seeds %v, this run's are %v", prev.TuneSeeds, tune)
 	case prev.TuneBudget != tuneBudget || prev.TuneTotal != tuneTotal:
 		return fmt.Errorf("its rows were tuned with a budget of %d and %d configurations in all, this run's are %d and %d", prev.TuneBudget, prev.TuneTotal, tuneBudget, tuneTotal)
-	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory || prev.TuneEnKFNMemory != o.TuneEnKFNMemory):
-		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d, tune_enkf_n_memory %t; this run's: %t, %q, %g, %g, %t, %t, %d, %t)",
-			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, prev.TuneEnKFNMemory, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory, o.TuneEnKFNMemory)
+	case prev.Adaptive != o.Adaptive || o.Adaptive && (prevScheme != scheme || prev.XN != o.XN || prev.PriorSD != o.PriorSD || prev.EnKFN != o.EnKFN || prev.TuneXN != o.TuneXN || prev.EnKFNMemory != o.EnKFNMemory || prev.TuneEnKFNMemory != o.TuneEnKFNMemory || prev.MinInflation != o.MinInflation):
+		return fmt.Errorf("its rows were run with other inflation options (adaptive %t, scheme %q, xn %g, prior_sd %g, enkf_n %t, tune_xn %t, enkf_n_memory %d, tune_enkf_n_memory %t, min_inflation %g; this run's: %t, %q, %g, %g, %t, %t, %d, %t, %g)",
+			prev.Adaptive, prevScheme, prev.XN, prev.PriorSD, prev.EnKFN, prev.TuneXN, prev.EnKFNMemory, prev.TuneEnKFNMemory, prev.MinInflation, o.Adaptive, scheme, o.XN, o.PriorSD, o.EnKFN, o.TuneXN, o.EnKFNMemory, o.TuneEnKFNMemory, o.MinInflation)
 	case prev.Confirm != 0 && prev.Confirm != o.Confirm:
 		return fmt.Errorf("its rows' tuning was confirmed on the best %d configurations, this run's on %d (0: none); a report without a confirmation can be confirmed here", prev.Confirm, o.Confirm)
 	}
@@ -352,6 +356,9 @@ func (o *LatentOptions) validate() error {
 	}
 	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || o.PriorSD != 0 && enkfN {
 		return fmt.Errorf("bench latent: --prior-sd must be a finite number >= 0, and only with --scheme %s or %s; got %v", config.SchemeInnovation, config.SchemeLocalInnovation, o.PriorSD)
+	}
+	if o.MinInflation != 0 && (enkfN || !(o.MinInflation >= enkf.MinInflationEstimate && o.MinInflation <= 1)) {
+		return fmt.Errorf("bench latent: --min-inflation must be 0 (the default bound) or in [%v, 1], and only with --scheme %s or %s; got %v", enkf.MinInflationEstimate, config.SchemeInnovation, config.SchemeLocalInnovation, o.MinInflation)
 	}
 	for _, m := range o.Models {
 		if _, ok := benchModels[m]; !ok {
@@ -610,7 +617,7 @@ func (b *latentBench) plan() []rowSpec {
 					if b.opts.Adaptive {
 						scheme, weight := b.opts.scheme()
 						if meth = meth.adaptiveVariant(adaptiveChoice{scheme: scheme, weight: weight, enkfN: b.opts.EnKFN,
-							tuneXN: b.opts.TuneXN, memory: b.opts.EnKFNMemory, tuneMemory: b.opts.TuneEnKFNMemory}); meth == nil {
+							tuneXN: b.opts.TuneXN, memory: b.opts.EnKFNMemory, tuneMemory: b.opts.TuneEnKFNMemory, minInflation: b.opts.MinInflation}); meth == nil {
 							continue
 						}
 					}

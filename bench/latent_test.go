@@ -1298,6 +1298,17 @@ func TestTuningFrom(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", name, err, c.want)
 		}
 	}
+	deflating := prev
+	deflating.Adaptive, deflating.Scheme = true, config.SchemeLocalInnovation
+	bounded := more
+	bounded.Adaptive, bounded.Scheme, bounded.MinInflation = true, config.SchemeLocalInnovation, 1
+	if err := bounded.SameTuning(deflating); err == nil || !strings.Contains(err.Error(), "min_inflation 0;") {
+		t.Errorf("another lower bound: got %v", err)
+	}
+	bounded.MinInflation = 0
+	if err := bounded.SameTuning(deflating); err != nil {
+		t.Errorf("the same options: %v", err)
+	}
 	longer := more
 	longer.TuneCycles = 20
 	if _, err := bench(longer).runRows(context.Background(), []rowSpec{spec}); err == nil || !strings.Contains(err.Error(), "was tuned on 10 cycles, this run's are 20") {
@@ -1345,6 +1356,33 @@ func TestEnKFNMemoryRows(t *testing.T) {
 			}
 			if err := c.WithDefaults().Validate(); spec.method.gen == "" && err != nil { // (a latent config needs its generator)
 				t.Errorf("%s: %v", spec, err)
+			}
+		}
+	}
+}
+
+// TestMinInflationRows: --min-inflation reaches every row's carried
+// estimate (filter.adaptive.min_inflation, enkf.InnovationInflation.Min),
+// and without it no row has a bound written.
+func TestMinInflationRows(t *testing.T) {
+	for _, lo := range []float64{0, 1} {
+		o := LatentOptions{Adaptive: true, Scheme: config.SchemeLocalInnovation, EnKFN: true, TuneEnKFNMemory: true, MinInflation: lo, Filters: []string{"letkf", "latent-hybrid-local-pca"}}
+		o.withDefaults()
+		if err := o.validate(); err != nil {
+			t.Fatal(err)
+		}
+		specs := (&latentBench{opts: o}).plan()
+		if len(specs) == 0 {
+			t.Fatal("no rows")
+		}
+		for _, spec := range specs {
+			c, err := spec.config(spec.method.grid(spec.model)[0], 1, 10)
+			if err != nil {
+				t.Fatalf("%s: %v", spec, err)
+			}
+			got := c.Filter.Adaptive.MinInflation
+			if (got != nil) != (lo > 0) || got != nil && (*got != lo || c.Filter.EnKF().Innovation.Min != lo) {
+				t.Errorf("%s, --min-inflation %v: min_inflation %v", spec, lo, got)
 			}
 		}
 	}

@@ -346,13 +346,15 @@ var adaptiveMemories = []float64{1, 20}
 // or tuned if weight is 0; enkfN adds the EnKF-N to an innovation
 // scheme, with xn 1, or with tuneXN its xn tuned as a knob too. memory,
 // if above 0, fixes the local EnKF-N's enkf_n_memory of the localised
-// methods; tuneMemory tunes it on adaptiveMemories.
+// methods; tuneMemory tunes it on adaptiveMemories. minInflation, if
+// above 0, bounds an innovation scheme's estimate from below.
 type adaptiveChoice struct {
 	scheme        string
 	weight        float64
 	enkfN, tuneXN bool
 	memory        int
 	tuneMemory    bool
+	minInflation  float64
 }
 
 // adaptiveVariant returns the method with its inflation knob replaced by
@@ -515,6 +517,9 @@ func (meth *latentMethod) apply(c *config.Config, h Hyper, m *benchModel) error 
 		}
 		if memory > 0 {
 			c.Filter.Adaptive.EnKFNMemory = &memory
+		}
+		if a.minInflation > 0 {
+			c.Filter.Adaptive.MinInflation = &a.minInflation
 		}
 	}
 	if meth.letkf {

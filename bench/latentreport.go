@@ -46,7 +46,7 @@ type LatentReport struct {
 	ConfirmSeeds []uint64 `json:"confirm_seeds,omitempty"`
 	// Adaptive reports rows run with an adaptive inflation
 	// (LatentOptions.Adaptive, Scheme, XN, PriorSD, EnKFN, TuneXN,
-	// EnKFNMemory, TuneEnKFNMemory; no scheme is the
+	// EnKFNMemory, TuneEnKFNMemory, MinInflation; no scheme is the
 	// EnKF-N) in place of the inflation knob; ComparedWith names the
 	// report of tuned rows they are set against and Tuned is that report
 	// (read from it, not written).
@@ -58,6 +58,7 @@ type LatentReport struct {
 	TuneXN          bool          `json:"tune_xn,omitempty"`
 	EnKFNMemory     int           `json:"enkf_n_memory,omitempty"`
 	TuneEnKFNMemory bool          `json:"tune_enkf_n_memory,omitempty"`
+	MinInflation    float64       `json:"min_inflation,omitempty"`
 	ComparedWith    string        `json:"compared_with,omitempty"`
 	Tuned           *LatentReport `json:"-"`
 	// TuningFrom names the report the rows' tuning was read from
@@ -70,7 +71,7 @@ func NewLatentReport(o LatentOptions, rows []LatentRow, gens []GeneratorInfo, co
 	o.withDefaults()
 	tune, eval, _ := o.seeds()
 	return LatentReport{Rows: rows, Generators: gens, Command: command, Seconds: took.Seconds(),
-		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Confirm: o.Confirm, ConfirmSeeds: o.confirmSeeds(), Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory, TuneEnKFNMemory: o.TuneEnKFNMemory}
+		TuneSeeds: tune, EvalSeeds: eval, TuneBudget: tuneBudget, TuneTotal: tuneTotal, Confirm: o.Confirm, ConfirmSeeds: o.confirmSeeds(), Adaptive: o.Adaptive, Scheme: o.Scheme, XN: o.XN, PriorSD: o.PriorSD, EnKFN: o.EnKFN, TuneXN: o.TuneXN, EnKFNMemory: o.EnKFNMemory, TuneEnKFNMemory: o.TuneEnKFNMemory, MinInflation: o.MinInflation}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -829,6 +830,9 @@ func (r LatentReport) writeAdaptive(p func(string, ...any)) {
 		if !r.EnKFN && r.XN == 0 {
 			which += fmt.Sprintf(", with xn on %v only beside it", pairedXNs)
 		}
+	}
+	if r.MinInflation > 0 {
+		which += fmt.Sprintf("; the carried estimate is kept at or above %g (`min_inflation: %g`)", r.MinInflation, r.MinInflation)
 	}
 	p("%s instead of a fixed inflation. Its knobs are tuned as there, on the tuning seeds %v with the same grid, bracketing and refinement rules, and the choice is scored on the evaluation seeds %v. *tuned* is the row of %s with the same model, regime, N and filter: its inflation chosen on a grid. Both sides may try up to the same number of configurations; *configurations tried* says how many each did: fewer where a grid is smaller and no round follows (none does after a grid on which every configuration lost a tuning seed). The target (issue 16) is an adaptive mean RMSE within %.0f%% of the tuned one.\n\n",
 		which, r.TuneSeeds, r.EvalSeeds, r.ComparedWith, 100*adaptiveTolerance)

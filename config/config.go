@@ -514,6 +514,9 @@ func (f FilterConfig) EnKF() enkf.Config {
 		if a != nil && a.PriorSD != nil {
 			ec.Innovation.PriorSD = *a.PriorSD
 		}
+		if a != nil && a.MinInflation != nil {
+			ec.Innovation.Min = *a.MinInflation
+		}
 		if a != nil && a.EnKFN {
 			ec.Adaptive = a.enkfN()
 		}

@@ -147,6 +147,15 @@ type AdaptiveConfig struct {
 	// estimate. Must be finite and > 0; innovation and local-innovation
 	// only.
 	PriorSD *float64 `yaml:"prior_sd,omitempty" json:"prior_sd,omitempty"`
+	// MinInflation is the lower bound on the carried estimate Λ
+	// (enkf.InnovationInflation.Min; default enkf.MinInflationEstimate,
+	// which lets the estimate deflate). 1 makes it inflate only, the
+	// lower bound of Anderson's (2009) scheme and DART's default: with a
+	// calibrated spread and nonlinear observations (y = x² on KS), a
+	// deflating estimate left some runs without the spread to recover
+	// from a hard spell (docs/benchmarks.md). In
+	// [enkf.MinInflationEstimate, 1]; innovation and local-innovation only.
+	MinInflation *float64 `yaml:"min_inflation,omitempty" json:"min_inflation,omitempty"`
 }
 
 // enkfN returns the EnKF-N's configuration written in a (nil: none
@@ -206,6 +215,10 @@ func (a AdaptiveConfig) validate(scheme, method string) error {
 		return fmt.Errorf("filter.adaptive.prior_sd: tunes the %s and %s schemes, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
 	case a.PriorSD != nil && (!(*a.PriorSD > 0) || math.IsInf(*a.PriorSD, 0)):
 		return fmt.Errorf("filter.adaptive.prior_sd: must be a finite number > 0, got %v", *a.PriorSD)
+	case a.MinInflation != nil && !innovation:
+		return fmt.Errorf("filter.adaptive.min_inflation: bounds the %s and %s schemes' estimate, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
+	case a.MinInflation != nil && !(*a.MinInflation >= enkf.MinInflationEstimate && *a.MinInflation <= 1):
+		return fmt.Errorf("filter.adaptive.min_inflation: must lie in [%v, 1] (above 1 it would be a hand-set inflation), got %v", enkf.MinInflationEstimate, *a.MinInflation)
 	case a.EnKFNMemory != nil && (scheme != SchemeEnKFN && !a.EnKFN || method != "letkf"):
 		return fmt.Errorf("filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme %s, or enkf_n: true), not %s with %s", SchemeEnKFN, scheme, method)
 	case a.EnKFNMemory != nil && *a.EnKFNMemory < 1:

@@ -38,9 +38,11 @@ import (
 // the prior of the next. The gain σ²_b/(σ²_b + σ²ₒ) makes it an
 // exponential moving average of the Λᵒ over about σ²ₒ/σ²_b cycles, whose
 // fluctuations on longer times have a standard deviation of about σ_b/√2
-// (for σ²ₒ ≫ σ²_b). Λᵃ is kept at
-// or above MinInflationEstimate; one analysis moves it down by at most
-// σ_b √(p/8), so the floor binds only for a prior far wider than the
+// (for σ²ₒ ≫ σ²_b). Λᵃ is kept at or above Min, 1 for an estimate
+// that only inflates (the lower bound of Anderson's (2009) adaptive
+// inflation, 1 by default in DART), or by default MinInflationEstimate,
+// which lets it deflate: one analysis moves it down by at most
+// σ_b √(p/8), so that floor binds only for a prior far wider than the
 // default. An analysis without used observations or without ensemble
 // spread in observation space leaves Λ unchanged.
 //
@@ -56,6 +58,10 @@ type InnovationInflation struct {
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on Λ
 	// (0: DefaultInflationPriorSD). It must be finite and >= 0.
 	PriorSD float64
+	// Min is the lower bound on Λ (0: MinInflationEstimate). It must lie
+	// in [MinInflationEstimate, 1]: a bound above 1 would be a hand-set
+	// inflation.
+	Min float64
 	// Local estimates Λ for each local analysis of the LETKF (and of
 	// AnalyzeHybridLocal).
 	Local bool
@@ -75,7 +81,8 @@ type InnovationInflation struct {
 // σ_b from 0.04 to 0.2 (docs/benchmarks.md).
 const DefaultInflationPriorSD = 0.08
 
-// MinInflationEstimate is the floor of the estimated Λ.
+// MinInflationEstimate is the lowest floor of the estimated Λ, and its
+// floor by default (InnovationInflation.Min).
 const MinInflationEstimate = 1e-2
 
 func (c InnovationInflation) priorSD() float64 {
@@ -85,11 +92,30 @@ func (c InnovationInflation) priorSD() float64 {
 	return c.PriorSD
 }
 
+func (c InnovationInflation) min() float64 {
+	if c.Min == 0 {
+		return MinInflationEstimate
+	}
+	return c.Min
+}
+
 func (c InnovationInflation) validate() error {
 	if !(c.PriorSD >= 0) || math.IsInf(c.PriorSD, 0) {
 		return fmt.Errorf("enkf: the innovation inflation's prior standard deviation must be finite and >= 0, got %v", c.PriorSD)
 	}
+	if c.Min != 0 && !(c.Min >= MinInflationEstimate && c.Min <= 1) {
+		return fmt.Errorf("enkf: the innovation inflation's lower bound must lie in [%v, 1], got %v", MinInflationEstimate, c.Min)
+	}
 	return nil
+}
+
+// update returns the posterior Λ from the prior (the carried estimate)
+// and one analysis's dᵀd, tr(SᵀS) and p (UpdateInflation), kept at or
+// above Min.
+func (c InnovationInflation) update(prior, dd, trS, p float64) float64 {
+	sb := c.priorSD()
+	lam, _, _ := UpdateInflation(prior, sb*sb, dd, trS, p)
+	return math.Max(lam, c.min())
 }
 
 // UpdateInflation returns the posterior Λᵃ of the Gaussian update of Λ
@@ -144,9 +170,10 @@ func (f *Filter) SetInflationEstimate(lambda []float64) error {
 	if len(lambda) != len(cur) {
 		return fmt.Errorf("enkf: %d inflation estimates, the filter carries %d", len(lambda), len(cur))
 	}
+	lo := f.cfg.Innovation.min()
 	for b, v := range lambda {
-		if !(v >= MinInflationEstimate) || math.IsInf(v, 0) {
-			return fmt.Errorf("enkf: inflation estimate %d is %v, want finite and >= %v", b, v, MinInflationEstimate)
+		if !(v >= lo) || math.IsInf(v, 0) {
+			return fmt.Errorf("enkf: inflation estimate %d is %v, want finite and >= %v", b, v, lo)
 		}
 	}
 	if f.cfg.Innovation.Local {
@@ -168,9 +195,7 @@ func (f *Filter) innovationInflation(used int) float64 {
 	for _, v := range f.s {
 		trS += v * v
 	}
-	sb := f.cfg.Innovation.priorSD()
-	lam, _, _ := UpdateInflation(f.lam, sb*sb, dd, trS, float64(used))
-	return lam
+	return f.cfg.Innovation.update(f.lam, dd, trS, float64(used))
 }
 
 // localInflation is the local innovation inflation of a batch whose
@@ -185,7 +210,5 @@ func (c InnovationInflation) localInflation(prior float64, s, d, sqrtW []float64
 	for _, v := range s {
 		trS += v * v
 	}
-	sb := c.priorSD()
-	lam, _, _ := UpdateInflation(prior, sb*sb, dd, trS, pw)
-	return lam
+	return c.update(prior, dd, trS, pw)
 }

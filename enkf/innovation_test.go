@@ -263,6 +263,52 @@ func TestInnovationInflationCarried(t *testing.T) {
 	}
 }
 
+// TestInflationLowerBound: innovations smaller than the spread pull Λ
+// below 1 unless InnovationInflation.Min is 1, which holds it at 1 in the
+// global and the local scheme; SetInflationEstimate refuses a value under
+// the bound, and a bound outside [MinInflationEstimate, 1] is refused.
+func TestInflationLowerBound(t *testing.T) {
+	const N, n = 10, 12
+	pos := make([]float64, n)
+	for j := range pos {
+		pos[j] = float64(j)
+	}
+	for _, local := range []bool{false, true} {
+		for _, lo := range []float64{0, 1} {
+			f, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{PriorSD: 0.5, Local: local, Min: lo}}, N, n, pos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(5, 5))
+			E := mat.NewDense(N, n, nil)
+			y, rVar := make([]float64, n), make([]float64, n)
+			for j := range n {
+				for i := range N {
+					E.Set(i, j, 2*rng.NormFloat64())
+				}
+				y[j], rVar[j] = mat.Sum(E.ColView(j))/N, 1 // no innovation at all
+			}
+			if _, err := f.Analyze(E, mat.DenseCopyOf(E), y, rVar, rng); err != nil {
+				t.Fatal(err)
+			}
+			lam := f.InflationEstimate()
+			if lo == 1 && slices.ContainsFunc(lam, func(v float64) bool { return v != 1 }) ||
+				lo == 0 && slices.ContainsFunc(lam, func(v float64) bool { return !(v < 1) }) {
+				t.Errorf("local %v, lower bound %v: estimate %v", local, lo, lam)
+			}
+			set := slices.Repeat([]float64{0.9}, len(lam))
+			if err := f.SetInflationEstimate(set); (err == nil) != (lo == 0) {
+				t.Errorf("local %v, lower bound %v: SetInflationEstimate(0.9…) gave %v", local, lo, err)
+			}
+		}
+	}
+	for _, bad := range []float64{MinInflationEstimate / 2, 1.01, -1, math.NaN(), math.Inf(1)} {
+		if _, err := New(Config{Method: LETKF, Inflation: 1, LocRadius: 3, Innovation: &InnovationInflation{Local: true, Min: bad}}, N, n, pos); err == nil {
+			t.Errorf("lower bound %v accepted", bad)
+		}
+	}
+}
+
 // TestLocalInnovationInflation: the local estimates see where the
 // ensemble is too narrow. The forecast spread is right on the left part
 // of a line and half the error on the right part; the estimates on the

@@ -61,11 +61,16 @@ func TestParseAdaptive(t *testing.T) {
 		{"latent hybrid-local enkf-n", letkf("inflation: adaptive") + "latent: {generator: identity, analysis: hybrid-local, update: increment, alpha: 0.9}\n", 0, "", 0, 0, "hybrid-local takes filter.adaptive.scheme local-innovation"},
 		{"latent iterative", replace("inflation: 1.02", "inflation: adaptive") + "latent: {generator: identity, analysis: iterative}\n", 0, "", 0, 0, "filter.inflation: adaptive is for the ensemble analyses, not a latent iterative or hybrid"},
 		{"blocks", replace("method: etkf, members: 20, inflation: 1.02, rotate: true", "method: letkf, loc_radius: 4, members: 20, inflation: adaptive") + "orchestration: {blocks: 2}\n", 0, "", 0, 0, "filter.inflation: adaptive is not available with orchestration.blocks"},
-		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, enkf_n, xn, enkf_n_memory, prior_sd"},
+		{"unknown adaptive key", replace("inflation: 1.02", "inflation: adaptive, adaptive: {prior: 2}"), 0, "", 0, 0, "filter.adaptive.prior: line 8: unknown key; the keys under filter.adaptive are scheme, enkf_n, xn, enkf_n_memory, prior_sd, min_inflation"},
 		{"letkf enkf-n with a memory", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 20}"), config.AdaptiveInflation, config.SchemeEnKFN, 0, 0, ""},
 		{"letkf local-innovation with the EnKF-N and a memory", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true, enkf_n_memory: 20}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 0, 0, ""},
 		{"memory for the etkf", replace("inflation: 1.02", "inflation: adaptive, adaptive: {enkf_n_memory: 20}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme enkf-n, or enkf_n: true), not enkf-n with etkf"},
 		{"memory without the EnKF-N", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n_memory: 20}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme enkf-n, or enkf_n: true), not local-innovation with letkf"},
+		{"letkf local-innovation inflating only", letkf("inflation: adaptive, adaptive: {scheme: local-innovation, enkf_n: true, min_inflation: 1}"), config.AdaptiveInflation, config.SchemeLocalInnovation, 0, 0, ""},
+		{"min_inflation with enkf-n", replace("inflation: 1.02", "inflation: adaptive, adaptive: {min_inflation: 1}"), 0, "", 0, 0, "filter.adaptive.min_inflation: bounds the innovation and local-innovation schemes' estimate, not enkf-n"},
+		{"min_inflation above 1", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {min_inflation: 1.05}"), 0, "", 0, 0, "filter.adaptive.min_inflation: must lie in [0.01, 1] (above 1 it would be a hand-set inflation), got 1.05"},
+		{"min_inflation zero", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {min_inflation: 0}"), 0, "", 0, 0, "filter.adaptive.min_inflation: must lie in [0.01, 1]"},
+		{"min_inflation NaN", stochastic("inflation: 1.02", "inflation: adaptive, adaptive: {min_inflation: .nan}"), 0, "", 0, 0, "filter.adaptive.min_inflation: must lie in [0.01, 1]"},
 		{"memory zero", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 0}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: must be a whole number of analyses >= 1, got 0"},
 		{"memory not whole", letkf("inflation: adaptive, adaptive: {enkf_n_memory: 2.5}"), 0, "", 0, 0, "filter.adaptive.enkf_n_memory: line 8"},
 	} {
@@ -90,6 +95,9 @@ func TestParseAdaptive(t *testing.T) {
 				(ec.Innovation != nil && (ec.Innovation.PriorSD != tc.sd || ec.Innovation.Local != (tc.scheme == config.SchemeLocalInnovation))) ||
 				(tc.scheme != "" && ec.Inflation != 1) {
 				t.Errorf("filter config %+v (EnKF-N %+v, innovation %+v)", ec, ec.Adaptive, ec.Innovation)
+			}
+			if min := strings.Contains(tc.yaml, "min_inflation: 1}"); ec.Innovation != nil && (ec.Innovation.Min == 1) != min {
+				t.Errorf("lower bound %v, want 1: %v", ec.Innovation.Min, min)
 			}
 			if strings.Contains(tc.yaml, "enkf_n_memory: 20") && ec.Adaptive.Memory != 20 {
 				t.Errorf("EnKF-N memory %d, want 20", ec.Adaptive.Memory)

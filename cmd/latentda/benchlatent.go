@@ -90,6 +90,7 @@ sets each row against the tuned row of --compare:
 	f.Float64Var(&o.PriorSD, "prior-sd", 0, "with --scheme innovation or local-innovation, a fixed filter.adaptive.prior_sd (0: tuned on 0.02, 0.04, 0.08 like the inflation it replaces)")
 	f.BoolVar(&o.EnKFN, "enkf-n", false, "with --scheme innovation or local-innovation, the EnKF-N (xn 1) on top of the estimate, filter.adaptive.enkf_n")
 	f.IntVar(&o.EnKFNMemory, "enkf-n-memory", 0, "with --scheme enkf-n or --enkf-n, average the local EnKF-N's inflation of the LETKF and the localised hybrids over this many analyses, filter.adaptive.enkf_n_memory (0: each analysis its own)")
+	f.Float64Var(&o.MinInflation, "min-inflation", 0, "with --scheme innovation or local-innovation, a lower bound on the carried estimate, filter.adaptive.min_inflation (0: the default, 0.01, which lets it deflate; 1: inflate only)")
 	f.BoolVar(&o.TuneEnKFNMemory, "tune-enkf-n-memory", false, "with --scheme enkf-n or --enkf-n, tune the local EnKF-N's memory (enkf_n_memory) of the LETKF and the localised hybrids as a knob: on 1 and 20, with the scheme's knob on its two ends (prior_sd 0.02 and 0.08, xn 1 and 4)")
 	f.BoolVar(&o.TuneXN, "tune-xn", false, "with --enkf-n, tune its xn too: on 1 and 4, with prior_sd on 0.02 and 0.08 (or xn on 1, 2, 4 with --prior-sd)")
 	f.StringVar(&o.TraceDir, "trace", "", "with --tuned or --tuning-from, write each evaluation run's diagnostics cycle by cycle to DIR/model-regime-N-filter-seedS.csv (rmse, spread, NIS, inflation, the share of points whose analysis has the other sign)")
