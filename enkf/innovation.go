@@ -58,9 +58,10 @@ type InnovationInflation struct {
 	// PriorSD is σ_b, the standard deviation of the Gaussian prior on Λ
 	// (0: DefaultInflationPriorSD). It must be finite and >= 0.
 	PriorSD float64
-	// Min is the lower bound on Λ (0: MinInflationEstimate). It must lie
-	// in [MinInflationEstimate, 1]: a bound above 1 would be a hand-set
-	// inflation.
+	// Min is the lower bound on the posterior Λ (0: MinInflationEstimate).
+	// It must lie in [MinInflationEstimate, 1]: a bound above 1 would be a
+	// hand-set inflation. A carried Λ below it (SetInflationEstimate, in a
+	// rerun that adds the bound) is taken as the next analysis's prior.
 	Min float64
 	// Local estimates Λ for each local analysis of the LETKF (and of
 	// AnalyzeHybridLocal).
@@ -170,10 +171,9 @@ func (f *Filter) SetInflationEstimate(lambda []float64) error {
 	if len(lambda) != len(cur) {
 		return fmt.Errorf("enkf: %d inflation estimates, the filter carries %d", len(lambda), len(cur))
 	}
-	lo := f.cfg.Innovation.min()
 	for b, v := range lambda {
-		if !(v >= lo) || math.IsInf(v, 0) {
-			return fmt.Errorf("enkf: inflation estimate %d is %v, want finite and >= %v", b, v, lo)
+		if !(v >= MinInflationEstimate) || math.IsInf(v, 0) {
+			return fmt.Errorf("enkf: inflation estimate %d is %v, want finite and >= %v", b, v, MinInflationEstimate)
 		}
 	}
 	if f.cfg.Innovation.Local {
