@@ -150,7 +150,7 @@ type AdaptiveConfig struct {
 	// MinInflation is the lower bound on the carried estimate Λ
 	// (enkf.InnovationInflation.Min; default enkf.MinInflationEstimate,
 	// which lets the estimate deflate). 1 makes it inflate only, the
-	// lower bound of Anderson's (2009) scheme and DART's default: with a
+	// default lower bound of DART's adaptive inflation: with a
 	// calibrated spread and nonlinear observations (y = x² on KS), a
 	// deflating estimate left some runs without the spread to recover
 	// from a hard spell (docs/benchmarks.md). In

@@ -39,8 +39,8 @@ import (
 // exponential moving average of the Λᵒ over about σ²ₒ/σ²_b cycles, whose
 // fluctuations on longer times have a standard deviation of about σ_b/√2
 // (for σ²ₒ ≫ σ²_b). Λᵃ is kept at or above Min, 1 for an estimate
-// that only inflates (the lower bound of Anderson's (2009) adaptive
-// inflation, 1 by default in DART), or by default MinInflationEstimate,
+// that only inflates (the default lower bound of the adaptive inflation
+// of DART, filter_nml's inf_lower_bound), or by default MinInflationEstimate,
 // which lets it deflate: one analysis moves it down by at most
 // σ_b √(p/8), so that floor binds only for a prior far wider than the
 // default. An analysis without used observations or without ensemble
