@@ -357,7 +357,7 @@ func (o *LatentOptions) validate() error {
 	if !(o.PriorSD >= 0) || math.IsInf(o.PriorSD, 0) || o.PriorSD != 0 && enkfN {
 		return fmt.Errorf("bench latent: --prior-sd must be a finite number >= 0, and only with --scheme %s or %s; got %v", config.SchemeInnovation, config.SchemeLocalInnovation, o.PriorSD)
 	}
-	if o.MinInflation != 0 && (enkfN || !(o.MinInflation >= enkf.MinInflationEstimate && o.MinInflation <= 1)) {
+	if o.MinInflation != 0 && (enkfN || !enkf.ValidInflationBound(o.MinInflation)) {
 		return fmt.Errorf("bench latent: --min-inflation must be 0 (the default bound) or in [%v, 1], and only with --scheme %s or %s; got %v", enkf.MinInflationEstimate, config.SchemeInnovation, config.SchemeLocalInnovation, o.MinInflation)
 	}
 	for _, m := range o.Models {

@@ -217,7 +217,7 @@ func (a AdaptiveConfig) validate(scheme, method string) error {
 		return fmt.Errorf("filter.adaptive.prior_sd: must be a finite number > 0, got %v", *a.PriorSD)
 	case a.MinInflation != nil && !innovation:
 		return fmt.Errorf("filter.adaptive.min_inflation: bounds the %s and %s schemes' estimate, not %s", SchemeInnovation, SchemeLocalInnovation, scheme)
-	case a.MinInflation != nil && !(*a.MinInflation >= enkf.MinInflationEstimate && *a.MinInflation <= 1):
+	case a.MinInflation != nil && !enkf.ValidInflationBound(*a.MinInflation):
 		return fmt.Errorf("filter.adaptive.min_inflation: must lie in [%v, 1] (above 1 it would be a hand-set inflation), got %v", enkf.MinInflationEstimate, *a.MinInflation)
 	case a.EnKFNMemory != nil && (scheme != SchemeEnKFN && !a.EnKFN || method != "letkf"):
 		return fmt.Errorf("filter.adaptive.enkf_n_memory: averages the letkf's local EnKF-N (scheme %s, or enkf_n: true), not %s with %s", SchemeEnKFN, scheme, method)

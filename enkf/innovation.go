@@ -86,6 +86,10 @@ const DefaultInflationPriorSD = 0.08
 // floor by default (InnovationInflation.Min).
 const MinInflationEstimate = 1e-2
 
+// ValidInflationBound reports whether v may be InnovationInflation.Min:
+// in [MinInflationEstimate, 1].
+func ValidInflationBound(v float64) bool { return v >= MinInflationEstimate && v <= 1 }
+
 func (c InnovationInflation) priorSD() float64 {
 	if c.PriorSD == 0 {
 		return DefaultInflationPriorSD
@@ -104,7 +108,7 @@ func (c InnovationInflation) validate() error {
 	if !(c.PriorSD >= 0) || math.IsInf(c.PriorSD, 0) {
 		return fmt.Errorf("enkf: the innovation inflation's prior standard deviation must be finite and >= 0, got %v", c.PriorSD)
 	}
-	if c.Min != 0 && !(c.Min >= MinInflationEstimate && c.Min <= 1) {
+	if c.Min != 0 && !ValidInflationBound(c.Min) {
 		return fmt.Errorf("enkf: the innovation inflation's lower bound must lie in [%v, 1], got %v", MinInflationEstimate, c.Min)
 	}
 	return nil

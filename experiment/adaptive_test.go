@@ -96,8 +96,8 @@ func TestParseAdaptive(t *testing.T) {
 				(tc.scheme != "" && ec.Inflation != 1) {
 				t.Errorf("filter config %+v (EnKF-N %+v, innovation %+v)", ec, ec.Adaptive, ec.Innovation)
 			}
-			if min := strings.Contains(tc.yaml, "min_inflation: 1}"); ec.Innovation != nil && (ec.Innovation.Min == 1) != min {
-				t.Errorf("lower bound %v, want 1: %v", ec.Innovation.Min, min)
+			if bounded := strings.Contains(tc.yaml, "min_inflation: 1}"); ec.Innovation != nil && (ec.Innovation.Min == 1) != bounded {
+				t.Errorf("lower bound %v, want 1: %v", ec.Innovation.Min, bounded)
 			}
 			if strings.Contains(tc.yaml, "enkf_n_memory: 20") && ec.Adaptive.Memory != 20 {
 				t.Errorf("EnKF-N memory %d, want 20", ec.Adaptive.Memory)
