@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 )
 
@@ -13,8 +14,11 @@ import (
 // CI, in % of a's mean on those seeds (pairRows), beside each side's
 // mean spread over its mean RMSE. It is how two schemes,
 // each with its own tuning, are compared on the same truths; names label
-// the two sides. The reports must share their evaluation seeds.
-func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string) error {
+// the two sides. The reports must share their evaluation seeds. It ends
+// with how much of the count of rows within adaptiveTolerance chance
+// would move, on draws of draws seeds (writeCountChance; 0: as many as
+// the reports were scored on).
+func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, draws int) error {
 	if !slices.Equal(a.EvalSeeds, b.EvalSeeds) {
 		return fmt.Errorf("bench pair: %s was scored on the evaluation seeds %v, %s on %v; a paired comparison needs the same truths", aName, a.EvalSeeds, bName, b.EvalSeeds)
 	}
@@ -54,7 +58,146 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string) err
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nRows in common: %d, paired: %d; the paired interval lies wholly below 0 on %d and wholly above on %d.\n", len(out), compared, below, above)
+	if _, err := fmt.Fprintf(w, "\nRows in common: %d, paired: %d; the paired interval lies wholly below 0 on %d and wholly above on %d.\n", len(out), compared, below, above); err != nil {
+		return err
+	}
+	return writeCountChance(w, seedPairs(a, b), adaptiveTolerance, draws)
+}
+
+// rowPairs holds one row's RMSEs of B and A by evaluation seed (the
+// reports' order), and whether both kept the seed.
+type rowPairs struct {
+	b, a []float64
+	kept []bool
+}
+
+// seedPairs returns the rowPairs of every row of b that a has, with two
+// or more seeds both kept (the rows WritePairedReports pairs).
+func seedPairs(a, b LatentReport) []rowPairs {
+	var rows []rowPairs
+	for _, row := range b.Rows {
+		t := findRow(a.Rows, row)
+		if t == nil {
+			continue
+		}
+		byA, byB := seedMap(t), seedMap(&row)
+		p, n := rowPairs{}, 0
+		for _, seed := range b.EvalSeeds {
+			sb, okB := byB[seed]
+			sa, okA := byA[seed]
+			kept := okA && okB && !sa.Diverged && !sb.Diverged
+			p.b, p.a, p.kept = append(p.b, sb.RMSE), append(p.a, sa.RMSE), append(p.kept, kept)
+			if kept {
+				n++
+			}
+		}
+		if n >= 2 {
+			rows = append(rows, p)
+		}
+	}
+	return rows
+}
+
+// seedMap indexes a row's evaluation runs by seed.
+func seedMap(r *LatentRow) map[uint64]SeedResult {
+	m := map[uint64]SeedResult{}
+	for _, s := range r.Evaluation {
+		m[s.Seed] = s
+	}
+	return m
+}
+
+// within reports whether B's mean RMSE is at most tol above A's over the
+// seeds both kept among draw (indices into the row's seeds; a seed drawn
+// twice counts twice), with B and A traded on the draws swap marks (nil:
+// none). A row with no kept seed drawn counts as within: it has nothing to
+// compare.
+func (p rowPairs) within(draw []int, swap []bool, tol float64) bool {
+	var sb, sa float64
+	for k, i := range draw {
+		if !p.kept[i] {
+			continue
+		}
+		b, a := p.b[i], p.a[i]
+		if swap != nil && swap[k] {
+			b, a = a, b
+		}
+		sb, sa = sb+b, sa+a
+	}
+	return sa == 0 || sb/sa-1 <= tol
+}
+
+// chanceDraws is how many draws the count's distributions take: the share
+// of draws with every row within has a standard error of at most 0.5%.
+const chanceDraws = 10000
+
+// countChance draws m of the evaluation seeds with replacement, the same
+// draw for every row (a paired bootstrap: these methods on another draw of
+// m truths), and returns the share of draws in which every row is within
+// tol and the mean count of rows within. With exchange, each drawn seed's
+// two RMSEs are also traded with probability 1/2, row by row: the null of
+// two exchangeable sides, as if one method ran twice. rng fixes the draws,
+// so the output is reproducible.
+func countChance(rows []rowPairs, tol float64, m int, exchange bool, rng *rand.Rand) (all, mean float64) {
+	if len(rows) == 0 {
+		return 0, 0
+	}
+	n := len(rows[0].kept)
+	draw, swap := make([]int, m), make([]bool, m)
+	allWithin, total := 0, 0
+	for range chanceDraws {
+		for i := range draw {
+			draw[i] = rng.IntN(n)
+		}
+		count := 0
+		for _, p := range rows {
+			s := []bool(nil)
+			if exchange {
+				for i := range swap {
+					swap[i] = rng.IntN(2) == 1
+				}
+				s = swap
+			}
+			if p.within(draw, s, tol) {
+				count++
+			}
+		}
+		total += count
+		if count == len(rows) {
+			allWithin++
+		}
+	}
+	return float64(allWithin) / chanceDraws, float64(total) / chanceDraws
+}
+
+// writeCountChance says how much of the count of rows within tol (on the
+// seeds both kept) chance alone would move (countChance), on draws of m
+// seeds (0: as many as the reports were scored on).
+func writeCountChance(w io.Writer, rows []rowPairs, tol float64, m int) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows[0].kept)
+	if m == 0 {
+		m = n
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	count := 0
+	for _, p := range rows {
+		if p.within(all, nil, tol) {
+			count++
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	nullAll, nullMean := countChance(rows, tol, m, true, rng)
+	bootAll, bootMean := countChance(rows, tol, m, false, rng)
+	_, err := fmt.Fprintf(w, "\nHow much of the count is chance: on the seeds both kept, B's mean RMSE is at most %.0f%% above A's on %d of %d rows. "+
+		"Drawing %d of the %d seeds with replacement %d times (a paired bootstrap: these two methods on another draw of %d truths), all %d rows are within on %.1f%% of the draws, %.1f on average; "+
+		"were the sides exchangeable (each drawn seed's two RMSEs traded with probability 1/2, as if one method ran twice), on %.1f%%, %.1f on average.\n",
+		100*tol, count, len(rows), m, n, chanceDraws, m, len(rows), 100*bootAll, bootMean, 100*nullAll, nullMean)
 	return err
 }
 

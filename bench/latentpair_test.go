@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -25,11 +27,12 @@ func TestWritePairedReports(t *testing.T) {
 	// 0.00577/√3 = 0.0143, 7.2%.
 	b := LatentReport{EvalSeeds: seeds, Rows: []LatentRow{row("letkf", 0.18, 0.17, 0.18, -1), row("latent-hybrid-local-conv", 0.1, 0.1, 0.1, 0.1)}}
 	var out strings.Builder
-	if err := WritePairedReports(&out, a, b, "a.json", "b.json"); err != nil {
+	if err := WritePairedReports(&out, a, b, "a.json", "b.json", 0); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3)", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0."} {
+	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3)", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0.",
+		"How much of the count is chance: on the seeds both kept, B's mean RMSE is at most 5% above A's on 1 of 1 rows. Drawing 4 of the 4 seeds"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
@@ -39,12 +42,53 @@ func TestWritePairedReports(t *testing.T) {
 	}
 	other := b
 	other.EvalSeeds = []uint64{5, 6, 7, 8}
-	if err := WritePairedReports(&out, a, other, "a.json", "b.json"); err == nil || !strings.Contains(err.Error(), "the same truths") {
+	if err := WritePairedReports(&out, a, other, "a.json", "b.json", 0); err == nil || !strings.Contains(err.Error(), "the same truths") {
 		t.Errorf("other seeds: %v", err)
 	}
 	longer := LatentReport{EvalSeeds: seeds, Rows: []LatentRow{row("letkf", 0.2, 0.2, 0.2, 0.2)}}
 	longer.Rows[0].Cycles = 800
-	if err := WritePairedReports(&out, a, longer, "a.json", "b.json"); err == nil || !strings.Contains(err.Error(), "over 400 cycles in a.json, 800 in b.json") {
+	if err := WritePairedReports(&out, a, longer, "a.json", "b.json", 0); err == nil || !strings.Contains(err.Error(), "over 400 cycles in a.json, 800 in b.json") {
 		t.Errorf("other lengths: %v", err)
+	}
+}
+
+// TestCountChance checks the count's two distributions against ones worked
+// out by hand. Each share is a mean of chanceDraws Bernoulli draws, so its
+// standard error is at most 0.005; the tolerance, 0.02, is four of them.
+func TestCountChance(t *testing.T) {
+	pairs := func(b, a []float64, kept ...bool) rowPairs {
+		if kept == nil {
+			kept = []bool{true, true, true, true}
+		}
+		return rowPairs{b: b, a: a, kept: kept}
+	}
+	ones := []float64{1, 1, 1, 1}
+	for _, c := range []struct {
+		name     string
+		rows     []rowPairs
+		exchange bool
+		all      float64
+	}{
+		// B = A on every seed: within on every draw, either way.
+		{"equal", []rowPairs{pairs(ones, ones), pairs(ones, ones)}, false, 1},
+		{"equal exchanged", []rowPairs{pairs(ones, ones), pairs(ones, ones)}, true, 1},
+		// B 20% above A on every seed: never within. Traded, k of the 4
+		// draws give (1.2(4−k) + k)/(4 − k + 1.2k), within for k ≥ 2:
+		// P = (6 + 4 + 1)/16.
+		{"worse", []rowPairs{pairs([]float64{1.2, 1.2, 1.2, 1.2}, ones)}, false, 0},
+		{"worse exchanged", []rowPairs{pairs([]float64{1.2, 1.2, 1.2, 1.2}, ones)}, true, 11.0 / 16},
+		// One seed of four 16% above: within when it is drawn at most
+		// once in four (+4%; twice is +8%), (3/4)⁴ + 4 (1/4)(3/4)³.
+		{"one bad seed", []rowPairs{pairs([]float64{1.16, 1, 1, 1}, ones)}, false, math.Pow(0.75, 4) + math.Pow(0.75, 3)},
+		// A seed B lost is not compared, however large its RMSE.
+		{"lost seed", []rowPairs{pairs([]float64{100, 1, 1, 1}, ones, false, true, true, true)}, false, 1},
+	} {
+		all, mean := countChance(c.rows, 0.05, 4, c.exchange, rand.New(rand.NewPCG(3, 4)))
+		if math.Abs(all-c.all) > 0.02 {
+			t.Errorf("%s: every row within on %.4f of the draws, want %.4f", c.name, all, c.all)
+		}
+		if len(c.rows) == 1 && math.Abs(mean-all) > 1e-12 {
+			t.Errorf("%s: one row, mean count %v differs from its share %v", c.name, mean, all)
+		}
 	}
 }

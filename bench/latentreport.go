@@ -491,19 +491,12 @@ type paired struct {
 // pairRows returns b − a seed by seed, or false without two seeds both
 // kept.
 func pairRows(b, a *LatentRow) (paired, bool) {
-	ar := map[uint64]SeedResult{}
-	for _, s := range a.Evaluation {
-		ar[s.Seed] = s
-	}
-	var d, base []float64
+	bs, base := keptPairs(b, a)
+	d := make([]float64, len(bs))
 	lower := 0
-	for _, s := range b.Evaluation {
-		o, ok := ar[s.Seed]
-		if !ok || s.Diverged || o.Diverged {
-			continue
-		}
-		d, base = append(d, s.RMSE-o.RMSE), append(base, o.RMSE)
-		if s.RMSE < o.RMSE {
+	for i := range bs {
+		d[i] = bs[i] - base[i]
+		if bs[i] < base[i] {
 			lower++
 		}
 	}
@@ -512,6 +505,18 @@ func pairRows(b, a *LatentRow) (paired, bool) {
 		return paired{}, false
 	}
 	return paired{mean: m, half: h, base: stat.Mean(base, nil), lower: lower, n: len(d)}, true
+}
+
+// keptPairs returns the RMSEs of b and of a on the evaluation seeds both
+// kept, in b's seed order.
+func keptPairs(b, a *LatentRow) (bs, as []float64) {
+	ar := seedMap(a)
+	for _, s := range b.Evaluation {
+		if o, ok := ar[s.Seed]; ok && !s.Diverged && !o.Diverged {
+			bs, as = append(bs, s.RMSE), append(as, o.RMSE)
+		}
+	}
+	return bs, as
 }
 
 // pairedNote compares the latent row b with the LETKF row l seed by seed

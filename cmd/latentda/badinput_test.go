@@ -186,6 +186,7 @@ func badCases() []badCase {
 		flags("bench latent --trace with tuning", "bench latent: --trace writes the evaluation runs, one file each: give --tuned or --tuning-from, so that no tuning runs", "bench", "latent", "--trace", "state/trace", "--json", "state/r.json", "--report", "state/r.md"),
 		flags("bench latent --tuning-from its own --json", "--tuning-from state/r.json is also --json, which this run rewrites after every row; give another --json", "bench", "latent", "--tuning-from", "state/r.json", "--json", "state/r.json", "--report", "state/r.md"),
 		{name: "flags/bench pair one report", args: []string{"bench", "pair", "a.json"}, want: "accepts 2 arg(s), received 1"},
+		{name: "flags/bench pair negative draws", args: []string{"bench", "pair", "--draw-seeds", "-1", "a.json", "b.json"}, want: "--draw-seeds must be >= 0 (0: as many as the reports were scored on), got -1"},
 		{name: "flags/bench pair a missing report", args: []string{"bench", "pair", "a.json", "b.json"}, want: "a.json: no such file"},
 		{name: "flags/bench pair not JSON", files: map[string]string{"a.json": "rows: []", "b.json": `{"rows": []}`},
 			args: []string{"bench", "pair", "a.json", "b.json"}, want: "a.json: bench latent: reading a report"},

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/latentda/latentda/bench"
 )
 
 func newBenchPairCmd() *cobra.Command {
-	return &cobra.Command{
+	var draws int
+	cmd := &cobra.Command{
 		Use:   "pair A.json B.json",
 		Short: "Set the rows of one bench latent report against another's, seed by seed on the same evaluation seeds; prints Markdown",
 		Long: `Reads two JSON reports of latentda bench latent scored on the same
@@ -15,9 +18,20 @@ evaluation seeds (two adaptive schemes, say, each with its own tuning) and
 prints, for every row they share, B − A RMSE paired seed by seed over the
 seeds both kept, with its 95% confidence interval:
 
-  latentda bench pair docs/results-latent-enkf-n-local-innovation-tune400-fresh61.json docs/results-latent-enkf-n-memory-fresh61.json`,
+  latentda bench pair docs/results-latent-enkf-n-local-innovation-tune400-fresh61.json docs/results-latent-enkf-n-memory-fresh61.json
+
+It ends with how much of the count of rows within 5% (issue 16's target)
+is chance: the share of draws of the seeds, with replacement, on which
+every row is within, for these two methods and for two exchangeable ones
+(each seed's two RMSEs traded at random). --draw-seeds asks the same of a
+larger set of seeds, say 100:
+
+  latentda bench pair --draw-seeds 100 docs/results-latent-confirm-fresh421.json docs/results-latent-min-inflation-fresh421.json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if draws < 0 {
+				return usageError{fmt.Errorf("--draw-seeds must be >= 0 (0: as many as the reports were scored on), got %d", draws)}
+			}
 			a, err := bench.ReadLatentReportFile(args[0])
 			if err != nil {
 				return err
@@ -26,7 +40,9 @@ seeds both kept, with its 95% confidence interval:
 			if err != nil {
 				return err
 			}
-			return bench.WritePairedReports(cmd.OutOrStdout(), a, b, args[0], args[1])
+			return bench.WritePairedReports(cmd.OutOrStdout(), a, b, args[0], args[1], draws)
 		},
 	}
+	cmd.Flags().IntVar(&draws, "draw-seeds", 0, "seeds in each draw of the count's chance (0: as many as the reports were scored on)")
+	return cmd
 }
