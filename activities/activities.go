@@ -178,7 +178,7 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 	if err != nil {
 		return InitOutput{}, err
 	}
-	s, err := a.env(ctx).Build(in.Config)
+	s, err := a.env(ctx).Build(dir, in.Config)
 	if err != nil {
 		return InitOutput{}, err
 	}
@@ -218,6 +218,11 @@ func (a *Activities) Initialize(ctx context.Context, in InitInput) (InitOutput, 
 			return out, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("activities: %s already holds a different config; choose another run ID", dir.Root), ErrInvalidConfig, nil)
 		}
+	}
+	// The generator files' digests, kept once with the config: every
+	// later build of the run checks it reads the same bytes.
+	if err := store.WriteGenerators(dir, s.Generators()); err != nil {
+		return out, fmt.Errorf("activities: %w", err)
 	}
 	if done, err := store.Exists(dir.Analysis(k)); err != nil || done {
 		return out, err

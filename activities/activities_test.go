@@ -1,10 +1,14 @@
 package activities_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -633,6 +637,66 @@ func TestOODGeneratorRelativeToStateRoot(t *testing.T) {
 	if out.Last.Cycle != 3 || len(rows) != 3 || math.IsNaN(rows[2].Projection) {
 		t.Errorf("cycle %d, %d rows, last J* %v: want 3 cycles with the projection test", out.Last.Cycle, len(rows), rows[len(rows)-1].Projection)
 	}
+}
+
+// TestGeneratorIsKept: a run keeps the SHA-256 of each generator file it
+// started with. A generator retrained under the same name mid-run stops
+// the next batch with a non-retryable ErrInvalidConfig naming the key and
+// the file, leaving the stored cycles as they were; with the file put
+// back the run goes on.
+func TestGeneratorIsKept(t *testing.T) {
+	a := newActivities(t)
+	cfg := config.Config{
+		Name: "kept", Cycles: 6,
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 10, Inflation: 1.05},
+		Latent:       &config.LatentConfig{Generator: filepath.Join("generators", "pca.arrow")},
+		OOD:          &config.OODConfig{Generator: filepath.Join("generators", "ood.arrow"), Calibration: config.CalibrationChi2},
+	}
+	latentFile, oodFile := filepath.Join(a.StateRoot, cfg.Latent.Generator), filepath.Join(a.StateRoot, cfg.OOD.Generator)
+	gentest.SavePCA(t, cfg, 300, 10, latentFile)
+	gentest.SavePCA(t, cfg, 300, 10, oodFile)
+	initialize(t, a, cfg)
+	kept, err := store.ReadGenerators(runDir(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"latent.generator": sha256Hex(t, latentFile), "ood.generator": sha256Hex(t, oodFile)}
+	if !maps.Equal(kept, want) {
+		t.Fatalf("kept %v, want %v", kept, want)
+	}
+	if _, err := runCycles(a, cfg, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	original, err := os.ReadFile(oodFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gentest.SavePCA(t, cfg, 300, 8, oodFile) // retrained under the same name
+	before := statetest.Contents(t, runDir(a).Root)
+	_, err = runCycles(a, cfg, 4, 6)
+	statetest.WantAppError(t, err, activities.ErrInvalidConfig, "ood.generator generators/ood.arrow: the file is not the one this run started with", want["ood.generator"])
+	if after := statetest.Contents(t, runDir(a).Root); !maps.EqualFunc(before, after, bytes.Equal) {
+		t.Error("the refused batch changed the run directory")
+	}
+	if err := os.WriteFile(oodFile, original, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCycles(a, cfg, 4, 6); err != nil || out.Last.Cycle != 6 {
+		t.Fatalf("with the file put back: cycle %d, %v", out.Last.Cycle, err)
+	}
+}
+
+// sha256Hex returns the SHA-256 of the named file in hex.
+func sha256Hex(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // TestRetryMustMatchFirstAttempt: a batch that failed after committing

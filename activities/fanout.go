@@ -60,7 +60,7 @@ func (a *Activities) ForecastMembers(ctx context.Context, in MembersInput) (Memb
 	if err != nil {
 		return MembersOutput{}, err
 	}
-	s, err := a.env(ctx).Build(in.Config)
+	s, err := a.env(ctx).Build(dir, in.Config)
 	if err != nil {
 		return MembersOutput{}, err
 	}

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -103,9 +101,10 @@ type qualityControl struct {
 // the in-distribution data by construction; the manifold test's and, with
 // ood.innovation_calibration empirical, the innovation test's on an
 // in-distribution twin of the config too. gen is the projection and
-// manifold tests' generator, genFile its file, latentFile the latent
-// filter's generator file ("" for one handed over in memory).
-func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile string) (*qualityControl, error) {
+// manifold tests' generator, genDigest the SHA-256 of its file,
+// latentDigest that of the latent filter's generator file ("" for one
+// handed over in memory).
+func newQualityControl(s *Setup, gen latent.Generator, genDigest, latentDigest string) (*qualityControl, error) {
 	cfg := *s.Config.OOD
 	p := s.Op.OutDim()
 	inno, err := observations.NewInnovationQC(s.Config.Filter.Members, p)
@@ -116,14 +115,14 @@ func newQualityControl(s *Setup, gen latent.Generator, genFile, latentFile strin
 		zGiven: make([]float64, p), outFlags: make([]bool, p),
 		res: QCResult{Flagged: make([]bool, p), Reasons: make([]string, p), InnovationZ: make([]float64, p),
 			ProjectionZ: make([]float64, p), Variances: make([]float64, p)}}
-	files := []string{}
+	digests := []string{}
 	if cfg.Has(config.TestProjection) || cfg.Has(config.TestManifold) {
-		files = append(files, genFile)
+		digests = append(digests, genDigest)
 	}
 	if s.Config.Latent != nil {
-		files = append(files, latentFile)
+		digests = append(digests, latentDigest)
 	}
-	key, cacheable := calibrationKey(s.Config, files...)
+	key, cacheable := calibrationKey(s.Config, digests...)
 	var tw *twinRun // the in-distribution twin, run once for all the tests
 	twin := func() (*twinRun, error) {
 		var err error
@@ -265,18 +264,18 @@ func calibrateInnovation(twin func() (*twinRun, error), p int, alpha float64) (f
 var calibrations sync.Map
 
 // calibrationKey identifies an empirical calibration: the config (which
-// fixes the model, the observations, R, the seed and the test) and
-// the bytes of the generator files the calibration depends on (a
+// fixes the model, the observations, R, the seed and the test) and the
+// SHA-256 digests of the generator files the calibration depends on (a
 // retrained generator may keep the name, the size and, to the file
 // system's resolution, the time). A generator handed over in memory (a
-// file "", from BuildWithGenerator) has no such identity, so its
+// digest "", from BuildWithGenerator) has no such identity, so its
 // calibrations are not cached.
 //
 // The parts of the config that the calibrations do not read are left out
 // of the key (the name, the cycles, the anomaly, the policy and pausing),
 // so that the twins of a benchmark share them.
-func calibrationKey(cfg config.Config, genFiles ...string) (string, bool) {
-	if slices.Contains(genFiles, "") {
+func calibrationKey(cfg config.Config, digests ...string) (string, bool) {
+	if slices.Contains(digests, "") {
 		return "", false
 	}
 	cfg.Name, cfg.Cycles, cfg.BurnIn, cfg.Anomaly = "", 0, 0, nil
@@ -291,25 +290,11 @@ func calibrationKey(cfg config.Config, genFiles ...string) (string, bool) {
 	}
 	h := sha256.New()
 	h.Write(js)
-	for _, name := range genFiles {
+	for _, d := range digests {
 		h.Write([]byte{0})
-		if !hashFile(h, name) {
-			return "", false
-		}
+		h.Write([]byte(d))
 	}
 	return hex.EncodeToString(h.Sum(nil)), true
-}
-
-// hashFile writes the bytes of the named file to h and says whether it
-// could read them all.
-func hashFile(h io.Writer, name string) bool {
-	f, err := os.Open(name)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	_, err = io.Copy(h, f)
-	return err == nil
 }
 
 // calibrationStats returns J* for observations y = H(x) + ε of the states

@@ -320,7 +320,8 @@ func TestCalibrationIsCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	thr := s.qc.projThr
-	key, ok := calibrationKey(s.Config, cfg.OOD.Generator)
+	digest := s.Generators()["ood.generator"]
+	key, ok := calibrationKey(s.Config, digest)
 	if cached, found := calibrations.Load(key); !ok || !found || cached.(float64) != thr {
 		t.Fatalf("cache holds %v (%v, %v), the setup %v", cached, ok, found, thr)
 	}
@@ -333,7 +334,7 @@ func TestCalibrationIsCached(t *testing.T) {
 	}
 	other := s.Config
 	other.Seed++
-	if k, _ := calibrationKey(other, cfg.OOD.Generator); k == key {
+	if k, _ := calibrationKey(other, digest); k == key {
 		t.Error("another seed has the same key")
 	}
 	// The same name, another generator (fewer components).
@@ -346,6 +347,9 @@ func TestCalibrationIsCached(t *testing.T) {
 	}
 	if s.qc.projThr == 123 || s.qc.projThr == thr {
 		t.Errorf("after the generator file changed: threshold %v, want a new calibration (not %v)", s.qc.projThr, thr)
+	}
+	if d, err := fileDigest(cfg.OOD.Generator); err != nil || s.Generators()["ood.generator"] != d || d == digest {
+		t.Errorf("after the generator file changed: digest %s, want the new file's %s (%v), not %s", s.Generators()["ood.generator"], d, err, digest)
 	}
 	if _, ok := calibrationKey(s.Config, ""); ok {
 		t.Error("a generator without a file is cacheable")

@@ -12,9 +12,13 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -59,6 +63,7 @@ type Setup struct {
 	Filter     *enkf.Filter
 
 	latent  *latentStep          // nil: the filter runs on the states
+	gens    map[string]string    // Generators
 	varEst  *varianceEstimator   // nil: R as given
 	qc      *qualityControl      // nil: no quality control
 	anomaly *anomaly.Anomaly     // nil: the nature run follows the model
@@ -95,31 +100,31 @@ func Build(cfg config.Config) (*Setup, error) {
 	}
 	var gen latent.Generator
 	var stats latent.Stats
-	genFile := ""
+	digest := ""
 	if l := cfg.Latent; l != nil && l.Generator != "" {
-		if gen, stats, err = loadGenerator(l.Generator, cfg.Model); err != nil {
+		if gen, stats, digest, err = loadGenerator(l.Generator, cfg.Model); err != nil {
 			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
 		}
-		genFile = l.Generator
 	}
-	return build(cfg, gen, stats, genFile)
+	return build(cfg, gen, stats, digest)
 }
 
-// oodGenerator returns the projection test's generator: the latent
-// filter's (gen) or the one in the file ood.generator names.
-func oodGenerator(cfg config.Config, gen latent.Generator) (latent.Generator, error) {
+// oodGenerator returns the projection test's generator and its digest:
+// the latent filter's (gen, digest) or the one in the file ood.generator
+// names.
+func oodGenerator(cfg config.Config, gen latent.Generator, digest string) (latent.Generator, string, error) {
 	o := cfg.OOD
 	if o == nil || !o.Has(config.TestProjection) && !o.Has(config.TestManifold) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if o.Generator == "latent" {
-		return gen, nil
+		return gen, digest, nil
 	}
-	g, _, err := loadGenerator(o.Generator, cfg.Model)
+	g, _, d, err := loadGenerator(o.Generator, cfg.Model)
 	if err != nil {
-		return nil, fmt.Errorf("experiment: ood.generator: %w", err)
+		return nil, "", fmt.Errorf("experiment: ood.generator: %w", err)
 	}
-	return g, nil
+	return g, d, nil
 }
 
 // BuildWithGenerator is Build with the latent filter's generator given
@@ -140,6 +145,13 @@ func BuildWithGeneratorStats(cfg config.Config, gen latent.Generator, stats late
 	return build(cfg, gen, stats, "")
 }
 
+// Generators maps the config keys that name a generator file
+// (latent.generator, ood.generator) to the SHA-256 of the bytes s was
+// built from, in hex. A run keeps them (store.RunDir.Generators), so that
+// a generator retrained under the same name cannot change its later
+// cycles. A generator handed over in memory or identity has no entry.
+func (s *Setup) Generators() map[string]string { return s.gens }
+
 // checked returns cfg with its defaults, validated.
 func checked(cfg config.Config) (config.Config, error) {
 	cfg = cfg.WithDefaults()
@@ -149,8 +161,9 @@ func checked(cfg config.Config) (config.Config, error) {
 	return cfg, nil
 }
 
-// build constructs a Setup from a checked config.
-func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile string) (*Setup, error) {
+// build constructs a Setup from a checked config; digest is the SHA-256
+// of the latent generator's file ("" for one handed over in memory).
+func build(cfg config.Config, gen latent.Generator, stats latent.Stats, digest string) (*Setup, error) {
 	model, err := NewModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -199,6 +212,7 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 	s := &Setup{
 		Config: cfg, Model: model, Op: op, R: r, Forecaster: fc, Filter: filter,
 		latent: ls,
+		gens:   map[string]string{},
 		truth:  truthFc,
 		scorer: NewScorer(model.Dim()),
 		he:     mat.NewDense(cfg.Filter.Members, op.OutDim(), nil),
@@ -224,16 +238,18 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, genFile 
 			return nil, fmt.Errorf("experiment: %w", err)
 		}
 	}
+	if digest != "" {
+		s.gens["latent.generator"] = digest
+	}
 	if cfg.OOD != nil {
-		og, err := oodGenerator(cfg, gen)
+		og, oodDigest, err := oodGenerator(cfg, gen, digest)
 		if err != nil {
 			return nil, err
 		}
-		ogFile := cfg.OOD.Generator
-		if ogFile == "latent" {
-			ogFile = genFile
+		if oodDigest != "" && cfg.OOD.Generator != "latent" {
+			s.gens["ood.generator"] = oodDigest
 		}
-		if s.qc, err = newQualityControl(s, og, ogFile, genFile); err != nil {
+		if s.qc, err = newQualityControl(s, og, oodDigest, digest); err != nil {
 			return nil, fmt.Errorf("experiment: %w", err)
 		}
 	}
@@ -558,14 +574,35 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 }
 
 // loadGenerator returns the generator a config names, with the statistics
-// its file stores (none for identity).
-func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, error) {
+// its file stores and the SHA-256 of the file in hex (none and "" for
+// identity). The file is hashed before it is read: files are published by
+// rename, so a generator replaced between the two is a new file, which the
+// next build's digest shows.
+func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, string, error) {
 	if name == "identity" {
-		return latent.NewIdentity(m.Nx), latent.Stats{}, nil
+		return latent.NewIdentity(m.Nx), latent.Stats{}, "", nil
+	}
+	digest, err := fileDigest(name)
+	if err != nil {
+		return nil, latent.Stats{}, "", err
 	}
 	g, info, err := genfile.Load(name)
 	if err == nil && info.Model != "" && info.Model != m.Name {
-		return nil, latent.Stats{}, fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
+		return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
 	}
-	return g, info.Stats, err
+	return g, info.Stats, digest, err
+}
+
+// fileDigest returns the SHA-256 of the named file's bytes in hex.
+func fileDigest(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -205,7 +205,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: bad cycle range %d..%d", in.From, in.To), core.ErrInvalidConfig, nil)
 	}
-	s, err := a.env(ctx).Build(in.Config)
+	s, err := a.env(ctx).Build(dir, in.Config)
 	if err != nil {
 		return AdvanceOutput{}, err
 	}

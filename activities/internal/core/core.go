@@ -79,25 +79,55 @@ func (e Env) RunDir(runPath string) (store.RunDir, error) {
 	return store.RunDir{Root: filepath.Join(e.StateRoot, runPath)}, nil
 }
 
-// Build constructs the experiment, reading the generator files that
-// latent.generator and ood.generator name relative to the state root
-// (refusing, as invalid config, files outside it and AllowPaths).
-func (e Env) Build(cfg config.Config) (*experiment.Setup, error) {
-	cfg, err := cfg.Confine(e.StateRoot, e.AllowPaths)
+// Build constructs the experiment of the run in dir, reading the
+// generator files that latent.generator and ood.generator name relative to
+// the state root (refusing, as invalid config, files outside it and
+// AllowPaths), and checks that their bytes are those the run started
+// with (dir.Generators(); none kept: not checked): a generator retrained
+// under the same name mid-run would silently change the cycles after it,
+// and a retry would no longer repeat a batch bit for bit.
+func (e Env) Build(dir store.RunDir, cfg config.Config) (*experiment.Setup, error) {
+	confined, err := cfg.Confine(e.StateRoot, e.AllowPaths)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
-	s, err := experiment.Build(cfg)
+	s, err := experiment.Build(confined)
 	if err != nil {
 		if isExternal(err) {
 			return nil, externalFailed(err)
 		}
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
+	kept, err := store.ReadGenerators(dir)
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("activities: %v", err), ErrBadState, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("activities: %w", err)
+	}
+	now := s.Generators()
+	for _, key := range store.GeneratorKeys {
+		if want, ok := kept[key]; ok && now[key] != want {
+			msg := fmt.Sprintf("activities: %s %s: the file is not the one this run started with (sha256 %s, kept in %s; now %s). A run keeps its generator: put the file back to go on, or start a new run with this one (latentda rerun RUN --from-cycle K)",
+				key, generatorPath(cfg, key), want, dir.Generators(), now[key])
+			return nil, temporal.NewNonRetryableApplicationError(msg, ErrInvalidConfig, nil)
+		}
+	}
 	if e.Ctx != nil {
 		s.SetContext(e.Ctx)
 	}
 	return s, nil
+}
+
+// generatorPath is the generator file that key names in cfg, as written.
+func generatorPath(cfg config.Config, key string) string {
+	switch {
+	case key == "latent.generator" && cfg.Latent != nil:
+		return cfg.Latent.Generator
+	case key == "ood.generator" && cfg.OOD != nil:
+		return cfg.OOD.Generator
+	}
+	return ""
 }
 
 func Meta(runID string, cfg config.Config, cycle int) store.Meta {
@@ -482,7 +512,7 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 		return b, false, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: bad cycle range %d..%d", from, to), ErrInvalidConfig, nil)
 	}
-	if b.Setup, err = e.Build(cfg); err != nil {
+	if b.Setup, err = e.Build(b.Dir, cfg); err != nil {
 		return b, false, err
 	}
 	if b.Rows, b.firstVersion, err = PreviousRows(b.Dir.Diagnostics(), from); err != nil {
