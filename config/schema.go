@@ -304,19 +304,14 @@ var lineRef = regexp.MustCompile(`line \d+: `)
 // (1.05, etkf, [0, 2, 4], {members_per_task: 8}). Unknown keys and values
 // of the wrong type are errors naming the key and what it accepts; the
 // result is validated as a config file is, and a setting of a key that the
-// result leaves unused is refused as in a file ([Parse]); the keys of c
-// are not checked, as c holds them all with their defaults.
+// result leaves unused is refused as in a file ([Parse]), and so are
+// settings that leave unused a key c holds with other than its default
+// (a value c's user set; its default would be dropped without a word).
 func (c Config) Override(settings []string) (Config, error) {
-	data, err := c.Marshal()
+	root, err := prunedNode(c)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	root := doc.Content[0]
-	pruneZeros(root)
 	var set []setting
 	for _, s := range settings {
 		key, val, ok := strings.Cut(s, "=")
@@ -343,7 +338,7 @@ func (c Config) Override(settings []string) (Config, error) {
 		setKey(root, key, vn)
 		set = append(set, setting{key, vn})
 	}
-	out, err := yaml.Marshal(&doc)
+	out, err := yaml.Marshal(root)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -360,6 +355,9 @@ func (c Config) Override(settings []string) (Config, error) {
 		if err := unused(s.key, -1, s.value, cfg); err != nil {
 			return Config{}, fmt.Errorf("config: setting %w", err)
 		}
+	}
+	if err := orphaned(c, cfg, settings); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
 }

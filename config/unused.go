@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -13,7 +15,9 @@ import (
 // default, so the check is made where the YAML document is at hand: [Parse]
 // refuses such a key in a user's file, and [Config.Override] in a setting.
 // A config the engine wrote ([ParseStored]) holds every key with its
-// default, used or not, and is not checked.
+// default, used or not, and is not checked; but a key it holds with
+// another value was set by its user, and [Config.Override] refuses
+// settings that leave such a key unused (orphaned).
 
 // usage says when the config reads a key.
 type usage struct {
@@ -131,4 +135,86 @@ func unused(key string, line int, v *yaml.Node, c Config) error {
 		}
 	}
 	return nil
+}
+
+// orphaned returns an error for the first key (in sorted order) that
+// before reads, that after (before with settings applied) leaves unused,
+// and that after holds with a value other than its default: a value its
+// user set, which the settings would silently drop.
+func orphaned(before, after Config, settings []string) error {
+	for _, key := range slices.Sorted(maps.Keys(usages)) {
+		u := usages[key]
+		if !u.used(before) || u.used(after) {
+			continue
+		}
+		v, def, err := valueAndDefault(after, key)
+		if err != nil {
+			return err
+		}
+		if v != def {
+			return fmt.Errorf("%s: %s, kept from the stored config, is only used %s, which %s leaves out; add %s=null to drop it, or %s",
+				key, v, u.when, strings.Join(settings, " "), key, u.fix)
+		}
+	}
+	return nil
+}
+
+// valueAndDefault returns the YAML of the value c holds at key, and of the
+// value c would hold with the key unset ("" where c has no such key).
+func valueAndDefault(c Config, key string) (value, def string, err error) {
+	root, err := prunedNode(c)
+	if err != nil {
+		return "", "", err
+	}
+	value = scalarAt(root, key)
+	setKey(root, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"})
+	data, err := yaml.Marshal(root)
+	if err != nil {
+		return "", "", err
+	}
+	unset, err := ParseStored(data)
+	if err != nil {
+		return "", "", err
+	}
+	if root, err = prunedNode(unset); err != nil {
+		return "", "", err
+	}
+	return value, scalarAt(root, key), nil
+}
+
+// prunedNode returns the YAML mapping of c without its zero values
+// (pruneZeros), as [Config.Override] edits it.
+func prunedNode(c Config) (*yaml.Node, error) {
+	data, err := c.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	root := doc.Content[0]
+	pruneZeros(root)
+	return root, nil
+}
+
+// scalarAt returns the value at dotted key in mapping n as one line of
+// YAML, or "" if n has no such key.
+func scalarAt(n *yaml.Node, key string) string {
+	part, rest, nested := strings.Cut(key, ".")
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value != part {
+			continue
+		}
+		v := n.Content[j+1]
+		if nested {
+			return scalarAt(v, rest)
+		}
+		out, err := yaml.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(strings.ReplaceAll(string(out), "\n", " "))
+	}
+	return ""
 }

@@ -160,7 +160,20 @@ func TestOverrideUnused(t *testing.T) {
 	if err != nil || got.OOD.OutlierK != 4 || got.Anomaly.BiasIndex != 3 {
 		t.Errorf("settings that are used: %+v, %v", got.OOD, err)
 	}
-	if _, err := got.Override([]string{"ood.tests=[innovation]"}); err != nil {
-		t.Errorf("a setting that leaves a stored key unused: %v", err)
+	// A stored key its user set, left unused by a setting, is refused;
+	// unset with it, or at its default, it goes.
+	want := "config: ood.outlier_k: 4, kept from the stored config, is only used by the outlier test without a family-wise ood.outlier_control, which ood.tests=[innovation] leaves out; add ood.outlier_k=null to drop it, or list outlier in ood.tests"
+	if _, err := got.Override([]string{"ood.tests=[innovation]"}); err == nil || err.Error() != want {
+		t.Errorf("a setting that leaves a set stored key unused: %v, want %q", err, want)
+	}
+	if c, err := got.Override([]string{"ood.tests=[innovation]", "ood.outlier_k=null"}); err != nil || c.OOD.Has(TestOutlier) {
+		t.Errorf("the same with the key unset: %v", err)
+	}
+	atDefault, err := base.Override([]string{"ood.tests=[outlier, innovation]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := atDefault.Override([]string{"ood.tests=[innovation]"}); err != nil {
+		t.Errorf("a setting that leaves a stored key at its default unused: %v", err)
 	}
 }
