@@ -19,8 +19,8 @@ import (
 // would move, on draws of draws seeds (writeCountChance; 0: as many as
 // the reports were scored on).
 func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, draws int) error {
-	if !slices.Equal(a.EvalSeeds, b.EvalSeeds) {
-		return fmt.Errorf("bench pair: %s was scored on the evaluation seeds %v, %s on %v; a paired comparison needs the same truths", aName, a.EvalSeeds, bName, b.EvalSeeds)
+	if err := SameTruths(a, b, aName, bName); err != nil {
+		return err
 	}
 	var out []string
 	below, above, compared := 0, 0, 0
@@ -62,6 +62,56 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, dra
 		return err
 	}
 	return writeCountChance(w, seedPairs(a, b), adaptiveTolerance, draws)
+}
+
+// SameTruths refuses two reports scored on different evaluation seeds.
+func SameTruths(a, b LatentReport, aName, bName string) error {
+	if !slices.Equal(a.EvalSeeds, b.EvalSeeds) {
+		return fmt.Errorf("bench pair: %s was scored on the evaluation seeds %v, %s on %v; a paired comparison needs the same truths", aName, a.EvalSeeds, bName, b.EvalSeeds)
+	}
+	return nil
+}
+
+// PoolReports returns one report holding the evaluation runs of all of
+// reports (named by names, for errors), as if they were scored together:
+// their evaluation seeds, which must be disjoint, one after the other,
+// and each row that every report has, its choice and length the same in
+// each, with its statistics over all their seeds. It pools registered
+// sets of the same protocol into one larger set for WritePairedReports.
+func PoolReports(reports []LatentReport, names []string) (LatentReport, error) {
+	pooled := reports[0]
+	pooled.EvalSeeds = slices.Clone(pooled.EvalSeeds)
+	pooled.Rows = nil
+	for i, r := range reports[1:] {
+		for _, seed := range r.EvalSeeds {
+			if slices.Contains(pooled.EvalSeeds, seed) {
+				return LatentReport{}, fmt.Errorf("bench pair: %s and an earlier report were both scored on seed %d; pooled sets need disjoint seeds", names[i+1], seed)
+			}
+		}
+		pooled.EvalSeeds = append(pooled.EvalSeeds, r.EvalSeeds...)
+	}
+	for _, row := range reports[0].Rows {
+		row.Evaluation = slices.Clone(row.Evaluation)
+		inAll := true
+		for i, r := range reports[1:] {
+			t := findRow(r.Rows, row)
+			if t == nil {
+				inAll = false
+				break
+			}
+			if t.Hyperparameters.String() != row.Hyperparameters.String() || t.Cycles != row.Cycles {
+				return LatentReport{}, fmt.Errorf("bench pair: %s %s N = %d %s chose %s over %d cycles in %s, %s over %d in %s; pooled sets need the same choices",
+					row.Model, row.Regime, row.N, row.Filter, row.Hyperparameters, row.Cycles, names[0], t.Hyperparameters, t.Cycles, names[i+1])
+			}
+			row.Evaluation = append(row.Evaluation, t.Evaluation...)
+		}
+		if inAll {
+			row.Seeds = len(row.Evaluation)
+			row.setStats()
+			pooled.Rows = append(pooled.Rows, row)
+		}
+	}
+	return pooled, nil
 }
 
 // rowPairs holds one row's RMSEs of B and A by evaluation seed (the

@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,43 @@ func TestCountChance(t *testing.T) {
 		if len(c.rows) == 1 && math.Abs(mean-all) > 1e-12 {
 			t.Errorf("%s: one row, mean count %v differs from its share %v", c.name, mean, all)
 		}
+	}
+}
+
+// TestPoolReports: pooled reports hold every seed of each, one after the
+// other, and each row all of them have, its statistics over all the
+// seeds; overlapping seeds and rows that chose differently are refused.
+func TestPoolReports(t *testing.T) {
+	row := func(filter string, hyper Hyper, first uint64, rmse ...float64) LatentRow {
+		r := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: filter, Seeds: len(rmse), Cycles: 400, Hyperparameters: hyper}
+		for i, x := range rmse {
+			r.Evaluation = append(r.Evaluation, SeedResult{Seed: first + uint64(i), RMSE: x, Diverged: x < 0})
+		}
+		r.setStats()
+		return r
+	}
+	h := Hyper{"inflation": 1.05}
+	a := LatentReport{EvalSeeds: []uint64{1, 2}, Rows: []LatentRow{row("letkf", h, 1, 0.1, 0.2), row("etkf", h, 1, 0.3, 0.3)}}
+	b := LatentReport{EvalSeeds: []uint64{3, 4}, Rows: []LatentRow{row("letkf", h, 3, 0.3, -1)}}
+	got, err := PoolReports([]LatentReport{a, b}, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.EvalSeeds, []uint64{1, 2, 3, 4}) || len(got.Rows) != 1 {
+		t.Fatalf("pooled seeds %v, %d rows; want 1..4 and the one row both have", got.EvalSeeds, len(got.Rows))
+	}
+	// Seeds 1–3 kept, 4 lost: mean 0.2.
+	if r := got.Rows[0]; r.Seeds != 4 || r.Diverged != 1 || r.RMSEMean == nil || math.Abs(*r.RMSEMean-0.2) > 1e-15 {
+		t.Errorf("pooled row: %d seeds, %d lost, mean %v; want 4, 1 and 0.2", r.Seeds, r.Diverged, r.RMSEMean)
+	}
+	if len(a.Rows[0].Evaluation) != 2 {
+		t.Error("pooling changed its input")
+	}
+	if _, err := PoolReports([]LatentReport{a, a}, []string{"a", "a2"}); err == nil || !strings.Contains(err.Error(), "a2 and an earlier report were both scored on seed 1") {
+		t.Errorf("overlapping seeds: %v", err)
+	}
+	other := LatentReport{EvalSeeds: []uint64{3, 4}, Rows: []LatentRow{row("letkf", Hyper{"inflation": 1.1}, 3, 0.3, 0.3)}}
+	if _, err := PoolReports([]LatentReport{a, other}, []string{"a", "c"}); err == nil || !strings.Contains(err.Error(), "chose inflation=1.05 over 400 cycles in a, inflation=1.1 over 400 in c") {
+		t.Errorf("other choices: %v", err)
 	}
 }

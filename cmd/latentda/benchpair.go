@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,7 @@ import (
 func newBenchPairCmd() *cobra.Command {
 	var draws int
 	cmd := &cobra.Command{
-		Use:   "pair A.json B.json",
+		Use:   "pair A.json B.json [A2.json B2.json ...]",
 		Short: "Set the rows of one bench latent report against another's, seed by seed on the same evaluation seeds; prints Markdown",
 		Long: `Reads two JSON reports of latentda bench latent scored on the same
 evaluation seeds (two adaptive schemes, say, each with its own tuning) and
@@ -26,21 +27,49 @@ every row is within, for these two methods and for two exchangeable ones
 (each seed's two RMSEs traded at random). --draw-seeds asks the same of a
 larger set of seeds, say 100:
 
-  latentda bench pair --draw-seeds 100 docs/results-latent-confirm-fresh421.json docs/results-latent-min-inflation-fresh421.json`,
-		Args: cobra.ExactArgs(2),
+  latentda bench pair --draw-seeds 100 docs/results-latent-confirm-fresh421.json docs/results-latent-min-inflation-fresh421.json
+
+More pairs, each on its own seeds, are pooled into one set of their seeds
+together: sets of one protocol that chose the same configurations (every
+row the same in each A report, and in each B report):
+
+  latentda bench pair docs/results-latent-confirm-fresh181.json docs/results-latent-enkf-n-memory-confirm-fresh181.json docs/results-latent-confirm-fresh401.json docs/results-latent-enkf-n-memory-confirm-fresh401.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 || len(args)%2 != 0 {
+				return fmt.Errorf("want pairs of reports, A.json B.json [A2.json B2.json ...], got %d file(s)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if draws < 0 {
 				return usageError{fmt.Errorf("--draw-seeds must be >= 0 (0: as many as the reports were scored on), got %d", draws)}
 			}
-			a, err := bench.ReadLatentReportFile(args[0])
+			var as, bs []bench.LatentReport
+			var aNames, bNames []string
+			for i := 0; i < len(args); i += 2 {
+				a, err := bench.ReadLatentReportFile(args[i])
+				if err != nil {
+					return err
+				}
+				b, err := bench.ReadLatentReportFile(args[i+1])
+				if err != nil {
+					return err
+				}
+				if err := bench.SameTruths(a, b, args[i], args[i+1]); err != nil {
+					return err
+				}
+				as, bs = append(as, a), append(bs, b)
+				aNames, bNames = append(aNames, args[i]), append(bNames, args[i+1])
+			}
+			a, err := bench.PoolReports(as, aNames)
 			if err != nil {
 				return err
 			}
-			b, err := bench.ReadLatentReportFile(args[1])
+			b, err := bench.PoolReports(bs, bNames)
 			if err != nil {
 				return err
 			}
-			return bench.WritePairedReports(cmd.OutOrStdout(), a, b, args[0], args[1], draws)
+			return bench.WritePairedReports(cmd.OutOrStdout(), a, b, strings.Join(aNames, " + "), strings.Join(bNames, " + "), draws)
 		},
 	}
 	cmd.Flags().IntVar(&draws, "draw-seeds", 0, "seeds in each draw of the count's chance (0: as many as the reports were scored on)")
