@@ -32,10 +32,10 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, dra
 		if t.Cycles != row.Cycles {
 			return fmt.Errorf("bench pair: %s %s N = %d %s was scored over %d cycles in %s, %d in %s", row.Model, row.Regime, row.N, row.Filter, t.Cycles, aName, row.Cycles, bName)
 		}
-		change := "— (fewer than 2 seeds both kept)"
+		change := "— (fewer than 2 seeds both kept) | —"
 		if pd, ok := pairRows(&row, t); ok {
 			compared++
-			change = fmt.Sprintf("%+.1f%% ± %.1f%% (lower on %d of %d)", 100*pd.mean/pd.base, 100*pd.half/pd.base, pd.lower, pd.n)
+			change = fmt.Sprintf("%+.1f%% ± %.1f%% (lower on %d of %d) | %+.1f%%", 100*pd.mean/pd.base, 100*pd.half/pd.base, pd.lower, pd.n, 100*(pd.median-1))
 			switch {
 			case pd.mean+pd.half < 0:
 				below++
@@ -49,8 +49,8 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, dra
 	if len(out) == 0 {
 		return fmt.Errorf("bench pair: %s and %s have no row in common", aName, bName)
 	}
-	if _, err := fmt.Fprintf(w, "Paired, seed by seed on the evaluation seeds %v: B = %s against A = %s; the change is the mean of B − A RMSE over the seeds both kept, with its 95%% CI, in %% of A's mean on them.\n\n"+
-		"| model | regime | N | filter | A rmse (chosen) | B rmse (chosen) | A spread / rmse | B spread / rmse | paired change B − A (95%% CI) |\n|---|---|---|---|---|---|---|---|---|\n", a.EvalSeeds, bName, aName); err != nil {
+	if _, err := fmt.Fprintf(w, "Paired, seed by seed on the evaluation seeds %v: B = %s against A = %s; the change is the mean of B − A RMSE over the seeds both kept, with its 95%% CI, in %% of A's mean on them; the median is that of B / A RMSE seed by seed, which one seed's spell on either side does not move.\n\n"+
+		"| model | regime | N | filter | A rmse (chosen) | B rmse (chosen) | A spread / rmse | B spread / rmse | paired change B − A (95%% CI) | median B / A − 1 |\n|---|---|---|---|---|---|---|---|---|---|\n", a.EvalSeeds, bName, aName); err != nil {
 		return err
 	}
 	for _, line := range out {

@@ -32,7 +32,7 @@ func TestWritePairedReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3)", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0.",
+	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3) | -10.0% |", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0.",
 		"How much of the count is chance: on the seeds both kept, B's mean RMSE is at most 5% above A's on 1 of 1 rows. Drawing 4 of the 4 seeds"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)

@@ -486,16 +486,17 @@ type paired struct {
 	mean, half float64 // of dₛ
 	base       float64 // a's mean RMSE on the same seeds
 	lower, n   int     // seeds where b is lower, seeds both kept
+	median     float64 // of RMSEₛ(b)/RMSEₛ(a), which one seed's spell does not move
 }
 
 // pairRows returns b − a seed by seed, or false without two seeds both
 // kept.
 func pairRows(b, a *LatentRow) (paired, bool) {
 	bs, base := keptPairs(b, a)
-	d := make([]float64, len(bs))
+	d, ratio := make([]float64, len(bs)), make([]float64, len(bs))
 	lower := 0
 	for i := range bs {
-		d[i] = bs[i] - base[i]
+		d[i], ratio[i] = bs[i]-base[i], bs[i]/base[i]
 		if bs[i] < base[i] {
 			lower++
 		}
@@ -504,7 +505,10 @@ func pairRows(b, a *LatentRow) (paired, bool) {
 	if !okH {
 		return paired{}, false
 	}
-	return paired{mean: m, half: h, base: stat.Mean(base, nil), lower: lower, n: len(d)}, true
+	slices.Sort(ratio)
+	n := len(ratio)
+	median := (ratio[(n-1)/2] + ratio[n/2]) / 2
+	return paired{mean: m, half: h, base: stat.Mean(base, nil), lower: lower, n: n, median: median}, true
 }
 
 // keptPairs returns the RMSEs of b and of a on the evaluation seeds both
