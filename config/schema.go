@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -306,11 +307,25 @@ var lineRef = regexp.MustCompile(`line \d+: `)
 // result is validated as a config file is, and a setting of a key that the
 // result leaves unused is refused as in a file ([Parse]), and so are
 // settings that leave unused a key c holds with other than its default
-// (a value c's user set; its default would be dropped without a word).
+// (a value c's user set, which would be dropped without a word). A key c
+// holds at its default takes the result's default.
 func (c Config) Override(settings []string) (Config, error) {
 	root, err := prunedNode(c)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// The keys only some settings read hold, in c, their default or a
+	// value c's user set. Those at their default are unset, so that the
+	// result's defaults apply (ood.outlier_k has none under a family-wise
+	// ood.outlier_control).
+	userKeys, userValues, err := userSet(c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	for key := range usages {
+		if !slices.Contains(userKeys, key) {
+			deleteKey(root, key)
+		}
 	}
 	var set []setting
 	for _, s := range settings {
@@ -356,7 +371,7 @@ func (c Config) Override(settings []string) (Config, error) {
 			return Config{}, fmt.Errorf("config: setting %w", err)
 		}
 	}
-	if err := orphaned(c, cfg, settings); err != nil {
+	if err := orphaned(userKeys, userValues, cfg, set, settings); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil

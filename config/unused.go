@@ -137,49 +137,100 @@ func unused(key string, line int, v *yaml.Node, c Config) error {
 	return nil
 }
 
-// orphaned returns an error for the first key (in sorted order) that
-// before reads, that after (before with settings applied) leaves unused,
-// and that after holds with a value other than its default: a value its
-// user set, which the settings would silently drop.
-func orphaned(before, after Config, settings []string) error {
+// userSet returns the keys of usages that c holds with a value other
+// than its default, in sorted order, with their values as YAML: values its
+// user set. A key whose default does not give a valid config (ood.generator
+// for the manifold test has none) counts as set.
+func userSet(c Config) (keys []string, values map[string]string, err error) {
+	root, err := prunedNode(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	values = map[string]string{}
 	for _, key := range slices.Sorted(maps.Keys(usages)) {
-		u := usages[key]
-		if !u.used(before) || u.used(after) {
+		v := scalarAt(root, key)
+		if v == "" {
 			continue
 		}
-		v, def, err := valueAndDefault(after, key)
-		if err != nil {
-			return err
+		if def, ok := defaultAt(root, key); ok && def == v {
+			continue
 		}
-		if v != def {
-			return fmt.Errorf("%s: %s, kept from the stored config, is only used %s, which %s leaves out; add %s=null to drop it, or %s",
-				key, v, u.when, strings.Join(settings, " "), key, u.fix)
+		keys, values[key] = append(keys, key), v
+	}
+	return keys, values, nil
+}
+
+// defaultAt returns the YAML of the value that the config of mapping root
+// takes at key with the key unset, and whether that config is valid.
+func defaultAt(root *yaml.Node, key string) (string, bool) {
+	var n yaml.Node
+	data, err := yaml.Marshal(root)
+	if err != nil || yaml.Unmarshal(data, &n) != nil {
+		return "", false
+	}
+	deleteKey(n.Content[0], key)
+	if data, err = yaml.Marshal(n.Content[0]); err != nil {
+		return "", false
+	}
+	unset, err := ParseStored(data)
+	if err != nil {
+		return "", false
+	}
+	r, err := prunedNode(unset)
+	if err != nil {
+		return "", false
+	}
+	return scalarAt(r, key), true
+}
+
+// orphaned returns an error for the first key of set (userSet: values
+// the stored config's user set) that after (the config with settings
+// applied) leaves unused, unless a setting names it or a section holding
+// it, or after has no such section: a value the settings (written as
+// the user wrote them) would silently drop.
+func orphaned(set []string, values map[string]string, after Config, settings []setting, written []string) error {
+	root, err := prunedNode(after)
+	if err != nil {
+		return err
+	}
+	for _, key := range set {
+		touched := slices.ContainsFunc(settings, func(s setting) bool { return key == s.key || strings.HasPrefix(key, s.key+".") })
+		if touched || usages[key].used(after) || !hasSection(root, key) {
+			continue
 		}
+		u := usages[key]
+		return fmt.Errorf("%s: %s, kept from the stored config, is only used %s, which %s leaves out; add %s=null to drop it, or %s",
+			key, values[key], u.when, strings.Join(written, " "), key, u.fix)
 	}
 	return nil
 }
 
-// valueAndDefault returns the YAML of the value c holds at key, and of the
-// value c would hold with the key unset ("" where c has no such key).
-func valueAndDefault(c Config, key string) (value, def string, err error) {
-	root, err := prunedNode(c)
-	if err != nil {
-		return "", "", err
+// hasSection reports whether mapping n holds the section of dotted key
+// (ood of ood.outlier_k).
+func hasSection(n *yaml.Node, key string) bool {
+	section, _, _ := strings.Cut(key, ".")
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == section {
+			return true
+		}
 	}
-	value = scalarAt(root, key)
-	setKey(root, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"})
-	data, err := yaml.Marshal(root)
-	if err != nil {
-		return "", "", err
+	return false
+}
+
+// deleteKey removes dotted key from mapping n, if it is there.
+func deleteKey(n *yaml.Node, key string) {
+	part, rest, nested := strings.Cut(key, ".")
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value != part {
+			continue
+		}
+		if nested {
+			deleteKey(n.Content[j+1], rest)
+		} else {
+			n.Content = slices.Delete(n.Content, j, j+2)
+		}
+		return
 	}
-	unset, err := ParseStored(data)
-	if err != nil {
-		return "", "", err
-	}
-	if root, err = prunedNode(unset); err != nil {
-		return "", "", err
-	}
-	return value, scalarAt(root, key), nil
 }
 
 // prunedNode returns the YAML mapping of c without its zero values

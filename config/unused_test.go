@@ -176,4 +176,26 @@ func TestOverrideUnused(t *testing.T) {
 	if _, err := atDefault.Override([]string{"ood.tests=[innovation]"}); err != nil {
 		t.Errorf("a setting that leaves a stored key at its default unused: %v", err)
 	}
+	// A key at its default takes the result's: ood.outlier_k has none
+	// under a family-wise control, so the stored 3 must not stay.
+	if c, err := atDefault.Override([]string{"ood.outlier_control=bonferroni"}); err != nil || c.OOD.OutlierK != 0 {
+		t.Errorf("a family-wise control on a stored outlier test: %+v, %v", c.OOD, err)
+	}
+	// A default that depends on another key (the wave's wavenumber, nx/2)
+	// is not a value its user set.
+	wave := mustParse(t, validYAML+"anomaly: {pattern: wave, amplitude: 1}\n")
+	if c, err := wave.Override([]string{"anomaly.pattern=bump"}); err != nil || c.Anomaly.Pattern != "bump" {
+		t.Errorf("wave to bump: %v", err)
+	}
+	// Dropping a section drops its keys, set or not.
+	withAll := mustParse(t, validYAML+"anomaly: {pattern: wave, amplitude: 1, wavenumber: 3}\nood: {tests: [outlier], outlier_k: 4}\n")
+	for _, drop := range []string{"anomaly=null", "ood=null"} {
+		if _, err := withAll.Override([]string{drop}); err != nil {
+			t.Errorf("%s: %v", drop, err)
+		}
+	}
+	withLatent := mustParse(t, validYAML+"latent: {generator: identity, representation_error: true}\n")
+	if c, err := withLatent.Override([]string{"latent=null"}); err != nil || c.Latent != nil {
+		t.Errorf("latent=null: %v", err)
+	}
 }
