@@ -106,7 +106,7 @@ func PoolReports(reports []LatentReport, names []string) (LatentReport, error) {
 			row.Evaluation = append(row.Evaluation, t.Evaluation...)
 		}
 		if inAll {
-			row.Seeds = len(row.Evaluation)
+			row.Seeds, row.EvalSeeds = len(row.Evaluation), pooled.EvalSeeds
 			row.setStats()
 			pooled.Rows = append(pooled.Rows, row)
 		}
@@ -159,9 +159,7 @@ func seedMap(r *LatentRow) map[uint64]SeedResult {
 
 // within reports whether B's mean RMSE is at most tol above A's over the
 // seeds both kept among draw (indices into the row's seeds; a seed drawn
-// twice counts twice), with B and A traded on the draws swap marks (nil:
-// none). A row with no kept seed drawn counts as within: it has nothing to
-// compare.
+// twice counts twice), with B and A traded on the draws swap marks. A row with no kept seed drawn is not within: nothing shows it is.
 func (p rowPairs) within(draw []int, swap []bool, tol float64) bool {
 	var sb, sa float64
 	for k, i := range draw {
@@ -169,12 +167,12 @@ func (p rowPairs) within(draw []int, swap []bool, tol float64) bool {
 			continue
 		}
 		b, a := p.b[i], p.a[i]
-		if swap != nil && swap[k] {
+		if swap[k] {
 			b, a = a, b
 		}
 		sb, sa = sb+b, sa+a
 	}
-	return sa == 0 || sb/sa-1 <= tol
+	return sa > 0 && sb/sa-1 <= tol
 }
 
 // chanceDraws is how many draws the count's distributions take: the share
@@ -185,9 +183,10 @@ const chanceDraws = 10000
 // draw for every row (a paired bootstrap: these methods on another draw of
 // m truths), and returns the share of draws in which every row is within
 // tol and the mean count of rows within. With exchange, each drawn seed's
-// two RMSEs are also traded with probability 1/2, row by row: the null of
-// two exchangeable sides, as if one method ran twice. rng fixes the draws,
-// so the output is reproducible.
+// two sides are also traded with probability 1/2, every row's together
+// (the seed is the unit the rows share): the null of two exchangeable
+// sides, as if one method ran twice. rng fixes the draws, so the output
+// is reproducible.
 func countChance(rows []rowPairs, tol float64, m int, exchange bool, rng *rand.Rand) (all, mean float64) {
 	if len(rows) == 0 {
 		return 0, 0
@@ -198,17 +197,11 @@ func countChance(rows []rowPairs, tol float64, m int, exchange bool, rng *rand.R
 	for range chanceDraws {
 		for i := range draw {
 			draw[i] = rng.IntN(n)
+			swap[i] = exchange && rng.IntN(2) == 1
 		}
 		count := 0
 		for _, p := range rows {
-			s := []bool(nil)
-			if exchange {
-				for i := range swap {
-					swap[i] = rng.IntN(2) == 1
-				}
-				s = swap
-			}
-			if p.within(draw, s, tol) {
+			if p.within(draw, swap, tol) {
 				count++
 			}
 		}
@@ -237,16 +230,16 @@ func writeCountChance(w io.Writer, rows []rowPairs, tol float64, m int) error {
 	}
 	count := 0
 	for _, p := range rows {
-		if p.within(all, nil, tol) {
+		if p.within(all, make([]bool, n), tol) {
 			count++
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	nullAll, nullMean := countChance(rows, tol, m, true, rng)
 	bootAll, bootMean := countChance(rows, tol, m, false, rng)
-	_, err := fmt.Fprintf(w, "\nHow much of the count is chance: on the seeds both kept, B's mean RMSE is at most %.0f%% above A's on %d of %d rows. "+
+	_, err := fmt.Fprintf(w, "\nHow much of the count is chance: on the seeds both kept (a seed one side lost left out), B's mean RMSE is at most %.0f%% above A's on %d of %d rows. "+
 		"Drawing %d of the %d seeds with replacement %d times (a paired bootstrap: these two methods on another draw of %d truths), all %d rows are within on %.1f%% of the draws, %.1f on average; "+
-		"were the sides exchangeable (each drawn seed's two RMSEs traded with probability 1/2, as if one method ran twice), on %.1f%%, %.1f on average.\n",
+		"were the sides exchangeable (each drawn seed's two sides traded with probability 1/2, as if one method ran twice), on %.1f%%, %.1f on average.\n",
 		100*tol, count, len(rows), m, n, chanceDraws, m, len(rows), 100*bootAll, bootMean, 100*nullAll, nullMean)
 	return err
 }

@@ -33,7 +33,8 @@ func TestWritePairedReports(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3) | -10.0% |", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0.",
-		"How much of the count is chance: on the seeds both kept, B's mean RMSE is at most 5% above A's on 1 of 1 rows. Drawing 4 of the 4 seeds"} {
+		// Within on every draw but those of seed 4 (lost by B) alone: 1 − 4⁻⁴.
+		"How much of the count is chance: on the seeds both kept (a seed one side lost left out), B's mean RMSE is at most 5% above A's on 1 of 1 rows. Drawing 4 of the 4 seeds with replacement 10000 times (a paired bootstrap: these two methods on another draw of 4 truths), all 1 rows are within on 99.6% of the draws"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
@@ -81,8 +82,14 @@ func TestCountChance(t *testing.T) {
 		// One seed of four 16% above: within when it is drawn at most
 		// once in four (+4%; twice is +8%), (3/4)⁴ + 4 (1/4)(3/4)³.
 		{"one bad seed", []rowPairs{pairs([]float64{1.16, 1, 1, 1}, ones)}, false, math.Pow(0.75, 4) + math.Pow(0.75, 3)},
-		// A seed B lost is not compared, however large its RMSE.
-		{"lost seed", []rowPairs{pairs([]float64{100, 1, 1, 1}, ones, false, true, true, true)}, false, 1},
+		// A seed B lost is not compared, however large its RMSE; a draw of
+		// it alone shows nothing: 1 − 4⁻⁴.
+		{"lost seed", []rowPairs{pairs([]float64{100, 1, 1, 1}, ones, false, true, true, true)}, false, 1 - math.Pow(0.25, 4)},
+		// Rows share the seeds drawn and the sides traded: two rows alike
+		// are within together (drawn or traded apart, 0.738² and
+		// (11/16)²).
+		{"two rows, one bad seed", []rowPairs{pairs([]float64{1.16, 1, 1, 1}, ones), pairs([]float64{1.16, 1, 1, 1}, ones)}, false, math.Pow(0.75, 4) + math.Pow(0.75, 3)},
+		{"two rows worse, exchanged", []rowPairs{pairs([]float64{1.2, 1.2, 1.2, 1.2}, ones), pairs([]float64{1.2, 1.2, 1.2, 1.2}, ones)}, true, 11.0 / 16},
 	} {
 		all, mean := countChance(c.rows, 0.05, 4, c.exchange, rand.New(rand.NewPCG(3, 4)))
 		if math.Abs(all-c.all) > 0.02 {
@@ -129,5 +136,29 @@ func TestPoolReports(t *testing.T) {
 	other := LatentReport{EvalSeeds: []uint64{3, 4}, Rows: []LatentRow{row("letkf", Hyper{"inflation": 1.1}, 3, 0.3, 0.3)}}
 	if _, err := PoolReports([]LatentReport{a, other}, []string{"a", "c"}); err == nil || !strings.Contains(err.Error(), "chose inflation=1.05 over 400 cycles in a, inflation=1.1 over 400 in c") {
 		t.Errorf("other choices: %v", err)
+	}
+}
+
+// TestPairRowsMedian: the median of the seed-by-seed ratios is the middle
+// one of an odd number, the mean of the middle two of an even number.
+func TestPairRowsMedian(t *testing.T) {
+	row := func(rmse ...float64) *LatentRow {
+		r := &LatentRow{}
+		for i, x := range rmse {
+			r.Evaluation = append(r.Evaluation, SeedResult{Seed: uint64(i), RMSE: x})
+		}
+		return r
+	}
+	for _, c := range []struct {
+		b    *LatentRow
+		want float64
+	}{
+		{row(0.5, 1, 1.5), 1},       // ratios 0.5, 1, 1.5
+		{row(2, 0.5, 1.5, 1), 1.25}, // ratios 0.5, 1, 1.5, 2
+	} {
+		pd, ok := pairRows(c.b, row(slices.Repeat([]float64{1}, len(c.b.Evaluation))...))
+		if !ok || pd.median != c.want {
+			t.Errorf("%d seeds: median %v (%v), want %v", len(c.b.Evaluation), pd.median, ok, c.want)
+		}
 	}
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/latentda/latentda/bench"
 )
 
+// maxDrawSeeds bounds --draw-seeds: each of the 10,000 draws takes that
+// many seeds for every row.
+const maxDrawSeeds = 1000
+
 func newBenchPairCmd() *cobra.Command {
 	var draws int
 	cmd := &cobra.Command{
@@ -41,8 +45,8 @@ row the same in each A report, and in each B report):
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if draws < 0 {
-				return usageError{fmt.Errorf("--draw-seeds must be >= 0 (0: as many as the reports were scored on), got %d", draws)}
+			if draws < 0 || draws > maxDrawSeeds {
+				return usageError{fmt.Errorf("--draw-seeds must be 0 (as many as the reports were scored on) to %d, got %d", maxDrawSeeds, draws)}
 			}
 			var as, bs []bench.LatentReport
 			var aNames, bNames []string
