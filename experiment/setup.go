@@ -575,22 +575,35 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 
 // loadGenerator returns the generator a config names, with the statistics
 // its file stores and the SHA-256 of the file in hex (none and "" for
-// identity). The file is hashed before it is read: files are published by
-// rename, so a generator replaced between the two is a new file, which the
-// next build's digest shows.
+// identity). The file is hashed before and after it is read, and read
+// again while the two differ (a file replaced meanwhile), so that the
+// digest is that of the bytes read.
 func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, string, error) {
 	if name == "identity" {
 		return latent.NewIdentity(m.Nx), latent.Stats{}, "", nil
 	}
-	digest, err := fileDigest(name)
-	if err != nil {
-		return nil, latent.Stats{}, "", err
+	const attempts = 3
+	for range attempts {
+		before, err := fileDigest(name)
+		if err != nil {
+			return nil, latent.Stats{}, "", err
+		}
+		g, info, err := genfile.Load(name)
+		if err != nil {
+			return nil, latent.Stats{}, "", err
+		}
+		if info.Model != "" && info.Model != m.Name {
+			return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
+		}
+		after, err := fileDigest(name)
+		if err != nil {
+			return nil, latent.Stats{}, "", err
+		}
+		if after == before {
+			return g, info.Stats, before, nil
+		}
 	}
-	g, info, err := genfile.Load(name)
-	if err == nil && info.Model != "" && info.Model != m.Name {
-		return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
-	}
-	return g, info.Stats, digest, err
+	return nil, latent.Stats{}, "", fmt.Errorf("%s: the file changed while it was read, %d times", name, attempts)
 }
 
 // fileDigest returns the SHA-256 of the named file's bytes in hex.
