@@ -137,10 +137,11 @@ func unused(key string, line int, v *yaml.Node, c Config) error {
 	return nil
 }
 
-// userSet returns the keys of usages that c holds with a value other
-// than its default, in sorted order, with their values as YAML: values its
-// user set. A key whose default does not give a valid config (ood.generator
-// for the manifold test has none) counts as set.
+// userSet returns the keys of usages that c reads and holds with a value
+// other than its default, in sorted order, with their values as YAML:
+// values its user set. A key whose default does not give a valid config
+// (ood.generator for the manifold test has none) counts as set. A key c
+// does not read (in a config stored before such keys were refused) is not.
 func userSet(c Config) (keys []string, values map[string]string, err error) {
 	root, err := prunedNode(c)
 	if err != nil {
@@ -149,7 +150,7 @@ func userSet(c Config) (keys []string, values map[string]string, err error) {
 	values = map[string]string{}
 	for _, key := range slices.Sorted(maps.Keys(usages)) {
 		v := scalarAt(root, key)
-		if v == "" {
+		if v == "" || !usages[key].used(c) {
 			continue
 		}
 		if def, ok := defaultAt(root, key); ok && def == v {

@@ -194,6 +194,15 @@ func TestOverrideUnused(t *testing.T) {
 			t.Errorf("%s: %v", drop, err)
 		}
 	}
+	// A stored key its config does not read (stored before such keys
+	// were refused) is not the user's to keep: other settings go.
+	old := got
+	old.OOD = &OODConfig{}
+	*old.OOD = *got.OOD
+	old.OOD.Tests = []string{TestInnovation}
+	if c, err := old.Override([]string{"cycles=50"}); err != nil || c.Cycles != 50 {
+		t.Errorf("a setting beside a stored key the config does not read: %v", err)
+	}
 	withLatent := mustParse(t, validYAML+"latent: {generator: identity, representation_error: true}\n")
 	if c, err := withLatent.Override([]string{"latent=null"}); err != nil || c.Latent != nil {
 		t.Errorf("latent=null: %v", err)
