@@ -97,13 +97,6 @@ func (c InnovationInflation) priorSD() float64 {
 	return c.PriorSD
 }
 
-func (c InnovationInflation) min() float64 {
-	if c.Min == 0 {
-		return MinInflationEstimate
-	}
-	return c.Min
-}
-
 func (c InnovationInflation) validate() error {
 	if !(c.PriorSD >= 0) || math.IsInf(c.PriorSD, 0) {
 		return fmt.Errorf("enkf: the innovation inflation's prior standard deviation must be finite and >= 0, got %v", c.PriorSD)
@@ -115,12 +108,12 @@ func (c InnovationInflation) validate() error {
 }
 
 // update returns the posterior Λ from the prior (the carried estimate)
-// and one analysis's dᵀd, tr(SᵀS) and p (UpdateInflation), kept at or
-// above Min.
+// and one analysis's dᵀd, tr(SᵀS) and p (UpdateInflation, which keeps it
+// at or above MinInflationEstimate), kept at or above Min too.
 func (c InnovationInflation) update(prior, dd, trS, p float64) float64 {
 	sb := c.priorSD()
 	lam, _, _ := UpdateInflation(prior, sb*sb, dd, trS, p)
-	return math.Max(lam, c.min())
+	return math.Max(lam, c.Min)
 }
 
 // UpdateInflation returns the posterior Λᵃ of the Gaussian update of Λ
