@@ -318,10 +318,7 @@ func (c Config) Override(settings []string) (Config, error) {
 	// value c's user set. Those at their default are unset, so that the
 	// result's defaults apply (ood.outlier_k has none under a family-wise
 	// ood.outlier_control).
-	userKeys, userValues, err := userSet(c)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
+	userKeys, userValues := userSet(c, root)
 	for key := range usages {
 		if !slices.Contains(userKeys, key) {
 			deleteKey(root, key)

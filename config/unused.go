@@ -139,49 +139,45 @@ func unused(key string, line int, v *yaml.Node, c Config) error {
 
 // userSet returns the keys of usages that c reads and holds with a value
 // other than its default, in sorted order, with their values as YAML:
-// values its user set. A key whose default does not give a valid config
-// (ood.generator for the manifold test has none) counts as set. A key c
-// does not read (in a config stored before such keys were refused) is not.
-func userSet(c Config) (keys []string, values map[string]string, err error) {
-	root, err := prunedNode(c)
-	if err != nil {
-		return nil, nil, err
-	}
+// values its user set. root is c's mapping (prunedNode). A key whose
+// default does not give a valid config (ood.generator for the manifold
+// test has none) counts as set. A key c does not read (in a config stored
+// before such keys were refused) does not.
+func userSet(c Config, root *yaml.Node) (keys []string, values map[string]string) {
 	values = map[string]string{}
 	for _, key := range slices.Sorted(maps.Keys(usages)) {
 		v := scalarAt(root, key)
 		if v == "" || !usages[key].used(c) {
 			continue
 		}
-		if def, ok := defaultAt(root, key); ok && def == v {
+		if def, ok := defaultAt(c, key); ok && def == v {
 			continue
 		}
 		keys, values[key] = append(keys, key), v
 	}
-	return keys, values, nil
+	return keys, values
 }
 
-// defaultAt returns the YAML of the value that the config of mapping root
-// takes at key with the key unset, and whether that config is valid.
-func defaultAt(root *yaml.Node, key string) (string, bool) {
-	var n yaml.Node
-	data, err := yaml.Marshal(root)
-	if err != nil || yaml.Unmarshal(data, &n) != nil {
+// defaultAt returns the YAML of the value that c takes at key with the
+// key unset, and whether that config is valid.
+func defaultAt(c Config, key string) (string, bool) {
+	root, err := prunedNode(c)
+	if err != nil {
 		return "", false
 	}
-	deleteKey(n.Content[0], key)
-	if data, err = yaml.Marshal(n.Content[0]); err != nil {
+	deleteKey(root, key)
+	data, err := yaml.Marshal(root)
+	if err != nil {
 		return "", false
 	}
 	unset, err := ParseStored(data)
 	if err != nil {
 		return "", false
 	}
-	r, err := prunedNode(unset)
-	if err != nil {
+	if root, err = prunedNode(unset); err != nil {
 		return "", false
 	}
-	return scalarAt(r, key), true
+	return scalarAt(root, key), true
 }
 
 // orphaned returns an error for the first key of set (userSet: values
@@ -196,7 +192,8 @@ func orphaned(set []string, values map[string]string, after Config, settings []s
 	}
 	for _, key := range set {
 		touched := slices.ContainsFunc(settings, func(s setting) bool { return key == s.key || strings.HasPrefix(key, s.key+".") })
-		if touched || usages[key].used(after) || !hasSection(root, key) {
+		section, _, _ := strings.Cut(key, ".")
+		if m, _ := findKey(root, section); touched || usages[key].used(after) || m == nil {
 			continue
 		}
 		u := usages[key]
@@ -206,32 +203,41 @@ func orphaned(set []string, values map[string]string, after Config, settings []s
 	return nil
 }
 
-// hasSection reports whether mapping n holds the section of dotted key
-// (ood of ood.outlier_k).
-func hasSection(n *yaml.Node, key string) bool {
-	section, _, _ := strings.Cut(key, ".")
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value == section {
-			return true
-		}
-	}
-	return false
-}
-
-// deleteKey removes dotted key from mapping n, if it is there.
-func deleteKey(n *yaml.Node, key string) {
+// findKey returns the mapping under n that holds dotted key and the index
+// of the key's node in it (its value follows), or nil and -1.
+func findKey(n *yaml.Node, key string) (*yaml.Node, int) {
 	part, rest, nested := strings.Cut(key, ".")
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		if n.Content[j].Value != part {
 			continue
 		}
 		if nested {
-			deleteKey(n.Content[j+1], rest)
-		} else {
-			n.Content = slices.Delete(n.Content, j, j+2)
+			return findKey(n.Content[j+1], rest)
 		}
-		return
+		return n, j
 	}
+	return nil, -1
+}
+
+// deleteKey removes dotted key from mapping n, if it is there.
+func deleteKey(n *yaml.Node, key string) {
+	if m, j := findKey(n, key); m != nil {
+		m.Content = slices.Delete(m.Content, j, j+2)
+	}
+}
+
+// scalarAt returns the value at dotted key in mapping n as one line of
+// YAML, or "" if n has no such key.
+func scalarAt(n *yaml.Node, key string) string {
+	m, j := findKey(n, key)
+	if m == nil {
+		return ""
+	}
+	out, err := yaml.Marshal(m.Content[j+1])
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(out), "\n", " "))
 }
 
 // prunedNode returns the YAML mapping of c without its zero values
@@ -248,25 +254,4 @@ func prunedNode(c Config) (*yaml.Node, error) {
 	root := doc.Content[0]
 	pruneZeros(root)
 	return root, nil
-}
-
-// scalarAt returns the value at dotted key in mapping n as one line of
-// YAML, or "" if n has no such key.
-func scalarAt(n *yaml.Node, key string) string {
-	part, rest, nested := strings.Cut(key, ".")
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value != part {
-			continue
-		}
-		v := n.Content[j+1]
-		if nested {
-			return scalarAt(v, rest)
-		}
-		out, err := yaml.Marshal(v)
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(strings.ReplaceAll(string(out), "\n", " "))
-	}
-	return ""
 }
