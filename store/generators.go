@@ -21,9 +21,9 @@ func (d RunDir) Generators() string { return filepath.Join(d.Root, "generators.j
 // of a generators.json.
 var GeneratorKeys = []string{"latent.generator", "ood.generator"}
 
-// EncodeGenerators returns the generators.json of digests (config key →
+// encodeGenerators returns the generators.json of digests (config key →
 // SHA-256 in hex, as sha256sum prints it): a JSON object, its keys sorted.
-func EncodeGenerators(digests map[string]string) ([]byte, error) {
+func encodeGenerators(digests map[string]string) ([]byte, error) {
 	if err := checkGenerators(digests); err != nil {
 		return nil, err
 	}
@@ -34,9 +34,9 @@ func EncodeGenerators(digests map[string]string) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// ParseGenerators reads a generators.json. Anything but an object of
+// parseGenerators reads a generators.json. Anything but an object of
 // GeneratorKeys to 64 lowercase hex digits is ErrInvalid.
-func ParseGenerators(data []byte) (map[string]string, error) {
+func parseGenerators(data []byte) (map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var digests map[string]string
 	if err := dec.Decode(&digests); err != nil {
@@ -79,7 +79,7 @@ func ReadGenerators(d RunDir) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	digests, err := ParseGenerators(data)
+	digests, err := parseGenerators(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.Generators(), err)
 	}
@@ -93,7 +93,7 @@ func WriteGenerators(d RunDir, digests map[string]string) error {
 	if len(digests) == 0 {
 		return nil
 	}
-	data, err := EncodeGenerators(digests)
+	data, err := encodeGenerators(digests)
 	if err != nil {
 		return err
 	}

@@ -55,13 +55,13 @@ func TestParseGeneratorsMalformed(t *testing.T) {
 		{"two objects", `{} {}`, "data after the object"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ParseGenerators([]byte(c.data))
+			_, err := parseGenerators([]byte(c.data))
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("got %v, want ErrInvalid saying %q", err, c.want)
 			}
 		})
 	}
-	if got, err := ParseGenerators([]byte("{}")); err != nil || len(got) != 0 {
+	if got, err := parseGenerators([]byte("{}")); err != nil || len(got) != 0 {
 		t.Errorf("an empty object: %v, %v", got, err)
 	}
 }
@@ -74,18 +74,18 @@ func FuzzParseGenerators(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := ParseGenerators(data)
+		got, err := parseGenerators(data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("unclassified error %v", err)
 			}
 			return
 		}
-		enc, err := EncodeGenerators(got)
+		enc, err := encodeGenerators(got)
 		if err != nil {
 			t.Fatalf("accepted %v, but it does not encode: %v", got, err)
 		}
-		back, err := ParseGenerators(enc)
+		back, err := parseGenerators(enc)
 		if err != nil || !maps.Equal(back, got) {
 			t.Fatalf("encoded %v reads back %v, %v", got, back, err)
 		}
