@@ -12,13 +12,9 @@ package experiment
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -574,48 +570,18 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 }
 
 // loadGenerator returns the generator a config names, with the statistics
-// its file stores and the SHA-256 of the file in hex (none and "" for
-// identity). The file is hashed before and after it is read, and read
-// again while the two differ (a file replaced meanwhile), so that the
-// digest is that of the bytes read.
+// its file stores and the SHA-256 of the bytes parsed, in hex (none and
+// "" for identity).
 func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, string, error) {
 	if name == "identity" {
 		return latent.NewIdentity(m.Nx), latent.Stats{}, "", nil
 	}
-	const attempts = 3
-	for range attempts {
-		before, err := fileDigest(name)
-		if err != nil {
-			return nil, latent.Stats{}, "", err
-		}
-		g, info, err := genfile.Load(name)
-		if err != nil {
-			return nil, latent.Stats{}, "", err
-		}
-		if info.Model != "" && info.Model != m.Name {
-			return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
-		}
-		after, err := fileDigest(name)
-		if err != nil {
-			return nil, latent.Stats{}, "", err
-		}
-		if after == before {
-			return g, info.Stats, before, nil
-		}
-	}
-	return nil, latent.Stats{}, "", fmt.Errorf("%s: the file changed while it was read, %d times", name, attempts)
-}
-
-// fileDigest returns the SHA-256 of the named file's bytes in hex.
-func fileDigest(name string) (string, error) {
-	f, err := os.Open(name)
+	g, info, err := genfile.Load(name)
 	if err != nil {
-		return "", err
+		return nil, latent.Stats{}, "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+	if info.Model != "" && info.Model != m.Name {
+		return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return g, info.Stats, info.Digest, nil
 }

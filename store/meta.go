@@ -53,6 +53,12 @@ type Option = arrowfile.Option
 // afterwards; tests use that to check for leaks.
 func WithAllocator(mem memory.Allocator) Option { return arrowfile.WithAllocator(mem) }
 
+// WithDigest makes a reader store the SHA-256 of the bytes it parsed, in
+// hex, in *d. The file is then read into memory whole before it is parsed,
+// so the digest belongs to the data returned even if the file is replaced
+// meanwhile.
+func WithDigest(d *string) Option { return arrowfile.WithDigest(d) }
+
 // ErrInvalid is matched (with errors.Is) by every error that reports a file
 // that exists and could be read but is not a valid state file of the
 // expected kind: truncated or corrupt Arrow data, a wrong kind, missing or

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,23 @@ func TestEnsembleRoundTrip(t *testing.T) {
 			}
 			if want := filetest.WantMeta(meta, KindEnsemble); !reflect.DeepEqual(gotMeta, want) {
 				t.Errorf("meta:\n got %+v\nwant %+v", gotMeta, want)
+			}
+
+			// With a digest: the same data, and the SHA-256 of the file.
+			var digest string
+			again, _, err := ReadEnsemble(path, append(opts, WithDigest(&digest))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range r {
+				filetest.SameBits(t, "row read with a digest", again.RawRowView(i), got.RawRowView(i))
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("%x", sha256.Sum256(data)); digest != want {
+				t.Errorf("digest %s, the file's SHA-256 %s", digest, want)
 			}
 		})
 	}

@@ -51,6 +51,9 @@ type Info struct {
 	// (latent.EstimateStats), stored as stats.code_cov [d, d] and
 	// stats.rep_var [n] when set; files written before them have neither.
 	Stats latent.Stats
+	// Digest is the SHA-256, in hex, of the file's bytes that Load parsed
+	// (a run pins its generators by it); Save ignores it.
+	Digest string
 }
 
 // Metadata keys (latentda.extra.<key>) every generator file has.
@@ -217,7 +220,8 @@ func Save(path string, g latent.Generator, info Info) error {
 // valid generator file gives an error wrapping store.ErrInvalid or
 // describing what is wrong.
 func Load(path string) (latent.Generator, Info, error) {
-	ts, meta, err := trainfile.ReadTensors(path, trainfile.KindGenerator)
+	var digest string
+	ts, meta, err := trainfile.ReadTensors(path, trainfile.KindGenerator, store.WithDigest(&digest))
 	if err != nil {
 		return nil, Info{}, err
 	}
@@ -233,7 +237,7 @@ func Load(path string) (latent.Generator, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
-	info := Info{Model: meta.Model, Params: meta.Params, Config: meta.Extra[extraConfig]}
+	info := Info{Model: meta.Model, Params: meta.Params, Config: meta.Extra[extraConfig], Digest: digest}
 	if v, ok := meta.Extra[extraHeldOut]; ok {
 		if info.HeldOutMSE, err = strconv.ParseFloat(v, 64); err != nil || !(info.HeldOutMSE >= 0) || math.IsInf(info.HeldOutMSE, 0) {
 			return nil, Info{}, r.bad("metadata latentda.extra.%s = %q, want a finite number >= 0", extraHeldOut, v)

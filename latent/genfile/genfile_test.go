@@ -3,7 +3,9 @@ package genfile_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -122,6 +124,9 @@ func roundTrip(t *testing.T, g latent.Generator, info genfile.Info, X *mat.Dense
 	b, errB := os.ReadFile(again)
 	if errA != nil || errB != nil || !bytes.Equal(a, b) {
 		t.Errorf("saving the loaded generator gives other bytes (%d vs %d; %v %v)", len(a), len(b), errA, errB)
+	}
+	if d := fmt.Sprintf("%x", sha256.Sum256(a)); gotInfo.Digest != d {
+		t.Errorf("Load's digest %s, the file's SHA-256 %s", gotInfo.Digest, d)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {

@@ -2,6 +2,8 @@ package arrowfile
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,9 @@ type Option func(*Options)
 // Options are the settings an [Option] changes.
 type Options struct {
 	Mem memory.Allocator
+	// Digest, if set, makes ReadPath read the whole file into memory first
+	// and store the SHA-256 of exactly the bytes it parsed here, in hex.
+	Digest *string
 	// Stage, if set, makes WriteFile leave its file written but not
 	// synced or renamed, here, for a caller that commits several files
 	// together (CycleBatch.Commit).
@@ -44,6 +49,13 @@ func WithAllocator(mem memory.Allocator) Option {
 			o.Mem = mem
 		}
 	}
+}
+
+// WithDigest makes ReadPath store the SHA-256 of the bytes it read, in
+// hex, in *d: the digest belongs to the data returned even if the file is
+// replaced while it is read.
+func WithDigest(d *string) Option {
+	return func(o *Options) { o.Digest = d }
 }
 
 // BuildOptions applies opts to the defaults.
@@ -162,7 +174,18 @@ func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error
 		return zero, Meta{}, ReadErr(path, err)
 	}
 	defer f.Close()
-	v, meta, err := read(f, size, BuildOptions(opts))
+	o := BuildOptions(opts)
+	var r ipc.ReadAtSeeker = f
+	if o.Digest != nil {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return zero, Meta{}, ReadErr(path, err)
+		}
+		sum := sha256.Sum256(data)
+		*o.Digest = hex.EncodeToString(sum[:])
+		r, size = NewMemFile(data), int64(len(data))
+	}
+	v, meta, err := read(r, size, o)
 	if err != nil {
 		return zero, Meta{}, ReadErr(path, err)
 	}
@@ -175,10 +198,15 @@ func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error
 // is copied once, into the result, rather than read into Arrow buffers
 // first. Where mapping is not available it reads the file like ReadPath.
 //
+// With a digest asked for (WithDigest) it is ReadPath.
+//
 // Files are replaced by rename, never rewritten in place, so a mapping
 // stays valid; should a file be truncated under the reader anyway, the
 // access fault becomes an error rather than a crash.
 func ReadMappedPath[T any](path string, opts []Option, read Reader[T]) (v T, meta Meta, err error) {
+	if BuildOptions(opts).Digest != nil {
+		return ReadPath(path, opts, read)
+	}
 	f, size, err := OpenRegular(path)
 	if err != nil {
 		return v, Meta{}, ReadErr(path, err)
