@@ -61,9 +61,10 @@ type Activities struct {
 	// run ID and cycle as attributes, and a failed cycle's error (ERROR);
 	// nil means slog.Default().
 	Logger *slog.Logger
-	// CallerPrints says that the caller prints a failed cycle's error
-	// (latentda run --in-process): the activity logs it at DEBUG only, so
-	// that it is printed once.
+	// CallerPrints says that the caller prints a failed cycle's error and
+	// the progress (latentda run --in-process): the activity logs both, the
+	// error and the batch's line, at DEBUG only, so that each is printed
+	// once.
 	CallerPrints bool
 }
 
@@ -340,6 +341,11 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	if err := b.Commit(); err != nil {
 		return CyclesOutput(b.Summary), err
 	}
-	log.Info("cycles done", "from", in.From, "to", in.To, "rmse_a", CyclesOutput(b.Summary).Last.RMSEa, "spread_a", CyclesOutput(b.Summary).Last.SpreadA)
+	level := slog.LevelInfo
+	if a.CallerPrints {
+		level = slog.LevelDebug
+	}
+	last := CyclesOutput(b.Summary).Last
+	log.Log(ctx, level, "cycles done", "from", in.From, "to", in.To, "rmse_a", last.RMSEa, "spread_a", last.SpreadA)
 	return CyclesOutput(b.Summary), nil
 }

@@ -87,6 +87,20 @@ func TestRunCyclesRecordsMetricsAndLogs(t *testing.T) {
 	if debug != 12 || info != 1 {
 		t.Errorf("%d cycle lines and %d batch lines, want 12 and 1:\n%s", debug, info, logs.String())
 	}
+
+	// When the caller prints the progress (run --in-process), the batch's
+	// line is DEBUG, so that a batch is not reported twice.
+	quiet := newActivities(t)
+	quiet.CallerPrints = true
+	logs.Reset()
+	quiet.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	initialize(t, quiet, cfg)
+	if _, err := runCycles(quiet, cfg, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("INFO lines with CallerPrints:\n%s", logs.String())
+	}
 }
 
 func dirBytes(t *testing.T, root string) int64 {

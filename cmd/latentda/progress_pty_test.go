@@ -44,7 +44,8 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // TestProgressOnTerminal runs `latentda run` with its stderr on a
 // pseudo-terminal: it shows one progress line, rewritten in place
 // ("\r\033[K") after every batch, with no structured log line among the
-// updates, and ends it before the summary.
+// updates, and ends it before the summary, which stdout, on the same
+// terminal, prints on lines of its own.
 func TestProgressOnTerminal(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -72,8 +73,7 @@ func TestProgressOnTerminal(t *testing.T) {
 			cmd := exec.Command(os.Args[0], args...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), reexecEnv+"=1", "LATENTDA_STATE_DIR=", "LATENTDA_LOG_FORMAT=")
-			var stdout bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, slave
+			cmd.Stdout, cmd.Stderr = slave, slave
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,11 @@ func TestProgressOnTerminal(t *testing.T) {
 				t.Fatal("still running after 2 minutes")
 			}
 			<-read
-			out := term.String()
+			summaryAt := strings.Index(term.String(), "run          ")
+			if summaryAt < 0 {
+				t.Fatalf("no summary on the terminal:\n%q", term.String())
+			}
+			out, summary := term.String()[:summaryAt], term.String()[summaryAt:]
 			const update = "\r\033[Kcycle "
 			first, last := strings.Index(out, update), strings.LastIndex(out, update)
 			if n := strings.Count(out, update); n < 2 {
@@ -116,8 +120,8 @@ func TestProgressOnTerminal(t *testing.T) {
 					t.Errorf("a structured log line (%s) on the terminal:\n%q", structured, out)
 				}
 			}
-			if !strings.Contains(stdout.String(), fmt.Sprintf("cycles       %d", tc.cycles)) {
-				t.Errorf("no summary on stdout:\n%s", stdout.String())
+			if !strings.Contains(summary, fmt.Sprintf("cycles       %d", tc.cycles)) {
+				t.Errorf("the summary does not count the cycles:\n%s", summary)
 			}
 		})
 	}

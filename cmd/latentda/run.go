@@ -404,6 +404,7 @@ func (o *runOptions) follow(ctx context.Context, conn *temporalclient.Connection
 	for {
 		select {
 		case err := <-done:
+			progress.Done() // the summary or error starts on its own line
 			if err != nil {
 				return fmt.Errorf("run %s failed: %w", o.RunID, err)
 			}

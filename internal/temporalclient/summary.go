@@ -38,7 +38,8 @@ type Progress struct {
 	total   int
 	start   time.Time
 	inPlace bool
-	last    int
+	last    int // the cycle last printed
+	ended   int // the cycle whose in-place line Done ended
 }
 
 // NewProgress returns a Progress for a run of total cycles started at
@@ -74,10 +75,12 @@ func (p *Progress) Update(cycle int, rmse float64) {
 	fmt.Fprintln(p.w, line)
 }
 
-// Done ends an in-place line, so that what follows starts on its own.
+// Done ends an in-place line, so that what follows starts on its own;
+// calling it again does nothing until the next Update.
 func (p *Progress) Done() {
-	if p.inPlace && p.last > 0 {
+	if p.inPlace && p.ended < p.last {
 		fmt.Fprintln(p.w)
+		p.ended = p.last
 	}
 }
 
