@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	historypb "go.temporal.io/api/history/v1"
@@ -65,12 +67,32 @@ func (o *replayOptions) Validate() error {
 	case o.Save != "" && o.WorkflowID == "":
 		return usageError{errors.New("--save needs --workflow-id")}
 	case o.WorkflowID != "":
-		if err := checkRunID("--workflow-id", o.WorkflowID); err != nil {
+		if err := checkWorkflowID(o.WorkflowID); err != nil {
 			return err
 		}
 	}
 	if o.RunID != "" {
 		return checkRunID("--run-id", o.RunID)
+	}
+	return nil
+}
+
+// checkWorkflowID accepts what Temporal accepts as a workflow ID, printable
+// UTF-8 of at most 1000 bytes: a live cycle's ID carries its nominal time,
+// colons included (latentda-cycle-RUN-2026-12-06T20:20:58Z), so a run ID's
+// stricter rule does not apply. The ID only goes to the server.
+func checkWorkflowID(id string) error {
+	const maxLen = 1000
+	ok := len(id) <= maxLen && utf8.ValidString(id)
+	for _, r := range id {
+		ok = ok && unicode.IsPrint(r)
+	}
+	if !ok {
+		shown := id
+		if r := []rune(id); len(r) > 40 {
+			shown = string(r[:40]) + "…"
+		}
+		return usageError{fmt.Errorf("--workflow-id %q: want printable UTF-8 of at most %d bytes", shown, maxLen)}
 	}
 	return nil
 }

@@ -275,6 +275,11 @@ func TestScheduleEndToEnd(t *testing.T) {
 	if os.Getenv("LATENTDA_WRITE_HISTORY") == "1" {
 		writeHistory(ctx, t, c, wfOf[2].WorkflowID, wfOf[2].RunID)
 	}
+	// A cycle's workflow ID, as describe prints it (its nominal time has
+	// colons), replays from the server.
+	if out, _, err := execute(t, append([]string{"replay", "--workflow-id", wfOf[2].WorkflowID}, conn...)...); err != nil {
+		t.Errorf("replay --workflow-id %s: %v\n%s", wfOf[2].WorkflowID, err, out)
+	}
 
 	// Cycle 2's observations arrive late; backfill it.
 	if err := <-observed; err != nil {
