@@ -320,6 +320,12 @@ func newScheduleListCmd() *cobra.Command {
 
 // newScheduleSimpleCmd is pause, unpause, trigger or delete.
 func newScheduleSimpleCmd(verb, short string) *cobra.Command {
+	done := map[string]string{
+		"pause":   "paused; no cycle starts until it is unpaused",
+		"unpause": "unpaused; cycles start again at their times",
+		"trigger": "one cycle queued to run now",
+		"delete":  "deleted; no more cycles start, and the run's directory stays",
+	}
 	var o connOptions
 	var note string
 	cmd := &cobra.Command{
@@ -351,7 +357,8 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 			if err != nil {
 				return scheduleError(verb, args[0], err)
 			}
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: %s\n", args[0], done[verb])
+			return err
 		},
 	}
 	o.addFlags(cmd, false)
@@ -379,10 +386,10 @@ runs now, from the latest analysis.`,
 			if err := checkRunID("schedule ID", args[0]); err != nil {
 				return err
 			}
-			if from == 0 {
+			if !cmd.Flags().Changed("from") {
 				return usageError{errors.New("--from is required: the first cycle to run")}
 			}
-			if to == 0 {
+			if !cmd.Flags().Changed("to") {
 				to = from
 			}
 			if from < 1 || to < from {
@@ -409,7 +416,8 @@ runs now, from the latest analysis.`,
 			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{temporalclient.BackfillRange(in, from, to)}}); err != nil {
 				return scheduleError("backfill", args[0], err)
 			}
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: cycles %d..%d queued to run again (latentda schedule describe %s shows them)\n", args[0], from, to, args[0])
+			return err
 		},
 	}
 	o.addFlags(cmd, false)

@@ -53,6 +53,8 @@ func TestScheduleUsageErrors(t *testing.T) {
 		{[]string{"schedule", "create", "s1", "-c", "x.yaml", "--interval", "1s"}, "--obs-dir is required"},
 		{base, "--interval is required"},
 		{[]string{"schedule", "backfill", "s1"}, "--from is required"},
+		{[]string{"schedule", "backfill", "s1", "--from", "0"}, "1 <= from <= to, got 0..0"},
+		{[]string{"schedule", "backfill", "s1", "--from", "2", "--to", "0"}, "1 <= from <= to, got 2..0"},
 		{append(base, "--interval", "1500ms"), "--interval must be whole seconds"},
 		{append(base, "--interval", "10s", "--wait", "10s"), "--wait must be >= 0 and less than --interval"},
 		{append(base, "--interval", "10s", "--overlap", "allow-all"), "--overlap must be skip, buffer-one or buffer-all"},
@@ -285,8 +287,10 @@ func TestScheduleEndToEnd(t *testing.T) {
 	if err := <-observed; err != nil {
 		t.Fatalf("observe: %v", err)
 	}
-	if _, _, err := execute(t, append([]string{"schedule", "backfill", "live", "--from", "2"}, conn...)...); err != nil {
+	if out, _, err := execute(t, append([]string{"schedule", "backfill", "live", "--from", "2"}, conn...)...); err != nil {
 		t.Fatalf("schedule backfill: %v", err)
+	} else if !strings.Contains(out, "schedule live: cycles 2..2 queued") {
+		t.Errorf("schedule backfill says %q", out)
 	}
 	waitActions(5)
 	res := result(wfOf[2].WorkflowID)
@@ -363,8 +367,10 @@ func TestScheduleEndToEnd(t *testing.T) {
 	}
 
 	// Pause, list, delete.
-	if _, _, err := execute(t, append([]string{"schedule", "pause", "live", "--note", "maintenance"}, conn...)...); err != nil {
+	if out, _, err := execute(t, append([]string{"schedule", "pause", "live", "--note", "maintenance"}, conn...)...); err != nil {
 		t.Fatal(err)
+	} else if !strings.Contains(out, "schedule live: paused") {
+		t.Errorf("schedule pause says %q", out)
 	}
 	if v := describe(); !v.Paused || v.Note != "maintenance" {
 		t.Errorf("after pause: paused %v, note %q", v.Paused, v.Note)
