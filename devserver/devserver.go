@@ -207,7 +207,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, retErr error) {
 		// port).
 		lock := opts.DBPath + ".lock"
 		if unlockDB, err = flock.Exclusive(lock); errors.Is(err, flock.ErrHeld) {
-			return nil, fmt.Errorf("devserver: database %s is in use by another dev server (lock %s held); to use that server, pass its address (--address 127.0.0.1:7233 for latentda dev)", opts.DBPath, lock)
+			return nil, fmt.Errorf("devserver: database %s is in use by another dev server (lock %s held): stop it, or point the other commands at it with --address (127.0.0.1:7233 for latentda dev)", opts.DBPath, lock)
 		} else if err != nil {
 			return nil, fmt.Errorf("devserver: %w", err)
 		}

@@ -39,7 +39,7 @@ Hovmöller diagram (grid point × cycle) of truth, analysis mean and error for
 
 RUN is a run directory or a run ID under --state-dir/runs. The page is
 OUT/index.md (or index.html); OUT defaults to the run directory's report/.`,
-		Example: `  latentda report l96-etkf-20261125T200000Z
+		Example: `  latentda report l96-etkf-20261125T200000.000Z
   latentda report state/runs/l96 -o /tmp/l96-report --format html`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
