@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -37,7 +38,9 @@ import (
 // that a default would replace, and a key that the rest of the config
 // leaves unused (the fields say when they are used).
 type Config struct {
-	// Name labels the run (workflow IDs, file metadata). Required.
+	// Name labels the run (workflow IDs, file metadata) and starts its
+	// run ID. Required: 1 to 107 of A-Z a-z 0-9 . _ -, starting with a
+	// letter or digit ([Parse] checks it).
 	Name string `yaml:"name" json:"name"`
 	// Seed drives every random draw of the run. Default 1.
 	Seed uint64 `yaml:"seed" json:"seed"`
@@ -229,12 +232,38 @@ func Parse(data []byte) (Config, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Config{}, fmt.Errorf("invalid YAML: %w", err)
+		return Config{}, invalidYAML(err)
 	}
 	if err := unused("", 0, &doc, cfg); err != nil {
 		return Config{}, err
 	}
+	if err := checkName(cfg.Name); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// maxNameLength is the longest name a run ID can start with: a run
+// without --run-id is named <name>-<UTC time>, such as
+// l96-etkf-20261203T071853.123Z, and a run ID has at most 128 characters.
+const maxNameLength = 128 - len("-20261203T071853.123Z")
+
+// namePattern is what a run ID may start with: the characters of the run
+// IDs of cmd/latentda, starting with a letter or digit.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// checkName refuses a name that cannot start a run ID. Only the configs a
+// user writes are checked ([Parse]): a run directory's config.yaml may
+// hold an older name, run under an explicit --run-id.
+func checkName(name string) error {
+	if len(name) <= maxNameLength && namePattern.MatchString(name) {
+		return nil
+	}
+	shown := name
+	if r := []rune(name); len(r) > 40 {
+		shown = string(r[:40]) + "…"
+	}
+	return fmt.Errorf("name: %q cannot start a run ID: want 1 to %d of A-Z a-z 0-9 . _ -, starting with a letter or digit, such as l96-etkf (the run ID is <name>-<UTC time>)", shown, maxNameLength)
 }
 
 // ParseStored is [Parse] for a config the engine wrote, a run directory's
@@ -248,6 +277,9 @@ func ParseStored(data []byte) (Config, error) {
 	}
 	full := cfg.WithDefaults()
 	if err := Replaced(data, cfg, full); err != nil {
+		return Config{}, err
+	}
+	if err := Missing(data, full.required()...); err != nil {
 		return Config{}, err
 	}
 	if err := full.Validate(); err != nil {
@@ -274,7 +306,7 @@ func DecodeStrict(data []byte, v any) error {
 	}
 	if _, isConfig := v.(*Config); isConfig && pruneLegacy(doc.Content[0]) {
 		if data, err = yaml.Marshal(doc); err != nil {
-			return fmt.Errorf("invalid YAML: %w", err)
+			return invalidYAML(err)
 		}
 	}
 	if err := checkNode(doc.Content[0], reflect.TypeOf(v).Elem(), ""); err != nil {
@@ -286,10 +318,28 @@ func DecodeStrict(data []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return errors.New("empty config")
 		}
-		return fmt.Errorf("invalid YAML: %w", err)
+		return invalidYAML(err)
 	}
 	return nil
 }
+
+// invalidYAML wraps an error of the YAML decoder, on one line: a
+// *yaml.TypeError (such as a key written twice) lists its errors on lines
+// of their own, under "yaml: unmarshal errors:".
+func invalidYAML(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		err = typeErrors{te}
+	}
+	return fmt.Errorf("invalid YAML: %w", err)
+}
+
+// typeErrors is a *yaml.TypeError whose errors read as one line, joined
+// by "; ".
+type typeErrors struct{ *yaml.TypeError }
+
+func (e typeErrors) Error() string { return strings.Join(e.Errors, "; ") }
+func (e typeErrors) Unwrap() error { return e.TypeError }
 
 // WithDefaults returns c with the documented defaults filled in.
 func (c Config) WithDefaults() Config {
@@ -490,6 +540,37 @@ func (c Config) Validate() error {
 		return bad("burn_in", "%v time units is %.0f cycles, which leaves none of the %d cycles to score", c.BurnIn, burnCycles, c.Cycles)
 	}
 	return nil
+}
+
+// required lists the keys c must write (see [Missing]).
+func (c Config) required() []Required {
+	keys := []Required{
+		{"cycles", "(the number of forecast–analysis cycles, >= 1)"},
+		{"filter.members", "(the ensemble size, >= 2)"},
+	}
+	keys = append(keys, c.Model.Required()...)
+	if c.Observations.Operator == "every-k" {
+		keys = append(keys, Required{"observations.every", "by operator every-k (observe every k-th variable: k from 1 to model.nx)"})
+	}
+	if c.Filter.Method == "letkf" {
+		keys = append(keys, Required{"filter.loc_radius", "by method letkf (the localisation radius, > 0)"})
+	}
+	if c.Fanout() != nil {
+		keys = append(keys, Required{"orchestration.fanout.members_per_task", "by orchestration.fanout (the members per forecast task, 1 to filter.members)"})
+	}
+	return keys
+}
+
+// Required lists the keys of a model section that a config must write
+// (see [Missing]): model external's state_size and dt.
+func (m ModelConfig) Required() []Required {
+	if m.Name != "external" {
+		return nil
+	}
+	return []Required{
+		{"model.state_size", "by model external (its number of variables, >= 1)"},
+		{"model.dt", "by model external (its time step, > 0)"},
+	}
 }
 
 // EnKF converts to the enkf package's configuration (Validate checks it

@@ -73,6 +73,8 @@ func TestParseRejects(t *testing.T) {
 	}{
 		{"empty", "", "empty config"},
 		{"not yaml", "{{{", "invalid YAML"},
+		{"key written twice", replace("seed: 7", "seed: 7\nseed: 8"), `invalid YAML: line 4: mapping key "seed" already defined at line 3`},
+		{"keys written twice", replace("seed: 7", "seed: 7\nseed: 8") + "cycles: 5\n", `invalid YAML: line 4: mapping key "seed" already defined at line 3; line 10: mapping key "cycles" already defined at line 5`},
 		{"unknown field", validYAML + "colour: red\n", "colour: line 9: unknown key; the keys at the top level are name, seed, cycles"},
 		{"misspelt nested field", replace("forcing: 8", "forcin: 8"), "model.forcin: line 6: unknown key; the keys under model are name, dt, nx, forcing,"},
 		{"wrong type", replace("cycles: 100", "cycles: many"), "cycles: line 4: want an integer, got many"},
@@ -83,7 +85,8 @@ func TestParseRejects(t *testing.T) {
 		{"bool", replace("rotate: true", "rotate: yes please"), "filter.rotate: line 8: want true or false"},
 		{"unknown fan-out key", validYAML + "orchestration: {fanout: {members: 3}}\n", "orchestration.fanout.members: line 9: unknown key; the keys under orchestration.fanout are members_per_task, heartbeat_timeout"},
 		{"fan-out batch too large", validYAML + "orchestration: {fanout: {members_per_task: 21}}\n", "orchestration.fanout.members_per_task: must be 1..20 (filter.members), got 21"},
-		{"fan-out batch missing", validYAML + "orchestration: {fanout: {heartbeat_timeout: 10s}}\n", "orchestration.fanout.members_per_task: must be 1..20"},
+		{"fan-out batch missing", validYAML + "orchestration: {fanout: {heartbeat_timeout: 10s}}\n", "orchestration.fanout.members_per_task: required by orchestration.fanout"},
+		{"fan-out batch 0", validYAML + "orchestration: {fanout: {members_per_task: 0}}\n", "orchestration.fanout.members_per_task: must be 1..20 (filter.members), got 0"},
 		{"fan-out heartbeat type", validYAML + "orchestration: {fanout: {members_per_task: 2, heartbeat_timeout: 10}}\n", "orchestration.fanout.heartbeat_timeout: line 9: want a duration such as 30s or 2m, got 10"},
 		{"fan-out heartbeat short", validYAML + "orchestration: {fanout: {members_per_task: 2, heartbeat_timeout: 10ms}}\n", "orchestration.fanout.heartbeat_timeout: must be a duration of at least 1s"},
 		{"fan-out moved", validYAML + "forecast: {fanout: {members_per_task: 2}}\n", "forecast.fanout: line 9: moved to orchestration.fanout"},
@@ -95,7 +98,15 @@ func TestParseRejects(t *testing.T) {
 		{"store setting type", validYAML + "store: {latent: 3}\n", `store.latent: "3": want all, mean`},
 		{"negative batch", validYAML + "orchestration: {batch_cycles: -1}\n", "orchestration.batch_cycles: must be >= 1"},
 		{"no name", replace("name: l96-etkf", "name: ''"), "name: required"},
-		{"no cycles", replace("cycles: 100", "cycles: 0"), "cycles: must be >= 1"},
+		{"cycles 0", replace("cycles: 100", "cycles: 0"), "cycles: must be >= 1, got 0"},
+		{"no cycles", replace("cycles: 100\n", ""), "cycles: required (the number of forecast–analysis cycles, >= 1)"},
+		{"cycles null", replace("cycles: 100", "cycles: null"), "cycles: required"},
+		{"name with a space", replace("name: l96-etkf", "name: my experiment"),
+			`name: "my experiment" cannot start a run ID: want 1 to 107 of A-Z a-z 0-9 . _ -, starting with a letter or digit`},
+		{"name with a leading dot", replace("name: l96-etkf", "name: .l96"), `name: ".l96" cannot start a run ID`},
+		{"name with a slash", replace("name: l96-etkf", "name: a/b"), `name: "a/b" cannot start a run ID`},
+		{"name with non-ASCII letters", replace("name: l96-etkf", "name: naïve"), `name: "naïve" cannot start a run ID`},
+		{"name too long for a run ID", replace("name: l96-etkf", "name: "+strings.Repeat("x", 108)), `name: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…" cannot start a run ID: want 1 to 107`},
 		{"negative burn-in", replace("burn_in: 1", "burn_in: -1"), "burn_in: must be"},
 		{"burn-in too long", replace("burn_in: 1", "burn_in: 5"), "leaves none"},
 		{"no model", replace("name: lorenz96,", "name: '',"), "model.name: required"},
@@ -105,9 +116,16 @@ func TestParseRejects(t *testing.T) {
 		{"unknown operator", replace("every-k", "every-q"), `unknown operator "every-q"`},
 		{"zero obs variance", replace("variance: 1}", "variance: -2}"), "observations.variance"},
 		{"one member", replace("members: 20", "members: 1"), "filter.members: need at least 2"},
+		{"members 0", replace("members: 20", "members: 0"), "filter.members: need at least 2 members, got 0"},
+		{"no members", replace("members: 20, ", ""), "filter.members: required (the ensemble size, >= 2)"},
+		{"external without state_size", replace("name: lorenz96, nx: 40, forcing: 8, dt: 0.05", "name: external, command: [./m], dt: 0.05"),
+			"model.state_size: required by model external (its number of variables, >= 1)"},
+		{"external without dt", replace("name: lorenz96, nx: 40, forcing: 8, dt: 0.05", "name: external, command: [./m], state_size: 40"),
+			"model.dt: required by model external (its time step, > 0)"},
 		{"huge ensemble", replace("members: 20", "members: 100000"), "at most 10000"},
 		{"unknown method", replace("method: etkf", "method: 4dvar"), `filter.method: unknown method "4dvar"`},
-		{"letkf without radius", replace("method: etkf", "method: letkf"), "localisation radius"},
+		{"letkf without radius", replace("method: etkf", "method: letkf"), "filter.loc_radius: required by method letkf (the localisation radius, > 0)"},
+		{"letkf radius 0", replace("method: etkf", "method: letkf, loc_radius: 0"), "letkf needs a finite localisation radius > 0, got 0"},
 		{"weight stride for the etkf", replace("rotate: true", "rotate: true, weight_stride: 2"), "filter.weight_stride: 2 is for the letkf, not etkf"},
 		{"negative weight stride", replace("method: etkf", "method: letkf, loc_radius: 4, weight_stride: -1"), "filter.weight_stride: must be >= 1, got -1"},
 		{"weight stride of every batch", replace("method: etkf", "method: letkf, loc_radius: 4, batch_size: 2, weight_stride: 20"),
@@ -123,7 +141,8 @@ func TestParseRejects(t *testing.T) {
 		{"NaN forcing", replace("forcing: 8", "forcing: .nan"), "model.forcing: must be finite"},
 		{"another model's parameter", replace("forcing: 8", "forcing: 8, sigma: 12"), "model.sigma: not a parameter of lorenz96 (its own: forcing)"},
 		{"forcing for ks", replace("name: lorenz96, nx: 40, forcing: 8, dt: 0.05", "name: ks, forcing: 3"), "model.forcing: not a parameter of ks (its own: length)"},
-		{"every-k without every", replace("every: 2, ", ""), "observations.every: must be 1..40 (model.nx), got 0"},
+		{"every-k without every", replace("every: 2, ", ""), "observations.every: required by operator every-k (observe every k-th variable: k from 1 to model.nx)"},
+		{"every-k every 0", replace("every: 2", "every: 0"), "observations.every: must be 1..40 (model.nx), got 0"},
 		{"every-k offset", replace("every: 2,", "every: 2, offset: 40,"), "observations.offset: must be 0..39"},
 		{"every-k with indices", replace("every: 2,", "every: 2, indices: [1],"), "observations.indices: not for operator every-k"},
 		{"identity with every", replace("operator: every-k", "operator: identity"), "observations: every, offset and indices are not for operator identity"},
@@ -148,6 +167,9 @@ func TestParseRejects(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error of more than one line: %q", err)
 			}
 		})
 	}
@@ -227,6 +249,9 @@ func TestParseWrittenZero(t *testing.T) {
 		{"offset 0 is used", replace("every: 2", "every: 2, offset: 0"), func(c Config) bool { return c.Observations.Offset == 0 }},
 		{"burn_in 0 is used", replace("burn_in: 1", "burn_in: 0"), func(c Config) bool { return c.BurnIn == 0 }},
 		{"document start marker alone", "---\n" + validYAML, func(c Config) bool { return c.Name == "l96-etkf" }},
+		{"name of 107 characters", replace("name: l96-etkf", "name: "+strings.Repeat("x", 107)), func(c Config) bool { return len(c.Name) == 107 }},
+		{"name of all the run ID characters", replace("name: l96-etkf", "name: 0aZ._-"), func(c Config) bool { return c.Name == "0aZ._-" }},
+		{"members by an alias", strings.Replace(replace("cycles: 100", "cycles: &n 25"), "members: 20", "members: *n", 1), func(c Config) bool { return c.Filter.Members == 25 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := Parse([]byte(tc.yaml))

@@ -204,8 +204,12 @@ func orphaned(set []string, values map[string]string, after Config, settings []s
 }
 
 // findKey returns the mapping under n that holds dotted key and the index
-// of the key's node in it (its value follows), or nil and -1.
+// of the key's node in it (its value follows), or nil and -1. It follows
+// aliases.
 func findKey(n *yaml.Node, key string) (*yaml.Node, int) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
 	part, rest, nested := strings.Cut(key, ".")
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		if n.Content[j].Value != part {

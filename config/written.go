@@ -26,12 +26,50 @@ import (
 func Replaced(data []byte, raw, defaulted any) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("invalid YAML: %w", err)
+		return invalidYAML(err)
 	}
 	if len(doc.Content) == 0 {
 		return nil
 	}
 	return replaced(doc.Content[0], reflect.ValueOf(raw), reflect.ValueOf(defaulted), "")
+}
+
+// Required is a key that a config must write, and what it takes, as
+// "KEY: required WANT".
+type Required struct{ Key, Want string }
+
+// Missing reports the first of keys that the YAML document data leaves
+// out or writes null, as required: its check would otherwise report the
+// zero value nobody wrote ("cycles: must be >= 1, got 0"). A key written
+// with a zero value is left to that check.
+func Missing(data []byte, keys ...Required) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return invalidYAML(err)
+	}
+	for _, r := range keys {
+		if !written(&doc, r.Key) {
+			return fmt.Errorf("%s: required %s", r.Key, r.Want)
+		}
+	}
+	return nil
+}
+
+// written reports whether the YAML document doc sets dotted key to a
+// value other than null.
+func written(doc *yaml.Node, key string) bool {
+	if len(doc.Content) == 0 {
+		return false
+	}
+	m, j := findKey(doc.Content[0], key)
+	if m == nil {
+		return false
+	}
+	v := m.Content[j+1]
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	return !(v.Kind == yaml.ScalarNode && v.Tag == "!!null")
 }
 
 // replaced walks mapping n at key path over the struct values raw and def.
@@ -120,14 +158,14 @@ func oneDocument(data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty config")
 		}
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, invalidYAML(err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 		return &doc, nil
 	case err != nil:
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, invalidYAML(err)
 	}
 	line := next.Line
 	if len(next.Content) > 0 {

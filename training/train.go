@@ -109,7 +109,20 @@ func ParseTrain(data []byte) (TrainConfig, error) {
 	if err := config.Replaced(data, cfg, full); err != nil {
 		return TrainConfig{}, err
 	}
+	if err := config.Missing(data, full.required()...); err != nil {
+		return TrainConfig{}, err
+	}
 	return full, full.Validate()
+}
+
+// required lists the keys c must write (see [config.Missing]).
+func (c TrainConfig) required() []config.Required {
+	keys := append([]config.Required{{Key: "archive.samples", Want: "(the number of snapshots, >= 10)"}}, c.Model.Required()...)
+	switch t := c.Generator.Type; t {
+	case "quadratic", "autoencoder", "conv":
+		keys = append(keys, config.Required{Key: "generator.latent_dim", Want: fmt.Sprintf("by type %s (the latent dimension d, >= 1)", t)})
+	}
+	return keys
 }
 
 // WithDefaults fills in the documented defaults.
@@ -196,8 +209,11 @@ func (c TrainConfig) Validate() error {
 	g := c.Generator
 	switch g.Type {
 	case "pca":
-		if g.LatentDim < 0 || (g.LatentDim == 0 && !(g.Variance > 0 && g.Variance <= 1)) {
+		switch {
+		case g.LatentDim < 0 || (g.LatentDim == 0 && g.Variance == 0):
 			return bad("generator.latent_dim", "pca needs latent_dim >= 1 or variance in (0, 1]")
+		case g.LatentDim == 0 && !(g.Variance > 0 && g.Variance <= 1):
+			return bad("generator.variance", "must lie in (0, 1] (the fraction of the variance the components keep), got %v", g.Variance)
 		}
 	case "quadratic":
 		if g.LatentDim < 1 {

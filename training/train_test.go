@@ -120,6 +120,7 @@ func TestParseTrainRejects(t *testing.T) {
 		{"empty", "", "empty config"},
 		{"only a comment", "# nothing\n", "empty config"},
 		{"bad YAML", "{{{", "invalid YAML"},
+		{"key written twice", pca("seed: 3}", "seed: 3}\narchive: {samples: 100}"), `invalid YAML: line 5: mapping key "archive" already defined at line 4`},
 		{"wrong type", pca("samples: 200", "samples: many"), "archive.samples: line 4: want an integer, got many"},
 		{"unknown field", pcaTrainYAML + "colour: red\n", "colour: line 7: unknown key; the keys at the top level are name, model, archive, validation, generator"},
 		{"unknown nested field", pca("latent_dim: 10", "latent_dims: 10"), "generator.latent_dims: line 6: unknown key; the keys under generator are type, latent_dim,"},
@@ -130,13 +131,16 @@ func TestParseTrainRejects(t *testing.T) {
 		{"name escaping", pca("name: l96-pca", "name: ../l96"), "name: required, a plain name"},
 		{"no model", pca("name: lorenz96, ", ""), `model.name: unknown model ""`},
 		{"unknown model", pca("name: lorenz96", "name: lorenz84"), `model.name: unknown model "lorenz84"`},
-		{"external without command", pca("name: lorenz96, nx: 40", "name: external, state_size: 40"), "model: external: command: required"},
-		{"external with forcing", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, forcing: 8"), "model: forcing, length, sigma, rho and beta are not parameters of model external"},
-		{"external nx and state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, nx: 20"), "model.nx: 20 differs from model.state_size 40"},
-		{"external no state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m]"), "model: external: state_size: must be >= 1"},
+		{"external without command", pca("name: lorenz96, nx: 40", "name: external, state_size: 40, dt: 0.05"), "model: external: command: required"},
+		{"external with forcing", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, dt: 0.05, forcing: 8"), "model: forcing, length, sigma, rho and beta are not parameters of model external"},
+		{"external nx and state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40, dt: 0.05, nx: 20"), "model.nx: 20 differs from model.state_size 40"},
+		{"external no state size", pca("name: lorenz96, nx: 40", "name: external, command: [./m], dt: 0.05"), "model.state_size: required by model external (its number of variables, >= 1)"},
+		{"external state size 0", pca("name: lorenz96, nx: 40", "name: external, command: [./m], dt: 0.05, state_size: 0"), "model: external: state_size: must be >= 1"},
 		{"command for a built-in model", pca("nx: 40", "nx: 40, command: [./m]"), "model: command, env, workdir, state_size, processes, timeout and transport are for model external, not lorenz96"},
 		{"samples < 10", pca("samples: 200", "samples: 9"), "archive.samples: need at least 10 snapshots, got 9"},
-		{"no samples", pca("samples: 200, ", ""), "archive.samples: need at least 10 snapshots, got 0"},
+		{"no samples", pca("samples: 200, ", ""), "archive.samples: required (the number of snapshots, >= 10)"},
+		{"samples 0", pca("samples: 200", "samples: 0"), "archive.samples: need at least 10 snapshots, got 0"},
+		{"external without dt", pca("name: lorenz96, nx: 40", "name: external, command: [./m], state_size: 40"), "model.dt: required by model external (its time step, > 0)"},
 		{"every < 1", pca("every: 5", "every: -1"), "archive.every: must be >= 1"},
 		{"negative spin-up", pca("spin_up: 10", "spin_up: -1"), "archive.spin_up"},
 		{"infinite spin-up", pca("spin_up: 10", "spin_up: .inf"), "archive.spin_up"},
@@ -150,13 +154,14 @@ func TestParseTrainRejects(t *testing.T) {
 		{"no generator type", pca("type: pca, ", ""), `generator.type: want pca, quadratic, autoencoder or conv, got ""`},
 		{"unknown generator type", pca("type: pca", "type: vae"), `generator.type: want pca, quadratic, autoencoder or conv, got "vae"`},
 		{"pca without latent_dim or variance", pca("latent_dim: 10", "seed: 0"), "generator.latent_dim: pca needs latent_dim >= 1 or variance in (0, 1]"},
-		{"pca variance > 1", pca("latent_dim: 10", "variance: 1.5"), "generator.latent_dim: pca needs"},
-		{"pca negative variance", pca("latent_dim: 10", "variance: -0.5"), "generator.latent_dim: pca needs"},
+		{"pca variance > 1", pca("latent_dim: 10", "variance: 1.5"), "generator.variance: must lie in (0, 1] (the fraction of the variance the components keep), got 1.5"},
+		{"pca negative variance", pca("latent_dim: 10", "variance: -0.5"), "generator.variance: must lie in (0, 1]"},
+		{"pca NaN variance", pca("latent_dim: 10", "variance: .nan"), "generator.variance: must lie in (0, 1]"},
 		{"pca negative latent_dim", pca("latent_dim: 10", "latent_dim: -2"), "generator.latent_dim: pca needs"},
 		{"pca latent_dim > nx", pca("latent_dim: 10", "latent_dim: 41"), "generator.latent_dim: 41 exceeds the state dimension 40"},
 		{"lorenz63 latent_dim > 3", strings.Replace(pca("name: lorenz96, nx: 40", "name: lorenz63"), "latent_dim: 10", "latent_dim: 4", 1), "generator.latent_dim: 4 exceeds the state dimension 3"},
 		{"autoencoder latent_dim 0", ae("latent_dim: 4", "latent_dim: 0"), "generator.latent_dim: must be >= 1, got 0"},
-		{"autoencoder no latent_dim", ae("latent_dim: 4, ", ""), "generator.latent_dim: must be >= 1, got 0"},
+		{"autoencoder no latent_dim", ae("latent_dim: 4, ", ""), "generator.latent_dim: required by type autoencoder (the latent dimension d, >= 1)"},
 		{"autoencoder latent_dim > nx", ae("latent_dim: 4", "latent_dim: 9"), "generator.latent_dim: 9 exceeds the state dimension 8"},
 		{"hidden width 0", ae("hidden: [16]", "hidden: [16, 0]"), "generator.hidden: widths must be >= 1, got [16 0]"},
 		{"negative hidden width", ae("hidden: [16]", "hidden: [-3]"), "generator.hidden: widths must be >= 1"},
@@ -175,6 +180,9 @@ func TestParseTrainRejects(t *testing.T) {
 			cfg, err := ParseTrain([]byte(tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v (config %+v), want one containing %q", err, cfg, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error of more than one line: %q", err)
 			}
 		})
 	}

@@ -89,7 +89,8 @@ func TestParseTrainRejectsNewGenerators(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"quadratic without latent_dim", quad("latent_dim: 6, ", ""), "generator.latent_dim: must be >= 1, got 0"},
+		{"quadratic without latent_dim", quad("latent_dim: 6, ", ""), "generator.latent_dim: required by type quadratic (the latent dimension d, >= 1)"},
+		{"quadratic latent_dim 0", quad("latent_dim: 6", "latent_dim: 0"), "generator.latent_dim: must be >= 1, got 0"},
 		{"quadratic negative lambda", quad("0.001", "-0.001"), "generator.lambdas: must be finite and >= 0"},
 		{"quadratic negative iterations", quad("encoder_iter: 3", "encoder_iter: -1"), "generator.encoder_iter: must be >= 1, got -1"},
 		{"quadratic latent_dim > nx", quad("latent_dim: 6", "latent_dim: 17"), "generator.latent_dim: 17 exceeds the state dimension 16"},
