@@ -25,16 +25,17 @@ type CycleStats struct {
 	// the factor on the forecast anomalies, the EnKF-N's (for the LETKF the
 	// mean over the local analyses) or the innovation scheme's √Λ; 0
 	// without an analysis (a forecast-only cycle, a batch that quality
-	// control rejected).
-	Inflation float64 `json:"inflation"`
+	// control rejected). JSON leaves out this field and the next two when
+	// 0 (none), so that a zero is never read as a value.
+	Inflation float64 `json:"inflation,omitempty"`
 	// ObsVariance is the mean over the observations used of the estimated
 	// observation-error variance after the cycle (observations.variance_estimate),
 	// 0 without an estimate or without observations.
-	ObsVariance float64 `json:"obs_variance"`
+	ObsVariance float64 `json:"obs_variance,omitempty"`
 	// VarianceScale is the mean of the estimated factors on the given
 	// observation-error variances after the cycle (the factor itself for
 	// one factor for all observations), 0 without an estimate.
-	VarianceScale float64 `json:"variance_scale"`
+	VarianceScale float64 `json:"variance_scale,omitempty"`
 	// HybridWeight is the weight α of the ensemble's covariance in the
 	// analysis's hybrid covariance (latent.alpha, or with
 	// latent.alpha_estimate the estimate the analysis used), 0 without a
@@ -164,9 +165,10 @@ type Summary struct {
 	// Inflation and ObsVariance are the time means of CycleStats' over
 	// the scored cycles, for runs in process (Run) and in `latentda
 	// compare`; 0 in the sums the workflows carry (the diagnostics table
-	// has them per cycle).
-	Inflation   float64 `json:"inflation"`
-	ObsVariance float64 `json:"obs_variance"`
+	// has them per cycle). JSON leaves them out when 0, as CycleStats
+	// does.
+	Inflation   float64 `json:"inflation,omitempty"`
+	ObsVariance float64 `json:"obs_variance,omitempty"`
 	// Flagged observations and flagged batches over all cycles.
 	Flagged        int `json:"flagged"`
 	FlaggedBatches int `json:"flagged_batches"`

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/latentda/latentda/internal/temporalclient"
+	"github.com/latentda/latentda/store"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -54,10 +57,16 @@ func newStatusCmd() *cobra.Command {
 			// Busy or closed long ago: fall back to the search attributes.
 			slog.Debug("status query not answered; showing the search attributes", "error", err)
 			if st, err = temporalclient.DescribeStatus(ctx, conn.Client, wfID); err != nil {
-				return fmt.Errorf("status of %s: no run or live run of that ID: %w", args[0], err)
+				// No workflow: a run made in process, or a live run whose
+				// schedule was deleted, still has its directory.
+				var nf *serviceerror.NotFound
+				if st, derr := dirStatus(o.StateDir, args[0]); errors.As(err, &nf) && derr == nil {
+					return printIndexedStatus(cmd.OutOrStdout(), output, st, "the run directory "+st.RunDir+": the server has no run or live run of that ID (a run made --in-process, or a live run whose schedule was deleted)")
+				}
+				return fmt.Errorf("status of %s: no run or live run of that ID on the server, and no run directory of it under %s: %w", args[0], o.StateDir, err)
 			}
 			st.Failure = failure(ctx, conn.Client, wfID, st.Phase)
-			return printIndexedStatus(cmd.OutOrStdout(), output, st)
+			return printIndexedStatus(cmd.OutOrStdout(), output, st, searchAttributesSource)
 		},
 	}
 	o.addFlags(cmd, false)
@@ -79,8 +88,32 @@ func failure(ctx context.Context, c client.Client, wfID, phase string) string {
 	return ""
 }
 
-// indexedStatus is what the search attributes say of a run that did not
-// answer the status query (busy, or closed): only what they hold.
+// dirStatus is a run's status from its directory under stateDir: the
+// latest cycle of its diagnostics and the observations flagged in all.
+func dirStatus(stateDir, runID string) (workflows.Status, error) {
+	dir := store.RunDir{Root: filepath.Join(stateDir, "runs", runID)}
+	rows, _, err := store.ReadDiagnostics(dir.Diagnostics())
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	st := workflows.Status{RunID: runID, Phase: "not on the server", RunDir: dir.Root}
+	for _, r := range rows {
+		st.Summary.Flagged += r.NFlagged
+	}
+	if len(rows) > 0 {
+		last := rows[len(rows)-1]
+		st.Cycle, st.Last.RMSEa = last.Cycle, last.RMSEA
+	}
+	return st, nil
+}
+
+// searchAttributesSource says where a status from the search attributes
+// comes from.
+const searchAttributesSource = "search attributes: the run did not answer the status query (busy, or closed)"
+
+// indexedStatus is what a run that did not answer the status query
+// (busy, closed, or not on the server) shows: the search attributes' or
+// its directory's few fields, and which it is.
 type indexedStatus struct {
 	RunID   string  `json:"run_id"`
 	Phase   string  `json:"phase"`
@@ -91,9 +124,8 @@ type indexedStatus struct {
 	Source  string  `json:"source"`
 }
 
-func printIndexedStatus(w io.Writer, format string, st workflows.Status) error {
-	v := indexedStatus{RunID: st.RunID, Phase: st.Phase, Cycle: st.Cycle, RMSEa: st.Last.RMSEa, Flagged: st.Summary.Flagged, Failure: st.Failure,
-		Source: "search attributes: the run did not answer the status query (busy, or closed)"}
+func printIndexedStatus(w io.Writer, format string, st workflows.Status, source string) error {
+	v := indexedStatus{RunID: st.RunID, Phase: st.Phase, Cycle: st.Cycle, RMSEa: st.Last.RMSEa, Flagged: st.Summary.Flagged, Failure: st.Failure, Source: source}
 	if format == "json" {
 		return json.NewEncoder(w).Encode(v)
 	}
@@ -131,12 +163,7 @@ func newRunsCmd() *cobra.Command {
 		if output == "json" {
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
 		}
-		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a (latest cycle)\tstarted")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.4f\t%s\n", r.ID, r.Kind, r.Model, r.Status, r.Cycle, r.RMSEa, r.Started)
-		}
-		return tw.Flush()
+		return writeRuns(cmd.OutOrStdout(), rows)
 	}
 	// `latentda runs` alone lists the runs, as `latentda runs list` does:
 	// listing is what a plural noun asks for, and the only thing runs does.
@@ -199,4 +226,19 @@ func newSignalCmd() *cobra.Command {
 	}
 	o.addFlags(cmd, false)
 	return cmd
+}
+
+// writeRuns prints the runs as a table; a run with no cycle done yet shows
+// "-" for its cycle and RMSE, not zeros.
+func writeRuns(w io.Writer, rows []temporalclient.RunRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "id\tkind\tmodel\tstatus\tcycle\trmse_a (latest cycle)\tstarted")
+	for _, r := range rows {
+		cycle, rmse := "-", "-"
+		if r.Cycle > 0 {
+			cycle, rmse = strconv.FormatInt(r.Cycle, 10), strconv.FormatFloat(r.RMSEa, 'f', 4, 64)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Model, r.Status, cycle, rmse, r.Started)
+	}
+	return tw.Flush()
 }

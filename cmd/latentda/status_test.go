@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/latentda/latentda/experiment"
+	"github.com/latentda/latentda/internal/temporalclient"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -59,7 +60,7 @@ func TestPrintIndexedStatus(t *testing.T) {
 	st := workflows.Status{RunID: "r", Phase: "cycling", Cycle: 13850}
 	st.Last.RMSEa, st.Summary.Flagged = 4.0788, 3
 	var b strings.Builder
-	if err := printIndexedStatus(&b, "text", st); err != nil {
+	if err := printIndexedStatus(&b, "text", st, searchAttributesSource); err != nil {
 		t.Fatal(err)
 	}
 	want := "run       r\nphase     cycling\ncycle     13850\nrmse_a    4.0788 (latest)\nflagged   3 observations\nsource    search attributes: the run did not answer the status query (busy, or closed)\n"
@@ -77,5 +78,23 @@ func TestPrintStatusNoScoredCycle(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "rmse_a    0.0000 (latest), no mean yet (no cycle scored after the burn-in)\n") {
 		t.Errorf("got\n%s", b.String())
+	}
+}
+
+// TestWriteRuns: a live run with no cycle done yet shows "-" for its
+// cycle and RMSE, not zeros that read as a perfect analysis.
+func TestWriteRuns(t *testing.T) {
+	var b strings.Builder
+	rows := []temporalclient.RunRow{
+		{ID: "a", Kind: "run", Model: "lorenz96", Status: "Completed", Cycle: 40, RMSEa: 0.1875, Started: "s"},
+		{ID: "l", Kind: "live", Model: "lorenz96", Status: "Running", Started: "s"},
+	}
+	if err := writeRuns(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], " 40 ") || !strings.Contains(lines[1], " 0.1875 ") ||
+		strings.Fields(lines[2])[4] != "-" || strings.Fields(lines[2])[5] != "-" {
+		t.Errorf("runs table:\n%s", b.String())
 	}
 }

@@ -63,6 +63,9 @@ orchestration: {batch_cycles: 10}
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		if last, _ := st["last"].(map[string]any); last["obs_variance"] != nil || last["variance_scale"] != nil {
+			t.Errorf("status -o json shows an observation-error estimate for a run without one:\n%s", out)
+		}
 		if _, queried := st["summary"]; !queried || st["phase"] != "cycling" || int(cycle) <= prev || cycle >= 2000 {
 			t.Fatalf("status %d while cycling after cycle %d: want the query's answer, a later cycle, got\n%s", i, prev, out)
 		}
@@ -93,5 +96,22 @@ orchestration: {batch_cycles: 10}
 	out, stderr, err := execute(t, "status", "bad", "--address", addr)
 	if err != nil || !strings.Contains(out, "phase     failed") || !strings.Contains(out, "failed    ") || !strings.Contains(out, "the reference state diverged in its spin-up") {
 		t.Errorf("status of the failed run: %v\n%s%s", err, out, stderr)
+	}
+
+	// A run made in process has no workflow: its status comes from its
+	// directory under --state-dir.
+	solo := filepath.Join(dir, "solo.yaml")
+	if err := os.WriteFile(solo, []byte(strings.Replace(cfg, "cycles: 2000", "cycles: 20", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := execute(t, "run", "-c", solo, "--in-process", "--state-dir", state, "--run-id", "solo"); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = execute(t, "status", "solo", "--address", addr, "--state-dir", state)
+	if err != nil || !strings.Contains(out, "phase     not on the server\ncycle     20\n") || !strings.Contains(out, "source    the run directory") {
+		t.Errorf("status of a run made in process: %v\n%s%s", err, out, stderr)
+	}
+	if _, _, err := execute(t, "status", "nosuch", "--address", addr, "--state-dir", state); err == nil || !strings.Contains(err.Error(), "no run directory of it under") {
+		t.Errorf("status of no run: %v", err)
 	}
 }
