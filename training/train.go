@@ -214,6 +214,8 @@ func (c TrainConfig) Validate() error {
 			return bad("generator.latent_dim", "pca needs latent_dim >= 1 or variance in (0, 1]")
 		case g.LatentDim == 0 && !(g.Variance > 0 && g.Variance <= 1):
 			return bad("generator.variance", "must lie in (0, 1] (the fraction of the variance the components keep), got %v", g.Variance)
+		case g.LatentDim > 0 && g.Variance != 0:
+			return bad("generator.variance", "pca takes latent_dim or variance, not both (latent_dim %d, variance %v)", g.LatentDim, g.Variance)
 		}
 	case "quadratic":
 		if g.LatentDim < 1 {
@@ -261,6 +263,13 @@ func (c TrainConfig) Validate() error {
 	}
 	if g.Type != "quadratic" && (g.Lambdas != nil || g.EncoderIter != 0) {
 		return bad("generator.lambdas", "lambdas and encoder_iter are for quadratic, not %s", g.Type)
+	}
+	if g.Type != "pca" && g.Variance != 0 {
+		return bad("generator.variance", "is for pca, not %s (which takes latent_dim)", g.Type)
+	}
+	if g.Type != "autoencoder" && g.Type != "conv" && (g.Hidden != nil || g.Activation != "" || g.Epochs != 0 || g.BatchSize != 0 ||
+		g.LearningRate != 0 || g.Patience != 0 || g.WeightDecay != 0 || g.Seed != 0) {
+		return bad("generator.hidden", "hidden, activation, epochs, batch_size, learning_rate, patience, weight_decay and seed are for autoencoder and conv, not %s", g.Type)
 	}
 	if g.Type != "autoencoder" && g.Type != "conv" && (g.Schedule != "" || g.MinLearningRate != 0 || g.PlateauFactor != 0 || g.PlateauPatience != 0) {
 		return bad("generator.schedule", "the learning-rate schedule is for autoencoder and conv, not %s", g.Type)
