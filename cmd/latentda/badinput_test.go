@@ -151,6 +151,21 @@ func badCases() []badCase {
 		flags("allow-path empty", "--allow-path: empty", run("--allow-path", "")...),
 		flags("report of a bad run ID", `run "a b" must be a plain name`, "report", "a b", "--state-dir", "state"),
 		flags("report of a missing run", `run "nope": no run directory`, "report", "nope", "--state-dir", "state"),
+		damaged("report of a run directory without its config", func(t *testing.T, run store.RunDir) {
+			if err := os.Remove(run.Config()); err != nil {
+				t.Fatal(err)
+			}
+		}, "runs/good is not a run directory: it has no config.yaml", "report", "good", "--state-dir", "state"),
+		damaged("rerun of a run directory without its config", func(t *testing.T, run store.RunDir) {
+			if err := os.Remove(run.Config()); err != nil {
+				t.Fatal(err)
+			}
+		}, "runs/good is not a run directory", rerun("--from-cycle", "1")...),
+		damaged("compare with a run directory without its config", func(t *testing.T, run store.RunDir) {
+			if err := os.Remove(run.Config()); err != nil {
+				t.Fatal(err)
+			}
+		}, "runs/good is not a run directory", "compare", "good", "good", "--state-dir", "state"),
 		flags("compare with a path", `run "../b" must be a plain name`, "compare", "a", "../b", "--state-dir", "state"),
 		flags("compare a run that does not exist", `run "nosuch": no run directory`, "compare", "nosuch", "b", "--state-dir", "state"),
 		flags("status of a bad run ID", `run "-x" must be a plain name`, "status", "--", "-x"),
@@ -160,7 +175,8 @@ func badCases() []badCase {
 		flags("rerun without --from-cycle", "--from-cycle K (>= 0) is required", "rerun", "good", "--state-dir", "state"),
 		{name: "files/another config under a finished run's ID", files: map[string]string{"c.yaml": with("members: 6", "members: 8")},
 			args: run("--run-id", "good"), want: "holds a different config; choose another run ID"},
-		flags("rerun of a missing run", "rerun: run nope", "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
+		flags("rerun of a missing run", `rerun: run "nope": no run directory`, "rerun", "nope", "--from-cycle", "1", "--in-process", "--state-dir", "state"),
+		flags("report of a directory that is not a run's", "state is not a run directory: it has no config.yaml", "report", "state"),
 		flags("status without a server", "connect to Temporal at 127.0.0.1:1 (is the server running, and --address right?)", "status", "r1"),
 		flags("runs list at no address", `--address "not an address": want host:port`, "runs", "list", "--address", "not an address"),
 		flags("runs at no address", `--address "not an address": want host:port`, "runs", "--address", "not an address"),

@@ -81,6 +81,9 @@ func (o *reportOptions) Complete(run string) error {
 	}
 	o.stateRoot = o.StateDir
 	if st, err := os.Stat(run); err == nil && st.IsDir() {
+		if err := checkRunDir(run); err != nil {
+			return err
+		}
 		o.runDir = run
 		if !o.stateDirSet {
 			// A run directory is <state>/runs/<id>: its generators are
@@ -135,5 +138,15 @@ func existingRunDir(stateDir, run string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("run %q: %w", run, err)
 	}
-	return dir, nil
+	return dir, checkRunDir(dir)
+}
+
+// checkRunDir refuses a directory that is not a run's: one without the
+// config.yaml every run directory starts with.
+func checkRunDir(dir string) error {
+	_, err := os.Stat(filepath.Join(dir, "config.yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is not a run directory: it has no config.yaml (runs are STATE_DIR/runs/RUN_ID)", dir)
+	}
+	return err
 }

@@ -70,8 +70,12 @@ func (o *rerunOptions) Complete(src string) error {
 	if err := o.connOptions.complete(); err != nil {
 		return err
 	}
-	srcPath := filepath.Join("runs", src)
-	dir := store.RunDir{Root: filepath.Join(o.StateDir, srcPath)}
+	root, err := existingRunDir(o.StateDir, src)
+	if err != nil {
+		return fmt.Errorf("rerun: %w", err)
+	}
+	src = filepath.Base(root) // the run ID, also when named by its workflow ID
+	dir, srcPath := store.RunDir{Root: root}, filepath.Join("runs", src)
 	cfg, err := config.LoadStored(dir.Config())
 	if err != nil {
 		return fmt.Errorf("rerun: run %s: %w", src, err)

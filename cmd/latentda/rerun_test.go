@@ -162,7 +162,7 @@ func TestRerunRejects(t *testing.T) {
 		{[]string{"orig", "--from-cycle", "10", "--set", "cycles=5"}, "K must be 0..4", true},
 		{[]string{"orig", "--from-cycle", "5000", "--set", "cycles=6000"}, "run orig has cycles 1..40, so K must be 0..40", true},
 		{[]string{"orig", "--from-cycle", "10", "--run-id", "orig"}, "rerun: --run-id orig is the run it starts from; a rerun is a new run", true},
-		{[]string{"nope", "--from-cycle", "10"}, "run nope", false},
+		{[]string{"nope", "--from-cycle", "10"}, `run "nope": no run directory`, false},
 		{[]string{"../orig", "--from-cycle", "10"}, "must be a plain name", true},
 		{[]string{"orig", "--from-cycle", "10", "--run-id", "../../escape"}, "must be a plain name", true},
 	} {
