@@ -143,9 +143,18 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 		if p.Phase == "archive" {
 			return fmt.Sprintf("archive: %d/%d snapshots", p.Done, p.Total)
 		}
-		return fmt.Sprintf("epoch %d/%d  train loss %.5f  validation loss %.5f", p.Done, p.Total, p.TrainLoss, p.ValidLoss)
+		return epochLine(p)
 	}
 	return ""
+}
+
+// epochLine is a training heartbeat's progress line; before the first
+// epoch ends there is no loss to show.
+func epochLine(p trainacts.TrainProgress) string {
+	if p.Done == 0 {
+		return fmt.Sprintf("epoch 0/%d  training", p.Total)
+	}
+	return fmt.Sprintf("epoch %d/%d  train loss %.5f  validation loss %.5f", p.Done, p.Total, p.TrainLoss, p.ValidLoss)
 }
 
 func printTrainSummary(w io.Writer, format string, out trainacts.TrainOutput) error {
@@ -154,9 +163,14 @@ func printTrainSummary(w io.Writer, format string, out trainacts.TrainOutput) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	if _, err := fmt.Fprintf(w, "generator    %s\ntype         %s (%d → %d)\nheld-out MSE %.6g\nepochs       %d (best %d)\n",
-		out.Path, out.Type, out.LatentDim, out.StateDim, out.HeldOutMSE, out.Epochs, out.BestEpoch); err != nil {
+	if _, err := fmt.Fprintf(w, "generator    %s\ntype         %s (%d → %d)\nheld-out MSE %.6g\n",
+		out.Path, out.Type, out.LatentDim, out.StateDim, out.HeldOutMSE); err != nil {
 		return err
+	}
+	if out.Epochs > 0 { // pca and quadratic are fitted, not trained by epochs
+		if _, err := fmt.Fprintf(w, "epochs       %d (best %d)\n", out.Epochs, out.BestEpoch); err != nil {
+			return err
+		}
 	}
 	if out.ResumedFrom > 0 {
 		_, err := fmt.Fprintf(w, "resumed      from the checkpoint of epoch %d\n", out.ResumedFrom)

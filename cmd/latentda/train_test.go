@@ -196,4 +196,26 @@ func TestPrintTrainSummary(t *testing.T) {
 			t.Errorf("resumed from %d: JSON summary\n%s", tc.resumed, b.String())
 		}
 	}
+	// A fitted generator has no epochs to show.
+	var b strings.Builder
+	if err := printTrainSummary(&b, "text", trainacts.TrainOutput{Path: "g.arrow", Type: "pca", StateDim: 40, LatentDim: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "epochs") {
+		t.Errorf("PCA summary:\n%s", b.String())
+	}
+}
+
+func TestEpochLine(t *testing.T) {
+	for _, tc := range []struct {
+		p    trainacts.TrainProgress
+		want string
+	}{
+		{trainacts.TrainProgress{Phase: "train", Total: 60}, "epoch 0/60  training"},
+		{trainacts.TrainProgress{Phase: "train", Done: 3, Total: 60, TrainLoss: 0.5, ValidLoss: 0.25}, "epoch 3/60  train loss 0.50000  validation loss 0.25000"},
+	} {
+		if got := epochLine(tc.p); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
+		}
+	}
 }
