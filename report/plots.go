@@ -164,8 +164,20 @@ func hasTests(rows []store.DiagRow) bool {
 // over their thresholds, over cycles (a cycle above 1 had its batch
 // flagged).
 func TestsPlot(rows []store.DiagRow) (*plot.Plot, error) {
-	p, _, err := linePlot("Quality control: manifold test and innovation chart", "statistic / threshold", rows, testSeries)
+	p, _, err := linePlot(testsTitle(rows), "statistic / threshold", rows, testSeries)
 	return p, err
+}
+
+// testsTitle names the tests the rows have statistics of.
+func testsTitle(rows []store.DiagRow) string {
+	var tests []string
+	if slices.ContainsFunc(rows, func(r store.DiagRow) bool { return finite(r.Manifold) }) {
+		tests = append(tests, "manifold test")
+	}
+	if slices.ContainsFunc(rows, func(r store.DiagRow) bool { return finite(r.InnovationChart) }) {
+		tests = append(tests, "innovation chart")
+	}
+	return "Quality control: " + strings.Join(tests, " and ")
 }
 
 // hyperSeries are the filter's hyperparameters per cycle: both factors,

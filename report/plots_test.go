@@ -258,6 +258,23 @@ func TestHasHyper(t *testing.T) {
 	}
 }
 
+func TestTestsTitle(t *testing.T) {
+	nan := math.NaN()
+	row := func(manifold, chart float64) store.DiagRow { return store.DiagRow{Manifold: manifold, InnovationChart: chart} }
+	for _, tc := range []struct {
+		rows []store.DiagRow
+		want string
+	}{
+		{[]store.DiagRow{row(nan, nan), row(2, nan)}, "Quality control: manifold test"},
+		{[]store.DiagRow{row(nan, 0.5)}, "Quality control: innovation chart"},
+		{[]store.DiagRow{row(2, nan), row(nan, 0.5)}, "Quality control: manifold test and innovation chart"},
+	} {
+		if got := testsTitle(tc.rows); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.rows, got, tc.want)
+		}
+	}
+}
+
 func indexOf(ss []series, name string) int {
 	for i, s := range ss {
 		if s.name == name {
