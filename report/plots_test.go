@@ -260,7 +260,9 @@ func TestHasHyper(t *testing.T) {
 
 func TestTestsTitle(t *testing.T) {
 	nan := math.NaN()
-	row := func(manifold, chart float64) store.DiagRow { return store.DiagRow{Manifold: manifold, InnovationChart: chart} }
+	row := func(manifold, chart float64) store.DiagRow {
+		return store.DiagRow{Manifold: manifold, InnovationChart: chart}
+	}
 	for _, tc := range []struct {
 		rows []store.DiagRow
 		want string
