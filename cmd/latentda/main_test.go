@@ -163,4 +163,13 @@ func TestRunInProcess(t *testing.T) {
 	if s.RunDir != filepath.Join(dir, "runs", "t1") {
 		t.Errorf("run dir %q", s.RunDir)
 	}
+	// The same command again finds every cycle done and says so.
+	again, stderr, err := execute(t, "run", "-c", cfg, "--state-dir", dir, "--run-id", "t1", "--in-process", "-o", "json")
+	var s2 temporalclient.RunSummary
+	if err == nil {
+		err = json.Unmarshal([]byte(again), &s2)
+	}
+	if err != nil || s2.RMSEa != s.RMSEa || !strings.Contains(stderr, "run t1: all 120 cycles are in "+s.RunDir+" already") {
+		t.Errorf("the run again: %v\n%s\nstderr:\n%s", err, again, stderr)
+	}
 }

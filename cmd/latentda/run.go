@@ -322,6 +322,10 @@ func (o *runOptions) input() workflows.Input {
 
 func (o *runOptions) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	start := time.Now()
+	dir := store.RunDir{Root: filepath.Join(o.StateDir, "runs", o.RunID)}
+	if rows, _, err := store.ReadDiagnostics(dir.Diagnostics()); err == nil && len(rows) > 0 && rows[len(rows)-1].Cycle >= o.cfg.Cycles {
+		fmt.Fprintf(stderr, "run %s: all %d cycles are in %s already; none runs again, and the summary is of them\n", o.RunID, o.cfg.Cycles, dir.Root)
+	}
 	if o.InProcess {
 		// Two processes on one run directory would each rewrite its
 		// diagnostics from their own rows, losing the other's.
