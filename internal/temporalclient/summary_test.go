@@ -45,6 +45,7 @@ func TestWriteTextSays(t *testing.T) {
 		{RunSummary{RunID: "a"}, "workflow     none (run in process)\n"},
 		{RunSummary{RunID: "a", Cycles: 3}, "rmse_a       — (no cycle after the burn-in)\n"},
 		{RunSummary{RunID: "a", Cycles: 7, Scored: 5, RMSEa: 0.25}, "rmse_a       0.2500\n"},
+		{RunSummary{RunID: "a", Cycles: 7, Scored: 5, NISRatio: 26.6}, "warning      the innovations are 26.6 times what the ensemble spread expects"},
 	} {
 		var b strings.Builder
 		if err := tc.s.WriteText(&b); err != nil {
@@ -52,6 +53,16 @@ func TestWriteTextSays(t *testing.T) {
 		}
 		if !strings.Contains(b.String(), tc.want) {
 			t.Errorf("summary lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+	// A consistent filter, or no scored cycle, is not warned about.
+	for _, s := range []RunSummary{{Cycles: 7, Scored: 5, NISRatio: 1.6}, {Cycles: 7, NISRatio: 26.6}} {
+		var b strings.Builder
+		if err := s.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "warning") {
+			t.Errorf("a warning for %+v:\n%s", s, b.String())
 		}
 	}
 }
