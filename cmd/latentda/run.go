@@ -267,10 +267,10 @@ func generatorsExist(path string, resolved config.Config) error {
 	for _, f := range files {
 		ok, err := store.Exists(f[1])
 		if err != nil {
-			return usageError{fmt.Errorf("config: %s: %s: %w", path, f[0], err)}
+			return fmt.Errorf("config: %s: %s: %w", path, f[0], err)
 		}
-		if !ok {
-			return usageError{fmt.Errorf("config: %s: %s: no file at %s (make it with latentda train first, or point the key at an existing file)", path, f[0], f[1])}
+		if !ok { // a config's problem (exit status 1), as its other errors
+			return fmt.Errorf("config: %s: %s: no file at %s (make it with latentda train first, or point the key at an existing file)", path, f[0], f[1])
 		}
 	}
 	return nil
