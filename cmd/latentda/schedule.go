@@ -268,6 +268,7 @@ func newScheduleDescribeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			temporalclient.CycleOutcomes(cmd.Context(), conn.Client, v.Recent)
 			return printScheduleView(cmd.OutOrStdout(), output, v)
 		},
 	}

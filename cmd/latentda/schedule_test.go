@@ -254,6 +254,9 @@ func TestScheduleEndToEnd(t *testing.T) {
 	wfOf := map[int]temporalclient.ScheduledTick{}
 	for _, tick := range v.Recent {
 		wfOf[tick.Cycle] = tick
+		if tick.Outcome != wantOutcome[tick.Cycle] {
+			t.Errorf("describe shows cycle %d's outcome as %q, want %q", tick.Cycle, tick.Outcome, wantOutcome[tick.Cycle])
+		}
 		res := result(tick.WorkflowID)
 		if res.Cycle != tick.Cycle || res.Outcome != wantOutcome[tick.Cycle] || !res.Nominal.Equal(start.Add(time.Duration(tick.Cycle)*2*time.Second)) {
 			t.Errorf("cycle %d (%s): result %+v, want outcome %q", tick.Cycle, tick.WorkflowID, res, wantOutcome[tick.Cycle])

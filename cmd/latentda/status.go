@@ -52,6 +52,7 @@ func newStatusCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				temporalclient.CycleOutcomes(ctx, conn.Client, v.Recent)
 				return printScheduleView(cmd.OutOrStdout(), output, v)
 			}
 			// Busy or closed long ago: fall back to the search attributes.

@@ -1,6 +1,7 @@
 package temporalclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -122,6 +123,24 @@ type ScheduledTick struct {
 	Nominal    time.Time `json:"nominal"`
 	WorkflowID string    `json:"workflow_id,omitempty"`
 	RunID      string    `json:"run_id,omitempty"` // of the workflow's first run
+	// Outcome is the cycle workflow's LatentdaStatus: its outcome
+	// (assimilated, forecast-only, superseded, …) once done, its phase
+	// while it runs; set by CycleOutcomes.
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// CycleOutcomes sets the Outcome of each tick that started a workflow
+// from the workflow's search attributes; a tick whose workflow the server
+// no longer has (past its retention) keeps none.
+func CycleOutcomes(ctx context.Context, c client.Client, ticks []ScheduledTick) {
+	for i, t := range ticks {
+		if t.WorkflowID == "" {
+			continue
+		}
+		if st, err := DescribeStatus(ctx, c, t.WorkflowID); err == nil {
+			ticks[i].Outcome = st.Phase
+		}
+	}
 }
 
 // DescribeSchedule summarises a live run's schedule for `schedule

@@ -91,7 +91,7 @@ func (v ScheduleView) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "actions\t%d started, %d missed the catch-up window, %d skipped by overlap\n", v.Actions, v.MissedCatchup, v.SkippedOverlap)
 	fmt.Fprintf(tw, "running\t%s\n", strings.Join(v.Running, " "))
 	for _, t := range v.Recent {
-		fmt.Fprintf(tw, "recent\tcycle %d\t%s\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339), t.WorkflowID)
+		fmt.Fprintf(tw, "recent\tcycle %d\t%s\t%s\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339), t.Outcome, t.WorkflowID)
 	}
 	for _, t := range v.Next {
 		fmt.Fprintf(tw, "next\tcycle %d\t%s\n", t.Cycle, t.Nominal.Format(time.RFC3339))
