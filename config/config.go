@@ -21,7 +21,6 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -38,9 +37,7 @@ import (
 // that a default would replace, and a key that the rest of the config
 // leaves unused (the fields say when they are used).
 type Config struct {
-	// Name labels the run (workflow IDs, file metadata) and starts its
-	// run ID. Required: 1 to 107 of A-Z a-z 0-9 . _ -, starting with a
-	// letter or digit ([Parse] checks it).
+	// Name labels the run (workflow IDs, file metadata). Required.
 	Name string `yaml:"name" json:"name"`
 	// Seed drives every random draw of the run. Default 1.
 	Seed uint64 `yaml:"seed" json:"seed"`
@@ -237,33 +234,7 @@ func Parse(data []byte) (Config, error) {
 	if err := unused("", 0, &doc, cfg); err != nil {
 		return Config{}, err
 	}
-	if err := checkName(cfg.Name); err != nil {
-		return Config{}, err
-	}
 	return cfg, nil
-}
-
-// maxNameLength is the longest name a run ID can start with: a run
-// without --run-id is named <name>-<UTC time>, such as
-// l96-etkf-20261203T071853.123Z, and a run ID has at most 128 characters.
-const maxNameLength = 128 - len("-20261203T071853.123Z")
-
-// namePattern is what a run ID may start with: the characters of the run
-// IDs of cmd/latentda, starting with a letter or digit.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// checkName refuses a name that cannot start a run ID. Only the configs a
-// user writes are checked ([Parse]): a run directory's config.yaml may
-// hold an older name, run under an explicit --run-id.
-func checkName(name string) error {
-	if len(name) <= maxNameLength && namePattern.MatchString(name) {
-		return nil
-	}
-	shown := name
-	if r := []rune(name); len(r) > 40 {
-		shown = string(r[:40]) + "…"
-	}
-	return fmt.Errorf("name: %q cannot start a run ID: want 1 to %d of A-Z a-z 0-9 . _ -, starting with a letter or digit, such as l96-etkf (the run ID is <name>-<UTC time>)", shown, maxNameLength)
 }
 
 // ParseStored is [Parse] for a config the engine wrote, a run directory's

@@ -115,7 +115,7 @@ func badCases() []badCase {
 		cfg("ood generator elsewhere", goodL63+"ood: {generator: /etc/passwd}\n", "ood.generator: /etc/passwd is outside"),
 		cfg("generator not trained yet", goodL63+"latent: {generator: generators/none.arrow}\n", "latent.generator: no file at "),
 		cfg("ood generator not trained yet", goodL63+"ood: {generator: generators/none.arrow}\n", "ood.generator: no file at "),
-		cfg("name unfit for a run ID", with("name: l63", "name: my run"), `name: "my run" cannot start a run ID`),
+		cfg("name unfit for a run ID", with("name: l63", "name: my run"), `config: c.yaml: name "my run" cannot start a run ID`),
 		{name: "config/missing file", args: []string{"run", "--in-process", "-c", "nope.yaml", "--state-dir", "state"}, want: "nope.yaml: no such file"},
 		{name: "config/a directory", files: map[string]string{"d/x": ""}, args: []string{"run", "--in-process", "-c", "d", "--state-dir", "state"}, want: "d: is a directory"},
 		cfg("moved key", with("inflation: 1.02", "inflation: 1.02, blocks: 2"), "filter.blocks: line 6: moved to orchestration.blocks"),

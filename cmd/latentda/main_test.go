@@ -172,4 +172,12 @@ func TestRunInProcess(t *testing.T) {
 	if err != nil || s2.RMSEa != s.RMSEa || !strings.Contains(stderr, "run t1: all 120 cycles are in "+s.RunDir+" already") {
 		t.Errorf("the run again: %v\n%s\nstderr:\n%s", err, again, stderr)
 	}
+	// A name that cannot start a run ID is fine with --run-id.
+	spaced := filepath.Join(dir, "spaced.yaml")
+	if err := os.WriteFile(spaced, []byte(strings.Replace(short, "name: l63-etkf", "name: my run", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := execute(t, "run", "-c", spaced, "--state-dir", dir, "--run-id", "spaced", "--in-process"); err != nil {
+		t.Errorf("a config named 'my run' with --run-id: %v\n%s", err, stderr)
+	}
 }

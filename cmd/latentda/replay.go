@@ -88,11 +88,7 @@ func checkWorkflowID(id string) error {
 		ok = ok && unicode.IsPrint(r)
 	}
 	if !ok {
-		shown := id
-		if r := []rune(id); len(r) > 40 {
-			shown = string(r[:40]) + "…"
-		}
-		return usageError{fmt.Errorf("--workflow-id %q: want printable UTF-8 of at most %d bytes", shown, maxLen)}
+		return usageError{fmt.Errorf("--workflow-id %q: want printable UTF-8 of at most %d bytes", shorten(id), maxLen)}
 	}
 	return nil
 }

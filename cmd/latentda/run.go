@@ -196,12 +196,13 @@ func (o *runOptions) completeRun() error {
 	if o.flags == nil || !o.flags.Changed("activity") {
 		o.Activity = orch.Activity
 	}
-	what := "--run-id"
 	if o.RunID == "" {
 		o.RunID = timestamped(o.cfg.Name)
-		what = "the run ID made of the config's name (give --run-id)"
+		if !runIDPattern.MatchString(o.RunID) {
+			return usageError{fmt.Errorf("config: %s: name %q cannot start a run ID (<name>-<UTC time>, 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit); give --run-id, or another name", o.ConfigPath, shorten(o.cfg.Name))}
+		}
 	}
-	if err := checkRunID(what, o.RunID); err != nil {
+	if err := checkRunID("--run-id", o.RunID); err != nil {
 		return err
 	}
 	if err := o.complete(); err != nil {
@@ -306,11 +307,16 @@ func checkRunID(what, id string) error {
 	if runIDPattern.MatchString(id) {
 		return nil
 	}
-	shown := id
-	if r := []rune(id); len(r) > 40 {
-		shown = string(r[:40]) + "…"
+	return usageError{fmt.Errorf("%s %q must be a plain name, not a path: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit", what, shorten(id))}
+}
+
+// shorten is s cut to its first 40 characters, for messages that quote
+// what a user gave.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
 	}
-	return usageError{fmt.Errorf("%s %q must be a plain name, not a path: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit", what, shown)}
+	return s
 }
 
 func (o *runOptions) input() workflows.Input {
