@@ -172,6 +172,11 @@ func TestRunInProcess(t *testing.T) {
 	if err != nil || s2.RMSEa != s.RMSEa || !strings.Contains(stderr, "run t1: all 120 cycles are in "+s.RunDir+" already") {
 		t.Errorf("the run again: %v\n%s\nstderr:\n%s", err, again, stderr)
 	}
+	// With no server to ask, status reads the run's directory.
+	st, stderr, err := execute(t, "status", "t1", "--state-dir", dir, "--address", "127.0.0.1:1")
+	if err != nil || !strings.Contains(st, "cycle     120\n") || !strings.Contains(st, "source    the run directory "+s.RunDir+": no Temporal server answered") {
+		t.Errorf("status without a server: %v\n%s%s", err, st, stderr)
+	}
 	// A name that cannot start a run ID is fine with --run-id.
 	spaced := filepath.Join(dir, "spaced.yaml")
 	if err := os.WriteFile(spaced, []byte(strings.Replace(short, "name: l63-etkf", "name: my run", 1)), 0o644); err != nil {

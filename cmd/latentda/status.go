@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -37,6 +38,10 @@ func newStatusCmd() *cobra.Command {
 			}
 			conn, err := o.connect(cmd.Context(), false)
 			if err != nil {
+				// No server to ask: the run's directory still tells.
+				if st, derr := dirStatus(o.StateDir, args[0]); derr == nil {
+					return printIndexedStatus(cmd.OutOrStdout(), output, st, "the run directory "+st.RunDir+": no Temporal server answered ("+err.Error()+")")
+				}
 				return err
 			}
 			defer conn.Close()
@@ -58,13 +63,17 @@ func newStatusCmd() *cobra.Command {
 			// Busy or closed long ago: fall back to the search attributes.
 			slog.Debug("status query not answered; showing the search attributes", "error", err)
 			if st, err = temporalclient.DescribeStatus(ctx, conn.Client, wfID); err != nil {
+				var nf *serviceerror.NotFound
+				if !errors.As(err, &nf) {
+					return fmt.Errorf("status of %s: %w", args[0], err)
+				}
 				// No workflow: a run made in process, or a live run whose
 				// schedule was deleted, still has its directory.
-				var nf *serviceerror.NotFound
-				if st, derr := dirStatus(o.StateDir, args[0]); errors.As(err, &nf) && derr == nil {
-					return printIndexedStatus(cmd.OutOrStdout(), output, st, "the run directory "+st.RunDir+": the server has no run or live run of that ID (a run made --in-process, or a live run whose schedule was deleted)")
+				st, derr := dirStatus(o.StateDir, args[0])
+				if derr != nil {
+					return fmt.Errorf("status of %s: no run or live run of that ID on the server, and %w", args[0], derr)
 				}
-				return fmt.Errorf("status of %s: no run or live run of that ID on the server, and no run directory of it under %s: %w", args[0], o.StateDir, err)
+				return printIndexedStatus(cmd.OutOrStdout(), output, st, "the run directory "+st.RunDir+": the server has no run or live run of that ID (a run made --in-process, or a live run whose schedule was deleted)")
 			}
 			st.Failure = failure(ctx, conn.Client, wfID, st.Phase)
 			return printIndexedStatus(cmd.OutOrStdout(), output, st, searchAttributesSource)
@@ -91,13 +100,20 @@ func failure(ctx context.Context, c client.Client, wfID, phase string) string {
 
 // dirStatus is a run's status from its directory under stateDir: the
 // latest cycle of its diagnostics and the observations flagged in all.
-func dirStatus(stateDir, runID string) (workflows.Status, error) {
-	dir := store.RunDir{Root: filepath.Join(stateDir, "runs", runID)}
-	rows, _, err := store.ReadDiagnostics(dir.Diagnostics())
+func dirStatus(stateDir, run string) (workflows.Status, error) {
+	root, err := existingRunDir(stateDir, run)
 	if err != nil {
 		return workflows.Status{}, err
 	}
-	st := workflows.Status{RunID: runID, Phase: "not on the server", RunDir: dir.Root}
+	dir := store.RunDir{Root: root}
+	st := workflows.Status{RunID: filepath.Base(root), Phase: "unknown", RunDir: root}
+	rows, _, err := store.ReadDiagnostics(dir.Diagnostics())
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil // no cycle committed yet
+	}
+	if err != nil {
+		return st, err
+	}
 	for _, r := range rows {
 		st.Summary.Flagged += r.NFlagged
 	}
@@ -130,8 +146,12 @@ func printIndexedStatus(w io.Writer, format string, st workflows.Status, source 
 	if format == "json" {
 		return json.NewEncoder(w).Encode(v)
 	}
-	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d\nrmse_a    %.4f (latest)\nflagged   %d observations\nsource    %s\n",
-		v.RunID, v.Phase, v.Cycle, v.RMSEa, v.Flagged, v.Source)
+	rmse := strconv.FormatFloat(v.RMSEa, 'f', 4, 64) + " (latest)"
+	if v.Cycle == 0 {
+		rmse = "- (no cycle yet)"
+	}
+	_, err := fmt.Fprintf(w, "run       %s\nphase     %s\ncycle     %d\nrmse_a    %s\nflagged   %d observations\nsource    %s\n",
+		v.RunID, v.Phase, v.Cycle, rmse, v.Flagged, v.Source)
 	if err == nil && v.Failure != "" {
 		_, err = fmt.Fprintf(w, "failed    %s\n", v.Failure)
 	}

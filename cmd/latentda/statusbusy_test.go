@@ -108,10 +108,10 @@ orchestration: {batch_cycles: 10}
 		t.Fatal(err)
 	}
 	out, stderr, err = execute(t, "status", "solo", "--address", addr, "--state-dir", state)
-	if err != nil || !strings.Contains(out, "phase     not on the server\ncycle     20\n") || !strings.Contains(out, "source    the run directory") {
+	if err != nil || !strings.Contains(out, "phase     unknown\ncycle     20\n") || !strings.Contains(out, "source    the run directory") {
 		t.Errorf("status of a run made in process: %v\n%s%s", err, out, stderr)
 	}
-	if _, _, err := execute(t, "status", "nosuch", "--address", addr, "--state-dir", state); err == nil || !strings.Contains(err.Error(), "no run directory of it under") {
+	if _, _, err := execute(t, "status", "nosuch", "--address", addr, "--state-dir", state); err == nil || !strings.Contains(err.Error(), `no run or live run of that ID on the server, and run "nosuch": no run directory`) {
 		t.Errorf("status of no run: %v", err)
 	}
 }
