@@ -267,9 +267,18 @@ func (c TrainConfig) Validate() error {
 	if g.Type != "pca" && g.Variance != 0 {
 		return bad("generator.variance", "is for pca, not %s (which takes latent_dim)", g.Type)
 	}
-	if g.Type != "autoencoder" && g.Type != "conv" && (g.Hidden != nil || g.Activation != "" || g.Epochs != 0 || g.BatchSize != 0 ||
-		g.LearningRate != 0 || g.Patience != 0 || g.WeightDecay != 0 || g.Seed != 0) {
-		return bad("generator.hidden", "hidden, activation, epochs, batch_size, learning_rate, patience, weight_decay and seed are for autoencoder and conv, not %s", g.Type)
+	if g.Type != "autoencoder" && g.Type != "conv" {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"hidden", g.Hidden != nil}, {"activation", g.Activation != ""}, {"epochs", g.Epochs != 0}, {"batch_size", g.BatchSize != 0},
+			{"learning_rate", g.LearningRate != 0}, {"patience", g.Patience != 0}, {"weight_decay", g.WeightDecay != 0}, {"seed", g.Seed != 0},
+		} {
+			if k.set {
+				return bad("generator."+k.key, "is for autoencoder and conv, not %s", g.Type)
+			}
+		}
 	}
 	if g.Type != "autoencoder" && g.Type != "conv" && (g.Schedule != "" || g.MinLearningRate != 0 || g.PlateauFactor != 0 || g.PlateauPatience != 0) {
 		return bad("generator.schedule", "the learning-rate schedule is for autoencoder and conv, not %s", g.Type)

@@ -129,7 +129,7 @@ func existingRunDir(stateDir, run string) (string, error) {
 	// The workflow ID that runs list shows names the same run.
 	if id, ok := strings.CutPrefix(run, "latentda-"); ok && errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(filepath.Join(stateDir, "runs", id)); serr == nil {
-			return filepath.Join(stateDir, "runs", id), nil
+			return filepath.Join(stateDir, "runs", id), checkRunDir(filepath.Join(stateDir, "runs", id))
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {

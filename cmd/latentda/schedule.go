@@ -64,10 +64,10 @@ it. See docs/operations.md.
 These commands talk to a running server (latentda dev, or --address).`,
 	}
 	cmd.AddCommand(newScheduleCreateCmd(), newScheduleListCmd(), newScheduleDescribeCmd(),
-		newScheduleSimpleCmd("pause", "Pause a schedule (no new cycles start; running ones finish)"),
-		newScheduleSimpleCmd("unpause", "Unpause a schedule"),
-		newScheduleSimpleCmd("trigger", "Start the cycle due now at once (queued behind a running one)"),
-		newScheduleSimpleCmd("delete", "Delete a schedule (the run's state stays)"),
+		newScheduleSimpleCmd("pause", "Pause a schedule (no new cycles start; running ones finish)", "paused; no cycle starts until it is unpaused"),
+		newScheduleSimpleCmd("unpause", "Unpause a schedule", "unpaused; cycles start again at their times"),
+		newScheduleSimpleCmd("trigger", "Start the cycle due now at once (queued behind a running one)", "one cycle queued to run now"),
+		newScheduleSimpleCmd("delete", "Delete a schedule (the run's state stays)", "deleted; no more cycles start, and the run's directory stays"),
 		newScheduleBackfillCmd())
 	return cmd
 }
@@ -319,14 +319,9 @@ func newScheduleListCmd() *cobra.Command {
 	return cmd
 }
 
-// newScheduleSimpleCmd is pause, unpause, trigger or delete.
-func newScheduleSimpleCmd(verb, short string) *cobra.Command {
-	done := map[string]string{
-		"pause":   "paused; no cycle starts until it is unpaused",
-		"unpause": "unpaused; cycles start again at their times",
-		"trigger": "one cycle queued to run now",
-		"delete":  "deleted; no more cycles start, and the run's directory stays",
-	}
+// newScheduleSimpleCmd is pause, unpause, trigger or delete; done is
+// what it prints once it has.
+func newScheduleSimpleCmd(verb, short, done string) *cobra.Command {
 	var o connOptions
 	var note string
 	cmd := &cobra.Command{
@@ -358,7 +353,7 @@ func newScheduleSimpleCmd(verb, short string) *cobra.Command {
 			if err != nil {
 				return scheduleError(verb, args[0], err)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: %s\n", args[0], done[verb])
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: %s\n", args[0], done)
 			return err
 		},
 	}

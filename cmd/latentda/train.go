@@ -148,11 +148,17 @@ func trainProgress(ctx context.Context, c client.Client, wfID string) string {
 	return ""
 }
 
-// epochLine is a training heartbeat's progress line; before the first
-// epoch ends there is no loss to show.
+// epochLine is a training heartbeat's progress line. A fitted generator
+// (pca, quadratic) has no epochs, and before an epoch ends, in a run or
+// after resuming from a checkpoint, there is no loss to show.
 func epochLine(p trainacts.TrainProgress) string {
-	if p.Done == 0 {
+	switch {
+	case p.Total == 0:
+		return "fitting"
+	case p.Done == 0:
 		return fmt.Sprintf("epoch 0/%d  training", p.Total)
+	case p.TrainLoss == 0 && p.ValidLoss == 0:
+		return fmt.Sprintf("epoch %d/%d  resumed from the checkpoint", p.Done, p.Total)
 	}
 	return fmt.Sprintf("epoch %d/%d  train loss %.5f  validation loss %.5f", p.Done, p.Total, p.TrainLoss, p.ValidLoss)
 }

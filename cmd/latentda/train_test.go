@@ -212,6 +212,8 @@ func TestEpochLine(t *testing.T) {
 		want string
 	}{
 		{trainacts.TrainProgress{Phase: "train", Total: 60}, "epoch 0/60  training"},
+		{trainacts.TrainProgress{Phase: "train"}, "fitting"},
+		{trainacts.TrainProgress{Phase: "train", Done: 7, Total: 60}, "epoch 7/60  resumed from the checkpoint"},
 		{trainacts.TrainProgress{Phase: "train", Done: 3, Total: 60, TrainLoss: 0.5, ValidLoss: 0.25}, "epoch 3/60  train loss 0.50000  validation loss 0.25000"},
 	} {
 		if got := epochLine(tc.p); got != tc.want {

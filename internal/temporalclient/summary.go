@@ -124,13 +124,13 @@ run dir      %s
 diagnostics  %s
 time         %.1fs
 `, s.RunID, workflow, s.Cycles, s.Scored, stopped, mean(s.RMSEa, 4), mean(s.RMSEf, 4), mean(s.SpreadA, 4), mean(s.NISRatio, 3), s.Flagged, s.FlaggedBatches, s.RunDir, s.Diagnostics, s.Seconds)
-	if err == nil && s.Scored > 0 && s.NISRatio > DivergedNISRatio {
+	if err == nil && s.Scored > 0 && s.NISRatio > divergedNISRatio {
 		_, err = fmt.Fprintf(w, "warning      the innovations are %.3g times what the ensemble spread expects: the filter has lost the truth or its spread collapsed; give it more inflation (filter.inflation, or adaptive)\n", s.NISRatio)
 	}
 	return err
 }
 
-// DivergedNISRatio is the time-mean NIS ratio above which a run's summary
+// divergedNISRatio is the time-mean NIS ratio above which a run's summary
 // warns: a consistent filter has about 1, the DAPPER set-ups 1.0–1.7,
 // and a filter that lost the truth 10 or more.
-const DivergedNISRatio = 3
+const divergedNISRatio = 3

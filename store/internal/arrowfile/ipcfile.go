@@ -176,18 +176,21 @@ func ReadPath[T any](path string, opts []Option, read Reader[T]) (T, Meta, error
 	defer f.Close()
 	o := BuildOptions(opts)
 	var r ipc.ReadAtSeeker = f
+	var data []byte
 	if o.Digest != nil {
-		data, err := io.ReadAll(f)
-		if err != nil {
-			return zero, Meta{}, ReadErr(path, err)
+		data = make([]byte, size)
+		if _, err := io.ReadFull(f, data); err != nil {
+			return zero, Meta{}, ReadErr(path, fmt.Errorf("the file changed while it was read: %w", err))
 		}
-		sum := sha256.Sum256(data)
-		*o.Digest = hex.EncodeToString(sum[:])
-		r, size = NewMemFile(data), int64(len(data))
+		r = NewMemFile(data)
 	}
 	v, meta, err := read(r, size, o)
 	if err != nil {
 		return zero, Meta{}, ReadErr(path, err)
+	}
+	if o.Digest != nil {
+		sum := sha256.Sum256(data)
+		*o.Digest = hex.EncodeToString(sum[:])
 	}
 	return v, meta, nil
 }
