@@ -42,9 +42,14 @@ type badCase struct {
 	damage func(t *testing.T, run store.RunDir)
 	args   []string
 	want   string
+	status int // the exit status, if it matters (else any but 0)
 }
 
 func with(old, new string) string { return strings.Replace(goodL63, old, new, 1) }
+
+// withStatus is c expecting exit status n: 1 for a config's problem, 2
+// for how the command was called.
+func withStatus(n int, c badCase) badCase { c.status = n; return c }
 
 // ext is a config of an external model with the given command (and what
 // follows it in the model's mapping).
@@ -113,8 +118,8 @@ func badCases() []badCase {
 		cfg("generator climbing out", goodL63+"latent: {generator: ../../../etc/passwd}\n", "latent.generator: ../../../etc/passwd is outside the state directory"),
 		cfg("generator in another state directory", goodL63+"latent: {generator: /abs/path/into/another/state/g.arrow}\n", "latent.generator: /abs/path/into/another/state/g.arrow is outside"),
 		cfg("ood generator elsewhere", goodL63+"ood: {generator: /etc/passwd}\n", "ood.generator: /etc/passwd is outside"),
-		cfg("generator not trained yet", goodL63+"latent: {generator: generators/none.arrow}\n", "latent.generator: no file at "),
-		cfg("ood generator not trained yet", goodL63+"ood: {generator: generators/none.arrow}\n", "ood.generator: no file at "),
+		withStatus(1, cfg("generator not trained yet", goodL63+"latent: {generator: generators/none.arrow}\n", "latent.generator: no file at ")),
+		withStatus(1, cfg("ood generator not trained yet", goodL63+"ood: {generator: generators/none.arrow}\n", "ood.generator: no file at ")),
 		cfg("name unfit for a run ID", with("name: l63", "name: my run"), `config: c.yaml: name "my run" cannot start a run ID`),
 		{name: "config/missing file", args: []string{"run", "--in-process", "-c", "nope.yaml", "--state-dir", "state"}, want: "nope.yaml: no such file"},
 		{name: "config/a directory", files: map[string]string{"d/x": ""}, args: []string{"run", "--in-process", "-c", "d", "--state-dir", "state"}, want: "d: is a directory"},
@@ -342,6 +347,9 @@ func TestBadInput(t *testing.T) {
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() <= 0 {
 				t.Fatalf("%v: exit %v, want a non-zero status\nstderr:\n%s", tc.args, err, stderr.String())
+			}
+			if tc.status != 0 && ee.ExitCode() != tc.status {
+				t.Errorf("%v: exit status %d, want %d", tc.args, ee.ExitCode(), tc.status)
 			}
 			out := stderr.String()
 			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
