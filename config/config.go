@@ -518,6 +518,7 @@ func (c Config) required() []Required {
 	keys := []Required{
 		{"cycles", "(the number of forecast–analysis cycles, >= 1)"},
 		{"filter.members", "(the ensemble size, >= 2)"},
+		{"filter.method", fmt.Sprintf("(one of %v)", enkf.Methods)},
 	}
 	keys = append(keys, c.Model.Required()...)
 	if c.Observations.Operator == "every-k" {

@@ -118,6 +118,7 @@ func TestParseRejects(t *testing.T) {
 			"model.dt: required by model external (its time step, > 0)"},
 		{"huge ensemble", replace("members: 20", "members: 100000"), "at most 10000"},
 		{"unknown method", replace("method: etkf", "method: 4dvar"), `filter.method: unknown method "4dvar"`},
+		{"no method", replace("method: etkf, ", ""), "filter.method: required (one of [etkf"},
 		{"letkf without radius", replace("method: etkf", "method: letkf"), "filter.loc_radius: required by method letkf (the localisation radius, > 0)"},
 		{"letkf radius 0", replace("method: etkf", "method: letkf, loc_radius: 0"), "letkf needs a finite localisation radius > 0, got 0"},
 		{"weight stride for the etkf", replace("rotate: true", "rotate: true, weight_stride: 2"), "filter.weight_stride: 2 is for the letkf, not etkf"},
