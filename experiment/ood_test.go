@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -359,6 +360,12 @@ func TestCalibrationIsCached(t *testing.T) {
 	}
 	if _, ok := calibrationKey(s.Config, ""); ok {
 		t.Error("a generator without a file is cacheable")
+	}
+	// Pinned to the file's old digest, the new file is refused as soon as
+	// it is read.
+	var changed *GeneratorChangedError
+	if _, err := BuildPinned(cfg, map[string]string{"ood.generator": digest}); !errors.As(err, &changed) || changed.Key != "ood.generator" || changed.Pinned != digest || changed.Now != s.Generators()["ood.generator"] {
+		t.Errorf("pinned to the old digest: %v", err)
 	}
 }
 

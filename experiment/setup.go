@@ -89,7 +89,13 @@ func (s *Setup) context() context.Context {
 
 // Build validates cfg and constructs its model, observation operator, error
 // model, forecaster, filter and, for a latent filter, loads its generator.
-func Build(cfg config.Config) (*Setup, error) {
+func Build(cfg config.Config) (*Setup, error) { return BuildPinned(cfg, nil) }
+
+// BuildPinned is Build for a run that keeps its generators' digests
+// (Setup.Generators, by config key): a generator file whose bytes are not
+// the pinned ones is refused with a *GeneratorChangedError as soon as it
+// is read, before anything is computed from it.
+func BuildPinned(cfg config.Config, pinned map[string]string) (*Setup, error) {
 	cfg, err := checked(cfg)
 	if err != nil {
 		return nil, err
@@ -98,17 +104,29 @@ func Build(cfg config.Config) (*Setup, error) {
 	var stats latent.Stats
 	digest := ""
 	if l := cfg.Latent; l != nil && l.Generator != "" {
-		if gen, stats, digest, err = loadGenerator(l.Generator, cfg.Model); err != nil {
-			return nil, fmt.Errorf("experiment: latent.generator: %w", err)
+		if gen, stats, digest, err = loadGenerator("latent.generator", l.Generator, cfg.Model, pinned); err != nil {
+			return nil, err
 		}
 	}
-	return build(cfg, gen, stats, digest)
+	return build(cfg, gen, stats, digest, pinned)
+}
+
+// GeneratorChangedError says that a generator file's bytes are not those
+// its run pinned: a generator retrained under the same name mid-run would
+// silently change the cycles after it.
+type GeneratorChangedError struct {
+	Key, File   string // the config key and the file it names
+	Pinned, Now string // the SHA-256 digests, in hex
+}
+
+func (e *GeneratorChangedError) Error() string {
+	return fmt.Sprintf("experiment: %s %s: the file is not the one this run started with (sha256 %s; now %s)", e.Key, e.File, e.Pinned, e.Now)
 }
 
 // oodGenerator returns the projection test's generator and its digest:
 // the latent filter's (gen, digest) or the one in the file ood.generator
 // names.
-func oodGenerator(cfg config.Config, gen latent.Generator, digest string) (latent.Generator, string, error) {
+func oodGenerator(cfg config.Config, gen latent.Generator, digest string, pinned map[string]string) (latent.Generator, string, error) {
 	o := cfg.OOD
 	if o == nil || !o.Has(config.TestProjection) && !o.Has(config.TestManifold) {
 		return nil, "", nil
@@ -116,11 +134,8 @@ func oodGenerator(cfg config.Config, gen latent.Generator, digest string) (laten
 	if o.Generator == "latent" {
 		return gen, digest, nil
 	}
-	g, _, d, err := loadGenerator(o.Generator, cfg.Model)
-	if err != nil {
-		return nil, "", fmt.Errorf("experiment: ood.generator: %w", err)
-	}
-	return g, d, nil
+	g, _, d, err := loadGenerator("ood.generator", o.Generator, cfg.Model, pinned)
+	return g, d, err
 }
 
 // BuildWithGenerator is Build with the latent filter's generator given
@@ -138,7 +153,7 @@ func BuildWithGeneratorStats(cfg config.Config, gen latent.Generator, stats late
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, gen, stats, "")
+	return build(cfg, gen, stats, "", nil)
 }
 
 // Generators maps the config keys that name a generator file
@@ -158,8 +173,9 @@ func checked(cfg config.Config) (config.Config, error) {
 }
 
 // build constructs a Setup from a checked config; digest is the SHA-256
-// of the latent generator's file ("" for one handed over in memory).
-func build(cfg config.Config, gen latent.Generator, stats latent.Stats, digest string) (*Setup, error) {
+// of the latent generator's file ("" for one handed over in memory), and
+// pinned the digests the run keeps (BuildPinned).
+func build(cfg config.Config, gen latent.Generator, stats latent.Stats, digest string, pinned map[string]string) (*Setup, error) {
 	model, err := NewModel(cfg.Model)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: model: %w", err)
@@ -238,7 +254,7 @@ func build(cfg config.Config, gen latent.Generator, stats latent.Stats, digest s
 		s.gens["latent.generator"] = digest
 	}
 	if cfg.OOD != nil {
-		og, oodDigest, err := oodGenerator(cfg, gen, digest)
+		og, oodDigest, err := oodGenerator(cfg, gen, digest, pinned)
 		if err != nil {
 			return nil, err
 		}
@@ -569,19 +585,23 @@ func (s *Setup) LatentCodes() (forecast, analysis *mat.Dense) {
 	return s.latent.zf, s.latent.za
 }
 
-// loadGenerator returns the generator a config names, with the statistics
-// its file stores and the SHA-256 of the bytes parsed, in hex (none and
-// "" for identity).
-func loadGenerator(name string, m config.ModelConfig) (latent.Generator, latent.Stats, string, error) {
+// loadGenerator returns the generator that config key names (file name),
+// with the statistics its file stores and the SHA-256 of the bytes parsed,
+// in hex (none and "" for identity). A digest other than pinned[key] is a
+// *GeneratorChangedError.
+func loadGenerator(key, name string, m config.ModelConfig, pinned map[string]string) (latent.Generator, latent.Stats, string, error) {
 	if name == "identity" {
 		return latent.NewIdentity(m.Nx), latent.Stats{}, "", nil
 	}
 	g, info, err := genfile.Load(name)
 	if err != nil {
-		return nil, latent.Stats{}, "", err
+		return nil, latent.Stats{}, "", fmt.Errorf("experiment: %s: %w", key, err)
+	}
+	if want, ok := pinned[key]; ok && info.Digest != want {
+		return nil, latent.Stats{}, "", &GeneratorChangedError{Key: key, File: name, Pinned: want, Now: info.Digest}
 	}
 	if info.Model != "" && info.Model != m.Name {
-		return nil, latent.Stats{}, "", fmt.Errorf("%s: the generator was trained on model %s, this run's model is %s", name, info.Model, m.Name)
+		return nil, latent.Stats{}, "", fmt.Errorf("experiment: %s: %s: the generator was trained on model %s, this run's model is %s", key, name, info.Model, m.Name)
 	}
 	return g, info.Stats, info.Digest, nil
 }

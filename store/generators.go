@@ -17,9 +17,9 @@ import (
 // it still reads the same bytes.
 func (d RunDir) Generators() string { return filepath.Join(d.Root, "generators.json") }
 
-// GeneratorKeys are the config keys that name a generator file, the keys
+// generatorKeys are the config keys that name a generator file, the keys
 // of a generators.json.
-var GeneratorKeys = []string{"latent.generator", "ood.generator"}
+var generatorKeys = []string{"latent.generator", "ood.generator"}
 
 // encodeGenerators returns the generators.json of digests (config key →
 // SHA-256 in hex, as sha256sum prints it): a JSON object, its keys sorted.
@@ -35,7 +35,7 @@ func encodeGenerators(digests map[string]string) ([]byte, error) {
 }
 
 // parseGenerators reads a generators.json. Anything but an object of
-// GeneratorKeys to 64 lowercase hex digits is ErrInvalid.
+// generatorKeys to 64 lowercase hex digits is ErrInvalid.
 func parseGenerators(data []byte) (map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var digests map[string]string
@@ -58,8 +58,8 @@ func parseGenerators(data []byte) (map[string]string, error) {
 // digest in lowercase hex.
 func checkGenerators(digests map[string]string) error {
 	for k, v := range digests {
-		if !slices.Contains(GeneratorKeys, k) {
-			return fmt.Errorf("key %q, want one of %q", k, GeneratorKeys)
+		if !slices.Contains(generatorKeys, k) {
+			return fmt.Errorf("key %q, want one of %q", k, generatorKeys)
 		}
 		if b, err := hex.DecodeString(v); err != nil || len(b) != 32 || hex.EncodeToString(b) != v {
 			return fmt.Errorf("%s: %q is not a SHA-256 digest in lowercase hex", k, v)

@@ -82,20 +82,13 @@ func (e Env) RunDir(runPath string) (store.RunDir, error) {
 // Build constructs the experiment of the run in dir, reading the
 // generator files that latent.generator and ood.generator name relative to
 // the state root (refusing, as invalid config, files outside it and
-// AllowPaths), and checks that their bytes are those the run started
-// with (dir.Generators(); none kept: not checked): a generator retrained
-// under the same name mid-run would silently change the cycles after it,
-// and a retry would no longer repeat a batch bit for bit.
+// AllowPaths), pinned to the bytes the run started with (dir.Generators();
+// none kept: not pinned): a generator retrained under the same name
+// mid-run would silently change the cycles after it, and a retry would no
+// longer repeat a batch bit for bit.
 func (e Env) Build(dir store.RunDir, cfg config.Config) (*experiment.Setup, error) {
 	confined, err := cfg.Confine(e.StateRoot, e.AllowPaths)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
-	}
-	s, err := experiment.Build(confined)
-	if err != nil {
-		if isExternal(err) {
-			return nil, externalFailed(err)
-		}
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
 	kept, err := store.ReadGenerators(dir)
@@ -105,13 +98,17 @@ func (e Env) Build(dir store.RunDir, cfg config.Config) (*experiment.Setup, erro
 	if err != nil {
 		return nil, fmt.Errorf("activities: %w", err)
 	}
-	now := s.Generators()
-	for _, key := range store.GeneratorKeys {
-		if want, ok := kept[key]; ok && now[key] != want {
-			msg := fmt.Sprintf("activities: %s %s: the file is not the one this run started with (sha256 %s, kept in %s; now %s). A run keeps its generator: put the file back to go on, or start a new run with this one (latentda rerun RUN --from-cycle K)",
-				key, generatorPath(cfg, key), want, dir.Generators(), now[key])
-			return nil, temporal.NewNonRetryableApplicationError(msg, ErrInvalidConfig, nil)
-		}
+	s, err := experiment.BuildPinned(confined, kept)
+	var changed *experiment.GeneratorChangedError
+	switch {
+	case errors.As(err, &changed):
+		msg := fmt.Sprintf("activities: %s %s: the file is not the one this run started with (sha256 %s, kept in %s; now %s). A run keeps its generator: put the file back to go on, or start a new run with this one (latentda rerun RUN --from-cycle K)",
+			changed.Key, generatorPath(cfg, changed.Key), changed.Pinned, dir.Generators(), changed.Now)
+		return nil, temporal.NewNonRetryableApplicationError(msg, ErrInvalidConfig, nil)
+	case err != nil && isExternal(err):
+		return nil, externalFailed(err)
+	case err != nil:
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidConfig, err)
 	}
 	if e.Ctx != nil {
 		s.SetContext(e.Ctx)
