@@ -24,11 +24,14 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, dra
 	}
 	var out []string
 	below, above, compared := 0, 0, 0
+	var lostA, lostB, runsA, runsB int
 	for _, row := range b.Rows {
 		t := findRow(a.Rows, row)
 		if t == nil {
 			continue
 		}
+		lostA, runsA = lostA+t.Diverged, runsA+t.Seeds
+		lostB, runsB = lostB+row.Diverged, runsB+row.Seeds
 		if t.Cycles != row.Cycles {
 			return fmt.Errorf("bench pair: %s %s N = %d %s was scored over %d cycles in %s, %d in %s", row.Model, row.Regime, row.N, row.Filter, t.Cycles, aName, row.Cycles, bName)
 		}
@@ -58,7 +61,8 @@ func WritePairedReports(w io.Writer, a, b LatentReport, aName, bName string, dra
 			return err
 		}
 	}
-	if _, err := fmt.Fprintf(w, "\nRows in common: %d, paired: %d; the paired interval lies wholly below 0 on %d and wholly above on %d.\n", len(out), compared, below, above); err != nil {
+	if _, err := fmt.Fprintf(w, "\nRows in common: %d, paired: %d; the paired interval lies wholly below 0 on %d and wholly above on %d. Evaluation runs lost (diverged) on these rows: A %d of %d, B %d of %d.\n",
+		len(out), compared, below, above, lostA, runsA, lostB, runsB); err != nil {
 		return err
 	}
 	return writeCountChance(w, seedPairs(a, b), adaptiveTolerance, draws)
@@ -159,7 +163,8 @@ func seedMap(r *LatentRow) map[uint64]SeedResult {
 
 // within reports whether B's mean RMSE is at most tol above A's over the
 // seeds both kept among draw (indices into the row's seeds; a seed drawn
-// twice counts twice), with B and A traded on the draws swap marks. A row with no kept seed drawn is not within: nothing shows it is.
+// twice counts twice), with B and A traded on the draws swap marks. A
+// row with no kept seed drawn is not within: nothing shows it is.
 func (p rowPairs) within(draw []int, swap []bool, tol float64) bool {
 	var sb, sa float64
 	for k, i := range draw {

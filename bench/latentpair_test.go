@@ -18,6 +18,9 @@ func TestWritePairedReports(t *testing.T) {
 		r := LatentRow{Model: "ks", Regime: "small", N: 4, Filter: filter, Seeds: len(rmse), Cycles: 400, RMSEMean: f(0.2), RMSECI95: f(0.01), SpreadMean: f(0.16)}
 		for i, x := range rmse {
 			r.Evaluation = append(r.Evaluation, SeedResult{Seed: uint64(i + 1), RMSE: x, Diverged: x < 0})
+			if x < 0 {
+				r.Diverged++
+			}
 		}
 		return r
 	}
@@ -32,7 +35,7 @@ func TestWritePairedReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3) | -10.0% |", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0.",
+	for _, want := range []string{"| ks | small | 4 | letkf |", "| 0.80 | 0.80 | -11.7% ± 7.2% (lower on 3 of 3) | -10.0% |", "Rows in common: 1, paired: 1; the paired interval lies wholly below 0 on 1 and wholly above on 0. Evaluation runs lost (diverged) on these rows: A 0 of 4, B 1 of 4.",
 		// Within on every draw but those of seed 4 (lost by B) alone: 1 − 4⁻⁴.
 		"How much of the count is chance: on the seeds both kept (a seed one side lost left out), B's mean RMSE is at most 5% above A's on 1 of 1 rows. Drawing 4 of the 4 seeds with replacement 10000 times (a paired bootstrap: these two methods on another draw of 4 truths), all 1 rows are within on 99.6% of the draws"} {
 		if !strings.Contains(got, want) {
