@@ -109,7 +109,6 @@ func linePlot(title, ylabel string, rows []store.DiagRow, ss []series) (*plot.Pl
 		p.Add(l)
 		p.Legend.Add(names[i], l)
 	}
-	p.Legend.Top = true
 	return p, len(ls), nil
 }
 
@@ -326,7 +325,6 @@ func FlagMapPlot(flags []Flag, rows []store.DiagRow) (*plot.Plot, error) {
 	if len(rows) > 0 {
 		p.X.Min, p.X.Max = float64(rows[0].Cycle), float64(rows[len(rows)-1].Cycle)
 	}
-	p.Legend.Top = true
 	return p, nil
 }
 
@@ -373,7 +371,6 @@ func TrainingPlot(c *Curve) (*plot.Plot, error) {
 		p.Add(l, sc)
 		p.Legend.Add(s.name, l, sc)
 	}
-	p.Legend.Top = true
 	return p, nil
 }
 
@@ -397,9 +394,25 @@ func pngOf(w, h vg.Length, fn func(dc draw.Canvas)) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// plotPNG renders one plot.
+// plotPNG renders one plot on a w × h canvas. Its legend, if it has one,
+// goes in a column at the right, beside the axes rather than over the data.
 func plotPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	return pngOf(w, h, p.Draw)
+	legend := p.Legend
+	legendWidth := legend.Rectangle(draw.Canvas{}).Size().X
+	if legendWidth == 0 {
+		return pngOf(w, h, p.Draw)
+	}
+	const gap = 8 // points between the plot and its legend
+	strip := legendWidth + vg.Points(2*gap)
+	return pngOf(w, h, func(dc draw.Canvas) {
+		p.Legend = plot.NewLegend()
+		defer func() { p.Legend = legend }()
+		p.Draw(draw.Crop(dc, 0, -strip, 0, 0))
+		legend.Left, legend.Top = true, true
+		// Level with the top of the axes: below the title.
+		below := p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding
+		legend.Draw(draw.Crop(dc, dc.Size().X-strip+vg.Points(gap), 0, 0, -below))
+	})
 }
 
 // grid is a field as a heat map: column c is grid point c (x), row r is

@@ -235,6 +235,51 @@ func TestLinePlots(t *testing.T) {
 	}
 }
 
+// TestLegendCoversNothing: a figure's legend is drawn where nothing else
+// is. Its text, found as the pixels that change with the text's colour,
+// lies only on pixels that are white without it, even when the curves
+// zigzag over the whole of the axes.
+func TestLegendCoversNothing(t *testing.T) {
+	rows := make([]store.DiagRow, 200)
+	for i := range rows {
+		v := float64(i % 2)
+		rows[i] = store.DiagRow{Cycle: i + 1, RMSEF: v, RMSEA: 1 - v, SpreadF: v, SpreadA: 1 - v}
+	}
+	render := func(text color.Color) image.Image {
+		p, err := RMSEPlot(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Legend.TextStyle.Color = text
+		data, err := plotPNG(p, 8*vg.Inch, 4*vg.Inch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodePNG(t, data)
+	}
+	withText, without := render(color.Black), render(color.White)
+	white := rgb8(color.White)
+	var text, covered int
+	b := withText.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if rgb8(withText.At(x, y)) == rgb8(without.At(x, y)) {
+				continue
+			}
+			text++
+			if rgb8(without.At(x, y)) != white {
+				covered++
+			}
+		}
+	}
+	if text == 0 {
+		t.Fatal("no legend text found")
+	}
+	if covered > 0 {
+		t.Errorf("the legend's text covers %d of its %d pixels' worth of the plot", covered, text)
+	}
+}
+
 // TestHasHyper: the hyperparameter figure is drawn for learned
 // hyperparameters only, not for a fixed inflation nor for files without
 // the columns (schema versions 1 and 2, read as NaN).
