@@ -276,3 +276,13 @@ func TestNewAutoencoderErrors(t *testing.T) {
 		}
 	}
 }
+
+// penalty returns, for the gradient checks, the weight decay term (μ/2)‖W‖² at t.params.
+func (t *trainer) penalty() float64 {
+	var s float64
+	for l := 0; l < t.shape.layers(); l++ {
+		w := t.shape.w(t.params, l)
+		s += floats.Dot(w, w)
+	}
+	return 0.5 * t.opts.WeightDecay * s
+}

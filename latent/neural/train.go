@@ -781,16 +781,6 @@ func (t *trainer) gradient(idx []int) float64 {
 	return loss
 }
 
-// penalty returns the weight decay term (μ/2)‖W‖² at t.params.
-func (t *trainer) penalty() float64 {
-	var s float64
-	for l := 0; l < t.shape.layers(); l++ {
-		w := t.shape.w(t.params, l)
-		s += floats.Dot(w, w)
-	}
-	return 0.5 * t.opts.WeightDecay * s
-}
-
 // evaluate returns the mean squared error per variable on data (rows × n,
 // normalised) at t.params.
 func (t *trainer) evaluate(data []float64, rows int) float64 {
