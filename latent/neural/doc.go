@@ -11,8 +11,9 @@
 // Both implement [latent.Generator]. Training uses Adam with a constant,
 // cosine or plateau learning-rate [Schedule] and early stopping on the
 // validation loss; it is deterministic for a seed and resumes from a
-// [Checkpoint]. [ReconstructionCurve] compares the held-out reconstruction
-// errors of PCA, the quadratic manifold and the two networks against d.
+// [Checkpoint]. `latentda bench generators` compares the held-out
+// reconstruction errors of PCA, the quadratic manifold and the two networks
+// against d.
 //
 // Like package latent, this is pure numerics on gonum that reads no files:
 // layers, normalisation and checkpoints are structs of plain slices and
