@@ -33,6 +33,7 @@ func TestBenchScaleUsage(t *testing.T) {
 }
 
 func TestBenchScaleSmall(t *testing.T) {
+	t.Setenv(reexecEnv, "1") // bench scale runs each size in a child process of this binary
 	out, _, err := execute(t, "bench", "scale", "--sizes", "200,800", "--speedup-size", "400", "--latent-nx", "0",
 		"--activities", "0", "--dir", t.TempDir(), "-o", "json")
 	if err != nil {

@@ -33,11 +33,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(reexecEnv) == "1" {
 		os.Exit(Execute())
 	}
-	// Children that re-execute this binary (bench scale's per-size
-	// processes) inherit it and act as the CLI.
-	if err := os.Setenv(reexecEnv, "1"); err != nil {
-		panic(err)
-	}
+	// The variable is set for the children that act as the CLI only: the
+	// processes a fuzz target's workers run in re-execute this binary too.
 	os.Exit(m.Run())
 }
 
