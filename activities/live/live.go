@@ -146,10 +146,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 	if err != nil {
 		return CycleState{}, err
 	}
-	st := CycleState{RunDir: init.RunDir, Diagnostics: init.Diagnostics}
-	if n := len(rows); n > 0 {
-		st.Latest = rows[n-1].Cycle
-	}
+	st := CycleState{RunDir: init.RunDir, Diagnostics: init.Diagnostics, Latest: lastCycle(rows)}
 	if in.Cycle <= st.Latest {
 		i := slices.IndexFunc(rows, func(r store.DiagRow) bool { return r.Cycle == in.Cycle })
 		if i < 0 {
@@ -214,13 +211,19 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		return AdvanceOutput{}, err
 	}
 	b := a.env(ctx).NewBatch(in.RunID, dir, s, core.TrimRows(rows, in.From))
-	last := 0
-	if len(b.Rows) > 0 {
-		last = b.Rows[len(b.Rows)-1].Cycle
-	}
-	if last != in.From-1 {
+	if lastCycle(b.Rows) != in.From-1 {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: %s does not end at cycle %d, where cycle %d starts", dir.Diagnostics(), in.From-1, in.From), core.ErrBadState, nil)
+	}
+	// The cycle workflow read the run's last cycle before it waited: From-1
+	// when it runs new cycles, To when it re-runs committed ones (a
+	// backfill, or this activity retried after it committed). A later
+	// last cycle means another workflow committed cycles since, which
+	// running From..To now would drop or overwrite.
+	if committed := lastCycle(rows); committed > in.From-1 && committed != in.To {
+		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("activities: run %s: cycles up to %d are committed, past what this workflow read before it ran cycles %d..%d: another workflow ran cycles of this run meanwhile (two schedules driving one run?); nothing written",
+				in.RunID, committed, in.From, in.To), core.ErrBadState, nil)
 	}
 	E, truth, err := core.ReadState(dir, s, in.From-1)
 	if err != nil {
@@ -255,6 +258,14 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		}
 	}
 	return out, b.Commit()
+}
+
+// lastCycle is the cycle of the last row, 0 for none.
+func lastCycle(rows []store.DiagRow) int {
+	if len(rows) == 0 {
+		return 0
+	}
+	return rows[len(rows)-1].Cycle
 }
 
 // observed returns the core.Observer of a live run's cycle whose observations

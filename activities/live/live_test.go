@@ -337,3 +337,40 @@ func TestLiveAdvanceChecksChain(t *testing.T) {
 		t.Errorf("escaping observation directory: %v", err)
 	}
 }
+
+// TestLiveAdvanceRefusesStaleRead: a cycle workflow that read the run
+// before another one committed later cycles (two schedules on one run)
+// is refused without writing, where it used to cut the diagnostics back
+// to its own cycles; the same range again, an activity retried after it
+// committed, runs.
+func TestLiveAdvanceRefusesStaleRead(t *testing.T) {
+	cfg := liveConfig()
+	a := newActivities(t)
+	writeObs(t, a, cfg, "csv", 1, 4)
+	initialize(t, a.StateRoot, cfg)
+	if _, err := advance(a, cfg, 1, 4, false); err != nil {
+		t.Fatal(err)
+	}
+	diag := runDir(a.StateRoot).Diagnostics()
+	before, err := os.ReadFile(diag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]int{{1, 2}, {3, 3}, {2, 3}} {
+		_, err := advance(a, cfg, r[0], r[1], false)
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != activities.ErrBadState || !app.NonRetryable() ||
+			!strings.Contains(err.Error(), "cycles up to 4 are committed") || !strings.Contains(err.Error(), "two schedules") {
+			t.Errorf("cycles %d..%d after 1..4 committed: %v, want a non-retryable %s naming cycle 4", r[0], r[1], err, activities.ErrBadState)
+		}
+	}
+	if after, err := os.ReadFile(diag); err != nil || string(after) != string(before) {
+		t.Errorf("the refused workflows changed %s (%v)", diag, err)
+	}
+	if out, err := advance(a, cfg, 1, 4, false); err != nil || len(out.Cycles) != 4 {
+		t.Errorf("1..4 again (a retry): %v, %d cycles", err, len(out.Cycles))
+	}
+	if out, err := advance(a, cfg, 3, 4, false); err != nil || len(out.Cycles) != 2 {
+		t.Errorf("3..4 (a backfill of committed cycles): %v, %d cycles", err, len(out.Cycles))
+	}
+}

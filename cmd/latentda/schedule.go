@@ -212,6 +212,15 @@ func (o *scheduleCreateOptions) Run(ctx context.Context, id string, stdout io.Wr
 		return fmt.Errorf("register search attributes: %w", err)
 	}
 	in := o.input()
+	// Two schedules on one run would each extend its chain from what they
+	// read, and overwrite the other's cycles.
+	other, err := temporalclient.ScheduleOfRun(ctx, conn.Client, in.RunID, id)
+	if err != nil {
+		return fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	if other != "" {
+		return fmt.Errorf("create schedule %s: schedule %s already runs the cycles of run %s; give this one another --run-id, or delete %s first", id, other, in.RunID, other)
+	}
 	_, err = conn.Client.ScheduleClient().Create(ctx, temporalclient.ScheduleOptions(id, o.TaskQueue, in, temporalclient.OverlapPolicies[o.Overlap], o.CatchupWindow, o.PauseOnFailure, o.Paused))
 	if err != nil {
 		return fmt.Errorf("create schedule %s: %w", id, err)
@@ -345,6 +354,15 @@ func newScheduleSimpleCmd(verb, short, done string) *cobra.Command {
 			case "unpause":
 				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
 			case "trigger":
+				// Before cycle 1 the cycle workflow fails, which pauses
+				// the schedule: refuse here instead.
+				var in workflows.CycleInput
+				if in, err = scheduleInput(ctx, h, args[0]); err != nil {
+					return err
+				}
+				if in.CycleAt(time.Now()) < 1 {
+					return fmt.Errorf("trigger schedule %s: no cycle is due yet, and a trigger runs the cycle due now; cycle 1 is due at %s", args[0], cycleTime(in, 1))
+				}
 				// Queued behind a running cycle, never beside it.
 				err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL})
 			case "delete":
@@ -398,16 +416,17 @@ runs now, from the latest analysis.`,
 			}
 			defer conn.Close()
 			h := conn.Client.ScheduleClient().GetHandle(ctx, args[0])
-			desc, err := h.Describe(ctx)
+			in, err := scheduleInput(ctx, h, args[0])
 			if err != nil {
-				return scheduleError("describe", args[0], err)
-			}
-			in, err := temporalclient.ScheduleInput(desc)
-			if err != nil {
-				return fmt.Errorf("schedule %s: %w", args[0], err)
+				return err
 			}
 			if to > in.Config.Cycles {
 				return usageError{fmt.Errorf("cycles %d..%d go past the run's last cycle %d", from, to, in.Config.Cycles)}
+			}
+			// A cycle not due yet would wait for its deadline, holding
+			// back every tick behind it.
+			if due := in.CycleAt(time.Now()); to > due {
+				return usageError{fmt.Errorf("cycle %d is not due until %s, and backfill runs past cycles only (the latest due now is %d)", to, cycleTime(in, to), due)}
 			}
 			if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{temporalclient.BackfillRange(in, from, to)}}); err != nil {
 				return scheduleError("backfill", args[0], err)
@@ -420,6 +439,24 @@ runs now, from the latest analysis.`,
 	cmd.Flags().IntVar(&from, "from", 0, "first cycle to backfill, required")
 	cmd.Flags().IntVar(&to, "to", 0, "last cycle to backfill (default: --from)")
 	return cmd
+}
+
+// scheduleInput reads the cycle workflows' argument of schedule id.
+func scheduleInput(ctx context.Context, h client.ScheduleHandle, id string) (workflows.CycleInput, error) {
+	desc, err := h.Describe(ctx)
+	if err != nil {
+		return workflows.CycleInput{}, scheduleError("describe", id, err)
+	}
+	in, err := temporalclient.ScheduleInput(desc)
+	if err != nil {
+		return in, fmt.Errorf("schedule %s: %w", id, err)
+	}
+	return in, nil
+}
+
+// cycleTime is the time cycle k of a live run is due, as RFC 3339.
+func cycleTime(in workflows.CycleInput, k int) string {
+	return in.Start.Add(time.Duration(k) * in.Interval).UTC().Format(time.RFC3339)
 }
 
 // scheduleError wraps the error of an operation on the schedule of live

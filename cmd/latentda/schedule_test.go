@@ -349,10 +349,28 @@ func TestScheduleEndToEnd(t *testing.T) {
 		t.Errorf("runs list, live row: %+v", r)
 	}
 
+	// A second schedule on the run is refused: the two would overwrite
+	// each other's cycles.
+	_, _, err = execute(t, append([]string{"schedule", "create", "twin", "--run-id", "live", "-c", cfgPath, "--obs-dir", obsDir, "--interval", "60s", "--paused"}, conn...)...)
+	if err == nil || !strings.Contains(err.Error(), "schedule live already runs the cycles of run live") {
+		t.Errorf("a second schedule on run live: %v", err)
+	}
+
 	// A schedule whose observation directory does not exist yet says so.
-	out, _, err = execute(t, append([]string{"schedule", "create", "other", "-c", cfgPath, "--obs-dir", filepath.Join(stateDir, "nowhere"), "--interval", "60s", "--paused"}, conn...)...)
+	// Its cycle 1 is an hour away: a trigger or a backfill, which would
+	// fail it and pause the schedule or hold back the ticks behind it, is
+	// refused.
+	later := time.Now().UTC().Truncate(time.Second).Add(time.Hour)
+	out, _, err = execute(t, append([]string{"schedule", "create", "other", "-c", cfgPath, "--obs-dir", filepath.Join(stateDir, "nowhere"), "--interval", "60s", "--paused",
+		"--start", later.Format(time.RFC3339)}, conn...)...)
 	if err != nil || !strings.Contains(out, "nowhere does not exist yet; each cycle runs forecast-only") {
 		t.Errorf("schedule create with a missing observation directory: %v\n%s", err, out)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "trigger", "other"}, conn...)...); err == nil || !strings.Contains(err.Error(), "no cycle is due yet") {
+		t.Errorf("trigger before cycle 1: %v", err)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "backfill", "other", "--from", "1"}, conn...)...); err == nil || !strings.Contains(err.Error(), "cycle 1 is not due until") {
+		t.Errorf("backfill of a cycle not due: %v", err)
 	}
 	if _, _, err := execute(t, append([]string{"schedule", "delete", "other"}, conn...)...); err != nil {
 		t.Error(err)

@@ -9,6 +9,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -169,4 +170,35 @@ func ListSchedules(ctx context.Context, c client.Client) ([]ScheduleRow, error) 
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// ScheduleOfRun returns the ID of a live-run schedule other than except
+// whose cycles run runID, "" if there is none. Schedules deleted while it
+// looks are passed over.
+func ScheduleOfRun(ctx context.Context, c client.Client, runID, except string) (string, error) {
+	it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("list schedules: %w", err)
+	}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return "", fmt.Errorf("list schedules: %w", err)
+		}
+		if e.WorkflowType.Name != "Cycle" || e.ID == except {
+			continue
+		}
+		desc, err := c.ScheduleClient().GetHandle(ctx, e.ID).Describe(ctx)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("describe schedule %s: %w", e.ID, err)
+		}
+		if in, err := ScheduleInput(desc); err == nil && in.RunID == runID {
+			return e.ID, nil
+		}
+	}
+	return "", nil
 }
