@@ -132,8 +132,12 @@ func (s *Sums) Add(st CycleStats, scored bool) {
 	s.RMSEa += st.RMSEa
 	s.SpreadF += st.SpreadF
 	s.SpreadA += st.SpreadA
-	s.NIS += st.NIS
-	s.NISExp += st.NISExpected
+	// A cycle without observations (forecast-only in a live run, or every
+	// observation rejected) has no innovation: its NIS is NaN.
+	if !math.IsNaN(st.NIS) && !math.IsNaN(st.NISExpected) {
+		s.NIS += st.NIS
+		s.NISExp += st.NISExpected
+	}
 }
 
 // Merge adds the sums of a later batch of cycles.

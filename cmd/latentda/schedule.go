@@ -90,6 +90,9 @@ type scheduleCreateOptions struct {
 
 	cfg   config.Config
 	start time.Time
+	// waitSet and pollSet say that --wait and --poll were given: a 0
+	// written is used or refused, not replaced by the default.
+	waitSet, pollSet bool
 }
 
 func newScheduleCreateCmd() *cobra.Command {
@@ -99,6 +102,7 @@ func newScheduleCreateCmd() *cobra.Command {
 		Short: "Create a live run's schedule",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.waitSet, o.pollSet = cmd.Flags().Changed("wait"), cmd.Flags().Changed("poll")
 			if err := o.Complete(args[0]); err != nil {
 				return err
 			}
@@ -112,7 +116,7 @@ func newScheduleCreateCmd() *cobra.Command {
 	f.StringVar(&o.ObsDir, "obs-dir", "", "observation directory (cycle-NNNNNN.arrow or .csv), required; workers must see it at the same path, or inside --state-dir")
 	f.StringVar(&o.Start, "start", "", "nominal time of cycle 0, RFC 3339 (default: now, truncated to the interval); cycle k is due at start + k·interval")
 	f.DurationVar(&o.Interval, "interval", 0, "time between cycles, whole seconds, required")
-	f.DurationVar(&o.Wait, "wait", 0, "how long after its nominal time a cycle waits for its observations before it runs forecast-only (default: half the interval); < interval")
+	f.DurationVar(&o.Wait, "wait", 0, "how long after its nominal time a cycle waits for its observations before it runs forecast-only (default: half the interval; 0: no wait); < interval")
 	f.DurationVar(&o.Poll, "poll", 0, "how often a waiting cycle looks for its observations (default: wait/10, at least 1s)")
 	f.StringVar(&o.Overlap, "overlap", "buffer-one", "when a tick comes while a cycle runs: skip (drop it; the next cycle also runs the missed one), buffer-one (run it after; further ticks are dropped) or buffer-all")
 	f.DurationVar(&o.CatchupWindow, "catchup-window", time.Minute, "after an outage, start ticks missed by at most this much (>= 10s); older ones are dropped, and the next cycle also runs them")
@@ -139,14 +143,14 @@ func (o *scheduleCreateOptions) Complete(id string) error {
 	if err := checkInterval("--interval", o.Interval); err != nil {
 		return err
 	}
-	if o.Wait == 0 {
+	if !o.waitSet {
 		o.Wait = o.Interval / 2
 	}
 	if o.Wait < 0 || o.Wait >= o.Interval {
-		return usageError{fmt.Errorf("--wait must be >= 0 and less than --interval %v, got %v", o.Interval, o.Wait)}
+		return usageError{fmt.Errorf("--wait must be >= 0 (0: no wait, a cycle runs with what is there at its time) and less than --interval %v, got %v", o.Interval, o.Wait)}
 	}
-	if o.Poll < 0 {
-		return usageError{fmt.Errorf("--poll must be >= 0, got %v", o.Poll)}
+	if o.Poll < 0 || (o.pollSet && o.Poll == 0) {
+		return usageError{fmt.Errorf("--poll must be > 0, got %v", o.Poll)}
 	}
 	if _, ok := temporalclient.OverlapPolicies[o.Overlap]; !ok {
 		return usageError{fmt.Errorf("--overlap must be skip, buffer-one or buffer-all, got %q", o.Overlap)}

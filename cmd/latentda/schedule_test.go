@@ -56,7 +56,8 @@ func TestScheduleUsageErrors(t *testing.T) {
 		{[]string{"schedule", "backfill", "s1", "--from", "0"}, "1 <= from <= to, got 0..0"},
 		{[]string{"schedule", "backfill", "s1", "--from", "2", "--to", "0"}, "1 <= from <= to, got 2..0"},
 		{append(base, "--interval", "1500ms"), "--interval must be whole seconds"},
-		{append(base, "--interval", "10s", "--wait", "10s"), "--wait must be >= 0 and less than --interval"},
+		{append(base, "--interval", "10s", "--wait", "10s"), "--wait must be >= 0 (0: no wait"},
+		{append(base, "--interval", "10s", "--poll", "0s"), "--poll must be > 0, got 0s"},
 		{append(base, "--interval", "10s", "--overlap", "allow-all"), "--overlap must be skip, buffer-one or buffer-all"},
 		{append(base, "--interval", "10s", "--catchup-window", "5s"), "--catchup-window must be >= 10s"},
 		{append(base, "--interval", "10s", "--start", "yesterday"), "want an RFC 3339 time"},
@@ -135,6 +136,28 @@ func TestObserveLateFlag(t *testing.T) {
 	}
 	if want := "cycle-000001.csv cycle-000003.csv cycle-000004.csv cycle-000002.csv"; strings.Join(got, " ") != want {
 		t.Errorf("written %v, want %s", got, want)
+	}
+}
+
+// TestScheduleWaitZero: --wait 0s is used (a cycle runs at its time with
+// what is there), not replaced by the default of half the interval.
+func TestScheduleWaitZero(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "live.yaml")
+	if err := os.WriteFile(cfgPath, []byte(liveYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		set  bool
+		want time.Duration
+	}{{true, 0}, {false, 5 * time.Second}} {
+		o := &scheduleCreateOptions{ConfigPath: cfgPath, ObsDir: "obs", Interval: 10 * time.Second, Overlap: "buffer-one", CatchupWindow: time.Minute, waitSet: tc.set}
+		o.StateDir = t.TempDir()
+		if err := o.Complete("s"); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.input().Wait; got != tc.want {
+			t.Errorf("--wait given %v: the cycles wait %v, want %v", tc.set, got, tc.want)
+		}
 	}
 }
 
