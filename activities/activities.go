@@ -20,9 +20,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gonum.org/v1/gonum/mat"
 
@@ -283,8 +283,8 @@ func (a *Activities) warmState(s *experiment.Setup, w WarmStart) (*mat.Dense, []
 // files. Divergence is a non-retryable error naming the cycle; the last
 // good analysis stays on disk.
 func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutput, error) {
-	b, done, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
-	if err != nil || done {
+	b, finished, err := a.env(ctx).OpenBatch(in.RunID, in.RunPath, in.Config, in.From, in.To)
+	if err != nil || finished {
 		return CyclesOutput(b.Summary), err
 	}
 	E, truth, err := core.ReadState(b.Dir, b.Setup, in.From-1)
@@ -300,9 +300,11 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 	// it records it.
 	E, release := b.Setup.Forecaster.Host(E)
 	defer release()
-	// Outside Temporal (latentda run --in-process) there is no activity
-	// context; local activities cannot heartbeat.
-	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
+	// A regular activity heartbeats the last cycle done, also while a
+	// cycle takes long (a slow external model).
+	var done atomic.Value
+	done.Store(in.From - 1)
+	defer core.KeepAlive(ctx, &done)()
 	log := a.logger().With("run_id", in.RunID)
 	for k := in.From; k <= in.To; k++ {
 		if err := ctx.Err(); err != nil {
@@ -331,9 +333,7 @@ func (a *Activities) RunCycles(ctx context.Context, in CyclesInput) (CyclesOutpu
 		if err != nil { // nothing is committed: the first attempt's files stay
 			return CyclesOutput(b.Summary), err
 		}
-		if heartbeat {
-			activity.RecordHeartbeat(ctx, k)
-		}
+		done.Store(k)
 		if pause {
 			break
 		}

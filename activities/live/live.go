@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
@@ -229,7 +229,9 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	if err != nil {
 		return AdvanceOutput{}, err
 	}
-	heartbeat := activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity
+	var last atomic.Value // the last cycle done, heartbeated
+	last.Store(in.From - 1)
+	defer core.KeepAlive(ctx, &last)()
 	var out AdvanceOutput
 	for k := in.From; k <= in.To; k++ {
 		if err := ctx.Err(); err != nil {
@@ -253,9 +255,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 			return out, err
 		}
 		out.Cycles = append(out.Cycles, CycleOutcome{Cycle: k, Assimilated: obsFile != "", ObsFile: obsFile, RMSEf: c.Stats.RMSEf, RMSEa: c.Stats.RMSEa})
-		if heartbeat {
-			activity.RecordHeartbeat(ctx, k)
-		}
+		last.Store(k)
 	}
 	return out, b.Commit()
 }

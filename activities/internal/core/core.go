@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -221,27 +222,32 @@ func StateError(err error) error {
 
 // KeepAlive heartbeats the latest progress every third of the activity's
 // heartbeat timeout until stop is called, so a long step (a slow member, a
-// large analysis) is not mistaken for a dead worker while a dead worker is
-// still detected within the timeout. Outside an activity it does nothing.
+// large analysis, a slow external model) is not mistaken for a dead worker
+// while a dead worker is still detected within the timeout. The first
+// heartbeat comes a period after the start, and none after stop returns:
+// a short activity sends none. Outside a regular activity it does nothing.
 func KeepAlive(ctx context.Context, progress *atomic.Value) (stop func()) {
-	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).HeartbeatTimeout <= 0 {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity || activity.GetInfo(ctx).HeartbeatTimeout <= 0 {
 		return func() {}
 	}
 	period := activity.GetInfo(ctx).HeartbeatTimeout / 3
 	done := make(chan struct{})
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
-			activity.RecordHeartbeat(ctx, progress.Load())
 			select {
 			case <-done:
 				return
+			case <-ctx.Done():
+				return
 			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress.Load())
 			}
 		}
-	}()
-	return func() { close(done) }
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // Every activity that computes cycles runs the cycle step of package
