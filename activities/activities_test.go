@@ -731,6 +731,11 @@ func TestRetryMustMatchFirstAttempt(t *testing.T) {
 			continue
 		}
 		statetest.WantAppError(t, err, activities.ErrNondeterministic, "cycle 3")
+		// The way on with a model changed on purpose: a new run from the
+		// cycle before the batch.
+		if err == nil || !strings.Contains(err.Error(), "latentda rerun "+runID+" --from-cycle 0") {
+			t.Errorf("the error does not say how to go on: %v", err)
+		}
 		if got := readDiag(t, a); len(got) != len(rows) || !got[2].Same(rows[2]) {
 			t.Errorf("the refused retry changed the diagnostics: %d rows, want the first attempt's %d", len(got), len(rows))
 		}

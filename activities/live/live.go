@@ -146,7 +146,7 @@ func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleSt
 	if err != nil {
 		return CycleState{}, err
 	}
-	st := CycleState{RunDir: init.RunDir, Diagnostics: init.Diagnostics, Latest: lastCycle(rows)}
+	st := CycleState{RunDir: init.RunDir, Diagnostics: init.Diagnostics, Latest: core.LastCycle(rows)}
 	if in.Cycle <= st.Latest {
 		i := slices.IndexFunc(rows, func(r store.DiagRow) bool { return r.Cycle == in.Cycle })
 		if i < 0 {
@@ -211,7 +211,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		return AdvanceOutput{}, err
 	}
 	b := a.env(ctx).NewBatch(in.RunID, dir, s, core.TrimRows(rows, in.From))
-	if lastCycle(b.Rows) != in.From-1 {
+	if core.LastCycle(b.Rows) != in.From-1 {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: %s does not end at cycle %d, where cycle %d starts", dir.Diagnostics(), in.From-1, in.From), core.ErrBadState, nil)
 	}
@@ -220,7 +220,7 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 	// backfill, or this activity retried after it committed). A later
 	// last cycle means another workflow committed cycles since, which
 	// running From..To now would drop or overwrite.
-	if committed := lastCycle(rows); committed > in.From-1 && committed != in.To {
+	if committed := core.LastCycle(rows); committed > in.From-1 && committed != in.To {
 		return AdvanceOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("activities: run %s: cycles up to %d are committed, past what this workflow read before it ran cycles %d..%d: another workflow ran cycles of this run meanwhile (two schedules driving one run?); nothing written",
 				in.RunID, committed, in.From, in.To), core.ErrBadState, nil)
@@ -258,14 +258,6 @@ func (a *Activities) AdvanceCycles(ctx context.Context, in AdvanceInput) (Advanc
 		last.Store(k)
 	}
 	return out, b.Commit()
-}
-
-// lastCycle is the cycle of the last row, 0 for none.
-func lastCycle(rows []store.DiagRow) int {
-	if len(rows) == 0 {
-		return 0
-	}
-	return rows[len(rows)-1].Cycle
 }
 
 // observed returns the core.Observer of a live run's cycle whose observations
