@@ -166,6 +166,9 @@ type CyclesOutput struct {
 	// PauseAt is the cycle after which the run must pause (ood.pause_on_batch
 	// and a flagged batch): the batch stops there. 0: no pause.
 	PauseAt int
+	// Answered says that the run was resumed after PauseAt before (cycles
+	// after it are committed): it goes on from PauseAt+1 without pausing.
+	Answered bool
 }
 
 // Initialize validates the config, writes it into the run directory and

@@ -787,3 +787,32 @@ func TestStartOf(t *testing.T) {
 		})
 	}
 }
+
+// TestAnsweredPauseIsNotRepeated: a run that paused on a flagged batch,
+// was resumed and later stopped, then started again walks its committed
+// batches again: the pause it had is reported as answered (cycles after
+// it are committed), so the workflow goes on instead of pausing there a
+// second time; the pause at the last committed cycle is not answered.
+func TestAnsweredPauseIsNotRepeated(t *testing.T) {
+	cfg := config.Config{
+		Name: "pause", Seed: 3, Cycles: 12,
+		Model:        config.ModelConfig{Name: "lorenz96"},
+		Observations: config.ObsConfig{Operator: "every-k", Every: 2},
+		Filter:       config.FilterConfig{Method: "etkf", Members: 20, Inflation: 1.05},
+		OOD:          &config.OODConfig{Tests: []string{config.TestInnovation}, Policy: config.PolicyReject, PauseOnBatch: true},
+		Anomaly:      &config.AnomalyConfig{FromCycle: 6, Pattern: "wave", Amplitude: 4, Wavenumber: 3},
+	}.WithDefaults()
+	a := newActivities(t)
+	initialize(t, a, cfg)
+	first, err := runCycles(a, cfg, 1, 8)
+	if err != nil || first.PauseAt != 6 || first.Answered {
+		t.Fatalf("first attempt: %+v, %v; want a pause at cycle 6, not answered", first, err)
+	}
+	if _, err := runCycles(a, cfg, 7, 8); err != nil { // resumed
+		t.Fatal(err)
+	}
+	again, err := runCycles(a, cfg, 1, 8)
+	if err != nil || again.PauseAt != 6 || !again.Answered {
+		t.Errorf("the batch walked again after the resume: %+v, %v; want the pause at cycle 6 answered", again, err)
+	}
+}

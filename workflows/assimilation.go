@@ -119,7 +119,11 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 		if paused && phase == PhaseCycling {
 			p = PhasePaused
 		}
-		return Status{RunID: in.RunID, Phase: p, Cycle: max(in.Next-1, 0), Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir, PauseReason: in.PauseReason}
+		st := Status{RunID: in.RunID, Phase: p, Cycle: max(in.Next-1, 0), Cycles: cfg.Cycles, Last: in.Last, Summary: in.Sums.Summary(), RunDir: in.RunDir}
+		if p == PhasePaused {
+			st.PauseReason = in.PauseReason
+		}
+		return st
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return status(), nil }); err != nil {
 		return Result{}, err
@@ -181,7 +185,7 @@ func Assimilation(ctx workflow.Context, in Input) (Result, error) {
 			upsert()
 			return err
 		}
-		if out.PauseAt > 0 {
+		if out.PauseAt > 0 && !out.Answered {
 			paused = true
 			in.PauseReason = fmt.Sprintf("cycle %d: observation batch flagged (%s); signal resume to go on or stop to end the run", out.PauseAt, out.Last.BatchFlag)
 			workflow.GetLogger(ctx).Warn("pausing on a flagged batch", "cycle", out.PauseAt, "tests", out.Last.BatchFlag)

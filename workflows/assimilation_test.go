@@ -158,6 +158,48 @@ func TestPauseResumeAndStatus(t *testing.T) {
 	}
 }
 
+// TestFlaggedBatchPause: a batch that pauses at cycle 5 (its cycles
+// 1..5) pauses the run unless the pause was answered before (a run
+// started again after a resume); a paused run that is stopped reports
+// stopped, without the pause's advice to signal resume.
+func TestFlaggedBatchPause(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		env := newEnv(t)
+		var batches [][2]int
+		env.OnActivity(acts.RunCycles, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.CyclesInput) (activities.CyclesOutput, error) {
+				if in.From == 1 {
+					in.To = 5
+				}
+				out, err := fakeCycles(&batches)(ctx, in)
+				if in.From == 1 {
+					out.PauseAt, out.Answered = 5, answered
+				}
+				return out, err
+			})
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalStop, nil) }, time.Hour)
+		env.ExecuteWorkflow(Assimilation, testInput(20, 10))
+		var res Result
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		v, err := env.QueryWorkflow(QueryStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st Status
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case answered && (res.Stopped || res.Summary.Cycles != 20):
+			t.Errorf("answered pause: stopped %v after %d cycles, want all 20 without pausing", res.Stopped, res.Summary.Cycles)
+		case !answered && (!res.Stopped || res.Summary.Cycles != 5 || st.Phase != PhaseStopped || st.PauseReason != ""):
+			t.Errorf("pause, then stop: stopped %v after %d cycles, status %q with pause reason %q; want stopped at 5 and no reason", res.Stopped, res.Summary.Cycles, st.Phase, st.PauseReason)
+		}
+	}
+}
+
 func TestStopAfterCurrentBatch(t *testing.T) {
 	env := newEnv(t)
 	var batches [][2]int

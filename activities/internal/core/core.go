@@ -474,6 +474,9 @@ type Summary struct {
 	// PauseAt is the cycle after which the run must pause (ood.pause_on_batch
 	// and a flagged batch): the batch stops there. 0: no pause.
 	PauseAt int
+	// Answered says that the run was resumed after PauseAt before (cycles
+	// after it are committed): it goes on from PauseAt+1 without pausing.
+	Answered bool
 }
 
 // Batch is a batch of cycles of a run being computed: the diagnostics
@@ -649,7 +652,7 @@ func finishedBatch(dir store.RunDir, cfg config.Config, rows []store.DiagRow, fr
 		out.Last = st
 		next++
 		if pauses(cfg, st, lastFlag(rows[:i])) {
-			out.PauseAt = st.Cycle
+			out.PauseAt, out.Answered = st.Cycle, LastCycle(rows) > st.Cycle
 			break
 		}
 	}
