@@ -91,7 +91,8 @@ type CycleResult struct {
 //     FindObservations), then run cycles L+1..k from the analysis of L
 //     (cycles a paused or skipped schedule missed assimilate whatever
 //     observations they have), k forecast-only if its observations missed
-//     the deadline;
+//     the deadline; a tick that started late then runs the cycles after k
+//     whose deadline has passed too;
 //  4. k <= L (a backfill or trigger of a past cycle): if k ran
 //     forecast-only and its observations are there now, re-run k..L from
 //     the analysis of k-1, superseding those cycles' files; otherwise
@@ -189,6 +190,19 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 		return fail(fmt.Sprintf("cycles %d..%d", adv.From, adv.To), err)
 	}
 	res.Cycles = out.Cycles
+	// A tick that started late (buffered behind a long catch-up, whose
+	// own ticks were dropped meanwhile) also runs the cycles whose
+	// deadline has passed since, assimilating what they have, as the gap
+	// fill does: the ticks of the schedule's last cycles may never come.
+	if due := min(in.CycleAt(workflow.Now(ctx).Add(-in.Wait)), cfg.Cycles); res.Outcome != OutcomeSuperseded && due > k &&
+		workflow.GetVersion(ctx, "catch-up-to-deadline", workflow.DefaultVersion, 1) == 1 {
+		more := live.AdvanceInput{LiveRun: in.LiveRun, From: k + 1, To: due}
+		var out live.AdvanceOutput
+		if err := execute(ctx, false, a.AdvanceCycles, more, &out); err != nil {
+			return fail(fmt.Sprintf("cycles %d..%d", more.From, more.To), err)
+		}
+		res.Cycles = append(res.Cycles, out.Cycles...)
+	}
 	var rmse float64
 	for _, c := range out.Cycles {
 		if c.Cycle == k {

@@ -294,3 +294,22 @@ func TestCycleNominalTime(t *testing.T) {
 		})
 	}
 }
+
+// TestCycleStartedLate: the tick of cycle 4, started five and a half
+// hours late (buffered behind a catch-up while the ticks of cycles 5..9
+// were dropped), runs cycle 4 and then the cycles whose deadline has
+// passed, 5..9, as a gap fill; cycle 10, not due, is left to its tick.
+func TestCycleStartedLate(t *testing.T) {
+	env := cycleEnv(t, 4)
+	env.SetStartTime(t0.Add(9*time.Hour + 30*time.Minute))
+	env.OnActivity(liveActs.PrepareCycle, mock.Anything, mock.Anything).Return(live.CycleState{Latest: 3, ObsFile: "/obs/cycle-000004.csv"}, nil)
+	rec := &advanceRecorder{env: env}
+	env.OnActivity(liveActs.AdvanceCycles, mock.Anything, mock.Anything).Return(rec.fn)
+	res := runCycle(t, env, cycleInput())
+	if len(rec.calls) != 2 || rec.calls[0].From != 4 || rec.calls[0].To != 4 || rec.calls[1].From != 5 || rec.calls[1].To != 9 || rec.calls[1].ForecastOnlyTo {
+		t.Fatalf("AdvanceCycles calls %+v, want 4..4 then 5..9 assimilating what is there", rec.calls)
+	}
+	if res.Cycle != 4 || res.Outcome != OutcomeAssimilated || len(res.Cycles) != 6 || res.Cycles[5].Cycle != 9 {
+		t.Errorf("result %+v", res)
+	}
+}
