@@ -202,10 +202,10 @@ func stateBatch(schema *arrow.Schema, rows, n int, columns ...[]float64) arrow.R
 
 // readMessage reads one message from r (a reader of readBuffer bytes): the
 // 8-byte little-endian length of an Arrow IPC stream, then the stream: a
-// schema, at most one record batch, and the end-of-stream marker. bodyLimit,
-// if > 0, bounds the size of the batch in bytes. Whatever the bytes, it
-// returns an error rather than panicking or running out of memory; a
-// message it returns must be released.
+// schema, at most one uncompressed record batch, and the end-of-stream
+// marker. bodyLimit, if > 0, bounds the size of the batch in bytes.
+// Whatever the bytes, it returns an error rather than panicking or running
+// out of memory; a message it returns must be released.
 func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
 	var prefix [8]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
@@ -230,7 +230,8 @@ func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
 	}
 	stream := &io.LimitedReader{R: r, N: int64(min(size, math.MaxInt64))}
 	// ipc.NewReader does not pass the limits on to its message reader.
-	rd, err := ipc.NewReaderFromMessageReader(ipc.NewMessageReader(stream, opts...), opts...)
+	msgs := checkedMessages{MessageReader: ipc.NewMessageReader(stream, opts...), r: r, stream: stream}
+	rd, err := ipc.NewReaderFromMessageReader(msgs, opts...)
 	if err != nil {
 		return message{}, err
 	}
@@ -355,4 +356,128 @@ func verifySchema(r *bufio.Reader) error {
 		return fmt.Errorf("reading a message: %w", err)
 	}
 	return store.VerifyStreamSchema(b[8:])
+}
+
+// Arrow IPC message header types (MessageHeader in Arrow's Message.fbs).
+const (
+	fbHeaderSchema      = 1
+	fbHeaderRecordBatch = 3
+)
+
+// checkedMessages is readMessage's ipc.MessageReader: before arrow-go
+// reads a message from stream, it peeks at the message's header on r and
+// refuses what would make arrow-go allocate by an unchecked size (a
+// compressed buffer's declared size, a count of custom metadata), and any
+// message but a schema or a record batch.
+type checkedMessages struct {
+	ipc.MessageReader
+	r      *bufio.Reader
+	stream *io.LimitedReader // r, limited to the message's stream
+}
+
+func (c checkedMessages) Message() (*ipc.Message, error) {
+	if err := checkHeader(c.r, c.stream.N); err != nil {
+		return nil, err
+	}
+	return c.MessageReader.Message()
+}
+
+// checkHeader checks the header of the Arrow IPC message at the head of r,
+// which lies within the next n bytes, without consuming it. A message
+// whose framing is wrong or that ends after n bytes is left to arrow-go to
+// refuse.
+func checkHeader(r *bufio.Reader, n int64) error {
+	head, err := r.Peek(4)
+	if err != nil {
+		return nil
+	}
+	off := 4 // before Arrow 0.15: the metadata length alone
+	if binary.LittleEndian.Uint32(head) == 0xFFFFFFFF {
+		if head, err = r.Peek(8); err != nil {
+			return nil
+		}
+		off = 8
+	}
+	size := int(int32(binary.LittleEndian.Uint32(head[off-4:])))
+	if size <= 0 || size > metadataLimit || int64(off+size) > n { // end of stream, or arrow-go refuses it
+		return nil
+	}
+	b, err := r.Peek(off + size)
+	if err != nil {
+		return nil
+	}
+	return checkMessageHeader(b[off:])
+}
+
+// checkMessageHeader checks, with bounds checks, that meta (the flatbuffer
+// Message of an Arrow IPC message) is a schema, or a record batch without
+// a body compression, and that the count of its custom metadata fits in it.
+func checkMessageHeader(meta []byte) error {
+	// Message { version: short; header_type: ubyte; header: MessageHeader;
+	//           bodyLength: long; custom_metadata: [KeyValue] }
+	// RecordBatch { length: long; nodes: [FieldNode]; buffers: [Buffer];
+	//               compression: BodyCompression; ... }
+	// (vtable slots 4, 6, 8, ...).
+	malformed := errors.New("malformed Arrow IPC message header")
+	if len(meta) < 4 {
+		return malformed
+	}
+	msg := int(binary.LittleEndian.Uint32(meta))
+	// arrow-go allocates by the count of the custom metadata.
+	p, ok := fbField(meta, msg, 12)
+	if !ok || p+4 > len(meta) {
+		return malformed
+	}
+	if p != 0 {
+		vec := p + int(binary.LittleEndian.Uint32(meta[p:]))
+		if vec < 0 || vec+4 > len(meta) || int64(binary.LittleEndian.Uint32(meta[vec:])) > int64(len(meta)-vec-4)/4 {
+			return fmt.Errorf("%s: custom metadata of more entries than its %d bytes hold", malformed, len(meta))
+		}
+	}
+	p, ok = fbField(meta, msg, 6)
+	if !ok || p == 0 || p >= len(meta) {
+		return malformed
+	}
+	switch t := meta[p]; t {
+	case fbHeaderSchema:
+		return nil
+	case fbHeaderRecordBatch:
+	default:
+		return fmt.Errorf("an Arrow IPC message of header type %d: the protocol's streams hold only a schema and a record batch", t)
+	}
+	p, ok = fbField(meta, msg, 8)
+	if !ok || p == 0 || p+4 > len(meta) {
+		return malformed
+	}
+	batch := p + int(binary.LittleEndian.Uint32(meta[p:]))
+	if p, ok = fbField(meta, batch, 10); !ok {
+		return malformed
+	}
+	if p != 0 {
+		return errors.New("a record batch with a compressed body: the protocol's messages are uncompressed (write the stream without compression)")
+	}
+	return nil
+}
+
+// fbField returns the position in b of the field in vtable slot slot of
+// the flatbuffer table at pos (0 if the table lacks it), or false if b is
+// too short to tell.
+func fbField(b []byte, pos, slot int) (int, bool) {
+	if pos < 0 || pos+4 > len(b) {
+		return 0, false
+	}
+	vt := pos - int(int32(binary.LittleEndian.Uint32(b[pos:])))
+	if vt < 0 || vt+2 > len(b) {
+		return 0, false
+	}
+	if slot >= int(binary.LittleEndian.Uint16(b[vt:])) {
+		return 0, true
+	}
+	if vt+slot+2 > len(b) {
+		return 0, false
+	}
+	if off := int(binary.LittleEndian.Uint16(b[vt+slot:])); off != 0 {
+		return pos + off, true
+	}
+	return 0, true
 }

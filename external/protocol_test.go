@@ -74,6 +74,57 @@ func float64s(vals []float64, valid []bool) arrow.Array {
 
 var state = map[string]string{keyKind: kindState}
 
+// stateStream is a state message of 2 states of 3 variables whose record
+// batch has the custom metadata batchMeta, written with the writer
+// options opts, for messages writeMessage cannot make: its length and
+// its stream.
+func stateStream(t testing.TB, batchMeta arrow.Metadata, opts ...ipc.Option) (prefix, stream []byte) {
+	t.Helper()
+	md := arrow.NewMetadata([]string{keyProtocol, keyKind}, []string{strconv.Itoa(ProtocolVersion), kindState})
+	schema := arrow.NewSchema([]arrow.Field{{Name: stateColumn, Type: stateType(3)}}, &md)
+	rec := stateBatch(schema, 2, 3, []float64{1, 2, 3, 4, 5, 6})
+	defer rec.Release()
+	rec = array.NewRecordBatchWithMetadata(schema, rec.Columns(), rec.NumRows(), batchMeta)
+	defer rec.Release()
+	var b bytes.Buffer
+	w := ipc.NewWriter(&b, append(opts, ipc.WithSchema(schema))...)
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return binary.LittleEndian.AppendUint64(nil, uint64(b.Len())), b.Bytes()
+}
+
+// lz4Bomb is a state message whose body is LZ4-compressed, its values
+// buffer declaring 2^36 bytes uncompressed.
+func lz4Bomb(t testing.TB) []byte {
+	prefix, data := stateStream(t, arrow.Metadata{}, ipc.WithLZ4())
+	// The values buffer: its uncompressed length, 48 bytes, then an LZ4 frame.
+	i := bytes.Index(data, append(binary.LittleEndian.AppendUint64(nil, 48), 0x04, 0x22, 0x4d, 0x18))
+	if i < 0 {
+		t.Fatal("no LZ4 frame of 48 bytes in the stream")
+	}
+	binary.LittleEndian.PutUint64(data[i:], 1<<36)
+	return append(prefix, data...)
+}
+
+// metadataBomb is a state message whose record batch's custom metadata
+// claims 2^30 entries.
+func metadataBomb(t testing.TB) []byte {
+	prefix, data := stateStream(t, arrow.NewMetadata([]string{"k"}, []string{"v"}))
+	// The batch's Message follows the schema message (continuation,
+	// length, flatbuffer; no body) and its own continuation and length.
+	meta := data[8+binary.LittleEndian.Uint32(data[4:])+8:]
+	p, ok := fbField(meta, int(binary.LittleEndian.Uint32(meta)), 12)
+	if !ok || p == 0 {
+		t.Fatal("no custom metadata in the record batch message")
+	}
+	binary.LittleEndian.PutUint32(meta[p+int(binary.LittleEndian.Uint32(meta[p:])):], 1<<30)
+	return append(prefix, data...)
+}
+
 func TestReadMessage(t *testing.T) {
 	v := []float64{1, 2, 3, 4, 5, 6}
 	proto := map[string]string{keyProtocol: strconv.Itoa(ProtocolVersion), keyKind: kindState}
@@ -106,6 +157,8 @@ func TestReadMessage(t *testing.T) {
 		{"stream shorter than its length", append(binary.LittleEndian.AppendUint64(nil, 1000), encode(t, state, v, 2, 3)[8:]...), 2, "length is 1000 bytes, but its Arrow IPC stream ends after 512", false},
 		{"empty", nil, 2, "EOF", false},
 		{"truncated", encode(t, state, v, 2, 3)[:100], 2, "EOF", false},
+		{"compressed body declaring 64 GiB", lz4Bomb(t), 2, "compressed body", false},
+		{"batch metadata claiming 2^30 entries", metadataBomb(t), 2, "custom metadata of more entries", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg, err := readMessage(bufio.NewReaderSize(bytes.NewReader(tc.data), readBuffer), 1<<20)
@@ -221,6 +274,8 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("Traceback (most recent call last):\n"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
 	f.Add(encode(f, map[string]string{keyKind: kindHello, keyPeriod: "6"}, []float64{1, 2, 3}, 1, 3, 0, 2, 4))
+	f.Add(lz4Bomb(f))
+	f.Add(metadataBomb(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msg, err := readMessage(bufio.NewReaderSize(bytes.NewReader(data), readBuffer), 1<<20)
 		if err != nil {
