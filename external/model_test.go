@@ -431,3 +431,19 @@ func TestCoordinates(t *testing.T) {
 		})
 	}
 }
+
+// A large model's coordinates fit in its handshake's size limit: x₀ and
+// the coordinates are two columns of n values.
+func TestCoordinatesLarge(t *testing.T) {
+	const n = 20000
+	cfg := fakeConfig("coords", 1, "")
+	cfg.StateSize = n
+	m, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if coords, period := m.Coordinates(); len(coords) != n || coords[n-1] != 2*(n-1) || period != 2*n {
+		t.Errorf("%d coordinates ending %v, period %v; want %d ending %d, period %d", len(coords), coords[max(len(coords)-1, 0):], period, n, 2*(n-1), 2*n)
+	}
+}

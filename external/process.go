@@ -103,7 +103,7 @@ func (p *proc) hello(seg *segment) error {
 	if seg != nil {
 		meta[keyShmPath] = seg.path
 	}
-	msg, err := p.roundTrip(meta, nil, -1, 1)
+	msg, err := p.roundTrip(meta, nil, -1, 2) // x₀ and the coordinates
 	if err != nil {
 		return err
 	}
@@ -270,9 +270,10 @@ func (p *proc) checkKind(msg message, want string) error {
 }
 
 // roundTrip writes a request and reads the reply (whose batch may hold up
-// to maxRows states), killing the process if no reply comes within the
-// timeout. On error the process is gone.
-func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxRows int) (message, error) {
+// to maxStates states of n values, over all its columns), killing the
+// process if no reply comes within the timeout. On error the process is
+// gone.
+func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxStates int) (message, error) {
 	r := p.run
 	n := p.m.cfg.StateSize
 	var timedOut atomic.Bool
@@ -287,9 +288,9 @@ func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxRows
 	} else { // the model may reply before it has read all of it
 		go func() { written <- writeMessage(r.stdin, meta, values, rows, n) }()
 	}
-	// The batch: maxRows·n float64s, plus room for validity bitmaps and
+	// The batch: maxStates·n float64s, plus room for validity bitmaps and
 	// padding.
-	limit := int64(maxRows)*int64(n)*9 + 1<<16
+	limit := int64(maxStates)*int64(n)*9 + 1<<16
 	msg, err := readMessage(r.stdout, limit)
 	if err != nil {
 		r.kill()
