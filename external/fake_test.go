@@ -153,6 +153,17 @@ func (f *fakeModel) Advance(X []float64, rows, steps int) error {
 			time.Sleep(time.Hour)
 		case "error":
 			return errors.New("fake: the solver did not converge")
+		case "error-retryable":
+			// Much on stderr, then a retryable error reply, written past
+			// Serve.
+			for i := range 20000 {
+				fmt.Fprintf(os.Stderr, "fake: licence check %d failed\n", i)
+			}
+			fmt.Fprintln(os.Stderr, "fake: the licence server is down")
+			if err := writeMessage(os.Stdout, map[string]string{keyKind: kindError, keyMessage: "no licence", keyRetryable: "true"}, nil, -1, 0); err != nil {
+				return err
+			}
+			time.Sleep(time.Hour)
 		}
 	}
 	for i := range X {

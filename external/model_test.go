@@ -147,7 +147,8 @@ func TestMisbehavingModels(t *testing.T) {
 		{"wrong-size", false, ErrState, false, ""},
 		{"nan", false, ErrState, false, ""},
 		{"error", false, ErrModel, false, "did not converge"},
-		{"truncate", false, ErrModel, false, "operation not permitted"}, // shared memory only: the seal refuses it
+		{"error-retryable", false, ErrModel, true, "fake: the licence server is down"}, // the last of many stderr lines
+		{"truncate", false, ErrModel, false, "operation not permitted"},                // shared memory only: the seal refuses it
 	} {
 		for _, transport := range transports {
 			if tc.behaviour == "truncate" && transport != TransportShm {
@@ -189,6 +190,7 @@ func testMisbehaving(t *testing.T, tc misbehaviour, transport string) {
 			return
 		}
 		before = mat.DenseCopyOf(X)
+		pid := m.procs[0].run.cmd.Process.Pid
 		start := time.Now()
 		err = m.AdvanceEnsemble(X, 1)
 		if d := time.Since(start); d > 10*time.Second {
@@ -197,11 +199,16 @@ func testMisbehaving(t *testing.T, tc misbehaviour, transport string) {
 		if !mat.Equal(X, before) {
 			t.Error("a failed request changed the ensemble")
 		}
+		if m.procs[0].run != nil {
+			t.Error("the failed process was kept")
+		}
 		if retryable {
 			if err := m.AdvanceEnsemble(X, 1); err != nil {
 				t.Errorf("after a retryable failure, the next request (a fresh process): %v", err)
 			} else if want := fakeAdvance(before, 1); !mat.Equal(X, want) {
 				t.Error("the fresh process advanced the ensemble wrongly")
+			} else if m.procs[0].run.cmd.Process.Pid == pid {
+				t.Error("the next request went to the failed process")
 			}
 		}
 	}

@@ -252,7 +252,9 @@ func protocolUnlessState(err error) error {
 }
 
 // checkKind turns a reply of another kind than want into an error: the
-// model's own error message, or a protocol violation.
+// model's own error message, or a protocol violation. Either way the
+// process is discarded, and the error's stderr holds all that the process
+// wrote before its reply.
 func (p *proc) checkKind(msg message, want string) error {
 	switch msg.kind() {
 	case want:
@@ -262,9 +264,7 @@ func (p *proc) checkKind(msg message, want string) error {
 		if text == "" {
 			text = "(no message)"
 		}
-		e := &Error{Command: p.m.cfg.Command[0], Process: p.index, Retryable: msg.meta[keyRetryable] == "true",
-			Stderr: p.run.stderr.String(), Err: fmt.Errorf("%w: %s", ErrModel, text)}
-		return e
+		return p.fail(msg.meta[keyRetryable] == "true", fmt.Errorf("%w: %s", ErrModel, text))
 	}
 	return p.fail(false, fmt.Errorf("%w: a %q message where a %q reply was due", ErrProtocol, msg.kind(), want))
 }
@@ -323,13 +323,14 @@ func (p *proc) failRead(err error, timedOut bool) error {
 }
 
 // fail stops the process (it cannot be trusted after a failure) and
-// returns err as an *Error with its stderr.
+// returns err as an *Error with its stderr, all of it that the process
+// wrote before it was killed.
 func (p *proc) fail(retryable bool, err error) error {
 	return &Error{Command: p.m.cfg.Command[0], Process: p.index, Retryable: retryable, Stderr: p.discard(), Err: err}
 }
 
 // discard kills the process, if running, and returns the tail of its
-// stderr.
+// stderr once it has all been read (cmd.Wait waits for that).
 func (p *proc) discard() string {
 	r := p.run
 	if r == nil {
