@@ -33,6 +33,16 @@ var (
 	ErrClosed = errors.New("the model was closed")
 )
 
+// stdoutClosed is the ErrExited of a process that closed its stdout and
+// had not exited exitGrace later.
+type stdoutClosed struct{}
+
+func (stdoutClosed) Error() string {
+	return fmt.Sprintf("the model process closed its stdout and was still running %v later: killed", exitGrace)
+}
+
+func (stdoutClosed) Is(target error) bool { return target == ErrExited }
+
 // Error is a failure of an external model process, with the tail of what
 // it wrote on stderr.
 type Error struct {

@@ -136,6 +136,9 @@ func (f *fakeModel) Advance(X []float64, rows, steps int) error {
 			os.Exit(139 - 128)
 		case "hang":
 			time.Sleep(time.Hour)
+		case "close-stdout":
+			os.Stdout.Close()
+			time.Sleep(time.Hour)
 		case "garbage":
 			fmt.Fprintln(os.Stdout, "Traceback (most recent call last):")
 			time.Sleep(time.Hour)

@@ -143,6 +143,7 @@ func TestMisbehavingModels(t *testing.T) {
 		{"nondeterministic", false, ErrNondeterministic, false, ""},
 		{"exit-mid", false, ErrExited, true, "segmentation fault"},
 		{"hang", false, ErrTimeout, true, ""},
+		{"close-stdout", false, ErrExited, true, "closed its stdout and was still running 2s later: killed"},
 		{"garbage", false, ErrProtocol, false, ""},
 		{"wrong-size", false, ErrState, false, ""},
 		{"nan", false, ErrState, false, ""},

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -276,11 +275,7 @@ func (p *proc) checkKind(msg message, want string) error {
 func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxStates int) (message, error) {
 	r := p.run
 	n := p.m.cfg.StateSize
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(p.m.cfg.Timeout, func() {
-		timedOut.Store(true)
-		r.kill()
-	})
+	timer := time.AfterFunc(p.m.cfg.Timeout, r.kill)
 	defer timer.Stop()
 	written := make(chan error, 1)
 	if values == nil { // metadata only: the pipe holds it whole
@@ -291,22 +286,24 @@ func (p *proc) roundTrip(meta map[string]string, values []float64, rows, maxStat
 	// The batch: maxStates·n float64s, plus room for validity bitmaps and
 	// padding.
 	limit := int64(maxStates)*int64(n)*9 + 1<<16
+	// On failure the timer is stopped (it fired if Stop says so) and the
+	// process is left running until failRead has seen whether it exits.
+	// failRead kills it, which ends a write still under way.
 	msg, err := readMessage(r.stdout, limit)
 	if err != nil {
-		r.kill()
+		err = p.failRead(err, !timer.Stop())
 		<-written
-		return message{}, p.failRead(err, timedOut.Load())
+		return message{}, err
 	}
-	if werr := <-written; werr != nil {
+	if err := <-written; err != nil {
 		msg.release()
-		r.kill()
-		return message{}, p.failRead(werr, timedOut.Load())
+		return message{}, p.failRead(err, !timer.Stop())
 	}
 	return msg, nil
 }
 
 // failRead classifies a failed read or write: a timeout, the process
-// exiting, or garbage on the stream.
+// exiting or closing its stdout, or garbage on the stream.
 func (p *proc) failRead(err error, timedOut bool) error {
 	r := p.run
 	switch {
@@ -315,9 +312,10 @@ func (p *proc) failRead(err error, timedOut bool) error {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed):
 		select {
 		case <-r.done:
+			return p.fail(true, fmt.Errorf("%w (%s)", ErrExited, r.exitStatus()))
 		case <-time.After(exitGrace):
+			return p.fail(true, stdoutClosed{})
 		}
-		return p.fail(true, fmt.Errorf("%w (%s)", ErrExited, r.exitStatus()))
 	}
 	return p.fail(false, fmt.Errorf("%w: %w", ErrProtocol, err))
 }
@@ -374,11 +372,6 @@ func (r *running) closePipes() {
 
 // exitStatus describes how the process ended, once done is closed.
 func (r *running) exitStatus() string {
-	select {
-	case <-r.done:
-	default:
-		return "it closed its stdout but is still running"
-	}
 	var ee *exec.ExitError
 	if errors.As(r.waitErr, &ee) {
 		return ee.ProcessState.String()
