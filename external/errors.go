@@ -3,7 +3,6 @@ package external
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -46,7 +45,7 @@ func (stdoutClosed) Is(target error) bool { return target == ErrExited }
 // Error is a failure of an external model process, with the tail of what
 // it wrote on stderr.
 type Error struct {
-	Command   string // the program, as configured
+	Command   string // the program's base name and its arguments, shortened
 	Process   int    // which of the Config.Processes processes
 	Retryable bool   // a fresh process may succeed
 	Stderr    string // the last lines the process wrote on stderr
@@ -54,7 +53,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("external: %s (process %d): %v", filepath.Base(e.Command), e.Process, e.Err)
+	s := fmt.Sprintf("external: %s (process %d): %v", e.Command, e.Process, e.Err)
 	if e.Stderr != "" {
 		s += "; its stderr ends with:\n" + e.Stderr
 	}

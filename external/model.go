@@ -18,10 +18,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
@@ -75,6 +78,32 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// nameLimit bounds the length of Config.name.
+const nameLimit = 80
+
+// name names the model in errors: the program's base name and its
+// arguments (quoted where they hold spaces or quotes), cut to about
+// nameLimit bytes, so that models run by one interpreter can be told
+// apart.
+func (c Config) name() string {
+	words := []string{filepath.Base(c.Command[0])}
+	for _, a := range c.Command[1:] {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'") {
+			a = strconv.Quote(a)
+		}
+		words = append(words, a)
+	}
+	s := strings.Join(words, " ")
+	if len(s) <= nameLimit {
+		return s
+	}
+	cut := nameLimit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Model is a running external model: Config.Processes processes, started
@@ -254,7 +283,7 @@ func (m *Model) place(X *mat.Dense) (seg *segment, first int, hosted bool, err e
 	defer m.shmMu.Unlock()
 	switch {
 	case m.closed:
-		return nil, 0, false, &Error{Command: m.cfg.Command[0], Retryable: true, Err: ErrClosed}
+		return nil, 0, false, &Error{Command: m.cfg.name(), Retryable: true, Err: ErrClosed}
 	case m.seg == nil:
 		return nil, 0, false, nil
 	}
@@ -269,7 +298,7 @@ func (m *Model) place(X *mat.Dense) (seg *segment, first int, hosted bool, err e
 		}
 	}
 	if err := m.seg.ensure((m.hostRows + rows) * n); err != nil {
-		return nil, 0, false, &Error{Command: m.cfg.Command[0], Retryable: true, Err: err}
+		return nil, 0, false, &Error{Command: m.cfg.name(), Retryable: true, Err: err}
 	}
 	return m.seg, m.hostRows, false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -453,5 +454,27 @@ func TestCoordinatesLarge(t *testing.T) {
 	defer m.Close()
 	if coords, period := m.Coordinates(); len(coords) != n || coords[n-1] != 2*(n-1) || period != 2*n {
 		t.Errorf("%d coordinates ending %v, period %v; want %d ending %d, period %d", len(coords), coords[max(len(coords)-1, 0):], period, n, 2*(n-1), 2*n)
+	}
+}
+
+// Errors name the program with its arguments, so that two models run by
+// one interpreter can be told apart; a long command is cut.
+func TestErrorNamesCommand(t *testing.T) {
+	prog, long := filepath.Base(os.Args[0]), strings.Repeat("x", 100)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "external: " + prog + " (process 0): "},
+		{[]string{"ocean.py", "--grid", "fine"}, "external: " + prog + " ocean.py --grid fine (process 0): "},
+		{[]string{"-u", "my model.py", ""}, "external: " + prog + ` -u "my model.py" "" (process 0): `},
+		{[]string{long}, "external: " + prog + " " + long[:nameLimit-len(prog)-1] + "… (process 0): "},
+	} {
+		cfg := fakeConfig("refuse", 1, "")
+		cfg.Command = append(cfg.Command, tc.args...)
+		_, err := Open(cfg)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("command %q: error %v, want one starting %q", cfg.Command, err, tc.want)
+		}
 	}
 }

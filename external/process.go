@@ -324,7 +324,7 @@ func (p *proc) failRead(err error, timedOut bool) error {
 // returns err as an *Error with its stderr, all of it that the process
 // wrote before it was killed.
 func (p *proc) fail(retryable bool, err error) error {
-	return &Error{Command: p.m.cfg.Command[0], Process: p.index, Retryable: retryable, Stderr: p.discard(), Err: err}
+	return &Error{Command: p.m.cfg.name(), Process: p.index, Retryable: retryable, Stderr: p.discard(), Err: err}
 }
 
 // discard kills the process, if running, and returns the tail of its
@@ -356,7 +356,7 @@ func (p *proc) stop() error {
 	select {
 	case <-r.done:
 	case <-time.After(closeGrace):
-		err = fmt.Errorf("external: %s (process %d) did not exit within %v of its stdin closing: killed", p.m.cfg.Command[0], p.index, closeGrace)
+		err = fmt.Errorf("external: %s (process %d) did not exit within %v of its stdin closing: killed", p.m.cfg.name(), p.index, closeGrace)
 		r.kill()
 		<-r.done
 	}
