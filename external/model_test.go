@@ -145,7 +145,7 @@ func TestMisbehavingModels(t *testing.T) {
 		{"exit-mid", false, ErrExited, true, "segmentation fault"},
 		{"hang", false, ErrTimeout, true, ""},
 		{"close-stdout", false, ErrExited, true, "closed its stdout and was still running 2s later: killed"},
-		{"garbage", false, ErrProtocol, false, ""},
+		{"garbage", false, ErrProtocol, false, `they read as text, "Traceback (most`},
 		{"wrong-size", false, ErrState, false, ""},
 		{"nan", false, ErrState, false, ""},
 		{"error", false, ErrModel, false, "did not converge"},

@@ -213,7 +213,11 @@ func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
 	}
 	size := binary.LittleEndian.Uint64(prefix[:])
 	if bodyLimit > 0 && size > uint64(bodyLimit)+metadataLimit+1<<10 {
-		return message{}, fmt.Errorf("message length %d (bytes % x) exceeds the limit %d", size, prefix, bodyLimit+metadataLimit+1<<10)
+		err := fmt.Errorf("message length %d (bytes % x) exceeds the limit %d", size, prefix, bodyLimit+metadataLimit+1<<10)
+		if text := printedText(prefix[:], r); text != "" {
+			err = fmt.Errorf("%w: they read as text, %s; stdout is for protocol messages only (logs go to stderr)", err, text)
+		}
+		return message{}, err
 	}
 	if err := verifySchema(r); err != nil {
 		return message{}, err
@@ -268,6 +272,23 @@ func readMessage(r *bufio.Reader, bodyLimit int64) (msg message, err error) {
 		return message{}, fmt.Errorf("message without %q metadata", keyKind)
 	}
 	return msg, nil
+}
+
+// printedText returns, quoted, the bytes of prefix and those after them
+// already in r's buffer, up to 64 in all and to the first that is not
+// printable ASCII, if the 8 of prefix are: what a model printed on its
+// stdout. Else it returns "".
+func printedText(prefix []byte, r *bufio.Reader) string {
+	more, _ := r.Peek(min(r.Buffered(), 64-len(prefix)))
+	text := append(slices.Clip(prefix), more...)
+	n := 0
+	for n < len(text) && (text[n] >= ' ' && text[n] <= '~' || text[n] == '\t' || text[n] == '\n' || text[n] == '\r') {
+		n++
+	}
+	if n < len(prefix) {
+		return ""
+	}
+	return strconv.Quote(string(text[:n]))
 }
 
 // states returns the values of msg's states, row after row, checking that
