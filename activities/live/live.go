@@ -12,8 +12,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/latentda/latentda/activities"
@@ -129,11 +133,36 @@ func (a *Activities) obsDir(p string) (store.ObsDir, error) {
 	return store.ObsDir{Root: filepath.Join(a.StateRoot, p)}, nil
 }
 
+// CycleWorkflowID is the prefix of the IDs of run runID's cycle
+// workflows; a schedule appends "-" and each one's nominal time.
+func CycleWorkflowID(runID string) string { return "latentda-cycle-" + runID }
+
 // PrepareCycle initialises the live run if needed (as Initialize does) and
 // reports its committed state and whether cycle Cycle's observations are
 // in the directory. The diagnostics table is the commit record: a cycle is
-// done when its row is there, which AdvanceCycles writes last.
+// done when its row is there, which AdvanceCycles writes last. A run whose
+// directory is missing although cycles of it completed before (a worker
+// started with another state directory) is refused, not started over.
 func (a *Activities) PrepareCycle(ctx context.Context, in PrepareInput) (CycleState, error) {
+	dir, err := a.env(ctx).RunDir(in.RunPath)
+	if err != nil {
+		return CycleState{}, err
+	}
+	exists, err := store.Exists(dir.Config())
+	if err != nil {
+		return CycleState{}, fmt.Errorf("activities: %w", err)
+	}
+	if !exists {
+		wf, err := ranBefore(ctx, in.RunID)
+		if err != nil {
+			return CycleState{}, err
+		}
+		if wf != "" {
+			return CycleState{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("activities: run %s: %s does not exist on this worker, but cycles of the run have completed (workflow %s): the worker's state directory, %s, is not the one the run is in; start it with the run's --state-dir (a new run takes a new run ID)",
+					in.RunID, dir.Root, wf, a.StateRoot), core.ErrBadState, nil)
+		}
+	}
 	init, err := a.run().Initialize(ctx, activities.InitInput{RunID: in.RunID, RunPath: in.RunPath, Config: in.Config})
 	if err != nil {
 		return CycleState{}, err
@@ -317,4 +346,35 @@ func loadObservations(path string, s *experiment.Setup, k int) (store.Observatio
 		return obs, bad("row %d: column \"flagged\": incoming observations must not be flagged (quality control runs in latentda)", i)
 	}
 	return obs, nil
+}
+
+// ranBefore returns the ID of a completed cycle workflow of run runID, ""
+// if Temporal's visibility lists none (or this is not an activity).
+func ranBefore(ctx context.Context, runID string) (string, error) {
+	if !activity.IsActivity(ctx) {
+		return "", nil
+	}
+	prefix := CycleWorkflowID(runID) + "-"
+	req := &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    fmt.Sprintf("WorkflowId STARTS_WITH '%s' AND ExecutionStatus = 'Completed'", prefix),
+		PageSize: 100,
+	}
+	c := activity.GetClient(ctx)
+	for {
+		resp, err := c.ListWorkflow(ctx, req)
+		if err != nil {
+			return "", fmt.Errorf("activities: run %s: list its cycle workflows: %w", runID, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			// Another run's ID may start with this one's: the rest must
+			// be a nominal time.
+			id := e.GetExecution().GetWorkflowId()
+			if _, err := time.Parse(time.RFC3339, strings.TrimPrefix(id, prefix)); err == nil {
+				return id, nil
+			}
+		}
+		if req.NextPageToken = resp.GetNextPageToken(); len(req.NextPageToken) == 0 {
+			return "", nil
+		}
+	}
 }

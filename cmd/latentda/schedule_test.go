@@ -445,6 +445,44 @@ func TestScheduleEndToEnd(t *testing.T) {
 	if _, _, err := execute(t, append([]string{"schedule", "describe", "live"}, conn...)...); err == nil {
 		t.Error("describe after delete succeeded")
 	}
+
+	// A worker whose state directory lacks the run, whose cycles have
+	// run (here: the run's directory moved away), refuses to start it
+	// over; the schedule pauses with the reason.
+	if err := os.Rename(run.Root, run.Root+"-moved"); err != nil {
+		t.Fatal(err)
+	}
+	again := time.Now().UTC().Truncate(time.Second).Add(-15 * time.Second)
+	if _, _, err := execute(t, append([]string{"schedule", "create", "again", "--run-id", "live", "-c", cfgPath, "--obs-dir", obsDir,
+		"--interval", "10s", "--start", again.Format(time.RFC3339)}, conn...)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := execute(t, append([]string{"schedule", "trigger", "again"}, conn...)...); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		out, _, err := execute(t, append([]string{"schedule", "describe", "again", "-o", "json"}, conn...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v temporalclient.ScheduleView
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Paused {
+			if !strings.Contains(v.Note, "is not the one the run is in") {
+				t.Errorf("paused with note %q", v.Note)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the schedule did not pause: %+v", v)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if ok, err := store.Exists(run.Config()); err != nil || ok {
+		t.Errorf("the refused cycle started the run over in %s (%v)", run.Root, err)
+	}
 }
 
 // writeHistory records the history that workflows' replay test replays: a

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/latentda/latentda/activities/live"
 	"github.com/latentda/latentda/workflows"
 )
 
@@ -38,7 +39,7 @@ func OverlapName(p enumspb.ScheduleOverlapPolicy) string {
 
 // CycleWorkflowID is the prefix of the IDs of a live run's cycle
 // workflows; the schedule appends each one's nominal time.
-func CycleWorkflowID(runID string) string { return "latentda-cycle-" + runID }
+func CycleWorkflowID(runID string) string { return live.CycleWorkflowID(runID) }
 
 // ScheduleOptions builds the schedule: an interval spec aligned on the
 // run's start, from cycle 1 to the config's last cycle.
