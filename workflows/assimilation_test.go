@@ -49,6 +49,20 @@ func fakeCycles(batches *[][2]int) func(context.Context, activities.CyclesInput)
 	}
 }
 
+// queryStatus answers the status query of env's workflow.
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -145,14 +159,7 @@ func TestPauseResumeAndStatus(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	v, err := env.QueryWorkflow(QueryStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st Status
-	if err := v.Get(&st); err != nil {
-		t.Fatal(err)
-	}
+	st := queryStatus(t, env)
 	if st.Phase != PhaseCompleted || st.Cycle != 20 || st.Last.Cycle != 20 {
 		t.Errorf("final status %+v", st)
 	}
@@ -183,14 +190,7 @@ func TestFlaggedBatchPause(t *testing.T) {
 		if err := env.GetWorkflowResult(&res); err != nil {
 			t.Fatal(err)
 		}
-		v, err := env.QueryWorkflow(QueryStatus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st Status
-		if err := v.Get(&st); err != nil {
-			t.Fatal(err)
-		}
+		st := queryStatus(t, env)
 		switch {
 		case answered && (res.Stopped || res.Summary.Cycles != 20):
 			t.Errorf("answered pause: stopped %v after %d cycles, want all 20 without pausing", res.Stopped, res.Summary.Cycles)

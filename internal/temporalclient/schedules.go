@@ -37,10 +37,6 @@ func OverlapName(p enumspb.ScheduleOverlapPolicy) string {
 	return strings.ToLower(strings.TrimPrefix(p.String(), "ScheduleOverlapPolicy"))
 }
 
-// CycleWorkflowID is the prefix of the IDs of a live run's cycle
-// workflows; the schedule appends each one's nominal time.
-func CycleWorkflowID(runID string) string { return live.CycleWorkflowID(runID) }
-
 // ScheduleOptions builds the schedule: an interval spec aligned on the
 // run's start, from cycle 1 to the config's last cycle.
 func ScheduleOptions(id, taskQueue string, in workflows.CycleInput, overlap enumspb.ScheduleOverlapPolicy, catchup time.Duration, pauseOnFailure, paused bool) client.ScheduleOptions {
@@ -59,7 +55,7 @@ func ScheduleOptions(id, taskQueue string, in workflows.CycleInput, overlap enum
 			EndAt: in.Start.Add(time.Duration(cfg.Cycles)*in.Interval + in.Interval/2),
 		},
 		Action: &client.ScheduleWorkflowAction{
-			ID:                  CycleWorkflowID(in.RunID),
+			ID:                  live.CycleWorkflowID(in.RunID),
 			Workflow:            workflows.Cycle,
 			Args:                []any{in},
 			TaskQueue:           taskQueue,

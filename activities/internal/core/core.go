@@ -492,8 +492,8 @@ type Batch struct {
 
 	env   Env
 	runID string
-	// committed is the last cycle committed before the batch.
-	committed int
+	// before is the last cycle before the batch.
+	before int
 	// first holds the rows an earlier attempt of this batch stored for
 	// the cycles it finished before it failed, in a file of schema version
 	// firstVersion: a retry must compute them again bit for bit (Add).
@@ -504,7 +504,7 @@ type Batch struct {
 // NewBatch starts a batch of cycles of run runID in dir after the
 // diagnostics rows of the cycles before it.
 func (e Env) NewBatch(runID string, dir store.RunDir, s *experiment.Setup, rows []store.DiagRow) *Batch {
-	return &Batch{Dir: dir, Setup: s, Rows: rows, env: e, runID: runID, committed: LastCycle(rows)}
+	return &Batch{Dir: dir, Setup: s, Rows: rows, env: e, runID: runID, before: LastCycle(rows)}
 }
 
 // OpenBatch checks a batch of cycles from..to of the run at runPath,
@@ -539,7 +539,7 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 		}
 	}
 	b.Rows = TrimRows(b.Rows, from)
-	b.committed = LastCycle(b.Rows)
+	b.before = LastCycle(b.Rows)
 	return b, false, nil
 }
 
@@ -551,8 +551,8 @@ func (e Env) OpenBatch(runID, runPath string, cfg config.Config, from, to int) (
 func (b *Batch) Add(c *experiment.Cycle) (pause bool, err error) {
 	row := c.Row()
 	if first, ok := b.first[c.K]; ok && !row.SameAsStored(first, b.firstVersion) {
-		err := fmt.Errorf("activities: cycle %d: a retry of the batch computed rmse_f %v, rmse_a %v where the first attempt stored %v, %v: the model, or an input that changed between the attempts, is not deterministic (see docs/external-models.md, Determinism); a run whose model was changed on purpose goes on as a new run from its last committed cycle: latentda rerun %s --from-cycle %d",
-			c.K, row.RMSEF, row.RMSEA, first.RMSEF, first.RMSEA, b.runID, b.committed)
+		err := fmt.Errorf("activities: cycle %d: a retry of the batch computed rmse_f %v, rmse_a %v where the first attempt stored %v, %v: the model, or an input that changed between the attempts, is not deterministic (see docs/external-models.md, Determinism); a run whose model was changed on purpose goes on as a new run from the cycle before this batch: latentda rerun %s --from-cycle %d",
+			c.K, row.RMSEF, row.RMSEA, first.RMSEF, first.RMSEA, b.runID, b.before)
 		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrNondeterministic, err)
 	}
 	prevFlag := lastFlag(b.Rows)
